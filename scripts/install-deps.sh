@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs every Debian 12 package Switchyard needs to build, test and run.
+# Idempotent: does nothing when all are present.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential pkg-config meson ninja-build python3
+	dpdk dpdk-dev libdpdk-dev
+	libbpf-dev bpftool clang llvm libxdp-dev xdp-tools
+	libjemalloc-dev libcmocka-dev
+	libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+	python3-scapy iproute2 iputils-ping ethtool curl linux-perf
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: need root to install: ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

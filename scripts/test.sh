@@ -1,0 +1,32 @@
+#!/bin/bash
+# The test command: installs what is needed, builds the release and the
+# ASan+UBSan builds, runs every test in both, and ends with one line
+# "N passed, N failed". A skipped test counts as failed: a test that cannot
+# run here must say so, not vanish.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! scripts/install-deps.sh; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if ! scripts/build.sh --asan; then
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+passed=0
+failed=0
+for dir in build build-asan; do
+	echo "=== tests in $dir ==="
+	# ASan reports are errors; leak checking is on by default.
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C "$dir" --print-errorlogs --num-processes 1
+	read -r p f < <(python3 scripts/count_results.py "$dir/meson-logs/testlog.json")
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
