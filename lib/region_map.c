@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Mapping and validating a region file; shared by the writer and readers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <switchyard/region.h>
+
+uint64_t sy_object_checksum(const void *obj, size_t size, size_t checksum_field_off)
+{
+	const uint8_t *p = obj;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < size; i++) {
+		uint8_t c = p[i];
+
+		if (i >= checksum_field_off && i < checksum_field_off + sizeof(uint64_t))
+			c = 0;
+		h ^= c;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+int sy_region_map_open(const char *path, struct sy_region_map *m, char *err,
+		       size_t errlen)
+{
+	struct sy_region_header h;
+	struct stat st;
+	void *base;
+	int fd;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "region %s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(h)) {
+		snprintf(err, errlen, "region %s: file too small (%lld bytes) to be a region",
+			 path, (long long)st.st_size);
+		goto fail;
+	}
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		snprintf(err, errlen, "region %s: cannot read header: %s", path,
+			 strerror(errno));
+		goto fail;
+	}
+	if (h.magic != SY_REGION_MAGIC) {
+		snprintf(err, errlen,
+			 "region %s: bad magic 0x%016llx, not a Switchyard region (or not fully created)",
+			 path, (unsigned long long)h.magic);
+		goto fail;
+	}
+	if (h.abi_version != SY_REGION_ABI_VERSION) {
+		snprintf(err, errlen,
+			 "region %s: ABI version %u, this build speaks version %u; restart sy-control and sy-dataplane from the same release",
+			 path, h.abi_version, SY_REGION_ABI_VERSION);
+		goto fail;
+	}
+	if (h.header_size != sizeof(struct sy_region_header)) {
+		snprintf(err, errlen, "region %s: header size %u, expected %zu", path,
+			 h.header_size, sizeof(struct sy_region_header));
+		goto fail;
+	}
+	if (h.region_size != (uint64_t)st.st_size) {
+		snprintf(err, errlen,
+			 "region %s: header says %llu bytes but the file has %lld (truncated or corrupt)",
+			 path, (unsigned long long)h.region_size, (long long)st.st_size);
+		goto fail;
+	}
+	if (h.heap_off + h.heap_size > h.region_size ||
+	    h.stats_off + h.stats_stride * h.limits.max_lcores > h.region_size) {
+		snprintf(err, errlen, "region %s: section offsets outside the file (corrupt)",
+			 path);
+		goto fail;
+	}
+	base = mmap(NULL, h.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		snprintf(err, errlen, "region %s: mmap of %llu bytes failed: %s", path,
+			 (unsigned long long)h.region_size, strerror(errno));
+		goto fail;
+	}
+	m->base = base;
+	m->size = h.region_size;
+	m->fd = fd;
+	m->hdr = base;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+void sy_region_map_close(struct sy_region_map *m)
+{
+	if (m->base)
+		munmap(m->base, m->size);
+	if (m->fd >= 0)
+		close(m->fd);
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+}
