@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <string.h>
+
+#include "conntrack.h"
+
+_Static_assert(sizeof(struct sy_ct_entry) == 64, "one cache line per entry");
+
+/* Wrap-safe "a is before b" on 32-bit millisecond ticks (49-day period). */
+static inline bool tick_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool live(const struct sy_ct_entry *e, uint32_t now)
+{
+	return e->expires && !tick_before(e->expires, now);
+}
+
+static inline uint16_t sig_of(uint32_t hash)
+{
+	uint16_t s = (uint16_t)(hash >> 16);
+
+	return s ? s : 1;
+}
+
+static uint64_t n_buckets_for(uint64_t capacity)
+{
+	uint64_t n = 1;
+
+	while (n * SY_CT_WAYS < capacity)
+		n <<= 1;
+	return n;
+}
+
+uint64_t sy_ct_memsize(uint64_t capacity)
+{
+	return n_buckets_for(capacity) * sizeof(struct sy_ct_bucket);
+}
+
+void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
+		const struct sy_ct_timeouts *to)
+{
+	ct->buckets = mem;
+	ct->mask = (uint32_t)(n_buckets_for(capacity) - 1);
+	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
+}
+
+uint64_t sy_ct_capacity(const struct sy_conntrack *ct)
+{
+	return ((uint64_t)ct->mask + 1) * SY_CT_WAYS;
+}
+
+struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,
+				 uint32_t hash, uint32_t now)
+{
+	struct sy_ct_bucket *b = &ct->buckets[hash & ct->mask];
+	uint16_t sig = sig_of(hash);
+
+	for (int i = 0; i < SY_CT_WAYS; i++)
+		if (b->sig[i] == sig && live(&b->e[i], now) &&
+		    memcmp(&b->e[i].key, key, sizeof(*key)) == 0)
+			return &b->e[i];
+	return NULL;
+}
+
+struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
+				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how)
+{
+	struct sy_ct_bucket *b = &ct->buckets[hash & ct->mask];
+	int victim = -1;
+
+	for (int i = 0; i < SY_CT_WAYS; i++) {
+		if (!b->sig[i]) {
+			victim = i;
+			*how = SY_CT_INS_FREE;
+			break;
+		}
+		if (!live(&b->e[i], now)) {
+			if (victim < 0 || *how != SY_CT_INS_EXPIRED) {
+				victim = i;
+				*how = SY_CT_INS_EXPIRED;
+			}
+		} else if (victim < 0 || (*how == SY_CT_INS_EVICTED &&
+					  tick_before(b->e[i].expires, b->e[victim].expires))) {
+			victim = i;
+			*how = SY_CT_INS_EVICTED;
+		}
+	}
+	b->sig[victim] = sig_of(hash);
+	b->e[victim].key = *key;
+	return &b->e[victim];
+}
+
+uint64_t sy_ct_count(const struct sy_conntrack *ct, uint32_t now)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i <= ct->mask; i++)
+		for (int w = 0; w < SY_CT_WAYS; w++)
+			n += ct->buckets[i].sig[w] && live(&ct->buckets[i].e[w], now);
+	return n;
+}

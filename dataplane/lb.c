@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The packet path: classify, find the service, pick the backend (conntrack,
+ * else Maglev), rewrite for the service's forwarding mode. See
+ * docs/dataplane.md for the behaviour in words.
+ */
+#include <string.h>
+
+#include <switchyard/pkt_hdr.h>
+
+#include "lb.h"
+
+static inline uint16_t hton16(uint16_t v)
+{
+	return (uint16_t)(v >> 8 | v << 8);
+}
+
+static inline void count(struct sy_lb *lb, enum sy_counter c)
+{
+	lb->stats->counters[c]++;
+}
+
+/* ---- Checksums ------------------------------------------------------------ */
+
+uint32_t sy_csum_partial(const void *data, uint32_t len, uint32_t sum)
+{
+	const uint8_t *p = data;
+	uint64_t s = sum;
+
+	for (; len >= 2; p += 2, len -= 2) {
+		uint16_t w;
+
+		memcpy(&w, p, 2);
+		s += w;
+	}
+	if (len) /* odd trailing byte, padded with zero in memory order */
+		s += *p;
+	while (s >> 32)
+		s = (s & 0xffffffff) + (s >> 32);
+	return (uint32_t)s;
+}
+
+uint16_t sy_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Pseudo-header sum for upper-layer checksums (in memory order). */
+static uint32_t pseudo_sum(uint8_t family, const uint32_t *src, const uint32_t *dst,
+			   uint32_t len, uint8_t proto)
+{
+	uint32_t n = family == SY_AF_INET ? 4 : 16;
+	uint32_t s = sy_csum_partial(src, n, 0);
+
+	s = sy_csum_partial(dst, n, s);
+	if (family == SY_AF_INET) {
+		s += hton16((uint16_t)len);
+	} else {
+		s += hton16((uint16_t)(len >> 16));
+		s += hton16((uint16_t)len);
+	}
+	return s + hton16(proto);
+}
+
+/* ---- Building outer headers -------------------------------------------- */
+
+/* Make room for `extra` bytes between the L2 header and the L3 packet by
+ * moving the L2 header (with its VLAN tags) towards the headroom. */
+static int open_gap(struct sy_pkt *pkt, uint32_t l2_len, uint32_t extra)
+{
+	if (pkt->headroom < extra)
+		return -1;
+	memmove(pkt->data - extra, pkt->data, l2_len);
+	pkt->data -= extra;
+	pkt->headroom -= extra;
+	pkt->len += extra;
+	return 0;
+}
+
+static void set_l2(struct sy_pkt *pkt, uint32_t l2_len, const uint8_t *dst,
+		   const uint8_t *src, uint16_t ethertype)
+{
+	struct sy_eth_hdr *eth = (struct sy_eth_hdr *)pkt->data;
+	uint16_t et = hton16(ethertype);
+
+	memmove(eth->dst, dst, 6);
+	memmove(eth->src, src, 6);
+	/* the innermost ethertype, after any VLAN tags */
+	memcpy(pkt->data + l2_len - 2, &et, 2);
+}
+
+static void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto,
+		      uint32_t payload, uint8_t tos, int df)
+{
+	struct sy_ip4_hdr ip = {
+		.ver_ihl = 0x45,
+		.tos = tos,
+		.tot_len = hton16((uint16_t)(sizeof(ip) + payload)),
+		.frag_off = df ? hton16(SY_IP4_DF) : 0,
+		.ttl = 64,
+		.proto = proto,
+		.saddr = saddr,
+		.daddr = daddr,
+	};
+
+	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
+	memcpy(at, &ip, sizeof(ip));
+}
+
+static void write_ip6(uint8_t *at, const uint32_t *saddr, const uint32_t *daddr,
+		      uint8_t proto, uint32_t payload, uint8_t tc, uint32_t flow)
+{
+	struct sy_ip6_hdr ip = {
+		.payload_len = hton16((uint16_t)payload),
+		.nexthdr = proto,
+		.hop_limit = 64,
+	};
+	uint32_t vtf = 6u << 28 | (uint32_t)tc << 20 | (flow & 0xfffff);
+
+	ip.ver_tc_flow = (vtf >> 24) | ((vtf >> 8) & 0xff00) | ((vtf << 8) & 0xff0000) | (vtf << 24);
+	memcpy(ip.saddr, saddr, 16);
+	memcpy(ip.daddr, daddr, 16);
+	memcpy(at, &ip, sizeof(ip));
+}
+
+/* Traffic class of an inner packet (IPv4 TOS or IPv6 TC), copied outward so
+ * that QoS survives the tunnel. */
+static uint8_t inner_tc(const uint8_t *l3, uint8_t family)
+{
+	if (family == SY_AF_INET)
+		return l3[1];
+	return (uint8_t)((l3[0] & 0x0f) << 4 | l3[1] >> 4);
+}
+
+static uint32_t encap_overhead(const struct sy_service *s, const struct sy_backend *b)
+{
+	uint32_t ip = b->id.family == SY_AF_INET ? 20 : 40;
+
+	return s->fwd_mode == SY_FWD_GUE ? ip + 8 : ip;
+}
+
+/* Wrap the L3 packet (l3_len bytes after the L2 header) in IP (ipip) or
+ * IP+UDP (gue, variant 1: the UDP payload is the inner IP packet). The outer
+ * family is the backend's; the inner one the VIP's (4in4, 6in6, 4in6, 6in4). */
+static enum sy_verdict encapsulate(struct sy_lb *lb, struct sy_pkt *pkt,
+				   const struct sy_parsed *p, const struct sy_service *s,
+				   const struct sy_backend *b, uint32_t hash)
+{
+	uint32_t extra = encap_overhead(s, b), l2 = p->l2_len, inner = p->l3_len;
+	uint8_t proto = p->family == SY_AF_INET ? SY_IPPROTO_IPIP : SY_IPPROTO_IPV6;
+	uint8_t tc = inner_tc(pkt->data + l2, p->family);
+	uint8_t *outer;
+
+	if (b->id.family == SY_AF_INET ? !s->encap_src4
+				       : !(s->encap_src6[0] | s->encap_src6[1] |
+					   s->encap_src6[2] | s->encap_src6[3])) {
+		count(lb, SY_C_DROP_FAMILY);
+		return SY_V_DROP;
+	}
+	if (open_gap(pkt, l2, extra)) {
+		count(lb, SY_C_DROP_NO_ROOM);
+		return SY_V_DROP;
+	}
+	outer = pkt->data + l2;
+	if (s->fwd_mode == SY_FWD_GUE)
+		proto = SY_IPPROTO_UDP;
+	if (b->id.family == SY_AF_INET) {
+		write_ip4(outer, s->encap_src4, b->id.addr[0], proto, extra - 20 + inner, tc,
+			  p->df);
+		set_l2(pkt, l2, b->mac, lb->port_mac, SY_ETH_P_IPV4);
+	} else {
+		write_ip6(outer, s->encap_src6, b->id.addr, proto, extra - 40 + inner, tc, hash);
+		set_l2(pkt, l2, b->mac, lb->port_mac, SY_ETH_P_IPV6);
+	}
+	if (s->fwd_mode == SY_FWD_GUE) {
+		struct sy_udp_hdr u = {
+			/* source port carries flow entropy for ECMP/RSS beyond us */
+			.sport = hton16((uint16_t)(0xc000 | (hash & 0x3fff))),
+			.dport = s->gue_port ? s->gue_port : hton16(SY_GUE_DEFAULT_PORT),
+			.len = hton16((uint16_t)(8 + inner)),
+		};
+		uint8_t *udp = outer + (extra - 8);
+
+		memcpy(udp, &u, sizeof(u));
+		if (b->id.family == SY_AF_INET6) {
+			/* mandatory over IPv6 (RFC 8200); optional, and left 0, over IPv4 */
+			uint32_t sum = pseudo_sum(SY_AF_INET6, s->encap_src6, b->id.addr,
+						  8 + inner, SY_IPPROTO_UDP);
+			uint16_t c = sy_csum_fold(sy_csum_partial(udp, 8 + inner, sum));
+
+			c = c ? c : 0xffff;
+			memcpy(udp + 6, &c, 2);
+		}
+	}
+	return SY_V_TX;
+}
+
+/* ---- ICMP too-big ----------------------------------------------------------- */
+
+/* Answer a packet that would exceed the MTU once encapsulated: frag-needed
+ * (IPv4 with DF) or packet-too-big (IPv6) back to the client, from the VIP,
+ * quoting the start of the packet. Rewrites the frame in place. */
+static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struct sy_parsed *p,
+			       uint32_t overhead)
+{
+	uint32_t l2 = p->l2_len, mtu = lb->mtu - overhead;
+	uint8_t client_mac[6];
+	uint8_t *l3 = pkt->data + l2;
+	uint32_t hdr, quote;
+
+	/* never an ICMP error about an ICMP error, nor about a fragment */
+	if (lb->mtu_action == SY_MTU_DROP || p->icmp_error || p->is_frag ||
+	    (p->family == SY_AF_INET && !p->df)) {
+		count(lb, SY_C_DROP_MTU);
+		return SY_V_DROP;
+	}
+	memcpy(client_mac, pkt->data + 6, 6);
+	if (p->family == SY_AF_INET) {
+		uint32_t vip = p->key.dst[0], client = p->key.src[0];
+		struct sy_icmp_hdr ic = { .type = SY_ICMP_DEST_UNREACH, .code = SY_ICMP_FRAG_NEEDED,
+					  .mtu = hton16((uint16_t)mtu) };
+
+		/* RFC 1812: quote as much as fits in 576 bytes */
+		hdr = 20 + 8;
+		quote = p->l3_len < 576 - hdr ? p->l3_len : 576 - hdr;
+		if (open_gap(pkt, l2, hdr)) {
+			count(lb, SY_C_DROP_NO_ROOM);
+			return SY_V_DROP;
+		}
+		l3 = pkt->data + l2;
+		memcpy(l3 + 20, &ic, 8);
+		ic.csum = sy_csum_fold(sy_csum_partial(l3 + 20, 8 + quote, 0));
+		memcpy(l3 + 22, &ic.csum, 2);
+		write_ip4(l3, vip, client, SY_IPPROTO_ICMP, 8 + quote, 0, 0);
+		set_l2(pkt, l2, client_mac, lb->port_mac, SY_ETH_P_IPV4);
+	} else {
+		uint32_t vip[4], client[4], mtu_be = hton16((uint16_t)mtu);
+		struct sy_icmp_hdr ic = { .type = SY_ICMP6_PKT_TOO_BIG };
+
+		memcpy(vip, p->key.dst, 16);
+		memcpy(client, p->key.src, 16);
+		mtu_be <<= 16; /* 32-bit MTU field, value < 65536 */
+		memcpy(&ic.unused, &mtu_be, 4);
+		/* RFC 4443: as much as fits in the minimum IPv6 MTU */
+		hdr = 40 + 8;
+		quote = p->l3_len < 1280 - hdr ? p->l3_len : 1280 - hdr;
+		if (open_gap(pkt, l2, hdr)) {
+			count(lb, SY_C_DROP_NO_ROOM);
+			return SY_V_DROP;
+		}
+		l3 = pkt->data + l2;
+		memcpy(l3 + 40, &ic, 8);
+		ic.csum = sy_csum_fold(sy_csum_partial(
+			l3 + 40, 8 + quote,
+			pseudo_sum(SY_AF_INET6, vip, client, 8 + quote, SY_IPPROTO_ICMPV6)));
+		memcpy(l3 + 42, &ic.csum, 2);
+		write_ip6(l3, vip, client, SY_IPPROTO_ICMPV6, 8 + quote, 0, 0);
+		set_l2(pkt, l2, client_mac, lb->port_mac, SY_ETH_P_IPV6);
+	}
+	pkt->tailroom += pkt->len - (l2 + hdr + quote);
+	pkt->len = l2 + hdr + quote;
+	count(lb, SY_C_ICMP_TOO_BIG_SENT);
+	return SY_V_TX;
+}
+
+/* ---- Backend selection ---------------------------------------------------- */
+
+uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
+		       const struct sy_flow_key *key, int *tracked)
+{
+	uint32_t hash = sy_flow_hash(key, svc->hash_seed);
+	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, key, hash, lb->now);
+
+	*tracked = 0;
+	if (e) {
+		uint32_t idx = e->svc_version == svc->version
+				       ? e->backend
+				       : sy_service_find_uid(lb->base, svc, e->uid);
+
+		if (idx != SY_MAGLEV_NONE) {
+			*tracked = 1;
+			return idx;
+		}
+	}
+	return sy_service_pick(lb->base, svc, hash);
+}
+
+/* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
+ * no backend for a new flow. */
+static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
+			       const struct sy_parsed *p, uint32_t hash)
+{
+	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, &p->key, hash, lb->now);
+	enum sy_ct_insert_result how;
+	uint32_t idx;
+
+	if (e) {
+		if (e->svc_version == svc->version) {
+			idx = e->backend;
+		} else {
+			/* Tables changed since: is our backend still in the set
+			 * (maybe draining, maybe at another index)? */
+			idx = sy_service_find_uid(lb->base, svc, e->uid);
+			if (idx == SY_MAGLEV_NONE) {
+				idx = sy_service_pick(lb->base, svc, hash);
+				if (idx == SY_MAGLEV_NONE)
+					return idx;
+				count(lb, SY_C_CT_RESELECT);
+				e->uid = sy_service_backends(lb->base, svc)[idx].uid;
+			}
+			e->backend = idx;
+			e->svc_version = svc->version;
+		}
+		count(lb, SY_C_CT_HIT);
+		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
+		return idx;
+	}
+	idx = sy_service_pick(lb->base, svc, hash);
+	if (idx == SY_MAGLEV_NONE)
+		return idx;
+	e = sy_ct_insert(&lb->ct, &p->key, hash, lb->now, &how);
+	if (how == SY_CT_INS_EVICTED)
+		count(lb, SY_C_CT_EVICT);
+	else if (how == SY_CT_INS_EXPIRED)
+		count(lb, SY_C_CT_EXPIRED);
+	e->uid = sy_service_backends(lb->base, svc)[idx].uid;
+	e->svc_version = svc->version;
+	e->backend = idx;
+	sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
+	count(lb, SY_C_CT_NEW);
+	lb->vips[svc->slot].new_flows++;
+	return idx;
+}
+
+/* ---- The packet path ------------------------------------------------------ */
+
+static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_parsed *p,
+					     bool *vip_addr)
+{
+	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
+				.port = p->key.dport };
+	const struct sy_service *s;
+
+	memcpy(k.addr, p->key.dst, sizeof(k.addr));
+	*vip_addr = false;
+	if (!p->is_frag) {
+		s = sy_snapshot_match(lb->base, lb->snap, &k);
+		if (s)
+			return s;
+	}
+	s = sy_snapshot_vip_addr(lb->base, lb->snap, &k);
+	*vip_addr = s != NULL;
+	/* Fragments go to the address's fragment service; other packets to a
+	 * VIP address with no service on their port are not ours to pass on. */
+	return p->is_frag ? s : NULL;
+}
+
+/* Packets for a VIP address with a protocol we do not balance: tunnels
+ * (spoofed encapsulated input) are dropped, the rest (echo) is the host's. */
+static enum sy_verdict other_protocol(struct sy_lb *lb, const struct sy_parsed *p)
+{
+	struct sy_vip_key k = { .family = p->key.family, .proto = SY_IPPROTO_TCP };
+
+	if (p->proto != SY_IPPROTO_IPIP && p->proto != SY_IPPROTO_IPV6)
+		return SY_V_KERNEL;
+	memcpy(k.addr, p->key.dst, sizeof(k.addr));
+	if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k)) {
+		k.proto = SY_IPPROTO_UDP;
+		if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k))
+			return SY_V_KERNEL;
+	}
+	count(lb, SY_C_DROP_ENCAPSULATED);
+	return SY_V_DROP;
+}
+
+enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
+{
+	const struct sy_service *svc;
+	const struct sy_backend *b;
+	enum sy_counter reason;
+	struct sy_parsed p;
+	enum sy_verdict v;
+	uint32_t hash, idx, frame_len = pkt->len;
+	bool vip_addr;
+
+	v = sy_lb_parse(pkt->data, pkt->len, &p, &reason);
+	if (v == SY_V_DROP) {
+		count(lb, reason);
+		return v;
+	}
+	if (v == SY_V_KERNEL || !lb->snap)
+		return SY_V_KERNEL;
+	if (p.key.proto != SY_IPPROTO_TCP && p.key.proto != SY_IPPROTO_UDP &&
+	    !p.icmp_error)
+		return other_protocol(lb, &p);
+	if (p.icmp_error == 2) {
+		/* an ICMP error whose quote we cannot read: ours if to a VIP */
+		struct sy_vip_key k = { .family = p.key.family, .proto = SY_IPPROTO_TCP };
+
+		memcpy(k.addr, p.key.dst, sizeof(k.addr));
+		if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k)) {
+			k.proto = SY_IPPROTO_UDP;
+			if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k))
+				return SY_V_KERNEL;
+		}
+		count(lb, SY_C_DROP_ICMP);
+		return SY_V_DROP;
+	}
+	svc = find_service(lb, &p, &vip_addr);
+	if (!svc) {
+		if (!vip_addr)
+			return SY_V_KERNEL;
+		count(lb, p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
+		return SY_V_DROP;
+	}
+
+	if (p.is_frag) {
+		struct sy_flow_key k3 = p.key;
+
+		sy_flow_key_drop_ports(&k3);
+		hash = sy_flow_hash(&k3, svc->hash_seed);
+		idx = sy_service_pick(lb->base, svc, hash);
+		count(lb, SY_C_FRAGMENTS);
+	} else if (p.icmp_error) {
+		int tracked;
+
+		hash = sy_flow_hash(&p.key, svc->hash_seed);
+		idx = sy_lb_predict(lb, svc, &p.key, &tracked);
+		if (idx != SY_MAGLEV_NONE)
+			count(lb, SY_C_ICMP_TO_BACKEND);
+	} else {
+		hash = sy_flow_hash(&p.key, svc->hash_seed);
+		idx = select_tracked(lb, svc, &p, hash);
+	}
+	if (idx == SY_MAGLEV_NONE) {
+		count(lb, SY_C_DROP_NO_BACKEND);
+		lb->vips[svc->slot].drops++;
+		return SY_V_DROP;
+	}
+	b = &sy_service_backends(lb->base, svc)[idx];
+
+	/* Ethernet padding after the IP packet is not forwarded. */
+	pkt->tailroom += pkt->len - (p.l2_len + p.l3_len);
+	pkt->len = p.l2_len + p.l3_len;
+	if (svc->fwd_mode == SY_FWD_L2DSR) {
+		set_l2(pkt, p.l2_len, b->mac, lb->port_mac,
+		       p.family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6);
+		v = SY_V_TX;
+	} else if (p.l3_len + encap_overhead(svc, b) > lb->mtu) {
+		return too_big(lb, pkt, &p, encap_overhead(svc, b));
+	} else {
+		v = encapsulate(lb, pkt, &p, svc, b, hash);
+	}
+	if (v == SY_V_TX) {
+		count(lb, SY_C_FWD_PKTS);
+		lb->vips[svc->slot].pkts++;
+		lb->vips[svc->slot].bytes += frame_len;
+		lb->backends[b->slot].pkts++;
+		lb->backends[b->slot].bytes += frame_len;
+	}
+	return v;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The packet path of sy-dataplane, free of DPDK so that tests and fuzzers
+ * drive it on plain buffers: classify one frame, pick its backend, rewrite it
+ * in place for transmission. The DPDK loop (main.c) wraps mbufs around it.
+ */
+#ifndef SY_DATAPLANE_LB_H
+#define SY_DATAPLANE_LB_H
+
+#include <stdint.h>
+
+#include <switchyard/counters.h>
+#include <switchyard/region.h>
+
+#include "conntrack.h"
+
+/* A frame in a buffer with room on both sides for rewriting. */
+struct sy_pkt {
+	uint8_t *data;     /* first byte of the Ethernet header */
+	uint32_t len;
+	uint32_t headroom; /* bytes available before data */
+	uint32_t tailroom; /* bytes available after data + len */
+};
+
+enum sy_verdict {
+	SY_V_TX = 0,     /* send out of the port it came from */
+	SY_V_KERNEL = 1, /* not VIP traffic: to the exception interface */
+	SY_V_DROP = 2,   /* counted in the lcore's counters */
+};
+
+enum sy_mtu_action {
+	SY_MTU_ICMP = 0, /* answer with frag-needed / packet-too-big (DF / IPv6) */
+	SY_MTU_DROP = 1, /* drop and count */
+};
+
+/* Per-lcore state of the packet path. */
+struct sy_lb {
+	const uint8_t *base;             /* region base */
+	const struct sy_snapshot *snap;  /* current burst's snapshot (may be NULL) */
+	struct sy_lcore_stats *stats;
+	struct sy_vip_counters *vips;
+	struct sy_backend_counters *backends;
+	struct sy_conntrack ct;
+	uint32_t now;                    /* ms tick, set per burst */
+	uint8_t port_mac[6];             /* source MAC of what we send */
+	uint16_t mtu;                    /* egress L3 MTU */
+	uint8_t mtu_action;              /* enum sy_mtu_action */
+};
+
+/* What classification found out about a frame (also used by syctl lookup
+ * and tests to predict the dataplane's decision). */
+struct sy_parsed {
+	uint16_t l2_len;   /* Ethernet + VLAN tags */
+	uint32_t l3_len;   /* IP header + payload (from the IP length field) */
+	uint16_t l4_off;   /* from the start of the frame */
+	uint8_t family;    /* SY_AF_INET / SY_AF_INET6 */
+	uint8_t proto;     /* final upper-layer protocol */
+	uint8_t is_frag;
+	uint8_t tcp_flags;
+	uint8_t icmp_error;/* an ICMP error whose inner flow is in key */
+	uint8_t df;        /* IPv4 DF set (IPv6: always 1) */
+	struct sy_flow_key key; /* client -> VIP direction */
+};
+
+/* Process one frame. On SY_V_TX the frame has been rewritten in place
+ * (pkt->data and pkt->len may change within the head/tailroom). */
+enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
+
+/* Classification alone: 0 and *p filled, SY_V_KERNEL for non-IP or non-VIP
+ * protocols, or SY_V_DROP with *reason set to a SY_C_DROP_* counter. */
+enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed *p,
+			    enum sy_counter *reason);
+
+/* Which backend a flow gets, without changing state: conntrack if tracked
+ * (*tracked = 1), else Maglev. Returns the backend index or SY_MAGLEV_NONE. */
+uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
+		       const struct sy_flow_key *key, int *tracked);
+
+/* Internet checksum helpers (RFC 1071). */
+uint32_t sy_csum_partial(const void *data, uint32_t len, uint32_t sum);
+uint16_t sy_csum_fold(uint32_t sum);
+
+#endif

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-dataplane [EAL options] -- --region PATH [options]
+ *
+ * Maps the region published by sy-control, sets up every DPDK port with one
+ * queue pair per worker lcore (and an exception TAP), and runs the workers
+ * until SIGINT/SIGTERM. Every worker lcore of the EAL lcore list is a worker;
+ * with a single lcore, the main lcore works too.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dataplane.h"
+
+static struct sy_dataplane the_dp;
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sy-dataplane [EAL options] -- --region PATH [options]\n"
+		"  --region PATH          shared-table region published by sy-control (required)\n"
+		"  --burst N              packets per RX burst, 1..%d (default 32)\n"
+		"  --ct-size N            tracked flows per worker (default 262144)\n"
+		"  --exception-tap on|off pass non-VIP traffic to the kernel (default on)\n"
+		"  --tap-prefix NAME      exception interface names NAME<port> (default sy)\n"
+		"  --mtu N                egress MTU (default: the port's)\n"
+		"  --mtu-action icmp|drop too big after encapsulation: answer or drop (default icmp)\n"
+		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
+		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
+		SY_MAX_BURST);
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || !*s || v < min || v > max || s[0] == '-') {
+		fprintf(stderr, "sy-dataplane: %s: '%s' is not a number in %llu..%llu\n", opt, s,
+			(unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "region", required_argument, 0, 'r' },
+		{ "burst", required_argument, 0, 'b' },
+		{ "ct-size", required_argument, 0, 'c' },
+		{ "exception-tap", required_argument, 0, 'x' },
+		{ "tap-prefix", required_argument, 0, 'p' },
+		{ "mtu", required_argument, 0, 'm' },
+		{ "mtu-action", required_argument, 0, 'a' },
+		{ "stats-interval", required_argument, 0, 's' },
+		{ "ct-timeout-tcp", required_argument, 0, 'T' },
+		{ "ct-timeout-tcp-fin", required_argument, 0, 'F' },
+		{ "ct-timeout-udp", required_argument, 0, 'U' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	*o = (struct sy_dp_opts){ .burst = 32, .ct_size = 262144, .exception_tap = true,
+				  .tap_prefix = "sy", .mtu_action = SY_MTU_ICMP,
+				  .ct_timeouts = SY_CT_DEFAULT_TIMEOUTS };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o->region = optarg;
+			break;
+		case 'b':
+			if (parse_u64("--burst", optarg, 1, SY_MAX_BURST, &v))
+				return -1;
+			o->burst = (uint32_t)v;
+			break;
+		case 'c':
+			if (parse_u64("--ct-size", optarg, SY_CT_WAYS, 1ull << 32, &v))
+				return -1;
+			o->ct_size = v;
+			break;
+		case 'x':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sy-dataplane: --exception-tap: 'on' or 'off', not '%s'\n", optarg);
+				return -1;
+			}
+			o->exception_tap = strcmp(optarg, "on") == 0;
+			break;
+		case 'p':
+			if (!*optarg || strlen(optarg) > 10) {
+				fprintf(stderr, "sy-dataplane: --tap-prefix: 1..10 characters\n");
+				return -1;
+			}
+			o->tap_prefix = optarg;
+			break;
+		case 'm':
+			if (parse_u64("--mtu", optarg, 576, 9702, &v))
+				return -1;
+			o->mtu = (uint16_t)v;
+			break;
+		case 'a':
+			if (strcmp(optarg, "icmp") && strcmp(optarg, "drop")) {
+				fprintf(stderr, "sy-dataplane: --mtu-action: 'icmp' or 'drop', not '%s'\n", optarg);
+				return -1;
+			}
+			o->mtu_action = strcmp(optarg, "drop") == 0 ? SY_MTU_DROP : SY_MTU_ICMP;
+			break;
+		case 's':
+			if (parse_u64("--stats-interval", optarg, 0, 86400, &v))
+				return -1;
+			o->stats_interval = (uint32_t)v;
+			break;
+		case 'T':
+		case 'F':
+		case 'U':
+			if (parse_u64("--ct-timeout-*", optarg, 1, 86400 * 7, &v))
+				return -1;
+			if (c == 'T')
+				o->ct_timeouts.tcp_ms = (uint32_t)(v * 1000);
+			else if (c == 'F')
+				o->ct_timeouts.tcp_fin_ms = (uint32_t)(v * 1000);
+			else
+				o->ct_timeouts.udp_ms = (uint32_t)(v * 1000);
+			break;
+		case 'h':
+			usage();
+			exit(0);
+		default:
+			usage();
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sy-dataplane: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!o->region) {
+		fprintf(stderr, "sy-dataplane: --region PATH is required\n");
+		usage();
+		return -1;
+	}
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	the_dp.quit = true;
+}
+
+static unsigned int pool_size(const struct sy_dataplane *dp)
+{
+	/* rx + tx rings of every queue of every port and TAP, plus bursts in flight */
+	unsigned int n = 2u * SY_MAX_PORTS * dp->n_workers * 2048u + dp->n_workers * 512u;
+
+	return n < 8191 ? 8191 : n;
+}
+
+int main(int argc, char **argv)
+{
+	struct sy_dataplane *dp = &the_dp;
+	unsigned int lcore;
+	char err[512];
+	int n, rc = 1;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "sy-dataplane: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argc -= n;
+	argv += n;
+	argv[0] = "sy-dataplane";
+	if (parse_args(argc, argv, &dp->opts)) {
+		rte_eal_cleanup();
+		return 2;
+	}
+	sy_dp = dp;
+	if (sy_region_map_open(dp->opts.region, &dp->map, err, sizeof(err))) {
+		fprintf(stderr, "sy-dataplane: %s\n", err);
+		goto out;
+	}
+
+	/* Workers: every worker lcore, or the main lcore alone. */
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (dp->n_workers == SY_MAX_WORKERS)
+			break;
+		dp->workers[dp->n_workers].lcore = lcore;
+		dp->workers[dp->n_workers].index = dp->n_workers;
+		dp->n_workers++;
+	}
+	if (!dp->n_workers) {
+		dp->workers[0].lcore = rte_get_main_lcore();
+		dp->n_workers = 1;
+	}
+	if (dp->n_workers >= dp->map.hdr->limits.max_lcores) {
+		fprintf(stderr, "sy-dataplane: %u workers but region %s has %u lcore slots (one is kept for telemetry)\n",
+			dp->n_workers, dp->opts.region, dp->map.hdr->limits.max_lcores);
+		goto out;
+	}
+	dp->pool = rte_pktmbuf_pool_create("sy_mbufs", pool_size(dp), 256, 0,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!dp->pool) {
+		fprintf(stderr, "sy-dataplane: cannot create mbuf pool of %u: %s\n", pool_size(dp),
+			rte_strerror(rte_errno));
+		goto out;
+	}
+	if (sy_ports_init(dp))
+		goto out;
+	for (uint32_t i = 0; i < dp->n_workers; i++)
+		if (sy_worker_init(dp, &dp->workers[i]))
+			goto out;
+	sy_telemetry_init(dp);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u ct_size=%llu\n",
+	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst,
+	       (unsigned long long)dp->opts.ct_size);
+	fflush(stdout);
+
+	if (dp->workers[0].lcore == rte_get_main_lcore()) {
+		sy_worker_main(&dp->workers[0]);
+	} else {
+		uint64_t last = 0;
+
+		for (uint32_t i = 0; i < dp->n_workers; i++)
+			rte_eal_remote_launch(sy_worker_main, &dp->workers[i], dp->workers[i].lcore);
+		/* the main lcore idles: stats printing only */
+		while (!dp->quit) {
+			usleep(100000);
+			if (dp->opts.stats_interval && ++last >= dp->opts.stats_interval * 10u) {
+				last = 0;
+				sy_stats_print(dp);
+			}
+		}
+		rte_eal_mp_wait_lcore();
+	}
+	sy_stats_print(dp);
+	rc = 0;
+out:
+	sy_ports_close(dp);
+	sy_region_map_close(&dp->map);
+	rte_eal_cleanup();
+	return rc;
+}

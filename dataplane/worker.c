@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The worker loop, in the manner of DPDK's l3fwd: per iteration, report a
+ * quiescent point and take the current snapshot (one load, one store), then
+ * for every port receive a burst, process each packet to completion and
+ * transmit. No locks, system calls or allocations on this path.
+ */
+#include <stdio.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "dataplane.h"
+
+#define PREFETCH_AHEAD 4
+
+struct sy_dataplane *sy_dp;
+
+int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
+{
+	struct sy_lcore_stats *st;
+	uint64_t ct_bytes = sy_ct_memsize(dp->opts.ct_size);
+	void *ct_mem;
+	char err[256];
+
+	if (sy_reader_register(&dp->map, w->index, &w->reader, err, sizeof(err))) {
+		fprintf(stderr, "worker %u: %s\n", w->index, err);
+		return -1;
+	}
+	ct_mem = rte_zmalloc_socket("sy_conntrack", ct_bytes, RTE_CACHE_LINE_SIZE,
+				    (int)rte_lcore_to_socket_id(w->lcore));
+	if (!ct_mem) {
+		fprintf(stderr, "worker %u: cannot allocate %llu bytes of conntrack for %llu flows (hugepages? -m?)\n",
+			w->index, (unsigned long long)ct_bytes, (unsigned long long)dp->opts.ct_size);
+		return -1;
+	}
+	sy_ct_init(&w->lb.ct, ct_mem, dp->opts.ct_size, &dp->opts.ct_timeouts);
+	st = sy_region_stats(&dp->map, w->index);
+	w->lb.base = dp->map.base;
+	w->lb.stats = st;
+	w->lb.vips = sy_stats_vips(st);
+	w->lb.backends = sy_stats_backends(&dp->map, st);
+	w->lb.mtu_action = dp->opts.mtu_action;
+	return 0;
+}
+
+static inline void tx_flush(struct sy_lb *lb, uint16_t port, uint16_t q,
+			    struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t sent = n ? rte_eth_tx_burst(port, q, pkts, n) : 0;
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < sent; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	lb->stats->counters[SY_C_TX_PKTS] += sent;
+	lb->stats->counters[SY_C_TX_BYTES] += bytes;
+	if (sent < n) {
+		lb->stats->counters[SY_C_DROP_TX_FULL] += n - sent;
+		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+	}
+}
+
+/* Run the packet path on one mbuf; SY_V_TX leaves it rewritten in place. */
+static inline enum sy_verdict process_mbuf(struct sy_lb *lb, struct rte_mbuf *m)
+{
+	struct sy_pkt pkt;
+	enum sy_verdict v;
+
+	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m)) {
+		lb->stats->counters[SY_C_DROP_NO_ROOM]++;
+		return SY_V_DROP;
+	}
+	pkt.data = rte_pktmbuf_mtod(m, uint8_t *);
+	pkt.len = rte_pktmbuf_data_len(m);
+	pkt.headroom = rte_pktmbuf_headroom(m);
+	pkt.tailroom = rte_pktmbuf_tailroom(m);
+	v = sy_lb_process(lb, &pkt);
+	if (v == SY_V_TX) {
+		m->data_off = (uint16_t)(pkt.data - (uint8_t *)m->buf_addr);
+		m->data_len = (uint16_t)pkt.len;
+		m->pkt_len = pkt.len;
+	}
+	return v;
+}
+
+static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
+{
+	struct rte_mbuf *rx[SY_MAX_BURST], *tx[SY_MAX_BURST], *kern[SY_MAX_BURST];
+	struct sy_lb *lb = &w->lb;
+	uint16_t q = (uint16_t)w->index, n, n_tx = 0, n_kern = 0;
+	uint64_t bytes = 0;
+
+	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
+	if (n) {
+		memcpy(lb->port_mac, p->mac.addr_bytes, 6);
+		lb->mtu = p->mtu;
+		for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+			rte_prefetch0(rte_pktmbuf_mtod(rx[i], void *));
+		for (uint16_t i = 0; i < n; i++) {
+			struct rte_mbuf *m = rx[i];
+
+			if (i + PREFETCH_AHEAD < n)
+				rte_prefetch0(rte_pktmbuf_mtod(rx[i + PREFETCH_AHEAD], void *));
+			bytes += rte_pktmbuf_pkt_len(m);
+			switch (process_mbuf(lb, m)) {
+			case SY_V_TX:
+				tx[n_tx++] = m;
+				break;
+			case SY_V_KERNEL:
+				if (p->has_tap) {
+					kern[n_kern++] = m;
+					break;
+				}
+				lb->stats->counters[SY_C_DROP_KERNEL_FULL]++;
+				rte_pktmbuf_free(m);
+				break;
+			default:
+				rte_pktmbuf_free(m);
+			}
+		}
+		lb->stats->counters[SY_C_RX_PKTS] += n;
+		lb->stats->counters[SY_C_RX_BYTES] += bytes;
+		tx_flush(lb, p->port_id, q, tx, n_tx);
+		if (n_kern) {
+			uint16_t sent = rte_eth_tx_burst(p->tap_id, q, kern, n_kern);
+
+			lb->stats->counters[SY_C_TO_KERNEL] += sent;
+			if (sent < n_kern) {
+				lb->stats->counters[SY_C_DROP_KERNEL_FULL] += n_kern - sent;
+				rte_pktmbuf_free_bulk(&kern[sent], n_kern - sent);
+			}
+		}
+	}
+	if (p->has_tap) {
+		/* the kernel's own traffic (ARP/NDP answers, BGP, SSH) goes out */
+		n = rte_eth_rx_burst(p->tap_id, q, rx, (uint16_t)burst);
+		lb->stats->counters[SY_C_FROM_KERNEL] += n;
+		tx_flush(lb, p->port_id, q, rx, n);
+	}
+}
+
+int sy_worker_main(void *arg)
+{
+	struct sy_worker *w = arg;
+	struct sy_dataplane *dp = sy_dp;
+	uint64_t hz_ms = rte_get_tsc_hz() / 1000;
+
+	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
+	while (!dp->quit) {
+		/* quiescent point + the snapshot for this round of bursts */
+		w->lb.snap = sy_reader_begin(&w->reader);
+		w->lb.now = (uint32_t)(rte_get_tsc_cycles() / hz_ms);
+		for (uint16_t i = 0; i < dp->n_ports; i++)
+			poll_port(w, &dp->ports[i], dp->opts.burst);
+		atomic_store_explicit(&w->reader.slot->bursts,
+				      atomic_load_explicit(&w->reader.slot->bursts,
+							   memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	}
+	sy_reader_unregister(&w->reader);
+	return 0;
+}

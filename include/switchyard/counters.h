@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Per-lcore counter indices and names, shared by the DPDK dataplane (which
+ * writes them into the region), the XDP program (per-CPU map, same indices)
+ * and sy-control / syctl / telemetry (which read and name them).
+ * Append only: indices are part of the region ABI.
+ */
+#ifndef SWITCHYARD_COUNTERS_H
+#define SWITCHYARD_COUNTERS_H
+
+/* X(index name, "exported name", "what it means") */
+#define SY_COUNTERS(X)                                                                      \
+	X(RX_PKTS, "rx_packets", "packets received on the dataplane ports")                 \
+	X(RX_BYTES, "rx_bytes", "bytes received on the dataplane ports")                    \
+	X(TX_PKTS, "tx_packets", "packets sent (to backends, ICMP answers, kernel traffic)") \
+	X(TX_BYTES, "tx_bytes", "bytes sent")                                               \
+	X(FWD_PKTS, "forwarded", "VIP packets forwarded to a backend")                      \
+	X(TO_KERNEL, "to_kernel", "non-VIP packets passed to the exception interface")      \
+	X(FROM_KERNEL, "from_kernel", "packets from the exception interface sent out")      \
+	X(CT_HIT, "ct_hits", "packets of tracked flows")                                    \
+	X(CT_NEW, "ct_new", "new flows (Maglev selection)")                                 \
+	X(CT_RESELECT, "ct_reselect", "tracked flows whose backend left, re-hashed")        \
+	X(CT_EVICT, "ct_evictions", "live flows evicted from a full conntrack bucket")      \
+	X(CT_EXPIRED, "ct_expired", "idle flows whose entry was reused")                   \
+	X(FRAGMENTS, "fragments", "VIP fragments forwarded on the 3-tuple hash")            \
+	X(ICMP_TO_BACKEND, "icmp_to_backend", "ICMP errors about VIP flows sent to the flow's backend") \
+	X(ICMP_TOO_BIG_SENT, "icmp_too_big_sent", "frag-needed / packet-too-big sent to clients") \
+	X(DROP_RUNT, "drop_runt", "frame shorter than an Ethernet header")                 \
+	X(DROP_VLAN, "drop_vlan", "truncated or too deeply nested VLAN tags")               \
+	X(DROP_IP4_HDR, "drop_ipv4_header", "IPv4 header truncated, bad version or IHL")    \
+	X(DROP_IP4_LEN, "drop_ipv4_length", "IPv4 total length inconsistent with the frame") \
+	X(DROP_IP6_HDR, "drop_ipv6_header", "IPv6 header truncated or payload length inconsistent") \
+	X(DROP_IP6_EXT, "drop_ipv6_ext", "IPv6 extension header chain truncated or too long") \
+	X(DROP_L4_HDR, "drop_l4_header", "TCP or UDP header truncated or inconsistent")     \
+	X(DROP_ICMP, "drop_icmp", "ICMP error about a VIP flow with an unusable inner packet") \
+	X(DROP_NO_SERVICE, "drop_no_service", "VIP address but no service on that port/protocol") \
+	X(DROP_NO_BACKEND, "drop_no_backend", "service has no backend for a new flow")      \
+	X(DROP_MTU, "drop_mtu", "too big after encapsulation and not answered with ICMP")   \
+	X(DROP_NO_ROOM, "drop_no_room", "no headroom/tailroom to build the output packet")  \
+	X(DROP_FAMILY, "drop_family", "no encapsulation source address of the backend's family") \
+	X(DROP_NO_TABLES, "drop_no_tables", "no snapshot published yet")                   \
+	X(DROP_TX_FULL, "drop_tx_full", "transmit queue full")                             \
+	X(DROP_KERNEL_FULL, "drop_kernel_full", "exception interface full or disabled")    \
+	X(DROP_ENCAPSULATED, "drop_encapsulated", "encapsulated packets to a VIP (spoofed tunnel input)")
+
+enum sy_counter {
+#define SY_X(id, name, help) SY_C_##id,
+	SY_COUNTERS(SY_X)
+#undef SY_X
+	SY_C__COUNT
+};
+
+_Static_assert(SY_C__COUNT <= 64, "SY_LCORE_NCOUNTERS is 64");
+
+#endif

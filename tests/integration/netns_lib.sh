@@ -1,0 +1,81 @@
+# Shared helpers for integration tests that build a small network out of
+# namespaces. Every namespace and process a test creates is recorded and
+# removed by sy_cleanup (install it with `trap sy_cleanup EXIT`).
+# Addresses come from 198.18.0.0/15 only.
+
+SY_NAMESPACES=()
+SY_PIDS=()
+SY_FILES=()
+SY_FAILED=0
+
+sy_log() { echo "[$(date +%H:%M:%S)] $*"; }
+sy_pass() { echo "PASS: $*"; }
+sy_fail() { echo "FAIL: $*"; SY_FAILED=1; }
+
+sy_cleanup() {
+	local pid
+	for pid in "${SY_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${SY_PIDS[@]}"; do
+		# bounded wait, then force
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	for ns in "${SY_NAMESPACES[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	for f in "${SY_FILES[@]}"; do
+		rm -rf "$f"
+	done
+}
+
+# sy_ns NAME: create a namespace with loopback up
+sy_ns() {
+	ip netns add "$1" || return 1
+	SY_NAMESPACES+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# sy_nooffload NS IFACE: no checksum/segmentation offloads, so frames seen by
+# packet sockets and XDP are complete and correctly checksummed
+sy_nooffload() {
+	ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+# sy_attach NS BRIDGE_NS PEER: veth eth0 in NS, its peer PEER on br0 in BRIDGE_NS
+sy_attach() {
+	local ns=$1 brns=$2 peer=$3
+	ip link add eth0 netns "$ns" type veth peer name "$peer" netns "$brns" || return 1
+	ip -n "$brns" link set "$peer" master br0 up
+	ip -n "$ns" link set eth0 up
+	sy_nooffload "$ns" eth0
+	sy_nooffload "$brns" "$peer"
+}
+
+sy_mac() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
+
+# sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
+sy_wait() {
+	local t=$1
+	shift
+	local end=$((SECONDS + t))
+	while [ $SECONDS -lt $end ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# sy_http_backend NS NAME: a real HTTP server on port 80 answering its name
+# at / and a 256 KiB body at /big
+sy_http_backend() {
+	local ns=$1 name=$2 dir
+	dir=$(mktemp -d /tmp/sy-www-XXXXXX)
+	SY_FILES+=("$dir")
+	echo "$name" >"$dir/index.html"
+	head -c 262144 /dev/zero | tr '\0' 'x' >"$dir/big"
+	ip netns exec "$ns" python3 -m http.server 80 --bind 0.0.0.0 --directory "$dir" \
+		>/dev/null 2>&1 &
+	SY_PIDS+=($!)
+}
