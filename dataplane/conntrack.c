@@ -42,6 +42,7 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 {
 	ct->buckets = mem;
 	ct->mask = (uint32_t)(n_buckets_for(capacity) - 1);
+	ct->sweep_next = 0;
 	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
 }
 
@@ -56,11 +57,30 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 	struct sy_ct_bucket *b = &ct->buckets[hash & ct->mask];
 	uint16_t sig = sig_of(hash);
 
-	for (int i = 0; i < SY_CT_WAYS; i++)
-		if (b->sig[i] == sig && live(&b->e[i], now) &&
-		    memcmp(&b->e[i].key, key, sizeof(*key)) == 0)
+	for (int i = 0; i < SY_CT_WAYS; i++) {
+		if (b->sig[i] != sig || memcmp(&b->e[i].key, key, sizeof(*key)))
+			continue;
+		if (live(&b->e[i], now))
 			return &b->e[i];
+		/* Our own expired entry: free it now, so that the new one the
+		 * caller inserts is the only entry of this flow. */
+		b->sig[i] = 0;
+		b->e[i].expires = 0;
+	}
 	return NULL;
+}
+
+void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_buckets)
+{
+	for (uint32_t k = 0; k < n_buckets; k++) {
+		struct sy_ct_bucket *b = &ct->buckets[ct->sweep_next++ & ct->mask];
+
+		for (int i = 0; i < SY_CT_WAYS; i++)
+			if (b->sig[i] && !live(&b->e[i], now)) {
+				b->sig[i] = 0;
+				b->e[i].expires = 0;
+			}
+	}
 }
 
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,

@@ -43,6 +43,7 @@ struct sy_ct_timeouts {
 struct sy_conntrack {
 	struct sy_ct_bucket *buckets;
 	uint32_t mask; /* n_buckets - 1 */
+	uint32_t sweep_next;
 	struct sy_ct_timeouts to;
 };
 
@@ -74,6 +75,12 @@ static inline void sy_ct_touch(const struct sy_conntrack *ct, struct sy_ct_entry
 
 	e->expires = exp ? exp : 1;
 }
+
+/* Free the expired entries of the next n_buckets buckets (round robin).
+ * Workers call it every iteration: expiry times are 32-bit millisecond
+ * ticks, so no expired entry may linger for the 24.8 days after which its
+ * tick would look like a future one again. */
+void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_buckets);
 
 /* Live entries (walks the table; for tests and stats, not the packet path). */
 uint64_t sy_ct_count(const struct sy_conntrack *ct, uint32_t now);

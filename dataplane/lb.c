@@ -167,8 +167,10 @@ static enum sy_verdict encapsulate(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (s->fwd_mode == SY_FWD_GUE)
 		proto = SY_IPPROTO_UDP;
 	if (b->id.family == SY_AF_INET) {
-		write_ip4(outer, s->encap_src4, b->id.addr[0], proto, extra - 20 + inner, tc,
-			  p->df);
+		/* Outer DF always: the tunnel never fragments (an atomic datagram
+		 * may carry ID 0, RFC 6864); what does not fit was answered with
+		 * ICMP too-big or dropped before we got here. */
+		write_ip4(outer, s->encap_src4, b->id.addr[0], proto, extra - 20 + inner, tc, 1);
 		set_l2(pkt, l2, b->mac, lb->port_mac, SY_ETH_P_IPV4);
 	} else {
 		write_ip6(outer, s->encap_src6, b->id.addr, proto, extra - 40 + inner, tc, hash);
@@ -241,6 +243,9 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 
 		memcpy(vip, p->key.dst, 16);
 		memcpy(client, p->key.src, 16);
+		/* RFC 8200: never advertise less than the IPv6 minimum MTU */
+		if (mtu < 1280)
+			mtu_be = hton16(1280);
 		mtu_be <<= 16; /* 32-bit MTU field, value < 65536 */
 		memcpy(&ic.unused, &mtu_be, 4);
 		/* RFC 4443: as much as fits in the minimum IPv6 MTU */
@@ -336,41 +341,37 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 
 /* ---- The packet path ------------------------------------------------------ */
 
-static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_parsed *p,
-					     bool *vip_addr)
+/* Is this a VIP address (of a TCP or a UDP service)? */
+static bool vip_address(struct sy_lb *lb, const struct sy_flow_key *key)
+{
+	struct sy_vip_key k = { .family = key->family, .proto = SY_IPPROTO_TCP };
+
+	memcpy(k.addr, key->dst, sizeof(k.addr));
+	if (sy_snapshot_vip_addr(lb->base, lb->snap, &k))
+		return true;
+	k.proto = SY_IPPROTO_UDP;
+	return sy_snapshot_vip_addr(lb->base, lb->snap, &k) != NULL;
+}
+
+static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
-	const struct sy_service *s;
 
 	memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	*vip_addr = false;
-	if (!p->is_frag) {
-		s = sy_snapshot_match(lb->base, lb->snap, &k);
-		if (s)
-			return s;
-	}
-	s = sy_snapshot_vip_addr(lb->base, lb->snap, &k);
-	*vip_addr = s != NULL;
-	/* Fragments go to the address's fragment service; other packets to a
-	 * VIP address with no service on their port are not ours to pass on. */
-	return p->is_frag ? s : NULL;
+	/* Fragments go to the address's fragment service (no ports to match) */
+	if (p->is_frag)
+		return sy_snapshot_vip_addr(lb->base, lb->snap, &k);
+	return sy_snapshot_match(lb->base, lb->snap, &k);
 }
 
 /* Packets for a VIP address with a protocol we do not balance: tunnels
  * (spoofed encapsulated input) are dropped, the rest (echo) is the host's. */
 static enum sy_verdict other_protocol(struct sy_lb *lb, const struct sy_parsed *p)
 {
-	struct sy_vip_key k = { .family = p->key.family, .proto = SY_IPPROTO_TCP };
-
-	if (p->proto != SY_IPPROTO_IPIP && p->proto != SY_IPPROTO_IPV6)
+	if ((p->proto != SY_IPPROTO_IPIP && p->proto != SY_IPPROTO_IPV6) ||
+	    !vip_address(lb, &p->key))
 		return SY_V_KERNEL;
-	memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k)) {
-		k.proto = SY_IPPROTO_UDP;
-		if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k))
-			return SY_V_KERNEL;
-	}
 	count(lb, SY_C_DROP_ENCAPSULATED);
 	return SY_V_DROP;
 }
@@ -383,7 +384,6 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	struct sy_parsed p;
 	enum sy_verdict v;
 	uint32_t hash, idx, frame_len = pkt->len;
-	bool vip_addr;
 
 	v = sy_lb_parse(pkt->data, pkt->len, &p, &reason);
 	if (v == SY_V_DROP) {
@@ -397,20 +397,15 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 		return other_protocol(lb, &p);
 	if (p.icmp_error == 2) {
 		/* an ICMP error whose quote we cannot read: ours if to a VIP */
-		struct sy_vip_key k = { .family = p.key.family, .proto = SY_IPPROTO_TCP };
-
-		memcpy(k.addr, p.key.dst, sizeof(k.addr));
-		if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k)) {
-			k.proto = SY_IPPROTO_UDP;
-			if (!sy_snapshot_vip_addr(lb->base, lb->snap, &k))
-				return SY_V_KERNEL;
-		}
+		if (!vip_address(lb, &p.key))
+			return SY_V_KERNEL;
 		count(lb, SY_C_DROP_ICMP);
 		return SY_V_DROP;
 	}
-	svc = find_service(lb, &p, &vip_addr);
+	svc = find_service(lb, &p);
 	if (!svc) {
-		if (!vip_addr)
+		/* A VIP address (of either protocol) is never the kernel's. */
+		if (!vip_address(lb, &p.key))
 			return SY_V_KERNEL;
 		count(lb, p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
 		return SY_V_DROP;
@@ -422,14 +417,11 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 		sy_flow_key_drop_ports(&k3);
 		hash = sy_flow_hash(&k3, svc->hash_seed);
 		idx = sy_service_pick(lb->base, svc, hash);
-		count(lb, SY_C_FRAGMENTS);
 	} else if (p.icmp_error) {
 		int tracked;
 
 		hash = sy_flow_hash(&p.key, svc->hash_seed);
 		idx = sy_lb_predict(lb, svc, &p.key, &tracked);
-		if (idx != SY_MAGLEV_NONE)
-			count(lb, SY_C_ICMP_TO_BACKEND);
 	} else {
 		hash = sy_flow_hash(&p.key, svc->hash_seed);
 		idx = select_tracked(lb, svc, &p, hash);
@@ -454,6 +446,11 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 		v = encapsulate(lb, pkt, &p, svc, b, hash);
 	}
 	if (v == SY_V_TX) {
+		/* how the backend was chosen is counted for what was forwarded */
+		if (p.is_frag)
+			count(lb, SY_C_FRAGMENTS);
+		else if (p.icmp_error)
+			count(lb, SY_C_ICMP_TO_BACKEND);
 		count(lb, SY_C_FWD_PKTS);
 		lb->vips[svc->slot].pkts++;
 		lb->vips[svc->slot].bytes += frame_len;

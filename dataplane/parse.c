@@ -48,8 +48,15 @@ static int skip_ip6_ext(const uint8_t *d, uint32_t off, uint32_t end, uint8_t *n
 		if (*nh == SY_IPPROTO_FRAGMENT) {
 			const struct sy_ip6_frag *f = (const void *)(d + off);
 
-			if (ntoh16(f->frag_off) & 0xfff9) /* offset or M */
+			if (ntoh16(f->frag_off) & 0xfff9) { /* offset or M */
+				/* What follows a fragment header is payload in
+				 * every fragment but the first: stop here, in all
+				 * of them, so that every fragment of a datagram is
+				 * classified alike (by this header's next header). */
 				*is_frag = 1;
+				*nh = f->nexthdr;
+				return (int)(off + 8);
+			}
 			hlen = 8;
 		} else if (*nh == 51) {
 			hlen = ((uint32_t)x->len + 2) * 4;

@@ -155,6 +155,7 @@ int sy_worker_main(void *arg)
 		w->lb.now = (uint32_t)(rte_get_tsc_cycles() / hz_ms);
 		for (uint16_t i = 0; i < dp->n_ports; i++)
 			poll_port(w, &dp->ports[i], dp->opts.burst);
+		sy_ct_sweep(&w->lb.ct, w->lb.now, 2);
 		atomic_store_explicit(&w->reader.slot->bursts,
 				      atomic_load_explicit(&w->reader.slot->bursts,
 							   memory_order_relaxed) + 1,

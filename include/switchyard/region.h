@@ -306,7 +306,8 @@ sy_snapshot_find_vip(const uint8_t *base, const struct sy_snapshot *snap,
  * (address, protocol) with a VIP: key port 0 and family | SY_VIP_ADDR_KEY.
  * It names the service that receives that address's fragments (its all-ports
  * service if any, else its lowest port's) and tells the dataplane that the
- * address is a VIP (traffic to it is never passed to the kernel). */
+ * address is a VIP (TCP/UDP to it, of either protocol, is never passed to
+ * the kernel). */
 #define SY_VIP_ADDR_KEY 0x80
 
 static inline const struct sy_service *

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Connection tracking as seen through the packet path (sy_lb_process):
+ * established flows keep their backend across re-published tables (backend
+ * added, weights changed, backend draining); when a backend is removed only
+ * its flows move; full buckets evict the entry closest to expiry; idle flows
+ * expire and are selected anew.
+ *
+ * The service is published through the region writer (sy_writer_set_service
+ * and sy_writer_commit), as sy-control does; the packet path's snapshot is
+ * refreshed after each commit, as a dataplane lcore does per burst.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <switchyard/counters.h>
+#include <switchyard/pkt_hdr.h>
+#include <switchyard/region_writer.h>
+
+#include "lb.h"
+
+#define HEADROOM 256
+#define TAILROOM 256
+#define CT_CAPACITY 4096
+#define NFLOWS 400
+#define T0 1000u
+
+static struct {
+	char path[128];
+	struct sy_writer *w;
+	struct sy_region_map *map;
+	void *ct_mem;
+	uint64_t ct_size;
+	struct sy_lb lb;
+} env;
+
+static uint32_t v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	return (uint32_t)a | (uint32_t)b << 8 | (uint32_t)c << 16 | (uint32_t)d << 24;
+}
+
+static uint16_t be16(uint16_t x)
+{
+	return (uint16_t)(x >> 8 | x << 8);
+}
+
+#define VIP v4(198, 18, 100, 9)
+#define VPORT 80
+
+/* ---- publishing ----------------------------------------------------------- */
+
+/* Backend 198.18.10.<last>:80, MAC 02:00:00:00:10:<last>. */
+static struct sy_backend_spec backend(uint8_t last, uint32_t weight)
+{
+	struct sy_backend_spec b = { .weight = weight,
+				     .mac = { 0x02, 0, 0, 0, 0x10, last } };
+
+	b.id.family = SY_AF_INET;
+	b.id.addr[0] = v4(198, 18, 10, last);
+	b.id.port = VPORT;
+	return b;
+}
+
+static void publish(const struct sy_backend_spec *b, uint32_t n)
+{
+	struct sy_service_spec s = { .name = "ct", .fwd_mode = SY_FWD_IPIP, .hash_seed = 7,
+				     .table_size = 1021, .encap_src4 = v4(198, 18, 0, 1),
+				     .n_backends = n, .backends = b };
+	char err[256] = "";
+
+	s.vip.family = SY_AF_INET;
+	s.vip.proto = SY_IPPROTO_TCP;
+	s.vip.addr[0] = VIP;
+	s.vip.port = be16(VPORT);
+	if (sy_writer_set_service(env.w, &s, err, sizeof(err)) ||
+	    sy_writer_commit(env.w, NULL, err, sizeof(err))) {
+		print_message("publish: %s\n", err);
+		fail();
+	}
+	env.lb.snap = sy_writer_snapshot(env.w);
+	assert_non_null(env.lb.snap);
+}
+
+/* Backends A..D = .1 .. .4 (weight 1 unless given), E = .5. */
+#define A v4(198, 18, 10, 1)
+#define D v4(198, 18, 10, 4)
+#define E v4(198, 18, 10, 5)
+
+static void publish_weights(const uint32_t *w, uint32_t n)
+{
+	struct sy_backend_spec b[8];
+
+	for (uint32_t i = 0; i < n; i++)
+		b[i] = backend((uint8_t)(i + 1), w[i]);
+	publish(b, n);
+}
+
+/* ---- packets -------------------------------------------------------------- */
+
+struct flow {
+	uint32_t client; /* wire order */
+	uint16_t sport;  /* host order */
+};
+
+static struct flow flow_n(uint32_t i)
+{
+	return (struct flow){ .client = v4(198, 19, (uint8_t)(i / 200), (uint8_t)(i % 200 + 1)),
+			      .sport = (uint16_t)(20000 + i) };
+}
+
+static struct sy_flow_key key_of(struct flow f)
+{
+	struct sy_flow_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP };
+
+	k.src[0] = f.client;
+	k.dst[0] = VIP;
+	k.sport = be16(f.sport);
+	k.dport = be16(VPORT);
+	return k;
+}
+
+static uint64_t counter(enum sy_counter c)
+{
+	return env.lb.stats->counters[c];
+}
+
+/* Run a frame through the packet path; the outer IPv4 destination of what
+ * is sent (the backend), or 0 if nothing is. */
+static uint32_t process(uint8_t *buf, uint32_t len)
+{
+	struct sy_pkt pkt = { .data = buf + HEADROOM, .len = len, .headroom = HEADROOM,
+			      .tailroom = TAILROOM };
+	uint32_t dst;
+
+	if (sy_lb_process(&env.lb, &pkt) != SY_V_TX)
+		return 0;
+	assert_int_equal(pkt.len, len + 20);
+	assert_int_equal(pkt.data[14], 0x45);
+	assert_int_equal(pkt.data[14 + 9], SY_IPPROTO_IPIP);
+	memcpy(&dst, pkt.data + 14 + 16, 4);
+	return dst;
+}
+
+static void put_eth(uint8_t *p)
+{
+	static const uint8_t hdr[14] = { 0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0xaa, 0, 0x01,
+					 0x08, 0x00 };
+
+	memcpy(p, hdr, 14);
+}
+
+static void put_ip4(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint16_t tot)
+{
+	struct sy_ip4_hdr ip = { .ver_ihl = 0x45, .tot_len = be16(tot), .frag_off = be16(SY_IP4_DF),
+				 .ttl = 64, .proto = proto, .saddr = src, .daddr = dst };
+
+	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
+	memcpy(p, &ip, sizeof(ip));
+}
+
+static void put_tcp(uint8_t *p, uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	struct sy_tcp_hdr t = { .sport = be16(sport), .dport = be16(dport), .doff_res = 5 << 4,
+				.flags = flags, .window = be16(65535) };
+
+	memcpy(p, &t, sizeof(t));
+}
+
+/* A TCP segment of the flow; returns its backend (0 if not forwarded). */
+static uint32_t send_tcp(struct flow f, uint8_t flags)
+{
+	uint8_t buf[HEADROOM + 54 + TAILROOM];
+	uint8_t *p = buf + HEADROOM;
+
+	put_eth(p);
+	put_ip4(p + 14, f.client, VIP, SY_IPPROTO_TCP, 40);
+	put_tcp(p + 34, f.sport, VPORT, flags);
+	return process(buf, 54);
+}
+
+/* An ICMP destination-unreachable from a router on the return path, about
+ * the flow's VIP -> client direction; returns the backend it is sent to. */
+static uint32_t send_icmp_error(struct flow f)
+{
+	uint8_t buf[HEADROOM + 70 + TAILROOM];
+	uint8_t *p = buf + HEADROOM;
+	uint8_t icmp[8] = { 3, 1 };
+	uint16_t c;
+
+	put_eth(p);
+	put_ip4(p + 14, v4(198, 19, 254, 1), VIP, SY_IPPROTO_ICMP, 56);
+	put_ip4(p + 42, VIP, f.client, SY_IPPROTO_TCP, 40);
+	put_tcp(p + 62, VPORT, f.sport, SY_TCP_ACK); /* first 8 bytes quoted */
+	memcpy(p + 34, icmp, 8);
+	c = sy_csum_fold(sy_csum_partial(p + 34, 36, 0));
+	memcpy(p + 36, &c, 2);
+	return process(buf, 70);
+}
+
+/* The backend the current table gives the flow (conntrack aside). */
+static uint32_t table_pick(struct flow f)
+{
+	struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+				.port = be16(VPORT) };
+	struct sy_flow_key fk = key_of(f);
+	const struct sy_service *s;
+	uint32_t idx;
+
+	k.addr[0] = VIP;
+	s = sy_snapshot_match(env.lb.base, env.lb.snap, &k);
+	assert_non_null(s);
+	idx = sy_service_pick(env.lb.base, s, sy_flow_hash(&fk, s->hash_seed));
+	if (idx == SY_MAGLEV_NONE)
+		return 0;
+	return sy_service_backends(env.lb.base, s)[idx].id.addr[0];
+}
+
+static void establish(uint32_t *be, uint32_t first, uint32_t n)
+{
+	uint64_t new0 = counter(SY_C_CT_NEW);
+
+	for (uint32_t i = 0; i < n; i++) {
+		be[i] = send_tcp(flow_n(first + i), SY_TCP_SYN);
+		assert_int_not_equal(be[i], 0);
+		assert_int_equal(be[i], table_pick(flow_n(first + i)));
+	}
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, n);
+}
+
+/* Every established flow is still on its backend; returns how many of them
+ * the new table alone would have moved. */
+static uint32_t check_kept(const uint32_t *be, uint32_t n)
+{
+	uint64_t hit0 = counter(SY_C_CT_HIT), new0 = counter(SY_C_CT_NEW),
+		 re0 = counter(SY_C_CT_RESELECT);
+	uint32_t would_move = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		would_move += table_pick(flow_n(i)) != be[i];
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK), be[i]);
+	}
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, n);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 0);
+	assert_int_equal(counter(SY_C_CT_RESELECT) - re0, 0);
+	return would_move;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static const uint32_t four_equal[] = { 1, 1, 1, 1 };
+
+static int reset(void **state)
+{
+	(void)state;
+	memset(env.ct_mem, 0, env.ct_size);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	env.lb.now = T0;
+	publish_weights(four_equal, 4);
+	return 0;
+}
+
+static void test_keep_on_add(void **state)
+{
+	static const uint32_t five[] = { 1, 1, 1, 1, 1 };
+	uint32_t be[NFLOWS], on_e = 0, moved, icmp_checked = 0;
+	uint64_t ev0 = counter(SY_C_CT_EVICT);
+
+	(void)state;
+	establish(be, 0, NFLOWS);
+	publish_weights(five, 5);
+	moved = check_kept(be, NFLOWS);
+	print_message("backend added: the table alone would move %u of %u flows\n", moved,
+		      NFLOWS);
+	assert_true(moved > NFLOWS / 10); /* about 1/5 */
+
+	/* ICMP errors about tracked flows follow conntrack, not the table */
+	for (uint32_t i = 0; i < NFLOWS && icmp_checked < 20; i++) {
+		if (table_pick(flow_n(i)) == be[i])
+			continue;
+		assert_int_equal(send_icmp_error(flow_n(i)), be[i]);
+		icmp_checked++;
+	}
+	assert_int_equal(icmp_checked, 20);
+
+	/* new flows do reach the new backend */
+	for (uint32_t i = NFLOWS; i < 2 * NFLOWS; i++) {
+		uint32_t b = send_tcp(flow_n(i), SY_TCP_SYN);
+
+		assert_int_equal(b, table_pick(flow_n(i)));
+		on_e += b == E;
+	}
+	assert_true(on_e > NFLOWS / 10);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 0);
+}
+
+static void test_keep_on_weights(void **state)
+{
+	static const uint32_t uneven[] = { 6, 1, 3, 1 };
+	uint32_t be[NFLOWS], moved, on_a = 0;
+
+	(void)state;
+	establish(be, 0, NFLOWS);
+	publish_weights(uneven, 4);
+	moved = check_kept(be, NFLOWS);
+	print_message("weights changed: the table alone would move %u of %u flows\n", moved,
+		      NFLOWS);
+	assert_true(moved > NFLOWS / 10);
+	for (uint32_t i = NFLOWS; i < 2 * NFLOWS; i++)
+		on_a += send_tcp(flow_n(i), SY_TCP_SYN) == A;
+	assert_true(on_a > NFLOWS / 3); /* 6/11 of new flows */
+}
+
+static void test_keep_on_drain(void **state)
+{
+	static const uint32_t drain_d[] = { 1, 1, 1, 0 };
+	uint32_t be[NFLOWS], on_d = 0, moved;
+
+	(void)state;
+	establish(be, 0, NFLOWS);
+	for (uint32_t i = 0; i < NFLOWS; i++)
+		on_d += be[i] == D;
+	assert_true(on_d > NFLOWS / 10);
+	publish_weights(drain_d, 4);
+	moved = check_kept(be, NFLOWS);
+	print_message("backend draining: %u flows stay on it; the table alone would move %u\n",
+		      on_d, moved);
+	assert_true(moved >= on_d);
+	/* a draining backend takes no new flow */
+	for (uint32_t i = NFLOWS; i < 3 * NFLOWS; i++) {
+		uint32_t b = send_tcp(flow_n(i), SY_TCP_SYN);
+
+		assert_int_not_equal(b, 0);
+		assert_int_not_equal(b, D);
+	}
+}
+
+static void test_remove_moves_only_its_flows(void **state)
+{
+	uint32_t be[NFLOWS], on_d = 0, others_table_moved = 0;
+	uint64_t hit0, new0, re0;
+
+	(void)state;
+	establish(be, 0, NFLOWS);
+	for (uint32_t i = 0; i < NFLOWS; i++)
+		on_d += be[i] == D;
+	assert_true(on_d > NFLOWS / 10);
+	publish_weights(four_equal, 3); /* D removed */
+
+	hit0 = counter(SY_C_CT_HIT);
+	new0 = counter(SY_C_CT_NEW);
+	re0 = counter(SY_C_CT_RESELECT);
+	for (uint32_t i = 0; i < NFLOWS; i++) {
+		uint32_t b = send_tcp(flow_n(i), SY_TCP_ACK), pick = table_pick(flow_n(i));
+
+		if (be[i] == D) {
+			/* re-hashed on the new table */
+			assert_int_equal(b, pick);
+			assert_int_not_equal(b, D);
+			be[i] = b;
+		} else {
+			others_table_moved += pick != be[i];
+			assert_int_equal(b, be[i]);
+		}
+	}
+	print_message("backend removed: %u flows moved; the table alone would also move %u others\n",
+		      on_d, others_table_moved);
+	assert_int_equal(counter(SY_C_CT_RESELECT) - re0, on_d);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, NFLOWS);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 0);
+	/* the moved flows are tracked on their new backend */
+	check_kept(be, NFLOWS);
+}
+
+/* Flows that land in the same conntrack bucket as flow_n(base). */
+static uint32_t same_bucket(struct flow *out, uint32_t want)
+{
+	uint32_t mask = env.lb.ct.mask, n = 0, target = 0;
+
+	for (uint32_t i = 0; i < 200000 && n < want; i++) {
+		struct flow f = { .client = v4(198, 19, 77, 7), .sport = (uint16_t)(1024 + i) };
+		struct sy_flow_key k = key_of(f);
+		uint32_t h = sy_flow_hash(&k, 7) & mask;
+
+		if (n == 0)
+			target = h;
+		if (h == target)
+			out[n++] = f;
+	}
+	return n;
+}
+
+static void test_eviction(void **state)
+{
+	struct flow f[SY_CT_WAYS + 1];
+	uint32_t be[SY_CT_WAYS + 1];
+	uint64_t ev0, new0, hit0;
+
+	(void)state;
+	assert_int_equal(same_bucket(f, SY_CT_WAYS + 1), SY_CT_WAYS + 1);
+	/* fill the bucket; flow 0 is the oldest, so the closest to expiry */
+	new0 = counter(SY_C_CT_NEW);
+	ev0 = counter(SY_C_CT_EVICT);
+	for (int i = 0; i < SY_CT_WAYS; i++) {
+		env.lb.now = T0 + (uint32_t)i;
+		be[i] = send_tcp(f[i], SY_TCP_SYN);
+		assert_int_not_equal(be[i], 0);
+	}
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, SY_CT_WAYS);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 0);
+
+	/* one more: a live flow is evicted */
+	env.lb.now = T0 + 100;
+	be[SY_CT_WAYS] = send_tcp(f[SY_CT_WAYS], SY_TCP_SYN);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 1);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, SY_CT_WAYS + 1);
+
+	/* flow 0 was the victim: it is new again, and evicts flow 1 (now the
+	 * closest to expiry); flows 2..8 are still tracked */
+	hit0 = counter(SY_C_CT_HIT);
+	assert_int_equal(send_tcp(f[0], SY_TCP_ACK), be[0]);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, SY_CT_WAYS + 2);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 2);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, 0);
+	for (int i = 2; i <= SY_CT_WAYS; i++)
+		assert_int_equal(send_tcp(f[i], SY_TCP_ACK), be[i]);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, SY_CT_WAYS - 1);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, SY_CT_WAYS + 2);
+}
+
+static void test_expiry(void **state)
+{
+	static const uint32_t five[] = { 1, 1, 1, 1, 1 };
+	const struct sy_ct_timeouts to = SY_CT_DEFAULT_TIMEOUTS;
+	uint32_t be[NFLOWS], changed = 0;
+	struct flow f[SY_CT_WAYS + 1];
+	uint64_t new0, hit0, exp0, ev0;
+
+	(void)state;
+	/* closed (FIN/RST) flows expire after tcp_fin_ms, open ones do not */
+	establish(be, 0, 2);
+	assert_int_equal(send_tcp(flow_n(0), SY_TCP_FIN | SY_TCP_ACK), be[0]);
+	assert_int_equal(send_tcp(flow_n(1), SY_TCP_RST), be[1]);
+	establish(be + 2, 2, 1);
+	env.lb.now = T0 + to.tcp_fin_ms; /* the last tick of their life */
+	hit0 = counter(SY_C_CT_HIT);
+	new0 = counter(SY_C_CT_NEW);
+	assert_int_equal(send_tcp(flow_n(0), SY_TCP_FIN | SY_TCP_ACK), be[0]);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, 1);
+	env.lb.now = T0 + to.tcp_fin_ms + 1;
+	send_tcp(flow_n(1), SY_TCP_ACK);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 1); /* flow 1 expired */
+	send_tcp(flow_n(2), SY_TCP_ACK);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, 2); /* flow 2 is open */
+
+	/* idle flows expire after tcp_ms and are selected anew on the
+	 * current table */
+	memset(env.ct_mem, 0, env.ct_size);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	env.lb.now = T0;
+	establish(be, 0, NFLOWS);
+	publish_weights(five, 5);
+	env.lb.now = T0 + to.tcp_ms;
+	check_kept(be, 10); /* still live on their last tick (and touched) */
+	env.lb.now = T0 + 2 * to.tcp_ms + 1;
+	new0 = counter(SY_C_CT_NEW);
+	hit0 = counter(SY_C_CT_HIT);
+	for (uint32_t i = 0; i < NFLOWS; i++) {
+		uint32_t b = send_tcp(flow_n(i), SY_TCP_ACK);
+
+		assert_int_equal(b, table_pick(flow_n(i)));
+		changed += b != be[i];
+	}
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, NFLOWS);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, 0);
+	assert_true(changed > NFLOWS / 10);
+
+	/* a full bucket reuses an expired entry before evicting a live one */
+	memset(env.ct_mem, 0, env.ct_size);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	env.lb.now = T0;
+	assert_int_equal(same_bucket(f, SY_CT_WAYS + 1), SY_CT_WAYS + 1);
+	for (int i = 0; i < SY_CT_WAYS; i++) {
+		env.lb.now = T0 + (uint32_t)i * 1000;
+		assert_int_not_equal(send_tcp(f[i], i == 3 ? SY_TCP_RST : SY_TCP_SYN), 0);
+	}
+	env.lb.now = T0 + 3 * 1000 + to.tcp_fin_ms + 1; /* only flow 3 has expired */
+	exp0 = counter(SY_C_CT_EXPIRED);
+	ev0 = counter(SY_C_CT_EVICT);
+	hit0 = counter(SY_C_CT_HIT);
+	assert_int_not_equal(send_tcp(f[SY_CT_WAYS], SY_TCP_SYN), 0);
+	assert_int_equal(counter(SY_C_CT_EXPIRED) - exp0, 1);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 0);
+	for (int i = 0; i <= SY_CT_WAYS; i++)
+		if (i != 3)
+			send_tcp(f[i], SY_TCP_ACK);
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, SY_CT_WAYS);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 0);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	static const struct sy_region_limits lim = { .max_lcores = 2, .max_services = 8,
+						     .max_backends = 64, .heap_size = 4u << 20 };
+	char err[256] = "";
+	struct sy_lcore_stats *st;
+
+	(void)state;
+	snprintf(env.path, sizeof(env.path), "/dev/shm/sy-test-conntrack-%d", (int)getpid());
+	unlink(env.path);
+	if (sy_writer_create(env.path, "conntrack", &lim, NULL, &env.w, err, sizeof(err))) {
+		fprintf(stderr, "sy_writer_create: %s\n", err);
+		return -1;
+	}
+	env.map = sy_writer_map(env.w);
+	st = sy_region_stats(env.map, 0);
+	env.lb = (struct sy_lb){
+		.base = env.map->base,
+		.stats = st,
+		.vips = sy_stats_vips(st),
+		.backends = sy_stats_backends(env.map, st),
+		.now = T0,
+		.port_mac = { 0x02, 0, 0, 0, 0, 0x01 },
+		.mtu = 1500,
+		.mtu_action = SY_MTU_ICMP,
+	};
+	env.ct_size = sy_ct_memsize(CT_CAPACITY);
+	env.ct_mem = calloc(1, env.ct_size);
+	return env.ct_mem ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	free(env.ct_mem);
+	env.ct_mem = NULL;
+	if (env.w)
+		sy_writer_close(env.w);
+	env.w = NULL;
+	unlink(env.path);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_keep_on_add, reset),
+		cmocka_unit_test_setup(test_keep_on_weights, reset),
+		cmocka_unit_test_setup(test_keep_on_drain, reset),
+		cmocka_unit_test_setup(test_remove_moves_only_its_flows, reset),
+		cmocka_unit_test_setup(test_eviction, reset),
+		cmocka_unit_test_setup(test_expiry, reset),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
