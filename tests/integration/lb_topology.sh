@@ -1,0 +1,121 @@
+# A complete Switchyard host in namespaces, shared by the demo and the
+# end-to-end tests:
+#
+#   client ns ──┐
+#   LB ns ──────┤ bridge (own ns) ── backend ns 1..N
+#
+# The LB runs sy-control (embedded registry on :9181) and sy-dataplane
+# (net_af_packet on its veth, exception TAP sy0 holding 198.18.0.1).
+# Backends hold the VIP on loopback, decapsulate with sy-decap (ipip/gue),
+# run a real HTTP server answering their name, and register themselves
+# with `syctl register`. Requires netns_lib.sh. Addresses: 198.18.0.0/15.
+#
+# Variables: BUILD (build dir), MODE (ipip|gue|l2dsr), NB (backends),
+# TTL (heartbeat TTL, s), P (namespace prefix), HUGE (1: use hugepages).
+
+VIP=198.18.1.1
+LBIP=198.18.0.1
+CLIENT=198.18.0.2
+: "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}"
+declare -A AGENT_PID
+declare -A NAME_OF
+
+# run syctl against our sy-control
+sy_ctl() { ip netns exec ${P}l "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
+
+topo_config() {
+	cat >"$WORK/switchyard.yaml" <<EOF
+instance: $P
+region: $WORK/region
+api:
+  socket: $WORK/api.sock
+defaults:
+  encap_source4: $LBIP
+registry:
+  embedded:
+    listen: 0.0.0.0:9181
+    allowed_prefixes: [198.18.0.0/24]
+    max_clock_skew_s: 30
+services:
+  - name: web
+    vip: $VIP
+    port: 80
+    protocol: tcp
+    mode: $MODE
+    table_size: 65537
+    source: embedded
+    key_file: $WORK/web.key
+    health:
+      default_ttl_s: $TTL
+      hold_down_s: 0
+      panic_threshold: 0.9
+      panic_window_s: 5
+EOF
+}
+
+topo_up() {
+	WORK=$(mktemp -d /tmp/sy-topo-XXXXXX)
+	SY_FILES+=("$WORK" "/var/run/dpdk/$P")
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/web.key"
+	chmod 600 "$WORK/web.key"
+	topo_config
+
+	sy_ns ${P}n && ip -n ${P}n link add br0 type bridge && ip -n ${P}n link set br0 up || return 1
+	sy_ns ${P}c && sy_attach ${P}c ${P}n pc || return 1
+	sy_ns ${P}l && sy_attach ${P}l ${P}n pl || return 1
+	ip netns exec ${P}l sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+	ip -n ${P}c addr add $CLIENT/24 dev eth0
+	ip -n ${P}c route add 198.18.1.0/24 via $LBIP
+
+	for i in $(seq $NB); do
+		local ns=${P}b$i
+		sy_ns $ns && sy_attach $ns ${P}n pb$i || return 1
+		ip -n $ns addr add 198.18.0.1$i/24 dev eth0
+		ip -n $ns addr add $VIP/32 dev lo
+		for k in all.arp_ignore=1 all.arp_announce=2 all.rp_filter=0 eth0.rp_filter=0 lo.rp_filter=0; do
+			ip netns exec $ns sysctl -qw net.ipv4.conf.$k
+		done
+		if [ "$MODE" != l2dsr ]; then
+			ip netns exec $ns "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null || return 1
+		fi
+		sy_http_backend $ns be$i
+		NAME_OF[198.18.0.1$i]=be$i
+	done
+
+	ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
+		>"$WORK/control.log" 2>&1 &
+	CONTROL_PID=$!
+	SY_PIDS+=($CONTROL_PID)
+	sy_wait 10 test -e "$WORK/region" || { cat "$WORK/control.log"; return 1; }
+
+	local eal=(--no-huge -m 512)
+	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
+	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 "${eal[@]}" --no-pci \
+		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
+		--region "$WORK/region" --tap-prefix sy >"$WORK/dataplane.log" 2>&1 &
+	DATAPLANE_PID=$!
+	SY_PIDS+=($DATAPLANE_PID)
+	sy_wait 30 ip -n ${P}l link show sy0 || { cat "$WORK/dataplane.log"; return 1; }
+	ip -n ${P}l addr add $LBIP/24 dev sy0
+	ip -n ${P}l link set sy0 up
+	for i in $(seq $NB); do
+		sy_wait 10 ip netns exec ${P}b$i curl -s --max-time 1 -o /dev/null http://127.0.0.1/ ||
+			return 1
+	done
+}
+
+# start backend i's heartbeat agent
+topo_register() {
+	local i=$1
+	ip netns exec ${P}b$i "$BUILD/control/syctl" register --service web \
+		--addr 198.18.0.1$i --port 80 --ttl $TTL --key-file "$WORK/web.key" \
+		--registry http://$LBIP:9181 >>"$WORK/agent$i.log" 2>&1 &
+	AGENT_PID[$i]=$!
+	SY_PIDS+=(${AGENT_PID[$i]})
+}
+
+# number of backends of `web` in state up
+topo_up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
+
+# curl from the client with a fixed source port; prints the answering name
+topo_get() { ip netns exec ${P}c curl -s --max-time ${2:-3} --local-port $1 http://$VIP/; }
