@@ -8,7 +8,7 @@ PACKAGES=(
 	dpdk dpdk-dev libdpdk-dev
 	libbpf-dev bpftool clang llvm libxdp-dev xdp-tools
 	libjemalloc-dev libcmocka-dev
-	libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+	libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
 	python3-scapy iproute2 iputils-ping ethtool curl linux-perf
 )
 

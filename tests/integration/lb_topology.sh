@@ -117,5 +117,9 @@ topo_register() {
 # number of backends of `web` in state up
 topo_up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
 
-# curl from the client with a fixed source port; prints the answering name
-topo_get() { ip netns exec ${P}c curl -s --max-time ${2:-3} --local-port $1 http://$VIP/; }
+# N GETs to the VIP from client ports FIRST.. (same ports = same flows);
+# prints "SPORT NAME" lines, NAME "-" when a request failed
+topo_probe() {
+	ip netns exec ${P}c /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/http_probe.py" \
+		$VIP 80 "$1" "$2" / "${3:-3}"
+}

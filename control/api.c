@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-control's API: HTTP/JSON on a unix socket (0660) and optionally on a
+ * loopback TCP port with a bearer token; Prometheus text at /metrics.
+ * Routes and JSON shapes: docs/control.md.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <switchyard/counters.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "metrics.h"
+
+#define API_MAX_BODY 65536
+
+static const char *const counter_names[] = {
+#define SY_X(id, name, help) name,
+	SY_COUNTERS(SY_X)
+#undef SY_X
+};
+
+static const char *mode_name(unsigned m)
+{
+	return m == SY_FWD_IPIP ? "ipip" : m == SY_FWD_GUE ? "gue" : m == SY_FWD_L2DSR ? "l2dsr" : "?";
+}
+
+static void addr_text(uint8_t family, const uint32_t *a, char *buf, size_t len)
+{
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, (socklen_t)len);
+}
+
+static const struct sy_service *published(struct sy_daemon *d, const char *name)
+{
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(sy_writer_map(d->writer)->base, snap, i);
+
+		if (!strcmp(s->name, name))
+			return s;
+	}
+	return NULL;
+}
+
+static uint32_t live_backends(const struct sy_service *s, const uint8_t *base)
+{
+	const struct sy_backend *b = sy_service_backends(base, s);
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		n += b[i].weight > 0;
+	return n;
+}
+
+static json_t *status_json(struct sy_daemon *d)
+{
+	json_t *deg = json_array();
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+
+	for (size_t i = 0; i < d->n_svc; i++)
+		if (d->svc[i].b.degraded)
+			json_array_append_new(deg, json_pack("{s:s, s:s}", "service", d->svc[i].name,
+							     "reason", d->svc[i].b.degraded_reason));
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s}",
+			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
+			 "adopted", d->adopted, "generation",
+			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
+			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
+			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
+			 "registry",
+			 d->cfg->registry.embedded.enabled ? "embedded: listening" : "none",
+			 "degraded", deg, "last_error", d->last_error);
+}
+
+static json_t *services_json(struct sy_daemon *d)
+{
+	const uint8_t *base = sy_writer_map(d->writer)->base;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < d->n_svc; i++) {
+		const struct sy_config_service *cs = &d->cfg->services[d->svc[i].cfg_index];
+		const struct sy_service *s = published(d, cs->name);
+		char vip[64], digest[20];
+
+		addr_text(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
+		snprintf(digest, sizeof(digest), "%016llx",
+			 (unsigned long long)(s ? s->digest : 0));
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
+				       "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
+				       "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
+				       mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
+				       "backends", (json_int_t)(s ? s->n_backends : 0), "live",
+				       (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
+				       "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
+				       d->svc[i].b.degraded_reason));
+	}
+	return json_pack("{s:o}", "services", arr);
+}
+
+static const char *be_state(const struct sy_service_state *s, const struct sy_be *b,
+			    const struct sy_service *pub, uint64_t now)
+{
+	if (!b->present)
+		return "expired";
+	if (!b->healthy)
+		return "unhealthy";
+	if (now < b->hold_until_ms)
+		return "held-down";
+	if (pub && sy_be_weight(b) == 0)
+		return "draining";
+	(void)s;
+	return "up";
+}
+
+static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
+{
+	const struct sy_service *pub = published(d, s->name);
+	uint64_t now = sy_now_ms();
+	json_t *arr = json_array();
+
+	for (uint32_t i = 0; i < s->b.n; i++) {
+		const struct sy_be *b = &s->b.be[i];
+		char a[64], mac[20] = "";
+
+		addr_text(b->id.family, b->id.addr, a, sizeof(a));
+		if (b->has_mac)
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b->mac[0], b->mac[1],
+				 b->mac[2], b->mac[3], b->mac[4], b->mac[5]);
+		json_array_append_new(
+			arr, json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:I, s:s}", "address", a,
+				       "port", b->id.port, "weight", b->weight, "effective_weight",
+				       sy_be_weight(b), "state", be_state(s, b, pub, now), "source",
+				       sy_be_source_name(b->source), "zone", b->zone,
+				       "last_seen_ms_ago", (json_int_t)(now - b->last_seen_ms), "mac", mac));
+	}
+	return json_pack("{s:s, s:o, s:b, s:s}", "service", s->name, "backends", arr, "degraded",
+			 s->b.degraded, "reason", s->b.degraded_reason);
+}
+
+static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
+{
+	const uint8_t *base = sy_writer_map(d->writer)->base;
+	const struct sy_backend *b = sy_service_backends(base, s);
+	const uint32_t *t = sy_service_table(base, s);
+	uint32_t *count = calloc(s->n_backends + 1, sizeof(*count));
+	json_t *arr = json_array();
+	char digest[20];
+
+	for (uint32_t i = 0; count && i < s->table_size; i++)
+		if (t[i] < s->n_backends)
+			count[t[i]]++;
+	for (uint32_t i = 0; count && i < s->n_backends; i++) {
+		char a[64];
+
+		addr_text(b[i].id.family, b[i].id.addr, a, sizeof(a));
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:f}", "address", a,
+						     "port", b[i].id.port, "weight", b[i].weight,
+						     "entries", count[i], "share",
+						     (double)count[i] / s->table_size));
+	}
+	free(count);
+	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)s->digest);
+	return json_pack("{s:s, s:I, s:s, s:o}", "service", s->name, "table_size",
+			 (json_int_t)s->table_size, "digest", digest, "backends", arr);
+}
+
+static int parse_ip(const char *s, uint8_t *family, uint32_t *addr)
+{
+	memset(addr, 0, 16);
+	if (s && inet_pton(AF_INET, s, addr) == 1) {
+		*family = 4;
+		return 0;
+	}
+	if (s && inet_pton(AF_INET6, s, addr) == 1) {
+		*family = 6;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_port(const char *s, unsigned *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtoul(s, &end, 10);
+	if (*end || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
+{
+	const char *svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
+	const char *proto = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "proto");
+	struct sy_flow_key k = { 0 };
+	const struct sy_service *s;
+	unsigned sp, dp;
+	uint8_t f2;
+	uint32_t hash, slot, idx;
+	char a[64], why[160], hx[16];
+
+	if (!svc || !(s = published(d, svc)))
+		return sy_http_error(c, 404, "no published service '%s'", svc ? svc : "");
+	if (parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src"), &k.family, k.src) ||
+	    parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst"), &f2, k.dst) ||
+	    f2 != k.family ||
+	    parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sport"), &sp) ||
+	    parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dport"), &dp) ||
+	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
+		return sy_http_error(c, 400, "need src, sport, dst, dport (same family) and proto tcp|udp");
+	k.sport = htons((uint16_t)sp);
+	k.dport = htons((uint16_t)dp);
+	k.proto = strcmp(proto, "tcp") == 0 ? 6 : 17;
+	hash = sy_flow_hash(&k, s->hash_seed);
+	slot = hash % s->table_size;
+	idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
+	snprintf(hx, sizeof(hx), "0x%08x", hash);
+	if (idx == SY_MAGLEV_NONE)
+		return sy_http_json(c, 200, json_pack("{s:s, s:n, s:s, s:I, s:I, s:s}", "service", svc,
+						      "backend", "reason",
+						      "no backend for new flows", "slot",
+						      (json_int_t)slot, "table_size",
+						      (json_int_t)s->table_size, "hash", hx));
+	{
+		const struct sy_backend *b = &sy_service_backends(sy_writer_map(d->writer)->base, s)[idx];
+		char ep[80];
+
+		addr_text(b->id.family, b->id.addr, a, sizeof(a));
+		snprintf(ep, sizeof(ep), b->id.family == 4 ? "%s:%u" : "[%s]:%u", a, b->id.port);
+		snprintf(why, sizeof(why),
+			 "Maglev slot %u (a new flow; an established flow keeps its tracked backend while that backend stays)",
+			 slot);
+		return sy_http_json(c, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service",
+						      svc, "backend", ep, "reason", why, "slot",
+						      (json_int_t)slot, "table_size",
+						      (json_int_t)s->table_size, "hash", hx));
+	}
+}
+
+static json_t *stats_json(struct sy_daemon *d)
+{
+	struct sy_region_map *m = sy_writer_map(d->writer);
+	json_t *counters = json_object(), *svcs = json_object();
+	uint32_t lcores = m->hdr->limits.max_lcores;
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		uint64_t v = 0;
+
+		for (uint32_t l = 0; l < lcores; l++)
+			v += sy_region_stats(m, l)->counters[c];
+		json_object_set_new(counters, counter_names[c], json_integer((json_int_t)v));
+	}
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
+		struct sy_vip_counters v = { 0 };
+
+		for (uint32_t l = 0; l < lcores; l++) {
+			const struct sy_vip_counters *x = &sy_stats_vips(sy_region_stats(m, l))[s->slot];
+
+			v.pkts += x->pkts;
+			v.bytes += x->bytes;
+			v.drops += x->drops;
+			v.new_flows += x->new_flows;
+		}
+		json_object_set_new(svcs, s->name,
+				    json_pack("{s:I, s:I, s:I, s:I}", "packets", (json_int_t)v.pkts,
+					      "bytes", (json_int_t)v.bytes, "drops", (json_int_t)v.drops,
+					      "new_flows", (json_int_t)v.new_flows));
+	}
+	return json_pack("{s:o, s:o}", "counters", counters, "services", svcs);
+}
+
+/* ---- mutations ------------------------------------------------------------- */
+
+static int parse_endpoint_path(const char *s, struct sy_backend_id *id)
+{
+	char addr[64];
+	const char *colon;
+	size_t n;
+	unsigned port;
+
+	memset(id, 0, sizeof(*id));
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		n = (size_t)(close - s - 1);
+		colon = close + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		n = (size_t)(colon - s);
+	}
+	if (!n || n >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, n);
+	addr[n] = 0;
+	if (parse_ip(addr, &id->family, id->addr) || parse_port(colon + 1, &port))
+		return -1;
+	id->port = (uint16_t)port;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+			 &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
+				 struct sy_service_state *s, const struct sy_body *body)
+{
+	json_error_t je;
+	json_t *j = json_loadb(body->data ? body->data : "", body->len, 0, &je);
+	const char *addr = json_string_value(json_object_get(j, "address"));
+	json_t *port = json_object_get(j, "port"), *weight = json_object_get(j, "weight");
+	const char *mac = json_string_value(json_object_get(j, "mac"));
+	struct sy_backend_id id = { 0 };
+	uint8_t macb[6];
+	struct sy_be *b;
+
+	if (!json_is_object(j) || parse_ip(addr, &id.family, id.addr) || !json_is_integer(port) ||
+	    json_integer_value(port) < 0 || json_integer_value(port) > 65535 ||
+	    (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+			json_integer_value(weight) > 65535)) ||
+	    (mac && parse_mac(mac, macb))) {
+		json_decref(j);
+		return sy_http_error(c, 400,
+				     "body must be {\"address\": IP, \"port\": 0..65535, \"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
+	}
+	id.port = (uint16_t)json_integer_value(port);
+	b = sy_svcb_upsert(&s->b, &id, weight ? (uint32_t)json_integer_value(weight) : 1, SY_SRC_API,
+			   0, sy_now_ms());
+	if (b && mac) {
+		memcpy(b->mac, macb, 6);
+		b->has_mac = true;
+	}
+	json_decref(j);
+	if (!b)
+		return sy_http_error(c, 500, "out of memory");
+	sy_daemon_mark(d, s);
+	return sy_http_json(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static sy_mhd_result backend_op(struct sy_daemon *d, struct MHD_Connection *c, const char *method,
+				struct sy_service_state *s, char *rest, const struct sy_body *body)
+{
+	char *op = NULL, *slash = strrchr(rest, '/');
+	struct sy_backend_id id;
+	struct sy_be *b;
+
+	if (slash) {
+		*slash = 0;
+		op = slash + 1;
+	}
+	if (parse_endpoint_path(rest, &id))
+		return sy_http_error(c, 400, "'%s' is not ADDR:PORT", rest);
+	b = sy_svcb_find(&s->b, &id);
+	if (!b)
+		return sy_http_error(c, 404, "service %s has no backend %s", s->name, rest);
+	if (!op && !strcmp(method, "DELETE")) {
+		sy_svcb_remove(&s->b, &id, sy_now_ms());
+	} else if (op && !strcmp(op, "drain") && !strcmp(method, "POST")) {
+		b->override = 0;
+		s->b.dirty = true;
+	} else if (op && !strcmp(op, "weight") && !strcmp(method, "POST")) {
+		json_t *j = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+		json_t *w = json_object_get(j, "weight");
+
+		if (!json_is_integer(w) || json_integer_value(w) < 0 || json_integer_value(w) > 65535) {
+			json_decref(j);
+			return sy_http_error(c, 400, "body must be {\"weight\": 0..65535}");
+		}
+		b->override = (int32_t)json_integer_value(w);
+		json_decref(j);
+		s->b.dirty = true;
+	} else {
+		return sy_http_error(c, 405, "%s not allowed here", method);
+	}
+	sy_daemon_mark(d, s);
+	return sy_http_json(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+struct api_listener {
+	struct sy_daemon *d;
+	bool needs_token;
+};
+
+static bool token_ok(struct sy_daemon *d, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	size_t n = strlen(d->api_token);
+
+	return h && n && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == n &&
+	       CRYPTO_memcmp(h + 7, d->api_token, n) == 0;
+}
+
+static sy_mhd_result route(struct sy_daemon *d, struct MHD_Connection *c, const char *url,
+			   const char *method, const struct sy_body *body)
+{
+	bool get = !strcmp(method, "GET");
+	char path[512], *p, *svc, *rest;
+	struct sy_service_state *s;
+
+	if (!strcmp(url, "/metrics"))
+		return get ? sy_metrics_reply(d, c) : sy_http_error(c, 405, "use GET");
+	if (!strcmp(url, "/v1/status"))
+		return get ? sy_http_json(c, 200, status_json(d)) : sy_http_error(c, 405, "use GET");
+	if (!strcmp(url, "/v1/services"))
+		return get ? sy_http_json(c, 200, services_json(d)) : sy_http_error(c, 405, "use GET");
+	if (!strcmp(url, "/v1/stats"))
+		return get ? sy_http_json(c, 200, stats_json(d)) : sy_http_error(c, 405, "use GET");
+	if (!strcmp(url, "/v1/lookup"))
+		return get ? lookup(d, c) : sy_http_error(c, 405, "use GET");
+	if (!strcmp(url, "/v1/reload")) {
+		if (strcmp(method, "POST"))
+			return sy_http_error(c, 405, "use POST");
+		return sy_api_reload(d, c);
+	}
+	if (strncmp(url, "/v1/services/", 13) || strlen(url) >= sizeof(path))
+		return sy_http_error(c, 404, "no such path %s", url);
+	snprintf(path, sizeof(path), "%s", url + 13);
+	svc = path;
+	p = strchr(path, '/');
+	if (!p)
+		return sy_http_error(c, 404, "no such path %s", url);
+	*p++ = 0;
+	s = sy_daemon_service(d, svc);
+	if (!s)
+		return sy_http_error(c, 404, "no service '%s'", svc);
+	if (!strcmp(p, "backends")) {
+		if (get)
+			return sy_http_json(c, 200, backends_json(d, s));
+		if (!strcmp(method, "POST"))
+			return add_backend(d, c, s, body);
+		return sy_http_error(c, 405, "use GET or POST");
+	}
+	if (!strcmp(p, "table")) {
+		const struct sy_service *pub = published(d, svc);
+
+		if (!get)
+			return sy_http_error(c, 405, "use GET");
+		if (!pub)
+			return sy_http_error(c, 404, "service '%s' is not published yet", svc);
+		return sy_http_json(c, 200, table_json(d, pub));
+	}
+	if (!strncmp(p, "backends/", 9)) {
+		rest = p + 9;
+		return backend_op(d, c, method, s, rest, body);
+	}
+	return sy_http_error(c, 404, "no such path %s", url);
+}
+
+static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version, const char *upload,
+			     size_t *upload_size, void **con_cls)
+{
+	struct api_listener *l = cls;
+	struct sy_daemon *d = l->d;
+	struct sy_body *body;
+	sy_mhd_result r;
+
+	(void)version;
+	if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body))
+		return MHD_YES;
+	if (!body)
+		return sy_http_error(c, 500, "out of memory");
+	/* Every endpoint, /metrics included, needs the token over TCP. */
+	if (l->needs_token && !token_ok(d, c))
+		return sy_http_error(c, 401, "missing or wrong bearer token");
+	if (body->too_large)
+		return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
+	pthread_mutex_lock(&d->lock);
+	r = route(d, c, url, method, body);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+static struct api_listener unix_l, tcp_l;
+
+static struct MHD_Daemon *start_on(int fd, struct api_listener *l)
+{
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				handler, l, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, NULL,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_END);
+}
+
+int sy_api_start(struct sy_daemon *d, char *err, size_t errlen)
+{
+	const struct sy_config_api *a = &d->cfg->api;
+	int fd = sy_listen_unix(a->socket, a->group, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	unix_l = (struct api_listener){ .d = d, .needs_token = false };
+	d->api_unix = start_on(fd, &unix_l);
+	if (!d->api_unix) {
+		snprintf(err, errlen, "cannot start the API on %s", a->socket);
+		return -1;
+	}
+	if (a->tcp_host) {
+		FILE *f = fopen(a->token_file, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(d->api_token, 1, sizeof(d->api_token) - 1, f);
+			fclose(f);
+		}
+		while (n && (d->api_token[n - 1] == '\n' || d->api_token[n - 1] == ' '))
+			n--;
+		d->api_token[n] = 0;
+		if (n < 16) {
+			snprintf(err, errlen, "%s: token_file %s missing or shorter than 16 characters",
+				 d->cfg->path, a->token_file);
+			return -1;
+		}
+		fd = sy_listen_tcp(a->tcp_family, a->tcp_addr, a->tcp_port, err, errlen);
+		if (fd < 0)
+			return -1;
+		tcp_l = (struct api_listener){ .d = d, .needs_token = true };
+		d->api_tcp = start_on(fd, &tcp_l);
+		if (!d->api_tcp) {
+			snprintf(err, errlen, "cannot start the TCP API");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void sy_api_stop(struct sy_daemon *d)
+{
+	if (d->api_unix)
+		MHD_stop_daemon(d->api_unix);
+	if (d->api_tcp)
+		MHD_stop_daemon(d->api_tcp);
+	d->api_unix = d->api_tcp = NULL;
+	if (d->cfg && d->cfg->api.socket)
+		unlink(d->cfg->api.socket);
+}

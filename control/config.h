@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-control's configuration file (docs/control.md, "Configuration (YAML)"):
+ * parsed with libyaml into plain C structs and validated in full. Parsing and
+ * validation only: turning a service into a struct sy_service_spec, learning
+ * backends and health are other modules' business.
+ *
+ * Conventions:
+ *  - Addresses are in wire order (IPv4 in addr[0], other words 0), family is
+ *    SY_AF_INET or SY_AF_INET6 (switchyard/flow_hash.h).
+ *  - VIP ports and GUE ports are in network byte order (as in the region);
+ *    backend and listener ports are in host byte order (as in sy_backend_id).
+ *  - Every default of the schema is already applied: a service's table_size,
+ *    hash_seed, encap sources and gue_port hold the service's own value or the
+ *    one inherited from `defaults`; paths default from the instance name.
+ *  - `line` fields are the 1-based line of the item in the file, for
+ *    messages of later stages.
+ */
+#ifndef SWITCHYARD_CONTROL_CONFIG_H
+#define SWITCHYARD_CONTROL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <switchyard/region.h>
+
+#define SY_CONFIG_INSTANCE_MAX 32 /* [a-z0-9-]{1,31} + NUL */
+#define SY_CONFIG_ZONE_MAX 32     /* [A-Za-z0-9_.-]{1,31} + NUL */
+#define SY_CONFIG_GROUP_MAX 33    /* [A-Za-z0-9_.-]{1,32} + NUL, no leading '-' */
+
+/* Defaults when neither the service nor `defaults` sets a value. */
+#define SY_CONFIG_DEFAULT_TABLE_SIZE SY_MAGLEV_DEFAULT_M
+#define SY_CONFIG_DEFAULT_HASH_SEED 0u
+#define SY_CONFIG_DEFAULT_GUE_PORT 6080u
+#define SY_CONFIG_DEFAULT_CLOCK_SKEW_S 30u
+
+enum sy_config_source {
+	SY_SOURCE_STATIC = 1,
+	SY_SOURCE_EMBEDDED = 2,
+	SY_SOURCE_ETCD = 3,
+	SY_SOURCE_ZOOKEEPER = 4,
+};
+
+enum sy_check_type {
+	SY_CHECK_NONE = 0,
+	SY_CHECK_TCP = 1,
+	SY_CHECK_HTTP = 2,
+};
+
+struct sy_config_prefix {
+	uint8_t family;
+	uint8_t prefix_len; /* 0..32 or 0..128; host bits are zero */
+	uint32_t addr[4];   /* wire order */
+};
+
+struct sy_config_backend {
+	uint8_t family;
+	uint16_t port;      /* host order; default: the VIP's port (0 for "all") */
+	uint32_t addr[4];   /* wire order */
+	uint32_t weight;    /* 0..65535, default 1; 0 = draining */
+	uint8_t mac[6];
+	bool has_mac;
+	char zone[SY_CONFIG_ZONE_MAX]; /* "" when not set */
+	unsigned line;
+};
+
+struct sy_config_check {
+	enum sy_check_type type; /* default SY_CHECK_NONE (no `check`) */
+	uint32_t interval_ms;    /* default 1000 */
+	uint32_t timeout_ms;     /* default 500; <= interval_ms */
+	uint32_t rise;           /* default 2 */
+	uint32_t fall;           /* default 3 */
+	char *path;              /* http: default "/"; NULL otherwise */
+	uint16_t expect;         /* http: default 200; 0 otherwise */
+};
+
+struct sy_config_health {
+	uint32_t default_ttl_s;  /* default 5 */
+	struct sy_config_check check;
+	uint32_t hold_down_s;    /* default 5 */
+	double panic_threshold;  /* 0..1, default 0.5 */
+	uint32_t panic_window_s; /* default 10 */
+};
+
+struct sy_config_service {
+	char name[SY_NAME_MAX];   /* [A-Za-z0-9_.-]{1,63} */
+	struct sy_vip_key vip;    /* port 0 = "all", network order; proto 6/17 */
+	enum sy_fwd_mode mode;
+	uint32_t table_size;      /* prime, SY_MAGLEV_MIN_M..SY_MAGLEV_MAX_M */
+	uint32_t hash_seed;
+	uint32_t encap_source4;   /* wire order; 0 = none */
+	uint32_t encap_source6[4];/* wire order; all 0 = none */
+	uint16_t gue_port;        /* network order */
+	uint8_t next_hop_mac[6];
+	bool has_next_hop_mac;
+	enum sy_config_source source;
+	char *key_file;           /* embedded only (required there); else NULL */
+	struct sy_config_backend *backends;
+	size_t n_backends;
+	struct sy_config_health health;
+	unsigned line;
+};
+
+struct sy_config_api {
+	char *socket;      /* default /run/switchyard/<instance>.sock */
+	char *group;       /* NULL: not set */
+	char *tcp_host;    /* address text of `tcp`; NULL: no TCP listener */
+	uint8_t tcp_family;
+	uint32_t tcp_addr[4];
+	uint16_t tcp_port; /* host order */
+	bool tcp_any;
+	char *token_file;  /* required when tcp is set; else may be NULL */
+};
+
+struct sy_config_defaults {
+	uint32_t table_size;
+	uint32_t hash_seed;
+	uint32_t encap_source4;    /* wire order; 0 = none */
+	uint32_t encap_source6[4]; /* wire order; all 0 = none */
+	uint16_t gue_port;         /* network order */
+};
+
+struct sy_config_embedded {
+	bool enabled;        /* registry.embedded is present */
+	char *listen_host;   /* address text */
+	uint8_t listen_family;
+	uint32_t listen_addr[4];
+	uint16_t listen_port; /* host order */
+	struct sy_config_prefix *allowed_prefixes;
+	size_t n_allowed_prefixes; /* >= 1 when enabled */
+	uint32_t max_clock_skew_s; /* default 30 */
+};
+
+struct sy_config {
+	char *path;        /* the file this came from */
+	char instance[SY_CONFIG_INSTANCE_MAX];
+	char *region;      /* default /dev/shm/switchyard-<instance> */
+	struct sy_region_limits limits; /* default SY_REGION_DEFAULT_LIMITS */
+	struct sy_config_api api;
+	struct sy_config_defaults defaults;
+	struct {
+		struct sy_config_embedded embedded;
+	} registry;
+	struct sy_config_service *services; /* in file order */
+	size_t n_services;
+};
+
+/* Parse and validate the file at path. Returns 0 and a new configuration in
+ * *out, or -1 with one message "FILE:LINE: FIELD.PATH: what is wrong" in err
+ * (errors that concern no field, like a YAML syntax error or an unreadable
+ * file, have no FIELD.PATH; an unreadable file has no LINE). */
+int sy_config_load(const char *path, struct sy_config **out, char *err,
+		   size_t errlen);
+
+/* Free a configuration (NULL is fine). */
+void sy_config_free(struct sy_config *c);
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-control's state. One mutex guards it all: the HTTP threads (API and
+ * embedded registry), the health-check thread and the main loop take it for
+ * short, bounded sections; publishing (the Maglev builds) runs under it too,
+ * which keeps the model simple at the cost of API latency during a rebuild.
+ */
+#ifndef SY_CONTROL_DAEMON_H
+#define SY_CONTROL_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <switchyard/region_writer.h>
+
+#include "auth.h"
+#include "backends.h"
+#include "config.h"
+
+#define SY_LATENCY_BUCKETS 16
+
+struct sy_service_state {
+	char name[SY_NAME_MAX];
+	size_t cfg_index;            /* into d->cfg->services */
+	struct sy_svc_backends b;
+	uint8_t key[64];             /* embedded registrations' HMAC key */
+	size_t key_len;
+	uint64_t digest;
+	uint64_t published_gen;
+	uint64_t last_event_ms;      /* oldest unpublished change, 0 = none */
+	uint64_t rejected;           /* registrations refused */
+};
+
+struct sy_daemon {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;         /* something changed: publish now */
+	char config_path[4096];
+	struct sy_config *cfg;
+	struct sy_writer *writer;
+	struct sy_service_state *svc;
+	size_t n_svc;
+	struct sy_nonce_cache nonces;
+	volatile bool quit;
+	volatile bool reload_requested;
+	bool adopted;                /* the region existed: adopted, not created */
+	uint64_t started_ms;
+	/* publish latency (event -> committed) histogram, upper bounds in ms */
+	uint64_t latency_count[SY_LATENCY_BUCKETS + 1];
+	double latency_sum_ms;
+	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
+	char last_error[256];
+	/* listeners (struct MHD_Daemon *) */
+	void *api_unix, *api_tcp, *registry_http;
+	char api_token[256];
+	const char *version;
+};
+
+extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
+
+uint64_t sy_now_ms(void);
+void sy_logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* state.c: build the service list from a config (initial or reload). */
+int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen);
+struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name);
+void sy_daemon_mark(struct sy_daemon *d, struct sy_service_state *s);
+
+/* publish.c: publish every dirty service (caller holds the lock). */
+int sy_daemon_publish(struct sy_daemon *d);
+
+/* neigh.c: next-hop MAC of a backend from the kernel's neighbour table
+ * (and a nudge so the kernel resolves it). */
+bool sy_neigh_lookup(const struct sy_backend_id *id, uint8_t mac[6]);
+
+/* api.c / registry_http.c */
+int sy_api_start(struct sy_daemon *d, char *err, size_t errlen);
+void sy_api_stop(struct sy_daemon *d);
+int sy_registry_http_start(struct sy_daemon *d, char *err, size_t errlen);
+void sy_registry_http_stop(struct sy_daemon *d);
+
+/* health.c */
+int sy_health_start(struct sy_daemon *d);
+void sy_health_stop(struct sy_daemon *d);
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Small helpers over libmicrohttpd shared by the API and the embedded
+ * registry: body collection with a size cap, JSON replies, listeners. */
+#ifndef SY_CONTROL_HTTP_H
+#define SY_CONTROL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#if MHD_VERSION >= 0x00097002
+typedef enum MHD_Result sy_mhd_result;
+#else
+typedef int sy_mhd_result;
+#endif
+
+struct sy_body {
+	char *data;
+	size_t len;
+	bool too_large;
+};
+
+/* The access-handler boilerplate: collects the request body (at most cap
+ * bytes, the rest discarded and flagged). Returns true when the request is
+ * complete and should be answered now. */
+bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, size_t cap,
+		     struct sy_body **out);
+void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		       enum MHD_RequestTerminationCode toe);
+
+sy_mhd_result sy_http_json(struct MHD_Connection *c, unsigned status, json_t *j);
+sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+sy_mhd_result sy_http_text(struct MHD_Connection *c, unsigned status, const char *ctype,
+			   const char *text, size_t len);
+
+/* Listening sockets handed to MHD. */
+int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen);
+int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-control --config FILE [--foreground] [--check]
+ *
+ * Creates or adopts the instance's region, learns backends (static config,
+ * embedded registry, operator API), applies the health policy and publishes
+ * Maglev tables. Runs in the foreground (systemd: Type=simple); SIGHUP or
+ * `syctl reload` re-reads the configuration; SIGTERM/SIGINT stop it. The
+ * region stays: the dataplane keeps forwarding, a restarted sy-control
+ * adopts it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "metrics.h"
+#include "syctl.h"
+
+static struct sy_daemon the_daemon = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.version = SY_VERSION,
+};
+
+static void on_term(int sig)
+{
+	(void)sig;
+	the_daemon.quit = true;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	the_daemon.reload_requested = true;
+}
+
+int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
+{
+	struct sy_config *cfg;
+
+	if (sy_config_load(d->config_path, &cfg, err, errlen))
+		return -1;
+	if (strcmp(cfg->region, d->cfg->region) || strcmp(cfg->instance, d->cfg->instance)) {
+		snprintf(err, errlen, "%s: instance and region cannot change on reload (restart sy-control)",
+			 d->config_path);
+		sy_config_free(cfg);
+		return -1;
+	}
+	if (sy_daemon_apply_config(d, cfg, err, errlen)) {
+		sy_config_free(cfg);
+		return -1;
+	}
+	sy_logf("info", "\"configuration reloaded\" file=%s services=%zu", d->config_path, d->n_svc);
+	return 0;
+}
+
+sy_mhd_result sy_api_reload(struct sy_daemon *d, struct MHD_Connection *c)
+{
+	char err[512];
+
+	if (sy_daemon_reload(d, err, sizeof(err))) {
+		sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
+		return sy_http_error(c, 400, "%s", err);
+	}
+	return sy_http_json(c, 200, json_pack("{s:b, s:i}", "ok", 1, "services", (int)d->n_svc));
+}
+
+/* A restarted sy-control must not publish a smaller set than the one
+ * serving: the registrations it held are gone with the old process, so the
+ * published backends of registry-fed services are taken as registered for
+ * one grace period (2 TTLs), in which their agents heartbeat again. */
+static void adopt_published(struct sy_daemon *d)
+{
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+	const uint8_t *base = sy_writer_map(d->writer)->base;
+	uint64_t now = sy_now_ms();
+
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *ps = sy_snapshot_service(base, snap, i);
+		struct sy_service_state *s = sy_daemon_service(d, ps->name);
+		const struct sy_backend *b = sy_service_backends(base, ps);
+		struct sy_maglev_backend *set;
+		uint32_t ttl;
+
+		if (!s)
+			continue;
+		ttl = d->cfg->services[s->cfg_index].health.default_ttl_s;
+		set = malloc(sizeof(*set) * (ps->n_backends + 1));
+		for (uint32_t j = 0; j < ps->n_backends; j++) {
+			struct sy_be *e = sy_svcb_find(&s->b, &b[j].id);
+
+			if (!e) {
+				e = sy_svcb_upsert(&s->b, &b[j].id, b[j].weight, SY_SRC_EMBEDDED,
+						   (uint64_t)ttl * 2000, now);
+				if (!e)
+					continue;
+			}
+			memcpy(e->mac, b[j].mac, 6);
+			e->has_mac = true;
+			if (set)
+				set[j] = (struct sy_maglev_backend){ .id = b[j].id, .weight = b[j].weight };
+		}
+		if (set) {
+			sy_svcb_published(&s->b, set, ps->n_backends, now);
+			s->b.dirty = true;
+		}
+		free(set);
+		s->digest = ps->digest;
+	}
+}
+
+static int open_region(struct sy_daemon *d, char *err, size_t errlen)
+{
+	if (access(d->cfg->region, F_OK) == 0) {
+		if (sy_writer_adopt(d->cfg->region, NULL, &d->writer, err, errlen))
+			return -1;
+		d->adopted = true;
+		sy_logf("info", "\"region adopted: the published tables keep serving\" region=%s generation=%llu",
+			d->cfg->region,
+			(unsigned long long)atomic_load(&sy_writer_map(d->writer)->hdr->generation));
+		return 0;
+	}
+	if (sy_writer_create(d->cfg->region, d->cfg->instance, &d->cfg->limits, NULL, &d->writer,
+			     err, errlen))
+		return -1;
+	sy_logf("info", "\"region created\" region=%s", d->cfg->region);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sy-control --config FILE [--foreground] [--check] [--version]\n"
+		   "  --check       validate the configuration and exit (0 valid, 2 invalid)\n"
+		   "  --foreground  accepted for compatibility: sy-control never forks\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, 'c' }, { "foreground", no_argument, 0, 'f' },
+		{ "check", no_argument, 0, 'k' },        { "version", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+	};
+	struct sy_daemon *d = &the_daemon;
+	struct sy_config *cfg = NULL;
+	char err[1024];
+	int c, check = 0;
+
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			snprintf(d->config_path, sizeof(d->config_path), "%s", optarg);
+			break;
+		case 'f':
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 'v':
+			printf("sy-control %s\n", SY_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!d->config_path[0] || optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (sy_config_load(d->config_path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		printf("%s: valid (%zu services)\n", d->config_path, cfg->n_services);
+		sy_config_free(cfg);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	d->started_ms = sy_now_ms();
+	d->cfg = cfg;
+	if (open_region(d, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		return 1;
+	}
+	d->cfg = NULL; /* apply_config takes ownership */
+	if (sy_daemon_apply_config(d, cfg, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		sy_config_free(cfg);
+		return 2;
+	}
+	if (d->adopted)
+		adopt_published(d);
+	if (sy_api_start(d, err, sizeof(err)) || sy_registry_http_start(d, err, sizeof(err)) ||
+	    sy_health_start(d)) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		sy_api_stop(d);
+		sy_registry_http_stop(d);
+		sy_writer_close(d->writer);
+		return 1;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, on_hup);
+	sy_logf("info", "\"sy-control running\" instance=%s services=%zu api=%s", d->cfg->instance,
+		d->n_svc, d->cfg->api.socket);
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->quit) {
+		struct timespec ts;
+		uint64_t now = sy_now_ms();
+		bool dirty = false;
+
+		if (d->reload_requested) {
+			d->reload_requested = false;
+			if (sy_daemon_reload(d, err, sizeof(err)))
+				sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
+		}
+		for (size_t i = 0; i < d->n_svc; i++) {
+			if (sy_svcb_expire(&d->svc[i].b, now) && !d->svc[i].last_event_ms)
+				d->svc[i].last_event_ms = now;
+			dirty |= d->svc[i].b.dirty;
+		}
+		if (dirty)
+			sy_daemon_publish(d);
+		/* wake at least every 50 ms for expiry; at once on a change */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+	}
+	pthread_mutex_unlock(&d->lock);
+	sy_logf("info", "\"sy-control stopping; the region stays and keeps serving\"");
+	sy_health_stop(d);
+	sy_api_stop(d);
+	sy_registry_http_stop(d);
+	sy_writer_close(d->writer);
+	return 0;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <switchyard/counters.h>
+
+#include "metrics.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = (b->cap ? b->cap * 2 : 65536) + (size_t)n;
+			char *np = realloc(b->p, cap);
+
+			if (!np)
+				return;
+			b->p = np;
+			b->cap = cap;
+		}
+	}
+}
+
+static const char *const names[] = {
+#define SY_X(id, name, help) name,
+	SY_COUNTERS(SY_X)
+#undef SY_X
+};
+static const char *const helps[] = {
+#define SY_X(id, name, help) help,
+	SY_COUNTERS(SY_X)
+#undef SY_X
+};
+
+static void backend_label(const struct sy_backend *b, char *out, size_t len)
+{
+	char a[64];
+
+	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
+	snprintf(out, len, b->id.family == 4 ? "%s:%u" : "[%s]:%u", a, b->id.port);
+}
+
+sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
+{
+	struct sy_region_map *m = sy_writer_map(d->writer);
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+	uint32_t lcores = m->hdr->limits.max_lcores;
+	struct buf b = { 0 };
+	uint64_t cum = 0;
+	sy_mhd_result r;
+
+	for (int i = 0; i < SY_C__COUNT; i++) {
+		uint64_t v = 0;
+
+		for (uint32_t l = 0; l < lcores; l++)
+			v += sy_region_stats(m, l)->counters[i];
+		put(&b, "# HELP switchyard_%s_total %s\n# TYPE switchyard_%s_total counter\nswitchyard_%s_total %llu\n",
+		    names[i], helps[i], names[i], names[i], (unsigned long long)v);
+	}
+	put(&b, "# HELP switchyard_vip_packets_total Packets forwarded per VIP\n# TYPE switchyard_vip_packets_total counter\n");
+	put(&b, "# HELP switchyard_vip_bytes_total Bytes forwarded per VIP\n# TYPE switchyard_vip_bytes_total counter\n");
+	put(&b, "# HELP switchyard_vip_drops_total Packets dropped per VIP (no backend)\n# TYPE switchyard_vip_drops_total counter\n");
+	put(&b, "# HELP switchyard_vip_new_flows_total New flows per VIP\n# TYPE switchyard_vip_new_flows_total counter\n");
+	put(&b, "# HELP switchyard_backend_packets_total Packets per backend\n# TYPE switchyard_backend_packets_total counter\n");
+	put(&b, "# HELP switchyard_backend_bytes_total Bytes per backend\n# TYPE switchyard_backend_bytes_total counter\n");
+	put(&b, "# HELP switchyard_backend_up Backend in the published set with weight > 0\n# TYPE switchyard_backend_up gauge\n");
+	put(&b, "# HELP switchyard_service_table_digest Maglev table digest (low 52 bits) for fleet comparison\n# TYPE switchyard_service_table_digest gauge\n");
+	put(&b, "# HELP switchyard_service_degraded 1 if the service serves a fail-static set\n# TYPE switchyard_service_degraded gauge\n");
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
+		const struct sy_backend *be = sy_service_backends(m->base, s);
+		struct sy_service_state *st = sy_daemon_service(d, s->name);
+		struct sy_vip_counters v = { 0 };
+
+		for (uint32_t l = 0; l < lcores; l++) {
+			const struct sy_vip_counters *x = &sy_stats_vips(sy_region_stats(m, l))[s->slot];
+
+			v.pkts += x->pkts;
+			v.bytes += x->bytes;
+			v.drops += x->drops;
+			v.new_flows += x->new_flows;
+		}
+		put(&b, "switchyard_vip_packets_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.pkts);
+		put(&b, "switchyard_vip_bytes_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.bytes);
+		put(&b, "switchyard_vip_drops_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.drops);
+		put(&b, "switchyard_vip_new_flows_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.new_flows);
+		put(&b, "switchyard_service_table_digest{service=\"%s\",digest=\"%016llx\"} %llu\n", s->name,
+		    (unsigned long long)s->digest, (unsigned long long)(s->digest & ((1ull << 52) - 1)));
+		put(&b, "switchyard_service_degraded{service=\"%s\"} %d\n", s->name, st && st->b.degraded);
+		for (uint32_t j = 0; j < s->n_backends; j++) {
+			uint64_t p = 0, by = 0;
+			char lbl[80];
+
+			for (uint32_t l = 0; l < lcores; l++) {
+				struct sy_lcore_stats *ls = sy_region_stats(m, l);
+
+				p += sy_stats_backends(m, ls)[be[j].slot].pkts;
+				by += sy_stats_backends(m, ls)[be[j].slot].bytes;
+			}
+			backend_label(&be[j], lbl, sizeof(lbl));
+			put(&b, "switchyard_backend_packets_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)p);
+			put(&b, "switchyard_backend_bytes_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)by);
+			put(&b, "switchyard_backend_up{service=\"%s\",backend=\"%s\"} %d\n", s->name, lbl, be[j].weight > 0);
+		}
+	}
+	put(&b, "# HELP switchyard_publish_latency_ms Registry/config event to table published\n# TYPE switchyard_publish_latency_ms histogram\n");
+	for (int i = 0; i < SY_LATENCY_BUCKETS; i++) {
+		cum += d->latency_count[i];
+		put(&b, "switchyard_publish_latency_ms_bucket{le=\"%g\"} %llu\n", sy_latency_bounds_ms[i], (unsigned long long)cum);
+	}
+	cum += d->latency_count[SY_LATENCY_BUCKETS];
+	put(&b, "switchyard_publish_latency_ms_bucket{le=\"+Inf\"} %llu\nswitchyard_publish_latency_ms_sum %g\nswitchyard_publish_latency_ms_count %llu\n",
+	    (unsigned long long)cum, d->latency_sum_ms, (unsigned long long)cum);
+	put(&b, "# TYPE switchyard_generation gauge\nswitchyard_generation %llu\n",
+	    (unsigned long long)(snap ? snap->generation : 0));
+	put(&b, "# TYPE switchyard_registrations_total counter\nswitchyard_registrations_total{result=\"accepted\"} %llu\nswitchyard_registrations_total{result=\"rejected\"} %llu\n",
+	    (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
+	r = sy_http_text(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
+	free(b.p);
+	return r;
+}

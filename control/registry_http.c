@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The embedded registry's HTTP endpoint: backends POST signed registrations
+ * (heartbeats) and deregistrations. Authentication is auth.c's job; this
+ * file maps requests to the service's backend set. Protocol: docs/control.md.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "http.h"
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void peer_of(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(addr, 0, 16);
+	*family = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		*family = 4;
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		*family = 6;
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
+			    struct MHD_Connection *c, unsigned status, const char *what,
+			    const char *why)
+{
+	char peer[64] = "?";
+	uint8_t f;
+	uint32_t a[4];
+
+	peer_of(c, &f, a);
+	if (f)
+		inet_ntop(f == 4 ? AF_INET : AF_INET6, a, peer, sizeof(peer));
+	d->reg_rejected++;
+	if (s)
+		s->rejected++;
+	sy_logf("warn", "\"registration refused\" peer=%s service=%s status=%u error=\"%s: %s\"",
+		peer, s ? s->name : "?", status, what, why);
+	return sy_http_error(c, status, "%s: %s", what, why);
+}
+
+static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const char *url,
+			    const struct sy_body *body)
+{
+	bool reg = !strcmp(url, "/v1/register");
+	const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Switchyard-Signature");
+	const struct sy_config_service *cs;
+	struct sy_prefix prefixes[64];
+	struct sy_auth_policy pol;
+	struct sy_registration r;
+	struct sy_service_state *s;
+	enum sy_auth_result res;
+	char name[SY_NAME_MAX] = "", err[256];
+	uint32_t peer[4];
+	uint8_t pf;
+	json_t *j;
+	size_t np;
+
+	/* Which key to check with: the service the (not yet trusted) body names. */
+	j = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+	if (json_is_string(json_object_get(j, "service")))
+		snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(j, "service")));
+	json_decref(j);
+	s = sy_daemon_service(d, name);
+	if (!s)
+		return reject(d, NULL, c, 404, "service", name[0] ? "no such service" : "missing");
+	cs = &d->cfg->services[s->cfg_index];
+	if (cs->source != SY_SOURCE_EMBEDDED)
+		return reject(d, s, c, 404, "service", "does not take registrations (source is not embedded)");
+	np = d->cfg->registry.embedded.n_allowed_prefixes;
+	if (np > 64)
+		np = 64;
+	for (size_t i = 0; i < np; i++) {
+		const struct sy_config_prefix *p = &d->cfg->registry.embedded.allowed_prefixes[i];
+
+		prefixes[i].family = p->family;
+		prefixes[i].len = p->prefix_len;
+		memcpy(prefixes[i].addr, p->addr, sizeof(prefixes[i].addr));
+	}
+	pol = (struct sy_auth_policy){ .key = s->key, .klen = s->key_len, .prefixes = prefixes,
+				       .n_prefixes = np,
+				       .max_skew_ms = (uint64_t)d->cfg->registry.embedded.max_clock_skew_s * 1000,
+				       .service = s->name };
+	peer_of(c, &pf, peer);
+	res = sy_registration_authorize(&pol, body->data ? body->data : "", body->len,
+					sig ? sig : "", pf, peer, wall_ms(), &d->nonces, &r, err,
+					sizeof(err));
+	if (res != SY_AUTH_OK)
+		return reject(d, s, c, (unsigned)sy_auth_http_status(res), sy_auth_result_str(res), err);
+
+	{
+		struct sy_backend_id id = { .family = r.family, .port = r.port };
+		uint32_t ttl = r.ttl_s ? r.ttl_s : cs->health.default_ttl_s;
+		uint64_t now = sy_now_ms();
+
+		memcpy(id.addr, r.addr, sizeof(id.addr));
+		d->reg_accepted++;
+		if (reg) {
+			struct sy_be *b = sy_svcb_find(&s->b, &id);
+			bool was = b && b->present;
+			uint32_t old_w = b ? b->weight : 0;
+
+			b = sy_svcb_upsert(&s->b, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000, now);
+			if (!b)
+				return sy_http_error(c, 500, "out of memory");
+			snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
+			snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);
+			if (!was || old_w != r.weight) {
+				char a[64];
+
+				inet_ntop(id.family == 4 ? AF_INET : AF_INET6, id.addr, a, sizeof(a));
+				sy_logf("info", "\"backend registered\" service=%s backend=%s:%u weight=%u ttl_s=%u",
+					s->name, a, id.port, r.weight, ttl);
+				sy_daemon_mark(d, s);
+			}
+		} else if (sy_svcb_remove(&s->b, &id, now)) {
+			sy_logf("info", "\"backend deregistered\" service=%s port=%u", s->name, id.port);
+			sy_daemon_mark(d, s);
+		}
+		return sy_http_json(c, 200, json_pack("{s:b, s:i}", "ok", 1, "ttl_s", (int)ttl));
+	}
+}
+
+static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version, const char *upload,
+			     size_t *upload_size, void **con_cls)
+{
+	struct sy_daemon *d = cls;
+	struct sy_body *body;
+	sy_mhd_result r;
+
+	(void)version;
+	if (!sy_http_collect(con_cls, upload, upload_size, SY_REG_MAX_BODY, &body))
+		return MHD_YES;
+	if (!body)
+		return sy_http_error(c, 500, "out of memory");
+	if (strcmp(url, "/v1/register") && strcmp(url, "/v1/deregister"))
+		return sy_http_error(c, 404, "no such path %s", url);
+	if (strcmp(method, "POST"))
+		return sy_http_error(c, 405, "use POST");
+	if (body->too_large) {
+		pthread_mutex_lock(&d->lock);
+		r = reject(d, NULL, c, 413, "body", "over 4096 bytes");
+		pthread_mutex_unlock(&d->lock);
+		return r;
+	}
+	pthread_mutex_lock(&d->lock);
+	r = handle(d, c, url, body);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+int sy_registry_http_start(struct sy_daemon *d, char *err, size_t errlen)
+{
+	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
+	int fd;
+
+	if (!e->enabled)
+		return 0;
+	if (sy_nonce_cache_init(&d->nonces, 1u << 20, (uint64_t)e->max_clock_skew_s * 2000)) {
+		snprintf(err, errlen, "cannot allocate the replay cache");
+		return -1;
+	}
+	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, err, errlen);
+	if (fd < 0)
+		return -1;
+	/* Slow or abusive clients: short timeouts and per-address limits. */
+	d->registry_http = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, d,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, NULL,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
+		MHD_OPTION_END);
+	if (!d->registry_http) {
+		snprintf(err, errlen, "cannot start the embedded registry on %s:%u", e->listen_host,
+			 e->listen_port);
+		return -1;
+	}
+	sy_logf("info", "\"embedded registry listening\" address=%s port=%u", e->listen_host,
+		e->listen_port);
+	return 0;
+}
+
+void sy_registry_http_stop(struct sy_daemon *d)
+{
+	if (d->registry_http)
+		MHD_stop_daemon(d->registry_http);
+	d->registry_http = NULL;
+}

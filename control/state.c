@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The daemon's service list, built from a configuration. Used at start-up
+ * and on reload: everything that can fail (reading keys) happens before the
+ * running state is touched, so a bad reload changes nothing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+
+const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+};
+
+uint64_t sy_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void sy_logf(const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "level=%s msg=", level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_svc; i++)
+		if (strcmp(d->svc[i].name, name) == 0)
+			return &d->svc[i];
+	return NULL;
+}
+
+void sy_daemon_mark(struct sy_daemon *d, struct sy_service_state *s)
+{
+	s->b.dirty = true;
+	if (!s->last_event_ms)
+		s->last_event_ms = sy_now_ms();
+	pthread_cond_signal(&d->wake);
+}
+
+static struct sy_policy policy_of(const struct sy_config_service *cs)
+{
+	const struct sy_config_health *h = &cs->health;
+
+	return (struct sy_policy){
+		.hold_down_ms = h->hold_down_s * 1000,
+		.panic_threshold = h->panic_threshold,
+		.panic_window_ms = h->panic_window_s * 1000,
+		.check_rise = h->check.rise,
+		.check_fall = h->check.fall,
+		.has_check = h->check.type != SY_CHECK_NONE,
+	};
+}
+
+static void load_static(struct sy_service_state *s, const struct sy_config_service *cs,
+			uint64_t now)
+{
+	sy_svcb_forget_source(&s->b, SY_SRC_STATIC);
+	for (size_t j = 0; j < cs->n_backends; j++) {
+		const struct sy_config_backend *cb = &cs->backends[j];
+		struct sy_backend_id id = { .family = cb->family, .port = cb->port };
+		struct sy_be *b;
+
+		memcpy(id.addr, cb->addr, sizeof(id.addr));
+		b = sy_svcb_upsert(&s->b, &id, cb->weight, SY_SRC_STATIC, 0, now);
+		if (!b)
+			continue;
+		b->has_mac = cb->has_mac;
+		memcpy(b->mac, cb->mac, 6);
+		snprintf(b->zone, sizeof(b->zone), "%s", cb->zone);
+	}
+}
+
+int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen)
+{
+	struct sy_service_state *next = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*next));
+	uint64_t now = sy_now_ms();
+
+	if (!next) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* 1. everything fallible first */
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct sy_config_service *cs = &cfg->services[i];
+
+		if (cs->source == SY_SOURCE_EMBEDDED) {
+			char kerr[256];
+
+			if (sy_key_load(cs->key_file, next[i].key, &next[i].key_len, kerr, sizeof(kerr))) {
+				snprintf(err, errlen, "%s:%u: services[%zu].key_file: %s", cfg->path,
+					 cs->line, i, kerr);
+				free(next);
+				return -1;
+			}
+		}
+		if (cs->source == SY_SOURCE_ETCD || cs->source == SY_SOURCE_ZOOKEEPER) {
+			snprintf(err, errlen, "%s:%u: services[%zu].source: %s is not available in this build yet",
+				 cfg->path, cs->line, i,
+				 cs->source == SY_SOURCE_ETCD ? "etcd" : "zookeeper");
+			free(next);
+			return -1;
+		}
+	}
+	/* 2. carry over what we know of services that stay */
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct sy_config_service *cs = &cfg->services[i];
+		struct sy_service_state *old = sy_daemon_service(d, cs->name);
+		struct sy_policy p = policy_of(cs);
+
+		snprintf(next[i].name, sizeof(next[i].name), "%s", cs->name);
+		next[i].cfg_index = i;
+		if (old) {
+			next[i].b = old->b; /* moves ownership of the arrays */
+			next[i].b.policy = p;
+			next[i].digest = old->digest;
+			next[i].published_gen = old->published_gen;
+			next[i].rejected = old->rejected;
+			memset(&old->b, 0, sizeof(old->b));
+			if (cs->source != SY_SOURCE_EMBEDDED) {
+				sy_svcb_forget_source(&next[i].b, SY_SRC_EMBEDDED);
+			}
+		} else {
+			sy_svcb_init(&next[i].b, &p);
+		}
+		load_static(&next[i], cs, now);
+		next[i].b.dirty = true;
+		next[i].last_event_ms = now;
+	}
+	/* 3. swap */
+	for (size_t i = 0; i < d->n_svc; i++)
+		sy_svcb_free(&d->svc[i].b);
+	free(d->svc);
+	d->svc = next;
+	d->n_svc = cfg->n_services;
+	sy_config_free(d->cfg);
+	d->cfg = cfg;
+	pthread_cond_signal(&d->wake);
+	return 0;
+}
