@@ -16,7 +16,7 @@
 VIP=198.18.1.1
 LBIP=198.18.0.1
 CLIENT=198.18.0.2
-: "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}"
+: "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}" "${ALLOWED:=198.18.0.0/24}"
 declare -A AGENT_PID
 declare -A NAME_OF
 
@@ -34,7 +34,7 @@ defaults:
 registry:
   embedded:
     listen: 0.0.0.0:9181
-    allowed_prefixes: [198.18.0.0/24]
+    allowed_prefixes: [$ALLOWED]
     max_clock_skew_s: 30
 services:
   - name: web
@@ -82,11 +82,7 @@ topo_up() {
 		NAME_OF[198.18.0.1$i]=be$i
 	done
 
-	ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
-		>"$WORK/control.log" 2>&1 &
-	CONTROL_PID=$!
-	SY_PIDS+=($CONTROL_PID)
-	sy_wait 10 test -e "$WORK/region" || { cat "$WORK/control.log"; return 1; }
+	topo_start_control || return 1
 
 	local eal=(--no-huge -m 512)
 	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
@@ -102,6 +98,16 @@ topo_up() {
 		sy_wait 10 ip netns exec ${P}b$i curl -s --max-time 1 -o /dev/null http://127.0.0.1/ ||
 			return 1
 	done
+}
+
+# start (or restart) sy-control in the LB namespace
+topo_start_control() {
+	rm -f "$WORK/api.sock" # a killed predecessor leaves it behind
+	ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
+		>>"$WORK/control.log" 2>&1 &
+	CONTROL_PID=$!
+	SY_PIDS+=($CONTROL_PID)
+	sy_wait 10 test -S "$WORK/api.sock" -a -e "$WORK/region" || { cat "$WORK/control.log"; return 1; }
 }
 
 # start backend i's heartbeat agent

@@ -1,0 +1,205 @@
+#!/bin/bash
+# End-to-end test of the control plane with the real dataplane, in
+# namespaces this test creates (tests/integration/lb_topology.sh):
+#   1. a registration brings traffic to the new backend
+#   2. a stopped heartbeat removes the backend within TTL + 1 s; new
+#      connections avoid it; established connections to the others live on
+#   3. drain keeps established connections and takes no new ones
+#   4. `syctl lookup` names the backend that answers, for 100 connections
+#   5. kill -9 sy-control while requests run: none fails; the restarted
+#      daemon adopts the region
+#   6. a wrong key, a replayed heartbeat, a disallowed peer and a disallowed
+#      address are refused, and nothing changes
+#
+# usage: test_control_e2e.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+P=sye$$
+MODE=ipip
+NB=3
+TTL=2
+ALLOWED=198.18.0.8/29 # the backends (.11-.13), not the client (.2)
+. "$HERE/lb_topology.sh"
+trap sy_cleanup EXIT
+PY=/usr/bin/python3
+
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, DPDK, XDP)"; exit 1; }
+
+up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
+has_backend() { sy_ctl --json backends web | grep -q "\"address\": \"$1\""; }
+lookup() { sy_ctl --json lookup web $CLIENT:$1 $VIP:80 tcp | sed -n 's/.*"backend": "\([0-9.]*\):80".*/\1/p'; }
+
+# slow downloads of /big (256 KiB at 32 KiB/s: ~8 s) from fixed client ports;
+# writes the byte counts into $WORK/dl.<port> when done
+start_download() {
+	ip netns exec ${P}c curl -s --max-time 30 --limit-rate 32k --local-port $1 \
+		-o /dev/null -w '%{size_download}' http://$VIP/big >"$WORK/dl.$1" 2>/dev/null &
+	DL_PIDS+=($!)
+}
+wait_downloads() {
+	local ok=1 p
+	for pid in "${DL_PIDS[@]}"; do wait $pid; done
+	for p in "$@"; do
+		[ "$(cat "$WORK/dl.$p" 2>/dev/null)" = 262144 ] || { ok=0; echo "  download from port $p: $(cat "$WORK/dl.$p" 2>/dev/null) bytes"; }
+	done
+	DL_PIDS=()
+	[ $ok = 1 ]
+}
+# client ports (from FIRST) whose flows Maglev gives to backend ADDR: N of them
+ports_for() {
+	local addr=$1 n=$2 port=$3 found=()
+	while [ ${#found[@]} -lt $n ] && [ $port -lt $(($3 + 400)) ]; do
+		[ "$(lookup $port)" = "$addr" ] && found+=($port)
+		port=$((port + 1))
+	done
+	echo "${found[@]}"
+}
+
+sy_log "topology"
+topo_up || { echo "FAIL: setup"; exit 1; }
+
+# ---- 1. registration brings traffic --------------------------------------
+sy_log "1. registration"
+topo_register 1
+topo_register 2
+sy_wait 15 bash -c "[ \$(ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -c '\"state\": \"up\"') -eq 2 ]" ||
+	sy_fail "be1 and be2 did not come up"
+sleep 0.3
+n3=$(topo_probe 40001 60 | grep -c ' be3$')
+[ "$n3" -eq 0 ] && sy_pass "before be3 registers, no request reaches it" || sy_fail "be3 answered $n3 before registering"
+topo_register 3
+t0=$SECONDS
+sy_wait 15 bash -c "ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -q 198.18.0.13" ||
+	sy_fail "be3 registration not seen"
+sleep 0.3
+n3=$(topo_probe 40101 60 | grep -c ' be3$')
+[ "$n3" -gt 0 ] && sy_pass "after be3 registers, new connections reach it ($n3 of 60)" ||
+	sy_fail "be3 registered but got no traffic"
+
+# ---- 2. heartbeat stops ------------------------------------------------------
+sy_log "2. a backend's heartbeat stops"
+DL_PIDS=()
+keep=($(ports_for 198.18.0.11 2 41001) $(ports_for 198.18.0.13 2 41001))
+for p in "${keep[@]}"; do start_download $p; done
+sleep 1
+kill -9 "${AGENT_PID[2]}"
+wait "${AGENT_PID[2]}" 2>/dev/null
+killed=$(date +%s%N)
+sy_wait $((TTL + 3)) bash -c "! ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -q '198.18.0.12\"'"
+gone=$(date +%s%N)
+ms=$(((gone - killed) / 1000000))
+if ! has_backend 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ]; then
+	sy_pass "be2 removed ${ms} ms after its last possible heartbeat (TTL ${TTL} s)"
+else
+	sy_fail "be2 not removed within TTL + 1 s (${ms} ms)"
+fi
+sleep 0.2
+n2=$(topo_probe 42001 60 | grep -c ' be2$')
+[ "$n2" -eq 0 ] && sy_pass "new connections avoid be2" || sy_fail "$n2 new connections reached be2"
+if wait_downloads "${keep[@]}"; then
+	sy_pass "established downloads to be1/be3 (${#keep[@]}) completed intact"
+else
+	sy_fail "established connections to other backends were disturbed"
+fi
+topo_register 2 # back for the next steps
+sy_wait 15 bash -c "[ \$(ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -c '\"state\": \"up\"') -eq 3 ]" ||
+	sy_fail "be2 did not come back"
+
+# ---- 3. drain ------------------------------------------------------------------
+sy_log "3. drain"
+sleep 0.3
+drainp=($(ports_for 198.18.0.11 3 43001))
+for p in "${drainp[@]}"; do start_download $p; done
+sleep 1
+sy_ctl drain web 198.18.0.11:80 >/dev/null || sy_fail "syctl drain failed"
+sleep 0.3
+n1=$(topo_probe 44001 60 | grep -c ' be1$')
+[ "$n1" -eq 0 ] && sy_pass "a drained backend gets no new connection" || sy_fail "$n1 new connections reached drained be1"
+sy_ctl backends web | grep -q "198.18.0.11:80 .* draining" && sy_pass "syctl shows be1 draining" ||
+	sy_fail "syctl does not show be1 draining"
+if wait_downloads "${drainp[@]}"; then
+	sy_pass "established downloads to the drained backend (${#drainp[@]}) completed intact"
+else
+	sy_fail "drain broke established connections"
+fi
+sy_ctl weight web 198.18.0.11:80 1 >/dev/null || sy_fail "syctl weight failed"
+
+# ---- 4. lookup agrees with the dataplane -------------------------------------
+sy_log "4. syctl lookup vs the answering backend"
+sleep 0.3
+agree=0
+while read -r sport ans; do
+	want=$(lookup $sport)
+	[ "$ans" = "${NAME_OF[$want]:-?}" ] && agree=$((agree + 1)) ||
+		echo "  port $sport: answered by $ans, syctl lookup says ${NAME_OF[$want]:-$want}"
+done < <(topo_probe 45001 100)
+[ $agree -eq 100 ] && sy_pass "syctl lookup named the answering backend for 100 of 100 connections" ||
+	sy_fail "syctl lookup agreed for only $agree of 100"
+
+# ---- 5. kill -9 sy-control under load -----------------------------------------
+sy_log "5. kill -9 sy-control while requests run"
+gen0=$(sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')
+topo_probe 46001 300 2 >"$WORK/during.txt" &
+LOAD=$!
+sleep 0.5
+kill -9 $CONTROL_PID
+wait $CONTROL_PID 2>/dev/null
+sleep 0.5
+topo_start_control || sy_fail "sy-control did not restart"
+wait $LOAD
+failed=$(grep -c ' -$' "$WORK/during.txt")
+total=$(wc -l <"$WORK/during.txt")
+[ "$total" -eq 300 ] && [ "$failed" -eq 0 ] && sy_pass "300 requests across the kill and restart, none failed" ||
+	sy_fail "$failed of $total requests failed across the sy-control restart"
+sy_ctl --json status | grep -q '"adopted": true' && sy_pass "the restarted sy-control adopted the region" ||
+	sy_fail "restarted sy-control did not adopt the region"
+grep -q "region adopted" "$WORK/control.log" || sy_fail "no adoption in the log"
+sleep $((TTL + 1))
+[ "$(up_count)" -eq 3 ] && sy_pass "after a TTL the agents' heartbeats hold all 3 backends" ||
+	sy_fail "backends lost after the restart: $(up_count) up"
+
+# ---- 6. refused registrations change nothing ---------------------------------
+sy_log "6. refused registrations"
+before=$(sy_ctl --json backends web | grep -c '"address"')
+gen_before=$(sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/wrong.key"
+chmod 600 "$WORK/wrong.key"
+ip netns exec ${P}b1 "$BUILD/control/syctl" register --once --service web --addr 198.18.0.11 \
+	--port 8080 --key-file "$WORK/wrong.key" --registry http://$LBIP:9181 >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && sy_pass "wrong key refused (syctl register exit $rc)" || sy_fail "a wrong key was accepted"
+
+post() { # NS BODY SIG -> HTTP status
+	ip netns exec $1 curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+		-H "X-Switchyard-Signature: $3" -H 'Content-Type: application/json' \
+		--data-binary "$2" http://$LBIP:9181/v1/register
+}
+mapfile -t signed < <($PY "$HERE/sign_registration.py" "$WORK/web.key" web 198.18.0.11 80 $TTL)
+s1=$(post ${P}b1 "${signed[0]}" "${signed[1]}")
+s2=$(post ${P}b1 "${signed[0]}" "${signed[1]}")
+[ "$s1" = 200 ] && [ "$s2" = 401 ] && sy_pass "a replayed heartbeat is refused (200 then $s2)" ||
+	sy_fail "replay: first $s1, replay $s2 (want 200, 401)"
+
+mapfile -t signed < <($PY "$HERE/sign_registration.py" "$WORK/web.key" web 198.18.0.2 80 $TTL)
+s=$(post ${P}c "${signed[0]}" "${signed[1]}")
+[ "$s" = 403 ] && sy_pass "a registration from a disallowed peer is refused ($s)" || sy_fail "disallowed peer: $s (want 403)"
+mapfile -t signed < <($PY "$HERE/sign_registration.py" "$WORK/web.key" web 198.18.9.9 80 $TTL)
+s=$(post ${P}b1 "${signed[0]}" "${signed[1]}")
+[ "$s" = 403 ] && sy_pass "a registration of a disallowed address is refused ($s)" || sy_fail "disallowed address: $s (want 403)"
+s=$(post ${P}b1 "${signed[0]}" "0000000000000000000000000000000000000000000000000000000000000000")
+[ "$s" = 401 ] && sy_pass "a bad signature is refused ($s)" || sy_fail "bad signature: $s (want 401)"
+
+after=$(sy_ctl --json backends web | grep -c '"address"')
+gen_after=$(sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')
+if [ "$before" = "$after" ] && [ "$gen_before" = "$gen_after" ] && ! has_backend 198.18.9.9 && ! has_backend 198.18.0.2; then
+	sy_pass "nothing changed: $after backends, generation $gen_after"
+else
+	sy_fail "refused registrations changed state: backends $before -> $after, generation $gen_before -> $gen_after"
+fi
+
+echo "--- sy-control log (tail)"
+tail -5 "$WORK/control.log"
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit $SY_FAILED
