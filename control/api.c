@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "metrics.h"
+#include "source.h"
 
 #define API_MAX_BODY 65536
 
@@ -67,15 +68,22 @@ static json_t *status_json(struct sy_daemon *d)
 		if (d->svc[i].b.degraded)
 			json_array_append_new(deg, json_pack("{s:s, s:s}", "service", d->svc[i].name,
 							     "reason", d->svc[i].b.degraded_reason));
-	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s}",
+	json_t *sources = json_object();
+
+	for (const struct sy_source *const *src = sy_sources; *src; src++) {
+		char text[256];
+		bool up;
+
+		(*src)->describe(d, text, sizeof(text), &up);
+		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
+	}
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
 			 "adopted", d->adopted, "generation",
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
 			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
 			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
-			 "registry",
-			 d->cfg->registry.embedded.enabled ? "embedded: listening" : "none",
-			 "degraded", deg, "last_error", d->last_error);
+			 "sources", sources, "degraded", deg, "last_error", d->last_error);
 }
 
 static json_t *services_json(struct sy_daemon *d)

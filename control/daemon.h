@@ -73,11 +73,9 @@ int sy_daemon_publish(struct sy_daemon *d);
  * (and a nudge so the kernel resolves it). */
 bool sy_neigh_lookup(const struct sy_backend_id *id, uint8_t mac[6]);
 
-/* api.c / registry_http.c */
+/* api.c */
 int sy_api_start(struct sy_daemon *d, char *err, size_t errlen);
 void sy_api_stop(struct sy_daemon *d);
-int sy_registry_http_start(struct sy_daemon *d, char *err, size_t errlen);
-void sy_registry_http_stop(struct sy_daemon *d);
 
 /* health.c */
 int sy_health_start(struct sy_daemon *d);

@@ -19,7 +19,14 @@
 
 #include "daemon.h"
 #include "metrics.h"
+#include "source.h"
 #include "syctl.h"
+
+const struct sy_source *const sy_sources[] = {
+	&sy_source_static,
+	&sy_source_embedded,
+	NULL,
+};
 
 static struct sy_daemon the_daemon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -132,6 +139,21 @@ static int open_region(struct sy_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+static int start_sources(struct sy_daemon *d, char *err, size_t errlen)
+{
+	for (const struct sy_source *const *s = sy_sources; *s; s++)
+		if ((*s)->start && (*s)->start(d, err, errlen))
+			return -1;
+	return 0;
+}
+
+static void stop_sources(struct sy_daemon *d)
+{
+	for (const struct sy_source *const *s = sy_sources; *s; s++)
+		if ((*s)->stop)
+			(*s)->stop(d);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sy-control --config FILE [--foreground] [--check] [--version]\n"
@@ -200,11 +222,11 @@ int main(int argc, char **argv)
 	}
 	if (d->adopted)
 		adopt_published(d);
-	if (sy_api_start(d, err, sizeof(err)) || sy_registry_http_start(d, err, sizeof(err)) ||
+	if (sy_api_start(d, err, sizeof(err)) || start_sources(d, err, sizeof(err)) ||
 	    sy_health_start(d)) {
 		fprintf(stderr, "sy-control: %s\n", err);
 		sy_api_stop(d);
-		sy_registry_http_stop(d);
+		stop_sources(d);
 		sy_writer_close(d->writer);
 		return 1;
 	}
@@ -245,7 +267,7 @@ int main(int argc, char **argv)
 	sy_logf("info", "\"sy-control stopping; the region stays and keeps serving\"");
 	sy_health_stop(d);
 	sy_api_stop(d);
-	sy_registry_http_stop(d);
+	stop_sources(d);
 	sy_writer_close(d->writer);
 	return 0;
 }

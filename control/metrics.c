@@ -8,6 +8,7 @@
 #include <switchyard/counters.h>
 
 #include "metrics.h"
+#include "source.h"
 
 struct buf {
 	char *p;
@@ -136,6 +137,14 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 	    (unsigned long long)(snap ? snap->generation : 0));
 	put(&b, "# TYPE switchyard_registrations_total counter\nswitchyard_registrations_total{result=\"accepted\"} %llu\nswitchyard_registrations_total{result=\"rejected\"} %llu\n",
 	    (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
+	put(&b, "# HELP switchyard_source_up 1 if the backend source works (registry reachable, listener up)\n# TYPE switchyard_source_up gauge\n");
+	for (const struct sy_source *const *src = sy_sources; *src; src++) {
+		char text[256];
+		bool up;
+
+		(*src)->describe(d, text, sizeof(text), &up);
+		put(&b, "switchyard_source_up{source=\"%s\"} %d\n", (*src)->name, up);
+	}
 	r = sy_http_text(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
 	free(b.p);
 	return r;

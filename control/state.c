@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "source.h"
 
 const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS] = {
 	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
@@ -65,22 +66,40 @@ static struct sy_policy policy_of(const struct sy_config_service *cs)
 	};
 }
 
-static void load_static(struct sy_service_state *s, const struct sy_config_service *cs,
-			uint64_t now)
-{
-	sy_svcb_forget_source(&s->b, SY_SRC_STATIC);
-	for (size_t j = 0; j < cs->n_backends; j++) {
-		const struct sy_config_backend *cb = &cs->backends[j];
-		struct sy_backend_id id = { .family = cb->family, .port = cb->port };
-		struct sy_be *b;
+/* ---- what sources may do (source.h) ------------------------------------- */
 
-		memcpy(id.addr, cb->addr, sizeof(id.addr));
-		b = sy_svcb_upsert(&s->b, &id, cb->weight, SY_SRC_STATIC, 0, now);
-		if (!b)
+struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
+			       const struct sy_backend_id *id, uint32_t weight,
+			       enum sy_be_source src, uint64_t ttl_ms)
+{
+	struct sy_be *b = sy_svcb_find(&s->b, id);
+	bool changed = !b || !b->present || b->weight != weight;
+
+	b = sy_svcb_upsert(&s->b, id, weight, src, ttl_ms, sy_now_ms());
+	if (b && changed)
+		sy_daemon_mark(d, s);
+	return b;
+}
+
+bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
+		      const struct sy_backend_id *id)
+{
+	if (!sy_svcb_remove(&s->b, id, sy_now_ms()))
+		return false;
+	sy_daemon_mark(d, s);
+	return true;
+}
+
+void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable)
+{
+	for (size_t i = 0; i < d->n_svc; i++) {
+		struct sy_service_state *s = &d->svc[i];
+
+		if (d->cfg->services[s->cfg_index].source != kind ||
+		    s->b.source_unreachable == !reachable)
 			continue;
-		b->has_mac = cb->has_mac;
-		memcpy(b->mac, cb->mac, 6);
-		snprintf(b->zone, sizeof(b->zone), "%s", cb->zone);
+		s->b.source_unreachable = !reachable;
+		sy_daemon_mark(d, s);
 	}
 }
 
@@ -136,7 +155,6 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 		} else {
 			sy_svcb_init(&next[i].b, &p);
 		}
-		load_static(&next[i], cs, now);
 		next[i].b.dirty = true;
 		next[i].last_event_ms = now;
 	}
@@ -148,6 +166,9 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 	d->n_svc = cfg->n_services;
 	sy_config_free(d->cfg);
 	d->cfg = cfg;
+	for (const struct sy_source *const *src = sy_sources; *src; src++)
+		if ((*src)->configured)
+			(*src)->configured(d);
 	pthread_cond_signal(&d->wake);
 	return 0;
 }

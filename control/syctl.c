@@ -140,7 +140,13 @@ static void print_status(json_t *j)
 	printf("services    %lld\n", i_(j, "services"));
 	printf("uptime      %lld s\n", i_(j, "uptime_s"));
 	printf("publishes   %lld (errors %lld)\n", i_(j, "publishes"), i_(j, "publish_errors"));
-	printf("registry    %s\n", s_(j, "registry"));
+	{
+		const char *name;
+		json_t *src;
+
+		json_object_foreach(json_object_get(j, "sources"), name, src)
+			printf("source      %-9s %s\n", name, s_(src, "state"));
+	}
 	d = json_object_get(j, "degraded");
 	printf("state       %s\n", json_array_size(d) ? "DEGRADED" : "ok");
 	json_array_foreach(d, i, j)

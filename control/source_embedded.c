@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * The embedded registry's HTTP endpoint: backends POST signed registrations
- * (heartbeats) and deregistrations. Authentication is auth.c's job; this
- * file maps requests to the service's backend set. Protocol: docs/control.md.
+ * The embedded source: sy-control's own registry. Backends POST signed
+ * registrations (heartbeats with a TTL) and deregistrations over HTTP.
+ * Authentication is auth.c's job; this file maps accepted requests onto the
+ * service's backend set. Protocol: docs/control.md.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "source.h"
 
 static uint64_t wall_ms(void)
 {
@@ -108,7 +110,6 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	{
 		struct sy_backend_id id = { .family = r.family, .port = r.port };
 		uint32_t ttl = r.ttl_s ? r.ttl_s : cs->health.default_ttl_s;
-		uint64_t now = sy_now_ms();
 
 		memcpy(id.addr, r.addr, sizeof(id.addr));
 		d->reg_accepted++;
@@ -117,7 +118,7 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 			bool was = b && b->present;
 			uint32_t old_w = b ? b->weight : 0;
 
-			b = sy_svcb_upsert(&s->b, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000, now);
+			b = sy_source_upsert(d, s, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000);
 			if (!b)
 				return sy_http_error(c, 500, "out of memory");
 			snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
@@ -128,11 +129,9 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 				inet_ntop(id.family == 4 ? AF_INET : AF_INET6, id.addr, a, sizeof(a));
 				sy_logf("info", "\"backend registered\" service=%s backend=%s:%u weight=%u ttl_s=%u",
 					s->name, a, id.port, r.weight, ttl);
-				sy_daemon_mark(d, s);
 			}
-		} else if (sy_svcb_remove(&s->b, &id, now)) {
+		} else if (sy_source_remove(d, s, &id)) {
 			sy_logf("info", "\"backend deregistered\" service=%s port=%u", s->name, id.port);
-			sy_daemon_mark(d, s);
 		}
 		return sy_http_json(c, 200, json_pack("{s:b, s:i}", "ok", 1, "ttl_s", (int)ttl));
 	}
@@ -167,14 +166,14 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	return r;
 }
 
-int sy_registry_http_start(struct sy_daemon *d, char *err, size_t errlen)
+static int start(struct sy_daemon *d, char *err, size_t errlen)
 {
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
 	int fd;
 
 	if (!e->enabled)
 		return 0;
-	if (sy_nonce_cache_init(&d->nonces, 1u << 20, (uint64_t)e->max_clock_skew_s * 2000)) {
+	if (sy_nonce_cache_init(&d->nonces, 1u << 19, (uint64_t)e->max_clock_skew_s * 2000)) {
 		snprintf(err, errlen, "cannot allocate the replay cache");
 		return -1;
 	}
@@ -198,9 +197,30 @@ int sy_registry_http_start(struct sy_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-void sy_registry_http_stop(struct sy_daemon *d)
+static void stop(struct sy_daemon *d)
 {
 	if (d->registry_http)
 		MHD_stop_daemon(d->registry_http);
 	d->registry_http = NULL;
 }
+
+static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
+{
+	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
+
+	*up = !e->enabled || d->registry_http != NULL;
+	if (!e->enabled)
+		snprintf(buf, len, "not configured");
+	else
+		snprintf(buf, len, "%s: listening on %s:%u, %llu accepted, %llu refused",
+			 d->registry_http ? "up" : "down", e->listen_host, e->listen_port,
+			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
+}
+
+const struct sy_source sy_source_embedded = {
+	.name = "embedded",
+	.kind = SY_SOURCE_EMBEDDED,
+	.start = start,
+	.stop = stop,
+	.describe = describe,
+};

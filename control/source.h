@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Backend sources: where a service's backends come from. Each kind of source
+ * (static configuration, the embedded registry, etcd, ZooKeeper) is one
+ * sy_source; the daemon knows them only through this table of operations,
+ * and a source changes the daemon's state only through the sy_source_*
+ * functions below, with d->lock held.
+ */
+#ifndef SY_CONTROL_SOURCE_H
+#define SY_CONTROL_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon.h"
+
+struct sy_source {
+	const char *name;              /* "static", "embedded", ... */
+	enum sy_config_source kind;    /* services with `source: <name>` */
+	/* After the first configuration is applied; may start threads or
+	 * listeners. 0, or -1 with err. */
+	int (*start)(struct sy_daemon *d, char *err, size_t errlen);
+	/* After a configuration (re)load was applied; d->lock held. */
+	void (*configured)(struct sy_daemon *d);
+	void (*stop)(struct sy_daemon *d);
+	/* One line for `syctl status` and /metrics: "up: listening on ...". */
+	void (*describe)(struct sy_daemon *d, char *buf, size_t len, bool *up);
+};
+
+/* Every source this build has, NULL-terminated. */
+extern const struct sy_source *const sy_sources[];
+extern const struct sy_source sy_source_static, sy_source_embedded;
+
+/* ---- what sources may do (d->lock held) ----------------------------------- */
+
+/* A backend appears or heartbeats (ttl_ms 0 = no expiry). Marks the service
+ * for publishing when something changed. NULL on allocation failure. */
+struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
+			       const struct sy_backend_id *id, uint32_t weight,
+			       enum sy_be_source src, uint64_t ttl_ms);
+/* A backend leaves (deregistration, deleted key). */
+bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
+		      const struct sy_backend_id *id);
+/* The source can or cannot reach its registry: while it cannot, its
+ * services keep their last known set (fail-static) and show degraded. */
+void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable);
+
+#endif
