@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "source.h"
 
 #define API_MAX_BODY 65536
@@ -29,11 +30,6 @@ static const char *const counter_names[] = {
 static const char *mode_name(unsigned m)
 {
 	return m == SY_FWD_IPIP ? "ipip" : m == SY_FWD_GUE ? "gue" : m == SY_FWD_L2DSR ? "l2dsr" : "?";
-}
-
-static void addr_text(uint8_t family, const uint32_t *a, char *buf, size_t len)
-{
-	inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, (socklen_t)len);
 }
 
 static const struct sy_service *published(struct sy_daemon *d, const char *name)
@@ -96,7 +92,7 @@ static json_t *services_json(struct sy_daemon *d)
 		const struct sy_service *s = published(d, cs->name);
 		char vip[64], digest[20];
 
-		addr_text(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
+		sy_format_ip(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
 		snprintf(digest, sizeof(digest), "%016llx",
 			 (unsigned long long)(s ? s->digest : 0));
 		json_array_append_new(
@@ -137,7 +133,7 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 		const struct sy_be *b = &s->b.be[i];
 		char a[64], mac[20] = "";
 
-		addr_text(b->id.family, b->id.addr, a, sizeof(a));
+		sy_format_ip(b->id.family, b->id.addr, a, sizeof(a));
 		if (b->has_mac)
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b->mac[0], b->mac[1],
 				 b->mac[2], b->mac[3], b->mac[4], b->mac[5]);
@@ -167,7 +163,7 @@ static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
 	for (uint32_t i = 0; count && i < s->n_backends; i++) {
 		char a[64];
 
-		addr_text(b[i].id.family, b[i].id.addr, a, sizeof(a));
+		sy_format_ip(b[i].id.family, b[i].id.addr, a, sizeof(a));
 		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:f}", "address", a,
 						     "port", b[i].id.port, "weight", b[i].weight,
 						     "entries", count[i], "share",
@@ -177,34 +173,6 @@ static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)s->digest);
 	return json_pack("{s:s, s:I, s:s, s:o}", "service", s->name, "table_size",
 			 (json_int_t)s->table_size, "digest", digest, "backends", arr);
-}
-
-static int parse_ip(const char *s, uint8_t *family, uint32_t *addr)
-{
-	memset(addr, 0, 16);
-	if (s && inet_pton(AF_INET, s, addr) == 1) {
-		*family = 4;
-		return 0;
-	}
-	if (s && inet_pton(AF_INET6, s, addr) == 1) {
-		*family = 6;
-		return 0;
-	}
-	return -1;
-}
-
-static int parse_port(const char *s, unsigned *port)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return -1;
-	v = strtoul(s, &end, 10);
-	if (*end || v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
 }
 
 static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
@@ -220,11 +188,11 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 
 	if (!svc || !(s = published(d, svc)))
 		return sy_http_error(c, 404, "no published service '%s'", svc ? svc : "");
-	if (parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src"), &k.family, k.src) ||
-	    parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst"), &f2, k.dst) ||
+	if (sy_parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src"), &k.family, k.src) ||
+	    sy_parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst"), &f2, k.dst) ||
 	    f2 != k.family ||
-	    parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sport"), &sp) ||
-	    parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dport"), &dp) ||
+	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sport"), &sp) ||
+	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dport"), &dp) ||
 	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
 		return sy_http_error(c, 400, "need src, sport, dst, dport (same family) and proto tcp|udp");
 	k.sport = htons((uint16_t)sp);
@@ -244,7 +212,7 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 		const struct sy_backend *b = &sy_service_backends(sy_writer_map(d->writer)->base, s)[idx];
 		char ep[80];
 
-		addr_text(b->id.family, b->id.addr, a, sizeof(a));
+		sy_format_ip(b->id.family, b->id.addr, a, sizeof(a));
 		snprintf(ep, sizeof(ep), b->id.family == 4 ? "%s:%u" : "[%s]:%u", a, b->id.port);
 		snprintf(why, sizeof(why),
 			 "Maglev slot %u (a new flow; an established flow keeps its tracked backend while that backend stays)",
@@ -260,28 +228,16 @@ static json_t *stats_json(struct sy_daemon *d)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	json_t *counters = json_object(), *svcs = json_object();
-	uint32_t lcores = m->hdr->limits.max_lcores;
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
 
-	for (int c = 0; c < SY_C__COUNT; c++) {
-		uint64_t v = 0;
-
-		for (uint32_t l = 0; l < lcores; l++)
-			v += sy_region_stats(m, l)->counters[c];
-		json_object_set_new(counters, counter_names[c], json_integer((json_int_t)v));
-	}
+	for (int c = 0; c < SY_C__COUNT; c++)
+		json_object_set_new(counters, counter_names[c],
+				    json_integer((json_int_t)sy_region_sum_counter(m, c)));
 	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
 		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
-		struct sy_vip_counters v = { 0 };
+		struct sy_vip_counters v;
 
-		for (uint32_t l = 0; l < lcores; l++) {
-			const struct sy_vip_counters *x = &sy_stats_vips(sy_region_stats(m, l))[s->slot];
-
-			v.pkts += x->pkts;
-			v.bytes += x->bytes;
-			v.drops += x->drops;
-			v.new_flows += x->new_flows;
-		}
+		sy_region_sum_vip(m, s->slot, &v);
 		json_object_set_new(svcs, s->name,
 				    json_pack("{s:I, s:I, s:I, s:I}", "packets", (json_int_t)v.pkts,
 					      "bytes", (json_int_t)v.bytes, "drops", (json_int_t)v.drops,
@@ -291,51 +247,6 @@ static json_t *stats_json(struct sy_daemon *d)
 }
 
 /* ---- mutations ------------------------------------------------------------- */
-
-static int parse_endpoint_path(const char *s, struct sy_backend_id *id)
-{
-	char addr[64];
-	const char *colon;
-	size_t n;
-	unsigned port;
-
-	memset(id, 0, sizeof(*id));
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -1;
-		n = (size_t)(close - s - 1);
-		colon = close + 1;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -1;
-		n = (size_t)(colon - s);
-	}
-	if (!n || n >= sizeof(addr))
-		return -1;
-	memcpy(addr, s, n);
-	addr[n] = 0;
-	if (parse_ip(addr, &id->family, id->addr) || parse_port(colon + 1, &port))
-		return -1;
-	id->port = (uint16_t)port;
-	return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-			 &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
 
 static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
 				 struct sy_service_state *s, const struct sy_body *body)
@@ -349,11 +260,11 @@ static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
 	uint8_t macb[6];
 	struct sy_be *b;
 
-	if (!json_is_object(j) || parse_ip(addr, &id.family, id.addr) || !json_is_integer(port) ||
+	if (!json_is_object(j) || sy_parse_ip(addr, &id.family, id.addr) || !json_is_integer(port) ||
 	    json_integer_value(port) < 0 || json_integer_value(port) > 65535 ||
 	    (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
 			json_integer_value(weight) > 65535)) ||
-	    (mac && parse_mac(mac, macb))) {
+	    (mac && sy_parse_mac(mac, macb))) {
 		json_decref(j);
 		return sy_http_error(c, 400,
 				     "body must be {\"address\": IP, \"port\": 0..65535, \"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
@@ -383,7 +294,7 @@ static sy_mhd_result backend_op(struct sy_daemon *d, struct MHD_Connection *c, c
 		*slash = 0;
 		op = slash + 1;
 	}
-	if (parse_endpoint_path(rest, &id))
+	if (sy_parse_endpoint(rest, &id))
 		return sy_http_error(c, 400, "'%s' is not ADDR:PORT", rest);
 	b = sy_svcb_find(&s->b, &id);
 	if (!b)

@@ -8,6 +8,7 @@
 #include <switchyard/counters.h>
 
 #include "metrics.h"
+#include "netaddr.h"
 #include "source.h"
 
 struct buf {
@@ -54,28 +55,17 @@ static const char *const helps[] = {
 #undef SY_X
 };
 
-static void backend_label(const struct sy_backend *b, char *out, size_t len)
-{
-	char a[64];
-
-	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
-	snprintf(out, len, b->id.family == 4 ? "%s:%u" : "[%s]:%u", a, b->id.port);
-}
-
 sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
-	uint32_t lcores = m->hdr->limits.max_lcores;
 	struct buf b = { 0 };
 	uint64_t cum = 0;
 	sy_mhd_result r;
 
 	for (int i = 0; i < SY_C__COUNT; i++) {
-		uint64_t v = 0;
+		uint64_t v = sy_region_sum_counter(m, i);
 
-		for (uint32_t l = 0; l < lcores; l++)
-			v += sy_region_stats(m, l)->counters[i];
 		put(&b, "# HELP switchyard_%s_total %s\n# TYPE switchyard_%s_total counter\nswitchyard_%s_total %llu\n",
 		    names[i], helps[i], names[i], names[i], (unsigned long long)v);
 	}
@@ -92,16 +82,9 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
 		const struct sy_backend *be = sy_service_backends(m->base, s);
 		struct sy_service_state *st = sy_daemon_service(d, s->name);
-		struct sy_vip_counters v = { 0 };
+		struct sy_vip_counters v;
 
-		for (uint32_t l = 0; l < lcores; l++) {
-			const struct sy_vip_counters *x = &sy_stats_vips(sy_region_stats(m, l))[s->slot];
-
-			v.pkts += x->pkts;
-			v.bytes += x->bytes;
-			v.drops += x->drops;
-			v.new_flows += x->new_flows;
-		}
+		sy_region_sum_vip(m, s->slot, &v);
 		put(&b, "switchyard_vip_packets_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.pkts);
 		put(&b, "switchyard_vip_bytes_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.bytes);
 		put(&b, "switchyard_vip_drops_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.drops);
@@ -110,18 +93,13 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 		    (unsigned long long)s->digest, (unsigned long long)(s->digest & ((1ull << 52) - 1)));
 		put(&b, "switchyard_service_degraded{service=\"%s\"} %d\n", s->name, st && st->b.degraded);
 		for (uint32_t j = 0; j < s->n_backends; j++) {
-			uint64_t p = 0, by = 0;
+			struct sy_backend_counters bc;
 			char lbl[80];
 
-			for (uint32_t l = 0; l < lcores; l++) {
-				struct sy_lcore_stats *ls = sy_region_stats(m, l);
-
-				p += sy_stats_backends(m, ls)[be[j].slot].pkts;
-				by += sy_stats_backends(m, ls)[be[j].slot].bytes;
-			}
-			backend_label(&be[j], lbl, sizeof(lbl));
-			put(&b, "switchyard_backend_packets_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)p);
-			put(&b, "switchyard_backend_bytes_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)by);
+			sy_region_sum_backend(m, be[j].slot, &bc);
+			sy_format_endpoint(&be[j].id, lbl, sizeof(lbl));
+			put(&b, "switchyard_backend_packets_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)bc.pkts);
+			put(&b, "switchyard_backend_bytes_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)bc.bytes);
 			put(&b, "switchyard_backend_up{service=\"%s\",backend=\"%s\"} %d\n", s->name, lbl, be[j].weight > 0);
 		}
 	}

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "netaddr.h"
 #include "syctl.h"
 #include "syctl_http.h"
 
@@ -48,38 +49,14 @@ static void usage(FILE *f)
 }
 
 /* "ADDR:PORT" or "[ADDR]:PORT" -> address text and port; -1 if malformed. */
-int sy_parse_endpoint(const char *s, char *addr, size_t alen, unsigned *port)
+static int endpoint_text(const char *s, char *addr, size_t alen, unsigned *port)
 {
-	const char *colon;
-	char *end;
-	unsigned long p;
-	size_t n;
-	unsigned char tmp[16];
+	struct sy_backend_id id;
 
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -1;
-		n = (size_t)(close - s - 1);
-		colon = close + 1;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || strchr(s, ':') != colon)
-			return -1;
-		n = (size_t)(colon - s);
-	}
-	if (n == 0 || n >= alen)
+	if (sy_parse_endpoint(s, &id))
 		return -1;
-	memcpy(addr, s, n);
-	addr[n] = 0;
-	if (inet_pton(AF_INET, addr, tmp) != 1 && inet_pton(AF_INET6, addr, tmp) != 1)
-		return -1;
-	p = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || p > 65535)
-		return -1;
-	*port = (unsigned)p;
+	sy_format_ip(id.family, id.addr, addr, alen);
+	*port = id.port;
 	return 0;
 }
 
@@ -264,7 +241,7 @@ static int backend_path(char *path, size_t len, const char *svc, const char *ep,
 	char addr[64];
 	unsigned port;
 
-	if (sy_parse_endpoint(ep, addr, sizeof(addr), &port)) {
+	if (endpoint_text(ep, addr, sizeof(addr), &port)) {
 		fprintf(stderr, "syctl: '%s' is not ADDR:PORT (IPv6: [ADDR]:PORT)\n", ep);
 		return -1;
 	}
@@ -361,7 +338,7 @@ int main(int argc, char **argv)
 		char *end = NULL;
 		long w = argc > 3 ? strtol(argv[3], &end, 10) : 1;
 
-		if (sy_parse_endpoint(argv[2], addr, sizeof(addr), &port) ||
+		if (endpoint_text(argv[2], addr, sizeof(addr), &port) ||
 		    (end && (*end || w < 0 || w > 65535))) {
 			fprintf(stderr, "syctl add: need SVC ADDR:PORT [WEIGHT 0..65535 [MAC]]\n");
 			return EXIT_USAGE;
@@ -392,8 +369,8 @@ int main(int argc, char **argv)
 		char src[64], dst[64];
 		unsigned sp, dp;
 
-		if (sy_parse_endpoint(argv[2], src, sizeof(src), &sp) ||
-		    sy_parse_endpoint(argv[3], dst, sizeof(dst), &dp) ||
+		if (endpoint_text(argv[2], src, sizeof(src), &sp) ||
+		    endpoint_text(argv[3], dst, sizeof(dst), &dp) ||
 		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp"))) {
 			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp\n");
 			return EXIT_USAGE;

@@ -8,9 +8,6 @@
 #define SY_VERSION "0.1.0"
 #endif
 
-/* "ADDR:PORT" or "[ADDR]:PORT"; -1 if malformed. */
-int sy_parse_endpoint(const char *s, char *addr, size_t alen, unsigned *port);
-
 /* `syctl register ...` (argv[0] = "register"): the heartbeat agent. */
 int syctl_register(int argc, char **argv);
 

@@ -31,11 +31,7 @@ static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t sum_counter(struct sy_dataplane *dp, int c)
 {
-	uint64_t v = 0;
-
-	for (uint32_t w = 0; w < dp->n_workers; w++)
-		v += sy_region_stats(&dp->map, w)->counters[c];
-	return v;
+	return sy_region_sum_counter(&dp->map, c);
 }
 
 static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -89,19 +85,11 @@ static int services_fn(const struct sy_snapshot *snap, const char *params, struc
 	for (uint32_t i = 0; i < snap->n_services; i++) {
 		const struct sy_service *s = sy_snapshot_service(tdp->map.base, snap, i);
 		struct rte_tel_data *v = rte_tel_data_alloc();
-		struct sy_vip_counters sum = { 0 };
+		struct sy_vip_counters sum;
 
 		if (!v)
 			return -1;
-		for (uint32_t w = 0; w < tdp->n_workers; w++) {
-			const struct sy_vip_counters *c =
-				&sy_stats_vips(sy_region_stats(&tdp->map, w))[s->slot];
-
-			sum.pkts += c->pkts;
-			sum.bytes += c->bytes;
-			sum.drops += c->drops;
-			sum.new_flows += c->new_flows;
-		}
+		sy_region_sum_vip(&tdp->map, s->slot, &sum);
 		rte_tel_data_start_dict(v);
 		rte_tel_data_add_dict_u64(v, "packets", sum.pkts);
 		rte_tel_data_add_dict_u64(v, "bytes", sum.bytes);
@@ -125,22 +113,17 @@ static int backends_fn(const struct sy_snapshot *snap, const char *params, struc
 		for (uint32_t j = 0; j < s->n_backends; j++) {
 			struct rte_tel_data *v = rte_tel_data_alloc();
 			char a[INET6_ADDRSTRLEN], key[INET6_ADDRSTRLEN + 8];
-			uint64_t pkts = 0, bytes = 0;
+			struct sy_backend_counters bc;
 
 			if (!v)
 				return -1;
-			for (uint32_t w = 0; w < tdp->n_workers; w++) {
-				struct sy_lcore_stats *st = sy_region_stats(&tdp->map, w);
-
-				pkts += sy_stats_backends(&tdp->map, st)[b[j].slot].pkts;
-				bytes += sy_stats_backends(&tdp->map, st)[b[j].slot].bytes;
-			}
+			sy_region_sum_backend(&tdp->map, b[j].slot, &bc);
 			inet_ntop(b[j].id.family == SY_AF_INET ? AF_INET : AF_INET6, b[j].id.addr,
 				  a, sizeof(a));
 			snprintf(key, sizeof(key), "%s:%u", a, b[j].id.port);
 			rte_tel_data_start_dict(v);
-			rte_tel_data_add_dict_u64(v, "packets", pkts);
-			rte_tel_data_add_dict_u64(v, "bytes", bytes);
+			rte_tel_data_add_dict_u64(v, "packets", bc.pkts);
+			rte_tel_data_add_dict_u64(v, "bytes", bc.bytes);
 			rte_tel_data_add_dict_u64(v, "weight", b[j].weight);
 			rte_tel_data_add_dict_container(d, key, v, 0);
 		}

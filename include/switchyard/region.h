@@ -219,6 +219,44 @@ sy_stats_backends(const struct sy_region_map *m, struct sy_lcore_stats *s)
 					      m->hdr->limits.max_services);
 }
 
+/* Counters summed over every lcore block (also blocks of workers that are
+ * gone: counters are cumulative). For sy-control and telemetry. */
+static inline uint64_t sy_region_sum_counter(const struct sy_region_map *m, int c)
+{
+	uint64_t v = 0;
+
+	for (uint32_t l = 0; l < m->hdr->limits.max_lcores; l++)
+		v += sy_region_stats(m, l)->counters[c];
+	return v;
+}
+
+static inline void sy_region_sum_vip(const struct sy_region_map *m, uint32_t slot,
+				     struct sy_vip_counters *out)
+{
+	*out = (struct sy_vip_counters){ 0 };
+	for (uint32_t l = 0; l < m->hdr->limits.max_lcores; l++) {
+		const struct sy_vip_counters *x = &sy_stats_vips(sy_region_stats(m, l))[slot];
+
+		out->pkts += x->pkts;
+		out->bytes += x->bytes;
+		out->drops += x->drops;
+		out->new_flows += x->new_flows;
+	}
+}
+
+static inline void sy_region_sum_backend(const struct sy_region_map *m, uint32_t slot,
+					 struct sy_backend_counters *out)
+{
+	*out = (struct sy_backend_counters){ 0 };
+	for (uint32_t l = 0; l < m->hdr->limits.max_lcores; l++) {
+		const struct sy_backend_counters *x =
+			&sy_stats_backends(m, sy_region_stats(m, l))[slot];
+
+		out->pkts += x->pkts;
+		out->bytes += x->bytes;
+	}
+}
+
 /* ---- Reader side (dataplane lcores) ------------------------------------ */
 
 struct sy_reader {

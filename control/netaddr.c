@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <switchyard/flow_hash.h>
+
+#include "netaddr.h"
+
+int sy_parse_ip(const char *s, uint8_t *family, uint32_t addr[4])
+{
+	memset(addr, 0, 16);
+	if (s && inet_pton(AF_INET, s, addr) == 1) {
+		*family = SY_AF_INET;
+		return 0;
+	}
+	if (s && inet_pton(AF_INET6, s, addr) == 1) {
+		*family = SY_AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+int sy_parse_port(const char *s, unsigned *port)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	v = strtoul(s, &end, 10);
+	if (*end || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+int sy_parse_endpoint(const char *s, struct sy_backend_id *id)
+{
+	const char *colon;
+	char addr[64];
+	unsigned port;
+	size_t n;
+
+	memset(id, 0, sizeof(*id));
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		n = (size_t)(close - s - 1);
+		colon = close + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon) /* bare IPv6 needs brackets */
+			return -1;
+		n = (size_t)(colon - s);
+	}
+	if (!n || n >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, n);
+	addr[n] = 0;
+	if (sy_parse_ip(addr, &id->family, id->addr) || sy_parse_port(colon + 1, &port))
+		return -1;
+	id->port = (uint16_t)port;
+	return 0;
+}
+
+int sy_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+			 &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+void sy_format_ip(uint8_t family, const uint32_t *addr, char *buf, size_t len)
+{
+	if (!inet_ntop(family == SY_AF_INET ? AF_INET : AF_INET6, addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+void sy_format_endpoint(const struct sy_backend_id *id, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	sy_format_ip(id->family, id->addr, a, sizeof(a));
+	snprintf(buf, len, id->family == SY_AF_INET ? "%s:%u" : "[%s]:%u", a, id->port);
+}
