@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "dp_query.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "source.h"
@@ -175,22 +176,24 @@ static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
 			 (json_int_t)s->table_size, "digest", digest, "backends", arr);
 }
 
+/* GET /v1/lookup: the dataplane's own answer (its connection tables, then
+ * Maglev) when it runs; else Maglev from the published table, saying so. */
 static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 {
 	const char *svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
+	const char *src = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src");
+	const char *dst = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst");
 	const char *proto = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "proto");
 	struct sy_flow_key k = { 0 };
 	const struct sy_service *s;
 	unsigned sp, dp;
 	uint8_t f2;
 	uint32_t hash, slot, idx;
-	char a[64], why[160], hx[16];
+	char ep[80] = "none", why[400], dpwhy[200], params[256], hx[16];
 
 	if (!svc || !(s = published(d, svc)))
 		return sy_http_error(c, 404, "no published service '%s'", svc ? svc : "");
-	if (sy_parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src"), &k.family, k.src) ||
-	    sy_parse_ip(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst"), &f2, k.dst) ||
-	    f2 != k.family ||
+	if (sy_parse_ip(src, &k.family, k.src) || sy_parse_ip(dst, &f2, k.dst) || f2 != k.family ||
 	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sport"), &sp) ||
 	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dport"), &dp) ||
 	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
@@ -200,28 +203,24 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 	k.proto = strcmp(proto, "tcp") == 0 ? 6 : 17;
 	hash = sy_flow_hash(&k, s->hash_seed);
 	slot = hash % s->table_size;
-	idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
 	snprintf(hx, sizeof(hx), "0x%08x", hash);
-	if (idx == SY_MAGLEV_NONE)
-		return sy_http_json(c, 200, json_pack("{s:s, s:n, s:s, s:I, s:I, s:s}", "service", svc,
-						      "backend", "reason",
-						      "no backend for new flows", "slot",
-						      (json_int_t)slot, "table_size",
-						      (json_int_t)s->table_size, "hash", hx));
-	{
-		const struct sy_backend *b = &sy_service_backends(sy_writer_map(d->writer)->base, s)[idx];
-		char ep[80];
 
-		sy_format_ip(b->id.family, b->id.addr, a, sizeof(a));
-		snprintf(ep, sizeof(ep), b->id.family == 4 ? "%s:%u" : "[%s]:%u", a, b->id.port);
-		snprintf(why, sizeof(why),
-			 "Maglev slot %u (a new flow; an established flow keeps its tracked backend while that backend stays)",
-			 slot);
-		return sy_http_json(c, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service",
-						      svc, "backend", ep, "reason", why, "slot",
-						      (json_int_t)slot, "table_size",
-						      (json_int_t)s->table_size, "hash", hx));
+	snprintf(params, sizeof(params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
+	if (sy_dp_lookup(sy_writer_map(d->writer), params, ep, sizeof(ep), why, sizeof(why)) != 0) {
+		snprintf(dpwhy, sizeof(dpwhy), "%.199s", why);
+		idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
+		if (idx == SY_MAGLEV_NONE) {
+			snprintf(ep, sizeof(ep), "none");
+			snprintf(why, sizeof(why), "no backend for new flows (%s)", dpwhy);
+		} else {
+			sy_format_endpoint(&sy_service_backends(sy_writer_map(d->writer)->base, s)[idx].id,
+					   ep, sizeof(ep));
+			snprintf(why, sizeof(why), "maglev: slot %u of %u (%s)", slot, s->table_size, dpwhy);
+		}
 	}
+	return sy_http_json(c, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
+					      "backend", ep, "reason", why, "slot", (json_int_t)slot,
+					      "table_size", (json_int_t)s->table_size, "hash", hx));
 }
 
 static json_t *stats_json(struct sy_daemon *d)

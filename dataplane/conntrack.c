@@ -70,6 +70,19 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 	return NULL;
 }
 
+const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
+				     const struct sy_flow_key *key, uint32_t hash, uint32_t now)
+{
+	const struct sy_ct_bucket *b = &ct->buckets[hash & ct->mask];
+	uint16_t sig = sig_of(hash);
+
+	for (int i = 0; i < SY_CT_WAYS; i++)
+		if (b->sig[i] == sig && live(&b->e[i], now) &&
+		    memcmp(&b->e[i].key, key, sizeof(*key)) == 0)
+			return &b->e[i];
+	return NULL;
+}
+
 void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_buckets)
 {
 	for (uint32_t k = 0; k < n_buckets; k++) {

@@ -59,6 +59,11 @@ uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
 struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now);
 
+/* The same without side effects, for another thread's diagnostics (the
+ * owning worker may be writing: the answer is a best effort). */
+const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
+				     const struct sy_flow_key *key, uint32_t hash, uint32_t now);
+
 enum sy_ct_insert_result { SY_CT_INS_FREE, SY_CT_INS_EXPIRED, SY_CT_INS_EVICTED };
 
 /* Claim an entry for key (not present); fills the key, the caller the rest. */

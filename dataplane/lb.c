@@ -276,7 +276,7 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked)
 {
 	uint32_t hash = sy_flow_hash(key, svc->hash_seed);
-	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, key, hash, lb->now);
+	const struct sy_ct_entry *e = sy_ct_peek(&lb->ct, key, hash, lb->now);
 
 	*tracked = 0;
 	if (e) {

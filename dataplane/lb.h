@@ -71,8 +71,9 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
 enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed *p,
 			    enum sy_counter *reason);
 
-/* Which backend a flow gets, without changing state: conntrack if tracked
- * (*tracked = 1), else Maglev. Returns the backend index or SY_MAGLEV_NONE. */
+/* Which backend a flow gets, without changing any state (also safe from
+ * another thread, as a best effort): conntrack if tracked (*tracked = 1),
+ * else Maglev. Returns the backend index or SY_MAGLEV_NONE. */
 uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked);
 

@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 		rte_eal_mp_wait_lcore();
 	}
 	sy_stats_print(dp);
+	atomic_store(&dp->map.hdr->dp_pid, 0);
 	rc = 0;
 out:
 	sy_ports_close(dp);

@@ -5,6 +5,9 @@
  *   /switchyard/lcore,<n>      one worker's counters
  *   /switchyard/services       per service: packets, bytes, drops, new flows
  *   /switchyard/backends,<svc> per backend of a service: packets, bytes
+ *   /switchyard/lookup,<src>,<sport>,<dst>,<dport>,<tcp|udp>
+ *                              which backend that flow gets and why: a
+ *                              worker's connection table, or the Maglev slot
  * Service names come from the snapshot, read through a reader slot of its
  * own (the one after the workers') so reclamation waits for it too.
  */
@@ -14,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_telemetry.h>
+#include <unistd.h>
 
 #include "dataplane.h"
 
@@ -132,6 +138,90 @@ static int backends_fn(const struct sy_snapshot *snap, const char *params, struc
 	return -1;
 }
 
+/* The lookup's flow, parsed from "src,sport,dst,dport,proto". */
+static int parse_flow(const char *params, struct sy_flow_key *k)
+{
+	char buf[256], *save = NULL, *f[5];
+	int n = 0;
+
+	if (!params || strlen(params) >= sizeof(buf))
+		return -1;
+	strcpy(buf, params);
+	for (char *t = strtok_r(buf, ",", &save); t && n < 5; t = strtok_r(NULL, ",", &save))
+		f[n++] = t;
+	if (n != 5)
+		return -1;
+	memset(k, 0, sizeof(*k));
+	if (inet_pton(AF_INET, f[0], k->src) == 1 && inet_pton(AF_INET, f[2], k->dst) == 1)
+		k->family = SY_AF_INET;
+	else if (inet_pton(AF_INET6, f[0], k->src) == 1 && inet_pton(AF_INET6, f[2], k->dst) == 1)
+		k->family = SY_AF_INET6;
+	else
+		return -1;
+	k->sport = htons((uint16_t)atoi(f[1]));
+	k->dport = htons((uint16_t)atoi(f[3]));
+	k->proto = !strcmp(f[4], "tcp") ? 6 : !strcmp(f[4], "udp") ? 17 : 0;
+	return k->proto ? 0 : -1;
+}
+
+static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct rte_tel_data *d)
+{
+	struct sy_vip_key vk = { 0 };
+	const struct sy_service *s;
+	struct sy_flow_key k;
+	uint32_t idx = SY_MAGLEV_NONE, hash;
+	int tracked = 0, worker = -1;
+	char a[INET6_ADDRSTRLEN], ep[INET6_ADDRSTRLEN + 8], why[96];
+
+	if (parse_flow(params, &k))
+		return -1;
+	vk.family = k.family;
+	vk.proto = k.proto;
+	vk.port = k.dport;
+	memcpy(vk.addr, k.dst, sizeof(vk.addr));
+	s = sy_snapshot_match(tdp->map.base, snap, &vk);
+	if (!s)
+		return -1;
+	hash = sy_flow_hash(&k, s->hash_seed);
+	/* Each worker's table, read while the worker runs: a best effort. */
+	for (uint32_t w = 0; w < tdp->n_workers && !tracked; w++) {
+		struct sy_lb view = tdp->workers[w].lb;
+
+		view.now = (uint32_t)(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000));
+		idx = sy_lb_predict(&view, s, &k, &tracked);
+		if (tracked)
+			worker = (int)w;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "service", s->name);
+	rte_tel_data_add_dict_u64(d, "slot", hash % s->table_size);
+	if (idx == SY_MAGLEV_NONE) {
+		rte_tel_data_add_dict_string(d, "backend", "none");
+		rte_tel_data_add_dict_string(d, "reason", "no backend for new flows");
+		return 0;
+	}
+	{
+		const struct sy_backend *b = &sy_service_backends(tdp->map.base, s)[idx];
+
+		inet_ntop(b->id.family == SY_AF_INET ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
+		snprintf(ep, sizeof(ep), b->id.family == SY_AF_INET ? "%s:%u" : "[%s]:%u", a, b->id.port);
+	}
+	if (tracked)
+		snprintf(why, sizeof(why), "conntrack: an established flow of worker %d", worker);
+	else
+		snprintf(why, sizeof(why), "maglev: slot %u of %u (not tracked)", hash % s->table_size,
+			 s->table_size);
+	rte_tel_data_add_dict_string(d, "backend", ep);
+	rte_tel_data_add_dict_string(d, "reason", why);
+	return 0;
+}
+
+static int cmd_lookup(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	return with_snapshot(lookup_fn, params, d);
+}
+
 static int cmd_services(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
@@ -164,6 +254,12 @@ int sy_telemetry_init(struct sy_dataplane *dp)
 				   "Per service: packets, bytes, drops, new flows");
 	rte_telemetry_register_cmd("/switchyard/backends", cmd_backends,
 				   "Per backend of a service. Parameter: service name");
+	rte_telemetry_register_cmd("/switchyard/lookup", cmd_lookup,
+				   "Backend of a flow and why. Parameters: src,sport,dst,dport,tcp|udp");
+	/* tell sy-control where to ask (syctl lookup) */
+	snprintf(dp->map.hdr->dp_telemetry, sizeof(dp->map.hdr->dp_telemetry),
+		 "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
+	atomic_store(&dp->map.hdr->dp_pid, (int32_t)getpid());
 	return 0;
 }
 

@@ -32,7 +32,7 @@
 #include "maglev.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
-#define SY_REGION_ABI_VERSION 1u
+#define SY_REGION_ABI_VERSION 2u
 #define SY_SNAPSHOT_MAGIC 0x544f4e5350414e53ull /* "SNAPSNOT" */
 #define SY_SERVICE_MAGIC 0x4543495652455359ull  /* "YSERVICE" */
 
@@ -172,6 +172,10 @@ struct sy_region_header {
 	uint32_t pad;
 	alignas(SY_CACHE_LINE) _Atomic uint64_t root_off; /* current sy_snapshot */
 	_Atomic uint64_t generation; /* generation of that snapshot */
+	/* Written by the running dataplane: where its DPDK telemetry socket is,
+	 * so sy-control can ask it about tracked flows (syctl lookup). */
+	alignas(SY_CACHE_LINE) _Atomic int32_t dp_pid;
+	char dp_telemetry[108];
 };
 
 /* ---- Mapping (both sides) ---------------------------------------------- */

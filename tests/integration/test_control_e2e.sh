@@ -119,6 +119,14 @@ n1=$(topo_probe 44001 60 | grep -c ' be1$')
 [ "$n1" -eq 0 ] && sy_pass "a drained backend gets no new connection" || sy_fail "$n1 new connections reached drained be1"
 sy_ctl backends web | grep -q "198.18.0.11:80 .* draining" && sy_pass "syctl shows be1 draining" ||
 	sy_fail "syctl does not show be1 draining"
+# an established flow of the drained backend: the dataplane's connection table
+# keeps it there, and syctl lookup says so (Maglev alone would move it)
+out=$(sy_ctl lookup web $CLIENT:${drainp[0]} $VIP:80 tcp)
+if echo "$out" | grep -q "backend  198.18.0.11:80" && echo "$out" | grep -q "conntrack"; then
+	sy_pass "syctl lookup: an established flow stays on the drained backend (conntrack)"
+else
+	sy_fail "syctl lookup of an established flow: $out"
+fi
 if wait_downloads "${drainp[@]}"; then
 	sy_pass "established downloads to the drained backend (${#drainp[@]}) completed intact"
 else
