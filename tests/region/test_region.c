@@ -91,12 +91,16 @@ static void test_open_rejects_foreign_and_stale_files(void **state)
 
 	(void)state;
 	snprintf(other, sizeof(other), "%s.junk", path);
+	/* a file too small to hold a header */
 	f = fopen(other, "w");
-	fputs("this is not a region, just a file long enough to hold a header ........"
-	      "................................................................"
-	      "................................................................"
-	      "................................................................",
-	      f);
+	fputs("not a region", f);
+	fclose(f);
+	assert_int_equal(sy_region_map_open(other, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "too small"));
+	/* a file large enough, but something else */
+	f = fopen(other, "w");
+	for (int i = 0; i < 256; i++)
+		fputs("this is not a region, just a text file that is long enough.\n", f);
 	fclose(f);
 	assert_int_equal(sy_region_map_open(other, &m, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "bad magic"));
