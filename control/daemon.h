@@ -28,7 +28,7 @@ struct sy_service_state {
 	size_t key_len;
 	uint64_t digest;
 	uint64_t published_gen;
-	uint64_t last_event_ms;      /* oldest unpublished change, 0 = none */
+	uint64_t last_event_us;      /* oldest unpublished change, 0 = none */
 	uint64_t rejected;           /* registrations refused */
 };
 
@@ -59,6 +59,7 @@ struct sy_daemon {
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
 
 uint64_t sy_now_ms(void);
+uint64_t sy_now_us(void);
 void sy_logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* state.c: build the service list from a config (initial or reload). */

@@ -248,8 +248,8 @@ int main(int argc, char **argv)
 				sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
 		}
 		for (size_t i = 0; i < d->n_svc; i++) {
-			if (sy_svcb_expire(&d->svc[i].b, now) && !d->svc[i].last_event_ms)
-				d->svc[i].last_event_ms = now;
+			if (sy_svcb_expire(&d->svc[i].b, now) && !d->svc[i].last_event_us)
+				d->svc[i].last_event_us = sy_now_us();
 			dirty |= d->svc[i].b.dirty;
 		}
 		if (dirty)

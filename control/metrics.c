@@ -109,7 +109,7 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 		put(&b, "switchyard_publish_latency_ms_bucket{le=\"%g\"} %llu\n", sy_latency_bounds_ms[i], (unsigned long long)cum);
 	}
 	cum += d->latency_count[SY_LATENCY_BUCKETS];
-	put(&b, "switchyard_publish_latency_ms_bucket{le=\"+Inf\"} %llu\nswitchyard_publish_latency_ms_sum %g\nswitchyard_publish_latency_ms_count %llu\n",
+	put(&b, "switchyard_publish_latency_ms_bucket{le=\"+Inf\"} %llu\nswitchyard_publish_latency_ms_sum %.3f\nswitchyard_publish_latency_ms_count %llu\n",
 	    (unsigned long long)cum, d->latency_sum_ms, (unsigned long long)cum);
 	put(&b, "# TYPE switchyard_generation gauge\nswitchyard_generation %llu\n",
 	    (unsigned long long)(snap ? snap->generation : 0));

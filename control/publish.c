@@ -24,14 +24,14 @@ static bool resolve_mac(const struct sy_config_service *cs, struct sy_be *b, uin
 	return b->has_mac;
 }
 
-static void record_latency(struct sy_daemon *d, uint64_t ms)
+static void record_latency(struct sy_daemon *d, double ms)
 {
 	int i = 0;
 
-	while (i < SY_LATENCY_BUCKETS && (double)ms > sy_latency_bounds_ms[i])
+	while (i < SY_LATENCY_BUCKETS && ms > sy_latency_bounds_ms[i])
 		i++;
 	d->latency_count[i]++;
-	d->latency_sum_ms += (double)ms;
+	d->latency_sum_ms += ms;
 }
 
 static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *sp)
@@ -127,6 +127,8 @@ int sy_daemon_publish(struct sy_daemon *d)
 		rc = -1;
 	} else if (any) {
 		const uint8_t *base = sy_writer_map(d->writer)->base;
+		/* the new tables are live for the dataplane from here */
+		uint64_t done_us = sy_now_us();
 
 		snap = sy_writer_snapshot(d->writer);
 		d->publishes++;
@@ -145,9 +147,9 @@ int sy_daemon_publish(struct sy_daemon *d)
 					s->published_gen = o->version;
 				}
 			}
-			if (s->last_event_ms) {
-				record_latency(d, now - s->last_event_ms);
-				s->last_event_ms = 0;
+			if (s->last_event_us) {
+				record_latency(d, (double)(done_us - s->last_event_us) / 1000.0);
+				s->last_event_us = 0;
 			}
 		}
 	}

@@ -14,8 +14,16 @@
 #include "source.h"
 
 const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS] = {
-	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+	0.5, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000,
 };
+
+uint64_t sy_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 uint64_t sy_now_ms(void)
 {
@@ -47,8 +55,8 @@ struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name
 void sy_daemon_mark(struct sy_daemon *d, struct sy_service_state *s)
 {
 	s->b.dirty = true;
-	if (!s->last_event_ms)
-		s->last_event_ms = sy_now_ms();
+	if (!s->last_event_us)
+		s->last_event_us = sy_now_us();
 	pthread_cond_signal(&d->wake);
 }
 
@@ -106,7 +114,6 @@ void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bo
 int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen)
 {
 	struct sy_service_state *next = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*next));
-	uint64_t now = sy_now_ms();
 
 	if (!next) {
 		snprintf(err, errlen, "out of memory");
@@ -156,7 +163,7 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 			sy_svcb_init(&next[i].b, &p);
 		}
 		next[i].b.dirty = true;
-		next[i].last_event_ms = now;
+		next[i].last_event_us = sy_now_us();
 	}
 	/* 3. swap */
 	for (size_t i = 0; i < d->n_svc; i++)

@@ -10,17 +10,33 @@
 
 #include <switchyard/region.h>
 
+/* FNV-1a style over 64-bit words (8x fewer multiplications than bytewise:
+ * it runs on every published table), the checksum field read as zero. */
 uint64_t sy_object_checksum(const void *obj, size_t size, size_t checksum_field_off)
 {
 	const uint8_t *p = obj;
 	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i = 0;
 
-	for (size_t i = 0; i < size; i++) {
-		uint8_t c = p[i];
+	for (; i + 8 <= size; i += 8) {
+		uint64_t w;
 
-		if (i >= checksum_field_off && i < checksum_field_off + sizeof(uint64_t))
-			c = 0;
-		h ^= c;
+		memcpy(&w, p + i, 8);
+		if (i + 8 > checksum_field_off && i < checksum_field_off + sizeof(uint64_t)) {
+			uint8_t b[8];
+
+			memcpy(b, &w, 8);
+			for (size_t k = 0; k < 8; k++)
+				if (i + k >= checksum_field_off && i + k < checksum_field_off + 8)
+					b[k] = 0;
+			memcpy(&w, b, 8);
+		}
+		h ^= w;
+		h *= 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < size; i++) {
+		h ^= p[i];
 		h *= 0x100000001b3ull;
 	}
 	return h;

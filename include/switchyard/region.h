@@ -32,7 +32,7 @@
 #include "maglev.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
-#define SY_REGION_ABI_VERSION 2u
+#define SY_REGION_ABI_VERSION 3u
 #define SY_SNAPSHOT_MAGIC 0x544f4e5350414e53ull /* "SNAPSNOT" */
 #define SY_SERVICE_MAGIC 0x4543495652455359ull  /* "YSERVICE" */
 
