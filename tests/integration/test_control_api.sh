@@ -52,13 +52,52 @@ services:
 $1
 EOF
 }
-config ""
+HPORT=$((PORT + 1))
+CHECKED="  - name: checked
+    vip: 198.18.1.3
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: static
+    next_hop_mac: 02:00:00:00:00:fe
+    backends:
+      - { address: 127.0.0.1, port: $HPORT }
+    health:
+      check: { type: http, path: /, interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2 }
+      hold_down_s: 0"
+config "$CHECKED"
 "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
 SY_PIDS+=($!)
 sy_wait 10 test -S "$SOCK" || { cat "$W/log"; echo "FAIL: sy-control did not start"; exit 1; }
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | grep -q '\"backends\": 2'"
 
 [ "$(stat -c %a "$SOCK")" = 660 ] && sy_pass "API socket mode 0660" || sy_fail "socket mode $(stat -c %a "$SOCK")"
+
+# ---- active health checks (HTTP) -------------------------------------------
+backend_state() { ctl --json backends checked | sed -n 's/.*"state": "\([a-z-]*\)".*/\1/p'; }
+sy_wait 5 bash -c "[ \"\$('$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -c unhealthy)\" = 1 ]" &&
+	sy_pass "HTTP check: no server -> unhealthy" || sy_fail "HTTP check: state $(backend_state) without a server"
+python3 -m http.server $HPORT --bind 127.0.0.1 --directory "$W" >/dev/null 2>&1 &
+HTTPD=$!
+SY_PIDS+=($HTTPD)
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q '\"state\": \"up\"'" &&
+	sy_pass "HTTP check: server answers 200 -> up after rise" || sy_fail "HTTP check: state $(backend_state) with a server"
+ctl table checked | grep -q "127.0.0.1:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
+	sy_fail "healthy backend not in the table"
+kill $HTTPD
+t0=$(date +%s%N)
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q unhealthy" &&
+	sy_pass "HTTP check: server gone -> unhealthy after $(( ($(date +%s%N) - t0) / 1000000 )) ms (fall 2 x 200 ms)" ||
+	sy_fail "HTTP check: state $(backend_state) after the server stopped"
+sleep 0.2
+# its only backend failing is more than the panic threshold (0.5 by default):
+# fail-static keeps the last good set, and says so
+ctl table checked | grep -q "127.0.0.1:$HPORT" && sy_pass "fail-static: the last good set stays published" ||
+	sy_fail "panic threshold did not keep the last good set"
+ctl status | grep -q "checked: panic" && sy_pass "syctl status shows the service degraded (panic)" ||
+	{ sy_fail "no degraded state in syctl status"; ctl status; }
+curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_service_degraded{service="checked"} 1' &&
+	sy_pass "/metrics shows the service degraded" || sy_fail "/metrics degraded gauge"
 
 # ---- read commands, human and --json ------------------------------------------
 for cmd in status services "backends web" "table web" stats "lookup web 198.18.0.2:1234 198.18.1.1:80 tcp"; do
@@ -96,22 +135,24 @@ ctl --json backends web | grep -q 198.18.0.13 && sy_fail "removed backend still 
 # ---- reloads ---------------------------------------------------------------------
 gen=$(ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')
 cp "$W/sw.yaml" "$W/good.yaml"
-config "  - name: broken
+config "$CHECKED
+  - name: broken
     vip: 198.18.1.2
     port: 70000
     protocol: tcp
     mode: ipip
     source: static"
 expect_rc 1 "syctl reload with a bad file" ctl reload
-grep -q "sw.yaml:[0-9]*: services\[1\].port" "$W/err" && sy_pass "reload error names file, line and field" ||
+grep -q "sw.yaml:[0-9]*: services\[2\].port" "$W/err" && sy_pass "reload error names file, line and field" ||
 	sy_fail "reload error: $(cat "$W/err")"
 kill -HUP "${SY_PIDS[0]}"
 sleep 0.5
 grep -q "reload refused" "$W/log" && sy_pass "SIGHUP with a bad file is refused in the log" || sy_fail "SIGHUP: no refusal logged"
-[ "$(ctl --json services | grep -c '"name"')" = 1 ] && [ "$(ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')" = "$gen" ] &&
+[ "$(ctl --json services | grep -c '"name"')" = 2 ] && [ "$(ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')" = "$gen" ] &&
 	sy_pass "bad reloads left the running state untouched" || sy_fail "bad reload changed the state"
 expect_rc 2 "sy-control --check on the bad file" "$BUILD/control/sy-control" --check --config "$W/sw.yaml"
-config "  - name: dns
+config "$CHECKED
+  - name: dns
     vip: 198.18.1.1
     port: 53
     protocol: udp
