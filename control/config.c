@@ -747,15 +747,115 @@ static int parse_defaults(struct fld *m, struct sy_config_defaults *d)
 	return 0;
 }
 
-static int parse_registry(struct fld *m, struct sy_config_embedded *e)
+/* An optional string field copied into *out. */
+static int get_string(struct fld *m, const char *key, char **out)
 {
-	static const char *const keys[] = { "embedded", NULL };
+	struct fld f;
+	const char *s;
+
+	if (!field(m, key, &f))
+		return 0;
+	if (get_text(&f, "a string", &s))
+		return -1;
+	if (!*s)
+		return ffail(&f, "must not be empty");
+	*out = strdup(s);
+	return *out ? 0 : oom(m->x);
+}
+
+static int parse_etcd(struct fld *m, struct sy_config_etcd *e)
+{
+	static const char *const keys[] = { "endpoints", "prefix", "ca_file", "cert_file",
+					    "key_file", "username", "password_file",
+					    "timeout_ms", NULL };
+	struct fld f, ef;
+	size_t n;
+
+	if (check_map(m, keys))
+		return -1;
+	e->enabled = true;
+	e->timeout_ms = 2000;
+	if (required(m, "endpoints", &f) || check_seq(&f, " of URLs"))
+		return -1;
+	n = seq_len(&f);
+	if (!n || n > SY_CONFIG_MAX_ENDPOINTS)
+		return ffail(&f, "1..%d endpoints", SY_CONFIG_MAX_ENDPOINTS);
+	for (size_t i = 0; i < n; i++) {
+		const char *u;
+
+		item(&f, i, &ef);
+		if (get_text(&ef, "a URL", &u))
+			return -1;
+		if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
+			return ffail(&ef, "'%s' is not an http:// or https:// URL", u);
+		e->endpoints[i] = strdup(u);
+		if (!e->endpoints[i])
+			return oom(m->x);
+		e->n_endpoints++;
+	}
+	if (get_string(m, "prefix", &e->prefix))
+		return -1;
+	if (!e->prefix)
+		e->prefix = strdup("/switchyard/services/");
+	if (!e->prefix)
+		return oom(m->x);
+	if (e->prefix[0] != '/' || e->prefix[strlen(e->prefix) - 1] != '/')
+		return field(m, "prefix", &f), ffail(&f, "must start and end with '/'");
+	if ((field(m, "ca_file", &f) && get_abs_path(&f, PATH_MAX, &e->ca_file)) ||
+	    (field(m, "cert_file", &f) && get_abs_path(&f, PATH_MAX, &e->cert_file)) ||
+	    (field(m, "key_file", &f) && get_abs_path(&f, PATH_MAX, &e->key_file)) ||
+	    get_string(m, "username", &e->username) ||
+	    (field(m, "password_file", &f) && get_abs_path(&f, PATH_MAX, &e->password_file)))
+		return -1;
+	if (!e->cert_file != !e->key_file)
+		return field(m, e->cert_file ? "cert_file" : "key_file", &f),
+		       ffail(&f, "cert_file and key_file go together");
+	if (!e->username != !e->password_file)
+		return field(m, e->username ? "username" : "password_file", &f),
+		       ffail(&f, "username and password_file go together");
+	if (field(m, "timeout_ms", &f) && get_u32(&f, 100, 60000, &e->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
+{
+	static const char *const keys[] = { "servers", "prefix", "session_timeout_ms", NULL };
+	struct fld f;
+
+	if (check_map(m, keys))
+		return -1;
+	z->enabled = true;
+	z->session_timeout_ms = 10000;
+	if (required(m, "servers", &f))
+		return -1;
+	if (get_string(m, "servers", &z->servers) || get_string(m, "prefix", &z->prefix))
+		return -1;
+	if (!z->prefix)
+		z->prefix = strdup("/switchyard/services");
+	if (!z->prefix)
+		return oom(m->x);
+	if (z->prefix[0] != '/' || (strlen(z->prefix) > 1 && z->prefix[strlen(z->prefix) - 1] == '/'))
+		return field(m, "prefix", &f), ffail(&f, "must start with '/' and not end with it");
+	if (field(m, "session_timeout_ms", &f) && get_u32(&f, 2000, 600000, &z->session_timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_registry(struct fld *m, struct sy_config *c)
+{
+	static const char *const keys[] = { "embedded", "etcd", "zookeeper", NULL };
 	static const char *const ekeys[] = { "listen", "allowed_prefixes", "max_clock_skew_s",
 					     NULL };
+	struct sy_config_embedded *e = &c->registry.embedded;
 	struct fld em, f, pf;
 	size_t n;
 
 	if (check_map(m, keys))
+		return -1;
+	if (field(m, "etcd", &f) && parse_etcd(&f, &c->registry.etcd))
+		return -1;
+	if (field(m, "zookeeper", &f) && parse_zookeeper(&f, &c->registry.zookeeper))
 		return -1;
 	if (!field(m, "embedded", &em))
 		return 0;
@@ -1082,6 +1182,13 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	} else if (field(m, "key_file", &f)) {
 		return kfail(&f, "only used with source embedded");
 	}
+	if ((s->source == SY_SOURCE_ETCD && !c->registry.etcd.enabled) ||
+	    (s->source == SY_SOURCE_ZOOKEEPER && !c->registry.zookeeper.enabled)) {
+		field(m, "source", &f);
+		return ffail(&f, s->source == SY_SOURCE_ETCD
+					 ? "source etcd needs registry.etcd (endpoints)"
+					 : "source zookeeper needs registry.zookeeper (servers)");
+	}
 
 	if (field(m, "health", &f) && parse_health(&f, &s->health))
 		return -1;
@@ -1170,7 +1277,7 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 		return -1;
 
 	c->registry.embedded.max_clock_skew_s = SY_CONFIG_DEFAULT_CLOCK_SKEW_S;
-	if (field(&r, "registry", &f) && parse_registry(&f, &c->registry.embedded))
+	if (field(&r, "registry", &f) && parse_registry(&f, c))
 		return -1;
 
 	/* No services (absent or []) is a valid, empty configuration. */
@@ -1286,6 +1393,16 @@ void sy_config_free(struct sy_config *c)
 	free(c->api.token_file);
 	free(c->registry.embedded.listen_host);
 	free(c->registry.embedded.allowed_prefixes);
+	for (size_t i = 0; i < c->registry.etcd.n_endpoints; i++)
+		free(c->registry.etcd.endpoints[i]);
+	free(c->registry.etcd.prefix);
+	free(c->registry.etcd.ca_file);
+	free(c->registry.etcd.cert_file);
+	free(c->registry.etcd.key_file);
+	free(c->registry.etcd.username);
+	free(c->registry.etcd.password_file);
+	free(c->registry.zookeeper.servers);
+	free(c->registry.zookeeper.prefix);
 	for (size_t i = 0; i < c->n_services; i++) {
 		free(c->services[i].key_file);
 		free(c->services[i].backends);

@@ -132,6 +132,30 @@ struct sy_config_embedded {
 	uint32_t max_clock_skew_s; /* default 30 */
 };
 
+#define SY_CONFIG_MAX_ENDPOINTS 16
+
+/* registry.etcd: the v3 API through etcd's JSON gateway (libcurl). */
+struct sy_config_etcd {
+	bool enabled;
+	char *endpoints[SY_CONFIG_MAX_ENDPOINTS]; /* "http://127.0.0.1:2379" or https:// */
+	size_t n_endpoints;      /* >= 1 when enabled */
+	char *prefix;            /* default "/switchyard/services/" (ends with '/') */
+	char *ca_file;           /* TLS: verify the server with this CA; NULL = system */
+	char *cert_file;         /* TLS client certificate and key (both or neither) */
+	char *key_file;
+	char *username;          /* auth: both or neither */
+	char *password_file;
+	uint32_t timeout_ms;     /* per request, default 2000 */
+};
+
+/* registry.zookeeper: ephemeral znodes (libzookeeper). */
+struct sy_config_zookeeper {
+	bool enabled;
+	char *servers;           /* "127.0.0.1:2181,127.0.0.1:2182" */
+	char *prefix;            /* default "/switchyard/services" (no trailing '/') */
+	uint32_t session_timeout_ms; /* default 10000 */
+};
+
 struct sy_config {
 	char *path;        /* the file this came from */
 	char instance[SY_CONFIG_INSTANCE_MAX];
@@ -141,6 +165,8 @@ struct sy_config {
 	struct sy_config_defaults defaults;
 	struct {
 		struct sy_config_embedded embedded;
+		struct sy_config_etcd etcd;
+		struct sy_config_zookeeper zookeeper;
 	} registry;
 	struct sy_config_service *services; /* in file order */
 	size_t n_services;
