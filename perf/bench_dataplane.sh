@@ -1,0 +1,470 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# bench_dataplane.sh: the cost of load balancing over bare packet I/O.
+# A benchmark, not a test: it prints figures and fails only if it cannot run.
+#
+#   perf/bench_dataplane.sh [--build DIR] [--rounds N] [--duration S]
+#                           [--flows "1 1000 1000000"] [--proto udp|tcp]
+#                           [--fwd ipip|gue|l2dsr] [--no-huge] [--profile]
+#                           [--skip-io] [--skip-lb] [--quick] [--keep-logs]
+#
+# 1. Packet I/O, A/B: sy-pktgen (core 0) sends 64-byte frames of N flows to
+#    VIP 198.18.100.1 over net_memif; at the other end (core 1) either
+#      A: dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O), or
+#      B: sy-dataplane (one service for the VIP, --exception-tap off),
+#    both one-armed: frames go back out of the port they came in on and
+#    sy-pktgen counts them. Value = rx Mpps at the generator. For each flow
+#    count, --rounds rounds (default 5) run A and B back to back, in
+#    alternating order; every value, the medians and the per-round ratio
+#    B/A are printed.
+# 2. lb_process_bench: TSC cycles and ns per packet of sy_lb_process() alone,
+#    then instructions per packet (perf stat if the PMU is usable, else
+#    callgrind), which do not depend on the machine's noise.
+#
+# Needs root (hugepages, DPDK). Reserves 512 hugepages of 2 MB if fewer are
+# free and mounts hugetlbfs on /dev/hugepages if nothing is mounted there
+# (both undone at exit); --no-huge runs every DPDK process on plain memory
+# instead (net_memif copies through its own memfd regions, so it works
+# without hugepages). Every DPDK process gets its own --file-prefix and its
+# memif socket a unique name in /tmp; everything is removed at exit; only the
+# processes started here are stopped, by PID; every run is bounded in time.
+set -u
+
+HERE=$(dirname "$(realpath "$0")")
+BUILD=$(realpath "$HERE/../build")
+ROUNDS=5
+DURATION=5
+WARMUP=1
+FLOWS="1 1000 1000000"
+PROTO=udp
+FWD=ipip
+NOHUGE=0
+PROFILE=0
+SKIP_IO=0
+SKIP_LB=0
+KEEP=0
+LB_ARGS=""
+
+usage() {
+	sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build) BUILD=$(realpath "$2"); shift ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--duration) DURATION=$2; shift ;;
+	--flows) FLOWS=$2; shift ;;
+	--proto) PROTO=$2; shift ;;
+	--fwd) FWD=$2; shift ;;
+	--no-huge) NOHUGE=1 ;;
+	--profile) PROFILE=1 ;;
+	--skip-io) SKIP_IO=1 ;;
+	--skip-lb) SKIP_LB=1 ;;
+	--keep-logs) KEEP=1 ;;
+	--quick) ROUNDS=3; DURATION=3; LB_ARGS=--quick ;;
+	-h|--help) usage ;;
+	*) echo "unknown option $1"; usage ;;
+	esac
+	shift
+done
+case $PROTO in udp|tcp) ;; *) echo "--proto udp|tcp"; exit 2 ;; esac
+case $FWD in ipip|gue|l2dsr) ;; *) echo "--fwd ipip|gue|l2dsr"; exit 2 ;; esac
+[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 50 ] || { echo "--rounds 1..50"; exit 2; }
+[[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "--duration 1..60"; exit 2; }
+for f in $FLOWS; do
+	[[ $f =~ ^[0-9]+$ ]] && [ "$f" -ge 1 ] && [ "$f" -le 4000000 ] || { echo "--flows: numbers 1..4000000"; exit 2; }
+done
+
+[ "$(id -u)" -eq 0 ] || { echo "bench_dataplane.sh: needs root (hugepages, DPDK)"; exit 1; }
+
+SYDP=$BUILD/dataplane/sy-dataplane
+PKTGEN=$BUILD/perf/sy-pktgen
+PUBLISH=$BUILD/tests/tools/sy-publish
+LBB=$BUILD/perf/lb_process_bench
+TESTPMD=$(command -v dpdk-testpmd || true)
+if [ $SKIP_IO -eq 0 ]; then
+	for b in "$SYDP" "$PKTGEN" "$PUBLISH" "$TESTPMD"; do
+		[ -n "$b" ] && [ -x "$b" ] || { echo "bench_dataplane.sh: missing ${b:-dpdk-testpmd} (ninja -C build; apt install dpdk)"; exit 1; }
+	done
+fi
+if [ $SKIP_LB -eq 0 ] && [ ! -x "$LBB" ]; then
+	echo "bench_dataplane.sh: missing $LBB (ninja -C build)"
+	exit 1
+fi
+
+ID=$$
+WORK=$(mktemp -d /tmp/sybench-XXXXXX)
+REGION=/dev/shm/sybench-$ID.region
+PIDS=()
+PREFIXES=()
+SOCKETS=()
+REGIONS=()
+HUGE_ORIG=""
+MOUNTED=0
+MADE_DIR=0
+# the generator is on core 0, the forwarder on core 1
+GEN_CORE=0
+FWD_CORE=1
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -INT "$p" 2>/dev/null
+			sleep 1
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	for p in "${PREFIXES[@]}"; do
+		rm -f /dev/hugepages/"$p"map_* 2>/dev/null
+		rm -rf "/var/run/dpdk/$p"
+	done
+	rm -f "${SOCKETS[@]}" "${REGIONS[@]}" "$REGION"
+	if [ $KEEP -eq 1 ]; then
+		echo "logs kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	if [ $MOUNTED -eq 1 ]; then
+		umount /dev/hugepages 2>/dev/null
+		[ $MADE_DIR -eq 1 ] && rmdir /dev/hugepages 2>/dev/null
+	fi
+	if [ -n "$HUGE_ORIG" ]; then
+		echo "$HUGE_ORIG" >/proc/sys/vm/nr_hugepages
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+median() { # numbers on stdin -> median
+	sort -g | awk '{v[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'
+}
+
+# ---- Memory --------------------------------------------------------------
+
+EAL_MEM=()
+setup_memory() {
+	local total free
+	if [ $NOHUGE -eq 1 ]; then
+		echo "memory: --no-huge (plain pages; memif's shared rings are memfd-backed either way)"
+		return
+	fi
+	total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
+	free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+	if [ "$free" -lt 384 ]; then
+		HUGE_ORIG=$total
+		echo $((total + 512 - free)) >/proc/sys/vm/nr_hugepages
+		free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+	fi
+	if ! awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; then
+		if [ ! -d /dev/hugepages ]; then
+			mkdir /dev/hugepages && MADE_DIR=1
+		fi
+		if mount -t hugetlbfs nodev /dev/hugepages; then
+			MOUNTED=1
+		fi
+	fi
+	if [ "$free" -lt 256 ] || ! awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; then
+		echo "memory: cannot get hugepages ($free free, hugetlbfs mounted: $MOUNTED); using --no-huge"
+		NOHUGE=1
+		return
+	fi
+	echo "memory: 2 MB hugepages ($free free); hugepage files are unlinked as they are mapped (--huge-unlink)"
+	EAL_MEM=(--huge-unlink)
+}
+
+eal_mem() { # $1 = MB for --no-huge
+	if [ $NOHUGE -eq 1 ]; then
+		echo "--no-huge -m $1"
+	else
+		echo "${EAL_MEM[*]}"
+	fi
+}
+
+# ---- One measurement -----------------------------------------------------
+
+RUN=0
+# run_one testpmd|sy FLOWS: one bounded run of a forwarder and the generator.
+# Sets RX and TX (Mpps at the generator, or "fail"), PERSEC (rx Mpps of each
+# second) and STATS (sy-dataplane's closing counters). Logs stay in $WORK.
+run_one() {
+	local what=$1 flows=$2 sock prefix_f prefix_g log_f log_g fpid gpid='' ct res i st region
+	RUN=$((RUN + 1))
+	RX=fail TX=- PERSEC="" STATS=""
+	sock=/tmp/sybench-$ID-$RUN.sock
+	prefix_f=sybf$ID-$RUN
+	prefix_g=sybg$ID-$RUN
+	log_f=$WORK/$RUN-$what-$flows.fwd.log
+	log_g=$WORK/$RUN-$what-$flows.gen.log
+	SOCKETS+=("$sock")
+	PREFIXES+=("$prefix_f" "$prefix_g")
+	rm -f "$sock"
+	ct=$((flows * 2 > 262144 ? flows * 2 : 262144))
+	# a fresh region per run: its counters (printed by sy-dataplane at exit)
+	# then count this run only
+	region=$REGION.$RUN
+	REGIONS+=("$region")
+	if [ "$what" = sy ] && ! "$PUBLISH" --create "$region" "$WORK/services.txt" >>"$WORK/publish.log" 2>&1; then
+		echo "--- sy-publish failed (run $RUN):" >>"$WORK/errors"
+		tail -3 "$WORK/publish.log" >>"$WORK/errors"
+		return
+	fi
+	local vdev="net_memif0,role=server,socket=$sock,socket-abstract=no"
+	# The forwarder runs until stopped below (by PID), after the generator,
+	# which is bounded by --duration and by timeout(1).
+	# (stdbuf: line-buffered logs, so that readiness shows as it happens)
+	if [ "$what" = testpmd ]; then
+		stdbuf -oL -eL "$TESTPMD" -l $GEN_CORE,$FWD_CORE --main-lcore $GEN_CORE \
+			$(eal_mem 512) --no-pci --file-prefix "$prefix_f" --vdev="$vdev" -- \
+			--forward-mode=io --port-topology=loop --nb-cores=1 --total-num-mbufs=16384 \
+			--stats-period 3600 </dev/null >"$log_f" 2>&1 &
+	else
+		stdbuf -oL -eL "$SYDP" -l $FWD_CORE $(eal_mem 768) --no-pci \
+			--file-prefix "$prefix_f" --vdev="$vdev" -- --region "$region" \
+			--exception-tap off --ct-size $ct </dev/null >"$log_f" 2>&1 &
+	fi
+	fpid=$!
+	PIDS+=("$fpid")
+	for i in $(seq 300); do
+		grep -q -E "packet forwarding - ports=|sy-dataplane running" "$log_f" 2>/dev/null && break
+		kill -0 $fpid 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $fpid 2>/dev/null && grep -q -E "packet forwarding - ports=|sy-dataplane running" "$log_f"; then
+		sleep 0.3
+		if [ $PROFILE -eq 1 ] && [ "$what" = sy ] && [ ! -e "$WORK/perf.data" ] && command -v perf >/dev/null; then
+			(sleep $((WARMUP + 1)); timeout 30 perf record -F 1999 -g -p $fpid -o "$WORK/perf.data" \
+				-- sleep $((DURATION > 3 ? 3 : DURATION)) >"$WORK/perf.log" 2>&1) &
+			PIDS+=("$!")
+		fi
+		# The generator lingers after its result without touching the port,
+		# and the forwarder is stopped first: net_memif (DPDK 22.11) can
+		# crash a side that is polling when its peer disconnects.
+		timeout -s INT -k 10 $((DURATION + WARMUP + 60)) "$PKTGEN" -l $GEN_CORE $(eal_mem 256) --no-pci \
+			--file-prefix "$prefix_g" --vdev="net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
+			--flows "$flows" --proto $PROTO --duration $DURATION --warmup $WARMUP --linger 15 \
+			</dev/null >"$log_g" 2>&1 &
+		gpid=$!
+		PIDS+=("$gpid")
+		while kill -0 $gpid 2>/dev/null && ! grep -q -E '^sy-pktgen: idle' "$log_g" 2>/dev/null; do
+			sleep 0.2
+		done
+	else
+		{ echo "--- $what did not start (run $RUN, $flows flows):"; tail -20 "$log_f"; } >>"$WORK/errors"
+	fi
+	kill -INT $fpid 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 $fpid 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $fpid 2>/dev/null; then
+		echo "--- $what (pid $fpid) ignored SIGINT for 10 s; killed" >>"$WORK/errors"
+		kill -KILL $fpid 2>/dev/null
+	fi
+	wait $fpid
+	st=$?
+	if [ $st -ne 0 ] && [ $st -ne 130 ]; then
+		echo "--- note: $what exited with status $st while stopping (run $RUN; after the measurement)" >>"$WORK/errors"
+	fi
+	if [ -n "$gpid" ]; then
+		for i in $(seq 100); do
+			kill -0 $gpid 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -INT $gpid 2>/dev/null
+		wait $gpid
+		st=$?
+		if [ $st -ne 0 ]; then
+			echo "--- note: sy-pktgen exited with status $st (run $RUN)" >>"$WORK/errors"
+		fi
+	fi
+	wait # the profiler, if any
+	rm -f "$sock" "$region"
+	rm -f /dev/hugepages/"$prefix_f"map_* /dev/hugepages/"$prefix_g"map_* 2>/dev/null
+	rm -rf "/var/run/dpdk/$prefix_f" "/var/run/dpdk/$prefix_g"
+	[ -e "$log_g" ] || return
+	res=$(grep '^RESULT' "$log_g" | tail -1)
+	if [ -z "$res" ] || grep -q error= <<<"$res"; then
+		{ echo "--- sy-pktgen against $what (run $RUN, $flows flows) failed:"; tail -20 "$log_g"; } >>"$WORK/errors"
+		return
+	fi
+	RX=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
+	TX=$(sed -n 's/.*tx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
+	PERSEC=$(awk '$1 == "measure" {printf "%s ", $7}' "$log_g")
+	if [ "$what" = sy ]; then
+		STATS=$(grep 'msg=stats' "$log_f" | tail -1)
+	fi
+}
+
+# ---- Part 1: packet I/O, A/B ---------------------------------------------
+
+io_bench() {
+	local svc=$WORK/services.txt f r what tp sy ratio vport drops
+	vport=$([ $PROTO = udp ] && echo 53 || echo 80)
+	case $FWD in
+	ipip) echo "service bench $PROTO 198.18.100.1 $vport ipip m=65537 seed=7 src4=198.18.0.1" ;;
+	gue) echo "service bench $PROTO 198.18.100.1 $vport gue m=65537 seed=7 gue_port=6080 src4=198.18.0.1" ;;
+	l2dsr) echo "service bench $PROTO 198.18.100.1 $vport l2dsr m=65537 seed=7" ;;
+	esac >"$svc"
+	{
+		echo "backend bench 198.18.1.1 $vport 02:00:00:00:01:01 1"
+		echo "backend bench 198.18.1.2 $vport 02:00:00:00:01:02 1"
+		echo "backend bench 198.18.1.3 $vport 02:00:00:00:01:03 2"
+	} >>"$svc"
+	"$PUBLISH" --create "$REGION" "$svc" >"$WORK/publish.log" 2>&1 || {
+		cat "$WORK/publish.log"
+		echo "bench_dataplane.sh: cannot publish the service"
+		exit 1
+	}
+	setup_memory
+	echo
+	echo "== Packet I/O: sy-pktgen (core $GEN_CORE) <-> net_memif <-> forwarder (core $FWD_CORE), 64-byte $PROTO frames to 198.18.100.1:$vport"
+	echo "   A = dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O)"
+	echo "   B = sy-dataplane --exception-tap off --ct-size max(262144, 2 x flows); service: $(head -1 "$svc"), 3 backends"
+	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, A and B alternating in order"
+	echo "   NOTE: this machine is noisy and memif throughput flips between a fast and a ~3x slower state, even in the"
+	echo "   middle of a run (see the per-second values). That is why rounds interleave A and B, why every value is"
+	echo "   printed, and why the per-round ratio (A and B measured seconds apart) and medians are the figures to read."
+	for f in $FLOWS; do
+		echo
+		echo "-- $f flow(s)"
+		: >"$WORK/tp.$f"
+		: >"$WORK/sy.$f"
+		: >"$WORK/ratio.$f"
+		: >"$WORK/testpmd.$f.sec"
+		: >"$WORK/sy.$f.sec"
+		for r in $(seq "$ROUNDS"); do
+			tp=fail
+			sy=fail
+			for what in $([ $((r % 2)) -eq 1 ] && echo testpmd sy || echo sy testpmd); do
+				# (the shell's own job messages, e.g. a forwarder crashing
+				# on exit, go to a log; run_one notes them in the errors)
+				run_one $what "$f" 2>>"$WORK/shell.log"
+				printf "   round %d %-8s rx %8s Mpps  tx %8s Mpps  rx per second: %s\n" "$r" "$what" "$RX" "$TX" "$PERSEC"
+				if [ "$RX" != fail ]; then
+					tr ' ' '\n' <<<"$PERSEC" | grep . >>"$WORK/$what.$f.sec"
+				fi
+				if [ "$what" = sy ]; then
+					sy=$RX
+					if [ -n "$STATS" ]; then
+						echo "      sy-dataplane: $(grep -o -E '(forwarded|ct_hits|ct_new|ct_evictions)=[0-9]+' <<<"$STATS" | tr '\n' ' ')"
+						drops=$(grep -o -E 'drop_[a-z_]+=[1-9][0-9]*' <<<"$STATS" | tr '\n' ' ')
+						[ -n "$drops" ] && echo "      drops: $drops"
+					fi
+				else
+					tp=$RX
+				fi
+			done
+			[ "$tp" != fail ] && echo "$tp" >>"$WORK/tp.$f"
+			[ "$sy" != fail ] && echo "$sy" >>"$WORK/sy.$f"
+			if [ "$tp" != fail ] && [ "$sy" != fail ] && awk "BEGIN {exit !($tp > 0)}"; then
+				ratio=$(awk "BEGIN {printf \"%.3f\", $sy / $tp}")
+				echo "$ratio" >>"$WORK/ratio.$f"
+				echo "   round $r ratio sy/testpmd = $ratio"
+			fi
+		done
+	done
+	echo
+	echo "== Summary: rx Mpps at the generator; ratio = sy-dataplane / testpmd of the same round"
+	printf "%-9s %-8s %-52s | %s\n" flows "" "every round" median
+	for f in $FLOWS; do
+		printf "%-9s %-8s %-52s | %s\n" "$f" testpmd "$(tr '\n' ' ' <"$WORK/tp.$f")" "$(median <"$WORK/tp.$f")"
+		printf "%-9s %-8s %-52s | %s\n" "" sy "$(tr '\n' ' ' <"$WORK/sy.$f")" "$(median <"$WORK/sy.$f")"
+		printf "%-9s %-8s %-52s | %s\n" "" ratio "$(tr '\n' ' ' <"$WORK/ratio.$f")" "$(median <"$WORK/ratio.$f")"
+	done
+	echo
+	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
+	for f in $FLOWS; do
+		local bt bs
+		bt=$(sort -g "$WORK/testpmd.$f.sec" | tail -1)
+		bs=$(sort -g "$WORK/sy.$f.sec" | tail -1)
+		printf "%-9s testpmd %s  sy %s  ratio %s\n" "$f" "${bt:-n/a}" "${bs:-n/a}" \
+			"$( [ -n "$bt" ] && [ -n "$bs" ] && awk "BEGIN {printf \"%.3f\", $bs / $bt}" || echo n/a)"
+	done
+	for f in $FLOWS; do
+		echo "SUMMARY flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1)"
+	done
+	if [ -s "$WORK/errors" ]; then
+		echo
+		echo "== Failed runs"
+		cat "$WORK/errors"
+	fi
+	if [ -s "$WORK/perf.data" ]; then
+		echo
+		echo "== Profile of sy-dataplane (first sy run of $(echo "$FLOWS" | awk '{print $1}') flow(s); perf record, cpu-clock sampling if there is no PMU)"
+		perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -6
+		perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -20
+	fi
+}
+
+# ---- Part 2: the packet path alone -----------------------------------------
+
+lb_bench() {
+	local m k out ir reset n
+	echo
+	echo "== lb_process_bench: sy_lb_process() alone (no packet I/O), pinned to core $FWD_CORE"
+	taskset -c $FWD_CORE "$LBB" $LB_ARGS | grep -v '^ROW'
+	echo
+	if perf stat -e instructions -x, true 2>&1 | grep -q '^[0-9]'; then
+		echo "== Instructions per packet (perf stat -e instructions: difference of two runs, 2M - 1M packets)"
+		for m in ipip l2dsr; do
+			for k in est new; do
+				local a b
+				a=$(perf stat -e instructions -x, "$LBB" --mode $m --flows 1000 --kind $k --runs 1 --packets 1000000 2>&1 >/dev/null | awk -F, '/instructions/ {print $1}')
+				b=$(perf stat -e instructions -x, "$LBB" --mode $m --flows 1000 --kind $k --runs 1 --packets 2000000 2>&1 >/dev/null | awk -F, '/instructions/ {print $1}')
+				# each run also does a reset-only pass of the same length
+				printf "   %-6s %-4s 1000 flows: %s instructions per packet (process + 2 x reset)\n" $m $k \
+					"$(awk "BEGIN {printf \"%.0f\", ($b - $a) / 1000000}")"
+			done
+		done
+	elif command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+		echo "== Instructions per packet (callgrind; perf stat has no instruction counter here). 1000 flows, 100000 packets."
+		echo "   Counted inside the timed loops only: process = sy_bench_lb_loop - sy_bench_reset_loop (the frame reset)."
+		echo "   Build: $(python3 -c 'import json,sys; o={x["name"]:x["value"] for x in json.load(open(sys.argv[1]))}; print("buildtype=%s optimization=%s b_ndebug=%s" % (o["buildtype"], o["optimization"], o["b_ndebug"]))' "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null)"
+		for m in ipip gue l2dsr; do
+			for k in est new; do
+				out=$WORK/cg.$m.$k
+				n=100000
+				valgrind --tool=callgrind --callgrind-out-file="$out" \
+					--toggle-collect=sy_bench_lb_loop --toggle-collect=sy_bench_reset_loop \
+					"$LBB" --mode $m --flows 1000 --kind $k --runs 1 --packets $n >/dev/null 2>&1
+				ir=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/:sy_bench_lb_loop / {gsub(",", "", $1); print $1; exit}')
+				reset=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/:sy_bench_reset_loop / {gsub(",", "", $1); print $1; exit}')
+				printf "   %-6s %-4s %6.0f instructions/packet (process+reset %.0f, reset %.0f)\n" $m $k \
+					"$(awk "BEGIN {print (${ir:-0} - ${reset:-0}) / $n}")" \
+					"$(awk "BEGIN {print ${ir:-0} / $n}")" "$(awk "BEGIN {print ${reset:-0} / $n}")"
+				if [ $m = ipip ] && [ $k = est ]; then
+					cp "$out" "$WORK/cg.keep"
+				fi
+			done
+		done
+		echo
+		echo "   Where the instructions go (ipip, est; exclusive Ir per packet, top functions):"
+		callgrind_annotate "$WORK/cg.keep" 2>/dev/null | awk -v n=100000 '
+			/file:function/ {go=1; next}
+			go && /^ *[0-9,]+ / {v=$1; gsub(",", "", v); if (v/n < 1) exit;
+				f=$0; sub(/^ *[0-9,]+ +\([^)]*\) +/, "", f); sub(/ \[.*\]$/, "", f); sub(/^.*\.\.\//, "", f);
+				printf "     %6.1f  %s\n", v/n, f; if (++c == 14) exit}'
+	else
+		echo "== Instructions per packet: neither perf stat (instructions) nor valgrind available; skipped"
+	fi
+}
+
+# Other processes competing for the cores make every figure here lower and
+# noisier: say who they were.
+show_load() {
+	echo "load ($1): $(cut -d' ' -f1-3 /proc/loadavg); busiest other processes (%CPU since start, command):"
+	ps -eo pid=,ppid=,pcpu=,args= --sort=-pcpu | awk -v me=$$ '$1 != me && $2 != me && $3 >= 5 {
+		printf "   %5s%%  ", $3; for (i = 4; i <= NF && i < 9; i++) printf "%s ", $i; print ""; if (++n == 4) exit}'
+}
+
+echo "bench_dataplane.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //'), build $BUILD"
+show_load start
+[ $SKIP_IO -eq 0 ] && io_bench
+[ $SKIP_LB -eq 0 ] && lb_bench
+echo
+show_load end
+exit 0

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-pktgen: a minimal DPDK traffic generator for benchmarking sy-dataplane
+ * against bare packet I/O (perf/bench_dataplane.sh). Not a test: it prints
+ * figures and asserts nothing about them.
+ *
+ *   sy-pktgen [EAL options] -- [--flows N] [--proto udp|tcp] [--dst-ip A]
+ *             [--dst-port P] [--src-ip A] [--src-count N] [--sport P]
+ *             [--src-mac M] [--dst-mac M] [--size B] [--burst N]
+ *             [--duration S] [--warmup S] [--link-timeout S] [--port N]
+ *             [--linger S]
+ *
+ * From one lcore (the main one), it transmits frames of --size bytes
+ * (default 64, FCS included: 60 bytes handed to the port) of Ethernet + IPv4 +
+ * UDP or TCP with correct IPv4 and L4 checksums, as fast as the port takes
+ * them, and in the same loop receives on the same port and counts (and frees)
+ * whatever comes back. Flow k (0 <= k < N) has the source address
+ * src-ip + k % A and the source port sport + k / A, where A = min(N,
+ * src-count): 1000 flows are 1000 addresses on one port, 1,000,000 flows are
+ * 65,536 addresses x 16 ports (with the default 198.18.0.0/16 client range).
+ * Flows are sent round robin, so consecutive packets belong to different
+ * flows. Only 198.18.0.0/15 (RFC 2544 benchmarking) addresses are accepted.
+ *
+ * After the link is up, --warmup seconds (default 1: flows get tracked,
+ * caches warm) are sent but not counted, then --duration seconds (default 5,
+ * at most 60) are measured. Prints tx and rx Mpps for every second, the
+ * average, and one machine-readable line:
+ *   RESULT tx_mpps=X rx_mpps=Y flows=N proto=P seconds=S
+ * It always stops by itself (SIGINT/SIGTERM stop it earlier). With --linger,
+ * it then leaves the port idle until the peer disconnects (see linger()).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#define MAX_BURST 128
+#define MAX_DURATION 60
+#define MAX_WARMUP 10
+#define MAX_LINK_TIMEOUT 30
+#define MAX_FLOWS (1u << 24)
+#define NB_DESC 1024
+#define POOL_SIZE 16383
+#define MAX_FRAME 1518
+
+struct opts {
+	uint32_t flows;
+	uint8_t proto; /* IPPROTO_UDP / IPPROTO_TCP */
+	uint32_t dst_ip, src_ip; /* host order */
+	uint32_t src_count;
+	uint16_t dst_port, sport;
+	struct rte_ether_addr src_mac, dst_mac;
+	int have_src_mac;
+	uint32_t size; /* frame size including the 4-byte FCS */
+	uint32_t burst;
+	uint32_t duration, warmup, link_timeout, linger;
+	uint16_t port;
+};
+
+/* Per-packet variable part, with the checksums' constant parts precomputed
+ * (one's complement sums of 16-bit words as numbers, i.e. host order). */
+struct gen {
+	uint8_t tmpl[MAX_FRAME];
+	uint16_t len;     /* bytes handed to the port (FCS excluded) */
+	uint32_t ip_sum;  /* IPv4 header with saddr = 0, csum = 0 */
+	uint32_t l4_sum;  /* pseudo header + L4 header + payload, saddr = sport = 0 */
+	uint16_t l4_csum_off;
+	uint32_t n_addr;  /* source addresses in use */
+	uint32_t next;    /* next flow index */
+	uint32_t addr_i;  /* next % n_addr */
+	uint32_t port_i;  /* next / n_addr */
+};
+
+static volatile bool quit;
+static bool started; /* the port */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = true;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sy-pktgen [EAL options] -- [options]\n"
+		"  --flows N          distinct flows, 1..%u (default 1)\n"
+		"  --proto udp|tcp    (default udp)\n"
+		"  --dst-ip A         VIP, in 198.18.0.0/15 (default 198.18.100.1)\n"
+		"  --dst-port P       (default 53 for udp, 80 for tcp)\n"
+		"  --src-ip A         first client address, in 198.18.0.0/15 (default 198.18.0.0)\n"
+		"  --src-count N      client addresses, 1..65536 (default 65536; the range must stay\n"
+		"                     in 198.18.0.0/15)\n"
+		"  --sport P          first source port (default 1024)\n"
+		"  --src-mac M        (default: the port's MAC)\n"
+		"  --dst-mac M        (default 02:00:00:00:00:02)\n"
+		"  --size B           frame size with FCS, 64..%d (default 64)\n"
+		"  --burst N          packets per tx/rx burst, 1..%d (default 32)\n"
+		"  --duration S       measured seconds, 1..%d (default 5)\n"
+		"  --warmup S         seconds sent before measuring, 0..%d (default 1)\n"
+		"  --link-timeout S   wait for the link at most S seconds, 1..%d (default 10)\n"
+		"  --port N           DPDK port (default 0)\n"
+		"  --linger S         after the result, wait up to S s (0..%d, default 0) without\n"
+		"                     touching the port for the peer to disconnect first\n",
+		MAX_FLOWS, MAX_FRAME, MAX_BURST, MAX_DURATION, MAX_WARMUP, MAX_LINK_TIMEOUT,
+		MAX_LINK_TIMEOUT);
+}
+
+static int num(const char *opt, const char *s, unsigned long min, unsigned long max,
+	       uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "sy-pktgen: %s: '%s' is not a number in %lu..%lu\n", opt, s, min,
+			max);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int bench_addr(const char *opt, const char *s, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1) {
+		fprintf(stderr, "sy-pktgen: %s: '%s' is not an IPv4 address\n", opt, s);
+		return -1;
+	}
+	*out = ntohl(a.s_addr);
+	if ((*out & 0xfffe0000u) != 0xc6120000u) { /* 198.18.0.0/15 */
+		fprintf(stderr, "sy-pktgen: %s: %s is outside 198.18.0.0/15 (benchmarking addresses only)\n",
+			opt, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "flows", required_argument, 0, 'f' },
+		{ "proto", required_argument, 0, 'P' },
+		{ "dst-ip", required_argument, 0, 'd' },
+		{ "dst-port", required_argument, 0, 'D' },
+		{ "src-ip", required_argument, 0, 's' },
+		{ "src-count", required_argument, 0, 'n' },
+		{ "sport", required_argument, 0, 'S' },
+		{ "src-mac", required_argument, 0, 'm' },
+		{ "dst-mac", required_argument, 0, 'M' },
+		{ "size", required_argument, 0, 'z' },
+		{ "burst", required_argument, 0, 'b' },
+		{ "duration", required_argument, 0, 't' },
+		{ "warmup", required_argument, 0, 'w' },
+		{ "link-timeout", required_argument, 0, 'l' },
+		{ "port", required_argument, 0, 'p' },
+		{ "linger", required_argument, 0, 'L' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	uint32_t v, dst_port = 0;
+	int c;
+
+	*o = (struct opts){ .flows = 1, .proto = IPPROTO_UDP, .dst_ip = 0xc6126401u,
+			    .src_ip = 0xc6120000u, .src_count = 65536, .sport = 1024,
+			    .size = 64, .burst = 32, .duration = 5, .warmup = 1,
+			    .link_timeout = 10 };
+	rte_ether_unformat_addr("02:00:00:00:00:02", &o->dst_mac);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (num("--flows", optarg, 1, MAX_FLOWS, &o->flows))
+				return -1;
+			break;
+		case 'P':
+			if (strcmp(optarg, "udp") == 0) {
+				o->proto = IPPROTO_UDP;
+			} else if (strcmp(optarg, "tcp") == 0) {
+				o->proto = IPPROTO_TCP;
+			} else {
+				fprintf(stderr, "sy-pktgen: --proto: udp or tcp, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'd':
+			if (bench_addr("--dst-ip", optarg, &o->dst_ip))
+				return -1;
+			break;
+		case 'D':
+			if (num("--dst-port", optarg, 1, 65535, &dst_port))
+				return -1;
+			break;
+		case 's':
+			if (bench_addr("--src-ip", optarg, &o->src_ip))
+				return -1;
+			break;
+		case 'n':
+			if (num("--src-count", optarg, 1, 65536, &o->src_count))
+				return -1;
+			break;
+		case 'S':
+			if (num("--sport", optarg, 1, 65535, &v))
+				return -1;
+			o->sport = (uint16_t)v;
+			break;
+		case 'm':
+		case 'M':
+			if (rte_ether_unformat_addr(optarg, c == 'm' ? &o->src_mac : &o->dst_mac)) {
+				fprintf(stderr, "sy-pktgen: '%s' is not a MAC address\n", optarg);
+				return -1;
+			}
+			o->have_src_mac |= c == 'm';
+			break;
+		case 'z':
+			if (num("--size", optarg, 64, MAX_FRAME, &o->size))
+				return -1;
+			break;
+		case 'b':
+			if (num("--burst", optarg, 1, MAX_BURST, &o->burst))
+				return -1;
+			break;
+		case 't':
+			if (num("--duration", optarg, 1, MAX_DURATION, &o->duration))
+				return -1;
+			break;
+		case 'w':
+			if (num("--warmup", optarg, 0, MAX_WARMUP, &o->warmup))
+				return -1;
+			break;
+		case 'l':
+			if (num("--link-timeout", optarg, 1, MAX_LINK_TIMEOUT, &o->link_timeout))
+				return -1;
+			break;
+		case 'L':
+			if (num("--linger", optarg, 0, MAX_LINK_TIMEOUT, &o->linger))
+				return -1;
+			break;
+		case 'p':
+			if (num("--port", optarg, 0, RTE_MAX_ETHPORTS - 1, &v))
+				return -1;
+			o->port = (uint16_t)v;
+			break;
+		case 'h':
+			usage();
+			exit(0);
+		default:
+			usage();
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sy-pktgen: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	o->dst_port = (uint16_t)(dst_port ? dst_port : o->proto == IPPROTO_UDP ? 53 : 80);
+	if (o->src_count > o->flows)
+		o->src_count = o->flows;
+	if (((o->src_ip + o->src_count - 1) & 0xfffe0000u) != 0xc6120000u ||
+	    o->src_ip + o->src_count - 1 < o->src_ip) {
+		fprintf(stderr, "sy-pktgen: --src-ip + --src-count leaves 198.18.0.0/15\n");
+		return -1;
+	}
+	if ((uint64_t)o->sport + (o->flows - 1) / o->src_count > 65535) {
+		fprintf(stderr, "sy-pktgen: %u flows over %u addresses need source ports beyond 65535 (raise --src-count or lower --sport)\n",
+			o->flows, o->src_count);
+		return -1;
+	}
+	return 0;
+}
+
+static uint32_t sum16(const void *p, uint32_t len, uint32_t s)
+{
+	const uint8_t *b = p;
+
+	for (; len >= 2; b += 2, len -= 2)
+		s += (uint32_t)b[0] << 8 | b[1];
+	if (len)
+		s += (uint32_t)b[0] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static void build_template(struct gen *g, const struct opts *o)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)g->tmpl;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	uint8_t *l4 = (uint8_t *)(ip + 1);
+	uint32_t l4_len, l4_hdr = o->proto == IPPROTO_UDP ? 8 : 20;
+	uint8_t pseudo[12];
+
+	memset(g, 0, sizeof(*g));
+	g->len = (uint16_t)(o->size - RTE_ETHER_CRC_LEN);
+	l4_len = g->len - (uint32_t)sizeof(*eth) - (uint32_t)sizeof(*ip);
+	rte_ether_addr_copy(&o->dst_mac, &eth->dst_addr);
+	rte_ether_addr_copy(&o->src_mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4_len));
+	ip->packet_id = 0;
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = o->proto;
+	ip->src_addr = 0; /* per packet */
+	ip->dst_addr = rte_cpu_to_be_32(o->dst_ip);
+	g->ip_sum = sum16(ip, sizeof(*ip), 0);
+	if (o->proto == IPPROTO_UDP) {
+		struct rte_udp_hdr *u = (struct rte_udp_hdr *)l4;
+
+		u->dst_port = rte_cpu_to_be_16(o->dst_port);
+		u->dgram_len = rte_cpu_to_be_16((uint16_t)l4_len);
+		g->l4_csum_off = (uint16_t)(l4 - g->tmpl + offsetof(struct rte_udp_hdr, dgram_cksum));
+	} else {
+		struct rte_tcp_hdr *t = (struct rte_tcp_hdr *)l4;
+
+		t->dst_port = rte_cpu_to_be_16(o->dst_port);
+		t->sent_seq = rte_cpu_to_be_32(1);
+		t->recv_ack = rte_cpu_to_be_32(1);
+		t->data_off = 5 << 4;
+		t->tcp_flags = RTE_TCP_ACK_FLAG;
+		t->rx_win = rte_cpu_to_be_16(65535);
+		g->l4_csum_off = (uint16_t)(l4 - g->tmpl + offsetof(struct rte_tcp_hdr, cksum));
+	}
+	/* payload: a recognisable pattern after the L4 header */
+	for (uint32_t i = l4_hdr; i < l4_len; i++)
+		l4[i] = (uint8_t)('S' + i % 8);
+	memcpy(pseudo, &ip->src_addr, 4);
+	memcpy(pseudo + 4, &ip->dst_addr, 4);
+	pseudo[8] = 0;
+	pseudo[9] = o->proto;
+	pseudo[10] = (uint8_t)(l4_len >> 8);
+	pseudo[11] = (uint8_t)l4_len;
+	g->l4_sum = sum16(l4, l4_len, sum16(pseudo, sizeof(pseudo), 0));
+	g->n_addr = o->src_count;
+}
+
+/* Write flow `g->next` into frame `d` and advance. */
+static inline void fill(struct gen *g, const struct opts *o, uint8_t *d)
+{
+	uint32_t src = o->src_ip + g->addr_i;
+	uint16_t sport = (uint16_t)(o->sport + g->port_i);
+	uint32_t var = (src >> 16) + (src & 0xffff);
+	uint16_t ipc = fold(g->ip_sum + var), l4c = fold(g->l4_sum + var + sport);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(d + sizeof(struct rte_ether_hdr));
+
+	rte_memcpy(d, g->tmpl, g->len);
+	ip->src_addr = rte_cpu_to_be_32(src);
+	ip->hdr_checksum = rte_cpu_to_be_16(ipc);
+	if (o->proto == IPPROTO_UDP && l4c == 0)
+		l4c = 0xffff;
+	*(uint16_t *)(ip + 1) = rte_cpu_to_be_16(sport);
+	*(uint16_t *)(d + g->l4_csum_off) = rte_cpu_to_be_16(l4c);
+	if (++g->next == o->flows) {
+		g->next = g->addr_i = g->port_i = 0;
+	} else if (++g->addr_i == g->n_addr) {
+		g->addr_i = 0;
+		g->port_i++;
+	}
+}
+
+/* Put `n` flows back (their frames were not sent) so that every flow gets
+ * the same share of the traffic. */
+static void rewind_flows(struct gen *g, const struct opts *o, uint32_t n)
+{
+	g->next = (uint32_t)(((uint64_t)g->next + o->flows - n % o->flows) % o->flows);
+	g->addr_i = g->next % g->n_addr;
+	g->port_i = g->next / g->n_addr;
+}
+
+/* Compare our incremental checksums with DPDK's for a few flows. */
+static int self_check(struct gen *g, const struct opts *o)
+{
+	uint8_t buf[MAX_FRAME];
+	struct gen save = *g;
+	uint32_t n = o->flows < 3000 ? o->flows : 3000;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(buf + sizeof(struct rte_ether_hdr));
+		uint16_t c, l4;
+
+		fill(g, o, buf);
+		c = ip->hdr_checksum;
+		ip->hdr_checksum = 0;
+		if (rte_ipv4_cksum(ip) != c) {
+			fprintf(stderr, "sy-pktgen: internal error: IPv4 checksum of flow %u\n", i);
+			return -1;
+		}
+		ip->hdr_checksum = c;
+		l4 = *(uint16_t *)(buf + g->l4_csum_off);
+		*(uint16_t *)(buf + g->l4_csum_off) = 0;
+		if (rte_ipv4_udptcp_cksum(ip, ip + 1) != l4) {
+			fprintf(stderr, "sy-pktgen: internal error: L4 checksum of flow %u\n", i);
+			return -1;
+		}
+	}
+	*g = save;
+	return 0;
+}
+
+static int port_init(const struct opts *o, struct rte_mempool *pool)
+{
+	struct rte_eth_conf conf = { 0 };
+	uint16_t rxd = NB_DESC, txd = NB_DESC;
+	int rc;
+
+	if (!rte_eth_dev_is_valid_port(o->port)) {
+		fprintf(stderr, "sy-pktgen: no port %u (give one with --vdev or -a)\n", o->port);
+		return -1;
+	}
+	rc = rte_eth_dev_configure(o->port, 1, 1, &conf);
+	if (!rc)
+		rc = rte_eth_dev_adjust_nb_rx_tx_desc(o->port, &rxd, &txd);
+	if (!rc)
+		rc = rte_eth_rx_queue_setup(o->port, 0, rxd, (unsigned int)rte_eth_dev_socket_id(o->port),
+					    NULL, pool);
+	if (!rc)
+		rc = rte_eth_tx_queue_setup(o->port, 0, txd, (unsigned int)rte_eth_dev_socket_id(o->port),
+					    NULL);
+	if (rc) {
+		fprintf(stderr, "sy-pktgen: cannot set up port %u: %s\n", o->port, rte_strerror(-rc));
+		return -1;
+	}
+	/* a memif client cannot start before its server listens: wait_link()
+	 * tries again */
+	if (rte_eth_dev_start(o->port) == 0) {
+		started = true;
+		rte_eth_promiscuous_enable(o->port); /* not every PMD has it; fine */
+	} else {
+		printf("sy-pktgen: port %u does not start yet; trying again while waiting for the link\n",
+		       o->port);
+	}
+	return 0;
+}
+
+/* Wait for the link; (re)start the port every second meanwhile (a memif
+ * client whose server was not ready yet connects again on start). */
+static int wait_link(const struct opts *o, double *waited)
+{
+	uint64_t hz = rte_get_tsc_hz(), t0 = rte_get_tsc_cycles(), retry = t0 + hz;
+	struct rte_eth_link link;
+
+	while (!quit) {
+		uint64_t now = rte_get_tsc_cycles();
+
+		memset(&link, 0, sizeof(link));
+		if (rte_eth_link_get_nowait(o->port, &link) == 0 &&
+		    link.link_status == RTE_ETH_LINK_UP) {
+			*waited = (double)(now - t0) / (double)hz;
+			return 0;
+		}
+		if (now - t0 > o->link_timeout * hz)
+			break;
+		if (now > retry) {
+			if (started)
+				rte_eth_dev_stop(o->port);
+			started = rte_eth_dev_start(o->port) == 0;
+			if (started)
+				rte_eth_promiscuous_enable(o->port);
+			retry = rte_get_tsc_cycles() + hz;
+		}
+		rte_delay_ms(10);
+	}
+	return -1;
+}
+
+struct totals {
+	uint64_t tx, rx, tx_full, no_mbuf;
+};
+
+/* Send and receive until `end` (TSC); prints a line per second. */
+static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
+		uint64_t start, uint64_t end, const char *phase, struct totals *t)
+{
+	struct rte_mbuf *tx[MAX_BURST], *rx[MAX_BURST];
+	uint64_t hz = rte_get_tsc_hz(), tick = start + hz, last = start;
+	uint64_t sec_tx = 0, sec_rx = 0;
+	uint32_t second = 0;
+	const uint16_t burst = (uint16_t)o->burst;
+
+	while (!quit) {
+		uint64_t now = rte_get_tsc_cycles();
+		uint16_t n;
+
+		if (now >= tick || now >= end) {
+			double dt = (double)(now - last) / (double)hz;
+
+			if (dt > 0.05) /* a trailing sliver is counted, not printed */
+				printf("  %-7s %3us  tx %8.3f Mpps  rx %8.3f Mpps\n", phase, ++second,
+				       (double)sec_tx / dt / 1e6, (double)sec_rx / dt / 1e6);
+			fflush(stdout);
+			last = now;
+			tick = now + hz;
+			sec_tx = sec_rx = 0;
+			if (now >= end)
+				break;
+		}
+		if (rte_pktmbuf_alloc_bulk(pool, tx, burst) == 0) {
+			uint16_t sent;
+
+			for (uint16_t i = 0; i < burst; i++) {
+				struct rte_mbuf *m = tx[i];
+
+				fill(g, o, rte_pktmbuf_mtod(m, uint8_t *));
+				m->data_len = g->len;
+				m->pkt_len = g->len;
+			}
+			sent = rte_eth_tx_burst(o->port, 0, tx, burst);
+			if (sent < burst) {
+				rte_pktmbuf_free_bulk(&tx[sent], burst - sent);
+				rewind_flows(g, o, burst - sent);
+				t->tx_full += burst - sent;
+			}
+			t->tx += sent;
+			sec_tx += sent;
+		} else {
+			t->no_mbuf++;
+		}
+		n = rte_eth_rx_burst(o->port, 0, rx, burst);
+		if (n) {
+			t->rx += n;
+			sec_rx += n;
+			rte_pktmbuf_free_bulk(rx, n);
+		}
+	}
+}
+
+/* Stop sending and receive what is still in flight until `end`. */
+static uint64_t drain(const struct opts *o, uint64_t end)
+{
+	struct rte_mbuf *rx[MAX_BURST];
+	uint64_t n = 0;
+
+	while (!quit && rte_get_tsc_cycles() < end) {
+		uint16_t k = rte_eth_rx_burst(o->port, 0, rx, MAX_BURST);
+
+		n += k;
+		rte_pktmbuf_free_bulk(rx, k);
+	}
+	return n;
+}
+
+/* Leave the port alone until the peer disconnects (or S seconds pass).
+ * net_memif in DPDK 22.11 unmaps a connection's rings from its interrupt
+ * thread while the lcore may be inside rx/tx on them: whichever side is
+ * still polling when the other disconnects can crash. Letting the
+ * forwarder stop first, while we do not poll, avoids that. */
+static void linger(const struct opts *o)
+{
+	uint64_t hz = rte_get_tsc_hz(), end = rte_get_tsc_cycles() + o->linger * hz;
+	struct rte_eth_link link;
+
+	printf("sy-pktgen: idle, waiting up to %u s for the peer to disconnect\n", o->linger);
+	fflush(stdout);
+	while (!quit && rte_get_tsc_cycles() < end) {
+		memset(&link, 0, sizeof(link));
+		if (rte_eth_link_get_nowait(o->port, &link) == 0 &&
+		    link.link_status != RTE_ETH_LINK_UP)
+			break;
+		rte_delay_ms(10);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct gen g;
+	struct rte_mempool *pool;
+	struct totals warm = { 0 }, meas = { 0 };
+	struct opts o;
+	uint64_t hz, t0, t1;
+	double waited = 0, secs;
+	uint64_t late;
+	char smac[RTE_ETHER_ADDR_FMT_SIZE], dmac[RTE_ETHER_ADDR_FMT_SIZE];
+	struct in_addr a;
+	char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+	int n, rc = 1;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "sy-pktgen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argc -= n;
+	argv += n;
+	argv[0] = "sy-pktgen";
+	if (parse_args(argc, argv, &o)) {
+		rte_eal_cleanup();
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	pool = rte_pktmbuf_pool_create("pktgen_mbufs", POOL_SIZE, 256, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!pool) {
+		fprintf(stderr, "sy-pktgen: cannot create the mbuf pool: %s\n", rte_strerror(rte_errno));
+		goto out;
+	}
+	if (port_init(&o, pool))
+		goto out;
+	if (!o.have_src_mac)
+		rte_eth_macaddr_get(o.port, &o.src_mac);
+	build_template(&g, &o);
+	if (self_check(&g, &o))
+		goto out;
+
+	rte_ether_format_addr(smac, sizeof(smac), &o.src_mac);
+	rte_ether_format_addr(dmac, sizeof(dmac), &o.dst_mac);
+	a.s_addr = htonl(o.src_ip);
+	inet_ntop(AF_INET, &a, src, sizeof(src));
+	a.s_addr = htonl(o.dst_ip);
+	inet_ntop(AF_INET, &a, dst, sizeof(dst));
+	printf("sy-pktgen: port %u, %u flows (%u source addresses from %s, source ports %u..%u) -> %s:%u/%s, %u-byte frames, %s -> %s, burst %u, lcore %u\n",
+	       o.port, o.flows, g.n_addr, src, o.sport, o.sport + (o.flows - 1) / g.n_addr, dst,
+	       o.dst_port, o.proto == IPPROTO_UDP ? "udp" : "tcp", o.size, smac, dmac, o.burst,
+	       rte_lcore_id());
+	if (wait_link(&o, &waited)) {
+		fprintf(stderr, "sy-pktgen: port %u link not up after %u s\n", o.port, o.link_timeout);
+		printf("RESULT tx_mpps=0 rx_mpps=0 flows=%u proto=%s seconds=0 error=link_down\n",
+		       o.flows, o.proto == IPPROTO_UDP ? "udp" : "tcp");
+		goto out;
+	}
+	printf("sy-pktgen: link up after %.2f s; warmup %u s, then %u s measured\n", waited,
+	       o.warmup, o.duration);
+	fflush(stdout);
+
+	hz = rte_get_tsc_hz();
+	t0 = rte_get_tsc_cycles();
+	if (o.warmup)
+		run(&g, &o, pool, t0, t0 + o.warmup * hz, "warmup", &warm);
+	t0 = rte_get_tsc_cycles();
+	run(&g, &o, pool, t0, t0 + o.duration * hz, "measure", &meas);
+	t1 = rte_get_tsc_cycles();
+	secs = (double)(t1 - t0) / (double)hz;
+	late = drain(&o, t1 + hz / 10);
+	printf("sy-pktgen: average over %.2f s: tx %.3f Mpps, rx %.3f Mpps (rx/tx %.3f); tx refused %llu pkts, mbuf shortages %llu, %llu pkts back after the end%s\n",
+	       secs, (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6,
+	       meas.tx ? (double)meas.rx / (double)meas.tx : 0.0,
+	       (unsigned long long)meas.tx_full, (unsigned long long)meas.no_mbuf,
+	       (unsigned long long)late, quit ? " (interrupted)" : "");
+	printf("RESULT tx_mpps=%.3f rx_mpps=%.3f flows=%u proto=%s seconds=%.2f\n",
+	       (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6, o.flows,
+	       o.proto == IPPROTO_UDP ? "udp" : "tcp", secs);
+	fflush(stdout);
+	if (o.linger)
+		linger(&o);
+	rc = 0;
+out:
+	if (rte_eth_dev_is_valid_port(o.port)) {
+		if (started)
+			rte_eth_dev_stop(o.port);
+		rte_eth_dev_close(o.port);
+	}
+	rte_eal_cleanup();
+	return rc;
+}
