@@ -16,6 +16,17 @@ static inline bool live(const struct sy_ct_entry *e, uint32_t now)
 	return e->expires && !tick_before(e->expires, now);
 }
 
+/* 40-byte keys compared as five words (memcmp would be a libc call). */
+static inline bool key_eq(const struct sy_flow_key *a, const struct sy_flow_key *b)
+{
+	uint64_t x[5], y[5];
+
+	_Static_assert(sizeof(*a) == sizeof(x), "flow key is 40 bytes");
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
+}
+
 static inline uint16_t sig_of(uint32_t hash)
 {
 	uint16_t s = (uint16_t)(hash >> 16);
@@ -58,7 +69,7 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 	uint16_t sig = sig_of(hash);
 
 	for (int i = 0; i < SY_CT_WAYS; i++) {
-		if (b->sig[i] != sig || memcmp(&b->e[i].key, key, sizeof(*key)))
+		if (b->sig[i] != sig || !key_eq(&b->e[i].key, key))
 			continue;
 		if (live(&b->e[i], now))
 			return &b->e[i];
@@ -77,8 +88,7 @@ const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
 	uint16_t sig = sig_of(hash);
 
 	for (int i = 0; i < SY_CT_WAYS; i++)
-		if (b->sig[i] == sig && live(&b->e[i], now) &&
-		    memcmp(&b->e[i].key, key, sizeof(*key)) == 0)
+		if (b->sig[i] == sig && live(&b->e[i], now) && key_eq(&b->e[i].key, key))
 			return &b->e[i];
 	return NULL;
 }

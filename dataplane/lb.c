@@ -27,24 +27,52 @@ uint32_t sy_csum_partial(const void *data, uint32_t len, uint32_t sum)
 	const uint8_t *p = data;
 	uint64_t s = sum;
 
-	for (; len >= 2; p += 2, len -= 2) {
+	/* 32-bit words into a 64-bit accumulator: the one's complement sum
+	 * is the same, four times fewer steps than 16-bit words */
+	for (; len >= 4; p += 4, len -= 4) {
+		uint32_t w;
+
+		memcpy(&w, p, 4);
+		s += w;
+	}
+	if (len >= 2) {
 		uint16_t w;
 
 		memcpy(&w, p, 2);
 		s += w;
+		p += 2;
+		len -= 2;
 	}
 	if (len) /* odd trailing byte, padded with zero in memory order */
 		s += *p;
-	while (s >> 32)
-		s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
 	return (uint32_t)s;
+}
+
+static inline uint16_t fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
 }
 
 uint16_t sy_csum_fold(uint32_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return fold(sum);
+}
+
+/* The IPv4 header checksum of a 20-byte header: five words, no loop. */
+static inline uint16_t ip4_hdr_csum(const void *hdr)
+{
+	uint32_t w[5];
+	uint64_t s;
+
+	memcpy(w, hdr, sizeof(w));
+	s = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	return fold((uint32_t)s);
 }
 
 /* Pseudo-header sum for upper-layer checksums (in memory order). */
@@ -72,7 +100,10 @@ static int open_gap(struct sy_pkt *pkt, uint32_t l2_len, uint32_t extra)
 {
 	if (pkt->headroom < extra)
 		return -1;
-	memmove(pkt->data - extra, pkt->data, l2_len);
+	if (l2_len == sizeof(struct sy_eth_hdr)) /* untagged: a fixed-size copy */
+		memmove(pkt->data - extra, pkt->data, sizeof(struct sy_eth_hdr));
+	else
+		memmove(pkt->data - extra, pkt->data, l2_len);
 	pkt->data -= extra;
 	pkt->headroom -= extra;
 	pkt->len += extra;
@@ -105,7 +136,7 @@ static void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto
 		.daddr = daddr,
 	};
 
-	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
+	ip.csum = ip4_hdr_csum(&ip);
 	memcpy(at, &ip, sizeof(ip));
 }
 
@@ -190,7 +221,7 @@ static enum sy_verdict encapsulate(struct sy_lb *lb, struct sy_pkt *pkt,
 			/* mandatory over IPv6 (RFC 8200); optional, and left 0, over IPv4 */
 			uint32_t sum = pseudo_sum(SY_AF_INET6, s->encap_src6, b->id.addr,
 						  8 + inner, SY_IPPROTO_UDP);
-			uint16_t c = sy_csum_fold(sy_csum_partial(udp, 8 + inner, sum));
+			uint16_t c = fold(sy_csum_partial(udp, 8 + inner, sum));
 
 			c = c ? c : 0xffff;
 			memcpy(udp + 6, &c, 2);
@@ -233,7 +264,7 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 		}
 		l3 = pkt->data + l2;
 		memcpy(l3 + 20, &ic, 8);
-		ic.csum = sy_csum_fold(sy_csum_partial(l3 + 20, 8 + quote, 0));
+		ic.csum = fold(sy_csum_partial(l3 + 20, 8 + quote, 0));
 		memcpy(l3 + 22, &ic.csum, 2);
 		write_ip4(l3, vip, client, SY_IPPROTO_ICMP, 8 + quote, 0, 0);
 		set_l2(pkt, l2, client_mac, lb->port_mac, SY_ETH_P_IPV4);
@@ -257,7 +288,7 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 		}
 		l3 = pkt->data + l2;
 		memcpy(l3 + 40, &ic, 8);
-		ic.csum = sy_csum_fold(sy_csum_partial(
+		ic.csum = fold(sy_csum_partial(
 			l3 + 40, 8 + quote,
 			pseudo_sum(SY_AF_INET6, vip, client, 8 + quote, SY_IPPROTO_ICMPV6)));
 		memcpy(l3 + 42, &ic.csum, 2);
@@ -362,7 +393,16 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 	/* Fragments go to the address's fragment service (no ports to match) */
 	if (p->is_frag)
 		return sy_snapshot_vip_addr(lb->base, lb->snap, &k);
-	return sy_snapshot_match(lb->base, lb->snap, &k);
+	/* Traffic comes in runs to the same VIP: remember the last answer of
+	 * this snapshot and skip the hash lookup while it repeats. Keyed by
+	 * generation, never by address: a reclaimed root's memory may come
+	 * back as a newer root at the same place. */
+	if (lb->vip_cache_gen == lb->snap->generation && sy_vip_key_eq(&lb->vip_cache_key, &k))
+		return lb->vip_cache_svc;
+	lb->vip_cache_svc = sy_snapshot_match(lb->base, lb->snap, &k);
+	lb->vip_cache_key = k;
+	lb->vip_cache_gen = lb->snap->generation;
+	return lb->vip_cache_svc;
 }
 
 /* Packets for a VIP address with a protocol we do not balance: tunnels

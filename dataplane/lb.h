@@ -45,6 +45,11 @@ struct sy_lb {
 	uint8_t port_mac[6];             /* source MAC of what we send */
 	uint16_t mtu;                    /* egress L3 MTU */
 	uint8_t mtu_action;              /* enum sy_mtu_action */
+	/* last VIP lookup, valid in generation vip_cache_gen only (0 = none:
+	 * published generations start at 1) */
+	uint64_t vip_cache_gen;
+	struct sy_vip_key vip_cache_key;
+	const struct sy_service *vip_cache_svc;
 };
 
 /* What classification found out about a frame (also used by syctl lookup
