@@ -49,6 +49,8 @@ struct sy_daemon {
 	uint64_t latency_count[SY_LATENCY_BUCKETS + 1];
 	double latency_sum_ms;
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
+	/* registry keys/values that did not parse, per enum sy_config_source */
+	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
 	char last_error[256];
 	/* listeners (struct MHD_Daemon *) */
 	void *api_unix, *api_tcp, *registry_http;

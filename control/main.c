@@ -25,6 +25,8 @@
 const struct sy_source *const sy_sources[] = {
 	&sy_source_static,
 	&sy_source_embedded,
+	&sy_source_etcd,
+	&sy_source_zookeeper,
 	NULL,
 };
 

@@ -123,6 +123,11 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 		(*src)->describe(d, text, sizeof(text), &up);
 		put(&b, "switchyard_source_up{source=\"%s\"} %d\n", (*src)->name, up);
 	}
+	put(&b, "# HELP switchyard_registry_invalid_total Registry keys or values ignored because they did not parse\n# TYPE switchyard_registry_invalid_total counter\n");
+	for (const struct sy_source *const *src = sy_sources; *src; src++)
+		if ((*src)->kind == SY_SOURCE_ETCD || (*src)->kind == SY_SOURCE_ZOOKEEPER)
+			put(&b, "switchyard_registry_invalid_total{source=\"%s\"} %llu\n", (*src)->name,
+			    (unsigned long long)d->registry_invalid[(*src)->kind]);
 	r = sy_http_text(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
 	free(b.p);
 	return r;

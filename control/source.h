@@ -30,6 +30,8 @@ struct sy_source {
 /* Every source this build has, NULL-terminated. */
 extern const struct sy_source *const sy_sources[];
 extern const struct sy_source sy_source_static, sy_source_embedded;
+extern const struct sy_source sy_source_etcd;
+extern const struct sy_source sy_source_zookeeper;
 
 /* ---- what sources may do (d->lock held) ----------------------------------- */
 

@@ -133,13 +133,6 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 				return -1;
 			}
 		}
-		if (cs->source == SY_SOURCE_ETCD || cs->source == SY_SOURCE_ZOOKEEPER) {
-			snprintf(err, errlen, "%s:%u: services[%zu].source: %s is not available in this build yet",
-				 cfg->path, cs->line, i,
-				 cs->source == SY_SOURCE_ETCD ? "etcd" : "zookeeper");
-			free(next);
-			return -1;
-		}
 	}
 	/* 2. carry over what we know of services that stay */
 	for (size_t i = 0; i < cfg->n_services; i++) {

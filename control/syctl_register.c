@@ -20,6 +20,8 @@
 #include "auth.h"
 #include "syctl.h"
 #include "syctl_http.h"
+#include "syctl_register_etcd.h"
+#include "syctl_register_zk.h"
 
 static volatile sig_atomic_t stop;
 
@@ -86,7 +88,7 @@ int syctl_register(int argc, char **argv)
 	uint8_t key[SY_KEY_MAX];
 	size_t klen = 0;
 	char err[256];
-	int c, once = 0, ok_before = 0;
+	int c, once = 0, ok_before = 0, etcd;
 	long v;
 	char *end;
 
@@ -135,12 +137,15 @@ int syctl_register(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!r.service[0] || !addr || !r.port || !key_file || !t.base) {
-		fprintf(stderr, "syctl register: --service, --addr, --port, --key-file and --registry are required\n");
+	if (t.base && !strncmp(t.base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
+		return syctl_register_zk(t.base, &r, addr, once);
+	etcd = t.base && !strncmp(t.base, "etcd://", 7); /* no key: etcd's auth protects it */
+	if (!r.service[0] || !addr || !r.port || (!key_file && !etcd) || !t.base) {
+		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (not with etcd://) --key-file are required\n");
 		return 2;
 	}
-	if (strncmp(t.base, "http://", 7)) {
-		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry)\n");
+	if (strncmp(t.base, "http://", 7) && !etcd) {
+		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry) or etcd://HOST:PORT[,HOST:PORT...]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, addr, r.addr) == 1) {
@@ -161,6 +166,8 @@ int syctl_register(int argc, char **argv)
 		}
 		json_decref(m);
 	}
+	if (etcd)
+		return syctl_register_etcd(&r, t.base, once);
 	if (sy_key_load(key_file, key, &klen, err, sizeof(err))) {
 		fprintf(stderr, "syctl register: %s\n", err);
 		return 2;

@@ -149,6 +149,7 @@ int sy_worker_main(void *arg)
 	uint64_t hz_ms = rte_get_tsc_hz() / 1000;
 
 	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
+	fflush(stdout);
 	while (!dp->quit) {
 		/* quiescent point + the snapshot for this round of bursts */
 		w->lb.snap = sy_reader_begin(&w->reader);

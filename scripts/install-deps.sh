@@ -10,6 +10,8 @@ PACKAGES=(
 	libjemalloc-dev libcmocka-dev
 	libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
 	python3-scapy iproute2 iputils-ping ethtool curl linux-perf
+	etcd-server etcd-client
+	zookeeper zookeeper-bin libzookeeper-mt-dev # server jars (tests run it; not zookeeperd), cli_mt, C client
 )
 
 missing=()

@@ -11,12 +11,15 @@
 # with `syctl register`. Requires netns_lib.sh. Addresses: 198.18.0.0/15.
 #
 # Variables: BUILD (build dir), MODE (ipip|gue|l2dsr), NB (backends),
-# TTL (heartbeat TTL, s), P (namespace prefix), HUGE (1: use hugepages).
+# TTL (heartbeat TTL, s), P (namespace prefix), HUGE (1: use hugepages),
+# SOURCE (embedded | etcd; etcd: ETCD_URLS = YAML items of the endpoints,
+# ETCD_REGISTRY = HOST:PORT,... for the agents, which then run in the LB
+# namespace where the test's etcd listens on loopback).
 
 VIP=198.18.1.1
 LBIP=198.18.0.1
 CLIENT=198.18.0.2
-: "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}" "${ALLOWED:=198.18.0.0/24}"
+: "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}" "${ALLOWED:=198.18.0.0/24}" "${SOURCE:=embedded}"
 declare -A AGENT_PID
 declare -A NAME_OF
 
@@ -24,6 +27,15 @@ declare -A NAME_OF
 sy_ctl() { ip netns exec ${P}l "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
 
 topo_config() {
+	local reg="  embedded:
+    listen: 0.0.0.0:9181
+    allowed_prefixes: [$ALLOWED]
+    max_clock_skew_s: 30" src="source: embedded
+    key_file: $WORK/web.key"
+	[ "$SOURCE" = etcd ] && reg="  etcd:
+    endpoints:
+$ETCD_URLS
+    timeout_ms: 500" src="source: etcd"
 	cat >"$WORK/switchyard.yaml" <<EOF
 instance: $P
 region: $WORK/region
@@ -32,10 +44,7 @@ api:
 defaults:
   encap_source4: $LBIP
 registry:
-  embedded:
-    listen: 0.0.0.0:9181
-    allowed_prefixes: [$ALLOWED]
-    max_clock_skew_s: 30
+$reg
 services:
   - name: web
     vip: $VIP
@@ -43,8 +52,7 @@ services:
     protocol: tcp
     mode: $MODE
     table_size: 65537
-    source: embedded
-    key_file: $WORK/web.key
+    $src
     health:
       default_ttl_s: $TTL
       hold_down_s: 0
@@ -113,6 +121,14 @@ topo_start_control() {
 # start backend i's heartbeat agent
 topo_register() {
 	local i=$1
+	if [ "$SOURCE" = etcd ]; then
+		ip netns exec ${P}l "$BUILD/control/syctl" register --service web \
+			--addr 198.18.0.1$i --port 80 --ttl $TTL --registry "etcd://$ETCD_REGISTRY" \
+			>>"$WORK/agent$i.log" 2>&1 &
+		AGENT_PID[$i]=$!
+		SY_PIDS+=(${AGENT_PID[$i]})
+		return
+	fi
 	ip netns exec ${P}b$i "$BUILD/control/syctl" register --service web \
 		--addr 198.18.0.1$i --port 80 --ttl $TTL --key-file "$WORK/web.key" \
 		--registry http://$LBIP:9181 >>"$WORK/agent$i.log" 2>&1 &

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * The etcd registry's key/value format and JSON-gateway helpers; see etcd_kv.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd_kv.h"
+#include "netaddr.h"
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *sy_b64_encode(const void *in, size_t n)
+{
+	const uint8_t *p = in;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		*o++ = b64chars[(v >> 18) & 63];
+		*o++ = b64chars[(v >> 12) & 63];
+		*o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? b64chars[v & 63] : '=';
+	}
+	*o = 0;
+	return out;
+}
+
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+uint8_t *sy_b64_decode(const char *in, size_t *outlen)
+{
+	size_t n = strlen(in), len = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	uint8_t *out;
+
+	while (n && in[n - 1] == '=')
+		n--;
+	if (strlen(in) - n > 2 || n % 4 == 1)
+		return NULL;
+	out = malloc(n / 4 * 3 + 3 + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val(in[i]);
+
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[len++] = (uint8_t)(acc >> bits);
+		}
+	}
+	out[len] = 0;
+	*outlen = len;
+	return out;
+}
+
+size_t sy_etcd_range_end(const char *prefix, char *out)
+{
+	size_t n = strlen(prefix);
+
+	memcpy(out, prefix, n + 1);
+	while (n && (uint8_t)out[n - 1] == 0xff)
+		out[--n] = 0;
+	if (!n) {
+		out[0] = 0; /* "\0": every key */
+		return 1;
+	}
+	out[n - 1] = (char)((uint8_t)out[n - 1] + 1);
+	return n;
+}
+
+bool sy_etcd_u64(const json_t *v, uint64_t *out)
+{
+	const char *s;
+	char *end;
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	if (*s < '0' || *s > '9')
+		return false;
+	*out = strtoull(s, &end, 10);
+	return *end == 0;
+}
+
+static bool name_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
+		      struct sy_etcd_entry *e, char *why, size_t whylen)
+{
+	size_t pl = strlen(prefix), sl = 0;
+	const uint8_t *rest;
+	char ep[80];
+	size_t rl;
+
+	memset(e, 0, sizeof(*e));
+	if (len < pl || memcmp(key, prefix, pl)) {
+		snprintf(why, whylen, "not under the prefix %s", prefix);
+		return -1;
+	}
+	rest = key + pl;
+	rl = len - pl;
+	while (sl < rl && rest[sl] != '/')
+		sl++;
+	if (sl == rl) {
+		snprintf(why, whylen, "want <prefix><service>/<address>:<port>");
+		return -1;
+	}
+	if (!sl || sl >= SY_NAME_MAX) {
+		snprintf(why, whylen, "service name of 1..%d characters expected", SY_NAME_MAX - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < sl; i++)
+		if (!name_char(rest[i])) {
+			snprintf(why, whylen, "service name: only A-Z a-z 0-9 _ . -");
+			return -1;
+		}
+	memcpy(e->service, rest, sl);
+	e->service[sl] = 0;
+	rest += sl + 1;
+	rl -= sl + 1;
+	if (!rl || rl >= sizeof(ep) || memchr(rest, 0, rl)) {
+		snprintf(why, whylen, "want <address>:<port> after the service");
+		return -1;
+	}
+	memcpy(ep, rest, rl);
+	ep[rl] = 0;
+	if (sy_parse_endpoint(ep, &e->id)) {
+		snprintf(why, whylen, "'%s' is not <address>:<port> ([address]:port for IPv6)", ep);
+		return -1;
+	}
+	{
+		/* one spelling per backend, so that two keys never name one */
+		char canon[80];
+
+		sy_format_endpoint(&e->id, canon, sizeof(canon));
+		if (strcmp(canon, ep)) {
+			snprintf(why, whylen, "'%s' is not canonical: write %s", ep, canon);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
+			size_t whylen)
+{
+	json_error_t jerr;
+	json_t *j, *w, *z, *m;
+	int rc = -1;
+
+	e->weight = 1;
+	e->zone[0] = 0;
+	e->metadata[0] = 0;
+	if (!len)
+		return 0; /* an empty value: all defaults */
+	j = json_loadb((const char *)val, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(j)) {
+		snprintf(why, whylen, "value is not a JSON object%s%s", j ? "" : ": ",
+			 j ? "" : jerr.text);
+		goto out;
+	}
+	/* other fields are ignored: later writers may add some */
+	w = json_object_get(j, "weight");
+	z = json_object_get(j, "zone");
+	m = json_object_get(j, "metadata");
+	if (w) {
+		if (!json_is_integer(w) || json_integer_value(w) < 0 ||
+		    json_integer_value(w) > 65535) {
+			snprintf(why, whylen, "weight: an integer 0..65535 expected");
+			goto out;
+		}
+		e->weight = (uint32_t)json_integer_value(w);
+	}
+	if (z) {
+		const char *s = json_string_value(z);
+		size_t n = s ? strlen(s) : 0;
+
+		if (!s || n >= SY_ETCD_ZONE_MAX) {
+			snprintf(why, whylen, "zone: a string of 0..%d characters expected",
+				 SY_ETCD_ZONE_MAX - 1);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!name_char((uint8_t)s[i])) {
+				snprintf(why, whylen, "zone: only A-Z a-z 0-9 _ . -");
+				goto out;
+			}
+		memcpy(e->zone, s, n + 1);
+	}
+	if (m) {
+		char *txt;
+
+		if (!json_is_object(m)) {
+			snprintf(why, whylen, "metadata: a JSON object expected");
+			goto out;
+		}
+		txt = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!txt || strlen(txt) >= SY_ETCD_METADATA_MAX) {
+			snprintf(why, whylen, "metadata: over %d bytes", SY_ETCD_METADATA_MAX - 1);
+			free(txt);
+			goto out;
+		}
+		memcpy(e->metadata, txt, strlen(txt) + 1);
+		free(txt);
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,
+		       char *buf, size_t len)
+{
+	char ep[80];
+	int n;
+
+	sy_format_endpoint(id, ep, sizeof(ep));
+	n = snprintf(buf, len, "%s%s/%s", prefix, service, ep);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen)
+{
+	size_t o = 0;
+
+	if (!buflen)
+		return;
+	for (size_t i = 0; i < len && o + 5 < buflen; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
+			buf[o++] = (char)s[i];
+		else
+			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", s[i]);
+	}
+	buf[o] = 0;
+}

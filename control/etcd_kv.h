@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The etcd registry's data format and the small pieces of etcd's v3 JSON
+ * gateway both sides need (sy-control's etcd source and `syctl register
+ * --registry etcd://...`). Pure functions, no I/O: unit-tested.
+ *
+ *   key   <prefix><service>/<address>:<port>      ([address]:port for IPv6)
+ *   value {"weight": 0..65535, "zone": "a", "metadata": {...}}  (all optional;
+ *         weight defaults to 1)
+ *
+ * The gateway speaks standard base64 for keys and values, and 64-bit numbers
+ * (revisions, lease IDs) as JSON strings.
+ */
+#ifndef SY_CONTROL_ETCD_KV_H
+#define SY_CONTROL_ETCD_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <switchyard/maglev.h>
+#include <switchyard/region.h>
+
+#define SY_ETCD_ZONE_MAX 32       /* as struct sy_be's zone, NUL included */
+#define SY_ETCD_METADATA_MAX 1024 /* as struct sy_be's metadata, NUL included */
+
+/* Standard base64 with padding. Returns a malloc'd NUL-terminated string, or
+ * NULL when out of memory. */
+char *sy_b64_encode(const void *in, size_t n);
+/* Decodes standard base64 (padding optional, no whitespace) into a malloc'd
+ * buffer with a NUL after the *outlen bytes. NULL if malformed or out of
+ * memory. */
+uint8_t *sy_b64_decode(const char *in, size_t *outlen);
+
+/* The range_end of a prefix range: the prefix with its last byte incremented
+ * (a prefix of 0xff bytes only has none: "\0", all keys). Writes into out
+ * (room for strlen(prefix) + 1); returns its length. */
+size_t sy_etcd_range_end(const char *prefix, char *out);
+
+/* A number etcd sends as a JSON string (or, tolerated, an integer). */
+bool sy_etcd_u64(const json_t *v, uint64_t *out);
+
+struct sy_etcd_entry {
+	char service[SY_NAME_MAX];
+	struct sy_backend_id id;
+	uint32_t weight;
+	char zone[SY_ETCD_ZONE_MAX];
+	char metadata[SY_ETCD_METADATA_MAX]; /* compact JSON object or "" */
+};
+
+/* Key bytes (not NUL-terminated, any bytes) -> service and backend. The key
+ * must start with prefix. 0, or -1 with the reason in why. */
+int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
+		      struct sy_etcd_entry *e, char *why, size_t whylen);
+/* Value bytes -> weight, zone, metadata of e. 0, or -1 with the reason. */
+int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
+			size_t whylen);
+/* The key of a backend: prefix + service + "/" + endpoint. Returns the
+ * length, or -1 if it does not fit. */
+int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,
+		       char *buf, size_t len);
+/* Printable form of arbitrary key bytes for a log line: non-printable bytes,
+ * quotes and backslashes as \xNN, truncated to fit. */
+void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * `syctl register --registry etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]`: the
+ * heartbeat agent for sy-control's etcd source, through etcd's v3 JSON
+ * gateway.
+ *
+ *   grant a lease of --ttl seconds (etcd's minimum is 2)
+ *   put <prefix><service>/<address>:<port> = {"weight":..,"zone":..,"metadata":..}
+ *       with the lease
+ *   every TTL/3: one POST /v3/lease/keepalive (the gateway is not full
+ *       duplex: one request per keepalive); an answer without TTL means the
+ *       lease expired (etcd was away too long): grant a new one and put again
+ *   any request that fails: the next endpoint (a cluster), quickly
+ *   SIGTERM/SIGINT: revoke the lease (etcd deletes the key at once)
+ *
+ * No signing and no key file: etcd's own authentication (and TLS) is what
+ * protects its keys.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "etcd_kv.h"
+#include "netaddr.h"
+#include "syctl_http.h"
+#include "syctl_register_etcd.h"
+
+#define MAX_EP 16
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+struct agent {
+	char *ep[MAX_EP];
+	size_t n_ep, cur;
+	char prefix[512];
+	long timeout_ms;
+	uint64_t lease;
+	char key[600];
+	char *value;
+};
+
+/* POST a JSON body to the current endpoint; the answer's JSON in *out (HTTP
+ * 200 only). 0, or -1 (transport error or an error status, in err). */
+static int post(struct agent *a, const char *path, json_t *req, json_t **out, long *status,
+		char *err, size_t errlen)
+{
+	struct sy_http_target t = { .base = a->ep[a->cur], .timeout_ms = a->timeout_ms };
+	struct sy_http_reply rep;
+	char *body = json_dumps(req, JSON_COMPACT);
+	int rc = -1;
+
+	json_decref(req);
+	*out = NULL;
+	*status = 0;
+	if (!body) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sy_http_request(&t, "POST", path, body, strlen(body), NULL, &rep);
+	free(body);
+	*status = rep.status;
+	if (!rep.status) {
+		snprintf(err, errlen, "%s", rep.error);
+	} else if (rep.status != 200 || !json_is_object(rep.json)) {
+		const char *m = json_string_value(json_object_get(rep.json, "message"));
+
+		snprintf(err, errlen, "HTTP %ld: %s", rep.status, m ? m : "no JSON answer");
+	} else {
+		*out = json_incref(rep.json);
+		rc = 0;
+	}
+	sy_http_reply_free(&rep);
+	return rc;
+}
+
+static json_t *lease_req(uint64_t id)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%llu", (unsigned long long)id);
+	return json_pack("{s:s}", "ID", s);
+}
+
+/* grant + put. 0, -1 (try again), -2 (refused: give up) */
+static int register_once(struct agent *a, uint32_t ttl, char *err, size_t errlen)
+{
+	char *kb, *vb, ls[32];
+	json_t *ans, *req;
+	long status;
+	uint64_t id;
+	int rc;
+
+	if (post(a, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)ttl), &ans, &status,
+		 err, errlen))
+		return -1;
+	if (!sy_etcd_u64(json_object_get(ans, "ID"), &id) || !id) {
+		snprintf(err, errlen, "lease/grant: no lease ID in the answer");
+		json_decref(ans);
+		return -1;
+	}
+	json_decref(ans);
+	kb = sy_b64_encode(a->key, strlen(a->key));
+	vb = sy_b64_encode(a->value, strlen(a->value));
+	snprintf(ls, sizeof(ls), "%llu", (unsigned long long)id);
+	req = kb && vb ? json_pack("{s:s, s:s, s:s}", "key", kb, "value", vb, "lease", ls) : NULL;
+	free(kb);
+	free(vb);
+	if (!req) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = post(a, "/v3/kv/put", req, &ans, &status, err, errlen);
+	json_decref(ans);
+	if (rc) {
+		/* the lease may exist: let it expire on its own */
+		return status == 401 || status == 403 ? -2 : -1;
+	}
+	a->lease = id;
+	return 0;
+}
+
+/* 0 alive, 1 expired (grant again), -1 no answer */
+static int keepalive(struct agent *a, char *err, size_t errlen)
+{
+	json_t *ans, *res;
+	long status;
+	int rc;
+
+	if (post(a, "/v3/lease/keepalive", lease_req(a->lease), &ans, &status, err, errlen))
+		return -1;
+	res = json_object_get(ans, "result");
+	if (!res)
+		res = ans;
+	{
+		uint64_t ttl = 0;
+
+		rc = sy_etcd_u64(json_object_get(res, "TTL"), &ttl) && ttl > 0 ? 0 : 1;
+	}
+	json_decref(ans);
+	return rc;
+}
+
+static void revoke_lease(struct agent *a)
+{
+	char err[256];
+	json_t *ans;
+	long status;
+
+	for (size_t i = 0; i < a->n_ep; i++) {
+		if (post(a, "/v3/lease/revoke", lease_req(a->lease), &ans, &status, err, sizeof(err)) == 0 ||
+		    status == 404) {
+			json_decref(ans);
+			a->lease = 0;
+			return;
+		}
+		a->cur = (a->cur + 1) % a->n_ep;
+	}
+	fprintf(stderr, "level=warn msg=\"cannot revoke the lease; it expires on its own\" error=\"%s\"\n", err);
+}
+
+static int parse_registry(struct agent *a, const char *url)
+{
+	const char *p = url + strlen("etcd://"), *slash = strchr(p, '/');
+	size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+	char hosts[1024], *save = NULL, *h;
+
+	snprintf(a->prefix, sizeof(a->prefix), "%s",
+		 slash && strcmp(slash, "/") ? slash : "/switchyard/services/");
+	if (a->prefix[strlen(a->prefix) - 1] != '/') {
+		fprintf(stderr, "syctl register: the etcd prefix must end with '/'\n");
+		return -1;
+	}
+	if (!hl || hl >= sizeof(hosts)) {
+		fprintf(stderr, "syctl register: --registry etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]\n");
+		return -1;
+	}
+	memcpy(hosts, p, hl);
+	hosts[hl] = 0;
+	for (h = strtok_r(hosts, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(h) + 8;
+
+		if (a->n_ep == MAX_EP || !(a->ep[a->n_ep] = malloc(n))) {
+			fprintf(stderr, "syctl register: at most %d etcd endpoints\n", MAX_EP);
+			return -1;
+		}
+		snprintf(a->ep[a->n_ep++], n, "http://%s", h);
+	}
+	if (!a->n_ep) {
+		fprintf(stderr, "syctl register: no etcd endpoint in '%s'\n", url);
+		return -1;
+	}
+	return 0;
+}
+
+static void nap_ms(uint32_t ms)
+{
+	for (uint32_t t = 0; t < ms && !stop; t += 20)
+		usleep(20000);
+}
+
+int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once)
+{
+	struct agent a = { 0 };
+	struct sy_backend_id id = { .family = r->family, .port = r->port };
+	struct sy_etcd_entry check;
+	char err[256] = "", ep[80], why[160];
+	json_t *v;
+	int rc = 0, ok_before = 0;
+	uint32_t ttl = r->ttl_s < 2 ? 2 : r->ttl_s;
+	size_t fails = 0;
+
+	memcpy(id.addr, r->addr, sizeof(id.addr));
+	if (parse_registry(&a, registry)) {
+		rc = 2;
+		goto out;
+	}
+	/* the value sy-control will parse: check it here */
+	v = json_pack("{s:I}", "weight", (json_int_t)r->weight);
+	if (r->zone[0])
+		json_object_set_new(v, "zone", json_string(r->zone));
+	if (r->metadata_json[0])
+		json_object_set_new(v, "metadata", json_loads(r->metadata_json, 0, NULL));
+	a.value = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	if (!a.value || sy_etcd_format_key(a.prefix, r->service, &id, a.key, sizeof(a.key)) < 0 ||
+	    sy_etcd_parse_key((const uint8_t *)a.key, strlen(a.key), a.prefix, &check, why, sizeof(why)) ||
+	    sy_etcd_parse_value((const uint8_t *)a.value, strlen(a.value), &check, why, sizeof(why))) {
+		fprintf(stderr, "syctl register: cannot build the registration: %s\n",
+			a.value ? why : "out of memory");
+		rc = 2;
+		goto out;
+	}
+	a.timeout_ms = (long)ttl * 1000 / 3;
+	if (a.timeout_ms > 2000)
+		a.timeout_ms = 2000;
+	sy_format_endpoint(&id, ep, sizeof(ep));
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	while (!stop) {
+		int res;
+
+		if (!a.lease) {
+			res = register_once(&a, ttl, err, sizeof(err));
+			if (res == 0) {
+				printf("level=info msg=registered service=%s backend=%s ttl_s=%u key=%s lease=%llx endpoint=%s\n",
+				       r->service, ep, ttl, a.key, (unsigned long long)a.lease, a.ep[a.cur]);
+				fflush(stdout);
+			}
+		} else {
+			res = keepalive(&a, err, sizeof(err));
+			if (res == 1) {
+				fprintf(stderr, "level=warn msg=\"lease expired; registering again\" lease=%llx\n",
+					(unsigned long long)a.lease);
+				a.lease = 0;
+				continue;
+			}
+		}
+		if (res == -2) {
+			fprintf(stderr, "level=error msg=\"registration refused\" endpoint=%s error=\"%s\"\n",
+				a.ep[a.cur], err);
+			rc = 1;
+			goto out;
+		}
+		if (once) {
+			rc = res == 0 ? 0 : 3;
+			if (res)
+				fprintf(stderr, "level=error msg=\"etcd unreachable\" error=\"%s\"\n", err);
+			goto out;
+		}
+		if (res == 0) {
+			if (!ok_before && fails)
+				fprintf(stderr, "level=info msg=\"etcd answers again\" endpoint=%s\n", a.ep[a.cur]);
+			ok_before = 1;
+			fails = 0;
+			nap_ms(ttl * 1000 / 3);
+			continue;
+		}
+		/* no answer: the next endpoint at once, a pause after a full round */
+		if (ok_before || fails % (a.n_ep * 10) == 0)
+			fprintf(stderr, "level=warn msg=\"etcd endpoint failed; trying the next\" endpoint=%s error=\"%s\"\n",
+				a.ep[a.cur], err);
+		ok_before = 0;
+		fails++;
+		a.cur = (a.cur + 1) % a.n_ep;
+		if (fails % a.n_ep == 0)
+			nap_ms(200);
+	}
+	if (a.lease) {
+		revoke_lease(&a);
+		if (!a.lease)
+			printf("level=info msg=deregistered service=%s backend=%s\n", r->service, ep);
+	}
+out:
+	for (size_t i = 0; i < a.n_ep; i++)
+		free(a.ep[i]);
+	free(a.value);
+	return rc;
+}

@@ -1,0 +1,414 @@
+#!/bin/bash
+# sy-control's etcd source against a real 3-member etcd cluster on 127.0.0.1
+# (tests/integration/etcd_lib.sh; own ports and data directories), without a
+# dataplane (a static next_hop_mac: no neighbour resolution):
+#   1. `syctl register --registry etcd://...` -> the backend in `syctl backends`
+#      and in the published table
+#   2. the agent killed with -9: the lease expires and the backend leaves
+#      within TTL + 1 s (measured)
+#   3. the etcd leader killed: the agents' keepalives fail over, no backend
+#      leaves
+#   4. the member sy-control watches killed: it fails over to another member,
+#      changes made meanwhile arrive (resume from the last revision + 1), it
+#      never goes fail-static
+#   5. every member killed: fail-static (the set stays published, `syctl
+#      status` DEGRADED); etcd back: reconciled, not degraded, and no backend
+#      present before and after ever left the published table in between
+#   6. sy-control stopped, registrations changed (one added, one deleted with
+#      etcdctl), sy-control started again: both changes applied
+#   7. compaction: sy-control paused (SIGSTOP), its watch cut, changes made and
+#      compacted away, SIGCONT: it lists again and reconciles
+#   8. malformed keys and values: ignored with a warn line each, counted in
+#      `syctl status` and /metrics, never fatal; valid IPv6 keys with zone and
+#      metadata work
+#   9. SIGTERM to an agent revokes its lease (the backend leaves at once);
+#      SIGTERM to sy-control stops it promptly
+#  10. etcd with authentication on: sy-control authenticates (username,
+#      password_file) and sees the keys; a wrong password: down, reason shown
+#  11. etcd over https with client-certificate auth (a CA and certificates
+#      made with openssl): ca_file, cert_file, key_file work
+#
+# usage: test_etcd_source.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+. "$HERE/etcd_lib.sh"
+trap 'etcd_down; sy_cleanup' EXIT
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+	{ echo "SKIP: etcd/etcdctl not installed (scripts/install-deps.sh)"; exit 77; }
+TTL=2
+W=$(mktemp -d /tmp/sy-etcdsrc-XXXXXX)
+SY_FILES+=("$W")
+SOCK=$W/api.sock
+PFX=/switchyard/services
+ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
+declare -A AGENT
+
+in_backends() { ctl --json backends web | grep -q "\"address\": \"$1\""; }
+in_table() { ctl --json table web | grep -q "\"address\": \"$1\""; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+etcd_state() { ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["sources"]["etcd"]["state"])'; }
+watched_member() { # index of the member sy-control watches
+	local port
+	port=$(etcd_state | sed -n 's/.*watching http:\/\/127.0.0.1:\([0-9]*\).*/\1/p')
+	[ -n "$port" ] && echo $(((port - ETCD_BASE) / 2))
+}
+
+start_control() {
+	rm -f "$SOCK"
+	"$BUILD/control/sy-control" --config "$W/sw.yaml" >>"$W/control.log" 2>&1 &
+	CONTROL=$!
+	SY_PIDS+=($CONTROL)
+	sy_wait 10 test -S "$SOCK" || { tail "$W/control.log"; return 1; }
+	sy_wait 10 bash -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'etcd *up: watching'"
+}
+
+# agent I for 198.18.0.1I; endpoints in the order given (default: all)
+agent() {
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
+		--weight $1 --registry "etcd://${2:-$(etcd_endpoints)}" >>"$W/agent$1.log" 2>&1 &
+	AGENT[$1]=$!
+	SY_PIDS+=(${AGENT[$1]})
+	disown ${AGENT[$1]}
+}
+
+# endpoints with member I first
+endpoints_from() {
+	local i out="127.0.0.1:$(etcd_client_port $1)"
+	for ((i = 0; i < ETCD_N; i++)); do [ $i -ne $1 ] && out+=",127.0.0.1:$(etcd_client_port $i)"; done
+	echo "$out"
+}
+
+sy_log "etcd cluster"
+etcd_up 3 || { echo "FAIL: etcd did not start"; exit 1; }
+sy_log "etcd members on 127.0.0.1:$ETCD_BASE..$((ETCD_BASE + 5)), leader m$(etcd_leader)"
+
+cat >"$W/sw.yaml" <<EOF
+instance: etcdtest
+region: $W/region
+limits: { lcores: 4, services: 16, backends: 1024, heap_mb: 32 }
+api:
+  socket: $SOCK
+defaults:
+  encap_source4: 198.18.0.1
+  table_size: 65537
+registry:
+  etcd:
+    endpoints:
+$(etcd_urls)
+    prefix: $PFX/
+    timeout_ms: 500
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: etcd
+    next_hop_mac: 02:00:00:00:00:fe
+    health:
+      hold_down_s: 0
+      panic_threshold: 0
+  - name: other
+    vip: 198.18.1.2
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: static
+    next_hop_mac: 02:00:00:00:00:fe
+    backends:
+      - { address: 198.18.0.99, port: 80 }
+EOF
+start_control || { echo "FAIL: sy-control did not start"; exit 1; }
+
+# ---- 1. registration ---------------------------------------------------------
+sy_log "1. registration through etcd"
+agent 1
+agent 2
+agent 3
+if sy_wait 10 bash -c "[ \$('$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -c '\"address\"') -eq 3 ]"; then
+	sy_pass "3 agents registered: in syctl backends and the published table"
+else
+	sy_fail "registrations not seen"
+	ctl backends web
+fi
+ctl backends web | grep -q "198.18.0.13:80 .* 3 .* up .* etcd" && sy_pass "weight and source as registered (etcd)" ||
+	{ sy_fail "syctl backends line"; ctl backends web; }
+ectl get $PFX/web/198.18.0.11:80 --print-value-only | grep -q '"weight":1' &&
+	sy_pass "the agent's key and JSON value are in etcd" || sy_fail "key not in etcd"
+
+# ---- 2. lease expiry -----------------------------------------------------------
+sy_log "2. an agent dies (kill -9): its lease expires"
+kill -9 ${AGENT[2]}
+t0=$(date +%s%N)
+sy_wait $((TTL + 3)) bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.12\"'"
+ms=$(ms_since $t0)
+if ! in_backends 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ]; then
+	sy_pass "be2 removed ${ms} ms after its agent died (TTL ${TTL} s; limit $((TTL * 1000 + 1000)) ms)"
+else
+	sy_fail "be2 not removed within TTL + 1 s (${ms} ms)"
+fi
+in_table 198.18.0.12 && sy_fail "be2 still published" || sy_pass "be2 out of the published table"
+
+# ---- 3. the leader dies --------------------------------------------------------
+sy_log "3. the etcd leader is killed; keepalives fail over"
+L=$(etcd_leader)
+agent 4 "$(endpoints_from $L)" # this one talks to the leader
+sy_wait 10 in_backends 198.18.0.14 || sy_fail "be4 not registered"
+marks=$(grep -c "backend removed" "$W/control.log")
+etcd_kill $L
+sy_log "   killed leader m$L"
+lost=0
+for _ in $(seq 40); do # 2 * TTL and more
+	for b in 11 13 14; do in_table 198.18.0.$b || { lost=1; echo "  198.18.0.$b missing"; }; done
+	sleep 0.15
+done
+[ $lost -eq 0 ] && [ "$(grep -c "backend removed" "$W/control.log")" = "$marks" ] &&
+	sy_pass "no backend left in the 6 s after the leader died (new leader m$(etcd_leader))" ||
+	sy_fail "a backend left after the leader was killed"
+etcd_start $L
+etcd_healthy 15 || sy_fail "m$L did not rejoin"
+
+# ---- 4. the watched member dies ---------------------------------------------------
+sy_log "4. the member sy-control watches is killed"
+ectl_retry put $PFX/web/198.18.0.19:80 '{"weight":1}' >/dev/null
+sy_wait 5 in_backends 198.18.0.19 || sy_fail "be19 (a plain etcdctl put) not seen"
+sy_wait 5 watched_member >/dev/null
+M=$(watched_member)
+if [ -z "$M" ]; then
+	sy_fail "cannot tell which member sy-control watches: $(etcd_state)"
+	M=0
+fi
+etcd_kill $M
+ectl_retry put $PFX/web/198.18.0.20:80 '{"weight":2}' >/dev/null
+ectl_retry del $PFX/web/198.18.0.19:80 >/dev/null
+if sy_wait 8 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.20\"' && ! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.19\"'"; then
+	sy_pass "after m$M died, changes made meanwhile arrived (now watching m$(watched_member))"
+else
+	sy_fail "changes lost after failover: $(etcd_state)"
+fi
+grep -q "etcd unreachable" "$W/control.log" && sy_fail "went fail-static although two members were up" ||
+	sy_pass "no fail-static while a quorum was reachable"
+etcd_start $M
+etcd_healthy 15 || sy_fail "m$M did not rejoin"
+
+# ---- 5. all members down: fail-static ---------------------------------------------
+sy_log "5. every etcd member is killed"
+before=$(ctl --json table web | grep -o '"address": "[^"]*"' | sort | tr '\n' ' ')
+# sample the published table all along (about every 50 ms)
+touch "$W/sampling"
+(while [ -e "$W/sampling" ]; do
+	ctl --json table web | grep -o '"address": "[^"]*"' | sort | tr '\n' ' '
+	echo
+	sleep 0.03
+done) >"$W/samples" 2>/dev/null &
+SAMPLER=$!
+SY_PIDS+=($SAMPLER)
+sleep 0.3
+marks=$(grep -c "backend removed" "$W/control.log")
+for i in 0 1 2; do etcd_kill $i; done
+t0=$(date +%s%N)
+if sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'web: registry unreachable'"; then
+	sy_pass "fail-static $(ms_since $t0) ms after the last member died (timeout_ms 500)"
+else
+	sy_fail "not degraded with every member down"
+fi
+ctl status | grep -q "etcd *down" && ctl status | grep -q DEGRADED && sy_pass "syctl status: etcd down, DEGRADED" ||
+	{ sy_fail "syctl status"; ctl status; }
+sleep 2
+[ "$(ctl --json table web | grep -o '"address": "[^"]*"' | sort | tr '\n' ' ')" = "$before" ] &&
+	sy_pass "the last known set stays published (${before})" || sy_fail "the published set changed during the outage"
+for i in 0 1 2; do etcd_start $i; done
+etcd_healthy 20 || sy_fail "etcd did not come back"
+t0=$(date +%s%N)
+if sy_wait 10 bash -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'state *ok'"; then
+	sy_pass "etcd back: reconciled and not degraded after $(ms_since $t0) ms"
+else
+	sy_fail "still degraded after etcd returned"
+	ctl status
+fi
+sleep 1
+rm -f "$W/sampling"
+wait $SAMPLER 2>/dev/null
+after=$(ctl --json table web | grep -o '"address": "[^"]*"' | sort | tr '\n' ' ')
+n=$(wc -l <"$W/samples")
+bad=0
+for a in $before; do
+	[ "$a" = '"address":' ] && continue
+	echo "$after" | grep -qF "$a" || continue # left for good: not a flap
+	bad=$((bad + $(grep -vcF "$a" "$W/samples")))
+done
+if [ "$after" = "$before" ] && [ $bad -eq 0 ] && [ "$n" -gt 20 ] &&
+	[ "$(grep -c "backend removed" "$W/control.log")" = "$marks" ]; then
+	sy_pass "no flap: every backend present before and after was in all $n samples of the published table"
+else
+	sy_fail "flap: $bad samples of $n lack a backend; before [$before] after [$after]"
+fi
+
+# ---- 6. sy-control restarts, registrations change meanwhile -----------------------
+sy_log "6. changes while sy-control is stopped"
+kill $CONTROL
+wait $CONTROL 2>/dev/null
+ectl_retry put $PFX/web/198.18.0.21:80 '{"weight":1}' >/dev/null
+ectl_retry del $PFX/web/198.18.0.20:80 >/dev/null
+start_control || sy_fail "sy-control did not restart"
+if sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.21\"' && ! '$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.20\"'"; then
+	sy_pass "restarted sy-control: the added backend is in, the deleted one out"
+else
+	sy_fail "changes made while stopped not applied"
+	ctl backends web
+fi
+
+# ---- 7. compaction ---------------------------------------------------------------------
+sy_log "7. watch revision compacted while sy-control is paused"
+M=$(watched_member)
+[ -n "$M" ] || M=0
+kill -STOP $CONTROL
+etcd_kill $M # cuts its watch stream
+ectl_retry put $PFX/web/198.18.0.22:80 '{"weight":1}' >/dev/null
+ectl_retry del $PFX/web/198.18.0.21:80 >/dev/null
+rev=$(ectl_retry get $PFX/ -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+ectl_retry compact "$rev" >/dev/null && sy_log "   compacted at revision $rev"
+etcd_start $M
+etcd_healthy 15 || sy_fail "m$M did not rejoin"
+kill -CONT $CONTROL
+if sy_wait 8 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.22\"' && ! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.21\"'"; then
+	sy_pass "after SIGCONT: compacted watch -> listed again and reconciled"
+else
+	sy_fail "not reconciled after compaction"
+	ctl backends web
+fi
+grep -q "watch revision compacted; listing again" "$W/control.log" && sy_pass "the log says the watch was compacted" ||
+	sy_fail "no compaction line in the log"
+
+# ---- 8. malformed keys and values ------------------------------------------------------
+sy_log "8. malformed keys and values"
+inv0=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="etcd"} //p')
+warn0=$(grep -c 'level=warn msg="etcd: key or value ignored"' "$W/control.log")
+ectl_retry put $PFX/web/not-an-endpoint '{}' >/dev/null
+ectl_retry put $PFX/web/198.18.0.30:80 'not json' >/dev/null
+ectl_retry put $PFX/web/198.18.0.31:80 '{"weight":"heavy"}' >/dev/null
+ectl_retry put $PFX/web/198.18.0.32:99999 '{}' >/dev/null
+ectl_retry put $PFX/noslash '{}' >/dev/null
+ectl_retry put $PFX/web/198.18.0.33:80 '{"weight":1,"zone":"bad zone!"}' >/dev/null
+ectl_retry put "$PFX/web/[2001:db8::5]:80" '{"weight":3,"zone":"b","metadata":{"v":"1"}}' >/dev/null
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '2001:db8::5'" ||
+	sy_fail "a valid IPv6 key after bad ones was not applied"
+inv1=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="etcd"} //p')
+warn1=$(grep -c 'level=warn msg="etcd: key or value ignored"' "$W/control.log")
+[ $((inv1 - inv0)) -eq 6 ] && [ $((warn1 - warn0)) -eq 6 ] &&
+	sy_pass "6 malformed keys/values: 6 warn lines, switchyard_registry_invalid_total +6 ($inv1)" ||
+	sy_fail "invalid counted $((inv1 - inv0)), logged $((warn1 - warn0)) (want 6, 6)"
+etcd_state | grep -q "$inv1 invalid" && sy_pass "syctl status shows the count: $(etcd_state)" ||
+	sy_fail "status: $(etcd_state)"
+kill -0 $CONTROL && ! in_backends 198.18.0.30 && ! in_backends 198.18.0.31 && ! in_backends 198.18.0.33 &&
+	sy_pass "sy-control alive; no malformed entry became a backend" || sy_fail "malformed entries"
+ctl backends web | grep -q '\[2001:db8::5\]:80 .* 3 .* up .* etcd *b ' &&
+	sy_pass "IPv6 key with weight 3 and zone b" || { sy_fail "IPv6 backend line"; ctl backends web; }
+grep 'key or value ignored' "$W/control.log" | tail -6 | sed 's/^/  /'
+
+# ---- 9. revocation and shutdown -------------------------------------------------------
+sy_log "9. SIGTERM to an agent revokes its lease; SIGTERM to sy-control"
+kill -TERM ${AGENT[1]}
+t0=$(date +%s%N)
+sy_wait 3 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.11\"'"
+ms=$(ms_since $t0)
+! in_backends 198.18.0.11 && [ $ms -lt 1000 ] && sy_pass "be1 left ${ms} ms after its agent's SIGTERM (lease revoked)" ||
+	sy_fail "be1 still there ${ms} ms after SIGTERM"
+grep -q deregistered "$W/agent1.log" || sy_fail "agent 1 did not say deregistered"
+t0=$(date +%s%N)
+kill -TERM $CONTROL
+wait $CONTROL
+rc=$?
+ms=$(ms_since $t0)
+[ $rc -eq 0 ] && [ $ms -lt 1500 ] && sy_pass "sy-control stopped in ${ms} ms (exit $rc)" ||
+	sy_fail "sy-control stop: exit $rc after ${ms} ms"
+
+# ---- 10. etcd authentication ------------------------------------------------------------
+sy_log "10. etcd with authentication on"
+ectl user add root --new-user-password=s3cret-pw >/dev/null 2>&1
+ectl user grant-role root root >/dev/null 2>&1
+ectl auth enable >/dev/null 2>&1
+ectl_retry --user root:s3cret-pw put $PFX/web/198.18.0.40:80 '{"weight":7}' >/dev/null
+echo s3cret-pw >"$W/etcd.pw"
+chmod 600 "$W/etcd.pw"
+sed "s|^    timeout_ms: 500|    timeout_ms: 500\n    username: root\n    password_file: $W/etcd.pw|" "$W/sw.yaml" >"$W/sw-auth.yaml"
+cp "$W/sw-auth.yaml" "$W/sw.yaml"
+start_control || sy_fail "sy-control with auth did not come up: $(etcd_state)"
+sy_wait 5 in_backends 198.18.0.40 && ctl backends web | grep -q "198.18.0.40:80 .* 7 .* up .* etcd" &&
+	sy_pass "authenticated (username + password_file): the key written by root is a backend" ||
+	{ sy_fail "no backend with auth on: $(etcd_state)"; }
+echo wrong >"$W/etcd.pw"
+kill -HUP $CONTROL # a new configuration: authenticates again, and fails
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'etcd *down.*authentication failed'" &&
+	sy_pass "a wrong password: etcd down, the reason shown, the set kept ($(ctl --json table web | grep -c '"address"') backends)" ||
+	sy_fail "wrong password: $(etcd_state)"
+kill $CONTROL
+wait $CONTROL
+
+# ---- 11. TLS with client certificates -----------------------------------------------------
+sy_log "11. etcd over TLS with a client certificate"
+T=$W/tls
+mkdir -p "$T"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 1 -subj /CN=sy-test-ca 2>/dev/null
+printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n" >"$T/ext"
+for n in server client; do
+	openssl req -newkey rsa:2048 -nodes -keyout "$T/$n.key" -out "$T/$n.csr" -subj /CN=$n 2>/dev/null
+	openssl x509 -req -in "$T/$n.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+		-out "$T/$n.crt" -days 1 -extfile "$T/ext" 2>/dev/null
+done
+TP=$((ETCD_BASE + 6)) # two more ports of our range
+etcd --name tls --data-dir "$T/data" --listen-client-urls https://127.0.0.1:$TP \
+	--advertise-client-urls https://127.0.0.1:$TP --listen-peer-urls http://127.0.0.1:$((TP + 1)) \
+	--initial-advertise-peer-urls http://127.0.0.1:$((TP + 1)) --initial-cluster tls=http://127.0.0.1:$((TP + 1)) \
+	--cert-file "$T/server.crt" --key-file "$T/server.key" --trusted-ca-file "$T/ca.crt" \
+	--client-cert-auth --logger zap --log-level warn >"$T/etcd.log" 2>&1 &
+TLS_ETCD=$!
+SY_PIDS+=($TLS_ETCD)
+disown $TLS_ETCD
+tctl() { etcdctl --endpoints https://127.0.0.1:$TP --cacert "$T/ca.crt" --cert "$T/client.crt" --key "$T/client.key" "$@"; }
+if sy_wait 10 tctl endpoint health; then
+	tctl put $PFX/web/198.18.0.50:80 '{"weight":5}' >/dev/null
+	cat >"$W/sw.yaml" <<EOF
+instance: etcdtest
+region: $W/region
+api:
+  socket: $SOCK
+defaults:
+  encap_source4: 198.18.0.1
+registry:
+  etcd:
+    endpoints: [https://127.0.0.1:$TP]
+    ca_file: $T/ca.crt
+    cert_file: $T/client.crt
+    key_file: $T/client.key
+    timeout_ms: 500
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: etcd
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { hold_down_s: 0, panic_threshold: 0 }
+EOF
+	start_control || sy_fail "sy-control over TLS did not come up: $(etcd_state)"
+	tctl put $PFX/web/198.18.0.51:80 '{}' >/dev/null
+	sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.51\"'" &&
+		ctl backends web | grep -q "198.18.0.50:80 .* 5 .* up .* etcd" &&
+		sy_pass "https with ca_file, cert_file, key_file: listed and watched" ||
+		sy_fail "TLS: $(etcd_state)"
+	kill $CONTROL
+	wait $CONTROL
+else
+	sy_fail "the TLS etcd did not start"
+	tail -5 "$T/etcd.log"
+fi
+kill $TLS_ETCD
+
+echo "--- sy-control log (etcd lines, tail)"
+grep 'etcd' "$W/control.log" | grep -v 'key or value ignored' | tail -8
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit $SY_FAILED

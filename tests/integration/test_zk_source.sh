@@ -1,0 +1,285 @@
+#!/bin/bash
+# The ZooKeeper source, with sy-control only (no dataplane; next_hop_mac set
+# so no neighbour resolution is needed) and a real ZooKeeper 3.8 server on a
+# loopback port (zk_lib.sh). Agents are `syctl register --registry zk://...`.
+#
+#  - registration: the agent's ephemeral znode (JSON value) appears in
+#    `syctl backends` with its weight and zone; IPv6 names are [addr]:port
+#  - session expiry (kill -9 an agent): the backend goes after about one
+#    session timeout (the time is printed)
+#  - clean stop (SIGTERM): the znode is deleted, the backend goes at once
+#  - malformed znode names and values: ignored, logged (level=warn), counted;
+#    a value fixed later is taken (data watches are re-armed)
+#  - an agent cut off longer than its session (SIGSTOP): backend removed, and
+#    on SIGCONT the agent starts a new session and re-creates its znode
+#  - sy-control's own session expires (SIGSTOP): new session, everything
+#    listed again, nothing lost
+#  - server crash and restart on the same data dir: sy-control keeps the set
+#    (fail-static, degraded while down), reconciles after (an agent that died
+#    during the outage is removed), and a live backend never leaves (no flap)
+#  - sy-control stops promptly
+#
+# usage: test_zk_source.sh BUILD_DIR        (exit 77 = skipped: no ZooKeeper)
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+. "$HERE/zk_lib.sh"
+trap sy_cleanup EXIT
+if ! zk_available; then
+	echo "SKIP: ZooKeeper not installed (packages zookeeper, zookeeper-bin and a JRE)"
+	exit 77
+fi
+W=$(mktemp -d /tmp/sy-zk-XXXXXX)
+SY_FILES+=("$W")
+SOCK=$W/api.sock
+ZKPORT=$(zk_free_port)
+ZK=zk://127.0.0.1:$ZKPORT
+ROOT=/switchyard/services
+ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
+now_ns() { date +%s%N; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+has_backend() { ctl --json backends "$1" | grep -q "\"address\": \"$2\""; }
+lacks_backend() { ! has_backend "$@"; }
+in_table() { ctl table "$1" | grep -q "^$2 "; }
+malformed_count() { ctl status | sed -n 's/.* \([0-9]*\) malformed znodes ignored.*/\1/p'; }
+zk_up() { ctl status | grep -q "zookeeper *up"; }
+zk_down() { ctl status | grep -q "zookeeper *down"; }
+malformed_is() { [ "$(malformed_count)" = "$1" ]; }
+weight_is() { ctl backends web | grep -q "^$1:80 *$2 "; }
+not_degraded() { ! ctl status | grep -q DEGRADED; }
+registered3() { has_backend web 198.18.0.11 && has_backend web 198.18.0.12 && has_backend web6 2001:db8::11; }
+# agent NAME SERVICE ADDR [options...]: a registration agent in the background
+agent() {
+	local name=$1 svc=$2 addr=$3
+	shift 3
+	"$BUILD/control/syctl" register --service "$svc" --addr "$addr" --port 80 --ttl 2 \
+		--registry "$ZK" "$@" >"$W/agent-$name.log" 2>&1 &
+	SY_PIDS+=($!)
+	eval "PID_$name=$!"
+}
+
+zk_start "$W/zk" "$ZKPORT" || { echo "RESULT: FAIL"; exit 1; }
+sy_log "ZooKeeper serving on 127.0.0.1:$ZKPORT (pid $ZK_PID)"
+
+cat >"$W/sw.yaml" <<EOF
+instance: zktest
+region: $W/region
+limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
+api:
+  socket: $SOCK
+defaults:
+  encap_source4: 198.18.0.1
+  encap_source6: 2001:2::1
+  table_size: 251
+registry:
+  zookeeper:
+    servers: 127.0.0.1:$ZKPORT
+    session_timeout_ms: 3000
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: zookeeper
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { hold_down_s: 0, panic_threshold: 0 }
+  - name: web6
+    vip: 2001:db8:1::1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: zookeeper
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { hold_down_s: 0, panic_threshold: 0 }
+EOF
+"$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
+CTL=$!
+SY_PIDS+=($CTL)
+sy_wait 10 test -S "$SOCK" || { cat "$W/log"; echo "FAIL: sy-control did not start"; echo "RESULT: FAIL"; exit 1; }
+sy_wait 10 zk_up && sy_pass "sy-control connected to ZooKeeper: $(ctl status | grep 'zookeeper')" ||
+	{ sy_fail "zookeeper source not up"; ctl status; }
+curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_source_up{source="zookeeper"} 1' &&
+	sy_pass "/metrics: switchyard_source_up{source=\"zookeeper\"} 1" || sy_fail "/metrics source_up"
+
+# ---- usage --------------------------------------------------------------------
+"$BUILD/control/syctl" register --service web --addr 198.18.0.11 --port 80 --registry zk:// >/dev/null 2>&1
+[ $? -eq 2 ] && sy_pass "register with zk:// and no host: usage error (exit 2)" || sy_fail "zk:// without hosts accepted"
+"$BUILD/control/syctl" register --service web --addr 198.18.0.11 --port 80 --registry "$ZK" --once >/dev/null 2>&1
+[ $? -eq 2 ] && sy_pass "register --once with zk://: usage error (exit 2)" || sy_fail "--once with zk:// accepted"
+
+# ---- registration ---------------------------------------------------------------
+t0=$(now_ns)
+agent A web 198.18.0.11 --weight 2 --zone a --metadata '{"version":"1.2"}'
+agent B web 198.18.0.12
+agent V6 web6 2001:db8::11
+if sy_wait 10 registered3; then
+	sy_pass "three agents registered: in syctl backends after $(ms_since "$t0") ms (agent start included)"
+else
+	sy_fail "registrations not seen"; ctl backends web; cat "$W"/agent-*.log
+fi
+ctl backends web | grep -q "^198.18.0.11:80 *2 *2 *up *zookeeper *a " &&
+	sy_pass "weight 2, zone a, source zookeeper, up" || { sy_fail "backend details"; ctl backends web; }
+val=$(zk_cli "$ZKPORT" "get $ROOT/web/198.18.0.11:80")
+[[ $val == *'{"metadata":{"version":"1.2"},"weight":2,"zone":"a"}'* && $val =~ ephemeralOwner\ =\ (0x)?[0-9a-f]*[1-9a-f] ]] &&
+	sy_pass "znode $ROOT/web/198.18.0.11:80 is ephemeral and holds {weight, zone, metadata}" ||
+	{ sy_fail "znode value"; echo "$val"; }
+zk_cli "$ZKPORT" "ls $ROOT/web6" | grep -q '\[2001:db8::11\]:80' &&
+	sy_pass "IPv6 znode named [2001:db8::11]:80" || sy_fail "IPv6 znode name"
+sleep 0.3
+ctl table web | grep -q "^198.18.0.11:80 .* 66\.[0-9]*%" &&
+	sy_pass "published: the weight-2 backend owns 2/3 of the table" || { sy_fail "table shares"; ctl table web; }
+
+# ---- session expiry: kill -9 ------------------------------------------------------
+t0=$(now_ns)
+kill -9 "$PID_B"
+wait "$PID_B" 2>/dev/null
+if sy_wait 10 lacks_backend web 198.18.0.12; then
+	ms=$(ms_since "$t0")
+	[ "$ms" -ge 500 ] && [ "$ms" -le 4500 ] &&
+		sy_pass "agent killed (-9): backend gone after $ms ms (session timeout 2000 ms)" ||
+		sy_fail "agent killed (-9): backend gone after $ms ms, want about the 2000 ms session timeout"
+else
+	sy_fail "agent killed (-9): backend still listed after 10 s"
+fi
+
+# ---- clean stop: SIGTERM ---------------------------------------------------------
+agent D web 198.18.0.14
+sy_wait 10 has_backend web 198.18.0.14 || sy_fail "agent D not registered"
+t0=$(now_ns)
+kill -TERM "$PID_D"
+if sy_wait 5 lacks_backend web 198.18.0.14; then
+	ms=$(ms_since "$t0")
+	[ "$ms" -le 1000 ] && sy_pass "agent stopped (SIGTERM): znode deleted, backend gone after $ms ms" ||
+		sy_fail "agent stopped (SIGTERM): backend gone only after $ms ms"
+else
+	sy_fail "agent stopped (SIGTERM): backend still listed"
+fi
+wait "$PID_D" 2>/dev/null
+grep -q "msg=deregistered" "$W/agent-D.log" && sy_pass "the agent logged its deregistration" || sy_fail "no deregistration in the agent log"
+
+# ---- malformed znodes --------------------------------------------------------------
+m0=$(malformed_count)
+zk_cli "$ZKPORT" "create $ROOT/web/garbage" >/dev/null
+sy_wait 5 malformed_is $((m0 + 1)) &&
+	sy_pass "a znode named 'garbage' is counted as malformed" || sy_fail "bad name not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "create $ROOT/web/198.18.0.77:80" >/dev/null # the CLI writes the value "new"
+sy_wait 5 malformed_is $((m0 + 2)) &&
+	sy_pass "a value that is not JSON is counted as malformed" || sy_fail "bad value not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.77:80 {\"weight\":70000}" >/dev/null
+sy_wait 5 malformed_is $((m0 + 3)) &&
+	sy_pass "a changed value with weight 70000 is counted as malformed (data watch re-armed)" ||
+	sy_fail "out-of-range weight not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "create $ROOT/web/198.18.0.078:80" >/dev/null
+sy_wait 5 malformed_is $((m0 + 4)) &&
+	sy_pass "a non-canonical address name is counted as malformed" || sy_fail "non-canonical name not counted ($(malformed_count))"
+n=$(grep -c 'level=warn msg="malformed znode ignored"' "$W/log")
+[ "$n" -eq 4 ] && sy_pass "four malformed znodes, four level=warn log lines" || { sy_fail "$n malformed log lines"; grep malformed "$W/log"; }
+grep 'malformed znode ignored' "$W/log" | sed 's/^/    /'
+kill -0 $CTL 2>/dev/null && zk_up && ! ctl backends web | grep -Eq "198.18.0.077|198.18.0.78|garbage" && lacks_backend web 198.18.0.77 &&
+	sy_pass "malformed znodes ignored: sy-control up, none of them a backend" || sy_fail "malformed znodes not ignored"
+zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.77:80 {\"weight\":3}" >/dev/null
+sy_wait 5 weight_is 198.18.0.77 3 &&
+	sy_pass "the value fixed: 198.18.0.77:80 appears with weight 3" || { sy_fail "fixed value not taken"; ctl backends web; }
+zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.77:80 {\"weight\":5}" >/dev/null
+sy_wait 5 weight_is 198.18.0.77 5 &&
+	sy_pass "a weight change in the value is applied (weight 5)" || { sy_fail "weight change not applied"; ctl backends web; }
+for z in garbage 198.18.0.77:80 198.18.0.078:80; do zk_cli "$ZKPORT" "delete $ROOT/web/$z" >/dev/null; done
+sy_wait 5 lacks_backend web 198.18.0.77 && sy_pass "deleting the znode removes the backend" || sy_fail "deleted znode still a backend"
+
+# ---- an agent cut off longer than its session: expiry, then re-creation -------------
+t0=$(now_ns)
+kill -STOP "$PID_A"
+sy_wait 10 lacks_backend web 198.18.0.11 && sy_pass "agent A paused (SIGSTOP): its session expired, backend gone after $(ms_since "$t0") ms" ||
+	sy_fail "paused agent's backend still listed"
+t0=$(now_ns)
+kill -CONT "$PID_A"
+sy_wait 10 has_backend web 198.18.0.11 &&
+	sy_pass "agent A resumed: new session, znode re-created, backend back after $(ms_since "$t0") ms" ||
+	{ sy_fail "agent A did not re-register"; cat "$W/agent-A.log"; }
+grep -q "msg=re-registered" "$W/agent-A.log" && grep -q "session expired" "$W/agent-A.log" &&
+	sy_pass "the agent logged the expiry and the re-registration" || { sy_fail "agent log"; cat "$W/agent-A.log"; }
+
+# ---- sy-control's own session expires: a new session, everything listed again ---------------
+kill -STOP $CTL
+sleep 4 # > its 3 s session timeout
+kill -CONT $CTL
+sy_wait 10 bash -c "grep -q 'zookeeper session expired' '$W/log' && [ \$(grep -c 'zookeeper connected.*new_session=yes' '$W/log') -ge 2 ]" &&
+	sy_wait 10 zk_up && sy_wait 5 not_degraded &&
+	sy_pass "sy-control paused past its session timeout: session expired, new session, source up, not degraded" ||
+	{ sy_fail "no new session after sy-control's session expired"; ctl status; }
+has_backend web 198.18.0.11 && has_backend web6 2001:db8::11 && [ "$(ctl --json backends web | grep -c '"address"')" = 1 ] &&
+	sy_pass "after the new session: the same backends (re-listed, nothing lost or doubled)" ||
+	{ sy_fail "backends after the new session"; ctl backends web; }
+
+# ---- ZooKeeper crash and restart: fail-static, reconcile, no flap -------------------------
+agent E web 198.18.0.13
+sy_wait 10 has_backend web 198.18.0.13 || sy_fail "agent E not registered"
+sleep 0.3
+web_digest() { ctl --json services | python3 -c 'import json,sys; print([s["digest"] for s in json.load(sys.stdin)["services"] if s["name"]=="web"][0])'; }
+digest=$(web_digest)
+# watch A (and the IPv6 backend) at every 100 ms: in the backends and in the published table
+(
+	polls=0
+	while [ ! -e "$W/stop-watch" ]; do
+		polls=$((polls + 1))
+		has_backend web 198.18.0.11 || echo "$(date +%T.%N) A missing from backends" >>"$W/flap"
+		in_table web 198.18.0.11:80 || echo "$(date +%T.%N) A missing from the table" >>"$W/flap"
+		has_backend web6 2001:db8::11 || echo "$(date +%T.%N) V6 missing from backends" >>"$W/flap"
+		echo $polls >"$W/polls"
+		sleep 0.1
+	done
+) &
+WATCH=$!
+SY_PIDS+=($WATCH)
+t_down=$(now_ns)
+zk_kill
+sy_wait 5 zk_down && sy_pass "ZooKeeper killed: source down after $(ms_since "$t_down") ms" || sy_fail "source not down"
+ctl status | grep -q "web: registry unreachable: last known set kept" &&
+	sy_pass "service degraded while ZooKeeper is down: $(ctl status | grep 'web:' | sed 's/^ *//')" ||
+	{ sy_fail "not degraded"; ctl status; }
+curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_source_up{source="zookeeper"} 0' &&
+	sy_pass "/metrics: switchyard_source_up{source=\"zookeeper\"} 0" || sy_fail "/metrics source_up while down"
+kill -9 "$PID_E" # dies during the outage: its session expires after the restart
+wait "$PID_E" 2>/dev/null
+sleep 3          # the outage outlasts the agents' 2 s session timeout
+has_backend web 198.18.0.11 && has_backend web 198.18.0.13 && in_table web 198.18.0.13:80 && [ "$(web_digest)" = "$digest" ] &&
+	sy_pass "fail-static: the last known set (digest $digest) stays while ZooKeeper is down ($(ms_since "$t_down") ms)" ||
+	{ sy_fail "set changed while ZooKeeper was down"; ctl backends web; }
+t_up=$(now_ns)
+zk_start "$W/zk" "$ZKPORT" || sy_fail "ZooKeeper did not restart"
+sy_log "ZooKeeper restarted on the same data dir after $(( (t_up - t_down) / 1000000 )) ms down"
+sy_wait 15 zk_up && sy_pass "source up again $(ms_since "$t_up") ms after the restart" || { sy_fail "source not up"; ctl status; }
+sy_wait 10 not_degraded &&
+	sy_pass "service no longer degraded" || { sy_fail "still degraded"; ctl status; }
+sy_wait 20 lacks_backend web 198.18.0.13 &&
+	sy_pass "reconciled: the agent that died during the outage removed $(ms_since "$t_up") ms after the restart (its session expiry + settling)" ||
+	{ sy_fail "dead agent's backend still listed"; ctl backends web; }
+sleep 0.5
+touch "$W/stop-watch"
+wait "$WATCH" 2>/dev/null
+if [ -s "$W/flap" ]; then
+	sy_fail "flap: live backends missing during or after the outage"
+	head "$W/flap"
+else
+	sy_pass "no flap: A and the IPv6 backend present at each of $(cat "$W/polls") polls (backends and table), before, during and after the outage"
+fi
+has_backend web 198.18.0.11 && has_backend web6 2001:db8::11 && sy_pass "live agents registered after the restart" || sy_fail "live agents lost"
+if grep -q "msg=re-registered" <(sed -n '/registry unreachable/,$p' "$W/agent-A.log"); then
+	sy_log "agent A: its session expired in the outage; it re-created its znode"
+else
+	sy_log "agent A: its session survived the restart (ZooKeeper restores sessions; it reconnected in time)"
+fi
+grep -E 'zookeeper (connected|connection lost|session|: settled)' "$W/log" | sed 's/^/    /'
+
+# ---- shutdown ---------------------------------------------------------------------------
+t0=$(now_ns)
+kill -TERM $CTL
+wait $CTL
+rc=$?
+ms=$(ms_since "$t0")
+[ $rc -eq 0 ] && [ "$ms" -le 3000 ] && sy_pass "sy-control stopped in $ms ms (exit 0)" || sy_fail "sy-control stop: exit $rc after $ms ms"
+
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; echo "--- sy-control log"; cat "$W/log"; }
+exit $SY_FAILED
