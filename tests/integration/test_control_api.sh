@@ -13,7 +13,9 @@ trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-api-XXXXXX)
 SY_FILES+=("$W")
 SOCK=$W/api.sock
-PORT=$((20000 + $$ % 20000))
+# free loopback ports, chosen by the kernel (a derived port may be in use)
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
 TOKEN=abcdefghijklmnop0123456789
 echo $TOKEN >"$W/token"
 chmod 600 "$W/token"
@@ -52,7 +54,8 @@ services:
 $1
 EOF
 }
-HPORT=$((PORT + 1))
+HPORT=$(free_port)
+[ "$HPORT" != "$PORT" ] || HPORT=$(free_port)
 CHECKED="  - name: checked
     vip: 198.18.1.3
     port: 80
