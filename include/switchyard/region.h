@@ -30,6 +30,7 @@
 
 #include "flow_hash.h"
 #include "maglev.h"
+#include "region_types.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
 #define SY_REGION_ABI_VERSION 3u
@@ -50,19 +51,6 @@ struct sy_region_limits {
 	uint64_t heap_size;    /* bytes for snapshot objects */
 };
 
-/* A service's VIP. port 0 = all ports of (addr, proto). */
-struct sy_vip_key {
-	uint32_t addr[4]; /* wire order; IPv4 in addr[0], rest 0 */
-	uint16_t port;    /* network byte order */
-	uint8_t proto;    /* IPPROTO_TCP / IPPROTO_UDP */
-	uint8_t family;   /* SY_AF_INET / SY_AF_INET6 */
-};
-
-enum sy_fwd_mode {
-	SY_FWD_IPIP = 1,  /* IPv4-in-IPv4, IPv6-in-IPv6 */
-	SY_FWD_GUE = 2,   /* outer UDP, source port from the flow hash */
-	SY_FWD_L2DSR = 3, /* destination-MAC rewrite on the same L2 */
-};
 
 #define SY_BACKEND_DRAINING 0x1u /* weight 0: keeps flows, takes no new ones */
 
@@ -131,21 +119,6 @@ struct sy_lcore_slot {
 	uint32_t lcore_id;
 	uint32_t pad;
 	_Atomic uint64_t bursts;  /* liveness, for operators */
-};
-
-/* Per-lcore counters, written by their lcore only, summed by sy-control. */
-#define SY_LCORE_NCOUNTERS 64 /* names and indices: dataplane/counters.h */
-
-struct sy_vip_counters {
-	uint64_t pkts;
-	uint64_t bytes;
-	uint64_t drops;
-	uint64_t new_flows;
-};
-
-struct sy_backend_counters {
-	uint64_t pkts;
-	uint64_t bytes;
 };
 
 struct sy_lcore_stats {
@@ -349,8 +322,7 @@ sy_snapshot_find_vip(const uint8_t *base, const struct sy_snapshot *snap,
  * It names the service that receives that address's fragments (its all-ports
  * service if any, else its lowest port's) and tells the dataplane that the
  * address is a VIP (TCP/UDP to it, of either protocol, is never passed to
- * the kernel). */
-#define SY_VIP_ADDR_KEY 0x80
+ * the kernel). SY_VIP_ADDR_KEY is in region_types.h. */
 
 static inline const struct sy_service *
 sy_snapshot_vip_addr(const uint8_t *base, const struct sy_snapshot *snap,

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Userspace side of the XDP fallback path (see xdp_lb.h). The maps mirror
+ * the region's snapshot: this file keeps a copy of what it last wrote (VIP
+ * keys, backends, each slot's service version) so that a sync writes only
+ * differences, in an order that never lets a packet find a table naming a
+ * backend that does not exist.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "sy_xdp_lb.skel.h"
+#include "xdp_lb.h"
+
+#define DEFAULT_GRACE_MS 2000u
+
+struct mirror_backend {
+	uint64_t uid;
+	struct sy_xdp_backend v;
+	uint64_t gone_ms; /* 0 = in a service; else when it left */
+};
+
+struct mirror_vip {
+	struct sy_vip_key key;
+	struct sy_xdp_service v;
+};
+
+struct sy_xdp {
+	struct sy_xdp_lb *skel;
+	char pin_dir[256];
+	bool pinned, adopted, attached;
+	int link_fd;
+	uint32_t ifindex;
+	uint32_t grace_ms;
+	int ncpus;
+	/* what the maps hold */
+	struct mirror_vip *vips;
+	size_t n_vips;
+	struct mirror_backend *bes;
+	size_t n_bes;
+	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
+	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
+	uint64_t *stats_uid;      /* [SY_XDP_MAX_BACKENDS] backend counted in that slot */
+	bool synced_once;
+	void *percpu_buf;         /* ncpus * largest per-CPU value */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, const char *what)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), fmt, what);
+	snprintf(err, errlen, "%s: %s", msg, strerror(e > 0 ? e : -e));
+	return -1;
+}
+
+/* ---- Open, pin, adopt --------------------------------------------------- */
+
+static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
+{
+	static struct bpf_map *m[8];
+
+	m[0] = s->maps.sy_vips;
+	m[1] = s->maps.sy_tables;
+	m[2] = s->maps.sy_backends;
+	m[3] = s->maps.sy_conntrack;
+	m[4] = s->maps.sy_config;
+	m[5] = s->maps.sy_counters;
+	m[6] = s->maps.sy_vip_stats;
+	m[7] = s->maps.sy_backend_stats;
+	*n = 8;
+	return m;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mirror_backend *)a)->uid, y = ((const struct mirror_backend *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_vip(const void *a, const void *b)
+{
+	return memcmp(&((const struct mirror_vip *)a)->key, &((const struct mirror_vip *)b)->key,
+		      sizeof(struct sy_vip_key));
+}
+
+/* Read back what an earlier run left in adopted maps, so that the first
+ * sync deletes what is no longer published. Tables are rewritten anyway. */
+static void load_mirror(struct sy_xdp *x)
+{
+	int vfd = bpf_map__fd(x->skel->maps.sy_vips), bfd = bpf_map__fd(x->skel->maps.sy_backends);
+	struct sy_vip_key k, prev;
+	uint64_t uid, uprev;
+	bool first = true;
+
+	while (bpf_map_get_next_key(vfd, first ? NULL : &prev, &k) == 0) {
+		struct mirror_vip *n = realloc(x->vips, (x->n_vips + 1) * sizeof(*n));
+
+		if (!n)
+			break;
+		x->vips = n;
+		n[x->n_vips].key = k;
+		if (bpf_map_lookup_elem(vfd, &k, &n[x->n_vips].v) == 0)
+			x->n_vips++;
+		prev = k;
+		first = false;
+	}
+	for (first = true; bpf_map_get_next_key(bfd, first ? NULL : &uprev, &uid) == 0; first = false) {
+		struct mirror_backend *n = realloc(x->bes, (x->n_bes + 1) * sizeof(*n));
+
+		if (!n)
+			break;
+		x->bes = n;
+		n[x->n_bes] = (struct mirror_backend){ .uid = uid };
+		if (bpf_map_lookup_elem(bfd, &uid, &n[x->n_bes].v) == 0)
+			x->n_bes++;
+		uprev = uid;
+	}
+	/* the sync looks both up by binary search */
+	qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
+	qsort(x->bes, x->n_bes, sizeof(*x->bes), cmp_uid);
+}
+
+int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, size_t errlen)
+{
+	struct sy_xdp *x = calloc(1, sizeof(*x));
+	struct bpf_map *const *maps;
+	size_t nmaps;
+	int e;
+
+	*out = NULL;
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	x->link_fd = -1;
+	x->grace_ms = o->grace_ms ? o->grace_ms : DEFAULT_GRACE_MS;
+	x->ncpus = libbpf_num_possible_cpus();
+	x->slot_version = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_version));
+	x->slot_name = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_name));
+	x->stats_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*x->stats_uid));
+	x->percpu_buf = calloc((size_t)(x->ncpus > 0 ? x->ncpus : 1), 64);
+	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->percpu_buf) {
+		snprintf(err, errlen, "cannot size per-CPU buffers (%d CPUs)", x->ncpus);
+		goto out;
+	}
+	x->skel = sy_xdp_lb__open();
+	if (!x->skel) {
+		fail(err, errlen, errno, "%s", "cannot open the XDP program sy_xdp_lb");
+		goto out;
+	}
+	if (o->ct_flows)
+		bpf_map__set_max_entries(x->skel->maps.sy_conntrack, o->ct_flows);
+	maps = all_maps(x->skel, &nmaps);
+	if (o->pin_dir) {
+		char path[512];
+
+		snprintf(x->pin_dir, sizeof(x->pin_dir), "%s", o->pin_dir);
+		if (mkdir_p(x->pin_dir)) {
+			fail(err, errlen, errno, "cannot create %s (is bpffs mounted?)", x->pin_dir);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/sy_vips", x->pin_dir);
+		x->adopted = access(path, F_OK) == 0;
+		for (size_t i = 0; i < nmaps; i++) {
+			snprintf(path, sizeof(path), "%s/%s", x->pin_dir, bpf_map__name(maps[i]));
+			bpf_map__set_pin_path(maps[i], path);
+		}
+		x->pinned = true;
+	}
+	e = sy_xdp_lb__load(x->skel);
+	if (e) {
+		if (x->adopted)
+			fail(err, errlen, e,
+			     "cannot load sy_xdp_lb over the maps pinned in %s (left by another "
+			     "version or with another conntrack size? stop it with "
+			     "`sy-control --xdp-detach`, or remove the directory)", x->pin_dir);
+		else
+			fail(err, errlen, e, "%s", "cannot load the XDP program sy_xdp_lb (verifier? "
+			     "memlock? CAP_BPF?)");
+		goto out;
+	}
+	if (x->adopted)
+		load_mirror(x);
+	*out = x;
+	return 0;
+out:
+	sy_xdp_close(x, true);
+	return -1;
+}
+
+bool sy_xdp_adopted(const struct sy_xdp *x)
+{
+	return x->adopted;
+}
+
+int sy_xdp_prog_fd(const struct sy_xdp *x)
+{
+	/* the object's one program */
+	return bpf_program__fd(bpf_object__next_program(x->skel->obj, NULL));
+}
+
+int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *err, size_t errlen)
+{
+	struct sy_xdp_config c = *cfg;
+	uint32_t zero = 0;
+
+	c.configured = 1;
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.sy_config), &zero, &c, BPF_ANY))
+		return fail(err, errlen, errno, "%s", "cannot write sy_config");
+	return 0;
+}
+
+/* ---- Attach ---------------------------------------------------------- */
+
+static void link_path(const struct sy_xdp *x, char *p, size_t n)
+{
+	snprintf(p, n, "%s/link", x->pin_dir);
+}
+
+int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode mode, char *err,
+		  size_t errlen)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo);
+	unsigned ifindex = if_nametoindex(ifname);
+	int prog = sy_xdp_prog_fd(x);
+	char path[512];
+
+	if (!ifindex)
+		return fail(err, errlen, errno, "no interface %s", ifname);
+	if (x->pinned) {
+		link_path(x, path, sizeof(path));
+		x->link_fd = bpf_obj_get(path);
+	}
+	if (x->link_fd >= 0) {
+		/* a pinned link of an earlier run: same interface? then swap
+		 * our program in, atomically for the packets */
+		struct bpf_link_info info = { 0 };
+		uint32_t len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(x->link_fd, &info, &len) == 0 &&
+		    info.type == BPF_LINK_TYPE_XDP && info.xdp.ifindex != ifindex) {
+			char other[IF_NAMESIZE] = "?";
+
+			if_indextoname(info.xdp.ifindex, other);
+			snprintf(err, errlen,
+				 "the XDP program pinned in %s is attached to %s, not %s: stop it "
+				 "first (sy-control --xdp-detach)", x->pin_dir, other, ifname);
+			close(x->link_fd);
+			x->link_fd = -1;
+			return -1;
+		}
+		if (bpf_link_update(x->link_fd, prog, NULL))
+			return fail(err, errlen, errno, "cannot replace the program of the pinned XDP link %s",
+				    path);
+	} else {
+		lo.flags = mode == SY_XDP_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+		x->link_fd = bpf_link_create(prog, (int)ifindex, BPF_XDP, &lo);
+		if (x->link_fd < 0) {
+			int e = errno;
+
+			if (e == EBUSY || e == EEXIST)
+				snprintf(err, errlen, "%s already has an XDP program (ip link show %s); "
+					 "Switchyard does not replace a foreign one", ifname, ifname);
+			else if (mode == SY_XDP_NATIVE && (e == EOPNOTSUPP || e == EINVAL))
+				snprintf(err, errlen, "%s: the driver has no native XDP (%s); "
+					 "--xdp-mode generic runs it in the kernel's generic path, slower",
+					 ifname, strerror(e));
+			else
+				fail(err, errlen, e, "cannot attach XDP to %s", ifname);
+			return -1;
+		}
+		if (x->pinned && bpf_obj_pin(x->link_fd, path)) {
+			int e = errno;
+
+			close(x->link_fd);
+			x->link_fd = -1;
+			return fail(err, errlen, e, "cannot pin the XDP link at %s", path);
+		}
+	}
+	x->ifindex = ifindex;
+	x->attached = true;
+	return 0;
+}
+
+/* ---- Mirror a snapshot ----------------------------------------------- */
+
+static struct sy_xdp_service service_record(const struct sy_service *s)
+{
+	struct sy_xdp_service r = {
+		.slot = s->slot,
+		.fwd_mode = s->fwd_mode,
+		.gue_port = s->gue_port,
+		.hash_seed = s->hash_seed,
+		.table_size = s->table_size,
+		.encap_src4 = s->encap_src4,
+	};
+
+	memcpy(r.encap_src6, s->encap_src6, sizeof(r.encap_src6));
+	return r;
+}
+
+/* Zero a per-CPU stats entry (a reused counter slot starts from zero, as
+ * the region's does). */
+static void zero_percpu(struct sy_xdp *x, int fd, uint32_t slot, size_t value_size)
+{
+	size_t stride = (value_size + 7) & ~(size_t)7;
+
+	memset(x->percpu_buf, 0, stride * (size_t)x->ncpus);
+	bpf_map_update_elem(fd, &slot, x->percpu_buf, BPF_ANY);
+}
+
+/* A fresh inner map holding the service's table as backend uids. */
+static int build_table(const uint8_t *base, const struct sy_service *s, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_INNER_MAP);
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	const struct sy_backend *b = sy_service_backends(base, s);
+	const uint32_t *t = sy_service_table(base, s);
+	uint32_t m = s->table_size, *keys = malloc(sizeof(*keys) * m);
+	uint64_t *vals = malloc(sizeof(*vals) * m);
+	int fd = -1;
+
+	if (!keys || !vals) {
+		snprintf(err, errlen, "service %s: out of memory for its table", s->name);
+		goto out;
+	}
+	for (uint32_t i = 0; i < m; i++) {
+		keys[i] = i;
+		vals[i] = t[i] < s->n_backends ? b[t[i]].uid : 0;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sy_table", sizeof(uint32_t), sizeof(uint64_t), m, &mo);
+	if (fd < 0) {
+		fail(err, errlen, errno, "service %s: cannot create its table map", s->name);
+		goto out;
+	}
+	if (bpf_map_update_batch(fd, keys, vals, &m, &bo)) {
+		fail(err, errlen, errno, "service %s: cannot fill its table map", s->name);
+		close(fd);
+		fd = -1;
+	}
+out:
+	free(keys);
+	free(vals);
+	return fd;
+}
+
+/* Backends of the snapshot, sorted by uid. */
+static struct mirror_backend *wanted_backends(const uint8_t *base, const struct sy_snapshot *snap,
+					      size_t *n_out)
+{
+	size_t n = 0, k = 0;
+	struct mirror_backend *w;
+
+	for (uint32_t i = 0; i < snap->n_services; i++)
+		n += sy_snapshot_service(base, snap, i)->n_backends;
+	w = calloc(n ? n : 1, sizeof(*w));
+	if (!w)
+		return NULL;
+	for (uint32_t i = 0; i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(base, snap, i);
+		const struct sy_backend *b = sy_service_backends(base, s);
+
+		for (uint32_t j = 0; j < s->n_backends; j++, k++) {
+			struct sy_xdp_backend *v = &w[k].v;
+
+			w[k].uid = b[j].uid;
+			memcpy(v->addr, b[j].id.addr, sizeof(v->addr));
+			v->family = b[j].id.family;
+			v->flags = (b[j].flags & SY_BACKEND_DRAINING) ? SY_XDP_BACKEND_DRAINING : 0;
+			memcpy(v->mac, b[j].mac, 6);
+			v->svc_slot = s->slot;
+			v->stats_slot = b[j].slot;
+		}
+	}
+	qsort(w, n, sizeof(*w), cmp_uid);
+	*n_out = n;
+	return w;
+}
+
+static struct mirror_vip *wanted_vips(const uint8_t *base, const struct sy_snapshot *snap,
+				      size_t *n_out)
+{
+	const struct sy_vip_bucket *bk = (const void *)(base + snap->buckets_off);
+	struct mirror_vip *w = calloc(snap->n_buckets ? snap->n_buckets : 1, sizeof(*w));
+	size_t n = 0;
+
+	if (!w)
+		return NULL;
+	/* every bucket: the services' VIPs and the address entries */
+	for (uint32_t i = 0; i < snap->n_buckets; i++) {
+		if (!bk[i].service_off)
+			continue;
+		w[n].key = bk[i].key;
+		w[n].v = service_record((const void *)(base + bk[i].service_off));
+		n++;
+	}
+	qsort(w, n, sizeof(*w), cmp_vip);
+	*n_out = n;
+	return w;
+}
+
+static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64_t uid)
+{
+	struct mirror_backend k = { .uid = uid };
+
+	return bsearch(&k, a, n, sizeof(*a), cmp_uid);
+}
+
+int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
+		size_t errlen)
+{
+	int vfd = bpf_map__fd(x->skel->maps.sy_vips), tfd = bpf_map__fd(x->skel->maps.sy_tables);
+	int bfd = bpf_map__fd(x->skel->maps.sy_backends);
+	struct mirror_backend *wb = NULL, *merged = NULL;
+	struct mirror_vip *wv = NULL;
+	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
+	size_t nwb = 0, nwv = 0, nm = 0;
+	uint64_t now = now_ms();
+	int rc = -1;
+
+	if (!slot_used || !(wb = wanted_backends(base, snap, &nwb)) ||
+	    !(wv = wanted_vips(base, snap, &nwv))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(base, snap, i);
+
+		if (s->slot >= SY_XDP_MAX_SERVICES) {
+			snprintf(err, errlen, "service %s: counter slot %u beyond the XDP maps' %u services",
+				 s->name, s->slot, SY_XDP_MAX_SERVICES);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nwb; i++) {
+		if (wb[i].v.stats_slot >= SY_XDP_MAX_BACKENDS) {
+			snprintf(err, errlen, "backend counter slot %u beyond the XDP maps' %u backends",
+				 wb[i].v.stats_slot, SY_XDP_MAX_BACKENDS);
+			goto out;
+		}
+	}
+
+	/* 1. backends, before any table names them */
+	for (size_t i = 0; i < nwb; i++) {
+		struct mirror_backend *have = find_be(x->bes, x->n_bes, wb[i].uid);
+		uint32_t ss = wb[i].v.stats_slot;
+
+		if (x->stats_uid[ss] != wb[i].uid) {
+			if (x->synced_once || !x->adopted)
+				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), ss,
+					    sizeof(struct sy_backend_counters));
+			x->stats_uid[ss] = wb[i].uid;
+		}
+		if (have && !have->gone_ms && !memcmp(&have->v, &wb[i].v, sizeof(wb[i].v)))
+			continue;
+		if (bpf_map_update_elem(bfd, &wb[i].uid, &wb[i].v, BPF_ANY)) {
+			fail(err, errlen, errno, "%s", "cannot write sy_backends");
+			goto out;
+		}
+	}
+
+	/* 2. tables of new and changed services, each swapped in whole */
+	for (uint32_t i = 0; i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(base, snap, i);
+		uint32_t slot = s->slot;
+		int fd;
+
+		slot_used[slot] = true;
+		if (strncmp(x->slot_name[slot], s->name, SY_NAME_MAX)) {
+			if (x->synced_once || !x->adopted)
+				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot,
+					    sizeof(struct sy_vip_counters));
+			snprintf(x->slot_name[slot], SY_NAME_MAX, "%s", s->name);
+			x->slot_version[slot] = 0;
+		}
+		if (x->slot_version[slot] == s->version)
+			continue;
+		fd = build_table(base, s, err, errlen);
+		if (fd < 0)
+			goto out;
+		if (bpf_map_update_elem(tfd, &slot, &fd, BPF_ANY)) {
+			fail(err, errlen, errno, "service %s: cannot swap its table in", s->name);
+			close(fd);
+			goto out;
+		}
+		close(fd); /* sy_tables holds it now */
+		x->slot_version[slot] = s->version;
+	}
+
+	/* 3. VIP records (new, changed), then 4. VIPs that left */
+	for (size_t i = 0; i < nwv; i++) {
+		struct mirror_vip *have = bsearch(&wv[i], x->vips, x->n_vips, sizeof(*wv), cmp_vip);
+
+		if (have && !memcmp(&have->v, &wv[i].v, sizeof(wv[i].v)))
+			continue;
+		if (bpf_map_update_elem(vfd, &wv[i].key, &wv[i].v, BPF_ANY)) {
+			fail(err, errlen, errno, "%s", "cannot write sy_vips");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < x->n_vips; i++)
+		if (!bsearch(&x->vips[i], wv, nwv, sizeof(*wv), cmp_vip))
+			bpf_map_delete_elem(vfd, &x->vips[i].key);
+	free(x->vips);
+	x->vips = wv;
+	x->n_vips = nwv;
+	wv = NULL;
+
+	/* 5. tables of services that left */
+	for (uint32_t slot = 0; slot < SY_XDP_MAX_SERVICES; slot++) {
+		/* after the first sync only slots we filled can hold a table;
+		 * the first one also clears what an adopted run left */
+		if (slot_used[slot] || (x->synced_once && !x->slot_name[slot][0]))
+			continue;
+		bpf_map_delete_elem(tfd, &slot);
+		x->slot_version[slot] = 0;
+		x->slot_name[slot][0] = 0;
+	}
+
+	/* 6. backends that left: gone now (their tracked flows re-hash), deleted
+	 * after the grace period by sy_xdp_tick() */
+	merged = calloc(nwb + x->n_bes + 1, sizeof(*merged));
+	if (!merged) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	memcpy(merged, wb, nwb * sizeof(*wb));
+	nm = nwb;
+	for (size_t i = 0; i < x->n_bes; i++) {
+		struct mirror_backend *o = &x->bes[i];
+
+		if (find_be(wb, nwb, o->uid))
+			continue;
+		if (!o->gone_ms) {
+			o->v.flags |= SY_XDP_BACKEND_GONE;
+			o->gone_ms = now;
+			bpf_map_update_elem(bfd, &o->uid, &o->v, BPF_ANY);
+		}
+		merged[nm++] = *o;
+	}
+	qsort(merged, nm, sizeof(*merged), cmp_uid);
+	free(x->bes);
+	x->bes = merged;
+	x->n_bes = nm;
+	merged = NULL;
+	x->synced_once = true;
+	rc = 0;
+out:
+	free(slot_used);
+	free(wb);
+	free(wv);
+	return rc;
+}
+
+void sy_xdp_tick(struct sy_xdp *x)
+{
+	int bfd = bpf_map__fd(x->skel->maps.sy_backends);
+	uint64_t now = now_ms();
+	size_t k = 0;
+
+	for (size_t i = 0; i < x->n_bes; i++) {
+		struct mirror_backend *b = &x->bes[i];
+
+		if (b->gone_ms && now - b->gone_ms >= x->grace_ms) {
+			bpf_map_delete_elem(bfd, &b->uid);
+			continue;
+		}
+		x->bes[k++] = *b;
+	}
+	x->n_bes = k;
+}
+
+/* ---- Counters -------------------------------------------------------- */
+
+/* Sum a per-CPU entry of n uint64_t fields. */
+static void sum_percpu(struct sy_xdp *x, int fd, uint32_t key, uint64_t *out, size_t n)
+{
+	const uint64_t *v = x->percpu_buf;
+
+	memset(out, 0, n * sizeof(*out));
+	if (bpf_map_lookup_elem(fd, &key, x->percpu_buf))
+		return;
+	for (int c = 0; c < x->ncpus; c++)
+		for (size_t f = 0; f < n; f++)
+			out[f] += v[(size_t)c * n + f];
+}
+
+void sy_xdp_read_counters(struct sy_xdp *x, uint64_t out[SY_LCORE_NCOUNTERS])
+{
+	int fd = bpf_map__fd(x->skel->maps.sy_counters);
+
+	for (uint32_t c = 0; c < SY_LCORE_NCOUNTERS; c++)
+		sum_percpu(x, fd, c, &out[c], 1);
+}
+
+void sy_xdp_read_vip(struct sy_xdp *x, uint32_t slot, struct sy_vip_counters *out)
+{
+	_Static_assert(sizeof(*out) == 4 * sizeof(uint64_t), "four counters");
+	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot, (uint64_t *)out, 4);
+}
+
+void sy_xdp_read_backend(struct sy_xdp *x, uint32_t slot, struct sy_backend_counters *out)
+{
+	_Static_assert(sizeof(*out) == 2 * sizeof(uint64_t), "two counters");
+	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), slot, (uint64_t *)out, 2);
+}
+
+void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
+			 const struct sy_snapshot *snap, struct sy_lcore_stats *block)
+{
+	struct sy_vip_counters *vips = sy_stats_vips(block);
+	struct sy_backend_counters *bes = sy_stats_backends(m, block);
+
+	sy_xdp_read_counters(x, block->counters);
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
+		const struct sy_backend *b = sy_service_backends(m->base, s);
+
+		if (s->slot < m->hdr->limits.max_services)
+			sy_xdp_read_vip(x, s->slot, &vips[s->slot]);
+		for (uint32_t j = 0; j < s->n_backends; j++)
+			if (b[j].slot < m->hdr->limits.max_backends)
+				sy_xdp_read_backend(x, b[j].slot, &bes[b[j].slot]);
+	}
+}
+
+int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *uid)
+{
+	const struct sy_xdp_ct *v = x->percpu_buf;
+	struct timespec ts;
+	uint64_t now;
+
+	_Static_assert(sizeof(struct sy_xdp_ct) % 8 == 0, "per-CPU stride");
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.sy_conntrack), key, x->percpu_buf))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	for (int c = 0; c < x->ncpus; c++) {
+		if (v[c].uid && v[c].expires_ns > now) {
+			*uid = v[c].uid;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- Close ----------------------------------------------------------- */
+
+void sy_xdp_close(struct sy_xdp *x, bool keep)
+{
+	if (!x)
+		return;
+	if (x->pinned && !keep) {
+		char path[512];
+
+		link_path(x, path, sizeof(path));
+		unlink(path);
+		if (x->skel) {
+			struct bpf_map *const *maps;
+			size_t n;
+
+			maps = all_maps(x->skel, &n);
+			for (size_t i = 0; i < n; i++)
+				bpf_map__unpin(maps[i], NULL);
+		}
+		rmdir(x->pin_dir);
+	}
+	if (x->link_fd >= 0)
+		close(x->link_fd); /* the last reference: detaches, unless pinned */
+	sy_xdp_lb__destroy(x->skel);
+	free(x->vips);
+	free(x->bes);
+	free(x->slot_version);
+	free(x->slot_name);
+	free(x->stats_uid);
+	free(x->percpu_buf);
+	free(x);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Userspace side of the XDP fallback path: load sy_xdp_lb.bpf.o through its
+ * skeleton, pin or adopt its maps, attach it to an interface, mirror region
+ * snapshots into its maps and read its counters back. Used by sy-control
+ * (--dataplane xdp) and by the tests. Map layout: include/switchyard/xdp_maps.h.
+ *
+ * Not thread-safe: sy-control calls it under its daemon lock.
+ */
+#ifndef SY_BPF_XDP_LB_H
+#define SY_BPF_XDP_LB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <switchyard/region.h>
+#include <switchyard/xdp_maps.h>
+
+struct sy_xdp;
+
+struct sy_xdp_opts {
+	/* bpffs directory for the maps and the XDP link, created if missing.
+	 * If it already holds them, they are adopted: the running program
+	 * keeps its connection table and is replaced atomically by ours on
+	 * attach. NULL: nothing pinned (tests). */
+	const char *pin_dir;
+	uint32_t ct_flows;  /* conntrack entries per CPU; 0 = SY_XDP_CT_DEFAULT_FLOWS */
+	uint32_t grace_ms;  /* how long a departed backend stays in sy_backends
+			     * (marked gone) before it is deleted; 0 = 2000 */
+};
+
+/* Load the program (adopting pinned maps, see above). */
+int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, size_t errlen);
+
+/* Whether sy_xdp_open found pinned maps and a pinned link of an earlier run. */
+bool sy_xdp_adopted(const struct sy_xdp *x);
+
+/* Write sy_config[0] (marks it configured: the program starts balancing). */
+int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *err, size_t errlen);
+
+enum sy_xdp_attach_mode { SY_XDP_NATIVE = 0, SY_XDP_GENERIC = 1 };
+
+/* Attach to ifname through a BPF link (pinned when pin_dir is set). With an
+ * adopted link the program is swapped in place: no packet sees no program. */
+int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode mode, char *err,
+		  size_t errlen);
+
+/* Mirror a region snapshot into the maps: backends first, then each changed
+ * service's table (a new inner map swapped in), then the VIP records; what
+ * left is removed last. Unchanged services (same object version) cost
+ * nothing. 0, or -1 with err (the maps then hold a consistent mix: every
+ * table names backends that exist). */
+int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
+		size_t errlen);
+
+/* Delete departed backends whose grace period is over. Call periodically. */
+void sy_xdp_tick(struct sy_xdp *x);
+
+int sy_xdp_prog_fd(const struct sy_xdp *x);
+
+/* Counters summed over CPUs (indices of include/switchyard/counters.h). */
+void sy_xdp_read_counters(struct sy_xdp *x, uint64_t out[SY_LCORE_NCOUNTERS]);
+void sy_xdp_read_vip(struct sy_xdp *x, uint32_t slot, struct sy_vip_counters *out);
+void sy_xdp_read_backend(struct sy_xdp *x, uint32_t slot, struct sy_backend_counters *out);
+
+/* Copy every counter of the snapshot's services and backends into a region
+ * stats block, so that readers of the region (metrics, syctl) show the XDP
+ * path's figures exactly as they show the DPDK path's. */
+void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
+			 const struct sy_snapshot *snap, struct sy_lcore_stats *block);
+
+/* Conntrack entry of a flow on any CPU: 1 and the backend uid, or 0. */
+int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *uid);
+
+/* Stop: detach and unpin everything, or (keep = true) leave the program
+ * attached and its maps pinned for the next sy-control to adopt. */
+void sy_xdp_close(struct sy_xdp *x, bool keep);
+
+#endif

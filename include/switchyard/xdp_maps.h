@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The XDP fallback path's BPF maps: the contract between the program
+ * (bpf/sy_xdp_lb.bpf.c) and the userspace that fills and reads them
+ * (bpf/xdp_lb_maps.c, used by sy-control and the tests). Compiles with
+ * `clang -target bpf`.
+ *
+ * The maps mirror the region's current snapshot (include/switchyard/region.h):
+ *
+ *   sy_vips      HASH   struct sy_vip_key -> struct sy_xdp_service
+ *                One entry per service VIP, plus the region's "address
+ *                entries" (family | SY_VIP_ADDR_KEY, port 0), whose value is
+ *                the record of the service that takes that address's
+ *                fragments. A hash-map update replaces the whole value
+ *                atomically (RCU): a packet sees the old or the new record.
+ *   sy_tables    ARRAY_OF_MAPS, index = service slot -> inner ARRAY of
+ *                uint64_t[table_size]: the Maglev table, each entry a
+ *                backend uid (0 = no backend). A changed table is built in a
+ *                fresh inner map and swapped in with one update: packets in
+ *                flight finish on the table they looked up (RCU).
+ *   sy_backends  HASH   uint64_t uid -> struct sy_xdp_backend. uids are never
+ *                reused in a region, so an old table or a conntrack entry
+ *                can never name the wrong backend. A backend that leaves its
+ *                service is first marked SY_XDP_BACKEND_GONE (its tracked
+ *                flows re-hash at once), and deleted only after a grace
+ *                period, once no table in flight can still name it.
+ *   sy_conntrack LRU_PERCPU_HASH struct sy_flow_key -> struct sy_xdp_ct
+ *                Per-CPU: a flow stays on one CPU under RSS, so no locking
+ *                and no false sharing. Pinned with the rest, so a restarted
+ *                sy-control keeps the connection table.
+ *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts.
+ *   sy_counters  PERCPU_ARRAY[SY_LCORE_NCOUNTERS] uint64_t, indices and
+ *                names of include/switchyard/counters.h (the DPDK path's).
+ *   sy_vip_stats PERCPU_ARRAY[max services] struct sy_vip_counters,
+ *                index = service slot.
+ *   sy_backend_stats PERCPU_ARRAY[max backends] struct sy_backend_counters,
+ *                index = the backend's counter slot.
+ */
+#ifndef SWITCHYARD_XDP_MAPS_H
+#define SWITCHYARD_XDP_MAPS_H
+
+#include "region_types.h"
+
+/* Capacity of the maps. The region's limits must not exceed these. */
+#define SY_XDP_MAX_SERVICES 4096u
+#define SY_XDP_MAX_VIP_KEYS (2u * SY_XDP_MAX_SERVICES) /* services + address entries */
+#define SY_XDP_MAX_BACKENDS 65536u
+#define SY_XDP_MAX_TABLE 1048573u /* largest Maglev M */
+#define SY_XDP_CT_DEFAULT_FLOWS 1048576u /* per CPU, LRU */
+
+/* Value of sy_vips: everything about a service the packet path needs except
+ * its table and backends. Field meanings as in struct sy_service. */
+struct sy_xdp_service {
+	uint32_t slot;          /* sy_tables and sy_vip_stats index */
+	uint8_t fwd_mode;       /* enum sy_fwd_mode (region.h) */
+	uint8_t pad0;
+	uint16_t gue_port;      /* network order; 0 = SY_GUE_DEFAULT_PORT */
+	uint32_t hash_seed;
+	uint32_t table_size;    /* Maglev M of the table in sy_tables[slot] */
+	uint32_t encap_src4;    /* wire order */
+	uint32_t encap_src6[4]; /* wire order */
+};
+
+#define SY_XDP_BACKEND_DRAINING 0x1u /* weight 0: keeps flows, takes no new ones */
+#define SY_XDP_BACKEND_GONE 0x2u     /* left its service: tracked flows re-hash */
+
+/* Value of sy_backends. */
+struct sy_xdp_backend {
+	uint32_t addr[4];   /* wire order; IPv4 in addr[0] */
+	uint8_t family;     /* SY_AF_INET / SY_AF_INET6 */
+	uint8_t flags;      /* SY_XDP_BACKEND_* */
+	uint8_t mac[6];     /* next hop (l2dsr: the backend itself) */
+	uint32_t svc_slot;  /* the service it belongs to */
+	uint32_t stats_slot;/* sy_backend_stats index (the region's counter slot) */
+};
+
+/* Value of sy_conntrack. */
+struct sy_xdp_ct {
+	uint64_t uid;       /* backend */
+	uint64_t expires_ns;/* bpf_ktime_get_ns() deadline */
+};
+
+/* Value of sy_config[0]. Until sy-control has written it (configured == 0)
+ * the program passes everything to the kernel. */
+struct sy_xdp_config {
+	uint8_t port_mac[6];   /* source MAC of what we send */
+	uint16_t mtu;          /* egress L3 MTU */
+	uint8_t mtu_action;    /* enum sy_mtu_action (dataplane/lb.h): 0 ICMP, 1 drop */
+	uint8_t configured;
+	uint16_t pad;
+	uint32_t tx_ifindex;   /* 0: XDP_TX back out of the receiving port;
+				* else bpf_redirect() to this interface */
+	uint32_t tcp_ms;       /* conntrack idle timeouts, as the DPDK path */
+	uint32_t tcp_fin_ms;
+	uint32_t udp_ms;
+};
+
+#endif
