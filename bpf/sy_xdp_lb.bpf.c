@@ -1,0 +1,1105 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* The XDP fallback path: the load balancer of sy-dataplane (dataplane/lb.c,
+ * parse.c) as one XDP program, with the same behaviour packet for packet:
+ *
+ *   - the same classification and drop reasons (Ethernet, up to two VLAN
+ *     tags, IPv4 with options, IPv6 with up to 8 extension headers incl. AH,
+ *     TCP, UDP, ICMP errors about a flow, fragments);
+ *   - the same VIP lookup (exact service, then the all-ports one; "address
+ *     entries" SY_VIP_ADDR_KEY for fragments and "is this a VIP address");
+ *   - the same backend for a flow: Maglev table[flow_hash % M] with THE flow
+ *     hash of include/switchyard/flow_hash.h, and connection tracking that
+ *     keeps a flow on its backend while the backend is in the service;
+ *   - the same output bytes (ipip / gue / l2dsr, ICMP frag-needed and
+ *     packet-too-big answers, Ethernet padding trimmed);
+ *   - the same counters (indices of include/switchyard/counters.h) in a
+ *     per-CPU array, plus per-VIP and per-backend per-CPU stats.
+ *
+ * Verdicts: tx -> XDP_TX (or bpf_redirect to sy_config.tx_ifindex), kernel
+ * -> XDP_PASS, drop -> XDP_DROP. Until sy_config[0].configured is set the
+ * program passes everything and counts nothing.
+ *
+ * Maps: include/switchyard/xdp_maps.h (the contract with bpf/xdp_lb.c).
+ *
+ * Differences from the DPDK path that cannot be avoided:
+ *   - Conntrack is a per-CPU LRU hash: the kernel evicts the least recently
+ *     used flow when it is full, and does not tell us, so ct_evictions stays
+ *     0. A flow whose entry expired and is replaced counts ct_expired, as on
+ *     the DPDK path. Expiry is in bpf_ktime_get_ns() nanoseconds.
+ *   - Frames are linear (the program is not frags-aware); a frame longer than
+ *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
+ *
+ * Verifier notes: the classification (sy_xdp_parse), the IPv6 extension
+ * header walk and the checksum of a packet range are global functions, each
+ * verified once on its own, so that their paths do not multiply the main
+ * program's. Offsets into the packet are scalars bounded by PKT_OFF_MAX and
+ * turned into pointers by pkt_at(), which checks them against data_end.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include <switchyard/counters.h>
+#include <switchyard/flow_hash.h>
+#include <switchyard/pkt_hdr.h>
+#include <switchyard/xdp_maps.h>
+
+#define SY_MTU_DROP 1 /* enum sy_mtu_action (dataplane/lb.h) */
+
+_Static_assert(SY_C__COUNT <= SY_LCORE_NCOUNTERS, "counter indices fit the map");
+
+/* enum sy_verdict of dataplane/lb.h */
+#define V_TX 0
+#define V_KERNEL 1
+#define V_DROP 2
+
+#define MAX_VLAN_TAGS 2
+#define MAX_IP6_EXT 8
+#define PKT_OFF_MAX 0x3fff /* bound of every packet offset (linear frames) */
+
+/* Conntrack timeouts when sy_config leaves them 0 (conntrack.h defaults). */
+#define CT_TCP_MS 900000u
+#define CT_TCP_FIN_MS 10000u
+#define CT_UDP_MS 300000u
+
+/* ---- Maps (include/switchyard/xdp_maps.h) ---------------------------------- */
+
+struct sy_table_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* a template: inner maps have table_size entries */
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u64); /* backend uid, 0 = none */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SY_XDP_MAX_VIP_KEYS);
+	__type(key, struct sy_vip_key);
+	__type(value, struct sy_xdp_service);
+} sy_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SY_XDP_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct sy_table_inner);
+} sy_tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__type(key, __u64);
+	__type(value, struct sy_xdp_backend);
+} sy_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, SY_XDP_CT_DEFAULT_FLOWS);
+	__type(key, struct sy_flow_key);
+	__type(value, struct sy_xdp_ct);
+} sy_conntrack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sy_xdp_config);
+} sy_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SY_LCORE_NCOUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sy_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SY_XDP_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sy_vip_counters);
+} sy_vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sy_backend_counters);
+} sy_backend_stats SEC(".maps");
+
+/* ---- Small helpers ---------------------------------------------------------- */
+
+/* What classification found out (struct sy_parsed of dataplane/lb.h). */
+struct sy_xdp_parsed {
+	__u32 l2_len;    /* Ethernet + VLAN tags */
+	__u32 l3_len;    /* IP header + payload (from the IP length field) */
+	__u32 l4_off;    /* from the start of the frame */
+	__u32 reason;    /* SY_C_DROP_* when the verdict is V_DROP */
+	__u8 family;
+	__u8 proto;      /* final upper-layer protocol */
+	__u8 is_frag;
+	__u8 tcp_flags;
+	__u8 icmp_error; /* 1: inner flow in key; 2: unreadable quote */
+	__u8 df;
+	__u8 pad[2];
+	struct sy_flow_key key; /* client -> VIP */
+};
+
+static __always_inline void count_n(__u32 idx, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&sy_counters, &idx);
+
+	if (c)
+		*c += n;
+}
+
+static __always_inline void count(__u32 idx)
+{
+	count_n(idx, 1);
+}
+
+/* A pointer to n bytes at offset off of the frame, or NULL if the frame is
+ * shorter. n is a constant at every call site. */
+static __always_inline void *pkt_at(struct xdp_md *ctx, __u64 off, const __u32 n)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	void *p;
+
+	if (off > PKT_OFF_MAX)
+		return NULL;
+	/* The same bound as an AND on the very register added to data (a no-op
+	 * here): clang may merge or move the comparison above, or apply it to
+	 * a copy, and the verifier must know the offset is bounded. */
+	asm volatile("%0 &= 0x3fff" : "+r"(off));
+	p = data + off;
+	/* keep clang from turning the check into arithmetic on data_end,
+	 * which the verifier refuses */
+	asm volatile("" : "+r"(p));
+	if (p + n > end)
+		return NULL;
+	return p;
+}
+
+static __always_inline __u16 rd16(const __u8 *p)
+{
+	return (__u16)(p[0] | p[1] << 8); /* the wire-order u16 as loaded */
+}
+
+static __always_inline __u16 fold16(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* ---- Classification (dataplane/parse.c) ----------------------------------------- */
+
+static __always_inline int is_ip6_ext(__u32 nh)
+{
+	return nh == SY_IPPROTO_HOPOPTS || nh == SY_IPPROTO_ROUTING ||
+	       nh == SY_IPPROTO_FRAGMENT || nh == SY_IPPROTO_DSTOPTS || nh == 51 /* AH */;
+}
+
+/* Walk IPv6 extension headers from off (first header type nh) up to end.
+ * Returns the offset of the upper-layer header | its type << 16 | (a
+ * fragment with offset or M) << 24, or -1. A global function: verified once. */
+__noinline int sy_xdp_ip6_ext(struct xdp_md *ctx, __u32 off, __u32 end, __u32 nh)
+{
+	if (!ctx || off > PKT_OFF_MAX || end > PKT_OFF_MAX || nh > 255)
+		return -1;
+	for (int n = 0; n <= MAX_IP6_EXT; n++) {
+		const __u8 *x;
+		__u32 hlen;
+
+		if (!is_ip6_ext(nh))
+			return (int)(off | nh << 16);
+		if (n == MAX_IP6_EXT || off + 8 > end)
+			return -1;
+		x = pkt_at(ctx, off, 8);
+		if (!x)
+			return -1;
+		if (nh == SY_IPPROTO_FRAGMENT) {
+			if (bpf_ntohs(*(const __u16 *)(x + 2)) & 0xfff9) /* offset or M */
+				/* What follows is payload in every fragment
+				 * but the first: stop here in all of them. */
+				return (int)((off + 8) | (__u32)x[0] << 16 | 1u << 24);
+			hlen = 8;
+		} else if (nh == 51) {
+			hlen = ((__u32)x[1] + 2) * 4;
+		} else {
+			hlen = ((__u32)x[1] + 1) * 8;
+		}
+		if (off + hlen > end)
+			return -1;
+		nh = x[0];
+		/* no-op (off + hlen <= end), but it gives every path the same
+		 * bounds, so that the verifier prunes */
+		off = (off + hlen) & PKT_OFF_MAX;
+	}
+	return -1;
+}
+
+/* Ports of a TCP/UDP header at off (end = end of the IP packet); 0 or -1. */
+static __always_inline int l4_ports(struct xdp_md *ctx, __u32 off, __u32 end,
+				    struct sy_xdp_parsed *p)
+{
+	if (p->proto == SY_IPPROTO_TCP) {
+		const struct sy_tcp_hdr *t = pkt_at(ctx, off, sizeof(*t));
+		__u32 doff;
+
+		if (off + sizeof(*t) > end || !t)
+			return -1;
+		doff = (__u32)(t->doff_res >> 4) * 4;
+		if (doff < sizeof(*t) || off + doff > end)
+			return -1;
+		p->key.sport = t->sport;
+		p->key.dport = t->dport;
+		p->tcp_flags = t->flags;
+		return 0;
+	}
+	if (p->proto == SY_IPPROTO_UDP) {
+		const struct sy_udp_hdr *u = pkt_at(ctx, off, sizeof(*u));
+		__u32 ulen;
+
+		if (off + sizeof(*u) > end || !u)
+			return -1;
+		ulen = bpf_ntohs(u->len);
+		if (ulen < sizeof(*u) || off + ulen > end)
+			return -1;
+		p->key.sport = u->sport;
+		p->key.dport = u->dport;
+		return 0;
+	}
+	return 0;
+}
+
+static __always_inline void key_reset(struct sy_flow_key *k, __u8 family, __u8 proto)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = family;
+	k->proto = proto;
+}
+
+/* The flow an ICMP error quotes, in client -> VIP direction (the quote went
+ * VIP -> client). Only the first 8 bytes of the quoted L4 header are
+ * guaranteed: the ports. 0 with p->key set, or -1 with p->key untouched. */
+static __always_inline int icmp_inner4(struct xdp_md *ctx, __u32 off, __u32 end,
+				       struct sy_xdp_parsed *p)
+{
+	const struct sy_ip4_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
+	const __u8 *l4;
+	__u32 ihl;
+
+	if (off + sizeof(*ip) > end || !ip || (ip->ver_ihl >> 4) != 4)
+		return -1;
+	ihl = (__u32)(ip->ver_ihl & 0xf) * 4;
+	if (ihl < sizeof(*ip) || off + ihl + 4 > end)
+		return -1;
+	if (ip->proto != SY_IPPROTO_TCP && ip->proto != SY_IPPROTO_UDP)
+		return -1;
+	l4 = pkt_at(ctx, off + ihl, 4);
+	if (!l4)
+		return -1;
+	key_reset(&p->key, SY_AF_INET, ip->proto);
+	p->key.src[0] = ip->daddr;
+	p->key.dst[0] = ip->saddr;
+	p->key.sport = rd16(l4 + 2);
+	p->key.dport = rd16(l4);
+	return 0;
+}
+
+static __always_inline int icmp_inner6(struct xdp_md *ctx, __u32 off, __u32 end,
+				       struct sy_xdp_parsed *p)
+{
+	const struct sy_ip6_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
+	const __u8 *l4p;
+	__u32 l4, nh;
+	int r;
+
+	if (off + sizeof(*ip) > end || !ip || (*(const __u8 *)ip >> 4) != 6)
+		return -1;
+	r = sy_xdp_ip6_ext(ctx, off + (__u32)sizeof(*ip), end, ip->nexthdr);
+	if (r < 0)
+		return -1;
+	l4 = (__u32)r & 0xffff;
+	nh = ((__u32)r >> 16) & 0xff;
+	if (l4 + 4 > end || (nh != SY_IPPROTO_TCP && nh != SY_IPPROTO_UDP))
+		return -1;
+	l4p = pkt_at(ctx, l4, 4);
+	ip = pkt_at(ctx, off, sizeof(*ip)); /* again: the call invalidated it */
+	if (!l4p || !ip)
+		return -1;
+	key_reset(&p->key, SY_AF_INET6, (__u8)nh);
+	__builtin_memcpy(p->key.src, ip->daddr, 16);
+	__builtin_memcpy(p->key.dst, ip->saddr, 16);
+	p->key.sport = rd16(l4p + 2);
+	p->key.dport = rd16(l4p);
+	return 0;
+}
+
+#define DROP(r)                                                                \
+	do {                                                                   \
+		p->reason = (r);                                               \
+		return V_DROP;                                                 \
+	} while (0)
+
+static __always_inline int parse_ip4(struct xdp_md *ctx, __u32 off, __u32 len,
+				     struct sy_xdp_parsed *p)
+{
+	const struct sy_ip4_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
+	__u32 ihl, tot, end;
+	__u16 frag;
+
+	if (off + sizeof(*ip) > len || !ip || (ip->ver_ihl >> 4) != 4)
+		DROP(SY_C_DROP_IP4_HDR);
+	ihl = (__u32)(ip->ver_ihl & 0xf) * 4;
+	if (ihl < sizeof(*ip) || off + ihl > len)
+		DROP(SY_C_DROP_IP4_HDR);
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot < ihl || off + tot > len)
+		DROP(SY_C_DROP_IP4_LEN);
+	end = off + tot;
+	frag = bpf_ntohs(ip->frag_off);
+	p->family = SY_AF_INET;
+	p->l3_len = tot;
+	p->l4_off = off + ihl;
+	p->proto = ip->proto;
+	p->df = (frag & SY_IP4_DF) != 0;
+	p->is_frag = (frag & (SY_IP4_MF | SY_IP4_OFFMASK)) != 0;
+	key_reset(&p->key, SY_AF_INET, ip->proto);
+	p->key.src[0] = ip->saddr;
+	p->key.dst[0] = ip->daddr;
+	if (p->is_frag)
+		return V_TX; /* 3-tuple: a non-first fragment has no ports */
+	if (p->proto == SY_IPPROTO_ICMP) {
+		const __u8 *icmp = pkt_at(ctx, p->l4_off, 8);
+
+		if (p->l4_off + 8 > end || !icmp ||
+		    (icmp[0] != SY_ICMP_DEST_UNREACH && icmp[0] != SY_ICMP_TIME_EXCEEDED &&
+		     icmp[0] != SY_ICMP_PARAMPROB))
+			return V_KERNEL;
+		p->icmp_error = icmp_inner4(ctx, p->l4_off + 8, end, p) ? 2 : 1;
+		return V_TX;
+	}
+	if (l4_ports(ctx, p->l4_off, end, p))
+		DROP(SY_C_DROP_L4_HDR);
+	return V_TX;
+}
+
+static __always_inline int parse_ip6(struct xdp_md *ctx, __u32 off, __u32 len,
+				     struct sy_xdp_parsed *p)
+{
+	const struct sy_ip6_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
+	__u32 end, l4, nh;
+	int r;
+
+	if (off + sizeof(*ip) > len || !ip || (*(const __u8 *)ip >> 4) != 6)
+		DROP(SY_C_DROP_IP6_HDR);
+	end = off + (__u32)sizeof(*ip) + bpf_ntohs(ip->payload_len);
+	if (end > len)
+		DROP(SY_C_DROP_IP6_HDR);
+	key_reset(&p->key, SY_AF_INET6, 0);
+	__builtin_memcpy(p->key.src, ip->saddr, 16);
+	__builtin_memcpy(p->key.dst, ip->daddr, 16);
+	r = sy_xdp_ip6_ext(ctx, off + (__u32)sizeof(*ip), end, ip->nexthdr);
+	if (r < 0)
+		DROP(SY_C_DROP_IP6_EXT);
+	l4 = (__u32)r & 0xffff;
+	nh = ((__u32)r >> 16) & 0xff;
+	p->is_frag = ((__u32)r >> 24) & 1;
+	p->family = SY_AF_INET6;
+	p->l3_len = end - off;
+	p->l4_off = l4;
+	p->proto = (__u8)nh;
+	p->df = 1; /* IPv6 routers never fragment */
+	p->key.proto = (__u8)nh;
+	if (p->is_frag)
+		return V_TX;
+	if (nh == SY_IPPROTO_ICMPV6) {
+		const __u8 *icmp = pkt_at(ctx, l4, 8);
+
+		if (l4 + 8 > end || !icmp || icmp[0] < SY_ICMP6_DEST_UNREACH ||
+		    icmp[0] > SY_ICMP6_PARAMPROB)
+			return V_KERNEL; /* NDP, echo: the host's business */
+		p->icmp_error = icmp_inner6(ctx, l4 + 8, end, p) ? 2 : 1;
+		return V_TX;
+	}
+	if (l4_ports(ctx, l4, end, p))
+		DROP(SY_C_DROP_L4_HDR);
+	return V_TX;
+}
+
+/* sy_lb_parse(): V_TX with *p filled, V_KERNEL for non-IP or non-VIP
+ * protocols, or V_DROP with p->reason. A global function: verified once. */
+__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p)
+{
+	__u32 off = sizeof(struct sy_eth_hdr), len;
+	const __u8 *et;
+	__u16 proto;
+
+	if (!p)
+		return V_DROP;
+	len = bpf_xdp_get_buff_len(ctx);
+	if (len < sizeof(struct sy_eth_hdr))
+		DROP(SY_C_DROP_RUNT);
+	if (len > PKT_OFF_MAX)
+		return V_KERNEL; /* cannot happen without XDP frags */
+	et = pkt_at(ctx, 12, 2);
+	if (!et)
+		DROP(SY_C_DROP_RUNT);
+	proto = (__u16)(et[0] << 8 | et[1]);
+	for (int tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
+		if (proto != SY_ETH_P_8021Q && proto != SY_ETH_P_8021AD)
+			break;
+		if (tags == MAX_VLAN_TAGS || off + 4 > len)
+			DROP(SY_C_DROP_VLAN);
+		et = pkt_at(ctx, off + 2, 2);
+		if (!et)
+			DROP(SY_C_DROP_VLAN);
+		proto = (__u16)(et[0] << 8 | et[1]);
+		off += 4;
+	}
+	p->l2_len = off;
+	if (proto == SY_ETH_P_IPV4)
+		return parse_ip4(ctx, off, len, p);
+	if (proto == SY_ETH_P_IPV6)
+		return parse_ip6(ctx, off, len, p);
+	return V_KERNEL; /* ARP, LLDP, ...: the host's business */
+}
+
+/* ---- Checksums ----------------------------------------------------------------- */
+
+#define CSUM_CHUNK(k)                                                          \
+	do {                                                                   \
+		if (len & (k)) {                                               \
+			o &= PKT_OFF_MAX;                                      \
+			q = pkt_at(ctx, o, (k));                               \
+			if (!q)                                                \
+				return -1;                                     \
+			s = bpf_csum_diff(NULL, 0, q, (k), (__u32)s);          \
+			if (s < 0)                                             \
+				return -1;                                     \
+			o += (k);                                              \
+		}                                                              \
+	} while (0)
+
+/* One's complement sum (folded to 16 bits, not inverted) of len bytes of the
+ * frame at off, seeded with seed (e.g. a pseudo-header sum), or -1. The sum
+ * is in memory order like sy_csum_partial(): an odd last byte counts as if
+ * followed by a zero. bpf_csum_diff in chunks of constant size (512, then the
+ * binary digits of the rest): every size is known to the verifier. */
+__noinline int sy_xdp_csum(struct xdp_md *ctx, __u32 off, __u32 len, __u32 seed)
+{
+	__s64 s = seed;
+	__u32 o = off, tail = 0;
+	void *q;
+
+	if (!ctx || off > PKT_OFF_MAX || len > 8 * 512)
+		return -1;
+	for (int i = 0; i < 8; i++) {
+		if (len < 512)
+			break;
+		o &= PKT_OFF_MAX;
+		q = pkt_at(ctx, o, 512);
+		if (!q)
+			return -1;
+		s = bpf_csum_diff(NULL, 0, q, 512, (__u32)s);
+		if (s < 0)
+			return -1;
+		o += 512;
+		len -= 512;
+	}
+	CSUM_CHUNK(256);
+	CSUM_CHUNK(128);
+	CSUM_CHUNK(64);
+	CSUM_CHUNK(32);
+	CSUM_CHUNK(16);
+	CSUM_CHUNK(8);
+	CSUM_CHUNK(4);
+	o &= PKT_OFF_MAX;
+	if (len & 2) {
+		const __u8 *b = pkt_at(ctx, o, 2);
+
+		if (!b)
+			return -1;
+		tail = (__u32)b[0] | (__u32)b[1] << 8;
+		o += 2;
+	}
+	if (len & 1) {
+		const __u8 *b = pkt_at(ctx, o & PKT_OFF_MAX, 1);
+
+		if (!b)
+			return -1;
+		/* memory order, zero-padded: the byte's place in its 32-bit word */
+		tail |= (__u32)b[0] << ((len & 2) ? 16 : 0);
+	}
+	return fold16((__u64)(__u32)s + tail);
+}
+
+/* IPv4 header checksum of a 20-byte header (csum field 0). */
+static __always_inline __u16 ip4_hdr_csum(const struct sy_ip4_hdr *ip)
+{
+	const __u32 *w = (const __u32 *)ip;
+
+	return (__u16)~fold16((__u64)w[0] + w[1] + w[2] + w[3] + w[4]);
+}
+
+/* Pseudo-header sum (memory order) of an IPv6 upper-layer checksum. */
+static __always_inline __u32 pseudo6(const __u32 *src, const __u32 *dst, __u32 len,
+				     __u8 proto)
+{
+	__u64 s = 0;
+
+	for (int i = 0; i < 4; i++)
+		s += (__u64)src[i] + dst[i];
+	s += bpf_htons((__u16)(len >> 16)) + bpf_htons((__u16)len) + bpf_htons(proto);
+	return fold16(s);
+}
+
+/* ---- Building headers (dataplane/lb.c) ------------------------------------------ */
+
+static __always_inline void make_ip4(struct sy_ip4_hdr *ip, __u32 saddr, __u32 daddr,
+				     __u8 proto, __u32 payload, __u8 tos, int df)
+{
+	ip->ver_ihl = 0x45;
+	ip->tos = tos;
+	ip->tot_len = bpf_htons((__u16)(sizeof(*ip) + payload));
+	ip->id = 0;
+	ip->frag_off = df ? bpf_htons(SY_IP4_DF) : 0;
+	ip->ttl = 64;
+	ip->proto = proto;
+	ip->csum = 0;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->csum = ip4_hdr_csum(ip);
+}
+
+static __always_inline void make_ip6(struct sy_ip6_hdr *ip, const __u32 *saddr,
+				     const __u32 *daddr, __u8 proto, __u32 payload, __u8 tc,
+				     __u32 flow)
+{
+	ip->ver_tc_flow = bpf_htonl(6u << 28 | (__u32)tc << 20 | (flow & 0xfffff));
+	ip->payload_len = bpf_htons((__u16)payload);
+	ip->nexthdr = proto;
+	ip->hop_limit = 64;
+	__builtin_memcpy(ip->saddr, saddr, 16);
+	__builtin_memcpy(ip->daddr, daddr, 16);
+}
+
+/* The Ethernet header of the output: MACs, the input's VLAN tags (saved in
+ * tags[8] before the head moved; bytes past the tags are overwritten by what
+ * follows) and the innermost ethertype at l2 - 2. */
+static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *dst,
+				    const __u8 *src, const __u8 *tags, __u16 ethertype)
+{
+	__u8 *eth = pkt_at(ctx, 0, 20);
+	__u16 *et;
+
+	if (!eth)
+		return -1;
+	__builtin_memcpy(eth, dst, 6);
+	__builtin_memcpy(eth + 6, src, 6);
+	if (tags)
+		__builtin_memcpy(eth + 12, tags, 8);
+	et = pkt_at(ctx, l2 - 2, 2);
+	if (!et)
+		return -1;
+	*et = bpf_htons(ethertype);
+	return 0;
+}
+
+/* Traffic class of the inner packet (IPv4 TOS or IPv6 TC). */
+static __always_inline int inner_tc(struct xdp_md *ctx, const struct sy_xdp_parsed *p)
+{
+	const __u8 *l3 = pkt_at(ctx, p->l2_len, 2);
+
+	if (!l3)
+		return -1;
+	if (p->family == SY_AF_INET)
+		return l3[1];
+	return (l3[0] & 0x0f) << 4 | l3[1] >> 4;
+}
+
+static __always_inline __u32 encap_overhead(const struct sy_xdp_service *s,
+					    const struct sy_xdp_backend *b)
+{
+	__u32 ip = b->family == SY_AF_INET ? 20 : 40;
+
+	return s->fwd_mode == SY_FWD_GUE ? ip + 8 : ip;
+}
+
+/* Wrap the L3 packet in IP (ipip) or IP + UDP (gue variant 1), the outer
+ * family being the backend's. */
+static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
+				       const struct sy_xdp_parsed *p,
+				       const struct sy_xdp_service *s,
+				       const struct sy_xdp_backend *b, __u32 hash)
+{
+	__u32 extra = encap_overhead(s, b), l2 = p->l2_len, inner = p->l3_len;
+	__u8 proto = p->family == SY_AF_INET ? SY_IPPROTO_IPIP : SY_IPPROTO_IPV6;
+	int gue = s->fwd_mode == SY_FWD_GUE, outer4 = b->family == SY_AF_INET, tc;
+	__u8 tags[8], port_mac[6];
+	const __u8 *t;
+
+	if (outer4 ? !s->encap_src4
+		   : !(s->encap_src6[0] | s->encap_src6[1] | s->encap_src6[2] |
+		       s->encap_src6[3])) {
+		count(SY_C_DROP_FAMILY);
+		return V_DROP;
+	}
+	tc = inner_tc(ctx, p);
+	t = pkt_at(ctx, 12, 8);
+	if (tc < 0 || !t)
+		goto no_room;
+	__builtin_memcpy(tags, t, 8);
+	__builtin_memcpy(port_mac, cfg->port_mac, 6);
+	if (bpf_xdp_adjust_head(ctx, -(int)extra))
+		goto no_room;
+	if (write_l2(ctx, l2, b->mac, port_mac, tags, outer4 ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6))
+		goto no_room;
+	if (gue)
+		proto = SY_IPPROTO_UDP;
+	if (outer4) {
+		struct sy_ip4_hdr ip;
+		void *o = pkt_at(ctx, l2, sizeof(ip));
+
+		if (!o)
+			goto no_room;
+		/* outer DF always, ID 0 (an atomic datagram, RFC 6864) */
+		make_ip4(&ip, s->encap_src4, b->addr[0], proto, extra - 20 + inner, (__u8)tc, 1);
+		__builtin_memcpy(o, &ip, sizeof(ip));
+	} else {
+		struct sy_ip6_hdr ip;
+		void *o = pkt_at(ctx, l2, sizeof(ip));
+
+		if (!o)
+			goto no_room;
+		make_ip6(&ip, s->encap_src6, b->addr, proto, extra - 40 + inner, (__u8)tc, hash);
+		__builtin_memcpy(o, &ip, sizeof(ip));
+	}
+	if (gue) {
+		struct sy_udp_hdr u = {
+			/* source port carries flow entropy for ECMP/RSS beyond us */
+			.sport = bpf_htons((__u16)(0xc000 | (hash & 0x3fff))),
+			.dport = s->gue_port ? s->gue_port : bpf_htons(SY_GUE_DEFAULT_PORT),
+			.len = bpf_htons((__u16)(8 + inner)),
+		};
+		struct sy_udp_hdr *o = pkt_at(ctx, l2 + extra - 8, sizeof(u));
+
+		if (!o)
+			goto no_room;
+		__builtin_memcpy(o, &u, sizeof(u));
+		if (!outer4) {
+			/* mandatory over IPv6 (RFC 8200); 0 over IPv4 */
+			int sum = sy_xdp_csum(ctx, l2 + 40, 8 + inner,
+					      pseudo6(s->encap_src6, b->addr, 8 + inner,
+						      SY_IPPROTO_UDP));
+			__u16 c;
+
+			o = pkt_at(ctx, l2 + 40, sizeof(u));
+			if (sum < 0 || !o)
+				goto no_room;
+			c = (__u16)~sum;
+			o->csum = c ? c : 0xffff;
+		}
+	}
+	return V_TX;
+no_room:
+	count(SY_C_DROP_NO_ROOM);
+	return V_DROP;
+}
+
+/* Frag-needed (IPv4 with DF) or packet-too-big (IPv6) to the client, from
+ * the VIP, quoting the start of the packet (lb.c too_big()). */
+static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
+				   const struct sy_xdp_parsed *p, __u32 overhead)
+{
+	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote;
+	__u8 client_mac[6], port_mac[6], tags[8];
+	const __u8 *eth;
+	int sum;
+
+	/* never an ICMP error about an ICMP error, nor about a fragment */
+	if (cfg->mtu_action == SY_MTU_DROP || p->icmp_error || p->is_frag ||
+	    (p->family == SY_AF_INET && !p->df)) {
+		count(SY_C_DROP_MTU);
+		return V_DROP;
+	}
+	eth = pkt_at(ctx, 0, 20);
+	if (!eth)
+		goto no_room;
+	__builtin_memcpy(client_mac, eth + 6, 6);
+	__builtin_memcpy(tags, eth + 12, 8);
+	__builtin_memcpy(port_mac, cfg->port_mac, 6);
+	if (p->family == SY_AF_INET) {
+		struct sy_icmp_hdr ic = { .type = SY_ICMP_DEST_UNREACH,
+					  .code = SY_ICMP_FRAG_NEEDED,
+					  .mtu = bpf_htons((__u16)mtu) };
+		struct sy_ip4_hdr ip;
+		__u8 *o;
+
+		/* RFC 1812: quote as much as fits in 576 bytes */
+		hdr = 20 + 8;
+		quote = p->l3_len < 576 - hdr ? p->l3_len : 576 - hdr;
+		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
+			goto no_room;
+		o = pkt_at(ctx, l2 + 20, sizeof(ic));
+		if (!o)
+			goto no_room;
+		__builtin_memcpy(o, &ic, sizeof(ic));
+		sum = sy_xdp_csum(ctx, l2 + 20, 8 + quote, 0);
+		o = pkt_at(ctx, l2, sizeof(ip) + sizeof(ic));
+		if (sum < 0 || !o)
+			goto no_room;
+		ic.csum = (__u16)~sum;
+		__builtin_memcpy(o + 22, &ic.csum, 2);
+		make_ip4(&ip, p->key.dst[0], p->key.src[0], SY_IPPROTO_ICMP, 8 + quote, 0, 0);
+		__builtin_memcpy(o, &ip, sizeof(ip));
+		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV4))
+			goto no_room;
+	} else {
+		struct sy_icmp_hdr ic = { .type = SY_ICMP6_PKT_TOO_BIG };
+		__u32 mtu_be = bpf_htons((__u16)mtu);
+		struct sy_ip6_hdr ip;
+		__u8 *o;
+
+		/* RFC 8200: never advertise less than the IPv6 minimum MTU */
+		if (mtu < 1280)
+			mtu_be = bpf_htons(1280);
+		mtu_be <<= 16; /* 32-bit MTU field, value < 65536 */
+		__builtin_memcpy(&ic.unused, &mtu_be, 4);
+		/* RFC 4443: as much as fits in the minimum IPv6 MTU */
+		hdr = 40 + 8;
+		quote = p->l3_len < 1280 - hdr ? p->l3_len : 1280 - hdr;
+		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
+			goto no_room;
+		o = pkt_at(ctx, l2 + 40, sizeof(ic));
+		if (!o)
+			goto no_room;
+		__builtin_memcpy(o, &ic, sizeof(ic));
+		sum = sy_xdp_csum(ctx, l2 + 40, 8 + quote,
+				  pseudo6(p->key.dst, p->key.src, 8 + quote, SY_IPPROTO_ICMPV6));
+		o = pkt_at(ctx, l2, sizeof(ip) + sizeof(ic));
+		if (sum < 0 || !o)
+			goto no_room;
+		ic.csum = (__u16)~sum;
+		__builtin_memcpy(o + 42, &ic.csum, 2);
+		make_ip6(&ip, p->key.dst, p->key.src, SY_IPPROTO_ICMPV6, 8 + quote, 0, 0);
+		__builtin_memcpy(o, &ip, sizeof(ip));
+		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV6))
+			goto no_room;
+	}
+	/* the frame is l2 + hdr + l3_len now: keep the quote */
+	if (quote < p->l3_len && bpf_xdp_adjust_tail(ctx, -(int)(p->l3_len - quote)))
+		goto no_room;
+	count(SY_C_ICMP_TOO_BIG_SENT);
+	return V_TX;
+no_room:
+	count(SY_C_DROP_NO_ROOM);
+	return V_DROP;
+}
+
+/* ---- Services, backends, conntrack ------------------------------------------------ */
+
+/* Is this (the key's destination) a VIP address of a TCP or UDP service? */
+static __always_inline int vip_address(const struct sy_flow_key *key)
+{
+	struct sy_vip_key k = { .family = key->family | SY_VIP_ADDR_KEY,
+				.proto = SY_IPPROTO_TCP };
+
+	__builtin_memcpy(k.addr, key->dst, sizeof(k.addr));
+	if (bpf_map_lookup_elem(&sy_vips, &k))
+		return 1;
+	k.proto = SY_IPPROTO_UDP;
+	return bpf_map_lookup_elem(&sy_vips, &k) != NULL;
+}
+
+static __always_inline const struct sy_xdp_service *
+find_service(const struct sy_xdp_parsed *p)
+{
+	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
+				.port = p->key.dport };
+	const struct sy_xdp_service *s;
+
+	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
+	/* fragments go to the address's fragment service (no ports to match) */
+	if (p->is_frag) {
+		k.port = 0;
+		k.family |= SY_VIP_ADDR_KEY;
+		return bpf_map_lookup_elem(&sy_vips, &k);
+	}
+	s = bpf_map_lookup_elem(&sy_vips, &k);
+	if (s || k.port == 0)
+		return s;
+	k.port = 0;
+	return bpf_map_lookup_elem(&sy_vips, &k);
+}
+
+/* Maglev: the backend of table[hash % M], or NULL (no table, index beyond
+ * the inner map, empty entry, unknown uid). */
+static __always_inline struct sy_xdp_backend *pick(const struct sy_xdp_service *s, __u32 hash,
+						    __u64 *uid)
+{
+	__u32 slot = s->slot, idx;
+	__u64 *u;
+	void *table;
+
+	if (!s->table_size)
+		return NULL;
+	table = bpf_map_lookup_elem(&sy_tables, &slot);
+	if (!table)
+		return NULL;
+	idx = hash % s->table_size;
+	u = bpf_map_lookup_elem(table, &idx);
+	if (!u || !*u)
+		return NULL;
+	*uid = *u;
+	return bpf_map_lookup_elem(&sy_backends, u);
+}
+
+/* A tracked flow's backend, if it is still in the service (draining or not). */
+static __always_inline struct sy_xdp_backend *tracked_backend(const struct sy_xdp_service *s,
+							      __u64 *uid)
+{
+	struct sy_xdp_backend *b = bpf_map_lookup_elem(&sy_backends, uid);
+
+	if (!b || (b->flags & SY_XDP_BACKEND_GONE) || b->svc_slot != s->slot)
+		return NULL;
+	return b;
+}
+
+static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
+					   const struct sy_xdp_parsed *p)
+{
+	__u32 ms;
+
+	if (p->proto == SY_IPPROTO_TCP) {
+		if (p->tcp_flags & (SY_TCP_FIN | SY_TCP_RST))
+			ms = cfg->tcp_fin_ms ? cfg->tcp_fin_ms : CT_TCP_FIN_MS;
+		else
+			ms = cfg->tcp_ms ? cfg->tcp_ms : CT_TCP_MS;
+	} else {
+		ms = cfg->udp_ms ? cfg->udp_ms : CT_UDP_MS;
+	}
+	return (__u64)ms * 1000000;
+}
+
+/* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
+ * the service has no backend for it. */
+static __always_inline struct sy_xdp_backend *
+select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
+	       const struct sy_xdp_parsed *p, __u32 hash)
+{
+	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, &p->key);
+	__u64 now = bpf_ktime_get_ns(), uid = 0;
+	struct sy_xdp_backend *b;
+	struct sy_vip_counters *vc;
+	__u32 slot = s->slot;
+	int expired = 0;
+
+	/* expires_ns 0: no entry on this CPU (another CPU made the element) */
+	if (e && e->expires_ns) {
+		if (e->expires_ns >= now) {
+			uid = e->uid;
+			b = tracked_backend(s, &uid);
+			if (!b) {
+				/* its backend left: re-hash */
+				b = pick(s, hash, &uid);
+				if (!b)
+					return NULL;
+				count(SY_C_CT_RESELECT);
+				e->uid = uid;
+			}
+			count(SY_C_CT_HIT);
+			e->expires_ns = now + ct_timeout_ns(cfg, p);
+			return b;
+		}
+		expired = 1;
+	}
+	b = pick(s, hash, &uid);
+	if (!b) {
+		if (expired)
+			e->expires_ns = 0; /* freed, as lb.c frees its own expired entry */
+		return NULL;
+	}
+	if (expired) {
+		count(SY_C_CT_EXPIRED);
+		e->uid = uid;
+		e->expires_ns = now + ct_timeout_ns(cfg, p);
+	} else {
+		struct sy_xdp_ct n = { .uid = uid, .expires_ns = now + ct_timeout_ns(cfg, p) };
+
+		/* a full LRU evicts its least recently used flow, uncounted */
+		bpf_map_update_elem(&sy_conntrack, &p->key, &n, BPF_ANY);
+	}
+	count(SY_C_CT_NEW);
+	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	if (vc)
+		vc->new_flows++;
+	return b;
+}
+
+/* Backend of the flow an ICMP error is about, changing nothing (lb.c
+ * sy_lb_predict()): tracked, else Maglev. */
+static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
+						       const struct sy_flow_key *key, __u32 hash)
+{
+	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, key);
+	struct sy_xdp_backend *b;
+	__u64 uid = 0;
+
+	if (e && e->expires_ns && e->expires_ns >= bpf_ktime_get_ns()) {
+		uid = e->uid;
+		b = tracked_backend(s, &uid);
+		if (b)
+			return b;
+	}
+	return pick(s, hash, &uid);
+}
+
+/* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
+
+static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
+				   __u32 frame_len)
+{
+	struct sy_xdp_parsed p = {};
+	const struct sy_xdp_service *sp;
+	struct sy_xdp_service svc;
+	struct sy_xdp_backend *bp, be;
+	struct sy_vip_counters *vc;
+	struct sy_backend_counters *bc;
+	__u32 hash, slot, l2l3;
+	int v;
+
+	v = sy_xdp_parse(ctx, &p);
+	if (v == V_DROP) {
+		count(p.reason);
+		return V_DROP;
+	}
+	if (v != V_TX)
+		return V_KERNEL;
+	if (p.key.proto != SY_IPPROTO_TCP && p.key.proto != SY_IPPROTO_UDP && !p.icmp_error) {
+		/* tunnels to a VIP (spoofed encapsulated input) are dropped,
+		 * the rest (echo, ...) is the host's */
+		if ((p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6) ||
+		    !vip_address(&p.key))
+			return V_KERNEL;
+		count(SY_C_DROP_ENCAPSULATED);
+		return V_DROP;
+	}
+	if (p.icmp_error == 2) {
+		/* an ICMP error whose quote we cannot read: ours if to a VIP */
+		if (!vip_address(&p.key))
+			return V_KERNEL;
+		count(SY_C_DROP_ICMP);
+		return V_DROP;
+	}
+	sp = find_service(&p);
+	if (!sp) {
+		/* a VIP address (of either protocol) is never the kernel's */
+		if (!vip_address(&p.key))
+			return V_KERNEL;
+		count(p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
+		return V_DROP;
+	}
+	svc = *sp;
+	slot = svc.slot;
+
+	if (p.is_frag) {
+		struct sy_flow_key k3 = p.key;
+		__u64 uid;
+
+		sy_flow_key_drop_ports(&k3);
+		hash = sy_flow_hash(&k3, svc.hash_seed);
+		bp = pick(&svc, hash, &uid);
+	} else if (p.icmp_error) {
+		hash = sy_flow_hash(&p.key, svc.hash_seed);
+		bp = predict(&svc, &p.key, hash);
+	} else {
+		hash = sy_flow_hash(&p.key, svc.hash_seed);
+		bp = select_tracked(cfg, &svc, &p, hash);
+	}
+	if (!bp) {
+		count(SY_C_DROP_NO_BACKEND);
+		vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+		if (vc)
+			vc->drops++;
+		return V_DROP;
+	}
+	be = *bp;
+
+	/* Ethernet padding after the IP packet is not forwarded. */
+	l2l3 = p.l2_len + p.l3_len;
+	if (frame_len > l2l3 && bpf_xdp_adjust_tail(ctx, -(int)(frame_len - l2l3))) {
+		count(SY_C_DROP_NO_ROOM);
+		return V_DROP;
+	}
+	if (svc.fwd_mode == SY_FWD_L2DSR) {
+		__u8 port_mac[6];
+
+		__builtin_memcpy(port_mac, cfg->port_mac, 6);
+		if (write_l2(ctx, p.l2_len, be.mac, port_mac, NULL,
+			     p.family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6)) {
+			count(SY_C_DROP_NO_ROOM);
+			return V_DROP;
+		}
+	} else if (p.l3_len + encap_overhead(&svc, &be) > cfg->mtu) {
+		return too_big(ctx, cfg, &p, encap_overhead(&svc, &be));
+	} else {
+		v = encapsulate(ctx, cfg, &p, &svc, &be, hash);
+		if (v != V_TX)
+			return v;
+	}
+	/* how the backend was chosen is counted for what was forwarded */
+	if (p.is_frag)
+		count(SY_C_FRAGMENTS);
+	else if (p.icmp_error)
+		count(SY_C_ICMP_TO_BACKEND);
+	count(SY_C_FWD_PKTS);
+	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	if (vc) {
+		vc->pkts++;
+		vc->bytes += frame_len;
+	}
+	slot = be.stats_slot;
+	bc = bpf_map_lookup_elem(&sy_backend_stats, &slot);
+	if (bc) {
+		bc->pkts++;
+		bc->bytes += frame_len;
+	}
+	return V_TX;
+}
+
+SEC("xdp")
+int sy_xdp_lb(struct xdp_md *ctx)
+{
+	__u32 zero = 0, len;
+	const struct sy_xdp_config *cfg = bpf_map_lookup_elem(&sy_config, &zero);
+	int v;
+
+	if (!cfg || !cfg->configured)
+		return XDP_PASS; /* sy-control has not configured us yet */
+	len = bpf_xdp_get_buff_len(ctx);
+	count(SY_C_RX_PKTS);
+	count_n(SY_C_RX_BYTES, len);
+	v = process(ctx, cfg, len);
+	if (v == V_TX) {
+		count(SY_C_TX_PKTS);
+		count_n(SY_C_TX_BYTES, bpf_xdp_get_buff_len(ctx));
+		if (cfg->tx_ifindex)
+			return bpf_redirect(cfg->tx_ifindex, 0);
+		return XDP_TX;
+	}
+	if (v == V_KERNEL) {
+		count(SY_C_TO_KERNEL);
+		return XDP_PASS;
+	}
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
