@@ -74,8 +74,9 @@ static json_t *status_json(struct sy_daemon *d)
 		(*src)->describe(d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
-	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
+			 "dataplane", d->dp_mode,
 			 "adopted", d->adopted, "generation",
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
 			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
@@ -189,6 +190,7 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 	unsigned sp, dp;
 	uint8_t f2;
 	uint32_t hash, slot, idx;
+	bool tracked;
 	char ep[80] = "none", why[400], dpwhy[200], params[256], hx[16];
 
 	if (!svc || !(s = published(d, svc)))
@@ -206,7 +208,14 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 	snprintf(hx, sizeof(hx), "0x%08x", hash);
 
 	snprintf(params, sizeof(params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
-	if (sy_dp_lookup(sy_writer_map(d->writer), params, ep, sizeof(ep), why, sizeof(why)) != 0) {
+	/* the running dataplane's own answer: the XDP program's conntrack map,
+	 * or the DPDK dataplane asked over its telemetry socket */
+	if (d->xdp)
+		tracked = sy_daemon_xdp_lookup(d, s, &k, ep, sizeof(ep), why, sizeof(why)) == 0;
+	else
+		tracked = sy_dp_lookup(sy_writer_map(d->writer), params, ep, sizeof(ep), why,
+				       sizeof(why)) == 0;
+	if (!tracked) {
 		snprintf(dpwhy, sizeof(dpwhy), "%.199s", why);
 		idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
 		if (idx == SY_MAGLEV_NONE) {
@@ -228,6 +237,8 @@ static json_t *stats_json(struct sy_daemon *d)
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	json_t *counters = json_object(), *svcs = json_object();
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+
+	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
 
 	for (int c = 0; c < SY_C__COUNT; c++)
 		json_object_set_new(counters, counter_names[c],

@@ -56,6 +56,17 @@ struct sy_daemon {
 	void *api_unix, *api_tcp, *registry_http;
 	char api_token[256];
 	const char *version;
+	/* dataplane: "dpdk" (sy-dataplane reads the region), "xdp" (we load
+	 * the XDP program, xdp.c) or "auto" until decided */
+	char dp_mode[8];
+	char xdp_iface[64], xdp_redirect[64];
+	bool xdp_generic, xdp_stay;
+	unsigned dpdk_wait_s;
+	uint32_t xdp_ct_flows;
+	struct sy_xdp *xdp;
+	struct sy_reader xdp_reader;      /* claims the stats block below */
+	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
+	uint64_t xdp_export_ms;
 };
 
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
@@ -79,6 +90,17 @@ bool sy_neigh_lookup(const struct sy_backend_id *id, uint8_t mac[6]);
 /* api.c */
 int sy_api_start(struct sy_daemon *d, char *err, size_t errlen);
 void sy_api_stop(struct sy_daemon *d);
+
+/* xdp.c: the XDP dataplane (no-ops unless --dataplane xdp or auto chose it) */
+struct sy_xdp;
+int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen);
+void sy_daemon_xdp_sync(struct sy_daemon *d);          /* after each commit */
+void sy_daemon_xdp_refresh(struct sy_daemon *d, bool now); /* counters, grace */
+int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
+			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why,
+			 size_t whylen);
+void sy_daemon_xdp_stop(struct sy_daemon *d);
+int sy_xdp_detach_instance(const char *instance, char *err, size_t errlen);
 
 /* health.c */
 int sy_health_start(struct sy_daemon *d);

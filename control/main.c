@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "metrics.h"
 #include "source.h"
 #include "syctl.h"
+#include "xdp_lb.h"
 
 const struct sy_source *const sy_sources[] = {
 	&sy_source_static,
@@ -34,6 +36,8 @@ static struct sy_daemon the_daemon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
 	.version = SY_VERSION,
+	.dp_mode = "dpdk",
+	.dpdk_wait_s = 10,
 };
 
 static void on_term(int sig)
@@ -159,8 +163,22 @@ static void stop_sources(struct sy_daemon *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sy-control --config FILE [--foreground] [--check] [--version]\n"
+		   "                  [--dataplane dpdk|xdp|auto] [--iface IF] [XDP options]\n"
 		   "  --check       validate the configuration and exit (0 valid, 2 invalid)\n"
-		   "  --foreground  accepted for compatibility: sy-control never forks\n");
+		   "  --foreground  accepted for compatibility: sy-control never forks\n"
+		   "  --dataplane dpdk   (default) sy-dataplane serves the region\n"
+		   "  --dataplane xdp    load the XDP balancer on --iface IF and feed its maps\n"
+		   "  --dataplane auto   dpdk if a sy-dataplane serves the region within\n"
+		   "                     --dpdk-wait SECONDS (default 10), else xdp\n"
+		   "XDP options:\n"
+		   "  --xdp-mode native|generic  native (default) needs driver support; generic\n"
+		   "                     runs in the kernel's generic path, slower\n"
+		   "  --xdp-redirect IF  send balanced packets out of IF instead of back out of --iface\n"
+		   "  --xdp-ct-flows N   connection-table entries per CPU (default %u)\n"
+		   "  --xdp-stay         leave the program attached on exit (it keeps serving the\n"
+		   "                     last tables; the next sy-control adopts it)\n"
+		   "  --xdp-detach       detach a program left by --xdp-stay and exit\n",
+		SY_XDP_CT_DEFAULT_FLOWS);
 }
 
 int main(int argc, char **argv)
@@ -168,12 +186,18 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, 0, 'c' }, { "foreground", no_argument, 0, 'f' },
 		{ "check", no_argument, 0, 'k' },        { "version", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' },         { "dataplane", required_argument, 0, 'D' },
+		{ "iface", required_argument, 0, 'i' },  { "xdp-mode", required_argument, 0, 'M' },
+		{ "xdp-redirect", required_argument, 0, 'R' },
+		{ "xdp-ct-flows", required_argument, 0, 'C' },
+		{ "xdp-stay", no_argument, 0, 'S' },      { "xdp-detach", no_argument, 0, 'X' },
+		{ "dpdk-wait", required_argument, 0, 'W' }, { 0, 0, 0, 0 },
 	};
 	struct sy_daemon *d = &the_daemon;
 	struct sy_config *cfg = NULL;
-	char err[1024];
-	int c, check = 0;
+	char err[1024], *end;
+	int c, check = 0, detach = 0;
+	unsigned long n;
 
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
@@ -191,6 +215,50 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'D':
+			if (strcmp(optarg, "dpdk") && strcmp(optarg, "xdp") && strcmp(optarg, "auto")) {
+				fprintf(stderr, "sy-control: --dataplane: '%s' is not dpdk, xdp or auto\n", optarg);
+				return 2;
+			}
+			snprintf(d->dp_mode, sizeof(d->dp_mode), "%s", optarg);
+			break;
+		case 'i':
+		case 'R':
+			if (strlen(optarg) >= IF_NAMESIZE) {
+				fprintf(stderr, "sy-control: interface name too long: '%s'\n", optarg);
+				return 2;
+			}
+			snprintf(c == 'i' ? d->xdp_iface : d->xdp_redirect, sizeof(d->xdp_iface), "%s", optarg);
+			break;
+		case 'M':
+			if (strcmp(optarg, "native") && strcmp(optarg, "generic")) {
+				fprintf(stderr, "sy-control: --xdp-mode: '%s' is not native or generic\n", optarg);
+				return 2;
+			}
+			d->xdp_generic = !strcmp(optarg, "generic");
+			break;
+		case 'C':
+		case 'W':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || n > (c == 'C' ? 1u << 28 : 3600u) ||
+			    (c == 'C' && n < 1024)) {
+				fprintf(stderr, "sy-control: --%s: '%s' is not in %s\n",
+					c == 'C' ? "xdp-ct-flows" : "dpdk-wait", optarg,
+					c == 'C' ? "1024..268435456" : "0..3600 seconds");
+				return 2;
+			}
+			if (c == 'C')
+				d->xdp_ct_flows = (uint32_t)n;
+			else
+				d->dpdk_wait_s = (unsigned)n;
+			break;
+		case 'S':
+			d->xdp_stay = true;
+			break;
+		case 'X':
+			detach = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -209,6 +277,21 @@ int main(int argc, char **argv)
 		sy_config_free(cfg);
 		return 0;
 	}
+	if (detach) {
+		int rc = sy_xdp_detach_instance(cfg->instance, err, sizeof(err));
+
+		if (rc)
+			fprintf(stderr, "sy-control: %s\n", err);
+		else
+			printf("XDP program of instance %s detached\n", cfg->instance);
+		sy_config_free(cfg);
+		return rc ? 1 : 0;
+	}
+	if (strcmp(d->dp_mode, "dpdk") && !d->xdp_iface[0]) {
+		fprintf(stderr, "sy-control: --dataplane %s needs --iface\n", d->dp_mode);
+		sy_config_free(cfg);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	d->started_ms = sy_now_ms();
 	d->cfg = cfg;
@@ -224,9 +307,16 @@ int main(int argc, char **argv)
 	}
 	if (d->adopted)
 		adopt_published(d);
+	sy_daemon_publish(d); /* tables first: an XDP program never starts on empty maps */
+	if (sy_daemon_xdp_start(d, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		sy_writer_close(d->writer);
+		return 1;
+	}
 	if (sy_api_start(d, err, sizeof(err)) || start_sources(d, err, sizeof(err)) ||
 	    sy_health_start(d)) {
 		fprintf(stderr, "sy-control: %s\n", err);
+		sy_daemon_xdp_stop(d);
 		sy_api_stop(d);
 		stop_sources(d);
 		sy_writer_close(d->writer);
@@ -256,6 +346,7 @@ int main(int argc, char **argv)
 		}
 		if (dirty)
 			sy_daemon_publish(d);
+		sy_daemon_xdp_refresh(d, false);
 		/* wake at least every 50 ms for expiry; at once on a change */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000;
@@ -270,6 +361,7 @@ int main(int argc, char **argv)
 	sy_health_stop(d);
 	sy_api_stop(d);
 	stop_sources(d);
+	sy_daemon_xdp_stop(d);
 	sy_writer_close(d->writer);
 	return 0;
 }

@@ -63,6 +63,8 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 	uint64_t cum = 0;
 	sy_mhd_result r;
 
+	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
+
 	for (int i = 0; i < SY_C__COUNT; i++) {
 		uint64_t v = sy_region_sum_counter(m, i);
 

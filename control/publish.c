@@ -127,8 +127,11 @@ int sy_daemon_publish(struct sy_daemon *d)
 		rc = -1;
 	} else if (any) {
 		const uint8_t *base = sy_writer_map(d->writer)->base;
+		uint64_t done_us;
+
+		sy_daemon_xdp_sync(d); /* the XDP path's maps, when it runs */
 		/* the new tables are live for the dataplane from here */
-		uint64_t done_us = sy_now_us();
+		done_us = sy_now_us();
 
 		snap = sy_writer_snapshot(d->writer);
 		d->publishes++;

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * sy-control's XDP dataplane (--dataplane xdp|auto): where DPDK cannot take
+ * the port, sy-control itself loads bpf/sy_xdp_lb.bpf.c on the interface and
+ * mirrors every published snapshot into its maps. The region stays the state
+ * of record (it is what a restarted sy-control adopts, what `syctl` reads);
+ * the program's per-CPU counters are copied into one region stats block so
+ * that /metrics and `syctl stats` read the same names whichever path runs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include <switchyard/region.h>
+
+#include "daemon.h"
+#include "netaddr.h"
+#include "xdp_lb.h"
+
+#define BPFFS "/sys/fs/bpf"
+#define EXPORT_EVERY_MS 200
+
+static void pin_dir(const char *instance, char *out, size_t n)
+{
+	snprintf(out, n, BPFFS "/switchyard/%s", instance);
+}
+
+/* Pinning needs bpffs; systemd mounts it, a bare host may not have. */
+static int ensure_bpffs(char *err, size_t errlen)
+{
+	struct statfs st;
+
+	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
+		snprintf(err, errlen, "%s is not a bpffs and cannot be mounted: %s", BPFFS,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int read_sysfs(const char *ifname, const char *attr, char *buf, size_t n)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)n, f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* Is a DPDK dataplane serving this region (auto mode)? Waits up to
+ * wait_s seconds for one to appear. */
+static bool dpdk_running(struct sy_daemon *d, unsigned wait_s)
+{
+	const struct sy_region_map *m = sy_writer_map(d->writer);
+
+	for (unsigned i = 0; i <= wait_s * 10; i++) {
+		int32_t pid = atomic_load(&m->hdr->dp_pid);
+
+		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+			return true;
+		if (i < wait_s * 10)
+			usleep(100 * 1000);
+	}
+	return false;
+}
+
+int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
+{
+	struct sy_xdp_opts o = { .ct_flows = d->xdp_ct_flows };
+	struct sy_xdp_config cfg = {
+		.mtu_action = 0, /* SY_MTU_ICMP: answer too-big */
+		.tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000, /* the DPDK path's */
+	};
+	struct sy_region_map *m = sy_writer_map(d->writer);
+	char dir[256], buf[64];
+
+	if (!strcmp(d->dp_mode, "dpdk"))
+		return 0;
+	if (!strcmp(d->dp_mode, "auto")) {
+		if (dpdk_running(d, d->dpdk_wait_s)) {
+			snprintf(d->dp_mode, sizeof(d->dp_mode), "dpdk");
+			sy_logf("info", "\"dataplane: dpdk (sy-dataplane pid %d serves the region)\"",
+				(int)atomic_load(&m->hdr->dp_pid));
+			return 0;
+		}
+		sy_logf("info", "\"dataplane: xdp on %s: no DPDK dataplane on the region after %u s\"",
+			d->xdp_iface, d->dpdk_wait_s);
+		snprintf(d->dp_mode, sizeof(d->dp_mode), "xdp");
+	}
+	if (!d->xdp_iface[0]) {
+		snprintf(err, errlen, "--dataplane xdp needs --iface");
+		return -1;
+	}
+	if (read_sysfs(d->xdp_iface, "address", buf, sizeof(buf)) ||
+	    sy_parse_mac(buf, cfg.port_mac)) {
+		snprintf(err, errlen, "no interface %s (or no MAC address)", d->xdp_iface);
+		return -1;
+	}
+	if (read_sysfs(d->xdp_iface, "mtu", buf, sizeof(buf)) == 0)
+		cfg.mtu = (uint16_t)strtoul(buf, NULL, 10);
+	if (d->xdp_redirect[0]) {
+		cfg.tx_ifindex = if_nametoindex(d->xdp_redirect);
+		if (!cfg.tx_ifindex) {
+			snprintf(err, errlen, "no interface %s (--xdp-redirect)", d->xdp_redirect);
+			return -1;
+		}
+	}
+	if (ensure_bpffs(err, errlen))
+		return -1;
+	pin_dir(d->cfg->instance, dir, sizeof(dir));
+	o.pin_dir = dir;
+	if (sy_xdp_open(&d->xdp, &o, err, errlen))
+		return -1;
+	/* the last lcore block of the region holds the program's counters */
+	if (sy_reader_register(m, m->hdr->limits.max_lcores - 1, &d->xdp_reader, buf, sizeof(buf)) == 0) {
+		sy_reader_offline(&d->xdp_reader); /* never holds reclamation */
+		d->xdp_stats = sy_region_stats(m, m->hdr->limits.max_lcores - 1);
+	} else {
+		sy_logf("warn", "\"XDP counters not exported: %s\"", buf);
+	}
+	if (sy_xdp_configure(d->xdp, &cfg, err, errlen))
+		goto fail;
+	/* tables first, then the program: it never runs on empty maps */
+	if (sy_writer_snapshot(d->writer) &&
+	    sy_xdp_sync(d->xdp, m->base, sy_writer_snapshot(d->writer), err, errlen))
+		goto fail;
+	if (sy_xdp_attach(d->xdp, d->xdp_iface, d->xdp_generic ? SY_XDP_GENERIC : SY_XDP_NATIVE, err,
+			  errlen))
+		goto fail;
+	sy_logf("info", "\"XDP dataplane attached\" iface=%s mode=%s pins=%s%s", d->xdp_iface,
+		d->xdp_generic ? "generic" : "native", dir,
+		sy_xdp_adopted(d->xdp) ? " adopted=yes (connection table kept)" : "");
+	return 0;
+fail:
+	sy_xdp_close(d->xdp, sy_xdp_adopted(d->xdp)); /* never tear down what we adopted */
+	d->xdp = NULL;
+	return -1;
+}
+
+void sy_daemon_xdp_sync(struct sy_daemon *d)
+{
+	char err[256];
+
+	if (!d->xdp || !sy_writer_snapshot(d->writer))
+		return;
+	if (sy_xdp_sync(d->xdp, sy_writer_map(d->writer)->base, sy_writer_snapshot(d->writer), err,
+			sizeof(err))) {
+		d->publish_errors++;
+		snprintf(d->last_error, sizeof(d->last_error), "xdp: %.240s", err);
+		sy_logf("error", "\"XDP maps not updated\" error=\"%s\"", err);
+	}
+}
+
+void sy_daemon_xdp_refresh(struct sy_daemon *d, bool now)
+{
+	uint64_t t = sy_now_ms();
+
+	if (!d->xdp || (!now && t - d->xdp_export_ms < EXPORT_EVERY_MS))
+		return;
+	d->xdp_export_ms = t;
+	sy_xdp_tick(d->xdp);
+	if (d->xdp_stats)
+		sy_xdp_export_stats(d->xdp, sy_writer_map(d->writer), sy_writer_snapshot(d->writer),
+				    d->xdp_stats);
+}
+
+int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
+			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why, size_t whylen)
+{
+	const uint8_t *base = sy_writer_map(d->writer)->base;
+	uint32_t idx;
+	uint64_t uid;
+
+	if (!d->xdp)
+		return -1;
+	if (!sy_xdp_ct_lookup(d->xdp, k, &uid)) {
+		snprintf(why, whylen, "not tracked by the xdp dataplane");
+		return -1; /* the caller answers with Maglev */
+	}
+	idx = sy_service_find_uid(base, s, uid);
+	if (idx == SY_MAGLEV_NONE) {
+		snprintf(why, whylen, "xdp conntrack: its backend left; the next packet re-hashes");
+		return -1;
+	}
+	sy_format_endpoint(&sy_service_backends(base, s)[idx].id, ep, eplen);
+	snprintf(why, whylen, "conntrack (xdp)");
+	return 0;
+}
+
+void sy_daemon_xdp_stop(struct sy_daemon *d)
+{
+	if (!d->xdp)
+		return;
+	sy_daemon_xdp_refresh(d, true);
+	if (d->xdp_reader.map)
+		sy_reader_unregister(&d->xdp_reader);
+	sy_xdp_close(d->xdp, d->xdp_stay);
+	sy_logf("info", d->xdp_stay ? "\"XDP program left attached (--xdp-stay): it keeps serving the last tables\""
+				    : "\"XDP program detached\"");
+	d->xdp = NULL;
+}
+
+/* --xdp-detach: remove the pins of a program left attached (--xdp-stay).
+ * The pinned link is the program's last reference: unlinking it detaches. */
+int sy_xdp_detach_instance(const char *instance, char *err, size_t errlen)
+{
+	char dir[256], path[512];
+	struct dirent *e;
+	DIR *dh;
+
+	pin_dir(instance, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (!dh) {
+		snprintf(err, errlen, "no XDP program of instance %s is pinned in %s", instance, dir);
+		return -1;
+	}
+	while ((e = readdir(dh))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(dh);
+	if (rmdir(dir)) {
+		snprintf(err, errlen, "cannot remove %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
