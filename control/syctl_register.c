@@ -145,7 +145,7 @@ int syctl_register(int argc, char **argv)
 		return 2;
 	}
 	if (strncmp(t.base, "http://", 7) && !etcd) {
-		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry) or etcd://HOST:PORT[,HOST:PORT...]\n");
+		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, addr, r.addr) == 1) {

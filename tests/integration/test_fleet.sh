@@ -37,7 +37,7 @@ api:
   socket: $W/$n.sock
 defaults:
   encap_source4: 198.18.0.1
-  encap_source6: 2001:db8:ff::1
+  encap_source6: 2001:2:ff::1
   table_size: 65537
   hash_seed: 0x5eed
 registry:
@@ -55,7 +55,7 @@ services:
     next_hop_mac: 02:00:00:00:00:fe
     health: { hold_down_s: 0, panic_threshold: 0 }
   - name: web6
-    vip: 2001:db8:1::1
+    vip: 2001:2:1::1
     port: 443
     protocol: tcp
     mode: ipip
@@ -76,8 +76,8 @@ LEASE=$(ectl lease grant 120 | awk '{print $2}')
 for i in $(seq 1 10); do
 	ectl put --lease="$LEASE" $PFX/web/198.18.0.$((100 + i)):80 "{\"weight\":$((i % 3 + 1))}" >/dev/null
 done
-ectl put --lease="$LEASE" "$PFX/web6/[2001:db8::11]:443" '{"weight":1}' >/dev/null
-ectl put --lease="$LEASE" "$PFX/web6/[2001:db8::12]:443" '{"weight":2,"zone":"b"}' >/dev/null
+ectl put --lease="$LEASE" "$PFX/web6/[2001:2::11]:443" '{"weight":1}' >/dev/null
+ectl put --lease="$LEASE" "$PFX/web6/[2001:2::12]:443" '{"weight":2,"zone":"b"}' >/dev/null
 for i in 1 2; do
 	"$BUILD/control/syctl" register --service web --addr 198.18.0.$((200 + i)) --port 80 --ttl 3 \
 		--registry "etcd://$(etcd_endpoints)" >>"$W/agent$i.log" 2>&1 &
@@ -116,7 +116,7 @@ for i in range(1, 51):
     if svc == "web":
         q = "src=198.18.%d.%d&sport=%d&dst=198.18.1.1&dport=80" % (i % 7, i * 5 % 250 + 1, 20000 + i * 97)
     else:
-        q = "src=2001:db8:9::%x&sport=%d&dst=2001:db8:1::1&dport=443" % (i, 30000 + i * 31)
+        q = "src=2001:2:9::%x&sport=%d&dst=2001:2:1::1&dport=443" % (i, 30000 + i * 31)
     c = Unix(sock)
     c.request("GET", "/v1/lookup?service=%s&%s&proto=tcp" % (svc, q))
     print(json.loads(c.getresponse().read())["backend"])
@@ -167,9 +167,9 @@ compare "initial"
 sy_log "2. churn"
 ectl del $PFX/web/198.18.0.101:80 >/dev/null
 ectl del $PFX/web/198.18.0.102:80 >/dev/null
-ectl del "$PFX/web6/[2001:db8::11]:443" >/dev/null
+ectl del "$PFX/web6/[2001:2::11]:443" >/dev/null
 ectl put --lease="$LEASE" $PFX/web/198.18.0.150:80 '{"weight":2}' >/dev/null
-ectl put --lease="$LEASE" "$PFX/web6/[2001:db8::13]:443" '{"weight":1}' >/dev/null
+ectl put --lease="$LEASE" "$PFX/web6/[2001:2::13]:443" '{"weight":1}' >/dev/null
 ectl put --lease="$LEASE" $PFX/web/198.18.0.103:80 '{"weight":9}' >/dev/null
 kill -TERM ${AGENT[2]}
 if sy_wait 15 converged 10 2; then

@@ -48,7 +48,7 @@ zk_down() { ctl status | grep -q "zookeeper *down"; }
 malformed_is() { [ "$(malformed_count)" = "$1" ]; }
 weight_is() { ctl backends web | grep -q "^$1:80 *$2 "; }
 not_degraded() { ! ctl status | grep -q DEGRADED; }
-registered3() { has_backend web 198.18.0.11 && has_backend web 198.18.0.12 && has_backend web6 2001:db8::11; }
+registered3() { has_backend web 198.18.0.11 && has_backend web 198.18.0.12 && has_backend web6 2001:2::11; }
 # agent NAME SERVICE ADDR [options...]: a registration agent in the background
 agent() {
 	local name=$1 svc=$2 addr=$3
@@ -86,7 +86,7 @@ services:
     next_hop_mac: 02:00:00:00:00:fe
     health: { hold_down_s: 0, panic_threshold: 0 }
   - name: web6
-    vip: 2001:db8:1::1
+    vip: 2001:2:1::1
     port: 80
     protocol: tcp
     mode: ipip
@@ -113,7 +113,7 @@ curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_source_up{s
 t0=$(now_ns)
 agent A web 198.18.0.11 --weight 2 --zone a --metadata '{"version":"1.2"}'
 agent B web 198.18.0.12
-agent V6 web6 2001:db8::11
+agent V6 web6 2001:2::11
 if sy_wait 10 registered3; then
 	sy_pass "three agents registered: in syctl backends after $(ms_since "$t0") ms (agent start included)"
 else
@@ -125,8 +125,8 @@ val=$(zk_cli "$ZKPORT" "get $ROOT/web/198.18.0.11:80")
 [[ $val == *'{"metadata":{"version":"1.2"},"weight":2,"zone":"a"}'* && $val =~ ephemeralOwner\ =\ (0x)?[0-9a-f]*[1-9a-f] ]] &&
 	sy_pass "znode $ROOT/web/198.18.0.11:80 is ephemeral and holds {weight, zone, metadata}" ||
 	{ sy_fail "znode value"; echo "$val"; }
-zk_cli "$ZKPORT" "ls $ROOT/web6" | grep -q '\[2001:db8::11\]:80' &&
-	sy_pass "IPv6 znode named [2001:db8::11]:80" || sy_fail "IPv6 znode name"
+zk_cli "$ZKPORT" "ls $ROOT/web6" | grep -q '\[2001:2::11\]:80' &&
+	sy_pass "IPv6 znode named [2001:2::11]:80" || sy_fail "IPv6 znode name"
 sleep 0.3
 ctl table web | grep -q "^198.18.0.11:80 .* 66\.[0-9]*%" &&
 	sy_pass "published: the weight-2 backend owns 2/3 of the table" || { sy_fail "table shares"; ctl table web; }
@@ -209,7 +209,7 @@ sy_wait 10 bash -c "grep -q 'zookeeper session expired' '$W/log' && [ \$(grep -c
 	sy_wait 10 zk_up && sy_wait 5 not_degraded &&
 	sy_pass "sy-control paused past its session timeout: session expired, new session, source up, not degraded" ||
 	{ sy_fail "no new session after sy-control's session expired"; ctl status; }
-has_backend web 198.18.0.11 && has_backend web6 2001:db8::11 && [ "$(ctl --json backends web | grep -c '"address"')" = 1 ] &&
+has_backend web 198.18.0.11 && has_backend web6 2001:2::11 && [ "$(ctl --json backends web | grep -c '"address"')" = 1 ] &&
 	sy_pass "after the new session: the same backends (re-listed, nothing lost or doubled)" ||
 	{ sy_fail "backends after the new session"; ctl backends web; }
 
@@ -226,7 +226,7 @@ digest=$(web_digest)
 		polls=$((polls + 1))
 		has_backend web 198.18.0.11 || echo "$(date +%T.%N) A missing from backends" >>"$W/flap"
 		in_table web 198.18.0.11:80 || echo "$(date +%T.%N) A missing from the table" >>"$W/flap"
-		has_backend web6 2001:db8::11 || echo "$(date +%T.%N) V6 missing from backends" >>"$W/flap"
+		has_backend web6 2001:2::11 || echo "$(date +%T.%N) V6 missing from backends" >>"$W/flap"
 		echo $polls >"$W/polls"
 		sleep 0.1
 	done
@@ -265,7 +265,7 @@ if [ -s "$W/flap" ]; then
 else
 	sy_pass "no flap: A and the IPv6 backend present at each of $(cat "$W/polls") polls (backends and table), before, during and after the outage"
 fi
-has_backend web 198.18.0.11 && has_backend web6 2001:db8::11 && sy_pass "live agents registered after the restart" || sy_fail "live agents lost"
+has_backend web 198.18.0.11 && has_backend web6 2001:2::11 && sy_pass "live agents registered after the restart" || sy_fail "live agents lost"
 if grep -q "msg=re-registered" <(sed -n '/registry unreachable/,$p' "$W/agent-A.log"); then
 	sy_log "agent A: its session expired in the outage; it re-created its znode"
 else
