@@ -592,8 +592,10 @@ static __always_inline void make_ip6(struct sy_ip6_hdr *ip, const __u32 *saddr,
 }
 
 /* The Ethernet header of the output: MACs, the input's VLAN tags (saved in
- * tags[8] before the head moved; bytes past the tags are overwritten by what
- * follows) and the innermost ethertype at l2 - 2. */
+ * tags[8] before the head moved) and the innermost ethertype at l2 - 2.
+ * Always 8 bytes of tags (one fixed-size copy whatever the tag count): with
+ * fewer tags the bytes up to offset 20 are garbage, so call this before
+ * writing what follows the L2 header. */
 static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *dst,
 				    const __u8 *src, const __u8 *tags, __u16 ethertype)
 {
@@ -748,6 +750,9 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		quote = p->l3_len < 576 - hdr ? p->l3_len : 576 - hdr;
 		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
 			goto no_room;
+		/* first: the 8 bytes of tags it writes overlap the IP header */
+		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV4))
+			goto no_room;
 		o = pkt_at(ctx, l2 + 20, sizeof(ic));
 		if (!o)
 			goto no_room;
@@ -760,8 +765,6 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		__builtin_memcpy(o + 22, &ic.csum, 2);
 		make_ip4(&ip, p->key.dst[0], p->key.src[0], SY_IPPROTO_ICMP, 8 + quote, 0, 0);
 		__builtin_memcpy(o, &ip, sizeof(ip));
-		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV4))
-			goto no_room;
 	} else {
 		struct sy_icmp_hdr ic = { .type = SY_ICMP6_PKT_TOO_BIG };
 		__u32 mtu_be = bpf_htons((__u16)mtu);
@@ -778,6 +781,9 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		quote = p->l3_len < 1280 - hdr ? p->l3_len : 1280 - hdr;
 		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
 			goto no_room;
+		/* first: the 8 bytes of tags it writes overlap the IP header */
+		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV6))
+			goto no_room;
 		o = pkt_at(ctx, l2 + 40, sizeof(ic));
 		if (!o)
 			goto no_room;
@@ -791,8 +797,6 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		__builtin_memcpy(o + 42, &ic.csum, 2);
 		make_ip6(&ip, p->key.dst, p->key.src, SY_IPPROTO_ICMPV6, 8 + quote, 0, 0);
 		__builtin_memcpy(o, &ip, sizeof(ip));
-		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV6))
-			goto no_room;
 	}
 	/* the frame is l2 + hdr + l3_len now: keep the quote */
 	if (quote < p->l3_len && bpf_xdp_adjust_tail(ctx, -(int)(p->l3_len - quote)))

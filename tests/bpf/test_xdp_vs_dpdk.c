@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Same flow -> same backend on both paths (DESIGN.md, "XDP fallback path"):
+ * 10,000 random flows over three services of one region,
+ *   ipip4  TCP 198.18.200.1:80, IPv4 backends of uneven weights, one
+ *          draining, Maglev M = 65537 (a large inner table map);
+ *   gue6   UDP [2001:2::200]:53, GUE to IPv6 backends (UDP checksum);
+ *   dsr4   TCP 198.18.200.2, all ports, l2dsr;
+ * each frame is run through the DPDK packet path (sy_lb_process() of
+ * dataplane/lb.c) and through the XDP program (BPF_PROG_TEST_RUN of
+ * bpf/sy_xdp_lb.bpf.c, maps filled by sy_xdp_sync() from the same region).
+ * For every flow the destination (outer destination address, or destination
+ * MAC for l2dsr) must be the same, and so must the whole output frame.
+ *
+ * Three rounds over the same flows:
+ *   1. new flows: both paths count ct_new for each;
+ *   2. the same flows again: tracked, ct_hit for each on both;
+ *   3. after ipip4 loses a backend and gains another (a new region
+ *      snapshot, mirrored with sy_xdp_sync: the departed backend is marked
+ *      gone): the flows of the departed backend are re-hashed
+ *      (ct_reselect), the others stay where they were although the Maglev
+ *      table changed; both paths agree flow by flow and in their counters;
+ *   4. the same after another backend left and its grace period passed
+ *      (sy_xdp_tick deleted it: a tracked flow finds no backend at all).
+ *
+ * The test pins itself to one CPU: conntrack is per CPU (under RSS a flow
+ * stays on its CPU), and BPF_PROG_TEST_RUN runs the program on the caller's.
+ *
+ * Needs root; fails, never skips.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+#include <sched.h>
+
+#include <switchyard/counters.h>
+#include <switchyard/pkt_hdr.h>
+#include <switchyard/region_writer.h>
+
+#include "lb.h"
+#include "xdp_lb.h"
+#include "xdp_lb_util.h"
+
+#define N_FLOWS 10000
+#define CT_FLOWS 65536
+#define HEADROOM 256
+#define MAXFRAME 256
+#define GRACE_MS 50
+
+static const uint8_t PORT_MAC[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+
+enum { SVC_IPIP4, SVC_GUE6, SVC_DSR4, N_SVC };
+
+struct flow {
+	int svc;
+	uint8_t family, proto;
+	uint32_t src[4], dst[4];
+	uint16_t sport, dport; /* host order */
+};
+
+static struct {
+	char path[128];
+	struct sy_writer *w;
+	struct sy_region_map *map;
+	struct sy_xdp *x;
+	int prog_fd;
+	struct sy_lb lb;
+	void *ct_mem;
+	struct flow flows[N_FLOWS];
+	uint32_t dpdk_dest_of[N_FLOWS]; /* hash of the destination, per flow */
+} env;
+
+/* ---- services --------------------------------------------------------------- */
+
+static void addr(const char *s, uint32_t out[4])
+{
+	memset(out, 0, 16);
+	assert_int_equal(inet_pton(strchr(s, ':') ? AF_INET6 : AF_INET, s, out), 1);
+}
+
+static void backend(struct sy_backend_spec *b, const char *a, uint16_t port, uint8_t mac_lo,
+		    uint32_t weight)
+{
+	memset(b, 0, sizeof(*b));
+	b->id.family = strchr(a, ':') ? SY_AF_INET6 : SY_AF_INET;
+	b->id.port = port;
+	addr(a, b->id.addr);
+	b->weight = weight;
+	memcpy(b->mac, (uint8_t[6]){ 0x02, 0, 0, 0, 0x20, mac_lo }, 6);
+}
+
+/* ipip4's backends. Stage 1 replaces .2 (weight 2) with .6; stage 2 also
+ * removes .3. */
+static void set_ipip4(int stage)
+{
+	struct sy_backend_spec be[5];
+	struct sy_service_spec s = {
+		.name = "ipip4",
+		.vip = { .port = htons(80), .proto = SY_IPPROTO_TCP, .family = SY_AF_INET },
+		.fwd_mode = SY_FWD_IPIP,
+		.hash_seed = 7,
+		.table_size = 65537,
+		.backends = be,
+	};
+	char err[256] = "";
+	uint32_t n = 0;
+
+	addr("198.18.200.1", s.vip.addr);
+	assert_int_equal(inet_pton(AF_INET, "198.18.0.1", &s.encap_src4), 1);
+	backend(&be[n++], "198.18.20.1", 80, 1, 1);
+	if (stage == 0)
+		backend(&be[n++], "198.18.20.2", 80, 2, 2);
+	else
+		backend(&be[n++], "198.18.20.6", 80, 6, 2);
+	if (stage < 2)
+		backend(&be[n++], "198.18.20.3", 80, 3, 1);
+	backend(&be[n++], "198.18.20.4", 80, 4, 3);
+	backend(&be[n++], "198.18.20.5", 80, 5, 0); /* draining */
+	s.n_backends = n;
+	if (sy_writer_set_service(env.w, &s, err, sizeof(err)))
+		print_message("ipip4: %s\n", err);
+	assert_string_equal(err, "");
+}
+
+static void set_others(void)
+{
+	struct sy_backend_spec g[4], d[3];
+	struct sy_service_spec gue = {
+		.name = "gue6",
+		.vip = { .port = htons(53), .proto = SY_IPPROTO_UDP, .family = SY_AF_INET6 },
+		.fwd_mode = SY_FWD_GUE,
+		.hash_seed = 0x1234,
+		.table_size = 4099,
+		.n_backends = 4,
+		.backends = g,
+	};
+	struct sy_service_spec dsr = {
+		.name = "dsr4",
+		.vip = { .port = 0, .proto = SY_IPPROTO_TCP, .family = SY_AF_INET },
+		.fwd_mode = SY_FWD_L2DSR,
+		.hash_seed = 99,
+		.table_size = 251,
+		.n_backends = 3,
+		.backends = d,
+	};
+	char err[256] = "";
+
+	addr("2001:2::200", gue.vip.addr);
+	addr("2001:2::1", gue.encap_src6);
+	for (int i = 0; i < 4; i++) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "2001:2::20:%d", i + 1);
+		backend(&g[i], a, 53, (uint8_t)(0x11 + i), 1);
+	}
+	addr("198.18.200.2", dsr.vip.addr);
+	for (int i = 0; i < 3; i++) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "198.18.21.%d", i + 1);
+		backend(&d[i], a, 0, (uint8_t)(0x21 + i), (uint32_t)i + 1);
+	}
+	assert_int_equal(sy_writer_set_service(env.w, &gue, err, sizeof(err)), 0);
+	assert_int_equal(sy_writer_set_service(env.w, &dsr, err, sizeof(err)), 0);
+}
+
+static void publish(void)
+{
+	char err[256] = "";
+
+	if (sy_writer_commit(env.w, NULL, err, sizeof(err)))
+		print_message("commit: %s\n", err);
+	assert_string_equal(err, "");
+	env.lb.snap = sy_writer_snapshot(env.w);
+	assert_non_null(env.lb.snap);
+	if (sy_xdp_sync(env.x, env.map->base, env.lb.snap, err, sizeof(err)))
+		print_message("sy_xdp_sync: %s\n", err);
+	assert_string_equal(err, "");
+}
+
+/* ---- flows and frames ----------------------------------------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+static void make_flows(void)
+{
+	for (int i = 0; i < N_FLOWS; i++) {
+		struct flow *f = &env.flows[i];
+
+		memset(f, 0, sizeof(*f));
+		f->svc = i % N_SVC;
+		f->sport = (uint16_t)(1024 + rnd() % 64000);
+		if (f->svc == SVC_GUE6) {
+			f->family = SY_AF_INET6;
+			f->proto = SY_IPPROTO_UDP;
+			addr("2001:2:ff::", f->src);
+			f->src[2] = rnd();
+			f->src[3] = rnd();
+			addr("2001:2::200", f->dst);
+			f->dport = 53;
+		} else {
+			f->family = SY_AF_INET;
+			f->proto = SY_IPPROTO_TCP;
+			/* clients in 198.18.128.0/17 */
+			f->src[0] = htonl(0xc6128000u | (rnd() & 0x7fff));
+			addr(f->svc == SVC_IPIP4 ? "198.18.200.1" : "198.18.200.2", f->dst);
+			f->dport = f->svc == SVC_IPIP4 ? 80 : (uint16_t)(1 + rnd() % 65535);
+		}
+	}
+}
+
+static uint16_t csum16(const void *d, size_t n)
+{
+	const uint8_t *p = d;
+	uint32_t s = 0;
+
+	for (; n > 1; n -= 2, p += 2)
+		s += (uint32_t)p[0] << 8 | p[1];
+	if (n)
+		s += (uint32_t)p[0] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return htons((uint16_t)~s);
+}
+
+/* Client -> VIP frame of flow f: Ethernet, IP, TCP (ACK) or UDP, 32 bytes
+ * of payload. */
+static uint32_t frame(const struct flow *f, int i, uint8_t *o)
+{
+	uint32_t l4len = (f->proto == SY_IPPROTO_TCP ? 20 : 8) + 32, off = 14, l3;
+	uint16_t et = htons(f->family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6);
+	uint8_t *l4;
+
+	memcpy(o, PORT_MAC, 6);
+	memcpy(o + 6, (uint8_t[6]){ 0x02, 0, 0, 0, 0x99, (uint8_t)i }, 6);
+	memcpy(o + 12, &et, 2);
+	if (f->family == SY_AF_INET) {
+		struct sy_ip4_hdr ip = {
+			.ver_ihl = 0x45,
+			.tos = (uint8_t)(i & 0xfc),
+			.tot_len = htons((uint16_t)(20 + l4len)),
+			.id = htons((uint16_t)i),
+			.frag_off = htons(SY_IP4_DF),
+			.ttl = 61,
+			.proto = f->proto,
+			.saddr = f->src[0],
+			.daddr = f->dst[0],
+		};
+
+		ip.csum = csum16(&ip, 20);
+		memcpy(o + off, &ip, 20);
+		l3 = 20;
+	} else {
+		struct sy_ip6_hdr ip = {
+			.ver_tc_flow = htonl(6u << 28 | (uint32_t)(i & 0xff) << 20 | (uint32_t)i),
+			.payload_len = htons((uint16_t)l4len),
+			.nexthdr = f->proto,
+			.hop_limit = 61,
+		};
+
+		memcpy(ip.saddr, f->src, 16);
+		memcpy(ip.daddr, f->dst, 16);
+		memcpy(o + off, &ip, 40);
+		l3 = 40;
+	}
+	l4 = o + off + l3;
+	memset(l4, 0, l4len);
+	if (f->proto == SY_IPPROTO_TCP) {
+		struct sy_tcp_hdr t = { .sport = htons(f->sport), .dport = htons(f->dport),
+					.seq = htonl((uint32_t)i), .doff_res = 5 << 4,
+					.flags = SY_TCP_ACK, .window = htons(512) };
+
+		memcpy(l4, &t, 20);
+		memset(l4 + 20, 'a' + i % 26, 32);
+	} else {
+		struct sy_udp_hdr u = { .sport = htons(f->sport), .dport = htons(f->dport),
+					.len = htons((uint16_t)l4len) };
+
+		memcpy(l4, &u, 8);
+		memset(l4 + 8, 'A' + i % 26, 32);
+	}
+	return off + l3 + l4len;
+}
+
+/* ---- one round --------------------------------------------------------------------- */
+
+/* The destination of an output frame: outer destination address, or the
+ * destination MAC for l2dsr (whose IP packet is untouched). */
+static void destination(const struct flow *f, const uint8_t *o, uint32_t len, char *buf,
+			size_t n)
+{
+	uint16_t et = (uint16_t)(o[12] << 8 | o[13]);
+
+	if (f->svc == SVC_DSR4) {
+		snprintf(buf, n, "mac %02x:%02x:%02x:%02x:%02x:%02x", o[0], o[1], o[2], o[3], o[4],
+			 o[5]);
+	} else if (et == SY_ETH_P_IPV4 && len >= 34) {
+		inet_ntop(AF_INET, o + 30, buf, (socklen_t)n);
+	} else if (et == SY_ETH_P_IPV6 && len >= 54) {
+		inet_ntop(AF_INET6, o + 38, buf, (socklen_t)n);
+	} else {
+		snprintf(buf, n, "(none)");
+	}
+}
+
+struct round_result {
+	uint64_t dpdk[SY_C__COUNT], xdp[SY_C__COUNT]; /* counter deltas */
+	long moved;  /* flows whose destination changed since the last round */
+};
+
+static char last_dest[N_FLOWS][48];
+
+static void run_round(const char *what, struct round_result *r)
+{
+	uint64_t x0[SY_LCORE_NCOUNTERS], x1[SY_LCORE_NCOUNTERS], d0[SY_C__COUNT];
+	long dest_mismatch = 0, frame_mismatch = 0, not_tx = 0;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(d0, env.lb.stats->counters, sizeof(d0));
+	sy_xdp_read_counters(env.x, x0);
+	for (int i = 0; i < N_FLOWS; i++) {
+		const struct flow *f = &env.flows[i];
+		uint8_t in[MAXFRAME], buf[HEADROOM + MAXFRAME + 64], xo[MAXFRAME + 128];
+		uint32_t len = frame(f, i, in), xlen = 0, action = 0;
+		struct sy_pkt pkt = { .data = buf + HEADROOM, .len = len, .headroom = HEADROOM,
+				      .tailroom = sizeof(buf) - HEADROOM - len };
+		char dd[48], xd[48];
+		enum sy_verdict v;
+
+		memcpy(pkt.data, in, len);
+		v = sy_lb_process(&env.lb, &pkt);
+		assert_int_equal(sy_xdp_test_run(env.prog_fd, in, len, xo, sizeof(xo), &xlen,
+						 &action, NULL),
+				 0);
+		if (v != SY_V_TX || action != XDP_TX) {
+			if (not_tx++ < 5)
+				print_message("%s: flow %d: DPDK verdict %d, XDP action %u\n", what, i,
+					      v, action);
+			continue;
+		}
+		destination(f, pkt.data, pkt.len, dd, sizeof(dd));
+		destination(f, xo, xlen, xd, sizeof(xd));
+		if (strcmp(dd, xd) != 0 && dest_mismatch++ < 5)
+			print_message("%s: flow %d (service %d): DPDK -> %s, XDP -> %s\n", what, i,
+				      f->svc, dd, xd);
+		if ((pkt.len != xlen || memcmp(pkt.data, xo, xlen) != 0) && frame_mismatch++ < 5)
+			print_message("%s: flow %d: output frames differ (%u / %u bytes)\n", what, i,
+				      pkt.len, xlen);
+		if (last_dest[i][0] && strcmp(last_dest[i], dd) != 0)
+			r->moved++;
+		snprintf(last_dest[i], sizeof(last_dest[i]), "%s", dd);
+	}
+	sy_xdp_read_counters(env.x, x1);
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		r->dpdk[c] = env.lb.stats->counters[c] - d0[c];
+		r->xdp[c] = x1[c] - x0[c];
+	}
+	print_message("%s: %d flows, %ld not sent, %ld destinations and %ld frames differ, "
+		      "%ld moved; ct_new %llu/%llu ct_hit %llu/%llu ct_reselect %llu/%llu "
+		      "(DPDK/XDP)\n",
+		      what, N_FLOWS, not_tx, dest_mismatch, frame_mismatch, r->moved,
+		      (unsigned long long)r->dpdk[SY_C_CT_NEW], (unsigned long long)r->xdp[SY_C_CT_NEW],
+		      (unsigned long long)r->dpdk[SY_C_CT_HIT], (unsigned long long)r->xdp[SY_C_CT_HIT],
+		      (unsigned long long)r->dpdk[SY_C_CT_RESELECT],
+		      (unsigned long long)r->xdp[SY_C_CT_RESELECT]);
+	assert_int_equal(not_tx, 0);
+	assert_int_equal(dest_mismatch, 0);
+	assert_int_equal(frame_mismatch, 0);
+	/* the packet path's counters agree (the XDP program also counts its
+	 * I/O: rx, tx) */
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		if (c == SY_C_RX_PKTS || c == SY_C_RX_BYTES || c == SY_C_TX_PKTS ||
+		    c == SY_C_TX_BYTES)
+			continue;
+		if (r->dpdk[c] != r->xdp[c])
+			print_message("%s: counter %d: DPDK +%llu, XDP +%llu\n", what, c,
+				      (unsigned long long)r->dpdk[c], (unsigned long long)r->xdp[c]);
+		assert_int_equal(r->dpdk[c], r->xdp[c]);
+	}
+	assert_int_equal(r->xdp[SY_C_RX_PKTS], N_FLOWS);
+	assert_int_equal(r->xdp[SY_C_TX_PKTS], N_FLOWS);
+	assert_int_equal(r->xdp[SY_C_FWD_PKTS], N_FLOWS);
+}
+
+static void same_backend_both_paths(void **state)
+{
+	struct round_result r;
+
+	(void)state;
+	make_flows();
+
+	run_round("new flows", &r);
+	assert_int_equal(r.xdp[SY_C_CT_NEW], N_FLOWS);
+
+	run_round("tracked flows", &r);
+	assert_int_equal(r.xdp[SY_C_CT_HIT], N_FLOWS);
+	assert_int_equal(r.xdp[SY_C_CT_NEW], 0);
+	assert_int_equal(r.moved, 0);
+
+	/* ipip4: 198.18.20.2 leaves (marked gone in sy_backends), 198.18.20.6
+	 * arrives */
+	set_ipip4(1);
+	publish();
+	run_round("after a backend change", &r);
+	assert_int_equal(r.xdp[SY_C_CT_HIT], N_FLOWS);
+	/* exactly the flows of the departed backend moved, and were re-hashed */
+	assert_true(r.xdp[SY_C_CT_RESELECT] > 0);
+	assert_int_equal(r.moved, (long)r.xdp[SY_C_CT_RESELECT]);
+	for (int i = 0; i < N_FLOWS; i++)
+		assert_string_not_equal(last_dest[i], "198.18.20.2");
+
+	/* 198.18.20.3 leaves, and its grace period passes: no longer in
+	 * sy_backends at all when its flows come back */
+	set_ipip4(2);
+	publish();
+	usleep((GRACE_MS + 20) * 1000);
+	sy_xdp_tick(env.x);
+	run_round("after a backend is deleted", &r);
+	assert_int_equal(r.xdp[SY_C_CT_HIT], N_FLOWS);
+	assert_true(r.xdp[SY_C_CT_RESELECT] > 0);
+	assert_int_equal(r.moved, (long)r.xdp[SY_C_CT_RESELECT]);
+	for (int i = 0; i < N_FLOWS; i++)
+		assert_string_not_equal(last_dest[i], "198.18.20.3");
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+	static const struct sy_region_limits lim = { .max_lcores = 2, .max_services = 16,
+						     .max_backends = 64, .heap_size = 16u << 20 };
+	struct sy_xdp_opts o = { .ct_flows = CT_FLOWS, .grace_ms = GRACE_MS };
+	struct sy_xdp_config cfg = { .mtu = 1500, .mtu_action = 0, .tcp_ms = 900000,
+				     .tcp_fin_ms = 10000, .udp_ms = 300000 };
+	char err[256] = "";
+	struct sy_lcore_stats *st;
+	uint64_t ct_size = sy_ct_memsize(CT_FLOWS);
+
+	(void)state;
+	{
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		if (sched_setaffinity(0, sizeof(one), &one)) {
+			perror("sched_setaffinity");
+			return -1;
+		}
+	}
+	memcpy(cfg.port_mac, PORT_MAC, 6);
+	snprintf(env.path, sizeof(env.path), "/dev/shm/sy-test-xdpvsdpdk-%d", (int)getpid());
+	unlink(env.path);
+	if (sy_writer_create(env.path, "xdp_vs_dpdk", &lim, NULL, &env.w, err, sizeof(err)) ||
+	    sy_xdp_open(&env.x, &o, err, sizeof(err)) ||
+	    sy_xdp_configure(env.x, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "setup: %s\n", err);
+		return -1;
+	}
+	env.prog_fd = sy_xdp_prog_fd(env.x);
+	env.map = sy_writer_map(env.w);
+	st = sy_region_stats(env.map, 0);
+	env.ct_mem = calloc(1, ct_size);
+	if (!env.ct_mem)
+		return -1;
+	env.lb = (struct sy_lb){
+		.base = env.map->base,
+		.stats = st,
+		.vips = sy_stats_vips(st),
+		.backends = sy_stats_backends(env.map, st),
+		.now = 1000,
+		.mtu = 1500,
+		.mtu_action = SY_MTU_ICMP,
+	};
+	memcpy(env.lb.port_mac, PORT_MAC, 6);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_FLOWS, NULL);
+	set_ipip4(0);
+	set_others();
+	publish();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (env.x)
+		sy_xdp_close(env.x, false);
+	if (env.w)
+		sy_writer_close(env.w);
+	free(env.ct_mem);
+	unlink(env.path);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(same_backend_both_paths),
+	};
+
+	return cmocka_run_group_tests_name("xdp_vs_dpdk", tests, setup, teardown);
+}
