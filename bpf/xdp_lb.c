@@ -66,7 +66,7 @@ static uint64_t now_ms(void)
 
 static int fail(char *err, size_t errlen, int e, const char *fmt, const char *what)
 {
-	char msg[160];
+	char msg[640]; /* the formats name paths of up to 511 bytes */
 
 	snprintf(msg, sizeof(msg), fmt, what);
 	snprintf(err, errlen, "%s: %s", msg, strerror(e > 0 ? e : -e));
@@ -100,7 +100,9 @@ static int mkdir_p(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = 0;
-		if (mkdir(tmp, 0700) && errno != EEXIST)
+		/* parents traversable: a daemon that dropped root (sy-control
+		 * --user) still reaches its own directory */
+		if (mkdir(tmp, 0755) && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}

@@ -60,6 +60,7 @@ struct sy_daemon {
 	 * the XDP program, xdp.c) or "auto" until decided */
 	char dp_mode[8];
 	char xdp_iface[64], xdp_redirect[64];
+	char xdp_bpffs[200];              /* pin root; "" = /sys/fs/bpf */
 	bool xdp_generic, xdp_stay;
 	unsigned dpdk_wait_s;
 	uint32_t xdp_ct_flows;
@@ -67,6 +68,7 @@ struct sy_daemon {
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
 	uint64_t xdp_export_ms;
+	char run_as[64];                  /* --user: drop to this user */
 };
 
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
@@ -100,7 +102,12 @@ int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why,
 			 size_t whylen);
 void sy_daemon_xdp_stop(struct sy_daemon *d);
-int sy_xdp_detach_instance(const char *instance, char *err, size_t errlen);
+int sy_xdp_detach_instance(const char *bpffs, const char *instance, char *err, size_t errlen);
+int sy_daemon_xdp_chown(struct sy_daemon *d, unsigned uid, unsigned gid, char *err, size_t errlen);
+
+/* privdrop.c: become d->run_as keeping only the capabilities still needed
+ * (no-op without --user). Before any thread starts. */
+int sy_daemon_drop_privileges(struct sy_daemon *d, char *err, size_t errlen);
 
 /* health.c */
 int sy_health_start(struct sy_daemon *d);

@@ -177,7 +177,11 @@ static void usage(FILE *f)
 		   "  --xdp-ct-flows N   connection-table entries per CPU (default %u)\n"
 		   "  --xdp-stay         leave the program attached on exit (it keeps serving the\n"
 		   "                     last tables; the next sy-control adopts it)\n"
-		   "  --xdp-detach       detach a program left by --xdp-stay and exit\n",
+		   "  --xdp-detach       detach a program left by --xdp-stay and exit\n"
+		   "  --xdp-bpffs DIR    bpffs holding the pins (default /sys/fs/bpf; they go in\n"
+		   "                     DIR/switchyard/<instance>)\n"
+		   "  --user NAME        after setup, run as NAME with only the capabilities still\n"
+		   "                     needed (docs/control.md, \"Privileges\")\n",
 		SY_XDP_CT_DEFAULT_FLOWS);
 }
 
@@ -191,7 +195,9 @@ int main(int argc, char **argv)
 		{ "xdp-redirect", required_argument, 0, 'R' },
 		{ "xdp-ct-flows", required_argument, 0, 'C' },
 		{ "xdp-stay", no_argument, 0, 'S' },      { "xdp-detach", no_argument, 0, 'X' },
-		{ "dpdk-wait", required_argument, 0, 'W' }, { 0, 0, 0, 0 },
+		{ "dpdk-wait", required_argument, 0, 'W' }, { "user", required_argument, 0, 'u' },
+		{ "xdp-bpffs", required_argument, 0, 'B' },
+		{ 0, 0, 0, 0 },
 	};
 	struct sy_daemon *d = &the_daemon;
 	struct sy_config *cfg = NULL;
@@ -256,6 +262,20 @@ int main(int argc, char **argv)
 		case 'S':
 			d->xdp_stay = true;
 			break;
+		case 'B':
+			if (optarg[0] != '/' || strlen(optarg) >= sizeof(d->xdp_bpffs)) {
+				fprintf(stderr, "sy-control: --xdp-bpffs: '%s' is not an absolute path\n", optarg);
+				return 2;
+			}
+			snprintf(d->xdp_bpffs, sizeof(d->xdp_bpffs), "%s", optarg);
+			break;
+		case 'u':
+			if (!optarg[0] || strlen(optarg) >= sizeof(d->run_as)) {
+				fprintf(stderr, "sy-control: --user: bad user name '%s'\n", optarg);
+				return 2;
+			}
+			snprintf(d->run_as, sizeof(d->run_as), "%s", optarg);
+			break;
 		case 'X':
 			detach = 1;
 			break;
@@ -278,7 +298,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (detach) {
-		int rc = sy_xdp_detach_instance(cfg->instance, err, sizeof(err));
+		int rc = sy_xdp_detach_instance(d->xdp_bpffs, cfg->instance, err, sizeof(err));
 
 		if (rc)
 			fprintf(stderr, "sy-control: %s\n", err);
@@ -308,8 +328,11 @@ int main(int argc, char **argv)
 	if (d->adopted)
 		adopt_published(d);
 	sy_daemon_publish(d); /* tables first: an XDP program never starts on empty maps */
-	if (sy_daemon_xdp_start(d, err, sizeof(err))) {
+	if (sy_daemon_xdp_start(d, err, sizeof(err)) || sy_daemon_drop_privileges(d, err, sizeof(err))) {
 		fprintf(stderr, "sy-control: %s\n", err);
+		if (d->xdp && sy_xdp_adopted(d->xdp))
+			d->xdp_stay = true; /* never tear down the program we took over */
+		sy_daemon_xdp_stop(d);
 		sy_writer_close(d->writer);
 		return 1;
 	}

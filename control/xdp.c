@@ -27,21 +27,27 @@
 #include "netaddr.h"
 #include "xdp_lb.h"
 
-#define BPFFS "/sys/fs/bpf"
+#define BPFFS "/sys/fs/bpf" /* default pin root (--xdp-bpffs) */
 #define EXPORT_EVERY_MS 200
 
-static void pin_dir(const char *instance, char *out, size_t n)
+static void pin_dir(const char *root, const char *instance, char *out, size_t n)
 {
-	snprintf(out, n, BPFFS "/switchyard/%s", instance);
+	snprintf(out, n, "%s/switchyard/%s", root[0] ? root : BPFFS, instance);
 }
 
-/* Pinning needs bpffs; systemd mounts it, a bare host may not have. */
-static int ensure_bpffs(char *err, size_t errlen)
+/* Pinning needs bpffs. systemd mounts it on /sys/fs/bpf, a bare host may
+ * not have: we mount it there. Another root must already be a bpffs (under
+ * `ip netns exec`, /sys is the command's own: pins there die with it). */
+static int ensure_bpffs(const char *root, char *err, size_t errlen)
 {
 	struct statfs st;
 
-	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+	if (statfs(root[0] ? root : BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
 		return 0;
+	if (root[0] && strcmp(root, BPFFS)) {
+		snprintf(err, errlen, "--xdp-bpffs %s is not a bpffs (mount -t bpf bpf %s)", root, root);
+		return -1;
+	}
 	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
 		snprintf(err, errlen, "%s is not a bpffs and cannot be mounted: %s", BPFFS,
 			 strerror(errno));
@@ -126,9 +132,9 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (ensure_bpffs(err, errlen))
+	if (ensure_bpffs(d->xdp_bpffs, err, errlen))
 		return -1;
-	pin_dir(d->cfg->instance, dir, sizeof(dir));
+	pin_dir(d->xdp_bpffs, d->cfg->instance, dir, sizeof(dir));
 	o.pin_dir = dir;
 	if (sy_xdp_open(&d->xdp, &o, err, errlen))
 		return -1;
@@ -221,15 +227,44 @@ void sy_daemon_xdp_stop(struct sy_daemon *d)
 	d->xdp = NULL;
 }
 
-/* --xdp-detach: remove the pins of a program left attached (--xdp-stay).
- * The pinned link is the program's last reference: unlinking it detaches. */
-int sy_xdp_detach_instance(const char *instance, char *err, size_t errlen)
+/* --user: the pins must be the daemon's, so that it can remove them on stop */
+int sy_daemon_xdp_chown(struct sy_daemon *d, unsigned uid, unsigned gid, char *err, size_t errlen)
 {
 	char dir[256], path[512];
 	struct dirent *e;
 	DIR *dh;
 
-	pin_dir(instance, dir, sizeof(dir));
+	pin_dir(d->xdp_bpffs, d->cfg->instance, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (!dh || chown(dir, uid, gid)) {
+		snprintf(err, errlen, "cannot give %s to the daemon's user: %s", dir, strerror(errno));
+		if (dh)
+			closedir(dh);
+		return -1;
+	}
+	while ((e = readdir(dh))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (chown(path, uid, gid)) {
+			snprintf(err, errlen, "cannot give %s to the daemon's user: %s", path, strerror(errno));
+			closedir(dh);
+			return -1;
+		}
+	}
+	closedir(dh);
+	return 0;
+}
+
+/* --xdp-detach: remove the pins of a program left attached (--xdp-stay).
+ * The pinned link is the program's last reference: unlinking it detaches. */
+int sy_xdp_detach_instance(const char *bpffs, const char *instance, char *err, size_t errlen)
+{
+	char dir[256], path[512];
+	struct dirent *e;
+	DIR *dh;
+
+	pin_dir(bpffs, instance, dir, sizeof(dir));
 	dh = opendir(dir);
 	if (!dh) {
 		snprintf(err, errlen, "no XDP program of instance %s is pinned in %s", instance, dir);

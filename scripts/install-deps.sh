@@ -9,6 +9,7 @@ PACKAGES=(
 	libbpf-dev bpftool clang llvm libxdp-dev xdp-tools
 	libjemalloc-dev libcmocka-dev
 	libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+	libcap-dev
 	python3-scapy iproute2 iputils-ping ethtool curl linux-perf
 	etcd-server etcd-client
 	zookeeper zookeeper-bin libzookeeper-mt-dev # server jars (tests run it; not zookeeperd), cli_mt, C client
