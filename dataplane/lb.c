@@ -80,16 +80,20 @@ static uint32_t pseudo_sum(uint8_t family, const uint32_t *src, const uint32_t *
 			   uint32_t len, uint8_t proto)
 {
 	uint32_t n = family == SY_AF_INET ? 4 : 16;
-	uint32_t s = sy_csum_partial(src, n, 0);
+	/* 64-bit, folded with the end-around carry: the 32-bit partial sum of
+	 * the addresses can be close to 2^32, and a carry lost here would be
+	 * a checksum off by one */
+	uint64_t s = sy_csum_partial(dst, n, sy_csum_partial(src, n, 0));
 
-	s = sy_csum_partial(dst, n, s);
 	if (family == SY_AF_INET) {
 		s += hton16((uint16_t)len);
 	} else {
 		s += hton16((uint16_t)(len >> 16));
 		s += hton16((uint16_t)len);
 	}
-	return s + hton16(proto);
+	s += hton16(proto);
+	s = (s & 0xffffffff) + (s >> 32);
+	return (uint32_t)((s & 0xffffffff) + (s >> 32));
 }
 
 /* ---- Building outer headers -------------------------------------------- */
