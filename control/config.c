@@ -1412,45 +1412,38 @@ void sy_config_free(struct sy_config *c)
 	free(c);
 }
 
-int sy_config_load(const char *path, struct sy_config **out, char *err, size_t errlen)
+/* Parse and validate len bytes of YAML (buf need not be NUL-terminated);
+ * path names them in messages and in the result. */
+static int load_buffer(struct ctx *x, const char *path, const unsigned char *buf, size_t len,
+		       struct sy_config **out)
 {
-	struct ctx x = { .file = path, .err = err, .errlen = errlen };
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
 	struct sy_config *c = NULL;
-	unsigned char *buf = NULL;
 	yaml_node_t *root;
-	size_t len = 0;
 	int rc = -1;
 
-	*out = NULL;
-	if (err && errlen)
-		err[0] = 0;
-	if (read_file(&x, path, &buf, &len))
-		return -1;
-	if (!yaml_parser_initialize(&parser)) {
-		free(buf);
-		return oom(&x);
-	}
+	if (!yaml_parser_initialize(&parser))
+		return oom(x);
 	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		syntax_error(&x, &parser, buf, len);
+		syntax_error(x, &parser, buf, len);
 		goto out_parser;
 	}
-	x.doc = &doc;
+	x->doc = &doc;
 	root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		fail(&x, 1, NULL, "the file is empty; expected a mapping (instance:, services:, ...)");
+		fail(x, 1, NULL, "the file is empty; expected a mapping (instance:, services:, ...)");
 		goto out_doc;
 	}
 	/* Exactly one document: a second one (or garbage after "...") is an
 	 * error, not silently ignored. */
 	if (!yaml_parser_load(&parser, &extra)) {
-		syntax_error(&x, &parser, buf, len);
+		syntax_error(x, &parser, buf, len);
 		goto out_doc;
 	}
 	if (yaml_document_get_root_node(&extra)) {
-		fail(&x, (unsigned)extra.start_mark.line + 1, NULL,
+		fail(x, (unsigned)extra.start_mark.line + 1, NULL,
 		     "a second YAML document; the configuration is one document");
 		yaml_document_delete(&extra);
 		goto out_doc;
@@ -1459,10 +1452,10 @@ int sy_config_load(const char *path, struct sy_config **out, char *err, size_t e
 
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
-		oom(&x);
+		oom(x);
 		goto out_doc;
 	}
-	if (parse_root(&x, root, c))
+	if (parse_root(x, root, c))
 		goto out_doc;
 	*out = c;
 	c = NULL;
@@ -1472,6 +1465,38 @@ out_doc:
 	yaml_document_delete(&doc);
 out_parser:
 	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int sy_config_load(const char *path, struct sy_config **out, char *err, size_t errlen)
+{
+	struct ctx x = { .file = path, .err = err, .errlen = errlen };
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = 0;
+	if (read_file(&x, path, &buf, &len))
+		return -1;
+	rc = load_buffer(&x, path, buf, len, out);
 	free(buf);
 	return rc;
+}
+
+int sy_config_load_buffer(const char *path, const void *data, size_t len,
+			  struct sy_config **out, char *err, size_t errlen)
+{
+	struct ctx x = { .file = path, .err = err, .errlen = errlen };
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = 0;
+	if (len > MAX_FILE_BYTES) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: larger than %u bytes", path, MAX_FILE_BYTES);
+		return -1;
+	}
+	return load_buffer(&x, path, data, len, out);
 }

@@ -179,6 +179,11 @@ struct sy_config {
 int sy_config_load(const char *path, struct sy_config **out, char *err,
 		   size_t errlen);
 
+/* The same from len bytes in memory (no NUL needed): path only names them in
+ * messages and becomes the configuration's path. Used by the fuzzer. */
+int sy_config_load_buffer(const char *path, const void *data, size_t len,
+			  struct sy_config **out, char *err, size_t errlen);
+
 /* Free a configuration (NULL is fine). */
 void sy_config_free(struct sy_config *c);
 

@@ -244,6 +244,81 @@ out:
 	return rc;
 }
 
+/* ---- ZooKeeper znode values ---------------------------------------------- */
+
+static bool zk_zone_ok(const char *z)
+{
+	size_t n = strlen(z);
+
+	if (n > 31)
+		return false;
+	for (; *z; z++)
+		if (!((*z >= 'a' && *z <= 'z') || (*z >= 'A' && *z <= 'Z') ||
+		      (*z >= '0' && *z <= '9') || *z == '_' || *z == '.' || *z == '-'))
+			return false;
+	return true;
+}
+
+int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *c, char *why,
+		      size_t whylen)
+{
+	json_error_t e;
+	json_t *j, *v;
+	int rc = -1;
+
+	c->weight = 1;
+	c->zone[0] = 0;
+	c->metadata[0] = 0;
+	if (len == 0)
+		return 0;
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+	if (!j) {
+		snprintf(why, whylen, "value is not JSON: %s", e.text);
+		return -1;
+	}
+	if (!json_is_object(j)) {
+		snprintf(why, whylen, "value is not a JSON object");
+		goto out;
+	}
+	v = json_object_get(j, "weight");
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > 65535) {
+			snprintf(why, whylen, "weight must be an integer 0..65535");
+			goto out;
+		}
+		c->weight = (uint32_t)json_integer_value(v);
+	}
+	v = json_object_get(j, "zone");
+	if (v) {
+		if (!json_is_string(v) || !zk_zone_ok(json_string_value(v))) {
+			snprintf(why, whylen, "zone must be a string of [A-Za-z0-9_.-]{0,31}");
+			goto out;
+		}
+		snprintf(c->zone, sizeof(c->zone), "%s", json_string_value(v));
+	}
+	v = json_object_get(j, "metadata");
+	if (v) {
+		size_t n;
+
+		if (!json_is_object(v)) {
+			snprintf(why, whylen, "metadata must be a JSON object");
+			goto out;
+		}
+		n = json_dumpb(v, c->metadata, sizeof(c->metadata), JSON_COMPACT | JSON_SORT_KEYS);
+		if (n == 0 || n >= sizeof(c->metadata)) {
+			c->metadata[0] = 0;
+			snprintf(why, whylen, "metadata over %zu bytes", sizeof(c->metadata) - 1);
+			goto out;
+		}
+		c->metadata[n] = 0;
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
 int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,
 		       char *buf, size_t len)
 {

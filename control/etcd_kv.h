@@ -57,6 +57,13 @@ int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
 /* Value bytes -> weight, zone, metadata of e. 0, or -1 with the reason. */
 int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
 			size_t whylen);
+/* The ZooKeeper registry's znode data (source_zookeeper.c): a JSON object
+ * with optional weight (0..65535, default 1), zone ([A-Za-z0-9_.-]{0,31})
+ * and metadata (an object, stored compact with sorted keys); other keys are
+ * ignored; empty data means all defaults. Fills weight, zone and metadata of
+ * e (only those). 0, or -1 with the reason in why. */
+int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *e, char *why,
+		      size_t whylen);
 /* The key of a backend: prefix + service + "/" + endpoint. Returns the
  * length, or -1 if it does not fit. */
 int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,

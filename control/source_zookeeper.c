@@ -46,6 +46,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include "daemon.h"
+#include "etcd_kv.h"
 #include "netaddr.h"
 #include "source.h"
 
@@ -148,19 +149,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool zone_ok(const char *z)
-{
-	size_t n = strlen(z);
-
-	if (n > 31)
-		return false;
-	for (; *z; z++)
-		if (!((*z >= 'a' && *z <= 'z') || (*z >= 'A' && *z <= 'Z') ||
-		      (*z >= '0' && *z <= '9') || *z == '_' || *z == '.' || *z == '-'))
-			return false;
-	return true;
-}
-
 /* "198.18.0.11:80" or "[2001:db8::1]:80", canonical (as sy_format_endpoint
  * writes it), so that two names never mean the same backend. */
 static int parse_name(const char *name, struct sy_backend_id *id)
@@ -173,65 +161,15 @@ static int parse_name(const char *name, struct sy_backend_id *id)
 	return strcmp(canon, name) ? -1 : 0;
 }
 
-/* The value: a JSON object with optional weight (0..65535, default 1), zone
- * ([A-Za-z0-9_.-]{0,31}) and metadata (an object); other keys are ignored.
- * Empty data means all defaults. */
+/* The value: see sy_zk_parse_value (etcd_kv.h). */
 static int parse_value(const char *buf, int len, struct zk_child *c, char *why, size_t whylen)
 {
-	json_error_t e;
-	json_t *j, *v;
-	int rc = -1;
+	struct sy_etcd_entry e = { 0 };
+	int rc = sy_zk_parse_value(buf, len > 0 ? (size_t)len : 0, &e, why, whylen);
 
-	c->weight = 1;
-	c->zone[0] = 0;
-	c->metadata[0] = 0;
-	if (len <= 0)
-		return 0;
-	j = json_loadb(buf, (size_t)len, JSON_REJECT_DUPLICATES, &e);
-	if (!j) {
-		snprintf(why, whylen, "value is not JSON: %s", e.text);
-		return -1;
-	}
-	if (!json_is_object(j)) {
-		snprintf(why, whylen, "value is not a JSON object");
-		goto out;
-	}
-	v = json_object_get(j, "weight");
-	if (v) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) > 65535) {
-			snprintf(why, whylen, "weight must be an integer 0..65535");
-			goto out;
-		}
-		c->weight = (uint32_t)json_integer_value(v);
-	}
-	v = json_object_get(j, "zone");
-	if (v) {
-		if (!json_is_string(v) || !zone_ok(json_string_value(v))) {
-			snprintf(why, whylen, "zone must be a string of [A-Za-z0-9_.-]{0,31}");
-			goto out;
-		}
-		snprintf(c->zone, sizeof(c->zone), "%s", json_string_value(v));
-	}
-	v = json_object_get(j, "metadata");
-	if (v) {
-		size_t n;
-
-		if (!json_is_object(v)) {
-			snprintf(why, whylen, "metadata must be a JSON object");
-			goto out;
-		}
-		n = json_dumpb(v, c->metadata, sizeof(c->metadata), JSON_COMPACT | JSON_SORT_KEYS);
-		if (n == 0 || n >= sizeof(c->metadata)) {
-			c->metadata[0] = 0;
-			snprintf(why, whylen, "metadata over %zu bytes", sizeof(c->metadata) - 1);
-			goto out;
-		}
-		c->metadata[n] = 0;
-	}
-	rc = 0;
-out:
-	json_decref(j);
+	c->weight = e.weight;
+	memcpy(c->zone, e.zone, sizeof(c->zone));
+	memcpy(c->metadata, e.metadata, sizeof(c->metadata));
 	return rc;
 }
 

@@ -7,6 +7,7 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build python3
 	dpdk dpdk-dev libdpdk-dev
 	libbpf-dev bpftool clang llvm libxdp-dev xdp-tools
+	libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
 	libjemalloc-dev libcmocka-dev
 	libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
 	libcap-dev

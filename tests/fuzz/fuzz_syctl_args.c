@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * libFuzzer target: syctl's command line (control/syctl.c and
+ * control/syctl_register.c, compiled here unchanged with main() renamed):
+ * the global options, every command's argument checks, the request each
+ * command builds, and the printers of sy-control's answers. The transport
+ * is replaced: sy_http_request() (syctl_http.c, libcurl) is a stub that
+ * records the request and answers with a status and body taken from the
+ * input; syctl_register_etcd()/syctl_register_zk() (network agents) are
+ * stubs that record their arguments.
+ * Arguments run in a private temporary directory holding the files "key" (a
+ * registration key) and "token" (an API token) that inputs can name.
+ *
+ * Input: byte 0 picks the answer's status (none = unreachable, 200, 400,
+ * 404, 500); then the arguments, each ended by a NUL, up to an empty one;
+ * the rest is the answer's body (JSON or not).
+ *
+ * Invariants (abort on violation): the exit code is 0..3; a usage error
+ * (2) never sent a request; success (0) of an API command needs a 2xx
+ * answer; a request path is absolute and goes to /v1/; `register` sends only
+ * bodies that parse (sy_registration_parse), and the etcd agent is only
+ * started with a complete, in-range registration.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define main syctl_main
+#include "syctl.c"
+#undef main
+#include "syctl_register.c"
+
+#define MAX_ARGS 32
+#define FZ_MAX_INPUT 8192
+
+#define CHECK(cond, ...)                                                                   \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "fuzz_syctl_args: invariant violated: " __VA_ARGS__); \
+			fprintf(stderr, "\n");                                              \
+			abort();                                                            \
+		}                                                                           \
+	} while (0)
+
+static struct {
+	long status;          /* the answer's status; 0 = unreachable */
+	const char *body;
+	size_t len;
+	int requests;         /* sent this input */
+	int registers;        /* of which to the embedded registry */
+	int bad_register;     /* a registration body that does not parse */
+	int agents;           /* etcd/zk agents started */
+	char dir[64];
+	int cwd;              /* the fuzzer's working directory */
+} fz;
+
+/* ---- the transport and the agents, replaced ----------------------------- */
+
+CURLcode curl_global_init(long flags)
+{
+	(void)flags;
+	return CURLE_OK;
+}
+
+void curl_global_cleanup(void)
+{
+}
+
+int sy_http_request(const struct sy_http_target *t, const char *method, const char *path,
+		    const char *body, size_t body_len, const char *extra_header,
+		    struct sy_http_reply *r)
+{
+	(void)t;
+	(void)extra_header;
+	memset(r, 0, sizeof(*r));
+	fz.requests++;
+	CHECK(!strcmp(method, "GET") || !strcmp(method, "POST") || !strcmp(method, "DELETE"),
+	      "method %s", method);
+	CHECK(path[0] == '/', "path '%s' is not absolute", path);
+	if (!strcmp(path, "/v1/register") || !strcmp(path, "/v1/deregister")) {
+		struct sy_registration reg;
+		char err[256];
+
+		fz.registers++;
+		if (sy_registration_parse(body, body_len, &reg, err, sizeof(err)))
+			fz.bad_register++;
+		/* the agent loops until a signal: end it after this request */
+		stop = 1;
+	} else {
+		CHECK(!strncmp(path, "/v1/", 4), "path '%s' is not the API's", path);
+	}
+	r->status = fz.status;
+	if (!fz.status) {
+		snprintf(r->error, sizeof(r->error), "fuzz: unreachable");
+		return -1;
+	}
+	r->body = malloc(fz.len + 1);
+	if (!r->body)
+		abort();
+	memcpy(r->body, fz.body, fz.len);
+	r->body[fz.len] = 0;
+	r->len = fz.len;
+	r->json = json_loadb(r->body, r->len, 0, NULL);
+	return 0;
+}
+
+void sy_http_reply_free(struct sy_http_reply *r)
+{
+	json_decref(r->json);
+	free(r->body);
+	r->json = NULL;
+	r->body = NULL;
+}
+
+static void check_agent(const struct sy_registration *r)
+{
+	fz.agents++;
+	CHECK(r->service[0] && r->port >= 1 && r->weight <= 65535 && r->ttl_s >= 2 &&
+		      r->ttl_s <= 3600,
+	      "agent started with service '%s' port %u weight %u ttl %u", r->service, r->port,
+	      r->weight, r->ttl_s);
+}
+
+int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once)
+{
+	(void)once;
+	CHECK(!strncmp(registry, "etcd://", 7), "etcd agent for '%s'", registry);
+	CHECK(r->family == 4 || r->family == 6, "etcd agent without an address");
+	check_agent(r);
+	return 0;
+}
+
+int syctl_register_zk(const char *url, const struct sy_registration *r, const char *addr,
+		      int once)
+{
+	(void)r;
+	(void)addr;
+	(void)once;
+	/* the zk agent checks its options itself (syctl_register_zk.c) */
+	CHECK(!strncmp(url, "zk://", 5), "zk agent for '%s'", url);
+	fz.agents++;
+	return 0;
+}
+
+/* ---- the target ----------------------------------------------------------- */
+
+static void cleanup(void)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/key", fz.dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/token", fz.dir);
+	unlink(p);
+	rmdir(fz.dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	FILE *f;
+
+	(void)argc;
+	(void)argv;
+	/* a working directory with a key file and a token file the inputs can name */
+	char p[128];
+
+	snprintf(fz.dir, sizeof(fz.dir), "/tmp/sy-fuzz-syctl-XXXXXX");
+	fz.cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!mkdtemp(fz.dir) || fz.cwd < 0)
+		abort();
+	atexit(cleanup);
+	snprintf(p, sizeof(p), "%s/key", fz.dir);
+	f = fopen(p, "w");
+	if (!f)
+		abort();
+	fprintf(f, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	fclose(f);
+	chmod(p, 0600);
+	snprintf(p, sizeof(p), "%s/token", fz.dir);
+	f = fopen(p, "w");
+	if (!f)
+		abort();
+	fprintf(f, "fuzz-token-0123456789\n");
+	fclose(f);
+	/* the printers' output is not looked at; stdin is never read */
+	if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "r", stdin))
+		abort();
+	unsetenv("SYCTL_SOCKET");
+	return 0;
+}
+
+/* Arguments that could make syctl open something that blocks (a FIFO, a
+ * terminal) are not worth fuzzing. */
+static bool safe_arg(const char *a)
+{
+	return !strstr(a, "/dev") && !strstr(a, "/proc") && !strstr(a, "/sys") &&
+	       !strstr(a, "/run") && !strstr(a, "..");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const long statuses[] = { 200, 0, 400, 404, 500, 200, 204, 200 };
+	static char buf[FZ_MAX_INPUT + 1];
+	char *argv[MAX_ARGS + 2];
+	int argc = 0, rc;
+	size_t off = 1;
+	struct sigaction old_term, old_int, old_pipe;
+	bool api_cmd;
+
+	if (size < 1 || size > FZ_MAX_INPUT)
+		return -1;
+	memcpy(buf, data, size);
+	buf[size] = 0;
+	fz.status = statuses[data[0] & 7];
+	argv[argc++] = "syctl";
+	while (off < size && argc <= MAX_ARGS) {
+		size_t n = strlen(buf + off);
+
+		if (n == 0) { /* the empty argument ends the list */
+			off++;
+			break;
+		}
+		if (!safe_arg(buf + off))
+			return -1;
+		argv[argc++] = buf + off;
+		off += n + 1;
+	}
+	argv[argc] = NULL;
+	fz.body = off < size ? buf + off : "";
+	fz.len = off < size ? size - off : 0;
+	fz.requests = fz.registers = fz.bad_register = fz.agents = 0;
+	stop = 0;
+	optind = 0; /* a full getopt reset (glibc) */
+
+	sigaction(SIGTERM, NULL, &old_term);
+	sigaction(SIGINT, NULL, &old_int);
+	sigaction(SIGPIPE, NULL, &old_pipe);
+	if (chdir(fz.dir)) /* where "key" and "token" are */
+		abort();
+	rc = syctl_main(argc, argv);
+	if (fchdir(fz.cwd))
+		abort();
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+
+	CHECK(rc >= 0 && rc <= 3, "exit code %d", rc);
+	if (rc == EXIT_USAGE)
+		CHECK(fz.requests == 0, "a usage error after %d request(s)", fz.requests);
+	CHECK(fz.bad_register == 0, "register sent a body that does not parse");
+	api_cmd = fz.requests > 0 && fz.registers == 0;
+	if (rc == 0 && api_cmd)
+		CHECK(fz.status >= 200 && fz.status < 300, "success with status %ld", fz.status);
+	return 0;
+}

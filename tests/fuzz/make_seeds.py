@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/.
+
+Usage: make_seeds.py PACKET_CORPUS_TXT
+
+PACKET_CORPUS_TXT is the packet corpus gen_corpus.py generates
+(build/tests/packets/corpus.txt): one frame per distinct kind of case is
+taken, behind the control byte of fuzz_packet (0: MTU 1500, ICMP, one pass,
+256 bytes of head- and tailroom), and a few with other control bytes. The
+other seeds are written from the samples below and tests/control/configs.
+The seeds are committed; run this again only to change them.
+"""
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+OUT = os.path.join(HERE, "corpus")
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def packets(corpus_txt):
+    seen = {}
+    with open(corpus_txt) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _verdict, _counter, in_hex = line.split()[:4]
+            kind = re.sub(r"_\d+$", "", name)
+            if kind in seen:
+                continue
+            seen[kind] = bytes.fromhex(in_hex)
+    for kind, frame in sorted(seen.items()):
+        write("fuzz_packet", kind, b"\x00" + frame)
+    # a few with other control bytes: MTU 576 and 68 (ICMP too-big), drop on
+    # overflow, two passes (conntrack hit), no headroom, no tailroom
+    extra = {0x02: "mtu576", 0x07: "mtu68_drop", 0x08: "twice", 0x10: "no_headroom",
+             0x40: "no_tailroom"}
+    for kind in sorted(seen)[:8]:
+        for ctl, tag in extra.items():
+            write("fuzz_packet", f"{kind}.{tag}", bytes([ctl]) + seen[kind])
+
+
+def configs():
+    for sub in ("good", "bad"):
+        d = os.path.join(ROOT, "tests", "control", "configs", sub)
+        for n in sorted(os.listdir(d)):
+            if n.endswith(".yaml"):
+                shutil.copy(os.path.join(d, n), os.path.join(OUT, "fuzz_config", f"{sub}-{n}"))
+
+
+def body(**kw):
+    r = {"service": "web", "address": "10.1.2.3", "port": 80, "weight": 1,
+         "timestamp_ms": 1700000000000, "nonce": "0123456789abcdef0123"}
+    r.update(kw)
+    return json.dumps({k: v for k, v in r.items() if v is not None}, separators=(",", ":"))
+
+
+def registry_values():
+    t = "fuzz_registry_value"
+    samples = {
+        "etcd_key_v4": "/switchyard/services/web/198.18.0.11:80",
+        "etcd_key_v6": "/switchyard/services/web6/[2001:db8::1]:443",
+        "etcd_key_noncanon": "/switchyard/services/web/198.018.0.11:80",
+        "value_empty_obj": "{}",
+        "value_full": '{"weight": 3, "zone": "a", "metadata": {"rack": "r1", "n": [1, 2]}}',
+        "value_weight0": '{"weight": 0}',
+        "value_bad_weight": '{"weight": 70000}',
+        "value_dup": '{"weight": 1, "weight": 2}',
+        "value_zone_bad": '{"zone": "a b"}',
+        "value_unicode": '{"zone": "z", "metadata": {"k": "\\u00e9\\u0000x"}}',
+        "reg_min": body(),
+        "reg_full": body(zone="b", metadata={"a": 1, "b": {"c": [True, None]}}, ttl_s=10,
+                         weight=7),
+        "reg_v6": body(address="2001:db8::5", port=443),
+        "reg_mapped": body(address="::ffff:10.1.2.3"),
+        "reg_extra_field": body(extra=1),
+        "reg_bad_nonce": body(nonce="short"),
+        "b64": "L3N3aXRjaHlhcmQvc2VydmljZXMvd2ViLzE5OC4xOC4wLjExOjgw",
+        "b64_nopad": "eyJ3ZWlnaHQiOjF9",
+        "endpoint_v6": "[2001:db8::1]:8080",
+        "endpoint_v4": "198.18.0.11:80",
+        "prefix_v4": "198.18.0.0/24",
+        "prefix_mapped": "::ffff:198.18.0.0/120",
+        "prefix_v6": "2001:2::/48",
+    }
+    for n, v in samples.items():
+        write(t, n, v)
+
+
+HTTP_KEY = b"fuzz-http-api-key-0123456789abcd"
+
+
+def http_requests():
+    t = "fuzz_http_api"
+
+    def req(url, body="", headers=()):
+        return url + "\n" + "".join(h + "\n" for h in headers) + "\n" + body
+
+    for n, b in {"ok": body(), "v6": body(address="2001:db8::9", port=443),
+                 "stale": body(timestamp_ms=1), "outside": body(address="192.0.2.1"),
+                 "other_service": body(service="api"), "meta": body(metadata={"x": "y"})}.items():
+        sig = hmac.new(HTTP_KEY, b.encode(), hashlib.sha256).hexdigest()
+        write(t, f"register_{n}", req("/v1/register", b,
+                                      [f"X-Switchyard-Signature: {sig}", "X-Peer: 10.9.8.7"]))
+    write(t, "register_unsigned", req("/v1/register", body(), ["X-Peer: 2001:db8::1"]))
+    write(t, "deregister", req("/v1/deregister", body(), ["X-Peer: 10.0.0.1"]))
+    write(t, "lookup", req("/v1/lookup?service=web&src=10.0.0.1&sport=1234&dst=198.18.1.1&dport=80&proto=tcp"))
+    write(t, "lookup_v6", req("/v1/lookup?service=w&src=2001:db8::1&sport=1&dst=2001:db8::2&dport=65535&proto=udp"))
+    write(t, "add_backend", req("/v1/services/web/backends",
+                                '{"address": "198.18.0.12", "port": 80, "weight": 2, "mac": "02:00:00:00:00:12"}'))
+    write(t, "weight", req("/v1/services/web/backends/198.18.0.12:80/weight", '{"weight": 0}'))
+    write(t, "drain_v6", req("/v1/services/web/backends/[2001:db8::1]:80/drain"))
+    write(t, "status", req("/v1/status"))
+
+
+def syctl():
+    t = "fuzz_syctl_args"
+
+    def args(status, *argv, reply=""):
+        return bytes([status]) + b"".join(a.encode() + b"\0" for a in argv) + b"\0" + reply.encode()
+
+    status_reply = json.dumps({"instance": "demo", "version": "0.1.0", "region": "/dev/shm/x",
+                               "adopted": True, "generation": 3, "services": 1,
+                               "sources": {"static": {"up": True, "state": "ok"}},
+                               "degraded": [{"service": "web", "reason": "panic"}]})
+    services_reply = json.dumps({"services": [{"name": "web", "vip": "198.18.1.1", "port": 80,
+                                               "protocol": "tcp", "mode": "ipip",
+                                               "table_size": 251, "backends": 2, "live": 1,
+                                               "digest": "00ff", "state": "ok"},
+                                              {"name": "w6", "vip": "2001:db8::1", "port": 0}]})
+    backends_reply = json.dumps({"backends": [{"address": "198.18.0.11", "port": 80, "weight": 1,
+                                               "effective_weight": 1, "state": "up",
+                                               "source": "static", "zone": "a",
+                                               "last_seen_ms_ago": 1500},
+                                              {"address": "2001:db8::1", "port": 80}]})
+    table_reply = json.dumps({"service": "web", "table_size": 251, "digest": "ab",
+                              "backends": [{"address": "198.18.0.11", "port": 80, "weight": 1,
+                                            "entries": 251, "share": 1.0}]})
+    lookup_reply = json.dumps({"service": "web", "backend": "198.18.0.11:80", "reason": "maglev",
+                               "slot": 3, "table_size": 251, "hash": "0x1"})
+    stats_reply = json.dumps({"counters": {"rx_pkts": 10, "drop_runt": 0},
+                              "services": {"web": {"packets": 1, "bytes": 60}}})
+    write(t, "status", args(0, "status", reply=status_reply))
+    write(t, "status_json", args(0, "--json", "status", reply=status_reply))
+    write(t, "services", args(0, "--socket", "/tmp/x.sock", "services", reply=services_reply))
+    write(t, "backends", args(0, "--instance", "demo", "backends", "web", reply=backends_reply))
+    write(t, "table", args(0, "--url", "http://127.0.0.1:9180", "--token-file", "token", "table",
+                           "web", reply=table_reply))
+    write(t, "lookup", args(0, "lookup", "web", "10.0.0.1:1234", "198.18.1.1:80", "tcp",
+                            reply=lookup_reply))
+    write(t, "stats", args(0, "stats", reply=stats_reply))
+    write(t, "reload_error", args(2, "reload", reply='{"error": "bad config"}'))
+    write(t, "unreachable", args(1, "status"))
+    write(t, "add", args(0, "add", "web", "[2001:db8::1]:80", "3", "02:00:00:00:00:01",
+                         reply='{"ok": true}'))
+    write(t, "remove", args(0, "remove", "web", "198.18.0.11:80", reply='{"ok": true}'))
+    write(t, "drain", args(3, "drain", "web", "198.18.0.11:80", reply="not json"))
+    write(t, "weight", args(0, "weight", "web", "198.18.0.11:80", "0", reply='{"ok": true}'))
+    write(t, "weight_bad", args(0, "weight", "web", "198.18.0.11:80", "x"))
+    write(t, "version", args(0, "version"))
+    write(t, "help", args(0, "--help"))
+    write(t, "unknown", args(0, "frobnicate"))
+    write(t, "register_http", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
+                                   "--port", "80", "--key-file", "key", "--registry",
+                                   "http://127.0.0.1:9181", "--once", reply='{"ok": true}'))
+    write(t, "register_http_loop", args(0, "register", "--service", "web", "--addr",
+                                        "2001:db8::1", "--port", "80", "--weight", "2",
+                                        "--ttl", "9", "--zone", "a", "--metadata", '{"k": 1}',
+                                        "--key-file", "key", "--registry",
+                                        "http://127.0.0.1:9181", reply='{"ok": true}'))
+    write(t, "register_refused", args(2, "register", "--service", "web", "--addr", "10.1.2.3",
+                                      "--port", "80", "--key-file", "key", "--registry",
+                                      "http://h:1", reply='{"error": "prefix"}'))
+    write(t, "register_etcd", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
+                                   "--port", "80", "--registry", "etcd://127.0.0.1:2379"))
+    write(t, "register_zk", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
+                                 "--port", "80", "--registry", "zk://127.0.0.1:2181"))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(os.path.join(OUT, "fuzz_config"))
+    packets(sys.argv[1])
+    configs()
+    registry_values()
+    http_requests()
+    syctl()
+
+
+if __name__ == "__main__":
+    main()
