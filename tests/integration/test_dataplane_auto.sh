@@ -1,0 +1,106 @@
+#!/bin/bash
+# sy-control --dataplane auto: DPDK when a sy-dataplane serves the region,
+# else XDP on --iface, and it says which (log line and /v1/status).
+#   1. no sy-dataplane: after --dpdk-wait it attaches XDP on the veth
+#   2. a sy-dataplane (net_null port, no hugepages) attached to the region:
+#      it loads nothing, the interface keeps no XDP program
+#   1b. --xdp-mode generic attaches in the generic (skb) path
+#   3. bad flag values are refused with exit 2
+#
+# usage: test_dataplane_auto.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, XDP, DPDK)"; exit 1; }
+
+P=sya$$
+INST=autotest$$
+W=$(mktemp -d /tmp/sy-auto-XXXXXX)
+mkdir "$W/bpffs" && mount -t bpf bpf "$W/bpffs" || { echo "FAIL: cannot mount a bpffs"; exit 1; }
+trap 'sy_cleanup; umount "$W/bpffs" 2>/dev/null; rm -rf "$W" /var/run/dpdk/$P' EXIT
+SOCK=$W/api.sock
+ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
+cat >"$W/sw.yaml" <<EOF
+instance: $INST
+region: $W/region
+limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
+api:
+  socket: $SOCK
+defaults:
+  encap_source4: 198.18.0.1
+  table_size: 251
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: static
+    next_hop_mac: 02:00:00:00:00:fe
+    backends:
+      - { address: 198.18.0.11, port: 80 }
+EOF
+sy_ns ${P}a || exit 1
+ip -n ${P}a link add veth0 type veth peer name veth1 || exit 1
+ip -n ${P}a link set veth0 up && ip -n ${P}a link set veth1 up
+has_xdp() { ip -n ${P}a link show veth0 | grep -q "prog/xdp"; }
+start_control() {
+	rm -f "$SOCK"
+	ip netns exec ${P}a "$BUILD/control/sy-control" --config "$W/sw.yaml" --dataplane auto \
+		--iface veth0 --dpdk-wait 2 --xdp-bpffs "$W/bpffs" >"$W/$1.log" 2>&1 &
+	CONTROL=$!
+	SY_PIDS+=($CONTROL)
+	sy_wait 15 test -S "$SOCK" || { cat "$W/$1.log"; sy_fail "sy-control did not start"; }
+}
+stop_control() { kill -TERM $CONTROL; wait $CONTROL; }
+
+# ---- 1. nothing else on the region: XDP -----------------------------------------
+start_control auto1
+grep -q 'dataplane: xdp on veth0' "$W/auto1.log" && has_xdp &&
+	ctl --json status | grep -q '"dataplane": "xdp"' &&
+	sy_pass "no sy-dataplane: xdp chosen, said in the log and the status" ||
+	{ sy_fail "auto without DPDK"; cat "$W/auto1.log"; }
+stop_control
+has_xdp && sy_fail "XDP left attached after SIGTERM" || sy_pass "detached on stop"
+
+# ---- 1b. generic XDP, when asked for explicitly ---------------------------------
+rm -f "$SOCK"
+ip netns exec ${P}a "$BUILD/control/sy-control" --config "$W/sw.yaml" --dataplane xdp \
+	--iface veth0 --xdp-mode generic --xdp-bpffs "$W/bpffs" >"$W/generic.log" 2>&1 &
+CONTROL=$!
+SY_PIDS+=($CONTROL)
+sy_wait 15 test -S "$SOCK" || { cat "$W/generic.log"; sy_fail "sy-control (generic) did not start"; }
+ip -n ${P}a link show veth0 | grep -q "xdpgeneric" && grep -q "mode=generic" "$W/generic.log" &&
+	sy_pass "--xdp-mode generic attaches in the generic path" || sy_fail "no generic XDP program"
+stop_control
+has_xdp || ip -n ${P}a link show veth0 | grep -q xdpgeneric && sy_fail "generic program left attached" ||
+	sy_pass "generic program detached on stop"
+
+# ---- 2. a sy-dataplane serves the region: DPDK --------------------------------
+"$BUILD/dataplane/sy-dataplane" -l 0 --no-huge -m 512 --no-pci --file-prefix $P \
+	--vdev=net_null0 -- --region "$W/region" --exception-tap off --ct-size 4096 >"$W/dp.log" 2>&1 &
+DP=$!
+SY_PIDS+=($DP)
+# it announces its pid in the region (telemetry) before it says it runs
+sy_wait 20 grep -q "sy-dataplane running" "$W/dp.log" || { cat "$W/dp.log"; sy_fail "sy-dataplane did not start"; }
+start_control auto2
+grep -q "dataplane: dpdk (sy-dataplane pid $DP" "$W/auto2.log" && ! has_xdp &&
+	ctl --json status | grep -q '"dataplane": "dpdk"' &&
+	sy_pass "sy-dataplane pid $DP serves the region: dpdk chosen, no XDP loaded" ||
+	{ sy_fail "auto with DPDK"; cat "$W/auto2.log"; }
+stop_control
+kill -TERM $DP; wait $DP
+
+# ---- 3. bad values ------------------------------------------------------------------
+for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \
+	"--dpdk-wait -1 --dataplane auto --iface veth0" "--xdp-ct-flows 10 --dataplane xdp --iface veth0" \
+	"--xdp-bpffs relative --dataplane xdp --iface veth0"; do
+	"$BUILD/control/sy-control" --config "$W/sw.yaml" $args >"$W/bad.log" 2>&1
+	rc=$?
+	[ $rc = 2 ] && [ -s "$W/bad.log" ] && sy_pass "refused ($args): $(head -1 "$W/bad.log")" ||
+		sy_fail "($args): exit $rc"
+done
+
+[ "$SY_FAILED" = 0 ] || { echo "FAIL: test_dataplane_auto"; exit 1; }
+echo "PASS: test_dataplane_auto"
