@@ -1,7 +1,7 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
 # ASan+UBSan builds, runs every test in both, fuzzes (scripts/fuzz.sh,
-# SY_FUZZ_SECONDS per target, default 60), and ends with one line
+# SY_FUZZ_SECONDS per target, default 30), and ends with one line
 # "N passed, N failed". A skipped test counts as failed: a test that cannot
 # run here must say so, not vanish.
 set -uo pipefail
@@ -31,11 +31,11 @@ for dir in build build-asan; do
 done
 
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
-# SY_FUZZ_SECONDS (default 60) after replaying its regression inputs; each
+# SY_FUZZ_SECONDS (default 30) after replaying its regression inputs; each
 # target counts as one test.
-echo "=== fuzzing (${SY_FUZZ_SECONDS:-60} s per target) ==="
+echo "=== fuzzing (${SY_FUZZ_SECONDS:-30} s per target) ==="
 fuzz_log=$(mktemp)
-scripts/fuzz.sh "${SY_FUZZ_SECONDS:-60}" 2>&1 | tee "$fuzz_log"
+scripts/fuzz.sh "${SY_FUZZ_SECONDS:-30}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
 rm -f "$fuzz_log"
 if [ -n "${fp:-}" ] && [ -n "${ff:-}" ]; then
