@@ -14,12 +14,17 @@
 # TTL (heartbeat TTL, s), P (namespace prefix), HUGE (1: use hugepages),
 # SOURCE (embedded | etcd; etcd: ETCD_URLS = YAML items of the endpoints,
 # ETCD_REGISTRY = HOST:PORT,... for the agents, which then run in the LB
-# namespace where the test's etcd listens on loopback).
+# namespace where the test's etcd listens on loopback),
+# DATAPLANE (dpdk, the default: sy-dataplane as above | xdp: no sy-dataplane
+# and no TAP; sy-control loads the XDP balancer on the LB's eth0, which holds
+# 198.18.0.1 itself, so ARP and host traffic are the kernel's via XDP_PASS;
+# XDP_ARGS: more sy-control options, e.g. --xdp-mode generic).
 
 VIP=198.18.1.1
 LBIP=198.18.0.1
 CLIENT=198.18.0.2
 : "${MODE:=ipip}" "${NB:=3}" "${TTL:=3}" "${HUGE:=0}" "${ALLOWED:=198.18.0.0/24}" "${SOURCE:=embedded}"
+: "${DATAPLANE:=dpdk}" "${XDP_ARGS:=}"
 declare -A AGENT_PID
 declare -A NAME_OF
 
@@ -90,6 +95,16 @@ topo_up() {
 		NAME_OF[198.18.0.1$i]=be$i
 	done
 
+	if [ "$DATAPLANE" = xdp ]; then
+		topo_xdp_prepare || return 1
+		topo_start_control || return 1
+		for i in $(seq $NB); do
+			sy_wait 10 ip netns exec ${P}b$i curl -s --max-time 1 -o /dev/null http://127.0.0.1/ ||
+				return 1
+		done
+		return 0
+	fi
+
 	topo_start_control || return 1
 
 	local eal=(--no-huge -m 512)
@@ -111,11 +126,53 @@ topo_up() {
 # start (or restart) sy-control in the LB namespace
 topo_start_control() {
 	rm -f "$WORK/api.sock" # a killed predecessor leaves it behind
-	ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
-		>>"$WORK/control.log" 2>&1 &
+	if [ "$DATAPLANE" = xdp ]; then
+		# shellcheck disable=SC2086 # XDP_ARGS: words
+		ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
+			--dataplane xdp --iface eth0 --xdp-bpffs "$XDP_BPFFS" $XDP_ARGS \
+			>>"$WORK/control.log" 2>&1 &
+	else
+		ip netns exec ${P}l "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
+			>>"$WORK/control.log" 2>&1 &
+	fi
 	CONTROL_PID=$!
 	SY_PIDS+=($CONTROL_PID)
 	sy_wait 10 test -S "$WORK/api.sock" -a -e "$WORK/region" || { cat "$WORK/control.log"; return 1; }
+}
+
+# ---- XDP variant (DATAPLANE=xdp) ----------------------------------------
+
+# The LB namespace without sy-dataplane: its eth0 holds the LB address and
+# the XDP program runs on it, natively. A veth hands a frame that the program
+# sends back out (XDP_TX) to its peer's NAPI: the peer (pl, in the bridge
+# namespace) needs one, and a veth has NAPI only while it has an XDP program
+# or GRO enabled. Without either, XDP_TX'd frames are dropped (nothing
+# reaches the backends). GRO alone is not enough: the frames are queued, but
+# the kernel (veth_xdp_flush) wakes the peer's NAPI only when the peer has an
+# XDP program, so they wait for unrelated traffic to the peer (connects took
+# 40-660 ms here, 6.18). So pl gets an XDP program that passes everything
+# (tests/integration/xdp_pass.bpf.c, built into $BUILD/tests/integration).
+# The pins go to a bpffs of our own (sy-control --xdp-bpffs): under
+# `ip netns exec` /sys is the command's own, and pins in a bpffs mounted
+# there would die with it, taking the pinned XDP link along (a kill -9 would
+# detach the program and leave nothing to adopt). This one is mounted in our
+# mount namespace and outlives sy-control.
+topo_xdp_prepare() {
+	ip -n ${P}l addr add $LBIP/24 dev eth0 || return 1
+	ip -n ${P}n link set dev pl xdpdrv obj "$BUILD/tests/integration/xdp_pass.bpf.o" sec xdp ||
+		return 1
+	XDP_BPFFS=$WORK/bpffs
+	XDP_PINS=$XDP_BPFFS/switchyard/$P
+	mkdir -p "$XDP_BPFFS" && mount -t bpf bpf "$XDP_BPFFS"
+}
+
+# unmount the bpffs of the XDP variant, pins included: call it before
+# sy_cleanup, which removes $WORK (a running sy-control keeps its program
+# until sy_cleanup stops it)
+topo_xdp_cleanup() {
+	[ -n "${XDP_BPFFS:-}" ] && mountpoint -q "$XDP_BPFFS" || return 0
+	rm -rf "$XDP_PINS"
+	umount -l "$XDP_BPFFS"
 }
 
 # start backend i's heartbeat agent
