@@ -74,10 +74,13 @@ static void id_words(const struct sy_backend_id *id, uint32_t w[6])
 
 /* Backend state during the fill, kept in canonical order. */
 struct fill_state {
-	uint32_t index; /* position in the caller's array */
+	uint32_t index;  /* position in the caller's array */
 	uint32_t weight;
-	uint32_t pos;   /* next candidate slot in this backend's permutation */
+	uint32_t pos;    /* slot of this backend's next probe */
 	uint32_t skip;
+	uint32_t lo, hi; /* floor and ceiling of the exact share M*w/W */
+	uint32_t load;   /* entries owned so far */
+	uint32_t probes; /* probes made so far */
 };
 
 static int fill_cmp(const void *a, const void *b, void *ctx)
@@ -113,109 +116,147 @@ static int validate(const struct sy_maglev_backend *b, uint32_t n,
 	return 0;
 }
 
-/* Round in which a backend of weight w makes its k-th claim (k >= 1). */
-static uint64_t claim_round(uint64_t k, uint32_t w, uint32_t maxw)
+/* The table being filled and the shared pool of entries above a floor. */
+struct fill {
+	uint32_t *table;
+	uint32_t m;
+	uint32_t filled;
+	uint32_t tokens; /* M - sum(lo): how many backends may still end at hi */
+};
+
+static inline bool may_take(const struct fill_state *s, const struct fill *f)
+{
+	return s->load < s->lo || (s->load < s->hi && f->tokens);
+}
+
+/* A backend's turn: one probe. It takes the slot if the slot is free and its
+ * quota allows (up to lo, then up to hi while tokens last), and moves on to
+ * the next slot of its permutation either way. Returns whether it may take
+ * more entries, i.e. whether it keeps its turns. */
+static inline bool take_turn(struct fill_state *s, struct fill *f)
+{
+	if (f->table[s->pos] == SY_MAGLEV_NONE && may_take(s, f)) {
+		if (s->load >= s->lo)
+			f->tokens--;
+		f->table[s->pos] = s->index;
+		s->load++;
+		f->filled++;
+	}
+	s->pos += s->skip;
+	if (s->pos >= f->m)
+		s->pos -= f->m;
+	s->probes++;
+	return may_take(s, f);
+}
+
+/* Round of a backend's k-th probe (k >= 1): a backend of weight w probes
+ * w/maxw times per round, the heaviest once. */
+static uint64_t probe_round(uint64_t k, uint32_t w, uint32_t maxw)
 {
 	return (k * maxw + w - 1) / w - 1;
 }
 
-struct claim {
-	uint64_t round;
-	uint32_t i; /* canonical position */
-	uint32_t pad;
-};
+/* A turn in the heap is one integer: round << TURN_INDEX_BITS | canonical
+ * position, so that (round, position) order is integer order. A backend
+ * probes at most M times (a backend still taking after M probes has seen
+ * every slot taken), so a round is below (M+1)*maxw < 2^36. */
+#define TURN_INDEX_BITS 24
+_Static_assert(SY_MAGLEV_MAX_BACKENDS <= 1u << TURN_INDEX_BITS, "index bits");
+_Static_assert((uint64_t)(SY_MAGLEV_MAX_M + 1) * SY_MAGLEV_MAX_WEIGHT <
+		       1ull << (64 - TURN_INDEX_BITS), "round bits");
 
-static bool claim_before(const struct claim *a, const struct claim *b)
+static uint64_t turn_key(const struct fill_state *s, uint32_t i, uint32_t maxw)
 {
-	return a->round < b->round || (a->round == b->round && a->i < b->i);
+	return probe_round(s->probes + 1, s->weight, maxw) << TURN_INDEX_BITS | i;
 }
 
-static void heap_sift_down(struct claim *h, uint32_t n, uint32_t at)
+/* Restore the heap below `at` after h[at] was made later (or replaced). */
+static void heap_sift_down(uint64_t *h, uint32_t n, uint32_t at)
 {
+	uint64_t x = h[at];
+
 	for (;;) {
-		uint32_t l = 2 * at + 1, r = l + 1, min = at;
+		uint32_t c = 2 * at + 1;
 
-		if (l < n && claim_before(&h[l], &h[min]))
-			min = l;
-		if (r < n && claim_before(&h[r], &h[min]))
-			min = r;
-		if (min == at)
-			return;
-		struct claim t = h[at];
-		h[at] = h[min];
-		h[min] = t;
-		at = min;
+		if (c >= n)
+			break;
+		if (c + 1 < n && h[c + 1] < h[c])
+			c++;
+		if (h[c] >= x)
+			break;
+		h[at] = h[c];
+		at = c;
 	}
+	h[at] = x;
 }
 
-/* Give backend s its next free slot. The permutation visits every slot (m
- * prime), so one is found while the table is not full. */
-static inline void claim_next(struct fill_state *s, uint32_t m, uint32_t *table)
+/* Turns in (round, canonical position) order from a heap, so that light
+ * backends cost nothing in the rounds where they have no turn. */
+static int fill_weighted(struct fill_state *st, uint32_t n, uint32_t maxw, struct fill *f)
 {
-	while (table[s->pos] != SY_MAGLEV_NONE) {
-		s->pos += s->skip;
-		if (s->pos >= m)
-			s->pos -= m;
-	}
-	table[s->pos] = s->index;
-}
+	uint64_t *h = malloc(sizeof(*h) * n);
+	uint32_t hn = 0;
 
-static bool all_heaviest(const struct fill_state *st, uint32_t n, uint32_t maxw)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (st[i].weight && st[i].weight != maxw)
-			return false;
-	return true;
-}
-
-static int fill_by_rounds(struct fill_state *st, uint32_t n, uint32_t m, uint32_t maxw,
-			  uint32_t *table)
-{
-	struct claim *h = malloc(sizeof(*h) * n);
-	uint64_t *made = calloc(n, sizeof(*made));
-	uint32_t hn = 0, filled = 0;
-
-	if (!h || !made) {
-		free(h);
-		free(made);
+	if (!h)
 		return -1;
-	}
 	for (uint32_t i = 0; i < n; i++)
 		if (st[i].weight)
-			h[hn++] = (struct claim){ .round = claim_round(1, st[i].weight, maxw), .i = i };
-	if (all_heaviest(st, n, maxw)) {
-		/* Equal weights: plain round-robin is the same order, cheaper. */
-		for (uint32_t k = 0; filled < m; k = k + 1 == hn ? 0 : k + 1) {
-			claim_next(&st[h[k].i], m, table);
-			filled++;
-		}
-		free(h);
-		free(made);
-		return 0;
-	}
+			h[hn++] = turn_key(&st[i], i, maxw);
 	for (uint32_t i = hn / 2; i-- > 0;)
 		heap_sift_down(h, hn, i);
-	while (filled < m) {
-		struct fill_state *s = &st[h[0].i];
+	while (f->filled < f->m) {
+		uint32_t i = (uint32_t)(h[0] & ((1u << TURN_INDEX_BITS) - 1));
 
-		claim_next(s, m, table);
-		filled++;
-		h[0].round = claim_round(++made[h[0].i] + 1, s->weight, maxw);
+		if (take_turn(&st[i], f))
+			h[0] = turn_key(&st[i], i, maxw);
+		else
+			h[0] = h[--hn];
 		heap_sift_down(h, hn, 0);
 	}
 	free(h);
-	free(made);
+	return 0;
+}
+
+/* Equal weights: every round is one turn per backend in canonical order, so
+ * round-robin over the backends still taking gives the same table, cheaper. */
+static int fill_equal(struct fill_state *st, uint32_t n, struct fill *f)
+{
+	uint32_t *active = malloc(sizeof(*active) * n);
+	uint32_t na = 0;
+
+	if (!active)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		if (st[i].weight)
+			active[na++] = i;
+	while (f->filled < f->m) {
+		uint32_t keep = 0;
+
+		for (uint32_t k = 0; k < na; k++)
+			if (take_turn(&st[active[k]], f))
+				active[keep++] = active[k];
+		na = keep;
+	}
+	free(active);
 	return 0;
 }
 
 int sy_maglev_build(const struct sy_maglev_backend *b, uint32_t n, uint32_t m,
 		    uint32_t *table, char *err, size_t errlen)
 {
+	struct fill f = { .table = table, .m = m, .tokens = m };
 	struct fill_state *st = NULL;
 	uint32_t maxw = 0;
+	uint64_t wsum = 0;
+	bool equal = true;
+	int rc;
 
 	if (sy_maglev_check_size(m, err, errlen))
 		return -1;
+	if (n > SY_MAGLEV_MAX_BACKENDS) {
+		snprintf(err, errlen, "%u backends, more than %u", n, SY_MAGLEV_MAX_BACKENDS);
+		return -1;
+	}
 	for (uint32_t s = 0; s < m; s++)
 		table[s] = SY_MAGLEV_NONE;
 	if (n == 0)
@@ -240,21 +281,35 @@ int sy_maglev_build(const struct sy_maglev_backend *b, uint32_t n, uint32_t m,
 		st[i].weight = b[st[i].index].weight;
 		st[i].pos = sy_jhash_words(w, 6, SY_MAGLEV_SEED_OFFSET) % m;
 		st[i].skip = sy_jhash_words(w, 6, SY_MAGLEV_SEED_SKIP) % (m - 1) + 1;
+		st[i].load = 0;
+		st[i].probes = 0;
+		wsum += st[i].weight;
 		if (st[i].weight > maxw)
 			maxw = st[i].weight;
 	}
-
-	/* In round r a backend of weight w claims floor((r+1)w/maxw) -
-	 * floor(rw/maxw) entries (0 or 1): the heaviest claims one per round, as
-	 * in plain Maglev, and after R rounds every backend owns floor(Rw/maxw).
-	 * Claims are taken in (round, canonical position) order from a heap, so
-	 * light backends cost nothing in the rounds where they claim nothing. */
-	if (maxw && fill_by_rounds(st, n, m, maxw, table)) {
-		snprintf(err, errlen, "out of memory for %u backends", n);
+	if (maxw == 0) {
 		free(st);
+		return 0;
+	}
+	/* Quotas: every backend ends with lo or hi entries; the tokens are the
+	 * entries left over when every backend has its floor. The fill ends
+	 * with every slot taken: a backend stops only at hi, or at lo once the
+	 * tokens are gone, and its permutation visits every slot (M prime). */
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t share = (uint64_t)m * st[i].weight;
+
+		st[i].lo = (uint32_t)(share / wsum);
+		st[i].hi = (uint32_t)((share + wsum - 1) / wsum);
+		f.tokens -= st[i].lo;
+		if (st[i].weight && st[i].weight != maxw)
+			equal = false;
+	}
+	rc = equal ? fill_equal(st, n, &f) : fill_weighted(st, n, maxw, &f);
+	free(st);
+	if (rc) {
+		snprintf(err, errlen, "out of memory for %u backends", n);
 		return -1;
 	}
-	free(st);
 	return 0;
 }
 

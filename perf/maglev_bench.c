@@ -5,9 +5,14 @@
  *   maglev_bench [--quick]
  *
  * 1. Build time of sy_maglev_build() for M in {65537, 655373} x N in
- *    {10, 100, 1000, 10000} equal-weight backends: median, min and max over
- *    several runs (15; 5 with --quick), in milliseconds.
- * 2. Lookup rate: 1M distinct random flows, keys built up front; each lookup
+ *    {10, 100, 1000, 10000} backends, equal weights and then weights 1..5
+ *    (the two fill paths): median, min and max over several runs (15; 5 with
+ *    --quick), in milliseconds.
+ * 2. Disruption at N=100, M=65537: random sets of 100 equal-weight backends
+ *    (20; 5 with --quick), 5 removals and 5 additions of one backend each;
+ *    entries whose owner changed / entries of the backend removed (or taken
+ *    by the backend added): mean and max.
+ * 3. Lookup rate: 1M distinct random flows, keys built up front; each lookup
  *    is sy_flow_hash() + table[h % M], as the dataplane does it. Several
  *    passes (10; 3 with --quick) over the keys, for IPv4 and IPv6 flows, for
  *    M=65537 N=100 and M=655373 N=1000. Reported as Mflows/s and ns/lookup.
@@ -163,6 +168,161 @@ static struct sy_flow_key *make_flows(int v6)
 
 static volatile uint64_t sink;
 
+/* Build-time table for M in m[2] x N in ns[4]; weighted: weights 1..5 (i % 5
+ * + 1), else all 1. */
+static int bench_build(const uint32_t m[2], const uint32_t ns[4], int runs,
+		       int weighted, int quick)
+{
+	printf("\nMaglev table build, %s, %d runs per row%s\n",
+	       weighted ? "weights 1..5" : "equal weights", runs,
+	       quick ? " (--quick)" : "");
+	printf("%8s %6s  %11s %11s %11s  %14s\n", "M", "N", "median ms", "min ms",
+	       "max ms", "ns/entry (med)");
+	for (int i = 0; i < 2; i++) {
+		uint32_t *table = malloc(sizeof(*table) * m[i]);
+		double *t = malloc(sizeof(*t) * (size_t)runs);
+
+		if (!table || !t) {
+			fprintf(stderr, "out of memory\n");
+			return -1;
+		}
+		for (int j = 0; j < 4; j++) {
+			struct sy_maglev_backend *b = make_backends(ns[j]);
+			char err[128];
+			struct stats s;
+
+			if (!b) {
+				fprintf(stderr, "out of memory\n");
+				return -1;
+			}
+			for (uint32_t k = 0; weighted && k < ns[j]; k++)
+				b[k].weight = k % 5 + 1;
+			for (int r = 0; r < runs; r++) {
+				double t0 = now_ns();
+
+				if (sy_maglev_build(b, ns[j], m[i], table, err,
+						    sizeof(err))) {
+					fprintf(stderr, "build M=%u N=%u: %s\n", m[i],
+						ns[j], err);
+					return -1;
+				}
+				t[r] = now_ns() - t0;
+				sink += table[r % m[i]];
+			}
+			s = summarize(t, (unsigned)runs);
+			printf("%8u %6u  %11.3f %11.3f %11.3f  %14.1f\n", m[i], ns[j],
+			       s.median / 1e6, s.min / 1e6, s.max / 1e6,
+			       s.median / m[i]);
+			free(b);
+		}
+		free(t);
+		free(table);
+	}
+	return 0;
+}
+
+/* A random identity, IPv4 or IPv6; weight 1. */
+static struct sy_maglev_backend random_backend(void)
+{
+	struct sy_maglev_backend b;
+	int v6 = rng32() & 1;
+
+	memset(&b, 0, sizeof(b));
+	b.id.family = v6 ? SY_AF_INET6 : SY_AF_INET;
+	b.id.port = (uint16_t)(1024 + rng32() % 64000);
+	for (int i = 0; i < (v6 ? 4 : 1); i++)
+		b.id.addr[i] = rng32();
+	b.weight = 1;
+	return b;
+}
+
+/* Entries whose owner (by identity) differs between two tables; *owned gets
+ * the entries of `who` in table b. */
+static uint32_t changed_entries(const struct sy_maglev_backend *ba, const uint32_t *ta,
+				const struct sy_maglev_backend *bb, const uint32_t *tb,
+				uint32_t m, const struct sy_backend_id *who,
+				uint32_t *owned)
+{
+	uint32_t changed = 0;
+
+	*owned = 0;
+	for (uint32_t s = 0; s < m; s++) {
+		changed += sy_backend_id_cmp(&ba[ta[s]].id, &bb[tb[s]].id) != 0;
+		*owned += sy_backend_id_cmp(&bb[tb[s]].id, who) == 0;
+	}
+	return changed;
+}
+
+#define DIS_N 100u
+#define DIS_M 65537u
+#define DIS_CHANGES 5
+
+/* Removing and adding one backend of DIS_N: changed / owned, mean and max. */
+static int bench_disruption(int sets)
+{
+	struct sy_maglev_backend b[DIS_N + 1], b2[DIS_N + 1];
+	uint32_t *t = malloc(sizeof(*t) * DIS_M), *t2 = malloc(sizeof(*t2) * DIS_M);
+	double rsum = 0, rmax = 0, asum = 0, amax = 0;
+	char err[128];
+
+	if (!t || !t2) {
+		fprintf(stderr, "out of memory\n");
+		return -1;
+	}
+	for (int set = 0; set < sets; set++) {
+		/* Random identities collide with negligible probability; the
+		 * build rejects a duplicate, and the set is drawn again. */
+		do {
+			for (uint32_t i = 0; i <= DIS_N; i++)
+				b[i] = random_backend();
+		} while (sy_maglev_build(b, DIS_N + 1, DIS_M, t, err, sizeof(err)));
+		if (sy_maglev_build(b, DIS_N, DIS_M, t, err, sizeof(err)))
+			goto fail;
+		for (int c = 0; c < DIS_CHANGES; c++) {
+			uint32_t k = rng32() % DIS_N, owned, changed;
+			double r;
+
+			/* remove b[k]: owned is counted in the old table */
+			memcpy(b2, b, sizeof(b[0]) * DIS_N);
+			b2[k] = b2[DIS_N - 1];
+			if (sy_maglev_build(b2, DIS_N - 1, DIS_M, t2, err, sizeof(err)))
+				goto fail;
+			changed = changed_entries(b2, t2, b, t, DIS_M, &b[k].id, &owned);
+			r = (double)changed / owned;
+			rsum += r;
+			rmax = r > rmax ? r : rmax;
+			/* add b[DIS_N], a fresh identity per change (the first
+			 * one was drawn with the set) */
+			while (c > 0) {
+				b[DIS_N] = random_backend();
+				if (sy_maglev_build(b, DIS_N + 1, DIS_M, t2, err, sizeof(err)) == 0)
+					break;
+			}
+			if (c == 0 && sy_maglev_build(b, DIS_N + 1, DIS_M, t2, err, sizeof(err)))
+				goto fail;
+			changed = changed_entries(b, t, b, t2, DIS_M, &b[DIS_N].id, &owned);
+			r = (double)changed / owned;
+			asum += r;
+			amax = r > amax ? r : amax;
+		}
+	}
+	printf("\nDisruption, N=%u equal weights, M=%u: %d sets x %d changes each; "
+	       "changed entries / entries of the backend removed or added\n",
+	       DIS_N, DIS_M, sets, DIS_CHANGES);
+	printf("  remove 1 of %u: mean %.3f  max %.3f\n", DIS_N,
+	       rsum / (sets * DIS_CHANGES), rmax);
+	printf("  add 1 to %u:    mean %.3f  max %.3f\n", DIS_N,
+	       asum / (sets * DIS_CHANGES), amax);
+	free(t);
+	free(t2);
+	return 0;
+fail:
+	fprintf(stderr, "disruption build: %s\n", err);
+	free(t);
+	free(t2);
+	return -1;
+}
+
 static void bench_lookup(uint32_t m, uint32_t n, int passes)
 {
 	struct sy_maglev_backend *b = make_backends(n);
@@ -241,48 +401,11 @@ int main(int argc, char **argv)
 			printf("M=%u: prime, allowed (sy_maglev_check_size)\n", m[i]);
 	}
 
-	printf("\nMaglev table build, equal weights, %d runs per row%s\n", runs,
-	       quick ? " (--quick)" : "");
-	printf("%8s %6s  %11s %11s %11s  %14s\n", "M", "N", "median ms", "min ms",
-	       "max ms", "ns/entry (med)");
-	for (int i = 0; i < 2; i++) {
-		uint32_t *table = malloc(sizeof(*table) * m[i]);
-		double *t = malloc(sizeof(*t) * (size_t)runs);
-
-		if (!table || !t) {
-			fprintf(stderr, "out of memory\n");
+	for (int weighted = 0; weighted <= 1; weighted++)
+		if (bench_build(m, ns, runs, weighted, quick))
 			return 1;
-		}
-		for (int j = 0; j < 4; j++) {
-			struct sy_maglev_backend *b = make_backends(ns[j]);
-			char err[128];
-			struct stats s;
-
-			if (!b) {
-				fprintf(stderr, "out of memory\n");
-				return 1;
-			}
-			for (int r = 0; r < runs; r++) {
-				double t0 = now_ns();
-
-				if (sy_maglev_build(b, ns[j], m[i], table, err,
-						    sizeof(err))) {
-					fprintf(stderr, "build M=%u N=%u: %s\n", m[i],
-						ns[j], err);
-					return 1;
-				}
-				t[r] = now_ns() - t0;
-				sink += table[r % m[i]];
-			}
-			s = summarize(t, (unsigned)runs);
-			printf("%8u %6u  %11.3f %11.3f %11.3f  %14.1f\n", m[i], ns[j],
-			       s.median / 1e6, s.min / 1e6, s.max / 1e6,
-			       s.median / m[i]);
-			free(b);
-		}
-		free(t);
-		free(table);
-	}
+	if (bench_disruption(quick ? 5 : 20))
+		return 1;
 
 	printf("\nLookup: sy_flow_hash + table[h %% M] over %u distinct flows, "
 	       "%d timed passes (after 1 warm-up)\n", NFLOWS, passes);

@@ -17,12 +17,13 @@ with '#' are comments.
 Every expected output is built here, independently of the C code: frames are
 assembled with scapy (which computes lengths and checksums), and the backend
 is predicted by a Python implementation of the flow hash (lookup3 jhash2 over
-the words documented in include/switchyard/flow_hash.h) and of the weighted
-Maglev fill documented in include/switchyard/maglev.h. The C packet test
-replays these cases through sy_lb_process(); agreement of the two
-implementations is the point. The dataplane under test has a port MAC of
-02:00:00:00:00:01 and an egress MTU of 1500; every case starts with empty
-connection tracking. Generation is deterministic (fixed seeds).
+the words documented in include/switchyard/flow_hash.h) and of the table fill
+(Maglev permutations, weights, bounded loads) documented in
+include/switchyard/maglev.h. The C packet test replays these cases through
+sy_lb_process(); agreement of the two implementations is the point. The
+dataplane under test has a port MAC of 02:00:00:00:00:01 and an egress MTU of
+1500; every case starts with empty connection tracking. Generation is
+deterministic (fixed seeds).
 """
 
 import heapq
@@ -174,42 +175,58 @@ class Service:
 
 
 def maglev_table(backends, m):
-    """Weighted Maglev: backends in canonical identity order; the k-th claim
-    (k >= 1) of a backend of weight w happens in round ceil(k*maxw/w)-1;
-    claims are taken in (round, canonical position) order; each claim takes
-    the next free entry of the backend's permutation offset + j*skip."""
+    """The rank-synchronous quota fill of include/switchyard/maglev.h.
+
+    Backends in canonical identity order, each with the permutation
+    offset + j*skip (mod m). A turn is one probe: the backend looks at the
+    next slot of its permutation, takes it if it is free and its quota allows
+    (up to lo = floor(m*w/W), then up to hi = ceil(m*w/W) while the shared
+    pool of m - sum(lo) entries lasts), and moves on either way. A backend's
+    k-th turn (k >= 1) is in round ceil(k*maxw/w)-1; turns go in (round,
+    canonical position) order; a backend that may take no more entries
+    leaves the rotation."""
     canon = sorted(backends, key=Backend.ident)
     table = [None] * m
     live = [i for i, b in enumerate(canon) if b.weight > 0]
     if not live:
         return table
     maxw = max(canon[i].weight for i in live)
-    offset, skip, nxt, made = {}, {}, {}, {}
+    wsum = sum(canon[i].weight for i in live)
+    pos, skip, probes, load, lo, hi = {}, {}, {}, {}, {}, {}
     for i in live:
         b = canon[i]
         w = [b.family] + addr_words(b.addr16) + [b.port]
-        offset[i] = jhash_words(w, MAGLEV_SEED_OFFSET) % m
+        pos[i] = jhash_words(w, MAGLEV_SEED_OFFSET) % m
         skip[i] = jhash_words(w, MAGLEV_SEED_SKIP) % (m - 1) + 1
-        nxt[i] = 0
-        made[i] = 0
+        probes[i] = 0
+        load[i] = 0
+        lo[i] = m * b.weight // wsum
+        hi[i] = -(-m * b.weight // wsum)
+    tokens = m - sum(lo.values())
 
-    def claim_round(k, w):
+    def may_take(i):
+        return load[i] < lo[i] or (load[i] < hi[i] and tokens > 0)
+
+    def turn_round(k, w):
         return -(-k * maxw // w) - 1
 
-    heap = [(claim_round(1, canon[i].weight), i) for i in live]
+    heap = [(turn_round(1, canon[i].weight), i) for i in live]
     heapq.heapify(heap)
     filled = 0
     while filled < m:
-        _, i = heapq.heappop(heap)
-        while True:
-            slot = (offset[i] + nxt[i] * skip[i]) % m
-            nxt[i] += 1
-            if table[slot] is None:
-                break
-        table[slot] = canon[i]
-        filled += 1
-        made[i] += 1
-        heapq.heappush(heap, (claim_round(made[i] + 1, canon[i].weight), i))
+        _, i = heap[0]
+        if table[pos[i]] is None and may_take(i):
+            if load[i] >= lo[i]:
+                tokens -= 1
+            table[pos[i]] = canon[i]
+            load[i] += 1
+            filled += 1
+        pos[i] = (pos[i] + skip[i]) % m
+        probes[i] += 1
+        if may_take(i):
+            heapq.heapreplace(heap, (turn_round(probes[i] + 1, canon[i].weight), i))
+        else:
+            heapq.heappop(heap)
     return table
 
 

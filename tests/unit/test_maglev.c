@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * Maglev table builder (lib/maglev.c): fleet consistency, balance, weights,
- * draining, disruption on backend changes, equality with a textbook Maglev
- * (equal weights), pinned answers for a fixed set, edge cases and errors.
+ * loads within [floor, ceil] of the exact share, draining, disruption on
+ * backend changes, equality with an independent reference of the fill, pinned
+ * answers for a fixed set (from the Python model), edge cases and errors.
  * Every test uses a fixed PRNG seed and nothing asserts on timing; figures
  * quoted in notes are printed with print_message.
  */
@@ -382,18 +383,17 @@ static void test_weight_zero_draining(void **state)
 /* ---- minimal disruption ------------------------------------------------- */
 
 /*
- * Maglev's disruption is near-minimal, not minimal: when a backend leaves (or
- * joins), the entries it owned (or takes) move, and the changed fill order
- * also moves some entries between the remaining backends. How many depends on
- * M/N. Measured with this builder and, independently, with a textbook
- * implementation of NSDI'16 Pseudocode 1 with random offsets/skips (identical
- * figures; 200 random sets each):
- *   N=100 M=65537:  changed/owned mean 1.56, range 1.50..1.65 (remove and add)
- *   N=100 M=655373: mean 1.14, max 1.17
- * So a 1.5x bound does not hold for correct Maglev at N=100, M=65537; it is
- * asserted at M=655373, and M=65537 is held to 1.75x (above every set
- * measured, and a regression guard: an unstable fill order or broken
- * permutation moves most of the table).
+ * Disruption is near-minimal, not minimal: when a backend leaves (or joins),
+ * the entries it owned (or takes) move, and the changed fill also moves some
+ * entries between the remaining backends. How many depends on M/N. The quota
+ * fill keeps this below Maglev's: measured over random sets of N=100 equal
+ * backends (changed entries / entries of the backend removed or added),
+ *   M=65537:  mean 1.28 (remove) and 1.30 (add), max 1.43; Maglev's fill
+ *             (the builder before this one): mean 1.56, up to 1.69;
+ *   M=655373: about 1.09 (Maglev 1.14).
+ * Both table sizes are held to the 1.5x of the requirement on the fixed seeds
+ * below; an unstable fill order or a broken permutation moves most of the
+ * table.
  */
 #define DISRUPT_N 100u
 
@@ -401,7 +401,7 @@ static const struct {
 	uint32_t m;
 	double limit;
 } disrupt_cases[] = {
-	{ 65537, 1.75 },
+	{ 65537, 1.5 },
 	{ 655373, 1.5 },
 };
 
@@ -420,7 +420,7 @@ static void test_disruption_remove(void **state)
 		const uint32_t m = disrupt_cases[c].m;
 		const double limit = disrupt_cases[c].limit;
 		uint32_t *t = build_ok(b, DISRUPT_N, m);
-		double worst = 0;
+		double worst = 0, sum = 0;
 
 		assert_int_equal(count_owners(t, m, DISRUPT_N, cnt), 0);
 		for (size_t v = 0; v < sizeof(victims) / sizeof(victims[0]); v++) {
@@ -439,11 +439,13 @@ static void test_disruption_remove(void **state)
 				      "%u entries changed, ratio %.4f (limit %.2f)\n",
 				      DISRUPT_N, m, k, cnt[k], changed, ratio, limit);
 			assert_true(ratio <= limit);
+			sum += ratio;
 			if (ratio > worst)
 				worst = ratio;
 			free(t2);
 		}
-		print_message("remove, M=%u: worst ratio %.4f\n", m, worst);
+		print_message("remove, M=%u: mean ratio %.4f, worst %.4f\n", m,
+			      sum / (sizeof(victims) / sizeof(victims[0])), worst);
 		free(t);
 	}
 	free(b2);
@@ -464,7 +466,7 @@ static void test_disruption_add(void **state)
 		const uint32_t m = disrupt_cases[c].m;
 		const double limit = disrupt_cases[c].limit;
 		uint32_t *t = build_ok(b, DISRUPT_N, m);
-		double worst = 0;
+		double worst = 0, sum = 0;
 
 		for (int trial = 0; trial < 5; trial++) {
 			uint32_t *t2, changed, pos = rng_below(DISRUPT_N + 1);
@@ -485,11 +487,13 @@ static void test_disruption_add(void **state)
 				      DISRUPT_N, m, (trial & 1) ? 6 : 4, cnt[pos],
 				      changed, ratio, limit);
 			assert_true(ratio <= limit);
+			sum += ratio;
 			if (ratio > worst)
 				worst = ratio;
 			free(t2);
 		}
-		print_message("add, M=%u: worst ratio %.4f\n", m, worst);
+		print_message("add, M=%u: mean ratio %.4f, worst %.4f\n", m,
+			      sum / (5), worst);
 		free(t);
 	}
 	free(b2);
@@ -504,76 +508,185 @@ static void test_disruption_add(void **state)
 #define REF_SEED_OFFSET 0x4d61676cu
 #define REF_SEED_SKIP 0x65763136u
 
-/* NSDI'16 Pseudocode 1, written out independently: with equal weights the
- * builder must produce exactly this table (backends in canonical order). */
-static void textbook_maglev(const struct sy_maglev_backend *b, uint32_t n,
-			    uint32_t m, uint32_t *entry)
+/* The fill of include/switchyard/maglev.h written out independently of
+ * lib/maglev.c, for b[] in canonical order: rounds scanned one by one (no
+ * heap, no equal-weight shortcut); in round r a backend of weight w has a turn
+ * iff floor((r+1)w/maxw) > floor(rw/maxw), which is the same as its k-th turn
+ * being in round ceil(k*maxw/w)-1; its j-th probe (j >= 0) looks at slot
+ * offset + j*skip mod M. */
+static void reference_fill(const struct sy_maglev_backend *b, uint32_t n,
+			   uint32_t m, uint32_t *entry)
 {
-	uint32_t *offset = malloc(sizeof(uint32_t) * n);
-	uint32_t *skip = malloc(sizeof(uint32_t) * n);
-	uint64_t *next = calloc(n, sizeof(uint64_t));
-	uint32_t filled = 0;
+	uint32_t *offset = malloc(sizeof(uint32_t) * (n + 1));
+	uint32_t *skip = malloc(sizeof(uint32_t) * (n + 1));
+	uint32_t *load = calloc(n + 1, sizeof(uint32_t));
+	uint64_t *probe = calloc(n + 1, sizeof(uint64_t));
+	uint64_t *lo = malloc(sizeof(uint64_t) * (n + 1));
+	uint64_t *hi = malloc(sizeof(uint64_t) * (n + 1));
+	char *out = calloc(n + 1, 1);
+	uint64_t wsum = 0, tokens = m;
+	uint32_t maxw = 0, filled = 0;
 
-	assert_non_null(offset);
-	assert_non_null(skip);
-	assert_non_null(next);
+	assert_true(offset && skip && load && probe && lo && hi && out);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t w[6] = { b[i].id.family, b[i].id.addr[0], b[i].id.addr[1],
 				  b[i].id.addr[2], b[i].id.addr[3], b[i].id.port };
 
 		offset[i] = sy_jhash_words(w, 6, REF_SEED_OFFSET) % m;
 		skip[i] = sy_jhash_words(w, 6, REF_SEED_SKIP) % (m - 1) + 1;
+		wsum += b[i].weight;
+		maxw = b[i].weight > maxw ? b[i].weight : maxw;
 	}
-	for (uint32_t j = 0; j < m; j++)
-		entry[j] = SY_MAGLEV_NONE;
-	while (filled < m) {
-		for (uint32_t i = 0; i < n && filled < m; i++) {
-			uint32_t c = (uint32_t)((offset[i] + skip[i] * next[i]) % m);
+	for (uint32_t i = 0; i < n; i++) {
+		lo[i] = wsum ? (uint64_t)m * b[i].weight / wsum : 0;
+		hi[i] = lo[i] + (wsum && (uint64_t)m * b[i].weight % wsum != 0);
+		tokens -= lo[i];
+		out[i] = b[i].weight == 0;
+	}
+	for (uint32_t s = 0; s < m; s++)
+		entry[s] = SY_MAGLEV_NONE;
+	for (uint64_t r = 0; maxw && filled < m; r++) {
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t c;
 
-			while (entry[c] != SY_MAGLEV_NONE) {
-				next[i]++;
-				c = (uint32_t)((offset[i] + skip[i] * next[i]) % m);
+			if (out[i] || (r + 1) * b[i].weight / maxw == r * b[i].weight / maxw)
+				continue;
+			c = (uint32_t)((offset[i] + skip[i] * probe[i]++) % m);
+			if (entry[c] == SY_MAGLEV_NONE) {
+				if (load[i] < lo[i]) {
+					entry[c] = i;
+					load[i]++;
+					filled++;
+				} else if (load[i] < hi[i] && tokens > 0) {
+					entry[c] = i;
+					load[i]++;
+					filled++;
+					tokens--;
+				}
 			}
-			entry[c] = i;
-			next[i]++;
-			filled++;
+			/* Out of the rotation: at the ceiling, or at the floor
+			 * with the shared pool used up. */
+			if (load[i] == hi[i] || (load[i] == lo[i] && tokens == 0))
+				out[i] = 1;
 		}
 	}
-	free(next);
+	free(out);
+	free(hi);
+	free(lo);
+	free(probe);
+	free(load);
 	free(skip);
 	free(offset);
 }
 
-static void test_matches_textbook(void **state)
+/* make_set's weight argument, plus a kind for weights up to the maximum. */
+#define W_WIDE (-2) /* random 1..SY_MAGLEV_MAX_WEIGHT */
+
+static struct sy_maglev_backend *make_weighted_set(uint32_t n, int w)
+{
+	struct sy_maglev_backend *b = make_set(n, w == W_WIDE ? 1 : w);
+
+	if (w == W_WIDE)
+		for (uint32_t i = 0; i < n; i++)
+			b[i].weight = 1 + rng_below(SY_MAGLEV_MAX_WEIGHT);
+	return b;
+}
+
+static const char *weights_name(int w)
+{
+	return w == W_WIDE ? "1..65535" : w < 0 ? "0..5" : "equal";
+}
+
+static void test_matches_reference(void **state)
 {
 	static const uint32_t ms[] = { 251, 65537 };
 	static const uint32_t ns[] = { 1, 7, 100, 300 };
+	static const int ws[] = { 3, -1, W_WIDE };
 
 	(void)state;
 	rng_state = 0x7e47b00cull;
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
 		for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
-			struct sy_maglev_backend *b = make_set(ns[j], 3);
-			uint32_t *ref = malloc(sizeof(*ref) * ms[i]), *t;
+			for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++) {
+				struct sy_maglev_backend *b = make_weighted_set(ns[j], ws[k]);
+				uint32_t *ref = malloc(sizeof(*ref) * ms[i]), *t;
 
-			assert_non_null(ref);
-			sy_maglev_sort(b, ns[j]);
-			t = build_ok(b, ns[j], ms[i]);
-			textbook_maglev(b, ns[j], ms[i], ref);
-			assert_int_equal(memcmp(t, ref, sizeof(*t) * ms[i]), 0);
-			free(t);
-			free(ref);
-			free(b);
+				assert_non_null(ref);
+				sy_maglev_sort(b, ns[j]);
+				t = build_ok(b, ns[j], ms[i]);
+				reference_fill(b, ns[j], ms[i], ref);
+				if (memcmp(t, ref, sizeof(*t) * ms[i]) != 0) {
+					print_message("M=%u N=%u weights %s: table differs "
+						      "from the reference\n", ms[i], ns[j],
+						      weights_name(ws[k]));
+					fail();
+				}
+				free(t);
+				free(ref);
+				free(b);
+			}
 		}
 	}
-	print_message("equal weights: table == textbook Maglev (Pseudocode 1) "
-		      "for M in {251, 65537} x N in {1, 7, 100, 300}\n");
+	print_message("table == independent reference of the fill for M in {251, "
+		      "65537} x N in {1, 7, 100, 300} x weights {equal, 0..5, "
+		      "1..65535}\n");
+}
+
+/* Every backend owns floor or ceil of its exact share M*w/W: the balance and
+ * weight properties, exactly, for any set (including shares below one entry,
+ * where a positive-weight backend may own nothing). */
+static void test_loads_within_share(void **state)
+{
+	static const struct {
+		uint32_t m, n;
+		int w; /* as make_weighted_set */
+	} cases[] = {
+		{ 65537, 3, 1 },      { 65537, 1000, 1 },      { 65537, 5000, 1 },
+		{ 65537, 100, -1 },   { 65537, 1000, W_WIDE }, { 251, 7, -1 },
+		{ 251, 300, 1 },      { 251, 300, W_WIDE },    { 655373, 10000, -1 },
+	};
+
+	(void)state;
+	rng_state = 0x10ad5ull;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const uint32_t m = cases[c].m, n = cases[c].n;
+		struct sy_maglev_backend *b = make_weighted_set(n, cases[c].w);
+		uint32_t *t, *cnt = calloc(n, sizeof(*cnt)), empty = 0;
+		uint64_t wsum = 0;
+
+		assert_non_null(cnt);
+		for (uint32_t i = 0; i < n; i++)
+			wsum += b[i].weight;
+		t = build_ok(b, n, m);
+		assert_int_equal(count_owners(t, m, n, cnt), wsum ? 0 : m);
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t share = (uint64_t)m * b[i].weight;
+			uint64_t lo = wsum ? share / wsum : 0;
+			uint64_t hi = wsum ? (share + wsum - 1) / wsum : 0;
+
+			if (cnt[i] < lo || cnt[i] > hi) {
+				print_message("M=%u N=%u backend %u weight %u: owns %u, "
+					      "share %llu..%llu\n", m, n, i, b[i].weight,
+					      cnt[i], (unsigned long long)lo,
+					      (unsigned long long)hi);
+				fail();
+			}
+			empty += b[i].weight && cnt[i] == 0;
+		}
+		print_message("loads M=%-6u N=%-5u weights %-8s: every backend owns "
+			      "floor or ceil of M*w/W (%u of positive weight own none)\n",
+			      m, n, weights_name(cases[c].w), empty);
+		free(cnt);
+		free(t);
+		free(b);
+	}
 }
 
 /* Fixed backends, fixed answers: a change of the identity hashes, of their
- * seeds, of the canonical order, of the weighted fill or of the digest
- * changes these values. Computed once with this builder; do not update them
- * casually: hosts on different versions would disagree. */
+ * seeds, of the canonical order, of the fill or of the digest changes these
+ * values. Computed with the Python model of tests/packets/gen_corpus.py
+ * (maglev_table, and FNV-1a over the digest's bytes), not with this builder;
+ * do not update them casually: hosts on different versions would disagree. */
 static void test_pinned_tables(void **state)
 {
 	static const struct {
@@ -595,9 +708,9 @@ static void test_pinned_tables(void **state)
 		uint32_t head[8];  /* table[0..7] */
 		uint32_t owns[NSET]; /* entries per backend */
 	} want[] = {
-		{ 251, 0xfe9e1178f701dd76ull, { 0, 0, 0, 2, 2, 2, 2, 2 },
-		  { 36, 72, 108, 35, 0 } },
-		{ 65537, 0x79a907e5ca8a307full, { 0, 1, 3, 2, 2, 1, 0, 2 },
+		{ 251, 0xa4f9a89e8b5c5625ull, { 0, 2, 2, 2, 2, 2, 2, 2 },
+		  { 35, 72, 108, 36, 0 } },
+		{ 65537, 0x81ded146f04843afull, { 0, 1, 3, 2, 2, 1, 0, 2 },
 		  { 9362, 18725, 28088, 9362, 0 } },
 	};
 	struct sy_maglev_backend b[NSET];
@@ -754,6 +867,10 @@ static void test_errors_backends(void **state)
 	expect_build_error(b, 8, M_DEFAULT, "family 10");
 	b[5].id.family = SY_AF_INET6;
 	free(build_ok(b, 8, M_DEFAULT));
+
+	/* The count is checked before the set is read. */
+	expect_build_error(b, SY_MAGLEV_MAX_BACKENDS + 1, M_DEFAULT,
+			   "too many backends");
 	free(b);
 }
 
@@ -794,7 +911,8 @@ int main(void)
 		cmocka_unit_test(test_weight_zero_draining),
 		cmocka_unit_test(test_disruption_remove),
 		cmocka_unit_test(test_disruption_add),
-		cmocka_unit_test(test_matches_textbook),
+		cmocka_unit_test(test_matches_reference),
+		cmocka_unit_test(test_loads_within_share),
 		cmocka_unit_test(test_pinned_tables),
 		cmocka_unit_test(test_empty_and_single),
 		cmocka_unit_test(test_errors_size),
