@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <linux/if_arp.h>
 #include <linux/magic.h>
 
 #include <switchyard/region.h>
@@ -53,25 +56,30 @@ static int ensure_bpffs(const char *root, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
+	sy_logf("warn", "\"mounted a bpffs on %s: if this process has a mount namespace of its "
+		"own (ip netns exec), the pins and the program die with it; use --xdp-bpffs\"", BPFFS);
 	return 0;
 }
 
-static int read_sysfs(const char *ifname, const char *attr, char *buf, size_t n)
+/* MAC and MTU of an interface of our network namespace (an ioctl on a
+ * socket asks the namespace we are in; /sys may show another one's). */
+static int iface_mac_mtu(const char *ifname, uint8_t mac[6], uint16_t *mtu)
 {
-	char path[128];
-	FILE *f;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
-	f = fopen(path, "r");
-	if (!f)
+	if (fd < 0)
 		return -1;
-	if (!fgets(buf, (int)n, f)) {
-		fclose(f);
-		return -1;
+	memcpy(ifr.ifr_name, ifname, strnlen(ifname, sizeof(ifr.ifr_name) - 1));
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0) {
+			*mtu = (uint16_t)(ifr.ifr_mtu > 65535 ? 65535 : ifr.ifr_mtu);
+			rc = 0;
+		}
 	}
-	fclose(f);
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
+	close(fd);
+	return rc;
 }
 
 /* Is a DPDK dataplane serving this region (auto mode)? Waits up to
@@ -118,13 +126,10 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "--dataplane xdp needs --iface");
 		return -1;
 	}
-	if (read_sysfs(d->xdp_iface, "address", buf, sizeof(buf)) ||
-	    sy_parse_mac(buf, cfg.port_mac)) {
-		snprintf(err, errlen, "no interface %s (or no MAC address)", d->xdp_iface);
+	if (iface_mac_mtu(d->xdp_iface, cfg.port_mac, &cfg.mtu)) {
+		snprintf(err, errlen, "no Ethernet interface %s in this network namespace", d->xdp_iface);
 		return -1;
 	}
-	if (read_sysfs(d->xdp_iface, "mtu", buf, sizeof(buf)) == 0)
-		cfg.mtu = (uint16_t)strtoul(buf, NULL, 10);
 	if (d->xdp_redirect[0]) {
 		cfg.tx_ifindex = if_nametoindex(d->xdp_redirect);
 		if (!cfg.tx_ifindex) {
