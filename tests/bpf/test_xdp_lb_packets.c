@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,61 @@ static void unconfigured_passes(void **state)
 	sy_xdp_close(x, false);
 }
 
+/* With sy_config.tx_ifindex set, what would be XDP_TX is redirected to that
+ * interface instead, with the very same bytes; the rest is unchanged. */
+static void redirect_when_configured(void **state)
+{
+	struct sy_xdp_opts o = { .ct_flows = 64 };
+	struct sy_xdp_config cfg = {
+		.port_mac = { 0x02, 0, 0, 0, 0, 0x01 },
+		.mtu = 1500,
+		.tx_ifindex = if_nametoindex("lo"),
+	};
+	struct sy_xdp *x = NULL;
+	char err[256] = "";
+	long redirected = 0;
+	int ct_fd;
+
+	(void)state;
+	assert_true(cfg.tx_ifindex > 0);
+	if (sy_xdp_open(&x, &o, err, sizeof(err)) || sy_xdp_configure(x, &cfg, err, sizeof(err)) ||
+	    sy_xdp_sync(x, env.map->base, env.snap, err, sizeof(err)))
+		print_message("xdp: %s\n", err);
+	assert_non_null(x);
+	ct_fd = sy_xdp_test_map_fd(sy_xdp_prog_fd(x), "sy_conntrack");
+	assert_true(ct_fd >= 0);
+	for (long i = 0; i < env.n_cases; i++) {
+		const struct sy_corpus_case *c = &env.cases[i];
+		uint32_t cap = c->in_len + OUT_SLACK, out_len = 0, action = 0;
+		uint8_t *out;
+
+		if (c->in_len < 14 || (c->verdict != SY_CORPUS_TX && i % 5))
+			continue; /* every tx case, a sample of the others */
+		sy_xdp_test_map_clear(ct_fd); /* each case from fresh tables */
+		out = malloc(cap);
+		assert_non_null(out);
+		assert_int_equal(sy_xdp_test_run(sy_xdp_prog_fd(x), c->in, c->in_len, out, cap,
+						 &out_len, &action, NULL),
+				 0);
+		if (c->verdict == SY_CORPUS_TX) {
+			if (action != XDP_REDIRECT || out_len != c->out_len ||
+			    memcmp(out, c->out, out_len))
+				print_message("%s: action %u, %u bytes\n", c->name, action, out_len);
+			assert_int_equal(action, XDP_REDIRECT);
+			assert_int_equal(out_len, c->out_len);
+			assert_memory_equal(out, c->out, out_len);
+			redirected++;
+		} else {
+			assert_int_not_equal(action, XDP_REDIRECT);
+			assert_int_not_equal(action, XDP_TX);
+		}
+		free(out);
+	}
+	assert_true(redirected > 300);
+	close(ct_fd);
+	sy_xdp_close(x, false);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -347,19 +403,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	env.n_cases = n;
-	tests = calloc((size_t)n + 1, sizeof(*tests));
+	tests = calloc((size_t)n + 2, sizeof(*tests));
 	if (!tests) {
 		sy_corpus_free(env.cases, (size_t)n);
 		return 1;
 	}
 	tests[0].name = "unconfigured_passes";
 	tests[0].test_func = unconfigured_passes;
+	tests[1].name = "redirect_when_configured";
+	tests[1].test_func = redirect_when_configured;
 	for (long i = 0; i < n; i++) {
-		tests[i + 1].name = env.cases[i].name;
-		tests[i + 1].test_func = run_case;
-		tests[i + 1].initial_state = &env.cases[i];
+		tests[i + 2].name = env.cases[i].name;
+		tests[i + 2].test_func = run_case;
+		tests[i + 2].initial_state = &env.cases[i];
 	}
-	rc = _cmocka_run_group_tests("xdp_lb_packets", tests, (size_t)n + 1, group_setup,
+	rc = _cmocka_run_group_tests("xdp_lb_packets", tests, (size_t)n + 2, group_setup,
 				     group_teardown);
 	free(tests);
 	sy_corpus_free(env.cases, (size_t)n);
