@@ -1,10 +1,13 @@
 #!/bin/bash
-# sy-control --dataplane auto: DPDK when a sy-dataplane serves the region,
-# else XDP on --iface, and it says which (log line and /v1/status).
+# sy-control's dataplane selection and the XDP program's lifetime:
+# --dataplane auto is DPDK when a sy-dataplane serves the region, else XDP on
+# --iface, and it says which (log line and /v1/status).
 #   1. no sy-dataplane: after --dpdk-wait it attaches XDP on the veth
 #   2. a sy-dataplane (net_null port, no hugepages) attached to the region:
 #      it loads nothing, the interface keeps no XDP program
 #   1b. --xdp-mode generic attaches in the generic (skb) path
+#   1c. --xdp-stay: SIGTERM leaves the program attached and pinned; the next
+#       sy-control adopts it with its connection table; --xdp-detach removes it
 #   3. bad flag values are refused with exit 2
 #
 # usage: test_dataplane_auto.sh BUILD_DIR
@@ -76,6 +79,48 @@ ip -n ${P}a link show veth0 | grep -q "xdpgeneric" && grep -q "mode=generic" "$W
 stop_control
 has_xdp || ip -n ${P}a link show veth0 | grep -q xdpgeneric && sy_fail "generic program left attached" ||
 	sy_pass "generic program detached on stop"
+
+# ---- 1c. --xdp-stay, adoption of the connection table, --xdp-detach ------------
+BPFTOOL=$(command -v bpftool || echo /usr/sbin/bpftool)
+PINS=$W/bpffs/switchyard/$INST
+start_xdp() { # LOG [flags]
+	local log=$1
+	shift
+	rm -f "$SOCK"
+	ip netns exec ${P}a "$BUILD/control/sy-control" --config "$W/sw.yaml" --dataplane xdp \
+		--iface veth0 --xdp-bpffs "$W/bpffs" "$@" >"$W/$log.log" 2>&1 &
+	CONTROL=$!
+	SY_PIDS+=($CONTROL)
+	sy_wait 15 test -S "$SOCK" || { cat "$W/$log.log"; sy_fail "sy-control ($log) did not start"; }
+}
+# a tracked flow of 40 key bytes (0x5a) to backend uid 0x11..., expiring in the far future
+CT_KEY=$(printf '5a %.0s' $(seq 40))
+start_xdp stay1 --xdp-stay
+"$BPFTOOL" map update pinned "$PINS/sy_conntrack" key hex $CT_KEY \
+	value hex 11 11 11 11 11 11 11 11 ff ff ff ff ff ff ff 7f || sy_fail "cannot seed conntrack"
+PROG1=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+stop_control
+has_xdp && [ -e "$PINS/link" ] && [ -e "$PINS/sy_conntrack" ] && grep -q "left attached" "$W/stay1.log" &&
+	sy_pass "--xdp-stay: SIGTERM left the program attached (prog $PROG1) and pinned" ||
+	sy_fail "--xdp-stay did not keep the program"
+start_xdp stay2
+PROG2=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+grep -q "adopted=yes" "$W/stay2.log" && [ -n "$PROG2" ] && [ "$PROG2" != "$PROG1" ] &&
+	sy_pass "restart adopted the pinned link and swapped its program in (prog $PROG1 -> $PROG2)" ||
+	{ sy_fail "no adoption (prog $PROG1 -> $PROG2)"; cat "$W/stay2.log"; }
+"$BPFTOOL" -j map lookup pinned "$PINS/sy_conntrack" key hex $CT_KEY 2>/dev/null | grep -q '"value":\["0x11","0x11"' &&
+	sy_pass "the connection table survived the restart" || sy_fail "conntrack entry lost across the restart"
+kill -TERM $CONTROL; wait $CONTROL # --xdp-stay again: the next step detaches it by hand
+start_xdp stay3 --xdp-stay
+stop_control
+"$BUILD/control/sy-control" --config "$W/sw.yaml" --xdp-bpffs "$W/bpffs" --xdp-detach >"$W/detach.log" 2>&1
+rc=$?
+[ $rc = 0 ] && ! has_xdp && [ ! -e "$PINS" ] &&
+	sy_pass "--xdp-detach removed the program left by --xdp-stay" ||
+	sy_fail "--xdp-detach: exit $rc, $(cat "$W/detach.log")"
+"$BUILD/control/sy-control" --config "$W/sw.yaml" --xdp-bpffs "$W/bpffs" --xdp-detach >"$W/detach.log" 2>&1
+[ $? = 1 ] && grep -q "no XDP program" "$W/detach.log" && sy_pass "--xdp-detach with nothing pinned: exit 1, said" ||
+	sy_fail "--xdp-detach with nothing pinned: $(cat "$W/detach.log")"
 
 # ---- 2. a sy-dataplane serves the region: DPDK --------------------------------
 "$BUILD/dataplane/sy-dataplane" -l 0 --no-huge -m 512 --no-pci --file-prefix $P \
