@@ -155,8 +155,10 @@ static void load_mirror(struct sy_xdp *x)
 		uprev = uid;
 	}
 	/* the sync looks both up by binary search */
-	qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
-	qsort(x->bes, x->n_bes, sizeof(*x->bes), cmp_uid);
+	if (x->n_vips)
+		qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
+	if (x->n_bes)
+		qsort(x->bes, x->n_bes, sizeof(*x->bes), cmp_uid);
 }
 
 int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, size_t errlen)
@@ -442,7 +444,7 @@ static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64
 {
 	struct mirror_backend k = { .uid = uid };
 
-	return bsearch(&k, a, n, sizeof(*a), cmp_uid);
+	return n ? bsearch(&k, a, n, sizeof(*a), cmp_uid) : NULL; /* a may be NULL when empty */
 }
 
 int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
@@ -528,7 +530,8 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 
 	/* 3. VIP records (new, changed), then 4. VIPs that left */
 	for (size_t i = 0; i < nwv; i++) {
-		struct mirror_vip *have = bsearch(&wv[i], x->vips, x->n_vips, sizeof(*wv), cmp_vip);
+		struct mirror_vip *have =
+			x->n_vips ? bsearch(&wv[i], x->vips, x->n_vips, sizeof(*wv), cmp_vip) : NULL;
 
 		if (have && !memcmp(&have->v, &wv[i].v, sizeof(wv[i].v)))
 			continue;
