@@ -414,8 +414,14 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	sy_mhd_result r;
 
 	(void)version;
+	/* at the first call, before any body is read: the token, then a
+	 * declared oversized body; one that grows too large (chunked) closes */
+	if (!*con_cls && l->needs_token && !token_ok(d, c))
+		return sy_http_error(c, 401, "missing or wrong bearer token");
+	if (!*con_cls && sy_http_declared_too_large(c, API_MAX_BODY))
+		return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
 	if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body))
-		return MHD_YES;
+		return body && body->too_large ? MHD_NO : MHD_YES;
 	if (!body)
 		return sy_http_error(c, 500, "out of memory");
 	/* Every endpoint, /metrics included, needs the token over TCP. */

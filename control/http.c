@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -46,14 +48,168 @@ bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, si
 	return true;
 }
 
+bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	return (errno == ERANGE || n > cap) && end != cl;
+}
+
+/* ---- slow-client guard --------------------------------------------------- */
+
+struct guard_conn {
+	struct guard_conn *prev, *next;
+	int fd;
+	bool shut;
+	uint64_t since_ms;
+};
+
+struct sy_http_guard {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool quit;
+	unsigned deadline_ms;
+	struct guard_conn head; /* circular list of open connections */
+	char name[32];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *guard_main(void *arg)
+{
+	struct sy_http_guard *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->quit) {
+		struct timespec ts;
+		uint64_t now = mono_ms();
+		unsigned n = 0;
+
+		/* MHD tells CLOSED before it closes the socket, and the entry goes
+		 * then: every fd in the list is still the connection's own */
+		for (struct guard_conn *e = g->head.next; e != &g->head; e = e->next)
+			if (!e->shut && now - e->since_ms > g->deadline_ms) {
+				shutdown(e->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+				e->shut = true;
+				n++;
+			}
+		if (n)
+			fprintf(stderr, /* sy_logf's format; http.c stands alone (fuzz_http_api) */
+				"level=warn msg=\"slow clients disconnected\" listener=%s count=%u deadline_ms=%u\n",
+				g->name, n, g->deadline_ms);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+struct sy_http_guard *sy_http_guard_new(const char *name, unsigned deadline_ms)
+{
+	struct sy_http_guard *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->wake, NULL);
+	g->deadline_ms = deadline_ms;
+	g->head.next = g->head.prev = &g->head;
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	if (pthread_create(&g->thread, NULL, guard_main, g)) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void sy_http_guard_free(struct sy_http_guard *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->quit = true;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->thread, NULL);
+	while (g->head.next != &g->head) { /* none after MHD_stop_daemon */
+		struct guard_conn *e = g->head.next;
+
+		g->head.next = e->next;
+		free(e);
+	}
+	pthread_cond_destroy(&g->wake);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct sy_http_guard *g = cls;
+	struct guard_conn *e = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!ci || !(e = calloc(1, sizeof(*e))))
+			return; /* unguarded: MHD's inactivity timeout still applies */
+		e->fd = ci->connect_fd;
+		e->since_ms = mono_ms();
+		pthread_mutex_lock(&g->lock);
+		e->next = g->head.next;
+		e->prev = &g->head;
+		g->head.next->prev = e;
+		g->head.next = e;
+		pthread_mutex_unlock(&g->lock);
+		*socket_context = e;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && e) {
+		pthread_mutex_lock(&g->lock);
+		e->prev->next = e->next;
+		e->next->prev = e->prev;
+		pthread_mutex_unlock(&g->lock);
+		free(e);
+		*socket_context = NULL;
+	}
+}
+
 void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		       enum MHD_RequestTerminationCode toe)
 {
 	struct sy_body *b = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	if (cls && c) { /* a guard: the connection's next request starts now */
+		struct sy_http_guard *g = cls;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		struct guard_conn *e = ci ? ci->socket_context : NULL;
+
+		if (e) {
+			pthread_mutex_lock(&g->lock);
+			e->since_ms = mono_ms();
+			pthread_mutex_unlock(&g->lock);
+		}
+	}
 	if (b) {
 		free(b->data);
 		free(b);

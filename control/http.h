@@ -27,8 +27,27 @@ struct sy_body {
  * complete and should be answered now. */
 bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, size_t cap,
 		     struct sy_body **out);
+/* MHD_OPTION_NOTIFY_COMPLETED: frees the body; cls NULL or a guard (below),
+ * whose deadline then starts again for the connection's next request. */
 void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		       enum MHD_RequestTerminationCode toe);
+/* At the request's first call: true if its Content-Length is over cap, so
+ * that it can be refused before any of the body is read. */
+bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap);
+
+/* Slow clients. MHD's connection timeout counts inactivity only: a client
+ * sending one byte every few seconds would keep its connection forever. A
+ * guard (one thread) shuts down every connection whose request is not
+ * answered within deadline_ms of the connection's start or of the end of its
+ * previous request. Give it to MHD_start_daemon as
+ *   MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,
+ *   MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, guard,
+ * and free it after MHD_stop_daemon. */
+struct sy_http_guard;
+struct sy_http_guard *sy_http_guard_new(const char *name, unsigned deadline_ms);
+void sy_http_guard_free(struct sy_http_guard *g);
+void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code);
 
 sy_mhd_result sy_http_json(struct MHD_Connection *c, unsigned status, json_t *j);
 sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "http.h"
@@ -146,8 +147,16 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	sy_mhd_result r;
 
 	(void)version;
+	/* a declared oversized body is refused before any of it is read; one
+	 * that grows too large on the way (chunked) closes the connection */
+	if (!*con_cls && sy_http_declared_too_large(c, SY_REG_MAX_BODY)) {
+		pthread_mutex_lock(&d->lock);
+		r = reject(d, NULL, c, 413, "body", "over 4096 bytes");
+		pthread_mutex_unlock(&d->lock);
+		return r;
+	}
 	if (!sy_http_collect(con_cls, upload, upload_size, SY_REG_MAX_BODY, &body))
-		return MHD_YES;
+		return body && body->too_large ? MHD_NO : MHD_YES;
 	if (!body)
 		return sy_http_error(c, 500, "out of memory");
 	if (strcmp(url, "/v1/register") && strcmp(url, "/v1/deregister"))
@@ -166,6 +175,11 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	return r;
 }
 
+/* The whole request (connect to answer) within this time, however slowly
+ * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. */
+#define REG_REQUEST_DEADLINE_MS 10000
+static struct sy_http_guard *guard;
+
 static int start(struct sy_daemon *d, char *err, size_t errlen)
 {
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
@@ -180,14 +194,24 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, err, errlen);
 	if (fd < 0)
 		return -1;
-	/* Slow or abusive clients: short timeouts and per-address limits. */
+	guard = sy_http_guard_new("registry", REG_REQUEST_DEADLINE_MS);
+	if (!guard) {
+		close(fd);
+		snprintf(err, errlen, "cannot start the embedded registry's slow-client guard");
+		return -1;
+	}
+	/* Slow or abusive clients: short timeouts, a deadline per request and
+	 * per-address limits. */
 	d->registry_http = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, d,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, NULL,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, guard,
+		MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
 		MHD_OPTION_END);
 	if (!d->registry_http) {
+		sy_http_guard_free(guard);
+		guard = NULL;
 		snprintf(err, errlen, "cannot start the embedded registry on %s:%u", e->listen_host,
 			 e->listen_port);
 		return -1;
@@ -202,6 +226,8 @@ static void stop(struct sy_daemon *d)
 	if (d->registry_http)
 		MHD_stop_daemon(d->registry_http);
 	d->registry_http = NULL;
+	sy_http_guard_free(guard); /* after the daemon: no connection is left */
+	guard = NULL;
 }
 
 static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
