@@ -1,9 +1,10 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
 # ASan+UBSan builds, runs every test in both, fuzzes (scripts/fuzz.sh,
-# SY_FUZZ_SECONDS per target, default 30), and ends with one line
-# "N passed, N failed". A skipped test counts as failed: a test that cannot
-# run here must say so, not vanish.
+# SY_FUZZ_SECONDS per target, default 30), writes docs/reliability.md
+# (scripts/reliability_report.py) and ends with one line "N passed, N
+# failed". A skipped test counts as failed: a test that cannot run here must
+# say so, not vanish.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,10 @@ echo "=== fuzzing (${SY_FUZZ_SECONDS:-30} s per target) ==="
 fuzz_log=$(mktemp)
 scripts/fuzz.sh "${SY_FUZZ_SECONDS:-30}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
+# docs/reliability.md from this run's own output: the tests' RELIABILITY|
+# lines in both builds' testlog.json, and the fuzzing summary
+python3 scripts/reliability_report.py --out docs/reliability.md --fuzz "$fuzz_log" build build-asan ||
+	echo "reliability report: scripts/reliability_report.py failed" >&2
 rm -f "$fuzz_log"
 if [ -n "${fp:-}" ] && [ -n "${ff:-}" ]; then
 	passed=$((passed + fp))

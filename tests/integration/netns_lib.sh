@@ -11,6 +11,11 @@ SY_FAILED=0
 sy_log() { echo "[$(date +%H:%M:%S)] $*"; }
 sy_pass() { echo "PASS: $*"; }
 sy_fail() { echo "FAIL: $*"; SY_FAILED=1; }
+# sy_rel TEST FAULT LOAD OUTCOME FIGURES: a row of docs/reliability.md
+# (scripts/reliability_report.py collects these lines); OUTCOME PASS or FAIL
+sy_rel() { echo "RELIABILITY|$1|$2|$3|$4|$5"; }
+# sy_verdict: PASS if no check of this test has failed so far
+sy_verdict() { [ "$SY_FAILED" -eq 0 ] && echo PASS || echo FAIL; }
 
 sy_cleanup() {
 	local pid

@@ -95,6 +95,8 @@ if ! has_backend 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ]; then
 else
 	sy_fail "be2 not removed within TTL + 1 s (${ms} ms)"
 fi
+sy_rel control_e2e_backend_death "be2's agent killed -9 (no deregistration), $MODE" "${#keep[@]} downloads to be1/be3" \
+	"$(! has_backend 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ] && echo PASS || echo FAIL)" "removed after ${ms} ms (TTL ${TTL} s, limit $((TTL * 1000 + 1000)) ms)"
 sleep 0.2
 n2=$(topo_probe 42001 60 | grep -c ' be2$')
 [ "$n2" -eq 0 ] && sy_pass "new connections avoid be2" || sy_fail "$n2 new connections reached be2"
@@ -161,6 +163,8 @@ failed=$(grep -c ' -$' "$WORK/during.txt")
 total=$(wc -l <"$WORK/during.txt")
 [ "$total" -eq 300 ] && [ "$failed" -eq 0 ] && sy_pass "300 requests across the kill and restart, none failed" ||
 	sy_fail "$failed of $total requests failed across the sy-control restart"
+sy_rel control_e2e_kill_control "kill -9 sy-control, restart (adopts the region)" "300 HTTP requests through the VIP" \
+	"$([ "$total" -eq 300 ] && [ "$failed" -eq 0 ] && echo PASS || echo FAIL)" "$total requests, $failed failed"
 sy_ctl --json status | grep -q '"adopted": true' && sy_pass "the restarted sy-control adopted the region" ||
 	sy_fail "restarted sy-control did not adopt the region"
 grep -q "region adopted" "$WORK/control.log" || sy_fail "no adoption in the log"
@@ -192,6 +196,7 @@ s2=$(post ${P}b1 "${signed[0]}" "${signed[1]}")
 
 mapfile -t signed < <($PY "$HERE/sign_registration.py" "$WORK/web.key" web 198.18.0.2 80 $TTL)
 s=$(post ${P}c "${signed[0]}" "${signed[1]}")
+s_peer=$s
 [ "$s" = 403 ] && sy_pass "a registration from a disallowed peer is refused ($s)" || sy_fail "disallowed peer: $s (want 403)"
 mapfile -t signed < <($PY "$HERE/sign_registration.py" "$WORK/web.key" web 198.18.9.9 80 $TTL)
 s=$(post ${P}b1 "${signed[0]}" "${signed[1]}")
@@ -206,6 +211,9 @@ if [ "$before" = "$after" ] && [ "$gen_before" = "$gen_after" ] && ! has_backend
 else
 	sy_fail "refused registrations changed state: backends $before -> $after, generation $gen_before -> $gen_after"
 fi
+sy_rel control_e2e_bad_registrations "wrong key, replayed heartbeat, disallowed peer/address, bad signature" "3 agents heartbeating" \
+	"$([ $rc -ne 0 ] && [ "$s1" = 200 ] && [ "$s2" = 401 ] && [ "$s_peer" = 403 ] && [ "$s" = 401 ] && [ "$before" = "$after" ] && [ "$gen_before" = "$gen_after" ] && echo PASS || echo FAIL)" \
+	"wrong key: exit $rc; replay: $s1 then $s2; disallowed peer: $s_peer; bad signature: $s; backends $before -> $after, generation $gen_before -> $gen_after"
 
 echo "--- sy-control log (tail)"
 tail -5 "$WORK/control.log"

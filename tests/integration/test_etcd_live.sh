@@ -112,6 +112,8 @@ failed=$(grep -c ' -$' "$WORK/p3")
 [ "$failed" -eq 0 ] && sy_pass "after the outage: 60 requests, none failed" || sy_fail "after the outage: $failed failed"
 grep -c "backend removed" "$WORK/control.log" | grep -qx 0 && sy_pass "no backend was ever removed" ||
 	{ sy_fail "backends were removed"; grep "backend removed" "$WORK/control.log"; }
+sy_rel etcd_live_total_loss "all 3 etcd members killed, then restarted" "HTTP requests through the VIP all along" "$(sy_verdict)" \
+	"$(wc -l <"$WORK/during") requests across the outage, $(grep -c ' -$' "$WORK/during") failed; fail-static, then reconciled; backends removed: $(grep -c "backend removed" "$WORK/control.log")"
 
 echo "--- sy-control log (etcd, tail)"
 grep etcd "$WORK/control.log" | tail -5

@@ -167,6 +167,9 @@ done
 [ $lost -eq 0 ] && [ "$(grep -c "backend removed" "$W/control.log")" = "$marks" ] &&
 	sy_pass "no backend left in the 6 s after the leader died (new leader m$(etcd_leader))" ||
 	sy_fail "a backend left after the leader was killed"
+sy_rel etcd_source_leader_loss "etcd leader killed (3-member cluster)" "3 agents keeping leases alive" \
+	"$([ $lost -eq 0 ] && [ "$(grep -c "backend removed" "$W/control.log")" = "$marks" ] && echo PASS || echo FAIL)" \
+	"backends missing from the published table during 6 s: $lost; removals: $(($(grep -c "backend removed" "$W/control.log") - marks))"
 etcd_start $L
 etcd_healthy 15 || sy_fail "m$L did not rejoin"
 
@@ -245,6 +248,9 @@ if [ "$after" = "$before" ] && [ $bad -eq 0 ] && [ "$n" -gt 20 ] &&
 else
 	sy_fail "flap: $bad samples of $n lack a backend; before [$before] after [$after]"
 fi
+sy_rel etcd_source_total_loss "all 3 etcd members killed, then restarted" "agents keeping leases alive" \
+	"$([ "$after" = "$before" ] && [ $bad -eq 0 ] && [ "$n" -gt 20 ] && [ "$(grep -c "backend removed" "$W/control.log")" = "$marks" ] && echo PASS || echo FAIL)" \
+	"fail-static, then reconciled; $n samples of the published table, $bad lacking a backend; removals $(($(grep -c "backend removed" "$W/control.log") - marks))"
 
 # ---- 6. sy-control restarts, registrations change meanwhile -----------------------
 sy_log "6. changes while sy-control is stopped"

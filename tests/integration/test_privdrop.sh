@@ -79,6 +79,9 @@ for t in /proc/$PID/task/*; do
 	[ "$(awk '$1 == "CapEff:" {print $2}' $t/status)" = 0000008000000000 ] || bad=1
 done
 [ $bad = 0 ] && sy_pass "every thread has the reduced set" || sy_fail "a thread kept other capabilities"
+sy_rel privdrop_xdp "sy-control --user nobody --dataplane xdp" "-" \
+	"$([ "$(status_field $PID Uid)" = "$NOBODY" ] && [ "$CAPEFF" = 0000008000000000 ] && [ "$CAPPRM" = 0000008000000000 ] && [ $bad = 0 ] && [ "$(status_field $PID NoNewPrivs)" = 1 ] && echo PASS || echo FAIL)" \
+	"uid $(status_field $PID Uid); CapEff $CAPEFF CapPrm $CAPPRM (CAP_BPF only) in every thread: $([ $bad = 0 ] && echo yes || echo no); NoNewPrivs $(status_field $PID NoNewPrivs)"
 ip -n ${P}a link show veth0 | grep -q "prog/xdp" && sy_pass "XDP program attached before the drop" ||
 	sy_fail "no XDP program on veth0"
 
@@ -112,6 +115,8 @@ sy_wait 10 test -S "$SOCK" || { cat "$W/log2"; sy_fail "sy-control (dpdk mode) d
 CAPEFF=$(status_field $PID CapEff)
 [ "$CAPEFF" = 0000000000000000 ] && [ "$(status_field $PID Uid)" = "$NOBODY" ] &&
 	sy_pass "dpdk mode: no capabilities" || sy_fail "dpdk mode: CapEff $CAPEFF"
+sy_rel privdrop_dpdk "sy-control --user nobody (DPDK mode)" "-" \
+	"$([ "$CAPEFF" = 0000000000000000 ] && [ "$(status_field $PID Uid)" = "$NOBODY" ] && echo PASS || echo FAIL)" "uid $(status_field $PID Uid); CapEff $CAPEFF"
 ctl reload >/dev/null && sy_pass "reload works as nobody" || sy_fail "reload refused as nobody"
 kill -TERM $PID
 wait $PID

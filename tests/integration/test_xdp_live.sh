@@ -315,6 +315,9 @@ failed=$(grep -c ' -$' "$WORK/during.txt")
 total=$(wc -l <"$WORK/during.txt")
 [ "$total" -ge 100 ] && [ "$failed" -eq 0 ] && sy_pass "$total requests running across the kill and the restart, none failed" ||
 	sy_fail "$failed of $total requests failed across the kill and the restart"
+sy_rel xdp_live_control_restart "kill -9 sy-control (XDP, $MODE), restart adopts the pinned link" "HTTP requests through the VIP all along" \
+	"$([ "$total" -ge 100 ] && [ "$failed" -eq 0 ] && [ "${link_id2:-}" = "${link_id:-x}" ] && echo PASS || echo FAIL)" \
+	"$total requests, $failed failed; same backends after the restart: $same of $N_REQ; link ${link_id2:-none} (was ${link_id:-none})"
 
 sy_log "6. clean stop"
 kill -TERM $CONTROL_PID

@@ -265,6 +265,9 @@ if [ -s "$W/flap" ]; then
 else
 	sy_pass "no flap: A and the IPv6 backend present at each of $(cat "$W/polls") polls (backends and table), before, during and after the outage"
 fi
+sy_rel zk_source_server_loss "ZooKeeper server killed, restarted on its data dir" "live agents (sessions), one agent dying meanwhile" \
+	"$([ ! -s "$W/flap" ] && echo PASS || echo FAIL)" \
+	"down $(( (t_up - t_down) / 1000000 )) ms; fail-static; $(cat "$W/polls") polls, $(wc -l <"$W/flap" 2>/dev/null || echo 0) with a live backend missing"
 has_backend web 198.18.0.11 && has_backend web6 2001:2::11 && sy_pass "live agents registered after the restart" || sy_fail "live agents lost"
 if grep -q "msg=re-registered" <(sed -n '/registry unreachable/,$p' "$W/agent-A.log"); then
 	sy_log "agent A: its session expired in the outage; it re-created its znode"

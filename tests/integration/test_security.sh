@@ -1,0 +1,441 @@
+#!/bin/bash
+# Security of sy-control's two listeners (issue 7, "Security"):
+#   1. the API: the unix socket is 0660 and belongs to api.group (a group this
+#      test creates and deletes); who is not in the group cannot use it; the
+#      TCP listener is refused at load without token_file, and on a
+#      non-loopback address unless tcp_any: true; every endpoint over TCP
+#      refuses a missing, wrong or malformed bearer token (401, or 4xx for a
+#      header too big to read) and changes nothing; with the token all work
+#   2. the embedded registry, in namespaces this test creates (a real agent
+#      in an allowed prefix, an attacker outside it):
+#      a. oversized bodies (1 MiB sent, 100 MiB claimed) are refused quickly
+#         and memory does not grow
+#      b. slow clients (idle connections, headers trickled byte by byte) are
+#         closed by the server's timeouts
+#      c. a flood of bogus registrations from a disallowed prefix is refused
+#         and counted, and disturbs nobody
+#      during all of 2 the agent's backend never leaves "up", and a new
+#      registration during each attack is accepted as fast as without one.
+# Prints RELIABILITY| lines for docs/reliability.md (scripts/reliability_report.py).
+#
+# usage: test_security.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, groupadd)"; exit 1; }
+P=sysec$$
+GRP=sysec$$
+W=$(mktemp -d /tmp/sy-sec-XXXXXX)
+chmod 711 "$W" # the socket's directory must be reachable for the group test
+SY_FILES+=("$W")
+trap 'sy_cleanup; getent group $GRP >/dev/null && groupdel $GRP' EXIT
+SOCK=$W/run/api.sock
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$TOKEN" >"$W/token"
+chmod 600 "$W/token"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/web.key"
+chmod 600 "$W/web.key"
+ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
+L() { ip netns exec ${P}l "$@"; }
+rel() { sy_rel "$@"; } # test, fault or input, load held, outcome, figures
+ok() { [ "$1" = 0 ] && echo PASS || echo FAIL; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+LBIP=198.18.0.1
+REG=$LBIP:9181
+
+groupadd "$GRP" || { echo "FAIL: groupadd $GRP"; exit 1; }
+
+config() { # API_TCP_LINES (the api: block after socket/group)
+	cat <<EOF
+instance: $P
+region: $W/region
+limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
+api:
+  socket: $SOCK
+  group: $GRP
+$1
+defaults:
+  encap_source4: $LBIP
+  table_size: 251
+registry:
+  embedded:
+    listen: $REG
+    allowed_prefixes: [198.18.0.8/29]
+    max_clock_skew_s: 30
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: embedded
+    key_file: $W/web.key
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { default_ttl_s: 2, hold_down_s: 0 }
+  - name: st
+    vip: 198.18.1.2
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: static
+    next_hop_mac: 02:00:00:00:00:fe
+    backends:
+      - { address: 198.18.0.21, port: 80 }
+      - { address: 198.18.0.22, port: 80 }
+EOF
+}
+
+# ---- 1a. configuration rules for the TCP listener ------------------------------
+sy_log "1a. TCP listener rules at load"
+check() { # WANT_RC GREP DESCRIPTION API_LINES
+	config "$4" >"$W/c.yaml"
+	"$BUILD/control/sy-control" --check --config "$W/c.yaml" >"$W/out" 2>&1
+	local rc=$?
+	if [ $rc -eq "$1" ] && grep -q -- "$2" "$W/out"; then
+		sy_pass "$3 (exit $rc)"
+		return 0
+	fi
+	sy_fail "$3: exit $rc, want $1 with '$2': $(cat "$W/out")"
+	return 1
+}
+cfg_fail=0
+check 2 "needs token_file" "tcp without token_file refused" "  tcp: 127.0.0.1:9180" || cfg_fail=1
+check 2 "not a loopback address" "tcp on $LBIP without tcp_any refused" "  tcp: $LBIP:9180
+  token_file: $W/token" || cfg_fail=1
+check 2 "not a loopback address" "tcp on 0.0.0.0 without tcp_any refused" "  tcp: 0.0.0.0:9180
+  token_file: $W/token" || cfg_fail=1
+check 0 "" "tcp on $LBIP with tcp_any: true accepted" "  tcp: $LBIP:9180
+  tcp_any: true
+  token_file: $W/token" || cfg_fail=1
+check 0 "" "tcp on [::1] with a token accepted" "  tcp: '[::1]:9180'
+  token_file: $W/token" || cfg_fail=1
+# a token file that is too short is refused at start (exit 1), nothing listens
+echo short >"$W/short"
+config "  tcp: 127.0.0.1:9180
+  token_file: $W/short" | sed "s#$W/region#$W/region-short#" >"$W/c.yaml"
+timeout 10 "$BUILD/control/sy-control" --config "$W/c.yaml" >"$W/out" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "shorter than 16" "$W/out"; then
+	sy_pass "a token shorter than 16 characters stops sy-control (exit 1)"
+else
+	sy_fail "short token: exit $rc: $(cat "$W/out")"
+	cfg_fail=1
+fi
+rel security_api_config "api.tcp without token / off loopback / short token" "none" "$(ok $cfg_fail)" \
+	"6 configurations checked; refused: no token_file, $LBIP and 0.0.0.0 without tcp_any, short token"
+
+# ---- the network: LB, an agent in the allowed prefix, an attacker outside ------
+sy_log "topology"
+sy_ns ${P}n && ip -n ${P}n link add br0 type bridge && ip -n ${P}n link set br0 up || exit 1
+sy_ns ${P}l && sy_attach ${P}l ${P}n pl || exit 1
+sy_ns ${P}b && sy_attach ${P}b ${P}n pb || exit 1
+sy_ns ${P}x && sy_attach ${P}x ${P}n px || exit 1
+ip -n ${P}l addr add $LBIP/24 dev eth0
+ip -n ${P}b addr add 198.18.0.11/24 dev eth0
+ip -n ${P}x addr add 198.18.0.66/24 dev eth0
+for a in 67 68 69; do ip -n ${P}x addr add 198.18.0.$a/24 dev eth0; done
+
+config "  tcp: 127.0.0.1:9180
+  token_file: $W/token" >"$W/sw.yaml"
+ip netns exec ${P}l "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/control.log" 2>&1 &
+CONTROL=$! # ip netns exec execs: this is sy-control's pid
+
+SY_PIDS+=($CONTROL)
+sy_wait 10 test -S "$SOCK" || { cat "$W/control.log"; echo "FAIL: sy-control did not start"; exit 1; }
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | grep -q '\"backends\": 2'"
+
+# ---- 1b. the unix socket -------------------------------------------------------
+sy_log "1b. unix socket"
+sock_fail=0
+mode=$(stat -c %a "$SOCK")
+grp=$(stat -c %G "$SOCK")
+[ "$mode" = 660 ] && sy_pass "API socket mode 0660" || { sy_fail "socket mode $mode"; sock_fail=1; }
+[ "$grp" = "$GRP" ] && sy_pass "API socket group is api.group ($GRP)" || { sy_fail "socket group $grp, want $GRP"; sock_fail=1; }
+GID=$(getent group "$GRP" | cut -d: -f3)
+setpriv --reuid=65534 --regid=65534 --clear-groups "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
+rc=$?
+[ $rc -eq 3 ] && sy_pass "a user outside the group cannot use the socket (syctl exit 3)" ||
+	{ sy_fail "a user outside the group: syctl exit $rc"; sock_fail=1; }
+setpriv --reuid=65534 --regid=65534 --groups=$GID "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
+rc=$?
+[ $rc -eq 0 ] && sy_pass "a member of $GRP can (syctl exit 0)" || { sy_fail "a member of the group: syctl exit $rc"; sock_fail=1; }
+rel security_api_socket "unix socket: other user / group member" "none" "$(ok $sock_fail)" \
+	"mode $mode group $grp; non-member refused, member served"
+
+# ---- 1c. every endpoint over TCP -------------------------------------------------
+sy_log "1c. bearer token on every endpoint"
+T=http://127.0.0.1:9180
+# METHOD PATH [BODY]; st has backends .21 and .22 (static), web is embedded
+EPS=(
+	"GET /metrics"
+	"GET /v1/status"
+	"GET /v1/services"
+	"GET /v1/stats"
+	"GET /v1/lookup?service=st&src=198.18.0.2&sport=1234&dst=198.18.1.2&dport=80&proto=tcp"
+	"GET /v1/services/st/backends"
+	"GET /v1/services/st/table"
+	"POST /v1/reload"
+	'POST /v1/services/st/backends {"address":"198.18.0.23","port":80}'
+	"POST /v1/services/st/backends/198.18.0.21:80/drain"
+	'POST /v1/services/st/backends/198.18.0.21:80/weight {"weight":7}'
+	"DELETE /v1/services/st/backends/198.18.0.22:80"
+	"GET /v1/nope"
+	"PUT /v1/status"
+)
+WANT_OK=(200 200 200 200 200 200 200 200 200 200 200 200 404 405) # reload first: it resets static backends
+req() { # AUTH_HEADER_ARGS... -- METHOD PATH [BODY] -> http code
+	local hdr=()
+	while [ "$1" != -- ]; do hdr+=("$1"); shift; done
+	shift
+	local m=$1 path=$2 body=${3:-}
+	local d=()
+	[ -n "$body" ] && d=(-H 'Content-Type: application/json' --data-binary "$body")
+	L curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X "$m" "${hdr[@]}" "${d[@]}" "$T$path"
+}
+snapshot() {
+	{ ctl --json services; ctl --json backends st; ctl --json status | grep -o '"generation": [0-9]*'; } |
+		sed 's/"last_seen_ms_ago": [0-9]*//g'
+}
+HUGE=$(head -c 100000 /dev/zero | tr '\0' a)
+# label|curl header argument (empty: no header at all)
+VARIANTS=(
+	"no header|"
+	"wrong token|Authorization: Bearer $(echo "$TOKEN" | tr 0-9a-f a-f0-9)"
+	"token minus its last character|Authorization: Bearer ${TOKEN%?}"
+	"token plus one character|Authorization: Bearer ${TOKEN}x"
+	"no Bearer scheme|Authorization: $TOKEN"
+	"Basic scheme|Authorization: Basic $(printf 'u:%s' "$TOKEN" | base64 -w0)"
+	"Bearer without token|Authorization: Bearer"
+	"Bearer and spaces|Authorization: Bearer    "
+	"empty header|Authorization;"
+	"non-ASCII|Authorization: Bearer $(printf '\xc3\xa9\xff\xfe')$TOKEN"
+	"NUL-free control characters|Authorization: Bearer $(printf '\x01\x02\x7f')$TOKEN"
+	"huge (100 kB)|Authorization: Bearer $HUGE"
+)
+before=$(snapshot)
+bad=0
+n_refused=0
+declare -A seen_codes
+for v in "${VARIANTS[@]}"; do
+	label=${v%%|*}
+	h=${v#*|}
+	args=()
+	[ -n "$h" ] && args=(-H "$h")
+	codes=""
+	vbad=0
+	for ep in "${EPS[@]}"; do
+		read -r m path body <<<"$ep"
+		c=$(req "${args[@]}" -- "$m" "$path" "$body")
+		codes+=" $c"
+		seen_codes[$c]=1
+		n_refused=$((n_refused + 1))
+		case "$label:$c" in
+		huge*:400 | huge*:401 | huge*:413 | huge*:431) ;;
+		*:401) ;;
+		*) vbad=1 ;;
+		esac
+	done
+	if [ $vbad = 0 ]; then
+		sy_pass "$label: all ${#EPS[@]} endpoints refused ($(echo $codes | tr ' ' '\n' | sort -u | tr '\n' ' '))"
+	else
+		sy_fail "$label: codes$codes"
+		bad=1
+	fi
+done
+after=$(snapshot)
+if [ "$before" = "$after" ]; then
+	sy_pass "$n_refused refused requests changed nothing (services, backends, generation)"
+else
+	sy_fail "refused requests changed state"
+	diff <(echo "$before") <(echo "$after") | head
+	bad=1
+fi
+# the right token: every endpoint works
+good_codes=""
+i=0
+for ep in "${EPS[@]}"; do
+	read -r m path body <<<"$ep"
+	c=$(req -H "Authorization: Bearer $TOKEN" -- "$m" "$path" "$body")
+	good_codes+=" $c"
+	[ "$c" = "${WANT_OK[$i]}" ] || { sy_fail "with the token: $m $path -> $c, want ${WANT_OK[$i]}"; bad=1; }
+	i=$((i + 1))
+done
+[ $bad = 0 ] && sy_pass "with the token all ${#EPS[@]} requests answered as they should:$good_codes"
+sleep 0.3
+bst=$(ctl --json backends st)
+if echo "$bst" | grep -q 198.18.0.23 && ! echo "$bst" | grep -q 198.18.0.22 &&
+	echo "$bst" | python3 -c 'import json,sys; b={x["address"]:x for x in json.load(sys.stdin)["backends"]}; sys.exit(b["198.18.0.21"]["effective_weight"]!=7)'; then
+	sy_pass "the token's mutations took effect (.23 added, .21 weight 7, .22 removed)"
+else
+	sy_fail "the token's mutations did not take effect: $bst"
+	bad=1
+fi
+rel security_api_token "TCP API: ${#VARIANTS[@]} bad Authorization variants x ${#EPS[@]} endpoints" "none" "$(ok $bad)" \
+	"$n_refused refused (codes $(echo "${!seen_codes[@]}" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')), state unchanged; right token: all ${#EPS[@]} served"
+
+# ---- 2. the registry under abuse -------------------------------------------------
+ABUSE="python3 $HERE/registry_abuse.py"
+rss() { awk '/^VmRSS:/ {print $2}' /proc/$CONTROL/status; }
+reg_counts() { # accepted rejected
+	L curl -s --unix-socket "$SOCK" http://x/metrics |
+		sed -n 's/^switchyard_registrations_total{result="\(accepted\|rejected\)"} \([0-9]*\)$/\2/p' | tr '\n' ' '
+}
+# the real agent
+ip netns exec ${P}b "$BUILD/control/syctl" register --service web --addr 198.18.0.11 --port 80 \
+	--key-file "$W/web.key" --registry http://$REG --ttl 2 >"$W/agent.log" 2>&1 &
+SY_PIDS+=($!)
+sy_wait 10 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '\"state\": \"up\"'" ||
+	{ sy_fail "the agent's backend did not come up"; cat "$W/agent.log"; }
+# poll the agent's backend every 50 ms: one line "epoch_ms state" per sample
+$ABUSE poll "$SOCK" web 198.18.0.11 0.05 >"$W/poll.txt" &
+POLLER=$!
+SY_PIDS+=($POLLER)
+# a new registration (one signed POST with syctl register --once), as seen in
+# syctl backends: ms from start to "up"; ADDR in 198.18.0.12..14
+NEWREG=12
+new_registration() {
+	local a=198.18.0.$NEWREG t0 t1
+	NEWREG=$((NEWREG + 1))
+	ip -n ${P}b addr add $a/24 dev eth0 2>/dev/null
+	t0=$(now_ms)
+	ip netns exec ${P}b "$BUILD/control/syctl" register --once --service web --addr $a --port 80 \
+		--key-file "$W/web.key" --registry http://$REG --ttl 30 >/dev/null 2>&1 || { echo -1; return; }
+	sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '\"$a\"'" || { echo -1; return; }
+	t1=$(now_ms)
+	echo $((t1 - t0))
+}
+base_ms=$(new_registration)
+sy_log "a registration without attack: $base_ms ms"
+[ "$base_ms" -ge 0 ] || sy_fail "the baseline registration failed"
+flaps() { # FROM_MS TO_MS: samples in that window whose state is not "up", and samples
+	awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b { n++; if ($2 != "up") bad++ } END { printf "%d %d\n", bad + 0, n + 0 }' "$W/poll.txt"
+}
+reg_bound=$((base_ms * 3 + 1500)) # "its normal time", with room for the attackers' own CPU on 2 shared cores
+
+# ---- 2a. oversized bodies ----------------------------------------------------
+sy_log "2a. oversized bodies"
+ta=$(now_ms)
+rss0=$(rss)
+read -r acc0 rej0 <<<"$(reg_counts)"
+o1=$(ip netns exec ${P}x $ABUSE oversize $LBIP 9181 $((1 << 20)))
+o2=$(ip netns exec ${P}x $ABUSE oversize $LBIP 9181 $((4 << 20)) $((100 << 20)))
+o3=$(ip netns exec ${P}b $ABUSE oversize $LBIP 9181 $((1 << 20)))
+# 20 more 1 MiB bodies, in parallel, from the allowed prefix
+BG=()
+for i in $(seq 20); do
+	ip netns exec ${P}b $ABUSE oversize $LBIP 9181 $((1 << 20)) >"$W/o.$i" &
+	BG+=($!)
+done
+nreg=$(new_registration)
+wait "${BG[@]}"
+rss1=$(rss)
+read -r acc1 rej1 <<<"$(reg_counts)"
+tb=$(now_ms)
+echo "  1 MiB from the attacker:      $o1"
+echo "  100 MiB claimed (4 MiB sent): $o2"
+echo "  1 MiB from the allowed prefix: $o3"
+echo "  20 parallel 1 MiB: $(cat "$W"/o.* | awk '{print $1}' | sort | uniq -c | tr '\n' ' ')"
+f=0
+for o in "$o1" "$o2" "$o3" $(cat "$W"/o.* | tr ' ' '_'); do
+	o=${o//_/ }
+	st=$(sed -n 's/.*status=\([^ ]*\).*/\1/p' <<<"$o")
+	secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$o")
+	if [ "$st" != 413 ] && [ "$st" != closed ]; then f=1; fi
+	awk -v s="$secs" 'BEGIN { exit !(s < 2.0) }' || f=1
+done
+max_secs=$(for o in "$o1" "$o2" "$o3" "$(cat "$W"/o.*)"; do sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$o"; done | sort -g | tail -1)
+[ $f = 0 ] && sy_pass "23 oversized bodies refused (413 or closed), each within ${max_secs} s" ||
+	sy_fail "oversized bodies not all refused quickly"
+grow=$((rss1 - rss0))
+[ $grow -lt 16384 ] && sy_pass "sy-control's RSS ${rss0} -> ${rss1} kB (+${grow} kB, bound 16 MiB)" ||
+	{ sy_fail "RSS grew by ${grow} kB"; f=1; }
+read -r fl ns <<<"$(flaps $ta $tb)"
+[ "$fl" -eq 0 ] && sy_pass "the agent's backend stayed up ($ns samples)" || { sy_fail "$fl of $ns samples not up"; f=1; }
+[ "$nreg" -ge 0 ] && [ "$nreg" -le $reg_bound ] && sy_pass "a new registration meanwhile: $nreg ms (baseline $base_ms)" ||
+	{ sy_fail "a new registration meanwhile: $nreg ms (baseline $base_ms, bound $reg_bound)"; f=1; }
+rel security_reg_oversize "bodies of 1 MiB (22) and 100 MiB claimed" "1 agent heartbeating, TTL 2 s" "$(ok $f)" \
+	"413/closed within ${max_secs} s; RSS +${grow} kB; rejected +$((rej1 - rej0)); backend not-up samples $fl/$ns; new registration $nreg ms (baseline $base_ms)"
+
+# ---- 2b. slow clients ---------------------------------------------------------
+sy_log "2b. slow clients: 40 idle connections and 32 trickling headers"
+ta=$(now_ms)
+ip netns exec ${P}x $ABUSE idle $LBIP 9181 40 20 >"$W/idle.txt" &
+BG=($!)
+# 1 byte every 0.5 s per connection: never idle for the 5 s connection timeout
+for a in 67 68; do
+	ip netns exec ${P}x env SRC=198.18.0.$a $ABUSE trickle $LBIP 9181 16 0.5 40 >"$W/trickle.$a" &
+	BG+=($!)
+done
+sleep 2
+nreg=$(new_registration)
+wait "${BG[@]}"
+tb=$(now_ms)
+idle=$(cat "$W/idle.txt")
+trk=$(cat "$W"/trickle.* | awk '{for(i=1;i<=NF;i++){split($i,kv,"="); s[kv[1]]+=kv[2]; if(kv[1] ~ /last_close/ && kv[2]>m) m=kv[2]}} END {printf "opened=%d closed=%d open_at_end=%d last_close_s=%.2f bytes_each<=%d", s["opened"], s["closed"], s["open_at_end"], m, s["bytes_each"]/2}')
+echo "  idle:    $idle"
+echo "  trickle: $trk"
+f=0
+il=$(sed -n 's/.*last_close_s=\([0-9.-]*\).*/\1/p' <<<"$idle")
+iopen=$(sed -n 's/.*open_at_end=\([0-9]*\).*/\1/p' <<<"$idle")
+[ "$iopen" = 0 ] && awk -v s="$il" 'BEGIN { exit !(s <= 7) }' &&
+	sy_pass "idle connections closed by the server (last after ${il} s; timeout 5 s)" ||
+	{ sy_fail "idle connections: $idle"; f=1; }
+tl=$(sed -n 's/.*last_close_s=\([0-9.-]*\).*/\1/p' <<<"$trk")
+topen=$(sed -n 's/.*open_at_end=\([0-9]*\).*/\1/p' <<<"$trk")
+[ "$topen" = 0 ] && awk -v s="$tl" 'BEGIN { exit !(s <= 13) }' &&
+	sy_pass "trickling clients closed by the server (last after ${tl} s)" ||
+	{ sy_fail "trickling clients not closed in time: $trk"; f=1; }
+read -r fl ns <<<"$(flaps $ta $tb)"
+[ "$fl" -eq 0 ] && sy_pass "the agent's backend stayed up ($ns samples)" || { sy_fail "$fl of $ns samples not up"; f=1; }
+[ "$nreg" -ge 0 ] && [ "$nreg" -le $reg_bound ] && sy_pass "a new registration meanwhile: $nreg ms (baseline $base_ms)" ||
+	{ sy_fail "a new registration meanwhile: $nreg ms (baseline $base_ms, bound $reg_bound)"; f=1; }
+rel security_reg_slow_clients "40 idle + 32 trickling (1 byte/0.5 s) connections" "1 agent heartbeating, TTL 2 s" "$(ok $f)" \
+	"idle closed after <= ${il} s; trickling closed after <= ${tl} s; backend not-up samples $fl/$ns; new registration $nreg ms (baseline $base_ms)"
+
+# ---- 2c. flood from a disallowed prefix ---------------------------------------
+sy_log "2c. flood of bogus registrations from a disallowed prefix"
+ta=$(now_ms)
+rss0=$(rss)
+read -r acc0 rej0 <<<"$(reg_counts)"
+ip netns exec ${P}x $ABUSE flood $LBIP 9181 10 20000 8 "$W/web.key" >"$W/flood.txt" &
+BG=($!)
+sleep 3
+nreg=$(new_registration)
+wait "${BG[@]}"
+tb=$(now_ms)
+rss1=$(rss)
+read -r acc1 rej1 <<<"$(reg_counts)"
+fl_out=$(cat "$W/flood.txt")
+echo "  flood: $fl_out"
+f=0
+nreq=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$fl_out")
+rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<<"$fl_out")
+n401=$(sed -n 's/.*s401=\([0-9]*\).*/\1/p' <<<"$fl_out")
+n403=$(sed -n 's/.*s403=\([0-9]*\).*/\1/p' <<<"$fl_out")
+other=$(echo "$fl_out" | tr ' ' '\n' | grep -E '^s([0-9]+|closed|error)=' | grep -v -e '^s401=' -e '^s403=' | tr '\n' ' ')
+rej=$((rej1 - rej0))
+acc=$((acc1 - acc0))
+[ "${nreq:-0}" -ge 5000 ] && sy_pass "$nreq bogus registrations sent (${rate}/s)" || { sy_fail "flood too small: $fl_out"; f=1; }
+[ -z "$other" ] && [ $((${n401:-0} + ${n403:-0})) -eq "${nreq:-0}" ] &&
+	sy_pass "every one refused: ${n401:-0} x 401 (bad signature), ${n403:-0} x 403 (prefix)" ||
+	{ sy_fail "not all refused with 401/403: $fl_out"; f=1; }
+[ "$rej" -ge "${nreq:-0}" ] && sy_pass "counted: switchyard_registrations_total{result=\"rejected\"} +$rej" ||
+	{ sy_fail "rejected counter +$rej for $nreq refused"; f=1; }
+ctl --json backends web | grep -q '"198.18.0.6[6-9]"' && { sy_fail "a bogus registration got in"; f=1; } ||
+	sy_pass "no bogus backend was added"
+read -r fl ns <<<"$(flaps $ta $tb)"
+[ "$fl" -eq 0 ] && sy_pass "the agent's backend stayed up during the flood ($ns samples)" || { sy_fail "$fl of $ns samples not up"; f=1; }
+[ "$nreg" -ge 0 ] && [ "$nreg" -le $reg_bound ] && sy_pass "a new registration during the flood: $nreg ms (baseline $base_ms)" ||
+	{ sy_fail "a new registration during the flood: $nreg ms (baseline $base_ms, bound $reg_bound)"; f=1; }
+grow=$((rss1 - rss0))
+[ $grow -lt 16384 ] && sy_pass "RSS ${rss0} -> ${rss1} kB" || { sy_fail "RSS grew by ${grow} kB in the flood"; f=1; }
+rel security_reg_flood "${nreq:-0} bogus registrations from 198.18.0.66 (not allowed)" "1 agent heartbeating, TTL 2 s" "$(ok $f)" \
+	"${rate:-0}/s; 401 ${n401:-0}, 403 ${n403:-0}; rejected +$rej; backend not-up samples $fl/$ns; new registration $nreg ms (baseline $base_ms); RSS +${grow} kB"
+
+kill $POLLER 2>/dev/null
+kill -0 $CONTROL 2>/dev/null && sy_pass "sy-control still running" || sy_fail "sy-control died"
+echo "--- sy-control log: $(grep -c 'registration refused' "$W/control.log") refusals logged, tail:"
+tail -3 "$W/control.log"
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit $SY_FAILED
