@@ -1,0 +1,169 @@
+#!/bin/bash
+# Fault test (issue 7): kill -9 sy-dataplane under HTTP load and restart it
+# with the same arguments, in the namespace topology of lb_topology.sh
+# (sy-control + sy-dataplane over net_af_packet, 3 real HTTP backends, ipip).
+#
+#   - steady load: paced GETs (load_gen.py, 40/s, new connection each from
+#     its own client port, 0.5 s timeout) before, during and after the gap;
+#   - long-lived connections: slow downloads of /big (256 KiB at 32 KiB/s,
+#     ~8 s) started before the kill;
+#   - kill -9 sy-dataplane; 1 s later start it again with the same
+#     arguments (it re-maps the region sy-control kept publishing, and
+#     creates its exception TAP again, which gets the LB address back).
+#
+# Asserted:
+#   - service resumes: the first successful request completes less than
+#     RESUME_BOUND_S (10 s) after the restart was launched (printed);
+#   - requests fail only during the gap: none before the kill, none after
+#     the first success following the restart (count printed);
+#   - every download started before the kill completes with all its bytes
+#     after the restart: the backend set did not change, so Maglev gives
+#     their flows the same backends without the lost connection table;
+#   - the new sy-dataplane serves the same region, whose generation did not
+#     change (no table was re-published), and every backend is still up.
+# Prints PASS:/FAIL: lines, RELIABILITY| report lines and RESULT: PASS|FAIL.
+#
+# usage: test_dataplane_restart.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+P=syr$$
+MODE=ipip
+NB=3
+# heartbeats reach sy-control through the dataplane's exception TAP, so they
+# stop during the gap: the TTL is well above it, so no backend leaves
+TTL=20
+ALLOWED=198.18.0.8/29
+. "$HERE/lb_topology.sh"
+trap sy_cleanup EXIT
+PY=/usr/bin/python3
+RESUME_BOUND_S=10
+NDL=6
+RATE=40
+
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, DPDK)"; exit 1; }
+
+up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
+generation() { sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p'; }
+
+# the same command line as lb_topology.sh's topo_up
+start_dataplane() {
+	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 --no-huge -m 512 --no-pci \
+		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
+		--region "$WORK/region" --tap-prefix sy >>"$WORK/dataplane.log" 2>&1 &
+	DATAPLANE_PID=$!
+	SY_PIDS+=($DATAPLANE_PID)
+}
+
+sy_log "topology"
+topo_up || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
+for i in $(seq $NB); do topo_register $i; done
+sy_wait 15 bash -c "[ \$(ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -c '\"state\": \"up\"') -eq $NB ]" ||
+	{ sy_fail "backends did not come up"; echo "RESULT: FAIL"; exit 1; }
+sleep 0.5
+ok=$(topo_probe 30001 30 | grep -vc ' -$')
+[ "$ok" -eq 30 ] && sy_pass "baseline: 30 of 30 requests answered" || sy_fail "baseline: only $ok of 30 answered"
+gen0=$(generation)
+
+# ---- load, downloads, kill, restart ------------------------------------------
+sy_log "load and slow downloads"
+ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 2000 $RATE 25 / 0.5 >"$WORK/load.txt" 2>&1 &
+LOAD=$!
+SY_PIDS+=($LOAD)
+DL_PIDS=()
+for k in $(seq $NDL); do
+	p=$((35000 + k))
+	ip netns exec ${P}c curl -s --max-time 40 --limit-rate 32k --local-port $p \
+		-o /dev/null -w '%{size_download}' http://$VIP/big >"$WORK/dl.$p" 2>/dev/null &
+	DL_PIDS+=($!)
+done
+sleep 2.5
+
+sy_log "kill -9 sy-dataplane (pid $DATAPLANE_PID)"
+t_kill=$EPOCHREALTIME
+kill -9 $DATAPLANE_PID
+wait $DATAPLANE_PID 2>/dev/null
+sleep 1
+sy_log "restart with the same arguments"
+t_restart=$EPOCHREALTIME
+start_dataplane
+if sy_wait 30 ip -n ${P}l link show sy0; then
+	ip -n ${P}l addr add $LBIP/24 dev sy0
+	ip -n ${P}l link set sy0 up
+	t_tap=$EPOCHREALTIME
+else
+	sy_fail "the restarted sy-dataplane did not create its TAP"
+	t_tap=$EPOCHREALTIME
+fi
+
+# downloads first (bounded by curl --max-time), then the load ends (bounded by
+# its own duration)
+for pid in "${DL_PIDS[@]}"; do wait $pid; done
+t_dl_done=$EPOCHREALTIME
+kill -TERM $LOAD 2>/dev/null
+wait $LOAD
+
+# ---- figures and assertions ----------------------------------------------------
+sy_log "results"
+read -r total failed before_fail first_ok_after after_fail gap_fail < <(
+	awk -v k="$t_kill" -v r="$t_restart" '
+	{ n++; ok = ($4 != "-")
+	  if (!ok) { f++; if ($1 < k - 0.6) bf++ }
+	  if (ok && $2 > r && (fo == "" || $2 < fo)) fo = $2
+	  line[n] = $0; s[n] = $1; e[n] = $2; okk[n] = ok }
+	END {
+	  for (i = 1; i <= n; i++) {
+	    if (!okk[i] && fo != "" && s[i] > fo) af++
+	    if (!okk[i] && s[i] >= k - 0.6 && (fo == "" || s[i] <= fo)) gf++
+	  }
+	  printf "%d %d %d %s %d %d\n", n, f, bf, (fo == "" ? "none" : fo), af, gf
+	}' "$WORK/load.txt")
+if [ "$first_ok_after" = none ]; then
+	resume_ms=-1
+	sy_fail "service did not resume: no successful request after the restart"
+else
+	resume_ms=$(awk -v a="$first_ok_after" -v r="$t_restart" 'BEGIN { printf "%d", (a - r) * 1000 }')
+	tap_ms=$(awk -v a="$t_tap" -v r="$t_restart" 'BEGIN { printf "%d", (a - r) * 1000 }')
+	[ "$resume_ms" -lt $((RESUME_BOUND_S * 1000)) ] &&
+		sy_pass "service resumed ${resume_ms} ms after the restart (bound ${RESUME_BOUND_S} s; TAP back after ${tap_ms} ms)" ||
+		sy_fail "service resumed only ${resume_ms} ms after the restart (bound ${RESUME_BOUND_S} s)"
+fi
+gap_ms=$(awk -v a="${first_ok_after/none/0}" -v k="$t_kill" 'BEGIN { printf "%d", (a > 0 ? (a - k) * 1000 : -1) }')
+echo "  load: $total requests at ${RATE}/s, $failed failed (gap from kill to first success: ${gap_ms} ms)"
+[ "$total" -ge $((RATE * 5)) ] && sy_pass "steady load ran: $total requests" || sy_fail "load generator made only $total requests"
+[ "$before_fail" -eq 0 ] && [ "$after_fail" -eq 0 ] && [ "$failed" -eq "$gap_fail" ] &&
+	sy_pass "requests failed only during the gap: $gap_fail (none before the kill, none after service resumed)" ||
+	sy_fail "requests failed outside the gap: $before_fail before the kill, $after_fail after service resumed ($failed in all)"
+
+dl_ok=0
+for k in $(seq $NDL); do
+	p=$((35000 + k))
+	b=$(cat "$WORK/dl.$p" 2>/dev/null)
+	[ "$b" = 262144 ] && dl_ok=$((dl_ok + 1)) || echo "  download from port $p: ${b:-?} bytes"
+done
+dl_end_ms=$(awk -v a="$t_dl_done" -v r="$t_restart" 'BEGIN { printf "%d", (a - r) * 1000 }')
+if [ $dl_ok -eq $NDL ] && [ "$dl_end_ms" -gt 0 ]; then
+	sy_pass "all $NDL downloads started before the kill completed with 262144 bytes each, the last ${dl_end_ms} ms after the restart"
+else
+	sy_fail "$dl_ok of $NDL long-lived downloads survived the restart"
+fi
+
+grep -c "sy-dataplane running" "$WORK/dataplane.log" | grep -qx 2 &&
+	grep "sy-dataplane running" "$WORK/dataplane.log" | tail -1 | grep -q "region=$WORK/region" &&
+	sy_pass "the restarted sy-dataplane runs on the same region" ||
+	sy_fail "the restarted sy-dataplane did not start on the region: $(tail -3 "$WORK/dataplane.log")"
+gen1=$(generation)
+[ -n "$gen0" ] && [ "$gen0" = "$gen1" ] && [ "$(up_count)" -eq $NB ] &&
+	sy_pass "backend set unchanged across the restart: generation $gen1, $NB backends up" ||
+	sy_fail "backend set changed across the restart: generation $gen0 -> $gen1, $(up_count) up"
+ok=$(topo_probe 39001 30 | grep -vc ' -$')
+[ "$ok" -eq 30 ] && sy_pass "after the restart: 30 of 30 requests answered" || sy_fail "after the restart: only $ok of 30 answered"
+
+outcome=PASS
+[ $SY_FAILED -eq 0 ] || outcome=FAIL
+echo "RELIABILITY|dataplane_restart|kill -9 sy-dataplane, restart after 1 s with the same arguments|${RATE} req/s new connections + $NDL slow downloads (32 KiB/s)|$outcome|resumed ${resume_ms} ms after restart (bound ${RESUME_BOUND_S} s), $gap_fail of $total requests failed during the gap, $dl_ok/$NDL long-lived downloads completed intact"
+echo "--- sy-dataplane log (tail)"
+tail -3 "$WORK/dataplane.log"
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit $SY_FAILED
