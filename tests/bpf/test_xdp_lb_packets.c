@@ -419,6 +419,9 @@ int main(int argc, char **argv)
 	}
 	rc = _cmocka_run_group_tests("xdp_lb_packets", tests, (size_t)n + 2, group_setup,
 				     group_teardown);
+	sy_corpus_report("xdp_lb_packets",
+			 "XDP program under BPF_PROG_TEST_RUN; runt frames refused by the kernel",
+			 env.cases, (size_t)n, rc == 0);
 	free(tests);
 	sy_corpus_free(env.cases, (size_t)n);
 	return rc;

@@ -319,3 +319,37 @@ int sy_corpus_check_backend(const uint8_t *base, const struct sy_snapshot *snap,
 	}
 	return 0;
 }
+
+void sy_corpus_report(const char *test, const char *path, const struct sy_corpus_case *cases,
+		      size_t n, bool passed)
+{
+	size_t tx = 0, too_big = 0, kernel = 0, encap = 0, drops = 0;
+	const char *v = passed ? "PASS" : "FAIL";
+
+	for (size_t i = 0; i < n; i++) {
+		if (cases[i].verdict == SY_CORPUS_TX && cases[i].counter == SY_C_ICMP_TOO_BIG_SENT)
+			too_big++;
+		else if (cases[i].verdict == SY_CORPUS_TX)
+			tx++;
+		else if (cases[i].verdict == SY_CORPUS_KERNEL)
+			kernel++;
+		else if (cases[i].counter == SY_C_DROP_ENCAPSULATED)
+			encap++;
+		else
+			drops++;
+	}
+	printf("RELIABILITY|%s_forwarding|%zu crafted frames to VIPs (%s)|none|%s|"
+	       "each sent to the backend predicted in its own service's set, output bytes exact; "
+	       "%zu more too big after encapsulation answered with ICMP to the client\n",
+	       test, tx, path, v, too_big);
+	printf("RELIABILITY|%s_not_vip|%zu frames not for a balanced VIP/port (ARP, other addresses, "
+	       "echo, NDP) (%s)|none|%s|all passed to the kernel untouched, none forwarded\n",
+	       test, kernel, path, v);
+	printf("RELIABILITY|%s_spoofed_tunnel|%zu encapsulated frames (ipip, 6in4, ...) to a VIP "
+	       "(%s)|none|%s|all dropped and counted in drop_encapsulated\n",
+	       test, encap, path, v);
+	printf("RELIABILITY|%s_malformed|%zu malformed or unserviceable frames (%s)|none|%s|"
+	       "all dropped, each counted under its reason\n",
+	       test, drops, path, v);
+	fflush(stdout);
+}

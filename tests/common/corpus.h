@@ -44,6 +44,12 @@ extern const char *const sy_corpus_counter_names[SY_C__COUNT];
 long sy_corpus_load(const char *path, struct sy_corpus_case **cases);
 void sy_corpus_free(struct sy_corpus_case *cases, size_t n);
 
+/* Print the corpus run's RELIABILITY rows (docs/reliability.md): what was
+ * forwarded, passed to the kernel, dropped as spoofed tunnel input or as
+ * malformed, with the test's verdict (passed: every case held). */
+void sy_corpus_report(const char *test, const char *path, const struct sy_corpus_case *cases,
+		      size_t n, bool passed);
+
 /* An independent reading of an input frame. */
 struct sy_corpus_tuple {
 	uint8_t family, proto;

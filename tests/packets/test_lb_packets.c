@@ -256,6 +256,7 @@ int main(int argc, char **argv)
 		tests[i].initial_state = &cases[i];
 	}
 	rc = _cmocka_run_group_tests("lb_packets", tests, (size_t)n, group_setup, group_teardown);
+	sy_corpus_report("lb_packets", "DPDK path, sy_lb_process", cases, (size_t)n, rc == 0);
 	free(tests);
 	sy_corpus_free(cases, (size_t)n);
 	return rc;
