@@ -5,6 +5,7 @@
  * Routes and JSON shapes: docs/control.md.
  */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <switchyard/counters.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "http.h"
 #include "dp_query.h"
@@ -27,6 +29,30 @@ static const char *const counter_names[] = {
 	SY_COUNTERS(SY_X)
 #undef SY_X
 };
+
+/* Replies as sy_http_json()/sy_http_error() would send them; text NULL (out
+ * of memory) is answered 500 {"error":"out of memory"} by the adapter. */
+static struct sy_api_reply reply_json(unsigned status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	json_decref(j);
+	return (struct sy_api_reply){ .status = text ? status : 500, .ctype = "application/json",
+				      .text = text, .len = text ? strlen(text) : 0 };
+}
+
+static struct sy_api_reply reply_error(unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static struct sy_api_reply reply_error(unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return reply_json(status, json_pack("{s:s}", "error", msg));
+}
 
 static const char *mode_name(unsigned m)
 {
@@ -179,12 +205,12 @@ static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
 
 /* GET /v1/lookup: the dataplane's own answer (its connection tables, then
  * Maglev) when it runs; else Maglev from the published table, saying so. */
-static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
+static struct sy_api_reply lookup(struct sy_daemon *d, const struct sy_api_request *rq)
 {
-	const char *svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
-	const char *src = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src");
-	const char *dst = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst");
-	const char *proto = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "proto");
+	const char *svc = rq->arg(rq->arg_ctx, "service");
+	const char *src = rq->arg(rq->arg_ctx, "src");
+	const char *dst = rq->arg(rq->arg_ctx, "dst");
+	const char *proto = rq->arg(rq->arg_ctx, "proto");
 	struct sy_flow_key k = { 0 };
 	const struct sy_service *s;
 	unsigned sp, dp;
@@ -194,12 +220,12 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 	char ep[80] = "none", why[400], dpwhy[200], params[256], hx[16];
 
 	if (!svc || !(s = published(d, svc)))
-		return sy_http_error(c, 404, "no published service '%s'", svc ? svc : "");
+		return reply_error(404, "no published service '%s'", svc ? svc : "");
 	if (sy_parse_ip(src, &k.family, k.src) || sy_parse_ip(dst, &f2, k.dst) || f2 != k.family ||
-	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sport"), &sp) ||
-	    sy_parse_port(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dport"), &dp) ||
+	    sy_parse_port(rq->arg(rq->arg_ctx, "sport"), &sp) ||
+	    sy_parse_port(rq->arg(rq->arg_ctx, "dport"), &dp) ||
 	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
-		return sy_http_error(c, 400, "need src, sport, dst, dport (same family) and proto tcp|udp");
+		return reply_error(400, "need src, sport, dst, dport (same family) and proto tcp|udp");
 	k.sport = htons((uint16_t)sp);
 	k.dport = htons((uint16_t)dp);
 	k.proto = strcmp(proto, "tcp") == 0 ? 6 : 17;
@@ -227,9 +253,9 @@ static sy_mhd_result lookup(struct sy_daemon *d, struct MHD_Connection *c)
 			snprintf(why, sizeof(why), "maglev: slot %u of %u (%s)", slot, s->table_size, dpwhy);
 		}
 	}
-	return sy_http_json(c, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
-					      "backend", ep, "reason", why, "slot", (json_int_t)slot,
-					      "table_size", (json_int_t)s->table_size, "hash", hx));
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
+					 "backend", ep, "reason", why, "slot", (json_int_t)slot,
+					 "table_size", (json_int_t)s->table_size, "hash", hx));
 }
 
 static json_t *stats_json(struct sy_daemon *d)
@@ -258,8 +284,8 @@ static json_t *stats_json(struct sy_daemon *d)
 
 /* ---- mutations ------------------------------------------------------------- */
 
-static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
-				 struct sy_service_state *s, const struct sy_body *body)
+static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_state *s,
+				       const struct sy_body *body)
 {
 	json_error_t je;
 	json_t *j = json_loadb(body->data ? body->data : "", body->len, 0, &je);
@@ -276,8 +302,8 @@ static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
 			json_integer_value(weight) > 65535)) ||
 	    (mac && sy_parse_mac(mac, macb))) {
 		json_decref(j);
-		return sy_http_error(c, 400,
-				     "body must be {\"address\": IP, \"port\": 0..65535, \"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
+		return reply_error(400,
+				   "body must be {\"address\": IP, \"port\": 0..65535, \"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
 	}
 	id.port = (uint16_t)json_integer_value(port);
 	b = sy_svcb_upsert(&s->b, &id, weight ? (uint32_t)json_integer_value(weight) : 1, SY_SRC_API,
@@ -288,13 +314,13 @@ static sy_mhd_result add_backend(struct sy_daemon *d, struct MHD_Connection *c,
 	}
 	json_decref(j);
 	if (!b)
-		return sy_http_error(c, 500, "out of memory");
+		return reply_error(500, "out of memory");
 	sy_daemon_mark(d, s);
-	return sy_http_json(c, 200, json_pack("{s:b}", "ok", 1));
+	return reply_json(200, json_pack("{s:b}", "ok", 1));
 }
 
-static sy_mhd_result backend_op(struct sy_daemon *d, struct MHD_Connection *c, const char *method,
-				struct sy_service_state *s, char *rest, const struct sy_body *body)
+static struct sy_api_reply backend_op(struct sy_daemon *d, const char *method,
+				      struct sy_service_state *s, char *rest, const struct sy_body *body)
 {
 	char *op = NULL, *slash = strrchr(rest, '/');
 	struct sy_backend_id id;
@@ -305,10 +331,10 @@ static sy_mhd_result backend_op(struct sy_daemon *d, struct MHD_Connection *c, c
 		op = slash + 1;
 	}
 	if (sy_parse_endpoint(rest, &id))
-		return sy_http_error(c, 400, "'%s' is not ADDR:PORT", rest);
+		return reply_error(400, "'%s' is not ADDR:PORT", rest);
 	b = sy_svcb_find(&s->b, &id);
 	if (!b)
-		return sy_http_error(c, 404, "service %s has no backend %s", s->name, rest);
+		return reply_error(404, "service %s has no backend %s", s->name, rest);
 	if (!op && !strcmp(method, "DELETE")) {
 		sy_svcb_remove(&s->b, &id, sy_now_ms());
 	} else if (op && !strcmp(op, "drain") && !strcmp(method, "POST")) {
@@ -320,88 +346,132 @@ static sy_mhd_result backend_op(struct sy_daemon *d, struct MHD_Connection *c, c
 
 		if (!json_is_integer(w) || json_integer_value(w) < 0 || json_integer_value(w) > 65535) {
 			json_decref(j);
-			return sy_http_error(c, 400, "body must be {\"weight\": 0..65535}");
+			return reply_error(400, "body must be {\"weight\": 0..65535}");
 		}
 		b->override = (int32_t)json_integer_value(w);
 		json_decref(j);
 		s->b.dirty = true;
 	} else {
-		return sy_http_error(c, 405, "%s not allowed here", method);
+		return reply_error(405, "%s not allowed here", method);
 	}
 	sy_daemon_mark(d, s);
-	return sy_http_json(c, 200, json_pack("{s:b}", "ok", 1));
+	return reply_json(200, json_pack("{s:b}", "ok", 1));
 }
 
 /* ---- routing -------------------------------------------------------------- */
 
-struct api_listener {
-	struct sy_daemon *d;
-	bool needs_token;
-};
-
-static bool token_ok(struct sy_daemon *d, struct MHD_Connection *c)
+bool sy_api_token_ok(const struct sy_daemon *d, const char *h)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	size_t n = strlen(d->api_token);
 
 	return h && n && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == n &&
 	       CRYPTO_memcmp(h + 7, d->api_token, n) == 0;
 }
 
-static sy_mhd_result route(struct sy_daemon *d, struct MHD_Connection *c, const char *url,
-			   const char *method, const struct sy_body *body)
+/* POST /v1/reload */
+static struct sy_api_reply reload(struct sy_daemon *d)
 {
+	char err[512];
+
+	if (sy_daemon_reload(d, err, sizeof(err))) {
+		sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
+		return reply_error(400, "%s", err);
+	}
+	return reply_json(200, json_pack("{s:b, s:i}", "ok", 1, "services", (int)d->n_svc));
+}
+
+static struct sy_api_reply metrics(struct sy_daemon *d)
+{
+	size_t len = 0;
+	char *text = sy_metrics_text(d, &len);
+
+	if (!text)
+		text = strdup("");
+	return (struct sy_api_reply){ .status = 200, .ctype = "text/plain; version=0.0.4",
+				      .text = text, .len = len };
+}
+
+static struct sy_api_reply route(struct sy_daemon *d, const struct sy_api_request *rq)
+{
+	const char *url = rq->url, *method = rq->method;
 	bool get = !strcmp(method, "GET");
 	char path[512], *p, *svc, *rest;
 	struct sy_service_state *s;
 
 	if (!strcmp(url, "/metrics"))
-		return get ? sy_metrics_reply(d, c) : sy_http_error(c, 405, "use GET");
+		return get ? metrics(d) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/status"))
-		return get ? sy_http_json(c, 200, status_json(d)) : sy_http_error(c, 405, "use GET");
+		return get ? reply_json(200, status_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/services"))
-		return get ? sy_http_json(c, 200, services_json(d)) : sy_http_error(c, 405, "use GET");
+		return get ? reply_json(200, services_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/stats"))
-		return get ? sy_http_json(c, 200, stats_json(d)) : sy_http_error(c, 405, "use GET");
+		return get ? reply_json(200, stats_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/lookup"))
-		return get ? lookup(d, c) : sy_http_error(c, 405, "use GET");
+		return get ? lookup(d, rq) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/reload")) {
 		if (strcmp(method, "POST"))
-			return sy_http_error(c, 405, "use POST");
-		return sy_api_reload(d, c);
+			return reply_error(405, "use POST");
+		return reload(d);
 	}
 	if (strncmp(url, "/v1/services/", 13) || strlen(url) >= sizeof(path))
-		return sy_http_error(c, 404, "no such path %s", url);
+		return reply_error(404, "no such path %s", url);
 	snprintf(path, sizeof(path), "%s", url + 13);
 	svc = path;
 	p = strchr(path, '/');
 	if (!p)
-		return sy_http_error(c, 404, "no such path %s", url);
+		return reply_error(404, "no such path %s", url);
 	*p++ = 0;
 	s = sy_daemon_service(d, svc);
 	if (!s)
-		return sy_http_error(c, 404, "no service '%s'", svc);
+		return reply_error(404, "no service '%s'", svc);
 	if (!strcmp(p, "backends")) {
 		if (get)
-			return sy_http_json(c, 200, backends_json(d, s));
+			return reply_json(200, backends_json(d, s));
 		if (!strcmp(method, "POST"))
-			return add_backend(d, c, s, body);
-		return sy_http_error(c, 405, "use GET or POST");
+			return add_backend(d, s, rq->body);
+		return reply_error(405, "use GET or POST");
 	}
 	if (!strcmp(p, "table")) {
 		const struct sy_service *pub = published(d, svc);
 
 		if (!get)
-			return sy_http_error(c, 405, "use GET");
+			return reply_error(405, "use GET");
 		if (!pub)
-			return sy_http_error(c, 404, "service '%s' is not published yet", svc);
-		return sy_http_json(c, 200, table_json(d, pub));
+			return reply_error(404, "service '%s' is not published yet", svc);
+		return reply_json(200, table_json(d, pub));
 	}
 	if (!strncmp(p, "backends/", 9)) {
 		rest = p + 9;
-		return backend_op(d, c, method, s, rest, body);
+		return backend_op(d, method, s, rest, rq->body);
 	}
-	return sy_http_error(c, 404, "no such path %s", url);
+	return reply_error(404, "no such path %s", url);
+}
+
+struct sy_api_reply sy_api_handle(struct sy_daemon *d, const struct sy_api_request *rq)
+{
+	struct sy_api_reply r;
+
+	/* Every endpoint, /metrics included, needs the token over TCP. */
+	if (rq->needs_token && !sy_api_token_ok(d, rq->authorization))
+		return reply_error(401, "missing or wrong bearer token");
+	if (rq->body->too_large)
+		return reply_error(413, "body over %d bytes", API_MAX_BODY);
+	pthread_mutex_lock(&d->lock);
+	r = route(d, rq);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* ---- the libmicrohttpd adapter ------------------------------------------- */
+
+struct api_listener {
+	struct sy_daemon *d;
+	bool needs_token;
+};
+
+static const char *query_arg(void *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -410,13 +480,15 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 {
 	struct api_listener *l = cls;
 	struct sy_daemon *d = l->d;
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	struct sy_body *body;
-	sy_mhd_result r;
+	struct sy_api_reply r;
+	sy_mhd_result ret;
 
 	(void)version;
 	/* at the first call, before any body is read: the token, then a
 	 * declared oversized body; one that grows too large (chunked) closes */
-	if (!*con_cls && l->needs_token && !token_ok(d, c))
+	if (!*con_cls && l->needs_token && !sy_api_token_ok(d, auth))
 		return sy_http_error(c, 401, "missing or wrong bearer token");
 	if (!*con_cls && sy_http_declared_too_large(c, API_MAX_BODY))
 		return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
@@ -424,15 +496,16 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 		return body && body->too_large ? MHD_NO : MHD_YES;
 	if (!body)
 		return sy_http_error(c, 500, "out of memory");
-	/* Every endpoint, /metrics included, needs the token over TCP. */
-	if (l->needs_token && !token_ok(d, c))
-		return sy_http_error(c, 401, "missing or wrong bearer token");
-	if (body->too_large)
-		return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
-	pthread_mutex_lock(&d->lock);
-	r = route(d, c, url, method, body);
-	pthread_mutex_unlock(&d->lock);
-	return r;
+	r = sy_api_handle(d, &(struct sy_api_request){ .method = method, .url = url,
+							.arg = query_arg, .arg_ctx = c,
+							.authorization = auth,
+							.needs_token = l->needs_token,
+							.body = body });
+	if (!r.text)
+		return sy_http_text(c, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+	ret = sy_http_text(c, r.status, r.ctype, r.text, r.len);
+	free(r.text);
+	return ret;
 }
 
 static struct api_listener unix_l, tcp_l;

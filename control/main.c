@@ -72,17 +72,6 @@ int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-sy_mhd_result sy_api_reload(struct sy_daemon *d, struct MHD_Connection *c)
-{
-	char err[512];
-
-	if (sy_daemon_reload(d, err, sizeof(err))) {
-		sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
-		return sy_http_error(c, 400, "%s", err);
-	}
-	return sy_http_json(c, 200, json_pack("{s:b, s:i}", "ok", 1, "services", (int)d->n_svc));
-}
-
 /* A restarted sy-control must not publish a smaller set than the one
  * serving: the registrations it held are gone with the old process, so the
  * published backends of registry-fed services are taken as registered for

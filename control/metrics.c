@@ -55,13 +55,12 @@ static const char *const helps[] = {
 #undef SY_X
 };
 
-sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
+char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
 	struct buf b = { 0 };
 	uint64_t cum = 0;
-	sy_mhd_result r;
 
 	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
 
@@ -130,7 +129,6 @@ sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c)
 		if ((*src)->kind == SY_SOURCE_ETCD || (*src)->kind == SY_SOURCE_ZOOKEEPER)
 			put(&b, "switchyard_registry_invalid_total{source=\"%s\"} %llu\n", (*src)->name,
 			    (unsigned long long)d->registry_invalid[(*src)->kind]);
-	r = sy_http_text(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
-	free(b.p);
-	return r;
+	*len = b.len;
+	return b.p;
 }

@@ -3,13 +3,13 @@
 #ifndef SY_CONTROL_METRICS_H
 #define SY_CONTROL_METRICS_H
 
-#include "daemon.h"
-#include "http.h"
+#include <stddef.h>
 
-/* Caller holds d->lock. */
-sy_mhd_result sy_metrics_reply(struct sy_daemon *d, struct MHD_Connection *c);
-/* POST /v1/reload; caller holds d->lock. */
-sy_mhd_result sy_api_reload(struct sy_daemon *d, struct MHD_Connection *c);
+#include "daemon.h"
+
+/* The text of GET /metrics (malloc'd, *len bytes; NULL if out of memory).
+ * Caller holds d->lock. */
+char *sy_metrics_text(struct sy_daemon *d, size_t *len);
 /* Re-read the config file; caller holds d->lock. 0 or -1 with err. */
 int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen);
 

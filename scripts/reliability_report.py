@@ -12,7 +12,10 @@ the fuzzing summary lines of scripts/fuzz.sh if given, and lists every test
 that printed no RELIABILITY line with its meson result, so that nothing is
 hidden. Called by scripts/test.sh after the tests and the fuzzing.
 
-usage: reliability_report.py [--out FILE] [--fuzz FUZZ_LOG] BUILD_DIR...
+usage: reliability_report.py [--out FILE] [--fuzz FUZZ_LOG] [--log NAME:BUILD:FILE]... BUILD_DIR...
+
+--log adds the RELIABILITY lines of a plain log of a test run outside meson
+(scripts/test.sh's 10-minute churn), as meson test NAME in build BUILD.
 """
 import argparse
 import datetime
@@ -78,6 +81,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="docs/reliability.md")
     ap.add_argument("--fuzz", help="output of scripts/fuzz.sh")
+    ap.add_argument("--log", action="append", default=[],
+                    help="NAME:BUILD:FILE, a test's own output outside meson")
     ap.add_argument("builds", nargs="*", default=["build", "build-asan"])
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
@@ -111,6 +116,21 @@ def main():
                 rows[(label, mname, name, fault)] = (name, mname, label, fault, load, shown, figures)
             if not found:
                 silent.append((mname, label, result, t.get("duration") or 0))
+
+    for spec in a.log:
+        try:
+            mname, label, path = spec.split(":", 2)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except (OSError, ValueError) as e:
+            missing.append(f"log {spec}: {getattr(e, 'strerror', None) or e}")
+            continue
+        found = False
+        for name, fault, load, outcome, figures in rel_lines(text):
+            found = True
+            rows[(label, mname, name, fault)] = (name, mname, label, fault, load, outcome, figures)
+        if not found:
+            missing.append(f"log {path}: no RELIABILITY line ({mname} did not finish?)")
 
     fuzz_rows = []
     if a.fuzz:

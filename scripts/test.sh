@@ -1,6 +1,7 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
-# ASan+UBSan builds, runs every test in both, fuzzes (scripts/fuzz.sh,
+# ASan+UBSan builds, runs every test in both (and, beside the ASan tree's,
+# sy-control under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
 # SY_FUZZ_SECONDS per target, default 30), writes docs/reliability.md
 # (scripts/reliability_report.py) and ends with one line "N passed, N
 # failed". A skipped test counts as failed: a test that cannot run here must
@@ -20,7 +21,17 @@ fi
 
 passed=0
 failed=0
+long_churn_pid=
 for dir in build build-asan; do
+	if [ "$dir" = build-asan ]; then
+		# sy-control under 10 minutes of churn (issue 7), beside the ASan
+		# tree's tests: the ASan binary, so LeakSanitizer judges its exit,
+		# niced so that the tests keep the CPU
+		nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
+			bash tests/integration/test_control_churn.sh build-asan \
+			>build-asan/meson-logs/control_churn_long.log 2>&1 &
+		long_churn_pid=$!
+	fi
 	echo "=== tests in $dir ==="
 	# ASan reports are errors; leak checking is on by default.
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
@@ -38,9 +49,18 @@ echo "=== fuzzing (${SY_FUZZ_SECONDS:-30} s per target) ==="
 fuzz_log=$(mktemp)
 scripts/fuzz.sh "${SY_FUZZ_SECONDS:-30}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
+echo "=== sy-control under ${SY_LONG_CHURN_SECONDS:-600} s of churn (ASan binary) ==="
+if wait "$long_churn_pid"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	echo "FAILED: control_churn_long" >&2
+fi
+tail -5 build-asan/meson-logs/control_churn_long.log
 # docs/reliability.md from this run's own output: the tests' RELIABILITY|
-# lines in both builds' testlog.json, and the fuzzing summary
-python3 scripts/reliability_report.py --out docs/reliability.md --fuzz "$fuzz_log" build build-asan ||
+# lines in both builds' testlog.json, the long churn and the fuzzing summary
+python3 scripts/reliability_report.py --out docs/reliability.md --fuzz "$fuzz_log" \
+	--log control_churn_long:asan:build-asan/meson-logs/control_churn_long.log build build-asan ||
 	echo "reliability report: scripts/reliability_report.py failed" >&2
 rm -f "$fuzz_log"
 if [ -n "${fp:-}" ] && [ -n "${ff:-}" ]; then
