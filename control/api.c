@@ -51,7 +51,7 @@ static struct sy_api_reply reply_error(unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return reply_json(status, json_pack("{s:s}", "error", msg));
+	return reply_json(status, sy_json_error(msg));
 }
 
 static const char *mode_name(unsigned m)

@@ -245,6 +245,22 @@ sy_mhd_result sy_http_json(struct MHD_Connection *c, unsigned status, json_t *j)
 	return ret;
 }
 
+json_t *sy_json_error(const char *msg)
+{
+	json_t *j = json_pack("{s:s}", "error", msg);
+	char safe[512];
+	size_t i;
+
+	if (j)
+		return j;
+	/* not UTF-8 (it quotes a URL or a name from the request, or was cut in
+	 * a character): JSON strings must be, so non-ASCII bytes become '?' */
+	for (i = 0; msg[i] && i < sizeof(safe) - 1; i++)
+		safe[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
+	safe[i] = 0;
+	return json_pack("{s:s}", "error", safe);
+}
+
 sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
 {
 	char msg[512];
@@ -253,7 +269,7 @@ sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return sy_http_json(c, status, json_pack("{s:s}", "error", msg));
+	return sy_http_json(c, status, sy_json_error(msg));
 }
 
 int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen)

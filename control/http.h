@@ -49,6 +49,9 @@ void sy_http_guard_free(struct sy_http_guard *g);
 void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code);
 
+/* {"error": msg}; a msg that is not UTF-8 (quoting the request) has its
+ * non-ASCII bytes replaced by '?' (jansson refuses such strings). */
+json_t *sy_json_error(const char *msg);
 sy_mhd_result sy_http_json(struct MHD_Connection *c, unsigned status, json_t *j);
 sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

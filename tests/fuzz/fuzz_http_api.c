@@ -23,9 +23,8 @@
  *     sy_parse_endpoint() (/v1/services/S/backends/ADDR:PORT[/op]),
  *     sy_parse_ip()/sy_parse_port() (/v1/lookup?src=&sport=&dst=&dport=),
  *     sy_parse_mac()/sy_parse_ip() on add-backend bodies' fields.
- * Not covered: api.c's route(), add_backend(), backend_op(), lookup() and the
- * bearer-token check themselves (static, tied to MHD connections and the
- * daemon); see docs/fuzzing.md.
+ * api.c's own request handling (the token check, route() and the handlers
+ * over a daemon) is fuzz_api_router's.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>

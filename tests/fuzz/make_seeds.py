@@ -191,6 +191,53 @@ def syctl():
                                  "--port", "80", "--registry", "zk://127.0.0.1:2181"))
 
 
+def api_router():
+    """fuzz_api_router: requests separated by "\\n--\\n", each a selector
+    byte (method, token needed, Authorization, body over the cap, raw URL),
+    a route index, then the URL suffix, query, Authorization and body."""
+    t = "fuzz_api_router"
+    GET, POST, DELETE, PUT, HEAD, get, PATCH, EMPTY = range(8)
+    TOK, RIGHT, LINE, WRONG, BIG, RAW = 8, 1 << 4, 2 << 4, 3 << 4, 0x40, 0x80
+
+    def req(sel, ri, suffix=b"", query=b"", auth=b"", body=b""):
+        return bytes([sel, ri]) + suffix + b"\n" + query + b"\n" + auth + b"\n" + body
+
+    def w(name, *reqs):
+        write(t, name, b"\n--\n".join(reqs))
+
+    w("get_views", *[req(GET, i) for i in (0, 1, 2, 3, 6, 7, 8, 9, 10)])
+    w("lookup_v4", req(GET, 4, query=b"service=web&src=10.0.0.1&sport=1234&dst=198.18.1.1&dport=80&proto=tcp"))
+    w("lookup_v6", req(GET, 4, query=b"service=api&src=2001:db8::9&sport=53&dst=2001:db8::1&dport=443&proto=udp"))
+    w("lookup_bad", req(GET, 4, query=b"service=web&src=10.0.0.1&sport=99999&dst=::1&dport=80&proto=sctp"),
+      req(GET, 4, query=b"service=nosuch"), req(POST, 4))
+    w("add_backend",
+      req(POST, 6, body=b'{"address": "198.18.0.20", "port": 80, "weight": 5, "mac": "02:00:00:00:00:20"}'),
+      req(GET, 6), req(GET, 9),
+      req(POST, 8, body=b'{"address": "198.18.0.40", "port": 53}'),
+      req(GET, 4, query=b"service=dsr&src=10.0.0.1&sport=1&dst=198.18.1.2&dport=53&proto=udp"))
+    w("add_backend_bad", req(POST, 6, body=b'{"address": "nope", "port": 70000}'),
+      req(POST, 7, body=b"[1,2"), req(POST, 6, body=b'{"address": "198.18.0.20", "port": 80, "weight": -1}'),
+      req(POST, 6, body=b'{"address": "198.18.0.20", "port": 80, "mac": "zz"}'), req(PUT, 6))
+    w("backend_ops", req(POST, 12), req(POST, 13, body=b'{"weight": 7}'),
+      req(POST, 15, body=b'{"weight": 70000}'), req(DELETE, 14), req(DELETE, 11), req(GET, 11),
+      req(POST, 11, b"/bogus"), req(GET, 9))
+    w("backend_ops_bad", req(DELETE, 6, b"/not-an-endpoint"), req(DELETE, 6, b"/198.18.0.99:80"),
+      req(DELETE, 6, b"/[::1]:80/drain/x"), req(GET, 16), req(GET, 17), req(GET, 18), req(GET, 19))
+    w("reload", req(POST, 5), req(GET, 2), req(POST, 5), req(GET, 5), req(GET, 0))
+    w("token", req(GET | TOK, 1), req(GET | TOK | RIGHT, 1), req(GET | TOK | WRONG, 0),
+      req(GET | TOK | LINE, 2, auth=b"Bearer"),
+      req(GET | TOK | LINE, 2, auth=b"bearer fuzz-router-token-0123456789"),
+      req(POST | TOK | RIGHT, 12), req(GET | RIGHT, 3))
+    w("too_large", req(POST | BIG, 6, body=b'{"address": "198.18.0.20", "port": 80}'),
+      req(POST | BIG | TOK, 5), req(POST | BIG | TOK | RIGHT, 5))
+    w("raw_urls", req(GET | RAW, 0, b"/v1/services/web/backends/198.18.0.11:80/weight"),
+      req(POST | RAW, 0, b"/v1/services/web//backends"),
+      req(GET | RAW, 0, b"/v1/services/" + b"a" * 600 + b"/table"),
+      req(DELETE | RAW, 0, b"/v1/services/web/backends/198.18.0.12:80/"),
+      req(EMPTY | RAW, 0, b"/metrics"), req(HEAD | RAW, 0, b"/v1/status"),
+      req(get | RAW, 0, b"/v1/reload"), req(PATCH | RAW, 0, b"%s%n"))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -200,6 +247,7 @@ def main():
     configs()
     registry_values()
     http_requests()
+    api_router()
     syctl()
 
 
