@@ -232,32 +232,58 @@ void sy_daemon_xdp_stop(struct sy_daemon *d)
 	d->xdp = NULL;
 }
 
+/* Apply fn to every pin in dir. 0, or -1 with errno and *at the path that
+ * failed (dir itself when it cannot be read). */
+static int each_pin(const char *dir, int (*fn)(const char *path, void *arg), void *arg,
+		    char *at, size_t atlen)
+{
+	struct dirent *e;
+	DIR *dh = opendir(dir);
+	int rc = 0;
+
+	snprintf(at, atlen, "%s", dir);
+	if (!dh)
+		return -1;
+	while (rc == 0 && (e = readdir(dh))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(at, atlen, "%s/%s", dir, e->d_name);
+		rc = fn(at, arg);
+	}
+	closedir(dh);
+	return rc;
+}
+
+struct owner {
+	unsigned uid, gid;
+};
+
+static int chown_pin(const char *path, void *arg)
+{
+	const struct owner *o = arg;
+
+	return chown(path, o->uid, o->gid);
+}
+
+static int unlink_pin(const char *path, void *arg)
+{
+	(void)arg;
+	unlink(path); /* best effort: rmdir below says if something stayed */
+	return 0;
+}
+
 /* --user: the pins must be the daemon's, so that it can remove them on stop */
 int sy_daemon_xdp_chown(struct sy_daemon *d, unsigned uid, unsigned gid, char *err, size_t errlen)
 {
-	char dir[256], path[512];
-	struct dirent *e;
-	DIR *dh;
+	struct owner o = { uid, gid };
+	char dir[256], at[512];
 
 	pin_dir(d->xdp_bpffs, d->cfg->instance, dir, sizeof(dir));
-	dh = opendir(dir);
-	if (!dh || chown(dir, uid, gid)) {
-		snprintf(err, errlen, "cannot give %s to the daemon's user: %s", dir, strerror(errno));
-		if (dh)
-			closedir(dh);
+	snprintf(at, sizeof(at), "%s", dir);
+	if (chown(dir, uid, gid) || each_pin(dir, chown_pin, &o, at, sizeof(at))) {
+		snprintf(err, errlen, "cannot give %s to the daemon's user: %s", at, strerror(errno));
 		return -1;
 	}
-	while ((e = readdir(dh))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (chown(path, uid, gid)) {
-			snprintf(err, errlen, "cannot give %s to the daemon's user: %s", path, strerror(errno));
-			closedir(dh);
-			return -1;
-		}
-	}
-	closedir(dh);
 	return 0;
 }
 
@@ -265,23 +291,13 @@ int sy_daemon_xdp_chown(struct sy_daemon *d, unsigned uid, unsigned gid, char *e
  * The pinned link is the program's last reference: unlinking it detaches. */
 int sy_xdp_detach_instance(const char *bpffs, const char *instance, char *err, size_t errlen)
 {
-	char dir[256], path[512];
-	struct dirent *e;
-	DIR *dh;
+	char dir[256], at[512];
 
 	pin_dir(bpffs, instance, dir, sizeof(dir));
-	dh = opendir(dir);
-	if (!dh) {
+	if (each_pin(dir, unlink_pin, NULL, at, sizeof(at))) {
 		snprintf(err, errlen, "no XDP program of instance %s is pinned in %s", instance, dir);
 		return -1;
 	}
-	while ((e = readdir(dh))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(dh);
 	if (rmdir(dir)) {
 		snprintf(err, errlen, "cannot remove %s: %s", dir, strerror(errno));
 		return -1;
