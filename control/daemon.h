@@ -67,7 +67,7 @@ struct sy_daemon {
 	struct sy_xdp *xdp;
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
-	uint64_t xdp_export_ms;
+	uint64_t xdp_tick_ms;
 	char run_as[64];                  /* --user: drop to this user */
 };
 
@@ -97,7 +97,9 @@ void sy_api_stop(struct sy_daemon *d);
 struct sy_xdp;
 int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen);
 void sy_daemon_xdp_sync(struct sy_daemon *d);          /* after each commit */
-void sy_daemon_xdp_refresh(struct sy_daemon *d, bool now); /* counters, grace */
+/* grace-period deletions (rate-limited); with export, the program's counters
+ * into the region's stats block too (callers about to read it) */
+void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export);
 int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why,
 			 size_t whylen);

@@ -4,8 +4,9 @@
  * the port, sy-control itself loads bpf/sy_xdp_lb.bpf.c on the interface and
  * mirrors every published snapshot into its maps. The region stays the state
  * of record (it is what a restarted sy-control adopts, what `syctl` reads);
- * the program's per-CPU counters are copied into one region stats block so
- * that /metrics and `syctl stats` read the same names whichever path runs.
+ * the program's per-CPU counters are copied into one region stats block,
+ * just before /metrics or `syctl stats` read it, so that they show the same
+ * names whichever path runs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +32,7 @@
 #include "xdp_lb.h"
 
 #define BPFFS "/sys/fs/bpf" /* default pin root (--xdp-bpffs) */
-#define EXPORT_EVERY_MS 200
+#define TICK_EVERY_MS 200 /* deletion of departed backends after their grace */
 
 static void pin_dir(const char *root, const char *instance, char *out, size_t n)
 {
@@ -183,15 +184,18 @@ void sy_daemon_xdp_sync(struct sy_daemon *d)
 	}
 }
 
-void sy_daemon_xdp_refresh(struct sy_daemon *d, bool now)
+void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export)
 {
 	uint64_t t = sy_now_ms();
 
-	if (!d->xdp || (!now && t - d->xdp_export_ms < EXPORT_EVERY_MS))
+	if (!d->xdp)
 		return;
-	d->xdp_export_ms = t;
-	sy_xdp_tick(d->xdp);
-	if (d->xdp_stats)
+	if (t - d->xdp_tick_ms >= TICK_EVERY_MS) {
+		d->xdp_tick_ms = t;
+		sy_xdp_tick(d->xdp);
+	}
+	/* one read of every counter slot: only when a reader is about to look */
+	if (export && d->xdp_stats)
 		sy_xdp_export_stats(d->xdp, sy_writer_map(d->writer), sy_writer_snapshot(d->writer),
 				    d->xdp_stats);
 }
