@@ -364,11 +364,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < N_READERS; i++) {
 		int st;
 
+		/* A reader exits 0 by itself; anything else (a signal, or a
+		 * sanitizer halting it on a poisoned offset) is a crash. */
 		waitpid(pids[i], &st, 0);
-		if (!WIFEXITED(st)) {
+		if (WIFSIGNALED(st)) {
 			crashes++;
-			fprintf(stderr, "reader %d died by signal %d\n", i,
-				WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+			fprintf(stderr, "reader %d died by signal %d\n", i, WTERMSIG(st));
+		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			crashes++;
+			fprintf(stderr, "reader %d exited with status %d\n", i,
+				WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		}
 	}
 	for (int i = 0; i < N_READERS; i++) {
