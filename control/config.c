@@ -29,6 +29,7 @@
 #include <switchyard/region_writer.h>
 
 #include "config.h"
+#include "config_schema.h" /* the allowed keys of every section */
 
 #define MAX_FILE_BYTES (16u << 20)
 #define PATH_BUF 256
@@ -648,7 +649,7 @@ static void fmt_addr(uint8_t family, const uint32_t addr[4], char *out, size_t n
 
 static int parse_limits(struct fld *m, struct sy_region_limits *l)
 {
-	static const char *const keys[] = { "lcores", "services", "backends", "heap_mb", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_LIMITS(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f;
 	uint32_t mb;
 
@@ -679,8 +680,7 @@ static bool is_loopback(uint8_t family, const uint32_t a[4])
 
 static int parse_api(struct fld *m, struct sy_config_api *api)
 {
-	static const char *const keys[] = { "socket", "group", "tcp", "tcp_any", "token_file",
-					    NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_API(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f, tcp;
 	bool has_tcp;
 
@@ -720,8 +720,7 @@ static int parse_api(struct fld *m, struct sy_config_api *api)
 
 static int parse_defaults(struct fld *m, struct sy_config_defaults *d)
 {
-	static const char *const keys[] = { "table_size", "hash_seed", "encap_source4",
-					    "encap_source6", "gue_port", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_DEFAULTS(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f;
 	uint32_t a[4];
 	uint16_t port;
@@ -765,9 +764,7 @@ static int get_string(struct fld *m, const char *key, char **out)
 
 static int parse_etcd(struct fld *m, struct sy_config_etcd *e)
 {
-	static const char *const keys[] = { "endpoints", "prefix", "ca_file", "cert_file",
-					    "key_file", "username", "password_file",
-					    "timeout_ms", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_ETCD(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f, ef;
 	size_t n;
 
@@ -820,7 +817,7 @@ static int parse_etcd(struct fld *m, struct sy_config_etcd *e)
 
 static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
 {
-	static const char *const keys[] = { "servers", "prefix", "session_timeout_ms", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_ZOOKEEPER(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f;
 
 	if (check_map(m, keys))
@@ -844,9 +841,8 @@ static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
 
 static int parse_registry(struct fld *m, struct sy_config *c)
 {
-	static const char *const keys[] = { "embedded", "etcd", "zookeeper", NULL };
-	static const char *const ekeys[] = { "listen", "allowed_prefixes", "max_clock_skew_s",
-					     NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_REGISTRY(SY_CONFIG_KEY_NAME, ~) NULL };
+	static const char *const ekeys[] = { SY_CONFIG_KEYS_EMBEDDED(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct sy_config_embedded *e = &c->registry.embedded;
 	struct fld em, f, pf;
 	size_t n;
@@ -887,8 +883,7 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 
 static int parse_check(struct fld *m, struct sy_config_check *c)
 {
-	static const char *const keys[] = { "type", "interval_ms", "timeout_ms", "rise", "fall",
-					    "path", "expect", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_CHECK(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const types[] = { "none", "tcp", "http", NULL };
 	static const int tvals[] = { SY_CHECK_NONE, SY_CHECK_TCP, SY_CHECK_HTTP };
 	static const char *const probe_keys[] = { "interval_ms", "timeout_ms", "rise", "fall",
@@ -953,8 +948,7 @@ static int parse_check(struct fld *m, struct sy_config_check *c)
 
 static int parse_health(struct fld *m, struct sy_config_health *h)
 {
-	static const char *const keys[] = { "default_ttl_s", "check", "hold_down_s",
-					    "panic_threshold", "panic_window_s", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_HEALTH(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f;
 
 	if (check_map(m, keys))
@@ -975,7 +969,7 @@ static int parse_health(struct fld *m, struct sy_config_health *h)
 static int parse_backend(struct fld *m, const struct sy_config_service *s,
 			 struct sy_config_backend *b)
 {
-	static const char *const keys[] = { "address", "port", "weight", "mac", "zone", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_BACKEND(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld f;
 
 	if (check_map(m, keys))
@@ -1059,12 +1053,7 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 
 static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 {
-	static const char *const keys[] = {
-		"name",	      "vip",	     "port",	      "protocol",     "mode",
-		"table_size", "hash_seed",   "encap_source4", "encap_source6", "gue_port",
-		"next_hop_mac", "source",    "key_file",      "backends",     "health",
-		NULL
-	};
+	static const char *const keys[] = { SY_CONFIG_KEYS_SERVICE(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const protos[] = { "tcp", "udp", NULL };
 	static const int pvals[] = { 6, 17 };
 	static const char *const modes[] = { "ipip", "gue", "l2dsr", NULL };
@@ -1236,8 +1225,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 
 static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 {
-	static const char *const keys[] = { "instance", "api", "defaults", "limits", "region",
-					    "registry", "services", NULL };
+	static const char *const keys[] = { SY_CONFIG_KEYS_ROOT(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld r = { .x = x, .v = root }, f;
 
 	if (root->type != YAML_MAPPING_NODE)

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The configuration schema: every section and every key of sy-control's YAML
+ * configuration, with its type, default, range, an example value and a
+ * description. One source of truth:
+ *
+ *  - control/config.c takes each section's list of allowed keys from here
+ *    (anything else is "unknown key");
+ *  - tools/gen_docs prints docs/config-reference.md from it (meson test
+ *    docs_config_reference fails when the committed file differs);
+ *  - tests/control/test_config_schema.c loads a configuration with every key
+ *    set to its example, checks that a bogus key is refused in every section
+ *    with exactly this key list, and that every integer range below is the
+ *    loader's (its bounds accepted, one past them refused).
+ *
+ * A section's keys are in the order config.c lists them in "unknown key"
+ * messages. Adding a key: add it here, read it in config.c, regenerate the
+ * doc (ninja -C build docs).
+ *
+ * Sections: S(ID, "path", "description"). A path names the mapping in the
+ * file: "" is the top level, "a.b" the mapping under key b of a, "x[]" each
+ * item of the sequence x.
+ *
+ * Keys: K(ctx, "key", TYPE, "default", "range", "example", "description"),
+ * ctx being the caller's (passed through). TYPE is one of enum
+ * sy_config_type without its prefix. "default" is "required" for a required
+ * key. An INT key's range is exactly "MIN..MAX" (the test parses it).
+ * "example" is the YAML text of a valid value; a MAP or MAP_LIST key's value
+ * is its child section ("path.key" or "path.key[]").
+ */
+#ifndef SWITCHYARD_CONTROL_CONFIG_SCHEMA_H
+#define SWITCHYARD_CONTROL_CONFIG_SCHEMA_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define SY_CONFIG_SECTIONS(S)                                                                    \
+	S(ROOT, "", "The top level of the file.")                                                 \
+	S(LIMITS, "limits",                                                                       \
+	  "Sizes of the shared-table region. Used only when sy-control creates the region; an "  \
+	  "existing region (adopted after a restart) keeps the limits it was created with: "    \
+	  "remove the region file (with the dataplane stopped) to apply new ones.")             \
+	S(API, "api",                                                                             \
+	  "The HTTP/JSON API used by syctl (unix socket, mode 0660) and /metrics.")              \
+	S(DEFAULTS, "defaults",                                                                   \
+	  "Values every service inherits unless it sets its own.")                                \
+	S(REGISTRY, "registry",                                                                   \
+	  "Service registries that services can take their backends from (`source:`).")         \
+	S(EMBEDDED, "registry.embedded",                                                          \
+	  "sy-control's own registry: backends register over HTTP with `syctl register`, "      \
+	  "signed with the service's HMAC key (`key_file`).")                                     \
+	S(ETCD, "registry.etcd",                                                                  \
+	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
+	  "to a lease.")                                                                           \
+	S(ZOOKEEPER, "registry.zookeeper",                                                        \
+	  "ZooKeeper: one ephemeral znode per backend under `prefix`.")                           \
+	S(SERVICE, "services[]",                                                                  \
+	  "One load-balanced service: a VIP, port and protocol, how packets reach the "         \
+	  "backends, and where the backends come from.")                                          \
+	S(BACKEND, "services[].backends[]",                                                       \
+	  "A configured backend: the whole set of a `static` service, the initial set of the "  \
+	  "others.")                                                                               \
+	S(HEALTH, "services[].health",                                                            \
+	  "Health policy: TTLs, flap damping, panic threshold (fail-static).")                    \
+	S(CHECK, "services[].health.check",                                                       \
+	  "Optional active health check of every backend.")
+
+#define SY_CONFIG_KEYS_ROOT(K, c)                                                                \
+	K(c, "instance", NAME, "required", "[a-z0-9-]{1,31}", "edge1",                            \
+	  "Instance name: names the region file, the API socket, the XDP pins "                   \
+	  "(`/sys/fs/bpf/switchyard/<instance>`); `syctl --instance NAME` finds the socket by it.") \
+	K(c, "api", MAP, "see api", "", "", "The API listeners.")                                  \
+	K(c, "defaults", MAP, "see defaults", "", "", "Values services inherit.")                  \
+	K(c, "limits", MAP, "see limits", "", "", "Region sizes.")                                 \
+	K(c, "region", PATH, "/dev/shm/switchyard-<instance>", "absolute path",                   \
+	  "/dev/shm/switchyard-edge1",                                                             \
+	  "The shared-table region file sy-control creates (or adopts) and sy-dataplane maps "    \
+	  "(`--region`). A file on hugetlbfs works too (size rounded to 2 MiB).")                 \
+	K(c, "registry", MAP, "none", "", "", "Registries; needed by services of source "          \
+	  "embedded, etcd or zookeeper.")                                                           \
+	K(c, "services", MAP_LIST, "none", "", "",                                                 \
+	  "The services, in any order. None (absent or `[]`) is a valid, empty configuration.")
+
+#define SY_CONFIG_KEYS_LIMITS(K, c)                                                              \
+	K(c, "lcores", INT, "16", "1..1024", "16",                                                \
+	  "Reader slots: sy-dataplane workers + 1 (one slot is kept for telemetry and the XDP "  \
+	  "path's counters).")                                                                     \
+	K(c, "services", INT, "1024", "1..65536", "1024", "Services (and per-VIP counter slots).") \
+	K(c, "backends", INT, "65536", "1..16777216", "65536",                                    \
+	  "Backends over all services (and per-backend counter slots).")                          \
+	K(c, "heap_mb", INT, "256", "1..65536", "256",                                            \
+	  "Heap for snapshot objects (Maglev tables: 4 bytes per entry per service, twice while " \
+	  "a table is being replaced), in MiB.")
+
+#define SY_CONFIG_KEYS_API(K, c)                                                                 \
+	K(c, "socket", PATH, "/run/switchyard/<instance>.sock", "absolute path, < 108 bytes",     \
+	  "/run/switchyard/edge1.sock", "Unix socket of the API (mode 0660).")                    \
+	K(c, "group", NAME, "not set", "[A-Za-z0-9_.-]{1,32}, not starting with '-'",             \
+	  "switchyard", "Group owner of the socket: its members can run syctl.")                  \
+	K(c, "tcp", HOSTPORT, "no TCP listener", "ADDRESS:PORT or \"[IPV6]:PORT\"; loopback "    \
+	  "unless tcp_any",                                                                        \
+	  "127.0.0.1:9180", "Optional TCP listener of the API (every request needs the bearer "   \
+	  "token of token_file).")                                                                 \
+	K(c, "tcp_any", BOOL, "false", "true/false", "false",                                     \
+	  "Allow a non-loopback `tcp` address.")                                                  \
+	K(c, "token_file", PATH, "required with tcp", "absolute path",                            \
+	  "/etc/switchyard/api.token", "File holding the bearer token of the TCP listener.")
+
+#define SY_CONFIG_KEYS_DEFAULTS(K, c)                                                            \
+	K(c, "table_size", TABLE_SIZE, "65537", "a prime in 251..1048573", "65537",               \
+	  "Maglev table size M. Larger M: closer to the weights and less disruption when "      \
+	  "backends change, more memory (4 bytes per entry).")                                    \
+	K(c, "hash_seed", INT, "0", "0..4294967295", "0x5eed",                                    \
+	  "Flow-hash seed (decimal or 0x hex). Must be the same on every host of a fleet, so "  \
+	  "that ECMP moving a flow between hosts keeps its backend.")                             \
+	K(c, "encap_source4", ADDR, "not set", "IPv4 address, not 0.0.0.0", "198.18.0.1",         \
+	  "Outer source address of ipip/gue packets to IPv4 backends.")                           \
+	K(c, "encap_source6", ADDR, "not set", "IPv6 address, not ::", "2001:2::1",               \
+	  "Outer source address of ipip/gue packets to IPv6 backends.")                           \
+	K(c, "gue_port", INT, "6080", "1..65535", "6080",                                         \
+	  "UDP destination port of GUE packets (the backends' sy-decap --gue-port or fou port).")
+
+#define SY_CONFIG_KEYS_REGISTRY(K, c)                                                            \
+	K(c, "embedded", MAP, "off", "", "", "sy-control's own registry.")                        \
+	K(c, "etcd", MAP, "off", "", "", "An etcd cluster.")                                      \
+	K(c, "zookeeper", MAP, "off", "", "", "A ZooKeeper ensemble.")
+
+#define SY_CONFIG_KEYS_EMBEDDED(K, c)                                                            \
+	K(c, "listen", HOSTPORT, "required", "ADDRESS:PORT or \"[IPV6]:PORT\"",                   \
+	  "198.18.0.1:9181",                                                                       \
+	  "HTTP listener where agents register (`POST /v1/register`). 0.0.0.0 listens on every " \
+	  "address.")                                                                              \
+	K(c, "allowed_prefixes", PREFIX_LIST, "required", "1 or more ADDRESS/LENGTH, host bits " \
+	  "zero",                                                                                  \
+	  "[198.18.0.0/24]",                                                                       \
+	  "A registration is accepted only if both the connection's source and the registered " \
+	  "address lie in one of these.")                                                          \
+	K(c, "max_clock_skew_s", INT, "30", "1..3600", "30",                                      \
+	  "Largest accepted difference between a registration's timestamp and sy-control's "    \
+	  "clock; also the replay-cache window.")
+
+#define SY_CONFIG_KEYS_ETCD(K, c)                                                                \
+	K(c, "endpoints", URL_LIST, "required", "1..16 http:// or https:// URLs",                 \
+	  "[\"http://127.0.0.1:2379\"]", "Members of one etcd cluster, tried in turn.")           \
+	K(c, "prefix", STRING, "/switchyard/services/", "starts and ends with '/'",               \
+	  "/switchyard/services/", "Key prefix: keys are `<prefix><service>/<address>:<port>`.") \
+	K(c, "ca_file", PATH, "system CAs", "absolute path", "/etc/switchyard/etcd-ca.pem",      \
+	  "CA certificate that verifies https:// endpoints.")                                     \
+	K(c, "cert_file", PATH, "not set", "absolute path; with key_file",                        \
+	  "/etc/switchyard/etcd-client.pem", "TLS client certificate.")                           \
+	K(c, "key_file", PATH, "not set", "absolute path; with cert_file",                        \
+	  "/etc/switchyard/etcd-client.key", "TLS client key.")                                   \
+	K(c, "username", STRING, "not set", "non-empty; with password_file", "switchyard",       \
+	  "etcd user (auth enabled on the cluster).")                                             \
+	K(c, "password_file", PATH, "not set", "absolute path; with username",                    \
+	  "/etc/switchyard/etcd.password", "File holding that user's password.")                 \
+	K(c, "timeout_ms", INT, "2000", "100..60000", "2000",                                     \
+	  "Per request. No endpoint answering for 2 x timeout_ms makes the source down: "       \
+	  "its services keep their last known backends (fail-static).")
+
+#define SY_CONFIG_KEYS_ZOOKEEPER(K, c)                                                           \
+	K(c, "servers", STRING, "required", "HOST:PORT[,HOST:PORT...]",                           \
+	  "\"127.0.0.1:2181,127.0.0.1:2182\"", "The ensemble (libzookeeper connect string).")    \
+	K(c, "prefix", STRING, "/switchyard/services", "starts with '/', does not end with it",  \
+	  "/switchyard/services", "Parent of the `<service>/<address>:<port>` znodes.")          \
+	K(c, "session_timeout_ms", INT, "10000", "2000..600000", "10000",                         \
+	  "Session timeout asked of the servers; keep it at least the agents' TTL.")
+
+#define SY_CONFIG_KEYS_SERVICE(K, c)                                                             \
+	K(c, "name", NAME, "required", "[A-Za-z0-9_.-]{1,63}, unique", "web",                     \
+	  "Service name (syctl, API, registry keys, metrics labels).")                            \
+	K(c, "vip", ADDR, "required", "IPv4 or IPv6 address, not unspecified", "198.18.1.1",      \
+	  "The virtual IP.")                                                                       \
+	K(c, "port", VIP_PORT, "required", "1..65535 or all", "80",                               \
+	  "VIP port; `all`: every port of the VIP and protocol not taken by another service "    \
+	  "(also the VIP's fragment service).")                                                   \
+	K(c, "protocol", ENUM, "required", "tcp, udp", "tcp",                                     \
+	  "(vip, port, protocol) is unique over all services.")                                   \
+	K(c, "mode", ENUM, "required", "ipip, gue, l2dsr", "ipip",                                \
+	  "How packets reach backends: IP-in-IP, GUE (UDP), or destination-MAC rewrite on the "  \
+	  "same L2 (l2dsr: backends of the VIP's family).")                                       \
+	K(c, "table_size", TABLE_SIZE, "defaults.table_size", "a prime in 251..1048573", "65537",  \
+	  "Maglev table size M of this service.")                                                 \
+	K(c, "hash_seed", INT, "defaults.hash_seed", "0..4294967295", "0x5eed",                   \
+	  "Flow-hash seed of this service.")                                                      \
+	K(c, "encap_source4", ADDR, "defaults.encap_source4", "IPv4 address, not 0.0.0.0",        \
+	  "198.18.0.1", "Outer IPv4 source (ipip/gue need the one of each backend's family).")   \
+	K(c, "encap_source6", ADDR, "defaults.encap_source6", "IPv6 address, not ::",             \
+	  "2001:2::1", "Outer IPv6 source.")                                                      \
+	K(c, "gue_port", INT, "defaults.gue_port", "1..65535", "6080",                            \
+	  "GUE destination port of this service.")                                                \
+	K(c, "next_hop_mac", MAC, "not set", "unicast, not zero", "02:00:00:00:00:fe",            \
+	  "One next hop for every backend (a router). Else each backend's `mac`, else the "      \
+	  "kernel's neighbour table (seen through the exception interface).")                     \
+	K(c, "source", ENUM, "required", "static, embedded, etcd, zookeeper", "embedded",         \
+	  "Where the backends come from; embedded/etcd/zookeeper need that `registry` section.") \
+	K(c, "key_file", PATH, "required with source embedded", "absolute path; embedded only",   \
+	  "/etc/switchyard/web.key",                                                               \
+	  "HMAC-SHA256 key (hex or raw bytes) that registrations of this service are signed "    \
+	  "with; the agents use the same file.")                                                  \
+	K(c, "backends", MAP_LIST, "none", "no duplicate address and port", "",                   \
+	  "Configured backends (static: the set; other sources: the initial set).")             \
+	K(c, "health", MAP, "see health", "", "", "Health policy of this service.")
+
+#define SY_CONFIG_KEYS_BACKEND(K, c)                                                             \
+	K(c, "address", ADDR, "required", "IPv4 or IPv6 address, not unspecified", "198.18.0.11", \
+	  "Backend address.")                                                                      \
+	K(c, "port", INT, "the VIP's port (0 for all)", "0..65535", "80",                         \
+	  "With the address, the backend's identity; the port health checks connect to. "       \
+	  "Packets are not rewritten: the backend serves the VIP's port.")                        \
+	K(c, "weight", INT, "1", "0..65535", "1",                                                 \
+	  "Share of the Maglev table; 0 = draining (no new flows, tracked flows stay).")        \
+	K(c, "mac", MAC, "service next_hop_mac, else neighbour table", "unicast, not zero",       \
+	  "02:00:00:00:00:11", "Next-hop MAC of this backend.")                                   \
+	K(c, "zone", NAME, "not set", "[A-Za-z0-9_.-]{1,31}", "a", "Free-form zone label.")
+
+#define SY_CONFIG_KEYS_HEALTH(K, c)                                                              \
+	K(c, "default_ttl_s", INT, "5", "1..86400", "5",                                          \
+	  "Embedded registry: TTL of a registration whose agent sends none.")                     \
+	K(c, "check", MAP, "no active check", "", "", "Active health check.")                     \
+	K(c, "hold_down_s", INT, "5", "0..86400", "5",                                            \
+	  "Flap damping: a backend that left stays out at least this long.")                      \
+	K(c, "panic_threshold", FRACTION, "0.5", "0..1", "0.5",                                   \
+	  "If more than this share of the set vanishes within panic_window_s, the last known "   \
+	  "good set keeps serving (fail-static, `syctl status` and "                              \
+	  "`switchyard_service_degraded` show it). 0 turns this off (an unreachable registry "   \
+	  "still keeps the last set).")                                                            \
+	K(c, "panic_window_s", INT, "10", "1..86400", "10", "Window of panic_threshold.")
+
+#define SY_CONFIG_KEYS_CHECK(K, c)                                                               \
+	K(c, "type", ENUM, "required", "none, tcp, http", "http",                                 \
+	  "tcp: a connect; http: GET path, expecting status expect. The backend needs a port.")  \
+	K(c, "interval_ms", INT, "1000", "10..3600000", "1000", "Between checks (tcp, http).")    \
+	K(c, "timeout_ms", INT, "500", "1..3600000", "500",                                       \
+	  "Per check; at most interval_ms (tcp, http).")                                          \
+	K(c, "rise", INT, "2", "1..100", "2", "Successes that bring a backend up (tcp, http).")   \
+	K(c, "fall", INT, "3", "1..100", "3", "Failures that take it down (tcp, http).")          \
+	K(c, "path", STRING, "/", "'/' then printable ASCII, no spaces, <= 1024 bytes", "/healthz", \
+	  "URL path (http only).")                                                                 \
+	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http only).")
+
+/* A key's value type. */
+enum sy_config_type {
+	SY_CT_STRING,
+	SY_CT_NAME,
+	SY_CT_PATH,
+	SY_CT_INT,
+	SY_CT_BOOL,
+	SY_CT_FRACTION,
+	SY_CT_ENUM,
+	SY_CT_ADDR,
+	SY_CT_HOSTPORT,
+	SY_CT_VIP_PORT,
+	SY_CT_TABLE_SIZE,
+	SY_CT_MAC,
+	SY_CT_PREFIX_LIST,
+	SY_CT_URL_LIST,
+	SY_CT_MAP,
+	SY_CT_MAP_LIST,
+};
+
+/* For config.c: SY_CONFIG_KEYS_X(SY_CONFIG_KEY_NAME, ~) lists a section's keys. */
+#define SY_CONFIG_KEY_NAME(c, key, ...) key,
+
+/* The schema as data (config_schema.c), for the generator and the tests. */
+struct sy_config_section_doc {
+	const char *path;
+	const char *description;
+};
+
+struct sy_config_key_doc {
+	const char *section; /* the section's path */
+	const char *key;
+	enum sy_config_type type;
+	const char *def, *range, *example, *description;
+};
+
+extern const struct sy_config_section_doc sy_config_sections[];
+extern const size_t sy_config_n_sections;
+extern const struct sy_config_key_doc sy_config_keys[];
+extern const size_t sy_config_n_keys;
+
+/* Name of a type for the reference ("integer", "path", ...). */
+const char *sy_config_type_name(enum sy_config_type t);
+
+/* The path of the section a MAP or MAP_LIST key opens (static buffer). */
+const char *sy_config_child_section(const struct sy_config_key_doc *k);
+
+/* Changes to the example configuration (all fields may be NULL). */
+struct sy_config_example_edit {
+	const char *section, *key; /* this key ... */
+	const char *value;         /* ... gets this YAML text instead of its example */
+	const char *extra_section; /* this section gets one more line: */
+	const char *extra_key, *extra_value;
+};
+
+/* Writes a configuration in which every key of the schema is set to its
+ * example (one item in every sequence of mappings), as block YAML. */
+void sy_config_example_yaml(FILE *out, const struct sy_config_example_edit *edit);
+
+#endif
