@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * What to do about each counter (see counter_advice.h). Markdown, one table
+ * cell each; keep to what the programs and docs/troubleshooting.md offer.
+ */
+#include <stddef.h>
+
+#include "counter_advice.h"
+
+const struct sy_counter_advice sy_counter_advice[] = {
+	{ "rx_packets",
+	  "Zero while traffic is sent: the port receives nothing. Check the link, that the "
+	  "VIPs are routed to this host (BGP announcement seen by the router), and on a "
+	  "multi-queue NIC that every worker polls (`/switchyard/lcore,<n>`)." },
+	{ "rx_bytes", "Throughput in: compare with the NIC's line rate." },
+	{ "tx_packets",
+	  "Should follow `forwarded` + `icmp_too_big_sent` + `from_kernel`. Far below it: "
+	  "see `drop_tx_full`." },
+	{ "tx_bytes", "Throughput out, encapsulation overhead included." },
+	{ "forwarded",
+	  "The work done. Not growing while `rx_packets` grows: the packets are not VIP "
+	  "traffic (`to_kernel`) or are dropped (the `drop_*` rows)." },
+	{ "to_kernel",
+	  "ARP, NDP, the host's own SSH/BGP: normal. VIP traffic ends up here when no table "
+	  "is published yet (`syctl status`: generation 0) or the VIP is not in the "
+	  "configuration (`syctl services`)." },
+	{ "from_kernel",
+	  "The kernel's answers through the exception interface (ARP replies, BGP). Zero "
+	  "while `to_kernel` grows: the TAP is down or has no address (`ip addr show sy0`)." },
+	{ "ct_hits", "Packets of established flows: the bulk of the traffic, normally." },
+	{ "ct_new",
+	  "New flows per second. A sudden jump with few `ct_hits`: a SYN flood or a scan; "
+	  "the connection table absorbs it by evicting (`ct_evictions`)." },
+	{ "ct_reselect",
+	  "Flows moved because their backend left the set. Grows with every backend "
+	  "removal; steadily growing: backends flapping (`syctl backends SVC`, raise "
+	  "`health.hold_down_s`)." },
+	{ "ct_evictions",
+	  "Live flows pushed out of a full bucket: the table is too small for the flows "
+	  "(raise `--ct-size`; `--xdp-ct-flows` on the XDP path, where this stays 0). An "
+	  "evicted flow keeps its backend through Maglev unless the set changed meanwhile." },
+	{ "ct_expired", "Idle flows whose entries were reused: normal." },
+	{ "fragments",
+	  "Fragmented VIP traffic, hashed on the 3-tuple. Growing with a multi-port VIP: give "
+	  "the address an all-ports service (docs/dataplane.md, \"Fragments\")." },
+	{ "icmp_to_backend",
+	  "PMTU and unreachable errors routed to the flow's backend: normal in small "
+	  "numbers." },
+	{ "icmp_too_big_sent",
+	  "Clients sent packets that do not fit after encapsulation. Steady: raise the MTU "
+	  "between the load balancer and the backends (ipip adds 20 bytes over IPv4, 40 over "
+	  "IPv6; gue 8 more) or clamp the MSS on the backends." },
+	{ "drop_runt",
+	  "Malformed frames: a faulty peer, a bad cable or a scan. Nothing to tune; large "
+	  "numbers: find the sender on the switch." },
+	{ "drop_vlan",
+	  "More than two VLAN tags or a truncated tag. Check the switch port's tagging (the "
+	  "dataplane reads up to two tags and keeps them on output)." },
+	{ "drop_ipv4_header", "Malformed IPv4: attack traffic or a broken sender." },
+	{ "drop_ipv4_length",
+	  "IPv4 length larger than the frame. If steady: a NIC offload (LRO/TSO on a "
+	  "virtual port) handing over merged frames; turn it off on the port." },
+	{ "drop_ipv6_header", "Malformed IPv6: attack traffic or a broken sender." },
+	{ "drop_ipv6_ext",
+	  "More than 8 IPv6 extension headers or a truncated chain: almost always "
+	  "hostile." },
+	{ "drop_l4_header", "Truncated TCP/UDP headers: attack traffic or a broken sender." },
+	{ "drop_icmp",
+	  "ICMP errors about a VIP whose quoted packet is unreadable or names no service: "
+	  "noise or spoofing." },
+	{ "drop_no_service",
+	  "TCP/UDP to a VIP address on a port/protocol with no service: scans, or a service "
+	  "missing from the configuration (`syctl services`; `port: all` takes every "
+	  "port)." },
+	{ "drop_no_backend",
+	  "A service with no backend in its table: `syctl backends SVC` (all gone, all "
+	  "weight 0, registry empty?), `syctl status` for the registry, `/metrics` "
+	  "`switchyard_backend_up`. A backend whose next-hop MAC is unknown is left out of "
+	  "the table: check the kernel's neighbour table (`ip neigh`) through the exception "
+	  "interface, or set `mac` / `next_hop_mac`." },
+	{ "drop_mtu",
+	  "Too big after encapsulation and not answerable: IPv4 without DF, fragments, ICMP "
+	  "errors, or everything with `--mtu-action drop`. Raise the path MTU to the "
+	  "backends (`--mtu` states the port's), or keep `--mtu-action icmp`." },
+	{ "drop_no_room",
+	  "No headroom for the outer headers, or a multi-segment frame that could not be "
+	  "linearised (jumbo frames over small mbufs). Should stay 0; report it with the "
+	  "port's driver." },
+	{ "drop_family",
+	  "A backend of a family with no encapsulation source: an IPv6 backend registered "
+	  "for an ipip/gue service without `encap_source6` (or IPv4 without "
+	  "`encap_source4`). Set it in the service or `defaults`." },
+	{ "drop_no_tables",
+	  "Reserved: this version does not count it. Before the first publish, every packet "
+	  "goes to the kernel instead (`to_kernel`): check `syctl status` (generation, "
+	  "configuration loaded)." },
+	{ "drop_tx_full",
+	  "The port's transmit ring was full: the egress link or NIC is saturated, or the "
+	  "worker cannot keep up. Check the link speed and errors (`dpdk-telemetry.py`: "
+	  "`/ethdev/xstats,<port>`), add workers (`-l`), spread RSS." },
+	{ "drop_kernel_full",
+	  "The exception TAP did not take the packet: it is down (`ip link set sy0 up`), "
+	  "the kernel does not drain it fast enough (an ARP or SYN flood to the host), or "
+	  "`--exception-tap off`." },
+	{ "drop_encapsulated",
+	  "IP-in-IP (protocol 4 or 41) addressed to a VIP address: spoofed tunnel input, "
+	  "dropped by design so that nobody can make the load balancer forward a packet of "
+	  "their choice. Nothing to fix on this host." },
+	{ NULL, NULL },
+};
