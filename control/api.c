@@ -217,7 +217,7 @@ static struct sy_api_reply lookup(struct sy_daemon *d, const struct sy_api_reque
 	uint8_t f2;
 	uint32_t hash, slot, idx;
 	bool tracked;
-	char ep[80] = "none", why[400], dpwhy[200], params[256], hx[16];
+	char ep[80] = "none", newep[80], why[400], dpwhy[200], params[256], hx[16];
 
 	if (!svc || !(s = published(d, svc)))
 		return reply_error(404, "no published service '%s'", svc ? svc : "");
@@ -233,6 +233,15 @@ static struct sy_api_reply lookup(struct sy_daemon *d, const struct sy_api_reque
 	slot = hash % s->table_size;
 	snprintf(hx, sizeof(hx), "0x%08x", hash);
 
+	/* what the published table gives a new flow now; a tracked flow may be
+	 * pinned elsewhere by the connection table */
+	idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
+	if (idx == SY_MAGLEV_NONE)
+		snprintf(newep, sizeof(newep), "none");
+	else
+		sy_format_endpoint(&sy_service_backends(sy_writer_map(d->writer)->base, s)[idx].id,
+				   newep, sizeof(newep));
+
 	snprintf(params, sizeof(params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
 	/* the running dataplane's own answer: the XDP program's conntrack map,
 	 * or the DPDK dataplane asked over its telemetry socket */
@@ -243,19 +252,16 @@ static struct sy_api_reply lookup(struct sy_daemon *d, const struct sy_api_reque
 				       sizeof(why)) == 0;
 	if (!tracked) {
 		snprintf(dpwhy, sizeof(dpwhy), "%.199s", why);
-		idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
-		if (idx == SY_MAGLEV_NONE) {
-			snprintf(ep, sizeof(ep), "none");
+		snprintf(ep, sizeof(ep), "%s", newep);
+		if (idx == SY_MAGLEV_NONE)
 			snprintf(why, sizeof(why), "no backend for new flows (%s)", dpwhy);
-		} else {
-			sy_format_endpoint(&sy_service_backends(sy_writer_map(d->writer)->base, s)[idx].id,
-					   ep, sizeof(ep));
+		else
 			snprintf(why, sizeof(why), "maglev: slot %u of %u (%s)", slot, s->table_size, dpwhy);
-		}
 	}
-	return reply_json(200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
-					 "backend", ep, "reason", why, "slot", (json_int_t)slot,
-					 "table_size", (json_int_t)s->table_size, "hash", hx));
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
+					 "backend", ep, "reason", why, "new_flow_backend", newep,
+					 "slot", (json_int_t)slot, "table_size",
+					 (json_int_t)s->table_size, "hash", hx));
 }
 
 static json_t *stats_json(struct sy_daemon *d)

@@ -199,6 +199,10 @@ static void print_lookup(json_t *j)
 	if (json_object_get(j, "slot"))
 		printf("slot     %lld of %lld (flow hash %s)\n", i_(j, "slot"), i_(j, "table_size"),
 		       s_(j, "hash"));
+	/* a tracked flow pinned away from where the table now sends new flows */
+	if (json_is_string(json_object_get(j, "new_flow_backend")) &&
+	    strcmp(s_(j, "new_flow_backend"), s_(j, "backend")))
+		printf("new flows of this slot go to %s\n", s_(j, "new_flow_backend"));
 }
 
 static void print_stats(json_t *j)

@@ -229,9 +229,11 @@ int main(int argc, char **argv)
 	sy_telemetry_init(dp);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u ct_size=%llu\n",
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
 	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst,
-	       (unsigned long long)dp->opts.ct_size);
+	       (unsigned long long)dp->opts.ct_size,
+	       (unsigned long long)sy_ct_capacity(&dp->workers[0].lb.ct),
+	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size));
 	fflush(stdout);
 
 	if (dp->workers[0].lcore == rte_get_main_lcore()) {

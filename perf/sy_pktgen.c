@@ -8,7 +8,7 @@
  *             [--dst-port P] [--src-ip A] [--src-count N] [--sport P]
  *             [--src-mac M] [--dst-mac M] [--size B] [--burst N]
  *             [--duration S] [--warmup S] [--link-timeout S] [--port N]
- *             [--linger S]
+ *             [--linger S] [--hot N [--hot-every K]]
  *
  * From one lcore (the main one), it transmits frames of --size bytes
  * (default 64, FCS included: 60 bytes handed to the port) of Ethernet + IPv4 +
@@ -28,6 +28,18 @@
  *   RESULT tx_mpps=X rx_mpps=Y flows=N proto=P seconds=S
  * It always stops by itself (SIGINT/SIGTERM stop it earlier). With --linger,
  * it then leaves the port idle until the peer disconnects (see linger()).
+ *
+ * --hot N makes flows 0..N-1 "active": every K-th frame (--hot-every,
+ * default 8) is the next of them, round robin, on top of the sweep over all
+ * flows, so they are seen far more often than the others. Frames that come
+ * back IPIP-encapsulated (sy-dataplane's ipip mode, one-armed) are then
+ * decoded: the outer destination is the backend, the inner source address
+ * and port name the flow. It prints one line per backend
+ *   BACKEND addr packets=N
+ * and one for the active flows
+ *   HOT flows=N seen=S moved=M undecoded=U
+ * where moved counts frames of an active flow that came back from another
+ * backend than its first one (conntrack pressure: tests/integration).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -55,6 +67,8 @@
 #define NB_DESC 1024
 #define POOL_SIZE 16383
 #define MAX_FRAME 1518
+#define MAX_HOT (1u << 20)
+#define MAX_BACKENDS 64
 
 struct opts {
 	uint32_t flows;
@@ -68,6 +82,7 @@ struct opts {
 	uint32_t burst;
 	uint32_t duration, warmup, link_timeout, linger;
 	uint16_t port;
+	uint32_t hot, hot_every; /* active flows 0..hot-1, one frame in hot_every */
 };
 
 /* Per-packet variable part, with the checksums' constant parts precomputed
@@ -82,6 +97,21 @@ struct gen {
 	uint32_t next;    /* next flow index */
 	uint32_t addr_i;  /* next % n_addr */
 	uint32_t port_i;  /* next / n_addr */
+	uint32_t hot_next;  /* next active flow */
+	uint32_t since_hot; /* frames since the last active one */
+};
+
+/* What came back, with --hot: per backend, and per active flow the backend
+ * (outer destination, host order; 0 = not seen yet) its first frame got. */
+struct rx_audit {
+	uint32_t *first_backend;
+	uint64_t seen, moved, undecoded;
+	uint32_t moved_example_flow, moved_example_from, moved_example_to;
+	uint32_t n_backends;
+	struct {
+		uint32_t addr;
+		uint64_t pkts;
+	} backend[MAX_BACKENDS];
 };
 
 static volatile bool quit;
@@ -114,9 +144,12 @@ static void usage(void)
 		"  --link-timeout S   wait for the link at most S seconds, 1..%d (default 10)\n"
 		"  --port N           DPDK port (default 0)\n"
 		"  --linger S         after the result, wait up to S s (0..%d, default 0) without\n"
-		"                     touching the port for the peer to disconnect first\n",
+		"                     touching the port for the peer to disconnect first\n"
+		"  --hot N            flows 0..N-1 (N <= flows, <= %u) are active: one frame in K is\n"
+		"                     the next of them; IPIP frames coming back are audited per backend\n"
+		"  --hot-every K      K for --hot, 2..1024 (default 8)\n",
 		MAX_FLOWS, MAX_FRAME, MAX_BURST, MAX_DURATION, MAX_WARMUP, MAX_LINK_TIMEOUT,
-		MAX_LINK_TIMEOUT);
+		MAX_LINK_TIMEOUT, MAX_HOT);
 }
 
 static int num(const char *opt, const char *s, unsigned long min, unsigned long max,
@@ -172,6 +205,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "link-timeout", required_argument, 0, 'l' },
 		{ "port", required_argument, 0, 'p' },
 		{ "linger", required_argument, 0, 'L' },
+		{ "hot", required_argument, 0, 'H' },
+		{ "hot-every", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -181,7 +216,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .flows = 1, .proto = IPPROTO_UDP, .dst_ip = 0xc6126401u,
 			    .src_ip = 0xc6120000u, .src_count = 65536, .sport = 1024,
 			    .size = 64, .burst = 32, .duration = 5, .warmup = 1,
-			    .link_timeout = 10 };
+			    .link_timeout = 10, .hot_every = 8 };
 	rte_ether_unformat_addr("02:00:00:00:00:02", &o->dst_mac);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -253,6 +288,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (num("--linger", optarg, 0, MAX_LINK_TIMEOUT, &o->linger))
 				return -1;
 			break;
+		case 'H':
+			if (num("--hot", optarg, 1, MAX_HOT, &o->hot))
+				return -1;
+			break;
+		case 'K':
+			if (num("--hot-every", optarg, 2, 1024, &o->hot_every))
+				return -1;
+			break;
 		case 'p':
 			if (num("--port", optarg, 0, RTE_MAX_ETHPORTS - 1, &v))
 				return -1;
@@ -268,6 +311,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sy-pktgen: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->hot > o->flows) {
+		fprintf(stderr, "sy-pktgen: --hot %u: more active flows than --flows %u\n", o->hot,
+			o->flows);
 		return -1;
 	}
 	o->dst_port = (uint16_t)(dst_port ? dst_port : o->proto == IPPROTO_UDP ? 53 : 80);
@@ -357,11 +405,13 @@ static void build_template(struct gen *g, const struct opts *o)
 	g->n_addr = o->src_count;
 }
 
-/* Write flow `g->next` into frame `d` and advance. */
-static inline void fill(struct gen *g, const struct opts *o, uint8_t *d)
+/* Write the flow of source address index addr_i and port index port_i into
+ * frame `d`. */
+static inline void write_flow(const struct gen *g, const struct opts *o, uint8_t *d,
+			      uint32_t addr_i, uint32_t port_i)
 {
-	uint32_t src = o->src_ip + g->addr_i;
-	uint16_t sport = (uint16_t)(o->sport + g->port_i);
+	uint32_t src = o->src_ip + addr_i;
+	uint16_t sport = (uint16_t)(o->sport + port_i);
 	uint32_t var = (src >> 16) + (src & 0xffff);
 	uint16_t ipc = fold(g->ip_sum + var), l4c = fold(g->l4_sum + var + sport);
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(d + sizeof(struct rte_ether_hdr));
@@ -373,12 +423,33 @@ static inline void fill(struct gen *g, const struct opts *o, uint8_t *d)
 		l4c = 0xffff;
 	*(uint16_t *)(ip + 1) = rte_cpu_to_be_16(sport);
 	*(uint16_t *)(d + g->l4_csum_off) = rte_cpu_to_be_16(l4c);
+}
+
+/* Write flow `g->next` into frame `d` and advance. */
+static inline void fill(struct gen *g, const struct opts *o, uint8_t *d)
+{
+	write_flow(g, o, d, g->addr_i, g->port_i);
 	if (++g->next == o->flows) {
 		g->next = g->addr_i = g->port_i = 0;
 	} else if (++g->addr_i == g->n_addr) {
 		g->addr_i = 0;
 		g->port_i++;
 	}
+}
+
+/* Write the next frame: the next active flow when its turn has come, else
+ * the sweep's next flow. Returns 1 for an active flow. */
+static inline int fill_next(struct gen *g, const struct opts *o, uint8_t *d)
+{
+	if (o->hot && ++g->since_hot >= o->hot_every) {
+		g->since_hot = 0;
+		write_flow(g, o, d, g->hot_next % g->n_addr, g->hot_next / g->n_addr);
+		if (++g->hot_next == o->hot)
+			g->hot_next = 0;
+		return 1;
+	}
+	fill(g, o, d);
+	return 0;
 }
 
 /* Put `n` flows back (their frames were not sent) so that every flow gets
@@ -388,6 +459,69 @@ static void rewind_flows(struct gen *g, const struct opts *o, uint32_t n)
 	g->next = (uint32_t)(((uint64_t)g->next + o->flows - n % o->flows) % o->flows);
 	g->addr_i = g->next % g->n_addr;
 	g->port_i = g->next / g->n_addr;
+}
+
+static void rewind_hot(struct gen *g, const struct opts *o, uint32_t n)
+{
+	g->hot_next = (uint32_t)(((uint64_t)g->hot_next + o->hot - n % o->hot) % o->hot);
+}
+
+/* With --hot: which backend each returned frame came from, and whether an
+ * active flow ever came back from a second one. Only IPIP frames (outer
+ * IPv4, protocol 4, over an inner IPv4 frame of ours) are decoded. */
+static void audit_rx(struct rx_audit *a, const struct opts *o, uint32_t n_addr,
+		     struct rte_mbuf **rx, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++) {
+		const uint8_t *d = rte_pktmbuf_mtod(rx[i], const uint8_t *);
+		uint32_t len = rte_pktmbuf_data_len(rx[i]), ohl, ihl, be, src, k, b;
+		const struct rte_ipv4_hdr *outer, *inner;
+		uint16_t sport;
+
+		if (len < sizeof(struct rte_ether_hdr) + 2 * sizeof(*outer) + 4 ||
+		    ((const struct rte_ether_hdr *)d)->ether_type !=
+			    rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+			a->undecoded++;
+			continue;
+		}
+		outer = (const struct rte_ipv4_hdr *)(d + sizeof(struct rte_ether_hdr));
+		ohl = (outer->version_ihl & 0xf) * 4u;
+		if (outer->next_proto_id != IPPROTO_IPIP || ohl < 20 ||
+		    len < sizeof(struct rte_ether_hdr) + ohl + sizeof(*inner) + 4) {
+			a->undecoded++;
+			continue;
+		}
+		inner = (const struct rte_ipv4_hdr *)((const uint8_t *)outer + ohl);
+		ihl = (inner->version_ihl & 0xf) * 4u;
+		if (ihl < 20 || len < sizeof(struct rte_ether_hdr) + ohl + ihl + 4) {
+			a->undecoded++;
+			continue;
+		}
+		be = rte_be_to_cpu_32(outer->dst_addr);
+		for (b = 0; b < a->n_backends && a->backend[b].addr != be; b++)
+			;
+		if (b == a->n_backends && b < MAX_BACKENDS)
+			a->backend[a->n_backends++].addr = be;
+		if (b < MAX_BACKENDS)
+			a->backend[b].pkts++;
+		src = rte_be_to_cpu_32(inner->src_addr) - o->src_ip;
+		sport = rte_be_to_cpu_16(*(const uint16_t *)((const uint8_t *)inner + ihl));
+		if (src >= n_addr || sport < o->sport)
+			continue;
+		k = src + (uint32_t)(sport - o->sport) * n_addr;
+		if (k >= o->hot)
+			continue;
+		if (!a->first_backend[k]) {
+			a->first_backend[k] = be;
+			a->seen++;
+		} else if (a->first_backend[k] != be) {
+			if (!a->moved++) {
+				a->moved_example_flow = k;
+				a->moved_example_from = a->first_backend[k];
+				a->moved_example_to = be;
+			}
+		}
+	}
 }
 
 /* Compare our incremental checksums with DPDK's for a few flows. */
@@ -492,7 +626,8 @@ struct totals {
 
 /* Send and receive until `end` (TSC); prints a line per second. */
 static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
-		uint64_t start, uint64_t end, const char *phase, struct totals *t)
+		uint64_t start, uint64_t end, const char *phase, struct totals *t,
+		struct rx_audit *audit)
 {
 	struct rte_mbuf *tx[MAX_BURST], *rx[MAX_BURST];
 	uint64_t hz = rte_get_tsc_hz(), tick = start + hz, last = start;
@@ -518,19 +653,26 @@ static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
 				break;
 		}
 		if (rte_pktmbuf_alloc_bulk(pool, tx, burst) == 0) {
+			uint8_t hot[MAX_BURST];
 			uint16_t sent;
 
 			for (uint16_t i = 0; i < burst; i++) {
 				struct rte_mbuf *m = tx[i];
 
-				fill(g, o, rte_pktmbuf_mtod(m, uint8_t *));
+				hot[i] = (uint8_t)fill_next(g, o, rte_pktmbuf_mtod(m, uint8_t *));
 				m->data_len = g->len;
 				m->pkt_len = g->len;
 			}
 			sent = rte_eth_tx_burst(o->port, 0, tx, burst);
 			if (sent < burst) {
+				uint32_t n_hot = 0;
+
+				for (uint16_t i = sent; i < burst; i++)
+					n_hot += hot[i];
 				rte_pktmbuf_free_bulk(&tx[sent], burst - sent);
-				rewind_flows(g, o, burst - sent);
+				rewind_flows(g, o, burst - sent - n_hot);
+				if (n_hot)
+					rewind_hot(g, o, n_hot);
 				t->tx_full += burst - sent;
 			}
 			t->tx += sent;
@@ -542,13 +684,16 @@ static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
 		if (n) {
 			t->rx += n;
 			sec_rx += n;
+			if (audit)
+				audit_rx(audit, o, g->n_addr, rx, n);
 			rte_pktmbuf_free_bulk(rx, n);
 		}
 	}
 }
 
 /* Stop sending and receive what is still in flight until `end`. */
-static uint64_t drain(const struct opts *o, uint64_t end)
+static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr,
+		      struct rx_audit *audit)
 {
 	struct rte_mbuf *rx[MAX_BURST];
 	uint64_t n = 0;
@@ -557,6 +702,8 @@ static uint64_t drain(const struct opts *o, uint64_t end)
 		uint16_t k = rte_eth_rx_burst(o->port, 0, rx, MAX_BURST);
 
 		n += k;
+		if (audit)
+			audit_rx(audit, o, n_addr, rx, k);
 		rte_pktmbuf_free_bulk(rx, k);
 	}
 	return n;
@@ -583,9 +730,37 @@ static void linger(const struct opts *o)
 	}
 }
 
+static const char *ip4(uint32_t host, char *buf)
+{
+	struct in_addr a = { .s_addr = htonl(host) };
+
+	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+static void print_audit(const struct rx_audit *a, const struct opts *o, uint64_t tx)
+{
+	char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
+
+	printf("sy-pktgen: %llu frames sent in all (%.2f sweeps over the %u flows)\n",
+	       (unsigned long long)tx, (double)tx * (o->hot_every - 1) / o->hot_every / o->flows,
+	       o->flows);
+	for (uint32_t b = 0; b < a->n_backends; b++)
+		printf("BACKEND %s packets=%llu\n", ip4(a->backend[b].addr, b1),
+		       (unsigned long long)a->backend[b].pkts);
+	if (a->moved)
+		printf("sy-pktgen: active flow %u came back from %s after %s\n",
+		       a->moved_example_flow, ip4(a->moved_example_to, b1),
+		       ip4(a->moved_example_from, b2));
+	printf("HOT flows=%u seen=%llu moved=%llu undecoded=%llu\n", o->hot,
+	       (unsigned long long)a->seen, (unsigned long long)a->moved,
+	       (unsigned long long)a->undecoded);
+}
+
 int main(int argc, char **argv)
 {
 	static struct gen g;
+	static struct rx_audit audit;
+	struct rx_audit *aud = NULL;
 	struct rte_mempool *pool;
 	struct totals warm = { 0 }, meas = { 0 };
 	struct opts o;
@@ -624,6 +799,14 @@ int main(int argc, char **argv)
 	build_template(&g, &o);
 	if (self_check(&g, &o))
 		goto out;
+	if (o.hot) {
+		audit.first_backend = calloc(o.hot, sizeof(*audit.first_backend));
+		if (!audit.first_backend) {
+			fprintf(stderr, "sy-pktgen: out of memory for %u active flows\n", o.hot);
+			goto out;
+		}
+		aud = &audit;
+	}
 
 	rte_ether_format_addr(smac, sizeof(smac), &o.src_mac);
 	rte_ether_format_addr(dmac, sizeof(dmac), &o.dst_mac);
@@ -648,12 +831,12 @@ int main(int argc, char **argv)
 	hz = rte_get_tsc_hz();
 	t0 = rte_get_tsc_cycles();
 	if (o.warmup)
-		run(&g, &o, pool, t0, t0 + o.warmup * hz, "warmup", &warm);
+		run(&g, &o, pool, t0, t0 + o.warmup * hz, "warmup", &warm, aud);
 	t0 = rte_get_tsc_cycles();
-	run(&g, &o, pool, t0, t0 + o.duration * hz, "measure", &meas);
+	run(&g, &o, pool, t0, t0 + o.duration * hz, "measure", &meas, aud);
 	t1 = rte_get_tsc_cycles();
 	secs = (double)(t1 - t0) / (double)hz;
-	late = drain(&o, t1 + hz / 10);
+	late = drain(&o, t1 + hz / 10, g.n_addr, aud);
 	printf("sy-pktgen: average over %.2f s: tx %.3f Mpps, rx %.3f Mpps (rx/tx %.3f); tx refused %llu pkts, mbuf shortages %llu, %llu pkts back after the end%s\n",
 	       secs, (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6,
 	       meas.tx ? (double)meas.rx / (double)meas.tx : 0.0,
@@ -662,6 +845,8 @@ int main(int argc, char **argv)
 	printf("RESULT tx_mpps=%.3f rx_mpps=%.3f flows=%u proto=%s seconds=%.2f\n",
 	       (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6, o.flows,
 	       o.proto == IPPROTO_UDP ? "udp" : "tcp", secs);
+	if (aud)
+		print_audit(aud, &o, warm.tx + meas.tx);
 	fflush(stdout);
 	if (o.linger)
 		linger(&o);
