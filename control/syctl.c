@@ -18,6 +18,7 @@
 #include "netaddr.h"
 #include "syctl.h"
 #include "syctl_http.h"
+#include "syctl_import_ipvs.h"
 
 #define EXIT_API 1
 #define EXIT_USAGE 2
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 		"                                       http://HOST:PORT (embedded registry, needs\n"
 		"                                       --key-file), etcd://HOST:PORT[,...] (a lease)\n"
 		"                                       or zk://HOST:PORT[,...] (an ephemeral znode)\n"
+		"  import-ipvs [-o FILE] [OPTIONS] [FILE]  `ipvsadm -Sn` output -> configuration (--help)\n"
 		"  version\n"
 		"IPv6 endpoints are written [ADDR]:PORT. Default socket: /run/switchyard/switchyard.sock\n"
 		"(or $SYCTL_SOCKET). Exit codes: 0 ok, 1 API error, 2 usage, 3 unreachable.\n");
@@ -320,6 +322,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "register"))
 		return syctl_register(argc, argv);
+	if (!strcmp(cmd, "import-ipvs"))
+		return syctl_import_ipvs(argc, argv);
 	if (!strcmp(cmd, "status") && !need(argc, 1, cmd)) {
 		rc = call(&t, "GET", "/v1/status", NULL, &out);
 		printer = print_status;
