@@ -94,6 +94,7 @@ static void usage(FILE *f)
 		"                             [--allow-dst ADDR]... [--allow-src ADDR]...\n"
 		"       sy-decap detach IFACE\n"
 		"       sy-decap status IFACE [--json]\n"
+		"       sy-decap --version | --help\n"
 		"Strips Switchyard's ipip/GUE encapsulation in XDP on IFACE.\n"
 		"  --gue-port N      outer UDP destination port of GUE (default %d)\n"
 		"  --mode M          native (driver XDP, the default) or generic (skb)\n"
@@ -724,6 +725,10 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("sy-decap %s\n", SY_VERSION);
 		return 0;
 	}
 	if (strcmp(cmd, "attach") && strcmp(cmd, "detach") && strcmp(cmd, "status"))

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: syctl [--socket PATH | --instance NAME | --url URL [--token-file F]] [--json] COMMAND\n"
+		"       syctl --version | --help\n"
 		"commands:\n"
 		"  status                               instance, generation, registry state, degraded services\n"
 		"  services                             services with VIP, mode, backends, digest\n"
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 		"                                       --key-file), etcd://HOST:PORT[,...] (a lease)\n"
 		"                                       or zk://HOST:PORT[,...] (an ephemeral znode)\n"
 		"  import-ipvs [-o FILE] [OPTIONS] [FILE]  `ipvsadm -Sn` output -> configuration (--help)\n"
-		"  version\n"
+		"  version                              syctl's version (also --version)\n"
 		"IPv6 endpoints are written [ADDR]:PORT. Default socket: /run/switchyard/switchyard.sock\n"
 		"(or $SYCTL_SOCKET). Exit codes: 0 ok, 1 API error, 2 usage, 3 unreachable.\n");
 }
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, 0, 's' }, { "instance", required_argument, 0, 'i' },
 		{ "url", required_argument, 0, 'u' },    { "token-file", required_argument, 0, 't' },
 		{ "json", no_argument, 0, 'j' },         { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_http_target t = { .base = "http://localhost" };
@@ -301,6 +303,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("syctl %s\n", SY_VERSION);
 			return 0;
 		default:
 			usage(stderr);

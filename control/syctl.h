@@ -4,9 +4,7 @@
 
 #include <stddef.h>
 
-#ifndef SY_VERSION
-#define SY_VERSION "0.1.0"
-#endif
+/* SY_VERSION: project()'s version, defined by the top-level meson.build. */
 
 /* `syctl register ...` (argv[0] = "register"): the heartbeat agent. */
 int syctl_register(int argc, char **argv);

@@ -24,10 +24,11 @@
 
 static struct sy_dataplane the_dp;
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: sy-dataplane [EAL options] -- --region PATH [options]\n"
+		"       sy-dataplane --version | --help\n"
 		"  --region PATH          shared-table region published by sy-control (required)\n"
 		"  --burst N              packets per RX burst, 1..%d (default 32)\n"
 		"  --ct-size N            tracked flows per worker (default 262144)\n"
@@ -38,6 +39,13 @@ static void usage(void)
 		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
 		SY_MAX_BURST);
+}
+
+/* `sy-dataplane --help`: EAL prints its own options, then calls this. */
+static void app_usage(const char *prgname)
+{
+	(void)prgname;
+	usage(stdout);
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -139,10 +147,10 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 				o->ct_timeouts.udp_ms = (uint32_t)(v * 1000);
 			break;
 		case 'h':
-			usage();
+			usage(stdout);
 			exit(0);
 		default:
-			usage();
+			usage(stderr);
 			return -1;
 		}
 	}
@@ -152,7 +160,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 	}
 	if (!o->region) {
 		fprintf(stderr, "sy-dataplane: --region PATH is required\n");
-		usage();
+		usage(stderr);
 		return -1;
 	}
 	return 0;
@@ -179,6 +187,12 @@ int main(int argc, char **argv)
 	char err[512];
 	int n, rc = 1;
 
+	/* before EAL, which has no --version of its own */
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("sy-dataplane %s\n", SY_VERSION);
+		return 0;
+	}
+	rte_set_application_usage_hook(app_usage);
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "sy-dataplane: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
