@@ -1,0 +1,330 @@
+#!/bin/bash
+# The Debian package, built and installed for real: copies the source tree
+# (the working tree's files that git knows or would add: tracked ones plus
+# untracked, non-ignored ones, so uncommitted work is what gets packaged,
+# and never build outputs) to a temporary directory, runs
+# `dpkg-buildpackage -us -uc -b` there, installs the .deb on this machine
+# with dpkg -i and checks what it installed:
+#   - every path of `dpkg -L switchyard` exists, owned by root, with sane
+#     modes (programs 0755, other files 0644, directories 0755);
+#   - the programs answer --version (the package's version, which is the
+#     meson project's) and --help; syctl --version;
+#   - the man pages render without warnings; the syctl completion sources
+#     cleanly in bash and completes commands, options and, from a running
+#     sy-control, service names;
+#   - the example configuration passes the installed sy-control's --check;
+#   - systemd-analyze verify accepts the installed units and drop-ins;
+#   - the installed sy-control runs (a throw-away instance) and syctl
+#     talks to it;
+# then purges the package (trap), leaving the machine as it was found
+# (the switchyard group the package creates is removed if it was not there).
+# Needs root, dpkg-buildpackage, debhelper and the build dependencies of
+# debian/control (scripts/install-deps.sh installs them).
+#
+# usage: test_deb.sh SOURCE_DIR PROJECT_VERSION
+set -u
+SRC=$(realpath "$1")
+VERSION=$2
+PKG=switchyard
+failed=0
+pass() { echo "PASS: $*"; }
+fail() {
+	echo "FAIL: $*"
+	failed=$((failed + 1))
+}
+die() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "needs root (dpkg -i)"
+for t in dpkg-buildpackage dh dpkg-checkbuilddeps git; do
+	command -v $t >/dev/null || die "$t missing (scripts/install-deps.sh installs it)"
+done
+# never touch an installation this test did not make
+if dpkg-query -W -f='${Status}' $PKG 2>/dev/null | grep -q 'installed'; then
+	die "package $PKG is already installed here; not replacing it (dpkg --purge $PKG first)"
+fi
+for f in /usr/sbin/sy-control /usr/sbin/sy-dataplane /usr/bin/syctl /etc/switchyard \
+	/lib/systemd/system/sy-control.service; do
+	[ -e "$f" ] && die "$f exists outside of any package: not overwriting it"
+done
+
+W=$(mktemp -d /tmp/sy-deb-XXXXXX)
+group_existed=0
+getent group switchyard >/dev/null && group_existed=1
+installed=0
+ctl_pid=
+cleanup() {
+	[ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null
+	if [ $installed -eq 1 ]; then
+		dpkg --purge $PKG >"$W/purge.log" 2>&1 || { echo "FAIL: dpkg --purge $PKG"; cat "$W/purge.log"; }
+		[ $group_existed -eq 0 ] && getent group switchyard >/dev/null && groupdel switchyard
+	fi
+	rm -f /dev/shm/switchyard-pkgtest-$$
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# ---- build ------------------------------------------------------------------
+mkdir "$W/$PKG"
+(cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
+	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done) >"$W/copied"
+tar -C "$SRC" --null -T "$W/copied" -cf - | tar -xf - -C "$W/$PKG" || die "copying the source tree"
+[ -f "$W/$PKG/debian/rules" ] || die "no debian/rules in the copied tree"
+deb_version=$(cd "$W/$PKG" && dpkg-parsechangelog -S Version)
+[ "$deb_version" = "$VERSION" ] && pass "debian/changelog version $deb_version = meson project version" ||
+	fail "debian/changelog says $deb_version, meson.build's project() $VERSION"
+
+start=$(date +%s)
+if (cd "$W/$PKG" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+	dpkg-buildpackage -us -uc -b) >"$W/build.log" 2>&1; then
+	pass "dpkg-buildpackage -us -uc -b ($(($(date +%s) - start)) s)"
+else
+	tail -n 60 "$W/build.log"
+	die "dpkg-buildpackage failed after $(($(date +%s) - start)) s (log above)"
+fi
+if grep -E 'warning:' "$W/build.log" | grep -v '^dpkg-\|^dh_' >"$W/warnings"; [ -s "$W/warnings" ]; then
+	fail "compiler warnings in the package build:"
+	head -n 20 "$W/warnings"
+else
+	pass "no compiler warnings in the package build"
+fi
+deb=$(ls "$W"/${PKG}_"$VERSION"_*.deb 2>/dev/null | head -n1)
+[ -n "$deb" ] || die "no ${PKG}_${VERSION}_*.deb built"
+# what the build left in the tree (debian/.debhelper, obj-*, ...) must be
+# ignored by git, so that a build in a checkout never shows up in git status
+(cd "$W/$PKG" && find . -mindepth 1 \( -type d -printf '%P/\n' -o -printf '%P\n' \) | LC_ALL=C sort) >"$W/after"
+tr '\0' '\n' <"$W/copied" | LC_ALL=C sort >"$W/before"
+top=
+unignored=()
+n_out=0
+while IFS= read -r p; do
+	[ -n "$top" ] && [[ $p == "$top"* ]] && continue
+	grep -qxF "$p" "$W/before" && continue
+	[[ $p == */ ]] && awk -v p="$p" 'index($0, p) == 1 { f = 1; exit } END { exit !f }' "$W/before" &&
+		continue # a directory of the source
+	[[ $p == */ ]] && top=$p
+	n_out=$((n_out + 1))
+	git -C "$SRC" check-ignore -q "$p" || unignored+=("$p")
+done <"$W/after"
+[ ${#unignored[@]} -eq 0 ] && pass "git ignores all $n_out build outputs left in the tree (obj-*, debian/.debhelper, ...)" ||
+	fail "build outputs .gitignore does not cover: ${unignored[*]}"
+
+# Depends: the libraries the programs link (${shlibs:Depends}) and the DPDK
+# plugins the dataplane loads at run time
+depends=$(dpkg-deb -f "$deb" Depends)
+lack=()
+for d in libbpf1 librte-eal librte-ethdev libcurl4 libjansson4 libyaml-0-2 libmicrohttpd12 \
+	libzookeeper-mt2 libjemalloc2 libcap2 libssl3 librte-mempool-ring librte-net-tap; do
+	[[ ", $depends" == *", $d"* ]] || lack+=("$d")
+done
+[ ${#lack[@]} -eq 0 ] && pass "Depends has the linked libraries and DPDK's ring mempool and TAP plugins" ||
+	fail "Depends lacks ${lack[*]}: $depends"
+
+# ---- install ----------------------------------------------------------------
+if dpkg -i "$deb" >"$W/install.log" 2>&1; then
+	installed=1
+	pass "dpkg -i $(basename "$deb")"
+else
+	installed=1 # half-installed: purge it
+	cat "$W/install.log"
+	die "dpkg -i failed"
+fi
+
+# every installed path: present, root's, sane modes
+n=0
+bad=0
+while IFS= read -r p; do
+	[ "$p" = "/." ] && continue
+	n=$((n + 1))
+	if [ ! -e "$p" ]; then
+		fail "$p listed by dpkg -L but missing"
+		bad=1
+		continue
+	fi
+	mode=$(stat -L -c %a "$p") # -L: /lib is a symlink on merged-/usr systems
+	owner=$(stat -L -c %U:%G "$p")
+	want=644
+	if [ -d "$p" ]; then
+		want=755
+	elif [[ $p == */sbin/* || $p == */bin/* ]]; then
+		want=755
+	fi
+	if [ "$owner" != root:root ] || [ "$mode" != "$want" ]; then
+		fail "$p: $owner mode $mode, want root:root $want"
+		bad=1
+	fi
+done < <(dpkg -L $PKG)
+[ $bad -eq 0 ] && pass "all $n paths of dpkg -L $PKG exist, root:root, 0755 programs/directories, 0644 files"
+
+expect_files=(
+	/usr/sbin/sy-control /usr/sbin/sy-dataplane /usr/sbin/sy-decap /usr/bin/syctl
+	/lib/systemd/system/sy-control.service /lib/systemd/system/sy-dataplane.service
+	/lib/systemd/system/sy-dataplane.service.d/cores.conf
+	/lib/systemd/system/sy-dataplane.service.d/hugepages.conf
+	/etc/default/sy-dataplane /etc/default/sy-control
+	/etc/switchyard/switchyard.yaml.example /usr/lib/sysusers.d/switchyard.conf
+	/usr/share/man/man8/sy-control.8.gz /usr/share/man/man8/sy-dataplane.8.gz
+	/usr/share/man/man8/syctl.8.gz /usr/share/man/man8/sy-decap.8.gz
+	/usr/share/bash-completion/completions/syctl
+	/usr/share/doc/switchyard/install.md /usr/share/doc/switchyard/control.md
+	/usr/share/doc/switchyard/dataplane.md /usr/share/doc/switchyard/copyright
+)
+missing=()
+for f in "${expect_files[@]}"; do
+	dpkg -L $PKG | grep -qxF "$f" || missing+=("$f")
+done
+[ ${#missing[@]} -eq 0 ] && pass "the package has the programs, units, drop-ins, defaults, example, man pages, completion, docs" ||
+	fail "not in the package: ${missing[*]}"
+extra=$(dpkg -L $PKG | grep -E '/(s?bin)/' | grep -vxE '/usr/sbin/sy-(control|dataplane|decap)|/usr/bin/syctl')
+[ -z "$extra" ] && pass "no test or benchmark programs installed" || fail "unexpected programs: $extra"
+conffiles=$(dpkg-query -W -f='${Conffiles}' $PKG)
+for f in /etc/default/sy-dataplane /etc/default/sy-control /etc/switchyard/switchyard.yaml.example; do
+	grep -q " $f " <<<"$conffiles " || fail "$f is not a conffile"
+done
+pass "files in /etc are conffiles"
+getent group switchyard >/dev/null && pass "postinst created the switchyard group" ||
+	fail "no switchyard group after install"
+
+# ---- programs ---------------------------------------------------------------
+for p in sy-control sy-dataplane sy-decap syctl; do
+	out=$($p --version 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" = "$p $VERSION" ] && pass "$p --version: $out" ||
+		fail "$p --version: exit $rc, '$out' (want '$p $VERSION')"
+	$p --help >"$W/help" 2>"$W/help.err"
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "usage: $p" "$W/help"; then
+		pass "$p --help (exit 0, usage on stdout)"
+	else
+		fail "$p --help: exit $rc"
+		head -n 5 "$W/help" "$W/help.err"
+	fi
+done
+out=$(syctl version)
+[ "$out" = "syctl $VERSION" ] && pass "syctl version: $out" || fail "syctl version: '$out'"
+ldd /usr/sbin/sy-dataplane /usr/sbin/sy-control /usr/sbin/sy-decap /usr/bin/syctl | grep -q 'not found' &&
+	fail "unresolved shared libraries: $(ldd /usr/sbin/* /usr/bin/syctl 2>/dev/null | grep 'not found' | sort -u)" ||
+	pass "every shared library of the programs resolves"
+
+# ---- man pages --------------------------------------------------------------
+for p in sy-control sy-dataplane syctl sy-decap; do
+	page=/usr/share/man/man8/$p.8.gz
+	if MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -l "$page" >"$W/man" 2>"$W/man.err" &&
+		[ ! -s "$W/man.err" ] && grep -q "^NAME" "$W/man" && grep -q "$p" "$W/man" &&
+		! grep -q '@[a-zA-Z]*@' "$W/man"; then
+		pass "man $p: $(wc -l <"$W/man") lines, no warnings"
+	else
+		fail "man -l $page"
+		head -n 5 "$W/man.err"
+	fi
+	[ "$(man -w "$p" 2>/dev/null)" = "$page" ] || fail "man -w $p does not find $page"
+done
+
+# ---- bash completion ----------------------------------------------------------
+comp=/usr/share/bash-completion/completions/syctl
+# complete WORDS...: what _syctl offers for the last word
+complete_words() {
+	bash --norc --noprofile -c '
+		set -u
+		source "$1" || exit 9
+		shift
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		_syctl
+		[ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$comp" "$@" 2>&1
+}
+out=$(bash --norc --noprofile -c 'source "$1" && complete -p syctl' _ "$comp" 2>&1)
+[ "$out" = "complete -F _syctl syctl" ] && pass "completion sources cleanly: $out" ||
+	fail "sourcing $comp: $out"
+out=$(complete_words syctl st | tr '\n' ' ')
+[ "$out" = "status stats " ] && pass "completion: 'syctl st' -> $out" || fail "completion of 'syctl st': '$out'"
+out=$(complete_words syctl --js | tr '\n' ' ')
+[ "$out" = "--json " ] && pass "completion: 'syctl --js' -> $out" || fail "completion of 'syctl --js': '$out'"
+out=$(complete_words syctl register --ke | tr '\n' ' ')
+[ "$out" = "--key-file " ] && pass "completion: 'syctl register --ke' -> $out" ||
+	fail "completion of 'syctl register --ke': '$out'"
+out=$(complete_words syctl lookup web 198.51.100.1:1 198.18.1.1:80 "" | tr '\n' ' ')
+[ "$out" = "tcp udp " ] && pass "completion: lookup's protocol -> $out" || fail "completion of lookup's protocol: '$out'"
+out=$(complete_words syctl --socket /nonexistent.sock backends "" | tr '\n' ' ')
+[ -z "$out" ] && pass "completion: no socket, no service names, no error" ||
+	fail "completion without a socket: '$out'"
+
+# ---- configuration ------------------------------------------------------------
+out=$(sy-control --check --config /etc/switchyard/switchyard.yaml.example 2>&1)
+[ $? -eq 0 ] && pass "example configuration: $out" || fail "sy-control --check on the example: $out"
+
+# ---- units ----------------------------------------------------------------------
+if command -v systemd-analyze >/dev/null; then
+	for u in sy-control.service sy-dataplane.service; do
+		if systemd-analyze verify "/lib/systemd/system/$u" >"$W/verify" 2>&1 && [ ! -s "$W/verify" ]; then
+			pass "systemd-analyze verify $u: clean"
+		else
+			fail "systemd-analyze verify $u:"
+			cat "$W/verify"
+		fi
+	done
+	# the drop-ins are the unit's: its ExecStart gets SY_LCORES, its ExecStartPre reserves hugepages
+	grep -q 'Environment=SY_LCORES=' /lib/systemd/system/sy-dataplane.service.d/cores.conf &&
+		grep -q 'nr_hugepages' /lib/systemd/system/sy-dataplane.service.d/hugepages.conf &&
+		grep -q '^ExecStart=/usr/sbin/sy-dataplane -l ${SY_LCORES} ' /lib/systemd/system/sy-dataplane.service &&
+		grep -q '^ExecStart=/usr/sbin/sy-control --config /etc/switchyard/switchyard.yaml' /lib/systemd/system/sy-control.service &&
+		pass "units run /usr/sbin programs; cores.conf sets SY_LCORES, hugepages.conf reserves pages" ||
+		fail "unit contents (ExecStart paths, drop-in settings)"
+	# nothing enabled or started by installing
+	for u in sy-control sy-dataplane; do
+		ls /etc/systemd/system/*.wants/$u.service >/dev/null 2>&1 && fail "$u.service was enabled by dpkg -i"
+	done
+	pass "installing enabled no unit"
+else
+	fail "systemd-analyze not found: units not verified (apt-get install systemd)"
+fi
+
+# ---- the installed programs at work ------------------------------------------------
+cat >"$W/sw.yaml" <<EOF
+instance: pkgtest-$$
+api: { socket: $W/api.sock }
+defaults: { encap_source4: 198.18.0.1, table_size: 251 }
+services:
+  - { name: web, vip: 198.18.1.1, port: 80, protocol: tcp, mode: ipip, source: static,
+      next_hop_mac: 02:00:00:00:00:fe, backends: [ { address: 198.18.0.11 } ] }
+  - { name: dns, vip: 198.18.1.2, port: 53, protocol: udp, mode: gue, source: static,
+      next_hop_mac: 02:00:00:00:00:fe, backends: [ { address: 198.18.0.12 } ] }
+EOF
+sy-control --config "$W/sw.yaml" >"$W/ctl.log" 2>&1 &
+ctl_pid=$!
+for _ in $(seq 50); do
+	[ -S "$W/api.sock" ] && break
+	sleep 0.1
+done
+out=$(syctl --socket "$W/api.sock" status 2>&1)
+if grep -q "^version *$VERSION" <<<"$out" && grep -q "instance *pkgtest-$$" <<<"$out"; then
+	pass "installed sy-control runs; syctl status reports version $VERSION"
+else
+	fail "installed sy-control + syctl status: $out"
+	cat "$W/ctl.log"
+fi
+out=$(complete_words syctl --socket "$W/api.sock" backends "" | sort | tr '\n' ' ')
+[ "$out" = "dns web " ] && pass "completion: service names from the running sy-control -> $out" ||
+	fail "completion of service names: '$out'"
+kill "$ctl_pid"
+wait "$ctl_pid"
+rc=$?
+ctl_pid=
+[ $rc -eq 0 ] && pass "sy-control stopped cleanly on SIGTERM" || fail "sy-control exit $rc on SIGTERM"
+
+# ---- removal ----------------------------------------------------------------
+if dpkg --purge $PKG >"$W/purge.log" 2>&1; then
+	installed=0
+	[ $group_existed -eq 0 ] && groupdel switchyard
+	left=$(ls -d /usr/sbin/sy-control /usr/bin/syctl /etc/switchyard /etc/default/sy-dataplane \
+		/lib/systemd/system/sy-dataplane.service.d 2>/dev/null)
+	[ -z "$left" ] && pass "dpkg --purge removed everything" || fail "left after purge: $left"
+else
+	fail "dpkg --purge $PKG"
+	cat "$W/purge.log"
+fi
+
+echo "test_deb: $failed failed; build and checks took $(($(date +%s) - start)) s"
+[ $failed -eq 0 ]
