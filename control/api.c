@@ -277,13 +277,27 @@ static json_t *stats_json(struct sy_daemon *d)
 				    json_integer((json_int_t)sy_region_sum_counter(m, c)));
 	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
 		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
+		const struct sy_backend *be = sy_service_backends(m->base, s);
+		json_t *bes = json_object();
 		struct sy_vip_counters v;
 
+		/* per backend of the published set, keyed as syctl writes them */
+		for (uint32_t j = 0; j < s->n_backends; j++) {
+			struct sy_backend_counters bc;
+			char ep[80];
+
+			sy_region_sum_backend(m, be[j].slot, &bc);
+			sy_format_endpoint(&be[j].id, ep, sizeof(ep));
+			json_object_set_new(bes, ep,
+					    json_pack("{s:I, s:I, s:I}", "packets", (json_int_t)bc.pkts,
+						      "bytes", (json_int_t)bc.bytes, "weight",
+						      (json_int_t)be[j].weight));
+		}
 		sy_region_sum_vip(m, s->slot, &v);
 		json_object_set_new(svcs, s->name,
-				    json_pack("{s:I, s:I, s:I, s:I}", "packets", (json_int_t)v.pkts,
+				    json_pack("{s:I, s:I, s:I, s:I, s:o}", "packets", (json_int_t)v.pkts,
 					      "bytes", (json_int_t)v.bytes, "drops", (json_int_t)v.drops,
-					      "new_flows", (json_int_t)v.new_flows));
+					      "new_flows", (json_int_t)v.new_flows, "backends", bes));
 	}
 	return json_pack("{s:o, s:o}", "counters", counters, "services", svcs);
 }
