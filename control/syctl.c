@@ -19,6 +19,7 @@
 #include "syctl.h"
 #include "syctl_http.h"
 #include "syctl_import_ipvs.h"
+#include "syctl_top.h"
 
 #define EXIT_API 1
 #define EXIT_USAGE 2
@@ -40,6 +41,8 @@ static void usage(FILE *f)
 		"  lookup SVC SRC:PORT DST:PORT tcp|udp which backend a flow gets, and why\n"
 		"  table SVC                            Maglev table digest and per-backend share\n"
 		"  stats                                dataplane counters\n"
+		"  top [-d SECONDS] [-n ITERATIONS] [SVC]  refreshing per-VIP and per-backend rates\n"
+		"                                       (q or Ctrl-C quits; plain text when not a terminal)\n"
 		"  reload                               re-read the configuration\n"
 		"  register --service S --addr A --port P --registry URL [--key-file F]\n"
 		"           [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
@@ -329,6 +332,8 @@ int main(int argc, char **argv)
 		return syctl_register(argc, argv);
 	if (!strcmp(cmd, "import-ipvs"))
 		return syctl_import_ipvs(argc, argv);
+	if (!strcmp(cmd, "top"))
+		return syctl_top(&t, json, argc, argv);
 	if (!strcmp(cmd, "status") && !need(argc, 1, cmd)) {
 		rc = call(&t, "GET", "/v1/status", NULL, &out);
 		printer = print_status;
