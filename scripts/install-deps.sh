@@ -14,6 +14,7 @@ PACKAGES=(
 	python3-scapy iproute2 iputils-ping ethtool curl linux-perf
 	etcd-server etcd-client
 	zookeeper zookeeper-bin libzookeeper-mt-dev # server jars (tests run it; not zookeeperd), cli_mt, C client
+	prometheus # tests/integration/test_prometheus.sh runs its own server (never the system service)
 	debhelper dpkg-dev fakeroot man-db systemd # the .deb (debian/, tests/packaging): build, man -l, systemd-analyze verify
 )
 
