@@ -46,85 +46,30 @@ CAPACITY=${SY_CTP_CAPACITY:-4194304}
 ACTIVE=${SY_CTP_ACTIVE:-10000}
 SECONDS_SENT=${SY_CTP_SECONDS:-25}
 EAL_MB=1024
-P=syctp$$
-NS=$P
-VIP=198.18.100.1
-CLIENTS=198.19.0.0 # 198.19.0.0/16: 65,536 source addresses x 77 ports
+. "$HERE/memif_lib.sh"
+VIP=$MEMIF_VIP
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespace, DPDK)"; echo "RESULT: FAIL"; exit 1; }
 for b in dataplane/sy-dataplane perf/sy-pktgen control/sy-control control/syctl; do
 	[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
 done
-
-WORK=$(mktemp -d /tmp/sy-ctp-XXXXXX)
-SOCK=/tmp/$P.memif.sock
-SY_FILES+=("$WORK" "$SOCK" "/var/run/dpdk/$P" "/var/run/dpdk/${P}g")
-ctl() { ip netns exec $NS "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
+ctl() { memif_ctl "$@"; }
 # counter NAME: the dataplane counter NAME summed over workers (0 if absent)
 counter() {
 	ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['counters'].get('$1', 0))"
 }
 
-cat >"$WORK/switchyard.yaml" <<EOF
-instance: $P
-region: $WORK/region
-api:
-  socket: $WORK/api.sock
-defaults:
-  encap_source4: 198.18.0.1
-services:
-  - name: bulk
-    vip: $VIP
-    port: 53
-    protocol: udp
-    mode: ipip
-    table_size: 65537
-    source: static
-    backends:
-      - { address: 198.18.1.1, port: 53, mac: "02:00:00:00:01:01" }
-      - { address: 198.18.1.2, port: 53, mac: "02:00:00:00:01:02" }
-      - { address: 198.18.1.3, port: 53, mac: "02:00:00:00:01:03" }
-      - { address: 198.18.1.4, port: 53, mac: "02:00:00:00:01:04" }
-EOF
-
-sy_log "namespace $NS, sy-control"
-sy_ns $NS || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
-ip netns exec $NS "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
-	>"$WORK/control.log" 2>&1 &
-SY_PIDS+=($!)
-if ! sy_wait 10 test -S "$WORK/api.sock" -a -e "$WORK/region"; then
-	cat "$WORK/control.log"
-	echo "FAIL: sy-control did not start"
-	echo "RESULT: FAIL"
-	exit 1
-fi
-
-# One worker (the main lcore) on core 1, the generator on core 0. Plain
-# memory (--no-huge): the table is 288 MiB of the 1 GiB given to the EAL.
+sy_log "namespace, sy-control (4 static backends)"
+memif_setup syctp 4 || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
+# Plain memory (--no-huge): the table is 288 MiB of the 1 GiB given to the EAL.
 sy_log "sy-dataplane: ct-size $CAPACITY, $EAL_MB MB"
-ip netns exec $NS "$BUILD/dataplane/sy-dataplane" -l 1 --no-huge -m $EAL_MB --no-pci \
-	--file-prefix $P --vdev="net_memif0,role=server,socket=$SOCK,socket-abstract=no,rsize=12" -- \
-	--region "$WORK/region" --exception-tap off --ct-size "$CAPACITY" --ct-timeout-udp 600 \
-	>"$WORK/dataplane.log" 2>&1 &
-DP_PID=$!
-SY_PIDS+=($DP_PID)
-if ! sy_wait 60 grep -q "sy-dataplane running" "$WORK/dataplane.log"; then
-	cat "$WORK/dataplane.log"
-	echo "FAIL: sy-dataplane did not start"
-	echo "RESULT: FAIL"
-	exit 1
-fi
+memif_dataplane "--no-huge -m $EAL_MB" --ct-size "$CAPACITY" --ct-timeout-udp 600 ||
+	{ echo "FAIL: sy-dataplane did not start"; echo "RESULT: FAIL"; exit 1; }
 grep "sy-dataplane running" "$WORK/dataplane.log"
 
 sy_log "sy-pktgen: $FLOWS flows, $ACTIVE active, $SECONDS_SENT s"
-timeout -s INT -k 10 $((SECONDS_SENT + 90)) ip netns exec $NS "$BUILD/perf/sy-pktgen" -l 0 \
-	--no-huge -m 256 --no-pci --file-prefix ${P}g \
-	--vdev="net_memif0,role=client,socket=$SOCK,socket-abstract=no,rsize=12" -- \
-	--flows "$FLOWS" --src-ip $CLIENTS --proto udp --dst-ip $VIP --dst-port 53 \
-	--warmup 0 --duration "$SECONDS_SENT" --hot "$ACTIVE" --hot-every 8 --linger 15 \
-	>"$WORK/pktgen.log" 2>&1 &
-GEN_PID=$!
-SY_PIDS+=($GEN_PID)
+memif_pktgen $((SECONDS_SENT + 90)) --flows "$FLOWS" --warmup 0 --duration "$SECONDS_SENT" \
+	--hot "$ACTIVE" --hot-every 8
 
 # The changes come once every flow has been seen (a first sweep), so that
 # active flows are established before them and every later flow meets the
@@ -135,7 +80,9 @@ changed=0
 ct_new_at_change=0
 t_sweep=""
 deadline=$(( $(date +%s) + SECONDS_SENT + 30 ))
-while kill -0 $GEN_PID 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do
+# until sy-pktgen has printed its audit (then it lingers, leaving the port)
+while kill -0 $GEN_PID 2>/dev/null && ! grep -q "^HOT " "$WORK/pktgen.log" &&
+	[ "$(date +%s)" -lt $deadline ]; do
 	n=$(counter ct_new 2>/dev/null || echo 0)
 	if [ -z "$t_sweep" ] && [ "${n:-0}" -ge "$FLOWS" ]; then
 		t_sweep=$(python3 -c "print(f'{$(date +%s.%N) - $t_start:.1f}')")
@@ -154,9 +101,7 @@ while kill -0 $GEN_PID 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do
 	fi
 	sleep 0.5
 done
-wait $GEN_PID
-gen_rc=$?
-cat "$WORK/pktgen.log" | grep -v "^  measure"
+grep -v "^  measure" "$WORK/pktgen.log"
 
 # ---- Verdicts ----------------------------------------------------------------
 
@@ -170,7 +115,6 @@ txp=$(c tx_packets) txfull=$(c drop_tx_full)
 drops=$(python3 -c "import json,sys; c=json.loads(sys.argv[1])['counters']; print(' '.join(f'{k}={v}' for k,v in c.items() if k.startswith('drop_') and k != 'drop_tx_full' and v) or 'none')" "$STATS")
 echo "dataplane: rx $rx forwarded $fwd ct_new $new ct_hits $hits ct_evictions $evict ct_expired $expired ct_reselect $reselect; drops: $drops"
 
-[ $gen_rc -eq 0 ] && sy_pass "sy-pktgen ran (exit 0)" || sy_fail "sy-pktgen exit $gen_rc"
 [ -n "$t_sweep" ] && sy_pass "all $FLOWS flows entered the table after $t_sweep s (ct_new $new)" ||
 	sy_fail "only $new new flows in $SECONDS_SENT s: fewer than the $FLOWS sent flows (too slow here?)"
 sweeps=$(sed -n 's/.*(\([0-9.]*\) sweeps over.*/\1/p' "$WORK/pktgen.log")
@@ -213,7 +157,7 @@ others=$(grep -c "^BACKEND " "$WORK/pktgen.log")
 # slot: the changes would have moved them (flow k = address k % 65536, port
 # 1024 + k / 65536; active flows are 0..ACTIVE-1).
 pinned=0 tracked=0 sampled=0
-for k in $(seq 0 $(( (ACTIVE + 99) / 100 )) $((ACTIVE - 1)) | head -100); do
+for k in $(seq 0 $(( (ACTIVE + 49) / 50 )) $((ACTIVE - 1)) | head -50); do
 	src=198.19.$((k / 256 % 256)).$((k % 256))
 	out=$(ctl --json lookup bulk $src:$((1024 + k / 65536)) $VIP:53 udp) || continue
 	sampled=$((sampled + 1))
@@ -245,10 +189,11 @@ bound_kb=$(( (EAL_MB + 128) * 1024 ))
 	sy_pass "sy-dataplane resident ${rss_kb} kB: holds the table, within -m $EAL_MB MB + 128 MB" ||
 	sy_fail "sy-dataplane resident ${rss_kb:-?} kB (table $((bytes / 1024)) kB, bound $bound_kb kB)"
 
-# stop the forwarder first, while the lingering generator leaves the port
-# alone (net_memif teardown, see perf/sy_pktgen.c linger())
-kill -INT $DP_PID 2>/dev/null
-for _ in $(seq 100); do kill -0 $DP_PID 2>/dev/null || break; sleep 0.1; done
+# the forwarder first, while the lingering generator leaves the port alone
+memif_stop_dataplane
+wait $GEN_PID
+gen_rc=$?
+[ $gen_rc -eq 0 ] && sy_pass "sy-pktgen ran and stopped (exit 0)" || sy_fail "sy-pktgen exit $gen_rc"
 
 sy_rel ct_pressure_live "$FLOWS distinct UDP flows into a $CAPACITY-flow table on one lcore, backend added and reweighted mid-run; real processes over memif" \
 	"$ACTIVE active flows (1 frame in 8) beside the sweep, $SECONDS_SENT s, rx $rx frames" \

@@ -1,0 +1,94 @@
+# Shared set-up of the tests that drive sy-dataplane with sy-pktgen over
+# net_memif (test_ct_pressure_live.sh, test_capture.sh). Requires
+# netns_lib.sh and BUILD.
+#
+#   sy-pktgen (core 0) ══memif══ sy-dataplane (core 1, one worker, one-armed)
+#                                   │ region
+#   sy-control (static service, API on a unix socket)
+#
+# Everything runs in one namespace of its own. The service:
+#   bulk  udp 198.18.100.1:53 ipip, backends 198.18.1.1.. :53 (static, MACs
+#   given, so nothing waits for neighbour resolution)
+# Clients are 198.19.0.0/16 (sy-pktgen --src-ip).
+
+MEMIF_VIP=198.18.100.1
+MEMIF_CLIENTS=198.19.0.0
+
+# memif_setup TAG NBACKENDS: namespace, config, sy-control. Sets P, NS,
+# WORK, SOCK (the memif socket) and CONTROL_PID.
+memif_setup() {
+	local i
+	P=$1$$
+	NS=$P
+	WORK=$(mktemp -d /tmp/sy-$1-XXXXXX)
+	SOCK=/tmp/$P.memif.sock
+	SY_FILES+=("$WORK" "$SOCK" "/var/run/dpdk/$P" "/var/run/dpdk/${P}g")
+	{
+		cat <<EOF
+instance: $P
+region: $WORK/region
+api:
+  socket: $WORK/api.sock
+defaults:
+  encap_source4: 198.18.0.1
+services:
+  - name: bulk
+    vip: $MEMIF_VIP
+    port: 53
+    protocol: udp
+    mode: ipip
+    table_size: 65537
+    source: static
+    backends:
+EOF
+		for i in $(seq "$2"); do
+			echo "      - { address: 198.18.1.$i, port: 53, mac: \"02:00:00:00:01:0$i\" }"
+		done
+	} >"$WORK/switchyard.yaml"
+	sy_ns "$NS" || return 1
+	ip netns exec "$NS" "$BUILD/control/sy-control" --config "$WORK/switchyard.yaml" \
+		>"$WORK/control.log" 2>&1 &
+	CONTROL_PID=$!
+	SY_PIDS+=($CONTROL_PID)
+	sy_wait 10 test -S "$WORK/api.sock" -a -e "$WORK/region" || { cat "$WORK/control.log"; return 1; }
+}
+
+# memif_ctl ARGS: syctl against our sy-control
+memif_ctl() { ip netns exec "$NS" "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
+
+# memif_dataplane "EAL MEMORY OPTIONS" [sy-dataplane options]: one worker on
+# core 1, the memif server (rings of 4096: the generator may be preempted
+# on this noisy machine). Sets DP_PID; waits until it runs.
+memif_dataplane() {
+	local mem=$1
+	shift
+	# shellcheck disable=SC2086 # $mem: words
+	ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 $mem --no-pci --file-prefix "$P" \
+		--vdev="net_memif0,role=server,socket=$SOCK,socket-abstract=no,rsize=12" -- \
+		--region "$WORK/region" --exception-tap off "$@" >"$WORK/dataplane.log" 2>&1 &
+	DP_PID=$!
+	SY_PIDS+=($DP_PID)
+	sy_wait 60 grep -q "sy-dataplane running" "$WORK/dataplane.log" || { cat "$WORK/dataplane.log"; return 1; }
+}
+
+# memif_pktgen TIMEOUT_S [sy-pktgen options]: the generator on core 0, plain
+# memory, in the background (GEN_PID), output in $WORK/pktgen.log; it
+# lingers after its result so that the dataplane can be stopped first
+# (memif_stop_dataplane; see perf/sy_pktgen.c linger()).
+memif_pktgen() {
+	local limit=$1
+	shift
+	timeout -s INT -k 10 "$limit" ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 \
+		--no-huge -m 256 --no-pci --file-prefix "${P}g" \
+		--vdev="net_memif0,role=client,socket=$SOCK,socket-abstract=no,rsize=12" -- \
+		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --linger 15 "$@" \
+		>"$WORK/pktgen.log" 2>&1 &
+	GEN_PID=$!
+	SY_PIDS+=($GEN_PID)
+}
+
+# memif_stop_dataplane: SIGINT, bounded wait
+memif_stop_dataplane() {
+	kill -INT "$DP_PID" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$DP_PID" 2>/dev/null || break; sleep 0.1; done
+}
