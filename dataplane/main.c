@@ -18,6 +18,7 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_pdump.h>
 #include <rte_mbuf.h>
 
 #include "dataplane.h"
@@ -185,6 +186,7 @@ int main(int argc, char **argv)
 	struct sy_dataplane *dp = &the_dp;
 	unsigned int lcore;
 	char err[512];
+	bool pdump = false;
 	int n, rc = 1;
 
 	/* before EAL, which has no --version of its own */
@@ -206,6 +208,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sy_dp = dp;
+	/* Packet capture: dpdk-dumpcap (or dpdk-pdump) started with our
+	 * --file-prefix attaches as a secondary process and asks us to copy a
+	 * port's frames to it. Nothing is copied, nor any callback installed,
+	 * until one does. Secondary processes need shared memory: hugepages,
+	 * not --no-huge. */
+	pdump = rte_pdump_init() == 0;
+	if (!pdump)
+		fprintf(stderr, "level=warn msg=\"packet capture unavailable\" err=\"%s\"\n",
+			rte_strerror(rte_errno));
 	if (sy_region_map_open(dp->opts.region, &dp->map, err, sizeof(err))) {
 		fprintf(stderr, "sy-dataplane: %s\n", err);
 		goto out;
@@ -271,6 +282,8 @@ int main(int argc, char **argv)
 	atomic_store(&dp->map.hdr->dp_pid, 0);
 	rc = 0;
 out:
+	if (pdump)
+		rte_pdump_uninit();
 	sy_ports_close(dp);
 	sy_region_map_close(&dp->map);
 	rte_eal_cleanup();

@@ -1,0 +1,140 @@
+#!/bin/bash
+# Packet capture with DPDK's own tool (issue 8): while sy-pktgen sends UDP
+# to the VIP through sy-dataplane (net_memif, hugepages), `dpdk-dumpcap
+# --file-prefix <the dataplane's>` attaches as a secondary process and
+# captures its port; scapy then reads the file.
+#
+# Asserted:
+#   - dpdk-dumpcap finds the dataplane's port and writes a pcap of the
+#     requested number of packets;
+#   - the capture holds frames in both directions: the generator's UDP
+#     frames to the VIP (198.19.x.x -> 198.18.100.1:53, its payload pattern
+#     intact) and the dataplane's IPIP frames to the two backends whose inner
+#     packet is such a frame, byte for byte;
+#   - a capture filter (-f "ip proto 4") keeps only the encapsulated ones;
+#   - the dataplane keeps forwarding during and after the capture (no drop
+#     counter moves) and sy-pktgen gets its frames back.
+# Needs hugepages (secondary processes map the primary's memory): reserves
+# and mounts them if needed, undone at exit.
+# Prints PASS:/FAIL: lines and RESULT: PASS|FAIL.
+#
+# usage: test_capture.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+. "$HERE/memif_lib.sh"
+
+HUGE_ORIG=""
+MOUNTED=0
+cleanup() {
+	sy_cleanup
+	rm -f /dev/hugepages/"${P:-none}"map_* 2>/dev/null
+	[ $MOUNTED -eq 1 ] && umount /dev/hugepages
+	[ -n "$HUGE_ORIG" ] && echo "$HUGE_ORIG" >/proc/sys/vm/nr_hugepages
+}
+trap cleanup EXIT
+verdict() { echo "RESULT: $(sy_verdict)"; [ "$SY_FAILED" -eq 0 ]; exit $?; }
+
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (hugepages, namespace, DPDK)"; echo "RESULT: FAIL"; exit 1; }
+DUMPCAP=$(command -v dpdk-dumpcap) || { echo "FAIL: dpdk-dumpcap missing (apt install dpdk)"; echo "RESULT: FAIL"; exit 1; }
+
+# 2 MB hugepages for sy-dataplane's 256 MB (the generator uses plain memory)
+free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+if [ "$free" -lt 160 ]; then
+	HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((HUGE_ORIG + 160 - free)) >/proc/sys/vm/nr_hugepages
+fi
+if ! awk '$2 == "/dev/hugepages" && $3 == "hugetlbfs" {f=1} END {exit !f}' /proc/mounts; then
+	mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages && MOUNTED=1
+fi
+free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+[ "$free" -ge 160 ] || { echo "FAIL: only $free hugepages free"; echo "RESULT: FAIL"; exit 1; }
+
+sy_log "namespace, sy-control (2 backends), sy-dataplane on hugepages"
+memif_setup sycap 2 || { echo "FAIL: setup"; verdict; }
+# no --huge-unlink: dpdk-dumpcap maps the same hugepage files
+memif_dataplane "--socket-mem 256" --ct-size 65536 || { echo "FAIL: sy-dataplane did not start"; verdict; }
+grep -q "packet capture unavailable" "$WORK/dataplane.log" &&
+	sy_fail "sy-dataplane: $(grep 'packet capture unavailable' "$WORK/dataplane.log")"
+
+sy_log "sy-pktgen: 64 flows for 12 s, 256-byte frames"
+memif_pktgen 100 --flows 64 --size 256 --warmup 0 --duration 12
+sy_wait 10 grep -q "link up" "$WORK/pktgen.log" || { cat "$WORK/pktgen.log"; sy_fail "sy-pktgen: no link"; verdict; }
+
+# dpdk-dumpcap: a secondary process of the dataplane; bounded by -c, -a and
+# timeout(1)
+capture() { # FILE COUNT [filter]
+	local f=$1 n=$2
+	shift 2
+	timeout -k 5 30 ip netns exec "$NS" "$DUMPCAP" --file-prefix="$P" -i 0 -P -w "$f" -c "$n" \
+		-a duration:10 "$@" >"$f.log" 2>&1
+}
+sy_log "dpdk-dumpcap: 2000 packets, both directions"
+capture "$WORK/all.pcap" 2000
+rc=$?
+cat "$WORK/all.pcap.log" | tail -4
+[ $rc -eq 0 ] && [ -s "$WORK/all.pcap" ] && sy_pass "dpdk-dumpcap captured on the dataplane's port (exit 0)" ||
+	sy_fail "dpdk-dumpcap exit $rc: $(tail -2 "$WORK/all.pcap.log" | tr '\n' ' ')"
+sy_log "dpdk-dumpcap: 300 packets, filter 'ip proto 4'"
+capture "$WORK/ipip.pcap" 300 -f "ip proto 4"
+rc=$?
+[ $rc -eq 0 ] && [ -s "$WORK/ipip.pcap" ] && sy_pass "dpdk-dumpcap with a capture filter (exit 0)" ||
+	sy_fail "dpdk-dumpcap -f exit $rc: $(tail -2 "$WORK/ipip.pcap.log" | tr '\n' ' ')"
+
+# read both files back (Debian's python3, which has scapy)
+/usr/bin/python3 - "$WORK/all.pcap" "$WORK/ipip.pcap" <<'EOF' || SY_FAILED=1
+import sys
+from scapy.all import rdpcap, IP, UDP
+
+VIP, BACKENDS = "198.18.100.1", {"198.18.1.1", "198.18.1.2"}
+# sy-pktgen's payload: 'S' + i % 8 after the 8-byte UDP header
+def ours(ip):
+    if not (ip.haslayer(UDP) and ip.dst == VIP and ip.src.startswith("198.19.") and ip[UDP].dport == 53):
+        return False
+    pay = bytes(ip[UDP].payload)
+    return len(pay) > 0 and all(b == ord('S') + (i + 8) % 8 for i, b in enumerate(pay))
+
+ok = True
+def check(cond, msg):
+    global ok
+    print(("PASS: " if cond else "FAIL: ") + msg)
+    ok &= bool(cond)
+
+allp = rdpcap(sys.argv[1])
+client = [p for p in allp if IP in p and ours(p[IP])]
+raw_client = {bytes(p[IP]) for p in client}
+encap = [p for p in allp if IP in p and p[IP].proto == 4]
+enc_ok = [p for p in encap if p[IP].dst in BACKENDS and p[IP].src == "198.18.0.1"
+          and ours(IP(bytes(p[IP].payload)))]
+matched = sum(bytes(p[IP].payload) in raw_client for p in enc_ok)
+print(f"capture: {len(allp)} packets, {len(client)} client frames to the VIP, {len(encap)} IPIP "
+      f"({len(enc_ok)} well-formed to a backend, {matched} carrying a captured client frame byte for byte); "
+      f"backends {sorted({p[IP].dst for p in enc_ok})}")
+# dpdk-dumpcap stops at the end of the burst that reaches -c
+check(len(allp) >= 2000, f"the capture holds the 2000 packets asked for ({len(allp)})")
+check(len(client) > 0, f"client frames to the VIP found, payload intact ({len(client)})")
+check(len(enc_ok) > 0 and len(enc_ok) == len(encap), f"every IPIP frame goes from 198.18.0.1 to a backend with a client frame inside ({len(enc_ok)}/{len(encap)})")
+check({p[IP].dst for p in enc_ok} == BACKENDS, "both backends appear")
+check(matched > 0, f"IPIP frames whose inner packet is a captured client frame byte for byte ({matched})")
+check(len(client) + len(encap) == len(allp), "nothing else was captured")
+
+filt = rdpcap(sys.argv[2])
+check(len(filt) >= 300 and all(IP in p and p[IP].proto == 4 for p in filt),
+      f"the filtered capture holds 300 packets, all IPIP ({len(filt)}, "
+      f"{sum(IP in p and p[IP].proto == 4 for p in filt)} IPIP)")
+sys.exit(0 if ok else 1)
+EOF
+
+wait "$GEN_PID"
+gen_rc=$?
+grep -E "^RESULT|average" "$WORK/pktgen.log"
+rxg=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' "$WORK/pktgen.log")
+[ $gen_rc -eq 0 ] && python3 -c "import sys; sys.exit(not float('${rxg:-0}') > 0)" &&
+	sy_pass "sy-pktgen got its frames back through the capture (rx ${rxg} Mpps)" ||
+	sy_fail "sy-pktgen exit $gen_rc, rx ${rxg:-?} Mpps"
+drops=$(memif_ctl --json stats | python3 -c "import json,sys; c=json.load(sys.stdin)['counters']; print(' '.join(f'{k}={v}' for k,v in c.items() if k.startswith('drop_') and k != 'drop_tx_full' and v) or 'none')")
+[ "$drops" = none ] && sy_pass "no drop counter moved (drop_tx_full aside: the generator's ring)" ||
+	sy_fail "drops: $drops"
+memif_stop_dataplane
+verdict
