@@ -245,6 +245,9 @@ out=$(complete_words syctl --js | tr '\n' ' ')
 out=$(complete_words syctl register --ke | tr '\n' ' ')
 [ "$out" = "--key-file " ] && pass "completion: 'syctl register --ke' -> $out" ||
 	fail "completion of 'syctl register --ke': '$out'"
+out=$(complete_words syctl import-ipvs --nat-as "" | tr '\n' ' ')
+[ "$out" = "ipip gue l2dsr " ] && pass "completion: 'syctl import-ipvs --nat-as' -> $out" ||
+	fail "completion of import-ipvs --nat-as: '$out'"
 out=$(complete_words syctl lookup web 198.51.100.1:1 198.18.1.1:80 "" | tr '\n' ' ')
 [ "$out" = "tcp udp " ] && pass "completion: lookup's protocol -> $out" || fail "completion of lookup's protocol: '$out'"
 out=$(complete_words syctl --socket /nonexistent.sock backends "" | tr '\n' ' ')
@@ -308,6 +311,8 @@ fi
 out=$(complete_words syctl --socket "$W/api.sock" backends "" | sort | tr '\n' ' ')
 [ "$out" = "dns web " ] && pass "completion: service names from the running sy-control -> $out" ||
 	fail "completion of service names: '$out'"
+out=$(complete_words syctl --socket "$W/api.sock" top w | tr '\n' ' ')
+[ "$out" = "web " ] && pass "completion: 'syctl top w' -> $out" || fail "completion of 'syctl top w': '$out'"
 kill "$ctl_pid"
 wait "$ctl_pid"
 rc=$?
