@@ -170,6 +170,9 @@ expect_files=(
 	/usr/share/bash-completion/completions/syctl
 	/usr/share/doc/switchyard/install.md /usr/share/doc/switchyard/control.md
 	/usr/share/doc/switchyard/dataplane.md /usr/share/doc/switchyard/copyright
+	/usr/share/doc/switchyard/operator-guide.md /usr/share/doc/switchyard/troubleshooting.md
+	/usr/share/doc/switchyard/config-reference.md /usr/share/doc/switchyard/architecture.md
+	/usr/share/switchyard/grafana/switchyard.json
 )
 missing=()
 for f in "${expect_files[@]}"; do
