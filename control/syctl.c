@@ -213,15 +213,19 @@ static void print_lookup(json_t *j)
 
 static void print_stats(json_t *j)
 {
-	const char *k;
-	json_t *v, *svc;
+	const char *k, *ep;
+	json_t *v, *svc, *be;
 
 	json_object_foreach(json_object_get(j, "counters"), k, v)
 		if (json_integer_value(v))
 			printf("%-22s %lld\n", k, json_integer_value(v));
-	json_object_foreach(json_object_get(j, "services"), k, svc)
+	json_object_foreach(json_object_get(j, "services"), k, svc) {
 		printf("service %-16s packets %lld bytes %lld drops %lld new_flows %lld\n", k,
 		       i_(svc, "packets"), i_(svc, "bytes"), i_(svc, "drops"), i_(svc, "new_flows"));
+		json_object_foreach(json_object_get(svc, "backends"), ep, be)
+			printf("  backend %-30s packets %lld bytes %lld weight %lld\n", ep,
+			       i_(be, "packets"), i_(be, "bytes"), i_(be, "weight"));
+	}
 }
 
 static char *read_token(const char *path)
