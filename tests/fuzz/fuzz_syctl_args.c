@@ -7,7 +7,8 @@
  * is replaced: sy_http_request() (syctl_http.c, libcurl) is a stub that
  * records the request and answers with a status and body taken from the
  * input; syctl_register_etcd()/syctl_register_zk() (network agents) are
- * stubs that record their arguments.
+ * stubs that record their arguments, and so are syctl_top() and
+ * syctl_import_ipvs().
  * Arguments run in a private temporary directory holding the files "key" (a
  * registration key) and "token" (an API token) that inputs can name.
  *
@@ -145,6 +146,24 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	/* the zk agent checks its options itself (syctl_register_zk.c) */
 	CHECK(!strncmp(url, "zk://", 5), "zk agent for '%s'", url);
 	fz.agents++;
+	return 0;
+}
+
+/* `top` polls and sleeps between frames, `import-ipvs` reads files or
+ * stdin: both have argument parsers of their own (tested by syctl_top and
+ * import_ipvs); here they are stubs, so that an input cannot block. */
+int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
+{
+	(void)t;
+	(void)json;
+	CHECK(argc >= 1 && !strcmp(argv[0], "top"), "top dispatched for '%s'", argv[0]);
+	return 0;
+}
+
+int syctl_import_ipvs(int argc, char **argv)
+{
+	CHECK(argc >= 1 && !strcmp(argv[0], "import-ipvs"), "import-ipvs dispatched for '%s'",
+	      argv[0]);
 	return 0;
 }
 
