@@ -1,8 +1,8 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
-# ASan+UBSan builds, runs every test in both (and, beside the ASan tree's,
-# sy-control under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
-# SY_FUZZ_SECONDS per target, default 30), writes docs/reliability.md
+# ASan+UBSan builds, runs every test in both (and, beside them, sy-control
+# under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
+# SY_FUZZ_SECONDS per target, default 20), writes docs/reliability.md
 # (scripts/reliability_report.py) and ends with one line "N passed, N
 # failed". A skipped test counts as failed: a test that cannot run here must
 # say so, not vanish.
@@ -21,18 +21,18 @@ fi
 
 passed=0
 failed=0
-long_churn_pid=
+t0=$SECONDS
+phase() { echo "=== $* (at $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s) ==="; }
+# sy-control under 10 minutes of churn (issue 7), beside both trees' tests:
+# the ASan binary, so LeakSanitizer judges its exit, niced so that the tests
+# keep the CPU
+mkdir -p build-asan/meson-logs
+nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
+	bash tests/integration/test_control_churn.sh build-asan \
+	>build-asan/meson-logs/control_churn_long.log 2>&1 &
+long_churn_pid=$!
 for dir in build build-asan; do
-	if [ "$dir" = build-asan ]; then
-		# sy-control under 10 minutes of churn (issue 7), beside the ASan
-		# tree's tests: the ASan binary, so LeakSanitizer judges its exit,
-		# niced so that the tests keep the CPU
-		nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
-			bash tests/integration/test_control_churn.sh build-asan \
-			>build-asan/meson-logs/control_churn_long.log 2>&1 &
-		long_churn_pid=$!
-	fi
-	echo "=== tests in $dir ==="
+	phase "tests in $dir"
 	# ASan reports are errors; leak checking is on by default.
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -43,13 +43,13 @@ for dir in build build-asan; do
 done
 
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
-# SY_FUZZ_SECONDS (default 30) after replaying its regression inputs; each
+# SY_FUZZ_SECONDS (default 20) after replaying its regression inputs; each
 # target counts as one test.
-echo "=== fuzzing (${SY_FUZZ_SECONDS:-30} s per target) ==="
+phase "fuzzing (${SY_FUZZ_SECONDS:-20} s per target)"
 fuzz_log=$(mktemp)
-scripts/fuzz.sh "${SY_FUZZ_SECONDS:-30}" 2>&1 | tee "$fuzz_log"
+scripts/fuzz.sh "${SY_FUZZ_SECONDS:-20}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
-echo "=== sy-control under ${SY_LONG_CHURN_SECONDS:-600} s of churn (ASan binary) ==="
+phase "sy-control under ${SY_LONG_CHURN_SECONDS:-600} s of churn (ASan binary)"
 if wait "$long_churn_pid"; then
 	passed=$((passed + 1))
 else
@@ -70,5 +70,6 @@ else
 	echo "FAILED: fuzz (scripts/fuzz.sh gave no summary)" >&2
 	failed=$((failed + 1))
 fi
+phase "done"
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
