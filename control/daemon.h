@@ -32,6 +32,15 @@ struct sy_service_state {
 	uint64_t rejected;           /* registrations refused */
 };
 
+/* A log line that anyone on the network can trigger at will (a refused
+ * registration) is rate-limited, so that a flood cannot fill the disk or
+ * drown the journal; the metrics still count every event. */
+struct sy_log_limit {
+	uint64_t second; /* CLOCK_MONOTONIC second of `lines` */
+	uint32_t lines;  /* logged in that second */
+	uint64_t held;   /* not logged since the last summary */
+};
+
 struct sy_daemon {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;         /* something changed: publish now */
@@ -49,6 +58,7 @@ struct sy_daemon {
 	uint64_t latency_count[SY_LATENCY_BUCKETS + 1];
 	double latency_sum_ms;
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
+	struct sy_log_limit refused_log; /* "registration refused" lines */
 	/* registry keys/values that did not parse, per enum sy_config_source */
 	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
 	char last_error[256];
@@ -76,6 +86,10 @@ extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
 uint64_t sy_now_ms(void);
 uint64_t sy_now_us(void);
 void sy_logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True if one more `what` line may be logged this second (at most per_s);
+ * the lines held back are counted and their number logged once a later
+ * second opens. */
+bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what);
 
 /* state.c: build the service list from a config (initial or reload). */
 int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen);

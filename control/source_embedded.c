@@ -54,8 +54,10 @@ static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 	d->reg_rejected++;
 	if (s)
 		s->rejected++;
-	sy_logf("warn", "\"registration refused\" peer=%s service=%s status=%u error=\"%s: %s\"",
-		peer, s ? s->name : "?", status, what, why);
+	/* the caller holds d->lock, which guards the limiter too */
+	if (sy_log_limit_pass(&d->refused_log, 10, "registration refused"))
+		sy_logf("warn", "\"registration refused\" peer=%s service=%s status=%u error=\"%s: %s\"",
+			peer, s ? s->name : "?", status, what, why);
 	return sy_http_error(c, status, "%s: %s", what, why);
 }
 

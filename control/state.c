@@ -44,6 +44,26 @@ void sy_logf(const char *level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what)
+{
+	uint64_t now = sy_now_ms() / 1000;
+
+	if (now != l->second) {
+		if (l->held)
+			sy_logf("warn", "\"%s: %llu more not logged (rate limit %u/s)\"", what,
+				(unsigned long long)l->held, per_s);
+		l->second = now;
+		l->lines = 0;
+		l->held = 0;
+	}
+	if (l->lines < per_s) {
+		l->lines++;
+		return true;
+	}
+	l->held++;
+	return false;
+}
+
 struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_svc; i++)
