@@ -83,5 +83,5 @@ echo "  flows that were on be1/be3 and stayed there: $stayed (moved elsewhere: $
 echo "  flows that were on be2, now on be1/be3:      $moved (of ${COUNT[be2]:-0}); failed requests: $failed"
 
 say "Dataplane counters"
-sy_ctl stats | head -12
+sy_ctl stats # counters, then per service and per backend of the current set
 say "Done: cleaning up namespaces and processes"
