@@ -19,12 +19,18 @@
  * YAML is then printed, loaded back with the real configuration loader
  * (sy_config_load_buffer) and only then written (-o: a temporary file renamed
  * over FILE), so a bad input never leaves a half-written or invalid file.
+ * The conversion of the buffer, check included, is sy_ipvs_convert()
+ * (syctl_import_ipvs.h; tests/fuzz/fuzz_import_ipvs.c calls it too).
  *
  * Mapping: -g -> l2dsr, -i (--tun-type ipip) -> ipip, -i --tun-type gue
  * --tun-port P -> gue with gue_port P; -m (NAT), --tun-type gre, -f
  * (firewall mark) and --sctp-service have no equivalent: an error naming the
- * line, unless --nat-as MODE (NAT real servers forwarded with MODE) or
- * --skip-unsupported (the service is left out, with a warning and a comment).
+ * line, unless --nat-as MODE (NAT real servers forwarded with MODE; with gue,
+ * on the service's gue_port: its -i real servers' --tun-port, or the default
+ * 6080) or --skip-unsupported (the service is left out, with a warning and a
+ * comment). Services are named PROTO-ADDR-PORT, dots and colons as '-'; an
+ * IPv6 address with an embedded IPv4 one (::ffff:1.2.3.4) can give the name of
+ * an earlier service (::ffff:1:2:3:4): such a name gets a suffix -2, -3, ...
  * Schedulers, persistence, thresholds, scheduler flags, persistence engines
  * and one-packet scheduling are dropped (Maglev consistent hashing on the
  * 5-tuple replaces them); each service's comment says what it lost.
@@ -53,7 +59,12 @@
 #define SY_WEIGHT_MAX 65535u      /* SY_MAGLEV_MAX_WEIGHT */
 #define IPVS_WEIGHT_MAX 2147483647ul
 
-enum mode { MODE_NONE = 0, MODE_IPIP, MODE_GUE, MODE_L2DSR };
+enum mode {
+	MODE_NONE = SY_IPVS_MODE_NONE,
+	MODE_IPIP = SY_IPVS_MODE_IPIP,
+	MODE_GUE = SY_IPVS_MODE_GUE,
+	MODE_L2DSR = SY_IPVS_MODE_L2DSR,
+};
 static const char *const mode_names[] = { "", "ipip", "gue", "l2dsr" };
 
 enum kind { K_TCP, K_UDP, K_SCTP, K_FWMARK };
@@ -82,7 +93,8 @@ struct service {
 	unsigned line;
 	enum mode mode;          /* from the first real server */
 	unsigned mode_line;
-	unsigned gue_port;       /* MODE_GUE */
+	unsigned gue_port;       /* MODE_GUE; 0: none given yet (-m with --nat-as gue) */
+	unsigned gue_line;       /* the real server that gave gue_port */
 	bool nat;                /* some real servers were -m, forwarded as --nat-as */
 	struct real_server *rs;
 	size_t n_rs, cap_rs;
@@ -98,19 +110,27 @@ struct importer {
 	struct service *svc;
 	size_t n_svc, cap_svc;
 	unsigned line;           /* being read */
+	FILE *warnings;          /* NULL: warnings are not printed */
+	char *err;               /* the error message, "FILE:LINE: ..." */
+	size_t errlen;
 };
 
 /* ---- Messages ------------------------------------------------------------ */
 
+/* The error (the conversion stops at the first): "FILE:LINE: ..." in im->err. */
 __attribute__((format(printf, 2, 3))) static int bad(struct importer *im, const char *fmt, ...)
 {
 	va_list ap;
+	int n;
 
-	fprintf(stderr, PROG ": %s:%u: ", im->file, im->line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	if (!im->errlen)
+		return EXIT_BAD_INPUT;
+	n = snprintf(im->err, im->errlen, "%s:%u: ", im->file, im->line);
+	if (n >= 0 && (size_t)n < im->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(im->err + n, im->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
 	return EXIT_BAD_INPUT;
 }
 
@@ -119,11 +139,13 @@ __attribute__((format(printf, 3, 4))) static void warn(struct importer *im, unsi
 {
 	va_list ap;
 
-	fprintf(stderr, PROG ": %s:%u: warning: ", im->file, line);
+	if (!im->warnings)
+		return;
+	fprintf(im->warnings, PROG ": %s:%u: warning: ", im->file, line);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfprintf(im->warnings, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fputc('\n', im->warnings);
 }
 
 __attribute__((format(printf, 2, 3))) static void note(char *notes, const char *fmt, ...)
@@ -499,6 +521,40 @@ static void skip_service(struct importer *im, struct service *s, const char *why
 	warn(im, im->line, "service of line %u (%s) left out: %s", s->line, s->echo, why);
 }
 
+/* The service of line N or NULL: another service, before s, named name. */
+static const struct service *named(const struct importer *im, const struct service *s,
+				   const char *name)
+{
+	for (const struct service *o = im->svc; o < s; o++)
+		if (o->name[0] && !strcmp(o->name, name))
+			return o;
+	return NULL;
+}
+
+/* An IPv6 address with an embedded IPv4 one (::ffff:1.2.3.4, ::1.2.3.4) gives
+ * the name of another (::ffff:1:2:3:4, ::1:2:3:4) once dots and colons are
+ * '-': the later service gets the first free suffix -2, -3, ... */
+static void unique_name(struct importer *im, struct service *s)
+{
+	const struct service *o = named(im, s, s->name);
+	char base[SY_NAME_MAX], name[SY_NAME_MAX];
+
+	if (!o)
+		return;
+	snprintf(base, sizeof(base), "%s", s->name);
+	/* "PROTO-ADDR-PORT" is at most 55 characters (tcp-, 45, -65535): room for
+	 * 7 digits; a name has at most two forms, so -2 is free but in contrived
+	 * inputs */
+	for (unsigned n = 2; n <= 9999999u; n++) {
+		snprintf(name, sizeof(name), "%.55s-%u", base, n);
+		if (!named(im, s, name))
+			break;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	warn(im, im->line, "service %s is named %s: %s is the name of the service of line %u "
+	     "(%s)", s->text, s->name, base, o->line, o->echo);
+}
+
 static int add_service(struct importer *im, const struct line_opts *lo, const char *echo)
 {
 	struct svc_key k;
@@ -594,6 +650,7 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 		else
 			snprintf(s->name + strlen(s->name), sizeof(s->name) - strlen(s->name),
 				 "all");
+		unique_name(im, s);
 		return 0;
 	}
 	{
@@ -734,10 +791,12 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		return bad(im, "real server %s of %s is forwarded with %s, but the one on line %u "
 			   "with %s: a Switchyard service has one forwarding mode", lo->val[O_RS],
 			   desc, mode_names[mode], s->mode_line, mode_names[s->mode]);
-	if (s->mode == MODE_GUE && s->gue_port != tun_port)
+	/* tun_port 0: a -m real server forwarded as gue (--nat-as gue), which
+	 * takes the service's gue_port */
+	if (s->mode == MODE_GUE && tun_port && s->gue_port && s->gue_port != tun_port)
 		return bad(im, "real server %s of %s: --tun-port %lu, but the one on line %u has "
 			   "%u: a Switchyard service has one gue_port", lo->val[O_RS], desc,
-			   tun_port, s->mode_line, s->gue_port);
+			   tun_port, s->gue_line, s->gue_port);
 	if ((mode == MODE_IPIP || mode == MODE_GUE) &&
 	    !(r.family == AF_INET ? im->encap4 : im->encap6)) {
 		bad(im, "real server %s is tunnelled (%s): give --encap-source%c ADDR, the outer "
@@ -754,7 +813,10 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 	if (!s->mode) {
 		s->mode = mode;
 		s->mode_line = im->line;
+	}
+	if (mode == MODE_GUE && tun_port && !s->gue_port) {
 		s->gue_port = (unsigned)tun_port;
+		s->gue_line = im->line;
 	}
 	if (s->n_rs == s->cap_rs) {
 		size_t cap = s->cap_rs ? 2 * s->cap_rs : 8;
@@ -860,7 +922,8 @@ static void emit(const struct importer *im, FILE *f)
 		fprintf(f, "    protocol: %s\n", s->kind == K_TCP ? "tcp" : "udp");
 		fprintf(f, "    mode: %s\n", mode_names[s->mode ? s->mode : MODE_L2DSR]);
 		if (s->mode == MODE_GUE)
-			fprintf(f, "    gue_port: %u\n", s->gue_port);
+			fprintf(f, "    gue_port: %u\n",
+				s->gue_port ? s->gue_port : SY_CONFIG_DEFAULT_GUE_PORT);
 		fprintf(f, "    source: static\n");
 		if (!s->n_rs) {
 			fprintf(f, "    backends: []\n");
@@ -918,6 +981,95 @@ static int write_file(const char *path, const char *text, size_t len)
 	return 0;
 }
 
+/* ---- The conversion ------------------------------------------------------ */
+
+int sy_ipvs_convert(const char *in, size_t len, const struct sy_ipvs_opts *o, char **yaml,
+		    size_t *yaml_len, size_t *n_services, char *err, size_t errlen)
+{
+	struct importer im = {
+		.file = o->file ? o->file : "<stdin>",
+		.encap4 = o->encap4,
+		.encap6 = o->encap6,
+		.nat_as = o->nat_as <= SY_IPVS_MODE_L2DSR ? (enum mode)o->nat_as : MODE_NONE,
+		.skip_unsupported = o->skip_unsupported,
+		.warnings = o->warnings,
+		.err = err,
+		.errlen = errlen,
+	};
+	struct sy_config *cfg = NULL;
+	char *line = NULL, *text = NULL, lerr[512];
+	size_t cap = 0, tlen = 0, pos = 0, converted = 0;
+	FILE *mem;
+	int rc = 0;
+
+	*yaml = NULL;
+	if (errlen)
+		err[0] = 0;
+	snprintf(im.instance, sizeof(im.instance), "%s", o->instance ? o->instance : "switchyard");
+
+	/* Line by line, as getline() splits them: each with its '\n', the last
+	 * one possibly without. */
+	while (!rc && pos < len) {
+		const char *nl = memchr(in + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (in + pos)) + 1 : len - pos;
+
+		im.line++;
+		if (ll + 1 > cap) {
+			char *n = realloc(line, ll + 1);
+
+			if (!n) {
+				rc = bad(&im, "out of memory");
+				break;
+			}
+			line = n;
+			cap = ll + 1;
+		}
+		memcpy(line, in + pos, ll);
+		line[ll] = 0;
+		pos += ll;
+		if (memchr(line, 0, ll))
+			rc = bad(&im, "contains a NUL byte");
+		else
+			rc = import_line(&im, line, ll);
+	}
+	free(line);
+	if (rc)
+		goto out;
+
+	mem = open_memstream(&text, &tlen);
+	if (!mem) {
+		snprintf(err, errlen, "out of memory");
+		rc = EXIT_BAD_INPUT;
+		goto out;
+	}
+	emit(&im, mem);
+	if (fclose(mem)) {
+		snprintf(err, errlen, "out of memory");
+		rc = EXIT_BAD_INPUT;
+		goto out;
+	}
+	/* What is written must load: the same loader as sy-control's. */
+	if (sy_config_load_buffer("(generated)", text, tlen, &cfg, lerr, sizeof(lerr))) {
+		snprintf(err, errlen, "internal error, the generated configuration does not "
+				      "load: %s", lerr);
+		rc = EXIT_BAD_INPUT;
+		goto out;
+	}
+	sy_config_free(cfg);
+	for (size_t i = 0; i < im.n_svc; i++)
+		converted += !im.svc[i].skipped[0];
+	*yaml = text;
+	text = NULL;
+	if (yaml_len)
+		*yaml_len = tlen;
+	if (n_services)
+		*n_services = converted;
+out:
+	free(text);
+	free_services(&im);
+	return rc;
+}
+
 /* ---- The command --------------------------------------------------------- */
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -932,6 +1084,40 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return EXIT_USAGE;
 }
 
+/* All of in into *buf (malloc'd, *len bytes): 0, or EXIT_BAD_INPUT with a
+ * message. */
+static int read_all(FILE *in, const char *name, char **buf, size_t *len)
+{
+	size_t cap = 0, n = 0, want, got;
+	char *b = NULL;
+
+	do {
+		if (cap - n < 4096) {
+			size_t ncap = cap ? 2 * cap : 65536;
+			char *nb = ncap > cap ? realloc(b, ncap) : NULL;
+
+			if (!nb) {
+				fprintf(stderr, PROG ": out of memory\n");
+				free(b);
+				return EXIT_BAD_INPUT;
+			}
+			b = nb;
+			cap = ncap;
+		}
+		want = cap - n;
+		got = fread(b + n, 1, want, in);
+		n += got;
+	} while (got == want); /* short: end of file or error */
+	if (ferror(in)) {
+		fprintf(stderr, PROG ": cannot read %s: %s\n", name, strerror(errno));
+		free(b);
+		return EXIT_BAD_INPUT;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
 int syctl_import_ipvs(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -944,17 +1130,16 @@ int syctl_import_ipvs(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct importer im = { .file = "<stdin>" };
+	struct sy_ipvs_opts im = { .file = "<stdin>", .warnings = stderr };
 	const char *out_path = NULL, *in_path = NULL;
 	unsigned char a[16];
-	struct sy_config *cfg = NULL;
-	char *line = NULL, *text = NULL, err[512];
-	size_t cap = 0, tlen = 0;
-	ssize_t len;
-	FILE *in, *mem;
+	/* a message quotes the file name (< PATH_MAX, it was opened) and at most
+	 * two words of a line (< MAX_LINE) */
+	char *input = NULL, *text = NULL, err[16384];
+	size_t ilen = 0, tlen = 0;
+	FILE *in;
 	int c, rc = 0;
 
-	snprintf(im.instance, sizeof(im.instance), "switchyard");
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -962,10 +1147,10 @@ int syctl_import_ipvs(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 'I':
-			if (!*optarg || strlen(optarg) >= sizeof(im.instance) ||
+			if (!*optarg || strlen(optarg) >= SY_CONFIG_INSTANCE_MAX ||
 			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg))
 				return usage_error("--instance '%s' is not [a-z0-9-]{1,31}", optarg);
-			snprintf(im.instance, sizeof(im.instance), "%s", optarg);
+			im.instance = optarg;
 			break;
 		case '4':
 			if (inet_pton(AF_INET, optarg, a) != 1 || addr_is_zero(a, AF_INET))
@@ -979,11 +1164,11 @@ int syctl_import_ipvs(int argc, char **argv)
 			break;
 		case 'n':
 			if (!strcmp(optarg, "ipip"))
-				im.nat_as = MODE_IPIP;
+				im.nat_as = SY_IPVS_MODE_IPIP;
 			else if (!strcmp(optarg, "l2dsr"))
-				im.nat_as = MODE_L2DSR;
+				im.nat_as = SY_IPVS_MODE_L2DSR;
 			else if (!strcmp(optarg, "gue"))
-				im.nat_as = MODE_GUE;
+				im.nat_as = SY_IPVS_MODE_GUE;
 			else
 				return usage_error("--nat-as '%s' is not ipip, gue or l2dsr", optarg);
 			break;
@@ -1013,43 +1198,17 @@ int syctl_import_ipvs(int argc, char **argv)
 		in = stdin;
 	}
 
-	while (!rc && (len = getline(&line, &cap, in)) >= 0) {
-		im.line++;
-		if (memchr(line, 0, (size_t)len))
-			rc = bad(&im, "contains a NUL byte");
-		else
-			rc = import_line(&im, line, (size_t)len);
-	}
-	if (!rc && ferror(in)) {
-		fprintf(stderr, PROG ": cannot read %s: %s\n", im.file, strerror(errno));
-		rc = EXIT_BAD_INPUT;
-	}
-	free(line);
+	rc = read_all(in, im.file, &input, &ilen);
 	if (in != stdin)
 		fclose(in);
 	if (rc)
 		goto out;
 
-	mem = open_memstream(&text, &tlen);
-	if (!mem) {
-		fprintf(stderr, PROG ": out of memory\n");
-		rc = EXIT_BAD_INPUT;
+	rc = sy_ipvs_convert(input, ilen, &im, &text, &tlen, NULL, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", err);
 		goto out;
 	}
-	emit(&im, mem);
-	if (fclose(mem)) {
-		fprintf(stderr, PROG ": out of memory\n");
-		rc = EXIT_BAD_INPUT;
-		goto out;
-	}
-	/* What is written must load: the same loader as sy-control's. */
-	if (sy_config_load_buffer("(generated)", text, tlen, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": internal error, the generated configuration does not "
-				"load: %s\n", err);
-		rc = EXIT_BAD_INPUT;
-		goto out;
-	}
-	sy_config_free(cfg);
 	if (out_path) {
 		rc = write_file(out_path, text, tlen);
 	} else if (fwrite(text, 1, tlen, stdout) != tlen || fflush(stdout)) {
@@ -1057,7 +1216,7 @@ int syctl_import_ipvs(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 	}
 out:
+	free(input);
 	free(text);
-	free_services(&im);
 	return rc;
 }

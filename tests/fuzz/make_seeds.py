@@ -238,6 +238,57 @@ def api_router():
       req(get | RAW, 0, b"/v1/reload"), req(PATCH | RAW, 0, b"%s%n"))
 
 
+def import_ipvs():
+    """fuzz_import_ipvs: the option byte (bits 0-1 --nat-as none/ipip/gue/
+    l2dsr, 4 --skip-unsupported, 8 --encap-source4, 16 --encap-source6, 32
+    --instance edge-1) and the rules: the golden samples of
+    tests/control/ipvs with their options, some of its bad/ ones with both
+    encapsulation sources (as the test runs them), and a few more."""
+    t = "fuzz_import_ipvs"
+    d = os.path.join(ROOT, "tests", "control", "ipvs")
+    nat = {"ipip": 1, "gue": 2, "l2dsr": 3}
+
+    def ctl(args):
+        c, a = 0, args.split()
+        for i, w in enumerate(a):
+            if w == "--nat-as":
+                c |= nat[a[i + 1]]
+            elif w == "--skip-unsupported":
+                c |= 4
+            elif w == "--encap-source4":
+                c |= 8
+            elif w == "--encap-source6":
+                c |= 16
+            elif w == "--instance":
+                c |= 32
+        return c
+
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".rules"):
+            with open(os.path.join(d, n[:-6] + ".args")) as f:
+                c = ctl(f.read())
+            with open(os.path.join(d, n), "rb") as f:
+                write(t, n[:-6], bytes([c]) + f.read())
+    for n in ("bad-ipv6", "bad-netmask", "control-byte", "duplicate-server", "fwmark",
+              "gue-port-mismatch", "masquerading", "missing-value", "mixed-forwarding",
+              "option-on-wrong-line", "service-name-port", "weight-too-big"):
+        with open(os.path.join(d, "bad", n + ".rules"), "rb") as f:
+            write(t, "bad-" + n if not n.startswith("bad-") else n, bytes([8 | 16]) + f.read())
+    write(t, "long-options", bytes([8 | 16]) + b"""ipvsadm --add-service --udp-service=198.18.100.9:53 --scheduler=rr --persistent=60 --netmask=255.255.0.0 --sched-flags=sh-port,sh-fallback --pe sip --ops
+ipvsadm --add-server --udp-service 198.18.100.9:53 --real-server=[2001:2::9]:5353 --ipip --tun-type=gue --tun-port=6081 --tun-csum --weight=7 --u-threshold=100 --l-threshold=10
+-a -u 198.18.100.9:53 -r 198.18.1.9 -i --tun-type gue --tun-port 6081 -w 0
+""")
+    write(t, "clear", bytes([8]) + b"-A -t 198.18.100.1:80\n-C\n-A -t 198.18.100.1:80 -p\n"
+          b"-a -t 198.18.100.1:80 -r 198.18.1.1 -i\r\n# comment\n\n\t-A -t [2001:2::1]:0 -p 60 -M 64")
+    write(t, "nat-gue", bytes([2 | 8]) + b"-A -t 198.18.100.1:80 -s wlc\n"
+          b"-a -t 198.18.100.1:80 -r 198.18.1.1:8080 -m -w 1\n"
+          b"-a -t 198.18.100.1:80 -r 198.18.1.2:80 -i --tun-type gue --tun-port 6081 -w 2\n")
+    write(t, "nat-skip", bytes([4 | 8 | 16]) + b" -A -f 7 -6 -s sh\n-a -f 7 -6 -r [2001:2::5]:0 -g\n"
+          b"-A --sctp-service 198.18.100.2:3868\n-a --sctp-service 198.18.100.2:3868 -r 198.18.1.3 -m\n"
+          b"-A -u 198.18.100.3:0 -p\n-a -u 198.18.100.3:0 -r 198.18.1.4:0 -m -x 5\n"
+          b"-A -t 198.18.100.4:22\n-a -t 198.18.100.4:22 -r 198.18.1.5:22 -i --tun-type gre\n")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -249,6 +300,7 @@ def main():
     http_requests()
     api_router()
     syctl()
+    import_ipvs()
 
 
 if __name__ == "__main__":
