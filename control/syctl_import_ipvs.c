@@ -1084,6 +1084,11 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return EXIT_USAGE;
 }
 
+/* A save of even a very large IPVS table is a few megabytes; more is not
+ * ipvsadm's output (a device, a wrong file), and is refused before it can
+ * take the host's memory. */
+#define MAX_INPUT_BYTES (64u << 20)
+
 /* All of in into *buf (malloc'd, *len bytes): 0, or EXIT_BAD_INPUT with a
  * message. */
 static int read_all(FILE *in, const char *name, char **buf, size_t *len)
@@ -1092,6 +1097,12 @@ static int read_all(FILE *in, const char *name, char **buf, size_t *len)
 	char *b = NULL;
 
 	do {
+		if (n > MAX_INPUT_BYTES) { /* read one byte past the limit: over it */
+			fprintf(stderr, PROG ": %s: over %u MiB, not an ipvsadm -S save\n", name,
+				MAX_INPUT_BYTES >> 20);
+			free(b);
+			return EXIT_BAD_INPUT;
+		}
 		if (cap - n < 4096) {
 			size_t ncap = cap ? 2 * cap : 65536;
 			char *nb = ncap > cap ? realloc(b, ncap) : NULL;
@@ -1105,6 +1116,8 @@ static int read_all(FILE *in, const char *name, char **buf, size_t *len)
 			cap = ncap;
 		}
 		want = cap - n;
+		if (want > MAX_INPUT_BYTES + 1 - n)
+			want = MAX_INPUT_BYTES + 1 - n;
 		got = fread(b + n, 1, want, in);
 		n += got;
 	} while (got == want); /* short: end of file or error */

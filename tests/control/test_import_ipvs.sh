@@ -150,6 +150,15 @@ usage_case "one input file at most" tcp-udp.rules ipv6.rules
 usage_case "cannot read $work/missing.rules" "$work/missing.rules"
 usage_case "tcp-udp.rules:2: real server 198.18.1.1:80 is tunnelled (ipip): give --encap-source4" tcp-udp.rules
 usage_case "ipv6.rules:5: real server [2001:2::11]:443 is tunnelled (ipip): give --encap-source6" --encap-source4 198.18.0.1 ipv6.rules
+# an input that cannot be a save (a device, a wrong file) is refused at
+# 64 MiB, before it takes the host's memory
+head -c $((65 << 20)) /dev/zero | "$SYCTL" import-ipvs --encap-source4 198.18.0.1 >"$work/big.out" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "<stdin>: over 64 MiB, not an ipvsadm -S save" "$work/big.out"; then
+	pass "65 MiB of input refused at 64 MiB (exit 1)"
+else
+	fail "65 MiB of input: exit $rc, $(head -c 200 "$work/big.out")"
+fi
 if "$SYCTL" import-ipvs --help | grep -q "usage: syctl import-ipvs" &&
    "$SYCTL" --help | grep -q "import-ipvs"; then
 	pass "syctl --help and import-ipvs --help describe the command"
