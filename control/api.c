@@ -54,11 +54,6 @@ static struct sy_api_reply reply_error(unsigned status, const char *fmt, ...)
 	return reply_json(status, sy_json_error(msg));
 }
 
-static const char *mode_name(unsigned m)
-{
-	return m == SY_FWD_IPIP ? "ipip" : m == SY_FWD_GUE ? "gue" : m == SY_FWD_L2DSR ? "l2dsr" : "?";
-}
-
 static const struct sy_service *published(struct sy_daemon *d, const char *name)
 {
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
@@ -127,7 +122,7 @@ static json_t *services_json(struct sy_daemon *d)
 			arr, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
 				       "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
 				       "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
-				       mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
+				       sy_fwd_mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
 				       "backends", (json_int_t)(s ? s->n_backends : 0), "live",
 				       (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
 				       "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",

@@ -1000,10 +1000,15 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 	return 0;
 }
 
+const char *sy_fwd_mode_name(unsigned mode)
+{
+	return mode == SY_FWD_IPIP ? "ipip" : mode == SY_FWD_GUE ? "gue"
+	     : mode == SY_FWD_L2DSR ? "l2dsr" : "?";
+}
+
 /* Cross-field rules of one service, after all its fields are read. */
 static int check_service(struct fld *m, struct sy_config_service *s)
 {
-	static const char *const mode_names[] = { "", "ipip", "gue", "l2dsr" };
 	bool has4 = s->encap_source4 != 0, has6 = !addr_zero(s->encap_source6);
 	struct fld f, bl, bf;
 
@@ -1013,7 +1018,7 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 			return ffail(&f,
 				     "mode %s needs encap_source4 or encap_source6 (in the "
 				     "service or in defaults)",
-				     mode_names[s->mode]);
+				     sy_fwd_mode_name(s->mode));
 		}
 	}
 	if (!s->n_backends)
@@ -1037,7 +1042,7 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 				     "for mode %s",
 				     b->family == SY_AF_INET ? "IPv4" : "IPv6",
 				     b->family == SY_AF_INET ? "encap_source4" : "encap_source6",
-				     mode_names[s->mode]);
+				     sy_fwd_mode_name(s->mode));
 		}
 		if (s->health.check.type != SY_CHECK_NONE && b->port == 0) {
 			if (!field(&bm, "port", &bf))

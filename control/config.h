@@ -187,4 +187,8 @@ int sy_config_load_buffer(const char *path, const void *data, size_t len,
 /* Free a configuration (NULL is fine). */
 void sy_config_free(struct sy_config *c);
 
+/* A forwarding mode as the configuration writes it ("ipip", "gue",
+ * "l2dsr"); "?" for anything else. */
+const char *sy_fwd_mode_name(unsigned mode);
+
 #endif

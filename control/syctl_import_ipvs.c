@@ -65,7 +65,11 @@ enum mode {
 	MODE_GUE = SY_IPVS_MODE_GUE,
 	MODE_L2DSR = SY_IPVS_MODE_L2DSR,
 };
-static const char *const mode_names[] = { "", "ipip", "gue", "l2dsr" };
+/* the modes are named by the configuration's own sy_fwd_mode_name() */
+_Static_assert((int)SY_IPVS_MODE_IPIP == (int)SY_FWD_IPIP &&
+		       (int)SY_IPVS_MODE_GUE == (int)SY_FWD_GUE &&
+		       (int)SY_IPVS_MODE_L2DSR == (int)SY_FWD_L2DSR,
+	       "import modes are forwarding modes");
 
 enum kind { K_TCP, K_UDP, K_SCTP, K_FWMARK };
 
@@ -492,6 +496,15 @@ static bool svc_matches(const struct service *s, const struct svc_key *k)
 	return s->port == k->port && !memcmp(s->addr, k->addr, sizeof(s->addr));
 }
 
+/* The service added for key k (add_service refuses a second one), or NULL. */
+static struct service *find_service(struct importer *im, const struct svc_key *k)
+{
+	for (size_t i = 0; i < im->n_svc; i++)
+		if (svc_matches(&im->svc[i], k))
+			return &im->svc[i];
+	return NULL;
+}
+
 static void svc_describe(const struct svc_key *k, char *buf, size_t len)
 {
 	static const char *const opt[] = { "-t", "-u", "--sctp-service", "-f" };
@@ -565,10 +578,8 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 	if ((rc = parse_svc_key(im, lo, &k)))
 		return rc;
 	svc_describe(&k, desc, sizeof(desc));
-	for (size_t i = 0; i < im->n_svc; i++)
-		if (svc_matches(&im->svc[i], &k))
-			return bad(im, "virtual service %s is already added on line %u", desc,
-				   im->svc[i].line);
+	if ((s = find_service(im, &k)))
+		return bad(im, "virtual service %s is already added on line %u", desc, s->line);
 	if (im->n_svc == im->cap_svc) {
 		size_t cap = im->cap_svc ? 2 * im->cap_svc : 16;
 		struct service *n = realloc(im->svc, cap * sizeof(*n));
@@ -670,7 +681,7 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 static int add_real_server(struct importer *im, const struct line_opts *lo)
 {
 	struct svc_key k;
-	struct service *s = NULL;
+	struct service *s;
 	struct real_server r = { .weight = 1, .line = im->line };
 	enum mode mode;
 	unsigned long v, tun_port = 0;
@@ -683,9 +694,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 	if ((rc = parse_svc_key(im, lo, &k)))
 		return rc;
 	svc_describe(&k, desc, sizeof(desc));
-	for (size_t i = 0; i < im->n_svc; i++)
-		if (svc_matches(&im->svc[i], &k))
-			s = &im->svc[i];
+	s = find_service(im, &k);
 	if (!s)
 		return bad(im, "real server of %s, but no -A line before adds that service", desc);
 	if (!lo->seen[O_RS])
@@ -776,13 +785,13 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		if (!s->nat)
 			warn(im, im->line, "masquerading (-m) real servers of %s forwarded as %s "
 			     "(--nat-as): the backends must own the VIP and answer clients "
-			     "directly", desc, mode_names[mode]);
+			     "directly", desc, sy_fwd_mode_name(mode));
 		s->nat = true;
 		if (r.port != s->port && s->port)
 			note(r.notes, "was -m (NAT), now %s: packets arrive for port %u, not %u",
-			     mode_names[mode], s->port, r.port);
+			     sy_fwd_mode_name(mode), s->port, r.port);
 		else
-			note(r.notes, "was -m (NAT), now %s", mode_names[mode]);
+			note(r.notes, "was -m (NAT), now %s", sy_fwd_mode_name(mode));
 	}
 	if (mode == MODE_L2DSR && r.family != s->family)
 		return bad(im, "real server %s of %s: direct routing (-g) needs an address of the "
@@ -790,7 +799,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 	if (s->mode && s->mode != mode)
 		return bad(im, "real server %s of %s is forwarded with %s, but the one on line %u "
 			   "with %s: a Switchyard service has one forwarding mode", lo->val[O_RS],
-			   desc, mode_names[mode], s->mode_line, mode_names[s->mode]);
+			   desc, sy_fwd_mode_name(mode), s->mode_line, sy_fwd_mode_name(s->mode));
 	/* tun_port 0: a -m real server forwarded as gue (--nat-as gue), which
 	 * takes the service's gue_port */
 	if (s->mode == MODE_GUE && tun_port && s->gue_port && s->gue_port != tun_port)
@@ -801,7 +810,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 	    !(r.family == AF_INET ? im->encap4 : im->encap6)) {
 		bad(im, "real server %s is tunnelled (%s): give --encap-source%c ADDR, the outer "
 		    "source address (IPVS takes it from the routing table; Switchyard needs it "
-		    "in the configuration)", lo->val[O_RS], mode_names[mode],
+		    "in the configuration)", lo->val[O_RS], sy_fwd_mode_name(mode),
 		    r.family == AF_INET ? '4' : '6');
 		return EXIT_USAGE;
 	}
@@ -920,7 +929,7 @@ static void emit(const struct importer *im, FILE *f)
 		else
 			fprintf(f, "    port: all\n");
 		fprintf(f, "    protocol: %s\n", s->kind == K_TCP ? "tcp" : "udp");
-		fprintf(f, "    mode: %s\n", mode_names[s->mode ? s->mode : MODE_L2DSR]);
+		fprintf(f, "    mode: %s\n", sy_fwd_mode_name(s->mode ? s->mode : MODE_L2DSR));
 		if (s->mode == MODE_GUE)
 			fprintf(f, "    gue_port: %u\n",
 				s->gue_port ? s->gue_port : SY_CONFIG_DEFAULT_GUE_PORT);

@@ -56,6 +56,25 @@ EOF
 # memif_ctl ARGS: syctl against our sy-control
 memif_ctl() { ip netns exec "$NS" "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
 
+# memif_counter NAME [STATS]: the dataplane counter NAME, summed over
+# workers, from `syctl --json stats` (STATS: an answer already read, so that
+# several counters come from one moment); 0 if absent
+memif_counter() {
+	local j=${2:-$(memif_ctl --json stats)}
+	python3 -c 'import json, sys; print(json.loads(sys.argv[1])["counters"].get(sys.argv[2], 0))' \
+		"$j" "$1"
+}
+
+# memif_drops [STATS]: "name=value ..." of the drop counters that moved, or
+# "none". drop_tx_full is left out: it is the generator's receive ring
+# overflowing when the noisy machine preempts it (counted, not lost).
+memif_drops() {
+	local j=${1:-$(memif_ctl --json stats)}
+	python3 -c 'import json, sys
+c = json.loads(sys.argv[1])["counters"]
+print(" ".join(f"{k}={v}" for k, v in c.items() if k.startswith("drop_") and k != "drop_tx_full" and v) or "none")' "$j"
+}
+
 # memif_dataplane "EAL MEMORY OPTIONS" [sy-dataplane options]: one worker on
 # core 1, the memif server (rings of 4096: the generator may be preempted
 # on this noisy machine). Sets DP_PID; waits until it runs.

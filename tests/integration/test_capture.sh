@@ -133,7 +133,7 @@ rxg=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' "$WORK/pktgen.log")
 [ $gen_rc -eq 0 ] && python3 -c "import sys; sys.exit(not float('${rxg:-0}') > 0)" &&
 	sy_pass "sy-pktgen got its frames back through the capture (rx ${rxg} Mpps)" ||
 	sy_fail "sy-pktgen exit $gen_rc, rx ${rxg:-?} Mpps"
-drops=$(memif_ctl --json stats | python3 -c "import json,sys; c=json.load(sys.stdin)['counters']; print(' '.join(f'{k}={v}' for k,v in c.items() if k.startswith('drop_') and k != 'drop_tx_full' and v) or 'none')")
+drops=$(memif_drops)
 [ "$drops" = none ] && sy_pass "no drop counter moved (drop_tx_full aside: the generator's ring)" ||
 	sy_fail "drops: $drops"
 memif_stop_dataplane

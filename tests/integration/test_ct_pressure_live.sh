@@ -54,10 +54,6 @@ for b in dataplane/sy-dataplane perf/sy-pktgen control/sy-control control/syctl;
 	[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
 done
 ctl() { memif_ctl "$@"; }
-# counter NAME: the dataplane counter NAME summed over workers (0 if absent)
-counter() {
-	ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['counters'].get('$1', 0))"
-}
 
 sy_log "namespace, sy-control (4 static backends)"
 memif_setup syctp 4 || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
@@ -83,7 +79,7 @@ deadline=$(( $(date +%s) + SECONDS_SENT + 30 ))
 # until sy-pktgen has printed its audit (then it lingers, leaving the port)
 while kill -0 $GEN_PID 2>/dev/null && ! grep -q "^HOT " "$WORK/pktgen.log" &&
 	[ "$(date +%s)" -lt $deadline ]; do
-	n=$(counter ct_new 2>/dev/null || echo 0)
+	n=$(memif_counter ct_new 2>/dev/null || echo 0)
 	if [ -z "$t_sweep" ] && [ "${n:-0}" -ge "$FLOWS" ]; then
 		t_sweep=$(python3 -c "print(f'{$(date +%s.%N) - $t_start:.1f}')")
 		sy_log "ct_new $n: all $FLOWS flows seen after ${t_sweep} s"
@@ -106,13 +102,11 @@ grep -v "^  measure" "$WORK/pktgen.log"
 # ---- Verdicts ----------------------------------------------------------------
 
 STATS=$(ctl --json stats)
-c() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['counters'].get('$1', 0))" "$STATS"; }
+c() { memif_counter "$1" "$STATS"; }
 rx=$(c rx_packets) fwd=$(c forwarded) new=$(c ct_new) hits=$(c ct_hits)
 evict=$(c ct_evictions) expired=$(c ct_expired) reselect=$(c ct_reselect)
 txp=$(c tx_packets) txfull=$(c drop_tx_full)
-# drop_tx_full is the generator's receive ring overflowing when it is
-# preempted (it decodes every frame); it is counted and excluded here
-drops=$(python3 -c "import json,sys; c=json.loads(sys.argv[1])['counters']; print(' '.join(f'{k}={v}' for k,v in c.items() if k.startswith('drop_') and k != 'drop_tx_full' and v) or 'none')" "$STATS")
+drops=$(memif_drops "$STATS")
 echo "dataplane: rx $rx forwarded $fwd ct_new $new ct_hits $hits ct_evictions $evict ct_expired $expired ct_reselect $reselect; drops: $drops"
 
 [ -n "$t_sweep" ] && sy_pass "all $FLOWS flows entered the table after $t_sweep s (ct_new $new)" ||
