@@ -9,8 +9,11 @@ protocol") over keep-alive HTTP connections.
       own schedule, as independent agents would), each on a random backend:
       a registered one is deregistered (or, one change in four, given a new
       weight), a deregistered one registered again. Prints one summary line
-      "changes C ok K failed F seconds S rate R rtt_p50_ms A rtt_p99_ms B up U"
-      where U is how many of the N are registered at the end.
+      "changes C ok K failed F seconds S rate R rtt_p50_ms A rtt_p99_ms B up U
+      unsure X" where U is how many of the N are registered at the end, as
+      far as the answers tell: X of them (or of the others) got no answer to
+      their last change (a timeout under load), so the server may have
+      applied it or not.
 
 The backends start registered (the test lists them in the configuration).
 Every wait is bounded (HTTP timeout 5 s per request, the duration overall).
@@ -58,7 +61,9 @@ class Registry:
                 if r.getheader("Connection", "").lower() == "close":
                     self.conn.close()
                     self.conn = None
-                return r.status
+                # a refusal of the retry may be the replay of a first
+                # attempt the server did apply: no answer either way
+                return r.status if r.status == 200 or not attempt else 0
             except (OSError, http.client.HTTPException):
                 if self.conn:
                     self.conn.close()
@@ -82,6 +87,7 @@ def flap(reg, n, rate, duration, t0, tid, nthreads, seed, out):
     rnd = random.Random(seed * 1000 + tid)
     mine = list(range(tid, n, nthreads))
     up = {i: True for i in mine}
+    unsure = set()  # no answer to the last register/deregister: either state
     rtt, ok, failed, k = [], 0, 0, 0
     r = rate / nthreads
     while True:
@@ -99,15 +105,21 @@ def flap(reg, n, rate, duration, t0, tid, nthreads, seed, out):
             st = reg.post("/v1/deregister", i)
             if st == 200:
                 up[i] = False
+            elif st == 0:
+                unsure.add(i)
         else:
             st = reg.post("/v1/register", i)
             if st == 200:
                 up[i] = True
+            elif st == 0:
+                unsure.add(i)
+        if st == 200:
+            unsure.discard(i)  # an answered register/deregister settles it
         rtt.append((time.monotonic() - s) * 1000)
         ok += st == 200
         failed += st != 200
         k += 1
-    out[tid] = (k, ok, failed, rtt, sum(up.values()))
+    out[tid] = (k, ok, failed, rtt, sum(up.values()), len(unsure))
 
 
 def main():
@@ -132,8 +144,9 @@ def main():
     failed = sum(o[2] for o in out)
     rtt = [x for o in out for x in o[3]]
     up = sum(o[4] for o in out)
-    print("changes %d ok %d failed %d seconds %.1f rate %.1f rtt_p50_ms %.2f rtt_p99_ms %.2f up %d"
-          % (k, ok, failed, el, k / el, pct(rtt, 50), pct(rtt, 99), up), flush=True)
+    unsure = sum(o[5] for o in out)
+    print("changes %d ok %d failed %d seconds %.1f rate %.1f rtt_p50_ms %.2f rtt_p99_ms %.2f up %d unsure %d"
+          % (k, ok, failed, el, k / el, pct(rtt, 50), pct(rtt, 99), up, unsure), flush=True)
     return 0 if failed == 0 else 1
 
 
