@@ -94,7 +94,8 @@ void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src)
 	}
 }
 
-bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms)
+bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
+		    void (*on_expire)(void *ctx, const struct sy_be *b), void *ctx)
 {
 	bool changed = false;
 
@@ -107,6 +108,8 @@ bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms)
 			b->present = false;
 			b->hold_until_ms = now_ms + s->policy.hold_down_ms;
 			changed = true;
+			if (on_expire)
+				on_expire(ctx, b);
 		}
 		if (!b->present && now_ms >= b->hold_until_ms) {
 			s->be[i] = s->be[--s->n]; /* nothing left to remember */

@@ -93,8 +93,10 @@ bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id, u
 /* Drop entries of a source not in `keep` (config reload of static backends). */
 void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src);
 
-/* Expire TTLs; returns true if anything changed. */
-bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms);
+/* Expire TTLs; returns true if anything changed. on_expire (may be NULL)
+ * hears of each backend whose heartbeats stopped, as it leaves. */
+bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
+		    void (*on_expire)(void *ctx, const struct sy_be *b), void *ctx);
 /* Feed one active-check result. Returns true if the verdict flipped. */
 bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, uint64_t now_ms);
 

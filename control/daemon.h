@@ -59,6 +59,7 @@ struct sy_daemon {
 	double latency_sum_ms;
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
 	struct sy_log_limit refused_log; /* "registration refused" lines */
+	struct sy_log_limit expired_log; /* "backend expired" lines */
 	/* registry keys/values that did not parse, per enum sy_config_source */
 	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
 	char last_error[256];

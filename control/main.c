@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "source.h"
 #include "syctl.h"
 #include "xdp_lb.h"
@@ -172,6 +173,26 @@ static void usage(FILE *f)
 		   "  --user NAME        after setup, run as NAME with only the capabilities still\n"
 		   "                     needed (docs/control.md, \"Privileges\")\n",
 		SY_XDP_CT_DEFAULT_FLOWS);
+}
+
+struct expiry_ctx {
+	struct sy_daemon *d;
+	const struct sy_service_state *s;
+	uint64_t now_ms;
+};
+
+/* A backend that stopped heartbeating leaves: say so, since its flows move
+ * (at most 10 lines a second: a rack going dark is one summary line). */
+static void log_expired(void *ctx, const struct sy_be *b)
+{
+	const struct expiry_ctx *x = ctx;
+	char ep[80];
+
+	if (!sy_log_limit_pass(&x->d->expired_log, 10, "backend expired"))
+		return;
+	sy_format_endpoint(&b->id, ep, sizeof(ep));
+	sy_logf("warn", "\"backend expired: no heartbeat within its TTL\" service=%s backend=%s last_seen_ms_ago=%llu",
+		x->s->name, ep, (unsigned long long)(x->now_ms - b->last_seen_ms));
 }
 
 int main(int argc, char **argv)
@@ -352,7 +373,10 @@ int main(int argc, char **argv)
 				sy_logf("error", "\"reload refused; running state unchanged\" error=\"%s\"", err);
 		}
 		for (size_t i = 0; i < d->n_svc; i++) {
-			if (sy_svcb_expire(&d->svc[i].b, now) && !d->svc[i].last_event_us)
+			struct expiry_ctx x = { d, &d->svc[i], now };
+
+			if (sy_svcb_expire(&d->svc[i].b, now, log_expired, &x) &&
+			    !d->svc[i].last_event_us)
 				d->svc[i].last_event_us = sy_now_us();
 			dirty |= d->svc[i].b.dirty;
 		}

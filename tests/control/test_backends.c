@@ -44,12 +44,26 @@ static void publish(struct sy_svc_backends *s, uint64_t now)
 	assert_int_equal(sy_svcb_published(s, out, n, now), 0);
 }
 
+struct expired_log {
+	unsigned n;
+	struct sy_backend_id last;
+};
+
+static void note_expired(void *ctx, const struct sy_be *b)
+{
+	struct expired_log *l = ctx;
+
+	l->n++;
+	l->last = b->id;
+}
+
 static void test_ttl_expiry_removes_backend(void **state)
 {
 	struct sy_policy p = { 0 };
 	struct sy_svc_backends s;
 	struct sy_maglev_backend out[8];
 	struct sy_backend_id a = id(1), b = id(2);
+	struct expired_log expired = { 0 };
 
 	(void)state;
 	sy_svcb_init(&s, &p);
@@ -58,8 +72,10 @@ static void test_ttl_expiry_removes_backend(void **state)
 	assert_int_equal(desired(&s, 0, out), 2);
 	/* a keeps heartbeating, b stops */
 	sy_svcb_upsert(&s, &a, 1, SY_SRC_EMBEDDED, 5000, 4000);
-	assert_false(sy_svcb_expire(&s, 4999));
-	assert_true(sy_svcb_expire(&s, 5000));
+	assert_false(sy_svcb_expire(&s, 4999, note_expired, &expired));
+	assert_true(sy_svcb_expire(&s, 5000, note_expired, &expired));
+	assert_int_equal(expired.n, 1); /* b, and only b, is reported */
+	assert_int_equal(sy_backend_id_cmp(&expired.last, &b), 0);
 	assert_int_equal(desired(&s, 5000, out), 1);
 	assert_true(has(out, 1, 1, 1));
 	sy_svcb_free(&s);
@@ -75,7 +91,7 @@ static void test_hold_down_damps_a_flapping_backend(void **state)
 	(void)state;
 	sy_svcb_init(&s, &p);
 	sy_svcb_upsert(&s, &a, 1, SY_SRC_EMBEDDED, 2000, 0);
-	sy_svcb_expire(&s, 2000);                  /* missed its TTL */
+	sy_svcb_expire(&s, 2000, NULL, NULL);                  /* missed its TTL */
 	sy_svcb_upsert(&s, &a, 1, SY_SRC_EMBEDDED, 2000, 3000); /* back at once */
 	assert_int_equal(desired(&s, 3000, out), 0); /* damped */
 	sy_svcb_upsert(&s, &a, 1, SY_SRC_EMBEDDED, 20000, 11000);

@@ -15,7 +15,8 @@
 # and slow downloads of /big run across the whole flood.
 #
 # Asserted:
-#   - no request and no download fails;
+#   - no request and no download fails, and no backend of `web` expires
+#     (its agents' heartbeats go through the flooded registry);
 #   - dataplane drop counters (syctl stats --json, delta over the flood)
 #     that an update could cause stay 0: drop_no_tables (a worker saw no
 #     snapshot), drop_no_service (a VIP missing from a snapshot),
@@ -149,6 +150,13 @@ for k in 1 2 3 4; do
 done
 [ $dl_ok -eq 4 ] && sy_pass "4 slow downloads across the whole flood completed intact" ||
 	sy_fail "$dl_ok of 4 downloads across the flood completed"
+# web's agents heartbeat through the same embedded registry as the flood:
+# their renewals must get through (an expired backend takes its
+# connections along, which is what breaks a download)
+web_expired=$(grep -c 'backend expired.* service=web ' "$WORK/control.log")
+[ "$web_expired" -eq 0 ] && sy_pass "web's backends kept heartbeating through the flood (none expired)" ||
+	{ sy_fail "$web_expired web backend(s) expired during the flood (heartbeats starved)"
+	  grep 'backend expired.* service=web ' "$WORK/control.log" | head -5; }
 
 changes=$(echo "$flood" | awk '{print $2}')
 chg_ok=$(echo "$flood" | awk '{print $4}')
@@ -221,7 +229,7 @@ fi
 
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
-echo "RELIABILITY|registry_flood|$FLOOD_N backends of a second service flapping through the embedded registry (deregister/register/weight) at ${rate:-0} changes/s (target $FLOOD_RATE) for $FLOOD_S s|25 req/s new connections + 4 slow downloads to a stable service|$outcome|$failed of $total requests failed, $dl_ok/4 downloads intact, update drops: $bad, ${chg_ok:-0} changes at ${rate:-0}/s (registration round trip p99 ${rtt99:-?} ms), $((gen1 - gen0)) commits, publish latency p50 <= ${p50_ms} ms p99 <= ${p99_ms} ms"
+echo "RELIABILITY|registry_flood|$FLOOD_N backends of a second service flapping through the embedded registry (deregister/register/weight) at ${rate:-0} changes/s (target $FLOOD_RATE) for $FLOOD_S s|25 req/s new connections + 4 slow downloads to a stable service|$outcome|$failed of $total requests failed, $dl_ok/4 downloads intact, $web_expired web backends expired, update drops: $bad, ${chg_ok:-0} changes at ${rate:-0}/s (registration round trip p99 ${rtt99:-?} ms), $((gen1 - gen0)) commits, publish latency p50 <= ${p50_ms} ms p99 <= ${p99_ms} ms"
 echo "--- sy-control log (tail)"
 tail -3 "$WORK/control.log"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
