@@ -51,7 +51,12 @@ struct staged {
 	char name[SY_NAME_MAX];
 	bool remove;
 	struct sy_service_spec spec; /* spec.backends points into backends */
-	struct sy_backend_spec *backends;
+	struct sy_backend_spec *backends; /* canonical order */
+	/* The Maglev table over backends (indices into it) and its digest,
+	 * built when staged so that the commit only copies it; NULL when the
+	 * spec matched the published service then, or for a removal. */
+	uint32_t *table;
+	uint64_t digest;
 };
 
 struct sy_writer {
@@ -591,10 +596,67 @@ uint32_t sy_writer_reclaim(struct sy_writer *w)
 
 /* ---- Staging ------------------------------------------------------------ */
 
+static int backend_spec_cmp(const void *a, const void *b)
+{
+	return sy_backend_id_cmp(&((const struct sy_backend_spec *)a)->id,
+				 &((const struct sy_backend_spec *)b)->id);
+}
+
+/* Same published content as the (canonically sorted) spec? */
+static bool service_matches(const uint8_t *base, const struct sy_service *s,
+			    const struct sy_service_spec *sp)
+{
+	const struct sy_backend *b = sy_service_backends(base, s);
+
+	if (!sy_vip_key_eq(&s->vip, &sp->vip) || s->fwd_mode != sp->fwd_mode ||
+	    s->gue_port != sp->gue_port || s->hash_seed != sp->hash_seed ||
+	    s->table_size != sp->table_size || s->encap_src4 != sp->encap_src4 ||
+	    memcmp(s->encap_src6, sp->encap_src6, sizeof(s->encap_src6)) ||
+	    s->n_backends != sp->n_backends)
+		return false;
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		if (sy_backend_id_cmp(&b[i].id, &sp->backends[i].id) ||
+		    b[i].weight != sp->backends[i].weight ||
+		    memcmp(b[i].mac, sp->backends[i].mac, 6))
+			return false;
+	return true;
+}
+
+/* The staged service's Maglev table and digest (st->backends sorted). */
+static int stage_table(struct staged *st, char *err, size_t errlen)
+{
+	uint32_t n = st->spec.n_backends, m = st->spec.table_size;
+	struct sy_maglev_backend *mb = malloc(sizeof(*mb) * (n ? n : 1));
+
+	st->table = malloc(sizeof(*st->table) * m);
+	if (!mb || !st->table) {
+		free(mb);
+		snprintf(err, errlen, "out of memory staging service %s", st->name);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		mb[i] = (struct sy_maglev_backend){ .id = st->backends[i].id,
+						    .weight = st->backends[i].weight };
+	if (sy_maglev_build(mb, n, m, st->table, err, errlen)) {
+		char inner[160];
+
+		snprintf(inner, sizeof(inner), "%s", err);
+		snprintf(err, errlen, "service %s: %s", st->name, inner);
+		free(mb);
+		return -1;
+	}
+	st->digest = sy_maglev_digest(mb, n, m, st->table);
+	free(mb);
+	return 0;
+}
+
+
 static void staged_free(struct staged *s)
 {
 	free(s->backends);
 	s->backends = NULL;
+	free(s->table);
+	s->table = NULL;
 }
 
 void sy_writer_discard(struct sy_writer *w)
@@ -634,6 +696,13 @@ static struct staged *stage_slot(struct sy_writer *w, const char *name)
 		w->cap_stage = cap;
 	}
 	return &w->stage[w->n_stage++];
+}
+
+/* Drop one staged entry (the others keep their order-independent meaning). */
+static void unstage(struct sy_writer *w, struct staged *st)
+{
+	staged_free(st);
+	*st = w->stage[--w->n_stage];
 }
 
 static int validate_spec(const struct sy_service_spec *s, char *err, size_t errlen)
@@ -677,6 +746,7 @@ static int validate_spec(const struct sy_service_spec *s, char *err, size_t errl
 int sy_writer_set_service(struct sy_writer *w, const struct sy_service_spec *spec,
 			  char *err, size_t errlen)
 {
+	const struct sy_service *old;
 	struct staged *st;
 
 	if (validate_spec(spec, err, errlen))
@@ -694,13 +764,20 @@ int sy_writer_set_service(struct sy_writer *w, const struct sy_service_spec *spe
 	if (spec->n_backends) {
 		st->backends = malloc(spec->n_backends * sizeof(*st->backends));
 		if (!st->backends) {
-			w->n_stage--;
+			unstage(w, st);
 			snprintf(err, errlen, "out of memory staging service %s", spec->name);
 			return -1;
 		}
 		memcpy(st->backends, spec->backends, spec->n_backends * sizeof(*st->backends));
+		qsort(st->backends, spec->n_backends, sizeof(*st->backends), backend_spec_cmp);
 	}
 	st->spec.backends = st->backends;
+	old = published_service(w, st->name);
+	if ((!old || !service_matches(w->map.base, old, &st->spec)) &&
+	    stage_table(st, err, errlen)) {
+		unstage(w, st);
+		return -1;
+	}
 	return 0;
 }
 
@@ -730,38 +807,12 @@ int sy_writer_remove_service(struct sy_writer *w, const char *name, char *err,
 
 /* ---- Commit ------------------------------------------------------------- */
 
-static int backend_spec_cmp(const void *a, const void *b)
-{
-	return sy_backend_id_cmp(&((const struct sy_backend_spec *)a)->id,
-				 &((const struct sy_backend_spec *)b)->id);
-}
-
 static int ref_cmp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct sy_backend_ref *)a)->uid;
 	uint64_t y = ((const struct sy_backend_ref *)b)->uid;
 
 	return x < y ? -1 : x > y;
-}
-
-/* Same published content as the (canonically sorted) spec? */
-static bool service_matches(const uint8_t *base, const struct sy_service *s,
-			    const struct sy_service_spec *sp)
-{
-	const struct sy_backend *b = sy_service_backends(base, s);
-
-	if (!sy_vip_key_eq(&s->vip, &sp->vip) || s->fwd_mode != sp->fwd_mode ||
-	    s->gue_port != sp->gue_port || s->hash_seed != sp->hash_seed ||
-	    s->table_size != sp->table_size || s->encap_src4 != sp->encap_src4 ||
-	    memcmp(s->encap_src6, sp->encap_src6, sizeof(s->encap_src6)) ||
-	    s->n_backends != sp->n_backends)
-		return false;
-	for (uint32_t i = 0; i < s->n_backends; i++)
-		if (sy_backend_id_cmp(&b[i].id, &sp->backends[i].id) ||
-		    b[i].weight != sp->backends[i].weight ||
-		    memcmp(b[i].mac, sp->backends[i].mac, 6))
-			return false;
-	return true;
 }
 
 /* Find a backend of the old object by identity (both canonically sorted). */
@@ -853,16 +904,16 @@ static void undo_free(struct commit_undo *u)
 }
 
 /* Build one service object in the heap; returns its offset or 0. */
-static uint64_t build_service(struct sy_writer *w, struct sy_service_spec *sp,
+static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 			      const struct sy_service *old, uint64_t gen,
 			      struct commit_undo *u, char *err, size_t errlen)
 {
+	const struct sy_service_spec *sp = &sg->spec;
 	uint32_t n = sp->n_backends, m = sp->table_size;
 	uint64_t b_off = round_up(sizeof(struct sy_service), SY_CACHE_LINE);
 	uint64_t r_off = round_up(b_off + (uint64_t)n * sizeof(struct sy_backend), SY_CACHE_LINE);
 	uint64_t t_off = round_up(r_off + (uint64_t)n * sizeof(struct sy_backend_ref), SY_CACHE_LINE);
 	uint64_t size = t_off + (uint64_t)m * sizeof(uint32_t);
-	struct sy_maglev_backend *mb = NULL;
 	struct sy_backend_ref *refs;
 	struct sy_backend *b;
 	struct sy_service *s;
@@ -916,11 +967,6 @@ static uint64_t build_service(struct sy_writer *w, struct sy_service_spec *sp,
 
 	b = (struct sy_backend *)(w->map.base + s->backends_off);
 	refs = (struct sy_backend_ref *)(w->map.base + s->refs_off);
-	mb = malloc(sizeof(*mb) * (n ? n : 1));
-	if (!mb) {
-		snprintf(err, errlen, "out of memory");
-		return 0;
-	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct sy_backend *ob = old_backend(w->map.base, old, &sp->backends[i].id);
 
@@ -939,26 +985,17 @@ static uint64_t build_service(struct sy_writer *w, struct sy_service_spec *sp,
 					w->be_slots[slot] = 0;
 				snprintf(err, errlen, "service %s: all %u backend slots in use",
 					 sp->name, w->map.hdr->limits.max_backends);
-				free(mb);
 				return 0;
 			}
 			b[i].slot = (uint32_t)slot;
 			b[i].uid = w->ws->next_uid++;
 		}
 		refs[i] = (struct sy_backend_ref){ .uid = b[i].uid, .index = i };
-		mb[i] = (struct sy_maglev_backend){ .id = b[i].id, .weight = b[i].weight };
 	}
 	qsort(refs, n, sizeof(*refs), ref_cmp);
-	if (sy_maglev_build(mb, n, m, (uint32_t *)(w->map.base + s->table_off), err, errlen)) {
-		char inner[160];
-
-		snprintf(inner, sizeof(inner), "%s", err);
-		snprintf(err, errlen, "service %s: %s", sp->name, inner);
-		free(mb);
-		return 0;
-	}
-	s->digest = sy_maglev_digest(mb, n, m, sy_service_table(w->map.base, s));
-	free(mb);
+	/* built when staged, over the same (canonical) backend order */
+	memcpy(w->map.base + s->table_off, sg->table, (size_t)m * sizeof(uint32_t));
+	s->digest = sg->digest;
 	s->checksum = sy_object_checksum(s, size, offsetof(struct sy_service, checksum));
 	return off;
 }
@@ -1135,15 +1172,14 @@ int sy_writer_commit(struct sy_writer *w, struct sy_commit_stats *st, char *err,
 			}
 			continue;
 		}
-		if (sg->spec.n_backends)
-			qsort(sg->backends, sg->spec.n_backends, sizeof(*sg->backends),
-			      backend_spec_cmp);
 		if (old && service_matches(base, old, &sg->spec)) {
 			offs[n++] = (uint64_t)((const uint8_t *)old - base);
 			stats.unchanged++;
 			continue;
 		}
-		off = build_service(w, &sg->spec, old, gen, &u, err, errlen);
+		if (!sg->table && stage_table(sg, err, errlen))
+			goto fail;
+		off = build_service(w, sg, old, gen, &u, err, errlen);
 		if (!off)
 			goto fail;
 		offs[n++] = off;

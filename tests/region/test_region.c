@@ -161,13 +161,44 @@ static void test_limits_and_spec_errors(void **state)
 	s.fwd_mode = 9;
 	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "mode"));
-	/* duplicate backend identity: refused at commit, nothing published */
+	/* duplicate backend identity: refused when staged (the table is built
+	 * there), nothing staged, nothing published */
 	s = service("web", 1, 80, b, 2);
-	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), 0);
-	assert_int_equal(sy_writer_commit(w, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "same identity"));
+	assert_int_equal(sy_writer_commit(w, NULL, err, sizeof(err)), 0);
 	assert_null(sy_writer_snapshot(w));
 	assert_int_equal(sy_writer_remove_service(w, "nope", err, sizeof(err)), -1);
+	sy_writer_close(w);
+	unlink(path);
+}
+
+/* A staging that fails drops that service's staged change only: the other
+ * staged services still go out, with their own tables. */
+static void test_failed_staging_keeps_the_others(void **state)
+{
+	struct sy_backend_spec b[3] = { backend(1, 1), backend(2, 1), backend(3, 1) };
+	struct sy_backend_spec dup[2] = { backend(1, 1), backend(1, 1) };
+	struct sy_service_spec s;
+	struct sy_writer *w = make_writer();
+	char err[256];
+
+	(void)state;
+	s = service("a", 1, 80, b, 1);
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), 0);
+	s = service("b", 2, 80, b, 2);
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), 0);
+	s = service("c", 3, 80, b, 3);
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), 0);
+	s = service("a", 1, 80, dup, 2); /* restaging a, wrongly */
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), -1);
+	commit_ok(w, NULL);
+	assert_null(find(w, 1, 80));
+	assert_non_null(find(w, 2, 80));
+	assert_int_equal(find(w, 2, 80)->n_backends, 2);
+	assert_non_null(find(w, 3, 80));
+	assert_int_equal(find(w, 3, 80)->n_backends, 3);
+	assert_true(sy_service_intact(find(w, 3, 80)));
 	sy_writer_close(w);
 	unlink(path);
 }
@@ -477,6 +508,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_rejects_foreign_and_stale_files),
 		cmocka_unit_test(test_limits_and_spec_errors),
+		cmocka_unit_test(test_failed_staging_keeps_the_others),
 		cmocka_unit_test(test_publish_lookup_and_all_ports),
 		cmocka_unit_test(test_only_changed_services_rebuilt_and_uids_kept),
 		cmocka_unit_test(test_failed_commit_changes_nothing),
