@@ -247,6 +247,5 @@ int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend 
 	free(s->published);
 	s->published = copy;
 	s->n_published = n;
-	s->dirty = false;
 	return 0;
 }

@@ -106,7 +106,8 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
  * degraded/degraded_reason. Returns the number of backends in out. */
 uint32_t sy_svcb_desired(struct sy_svc_backends *s, uint64_t now_ms,
 			 struct sy_maglev_backend *out);
-/* Record that `set` was published (it becomes the last good set). */
+/* Record that `set` was published (it becomes the last good set). The
+ * dirty flag is the publisher's: changes may have come in meanwhile. */
 int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
 		      uint32_t n, uint64_t now_ms);
 

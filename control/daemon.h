@@ -2,8 +2,9 @@
  *
  * sy-control's state. One mutex guards it all: the HTTP threads (API and
  * embedded registry), the health-check thread and the main loop take it for
- * short, bounded sections; publishing (the Maglev builds) runs under it too,
- * which keeps the model simple at the cost of API latency during a rebuild.
+ * short, bounded sections. Publishing holds it to capture the changed sets
+ * and to commit, not while the Maglev tables are built (publish.c), so a
+ * rebuild of a large service does not hold up heartbeats or the API.
  */
 #ifndef SY_CONTROL_DAEMON_H
 #define SY_CONTROL_DAEMON_H
@@ -52,6 +53,8 @@ struct sy_daemon {
 	struct sy_nonce_cache nonces;
 	volatile bool quit;
 	volatile bool reload_requested;
+	uint64_t config_gen; /* configurations applied (start, reloads) */
+	uint64_t marks;      /* changes signalled on `wake` (sy_daemon_mark, reloads) */
 	bool adopted;                /* the region existed: adopted, not created */
 	uint64_t started_ms;
 	/* publish latency (event -> committed) histogram, upper bounds in ms */
@@ -97,7 +100,8 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name);
 void sy_daemon_mark(struct sy_daemon *d, struct sy_service_state *s);
 
-/* publish.c: publish every dirty service (caller holds the lock). */
+/* publish.c: publish every dirty service. The caller holds the lock; it is
+ * released while the tables are built, so the state may change meanwhile. */
 int sy_daemon_publish(struct sy_daemon *d);
 
 /* neigh.c: next-hop MAC of a backend from the kernel's neighbour table

@@ -337,7 +337,9 @@ int main(int argc, char **argv)
 	}
 	if (d->adopted)
 		adopt_published(d);
+	pthread_mutex_lock(&d->lock);
 	sy_daemon_publish(d); /* tables first: an XDP program never starts on empty maps */
+	pthread_mutex_unlock(&d->lock);
 	if (sy_daemon_xdp_start(d, err, sizeof(err)) || sy_daemon_drop_privileges(d, err, sizeof(err))) {
 		fprintf(stderr, "sy-control: %s\n", err);
 		if (d->xdp && sy_xdp_adopted(d->xdp))
@@ -364,7 +366,7 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&d->lock);
 	while (!d->quit) {
 		struct timespec ts;
-		uint64_t now = sy_now_ms();
+		uint64_t now = sy_now_ms(), marks = d->marks;
 		bool dirty = false;
 
 		if (d->reload_requested) {
@@ -383,6 +385,8 @@ int main(int argc, char **argv)
 		if (dirty)
 			sy_daemon_publish(d);
 		sy_daemon_xdp_refresh(d, false);
+		if (d->marks != marks)
+			continue; /* changed while publish had the lock released */
 		/* wake at least every 50 ms for expiry; at once on a change */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000;

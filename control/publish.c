@@ -63,26 +63,108 @@ static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *
 	memcpy(sp->encap_src6, cs->encap_source6, sizeof(sp->encap_src6));
 }
 
-struct staged_set {
-	struct sy_maglev_backend *set;
+/* One changed service on its way to the region: captured under the lock,
+ * staged (its Maglev table built) without it, committed under it again. */
+struct pending {
+	char name[SY_NAME_MAX];
+	struct sy_service_spec spec;   /* spec.backends = be */
+	struct sy_backend_spec *be;
+	struct sy_maglev_backend *set; /* the same backends, as the policy's last good set */
 	uint32_t n;
+	bool unresolved;               /* some backends wait for their MAC: try again */
 	bool staged;
-	bool unresolved; /* some backends wait for their MAC: try again */
 };
 
+/* Phase 1 (locked): the desired set of a dirty service, with next hops. */
+static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now,
+		   struct pending *p)
+{
+	const struct sy_config_service *cfg = &d->cfg->services[s->cfg_index];
+	uint32_t cap = s->b.n + s->b.n_published + 1, n, kept = 0;
+	struct sy_be **idx;
+
+	snprintf(p->name, sizeof(p->name), "%s", s->name);
+	p->set = malloc(sizeof(*p->set) * cap);
+	p->be = malloc(sizeof(*p->be) * cap);
+	idx = malloc(sizeof(*idx) * (s->b.n ? s->b.n : 1));
+	if (!p->set || !p->be || !idx) {
+		free(idx);
+		return -1;
+	}
+	n = sy_svcb_desired(&s->b, now, p->set);
+	for (uint32_t j = 0; j < s->b.n; j++)
+		idx[j] = &s->b.be[j];
+	qsort(idx, s->b.n, sizeof(*idx), be_ptr_cmp);
+	for (uint32_t j = 0; j < n; j++) {
+		struct sy_be *b = find_sorted(idx, s->b.n, &p->set[j].id);
+		struct sy_be tmp = { .id = p->set[j].id };
+
+		/* a fail-static member may no longer be known: its published
+		 * MAC is in the region, use the cache entry */
+		if (!resolve_mac(cfg, b ? b : &tmp, p->be[kept].mac)) {
+			p->unresolved = true;
+			continue;
+		}
+		p->be[kept].id = p->set[j].id;
+		p->be[kept].weight = p->set[j].weight;
+		p->set[kept++] = p->set[j];
+	}
+	free(idx);
+	p->n = kept;
+	spec_of(cfg, &p->spec);
+	p->spec.n_backends = kept;
+	p->spec.backends = p->be;
+	return 0;
+}
+
+/* Phase 3 (locked, after a successful commit): the daemon's view follows. */
+static void published(struct sy_daemon *d, const struct pending *p, uint64_t now,
+		      uint64_t done_us)
+{
+	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+	const uint8_t *base = sy_writer_map(d->writer)->base;
+	struct sy_service_state *s = sy_daemon_service(d, p->name);
+
+	if (!s)
+		return;
+	sy_svcb_published(&s->b, p->set, p->n, now);
+	s->b.dirty |= p->unresolved;
+	for (uint32_t k = 0; snap && k < snap->n_services; k++) {
+		const struct sy_service *o = sy_snapshot_service(base, snap, k);
+
+		if (!strcmp(o->name, p->name)) {
+			s->digest = o->digest;
+			s->published_gen = o->version;
+		}
+	}
+	if (s->last_event_us) {
+		record_latency(d, (double)(done_us - s->last_event_us) / 1000.0);
+		s->last_event_us = 0;
+	}
+}
+
+/* Publishing holds the lock only to read the daemon's state and to commit:
+ * the Maglev builds (sy_writer_set_service), tens of ms for a large service
+ * and several times that under a sanitizer, run with it released, so that
+ * registrations and heartbeats (the embedded registry) and the API are not
+ * held up by a flood of changes elsewhere. Only this thread stages and
+ * commits, so the region is not changed meanwhile; a service changed
+ * meanwhile is dirty again and goes out in the next round, and a reload
+ * meanwhile (new services, new config) sends this round's staging away. */
 int sy_daemon_publish(struct sy_daemon *d)
 {
-	struct staged_set *st = calloc(d->n_svc ? d->n_svc : 1, sizeof(*st));
+	struct pending *pend = calloc(d->n_svc ? d->n_svc : 1, sizeof(*pend));
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
+	uint64_t now = sy_now_ms(), config_gen = d->config_gen;
+	size_t np = 0;
 	struct sy_commit_stats cs;
-	uint64_t now = sy_now_ms();
 	bool any = false;
 	char err[256];
 	int rc = 0;
 
-	if (!st)
+	if (!pend)
 		return -1;
-	/* services published but no longer configured */
+	/* 1. capture, locked: services no longer configured, dirty ones */
 	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
 		const struct sy_service *s = sy_snapshot_service(sy_writer_map(d->writer)->base, snap, i);
 
@@ -92,99 +174,66 @@ int sy_daemon_publish(struct sy_daemon *d)
 	}
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
-		const struct sy_config_service *cfg = &d->cfg->services[s->cfg_index];
-		struct sy_backend_spec *be;
-		struct sy_service_spec sp;
-		struct sy_be **idx;
-		uint32_t n, kept = 0;
 
 		if (!s->b.dirty)
 			continue;
-		st[i].set = malloc(sizeof(*st[i].set) * (s->b.n + s->b.n_published + 1));
-		be = malloc(sizeof(*be) * (s->b.n + s->b.n_published + 1));
-		if (!st[i].set || !be) {
-			free(be);
+		if (capture(d, s, now, &pend[np])) {
+			free(pend[np].set);
+			free(pend[np].be);
+			memset(&pend[np], 0, sizeof(pend[np]));
 			rc = -1;
-			continue;
+			continue; /* stays dirty: tried again */
 		}
-		n = sy_svcb_desired(&s->b, now, st[i].set);
-		idx = malloc(sizeof(*idx) * (s->b.n ? s->b.n : 1));
-		if (!idx) {
-			free(be);
-			rc = -1;
-			continue;
-		}
-		for (uint32_t j = 0; j < s->b.n; j++)
-			idx[j] = &s->b.be[j];
-		qsort(idx, s->b.n, sizeof(*idx), be_ptr_cmp);
-		for (uint32_t j = 0; j < n; j++) {
-			struct sy_be *b = find_sorted(idx, s->b.n, &st[i].set[j].id);
-			struct sy_be tmp = { .id = st[i].set[j].id };
+		s->b.dirty = false; /* a change from here on marks it again */
+		np++;
+	}
 
-			/* a fail-static member may no longer be known: its
-			 * published MAC is in the region, use the cache entry */
-			if (!resolve_mac(cfg, b ? b : &tmp, be[kept].mac)) {
-				st[i].unresolved = true;
-				continue;
-			}
-			be[kept].id = st[i].set[j].id;
-			be[kept].weight = st[i].set[j].weight;
-			st[i].set[kept++] = st[i].set[j];
-		}
-		free(idx);
-		st[i].n = kept;
-		spec_of(cfg, &sp);
-		sp.n_backends = kept;
-		sp.backends = be;
-		if (sy_writer_set_service(d->writer, &sp, err, sizeof(err)) == 0) {
-			st[i].staged = true;
+	/* 2. stage, unlocked: the Maglev tables are built here */
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < np; i++) {
+		if (sy_writer_set_service(d->writer, &pend[i].spec, err, sizeof(err)) == 0) {
+			pend[i].staged = true;
 			any = true;
 		} else {
-			sy_logf("error", "\"cannot stage service\" service=%s error=\"%s\"", s->name, err);
+			sy_logf("error", "\"cannot stage service\" service=%s error=\"%s\"",
+				pend[i].name, err);
 			rc = -1;
 		}
-		free(be);
-		if (st[i].unresolved)
-			sy_logf("info", "\"waiting for next-hop MACs\" service=%s", s->name);
+		if (pend[i].unresolved)
+			sy_logf("info", "\"waiting for next-hop MACs\" service=%s", pend[i].name);
 	}
-	if (any && sy_writer_commit(d->writer, &cs, err, sizeof(err))) {
+	pthread_mutex_lock(&d->lock);
+
+	/* 3. commit, locked */
+	if (d->config_gen != config_gen) {
+		sy_writer_discard(d->writer); /* the reload marked every service dirty */
+		any = false;
+	} else if (any && sy_writer_commit(d->writer, &cs, err, sizeof(err))) {
 		sy_logf("error", "\"publish failed; the running tables stay\" error=\"%s\"", err);
 		snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 		d->publish_errors++;
 		rc = -1;
+		any = false;
 	} else if (any) {
-		const uint8_t *base = sy_writer_map(d->writer)->base;
 		uint64_t done_us;
 
 		sy_daemon_xdp_sync(d); /* the XDP path's maps, when it runs */
 		/* the new tables are live for the dataplane from here */
 		done_us = sy_now_us();
-
-		snap = sy_writer_snapshot(d->writer);
 		d->publishes++;
-		for (size_t i = 0; i < d->n_svc; i++) {
-			struct sy_service_state *s = &d->svc[i];
-
-			if (!st[i].staged)
-				continue;
-			sy_svcb_published(&s->b, st[i].set, st[i].n, now);
-			s->b.dirty = st[i].unresolved;
-			for (uint32_t k = 0; snap && k < snap->n_services; k++) {
-				const struct sy_service *o = sy_snapshot_service(base, snap, k);
-
-				if (!strcmp(o->name, s->name)) {
-					s->digest = o->digest;
-					s->published_gen = o->version;
-				}
-			}
-			if (s->last_event_us) {
-				record_latency(d, (double)(done_us - s->last_event_us) / 1000.0);
-				s->last_event_us = 0;
-			}
-		}
+		for (size_t i = 0; i < np; i++)
+			if (pend[i].staged)
+				published(d, &pend[i], now, done_us);
 	}
-	for (size_t i = 0; i < d->n_svc; i++)
-		free(st[i].set);
-	free(st);
+	for (size_t i = 0; i < np; i++) {
+		struct sy_service_state *s = sy_daemon_service(d, pend[i].name);
+
+		/* not published (staging or the commit failed): try again */
+		if (s && !(any && pend[i].staged))
+			s->b.dirty = true;
+		free(pend[i].set);
+		free(pend[i].be);
+	}
+	free(pend);
 	return rc;
 }

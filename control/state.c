@@ -77,6 +77,7 @@ void sy_daemon_mark(struct sy_daemon *d, struct sy_service_state *s)
 	s->b.dirty = true;
 	if (!s->last_event_us)
 		s->last_event_us = sy_now_us();
+	d->marks++;
 	pthread_cond_signal(&d->wake);
 }
 
@@ -189,6 +190,8 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 	for (const struct sy_source *const *src = sy_sources; *src; src++)
 		if ((*src)->configured)
 			(*src)->configured(d);
+	d->config_gen++;
+	d->marks++;
 	pthread_cond_signal(&d->wake);
 	return 0;
 }
