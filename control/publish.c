@@ -71,6 +71,7 @@ struct pending {
 	struct sy_backend_spec *be;
 	struct sy_maglev_backend *set; /* the same backends, as the policy's last good set */
 	uint32_t n;
+	uint64_t event_us;             /* the oldest change it carries (publish latency) */
 	bool unresolved;               /* some backends wait for their MAC: try again */
 	bool staged;
 };
@@ -137,10 +138,8 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 			s->published_gen = o->version;
 		}
 	}
-	if (s->last_event_us) {
-		record_latency(d, (double)(done_us - s->last_event_us) / 1000.0);
-		s->last_event_us = 0;
-	}
+	if (p->event_us)
+		record_latency(d, (double)(done_us - p->event_us) / 1000.0);
 }
 
 /* Publishing holds the lock only to read the daemon's state and to commit:
@@ -184,7 +183,10 @@ int sy_daemon_publish(struct sy_daemon *d)
 			rc = -1;
 			continue; /* stays dirty: tried again */
 		}
-		s->b.dirty = false; /* a change from here on marks it again */
+		/* a change from here on marks it again, with its own time */
+		s->b.dirty = false;
+		pend[np].event_us = s->last_event_us;
+		s->last_event_us = 0;
 		np++;
 	}
 
@@ -229,8 +231,12 @@ int sy_daemon_publish(struct sy_daemon *d)
 		struct sy_service_state *s = sy_daemon_service(d, pend[i].name);
 
 		/* not published (staging or the commit failed): try again */
-		if (s && !(any && pend[i].staged))
+		if (s && !(any && pend[i].staged)) {
 			s->b.dirty = true;
+			if (pend[i].event_us &&
+			    (!s->last_event_us || pend[i].event_us < s->last_event_us))
+				s->last_event_us = pend[i].event_us;
+		}
 		free(pend[i].set);
 		free(pend[i].be);
 	}
