@@ -246,7 +246,9 @@ static void setup(void)
 		d->cfg = NULL; /* apply_config takes ownership */
 		CHECK(sy_daemon_apply_config(d, cfg, err, sizeof(err)) == 0, "apply: %s", err);
 	}
+	pthread_mutex_lock(&d->lock); /* publish releases it while it builds */
 	CHECK(sy_daemon_publish(d) == 0, "first publish");
+	pthread_mutex_unlock(&d->lock);
 	atexit(cleanup);
 }
 
