@@ -69,7 +69,9 @@ for t in "${TARGETS[@]}"; do
 
 	# 1. the regression inputs and seeds, once each, no mutation
 	nreg=$( [ -d "$regr" ] && find "$regr" -type f | wc -l || echo 0)
-	if "$exe" -runs=0 -close_fd_mask=3 "${inputs[@]}" >"$log.replay" 2>&1; then
+	# (bounded: an input that hangs, e.g. a deadlock, fails; it never stalls CI)
+	if timeout -k 5 300 "$exe" -runs=0 -timeout=10 -close_fd_mask=3 "${inputs[@]}" \
+		>"$log.replay" 2>&1; then
 		regr_ok=ok
 	else
 		regr_ok=FAILED
@@ -89,7 +91,7 @@ for t in "${TARGETS[@]}"; do
 	while :; do
 		left=$((SECS - ($(date +%s) - start)))
 		[ "$left" -ge 1 ] || break
-		nice -n 10 "$exe" -max_total_time="$left" -timeout=10 -close_fd_mask=3 \
+		timeout -k 5 $((left + 60)) nice -n 10 "$exe" -max_total_time="$left" -timeout=10 -close_fd_mask=3 \
 			-artifact_prefix="$art/" -print_final_stats=1 "$work" "${inputs[@]}" >>"$log.run" 2>&1
 		rc=$?
 		cat "$log.run" >>"$log"
