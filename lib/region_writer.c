@@ -650,7 +650,6 @@ static int stage_table(struct staged *st, char *err, size_t errlen)
 	return 0;
 }
 
-
 static void staged_free(struct staged *s)
 {
 	free(s->backends);
@@ -698,7 +697,7 @@ static struct staged *stage_slot(struct sy_writer *w, const char *name)
 	return &w->stage[w->n_stage++];
 }
 
-/* Drop one staged entry (the others keep their order-independent meaning). */
+/* Drop one staged entry; the order of the others does not matter. */
 static void unstage(struct sy_writer *w, struct staged *st)
 {
 	staged_free(st);
