@@ -21,6 +21,12 @@
 
 #define SY_LATENCY_BUCKETS 16
 
+/* Counts per bucket of sy_latency_bounds_ms (the last: above them all). */
+struct sy_ms_histogram {
+	uint64_t count[SY_LATENCY_BUCKETS + 1];
+	double sum_ms;
+};
+
 struct sy_service_state {
 	char name[SY_NAME_MAX];
 	size_t cfg_index;            /* into d->cfg->services */
@@ -57,9 +63,9 @@ struct sy_daemon {
 	uint64_t marks;      /* changes signalled on `wake` (sy_daemon_mark, reloads) */
 	bool adopted;                /* the region existed: adopted, not created */
 	uint64_t started_ms;
-	/* publish latency (event -> committed) histogram, upper bounds in ms */
-	uint64_t latency_count[SY_LATENCY_BUCKETS + 1];
-	double latency_sum_ms;
+	/* histograms over sy_latency_bounds_ms: publish latency (event ->
+	 * committed) and the time one publish spends building its tables */
+	struct sy_ms_histogram latency, build;
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
 	struct sy_log_limit refused_log; /* "registration refused" lines */
 	struct sy_log_limit expired_log; /* "backend expired" lines */
@@ -86,6 +92,7 @@ struct sy_daemon {
 };
 
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
+void sy_ms_histogram_add(struct sy_ms_histogram *h, double ms);
 
 uint64_t sy_now_ms(void);
 uint64_t sy_now_us(void);

@@ -44,6 +44,22 @@ static void put(struct buf *b, const char *fmt, ...)
 	}
 }
 
+static void put_histogram(struct buf *b, const char *name, const char *help,
+			  const struct sy_ms_histogram *h)
+{
+	uint64_t cum = 0;
+
+	put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < SY_LATENCY_BUCKETS; i++) {
+		cum += h->count[i];
+		put(b, "%s_bucket{le=\"%g\"} %llu\n", name, sy_latency_bounds_ms[i],
+		    (unsigned long long)cum);
+	}
+	cum += h->count[SY_LATENCY_BUCKETS];
+	put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.3f\n%s_count %llu\n", name,
+	    (unsigned long long)cum, name, h->sum_ms, name, (unsigned long long)cum);
+}
+
 static const char *const names[] = {
 #define SY_X(id, name, help) name,
 	SY_COUNTERS(SY_X)
@@ -60,7 +76,6 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
 	struct buf b = { 0 };
-	uint64_t cum = 0;
 
 	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
 
@@ -104,14 +119,10 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 			put(&b, "switchyard_backend_up{service=\"%s\",backend=\"%s\"} %d\n", s->name, lbl, be[j].weight > 0);
 		}
 	}
-	put(&b, "# HELP switchyard_publish_latency_ms Registry/config event to table published\n# TYPE switchyard_publish_latency_ms histogram\n");
-	for (int i = 0; i < SY_LATENCY_BUCKETS; i++) {
-		cum += d->latency_count[i];
-		put(&b, "switchyard_publish_latency_ms_bucket{le=\"%g\"} %llu\n", sy_latency_bounds_ms[i], (unsigned long long)cum);
-	}
-	cum += d->latency_count[SY_LATENCY_BUCKETS];
-	put(&b, "switchyard_publish_latency_ms_bucket{le=\"+Inf\"} %llu\nswitchyard_publish_latency_ms_sum %.3f\nswitchyard_publish_latency_ms_count %llu\n",
-	    (unsigned long long)cum, d->latency_sum_ms, (unsigned long long)cum);
+	put_histogram(&b, "switchyard_publish_latency_ms", "Registry/config event to table published",
+		      &d->latency);
+	put_histogram(&b, "switchyard_table_build_ms",
+		      "Time one publish spent building its changed services' Maglev tables", &d->build);
 	put(&b, "# TYPE switchyard_generation gauge\nswitchyard_generation %llu\n",
 	    (unsigned long long)(snap ? snap->generation : 0));
 	put(&b, "# TYPE switchyard_registrations_total counter\nswitchyard_registrations_total{result=\"accepted\"} %llu\nswitchyard_registrations_total{result=\"rejected\"} %llu\n",

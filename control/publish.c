@@ -40,16 +40,6 @@ static struct sy_be *find_sorted(struct sy_be **idx, uint32_t n, const struct sy
 	return r ? *r : NULL;
 }
 
-static void record_latency(struct sy_daemon *d, double ms)
-{
-	int i = 0;
-
-	while (i < SY_LATENCY_BUCKETS && ms > sy_latency_bounds_ms[i])
-		i++;
-	d->latency_count[i]++;
-	d->latency_sum_ms += ms;
-}
-
 static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *sp)
 {
 	memset(sp, 0, sizeof(*sp));
@@ -139,7 +129,7 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 		}
 	}
 	if (p->event_us)
-		record_latency(d, (double)(done_us - p->event_us) / 1000.0);
+		sy_ms_histogram_add(&d->latency, (double)(done_us - p->event_us) / 1000.0);
 }
 
 /* Publishing holds the lock only to read the daemon's state and to commit:
@@ -154,7 +144,7 @@ int sy_daemon_publish(struct sy_daemon *d)
 {
 	struct pending *pend = calloc(d->n_svc ? d->n_svc : 1, sizeof(*pend));
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
-	uint64_t now = sy_now_ms(), config_gen = d->config_gen;
+	uint64_t now = sy_now_ms(), config_gen = d->config_gen, build_us;
 	size_t np = 0;
 	struct sy_commit_stats cs;
 	bool any = false;
@@ -192,6 +182,7 @@ int sy_daemon_publish(struct sy_daemon *d)
 
 	/* 2. stage, unlocked: the Maglev tables are built here */
 	pthread_mutex_unlock(&d->lock);
+	build_us = sy_now_us();
 	for (size_t i = 0; i < np; i++) {
 		if (sy_writer_set_service(d->writer, &pend[i].spec, err, sizeof(err)) == 0) {
 			pend[i].staged = true;
@@ -204,7 +195,10 @@ int sy_daemon_publish(struct sy_daemon *d)
 		if (pend[i].unresolved)
 			sy_logf("info", "\"waiting for next-hop MACs\" service=%s", pend[i].name);
 	}
+	build_us = sy_now_us() - build_us;
 	pthread_mutex_lock(&d->lock);
+	if (np)
+		sy_ms_histogram_add(&d->build, (double)build_us / 1000.0);
 
 	/* 3. commit, locked */
 	if (d->config_gen != config_gen) {

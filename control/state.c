@@ -17,6 +17,16 @@ const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS] = {
 	0.5, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000,
 };
 
+void sy_ms_histogram_add(struct sy_ms_histogram *h, double ms)
+{
+	int i = 0;
+
+	while (i < SY_LATENCY_BUCKETS && ms > sy_latency_bounds_ms[i])
+		i++;
+	h->count[i]++;
+	h->sum_ms += ms;
+}
+
 uint64_t sy_now_us(void)
 {
 	struct timespec ts;
