@@ -29,8 +29,13 @@
 #     set has exactly the backends the flooder left registered;
 #   - publish latency stays bounded: p99 of the change-phase delta of
 #     sy-control's switchyard_publish_latency_ms histogram (/metrics) is
-#     below 1 s (a generous bound: the figure is printed, speed is not
-#     what is tested).
+#     below 1 s, or, where building the tables of one publish takes longer
+#     (a sanitizer build on a loaded machine), within what batching
+#     allows: a change waits for at most the build in progress and its own,
+#     so p99 <= 2 x the longest build (switchyard_table_build_ms, over the
+#     same phase) + 250 ms, in the histograms' bucket bounds. What is
+#     tested is that changes do not queue up, not speed; the figures are
+#     printed.
 # Prints PASS:/FAIL: lines, a RELIABILITY| report line and RESULT: PASS|FAIL.
 #
 # usage: test_registry_flood.sh BUILD_DIR
@@ -47,7 +52,7 @@ ALLOWED="198.18.0.0/24, 198.18.64.0/18" # web's backends and the LB; the flood
 trap sy_cleanup EXIT
 PY=/usr/bin/python3
 : "${FLOOD_N:=10000}" "${FLOOD_RATE:=100}" "${FLOOD_S:=30}"
-P99_BOUND_MS=1000
+P99_FLOOR_MS=1000
 FLOOD_VIP=198.18.1.2
 UPDATE_DROPS="drop_no_tables drop_no_service drop_no_backend drop_tx_full drop_kernel_full"
 
@@ -84,8 +89,8 @@ EOF
 metrics() { ip netns exec ${P}l curl -s --max-time 5 --unix-socket "$WORK/api.sock" http://sy/metrics; }
 generation() { sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p'; }
 stats() { sy_ctl --json stats; }
-# the latency histogram's cumulative bucket counts: "LE COUNT" lines
-histogram() { sed -n 's/^switchyard_publish_latency_ms_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'; }
+# a /metrics histogram's cumulative bucket counts: "LE COUNT" lines
+histogram() { sed -n "s/^$1_bucket{le=\"\([^\"]*\)\"} \([0-9]*\)\$/\1 \2/p" "$2"; }
 flood_backends() {
 	sy_ctl --json services | $PY -c 'import json,sys
 for s in json.load(sys.stdin)["services"]:
@@ -111,7 +116,7 @@ ok=$(topo_probe 30001 20 | grep -vc ' -$')
 
 # ---- the flood --------------------------------------------------------------
 sy_log "flood: $FLOOD_RATE changes/s for $FLOOD_S s while traffic flows"
-metrics | histogram >"$WORK/hist0"
+metrics >"$WORK/metrics0"
 stats >"$WORK/stats0.json"
 gen0=$(generation)
 ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 5000 25 $((FLOOD_S + 2)) / 2 >"$WORK/load.txt" 2>&1 &
@@ -132,7 +137,7 @@ echo "  flooder: $flood"
 wait $LOAD
 for pid in "${DL_PIDS[@]}"; do wait $pid; done
 sleep 0.5 # the last changes published
-metrics | histogram >"$WORK/hist1"
+metrics >"$WORK/metrics1"
 stats >"$WORK/stats1.json"
 gen1=$(generation)
 
@@ -201,35 +206,42 @@ other=$(echo "$drops" | sed -n 's/^OTHER //p')
 	sy_pass "no drop caused by updates: $(echo $UPDATE_DROPS | tr ' ' ',') all 0 over the flood (other drops: $other)" ||
 	sy_fail "drops during the flood: $bad (other drops: $other)"
 
-p99=$($PY - "$WORK/hist0" "$WORK/hist1" <<'EOF'
+for k in 0 1; do
+	histogram switchyard_publish_latency_ms "$WORK/metrics$k" >"$WORK/latency$k"
+	histogram switchyard_table_build_ms "$WORK/metrics$k" >"$WORK/build$k"
+done
+# "P99 N P50 BUILD_MAX BOUND" (ms, bucket bounds; none/inf when empty/above)
+lat=$($PY - "$WORK"/latency0 "$WORK"/latency1 "$WORK"/build0 "$WORK"/build1 $P99_FLOOR_MS <<'EOF'
 import sys
-def load(p):
-    return [(float("inf") if le == "+Inf" else float(le), int(c)) for le, c in
-            (l.split() for l in open(p) if l.strip())]
-a, b = load(sys.argv[1]), load(sys.argv[2])
-d = [(le, cb - ca) for (le, ca), (_, cb) in zip(a, b)]
-n = d[-1][1] if d else 0
-if n <= 0:
-    print("none 0 none")
-else:
-    def q(p):
-        for le, c in d:
-            if c >= p * n:
-                return le
-    fmt = lambda x: "inf" if x == float("inf") else "%g" % x
-    print(fmt(q(0.99)), n, fmt(q(0.5)))
+def delta(p0, p1):
+    load = lambda p: [(float("inf") if le == "+Inf" else float(le), int(c))
+                      for le, c in (l.split() for l in open(p) if l.strip())]
+    return [(le, cb - ca) for (le, ca), (_, cb) in zip(load(p0), load(p1))]
+lat, build, floor = delta(*sys.argv[1:3]), delta(*sys.argv[3:5]), float(sys.argv[5])
+fmt = lambda x: "none" if x is None else "inf" if x == float("inf") else "%g" % x
+n = lat[-1][1] if lat else 0
+q = lambda p: next((le for le, c in lat if c >= p * n), None) if n > 0 else None
+# the longest build: the lowest bucket bound that holds every build
+nb = build[-1][1] if build else 0
+bmax = next((le for le, c in build if c >= nb), None) if nb > 0 else 0.0
+need = max(floor, 2 * bmax + 250)
+bound = next((le for le, _ in lat if le >= need), float("inf"))
+print(fmt(q(0.99)), n, fmt(q(0.5)), fmt(bmax), fmt(bound))
 EOF
 )
-read -r p99_ms n_pub p50_ms <<<"$p99"
-if [ "$p99_ms" != none ] && [ "$p99_ms" != inf ] && awk -v x="$p99_ms" -v b=$P99_BOUND_MS 'BEGIN { exit !(x < b) }'; then
-	sy_pass "publish latency over $n_pub publishes: p50 <= ${p50_ms} ms, p99 <= ${p99_ms} ms (histogram bucket bounds; bound ${P99_BOUND_MS} ms)"
+read -r p99_ms n_pub p50_ms build_ms bound_ms <<<"$lat"
+# below the floor, or within a bound above it (bucket bounds: <= is the best
+# a histogram can say)
+if [ "$p99_ms" != none ] && [ "$p99_ms" != inf ] && [ "$bound_ms" != inf ] &&
+	awk -v x="$p99_ms" -v b="$bound_ms" -v f=$P99_FLOOR_MS 'BEGIN { exit !(x < f || x <= b && b > f) }'; then
+	sy_pass "publish latency over $n_pub publishes: p50 <= ${p50_ms} ms, p99 <= ${p99_ms} ms; longest build <= ${build_ms} ms (histogram bucket bounds; bound ${bound_ms} ms)"
 else
-	sy_fail "publish latency p99 ${p99_ms} ms over ${n_pub} publishes (bound ${P99_BOUND_MS} ms)"
+	sy_fail "publish latency p99 ${p99_ms} ms over ${n_pub} publishes; longest build <= ${build_ms} ms (bound ${bound_ms} ms)"
 fi
 
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
-echo "RELIABILITY|registry_flood|$FLOOD_N backends of a second service flapping through the embedded registry (deregister/register/weight) at ${rate:-0} changes/s (target $FLOOD_RATE) for $FLOOD_S s|25 req/s new connections + 4 slow downloads to a stable service|$outcome|$failed of $total requests failed, $dl_ok/4 downloads intact, $web_expired web backends expired, update drops: $bad, ${chg_ok:-0} changes at ${rate:-0}/s (registration round trip p99 ${rtt99:-?} ms), $((gen1 - gen0)) commits, publish latency p50 <= ${p50_ms} ms p99 <= ${p99_ms} ms"
+echo "RELIABILITY|registry_flood|$FLOOD_N backends of a second service flapping through the embedded registry (deregister/register/weight) at ${rate:-0} changes/s (target $FLOOD_RATE) for $FLOOD_S s|25 req/s new connections + 4 slow downloads to a stable service|$outcome|$failed of $total requests failed, $dl_ok/4 downloads intact, $web_expired web backends expired, update drops: $bad, ${chg_ok:-0} changes at ${rate:-0}/s (registration round trip p99 ${rtt99:-?} ms), $((gen1 - gen0)) commits, publish latency p50 <= ${p50_ms} ms p99 <= ${p99_ms} ms, longest table build <= ${build_ms} ms"
 echo "--- sy-control log (tail)"
 tail -3 "$WORK/control.log"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
