@@ -3,7 +3,8 @@
  * `syctl register`: the backend-side heartbeat agent for the embedded
  * registry. Sends a signed registration every ttl/3 seconds (each one a
  * heartbeat with a fresh timestamp and nonce), keeps trying while the
- * registry is unreachable, and deregisters on SIGTERM/SIGINT.
+ * registry is unreachable, and deregisters on SIGTERM/SIGINT. The renewal
+ * timing is explained in syctl_register().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,6 +90,7 @@ int syctl_register(int argc, char **argv)
 	size_t klen = 0;
 	char err[256];
 	int c, once = 0, ok_before = 0, etcd;
+	uint32_t third_ms;
 	long v;
 	char *end;
 
@@ -176,7 +178,16 @@ int syctl_register(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Renewals every ttl/3, counted from the start of the last answered
+	 * one, not from its answer; a request gets at most ttl/3 (3 s at
+	 * most); a failed one is retried after ttl/6 (1 s at most). So one
+	 * renewal lost or stuck in a slow registry still leaves time for
+	 * another before the TTL runs out (at TTL 5 s: tries at 1.7 s and 4.2 s
+	 * after the last answered one). */
+	third_ms = r.ttl_s * 1000 / 3;
+	t.timeout_ms = third_ms < 3000 ? third_ms : 3000;
 	while (!stop) {
+		uint64_t started = syctl_mono_ms(), next;
 		int rc = send_once(&t, "/v1/register", &r, key, klen, ok_before);
 
 		if (rc == 0 && !ok_before) {
@@ -189,11 +200,12 @@ int syctl_register(int argc, char **argv)
 			return 1; /* refused: retrying will not help */
 		if (once)
 			return rc == 0 ? 0 : 3;
-		/* renew at a third of the TTL; retry sooner while failing */
-		for (uint32_t ms = 0, wait = rc == 0 ? r.ttl_s * 1000 / 3 : 1000;
-		     ms < wait && !stop; ms += 50)
-			usleep(50000);
+		next = rc == 0 ? started + third_ms
+			       : syctl_mono_ms() + (third_ms / 2 < 1000 ? third_ms / 2 : 1000);
+		while (!stop && syctl_mono_ms() < next)
+			usleep(20000);
 	}
+	t.timeout_ms = 3000; /* the deregistration is the last word: give it time */
 	if (send_once(&t, "/v1/deregister", &r, key, klen, 0) == 0)
 		printf("level=info msg=deregistered service=%s addr=%s port=%u\n", r.service, addr,
 		       r.port);

@@ -33,6 +33,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include "netaddr.h"
+#include "syctl.h"
 #include "syctl_register_zk.h"
 
 #define ZK_DEFAULT_PREFIX "/switchyard/services"
@@ -44,14 +45,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The library's thread: only note what happened. */
@@ -182,7 +175,7 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	char hosts[1024], prefix[512], parent[1024], path[1200], ep[80];
 	struct sy_backend_id id = { .port = r->port };
 	int timeout_ms = (int)r->ttl_s * 1000, rc = 0;
-	uint64_t down_since = mono_ms(), next_check = 0, retry_at = 0;
+	uint64_t down_since = syctl_mono_ms(), next_check = 0, retry_at = 0;
 	bool created = false, ever = false, warned = false;
 	zhandle_t *zh = NULL;
 	const char *lvl = getenv("SY_ZK_LOG");
@@ -244,7 +237,7 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	signal(SIGPIPE, SIG_IGN);
 
 	while (!stop) {
-		uint64_t now = mono_ms();
+		uint64_t now = syctl_mono_ms();
 		int st;
 
 		if (!zh) {

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""A stand-in for the embedded registry that records when each
+registration arrives and answers the Nth one late (or never in time), to
+test the agent's renewal timing (test_agent_renewal.sh).
+
+usage: stub_registry.py PORTFILE SECONDS STALL_INDEX STALL_S
+Listens on 127.0.0.1 (port written to PORTFILE), answers POST
+/v1/register and /v1/deregister with 200 {"ok": true}; request number
+STALL_INDEX (1-based, registrations only) is answered after STALL_S
+seconds. After SECONDS it prints one line per registration:
+"T_MS STALLED" (milliseconds since the first one; STALLED 1 for the late
+one) and exits.
+"""
+import http.server
+import json
+import sys
+import threading
+import time
+
+portfile, seconds, stall_index, stall_s = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+arrivals = []
+lock = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        stalled = False
+        if self.path == "/v1/register":
+            with lock:
+                arrivals.append([time.monotonic(), 0])
+                idx = len(arrivals)
+                if idx == stall_index:
+                    arrivals[-1][1] = 1
+                    stalled = True
+        if stalled:
+            time.sleep(stall_s)
+        body = json.dumps({"ok": True, "ttl_s": 5}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the agent gave up on this one
+
+    def log_message(self, *args):
+        pass
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+srv.daemon_threads = True
+with open(portfile, "w") as f:
+    f.write(str(srv.server_address[1]))
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+time.sleep(seconds)
+with lock:
+    t0 = arrivals[0][0] if arrivals else 0
+    for t, s in arrivals:
+        print(f"{(t - t0) * 1000:.0f} {s}")
