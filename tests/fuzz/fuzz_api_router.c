@@ -50,14 +50,8 @@
 #define MAX_ARGS 16
 #define TOKEN "fuzz-router-token-0123456789"
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_api_router: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                              \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#define FUZZ_TARGET "fuzz_api_router"
+#include "fuzz_check.h"
 
 /* main.c's list, which this target does not link */
 const struct sy_source *const sy_sources[] = {

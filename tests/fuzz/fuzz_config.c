@@ -23,14 +23,8 @@
 
 #define NAME "fuzz.yaml"
 
-#define CHECK(cond, ...)                                                              \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "fuzz_config: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                         \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
+#define FUZZ_TARGET "fuzz_config"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -44,14 +44,8 @@
 #define NOW_MS 1700000000000ull
 #define SKEW_MS 30000
 
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz_http_api: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                            \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
+#define FUZZ_TARGET "fuzz_http_api"
+#include "fuzz_check.h"
 
 static const uint8_t service_key[32] = "fuzz-http-api-key-0123456789abcd";
 

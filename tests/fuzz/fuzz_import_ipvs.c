@@ -39,14 +39,8 @@
 #define NAME "fuzz.rules"
 #define FZ_MAX_INPUT (64 * 1024)
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_import_ipvs: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                              \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#define FUZZ_TARGET "fuzz_import_ipvs"
+#include "fuzz_check.h"
 
 /* "NAME:LINE: " at the start of s: LINE, or 0 if s does not start so. */
 static unsigned long line_of(const char *s)

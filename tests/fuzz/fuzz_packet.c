@@ -56,14 +56,8 @@ static struct {
 	struct sy_lb lb;
 } env;
 
-#define CHECK(cond, ...)                                                              \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "fuzz_packet: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                         \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
+#define FUZZ_TARGET "fuzz_packet"
+#include "fuzz_check.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -37,14 +37,8 @@
 #define PREFIX "/switchyard/services/"
 #define MAX_INPUT 8192
 
-#define CHECK(cond, ...)                                                                      \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "fuzz_registry_value: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                                 \
-			abort();                                                               \
-		}                                                                              \
-	} while (0)
+#define FUZZ_TARGET "fuzz_registry_value"
+#include "fuzz_check.h"
 
 static bool zone_ok(const char *z)
 {

@@ -40,14 +40,8 @@
 #define MAX_ARGS 32
 #define FZ_MAX_INPUT 8192
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_syctl_args: invariant violated: " __VA_ARGS__); \
-			fprintf(stderr, "\n");                                              \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#define FUZZ_TARGET "fuzz_syctl_args"
+#include "fuzz_check.h"
 
 static struct {
 	long status;          /* the answer's status; 0 = unreachable */
