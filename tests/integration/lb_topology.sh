@@ -69,8 +69,7 @@ EOF
 topo_up() {
 	WORK=$(mktemp -d /tmp/sy-topo-XXXXXX)
 	SY_FILES+=("$WORK" "/var/run/dpdk/$P")
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/web.key"
-	chmod 600 "$WORK/web.key"
+	sy_keyfile "$WORK/web.key"
 	topo_config
 
 	sy_ns ${P}n && ip -n ${P}n link add br0 type bridge && ip -n ${P}n link set br0 up || return 1

@@ -60,6 +60,12 @@ sy_attach() {
 
 sy_mac() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
 
+# sy_keyfile PATH: a fresh HMAC key for a service (32 random bytes in hex),
+# private to its owner as sy-control and syctl require
+sy_keyfile() {
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1" && chmod 600 "$1"
+}
+
 # sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
 sy_wait() {
 	local t=$1

@@ -26,8 +26,7 @@ WORK=$(mktemp -d /tmp/sy-agent-XXXXXX)
 SY_FILES+=("$WORK")
 trap sy_cleanup EXIT
 
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/key"
-chmod 600 "$WORK/key"
+sy_keyfile "$WORK/key"
 $PY "$HERE/stub_registry.py" "$WORK/port" $((RUN_S + 1)) 2 4 >"$WORK/arrivals" &
 STUB=$!
 SY_PIDS+=($STUB)

@@ -26,8 +26,7 @@ W=$(mktemp -d /tmp/sy-churn-XXXXXX)
 SY_FILES+=("$W")
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 REG=$(free_port)
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/web.key"
-chmod 600 "$W/web.key"
+sy_keyfile "$W/web.key"
 
 config() {
 	cat >"$W/sw.yaml" <<EOF

@@ -176,8 +176,7 @@ sleep $((TTL + 1))
 sy_log "6. refused registrations"
 before=$(sy_ctl --json backends web | grep -c '"address"')
 gen_before=$(sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/wrong.key"
-chmod 600 "$WORK/wrong.key"
+sy_keyfile "$WORK/wrong.key"
 ip netns exec ${P}b1 "$BUILD/control/syctl" register --once --service web --addr 198.18.0.11 \
 	--port 8080 --key-file "$WORK/wrong.key" --registry http://$LBIP:9181 >/dev/null 2>&1
 rc=$?

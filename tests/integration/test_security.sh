@@ -34,8 +34,7 @@ SOCK=$W/run/api.sock
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$TOKEN" >"$W/token"
 chmod 600 "$W/token"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/web.key"
-chmod 600 "$W/web.key"
+sy_keyfile "$W/web.key"
 ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
 L() { ip netns exec ${P}l "$@"; }
 rel() { sy_rel "$@"; } # test, fault or input, load held, outcome, figures
@@ -398,12 +397,15 @@ rel security_reg_slow_clients "40 idle + 32 trickling (1 byte/0.5 s) connections
 
 # ---- 2c. flood from a disallowed prefix ---------------------------------------
 sy_log "2c. flood of bogus registrations from a disallowed prefix"
-# one refusal in a fresh second first: it brings out the summary of lines
-# held back in the earlier steps, so that the log from here on accounts
-# for this step's refusals only
-sleep 1.1
-ip netns exec ${P}x $ABUSE flood $LBIP 9181 1 1 1 "$W/web.key" >/dev/null
-sleep 0.2
+# flush_refusal_log: one refusal in a fresh second; it brings out the
+# summary line of the refusals held back before it (rate limit 10/s)
+flush_refusal_log() {
+	sleep 1.1
+	ip netns exec ${P}x $ABUSE flood $LBIP 9181 1 1 1 "$W/web.key" >/dev/null
+	sleep 0.2
+}
+# first, so that the log from here on accounts for this step's refusals only
+flush_refusal_log
 ta=$(now_ms)
 rss0=$(rss)
 log0=$(wc -l <"$W/control.log")
@@ -443,9 +445,7 @@ grow=$((rss1 - rss0))
 # The refusals are logged at most 10 a second and the rest summed up, so a
 # flood cannot fill the disk through sy-control's log. One more refusal, in
 # a later second, brings the last summary out.
-sleep 1.1
-ip netns exec ${P}x $ABUSE flood $LBIP 9181 1 1 1 "$W/web.key" >/dev/null
-sleep 0.2
+flush_refusal_log
 read -r _ rej2 <<<"$(reg_counts)"
 logged=$(tail -n +$((log0 + 1)) "$W/control.log" | grep -c '"registration refused" peer=')
 held=$(tail -n +$((log0 + 1)) "$W/control.log" |
