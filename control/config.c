@@ -1000,10 +1000,21 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 	return 0;
 }
 
+/* Forwarding modes as the configuration writes them, by mode - 1. */
+static const char *const fwd_modes[] = { "ipip", "gue", "l2dsr", NULL };
+static const int fwd_mode_vals[] = { SY_FWD_IPIP, SY_FWD_GUE, SY_FWD_L2DSR };
+
 const char *sy_fwd_mode_name(unsigned mode)
 {
-	return mode == SY_FWD_IPIP ? "ipip" : mode == SY_FWD_GUE ? "gue"
-	     : mode == SY_FWD_L2DSR ? "l2dsr" : "?";
+	return mode >= SY_FWD_IPIP && mode <= SY_FWD_L2DSR ? fwd_modes[mode - 1] : "?";
+}
+
+unsigned sy_fwd_mode_parse(const char *name)
+{
+	for (unsigned i = 0; fwd_modes[i]; i++)
+		if (!strcmp(fwd_modes[i], name))
+			return (unsigned)fwd_mode_vals[i];
+	return 0;
 }
 
 /* Cross-field rules of one service, after all its fields are read. */
@@ -1061,8 +1072,6 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	static const char *const keys[] = { SY_CONFIG_KEYS_SERVICE(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const protos[] = { "tcp", "udp", NULL };
 	static const int pvals[] = { 6, 17 };
-	static const char *const modes[] = { "ipip", "gue", "l2dsr", NULL };
-	static const int mvals[] = { SY_FWD_IPIP, SY_FWD_GUE, SY_FWD_L2DSR };
 	static const char *const sources[] = { "static", "embedded", "etcd", "zookeeper", NULL };
 	static const int svals[] = { SY_SOURCE_STATIC, SY_SOURCE_EMBEDDED, SY_SOURCE_ETCD,
 				     SY_SOURCE_ZOOKEEPER };
@@ -1136,7 +1145,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	}
 
 	if (required(m, "mode", &f) ||
-	    get_enum(&f, modes, mvals, "a mode (ipip, gue or l2dsr)", &v))
+	    get_enum(&f, fwd_modes, fwd_mode_vals, "a mode (ipip, gue or l2dsr)", &v))
 		return -1;
 	s->mode = (enum sy_fwd_mode)v;
 	if (field(m, "table_size", &f) && get_table_size(&f, &s->table_size))

@@ -190,5 +190,7 @@ void sy_config_free(struct sy_config *c);
 /* A forwarding mode as the configuration writes it ("ipip", "gue",
  * "l2dsr"); "?" for anything else. */
 const char *sy_fwd_mode_name(unsigned mode);
+/* The mode (enum sy_fwd_mode) the configuration names so, 0 if none. */
+unsigned sy_fwd_mode_parse(const char *name);
 
 #endif

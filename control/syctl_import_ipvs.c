@@ -59,17 +59,7 @@
 #define SY_WEIGHT_MAX 65535u      /* SY_MAGLEV_MAX_WEIGHT */
 #define IPVS_WEIGHT_MAX 2147483647ul
 
-enum mode {
-	MODE_NONE = SY_IPVS_MODE_NONE,
-	MODE_IPIP = SY_IPVS_MODE_IPIP,
-	MODE_GUE = SY_IPVS_MODE_GUE,
-	MODE_L2DSR = SY_IPVS_MODE_L2DSR,
-};
-/* the modes are named by the configuration's own sy_fwd_mode_name() */
-_Static_assert((int)SY_IPVS_MODE_IPIP == (int)SY_FWD_IPIP &&
-		       (int)SY_IPVS_MODE_GUE == (int)SY_FWD_GUE &&
-		       (int)SY_IPVS_MODE_L2DSR == (int)SY_FWD_L2DSR,
-	       "import modes are forwarding modes");
+#define MODE_NONE 0 /* no enum sy_fwd_mode (yet) */
 
 enum kind { K_TCP, K_UDP, K_SCTP, K_FWMARK };
 
@@ -95,9 +85,9 @@ struct service {
 	char notes[NOTES_MAX];   /* what was dropped */
 	char skipped[512];       /* why it was skipped; "" = converted */
 	unsigned line;
-	enum mode mode;          /* from the first real server */
+	enum sy_fwd_mode mode;          /* from the first real server */
 	unsigned mode_line;
-	unsigned gue_port;       /* MODE_GUE; 0: none given yet (-m with --nat-as gue) */
+	unsigned gue_port;       /* SY_FWD_GUE; 0: none given yet (-m with --nat-as gue) */
 	unsigned gue_line;       /* the real server that gave gue_port */
 	bool nat;                /* some real servers were -m, forwarded as --nat-as */
 	struct real_server *rs;
@@ -109,7 +99,7 @@ struct importer {
 	const char *file;        /* for messages */
 	char instance[SY_CONFIG_INSTANCE_MAX];
 	const char *encap4, *encap6;
-	enum mode nat_as;
+	enum sy_fwd_mode nat_as;
 	bool skip_unsupported;
 	struct service *svc;
 	size_t n_svc, cap_svc;
@@ -683,7 +673,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 	struct svc_key k;
 	struct service *s;
 	struct real_server r = { .weight = 1, .line = im->line };
-	enum mode mode;
+	enum sy_fwd_mode mode;
 	unsigned long v, tun_port = 0;
 	const char *fwd = lo->seen[O_FWD] ? lo->val[O_FWD] : "-g";
 	const char *tun = lo->seen[O_TUNTYPE] ? lo->val[O_TUNTYPE] : "ipip";
@@ -736,7 +726,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 			   lo->seen[O_TUNTYPE] ? "--tun-type" : lo->seen[O_TUNPORT] ? "--tun-port"
 										  : lo->name[O_CSUM]);
 	if (!strcmp(fwd, "-g") || !strcmp(fwd, "--gatewaying")) {
-		mode = MODE_L2DSR;
+		mode = SY_FWD_L2DSR;
 	} else if (!strcmp(fwd, "-m") || !strcmp(fwd, "--masquerading")) {
 		masq = true;
 		mode = im->nat_as;
@@ -744,13 +734,13 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		if (lo->seen[O_TUNPORT] || lo->seen[O_CSUM])
 			return bad(im, "%s does not go with --tun-type ipip",
 				   lo->seen[O_TUNPORT] ? "--tun-port" : lo->name[O_CSUM]);
-		mode = MODE_IPIP;
+		mode = SY_FWD_IPIP;
 	} else if (!strcmp(tun, "gue")) {
 		if (!lo->seen[O_TUNPORT])
 			return bad(im, "--tun-type gue needs --tun-port PORT");
 		if (parse_ulong(lo->val[O_TUNPORT], 1, 65535, &tun_port))
 			return bad(im, "--tun-port '%s' is not a port 1..65535", lo->val[O_TUNPORT]);
-		mode = MODE_GUE;
+		mode = SY_FWD_GUE;
 	} else if (!strcmp(tun, "gre")) {
 		if (lo->seen[O_TUNPORT])
 			return bad(im, "--tun-port does not go with --tun-type gre");
@@ -793,7 +783,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		else
 			note(r.notes, "was -m (NAT), now %s", sy_fwd_mode_name(mode));
 	}
-	if (mode == MODE_L2DSR && r.family != s->family)
+	if (mode == SY_FWD_L2DSR && r.family != s->family)
 		return bad(im, "real server %s of %s: direct routing (-g) needs an address of the "
 			   "VIP's family", lo->val[O_RS], desc);
 	if (s->mode && s->mode != mode)
@@ -802,11 +792,11 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 			   desc, sy_fwd_mode_name(mode), s->mode_line, sy_fwd_mode_name(s->mode));
 	/* tun_port 0: a -m real server forwarded as gue (--nat-as gue), which
 	 * takes the service's gue_port */
-	if (s->mode == MODE_GUE && tun_port && s->gue_port && s->gue_port != tun_port)
+	if (s->mode == SY_FWD_GUE && tun_port && s->gue_port && s->gue_port != tun_port)
 		return bad(im, "real server %s of %s: --tun-port %lu, but the one on line %u has "
 			   "%u: a Switchyard service has one gue_port", lo->val[O_RS], desc,
 			   tun_port, s->gue_line, s->gue_port);
-	if ((mode == MODE_IPIP || mode == MODE_GUE) &&
+	if ((mode == SY_FWD_IPIP || mode == SY_FWD_GUE) &&
 	    !(r.family == AF_INET ? im->encap4 : im->encap6)) {
 		bad(im, "real server %s is tunnelled (%s): give --encap-source%c ADDR, the outer "
 		    "source address (IPVS takes it from the routing table; Switchyard needs it "
@@ -823,7 +813,7 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		s->mode = mode;
 		s->mode_line = im->line;
 	}
-	if (mode == MODE_GUE && tun_port && !s->gue_port) {
+	if (mode == SY_FWD_GUE && tun_port && !s->gue_port) {
 		s->gue_port = (unsigned)tun_port;
 		s->gue_line = im->line;
 	}
@@ -929,8 +919,8 @@ static void emit(const struct importer *im, FILE *f)
 		else
 			fprintf(f, "    port: all\n");
 		fprintf(f, "    protocol: %s\n", s->kind == K_TCP ? "tcp" : "udp");
-		fprintf(f, "    mode: %s\n", sy_fwd_mode_name(s->mode ? s->mode : MODE_L2DSR));
-		if (s->mode == MODE_GUE)
+		fprintf(f, "    mode: %s\n", sy_fwd_mode_name(s->mode ? s->mode : SY_FWD_L2DSR));
+		if (s->mode == SY_FWD_GUE)
 			fprintf(f, "    gue_port: %u\n",
 				s->gue_port ? s->gue_port : SY_CONFIG_DEFAULT_GUE_PORT);
 		fprintf(f, "    source: static\n");
@@ -999,7 +989,7 @@ int sy_ipvs_convert(const char *in, size_t len, const struct sy_ipvs_opts *o, ch
 		.file = o->file ? o->file : "<stdin>",
 		.encap4 = o->encap4,
 		.encap6 = o->encap6,
-		.nat_as = o->nat_as <= SY_IPVS_MODE_L2DSR ? (enum mode)o->nat_as : MODE_NONE,
+		.nat_as = o->nat_as <= SY_FWD_L2DSR ? o->nat_as : MODE_NONE,
 		.skip_unsupported = o->skip_unsupported,
 		.warnings = o->warnings,
 		.err = err,
@@ -1185,13 +1175,8 @@ int syctl_import_ipvs(int argc, char **argv)
 			im.encap6 = optarg;
 			break;
 		case 'n':
-			if (!strcmp(optarg, "ipip"))
-				im.nat_as = SY_IPVS_MODE_IPIP;
-			else if (!strcmp(optarg, "l2dsr"))
-				im.nat_as = SY_IPVS_MODE_L2DSR;
-			else if (!strcmp(optarg, "gue"))
-				im.nat_as = SY_IPVS_MODE_GUE;
-			else
+			im.nat_as = sy_fwd_mode_parse(optarg);
+			if (!im.nat_as)
 				return usage_error("--nat-as '%s' is not ipip, gue or l2dsr", optarg);
 			break;
 		case 'S':

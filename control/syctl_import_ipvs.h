@@ -6,20 +6,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <switchyard/region_types.h>
+
 /* `syctl import-ipvs [-o FILE] [options] [FILE|-]` (argv[0] = "import-ipvs"):
  * reads `ipvsadm -Sn` (ipvsadm-save -n) output and writes the equivalent
  * Switchyard YAML configuration. Returns the exit code: 0 written, 1 a line
  * of the input cannot be converted (FILE:LINE: named) or the output cannot
  * be written, 2 usage. See docs/control.md, "Migrating from IPVS". */
 int syctl_import_ipvs(int argc, char **argv);
-
-/* --nat-as: how masquerading (-m) real servers are forwarded. */
-enum sy_ipvs_mode {
-	SY_IPVS_MODE_NONE = 0, /* not at all: an error, or left out with skip_unsupported */
-	SY_IPVS_MODE_IPIP,
-	SY_IPVS_MODE_GUE,
-	SY_IPVS_MODE_L2DSR,
-};
 
 /* The command's options, already checked by the caller (syctl_import_ipvs()
  * does: instance [a-z0-9-]{1,31}, encap sources numeric and not
@@ -29,7 +23,9 @@ struct sy_ipvs_opts {
 	const char *instance;      /* NULL: "switchyard" */
 	const char *encap4;        /* --encap-source4, NULL if none */
 	const char *encap6;        /* --encap-source6, NULL if none */
-	enum sy_ipvs_mode nat_as;  /* --nat-as */
+	/* --nat-as: how masquerading (-m) real servers are forwarded; 0: not
+	 * at all (an error, or left out with skip_unsupported) */
+	enum sy_fwd_mode nat_as;
 	bool skip_unsupported;     /* --skip-unsupported */
 	FILE *warnings;            /* "syctl import-ipvs: FILE:LINE: warning: ..." lines; NULL: none */
 };

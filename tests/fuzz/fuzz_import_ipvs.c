@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > FZ_MAX_INPUT)
 		return -1;
 	len = size - 1;
-	o.nat_as = (enum sy_ipvs_mode)(data[0] & 3);
+	o.nat_as = (enum sy_fwd_mode)(data[0] & 3); /* 0: none */
 	o.skip_unsupported = data[0] & 4;
 	o.encap4 = data[0] & 8 ? "198.18.0.1" : NULL;
 	o.encap6 = data[0] & 16 ? "2001:2::1" : NULL;
