@@ -56,15 +56,8 @@ static struct sy_api_reply reply_error(unsigned status, const char *fmt, ...)
 
 static const struct sy_service *published(struct sy_daemon *d, const char *name)
 {
-	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
-
-	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
-		const struct sy_service *s = sy_snapshot_service(sy_writer_map(d->writer)->base, snap, i);
-
-		if (!strcmp(s->name, name))
-			return s;
-	}
-	return NULL;
+	return sy_snapshot_find_name(sy_writer_map(d->writer)->base, sy_writer_snapshot(d->writer),
+				     name);
 }
 
 static uint32_t live_backends(const struct sy_service *s, const uint8_t *base)

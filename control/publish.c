@@ -112,21 +112,17 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 static void published(struct sy_daemon *d, const struct pending *p, uint64_t now,
 		      uint64_t done_us)
 {
-	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
-	const uint8_t *base = sy_writer_map(d->writer)->base;
+	const struct sy_service *o = sy_snapshot_find_name(sy_writer_map(d->writer)->base,
+							   sy_writer_snapshot(d->writer), p->name);
 	struct sy_service_state *s = sy_daemon_service(d, p->name);
 
 	if (!s)
 		return;
 	sy_svcb_published(&s->b, p->set, p->n, now);
 	s->b.dirty |= p->unresolved;
-	for (uint32_t k = 0; snap && k < snap->n_services; k++) {
-		const struct sy_service *o = sy_snapshot_service(base, snap, k);
-
-		if (!strcmp(o->name, p->name)) {
-			s->digest = o->digest;
-			s->published_gen = o->version;
-		}
+	if (o) {
+		s->digest = o->digest;
+		s->published_gen = o->version;
 	}
 	if (p->event_us)
 		sy_ms_histogram_add(&d->latency, (double)(done_us - p->event_us) / 1000.0);

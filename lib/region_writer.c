@@ -667,15 +667,7 @@ void sy_writer_discard(struct sy_writer *w)
 
 static const struct sy_service *published_service(struct sy_writer *w, const char *name)
 {
-	const struct sy_snapshot *snap = sy_writer_snapshot(w);
-
-	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
-		const struct sy_service *s = sy_snapshot_service(w->map.base, snap, i);
-
-		if (strcmp(s->name, name) == 0)
-			return s;
-	}
-	return NULL;
+	return sy_snapshot_find_name(w->map.base, sy_writer_snapshot(w), name);
 }
 
 static struct staged *stage_slot(struct sy_writer *w, const char *name)

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "flow_hash.h"
 #include "maglev.h"
@@ -358,6 +359,28 @@ sy_snapshot_service(const uint8_t *base, const struct sy_snapshot *snap, uint32_
 	const uint64_t *offs = (const uint64_t *)(base + snap->services_off);
 
 	return (const struct sy_service *)(base + offs[i]);
+}
+
+/* The service named `name` in snap (may be NULL), or NULL: a snapshot lists
+ * its services by name (strcmp order), so this is a binary search. */
+static inline const struct sy_service *
+sy_snapshot_find_name(const uint8_t *base, const struct sy_snapshot *snap, const char *name)
+{
+	uint32_t lo = 0, hi = snap ? snap->n_services : 0;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct sy_service *s = sy_snapshot_service(base, snap, mid);
+		int c = strcmp(s->name, name);
+
+		if (c == 0)
+			return s;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static inline const struct sy_backend *sy_service_backends(const uint8_t *base,
