@@ -276,6 +276,16 @@ static void mutate(struct model_svc *ms, uint64_t *rng)
 	}
 }
 
+/* What a commit published, for the readers' "was it ever published" check. */
+static void record_published(struct shared *sh, struct sy_writer *w,
+			     const struct sy_commit_stats *cs)
+{
+	const struct sy_snapshot *snap = sy_writer_snapshot(w);
+
+	if (cs->generation < MAX_GENS && snap)
+		sh->published_sum[cs->generation] = snap->checksum;
+}
+
 int main(int argc, char **argv)
 {
 	const uint32_t sizes[] = { 251, 1021, 4099 };
@@ -347,15 +357,13 @@ int main(int argc, char **argv)
 				snprintf(err, sizeof(err), "svc-%02d", i);
 				sy_writer_remove_service(w, err, e2, sizeof(e2));
 			}
-			sy_writer_commit(w, NULL, err, sizeof(err));
+			/* this commit publishes too (when it goes through):
+			 * readers may see its generation */
+			if (sy_writer_commit(w, &cs, err, sizeof(err)) == 0)
+				record_published(sh, w, &cs);
 			continue;
 		}
-		if (cs.generation < MAX_GENS) {
-			const struct sy_snapshot *snap = sy_writer_snapshot(w);
-
-			if (snap)
-				sh->published_sum[cs.generation] = snap->checksum;
-		}
+		record_published(sh, w, &cs);
 		commits++;
 		if (commits % 64 == 0)
 			usleep(200); /* let readers hold across several publishes */
