@@ -341,10 +341,12 @@ static struct sy_api_reply backend_op(struct sy_daemon *d, const char *method,
 	if (sy_parse_endpoint(rest, &id))
 		return reply_error(400, "'%s' is not ADDR:PORT", rest);
 	b = sy_svcb_find(&s->b, &id);
-	if (!b)
+	/* a backend fail-static keeps although it is gone can be removed
+	 * (the way out of a panic over backends that are really dead) */
+	if (!b && !(!op && !strcmp(method, "DELETE") && sy_svcb_remembers(&s->b, &id)))
 		return reply_error(404, "service %s has no backend %s", s->name, rest);
 	if (!op && !strcmp(method, "DELETE")) {
-		sy_svcb_remove(&s->b, &id, sy_now_ms());
+		sy_svcb_remove(&s->b, &id, SY_LEAVE_EXPLICIT, sy_now_ms());
 	} else if (op && !strcmp(op, "drain") && !strcmp(method, "POST")) {
 		b->override = 0;
 		s->b.dirty = true;

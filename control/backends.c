@@ -24,7 +24,7 @@ void sy_svcb_free(struct sy_svc_backends *s)
 {
 	free(s->be);
 	free(s->published);
-	free(s->removals);
+	free(s->good);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -68,26 +68,72 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 	return b;
 }
 
-bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id, uint64_t now_ms)
+static int mb_cmp(const void *a, const void *b)
+{
+	return sy_backend_id_cmp(&((const struct sy_maglev_backend *)a)->id,
+				 &((const struct sy_maglev_backend *)b)->id);
+}
+
+static const struct sy_maglev_backend *in_set(const struct sy_maglev_backend *set, uint32_t n,
+					      const struct sy_backend_id *id)
+{
+	struct sy_maglev_backend key = { .id = *id };
+
+	return n ? bsearch(&key, set, n, sizeof(*set), mb_cmp) : NULL;
+}
+
+/* struct sy_good starts with its sy_maglev_backend: the same order */
+static int good_cmp(const void *a, const void *b)
+{
+	return mb_cmp(&((const struct sy_good *)a)->b, &((const struct sy_good *)b)->b);
+}
+
+static struct sy_good *good_find(const struct sy_svc_backends *s, const struct sy_backend_id *id)
+{
+	struct sy_good key = { .b.id = *id };
+
+	return s->n_good ? bsearch(&key, s->good, s->n_good, sizeof(key), good_cmp) : NULL;
+}
+
+bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id,
+		    enum sy_leave how, uint64_t now_ms)
 {
 	struct sy_be *b = sy_svcb_find(s, id);
+	struct sy_good *g = good_find(s, id);
+	bool known = false;
 
 	(void)now_ms;
-	if (!b)
-		return false;
-	/* A clean deregistration (a restart, a deploy) is not a flap: no
-	 * hold-down. The entry goes. */
-	*b = s->be[--s->n];
-	s->dirty = true;
-	return true;
+	if (b) {
+		/* A clean deregistration (a restart, a deploy) is not a flap:
+		 * no hold-down. The entry goes. */
+		*b = s->be[--s->n];
+		known = true;
+	}
+	if (g && how == SY_LEAVE_EXPLICIT) {
+		/* gone on purpose: not a loss, never kept by fail-static */
+		size_t i = (size_t)(g - s->good);
+
+		memmove(g, g + 1, sizeof(*g) * (s->n_good - i - 1));
+		s->n_good--;
+		known = true;
+	}
+	if (known)
+		s->dirty = true;
+	return known;
+}
+
+bool sy_svcb_remembers(const struct sy_svc_backends *s, const struct sy_backend_id *id)
+{
+	return good_find(s, id) != NULL;
 }
 
 void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src)
 {
 	for (uint32_t i = 0; i < s->n;) {
 		if (s->be[i].source == src) {
-			s->be[i] = s->be[--s->n];
-			s->dirty = true;
+			struct sy_backend_id id = s->be[i].id;
+
+			sy_svcb_remove(s, &id, SY_LEAVE_EXPLICIT, 0);
 		} else {
 			i++;
 		}
@@ -149,103 +195,150 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
 	return false;
 }
 
-static int mb_cmp(const void *a, const void *b)
+static uint64_t earliest(uint64_t a, uint64_t b)
 {
-	return sy_backend_id_cmp(&((const struct sy_maglev_backend *)a)->id,
-				 &((const struct sy_maglev_backend *)b)->id);
+	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-static const struct sy_maglev_backend *in_set(const struct sy_maglev_backend *set, uint32_t n,
-					      const struct sy_backend_id *id)
+bool sy_svcb_due(struct sy_svc_backends *s, uint64_t now_ms)
 {
-	struct sy_maglev_backend key = { .id = *id };
-
-	return n ? bsearch(&key, set, n, sizeof(*set), mb_cmp) : NULL;
+	if (!s->due_ms || now_ms < s->due_ms)
+		return false;
+	s->due_ms = 0;
+	s->dirty = true;
+	return true;
 }
 
-static void prune_removals(struct sy_svc_backends *s, uint64_t now_ms)
+/* Losses of the good set as of now: a member not eligible is lost since the
+ * first time it was seen so; a loss that has lasted the panic window (at
+ * once without a panic threshold) is confirmed and the member leaves the
+ * set, unless the source is unreachable (its view is stale: nothing is
+ * confirmed). A member eligible again is no longer lost and takes its
+ * current weight. Returns how many are lost; *due is when the first of them
+ * will be confirmed. */
+static uint32_t track_losses(struct sy_svc_backends *s, const struct sy_maglev_backend *eligible,
+			     uint32_t n, uint64_t now_ms, uint64_t *due)
 {
-	uint32_t kept = 0;
+	uint64_t window = s->policy.panic_threshold > 0 ? s->policy.panic_window_ms : 0;
+	uint32_t lost = 0, kept = 0;
 
-	for (uint32_t i = 0; i < s->n_removals; i++)
-		if (now_ms < s->removals[i].at_ms + s->policy.panic_window_ms)
-			s->removals[kept++] = s->removals[i];
-	s->n_removals = kept;
+	*due = 0;
+	for (uint32_t i = 0; i < s->n_good; i++) {
+		struct sy_good g = s->good[i];
+		const struct sy_maglev_backend *e = in_set(eligible, n, &g.b.id);
+
+		if (e) {
+			g.b.weight = e->weight;
+			g.lost_ms = 0;
+		} else {
+			if (!g.lost_ms)
+				g.lost_ms = now_ms;
+			if (!s->source_unreachable && now_ms - g.lost_ms >= window)
+				continue; /* confirmed: it leaves the good set */
+			lost++;
+			*due = earliest(*due, g.lost_ms + window);
+		}
+		s->good[kept++] = g;
+	}
+	s->n_good = kept;
+	return lost;
 }
 
 uint32_t sy_svcb_desired(struct sy_svc_backends *s, uint64_t now_ms,
 			 struct sy_maglev_backend *out)
 {
-	uint32_t n = 0, lost = 0;
+	uint32_t n = 0, lost;
+	uint64_t due = 0, confirm_due;
+	bool keep = false;
 
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct sy_be *b = &s->be[i];
 
-		if (b->present && b->healthy && now_ms >= b->hold_until_ms)
+		if (!b->present || !b->healthy)
+			continue;
+		if (now_ms >= b->hold_until_ms)
 			out[n++] = (struct sy_maglev_backend){ .id = b->id, .weight = sy_be_weight(b) };
+		else
+			due = earliest(due, b->hold_until_ms); /* eligible then */
 	}
 	if (n)
 		qsort(out, n, sizeof(*out), mb_cmp);
 
-	s->degraded = false;
+	lost = track_losses(s, out, n, now_ms, &confirm_due);
 	s->degraded_reason[0] = 0;
-	for (uint32_t i = 0; i < s->n_published; i++)
-		lost += !in_set(out, n, &s->published[i].id);
-
-	if (s->source_unreachable || (s->policy.panic_threshold > 0 && lost)) {
-		uint32_t base, gone;
-
-		prune_removals(s, now_ms);
-		base = s->n_published + s->n_removals; /* the set at the window's start */
-		gone = s->n_removals + lost;
-		if (s->source_unreachable ||
-		    (base && (double)gone > s->policy.panic_threshold * (double)base)) {
-			/* Keep the last good set; still take additions. */
-			if (s->source_unreachable)
-				snprintf(s->degraded_reason, sizeof(s->degraded_reason),
-					 "registry unreachable: last known set kept");
-			else
-				snprintf(s->degraded_reason, sizeof(s->degraded_reason),
-					 "panic: %u of %u backends left within %us: last good set kept",
-					 gone, base, s->policy.panic_window_ms / 1000);
-			s->degraded = true;
-			for (uint32_t i = 0, n0 = n; i < s->n_published; i++)
-				if (!in_set(out, n0, &s->published[i].id))
-					out[n++] = s->published[i];
-			qsort(out, n, sizeof(*out), mb_cmp);
-		}
+	if (s->source_unreachable) {
+		keep = true;
+		snprintf(s->degraded_reason, sizeof(s->degraded_reason),
+			 "registry unreachable: last known set kept");
+	} else if (s->policy.panic_threshold > 0 && lost &&
+		   (double)lost > s->policy.panic_threshold * (double)s->n_good) {
+		keep = true;
+		snprintf(s->degraded_reason, sizeof(s->degraded_reason),
+			 "panic: %u of %u backends lost within %us: last good set kept", lost,
+			 s->n_good, s->policy.panic_window_ms / 1000);
+		due = earliest(due, confirm_due); /* the verdict may change then */
 	}
+	if (keep) {
+		/* the good set stays, newcomers are still taken */
+		for (uint32_t i = 0, n0 = n; i < s->n_good; i++)
+			if (!in_set(out, n0, &s->good[i].b.id))
+				out[n++] = s->good[i].b;
+		qsort(out, n, sizeof(*out), mb_cmp);
+	}
+	s->degraded = keep;
+	s->due_ms = due;
 	return n;
 }
 
-int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
-		      uint32_t n, uint64_t now_ms)
+static int id_cmp(const void *a, const void *b)
 {
-	struct sy_maglev_backend *copy = malloc(sizeof(*copy) * (n ? n : 1));
+	return sy_backend_id_cmp(a, b);
+}
 
-	if (!copy)
+/* Newcomers of a published set join the good set; not one removed on
+ * purpose since the set was computed (the publisher builds tables without
+ * the lock): only what is still a known entry. O((n + s->n) log). */
+static int add_newcomers(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
+			 uint32_t n)
+{
+	struct sy_good *good = realloc(s->good, sizeof(*good) * (s->n_good + n + 1));
+	struct sy_backend_id *known = malloc(sizeof(*known) * (s->n + 1));
+	uint32_t k = s->n_good;
+
+	if (good)
+		s->good = good;
+	if (!good || !known) {
+		free(known);
 		return -1;
-	if (s->policy.panic_threshold > 0) {
-		prune_removals(s, now_ms);
-		for (uint32_t i = 0; i < s->n_published; i++) {
-			if (in_set(set, n, &s->published[i].id))
-				continue;
-			if (s->n_removals == s->cap_removals) {
-				uint32_t cap = s->cap_removals ? 2 * s->cap_removals : 16;
-				struct sy_removal *r = realloc(s->removals, cap * sizeof(*r));
-
-				if (!r)
-					break;
-				s->removals = r;
-				s->cap_removals = cap;
-			}
-			s->removals[s->n_removals++] =
-				(struct sy_removal){ .at_ms = now_ms, .id = s->published[i].id };
-		}
 	}
-	memcpy(copy, set, sizeof(*copy) * n);
+	for (uint32_t i = 0; i < s->n; i++)
+		known[i] = s->be[i].id;
+	qsort(known, s->n, sizeof(*known), id_cmp);
+	for (uint32_t i = 0; i < n; i++)
+		if (!good_find(s, &set[i].id) &&
+		    (s->n && bsearch(&set[i].id, known, s->n, sizeof(*known), id_cmp)))
+			good[k++] = (struct sy_good){ .b = set[i] };
+	free(known);
+	if (k != s->n_good) {
+		s->n_good = k;
+		qsort(good, k, sizeof(*good), good_cmp);
+	}
+	return 0;
+}
+
+int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
+		      uint32_t n, bool kept_good, uint64_t now_ms)
+{
+	struct sy_maglev_backend *pub = malloc(sizeof(*pub) * (n ? n : 1));
+
+	(void)now_ms;
+	if (!pub || (!kept_good && add_newcomers(s, set, n))) {
+		free(pub);
+		return -1;
+	}
+	memcpy(pub, set, sizeof(*pub) * n);
 	free(s->published);
-	s->published = copy;
+	s->published = pub;
 	s->n_published = n;
 	return 0;
 }

@@ -9,10 +9,22 @@
  *     - backends in hold-down (flap damping: left recently)
  *   = eligible set, weighted (operator drain/weight overrides win)
  *
- * Fail-static: if the eligible set would lose more than panic_threshold of
- * the last published set within panic_window, or the service's source says
- * it is unreachable, the last good set stays published and the service is
- * marked degraded. Pure logic with explicit time: unit-testable.
+ * Fail-static (docs/control.md, "Fail-static and the panic threshold"): the
+ * good set is what was published while not failing static, plus the
+ * members lost since whose loss is not yet confirmed. A backend that leaves
+ * on purpose (a deregistration, `syctl remove`, a configuration change)
+ * leaves the good set at once and never counts. A member that stops being
+ * eligible without saying so (heartbeats stopped, active checks failed, a
+ * registry key that vanished) is lost; its loss is confirmed once it has
+ * lasted panic_window (it then leaves the good set). While more than
+ * panic_threshold of the good set is lost and unconfirmed, or while the
+ * service's source is unreachable, the whole good set stays published
+ * (newcomers are still taken) and the service is degraded. So losses that
+ * come together (within one window, in one tick or spread over it) are held
+ * until they are confirmed, they return, or an operator removes them; a
+ * lone loss applies at once. Every decision that time alone changes is
+ * re-taken when its time comes (sy_svcb_due), not only at the next change.
+ * Pure logic with explicit time: unit-testable.
  */
 #ifndef SY_CONTROL_BACKENDS_H
 #define SY_CONTROL_BACKENDS_H
@@ -58,25 +70,34 @@ struct sy_be {
 	uint64_t next_check_ms;  /* active checks: when the next one is due */
 };
 
-struct sy_removal {
-	uint64_t at_ms;
-	struct sy_backend_id id;
+/* How a backend leaves (sy_svcb_remove). */
+enum sy_leave {
+	SY_LEAVE_EXPLICIT, /* on purpose: deregistered, removed, unconfigured */
+	SY_LEAVE_LOST,     /* unexplained: its registry entry vanished */
+};
+
+/* A member of the good set. */
+struct sy_good {
+	struct sy_maglev_backend b; /* its last eligible weight */
+	uint64_t lost_ms;           /* 0, or since when it is lost (unconfirmed) */
 };
 
 struct sy_svc_backends {
 	struct sy_policy policy;
 	struct sy_be *be;
 	uint32_t n, cap;
-	/* what was last published (canonical order), the "last good set" */
+	/* what was last published (canonical order) */
 	struct sy_maglev_backend *published;
 	uint32_t n_published;
-	/* removals from the published set in the panic window */
-	struct sy_removal *removals;
-	uint32_t n_removals, cap_removals;
+	/* the good set, by id: what fail-static keeps */
+	struct sy_good *good;
+	uint32_t n_good;
 	bool source_unreachable;
-	bool degraded;
-	char degraded_reason[96];
+	bool degraded;           /* the last desired set kept the good set */
+	char degraded_reason[128];
 	bool dirty;              /* desired set may differ from published */
+	uint64_t due_ms;         /* 0, or when time alone may change the
+				  * desired set (sy_svcb_due) */
 };
 
 void sy_svcb_init(struct sy_svc_backends *s, const struct sy_policy *p);
@@ -88,28 +109,46 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 			     uint32_t weight, enum sy_be_source src, uint64_t ttl_ms,
 			     uint64_t now_ms);
 struct sy_be *sy_svcb_find(struct sy_svc_backends *s, const struct sy_backend_id *id);
-/* A deregistration or operator removal: the backend leaves now. */
-bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id, uint64_t now_ms);
-/* Drop entries of a source not in `keep` (config reload of static backends). */
+/* The backend leaves now. SY_LEAVE_EXPLICIT also takes it out of the good
+ * set (so fail-static never brings it back); SY_LEAVE_LOST leaves it there,
+ * a loss. True if it was known (as an entry or as a member of the good
+ * set). */
+bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id,
+		    enum sy_leave how, uint64_t now_ms);
+/* True if id is in the good set (fail-static would keep it). */
+bool sy_svcb_remembers(const struct sy_svc_backends *s, const struct sy_backend_id *id);
+/* Drop every entry of a source (the configuration no longer lists them):
+ * an explicit departure for each. */
 void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src);
 
 /* Expire TTLs; returns true if anything changed. on_expire (may be NULL)
  * hears of each backend whose heartbeats stopped, as it leaves. */
 bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
 		    void (*on_expire)(void *ctx, const struct sy_be *b), void *ctx);
+/* True (and the set dirty) once now_ms reaches a time at which the desired
+ * set may change with no event: a hold-down ending, a kept loss confirmed.
+ * Cheap: call it on every tick. */
+bool sy_svcb_due(struct sy_svc_backends *s, uint64_t now_ms);
 /* Feed one active-check result. Returns true if the verdict flipped. */
 bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, uint64_t now_ms);
 
 /* The set to publish now (canonical order) into out (capacity
- * s->n + s->n_published).
+ * sy_svcb_desired_cap(s)).
  * Applies hold-down, health, overrides and the fail-static rule; updates
- * degraded/degraded_reason. Returns the number of backends in out. */
+ * degraded/degraded_reason and due_ms. Returns the number of backends in
+ * out. */
 uint32_t sy_svcb_desired(struct sy_svc_backends *s, uint64_t now_ms,
 			 struct sy_maglev_backend *out);
-/* Record that `set` was published (it becomes the last good set). The
- * dirty flag is the publisher's: changes may have come in meanwhile. */
+static inline uint32_t sy_svcb_desired_cap(const struct sy_svc_backends *s)
+{
+	return s->n + s->n_good + 1;
+}
+/* Record that `set` was published. kept_good: it was a fail-static set
+ * (s->degraded when it was computed); otherwise its newcomers join the good
+ * set (not those removed on purpose since it was computed). The dirty flag
+ * is the publisher's: changes may have come in meanwhile. */
 int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
-		      uint32_t n, uint64_t now_ms);
+		      uint32_t n, bool kept_good, uint64_t now_ms);
 
 /* Effective weight of a backend (override or registered). */
 static inline uint32_t sy_be_weight(const struct sy_be *b)

@@ -221,11 +221,14 @@
 	K(c, "hold_down_s", INT, "5", "0..86400", "5",                                            \
 	  "Flap damping: a backend that left stays out at least this long.")                      \
 	K(c, "panic_threshold", FRACTION, "0.5", "0..1", "0.5",                                   \
-	  "If more than this share of the set vanishes within panic_window_s, the last known "   \
-	  "good set keeps serving (fail-static, `syctl status` and "                              \
-	  "`switchyard_service_degraded` show it). 0 turns this off (an unreachable registry "   \
-	  "still keeps the last set).")                                                            \
-	K(c, "panic_window_s", INT, "10", "1..86400", "10", "Window of panic_threshold.")
+	  "If more than this share of the set is lost (heartbeats stopped, checks failed, "      \
+	  "registry entries vanished; not deregistrations or `syctl remove`) within "            \
+	  "panic_window_s, the last good set keeps serving until the losses are confirmed "      \
+	  "(fail-static, `syctl status` and `switchyard_service_degraded` show it). 0 turns "    \
+	  "this off (an unreachable registry still keeps the last set).")                        \
+	K(c, "panic_window_s", INT, "10", "1..86400", "10",                                      \
+	  "How long a loss stays unconfirmed: losses within it count together, and a panic "     \
+	  "keeps the lost backends this long (re-examined as each loss is confirmed).")
 
 #define SY_CONFIG_KEYS_CHECK(K, c)                                                               \
 	K(c, "type", ENUM, "required", "none, tcp, http", "http",                                 \

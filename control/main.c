@@ -109,7 +109,7 @@ static void adopt_published(struct sy_daemon *d)
 				set[j] = (struct sy_maglev_backend){ .id = b[j].id, .weight = b[j].weight };
 		}
 		if (set) {
-			sy_svcb_published(&s->b, set, ps->n_backends, now);
+			sy_svcb_published(&s->b, set, ps->n_backends, false, now);
 			s->b.dirty = true;
 		}
 		free(set);
@@ -377,7 +377,10 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < d->n_svc; i++) {
 			struct expiry_ctx x = { d, &d->svc[i], now };
 
-			if (sy_svcb_expire(&d->svc[i].b, now, log_expired, &x) &&
+			/* heartbeats that stopped, and decisions that time
+			 * alone changes (a hold-down or a panic window over) */
+			if ((sy_svcb_expire(&d->svc[i].b, now, log_expired, &x) |
+			     sy_svcb_due(&d->svc[i].b, now)) &&
 			    !d->svc[i].last_event_us)
 				d->svc[i].last_event_us = sy_now_us();
 			dirty |= d->svc[i].b.dirty;

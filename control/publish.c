@@ -62,6 +62,7 @@ struct pending {
 	struct sy_maglev_backend *set; /* the same backends, as the policy's last good set */
 	uint32_t n;
 	uint64_t event_us;             /* the oldest change it carries (publish latency) */
+	bool kept_good;                /* a fail-static set (sy_svcb_published) */
 	bool unresolved;               /* some backends wait for their MAC: try again */
 	bool staged;
 };
@@ -71,7 +72,7 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		   struct pending *p)
 {
 	const struct sy_config_service *cfg = &d->cfg->services[s->cfg_index];
-	uint32_t cap = s->b.n + s->b.n_published + 1, n, kept = 0;
+	uint32_t cap = sy_svcb_desired_cap(&s->b), n, kept = 0;
 	struct sy_be **idx;
 
 	snprintf(p->name, sizeof(p->name), "%s", s->name);
@@ -83,6 +84,7 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		return -1;
 	}
 	n = sy_svcb_desired(&s->b, now, p->set);
+	p->kept_good = s->b.degraded;
 	for (uint32_t j = 0; j < s->b.n; j++)
 		idx[j] = &s->b.be[j];
 	qsort(idx, s->b.n, sizeof(*idx), be_ptr_cmp);
@@ -118,7 +120,7 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 
 	if (!s)
 		return;
-	sy_svcb_published(&s->b, p->set, p->n, now);
+	sy_svcb_published(&s->b, p->set, p->n, p->kept_good, now);
 	s->b.dirty |= p->unresolved;
 	if (o) {
 		s->digest = o->digest;

@@ -40,9 +40,13 @@ extern const struct sy_source sy_source_zookeeper;
 struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
 			       const struct sy_backend_id *id, uint32_t weight,
 			       enum sy_be_source src, uint64_t ttl_ms);
-/* A backend leaves (deregistration, deleted key). */
+/* A backend leaves: SY_LEAVE_EXPLICIT for a departure on purpose (a
+ * deregistration, a service no longer fed by this source), SY_LEAVE_LOST for
+ * one the registry does not explain (a key or znode that vanished: a lease
+ * or session expiry looks the same as a delete), which counts toward the
+ * panic threshold (backends.h). */
 bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
-		      const struct sy_backend_id *id);
+		      const struct sy_backend_id *id, enum sy_leave how);
 /* The source can or cannot reach its registry: while it cannot, its
  * services keep their last known set (fail-static) and show degraded. */
 void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable);

@@ -133,7 +133,7 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 				sy_logf("info", "\"backend registered\" service=%s backend=%s:%u weight=%u ttl_s=%u",
 					s->name, a, id.port, r.weight, ttl);
 			}
-		} else if (sy_source_remove(d, s, &id)) {
+		} else if (sy_source_remove(d, s, &id, SY_LEAVE_EXPLICIT)) {
 			sy_logf("info", "\"backend deregistered\" service=%s port=%u", s->name, id.port);
 		}
 		return sy_http_json(c, 200, json_pack("{s:b, s:i}", "ok", 1, "ttl_s", (int)ttl));

@@ -521,7 +521,7 @@ static bool remove_backend(struct sy_daemon *d, struct sy_service_state *s,
 	struct sy_be *b = sy_svcb_find(&s->b, id);
 	char ep[80];
 
-	if (!b || !removable(b) || !sy_source_remove(d, s, id))
+	if (!b || !removable(b) || !sy_source_remove(d, s, id, SY_LEAVE_LOST))
 		return false;
 	if (verbose) {
 		sy_format_endpoint(id, ep, sizeof(ep));
@@ -974,7 +974,7 @@ static void configured(struct sy_daemon *d)
 			struct sy_backend_id id = s->b.be[j].id;
 
 			if (s->b.be[j].source == SY_SRC_ETCD)
-				sy_source_remove(d, s, &id);
+				sy_source_remove(d, s, &id, SY_LEAVE_EXPLICIT);
 		}
 	}
 	if (E.started && E.conf.enabled && !E.running && spawn(d))

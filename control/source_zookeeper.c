@@ -330,7 +330,7 @@ static void reconcile(struct zk_worker *w, struct zk_svc *zs, bool removals)
 
 		if (s->b.be[i].source != SY_SRC_ZOOKEEPER || listed_valid(zs, &id))
 			continue;
-		if (sy_source_remove(d, s, &id)) {
+		if (sy_source_remove(d, s, &id, SY_LEAVE_LOST)) {
 			sy_format_endpoint(&id, a, sizeof(a));
 			sy_logf("info", "\"backend deregistered\" service=%s backend=%s source=zookeeper",
 				s->name, a);
@@ -845,7 +845,7 @@ static void configured(struct sy_daemon *d)
 			struct sy_backend_id id = s->b.be[j].id;
 
 			if (s->b.be[j].source == SY_SRC_ZOOKEEPER)
-				sy_source_remove(d, s, &id);
+				sy_source_remove(d, s, &id, SY_LEAVE_EXPLICIT);
 		}
 	}
 	names = calloc(n ? n : 1, sizeof(*names));

@@ -121,9 +121,9 @@ struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
 }
 
 bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
-		      const struct sy_backend_id *id)
+		      const struct sy_backend_id *id, enum sy_leave how)
 {
-	if (!sy_svcb_remove(&s->b, id, sy_now_ms()))
+	if (!sy_svcb_remove(&s->b, id, how, sy_now_ms()))
 		return false;
 	sy_daemon_mark(d, s);
 	return true;

@@ -15,6 +15,11 @@ protocol") over keep-alive HTTP connections.
       their last change (a timeout under load), so the server may have
       applied it or not.
 
+  registry_flood.py bulk HOST:PORT KEY_FILE SERVICE N
+      Registers the backends 0..N-1 from 16 connections, then deregisters
+      them all. Prints "registered R deregistered D failed F" (F: requests
+      answered other than 200, or not at all).
+
 The backends start registered (the test lists them in the configuration).
 Every wait is bounded (HTTP timeout 5 s per request, the duration overall).
 Addresses are in 198.18.64.0/18 (N <= 16384)."""
@@ -122,11 +127,36 @@ def flap(reg, n, rate, duration, t0, tid, nthreads, seed, out):
     out[tid] = (k, ok, failed, rtt, sum(up.values()), len(unsure))
 
 
+def bulk(hostport, key_file, service, n, nthreads=16):
+    """Every backend registered, then every one deregistered."""
+    counts = {"/v1/register": 0, "/v1/deregister": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def run(tid, path):
+        reg = Registry(hostport, key_file, service)
+        for i in range(tid, n, nthreads):
+            st = reg.post(path, i)
+            with lock:
+                counts[path if st == 200 else "failed"] += 1
+
+    for path in ("/v1/register", "/v1/deregister"):
+        th = [threading.Thread(target=run, args=(t, path)) for t in range(nthreads)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+    print("registered %d deregistered %d failed %d"
+          % (counts["/v1/register"], counts["/v1/deregister"], counts["failed"]), flush=True)
+    return 0 if counts["failed"] == 0 else 1
+
+
 def main():
     mode, hostport, key_file, service, n = sys.argv[1:6]
     n = int(n)
     assert 0 < n <= 16384
     nthreads = 16
+    if mode == "bulk":
+        return bulk(hostport, key_file, service, n)
     assert mode == "flap"
     regs = [Registry(hostport, key_file, service) for _ in range(nthreads)]
     rate, duration, seed = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
