@@ -191,65 +191,94 @@ static json_t *table_json(struct sy_daemon *d, const struct sy_service *s)
 			 (json_int_t)s->table_size, "digest", digest, "backends", arr);
 }
 
-/* GET /v1/lookup: the dataplane's own answer (its connection tables, then
- * Maglev) when it runs; else Maglev from the published table, saying so. */
-static struct sy_api_reply lookup(struct sy_daemon *d, const struct sy_api_request *rq)
+/* GET /v1/lookup, in two parts: what the published table gives a flow and,
+ * for the XDP path, its conntrack map (locked: both read the daemon's
+ * state); then, for the DPDK path, the dataplane's own answer over its
+ * telemetry socket, asked WITHOUT the daemon lock and with a bounded wait
+ * (sy_dp_lookup): a stalled dataplane must not hold up the API, the
+ * registry or publishing (issue 12, point 3). */
+struct lookup {
+	struct sy_api_reply error;   /* status 0: none */
+	char svc[SY_NAME_MAX], params[256], hx[16];
+	char ep[80], newep[80], why[400];
+	uint32_t slot, table_size;
+	bool have_maglev, tracked, ask_dataplane;
+	int32_t dp_pid;              /* the dataplane to ask, and where */
+	char dp_socket[108];
+};
+
+static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, struct lookup *L)
 {
 	const char *svc = rq->arg(rq->arg_ctx, "service");
 	const char *src = rq->arg(rq->arg_ctx, "src");
 	const char *dst = rq->arg(rq->arg_ctx, "dst");
 	const char *proto = rq->arg(rq->arg_ctx, "proto");
+	struct sy_region_map *m = sy_writer_map(d->writer);
 	struct sy_flow_key k = { 0 };
 	const struct sy_service *s;
 	unsigned sp, dp;
 	uint8_t f2;
-	uint32_t hash, slot, idx;
-	bool tracked;
-	char ep[80] = "none", newep[80], why[400], dpwhy[200], params[256], hx[16];
+	uint32_t hash, idx;
 
-	if (!svc || !(s = published(d, svc)))
-		return reply_error(404, "no published service '%s'", svc ? svc : "");
+	if (!svc || !(s = published(d, svc))) {
+		L->error = reply_error(404, "no published service '%s'", svc ? svc : "");
+		return;
+	}
 	if (sy_parse_ip(src, &k.family, k.src) || sy_parse_ip(dst, &f2, k.dst) || f2 != k.family ||
 	    sy_parse_port(rq->arg(rq->arg_ctx, "sport"), &sp) ||
 	    sy_parse_port(rq->arg(rq->arg_ctx, "dport"), &dp) ||
-	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
-		return reply_error(400, "need src, sport, dst, dport (same family) and proto tcp|udp");
+	    !proto || (strcmp(proto, "tcp") && strcmp(proto, "udp"))) {
+		L->error = reply_error(400, "need src, sport, dst, dport (same family) and proto tcp|udp");
+		return;
+	}
+	snprintf(L->svc, sizeof(L->svc), "%s", svc);
 	k.sport = htons((uint16_t)sp);
 	k.dport = htons((uint16_t)dp);
 	k.proto = strcmp(proto, "tcp") == 0 ? 6 : 17;
 	hash = sy_flow_hash(&k, s->hash_seed);
-	slot = hash % s->table_size;
-	snprintf(hx, sizeof(hx), "0x%08x", hash);
+	L->table_size = s->table_size;
+	L->slot = hash % s->table_size;
+	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
-	idx = sy_service_table(sy_writer_map(d->writer)->base, s)[slot];
-	if (idx == SY_MAGLEV_NONE)
-		snprintf(newep, sizeof(newep), "none");
+	idx = sy_service_table(m->base, s)[L->slot];
+	L->have_maglev = idx != SY_MAGLEV_NONE;
+	if (!L->have_maglev)
+		snprintf(L->newep, sizeof(L->newep), "none");
 	else
-		sy_format_endpoint(&sy_service_backends(sy_writer_map(d->writer)->base, s)[idx].id,
-				   newep, sizeof(newep));
-
-	snprintf(params, sizeof(params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
-	/* the running dataplane's own answer: the XDP program's conntrack map,
-	 * or the DPDK dataplane asked over its telemetry socket */
-	if (d->xdp)
-		tracked = sy_daemon_xdp_lookup(d, s, &k, ep, sizeof(ep), why, sizeof(why)) == 0;
-	else
-		tracked = sy_dp_lookup(sy_writer_map(d->writer), params, ep, sizeof(ep), why,
-				       sizeof(why)) == 0;
-	if (!tracked) {
-		snprintf(dpwhy, sizeof(dpwhy), "%.199s", why);
-		snprintf(ep, sizeof(ep), "%s", newep);
-		if (idx == SY_MAGLEV_NONE)
-			snprintf(why, sizeof(why), "no backend for new flows (%s)", dpwhy);
-		else
-			snprintf(why, sizeof(why), "maglev: slot %u of %u (%s)", slot, s->table_size, dpwhy);
+		sy_format_endpoint(&sy_service_backends(m->base, s)[idx].id, L->newep,
+				   sizeof(L->newep));
+	snprintf(L->params, sizeof(L->params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
+	if (d->xdp) {
+		/* the XDP program's conntrack map: a map lookup, no waiting */
+		L->tracked = sy_daemon_xdp_lookup(d, s, &k, L->ep, sizeof(L->ep), L->why,
+						  sizeof(L->why)) == 0;
+		return;
 	}
-	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "service", svc,
-					 "backend", ep, "reason", why, "new_flow_backend", newep,
-					 "slot", (json_int_t)slot, "table_size",
-					 (json_int_t)s->table_size, "hash", hx));
+	L->ask_dataplane = true;
+	L->dp_pid = atomic_load(&m->hdr->dp_pid);
+	snprintf(L->dp_socket, sizeof(L->dp_socket), "%.*s", (int)sizeof(m->hdr->dp_telemetry) - 1,
+		 m->hdr->dp_telemetry);
+}
+
+static struct sy_api_reply lookup_reply(struct lookup *L)
+{
+	char dpwhy[200];
+
+	if (!L->tracked) {
+		snprintf(dpwhy, sizeof(dpwhy), "%.199s", L->why);
+		snprintf(L->ep, sizeof(L->ep), "%s", L->newep);
+		if (!L->have_maglev)
+			snprintf(L->why, sizeof(L->why), "no backend for new flows (%s)", dpwhy);
+		else
+			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
+				 L->table_size, dpwhy);
+	}
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "service", L->svc,
+					 "backend", L->ep, "reason", L->why, "new_flow_backend",
+					 L->newep, "slot", (json_int_t)L->slot, "table_size",
+					 (json_int_t)L->table_size, "hash", L->hx));
 }
 
 static json_t *stats_json(struct sy_daemon *d)
@@ -416,8 +445,6 @@ static struct sy_api_reply route(struct sy_daemon *d, const struct sy_api_reques
 		return get ? reply_json(200, services_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/stats"))
 		return get ? reply_json(200, stats_json(d)) : reply_error(405, "use GET");
-	if (!strcmp(url, "/v1/lookup"))
-		return get ? lookup(d, rq) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/reload")) {
 		if (strcmp(method, "POST"))
 			return reply_error(405, "use POST");
@@ -466,6 +493,21 @@ struct sy_api_reply sy_api_handle(struct sy_daemon *d, const struct sy_api_reque
 		return reply_error(401, "missing or wrong bearer token");
 	if (rq->body->too_large)
 		return reply_error(413, "body over %d bytes", API_MAX_BODY);
+	if (!strcmp(rq->url, "/v1/lookup")) {
+		struct lookup L = { 0 };
+
+		if (strcmp(rq->method, "GET"))
+			return reply_error(405, "use GET");
+		pthread_mutex_lock(&d->lock);
+		lookup_locked(d, rq, &L);
+		pthread_mutex_unlock(&d->lock);
+		if (L.error.status)
+			return L.error;
+		if (L.ask_dataplane)
+			L.tracked = sy_dp_lookup(L.dp_pid, L.dp_socket, L.params, L.ep, sizeof(L.ep),
+						 L.why, sizeof(L.why)) == 0;
+		return lookup_reply(&L);
+	}
 	pthread_mutex_lock(&d->lock);
 	r = route(d, rq);
 	pthread_mutex_unlock(&d->lock);
@@ -520,9 +562,12 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 
 static struct api_listener unix_l, tcp_l;
 
+/* A thread per connection (at most 256): one slow request (a lookup waiting
+ * for the dataplane, a big /metrics) never queues the others behind it. */
 static struct MHD_Daemon *start_on(int fd, struct api_listener *l)
 {
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+					MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				handler, l, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, NULL,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
