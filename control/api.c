@@ -19,6 +19,7 @@
 #include "http.h"
 #include "dp_query.h"
 #include "metrics.h"
+#include "preflight.h"
 #include "netaddr.h"
 #include "source.h"
 
@@ -588,21 +589,8 @@ int sy_api_start(struct sy_daemon *d, char *err, size_t errlen)
 		return -1;
 	}
 	if (a->tcp_host) {
-		FILE *f = fopen(a->token_file, "r");
-		size_t n = 0;
-
-		if (f) {
-			n = fread(d->api_token, 1, sizeof(d->api_token) - 1, f);
-			fclose(f);
-		}
-		while (n && (d->api_token[n - 1] == '\n' || d->api_token[n - 1] == ' '))
-			n--;
-		d->api_token[n] = 0;
-		if (n < 16) {
-			snprintf(err, errlen, "%s: token_file %s missing or shorter than 16 characters",
-				 d->cfg->path, a->token_file);
+		if (sy_read_token(d->cfg, d->api_token, sizeof(d->api_token), err, errlen))
 			return -1;
-		}
 		fd = sy_listen_tcp(a->tcp_family, a->tcp_addr, a->tcp_port, err, errlen);
 		if (fd < 0)
 			return -1;

@@ -1195,6 +1195,8 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 
 	if (field(m, "health", &f) && parse_health(&f, &s->health))
 		return -1;
+	if (field(m, "max_backends", &f) && get_u32(&f, 1, 1u << 24, &s->max_backends))
+		return -1;
 
 	/* A static service without backends is allowed: it is an empty service
 	 * (its VIP is claimed, new flows are dropped as no_backend) to which the
@@ -1233,6 +1235,11 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 					     as, b->port, j, o->line);
 			}
 		}
+	}
+	if (s->max_backends && s->n_backends > s->max_backends) {
+		field(m, "max_backends", &f);
+		return ffail(&f, "%u is fewer than the %zu backends listed", s->max_backends,
+			     s->n_backends);
 	}
 	return check_service(m, s);
 }

@@ -98,6 +98,7 @@ struct sy_config_service {
 	char *key_file;           /* embedded only (required there); else NULL */
 	struct sy_config_backend *backends;
 	size_t n_backends;
+	uint32_t max_backends;    /* 0 = not set: an equal share (sy_config_caps) */
 	struct sy_config_health health;
 	unsigned line;
 };

@@ -200,6 +200,11 @@
 	  "with; the agents use the same file.")                                                  \
 	K(c, "backends", MAP_LIST, "none", "no duplicate address and port", "",                   \
 	  "Configured backends (static: the set; other sources: the initial set).")             \
+	K(c, "max_backends", INT, "an equal share of limits.backends", "1..16777216", "1000",     \
+	  "At most this many backends, from every source together: a registration or `syctl "   \
+	  "add` over it is refused (507), a registry entry over it ignored and counted. The "    \
+	  "services' caps together must fit the region's backends; services without one share " \
+	  "what is left equally.")                                                                 \
 	K(c, "health", MAP, "see health", "", "", "Health policy of this service.")
 
 #define SY_CONFIG_KEYS_BACKEND(K, c)                                                             \

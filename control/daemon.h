@@ -62,6 +62,7 @@ struct sy_daemon {
 	uint64_t config_gen; /* configurations applied (start, reloads) */
 	uint64_t marks;      /* changes signalled on `wake` (sy_daemon_mark, reloads) */
 	bool adopted;                /* the region existed: adopted, not created */
+	bool created_region;         /* this process created it (a failed start removes it) */
 	uint64_t started_ms;
 	/* histograms over sy_latency_bounds_ms: publish latency (event ->
 	 * committed) and the time one publish spends building its tables */

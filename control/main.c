@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "netaddr.h"
+#include "preflight.h"
 #include "source.h"
 #include "syctl.h"
 #include "xdp_lb.h"
@@ -64,6 +65,16 @@ int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
 			 d->config_path);
 		sy_config_free(cfg);
 		return -1;
+	}
+	{
+		/* what the running region can hold, the keys, the files */
+		struct sy_region_limits lim = sy_writer_map(d->writer)->hdr->limits;
+		struct sy_preflight pf = { .region_limits = &lim };
+
+		if (sy_preflight_run(cfg, &pf, err, errlen)) {
+			sy_config_free(cfg);
+			return -1;
+		}
 	}
 	if (sy_daemon_apply_config(d, cfg, err, errlen)) {
 		sy_config_free(cfg);
@@ -131,8 +142,38 @@ static int open_region(struct sy_daemon *d, char *err, size_t errlen)
 	if (sy_writer_create(d->cfg->region, d->cfg->instance, &d->cfg->limits, NULL, &d->writer,
 			     err, errlen))
 		return -1;
+	d->created_region = true;
 	sy_logf("info", "\"region created\" region=%s", d->cfg->region);
 	return 0;
+}
+
+/* A start that failed leaves nothing behind: a region it created goes
+ * (nothing can have used it yet), one it adopted stays and keeps serving. */
+static void close_region(struct sy_daemon *d, bool failed)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s", d->cfg ? d->cfg->region : "");
+	sy_writer_close(d->writer);
+	d->writer = NULL;
+	if (failed && d->created_region && path[0] && unlink(path) == 0)
+		sy_logf("info", "\"start failed: the region it created is removed\" region=%s", path);
+}
+
+/* Everything start-up would refuse, before anything is created: --check
+ * runs the same (preflight.c). 0, or -1 with err. */
+static int preflight(struct sy_daemon *d, const struct sy_config *cfg, char *err, size_t errlen)
+{
+	struct sy_preflight pf = { .run_as = d->run_as,
+				   .xdp_iface = strcmp(d->dp_mode, "dpdk") ? d->xdp_iface : NULL };
+	struct sy_region_header h;
+
+	if (access(cfg->region, F_OK) == 0) {
+		if (sy_region_peek(cfg->region, &h, err, errlen))
+			return -1;
+		pf.region_limits = &h.limits; /* an existing region keeps its limits */
+	}
+	return sy_preflight_run(cfg, &pf, err, errlen);
 }
 
 static int start_sources(struct sy_daemon *d, char *err, size_t errlen)
@@ -154,7 +195,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: sy-control --config FILE [--foreground] [--check] [--version]\n"
 		   "                  [--dataplane dpdk|xdp|auto] [--iface IF] [XDP options]\n"
-		   "  --check       validate the configuration and exit (0 valid, 2 invalid)\n"
+		   "  --check       run every check start-up runs (configuration, keys, token,\n"
+		   "                the region's room, users, files; binding sockets aside)\n"
+		   "                and exit: 0 valid, 2 invalid\n"
 		   "  --foreground  accepted for compatibility: sy-control never forks\n"
 		   "  --dataplane dpdk   (default) sy-dataplane serves the region\n"
 		   "  --dataplane xdp    load the XDP balancer on --iface IF and feed its maps\n"
@@ -302,11 +345,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sy-control: %s\n", err);
 		return 2;
 	}
-	if (check) {
-		printf("%s: valid (%zu services)\n", d->config_path, cfg->n_services);
-		sy_config_free(cfg);
-		return 0;
-	}
 	if (detach) {
 		int rc = sy_xdp_detach_instance(d->xdp_bpffs, cfg->instance, err, sizeof(err));
 
@@ -322,6 +360,16 @@ int main(int argc, char **argv)
 		sy_config_free(cfg);
 		return 2;
 	}
+	if (preflight(d, cfg, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		sy_config_free(cfg);
+		return 2;
+	}
+	if (check) {
+		printf("%s: valid (%zu services)\n", d->config_path, cfg->n_services);
+		sy_config_free(cfg);
+		return 0;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	d->started_ms = sy_now_ms();
 	d->cfg = cfg;
@@ -332,6 +380,8 @@ int main(int argc, char **argv)
 	d->cfg = NULL; /* apply_config takes ownership */
 	if (sy_daemon_apply_config(d, cfg, err, sizeof(err))) {
 		fprintf(stderr, "sy-control: %s\n", err);
+		d->cfg = cfg;
+		close_region(d, true);
 		sy_config_free(cfg);
 		return 2;
 	}
@@ -345,7 +395,7 @@ int main(int argc, char **argv)
 		if (d->xdp && sy_xdp_adopted(d->xdp))
 			d->xdp_stay = true; /* never tear down the program we took over */
 		sy_daemon_xdp_stop(d);
-		sy_writer_close(d->writer);
+		close_region(d, true);
 		return 1;
 	}
 	if (sy_api_start(d, err, sizeof(err)) || start_sources(d, err, sizeof(err)) ||
@@ -354,7 +404,7 @@ int main(int argc, char **argv)
 		sy_daemon_xdp_stop(d);
 		sy_api_stop(d);
 		stop_sources(d);
-		sy_writer_close(d->writer);
+		close_region(d, true);
 		return 1;
 	}
 	signal(SIGTERM, on_term);
@@ -405,6 +455,6 @@ int main(int argc, char **argv)
 	sy_api_stop(d);
 	stop_sources(d);
 	sy_daemon_xdp_stop(d);
-	sy_writer_close(d->writer);
+	close_region(d, false);
 	return 0;
 }

@@ -42,11 +42,71 @@ uint64_t sy_object_checksum(const void *obj, size_t size, size_t checksum_field_
 	return h;
 }
 
+/* Read and validate the header of the region file open as fd. */
+static int read_header(const char *path, int fd, struct sy_region_header *h, char *err,
+		       size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(*h)) {
+		snprintf(err, errlen, "region %s: file too small (%lld bytes) to be a region",
+			 path, (long long)st.st_size);
+		return -1;
+	}
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h)) {
+		snprintf(err, errlen, "region %s: cannot read header: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	if (h->magic != SY_REGION_MAGIC) {
+		snprintf(err, errlen,
+			 "region %s: bad magic 0x%016llx, not a Switchyard region (or not fully created)",
+			 path, (unsigned long long)h->magic);
+		return -1;
+	}
+	if (h->abi_version != SY_REGION_ABI_VERSION) {
+		snprintf(err, errlen,
+			 "region %s: ABI version %u, this build speaks version %u; restart sy-control and sy-dataplane from the same release",
+			 path, h->abi_version, SY_REGION_ABI_VERSION);
+		return -1;
+	}
+	if (h->header_size != sizeof(struct sy_region_header)) {
+		snprintf(err, errlen, "region %s: header size %u, expected %zu", path,
+			 h->header_size, sizeof(struct sy_region_header));
+		return -1;
+	}
+	if (h->region_size != (uint64_t)st.st_size) {
+		snprintf(err, errlen,
+			 "region %s: header says %llu bytes but the file has %lld (truncated or corrupt)",
+			 path, (unsigned long long)h->region_size, (long long)st.st_size);
+		return -1;
+	}
+	if (h->heap_off + h->heap_size > h->region_size ||
+	    h->stats_off + h->stats_stride * h->limits.max_lcores > h->region_size) {
+		snprintf(err, errlen, "region %s: section offsets outside the file (corrupt)",
+			 path);
+		return -1;
+	}
+	return 0;
+}
+
+int sy_region_peek(const char *path, struct sy_region_header *h, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "region %s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = read_header(path, fd, h, err, errlen);
+	close(fd);
+	return rc;
+}
+
 int sy_region_map_open(const char *path, struct sy_region_map *m, char *err,
 		       size_t errlen)
 {
 	struct sy_region_header h;
-	struct stat st;
 	void *base;
 	int fd;
 
@@ -57,45 +117,8 @@ int sy_region_map_open(const char *path, struct sy_region_map *m, char *err,
 		snprintf(err, errlen, "region %s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(h)) {
-		snprintf(err, errlen, "region %s: file too small (%lld bytes) to be a region",
-			 path, (long long)st.st_size);
+	if (read_header(path, fd, &h, err, errlen))
 		goto fail;
-	}
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
-		snprintf(err, errlen, "region %s: cannot read header: %s", path,
-			 strerror(errno));
-		goto fail;
-	}
-	if (h.magic != SY_REGION_MAGIC) {
-		snprintf(err, errlen,
-			 "region %s: bad magic 0x%016llx, not a Switchyard region (or not fully created)",
-			 path, (unsigned long long)h.magic);
-		goto fail;
-	}
-	if (h.abi_version != SY_REGION_ABI_VERSION) {
-		snprintf(err, errlen,
-			 "region %s: ABI version %u, this build speaks version %u; restart sy-control and sy-dataplane from the same release",
-			 path, h.abi_version, SY_REGION_ABI_VERSION);
-		goto fail;
-	}
-	if (h.header_size != sizeof(struct sy_region_header)) {
-		snprintf(err, errlen, "region %s: header size %u, expected %zu", path,
-			 h.header_size, sizeof(struct sy_region_header));
-		goto fail;
-	}
-	if (h.region_size != (uint64_t)st.st_size) {
-		snprintf(err, errlen,
-			 "region %s: header says %llu bytes but the file has %lld (truncated or corrupt)",
-			 path, (unsigned long long)h.region_size, (long long)st.st_size);
-		goto fail;
-	}
-	if (h.heap_off + h.heap_size > h.region_size ||
-	    h.stats_off + h.stats_stride * h.limits.max_lcores > h.region_size) {
-		snprintf(err, errlen, "region %s: section offsets outside the file (corrupt)",
-			 path);
-		goto fail;
-	}
 	base = mmap(NULL, h.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		snprintf(err, errlen, "region %s: mmap of %llu bytes failed: %s", path,

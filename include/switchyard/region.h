@@ -166,6 +166,9 @@ struct sy_region_map {
 int sy_region_map_open(const char *path, struct sy_region_map *m, char *err,
 		       size_t errlen);
 void sy_region_map_close(struct sy_region_map *m);
+/* Read and validate a region's header (the same checks) without mapping or
+ * locking it: what --check needs to know of a region that exists. */
+int sy_region_peek(const char *path, struct sy_region_header *h, char *err, size_t errlen);
 
 static inline void *sy_region_ptr(const struct sy_region_map *m, uint64_t off)
 {

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Start-up's checks without side effects; see preflight.h. */
+#include <errno.h>
+#include <grp.h>
+#include <net/if.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "preflight.h"
+
+int sy_config_caps(const struct sy_config *cfg, const struct sy_region_limits *lim,
+		   uint32_t *caps, char *err, size_t errlen)
+{
+	uint64_t fixed = 0, share;
+	size_t open_ = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (cfg->services[i].max_backends)
+			fixed += cfg->services[i].max_backends;
+		else
+			open_++;
+	}
+	if (fixed > lim->max_backends ||
+	    (open_ && (lim->max_backends - fixed) / open_ < 1)) {
+		snprintf(err, errlen,
+			 "%s: the services' max_backends (%llu, and %zu services without one) do not fit the region's %u backends (limits.backends): one service could starve the others",
+			 cfg->path, (unsigned long long)fixed, open_, lim->max_backends);
+		return -1;
+	}
+	share = open_ ? (lim->max_backends - fixed) / open_ : 0;
+	for (size_t i = 0; i < cfg->n_services; i++)
+		caps[i] = cfg->services[i].max_backends ? cfg->services[i].max_backends
+							 : (uint32_t)share;
+	return 0;
+}
+
+int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err, size_t errlen)
+{
+	const char *path = cfg->api.token_file;
+	struct stat st;
+	FILE *f;
+	size_t n = 0;
+
+	errno = 0;
+	if (!path || stat(path, &st) || !S_ISREG(st.st_mode) || !(f = fopen(path, "r"))) {
+		snprintf(err, errlen, "%s: api.token_file %s: %s", cfg->path, path ? path : "(none)",
+			 errno ? strerror(errno) : "not a regular file");
+		return -1;
+	}
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = 0;
+	if (n < 16) {
+		snprintf(err, errlen, "%s: api.token_file %s: shorter than 16 characters", cfg->path,
+			 path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The region: one that exists must be a region this build speaks; a new one
+ * needs a directory to be created in. */
+static int check_region(const struct sy_config *cfg, char *err, size_t errlen)
+{
+	char dir[4096], *slash;
+	struct stat st;
+
+	if (stat(cfg->region, &st) == 0)
+		return 0; /* validated by the caller (sy_region_peek) */
+	snprintf(dir, sizeof(dir), "%s", cfg->region);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	errno = 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK)) {
+		snprintf(err, errlen, "%s: region %s: cannot be created in %s: %s", cfg->path,
+			 cfg->region, dir, errno ? strerror(errno) : "not a writable directory");
+		return -1;
+	}
+	return 0;
+}
+
+/* A file the daemon will read later (TLS material, a password file). */
+static int readable(const struct sy_config *cfg, const char *what, const char *path, char *err,
+		    size_t errlen)
+{
+	struct stat st;
+
+	if (!path)
+		return 0;
+	errno = 0;
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || access(path, R_OK)) {
+		snprintf(err, errlen, "%s: %s %s: %s", cfg->path, what, path,
+			 errno ? strerror(errno) : "not a readable regular file");
+		return -1;
+	}
+	return 0;
+}
+
+int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, char *err,
+		     size_t errlen)
+{
+	const struct sy_region_limits *lim = o->region_limits ? o->region_limits : &cfg->limits;
+	const struct sy_config_etcd *e = &cfg->registry.etcd;
+	uint32_t *caps = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*caps));
+	char token[256];
+	int rc = -1;
+
+	if (!caps) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* the region: room for every service and its backends */
+	if (cfg->n_services > lim->max_services) {
+		snprintf(err, errlen, "%s: %zu services but the region has room for %u (limits.services%s)",
+			 cfg->path, cfg->n_services, lim->max_services,
+			 o->region_limits ? " of the existing region: limits apply when it is created" : "");
+		goto out;
+	}
+	if (sy_config_caps(cfg, lim, caps, err, errlen))
+		goto out;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct sy_config_service *s = &cfg->services[i];
+
+		if (s->n_backends > caps[i]) {
+			snprintf(err, errlen, "%s:%u: services[%zu].backends: %zu listed, over the service's cap of %u (max_backends, or its share of limits.backends %u)",
+				 cfg->path, s->line, i, s->n_backends, caps[i], lim->max_backends);
+			goto out;
+		}
+		if (s->source == SY_SOURCE_EMBEDDED) {
+			uint8_t key[SY_KEY_MAX];
+			size_t klen;
+			char kerr[256];
+
+			if (sy_key_load(s->key_file, key, &klen, kerr, sizeof(kerr))) {
+				snprintf(err, errlen, "%s:%u: services[%zu].key_file: %s", cfg->path,
+					 s->line, i, kerr);
+				goto out;
+			}
+		}
+	}
+	if (!o->region_limits && check_region(cfg, err, errlen))
+		goto out;
+	/* the API */
+	if (cfg->api.tcp_host && sy_read_token(cfg, token, sizeof(token), err, errlen))
+		goto out;
+	if (cfg->api.group && !getgrnam(cfg->api.group)) {
+		snprintf(err, errlen, "%s: api.group %s: no such group", cfg->path, cfg->api.group);
+		goto out;
+	}
+	/* the registries' files */
+	if (e->enabled && (readable(cfg, "registry.etcd.ca_file", e->ca_file, err, errlen) ||
+			   readable(cfg, "registry.etcd.cert_file", e->cert_file, err, errlen) ||
+			   readable(cfg, "registry.etcd.key_file", e->key_file, err, errlen) ||
+			   readable(cfg, "registry.etcd.password_file", e->password_file, err, errlen)))
+		goto out;
+	/* the command line's part */
+	if (o->run_as && o->run_as[0] && !getpwnam(o->run_as)) {
+		snprintf(err, errlen, "--user %s: no such user", o->run_as);
+		goto out;
+	}
+	if (o->xdp_iface && o->xdp_iface[0] && !if_nametoindex(o->xdp_iface)) {
+		snprintf(err, errlen, "--iface %s: no such interface in this network namespace",
+			 o->xdp_iface);
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(token, sizeof(token));
+	free(caps);
+	return rc;
+}
