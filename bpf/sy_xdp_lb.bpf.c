@@ -41,6 +41,7 @@
 
 #include <switchyard/counters.h>
 #include <switchyard/flow_hash.h>
+#include <switchyard/icmp_error.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/xdp_maps.h>
 
@@ -106,6 +107,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sy_xdp_config);
 } sy_config SEC(".maps");
+
+/* The ICMP error rate limit's token bucket, per CPU (not pinned: a new
+ * program starts with a full bucket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sy_icmp_bucket);
+} sy_icmp_bucket SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -721,8 +731,9 @@ no_room:
 static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
 				   const struct sy_xdp_parsed *p, __u32 overhead)
 {
-	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote;
+	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote, zero = 0;
 	__u8 client_mac[6], port_mac[6], tags[8];
+	struct sy_icmp_bucket *bucket;
 	const __u8 *eth;
 	int sum;
 
@@ -735,6 +746,19 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 	eth = pkt_at(ctx, 0, 20);
 	if (!eth)
 		goto no_room;
+	/* nor to a client that is no single host, nor beyond our rate */
+	if (!sy_icmp_error_allowed(p->family, p->key.src, eth)) {
+		count(SY_C_ICMP_SUPPRESSED_DEST);
+		count(SY_C_DROP_MTU);
+		return V_DROP;
+	}
+	bucket = bpf_map_lookup_elem(&sy_icmp_bucket, &zero);
+	if (!bucket || !sy_icmp_bucket_take(bucket, (__u32)(bpf_ktime_get_ns() / 1000000),
+					    cfg->icmp_rate, cfg->icmp_burst)) {
+		count(SY_C_ICMP_RATE_LIMITED);
+		count(SY_C_DROP_MTU);
+		return V_DROP;
+	}
 	__builtin_memcpy(client_mac, eth + 6, 6);
 	__builtin_memcpy(tags, eth + 12, 8);
 	__builtin_memcpy(port_mac, cfg->port_mac, 6);

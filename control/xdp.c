@@ -106,6 +106,7 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 	struct sy_xdp_config cfg = {
 		.mtu_action = 0, /* SY_MTU_ICMP: answer too-big */
 		.tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000, /* the DPDK path's */
+		.icmp_rate = d->xdp_icmp_rate, .icmp_burst = d->xdp_icmp_burst,
 	};
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	char dir[256], buf[64];

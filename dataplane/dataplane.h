@@ -28,6 +28,8 @@ struct sy_dp_opts {
 	const char *tap_prefix;  /* TAP interface names: <prefix><port> */
 	uint16_t mtu;            /* 0 = the port's MTU */
 	uint8_t mtu_action;
+	uint32_t icmp_rate;      /* ICMP errors per second per worker */
+	uint32_t icmp_burst;
 	uint32_t stats_interval; /* seconds, 0 = quiet */
 	struct sy_ct_timeouts ct_timeouts;
 };

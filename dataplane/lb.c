@@ -253,6 +253,17 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 		count(lb, SY_C_DROP_MTU);
 		return SY_V_DROP;
 	}
+	/* nor to a client that is no single host, nor beyond our rate */
+	if (!sy_icmp_error_allowed(p->family, p->key.src, pkt->data)) {
+		count(lb, SY_C_ICMP_SUPPRESSED_DEST);
+		count(lb, SY_C_DROP_MTU);
+		return SY_V_DROP;
+	}
+	if (!sy_icmp_bucket_take(&lb->icmp_bucket, lb->now, lb->icmp_rate, lb->icmp_burst)) {
+		count(lb, SY_C_ICMP_RATE_LIMITED);
+		count(lb, SY_C_DROP_MTU);
+		return SY_V_DROP;
+	}
 	memcpy(client_mac, pkt->data + 6, 6);
 	if (p->family == SY_AF_INET) {
 		uint32_t vip = p->key.dst[0], client = p->key.src[0];

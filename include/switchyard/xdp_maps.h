@@ -28,7 +28,10 @@
  *                Per-CPU: a flow stays on one CPU under RSS, so no locking
  *                and no false sharing. Pinned with the rest, so a restarted
  *                sy-control keeps the connection table.
- *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts.
+ *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
+ *                ICMP error rate.
+ *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
+ *                error token bucket (switchyard/icmp_error.h). Not pinned.
  *   sy_counters  PERCPU_ARRAY[SY_LCORE_NCOUNTERS] uint64_t, indices and
  *                names of include/switchyard/counters.h (the DPDK path's).
  *   sy_vip_stats PERCPU_ARRAY[max services] struct sy_vip_counters,
@@ -93,6 +96,8 @@ struct sy_xdp_config {
 	uint32_t tcp_ms;       /* conntrack idle timeouts, as the DPDK path */
 	uint32_t tcp_fin_ms;
 	uint32_t udp_ms;
+	uint32_t icmp_rate;    /* ICMP errors per second per CPU; 0 = default */
+	uint32_t icmp_burst;   /* (switchyard/icmp_error.h) */
 };
 
 #endif

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
 #include "xdp_lb_util.h"
@@ -54,6 +55,25 @@ long sy_xdp_test_map_clear(int map_fd)
 	}
 	free(key);
 	return n;
+}
+
+int sy_xdp_test_percpu_zero(int map_fd, uint32_t key)
+{
+	struct bpf_map_info mi;
+	uint32_t mlen = sizeof(mi);
+	int ncpus = libbpf_num_possible_cpus(), rc;
+	void *zeros;
+
+	memset(&mi, 0, sizeof(mi));
+	if (ncpus <= 0 || bpf_obj_get_info_by_fd(map_fd, &mi, &mlen))
+		return -EINVAL;
+	/* per-CPU values are 8-byte aligned, one per possible CPU */
+	zeros = calloc((size_t)ncpus, (mi.value_size + 7) & ~7u);
+	if (!zeros)
+		return -ENOMEM;
+	rc = bpf_map_update_elem(map_fd, &key, zeros, BPF_ANY) ? -errno : 0;
+	free(zeros);
+	return rc;
 }
 
 int sy_xdp_test_run(int prog_fd, const uint8_t *frame, uint32_t len, uint8_t *out,

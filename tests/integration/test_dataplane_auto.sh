@@ -140,6 +140,7 @@ kill -TERM $DP; wait $DP
 # ---- 3. bad values ------------------------------------------------------------------
 for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \
 	"--dpdk-wait -1 --dataplane auto --iface veth0" "--xdp-ct-flows 10 --dataplane xdp --iface veth0" \
+	"--xdp-icmp-rate 0 --dataplane xdp --iface veth0" "--xdp-icmp-burst x --dataplane xdp --iface veth0" \
 	"--xdp-bpffs relative --dataplane xdp --iface veth0"; do
 	"$BUILD/control/sy-control" --config "$W/sw.yaml" $args >"$W/bad.log" 2>&1
 	rc=$?
