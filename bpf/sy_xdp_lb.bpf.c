@@ -972,20 +972,61 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	return b;
 }
 
+/* The search of the other CPUs' connection tables (bpf_loop callback). */
+struct ct_search {
+	struct sy_flow_key key;
+	__u64 now;
+	__u64 uid;  /* found: the backend; 0 = not found */
+	__u32 self; /* this CPU, already looked at */
+};
+
+static long ct_search_cpu(__u32 cpu, void *data)
+{
+	struct ct_search *cs = data;
+	struct sy_xdp_ct *e;
+
+	if (cpu == cs->self)
+		return 0;
+	/* NULL: no such flow at all, or no such CPU: the end either way */
+	e = bpf_map_lookup_percpu_elem(&sy_conntrack, &cs->key, cpu);
+	if (!e)
+		return 1;
+	if (e->expires_ns && e->expires_ns >= cs->now) {
+		cs->uid = e->uid;
+		return 1;
+	}
+	return 0;
+}
+
 /* Backend of the flow an ICMP error is about, changing nothing (lb.c
- * sy_lb_predict()): tracked, else Maglev. */
+ * sy_lb_predict()): tracked on this CPU, else on another one (RSS steers
+ * the error by its own headers, so it may arrive elsewhere: *other = 1),
+ * else Maglev. A uid read from another CPU's entry, which that CPU may be
+ * rewriting, is taken only if it names a backend of this service now. */
 static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
-						       const struct sy_flow_key *key, __u32 hash)
+						       const struct sy_flow_key *key, __u32 hash,
+						       int *other)
 {
 	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, key);
+	struct ct_search cs = { .key = *key, .now = bpf_ktime_get_ns(),
+				.self = bpf_get_smp_processor_id() };
 	struct sy_xdp_backend *b;
 	__u64 uid = 0;
 
-	if (e && e->expires_ns && e->expires_ns >= bpf_ktime_get_ns()) {
+	if (e && e->expires_ns && e->expires_ns >= cs.now) {
 		uid = e->uid;
 		b = tracked_backend(s, &uid);
 		if (b)
 			return b;
+	}
+	bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
+	if (cs.uid) {
+		uid = cs.uid;
+		b = tracked_backend(s, &uid);
+		if (b) {
+			*other = 1;
+			return b;
+		}
 	}
 	return pick(s, hash, &uid);
 }
@@ -1002,7 +1043,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_vip_counters *vc;
 	struct sy_backend_counters *bc;
 	__u32 hash, slot, l2l3;
-	int v;
+	int v, other_cpu = 0;
 
 	v = sy_xdp_parse(ctx, &p);
 	if (v == V_DROP) {
@@ -1047,7 +1088,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		bp = pick(&svc, hash, &uid);
 	} else if (p.icmp_error) {
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
-		bp = predict(&svc, &p.key, hash);
+		bp = predict(&svc, &p.key, hash, &other_cpu);
 	} else {
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
 		bp = select_tracked(cfg, &svc, &p, hash);
@@ -1088,6 +1129,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		count(SY_C_FRAGMENTS);
 	else if (p.icmp_error)
 		count(SY_C_ICMP_TO_BACKEND);
+	if (other_cpu)
+		count(SY_C_ICMP_CT_OTHER);
 	count(SY_C_FWD_PKTS);
 	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
 	if (vc) {

@@ -57,6 +57,9 @@ struct sy_dataplane {
 	uint16_t n_ports;
 	struct sy_worker workers[SY_MAX_WORKERS];
 	uint32_t n_workers;
+	/* every worker's connection table, for each worker's ICMP errors
+	 * (struct sy_lb.peer_ct) */
+	const struct sy_conntrack *ct_of_worker[SY_MAX_WORKERS];
 	volatile bool quit;
 };
 

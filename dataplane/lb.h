@@ -42,6 +42,10 @@ struct sy_lb {
 	struct sy_vip_counters *vips;
 	struct sy_backend_counters *backends;
 	struct sy_conntrack ct;
+	/* every worker's table (this one's included), read for ICMP errors
+	 * about flows that RSS keeps on another worker; NULL: none */
+	const struct sy_conntrack *const *peer_ct;
+	uint32_t n_peer_ct;
 	uint32_t now;                    /* ms tick, set per burst */
 	uint8_t port_mac[6];             /* source MAC of what we send */
 	uint16_t mtu;                    /* egress L3 MTU */

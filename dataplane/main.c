@@ -266,6 +266,14 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < dp->n_workers; i++)
 		if (sy_worker_init(dp, &dp->workers[i]))
 			goto out;
+	/* an ICMP error about a flow can arrive on any worker (RSS hashes its
+	 * own headers): each may read the others' tables */
+	for (uint32_t i = 0; i < dp->n_workers; i++)
+		dp->ct_of_worker[i] = &dp->workers[i].lb.ct;
+	for (uint32_t i = 0; i < dp->n_workers; i++) {
+		dp->workers[i].lb.peer_ct = dp->ct_of_worker;
+		dp->workers[i].lb.n_peer_ct = dp->n_workers;
+	}
 	sy_telemetry_init(dp);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -118,5 +118,9 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "victim. Legitimate clients hitting it: raise `--icmp-rate` / `--icmp-burst` "
 	  "(`--xdp-icmp-rate` / `--xdp-icmp-burst`), and the MTU towards the backends so "
 	  "that fewer packets need an answer." },
+	{ "icmp_ct_other",
+	  "ICMP errors (PMTU, unreachable) that RSS delivered to another worker or CPU than "
+	  "their flow's, sent to the backend that flow's table names: normal, a share of "
+	  "`icmp_to_backend` that grows with the number of workers." },
 	{ NULL, NULL },
 };

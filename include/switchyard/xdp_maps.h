@@ -50,6 +50,7 @@
 #define SY_XDP_MAX_BACKENDS 65536u
 #define SY_XDP_MAX_TABLE 1048573u /* largest Maglev M */
 #define SY_XDP_CT_DEFAULT_FLOWS 1048576u /* per CPU, LRU */
+#define SY_XDP_MAX_CPUS 1024u /* CPUs an ICMP error's flow is looked for on */
 
 /* Value of sy_vips: everything about a service the packet path needs except
  * its table and backends. Field meanings as in struct sy_service. */

@@ -14,6 +14,12 @@
  *         [ RUN      ] rate_limit_burst
  *         300 of 300 answered in 1 ms (burst 10, 1/s)
  *
+ *   - ICMP errors about a flow another CPU tracks: flows of CPU 0 that kept
+ *     their backend when the set grew get their errors on CPU 1 too. Before
+ *     the program looked at the other CPUs' entries:
+ *         flow 0: ICMP error on CPU 1 went to backend 5, the flow is on 2 (Maglev: 5)
+ *         [  FAILED  ] icmp_on_other_cpu
+ *
  * Needs root and at least 2 CPUs; fails, never skips.
  */
 #include <setjmp.h>
@@ -89,11 +95,12 @@ static void configure(uint32_t rate, uint32_t burst)
 	assert_string_equal(err, "");
 }
 
-static void publish(uint32_t n4)
+/* The fixture services with n backends each, mirrored into the maps. */
+static void publish(uint32_t n)
 {
 	char err[256] = "";
 
-	if (sy_test_publish_web(env.w, n4, err, sizeof(err)) ||
+	if (sy_test_publish_web(env.w, n, n, err, sizeof(err)) ||
 	    sy_xdp_sync(env.x, env.map->base, sy_writer_snapshot(env.w), err, sizeof(err)))
 		print_message("publish: %s\n", err);
 	assert_string_equal(err, "");
@@ -212,6 +219,108 @@ static void rate_limit_refill_per_cpu(void **state)
 	on_cpu(0);
 }
 
+/* ---- ICMP errors about another CPU's flows ---------------------------------- */
+
+#define N_FLOWS 200
+
+/* A frame through the program on the current CPU: the backend (n of its
+ * MAC 02:00:00:00:1x:<n>) it was sent to, 0 if it was not. */
+static uint32_t backend_of_run(const uint8_t *in, uint32_t len)
+{
+	static uint8_t out[OUT_CAP];
+	uint32_t out_len = 0, action = 0;
+
+	assert_int_equal(sy_xdp_test_run(env.prog_fd, in, len, out, OUT_CAP, &out_len, &action, NULL),
+			 0);
+	return action == XDP_TX && out_len >= 14 ? out[5] : 0;
+}
+
+static uint32_t syn(uint32_t i, bool v6)
+{
+	static uint8_t in[FRAME_MAX];
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+
+	return backend_of_run(in, sy_test_frame(in, &f, SY_TCP_SYN, v6 ? 60 : 40));
+}
+
+static uint32_t icmp_about(uint32_t i, bool v6)
+{
+	static uint8_t in[FRAME_MAX];
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+
+	return backend_of_run(in, sy_test_icmp_too_big(in, &f, 1400));
+}
+
+static uint32_t maglev_of(uint32_t i, bool v6)
+{
+	return sy_test_web_maglev(env.map->base, sy_writer_snapshot(env.w), i, v6);
+}
+
+/* Flows of CPU 0 keep their backends when the set grows from 2 to 5,
+ * although Maglev now sends many elsewhere. A router's ICMP error about
+ * such a flow that arrives on CPU 1 must still reach the flow's backend. */
+static void icmp_on_other_cpu(void **state)
+{
+	static uint32_t be[2][N_FLOWS];
+	uint64_t other0, to_be0;
+	uint32_t moved = 0;
+
+	(void)state;
+	on_cpu(0);
+	publish(2);
+	for (int v6 = 0; v6 < 2; v6++)
+		for (uint32_t i = 0; i < N_FLOWS; i++) {
+			be[v6][i] = syn(i, v6);
+			assert_int_not_equal(be[v6][i], 0);
+		}
+	publish(5);
+	on_cpu(1);
+	other0 = counter(SY_C_ICMP_CT_OTHER);
+	to_be0 = counter(SY_C_ICMP_TO_BACKEND);
+	for (int v6 = 0; v6 < 2; v6++)
+		for (uint32_t i = 0; i < N_FLOWS; i++) {
+			uint32_t got = icmp_about(i, v6);
+
+			moved += maglev_of(i, v6) != be[v6][i];
+			if (got != be[v6][i])
+				print_message("flow %u%s: ICMP error on CPU 1 went to backend %u, the flow is on %u (Maglev: %u)\n",
+					      i, v6 ? " (IPv6)" : "", got, be[v6][i], maglev_of(i, v6));
+			assert_int_equal(got, be[v6][i]);
+		}
+	assert_true(moved > N_FLOWS);
+	assert_int_equal(counter(SY_C_ICMP_CT_OTHER) - other0, 2 * N_FLOWS);
+	assert_int_equal(counter(SY_C_ICMP_TO_BACKEND) - to_be0, 2 * N_FLOWS);
+	/* on the flow's own CPU: its own table, not counted as another's */
+	on_cpu(0);
+	for (uint32_t i = 0; i < N_FLOWS; i++)
+		assert_int_equal(icmp_about(i, false), be[0][i]);
+	assert_int_equal(counter(SY_C_ICMP_CT_OTHER) - other0, 2 * N_FLOWS);
+}
+
+/* What another CPU's entry names is checked: a flow whose backend left goes
+ * by Maglev, as on its own CPU. */
+static void icmp_other_cpu_checked(void **state)
+{
+	static uint32_t be[N_FLOWS];
+	uint64_t other0 = counter(SY_C_ICMP_CT_OTHER);
+	uint32_t kept = 0;
+
+	(void)state;
+	on_cpu(0);
+	publish(5);
+	for (uint32_t i = 0; i < N_FLOWS; i++)
+		be[i] = syn(i, false);
+	publish(2); /* backends 3..5 leave (marked gone) */
+	on_cpu(1);
+	for (uint32_t i = 0; i < N_FLOWS; i++) {
+		kept += be[i] <= 2;
+		assert_int_equal(icmp_about(i, false), be[i] <= 2 ? be[i] : maglev_of(i, false));
+	}
+	on_cpu(0);
+	assert_true(kept > 0 && kept < N_FLOWS);
+	assert_int_equal(counter(SY_C_ICMP_CT_OTHER) - other0, kept);
+}
+
 /* ---- setup ----------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -229,7 +338,7 @@ static int group_setup(void **state)
 	snprintf(env.path, sizeof(env.path), "/dev/shm/sy-test-xdp-icmp-%d", (int)getpid());
 	unlink(env.path);
 	if (sy_writer_create(env.path, "xdp_icmp", &limits, NULL, &env.w, err, sizeof(err)) ||
-	    sy_test_publish_web(env.w, 4, err, sizeof(err))) {
+	    sy_test_publish_web(env.w, 4, 4, err, sizeof(err))) {
 		fprintf(stderr, "region: %s\n", err);
 		return -1;
 	}
@@ -278,6 +387,8 @@ int main(void)
 		cmocka_unit_test_setup(rate_limit_burst, fresh),
 		cmocka_unit_test_setup(rate_limit_default, fresh),
 		cmocka_unit_test_setup(rate_limit_refill_per_cpu, fresh),
+		cmocka_unit_test_setup(icmp_on_other_cpu, fresh),
+		cmocka_unit_test_setup(icmp_other_cpu_checked, fresh),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

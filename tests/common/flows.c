@@ -112,9 +112,11 @@ uint32_t sy_test_frame(uint8_t *out, const struct sy_test_flow *f, uint8_t tcp_f
 	return o + l3_len;
 }
 
-uint32_t sy_test_icmp_too_big(uint8_t *out, const struct sy_test_flow *f, const uint32_t *router,
-			      uint16_t mtu)
+uint32_t sy_test_icmp_too_big(uint8_t *out, const struct sy_test_flow *f, uint16_t mtu)
 {
+	static const uint32_t router4[4] = { 0x01fe13c6 }; /* 198.19.254.1 */
+	static const uint32_t router6[4] = { 0x02000120, 0x0000fe00, 0, 0x01000000 };
+	const uint32_t *router = f->family == SY_AF_INET ? router4 : router6;
 	uint32_t o = put_eth(out, f->family), iph = f->family == SY_AF_INET ? 20 : 40;
 	uint32_t quote = iph + 8, icmp_len = 8 + quote, at;
 	uint8_t icmp_proto = f->family == SY_AF_INET ? SY_IPPROTO_ICMP : SY_IPPROTO_ICMPV6;
@@ -153,37 +155,42 @@ static void addr(const char *text, uint32_t out[4])
 	inet_pton(strchr(text, ':') ? AF_INET6 : AF_INET, text, out);
 }
 
-int sy_test_publish_web(struct sy_writer *w, uint32_t n4, char *err, size_t errlen)
+/* Backend n (1..) of web4 or web6. */
+static struct sy_backend_spec web_backend(uint32_t n, bool v6)
 {
-	struct sy_backend_spec b4[16], b6 = { .weight = 1, .mac = { 0x02, 0, 0, 0, 0x16, 1 } };
+	struct sy_backend_spec b = { .weight = 1,
+				     .mac = { 0x02, 0, 0, 0, v6 ? 0x16 : 0x10, (uint8_t)n } };
+	char a[64];
+
+	snprintf(a, sizeof(a), v6 ? "2001:2::10:%x" : "198.18.10.%u", n);
+	b.id.family = v6 ? SY_AF_INET6 : SY_AF_INET;
+	addr(a, b.id.addr);
+	b.id.port = v6 ? 443 : 80;
+	return b;
+}
+
+int sy_test_publish_web(struct sy_writer *w, uint32_t n4, uint32_t n6, char *err, size_t errlen)
+{
+	struct sy_backend_spec b4[16], b6[16];
 	struct sy_service_spec s4 = { .name = "web4", .fwd_mode = SY_FWD_IPIP, .hash_seed = 7,
 				      .table_size = 1021, .n_backends = n4, .backends = b4 };
 	struct sy_service_spec s6 = { .name = "web6", .fwd_mode = SY_FWD_IPIP, .hash_seed = 7,
-				      .table_size = 1021, .n_backends = 1, .backends = &b6 };
+				      .table_size = 1021, .n_backends = n6, .backends = b6 };
 	uint32_t tmp[4];
 
-	if (n4 > 16) {
-		snprintf(err, errlen, "at most 16 web4 backends");
+	if (n4 > 16 || n6 > 16) {
+		snprintf(err, errlen, "at most 16 backends a service");
 		return -1;
 	}
-	for (uint32_t i = 0; i < n4; i++) {
-		char a[32];
-
-		b4[i] = (struct sy_backend_spec){ .weight = 1,
-						  .mac = { 0x02, 0, 0, 0, 0x10, (uint8_t)(i + 1) } };
-		snprintf(a, sizeof(a), "198.18.10.%u", i + 1);
-		b4[i].id.family = SY_AF_INET;
-		addr(a, b4[i].id.addr);
-		b4[i].id.port = 80;
-	}
+	for (uint32_t i = 0; i < n4; i++)
+		b4[i] = web_backend(i + 1, false);
+	for (uint32_t i = 0; i < n6; i++)
+		b6[i] = web_backend(i + 1, true);
 	s4.vip = (struct sy_vip_key){ .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
 				      .port = htons(80) };
 	addr("198.18.100.9", s4.vip.addr);
 	addr("198.18.0.1", tmp);
 	s4.encap_src4 = tmp[0];
-	b6.id.family = SY_AF_INET6;
-	addr("2001:2::10:1", b6.id.addr);
-	b6.id.port = 443;
 	s6.vip = (struct sy_vip_key){ .family = SY_AF_INET6, .proto = SY_IPPROTO_TCP,
 				      .port = htons(443) };
 	addr("2001:2::100", s6.vip.addr);
@@ -212,4 +219,21 @@ struct sy_test_flow sy_test_web_flow(uint32_t i, bool v6)
 		f.dport = 80;
 	}
 	return f;
+}
+
+uint32_t sy_test_web_maglev(const uint8_t *base, const struct sy_snapshot *snap, uint32_t i,
+			    bool v6)
+{
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+	struct sy_flow_key k = sy_test_flow_key(&f);
+	struct sy_vip_key vk = { .family = k.family, .proto = k.proto, .port = k.dport };
+	const struct sy_service *s;
+	uint32_t idx;
+
+	memcpy(vk.addr, k.dst, sizeof(vk.addr));
+	s = sy_snapshot_match(base, snap, &vk);
+	if (!s)
+		return 0;
+	idx = sy_service_pick(base, s, sy_flow_hash(&k, s->hash_seed));
+	return idx == SY_MAGLEV_NONE ? 0 : sy_service_backends(base, s)[idx].mac[5];
 }

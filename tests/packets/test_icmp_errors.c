@@ -11,6 +11,20 @@
  *         [ RUN      ] rate_limit_default
  *         [  ERROR   ] --- 0x12c != 0x32   (300 answers, not 50)
  *
+ *   - ICMP errors about a flow another worker tracks (RSS steers an error
+ *     by its own headers): two sy_lb instances that see each other's
+ *     tables, as sy-dataplane's workers do. Flows of worker 0 that kept
+ *     their backend when the set grew must get their errors on worker 1
+ *     too. Before worker 1 looked at worker 0's table:
+ *         flow 0: ICMP error on worker 1 went to backend 5, the flow is on 2 (Maglev: 5)
+ *         [  FAILED  ] icmp_on_other_worker
+ *   - reading another worker's table while it writes: one thread rewrites
+ *     a one-bucket table, another reads it with sy_ct_peek_other(); a uid
+ *     read must be its flow's. Reading key, uid and key again without the
+ *     owner's "dead first, live last" order gave wrong uids in 5 runs of 5:
+ *         flow 12 read with uid 0x5eed0005, its uid is 0x5eed000c
+ *         6616724 reads found their flow, 15736 with another flow's uid
+ *
  * (Which clients get no error at all, multicast, broadcast, unspecified,
  * loopback sources and link-layer broadcasts, is in the packet corpus:
  * gen_corpus.py, gen_icmp_sources.)
@@ -23,7 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <cmocka.h>
 
@@ -49,15 +67,16 @@ static struct {
 	struct sy_region_map *map;
 	void *ct_mem[N_WORKERS];
 	struct sy_lb lb[N_WORKERS];
+	const struct sy_conntrack *ct_of_worker[N_WORKERS];
 } env;
 
-/* Publish the fixture services (tests/common/flows.h), web4 with n4
- * backends, and give every worker the new snapshot. */
-static void publish(uint32_t n4)
+/* Publish the fixture services (tests/common/flows.h) with n backends
+ * each, and give every worker the new snapshot. */
+static void publish(uint32_t n)
 {
 	char err[256] = "";
 
-	if (sy_test_publish_web(env.w, n4, err, sizeof(err))) {
+	if (sy_test_publish_web(env.w, n, n, err, sizeof(err))) {
 		print_message("publish: %s\n", err);
 		fail();
 	}
@@ -105,6 +124,42 @@ static uint32_t oversized(int worker, uint32_t n, bool v6)
 		answered++;
 	}
 	return answered;
+}
+
+/* ---- flows across workers ---------------------------------------------- */
+
+/* The backend (n of its MAC 02:00:00:00:1x:<n>) a frame went to, 0 if none. */
+static uint32_t backend_of(enum sy_verdict v, const struct sy_pkt *out)
+{
+	return v == SY_V_TX ? out->data[5] : 0;
+}
+
+/* A SYN of flow i through a worker: its backend. */
+static uint32_t syn(int worker, uint32_t i, bool v6)
+{
+	static uint8_t buf[HEADROOM + FRAME_MAX + TAILROOM];
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+	uint32_t len = sy_test_frame(buf + HEADROOM, &f, SY_TCP_SYN, v6 ? 60 : 40);
+	struct sy_pkt out;
+
+	return backend_of(run(worker, buf, len, &out), &out);
+}
+
+/* A router's frag-needed / packet-too-big about flow i, through a worker:
+ * the backend it was sent to. */
+static uint32_t icmp_about(int worker, uint32_t i, bool v6)
+{
+	static uint8_t buf[HEADROOM + FRAME_MAX + TAILROOM];
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+	uint32_t len = sy_test_icmp_too_big(buf + HEADROOM, &f, 1400);
+	struct sy_pkt out;
+
+	return backend_of(run(worker, buf, len, &out), &out);
+}
+
+static uint32_t maglev_of(uint32_t i, bool v6)
+{
+	return sy_test_web_maglev(env.map->base, env.lb[0].snap, i, v6);
 }
 
 static void reset_worker(int worker, uint32_t rate, uint32_t burst)
@@ -175,6 +230,163 @@ static void rate_limit_per_worker(void **state)
 	assert_int_equal(oversized(0, 300, true), 0);
 }
 
+/* ---- ICMP errors about another worker's flows -------------------------- */
+
+#define N_FLOWS 200
+
+/* Flows established on worker 0 with 2 backends keep them when the set
+ * grows to 5, although Maglev now sends many elsewhere. A router's ICMP
+ * error about such a flow that RSS hands to worker 1 must still reach the
+ * flow's backend (worker 1 reads worker 0's table), and so must one on
+ * worker 0 (its own table). */
+static void icmp_on_other_worker(void **state)
+{
+	static uint32_t be[2][N_FLOWS];
+	uint64_t other0 = counter(1, SY_C_ICMP_CT_OTHER), to_be0 = counter(1, SY_C_ICMP_TO_BACKEND);
+	uint32_t moved = 0;
+
+	(void)state;
+	reset_worker(0, 0, 0);
+	reset_worker(1, 0, 0);
+	publish(2);
+	for (int v6 = 0; v6 < 2; v6++)
+		for (uint32_t i = 0; i < N_FLOWS; i++) {
+			be[v6][i] = syn(0, i, v6);
+			assert_int_not_equal(be[v6][i], 0);
+		}
+	publish(5);
+	for (int v6 = 0; v6 < 2; v6++)
+		for (uint32_t i = 0; i < N_FLOWS; i++) {
+			uint32_t got = icmp_about(1, i, v6);
+
+			moved += maglev_of(i, v6) != be[v6][i];
+			if (got != be[v6][i])
+				print_message("flow %u%s: ICMP error on worker 1 went to backend %u, the flow is on %u (Maglev: %u)\n",
+					      i, v6 ? " (IPv6)" : "", got, be[v6][i], maglev_of(i, v6));
+			assert_int_equal(got, be[v6][i]);
+			assert_int_equal(icmp_about(0, i, v6), be[v6][i]);
+		}
+	/* 2 -> 5 backends moves about 3 flows in 5 away from their Maglev slot */
+	assert_true(moved > N_FLOWS);
+	assert_int_equal(counter(1, SY_C_ICMP_CT_OTHER) - other0, 2 * N_FLOWS);
+	assert_int_equal(counter(1, SY_C_ICMP_TO_BACKEND) - to_be0, 2 * N_FLOWS);
+	assert_int_equal(counter(0, SY_C_ICMP_CT_OTHER), 0);
+}
+
+/* What the other table says is checked: a flow whose backend left, or whose
+ * entry expired, is the current Maglev choice's, as on the flow's own
+ * worker. */
+static void icmp_other_worker_checked(void **state)
+{
+	static uint32_t be[N_FLOWS];
+	uint64_t other0 = counter(1, SY_C_ICMP_CT_OTHER);
+	uint32_t kept = 0;
+
+	(void)state;
+	reset_worker(0, 0, 0);
+	reset_worker(1, 0, 0);
+	publish(5);
+	for (uint32_t i = 0; i < N_FLOWS; i++)
+		be[i] = syn(0, i, false);
+	publish(2); /* backends 3..5 leave */
+	for (uint32_t i = 0; i < N_FLOWS; i++) {
+		uint32_t want = be[i] <= 2 ? be[i] : maglev_of(i, false);
+
+		kept += be[i] <= 2;
+		assert_int_equal(icmp_about(1, i, false), want);
+	}
+	assert_true(kept > 0 && kept < N_FLOWS);
+	assert_int_equal(counter(1, SY_C_ICMP_CT_OTHER) - other0, kept);
+	/* idle beyond the TCP timeout: worker 0's entries are dead */
+	env.lb[1].now = T0 + SY_CT_DEFAULT_TIMEOUTS.tcp_ms + 1;
+	for (uint32_t i = 0; i < N_FLOWS; i++)
+		assert_int_equal(icmp_about(1, i, false), maglev_of(i, false));
+	assert_int_equal(counter(1, SY_C_ICMP_CT_OTHER) - other0, kept);
+}
+
+/* ---- reading a table its owner is writing ------------------------------ */
+
+#define STRESS_KEYS 24           /* three times the ways of the one bucket */
+#define STRESS_READS 20000000u   /* bounds of the run: reads ... */
+#define STRESS_SECONDS 3         /* ... and time */
+
+struct stress {
+	struct sy_conntrack ct;
+	struct sy_flow_key key[STRESS_KEYS];
+	uint32_t hash[STRESS_KEYS];
+	atomic_bool stop;
+};
+
+static uint64_t uid_of_key(uint32_t k)
+{
+	return 0x5eed0000u + k;
+}
+
+/* The owner: select_tracked()'s writes, flow after flow, in a one-bucket
+ * table that is always full, so that every miss evicts and rewrites an
+ * entry another flow was using. */
+static void *stress_owner(void *arg)
+{
+	struct stress *s = arg;
+
+	for (uint64_t n = 0; !atomic_load_explicit(&s->stop, memory_order_relaxed); n++) {
+		uint32_t k = (uint32_t)(n * 7 % STRESS_KEYS);
+		struct sy_ct_entry *e = sy_ct_lookup(&s->ct, &s->key[k], s->hash[k], T0);
+		enum sy_ct_insert_result how;
+
+		if (!e) {
+			e = sy_ct_insert(&s->ct, &s->key[k], s->hash[k], T0, &how);
+			e->uid = uid_of_key(k);
+			e->svc_version = 1;
+			e->backend = k;
+		}
+		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, T0);
+	}
+	return NULL;
+}
+
+/* Another worker reads the table while its owner rewrites it: a uid it
+ * returns is always the uid of the flow it asked for, never that of the
+ * flow the entry held a moment before or after. */
+static void peek_other_never_torn(void **state)
+{
+	struct stress *s = calloc(1, sizeof(*s));
+	void *mem = calloc(1, sy_ct_memsize(SY_CT_WAYS));
+	uint64_t found = 0, wrong = 0, t_end = (uint64_t)time(NULL) + STRESS_SECONDS;
+	pthread_t owner;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(mem);
+	sy_ct_init(&s->ct, mem, SY_CT_WAYS, NULL); /* one bucket of 8 */
+	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
+		struct sy_test_flow f = sy_test_web_flow(k, k & 1);
+
+		s->key[k] = sy_test_flow_key(&f);
+		s->hash[k] = sy_flow_hash(&s->key[k], 7);
+	}
+	assert_int_equal(pthread_create(&owner, NULL, stress_owner, s), 0);
+	for (uint32_t r = 0; r < STRESS_READS && (r & 0xffff || (uint64_t)time(NULL) < t_end); r++) {
+		uint32_t k = r % STRESS_KEYS;
+		uint64_t uid;
+
+		if (!sy_ct_peek_other(&s->ct, &s->key[k], s->hash[k], T0, &uid))
+			continue;
+		found++;
+		if (uid != uid_of_key(k) && wrong++ < 5)
+			print_message("flow %u read with uid %#llx, its uid is %#llx\n", k,
+				      (unsigned long long)uid, (unsigned long long)uid_of_key(k));
+	}
+	atomic_store(&s->stop, true);
+	pthread_join(owner, NULL);
+	print_message("%llu reads found their flow, %llu with another flow's uid\n",
+		      (unsigned long long)found, (unsigned long long)wrong);
+	assert_int_equal(wrong, 0);
+	assert_true(found > 0);
+	free(mem);
+	free(s);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -209,6 +421,12 @@ static int group_setup(void **state)
 			return -1;
 		sy_ct_init(&env.lb[i].ct, env.ct_mem[i], CT_CAPACITY, NULL);
 	}
+	/* as sy-dataplane's main() does: every worker sees every table */
+	for (int i = 0; i < N_WORKERS; i++) {
+		env.ct_of_worker[i] = &env.lb[i].ct;
+		env.lb[i].peer_ct = env.ct_of_worker;
+		env.lb[i].n_peer_ct = N_WORKERS;
+	}
 	return 0;
 }
 
@@ -236,6 +454,9 @@ int main(void)
 		cmocka_unit_test_setup(rate_limit_default, publish_four),
 		cmocka_unit_test_setup(rate_limit_refill, publish_four),
 		cmocka_unit_test_setup(rate_limit_per_worker, publish_four),
+		cmocka_unit_test(icmp_on_other_worker),
+		cmocka_unit_test(icmp_other_worker_checked),
+		cmocka_unit_test(peek_other_never_torn),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
