@@ -22,10 +22,11 @@
  * Maps: include/switchyard/xdp_maps.h (the contract with bpf/xdp_lb.c).
  *
  * Differences from the DPDK path that cannot be avoided:
- *   - Conntrack is a per-CPU LRU hash: the kernel evicts the least recently
- *     used flow when it is full, and does not tell us, so ct_evictions stays
- *     0. A flow whose entry expired and is replaced counts ct_expired, as on
- *     the DPDK path. Expiry is in bpf_ktime_get_ns() nanoseconds.
+ *   - Conntrack is an LRU hash per CPU (sy_conntrack[cpu]): the kernel
+ *     evicts the least recently used flow when it is full, and does not tell
+ *     us, so ct_evictions stays 0. A flow whose entry expired and is
+ *     replaced counts ct_expired, as on the DPDK path. Expiry is in
+ *     bpf_ktime_get_ns() nanoseconds.
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
@@ -94,11 +95,22 @@ struct {
 	__type(value, struct sy_xdp_backend);
 } sy_backends SEC(".maps");
 
+/* Each CPU's connection table (bpf/xdp_lb.c creates one per possible CPU,
+ * --xdp-ct-flows entries each). */
+struct sy_ct_table {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* a template: the tables are created by userspace */
+	/* sizes, not BTF types: clang emits an inner map's value type as a
+	 * forward declaration, which libbpf cannot size */
+	__uint(key_size, sizeof(struct sy_flow_key));
+	__uint(value_size, sizeof(struct sy_xdp_ct));
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, SY_XDP_CT_DEFAULT_FLOWS);
-	__type(key, struct sy_flow_key);
-	__type(value, struct sy_xdp_ct);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__type(key, __u32);
+	__array(values, struct sy_ct_table);
 } sy_conntrack SEC(".maps");
 
 struct {
@@ -917,20 +929,26 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
 	return (__u64)ms * 1000000;
 }
 
+/* A CPU's connection table, NULL beyond the possible CPUs. */
+static __always_inline void *ct_table(__u32 cpu)
+{
+	return bpf_map_lookup_elem(&sy_conntrack, &cpu);
+}
+
 /* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	       const struct sy_xdp_parsed *p, __u32 hash)
 {
-	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, &p->key);
+	void *ct = ct_table(bpf_get_smp_processor_id());
+	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
 	__u64 now = bpf_ktime_get_ns(), uid = 0;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 	__u32 slot = s->slot;
 	int expired = 0;
 
-	/* expires_ns 0: no entry on this CPU (another CPU made the element) */
 	if (e && e->expires_ns) {
 		if (e->expires_ns >= now) {
 			uid = e->uid;
@@ -951,19 +969,19 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	}
 	b = pick(s, hash, &uid);
 	if (!b) {
-		if (expired)
-			e->expires_ns = 0; /* freed, as lb.c frees its own expired entry */
+		if (expired && ct)
+			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
 		return NULL;
 	}
 	if (expired) {
 		count(SY_C_CT_EXPIRED);
 		e->uid = uid;
 		e->expires_ns = now + ct_timeout_ns(cfg, p);
-	} else {
+	} else if (ct) {
 		struct sy_xdp_ct n = { .uid = uid, .expires_ns = now + ct_timeout_ns(cfg, p) };
 
 		/* a full LRU evicts its least recently used flow, uncounted */
-		bpf_map_update_elem(&sy_conntrack, &p->key, &n, BPF_ANY);
+		bpf_map_update_elem(ct, &p->key, &n, BPF_ANY);
 	}
 	count(SY_C_CT_NEW);
 	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
@@ -984,14 +1002,15 @@ static long ct_search_cpu(__u32 cpu, void *data)
 {
 	struct ct_search *cs = data;
 	struct sy_xdp_ct *e;
+	void *ct;
 
 	if (cpu == cs->self)
 		return 0;
-	/* NULL: no such flow at all, or no such CPU: the end either way */
-	e = bpf_map_lookup_percpu_elem(&sy_conntrack, &cs->key, cpu);
-	if (!e)
-		return 1;
-	if (e->expires_ns && e->expires_ns >= cs->now) {
+	ct = ct_table(cpu);
+	if (!ct)
+		return 1; /* beyond the possible CPUs */
+	e = bpf_map_lookup_elem(ct, &cs->key);
+	if (e && e->expires_ns && e->expires_ns >= cs->now) {
 		cs->uid = e->uid;
 		return 1;
 	}
@@ -1001,15 +1020,17 @@ static long ct_search_cpu(__u32 cpu, void *data)
 /* Backend of the flow an ICMP error is about, changing nothing (lb.c
  * sy_lb_predict()): tracked on this CPU, else on another one (RSS steers
  * the error by its own headers, so it may arrive elsewhere: *other = 1),
- * else Maglev. A uid read from another CPU's entry, which that CPU may be
- * rewriting, is taken only if it names a backend of this service now. */
+ * else Maglev. A uid read from another CPU's table, which that CPU may be
+ * rewriting (an LRU reuses an element at once), is taken only if it names
+ * a backend of this service now. */
 static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, key);
 	struct ct_search cs = { .key = *key, .now = bpf_ktime_get_ns(),
 				.self = bpf_get_smp_processor_id() };
+	void *ct = ct_table(cs.self);
+	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
 	struct sy_xdp_backend *b;
 	__u64 uid = 0;
 

@@ -128,7 +128,7 @@ static void run_case(void **state)
 	int err;
 
 	assert_non_null(out);
-	assert_true(sy_xdp_test_map_clear(env.ct_fd) >= 0); /* empty conntrack */
+	assert_true(sy_xdp_test_ct_clear(env.ct_fd) >= 0); /* empty conntrack */
 	assert_int_equal(sy_xdp_test_percpu_zero(env.bucket_fd, 0), 0); /* full ICMP bucket */
 	sy_xdp_read_counters(env.x, before);
 	side_sums(&s0);
@@ -303,7 +303,7 @@ static void redirect_when_configured(void **state)
 
 		if (c->in_len < 14 || (c->verdict != SY_CORPUS_TX && i % 5))
 			continue; /* every tx case, a sample of the others */
-		sy_xdp_test_map_clear(ct_fd); /* each case from fresh tables */
+		assert_true(sy_xdp_test_ct_clear(ct_fd) >= 0); /* each case from fresh tables */
 		sy_xdp_test_percpu_zero(bucket_fd, 0);
 		out = malloc(cap);
 		assert_non_null(out);

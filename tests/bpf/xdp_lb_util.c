@@ -57,6 +57,34 @@ long sy_xdp_test_map_clear(int map_fd)
 	return n;
 }
 
+long sy_xdp_test_ct_clear(int conntrack_fd)
+{
+	struct bpf_map_info mi;
+	uint32_t mlen = sizeof(mi);
+	long n = 0;
+
+	memset(&mi, 0, sizeof(mi));
+	if (bpf_obj_get_info_by_fd(conntrack_fd, &mi, &mlen) || mi.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
+		return -1;
+	for (uint32_t cpu = 0; cpu < mi.max_entries; cpu++) {
+		uint32_t id;
+		long k;
+		int fd;
+
+		if (bpf_map_lookup_elem(conntrack_fd, &cpu, &id))
+			continue; /* no table in this slot */
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0)
+			return -1;
+		k = sy_xdp_test_map_clear(fd);
+		close(fd);
+		if (k < 0)
+			return -1;
+		n += k;
+	}
+	return n;
+}
+
 int sy_xdp_test_percpu_zero(int map_fd, uint32_t key)
 {
 	struct bpf_map_info mi;
