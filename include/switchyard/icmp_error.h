@@ -24,6 +24,7 @@
 #ifndef SWITCHYARD_ICMP_ERROR_H
 #define SWITCHYARD_ICMP_ERROR_H
 
+#include "flow_hash.h" /* SY_AF_INET */
 #include "sy_types.h"
 
 #define SY_ICMP_RATE_DEFAULT 1000u /* errors per second per lcore / CPU */
@@ -38,7 +39,7 @@ static __sy_always_inline int sy_icmp_error_allowed(uint8_t family, const uint32
 {
 	const uint8_t *a = (const uint8_t *)addr;
 
-	if (family == 4) {
+	if (family == SY_AF_INET) {
 		/* the I/G bit: a broadcast or multicast frame */
 		if (eth_dst[0] & 1)
 			return 0;
