@@ -183,10 +183,12 @@ static int ensure_ct_tables(struct sy_xdp *x, char *err, size_t errlen)
 		fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct sy_flow_key),
 				    sizeof(struct sy_xdp_ct), x->ct_flows, NULL);
 		if (fd < 0) {
-			snprintf(name, sizeof(name), "%u", cpu);
-			return fail(err, errlen, errno,
-				    "cannot create the connection table of CPU %s (--xdp-ct-flows "
-				    "entries each; memlock?)", name);
+			int e = errno;
+			char what[96];
+
+			snprintf(what, sizeof(what), "cannot create the connection table of CPU %u "
+				 "(%u entries, --xdp-ct-flows)", cpu, x->ct_flows);
+			return fail(err, errlen, e, "%s", what);
 		}
 		if (bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
 			int e = errno;
