@@ -22,10 +22,11 @@
  * Maps: include/switchyard/xdp_maps.h (the contract with bpf/xdp_lb.c).
  *
  * Differences from the DPDK path that cannot be avoided:
- *   - Conntrack is a per-CPU LRU hash: the kernel evicts the least recently
- *     used flow when it is full, and does not tell us, so ct_evictions stays
- *     0. A flow whose entry expired and is replaced counts ct_expired, as on
- *     the DPDK path. Expiry is in bpf_ktime_get_ns() nanoseconds.
+ *   - Conntrack is an LRU hash per CPU (sy_conntrack[cpu]): the kernel
+ *     evicts the least recently used flow when it is full, and does not tell
+ *     us, so ct_evictions stays 0. A flow whose entry expired and is
+ *     replaced counts ct_expired, as on the DPDK path. Expiry is in
+ *     bpf_ktime_get_ns() nanoseconds.
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
@@ -41,6 +42,7 @@
 
 #include <switchyard/counters.h>
 #include <switchyard/flow_hash.h>
+#include <switchyard/icmp_error.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/xdp_maps.h>
 
@@ -93,11 +95,22 @@ struct {
 	__type(value, struct sy_xdp_backend);
 } sy_backends SEC(".maps");
 
+/* Each CPU's connection table (bpf/xdp_lb.c creates one per possible CPU,
+ * --xdp-ct-flows entries each). */
+struct sy_ct_table {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* a template: the tables are created by userspace */
+	/* sizes, not BTF types: clang emits an inner map's value type as a
+	 * forward declaration, which libbpf cannot size */
+	__uint(key_size, sizeof(struct sy_flow_key));
+	__uint(value_size, sizeof(struct sy_xdp_ct));
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, SY_XDP_CT_DEFAULT_FLOWS);
-	__type(key, struct sy_flow_key);
-	__type(value, struct sy_xdp_ct);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__type(key, __u32);
+	__array(values, struct sy_ct_table);
 } sy_conntrack SEC(".maps");
 
 struct {
@@ -106,6 +119,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sy_xdp_config);
 } sy_config SEC(".maps");
+
+/* The ICMP error rate limit's token bucket, per CPU (not pinned: a new
+ * program starts with a full bucket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sy_icmp_bucket);
+} sy_icmp_bucket SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -721,8 +743,9 @@ no_room:
 static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
 				   const struct sy_xdp_parsed *p, __u32 overhead)
 {
-	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote;
+	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote, zero = 0;
 	__u8 client_mac[6], port_mac[6], tags[8];
+	struct sy_icmp_bucket *bucket;
 	const __u8 *eth;
 	int sum;
 
@@ -735,6 +758,19 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 	eth = pkt_at(ctx, 0, 20);
 	if (!eth)
 		goto no_room;
+	/* nor to a client that is no single host, nor beyond our rate */
+	if (!sy_icmp_error_allowed(p->family, p->key.src, eth)) {
+		count(SY_C_ICMP_SUPPRESSED_DEST);
+		count(SY_C_DROP_MTU);
+		return V_DROP;
+	}
+	bucket = bpf_map_lookup_elem(&sy_icmp_bucket, &zero);
+	if (!bucket || !sy_icmp_bucket_take(bucket, (__u32)(bpf_ktime_get_ns() / 1000000),
+					    cfg->icmp_rate, cfg->icmp_burst)) {
+		count(SY_C_ICMP_RATE_LIMITED);
+		count(SY_C_DROP_MTU);
+		return V_DROP;
+	}
 	__builtin_memcpy(client_mac, eth + 6, 6);
 	__builtin_memcpy(tags, eth + 12, 8);
 	__builtin_memcpy(port_mac, cfg->port_mac, 6);
@@ -893,20 +929,26 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
 	return (__u64)ms * 1000000;
 }
 
+/* A CPU's connection table, NULL beyond the possible CPUs. */
+static __always_inline void *ct_table(__u32 cpu)
+{
+	return bpf_map_lookup_elem(&sy_conntrack, &cpu);
+}
+
 /* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	       const struct sy_xdp_parsed *p, __u32 hash)
 {
-	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, &p->key);
+	void *ct = ct_table(bpf_get_smp_processor_id());
+	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
 	__u64 now = bpf_ktime_get_ns(), uid = 0;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 	__u32 slot = s->slot;
 	int expired = 0;
 
-	/* expires_ns 0: no entry on this CPU (another CPU made the element) */
 	if (e && e->expires_ns) {
 		if (e->expires_ns >= now) {
 			uid = e->uid;
@@ -927,19 +969,19 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	}
 	b = pick(s, hash, &uid);
 	if (!b) {
-		if (expired)
-			e->expires_ns = 0; /* freed, as lb.c frees its own expired entry */
+		if (expired && ct)
+			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
 		return NULL;
 	}
 	if (expired) {
 		count(SY_C_CT_EXPIRED);
 		e->uid = uid;
 		e->expires_ns = now + ct_timeout_ns(cfg, p);
-	} else {
+	} else if (ct) {
 		struct sy_xdp_ct n = { .uid = uid, .expires_ns = now + ct_timeout_ns(cfg, p) };
 
 		/* a full LRU evicts its least recently used flow, uncounted */
-		bpf_map_update_elem(&sy_conntrack, &p->key, &n, BPF_ANY);
+		bpf_map_update_elem(ct, &p->key, &n, BPF_ANY);
 	}
 	count(SY_C_CT_NEW);
 	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
@@ -948,20 +990,64 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	return b;
 }
 
-/* Backend of the flow an ICMP error is about, changing nothing (lb.c
- * sy_lb_predict()): tracked, else Maglev. */
-static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
-						       const struct sy_flow_key *key, __u32 hash)
+/* The search of the other CPUs' connection tables (bpf_loop callback). */
+struct ct_search {
+	struct sy_flow_key key;
+	__u64 now;
+	__u64 uid;  /* found: the backend; 0 = not found */
+	__u32 self; /* this CPU, already looked at */
+};
+
+static long ct_search_cpu(__u32 cpu, void *data)
 {
-	struct sy_xdp_ct *e = bpf_map_lookup_elem(&sy_conntrack, key);
+	struct ct_search *cs = data;
+	struct sy_xdp_ct *e;
+	void *ct;
+
+	if (cpu == cs->self)
+		return 0;
+	ct = ct_table(cpu);
+	if (!ct)
+		return 1; /* beyond the possible CPUs */
+	e = bpf_map_lookup_elem(ct, &cs->key);
+	if (e && e->expires_ns && e->expires_ns >= cs->now) {
+		cs->uid = e->uid;
+		return 1;
+	}
+	return 0;
+}
+
+/* Backend of the flow an ICMP error is about, changing nothing (lb.c
+ * sy_lb_predict()): tracked on this CPU, else on another one (RSS steers
+ * the error by its own headers, so it may arrive elsewhere: *other = 1),
+ * else Maglev. A uid read from another CPU's table, which that CPU may be
+ * rewriting (an LRU reuses an element at once), is taken only if it names
+ * a backend of this service now. */
+static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
+						       const struct sy_flow_key *key, __u32 hash,
+						       int *other)
+{
+	struct ct_search cs = { .key = *key, .now = bpf_ktime_get_ns(),
+				.self = bpf_get_smp_processor_id() };
+	void *ct = ct_table(cs.self);
+	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
 	struct sy_xdp_backend *b;
 	__u64 uid = 0;
 
-	if (e && e->expires_ns && e->expires_ns >= bpf_ktime_get_ns()) {
+	if (e && e->expires_ns && e->expires_ns >= cs.now) {
 		uid = e->uid;
 		b = tracked_backend(s, &uid);
 		if (b)
 			return b;
+	}
+	bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
+	if (cs.uid) {
+		uid = cs.uid;
+		b = tracked_backend(s, &uid);
+		if (b) {
+			*other = 1;
+			return b;
+		}
 	}
 	return pick(s, hash, &uid);
 }
@@ -978,7 +1064,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_vip_counters *vc;
 	struct sy_backend_counters *bc;
 	__u32 hash, slot, l2l3;
-	int v;
+	int v, other_cpu = 0;
 
 	v = sy_xdp_parse(ctx, &p);
 	if (v == V_DROP) {
@@ -1023,7 +1109,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		bp = pick(&svc, hash, &uid);
 	} else if (p.icmp_error) {
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
-		bp = predict(&svc, &p.key, hash);
+		bp = predict(&svc, &p.key, hash, &other_cpu);
 	} else {
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
 		bp = select_tracked(cfg, &svc, &p, hash);
@@ -1064,6 +1150,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		count(SY_C_FRAGMENTS);
 	else if (p.icmp_error)
 		count(SY_C_ICMP_TO_BACKEND);
+	if (other_cpu)
+		count(SY_C_ICMP_CT_OTHER);
 	count(SY_C_FWD_PKTS);
 	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
 	if (vc) {

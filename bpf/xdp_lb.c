@@ -40,10 +40,13 @@ struct sy_xdp {
 	struct sy_xdp_lb *skel;
 	char pin_dir[256];
 	bool pinned, adopted, attached;
+	char replaced[160];       /* pinned maps of another layout we replaced */
 	int link_fd;
 	uint32_t ifindex;
 	uint32_t grace_ms;
 	int ncpus;
+	uint32_t ct_flows;        /* entries of each CPU's connection table */
+	int *ct_fd;               /* [ncpus] each CPU's connection table */
 	/* what the maps hold */
 	struct mirror_vip *vips;
 	size_t n_vips;
@@ -122,6 +125,110 @@ static int cmp_vip(const void *a, const void *b)
 		      sizeof(struct sy_vip_key));
 }
 
+/* ---- Connection tables: one LRU hash per CPU ---------------------------- */
+
+/* Does the map behind fd have this layout? */
+static bool same_layout(int fd, uint32_t type, uint32_t key_size, uint32_t value_size,
+			uint32_t max_entries, uint32_t flags)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == type &&
+	       info.key_size == key_size && info.value_size == value_size &&
+	       info.max_entries == max_entries && info.map_flags == flags;
+}
+
+/* fd of the connection table in slot cpu of the outer map, or -1. */
+static int ct_table_fd(int outer, uint32_t cpu)
+{
+	uint32_t id;
+
+	if (bpf_map_lookup_elem(outer, &cpu, &id))
+		return -1;
+	return bpf_map_get_fd_by_id(id);
+}
+
+/* Whether a pinned sy_conntrack holds this build's tables: one LRU hash of
+ * ct_flows entries per CPU (an earlier build had one LRU_PERCPU_HASH, which
+ * the outer map's own check already tells apart). */
+static bool ct_tables_fit(int outer, uint32_t ct_flows)
+{
+	int fd = ct_table_fd(outer, 0);
+	bool ok;
+
+	if (fd < 0)
+		return true; /* none yet: ensure_ct_tables() makes them */
+	ok = same_layout(fd, BPF_MAP_TYPE_LRU_HASH, sizeof(struct sy_flow_key),
+			 sizeof(struct sy_xdp_ct), ct_flows, 0);
+	close(fd);
+	return ok;
+}
+
+/* Every CPU gets its table: adopted ones are kept (with their flows), the
+ * missing ones created. */
+static int ensure_ct_tables(struct sy_xdp *x, char *err, size_t errlen)
+{
+	int outer = bpf_map__fd(x->skel->maps.sy_conntrack);
+
+	for (uint32_t cpu = 0; cpu < (uint32_t)x->ncpus; cpu++) {
+		char name[16];
+		int fd = ct_table_fd(outer, cpu);
+
+		if (fd >= 0) {
+			x->ct_fd[cpu] = fd;
+			continue;
+		}
+		snprintf(name, sizeof(name), "sy_ct_cpu%u", cpu);
+		fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct sy_flow_key),
+				    sizeof(struct sy_xdp_ct), x->ct_flows, NULL);
+		if (fd < 0) {
+			int e = errno;
+			char what[96];
+
+			snprintf(what, sizeof(what), "cannot create the connection table of CPU %u "
+				 "(%u entries, --xdp-ct-flows)", cpu, x->ct_flows);
+			return fail(err, errlen, e, "%s", what);
+		}
+		if (bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
+			int e = errno;
+
+			close(fd);
+			return fail(err, errlen, e, "%s", "cannot install a connection table");
+		}
+		x->ct_fd[cpu] = fd;
+	}
+	return 0;
+}
+
+/* Pinned maps an earlier build left with another layout (another map
+ * type, value size or --xdp-ct-flows) are unpinned before the load, so
+ * that the load creates this build's in their place: the running program
+ * keeps its own until our program replaces it in the link. What they held
+ * starts empty: tables and config are rewritten before attaching, counters
+ * restart from zero, tracked flows re-hash (to the same backends unless
+ * the set changed). Their names are collected in x->replaced. */
+static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *path = bpf_map__pin_path(maps[i]);
+		int fd = path ? bpf_obj_get(path) : -1;
+		bool fits;
+
+		if (fd < 0)
+			continue;
+		fits = same_layout(fd, bpf_map__type(maps[i]), bpf_map__key_size(maps[i]),
+				   bpf_map__value_size(maps[i]), bpf_map__max_entries(maps[i]),
+				   bpf_map__map_flags(maps[i])) &&
+		       (maps[i] != x->skel->maps.sy_conntrack || ct_tables_fit(fd, x->ct_flows));
+		close(fd);
+		if (fits || unlink(path))
+			continue;
+		snprintf(x->replaced + strlen(x->replaced), sizeof(x->replaced) - strlen(x->replaced),
+			 "%s%s", x->replaced[0] ? " " : "", bpf_map__name(maps[i]));
+	}
+}
+
 /* Read back what an earlier run left in adopted maps, so that the first
  * sync deletes what is no longer published. Tables are rewritten anyway. */
 static void load_mirror(struct sy_xdp *x)
@@ -175,22 +282,27 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	}
 	x->link_fd = -1;
 	x->grace_ms = o->grace_ms ? o->grace_ms : DEFAULT_GRACE_MS;
+	x->ct_flows = o->ct_flows ? o->ct_flows : SY_XDP_CT_DEFAULT_FLOWS;
 	x->ncpus = libbpf_num_possible_cpus();
 	x->slot_version = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_version));
 	x->slot_name = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_name));
 	x->stats_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*x->stats_uid));
 	x->percpu_buf = calloc((size_t)(x->ncpus > 0 ? x->ncpus : 1), 64);
-	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->percpu_buf) {
+	x->ct_fd = malloc(sizeof(*x->ct_fd) * (size_t)(x->ncpus > 0 ? x->ncpus : 1));
+	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->percpu_buf ||
+	    !x->ct_fd) {
 		snprintf(err, errlen, "cannot size per-CPU buffers (%d CPUs)", x->ncpus);
 		goto out;
 	}
+	for (int c = 0; c < x->ncpus; c++)
+		x->ct_fd[c] = -1;
 	x->skel = sy_xdp_lb__open();
 	if (!x->skel) {
 		fail(err, errlen, errno, "%s", "cannot open the XDP program sy_xdp_lb");
 		goto out;
 	}
-	if (o->ct_flows)
-		bpf_map__set_max_entries(x->skel->maps.sy_conntrack, o->ct_flows);
+	/* a connection table per CPU: the outer map's slots */
+	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, (uint32_t)x->ncpus);
 	maps = all_maps(x->skel, &nmaps);
 	if (o->pin_dir) {
 		char path[512];
@@ -207,19 +319,22 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 			bpf_map__set_pin_path(maps[i], path);
 		}
 		x->pinned = true;
+		replace_stale_pins(x, maps, nmaps);
 	}
 	e = sy_xdp_lb__load(x->skel);
 	if (e) {
 		if (x->adopted)
 			fail(err, errlen, e,
-			     "cannot load sy_xdp_lb over the maps pinned in %s (left by another "
-			     "version or with another conntrack size? stop it with "
-			     "`sy-control --xdp-detach`, or remove the directory)", x->pin_dir);
+			     "cannot load sy_xdp_lb over the maps pinned in %s (stop the program "
+			     "pinned there with `sy-control --xdp-detach`, or remove the "
+			     "directory)", x->pin_dir);
 		else
 			fail(err, errlen, e, "%s", "cannot load the XDP program sy_xdp_lb (verifier? "
 			     "memlock? CAP_BPF?)");
 		goto out;
 	}
+	if (ensure_ct_tables(x, err, errlen))
+		goto out;
 	if (x->adopted)
 		load_mirror(x);
 	*out = x;
@@ -232,6 +347,11 @@ out:
 bool sy_xdp_adopted(const struct sy_xdp *x)
 {
 	return x->adopted;
+}
+
+const char *sy_xdp_replaced(const struct sy_xdp *x)
+{
+	return x->replaced;
 }
 
 int sy_xdp_prog_fd(const struct sy_xdp *x)
@@ -668,18 +788,17 @@ void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
 
 int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *uid)
 {
-	const struct sy_xdp_ct *v = x->percpu_buf;
 	struct timespec ts;
 	uint64_t now;
 
-	_Static_assert(sizeof(struct sy_xdp_ct) % 8 == 0, "per-CPU stride");
-	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.sy_conntrack), key, x->percpu_buf))
-		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	for (int c = 0; c < x->ncpus; c++) {
-		if (v[c].uid && v[c].expires_ns > now) {
-			*uid = v[c].uid;
+		struct sy_xdp_ct v;
+
+		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.uid &&
+		    v.expires_ns > now) {
+			*uid = v.uid;
 			return 1;
 		}
 	}
@@ -709,6 +828,10 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	}
 	if (x->link_fd >= 0)
 		close(x->link_fd); /* the last reference: detaches, unless pinned */
+	for (int c = 0; x->ct_fd && c < x->ncpus; c++)
+		if (x->ct_fd[c] >= 0)
+			close(x->ct_fd[c]);
+	free(x->ct_fd);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
 	free(x->bes);

@@ -25,7 +25,8 @@ struct sy_xdp_opts {
 	 * keeps its connection table and is replaced atomically by ours on
 	 * attach. NULL: nothing pinned (tests). */
 	const char *pin_dir;
-	uint32_t ct_flows;  /* conntrack entries per CPU; 0 = SY_XDP_CT_DEFAULT_FLOWS */
+	uint32_t ct_flows;  /* entries of each CPU's connection table;
+			     * 0 = SY_XDP_CT_DEFAULT_FLOWS */
 	uint32_t grace_ms;  /* how long a departed backend stays in sy_backends
 			     * (marked gone) before it is deleted; 0 = 2000 */
 };
@@ -35,6 +36,11 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 
 /* Whether sy_xdp_open found pinned maps and a pinned link of an earlier run. */
 bool sy_xdp_adopted(const struct sy_xdp *x);
+
+/* The pinned maps sy_xdp_open found with another layout (an earlier build,
+ * another --xdp-ct-flows) and replaced, empty, by this build's: their names,
+ * space-separated, or "". */
+const char *sy_xdp_replaced(const struct sy_xdp *x);
 
 /* Write sy_config[0] (marks it configured: the program starts balancing). */
 int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *err, size_t errlen);

@@ -85,6 +85,7 @@ struct sy_daemon {
 	bool xdp_generic, xdp_stay;
 	unsigned dpdk_wait_s;
 	uint32_t xdp_ct_flows;
+	uint32_t xdp_icmp_rate, xdp_icmp_burst; /* 0: the defaults */
 	struct sy_xdp *xdp;
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */

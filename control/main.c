@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <switchyard/icmp_error.h>
+
 #include "daemon.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -208,6 +210,8 @@ static void usage(FILE *f)
 		   "                     runs in the kernel's generic path, slower\n"
 		   "  --xdp-redirect IF  send balanced packets out of IF instead of back out of --iface\n"
 		   "  --xdp-ct-flows N   connection-table entries per CPU (default %u)\n"
+		   "  --xdp-icmp-rate N  ICMP errors (too big) a CPU may send per second (default %u)\n"
+		   "  --xdp-icmp-burst N ... and at once after a quiet spell (default %u)\n"
 		   "  --xdp-stay         leave the program attached on exit (it keeps serving the\n"
 		   "                     last tables; the next sy-control adopts it)\n"
 		   "  --xdp-detach       detach a program left by --xdp-stay and exit\n"
@@ -215,7 +219,7 @@ static void usage(FILE *f)
 		   "                     DIR/switchyard/<instance>)\n"
 		   "  --user NAME        after setup, run as NAME with only the capabilities still\n"
 		   "                     needed (docs/control.md, \"Privileges\")\n",
-		SY_XDP_CT_DEFAULT_FLOWS);
+		SY_XDP_CT_DEFAULT_FLOWS, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
 }
 
 struct expiry_ctx {
@@ -250,6 +254,8 @@ int main(int argc, char **argv)
 		{ "xdp-stay", no_argument, 0, 'S' },      { "xdp-detach", no_argument, 0, 'X' },
 		{ "dpdk-wait", required_argument, 0, 'W' }, { "user", required_argument, 0, 'u' },
 		{ "xdp-bpffs", required_argument, 0, 'B' },
+		{ "xdp-icmp-rate", required_argument, 0, 'I' },
+		{ "xdp-icmp-burst", required_argument, 0, 'J' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_daemon *d = &the_daemon;
@@ -311,6 +317,22 @@ int main(int argc, char **argv)
 				d->xdp_ct_flows = (uint32_t)n;
 			else
 				d->dpdk_wait_s = (unsigned)n;
+			break;
+		case 'I':
+		case 'J':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 ||
+			    n > (c == 'I' ? SY_ICMP_RATE_MAX : SY_ICMP_BURST_MAX)) {
+				fprintf(stderr, "sy-control: --%s: '%s' is not in 1..%u\n",
+					c == 'I' ? "xdp-icmp-rate" : "xdp-icmp-burst", optarg,
+					c == 'I' ? SY_ICMP_RATE_MAX : SY_ICMP_BURST_MAX);
+				return 2;
+			}
+			if (c == 'I')
+				d->xdp_icmp_rate = (uint32_t)n;
+			else
+				d->xdp_icmp_burst = (uint32_t)n;
 			break;
 		case 'S':
 			d->xdp_stay = true;

@@ -106,6 +106,7 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 	struct sy_xdp_config cfg = {
 		.mtu_action = 0, /* SY_MTU_ICMP: answer too-big */
 		.tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000, /* the DPDK path's */
+		.icmp_rate = d->xdp_icmp_rate, .icmp_burst = d->xdp_icmp_burst,
 	};
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	char dir[256], buf[64];
@@ -144,6 +145,10 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 	o.pin_dir = dir;
 	if (sy_xdp_open(&d->xdp, &o, err, errlen))
 		return -1;
+	if (sy_xdp_replaced(d->xdp)[0])
+		sy_logf("warn", "\"pinned XDP maps of another layout (an earlier version, another "
+			"--xdp-ct-flows) replaced: what they held starts empty; tracked flows "
+			"re-hash\" maps=\"%s\" pins=%s", sy_xdp_replaced(d->xdp), dir);
 	/* the last lcore block of the region holds the program's counters */
 	if (sy_reader_register(m, m->hdr->limits.max_lcores - 1, &d->xdp_reader, buf, sizeof(buf)) == 0) {
 		sy_reader_offline(&d->xdp_reader); /* never holds reclamation */

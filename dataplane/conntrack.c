@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "conntrack.h"
@@ -93,6 +94,39 @@ const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
 	return NULL;
 }
 
+int sy_ct_peek_other(const struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
+		     uint32_t now, uint64_t *uid)
+{
+	const struct sy_ct_bucket *b = &ct->buckets[hash & ct->mask];
+	uint16_t sig = sig_of(hash);
+
+	for (int i = 0; i < SY_CT_WAYS; i++) {
+		const struct sy_ct_entry *e = &b->e[i];
+		struct sy_flow_key before, after;
+		uint64_t u;
+		uint32_t expires;
+
+		if (b->sig[i] != sig)
+			continue;
+		/* the owner's order, read backwards (sy_ct_insert): if the key is
+		 * ours and the entry live, the uid read next is at least as new
+		 * as the key; the key read again says nobody rewrote it since */
+		memcpy(&before, &e->key, sizeof(before));
+		atomic_thread_fence(memory_order_acquire);
+		expires = e->expires;
+		atomic_thread_fence(memory_order_acquire);
+		u = e->uid;
+		atomic_thread_fence(memory_order_acquire);
+		memcpy(&after, &e->key, sizeof(after));
+		if (key_eq(&before, key) && key_eq(&after, key) && expires &&
+		    !tick_before(expires, now)) {
+			*uid = u;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_buckets)
 {
 	for (uint32_t k = 0; k < n_buckets; k++) {
@@ -129,8 +163,15 @@ struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_k
 			*how = SY_CT_INS_EVICTED;
 		}
 	}
+	/* Another worker may be reading this entry (sy_ct_peek_other): it is
+	 * dead before it gets the new key, the key comes before the uid the
+	 * caller writes, and sy_ct_touch() makes it live last. Each fence is a
+	 * compiler barrier on x86. */
+	b->e[victim].expires = 0;
+	atomic_thread_fence(memory_order_release);
 	b->sig[victim] = sig_of(hash);
 	b->e[victim].key = *key;
+	atomic_thread_fence(memory_order_release);
 	return &b->e[victim];
 }
 

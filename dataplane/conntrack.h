@@ -10,6 +10,7 @@
 #ifndef SY_DATAPLANE_CONNTRACK_H
 #define SY_DATAPLANE_CONNTRACK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,13 +65,26 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
 				     const struct sy_flow_key *key, uint32_t hash, uint32_t now);
 
+/* For an ICMP error that RSS gave another worker: the backend uid of key's
+ * live entry in this table, read from another lcore while the owner may be
+ * rewriting it. The owner kills an entry before giving it a new key, writes
+ * the key before the uid, and revives it last; this reads key, liveness,
+ * uid and the key again: a uid it returns is at least as new as the key,
+ * and an entry rewritten meanwhile is not taken for ours. 1 and *uid, or
+ * 0. The caller still checks the uid against its service (a backend may
+ * have left since). */
+int sy_ct_peek_other(const struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
+		     uint32_t now, uint64_t *uid);
+
 enum sy_ct_insert_result { SY_CT_INS_FREE, SY_CT_INS_EXPIRED, SY_CT_INS_EVICTED };
 
 /* Claim an entry for key (not present); fills the key, the caller the rest. */
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how);
 
-/* Push the entry's expiry forward according to protocol and TCP flags. */
+/* Push the entry's expiry forward according to protocol and TCP flags.
+ * After sy_ct_insert() and the caller's writes, this makes the entry live:
+ * it comes after them for other workers too (sy_ct_peek_other). */
 static inline void sy_ct_touch(const struct sy_conntrack *ct, struct sy_ct_entry *e,
 			       uint8_t proto, uint8_t tcp_flags, uint32_t now)
 {
@@ -78,6 +92,7 @@ static inline void sy_ct_touch(const struct sy_conntrack *ct, struct sy_ct_entry
 				: ct->to.udp_ms;
 	uint32_t exp = now + t;
 
+	atomic_thread_fence(memory_order_release);
 	e->expires = exp ? exp : 1;
 }
 

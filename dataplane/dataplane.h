@@ -28,6 +28,8 @@ struct sy_dp_opts {
 	const char *tap_prefix;  /* TAP interface names: <prefix><port> */
 	uint16_t mtu;            /* 0 = the port's MTU */
 	uint8_t mtu_action;
+	uint32_t icmp_rate;      /* ICMP errors per second per worker */
+	uint32_t icmp_burst;
 	uint32_t stats_interval; /* seconds, 0 = quiet */
 	struct sy_ct_timeouts ct_timeouts;
 };
@@ -55,6 +57,9 @@ struct sy_dataplane {
 	uint16_t n_ports;
 	struct sy_worker workers[SY_MAX_WORKERS];
 	uint32_t n_workers;
+	/* every worker's connection table, for each worker's ICMP errors
+	 * (struct sy_lb.peer_ct) */
+	const struct sy_conntrack *ct_of_worker[SY_MAX_WORKERS];
 	volatile bool quit;
 };
 

@@ -253,6 +253,17 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 		count(lb, SY_C_DROP_MTU);
 		return SY_V_DROP;
 	}
+	/* nor to a client that is no single host, nor beyond our rate */
+	if (!sy_icmp_error_allowed(p->family, p->key.src, pkt->data)) {
+		count(lb, SY_C_ICMP_SUPPRESSED_DEST);
+		count(lb, SY_C_DROP_MTU);
+		return SY_V_DROP;
+	}
+	if (!sy_icmp_bucket_take(&lb->icmp_bucket, lb->now, lb->icmp_rate, lb->icmp_burst)) {
+		count(lb, SY_C_ICMP_RATE_LIMITED);
+		count(lb, SY_C_DROP_MTU);
+		return SY_V_DROP;
+	}
 	memcpy(client_mac, pkt->data + 6, 6);
 	if (p->family == SY_AF_INET) {
 		uint32_t vip = p->key.dst[0], client = p->key.src[0];
@@ -325,6 +336,27 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		}
 	}
 	return sy_service_pick(lb->base, svc, hash);
+}
+
+/* The backend of a flow another worker tracks (an ICMP error about it
+ * arrived here: RSS hashes the error's own headers), or SY_MAGLEV_NONE. The
+ * uid read from the other table is trusted only if it is a backend of this
+ * service now. */
+static uint32_t other_worker_backend(const struct sy_lb *lb, const struct sy_service *svc,
+				     const struct sy_flow_key *key, uint32_t hash)
+{
+	for (uint32_t i = 0; i < lb->n_peer_ct; i++) {
+		uint64_t uid;
+		uint32_t idx;
+
+		if (lb->peer_ct[i] == &lb->ct ||
+		    !sy_ct_peek_other(lb->peer_ct[i], key, hash, lb->now, &uid))
+			continue;
+		idx = sy_service_find_uid(lb->base, svc, uid);
+		if (idx != SY_MAGLEV_NONE)
+			return idx;
+	}
+	return SY_MAGLEV_NONE;
 }
 
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
@@ -428,6 +460,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	struct sy_parsed p;
 	enum sy_verdict v;
 	uint32_t hash, idx, frame_len = pkt->len;
+	bool other_worker = false;
 
 	v = sy_lb_parse(pkt->data, pkt->len, &p, &reason);
 	if (v == SY_V_DROP) {
@@ -466,6 +499,16 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 
 		hash = sy_flow_hash(&p.key, svc->hash_seed);
 		idx = sy_lb_predict(lb, svc, &p.key, &tracked);
+		if (!tracked) {
+			/* PMTU discovery of a flow whose backend is no longer
+			 * its Maglev choice depends on this */
+			uint32_t other = other_worker_backend(lb, svc, &p.key, hash);
+
+			if (other != SY_MAGLEV_NONE) {
+				idx = other;
+				other_worker = true;
+			}
+		}
 	} else {
 		hash = sy_flow_hash(&p.key, svc->hash_seed);
 		idx = select_tracked(lb, svc, &p, hash);
@@ -495,6 +538,8 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 			count(lb, SY_C_FRAGMENTS);
 		else if (p.icmp_error)
 			count(lb, SY_C_ICMP_TO_BACKEND);
+		if (other_worker)
+			count(lb, SY_C_ICMP_CT_OTHER);
 		count(lb, SY_C_FWD_PKTS);
 		lb->vips[svc->slot].pkts++;
 		lb->vips[svc->slot].bytes += frame_len;

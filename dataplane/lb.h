@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <switchyard/counters.h>
+#include <switchyard/icmp_error.h>
 #include <switchyard/region.h>
 
 #include "conntrack.h"
@@ -41,10 +42,19 @@ struct sy_lb {
 	struct sy_vip_counters *vips;
 	struct sy_backend_counters *backends;
 	struct sy_conntrack ct;
+	/* every worker's table (this one's included), read for ICMP errors
+	 * about flows that RSS keeps on another worker; NULL: none */
+	const struct sy_conntrack *const *peer_ct;
+	uint32_t n_peer_ct;
 	uint32_t now;                    /* ms tick, set per burst */
 	uint8_t port_mac[6];             /* source MAC of what we send */
 	uint16_t mtu;                    /* egress L3 MTU */
 	uint8_t mtu_action;              /* enum sy_mtu_action */
+	/* ICMP errors this lcore may originate: per second, burst (0 = the
+	 * defaults of switchyard/icmp_error.h), and its bucket */
+	uint32_t icmp_rate;
+	uint32_t icmp_burst;
+	struct sy_icmp_bucket icmp_bucket;
 	/* last VIP lookup, valid in generation vip_cache_gen only (0 = none:
 	 * published generations start at 1) */
 	uint64_t vip_cache_gen;

@@ -37,9 +37,11 @@ static void usage(FILE *f)
 		"  --tap-prefix NAME      exception interface names NAME<port> (default sy)\n"
 		"  --mtu N                egress MTU (default: the port's)\n"
 		"  --mtu-action icmp|drop too big after encapsulation: answer or drop (default icmp)\n"
+		"  --icmp-rate N          ICMP errors (too big) a worker may send per second (default %u)\n"
+		"  --icmp-burst N         ... and at once after a quiet spell (default %u)\n"
 		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
-		SY_MAX_BURST);
+		SY_MAX_BURST, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
 }
 
 /* `sy-dataplane --help`: EAL prints its own options, then calls this. */
@@ -79,6 +81,8 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		{ "ct-timeout-tcp", required_argument, 0, 'T' },
 		{ "ct-timeout-tcp-fin", required_argument, 0, 'F' },
 		{ "ct-timeout-udp", required_argument, 0, 'U' },
+		{ "icmp-rate", required_argument, 0, 'I' },
+		{ "icmp-burst", required_argument, 0, 'J' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -87,6 +91,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 
 	*o = (struct sy_dp_opts){ .burst = 32, .ct_size = 262144, .exception_tap = true,
 				  .tap_prefix = "sy", .mtu_action = SY_MTU_ICMP,
+				  .icmp_rate = SY_ICMP_RATE_DEFAULT, .icmp_burst = SY_ICMP_BURST_DEFAULT,
 				  .ct_timeouts = SY_CT_DEFAULT_TIMEOUTS };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -146,6 +151,16 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 				o->ct_timeouts.tcp_fin_ms = (uint32_t)(v * 1000);
 			else
 				o->ct_timeouts.udp_ms = (uint32_t)(v * 1000);
+			break;
+		case 'I':
+			if (parse_u64("--icmp-rate", optarg, 1, SY_ICMP_RATE_MAX, &v))
+				return -1;
+			o->icmp_rate = (uint32_t)v;
+			break;
+		case 'J':
+			if (parse_u64("--icmp-burst", optarg, 1, SY_ICMP_BURST_MAX, &v))
+				return -1;
+			o->icmp_burst = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -251,11 +266,20 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < dp->n_workers; i++)
 		if (sy_worker_init(dp, &dp->workers[i]))
 			goto out;
+	/* an ICMP error about a flow can arrive on any worker (RSS hashes its
+	 * own headers): each may read the others' tables */
+	for (uint32_t i = 0; i < dp->n_workers; i++)
+		dp->ct_of_worker[i] = &dp->workers[i].lb.ct;
+	for (uint32_t i = 0; i < dp->n_workers; i++) {
+		dp->workers[i].lb.peer_ct = dp->ct_of_worker;
+		dp->workers[i].lb.n_peer_ct = dp->n_workers;
+	}
 	sy_telemetry_init(dp);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
-	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst,
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
+	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst, dp->opts.icmp_rate,
+	       dp->opts.icmp_burst,
 	       (unsigned long long)dp->opts.ct_size,
 	       (unsigned long long)sy_ct_capacity(&dp->workers[0].lb.ct),
 	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size));

@@ -44,6 +44,8 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 	w->lb.vips = sy_stats_vips(st);
 	w->lb.backends = sy_stats_backends(&dp->map, st);
 	w->lb.mtu_action = dp->opts.mtu_action;
+	w->lb.icmp_rate = dp->opts.icmp_rate;
+	w->lb.icmp_burst = dp->opts.icmp_burst;
 	return 0;
 }
 

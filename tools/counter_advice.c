@@ -79,8 +79,9 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "the table: check the kernel's neighbour table (`ip neigh`) through the exception "
 	  "interface, or set `mac` / `next_hop_mac`." },
 	{ "drop_mtu",
-	  "Too big after encapsulation and not answerable: IPv4 without DF, fragments, ICMP "
-	  "errors, or everything with `--mtu-action drop`. Raise the path MTU to the "
+	  "Too big after encapsulation and not answered: IPv4 without DF, fragments, ICMP "
+	  "errors, everything with `--mtu-action drop`, and the answers held back "
+	  "(`icmp_suppressed_dest`, `icmp_rate_limited`). Raise the path MTU to the "
 	  "backends (`--mtu` states the port's), or keep `--mtu-action icmp`." },
 	{ "drop_no_room",
 	  "No headroom for the outer headers, or a multi-segment frame that could not be "
@@ -106,5 +107,20 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "IP-in-IP (protocol 4 or 41) addressed to a VIP address: spoofed tunnel input, "
 	  "dropped by design so that nobody can make the load balancer forward a packet of "
 	  "their choice. Nothing to fix on this host." },
+	{ "icmp_suppressed_dest",
+	  "Oversized packets from a source that cannot be answered (0.0.0.0/8, loopback, "
+	  "multicast, 255.255.255.255 and class E, `::`, `ff00::/8`) or, for IPv4, sent as a "
+	  "link-layer broadcast: spoofed or broken senders (RFC 1122 3.2.2, RFC 4443 2.4). "
+	  "Nothing to tune; steady numbers: find the sender on the switch." },
+	{ "icmp_rate_limited",
+	  "Frag-needed / packet-too-big answers held back by the per-lcore (per-CPU on XDP) "
+	  "token bucket: a flood of oversized packets, often spoofed to reflect ICMP at a "
+	  "victim. Legitimate clients hitting it: raise `--icmp-rate` / `--icmp-burst` "
+	  "(`--xdp-icmp-rate` / `--xdp-icmp-burst`), and the MTU towards the backends so "
+	  "that fewer packets need an answer." },
+	{ "icmp_ct_other",
+	  "ICMP errors (PMTU, unreachable) that RSS delivered to another worker or CPU than "
+	  "their flow's, sent to the backend that flow's table names: normal, a share of "
+	  "`icmp_to_backend` that grows with the number of workers." },
 	{ NULL, NULL },
 };

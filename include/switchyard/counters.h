@@ -41,7 +41,10 @@
 	X(DROP_NO_TABLES, "drop_no_tables", "no snapshot published yet")                   \
 	X(DROP_TX_FULL, "drop_tx_full", "transmit queue full")                             \
 	X(DROP_KERNEL_FULL, "drop_kernel_full", "exception interface full or disabled")    \
-	X(DROP_ENCAPSULATED, "drop_encapsulated", "encapsulated packets to a VIP (spoofed tunnel input)")
+	X(DROP_ENCAPSULATED, "drop_encapsulated", "encapsulated packets to a VIP (spoofed tunnel input)") \
+	X(ICMP_SUPPRESSED_DEST, "icmp_suppressed_dest", "too big, no ICMP error: the client address names no single host or the frame was a link-layer broadcast (also in drop_mtu)") \
+	X(ICMP_RATE_LIMITED, "icmp_rate_limited", "too big, no ICMP error: over the ICMP error rate of the lcore or CPU (also in drop_mtu)") \
+	X(ICMP_CT_OTHER, "icmp_ct_other", "ICMP errors about a flow tracked by another worker (XDP: another CPU), sent to that flow's backend (also in icmp_to_backend)")
 
 enum sy_counter {
 #define SY_X(id, name, help) SY_C_##id,

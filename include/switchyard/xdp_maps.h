@@ -24,11 +24,21 @@
  *                service is first marked SY_XDP_BACKEND_GONE (its tracked
  *                flows re-hash at once), and deleted only after a grace
  *                period, once no table in flight can still name it.
- *   sy_conntrack LRU_PERCPU_HASH struct sy_flow_key -> struct sy_xdp_ct
- *                Per-CPU: a flow stays on one CPU under RSS, so no locking
- *                and no false sharing. Pinned with the rest, so a restarted
- *                sy-control keeps the connection table.
- *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts.
+ *   sy_conntrack ARRAY_OF_MAPS, index = CPU -> that CPU's LRU_HASH of
+ *                struct sy_flow_key -> struct sy_xdp_ct, --xdp-ct-flows
+ *                entries each (created by bpf/xdp_lb.c for every possible
+ *                CPU). A table per CPU, as Katran does, not one shared table
+ *                with per-CPU values (LRU_PERCPU_HASH): there every flow
+ *                takes a slot on every CPU and the CPUs share the capacity.
+ *                A flow stays on one CPU under RSS, so no locking and no
+ *                false sharing; ICMP errors about a flow look at the other
+ *                CPUs' tables too. Pinned with the rest (the tables live as
+ *                long as the outer map), so a restarted sy-control keeps
+ *                the connection tables.
+ *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
+ *                ICMP error rate.
+ *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
+ *                error token bucket (switchyard/icmp_error.h). Not pinned.
  *   sy_counters  PERCPU_ARRAY[SY_LCORE_NCOUNTERS] uint64_t, indices and
  *                names of include/switchyard/counters.h (the DPDK path's).
  *   sy_vip_stats PERCPU_ARRAY[max services] struct sy_vip_counters,
@@ -46,7 +56,8 @@
 #define SY_XDP_MAX_VIP_KEYS (2u * SY_XDP_MAX_SERVICES) /* services + address entries */
 #define SY_XDP_MAX_BACKENDS 65536u
 #define SY_XDP_MAX_TABLE 1048573u /* largest Maglev M */
-#define SY_XDP_CT_DEFAULT_FLOWS 1048576u /* per CPU, LRU */
+#define SY_XDP_CT_DEFAULT_FLOWS 262144u /* entries of each CPU's table (~120 B each) */
+#define SY_XDP_MAX_CPUS 1024u /* CPUs an ICMP error's flow is looked for on */
 
 /* Value of sy_vips: everything about a service the packet path needs except
  * its table and backends. Field meanings as in struct sy_service. */
@@ -93,6 +104,8 @@ struct sy_xdp_config {
 	uint32_t tcp_ms;       /* conntrack idle timeouts, as the DPDK path */
 	uint32_t tcp_fin_ms;
 	uint32_t udp_ms;
+	uint32_t icmp_rate;    /* ICMP errors per second per CPU; 0 = default */
+	uint32_t icmp_burst;   /* (switchyard/icmp_error.h) */
 };
 
 #endif

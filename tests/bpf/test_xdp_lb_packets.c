@@ -6,7 +6,8 @@
  * region and mirrored into the program's maps with sy_xdp_sync(); the
  * program is configured as the DPDK test's packet path is (port MAC
  * 02:00:00:00:00:01, MTU 1500, ICMP answers). Each case is one
- * BPF_PROG_TEST_RUN, with empty connection tracking, and asserts:
+ * BPF_PROG_TEST_RUN, with empty connection tracking and a full ICMP error
+ * bucket (the rate limit is test_xdp_icmp.c's), and asserts:
  *   - the verdict: tx -> XDP_TX, kernel -> XDP_PASS, drop -> XDP_DROP;
  *   - the exact output bytes of tx cases, and for kernel cases that the
  *     frame goes to the kernel untouched;
@@ -71,7 +72,7 @@ static struct {
 	struct sy_region_map *map;
 	const struct sy_snapshot *snap;
 	struct sy_xdp *x;
-	int prog_fd, ct_fd;
+	int prog_fd, ct_fd, bucket_fd;
 	struct sy_corpus_case *cases;
 	long n_cases;
 } env;
@@ -127,7 +128,8 @@ static void run_case(void **state)
 	int err;
 
 	assert_non_null(out);
-	assert_true(sy_xdp_test_map_clear(env.ct_fd) >= 0); /* empty conntrack */
+	assert_true(sy_xdp_test_ct_clear(env.ct_fd) >= 0); /* empty conntrack */
+	assert_int_equal(sy_xdp_test_percpu_zero(env.bucket_fd, 0), 0); /* full ICMP bucket */
 	sy_xdp_read_counters(env.x, before);
 	side_sums(&s0);
 
@@ -283,7 +285,7 @@ static void redirect_when_configured(void **state)
 	struct sy_xdp *x = NULL;
 	char err[256] = "";
 	long redirected = 0;
-	int ct_fd;
+	int ct_fd, bucket_fd;
 
 	(void)state;
 	assert_true(cfg.tx_ifindex > 0);
@@ -292,7 +294,8 @@ static void redirect_when_configured(void **state)
 		print_message("xdp: %s\n", err);
 	assert_non_null(x);
 	ct_fd = sy_xdp_test_map_fd(sy_xdp_prog_fd(x), "sy_conntrack");
-	assert_true(ct_fd >= 0);
+	bucket_fd = sy_xdp_test_map_fd(sy_xdp_prog_fd(x), "sy_icmp_bucket");
+	assert_true(ct_fd >= 0 && bucket_fd >= 0);
 	for (long i = 0; i < env.n_cases; i++) {
 		const struct sy_corpus_case *c = &env.cases[i];
 		uint32_t cap = c->in_len + OUT_SLACK, out_len = 0, action = 0;
@@ -300,7 +303,8 @@ static void redirect_when_configured(void **state)
 
 		if (c->in_len < 14 || (c->verdict != SY_CORPUS_TX && i % 5))
 			continue; /* every tx case, a sample of the others */
-		sy_xdp_test_map_clear(ct_fd); /* each case from fresh tables */
+		assert_true(sy_xdp_test_ct_clear(ct_fd) >= 0); /* each case from fresh tables */
+		sy_xdp_test_percpu_zero(bucket_fd, 0);
 		out = malloc(cap);
 		assert_non_null(out);
 		assert_int_equal(sy_xdp_test_run(sy_xdp_prog_fd(x), c->in, c->in_len, out, cap,
@@ -322,6 +326,7 @@ static void redirect_when_configured(void **state)
 	}
 	assert_true(redirected > 300);
 	close(ct_fd);
+	close(bucket_fd);
 	sy_xdp_close(x, false);
 }
 
@@ -364,8 +369,9 @@ static int group_setup(void **state)
 	}
 	env.prog_fd = sy_xdp_prog_fd(env.x);
 	env.ct_fd = sy_xdp_test_map_fd(env.prog_fd, "sy_conntrack");
-	if (env.ct_fd < 0) {
-		fprintf(stderr, "no sy_conntrack map on the program\n");
+	env.bucket_fd = sy_xdp_test_map_fd(env.prog_fd, "sy_icmp_bucket");
+	if (env.ct_fd < 0 || env.bucket_fd < 0) {
+		fprintf(stderr, "no sy_conntrack or sy_icmp_bucket map on the program\n");
 		return -1;
 	}
 	return 0;
@@ -376,6 +382,8 @@ static int group_teardown(void **state)
 	(void)state;
 	if (env.ct_fd > 0)
 		close(env.ct_fd);
+	if (env.bucket_fd > 0)
+		close(env.bucket_fd);
 	if (env.x)
 		sy_xdp_close(env.x, false);
 	env.x = NULL;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
 #include "xdp_lb_util.h"
@@ -54,6 +55,53 @@ long sy_xdp_test_map_clear(int map_fd)
 	}
 	free(key);
 	return n;
+}
+
+long sy_xdp_test_ct_clear(int conntrack_fd)
+{
+	struct bpf_map_info mi;
+	uint32_t mlen = sizeof(mi);
+	long n = 0;
+
+	memset(&mi, 0, sizeof(mi));
+	if (bpf_obj_get_info_by_fd(conntrack_fd, &mi, &mlen) || mi.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
+		return -1;
+	for (uint32_t cpu = 0; cpu < mi.max_entries; cpu++) {
+		uint32_t id;
+		long k;
+		int fd;
+
+		if (bpf_map_lookup_elem(conntrack_fd, &cpu, &id))
+			continue; /* no table in this slot */
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0)
+			return -1;
+		k = sy_xdp_test_map_clear(fd);
+		close(fd);
+		if (k < 0)
+			return -1;
+		n += k;
+	}
+	return n;
+}
+
+int sy_xdp_test_percpu_zero(int map_fd, uint32_t key)
+{
+	struct bpf_map_info mi;
+	uint32_t mlen = sizeof(mi);
+	int ncpus = libbpf_num_possible_cpus(), rc;
+	void *zeros;
+
+	memset(&mi, 0, sizeof(mi));
+	if (ncpus <= 0 || bpf_obj_get_info_by_fd(map_fd, &mi, &mlen))
+		return -EINVAL;
+	/* per-CPU values are 8-byte aligned, one per possible CPU */
+	zeros = calloc((size_t)ncpus, (mi.value_size + 7) & ~7u);
+	if (!zeros)
+		return -ENOMEM;
+	rc = bpf_map_update_elem(map_fd, &key, zeros, BPF_ANY) ? -errno : 0;
+	free(zeros);
+	return rc;
 }
 
 int sy_xdp_test_run(int prog_fd, const uint8_t *frame, uint32_t len, uint8_t *out,

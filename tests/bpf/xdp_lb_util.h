@@ -15,6 +15,13 @@ int sy_xdp_test_map_fd(int prog_fd, const char *name);
  * deleted. */
 long sy_xdp_test_map_clear(int map_fd);
 
+/* Empty every CPU's connection table of sy_conntrack (an array of maps,
+ * one per CPU). Returns the number of flows deleted, or -1. */
+long sy_xdp_test_ct_clear(int conntrack_fd);
+
+/* Zero the entry `key` of a per-CPU array on every CPU. 0 or -errno. */
+int sy_xdp_test_percpu_zero(int map_fd, uint32_t key);
+
 /* One BPF_PROG_TEST_RUN of frame (repeat 1). 0 with *action, the output in
  * out (*out_len bytes, at most out_cap) and the kernel's duration in ns, or
  * -errno. */

@@ -229,7 +229,8 @@ bool sy_corpus_needs_tuple(int counter)
 	return counter == SY_C_FWD_PKTS || counter == SY_C_FRAGMENTS ||
 	       counter == SY_C_ICMP_TO_BACKEND || counter == SY_C_ICMP_TOO_BIG_SENT ||
 	       counter == SY_C_DROP_MTU || counter == SY_C_DROP_FAMILY ||
-	       counter == SY_C_DROP_NO_ROOM || counter == SY_C_DROP_NO_BACKEND;
+	       counter == SY_C_DROP_NO_ROOM || counter == SY_C_DROP_NO_BACKEND ||
+	       counter == SY_C_ICMP_SUPPRESSED_DEST || counter == SY_C_ICMP_RATE_LIMITED;
 }
 
 void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_corpus_tuple *t,
@@ -249,6 +250,13 @@ void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_co
 	case SY_C_FRAGMENTS:
 	case SY_C_ICMP_TO_BACKEND:
 		exp[SY_C_FWD_PKTS] = 1;
+		break;
+	case SY_C_ICMP_SUPPRESSED_DEST:
+	case SY_C_ICMP_RATE_LIMITED:
+		/* too big and not answered: a drop_mtu too */
+		exp[SY_C_DROP_MTU] = 1;
+		if (sel == SY_C_CT_NEW)
+			exp[sel] = 1;
 		break;
 	case SY_C_ICMP_TOO_BIG_SENT:
 	case SY_C_DROP_MTU:

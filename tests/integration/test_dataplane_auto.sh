@@ -7,7 +7,10 @@
 #      it loads nothing, the interface keeps no XDP program
 #   1b. --xdp-mode generic attaches in the generic (skb) path
 #   1c. --xdp-stay: SIGTERM leaves the program attached and pinned; the next
-#       sy-control adopts it with its connection table; --xdp-detach removes it
+#       sy-control adopts it with its connection tables (one per CPU,
+#       --xdp-ct-flows entries each); pins of an earlier layout (the shared
+#       LRU_PERCPU_HASH conntrack, a shorter sy_config) are replaced, said in
+#       the log, without detaching; --xdp-detach removes it
 #   3. bad flag values are refused with exit 2
 #
 # usage: test_dataplane_auto.sh BUILD_DIR
@@ -93,25 +96,56 @@ start_xdp() { # LOG [flags]
 	SY_PIDS+=($CONTROL)
 	sy_wait 15 test -S "$SOCK" || { cat "$W/$log.log"; sy_fail "sy-control ($log) did not start"; }
 }
+# id of the connection table of CPU 0 (slot 0 of the pinned sy_conntrack)
+ct_table() {
+	"$BPFTOOL" -j map lookup pinned "$PINS/sy_conntrack" key 0 0 0 0 2>/dev/null | python3 -c '
+import json, sys
+print(int.from_bytes(bytes(int(b, 16) for b in json.load(sys.stdin)["value"]), "little"))'
+}
+# type and max_entries of a map: "array_of_maps 2"
+map_shape() { "$BPFTOOL" -j map show "$@" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+print(m["type"], m["max_entries"])'; }
 # a tracked flow of 40 key bytes (0x5a) to backend uid 0x11..., expiring in the far future
 CT_KEY=$(printf '5a %.0s' $(seq 40))
-start_xdp stay1 --xdp-stay
-"$BPFTOOL" map update pinned "$PINS/sy_conntrack" key hex $CT_KEY \
+start_xdp stay1 --xdp-stay --xdp-ct-flows 4096
+NCPU=$(($(cut -d- -f2 /sys/devices/system/cpu/possible) + 1)) # possible CPUs, as libbpf counts them
+[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array_of_maps $NCPU" ] &&
+	[ "$(map_shape id "$(ct_table)")" = "lru_hash 4096" ] &&
+	sy_pass "a connection table per CPU ($NCPU), --xdp-ct-flows 4096 entries each" ||
+	sy_fail "connection tables: $(map_shape pinned "$PINS/sy_conntrack"), CPU 0's: $(map_shape id "$(ct_table)")"
+"$BPFTOOL" map update id "$(ct_table)" key hex $CT_KEY \
 	value hex 11 11 11 11 11 11 11 11 ff ff ff ff ff ff ff 7f || sy_fail "cannot seed conntrack"
 PROG1=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 stop_control
 has_xdp && [ -e "$PINS/link" ] && [ -e "$PINS/sy_conntrack" ] && grep -q "left attached" "$W/stay1.log" &&
 	sy_pass "--xdp-stay: SIGTERM left the program attached (prog $PROG1) and pinned" ||
 	sy_fail "--xdp-stay did not keep the program"
-start_xdp stay2
+start_xdp stay2 --xdp-ct-flows 4096
 PROG2=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 grep -q "adopted=yes" "$W/stay2.log" && [ -n "$PROG2" ] && [ "$PROG2" != "$PROG1" ] &&
 	sy_pass "restart adopted the pinned link and swapped its program in (prog $PROG1 -> $PROG2)" ||
 	{ sy_fail "no adoption (prog $PROG1 -> $PROG2)"; cat "$W/stay2.log"; }
-"$BPFTOOL" -j map lookup pinned "$PINS/sy_conntrack" key hex $CT_KEY 2>/dev/null | grep -q '"value":\["0x11","0x11"' &&
+"$BPFTOOL" -j map lookup id "$(ct_table)" key hex $CT_KEY 2>/dev/null | grep -q '"value":\["0x11","0x11"' &&
 	sy_pass "the connection table survived the restart" || sy_fail "conntrack entry lost across the restart"
 kill -TERM $CONTROL; wait $CONTROL # --xdp-stay again: the next step detaches it by hand
 start_xdp stay3 --xdp-stay
+stop_control
+# pins of the layout before the per-CPU tables and the ICMP rate fields: the
+# conntrack one shared LRU_PERCPU_HASH, sy_config 28 bytes
+rm "$PINS/sy_conntrack" "$PINS/sy_config"
+"$BPFTOOL" map create "$PINS/sy_conntrack" type lru_percpu_hash key 40 value 16 entries 4096 \
+	name sy_conntrack && "$BPFTOOL" map create "$PINS/sy_config" type array key 4 value 28 \
+	entries 1 name sy_config || sy_fail "cannot pin maps of the old layout"
+PROG3=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+start_xdp stay4 --xdp-stay
+PROG4=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/stay4.log" &&
+	grep -q "adopted=yes" "$W/stay4.log" && [ -n "$PROG4" ] && [ "$PROG4" != "$PROG3" ] &&
+	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array_of_maps $NCPU" ] &&
+	sy_pass "old-layout pins replaced and said, the program swapped in place (prog $PROG3 -> $PROG4)" ||
+	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
 stop_control
 "$BUILD/control/sy-control" --config "$W/sw.yaml" --xdp-bpffs "$W/bpffs" --xdp-detach >"$W/detach.log" 2>&1
 rc=$?
@@ -140,6 +174,7 @@ kill -TERM $DP; wait $DP
 # ---- 3. bad values ------------------------------------------------------------------
 for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \
 	"--dpdk-wait -1 --dataplane auto --iface veth0" "--xdp-ct-flows 10 --dataplane xdp --iface veth0" \
+	"--xdp-icmp-rate 0 --dataplane xdp --iface veth0" "--xdp-icmp-burst x --dataplane xdp --iface veth0" \
 	"--xdp-bpffs relative --dataplane xdp --iface veth0"; do
 	"$BUILD/control/sy-control" --config "$W/sw.yaml" $args >"$W/bad.log" 2>&1
 	rc=$?

@@ -370,6 +370,18 @@ def overhead(svc, be):
     return ip + 8 if svc.mode == "gue" else ip
 
 
+def icmp_error_allowed(client, dmac):
+    """May the balancer send an ICMP error to client, answering a frame to
+    dmac? (RFC 1122 3.2.2; RFC 4443 2.4 e.) Not to an address that names no
+    single host; for IPv4 not about a link-layer broadcast/multicast frame
+    either (IPv6 makes packet-too-big the exception to that rule)."""
+    ip = ipaddress.ip_address(client)
+    if ip.version == 4:
+        group_frame = int(dmac.split(":")[0], 16) & 1
+        return not group_frame and ip.packed[0] not in (0, 127) and ip.packed[0] < 224
+    return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback)
+
+
 def too_big_output(client_mac, tags, l3pkt, vip, client, mtu):
     inner = bytes(l3pkt)
     if isinstance(l3pkt, IP):
@@ -449,7 +461,7 @@ class Corpus:
                     hlim=r.choice([63, 64, 255]), **kw) / upper
 
     # ---- expectations ----
-    def expect_l4(self, category, name, l3pkt, tags=(), pad=b"", cmac=None):
+    def expect_l4(self, category, name, l3pkt, tags=(), pad=b"", cmac=None, dmac=PORT_MAC):
         """A TCP/UDP packet: predicts the verdict and the output."""
         tags = list(tags)
         cmac = cmac or self.client_mac()
@@ -457,7 +469,7 @@ class Corpus:
         src, dst = l3pkt.src, l3pkt.dst
         l4 = l3pkt[TCP] if TCP in l3pkt else l3pkt[UDP]
         proto = 6 if isinstance(l4, TCP) else 17
-        inp = frame(PORT_MAC, cmac, tags, ethertype_of(fam), bytes(l3pkt), pad)
+        inp = frame(dmac, cmac, tags, ethertype_of(fam), bytes(l3pkt), pad)
         svc = self.model.match(fam, dst, proto, l4.dport)
         if svc is None:
             if self.model.is_vip_addr(dst, proto):
@@ -470,18 +482,22 @@ class Corpus:
         if be is None:
             self.add(category, name, "drop", "drop_no_backend", inp)
             return svc, None
-        self.selected(category, name, inp, svc, be, h, tags, l3pkt, "forwarded", cmac)
+        self.selected(category, name, inp, svc, be, h, tags, l3pkt, "forwarded", cmac, dmac)
         return svc, be
 
-    def selected(self, category, name, inp, svc, be, h, tags, l3pkt, how, cmac=None):
+    def selected(self, category, name, inp, svc, be, h, tags, l3pkt, how, cmac=None,
+                 dmac=PORT_MAC):
         """Outcome once a backend is chosen; how = forwarded (a TCP/UDP
         flow), fragments or icmp_to_backend. The MTU check comes first, then
-        the encapsulation source of the backend's family."""
+        the encapsulation source of the backend's family. Every case starts
+        with a full ICMP error bucket: the rate limit has tests of its own."""
         if svc.mode != "l2dsr" and len(bytes(l3pkt)) + overhead(svc, be) > MTU:
             # never an ICMP error about a fragment or an ICMP error, nor
             # about IPv4 without DF (which the dataplane does not fragment)
             if how != "forwarded" or not inner_df(l3pkt):
                 self.add(category, name, "drop", "drop_mtu", inp)
+            elif not icmp_error_allowed(l3pkt.src, dmac):
+                self.add(category, name, "drop", "icmp_suppressed_dest", inp)
             else:
                 out = too_big_output(cmac, tags, l3pkt, l3pkt.dst, l3pkt.src,
                                      MTU - overhead(svc, be))
@@ -704,35 +720,78 @@ def gen_ipv6_ext(c, model):
         c.expect_l4(cat, "ext_%s_8_headers" % svc.name, c.ip6(c.client6(), svc.vip, chain / up))
 
 
-def gen_mtu(c, model):
-    cat = "mtu"
+def encap_picks(model, mixed=True):
+    """(label, service) of every encapsulation: ipip and gue, both families,
+    and with mixed the 4in6 / 6in4 ones."""
     picks = [
         ("web4", first_service(model, mode="ipip", vfam=4, bfam=4, proto=6)),
         ("dns4", first_service(model, mode="gue", vfam=4, bfam=4, proto=17)),
         ("web6", first_service(model, mode="ipip", vfam=6, bfam=6, proto=6)),
         ("gue6", first_service(model, mode="gue", vfam=6, bfam=6, proto=17)),
-        ("4in6", first_service(model, mode="ipip", vfam=4, bfam=6, proto=6)),
-        ("6in4", first_service(model, mode="ipip", vfam=6, bfam=4, proto=6)),
-        ("6in4gue", first_service(model, mode="gue", vfam=6, bfam=4, proto=17)),
     ]
-    for label, svc in picks:
-        oh = overhead(svc, svc.backends[0])
-        hdr = (20 if svc.family == 4 else 40) + (20 if svc.proto == 6 else 8)
+    if mixed:
+        picks += [
+            ("4in6", first_service(model, mode="ipip", vfam=4, bfam=6, proto=6)),
+            ("6in4", first_service(model, mode="ipip", vfam=6, bfam=4, proto=6)),
+            ("6in4gue", first_service(model, mode="gue", vfam=6, bfam=4, proto=17)),
+        ]
+    return picks
+
+
+def sized_l3(c, svc, src, delta, df=True):
+    """A TCP/UDP packet from src (None: a random client) to svc whose
+    encapsulation exceeds the MTU by delta bytes (0: fits exactly)."""
+    l3len = MTU - overhead(svc, svc.backends[0]) + delta
+    hdr = (20 if svc.family == 4 else 40) + (20 if svc.proto == 6 else 8)
+    up = c.l4(svc.proto, c.sport(), svc.port, c.payload(l3len - hdr, l3len - hdr))
+    if src is None:
+        src = c.client4() if svc.family == 4 else c.client6()
+    l3 = c.ip4(src, svc.vip, up, df=df) if svc.family == 4 else c.ip6(src, svc.vip, up)
+    assert len(bytes(l3)) == l3len
+    return l3
+
+
+def gen_mtu(c, model):
+    cat = "mtu"
+    for label, svc in encap_picks(model):
         for delta, tags in ((0, []), (1, []), (1, [(TPID_8021Q, 9, 0)]), (400, [])):
-            l3len = MTU - oh + delta
             for df in ((True, False) if svc.family == 4 and delta else (True,)):
-                up = c.l4(svc.proto, c.sport(), svc.port, c.payload(l3len - hdr, l3len - hdr))
-                if svc.family == 4:
-                    l3 = c.ip4(c.client4(), svc.vip, up, df=df)
-                else:
-                    l3 = c.ip6(c.client6(), svc.vip, up)
-                assert len(bytes(l3)) == l3len
+                l3 = sized_l3(c, svc, None, delta, df)
                 c.expect_l4(cat, "mtu_%s_%+d_%s%s" % (label, delta, "df" if df else "nodf",
                                                      "_vlan" if tags else ""), l3, tags)
     # l2dsr adds nothing: a full-size packet goes out as it is
     dsr4 = first_service(model, mode="l2dsr", vfam=4)
     up = c.l4(6, c.sport(), 80, c.payload(1460, 1460))
     c.expect_l4(cat, "mtu_dsr4_full", c.ip4(c.client4(), dsr4.vip, up))
+
+
+def gen_icmp_sources(c, model):
+    """Too big after encapsulation, from clients that must get no ICMP error
+    (RFC 1122 3.2.2, RFC 4443 2.4 e): unspecified, loopback, multicast
+    (link-local and wider), broadcast and class E sources; for IPv4 also a
+    link-layer broadcast or multicast frame from an ordinary client, which
+    for IPv6 does get packet-too-big. Each beside an answered control."""
+    cat = "icmp_sources"
+    sources4 = [("mcast_ospf", "224.0.0.5"), ("mcast_all_hosts", "224.0.0.1"),
+                ("mcast_site", "239.1.2.3"), ("broadcast", "255.255.255.255"),
+                ("unspecified", "0.0.0.0"), ("this_net", "0.1.2.3"),
+                ("loopback", "127.0.0.1"), ("class_e", "240.0.0.1")]
+    sources6 = [("mcast_all_nodes", "ff02::1"), ("mcast_ospf", "ff02::5"),
+                ("mcast_global", "ff0e::1"), ("unspecified", "::"), ("loopback", "::1")]
+    group_macs4 = [("l2_broadcast", "ff:ff:ff:ff:ff:ff"), ("l2_multicast", "01:00:5e:00:00:05")]
+    group_macs6 = [("l2_multicast", "33:33:00:00:00:01")]
+    for label, svc in encap_picks(model, mixed=False):
+        sources = sources4 if svc.family == 4 else sources6
+        for what, src in sources:
+            c.expect_l4(cat, "icmp_src_%s_%s" % (label, what), sized_l3(c, svc, src, 1))
+            assert c.cases[-1][2] == "icmp_suppressed_dest", c.cases[-1][0]
+        for what, mac in (group_macs4 if svc.family == 4 else group_macs6):
+            c.expect_l4(cat, "icmp_src_%s_%s" % (label, what), sized_l3(c, svc, None, 1),
+                        dmac=mac)
+            assert c.cases[-1][2] == ("icmp_suppressed_dest" if svc.family == 4
+                                      else "icmp_too_big_sent"), c.cases[-1][0]
+        c.expect_l4(cat, "icmp_src_%s_unicast" % label, sized_l3(c, svc, None, 1))
+        assert c.cases[-1][2] == "icmp_too_big_sent", c.cases[-1][0]
 
 
 def gen_fragments(c, model):
@@ -1110,6 +1169,7 @@ def main():
     gen_icmp(c, model)
     gen_kernel_and_policy(c, model)
     gen_malformed(c, model)
+    gen_icmp_sources(c, model)  # last: the cases before keep their random material
     c.write(sys.argv[2])
     summary = ", ".join("%s %d" % kv for kv in sorted(c.categories.items()))
     print("gen_corpus: %d cases (%s)" % (len(c.cases), summary))

@@ -95,9 +95,11 @@ static void run_case(void **state)
 
 	assert_non_null(buf);
 	memcpy(pkt.data, c->in, c->in_len);
-	/* each case starts with empty connection tracking */
+	/* each case starts with empty connection tracking and a full ICMP
+	 * error bucket (the rate limit is test_icmp_errors.c's) */
 	memset(env.ct_mem, 0, env.ct_size);
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	memset(&env.lb.icmp_bucket, 0, sizeof(env.lb.icmp_bucket));
 	memcpy(before, env.lb.stats->counters, sizeof(before));
 	side_sums(&s0);
 
