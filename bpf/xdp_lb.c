@@ -443,6 +443,17 @@ int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode 
 	return 0;
 }
 
+bool sy_xdp_attached(const struct sy_xdp *x)
+{
+	struct bpf_link_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	if (!x->attached || x->link_fd < 0)
+		return false;
+	/* a detached XDP link reports ifindex 0 */
+	return bpf_obj_get_info_by_fd(x->link_fd, &info, &len) == 0 && info.xdp.ifindex != 0;
+}
+
 /* ---- Mirror a snapshot ----------------------------------------------- */
 
 static struct sy_xdp_service service_record(const struct sy_service *s)

@@ -65,6 +65,10 @@ void sy_xdp_tick(struct sy_xdp *x);
 
 int sy_xdp_prog_fd(const struct sy_xdp *x);
 
+/* Whether the program's link is still attached to its interface (an
+ * interface deleted, or `bpftool link detach`, detaches it). */
+bool sy_xdp_attached(const struct sy_xdp *x);
+
 /* Counters summed over CPUs (indices of include/switchyard/counters.h). */
 void sy_xdp_read_counters(struct sy_xdp *x, uint64_t out[SY_LCORE_NCOUNTERS]);
 void sy_xdp_read_vip(struct sy_xdp *x, uint32_t slot, struct sy_vip_counters *out);

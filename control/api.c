@@ -71,6 +71,26 @@ static uint32_t live_backends(const struct sy_service *s, const uint8_t *base)
 	return n;
 }
 
+/* The dataplane's liveness (dp_health.c): state, process, workers and how
+ * long ago its workers last moved. */
+static json_t *dataplane_json(struct sy_daemon *d)
+{
+	const struct sy_dp_health *h = &d->dp_health;
+	uint64_t now = sy_now_ms();
+	json_t *j = json_pack("{s:s, s:s, s:I}", "mode", d->dp_mode, "state",
+			      sy_dp_state_name(h->state), "state_for_s",
+			      (json_int_t)(h->since_ms ? (now - h->since_ms) / 1000 : 0));
+
+	if (!d->xdp && h->pid > 0) {
+		json_object_set_new(j, "pid", json_integer(h->pid));
+		json_object_set_new(j, "workers", json_integer(h->workers));
+		json_object_set_new(j, "last_burst_ms_ago", json_integer((json_int_t)(now - h->moved_ms)));
+	}
+	if (d->xdp)
+		json_object_set_new(j, "iface", json_string(d->xdp_iface));
+	return j;
+}
+
 static json_t *status_json(struct sy_daemon *d)
 {
 	json_t *deg = json_array();
@@ -89,9 +109,9 @@ static json_t *status_json(struct sy_daemon *d)
 		(*src)->describe(d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
-			 "dataplane", d->dp_mode,
+			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
 			 "adopted", d->adopted, "generation",
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
 			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",

@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "backends.h"
 #include "config.h"
+#include "dp_health.h"
 
 #define SY_LATENCY_BUCKETS 16
 
@@ -87,6 +88,7 @@ struct sy_daemon {
 	uint32_t xdp_ct_flows;
 	uint32_t xdp_icmp_rate, xdp_icmp_burst; /* 0: the defaults */
 	struct sy_xdp *xdp;
+	struct sy_dp_health dp_health;    /* sampled every tick (dp_health.c) */
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
 	uint64_t xdp_tick_ms;

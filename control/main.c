@@ -460,6 +460,7 @@ int main(int argc, char **argv)
 		if (dirty)
 			sy_daemon_publish(d);
 		sy_daemon_xdp_refresh(d, false);
+		sy_dp_health_sample(d, sy_now_ms());
 		if (d->marks != marks)
 			continue; /* changed while publish had the lock released */
 		/* wake at least every 50 ms for expiry; at once on a change */

@@ -124,6 +124,17 @@ static void print_status(json_t *j)
 	printf("version     %s\n", s_(j, "version"));
 	printf("region      %s (%s)\n", s_(j, "region"),
 	       json_is_true(json_object_get(j, "adopted")) ? "adopted" : "created");
+	{
+		json_t *dp = json_object_get(j, "dataplane_state");
+
+		printf("dataplane   %s %s", s_(dp, "mode"), s_(dp, "state"));
+		if (json_object_get(dp, "pid"))
+			printf(" (pid %lld, %lld workers, last burst %lld ms ago)", i_(dp, "pid"),
+			       i_(dp, "workers"), i_(dp, "last_burst_ms_ago"));
+		else if (json_object_get(dp, "iface"))
+			printf(" (%s)", s_(dp, "iface"));
+		printf(", for %lld s\n", i_(dp, "state_for_s"));
+	}
 	printf("generation  %lld\n", i_(j, "generation"));
 	printf("services    %lld\n", i_(j, "services"));
 	printf("uptime      %lld s\n", i_(j, "uptime_s"));

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Dataplane liveness, sampled from the region and the XDP link; see
+ * dp_health.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "daemon.h"
+#include "dp_health.h"
+#include "xdp_lb.h"
+
+const char *sy_dp_state_name(enum sy_dp_state s)
+{
+	static const char *const names[] = { "none", "running", "stalled", "gone", "detached" };
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
+{
+	struct sy_dp_health *h = &d->dp_health;
+	const struct sy_region_map *m = sy_writer_map(d->writer);
+	int32_t pid = atomic_load(&m->hdr->dp_pid);
+	uint64_t bursts = 0;
+	uint32_t workers = 0;
+
+	if (pid != h->pid) { /* another dataplane (or none): start afresh */
+		h->pid = pid;
+		h->bursts = 0;
+		h->moved_ms = now_ms;
+	}
+	if (pid <= 0)
+		return SY_DP_NONE;
+	if (kill(pid, 0) && errno == ESRCH)
+		return SY_DP_GONE;
+	for (uint32_t l = 0; l < m->hdr->limits.max_lcores; l++) {
+		struct sy_lcore_slot *s = sy_region_slot(m, l);
+
+		if (atomic_load_explicit(&s->pid, memory_order_relaxed) != pid)
+			continue;
+		workers++;
+		bursts += atomic_load_explicit(&s->bursts, memory_order_relaxed);
+	}
+	h->workers = workers;
+	if (bursts != h->bursts) {
+		h->bursts = bursts;
+		h->moved_ms = now_ms;
+	}
+	return now_ms - h->moved_ms > SY_DP_STALL_MS ? SY_DP_STALLED : SY_DP_RUNNING;
+}
+
+void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
+{
+	struct sy_dp_health *h = &d->dp_health;
+	enum sy_dp_state st;
+
+	if (d->xdp)
+		st = sy_xdp_attached(d->xdp) ? SY_DP_RUNNING : SY_DP_DETACHED;
+	else
+		st = dpdk_state(d, now_ms);
+	if (st == h->state && h->since_ms)
+		return;
+	if (h->since_ms || st != SY_DP_RUNNING) {
+		if (st == SY_DP_RUNNING)
+			sy_logf("info", "\"dataplane running\" mode=%s pid=%d workers=%u", d->dp_mode,
+				(int)h->pid, h->workers);
+		else
+			sy_logf("warn", "\"dataplane %s: tables are published but nothing may forward them\" mode=%s pid=%d was=%s",
+				sy_dp_state_name(st), d->dp_mode, (int)h->pid,
+				sy_dp_state_name(h->state));
+	}
+	h->state = st;
+	h->since_ms = now_ms;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Is the dataplane serving? sy-control samples it on every tick of its main
+ * loop (at most every 50 ms) without asking it anything:
+ *   - DPDK: the region header names the dataplane's pid (dp_pid, 0 once it
+ *     stopped cleanly) and every worker counts its loop iterations in its
+ *     lcore slot (`bursts`, also when idle). A live pid whose workers have
+ *     not moved for SY_DP_STALL_MS is stalled (stopped, wedged, starved);
+ *     a pid that no longer exists is gone.
+ *   - XDP: the program's BPF link still attached to its interface.
+ * The state feeds `syctl status` (which exits non-zero unless running),
+ * /v1/status and /metrics (switchyard_dataplane_up).
+ */
+#ifndef SY_CONTROL_DP_HEALTH_H
+#define SY_CONTROL_DP_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SY_DP_STALL_MS 1000
+
+enum sy_dp_state {
+	SY_DP_NONE,     /* no dataplane has attached to the region (or it stopped cleanly) */
+	SY_DP_RUNNING,
+	SY_DP_STALLED,  /* its process lives but its workers do not move */
+	SY_DP_GONE,     /* its process died without detaching */
+	SY_DP_DETACHED, /* XDP: the program's link is no longer attached */
+};
+
+struct sy_dp_health {
+	enum sy_dp_state state;
+	int32_t pid;              /* DPDK: the dataplane's process */
+	uint32_t workers;         /* DPDK: lcore slots it owns */
+	uint64_t bursts;          /* sum of its workers' loop counters */
+	uint64_t moved_ms;        /* when that sum last changed */
+	uint64_t since_ms;        /* when the state was entered */
+};
+
+struct sy_daemon;
+
+/* Sample the dataplane now (d->lock held); logs state changes. */
+void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
+const char *sy_dp_state_name(enum sy_dp_state s);
+
+#endif
