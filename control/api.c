@@ -22,6 +22,7 @@
 #include "preflight.h"
 #include "netaddr.h"
 #include "source.h"
+#include "state_file.h"
 
 #define API_MAX_BODY 65536
 
@@ -342,6 +343,43 @@ static json_t *stats_json(struct sy_daemon *d)
 
 /* ---- mutations ------------------------------------------------------------- */
 
+/* An operator change the state file keeps (state_file.h): the reply carries
+ * the state to save, which sy_api_handle writes once the lock is released,
+ * and says where. */
+static struct sy_api_reply reply_changed(struct sy_daemon *d, json_t *j)
+{
+	struct sy_api_reply r;
+	char path[4096];
+	unsigned long long seq;
+	char *text = sy_state_capture(d, &seq, path, sizeof(path));
+
+	json_object_set_new(j, "state_file", json_string(path));
+	r = reply_json(200, j);
+	if (!text || !(r.state_path = strdup(path))) {
+		free(text);
+		free(r.text);
+		return reply_error(500, "change applied, but out of memory to save it: it will not survive a restart");
+	}
+	r.state_text = text;
+	r.state_seq = seq;
+	return r;
+}
+
+/* Why a removed backend may come back: removals are not kept. */
+static const char *removal_note(const struct sy_be *b)
+{
+	if (!b)
+		return "it was no longer registered; fail-static no longer keeps it";
+	switch (b->source) {
+	case SY_SRC_STATIC:
+		return "it is listed in the configuration file: it returns with the next reload or restart unless removed there";
+	case SY_SRC_API:
+		return "added through the API: removed for good";
+	default:
+		return "it is registered: it returns with its next heartbeat unless its agent stops; `syctl drain` keeps it out";
+	}
+}
+
 static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_state *s,
 				       const struct sy_body *body)
 {
@@ -374,7 +412,7 @@ static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_st
 	if (!b)
 		return reply_error(500, "out of memory");
 	sy_daemon_mark(d, s);
-	return reply_json(200, json_pack("{s:b}", "ok", 1));
+	return reply_changed(d, json_pack("{s:b}", "ok", 1));
 }
 
 static struct sy_api_reply backend_op(struct sy_daemon *d, const char *method,
@@ -393,13 +431,22 @@ static struct sy_api_reply backend_op(struct sy_daemon *d, const char *method,
 	b = sy_svcb_find(&s->b, &id);
 	/* a backend fail-static keeps although it is gone can be removed
 	 * (the way out of a panic over backends that are really dead) */
-	if (!b && !(!op && !strcmp(method, "DELETE") && sy_svcb_remembers(&s->b, &id)))
+	if (!b && !(!op && !strcmp(method, "DELETE") && sy_svcb_remembers(&s->b, &id)) &&
+	    !(op && !strcmp(op, "reset")))
 		return reply_error(404, "service %s has no backend %s", s->name, rest);
 	if (!op && !strcmp(method, "DELETE")) {
+		const char *note = removal_note(b);
+
 		sy_svcb_remove(&s->b, &id, SY_LEAVE_EXPLICIT, sy_now_ms());
+		sy_daemon_mark(d, s);
+		return reply_changed(d, json_pack("{s:b, s:s}", "ok", 1, "note", note));
+	} else if (op && !strcmp(op, "reset") && !strcmp(method, "POST")) {
+		if (!sy_svcb_clear_override(&s->b, &id))
+			return reply_error(404, "backend %s of %s has no operator weight to reset", rest,
+					   s->name);
 	} else if (op && !strcmp(op, "drain") && !strcmp(method, "POST")) {
-		b->override = 0;
-		s->b.dirty = true;
+		if (sy_svcb_set_override(&s->b, &id, 0))
+			return reply_error(500, "out of memory");
 	} else if (op && !strcmp(op, "weight") && !strcmp(method, "POST")) {
 		json_t *j = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
 		json_t *w = json_object_get(j, "weight");
@@ -408,14 +455,16 @@ static struct sy_api_reply backend_op(struct sy_daemon *d, const char *method,
 			json_decref(j);
 			return reply_error(400, "body must be {\"weight\": 0..65535}");
 		}
-		b->override = (int32_t)json_integer_value(w);
+		if (sy_svcb_set_override(&s->b, &id, (uint32_t)json_integer_value(w))) {
+			json_decref(j);
+			return reply_error(500, "out of memory");
+		}
 		json_decref(j);
-		s->b.dirty = true;
 	} else {
 		return reply_error(405, "%s not allowed here", method);
 	}
 	sy_daemon_mark(d, s);
-	return reply_json(200, json_pack("{s:b}", "ok", 1));
+	return reply_changed(d, json_pack("{s:b}", "ok", 1));
 }
 
 /* ---- routing -------------------------------------------------------------- */
@@ -532,6 +581,21 @@ struct sy_api_reply sy_api_handle(struct sy_daemon *d, const struct sy_api_reque
 	pthread_mutex_lock(&d->lock);
 	r = route(d, rq);
 	pthread_mutex_unlock(&d->lock);
+	if (r.state_text) {
+		/* disk I/O, without the lock: the answer waits for it, so "ok"
+		 * means the change will survive a restart */
+		char err[512];
+
+		if (sy_state_save(r.state_path, r.state_text, r.state_seq, err, sizeof(err))) {
+			sy_logf("error", "\"operator change applied but not saved\" error=\"%s\"", err);
+			free(r.text);
+			r = reply_error(500, "change applied, but not saved (%s): it will not survive a restart",
+					err);
+		}
+		free(r.state_text);
+		free(r.state_path);
+		r.state_text = r.state_path = NULL;
+	}
 	return r;
 }
 

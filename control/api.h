@@ -29,6 +29,10 @@ struct sy_api_reply {
 	const char *ctype;
 	char *text;                       /* malloc'd, len bytes; NULL: out of memory (500) */
 	size_t len;
+	/* an operator change to save (state_file.h) once the lock is released;
+	 * sy_api_handle does and frees them */
+	char *state_text, *state_path;
+	unsigned long long state_seq;
 };
 
 /* Answers a request: the bearer token (if needed), the body cap, then the

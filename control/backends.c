@@ -25,6 +25,7 @@ void sy_svcb_free(struct sy_svc_backends *s)
 	free(s->be);
 	free(s->published);
 	free(s->good);
+	free(s->overrides);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -34,6 +35,61 @@ struct sy_be *sy_svcb_find(struct sy_svc_backends *s, const struct sy_backend_id
 		if (sy_backend_id_cmp(&s->be[i].id, id) == 0)
 			return &s->be[i];
 	return NULL;
+}
+
+static int override_cmp(const void *a, const void *b)
+{
+	return sy_backend_id_cmp(&((const struct sy_override *)a)->id,
+				 &((const struct sy_override *)b)->id);
+}
+
+static struct sy_override *override_find(const struct sy_svc_backends *s,
+					 const struct sy_backend_id *id)
+{
+	struct sy_override key = { .id = *id };
+
+	return s->n_overrides ? bsearch(&key, s->overrides, s->n_overrides, sizeof(key),
+					override_cmp)
+			      : NULL;
+}
+
+int sy_svcb_set_override(struct sy_svc_backends *s, const struct sy_backend_id *id,
+			 uint32_t weight)
+{
+	struct sy_override *o = override_find(s, id);
+	struct sy_be *b = sy_svcb_find(s, id);
+
+	if (!o) {
+		o = realloc(s->overrides, sizeof(*o) * (s->n_overrides + 1));
+		if (!o)
+			return -1;
+		s->overrides = o;
+		s->overrides[s->n_overrides++] = (struct sy_override){ .id = *id };
+		qsort(s->overrides, s->n_overrides, sizeof(*o), override_cmp);
+		o = override_find(s, id);
+	}
+	o->weight = weight;
+	if (b)
+		b->override = (int32_t)weight;
+	s->dirty = true;
+	return 0;
+}
+
+bool sy_svcb_clear_override(struct sy_svc_backends *s, const struct sy_backend_id *id)
+{
+	struct sy_override *o = override_find(s, id);
+	struct sy_be *b = sy_svcb_find(s, id);
+	size_t i;
+
+	if (b)
+		b->override = -1;
+	if (!o)
+		return false;
+	i = (size_t)(o - s->overrides);
+	memmove(o, o + 1, sizeof(*o) * (s->n_overrides - i - 1));
+	s->n_overrides--;
+	s->dirty = true;
+	return true;
 }
 
 struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_id *id,
@@ -52,10 +108,12 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 			s->be = nb;
 			s->cap = cap;
 		}
+		const struct sy_override *o = override_find(s, id);
+
 		b = &s->be[s->n++];
 		memset(b, 0, sizeof(*b));
 		b->id = *id;
-		b->override = -1;
+		b->override = o ? (int32_t)o->weight : -1;
 		b->healthy = true; /* registering says "ready"; checks may disagree */
 	}
 	if (!b->present || b->weight != weight)

@@ -76,6 +76,14 @@ enum sy_leave {
 	SY_LEAVE_LOST,     /* unexplained: its registry entry vanished */
 };
 
+/* An operator's weight for a backend (drain = 0): kept by identity, so it
+ * holds while the backend comes and goes (a drained backend whose agent
+ * restarts stays drained) and across reloads; persisted by state_file.c. */
+struct sy_override {
+	struct sy_backend_id id;
+	uint32_t weight;
+};
+
 /* A member of the good set. */
 struct sy_good {
 	struct sy_maglev_backend b; /* its last eligible weight */
@@ -89,6 +97,9 @@ struct sy_svc_backends {
 	/* what was last published (canonical order) */
 	struct sy_maglev_backend *published;
 	uint32_t n_published;
+	/* operator weights, by id (sy_svcb_set_override) */
+	struct sy_override *overrides;
+	uint32_t n_overrides;
 	/* the good set, by id: what fail-static keeps */
 	struct sy_good *good;
 	uint32_t n_good;
@@ -149,6 +160,14 @@ static inline uint32_t sy_svcb_desired_cap(const struct sy_svc_backends *s)
  * is the publisher's: changes may have come in meanwhile. */
 int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
 		      uint32_t n, bool kept_good, uint64_t now_ms);
+
+/* The operator's weight for id from now on (0 = drain), whether or not the
+ * backend is known now; -1 on allocation failure. */
+int sy_svcb_set_override(struct sy_svc_backends *s, const struct sy_backend_id *id,
+			 uint32_t weight);
+/* Back to the registered / configured weight; true if there was an
+ * override. */
+bool sy_svcb_clear_override(struct sy_svc_backends *s, const struct sy_backend_id *id);
 
 /* Effective weight of a backend (override or registered). */
 static inline uint32_t sy_be_weight(const struct sy_be *b)

@@ -1266,6 +1266,13 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 		c->region = NULL;
 		return oom(x);
 	}
+	if (field(&r, "state_file", &f)) {
+		if (get_abs_path(&f, PATH_MAX, &c->state_file))
+			return -1;
+	} else if (asprintf(&c->state_file, "/var/lib/switchyard/%s.state", c->instance) < 0) {
+		c->state_file = NULL;
+		return oom(x);
+	}
 
 	c->limits = SY_REGION_DEFAULT_LIMITS;
 	if (field(&r, "limits", &f) && parse_limits(&f, &c->limits))
@@ -1396,6 +1403,7 @@ void sy_config_free(struct sy_config *c)
 		return;
 	free(c->path);
 	free(c->region);
+	free(c->state_file);
 	free(c->api.socket);
 	free(c->api.group);
 	free(c->api.tcp_host);

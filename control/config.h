@@ -161,6 +161,7 @@ struct sy_config {
 	char *path;        /* the file this came from */
 	char instance[SY_CONFIG_INSTANCE_MAX];
 	char *region;      /* default /dev/shm/switchyard-<instance> */
+	char *state_file;  /* default /var/lib/switchyard/<instance>.state */
 	struct sy_region_limits limits; /* default SY_REGION_DEFAULT_LIMITS */
 	struct sy_config_api api;
 	struct sy_config_defaults defaults;

@@ -78,6 +78,10 @@
 	  "(`--region`). A file on hugetlbfs works too (size rounded to 2 MiB).")                 \
 	K(c, "registry", MAP, "none", "", "", "Registries; needed by services of source "          \
 	  "embedded, etcd or zookeeper.")                                                           \
+	K(c, "state_file", PATH, "/var/lib/switchyard/<instance>.state", "absolute path",         \
+	  "/var/lib/switchyard/edge1.state",                                                       \
+	  "Where the operator's API changes (`syctl add`, `drain`, `weight`, `reset`) are kept: " \
+	  "they survive restarts and reloads. Its directory must exist.")                         \
 	K(c, "services", MAP_LIST, "none", "", "",                                                 \
 	  "The services, in any order. None (absent or `[]`) is a valid, empty configuration.")
 

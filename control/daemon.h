@@ -64,6 +64,9 @@ struct sy_daemon {
 	uint64_t marks;      /* changes signalled on `wake` (sy_daemon_mark, reloads) */
 	bool adopted;                /* the region existed: adopted, not created */
 	bool created_region;         /* this process created it (a failed start removes it) */
+	/* state_file.c: saved services not configured now, captures so far */
+	struct json_t *state_dormant;
+	unsigned long long state_seq;
 	uint64_t started_ms;
 	/* histograms over sy_latency_bounds_ms: publish latency (event ->
 	 * committed) and the time one publish spends building its tables */

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include <switchyard/icmp_error.h>
 
@@ -24,6 +27,7 @@
 #include "metrics.h"
 #include "netaddr.h"
 #include "preflight.h"
+#include "state_file.h"
 #include "source.h"
 #include "syctl.h"
 #include "xdp_lb.h"
@@ -59,6 +63,7 @@ static void on_hup(int sig)
 int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
 {
 	struct sy_config *cfg;
+	json_t *before;
 
 	if (sy_config_load(d->config_path, &cfg, err, errlen))
 		return -1;
@@ -78,10 +83,13 @@ int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	before = sy_state_services(d);
 	if (sy_daemon_apply_config(d, cfg, err, errlen)) {
+		json_decref(before);
 		sy_config_free(cfg);
 		return -1;
 	}
+	sy_state_reloaded(d, before);
 	sy_logf("info", "\"configuration reloaded\" file=%s services=%zu", d->config_path, d->n_svc);
 	return 0;
 }
@@ -147,6 +155,21 @@ static int open_region(struct sy_daemon *d, char *err, size_t errlen)
 	d->created_region = true;
 	sy_logf("info", "\"region created\" region=%s", d->cfg->region);
 	return 0;
+}
+
+/* The state file's directory (one level, like /var/lib/switchyard) is made
+ * if missing: the first operator change writes the file there. */
+static void ensure_state_dir(struct sy_daemon *d)
+{
+	char dir[4096], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", d->cfg->state_file);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0750) == 0)
+			sy_logf("info", "\"state directory created\" dir=%s", dir);
+	}
 }
 
 /* A start that failed leaves nothing behind: a region it created goes
@@ -405,6 +428,15 @@ int main(int argc, char **argv)
 		d->cfg = cfg;
 		close_region(d, true);
 		sy_config_free(cfg);
+		return 2;
+	}
+	/* the operator's changes before adoption: an added backend stays an
+	 * added one (adoption takes what it does not know as registered) */
+	if (!d->run_as[0])
+		ensure_state_dir(d); /* --user: made for the user (privdrop.c) */
+	if (sy_state_load(d, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		close_region(d, true);
 		return 2;
 	}
 	if (d->adopted)

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "preflight.h"
+#include "state_file.h"
 
 int sy_config_caps(const struct sy_config *cfg, const struct sy_region_limits *lim,
 		   uint32_t *caps, char *err, size_t errlen)
@@ -65,26 +66,41 @@ int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err,
 	return 0;
 }
 
-/* The region: one that exists must be a region this build speaks; a new one
- * needs a directory to be created in. */
-static int check_region(const struct sy_config *cfg, char *err, size_t errlen)
+/* The directory a file will be written in: it must exist and be writable. */
+static int check_dir_of(const struct sy_config *cfg, const char *what, const char *path,
+			char *err, size_t errlen)
 {
 	char dir[4096], *slash;
 	struct stat st;
 
-	if (stat(cfg->region, &st) == 0)
-		return 0; /* validated by the caller (sy_region_peek) */
-	snprintf(dir, sizeof(dir), "%s", cfg->region);
+	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = 0;
 	errno = 0;
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK)) {
-		snprintf(err, errlen, "%s: region %s: cannot be created in %s: %s", cfg->path,
-			 cfg->region, dir, errno ? strerror(errno) : "not a writable directory");
+		snprintf(err, errlen, "%s: %s %s: its directory %s: %s", cfg->path, what, path, dir,
+			 errno ? strerror(errno) : "not a writable directory");
 		return -1;
 	}
 	return 0;
+}
+
+/* The state file's directory exists and is writable, or is made at start
+ * (one level, like /var/lib/switchyard). */
+static int check_state_dir(const struct sy_config *cfg, char *err, size_t errlen)
+{
+	char dir[4096], *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", cfg->state_file);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (stat(dir, &st) && errno == ENOENT)
+			return check_dir_of(cfg, "state_file", dir, err, errlen);
+	}
+	return check_dir_of(cfg, "state_file", cfg->state_file, err, errlen);
 }
 
 /* A file the daemon will read later (TLS material, a password file). */
@@ -146,7 +162,12 @@ int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, 
 			}
 		}
 	}
-	if (!o->region_limits && check_region(cfg, err, errlen))
+	/* a new region needs a directory to be created in (one that exists
+	 * was validated by the caller: sy_region_peek) */
+	if (!o->region_limits && check_dir_of(cfg, "region", cfg->region, err, errlen))
+		goto out;
+	/* the operator's saved changes, and where they are kept */
+	if (sy_state_check(cfg, err, errlen) || check_state_dir(cfg, err, errlen))
 		goto out;
 	/* the API */
 	if (cfg->api.tcp_host && sy_read_token(cfg, token, sizeof(token), err, errlen))

@@ -20,10 +20,12 @@
 
 #include "daemon.h"
 
-/* The API socket is created after the drop: its directory must be the
- * user's. A missing one is made for it; an existing one it cannot write is
- * an error (never chown a directory we did not make). */
-static int socket_dir_for(const char *sock, const struct passwd *pw, char *err, size_t errlen)
+/* The API socket is created after the drop, and the state file written
+ * after it: their directories must be the user's. A missing one is made for
+ * it; an existing one it cannot write is an error (never chown a directory
+ * we did not make). */
+static int dir_for(const char *what, const char *sock, const struct passwd *pw, char *err,
+		   size_t errlen)
 {
 	char dir[4096], *slash;
 
@@ -48,9 +50,9 @@ static int socket_dir_for(const char *sock, const struct passwd *pw, char *err, 
 
 		if (stat(dir, &st) || !(st.st_uid == pw->pw_uid && (st.st_mode & S_IWUSR))) {
 			snprintf(err, errlen,
-				 "--user %s: the API socket's directory %s exists and is not %s's: "
-				 "remove it, or point api.socket to a directory of its own",
-				 pw->pw_name, dir, pw->pw_name);
+				 "--user %s: the directory %s of %s exists and is not %s's: "
+				 "remove it, or point %s to a directory of its own",
+				 pw->pw_name, dir, what, pw->pw_name, what);
 			return -1;
 		}
 	}
@@ -84,7 +86,8 @@ int sy_daemon_drop_privileges(struct sy_daemon *d, char *err, size_t errlen)
 	if ((d->cfg->api.tcp_host && d->cfg->api.tcp_port < 1024) ||
 	    (d->cfg->registry.embedded.enabled && d->cfg->registry.embedded.listen_port < 1024))
 		keep[nkeep++] = CAP_NET_BIND_SERVICE;
-	if (socket_dir_for(d->cfg->api.socket, pw, err, errlen))
+	if (dir_for("api.socket", d->cfg->api.socket, pw, err, errlen) ||
+	    dir_for("state_file", d->cfg->state_file, pw, err, errlen))
 		return -1;
 	if (d->xdp && sy_daemon_xdp_chown(d, pw->pw_uid, pw->pw_gid, err, errlen))
 		return -1;

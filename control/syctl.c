@@ -35,9 +35,13 @@ static void usage(FILE *f)
 		"  services                             services with VIP, mode, backends, digest\n"
 		"  backends SVC                         backends of a service and their state\n"
 		"  add SVC ADDR:PORT [WEIGHT [MAC]]     add a backend (operator source)\n"
-		"  remove SVC ADDR:PORT                 remove a backend\n"
+		"  remove SVC ADDR:PORT                 remove a backend (a configured or registered\n"
+		"                                       one comes back: the answer says when)\n"
 		"  drain SVC ADDR:PORT                  weight 0: keep its flows, send no new ones\n"
 		"  weight SVC ADDR:PORT WEIGHT          set a backend's weight (0..65535)\n"
+		"  reset SVC ADDR:PORT                  drop the drain/weight set with syctl\n"
+		"  (add, drain, weight and reset are kept in the state file: they survive\n"
+		"   reloads and restarts)\n"
 		"  lookup SVC SRC:PORT DST:PORT tcp|udp which backend a flow gets, and why\n"
 		"  table SVC                            Maglev table digest and per-backend share\n"
 		"  stats                                dataplane counters\n"
@@ -386,11 +390,12 @@ int main(int argc, char **argv)
 			json_object_set_new(body, "mac", json_string(argv[4]));
 		snprintf(path, sizeof(path), "/v1/services/%s/backends", argv[1]);
 		rc = call(&t, "POST", path, body, &out);
-	} else if ((!strcmp(cmd, "remove") || !strcmp(cmd, "drain")) && !need(argc, 3, cmd)) {
+	} else if ((!strcmp(cmd, "remove") || !strcmp(cmd, "drain") || !strcmp(cmd, "reset")) &&
+		   !need(argc, 3, cmd)) {
 		if (backend_path(path, sizeof(path), argv[1], argv[2],
-				 !strcmp(cmd, "drain") ? "/drain" : ""))
+				 !strcmp(cmd, "drain") ? "/drain" : !strcmp(cmd, "reset") ? "/reset" : ""))
 			return EXIT_USAGE;
-		rc = call(&t, !strcmp(cmd, "drain") ? "POST" : "DELETE", path, NULL, &out);
+		rc = call(&t, !strcmp(cmd, "remove") ? "DELETE" : "POST", path, NULL, &out);
 	} else if (!strcmp(cmd, "weight") && !need(argc, 4, cmd)) {
 		char *end;
 		long w = strtol(argv[3], &end, 10);
@@ -421,6 +426,7 @@ int main(int argc, char **argv)
 		if (strcmp(cmd, "status") && strcmp(cmd, "services") && strcmp(cmd, "backends") &&
 		    strcmp(cmd, "table") && strcmp(cmd, "stats") && strcmp(cmd, "reload") &&
 		    strcmp(cmd, "add") && strcmp(cmd, "remove") && strcmp(cmd, "drain") &&
+		    strcmp(cmd, "reset") &&
 		    strcmp(cmd, "weight") && strcmp(cmd, "lookup"))
 			fprintf(stderr, "syctl: unknown command '%s' (see syctl --help)\n", cmd);
 		else if (!strcmp(cmd, "add"))

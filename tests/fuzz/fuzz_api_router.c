@@ -65,6 +65,7 @@ const struct sy_source *const sy_sources[] = {
 static const char config_a[] =
 	"instance: fuzzrouter\n"
 	"region: %s\n"
+	"state_file: %s.state\n"
 	"limits: { lcores: 2, services: 8, backends: 512, heap_mb: 8 }\n"
 	"defaults: { table_size: 251, encap_source4: 198.18.0.1, encap_source6: \"2001:2::1\" }\n"
 	"services:\n"
@@ -101,6 +102,7 @@ static const char config_a[] =
 static const char config_b[] =
 	"instance: fuzzrouter\n"
 	"region: %s\n"
+	"state_file: %s.state\n"
 	"limits: { lcores: 2, services: 8, backends: 512, heap_mb: 8 }\n"
 	"defaults: { table_size: 251, encap_source4: 198.18.0.1, encap_source6: \"2001:2::1\" }\n"
 	"services:\n"
@@ -166,7 +168,7 @@ static struct sy_daemon daemon_ = {
 	.version = "fuzz",
 	.dp_mode = "dpdk",
 };
-static char region_path[128];
+static char region_path[128], state_path[160];
 static bool on_b;  /* the configuration applied is config_b */
 static bool trace; /* FUZZ_API_ROUTER_TRACE set: print each request's answer */
 
@@ -174,7 +176,7 @@ static struct sy_config *load(bool b)
 {
 	char text[sizeof(config_b) + sizeof(config_a) + 128], err[512];
 	struct sy_config *cfg = NULL;
-	int n = snprintf(text, sizeof(text), b ? config_b : config_a, region_path);
+	int n = snprintf(text, sizeof(text), b ? config_b : config_a, region_path, region_path);
 
 	CHECK(sy_config_load_buffer("fuzz.yaml", text, (size_t)n, &cfg, err, sizeof(err)) == 0,
 	      "harness configuration refused: %s", err);
@@ -217,6 +219,7 @@ static void cleanup(void)
 	free(daemon_.svc);
 	sy_config_free(daemon_.cfg);
 	sy_writer_close(daemon_.writer);
+	unlink(state_path); /* what operator changes wrote */
 }
 
 static void setup(void)
@@ -225,7 +228,9 @@ static void setup(void)
 	char err[512];
 
 	snprintf(region_path, sizeof(region_path), "/dev/shm/sy-fuzz-api-router-%d", (int)getpid());
+	snprintf(state_path, sizeof(state_path), "%s.state", region_path);
 	unlink(region_path);
+	unlink(state_path);
 	d->cfg = load(false);
 	CHECK(sy_writer_create(d->cfg->region, d->cfg->instance, &d->cfg->limits, NULL, &d->writer,
 			       err, sizeof(err)) == 0,

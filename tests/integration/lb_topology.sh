@@ -44,6 +44,7 @@ $ETCD_URLS
 	cat >"$WORK/switchyard.yaml" <<EOF
 instance: $P
 region: $WORK/region
+state_file: $WORK/region.state
 api:
   socket: $WORK/api.sock
 defaults:

@@ -27,6 +27,7 @@ memif_setup() {
 		cat <<EOF
 instance: $P
 region: $WORK/region
+state_file: $WORK/region.state
 api:
   socket: $WORK/api.sock
 defaults:

@@ -31,6 +31,7 @@ obs_setup() {
 	cat >"$W/sw.yaml" <<EOF
 instance: obs$$
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api:
   socket: $SOCK

@@ -26,6 +26,7 @@ config() { # NAME [services limit] [key file] [extra api lines] [second service]
 	cat >"$W/$1.yaml" <<EOF
 instance: check-$1
 region: $W/$1.region
+state_file: $W/$1.state
 limits: { lcores: 2, services: ${2:-4}, backends: 64, heap_mb: 8 }
 api:
   socket: $W/$1.sock

@@ -32,6 +32,7 @@ config() { # extra services appended
 	cat >"$W/sw.yaml" <<EOF
 instance: apitest
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api:
   socket: $SOCK

@@ -32,6 +32,7 @@ config() {
 	cat >"$W/sw.yaml" <<EOF
 instance: churn$$
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 4096, heap_mb: 64 }
 api:
   socket: $W/api.sock

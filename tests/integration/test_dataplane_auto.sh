@@ -30,6 +30,7 @@ ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
 cat >"$W/sw.yaml" <<EOF
 instance: $INST
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api:
   socket: $SOCK

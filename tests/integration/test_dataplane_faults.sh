@@ -31,6 +31,7 @@ export -f ctl
 cat >"$W/sw.yaml" <<EOF
 instance: dpfault$$
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api: { socket: $SOCK }
 defaults: { encap_source4: 198.18.0.1, table_size: 251 }

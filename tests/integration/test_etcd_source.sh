@@ -87,6 +87,7 @@ sy_log "etcd members on 127.0.0.1:$ETCD_BASE..$((ETCD_BASE + 5)), leader m$(etcd
 cat >"$W/sw.yaml" <<EOF
 instance: etcdtest
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 1024, heap_mb: 32 }
 api:
   socket: $SOCK
@@ -379,6 +380,7 @@ if sy_wait 10 tctl endpoint health; then
 	cat >"$W/sw.yaml" <<EOF
 instance: etcdtest
 region: $W/region
+state_file: $W/region.state
 api:
   socket: $SOCK
 defaults:

@@ -79,6 +79,7 @@ EOF
 	cat <<EOF
 instance: failstatic
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 2, services: 8, backends: 32768, heap_mb: 256 }
 api: { socket: $SOCK }
 defaults: { encap_source4: 198.18.0.1, table_size: 65537 }

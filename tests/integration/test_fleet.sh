@@ -32,6 +32,7 @@ for n in "${NODES[@]}"; do
 	cat >"$W/$n.yaml" <<EOF
 instance: fleet-$n
 region: $W/region-$n
+state_file: $W/region-$n.state
 limits: { lcores: 4, services: 16, backends: 1024, heap_mb: 32 }
 api:
   socket: $W/$n.sock

@@ -49,6 +49,7 @@ config() { # API_TCP_LINES (the api: block after socket/group)
 	cat <<EOF
 instance: $P
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api:
   socket: $SOCK

@@ -65,6 +65,7 @@ sy_log "ZooKeeper serving on 127.0.0.1:$ZKPORT (pid $ZK_PID)"
 cat >"$W/sw.yaml" <<EOF
 instance: zktest
 region: $W/region
+state_file: $W/region.state
 limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
 api:
   socket: $SOCK
