@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if ! scripts/install-deps.sh; then
+if ! scripts/install-deps.sh runtime build demo test; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi

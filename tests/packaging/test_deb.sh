@@ -121,6 +121,17 @@ for d in libbpf1 librte-eal librte-ethdev libcurl4 libjansson4 libyaml-0-2 libmi
 done
 [ ${#lack[@]} -eq 0 ] && pass "Depends has the linked libraries and DPDK's ring mempool and TAP plugins" ||
 	fail "Depends lacks ${lack[*]}: $depends"
+# scripts/install-deps.sh runtime (a gateway host running a source build)
+# installs exactly what the package pulls in: its Depends and Recommends
+pkg_names() { tr ',|' '\n\n' | sed -E 's/\(.*\)//; s/:any$//; s/^ +//; s/ +$//' | grep -v '^$' | LC_ALL=C sort -u; }
+{ echo "$depends"; dpkg-deb -f "$deb" Recommends; } | pkg_names >"$W/pkg-deps"
+"$SRC/scripts/install-deps.sh" --list runtime | LC_ALL=C sort -u >"$W/runtime-group"
+if diff -u "$W/pkg-deps" "$W/runtime-group" >"$W/runtime.diff"; then
+	pass "install-deps.sh runtime = the package's Depends + Recommends ($(wc -l <"$W/pkg-deps") packages)"
+else
+	fail "install-deps.sh runtime differs from the package's Depends + Recommends (- package, + group):"
+	tail -n +3 "$W/runtime.diff"
+fi
 
 # ---- install ----------------------------------------------------------------
 if dpkg -i "$deb" >"$W/install.log" 2>&1; then
