@@ -49,6 +49,7 @@ TEST=(
 	libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
 	python3-scapy iputils-ping linux-perf openssl
 	man-db systemd # tests/packaging: man -l, systemd-analyze verify
+	systemd-container # tests/packaging: systemd-nspawn boots a throw-away systemd for the units
 	# servers the tests run themselves on loopback ports of their own
 	etcd-server etcd-client
 	zookeeper zookeeper-bin # server jars and cli_mt (tests run the server; never zookeeperd)
