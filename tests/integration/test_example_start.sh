@@ -122,7 +122,8 @@ out=$(ip netns exec ${P}l "$CTL" --check --config "$W/switchyard.yaml" 2>&1)
 [ $? -eq 0 ] && sy_pass "sy-control --check: $out" || sy_fail "sy-control --check: $out"
 if start_control "$W/switchyard.yaml"; then
 	sy_pass "sy-control runs with the registry on 198.18.0.1:9181 before any interface has it"
-	grep -q 'embedded registry address on no interface yet' "$W/control.log" &&
+	# (the API socket may come up before the registry has logged)
+	sy_wait 5 grep -q 'embedded registry address on no interface yet' "$W/control.log" &&
 		sy_pass "the log warns: $(grep -o 'msg="embedded registry address[^"]*"' "$W/control.log")" ||
 		{ sy_fail "no warning in the log"; cat "$W/control.log"; }
 	registry_state "before sy0" 'waiting: listening on 198\.18\.0\.1:9181, but no interface has 198\.18\.0\.1 yet' 0
