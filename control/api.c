@@ -675,7 +675,7 @@ int sy_api_start(struct sy_daemon *d, char *err, size_t errlen)
 	if (a->tcp_host) {
 		if (sy_read_token(d->cfg, d->api_token, sizeof(d->api_token), err, errlen))
 			return -1;
-		fd = sy_listen_tcp(a->tcp_family, a->tcp_addr, a->tcp_port, err, errlen);
+		fd = sy_listen_tcp(a->tcp_family, a->tcp_addr, a->tcp_port, false, err, errlen);
 		if (fd < 0)
 			return -1;
 		tcp_l = (struct api_listener){ .d = d, .needs_token = true };

@@ -133,7 +133,8 @@
 	K(c, "listen", HOSTPORT, "required", "ADDRESS:PORT or \"[IPV6]:PORT\"",                   \
 	  "198.18.0.1:9181",                                                                       \
 	  "HTTP listener where agents register (`POST /v1/register`). 0.0.0.0 listens on every " \
-	  "address.")                                                                              \
+	  "address. An address no interface has yet (`sy0`'s, before sy-dataplane made it) is "   \
+	  "bound anyway; `syctl status` says `waiting` until it appears.")                         \
 	K(c, "allowed_prefixes", PREFIX_LIST, "required", "1 or more ADDRESS/LENGTH, host bits " \
 	  "zero",                                                                                  \
 	  "[198.18.0.0/24]",                                                                       \

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -322,7 +324,8 @@ int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen
 	return fd;
 }
 
-int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, char *err, size_t errlen)
+int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, bool freebind, char *err,
+		  size_t errlen)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
@@ -349,6 +352,13 @@ int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, char *err, si
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (freebind && (family == 4 ? setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one))
+				     : setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)))) {
+		snprintf(err, errlen, "setsockopt %s: %s", family == 4 ? "IP_FREEBIND" : "IPV6_FREEBIND",
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
 		char a[64];
 
@@ -360,4 +370,28 @@ int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, char *err, si
 		return -1;
 	}
 	return fd;
+}
+
+bool sy_addr_is_local(int family, const uint32_t *addr)
+{
+	static const uint32_t any[4];
+	struct ifaddrs *ifs, *i;
+	bool found = false;
+
+	if (!memcmp(addr, any, family == 4 ? 4 : 16))
+		return true;
+	if (getifaddrs(&ifs))
+		return true; /* cannot tell: do not claim it is missing */
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (!sa)
+			continue;
+		if (family == 4 && sa->sa_family == AF_INET)
+			found = !memcmp(&((const struct sockaddr_in *)sa)->sin_addr, addr, 4);
+		else if (family == 6 && sa->sa_family == AF_INET6)
+			found = !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, addr, 16);
+	}
+	freeifaddrs(ifs);
+	return found;
 }

@@ -60,6 +60,12 @@ sy_mhd_result sy_http_text(struct MHD_Connection *c, unsigned status, const char
 
 /* Listening sockets handed to MHD. */
 int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen);
-int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, char *err, size_t errlen);
+/* family 4 or 6, addr in wire order. freebind: bind even if no interface
+ * has the address yet (IP_FREEBIND): the embedded registry listens on the
+ * address of sy0, which sy-dataplane creates after sy-control starts. */
+int sy_listen_tcp(int family, const uint32_t *addr, unsigned port, bool freebind, char *err,
+		  size_t errlen);
+/* Whether an interface has this address now (the wildcard: always). */
+bool sy_addr_is_local(int family, const uint32_t *addr);
 
 #endif

@@ -193,7 +193,9 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot allocate the replay cache");
 		return -1;
 	}
-	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, err, errlen);
+	/* IP_FREEBIND: the documented start order runs sy-control before
+	 * sy-dataplane creates sy0, the interface that carries this address */
+	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, true, err, errlen);
 	if (fd < 0)
 		return -1;
 	guard = sy_http_guard_new("registry", REG_REQUEST_DEADLINE_MS);
@@ -220,6 +222,10 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 	}
 	sy_logf("info", "\"embedded registry listening\" address=%s port=%u", e->listen_host,
 		e->listen_port);
+	if (!sy_addr_is_local(e->listen_family, e->listen_addr))
+		sy_logf("warn",
+			"\"embedded registry address on no interface yet: registrations arrive once an interface has it (sy0 after sy-dataplane starts); syctl status shows it\" address=%s",
+			e->listen_host);
 	return 0;
 }
 
@@ -235,10 +241,16 @@ static void stop(struct sy_daemon *d)
 static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 {
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
+	bool local = e->enabled && sy_addr_is_local(e->listen_family, e->listen_addr);
 
-	*up = !e->enabled || d->registry_http != NULL;
+	*up = !e->enabled || (d->registry_http != NULL && local);
 	if (!e->enabled)
 		snprintf(buf, len, "not configured");
+	else if (d->registry_http && !local) /* sy0 not up yet, or a typo */
+		snprintf(buf, len,
+			 "waiting: listening on %s:%u, but no interface has %s yet; %llu accepted, %llu refused",
+			 e->listen_host, e->listen_port, e->listen_host,
+			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
 	else
 		snprintf(buf, len, "%s: listening on %s:%u, %llu accepted, %llu refused",
 			 d->registry_http ? "up" : "down", e->listen_host, e->listen_port,

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (namespaces, DPDK, XDP)"; exit 1; }
-scripts/install-deps.sh || exit 1
+scripts/install-deps.sh runtime build demo || exit 1
 scripts/build.sh >/dev/null || { echo "demo: build failed"; exit 1; }
 
 # Hugepages for DPDK (the dataplane falls back to --no-huge if none can be had).

@@ -11,7 +11,7 @@ SY_FAILED=0
 sy_log() { echo "[$(date +%H:%M:%S)] $*"; }
 sy_pass() { echo "PASS: $*"; }
 sy_fail() { echo "FAIL: $*"; SY_FAILED=1; }
-# sy_rel TEST FAULT LOAD OUTCOME FIGURES: a row of docs/reliability.md
+# sy_rel TEST FAULT LOAD OUTCOME FIGURES: a row of the reliability report
 # (scripts/reliability_report.py collects these lines); OUTCOME PASS or FAIL
 sy_rel() { echo "RELIABILITY|$1|$2|$3|$4|$5"; }
 # sy_verdict: PASS if no check of this test has failed so far

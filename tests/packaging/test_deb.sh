@@ -17,7 +17,11 @@
 #   - the installed sy-control runs (a throw-away instance) and syctl
 #     talks to it;
 # then purges the package (trap), leaving the machine as it was found
-# (the switchyard group the package creates is removed if it was not there).
+# (the switchyard group the package creates is removed if it was not there);
+# then, in a throw-away systemd container (systemd_container.sh), what the
+# maintainer scripts do to the units: install, start, upgrade to rebuilt
+# packages of higher versions (units running, then stopped), removal (the
+# section "the units under systemd" below says what is asserted).
 # Needs root, dpkg-buildpackage, debhelper and the build dependencies of
 # debian/control (scripts/install-deps.sh installs them).
 #
@@ -25,6 +29,8 @@
 set -u
 SRC=$(realpath "$1")
 VERSION=$2
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/systemd_container.sh"
 PKG=switchyard
 failed=0
 pass() { echo "PASS: $*"; }
@@ -56,6 +62,7 @@ getent group switchyard >/dev/null && group_existed=1
 installed=0
 ctl_pid=
 cleanup() {
+	ct_halt
 	[ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null
 	if [ $installed -eq 1 ]; then
 		dpkg --purge $PKG >"$W/purge.log" 2>&1 || { echo "FAIL: dpkg --purge $PKG"; cat "$W/purge.log"; }
@@ -121,6 +128,17 @@ for d in libbpf1 librte-eal librte-ethdev libcurl4 libjansson4 libyaml-0-2 libmi
 done
 [ ${#lack[@]} -eq 0 ] && pass "Depends has the linked libraries and DPDK's ring mempool and TAP plugins" ||
 	fail "Depends lacks ${lack[*]}: $depends"
+# scripts/install-deps.sh runtime (a gateway host running a source build)
+# installs exactly what the package pulls in: its Depends and Recommends
+pkg_names() { tr ',|' '\n\n' | sed -E 's/\(.*\)//; s/:any$//; s/^ +//; s/ +$//' | grep -v '^$' | LC_ALL=C sort -u; }
+{ echo "$depends"; dpkg-deb -f "$deb" Recommends; } | pkg_names >"$W/pkg-deps"
+"$SRC/scripts/install-deps.sh" --list runtime | LC_ALL=C sort -u >"$W/runtime-group"
+if diff -u "$W/pkg-deps" "$W/runtime-group" >"$W/runtime.diff"; then
+	pass "install-deps.sh runtime = the package's Depends + Recommends ($(wc -l <"$W/pkg-deps") packages)"
+else
+	fail "install-deps.sh runtime differs from the package's Depends + Recommends (- package, + group):"
+	tail -n +3 "$W/runtime.diff"
+fi
 
 # ---- install ----------------------------------------------------------------
 if dpkg -i "$deb" >"$W/install.log" 2>&1; then
@@ -332,6 +350,157 @@ if dpkg --purge $PKG >"$W/purge.log" 2>&1; then
 else
 	fail "dpkg --purge $PKG"
 	cat "$W/purge.log"
+fi
+
+# ---- the units under systemd: install, start, upgrade, removal ----------------
+# This machine's PID 1 is not systemd, so the maintainer scripts' systemd
+# parts ([ -d /run/systemd/system ]) would do nothing here: they run in a
+# throw-away container booting this machine's own root with a real systemd
+# (systemd_container.sh: an overlay on a tmpfs, private network, nothing of
+# it stays). Two rebuilt packages of higher versions (a changelog entry in
+# the copy, dpkg-buildpackage -nc) are the upgrades. Asserted:
+#   - dpkg -i enables and starts nothing;
+#   - sy-control from the shipped example after docs/install.md's steps
+#     (copy, key line run verbatim), sy-dataplane on a null port without
+#     hugepages (/etc/default/sy-dataplane), both run under their units;
+#   - upgrade 1, sy-control running and disabled, sy-dataplane running and
+#     enabled: both are running again afterwards, restarted by the new
+#     package (new MainPID, no crash loop), enablement unchanged;
+#   - upgrade 2, both stopped, sy-dataplane still enabled: both stay
+#     stopped, enablement unchanged;
+#   - dpkg -r with both running stops them (no process left); --purge
+#     removes sy-dataplane's enablement.
+# Before (dh_installsystemd --no-enable --no-start: preinst stops on
+# upgrade, postinst never starts, no prerm):
+#   FAIL: upgrade 1: sy-control.service was active, now inactive
+#   FAIL: upgrade 1: sy-dataplane.service was active, now inactive
+#   PASS: upgrade 2 (both stopped): sy-control.service inactive and disabled as before
+#   PASS: upgrade 2 (both stopped): sy-dataplane.service inactive and enabled as before
+#   FAIL: dpkg -r left sy-control.service active (pids 234)
+#   FAIL: dpkg -r left sy-dataplane.service active (pids 241)
+# rebuild SUFFIX: the package again, as version $VERSION+SUFFIX
+rebuild() {
+	local v="$VERSION+$1" t
+	t=$(date +%s)
+	{
+		printf '%s (%s) unstable; urgency=medium\n\n  * Rebuilt by tests/packaging/test_deb.sh: an upgrade to test.\n\n' "$PKG" "$v"
+		printf ' -- Switchyard tests <tests@example.invalid>  %s\n\n' "$(date -R)"
+		cat "$W/$PKG/debian/changelog"
+	} >"$W/changelog" && mv "$W/changelog" "$W/$PKG/debian/changelog"
+	if (cd "$W/$PKG" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+		dpkg-buildpackage -us -uc -b -nc) >"$W/build-$1.log" 2>&1 &&
+		cp "$W"/${PKG}_"$v"_*.deb "$W/debs/$1.deb"; then
+		pass "rebuilt as $v ($(($(date +%s) - t)) s)"
+	else
+		tail -n 30 "$W/build-$1.log"
+		fail "rebuilding as $v"
+		return 1
+	fi
+}
+UNITS=(sy-control.service sy-dataplane.service)
+# unit_state UNIT: "ActiveState UnitFileState MainPID" in the container
+unit_state() {
+	echo "$(ct systemctl is-active "$1") $(ct systemctl is-enabled "$1" 2>/dev/null) $(ct systemctl show -p MainPID --value "$1")"
+}
+# settled: every unit is active with the same MainPID over 2 s, or inactive
+settled() {
+	local u a b
+	for u in "${UNITS[@]}"; do
+		a=$(unit_state "$u")
+		sleep 1
+		b=$(unit_state "$u")
+		[ "$a" = "$b" ] || return 1
+		[[ $a == active* ]] || [[ $a == inactive* ]] || return 1
+	done
+}
+wait_settled() {
+	for _ in $(seq 15); do settled && return 0; done
+	return 1
+}
+# upgrade NAME DEB: dpkg -i DEB; every unit in the state it was in before,
+# a running one restarted (another MainPID)
+upgrade() {
+	local name=$1 deb=$2 u
+	declare -A before
+	for u in "${UNITS[@]}"; do before[$u]=$(unit_state "$u"); done
+	if ! ct dpkg -i "/mnt/host/$deb" >"$W/$name.log" 2>&1; then
+		fail "$name: dpkg -i $deb"
+		cat "$W/$name.log"
+		return
+	fi
+	wait_settled
+	for u in "${UNITS[@]}"; do
+		read -r a0 e0 p0 <<<"${before[$u]}"
+		read -r a1 e1 p1 <<<"$(unit_state "$u")"
+		if [ "$a1" != "$a0" ]; then
+			fail "$name: $u was $a0, now $a1"
+			ct journalctl -u "$u" -n 8 --no-pager
+		elif [ "$e1" != "$e0" ]; then
+			fail "$name: $u was $e0, now $e1"
+		elif [ "$a1" = active ] && [ "$p1" = "$p0" ]; then
+			fail "$name: $u still runs the old process $p0 (not restarted with the new package)"
+		elif [ "$a1" = active ]; then
+			pass "$name: $u active and $e1 as before, restarted (MainPID $p0 -> $p1)"
+		else
+			pass "$name: $u $a1 and $e1 as before"
+		fi
+	done
+}
+
+if dpkg-query -W -f='${Status}' $PKG 2>/dev/null | grep -q installed; then
+	fail "the package is still installed here: the container would see it; no systemd checks"
+elif mkdir -p "$W/debs" && cp "$deb" "$W/debs/v1.deb" && rebuild upgradetest1 && rebuild upgradetest2; then
+	keycmd=$(grep -m1 -E '^\(umask 077 && .*> web\.key\)' "$SRC/docs/install.md")
+	[ -n "$keycmd" ] || fail "no '(umask 077 && ... > web.key)' line in docs/install.md"
+	if ct_boot "$W" "$W/debs"; then
+		pass "a throw-away systemd booted ($(ct systemctl --version | head -n1))"
+		out=$(ct dpkg -i /mnt/host/v1.deb 2>&1) || { fail "dpkg -i in the container"; echo "$out"; }
+		for u in "${UNITS[@]}"; do
+			st=$(unit_state "$u")
+			[[ $st == "inactive disabled 0" ]] && pass "installed: $u inactive, disabled" ||
+				fail "installed: $u is '$st' (want inactive, disabled)"
+		done
+		# first start as docs/install.md says; the dataplane on a null port
+		ct sh -c "cd /etc/switchyard && cp switchyard.yaml.example switchyard.yaml && $keycmd" ||
+			fail "docs/install.md's first steps in the container"
+		ct sh -c 'printf "%s\n" "SY_EAL=\"--no-huge -m 256 --no-pci --vdev=net_null0 --file-prefix switchyard\"" \
+			"SY_OPTS=\"--exception-tap off --ct-size 4096\"" SY_HUGEPAGES=0 >>/etc/default/sy-dataplane'
+		ct systemctl start sy-control.service && ct systemctl enable --now sy-dataplane.service 2>/dev/null
+		if wait_settled && [[ $(unit_state sy-control.service) == "active disabled "* ]] &&
+			[[ $(unit_state sy-dataplane.service) == "active enabled "* ]] &&
+			ct syctl status >"$W/status" 2>&1; then
+			pass "sy-control (the shipped example) and sy-dataplane run under systemd; syctl status answers"
+		else
+			fail "starting the units: $(unit_state sy-control.service) / $(unit_state sy-dataplane.service)"
+			ct journalctl -u sy-control -u sy-dataplane -n 20 --no-pager
+		fi
+		upgrade "upgrade 1 (both running)" upgradetest1.deb
+		ct systemctl stop sy-control.service sy-dataplane.service
+		upgrade "upgrade 2 (both stopped)" upgradetest2.deb
+		ct systemctl start sy-control.service sy-dataplane.service
+		wait_settled
+		declare -A pids
+		for u in "${UNITS[@]}"; do pids[$u]=$(ct systemctl show -p MainPID --value "$u"); done
+		out=$(ct dpkg -r $PKG 2>&1) || { fail "dpkg -r in the container"; echo "$out"; }
+		for u in "${UNITS[@]}"; do
+			left=$(ct pgrep -x "${u%.service}" | xargs)
+			st=$(ct systemctl is-active "$u")
+			if [ "${pids[$u]}" = 0 ]; then
+				fail "$u was not running before dpkg -r"
+			elif [ "$st" = active ] || [ -n "$left" ]; then
+				fail "dpkg -r left $u $st (pids ${left:-none})"
+			else
+				pass "dpkg -r stopped $u (was MainPID ${pids[$u]}; now $st, no process)"
+			fi
+		done
+		ct dpkg --purge $PKG >/dev/null 2>&1 || fail "dpkg --purge in the container"
+		ct test -e /etc/systemd/system/multi-user.target.wants/sy-dataplane.service &&
+			fail "dpkg --purge left sy-dataplane's enablement" ||
+			pass "dpkg --purge removed sy-dataplane's enablement"
+	else
+		fail "no systemd container"
+	fi
+	ct_halt
 fi
 
 echo "test_deb: $failed failed; build and checks took $(($(date +%s) - start)) s"

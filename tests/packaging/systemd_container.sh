@@ -1,0 +1,98 @@
+# A throw-away systemd to run the package's units and maintainer scripts
+# under, for tests on a machine whose PID 1 is not systemd (this one's is a
+# VM's init: `systemctl` says "System has not been booted with systemd").
+#
+# systemd-nspawn boots this machine's own root file system, seen through an
+# overlay whose upper layer is a tmpfs, in a mount namespace of its own
+# (unshare), with a private network (loopback only) and --unit=basic.target
+# (no enabled service of the host starts). Whatever the container writes
+# (dpkg's database, /etc, /usr, /run, /dev/shm) lives in that tmpfs and
+# vanishes with it; the host is never touched. The host's policy-rc.d (a
+# Docker-style `exit 101`, if any) is removed in the container, so that
+# deb-systemd-invoke acts as on a real host.
+#
+#   ct_boot WORKDIR [BIND_RO_DIR]  boot; BIND_RO_DIR is visible as /mnt/host
+#                                  in the container. Sets CT_PID, CT_NSPAWN;
+#                                  call ct_halt also when it fails (trap).
+#   ct CMD...                      run CMD in the container (all namespaces)
+#   ct_halt                        clean halt (SIGTERM to nspawn), bounded
+#
+# Needs root and systemd-nspawn (package systemd-container;
+# scripts/install-deps.sh test installs it).
+
+CT_PID=
+CT_NSPAWN=
+
+ct_boot() {
+	local work=$1 bind=${2:-} i
+	command -v systemd-nspawn >/dev/null ||
+		{ echo "systemd-nspawn missing (apt install systemd-container; scripts/install-deps.sh test)"; return 1; }
+	mkdir -p "$work/ct"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare --mount --propagation private bash -c '
+		set -e
+		w=$1 bind=$2
+		mount -t tmpfs -o size=4g,mode=0755 sy-ct "$w/ct"
+		mkdir "$w/ct/upper" "$w/ct/work" "$w/ct/root"
+		mount -t overlay sy-ct -o lowerdir=/,upperdir="$w/ct/upper",workdir="$w/ct/work" "$w/ct/root"
+		rm -f "$w/ct/root/usr/sbin/policy-rc.d"
+		exec systemd-nspawn -D "$w/ct/root" --register=no --keep-unit --private-network \
+			-M "sy-pkgtest-$$" --console=passive --bind-ro=/sys/module ${bind:+--bind-ro="$bind:/mnt/host"} \
+			-b -- --unit=basic.target' _ "$work" "$bind" >"$work/ct.log" 2>&1 &
+	CT_NSPAWN=$!
+	# the container's init: the process whose PID in its own namespace is 1,
+	# below nspawn
+	for i in $(seq 100); do
+		CT_PID=$(ps -o pid= --ppid "$CT_NSPAWN" 2>/dev/null | while read -r p; do
+			[ "$(awk '/^NSpid:/ { print $NF }' /proc/"$p"/status 2>/dev/null)" = 1 ] && echo "$p"
+		done | head -n1)
+		[ -n "$CT_PID" ] && break
+		kill -0 "$CT_NSPAWN" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$CT_PID" ]; then
+		echo "the container did not start:"
+		cat "$work/ct.log"
+		return 1
+	fi
+	# booted: its manager answers (the bus socket exists a moment after
+	# init does), basic.target reached, no job left
+	local state
+	for i in $(seq 300); do
+		state=$(nsenter -t "$CT_PID" -a systemctl is-system-running 2>&1)
+		[[ $state == *"Failed to connect"* ]] || break
+		sleep 0.1
+	done
+	state=$(timeout 60 nsenter -t "$CT_PID" -a systemctl is-system-running --wait 2>&1)
+	case $state in
+	running | degraded) return 0 ;;
+	*)
+		echo "the container's systemd did not finish booting: '$state'"
+		cat "$work/ct.log"
+		return 1
+		;;
+	esac
+}
+
+ct() { nsenter -t "$CT_PID" -a "$@"; }
+
+ct_halt() {
+	[ -n "$CT_NSPAWN" ] || return 0
+	kill -TERM "$CT_NSPAWN" 2>/dev/null # nspawn halts the container's systemd
+	for _ in $(seq 300); do
+		kill -0 "$CT_NSPAWN" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$CT_NSPAWN" 2>/dev/null; then
+		# not halted in 30 s: end its init (nspawn still waits for it, so the
+		# PID is still the init's; every process of its PID namespace goes
+		# with it), then nspawn
+		echo "the container did not halt in 30 s: killing it"
+		[ -n "$CT_PID" ] && kill -9 "$CT_PID" 2>/dev/null
+		sleep 1
+		kill -9 "$CT_NSPAWN" 2>/dev/null
+	fi
+	wait "$CT_NSPAWN" 2>/dev/null
+	CT_NSPAWN=
+	CT_PID=
+}
