@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "config_schema.h" /* the allowed keys of every section */
+#include "netaddr.h"       /* the backend address rule */
 
 #define MAX_FILE_BYTES (16u << 20)
 #define PATH_BUF 256
@@ -970,6 +971,7 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 			 struct sy_config_backend *b)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_BACKEND(SY_CONFIG_KEY_NAME, ~) NULL };
+	const char *why;
 	struct fld f;
 
 	if (check_map(m, keys))
@@ -979,13 +981,19 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 	b->port = ntohs(s->vip.port);
 	if (required(m, "address", &f) || get_addr(&f, &b->family, b->addr))
 		return -1;
-	if (addr_zero(b->addr))
-		return ffail(&f, "the unspecified address cannot be a backend");
+	if ((why = sy_backend_addr_unusable(b->family, b->addr)))
+		return ffail(&f, "%s cannot be a backend: %s", sval(f.v), why);
 	if (field(m, "port", &f)) {
-		uint32_t p;
+		unsigned min = s->vip.port ? 1 : 0;
+		uint64_t p;
 
-		if (get_u32(&f, 0, 65535, &p))
+		/* 0 names the backend of an all-ports service (it serves the
+		 * client's port); in a one-port service it is a mistake */
+		if (get_uint(&f, 0, UINT64_MAX, &p))
 			return -1;
+		if (p < min || p > 65535)
+			return ffail(&f, "%s is out of range (%u..65535)%s", sval(f.v), min,
+				     p ? "" : ": 0 only in an all-ports service");
 		b->port = (uint16_t)p;
 	}
 	if (field(m, "weight", &f) && get_u32(&f, 0, SY_MAGLEV_MAX_WEIGHT, &b->weight))

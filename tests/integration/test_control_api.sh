@@ -3,19 +3,26 @@
 # a temporary directory, the API on a unix socket and on loopback TCP with a
 # token. Checks outputs, exit codes, error messages, reloads (good and bad),
 # operator changes reflected in the Maglev table, and malformed requests.
+# sy-control runs in a network namespace of its own, where the HTTP server
+# its health checks probe has a backend address (198.18.0.250 on lo: a
+# loopback address cannot be a backend) and the TCP API's port is free.
 #
 # usage: test_control_api.sh BUILD_DIR
 set -u
 BUILD=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/netns_lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (a network namespace)"; exit 1; }
 trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-api-XXXXXX)
 SY_FILES+=("$W")
 SOCK=$W/api.sock
-# free loopback ports, chosen by the kernel (a derived port may be in use)
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+NS=syapi$$
+sy_ns $NS || exit 1
+HADDR=198.18.0.250
+ip -n $NS addr add $HADDR/32 dev lo
+N() { ip netns exec $NS "$@"; } # foreground only: in the background $! would be a subshell
+PORT=9180
 TOKEN=abcdefghijklmnop0123456789
 echo $TOKEN >"$W/token"
 chmod 600 "$W/token"
@@ -54,8 +61,7 @@ services:
 $1
 EOF
 }
-HPORT=$(free_port)
-[ "$HPORT" != "$PORT" ] || HPORT=$(free_port)
+HPORT=8080
 CHECKED="  - name: checked
     vip: 198.18.1.3
     port: 80
@@ -64,12 +70,12 @@ CHECKED="  - name: checked
     source: static
     next_hop_mac: 02:00:00:00:00:fe
     backends:
-      - { address: 127.0.0.1, port: $HPORT }
+      - { address: $HADDR, port: $HPORT }
     health:
       check: { type: http, path: /, interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2 }
       hold_down_s: 0"
 config "$CHECKED"
-"$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
+ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
 SY_PIDS+=($!)
 sy_wait 10 test -S "$SOCK" || { cat "$W/log"; echo "FAIL: sy-control did not start"; exit 1; }
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | grep -q '\"backends\": 2'"
@@ -80,12 +86,12 @@ sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | gre
 backend_state() { ctl --json backends checked | sed -n 's/.*"state": "\([a-z-]*\)".*/\1/p'; }
 sy_wait 5 bash -c "[ \"\$('$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -c unhealthy)\" = 1 ]" &&
 	sy_pass "HTTP check: no server -> unhealthy" || sy_fail "HTTP check: state $(backend_state) without a server"
-python3 -m http.server $HPORT --bind 127.0.0.1 --directory "$W" >/dev/null 2>&1 &
+ip netns exec $NS python3 -m http.server $HPORT --bind $HADDR --directory "$W" >/dev/null 2>&1 &
 HTTPD=$!
 SY_PIDS+=($HTTPD)
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q '\"state\": \"up\"'" &&
 	sy_pass "HTTP check: server answers 200 -> up after rise" || sy_fail "HTTP check: state $(backend_state) with a server"
-ctl table checked | grep -q "127.0.0.1:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
+ctl table checked | grep -q "$HADDR:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
 	sy_fail "healthy backend not in the table"
 kill $HTTPD
 t0=$(date +%s%N)
@@ -95,7 +101,7 @@ sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends check
 sleep 0.2
 # its only backend failing is more than the panic threshold (0.5 by default):
 # fail-static keeps the last good set, and says so
-ctl table checked | grep -q "127.0.0.1:$HPORT" && sy_pass "fail-static: the last good set stays published" ||
+ctl table checked | grep -q "$HADDR:$HPORT" && sy_pass "fail-static: the last good set stays published" ||
 	sy_fail "panic threshold did not keep the last good set"
 ctl status | grep -q "checked: panic" && sy_pass "syctl status shows the service degraded (panic)" ||
 	{ sy_fail "no degraded state in syctl status"; ctl status; }
@@ -169,7 +175,7 @@ sleep 0.3
 ctl --json services | grep -q '"name": "dns"' && sy_pass "reload added a service" || sy_fail "reload did not add dns"
 
 # ---- raw HTTP: malformed requests, token --------------------------------------------
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+code() { N curl -s -o /dev/null -w '%{http_code}' "$@"; }
 u() { code --unix-socket "$SOCK" "$@"; }
 [ "$(u http://x/v1/nope)" = 404 ] && sy_pass "unknown path: 404" || sy_fail "unknown path"
 [ "$(u -X DELETE http://x/v1/status)" = 405 ] && sy_pass "wrong method: 405" || sy_fail "wrong method"
@@ -191,7 +197,7 @@ T=http://127.0.0.1:$PORT
 [ "$(code -H 'Authorization: Basic abc' $T/v1/status)" = 401 ] && sy_pass "TCP API malformed auth: 401" || sy_fail "malformed auth"
 [ "$(code $T/metrics)" = 401 ] && sy_pass "TCP /metrics needs the token too" || sy_fail "metrics without token"
 [ "$(code -H "Authorization: Bearer $TOKEN" $T/v1/status)" = 200 ] && sy_pass "TCP API with token: 200" || sy_fail "token refused"
-"$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
+N "$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
 	sy_fail "syctl over TCP"
 
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
