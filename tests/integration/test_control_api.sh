@@ -183,8 +183,42 @@ u() { code --unix-socket "$SOCK" "$@"; }
 [ "$(u -X POST -d '{"address":"198.18.0.50","port":99999}' http://x/v1/services/web/backends)" = 400 ] &&
 	sy_pass "out-of-range port: 400" || sy_fail "bad port accepted"
 head -c 70000 /dev/zero | tr '\0' a >"$W/big"
-[ "$(u -X POST --data-binary @"$W/big" http://x/v1/services/web/backends)" = 413 ] && sy_pass "oversized body: 413" || sy_fail "oversized body"
+c=$(u -X POST --data-binary @"$W/big" http://x/v1/services/web/backends)
+[ "$c" = 413 ] && sy_pass "oversized body: 413" || sy_fail "oversized body: $c"
 [ "$(u 'http://x/v1/lookup?service=web&src=1.2.3.4')" = 400 ] && sy_pass "incomplete lookup: 400" || sy_fail "incomplete lookup"
+# backends no packet can reach: 400, the reason named, nothing added
+add_code() { curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST -d "$1" http://x/v1/services/web/backends; }
+addresses() { ctl --json backends web | grep '"address"' | sort; }
+before=$(addresses)
+while IFS='|' read -r body want; do
+	c=$(add_code "$body")
+	msg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$W/body" 2>/dev/null)
+	[ "$c" = 400 ] && grep -qF -- "$want" <<<"$msg" && sy_pass "$body: 400 $msg" ||
+		sy_fail "$body: $c $(cat "$W/body") (want 400 and '$want')"
+done <<'CASES'
+{"address":"0.0.0.0","port":80}|0.0.0.0 cannot be a backend: the unspecified address (0.0.0.0)
+{"address":"0.1.2.3","port":80}|0.1.2.3 cannot be a backend: an address in 0.0.0.0/8
+{"address":"255.255.255.255","port":80}|255.255.255.255 cannot be a backend: the broadcast address
+{"address":"224.0.0.1","port":80}|224.0.0.1 cannot be a backend: a multicast address (224.0.0.0/4)
+{"address":"239.255.0.1","port":80}|239.255.0.1 cannot be a backend: a multicast address (224.0.0.0/4)
+{"address":"127.0.0.1","port":80}|127.0.0.1 cannot be a backend: a loopback address (127.0.0.0/8)
+{"address":"::","port":80}|:: cannot be a backend: the unspecified address (::)
+{"address":"::1","port":80}|::1 cannot be a backend: the loopback address (::1)
+{"address":"ff02::1","port":80}|ff02::1 cannot be a backend: a multicast address (ff00::/8)
+{"address":"::ffff:127.0.0.1","port":80}|::ffff:127.0.0.1 cannot be a backend: a loopback address (127.0.0.0/8)
+{"address":"198.18.0.60","port":0}|port 0 cannot be a backend's port
+{"address":"198.18.0.60","port":18446744073709551616}|too big integer
+{"address":"198.18.0.60","port":80,"mac":"zz"}|mac: must be
+{"address":"nowhere","port":80}|address: must be an IPv4 or IPv6 address
+CASES
+[ "$(addresses)" = "$before" ] && sy_pass "the refused backends changed nothing" ||
+	sy_fail "refused backends changed the set"
+expect_rc 1 "syctl add of a loopback backend" ctl add web 127.0.0.1:80
+grep -qF "127.0.0.1 cannot be a backend: a loopback address" "$W/err" &&
+	sy_pass "syctl prints sy-control's reason: $(cat "$W/err")" || sy_fail "syctl add 127.0.0.1: $(cat "$W/err")"
+[ "$(add_code '{"address":"169.254.1.1","port":80}')" = 200 ] && sy_pass "a link-local backend is accepted" ||
+	sy_fail "link-local refused: $(cat "$W/body")"
+expect_rc 0 "syctl remove of the link-local backend" ctl remove web 169.254.1.1:80
 curl -s --unix-socket "$SOCK" http://x/v1/nope | python3 -c 'import json,sys; assert "error" in json.load(sys.stdin)' &&
 	sy_pass "errors are JSON with an error field" || sy_fail "error body not JSON"
 curl -s --unix-socket "$SOCK" http://x/metrics | grep -q '^switchyard_vip_packets_total{service="web"}' &&
