@@ -14,6 +14,8 @@
 #         closed by the server's timeouts
 #      c. a flood of bogus registrations from a disallowed prefix is refused
 #         and counted, and disturbs nobody
+#      d. malformed bodies, unknown services, impossible backends: each
+#         answered with its status and a message naming the flaw, and counted
 #      during all of 2 the agent's backend never leaves "up", and a new
 #      registration during each attack is accepted as fast as without one.
 # Prints RELIABILITY| lines for docs/reliability.md (scripts/reliability_report.py).
@@ -456,6 +458,55 @@ log_bound=$(( ( (tb - ta) / 1000 + 3) * 10 ))
 	{ sy_fail "refusals logged: $logged (bound $log_bound), $held not logged, $((rej2 - rej0)) counted"; f=1; }
 rel security_reg_flood "${nreq:-0} bogus registrations from 198.18.0.66 (not allowed)" "1 agent heartbeating, TTL 2 s" "$(ok $f)" \
 	"${rate:-0}/s; 401 ${n401:-0}, 403 ${n403:-0}; rejected +$rej; backend not-up samples $fl/$ns; new registration $nreg ms (baseline $base_ms); RSS +${grow} kB"
+
+# ---- 2d. the registry's answers -------------------------------------------------
+# Every refused body gets the status of its flaw and a message naming it: a
+# malformed body 400 (whatever it names), a well-formed one for an unknown or
+# non-embedded service 404, an address no backend can have 400 although
+# correctly signed, an unsigned one 401. Sent from the allowed prefix, so
+# that nothing but the body is wrong.
+sy_log "2d. the registry's answers to malformed and impossible registrations"
+read -r _ rej0 <<<"$(reg_counts)"
+ip netns exec ${P}b $ABUSE answers $LBIP 9181 "$W/web.key" >"$W/answers.txt"
+read -r _ rej1 <<<"$(reg_counts)"
+f=0
+n=0
+# case|status|a part of the message
+while IFS='|' read -r name want_st want_msg; do
+	n=$((n + 1))
+	line=$(grep "^$name|" "$W/answers.txt")
+	st=$(cut -d'|' -f2 <<<"$line")
+	msg=$(cut -d'|' -f3- <<<"$line")
+	if [ "$st" = "$want_st" ] && grep -qF -- "$want_msg" <<<"$msg"; then
+		sy_pass "$name: $st $msg"
+	else
+		sy_fail "$name: $st $msg (want $want_st and '$want_msg')"
+		f=1
+	fi
+done <<'CASES'
+invalid_json|400|malformed: body: not valid JSON
+invalid_utf8|400|malformed: body: not valid UTF-8
+nul_byte|400|malformed: body: contains a NUL byte
+int_2_64|400|too big integer
+empty|400|malformed: body: empty
+not_an_object|400|malformed: body: must be a JSON object
+no_service|400|malformed: service: missing
+unknown_service|404|service: no such service 'nosuch'
+static_service|404|service: does not take registrations
+loopback|400|malformed: address: 127.0.0.1 cannot be a backend: a loopback address
+multicast|400|malformed: address: 224.0.0.5 cannot be a backend: a multicast address
+broadcast|400|malformed: address: 255.255.255.255 cannot be a backend: the broadcast address
+unspecified|400|malformed: address: 0.0.0.0 cannot be a backend: the unspecified address
+v6_loopback|400|malformed: address: ::1 cannot be a backend: the loopback address
+port_0|400|malformed: port: 0 is out of range
+unsigned|401|bad signature: signature: missing
+CASES
+[ $((rej1 - rej0)) -eq $n ] && sy_pass "all $n counted: switchyard_registrations_total{result=\"rejected\"} +$n" ||
+	{ sy_fail "rejected counter +$((rej1 - rej0)) for $n refusals"; f=1; }
+ctl --json backends web | grep -qE '"(127.0.0.1|224.0.0.5|255.255.255.255|0.0.0.0|::1)"' &&
+	{ sy_fail "an impossible backend got in"; f=1; } || sy_pass "no impossible backend got in"
+rel security_reg_answers "$n malformed, unknown-service, impossible-backend and unsigned registrations" "none" \
+	"$(ok $f)" "each answered with its status (400, 404, 401) and a message naming the flaw; rejected +$((rej1 - rej0))"
 
 kill $POLLER 2>/dev/null
 kill -0 $CONTROL 2>/dev/null && sy_pass "sy-control still running" || sy_fail "sy-control died"
