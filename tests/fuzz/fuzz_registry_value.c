@@ -8,11 +8,14 @@
  *   - embedded    sy_registration_parse (the signed JSON body of
  *                 POST /v1/register)
  *   - base64      sy_b64_decode / sy_b64_encode (etcd's JSON gateway)
- *   - names       sy_parse_endpoint (ZooKeeper child names, API paths) and
- *                 sy_prefix_parse (allowed prefixes)
+ *   - names       sy_registry_endpoint_parse (ZooKeeper child names),
+ *                 sy_parse_endpoint (API paths) and sy_prefix_parse
+ *                 (allowed prefixes)
  *
  * Invariants (abort on violation):
- *   - an accepted etcd key is canonical: formatting it gives the same bytes;
+ *   - an accepted etcd key or ZooKeeper name is canonical (formatting it
+ *     gives the same bytes) and names a possible backend (netaddr.h), as
+ *     does an accepted registration;
  *   - the etcd and ZooKeeper value parsers agree (accept the same values and
  *     read the same weight, zone and metadata), and what they read is in
  *     range (weight 0..65535, zone charset/length, metadata a JSON object);
@@ -75,6 +78,8 @@ static void etcd_key(const uint8_t *data, size_t size)
 	n = sy_etcd_format_key(PREFIX, e.service, &e.id, key, sizeof(key));
 	CHECK(n >= 0 && (size_t)n == size && !memcmp(key, data, size),
 	      "etcd key accepted but not canonical (formats as '%s')", n >= 0 ? key : "?");
+	CHECK(!sy_backend_addr_unusable(e.id.family, e.id.addr) && e.id.port,
+	      "etcd key accepted for an impossible backend");
 }
 
 static void values(const uint8_t *data, size_t size)
@@ -138,7 +143,7 @@ static void base64(const uint8_t *data, size_t size)
 
 static void names(const uint8_t *data, size_t size)
 {
-	char s[256], out[256];
+	char s[256], out[256], why[160];
 	struct sy_backend_id id, id2;
 	struct sy_prefix p, p2;
 
@@ -146,6 +151,11 @@ static void names(const uint8_t *data, size_t size)
 		return;
 	memcpy(s, data, size);
 	s[size] = 0;
+	if (sy_registry_endpoint_parse(s, &id, why, sizeof(why)) == 0) {
+		sy_format_endpoint(&id, out, sizeof(out));
+		CHECK(!strcmp(out, s) && id.port && !sy_backend_addr_unusable(id.family, id.addr),
+		      "registry name '%s' accepted: not canonical or no possible backend", s);
+	}
 	if (sy_parse_endpoint(s, &id) == 0) {
 		sy_format_endpoint(&id, out, sizeof(out));
 		CHECK(sy_parse_endpoint(out, &id2) == 0 && id2.family == id.family &&
