@@ -132,6 +132,59 @@ int sy_backend_id_check(const struct sy_backend_id *id, bool port0_ok, char *why
 	return 0;
 }
 
+int sy_check_http_base(const char *url, char *why, size_t len)
+{
+	const char *h, *p;
+	unsigned port;
+	size_t n;
+
+	if (!strncmp(url, "http://", 7))
+		h = url + 7;
+	else if (!strncmp(url, "https://", 8))
+		h = url + 8;
+	else
+		goto bad;
+	if (*h == '[') {
+		char a6[INET6_ADDRSTRLEN];
+		uint32_t bin[4];
+
+		p = strchr(h, ']');
+		n = p ? (size_t)(p - h - 1) : 0;
+		if (!n || n >= sizeof(a6))
+			goto bad;
+		memcpy(a6, h + 1, n);
+		a6[n] = 0;
+		if (inet_pton(AF_INET6, a6, bin) != 1)
+			goto bad;
+		p++;
+	} else {
+		n = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+		if (!n)
+			goto bad;
+		p = h + n;
+	}
+	if (*p == ':') {
+		char digits[8];
+
+		n = strspn(p + 1, "0123456789");
+		if (!n || n >= sizeof(digits))
+			goto bad;
+		memcpy(digits, p + 1, n);
+		digits[n] = 0;
+		if (sy_parse_port(digits, &port) || !port)
+			goto bad;
+		p += 1 + n;
+	}
+	if (*p == '/')
+		p++;
+	if (!*p)
+		return 0;
+bad:
+	snprintf(why, len, "'%.200s' is not http://HOST[:PORT] (HOST a name, an IPv4 address or [IPV6])",
+		 url);
+	return -1;
+}
+
 void sy_format_ip(uint8_t family, const uint32_t *addr, char *buf, size_t len)
 {
 	if (!inet_ntop(family == SY_AF_INET ? AF_INET : AF_INET6, addr, buf, (socklen_t)len))

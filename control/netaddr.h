@@ -36,6 +36,11 @@ const char *sy_backend_addr_unusable(uint8_t family, const uint32_t addr[4]);
  * Returns 0 or -1. */
 int sy_backend_id_check(const struct sy_backend_id *id, bool port0_ok, char *why, size_t len);
 
+/* A base URL of an HTTP service (the API over TCP, the embedded registry):
+ * "http://HOST[:PORT]" or https, HOST a name, an IPv4 address or [IPV6],
+ * PORT 1..65535, nothing after but one "/". 0, or -1 with why. */
+int sy_check_http_base(const char *url, char *why, size_t len);
+
 void sy_format_ip(uint8_t family, const uint32_t *addr, char *buf, size_t len);
 /* "198.18.0.11:80" or "[2001:2::1]:80". */
 void sy_format_endpoint(const struct sy_backend_id *id, char *buf, size_t len);

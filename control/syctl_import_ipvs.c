@@ -1173,9 +1173,8 @@ int syctl_import_ipvs(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 'I':
-			if (!*optarg || strlen(optarg) >= SY_CONFIG_INSTANCE_MAX ||
-			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg))
-				return usage_error("--instance '%s' is not [a-z0-9-]{1,31}", optarg);
+			if (!sy_config_instance_ok(optarg))
+				return usage_error("--instance '%s' is not a valid instance name (" SY_CONFIG_INSTANCE_RULE ")", optarg);
 			im.instance = optarg;
 			break;
 		case '4':

@@ -3,7 +3,8 @@
  * Tests of control/netaddr.c's backend rule (sy_backend_addr_unusable,
  * sy_backend_id_check): the addresses no packet can be forwarded to are
  * refused with the reason, in IPv4, IPv6 and IPv4-mapped IPv6 form; the
- * ranges operators and tests use stay allowed.
+ * ranges operators and tests use stay allowed. And the base URLs syctl
+ * accepts (sy_check_http_base).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,12 +99,39 @@ static void test_id_check(void **state)
 	assert_int_equal(sy_backend_id_check(&id, true, why, sizeof(why)), -1);
 }
 
+/* syctl --url and register --registry http://...: a base URL or a usage error */
+static void test_http_base(void **state)
+{
+	static const char *const good[] = {
+		"http://127.0.0.1:9180", "http://127.0.0.1:9180/", "http://localhost",
+		"https://lb-1.example:443", "http://[::1]:9180", "http://[2001:2::1]",
+	};
+	static const char *const bad[] = {
+		"not a url", "127.0.0.1:9180", "ftp://h:1", "http://", "http://:80",
+		"http://h:0", "http://h:65536", "http://h:", "http://h:80/v1",
+		"http://h 1:80", "http://[::1", "http://[zz]:80", "http://h:80?x",
+		"http://user@h:80",
+	};
+	char why[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (sy_check_http_base(good[i], why, sizeof(why)))
+			fail_msg("%s refused: %s", good[i], why);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!sy_check_http_base(bad[i], why, sizeof(why)))
+			fail_msg("%s accepted", bad[i]);
+		assert_non_null(strstr(why, "is not http://HOST[:PORT]"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_allowed),
 		cmocka_unit_test(test_id_check),
+		cmocka_unit_test(test_http_base),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

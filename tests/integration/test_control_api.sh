@@ -127,6 +127,38 @@ expect_rc 3 "syctl against a missing socket" "$BUILD/control/syctl" --socket "$W
 expect_rc 1 "syctl backends of an unknown service" ctl backends nope
 grep -q "no service 'nope'" "$W/err" && sy_pass "the error names the unknown service" || sy_fail "error text: $(cat "$W/err")"
 expect_rc 1 "syctl remove of an unknown backend" ctl remove web 198.18.0.99:80
+# where sy-control is: one of --socket, --instance, --url, each checked
+expect_rc 2 "syctl --url 'not a url'" "$BUILD/control/syctl" --url 'not a url' status
+grep -qF "syctl: --url 'not a url' is not http://HOST[:PORT]" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--url message: $(cat "$W/err")"
+expect_rc 2 "syctl --url with --socket" "$BUILD/control/syctl" --url http://127.0.0.1:$PORT --socket "$SOCK" status
+grep -qF "give one" "$W/err" && sy_pass "it says: $(cat "$W/err")" || sy_fail "--url --socket message: $(cat "$W/err")"
+expect_rc 2 "syctl --instance ../../etc" "$BUILD/control/syctl" --instance ../../etc status
+grep -qF "syctl: --instance '../../etc' is not a valid instance name ([a-z0-9-], 1..31 characters)" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--instance message: $(cat "$W/err")"
+expect_rc 2 "syctl add with a bad MAC" ctl add web 198.18.0.14:80 1 zz:zz:zz
+grep -qF "syctl add: 'zz:zz:zz' is not a MAC address" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "bad MAC message: $(cat "$W/err")"
+ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad MAC was added" ||
+	sy_pass "nothing was added"
+# help: every command of `syctl --help` answers COMMAND --help and -h with
+# its usage (exit 0, stdout) without asking sy-control (the socket below
+# does not exist: a request would exit 3)
+cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
+[ "$cmds" = "status services backends add remove drain weight lookup table stats top reload register import-ipvs version " ] &&
+	sy_pass "syctl --help lists 15 commands" || sy_fail "syctl --help lists: $cmds"
+help_bad=0
+for c in $cmds; do
+	for h in --help -h; do
+		"$BUILD/control/syctl" --socket "$W/nope.sock" $c $h >"$W/out" 2>"$W/err"
+		rc=$?
+		if [ $rc -ne 0 ] || ! head -1 "$W/out" | grep -q "^usage: syctl.* $c\b" || [ -s "$W/err" ]; then
+			sy_fail "syctl $c $h: exit $rc, stdout '$(head -1 "$W/out")', stderr '$(head -1 "$W/err")'"
+			help_bad=1
+		fi
+	done
+done
+[ $help_bad = 0 ] && sy_pass "syctl COMMAND --help and -h: usage and exit 0 for all of: $cmds"
 
 # ---- operator changes --------------------------------------------------------
 expect_rc 0 "syctl add" ctl add web 198.18.0.13:80 2 02:00:00:00:00:13
@@ -231,6 +263,9 @@ T=http://127.0.0.1:$PORT
 [ "$(code -H 'Authorization: Basic abc' $T/v1/status)" = 401 ] && sy_pass "TCP API malformed auth: 401" || sy_fail "malformed auth"
 [ "$(code $T/metrics)" = 401 ] && sy_pass "TCP /metrics needs the token too" || sy_fail "metrics without token"
 [ "$(code -H "Authorization: Bearer $TOKEN" $T/v1/status)" = 200 ] && sy_pass "TCP API with token: 200" || sy_fail "token refused"
+expect_rc 4 "syctl over TCP without a token" N "$BUILD/control/syctl" --url $T status
+grep -qF "syctl: permission denied by sy-control at $T: missing or wrong bearer token" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "401 message: $(cat "$W/err")"
 N "$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
 	sy_fail "syctl over TCP"
 

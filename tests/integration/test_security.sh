@@ -1,7 +1,8 @@
 #!/bin/bash
 # Security of sy-control's two listeners (issue 7, "Security"):
 #   1. the API: the unix socket is 0660 and belongs to api.group (a group this
-#      test creates and deletes); who is not in the group cannot use it; the
+#      test creates and deletes); who is not in the group cannot use it
+#      (syctl says "permission denied", exit 4, not "cannot reach"); the
 #      TCP listener is refused at load without token_file, and on a
 #      non-loopback address unless tcp_any: true; every endpoint over TCP
 #      refuses a missing, wrong or malformed bearer token (401, or 4xx for a
@@ -157,10 +158,13 @@ grp=$(stat -c %G "$SOCK")
 [ "$mode" = 660 ] && sy_pass "API socket mode 0660" || { sy_fail "socket mode $mode"; sock_fail=1; }
 [ "$grp" = "$GRP" ] && sy_pass "API socket group is api.group ($GRP)" || { sy_fail "socket group $grp, want $GRP"; sock_fail=1; }
 GID=$(getent group "$GRP" | cut -d: -f3)
-setpriv --reuid=65534 --regid=65534 --clear-groups "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
+setpriv --reuid=65534 --regid=65534 --clear-groups "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>"$W/denied"
 rc=$?
-[ $rc -eq 3 ] && sy_pass "a user outside the group cannot use the socket (syctl exit 3)" ||
+# syctl tells it apart from a stopped sy-control (exit 3): exit 4, and why
+[ $rc -eq 4 ] && sy_pass "a user outside the group cannot use the socket (syctl exit 4)" ||
 	{ sy_fail "a user outside the group: syctl exit $rc"; sock_fail=1; }
+grep -qF "syctl: permission denied on $SOCK (mode 0660, group $GRP: are you in group $GRP?)" "$W/denied" &&
+	sy_pass "it says: $(cat "$W/denied")" || { sy_fail "message: $(cat "$W/denied")"; sock_fail=1; }
 setpriv --reuid=65534 --regid=65534 --groups=$GID "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
 rc=$?
 [ $rc -eq 0 ] && sy_pass "a member of $GRP can (syctl exit 0)" || { sy_fail "a member of the group: syctl exit $rc"; sock_fail=1; }
