@@ -380,37 +380,70 @@ static const char *removal_note(const struct sy_be *b)
 	}
 }
 
+/* The body of POST /v1/services/{svc}/backends, {address, port, weight?,
+ * mac?}: 0, or -1 with what is wrong (which field, and why) in why. The
+ * address and port follow the one backend rule (netaddr.h); port 0 only in
+ * an all-ports service. */
+static int backend_body(const struct sy_body *body, bool all_ports, struct sy_backend_id *id,
+			uint32_t *weight, uint8_t mac[6], bool *has_mac, char *why, size_t len)
+{
+	json_error_t je;
+	json_t *j = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES, &je);
+	json_t *addr = json_object_get(j, "address"), *port = json_object_get(j, "port");
+	json_t *w = json_object_get(j, "weight"), *m = json_object_get(j, "mac");
+	int rc = -1;
+
+	memset(id, 0, sizeof(*id));
+	*weight = 1;
+	*has_mac = false;
+	if (!j)
+		snprintf(why, len, "body: not valid JSON: %s (line %d, column %d)", je.text, je.line,
+			 je.column);
+	else if (!json_is_object(j))
+		snprintf(why, len, "body: must be an object {\"address\": IP, \"port\": 1..65535, "
+				   "\"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
+	else if (!json_is_string(addr) || sy_parse_ip(json_string_value(addr), &id->family, id->addr))
+		snprintf(why, len, "address: must be an IPv4 or IPv6 address");
+	else if (!json_is_integer(port) || json_integer_value(port) < 0 ||
+		 json_integer_value(port) > 65535)
+		snprintf(why, len, "port: must be an integer %u..65535", all_ports ? 0 : 1);
+	else if (w && (!json_is_integer(w) || json_integer_value(w) < 0 ||
+		       json_integer_value(w) > 65535))
+		snprintf(why, len, "weight: must be an integer 0..65535");
+	else if (m && (!json_is_string(m) || sy_parse_mac(json_string_value(m), mac)))
+		snprintf(why, len, "mac: must be \"aa:bb:cc:dd:ee:ff\"");
+	else
+		rc = 0;
+	if (rc == 0) {
+		id->port = (uint16_t)json_integer_value(port);
+		*weight = w ? (uint32_t)json_integer_value(w) : 1;
+		*has_mac = m != NULL;
+		rc = sy_backend_id_check(id, all_ports, why, len);
+	}
+	json_decref(j);
+	return rc;
+}
+
 static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_state *s,
 				       const struct sy_body *body)
 {
-	json_error_t je;
-	json_t *j = json_loadb(body->data ? body->data : "", body->len, 0, &je);
-	const char *addr = json_string_value(json_object_get(j, "address"));
-	json_t *port = json_object_get(j, "port"), *weight = json_object_get(j, "weight");
-	const char *mac = json_string_value(json_object_get(j, "mac"));
-	struct sy_backend_id id = { 0 };
+	bool all_ports = d->cfg->services[s->cfg_index].vip.port == 0;
+	struct sy_backend_id id;
+	bool has_mac;
+	uint32_t weight;
 	uint8_t macb[6];
+	char why[256];
 	struct sy_be *b;
 
-	if (!json_is_object(j) || sy_parse_ip(addr, &id.family, id.addr) || !json_is_integer(port) ||
-	    json_integer_value(port) < 0 || json_integer_value(port) > 65535 ||
-	    (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
-			json_integer_value(weight) > 65535)) ||
-	    (mac && sy_parse_mac(mac, macb))) {
-		json_decref(j);
-		return reply_error(400,
-				   "body must be {\"address\": IP, \"port\": 0..65535, \"weight\": 0..65535, \"mac\": \"aa:bb:cc:dd:ee:ff\"}");
-	}
-	id.port = (uint16_t)json_integer_value(port);
-	b = sy_svcb_upsert(&s->b, &id, weight ? (uint32_t)json_integer_value(weight) : 1, SY_SRC_API,
-			   0, sy_now_ms());
-	if (b && mac) {
+	if (backend_body(body, all_ports, &id, &weight, macb, &has_mac, why, sizeof(why)))
+		return reply_error(400, "%s", why);
+	b = sy_svcb_upsert(&s->b, &id, weight, SY_SRC_API, 0, sy_now_ms());
+	if (!b)
+		return reply_error(500, "out of memory");
+	if (has_mac) {
 		memcpy(b->mac, macb, 6);
 		b->has_mac = true;
 	}
-	json_decref(j);
-	if (!b)
-		return reply_error(500, "out of memory");
 	sy_daemon_mark(d, s);
 	return reply_changed(d, json_pack("{s:b}", "ok", 1));
 }

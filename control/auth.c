@@ -22,6 +22,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "netaddr.h" /* the backend address rule */
+
 #define SY_KEY_FILE_MAX 4096 /* bytes read from a key file at most */
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -674,7 +676,8 @@ static const char *json_type_name(const json_t *v)
 	return "something else";
 }
 
-/* Size, NUL, UTF-8 and JSON checks shared by parse and peek. */
+/* The body's own flaws (size, NUL, UTF-8, JSON), each answered with its
+ * reason, before any field is read. */
 static json_t *load_object(const char *body, size_t len, char *err,
 			   size_t errlen)
 {
@@ -797,7 +800,7 @@ static int check_name(const char *name, const char *s, size_t len, size_t min,
 static int parse_fields(const json_t *root, struct sy_registration *r,
 			char *err, size_t errlen)
 {
-	const char *key, *s;
+	const char *key, *s, *what;
 	json_t *val;
 	long long iv;
 	size_t len = 0, i;
@@ -841,6 +844,11 @@ static int parse_fields(const json_t *root, struct sy_registration *r,
 		return -1;
 	}
 	memcpy(r->addr, bytes, sizeof(r->addr));
+	if ((what = sy_backend_addr_unusable(r->family, r->addr))) {
+		seterr(err, errlen, "address: %s cannot be a backend: %s",
+		       sanitize(s, len, tmp, sizeof(tmp)), what);
+		return -1;
+	}
 
 	if (get_int(root, "port", true, 1, 65535, 0, &iv, err, errlen))
 		return -1;
@@ -920,30 +928,6 @@ int sy_registration_parse(const char *body, size_t len,
 	json_decref(root);
 	if (rc)
 		memset(r, 0, sizeof(*r));
-	return rc;
-}
-
-int sy_registration_peek_service(const char *body, size_t len,
-				 char service[64])
-{
-	json_t *root, *v;
-	int rc = -1;
-
-	if (!service)
-		return -1;
-	service[0] = '\0';
-	root = load_object(body, len, NULL, 0);
-	if (!root)
-		return -1;
-	v = json_object_get(root, "service");
-	if (json_is_string(v) &&
-	    check_name("service", json_string_value(v), json_string_length(v),
-		       1, 63, NULL, 0) == 0) {
-		memcpy(service, json_string_value(v), json_string_length(v));
-		service[json_string_length(v)] = '\0';
-		rc = 0;
-	}
-	json_decref(root);
 	return rc;
 }
 
@@ -1063,17 +1047,16 @@ const char *sy_auth_result_str(enum sy_auth_result res)
 
 enum sy_auth_result sy_registration_authorize(
 	const struct sy_auth_policy *p, const char *body, size_t len,
-	const char *sig_hex, uint8_t peer_family, const uint32_t *peer_addr,
-	uint64_t now_ms, struct sy_nonce_cache *cache,
-	struct sy_registration *out, char *err, size_t errlen)
+	const struct sy_registration *r, const char *sig_hex,
+	uint8_t peer_family, const uint32_t *peer_addr, uint64_t now_ms,
+	struct sy_nonce_cache *cache, char *err, size_t errlen)
 {
-	struct sy_registration r;
 	char a[INET6_ADDRSTRLEN], tmp[64];
 	uint64_t skew;
 	int rc;
 
-	if (!p || !out) {
-		seterr(err, errlen, "internal: no policy or output");
+	if (!p || !r) {
+		seterr(err, errlen, "internal: no policy or registration");
 		return SY_AUTH_MALFORMED;
 	}
 	/* 1. size */
@@ -1082,7 +1065,7 @@ enum sy_auth_result sy_registration_authorize(
 		       SY_REG_MAX_BODY);
 		return SY_AUTH_TOO_LARGE;
 	}
-	/* 2. signature over the raw bytes; nothing in the body is read before */
+	/* 2. signature over the raw bytes */
 	if (!p->key || p->klen < SY_KEY_MIN) {
 		seterr(err, errlen, "signature: the service has no usable key");
 		return SY_AUTH_BAD_SIGNATURE;
@@ -1095,25 +1078,24 @@ enum sy_auth_result sy_registration_authorize(
 		seterr(err, errlen, "signature: does not match the body");
 		return SY_AUTH_BAD_SIGNATURE;
 	}
-	/* 3. parse (the body is authentic from here on) */
-	if (sy_registration_parse(body, len, &r, err, errlen))
-		return SY_AUTH_MALFORMED;
-	if (p->service && strcmp(r.service, p->service) != 0) {
+	/* 3. the key is the one of the service the body names (the body is
+	 *    authentic from here on) */
+	if (p->service && strcmp(r->service, p->service) != 0) {
 		seterr(err, errlen,
 		       "service: \"%s\" signed with another service's key (\"%s\")",
-		       r.service, sanitize(p->service, strlen(p->service), tmp,
-					   sizeof(tmp)));
+		       r->service, sanitize(p->service, strlen(p->service), tmp,
+					    sizeof(tmp)));
 		return SY_AUTH_BAD_SIGNATURE;
 	}
 	/* 4. timestamp */
-	skew = now_ms >= r.timestamp_ms ? now_ms - r.timestamp_ms
-					: r.timestamp_ms - now_ms;
+	skew = now_ms >= r->timestamp_ms ? now_ms - r->timestamp_ms
+					 : r->timestamp_ms - now_ms;
 	if (skew > p->max_skew_ms) {
 		seterr(err, errlen,
 		       "timestamp_ms: %" PRIu64 " is %" PRIu64
 		       " ms in the %s (allowed skew %" PRIu64 " ms)",
-		       r.timestamp_ms, skew,
-		       now_ms >= r.timestamp_ms ? "past" : "future",
+		       r->timestamp_ms, skew,
+		       now_ms >= r->timestamp_ms ? "past" : "future",
 		       p->max_skew_ms);
 		return SY_AUTH_STALE;
 	}
@@ -1124,21 +1106,21 @@ enum sy_auth_result sy_registration_authorize(
 		seterr(err, errlen, "peer address %s is not in allowed_prefixes", a);
 		return SY_AUTH_PREFIX;
 	}
-	if (!sy_prefix_list_contains(p->prefixes, p->n_prefixes, r.family,
-				     r.addr)) {
-		addr_str(r.family, r.addr, a, sizeof(a));
+	if (!sy_prefix_list_contains(p->prefixes, p->n_prefixes, r->family,
+				     r->addr)) {
+		addr_str(r->family, r->addr, a, sizeof(a));
 		seterr(err, errlen, "address: %s is not in allowed_prefixes", a);
 		return SY_AUTH_PREFIX;
 	}
 	/* 6. only an otherwise acceptable request consumes its nonce; remember it
 	 *    as long as step 4 could accept the same body again */
-	rc = nonce_check_add(cache, r.nonce, now_ms,
-			     sat_add(sat_add(r.timestamp_ms, p->max_skew_ms), 1));
+	rc = nonce_check_add(cache, r->nonce, now_ms,
+			     sat_add(sat_add(r->timestamp_ms, p->max_skew_ms), 1));
 	switch (rc) {
 	case SY_NONCE_FRESH:
 		break;
 	case SY_NONCE_REPLAY:
-		seterr(err, errlen, "nonce: %s was already used (replay)", r.nonce);
+		seterr(err, errlen, "nonce: %s was already used (replay)", r->nonce);
 		return SY_AUTH_REPLAY;
 	case SY_NONCE_INVALID:
 		seterr(err, errlen, "nonce: invalid");
@@ -1148,6 +1130,5 @@ enum sy_auth_result sy_registration_authorize(
 		       "nonce: replay cache full of unexpired nonces; refusing");
 		return SY_AUTH_BUSY;
 	}
-	*out = r;
 	return SY_AUTH_OK;
 }

@@ -161,17 +161,16 @@ struct sy_registration {
 /* Strict parse of a registration body: at most SY_REG_MAX_BODY bytes of valid
  * UTF-8 holding one JSON object (no trailing data, no duplicate keys), with the
  * required fields service, address, port, timestamp_ms, nonce and the optional
- * weight, zone, metadata (an object), ttl_s; any other field is an error.
- * Returns 0, or -1 with a message naming the field in err (err may be NULL).
- * r is fully written on success (zeroed on failure). */
+ * weight, zone, metadata (an object), ttl_s; any other field is an error, and
+ * so is an address no backend can have (netaddr.h). Returns 0, or -1 with a
+ * message naming the field or the body's flaw in err (err may be NULL). r is
+ * fully written on success (zeroed on failure).
+ * A server parses a body before it authenticates it: the body names the
+ * service whose key verifies it, and a malformed one is answered as such
+ * whatever its signature. Nothing in it is trusted before
+ * sy_registration_authorize. */
 int sy_registration_parse(const char *body, size_t len,
 			  struct sy_registration *r, char *err, size_t errlen);
-
-/* Reads only the "service" string of an UNAUTHENTICATED body, so a server can
- * pick the key to verify it with. Returns 0 or -1. sy_registration_authorize
- * must then be given that service name in policy->service. */
-int sy_registration_peek_service(const char *body, size_t len,
-				 char service[64]);
 
 /* Agent side: writes the canonical compact body (fields in the order service,
  * address, port, weight, zone?, metadata?, ttl_s?, timestamp_ms, nonce; the
@@ -211,28 +210,28 @@ struct sy_auth_policy {
 	const char *service;
 };
 
-/* Authorizes one registration, in this order (a request is judged on trusted
- * data only, and only an accepted request consumes its nonce):
+/* Authorizes one registration: r is what sy_registration_parse made of the
+ * same body bytes (a server gets there only with a well-formed body), and
+ * policy->key the key of the service r names. In this order (only an
+ * accepted request consumes its nonce):
  *   1. size            -> SY_AUTH_TOO_LARGE
- *   2. signature over the raw bytes (before any JSON is read)
+ *   2. signature over the raw bytes -> SY_AUTH_BAD_SIGNATURE
+ *   3. r->service != policy->service (a key chosen for another service)
  *                      -> SY_AUTH_BAD_SIGNATURE
- *   3. strict parse    -> SY_AUTH_MALFORMED (and service != policy->service
- *                         -> SY_AUTH_BAD_SIGNATURE)
  *   4. |now_ms - timestamp_ms| <= max_skew_ms -> else SY_AUTH_STALE
  *   5. the peer's address, then the registered address, in the prefixes
  *                      -> SY_AUTH_PREFIX
  *   6. the nonce, recorded until at least timestamp_ms + max_skew_ms (the last
  *      instant step 4 would still pass) and at least the cache's window
  *                      -> SY_AUTH_REPLAY, or SY_AUTH_BUSY if the cache is full
- * On SY_AUTH_OK *out is the registration; otherwise out is untouched and err
- * says why (err may be NULL). sig_hex may be NULL (no signature header).
- * Use one nonce cache for every endpoint that accepts these bodies
- * (/v1/register and /v1/deregister), since the signature does not cover the
- * path. */
+ * err says why a request is refused (err may be NULL). sig_hex may be NULL
+ * (no signature header). Use one nonce cache for every endpoint that accepts
+ * these bodies (/v1/register and /v1/deregister), since the signature does
+ * not cover the path. */
 enum sy_auth_result sy_registration_authorize(
 	const struct sy_auth_policy *p, const char *body, size_t len,
-	const char *sig_hex, uint8_t peer_family, const uint32_t *peer_addr,
-	uint64_t now_ms, struct sy_nonce_cache *cache,
-	struct sy_registration *out, char *err, size_t errlen);
+	const struct sy_registration *r, const char *sig_hex,
+	uint8_t peer_family, const uint32_t *peer_addr, uint64_t now_ms,
+	struct sy_nonce_cache *cache, char *err, size_t errlen);
 
 #endif

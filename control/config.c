@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "config_schema.h" /* the allowed keys of every section */
+#include "netaddr.h"       /* the backend address rule */
 
 #define MAX_FILE_BYTES (16u << 20)
 #define PATH_BUF 256
@@ -410,8 +411,7 @@ static int get_enum(struct fld *f, const char *const names[], const int vals[],
 	return ffail(f, "'%.64s' is not %s", s, what);
 }
 
-#define NAME_LOWER 1 /* [a-z0-9-] only */
-#define NAME_NO_LEADING_DASH 2
+#define NAME_NO_LEADING_DASH 1
 
 static int get_name(struct fld *f, char *out, size_t cap, unsigned flags,
 		    const char *what)
@@ -427,16 +427,13 @@ static int get_name(struct fld *f, char *out, size_t cap, unsigned flags,
 	for (size_t i = 0; ok && i < n; i++) {
 		char ch = s[i];
 
-		if (flags & NAME_LOWER)
-			ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
-		else
-			ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
 	}
 	if (!ok)
-		return ffail(f, "'%.80s' is not a valid %s (%s, 1..%zu characters%s)", s,
-			     what, flags & NAME_LOWER ? "[a-z0-9-]" : "[A-Za-z0-9_.-]",
-			     cap - 1, flags & NAME_NO_LEADING_DASH ? ", not starting with '-'" : "");
+		return ffail(f, "'%.80s' is not a valid %s ([A-Za-z0-9_.-], 1..%zu characters%s)", s,
+			     what, cap - 1,
+			     flags & NAME_NO_LEADING_DASH ? ", not starting with '-'" : "");
 	memcpy(out, s, n + 1);
 	return 0;
 }
@@ -970,6 +967,7 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 			 struct sy_config_backend *b)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_BACKEND(SY_CONFIG_KEY_NAME, ~) NULL };
+	const char *why;
 	struct fld f;
 
 	if (check_map(m, keys))
@@ -979,13 +977,19 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 	b->port = ntohs(s->vip.port);
 	if (required(m, "address", &f) || get_addr(&f, &b->family, b->addr))
 		return -1;
-	if (addr_zero(b->addr))
-		return ffail(&f, "the unspecified address cannot be a backend");
+	if ((why = sy_backend_addr_unusable(b->family, b->addr)))
+		return ffail(&f, "%s cannot be a backend: %s", sval(f.v), why);
 	if (field(m, "port", &f)) {
-		uint32_t p;
+		unsigned min = s->vip.port ? 1 : 0;
+		uint64_t p;
 
-		if (get_u32(&f, 0, 65535, &p))
+		/* 0 names the backend of an all-ports service (it serves the
+		 * client's port); in a one-port service it is a mistake */
+		if (get_uint(&f, 0, UINT64_MAX, &p))
 			return -1;
+		if (p < min || p > 65535)
+			return ffail(&f, "%s is out of range (%u..65535)%s", sval(f.v), min,
+				     p ? "" : ": 0 only in an all-ports service");
 		b->port = (uint16_t)p;
 	}
 	if (field(m, "weight", &f) && get_u32(&f, 0, SY_MAGLEV_MAX_WEIGHT, &b->weight))
@@ -1003,6 +1007,14 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 /* Forwarding modes as the configuration writes them, by mode - 1. */
 static const char *const fwd_modes[] = { "ipip", "gue", "l2dsr", NULL };
 static const int fwd_mode_vals[] = { SY_FWD_IPIP, SY_FWD_GUE, SY_FWD_L2DSR };
+
+bool sy_config_instance_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n < SY_CONFIG_INSTANCE_MAX &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
 
 const char *sy_fwd_mode_name(unsigned mode)
 {
@@ -1248,6 +1260,7 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_ROOT(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct fld r = { .x = x, .v = root }, f;
+	const char *s;
 
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(x, line_of(root), NULL,
@@ -1255,9 +1268,12 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 			    kind(root));
 	if (check_map(&r, keys))
 		return -1;
-	if (required(&r, "instance", &f) ||
-	    get_name(&f, c->instance, sizeof(c->instance), NAME_LOWER, "instance name"))
+	if (required(&r, "instance", &f) || get_text(&f, "an instance name", &s))
 		return -1;
+	if (!sy_config_instance_ok(s))
+		return ffail(&f, "'%.80s' is not a valid instance name (" SY_CONFIG_INSTANCE_RULE ")",
+			     s);
+	memcpy(c->instance, s, strlen(s) + 1);
 
 	if (field(&r, "region", &f)) {
 		if (get_abs_path(&f, PATH_MAX, &c->region))

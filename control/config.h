@@ -26,6 +26,7 @@
 #include <switchyard/region.h>
 
 #define SY_CONFIG_INSTANCE_MAX 32 /* [a-z0-9-]{1,31} + NUL */
+#define SY_CONFIG_INSTANCE_RULE "[a-z0-9-], 1..31 characters"
 #define SY_CONFIG_ZONE_MAX 32     /* [A-Za-z0-9_.-]{1,31} + NUL */
 #define SY_CONFIG_GROUP_MAX 33    /* [A-Za-z0-9_.-]{1,32} + NUL, no leading '-' */
 
@@ -192,6 +193,9 @@ void sy_config_free(struct sy_config *c);
 /* A forwarding mode as the configuration writes it ("ipip", "gue",
  * "l2dsr"); "?" for anything else. */
 const char *sy_fwd_mode_name(unsigned mode);
+/* An instance name: [a-z0-9-]{1,31}. It names files (the region, the API
+ * socket, BPF pins), so the configuration and syctl --instance share it. */
+bool sy_config_instance_ok(const char *name);
 /* The mode (enum sy_fwd_mode) the configuration names so, 0 if none. */
 unsigned sy_fwd_mode_parse(const char *name);
 

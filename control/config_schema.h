@@ -213,9 +213,10 @@
 	K(c, "health", MAP, "see health", "", "", "Health policy of this service.")
 
 #define SY_CONFIG_KEYS_BACKEND(K, c)                                                             \
-	K(c, "address", ADDR, "required", "IPv4 or IPv6 address, not unspecified", "198.18.0.11", \
-	  "Backend address.")                                                                      \
-	K(c, "port", INT, "the VIP's port (0 for all)", "0..65535", "80",                         \
+	K(c, "address", ADDR, "required",                                                        \
+	  "IPv4 or IPv6 unicast: not unspecified, loopback, multicast or broadcast", "198.18.0.11", \
+	  "Backend address. The same rule holds for backends from the API and the registries.")  \
+	K(c, "port", INT, "the VIP's port (0 for all)", "1..65535 (0 in an all-ports service)", "80", \
 	  "With the address, the backend's identity; the port health checks connect to. "       \
 	  "Packets are not rewritten: the backend serves the VIP's port.")                        \
 	K(c, "weight", INT, "1", "0..65535", "1",                                                 \

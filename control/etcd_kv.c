@@ -159,21 +159,25 @@ int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
 	}
 	memcpy(ep, rest, rl);
 	ep[rl] = 0;
-	if (sy_parse_endpoint(ep, &e->id)) {
-		snprintf(why, whylen, "'%s' is not <address>:<port> ([address]:port for IPv6)", ep);
+	return sy_registry_endpoint_parse(ep, &e->id, why, whylen);
+}
+
+int sy_registry_endpoint_parse(const char *ep, struct sy_backend_id *id, char *why, size_t whylen)
+{
+	char canon[80];
+
+	if (strlen(ep) >= sizeof(canon) || sy_parse_endpoint(ep, id)) {
+		snprintf(why, whylen, "'%.80s' is not <address>:<port> ([address]:port for IPv6)", ep);
 		return -1;
 	}
-	{
-		/* one spelling per backend, so that two keys never name one */
-		char canon[80];
-
-		sy_format_endpoint(&e->id, canon, sizeof(canon));
-		if (strcmp(canon, ep)) {
-			snprintf(why, whylen, "'%s' is not canonical: write %s", ep, canon);
-			return -1;
-		}
+	/* one spelling per backend, so that two names never mean one */
+	sy_format_endpoint(id, canon, sizeof(canon));
+	if (strcmp(canon, ep)) {
+		snprintf(why, whylen, "'%s' is not canonical: write %s", ep, canon);
+		return -1;
 	}
-	return 0;
+	/* registered by a server for itself: a real address and port */
+	return sy_backend_id_check(id, false, why, whylen);
 }
 
 int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,

@@ -54,6 +54,13 @@ struct sy_etcd_entry {
  * must start with prefix. 0, or -1 with the reason in why. */
 int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
 		      struct sy_etcd_entry *e, char *why, size_t whylen);
+/* A backend's name in a registry (the end of an etcd key, a ZooKeeper
+ * znode's name): "198.18.0.11:80" or "[2001:db8::1]:80", canonical (as
+ * sy_format_endpoint writes it: two names never mean one backend), and a
+ * possible backend (netaddr.h's rule, port 1..65535). 0, or -1 with the
+ * reason in why. */
+int sy_registry_endpoint_parse(const char *ep, struct sy_backend_id *id, char *why,
+			       size_t whylen);
 /* Value bytes -> weight, zone, metadata of e. 0, or -1 with the reason. */
 int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
 			size_t whylen);

@@ -66,26 +66,28 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 {
 	bool reg = !strcmp(url, "/v1/register");
 	const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Switchyard-Signature");
+	const char *data = body->data ? body->data : "";
 	const struct sy_config_service *cs;
 	struct sy_prefix prefixes[64];
 	struct sy_auth_policy pol;
 	struct sy_registration r;
 	struct sy_service_state *s;
 	enum sy_auth_result res;
-	char name[SY_NAME_MAX] = "", err[256];
+	char err[256];
 	uint32_t peer[4];
 	uint8_t pf;
-	json_t *j;
 	size_t np;
 
-	/* Which key to check with: the service the (not yet trusted) body names. */
-	j = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
-	if (json_is_string(json_object_get(j, "service")))
-		snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(j, "service")));
-	json_decref(j);
-	s = sy_daemon_service(d, name);
-	if (!s)
-		return reject(d, NULL, c, 404, "service", name[0] ? "no such service" : "missing");
+	/* Parsed once, before anything else: a malformed body is answered 400
+	 * with its flaw whoever sent it; a well-formed one names the service
+	 * whose key then authenticates it. */
+	if (sy_registration_parse(data, body->len, &r, err, sizeof(err)))
+		return reject(d, NULL, c, 400, sy_auth_result_str(SY_AUTH_MALFORMED), err);
+	s = sy_daemon_service(d, r.service);
+	if (!s) {
+		snprintf(err, sizeof(err), "no such service '%s'", r.service);
+		return reject(d, NULL, c, 404, "service", err);
+	}
 	cs = &d->cfg->services[s->cfg_index];
 	if (cs->source != SY_SOURCE_EMBEDDED)
 		return reject(d, s, c, 404, "service", "does not take registrations (source is not embedded)");
@@ -104,9 +106,8 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 				       .max_skew_ms = (uint64_t)d->cfg->registry.embedded.max_clock_skew_s * 1000,
 				       .service = s->name };
 	peer_of(c, &pf, peer);
-	res = sy_registration_authorize(&pol, body->data ? body->data : "", body->len,
-					sig ? sig : "", pf, peer, wall_ms(), &d->nonces, &r, err,
-					sizeof(err));
+	res = sy_registration_authorize(&pol, data, body->len, &r, sig, pf, peer, wall_ms(),
+					&d->nonces, err, sizeof(err));
 	if (res != SY_AUTH_OK)
 		return reject(d, s, c, (unsigned)sy_auth_http_status(res), sy_auth_result_str(res), err);
 

@@ -149,18 +149,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* "198.18.0.11:80" or "[2001:db8::1]:80", canonical (as sy_format_endpoint
- * writes it), so that two names never mean the same backend. */
-static int parse_name(const char *name, struct sy_backend_id *id)
-{
-	char canon[80];
-
-	if (strlen(name) >= sizeof(canon) || sy_parse_endpoint(name, id))
-		return -1;
-	sy_format_endpoint(id, canon, sizeof(canon));
-	return strcmp(canon, name) ? -1 : 0;
-}
-
 /* The value: see sy_zk_parse_value (etcd_kv.h). */
 static int parse_value(const char *buf, int len, struct zk_child *c, char *why, size_t whylen)
 {
@@ -403,7 +391,7 @@ static int read_child(struct zk_worker *w, struct zk_svc *s, struct zk_child *c)
 /* List a service's children (child watch), read the new and changed ones. */
 static int list_service(struct zk_worker *w, struct zk_svc *s)
 {
-	char path[ZK_PATH_MAX];
+	char path[ZK_PATH_MAX], why[160];
 	struct String_vector sv = { 0, NULL };
 	struct zk_child *next;
 	size_t n = 0, j = 0;
@@ -458,10 +446,10 @@ static int list_service(struct zk_worker *w, struct zk_svc *s)
 			continue;
 		next[n].stale = true;
 		s->changed = true;
-		if (parse_name(name, &next[n].id)) {
+		if (sy_registry_endpoint_parse(name, &next[n].id, why, sizeof(why))) {
 			next[n].bad_name = true;
 			next[n].stale = false;
-			malformed(s, name, "name is not ADDRESS:PORT or [IPV6]:PORT (canonical)");
+			malformed(s, name, why);
 		}
 		n++;
 	}
@@ -698,6 +686,10 @@ static void step(struct zk_worker *w, uint64_t connects, bool expired, char **pa
 			s->changed = false;
 		}
 	}
+	/* the daemon's count of ignored entries (status, /metrics) */
+	pthread_mutex_lock(&zk.mu);
+	w->d->registry_invalid[SY_SOURCE_ZOOKEEPER] = zk.malformed;
+	pthread_mutex_unlock(&zk.mu);
 	pthread_mutex_unlock(&w->d->lock);
 	if (settle_done)
 		sy_logf("info", "\"zookeeper: settled after reconnecting; removals applied\"");

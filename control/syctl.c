@@ -3,64 +3,135 @@
  * syctl: the operator's CLI for sy-control, and the backends' heartbeat
  * agent (`syctl register`). See `syctl --help` and docs/control.md.
  *
- * Exit codes: 0 success; 1 sy-control answered with an error; 2 usage
- * error; 3 sy-control (or the registry) could not be reached.
+ * Exit codes (syctl.h): 0 success; 1 sy-control answered with an error; 2
+ * usage error; 3 sy-control (or the registry) could not be reached; 4
+ * permission denied (the socket's permissions, a wrong token).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "netaddr.h"
 #include "syctl.h"
 #include "syctl_http.h"
 #include "syctl_import_ipvs.h"
 #include "syctl_top.h"
 
-#define EXIT_API 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
+#define DEFAULT_SOCKET "/run/switchyard/switchyard.sock"
+#define GLOBAL_OPTIONS "[--socket PATH | --instance NAME | --url URL [--token-file F]] [--json]"
+
+/* Every command, for `syctl --help` and `syctl COMMAND --help` alike. Lines
+ * of args and what after a '\n' are continuation lines. top, register and
+ * import-ipvs parse their own arguments (and --help). */
+static const struct command {
+	const char *name, *args, *what;
+	int min, max; /* arguments after the name (the others: -1) */
+} commands[] = {
+	{ "status", "", "instance, generation, registry state, degraded services", 0, 0 },
+	{ "services", "", "services with VIP, mode, backends, digest", 0, 0 },
+	{ "backends", "SVC", "backends of a service and their state", 1, 1 },
+	{ "add", "SVC ADDR:PORT [WEIGHT [MAC]]", "add a backend (operator source; kept)", 2, 4 },
+	{ "remove", "SVC ADDR:PORT",
+	  "remove a backend (not kept: a configured or registered\n"
+	  "one comes back, and the answer says when)", 2, 2 },
+	{ "drain", "SVC ADDR:PORT", "weight 0: keep its flows, send no new ones (kept)", 2, 2 },
+	{ "weight", "SVC ADDR:PORT WEIGHT", "set a backend's weight, 0..65535 (kept)", 3, 3 },
+	{ "reset", "SVC ADDR:PORT",
+	  "drop the weight set with drain or weight: the\n"
+	  "registered or configured one applies (kept).\n"
+	  "Kept: in the state file, across reloads and restarts", 2, 2 },
+	{ "lookup", "SVC SRC:PORT DST:PORT tcp|udp", "which backend a flow gets, and why", 4, 4 },
+	{ "table", "SVC", "Maglev table digest and per-backend share", 1, 1 },
+	{ "stats", "", "dataplane counters", 0, 0 },
+	{ "top", "[-d SECONDS] [-n ITERATIONS] [SVC]",
+	  "refreshing per-VIP and per-backend rates\n"
+	  "(q or Ctrl-C quits; plain text when not a terminal)", -1, -1 },
+	{ "reload", "", "re-read the configuration", 0, 0 },
+	{ "register", "--service S --addr A --port P --registry URL [--key-file F]\n"
+		      "[--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]",
+	  "heartbeat agent: registers and renews until\n"
+	  "SIGTERM/SIGINT, then deregisters. URL is\n"
+	  "http://HOST:PORT (embedded registry, needs\n"
+	  "--key-file), etcd://HOST:PORT[,...] (a lease)\n"
+	  "or zk://HOST:PORT[,...] (an ephemeral znode)", -1, -1 },
+	{ "import-ipvs", "[-o FILE] [OPTIONS] [FILE]",
+	  "`ipvsadm -Sn` output -> configuration (--help)", -1, -1 },
+	{ "version", "", "syctl's version (also --version)", 0, 0 },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define WHAT_COLUMN 39
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* text with each '\n' followed by `indent` spaces */
+static void put_indented(FILE *f, const char *text, int indent)
+{
+	for (; *text; text++) {
+		fputc(*text, f);
+		if (*text == '\n')
+			fprintf(f, "%*s", indent, "");
+	}
+}
+
+/* "  name args" then what from WHAT_COLUMN (on the next line if the name and
+ * args reach it) */
+static void put_command(FILE *f, const struct command *c)
+{
+	const char *last_line;
+	int used;
+
+	fprintf(f, "  %s%s", c->name, c->args[0] ? " " : "");
+	put_indented(f, c->args, 3 + (int)strlen(c->name));
+	last_line = strrchr(c->args, '\n');
+	used = last_line ? 3 + (int)strlen(c->name) + (int)strlen(last_line + 1)
+			 : 2 + (int)strlen(c->name) + (c->args[0] ? 1 : 0) + (int)strlen(c->args);
+	if (used < WHAT_COLUMN)
+		fprintf(f, "%*s", WHAT_COLUMN - used, "");
+	else
+		fprintf(f, "\n%*s", WHAT_COLUMN, "");
+	put_indented(f, c->what, WHAT_COLUMN);
+	fputc('\n', f);
+}
+
+static const char exit_codes[] =
+	"Exit codes: 0 ok, 1 sy-control answered with an error, 2 usage, 3 cannot reach\n"
+	"sy-control, 4 permission denied.\n";
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: syctl [--socket PATH | --instance NAME | --url URL [--token-file F]] [--json] COMMAND\n"
-		"       syctl --version | --help\n"
-		"commands:\n"
-		"  status                               instance, generation, registry state, degraded services\n"
-		"  services                             services with VIP, mode, backends, digest\n"
-		"  backends SVC                         backends of a service and their state\n"
-		"  add SVC ADDR:PORT [WEIGHT [MAC]]     add a backend (operator source)\n"
-		"  remove SVC ADDR:PORT                 remove a backend (a configured or registered\n"
-		"                                       one comes back: the answer says when)\n"
-		"  drain SVC ADDR:PORT                  weight 0: keep its flows, send no new ones\n"
-		"  weight SVC ADDR:PORT WEIGHT          set a backend's weight (0..65535)\n"
-		"  reset SVC ADDR:PORT                  drop the drain/weight set with syctl\n"
-		"  (add, drain, weight and reset are kept in the state file: they survive\n"
-		"   reloads and restarts)\n"
-		"  lookup SVC SRC:PORT DST:PORT tcp|udp which backend a flow gets, and why\n"
-		"  table SVC                            Maglev table digest and per-backend share\n"
-		"  stats                                dataplane counters\n"
-		"  top [-d SECONDS] [-n ITERATIONS] [SVC]\n"
-		"                                       refreshing per-VIP and per-backend rates\n"
-		"                                       (q or Ctrl-C quits; plain text when not a terminal)\n"
-		"  reload                               re-read the configuration\n"
-		"  register --service S --addr A --port P --registry URL [--key-file F]\n"
-		"           [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
-		"                                       heartbeat agent: registers and renews until\n"
-		"                                       SIGTERM/SIGINT, then deregisters. URL is\n"
-		"                                       http://HOST:PORT (embedded registry, needs\n"
-		"                                       --key-file), etcd://HOST:PORT[,...] (a lease)\n"
-		"                                       or zk://HOST:PORT[,...] (an ephemeral znode)\n"
-		"  import-ipvs [-o FILE] [OPTIONS] [FILE]\n"
-		"                                       `ipvsadm -Sn` output -> configuration (--help)\n"
-		"  version                              syctl's version (also --version)\n"
-		"IPv6 endpoints are written [ADDR]:PORT. Default socket: /run/switchyard/switchyard.sock\n"
-		"(or $SYCTL_SOCKET). Exit codes: 0 ok, 1 API error, 2 usage, 3 unreachable.\n");
+	fprintf(f, "usage: syctl " GLOBAL_OPTIONS " COMMAND\n"
+		   "       syctl --version | --help\n"
+		   "       syctl COMMAND --help\n"
+		   "commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		put_command(f, &commands[i]);
+	fprintf(f, "IPv6 endpoints are written [ADDR]:PORT. Default socket: " DEFAULT_SOCKET "\n"
+		   "(or $SYCTL_SOCKET); --instance NAME: /run/switchyard/NAME.sock.\n%s",
+		exit_codes);
+}
+
+static void command_usage(FILE *f, const struct command *c)
+{
+	fprintf(f, "usage: syctl " GLOBAL_OPTIONS " %s%s", c->name, c->args[0] ? " " : "");
+	put_indented(f, c->args, 7);
+	fprintf(f, "\n  ");
+	put_indented(f, c->what, 2);
+	fprintf(f, "\n%s", exit_codes);
 }
 
 /* "ADDR:PORT" or "[ADDR]:PORT" -> address text and port; -1 if malformed. */
@@ -75,6 +146,57 @@ static int endpoint_text(const char *s, char *addr, size_t alen, unsigned *port)
 	return 0;
 }
 
+/* "(mode 0660, group G: are you in group G?)" for a socket we may not use */
+static void socket_hint(const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	struct group *g;
+
+	if (stat(path, &st)) {
+		snprintf(buf, len, "cannot look at it either: check its directories' permissions");
+		return;
+	}
+	g = getgrgid(st.st_gid);
+	if (g)
+		snprintf(buf, len, "mode %04o, group %s: are you in group %s?",
+			 (unsigned)(st.st_mode & 07777), g->gr_name, g->gr_name);
+	else
+		snprintf(buf, len, "mode %04o, group %u", (unsigned)(st.st_mode & 07777),
+			 (unsigned)st.st_gid);
+}
+
+int syctl_answer(const struct sy_http_target *t, const char *method, const char *path,
+		 const struct sy_http_reply *r)
+{
+	const char *msg;
+	char hint[160];
+
+	if (!r->status && t->socket && (r->os_errno == EACCES || r->os_errno == EPERM)) {
+		socket_hint(t->socket, hint, sizeof(hint));
+		fprintf(stderr, "syctl: permission denied on %s (%s)\n", t->socket, hint);
+		return SYCTL_DENIED;
+	}
+	if (!r->status) {
+		fprintf(stderr, "syctl: cannot reach sy-control at %s: %s%s\n",
+			t->socket ? t->socket : t->base, r->error,
+			r->os_errno == ENOENT || r->os_errno == ECONNREFUSED ? " (is sy-control running?)"
+									      : "");
+		return SYCTL_UNREACHABLE;
+	}
+	if (r->status >= 200 && r->status < 300)
+		return SYCTL_OK;
+	msg = r->json ? json_string_value(json_object_get(r->json, "error")) : NULL;
+	if (!msg)
+		msg = r->body ? r->body : "";
+	if (r->status == 401) { /* the API over TCP: no token, or a wrong one */
+		fprintf(stderr, "syctl: permission denied by sy-control at %s: %s (see --token-file)\n",
+			t->base, msg);
+		return SYCTL_DENIED;
+	}
+	fprintf(stderr, "syctl: %s %s: %ld %s\n", method, path, r->status, msg);
+	return SYCTL_FAILED;
+}
+
 static int call(const struct sy_http_target *t, const char *method, const char *path,
 		json_t *body, json_t **out)
 {
@@ -84,23 +206,11 @@ static int call(const struct sy_http_target *t, const char *method, const char *
 
 	sy_http_request(t, method, path, text, text ? strlen(text) : 0, NULL, &r);
 	free(text);
-	if (!r.status) {
-		fprintf(stderr, "syctl: cannot reach sy-control at %s: %s\n",
-			t->socket ? t->socket : t->base, r.error);
-		sy_http_reply_free(&r);
-		return EXIT_UNREACHABLE;
-	}
-	if (r.status >= 400) {
-		const char *msg = r.json ? json_string_value(json_object_get(r.json, "error")) : NULL;
-
-		fprintf(stderr, "syctl: %s %s: %ld %s\n", method, path, r.status,
-			msg ? msg : (r.body ? r.body : ""));
-		rc = EXIT_API;
-	} else if (!r.json) {
+	rc = syctl_answer(t, method, path, &r);
+	if (rc == SYCTL_OK && !r.json) {
 		fprintf(stderr, "syctl: %s %s: answer is not JSON\n", method, path);
-		rc = EXIT_API;
-	} else {
-		rc = 0;
+		rc = SYCTL_FAILED;
+	} else if (rc == SYCTL_OK) {
 		*out = json_incref(r.json);
 	}
 	sy_http_reply_free(&r);
@@ -245,6 +355,80 @@ static void print_stats(json_t *j)
 	}
 }
 
+static int backend_path(char *path, size_t len, const char *svc, const char *ep,
+			const char *suffix)
+{
+	char addr[64];
+	unsigned port;
+
+	if (endpoint_text(ep, addr, sizeof(addr), &port)) {
+		fprintf(stderr, "syctl: '%s' is not ADDR:PORT (IPv6: [ADDR]:PORT)\n", ep);
+		return -1;
+	}
+	snprintf(path, len, "/v1/services/%s/backends/%s%s%s:%u%s", svc,
+		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port, suffix);
+	return 0;
+}
+
+/* 0..65535, all digits */
+static int parse_weight(const char *s, int *w)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < 0 || v > 65535)
+		return -1;
+	*w = (int)v;
+	return 0;
+}
+
+/* Where to send requests: --socket PATH, --instance NAME or --url URL, one of
+ * them at most (else $SYCTL_SOCKET, else the default socket). */
+struct where {
+	const char *socket, *instance, *url, *token_file;
+	char sock[300], base[600];
+};
+
+static int resolve_target(struct where *w, struct sy_http_target *t)
+{
+	char why[300];
+	size_t n;
+
+	if (!!w->socket + !!w->instance + !!w->url > 1) {
+		fprintf(stderr, "syctl: --socket, --instance and --url name where sy-control is: give one\n");
+		return -1;
+	}
+	if (w->token_file && !w->url) {
+		fprintf(stderr, "syctl: --token-file is for --url (the socket needs no token)\n");
+		return -1;
+	}
+	t->base = "http://localhost";
+	t->socket = getenv("SYCTL_SOCKET") ? getenv("SYCTL_SOCKET") : DEFAULT_SOCKET;
+	if (w->socket)
+		t->socket = w->socket;
+	if (w->instance) {
+		if (!sy_config_instance_ok(w->instance)) {
+			fprintf(stderr, "syctl: --instance '%s' is not a valid instance name (" SY_CONFIG_INSTANCE_RULE ")\n",
+				w->instance);
+			return -1;
+		}
+		snprintf(w->sock, sizeof(w->sock), "/run/switchyard/%s.sock", w->instance);
+		t->socket = w->sock;
+	}
+	if (w->url) {
+		if (sy_check_http_base(w->url, why, sizeof(why))) {
+			fprintf(stderr, "syctl: --url %s\n", why);
+			return -1;
+		}
+		n = strlen(w->url);
+		snprintf(w->base, sizeof(w->base), "%.*s", (int)(n && w->url[n - 1] == '/' ? n - 1 : n),
+			 w->url);
+		t->base = w->base;
+		t->socket = NULL;
+	}
+	return 0;
+}
+
 static char *read_token(const char *path)
 {
 	static char tok[512];
@@ -261,27 +445,96 @@ static char *read_token(const char *path)
 	return tok;
 }
 
-static int need(int argc, int want, const char *cmd)
+/* Builds and sends the request of a command whose arguments are counted
+ * already; *printer prints its answer (NULL: the JSON). */
+static int run(const struct sy_http_target *t, const char *cmd, int argc, char **argv,
+	       json_t **out, void (**printer)(json_t *))
 {
-	if (argc == want)
-		return 0;
-	fprintf(stderr, "syctl %s: wrong number of arguments (see syctl --help)\n", cmd);
-	return -1;
+	char path[512];
+	json_t *body = NULL;
+	int rc = SYCTL_USAGE;
+
+	*printer = NULL;
+	if (!strcmp(cmd, "status")) {
+		rc = call(t, "GET", "/v1/status", NULL, out);
+		*printer = print_status;
+	} else if (!strcmp(cmd, "services")) {
+		rc = call(t, "GET", "/v1/services", NULL, out);
+		*printer = print_services;
+	} else if (!strcmp(cmd, "backends") || !strcmp(cmd, "table")) {
+		snprintf(path, sizeof(path), "/v1/services/%s/%s", argv[1], cmd);
+		rc = call(t, "GET", path, NULL, out);
+		*printer = !strcmp(cmd, "table") ? print_table : print_backends;
+	} else if (!strcmp(cmd, "stats")) {
+		rc = call(t, "GET", "/v1/stats", NULL, out);
+		*printer = print_stats;
+	} else if (!strcmp(cmd, "reload")) {
+		rc = call(t, "POST", "/v1/reload", NULL, out);
+	} else if (!strcmp(cmd, "add")) {
+		char addr[64];
+		unsigned port;
+		uint8_t mac[6];
+		int w = 1;
+
+		if (endpoint_text(argv[2], addr, sizeof(addr), &port)) {
+			fprintf(stderr, "syctl add: '%s' is not ADDR:PORT (IPv6: [ADDR]:PORT)\n", argv[2]);
+			return SYCTL_USAGE;
+		}
+		if (argc > 3 && parse_weight(argv[3], &w)) {
+			fprintf(stderr, "syctl add: '%s' is not a weight (0..65535)\n", argv[3]);
+			return SYCTL_USAGE;
+		}
+		if (argc > 4 && sy_parse_mac(argv[4], mac)) {
+			fprintf(stderr, "syctl add: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)\n",
+				argv[4]);
+			return SYCTL_USAGE;
+		}
+		body = json_pack("{s:s, s:i, s:i}", "address", addr, "port", (int)port, "weight", w);
+		if (argc > 4)
+			json_object_set_new(body, "mac", json_string(argv[4]));
+		snprintf(path, sizeof(path), "/v1/services/%s/backends", argv[1]);
+		rc = call(t, "POST", path, body, out);
+	} else if (!strcmp(cmd, "remove") || !strcmp(cmd, "drain") || !strcmp(cmd, "reset")) {
+		if (backend_path(path, sizeof(path), argv[1], argv[2],
+				 !strcmp(cmd, "drain") ? "/drain" : !strcmp(cmd, "reset") ? "/reset" : ""))
+			return SYCTL_USAGE;
+		rc = call(t, !strcmp(cmd, "remove") ? "DELETE" : "POST", path, NULL, out);
+	} else if (!strcmp(cmd, "weight")) {
+		int w;
+
+		if (parse_weight(argv[3], &w)) {
+			fprintf(stderr, "syctl weight: '%s' is not a weight (0..65535)\n", argv[3]);
+			return SYCTL_USAGE;
+		}
+		if (backend_path(path, sizeof(path), argv[1], argv[2], "/weight"))
+			return SYCTL_USAGE;
+		body = json_pack("{s:i}", "weight", w);
+		rc = call(t, "POST", path, body, out);
+	} else if (!strcmp(cmd, "lookup")) {
+		char src[64], dst[64];
+		unsigned sp, dp;
+
+		if (endpoint_text(argv[2], src, sizeof(src), &sp) ||
+		    endpoint_text(argv[3], dst, sizeof(dst), &dp) ||
+		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp"))) {
+			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp\n");
+			return SYCTL_USAGE;
+		}
+		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s",
+			 argv[1], src, sp, dst, dp, argv[4]);
+		rc = call(t, "GET", path, NULL, out);
+		*printer = print_lookup;
+	}
+	json_decref(body);
+	return rc;
 }
 
-static int backend_path(char *path, size_t len, const char *svc, const char *ep,
-			const char *suffix)
+static bool wants_help(int argc, char **argv)
 {
-	char addr[64];
-	unsigned port;
-
-	if (endpoint_text(ep, addr, sizeof(addr), &port)) {
-		fprintf(stderr, "syctl: '%s' is not ADDR:PORT (IPv6: [ADDR]:PORT)\n", ep);
-		return -1;
-	}
-	snprintf(path, len, "/v1/services/%s/backends/%s%s%s:%u%s", svc,
-		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port, suffix);
-	return 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -293,148 +546,85 @@ int main(int argc, char **argv)
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
-	struct sy_http_target t = { .base = "http://localhost" };
-	char sock[300], path[512];
-	const char *cmd;
-	json_t *out = NULL, *body = NULL;
+	struct sy_http_target t = { 0 };
+	struct where w = { 0 };
+	const struct command *cmd;
+	json_t *out = NULL;
 	int json = 0, c, rc;
 	void (*printer)(json_t *) = NULL;
 
-	t.socket = getenv("SYCTL_SOCKET") ? getenv("SYCTL_SOCKET") : "/run/switchyard/switchyard.sock";
 	/* options before the command; the command's own options are its own */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			t.socket = optarg;
+			w.socket = optarg;
 			break;
 		case 'i':
-			snprintf(sock, sizeof(sock), "/run/switchyard/%s.sock", optarg);
-			t.socket = sock;
+			w.instance = optarg;
 			break;
 		case 'u':
-			t.base = optarg;
-			t.socket = NULL;
+			w.url = optarg;
 			break;
 		case 't':
-			t.token = read_token(optarg);
-			if (!t.token) {
-				fprintf(stderr, "syctl: cannot read token file %s\n", optarg);
-				return EXIT_USAGE;
-			}
+			w.token_file = optarg;
 			break;
 		case 'j':
 			json = 1;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return SYCTL_OK;
 		case 'V':
 			printf("syctl %s\n", SY_VERSION);
-			return 0;
+			return SYCTL_OK;
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			return SYCTL_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return SYCTL_USAGE;
 	}
-	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
+	cmd = find_command(argv[0]);
+	if (!cmd) {
+		fprintf(stderr, "syctl: unknown command '%s' (see syctl --help)\n", argv[0]);
+		return SYCTL_USAGE;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-
-	if (!strcmp(cmd, "version")) {
-		printf("syctl %s\n", SY_VERSION);
-		return 0;
-	}
-	if (!strcmp(cmd, "register"))
+	/* the commands with parsers of their own answer --help themselves */
+	if (!strcmp(cmd->name, "register"))
 		return syctl_register(argc, argv);
-	if (!strcmp(cmd, "import-ipvs"))
+	if (!strcmp(cmd->name, "import-ipvs"))
 		return syctl_import_ipvs(argc, argv);
-	if (!strcmp(cmd, "top"))
-		return syctl_top(&t, json, argc, argv);
-	if (!strcmp(cmd, "status") && !need(argc, 1, cmd)) {
-		rc = call(&t, "GET", "/v1/status", NULL, &out);
-		printer = print_status;
-	} else if (!strcmp(cmd, "services") && !need(argc, 1, cmd)) {
-		rc = call(&t, "GET", "/v1/services", NULL, &out);
-		printer = print_services;
-	} else if (!strcmp(cmd, "backends") && !need(argc, 2, cmd)) {
-		snprintf(path, sizeof(path), "/v1/services/%s/backends", argv[1]);
-		rc = call(&t, "GET", path, NULL, &out);
-		printer = print_backends;
-	} else if (!strcmp(cmd, "table") && !need(argc, 2, cmd)) {
-		snprintf(path, sizeof(path), "/v1/services/%s/table", argv[1]);
-		rc = call(&t, "GET", path, NULL, &out);
-		printer = print_table;
-	} else if (!strcmp(cmd, "stats") && !need(argc, 1, cmd)) {
-		rc = call(&t, "GET", "/v1/stats", NULL, &out);
-		printer = print_stats;
-	} else if (!strcmp(cmd, "reload") && !need(argc, 1, cmd)) {
-		rc = call(&t, "POST", "/v1/reload", NULL, &out);
-	} else if (!strcmp(cmd, "add") && argc >= 3 && argc <= 5) {
-		char addr[64];
-		unsigned port;
-		char *end = NULL;
-		long w = argc > 3 ? strtol(argv[3], &end, 10) : 1;
-
-		if (endpoint_text(argv[2], addr, sizeof(addr), &port) ||
-		    (end && (*end || w < 0 || w > 65535))) {
-			fprintf(stderr, "syctl add: need SVC ADDR:PORT [WEIGHT 0..65535 [MAC]]\n");
-			return EXIT_USAGE;
-		}
-		body = json_pack("{s:s, s:i, s:i}", "address", addr, "port", (int)port, "weight", (int)w);
-		if (argc > 4)
-			json_object_set_new(body, "mac", json_string(argv[4]));
-		snprintf(path, sizeof(path), "/v1/services/%s/backends", argv[1]);
-		rc = call(&t, "POST", path, body, &out);
-	} else if ((!strcmp(cmd, "remove") || !strcmp(cmd, "drain") || !strcmp(cmd, "reset")) &&
-		   !need(argc, 3, cmd)) {
-		if (backend_path(path, sizeof(path), argv[1], argv[2],
-				 !strcmp(cmd, "drain") ? "/drain" : !strcmp(cmd, "reset") ? "/reset" : ""))
-			return EXIT_USAGE;
-		rc = call(&t, !strcmp(cmd, "remove") ? "DELETE" : "POST", path, NULL, &out);
-	} else if (!strcmp(cmd, "weight") && !need(argc, 4, cmd)) {
-		char *end;
-		long w = strtol(argv[3], &end, 10);
-
-		if (*end || !*argv[3] || w < 0 || w > 65535) {
-			fprintf(stderr, "syctl weight: '%s' is not a weight (0..65535)\n", argv[3]);
-			return EXIT_USAGE;
-		}
-		if (backend_path(path, sizeof(path), argv[1], argv[2], "/weight"))
-			return EXIT_USAGE;
-		body = json_pack("{s:i}", "weight", (int)w);
-		rc = call(&t, "POST", path, body, &out);
-	} else if (!strcmp(cmd, "lookup") && !need(argc, 5, cmd)) {
-		char src[64], dst[64];
-		unsigned sp, dp;
-
-		if (endpoint_text(argv[2], src, sizeof(src), &sp) ||
-		    endpoint_text(argv[3], dst, sizeof(dst), &dp) ||
-		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp"))) {
-			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp\n");
-			return EXIT_USAGE;
-		}
-		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s",
-			 argv[1], src, sp, dst, dp, argv[4]);
-		rc = call(&t, "GET", path, NULL, &out);
-		printer = print_lookup;
-	} else {
-		if (strcmp(cmd, "status") && strcmp(cmd, "services") && strcmp(cmd, "backends") &&
-		    strcmp(cmd, "table") && strcmp(cmd, "stats") && strcmp(cmd, "reload") &&
-		    strcmp(cmd, "add") && strcmp(cmd, "remove") && strcmp(cmd, "drain") &&
-		    strcmp(cmd, "reset") &&
-		    strcmp(cmd, "weight") && strcmp(cmd, "lookup"))
-			fprintf(stderr, "syctl: unknown command '%s' (see syctl --help)\n", cmd);
-		else if (!strcmp(cmd, "add"))
-			fprintf(stderr, "syctl add: need SVC ADDR:PORT [WEIGHT [MAC]]\n");
-		return EXIT_USAGE;
+	if (cmd->min >= 0 && wants_help(argc, argv)) {
+		command_usage(stdout, cmd);
+		return SYCTL_OK;
 	}
-	json_decref(body);
-	if (rc == 0) {
+	if (resolve_target(&w, &t))
+		return SYCTL_USAGE;
+	if (w.token_file) {
+		t.token = read_token(w.token_file);
+		if (!t.token) {
+			fprintf(stderr, "syctl: cannot read token file %s\n", w.token_file);
+			return SYCTL_USAGE;
+		}
+	}
+	if (!strcmp(cmd->name, "top"))
+		return syctl_top(&t, json, argc, argv);
+	if (argc - 1 < cmd->min || argc - 1 > cmd->max) {
+		fprintf(stderr, "syctl %s: wrong number of arguments\n", cmd->name);
+		command_usage(stderr, cmd);
+		return SYCTL_USAGE;
+	}
+	if (!strcmp(cmd->name, "version")) {
+		printf("syctl %s\n", SY_VERSION);
+		return SYCTL_OK;
+	}
+	rc = run(&t, cmd->name, argc, argv, &out, &printer);
+	if (rc == SYCTL_OK) {
 		if (json || !printer) {
 			char *text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
 

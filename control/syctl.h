@@ -6,7 +6,24 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "syctl_http.h"
+
 /* SY_VERSION: project()'s version, defined by the top-level meson.build. */
+
+/* syctl's exit codes, for every command (syctl.8, docs/control.md). */
+enum {
+	SYCTL_OK = 0,
+	SYCTL_FAILED = 1,      /* sy-control (or the registry) answered with an error */
+	SYCTL_USAGE = 2,       /* bad command line; nothing was sent */
+	SYCTL_UNREACHABLE = 3, /* no answer: sy-control not running, socket missing */
+	SYCTL_DENIED = 4,      /* not allowed: the socket's permissions, a wrong token */
+};
+
+/* The exit code of an API answer (SYCTL_OK for a 2xx), its diagnostic printed
+ * on stderr otherwise: "cannot reach sy-control", "permission denied on
+ * SOCKET (...)", or "METHOD PATH: STATUS error". */
+int syctl_answer(const struct sy_http_target *t, const char *method, const char *path,
+		 const struct sy_http_reply *r);
 
 /* `syctl register ...` (argv[0] = "register"): the heartbeat agent. */
 int syctl_register(int argc, char **argv);

@@ -66,7 +66,11 @@ int sy_http_request(const struct sy_http_target *t, const char *method, const ch
 		if (r->body)
 			r->json = json_loadb(r->body, r->len, 0, NULL);
 	} else {
+		long os_errno = 0;
+
 		snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(rc));
+		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+		r->os_errno = (int)os_errno;
 	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);

@@ -21,6 +21,7 @@ struct sy_http_reply {
 	char *body;
 	size_t len;
 	char error[256];     /* transport error text */
+	int os_errno;        /* the system's error of a failed connect (EACCES...), or 0 */
 };
 
 /* method "GET"/"POST"/"DELETE"; body may be NULL; extra_header may be NULL. */

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "netaddr.h"
 #include "syctl_import_ipvs.h"
 
 #define EXIT_BAD_INPUT 1
@@ -286,9 +287,19 @@ static int parse_addrport(struct importer *im, const char *what, const char *s, 
 				   "ipvsadm -Sn: no service names)", what, s, portp);
 		*port = (unsigned)p;
 	}
-	if (addr_is_zero(addr, *family))
-		return bad(im, "%s '%s': the unspecified address cannot be %s", what, s,
-			   !strcmp(what, "real server") ? "a backend" : "a VIP");
+	if (!strcmp(what, "real server")) {
+		/* IPVS takes local real servers (127.0.0.1, the host's own
+		 * addresses); Switchyard forwards to other hosts only */
+		uint32_t a[4] = { 0 };
+		const char *why;
+
+		memcpy(a, addr, *family == AF_INET ? 4 : 16);
+		why = sy_backend_addr_unusable(*family == AF_INET ? SY_AF_INET : SY_AF_INET6, a);
+		if (why)
+			return bad(im, "real server '%s' cannot be a backend: %s", s, why);
+	} else if (addr_is_zero(addr, *family)) {
+		return bad(im, "%s '%s': the unspecified address cannot be a VIP", what, s);
+	}
 	inet_ntop(*family, addr, text, INET6_ADDRSTRLEN);
 	return 0;
 }
@@ -694,6 +705,9 @@ static int add_real_server(struct importer *im, const struct line_opts *lo)
 		return rc;
 	if (!has_port)
 		r.port = s->port;
+	if (r.port == 0 && s->port != 0)
+		return bad(im, "real server '%s': port 0 in a service of one port (%u); give "
+			   "its port, or none for the service's", lo->val[O_RS], s->port);
 	if (lo->seen[O_WEIGHT]) {
 		if (parse_ulong(lo->val[O_WEIGHT], 0, IPVS_WEIGHT_MAX, &r.weight))
 			return bad(im, "weight '%s' is not a number 0..2147483647",
@@ -1159,9 +1173,8 @@ int syctl_import_ipvs(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 'I':
-			if (!*optarg || strlen(optarg) >= SY_CONFIG_INSTANCE_MAX ||
-			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg))
-				return usage_error("--instance '%s' is not [a-z0-9-]{1,31}", optarg);
+			if (!sy_config_instance_ok(optarg))
+				return usage_error("--instance '%s' is not a valid instance name (" SY_CONFIG_INSTANCE_RULE ")", optarg);
 			im.instance = optarg;
 			break;
 		case '4':

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "netaddr.h"
 #include "syctl.h"
 #include "syctl_http.h"
 #include "syctl_register_etcd.h"
@@ -73,6 +74,24 @@ static int send_once(const struct sy_http_target *t, const char *path,
 	return rc;
 }
 
+static void register_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: syctl register --service S --addr A --port P --registry URL [--key-file F]\n"
+		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]\n"
+		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
+		"SIGINT, then deregisters (--once: one registration, then exit).\n"
+		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
+		"                   F: the service's key); etcd://HOST:PORT[,...]: a lease;\n"
+		"                   zk://HOST:PORT[,...]: an ephemeral znode\n"
+		"  --addr A         the backend's address (not loopback, multicast, broadcast or\n"
+		"                   unspecified), --port P 1..65535\n"
+		"  --weight N       0..65535 (default 1)   --ttl S  2..3600 (default 5)\n"
+		"  --zone Z         a label                --metadata JSON  an object\n"
+		"Exit codes: 0 deregistered (or --once registered), 1 the registry refused it,\n"
+		"2 usage, 3 the registry could not be reached (--once).\n");
+}
+
 int syctl_register(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -81,6 +100,7 @@ int syctl_register(int argc, char **argv)
 		{ "ttl", required_argument, 0, 't' },      { "key-file", required_argument, 0, 'k' },
 		{ "registry", required_argument, 0, 'r' }, { "zone", required_argument, 0, 'z' },
 		{ "metadata", required_argument, 0, 'm' }, { "once", no_argument, 0, 'o' },
+		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
@@ -95,7 +115,7 @@ int syctl_register(int argc, char **argv)
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			snprintf(r.service, sizeof(r.service), "%s", optarg);
@@ -135,8 +155,23 @@ int syctl_register(int argc, char **argv)
 		case 'o':
 			once = 1;
 			break;
+		case 'h':
+			register_usage(stdout);
+			return SYCTL_OK;
 		default:
-			return 2;
+			register_usage(stderr);
+			return SYCTL_USAGE;
+		}
+	}
+	if (addr) { /* the same rule as for every backend (netaddr.h) */
+		uint32_t a[4];
+		uint8_t f;
+		const char *why;
+
+		if (!sy_parse_ip(addr, &f, a) && (why = sy_backend_addr_unusable(f, a))) {
+			fprintf(stderr, "syctl register: --addr %s cannot be a backend: %s\n", addr,
+				why);
+			return SYCTL_USAGE;
 		}
 	}
 	if (t.base && !strncmp(t.base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
@@ -146,7 +181,7 @@ int syctl_register(int argc, char **argv)
 		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (not with etcd://) --key-file are required\n");
 		return 2;
 	}
-	if (strncmp(t.base, "http://", 7) && !etcd) {
+	if (!etcd && (strncmp(t.base, "http://", 7) || sy_check_http_base(t.base, err, sizeof(err)))) {
 		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...]\n");
 		return 2;
 	}

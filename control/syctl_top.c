@@ -30,11 +30,8 @@
 
 #include <jansson.h>
 
+#include "syctl.h"
 #include "syctl_top.h"
-
-#define EXIT_API 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
 
 static volatile sig_atomic_t stop;
 
@@ -65,17 +62,11 @@ static int take(const struct sy_http_target *t, struct sample *s)
 	sy_http_request(t, "GET", "/v1/stats", NULL, 0, NULL, &r);
 	s->t = now_mono();
 	s->stats = NULL;
-	if (!r.status) {
-		fprintf(stderr, "syctl: cannot reach sy-control at %s: %s\n",
-			t->socket ? t->socket : t->base, r.error);
-		rc = EXIT_UNREACHABLE;
-	} else if (r.status >= 400 || !json_is_object(r.json)) {
-		const char *msg = r.json ? json_string_value(json_object_get(r.json, "error")) : NULL;
-
-		fprintf(stderr, "syctl: GET /v1/stats: %ld %s\n", r.status,
-			msg ? msg : "answer is not a JSON object");
-		rc = EXIT_API;
-	} else {
+	rc = syctl_answer(t, "GET", "/v1/stats", &r);
+	if (rc == SYCTL_OK && !json_is_object(r.json)) {
+		fprintf(stderr, "syctl: GET /v1/stats: answer is not a JSON object\n");
+		rc = SYCTL_FAILED;
+	} else if (rc == SYCTL_OK) {
 		s->stats = json_incref(r.json);
 	}
 	sy_http_reply_free(&r);
@@ -360,7 +351,7 @@ int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
 			delay = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(delay >= 0.1 && delay <= 3600)) {
 				fprintf(stderr, "syctl top: -d '%s': need seconds, 0.1..3600\n", optarg);
-				return EXIT_USAGE;
+				return SYCTL_USAGE;
 			}
 			break;
 		case 'n':
@@ -368,7 +359,7 @@ int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
 			iterations = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || iterations < 1 || iterations > 100000000) {
 				fprintf(stderr, "syctl top: -n '%s': need a count of frames >= 1\n", optarg);
-				return EXIT_USAGE;
+				return SYCTL_USAGE;
 			}
 			break;
 		case 'h':
@@ -379,13 +370,13 @@ int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
 				optopt && strchr("dn", optopt) ? "missing value for" : "unknown",
 				argv[optind - 1]);
 			top_usage(stderr);
-			return EXIT_USAGE;
+			return SYCTL_USAGE;
 		}
 	}
 	if (argc - optind > 1) {
 		fprintf(stderr, "syctl top: at most one SERVICE\n");
 		top_usage(stderr);
-		return EXIT_USAGE;
+		return SYCTL_USAGE;
 	}
 	v.service = optind < argc ? argv[optind] : NULL;
 	v.human = !json && isatty(STDOUT_FILENO);
@@ -396,7 +387,7 @@ int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
 	if (v.service && !json_object_get(json_object_get(prev.stats, "services"), v.service)) {
 		fprintf(stderr, "syctl top: no published service '%s'\n", v.service);
 		json_decref(prev.stats);
-		return EXIT_API;
+		return SYCTL_FAILED;
 	}
 
 	memset(&sa, 0, sizeof(sa));

@@ -7,7 +7,8 @@
 #include "syctl_http.h"
 
 /* argv[0] = "top"; json: one JSON object per line and frame (--json).
- * Returns the exit code: 0, 1 API error, 2 usage, 3 unreachable. */
+ * Returns the exit code (syctl.h): 0, 1 API error, 2 usage, 3 unreachable,
+ * 4 permission denied. */
 int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv);
 
 #endif

@@ -93,13 +93,26 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The embedded registry's pipeline (source_embedded.c handle()): size, one
+ * strict parse, then authorization of the parsed registration against the
+ * raw bytes. out is the registration when accepted, untouched otherwise. */
 static enum sy_auth_result authorize_sig(const char *body, size_t len,
 					 const char *sig, uint64_t now)
 {
+	struct sy_registration r = { 0 };
+	enum sy_auth_result res;
+
 	err[0] = '\0';
-	return sy_registration_authorize(&policy, body, len, sig, peer_family,
-					 peer, now, &cache, &out, err,
-					 sizeof(err));
+	if (len > SY_REG_MAX_BODY) /* refused on its size alone */
+		return sy_registration_authorize(&policy, body, len, &r, sig, peer_family,
+						 peer, now, &cache, err, sizeof(err));
+	if (sy_registration_parse(body, len, &r, err, sizeof(err)))
+		return SY_AUTH_MALFORMED;
+	res = sy_registration_authorize(&policy, body, len, &r, sig, peer_family, peer,
+					now, &cache, err, sizeof(err));
+	if (res == SY_AUTH_OK)
+		out = r;
+	return res;
 }
 
 /* Signs body with KEY and authorizes it from `peer` at `now`. */
@@ -791,6 +804,15 @@ static const struct bad_body {
 	{ "{\"service\":\"web\",\"address\":\"web.example\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "address" },
 	{ "{\"service\":\"web\",\"address\":\" 198.18.0.11\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "address" },
 	{ "{\"service\":\"web\",\"address\":198,\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "address" },
+	/* addresses no backend can have (netaddr.h), the reason named */
+	{ "{\"service\":\"web\",\"address\":\"127.0.0.1\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "loopback" },
+	{ "{\"service\":\"web\",\"address\":\"0.0.0.0\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "unspecified" },
+	{ "{\"service\":\"web\",\"address\":\"255.255.255.255\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "broadcast" },
+	{ "{\"service\":\"web\",\"address\":\"224.0.0.1\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "multicast" },
+	{ "{\"service\":\"web\",\"address\":\"ff02::1\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "multicast" },
+	{ "{\"service\":\"web\",\"address\":\"::ffff:127.0.0.1\",\"port\":80,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "loopback" },
+	/* 2^64: beyond any integer the parser holds */
+	{ "{\"service\":\"web\",\"address\":\"198.18.0.11\",\"port\":18446744073709551616,\"timestamp_ms\":1,\"nonce\":\"" NONCE1 "\"}", "too big integer" },
 	/* bad UTF-8: a lone continuation byte, an overlong '/', a surrogate */
 	{ "{" REQ ",\"zone\":\"\x80\"}", "UTF-8" },
 	{ "{" REQ ",\"zone\":\"\xc0\xaf\"}", "UTF-8" },
@@ -917,10 +939,10 @@ static void test_authorize_bad_signature(void **state)
 	/* signed with another key */
 	sy_hmac_sign(OTHER_KEY, sizeof(OTHER_KEY), body, len, bad);
 	assert_int_equal(authorize_sig(body, len, bad, NOW), SY_AUTH_BAD_SIGNATURE);
-	/* garbage with a valid signature is judged malformed only after the
-	 * signature: unsigned garbage is a signature failure */
-	assert_int_equal(authorize_sig("not json", 8, sig, NOW),
-			 SY_AUTH_BAD_SIGNATURE);
+	/* a body is parsed first (it names the service whose key checks it):
+	 * garbage is malformed, whatever its signature */
+	assert_int_equal(authorize_sig("not json", 8, sig, NOW), SY_AUTH_MALFORMED);
+	assert_non_null(strstr(err, "not valid JSON"));
 
 	/* a policy without a usable key accepts nothing, not even a body
 	 * "signed" with that same empty/short key */
@@ -942,15 +964,10 @@ static void test_authorize_bad_signature(void **state)
 
 static void test_authorize_service_binding(void **state)
 {
-	char body[1024], service[64];
+	char body[1024];
 
 	(void)state;
 	snprintf(body, sizeof(body), "%s", make_body(NOW, NONCE1, "198.18.0.11"));
-	assert_int_equal(sy_registration_peek_service(body, strlen(body), service), 0);
-	assert_string_equal(service, "web");
-	assert_int_equal(sy_registration_peek_service("[]", 2, service), -1);
-	assert_int_equal(sy_registration_peek_service("{\"service\":1}", 13, service), -1);
-	assert_int_equal(sy_registration_peek_service("{\"service\":\"a b\"}", 17, service), -1);
 
 	/* web's key signing a body for "api" */
 	policy.service = "api";
@@ -1055,11 +1072,13 @@ static void test_authorize_prefix(void **state)
 			 SY_AUTH_PREFIX);
 	{ /* no peer address at all */
 		const char *b = make_body(NOW, NONCE1, "198.18.0.11");
+		struct sy_registration r;
 		char sig[65];
 
 		sy_hmac_sign(KEY, sizeof(KEY), b, strlen(b), sig);
-		assert_int_equal(sy_registration_authorize(&policy, b, strlen(b),
-			sig, SY_AF_INET, NULL, NOW, &cache, &out, NULL, 0),
+		assert_int_equal(sy_registration_parse(b, strlen(b), &r, NULL, 0), 0);
+		assert_int_equal(sy_registration_authorize(&policy, b, strlen(b), &r,
+			sig, SY_AF_INET, NULL, NOW, &cache, NULL, 0),
 			SY_AUTH_PREFIX);
 	}
 
@@ -1129,11 +1148,13 @@ static void test_authorize_cache_full(void **state)
 	/* no cache at all: refuse */
 	{
 		const char *b = make_body(NOW, "no-cache-nonce-0001", "198.18.0.11");
+		struct sy_registration r;
 		char sig[65];
 
 		sy_hmac_sign(KEY, sizeof(KEY), b, strlen(b), sig);
-		assert_int_equal(sy_registration_authorize(&policy, b, strlen(b),
-			sig, peer_family, peer, NOW, NULL, &out, NULL, 0),
+		assert_int_equal(sy_registration_parse(b, strlen(b), &r, NULL, 0), 0);
+		assert_int_equal(sy_registration_authorize(&policy, b, strlen(b), &r,
+			sig, peer_family, peer, NOW, NULL, NULL, 0),
 			SY_AUTH_BUSY);
 	}
 }

@@ -146,12 +146,45 @@ static void test_keys(void **state)
 	assert_int_not_equal(key(PFX "web/[2001:db8:0::5]:443", &e), 0);
 	assert_int_not_equal(key(PFX "web/[2001:DB8::5]:443", &e), 0);
 	assert_int_not_equal(key(PFX "web/198.18.0.11:080", &e), 0);
+	/* no backend can have these addresses or port 0 (netaddr.h) */
+	assert_int_not_equal(key(PFX "web/127.0.0.1:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/0.0.0.0:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/224.0.0.5:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/255.255.255.255:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/[::1]:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/[ff02::1]:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/[::ffff:127.0.0.1]:80", &e), 0);
+	assert_int_not_equal(key(PFX "web/198.18.0.11:0", &e), 0);
+	assert_int_equal(key(PFX "web/169.254.1.1:80", &e), 0); /* link-local is fine */
 	{
 		static const uint8_t nul[] = PFX "web/198.18.0.11:80\0x";
 		char why[160];
 
 		assert_int_not_equal(sy_etcd_parse_key(nul, sizeof(nul) - 1, PFX, &e, why, sizeof(why)), 0);
 	}
+}
+
+/* The name of a backend in etcd keys and ZooKeeper znodes, with the reason
+ * for a refusal. */
+static void test_registry_endpoint(void **state)
+{
+	struct sy_backend_id id;
+	char why[160];
+
+	(void)state;
+	assert_int_equal(sy_registry_endpoint_parse("198.18.0.11:80", &id, why, sizeof(why)), 0);
+	assert_int_equal(id.port, 80);
+	assert_int_equal(sy_registry_endpoint_parse("[2001:2::1]:443", &id, why, sizeof(why)), 0);
+	assert_int_equal(sy_registry_endpoint_parse("garbage", &id, why, sizeof(why)), -1);
+	assert_string_equal(why, "'garbage' is not <address>:<port> ([address]:port for IPv6)");
+	assert_int_equal(sy_registry_endpoint_parse("[2001:2:0::1]:80", &id, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "not canonical"));
+	assert_int_equal(sy_registry_endpoint_parse("127.0.0.1:80", &id, why, sizeof(why)), -1);
+	assert_string_equal(why, "127.0.0.1 cannot be a backend: a loopback address (127.0.0.0/8)");
+	assert_int_equal(sy_registry_endpoint_parse("[ff02::1]:80", &id, why, sizeof(why)), -1);
+	assert_string_equal(why, "ff02::1 cannot be a backend: a multicast address (ff00::/8)");
+	assert_int_equal(sy_registry_endpoint_parse("198.18.0.11:0", &id, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "port 0 cannot be"));
 }
 
 static void test_values(void **state)
@@ -208,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_range_end),
 		cmocka_unit_test(test_u64),    cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_values), cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_registry_endpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

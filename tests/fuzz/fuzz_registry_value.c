@@ -5,20 +5,22 @@
  *   - etcd key    sy_etcd_parse_key    <prefix><service>/<address>:<port>
  *   - etcd value  sy_etcd_parse_value  {"weight", "zone", "metadata"}
  *   - ZooKeeper   sy_zk_parse_value    (znode data, the same fields)
- *   - embedded    sy_registration_parse and sy_registration_peek_service
- *                 (the signed JSON body of POST /v1/register)
+ *   - embedded    sy_registration_parse (the signed JSON body of
+ *                 POST /v1/register)
  *   - base64      sy_b64_decode / sy_b64_encode (etcd's JSON gateway)
- *   - names       sy_parse_endpoint (ZooKeeper child names, API paths) and
- *                 sy_prefix_parse (allowed prefixes)
+ *   - names       sy_registry_endpoint_parse (ZooKeeper child names),
+ *                 sy_parse_endpoint (API paths) and sy_prefix_parse
+ *                 (allowed prefixes)
  *
  * Invariants (abort on violation):
- *   - an accepted etcd key is canonical: formatting it gives the same bytes;
+ *   - an accepted etcd key or ZooKeeper name is canonical (formatting it
+ *     gives the same bytes) and names a possible backend (netaddr.h), as
+ *     does an accepted registration;
  *   - the etcd and ZooKeeper value parsers agree (accept the same values and
  *     read the same weight, zone and metadata), and what they read is in
  *     range (weight 0..65535, zone charset/length, metadata a JSON object);
  *   - an accepted registration rebuilds (sy_registration_build) into a body
- *     that parses back to the same registration, and peek_service finds its
- *     service;
+ *     that parses back to the same registration;
  *   - base64 decode/encode/decode is the identity; endpoints and prefixes
  *     survive format + parse.
  */
@@ -76,6 +78,8 @@ static void etcd_key(const uint8_t *data, size_t size)
 	n = sy_etcd_format_key(PREFIX, e.service, &e.id, key, sizeof(key));
 	CHECK(n >= 0 && (size_t)n == size && !memcmp(key, data, size),
 	      "etcd key accepted but not canonical (formats as '%s')", n >= 0 ? key : "?");
+	CHECK(!sy_backend_addr_unusable(e.id.family, e.id.addr) && e.id.port,
+	      "etcd key accepted for an impossible backend");
 }
 
 static void values(const uint8_t *data, size_t size)
@@ -100,12 +104,11 @@ static void registration(const uint8_t *data, size_t size)
 	static const uint8_t key[32] = "fuzz-registry-key-0123456789abcd";
 	static struct sy_registration r, r2;
 	static char body[SY_REG_MAX_BODY + 1];
-	char err[256], sig[SY_SIG_HEX_LEN + 1], svc[64];
-	int peek = sy_registration_peek_service((const char *)data, size, svc);
+	char err[256], sig[SY_SIG_HEX_LEN + 1];
 
 	if (sy_registration_parse((const char *)data, size, &r, err, sizeof(err)))
 		return;
-	CHECK(peek == 0 && !strcmp(svc, r.service), "peek_service misses an accepted body's service");
+	CHECK(!sy_backend_addr_unusable(r.family, r.addr), "accepted an impossible backend");
 	CHECK(r.weight <= 65535 && r.port >= 1 && (r.ttl_s == 0 || (r.ttl_s >= 2 && r.ttl_s <= 3600)),
 	      "registration out of range (weight %u port %u ttl %u)", r.weight, r.port, r.ttl_s);
 	CHECK(r.family == 4 || r.family == 6, "registration family %u", r.family);
@@ -140,7 +143,7 @@ static void base64(const uint8_t *data, size_t size)
 
 static void names(const uint8_t *data, size_t size)
 {
-	char s[256], out[256];
+	char s[256], out[256], why[160];
 	struct sy_backend_id id, id2;
 	struct sy_prefix p, p2;
 
@@ -148,6 +151,11 @@ static void names(const uint8_t *data, size_t size)
 		return;
 	memcpy(s, data, size);
 	s[size] = 0;
+	if (sy_registry_endpoint_parse(s, &id, why, sizeof(why)) == 0) {
+		sy_format_endpoint(&id, out, sizeof(out));
+		CHECK(!strcmp(out, s) && id.port && !sy_backend_addr_unusable(id.family, id.addr),
+		      "registry name '%s' accepted: not canonical or no possible backend", s);
+	}
 	if (sy_parse_endpoint(s, &id) == 0) {
 		sy_format_endpoint(&id, out, sizeof(out));
 		CHECK(sy_parse_endpoint(out, &id2) == 0 && id2.family == id.family &&

@@ -12,16 +12,19 @@
  * Arguments run in a private temporary directory holding the files "key" (a
  * registration key) and "token" (an API token) that inputs can name.
  *
- * Input: byte 0 picks the answer's status (none = unreachable, 200, 400,
- * 404, 500); then the arguments, each ended by a NUL, up to an empty one;
- * the rest is the answer's body (JSON or not).
+ * Input: byte 0 picks the answer's status (none = unreachable, none with
+ * EACCES = permission denied on the socket, 200, 204, 400, 401, 404, 500);
+ * then the arguments, each ended by a NUL, up to an empty one; the rest is
+ * the answer's body (JSON or not).
  *
- * Invariants (abort on violation): the exit code is 0..3; a usage error
+ * Invariants (abort on violation): the exit code is 0..4; a usage error
  * (2) never sent a request; success (0) of an API command needs a 2xx
- * answer; a request path is absolute and goes to /v1/; `register` sends only
- * bodies that parse (sy_registration_parse), and the etcd agent is only
- * started with a complete, in-range registration.
+ * answer; permission denied (4) only after an EACCES or a 401; a request path
+ * is absolute and goes to /v1/; `register` sends only bodies that parse
+ * (sy_registration_parse), and the etcd agent is only started with a
+ * complete, in-range registration.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -90,9 +93,10 @@ int sy_http_request(const struct sy_http_target *t, const char *method, const ch
 	} else {
 		CHECK(!strncmp(path, "/v1/", 4), "path '%s' is not the API's", path);
 	}
-	r->status = fz.status;
-	if (!fz.status) {
+	r->status = fz.status > 0 ? fz.status : 0;
+	if (fz.status <= 0) {
 		snprintf(r->error, sizeof(r->error), "fuzz: unreachable");
+		r->os_errno = fz.status < 0 ? EACCES : ECONNREFUSED;
 		return -1;
 	}
 	r->body = malloc(fz.len + 1);
@@ -218,7 +222,8 @@ static bool safe_arg(const char *a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const long statuses[] = { 200, 0, 400, 404, 500, 200, 204, 200 };
+	/* -1: no answer, the socket's permissions (EACCES) */
+	static const long statuses[] = { 200, 0, 400, 404, 500, 401, 204, -1 };
 	static char buf[FZ_MAX_INPUT + 1];
 	char *argv[MAX_ARGS + 2];
 	int argc = 0, rc;
@@ -263,8 +268,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 
-	CHECK(rc >= 0 && rc <= 3, "exit code %d", rc);
-	if (rc == EXIT_USAGE)
+	CHECK(rc >= 0 && rc <= 4, "exit code %d", rc);
+	if (rc == SYCTL_DENIED)
+		CHECK(fz.status == -1 || fz.status == 401, "permission denied with status %ld",
+		      fz.status);
+	if (rc == SYCTL_USAGE)
 		CHECK(fz.requests == 0, "a usage error after %d request(s)", fz.requests);
 	CHECK(fz.bad_register == 0, "register sent a body that does not parse");
 	api_cmd = fz.requests > 0 && fz.registers == 0;

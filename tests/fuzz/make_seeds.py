@@ -165,6 +165,14 @@ def syctl():
     write(t, "stats", args(0, "stats", reply=stats_reply))
     write(t, "reload_error", args(2, "reload", reply='{"error": "bad config"}'))
     write(t, "unreachable", args(1, "status"))
+    write(t, "denied_socket", args(7, "status"))
+    write(t, "denied_token", args(5, "--url", "http://127.0.0.1:9180", "--token-file", "token",
+                                  "services", reply='{"error": "missing or wrong bearer token"}'))
+    write(t, "url_and_socket", args(0, "--url", "http://127.0.0.1:9180", "--socket", "/tmp/x",
+                                    "status"))
+    write(t, "url_bad", args(0, "--url", "not a url", "status"))
+    write(t, "help_backends", args(0, "backends", "--help"))
+    write(t, "add_bad_mac", args(0, "add", "web", "198.18.0.11:80", "1", "zz"))
     write(t, "add", args(0, "add", "web", "[2001:db8::1]:80", "3", "02:00:00:00:00:01",
                          reply='{"ok": true}'))
     write(t, "remove", args(0, "remove", "web", "198.18.0.11:80", reply='{"ok": true}'))

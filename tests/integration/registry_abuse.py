@@ -17,6 +17,10 @@ prints one line of key=value figures.
       SECONDS and MAXREQ requests, paced to MAXREQ/SECONDS per second: half
       unsigned (wrong signature), half signed with the real key for a
       disallowed address; counts the answers.
+  registry_abuse.py answers HOST PORT KEYFILE
+      one POST /v1/register per case of ANSWER_CASES (malformed bodies,
+      unknown services, impossible backends signed with the service's key):
+      one line "case|status|error message" each.
   registry_abuse.py poll SOCKET SERVICE ADDRESS INTERVAL
       until killed: every INTERVAL s the state of backend ADDRESS of SERVICE
       from sy-control's API socket, one line "epoch_ms state" per sample
@@ -216,6 +220,72 @@ def flood(host, port, seconds, maxreq, threads, keyfile):
           + " ".join(f"s{k}={v}" for k, v in sorted(counts.items())))
 
 
+def exchange(s, req):
+    """Sends an HTTP/1.0 request on a connected socket: the whole answer."""
+    s.sendall(req)
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return got
+
+
+def post(host, port, body, sig=None):
+    """One POST /v1/register: (status, the answer's "error" or its body)."""
+    head = (f"POST /v1/register HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            + (f"X-Switchyard-Signature: {sig}\r\n" if sig else "")
+            + f"Content-Length: {len(body)}\r\n\r\n").encode()
+    got = exchange(connect(host, port, 5), head + body)
+    text = got.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in got else b""
+    try:
+        msg = json.loads(text).get("error", text.decode())
+    except ValueError:
+        msg = text.decode(errors="replace")
+    return status_of(got), msg
+
+
+def answers(host, port, keyfile):
+    key = bytes.fromhex(open(keyfile).read().strip())
+
+    def reg(**fields):
+        d = {"service": "web", "address": "198.18.0.11", "port": 80, "ttl_s": 30,
+             "timestamp_ms": int(time.time() * 1000), "nonce": os.urandom(16).hex()}
+        d.update(fields)
+        return json.dumps({k: v for k, v in d.items() if v is not None},
+                          separators=(",", ":")).encode()
+
+    good = reg()
+    cases = [
+        # name, body, signed with the service's key
+        ("invalid_json", good[:-1], False),
+        ("invalid_utf8", good.replace(b'"service"', b'"zone":"\xff\xfe","service"'), False),
+        ("nul_byte", good[:-1] + b',"zone":"a\x00"}', False),
+        ("int_2_64", good.replace(b'"port":80', b'"port":18446744073709551616'), False),
+        ("empty", b"", False),
+        ("not_an_object", b"[1,2]", False),
+        ("no_service", reg(service=None), False),
+        ("unknown_service", reg(service="nosuch"), False),
+        ("static_service", reg(service="st"), False),
+        ("loopback", reg(address="127.0.0.1"), True),
+        ("multicast", reg(address="224.0.0.5"), True),
+        ("broadcast", reg(address="255.255.255.255"), True),
+        ("unspecified", reg(address="0.0.0.0"), True),
+        ("v6_loopback", reg(address="::1"), True),
+        ("port_0", reg(port=0), True),
+        ("unsigned", reg(), False),
+    ]
+    for name, body, signed in cases:
+        sig = hmac.new(key, body, hashlib.sha256).hexdigest() if signed else None
+        try:
+            st, msg = post(host, port, body, sig)
+        except OSError as e:
+            st, msg = "error", str(e)
+        print(f"{name}|{st}|{msg}", flush=True)
+
+
 def poll(sock, service, address, interval):
     req = f"GET /v1/services/{service}/backends HTTP/1.0\r\nHost: x\r\n\r\n".encode()
     while True:
@@ -224,14 +294,7 @@ def poll(sock, service, address, interval):
             s = socket.socket(socket.AF_UNIX)
             s.settimeout(2)
             s.connect(sock)
-            s.sendall(req)
-            got = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                got += d
-            s.close()
+            got = exchange(s, req)
             b = [x for x in json.loads(got.split(b"\r\n\r\n", 1)[1])["backends"]
                  if x["address"] == address]
             state = b[0]["state"] if b else "absent"
@@ -251,6 +314,8 @@ def main():
         trickle(a[1], int(a[2]), int(a[3]), float(a[4]), float(a[5]))
     elif a[0] == "flood":
         flood(a[1], int(a[2]), float(a[3]), int(a[4]), int(a[5]), a[6])
+    elif a[0] == "answers":
+        answers(a[1], int(a[2]), a[3])
     elif a[0] == "poll":
         poll(a[1], a[2], a[3], float(a[4]))
     else:

@@ -3,19 +3,26 @@
 # a temporary directory, the API on a unix socket and on loopback TCP with a
 # token. Checks outputs, exit codes, error messages, reloads (good and bad),
 # operator changes reflected in the Maglev table, and malformed requests.
+# sy-control runs in a network namespace of its own, where the HTTP server
+# its health checks probe has a backend address (198.18.0.250 on lo: a
+# loopback address cannot be a backend) and the TCP API's port is free.
 #
 # usage: test_control_api.sh BUILD_DIR
 set -u
 BUILD=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/netns_lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (a network namespace)"; exit 1; }
 trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-api-XXXXXX)
 SY_FILES+=("$W")
 SOCK=$W/api.sock
-# free loopback ports, chosen by the kernel (a derived port may be in use)
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+NS=syapi$$
+sy_ns $NS || exit 1
+HADDR=198.18.0.250
+ip -n $NS addr add $HADDR/32 dev lo
+N() { ip netns exec $NS "$@"; } # foreground only: in the background $! would be a subshell
+PORT=9180
 TOKEN=abcdefghijklmnop0123456789
 echo $TOKEN >"$W/token"
 chmod 600 "$W/token"
@@ -55,8 +62,7 @@ services:
 $1
 EOF
 }
-HPORT=$(free_port)
-[ "$HPORT" != "$PORT" ] || HPORT=$(free_port)
+HPORT=8080
 CHECKED="  - name: checked
     vip: 198.18.1.3
     port: 80
@@ -65,12 +71,12 @@ CHECKED="  - name: checked
     source: static
     next_hop_mac: 02:00:00:00:00:fe
     backends:
-      - { address: 127.0.0.1, port: $HPORT }
+      - { address: $HADDR, port: $HPORT }
     health:
       check: { type: http, path: /, interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2 }
       hold_down_s: 0"
 config "$CHECKED"
-"$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
+ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
 SY_PIDS+=($!)
 sy_wait 10 test -S "$SOCK" || { cat "$W/log"; echo "FAIL: sy-control did not start"; exit 1; }
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | grep -q '\"backends\": 2'"
@@ -81,12 +87,12 @@ sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json services | gre
 backend_state() { ctl --json backends checked | sed -n 's/.*"state": "\([a-z-]*\)".*/\1/p'; }
 sy_wait 5 bash -c "[ \"\$('$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -c unhealthy)\" = 1 ]" &&
 	sy_pass "HTTP check: no server -> unhealthy" || sy_fail "HTTP check: state $(backend_state) without a server"
-python3 -m http.server $HPORT --bind 127.0.0.1 --directory "$W" >/dev/null 2>&1 &
+ip netns exec $NS python3 -m http.server $HPORT --bind $HADDR --directory "$W" >/dev/null 2>&1 &
 HTTPD=$!
 SY_PIDS+=($HTTPD)
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q '\"state\": \"up\"'" &&
 	sy_pass "HTTP check: server answers 200 -> up after rise" || sy_fail "HTTP check: state $(backend_state) with a server"
-ctl table checked | grep -q "127.0.0.1:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
+ctl table checked | grep -q "$HADDR:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
 	sy_fail "healthy backend not in the table"
 kill $HTTPD
 t0=$(date +%s%N)
@@ -96,7 +102,7 @@ sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends check
 sleep 0.2
 # its only backend failing is more than the panic threshold (0.5 by default):
 # fail-static keeps the last good set, and says so
-ctl table checked | grep -q "127.0.0.1:$HPORT" && sy_pass "fail-static: the last good set stays published" ||
+ctl table checked | grep -q "$HADDR:$HPORT" && sy_pass "fail-static: the last good set stays published" ||
 	sy_fail "panic threshold did not keep the last good set"
 ctl status | grep -q "checked: panic" && sy_pass "syctl status shows the service degraded (panic)" ||
 	{ sy_fail "no degraded state in syctl status"; ctl status; }
@@ -122,6 +128,38 @@ expect_rc 3 "syctl against a missing socket" "$BUILD/control/syctl" --socket "$W
 expect_rc 1 "syctl backends of an unknown service" ctl backends nope
 grep -q "no service 'nope'" "$W/err" && sy_pass "the error names the unknown service" || sy_fail "error text: $(cat "$W/err")"
 expect_rc 1 "syctl remove of an unknown backend" ctl remove web 198.18.0.99:80
+# where sy-control is: one of --socket, --instance, --url, each checked
+expect_rc 2 "syctl --url 'not a url'" "$BUILD/control/syctl" --url 'not a url' status
+grep -qF "syctl: --url 'not a url' is not http://HOST[:PORT]" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--url message: $(cat "$W/err")"
+expect_rc 2 "syctl --url with --socket" "$BUILD/control/syctl" --url http://127.0.0.1:$PORT --socket "$SOCK" status
+grep -qF "give one" "$W/err" && sy_pass "it says: $(cat "$W/err")" || sy_fail "--url --socket message: $(cat "$W/err")"
+expect_rc 2 "syctl --instance ../../etc" "$BUILD/control/syctl" --instance ../../etc status
+grep -qF "syctl: --instance '../../etc' is not a valid instance name ([a-z0-9-], 1..31 characters)" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--instance message: $(cat "$W/err")"
+expect_rc 2 "syctl add with a bad MAC" ctl add web 198.18.0.14:80 1 zz:zz:zz
+grep -qF "syctl add: 'zz:zz:zz' is not a MAC address" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "bad MAC message: $(cat "$W/err")"
+ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad MAC was added" ||
+	sy_pass "nothing was added"
+# help: every command of `syctl --help` answers COMMAND --help and -h with
+# its usage (exit 0, stdout) without asking sy-control (the socket below
+# does not exist: a request would exit 3)
+cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
+[ "$cmds" = "status services backends add remove drain weight lookup table stats top reload register import-ipvs version " ] &&
+	sy_pass "syctl --help lists 15 commands" || sy_fail "syctl --help lists: $cmds"
+help_bad=0
+for c in $cmds; do
+	for h in --help -h; do
+		"$BUILD/control/syctl" --socket "$W/nope.sock" $c $h >"$W/out" 2>"$W/err"
+		rc=$?
+		if [ $rc -ne 0 ] || ! head -1 "$W/out" | grep -q "^usage: syctl.* $c\b" || [ -s "$W/err" ]; then
+			sy_fail "syctl $c $h: exit $rc, stdout '$(head -1 "$W/out")', stderr '$(head -1 "$W/err")'"
+			help_bad=1
+		fi
+	done
+done
+[ $help_bad = 0 ] && sy_pass "syctl COMMAND --help and -h: usage and exit 0 for all of: $cmds"
 
 # ---- operator changes --------------------------------------------------------
 expect_rc 0 "syctl add" ctl add web 198.18.0.13:80 2 02:00:00:00:00:13
@@ -170,7 +208,7 @@ sleep 0.3
 ctl --json services | grep -q '"name": "dns"' && sy_pass "reload added a service" || sy_fail "reload did not add dns"
 
 # ---- raw HTTP: malformed requests, token --------------------------------------------
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+code() { N curl -s -o /dev/null -w '%{http_code}' "$@"; }
 u() { code --unix-socket "$SOCK" "$@"; }
 [ "$(u http://x/v1/nope)" = 404 ] && sy_pass "unknown path: 404" || sy_fail "unknown path"
 [ "$(u -X DELETE http://x/v1/status)" = 405 ] && sy_pass "wrong method: 405" || sy_fail "wrong method"
@@ -178,8 +216,42 @@ u() { code --unix-socket "$SOCK" "$@"; }
 [ "$(u -X POST -d '{"address":"198.18.0.50","port":99999}' http://x/v1/services/web/backends)" = 400 ] &&
 	sy_pass "out-of-range port: 400" || sy_fail "bad port accepted"
 head -c 70000 /dev/zero | tr '\0' a >"$W/big"
-[ "$(u -X POST --data-binary @"$W/big" http://x/v1/services/web/backends)" = 413 ] && sy_pass "oversized body: 413" || sy_fail "oversized body"
+c=$(u -X POST --data-binary @"$W/big" http://x/v1/services/web/backends)
+[ "$c" = 413 ] && sy_pass "oversized body: 413" || sy_fail "oversized body: $c"
 [ "$(u 'http://x/v1/lookup?service=web&src=1.2.3.4')" = 400 ] && sy_pass "incomplete lookup: 400" || sy_fail "incomplete lookup"
+# backends no packet can reach: 400, the reason named, nothing added
+add_code() { curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST -d "$1" http://x/v1/services/web/backends; }
+addresses() { ctl --json backends web | grep '"address"' | sort; }
+before=$(addresses)
+while IFS='|' read -r body want; do
+	c=$(add_code "$body")
+	msg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$W/body" 2>/dev/null)
+	[ "$c" = 400 ] && grep -qF -- "$want" <<<"$msg" && sy_pass "$body: 400 $msg" ||
+		sy_fail "$body: $c $(cat "$W/body") (want 400 and '$want')"
+done <<'CASES'
+{"address":"0.0.0.0","port":80}|0.0.0.0 cannot be a backend: the unspecified address (0.0.0.0)
+{"address":"0.1.2.3","port":80}|0.1.2.3 cannot be a backend: an address in 0.0.0.0/8
+{"address":"255.255.255.255","port":80}|255.255.255.255 cannot be a backend: the broadcast address
+{"address":"224.0.0.1","port":80}|224.0.0.1 cannot be a backend: a multicast address (224.0.0.0/4)
+{"address":"239.255.0.1","port":80}|239.255.0.1 cannot be a backend: a multicast address (224.0.0.0/4)
+{"address":"127.0.0.1","port":80}|127.0.0.1 cannot be a backend: a loopback address (127.0.0.0/8)
+{"address":"::","port":80}|:: cannot be a backend: the unspecified address (::)
+{"address":"::1","port":80}|::1 cannot be a backend: the loopback address (::1)
+{"address":"ff02::1","port":80}|ff02::1 cannot be a backend: a multicast address (ff00::/8)
+{"address":"::ffff:127.0.0.1","port":80}|::ffff:127.0.0.1 cannot be a backend: a loopback address (127.0.0.0/8)
+{"address":"198.18.0.60","port":0}|port 0 cannot be a backend's port
+{"address":"198.18.0.60","port":18446744073709551616}|too big integer
+{"address":"198.18.0.60","port":80,"mac":"zz"}|mac: must be
+{"address":"nowhere","port":80}|address: must be an IPv4 or IPv6 address
+CASES
+[ "$(addresses)" = "$before" ] && sy_pass "the refused backends changed nothing" ||
+	sy_fail "refused backends changed the set"
+expect_rc 1 "syctl add of a loopback backend" ctl add web 127.0.0.1:80
+grep -qF "127.0.0.1 cannot be a backend: a loopback address" "$W/err" &&
+	sy_pass "syctl prints sy-control's reason: $(cat "$W/err")" || sy_fail "syctl add 127.0.0.1: $(cat "$W/err")"
+[ "$(add_code '{"address":"169.254.1.1","port":80}')" = 200 ] && sy_pass "a link-local backend is accepted" ||
+	sy_fail "link-local refused: $(cat "$W/body")"
+expect_rc 0 "syctl remove of the link-local backend" ctl remove web 169.254.1.1:80
 curl -s --unix-socket "$SOCK" http://x/v1/nope | python3 -c 'import json,sys; assert "error" in json.load(sys.stdin)' &&
 	sy_pass "errors are JSON with an error field" || sy_fail "error body not JSON"
 curl -s --unix-socket "$SOCK" http://x/metrics | grep -q '^switchyard_vip_packets_total{service="web"}' &&
@@ -192,7 +264,10 @@ T=http://127.0.0.1:$PORT
 [ "$(code -H 'Authorization: Basic abc' $T/v1/status)" = 401 ] && sy_pass "TCP API malformed auth: 401" || sy_fail "malformed auth"
 [ "$(code $T/metrics)" = 401 ] && sy_pass "TCP /metrics needs the token too" || sy_fail "metrics without token"
 [ "$(code -H "Authorization: Bearer $TOKEN" $T/v1/status)" = 200 ] && sy_pass "TCP API with token: 200" || sy_fail "token refused"
-"$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
+expect_rc 4 "syctl over TCP without a token" N "$BUILD/control/syctl" --url $T status
+grep -qF "syctl: permission denied by sy-control at $T: missing or wrong bearer token" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "401 message: $(cat "$W/err")"
+N "$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
 	sy_fail "syctl over TCP"
 
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

@@ -299,21 +299,31 @@ ectl_retry put $PFX/web/198.18.0.31:80 '{"weight":"heavy"}' >/dev/null
 ectl_retry put $PFX/web/198.18.0.32:99999 '{}' >/dev/null
 ectl_retry put $PFX/noslash '{}' >/dev/null
 ectl_retry put $PFX/web/198.18.0.33:80 '{"weight":1,"zone":"bad zone!"}' >/dev/null
+# addresses and ports no backend can have (control/netaddr.c)
+ectl_retry put $PFX/web/127.0.0.1:80 '{}' >/dev/null
+ectl_retry put $PFX/web/224.0.0.5:80 '{}' >/dev/null
+ectl_retry put "$PFX/web/[::1]:80" '{}' >/dev/null
+ectl_retry put $PFX/web/198.18.0.34:0 '{}' >/dev/null
 ectl_retry put "$PFX/web/[2001:2::5]:80" '{"weight":3,"zone":"b","metadata":{"v":"1"}}' >/dev/null
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '2001:2::5'" ||
 	sy_fail "a valid IPv6 key after bad ones was not applied"
 inv1=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="etcd"} //p')
 warn1=$(grep -c 'level=warn msg="etcd: key or value ignored"' "$W/control.log")
-[ $((inv1 - inv0)) -eq 6 ] && [ $((warn1 - warn0)) -eq 6 ] &&
-	sy_pass "6 malformed keys/values: 6 warn lines, switchyard_registry_invalid_total +6 ($inv1)" ||
-	sy_fail "invalid counted $((inv1 - inv0)), logged $((warn1 - warn0)) (want 6, 6)"
+[ $((inv1 - inv0)) -eq 10 ] && [ $((warn1 - warn0)) -eq 10 ] &&
+	sy_pass "10 malformed keys/values: 10 warn lines, switchyard_registry_invalid_total +10 ($inv1)" ||
+	sy_fail "invalid counted $((inv1 - inv0)), logged $((warn1 - warn0)) (want 10, 10)"
+grep -q 'key="/switchyard/services/web/127.0.0.1:80" error="127.0.0.1 cannot be a backend: a loopback address' "$W/control.log" &&
+	grep -q 'key="/switchyard/services/web/198.18.0.34:0" error="port 0 cannot be' "$W/control.log" &&
+	sy_pass "the warn lines say why 127.0.0.1:80 and 198.18.0.34:0 cannot be backends" ||
+	sy_fail "no reason logged for the impossible backends"
 etcd_state | grep -q "$inv1 invalid" && sy_pass "syctl status shows the count: $(etcd_state)" ||
 	sy_fail "status: $(etcd_state)"
 kill -0 $CONTROL && ! in_backends 198.18.0.30 && ! in_backends 198.18.0.31 && ! in_backends 198.18.0.33 &&
+	! in_backends 127.0.0.1 && ! in_backends 224.0.0.5 && ! in_backends ::1 && ! in_backends 198.18.0.34 &&
 	sy_pass "sy-control alive; no malformed entry became a backend" || sy_fail "malformed entries"
 ctl backends web | grep -q '\[2001:2::5\]:80 .* 3 .* up .* etcd *b ' &&
 	sy_pass "IPv6 key with weight 3 and zone b" || { sy_fail "IPv6 backend line"; ctl backends web; }
-grep 'key or value ignored' "$W/control.log" | tail -6 | sed 's/^/  /'
+grep 'key or value ignored' "$W/control.log" | tail -10 | sed 's/^/  /'
 
 # ---- 9. revocation and shutdown -------------------------------------------------------
 sy_log "9. SIGTERM to an agent revokes its lease; SIGTERM to sy-control"

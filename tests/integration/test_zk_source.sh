@@ -8,7 +8,8 @@
 #  - session expiry (kill -9 an agent): the backend goes after about one
 #    session timeout (the time is printed)
 #  - clean stop (SIGTERM): the znode is deleted, the backend goes at once
-#  - malformed znode names and values: ignored, logged (level=warn), counted;
+#  - malformed znode names and values (an impossible backend address too):
+#    ignored, logged (level=warn) with the reason, counted in status and /metrics;
 #    a value fixed later is taken (data watches are re-armed)
 #  - an agent cut off longer than its session (SIGSTOP): backend removed, and
 #    on SIGCONT the agent starts a new session and re-creates its znode
@@ -175,10 +176,21 @@ sy_wait 5 malformed_is $((m0 + 3)) &&
 zk_cli "$ZKPORT" "create $ROOT/web/198.18.0.078:80" >/dev/null
 sy_wait 5 malformed_is $((m0 + 4)) &&
 	sy_pass "a non-canonical address name is counted as malformed" || sy_fail "non-canonical name not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "create $ROOT/web/127.0.0.1:80" >/dev/null
+zk_cli "$ZKPORT" "set $ROOT/web/127.0.0.1:80 {\"weight\":1}" >/dev/null # a valid value
+sy_wait 5 malformed_is $((m0 + 5)) &&
+	sy_pass "a loopback address (no backend can be one) is counted as malformed" ||
+	sy_fail "loopback name not counted ($(malformed_count))"
+grep -q 'znode="127.0.0.1:80" error="127.0.0.1 cannot be a backend: a loopback address' "$W/log" &&
+	sy_pass "the log line says why 127.0.0.1:80 was ignored" || sy_fail "no reason logged for 127.0.0.1:80"
+inv=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="zookeeper"} //p')
+[ "$inv" = "$(malformed_count)" ] &&
+	sy_pass "/metrics: switchyard_registry_invalid_total{source=\"zookeeper\"} $inv, as status says" ||
+	sy_fail "/metrics registry_invalid_total for zookeeper: '$inv', status: $(malformed_count)"
 n=$(grep -c 'level=warn msg="malformed znode ignored"' "$W/log")
-[ "$n" -eq 4 ] && sy_pass "four malformed znodes, four level=warn log lines" || { sy_fail "$n malformed log lines"; grep malformed "$W/log"; }
+[ "$n" -eq 5 ] && sy_pass "five malformed znodes, five level=warn log lines" || { sy_fail "$n malformed log lines"; grep malformed "$W/log"; }
 grep 'malformed znode ignored' "$W/log" | sed 's/^/    /'
-kill -0 $CTL 2>/dev/null && zk_up && ! ctl backends web | grep -Eq "198.18.0.077|198.18.0.78|garbage" && lacks_backend web 198.18.0.77 &&
+kill -0 $CTL 2>/dev/null && zk_up && ! ctl backends web | grep -Eq "198.18.0.077|198.18.0.78|garbage|127.0.0.1" && lacks_backend web 198.18.0.77 &&
 	sy_pass "malformed znodes ignored: sy-control up, none of them a backend" || sy_fail "malformed znodes not ignored"
 zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.77:80 {\"weight\":3}" >/dev/null
 sy_wait 5 weight_is 198.18.0.77 3 &&
