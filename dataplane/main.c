@@ -251,7 +251,8 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < dp->n_workers; i++)
 		if (sy_worker_init(dp, &dp->workers[i]))
 			goto out;
-	sy_telemetry_init(dp);
+	if (sy_telemetry_init(dp)) /* each failure logged; forwarding does not need it */
+		printf("level=warn msg=\"telemetry incomplete: see the errors above\"\n");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
