@@ -315,6 +315,40 @@ static void services(struct buf *b, const struct rows *r)
 			   offsetof(struct backend_row, up));
 }
 
+/* ---- the dataplane's ports (the region's port block) ---------------------- */
+
+/* switchyard_port_<name>_total{port, device} per counter of
+ * SY_PORT_COUNTERS; no samples while no DPDK dataplane publishes (XDP). */
+static void ports(struct buf *b, const struct sy_region_map *m)
+{
+	static const struct {
+		const char *name, *help;
+		size_t field;
+	} counters[] = {
+#define SY_X(field, name, help) { name, help, offsetof(struct sy_port_counters, field) },
+		SY_PORT_COUNTERS(SY_X)
+#undef SY_X
+	};
+	struct sy_port_stats p[SY_REGION_MAX_PORTS];
+	uint32_t n = sy_port_block_read(sy_region_ports(m), p);
+
+	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "switchyard_port_%s_total", counters[c].name);
+		family(b, name, "counter", counters[c].help);
+		for (uint32_t i = 0; i < n; i++) {
+			struct labels l = { 0 };
+			char id[8];
+
+			snprintf(id, sizeof(id), "%u", p[i].port_id);
+			label(&l, "port", id);
+			sample(b, name, label(&l, "device", p[i].name),
+			       *(const uint64_t *)((const char *)&p[i].c + counters[c].field));
+		}
+	}
+}
+
 /* ---- sy-control itself ----------------------------------------------------- */
 
 static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot *snap)
@@ -367,6 +401,7 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
 	if (read_rows(d, m, snap, &r) == 0) {
 		counters(&b, m);
+		ports(&b, m);
 		services(&b, &r);
 		control(&b, d, snap);
 	}

@@ -89,4 +89,18 @@ static inline int sy_port_stats_read(const struct sy_port_stats *p, struct sy_po
 	return -1;
 }
 
+/* Whole copies of the block's ports into out[SY_REGION_MAX_PORTS], in
+ * port order; returns how many. A port whose copy cannot be taken is left
+ * out (its next copy will do). */
+static inline uint32_t sy_port_block_read(const struct sy_port_block *pb,
+					  struct sy_port_stats *out)
+{
+	uint32_t n = atomic_load_explicit(&pb->n_ports, memory_order_acquire), got = 0;
+
+	for (uint32_t i = 0; i < n && i < SY_REGION_MAX_PORTS; i++)
+		if (sy_port_stats_read(&pb->port[i], &out[got]) == 0)
+			got++;
+	return got;
+}
+
 #endif

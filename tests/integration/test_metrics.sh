@@ -14,7 +14,14 @@
 #      (as `syctl stats` lists them), and an exact figure: 7 frames to a VIP
 #      port with no service are drops_total{reason="no_service"} 7
 #   4. durations are in seconds: histogram bounds from 0.0005 to 30
+#   5. the NIC counters of the dataplane's port (copied into the region by
+#      sy-dataplane every second): switchyard_port_rx_packets_total and
+#      _rx_bytes_total equal the dataplane's rx counters, _tx_ the tx ones;
+#      rx_missed, rx_errors, tx_errors, rx_nombuf are there (0 here); `syctl
+#      stats` prints the same line per port; once sy-dataplane stops, none
 #
+# Before (no NIC counters): port counters: {}; FAIL: port counters in /metrics;
+#   FAIL: syctl stats: no port line
 # Before (the _ms histograms, families interleaved, 17 drop_* families):
 #   switchyard_generation no help text
 #   switchyard_publish_latency_ms metric names should not contain abbreviated units
@@ -22,7 +29,7 @@
 #   switchyard_table_build_ms metric names should not contain abbreviated units
 #   FAIL: line 115: family switchyard_vip_packets_total again, after
 #         switchyard_service_degraded: its samples are not contiguous
-#   47 families (a parser reading a family per run of names sees 71), ...
+#   47 families (a parser reading a family per run of names sees 77), ...
 #
 # usage: test_metrics.sh BUILD_DIR
 set -u
@@ -65,6 +72,13 @@ c = json.load(sys.stdin)["counters"]
 print(c["forwarded"], c["drop_no_service"])')" = "100 7" ]; }
 sy_wait 10 counted && sy_pass "the dataplane forwarded 100 frames and dropped 7 (no service)" ||
 	sy_fail "dataplane counters: $(obs_ctl stats | head -8 | tr '\n' ' ')"
+# the port block follows within its interval (1 s)
+ports_caught_up() { obs_ctl --json stats | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+p = s.get("ports") or [{}]
+sys.exit(not (p[0].get("rx_packets") == s["counters"]["rx_packets"] == 107 and
+              p[0].get("tx_packets") == s["counters"]["tx_packets"]))'; }
+sy_wait 5 ports_caught_up
 scrape "$W/metrics.txt" || { echo "FAIL: scrape"; exit 1; }
 obs_ctl --json stats >"$W/stats.json"
 echo "scraped $(grep -vc '^#' "$W/metrics.txt") samples"
@@ -119,6 +133,41 @@ cnt=$(sed -n 's/^switchyard_publish_latency_seconds_count //p' "$W/metrics.txt")
 [ "${les%% *}" = 0.0005 ] && [[ "$les" == *" 30 +Inf "* ]] && [ "${cnt:-0}" -ge 1 ] &&
 	sy_pass "switchyard_publish_latency_seconds: bounds $les; $cnt publishes" ||
 	sy_fail "publish latency histogram: bounds '$les', count '$cnt'"
+
+# ---- 5. NIC counters --------------------------------------------------------------------------
+python3 - "$W/metrics.txt" "$W/stats.json" >"$W/ports.out" 2>&1 <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+c = json.load(open(sys.argv[2]))["counters"]
+got = {name: (port, dev, int(v)) for name, port, dev, v in re.findall(
+    r'^switchyard_port_(\w+)_total\{port="(\d+)",device="([^"]*)"\} (\d+)$', text, re.M)}
+want = {"rx_packets": c["rx_packets"], "rx_bytes": c["rx_bytes"], "tx_packets": c["tx_packets"],
+        "tx_bytes": c["tx_bytes"], "rx_missed": 0, "rx_errors": 0, "tx_errors": 0, "rx_nombuf": 0}
+vals = {k: v[2] for k, v in got.items()}
+print("port counters: %s" % vals)
+print("dataplane:     %s" % {k: want[k] for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes")})
+ok = vals == want and {(p, d) for p, d, _ in got.values()} == {("0", "net_af_packet0")}
+sys.exit(0 if ok else 1)
+PY
+rc=$?
+cat "$W/ports.out"
+[ $rc = 0 ] && sy_pass "switchyard_port_*_total{port=\"0\",device=\"net_af_packet0\"}: rx/tx equal the dataplane's counters; missed, errors, nombuf 0" ||
+	sy_fail "port counters in /metrics"
+obs_ctl stats | grep '^port ' >"$W/ports.txt"
+cat "$W/ports.txt"
+rx=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["counters"]["rx_packets"])' "$W/stats.json")
+grep -Eq "^port 0 net_af_packet0 \([0-9]+ ms ago\): rx_packets $rx rx_bytes [0-9]+ tx_packets [0-9]+ tx_bytes [0-9]+ rx_missed 0 rx_errors 0 tx_errors 0 rx_nombuf 0$" "$W/ports.txt" &&
+	sy_pass "syctl stats shows the port's counters" || sy_fail "syctl stats: no port line"
+# a clean stop of the dataplane empties the block: no figures of a port nobody reads
+kill -INT "$DP"
+sy_wait 10 bash -c "! kill -0 $DP"
+wait "$DP" 2>/dev/null
+DP=''
+scrape "$W/after.txt"
+n=$(grep -c '^switchyard_port_' "$W/after.txt")
+[ "$n" = 0 ] && ! obs_ctl stats | grep -q '^port ' &&
+	sy_pass "sy-dataplane stopped: no port samples, no port line" ||
+	sy_fail "sy-dataplane stopped, still $n port samples"
 
 obs_stop
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_metrics"; exit 1; }
