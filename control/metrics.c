@@ -97,8 +97,10 @@ static struct labels *label(struct labels *l, const char *key, const char *value
 	size_t n = l->len;
 	int k = snprintf(l->text + n, sizeof(l->text) - n, "%s%s=\"", n ? "," : "", key);
 
-	if (k < 0 || (size_t)k >= sizeof(l->text) - n)
+	if (k < 0 || (size_t)k >= sizeof(l->text) - n) {
+		l->text[l->len] = 0; /* no room: the set as it was */
 		return l;
+	}
 	n += (size_t)k;
 	for (const char *s = value; *s && n + 4 < sizeof(l->text); s++) {
 		const char *e = escape(*s, true);
