@@ -303,6 +303,27 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 					 (json_int_t)L->table_size, "hash", L->hx));
 }
 
+/* The NIC counters the dataplane copies into the region every second:
+ * [{"port": id, "device": name, "age_ms": since the copy, <counter>: n...}] */
+static json_t *ports_json(const struct sy_region_map *m)
+{
+	struct sy_port_stats p[SY_REGION_MAX_PORTS];
+	uint32_t n = sy_port_block_read(sy_region_ports(m), p);
+	uint64_t now = sy_now_ms();
+	json_t *arr = json_array();
+
+	for (uint32_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:i, s:s, s:I}", "port", p[i].port_id, "device", p[i].name,
+				      "age_ms", (json_int_t)(now - p[i].updated_ms));
+
+#define SY_X(field, name, help) json_object_set_new(o, name, json_integer((json_int_t)p[i].c.field));
+		SY_PORT_COUNTERS(SY_X)
+#undef SY_X
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 static json_t *stats_json(struct sy_daemon *d)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
@@ -338,7 +359,8 @@ static json_t *stats_json(struct sy_daemon *d)
 					      "bytes", (json_int_t)v.bytes, "drops", (json_int_t)v.drops,
 					      "new_flows", (json_int_t)v.new_flows, "backends", bes));
 	}
-	return json_pack("{s:o, s:o}", "counters", counters, "services", svcs);
+	return json_pack("{s:o, s:o, s:o}", "counters", counters, "services", svcs, "ports",
+			 ports_json(m));
 }
 
 /* ---- mutations ------------------------------------------------------------- */

@@ -1,6 +1,15 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * GET /metrics: Prometheus text format 0.0.4. Each metric family is written
+ * whole by one call (HELP, TYPE, then every sample of it), so families never
+ * interleave: parsers that read a family per run of names (and OpenMetrics)
+ * would otherwise see one family several times. Names are in base units
+ * (seconds, bytes) and counters end in _total, as `promtool check metrics`
+ * asks. Adding a family: one family_*() call, or family() and its samples.
+ */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,102 +53,362 @@ static void put(struct buf *b, const char *fmt, ...)
 	}
 }
 
-static void put_histogram(struct buf *b, const char *name, const char *help,
-			  const struct sy_ms_histogram *h)
+/* c's escape in the exposition format, or NULL: HELP text escapes '\' and
+ * newline, label values also '"'. */
+static const char *escape(char c, bool quote)
+{
+	return c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '"' && quote ? "\\\"" : NULL;
+}
+
+static void put_help(struct buf *b, const char *s)
+{
+	while (*s) {
+		size_t n = 0;
+
+		while (s[n] && !escape(s[n], false))
+			n++;
+		put(b, "%.*s", (int)n, s);
+		s += n;
+		if (*s)
+			put(b, "%s", escape(*s++, false));
+	}
+}
+
+/* ---- families and samples ------------------------------------------------ */
+
+/* The family's header; its samples must follow before the next family. */
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP %s ", name);
+	put_help(b, help);
+	put(b, "\n# TYPE %s %s\n", name, type);
+}
+
+/* A label set, built pair by pair: `k1="v1",k2="v2"`. The values are short
+ * (names of at most 63 bytes, endpoints, device names): the text holds any
+ * set made here, escaped. */
+struct labels {
+	char text[512];
+	size_t len;
+};
+
+static struct labels *label(struct labels *l, const char *key, const char *value)
+{
+	size_t n = l->len;
+	int k = snprintf(l->text + n, sizeof(l->text) - n, "%s%s=\"", n ? "," : "", key);
+
+	if (k < 0 || (size_t)k >= sizeof(l->text) - n) {
+		l->text[l->len] = 0; /* no room: the set as it was */
+		return l;
+	}
+	n += (size_t)k;
+	for (const char *s = value; *s && n + 4 < sizeof(l->text); s++) {
+		const char *e = escape(*s, true);
+
+		if (e) {
+			memcpy(l->text + n, e, 2);
+			n += 2;
+		} else {
+			l->text[n++] = *s;
+		}
+	}
+	l->text[n++] = '"';
+	l->text[n] = 0;
+	l->len = n;
+	return l;
+}
+
+static void sample(struct buf *b, const char *name, const struct labels *l, uint64_t v)
+{
+	if (l && l->len)
+		put(b, "%s{%s} %llu\n", name, l->text, (unsigned long long)v);
+	else
+		put(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* A family of one unlabelled sample. */
+static void family_value(struct buf *b, const char *name, const char *type, const char *help,
+			 uint64_t v)
+{
+	family(b, name, type, help);
+	sample(b, name, NULL, v);
+}
+
+/* A histogram of durations kept in milliseconds, exposed in seconds. */
+static void family_ms_histogram(struct buf *b, const char *name, const char *help,
+				const struct sy_ms_histogram *h)
 {
 	uint64_t cum = 0;
 
-	put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	family(b, name, "histogram", help);
 	for (int i = 0; i < SY_LATENCY_BUCKETS; i++) {
 		cum += h->count[i];
-		put(b, "%s_bucket{le=\"%g\"} %llu\n", name, sy_latency_bounds_ms[i],
+		put(b, "%s_bucket{le=\"%g\"} %llu\n", name, sy_latency_bounds_ms[i] / 1000.0,
 		    (unsigned long long)cum);
 	}
 	cum += h->count[SY_LATENCY_BUCKETS];
-	put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.3f\n%s_count %llu\n", name,
-	    (unsigned long long)cum, name, h->sum_ms, name, (unsigned long long)cum);
+	put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	    (unsigned long long)cum, name, h->sum_ms / 1000.0, name, (unsigned long long)cum);
 }
 
-static const char *const names[] = {
+/* ---- the dataplane's counters (include/switchyard/counters.h) ------------ */
+
+static const char *const counter_names[] = {
 #define SY_X(id, name, help) name,
 	SY_COUNTERS(SY_X)
 #undef SY_X
 };
-static const char *const helps[] = {
+static const char *const counter_helps[] = {
 #define SY_X(id, name, help) help,
 	SY_COUNTERS(SY_X)
 #undef SY_X
 };
+
+#define DROP_PREFIX "drop_"
+
+static bool is_drop(int c)
+{
+	return strncmp(counter_names[c], DROP_PREFIX, strlen(DROP_PREFIX)) == 0;
+}
+
+/* Counter `x` is switchyard_x_total; the drop_<reason> counters are one
+ * family, switchyard_drops_total{reason="<reason>"}, so that a panel or an
+ * alert sums or splits them by label, and counters appended to counters.h
+ * show up without a change here. */
+static void counters(struct buf *b, const struct sy_region_map *m)
+{
+	char name[96];
+
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		if (is_drop(c))
+			continue;
+		snprintf(name, sizeof(name), "switchyard_%s_total", counter_names[c]);
+		family_value(b, name, "counter", counter_helps[c], sy_region_sum_counter(m, c));
+	}
+	family(b, "switchyard_drops_total", "counter",
+	       "Packets the dataplane dropped, by reason (counter drop_<reason>; "
+	       "docs/troubleshooting.md says what each means)");
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		struct labels l = { 0 };
+
+		if (is_drop(c))
+			sample(b, "switchyard_drops_total",
+			       label(&l, "reason", counter_names[c] + strlen(DROP_PREFIX)),
+			       sy_region_sum_counter(m, c));
+	}
+}
+
+/* ---- services and backends ------------------------------------------------ */
+
+/* The published services' figures, read once per scrape. */
+struct service_row {
+	const char *name;
+	uint64_t pkts, bytes, drops, new_flows, degraded, digest;
+};
+
+struct backend_row {
+	const char *service;
+	char endpoint[80];
+	uint64_t pkts, bytes, up;
+};
+
+struct rows {
+	struct service_row *svc;
+	struct backend_row *be;
+	size_t n_svc, n_be;
+};
+
+static int read_rows(struct sy_daemon *d, const struct sy_region_map *m,
+		     const struct sy_snapshot *snap, struct rows *r)
+{
+	size_t n_be = 0;
+
+	*r = (struct rows){ 0 };
+	for (uint32_t i = 0; snap && i < snap->n_services; i++)
+		n_be += sy_snapshot_service(m->base, snap, i)->n_backends;
+	r->svc = calloc(snap && snap->n_services ? snap->n_services : 1, sizeof(*r->svc));
+	r->be = calloc(n_be ? n_be : 1, sizeof(*r->be));
+	if (!r->svc || !r->be)
+		return -1;
+	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
+		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
+		const struct sy_backend *be = sy_service_backends(m->base, s);
+		const struct sy_service_state *st = sy_daemon_service(d, s->name);
+		struct service_row *sr = &r->svc[r->n_svc++];
+		struct sy_vip_counters v;
+
+		sy_region_sum_vip(m, s->slot, &v);
+		*sr = (struct service_row){ .name = s->name, .pkts = v.pkts, .bytes = v.bytes,
+					    .drops = v.drops, .new_flows = v.new_flows,
+					    .degraded = st && st->b.degraded, .digest = s->digest };
+		for (uint32_t j = 0; j < s->n_backends; j++) {
+			struct backend_row *br = &r->be[r->n_be++];
+			struct sy_backend_counters bc;
+
+			sy_region_sum_backend(m, be[j].slot, &bc);
+			br->service = s->name;
+			sy_format_endpoint(&be[j].id, br->endpoint, sizeof(br->endpoint));
+			br->pkts = bc.pkts;
+			br->bytes = bc.bytes;
+			br->up = be[j].weight > 0;
+		}
+	}
+	return 0;
+}
+
+/* A family with one sample per service: the uint64_t at `field` of its row. */
+static void family_per_service(struct buf *b, const struct rows *r, const char *name,
+			       const char *type, const char *help, size_t field)
+{
+	family(b, name, type, help);
+	for (size_t i = 0; i < r->n_svc; i++) {
+		struct labels l = { 0 };
+
+		sample(b, name, label(&l, "service", r->svc[i].name),
+		       *(const uint64_t *)((const char *)&r->svc[i] + field));
+	}
+}
+
+/* A family with one sample per backend of a published service. */
+static void family_per_backend(struct buf *b, const struct rows *r, const char *name,
+			       const char *type, const char *help, size_t field)
+{
+	family(b, name, type, help);
+	for (size_t i = 0; i < r->n_be; i++) {
+		struct labels l = { 0 };
+
+		label(&l, "service", r->be[i].service);
+		sample(b, name, label(&l, "backend", r->be[i].endpoint),
+		       *(const uint64_t *)((const char *)&r->be[i] + field));
+	}
+}
+
+static void services(struct buf *b, const struct rows *r)
+{
+	family_per_service(b, r, "switchyard_vip_packets_total", "counter",
+			   "Packets forwarded per VIP", offsetof(struct service_row, pkts));
+	family_per_service(b, r, "switchyard_vip_bytes_total", "counter",
+			   "Bytes forwarded per VIP", offsetof(struct service_row, bytes));
+	family_per_service(b, r, "switchyard_vip_drops_total", "counter",
+			   "Packets dropped per VIP (no backend for a new flow)",
+			   offsetof(struct service_row, drops));
+	family_per_service(b, r, "switchyard_vip_new_flows_total", "counter", "New flows per VIP",
+			   offsetof(struct service_row, new_flows));
+	family_per_service(b, r, "switchyard_service_degraded", "gauge",
+			   "1 if the service serves a fail-static set (syctl status says why)",
+			   offsetof(struct service_row, degraded));
+	family(b, "switchyard_service_table_digest", "gauge",
+	       "Maglev table digest (low 52 bits; label digest: all 64, hex) for fleet comparison");
+	for (size_t i = 0; i < r->n_svc; i++) {
+		struct labels l = { 0 };
+		char hex[20];
+
+		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)r->svc[i].digest);
+		label(&l, "service", r->svc[i].name);
+		sample(b, "switchyard_service_table_digest", label(&l, "digest", hex),
+		       r->svc[i].digest & ((1ull << 52) - 1));
+	}
+	family_per_backend(b, r, "switchyard_backend_packets_total", "counter",
+			   "Packets per backend", offsetof(struct backend_row, pkts));
+	family_per_backend(b, r, "switchyard_backend_bytes_total", "counter", "Bytes per backend",
+			   offsetof(struct backend_row, bytes));
+	family_per_backend(b, r, "switchyard_backend_up", "gauge",
+			   "1 if the backend is in the published set with weight > 0",
+			   offsetof(struct backend_row, up));
+}
+
+/* ---- the dataplane's ports (the region's port block) ---------------------- */
+
+/* switchyard_port_<name>_total{port, device} per counter of
+ * SY_PORT_COUNTERS; no samples while no DPDK dataplane publishes (XDP). */
+static void ports(struct buf *b, const struct sy_region_map *m)
+{
+	static const struct {
+		const char *name, *help;
+		size_t field;
+	} counters[] = {
+#define SY_X(field, name, help) { name, help, offsetof(struct sy_port_counters, field) },
+		SY_PORT_COUNTERS(SY_X)
+#undef SY_X
+	};
+	struct sy_port_stats p[SY_REGION_MAX_PORTS];
+	uint32_t n = sy_port_block_read(sy_region_ports(m), p);
+
+	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "switchyard_port_%s_total", counters[c].name);
+		family(b, name, "counter", counters[c].help);
+		for (uint32_t i = 0; i < n; i++) {
+			struct labels l = { 0 };
+			char id[8];
+
+			snprintf(id, sizeof(id), "%u", p[i].port_id);
+			label(&l, "port", id);
+			sample(b, name, label(&l, "device", p[i].name),
+			       *(const uint64_t *)((const char *)&p[i].c + counters[c].field));
+		}
+	}
+}
+
+/* ---- sy-control itself ----------------------------------------------------- */
+
+static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot *snap)
+{
+	struct labels l;
+
+	family_ms_histogram(b, "switchyard_publish_latency_seconds",
+			    "Registry or config event to table published", &d->latency);
+	family_ms_histogram(b, "switchyard_table_build_duration_seconds",
+			    "Time one publish spent building its changed services' Maglev tables",
+			    &d->build);
+	family_value(b, "switchyard_generation", "gauge",
+		     "Generation of the published snapshot (publishes since the region was created)",
+		     snap ? snap->generation : 0);
+	family(b, "switchyard_registrations_total", "counter",
+	       "Registrations to the embedded registry, accepted or rejected");
+	l = (struct labels){ 0 };
+	sample(b, "switchyard_registrations_total", label(&l, "result", "accepted"), d->reg_accepted);
+	l = (struct labels){ 0 };
+	sample(b, "switchyard_registrations_total", label(&l, "result", "rejected"), d->reg_rejected);
+
+	family(b, "switchyard_source_up", "gauge",
+	       "1 if the backend source works (registry reachable, listener up)");
+	for (const struct sy_source *const *src = sy_sources; *src; src++) {
+		char text[256];
+		bool up;
+
+		(*src)->describe(d, text, sizeof(text), &up);
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_source_up", label(&l, "source", (*src)->name), up);
+	}
+	family(b, "switchyard_registry_invalid_total", "counter",
+	       "Registry keys or values ignored because they did not parse");
+	for (const struct sy_source *const *src = sy_sources; *src; src++) {
+		if ((*src)->kind != SY_SOURCE_ETCD && (*src)->kind != SY_SOURCE_ZOOKEEPER)
+			continue;
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_registry_invalid_total", label(&l, "source", (*src)->name),
+		       d->registry_invalid[(*src)->kind]);
+	}
+}
 
 char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	const struct sy_snapshot *snap = sy_writer_snapshot(d->writer);
 	struct buf b = { 0 };
+	struct rows r;
 
 	sy_daemon_xdp_refresh(d, true); /* the XDP program's counters, current */
-
-	for (int i = 0; i < SY_C__COUNT; i++) {
-		uint64_t v = sy_region_sum_counter(m, i);
-
-		put(&b, "# HELP switchyard_%s_total %s\n# TYPE switchyard_%s_total counter\nswitchyard_%s_total %llu\n",
-		    names[i], helps[i], names[i], names[i], (unsigned long long)v);
+	if (read_rows(d, m, snap, &r) == 0) {
+		counters(&b, m);
+		ports(&b, m);
+		services(&b, &r);
+		control(&b, d, snap);
 	}
-	put(&b, "# HELP switchyard_vip_packets_total Packets forwarded per VIP\n# TYPE switchyard_vip_packets_total counter\n");
-	put(&b, "# HELP switchyard_vip_bytes_total Bytes forwarded per VIP\n# TYPE switchyard_vip_bytes_total counter\n");
-	put(&b, "# HELP switchyard_vip_drops_total Packets dropped per VIP (no backend)\n# TYPE switchyard_vip_drops_total counter\n");
-	put(&b, "# HELP switchyard_vip_new_flows_total New flows per VIP\n# TYPE switchyard_vip_new_flows_total counter\n");
-	put(&b, "# HELP switchyard_backend_packets_total Packets per backend\n# TYPE switchyard_backend_packets_total counter\n");
-	put(&b, "# HELP switchyard_backend_bytes_total Bytes per backend\n# TYPE switchyard_backend_bytes_total counter\n");
-	put(&b, "# HELP switchyard_backend_up Backend in the published set with weight > 0\n# TYPE switchyard_backend_up gauge\n");
-	put(&b, "# HELP switchyard_service_table_digest Maglev table digest (low 52 bits) for fleet comparison\n# TYPE switchyard_service_table_digest gauge\n");
-	put(&b, "# HELP switchyard_service_degraded 1 if the service serves a fail-static set\n# TYPE switchyard_service_degraded gauge\n");
-	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
-		const struct sy_service *s = sy_snapshot_service(m->base, snap, i);
-		const struct sy_backend *be = sy_service_backends(m->base, s);
-		struct sy_service_state *st = sy_daemon_service(d, s->name);
-		struct sy_vip_counters v;
-
-		sy_region_sum_vip(m, s->slot, &v);
-		put(&b, "switchyard_vip_packets_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.pkts);
-		put(&b, "switchyard_vip_bytes_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.bytes);
-		put(&b, "switchyard_vip_drops_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.drops);
-		put(&b, "switchyard_vip_new_flows_total{service=\"%s\"} %llu\n", s->name, (unsigned long long)v.new_flows);
-		put(&b, "switchyard_service_table_digest{service=\"%s\",digest=\"%016llx\"} %llu\n", s->name,
-		    (unsigned long long)s->digest, (unsigned long long)(s->digest & ((1ull << 52) - 1)));
-		put(&b, "switchyard_service_degraded{service=\"%s\"} %d\n", s->name, st && st->b.degraded);
-		for (uint32_t j = 0; j < s->n_backends; j++) {
-			struct sy_backend_counters bc;
-			char lbl[80];
-
-			sy_region_sum_backend(m, be[j].slot, &bc);
-			sy_format_endpoint(&be[j].id, lbl, sizeof(lbl));
-			put(&b, "switchyard_backend_packets_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)bc.pkts);
-			put(&b, "switchyard_backend_bytes_total{service=\"%s\",backend=\"%s\"} %llu\n", s->name, lbl, (unsigned long long)bc.bytes);
-			put(&b, "switchyard_backend_up{service=\"%s\",backend=\"%s\"} %d\n", s->name, lbl, be[j].weight > 0);
-		}
-	}
-	put_histogram(&b, "switchyard_publish_latency_ms", "Registry/config event to table published",
-		      &d->latency);
-	put_histogram(&b, "switchyard_table_build_ms",
-		      "Time one publish spent building its changed services' Maglev tables", &d->build);
-	put(&b, "# TYPE switchyard_generation gauge\nswitchyard_generation %llu\n",
-	    (unsigned long long)(snap ? snap->generation : 0));
-	put(&b, "# TYPE switchyard_registrations_total counter\nswitchyard_registrations_total{result=\"accepted\"} %llu\nswitchyard_registrations_total{result=\"rejected\"} %llu\n",
-	    (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
-	put(&b, "# HELP switchyard_source_up 1 if the backend source works (registry reachable, listener up)\n# TYPE switchyard_source_up gauge\n");
-	for (const struct sy_source *const *src = sy_sources; *src; src++) {
-		char text[256];
-		bool up;
-
-		(*src)->describe(d, text, sizeof(text), &up);
-		put(&b, "switchyard_source_up{source=\"%s\"} %d\n", (*src)->name, up);
-	}
-	put(&b, "# HELP switchyard_registry_invalid_total Registry keys or values ignored because they did not parse\n# TYPE switchyard_registry_invalid_total counter\n");
-	for (const struct sy_source *const *src = sy_sources; *src; src++)
-		if ((*src)->kind == SY_SOURCE_ETCD || (*src)->kind == SY_SOURCE_ZOOKEEPER)
-			put(&b, "switchyard_registry_invalid_total{source=\"%s\"} %llu\n", (*src)->name,
-			    (unsigned long long)d->registry_invalid[(*src)->kind]);
+	free(r.svc);
+	free(r.be);
 	*len = b.len;
 	return b.p;
 }

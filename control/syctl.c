@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <switchyard/port_stats.h>
 
 #include "config.h"
 #include "netaddr.h"
@@ -341,7 +342,8 @@ static void print_lookup(json_t *j)
 static void print_stats(json_t *j)
 {
 	const char *k, *ep;
-	json_t *v, *svc, *be;
+	json_t *v, *svc, *be, *port;
+	size_t i;
 
 	json_object_foreach(json_object_get(j, "counters"), k, v)
 		if (json_integer_value(v))
@@ -352,6 +354,15 @@ static void print_stats(json_t *j)
 		json_object_foreach(json_object_get(svc, "backends"), ep, be)
 			printf("  backend %-30s packets %lld bytes %lld weight %lld\n", ep,
 			       i_(be, "packets"), i_(be, "bytes"), i_(be, "weight"));
+	}
+	/* the NIC's own counters, as the dataplane last copied them */
+	json_array_foreach(json_object_get(j, "ports"), i, port) {
+		printf("port %lld %s (%lld ms ago):", i_(port, "port"), s_(port, "device"),
+		       i_(port, "age_ms"));
+#define SY_X(field, name, help) printf(" %s %lld", name, i_(port, name));
+		SY_PORT_COUNTERS(SY_X)
+#undef SY_X
+		printf("\n");
 	}
 }
 

@@ -72,6 +72,10 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w);
 int sy_worker_main(void *arg); /* lcore entry: arg is the sy_worker */
 extern struct sy_dataplane *sy_dp;
 
+/* port_stats.c: the ports' NIC counters into the region, every second */
+int sy_port_stats_start(struct sy_dataplane *dp);
+void sy_port_stats_stop(struct sy_dataplane *dp); /* no-op if not started */
+
 /* telemetry.c */
 int sy_telemetry_init(struct sy_dataplane *dp);
 void sy_stats_print(struct sy_dataplane *dp);

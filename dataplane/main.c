@@ -274,7 +274,9 @@ int main(int argc, char **argv)
 		dp->workers[i].lb.peer_ct = dp->ct_of_worker;
 		dp->workers[i].lb.n_peer_ct = dp->n_workers;
 	}
-	sy_telemetry_init(dp);
+	if (sy_telemetry_init(dp)) /* each failure logged; forwarding does not need it */
+		printf("level=warn msg=\"telemetry incomplete: see the errors above\"\n");
+	sy_port_stats_start(dp); /* a failure is logged; forwarding does not need it */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
@@ -306,6 +308,7 @@ int main(int argc, char **argv)
 	atomic_store(&dp->map.hdr->dp_pid, 0);
 	rc = 0;
 out:
+	sy_port_stats_stop(dp); /* before the ports close */
 	if (pdump)
 		rte_pdump_uninit();
 	sy_ports_close(dp);

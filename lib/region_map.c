@@ -82,7 +82,9 @@ static int read_header(const char *path, int fd, struct sy_region_header *h, cha
 		return -1;
 	}
 	if (h->heap_off + h->heap_size > h->region_size ||
-	    h->stats_off + h->stats_stride * h->limits.max_lcores > h->region_size) {
+	    h->stats_off + h->stats_stride * h->limits.max_lcores > h->region_size ||
+	    h->ports_off < h->header_size || h->ports_off % 8 ||
+	    h->ports_off + sizeof(struct sy_port_block) > h->region_size) {
 		snprintf(err, errlen, "region %s: section offsets outside the file (corrupt)",
 			 path);
 		return -1;

@@ -181,7 +181,7 @@ static void slot_zero_counters(struct sy_writer *w, bool service, uint32_t slot)
 /* ---- Layout and creation ------------------------------------------------ */
 
 struct layout {
-	uint64_t slots_off, stats_off, stats_stride, writer_off, writer_size;
+	uint64_t slots_off, ports_off, stats_off, stats_stride, writer_off, writer_size;
 	uint64_t heap_off, heap_size, total;
 	uint32_t retire_cap;
 };
@@ -208,6 +208,8 @@ static struct layout compute_layout(const struct sy_region_limits *l)
 
 	o.slots_off = off;
 	off = round_up(off + (uint64_t)l->max_lcores * sizeof(struct sy_lcore_slot), PAGE);
+	o.ports_off = off;
+	off = round_up(off + sizeof(struct sy_port_block), PAGE);
 	o.stats_off = off;
 	o.stats_stride = round_up(sizeof(struct sy_lcore_stats) +
 					  (uint64_t)l->max_services * sizeof(struct sy_vip_counters) +
@@ -336,6 +338,7 @@ int sy_writer_create(const char *path, const char *instance,
 	h->writer_size = o.writer_size;
 	h->heap_off = o.heap_off;
 	h->heap_size = o.heap_size;
+	h->ports_off = o.ports_off; /* zero-filled: no port until a dataplane writes */
 	atomic_store(&h->writer_pid, (int32_t)getpid());
 	((struct writer_state *)((uint8_t *)base + o.writer_off))->retire_cap = o.retire_cap;
 	((struct writer_state *)((uint8_t *)base + o.writer_off))->next_uid = 1;

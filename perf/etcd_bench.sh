@@ -79,5 +79,5 @@ sy_wait 10 bash -c "'$BUILD/control/syctl' --socket '$W/api.sock' status | grep 
 echo "etcd $(etcd --version | head -1 | awk '{print $3}') on 127.0.0.1:$ETCD_BASE; sy-control $("$BUILD/control/sy-control" --version | awk '{print $2}') ($BUILD); $(nproc) CPUs"
 python3 "$HERE/etcd_bench.py" "http://127.0.0.1:$(etcd_client_port 0)" "$W/api.sock" "$TRIALS" "$NB"
 rc=$?
-echo "sy-control: $(grep -c 'etcd: events applied' "$W/control.log") event batches applied; publish latency histogram count $(curl -s --unix-socket "$W/api.sock" http://x/metrics | sed -n 's/^switchyard_publish_latency_ms_count //p')"
+echo "sy-control: $(grep -c 'etcd: events applied' "$W/control.log") event batches applied; publish latency histogram count $(curl -s --unix-socket "$W/api.sock" http://x/metrics | sed -n 's/^switchyard_publish_latency_seconds_count //p')"
 exit $rc

@@ -7,7 +7,7 @@
  * different addresses, so every reference inside it is an offset from the
  * region's base, never a pointer.
  *
- *   [header][lcore slots][lcore stats][writer state][heap .............]
+ *   [header][lcore slots][ports][lcore stats][writer state][heap .......]
  *
  * The heap holds immutable snapshot objects: a root (struct sy_snapshot) that
  * indexes service objects (struct sy_service, each with its backends, its
@@ -31,10 +31,11 @@
 
 #include "flow_hash.h"
 #include "maglev.h"
+#include "port_stats.h"
 #include "region_types.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
-#define SY_REGION_ABI_VERSION 3u
+#define SY_REGION_ABI_VERSION 4u /* 4: the port counter block (ports_off) */
 #define SY_SNAPSHOT_MAGIC 0x544f4e5350414e53ull /* "SNAPSNOT" */
 #define SY_SERVICE_MAGIC 0x4543495652455359ull  /* "YSERVICE" */
 
@@ -142,6 +143,7 @@ struct sy_region_header {
 	uint64_t writer_size;
 	uint64_t heap_off;
 	uint64_t heap_size;
+	uint64_t ports_off;     /* struct sy_port_block, written by the dataplane */
 	_Atomic int32_t writer_pid; /* informational; exclusion is a flock */
 	uint32_t pad;
 	alignas(SY_CACHE_LINE) _Atomic uint64_t root_off; /* current sy_snapshot */
@@ -186,6 +188,11 @@ static inline struct sy_lcore_stats *sy_region_stats(const struct sy_region_map 
 {
 	return (struct sy_lcore_stats *)(m->base + m->hdr->stats_off +
 					 m->hdr->stats_stride * lcore);
+}
+
+static inline struct sy_port_block *sy_region_ports(const struct sy_region_map *m)
+{
+	return (struct sy_port_block *)(m->base + m->hdr->ports_off);
 }
 
 static inline struct sy_vip_counters *sy_stats_vips(struct sy_lcore_stats *s)

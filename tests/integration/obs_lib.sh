@@ -14,6 +14,10 @@
 #   idle  tcp 198.18.1.2:80 ipip, 1 backend                     <- none, stays 0
 # The dataplane sends the encapsulated packets back out of dp0; the kernel
 # drops them at gen0 (not its MAC). Addresses: 198.18.0.0/15.
+#
+# A test may set, before obs_setup: OBS_LIMITS (the region's limits, a YAML
+# map), OBS_REGISTRY (a `registry:` section) and OBS_SERVICES (more items of
+# the `services:` list, indented by two spaces like those above).
 
 OBS_VIP=198.18.1.1
 OBS_API_PORT=9180
@@ -32,7 +36,7 @@ obs_setup() {
 instance: obs$$
 region: $W/region
 state_file: $W/region.state
-limits: { lcores: 4, services: 16, backends: 256, heap_mb: 16 }
+limits: ${OBS_LIMITS:-"{ lcores: 4, services: 16, backends: 256, heap_mb: 16 }"}
 api:
   socket: $SOCK
   tcp: 127.0.0.1:$OBS_API_PORT
@@ -61,6 +65,8 @@ services:
     next_hop_mac: 02:00:00:00:00:fe
     backends:
       - { address: 198.18.0.21, port: 80 }
+${OBS_SERVICES:-}
+${OBS_REGISTRY:-}
 EOF
 	sy_ns $P || return 1
 	if [ "${1:-}" = dataplane ]; then

@@ -256,7 +256,7 @@ curl -s --unix-socket "$SOCK" http://x/v1/nope | python3 -c 'import json,sys; as
 	sy_pass "errors are JSON with an error field" || sy_fail "error body not JSON"
 curl -s --unix-socket "$SOCK" http://x/metrics | grep -q '^switchyard_vip_packets_total{service="web"}' &&
 	sy_pass "/metrics exposes per-VIP packet counters" || sy_fail "/metrics"
-curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_publish_latency_ms_bucket' &&
+curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_publish_latency_seconds_bucket' &&
 	sy_pass "/metrics has the publish latency histogram" || sy_fail "no latency histogram"
 T=http://127.0.0.1:$PORT
 [ "$(code $T/v1/status)" = 401 ] && sy_pass "TCP API without token: 401" || sy_fail "TCP without token"

@@ -2,7 +2,8 @@
 # The Grafana dashboard (deploy/grafana/switchyard.json) against what a
 # running sy-control serves on /metrics: every metric name and label that a
 # panel or a templating query uses must be in a real scrape
-# (check_dashboard.py). Then the checker itself is checked: a dashboard with
+# (check_dashboard.py). sy-dataplane runs too: the NIC counter families have
+# samples only while a DPDK dataplane copies them into the region. Then the checker itself is checked: a dashboard with
 # a renamed metric, and a scrape that lacks a metric, must both fail.
 #
 # usage: test_dashboard.sh BUILD_DIR
@@ -12,11 +13,11 @@ HERE=$(dirname "$(realpath "$0")")
 DASH=$(realpath "$HERE/../../deploy/grafana/switchyard.json")
 . "$HERE/netns_lib.sh"
 . "$HERE/obs_lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (a network namespace)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (a network namespace, DPDK)"; exit 1; }
 [ -r "$DASH" ] || { echo "FAIL: no dashboard at $DASH"; exit 1; }
 trap 'obs_stop; sy_cleanup' EXIT
 
-obs_setup || { echo "FAIL: sy-control did not start"; exit 1; }
+obs_setup dataplane || { echo "FAIL: sy-control + sy-dataplane did not start"; exit 1; }
 # the scrape Prometheus would make: TCP with the bearer token
 ip netns exec $P curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
 	-o "$W/metrics.txt" -w '%{http_code}' http://127.0.0.1:$OBS_API_PORT/metrics >"$W/code"

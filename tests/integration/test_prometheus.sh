@@ -151,6 +151,7 @@ ip netns exec $P curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$TOKEN_F
 ip netns exec $P python3 "$HERE/check_dashboard.py" "$DASH" "$W/metrics.txt" --prometheus "http://$PROM" \
 	--nonempty "Packets/s per VIP" --nonempty "Bits/s per VIP" --nonempty "New flows/s per VIP" \
 	--nonempty "Backend share of the service's packets" --nonempty "Backends up per service" \
+	--nonempty "NIC drops and errors/s per port" \
 	>"$W/dash.out" 2>&1
 rc=$?
 grep -v ' served$' "$W/dash.out"

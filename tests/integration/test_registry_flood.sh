@@ -28,12 +28,13 @@
 #     the region generation advanced, and after it the published `flood`
 #     set has exactly the backends the flooder left registered;
 #   - publish latency stays bounded: p99 of the change-phase delta of
-#     sy-control's switchyard_publish_latency_ms histogram (/metrics) is
+#     sy-control's switchyard_publish_latency_seconds histogram (/metrics) is
 #     below 1 s, or, where building the tables of one publish takes longer
 #     (a sanitizer build on a loaded machine), within what batching
 #     allows: a change waits for at most the build in progress and its own,
-#     so p99 <= 2 x the longest build (switchyard_table_build_ms, over the
-#     same phase) + 250 ms, in the histograms' bucket bounds. What is
+#     so p99 <= 2 x the longest build
+#     (switchyard_table_build_duration_seconds, over the same phase)
+#     + 250 ms, in the histograms' bucket bounds. What is
 #     tested is that changes do not queue up, not speed; the figures are
 #     printed.
 # Prints PASS:/FAIL: lines, a RELIABILITY| report line and RESULT: PASS|FAIL.
@@ -207,14 +208,15 @@ other=$(echo "$drops" | sed -n 's/^OTHER //p')
 	sy_fail "drops during the flood: $bad (other drops: $other)"
 
 for k in 0 1; do
-	histogram switchyard_publish_latency_ms "$WORK/metrics$k" >"$WORK/latency$k"
-	histogram switchyard_table_build_ms "$WORK/metrics$k" >"$WORK/build$k"
+	histogram switchyard_publish_latency_seconds "$WORK/metrics$k" >"$WORK/latency$k"
+	histogram switchyard_table_build_duration_seconds "$WORK/metrics$k" >"$WORK/build$k"
 done
 # "P99 N P50 BUILD_MAX BOUND" (ms, bucket bounds; none/inf when empty/above)
 lat=$($PY - "$WORK"/latency0 "$WORK"/latency1 "$WORK"/build0 "$WORK"/build1 $P99_FLOOR_MS <<'EOF'
 import sys
 def delta(p0, p1):
-    load = lambda p: [(float("inf") if le == "+Inf" else float(le), int(c))
+    # bucket bounds in seconds, figures here in ms
+    load = lambda p: [(float("inf") if le == "+Inf" else float(le) * 1000, int(c))
                       for le, c in (l.split() for l in open(p) if l.strip())]
     return [(le, cb - ca) for (le, ca), (_, cb) in zip(load(p0), load(p1))]
 lat, build, floor = delta(*sys.argv[1:3]), delta(*sys.argv[3:5]), float(sys.argv[5])

@@ -130,6 +130,57 @@ static void test_open_rejects_foreign_and_stale_files(void **state)
 	unlink(path);
 }
 
+/* The port counter block: where the layout puts it, the map's check of it,
+ * and the sequence counter that gives readers whole copies. */
+static void test_port_block(void **state)
+{
+	struct sy_region_map m;
+	struct sy_writer *w = make_writer();
+	struct sy_port_block *pb = sy_region_ports(sy_writer_map(w));
+	const struct sy_region_header *h = sy_writer_map(w)->hdr;
+	struct sy_port_stats copy;
+	uint64_t bad;
+	char err[256];
+	FILE *f;
+
+	(void)state;
+	assert_true(h->ports_off >= h->header_size && h->ports_off % 4096 == 0);
+	assert_true(h->ports_off + sizeof(*pb) <= h->stats_off);
+	assert_int_equal(atomic_load(&pb->n_ports), 0);
+
+	/* written, then read whole */
+	sy_port_stats_write_begin(&pb->port[1]);
+	pb->port[1].port_id = 3;
+	snprintf(pb->port[1].name, sizeof(pb->port[1].name), "net_af_packet0");
+	pb->port[1].c.ipackets = 1000;
+	pb->port[1].c.imissed = 7;
+	pb->port[1].c.rx_nombuf = 2;
+	sy_port_stats_write_end(&pb->port[1]);
+	assert_int_equal(sy_port_stats_read(&pb->port[1], &copy), 0);
+	assert_int_equal(copy.port_id, 3);
+	assert_string_equal(copy.name, "net_af_packet0");
+	assert_int_equal(copy.c.ipackets, 1000);
+	assert_int_equal(copy.c.imissed, 7);
+	assert_int_equal(copy.c.rx_nombuf, 2);
+	assert_int_equal(atomic_load(&copy.seq), 2);
+	/* a write in progress (or a writer that died in one) gives no copy */
+	sy_port_stats_write_begin(&pb->port[1]);
+	assert_int_equal(sy_port_stats_read(&pb->port[1], &copy), -1);
+	sy_port_stats_write_end(&pb->port[1]);
+	assert_int_equal(sy_port_stats_read(&pb->port[1], &copy), 0);
+	sy_writer_close(w);
+
+	/* a block that does not fit in the file is refused at open */
+	f = fopen(path, "r+");
+	bad = (uint64_t)1 << 40;
+	fseek(f, offsetof(struct sy_region_header, ports_off), SEEK_SET);
+	fwrite(&bad, sizeof(bad), 1, f);
+	fclose(f);
+	assert_int_equal(sy_region_map_open(path, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "section offsets outside the file"));
+	unlink(path);
+}
+
 static void test_limits_and_spec_errors(void **state)
 {
 	struct sy_region_limits bad = small;
@@ -507,6 +558,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_rejects_foreign_and_stale_files),
+		cmocka_unit_test(test_port_block),
 		cmocka_unit_test(test_limits_and_spec_errors),
 		cmocka_unit_test(test_failed_staging_keeps_the_others),
 		cmocka_unit_test(test_publish_lookup_and_all_ports),
