@@ -36,7 +36,10 @@ static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
 	for (uint32_t l = 0; l < m->hdr->limits.max_lcores; l++) {
 		struct sy_lcore_slot *s = sy_region_slot(m, l);
 
-		if (atomic_load_explicit(&s->pid, memory_order_relaxed) != pid)
+		/* its workers: online slots (its telemetry reader's slot stays
+		 * offline and never counts a burst) */
+		if (atomic_load_explicit(&s->pid, memory_order_relaxed) != pid ||
+		    !atomic_load_explicit(&s->online, memory_order_relaxed))
 			continue;
 		workers++;
 		bursts += atomic_load_explicit(&s->bursts, memory_order_relaxed);

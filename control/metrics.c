@@ -393,6 +393,27 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 	}
 }
 
+/* The dataplane's liveness (dp_health.c): up, and which state, one sample
+ * per state so that an alert can name it. */
+static void dataplane(struct buf *b, const struct sy_daemon *d)
+{
+	static const enum sy_dp_state states[] = { SY_DP_RUNNING, SY_DP_STALLED, SY_DP_GONE,
+						   SY_DP_NONE, SY_DP_DETACHED };
+	struct labels l;
+
+	family_value(b, "switchyard_dataplane_up", "gauge",
+		     "1 while the dataplane forwards: DPDK workers moving, or the XDP program attached",
+		     d->dp_health.state == SY_DP_RUNNING);
+	family(b, "switchyard_dataplane_state", "gauge",
+	       "1 for the dataplane's state: running, stalled (alive, workers not moving), gone "
+	       "(died), none (not attached), detached (XDP link gone)");
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_dataplane_state", label(&l, "state", sy_dp_state_name(states[i])),
+		       d->dp_health.state == states[i]);
+	}
+}
+
 char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
@@ -406,6 +427,7 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 		ports(&b, m);
 		services(&b, &r);
 		control(&b, d, snap);
+		dataplane(&b, d);
 	}
 	free(r.svc);
 	free(r.be);

@@ -111,7 +111,7 @@ static void put_command(FILE *f, const struct command *c)
 
 static const char exit_codes[] =
 	"Exit codes: 0 ok, 1 sy-control answered with an error, 2 usage, 3 cannot reach\n"
-	"sy-control, 4 permission denied.\n";
+	"sy-control, 4 permission denied, 5 (status) the dataplane is not running.\n";
 
 static void usage(FILE *f)
 {
@@ -244,7 +244,7 @@ static void print_status(json_t *j)
 
 		printf("dataplane   %s %s", s_(dp, "mode"), s_(dp, "state"));
 		if (json_object_get(dp, "pid"))
-			printf(" (pid %lld, %lld workers, last burst %lld ms ago)", i_(dp, "pid"),
+			printf(" (pid %lld, workers %lld, last burst %lld ms ago)", i_(dp, "pid"),
 			       i_(dp, "workers"), i_(dp, "last_burst_ms_ago"));
 		else if (json_object_get(dp, "iface"))
 			printf(" (%s)", s_(dp, "iface"));
@@ -644,6 +644,12 @@ int main(int argc, char **argv)
 		} else {
 			printer(out);
 		}
+		/* status is a health check: it fails unless the dataplane runs */
+		if (!strcmp(cmd->name, "status") &&
+		    strcmp(json_string_value(json_object_get(json_object_get(out, "dataplane_state"),
+							     "state")) ?: "",
+			   "running"))
+			rc = SYCTL_NOT_SERVING;
 	}
 	json_decref(out);
 	curl_global_cleanup();

@@ -17,6 +17,7 @@ enum {
 	SYCTL_USAGE = 2,       /* bad command line; nothing was sent */
 	SYCTL_UNREACHABLE = 3, /* no answer: sy-control not running, socket missing */
 	SYCTL_DENIED = 4,      /* not allowed: the socket's permissions, a wrong token */
+	SYCTL_NOT_SERVING = 5, /* status: sy-control answers, the dataplane does not run */
 };
 
 /* The exit code of an API answer (SYCTL_OK for a 2xx), its diagnostic printed

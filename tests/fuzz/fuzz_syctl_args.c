@@ -17,9 +17,10 @@
  * then the arguments, each ended by a NUL, up to an empty one; the rest is
  * the answer's body (JSON or not).
  *
- * Invariants (abort on violation): the exit code is 0..4; a usage error
+ * Invariants (abort on violation): the exit code is 0..5; a usage error
  * (2) never sent a request; success (0) of an API command needs a 2xx
- * answer; permission denied (4) only after an EACCES or a 401; a request path
+ * answer; permission denied (4) only after an EACCES or a 401; 5 (the
+ * dataplane not running) only from status, after a 2xx; a request path
  * is absolute and goes to /v1/; `register` sends only bodies that parse
  * (sy_registration_parse), and the etcd agent is only started with a
  * complete, in-range registration.
@@ -54,6 +55,7 @@ static struct {
 	int registers;        /* of which to the embedded registry */
 	int bad_register;     /* a registration body that does not parse */
 	int agents;           /* etcd/zk agents started */
+	bool asked_status;    /* the last request was GET /v1/status */
 	char dir[64];
 	int cwd;              /* the fuzzer's working directory */
 } fz;
@@ -78,6 +80,7 @@ int sy_http_request(const struct sy_http_target *t, const char *method, const ch
 	(void)extra_header;
 	memset(r, 0, sizeof(*r));
 	fz.requests++;
+	fz.asked_status = !strcmp(method, "GET") && !strcmp(path, "/v1/status");
 	CHECK(!strcmp(method, "GET") || !strcmp(method, "POST") || !strcmp(method, "DELETE"),
 	      "method %s", method);
 	CHECK(path[0] == '/', "path '%s' is not absolute", path);
@@ -253,6 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.body = off < size ? buf + off : "";
 	fz.len = off < size ? size - off : 0;
 	fz.requests = fz.registers = fz.bad_register = fz.agents = 0;
+	fz.asked_status = false;
 	stop = 0;
 	optind = 0; /* a full getopt reset (glibc) */
 
@@ -268,7 +272,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 
-	CHECK(rc >= 0 && rc <= 4, "exit code %d", rc);
+	CHECK(rc >= 0 && rc <= 5, "exit code %d", rc);
+	if (rc == SYCTL_NOT_SERVING)
+		CHECK(fz.asked_status && fz.requests == 1 && fz.status >= 200 && fz.status < 300,
+		      "exit 5 without a 2xx answer to GET /v1/status (status %ld)", fz.status);
 	if (rc == SYCTL_DENIED)
 		CHECK(fz.status == -1 || fz.status == 401, "permission denied with status %ld",
 		      fz.status);

@@ -110,8 +110,12 @@ curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_service_deg
 	sy_pass "/metrics shows the service degraded" || sy_fail "/metrics degraded gauge"
 
 # ---- read commands, human and --json ------------------------------------------
+# no dataplane here: status answers, and exits 5 saying so
+expect_rc 5 "syctl status without a dataplane" ctl status
+grep -q "^dataplane   dpdk none" "$W/out" && sy_pass "syctl status says no dataplane is attached" ||
+	sy_fail "status: $(cat "$W/out")"
 for cmd in status services "backends web" "table web" stats "lookup web 198.18.0.2:1234 198.18.1.1:80 tcp"; do
-	expect_rc 0 "syctl $cmd" ctl $cmd
+	[ "$cmd" = status ] || expect_rc 0 "syctl $cmd" ctl $cmd
 	ctl --json $cmd | python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null &&
 		sy_pass "syctl --json $cmd is JSON" || sy_fail "syctl --json $cmd is not JSON"
 done
@@ -146,8 +150,8 @@ ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad
 # its usage (exit 0, stdout) without asking sy-control (the socket below
 # does not exist: a request would exit 3)
 cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
-[ "$cmds" = "status services backends add remove drain weight lookup table stats top reload register import-ipvs version " ] &&
-	sy_pass "syctl --help lists 15 commands" || sy_fail "syctl --help lists: $cmds"
+[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload register import-ipvs version " ] &&
+	sy_pass "syctl --help lists 16 commands" || sy_fail "syctl --help lists: $cmds"
 help_bad=0
 for c in $cmds; do
 	for h in --help -h; do
@@ -267,7 +271,7 @@ T=http://127.0.0.1:$PORT
 expect_rc 4 "syctl over TCP without a token" N "$BUILD/control/syctl" --url $T status
 grep -qF "syctl: permission denied by sy-control at $T: missing or wrong bearer token" "$W/err" &&
 	sy_pass "it says: $(cat "$W/err")" || sy_fail "401 message: $(cat "$W/err")"
-N "$BUILD/control/syctl" --url $T --token-file "$W/token" status >/dev/null && sy_pass "syctl over TCP with --token-file" ||
+N "$BUILD/control/syctl" --url $T --token-file "$W/token" services >/dev/null && sy_pass "syctl over TCP with --token-file" ||
 	sy_fail "syctl over TCP"
 
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

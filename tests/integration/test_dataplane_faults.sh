@@ -11,6 +11,12 @@
 #     change (`syctl add`) is published. Before the fix (8e34f0d) lookups
 #     asked the dataplane under the daemon lock with 1 s waits: status took
 #     10 s and heartbeats queued behind them.
+#   liveness: `syctl status` (its dataplane line and exit code),
+#     /v1/status and /metrics say running, then stalled while the dataplane
+#     is stopped, running again after SIGCONT, gone after kill -9, none after
+#     a clean stop; on the XDP path, detached once the interface carrying the
+#     program is deleted. Before (8e34f0d) status said "ok" and exited 0
+#     throughout, and /metrics had no sign of the dataplane.
 #
 # usage: test_dataplane_faults.sh BUILD_DIR
 set -u
@@ -20,7 +26,7 @@ HERE=$(dirname "$(realpath "$0")")
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (DPDK)"; exit 1; }
 P=sydf$$
 W=$(mktemp -d /tmp/sy-dpfault-XXXXXX)
-trap 'kill -CONT ${DP:-0} 2>/dev/null; sy_cleanup; rm -rf "$W" /var/run/dpdk/$P' EXIT
+trap 'kill -CONT ${DP:-0} 2>/dev/null; sy_cleanup; umount "$W/bpffs" 2>/dev/null; rm -rf "$W" /var/run/dpdk/$P' EXIT
 SOCK=$W/api.sock
 PY=/usr/bin/python3
 RPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -69,8 +75,31 @@ FLOW="web 198.18.0.2:1234 198.18.1.1:80 tcp"
 ctl lookup $FLOW | grep -q "198.18.0.1[12]:80" && ! ctl lookup $FLOW | grep -q "did not answer" &&
 	sy_pass "lookup answered by the running dataplane" || { sy_fail "lookup: $(ctl lookup $FLOW)"; }
 
+# dp_state WANT: status's JSON state, its exit code (0 only when running),
+# its dataplane line and /metrics all say WANT (within 5 s)
+dp_state() {
+	local want=$1 rc=5 st line up metric
+	[ "$want" = running ] && rc=0
+	if sy_wait 5 bash -c "ctl --json status | grep -q '\"state\": \"$want\"'"; then
+		line=$(ctl status | grep '^dataplane')
+		ctl status >/dev/null
+		st=$?
+		up=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_dataplane_up //p')
+		metric=$(curl -s --unix-socket "$SOCK" http://x/metrics |
+			sed -n "s/^switchyard_dataplane_state{state=\"$want\"} //p")
+		[ $st = $rc ] && echo "$line" | grep -q " $want" && [ "$up" = "$([ $want = running ] && echo 1 || echo 0)" ] &&
+			[ "$metric" = 1 ] &&
+			sy_pass "dataplane $want: status exit $st, '$line', dataplane_up $up" ||
+			sy_fail "dataplane $want: status exit $st (want $rc), '$line', dataplane_up '$up', state metric '$metric'"
+	else
+		sy_fail "dataplane state never became $want: $(ctl status | grep '^dataplane')"
+	fi
+}
+dp_state running
+
 # ---- stuck: a stopped dataplane and 4 clients looking up ---------------------------
 kill -STOP $DP
+dp_state stalled
 sy_log "dataplane $DP stopped; 4 lookup loops for 8 s"
 end=$((SECONDS + 8))
 loops=()
@@ -92,7 +121,9 @@ status_n=0 status_bad=0 worst=0
 added=0
 while [ $SECONDS -lt $end ]; do
 	t0=$(date +%s%N)
-	timeout 8 "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1 || status_bad=$((status_bad + 1))
+	# it answers, and says the dataplane is not running (exit 5)
+	timeout 8 "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
+	[ $? = 5 ] || status_bad=$((status_bad + 1))
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	[ $ms -gt $worst ] && worst=$ms
 	status_n=$((status_n + 1))
@@ -116,6 +147,43 @@ grep -q "backend expired" "$W/control.log" && sy_fail "a backend expired: $(grep
 [ $added = 1 ] && sy_wait 5 bash -c 'ctl --json services | grep -q "\"backends\": 3"' &&
 	sy_pass "syctl add meanwhile was published" || sy_fail "syctl add meanwhile: added=$added, $(ctl services)"
 kill -CONT $DP
+dp_state running
+
+# ---- liveness: gone, none ------------------------------------------------------------
+kill -9 $DP
+wait $DP 2>/dev/null
+dp_state gone
+"$BUILD/dataplane/sy-dataplane" -l 0 --no-huge -m 512 --no-pci --file-prefix $P \
+	--vdev=net_null0 -- --region "$W/region" --exception-tap off --ct-size 4096 >"$W/dp2.log" 2>&1 &
+DP=$!
+SY_PIDS+=($DP)
+sy_wait 30 grep -q "sy-dataplane running" "$W/dp2.log" || sy_fail "the second sy-dataplane did not start"
+dp_state running
+kill -TERM $DP
+wait $DP 2>/dev/null
+dp_state none
+grep -q 'dataplane gone' "$W/control.log" && grep -q 'dataplane stalled' "$W/control.log" &&
+	sy_pass "the state changes are logged" || sy_fail "no log line for the state changes"
+kill -TERM $CONTROL
+wait $CONTROL
+
+# ---- liveness: XDP, detached ------------------------------------------------------------
+sy_ns ${P}x || sy_fail "namespace"
+ip -n ${P}x link add xdp0 type veth peer name xdp1 && ip -n ${P}x link set xdp0 up &&
+	ip -n ${P}x link set xdp1 up || sy_fail "veth"
+mkdir -p "$W/bpffs" && mount -t bpf bpf "$W/bpffs" || sy_fail "bpffs"
+rm -f "$SOCK"
+ip netns exec ${P}x "$BUILD/control/sy-control" --config "$W/sw.yaml" --dataplane xdp --iface xdp0 \
+	--xdp-bpffs "$W/bpffs" >"$W/xdp.log" 2>&1 &
+CONTROL=$!
+SY_PIDS+=($CONTROL)
+sy_wait 15 test -S "$SOCK" || { cat "$W/xdp.log"; sy_fail "sy-control (xdp) did not start"; }
+dp_state running
+ip -n ${P}x link del xdp0
+dp_state detached
+kill -TERM $CONTROL
+wait $CONTROL
+umount "$W/bpffs"
 
 grep -q "ERROR: AddressSanitizer\|runtime error" "$W/control.log" && { sy_fail "sanitizer report"; cat "$W/control.log"; }
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -20 "$W/control.log"; }

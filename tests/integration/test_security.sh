@@ -120,8 +120,8 @@ config "  tcp: 127.0.0.1:9180
   token_file: $W/short" | sed "s#$W/region#$W/region-short#" >"$W/c.yaml"
 timeout 10 "$BUILD/control/sy-control" --config "$W/c.yaml" >"$W/out" 2>&1
 rc=$?
-if [ $rc -eq 1 ] && grep -q "shorter than 16" "$W/out"; then
-	sy_pass "a token shorter than 16 characters stops sy-control (exit 1)"
+if [ $rc -eq 2 ] && grep -q "shorter than 16" "$W/out"; then
+	sy_pass "a token shorter than 16 characters stops sy-control (exit 2, as --check would)"
 else
 	sy_fail "short token: exit $rc: $(cat "$W/out")"
 	cfg_fail=1
@@ -167,7 +167,7 @@ rc=$?
 	{ sy_fail "a user outside the group: syctl exit $rc"; sock_fail=1; }
 grep -qF "syctl: permission denied on $SOCK (mode 0660, group $GRP: are you in group $GRP?)" "$W/denied" &&
 	sy_pass "it says: $(cat "$W/denied")" || { sy_fail "message: $(cat "$W/denied")"; sock_fail=1; }
-setpriv --reuid=65534 --regid=65534 --groups=$GID "$BUILD/control/syctl" --socket "$SOCK" status >/dev/null 2>&1
+setpriv --reuid=65534 --regid=65534 --groups=$GID "$BUILD/control/syctl" --socket "$SOCK" services >/dev/null 2>&1
 rc=$?
 [ $rc -eq 0 ] && sy_pass "a member of $GRP can (syctl exit 0)" || { sy_fail "a member of the group: syctl exit $rc"; sock_fail=1; }
 rel security_api_socket "unix socket: other user / group member" "none" "$(ok $sock_fail)" \
