@@ -42,7 +42,8 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	{ "ct_expired", "Idle flows whose entries were reused: normal." },
 	{ "fragments",
 	  "Fragmented VIP traffic, hashed on the 3-tuple. Growing with a multi-port VIP: give "
-	  "the address an all-ports service (docs/dataplane.md, \"Fragments\")." },
+	  "the address an all-ports service (docs/dataplane.md, \"Fragments\"). On "
+	  "`net_af_packet` IPv4 fragments never show here: the kernel reassembles them first." },
 	{ "icmp_to_backend",
 	  "PMTU and unreachable errors routed to the flow's backend: normal in small "
 	  "numbers." },
