@@ -19,6 +19,11 @@
 #define SY_MAX_PORTS 8
 #define SY_MAX_WORKERS 16
 #define SY_MAX_BURST 64
+#define SY_MTU_MIN 576
+#define SY_MTU_MAX 9702
+/* Ethernet and the two VLAN tags the parser accepts (FCS stripped): what a
+ * frame adds to its IP packet */
+#define SY_FRAME_L2_MAX (RTE_ETHER_HDR_LEN + 2u * RTE_VLAN_HLEN)
 
 struct sy_dp_opts {
 	const char *region;
@@ -26,7 +31,7 @@ struct sy_dp_opts {
 	uint64_t ct_size;        /* flows per worker */
 	bool exception_tap;
 	const char *tap_prefix;  /* TAP interface names: <prefix><port> */
-	uint16_t mtu;            /* 0 = the port's MTU */
+	uint16_t mtu;            /* 0 = each port's own MTU */
 	uint8_t mtu_action;
 	uint32_t icmp_rate;      /* ICMP errors per second per worker */
 	uint32_t icmp_burst;
@@ -38,7 +43,10 @@ struct sy_dp_port {
 	uint16_t port_id;
 	uint16_t tap_id;         /* exception TAP port, if has_tap */
 	bool has_tap;
-	uint16_t mtu;
+	uint16_t mtu;            /* L3 MTU: received whole, sent, encapsulated to */
+	uint16_t tap_mtu;        /* the exception TAP's (at most mtu) */
+	uint32_t rx_room;        /* mbuf data room one received frame needs */
+	bool mtu_via_ethdev;     /* set through ethdev (not af_packet's kernel MTU) */
 	struct rte_ether_addr mac;
 };
 
@@ -63,9 +71,15 @@ struct sy_dataplane {
 	volatile bool quit;
 };
 
-/* port.c */
+/* port.c: ports, their TAPs and the mbuf pool */
 int sy_ports_init(struct sy_dataplane *dp);
 void sy_ports_close(struct sy_dataplane *dp);
+
+/* port_mtu.c: what frames a port carries */
+int sy_port_mtu_plan(struct sy_dp_port *p, uint16_t want); /* sets mtu, rx_room */
+int sy_port_mtu_apply(uint16_t port, uint16_t mtu);        /* after configure */
+uint16_t sy_tap_mtu(uint16_t tap, uint16_t port_mtu);
+uint32_t sy_frame_room(uint32_t mtu);
 
 /* worker.c */
 int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w);

@@ -96,6 +96,44 @@ static uint32_t pseudo_sum(uint8_t family, const uint32_t *src, const uint32_t *
 	return (uint32_t)((s & 0xffffffff) + (s >> 32));
 }
 
+/* Linux sends a TCP or UDP packet whose checksum it leaves to the device
+ * (CHECKSUM_PARTIAL: a veth with tx checksumming on) with only the
+ * pseudo-header sum in the checksum field. A packet socket hands such a frame
+ * over as it is, and DPDK's af_packet PMD drops the kernel's note of it
+ * (TP_STATUS_CSUMNOTREADY), so the field's value is the only sign: if it is
+ * that sum, the checksum is computed here. A correct packet whose checksum
+ * happens to equal the sum is rewritten with the same value; a damaged one
+ * keeps its wrong checksum (for the kernel to drop). */
+int sy_lb_fill_offload_csum(uint8_t *frame, uint32_t len)
+{
+	enum sy_counter reason;
+	struct sy_parsed p;
+	uint32_t l4_len, sum;
+	uint16_t field, partial, c;
+	uint8_t *l4;
+	int off;
+
+	if (sy_lb_parse(frame, len, &p, &reason) != SY_V_TX || p.is_frag || p.icmp_error ||
+	    (p.proto != SY_IPPROTO_TCP && p.proto != SY_IPPROTO_UDP))
+		return 0;
+	l4 = frame + p.l4_off;
+	l4_len = p.l2_len + p.l3_len - p.l4_off;
+	off = p.proto == SY_IPPROTO_TCP ? 16 : 6;
+	memcpy(&field, l4 + off, 2);
+	if (p.proto == SY_IPPROTO_UDP && p.family == SY_AF_INET && field == 0)
+		return 0; /* no checksum (allowed over IPv4) */
+	sum = pseudo_sum(p.family, p.key.src, p.key.dst, l4_len, p.proto);
+	partial = (uint16_t)(fold(sum) ^ 0xffff); /* folded, not complemented */
+	if (field != partial)
+		return 0;
+	memset(l4 + off, 0, 2);
+	c = fold(sy_csum_partial(l4, l4_len, sum));
+	if (p.proto == SY_IPPROTO_UDP && c == 0)
+		c = 0xffff; /* 0 means "none" in UDP */
+	memcpy(l4 + off, &c, 2);
+	return 1;
+}
+
 /* ---- Building outer headers -------------------------------------------- */
 
 /* Make room for `extra` bytes between the L2 header and the L3 packet by

@@ -92,6 +92,11 @@ enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed 
 uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked);
 
+/* A frame for the kernel: if it is TCP or UDP whose checksum the sender left
+ * to offload (the field holds the pseudo-header sum), compute the checksum.
+ * Returns 1 if it did. Frames of any other kind are left as they are. */
+int sy_lb_fill_offload_csum(uint8_t *frame, uint32_t len);
+
 /* Internet checksum helpers (RFC 1071). */
 uint32_t sy_csum_partial(const void *data, uint32_t len, uint32_t sum);
 uint16_t sy_csum_fold(uint32_t sum);

@@ -35,13 +35,14 @@ static void usage(FILE *f)
 		"  --ct-size N            tracked flows per worker (default 262144)\n"
 		"  --exception-tap on|off pass non-VIP traffic to the kernel (default on)\n"
 		"  --tap-prefix NAME      exception interface names NAME<port> (default sy)\n"
-		"  --mtu N                egress MTU (default: the port's)\n"
+		"  --mtu N                ports' MTU, %d..%d: largest IP packet received and sent\n"
+		"                         (default: each port's own; net_af_packet: its interface's)\n"
 		"  --mtu-action icmp|drop too big after encapsulation: answer or drop (default icmp)\n"
 		"  --icmp-rate N          ICMP errors (too big) a worker may send per second (default %u)\n"
 		"  --icmp-burst N         ... and at once after a quiet spell (default %u)\n"
 		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
-		SY_MAX_BURST, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
+		SY_MAX_BURST, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
 }
 
 /* `sy-dataplane --help`: EAL prints its own options, then calls this. */
@@ -124,7 +125,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 			o->tap_prefix = optarg;
 			break;
 		case 'm':
-			if (parse_u64("--mtu", optarg, 576, 9702, &v))
+			if (parse_u64("--mtu", optarg, SY_MTU_MIN, SY_MTU_MAX, &v))
 				return -1;
 			o->mtu = (uint16_t)v;
 			break;
@@ -188,14 +189,6 @@ static void on_signal(int sig)
 	the_dp.quit = true;
 }
 
-static unsigned int pool_size(const struct sy_dataplane *dp)
-{
-	/* rx + tx rings of every queue of every port and TAP, plus bursts in flight */
-	unsigned int n = 2u * SY_MAX_PORTS * dp->n_workers * 2048u + dp->n_workers * 512u;
-
-	return n < 8191 ? 8191 : n;
-}
-
 int main(int argc, char **argv)
 {
 	struct sy_dataplane *dp = &the_dp;
@@ -252,13 +245,6 @@ int main(int argc, char **argv)
 	if (dp->n_workers >= dp->map.hdr->limits.max_lcores) {
 		fprintf(stderr, "sy-dataplane: %u workers but region %s has %u lcore slots (one is kept for telemetry)\n",
 			dp->n_workers, dp->opts.region, dp->map.hdr->limits.max_lcores);
-		goto out;
-	}
-	dp->pool = rte_pktmbuf_pool_create("sy_mbufs", pool_size(dp), 256, 0,
-					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-	if (!dp->pool) {
-		fprintf(stderr, "sy-dataplane: cannot create mbuf pool of %u: %s\n", pool_size(dp),
-			rte_strerror(rte_errno));
 		goto out;
 	}
 	if (sy_ports_init(dp))

@@ -2,7 +2,9 @@
  *
  * Port setup: one RX/TX queue pair per worker on every port, RSS across them,
  * and an exception TAP per port (same MAC as the port) through which non-VIP
- * traffic reaches the kernel and the kernel's answers leave.
+ * traffic reaches the kernel and the kernel's answers leave. The mbuf pool
+ * is made here too, once every port's MTU is known (port_mtu.c): one mbuf
+ * holds the largest frame any port receives.
  */
 #include <stdio.h>
 
@@ -15,9 +17,10 @@
 #define RX_DESC 1024
 #define TX_DESC 1024
 
-static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss)
+/* mtu: set through ethdev (0: leave ethdev's default, for af_packet) */
+static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss, uint16_t mtu)
 {
-	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_conf conf = { .rxmode.mtu = mtu };
 	struct rte_eth_dev_info info;
 	uint16_t nq = (uint16_t)dp->n_workers, rxd = RX_DESC, txd = TX_DESC;
 	int socket = rte_eth_dev_socket_id(port), rc;
@@ -44,6 +47,8 @@ static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss)
 	rc = rte_eth_dev_configure(port, nq, nq, &conf);
 	if (rc)
 		return rc;
+	if (mtu && sy_port_mtu_apply(port, mtu))
+		return -1;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
 	if (rc)
 		return rc;
@@ -79,13 +84,49 @@ static int create_tap(struct sy_dataplane *dp, struct sy_dp_port *p)
 		fprintf(stderr, "exception TAP %s has no port\n", name);
 		return -1;
 	}
-	if (setup_queues(dp, p->tap_id, false)) {
+	/* the kernel side gets the port's MTU, so that what the kernel sends
+	 * fits the port (and the TAP, which takes at most 1500 in DPDK 22.11) */
+	p->tap_mtu = sy_tap_mtu(p->tap_id, p->mtu);
+	if (setup_queues(dp, p->tap_id, false, p->tap_mtu)) {
 		fprintf(stderr, "cannot start exception TAP %s\n", name);
 		return -1;
 	}
 	p->has_tap = true;
-	printf("level=info msg=\"exception interface\" port=%u iface=%s%u\n", p->port_id,
-	       dp->opts.tap_prefix, p->port_id);
+	printf("level=info msg=\"exception interface\" port=%u iface=%s%u mtu=%u\n", p->port_id,
+	       dp->opts.tap_prefix, p->port_id, p->tap_mtu);
+	return 0;
+}
+
+/* rx + tx rings of every queue of every port and TAP, plus bursts in flight */
+static unsigned int pool_size(const struct sy_dataplane *dp)
+{
+	unsigned int rings = dp->n_ports * (dp->opts.exception_tap ? 2u : 1u);
+	unsigned int n = rings * dp->n_workers * (RX_DESC + TX_DESC) + dp->n_workers * 512u;
+
+	return n < 8191 ? 8191 : n;
+}
+
+static int create_pool(struct sy_dataplane *dp)
+{
+	uint32_t room = sy_frame_room(RTE_ETHER_MTU); /* TAPs: at most 1500 */
+
+	for (uint16_t i = 0; i < dp->n_ports; i++)
+		if (dp->ports[i].rx_room > room)
+			room = dp->ports[i].rx_room;
+	room += RTE_PKTMBUF_HEADROOM;
+	if (room > UINT16_MAX) {
+		fprintf(stderr, "frames of %u bytes do not fit an mbuf (at most %u)\n", room,
+			UINT16_MAX);
+		return -1;
+	}
+	dp->pool = rte_pktmbuf_pool_create("sy_mbufs", pool_size(dp), 256, 0, (uint16_t)room,
+					   (int)rte_socket_id());
+	if (!dp->pool) {
+		fprintf(stderr, "cannot create a pool of %u mbufs of %u bytes: %s\n", pool_size(dp),
+			room, rte_strerror(rte_errno));
+		return -1;
+	}
+	printf("level=info msg=\"mbuf pool\" mbufs=%u data_room=%u\n", pool_size(dp), room);
 	return 0;
 }
 
@@ -93,6 +134,7 @@ int sy_ports_init(struct sy_dataplane *dp)
 {
 	uint16_t port;
 
+	/* every port's MTU first: the pool's mbufs must hold the largest */
 	dp->n_ports = 0;
 	RTE_ETH_FOREACH_DEV(port) {
 		struct sy_dp_port *p;
@@ -103,18 +145,26 @@ int sy_ports_init(struct sy_dataplane *dp)
 		}
 		p = &dp->ports[dp->n_ports++];
 		p->port_id = port;
-		if (rte_eth_macaddr_get(port, &p->mac) || setup_queues(dp, port, true)) {
-			fprintf(stderr, "cannot set up port %u\n", port);
+		if (sy_port_mtu_plan(p, dp->opts.mtu))
 			return -1;
-		}
-		if (rte_eth_dev_get_mtu(port, &p->mtu) || p->mtu == 0)
-			p->mtu = 1500;
-		if (dp->opts.mtu)
-			p->mtu = dp->opts.mtu;
 	}
 	if (!dp->n_ports) {
 		fprintf(stderr, "no DPDK port: give one with -a PCI or --vdev (e.g. net_af_packet0,iface=eth0)\n");
 		return -1;
+	}
+	if (create_pool(dp))
+		return -1;
+	for (uint16_t i = 0; i < dp->n_ports; i++) {
+		struct sy_dp_port *p = &dp->ports[i];
+
+		if (rte_eth_macaddr_get(p->port_id, &p->mac) ||
+		    setup_queues(dp, p->port_id, true, p->mtu_via_ethdev ? p->mtu : 0)) {
+			fprintf(stderr, "cannot set up port %u\n", p->port_id);
+			return -1;
+		}
+		printf("level=info msg=\"port\" port=%u mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u\n",
+		       p->port_id, p->mac.addr_bytes[0], p->mac.addr_bytes[1], p->mac.addr_bytes[2],
+		       p->mac.addr_bytes[3], p->mac.addr_bytes[4], p->mac.addr_bytes[5], p->mtu);
 	}
 	/* TAPs are created after the scan so they are not taken as ports. */
 	for (uint16_t i = 0; dp->opts.exception_tap && i < dp->n_ports; i++)

@@ -112,7 +112,13 @@ static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t 
 				tx[n_tx++] = m;
 				break;
 			case SY_V_KERNEL:
-				if (p->has_tap) {
+				/* a frame larger than the TAP takes would stop
+				 * its burst there: count it here instead */
+				if (p->has_tap &&
+				    rte_pktmbuf_pkt_len(m) <= p->tap_mtu + SY_FRAME_L2_MAX) {
+					/* the kernel verifies what a TAP gives it */
+					sy_lb_fill_offload_csum(rte_pktmbuf_mtod(m, uint8_t *),
+								rte_pktmbuf_data_len(m));
 					kern[n_kern++] = m;
 					break;
 				}

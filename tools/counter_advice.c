@@ -42,7 +42,8 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	{ "ct_expired", "Idle flows whose entries were reused: normal." },
 	{ "fragments",
 	  "Fragmented VIP traffic, hashed on the 3-tuple. Growing with a multi-port VIP: give "
-	  "the address an all-ports service (docs/dataplane.md, \"Fragments\")." },
+	  "the address an all-ports service (docs/dataplane.md, \"Fragments\"). On "
+	  "`net_af_packet` IPv4 fragments never show here: the kernel reassembles them first." },
 	{ "icmp_to_backend",
 	  "PMTU and unreachable errors routed to the flow's backend: normal in small "
 	  "numbers." },
@@ -58,8 +59,10 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "dataplane reads up to two tags and keeps them on output)." },
 	{ "drop_ipv4_header", "Malformed IPv4: attack traffic or a broken sender." },
 	{ "drop_ipv4_length",
-	  "IPv4 length larger than the frame. If steady: a NIC offload (LRO/TSO on a "
-	  "virtual port) handing over merged frames; turn it off on the port." },
+	  "IPv4 length larger than the frame. If steady: frames cut short by the port. On "
+	  "`net_af_packet`: larger than a ring frame (jumbo frames need `framesz=`; GRO/LRO on "
+	  "the interface or TSO on a veth peer merge segments: turn them off with `ethtool "
+	  "-K`; docs/dataplane.md, \"What net_af_packet hides\")." },
 	{ "drop_ipv6_header", "Malformed IPv6: attack traffic or a broken sender." },
 	{ "drop_ipv6_ext",
 	  "More than 8 IPv6 extension headers or a truncated chain: almost always "
@@ -85,8 +88,8 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "backends (`--mtu` states the port's), or keep `--mtu-action icmp`." },
 	{ "drop_no_room",
 	  "No headroom for the outer headers, or a multi-segment frame that could not be "
-	  "linearised (jumbo frames over small mbufs). Should stay 0; report it with the "
-	  "port's driver." },
+	  "linearised (the mbufs are sized for the ports' MTU, so a driver chained "
+	  "segments anyway). Should stay 0; report it with the port's driver." },
 	{ "drop_family",
 	  "A backend of a family with no encapsulation source: an IPv6 backend registered "
 	  "for an ipip/gue service without `encap_source6` (or IPv4 without "
@@ -101,8 +104,9 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "`/ethdev/xstats,<port>`), add workers (`-l`), spread RSS." },
 	{ "drop_kernel_full",
 	  "The exception TAP did not take the packet: it is down (`ip link set sy0 up`), "
-	  "the kernel does not drain it fast enough (an ARP or SYN flood to the host), or "
-	  "`--exception-tap off`." },
+	  "the kernel does not drain it fast enough (an ARP or SYN flood to the host), the "
+	  "frame is larger than the TAP takes (at most 1500-byte packets: jumbo frames to the "
+	  "host's own address), or `--exception-tap off`." },
 	{ "drop_encapsulated",
 	  "IP-in-IP (protocol 4 or 41) addressed to a VIP address: spoofed tunnel input, "
 	  "dropped by design so that nobody can make the load balancer forward a packet of "

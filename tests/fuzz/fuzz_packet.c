@@ -25,7 +25,10 @@
  *    of a configured backend, with a correct outer IPv4 header checksum
  *    and consistent outer lengths;
  *  - an ICMP too-big answer goes back to the client, fits the RFC's quote
- *    limit and has a correct IPv4 header checksum.
+ *    limit and has a correct IPv4 header checksum;
+ *  - a frame for the kernel, passed through sy_lb_fill_offload_csum() as
+ *    worker.c does, changes in at most the two bytes of a checksum field,
+ *    and only when that says it filled one.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -205,6 +208,21 @@ static void run_once(const uint8_t *frame, uint32_t len, uint32_t head, uint32_t
 	CHECK(v == SY_V_TX || v == SY_V_KERNEL || v == SY_V_DROP, "verdict %d", (int)v);
 	if (v == SY_V_DROP)
 		CHECK(counter_sum() > sum0, "a drop that no counter counted");
+	if (v == SY_V_KERNEL) {
+		/* what worker.c does to a frame for the TAP: at most the two
+		 * bytes of a TCP/UDP checksum change, and only if it says so */
+		int filled = sy_lb_fill_offload_csum(pkt.data, pkt.len);
+		uint32_t first = len, last = 0;
+
+		for (uint32_t i = 0; i < len; i++)
+			if (pkt.data[i] != frame[i]) {
+				first = i < first ? i : first;
+				last = i;
+			}
+		CHECK(pkt.len == len, "a frame for the kernel changed length");
+		CHECK(first == len || (filled && last - first < 2),
+		      "a frame for the kernel changed beyond a checksum field");
+	}
 	if (v == SY_V_TX) {
 		CHECK(pkt.data >= buf && pkt.data + pkt.len <= buf + total,
 		      "output outside the buffer");
