@@ -86,9 +86,26 @@ static json_t *dataplane_json(struct sy_daemon *d)
 		json_object_set_new(j, "pid", json_integer(h->pid));
 		json_object_set_new(j, "workers", json_integer(h->workers));
 		json_object_set_new(j, "last_burst_ms_ago", json_integer((json_int_t)(now - h->moved_ms)));
+		json_object_set_new(j, "region_current", json_boolean(!h->stale_region));
 	}
 	if (d->xdp)
 		json_object_set_new(j, "iface", json_string(d->xdp_iface));
+	return j;
+}
+
+/* The region's file (region_recover.c): still the one mapped, re-created
+ * after removals, recovered at start from a process's mapping. */
+static json_t *region_file_json(const struct sy_daemon *d)
+{
+	static const char *const states[] = { "ok", "removed", "replaced" };
+	json_t *j = json_pack("{s:s, s:I}", "state",
+			      d->region_file_state >= 0 && d->region_file_state < 3
+				      ? states[d->region_file_state]
+				      : "unknown",
+			      "recreated", (json_int_t)d->region_recreated);
+
+	if (d->region_recovered_from)
+		json_object_set_new(j, "recovered_from_pid", json_integer(d->region_recovered_from));
 	return j;
 }
 
@@ -110,8 +127,9 @@ static json_t *status_json(struct sy_daemon *d)
 		(*src)->describe(d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
+			 "region_file", region_file_json(d),
 			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
 			 "adopted", d->adopted, "generation",
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,

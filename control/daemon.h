@@ -64,6 +64,12 @@ struct sy_daemon {
 	uint64_t marks;      /* changes signalled on `wake` (sy_daemon_mark, reloads) */
 	bool adopted;                /* the region existed: adopted, not created */
 	bool created_region;         /* this process created it (a failed start removes it) */
+	/* the region's file (region_recover.c): SY_REGION_FILE_*, last check,
+	 * re-creations after a removal, the process it was recovered from at
+	 * start-up (0: none) */
+	int region_file_state;
+	uint64_t region_checked_ms, region_recreated;
+	int32_t region_recovered_from;
 	/* state_file.c: saved services not configured now, captures so far */
 	struct json_t *state_dormant;
 	unsigned long long state_seq;
@@ -137,6 +143,8 @@ int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why,
 			 size_t whylen);
 void sy_daemon_xdp_stop(struct sy_daemon *d);
+/* the region was re-created (region_recover.c): its counters block moved */
+void sy_daemon_xdp_region_moved(struct sy_daemon *d);
 int sy_xdp_detach_instance(const char *bpffs, const char *instance, char *err, size_t errlen);
 int sy_daemon_xdp_chown(struct sy_daemon *d, unsigned uid, unsigned gid, char *err, size_t errlen);
 

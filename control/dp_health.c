@@ -7,6 +7,7 @@
 
 #include "daemon.h"
 #include "dp_health.h"
+#include "region_recover.h"
 #include "xdp_lb.h"
 
 const char *sy_dp_state_name(enum sy_dp_state s)
@@ -45,6 +46,18 @@ static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
 		bursts += atomic_load_explicit(&s->bursts, memory_order_relaxed);
 	}
 	h->workers = workers;
+	if (now_ms - h->region_checked_ms >= 1000) {
+		bool stale = sy_region_pid_maps_orphan(pid, d->cfg->region) == 1;
+
+		if (stale && !h->stale_region)
+			sy_logf("warn", "\"the dataplane serves a removed region file\" pid=%d region=%s",
+				(int)pid, d->cfg->region);
+		else if (!stale && h->stale_region)
+			sy_logf("info", "\"the dataplane serves the region file again\" pid=%d region=%s",
+				(int)pid, d->cfg->region);
+		h->stale_region = stale;
+		h->region_checked_ms = now_ms;
+	}
 	if (bursts != h->bursts) {
 		h->bursts = bursts;
 		h->moved_ms = now_ms;

@@ -34,6 +34,11 @@ struct sy_dp_health {
 	uint64_t bursts;          /* sum of its workers' loop counters */
 	uint64_t moved_ms;        /* when that sum last changed */
 	uint64_t since_ms;        /* when the state was entered */
+	/* DPDK: the dataplane still maps a removed region file (it follows the
+	 * re-created one within a second: region_follow.c), checked once a
+	 * second through /proc (unknown, so false, without the rights) */
+	bool stale_region;
+	uint64_t region_checked_ms;
 };
 
 struct sy_daemon;

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "netaddr.h"
 #include "preflight.h"
+#include "region_recover.h"
 #include "state_file.h"
 #include "source.h"
 #include "syctl.h"
@@ -140,6 +141,8 @@ static void adopt_published(struct sy_daemon *d)
 
 static int open_region(struct sy_daemon *d, char *err, size_t errlen)
 {
+	if (sy_daemon_recover_region(d, err, errlen))
+		return -1;
 	if (access(d->cfg->region, F_OK) == 0) {
 		if (sy_writer_adopt(d->cfg->region, NULL, &d->writer, err, errlen))
 			return -1;
@@ -492,6 +495,7 @@ int main(int argc, char **argv)
 		if (dirty)
 			sy_daemon_publish(d);
 		sy_daemon_xdp_refresh(d, false);
+		sy_daemon_region_watch(d, sy_now_ms());
 		sy_dp_health_sample(d, sy_now_ms());
 		if (d->marks != marks)
 			continue; /* changed while publish had the lock released */

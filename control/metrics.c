@@ -412,6 +412,15 @@ static void dataplane(struct buf *b, const struct sy_daemon *d)
 		sample(b, "switchyard_dataplane_state", label(&l, "state", sy_dp_state_name(states[i])),
 		       d->dp_health.state == states[i]);
 	}
+	family_value(b, "switchyard_dataplane_region_current", "gauge",
+		     "0 while the DPDK dataplane still maps a removed region file (it follows the re-created one within a second)",
+		     !d->dp_health.stale_region);
+	family_value(b, "switchyard_region_file_ok", "gauge",
+		     "1 while the region's path names the file sy-control writes (0: removed and not re-created, or replaced)",
+		     d->region_file_state == SY_REGION_FILE_SAME);
+	family_value(b, "switchyard_region_recreated_total", "counter",
+		     "Times the region file was re-created from the live region after it was removed",
+		     d->region_recreated);
 }
 
 char *sy_metrics_text(struct sy_daemon *d, size_t *len)

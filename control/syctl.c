@@ -237,8 +237,18 @@ static void print_status(json_t *j)
 
 	printf("instance    %s\n", s_(j, "instance"));
 	printf("version     %s\n", s_(j, "version"));
-	printf("region      %s (%s)\n", s_(j, "region"),
-	       json_is_true(json_object_get(j, "adopted")) ? "adopted" : "created");
+	{
+		json_t *rf = json_object_get(j, "region_file");
+
+		printf("region      %s (%s, file %s", s_(j, "region"),
+		       json_is_true(json_object_get(j, "adopted")) ? "adopted" : "created",
+		       s_(rf, "state"));
+		if (i_(rf, "recreated"))
+			printf(", re-created %lld times after removals", i_(rf, "recreated"));
+		if (json_object_get(rf, "recovered_from_pid"))
+			printf(", recovered at start from pid %lld's mapping", i_(rf, "recovered_from_pid"));
+		printf(")\n");
+	}
 	{
 		json_t *dp = json_object_get(j, "dataplane_state");
 
@@ -248,7 +258,10 @@ static void print_status(json_t *j)
 			       i_(dp, "workers"), i_(dp, "last_burst_ms_ago"));
 		else if (json_object_get(dp, "iface"))
 			printf(" (%s)", s_(dp, "iface"));
-		printf(", for %lld s\n", i_(dp, "state_for_s"));
+		printf(", for %lld s", i_(dp, "state_for_s"));
+		if (json_is_false(json_object_get(dp, "region_current")))
+			printf("; it serves a REMOVED region file");
+		printf("\n");
 	}
 	printf("generation  %lld\n", i_(j, "generation"));
 	printf("services    %lld\n", i_(j, "services"));

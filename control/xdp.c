@@ -228,6 +228,17 @@ int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 	return 0;
 }
 
+void sy_daemon_xdp_region_moved(struct sy_daemon *d)
+{
+	struct sy_region_map *m = sy_writer_map(d->writer);
+
+	if (!d->xdp_reader.map)
+		return;
+	/* the same slot and block in the new mapping (a byte-for-byte copy) */
+	d->xdp_reader.slot = sy_region_slot(m, d->xdp_reader.lcore);
+	d->xdp_stats = sy_region_stats(m, d->xdp_reader.lcore);
+}
+
 void sy_daemon_xdp_stop(struct sy_daemon *d)
 {
 	if (!d->xdp)

@@ -58,6 +58,12 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
 }
 
+void sy_ct_clear(struct sy_conntrack *ct)
+{
+	memset(ct->buckets, 0, sizeof(*ct->buckets) * ((size_t)ct->mask + 1));
+	ct->sweep_next = 0;
+}
+
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct)
 {
 	return ((uint64_t)ct->mask + 1) * SY_CT_WAYS;

@@ -55,6 +55,9 @@ uint64_t sy_ct_memsize(uint64_t capacity);
 void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 		const struct sy_ct_timeouts *to);
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
+/* Forget every flow (the region changed: their backend uids mean nothing
+ * there). Only the owning worker, or while it is parked. */
+void sy_ct_clear(struct sy_conntrack *ct);
 
 /* Find a live entry for key (hash = its flow hash). NULL if none. */
 struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,

@@ -6,6 +6,8 @@
 #ifndef SY_DATAPLANE_H
 #define SY_DATAPLANE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -68,6 +70,12 @@ struct sy_dataplane {
 	/* every worker's connection table, for each worker's ICMP errors
 	 * (struct sy_lb.peer_ct) */
 	const struct sy_conntrack *ct_of_worker[SY_MAX_WORKERS];
+	/* The region follower (region_follow.c) moves the workers to a
+	 * re-created region file: it holds map_mu (which telemetry and the port
+	 * counters take to read dp->map) and sets park; each worker parks at
+	 * the top of its loop (offline, counted in parked) until park clears. */
+	pthread_mutex_t map_mu;
+	atomic_uint park, parked;
 	volatile bool quit;
 };
 
@@ -83,15 +91,30 @@ uint32_t sy_frame_room(uint32_t mtu);
 
 /* worker.c */
 int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w);
+/* The worker's pointers into dp->map taken again (after a region switch;
+ * the worker parked). -1 with err if its reader slot cannot be claimed. */
+int sy_worker_region_moved(struct sy_dataplane *dp, struct sy_worker *w, char *err,
+			   size_t errlen);
 int sy_worker_main(void *arg); /* lcore entry: arg is the sy_worker */
 extern struct sy_dataplane *sy_dp;
 
 /* port_stats.c: the ports' NIC counters into the region, every second */
 int sy_port_stats_start(struct sy_dataplane *dp);
 void sy_port_stats_stop(struct sy_dataplane *dp); /* no-op if not started */
+/* dp->map is another region now (map_mu held): its port block named and
+ * filled */
+void sy_port_stats_region_moved(struct sy_dataplane *dp);
+
+/* region_follow.c: a control thread checking once a second that the region
+ * path still names the mapped file, following a re-created one */
+int sy_region_follow_start(struct sy_dataplane *dp);
+void sy_region_follow_stop(void);
 
 /* telemetry.c */
 int sy_telemetry_init(struct sy_dataplane *dp);
+/* dp->map is another region now (map_mu held): telemetry's reader slot and
+ * the dataplane's pid and socket written into it */
+void sy_telemetry_region_moved(struct sy_dataplane *dp);
 void sy_stats_print(struct sy_dataplane *dp);
 
 #endif

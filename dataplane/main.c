@@ -23,7 +23,7 @@
 
 #include "dataplane.h"
 
-static struct sy_dataplane the_dp;
+static struct sy_dataplane the_dp = { .map_mu = PTHREAD_MUTEX_INITIALIZER };
 
 static void usage(FILE *f)
 {
@@ -263,6 +263,7 @@ int main(int argc, char **argv)
 	if (sy_telemetry_init(dp)) /* each failure logged; forwarding does not need it */
 		printf("level=warn msg=\"telemetry incomplete: see the errors above\"\n");
 	sy_port_stats_start(dp); /* a failure is logged; forwarding does not need it */
+	sy_region_follow_start(dp); /* likewise */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
@@ -290,6 +291,7 @@ int main(int argc, char **argv)
 		}
 		rte_eal_mp_wait_lcore();
 	}
+	sy_region_follow_stop();
 	sy_stats_print(dp);
 	atomic_store(&dp->map.hdr->dp_pid, 0);
 	rc = 0;

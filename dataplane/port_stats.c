@@ -70,15 +70,16 @@ static void *run(void *arg)
 	while (!atomic_load(&stop)) {
 		for (int t = 0; t < PORT_STATS_INTERVAL_MS / 100 && !atomic_load(&stop); t++)
 			usleep(100 * 1000);
+		pthread_mutex_lock(&dp->map_mu); /* the region follower may move dp->map */
 		copy_counters(dp, sy_region_ports(&dp->map));
+		pthread_mutex_unlock(&dp->map_mu);
 	}
 	return NULL;
 }
 
-int sy_port_stats_start(struct sy_dataplane *dp)
+void sy_port_stats_region_moved(struct sy_dataplane *dp)
 {
 	struct sy_port_block *pb = sy_region_ports(&dp->map);
-	int rc;
 
 	atomic_store_explicit(&pb->n_ports, 0, memory_order_release);
 	for (uint16_t i = 0; i < dp->n_ports; i++) {
@@ -98,7 +99,13 @@ int sy_port_stats_start(struct sy_dataplane *dp)
 	atomic_store(&pb->pid, (int32_t)getpid());
 	pb->interval_ms = PORT_STATS_INTERVAL_MS;
 	atomic_store_explicit(&pb->n_ports, dp->n_ports, memory_order_release);
+}
 
+int sy_port_stats_start(struct sy_dataplane *dp)
+{
+	int rc;
+
+	sy_port_stats_region_moved(dp); /* the block, named and filled once */
 	atomic_store(&stop, false);
 	rc = rte_ctrl_thread_create(&thread, "sy-portstats", NULL, run, dp);
 	if (rc) {

@@ -454,6 +454,44 @@ static const struct {
 	  "Backend of a flow and why. Parameters: src,sport,dst,dport,tcp|udp" },
 };
 
+/* Every command runs with the mapping held still: the region follower
+ * (region_follow.c) moves dp->map to a re-created region file under
+ * dp->map_mu. */
+static int locked(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		int rc;
+
+		if (strcmp(cmd, commands[i].cmd))
+			continue;
+		pthread_mutex_lock(&tdp->map_mu);
+		rc = commands[i].fn(cmd, params, d);
+		pthread_mutex_unlock(&tdp->map_mu);
+		return rc;
+	}
+	return reply_error(d, "unknown command %s", cmd);
+}
+
+/* Where sy-control asks (syctl lookup), in the region's header. */
+static void announce(struct sy_dataplane *dp)
+{
+	snprintf(dp->map.hdr->dp_telemetry, sizeof(dp->map.hdr->dp_telemetry),
+		 "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
+	atomic_store(&dp->map.hdr->dp_pid, (int32_t)getpid());
+}
+
+void sy_telemetry_region_moved(struct sy_dataplane *dp)
+{
+	char err[256];
+
+	if (treader_ok &&
+	    sy_reader_register(&dp->map, dp->n_workers, &treader, err, sizeof(err)) == 0)
+		sy_reader_offline(&treader);
+	else
+		treader_ok = false;
+	announce(dp);
+}
+
 int sy_telemetry_init(struct sy_dataplane *dp)
 {
 	char err[256];
@@ -468,7 +506,7 @@ int sy_telemetry_init(struct sy_dataplane *dp)
 		printf("level=warn msg=\"no reader slot for telemetry: /switchyard/services, /switchyard/backends and /switchyard/lookup answer with an error\"\n");
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		int r = rte_telemetry_register_cmd(commands[i].cmd, commands[i].fn, commands[i].help);
+		int r = rte_telemetry_register_cmd(commands[i].cmd, locked, commands[i].help);
 
 		if (r) {
 			printf("level=error msg=\"cannot register telemetry command\" cmd=%s err=\"%s\"\n",
@@ -476,22 +514,21 @@ int sy_telemetry_init(struct sy_dataplane *dp)
 			rc = -1;
 		}
 	}
-	/* tell sy-control where to ask (syctl lookup) */
-	snprintf(dp->map.hdr->dp_telemetry, sizeof(dp->map.hdr->dp_telemetry),
-		 "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	atomic_store(&dp->map.hdr->dp_pid, (int32_t)getpid());
+	announce(dp);
 	return rc;
 }
 
 void sy_stats_print(struct sy_dataplane *dp)
 {
 	printf("level=info msg=stats");
+	pthread_mutex_lock(&dp->map_mu);
 	for (int c = 0; c < SY_C__COUNT; c++) {
 		uint64_t v = sum_counter(dp, c);
 
 		if (v)
 			printf(" %s=%llu", counter_names[c], (unsigned long long)v);
 	}
+	pthread_mutex_unlock(&dp->map_mu);
 	printf("\n");
 	fflush(stdout);
 }

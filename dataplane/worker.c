@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <rte_cycles.h>
+#include <rte_pause.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -19,9 +20,43 @@
 
 struct sy_dataplane *sy_dp;
 
+/* The worker's pointers into the region: its counters. */
+static void bind_region(struct sy_dataplane *dp, struct sy_worker *w)
+{
+	struct sy_lcore_stats *st = sy_region_stats(&dp->map, w->index);
+
+	w->lb.base = dp->map.base;
+	w->lb.stats = st;
+	w->lb.vips = sy_stats_vips(st);
+	w->lb.backends = sy_stats_backends(&dp->map, st);
+}
+
+int sy_worker_region_moved(struct sy_dataplane *dp, struct sy_worker *w, char *err,
+			   size_t errlen)
+{
+	/* the slot in the new file (this process owns it there already when
+	 * the file is a copy); left offline until the worker resumes */
+	if (sy_reader_register(&dp->map, w->index, &w->reader, err, errlen))
+		return -1;
+	sy_reader_offline(&w->reader);
+	bind_region(dp, w);
+	return 0;
+}
+
+/* Held at the top of the loop while the region follower switches regions
+ * (region_follow.c): offline, so that no snapshot is held, until released. */
+static void park(struct sy_dataplane *dp, struct sy_worker *w)
+{
+	sy_reader_offline(&w->reader);
+	atomic_fetch_add(&dp->parked, 1);
+	while (atomic_load_explicit(&dp->park, memory_order_acquire) && !dp->quit)
+		rte_pause();
+	atomic_fetch_sub(&dp->parked, 1);
+	sy_reader_online(&w->reader);
+}
+
 int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 {
-	struct sy_lcore_stats *st;
 	uint64_t ct_bytes = sy_ct_memsize(dp->opts.ct_size);
 	void *ct_mem;
 	char err[256];
@@ -38,11 +73,7 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 		return -1;
 	}
 	sy_ct_init(&w->lb.ct, ct_mem, dp->opts.ct_size, &dp->opts.ct_timeouts);
-	st = sy_region_stats(&dp->map, w->index);
-	w->lb.base = dp->map.base;
-	w->lb.stats = st;
-	w->lb.vips = sy_stats_vips(st);
-	w->lb.backends = sy_stats_backends(&dp->map, st);
+	bind_region(dp, w);
 	w->lb.mtu_action = dp->opts.mtu_action;
 	w->lb.icmp_rate = dp->opts.icmp_rate;
 	w->lb.icmp_burst = dp->opts.icmp_burst;
@@ -159,6 +190,8 @@ int sy_worker_main(void *arg)
 	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
 	fflush(stdout);
 	while (!dp->quit) {
+		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed)))
+			park(dp, w);
 		/* quiescent point + the snapshot for this round of bursts */
 		w->lb.snap = sy_reader_begin(&w->reader);
 		w->lb.now = (uint32_t)(rte_get_tsc_cycles() / hz_ms);

@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -339,6 +341,8 @@ int sy_writer_create(const char *path, const char *instance,
 	h->heap_off = o.heap_off;
 	h->heap_size = o.heap_size;
 	h->ports_off = o.ports_off; /* zero-filled: no port until a dataplane writes */
+	if (getrandom(&h->region_id, sizeof(h->region_id), 0) != (ssize_t)sizeof(h->region_id))
+		h->region_id = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL); /* never 0 */
 	atomic_store(&h->writer_pid, (int32_t)getpid());
 	((struct writer_state *)((uint8_t *)base + o.writer_off))->retire_cap = o.retire_cap;
 	((struct writer_state *)((uint8_t *)base + o.writer_off))->next_uid = 1;
@@ -500,6 +504,35 @@ int sy_writer_adopt(const char *path, const struct sy_writer_opts *opts,
 	return 0;
 fail:
 	sy_writer_close(w);
+	return -1;
+}
+
+int sy_writer_recreate(struct sy_writer *w, const char *path, char *err, size_t errlen)
+{
+	struct sy_region_map nm;
+
+	if (w->n_stage) {
+		snprintf(err, errlen, "region %s: changes are staged; re-create it between commits",
+			 path);
+		return -1;
+	}
+	if (sy_region_copy(w->map.fd, w->map.size, path, err, errlen))
+		return -1;
+	if (sy_region_map_open(path, &nm, err, errlen))
+		goto fail;
+	if (lock_writer(nm.fd, path, nm.hdr, err, errlen)) {
+		sy_region_map_close(&nm);
+		goto fail;
+	}
+	/* the copy is byte for byte this mapping (the writer state with it):
+	 * the bookkeeping stays valid, only the mapping changes */
+	atomic_store(&nm.hdr->writer_pid, (int32_t)getpid());
+	sy_region_map_close(&w->map);
+	w->map = nm;
+	w->ws = (struct writer_state *)(w->map.base + w->map.hdr->writer_off);
+	return 0;
+fail:
+	unlink(path);
 	return -1;
 }
 

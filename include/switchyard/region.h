@@ -35,7 +35,7 @@
 #include "region_types.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
-#define SY_REGION_ABI_VERSION 4u /* 4: the port counter block (ports_off) */
+#define SY_REGION_ABI_VERSION 4u /* 4: the port counter block (ports_off), region_id */
 #define SY_SNAPSHOT_MAGIC 0x544f4e5350414e53ull /* "SNAPSNOT" */
 #define SY_SERVICE_MAGIC 0x4543495652455359ull  /* "YSERVICE" */
 
@@ -144,6 +144,11 @@ struct sy_region_header {
 	uint64_t heap_off;
 	uint64_t heap_size;
 	uint64_t ports_off;     /* struct sy_port_block, written by the dataplane */
+	/* random at creation; a copy of the region (sy_writer_recreate) keeps
+	 * it: a reader that finds another file at the path knows whether it is
+	 * its region again (its conntrack's backend uids still hold) or a new
+	 * one (they do not) */
+	uint64_t region_id;
 	_Atomic int32_t writer_pid; /* informational; exclusion is a flock */
 	uint32_t pad;
 	alignas(SY_CACHE_LINE) _Atomic uint64_t root_off; /* current sy_snapshot */
@@ -171,6 +176,17 @@ void sy_region_map_close(struct sy_region_map *m);
 /* Read and validate a region's header (the same checks) without mapping or
  * locking it: what --check needs to know of a region that exists. */
 int sy_region_peek(const char *path, struct sy_region_header *h, char *err, size_t errlen);
+
+/* ---- The file behind a mapping (lib/region_file.c) ---------------------- */
+
+enum { SY_REGION_FILE_SAME, SY_REGION_FILE_MISSING, SY_REGION_FILE_OTHER };
+/* Whether path still names the file open as fd: SY_REGION_FILE_SAME, _MISSING
+ * (removed), _OTHER (another file took its name), or -1 on an error. */
+int sy_region_file_state(int fd, const char *path);
+/* Copy the region open as from_fd (size bytes, every byte readable) into a
+ * new file at path (created exclusively, mode 0660, as sparse as the
+ * original). 0, or -1 with err and no file left at path. */
+int sy_region_copy(int from_fd, uint64_t size, const char *path, char *err, size_t errlen);
 
 static inline void *sy_region_ptr(const struct sy_region_map *m, uint64_t off)
 {

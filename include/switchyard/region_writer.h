@@ -66,6 +66,13 @@ int sy_writer_create(const char *path, const char *instance,
 int sy_writer_adopt(const char *path, const struct sy_writer_opts *opts,
 		    struct sy_writer **out, char *err, size_t errlen);
 
+/* The region's file was removed (the writer and its readers still map it):
+ * copy the live region into a new file at path and continue on that one.
+ * Readers follow by mapping the new file (the same region: same id, same
+ * uids). Not while changes are staged. 0, or -1 with err (the writer keeps
+ * its mapping). */
+int sy_writer_recreate(struct sy_writer *w, const char *path, char *err, size_t errlen);
+
 /* Release the region (it stays, and keeps serving readers). */
 void sy_writer_close(struct sy_writer *w);
 
