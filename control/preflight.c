@@ -183,9 +183,14 @@ int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, 
 			   readable(cfg, "registry.etcd.password_file", e->password_file, err, errlen)))
 		goto out;
 	/* the command line's part */
-	if (o->run_as && o->run_as[0] && !getpwnam(o->run_as)) {
-		snprintf(err, errlen, "--user %s: no such user", o->run_as);
-		goto out;
+	if (o->run_as && o->run_as[0]) {
+		const struct passwd *pw = getpwnam(o->run_as);
+
+		if (!pw || pw->pw_uid == 0) {
+			snprintf(err, errlen, "--user %s: %s", o->run_as,
+				 pw ? "is root; name an unprivileged user" : "no such user");
+			goto out;
+		}
 	}
 	if (o->xdp_iface && o->xdp_iface[0] && !if_nametoindex(o->xdp_iface)) {
 		snprintf(err, errlen, "--iface %s: no such interface in this network namespace",

@@ -122,15 +122,16 @@ ctl reload >/dev/null && sy_pass "reload works as nobody" || sy_fail "reload ref
 kill -TERM $PID
 wait $PID
 
-# ---- 5. refused users -----------------------------------------------------------
+# ---- 5. refused users: before anything is set up (the start's own checks,
+# as --check runs them: exit 2) ----------------------------------------------
 for u in root no-such-user-$$; do
 	rm -rf "$W/run"
 	ip netns exec ${P}a "$BUILD/control/sy-control" --config "$W/sw.yaml" --dataplane xdp \
 		--iface veth0 --xdp-bpffs "$W/bpffs" --user $u >"$W/log3" 2>&1
 	rc=$?
-	if [ $rc = 1 ] && grep -q -- "--user $u" "$W/log3" && ! ip -n ${P}a link show veth0 | grep -q prog/xdp &&
+	if [ $rc = 2 ] && grep -q -- "--user $u" "$W/log3" && ! ip -n ${P}a link show veth0 | grep -q prog/xdp &&
 		[ -z "$(ls -A "$PINS" 2>/dev/null)" ]; then
-		sy_pass "--user $u refused (exit 1, nothing left attached)"
+		sy_pass "--user $u refused (exit 2, nothing left attached)"
 	else
 		sy_fail "--user $u: exit $rc: $(tail -1 "$W/log3")"
 	fi

@@ -34,7 +34,7 @@ trap 'obs_stop; sy_cleanup' EXIT
 
 NPOOL=130
 NAPI=300 # api-v2.edge's backends: 299 IPv4 and one IPv6
-OBS_LIMITS="{ lcores: 4, services: 160, backends: 512, heap_mb: 32 }"
+OBS_LIMITS="{ lcores: 4, services: 160, backends: 4096, heap_mb: 32 }"
 OBS_SERVICES=$(
 	cat <<YAML
   - name: api-v2.edge
@@ -44,6 +44,7 @@ OBS_SERVICES=$(
     mode: ipip
     source: static
     table_size: 1009
+    max_backends: $NAPI
     encap_source6: 2001:2::1
     next_hop_mac: 02:00:00:00:00:fe
     backends:
