@@ -5,6 +5,7 @@ about them on another, after the backend set changed in between.
 
   icmp_workers_pcap.py gen BEFORE AFTER PORT_MAC FLOWS_PCAP ERRORS_PCAP EXPECTED
   icmp_workers_pcap.py check EXPECTED OUT0_PCAP OUT1_PCAP
+  icmp_workers_pcap.py lookup FILE_PREFIX EXPECTED
 
 gen: BEFORE and AFTER are services files (tests/common/services_file.h) with
 the same services, AFTER with more backends. For every service, clients
@@ -18,7 +19,8 @@ before the change (test_icmp_workers_live.sh says why), counted as
 drop_runt. EXPECTED gets one line per frame that must leave: the queue
 (0: a flow's first packet, 1: an ICMP error), a name, the backend it must
 reach (the flow's tracked one) and Maglev's choice in AFTER (each as
-address=MAC), and the exact frame (hex).
+address=MAC), the flow (client,port,vip,port,tcp|udp) and the exact frame
+(hex).
 
 The backends and the output frames come from tests/packets/gen_corpus.py's
 model (a Python flow hash and Maglev, independent of the C code), for the
@@ -29,11 +31,16 @@ EXPECTED's frames of queue 0 and 1, in order, byte for byte. Prints a line
 per queue and the first differences (an ICMP error that went to Maglev's new
 choice is named as such); exits 1 on any difference.
 
+lookup: asks the running sy-dataplane's telemetry (/switchyard/lookup, what
+`syctl lookup` asks) about every flow: each must be named on its tracked
+backend, found in worker 0's table, although Maglev now says otherwise.
+
 Pcap files are read and written here (classic format, microsecond stamps,
 Ethernet): ERRORS_PCAP's first 24 bytes are its file header, which the test
 writes to a FIFO before the rest.
 """
 
+import json
 import os
 import random
 import struct
@@ -122,18 +129,21 @@ def gen(before, after, port_mac, flows_pcap, errors_pcap, expected):
             l3 = first_packet(c, svc, client, cport)
             cmac = c.client_mac()
             flows.append(gc.frame(port_mac, cmac, [], gc.ethertype_of(svc.family), bytes(l3)))
-            lines.append((0, name, be, be_new, gc.forward_output(svc, be, h, [], l3)))
+            flow = "%s,%d,%s,%d,%s" % (client, cport, svc.vip, svc.port,
+                                       "tcp" if svc.proto == 6 else "udp")
+            lines.append((0, name, be, be_new, flow, gc.forward_output(svc, be, h, [], l3)))
             err = icmp_error(c, svc, client, cport)
             errors.append(gc.frame(port_mac, "02:00:00:ee:00:01", [],
                                    gc.ethertype_of(svc.family), bytes(err)))
             # encapsulated as the flow's own packets are, to the flow's backend
-            lines.append((1, name, be, be_new, gc.forward_output(svc_new, be, h, [], err)))
+            lines.append((1, name, be, be_new, flow,
+                          gc.forward_output(svc_new, be, h, [], err)))
     write_pcap(flows_pcap, flows)
     write_pcap(errors_pcap, errors)
     with open(expected, "w") as f:
-        for q, name, be, be_new, out in lines:
-            f.write("%d %s %s=%s %s=%s %s\n" % (q, name, be.addr, be.mac, be_new.addr,
-                                                 be_new.mac, out.hex()))
+        for q, name, be, be_new, flow, out in lines:
+            f.write("%d %s %s=%s %s=%s %s %s\n" % (q, name, be.addr, be.mac, be_new.addr,
+                                                    be_new.mac, flow, out.hex()))
     print(len(flows), len(errors) - 1)
 
 
@@ -151,7 +161,7 @@ def check(expected, out0, out1):
     for q in (0, 1):
         w = [x for x in want if int(x[0]) == q]
         ok = shown = 0
-        for i, (_, name, be, be_new, out) in enumerate(w):
+        for i, (_, name, be, be_new, _, out) in enumerate(w):
             if i < len(got[q]) and got[q][i] == bytes.fromhex(out):
                 ok += 1
                 continue
@@ -177,10 +187,33 @@ def check(expected, out0, out1):
     return 1 if bad else 0
 
 
+def lookup(prefix, expected):
+    from check_telemetry import Telemetry
+    tel = Telemetry(prefix)
+    flows = [line.split() for line in open(expected) if line.startswith("0 ")]
+    bad = 0
+    for _, name, be, be_new, flow, _ in flows:
+        addr, port = be.split("=")[0], flow.split(",")[3]
+        want = ("[%s]:%s" if ":" in addr else "%s:%s") % (addr, port)
+        ans = tel.ask("/switchyard/lookup," + flow)
+        if ans.get("backend") == want and \
+                ans.get("reason") == "conntrack: an established flow of worker 0":
+            continue
+        bad += 1
+        if bad <= 5:
+            print("  %s (%s): %s, want %s from worker 0's table (Maglev: %s)"
+                  % (name, flow, json.dumps(ans), want, be_new.split("=")[0]))
+    print("/switchyard/lookup: %d of %d flows on their tracked backend, from worker 0's table"
+          % (len(flows) - bad, len(flows)))
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 8 and sys.argv[1] == "gen":
         gen(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "check":
         sys.exit(check(*sys.argv[2:]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "lookup":
+        sys.exit(lookup(*sys.argv[2:]))
     else:
         sys.exit(__doc__)

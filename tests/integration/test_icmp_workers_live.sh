@@ -22,7 +22,9 @@
 # Checks: each error leaves worker 1 encapsulated to its flow's tracked
 # backend, byte for byte as tests/packets/gen_corpus.py's independent model
 # predicts (none to Maglev's new choice); icmp_ct_other = icmp_to_backend =
-# 64; the flows' first packets left worker 0 for their backends.
+# 64; the flows' first packets left worker 0 for their backends; after the
+# change, /switchyard/lookup (what `syctl lookup` asks, from the telemetry
+# thread) names each flow's tracked backend, found in worker 0's table.
 #
 # Before the fix (944d7bc, the commit before 58c8ead, which has no
 # icmp_ct_other yet; run with -m 512, which its mbuf pool needs):
@@ -97,6 +99,14 @@ grep 'msg=stats' "$LOG" | tail -1
 sy_log "2. the set grows to 5 backends per service"
 "$BUILD/tests/tools/sy-publish" "$REGION" "$WORK/after" | grep -E '^(generation|service)' ||
 	sy_fail "cannot publish the new set"
+
+# telemetry's lookup (`syctl lookup`) reads the workers' tables from its own
+# thread: each flow is on its tracked backend, from worker 0's
+if "$PY" "$HERE/icmp_workers_pcap.py" lookup $P "$WORK/expected"; then
+	sy_pass "/switchyard/lookup: every flow on its tracked backend (worker 0's table)"
+else
+	sy_fail "/switchyard/lookup disagrees with worker 0's table"
+fi
 
 sy_log "3. worker 1 reads the runt and the $NE ICMP errors"
 tail -c +25 "$WORK/errors.pcap" >&3
