@@ -376,25 +376,53 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 	return sy_service_pick(lb->base, svc, hash);
 }
 
+/* The backend of key's live entry in ct, a table another thread owns and
+ * may be writing (sy_ct_peek_other), or SY_MAGLEV_NONE. The uid read there
+ * is trusted only if it is a backend of this service now. */
+static uint32_t tracked_elsewhere(const uint8_t *base, const struct sy_service *svc,
+				  const struct sy_conntrack *ct, const struct sy_flow_key *key,
+				  uint32_t hash, uint32_t now)
+{
+	uint64_t uid;
+
+	if (!sy_ct_peek_other(ct, key, hash, now, &uid))
+		return SY_MAGLEV_NONE;
+	return sy_service_find_uid(base, svc, uid);
+}
+
 /* The backend of a flow another worker tracks (an ICMP error about it
- * arrived here: RSS hashes the error's own headers), or SY_MAGLEV_NONE. The
- * uid read from the other table is trusted only if it is a backend of this
- * service now. */
+ * arrived here: RSS hashes the error's own headers), or SY_MAGLEV_NONE. */
 static uint32_t other_worker_backend(const struct sy_lb *lb, const struct sy_service *svc,
 				     const struct sy_flow_key *key, uint32_t hash)
 {
 	for (uint32_t i = 0; i < lb->n_peer_ct; i++) {
-		uint64_t uid;
 		uint32_t idx;
 
-		if (lb->peer_ct[i] == &lb->ct ||
-		    !sy_ct_peek_other(lb->peer_ct[i], key, hash, lb->now, &uid))
+		if (lb->peer_ct[i] == &lb->ct)
 			continue;
-		idx = sy_service_find_uid(lb->base, svc, uid);
+		idx = tracked_elsewhere(lb->base, svc, lb->peer_ct[i], key, hash, lb->now);
 		if (idx != SY_MAGLEV_NONE)
 			return idx;
 	}
 	return SY_MAGLEV_NONE;
+}
+
+uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
+		      const struct sy_conntrack *const *tables, uint32_t n_tables,
+		      const struct sy_flow_key *key, uint32_t now, int *table)
+{
+	uint32_t hash = sy_flow_hash(key, svc->hash_seed);
+
+	for (uint32_t i = 0; i < n_tables; i++) {
+		uint32_t idx = tracked_elsewhere(base, svc, tables[i], key, hash, now);
+
+		if (idx != SY_MAGLEV_NONE) {
+			*table = (int)i;
+			return idx;
+		}
+	}
+	*table = -1;
+	return sy_service_pick(base, svc, hash);
 }
 
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has

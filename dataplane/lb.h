@@ -86,11 +86,20 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
 enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed *p,
 			    enum sy_counter *reason);
 
-/* Which backend a flow gets, without changing any state (also safe from
- * another thread, as a best effort): conntrack if tracked (*tracked = 1),
- * else Maglev. Returns the backend index or SY_MAGLEV_NONE. */
+/* Which backend a flow gets, without changing any state, on the lcore that
+ * owns lb: its own conntrack if tracked (*tracked = 1), else Maglev. Returns
+ * the backend index or SY_MAGLEV_NONE. Another thread uses sy_lb_lookup. */
 uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked);
+
+/* The same from a thread that owns none of the tables (telemetry's lookup)
+ * while their workers keep writing them: the first of tables[0..n_tables)
+ * that tracks the flow, read with sy_ct_peek_other() and its backend kept
+ * only if still in svc (*table = its index), else Maglev (*table = -1).
+ * Returns the backend index or SY_MAGLEV_NONE. */
+uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
+		      const struct sy_conntrack *const *tables, uint32_t n_tables,
+		      const struct sy_flow_key *key, uint32_t now, int *table);
 
 /* A frame for the kernel: if it is TCP or UDP whose checksum the sender left
  * to offload (the field holds the pseudo-header sum), compute the checksum.

@@ -378,7 +378,7 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	struct sy_flow_key k;
 	struct answer a;
 	uint32_t idx = SY_MAGLEV_NONE, hash;
-	int tracked = 0, worker = -1;
+	int tracked, worker;
 	char ep[INET6_ADDRSTRLEN + 8], why[96];
 
 	if (parse_flow(params, &k))
@@ -392,15 +392,11 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	if (!s)
 		return reply_error(d, "no service for that destination");
 	hash = sy_flow_hash(&k, s->hash_seed);
-	/* Each worker's table, read while the worker runs: a best effort. */
-	for (uint32_t w = 0; w < tdp->n_workers && !tracked; w++) {
-		struct sy_lb view = tdp->workers[w].lb;
-
-		view.now = (uint32_t)(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000));
-		idx = sy_lb_predict(&view, s, &k, &tracked);
-		if (tracked)
-			worker = (int)w;
-	}
+	/* the workers' tables, read as a worker reads another's for an ICMP
+	 * error: their owners keep writing them */
+	idx = sy_lb_lookup(tdp->map.base, s, tdp->ct_of_worker, tdp->n_workers, &k,
+			   (uint32_t)(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000)), &worker);
+	tracked = worker >= 0;
 	if (answer_start(&a, d))
 		return -1;
 	add_str(&a, d, "service", s->name);

@@ -5,7 +5,9 @@
 #   LB ns ──────┤ bridge (own ns) ── backend ns 1..N
 #
 # The LB runs sy-control (embedded registry on :9181) and sy-dataplane
-# (net_af_packet on its veth, exception TAP sy0 holding 198.18.0.1).
+# (net_af_packet on its veth, exception TAP sy0 holding 198.18.0.1). The LB
+# kernel keeps off its veth (sy_lb_tap_only): host traffic, the agents'
+# heartbeats included, reaches it through sy0 only.
 # Backends hold the VIP on loopback, decapsulate with sy-decap (ipip/gue),
 # run a real HTTP server answering their name, and register themselves
 # with `syctl register`. Requires netns_lib.sh. Addresses: 198.18.0.0/15.
@@ -107,6 +109,7 @@ topo_up() {
 
 	topo_start_control || return 1
 
+	sy_lb_tap_only ${P}l eth0
 	local eal=(--no-huge -m 512)
 	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
 	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 "${eal[@]}" --no-pci \

@@ -60,6 +60,27 @@ sy_attach() {
 
 sy_mac() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
 
+# sy_snmp NS GROUP FIELD: a counter of the kernel's IP stack in NS, from
+# /proc/net/snmp or /proc/net/netstat (Ip OutRequests, TcpExt
+# IPReversePathFilter, ...)
+sy_snmp() {
+	ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat | awk -v g="$2:" -v f="$3" '
+		$1 == g && !col { for (i = 2; i <= NF; i++) if ($i == f) col = i; next }
+		$1 == g && col { print $col; exit }'
+}
+
+# sy_lb_tap_only NS IF: the LB kernel in NS keeps off IF, the dataplane's
+# net_af_packet port (docs/dataplane.md, "What net_af_packet hides"). The
+# kernel receives IF's frames too, and would accept those to its address on
+# the exception TAP there as well (weak host model): strict reverse-path
+# filtering drops them after the packet socket has seen them (the kernel
+# counts TcpExtIPReversePathFilter), no ARP answers from IF, no IPv6 on it.
+# Host traffic then arrives through the TAP only.
+sy_lb_tap_only() {
+	ip netns exec "$1" sysctl -qw net.ipv4.conf.all.rp_filter=1 "net.ipv4.conf.$2.rp_filter=1" \
+		"net.ipv4.conf.$2.arp_ignore=1" "net.ipv6.conf.$2.disable_ipv6=1"
+}
+
 # sy_keyfile PATH: a fresh HMAC key for a service (32 random bytes in hex),
 # private to its owner as sy-control and syctl require
 sy_keyfile() {

@@ -5,8 +5,11 @@
 # mode they decapsulate with our XDP program (bpf/sy_xdp_decap.bpf.c).
 # Checks: every curl to the VIP succeeds and is answered by the backend that
 # Maglev + the flow hash predict (so every backend serves its share);
-# responses bypass the LB (DSR); ARP and host traffic work through the TAP;
-# dpdk-telemetry.py reads our counters.
+# responses bypass the LB (DSR); ARP and host traffic work through the TAP,
+# and through the TAP only: the LB kernel keeps off eth0 (sy_lb_tap_only),
+# the host's own TCP and UDP packets all reach it on sy0 while it drops its
+# copies from eth0, and each UDP datagram arrives once; dpdk-telemetry.py
+# reads our counters.
 #
 # usage: test_dataplane_live.sh BUILD_DIR ipip|gue|l2dsr
 set -u
@@ -35,7 +38,7 @@ sy_log "topology ($MODE)"
 sy_ns ${P}n && ip -n ${P}n link add br0 type bridge && ip -n ${P}n link set br0 up || exit 1
 sy_ns ${P}c && sy_attach ${P}c ${P}n pc || exit 1
 sy_ns ${P}l && sy_attach ${P}l ${P}n pl || exit 1
-ip netns exec ${P}l sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+sy_lb_tap_only ${P}l eth0
 ip -n ${P}c addr add $CLIENT/24 dev eth0
 ip -n ${P}c route add 198.18.1.0/24 via $LBIP
 
@@ -64,7 +67,7 @@ done
 
 sy_log "starting sy-dataplane"
 LOG=$(mktemp /tmp/sy-dp-XXXXXX)
-SY_FILES+=("$LOG")
+SY_FILES+=("$LOG" "$LOG.udp")
 ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 --no-huge -m 512 --no-pci \
 	--file-prefix $PREFIX --vdev=net_af_packet0,iface=eth0 -- \
 	--region "$REGION" --tap-prefix sy >"$LOG" 2>&1 &
@@ -87,11 +90,55 @@ if sy_wait 10 ip netns exec ${P}c ping -c1 -W1 $LBIP; then
 else
 	sy_fail "cannot ping the LB host through the TAP"
 fi
-if sy_wait 10 ip netns exec ${P}c curl -s --max-time 2 -o /dev/null http://$LBIP:8080/; then
-	sy_pass "TCP to the LB host's own server through the TAP"
+# The LB kernel also receives eth0's frames (the packet socket takes a
+# copy): a connection to the host would succeed without the TAP. What proves
+# the TAP: every IPv4 packet the client sends the host meanwhile reaches the
+# kernel on sy0, the kernel drops its copy from eth0 (reverse-path filter),
+# and a UDP datagram arrives once, not twice.
+sy_wait 5 bash -c "ip netns exec ${P}l ss -Hltn 'sport = 8080' | grep -q ."
+ip netns exec ${P}l python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5353))
+print("bound", flush=True)
+s.settimeout(3)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    pass
+print(n)' $LBIP >"$LOG.udp" &
+UDP_RX=$!
+SY_PIDS+=($UDP_RX)
+sy_wait 5 grep -q bound "$LOG.udp"
+N_UDP=5
+out0=$(sy_snmp ${P}c Ip OutRequests)
+sy0rx0=$(ip netns exec ${P}l cat /sys/class/net/sy0/statistics/rx_packets)
+rpf0=$(sy_snmp ${P}l TcpExt IPReversePathFilter)
+if ip netns exec ${P}c curl -s --max-time 5 -o /dev/null http://$LBIP:8080/; then
+	sy_pass "TCP to the LB host's own server"
 else
-	sy_fail "no TCP to the LB host through the TAP"
+	sy_fail "no TCP to the LB host"
 fi
+ip netns exec ${P}c python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[2])):
+    s.sendto(b"host", (sys.argv[1], 5353))
+    time.sleep(0.05)' $LBIP $N_UDP
+wait $UDP_RX
+sent=$(($(sy_snmp ${P}c Ip OutRequests) - out0))
+sy0rx=$(($(ip netns exec ${P}l cat /sys/class/net/sy0/statistics/rx_packets) - sy0rx0))
+rpf=$(($(sy_snmp ${P}l TcpExt IPReversePathFilter) - rpf0))
+udp_got=$(tail -1 "$LOG.udp")
+[ "$sy0rx" -ge "$sent" ] && sy_pass "the client sent the host $sent IPv4 packets; sy0 received $sy0rx" ||
+	sy_fail "the client sent the host $sent IPv4 packets; sy0 received only $sy0rx"
+[ "$rpf" -ge "$sent" ] && sy_pass "the LB kernel dropped its own copy from eth0 of each ($rpf, reverse-path filter)" ||
+	sy_fail "the LB kernel dropped $rpf of its $sent copies from eth0: it served eth0 too"
+[ "$udp_got" = $N_UDP ] && sy_pass "UDP: the host got each of $N_UDP datagrams once" ||
+	sy_fail "UDP: the host got ${udp_got:-no} datagrams for $N_UDP sent"
 for i in 1 2 3; do
 	sy_wait 10 ip netns exec ${P}b$i curl -s --max-time 1 -o /dev/null http://127.0.0.1/ ||
 		sy_fail "backend be$i HTTP server did not start"

@@ -59,12 +59,7 @@ sy_ns ${P}n && ip -n ${P}n link add br0 type bridge && ip -n ${P}n link set br0 
 sy_ns ${P}c && sy_attach ${P}c ${P}n pc || exit 1
 sy_ns ${P}l && sy_attach ${P}l ${P}n pl || exit 1
 sy_ns ${P}b && sy_attach ${P}b ${P}n pb || exit 1
-ip netns exec ${P}l sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
-# the LB kernel must not take eth0's frames itself (it would accept those to
-# its address on sy0 there too): strict reverse-path filtering drops them,
-# after the packet socket has seen them (docs/dataplane.md)
-ip netns exec ${P}l sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1 \
-	net.ipv4.conf.eth0.arp_ignore=1
+sy_lb_tap_only ${P}l eth0
 ip -n ${P}c addr add $CLIENT/24 dev eth0
 ip -n ${P}c route add 198.18.1.0/24 via $LBIP
 ip -n ${P}b addr add $BACKEND/24 dev eth0

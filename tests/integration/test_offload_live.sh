@@ -55,9 +55,7 @@ for ns in ${P}c ${P}l; do
 	ip -n $ns link set eth0 up
 done
 ip -n ${P}c addr add $CLIENT/24 dev eth0
-# the LB kernel keeps off eth0 (docs/dataplane.md, "What net_af_packet hides")
-ip netns exec ${P}l sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1 \
-	net.ipv4.conf.eth0.arp_ignore=1
+sy_lb_tap_only ${P}l eth0
 if ip netns exec ${P}c ethtool -k eth0 | grep -q '^tx-checksumming: on'; then
 	sy_pass "client eth0: tx-checksumming on"
 else

@@ -24,6 +24,12 @@
  *     owner's "dead first, live last" order gave wrong uids in 5 runs of 5:
  *         flow 12 read with uid 0x5eed0005, its uid is 0x5eed000c
  *         6616724 reads found their flow, 15736 with another flow's uid
+ *     and the same for telemetry's lookup (`syctl lookup`), which reads
+ *     every worker's table from its own thread (sy_lb_lookup). With the
+ *     plain read it did before (sy_lb_predict on a copy of the worker's
+ *     sy_lb), 9 runs of 10 named another flow's backend:
+ *         flow 12 looked up on backend 3, it is on 2
+ *         6427794 lookups found their flow tracked, 109 on another flow's backend
  *
  * (Which clients get no error at all, multicast, broadcast, unspecified,
  * loopback sources and link-layer broadcasts, is in the packet corpus:
@@ -312,15 +318,16 @@ static void icmp_other_worker_checked(void **state)
 
 struct stress {
 	struct sy_conntrack ct;
+	void *mem;
 	struct sy_flow_key key[STRESS_KEYS];
 	uint32_t hash[STRESS_KEYS];
+	/* what the owner writes into flow k's entry */
+	uint64_t uid[STRESS_KEYS];
+	uint32_t backend[STRESS_KEYS];
+	uint64_t svc_version;
 	atomic_bool stop;
+	pthread_t owner;
 };
-
-static uint64_t uid_of_key(uint32_t k)
-{
-	return 0x5eed0000u + k;
-}
 
 /* The owner: select_tracked()'s writes, flow after flow, in a one-bucket
  * table that is always full, so that every miss evicts and rewrites an
@@ -336,13 +343,52 @@ static void *stress_owner(void *arg)
 
 		if (!e) {
 			e = sy_ct_insert(&s->ct, &s->key[k], s->hash[k], T0, &how);
-			e->uid = uid_of_key(k);
-			e->svc_version = 1;
-			e->backend = k;
+			e->uid = s->uid[k];
+			e->svc_version = s->svc_version;
+			e->backend = s->backend[k];
 		}
 		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, T0);
 	}
 	return NULL;
+}
+
+/* A one-bucket table (8 ways) for flows 0..STRESS_KEYS-1 of web4 (v6: web6
+ * too, every other flow), hashed with seed; the caller fills uid, backend
+ * and svc_version, then starts the owner with stress_start(). */
+static struct stress *stress_new(bool v6, uint32_t seed)
+{
+	struct stress *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	s->mem = calloc(1, sy_ct_memsize(SY_CT_WAYS));
+	assert_non_null(s->mem);
+	sy_ct_init(&s->ct, s->mem, SY_CT_WAYS, NULL);
+	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
+		struct sy_test_flow f = sy_test_web_flow(k, v6 && (k & 1));
+
+		s->key[k] = sy_test_flow_key(&f);
+		s->hash[k] = sy_flow_hash(&s->key[k], seed);
+	}
+	return s;
+}
+
+static void stress_start(struct stress *s)
+{
+	assert_int_equal(pthread_create(&s->owner, NULL, stress_owner, s), 0);
+}
+
+/* Whether the reading side should go on: bounded in reads and time. */
+static bool stress_more(uint32_t r, uint64_t t_end)
+{
+	return r < STRESS_READS && (r & 0xffff || (uint64_t)time(NULL) < t_end);
+}
+
+static void stress_free(struct stress *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->owner, NULL);
+	free(s->mem);
+	free(s);
 }
 
 /* Another worker reads the table while its owner rewrites it: a uid it
@@ -350,41 +396,83 @@ static void *stress_owner(void *arg)
  * flow the entry held a moment before or after. */
 static void peek_other_never_torn(void **state)
 {
-	struct stress *s = calloc(1, sizeof(*s));
-	void *mem = calloc(1, sy_ct_memsize(SY_CT_WAYS));
+	struct stress *s = stress_new(true, 7);
 	uint64_t found = 0, wrong = 0, t_end = (uint64_t)time(NULL) + STRESS_SECONDS;
-	pthread_t owner;
 
 	(void)state;
-	assert_non_null(s);
-	assert_non_null(mem);
-	sy_ct_init(&s->ct, mem, SY_CT_WAYS, NULL); /* one bucket of 8 */
 	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
-		struct sy_test_flow f = sy_test_web_flow(k, k & 1);
-
-		s->key[k] = sy_test_flow_key(&f);
-		s->hash[k] = sy_flow_hash(&s->key[k], 7);
+		s->uid[k] = 0x5eed0000u + k;
+		s->backend[k] = k;
 	}
-	assert_int_equal(pthread_create(&owner, NULL, stress_owner, s), 0);
-	for (uint32_t r = 0; r < STRESS_READS && (r & 0xffff || (uint64_t)time(NULL) < t_end); r++) {
+	s->svc_version = 1;
+	stress_start(s);
+	for (uint32_t r = 0; stress_more(r, t_end); r++) {
 		uint32_t k = r % STRESS_KEYS;
 		uint64_t uid;
 
 		if (!sy_ct_peek_other(&s->ct, &s->key[k], s->hash[k], T0, &uid))
 			continue;
 		found++;
-		if (uid != uid_of_key(k) && wrong++ < 5)
+		if (uid != s->uid[k] && wrong++ < 5)
 			print_message("flow %u read with uid %#llx, its uid is %#llx\n", k,
-				      (unsigned long long)uid, (unsigned long long)uid_of_key(k));
+				      (unsigned long long)uid, (unsigned long long)s->uid[k]);
 	}
-	atomic_store(&s->stop, true);
-	pthread_join(owner, NULL);
+	stress_free(s);
 	print_message("%llu reads found their flow, %llu with another flow's uid\n",
 		      (unsigned long long)found, (unsigned long long)wrong);
 	assert_int_equal(wrong, 0);
 	assert_true(found > 0);
-	free(mem);
-	free(s);
+}
+
+/* Telemetry's lookup (`syctl lookup`) reads the workers' tables from its
+ * own thread while they run: sy_lb_lookup() must name a tracked flow's own
+ * backend, never that of the flow its entry held a moment before or after.
+ * Flow k is on backend k % 5 of web4 (5 backends), whatever Maglev says. */
+static void lookup_never_torn(void **state)
+{
+	const struct sy_service *svc;
+	const struct sy_conntrack *tables[1];
+	struct sy_vip_key vk = { 0 };
+	struct stress *s;
+	uint64_t found = 0, wrong = 0, t_end = (uint64_t)time(NULL) + STRESS_SECONDS;
+	uint32_t n;
+
+	(void)state;
+	publish(5);
+	s = stress_new(false, 0);
+	vk.family = s->key[0].family;
+	vk.proto = s->key[0].proto;
+	vk.port = s->key[0].dport;
+	memcpy(vk.addr, s->key[0].dst, sizeof(vk.addr));
+	svc = sy_snapshot_match(env.map->base, env.lb[0].snap, &vk);
+	assert_non_null(svc);
+	n = svc->n_backends;
+	assert_int_equal(n, 5);
+	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
+		s->hash[k] = sy_flow_hash(&s->key[k], svc->hash_seed);
+		s->backend[k] = k % n;
+		s->uid[k] = sy_service_backends(env.map->base, svc)[k % n].uid;
+	}
+	s->svc_version = svc->version;
+	tables[0] = &s->ct;
+	stress_start(s);
+	for (uint32_t r = 0; stress_more(r, t_end); r++) {
+		uint32_t k = r % STRESS_KEYS, idx;
+		int table;
+
+		idx = sy_lb_lookup(env.map->base, svc, tables, 1, &s->key[k], T0, &table);
+		if (table < 0)
+			continue;
+		found++;
+		if (idx != s->backend[k] && wrong++ < 5)
+			print_message("flow %u looked up on backend %u, it is on %u\n", k, idx,
+				      s->backend[k]);
+	}
+	stress_free(s);
+	print_message("%llu lookups found their flow tracked, %llu on another flow's backend\n",
+		      (unsigned long long)found, (unsigned long long)wrong);
+	assert_int_equal(wrong, 0);
+	assert_true(found > 0);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -457,6 +545,7 @@ int main(void)
 		cmocka_unit_test(icmp_on_other_worker),
 		cmocka_unit_test(icmp_other_worker_checked),
 		cmocka_unit_test(peek_other_never_torn),
+		cmocka_unit_test(lookup_never_torn),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
