@@ -101,8 +101,21 @@ static json_t *status_json(struct sy_daemon *d)
 		if (d->svc[i].b.degraded)
 			json_array_append_new(deg, json_pack("{s:s, s:s}", "service", d->svc[i].name,
 							     "reason", d->svc[i].b.degraded_reason));
-	json_t *sources = json_object();
+	json_t *sources = json_object(), *failing = json_array();
+	uint64_t now = sy_now_ms();
 
+	/* services whose changes cannot be published (publish.c) */
+	for (size_t i = 0; i < d->n_svc; i++) {
+		const struct sy_publish_failure *f = &d->svc[i].pub;
+
+		if (f->attempts)
+			json_array_append_new(
+				failing, json_pack("{s:s, s:s, s:i, s:I, s:I}", "service", d->svc[i].name,
+						   "error", f->error, "attempts", (int)f->attempts,
+						   "failing_for_s", (json_int_t)((now - f->since_ms) / 1000),
+						   "retry_in_ms",
+						   (json_int_t)(f->retry_ms > now ? f->retry_ms - now : 0)));
+	}
 	for (const struct sy_source *const *src = sy_sources; *src; src++) {
 		char text[256];
 		bool up;
@@ -110,14 +123,15 @@ static json_t *status_json(struct sy_daemon *d)
 		(*src)->describe(d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
 			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
 			 "adopted", d->adopted, "generation",
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
 			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
 			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
-			 "sources", sources, "degraded", deg, "last_error", d->last_error);
+			 "sources", sources, "degraded", deg, "last_error", d->last_error,
+			 "publish_failing", failing);
 }
 
 static json_t *services_json(struct sy_daemon *d)
@@ -133,15 +147,24 @@ static json_t *services_json(struct sy_daemon *d)
 		sy_format_ip(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
 		snprintf(digest, sizeof(digest), "%016llx",
 			 (unsigned long long)(s ? s->digest : 0));
-		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
-				       "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
-				       "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
-				       sy_fwd_mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
-				       "backends", (json_int_t)(s ? s->n_backends : 0), "live",
-				       (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
-				       "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
-				       d->svc[i].b.degraded_reason));
+		json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
+				      "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
+				      "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
+				      sy_fwd_mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
+				      "backends", (json_int_t)(s ? s->n_backends : 0), "live",
+				      (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
+				      "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
+				      d->svc[i].b.degraded_reason);
+
+		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
+		json_object_update_new(
+			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",
+				     (json_int_t)d->svc[i].cap, "backends_counted",
+				     (json_int_t)sy_service_counted(&d->svc[i]), "over_capacity",
+				     (json_int_t)d->svc[i].over_capacity, "publish",
+				     d->svc[i].pub.attempts ? "failing" : "ok", "publish_error",
+				     d->svc[i].pub.error));
+		json_array_append_new(arr, o);
 	}
 	return json_pack("{s:o}", "services", arr);
 }
@@ -459,6 +482,8 @@ static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_st
 
 	if (backend_body(body, all_ports, &id, &weight, macb, &has_mac, why, sizeof(why)))
 		return reply_error(400, "%s", why);
+	if (!sy_source_admit(d, s, &id, SY_SRC_API, why, sizeof(why)))
+		return reply_error(507, "%s", why);
 	b = sy_svcb_upsert(&s->b, &id, weight, SY_SRC_API, 0, sy_now_ms());
 	if (!b)
 		return reply_error(500, "out of memory");
