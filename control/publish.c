@@ -296,12 +296,14 @@ int sy_daemon_publish(struct sy_daemon *d)
 		}
 		if (cs.failed[0])
 			continue; /* not ours (cannot happen): it was unstaged too */
+		p = NULL;
 		for (size_t i = 0; i < np; i++)
 			if (pend[i].staged && !pend[i].failed) {
-				pend[i].failed = true;
-				snprintf(pend[i].err, sizeof(pend[i].err), "%s", err);
+				p = &pend[i];
+				p->failed = true;
+				snprintf(p->err, sizeof(p->err), "%s", err);
 			}
-		if (!np) { /* only removals: say it here, at a bounded rate */
+		if (!p) { /* only removals: say it here, at a bounded rate */
 			d->publish_errors++;
 			snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 			if (sy_log_limit_pass(&d->publish_log, 1, "publish failed"))
