@@ -101,10 +101,31 @@ static json_t *status_json(struct sy_daemon *d)
 		if (d->svc[i].b.degraded)
 			json_array_append_new(deg, json_pack("{s:s, s:s}", "service", d->svc[i].name,
 							     "reason", d->svc[i].b.degraded_reason));
-	json_t *sources = json_object(), *failing = json_array();
+	json_t *sources = json_object();
+
+	for (const struct sy_source *const *src = sy_sources; *src; src++) {
+		char text[256];
+		bool up;
+
+		(*src)->describe(d, text, sizeof(text), &up);
+		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
+			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
+			 "adopted", d->adopted, "generation",
+			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
+			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
+			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
+			 "sources", sources, "degraded", deg, "last_error", d->last_error);
+}
+
+/* The services whose changes cannot be published (publish.c), for status. */
+static json_t *publish_failing_json(struct sy_daemon *d)
+{
+	json_t *failing = json_array();
 	uint64_t now = sy_now_ms();
 
-	/* services whose changes cannot be published (publish.c) */
 	for (size_t i = 0; i < d->n_svc; i++) {
 		const struct sy_publish_failure *f = &d->svc[i].pub;
 
@@ -116,22 +137,7 @@ static json_t *status_json(struct sy_daemon *d)
 						   "retry_in_ms",
 						   (json_int_t)(f->retry_ms > now ? f->retry_ms - now : 0)));
 	}
-	for (const struct sy_source *const *src = sy_sources; *src; src++) {
-		char text[256];
-		bool up;
-
-		(*src)->describe(d, text, sizeof(text), &up);
-		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
-	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
-			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
-			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
-			 "adopted", d->adopted, "generation",
-			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
-			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
-			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
-			 "sources", sources, "degraded", deg, "last_error", d->last_error,
-			 "publish_failing", failing);
+	return failing;
 }
 
 static json_t *services_json(struct sy_daemon *d)
@@ -589,8 +595,15 @@ static struct sy_api_reply route(struct sy_daemon *d, const struct sy_api_reques
 
 	if (!strcmp(url, "/metrics"))
 		return get ? metrics(d) : reply_error(405, "use GET");
-	if (!strcmp(url, "/v1/status"))
-		return get ? reply_json(200, status_json(d)) : reply_error(405, "use GET");
+	if (!strcmp(url, "/v1/status")) {
+		json_t *st;
+
+		if (!get)
+			return reply_error(405, "use GET");
+		st = status_json(d);
+		json_object_set_new(st, "publish_failing", publish_failing_json(d));
+		return reply_json(200, st);
+	}
 	if (!strcmp(url, "/v1/services"))
 		return get ? reply_json(200, services_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/stats"))
