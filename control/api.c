@@ -138,6 +138,26 @@ static json_t *status_json(struct sy_daemon *d)
 			 "sources", sources, "degraded", deg, "last_error", d->last_error);
 }
 
+/* The services whose changes cannot be published (publish.c), for status. */
+static json_t *publish_failing_json(struct sy_daemon *d)
+{
+	json_t *failing = json_array();
+	uint64_t now = sy_now_ms();
+
+	for (size_t i = 0; i < d->n_svc; i++) {
+		const struct sy_publish_failure *f = &d->svc[i].pub;
+
+		if (f->attempts)
+			json_array_append_new(
+				failing, json_pack("{s:s, s:s, s:i, s:I, s:I}", "service", d->svc[i].name,
+						   "error", f->error, "attempts", (int)f->attempts,
+						   "failing_for_s", (json_int_t)((now - f->since_ms) / 1000),
+						   "retry_in_ms",
+						   (json_int_t)(f->retry_ms > now ? f->retry_ms - now : 0)));
+	}
+	return failing;
+}
+
 static json_t *services_json(struct sy_daemon *d)
 {
 	const uint8_t *base = sy_writer_map(d->writer)->base;
@@ -151,15 +171,24 @@ static json_t *services_json(struct sy_daemon *d)
 		sy_format_ip(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
 		snprintf(digest, sizeof(digest), "%016llx",
 			 (unsigned long long)(s ? s->digest : 0));
-		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
-				       "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
-				       "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
-				       sy_fwd_mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
-				       "backends", (json_int_t)(s ? s->n_backends : 0), "live",
-				       (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
-				       "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
-				       d->svc[i].b.degraded_reason));
+		json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}",
+				      "name", cs->name, "vip", vip, "port", ntohs(cs->vip.port),
+				      "protocol", cs->vip.proto == 6 ? "tcp" : "udp", "mode",
+				      sy_fwd_mode_name(cs->mode), "table_size", (json_int_t)cs->table_size,
+				      "backends", (json_int_t)(s ? s->n_backends : 0), "live",
+				      (json_int_t)(s ? live_backends(s, base) : 0), "digest", digest,
+				      "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
+				      d->svc[i].b.degraded_reason);
+
+		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
+		json_object_update_new(
+			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",
+				     (json_int_t)d->svc[i].cap, "backends_counted",
+				     (json_int_t)sy_service_counted(&d->svc[i]), "over_capacity",
+				     (json_int_t)d->svc[i].over_capacity, "publish",
+				     d->svc[i].pub.attempts ? "failing" : "ok", "publish_error",
+				     d->svc[i].pub.error));
+		json_array_append_new(arr, o);
 	}
 	return json_pack("{s:o}", "services", arr);
 }
@@ -477,6 +506,8 @@ static struct sy_api_reply add_backend(struct sy_daemon *d, struct sy_service_st
 
 	if (backend_body(body, all_ports, &id, &weight, macb, &has_mac, why, sizeof(why)))
 		return reply_error(400, "%s", why);
+	if (!sy_source_admit(d, s, &id, SY_SRC_API, why, sizeof(why)))
+		return reply_error(507, "%s", why);
 	b = sy_svcb_upsert(&s->b, &id, weight, SY_SRC_API, 0, sy_now_ms());
 	if (!b)
 		return reply_error(500, "out of memory");
@@ -582,8 +613,15 @@ static struct sy_api_reply route(struct sy_daemon *d, const struct sy_api_reques
 
 	if (!strcmp(url, "/metrics"))
 		return get ? metrics(d) : reply_error(405, "use GET");
-	if (!strcmp(url, "/v1/status"))
-		return get ? reply_json(200, status_json(d)) : reply_error(405, "use GET");
+	if (!strcmp(url, "/v1/status")) {
+		json_t *st;
+
+		if (!get)
+			return reply_error(405, "use GET");
+		st = status_json(d);
+		json_object_set_new(st, "publish_failing", publish_failing_json(d));
+		return reply_json(200, st);
+	}
 	if (!strcmp(url, "/v1/services"))
 		return get ? reply_json(200, services_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/stats"))

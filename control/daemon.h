@@ -28,6 +28,28 @@ struct sy_ms_histogram {
 	double sum_ms;
 };
 
+/* A condition that lasts (a service at its backend cap, a service that
+ * cannot be published) is logged when it starts, then at most once per
+ * period while it lasts, with how often it recurred meanwhile, and when it
+ * ends: a bounded number of lines however often it recurs. */
+struct sy_log_episode {
+	uint64_t start_ms;   /* 0: not on */
+	uint64_t logged_ms;  /* its last line */
+	uint64_t last_ms;    /* its last occurrence */
+	uint64_t n, n_logged; /* occurrences, and how many when last logged */
+};
+
+/* Publishing one service (publish.c): a staging or commit of it that fails
+ * leaves the others publishing; it is tried again after a back-off. */
+struct sy_publish_failure {
+	char error[256];     /* the latest failure, "" while it publishes */
+	uint64_t since_ms;   /* first failure of this run */
+	uint64_t retry_ms;   /* not tried again before */
+	uint32_t attempts;   /* failures in a row */
+	uint64_t total;      /* failures ever (/metrics) */
+	struct sy_log_episode log;
+};
+
 struct sy_service_state {
 	char name[SY_NAME_MAX];
 	size_t cfg_index;            /* into d->cfg->services */
@@ -38,6 +60,13 @@ struct sy_service_state {
 	uint64_t published_gen;
 	uint64_t last_event_us;      /* oldest unpublished change, 0 = none */
 	uint64_t rejected;           /* registrations refused */
+	/* backend cap (state.c sy_source_admit; docs/control.md, "Backend caps") */
+	uint32_t cap;                /* services[].max_backends or its share */
+	bool cap_explicit;           /* set by max_backends, not a share */
+	uint32_t kept_unknown;       /* fail-static members no longer known, at the last publish */
+	uint64_t over_capacity;      /* new backends refused at the cap */
+	struct sy_log_episode cap_log;
+	struct sy_publish_failure pub;
 };
 
 /* A log line that anyone on the network can trigger at will (a refused
@@ -80,6 +109,9 @@ struct sy_daemon {
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
 	struct sy_log_limit refused_log; /* "registration refused" lines */
 	struct sy_log_limit expired_log; /* "backend expired" lines */
+	struct sy_log_limit publish_log; /* a commit of removals alone failed */
+	/* new backends refused at their service's cap, per enum sy_be_source */
+	uint64_t over_capacity[SY_SRC_ZOOKEEPER + 1];
 	/* registry keys/values that did not parse, per enum sy_config_source */
 	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
 	char last_error[256];
@@ -114,6 +146,17 @@ void sy_logf(const char *level, const char *fmt, ...) __attribute__((format(prin
  * the lines held back are counted and their number logged once a later
  * second opens. */
 bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what);
+/* One more occurrence of an episode's condition at now_ms: SY_EPISODE_START
+ * for the first (also the first after period_ms without any: it had ended
+ * unseen), SY_EPISODE_SUMMARY once period_ms have passed since its last
+ * line, else SY_EPISODE_QUIET. *held: occurrences since the last line. */
+enum sy_episode_line { SY_EPISODE_QUIET, SY_EPISODE_START, SY_EPISODE_SUMMARY };
+enum sy_episode_line sy_log_episode_hit(struct sy_log_episode *e, uint64_t now_ms,
+					uint64_t period_ms, uint64_t *held);
+/* The condition ended: true (and *n, its occurrences) if it was on. */
+bool sy_log_episode_end(struct sy_log_episode *e, uint64_t *n);
+/* Backends a service counts against its cap (sy_source_admit). */
+uint32_t sy_service_counted(const struct sy_service_state *s);
 
 /* state.c: build the service list from a config (initial or reload). */
 int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen);

@@ -366,11 +366,28 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 		     "Generation of the published snapshot (publishes since the region was created)",
 		     snap ? snap->generation : 0);
 	family(b, "switchyard_registrations_total", "counter",
-	       "Registrations to the embedded registry, accepted or rejected");
+	       "Registrations to the embedded registry: accepted, rejected (malformed, not "
+	       "authentic, not allowed) or over_capacity (authentic, but a new backend of a "
+	       "service at its max_backends: answered 507)");
 	l = (struct labels){ 0 };
 	sample(b, "switchyard_registrations_total", label(&l, "result", "accepted"), d->reg_accepted);
 	l = (struct labels){ 0 };
 	sample(b, "switchyard_registrations_total", label(&l, "result", "rejected"), d->reg_rejected);
+	l = (struct labels){ 0 };
+	sample(b, "switchyard_registrations_total", label(&l, "result", "over_capacity"),
+	       d->over_capacity[SY_SRC_EMBEDDED]);
+	family_value(b, "switchyard_publish_errors_total", "counter",
+		     "Publish attempts that failed (a service's staging or commit, the XDP maps); "
+		     "switchyard_service_publish_errors_total says which service",
+		     d->publish_errors);
+	family(b, "switchyard_backends_over_capacity_total", "counter",
+	       "New backends refused (embedded: 507, api: 507) or ignored (etcd, zookeeper: each "
+	       "time a listing or event offers one) because their service was at its max_backends");
+	for (enum sy_be_source src = SY_SRC_EMBEDDED; src <= SY_SRC_ZOOKEEPER; src++) {
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_backends_over_capacity_total",
+		       label(&l, "source", sy_be_source_name(src)), d->over_capacity[src]);
+	}
 
 	family(b, "switchyard_source_up", "gauge",
 	       "1 if the backend source works (registry reachable, listener up)");
@@ -390,6 +407,40 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 		l = (struct labels){ 0 };
 		sample(b, "switchyard_registry_invalid_total", label(&l, "source", (*src)->name),
 		       d->registry_invalid[(*src)->kind]);
+	}
+}
+
+/* The configured services' caps and publishing, published or not: a
+ * service that cannot be published has samples here. */
+static void configured_services(struct buf *b, const struct sy_daemon *d)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "switchyard_service_max_backends", "gauge",
+		  "The service's backend cap: services[].max_backends, or its share of limits.backends" },
+		{ "switchyard_service_backends_counted", "gauge",
+		  "Backends the service counts against its cap: known from every source, plus "
+		  "fail-static members no longer known" },
+		{ "switchyard_service_backends_over_capacity_total", "counter",
+		  "New backends refused or ignored because the service was at its cap" },
+		{ "switchyard_service_publish_failing", "gauge",
+		  "1 while the service's changes cannot be published (syctl status says why); its "
+		  "running table stays and it is retried with a back-off" },
+		{ "switchyard_service_publish_errors_total", "counter",
+		  "Failed attempts to publish the service" },
+	};
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < d->n_svc; i++) {
+			const struct sy_service_state *s = &d->svc[i];
+			const uint64_t v[] = { s->cap, sy_service_counted(s), s->over_capacity,
+					       s->pub.attempts > 0, s->pub.total };
+			struct labels l = { 0 };
+
+			sample(b, fams[f].name, label(&l, "service", s->name), v[f]);
+		}
 	}
 }
 
@@ -436,6 +487,7 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 		ports(&b, m);
 		services(&b, &r);
 		control(&b, d, snap);
+		configured_services(&b, d);
 		dataplane(&b, d);
 	}
 	free(r.svc);

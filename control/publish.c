@@ -3,6 +3,14 @@
  * From the daemon's view of each service to the shared region: the policy's
  * desired set, next-hop MACs, one staged spec per changed service, one
  * commit for the batch. Services no longer configured are removed.
+ *
+ * One service that cannot be published (its Maglev table, its backend
+ * slots, heap for its object) never holds up the others: it leaves the
+ * batch (the writer names it), the rest is committed, and it is tried
+ * again after a back-off of 1 s doubling to 30 s, its running table
+ * staying meanwhile. Its failure shows in `syctl status` and `services`
+ * and in /metrics; the log has a line when it starts, one a minute while
+ * it lasts and one when it ends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,14 +73,78 @@ struct pending {
 	bool kept_good;                /* a fail-static set (sy_svcb_published) */
 	bool unresolved;               /* some backends wait for their MAC: try again */
 	bool staged;
+	bool failed;                   /* its staging or its commit failed: err */
+	char err[256];
 };
+
+#define RETRY_FIRST_MS 1000   /* a failing service: first retry after */
+#define RETRY_MAX_MS 30000    /* doubling up to */
+#define FAIL_LOG_PERIOD_MS 60000 /* a summary line while it keeps failing */
+
+/* Phase 3 (locked): publishing s failed; tried again after a back-off. */
+static void publish_failed(struct sy_daemon *d, struct sy_service_state *s, const char *err,
+			   uint64_t now)
+{
+	struct sy_publish_failure *f = &s->pub;
+	uint64_t delay = RETRY_FIRST_MS, held;
+
+	if (!f->attempts)
+		f->since_ms = now;
+	for (uint32_t i = 0; i < f->attempts && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	f->attempts++;
+	f->total++;
+	f->retry_ms = now + delay;
+	snprintf(f->error, sizeof(f->error), "%s", err);
+	d->publish_errors++;
+	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+	switch (sy_log_episode_hit(&f->log, now, FAIL_LOG_PERIOD_MS, &held)) {
+	case SY_EPISODE_START:
+		sy_logf("error", "\"cannot publish service: its running table stays, the other services publish; retrying with a back-off\" service=%s retry_in_ms=%llu error=\"%s\"",
+			s->name, (unsigned long long)delay, err);
+		break;
+	case SY_EPISODE_SUMMARY:
+		sy_logf("error", "\"service still cannot be published\" service=%s failing_for_s=%llu attempts=%u retry_in_ms=%llu error=\"%s\"",
+			s->name, (unsigned long long)(now - f->since_ms) / 1000, f->attempts,
+			(unsigned long long)delay, err);
+		break;
+	case SY_EPISODE_QUIET:
+		break;
+	}
+}
+
+/* Phase 3 (locked): s was published; a failure it had is over. */
+static void publish_recovered(struct sy_service_state *s, uint64_t now)
+{
+	struct sy_publish_failure *f = &s->pub;
+	uint64_t n;
+
+	if (!f->attempts)
+		return;
+	if (sy_log_episode_end(&f->log, &n))
+		sy_logf("info", "\"service published again\" service=%s failed_for_s=%llu attempts=%u",
+			s->name, (unsigned long long)(now - f->since_ms) / 1000, f->attempts);
+	f->error[0] = 0;
+	f->since_ms = f->retry_ms = 0;
+	f->attempts = 0;
+}
+
+static struct pending *pending_named(struct pending *pend, size_t np, const char *name)
+{
+	for (size_t i = 0; i < np; i++)
+		if (!strcmp(pend[i].name, name))
+			return &pend[i];
+	return NULL;
+}
 
 /* Phase 1 (locked): the desired set of a dirty service, with next hops. */
 static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now,
 		   struct pending *p)
 {
 	const struct sy_config_service *cfg = &d->cfg->services[s->cfg_index];
-	uint32_t cap = sy_svcb_desired_cap(&s->b), n, kept = 0;
+	uint32_t cap = sy_svcb_desired_cap(&s->b), n, kept = 0, unknown = 0;
 	struct sy_be **idx;
 
 	snprintf(p->name, sizeof(p->name), "%s", s->name);
@@ -93,7 +165,9 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		struct sy_be tmp = { .id = p->set[j].id };
 
 		/* a fail-static member may no longer be known: its published
-		 * MAC is in the region, use the cache entry */
+		 * MAC is in the region, use the cache entry; it still takes
+		 * a backend slot, so it counts against the cap */
+		unknown += !b;
 		if (!resolve_mac(cfg, b ? b : &tmp, p->be[kept].mac)) {
 			p->unresolved = true;
 			continue;
@@ -103,6 +177,7 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		p->set[kept++] = p->set[j];
 	}
 	free(idx);
+	s->kept_unknown = unknown;
 	p->n = kept;
 	spec_of(cfg, &p->spec);
 	p->spec.n_backends = kept;
@@ -145,13 +220,14 @@ int sy_daemon_publish(struct sy_daemon *d)
 	uint64_t now = sy_now_ms(), config_gen = d->config_gen, build_us;
 	size_t np = 0;
 	struct sy_commit_stats cs;
-	bool any = false;
+	bool any = false, committed = false;
 	char err[256];
 	int rc = 0;
 
 	if (!pend)
 		return -1;
-	/* 1. capture, locked: services no longer configured, dirty ones */
+	/* 1. capture, locked: services no longer configured, dirty ones
+	 * (not one that failed before its back-off is over: it stays dirty) */
 	for (uint32_t i = 0; snap && i < snap->n_services; i++) {
 		const struct sy_service *s = sy_snapshot_service(sy_writer_map(d->writer)->base, snap, i);
 
@@ -162,7 +238,7 @@ int sy_daemon_publish(struct sy_daemon *d)
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
 
-		if (!s->b.dirty)
+		if (!s->b.dirty || now < s->pub.retry_ms)
 			continue;
 		if (capture(d, s, now, &pend[np])) {
 			free(pend[np].set);
@@ -182,13 +258,12 @@ int sy_daemon_publish(struct sy_daemon *d)
 	pthread_mutex_unlock(&d->lock);
 	build_us = sy_now_us();
 	for (size_t i = 0; i < np; i++) {
-		if (sy_writer_set_service(d->writer, &pend[i].spec, err, sizeof(err)) == 0) {
+		if (sy_writer_set_service(d->writer, &pend[i].spec, pend[i].err,
+					  sizeof(pend[i].err)) == 0) {
 			pend[i].staged = true;
 			any = true;
 		} else {
-			sy_logf("error", "\"cannot stage service\" service=%s error=\"%s\"",
-				pend[i].name, err);
-			rc = -1;
+			pend[i].failed = true;
 		}
 		if (pend[i].unresolved)
 			sy_logf("info", "\"waiting for next-hop MACs\" service=%s", pend[i].name);
@@ -198,17 +273,45 @@ int sy_daemon_publish(struct sy_daemon *d)
 	if (np)
 		sy_ms_histogram_add(&d->build, (double)build_us / 1000.0);
 
-	/* 3. commit, locked */
+	/* 3. commit, locked: a service the writer names as the cause leaves
+	 * the batch (the writer unstaged it) and the rest is committed again;
+	 * a cause that is no one service's fails the whole batch */
 	if (d->config_gen != config_gen) {
 		sy_writer_discard(d->writer); /* the reload marked every service dirty */
 		any = false;
-	} else if (any && sy_writer_commit(d->writer, &cs, err, sizeof(err))) {
-		sy_logf("error", "\"publish failed; the running tables stay\" error=\"%s\"", err);
-		snprintf(d->last_error, sizeof(d->last_error), "%s", err);
-		d->publish_errors++;
+	}
+	while (any) {
+		struct pending *p;
+
+		if (sy_writer_commit(d->writer, &cs, err, sizeof(err)) == 0) {
+			committed = true;
+			break;
+		}
 		rc = -1;
-		any = false;
-	} else if (any) {
+		p = cs.failed[0] ? pending_named(pend, np, cs.failed) : NULL;
+		if (p) {
+			p->failed = true;
+			snprintf(p->err, sizeof(p->err), "%s", err);
+			continue;
+		}
+		if (cs.failed[0])
+			continue; /* not ours (cannot happen): it was unstaged too */
+		p = NULL;
+		for (size_t i = 0; i < np; i++)
+			if (pend[i].staged && !pend[i].failed) {
+				p = &pend[i];
+				p->failed = true;
+				snprintf(p->err, sizeof(p->err), "%s", err);
+			}
+		if (!p) { /* only removals: say it here, at a bounded rate */
+			d->publish_errors++;
+			snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+			if (sy_log_limit_pass(&d->publish_log, 1, "publish failed"))
+				sy_logf("error", "\"publish failed; the running tables stay\" error=\"%s\"", err);
+		}
+		break;
+	}
+	if (committed) {
 		uint64_t done_us;
 
 		sy_daemon_xdp_sync(d); /* the XDP path's maps, when it runs */
@@ -216,14 +319,21 @@ int sy_daemon_publish(struct sy_daemon *d)
 		done_us = sy_now_us();
 		d->publishes++;
 		for (size_t i = 0; i < np; i++)
-			if (pend[i].staged)
+			if (pend[i].staged && !pend[i].failed)
 				published(d, &pend[i], now, done_us);
 	}
 	for (size_t i = 0; i < np; i++) {
 		struct sy_service_state *s = sy_daemon_service(d, pend[i].name);
 
-		/* not published (staging or the commit failed): try again */
-		if (s && !(any && pend[i].staged)) {
+		if (s && committed && pend[i].staged && !pend[i].failed) {
+			publish_recovered(s, now);
+		} else if (s) {
+			/* not published: tried again (after a back-off if it
+			 * failed) with what it carried */
+			if (pend[i].failed && d->config_gen == config_gen) {
+				publish_failed(d, s, pend[i].err, now);
+				rc = -1;
+			}
 			s->b.dirty = true;
 			if (pend[i].event_us &&
 			    (!s->last_event_us || pend[i].event_us < s->last_event_us))

@@ -40,6 +40,16 @@ extern const struct sy_source sy_source_zookeeper;
 struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
 			       const struct sy_backend_id *id, uint32_t weight,
 			       enum sy_be_source src, uint64_t ttl_ms);
+/* May id join s now (docs/control.md, "Backend caps")? A backend the
+ * service knows always may (a heartbeat, a re-registration, a new weight);
+ * a new one only while the service counts fewer backends than its cap
+ * (sy_service_counted: its known entries of every source, plus fail-static
+ * members no longer known). A refusal is counted, per service and per
+ * source, logged at a bounded rate, and said in why. Static backends are
+ * never asked: the configuration is checked to fit (preflight.c). */
+bool sy_source_admit(struct sy_daemon *d, struct sy_service_state *s,
+		     const struct sy_backend_id *id, enum sy_be_source src, char *why,
+		     size_t len);
 /* A backend leaves: SY_LEAVE_EXPLICIT for a departure on purpose (a
  * deregistration, a service no longer fed by this source), SY_LEAVE_LOST for
  * one the registry does not explain (a key or znode that vanished: a lease

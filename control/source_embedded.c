@@ -116,6 +116,11 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 		uint32_t ttl = r.ttl_s ? r.ttl_s : cs->health.default_ttl_s;
 
 		memcpy(id.addr, r.addr, sizeof(id.addr));
+		/* a new backend over the service's cap: 507, counted apart
+		 * from the rejected (it was authentic), logged a line a
+		 * minute; its agent keeps trying and gets in once one leaves */
+		if (reg && !sy_source_admit(d, s, &id, SY_SRC_EMBEDDED, err, sizeof(err)))
+			return sy_http_error(c, 507, "%s", err);
 		d->reg_accepted++;
 		if (reg) {
 			struct sy_be *b = sy_svcb_find(&s->b, &id);
@@ -249,13 +254,15 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 		snprintf(buf, len, "not configured");
 	else if (d->registry_http && !local) /* sy0 not up yet, or a typo */
 		snprintf(buf, len,
-			 "waiting: listening on %s:%u, but no interface has %s yet; %llu accepted, %llu refused",
+			 "waiting: listening on %s:%u, but no interface has %s yet; %llu accepted, %llu refused, %llu over capacity",
 			 e->listen_host, e->listen_port, e->listen_host,
-			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
+			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected,
+			 (unsigned long long)d->over_capacity[SY_SRC_EMBEDDED]);
 	else
-		snprintf(buf, len, "%s: listening on %s:%u, %llu accepted, %llu refused",
+		snprintf(buf, len, "%s: listening on %s:%u, %llu accepted, %llu refused, %llu over capacity",
 			 d->registry_http ? "up" : "down", e->listen_host, e->listen_port,
-			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected);
+			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected,
+			 (unsigned long long)d->over_capacity[SY_SRC_EMBEDDED]);
 }
 
 const struct sy_source sy_source_embedded = {

@@ -48,6 +48,7 @@
 #define IDLE_REFRESH_MS 15000 /* a silent watch is re-created (a hung member) */
 #define LOG_EACH_MAX 32      /* more changes than this in one go: one summary line */
 #define PILE_MAX 100000      /* watch events read ahead of d->lock at most */
+#define RELIST_CAPPED_MS 5000 /* room at a capped service: list again, at most this often */
 
 struct conf {
 	bool enabled;
@@ -145,6 +146,12 @@ struct ctx {
 	char err[160];
 	uint64_t rev;           /* last revision seen (applied) */
 	bool need_list;
+	/* Entries ignored at their service's cap since the last listing: the
+	 * watch tells nothing more of a key that does not change, so a
+	 * removal that makes room has the prefix listed again (relist_at_ms,
+	 * RELIST_CAPPED_MS after the last listing at the soonest). */
+	bool capped;
+	uint64_t listed_ms, relist_at_ms;
 	uint64_t last_ok_ms;    /* an endpoint last answered */
 	/* the transfer in progress */
 	char *buf;
@@ -365,6 +372,10 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 				rc = XR_IDLE;
 				break;
 			}
+			if (x->relist_at_ms && now >= x->relist_at_ms) {
+				rc = XR_CANCELED; /* room at a capped service */
+				break;
+			}
 		}
 		/* read-ahead waiting for d->lock: apply it when nothing more comes */
 		curl_multi_poll(E.multi, NULL, 0, x->npending ? 2 : 100, &nfds);
@@ -493,13 +504,21 @@ static void log_invalid(struct sy_daemon *d, const uint8_t *key, size_t klen, co
 	sy_logf("warn", "\"etcd: key or value ignored\" key=\"%s\" error=\"%s\"", k, why);
 }
 
-static bool upsert(struct sy_daemon *d, struct sy_service_state *s, const struct sy_etcd_entry *e,
+/* One entry into its service; false (and x->capped) if its service is at
+ * its cap and does not know it: ignored, counted (sy_source_admit). */
+static bool upsert(struct ctx *x, struct sy_service_state *s, const struct sy_etcd_entry *e,
 		   bool verbose)
 {
+	struct sy_daemon *d = x->d;
 	struct sy_be *b = sy_svcb_find(&s->b, &e->id);
 	bool was = b && b->present && removable(b);
 	uint32_t old_w = b ? b->weight : 0;
+	char why[256];
 
+	if (!b && !sy_source_admit(d, s, &e->id, SY_SRC_ETCD, why, sizeof(why))) {
+		x->capped = true;
+		return false;
+	}
 	b = sy_source_upsert(d, s, &e->id, e->weight, SY_SRC_ETCD, 0);
 	if (!b)
 		return false;
@@ -671,16 +690,8 @@ static void reconcile(struct ctx *x, struct listed *l)
 	if (l->n)
 		qsort(l->e, l->n, sizeof(*l->e), entry_cmp);
 	pthread_mutex_lock(&d->lock);
-	for (size_t i = 0; i < l->n; i++) {
-		struct sy_service_state *s = etcd_service(d, l->e[i].service);
-
-		if (s)
-			added += upsert(d, s, &l->e[i], verbose);
-		if (i % CHUNK == CHUNK - 1) { /* let the others in */
-			pthread_mutex_unlock(&d->lock);
-			pthread_mutex_lock(&d->lock);
-		}
-	}
+	/* removals first: the room they make at a capped service is taken
+	 * by the entries below */
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
 		struct sy_etcd_entry key;
@@ -696,6 +707,19 @@ static void reconcile(struct ctx *x, struct listed *l)
 			    (l->n && bsearch(&key, l->e, l->n, sizeof(*l->e), entry_cmp)))
 				continue;
 			removed += remove_backend(d, s, &id, verbose || removed < LOG_EACH_MAX);
+		}
+	}
+	x->capped = false;
+	x->listed_ms = sy_now_ms();
+	x->relist_at_ms = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		struct sy_service_state *s = etcd_service(d, l->e[i].service);
+
+		if (s)
+			added += upsert(x, s, &l->e[i], verbose);
+		if (i % CHUNK == CHUNK - 1) { /* let the others in */
+			pthread_mutex_unlock(&d->lock);
+			pthread_mutex_lock(&d->lock);
 		}
 	}
 	if (!E.reachable)
@@ -718,7 +742,7 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 {
 	json_t *r = json_object_get(j, "result"), *ev, *evs;
 	struct sy_daemon *d = x->d;
-	size_t i, n, changes = 0;
+	size_t i, n, changes = 0, removed = 0;
 	uint64_t compact;
 	bool verbose;
 
@@ -775,13 +799,13 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 		} else if (!(s = etcd_service(d, e.service))) {
 			/* another instance's service */
 		} else if (del) {
-			changes += remove_backend(d, s, &e.id, verbose);
+			removed += remove_backend(d, s, &e.id, verbose);
 		} else if (sy_etcd_parse_value(v, vlen, &e, why, sizeof(why))) {
 			log_invalid(d, k, klen, why);
 			/* the key no longer describes a usable backend */
-			changes += remove_backend(d, s, &e.id, verbose);
+			removed += remove_backend(d, s, &e.id, verbose);
 		} else {
-			changes += upsert(d, s, &e, verbose);
+			changes += upsert(x, s, &e, verbose);
 		}
 		free(k);
 		free(v);
@@ -791,6 +815,9 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 		}
 	}
 	E.revision = x->rev;
+	changes += removed;
+	if (removed && x->capped && !x->relist_at_ms)
+		x->relist_at_ms = x->listed_ms + RELIST_CAPPED_MS;
 	if (!verbose)
 		sy_logf("info", "\"etcd: events applied\" events=%zu changes=%zu revision=%llu", n,
 			changes, (unsigned long long)x->rev);
@@ -1002,6 +1029,7 @@ static void stop(struct sy_daemon *d)
 static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 {
 	uint64_t n = 0, invalid = d->registry_invalid[SY_SOURCE_ETCD];
+	unsigned long long capped = (unsigned long long)d->over_capacity[SY_SRC_ETCD];
 
 	if (!E.conf.enabled) {
 		snprintf(buf, len, "not configured");
@@ -1013,17 +1041,17 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 			n += d->svc[i].b.be[j].source == SY_SRC_ETCD;
 	*up = E.reachable && E.answered;
 	if (!E.reachable)
-		snprintf(buf, len, "down: no endpoint answers for %llu s, last known set kept; %llu backends, %llu invalid (%s)",
+		snprintf(buf, len, "down: no endpoint answers for %llu s, last known set kept; %llu backends, %llu invalid, %llu over capacity (%s)",
 			 (unsigned long long)((sy_now_ms() - E.down_since_ms) / 1000),
-			 (unsigned long long)n, (unsigned long long)invalid, E.error);
+			 (unsigned long long)n, (unsigned long long)invalid, capped, E.error);
 	else if (!E.answered)
 		snprintf(buf, len, "connecting: %s (%s)", E.endpoint[0] ? E.endpoint : E.conf.endpoints[0],
 			 E.error[0] ? E.error : "no answer yet");
 	else
-		snprintf(buf, len, "up: %s %s at revision %llu, %llu backends, %llu invalid",
+		snprintf(buf, len, "up: %s %s at revision %llu, %llu backends, %llu invalid, %llu over capacity",
 			 E.watching ? "watching" : "reconnecting to", E.endpoint,
 			 (unsigned long long)E.revision, (unsigned long long)n,
-			 (unsigned long long)invalid);
+			 (unsigned long long)invalid, capped);
 }
 
 const struct sy_source sy_source_etcd = {

@@ -289,17 +289,33 @@ static void reconcile(struct zk_worker *w, struct zk_svc *zs, bool removals)
 
 	if (!s || d->cfg->services[s->cfg_index].source != SY_SOURCE_ZOOKEEPER)
 		return;
+	/* removals first: at a capped service, the room they make goes to
+	 * children ignored before (each listing offers them all again) */
+	for (uint32_t i = s->b.n; removals && i-- > 0;) {
+		struct sy_backend_id id = s->b.be[i].id;
+
+		if (s->b.be[i].source != SY_SRC_ZOOKEEPER || listed_valid(zs, &id))
+			continue;
+		if (sy_source_remove(d, s, &id, SY_LEAVE_LOST)) {
+			sy_format_endpoint(&id, a, sizeof(a));
+			sy_logf("info", "\"backend deregistered\" service=%s backend=%s source=zookeeper",
+				s->name, a);
+		}
+	}
 	for (size_t i = 0; i < zs->n; i++) {
 		const struct zk_child *c = &zs->c[i];
 		struct sy_be *b;
 		bool was;
 		uint32_t old_w;
+		char why[256];
 
 		if (!c->valid)
 			continue;
 		b = sy_svcb_find(&s->b, &c->id);
 		was = b && b->present && b->source == SY_SRC_ZOOKEEPER;
 		old_w = b ? b->weight : 0;
+		if (!b && !sy_source_admit(d, s, &c->id, SY_SRC_ZOOKEEPER, why, sizeof(why)))
+			continue; /* at its cap: ignored, counted */
 		b = sy_source_upsert(d, s, &c->id, c->weight, SY_SRC_ZOOKEEPER, 0);
 		if (!b)
 			continue;
@@ -309,19 +325,6 @@ static void reconcile(struct zk_worker *w, struct zk_svc *zs, bool removals)
 			sy_format_endpoint(&c->id, a, sizeof(a));
 			sy_logf("info", "\"backend registered\" service=%s backend=%s weight=%u source=zookeeper",
 				s->name, a, c->weight);
-		}
-	}
-	if (!removals)
-		return;
-	for (uint32_t i = s->b.n; i-- > 0;) {
-		struct sy_backend_id id = s->b.be[i].id;
-
-		if (s->b.be[i].source != SY_SRC_ZOOKEEPER || listed_valid(zs, &id))
-			continue;
-		if (sy_source_remove(d, s, &id, SY_LEAVE_LOST)) {
-			sy_format_endpoint(&id, a, sizeof(a));
-			sy_logf("info", "\"backend deregistered\" service=%s backend=%s source=zookeeper",
-				s->name, a);
 		}
 	}
 }
@@ -930,14 +933,15 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 	*up = zk.reachable;
 	if (zk.reachable)
 		snprintf(buf, len, "up: %s session 0x%" PRIx64 " (timeout %d ms), %zu services, %" PRIu64
-			 " backends, %" PRIu64 " malformed znodes ignored%s",
+			 " backends, %" PRIu64 " malformed znodes ignored, %" PRIu64 " over capacity%s",
 			 zk.shown_servers, (uint64_t)zk.session, zk.negotiated_ms, nsvc, zk.backends,
-			 zk.malformed, zk.settling ? ", settling (removals deferred)" : "");
+			 zk.malformed, d->over_capacity[SY_SRC_ZOOKEEPER],
+			 zk.settling ? ", settling (removals deferred)" : "");
 	else
 		snprintf(buf, len, "down: %s unreachable for %" PRIu64 " s, last known backends kept, %zu services, %" PRIu64
-			 " malformed znodes ignored",
+			 " malformed znodes ignored, %" PRIu64 " over capacity",
 			 d->cfg->registry.zookeeper.servers, (sy_now_ms() - zk.down_since_ms) / 1000, nsvc,
-			 zk.malformed);
+			 zk.malformed, d->over_capacity[SY_SRC_ZOOKEEPER]);
 	pthread_mutex_unlock(&zk.mu);
 }
 

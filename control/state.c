@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "netaddr.h"
+#include "preflight.h"
 #include "source.h"
 
 const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS] = {
@@ -74,6 +76,35 @@ bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what)
 	return false;
 }
 
+enum sy_episode_line sy_log_episode_hit(struct sy_log_episode *e, uint64_t now_ms,
+					uint64_t period_ms, uint64_t *held)
+{
+	enum sy_episode_line line = SY_EPISODE_QUIET;
+
+	if (!e->start_ms || now_ms - e->last_ms >= period_ms) {
+		*e = (struct sy_log_episode){ .start_ms = now_ms ? now_ms : 1, .logged_ms = now_ms };
+		line = SY_EPISODE_START;
+	} else if (now_ms - e->logged_ms >= period_ms) {
+		e->logged_ms = now_ms;
+		line = SY_EPISODE_SUMMARY;
+	}
+	e->last_ms = now_ms;
+	e->n++;
+	*held = e->n - e->n_logged;
+	if (line != SY_EPISODE_QUIET)
+		e->n_logged = e->n;
+	return line;
+}
+
+bool sy_log_episode_end(struct sy_log_episode *e, uint64_t *n)
+{
+	bool on = e->start_ms != 0;
+
+	*n = e->n;
+	*e = (struct sy_log_episode){ 0 };
+	return on;
+}
+
 struct sy_service_state *sy_daemon_service(struct sy_daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_svc; i++)
@@ -120,6 +151,51 @@ struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
 	return b;
 }
 
+uint32_t sy_service_counted(const struct sy_service_state *s)
+{
+	return s->b.n + s->kept_unknown;
+}
+
+/* A service at its cap logs when refusals start, then a summary a minute. */
+#define CAP_LOG_PERIOD_MS 60000
+
+bool sy_source_admit(struct sy_daemon *d, struct sy_service_state *s,
+		     const struct sy_backend_id *id, enum sy_be_source src, char *why,
+		     size_t len)
+{
+	uint64_t held;
+	char ep[80];
+
+	if (sy_service_counted(s) < s->cap || sy_svcb_find(&s->b, id) ||
+	    sy_svcb_remembers(&s->b, id))
+		return true;
+	if (s->cap_explicit)
+		snprintf(why, len,
+			 "service %s: at its cap of %u backends (services[%zu].max_backends); one must leave before another joins",
+			 s->name, s->cap, s->cfg_index);
+	else
+		snprintf(why, len,
+			 "service %s: at its cap of %u backends (its share of limits.backends; services[%zu].max_backends sets it); one must leave before another joins",
+			 s->name, s->cap, s->cfg_index);
+	s->over_capacity++;
+	if ((unsigned)src < sizeof(d->over_capacity) / sizeof(d->over_capacity[0]))
+		d->over_capacity[src]++;
+	sy_format_endpoint(id, ep, sizeof(ep));
+	switch (sy_log_episode_hit(&s->cap_log, sy_now_ms(), CAP_LOG_PERIOD_MS, &held)) {
+	case SY_EPISODE_START:
+		sy_logf("warn", "\"backend refused: service at its cap; new backends are refused and counted (one line a minute while it lasts)\" service=%s cap=%u source=%s backend=%s",
+			s->name, s->cap, sy_be_source_name(src), ep);
+		break;
+	case SY_EPISODE_SUMMARY:
+		sy_logf("warn", "\"backends refused: service still at its cap\" service=%s cap=%u refused=%llu last_source=%s last_backend=%s",
+			s->name, s->cap, (unsigned long long)held, sy_be_source_name(src), ep);
+		break;
+	case SY_EPISODE_QUIET:
+		break;
+	}
+	return false;
+}
+
 bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
 		      const struct sy_backend_id *id, enum sy_leave how)
 {
@@ -150,7 +226,23 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* 1. everything fallible first */
+	/* 1. everything fallible first: each service's cap in the running
+	 * region (preflight checked that they fit), the keys */
+	struct sy_region_limits lim = sy_writer_map(d->writer)->hdr->limits;
+	uint32_t *caps = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*caps));
+
+	if (!caps || sy_config_caps(cfg, &lim, caps, err, errlen)) {
+		if (!caps)
+			snprintf(err, errlen, "out of memory");
+		free(caps);
+		free(next);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		next[i].cap = caps[i];
+		next[i].cap_explicit = cfg->services[i].max_backends != 0;
+	}
+	free(caps);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct sy_config_service *cs = &cfg->services[i];
 
@@ -179,6 +271,11 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 			next[i].digest = old->digest;
 			next[i].published_gen = old->published_gen;
 			next[i].rejected = old->rejected;
+			next[i].kept_unknown = old->kept_unknown;
+			next[i].over_capacity = old->over_capacity;
+			/* a reload tries a failing service again at once */
+			next[i].pub = old->pub;
+			next[i].pub.retry_ms = 0;
 			memset(&old->b, 0, sizeof(old->b));
 			if (cs->source != SY_SOURCE_EMBEDDED) {
 				sy_svcb_forget_source(&next[i].b, SY_SRC_EMBEDDED);

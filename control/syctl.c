@@ -233,7 +233,7 @@ static long long i_(json_t *o, const char *k)
 static void print_status(json_t *j)
 {
 	size_t i;
-	json_t *d;
+	json_t *d, *s;
 
 	printf("instance    %s\n", s_(j, "instance"));
 	printf("version     %s\n", s_(j, "version"));
@@ -274,6 +274,12 @@ static void print_status(json_t *j)
 		json_object_foreach(json_object_get(j, "sources"), name, src)
 			printf("source      %-9s %s\n", name, s_(src, "state"));
 	}
+	d = json_object_get(j, "publish_failing");
+	printf("publishing  %s\n", json_array_size(d) ? "FAILING (the running tables stay; the other services publish)" : "ok");
+	json_array_foreach(d, i, s)
+		printf("  %s: %s (for %lld s, %lld attempts, next in %.1f s)\n", s_(s, "service"),
+		       s_(s, "error"), i_(s, "failing_for_s"), i_(s, "attempts"),
+		       (double)i_(s, "retry_in_ms") / 1000.0);
 	d = json_object_get(j, "degraded");
 	printf("state       %s\n", json_array_size(d) ? "DEGRADED" : "ok");
 	json_array_foreach(d, i, j)
@@ -285,18 +291,27 @@ static void print_services(json_t *j)
 	size_t i;
 	json_t *s;
 
-	printf("%-16s %-28s %-6s %-6s %8s %9s %-16s %s\n", "SERVICE", "VIP", "PROTO", "MODE",
-	       "M", "BACKENDS", "DIGEST", "STATE");
+	printf("%-16s %-28s %-6s %-6s %8s %9s %11s %-16s %s\n", "SERVICE", "VIP", "PROTO", "MODE",
+	       "M", "BACKENDS", "CAP", "DIGEST", "STATE");
 	json_array_foreach(json_object_get(j, "services"), i, s) {
 		char vip[80], port[8] = "all";
+		bool failing = !strcmp(s_(s, "publish"), "failing");
 
 		if (i_(s, "port"))
 			snprintf(port, sizeof(port), "%lld", i_(s, "port"));
 		snprintf(vip, sizeof(vip), strchr(s_(s, "vip"), ':') ? "[%s]:%s" : "%s:%s",
 			 s_(s, "vip"), port);
-		printf("%-16s %-28s %-6s %-6s %8lld %4lld/%-4lld %-16s %s\n", s_(s, "name"), vip,
-		       s_(s, "protocol"), s_(s, "mode"), i_(s, "table_size"), i_(s, "live"),
-		       i_(s, "backends"), s_(s, "digest"), s_(s, "state"));
+		/* BACKENDS: live/published; CAP: counted/max_backends */
+		printf("%-16s %-28s %-6s %-6s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ", s_(s, "name"),
+		       vip, s_(s, "protocol"), s_(s, "mode"), i_(s, "table_size"), i_(s, "live"),
+		       i_(s, "backends"), i_(s, "backends_counted"), i_(s, "max_backends"),
+		       s_(s, "digest"));
+		if (!failing)
+			printf("%s\n", s_(s, "state"));
+		else if (strcmp(s_(s, "state"), "ok"))
+			printf("%s; publish-failing: %s\n", s_(s, "state"), s_(s, "publish_error"));
+		else
+			printf("publish-failing: %s\n", s_(s, "publish_error"));
 	}
 }
 

@@ -1178,6 +1178,8 @@ int sy_writer_commit(struct sy_writer *w, struct sy_commit_stats *st, char *err,
 	offs = malloc(sizeof(*offs) * (cap ? cap : 1));
 	if (!offs) {
 		snprintf(err, errlen, "out of memory");
+		if (st)
+			*st = stats;
 		return -1;
 	}
 	/* Published services that no staged change names are shared as-is. */
@@ -1204,11 +1206,14 @@ int sy_writer_commit(struct sy_writer *w, struct sy_commit_stats *st, char *err,
 			stats.unchanged++;
 			continue;
 		}
-		if (!sg->table && stage_table(sg, err, errlen))
-			goto fail;
-		off = build_service(w, sg, old, gen, &u, err, errlen);
-		if (!off)
-			goto fail;
+		if ((!sg->table && stage_table(sg, err, errlen)) ||
+		    !(off = build_service(w, sg, old, gen, &u, err, errlen))) {
+			/* this service's own resources (slots, heap for its
+			 * object): it alone is unstaged, the others can go */
+			snprintf(stats.failed, sizeof(stats.failed), "%s", sg->name);
+			unstage(w, sg);
+			goto undo;
+		}
 		offs[n++] = off;
 		stats.rebuilt++;
 		if (old)
@@ -1267,9 +1272,12 @@ int sy_writer_commit(struct sy_writer *w, struct sy_commit_stats *st, char *err,
 		*st = stats;
 	return 0;
 fail:
+	sy_writer_discard(w);
+undo:
 	undo_commit(w, &u);
 	undo_free(&u);
 	free(offs);
-	sy_writer_discard(w);
+	if (st)
+		*st = stats;
 	return -1;
 }

@@ -7,7 +7,10 @@
  * published together by sy_writer_commit: only staged services get new
  * objects (a new Maglev table); the others are shared by the old and the new
  * root. A commit is all-or-nothing: on error nothing is published and the
- * running state is unchanged.
+ * running state is unchanged. When the error is one staged service's own
+ * (no backend or service slot, no heap for its object) that service alone
+ * is unstaged and named, and the others stay staged: committing again
+ * publishes them, so one service that cannot fit never holds up the rest.
  *
  * Memory of an unlinked object is reused only after every online reader has
  * passed a quiescent point (sy_writer_reclaim, also run by each commit).
@@ -96,9 +99,14 @@ struct sy_commit_stats {
 	uint32_t rebuilt;     /* services that got a new object */
 	uint32_t unchanged;   /* staged services identical to the published one */
 	uint32_t removed;
+	/* on error: the staged service that caused it (unstaged; the other
+	 * changes stay staged), "" if the cause is not one service's (the
+	 * snapshot's heap, readers behind, the same VIP twice): all dropped */
+	char failed[SY_NAME_MAX];
 };
 
-/* Publish every staged change as one new snapshot. */
+/* Publish every staged change as one new snapshot; *st is filled on error
+ * too (st->failed). */
 int sy_writer_commit(struct sy_writer *w, struct sy_commit_stats *st, char *err,
 		     size_t errlen);
 

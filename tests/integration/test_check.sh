@@ -1,7 +1,8 @@
 #!/bin/bash
 # `sy-control --check` runs every check start-up runs, and a start that
-# fails leaves nothing behind (issue 12, point 6). No network, no
-# dataplane: configurations in a temporary directory.
+# fails leaves nothing behind (issue 12, point 6); a reload runs the same
+# checks against the running region (point 2). No network, no dataplane:
+# configurations in a temporary directory.
 #
 # Each broken configuration must be refused by --check (exit 2, a message
 # naming what is wrong), and a real start of it must fail too and leave no
@@ -113,6 +114,45 @@ sed -i "s|key_file: $W/adopt2.key|key_file: $W/good.key|; s|services: 4, backend
 out=$("$BUILD/control/sy-control" --check --config "$W/adopt.yaml" 2>&1) &&
 	sy_pass "--check with an existing region uses the region's limits (4 services): $out" ||
 	sy_fail "--check with an existing region: $out"
+
+# ---- reload: a configuration the running region cannot hold is refused ----------
+# (issue 12, point 2) `syctl reload` answers 400 with the reason, the log
+# says the running state is unchanged, and it is: the same services, the
+# same caps. The file's own limits do not count: the region exists.
+config reload
+"$BUILD/control/sy-control" --config "$W/reload.yaml" >"$W/reload.log" 2>&1 &
+pid=$!
+SY_PIDS+=($pid)
+sy_wait 10 test -S "$W/reload.sock" || sy_fail "reload: start"
+cp "$W/reload.yaml" "$W/reload.good"
+running() { # the services and their caps, as `syctl services` shows them
+	"$BUILD/control/syctl" --socket "$W/reload.sock" --json services |
+		python3 -c 'import json, sys; print(" ".join("%s:%s" % (s["name"], s["max_backends"]) for s in json.load(sys.stdin)["services"]))'
+}
+before=$(running)
+# reload_refused WHAT PATTERN: the file as it is now is refused, nothing changes
+reload_refused() {
+	local out rc
+	out=$("$BUILD/control/syctl" --socket "$W/reload.sock" reload 2>&1)
+	rc=$?
+	[ $rc = 1 ] && echo "$out" | grep -q -- "400 .*$2" && [ "$(running)" = "$before" ] &&
+		grep -q "reload refused; running state unchanged.*$2" "$W/reload.log" &&
+		sy_pass "a reload with $1 is refused: $out; still $before" ||
+		sy_fail "reload with $1: exit $rc, $out; running: $(running) (before: $before)"
+	cp "$W/reload.good" "$W/reload.yaml"
+}
+sed -i 's|services: 4, backends: 64|services: 8, backends: 64|' "$W/reload.yaml"
+for i in 3 4 5; do
+	echo "  - { name: s$i, vip: 198.18.1.$i, port: 53, protocol: udp, mode: ipip, source: static }" >>"$W/reload.yaml"
+done
+reload_refused "5 services for the region's 4 (the file's limits say 8)" "limits.services"
+sed -i 's|source: static }|source: static, max_backends: 100 }|' "$W/reload.yaml"
+reload_refused "a max_backends over the region's 64 backends" "limits.backends"
+sed -i 's|source: static }|source: static,\n      backends: [ { address: 198.18.0.21, port: 53 }, { address: 198.18.0.22, port: 53 } ] }|;
+	s|key_file: \(.*\) }|key_file: \1, max_backends: 63 }|' "$W/reload.yaml"
+reload_refused "a static list over the service's cap (its share: 1)" "over the service's cap of 1"
+out=$("$BUILD/control/syctl" --socket "$W/reload.sock" reload 2>&1) &&
+	sy_pass "the same file reloads: $out" || sy_fail "a good reload: $out"
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"

@@ -21,6 +21,10 @@
 #   8. malformed keys and values: ignored with a warn line each, counted in
 #      `syctl status` and /metrics, never fatal; valid IPv6 keys with zone and
 #      metadata work
+#   8b. a service at its cap (max_backends: 2, added by a reload): keys
+#      over it ignored, counted in `syctl status` and /metrics, one log
+#      line; a key of it deleted: one of the ignored ones takes its place
+#      (the watch says nothing more of them: sy-control lists again)
 #   9. SIGTERM to an agent revokes its lease (the backend leaves at once);
 #      SIGTERM to sy-control stops it promptly
 #  10. etcd with authentication on: sy-control authenticates (username,
@@ -324,6 +328,35 @@ kill -0 $CONTROL && ! in_backends 198.18.0.30 && ! in_backends 198.18.0.31 && ! 
 ctl backends web | grep -q '\[2001:2::5\]:80 .* 3 .* up .* etcd *b ' &&
 	sy_pass "IPv6 key with weight 3 and zone b" || { sy_fail "IPv6 backend line"; ctl backends web; }
 grep 'key or value ignored' "$W/control.log" | tail -10 | sed 's/^/  /'
+
+# ---- 8b. a service at its cap --------------------------------------------------------------
+sy_log "8b. a service at its cap (max_backends: 2)"
+cat >>"$W/sw.yaml" <<EOF
+  - { name: capped, vip: 198.18.1.3, port: 80, protocol: tcp, mode: ipip, source: etcd,
+      max_backends: 2, next_hop_mac: "02:00:00:00:00:fe", health: { hold_down_s: 0, panic_threshold: 0 } }
+EOF
+ctl reload >/dev/null || sy_fail "reload with the capped service"
+over_capacity() { curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_backends_over_capacity_total{source="etcd"} //p'; }
+capped() { ctl --json backends capped | grep -o '"address": "198.18.0.5[0-9]"' | grep -o '5[0-9]' | sort | tr '\n' ' '; }
+capped_is() { [ "$(capped)" = "$1" ]; }
+oc0=$(over_capacity)
+for i in 1 2 3 4; do ectl_retry put $PFX/capped/198.18.0.5$i:80 '{"weight":1}' >/dev/null; done
+if sy_wait 5 capped_is "51 52 " && sy_wait 3 bash -c "[ \$(curl -s --unix-socket '$SOCK' http://x/metrics | sed -n 's/^switchyard_backends_over_capacity_total{source=\"etcd\"} //p') -ge $((oc0 + 2)) ]"; then
+	sy_pass "capped: 198.18.0.51 and .52 in, .53 and .54 ignored and counted (over capacity $oc0 -> $(over_capacity))"
+else
+	sy_fail "capped: backends '$(capped)', over capacity $oc0 -> $(over_capacity)"
+fi
+etcd_state | grep -q "$(over_capacity) over capacity" && sy_pass "syctl status: $(etcd_state)" ||
+	sy_fail "status: $(etcd_state)"
+n=$(grep -c 'msg="backends\? refused.* service=capped ' "$W/control.log")
+[ "$n" = 1 ] && sy_pass "one log line for the refusals" || sy_fail "$n log lines for capped's refusals (want 1)"
+ectl_retry del $PFX/capped/198.18.0.51:80 >/dev/null
+if sy_wait 8 capped_is "52 53 "; then
+	sy_pass "198.18.0.51 deleted: 198.18.0.53 took its place (listed again)"
+else
+	sy_fail "after deleting 198.18.0.51: backends '$(capped)'"
+fi
+for i in 2 3 4; do ectl_retry del $PFX/capped/198.18.0.5$i:80 >/dev/null; done
 
 # ---- 9. revocation and shutdown -------------------------------------------------------
 sy_log "9. SIGTERM to an agent revokes its lease; SIGTERM to sy-control"

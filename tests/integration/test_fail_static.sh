@@ -61,7 +61,7 @@ register() { # SERVICE ADDRESS TTL: one registration, no heartbeat after it
 		--key-file "$W/key" --registry "http://$REG" --once >/dev/null
 }
 
-svc() { # NAME VIP HEALTH [BACKENDS]
+svc() { # NAME VIP HEALTH [BACKENDS] [SOURCE] [MAX_BACKENDS]
 	cat <<EOF
   - name: $1
     vip: $2
@@ -70,6 +70,7 @@ svc() { # NAME VIP HEALTH [BACKENDS]
     mode: ipip
     source: ${5:-embedded}
 $([ "${5:-embedded}" = embedded ] && echo "    key_file: $W/key")
+$([ -n "${6:-}" ] && echo "    max_backends: $6")
     next_hop_mac: 02:00:00:00:00:fe
     health: $3
     backends: [${4:-}]
@@ -93,7 +94,9 @@ EOF
 		"{ address: 198.18.0.11, port: 80 }, { address: 198.18.0.12, port: 80 },
 	   { address: 198.18.0.13, port: 80 }, { address: 198.18.0.14, port: 80 }" static
 	svc one 198.18.1.2 "{ panic_threshold: 0.5, panic_window_s: 5 }"
-	svc bulk 198.18.1.3 "{ panic_threshold: 0.5, panic_window_s: 5 }"
+	# all of its registrations at once: more than an equal share of the
+	# region (32768 / 6) allows (docs/control.md, "Backend caps")
+	svc bulk 198.18.1.3 "{ panic_threshold: 0.5, panic_window_s: 5 }" "" embedded "$BULK_N"
 	svc erode 198.18.1.4 "{ panic_threshold: 0.5, panic_window_s: 5, hold_down_s: 0 }" \
 		"{ address: 198.18.0.44, port: 80 }"
 	svc mass 198.18.1.5 "{ panic_threshold: 0.5, panic_window_s: 8, hold_down_s: 0 }" \

@@ -18,6 +18,9 @@
 #  - server crash and restart on the same data dir: sy-control keeps the set
 #    (fail-static, degraded while down), reconciles after (an agent that died
 #    during the outage is removed), and a live backend never leaves (no flap)
+#  - a service at its cap (max_backends: 2, four agents): the two over it
+#    are ignored, counted (status, /metrics), one log line; when one of the
+#    two leaves, one of the others takes its place (issue 12, point 2)
 #  - sy-control stops promptly
 #
 # usage: test_zk_source.sh BUILD_DIR        (exit 77 = skipped: no ZooKeeper)
@@ -93,6 +96,15 @@ services:
     protocol: tcp
     mode: ipip
     source: zookeeper
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { hold_down_s: 0, panic_threshold: 0 }
+  - name: capped
+    vip: 198.18.1.3
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: zookeeper
+    max_backends: 2
     next_hop_mac: 02:00:00:00:00:fe
     health: { hold_down_s: 0, panic_threshold: 0 }
 EOF
@@ -200,6 +212,37 @@ sy_wait 5 weight_is 198.18.0.77 5 &&
 	sy_pass "a weight change in the value is applied (weight 5)" || { sy_fail "weight change not applied"; ctl backends web; }
 for z in garbage 198.18.0.77:80 198.18.0.078:80; do zk_cli "$ZKPORT" "delete $ROOT/web/$z" >/dev/null; done
 sy_wait 5 lacks_backend web 198.18.0.77 && sy_pass "deleting the znode removes the backend" || sy_fail "deleted znode still a backend"
+
+# ---- a service at its cap ------------------------------------------------------------
+over_capacity() { curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_backends_over_capacity_total{source="zookeeper"} //p'; }
+capped_count() { ctl --json backends capped | grep -c '"address"'; }
+capped_is() { [ "$(capped_count)" = "$1" ]; }
+over_capacity_at_least() { [ "$(over_capacity)" -ge "$1" ]; }
+agent C1 capped 198.18.0.61
+agent C2 capped 198.18.0.62
+sy_wait 10 capped_is 2 || sy_fail "capped: the first two agents not registered ($(capped_count))"
+agent C3 capped 198.18.0.63
+agent C4 capped 198.18.0.64
+if sy_wait 10 over_capacity_at_least 2 && capped_is 2 && has_backend capped 198.18.0.61 &&
+	has_backend capped 198.18.0.62; then
+	sy_pass "capped (max_backends 2): 198.18.0.63 and .64 ignored, counted: over capacity $(over_capacity)"
+else
+	sy_fail "capped: $(capped_count) backends, over capacity '$(over_capacity)'"
+fi
+ctl status | grep -q "zookeeper .* $(over_capacity) over capacity" &&
+	sy_pass "syctl status: $(ctl status | grep -o '[0-9]* over capacity')" || sy_fail "status: $(ctl status | grep zookeeper)"
+n=$(grep -c 'msg="backends\? refused.* service=capped ' "$W/log")
+[ "$n" = 1 ] && sy_pass "one log line for the refusals: $(grep 'msg="backends\? refused.* service=capped ' "$W/log")" ||
+	sy_fail "$n log lines for capped's refusals (want 1)"
+kill -TERM "$PID_C1"
+wait "$PID_C1" 2>/dev/null
+if sy_wait 10 lacks_backend capped 198.18.0.61 && sy_wait 5 capped_is 2 &&
+	{ has_backend capped 198.18.0.63 || has_backend capped 198.18.0.64; }; then
+	sy_pass "198.18.0.61 left: one of the ignored ones took its place ($(ctl --json backends capped | grep -o '198.18.0.6[0-9]' | tr '\n' ' '))"
+else
+	sy_fail "after 198.18.0.61 left: $(ctl --json backends capped | grep -o '198.18.0.6[0-9]' | tr '\n' ' ')"
+fi
+for a in C2 C3 C4; do eval "kill -TERM \$PID_$a"; done
 
 # ---- an agent cut off longer than its session: expiry, then re-creation -------------
 t0=$(now_ns)

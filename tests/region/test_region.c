@@ -391,6 +391,68 @@ static void test_failed_commit_changes_nothing(void **state)
 	unlink(path);
 }
 
+/* One staged service that cannot get its backend slots fails the commit
+ * alone: it is named and unstaged, the other staged changes stay and the
+ * next commit publishes them (issue 12, point 2: one service over the
+ * region's room blocked every commit of every service). Before: the second
+ * commit published nothing ("a" kept 2 backends, st.failed did not exist). */
+static void test_failed_service_leaves_the_others_staged(void **state)
+{
+	struct sy_backend_spec b[3] = { backend(1, 1), backend(2, 1), backend(3, 1) };
+	struct sy_backend_spec *many = calloc(small.max_backends + 8, sizeof(*many));
+	struct sy_service_spec a = service("a", 1, 80, b, 2), big;
+	const struct sy_snapshot *before;
+	struct sy_commit_stats st;
+	struct sy_writer *w = make_writer();
+	uint64_t used0, used1, fr;
+	char err[256] = "";
+
+	(void)state;
+	assert_non_null(many);
+	for (uint32_t i = 0; i < small.max_backends + 8; i++) {
+		many[i] = backend((uint8_t)(i % 250 + 1), 1);
+		many[i].id.port = (uint16_t)(1000 + i / 250);
+	}
+	big = service("big", 2, 80, many, small.max_backends + 8);
+	assert_int_equal(sy_writer_set_service(w, &a, err, sizeof(err)), 0);
+	commit_ok(w, NULL);
+	before = sy_writer_snapshot(w);
+	sy_writer_heap_usage(w, &used0, &fr);
+
+	/* big first: it takes slots before it runs out; they come back */
+	a.n_backends = 3;
+	assert_int_equal(sy_writer_set_service(w, &big, err, sizeof(err)), 0);
+	assert_int_equal(sy_writer_set_service(w, &a, err, sizeof(err)), 0);
+	assert_int_equal(sy_writer_commit(w, &st, err, sizeof(err)), -1);
+	assert_string_equal(st.failed, "big");
+	assert_non_null(strstr(err, "backend slots in use"));
+	assert_ptr_equal(sy_writer_snapshot(w), before);
+	sy_writer_heap_usage(w, &used1, &fr);
+	assert_int_equal(used0, used1);
+
+	/* a is still staged: the next commit publishes it, without big */
+	commit_ok(w, &st);
+	assert_int_equal(st.rebuilt, 1);
+	assert_string_equal(st.failed, "");
+	assert_int_equal(find(w, 1, 80)->n_backends, 3);
+	assert_null(find(w, 2, 80));
+	assert_int_equal(sy_writer_snapshot(w)->n_services, 1);
+
+	/* a cause that is no one service's (the same VIP twice): all dropped */
+	a.n_backends = 1;
+	big = service("dup", 1, 80, b, 1);
+	sy_writer_set_service(w, &a, err, sizeof(err));
+	sy_writer_set_service(w, &big, err, sizeof(err));
+	assert_int_equal(sy_writer_commit(w, &st, err, sizeof(err)), -1);
+	assert_string_equal(st.failed, "");
+	commit_ok(w, &st);
+	assert_int_equal(st.rebuilt, 0);
+	assert_int_equal(find(w, 1, 80)->n_backends, 3);
+	free(many);
+	sy_writer_close(w);
+	unlink(path);
+}
+
 static void test_reclamation_waits_for_online_readers(void **state)
 {
 	struct sy_backend_spec b[2] = { backend(1, 1), backend(2, 1) };
@@ -564,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_publish_lookup_and_all_ports),
 		cmocka_unit_test(test_only_changed_services_rebuilt_and_uids_kept),
 		cmocka_unit_test(test_failed_commit_changes_nothing),
+		cmocka_unit_test(test_failed_service_leaves_the_others_staged),
 		cmocka_unit_test(test_reclamation_waits_for_online_readers),
 		cmocka_unit_test(test_dead_reader_does_not_block_forever),
 		cmocka_unit_test(test_adopt_keeps_serving_and_refuses_second_writer),
