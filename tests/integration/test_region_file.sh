@@ -109,10 +109,12 @@ b1=$(answer 30000 | cut -d'|' -f1)
 # ---- A. removed while both run ---------------------------------------------------------
 ino=$(inode)
 rm "$REGION"
-sy_wait 5 bash -c "[ -e '$REGION' ] && [ \"\$(stat -c %i '$REGION')\" != $ino ]" &&
-	grep -q "region file was removed: re-created from the live region" "$W/control1.log" &&
+# (the removed file stays allocated while it is mapped: the new one has
+# another inode number)
+sy_wait 10 bash -c "[ -e '$REGION' ] && [ \"\$(stat -c %i '$REGION')\" != $ino ]" &&
+	sy_wait 5 grep -q "region file was removed: re-created from the live region" "$W/control1.log" &&
 	sy_pass "A: sy-control re-created the removed file" || sy_fail "A: the file was not re-created: $(tail -3 "$W/control1.log")"
-sy_wait 5 grep -q "region file replaced: this dataplane follows it.*same_region=yes connection_tables=kept" "$W/dp.log" &&
+sy_wait 10 grep -q "region file replaced: this dataplane follows it.*same_region=yes connection_tables=kept" "$W/dp.log" &&
 	sy_pass "A: the dataplane follows it (same region, connection tables kept)" ||
 	sy_fail "A: the dataplane did not follow: $(grep region "$W/dp.log" | tail -3)"
 n=$(tracked 20000 20039)
@@ -136,7 +138,7 @@ start_control control2.log
 grep -q "re-created from its mapping" "$W/control2.log" && [ "$(inode)" != "$ino" ] &&
 	sy_pass "B: the restarted sy-control re-created the file from the dataplane's mapping" ||
 	sy_fail "B: $(grep region "$W/control2.log" | head -3)"
-sy_wait 5 bash -c "[ \$(grep -c 'region file replaced: this dataplane follows it.*same_region=yes' '$W/dp.log') = 2 ]" &&
+sy_wait 10 bash -c "[ \$(grep -c 'region file replaced: this dataplane follows it.*same_region=yes' '$W/dp.log') = 2 ]" &&
 	sy_pass "B: the dataplane follows it (same region)" || sy_fail "B: the dataplane did not follow: $(grep region "$W/dp.log" | tail -3)"
 n=$(tracked 20000 20039)
 [ "$n" = 40 ] && sy_pass "B: the 40 flows are still tracked" || sy_fail "B: $n of 40 flows still tracked"
@@ -155,7 +157,7 @@ echo "service web tcp 198.18.1.1 80 ipip m=251 src4=198.18.0.1
 backend web 198.18.0.99 80 02:00:00:00:00:fe" >"$W/services.txt"
 "$BUILD/tests/tools/sy-publish" --create "$REGION" "$W/services.txt" >"$W/publish.log" 2>&1 ||
 	sy_fail "C: sy-publish: $(cat "$W/publish.log")"
-sy_wait 5 grep -q "same_region=no connection_tables=cleared" "$W/dp.log" &&
+sy_wait 10 grep -q "same_region=no connection_tables=cleared" "$W/dp.log" &&
 	sy_pass "C: the dataplane follows the new region and clears its connection tables" ||
 	sy_fail "C: $(grep region "$W/dp.log" | tail -3)"
 a=$($PY "$HERE/check_telemetry.py" --ask $P "/switchyard/lookup,198.18.2.1,20000,198.18.1.1,80,tcp" 2>&1)
