@@ -28,8 +28,8 @@ RUNTIME=(
 	# ${shlibs:Depends} of the package (dpkg-shlibdeps of the four programs)
 	libbpf1 libc6 libcap2 libcurl4 libjansson4 libjemalloc2 libmicrohttpd12 libssl3
 	libyaml-0-2 libzookeeper-mt2
-	librte-bus-vdev23 librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23
-	librte-pdump23 librte-telemetry23
+	librte-bus-vdev23 librte-eal23 librte-ethdev23 librte-kvargs23 librte-mbuf23
+	librte-mempool23 librte-pdump23 librte-telemetry23
 	# plugins the dataplane loads at run time (debian/control Depends)
 	librte-mempool-ring23 librte-net-tap23
 	dpdk # NIC drivers, dpdk-devbind.py (Recommends)

@@ -276,8 +276,23 @@ out=$(complete_words syctl --socket /nonexistent.sock backends "" | tr '\n' ' ')
 	fail "completion without a socket: '$out'"
 
 # ---- configuration ------------------------------------------------------------
+# --check runs start-up's checks: without its key the example cannot start,
+# and --check says so; after docs/install.md's key step it passes
 out=$(sy-control --check --config /etc/switchyard/switchyard.yaml.example 2>&1)
-[ $? -eq 0 ] && pass "example configuration: $out" || fail "sy-control --check on the example: $out"
+[ $? -eq 2 ] && echo "$out" | grep -q "/etc/switchyard/web.key" &&
+	pass "--check refuses the example until web.key exists: $out" ||
+	fail "sy-control --check on the example without its key: $out"
+keyline=$(grep -m1 -E '^\(umask 077 && .*> web\.key\)' "$SRC/docs/install.md")
+if [ -e /etc/switchyard/web.key ]; then
+	fail "/etc/switchyard/web.key exists already: not touching it"
+elif (cd /etc/switchyard && eval "$keyline"); then
+	out=$(sy-control --check --config /etc/switchyard/switchyard.yaml.example 2>&1)
+	[ $? -eq 0 ] && pass "with install.md's key step, the example passes --check: $out" ||
+		fail "sy-control --check on the example with its key: $out"
+	rm -f /etc/switchyard/web.key
+else
+	fail "install.md's key step in /etc/switchyard: $keyline"
+fi
 
 # ---- units ----------------------------------------------------------------------
 if command -v systemd-analyze >/dev/null; then
