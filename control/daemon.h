@@ -110,6 +110,7 @@ struct sy_daemon {
 	struct sy_log_limit refused_log; /* "registration refused" lines */
 	struct sy_log_limit expired_log; /* "backend expired" lines */
 	struct sy_log_limit publish_log; /* a commit of removals alone failed */
+	struct sy_log_limit mac_wait_log; /* "waiting for next-hop MACs" (publisher only) */
 	/* new backends refused at their service's cap, per enum sy_be_source */
 	uint64_t over_capacity[SY_SRC_ZOOKEEPER + 1];
 	/* registry keys/values that did not parse, per enum sy_config_source */

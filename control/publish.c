@@ -265,7 +265,9 @@ int sy_daemon_publish(struct sy_daemon *d)
 		} else {
 			pend[i].failed = true;
 		}
-		if (pend[i].unresolved)
+		/* retried every tick until the kernel resolves them: at most a
+		 * line a second (this thread alone touches the limiter) */
+		if (pend[i].unresolved && sy_log_limit_pass(&d->mac_wait_log, 1, "waiting for next-hop MACs"))
 			sy_logf("info", "\"waiting for next-hop MACs\" service=%s", pend[i].name);
 	}
 	build_us = sy_now_us() - build_us;
