@@ -74,7 +74,10 @@ CHECKED="  - name: checked
       - { address: $HADDR, port: $HPORT }
     health:
       check: { type: http, path: /, interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2 }
-      hold_down_s: 0"
+      hold_down_s: 0
+      # the panic below lasts the whole test: a loss confirmed meanwhile
+      # would publish, and the bad-reload check compares generations
+      panic_window_s: 3600"
 config "$CHECKED"
 ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
 SY_PIDS+=($!)
