@@ -76,22 +76,39 @@ static inline bool v6_line(const uint8_t *line)
 	return e->expires && line[FAMILY_OFF] == SY_AF_INET6;
 }
 
-/* The stored key of the entry at e equals c (word loads: memcmp would be a
- * libc call). */
-static inline bool key_eq(const struct sy_ct_entry *e, const struct ct_key *c)
+/* The stored key of the entry at e equals c: word loads of a constant
+ * size (memcmp, or a memcpy of a variable size, would be a libc call). */
+static inline bool key_eq4(const struct sy_ct_entry *e, const struct ct_key *c)
 {
 	const uint8_t *k = (const uint8_t *)e + KEY_OFF;
-	uint64_t x[5], diff = 0;
+	uint64_t a, b;
 
-	memcpy(x, k, c->n_words * 8);
-	for (uint32_t i = 0; i < c->n_words; i++)
-		diff |= x[i] ^ c->w[i];
-	return !diff;
+	memcpy(&a, k, 8);
+	memcpy(&b, k + 8, 8);
+	return !((a ^ c->w[0]) | (b ^ c->w[1]));
+}
+
+static inline bool key_eq6(const struct sy_ct_entry *e, const struct ct_key *c)
+{
+	const uint8_t *k = (const uint8_t *)e + KEY_OFF;
+	uint64_t x[5];
+
+	memcpy(x, k, sizeof(x));
+	return !((x[0] ^ c->w[0]) | (x[1] ^ c->w[1]) | (x[2] ^ c->w[2]) | (x[3] ^ c->w[3]) |
+		 (x[4] ^ c->w[4]));
+}
+
+static inline bool key_eq(const struct sy_ct_entry *e, const struct ct_key *c)
+{
+	return c->n_words == 5 ? key_eq6(e, c) : key_eq4(e, c);
 }
 
 static inline void key_store(struct sy_ct_entry *e, const struct ct_key *c)
 {
-	memcpy((uint8_t *)e + KEY_OFF, c->w, c->n_words * 8);
+	if (c->n_words == 5)
+		memcpy((uint8_t *)e + KEY_OFF, c->w, 40);
+	else
+		memcpy((uint8_t *)e + KEY_OFF, c->w, 16);
 }
 
 static inline uint16_t stored_tag(const struct sy_ct_entry *e)
@@ -122,7 +139,7 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 	ct->lines = mem;
 	ct->mask = (uint32_t)(n_lines_for(capacity) - 1);
 	ct->sweep_next = 0;
-	ct->move_fails = 0;
+	ct->move_backoff = ct->move_skip = 0;
 	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
 }
 
@@ -138,27 +155,27 @@ uint64_t sy_ct_capacity(const struct sy_conntrack *ct)
 }
 
 /* Where key's entry is, whatever its liveness: NULL if in neither line. */
-static struct sy_ct_entry *find(const struct sy_conntrack *ct, const struct ct_key *c,
-				uint32_t hash)
+static inline struct sy_ct_entry *find(const struct sy_conntrack *ct, const struct ct_key *c,
+				       uint32_t hash)
 {
 	uint32_t l1 = sy_ct_line1(ct, hash), l[2] = { l1, sy_ct_alt_line(ct, l1, sy_ct_tag(hash)) };
 
 	for (int j = 0; j < 2; j++) {
 		uint8_t *line = line_at(ct, l[j]);
+		struct sy_ct_entry *e0 = slot_at(line, 0), *e1 = slot_at(line, 1);
 
 		if (c->n_words == 5) {
-			if (v6_line(line) && key_eq(slot_at(line, 0), c))
-				return slot_at(line, 0);
+			if (v6_line(line) && key_eq6(e0, c))
+				return e0;
 			continue;
 		}
-		if (v6_line(line))
-			continue;
-		for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
-			struct sy_ct_entry *e = slot_at(line, i);
-
-			if (e->expires && key_eq(e, c))
-				return e;
-		}
+		/* an IPv6 line's key never matches an IPv4 key at either slot:
+		 * slot 0's family differs, slot 1's bytes 8..15 are the line's
+		 * zero padding where an IPv4 key holds its (nonzero) VIP */
+		if (e0->expires && key_eq4(e0, c) && !v6_line(line))
+			return e0;
+		if (e1->expires && key_eq4(e1, c) && !v6_line(line))
+			return e1;
 	}
 	return NULL;
 }
@@ -410,22 +427,30 @@ static int empty_line(struct sy_conntrack *ct, uint32_t l, uint32_t now, int dep
 	return r;
 }
 
-/* A search reads up to 2^(depth+1) lines and fails whenever the table is
- * full: after MOVE_FAILS_BACKOFF failures in a row, only one insert in
- * MOVE_FAILS_BACKOFF searches, until one succeeds. */
-#define MOVE_FAILS_BACKOFF 16
+/* A search reads up to 2^(depth+2) lines and fails whenever the table is
+ * full (a flood of new flows, or a table too small): each failure doubles
+ * the number of inserts that skip the search and evict at once (up to
+ * MOVE_BACKOFF_MAX), a success ends the back-off. */
+#define MOVE_BACKOFF_MAX 1024u
 
 static bool may_search(struct sy_conntrack *ct)
 {
-	return ct->move_fails < MOVE_FAILS_BACKOFF || ct->move_fails++ % MOVE_FAILS_BACKOFF == 0;
+	if (!ct->move_skip)
+		return true;
+	ct->move_skip--;
+	return false;
 }
 
 static void searched(struct sy_conntrack *ct, bool found)
 {
-	if (found)
-		ct->move_fails = 0;
-	else if (ct->move_fails < MOVE_FAILS_BACKOFF)
-		ct->move_fails++;
+	if (found) {
+		ct->move_backoff = 0;
+		return;
+	}
+	ct->move_backoff = ct->move_backoff ? ct->move_backoff * 2 : 1;
+	if (ct->move_backoff > MOVE_BACKOFF_MAX)
+		ct->move_backoff = MOVE_BACKOFF_MAX;
+	ct->move_skip = ct->move_backoff;
 }
 
 /* ---- Inserting -------------------------------------------------------- */
@@ -439,7 +464,8 @@ static struct sy_ct_entry *make_room_v4(struct sy_conntrack *ct, const uint32_t 
 
 	if (!may_search(ct))
 		return NULL;
-	for (int depth = 1; depth <= MAX_MOVE_DEPTH; depth++)
+	/* one move if it does, else the deepest search */
+	for (int depth = 1; depth <= MAX_MOVE_DEPTH; depth = depth == 1 ? MAX_MOVE_DEPTH : depth + 1)
 		for (int j = 0; j < 2; j++) {
 			int i = free_slot(ct, l[j], now, depth, &p);
 
@@ -534,7 +560,8 @@ static struct sy_ct_entry *insert_v6(struct sy_conntrack *ct, const struct ct_ke
 		}
 	}
 	if (may_search(ct)) {
-		for (int depth = 1; depth <= MAX_MOVE_DEPTH; depth++)
+		for (int depth = 1; depth <= MAX_MOVE_DEPTH;
+		     depth = depth == 1 ? MAX_MOVE_DEPTH : depth + 1)
 			for (int j = 0; j < 2; j++)
 				if (empty_line(ct, l[j], now, depth, &p) == 0) {
 					searched(ct, true);

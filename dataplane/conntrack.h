@@ -55,7 +55,8 @@ struct sy_conntrack {
 	uint8_t *lines;
 	uint32_t mask; /* n_lines - 1 */
 	uint32_t sweep_next;
-	uint32_t move_fails; /* move searches failed in a row (conntrack.c) */
+	uint32_t move_backoff; /* inserts that skip the move search after the */
+	uint32_t move_skip;    /* last failure, and how many remain (conntrack.c) */
 	struct sy_ct_timeouts to;
 };
 

@@ -62,19 +62,6 @@ uint16_t sy_csum_fold(uint32_t sum)
 	return fold(sum);
 }
 
-/* The IPv4 header checksum of a 20-byte header: five words, no loop. */
-static inline uint16_t ip4_hdr_csum(const void *hdr)
-{
-	uint32_t w[5];
-	uint64_t s;
-
-	memcpy(w, hdr, sizeof(w));
-	s = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	return fold((uint32_t)s);
-}
-
 /* Pseudo-header sum for upper-layer checksums (in memory order). */
 static uint32_t pseudo_sum(uint8_t family, const uint32_t *src, const uint32_t *dst,
 			   uint32_t len, uint8_t proto)
@@ -136,50 +123,103 @@ int sy_lb_fill_offload_csum(uint8_t *frame, uint32_t len)
 
 /* ---- Building outer headers -------------------------------------------- */
 
+/* Move the l2_len-byte L2 header `back` bytes towards the headroom. The
+ * common sizes (untagged, one or two VLAN tags) are loaded whole into
+ * registers and stored back: the ranges may overlap, and a libc memmove
+ * call would cost more than the copy. */
+static inline void move_l2(uint8_t *d, uint32_t l2_len, uint32_t back)
+{
+	uint64_t a, b, c;
+
+	if (l2_len == 14) {
+		uint32_t x;
+		uint16_t y;
+
+		memcpy(&a, d, 8);
+		memcpy(&x, d + 8, 4);
+		memcpy(&y, d + 12, 2);
+		memcpy(d - back, &a, 8);
+		memcpy(d - back + 8, &x, 4);
+		memcpy(d - back + 12, &y, 2);
+	} else if (l2_len == 18 || l2_len == 22) {
+		/* 24 bytes are readable: an IP header follows the tags */
+		memcpy(&a, d, 8);
+		memcpy(&b, d + 8, 8);
+		memcpy(&c, d + 16, 8);
+		memcpy(d - back, &a, 8);
+		memcpy(d - back + 8, &b, 8);
+		if (l2_len == 18) {
+			uint16_t y = (uint16_t)c;
+
+			memcpy(d - back + 16, &y, 2);
+		} else {
+			uint32_t x = (uint32_t)c;
+			uint16_t y = (uint16_t)(c >> 32);
+
+			memcpy(d - back + 16, &x, 4);
+			memcpy(d - back + 20, &y, 2);
+		}
+	} else {
+		memmove(d - back, d, l2_len);
+	}
+}
+
 /* Make room for `extra` bytes between the L2 header and the L3 packet by
  * moving the L2 header (with its VLAN tags) towards the headroom. */
 static int open_gap(struct sy_pkt *pkt, uint32_t l2_len, uint32_t extra)
 {
 	if (pkt->headroom < extra)
 		return -1;
-	if (l2_len == sizeof(struct sy_eth_hdr)) /* untagged: a fixed-size copy */
-		memmove(pkt->data - extra, pkt->data, sizeof(struct sy_eth_hdr));
-	else
-		memmove(pkt->data - extra, pkt->data, l2_len);
+	move_l2(pkt->data, l2_len, extra);
 	pkt->data -= extra;
 	pkt->headroom -= extra;
 	pkt->len += extra;
 	return 0;
 }
 
-static void set_l2(struct sy_pkt *pkt, uint32_t l2_len, const uint8_t *dst,
-		   const uint8_t *src, uint16_t ethertype)
+/* 6 bytes through registers (the MACs may overlap the frame's own). */
+static inline void copy_mac(uint8_t *to, const uint8_t *from)
+{
+	uint32_t a;
+	uint16_t b;
+
+	memcpy(&a, from, 4);
+	memcpy(&b, from + 4, 2);
+	memcpy(to, &a, 4);
+	memcpy(to + 4, &b, 2);
+}
+
+static inline void set_l2(struct sy_pkt *pkt, uint32_t l2_len, const uint8_t *dst,
+			  const uint8_t *src, uint16_t ethertype)
 {
 	struct sy_eth_hdr *eth = (struct sy_eth_hdr *)pkt->data;
 	uint16_t et = hton16(ethertype);
 
-	memmove(eth->dst, dst, 6);
-	memmove(eth->src, src, 6);
+	copy_mac(eth->dst, dst);
+	copy_mac(eth->src, src);
 	/* the innermost ethertype, after any VLAN tags */
 	memcpy(pkt->data + l2_len - 2, &et, 2);
 }
 
-static void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto,
-		      uint32_t payload, uint8_t tos, int df)
+/* The outer IPv4 header, from registers: its five 32-bit words are summed
+ * as values and stored once (building it in memory and reading it back for
+ * the checksum stalls on store forwarding). */
+static inline void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto,
+			     uint32_t payload, uint8_t tos, int df)
 {
-	struct sy_ip4_hdr ip = {
-		.ver_ihl = 0x45,
-		.tos = tos,
-		.tot_len = hton16((uint16_t)(sizeof(ip) + payload)),
-		.frag_off = df ? hton16(SY_IP4_DF) : 0,
-		.ttl = 64,
-		.proto = proto,
-		.saddr = saddr,
-		.daddr = daddr,
-	};
+	uint32_t w0 = 0x45u | (uint32_t)tos << 8 | (uint32_t)hton16((uint16_t)(20 + payload)) << 16;
+	uint32_t w1 = df ? (uint32_t)hton16(SY_IP4_DF) << 16 : 0; /* id 0, RFC 6864 */
+	uint32_t w2 = 64u | (uint32_t)proto << 8;                  /* ttl, protocol */
+	uint64_t sum = (uint64_t)w0 + w1 + w2 + saddr + daddr, q0, q1;
 
-	ip.csum = ip4_hdr_csum(&ip);
-	memcpy(at, &ip, sizeof(ip));
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	w2 |= (uint32_t)fold((uint32_t)sum) << 16;
+	q0 = w0 | (uint64_t)w1 << 32;
+	q1 = w2 | (uint64_t)saddr << 32;
+	memcpy(at, &q0, 8);
+	memcpy(at + 8, &q1, 8);
+	memcpy(at + 16, &daddr, 4);
 }
 
 static void write_ip6(uint8_t *at, const uint32_t *saddr, const uint32_t *daddr,
