@@ -1,11 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * Per-lcore connection tracking: a fixed-capacity set-associative table.
- * A flow stays on one lcore under RSS, so no entry is ever shared and no
- * lock exists. Each bucket holds SY_CT_WAYS entries; a bucket's 16-bit
- * signatures share one cache line so a miss touches one line. A full bucket
- * reuses an expired entry first, else evicts the entry closest to expiry
- * (LRU-like: every hit pushes its expiry forward).
+ * Per-lcore connection tracking. A flow stays on one lcore under RSS, so no
+ * entry is ever shared and no lock exists.
+ *
+ * Layout (docs/dataplane.md, "Connection table"): an array of 64-byte lines,
+ * each holding two IPv4 entries of 32 bytes or one IPv6 entry of 64: the key
+ * a hit compares and the backend it needs share one cache line, so a hit
+ * costs one line. A flow may live in two lines (two-choice cuckoo hashing,
+ * as rte_hash does): its primary line from the flow hash, and an alternative
+ * derived from the primary and a 16-bit tag of the hash, so an entry can be
+ * moved between its two lines without rehashing its key. An insert whose
+ * two lines are full first moves an occupant to its other line (up to two
+ * moves deep), and only if that fails evicts the entry closest to expiry.
+ * Both lines of a flow follow from its hash alone, so a staged burst
+ * prefetches them before it looks (sy_ct_prefetch).
+ *
+ * Capacity counts 32-byte slots: an IPv4 flow takes one, an IPv6 flow two.
  */
 #ifndef SY_DATAPLANE_CONNTRACK_H
 #define SY_DATAPLANE_CONNTRACK_H
@@ -16,20 +26,20 @@
 
 #include <switchyard/flow_hash.h>
 
-#define SY_CT_WAYS 8
+#define SY_CT_LINE 64u      /* bytes of a line */
+#define SY_CT_SLOT 32u      /* bytes of an IPv4 entry; an IPv6 entry is a line */
+#define SY_CT_LINE_SLOTS 2u /* IPv4 entries in a line */
 
+/* What a hit needs, at the start of every entry; the stored key follows.
+ * svc_version and uid keep the low 32 bits of the 64-bit values: an entry
+ * is refreshed on every hit and expires after at most its timeout, and
+ * 2^32 publications or backend registrations within one timeout cannot
+ * happen (a version or uid that old is the only way to alias). */
 struct sy_ct_entry {
-	struct sy_flow_key key; /* 40 bytes */
-	uint64_t uid;           /* backend (never reused in a region) */
-	uint64_t svc_version;   /* service object the index below is valid in */
-	uint32_t backend;       /* index in that service object */
-	uint32_t expires;       /* ms tick; 0 = free */
-};
-
-struct sy_ct_bucket {
-	uint16_t sig[SY_CT_WAYS]; /* 0 = free way */
-	uint8_t pad[64 - 2 * SY_CT_WAYS];
-	struct sy_ct_entry e[SY_CT_WAYS];
+	uint32_t expires;     /* ms tick; 0 = free */
+	uint32_t svc_version; /* service object `backend` is an index in */
+	uint32_t backend;     /* index in that service object */
+	uint32_t uid;         /* backend uid (low 32 bits; unique in a region) */
 };
 
 struct sy_ct_timeouts {
@@ -42,14 +52,16 @@ struct sy_ct_timeouts {
 	((struct sy_ct_timeouts){ .tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000 })
 
 struct sy_conntrack {
-	struct sy_ct_bucket *buckets;
-	uint32_t mask; /* n_buckets - 1 */
+	uint8_t *lines;
+	uint32_t mask; /* n_lines - 1 */
 	uint32_t sweep_next;
+	uint32_t move_backoff; /* inserts that skip the move search after the */
+	uint32_t move_skip;    /* last failure, and how many remain (conntrack.c) */
 	struct sy_ct_timeouts to;
 };
 
-/* Bytes needed for a table of at least `capacity` flows (rounded up to a
- * power-of-two bucket count). */
+/* Bytes needed for a table of at least `capacity` IPv4 flows (rounded up to
+ * a power-of-two line count): 32 bytes a flow. */
 uint64_t sy_ct_memsize(uint64_t capacity);
 /* Initialise over caller-provided zeroed memory of sy_ct_memsize() bytes. */
 void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
@@ -58,6 +70,34 @@ uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
 /* Forget every flow (the region changed: their backend uids mean nothing
  * there). Only the owning worker, or while it is parked. */
 void sy_ct_clear(struct sy_conntrack *ct);
+
+/* The two lines a flow with this hash may live in. */
+static inline uint32_t sy_ct_line1(const struct sy_conntrack *ct, uint32_t hash)
+{
+	return hash & ct->mask;
+}
+
+static inline uint16_t sy_ct_tag(uint32_t hash)
+{
+	return (uint16_t)(hash >> 16);
+}
+
+/* The other line of an entry in `line` with `tag`: never `line` itself
+ * (bit 0 always flips) unless the table is one line; its own inverse. */
+static inline uint32_t sy_ct_alt_line(const struct sy_conntrack *ct, uint32_t line, uint16_t tag)
+{
+	return (line ^ (((uint32_t)tag * 0x5bd1e995u) >> 8 | 1u)) & ct->mask;
+}
+
+/* Both lines of a flow, for a burst that looks them up a few packets later. */
+static inline void sy_ct_prefetch(const struct sy_conntrack *ct, uint32_t hash)
+{
+	uint32_t l1 = sy_ct_line1(ct, hash);
+
+	__builtin_prefetch(ct->lines + (uint64_t)l1 * SY_CT_LINE, 1);
+	__builtin_prefetch(ct->lines + (uint64_t)sy_ct_alt_line(ct, l1, sy_ct_tag(hash)) * SY_CT_LINE,
+			   1);
+}
 
 /* Find a live entry for key (hash = its flow hash). NULL if none. */
 struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,
@@ -73,15 +113,22 @@ const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
  * rewriting it. The owner kills an entry before giving it a new key, writes
  * the key before the uid, and revives it last; this reads key, liveness,
  * uid and the key again: a uid it returns is at least as new as the key,
- * and an entry rewritten meanwhile is not taken for ours. 1 and *uid, or
- * 0. The caller still checks the uid against its service (a backend may
- * have left since). */
+ * and an entry rewritten meanwhile is not taken for ours (an entry being
+ * moved to its other line may be missed: then Maglev decides). 1 and *uid
+ * (low 32 bits), or 0. The caller still checks the uid against its service
+ * (a backend may have left since). */
 int sy_ct_peek_other(const struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
-		     uint32_t now, uint64_t *uid);
+		     uint32_t now, uint32_t *uid);
 
-enum sy_ct_insert_result { SY_CT_INS_FREE, SY_CT_INS_EXPIRED, SY_CT_INS_EVICTED };
+enum sy_ct_insert_result {
+	SY_CT_INS_FREE,    /* a free slot (maybe after moving others) */
+	SY_CT_INS_EXPIRED, /* an expired entry's slot */
+	SY_CT_INS_EVICTED, /* a live entry was dropped */
+	SY_CT_INS_EVICTED2, /* two (an IPv6 entry took the line of two IPv4 ones) */
+};
 
-/* Claim an entry for key (not present); fills the key, the caller the rest. */
+/* Claim an entry for key (not present); fills the key, the caller the rest
+ * of the entry, then sy_ct_touch() makes it live. */
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how);
 
@@ -99,11 +146,11 @@ static inline void sy_ct_touch(const struct sy_conntrack *ct, struct sy_ct_entry
 	e->expires = exp ? exp : 1;
 }
 
-/* Free the expired entries of the next n_buckets buckets (round robin).
+/* Free the expired entries of the next n_lines lines (round robin).
  * Workers call it every iteration: expiry times are 32-bit millisecond
  * ticks, so no expired entry may linger for the 24.8 days after which its
  * tick would look like a future one again. */
-void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_buckets);
+void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_lines);
 
 /* Live entries (walks the table; for tests and stats, not the packet path). */
 uint64_t sy_ct_count(const struct sy_conntrack *ct, uint32_t now);

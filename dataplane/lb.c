@@ -62,19 +62,6 @@ uint16_t sy_csum_fold(uint32_t sum)
 	return fold(sum);
 }
 
-/* The IPv4 header checksum of a 20-byte header: five words, no loop. */
-static inline uint16_t ip4_hdr_csum(const void *hdr)
-{
-	uint32_t w[5];
-	uint64_t s;
-
-	memcpy(w, hdr, sizeof(w));
-	s = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	return fold((uint32_t)s);
-}
-
 /* Pseudo-header sum for upper-layer checksums (in memory order). */
 static uint32_t pseudo_sum(uint8_t family, const uint32_t *src, const uint32_t *dst,
 			   uint32_t len, uint8_t proto)
@@ -136,50 +123,103 @@ int sy_lb_fill_offload_csum(uint8_t *frame, uint32_t len)
 
 /* ---- Building outer headers -------------------------------------------- */
 
+/* Move the l2_len-byte L2 header `back` bytes towards the headroom. The
+ * common sizes (untagged, one or two VLAN tags) are loaded whole into
+ * registers and stored back: the ranges may overlap, and a libc memmove
+ * call would cost more than the copy. */
+static inline void move_l2(uint8_t *d, uint32_t l2_len, uint32_t back)
+{
+	uint64_t a, b, c;
+
+	if (l2_len == 14) {
+		uint32_t x;
+		uint16_t y;
+
+		memcpy(&a, d, 8);
+		memcpy(&x, d + 8, 4);
+		memcpy(&y, d + 12, 2);
+		memcpy(d - back, &a, 8);
+		memcpy(d - back + 8, &x, 4);
+		memcpy(d - back + 12, &y, 2);
+	} else if (l2_len == 18 || l2_len == 22) {
+		/* 24 bytes are readable: an IP header follows the tags */
+		memcpy(&a, d, 8);
+		memcpy(&b, d + 8, 8);
+		memcpy(&c, d + 16, 8);
+		memcpy(d - back, &a, 8);
+		memcpy(d - back + 8, &b, 8);
+		if (l2_len == 18) {
+			uint16_t y = (uint16_t)c;
+
+			memcpy(d - back + 16, &y, 2);
+		} else {
+			uint32_t x = (uint32_t)c;
+			uint16_t y = (uint16_t)(c >> 32);
+
+			memcpy(d - back + 16, &x, 4);
+			memcpy(d - back + 20, &y, 2);
+		}
+	} else {
+		memmove(d - back, d, l2_len);
+	}
+}
+
 /* Make room for `extra` bytes between the L2 header and the L3 packet by
  * moving the L2 header (with its VLAN tags) towards the headroom. */
 static int open_gap(struct sy_pkt *pkt, uint32_t l2_len, uint32_t extra)
 {
 	if (pkt->headroom < extra)
 		return -1;
-	if (l2_len == sizeof(struct sy_eth_hdr)) /* untagged: a fixed-size copy */
-		memmove(pkt->data - extra, pkt->data, sizeof(struct sy_eth_hdr));
-	else
-		memmove(pkt->data - extra, pkt->data, l2_len);
+	move_l2(pkt->data, l2_len, extra);
 	pkt->data -= extra;
 	pkt->headroom -= extra;
 	pkt->len += extra;
 	return 0;
 }
 
-static void set_l2(struct sy_pkt *pkt, uint32_t l2_len, const uint8_t *dst,
-		   const uint8_t *src, uint16_t ethertype)
+/* 6 bytes through registers (the MACs may overlap the frame's own). */
+static inline void copy_mac(uint8_t *to, const uint8_t *from)
+{
+	uint32_t a;
+	uint16_t b;
+
+	memcpy(&a, from, 4);
+	memcpy(&b, from + 4, 2);
+	memcpy(to, &a, 4);
+	memcpy(to + 4, &b, 2);
+}
+
+static inline void set_l2(struct sy_pkt *pkt, uint32_t l2_len, const uint8_t *dst,
+			  const uint8_t *src, uint16_t ethertype)
 {
 	struct sy_eth_hdr *eth = (struct sy_eth_hdr *)pkt->data;
 	uint16_t et = hton16(ethertype);
 
-	memmove(eth->dst, dst, 6);
-	memmove(eth->src, src, 6);
+	copy_mac(eth->dst, dst);
+	copy_mac(eth->src, src);
 	/* the innermost ethertype, after any VLAN tags */
 	memcpy(pkt->data + l2_len - 2, &et, 2);
 }
 
-static void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto,
-		      uint32_t payload, uint8_t tos, int df)
+/* The outer IPv4 header, from registers: its five 32-bit words are summed
+ * as values and stored once (building it in memory and reading it back for
+ * the checksum stalls on store forwarding). */
+static inline void write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr, uint8_t proto,
+			     uint32_t payload, uint8_t tos, int df)
 {
-	struct sy_ip4_hdr ip = {
-		.ver_ihl = 0x45,
-		.tos = tos,
-		.tot_len = hton16((uint16_t)(sizeof(ip) + payload)),
-		.frag_off = df ? hton16(SY_IP4_DF) : 0,
-		.ttl = 64,
-		.proto = proto,
-		.saddr = saddr,
-		.daddr = daddr,
-	};
+	uint32_t w0 = 0x45u | (uint32_t)tos << 8 | (uint32_t)hton16((uint16_t)(20 + payload)) << 16;
+	uint32_t w1 = df ? (uint32_t)hton16(SY_IP4_DF) << 16 : 0; /* id 0, RFC 6864 */
+	uint32_t w2 = 64u | (uint32_t)proto << 8;                  /* ttl, protocol */
+	uint64_t sum = (uint64_t)w0 + w1 + w2 + saddr + daddr, q0, q1;
 
-	ip.csum = ip4_hdr_csum(&ip);
-	memcpy(at, &ip, sizeof(ip));
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	w2 |= (uint32_t)fold((uint32_t)sum) << 16;
+	q0 = w0 | (uint64_t)w1 << 32;
+	q1 = w2 | (uint64_t)saddr << 32;
+	memcpy(at, &q0, 8);
+	memcpy(at + 8, &q1, 8);
+	memcpy(at + 16, &daddr, 4);
 }
 
 static void write_ip6(uint8_t *at, const uint32_t *saddr, const uint32_t *daddr,
@@ -356,6 +396,17 @@ static enum sy_verdict too_big(struct sy_lb *lb, struct sy_pkt *pkt, const struc
 
 /* ---- Backend selection ---------------------------------------------------- */
 
+/* Index of the backend a conntrack entry names in svc now, or
+ * SY_MAGLEV_NONE if it left. The entry's cached index holds while the
+ * service object is the one it was taken from. */
+static inline uint32_t entry_backend(const uint8_t *base, const struct sy_service *svc,
+				     const struct sy_ct_entry *e)
+{
+	if (e->svc_version == (uint32_t)svc->version)
+		return e->backend;
+	return sy_service_find_uid_lo(base, svc, e->uid);
+}
+
 uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked)
 {
@@ -364,9 +415,7 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 
 	*tracked = 0;
 	if (e) {
-		uint32_t idx = e->svc_version == svc->version
-				       ? e->backend
-				       : sy_service_find_uid(lb->base, svc, e->uid);
+		uint32_t idx = entry_backend(lb->base, svc, e);
 
 		if (idx != SY_MAGLEV_NONE) {
 			*tracked = 1;
@@ -383,11 +432,11 @@ static uint32_t tracked_elsewhere(const uint8_t *base, const struct sy_service *
 				  const struct sy_conntrack *ct, const struct sy_flow_key *key,
 				  uint32_t hash, uint32_t now)
 {
-	uint64_t uid;
+	uint32_t uid;
 
 	if (!sy_ct_peek_other(ct, key, hash, now, &uid))
 		return SY_MAGLEV_NONE;
-	return sy_service_find_uid(base, svc, uid);
+	return sy_service_find_uid_lo(base, svc, uid);
 }
 
 /* The backend of a flow another worker tracks (an ICMP error about it
@@ -435,21 +484,21 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	uint32_t idx;
 
 	if (e) {
-		if (e->svc_version == svc->version) {
+		if (e->svc_version == (uint32_t)svc->version) {
 			idx = e->backend;
 		} else {
 			/* Tables changed since: is our backend still in the set
 			 * (maybe draining, maybe at another index)? */
-			idx = sy_service_find_uid(lb->base, svc, e->uid);
+			idx = sy_service_find_uid_lo(lb->base, svc, e->uid);
 			if (idx == SY_MAGLEV_NONE) {
 				idx = sy_service_pick(lb->base, svc, hash);
 				if (idx == SY_MAGLEV_NONE)
 					return idx;
 				count(lb, SY_C_CT_RESELECT);
-				e->uid = sy_service_backends(lb->base, svc)[idx].uid;
+				e->uid = (uint32_t)sy_service_backends(lb->base, svc)[idx].uid;
 			}
 			e->backend = idx;
-			e->svc_version = svc->version;
+			e->svc_version = (uint32_t)svc->version;
 		}
 		count(lb, SY_C_CT_HIT);
 		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
@@ -459,12 +508,12 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	if (idx == SY_MAGLEV_NONE)
 		return idx;
 	e = sy_ct_insert(&lb->ct, &p->key, hash, lb->now, &how);
-	if (how == SY_CT_INS_EVICTED)
-		count(lb, SY_C_CT_EVICT);
+	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
+		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;
 	else if (how == SY_CT_INS_EXPIRED)
 		count(lb, SY_C_CT_EXPIRED);
-	e->uid = sy_service_backends(lb->base, svc)[idx].uid;
-	e->svc_version = svc->version;
+	e->uid = (uint32_t)sy_service_backends(lb->base, svc)[idx].uid;
+	e->svc_version = (uint32_t)svc->version;
 	e->backend = idx;
 	sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
 	count(lb, SY_C_CT_NEW);
@@ -518,57 +567,90 @@ static enum sy_verdict other_protocol(struct sy_lb *lb, const struct sy_parsed *
 	return SY_V_DROP;
 }
 
-enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
-{
-	const struct sy_service *svc;
-	const struct sy_backend *b;
-	enum sy_counter reason;
+/* A frame between the two stages of the packet path. */
+struct lb_work {
 	struct sy_parsed p;
-	enum sy_verdict v;
-	uint32_t hash, idx, frame_len = pkt->len;
-	bool other_worker = false;
+	const struct sy_service *svc;
+	uint32_t hash;
+	uint32_t frame_len;
+};
 
-	v = sy_lb_parse(pkt->data, pkt->len, &p, &reason);
-	if (v == SY_V_DROP) {
+/* Stage 1: classify the frame and find its service and flow hash, and
+ * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
+ * else 0 with the final verdict in *v. Reads the frame only. */
+static inline int classify(struct sy_lb *lb, const struct sy_pkt *pkt, struct lb_work *w,
+			   enum sy_verdict *v)
+{
+	struct sy_parsed *p = &w->p;
+	enum sy_counter reason;
+
+	*v = sy_lb_parse(pkt->data, pkt->len, p, &reason);
+	if (*v == SY_V_DROP) {
 		count(lb, reason);
-		return v;
+		return 0;
 	}
-	if (v == SY_V_KERNEL || !lb->snap)
-		return SY_V_KERNEL;
-	if (p.key.proto != SY_IPPROTO_TCP && p.key.proto != SY_IPPROTO_UDP &&
-	    !p.icmp_error)
-		return other_protocol(lb, &p);
-	if (p.icmp_error == 2) {
+	if (*v == SY_V_KERNEL || !lb->snap) {
+		*v = SY_V_KERNEL;
+		return 0;
+	}
+	if (p->key.proto != SY_IPPROTO_TCP && p->key.proto != SY_IPPROTO_UDP &&
+	    !p->icmp_error) {
+		*v = other_protocol(lb, p);
+		return 0;
+	}
+	if (p->icmp_error == 2) {
 		/* an ICMP error whose quote we cannot read: ours if to a VIP */
-		if (!vip_address(lb, &p.key))
-			return SY_V_KERNEL;
-		count(lb, SY_C_DROP_ICMP);
-		return SY_V_DROP;
+		*v = SY_V_KERNEL;
+		if (vip_address(lb, &p->key)) {
+			count(lb, SY_C_DROP_ICMP);
+			*v = SY_V_DROP;
+		}
+		return 0;
 	}
-	svc = find_service(lb, &p);
-	if (!svc) {
+	w->svc = find_service(lb, p);
+	if (!w->svc) {
 		/* A VIP address (of either protocol) is never the kernel's. */
-		if (!vip_address(lb, &p.key))
-			return SY_V_KERNEL;
-		count(lb, p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
-		return SY_V_DROP;
+		*v = SY_V_KERNEL;
+		if (vip_address(lb, &p->key)) {
+			count(lb, p->icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
+			*v = SY_V_DROP;
+		}
+		return 0;
 	}
-
-	if (p.is_frag) {
-		struct sy_flow_key k3 = p.key;
+	w->frame_len = pkt->len;
+	if (p->is_frag) {
+		struct sy_flow_key k3 = p->key;
 
 		sy_flow_key_drop_ports(&k3);
-		hash = sy_flow_hash(&k3, svc->hash_seed);
+		w->hash = sy_flow_hash(&k3, w->svc->hash_seed);
+	} else {
+		w->hash = sy_flow_hash(&p->key, w->svc->hash_seed);
+		sy_ct_prefetch(&lb->ct, w->hash);
+	}
+	return 1;
+}
+
+/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
+static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
+				      const struct lb_work *w)
+{
+	const struct sy_parsed *p = &w->p;
+	const struct sy_service *svc = w->svc;
+	const struct sy_backend *b;
+	uint32_t hash = w->hash, idx;
+	bool other_worker = false;
+	enum sy_verdict v;
+
+	if (p->is_frag) {
 		idx = sy_service_pick(lb->base, svc, hash);
-	} else if (p.icmp_error) {
+	} else if (p->icmp_error) {
 		int tracked;
 
-		hash = sy_flow_hash(&p.key, svc->hash_seed);
-		idx = sy_lb_predict(lb, svc, &p.key, &tracked);
+		idx = sy_lb_predict(lb, svc, &p->key, &tracked);
 		if (!tracked) {
 			/* PMTU discovery of a flow whose backend is no longer
 			 * its Maglev choice depends on this */
-			uint32_t other = other_worker_backend(lb, svc, &p.key, hash);
+			uint32_t other = other_worker_backend(lb, svc, &p->key, hash);
 
 			if (other != SY_MAGLEV_NONE) {
 				idx = other;
@@ -576,8 +658,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 			}
 		}
 	} else {
-		hash = sy_flow_hash(&p.key, svc->hash_seed);
-		idx = select_tracked(lb, svc, &p, hash);
+		idx = select_tracked(lb, svc, p, hash);
 	}
 	if (idx == SY_MAGLEV_NONE) {
 		count(lb, SY_C_DROP_NO_BACKEND);
@@ -587,30 +668,62 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	b = &sy_service_backends(lb->base, svc)[idx];
 
 	/* Ethernet padding after the IP packet is not forwarded. */
-	pkt->tailroom += pkt->len - (p.l2_len + p.l3_len);
-	pkt->len = p.l2_len + p.l3_len;
+	pkt->tailroom += pkt->len - (p->l2_len + p->l3_len);
+	pkt->len = p->l2_len + p->l3_len;
 	if (svc->fwd_mode == SY_FWD_L2DSR) {
-		set_l2(pkt, p.l2_len, b->mac, lb->port_mac,
-		       p.family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6);
+		set_l2(pkt, p->l2_len, b->mac, lb->port_mac,
+		       p->family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6);
 		v = SY_V_TX;
-	} else if (p.l3_len + encap_overhead(svc, b) > lb->mtu) {
-		return too_big(lb, pkt, &p, encap_overhead(svc, b));
+	} else if (p->l3_len + encap_overhead(svc, b) > lb->mtu) {
+		return too_big(lb, pkt, p, encap_overhead(svc, b));
 	} else {
-		v = encapsulate(lb, pkt, &p, svc, b, hash);
+		v = encapsulate(lb, pkt, p, svc, b, hash);
 	}
 	if (v == SY_V_TX) {
 		/* how the backend was chosen is counted for what was forwarded */
-		if (p.is_frag)
+		if (p->is_frag)
 			count(lb, SY_C_FRAGMENTS);
-		else if (p.icmp_error)
+		else if (p->icmp_error)
 			count(lb, SY_C_ICMP_TO_BACKEND);
 		if (other_worker)
 			count(lb, SY_C_ICMP_CT_OTHER);
 		count(lb, SY_C_FWD_PKTS);
 		lb->vips[svc->slot].pkts++;
-		lb->vips[svc->slot].bytes += frame_len;
+		lb->vips[svc->slot].bytes += w->frame_len;
 		lb->backends[b->slot].pkts++;
-		lb->backends[b->slot].bytes += frame_len;
+		lb->backends[b->slot].bytes += w->frame_len;
 	}
 	return v;
+}
+
+enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
+{
+	struct lb_work w;
+	enum sy_verdict v;
+
+	if (!classify(lb, pkt, &w, &v))
+		return v;
+	return forward(lb, pkt, &w);
+}
+
+void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
+			 enum sy_verdict *verdicts)
+{
+	struct lb_work w[SY_LB_BURST];
+	uint8_t pending[SY_LB_BURST];
+
+	while (n) {
+		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
+
+		/* every frame's conntrack lines are on their way before the
+		 * first lookup: the misses of a burst overlap */
+		for (uint32_t i = 0; i < m; i++)
+			pending[i] = (uint8_t)classify(lb, &pkts[i], &w[i], &verdicts[i]);
+		for (uint32_t i = 0; i < m; i++)
+			if (pending[i])
+				verdicts[i] = forward(lb, &pkts[i], &w[i]);
+		pkts += m;
+		verdicts += m;
+		n -= m;
+	}
 }

@@ -81,6 +81,13 @@ struct sy_parsed {
  * (pkt->data and pkt->len may change within the head/tailroom). */
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
 
+/* The same for n frames, in two stages (classify and prefetch every frame,
+ * then pick and rewrite each): the same verdicts and rewrites as
+ * sy_lb_process() frame by frame, in order. */
+#define SY_LB_BURST 64
+void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
+			 enum sy_verdict *verdicts);
+
 /* Classification alone: 0 and *p filled, SY_V_KERNEL for non-IP or non-VIP
  * protocols, or SY_V_DROP with *reason set to a SY_C_DROP_* counter. */
 enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed *p,

@@ -106,7 +106,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 			o->burst = (uint32_t)v;
 			break;
 		case 'c':
-			if (parse_u64("--ct-size", optarg, SY_CT_WAYS, 1ull << 32, &v))
+			if (parse_u64("--ct-size", optarg, SY_CT_LINE_SLOTS, 1ull << 32, &v))
 				return -1;
 			o->ct_size = v;
 			break;

@@ -2,7 +2,8 @@
  *
  * The worker loop, in the manner of DPDK's l3fwd: per iteration, report a
  * quiescent point and take the current snapshot (one load, one store), then
- * for every port receive a burst, process each packet to completion and
+ * for every port receive a burst, run it through the staged packet path
+ * (sy_lb_process_burst: classify and prefetch all, then forward each) and
  * transmit. No locks, system calls or allocations on this path.
  */
 #include <stdio.h>
@@ -15,8 +16,6 @@
 #include <rte_prefetch.h>
 
 #include "dataplane.h"
-
-#define PREFETCH_AHEAD 4
 
 struct sy_dataplane *sy_dp;
 
@@ -96,50 +95,57 @@ static inline void tx_flush(struct sy_lb *lb, uint16_t port, uint16_t q,
 	}
 }
 
-/* Run the packet path on one mbuf; SY_V_TX leaves it rewritten in place. */
-static inline enum sy_verdict process_mbuf(struct sy_lb *lb, struct rte_mbuf *m)
+/* The frame of an mbuf for the packet path; -1 if it cannot be one
+ * contiguous buffer. */
+static inline int mbuf_frame(struct rte_mbuf *m, struct sy_pkt *pkt)
 {
-	struct sy_pkt pkt;
-	enum sy_verdict v;
-
-	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m)) {
-		lb->stats->counters[SY_C_DROP_NO_ROOM]++;
-		return SY_V_DROP;
-	}
-	pkt.data = rte_pktmbuf_mtod(m, uint8_t *);
-	pkt.len = rte_pktmbuf_data_len(m);
-	pkt.headroom = rte_pktmbuf_headroom(m);
-	pkt.tailroom = rte_pktmbuf_tailroom(m);
-	v = sy_lb_process(lb, &pkt);
-	if (v == SY_V_TX) {
-		m->data_off = (uint16_t)(pkt.data - (uint8_t *)m->buf_addr);
-		m->data_len = (uint16_t)pkt.len;
-		m->pkt_len = pkt.len;
-	}
-	return v;
+	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m))
+		return -1;
+	pkt->data = rte_pktmbuf_mtod(m, uint8_t *);
+	pkt->len = rte_pktmbuf_data_len(m);
+	pkt->headroom = rte_pktmbuf_headroom(m);
+	pkt->tailroom = rte_pktmbuf_tailroom(m);
+	return 0;
 }
 
 static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
 {
 	struct rte_mbuf *rx[SY_MAX_BURST], *tx[SY_MAX_BURST], *kern[SY_MAX_BURST];
+	struct rte_mbuf *held[SY_MAX_BURST];
+	struct sy_pkt pkt[SY_MAX_BURST];
+	enum sy_verdict v[SY_MAX_BURST];
 	struct sy_lb *lb = &w->lb;
-	uint16_t q = (uint16_t)w->index, n, n_tx = 0, n_kern = 0;
+	uint16_t q = (uint16_t)w->index, n, n_pkt = 0, n_tx = 0, n_kern = 0;
 	uint64_t bytes = 0;
 
 	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
 	if (n) {
 		memcpy(lb->port_mac, p->mac.addr_bytes, 6);
 		lb->mtu = p->mtu;
-		for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		for (uint16_t i = 0; i < n; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(rx[i], void *));
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = rx[i];
 
-			if (i + PREFETCH_AHEAD < n)
-				rte_prefetch0(rte_pktmbuf_mtod(rx[i + PREFETCH_AHEAD], void *));
 			bytes += rte_pktmbuf_pkt_len(m);
-			switch (process_mbuf(lb, m)) {
+			if (mbuf_frame(m, &pkt[n_pkt])) {
+				lb->stats->counters[SY_C_DROP_NO_ROOM]++;
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			held[n_pkt++] = m;
+		}
+		/* the staged packet path: every frame classified and its
+		 * conntrack lines prefetched before the first is looked up */
+		sy_lb_process_burst(lb, pkt, n_pkt, v);
+		for (uint16_t i = 0; i < n_pkt; i++) {
+			struct rte_mbuf *m = held[i];
+
+			switch (v[i]) {
 			case SY_V_TX:
+				m->data_off = (uint16_t)(pkt[i].data - (uint8_t *)m->buf_addr);
+				m->data_len = (uint16_t)pkt[i].len;
+				m->pkt_len = pkt[i].len;
 				tx[n_tx++] = m;
 				break;
 			case SY_V_KERNEL:

@@ -19,7 +19,8 @@
  * The loop does what a worker does with a burst: for 32 packets, put a fresh
  * copy of the next flow's frame into a buffer with 128 bytes of headroom (the
  * rewrite is destructive: encapsulation moves the Ethernet header into the
- * headroom), then run sy_lb_process() on each. The copy ("reset") is timed
+ * headroom), then run sy_lb_process_burst() on them (--per-packet:
+ * sy_lb_process() on each, the path before the staged burst). The copy ("reset") is timed
  * alone in the same way and reported; "net" = median(process + reset) -
  * median(reset).
  *
@@ -88,15 +89,21 @@ struct bench {
 	uint32_t sport_delta; /* (pass * ports_per_pass) % SPORT_SPAN */
 	uint32_t src_add;     /* added to the source address (host order) */
 	uint32_t n_blocks;    /* 131072 / n_addr: address blocks in 198.18.0.0/15 */
+	int per_packet;       /* sy_lb_process() frame by frame, not the burst */
 	uint64_t sink;
 };
 
-static double now_ns(void)
+static double clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -281,17 +288,23 @@ static inline __attribute__((always_inline)) void lb_loop(struct bench *b, uint6
 	for (uint64_t done = 0; done < packets; done += BURST) {
 		for (uint32_t i = 0; i < BURST; i++)
 			reset_one(b, i);
-		for (uint32_t i = 0; i < BURST; i++) {
-			struct sy_pkt pkt = {
+		struct sy_pkt pkt[BURST];
+		enum sy_verdict v[BURST];
+
+		for (uint32_t i = 0; i < BURST; i++)
+			pkt[i] = (struct sy_pkt){
 				.data = b->bufs + (size_t)i * BUF_SIZE + HEADROOM,
 				.len = FRAME_LEN,
 				.headroom = HEADROOM,
 				.tailroom = BUF_SIZE - HEADROOM - FRAME_LEN,
 			};
-			enum sy_verdict v = sy_lb_process(&b->lb, &pkt);
-
-			b->sink += (uint64_t)v + pkt.len + pkt.data[0];
-		}
+		if (b->per_packet)
+			for (uint32_t i = 0; i < BURST; i++)
+				v[i] = sy_lb_process(&b->lb, &pkt[i]);
+		else
+			sy_lb_process_burst(&b->lb, pkt, BURST, v);
+		for (uint32_t i = 0; i < BURST; i++)
+			b->sink += (uint64_t)v[i] + pkt[i].len + pkt[i].data[0];
 	}
 }
 
@@ -328,7 +341,8 @@ __attribute__((noinline)) static void warm_loop(struct bench *b, uint64_t packet
 struct row {
 	double proc[MAX_RUNS], reset[MAX_RUNS]; /* cycles per packet */
 	double proc_ns[MAX_RUNS], reset_ns[MAX_RUNS];
-	uint64_t hits, news, evicts, fwd, pkts;
+	double cpu_share; /* thread CPU time / wall time over the timed runs */
+	uint64_t hits, news, evicts, reuses, fwd, pkts;
 };
 
 static uint64_t ctr(const struct bench *b, enum sy_counter c)
@@ -339,10 +353,11 @@ static uint64_t ctr(const struct bench *b, enum sy_counter c)
 static void measure_row(struct bench *b, enum kind kind, int runs, uint64_t packets,
 			struct row *r)
 {
-	uint64_t cap = sy_ct_capacity(&b->lb.ct), h0, n0, e0, f0;
+	uint64_t cap = sy_ct_capacity(&b->lb.ct), h0, n0, e0, x0, f0;
+	double cpu = 0, wall = 0;
 
 	packets = (packets + BURST - 1) / BURST * BURST;
-	memset(b->lb.ct.buckets, 0, sy_ct_memsize(cap));
+	memset(b->lb.ct.lines, 0, sy_ct_memsize(cap));
 	b->kind = kind;
 	b->next = 0;
 	b->pass = 0;
@@ -352,18 +367,22 @@ static void measure_row(struct bench *b, enum kind kind, int runs, uint64_t pack
 	warm_loop(b, kind == K_EST ? 2ull * b->n_flows : cap + b->n_flows);
 	h0 = ctr(b, SY_C_CT_HIT);
 	n0 = ctr(b, SY_C_CT_NEW);
-	e0 = ctr(b, SY_C_CT_EVICT) + ctr(b, SY_C_CT_EXPIRED);
+	e0 = ctr(b, SY_C_CT_EVICT);
+	x0 = ctr(b, SY_C_CT_EXPIRED);
 	f0 = ctr(b, SY_C_FWD_PKTS);
 	r->pkts = 0;
 	for (int k = 0; k < runs; k++) {
 		uint64_t c0;
-		double t0;
+		double t0, u0;
 
+		u0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		t0 = now_ns();
 		c0 = __rdtsc();
 		sy_bench_lb_loop(b, packets);
 		r->proc[k] = (double)(__rdtsc() - c0) / (double)packets;
 		r->proc_ns[k] = (now_ns() - t0) / (double)packets;
+		cpu += clock_ns(CLOCK_THREAD_CPUTIME_ID) - u0;
+		wall += r->proc_ns[k] * (double)packets;
 		r->pkts += packets;
 
 		t0 = now_ns();
@@ -374,7 +393,9 @@ static void measure_row(struct bench *b, enum kind kind, int runs, uint64_t pack
 	}
 	r->hits = ctr(b, SY_C_CT_HIT) - h0;
 	r->news = ctr(b, SY_C_CT_NEW) - n0;
-	r->evicts = ctr(b, SY_C_CT_EVICT) + ctr(b, SY_C_CT_EXPIRED) - e0;
+	r->evicts = ctr(b, SY_C_CT_EVICT) - e0;
+	r->reuses = ctr(b, SY_C_CT_EXPIRED) - x0;
+	r->cpu_share = wall > 0 ? cpu / wall : 0;
 	r->fwd = ctr(b, SY_C_FWD_PKTS) - f0;
 }
 
@@ -382,7 +403,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: lb_process_bench [--quick] [--mode ipip|gue|l2dsr|all] [--flows N|all]\n"
-		"                        [--kind est|new|all] [--runs R] [--packets P]\n");
+		"                        [--kind est|new|all] [--runs R] [--packets P] [--per-packet]\n");
 }
 
 int main(int argc, char **argv)
@@ -391,7 +412,8 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, 0, 'q' },   { "mode", required_argument, 0, 'm' },
 		{ "flows", required_argument, 0, 'f' }, { "kind", required_argument, 0, 'k' },
 		{ "runs", required_argument, 0, 'r' },  { "packets", required_argument, 0, 'p' },
-		{ "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
+		{ "per-packet", no_argument, 0, 'P' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	struct sy_region_limits lim = { .max_lcores = 4, .max_services = 16,
 					.max_backends = 256, .heap_size = 32u << 20 };
@@ -411,6 +433,9 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'P':
+			b.per_packet = 1;
+			break;
 		case 'q':
 			runs = 5;
 			packets = 500000;
@@ -494,8 +519,9 @@ int main(int argc, char **argv)
 	usleep(200000);
 	tsc_ghz = (double)(__rdtsc() - c0) / (now_ns() - t0);
 
-	printf("lb_process_bench: sy_lb_process() on %d-byte frames (64 with FCS), bursts of %d, %d bytes of headroom\n",
-	       FRAME_LEN, BURST, HEADROOM);
+	printf("lb_process_bench: %s on %d-byte frames (64 with FCS), bursts of %d, %d bytes of headroom\n",
+	       b.per_packet ? "sy_lb_process() frame by frame" : "sy_lb_process_burst()", FRAME_LEN,
+	       BURST, HEADROOM);
 	printf("TSC %.3f GHz; %d runs of %llu packets per row; run values are TSC cycles per packet of process + frame reset,\n"
 	       "alternating with reset-only runs; net = median(process+reset) - median(reset)\n",
 	       tsc_ghz, runs, (unsigned long long)((packets + BURST - 1) / BURST * BURST));
@@ -535,15 +561,20 @@ int main(int argc, char **argv)
 				mr = median(r.reset, runs);
 				mpn = median(r.proc_ns, runs);
 				mrn = median(r.reset_ns, runs);
-				printf("%-6s %-4s %8u  %-*s | %6.1f %6.1f | %7.1f %7.2f | hit %.0f%% new %.0f%% evict %.0f%% fwd %.0f%%\n",
+				printf("%-6s %-4s %8u  %-*s | %6.1f %6.1f | %7.1f %7.2f | hit %.0f%% new %.0f%% evict %.2f%% reuse %.0f%% fwd %.0f%% | on-CPU %.0f%%\n",
 				       mode_name[modes[mi]], kind_name[kinds[ki]], n, runs * 7, vals, mr, mp,
 				       mp - mr, mpn - mrn, 100.0 * (double)r.hits / (double)r.pkts,
 				       100.0 * (double)r.news / (double)r.pkts,
 				       100.0 * (double)r.evicts / (double)r.pkts,
-				       100.0 * (double)r.fwd / (double)r.pkts);
-				printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f\n",
+				       100.0 * (double)r.reuses / (double)r.pkts,
+				       100.0 * (double)r.fwd / (double)r.pkts, 100.0 * r.cpu_share);
+				if (r.cpu_share < 0.95)
+					printf("WARNING: this row ran on the CPU for only %.0f%% of its wall time: another task shared the core and the cycle figures above count its time too; pin the bench to a quiet core (taskset)\n",
+					       100.0 * r.cpu_share);
+				printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f evict_pct=%.3f cpu_share=%.3f\n",
 				       mode_name[modes[mi]], kind_name[kinds[ki]], n,
-				       (unsigned long long)r.pkts, mp - mr, mpn - mrn, mp, mr);
+				       (unsigned long long)r.pkts, mp - mr, mpn - mrn, mp, mr,
+				       100.0 * (double)r.evicts / (double)r.pkts, r.cpu_share);
 				fflush(stdout);
 			}
 		}

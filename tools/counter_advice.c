@@ -36,7 +36,7 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "removal; steadily growing: backends flapping (`syctl backends SVC`, raise "
 	  "`health.hold_down_s`)." },
 	{ "ct_evictions",
-	  "Live flows pushed out of a full bucket: the table is too small for the flows "
+	  "Live flows pushed out when both lines a flow may use are full and no occupant could move: the table is too small for the flows "
 	  "(raise `--ct-size`; `--xdp-ct-flows` on the XDP path, where this stays 0). An "
 	  "evicted flow keeps its backend through Maglev unless the set changed meanwhile." },
 	{ "ct_expired", "Idle flows whose entries were reused: normal." },

@@ -20,7 +20,7 @@
 	X(CT_HIT, "ct_hits", "packets of tracked flows")                                    \
 	X(CT_NEW, "ct_new", "new flows (Maglev selection)")                                 \
 	X(CT_RESELECT, "ct_reselect", "tracked flows whose backend left, re-hashed")        \
-	X(CT_EVICT, "ct_evictions", "live flows evicted from a full conntrack bucket")      \
+	X(CT_EVICT, "ct_evictions", "live flows evicted from a flow's two full conntrack lines")      \
 	X(CT_EXPIRED, "ct_expired", "idle flows whose entry was reused")                   \
 	X(FRAGMENTS, "fragments", "VIP fragments forwarded on the 3-tuple hash")            \
 	X(ICMP_TO_BACKEND, "icmp_to_backend", "ICMP errors about VIP flows sent to the flow's backend") \

@@ -450,6 +450,25 @@ static inline uint32_t sy_service_find_uid(const uint8_t *base,
 	return SY_MAGLEV_NONE;
 }
 
+/* The same from the low 32 bits of a uid (what conntrack keeps): uids are
+ * handed out in order, so the service's backends' uids lie within 2^32 of
+ * its largest one and the high bits follow from it. */
+static inline uint32_t sy_service_find_uid_lo(const uint8_t *base,
+					      const struct sy_service *s, uint32_t uid_lo)
+{
+	const struct sy_backend_ref *r =
+		(const struct sy_backend_ref *)(base + s->refs_off);
+	uint64_t max, uid;
+
+	if (!s->n_backends)
+		return SY_MAGLEV_NONE;
+	max = r[s->n_backends - 1].uid;
+	uid = (max & ~(uint64_t)0xffffffff) | uid_lo;
+	if (uid > max)
+		uid -= (uint64_t)1 << 32; /* wraps to a uid no backend has if max < 2^32 */
+	return sy_service_find_uid(base, s, uid);
+}
+
 /* FNV-1a 64 over an object whose checksum field is taken as zero: lets a
  * reader (tests, `syctl` diagnostics) verify an object it holds is intact. */
 uint64_t sy_object_checksum(const void *obj, size_t size, size_t checksum_field_off);

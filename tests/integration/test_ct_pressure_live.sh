@@ -28,7 +28,7 @@
 #     counted there (the generator's receive ring overflows when the noisy
 #     machine preempts it: that is counted, not lost);
 #   - memory is as configured: the table holds exactly the configured
-#     capacity in sy_ct_memsize() bytes (576 bytes per 8-flow bucket), and
+#     capacity in sy_ct_memsize() bytes (32 bytes a slot), and
 #     the dataplane's resident memory stays within its EAL memory (-m).
 # Prints PASS:/FAIL: lines, a RELIABILITY| line and RESULT: PASS|FAIL.
 #
@@ -173,7 +173,7 @@ done
 line=$(grep "sy-dataplane running" "$WORK/dataplane.log")
 cap=$(echo "$line" | sed -n 's/.*ct_capacity=\([0-9]*\).*/\1/p')
 bytes=$(echo "$line" | sed -n 's/.*ct_bytes_per_worker=\([0-9]*\).*/\1/p')
-want_bytes=$((CAPACITY / 8 * 576))
+want_bytes=$((CAPACITY * 32))
 [ "${cap:-0}" -eq "$CAPACITY" ] && [ "${bytes:-0}" -eq "$want_bytes" ] &&
 	sy_pass "table: $cap flows in $bytes bytes ($((bytes / 1048576)) MiB), as configured" ||
 	sy_fail "table: capacity ${cap:-?} bytes ${bytes:-?}, configured $CAPACITY flows = $want_bytes bytes"

@@ -16,7 +16,7 @@
  *     expires in the simulated time, so every new flow beyond the capacity
  *     evicts one), and the table is full at the end;
  *   - memory is as configured: the capacity is the configured one, the
- *     table is sy_ct_memsize(capacity) bytes (72 bytes a flow) and the
+ *     table is sy_ct_memsize(capacity) bytes (32 bytes a flow) and the
  *     packet path stays inside them (inaccessible guard pages on both
  *     sides would fault);
  *   - new flows after the changes reach the added backend (the changes are
@@ -260,7 +260,7 @@ int main(void)
 	CHECK(sy_ct_capacity(&env.lb.ct) == capacity,
 	      "connection table capacity %llu entries as configured (%llu)",
 	      (unsigned long long)sy_ct_capacity(&env.lb.ct), (unsigned long long)capacity);
-	CHECK(memsize == capacity / SY_CT_WAYS * sizeof(struct sy_ct_bucket),
+	CHECK(memsize == capacity / SY_CT_LINE_SLOTS * SY_CT_LINE,
 	      "memory is sy_ct_memsize(capacity) = %llu bytes = %.1f MB (%.0f bytes a flow)",
 	      (unsigned long long)memsize, memsize / 1048576.0, (double)memsize / capacity);
 

@@ -19,7 +19,7 @@
  *         flow 0: ICMP error on worker 1 went to backend 5, the flow is on 2 (Maglev: 5)
  *         [  FAILED  ] icmp_on_other_worker
  *   - reading another worker's table while it writes: one thread rewrites
- *     a one-bucket table, another reads it with sy_ct_peek_other(); a uid
+ *     a two-line table, another reads it with sy_ct_peek_other(); a uid
  *     read must be its flow's. Reading key, uid and key again without the
  *     owner's "dead first, live last" order gave wrong uids in 5 runs of 5:
  *         flow 12 read with uid 0x5eed0005, its uid is 0x5eed000c
@@ -312,7 +312,7 @@ static void icmp_other_worker_checked(void **state)
 
 /* ---- reading a table its owner is writing ------------------------------ */
 
-#define STRESS_KEYS 24           /* three times the ways of the one bucket */
+#define STRESS_KEYS 24           /* six times the slots of the two lines */
 #define STRESS_READS 20000000u   /* bounds of the run: reads ... */
 #define STRESS_SECONDS 3         /* ... and time */
 
@@ -322,15 +322,15 @@ struct stress {
 	struct sy_flow_key key[STRESS_KEYS];
 	uint32_t hash[STRESS_KEYS];
 	/* what the owner writes into flow k's entry */
-	uint64_t uid[STRESS_KEYS];
+	uint32_t uid[STRESS_KEYS];
 	uint32_t backend[STRESS_KEYS];
-	uint64_t svc_version;
+	uint32_t svc_version;
 	atomic_bool stop;
 	pthread_t owner;
 };
 
-/* The owner: select_tracked()'s writes, flow after flow, in a one-bucket
- * table that is always full, so that every miss evicts and rewrites an
+/* The owner: select_tracked()'s writes, flow after flow, in a two-line
+ * table (every flow's two lines) that is always full, so that every miss evicts and rewrites an
  * entry another flow was using. */
 static void *stress_owner(void *arg)
 {
@@ -352,7 +352,7 @@ static void *stress_owner(void *arg)
 	return NULL;
 }
 
-/* A one-bucket table (8 ways) for flows 0..STRESS_KEYS-1 of web4 (v6: web6
+/* A two-line table (four IPv4 slots, IPv6 flows take a line) for flows 0..STRESS_KEYS-1 of web4 (v6: web6
  * too, every other flow), hashed with seed; the caller fills uid, backend
  * and svc_version, then starts the owner with stress_start(). */
 static struct stress *stress_new(bool v6, uint32_t seed)
@@ -360,9 +360,9 @@ static struct stress *stress_new(bool v6, uint32_t seed)
 	struct stress *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	s->mem = calloc(1, sy_ct_memsize(SY_CT_WAYS));
+	s->mem = calloc(1, sy_ct_memsize(2 * SY_CT_LINE_SLOTS));
 	assert_non_null(s->mem);
-	sy_ct_init(&s->ct, s->mem, SY_CT_WAYS, NULL);
+	sy_ct_init(&s->ct, s->mem, 2 * SY_CT_LINE_SLOTS, NULL);
 	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
 		struct sy_test_flow f = sy_test_web_flow(k, v6 && (k & 1));
 
@@ -408,7 +408,7 @@ static void peek_other_never_torn(void **state)
 	stress_start(s);
 	for (uint32_t r = 0; stress_more(r, t_end); r++) {
 		uint32_t k = r % STRESS_KEYS;
-		uint64_t uid;
+		uint32_t uid;
 
 		if (!sy_ct_peek_other(&s->ct, &s->key[k], s->hash[k], T0, &uid))
 			continue;

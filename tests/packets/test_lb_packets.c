@@ -9,6 +9,12 @@
  * C library selects (sy_service_pick() for the flow hash of the input's
  * tuple), which ties the Python model of the corpus to the C code.
  *
+ * Then the whole corpus once more as one stream, twice: frame by frame
+ * through sy_lb_process() and in bursts of varying size through
+ * sy_lb_process_burst() (the staged path the workers run), each with its own
+ * connection table and counters: the same verdict and bytes for every frame
+ * (those of the corpus where it expects a frame) and the same counters.
+ *
  * The corpus loader and the test-side predictions are tests/common/corpus.c,
  * shared with the XDP path's replay (tests/bpf/test_xdp_lb_packets.c).
  *
@@ -177,6 +183,104 @@ static void run_case(void **state)
 		fail();
 }
 
+/* ---- the staged burst ------------------------------------------------------ */
+
+struct stream {
+	struct sy_lb lb;
+	void *ct_mem;
+	uint8_t *bufs;      /* one buffer a case */
+	struct sy_pkt *pkt; /* one frame a case */
+	enum sy_verdict *v;
+};
+
+static const struct sy_corpus_case *all_cases;
+static long n_all_cases;
+#define BUF_STRIDE (HEADROOM + 9800 + TAILROOM)
+
+static void stream_init(struct stream *s, uint32_t lcore)
+{
+	struct sy_lcore_stats *st = sy_region_stats(env.map, lcore);
+
+	s->lb = env.lb;
+	s->lb.stats = st;
+	s->lb.vips = sy_stats_vips(st);
+	s->lb.backends = sy_stats_backends(env.map, st);
+	/* one stream, not a case each: no ICMP error may be rate limited */
+	s->lb.icmp_rate = 1000000;
+	s->lb.icmp_burst = 1000000;
+	memset(&s->lb.icmp_bucket, 0, sizeof(s->lb.icmp_bucket));
+	s->ct_mem = calloc(1, env.ct_size);
+	s->bufs = malloc((size_t)n_all_cases * BUF_STRIDE);
+	s->pkt = calloc((size_t)n_all_cases, sizeof(*s->pkt));
+	s->v = calloc((size_t)n_all_cases, sizeof(*s->v));
+	assert_true(s->ct_mem && s->bufs && s->pkt && s->v);
+	sy_ct_init(&s->lb.ct, s->ct_mem, CT_CAPACITY, NULL);
+	for (long i = 0; i < n_all_cases; i++) {
+		const struct sy_corpus_case *c = &all_cases[i];
+
+		assert_true(c->in_len <= 9800);
+		s->pkt[i] = (struct sy_pkt){ .data = s->bufs + (size_t)i * BUF_STRIDE + HEADROOM,
+					     .len = c->in_len, .headroom = HEADROOM,
+					     .tailroom = BUF_STRIDE - HEADROOM - c->in_len };
+		memcpy(s->pkt[i].data, c->in, c->in_len);
+	}
+}
+
+static void stream_free(struct stream *s)
+{
+	free(s->ct_mem);
+	free(s->bufs);
+	free(s->pkt);
+	free(s->v);
+}
+
+static void corpus_in_bursts(void **state)
+{
+	struct stream one, burst;
+	uint64_t c1[SY_C__COUNT], cb[SY_C__COUNT];
+	long bad = 0;
+
+	(void)state;
+	memcpy(c1, sy_region_stats(env.map, 0)->counters, sizeof(c1));
+	memcpy(cb, sy_region_stats(env.map, 1)->counters, sizeof(cb));
+	stream_init(&one, 0);
+	stream_init(&burst, 1);
+	for (long i = 0; i < n_all_cases; i++)
+		one.v[i] = sy_lb_process(&one.lb, &one.pkt[i]);
+	/* bursts of 1, 2, ... SY_LB_BURST + 7 frames: every size, and sizes
+	 * the burst call splits */
+	for (long i = 0, m = 1; i < n_all_cases; i += m, m = m % (SY_LB_BURST + 7) + 1) {
+		long k = i + m <= n_all_cases ? m : n_all_cases - i;
+
+		sy_lb_process_burst(&burst.lb, &burst.pkt[i], (uint32_t)k, &burst.v[i]);
+	}
+	for (long i = 0; i < n_all_cases; i++) {
+		const struct sy_corpus_case *c = &all_cases[i];
+		const struct sy_pkt *a = &one.pkt[i], *b = &burst.pkt[i];
+		bool same = one.v[i] == burst.v[i] && (int)burst.v[i] == (int)c->verdict;
+
+		if (same && burst.v[i] == SY_V_TX)
+			same = a->len == b->len && !memcmp(a->data, b->data, a->len) &&
+			       b->len == c->out_len && !memcmp(b->data, c->out, c->out_len);
+		if (!same && bad++ < 5)
+			print_message("%s (corpus line %d): frame by frame verdict %d, burst %d, corpus %d, or bytes differ\n",
+				      c->name, c->line, one.v[i], burst.v[i], c->verdict);
+	}
+	for (int i = 0; i < SY_C__COUNT; i++) {
+		uint64_t d1 = sy_region_stats(env.map, 0)->counters[i] - c1[i];
+		uint64_t db = sy_region_stats(env.map, 1)->counters[i] - cb[i];
+
+		if (d1 != db && bad++ < 10)
+			print_message("counter %s: +%llu frame by frame, +%llu in bursts\n",
+				      sy_corpus_counter_names[i], (unsigned long long)d1,
+				      (unsigned long long)db);
+	}
+	print_message("%ld frames in bursts: %ld differences\n", n_all_cases, bad);
+	stream_free(&one);
+	stream_free(&burst);
+	assert_int_equal(bad, 0);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -247,7 +351,9 @@ int main(int argc, char **argv)
 		free(cases);
 		return 1;
 	}
-	tests = calloc((size_t)n, sizeof(*tests));
+	all_cases = cases;
+	n_all_cases = n;
+	tests = calloc((size_t)n + 1, sizeof(*tests));
 	if (!tests) {
 		sy_corpus_free(cases, (size_t)n);
 		return 1;
@@ -257,7 +363,9 @@ int main(int argc, char **argv)
 		tests[i].test_func = run_case;
 		tests[i].initial_state = &cases[i];
 	}
-	rc = _cmocka_run_group_tests("lb_packets", tests, (size_t)n, group_setup, group_teardown);
+	tests[n].name = "corpus_in_bursts";
+	tests[n].test_func = corpus_in_bursts;
+	rc = _cmocka_run_group_tests("lb_packets", tests, (size_t)n + 1, group_setup, group_teardown);
 	sy_corpus_report("lb_packets", "DPDK path, sy_lb_process", cases, (size_t)n, rc == 0);
 	free(tests);
 	sy_corpus_free(cases, (size_t)n);
