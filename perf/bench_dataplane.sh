@@ -110,6 +110,9 @@ done
 # - its mbuf pools take ~1.5 GB (6 pools of 24576 x 10 KB; with less it
 #   panics "Cannot create mbuf pool"), more than the hugepages reserved here:
 #   it runs on plain memory (--no-huge -m 2048), which memif allows;
+# - its range mode builds frames once, into the 24576 mbufs of its range
+#   pool, and sends those: above 24576 flows it sends 24576 distinct ones
+#   (switchyard.lua says so; sy-dataplane's ct_new shows it);
 # - it is interactive: perf/pktgen/switchyard.lua measures, prints the same
 #   RESULT line as sy-pktgen and quits; timeout(1) bounds it all the same.
 PGD_BIN=""
@@ -195,6 +198,9 @@ pgd_io_bench() {
 		[ -n "$b" ] && [ -x "$b" ] || { echo "bench_dataplane.sh: missing ${b:-dpdk-testpmd} (ninja -C build; apt install dpdk)"; exit 1; }
 	done
 	GEN=pktgen-dpdk
+	for b in $FLOWS; do
+		[ "$b" -gt 24576 ] && echo "NOTE: Pktgen-DPDK 23.03 sends at most 24576 distinct flows (its range pool's prebuilt frames): the $b-flow rows below are 24576 flows"
+	done
 	io_bench
 	GEN=sy-pktgen
 }

@@ -23,14 +23,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_ethdev.h>
 
-/* Loaded into Pktgen only: what it starts (a shell for a Lua io.popen) runs
- * without it. */
+/* What Pktgen starts (a shell for a Lua io.popen) runs without the shim.
+ * Only in Pktgen: a wrapper that execs it (timeout, env) must pass it on. */
 __attribute__((constructor)) static void not_inherited(void)
 {
-	unsetenv("LD_PRELOAD");
+	if (strcmp(program_invocation_short_name, "pktgen") == 0)
+		unsetenv("LD_PRELOAD");
 }
 
 typedef int (*set_mtu_fn)(uint16_t port_id, uint16_t mtu);

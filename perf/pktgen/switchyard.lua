@@ -39,6 +39,15 @@
 -- 1000000 = 15625 x 64), each flow recurring every N packets, as sy-pktgen's
 -- round robin does.
 --
+-- A limit of Pktgen 23.03: range mode builds its frames once, into the
+-- mbufs of its range pool (pktgen.info.maxMbufsPerPort = 24576, a
+-- compile-time size, one pool per tx queue), and then sends those frames in
+-- turn. With one tx queue at most 24576 distinct flows go out: above that,
+-- the first 24576 flows of the layout. (Measured: 1,000,000 flows into a
+-- pcap port gave 24576 distinct flows, every one of them in each 24576
+-- consecutive frames; 1000 flows gave all 1000 in each 1000 frames.) The
+-- script says so and prints distinct_flows= in its RESULT line.
+--
 -- The load balancer is one-armed and sends to its backends' MACs: on a real
 -- NIC, to count its output here, publish backends whose MAC is this port's
 -- (shown by Pktgen), e.g. with build/tests/tools/sy-publish:
@@ -197,9 +206,15 @@ local function run(n)
 		fail(string.format("%d flows cannot be laid out as coprime address x port counts", n))
 	end
 	setup(a, p)
+	local frames = pktgen.info.maxMbufsPerPort
+	local distinct = math.min(n, frames)
 	out("switchyard: %d flow(s) = %d addresses %s-%s x %d source ports %d-%d -> %s:%d/%s, %d-byte frames to %s\n",
 	    n, a, ip4(src_base), ip4(src_base + a - 1), p, sport0, sport0 + p - 1, vip, vport, proto,
 	    size, dst_mac)
+	if distinct < n then
+		out("switchyard: NOTE: Pktgen's range mode sends the %d frames it built into its range pool:"
+		    .. " %d distinct flows, not %d\n", frames, distinct, n)
+	end
 	if duration == 0 then
 		out("switchyard: flows set up; \"start %s\" sends, \"stop %s\" stops\n", port, port)
 		return
@@ -224,8 +239,8 @@ local function run(n)
 	local _, rx_end = port_counts()
 	out("switchyard: average over %.2f s: tx %.3f Mpps, rx %.3f Mpps (rx/tx %.3f); %d pkts back after the measured seconds\n",
 	    secs, tx_mpps, rx_mpps, tx_mpps > 0 and rx_mpps / tx_mpps or 0, rx_end - rx_prev)
-	out("RESULT tx_mpps=%.3f rx_mpps=%.3f flows=%d proto=%s seconds=%.2f\n",
-	    tx_mpps, rx_mpps, n, proto, secs)
+	out("RESULT tx_mpps=%.3f rx_mpps=%.3f flows=%d proto=%s seconds=%.2f distinct_flows=%d\n",
+	    tx_mpps, rx_mpps, n, proto, secs, distinct)
 end
 
 local function main()
