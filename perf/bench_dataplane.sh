@@ -8,6 +8,7 @@
 #                           [--flows "1 1000 1000000"] [--proto udp|tcp]
 #                           [--fwd ipip|gue|l2dsr] [--no-huge] [--profile]
 #                           [--skip-io] [--skip-lb] [--quick] [--keep-logs]
+#                           [--pktgen DIR [--pktgen-build-only]]
 #
 # 1. Packet I/O, A/B: sy-pktgen (core 0) sends 64-byte frames of N flows to
 #    VIP 198.18.100.1 over net_memif; at the other end (core 1) either
@@ -18,6 +19,10 @@
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
 #    B/A are printed.
+#    With --pktgen DIR (a Pktgen-DPDK 23.03 checkout), the same A/B runs again
+#    with Pktgen-DPDK as the generator (perf/pktgen/switchyard.lua), built
+#    from DIR into BUILD/pktgen-dpdk-VERSION: an independent check of sy-pktgen's
+#    figures. See "Pktgen-DPDK as the generator" below.
 # 2. lb_process_bench: TSC cycles and ns per packet of sy_lb_process() alone,
 #    then instructions per packet (perf stat if the PMU is usable, else
 #    callgrind), which do not depend on the machine's noise.
@@ -45,9 +50,12 @@ SKIP_IO=0
 SKIP_LB=0
 KEEP=0
 LB_ARGS=""
+PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
+PGD_BUILD_ONLY=0 # --pktgen-build-only
+GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
 
 usage() {
-	sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -65,6 +73,8 @@ while [ $# -gt 0 ]; do
 	--skip-lb) SKIP_LB=1 ;;
 	--keep-logs) KEEP=1 ;;
 	--quick) ROUNDS=3; DURATION=3; LB_ARGS=--quick ;;
+	--pktgen) PGD_SRC=$(realpath "$2"); shift ;;
+	--pktgen-build-only) PGD_BUILD_ONLY=1 ;;
 	-h|--help) usage ;;
 	*) echo "unknown option $1"; usage ;;
 	esac
@@ -77,6 +87,129 @@ case $FWD in ipip|gue|l2dsr) ;; *) echo "--fwd ipip|gue|l2dsr"; exit 2 ;; esac
 for f in $FLOWS; do
 	[[ $f =~ ^[0-9]+$ ]] && [ "$f" -ge 1 ] && [ "$f" -le 4000000 ] || { echo "--flows: numbers 1..4000000"; exit 2; }
 done
+
+# ---- Pktgen-DPDK as the generator (--pktgen DIR) ------------------------------
+#
+# Pktgen-DPDK is not packaged by Debian. It is built here from a checkout
+# given by path (perf/README.md: where to get it, which tag) into
+# BUILD/pktgen-dpdk-VERSION, never into the checkout or our tree. Release
+# 23.03.0 builds against Debian 12's DPDK 22.11 (22.07.1 does not with GCC 12,
+# 23.10.x wants DPDK 23.11's bonding names). What this block works around,
+# all seen here with 23.03.0 over net_memif:
+# - its lib/lua does not depend on DPDK ("rte_version.h: No such file"):
+#   DPDK's include directories are passed in c_args;
+# - it panics when a port cannot set its MTU ("Cannot set MTU 1500 on port 0,
+#   (95)Operation not supported"), and net_memif has no MTU operation:
+#   build/perf/sy_pktgen_mtu_shim.so is preloaded into Pktgen, and only there
+#   (perf/pktgen/memif_mtu_shim.c);
+# - besides its lcores, a thread of its own (named "pktgen": stats and
+#   display) busy-polls on the CPU numbered like the main lcore. The main
+#   lcore (0, asleep while the Lua script waits) and the rx/tx lcore (1)
+#   both run on the generator's core, and that thread is reniced to 19 so
+#   that the rx/tx lcore keeps the core (at nice 0 it halved the rate);
+# - its mbuf pools take ~1.5 GB (6 pools of 24576 x 10 KB; with less it
+#   panics "Cannot create mbuf pool"), more than the hugepages reserved here:
+#   it runs on plain memory (--no-huge -m 2048), which memif allows;
+# - its range mode builds frames once, into the 24576 mbufs of its range
+#   pool, and sends those: above 24576 flows it sends 24576 distinct ones
+#   (switchyard.lua says so; sy-dataplane's ct_new shows it);
+# - it is interactive: perf/pktgen/switchyard.lua measures, prints the same
+#   RESULT line as sy-pktgen and quits; timeout(1) bounds it all the same.
+PGD_BIN=""
+PGD_SHIM=""
+PGD_PID=""
+PGD_STOP=""
+
+pgd_build() {
+	local version out top
+	top=$(realpath "$HERE/..")
+	case $PGD_SRC/ in
+	"$top"/*) echo "bench_dataplane.sh: --pktgen $PGD_SRC is inside this tree; clone Pktgen-DPDK elsewhere"; exit 2 ;;
+	esac
+	[ -f "$PGD_SRC/meson.build" ] && [ -f "$PGD_SRC/app/pktgen-main.c" ] ||
+		{ echo "bench_dataplane.sh: --pktgen $PGD_SRC: not a Pktgen-DPDK checkout"; exit 2; }
+	version=$(tr -cd '0-9A-Za-z._-' <"$PGD_SRC/VERSION" 2>/dev/null)
+	case $version in
+	23.03.*) ;;
+	*) echo "pktgen-dpdk: warning: release '$version'; 23.03.0 is the one that builds against DPDK 22.11 and was tested here" ;;
+	esac
+	PGD_SHIM=$BUILD/perf/sy_pktgen_mtu_shim.so
+	[ -f "$PGD_SHIM" ] || { echo "bench_dataplane.sh: missing $PGD_SHIM (ninja -C $BUILD)"; exit 1; }
+	out=$BUILD/pktgen-dpdk-$version
+	PGD_BIN=$out/app/pktgen
+	# a build directory belongs to one checkout
+	if [ -f "$out/build.ninja" ] && [ "$(cat "$out/sy-source" 2>/dev/null)" != "$PGD_SRC" ]; then
+		rm -rf "$out"
+	fi
+	echo "pktgen-dpdk: $version from $PGD_SRC, built in $out (log $out.log)"
+	if [ ! -f "$out/build.ninja" ]; then
+		meson setup "$out" "$PGD_SRC" -Denable_lua=true -Dbuildtype=release \
+			"-Dc_args=$(pkg-config --cflags-only-I libdpdk)" >"$out.log" 2>&1 ||
+			{ tail -20 "$out.log"; echo "bench_dataplane.sh: meson setup of Pktgen-DPDK failed"; exit 1; }
+		echo "$PGD_SRC" >"$out/sy-source"
+	fi
+	nice -n 5 ninja -C "$out" >>"$out.log" 2>&1 ||
+		{ grep -E 'error|FAILED' "$out.log" | head -20; echo "bench_dataplane.sh: building Pktgen-DPDK failed"; exit 1; }
+	[ -x "$PGD_BIN" ] || { echo "bench_dataplane.sh: no $PGD_BIN after the build"; exit 1; }
+}
+
+# pgd_start FLOWS SOCKET PREFIX LOG: Pktgen on the generator's core, the
+# client of the memif at SOCKET, running perf/pktgen/switchyard.lua for
+# FLOWS flows. Sets PGD_PID (timeout's) and PGD_STOP (the file that ends its
+# linger, created once the forwarder has stopped).
+pgd_start() {
+	local flows=$1 sock=$2 prefix=$3 log=$4 vport
+	vport=$([ $PROTO = udp ] && echo 53 || echo 80)
+	PGD_STOP=$WORK/pktgen-stop.$RUN
+	rm -f "$PGD_STOP"
+	SY_PKTGEN_FLOWS=$flows SY_PKTGEN_DURATION=$DURATION SY_PKTGEN_WARMUP=$WARMUP \
+	SY_PKTGEN_PROTO=$PROTO SY_PKTGEN_VPORT=$vport SY_PKTGEN_QUIT=1 \
+	SY_PKTGEN_LINGER=15 SY_PKTGEN_STOP_FILE=$PGD_STOP \
+		timeout -s INT -k 10 $((DURATION + WARMUP + 60)) env LD_PRELOAD="$PGD_SHIM" \
+		"$PGD_BIN" --lcores "0@$GEN_CORE,1@$GEN_CORE" --no-huge -m 2048 --no-pci \
+		--file-prefix "$prefix" --vdev="net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
+		-P -m "1.0" -f "$HERE/pktgen/switchyard.lua" </dev/null >"$log" 2>&1 &
+	PGD_PID=$!
+}
+
+# pgd_demote_timer PID: renice Pktgen's busy timer thread (a thread named
+# "pktgen" that is not the main thread) of the Pktgen under timeout PID.
+pgd_demote_timer() {
+	local pid="" t i
+	for i in $(seq 200); do
+		[ -n "$pid" ] || pid=$(pgrep -P "$1" -x pktgen)
+		if [ -n "$pid" ]; then
+			for t in /proc/"$pid"/task/*; do
+				if [ "${t##*/}" != "$pid" ] && [ "$(cat "$t/comm" 2>/dev/null)" = pktgen ]; then
+					renice -n 19 -p "${t##*/}" >/dev/null && return 0
+				fi
+			done
+		fi
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "--- note: Pktgen's timer thread not found in 10 s (run $RUN): it shared the generator's core at nice 0" >>"$WORK/errors"
+}
+
+# The A/B runs of io_bench again, Pktgen-DPDK generating.
+pgd_io_bench() {
+	local b
+	for b in "$SYDP" "$PUBLISH" "$TESTPMD"; do
+		[ -n "$b" ] && [ -x "$b" ] || { echo "bench_dataplane.sh: missing ${b:-dpdk-testpmd} (ninja -C build; apt install dpdk)"; exit 1; }
+	done
+	GEN=pktgen-dpdk
+	for b in $FLOWS; do
+		[ "$b" -gt 24576 ] && echo "NOTE: Pktgen-DPDK 23.03 sends at most 24576 distinct flows (its range pool's prebuilt frames): the $b-flow rows below are 24576 flows"
+	done
+	io_bench
+	GEN=sy-pktgen
+}
+
+[ $PGD_BUILD_ONLY -eq 0 ] || [ -n "$PGD_SRC" ] || { echo "--pktgen-build-only needs --pktgen DIR"; exit 2; }
+if [ -n "$PGD_SRC" ]; then
+	pgd_build
+	[ $PGD_BUILD_ONLY -eq 1 ] && exit 0
+fi
 
 [ "$(id -u)" -eq 0 ] || { echo "bench_dataplane.sh: needs root (hugepages, DPDK)"; exit 1; }
 
@@ -148,6 +281,8 @@ median() { # numbers on stdin -> median
 EAL_MEM=()
 setup_memory() {
 	local total free
+	[ -n "${MEMORY_SET_UP:-}" ] && return # once: io_bench runs once per generator
+	MEMORY_SET_UP=1
 	if [ $NOHUGE -eq 1 ]; then
 		echo "memory: --no-huge (plain pages; memif's shared rings are memfd-backed either way)"
 		return
@@ -243,13 +378,19 @@ run_one() {
 		# The generator lingers after its result without touching the port,
 		# and the forwarder is stopped first: net_memif (DPDK 22.11) can
 		# crash a side that is polling when its peer disconnects.
-		timeout -s INT -k 10 $((DURATION + WARMUP + 60)) "$PKTGEN" -l $GEN_CORE $(eal_mem 256) --no-pci \
-			--file-prefix "$prefix_g" --vdev="net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
-			--flows "$flows" --proto $PROTO --duration $DURATION --warmup $WARMUP --linger 15 \
-			</dev/null >"$log_g" 2>&1 &
-		gpid=$!
+		if [ "$GEN" = pktgen-dpdk ]; then
+			pgd_start "$flows" "$sock" "$prefix_g" "$log_g"
+			gpid=$PGD_PID
+		else
+			timeout -s INT -k 10 $((DURATION + WARMUP + 60)) "$PKTGEN" -l $GEN_CORE $(eal_mem 256) --no-pci \
+				--file-prefix "$prefix_g" --vdev="net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
+				--flows "$flows" --proto $PROTO --duration $DURATION --warmup $WARMUP --linger 15 \
+				</dev/null >"$log_g" 2>&1 &
+			gpid=$!
+		fi
 		PIDS+=("$gpid")
-		while kill -0 $gpid 2>/dev/null && ! grep -q -E '^sy-pktgen: idle' "$log_g" 2>/dev/null; do
+		[ "$GEN" = pktgen-dpdk ] && pgd_demote_timer "$gpid"
+		while kill -0 $gpid 2>/dev/null && ! grep -q -a -E '^(sy-pktgen|switchyard): idle' "$log_g" 2>/dev/null; do
 			sleep 0.2
 		done
 	else
@@ -270,6 +411,7 @@ run_one() {
 		echo "--- note: $what exited with status $st while stopping (run $RUN; after the measurement)" >>"$WORK/errors"
 	fi
 	if [ -n "$gpid" ]; then
+		[ "$GEN" = pktgen-dpdk ] && : >"$PGD_STOP" # its linger ends on this file
 		for i in $(seq 100); do
 			kill -0 $gpid 2>/dev/null || break
 			sleep 0.1
@@ -278,7 +420,7 @@ run_one() {
 		wait $gpid
 		st=$?
 		if [ $st -ne 0 ]; then
-			echo "--- note: sy-pktgen exited with status $st (run $RUN)" >>"$WORK/errors"
+			echo "--- note: $GEN exited with status $st (run $RUN)" >>"$WORK/errors"
 		fi
 	fi
 	wait # the profiler, if any
@@ -286,9 +428,9 @@ run_one() {
 	rm -f /dev/hugepages/"$prefix_f"map_* /dev/hugepages/"$prefix_g"map_* 2>/dev/null
 	rm -rf "/var/run/dpdk/$prefix_f" "/var/run/dpdk/$prefix_g"
 	[ -e "$log_g" ] || return
-	res=$(grep '^RESULT' "$log_g" | tail -1)
+	res=$(grep -a '^RESULT' "$log_g" | tail -1)
 	if [ -z "$res" ] || grep -q error= <<<"$res"; then
-		{ echo "--- sy-pktgen against $what (run $RUN, $flows flows) failed:"; tail -20 "$log_g"; } >>"$WORK/errors"
+		{ echo "--- $GEN against $what (run $RUN, $flows flows) failed:"; tail -20 "$log_g"; } >>"$WORK/errors"
 		return
 	fi
 	RX=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
@@ -321,7 +463,7 @@ io_bench() {
 	}
 	setup_memory
 	echo
-	echo "== Packet I/O: sy-pktgen (core $GEN_CORE) <-> net_memif <-> forwarder (core $FWD_CORE), 64-byte $PROTO frames to 198.18.100.1:$vport"
+	echo "== Packet I/O: $GEN (core $GEN_CORE) <-> net_memif <-> forwarder (core $FWD_CORE), 64-byte $PROTO frames to 198.18.100.1:$vport"
 	echo "   A = dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O)"
 	echo "   B = sy-dataplane --exception-tap off --ct-size max(262144, 2 x flows); service: $(head -1 "$svc"), 3 backends"
 	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, A and B alternating in order"
@@ -385,12 +527,13 @@ io_bench() {
 			"$( [ -n "$bt" ] && [ -n "$bs" ] && awk "BEGIN {printf \"%.3f\", $bs / $bt}" || echo n/a)"
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1)"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1)"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
 		echo "== Failed runs"
 		cat "$WORK/errors"
+		mv "$WORK/errors" "$WORK/errors.$GEN"
 	fi
 	if [ -s "$WORK/perf.data" ]; then
 		echo
@@ -464,6 +607,7 @@ show_load() {
 echo "bench_dataplane.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //'), build $BUILD"
 show_load start
 [ $SKIP_IO -eq 0 ] && io_bench
+[ -n "$PGD_SRC" ] && pgd_io_bench
 [ $SKIP_LB -eq 0 ] && lb_bench
 echo
 show_load end

@@ -12,9 +12,9 @@
 #            packaging_deb test checks that they match)
 #   build    compilers, headers, meson; debhelper for the .deb
 #   demo     the tools scripts/demo.sh drives its namespaces with
-#   test     everything the test suite and fuzzing use, including the servers
-#            the tests start themselves on loopback (etcd, ZooKeeper,
-#            Prometheus). Their packages' system services are never left
+#   test     everything the test suite, fuzzing and benchmarks use, including
+#            the servers the tests start themselves on loopback (etcd,
+#            ZooKeeper, Prometheus). Their packages' system services are never left
 #            enabled or running: starts are refused during the install
 #            (policy-rc.d) and the units are disabled and stopped afterwards,
 #            on every run. Do not install this group on a host that runs
@@ -48,6 +48,9 @@ TEST=(
 	"${DEMO[@]}"
 	libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
 	python3-scapy iputils-ping linux-perf openssl
+	# the benchmarks: perf/bench_dataplane.sh --pktgen builds Pktgen-DPDK 23.03
+	# from a checkout (Debian has no package) with Lua scripting, pcap, NUMA
+	liblua5.3-dev libpcap-dev libnuma-dev
 	man-db systemd # tests/packaging: man -l, systemd-analyze verify
 	systemd-container # tests/packaging: systemd-nspawn boots a throw-away systemd for the units
 	# servers the tests run themselves on loopback ports of their own
