@@ -8,6 +8,19 @@ SY_PIDS=()
 SY_FILES=()
 SY_FAILED=0
 
+# python3 is the system one (/usr/bin/python3, which the python3-* packages
+# of scripts/install-deps.sh extend), not whatever python3 comes first on
+# PATH, for the tests' own calls and for those under ip netns exec, timeout
+# or a script's "#!/usr/bin/env python3": a pyenv shim there takes ~0.7 s to
+# start (Debian's python3: 0.04 s), and some tests start python dozens of
+# times (control_api: 15 of its 21 s went to starting it).
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	SY_PYTHON_DIR=$(mktemp -d /tmp/sy-python-XXXXXX)
+	ln -s /usr/bin/python3 "$SY_PYTHON_DIR/python3"
+	PATH=$SY_PYTHON_DIR:$PATH
+	SY_FILES+=("$SY_PYTHON_DIR")
+fi
+
 sy_log() { echo "[$(date +%H:%M:%S)] $*"; }
 sy_pass() { echo "PASS: $*"; }
 sy_fail() { echo "FAIL: $*"; SY_FAILED=1; }
