@@ -196,6 +196,18 @@ topo_register() {
 	SY_PIDS+=(${AGENT_PID[$i]})
 }
 
+# topo_stop_agents: SIGTERM to every heartbeat agent (each deregisters) and
+# a bounded wait for them. For the EXIT trap, before sy_cleanup, while
+# sy-control and sy-dataplane still answer: an agent stopped together with
+# them waits out its deregistration's 3 s timeout (syctl_register.c).
+topo_stop_agents() {
+	local pid
+	for pid in "${AGENT_PID[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${AGENT_PID[@]}"; do
+		for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	done
+}
+
 # number of backends of `web` in state up
 topo_up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
 

@@ -22,7 +22,7 @@ NB=3
 TTL=2
 ALLOWED=198.18.0.8/29 # the backends (.11-.13), not the client (.2)
 . "$HERE/lb_topology.sh"
-trap sy_cleanup EXIT
+trap 'topo_stop_agents; sy_cleanup' EXIT
 PY=/usr/bin/python3
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, DPDK, XDP)"; exit 1; }
