@@ -30,8 +30,9 @@ CLIENT=198.18.0.2
 declare -A AGENT_PID
 declare -A NAME_OF
 
-# run syctl against our sy-control
-sy_ctl() { ip netns exec ${P}l "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
+# run syctl against our sy-control (its API is a unix socket, a file: no
+# need for the LB's namespace, whose ip netns exec costs 15-90 ms a call)
+sy_ctl() { "$BUILD/control/syctl" --socket "$WORK/api.sock" "$@"; }
 
 topo_config() {
 	local reg="  embedded:
@@ -194,6 +195,18 @@ topo_register() {
 		--registry http://$LBIP:9181 >>"$WORK/agent$i.log" 2>&1 &
 	AGENT_PID[$i]=$!
 	SY_PIDS+=(${AGENT_PID[$i]})
+}
+
+# topo_stop_agents: SIGTERM to every heartbeat agent (each deregisters) and
+# a bounded wait for them. For the EXIT trap, before sy_cleanup, while
+# sy-control and sy-dataplane still answer: an agent stopped together with
+# them waits out its deregistration's 3 s timeout (syctl_register.c).
+topo_stop_agents() {
+	local pid
+	for pid in "${AGENT_PID[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${AGENT_PID[@]}"; do
+		for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	done
 }
 
 # number of backends of `web` in state up

@@ -8,6 +8,19 @@ SY_PIDS=()
 SY_FILES=()
 SY_FAILED=0
 
+# python3 is the system one (/usr/bin/python3, which the python3-* packages
+# of scripts/install-deps.sh extend), not whatever python3 comes first on
+# PATH, for the tests' own calls and for those under ip netns exec, timeout
+# or a script's "#!/usr/bin/env python3": a pyenv shim there takes ~0.7 s to
+# start (Debian's python3: 0.04 s), and some tests start python dozens of
+# times (control_api: 15 of its 21 s went to starting it).
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	SY_PYTHON_DIR=$(mktemp -d /tmp/sy-python-XXXXXX)
+	ln -s /usr/bin/python3 "$SY_PYTHON_DIR/python3"
+	PATH=$SY_PYTHON_DIR:$PATH
+	SY_FILES+=("$SY_PYTHON_DIR")
+fi
+
 sy_log() { echo "[$(date +%H:%M:%S)] $*"; }
 sy_pass() { echo "PASS: $*"; }
 sy_fail() { echo "FAIL: $*"; SY_FAILED=1; }
@@ -86,6 +99,13 @@ sy_lb_tap_only() {
 sy_keyfile() {
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1" && chmod 600 "$1"
 }
+
+# sy_no_leak_check CMD...: CMD with LeakSanitizer off (ASan builds; nothing
+# changes otherwise), whose check at a process's exit costs ~55 ms here.
+# For a loop that runs one syctl query many times, where a run of the same
+# query with the check has passed in the test: each run is a new process
+# taking the same path, so the repeats' checks add time, not coverage.
+sy_no_leak_check() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$@"; }
 
 # sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
 sy_wait() {

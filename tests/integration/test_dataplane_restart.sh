@@ -36,7 +36,7 @@ NB=3
 TTL=20
 ALLOWED=198.18.0.8/29
 . "$HERE/lb_topology.sh"
-trap sy_cleanup EXIT
+trap 'topo_stop_agents; sy_cleanup' EXIT
 PY=/usr/bin/python3
 RESUME_BOUND_S=10
 NDL=6

@@ -50,7 +50,7 @@ NB=2
 TTL=5
 ALLOWED="198.18.0.0/24, 198.18.64.0/18" # web's backends and the LB; the flood
 . "$HERE/lb_topology.sh"
-trap sy_cleanup EXIT
+trap 'topo_stop_agents; sy_cleanup' EXIT
 PY=/usr/bin/python3
 : "${FLOOD_N:=10000}" "${FLOOD_RATE:=100}" "${FLOOD_S:=30}"
 P99_FLOOR_MS=1000
