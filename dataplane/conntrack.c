@@ -271,13 +271,10 @@ void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_lines)
  * sy_ct_touch() makes it live. Each fence is a compiler barrier on x86. */
 static struct sy_ct_entry *claim(struct sy_ct_entry *e, const struct ct_key *c)
 {
+	/* an IPv6 entry's line was killed and zeroed whole by insert_v6 */
 	e->expires = 0;
-	if (c->n_words == 5)
-		((struct sy_ct_entry *)((uint8_t *)e + SY_CT_SLOT))->expires = 0;
 	atomic_thread_fence(memory_order_release);
 	key_store(e, c);
-	if (c->n_words == 5)
-		memset((uint8_t *)e + KEY_OFF + 40, 0, SY_CT_LINE - KEY_OFF - 40);
 	atomic_thread_fence(memory_order_release);
 	return e;
 }
