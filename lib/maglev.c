@@ -158,8 +158,13 @@ int sy_maglev_build(const struct sy_maglev_backend *b, uint32_t n, uint32_t m,
 	if (nfill == 0) {
 		for (uint32_t s = 0; s < m; s++)
 			table[s] = SY_MAGLEV_NONE;
-	} else if (sy_maglev_fill(fb, nfill, m, table)) {
-		snprintf(err, errlen, "out of memory for %u backends", n);
+	} else if ((rc = sy_maglev_fill(fb, nfill, m, table)) != 0) {
+		if (rc == SY_MAGLEV_FILL_INCOMPLETE)
+			snprintf(err, errlen, "internal error: table of %u entries left "
+				 "incomplete by %u backends", m, n);
+		else
+			snprintf(err, errlen, "out of memory for %u backends", n);
+		rc = -1;
 		goto out;
 	}
 	rc = 0;

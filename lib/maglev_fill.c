@@ -50,14 +50,21 @@
  * probes it saves are about M*ln(F). Measured best at M=65537, N=10..10000. */
 #define ENDGAME_WORK_PER_SLOT 1u
 
-/* A backend during the fill: its place in its permutation (skip 0: out of
- * the rotation, it may take no more entries), what the table holds for it,
- * and how many entries it still takes before its floor. */
-struct progress {
+/* A backend's place in its permutation; skip 0: out of the rotation (it may
+ * take no more entries). What every probe reads, apart from what only claims
+ * read (struct quota), so that probes touch 8 bytes per backend. */
+struct place {
 	uint32_t pos;
 	uint32_t skip;
-	uint32_t index;
+};
+
+/* A backend's quota: the entries it still takes before its floor, and
+ * whether its share M*w/W is not whole (then its ceiling is one above its
+ * floor, an entry from the pool); and what the table holds for it. */
+struct quota {
 	uint32_t need;
+	uint32_t fractional;
+	uint32_t index;
 };
 
 struct fill {
@@ -70,9 +77,8 @@ struct fill {
 	uint32_t active; /* backends in the rotation */
 	uint32_t period; /* P: the largest weight over the weights' gcd */
 	uint32_t *w;     /* by rank: weight over the weights' gcd */
-	struct progress *pr; /* by rank */
-	bool *fractional;    /* by rank: its share M*w/W is not whole, so its
-			      * ceiling is one above its floor */
+	struct place *pr; /* by rank */
+	struct quota *q;  /* by rank */
 };
 
 static inline bool slot_free(const struct fill *f, uint32_t s)
@@ -101,7 +107,7 @@ static void leave(struct fill *f, uint32_t r)
 static void pool_used_up(struct fill *f)
 {
 	for (uint32_t r = 0; r < f->n; r++)
-		if (f->pr[r].skip && !f->pr[r].need)
+		if (f->pr[r].skip && !f->q[r].need)
 			leave(f, r);
 }
 
@@ -111,13 +117,13 @@ static void pool_used_up(struct fill *f)
  * pool is used up. */
 static inline void take(struct fill *f, uint32_t r, uint32_t s)
 {
-	struct progress *p = &f->pr[r];
+	struct quota *q = &f->q[r];
 
-	f->table[s] = p->index;
+	f->table[s] = q->index;
 	f->free[s / 64] &= ~(1ull << (s % 64));
 	f->left--;
-	if (p->need) {
-		if (--p->need == 0 && (!f->fractional[r] || !f->tokens))
+	if (q->need) {
+		if (--q->need == 0 && (!q->fractional || !f->tokens))
 			leave(f, r);
 	} else {
 		leave(f, r);
@@ -130,7 +136,7 @@ static inline void take(struct fill *f, uint32_t r, uint32_t s)
  * the next slot of its permutation either way. */
 static inline void turn(struct fill *f, uint32_t r)
 {
-	struct progress *p = &f->pr[r];
+	struct place *p = &f->pr[r];
 	uint32_t s = p->pos;
 
 	p->pos = add_mod(s, p->skip, f->m);
@@ -368,25 +374,20 @@ static inline uint32_t turn_rounds_next(struct turn_rounds *t)
 	return t->rem ? t->q : t->q - 1;
 }
 
-/* Where a round's probes found a free slot: rank and slot, in turn order. */
-struct finds {
-	uint32_t *rank;
-	uint32_t *slot;
-};
-
 /* One round: the turns of list[0..len-1] in order; drops the backends out of
  * the rotation from the list and returns its new length. In two passes: all
- * probes first, noting those that found a free slot without a branch (whether
- * a slot is free is a coin toss for much of the fill, which a branch would
- * mispredict half the time), then the claims in turn order. A claim checks
- * the slot again (an earlier claim of the round may have taken it) and that
- * its backend is still in the rotation (an earlier claim may have used up
- * the pool); its probe did nothing else, so the result is that of one pass. */
-static uint32_t calendar_round(struct fill *f, uint32_t *list, uint32_t len,
-			       struct finds *found)
+ * probes first, noting the ranks of those that found a free slot without a
+ * branch (whether a slot is free is a coin toss for much of the fill, which a
+ * branch would mispredict half the time), then the claims in turn order. A
+ * claim checks that its backend is still in the rotation (an earlier claim of
+ * the round may have used up the pool) and the slot again (an earlier claim
+ * may have taken it); a probe does nothing else, so the result is that of
+ * one pass. found[] has room for len ranks. */
+static uint32_t calendar_round(struct fill *f, uint32_t *restrict list, uint32_t len,
+			       uint32_t *restrict found)
 {
-	struct progress *pr = f->pr;
-	const uint64_t *bits = f->free;
+	struct place *restrict pr = f->pr;
+	const uint64_t *restrict bits = f->free;
 	const uint32_t m = f->m;
 	uint32_t keep = 0, nfound = 0;
 
@@ -397,14 +398,16 @@ static uint32_t calendar_round(struct fill *f, uint32_t *list, uint32_t len,
 			continue;
 		list[keep++] = r;
 		pr[r].pos = add_mod(s, skip, m);
-		found->rank[nfound] = r;
-		found->slot[nfound] = s;
+		found[nfound] = r;
 		nfound += (uint32_t)(bits[s / 64] >> (s % 64)) & 1;
 	}
 	for (uint32_t c = 0; c < nfound; c++) {
-		uint32_t r = found->rank[c], s = found->slot[c];
+		uint32_t r = found[c], skip = pr[r].skip, s;
 
-		if (pr[r].skip && slot_free(f, s))
+		if (!skip)
+			continue;
+		s = add_mod(pr[r].pos, m - skip, m); /* the slot it probed */
+		if (slot_free(f, s))
 			take(f, r, s);
 	}
 	return keep;
@@ -420,12 +423,12 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 	uint32_t *due = malloc(sizeof(*due) * period); /* rounds whose list is not empty */
 	uint32_t *cal = malloc(sizeof(*cal) * units);
 	uint64_t *turns = malloc(sizeof(*turns) * f->n);
-	struct finds found = { malloc(sizeof(uint32_t) * f->n), malloc(sizeof(uint32_t) * f->n) };
+	uint32_t *found = malloc(sizeof(*found) * f->n); /* a round's finds */
 	uint64_t round = 0; /* rounds done */
 	uint32_t ndue = 0;
 	int rc = -1;
 
-	if (!start || !len || !due || !cal || !turns || !found.rank || !found.slot)
+	if (!start || !len || !due || !cal || !turns || !found)
 		goto out;
 	for (uint32_t r = 0; r < f->n; r++) {
 		struct turn_rounds t;
@@ -456,7 +459,7 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 		for (d = 0; d < ndue; d++) {
 			uint32_t i = due[d];
 
-			len[i] = calendar_round(f, cal + start[i], len[i], &found);
+			len[i] = calendar_round(f, cal + start[i], len[i], found);
 			if (len[i])
 				due[still_due++] = i;
 			if (endgame_due(f)) {
@@ -474,8 +477,7 @@ endgame:
 		turns[r] = round * f->w[r] / period;
 	rc = f->left ? endgame(f, turns) : 0;
 out:
-	free(found.slot);
-	free(found.rank);
+	free(found);
 	free(turns);
 	free(cal);
 	free(due);
@@ -545,11 +547,9 @@ int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t 
 	f.w = malloc(sizeof(*f.w) * n);
 	f.free = malloc(sizeof(*f.free) * ((m + 63) / 64));
 	f.pr = malloc(sizeof(*f.pr) * n);
-	f.fractional = malloc(sizeof(*f.fractional) * n);
-	if (!f.w || !f.free || !f.pr || !f.fractional)
+	f.q = malloc(sizeof(*f.q) * n);
+	if (!f.w || !f.free || !f.pr || !f.q)
 		goto out;
-	for (uint32_t s = 0; s < m; s++)
-		table[s] = SY_MAGLEV_NONE;
 	for (uint32_t i = 0; i < (m + 63) / 64; i++)
 		f.free[i] = ~0ull;
 	f.free[m / 64] &= (1ull << (m % 64)) - 1; /* m is prime: not a multiple of 64 */
@@ -568,9 +568,9 @@ int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t 
 		uint64_t share = (uint64_t)m * b[r].weight;
 		uint32_t lo = (uint32_t)(share / wsum);
 
-		f.pr[r] = (struct progress){ .pos = b[r].offset, .skip = b[r].skip,
-					     .index = b[r].index, .need = lo };
-		f.fractional[r] = share % wsum != 0;
+		f.pr[r] = (struct place){ .pos = b[r].offset, .skip = b[r].skip };
+		f.q[r] = (struct quota){ .need = lo, .fractional = share % wsum != 0,
+					 .index = b[r].index };
 		f.tokens -= lo;
 		f.w[r] = b[r].weight / g;
 		units += f.w[r];
@@ -580,8 +580,10 @@ int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t 
 		rc = fill_by_calendar(&f, units);
 	else
 		rc = fill_by_heap(&f);
+	if (rc == 0 && f.left)
+		rc = SY_MAGLEV_FILL_INCOMPLETE;
 out:
-	free(f.fractional);
+	free(f.q);
 	free(f.pr);
 	free(f.free);
 	free(f.w);

@@ -17,8 +17,13 @@ struct sy_maglev_fill_backend {
 	uint32_t skip;   /* 1..m-1 */
 };
 
-/* Fill table[0..m-1] (m prime) from b[0..n-1], n >= 1, in canonical order.
- * Returns 0, or -1 when out of memory (table then undefined). */
+/* The fill ended with slots free: a bug (every backend's permutation visits
+ * every slot, and quotas add up to M), reported rather than published. */
+#define SY_MAGLEV_FILL_INCOMPLETE (-2)
+
+/* Fill table[0..m-1] (m prime) from b[0..n-1], n >= 1, in canonical order:
+ * every entry is written. Returns 0, -1 when out of memory, or
+ * SY_MAGLEV_FILL_INCOMPLETE; the table is undefined after an error. */
 int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t m,
 		   uint32_t *table);
 
