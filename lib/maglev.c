@@ -73,7 +73,6 @@ static void id_words(const struct sy_backend_id *id, uint32_t w[6])
 	w[5] = id->port;
 }
 
-/* Sorts caller indices into canonical order of b[]'s identities. */
 static int rank_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct sy_maglev_backend *set = ctx;
@@ -82,15 +81,22 @@ static int rank_cmp(const void *a, const void *b, void *ctx)
 				 &set[*(const uint32_t *)b].id);
 }
 
+/* Caller indices in canonical order. The control plane passes sets already
+ * sorted (sy_maglev_sort), which costs one pass to confirm; a duplicate
+ * identity fails the confirmation and is reported by validate(). */
 static uint32_t *canonical_order(const struct sy_maglev_backend *b, uint32_t n)
 {
 	uint32_t *order = malloc(sizeof(*order) * (n ? n : 1));
+	uint32_t i = 1;
 
 	if (!order)
 		return NULL;
-	for (uint32_t i = 0; i < n; i++)
-		order[i] = i;
-	qsort_r(order, n, sizeof(*order), rank_cmp, (void *)b);
+	for (uint32_t k = 0; k < n; k++)
+		order[k] = k;
+	while (i < n && sy_backend_id_cmp(&b[i - 1].id, &b[i].id) < 0)
+		i++;
+	if (i < n)
+		qsort_r(order, n, sizeof(*order), rank_cmp, (void *)b);
 	return order;
 }
 
