@@ -20,8 +20,10 @@
  *
  * Probes. A probe only needs to know whether a slot is still free: a bitmap
  * (8 KiB at M=65537) stays in L1 where the table (256 KiB) would not. A round
- * makes all its probes first and its claims after (calendar_round), so that
- * "is this slot free", a coin toss for much of the fill, is not a branch.
+ * makes all its probes first and its claims after (calendar_rounds), so that
+ * "is this slot free", a coin toss for much of the fill, is not a branch;
+ * with equal weights (one list) a pass covers BATCH_ROUNDS rounds, so that a
+ * backend's state is loaded once for several probes.
  *
  * Endgame. Most probes are made at the end, by the few backends still taking,
  * looking for the few slots still free (at M=65537, N=1000: 40% of them with
@@ -374,43 +376,57 @@ static inline uint32_t turn_rounds_next(struct turn_rounds *t)
 	return t->rem ? t->q : t->q - 1;
 }
 
-/* One round: the turns of list[0..len-1] in order; drops the backends out of
- * the rotation from the list and returns its new length. In two passes: all
- * probes first, noting the ranks of those that found a free slot without a
- * branch (whether a slot is free is a coin toss for much of the fill, which a
- * branch would mispredict half the time), then the claims in turn order. A
- * claim checks that its backend is still in the rotation (an earlier claim of
- * the round may have used up the pool) and the slot again (an earlier claim
- * may have taken it); a probe does nothing else, so the result is that of
- * one pass. found[] has room for len ranks. */
-static uint32_t calendar_round(struct fill *f, uint32_t *restrict list, uint32_t len,
-			       uint32_t *restrict found)
+/* Rounds per read of the list when there is one list (equal weights). */
+#define BATCH_ROUNDS 4
+
+/* k rounds of the same list: the turns of list[0..len-1] in order, k times;
+ * drops the backends out of the rotation from the list and returns its new
+ * length. In two passes: all probes first, noting per round those that found
+ * a free slot without a branch (whether a slot is free is a coin toss for
+ * much of the fill, which a branch would mispredict half the time), then the
+ * claims in turn order, round by round. A claim checks that its backend is
+ * still in the rotation (an earlier claim may have used up the pool or its
+ * quota) and that the slot is still free (an earlier claim may have taken
+ * it); a probe does nothing else, so the result is that of probing turn by
+ * turn. found[] has room for k * len. */
+static inline __attribute__((always_inline)) uint32_t
+calendar_rounds(struct fill *f, uint32_t *restrict list, uint32_t len, uint32_t k,
+		uint64_t *restrict found)
 {
 	struct place *restrict pr = f->pr;
 	const uint64_t *restrict bits = f->free;
 	const uint32_t m = f->m;
-	uint32_t keep = 0, nfound = 0;
+	uint32_t *kept = list, *end = list + len;
+	uint64_t *next_found[BATCH_ROUNDS];
 
-	for (uint32_t k = 0; k < len; k++) {
-		uint32_t r = list[k], s = pr[r].pos, skip = pr[r].skip;
+	for (uint32_t j = 0; j < k; j++)
+		next_found[j] = found + (size_t)j * len;
+	for (const uint32_t *it = list; it < end; it++) {
+		uint32_t r = *it;
+		struct place p = pr[r];
 
-		if (!skip)
+		if (!p.skip)
 			continue;
-		list[keep++] = r;
-		pr[r].pos = add_mod(s, skip, m);
-		found[nfound] = r;
-		nfound += (uint32_t)(bits[s / 64] >> (s % 64)) & 1;
-	}
-	for (uint32_t c = 0; c < nfound; c++) {
-		uint32_t r = found[c], skip = pr[r].skip, s;
+		*kept++ = r;
+#pragma GCC unroll 4
+		for (uint32_t j = 0; j < k; j++) {
+			uint32_t next = p.pos + p.skip; /* < 2M: no overflow */
 
-		if (!skip)
-			continue;
-		s = add_mod(pr[r].pos, m - skip, m); /* the slot it probed */
-		if (slot_free(f, s))
-			take(f, r, s);
+			*next_found[j] = (uint64_t)p.pos << 32 | r;
+			next_found[j] += (bits[p.pos / 64] >> (p.pos % 64)) & 1;
+			p.pos = next >= m ? next - m : next;
+		}
+		pr[r].pos = p.pos;
 	}
-	return keep;
+	for (uint32_t j = 0; j < k; j++) {
+		for (const uint64_t *c = found + (size_t)j * len; c < next_found[j]; c++) {
+			uint32_t r = (uint32_t)*c, s = (uint32_t)(*c >> 32);
+
+			if (pr[r].skip && slot_free(f, s))
+				take(f, r, s);
+		}
+	}
+	return (uint32_t)(kept - list);
 }
 
 /* Turns from the calendar (see the top of the file) up to the endgame.
@@ -423,7 +439,8 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 	uint32_t *due = malloc(sizeof(*due) * period); /* rounds whose list is not empty */
 	uint32_t *cal = malloc(sizeof(*cal) * units);
 	uint64_t *turns = malloc(sizeof(*turns) * f->n);
-	uint32_t *found = malloc(sizeof(*found) * f->n); /* a round's finds */
+	const uint32_t batch = period == 1 ? BATCH_ROUNDS : 1; /* rounds per read of a list */
+	uint64_t *found = malloc(sizeof(*found) * f->n * batch); /* their finds */
 	uint64_t round = 0; /* rounds done */
 	uint32_t ndue = 0;
 	int rc = -1;
@@ -459,15 +476,19 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 		for (d = 0; d < ndue; d++) {
 			uint32_t i = due[d];
 
-			len[i] = calendar_round(f, cal + start[i], len[i], found);
+			/* two calls: the loop specialised for each batch */
+			len[i] = batch == 1
+					 ? calendar_rounds(f, cal + start[i], len[i], 1, found)
+					 : calendar_rounds(f, cal + start[i], len[i], BATCH_ROUNDS,
+							   found);
 			if (len[i])
 				due[still_due++] = i;
 			if (endgame_due(f)) {
-				round += i + 1;
+				round += i + batch;
 				goto endgame;
 			}
 		}
-		round += period;
+		round += (uint64_t)period * batch;
 		ndue = still_due;
 	}
 endgame:
