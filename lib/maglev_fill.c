@@ -156,12 +156,10 @@ _Static_assert(SY_MAGLEV_MAX_BACKENDS <= 1u << TURN_RANK_BITS, "rank bits");
 _Static_assert((uint64_t)(SY_MAGLEV_MAX_M + 1) * SY_MAGLEV_MAX_WEIGHT <
 		       1ull << (64 - TURN_RANK_BITS), "round bits");
 
-/* The turn of rank r after it has had `turns` turns. */
-static uint64_t turn_key(const struct fill *f, uint32_t r, uint64_t turns)
+/* The round of rank r's turn after it has had `turns` turns. */
+static uint64_t turn_round(const struct fill *f, uint32_t r, uint64_t turns)
 {
-	uint64_t round = ((turns + 1) * f->period + f->w[r] - 1) / f->w[r] - 1;
-
-	return round << TURN_RANK_BITS | r;
+	return ((turns + 1) * f->period + f->w[r] - 1) / f->w[r] - 1;
 }
 
 /* Restore the heap below `at` after h[at] was made later (or replaced). */
@@ -203,16 +201,22 @@ struct sighting {
 	uint32_t slot;
 };
 
+/* A backend still taking when the endgame starts. */
+struct player {
+	uint32_t rank;
+	uint32_t inv;     /* skip^-1 mod M */
+	uint64_t turns;   /* turns had so far */
+	uint8_t seen;     /* sightings in view */
+	uint8_t next;     /* the next of them */
+	struct sighting ahead[ENDGAME_AHEAD]; /* in turn order */
+};
+
 struct endgame {
 	uint32_t *slots;  /* the free slots (some taken since; dropped when seen) */
 	uint32_t nslots;
 	uint64_t mu;      /* floor(2^64 / M), for Barrett reduction */
-	uint32_t *inv;    /* by rank: skip^-1 mod M */
-	uint64_t *turns;  /* by rank: turns had so far */
-	struct sighting *ahead; /* by rank: ENDGAME_AHEAD sightings, in turn order */
-	uint8_t *seen;    /* by rank: sightings in view */
-	uint8_t *next;    /* by rank: the next of them */
-	uint64_t *heap;
+	struct player *pl; /* in rank order, so that the heap can order by index */
+	uint64_t *heap;   /* claims: round << TURN_RANK_BITS | player index */
 	uint32_t hn;
 };
 
@@ -243,14 +247,13 @@ static inline uint32_t reduce(uint64_t x, uint64_t mu, uint32_t m)
 	return (uint32_t)(r >= m ? r - m : r);
 }
 
-/* Rank r looks over the free slots from its next probe on and keeps the
+/* Player p looks over the free slots from its next probe on and keeps the
  * nearest in view. Slots taken since the last look are dropped. */
-static void look(struct fill *f, struct endgame *e, uint32_t r)
+static void look(struct fill *f, struct endgame *e, struct player *p)
 {
-	const uint32_t m = f->m, pos = f->pr[r].pos, inv = e->inv[r];
+	const uint32_t m = f->m, pos = f->pr[p->rank].pos, inv = p->inv;
 	uint32_t dist[ENDGAME_AHEAD], slot[ENDGAME_AHEAD], n = 0, keep = 0;
 	uint32_t worst = UINT32_MAX; /* the farthest in view once it is full */
-	struct sighting *ahead = &e->ahead[(size_t)r * ENDGAME_AHEAD];
 
 	for (uint32_t k = 0; k < e->nslots; k++) {
 		uint32_t s = e->slots[k], d, i;
@@ -274,67 +277,73 @@ static void look(struct fill *f, struct endgame *e, uint32_t r)
 	}
 	e->nslots = keep;
 	for (uint32_t i = 0; i < n; i++)
-		ahead[i] = (struct sighting){ .turn = e->turns[r] + dist[i], .slot = slot[i] };
-	e->seen[r] = (uint8_t)n;
-	e->next[r] = 0;
+		p->ahead[i] = (struct sighting){ .turn = p->turns + dist[i], .slot = slot[i] };
+	p->seen = (uint8_t)n;
+	p->next = 0;
 }
 
-/* Rank r's next claim: the nearest slot in view that is still free, looking
- * again when none is. Its turn in the heap. The probes before it would all
+/* Player i's next claim: the nearest slot in view that is still free, looking
+ * again when none is. Its key in the heap. The probes before it would all
  * have found their slot taken. */
-static uint64_t next_claim(struct fill *f, struct endgame *e, uint32_t r)
+static uint64_t next_claim(struct fill *f, struct endgame *e, uint32_t i)
 {
-	const struct sighting *ahead = &e->ahead[(size_t)r * ENDGAME_AHEAD];
+	struct player *p = &e->pl[i];
 
 	for (;;) {
-		for (; e->next[r] < e->seen[r]; e->next[r]++)
-			if (slot_free(f, ahead[e->next[r]].slot))
-				return turn_key(f, r, ahead[e->next[r]].turn);
-		look(f, e, r); /* finds one: a slot is free while f->left */
+		for (; p->next < p->seen; p->next++)
+			if (slot_free(f, p->ahead[p->next].slot))
+				return turn_round(f, p->rank, p->ahead[p->next].turn)
+					       << TURN_RANK_BITS | i;
+		look(f, e, p); /* finds one: a slot is free while f->left */
 	}
 }
 
-/* From a point between two turns where rank r has had turns[r] turns, to the
- * end: claims in (round, rank) order from a heap. A claim that finds its slot
- * taken by an earlier one (the probe missed) goes on to its next. */
-static int endgame(struct fill *f, uint64_t *turns)
+/* From a point between two turns to the end: claims in (round, rank) order
+ * from a heap. Rank r has had turns[r] turns, or, without turns[], all its
+ * turns of the first `rounds` rounds. A claim that finds its slot taken by an
+ * earlier one (the probe missed) goes on to its next. */
+static int endgame(struct fill *f, const uint64_t *turns, uint64_t rounds)
 {
-	struct endgame e = { .mu = UINT64_MAX / f->m, .turns = turns };
+	struct endgame e = { .mu = UINT64_MAX / f->m };
 	int rc = -1;
 
 	e.slots = malloc(sizeof(*e.slots) * f->left);
-	e.inv = malloc(sizeof(*e.inv) * f->n);
-	e.ahead = malloc(sizeof(*e.ahead) * f->n * ENDGAME_AHEAD);
-	e.seen = malloc(f->n);
-	e.next = malloc(f->n);
-	e.heap = malloc(sizeof(*e.heap) * f->n);
-	if (!e.slots || !e.inv || !e.ahead || !e.seen || !e.next || !e.heap)
+	e.pl = malloc(sizeof(*e.pl) * f->active);
+	e.heap = malloc(sizeof(*e.heap) * f->active);
+	if (!e.slots || !e.pl || !e.heap)
 		goto out;
 	for (uint32_t i = 0; i < (f->m + 63) / 64; i++)
 		for (uint64_t word = f->free[i]; word; word &= word - 1)
 			e.slots[e.nslots++] = i * 64 + (uint32_t)__builtin_ctzll(word);
 	for (uint32_t r = 0; r < f->n; r++) {
+		struct player *p = &e.pl[e.hn];
+
 		if (!f->pr[r].skip)
 			continue;
-		e.inv[r] = inverse_mod(f->pr[r].skip, f->m);
-		look(f, &e, r);
-		e.heap[e.hn++] = next_claim(f, &e, r);
+		*p = (struct player){
+			.rank = r,
+			.inv = inverse_mod(f->pr[r].skip, f->m),
+			.turns = turns ? turns[r] : rounds * f->w[r] / f->period,
+		};
+		look(f, &e, p);
+		e.heap[e.hn] = next_claim(f, &e, e.hn);
+		e.hn++;
 	}
 	heapify(e.heap, e.hn);
 	while (f->left && e.hn) {
-		uint32_t r = (uint32_t)(e.heap[0] & TURN_RANK_MASK);
+		struct player *p = &e.pl[e.heap[0] & TURN_RANK_MASK];
+		uint32_t r = p->rank;
 
 		if (f->pr[r].skip) {
-			const struct sighting *sg = &e.ahead[(size_t)r * ENDGAME_AHEAD + e.next[r]];
+			const struct sighting *sg = &p->ahead[p->next++];
 
-			e.turns[r] = sg->turn + 1;
+			p->turns = sg->turn + 1;
 			f->pr[r].pos = add_mod(sg->slot, f->pr[r].skip, f->m);
-			e.next[r]++;
 			if (slot_free(f, sg->slot))
 				take(f, r, sg->slot);
 		}
 		if (f->pr[r].skip && f->left)
-			e.heap[0] = next_claim(f, &e, r);
+			e.heap[0] = next_claim(f, &e, (uint32_t)(p - e.pl));
 		else
 			e.heap[0] = e.heap[--e.hn];
 		heap_sift_down(e.heap, e.hn, 0);
@@ -342,10 +351,7 @@ static int endgame(struct fill *f, uint64_t *turns)
 	rc = 0;
 out:
 	free(e.heap);
-	free(e.next);
-	free(e.seen);
-	free(e.ahead);
-	free(e.inv);
+	free(e.pl);
 	free(e.slots);
 	return rc;
 }
@@ -376,28 +382,31 @@ static inline uint32_t turn_rounds_next(struct turn_rounds *t)
 	return t->rem ? t->q : t->q - 1;
 }
 
-/* Rounds per read of the list when there is one list (equal weights). */
+/* Rounds per read of the list when there is one list (equal weights), and
+ * the most finds a read may note (128 KiB; more would be fresh pages of
+ * memory on every build). */
 #define BATCH_ROUNDS 4
+#define FOUND_MAX 32768u
 
 /* k rounds of the same list: the turns of list[0..len-1] in order, k times;
  * drops the backends out of the rotation from the list and returns its new
- * length. In two passes: all probes first, noting per round those that found
- * a free slot without a branch (whether a slot is free is a coin toss for
- * much of the fill, which a branch would mispredict half the time), then the
- * claims in turn order, round by round. A claim checks that its backend is
- * still in the rotation (an earlier claim may have used up the pool or its
- * quota) and that the slot is still free (an earlier claim may have taken
- * it); a probe does nothing else, so the result is that of probing turn by
- * turn. found[] has room for k * len. */
+ * length. In two passes: all probes first, noting per round the ranks of
+ * those that found a free slot without a branch (whether a slot is free is a
+ * coin toss for much of the fill, which a branch would mispredict half the
+ * time), then the claims in turn order, round by round. A claim checks that
+ * its backend is still in the rotation (an earlier claim may have used up the
+ * pool or its quota) and that the slot is still free (an earlier claim may
+ * have taken it); a probe does nothing else, so the result is that of probing
+ * turn by turn. found[] has room for k * len. */
 static inline __attribute__((always_inline)) uint32_t
 calendar_rounds(struct fill *f, uint32_t *restrict list, uint32_t len, uint32_t k,
-		uint64_t *restrict found)
+		uint32_t *restrict found)
 {
 	struct place *restrict pr = f->pr;
 	const uint64_t *restrict bits = f->free;
 	const uint32_t m = f->m;
 	uint32_t *kept = list, *end = list + len;
-	uint64_t *next_found[BATCH_ROUNDS];
+	uint32_t *next_found[BATCH_ROUNDS];
 
 	for (uint32_t j = 0; j < k; j++)
 		next_found[j] = found + (size_t)j * len;
@@ -412,17 +421,21 @@ calendar_rounds(struct fill *f, uint32_t *restrict list, uint32_t len, uint32_t 
 		for (uint32_t j = 0; j < k; j++) {
 			uint32_t next = p.pos + p.skip; /* < 2M: no overflow */
 
-			*next_found[j] = (uint64_t)p.pos << 32 | r;
+			*next_found[j] = r;
 			next_found[j] += (bits[p.pos / 64] >> (p.pos % 64)) & 1;
 			p.pos = next >= m ? next - m : next;
 		}
 		pr[r].pos = p.pos;
 	}
 	for (uint32_t j = 0; j < k; j++) {
-		for (const uint64_t *c = found + (size_t)j * len; c < next_found[j]; c++) {
-			uint32_t r = (uint32_t)*c, s = (uint32_t)(*c >> 32);
+		for (const uint32_t *c = found + (size_t)j * len; c < next_found[j]; c++) {
+			uint32_t r = *c, skip = pr[r].skip, s = pr[r].pos;
 
-			if (pr[r].skip && slot_free(f, s))
+			if (!skip)
+				continue;
+			for (uint32_t back = j; back < k; back++) /* the slot of round j */
+				s = add_mod(s, m - skip, m);
+			if (slot_free(f, s))
 				take(f, r, s);
 		}
 	}
@@ -438,14 +451,14 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 	uint32_t *len = calloc(period, sizeof(*len));
 	uint32_t *due = malloc(sizeof(*due) * period); /* rounds whose list is not empty */
 	uint32_t *cal = malloc(sizeof(*cal) * units);
-	uint64_t *turns = malloc(sizeof(*turns) * f->n);
-	const uint32_t batch = period == 1 ? BATCH_ROUNDS : 1; /* rounds per read of a list */
-	uint64_t *found = malloc(sizeof(*found) * f->n * batch); /* their finds */
+	/* rounds per read of a list; finds of those rounds in at most 128 KiB */
+	const uint32_t batch = period == 1 && f->n <= FOUND_MAX / BATCH_ROUNDS ? BATCH_ROUNDS : 1;
+	uint32_t *found = malloc(sizeof(*found) * f->n * batch);
 	uint64_t round = 0; /* rounds done */
 	uint32_t ndue = 0;
 	int rc = -1;
 
-	if (!start || !len || !due || !cal || !turns || !found)
+	if (!start || !len || !due || !cal || !found)
 		goto out;
 	for (uint32_t r = 0; r < f->n; r++) {
 		struct turn_rounds t;
@@ -492,14 +505,11 @@ static int fill_by_calendar(struct fill *f, uint64_t units)
 		ndue = still_due;
 	}
 endgame:
-	/* Rounds 0..round-1 are done: a backend of weight w had
-	 * floor(round*w/P) turns in them. */
-	for (uint32_t r = 0; r < f->n; r++)
-		turns[r] = round * f->w[r] / period;
-	rc = f->left ? endgame(f, turns) : 0;
+	/* rounds 0..round-1 are done: a backend of weight w had
+	 * floor(round*w/P) turns in them */
+	rc = f->left ? endgame(f, NULL, round) : 0;
 out:
 	free(found);
-	free(turns);
 	free(cal);
 	free(due);
 	free(len);
@@ -521,7 +531,7 @@ static int fill_by_heap(struct fill *f)
 	if (!h || !turns)
 		goto out;
 	for (uint32_t r = 0; r < f->n; r++)
-		h[hn++] = turn_key(f, r, 0);
+		h[hn++] = turn_round(f, r, 0) << TURN_RANK_BITS | r;
 	heapify(h, hn);
 	while (f->left && !endgame_due(f)) {
 		uint32_t r = (uint32_t)(h[0] & TURN_RANK_MASK);
@@ -531,12 +541,12 @@ static int fill_by_heap(struct fill *f)
 			turns[r]++;
 		}
 		if (f->pr[r].skip)
-			h[0] = turn_key(f, r, turns[r]);
+			h[0] = turn_round(f, r, turns[r]) << TURN_RANK_BITS | r;
 		else
 			h[0] = h[--hn];
 		heap_sift_down(h, hn, 0);
 	}
-	rc = f->left ? endgame(f, turns) : 0;
+	rc = f->left ? endgame(f, turns, 0) : 0;
 out:
 	free(turns);
 	free(h);
