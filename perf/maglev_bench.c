@@ -39,6 +39,7 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/maglev.h>
 
+#include "maglev_bench_set.h"
 #include "maglev_katran.h"
 
 #define NFLOWS (1u << 20) /* 1,048,576 distinct flows */
@@ -91,8 +92,7 @@ static struct stats summarize(double *v, unsigned n)
 	return s;
 }
 
-/* Distinct identities by construction: even i is IPv4 10.x.y.z:80, odd i is
- * IPv6 2001:db8::i:443. Equal weights. */
+/* N backends of perf/maglev_bench_set.h, equal weights. */
 static struct sy_maglev_backend *make_backends(uint32_t n)
 {
 	struct sy_maglev_backend *b = calloc(n, sizeof(*b));
@@ -100,29 +100,7 @@ static struct sy_maglev_backend *make_backends(uint32_t n)
 	if (!b)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t a[16] = { 0 };
-
-		if (i % 2 == 0) {
-			b[i].id.family = SY_AF_INET;
-			b[i].id.port = 80;
-			a[0] = 10;
-			a[1] = (uint8_t)(i >> 16);
-			a[2] = (uint8_t)(i >> 8);
-			a[3] = (uint8_t)i;
-			memcpy(b[i].id.addr, a, 4);
-		} else {
-			b[i].id.family = SY_AF_INET6;
-			b[i].id.port = 443;
-			a[0] = 0x20;
-			a[1] = 0x01;
-			a[2] = 0x0d;
-			a[3] = 0xb8;
-			a[12] = (uint8_t)(i >> 24);
-			a[13] = (uint8_t)(i >> 16);
-			a[14] = (uint8_t)(i >> 8);
-			a[15] = (uint8_t)i;
-			memcpy(b[i].id.addr, a, 16);
-		}
+		b[i].id = sy_bench_backend_id(i);
 		b[i].weight = 1;
 	}
 	return b;

@@ -20,6 +20,8 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/maglev.h>
 
+#include "maglev_bench_set.h"
+
 #define M_DEFAULT 65537u
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -798,36 +800,14 @@ static void test_pinned_tables(void **state)
 
 /* ---- at the benchmark's scale -------------------------------------------- */
 
-/* perf/maglev_bench's set: backend i is 10.x.y.z:80 (i even) or
- * 2001:db8::i:443 (i odd); weight i % 5 + 1 or 1. */
+/* perf/maglev_bench's set (perf/maglev_bench_set.h); weight i % 5 + 1 or 1. */
 static struct sy_maglev_backend *bench_set(uint32_t n, int weighted)
 {
 	struct sy_maglev_backend *b = calloc(n, sizeof(*b));
 
 	assert_non_null(b);
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t a[16] = { 0 };
-
-		if (i % 2 == 0) {
-			b[i].id.family = SY_AF_INET;
-			b[i].id.port = 80;
-			a[0] = 10;
-			a[1] = (uint8_t)(i >> 16);
-			a[2] = (uint8_t)(i >> 8);
-			a[3] = (uint8_t)i;
-		} else {
-			b[i].id.family = SY_AF_INET6;
-			b[i].id.port = 443;
-			a[0] = 0x20;
-			a[1] = 0x01;
-			a[2] = 0x0d;
-			a[3] = 0xb8;
-			a[12] = (uint8_t)(i >> 24);
-			a[13] = (uint8_t)(i >> 16);
-			a[14] = (uint8_t)(i >> 8);
-			a[15] = (uint8_t)i;
-		}
-		memcpy(b[i].id.addr, a, sizeof(a));
+		b[i].id = sy_bench_backend_id(i);
 		b[i].weight = weighted ? i % 5 + 1 : 1;
 	}
 	return b;
