@@ -2,12 +2,12 @@
  *
  * maglev_bench: Maglev table build time and flow lookup rate.
  *
- *   maglev_bench [--quick]
+ *   maglev_bench [--quick] [--katran DIR [--rounds R] [--peer-only | --prepare]]
  *
  * 1. Build time of sy_maglev_build() for M in {65537, 655373} x N in
- *    {10, 100, 1000, 10000} backends, equal weights and then weights 1..5
- *    (the two fill paths): median, min and max over several runs (15; 5 with
- *    --quick), in milliseconds.
+ *    {10, 100, 1000, 10000} backends, equal weights and then weights 1..5:
+ *    median, min and max over several runs (15; 5 with --quick), in
+ *    milliseconds.
  * 2. Disruption at N=100, M=65537: random sets of 100 equal-weight backends
  *    (20; 5 with --quick), 5 removals and 5 additions of one backend each;
  *    entries whose owner changed / entries of the backend removed (or taken
@@ -17,8 +17,19 @@
  *    passes (10; 3 with --quick) over the keys, for IPv4 and IPv6 flows, for
  *    M=65537 N=100 and M=655373 N=1000. Reported as Mflows/s and ns/lookup.
  *
- * Timing uses clock_gettime(CLOCK_MONOTONIC). Not a test: numbers depend on
- * the host; nothing is asserted.
+ * With --katran DIR (a checkout of facebookincubator/katran), a peer row
+ * first: Katran's MaglevHashV2 is compiled from DIR with g++ into the build
+ * directory (perf/katran-maglev/ beside this binary; reused while DIR and the
+ * sources are unchanged; --prepare only compiles it), then both builders make
+ * the table for the same M=65537, N=1000 set, weights 1..5 and equal weights,
+ * in R interleaved rounds (default 9, the order alternating), timed in thread
+ * CPU time: every value, medians and the same-run ratio. Section 2 then
+ * measures Katran's disruption on the same sets. --peer-only stops after the
+ * peer row.
+ *
+ * Timing of sections 1 and 3 uses clock_gettime(CLOCK_MONOTONIC), that of the
+ * peer row CLOCK_THREAD_CPUTIME_ID. Not a test: numbers depend on the host;
+ * nothing is asserted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +38,9 @@
 
 #include <switchyard/flow_hash.h>
 #include <switchyard/maglev.h>
+
+#include "maglev_bench_set.h"
+#include "maglev_katran.h"
 
 #define NFLOWS (1u << 20) /* 1,048,576 distinct flows */
 #define FLOW_SEED 0x5eed5eedu
@@ -78,8 +92,7 @@ static struct stats summarize(double *v, unsigned n)
 	return s;
 }
 
-/* Distinct identities by construction: even i is IPv4 10.x.y.z:80, odd i is
- * IPv6 2001:db8::i:443. Equal weights. */
+/* N backends of perf/maglev_bench_set.h, equal weights. */
 static struct sy_maglev_backend *make_backends(uint32_t n)
 {
 	struct sy_maglev_backend *b = calloc(n, sizeof(*b));
@@ -87,29 +100,7 @@ static struct sy_maglev_backend *make_backends(uint32_t n)
 	if (!b)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t a[16] = { 0 };
-
-		if (i % 2 == 0) {
-			b[i].id.family = SY_AF_INET;
-			b[i].id.port = 80;
-			a[0] = 10;
-			a[1] = (uint8_t)(i >> 16);
-			a[2] = (uint8_t)(i >> 8);
-			a[3] = (uint8_t)i;
-			memcpy(b[i].id.addr, a, 4);
-		} else {
-			b[i].id.family = SY_AF_INET6;
-			b[i].id.port = 443;
-			a[0] = 0x20;
-			a[1] = 0x01;
-			a[2] = 0x0d;
-			a[3] = 0xb8;
-			a[12] = (uint8_t)(i >> 24);
-			a[13] = (uint8_t)(i >> 16);
-			a[14] = (uint8_t)(i >> 8);
-			a[15] = (uint8_t)i;
-			memcpy(b[i].id.addr, a, 16);
-		}
+		b[i].id = sy_bench_backend_id(i);
 		b[i].weight = 1;
 	}
 	return b;
@@ -253,19 +244,96 @@ static uint32_t changed_entries(const struct sy_maglev_backend *ba, const uint32
 	return changed;
 }
 
+/* ---- builders: ours, and Katran's as a peer ------------------------------ */
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Katran's Endpoint.hash for a backend: 64 bits from its identity (Katran
+ * hashes the backend's address). */
+static uint64_t katran_endpoint_hash(const struct sy_backend_id *id)
+{
+	uint32_t w[6] = { id->family, id->addr[0], id->addr[1], id->addr[2],
+			  id->addr[3], id->port };
+
+	return (uint64_t)sy_jhash_words(w, 6, 0x6b617472u) << 32 |
+	       sy_jhash_words(w, 6, 0x616e2121u);
+}
+
+/* Builds b[0..n-1]'s table with ours (katran NULL) or Katran's builder;
+ * table[] holds indices into b[] either way (Katran's Endpoint.num is the
+ * index). *cpu_ns: thread CPU time of the build call. */
+static int build_table(sy_katran_maglev_fn katran, const struct sy_maglev_backend *b,
+		       uint32_t n, uint32_t m, uint32_t *table, double *cpu_ns)
+{
+	uint32_t *weight;
+	uint64_t *hash;
+	char err[128];
+	double t0;
+	int rc;
+
+	if (!katran) {
+		t0 = thread_cpu_ns();
+		rc = sy_maglev_build(b, n, m, table, err, sizeof(err));
+		*cpu_ns = thread_cpu_ns() - t0;
+		if (rc)
+			fprintf(stderr, "build M=%u N=%u: %s\n", m, n, err);
+		return rc;
+	}
+	weight = malloc(sizeof(*weight) * n);
+	hash = malloc(sizeof(*hash) * n);
+	rc = -1;
+	if (weight && hash) {
+		for (uint32_t i = 0; i < n; i++) {
+			weight[i] = b[i].weight;
+			hash[i] = katran_endpoint_hash(&b[i].id);
+		}
+		rc = katran(weight, hash, n, m, (int32_t *)table, cpu_ns);
+	}
+	if (rc)
+		fprintf(stderr, "Katran's build M=%u N=%u failed\n", m, n);
+	free(hash);
+	free(weight);
+	return rc;
+}
+
+/* ---- disruption ----------------------------------------------------------- */
+
 #define DIS_N 100u
 #define DIS_M 65537u
 #define DIS_CHANGES 5
 
-/* Removing and adding one backend of DIS_N: changed / owned, mean and max. */
-static int bench_disruption(int sets)
+/* Changed / owned ratios of one builder over the sets. */
+struct disruption {
+	double rsum, rmax, asum, amax;
+};
+
+static void add_ratio(double *sum, double *max, uint32_t changed, uint32_t owned)
+{
+	double r = (double)changed / owned;
+
+	*sum += r;
+	*max = r > *max ? r : *max;
+}
+
+/* Removing and adding one backend of DIS_N: changed / owned, mean and max;
+ * with katran, Katran's builder on the same sets and changes too. */
+static int bench_disruption(int sets, sy_katran_maglev_fn katran)
 {
 	struct sy_maglev_backend b[DIS_N + 1], b2[DIS_N + 1];
 	uint32_t *t = malloc(sizeof(*t) * DIS_M), *t2 = malloc(sizeof(*t2) * DIS_M);
-	double rsum = 0, rmax = 0, asum = 0, amax = 0;
+	uint32_t *kt = malloc(sizeof(*kt) * DIS_M), *kt2 = malloc(sizeof(*kt2) * DIS_M);
+	struct disruption ours = { 0 }, peer = { 0 };
+	const int n_ratios = sets * DIS_CHANGES;
 	char err[128];
+	double ns;
 
-	if (!t || !t2) {
+	if (!t || !t2 || !kt || !kt2) {
 		fprintf(stderr, "out of memory\n");
 		return -1;
 	}
@@ -276,21 +344,25 @@ static int bench_disruption(int sets)
 			for (uint32_t i = 0; i <= DIS_N; i++)
 				b[i] = random_backend();
 		} while (sy_maglev_build(b, DIS_N + 1, DIS_M, t, err, sizeof(err)));
-		if (sy_maglev_build(b, DIS_N, DIS_M, t, err, sizeof(err)))
+		if (build_table(NULL, b, DIS_N, DIS_M, t, &ns) ||
+		    (katran && build_table(katran, b, DIS_N, DIS_M, kt, &ns)))
 			goto fail;
 		for (int c = 0; c < DIS_CHANGES; c++) {
 			uint32_t k = rng32() % DIS_N, owned, changed;
-			double r;
 
 			/* remove b[k]: owned is counted in the old table */
 			memcpy(b2, b, sizeof(b[0]) * DIS_N);
 			b2[k] = b2[DIS_N - 1];
-			if (sy_maglev_build(b2, DIS_N - 1, DIS_M, t2, err, sizeof(err)))
+			if (build_table(NULL, b2, DIS_N - 1, DIS_M, t2, &ns))
 				goto fail;
 			changed = changed_entries(b2, t2, b, t, DIS_M, &b[k].id, &owned);
-			r = (double)changed / owned;
-			rsum += r;
-			rmax = r > rmax ? r : rmax;
+			add_ratio(&ours.rsum, &ours.rmax, changed, owned);
+			if (katran) {
+				if (build_table(katran, b2, DIS_N - 1, DIS_M, kt2, &ns))
+					goto fail;
+				changed = changed_entries(b2, kt2, b, kt, DIS_M, &b[k].id, &owned);
+				add_ratio(&peer.rsum, &peer.rmax, changed, owned);
+			}
 			/* add b[DIS_N], a fresh identity per change (the first
 			 * one was drawn with the set) */
 			while (c > 0) {
@@ -298,29 +370,182 @@ static int bench_disruption(int sets)
 				if (sy_maglev_build(b, DIS_N + 1, DIS_M, t2, err, sizeof(err)) == 0)
 					break;
 			}
-			if (c == 0 && sy_maglev_build(b, DIS_N + 1, DIS_M, t2, err, sizeof(err)))
+			if (c == 0 && build_table(NULL, b, DIS_N + 1, DIS_M, t2, &ns))
 				goto fail;
 			changed = changed_entries(b, t, b, t2, DIS_M, &b[DIS_N].id, &owned);
-			r = (double)changed / owned;
-			asum += r;
-			amax = r > amax ? r : amax;
+			add_ratio(&ours.asum, &ours.amax, changed, owned);
+			if (katran) {
+				if (build_table(katran, b, DIS_N + 1, DIS_M, kt2, &ns))
+					goto fail;
+				changed = changed_entries(b, kt, b, kt2, DIS_M, &b[DIS_N].id, &owned);
+				add_ratio(&peer.asum, &peer.amax, changed, owned);
+			}
 		}
 	}
 	printf("\nDisruption, N=%u equal weights, M=%u: %d sets x %d changes each; "
 	       "changed entries / entries of the backend removed or added\n",
 	       DIS_N, DIS_M, sets, DIS_CHANGES);
-	printf("  remove 1 of %u: mean %.3f  max %.3f\n", DIS_N,
-	       rsum / (sets * DIS_CHANGES), rmax);
-	printf("  add 1 to %u:    mean %.3f  max %.3f\n", DIS_N,
-	       asum / (sets * DIS_CHANGES), amax);
+	printf("  remove 1 of %u: mean %.3f  max %.3f\n", DIS_N, ours.rsum / n_ratios,
+	       ours.rmax);
+	printf("  add 1 to %u:    mean %.3f  max %.3f\n", DIS_N, ours.asum / n_ratios,
+	       ours.amax);
+	if (katran) {
+		printf("  Katran MaglevHashV2, the same sets and changes:\n");
+		printf("  remove 1 of %u: mean %.3f  max %.3f\n", DIS_N,
+		       peer.rsum / n_ratios, peer.rmax);
+		printf("  add 1 to %u:    mean %.3f  max %.3f\n", DIS_N,
+		       peer.asum / n_ratios, peer.amax);
+	}
 	free(t);
 	free(t2);
+	free(kt);
+	free(kt2);
 	return 0;
 fail:
-	fprintf(stderr, "disruption build: %s\n", err);
 	free(t);
 	free(t2);
+	free(kt);
+	free(kt2);
 	return -1;
+}
+
+/* ---- peer row: build time against Katran's MaglevHashV2 ------------------- */
+
+#define PEER_M 65537u
+#define PEER_N 1000u
+
+/* What a table gave its backends: the largest |entries - M*w/W| (at most 1
+ * when every backend owns floor or ceil of its share) and the largest over
+ * the smallest entries per unit of weight (balance). */
+struct shares {
+	double worst_entries;
+	double max_over_min;
+};
+
+static struct shares table_shares(const struct sy_maglev_backend *b, uint32_t n,
+				  uint32_t m, const uint32_t *table)
+{
+	struct shares sh = { 0, 0 };
+	uint32_t *cnt = calloc(n, sizeof(*cnt));
+	double lo = 1e300, hi = 0;
+	uint64_t wsum = 0;
+
+	if (!cnt)
+		return sh;
+	for (uint32_t s = 0; s < m; s++)
+		if (table[s] < n)
+			cnt[table[s]]++;
+	for (uint32_t i = 0; i < n; i++)
+		wsum += b[i].weight;
+	for (uint32_t i = 0; i < n; i++) {
+		double e = cnt[i] - (double)m * b[i].weight / wsum;
+		double per_unit = (double)cnt[i] / b[i].weight;
+
+		e = e < 0 ? -e : e;
+		sh.worst_entries = e > sh.worst_entries ? e : sh.worst_entries;
+		lo = per_unit < lo ? per_unit : lo;
+		hi = per_unit > hi ? per_unit : hi;
+	}
+	sh.max_over_min = hi / lo;
+	free(cnt);
+	return sh;
+}
+
+static double median_of(const double *v, int n)
+{
+	double *c = malloc(sizeof(*c) * (size_t)n), med;
+
+	if (!c)
+		return 0;
+	memcpy(c, v, sizeof(*c) * (size_t)n);
+	med = summarize(c, (unsigned)n).median;
+	free(c);
+	return med;
+}
+
+/* M=65537, N=1000, weights 1..5 and equal: ours and Katran's build in thread
+ * CPU time, interleaved (the order alternates by round). */
+static int bench_peer(sy_katran_maglev_fn katran, int rounds)
+{
+	static const char *const kind_name[2] = { "weights 1..5", "equal weights" };
+	struct sy_maglev_backend *b = make_backends(PEER_N);
+	uint32_t *ours_t = malloc(sizeof(uint32_t) * PEER_M);
+	uint32_t *peer_t = malloc(sizeof(uint32_t) * PEER_M);
+	double *v = malloc(sizeof(*v) * 4 * (size_t)rounds); /* [kind][builder][round] */
+	struct shares sh[2][2]; /* [kind][builder], of the last round's tables */
+	double ns;
+
+	if (!b || !ours_t || !peer_t || !v) {
+		fprintf(stderr, "out of memory\n");
+		return -1;
+	}
+#define V(kind, who, r) v[((kind) * 2 + (who)) * rounds + (r)]
+	printf("\nPeer: build CPU time (CLOCK_THREAD_CPUTIME_ID), Switchyard "
+	       "sy_maglev_build vs Katran MaglevHashV2::generateHashRing,\n"
+	       "M=%u, N=%u, the same backends; %d interleaved rounds (ours first "
+	       "in odd rounds, Katran first in even), after one warm-up build "
+	       "each; ms\n", PEER_M, PEER_N, rounds);
+	printf("%-7s | %-28s | %-28s\n", "", kind_name[0], kind_name[1]);
+	printf("%-7s | %8s %8s %10s | %8s %8s %10s\n", "round", "ours", "katran",
+	       "ours/kat", "ours", "katran", "ours/kat");
+	for (int r = -1; r < rounds; r++) {
+		for (int kind = 0; kind < 2; kind++) {
+			for (uint32_t i = 0; i < PEER_N; i++)
+				b[i].weight = kind == 0 ? i % 5 + 1 : 1;
+			for (int k = 0; k < 2; k++) {
+				int who = (k + r + 2) % 2; /* 0: ours, 1: Katran */
+				double *slot = r < 0 ? &ns : &V(kind, who, r);
+
+				if (build_table(who ? katran : NULL, b, PEER_N, PEER_M,
+						who ? peer_t : ours_t, slot))
+					return -1;
+			}
+			sh[kind][0] = table_shares(b, PEER_N, PEER_M, ours_t);
+			sh[kind][1] = table_shares(b, PEER_N, PEER_M, peer_t);
+		}
+		if (r < 0)
+			continue;
+		printf("%-7d | %8.3f %8.3f %10.3f | %8.3f %8.3f %10.3f\n", r + 1,
+		       V(0, 0, r) / 1e6, V(0, 1, r) / 1e6, V(0, 0, r) / V(0, 1, r),
+		       V(1, 0, r) / 1e6, V(1, 1, r) / 1e6, V(1, 0, r) / V(1, 1, r));
+	}
+	{
+		double med[2][2], ratio[2], *per_round = malloc(sizeof(double) * (size_t)rounds);
+
+		if (!per_round)
+			return -1;
+		for (int kind = 0; kind < 2; kind++) {
+			for (int who = 0; who < 2; who++)
+				med[kind][who] = median_of(&V(kind, who, 0), rounds);
+			for (int r = 0; r < rounds; r++)
+				per_round[r] = V(kind, 0, r) / V(kind, 1, r);
+			ratio[kind] = median_of(per_round, rounds);
+		}
+		printf("%-7s | %8.3f %8.3f %10.3f | %8.3f %8.3f %10.3f   (ratio: median "
+		       "of the rounds' ratios)\n", "median", med[0][0] / 1e6,
+		       med[0][1] / 1e6, ratio[0], med[1][0] / 1e6, med[1][1] / 1e6,
+		       ratio[1]);
+		printf("ratio of the medians: weights 1..5 %.3f, equal weights %.3f\n",
+		       med[0][0] / med[0][1], med[1][0] / med[1][1]);
+		for (int kind = 0; kind < 2; kind++)
+			printf("tables, %s: largest |entries - M*w/W| ours %.2f, katran "
+			       "%.2f; max/min entries per unit of weight ours %.4f, "
+			       "katran %.4f\n", kind_name[kind], sh[kind][0].worst_entries,
+			       sh[kind][1].worst_entries, sh[kind][0].max_over_min,
+			       sh[kind][1].max_over_min);
+		for (int kind = 0; kind < 2; kind++)
+			printf("SUMMARY peer=katran-maglev-v2 m=%u n=%u weights=%s rounds=%d "
+			       "ours_ms=%.3f katran_ms=%.3f ratio=%.3f\n", PEER_M, PEER_N,
+			       kind == 0 ? "1..5" : "equal", rounds, med[kind][0] / 1e6,
+			       med[kind][1] / 1e6, ratio[kind]);
+		free(per_round);
+	}
+#undef V
+	free(v);
+	free(peer_t);
+	free(ours_t);
+	free(b);
+	return 0;
 }
 
 static void bench_lookup(uint32_t m, uint32_t n, int passes)
@@ -370,23 +595,63 @@ static void bench_lookup(uint32_t m, uint32_t n, int passes)
 	free(b);
 }
 
+static int usage(const char *prog, int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: %s [--quick] [--katran DIR [--rounds R] [--peer-only | --prepare]]\n",
+		prog);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint32_t want_m[2] = { 65537, 655373 };
 	static const uint32_t ns[4] = { 10, 100, 1000, 10000 };
 	uint32_t m[2];
-	int quick = 0, runs, passes;
+	int quick = 0, runs, passes, rounds = 9, peer_only = 0, prepare = 0;
+	const char *katran_dir = NULL;
+	sy_katran_maglev_fn katran = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = 1;
+		} else if (strcmp(argv[i], "--katran") == 0 && i + 1 < argc) {
+			katran_dir = argv[++i];
+		} else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+			char *end;
+			long r = strtol(argv[++i], &end, 10);
+
+			if (*end || r < 1 || r > 1000) {
+				fprintf(stderr, "--rounds %s: expected 1..1000\n", argv[i]);
+				return 2;
+			}
+			rounds = (int)r;
+		} else if (strcmp(argv[i], "--peer-only") == 0) {
+			peer_only = 1;
+		} else if (strcmp(argv[i], "--prepare") == 0) {
+			prepare = 1;
 		} else {
-			fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+			return usage(argv[0], strcmp(argv[i], "--help") == 0 ? 0 : 2);
 		}
+	}
+	if ((peer_only || prepare) && !katran_dir) {
+		fprintf(stderr, "--peer-only and --prepare need --katran DIR\n");
+		return 2;
 	}
 	runs = quick ? 5 : 15;
 	passes = quick ? 3 : 10;
+
+	if (katran_dir) {
+		katran = sy_katran_maglev_load(katran_dir);
+		if (!katran)
+			return 1;
+		if (prepare)
+			return 0;
+		if (bench_peer(katran, rounds))
+			return 1;
+		if (peer_only)
+			return 0;
+	}
 
 	for (int i = 0; i < 2; i++) {
 		m[i] = usable_size(want_m[i]);
@@ -404,7 +669,7 @@ int main(int argc, char **argv)
 	for (int weighted = 0; weighted <= 1; weighted++)
 		if (bench_build(m, ns, runs, weighted, quick))
 			return 1;
-	if (bench_disruption(quick ? 5 : 20))
+	if (bench_disruption(quick ? 5 : 20, katran))
 		return 1;
 
 	printf("\nLookup: sy_flow_hash + table[h %% M] over %u distinct flows, "

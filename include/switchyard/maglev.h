@@ -33,10 +33,19 @@
  *    on 40 random sets; Maglev's fill: mean 1.56, max 1.69). It grows with
  *    N/M: at M=65537 about 1.65x for N=200 and 4x for N=1000 (Maglev 6.6x);
  *    at M=655373, N=100 about 1.09x (Maglev 1.14x).
- *  - Cost: with equal weights a build costs about what Maglev's does (1.5 ms
- *    at M=65537, N=100); with unequal weights every probe is a heap
- *    operation, 3-5x Maglev's (12-25 ms at M=65537, 0.2-0.5 s at M=655373
- *    for N=100..10000, weights 1..5; see perf/README.md).
+ *  - Cost (lib/maglev_fill.c): the order of turns is read from a calendar
+ *    built once (one entry per unit of weight over the weights' gcd), probes
+ *    test a bitmap of free slots, and the last few hundred free slots are
+ *    found by computing each backend's next claim instead of probing. Equal
+ *    and unequal weights cost about the same: 0.75-0.9 ms at M=65537,
+ *    N=1000 (0.4x Katran's MaglevHashV2 in the same run), 7-13 ms at
+ *    M=655373 (perf/README.md). Weights whose units add up to more than 16
+ *    per slot (weights spread over 1..65535) order turns with a heap, at a
+ *    heap operation per probe (up to 0.3 s at M=655373, N=10000).
+ *  - The fill was reimplemented (turn calendar, endgame) without changing a
+ *    table: for the same set a host running the previous implementation (a
+ *    heap of turns, up to commit 333e56c) builds the same table and digest,
+ *    so a fleet in a rolling upgrade agrees on every flow.
  *  - An empty set, or a set whose weights are all 0, gives a table of
  *    SY_MAGLEV_NONE: new flows have no backend (the dataplane counts a
  *    "no_backend" drop); established flows are kept by connection tracking.
