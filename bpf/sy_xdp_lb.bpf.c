@@ -26,7 +26,7 @@
  *     evicts the least recently used flow when it is full, and does not tell
  *     us, so ct_evictions stays 0. A flow whose entry expired and is
  *     replaced counts ct_expired, as on the DPDK path. Expiry is in
- *     bpf_ktime_get_ns() nanoseconds.
+ *     CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
@@ -929,6 +929,34 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
 	return (__u64)ms * 1000000;
 }
 
+/* Conntrack time: CLOCK_MONOTONIC_COARSE in ns. A coarse read is a load
+ * of the timekeeper's last tick, where bpf_ktime_get_ns() reads the
+ * clocksource (kvm-clock in a VM: the dearest helper of the established
+ * path); its tick granularity (1-4 ms) is nothing beside idle timeouts of
+ * seconds. Userspace compares with the same clock (sy_xdp_ct_lookup()). */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an
+ * IPv4 backend never needs it (only Maglev, GUE's source port and the IPv6
+ * flow label do). */
+struct lazy_hash {
+	__u32 value;
+	__u32 done;
+};
+
+static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow_key *key,
+				       __u32 seed)
+{
+	if (!h->done) {
+		h->value = sy_flow_hash(key, seed);
+		h->done = 1;
+	}
+	return h->value;
+}
+
 /* A CPU's connection table, NULL beyond the possible CPUs. */
 static __always_inline void *ct_table(__u32 cpu)
 {
@@ -939,11 +967,11 @@ static __always_inline void *ct_table(__u32 cpu)
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
-	       const struct sy_xdp_parsed *p, __u32 hash)
+	       const struct sy_xdp_parsed *p, struct lazy_hash *hash)
 {
 	void *ct = ct_table(bpf_get_smp_processor_id());
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
-	__u64 now = bpf_ktime_get_ns(), uid = 0;
+	__u64 now = ct_now(), uid = 0;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 	__u32 slot = s->slot;
@@ -955,7 +983,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 			b = tracked_backend(s, &uid);
 			if (!b) {
 				/* its backend left: re-hash */
-				b = pick(s, hash, &uid);
+				b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
 				if (!b)
 					return NULL;
 				count(SY_C_CT_RESELECT);
@@ -967,7 +995,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		}
 		expired = 1;
 	}
-	b = pick(s, hash, &uid);
+	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
 	if (!b) {
 		if (expired && ct)
 			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
@@ -1027,7 +1055,7 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct ct_search cs = { .key = *key, .now = bpf_ktime_get_ns(),
+	struct ct_search cs = { .key = *key, .now = ct_now(),
 				.self = bpf_get_smp_processor_id() };
 	void *ct = ct_table(cs.self);
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
@@ -1063,7 +1091,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
 	struct sy_backend_counters *bc;
-	__u32 hash, slot, l2l3;
+	struct lazy_hash lazy = {};
+	__u32 hash = 0, slot, l2l3;
 	int v, other_cpu = 0;
 
 	v = sy_xdp_parse(ctx, &p);
@@ -1111,8 +1140,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
 		bp = predict(&svc, &p.key, hash, &other_cpu);
 	} else {
-		hash = sy_flow_hash(&p.key, svc.hash_seed);
-		bp = select_tracked(cfg, &svc, &p, hash);
+		bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
@@ -1141,6 +1169,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	} else if (p.l3_len + encap_overhead(&svc, &be) > cfg->mtu) {
 		return too_big(ctx, cfg, &p, encap_overhead(&svc, &be));
 	} else {
+		if (!p.is_frag && !p.icmp_error &&
+		    (svc.fwd_mode == SY_FWD_GUE || be.family != SY_AF_INET))
+			hash = flow_hash(&lazy, &p.key, svc.hash_seed);
 		v = encapsulate(ctx, cfg, &p, &svc, &be, hash);
 		if (v != V_TX)
 			return v;

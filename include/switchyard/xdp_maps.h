@@ -88,7 +88,7 @@ struct sy_xdp_backend {
 /* Value of sy_conntrack. */
 struct sy_xdp_ct {
 	uint64_t uid;       /* backend */
-	uint64_t expires_ns;/* bpf_ktime_get_ns() deadline */
+	uint64_t expires_ns;/* deadline, CLOCK_MONOTONIC_COARSE ns (bpf_ktime_get_coarse_ns()) */
 };
 
 /* Value of sy_config[0]. Until sy-control has written it (configured == 0)
