@@ -6,7 +6,10 @@
  *     tags, IPv4 with options, IPv6 with up to 8 extension headers incl. AH,
  *     TCP, UDP, ICMP errors about a flow, fragments);
  *   - the same VIP lookup (exact service, then the all-ports one; "address
- *     entries" SY_VIP_ADDR_KEY for fragments and "is this a VIP address");
+ *     entries" SY_VIP_ADDR_KEY for fragments and "is this a VIP address"),
+ *     through one lookup of the destination address first (sy_vip_addrs):
+ *     the host's own traffic costs one lookup, and so does a VIP address
+ *     with one service per protocol;
  *   - the same backend for a flow: Maglev table[flow_hash % M] with THE flow
  *     hash of include/switchyard/flow_hash.h, and connection tracking that
  *     keeps a flow on its backend while the backend is in the service;
@@ -80,6 +83,13 @@ struct {
 	__type(key, struct sy_vip_key);
 	__type(value, struct sy_xdp_service);
 } sy_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SY_XDP_MAX_SERVICES); /* addresses <= services */
+	__type(key, struct sy_xdp_addr_key);
+	__type(value, struct sy_xdp_vip_addr);
+} sy_vip_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -846,26 +856,36 @@ no_room:
 
 /* ---- Services, backends, conntrack ------------------------------------------------ */
 
-/* Is this (the key's destination) a VIP address of a TCP or UDP service? */
-static __always_inline int vip_address(const struct sy_flow_key *key)
+/* The services of the key's destination if it is a VIP address (of a TCP
+ * or UDP service), else NULL: the host's own traffic. */
+static __always_inline const struct sy_xdp_vip_addr *vip_address(const struct sy_flow_key *key)
 {
-	struct sy_vip_key k = { .family = key->family | SY_VIP_ADDR_KEY,
-				.proto = SY_IPPROTO_TCP };
+	struct sy_xdp_addr_key k = { .family = key->family };
 
 	__builtin_memcpy(k.addr, key->dst, sizeof(k.addr));
-	if (bpf_map_lookup_elem(&sy_vips, &k))
-		return 1;
-	k.proto = SY_IPPROTO_UDP;
-	return bpf_map_lookup_elem(&sy_vips, &k) != NULL;
+	return bpf_map_lookup_elem(&sy_vip_addrs, &k);
 }
 
+/* The service of a TCP/UDP packet (or of the flow an ICMP error quotes) to
+ * a VIP address: as sy_snapshot_match() and, for fragments,
+ * sy_snapshot_vip_addr() find it in the region. */
 static __always_inline const struct sy_xdp_service *
-find_service(const struct sy_xdp_parsed *p)
+find_service(const struct sy_xdp_parsed *p, const struct sy_xdp_vip_addr *a)
 {
+	const struct sy_xdp_addr_services *as =
+		p->key.proto == SY_IPPROTO_TCP ? &a->tcp : &a->udp;
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
 	const struct sy_xdp_service *s;
 
+	if (as->kind == SY_XDP_ADDR_NONE)
+		return NULL;
+	if (as->kind == SY_XDP_ADDR_ONE) {
+		/* the one service is also the address's fragment service */
+		if (p->is_frag || as->port == 0 || as->port == p->key.dport)
+			return &as->svc;
+		return NULL;
+	}
 	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
 	/* fragments go to the address's fragment service (no ports to match) */
 	if (p->is_frag) {
@@ -1086,6 +1106,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 				   __u32 frame_len)
 {
 	struct sy_xdp_parsed p = {};
+	const struct sy_xdp_vip_addr *va;
 	const struct sy_xdp_service *sp;
 	struct sy_xdp_service svc;
 	struct sy_xdp_backend *bp, be;
@@ -1093,7 +1114,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_backend_counters *bc;
 	struct lazy_hash lazy = {};
 	__u32 hash = 0, slot, l2l3;
-	int v, other_cpu = 0;
+	int v, l4, other_cpu = 0;
 
 	v = sy_xdp_parse(ctx, &p);
 	if (v == V_DROP) {
@@ -1102,27 +1123,27 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	if (v != V_TX)
 		return V_KERNEL;
-	if (p.key.proto != SY_IPPROTO_TCP && p.key.proto != SY_IPPROTO_UDP && !p.icmp_error) {
-		/* tunnels to a VIP (spoofed encapsulated input) are dropped,
-		 * the rest (echo, ...) is the host's */
-		if ((p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6) ||
-		    !vip_address(&p.key))
-			return V_KERNEL;
+	l4 = p.key.proto == SY_IPPROTO_TCP || p.key.proto == SY_IPPROTO_UDP || p.icmp_error;
+	/* echo and the like are the host's, to a VIP or not */
+	if (!l4 && p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6)
+		return V_KERNEL;
+	/* the one lookup for the host's own traffic: not a VIP address */
+	va = vip_address(&p.key);
+	if (!va)
+		return V_KERNEL;
+	if (!l4) {
+		/* tunnels to a VIP (spoofed encapsulated input) */
 		count(SY_C_DROP_ENCAPSULATED);
 		return V_DROP;
 	}
 	if (p.icmp_error == 2) {
-		/* an ICMP error whose quote we cannot read: ours if to a VIP */
-		if (!vip_address(&p.key))
-			return V_KERNEL;
+		/* an ICMP error to a VIP whose quote we cannot read */
 		count(SY_C_DROP_ICMP);
 		return V_DROP;
 	}
-	sp = find_service(&p);
+	sp = find_service(&p, va);
 	if (!sp) {
 		/* a VIP address (of either protocol) is never the kernel's */
-		if (!vip_address(&p.key))
-			return V_KERNEL;
 		count(p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
 		return V_DROP;
 	}
