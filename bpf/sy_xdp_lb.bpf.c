@@ -466,17 +466,18 @@ static __always_inline int parse_ip6(struct xdp_md *ctx, __u32 off, __u32 len,
 	return V_TX;
 }
 
-/* sy_lb_parse(): V_TX with *p filled, V_KERNEL for non-IP or non-VIP
- * protocols, or V_DROP with p->reason. A global function: verified once. */
-__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p)
+/* sy_lb_parse() of the frame's len bytes (bpf_xdp_get_buff_len(), which
+ * the caller has read already): V_TX with *p filled, V_KERNEL for non-IP or
+ * non-VIP protocols, or V_DROP with p->reason. A global function: verified
+ * once. */
+__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p, __u32 len)
 {
-	__u32 off = sizeof(struct sy_eth_hdr), len;
+	__u32 off = sizeof(struct sy_eth_hdr);
 	const __u8 *et;
 	__u16 proto;
 
 	if (!p)
 		return V_DROP;
-	len = bpf_xdp_get_buff_len(ctx);
 	if (len < sizeof(struct sy_eth_hdr))
 		DROP(SY_C_DROP_RUNT);
 	if (len > PKT_OFF_MAX)
@@ -1116,7 +1117,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	__u32 hash = 0, slot, l2l3;
 	int v, l4, other_cpu = 0;
 
-	v = sy_xdp_parse(ctx, &p);
+	v = sy_xdp_parse(ctx, &p, frame_len);
 	if (v == V_DROP) {
 		count(p.reason);
 		return V_DROP;
