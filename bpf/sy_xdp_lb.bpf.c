@@ -6,7 +6,10 @@
  *     tags, IPv4 with options, IPv6 with up to 8 extension headers incl. AH,
  *     TCP, UDP, ICMP errors about a flow, fragments);
  *   - the same VIP lookup (exact service, then the all-ports one; "address
- *     entries" SY_VIP_ADDR_KEY for fragments and "is this a VIP address");
+ *     entries" SY_VIP_ADDR_KEY for fragments and "is this a VIP address"),
+ *     through one lookup of the destination address first (sy_vip_addrs):
+ *     the host's own traffic costs one lookup, and so does a VIP address
+ *     with one service per protocol;
  *   - the same backend for a flow: Maglev table[flow_hash % M] with THE flow
  *     hash of include/switchyard/flow_hash.h, and connection tracking that
  *     keeps a flow on its backend while the backend is in the service;
@@ -26,7 +29,7 @@
  *     evicts the least recently used flow when it is full, and does not tell
  *     us, so ct_evictions stays 0. A flow whose entry expired and is
  *     replaced counts ct_expired, as on the DPDK path. Expiry is in
- *     bpf_ktime_get_ns() nanoseconds.
+ *     CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
@@ -80,6 +83,13 @@ struct {
 	__type(key, struct sy_vip_key);
 	__type(value, struct sy_xdp_service);
 } sy_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SY_XDP_MAX_SERVICES); /* addresses <= services */
+	__type(key, struct sy_xdp_addr_key);
+	__type(value, struct sy_xdp_vip_addr);
+} sy_vip_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -456,17 +466,18 @@ static __always_inline int parse_ip6(struct xdp_md *ctx, __u32 off, __u32 len,
 	return V_TX;
 }
 
-/* sy_lb_parse(): V_TX with *p filled, V_KERNEL for non-IP or non-VIP
- * protocols, or V_DROP with p->reason. A global function: verified once. */
-__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p)
+/* sy_lb_parse() of the frame's len bytes (bpf_xdp_get_buff_len(), which
+ * the caller has read already): V_TX with *p filled, V_KERNEL for non-IP or
+ * non-VIP protocols, or V_DROP with p->reason. A global function: verified
+ * once. */
+__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p, __u32 len)
 {
-	__u32 off = sizeof(struct sy_eth_hdr), len;
+	__u32 off = sizeof(struct sy_eth_hdr);
 	const __u8 *et;
 	__u16 proto;
 
 	if (!p)
 		return V_DROP;
-	len = bpf_xdp_get_buff_len(ctx);
 	if (len < sizeof(struct sy_eth_hdr))
 		DROP(SY_C_DROP_RUNT);
 	if (len > PKT_OFF_MAX)
@@ -846,26 +857,36 @@ no_room:
 
 /* ---- Services, backends, conntrack ------------------------------------------------ */
 
-/* Is this (the key's destination) a VIP address of a TCP or UDP service? */
-static __always_inline int vip_address(const struct sy_flow_key *key)
+/* The services of the key's destination if it is a VIP address (of a TCP
+ * or UDP service), else NULL: the host's own traffic. */
+static __always_inline const struct sy_xdp_vip_addr *vip_address(const struct sy_flow_key *key)
 {
-	struct sy_vip_key k = { .family = key->family | SY_VIP_ADDR_KEY,
-				.proto = SY_IPPROTO_TCP };
+	struct sy_xdp_addr_key k = { .family = key->family };
 
 	__builtin_memcpy(k.addr, key->dst, sizeof(k.addr));
-	if (bpf_map_lookup_elem(&sy_vips, &k))
-		return 1;
-	k.proto = SY_IPPROTO_UDP;
-	return bpf_map_lookup_elem(&sy_vips, &k) != NULL;
+	return bpf_map_lookup_elem(&sy_vip_addrs, &k);
 }
 
+/* The service of a TCP/UDP packet (or of the flow an ICMP error quotes) to
+ * a VIP address: as sy_snapshot_match() and, for fragments,
+ * sy_snapshot_vip_addr() find it in the region. */
 static __always_inline const struct sy_xdp_service *
-find_service(const struct sy_xdp_parsed *p)
+find_service(const struct sy_xdp_parsed *p, const struct sy_xdp_vip_addr *a)
 {
+	const struct sy_xdp_addr_services *as =
+		p->key.proto == SY_IPPROTO_TCP ? &a->tcp : &a->udp;
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
 	const struct sy_xdp_service *s;
 
+	if (as->kind == SY_XDP_ADDR_NONE)
+		return NULL;
+	if (as->kind == SY_XDP_ADDR_ONE) {
+		/* the one service is also the address's fragment service */
+		if (p->is_frag || as->port == 0 || as->port == p->key.dport)
+			return &as->svc;
+		return NULL;
+	}
 	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
 	/* fragments go to the address's fragment service (no ports to match) */
 	if (p->is_frag) {
@@ -929,6 +950,34 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
 	return (__u64)ms * 1000000;
 }
 
+/* Conntrack time: CLOCK_MONOTONIC_COARSE in ns. A coarse read is a load
+ * of the timekeeper's last tick, where bpf_ktime_get_ns() reads the
+ * clocksource (kvm-clock in a VM: the dearest helper of the established
+ * path); its tick granularity (1-4 ms) is nothing beside idle timeouts of
+ * seconds. Userspace compares with the same clock (sy_xdp_ct_lookup()). */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an
+ * IPv4 backend never needs it (only Maglev, GUE's source port and the IPv6
+ * flow label do). */
+struct lazy_hash {
+	__u32 value;
+	__u32 done;
+};
+
+static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow_key *key,
+				       __u32 seed)
+{
+	if (!h->done) {
+		h->value = sy_flow_hash(key, seed);
+		h->done = 1;
+	}
+	return h->value;
+}
+
 /* A CPU's connection table, NULL beyond the possible CPUs. */
 static __always_inline void *ct_table(__u32 cpu)
 {
@@ -939,11 +988,11 @@ static __always_inline void *ct_table(__u32 cpu)
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
-	       const struct sy_xdp_parsed *p, __u32 hash)
+	       const struct sy_xdp_parsed *p, struct lazy_hash *hash)
 {
 	void *ct = ct_table(bpf_get_smp_processor_id());
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
-	__u64 now = bpf_ktime_get_ns(), uid = 0;
+	__u64 now = ct_now(), uid = 0;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 	__u32 slot = s->slot;
@@ -955,7 +1004,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 			b = tracked_backend(s, &uid);
 			if (!b) {
 				/* its backend left: re-hash */
-				b = pick(s, hash, &uid);
+				b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
 				if (!b)
 					return NULL;
 				count(SY_C_CT_RESELECT);
@@ -967,7 +1016,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		}
 		expired = 1;
 	}
-	b = pick(s, hash, &uid);
+	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
 	if (!b) {
 		if (expired && ct)
 			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
@@ -1027,7 +1076,7 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct ct_search cs = { .key = *key, .now = bpf_ktime_get_ns(),
+	struct ct_search cs = { .key = *key, .now = ct_now(),
 				.self = bpf_get_smp_processor_id() };
 	void *ct = ct_table(cs.self);
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
@@ -1058,42 +1107,44 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 				   __u32 frame_len)
 {
 	struct sy_xdp_parsed p = {};
+	const struct sy_xdp_vip_addr *va;
 	const struct sy_xdp_service *sp;
 	struct sy_xdp_service svc;
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
 	struct sy_backend_counters *bc;
-	__u32 hash, slot, l2l3;
-	int v, other_cpu = 0;
+	struct lazy_hash lazy = {};
+	__u32 hash = 0, slot, l2l3;
+	int v, l4, other_cpu = 0;
 
-	v = sy_xdp_parse(ctx, &p);
+	v = sy_xdp_parse(ctx, &p, frame_len);
 	if (v == V_DROP) {
 		count(p.reason);
 		return V_DROP;
 	}
 	if (v != V_TX)
 		return V_KERNEL;
-	if (p.key.proto != SY_IPPROTO_TCP && p.key.proto != SY_IPPROTO_UDP && !p.icmp_error) {
-		/* tunnels to a VIP (spoofed encapsulated input) are dropped,
-		 * the rest (echo, ...) is the host's */
-		if ((p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6) ||
-		    !vip_address(&p.key))
-			return V_KERNEL;
+	l4 = p.key.proto == SY_IPPROTO_TCP || p.key.proto == SY_IPPROTO_UDP || p.icmp_error;
+	/* echo and the like are the host's, to a VIP or not */
+	if (!l4 && p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6)
+		return V_KERNEL;
+	/* the one lookup for the host's own traffic: not a VIP address */
+	va = vip_address(&p.key);
+	if (!va)
+		return V_KERNEL;
+	if (!l4) {
+		/* tunnels to a VIP (spoofed encapsulated input) */
 		count(SY_C_DROP_ENCAPSULATED);
 		return V_DROP;
 	}
 	if (p.icmp_error == 2) {
-		/* an ICMP error whose quote we cannot read: ours if to a VIP */
-		if (!vip_address(&p.key))
-			return V_KERNEL;
+		/* an ICMP error to a VIP whose quote we cannot read */
 		count(SY_C_DROP_ICMP);
 		return V_DROP;
 	}
-	sp = find_service(&p);
+	sp = find_service(&p, va);
 	if (!sp) {
 		/* a VIP address (of either protocol) is never the kernel's */
-		if (!vip_address(&p.key))
-			return V_KERNEL;
 		count(p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
 		return V_DROP;
 	}
@@ -1111,8 +1162,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
 		bp = predict(&svc, &p.key, hash, &other_cpu);
 	} else {
-		hash = sy_flow_hash(&p.key, svc.hash_seed);
-		bp = select_tracked(cfg, &svc, &p, hash);
+		bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
@@ -1141,6 +1191,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	} else if (p.l3_len + encap_overhead(&svc, &be) > cfg->mtu) {
 		return too_big(ctx, cfg, &p, encap_overhead(&svc, &be));
 	} else {
+		if (!p.is_frag && !p.icmp_error &&
+		    (svc.fwd_mode == SY_FWD_GUE || be.family != SY_AF_INET))
+			hash = flow_hash(&lazy, &p.key, svc.hash_seed);
 		v = encapsulate(ctx, cfg, &p, &svc, &be, hash);
 		if (v != V_TX)
 			return v;

@@ -22,6 +22,7 @@
 
 #include "sy_xdp_lb.skel.h"
 #include "xdp_lb.h"
+#include "xdp_vip_addrs.h"
 
 #define DEFAULT_GRACE_MS 2000u
 
@@ -29,11 +30,6 @@ struct mirror_backend {
 	uint64_t uid;
 	struct sy_xdp_backend v;
 	uint64_t gone_ms; /* 0 = in a service; else when it left */
-};
-
-struct mirror_vip {
-	struct sy_vip_key key;
-	struct sy_xdp_service v;
 };
 
 struct sy_xdp {
@@ -48,8 +44,10 @@ struct sy_xdp {
 	uint32_t ct_flows;        /* entries of each CPU's connection table */
 	int *ct_fd;               /* [ncpus] each CPU's connection table */
 	/* what the maps hold */
-	struct mirror_vip *vips;
+	struct sy_xdp_vip_entry *vips;
 	size_t n_vips;
+	struct sy_xdp_addr_record *addrs; /* sorted (sy_xdp_addr_record_cmp) */
+	size_t n_addrs;
 	struct mirror_backend *bes;
 	size_t n_bes;
 	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
@@ -80,7 +78,7 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[8];
+	static struct bpf_map *m[9];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
@@ -90,7 +88,8 @@ static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 	m[5] = s->maps.sy_counters;
 	m[6] = s->maps.sy_vip_stats;
 	m[7] = s->maps.sy_backend_stats;
-	*n = 8;
+	m[8] = s->maps.sy_vip_addrs;
+	*n = 9;
 	return m;
 }
 
@@ -121,7 +120,7 @@ static int cmp_uid(const void *a, const void *b)
 
 static int cmp_vip(const void *a, const void *b)
 {
-	return memcmp(&((const struct mirror_vip *)a)->key, &((const struct mirror_vip *)b)->key,
+	return memcmp(&((const struct sy_xdp_vip_entry *)a)->key, &((const struct sy_xdp_vip_entry *)b)->key,
 		      sizeof(struct sy_vip_key));
 }
 
@@ -234,12 +233,14 @@ static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, si
 static void load_mirror(struct sy_xdp *x)
 {
 	int vfd = bpf_map__fd(x->skel->maps.sy_vips), bfd = bpf_map__fd(x->skel->maps.sy_backends);
+	int afd = bpf_map__fd(x->skel->maps.sy_vip_addrs);
 	struct sy_vip_key k, prev;
+	struct sy_xdp_addr_key ak, aprev;
 	uint64_t uid, uprev;
 	bool first = true;
 
 	while (bpf_map_get_next_key(vfd, first ? NULL : &prev, &k) == 0) {
-		struct mirror_vip *n = realloc(x->vips, (x->n_vips + 1) * sizeof(*n));
+		struct sy_xdp_vip_entry *n = realloc(x->vips, (x->n_vips + 1) * sizeof(*n));
 
 		if (!n)
 			break;
@@ -261,9 +262,23 @@ static void load_mirror(struct sy_xdp *x)
 			x->n_bes++;
 		uprev = uid;
 	}
-	/* the sync looks both up by binary search */
+	for (first = true; bpf_map_get_next_key(afd, first ? NULL : &aprev, &ak) == 0; first = false) {
+		struct sy_xdp_addr_record *n = realloc(x->addrs, (x->n_addrs + 1) * sizeof(*n));
+
+		if (!n)
+			break;
+		x->addrs = n;
+		memset(&n[x->n_addrs], 0, sizeof(*n));
+		n[x->n_addrs].key = ak;
+		if (bpf_map_lookup_elem(afd, &ak, &n[x->n_addrs].v) == 0)
+			x->n_addrs++;
+		aprev = ak;
+	}
+	/* the sync looks them up by binary search */
 	if (x->n_vips)
 		qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
+	if (x->n_addrs)
+		qsort(x->addrs, x->n_addrs, sizeof(*x->addrs), sy_xdp_addr_record_cmp);
 	if (x->n_bes)
 		qsort(x->bes, x->n_bes, sizeof(*x->bes), cmp_uid);
 }
@@ -549,11 +564,11 @@ static struct mirror_backend *wanted_backends(const uint8_t *base, const struct 
 	return w;
 }
 
-static struct mirror_vip *wanted_vips(const uint8_t *base, const struct sy_snapshot *snap,
+static struct sy_xdp_vip_entry *wanted_vips(const uint8_t *base, const struct sy_snapshot *snap,
 				      size_t *n_out)
 {
 	const struct sy_vip_bucket *bk = (const void *)(base + snap->buckets_off);
-	struct mirror_vip *w = calloc(snap->n_buckets ? snap->n_buckets : 1, sizeof(*w));
+	struct sy_xdp_vip_entry *w = calloc(snap->n_buckets ? snap->n_buckets : 1, sizeof(*w));
 	size_t n = 0;
 
 	if (!w)
@@ -578,13 +593,48 @@ static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64
 	return n ? bsearch(&k, a, n, sizeof(*a), cmp_uid) : NULL; /* a may be NULL when empty */
 }
 
+/* Write the address records of the VIP index wv (see xdp_vip_addrs.h):
+ * the new and changed ones, then delete those of addresses that left. */
+static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_t nwv, char *err,
+		      size_t errlen)
+{
+	int afd = bpf_map__fd(x->skel->maps.sy_vip_addrs);
+	size_t nwa = 0;
+	struct sy_xdp_addr_record *wa = sy_xdp_addr_records(wv, nwv, &nwa);
+
+	if (!wa) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < nwa; i++) {
+		struct sy_xdp_addr_record *have =
+			x->n_addrs ? bsearch(&wa[i], x->addrs, x->n_addrs, sizeof(*wa),
+					     sy_xdp_addr_record_cmp)
+				   : NULL;
+
+		if (have && !memcmp(&have->v, &wa[i].v, sizeof(wa[i].v)))
+			continue;
+		if (bpf_map_update_elem(afd, &wa[i].key, &wa[i].v, BPF_ANY)) {
+			free(wa);
+			return fail(err, errlen, errno, "%s", "cannot write sy_vip_addrs");
+		}
+	}
+	for (size_t i = 0; i < x->n_addrs; i++)
+		if (!nwa || !bsearch(&x->addrs[i], wa, nwa, sizeof(*wa), sy_xdp_addr_record_cmp))
+			bpf_map_delete_elem(afd, &x->addrs[i].key);
+	free(x->addrs);
+	x->addrs = wa;
+	x->n_addrs = nwa;
+	return 0;
+}
+
 int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
 		size_t errlen)
 {
 	int vfd = bpf_map__fd(x->skel->maps.sy_vips), tfd = bpf_map__fd(x->skel->maps.sy_tables);
 	int bfd = bpf_map__fd(x->skel->maps.sy_backends);
 	struct mirror_backend *wb = NULL, *merged = NULL;
-	struct mirror_vip *wv = NULL;
+	struct sy_xdp_vip_entry *wv = NULL;
 	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
 	size_t nwb = 0, nwv = 0, nm = 0;
 	uint64_t now = now_ms();
@@ -661,7 +711,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 
 	/* 3. VIP records (new, changed), then 4. VIPs that left */
 	for (size_t i = 0; i < nwv; i++) {
-		struct mirror_vip *have =
+		struct sy_xdp_vip_entry *have =
 			x->n_vips ? bsearch(&wv[i], x->vips, x->n_vips, sizeof(*wv), cmp_vip) : NULL;
 
 		if (have && !memcmp(&have->v, &wv[i].v, sizeof(wv[i].v)))
@@ -671,6 +721,11 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 			goto out;
 		}
 	}
+	/* 3b. address records (new, changed), 3c. addresses that left: after
+	 * the VIP upserts and before their deletions, so that a record never
+	 * sends a packet to sy_vips for services not (or no longer) there */
+	if (sync_addrs(x, wv, nwv, err, errlen))
+		goto out;
 	for (size_t i = 0; i < x->n_vips; i++)
 		if (!bsearch(&x->vips[i], wv, nwv, sizeof(*wv), cmp_vip))
 			bpf_map_delete_elem(vfd, &x->vips[i].key);
@@ -802,7 +857,7 @@ int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *
 	struct timespec ts;
 	uint64_t now;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* the program's ct_now() */
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	for (int c = 0; c < x->ncpus; c++) {
 		struct sy_xdp_ct v;
@@ -845,6 +900,7 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	free(x->ct_fd);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
+	free(x->addrs);
 	free(x->bes);
 	free(x->slot_version);
 	free(x->slot_name);

@@ -13,6 +13,16 @@
  *                the record of the service that takes that address's
  *                fragments. A hash-map update replaces the whole value
  *                atomically (RCU): a packet sees the old or the new record.
+ *   sy_vip_addrs HASH   struct sy_xdp_addr_key -> struct sy_xdp_vip_addr
+ *                One entry per VIP address (TCP or UDP services): the one
+ *                lookup that tells a VIP's packet from the host's own
+ *                traffic, which goes to the kernel after it. Per protocol it
+ *                holds the address's service record when there is exactly
+ *                one (the usual VIP: address, port, protocol), so that its
+ *                packets need no sy_vips lookup at all; with several, the
+ *                packet looks them up in sy_vips. Derived from sy_vips by
+ *                bpf/xdp_lb.c and written between its upserts and its
+ *                deletions (see sy_xdp_sync()).
  *   sy_tables    ARRAY_OF_MAPS, index = service slot -> inner ARRAY of
  *                uint64_t[table_size]: the Maglev table, each entry a
  *                backend uid (0 = no backend). A changed table is built in a
@@ -72,6 +82,30 @@ struct sy_xdp_service {
 	uint32_t encap_src6[4]; /* wire order */
 };
 
+/* Key of sy_vip_addrs. */
+struct sy_xdp_addr_key {
+	uint32_t addr[4];       /* wire order; IPv4 in addr[0], rest 0 */
+	uint8_t family;         /* SY_AF_INET / SY_AF_INET6 */
+	uint8_t pad[3];         /* 0 */
+};
+
+/* How many services of one protocol a VIP address has. */
+#define SY_XDP_ADDR_NONE 0 /* none: every packet of it is dropped (no_service) */
+#define SY_XDP_ADDR_ONE 1  /* one: svc, on port `port` (0: all ports) */
+#define SY_XDP_ADDR_MANY 2 /* several: the packet looks its own up in sy_vips */
+
+struct sy_xdp_addr_services {
+	uint8_t kind;           /* SY_XDP_ADDR_* */
+	uint8_t pad;
+	uint16_t port;          /* network order; SY_XDP_ADDR_ONE only */
+	struct sy_xdp_service svc; /* SY_XDP_ADDR_ONE only, else zero */
+};
+
+/* Value of sy_vip_addrs. */
+struct sy_xdp_vip_addr {
+	struct sy_xdp_addr_services tcp, udp;
+};
+
 #define SY_XDP_BACKEND_DRAINING 0x1u /* weight 0: keeps flows, takes no new ones */
 #define SY_XDP_BACKEND_GONE 0x2u     /* left its service: tracked flows re-hash */
 
@@ -88,7 +122,7 @@ struct sy_xdp_backend {
 /* Value of sy_conntrack. */
 struct sy_xdp_ct {
 	uint64_t uid;       /* backend */
-	uint64_t expires_ns;/* bpf_ktime_get_ns() deadline */
+	uint64_t expires_ns;/* deadline, CLOCK_MONOTONIC_COARSE ns (bpf_ktime_get_coarse_ns()) */
 };
 
 /* Value of sy_config[0]. Until sy-control has written it (configured == 0)
