@@ -59,6 +59,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include "intr_barrier.h"
+
 #define MAX_BURST 128
 #define MAX_DURATION 60
 #define MAX_WARMUP 10
@@ -713,7 +715,9 @@ static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr,
  * net_memif in DPDK 22.11 unmaps a connection's rings from its interrupt
  * thread while the lcore may be inside rx/tx on them: whichever side is
  * still polling when the other disconnects can crash. Letting the
- * forwarder stop first, while we do not poll, avoids that. */
+ * forwarder stop first, while we do not poll, avoids that. The link goes
+ * down when that thread starts on the disconnect, not when it is done:
+ * main() waits for it (sy_intr_barrier) before stopping the port. */
 static void linger(const struct opts *o)
 {
 	uint64_t hz = rte_get_tsc_hz(), end = rte_get_tsc_cycles() + o->linger * hz;
@@ -852,11 +856,17 @@ int main(int argc, char **argv)
 		linger(&o);
 	rc = 0;
 out:
+	/* the interrupt thread may be handling the peer's disconnect (see
+	 * linger()); then whatever our own stop and close left to it, before
+	 * rte_eal_cleanup() unmaps the memory it works on */
+	if (!sy_intr_barrier(2000))
+		fprintf(stderr, "sy-pktgen: the interrupt thread is still busy after 2 s; stopping anyway\n");
 	if (rte_eth_dev_is_valid_port(o.port)) {
 		if (started)
 			rte_eth_dev_stop(o.port);
 		rte_eth_dev_close(o.port);
 	}
+	sy_intr_barrier(2000);
 	rte_eal_cleanup();
 	return rc;
 }
