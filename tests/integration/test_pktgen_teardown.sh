@@ -37,10 +37,7 @@ P=sytd$$
 WORK=$(mktemp -d /tmp/sy-teardown-XXXXXX)
 SY_FILES+=("$WORK" "/var/run/dpdk/${P}d" "/var/run/dpdk/${P}g")
 
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (DPDK)"; echo "RESULT: FAIL"; exit 1; }
-for b in dataplane/sy-dataplane perf/sy-pktgen tests/tools/sy-publish; do
-	[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
-done
+sy_require "DPDK" dataplane/sy-dataplane perf/sy-pktgen tests/tools/sy-publish
 cat >"$WORK/services" <<EOF
 service bulk udp 198.18.100.1 53 ipip m=251 seed=7 src4=198.18.0.1
 backend bulk 198.18.1.1 53 02:00:00:00:01:01 1
