@@ -82,6 +82,14 @@ struct sy_dataplane {
 /* port.c: ports, their TAPs and the mbuf pool */
 int sy_ports_init(struct sy_dataplane *dp);
 void sy_ports_close(struct sy_dataplane *dp);
+/* The value of device argument `key` of a port (e.g. "role" of
+ * net_memif0,role=client) into buf; false if it was not given. */
+bool sy_port_devarg(const struct rte_eth_dev_info *info, const char *key, char *buf,
+		    size_t len);
+
+/* port_queues.c: a queue pair for each of nq workers, or a one-line error
+ * (-1) naming the port and what to change */
+int sy_port_queues_check(uint16_t port, const struct rte_eth_dev_info *info, uint16_t nq);
 
 /* port_mtu.c: what frames a port carries */
 int sy_port_mtu_plan(struct sy_dp_port *p, uint16_t want); /* sets mtu, rx_room */

@@ -22,6 +22,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane.h"
+#include "intr_barrier.h"
 
 static struct sy_dataplane the_dp = { .map_mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -299,7 +300,12 @@ out:
 	sy_port_stats_stop(dp); /* before the ports close */
 	if (pdump)
 		rte_pdump_uninit();
+	/* a memif peer's disconnect may be under way in the interrupt thread,
+	 * which must be done with the port before we stop it, and with DPDK's
+	 * memory before rte_eal_cleanup() unmaps it (intr_barrier.c) */
+	sy_intr_barrier(2000);
 	sy_ports_close(dp);
+	sy_intr_barrier(2000);
 	sy_region_map_close(&dp->map);
 	rte_eal_cleanup();
 	return rc;

@@ -9,13 +9,38 @@
 #include <stdio.h>
 
 #include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
+#include <rte_kvargs.h>
 #include <rte_log.h>
 
 #include "dataplane.h"
 
 #define RX_DESC 1024
 #define TX_DESC 1024
+
+bool sy_port_devarg(const struct rte_eth_dev_info *info, const char *key, char *buf,
+		    size_t len)
+{
+	const struct rte_devargs *da = info->device ? rte_dev_devargs(info->device) : NULL;
+	struct rte_kvargs *kv;
+	const char *v;
+	bool found = false;
+
+	if (!da || !da->args || !*da->args)
+		return false;
+	kv = rte_kvargs_parse(da->args, NULL);
+	if (!kv)
+		return false;
+	v = rte_kvargs_get(kv, key);
+	if (v) {
+		snprintf(buf, len, "%s", v);
+		found = true;
+	}
+	rte_kvargs_free(kv);
+	return found;
+}
 
 /* mtu: set through ethdev (0: leave ethdev's default, for af_packet) */
 static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss, uint16_t mtu)
@@ -28,11 +53,8 @@ static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss, uint16
 	rc = rte_eth_dev_info_get(port, &info);
 	if (rc)
 		return rc;
-	if (info.max_rx_queues < nq || info.max_tx_queues < nq) {
-		fprintf(stderr, "port %u (%s): %u workers need %u queues, the port has %u rx / %u tx\n",
-			port, info.driver_name, nq, nq, info.max_rx_queues, info.max_tx_queues);
+	if (sy_port_queues_check(port, &info, nq))
 		return -1;
-	}
 	if (rss && nq > 1) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =

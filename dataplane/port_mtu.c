@@ -23,10 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <rte_dev.h>
-#include <rte_devargs.h>
 #include <rte_ethdev.h>
-#include <rte_kvargs.h>
 
 #include "dataplane.h"
 
@@ -50,21 +47,11 @@ uint32_t sy_frame_room(uint32_t mtu)
 /* The af_packet port's ring frame size, as its device arguments give it. */
 static uint32_t afp_framesz(const struct rte_eth_dev_info *info)
 {
-	const struct rte_devargs *da = info->device ? rte_dev_devargs(info->device) : NULL;
-	struct rte_kvargs *kv;
-	uint32_t framesz = AFP_DEFAULT_FRAMESZ;
-	const char *v;
+	char v[32];
 
-	if (!da || !da->args || !*da->args)
-		return framesz;
-	kv = rte_kvargs_parse(da->args, NULL);
-	if (!kv)
-		return framesz;
-	v = rte_kvargs_get(kv, "framesz");
-	if (v)
-		framesz = (uint32_t)strtoul(v, NULL, 0); /* the PMD validated it */
-	rte_kvargs_free(kv);
-	return framesz;
+	if (!sy_port_devarg(info, "framesz", v, sizeof(v)))
+		return AFP_DEFAULT_FRAMESZ;
+	return (uint32_t)strtoul(v, NULL, 0); /* the PMD validated it */
 }
 
 static int iface_mtu(unsigned int ifindex, char name[IF_NAMESIZE], unsigned int *mtu)

@@ -6,16 +6,21 @@
 #
 #   perf/bench_dataplane.sh [--build DIR] [--rounds N] [--duration S]
 #                           [--flows "1 1000 1000000"] [--proto udp|tcp]
-#                           [--fwd ipip|gue|l2dsr] [--no-huge] [--profile]
-#                           [--skip-io] [--skip-lb] [--quick] [--keep-logs]
-#                           [--pktgen DIR [--pktgen-build-only]]
+#                           [--fwd ipip|gue|l2dsr] [--workers N] [--no-huge]
+#                           [--profile] [--skip-io] [--skip-lb] [--quick]
+#                           [--keep-logs] [--pktgen DIR [--pktgen-build-only]]
 #
 # 1. Packet I/O, A/B: sy-pktgen (core 0) sends 64-byte frames of N flows to
 #    VIP 198.18.100.1 over net_memif; at the other end (core 1) either
 #      A: dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O), or
 #      B: sy-dataplane (one service for the VIP, --exception-tap off),
 #    both one-armed: frames go back out of the port they came in on and
-#    sy-pktgen counts them. Value = rx Mpps at the generator. For each flow
+#    sy-pktgen counts them. With --workers N > 1 the forwarder has N
+#    workers (testpmd: N forwarding lcores), each with a queue pair: it is
+#    then the memif client with N queue pairs and sy-pktgen the server with
+#    --queues N, spreading flows as RSS would (sy-dataplane refuses several
+#    workers on a memif server port: docs/dataplane.md, "Workers and
+#    queues"). Value = rx Mpps at the generator. For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
 #    B/A are printed.
@@ -53,6 +58,7 @@ LB_ARGS=""
 PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
 PGD_BUILD_ONLY=0 # --pktgen-build-only
 GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
+WORKERS=1
 
 usage() {
 	sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'
@@ -67,6 +73,7 @@ while [ $# -gt 0 ]; do
 	--flows) FLOWS=$2; shift ;;
 	--proto) PROTO=$2; shift ;;
 	--fwd) FWD=$2; shift ;;
+	--workers) WORKERS=$2; shift ;;
 	--no-huge) NOHUGE=1 ;;
 	--profile) PROFILE=1 ;;
 	--skip-io) SKIP_IO=1 ;;
@@ -84,6 +91,9 @@ case $PROTO in udp|tcp) ;; *) echo "--proto udp|tcp"; exit 2 ;; esac
 case $FWD in ipip|gue|l2dsr) ;; *) echo "--fwd ipip|gue|l2dsr"; exit 2 ;; esac
 [[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 50 ] || { echo "--rounds 1..50"; exit 2; }
 [[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "--duration 1..60"; exit 2; }
+[[ $WORKERS =~ ^[0-9]+$ ]] && [ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 8 ] || { echo "--workers 1..8"; exit 2; }
+# perf/pktgen/switchyard.lua drives one queue pair as a memif client
+[ -n "$PGD_SRC" ] && [ "$WORKERS" -gt 1 ] && { echo "--pktgen runs with one worker only (perf/pktgen/switchyard.lua drives one queue pair)"; exit 2; }
 for f in $FLOWS; do
 	[[ $f =~ ^[0-9]+$ ]] && [ "$f" -ge 1 ] && [ "$f" -le 4000000 ] || { echo "--flows: numbers 1..4000000"; exit 2; }
 done
@@ -238,9 +248,31 @@ REGIONS=()
 HUGE_ORIG=""
 MOUNTED=0
 MADE_DIR=0
-# the generator is on core 0, the forwarder on core 1
+# the generator is on core 0, the forwarder on core 1; with --workers N,
+# its workers on the cores after it, skipping the generator's, round robin
+# over the machine's cores (several share a core when there are too few)
 GEN_CORE=0
 FWD_CORE=1
+FWD_LCORES="" # EAL --lcores of a forwarder with N workers: 0@main,1@c1,...
+WORKER_CORES=""
+worker_cores() {
+	local n=$(nproc) c=$FWD_CORE i=0 list=""
+	while [ $i -lt "$WORKERS" ]; do
+		if [ $c -ne $GEN_CORE ] || [ "$n" -eq 1 ]; then
+			list="$list $c"
+			i=$((i + 1))
+		fi
+		c=$(((c + 1) % n))
+	done
+	echo $list
+}
+WORKER_CORES=$(worker_cores)
+FWD_LCORES=0@$FWD_CORE
+i=1
+for c in $WORKER_CORES; do
+	FWD_LCORES=$FWD_LCORES,$i@$c
+	i=$((i + 1))
+done
 
 cleanup() {
 	local p
@@ -328,7 +360,7 @@ RUN=0
 run_one() {
 	local what=$1 flows=$2 sock prefix_f prefix_g log_f log_g fpid gpid='' ct res i st region
 	RUN=$((RUN + 1))
-	RX=fail TX=- PERSEC="" STATS=""
+	RX=fail TX=- PERSEC="" STATS="" QUEUES=""
 	sock=/tmp/sybench-$ID-$RUN.sock
 	prefix_f=sybf$ID-$RUN
 	prefix_g=sybg$ID-$RUN
@@ -347,18 +379,56 @@ run_one() {
 		tail -3 "$WORK/publish.log" >>"$WORK/errors"
 		return
 	fi
-	local vdev="net_memif0,role=server,socket=$sock,socket-abstract=no"
+	# One worker: the forwarder is the memif server, as it would be for a
+	# peer on the host. N workers: the forwarder is the client with N queue
+	# pairs and sy-pktgen the server with N (--queues): only a memif client
+	# brings all its rings (docs/dataplane.md, "Workers and queues").
+	local fwd_role=server gen_role=client gen_opts=() fwd_cpu=(-l $FWD_CORE)
+	local tp_cpu=(-l $GEN_CORE,$FWD_CORE --main-lcore $GEN_CORE) tp_queues=()
+	if [ "$WORKERS" -gt 1 ]; then
+		fwd_role=client gen_role=server
+		gen_opts=(--queues "$WORKERS" --link-timeout 30)
+		fwd_cpu=(--lcores "$FWD_LCORES")
+		tp_cpu=(--lcores "$FWD_LCORES" --main-lcore 0)
+		tp_queues=(--rxq="$WORKERS" --txq="$WORKERS")
+	fi
+	local vdev_f="net_memif0,role=$fwd_role,socket=$sock,socket-abstract=no"
+	local vdev_g="net_memif0,role=$gen_role,socket=$sock,socket-abstract=no"
+	start_generator() {
+		# The generator lingers after its result without touching the
+		# port, and the forwarder is stopped first: net_memif (DPDK 22.11)
+		# can crash a side that is polling when its peer disconnects.
+		if [ "$GEN" = pktgen-dpdk ]; then
+			pgd_start "$flows" "$sock" "$prefix_g" "$log_g"
+			gpid=$PGD_PID
+		else
+			timeout -s INT -k 10 $((DURATION + WARMUP + 60 + 30)) "$PKTGEN" -l $GEN_CORE $(eal_mem 256) --no-pci \
+				--file-prefix "$prefix_g" --vdev="$vdev_g" -- \
+				--flows "$flows" --proto $PROTO --duration $DURATION --warmup $WARMUP --linger 15 \
+				"${gen_opts[@]}" </dev/null >"$log_g" 2>&1 &
+			gpid=$!
+		fi
+		PIDS+=("$gpid")
+	}
+	if [ "$gen_role" = server ]; then
+		start_generator
+		for i in $(seq 100); do
+			[ -S "$sock" ] && break
+			kill -0 $gpid 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
 	# The forwarder runs until stopped below (by PID), after the generator,
 	# which is bounded by --duration and by timeout(1).
 	# (stdbuf: line-buffered logs, so that readiness shows as it happens)
 	if [ "$what" = testpmd ]; then
-		stdbuf -oL -eL "$TESTPMD" -l $GEN_CORE,$FWD_CORE --main-lcore $GEN_CORE \
-			$(eal_mem 512) --no-pci --file-prefix "$prefix_f" --vdev="$vdev" -- \
-			--forward-mode=io --port-topology=loop --nb-cores=1 --total-num-mbufs=16384 \
-			--stats-period 3600 </dev/null >"$log_f" 2>&1 &
+		stdbuf -oL -eL "$TESTPMD" "${tp_cpu[@]}" \
+			$(eal_mem 512) --no-pci --file-prefix "$prefix_f" --vdev="$vdev_f" -- \
+			--forward-mode=io --port-topology=loop --nb-cores="$WORKERS" "${tp_queues[@]}" \
+			--total-num-mbufs=16384 --stats-period 3600 </dev/null >"$log_f" 2>&1 &
 	else
-		stdbuf -oL -eL "$SYDP" -l $FWD_CORE $(eal_mem 768) --no-pci \
-			--file-prefix "$prefix_f" --vdev="$vdev" -- --region "$region" \
+		stdbuf -oL -eL "$SYDP" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
+			--file-prefix "$prefix_f" --vdev="$vdev_f" -- --region "$region" \
 			--exception-tap off --ct-size $ct </dev/null >"$log_f" 2>&1 &
 	fi
 	fpid=$!
@@ -375,20 +445,7 @@ run_one() {
 				-- sleep $((DURATION > 3 ? 3 : DURATION)) >"$WORK/perf.log" 2>&1) &
 			PIDS+=("$!")
 		fi
-		# The generator lingers after its result without touching the port,
-		# and the forwarder is stopped first: net_memif (DPDK 22.11) can
-		# crash a side that is polling when its peer disconnects.
-		if [ "$GEN" = pktgen-dpdk ]; then
-			pgd_start "$flows" "$sock" "$prefix_g" "$log_g"
-			gpid=$PGD_PID
-		else
-			timeout -s INT -k 10 $((DURATION + WARMUP + 60)) "$PKTGEN" -l $GEN_CORE $(eal_mem 256) --no-pci \
-				--file-prefix "$prefix_g" --vdev="net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
-				--flows "$flows" --proto $PROTO --duration $DURATION --warmup $WARMUP --linger 15 \
-				</dev/null >"$log_g" 2>&1 &
-			gpid=$!
-		fi
-		PIDS+=("$gpid")
+		[ -n "$gpid" ] || start_generator
 		[ "$GEN" = pktgen-dpdk ] && pgd_demote_timer "$gpid"
 		while kill -0 $gpid 2>/dev/null && ! grep -q -a -E '^(sy-pktgen|switchyard): idle' "$log_g" 2>/dev/null; do
 			sleep 0.2
@@ -433,6 +490,7 @@ run_one() {
 		{ echo "--- $GEN against $what (run $RUN, $flows flows) failed:"; tail -20 "$log_g"; } >>"$WORK/errors"
 		return
 	fi
+	QUEUES=$(grep '^QUEUE ' "$log_g" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $4}')
 	RX=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	TX=$(sed -n 's/.*tx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	PERSEC=$(awk '$1 == "measure" {printf "%s ", $7}' "$log_g")
@@ -463,9 +521,16 @@ io_bench() {
 	}
 	setup_memory
 	echo
-	echo "== Packet I/O: $GEN (core $GEN_CORE) <-> net_memif <-> forwarder (core $FWD_CORE), 64-byte $PROTO frames to 198.18.100.1:$vport"
-	echo "   A = dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O)"
-	echo "   B = sy-dataplane --exception-tap off --ct-size max(262144, 2 x flows); service: $(head -1 "$svc"), 3 backends"
+	if [ "$WORKERS" -eq 1 ]; then
+		echo "== Packet I/O: $GEN (core $GEN_CORE) <-> net_memif <-> forwarder (core $FWD_CORE), 64-byte $PROTO frames to 198.18.100.1:$vport"
+		echo "   A = dpdk-testpmd --forward-mode=io --port-topology=loop (bare I/O)"
+	else
+		echo "== Packet I/O: sy-pktgen (core $GEN_CORE, memif server, --queues $WORKERS) <-> net_memif <-> forwarder (memif client, $WORKERS workers on cores $(tr ' ' ',' <<<"$WORKER_CORES")), 64-byte $PROTO frames to 198.18.100.1:$vport"
+		echo "   A = dpdk-testpmd --forward-mode=io --port-topology=loop --nb-cores=$WORKERS --rxq=$WORKERS --txq=$WORKERS (bare I/O)"
+		[ "$(wc -w <<<"$WORKER_CORES")" -gt "$(tr ' ' '\n' <<<"$WORKER_CORES" | sort -u | wc -l)" ] &&
+			echo "   NOTE: fewer free cores than workers: workers share cores, so this shows that $WORKERS workers work, not how they scale"
+	fi
+	echo "   B = sy-dataplane --exception-tap off --ct-size max(262144, 2 x flows)$([ "$WORKERS" -gt 1 ] && echo " per worker"); service: $(head -1 "$svc"), 3 backends"
 	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, A and B alternating in order"
 	echo "   NOTE: this machine is noisy and memif throughput flips between a fast and a ~3x slower state, even in the"
 	echo "   middle of a run (see the per-second values). That is why rounds interleave A and B, why every value is"
@@ -486,6 +551,7 @@ io_bench() {
 				# on exit, go to a log; run_one notes them in the errors)
 				run_one $what "$f" 2>>"$WORK/shell.log"
 				printf "   round %d %-8s rx %8s Mpps  tx %8s Mpps  rx per second: %s\n" "$r" "$what" "$RX" "$TX" "$PERSEC"
+				[ "$WORKERS" -gt 1 ] && [ -n "$QUEUES" ] && echo "      frames sent per queue (every phase): $QUEUES"
 				if [ "$RX" != fail ]; then
 					tr ' ' '\n' <<<"$PERSEC" | grep . >>"$WORK/$what.$f.sec"
 				fi
@@ -527,7 +593,7 @@ io_bench() {
 			"$( [ -n "$bt" ] && [ -n "$bs" ] && awk "BEGIN {printf \"%.3f\", $bs / $bt}" || echo n/a)"
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1)"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo

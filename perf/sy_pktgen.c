@@ -8,7 +8,8 @@
  *             [--dst-port P] [--src-ip A] [--src-count N] [--sport P]
  *             [--src-mac M] [--dst-mac M] [--size B] [--burst N]
  *             [--duration S] [--warmup S] [--link-timeout S] [--port N]
- *             [--linger S] [--hot N [--hot-every K]]
+ *             [--linger S] [--hot N [--hot-every K]] [--queues N]
+ *             [--flow-report FILE]
  *
  * From one lcore (the main one), it transmits frames of --size bytes
  * (default 64, FCS included: 60 bytes handed to the port) of Ethernet + IPv4 +
@@ -40,6 +41,25 @@
  *   HOT flows=N seen=S moved=M undecoded=U
  * where moved counts frames of an active flow that came back from another
  * backend than its first one (conntrack pressure: tests/integration).
+ *
+ * --queues N (for a peer with N receive queues, e.g. sy-dataplane with N
+ * workers) uses N queue pairs and does what a NIC's RSS would: flow k is
+ * always sent on the queue its Toeplitz hash (the usual default key, over
+ * source and destination address and ports) picks, and every queue is
+ * polled for what comes back. A one-armed forwarder with a queue pair per
+ * worker answers a flow on the queue it came in on; with --flow-report, a
+ * decoded frame that comes back on another queue than its flow's is
+ * counted (wrong_queue).
+ *
+ * --flow-report FILE audits every flow as --hot does its active ones and
+ * writes a line per flow to FILE:
+ *   FLOW <source address> <source port> queue=<q> backend=<address|none>
+ * and prints
+ *   AUDIT flows=N seen=S moved=M wrong_queue=W undecoded=U
+ * Always printed, for exact comparisons with a forwarder's counters (every
+ * phase, frames back after the end included):
+ *   QUEUE <q> flows=F tx=T rx=R      (one per queue)
+ *   TOTAL tx=T rx=R
  */
 #include <errno.h>
 #include <getopt.h>
@@ -57,7 +77,10 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
+#include <rte_thash.h>
 #include <rte_udp.h>
+
+#include "intr_barrier.h"
 
 #define MAX_BURST 128
 #define MAX_DURATION 60
@@ -69,6 +92,8 @@
 #define MAX_FRAME 1518
 #define MAX_HOT (1u << 20)
 #define MAX_BACKENDS 64
+#define MAX_QUEUES 16
+#define MAX_REPORT (1u << 20)
 
 struct opts {
 	uint32_t flows;
@@ -83,6 +108,8 @@ struct opts {
 	uint32_t duration, warmup, link_timeout, linger;
 	uint16_t port;
 	uint32_t hot, hot_every; /* active flows 0..hot-1, one frame in hot_every */
+	uint16_t queues;
+	const char *flow_report;
 };
 
 /* Per-packet variable part, with the checksums' constant parts precomputed
@@ -101,11 +128,22 @@ struct gen {
 	uint32_t since_hot; /* frames since the last active one */
 };
 
-/* What came back, with --hot: per backend, and per active flow the backend
- * (outer destination, host order; 0 = not seen yet) its first frame got. */
+/* A queue pair. With --queues > 1, the flows RSS puts on it (ascending),
+ * sent round robin; with one queue, the generator's sweep (struct gen). */
+struct queue {
+	uint32_t *flows;
+	uint32_t n_flows, next;
+	uint64_t tx, rx; /* every phase */
+};
+
+/* What came back, with --hot or --flow-report: per backend, and per audited
+ * flow (the active ones, or all) the backend (outer destination, host
+ * order; 0 = not seen yet) its first frame got. */
 struct rx_audit {
 	uint32_t *first_backend;
-	uint64_t seen, moved, undecoded;
+	uint32_t n_flows;        /* flows 0..n_flows-1 are audited */
+	const uint8_t *queue_of; /* with --queues > 1: flow -> its queue */
+	uint64_t seen, moved, undecoded, wrong_queue;
 	uint32_t moved_example_flow, moved_example_from, moved_example_to;
 	uint32_t n_backends;
 	struct {
@@ -147,9 +185,13 @@ static void usage(void)
 		"                     touching the port for the peer to disconnect first\n"
 		"  --hot N            flows 0..N-1 (N <= flows, <= %u) are active: one frame in K is\n"
 		"                     the next of them; IPIP frames coming back are audited per backend\n"
-		"  --hot-every K      K for --hot, 2..1024 (default 8)\n",
+		"  --hot-every K      K for --hot, 2..1024 (default 8)\n"
+		"  --queues N         queue pairs, 1..%d (default 1): flows spread over them by a\n"
+		"                     Toeplitz hash, as a NIC's RSS would\n"
+		"  --flow-report FILE audit every flow (flows <= %u): which backend and queue each\n"
+		"                     came back from; a line per flow in FILE\n",
 		MAX_FLOWS, MAX_FRAME, MAX_BURST, MAX_DURATION, MAX_WARMUP, MAX_LINK_TIMEOUT,
-		MAX_LINK_TIMEOUT, MAX_HOT);
+		MAX_LINK_TIMEOUT, MAX_HOT, MAX_QUEUES, MAX_REPORT);
 }
 
 static int num(const char *opt, const char *s, unsigned long min, unsigned long max,
@@ -207,6 +249,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "linger", required_argument, 0, 'L' },
 		{ "hot", required_argument, 0, 'H' },
 		{ "hot-every", required_argument, 0, 'K' },
+		{ "queues", required_argument, 0, 'Q' },
+		{ "flow-report", required_argument, 0, 'R' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -216,7 +260,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .flows = 1, .proto = IPPROTO_UDP, .dst_ip = 0xc6126401u,
 			    .src_ip = 0xc6120000u, .src_count = 65536, .sport = 1024,
 			    .size = 64, .burst = 32, .duration = 5, .warmup = 1,
-			    .link_timeout = 10, .hot_every = 8 };
+			    .link_timeout = 10, .hot_every = 8, .queues = 1 };
 	rte_ether_unformat_addr("02:00:00:00:00:02", &o->dst_mac);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -296,6 +340,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (num("--hot-every", optarg, 2, 1024, &o->hot_every))
 				return -1;
 			break;
+		case 'Q':
+			if (num("--queues", optarg, 1, MAX_QUEUES, &v))
+				return -1;
+			o->queues = (uint16_t)v;
+			break;
+		case 'R':
+			o->flow_report = optarg;
+			break;
 		case 'p':
 			if (num("--port", optarg, 0, RTE_MAX_ETHPORTS - 1, &v))
 				return -1;
@@ -316,6 +368,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (o->hot > o->flows) {
 		fprintf(stderr, "sy-pktgen: --hot %u: more active flows than --flows %u\n", o->hot,
 			o->flows);
+		return -1;
+	}
+	if (o->hot && (o->queues > 1 || o->flow_report)) {
+		fprintf(stderr, "sy-pktgen: --hot goes with one queue and no --flow-report\n");
+		return -1;
+	}
+	if (o->flow_report && o->flows > MAX_REPORT) {
+		fprintf(stderr, "sy-pktgen: --flow-report: at most %u flows\n", MAX_REPORT);
 		return -1;
 	}
 	o->dst_port = (uint16_t)(dst_port ? dst_port : o->proto == IPPROTO_UDP ? 53 : 80);
@@ -466,10 +526,87 @@ static void rewind_hot(struct gen *g, const struct opts *o, uint32_t n)
 	g->hot_next = (uint32_t)(((uint64_t)g->hot_next + o->hot - n % o->hot) % o->hot);
 }
 
-/* With --hot: which backend each returned frame came from, and whether an
- * active flow ever came back from a second one. Only IPIP frames (outer
- * IPv4, protocol 4, over an inner IPv4 frame of ours) are decoded. */
-static void audit_rx(struct rx_audit *a, const struct opts *o, uint32_t n_addr,
+/* The RSS key most NICs ship as their default (Microsoft's, 40 bytes). */
+static const uint8_t rss_key[40] = {
+	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+	0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+	0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+};
+
+/* The queue a NIC's RSS would give flow k: Toeplitz hash of (source,
+ * destination, source port, destination port) through a 128-entry
+ * indirection table filled round robin, as DPDK PMDs fill it by default. */
+static uint16_t rss_queue(const struct gen *g, const struct opts *o, uint32_t k)
+{
+	uint32_t tuple[3] = { o->src_ip + k % g->n_addr, o->dst_ip,
+			      (uint32_t)(o->sport + k / g->n_addr) << 16 | o->dst_port };
+
+	return (uint16_t)((rte_softrss(tuple, 3, rss_key) & 127) % o->queues);
+}
+
+/* With --queues > 1: each queue's flows, and queue_of[k] (for the audit).
+ * With one queue the sweep of struct gen sends every flow on queue 0. */
+static int spread_flows(const struct gen *g, const struct opts *o, struct queue *q,
+			uint8_t **queue_of)
+{
+	uint8_t *of;
+
+	q[0].n_flows = o->flows;
+	if (o->queues == 1)
+		return 0;
+	of = malloc(o->flows);
+	if (!of)
+		return -1;
+	q[0].n_flows = 0;
+	for (uint32_t k = 0; k < o->flows; k++) {
+		of[k] = (uint8_t)rss_queue(g, o, k);
+		q[of[k]].n_flows++;
+	}
+	for (uint16_t i = 0; i < o->queues; i++) {
+		q[i].flows = malloc(sizeof(*q[i].flows) * (q[i].n_flows ? q[i].n_flows : 1));
+		if (!q[i].flows)
+			return -1;
+		q[i].n_flows = 0;
+	}
+	for (uint32_t k = 0; k < o->flows; k++)
+		q[of[k]].flows[q[of[k]].n_flows++] = k;
+	*queue_of = of;
+	return 0;
+}
+
+/* Write the next frame of queue q; 1 for an active (--hot) flow. */
+static inline int fill_queue(struct gen *g, const struct opts *o, struct queue *q, uint8_t *d)
+{
+	uint32_t k;
+
+	if (!q->flows)
+		return fill_next(g, o, d);
+	k = q->flows[q->next];
+	if (++q->next == q->n_flows)
+		q->next = 0;
+	write_flow(g, o, d, k % g->n_addr, k / g->n_addr);
+	return 0;
+}
+
+/* Put back the frames of queue q that were not sent: n, n_hot of them
+ * active flows (one queue only). */
+static void rewind_queue(struct gen *g, const struct opts *o, struct queue *q, uint32_t n,
+			 uint32_t n_hot)
+{
+	if (q->flows) {
+		q->next = (uint32_t)(((uint64_t)q->next + q->n_flows - n % q->n_flows) % q->n_flows);
+		return;
+	}
+	rewind_flows(g, o, n - n_hot);
+	if (n_hot)
+		rewind_hot(g, o, n_hot);
+}
+
+/* Which backend each frame that came back on queue `queue` came from, and
+ * whether an audited flow ever came back from a second one, or on another
+ * queue than its own. Only IPIP frames (outer IPv4, protocol 4, over an
+ * inner IPv4 frame of ours) are decoded. */
+static void audit_rx(struct rx_audit *a, const struct opts *o, uint32_t n_addr, uint16_t queue,
 		     struct rte_mbuf **rx, uint16_t n)
 {
 	for (uint16_t i = 0; i < n; i++) {
@@ -509,7 +646,9 @@ static void audit_rx(struct rx_audit *a, const struct opts *o, uint32_t n_addr,
 		if (src >= n_addr || sport < o->sport)
 			continue;
 		k = src + (uint32_t)(sport - o->sport) * n_addr;
-		if (k >= o->hot)
+		if (a->queue_of && k < o->flows && a->queue_of[k] != queue)
+			a->wrong_queue++;
+		if (k >= a->n_flows)
 			continue;
 		if (!a->first_backend[k]) {
 			a->first_backend[k] = be;
@@ -564,15 +703,16 @@ static int port_init(const struct opts *o, struct rte_mempool *pool)
 		fprintf(stderr, "sy-pktgen: no port %u (give one with --vdev or -a)\n", o->port);
 		return -1;
 	}
-	rc = rte_eth_dev_configure(o->port, 1, 1, &conf);
+	rc = rte_eth_dev_configure(o->port, o->queues, o->queues, &conf);
 	if (!rc)
 		rc = rte_eth_dev_adjust_nb_rx_tx_desc(o->port, &rxd, &txd);
-	if (!rc)
-		rc = rte_eth_rx_queue_setup(o->port, 0, rxd, (unsigned int)rte_eth_dev_socket_id(o->port),
-					    NULL, pool);
-	if (!rc)
-		rc = rte_eth_tx_queue_setup(o->port, 0, txd, (unsigned int)rte_eth_dev_socket_id(o->port),
-					    NULL);
+	for (uint16_t q = 0; !rc && q < o->queues; q++) {
+		rc = rte_eth_rx_queue_setup(o->port, q, rxd,
+					    (unsigned int)rte_eth_dev_socket_id(o->port), NULL, pool);
+		if (!rc)
+			rc = rte_eth_tx_queue_setup(o->port, q, txd,
+						    (unsigned int)rte_eth_dev_socket_id(o->port), NULL);
+	}
 	if (rc) {
 		fprintf(stderr, "sy-pktgen: cannot set up port %u: %s\n", o->port, rte_strerror(-rc));
 		return -1;
@@ -589,8 +729,10 @@ static int port_init(const struct opts *o, struct rte_mempool *pool)
 	return 0;
 }
 
-/* Wait for the link; (re)start the port every second meanwhile (a memif
- * client whose server was not ready yet connects again on start). */
+/* Wait for the link; try to start a port that did not start every second
+ * meanwhile (a memif client whose server was not listening yet connects on
+ * start). A started port is left alone: restarting a memif server would
+ * drop a client in the middle of connecting. */
 static int wait_link(const struct opts *o, double *waited)
 {
 	uint64_t hz = rte_get_tsc_hz(), t0 = rte_get_tsc_cycles(), retry = t0 + hz;
@@ -607,9 +749,7 @@ static int wait_link(const struct opts *o, double *waited)
 		}
 		if (now - t0 > o->link_timeout * hz)
 			break;
-		if (now > retry) {
-			if (started)
-				rte_eth_dev_stop(o->port);
+		if (now > retry && !started) {
 			started = rte_eth_dev_start(o->port) == 0;
 			if (started)
 				rte_eth_promiscuous_enable(o->port);
@@ -624,88 +764,100 @@ struct totals {
 	uint64_t tx, rx, tx_full, no_mbuf;
 };
 
+/* Send a burst on queue q, as many frames as the port takes. */
+static void send_burst(struct gen *g, const struct opts *o, struct rte_mempool *pool,
+		       struct queue *queues, uint16_t q, struct totals *t)
+{
+	struct rte_mbuf *tx[MAX_BURST];
+	uint8_t hot[MAX_BURST];
+	const uint16_t burst = (uint16_t)o->burst;
+	uint16_t sent;
+
+	if (rte_pktmbuf_alloc_bulk(pool, tx, burst)) {
+		t->no_mbuf++;
+		return;
+	}
+	for (uint16_t i = 0; i < burst; i++) {
+		struct rte_mbuf *m = tx[i];
+
+		hot[i] = (uint8_t)fill_queue(g, o, &queues[q], rte_pktmbuf_mtod(m, uint8_t *));
+		m->data_len = g->len;
+		m->pkt_len = g->len;
+	}
+	sent = rte_eth_tx_burst(o->port, q, tx, burst);
+	if (sent < burst) {
+		uint32_t n_hot = 0;
+
+		for (uint16_t i = sent; i < burst; i++)
+			n_hot += hot[i];
+		rte_pktmbuf_free_bulk(&tx[sent], burst - sent);
+		rewind_queue(g, o, &queues[q], burst - sent, n_hot);
+		t->tx_full += burst - sent;
+	}
+	t->tx += sent;
+	queues[q].tx += sent;
+}
+
+/* Receive a burst on queue q (audited, counted, freed); how many. */
+static uint16_t receive_burst(const struct opts *o, uint32_t n_addr, struct queue *queues,
+			      uint16_t q, uint16_t burst, struct rx_audit *audit)
+{
+	struct rte_mbuf *rx[MAX_BURST];
+	uint16_t n = rte_eth_rx_burst(o->port, q, rx, burst);
+
+	if (n) {
+		if (audit)
+			audit_rx(audit, o, n_addr, q, rx, n);
+		rte_pktmbuf_free_bulk(rx, n);
+		queues[q].rx += n;
+	}
+	return n;
+}
+
 /* Send and receive until `end` (TSC); prints a line per second. */
 static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
-		uint64_t start, uint64_t end, const char *phase, struct totals *t,
-		struct rx_audit *audit)
+		struct queue *queues, uint64_t start, uint64_t end, const char *phase,
+		struct totals *t, struct rx_audit *audit)
 {
-	struct rte_mbuf *tx[MAX_BURST], *rx[MAX_BURST];
 	uint64_t hz = rte_get_tsc_hz(), tick = start + hz, last = start;
-	uint64_t sec_tx = 0, sec_rx = 0;
+	uint64_t sec_tx = t->tx, sec_rx = t->rx;
 	uint32_t second = 0;
-	const uint16_t burst = (uint16_t)o->burst;
 
 	while (!quit) {
 		uint64_t now = rte_get_tsc_cycles();
-		uint16_t n;
 
 		if (now >= tick || now >= end) {
 			double dt = (double)(now - last) / (double)hz;
 
 			if (dt > 0.05) /* a trailing sliver is counted, not printed */
 				printf("  %-7s %3us  tx %8.3f Mpps  rx %8.3f Mpps\n", phase, ++second,
-				       (double)sec_tx / dt / 1e6, (double)sec_rx / dt / 1e6);
+				       (double)(t->tx - sec_tx) / dt / 1e6,
+				       (double)(t->rx - sec_rx) / dt / 1e6);
 			fflush(stdout);
 			last = now;
 			tick = now + hz;
-			sec_tx = sec_rx = 0;
+			sec_tx = t->tx;
+			sec_rx = t->rx;
 			if (now >= end)
 				break;
 		}
-		if (rte_pktmbuf_alloc_bulk(pool, tx, burst) == 0) {
-			uint8_t hot[MAX_BURST];
-			uint16_t sent;
-
-			for (uint16_t i = 0; i < burst; i++) {
-				struct rte_mbuf *m = tx[i];
-
-				hot[i] = (uint8_t)fill_next(g, o, rte_pktmbuf_mtod(m, uint8_t *));
-				m->data_len = g->len;
-				m->pkt_len = g->len;
-			}
-			sent = rte_eth_tx_burst(o->port, 0, tx, burst);
-			if (sent < burst) {
-				uint32_t n_hot = 0;
-
-				for (uint16_t i = sent; i < burst; i++)
-					n_hot += hot[i];
-				rte_pktmbuf_free_bulk(&tx[sent], burst - sent);
-				rewind_flows(g, o, burst - sent - n_hot);
-				if (n_hot)
-					rewind_hot(g, o, n_hot);
-				t->tx_full += burst - sent;
-			}
-			t->tx += sent;
-			sec_tx += sent;
-		} else {
-			t->no_mbuf++;
-		}
-		n = rte_eth_rx_burst(o->port, 0, rx, burst);
-		if (n) {
-			t->rx += n;
-			sec_rx += n;
-			if (audit)
-				audit_rx(audit, o, g->n_addr, rx, n);
-			rte_pktmbuf_free_bulk(rx, n);
+		for (uint16_t q = 0; q < o->queues; q++) {
+			if (queues[q].n_flows)
+				send_burst(g, o, pool, queues, q, t);
+			t->rx += receive_burst(o, g->n_addr, queues, q, (uint16_t)o->burst, audit);
 		}
 	}
 }
 
 /* Stop sending and receive what is still in flight until `end`. */
-static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr,
+static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr, struct queue *queues,
 		      struct rx_audit *audit)
 {
-	struct rte_mbuf *rx[MAX_BURST];
 	uint64_t n = 0;
 
-	while (!quit && rte_get_tsc_cycles() < end) {
-		uint16_t k = rte_eth_rx_burst(o->port, 0, rx, MAX_BURST);
-
-		n += k;
-		if (audit)
-			audit_rx(audit, o, n_addr, rx, k);
-		rte_pktmbuf_free_bulk(rx, k);
-	}
+	while (!quit && rte_get_tsc_cycles() < end)
+		for (uint16_t q = 0; q < o->queues; q++)
+			n += receive_burst(o, n_addr, queues, q, MAX_BURST, audit);
 	return n;
 }
 
@@ -713,7 +865,9 @@ static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr,
  * net_memif in DPDK 22.11 unmaps a connection's rings from its interrupt
  * thread while the lcore may be inside rx/tx on them: whichever side is
  * still polling when the other disconnects can crash. Letting the
- * forwarder stop first, while we do not poll, avoids that. */
+ * forwarder stop first, while we do not poll, avoids that. The link goes
+ * down when that thread starts on the disconnect, not when it is done:
+ * main() waits for it (sy_intr_barrier) before stopping the port. */
 static void linger(const struct opts *o)
 {
 	uint64_t hz = rte_get_tsc_hz(), end = rte_get_tsc_cycles() + o->linger * hz;
@@ -740,27 +894,57 @@ static const char *ip4(uint32_t host, char *buf)
 static void print_audit(const struct rx_audit *a, const struct opts *o, uint64_t tx)
 {
 	char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
+	/* with --hot, one frame in hot_every is an active flow's, not the sweep's */
+	double sweep_share = o->hot ? (double)(o->hot_every - 1) / o->hot_every : 1.0;
 
 	printf("sy-pktgen: %llu frames sent in all (%.2f sweeps over the %u flows)\n",
-	       (unsigned long long)tx, (double)tx * (o->hot_every - 1) / o->hot_every / o->flows,
-	       o->flows);
+	       (unsigned long long)tx, (double)tx * sweep_share / o->flows, o->flows);
 	for (uint32_t b = 0; b < a->n_backends; b++)
 		printf("BACKEND %s packets=%llu\n", ip4(a->backend[b].addr, b1),
 		       (unsigned long long)a->backend[b].pkts);
 	if (a->moved)
-		printf("sy-pktgen: active flow %u came back from %s after %s\n",
-		       a->moved_example_flow, ip4(a->moved_example_to, b1),
-		       ip4(a->moved_example_from, b2));
-	printf("HOT flows=%u seen=%llu moved=%llu undecoded=%llu\n", o->hot,
-	       (unsigned long long)a->seen, (unsigned long long)a->moved,
-	       (unsigned long long)a->undecoded);
+		printf("sy-pktgen: flow %u came back from %s after %s\n", a->moved_example_flow,
+		       ip4(a->moved_example_to, b1), ip4(a->moved_example_from, b2));
+	if (o->hot)
+		printf("HOT flows=%u seen=%llu moved=%llu undecoded=%llu\n", o->hot,
+		       (unsigned long long)a->seen, (unsigned long long)a->moved,
+		       (unsigned long long)a->undecoded);
+	else
+		printf("AUDIT flows=%u seen=%llu moved=%llu wrong_queue=%llu undecoded=%llu\n",
+		       a->n_flows, (unsigned long long)a->seen, (unsigned long long)a->moved,
+		       (unsigned long long)a->wrong_queue, (unsigned long long)a->undecoded);
+}
+
+/* --flow-report: a line per flow, its queue and the backend its first
+ * frame came back from. */
+static int write_flow_report(const struct rx_audit *a, const struct gen *g,
+			     const struct opts *o)
+{
+	char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
+	FILE *f = fopen(o->flow_report, "w");
+
+	if (!f) {
+		fprintf(stderr, "sy-pktgen: cannot write %s: %s\n", o->flow_report, strerror(errno));
+		return -1;
+	}
+	for (uint32_t k = 0; k < a->n_flows; k++)
+		fprintf(f, "FLOW %s %u queue=%u backend=%s\n", ip4(o->src_ip + k % g->n_addr, b1),
+			o->sport + k / g->n_addr, a->queue_of ? a->queue_of[k] : 0,
+			a->first_backend[k] ? ip4(a->first_backend[k], b2) : "none");
+	if (fclose(f)) {
+		fprintf(stderr, "sy-pktgen: cannot write %s: %s\n", o->flow_report, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct gen g;
 	static struct rx_audit audit;
+	static struct queue queues[MAX_QUEUES];
 	struct rx_audit *aud = NULL;
+	uint8_t *queue_of = NULL;
 	struct rte_mempool *pool;
 	struct totals warm = { 0 }, meas = { 0 };
 	struct opts o;
@@ -799,10 +983,18 @@ int main(int argc, char **argv)
 	build_template(&g, &o);
 	if (self_check(&g, &o))
 		goto out;
-	if (o.hot) {
-		audit.first_backend = calloc(o.hot, sizeof(*audit.first_backend));
+	if (spread_flows(&g, &o, queues, &queue_of)) {
+		fprintf(stderr, "sy-pktgen: out of memory for %u flows over %u queues\n", o.flows,
+			o.queues);
+		goto out;
+	}
+	if (o.hot || o.flow_report) {
+		audit.n_flows = o.hot ? o.hot : o.flows;
+		audit.queue_of = queue_of;
+		audit.first_backend = calloc(audit.n_flows, sizeof(*audit.first_backend));
 		if (!audit.first_backend) {
-			fprintf(stderr, "sy-pktgen: out of memory for %u active flows\n", o.hot);
+			fprintf(stderr, "sy-pktgen: out of memory for %u audited flows\n",
+				audit.n_flows);
 			goto out;
 		}
 		aud = &audit;
@@ -814,10 +1006,10 @@ int main(int argc, char **argv)
 	inet_ntop(AF_INET, &a, src, sizeof(src));
 	a.s_addr = htonl(o.dst_ip);
 	inet_ntop(AF_INET, &a, dst, sizeof(dst));
-	printf("sy-pktgen: port %u, %u flows (%u source addresses from %s, source ports %u..%u) -> %s:%u/%s, %u-byte frames, %s -> %s, burst %u, lcore %u\n",
+	printf("sy-pktgen: port %u, %u flows (%u source addresses from %s, source ports %u..%u) -> %s:%u/%s, %u-byte frames, %s -> %s, burst %u, %u queue pair(s), lcore %u\n",
 	       o.port, o.flows, g.n_addr, src, o.sport, o.sport + (o.flows - 1) / g.n_addr, dst,
 	       o.dst_port, o.proto == IPPROTO_UDP ? "udp" : "tcp", o.size, smac, dmac, o.burst,
-	       rte_lcore_id());
+	       o.queues, rte_lcore_id());
 	if (wait_link(&o, &waited)) {
 		fprintf(stderr, "sy-pktgen: port %u link not up after %u s\n", o.port, o.link_timeout);
 		printf("RESULT tx_mpps=0 rx_mpps=0 flows=%u proto=%s seconds=0 error=link_down\n",
@@ -831,12 +1023,12 @@ int main(int argc, char **argv)
 	hz = rte_get_tsc_hz();
 	t0 = rte_get_tsc_cycles();
 	if (o.warmup)
-		run(&g, &o, pool, t0, t0 + o.warmup * hz, "warmup", &warm, aud);
+		run(&g, &o, pool, queues, t0, t0 + o.warmup * hz, "warmup", &warm, aud);
 	t0 = rte_get_tsc_cycles();
-	run(&g, &o, pool, t0, t0 + o.duration * hz, "measure", &meas, aud);
+	run(&g, &o, pool, queues, t0, t0 + o.duration * hz, "measure", &meas, aud);
 	t1 = rte_get_tsc_cycles();
 	secs = (double)(t1 - t0) / (double)hz;
-	late = drain(&o, t1 + hz / 10, g.n_addr, aud);
+	late = drain(&o, t1 + hz / 10, g.n_addr, queues, aud);
 	printf("sy-pktgen: average over %.2f s: tx %.3f Mpps, rx %.3f Mpps (rx/tx %.3f); tx refused %llu pkts, mbuf shortages %llu, %llu pkts back after the end%s\n",
 	       secs, (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6,
 	       meas.tx ? (double)meas.rx / (double)meas.tx : 0.0,
@@ -845,18 +1037,36 @@ int main(int argc, char **argv)
 	printf("RESULT tx_mpps=%.3f rx_mpps=%.3f flows=%u proto=%s seconds=%.2f\n",
 	       (double)meas.tx / secs / 1e6, (double)meas.rx / secs / 1e6, o.flows,
 	       o.proto == IPPROTO_UDP ? "udp" : "tcp", secs);
-	if (aud)
+	for (uint16_t q = 0; q < o.queues; q++)
+		printf("QUEUE %u flows=%u tx=%llu rx=%llu\n", q, queues[q].n_flows,
+		       (unsigned long long)queues[q].tx, (unsigned long long)queues[q].rx);
+	printf("TOTAL tx=%llu rx=%llu\n", (unsigned long long)(warm.tx + meas.tx),
+	       (unsigned long long)(warm.rx + meas.rx + late));
+	rc = 0;
+	if (aud) {
 		print_audit(aud, &o, warm.tx + meas.tx);
+		if (o.flow_report && write_flow_report(aud, &g, &o))
+			rc = 1;
+	}
 	fflush(stdout);
 	if (o.linger)
 		linger(&o);
-	rc = 0;
 out:
+	/* the interrupt thread may be handling the peer's disconnect (see
+	 * linger()); then whatever our own stop and close left to it, before
+	 * rte_eal_cleanup() unmaps the memory it works on */
+	if (!sy_intr_barrier(2000))
+		fprintf(stderr, "sy-pktgen: the interrupt thread is still busy after 2 s; stopping anyway\n");
 	if (rte_eth_dev_is_valid_port(o.port)) {
 		if (started)
 			rte_eth_dev_stop(o.port);
 		rte_eth_dev_close(o.port);
 	}
+	sy_intr_barrier(2000);
 	rte_eal_cleanup();
+	for (uint16_t q = 0; q < o.queues; q++)
+		free(queues[q].flows);
+	free(queue_of);
+	free(audit.first_backend);
 	return rc;
 }

@@ -131,3 +131,14 @@ sy_http_backend() {
 		>/dev/null 2>&1 &
 	SY_PIDS+=($!)
 }
+
+# sy_require WHY BINARY...: root (for WHY) and BUILD's binaries (paths
+# below BUILD), else a FAIL line and exit 1
+sy_require() {
+	local why=$1 b
+	shift
+	[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root ($why)"; echo "RESULT: FAIL"; exit 1; }
+	for b in "$@"; do
+		[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
+	done
+}
