@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The XDP fallback path: the load balancer of sy-dataplane (dataplane/lb.c,
- * parse.c) as one XDP program, with the same behaviour packet for packet:
+/* The XDP fallback path: the load balancer of sy-dataplane (dataplane/lb.c)
+ * as one XDP program, with the same behaviour packet for packet. The
+ * classification is the shared packet core's (switchyard/pkt_parse.h, the
+ * very code sy-dataplane runs); what follows it is this program's:
  *
  *   - the same classification and drop reasons (Ethernet, up to two VLAN
  *     tags, IPv4 with options, IPv6 with up to 8 extension headers incl. AH,
@@ -31,13 +33,13 @@
  *     replaced counts ct_expired, as on the DPDK path. Expiry is in
  *     CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
  *   - Frames are linear (the program is not frags-aware); a frame longer than
- *     PKT_OFF_MAX cannot reach XDP without frags and goes to the kernel.
+ *     SY_FRAME_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
- * Verifier notes: the classification (sy_xdp_parse), the IPv6 extension
- * header walk and the checksum of a packet range are global functions, each
+ * Verifier notes: the classification (sy_parse_frame), the IPv6 extension
+ * header walk (sy_parse_ip6_ext) and the checksum of a packet range are global functions, each
  * verified once on its own, so that their paths do not multiply the main
- * program's. Offsets into the packet are scalars bounded by PKT_OFF_MAX and
- * turned into pointers by pkt_at(), which checks them against data_end.
+ * program's. Offsets into the packet are scalars bounded by SY_FRAME_OFF_MAX and
+ * turned into pointers by sy_frame_at(), which checks them against data_end.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -47,20 +49,12 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_hdr.h>
+#include <switchyard/pkt_parse.h>
 #include <switchyard/xdp_maps.h>
 
 #define SY_MTU_DROP 1 /* enum sy_mtu_action (dataplane/lb.h) */
 
 _Static_assert(SY_C__COUNT <= SY_LCORE_NCOUNTERS, "counter indices fit the map");
-
-/* enum sy_verdict of dataplane/lb.h */
-#define V_TX 0
-#define V_KERNEL 1
-#define V_DROP 2
-
-#define MAX_VLAN_TAGS 2
-#define MAX_IP6_EXT 8
-#define PKT_OFF_MAX 0x3fff /* bound of every packet offset (linear frames) */
 
 /* Conntrack timeouts when sy_config leaves them 0 (conntrack.h defaults). */
 #define CT_TCP_MS 900000u
@@ -162,22 +156,6 @@ struct {
 
 /* ---- Small helpers ---------------------------------------------------------- */
 
-/* What classification found out (struct sy_parsed of dataplane/lb.h). */
-struct sy_xdp_parsed {
-	__u32 l2_len;    /* Ethernet + VLAN tags */
-	__u32 l3_len;    /* IP header + payload (from the IP length field) */
-	__u32 l4_off;    /* from the start of the frame */
-	__u32 reason;    /* SY_C_DROP_* when the verdict is V_DROP */
-	__u8 family;
-	__u8 proto;      /* final upper-layer protocol */
-	__u8 is_frag;
-	__u8 tcp_flags;
-	__u8 icmp_error; /* 1: inner flow in key; 2: unreadable quote */
-	__u8 df;
-	__u8 pad[2];
-	struct sy_flow_key key; /* client -> VIP */
-};
-
 static __always_inline void count_n(__u32 idx, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&sy_counters, &idx);
@@ -191,33 +169,6 @@ static __always_inline void count(__u32 idx)
 	count_n(idx, 1);
 }
 
-/* A pointer to n bytes at offset off of the frame, or NULL if the frame is
- * shorter. n is a constant at every call site. */
-static __always_inline void *pkt_at(struct xdp_md *ctx, __u64 off, const __u32 n)
-{
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	void *p;
-
-	if (off > PKT_OFF_MAX)
-		return NULL;
-	/* The same bound as an AND on the very register added to data (a no-op
-	 * here): clang may merge or move the comparison above, or apply it to
-	 * a copy, and the verifier must know the offset is bounded. */
-	asm volatile("%0 &= 0x3fff" : "+r"(off));
-	p = data + off;
-	/* keep clang from turning the check into arithmetic on data_end,
-	 * which the verifier refuses */
-	asm volatile("" : "+r"(p));
-	if (p + n > end)
-		return NULL;
-	return p;
-}
-
-static __always_inline __u16 rd16(const __u8 *p)
-{
-	return (__u16)(p[0] | p[1] << 8); /* the wire-order u16 as loaded */
-}
 
 static __always_inline __u16 fold16(__u64 s)
 {
@@ -229,289 +180,13 @@ static __always_inline __u16 fold16(__u64 s)
 	return (__u16)s;
 }
 
-/* ---- Classification (dataplane/parse.c) ----------------------------------------- */
-
-static __always_inline int is_ip6_ext(__u32 nh)
-{
-	return nh == SY_IPPROTO_HOPOPTS || nh == SY_IPPROTO_ROUTING ||
-	       nh == SY_IPPROTO_FRAGMENT || nh == SY_IPPROTO_DSTOPTS || nh == 51 /* AH */;
-}
-
-/* Walk IPv6 extension headers from off (first header type nh) up to end.
- * Returns the offset of the upper-layer header | its type << 16 | (a
- * fragment with offset or M) << 24, or -1. A global function: verified once. */
-__noinline int sy_xdp_ip6_ext(struct xdp_md *ctx, __u32 off, __u32 end, __u32 nh)
-{
-	if (!ctx || off > PKT_OFF_MAX || end > PKT_OFF_MAX || nh > 255)
-		return -1;
-	for (int n = 0; n <= MAX_IP6_EXT; n++) {
-		const __u8 *x;
-		__u32 hlen;
-
-		if (!is_ip6_ext(nh))
-			return (int)(off | nh << 16);
-		if (n == MAX_IP6_EXT || off + 8 > end)
-			return -1;
-		x = pkt_at(ctx, off, 8);
-		if (!x)
-			return -1;
-		if (nh == SY_IPPROTO_FRAGMENT) {
-			if (bpf_ntohs(*(const __u16 *)(x + 2)) & 0xfff9) /* offset or M */
-				/* What follows is payload in every fragment
-				 * but the first: stop here in all of them. */
-				return (int)((off + 8) | (__u32)x[0] << 16 | 1u << 24);
-			hlen = 8;
-		} else if (nh == 51) {
-			hlen = ((__u32)x[1] + 2) * 4;
-		} else {
-			hlen = ((__u32)x[1] + 1) * 8;
-		}
-		if (off + hlen > end)
-			return -1;
-		nh = x[0];
-		/* no-op (off + hlen <= end), but it gives every path the same
-		 * bounds, so that the verifier prunes */
-		off = (off + hlen) & PKT_OFF_MAX;
-	}
-	return -1;
-}
-
-/* Ports of a TCP/UDP header at off (end = end of the IP packet); 0 or -1. */
-static __always_inline int l4_ports(struct xdp_md *ctx, __u32 off, __u32 end,
-				    struct sy_xdp_parsed *p)
-{
-	if (p->proto == SY_IPPROTO_TCP) {
-		const struct sy_tcp_hdr *t = pkt_at(ctx, off, sizeof(*t));
-		__u32 doff;
-
-		if (off + sizeof(*t) > end || !t)
-			return -1;
-		doff = (__u32)(t->doff_res >> 4) * 4;
-		if (doff < sizeof(*t) || off + doff > end)
-			return -1;
-		p->key.sport = t->sport;
-		p->key.dport = t->dport;
-		p->tcp_flags = t->flags;
-		return 0;
-	}
-	if (p->proto == SY_IPPROTO_UDP) {
-		const struct sy_udp_hdr *u = pkt_at(ctx, off, sizeof(*u));
-		__u32 ulen;
-
-		if (off + sizeof(*u) > end || !u)
-			return -1;
-		ulen = bpf_ntohs(u->len);
-		if (ulen < sizeof(*u) || off + ulen > end)
-			return -1;
-		p->key.sport = u->sport;
-		p->key.dport = u->dport;
-		return 0;
-	}
-	return 0;
-}
-
-static __always_inline void key_reset(struct sy_flow_key *k, __u8 family, __u8 proto)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->family = family;
-	k->proto = proto;
-}
-
-/* The flow an ICMP error quotes, in client -> VIP direction (the quote went
- * VIP -> client). Only the first 8 bytes of the quoted L4 header are
- * guaranteed: the ports. 0 with p->key set, or -1 with p->key untouched. */
-static __always_inline int icmp_inner4(struct xdp_md *ctx, __u32 off, __u32 end,
-				       struct sy_xdp_parsed *p)
-{
-	const struct sy_ip4_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
-	const __u8 *l4;
-	__u32 ihl;
-
-	if (off + sizeof(*ip) > end || !ip || (ip->ver_ihl >> 4) != 4)
-		return -1;
-	ihl = (__u32)(ip->ver_ihl & 0xf) * 4;
-	if (ihl < sizeof(*ip) || off + ihl + 4 > end)
-		return -1;
-	if (ip->proto != SY_IPPROTO_TCP && ip->proto != SY_IPPROTO_UDP)
-		return -1;
-	l4 = pkt_at(ctx, off + ihl, 4);
-	if (!l4)
-		return -1;
-	key_reset(&p->key, SY_AF_INET, ip->proto);
-	p->key.src[0] = ip->daddr;
-	p->key.dst[0] = ip->saddr;
-	p->key.sport = rd16(l4 + 2);
-	p->key.dport = rd16(l4);
-	return 0;
-}
-
-static __always_inline int icmp_inner6(struct xdp_md *ctx, __u32 off, __u32 end,
-				       struct sy_xdp_parsed *p)
-{
-	const struct sy_ip6_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
-	const __u8 *l4p;
-	__u32 l4, nh;
-	int r;
-
-	if (off + sizeof(*ip) > end || !ip || (*(const __u8 *)ip >> 4) != 6)
-		return -1;
-	r = sy_xdp_ip6_ext(ctx, off + (__u32)sizeof(*ip), end, ip->nexthdr);
-	if (r < 0)
-		return -1;
-	l4 = (__u32)r & 0xffff;
-	nh = ((__u32)r >> 16) & 0xff;
-	if (l4 + 4 > end || (nh != SY_IPPROTO_TCP && nh != SY_IPPROTO_UDP))
-		return -1;
-	l4p = pkt_at(ctx, l4, 4);
-	ip = pkt_at(ctx, off, sizeof(*ip)); /* again: the call invalidated it */
-	if (!l4p || !ip)
-		return -1;
-	key_reset(&p->key, SY_AF_INET6, (__u8)nh);
-	__builtin_memcpy(p->key.src, ip->daddr, 16);
-	__builtin_memcpy(p->key.dst, ip->saddr, 16);
-	p->key.sport = rd16(l4p + 2);
-	p->key.dport = rd16(l4p);
-	return 0;
-}
-
-#define DROP(r)                                                                \
-	do {                                                                   \
-		p->reason = (r);                                               \
-		return V_DROP;                                                 \
-	} while (0)
-
-static __always_inline int parse_ip4(struct xdp_md *ctx, __u32 off, __u32 len,
-				     struct sy_xdp_parsed *p)
-{
-	const struct sy_ip4_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
-	__u32 ihl, tot, end;
-	__u16 frag;
-
-	if (off + sizeof(*ip) > len || !ip || (ip->ver_ihl >> 4) != 4)
-		DROP(SY_C_DROP_IP4_HDR);
-	ihl = (__u32)(ip->ver_ihl & 0xf) * 4;
-	if (ihl < sizeof(*ip) || off + ihl > len)
-		DROP(SY_C_DROP_IP4_HDR);
-	tot = bpf_ntohs(ip->tot_len);
-	if (tot < ihl || off + tot > len)
-		DROP(SY_C_DROP_IP4_LEN);
-	end = off + tot;
-	frag = bpf_ntohs(ip->frag_off);
-	p->family = SY_AF_INET;
-	p->l3_len = tot;
-	p->l4_off = off + ihl;
-	p->proto = ip->proto;
-	p->df = (frag & SY_IP4_DF) != 0;
-	p->is_frag = (frag & (SY_IP4_MF | SY_IP4_OFFMASK)) != 0;
-	key_reset(&p->key, SY_AF_INET, ip->proto);
-	p->key.src[0] = ip->saddr;
-	p->key.dst[0] = ip->daddr;
-	if (p->is_frag)
-		return V_TX; /* 3-tuple: a non-first fragment has no ports */
-	if (p->proto == SY_IPPROTO_ICMP) {
-		const __u8 *icmp = pkt_at(ctx, p->l4_off, 8);
-
-		if (p->l4_off + 8 > end || !icmp ||
-		    (icmp[0] != SY_ICMP_DEST_UNREACH && icmp[0] != SY_ICMP_TIME_EXCEEDED &&
-		     icmp[0] != SY_ICMP_PARAMPROB))
-			return V_KERNEL;
-		p->icmp_error = icmp_inner4(ctx, p->l4_off + 8, end, p) ? 2 : 1;
-		return V_TX;
-	}
-	if (l4_ports(ctx, p->l4_off, end, p))
-		DROP(SY_C_DROP_L4_HDR);
-	return V_TX;
-}
-
-static __always_inline int parse_ip6(struct xdp_md *ctx, __u32 off, __u32 len,
-				     struct sy_xdp_parsed *p)
-{
-	const struct sy_ip6_hdr *ip = pkt_at(ctx, off, sizeof(*ip));
-	__u32 end, l4, nh;
-	int r;
-
-	if (off + sizeof(*ip) > len || !ip || (*(const __u8 *)ip >> 4) != 6)
-		DROP(SY_C_DROP_IP6_HDR);
-	end = off + (__u32)sizeof(*ip) + bpf_ntohs(ip->payload_len);
-	if (end > len)
-		DROP(SY_C_DROP_IP6_HDR);
-	key_reset(&p->key, SY_AF_INET6, 0);
-	__builtin_memcpy(p->key.src, ip->saddr, 16);
-	__builtin_memcpy(p->key.dst, ip->daddr, 16);
-	r = sy_xdp_ip6_ext(ctx, off + (__u32)sizeof(*ip), end, ip->nexthdr);
-	if (r < 0)
-		DROP(SY_C_DROP_IP6_EXT);
-	l4 = (__u32)r & 0xffff;
-	nh = ((__u32)r >> 16) & 0xff;
-	p->is_frag = ((__u32)r >> 24) & 1;
-	p->family = SY_AF_INET6;
-	p->l3_len = end - off;
-	p->l4_off = l4;
-	p->proto = (__u8)nh;
-	p->df = 1; /* IPv6 routers never fragment */
-	p->key.proto = (__u8)nh;
-	if (p->is_frag)
-		return V_TX;
-	if (nh == SY_IPPROTO_ICMPV6) {
-		const __u8 *icmp = pkt_at(ctx, l4, 8);
-
-		if (l4 + 8 > end || !icmp || icmp[0] < SY_ICMP6_DEST_UNREACH ||
-		    icmp[0] > SY_ICMP6_PARAMPROB)
-			return V_KERNEL; /* NDP, echo: the host's business */
-		p->icmp_error = icmp_inner6(ctx, l4 + 8, end, p) ? 2 : 1;
-		return V_TX;
-	}
-	if (l4_ports(ctx, l4, end, p))
-		DROP(SY_C_DROP_L4_HDR);
-	return V_TX;
-}
-
-/* sy_lb_parse() of the frame's len bytes (bpf_xdp_get_buff_len(), which
- * the caller has read already): V_TX with *p filled, V_KERNEL for non-IP or
- * non-VIP protocols, or V_DROP with p->reason. A global function: verified
- * once. */
-__noinline int sy_xdp_parse(struct xdp_md *ctx, struct sy_xdp_parsed *p, __u32 len)
-{
-	__u32 off = sizeof(struct sy_eth_hdr);
-	const __u8 *et;
-	__u16 proto;
-
-	if (!p)
-		return V_DROP;
-	if (len < sizeof(struct sy_eth_hdr))
-		DROP(SY_C_DROP_RUNT);
-	if (len > PKT_OFF_MAX)
-		return V_KERNEL; /* cannot happen without XDP frags */
-	et = pkt_at(ctx, 12, 2);
-	if (!et)
-		DROP(SY_C_DROP_RUNT);
-	proto = (__u16)(et[0] << 8 | et[1]);
-	for (int tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
-		if (proto != SY_ETH_P_8021Q && proto != SY_ETH_P_8021AD)
-			break;
-		if (tags == MAX_VLAN_TAGS || off + 4 > len)
-			DROP(SY_C_DROP_VLAN);
-		et = pkt_at(ctx, off + 2, 2);
-		if (!et)
-			DROP(SY_C_DROP_VLAN);
-		proto = (__u16)(et[0] << 8 | et[1]);
-		off += 4;
-	}
-	p->l2_len = off;
-	if (proto == SY_ETH_P_IPV4)
-		return parse_ip4(ctx, off, len, p);
-	if (proto == SY_ETH_P_IPV6)
-		return parse_ip6(ctx, off, len, p);
-	return V_KERNEL; /* ARP, LLDP, ...: the host's business */
-}
-
 /* ---- Checksums ----------------------------------------------------------------- */
 
 #define CSUM_CHUNK(k)                                                          \
 	do {                                                                   \
 		if (len & (k)) {                                               \
-			o &= PKT_OFF_MAX;                                      \
-			q = pkt_at(ctx, o, (k));                               \
+			o &= SY_FRAME_OFF_MAX;                                      \
+			q = sy_frame_at(ctx, o, (k));                               \
 			if (!q)                                                \
 				return -1;                                     \
 			s = bpf_csum_diff(NULL, 0, q, (k), (__u32)s);          \
@@ -532,13 +207,13 @@ __noinline int sy_xdp_csum(struct xdp_md *ctx, __u32 off, __u32 len, __u32 seed)
 	__u32 o = off, tail = 0;
 	void *q;
 
-	if (!ctx || off > PKT_OFF_MAX || len > 8 * 512)
+	if (!ctx || off > SY_FRAME_OFF_MAX || len > 8 * 512)
 		return -1;
 	for (int i = 0; i < 8; i++) {
 		if (len < 512)
 			break;
-		o &= PKT_OFF_MAX;
-		q = pkt_at(ctx, o, 512);
+		o &= SY_FRAME_OFF_MAX;
+		q = sy_frame_at(ctx, o, 512);
 		if (!q)
 			return -1;
 		s = bpf_csum_diff(NULL, 0, q, 512, (__u32)s);
@@ -554,9 +229,9 @@ __noinline int sy_xdp_csum(struct xdp_md *ctx, __u32 off, __u32 len, __u32 seed)
 	CSUM_CHUNK(16);
 	CSUM_CHUNK(8);
 	CSUM_CHUNK(4);
-	o &= PKT_OFF_MAX;
+	o &= SY_FRAME_OFF_MAX;
 	if (len & 2) {
-		const __u8 *b = pkt_at(ctx, o, 2);
+		const __u8 *b = sy_frame_at(ctx, o, 2);
 
 		if (!b)
 			return -1;
@@ -564,7 +239,7 @@ __noinline int sy_xdp_csum(struct xdp_md *ctx, __u32 off, __u32 len, __u32 seed)
 		o += 2;
 	}
 	if (len & 1) {
-		const __u8 *b = pkt_at(ctx, o & PKT_OFF_MAX, 1);
+		const __u8 *b = sy_frame_at(ctx, o & SY_FRAME_OFF_MAX, 1);
 
 		if (!b)
 			return -1;
@@ -632,7 +307,7 @@ static __always_inline void make_ip6(struct sy_ip6_hdr *ip, const __u32 *saddr,
 static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *dst,
 				    const __u8 *src, const __u8 *tags, __u16 ethertype)
 {
-	__u8 *eth = pkt_at(ctx, 0, 20);
+	__u8 *eth = sy_frame_at(ctx, 0, 20);
 	__u16 *et;
 
 	if (!eth)
@@ -641,7 +316,7 @@ static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *ds
 	__builtin_memcpy(eth + 6, src, 6);
 	if (tags)
 		__builtin_memcpy(eth + 12, tags, 8);
-	et = pkt_at(ctx, l2 - 2, 2);
+	et = sy_frame_at(ctx, l2 - 2, 2);
 	if (!et)
 		return -1;
 	*et = bpf_htons(ethertype);
@@ -649,9 +324,9 @@ static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *ds
 }
 
 /* Traffic class of the inner packet (IPv4 TOS or IPv6 TC). */
-static __always_inline int inner_tc(struct xdp_md *ctx, const struct sy_xdp_parsed *p)
+static __always_inline int inner_tc(struct xdp_md *ctx, const struct sy_parsed *p)
 {
-	const __u8 *l3 = pkt_at(ctx, p->l2_len, 2);
+	const __u8 *l3 = sy_frame_at(ctx, p->l2_len, 2);
 
 	if (!l3)
 		return -1;
@@ -671,7 +346,7 @@ static __always_inline __u32 encap_overhead(const struct sy_xdp_service *s,
 /* Wrap the L3 packet in IP (ipip) or IP + UDP (gue variant 1), the outer
  * family being the backend's. */
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
-				       const struct sy_xdp_parsed *p,
+				       const struct sy_parsed *p,
 				       const struct sy_xdp_service *s,
 				       const struct sy_xdp_backend *b, __u32 hash)
 {
@@ -685,10 +360,10 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_c
 		   : !(s->encap_src6[0] | s->encap_src6[1] | s->encap_src6[2] |
 		       s->encap_src6[3])) {
 		count(SY_C_DROP_FAMILY);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	tc = inner_tc(ctx, p);
-	t = pkt_at(ctx, 12, 8);
+	t = sy_frame_at(ctx, 12, 8);
 	if (tc < 0 || !t)
 		goto no_room;
 	__builtin_memcpy(tags, t, 8);
@@ -701,7 +376,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_c
 		proto = SY_IPPROTO_UDP;
 	if (outer4) {
 		struct sy_ip4_hdr ip;
-		void *o = pkt_at(ctx, l2, sizeof(ip));
+		void *o = sy_frame_at(ctx, l2, sizeof(ip));
 
 		if (!o)
 			goto no_room;
@@ -710,7 +385,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_c
 		__builtin_memcpy(o, &ip, sizeof(ip));
 	} else {
 		struct sy_ip6_hdr ip;
-		void *o = pkt_at(ctx, l2, sizeof(ip));
+		void *o = sy_frame_at(ctx, l2, sizeof(ip));
 
 		if (!o)
 			goto no_room;
@@ -724,7 +399,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_c
 			.dport = s->gue_port ? s->gue_port : bpf_htons(SY_GUE_DEFAULT_PORT),
 			.len = bpf_htons((__u16)(8 + inner)),
 		};
-		struct sy_udp_hdr *o = pkt_at(ctx, l2 + extra - 8, sizeof(u));
+		struct sy_udp_hdr *o = sy_frame_at(ctx, l2 + extra - 8, sizeof(u));
 
 		if (!o)
 			goto no_room;
@@ -736,23 +411,23 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_c
 						      SY_IPPROTO_UDP));
 			__u16 c;
 
-			o = pkt_at(ctx, l2 + 40, sizeof(u));
+			o = sy_frame_at(ctx, l2 + 40, sizeof(u));
 			if (sum < 0 || !o)
 				goto no_room;
 			c = (__u16)~sum;
 			o->csum = c ? c : 0xffff;
 		}
 	}
-	return V_TX;
+	return SY_V_TX;
 no_room:
 	count(SY_C_DROP_NO_ROOM);
-	return V_DROP;
+	return SY_V_DROP;
 }
 
 /* Frag-needed (IPv4 with DF) or packet-too-big (IPv6) to the client, from
  * the VIP, quoting the start of the packet (lb.c too_big()). */
 static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
-				   const struct sy_xdp_parsed *p, __u32 overhead)
+				   const struct sy_parsed *p, __u32 overhead)
 {
 	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote, zero = 0;
 	__u8 client_mac[6], port_mac[6], tags[8];
@@ -764,23 +439,23 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (cfg->mtu_action == SY_MTU_DROP || p->icmp_error || p->is_frag ||
 	    (p->family == SY_AF_INET && !p->df)) {
 		count(SY_C_DROP_MTU);
-		return V_DROP;
+		return SY_V_DROP;
 	}
-	eth = pkt_at(ctx, 0, 20);
+	eth = sy_frame_at(ctx, 0, 20);
 	if (!eth)
 		goto no_room;
 	/* nor to a client that is no single host, nor beyond our rate */
 	if (!sy_icmp_error_allowed(p->family, p->key.src, eth)) {
 		count(SY_C_ICMP_SUPPRESSED_DEST);
 		count(SY_C_DROP_MTU);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	bucket = bpf_map_lookup_elem(&sy_icmp_bucket, &zero);
 	if (!bucket || !sy_icmp_bucket_take(bucket, (__u32)(bpf_ktime_get_ns() / 1000000),
 					    cfg->icmp_rate, cfg->icmp_burst)) {
 		count(SY_C_ICMP_RATE_LIMITED);
 		count(SY_C_DROP_MTU);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	__builtin_memcpy(client_mac, eth + 6, 6);
 	__builtin_memcpy(tags, eth + 12, 8);
@@ -800,12 +475,12 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		/* first: the 8 bytes of tags it writes overlap the IP header */
 		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV4))
 			goto no_room;
-		o = pkt_at(ctx, l2 + 20, sizeof(ic));
+		o = sy_frame_at(ctx, l2 + 20, sizeof(ic));
 		if (!o)
 			goto no_room;
 		__builtin_memcpy(o, &ic, sizeof(ic));
 		sum = sy_xdp_csum(ctx, l2 + 20, 8 + quote, 0);
-		o = pkt_at(ctx, l2, sizeof(ip) + sizeof(ic));
+		o = sy_frame_at(ctx, l2, sizeof(ip) + sizeof(ic));
 		if (sum < 0 || !o)
 			goto no_room;
 		ic.csum = (__u16)~sum;
@@ -831,13 +506,13 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 		/* first: the 8 bytes of tags it writes overlap the IP header */
 		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV6))
 			goto no_room;
-		o = pkt_at(ctx, l2 + 40, sizeof(ic));
+		o = sy_frame_at(ctx, l2 + 40, sizeof(ic));
 		if (!o)
 			goto no_room;
 		__builtin_memcpy(o, &ic, sizeof(ic));
 		sum = sy_xdp_csum(ctx, l2 + 40, 8 + quote,
 				  pseudo6(p->key.dst, p->key.src, 8 + quote, SY_IPPROTO_ICMPV6));
-		o = pkt_at(ctx, l2, sizeof(ip) + sizeof(ic));
+		o = sy_frame_at(ctx, l2, sizeof(ip) + sizeof(ic));
 		if (sum < 0 || !o)
 			goto no_room;
 		ic.csum = (__u16)~sum;
@@ -849,10 +524,10 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (quote < p->l3_len && bpf_xdp_adjust_tail(ctx, -(int)(p->l3_len - quote)))
 		goto no_room;
 	count(SY_C_ICMP_TOO_BIG_SENT);
-	return V_TX;
+	return SY_V_TX;
 no_room:
 	count(SY_C_DROP_NO_ROOM);
-	return V_DROP;
+	return SY_V_DROP;
 }
 
 /* ---- Services, backends, conntrack ------------------------------------------------ */
@@ -871,7 +546,7 @@ static __always_inline const struct sy_xdp_vip_addr *vip_address(const struct sy
  * a VIP address: as sy_snapshot_match() and, for fragments,
  * sy_snapshot_vip_addr() find it in the region. */
 static __always_inline const struct sy_xdp_service *
-find_service(const struct sy_xdp_parsed *p, const struct sy_xdp_vip_addr *a)
+find_service(const struct sy_parsed *p, const struct sy_xdp_vip_addr *a)
 {
 	const struct sy_xdp_addr_services *as =
 		p->key.proto == SY_IPPROTO_TCP ? &a->tcp : &a->udp;
@@ -935,7 +610,7 @@ static __always_inline struct sy_xdp_backend *tracked_backend(const struct sy_xd
 }
 
 static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
-					   const struct sy_xdp_parsed *p)
+					   const struct sy_parsed *p)
 {
 	__u32 ms;
 
@@ -988,7 +663,7 @@ static __always_inline void *ct_table(__u32 cpu)
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
-	       const struct sy_xdp_parsed *p, struct lazy_hash *hash)
+	       const struct sy_parsed *p, struct lazy_hash *hash)
 {
 	void *ct = ct_table(bpf_get_smp_processor_id());
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
@@ -1106,7 +781,7 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
 				   __u32 frame_len)
 {
-	struct sy_xdp_parsed p = {};
+	struct sy_parsed p = {};
 	const struct sy_xdp_vip_addr *va;
 	const struct sy_xdp_service *sp;
 	struct sy_xdp_service svc;
@@ -1117,36 +792,36 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	__u32 hash = 0, slot, l2l3;
 	int v, l4, other_cpu = 0;
 
-	v = sy_xdp_parse(ctx, &p, frame_len);
-	if (v == V_DROP) {
+	v = sy_parse_frame(ctx, &p, frame_len);
+	if (v == SY_V_DROP) {
 		count(p.reason);
-		return V_DROP;
+		return SY_V_DROP;
 	}
-	if (v != V_TX)
-		return V_KERNEL;
+	if (v != SY_V_TX)
+		return SY_V_KERNEL;
 	l4 = p.key.proto == SY_IPPROTO_TCP || p.key.proto == SY_IPPROTO_UDP || p.icmp_error;
 	/* echo and the like are the host's, to a VIP or not */
 	if (!l4 && p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6)
-		return V_KERNEL;
+		return SY_V_KERNEL;
 	/* the one lookup for the host's own traffic: not a VIP address */
 	va = vip_address(&p.key);
 	if (!va)
-		return V_KERNEL;
+		return SY_V_KERNEL;
 	if (!l4) {
 		/* tunnels to a VIP (spoofed encapsulated input) */
 		count(SY_C_DROP_ENCAPSULATED);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	if (p.icmp_error == 2) {
 		/* an ICMP error to a VIP whose quote we cannot read */
 		count(SY_C_DROP_ICMP);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	sp = find_service(&p, va);
 	if (!sp) {
 		/* a VIP address (of either protocol) is never the kernel's */
 		count(p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	svc = *sp;
 	slot = svc.slot;
@@ -1169,7 +844,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
 		if (vc)
 			vc->drops++;
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	be = *bp;
 
@@ -1177,7 +852,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	l2l3 = p.l2_len + p.l3_len;
 	if (frame_len > l2l3 && bpf_xdp_adjust_tail(ctx, -(int)(frame_len - l2l3))) {
 		count(SY_C_DROP_NO_ROOM);
-		return V_DROP;
+		return SY_V_DROP;
 	}
 	if (svc.fwd_mode == SY_FWD_L2DSR) {
 		__u8 port_mac[6];
@@ -1186,7 +861,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		if (write_l2(ctx, p.l2_len, be.mac, port_mac, NULL,
 			     p.family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6)) {
 			count(SY_C_DROP_NO_ROOM);
-			return V_DROP;
+			return SY_V_DROP;
 		}
 	} else if (p.l3_len + encap_overhead(&svc, &be) > cfg->mtu) {
 		return too_big(ctx, cfg, &p, encap_overhead(&svc, &be));
@@ -1195,7 +870,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		    (svc.fwd_mode == SY_FWD_GUE || be.family != SY_AF_INET))
 			hash = flow_hash(&lazy, &p.key, svc.hash_seed);
 		v = encapsulate(ctx, cfg, &p, &svc, &be, hash);
-		if (v != V_TX)
+		if (v != SY_V_TX)
 			return v;
 	}
 	/* how the backend was chosen is counted for what was forwarded */
@@ -1217,7 +892,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		bc->pkts++;
 		bc->bytes += frame_len;
 	}
-	return V_TX;
+	return SY_V_TX;
 }
 
 SEC("xdp")
@@ -1233,14 +908,14 @@ int sy_xdp_lb(struct xdp_md *ctx)
 	count(SY_C_RX_PKTS);
 	count_n(SY_C_RX_BYTES, len);
 	v = process(ctx, cfg, len);
-	if (v == V_TX) {
+	if (v == SY_V_TX) {
 		count(SY_C_TX_PKTS);
 		count_n(SY_C_TX_BYTES, bpf_xdp_get_buff_len(ctx));
 		if (cfg->tx_ifindex)
 			return bpf_redirect(cfg->tx_ifindex, 0);
 		return XDP_TX;
 	}
-	if (v == V_KERNEL) {
+	if (v == SY_V_KERNEL) {
 		count(SY_C_TO_KERNEL);
 		return XDP_PASS;
 	}

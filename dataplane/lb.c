@@ -578,15 +578,14 @@ struct lb_work {
 /* Stage 1: classify the frame and find its service and flow hash, and
  * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
  * else 0 with the final verdict in *v. Reads the frame only. */
-static inline int classify(struct sy_lb *lb, const struct sy_pkt *pkt, struct lb_work *w,
+static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w,
 			   enum sy_verdict *v)
 {
 	struct sy_parsed *p = &w->p;
-	enum sy_counter reason;
 
-	*v = sy_lb_parse(pkt->data, pkt->len, p, &reason);
+	*v = (enum sy_verdict)sy_parse_frame(pkt, p, pkt->len);
 	if (*v == SY_V_DROP) {
-		count(lb, reason);
+		count(lb, (enum sy_counter)p->reason);
 		return 0;
 	}
 	if (*v == SY_V_KERNEL || !lb->snap) {

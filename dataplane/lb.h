@@ -11,23 +11,10 @@
 
 #include <switchyard/counters.h>
 #include <switchyard/icmp_error.h>
+#include <switchyard/pkt_parse.h> /* struct sy_pkt, sy_parsed, enum sy_verdict */
 #include <switchyard/region.h>
 
 #include "conntrack.h"
-
-/* A frame in a buffer with room on both sides for rewriting. */
-struct sy_pkt {
-	uint8_t *data;     /* first byte of the Ethernet header */
-	uint32_t len;
-	uint32_t headroom; /* bytes available before data */
-	uint32_t tailroom; /* bytes available after data + len */
-};
-
-enum sy_verdict {
-	SY_V_TX = 0,     /* send out of the port it came from */
-	SY_V_KERNEL = 1, /* not VIP traffic: to the exception interface */
-	SY_V_DROP = 2,   /* counted in the lcore's counters */
-};
 
 enum sy_mtu_action {
 	SY_MTU_ICMP = 0, /* answer with frag-needed / packet-too-big (DF / IPv6) */
@@ -62,21 +49,6 @@ struct sy_lb {
 	const struct sy_service *vip_cache_svc;
 };
 
-/* What classification found out about a frame (also used by syctl lookup
- * and tests to predict the dataplane's decision). */
-struct sy_parsed {
-	uint16_t l2_len;   /* Ethernet + VLAN tags */
-	uint32_t l3_len;   /* IP header + payload (from the IP length field) */
-	uint16_t l4_off;   /* from the start of the frame */
-	uint8_t family;    /* SY_AF_INET / SY_AF_INET6 */
-	uint8_t proto;     /* final upper-layer protocol */
-	uint8_t is_frag;
-	uint8_t tcp_flags;
-	uint8_t icmp_error;/* an ICMP error whose inner flow is in key */
-	uint8_t df;        /* IPv4 DF set (IPv6: always 1) */
-	struct sy_flow_key key; /* client -> VIP direction */
-};
-
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
  * (pkt->data and pkt->len may change within the head/tailroom). */
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
@@ -88,7 +60,8 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
 void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 			 enum sy_verdict *verdicts);
 
-/* Classification alone: 0 and *p filled, SY_V_KERNEL for non-IP or non-VIP
+/* Classification alone (sy_parse_frame() of switchyard/pkt_parse.h on a
+ * plain buffer): SY_V_TX and *p filled, SY_V_KERNEL for non-IP or non-VIP
  * protocols, or SY_V_DROP with *reason set to a SY_C_DROP_* counter. */
 enum sy_verdict sy_lb_parse(const uint8_t *data, uint32_t len, struct sy_parsed *p,
 			    enum sy_counter *reason);
