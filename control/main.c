@@ -483,12 +483,13 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < d->n_svc; i++) {
 			struct expiry_ctx x = { d, &d->svc[i], now };
-
 			/* heartbeats that stopped, and decisions that time
-			 * alone changes (a hold-down or a panic window over) */
-			if ((sy_svcb_expire(&d->svc[i].b, now, log_expired, &x) |
-			     sy_svcb_due(&d->svc[i].b, now)) &&
-			    !d->svc[i].last_event_us)
+			 * alone changes (a hold-down or a panic window over):
+			 * both are always evaluated */
+			bool expired = sy_svcb_expire(&d->svc[i].b, now, log_expired, &x);
+			bool due = sy_svcb_due(&d->svc[i].b, now);
+
+			if ((expired || due) && !d->svc[i].last_event_us)
 				d->svc[i].last_event_us = sy_now_us();
 			dirty |= d->svc[i].b.dirty;
 		}
