@@ -90,7 +90,8 @@ static inline uint32_t sy_ct_alt_line(const struct sy_conntrack *ct, uint32_t li
 }
 
 /* Both lines of a flow, for a burst that looks them up a few packets later. */
-static inline void sy_ct_prefetch(const struct sy_conntrack *ct, uint32_t hash)
+static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy_conntrack *ct,
+							  uint32_t hash)
 {
 	uint32_t l1 = sy_ct_line1(ct, hash);
 
