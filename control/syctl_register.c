@@ -4,11 +4,18 @@
  * registry. Sends a signed registration every ttl/3 seconds (each one a
  * heartbeat with a fresh timestamp and nonce), keeps trying while the
  * registry is unreachable, and deregisters on SIGTERM/SIGINT. The renewal
- * timing is explained in syctl_register().
+ * timing is explained in heartbeat().
+ *
+ * A fleet of load-balancer hosts each runs its own embedded registry, so a
+ * backend registers with every one of them: --registry may be given up to
+ * SY_REG_MAX_TARGETS times, and each registry gets a thread of its own that
+ * heartbeats it on its own schedule. A registry that does not answer delays
+ * nobody but itself.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "auth.h"
@@ -24,6 +32,9 @@
 #include "syctl_http.h"
 #include "syctl_register_etcd.h"
 #include "syctl_register_zk.h"
+
+/* Embedded registries one agent heartbeats at most (LB hosts of a fleet). */
+#define SY_REG_MAX_TARGETS 16
 
 static volatile sig_atomic_t stop;
 
@@ -74,22 +85,126 @@ static int send_once(const struct sy_http_target *t, const char *path,
 	return rc;
 }
 
+/* One embedded registry the agent heartbeats, in a thread of its own. */
+struct reg_target {
+	struct sy_http_target t;
+	struct sy_registration r; /* this thread's copy: timestamp and nonce change */
+	const char *addr;
+	const uint8_t *key;
+	size_t klen;
+	int once;
+	int result; /* 0 registered/deregistered, 1 refused, 3 unreachable (--once) */
+	pthread_t thread;
+};
+
+/* Renewals every ttl/3, counted from the start of the last answered one,
+ * not from its answer; a request gets at most ttl/3 (3 s at most); a failed
+ * one is retried after ttl/6 (1 s at most). So one renewal lost or stuck in a
+ * slow registry still leaves time for another before the TTL runs out (at
+ * TTL 5 s: tries at 1.7 s and 4.2 s after the last answered one). */
+static void *heartbeat(void *arg)
+{
+	struct reg_target *g = arg;
+	uint32_t third_ms = g->r.ttl_s * 1000 / 3;
+	int ok_before = 0;
+
+	g->t.timeout_ms = third_ms < 3000 ? third_ms : 3000;
+	while (!stop) {
+		uint64_t started = syctl_mono_ms(), next;
+		int rc = send_once(&g->t, "/v1/register", &g->r, g->key, g->klen, ok_before);
+
+		if (rc == 0 && !ok_before) {
+			printf("level=info msg=registered service=%s addr=%s port=%u ttl_s=%u registry=%s\n",
+			       g->r.service, g->addr, g->r.port, g->r.ttl_s, g->t.base);
+			fflush(stdout);
+		}
+		ok_before = rc == 0;
+		if (rc == -2) {
+			g->result = 1; /* refused: retrying will not help */
+			return NULL;
+		}
+		if (g->once) {
+			g->result = rc == 0 ? 0 : 3;
+			return NULL;
+		}
+		next = rc == 0 ? started + third_ms
+			       : syctl_mono_ms() + (third_ms / 2 < 1000 ? third_ms / 2 : 1000);
+		while (!stop && syctl_mono_ms() < next)
+			usleep(20000);
+	}
+	g->t.timeout_ms = 3000; /* the deregistration is the last word: give it time */
+	if (send_once(&g->t, "/v1/deregister", &g->r, g->key, g->klen, 0) == 0) {
+		printf("level=info msg=deregistered service=%s addr=%s port=%u registry=%s\n",
+		       g->r.service, g->addr, g->r.port, g->t.base);
+		fflush(stdout);
+	}
+	g->result = 0;
+	return NULL;
+}
+
+/* Heartbeat every target until SIGTERM/SIGINT (or once), each in its own
+ * thread, then deregister from each. Exit code: 1 if a registry refused the
+ * registration, else 3 if one could not be reached with --once, else 0. A
+ * registry that refuses stops its own thread only; the agent goes on with
+ * the others and ends when none is left. */
+static int run_targets(struct reg_target *targets, size_t n, const struct sy_registration *r,
+		       const char *addr, const uint8_t *key, size_t klen, int once)
+{
+	int rc = 0;
+	size_t started = 0;
+
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	/* before any thread: libcurl's global state is set up once */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (size_t i = 0; i < n; i++) {
+		struct reg_target *g = &targets[i];
+
+		g->r = *r;
+		g->addr = addr;
+		g->key = key;
+		g->klen = klen;
+		g->once = once;
+		g->result = 0;
+		if (pthread_create(&g->thread, NULL, heartbeat, g)) {
+			fprintf(stderr, "syctl register: cannot start a thread for %s\n", g->t.base);
+			stop = 1;
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	for (size_t i = 0; i < started; i++) {
+		pthread_join(targets[i].thread, NULL);
+		if (targets[i].result == 1)
+			rc = 1;
+		else if (targets[i].result == 3 && rc == 0)
+			rc = 3;
+	}
+	curl_global_cleanup();
+	return rc;
+}
+
 static void register_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: syctl register --service S --addr A --port P --registry URL [--key-file F]\n"
+		"usage: syctl register --service S --addr A --port P --registry URL [--registry URL...]\n"
+		"                      [--key-file F]\n"
 		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]\n"
 		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
 		"SIGINT, then deregisters (--once: one registration, then exit).\n"
 		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
 		"                   F: the service's key); etcd://HOST:PORT[,...]: a lease;\n"
-		"                   zk://HOST:PORT[,...]: an ephemeral znode\n"
+		"                   zk://HOST:PORT[,...]: an ephemeral znode. Several http://\n"
+		"                   (up to 16: the embedded registries of a fleet's LB hosts)\n"
+		"                   are heartbeated independently, one thread each\n"
 		"  --addr A         the backend's address (not loopback, multicast, broadcast or\n"
 		"                   unspecified), --port P 1..65535\n"
 		"  --weight N       0..65535 (default 1)   --ttl S  2..3600 (default 5)\n"
 		"  --zone Z         a label                --metadata JSON  an object\n"
-		"Exit codes: 0 deregistered (or --once registered), 1 the registry refused it,\n"
-		"2 usage, 3 the registry could not be reached (--once).\n");
+		"Exit codes: 0 deregistered (or --once registered), 1 a registry refused it,\n"
+		"2 usage, 3 a registry could not be reached (--once).\n");
 }
 
 int syctl_register(int argc, char **argv)
@@ -104,13 +219,13 @@ int syctl_register(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
-	struct sy_http_target t = { .timeout_ms = 3000 };
-	const char *key_file = NULL, *addr = NULL;
+	static struct reg_target targets[SY_REG_MAX_TARGETS];
+	const char *key_file = NULL, *addr = NULL, *base = NULL;
+	size_t n_targets = 0;
 	uint8_t key[SY_KEY_MAX];
 	size_t klen = 0;
 	char err[256];
-	int c, once = 0, ok_before = 0, etcd;
-	uint32_t third_ms;
+	int c, once = 0, etcd;
 	long v;
 	char *end;
 
@@ -144,7 +259,15 @@ int syctl_register(int argc, char **argv)
 			key_file = optarg;
 			break;
 		case 'r':
-			t.base = optarg;
+			if (n_targets == SY_REG_MAX_TARGETS) {
+				fprintf(stderr, "syctl register: at most %d --registry\n",
+					SY_REG_MAX_TARGETS);
+				return SYCTL_USAGE;
+			}
+			memset(&targets[n_targets], 0, sizeof(targets[n_targets]));
+			targets[n_targets].t.base = optarg;
+			targets[n_targets++].t.timeout_ms = 3000;
+			base = targets[0].t.base;
 			break;
 		case 'z':
 			snprintf(r.zone, sizeof(r.zone), "%s", optarg);
@@ -174,15 +297,31 @@ int syctl_register(int argc, char **argv)
 			return SYCTL_USAGE;
 		}
 	}
-	if (t.base && !strncmp(t.base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
-		return syctl_register_zk(t.base, &r, addr, once);
-	etcd = t.base && !strncmp(t.base, "etcd://", 7); /* no key: etcd's auth protects it */
-	if (!r.service[0] || !addr || !r.port || (!key_file && !etcd) || !t.base) {
-		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (not with etcd://) --key-file are required\n");
-		return 2;
+	for (size_t i = 0; i < n_targets; i++) {
+		const char *b = targets[i].t.base;
+
+		if (strncmp(b, "http://", 7) && (n_targets > 1 || (strncmp(b, "etcd://", 7) &&
+								   strncmp(b, "zk://", 5)))) {
+			fprintf(stderr, "syctl register: --registry '%s': %s\n", b,
+				n_targets > 1 ? "several registries must all be http://HOST:PORT (embedded registries of a fleet); an etcd or ZooKeeper cluster is one --registry with its hosts comma-separated"
+					      : "must be http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...]");
+			return SYCTL_USAGE;
+		}
+		if (!strncmp(b, "http://", 7) && sy_check_http_base(b, err, sizeof(err))) {
+			fprintf(stderr, "syctl register: --registry '%s': %s\n", b, err);
+			return SYCTL_USAGE;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(b, targets[j].t.base)) {
+				fprintf(stderr, "syctl register: --registry '%s' given twice\n", b);
+				return SYCTL_USAGE;
+			}
 	}
-	if (!etcd && (strncmp(t.base, "http://", 7) || sy_check_http_base(t.base, err, sizeof(err)))) {
-		fprintf(stderr, "syctl register: --registry must be http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...]\n");
+	if (base && !strncmp(base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
+		return syctl_register_zk(base, &r, addr, once);
+	etcd = base && !strncmp(base, "etcd://", 7); /* no key: etcd's auth protects it */
+	if (!r.service[0] || !addr || !r.port || (!key_file && !etcd) || !base) {
+		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (not with etcd://) --key-file are required\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, addr, r.addr) == 1) {
@@ -204,45 +343,10 @@ int syctl_register(int argc, char **argv)
 		json_decref(m);
 	}
 	if (etcd)
-		return syctl_register_etcd(&r, t.base, once);
+		return syctl_register_etcd(&r, base, once);
 	if (sy_key_load(key_file, key, &klen, err, sizeof(err))) {
 		fprintf(stderr, "syctl register: %s\n", err);
 		return 2;
 	}
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Renewals every ttl/3, counted from the start of the last answered
-	 * one, not from its answer; a request gets at most ttl/3 (3 s at
-	 * most); a failed one is retried after ttl/6 (1 s at most). So one
-	 * renewal lost or stuck in a slow registry still leaves time for
-	 * another before the TTL runs out (at TTL 5 s: tries at 1.7 s and 4.2 s
-	 * after the last answered one). */
-	third_ms = r.ttl_s * 1000 / 3;
-	t.timeout_ms = third_ms < 3000 ? third_ms : 3000;
-	while (!stop) {
-		uint64_t started = syctl_mono_ms(), next;
-		int rc = send_once(&t, "/v1/register", &r, key, klen, ok_before);
-
-		if (rc == 0 && !ok_before) {
-			printf("level=info msg=registered service=%s addr=%s port=%u ttl_s=%u\n",
-			       r.service, addr, r.port, r.ttl_s);
-			fflush(stdout);
-		}
-		ok_before = rc == 0;
-		if (rc == -2)
-			return 1; /* refused: retrying will not help */
-		if (once)
-			return rc == 0 ? 0 : 3;
-		next = rc == 0 ? started + third_ms
-			       : syctl_mono_ms() + (third_ms / 2 < 1000 ? third_ms / 2 : 1000);
-		while (!stop && syctl_mono_ms() < next)
-			usleep(20000);
-	}
-	t.timeout_ms = 3000; /* the deregistration is the last word: give it time */
-	if (send_once(&t, "/v1/deregister", &r, key, klen, 0) == 0)
-		printf("level=info msg=deregistered service=%s addr=%s port=%u\n", r.service, addr,
-		       r.port);
-	return 0;
+	return run_targets(targets, n_targets, &r, addr, key, klen, once);
 }

@@ -7,7 +7,8 @@ usage: stub_registry.py PORTFILE SECONDS STALL_INDEX STALL_S
 Listens on 127.0.0.1 (port written to PORTFILE), answers POST
 /v1/register and /v1/deregister with 200 {"ok": true}; request number
 STALL_INDEX (1-based, registrations only) is answered after STALL_S
-seconds. After SECONDS it prints one line per registration:
+seconds; STALL_INDEX -1 stalls every one (a registry host that accepts
+connections but never answers in time). After SECONDS it prints one line per registration:
 "T_MS STALLED" (milliseconds since the first one; STALLED 1 for the late
 one) and exits.
 """
@@ -31,7 +32,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 arrivals.append([time.monotonic(), 0])
                 idx = len(arrivals)
-                if idx == stall_index:
+                if idx == stall_index or stall_index == -1:
                     arrivals[-1][1] = 1
                     stalled = True
         if stalled:
