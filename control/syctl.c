@@ -57,13 +57,19 @@ static const struct command {
 	  "refreshing per-VIP and per-backend rates\n"
 	  "(q or Ctrl-C quits; plain text when not a terminal)", -1, -1 },
 	{ "reload", "", "re-read the configuration", 0, 0 },
-	{ "register", "--service S --addr A --port P --registry URL [--key-file F]\n"
+	{ "register", "--service S --addr A --port P --registry URL [--registry URL...]\n"
+		      "[--key-file F]\n"
 		      "[--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]",
 	  "heartbeat agent: registers and renews until\n"
 	  "SIGTERM/SIGINT, then deregisters. URL is\n"
 	  "http://HOST:PORT (embedded registry, needs\n"
-	  "--key-file), etcd://HOST:PORT[,...] (a lease)\n"
-	  "or zk://HOST:PORT[,...] (an ephemeral znode)", -1, -1 },
+	  "--key-file; several: each LB host's, each\n"
+	  "heartbeated on its own), etcd://HOST:PORT[,...]\n"
+	  "(a lease) or zk://HOST:PORT[,...] (a znode)", -1, -1 },
+	{ "fleet", "HOST HOST [HOST...]",
+	  "compare table digests across LB hosts (socket\n"
+	  "paths or http://ADDR:PORT, NAME=HOST): names\n"
+	  "any host that differs (--help)", -1, -1 },
 	{ "import-ipvs", "[-o FILE] [OPTIONS] [FILE]",
 	  "`ipvsadm -Sn` output -> configuration (--help)", -1, -1 },
 	{ "version", "", "syctl's version (also --version)", 0, 0 },
@@ -638,6 +644,19 @@ int main(int argc, char **argv)
 		return syctl_register(argc, argv);
 	if (!strcmp(cmd->name, "import-ipvs"))
 		return syctl_import_ipvs(argc, argv);
+	if (!strcmp(cmd->name, "fleet")) { /* its hosts are its arguments */
+		const char *token = NULL;
+
+		if (w.socket || w.instance || w.url) {
+			fprintf(stderr, "syctl fleet: name the hosts as arguments, not with --socket, --instance or --url\n");
+			return SYCTL_USAGE;
+		}
+		if (w.token_file && !(token = read_token(w.token_file))) {
+			fprintf(stderr, "syctl: cannot read token file %s\n", w.token_file);
+			return SYCTL_USAGE;
+		}
+		return syctl_fleet(token, json, argc, argv);
+	}
 	if (cmd->min >= 0 && wants_help(argc, argv)) {
 		command_usage(stdout, cmd);
 		return SYCTL_OK;

@@ -29,6 +29,10 @@ int syctl_answer(const struct sy_http_target *t, const char *method, const char 
 /* `syctl register ...` (argv[0] = "register"): the heartbeat agent. */
 int syctl_register(int argc, char **argv);
 
+/* `syctl fleet HOST...` (argv[0] = "fleet"): table digests compared across
+ * LB hosts; token: for http:// hosts, or NULL. */
+int syctl_fleet(const char *token, int json, int argc, char **argv);
+
 /* Milliseconds on CLOCK_MONOTONIC: the agents' timers. */
 static inline uint64_t syctl_mono_ms(void)
 {

@@ -9,6 +9,9 @@
 #      lookup` asks; 5 more through the CLI): the same backend on all three
 #   3. churn (3 deleted, 2 added, one reweighted, one agent stopped): they
 #      converge again to identical digests and lookups
+#   4. `syctl fleet a=SOCK b=SOCK c=SOCK` says they agree; after `syctl add`
+#      on c alone it names c (exit 1); with a 4th host down it names that one
+#      (exit 3) and still compares the others
 #
 # usage: test_fleet.sh BUILD_DIR
 set -u
@@ -182,6 +185,34 @@ fi
 compare "after churn"
 ctl a table web | grep -q "198.18.0.103:80 *9 " && sy_pass "the reweighted backend has weight 9" ||
 	{ sy_fail "reweight not applied"; ctl a table web; }
+
+sy_log "3. syctl fleet: digests compared across the hosts"
+FLEET=(a="$W/a.sock" b="$W/b.sock" c="$W/c.sock")
+out=$("$BUILD/control/syctl" fleet "${FLEET[@]}" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -q "^web .*same on 3 hosts" <<<"$out" && grep -q "^web6 .*same on 3 hosts" <<<"$out" &&
+	sy_pass "syctl fleet: the 3 hosts agree (exit 0)" || sy_fail "syctl fleet on agreeing hosts: exit $rc: $out"
+# one host's operator adds a backend there only: its web table differs
+ctl c add web 198.18.0.99:80 >/dev/null || sy_fail "syctl add on c"
+sy_wait 10 bash -c "[ \"\$('$BUILD/control/syctl' --socket '$W/c.sock' --json services | grep -c '\"backends\": 11')\" -ge 1 ]"
+out=$("$BUILD/control/syctl" fleet "${FLEET[@]}" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "^hosts whose tables differ: c\$" <<<"$out" && grep -q "^web .*DIFFERS" <<<"$out" &&
+	grep -q "^web6 .*same on 3 hosts" <<<"$out" &&
+	sy_pass "syctl fleet: c's web table differs, c named (exit 1)" || sy_fail "syctl fleet with c differing: exit $rc: $out"
+json=$("$BUILD/control/syctl" --json fleet "${FLEET[@]}")
+[ "$(python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["differing_hosts"], j["agree"])' <<<"$json")" = "['c'] False" ] &&
+	sy_pass "syctl --json fleet: differing_hosts [c]" || sy_fail "syctl --json fleet: $json"
+# a host that cannot be asked is named, and the others still compared
+ctl c remove web 198.18.0.99:80 >/dev/null
+sy_wait 10 bash -c "'$BUILD/control/syctl' fleet a='$W/a.sock' b='$W/b.sock' c='$W/c.sock' >/dev/null"
+out=$("$BUILD/control/syctl" fleet "${FLEET[@]}" d="$W/nobody.sock" 2>&1)
+rc=$?
+[ $rc -eq 3 ] && grep -q "^host d .*unreachable" <<<"$out" && grep -q "^web .*same on 3 hosts" <<<"$out" &&
+	sy_pass "syctl fleet: an unreachable host named, the 3 others agree (exit 3)" ||
+	sy_fail "syctl fleet with a host down: exit $rc: $out"
+"$BUILD/control/syctl" fleet a="$W/a.sock" a="$W/b.sock" >/dev/null 2>&1
+[ $? -eq 2 ] && sy_pass "syctl fleet: a host named twice is refused (exit 2)" || sy_fail "syctl fleet: duplicate host accepted"
 
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $SY_FAILED
