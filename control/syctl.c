@@ -647,6 +647,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd->name, "fleet")) { /* its hosts are its arguments */
 		const char *token = NULL;
 
+		if (wants_help(argc, argv))
+			return syctl_fleet(NULL, json, argc, argv);
 		if (w.socket || w.instance || w.url) {
 			fprintf(stderr, "syctl fleet: name the hosts as arguments, not with --socket, --instance or --url\n");
 			return SYCTL_USAGE;

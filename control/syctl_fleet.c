@@ -238,8 +238,7 @@ static void fleet_usage(FILE *f)
 int syctl_fleet(const char *token, int json, int argc, char **argv)
 {
 	static struct fleet_host hosts[FLEET_MAX_HOSTS];
-	json_t *out, *host_list = json_array(), *svcs = json_array(), *differing = json_array();
-	json_t *names, *name;
+	json_t *out, *host_list, *svcs, *differing, *names, *name;
 	size_t n = (size_t)argc - 1, started = 0, unreachable = 0, i;
 	int rc;
 
@@ -273,6 +272,9 @@ int syctl_fleet(const char *token, int json, int argc, char **argv)
 	for (i = 0; i < started; i++)
 		pthread_join(hosts[i].thread, NULL);
 
+	host_list = json_array();
+	svcs = json_array();
+	differing = json_array();
 	for (i = 0; i < n; i++) {
 		unreachable += !hosts[i].services;
 		json_array_append_new(host_list,
