@@ -121,11 +121,9 @@ static inline uint16_t stored_tag(const struct sy_ct_entry *e)
 
 static uint64_t n_lines_for(uint64_t capacity)
 {
-	uint64_t n = 1;
+	uint64_t n = (capacity + SY_CT_LINE_SLOTS - 1) / SY_CT_LINE_SLOTS;
 
-	while (n * SY_CT_LINE_SLOTS < capacity)
-		n <<= 1;
-	return n;
+	return n ? n : 1;
 }
 
 uint64_t sy_ct_memsize(uint64_t capacity)
@@ -137,7 +135,7 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 		const struct sy_ct_timeouts *to)
 {
 	ct->lines = mem;
-	ct->mask = (uint32_t)(n_lines_for(capacity) - 1);
+	ct->n_lines = (uint32_t)n_lines_for(capacity);
 	ct->sweep_next = 0;
 	ct->move_backoff = ct->move_skip = 0;
 	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
@@ -145,13 +143,13 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 
 void sy_ct_clear(struct sy_conntrack *ct)
 {
-	memset(ct->lines, 0, ((size_t)ct->mask + 1) * SY_CT_LINE);
+	memset(ct->lines, 0, (size_t)ct->n_lines * SY_CT_LINE);
 	ct->sweep_next = 0;
 }
 
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct)
 {
-	return ((uint64_t)ct->mask + 1) * SY_CT_LINE_SLOTS;
+	return (uint64_t)ct->n_lines * SY_CT_LINE_SLOTS;
 }
 
 /* Where key's entry is, whatever its liveness: NULL if in neither line. */
@@ -250,7 +248,10 @@ int sy_ct_peek_other(const struct sy_conntrack *ct, const struct sy_flow_key *ke
 void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_lines)
 {
 	for (uint32_t k = 0; k < n_lines; k++) {
-		uint8_t *line = line_at(ct, ct->sweep_next++ & ct->mask);
+		uint8_t *line = line_at(ct, ct->sweep_next);
+
+		if (++ct->sweep_next >= ct->n_lines)
+			ct->sweep_next = 0;
 
 		if (v6_line(line)) {
 			if (!live(slot_at(line, 0), now))
@@ -596,7 +597,7 @@ uint64_t sy_ct_count(const struct sy_conntrack *ct, uint32_t now)
 {
 	uint64_t n = 0;
 
-	for (uint64_t l = 0; l <= ct->mask; l++) {
+	for (uint64_t l = 0; l < ct->n_lines; l++) {
 		uint8_t *line = line_at(ct, (uint32_t)l);
 
 		if (v6_line(line)) {

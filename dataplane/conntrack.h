@@ -53,7 +53,7 @@ struct sy_ct_timeouts {
 
 struct sy_conntrack {
 	uint8_t *lines;
-	uint32_t mask; /* n_lines - 1 */
+	uint32_t n_lines; /* any number: lines are found by multiply-shift, not a mask */
 	uint32_t sweep_next;
 	uint32_t move_backoff; /* inserts that skip the move search after the */
 	uint32_t move_skip;    /* last failure, and how many remain (conntrack.c) */
@@ -61,7 +61,7 @@ struct sy_conntrack {
 };
 
 /* Bytes needed for a table of at least `capacity` IPv4 flows (rounded up to
- * a power-of-two line count): 32 bytes a flow. */
+ * whole lines of two): 32 bytes a flow. */
 uint64_t sy_ct_memsize(uint64_t capacity);
 /* Initialise over caller-provided zeroed memory of sy_ct_memsize() bytes. */
 void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
@@ -71,22 +71,29 @@ uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
  * there). Only the owning worker, or while it is parked. */
 void sy_ct_clear(struct sy_conntrack *ct);
 
-/* The two lines a flow with this hash may live in. */
+/* The two lines a flow with this hash may live in. The primary line is the
+ * hash scaled to the line count (multiply-shift: its high bits), so a table
+ * of any size uses all its lines and memory is what was asked for, not the
+ * next power of two; the tag is the hash's low 16 bits, independent of it. */
 static inline uint32_t sy_ct_line1(const struct sy_conntrack *ct, uint32_t hash)
 {
-	return hash & ct->mask;
+	return (uint32_t)(((uint64_t)hash * ct->n_lines) >> 32);
 }
 
 static inline uint16_t sy_ct_tag(uint32_t hash)
 {
-	return (uint16_t)(hash >> 16);
+	return (uint16_t)hash;
 }
 
-/* The other line of an entry in `line` with `tag`: never `line` itself
- * (bit 0 always flips) unless the table is one line; its own inverse. */
+/* The other line of an entry in `line` with `tag`: (f(tag) - line) mod
+ * n_lines, its own inverse, so an entry moves between its two lines knowing
+ * only its line and stored tag. It is `line` itself only where 2 x line =
+ * f(tag) (mod n_lines): such an entry has one line. */
 static inline uint32_t sy_ct_alt_line(const struct sy_conntrack *ct, uint32_t line, uint16_t tag)
 {
-	return (line ^ (((uint32_t)tag * 0x5bd1e995u) >> 8 | 1u)) & ct->mask;
+	uint32_t f = (uint32_t)(((uint64_t)((uint32_t)tag * 0x9e3779b1u) * ct->n_lines) >> 32);
+
+	return f >= line ? f - line : f + ct->n_lines - line;
 }
 
 /* Both lines of a flow, for a burst that looks them up a few packets later. */

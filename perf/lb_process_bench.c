@@ -34,7 +34,9 @@
  *        Checksums of these rewritten frames are not fixed: the packet path
  *        does not verify them.
  * The conntrack holds max(262144, 2N) flows (sy-dataplane's default, or
- * enough for every flow, as perf/bench_dataplane.sh configures it).
+ * enough for every flow, as perf/bench_dataplane.sh configures it); its size
+ * in bytes per tracked flow is printed before each flow count's rows and in
+ * every ROW (ct_bytes_per_flow: 64 at 1M flows, 2M slots of 32 bytes).
  *
  * Each row: R runs (default 7, 5 with --quick) of P packets (default
  * 2,000,000), alternating process and reset-only runs; every run's TSC
@@ -546,6 +548,9 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			sy_ct_init(&b.lb.ct, ct_mem, ct_cap, NULL);
+			printf("conntrack for %u flows: %llu slots, %.1f MB, %.1f bytes per tracked flow\n", n,
+			       (unsigned long long)sy_ct_capacity(&b.lb.ct), (double)ct_size / 1e6,
+			       (double)ct_size / (double)n);
 			build_frames(&b, n, modes[mi] == SY_FWD_GUE ? SY_IPPROTO_UDP : SY_IPPROTO_TCP);
 			for (int ki = 0; ki < n_kinds; ki++) {
 				struct row r;
@@ -571,10 +576,11 @@ int main(int argc, char **argv)
 				if (r.cpu_share < 0.95)
 					printf("WARNING: this row ran on the CPU for only %.0f%% of its wall time: another task shared the core and the cycle figures above count its time too; pin the bench to a quiet core (taskset)\n",
 					       100.0 * r.cpu_share);
-				printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f evict_pct=%.3f cpu_share=%.3f\n",
+				printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f evict_pct=%.3f cpu_share=%.3f ct_bytes=%llu ct_bytes_per_flow=%.1f\n",
 				       mode_name[modes[mi]], kind_name[kinds[ki]], n,
 				       (unsigned long long)r.pkts, mp - mr, mpn - mrn, mp, mr,
-				       100.0 * (double)r.evicts / (double)r.pkts, r.cpu_share);
+				       100.0 * (double)r.evicts / (double)r.pkts, r.cpu_share,
+				       (unsigned long long)ct_size, (double)ct_size / (double)n);
 				fflush(stdout);
 			}
 		}
