@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -326,6 +327,19 @@ int sy_bgp_start(struct sy_daemon *d, char *err, size_t errlen)
 	b->want_gen = 1;
 	if (b->daemon == SY_BGP_NONE)
 		return 0;
+	{
+		/* its directory (one level, like /run/switchyard, which the API
+		 * socket shares): BIRD's user reads the file in it */
+		char dir[sizeof(b->include_file)], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", b->include_file);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = 0;
+			if (mkdir(dir, 0755) == 0)
+				sy_logf("info", "\"bgp: directory created\" dir=%s", dir);
+		}
+	}
 	{
 		uint64_t written = 0;
 
