@@ -444,10 +444,11 @@ json_t *sy_bgp_status_json(struct sy_daemon *d)
 	struct sy_bgp *b = d->bgp;
 	struct sy_bgp_daemon_state st;
 	uint64_t now = sy_now_ms();
-	json_t *vips = json_array(), *j;
+	json_t *vips, *j;
 
-	if (!b)
-		return json_pack("{s:s, s:s}", "daemon", "none", "state", "off");
+	if (!b) /* before the start, after the stop */
+		return json_pack("{s:s, s:s, s:[]}", "daemon", "none", "state", "off", "vips");
+	vips = json_array();
 	sy_bgp_daemon_state(b, &st);
 	for (size_t i = 0; i < b->n_vips; i++) {
 		const struct sy_vip_announce *a = &b->vips[i].a;
