@@ -125,6 +125,22 @@ done
 ctl table web | grep -q "198.18.0.11:80 .* 50.00" && sy_pass "two equal backends share the table evenly" ||
 	{ sy_fail "table shares"; ctl table web; }
 
+# ---- the host's drain (announcing the VIPs): POST, no body, kept -----------------
+code=$(curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST -d junk http://x/v1/host/drain)
+[ "$code" = 400 ] && grep -q "takes no body" "$W/body" && sy_pass "POST /v1/host/drain with a body: 400 $(cat "$W/body")" ||
+	sy_fail "POST /v1/host/drain with a body: $code $(cat "$W/body")"
+code=$(curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" http://x/v1/host/drain)
+[ "$code" = 405 ] && sy_pass "GET /v1/host/drain: 405" || sy_fail "GET /v1/host/drain: $code"
+expect_rc 2 "syctl drain-host with an argument" ctl drain-host now
+ctl --json status | grep -q '"drained": false' || sy_fail "the host is drained before any drain-host"
+expect_rc 0 "syctl drain-host" ctl drain-host
+ctl status | grep -q "^host        DRAINED" && ctl --json status | grep -q '"drained": true' &&
+	grep -q '"drained": true' "$W/region.state" 2>/dev/null &&
+	sy_pass "drained: status says so, the state file keeps it" ||
+	sy_fail "after drain-host: $(ctl status | grep '^host'), state file: $(cat "$W/region.state" 2>&1)"
+expect_rc 0 "syctl undrain-host" ctl undrain-host
+ctl status | grep -q "^host        not drained" || sy_fail "after undrain-host: $(ctl status | grep '^host')"
+
 # ---- usage errors, unreachable, API errors --------------------------------------
 expect_rc 2 "syctl with no command" ctl
 expect_rc 2 "syctl unknown command" ctl frobnicate
@@ -153,8 +169,8 @@ ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad
 # its usage (exit 0, stdout) without asking sy-control (the socket below
 # does not exist: a request would exit 3)
 cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
-[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload register import-ipvs version " ] &&
-	sy_pass "syctl --help lists 16 commands" || sy_fail "syctl --help lists: $cmds"
+[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload drain-host undrain-host register import-ipvs version " ] &&
+	sy_pass "syctl --help lists 18 commands" || sy_fail "syctl --help lists: $cmds"
 help_bad=0
 for c in $cmds; do
 	for h in --help -h; do
