@@ -216,6 +216,18 @@ grep -q "reload refused" "$W/log" && sy_pass "SIGHUP with a bad file is refused 
 [ "$(ctl --json services | grep -c '"name"')" = 2 ] && [ "$(ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')" = "$gen" ] &&
 	sy_pass "bad reloads left the running state untouched" || sy_fail "bad reload changed the state"
 expect_rc 2 "sy-control --check on the bad file" "$BUILD/control/sy-control" --check --config "$W/sw.yaml"
+# the BGP daemon's settings need a restart: a reload that changes them is refused
+config "$CHECKED"
+printf 'bgp:\n  daemon: bird\n  socket: %s/bird.ctl\n' "$W" >>"$W/sw.yaml"
+expect_rc 1 "syctl reload that turns bgp.daemon on" ctl reload
+grep -q "bgp.daemon, socket, include_file and protocol cannot change on reload" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "bgp reload message: $(cat "$W/err")"
+printf 'bgp:\n  daemon: bird\n  hold_down_s: 9\n  hold_down_max_s: 3\n' >"$W/bgp-bad.yaml"
+sed -n '1,/^services:/p' "$W/sw.yaml" | grep -v '^services:' >"$W/bgp-bad-full.yaml"
+cat "$W/bgp-bad.yaml" >>"$W/bgp-bad-full.yaml"
+expect_rc 2 "sy-control --check with hold_down_max_s below hold_down_s" "$BUILD/control/sy-control" --check --config "$W/bgp-bad-full.yaml"
+grep -q "bgp.hold_down_max_s: hold_down_max_s (3) is less than hold_down_s (9)" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--check bgp message: $(cat "$W/err")"
 config "$CHECKED
   - name: dns
     vip: 198.18.1.1
