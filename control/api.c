@@ -15,6 +15,7 @@
 #include <switchyard/counters.h>
 
 #include "api.h"
+#include "bgp.h"
 #include "daemon.h"
 #include "http.h"
 #include "dp_query.h"
@@ -109,6 +110,16 @@ static json_t *region_file_json(const struct sy_daemon *d)
 	return j;
 }
 
+/* The operator's drain of the host (syctl drain-host): no VIP announced. */
+static json_t *host_json(const struct sy_daemon *d)
+{
+	json_t *j = json_pack("{s:b}", "drained", d->drained);
+
+	if (d->drained && d->drained_since)
+		json_object_set_new(j, "drained_since", json_integer((json_int_t)d->drained_since));
+	return j;
+}
+
 static json_t *status_json(struct sy_daemon *d)
 {
 	json_t *deg = json_array();
@@ -127,7 +138,7 @@ static json_t *status_json(struct sy_daemon *d)
 		(*src)->describe(d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o}",
 			 "instance", d->cfg->instance, "version", d->version, "region", d->cfg->region,
 			 "region_file", region_file_json(d),
 			 "dataplane", d->dp_mode, "dataplane_state", dataplane_json(d),
@@ -135,7 +146,8 @@ static json_t *status_json(struct sy_daemon *d)
 			 (json_int_t)(snap ? snap->generation : 0), "services", (json_int_t)d->n_svc,
 			 "uptime_s", (json_int_t)((sy_now_ms() - d->started_ms) / 1000), "publishes",
 			 (json_int_t)d->publishes, "publish_errors", (json_int_t)d->publish_errors,
-			 "sources", sources, "degraded", deg, "last_error", d->last_error);
+			 "sources", sources, "degraded", deg, "last_error", d->last_error, "host",
+			 host_json(d), "bgp", sy_bgp_status_json(d));
 }
 
 /* The services whose changes cannot be published (publish.c), for status. */
@@ -624,6 +636,16 @@ static struct sy_api_reply route(struct sy_daemon *d, const struct sy_api_reques
 	}
 	if (!strcmp(url, "/v1/services"))
 		return get ? reply_json(200, services_json(d)) : reply_error(405, "use GET");
+	if (!strcmp(url, "/v1/host/drain") || !strcmp(url, "/v1/host/undrain")) {
+		bool drain = !strcmp(url, "/v1/host/drain");
+
+		if (strcmp(method, "POST"))
+			return reply_error(405, "use POST");
+		if (rq->body->len)
+			return reply_error(400, "%s takes no body", url);
+		sy_bgp_set_drained(d, drain);
+		return reply_changed(d, json_pack("{s:b, s:b}", "ok", 1, "drained", drain));
+	}
 	if (!strcmp(url, "/v1/stats"))
 		return get ? reply_json(200, stats_json(d)) : reply_error(405, "use GET");
 	if (!strcmp(url, "/v1/reload")) {

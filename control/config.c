@@ -878,6 +878,58 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 	return 0;
 }
 
+static int parse_bgp(struct fld *m, struct sy_config_bgp *b)
+{
+	static const char *const keys[] = { SY_CONFIG_KEYS_BGP(SY_CONFIG_KEY_NAME, ~) NULL };
+	static const char *const daemons[] = { "none", "bird", NULL };
+	static const int dvals[] = { SY_BGP_NONE, SY_BGP_BIRD };
+	struct fld f;
+	int v;
+
+	if (check_map(m, keys))
+		return -1;
+	if (field(m, "daemon", &f)) {
+		if (get_enum(&f, daemons, dvals, "a BGP daemon (none or bird)", &v))
+			return -1;
+		b->daemon = (enum sy_bgp_daemon)v;
+	}
+	if ((field(m, "required", &f) && get_bool(&f, &b->required)) ||
+	    (field(m, "socket", &f) &&
+	     get_abs_path(&f, sizeof(((struct sockaddr_un *)0)->sun_path), &b->socket)) ||
+	    (field(m, "include_file", &f) && get_abs_path(&f, PATH_MAX, &b->include_file)) ||
+	    (field(m, "announce_on_fail_static", &f) && get_bool(&f, &b->announce_on_fail_static)) ||
+	    (field(m, "hold_down_s", &f) && get_u32(&f, 0, 3600, &b->hold_down_s)) ||
+	    (field(m, "hold_down_max_s", &f) && get_u32(&f, 0, 86400, &b->hold_down_max_s)) ||
+	    (field(m, "stable_s", &f) && get_u32(&f, 1, 86400, &b->stable_s)))
+		return -1;
+	if (field(m, "protocol", &f)) {
+		const char *s;
+		size_t n;
+		bool ok;
+
+		if (get_text(&f, "a BIRD protocol name", &s))
+			return -1;
+		n = strlen(s);
+		/* a BIRD symbol, and room for the 4 / 6 after it */
+		ok = n >= 1 && n < SY_BGP_PROTOCOL_MAX - 1 &&
+		     ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_');
+		for (size_t i = 1; ok && i < n; i++)
+			ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+			     (s[i] >= '0' && s[i] <= '9') || s[i] == '_';
+		if (!ok)
+			return ffail(&f, "'%.80s' is not a BIRD protocol name ([A-Za-z_][A-Za-z0-9_]{0,%d})",
+				     s, SY_BGP_PROTOCOL_MAX - 3);
+		memcpy(b->protocol, s, n + 1);
+	}
+	if (b->hold_down_max_s < b->hold_down_s) {
+		if (!field(m, "hold_down_max_s", &f))
+			field(m, "hold_down_s", &f);
+		return ffail(&f, "hold_down_max_s (%u) is less than hold_down_s (%u)",
+			     b->hold_down_max_s, b->hold_down_s);
+	}
+	return 0;
+}
+
 static int parse_check(struct fld *m, struct sy_config_check *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_CHECK(SY_CONFIG_KEY_NAME, ~) NULL };
@@ -1312,6 +1364,22 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 	if (field(&r, "registry", &f) && parse_registry(&f, c))
 		return -1;
 
+	c->bgp.required = true;
+	c->bgp.announce_on_fail_static = true;
+	c->bgp.hold_down_s = 5;
+	c->bgp.hold_down_max_s = 120;
+	c->bgp.stable_s = 120;
+	snprintf(c->bgp.protocol, sizeof(c->bgp.protocol), "switchyard");
+	if (field(&r, "bgp", &f) && parse_bgp(&f, &c->bgp))
+		return -1;
+	if (!c->bgp.socket && !(c->bgp.socket = strdup("/run/bird/bird.ctl")))
+		return oom(x);
+	if (!c->bgp.include_file &&
+	    asprintf(&c->bgp.include_file, "/run/switchyard/bird-%s.conf", c->instance) < 0) {
+		c->bgp.include_file = NULL;
+		return oom(x);
+	}
+
 	/* No services (absent or []) is a valid, empty configuration. */
 	if (field(&r, "services", &f)) {
 		struct fld sf;
@@ -1436,6 +1504,8 @@ void sy_config_free(struct sy_config *c)
 	free(c->registry.etcd.password_file);
 	free(c->registry.zookeeper.servers);
 	free(c->registry.zookeeper.prefix);
+	free(c->bgp.socket);
+	free(c->bgp.include_file);
 	for (size_t i = 0; i < c->n_services; i++) {
 		free(c->services[i].key_file);
 		free(c->services[i].backends);

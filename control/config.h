@@ -158,6 +158,26 @@ struct sy_config_zookeeper {
 	uint32_t session_timeout_ms; /* default 10000 */
 };
 
+enum sy_bgp_daemon {
+	SY_BGP_NONE = 0,
+	SY_BGP_BIRD = 1,
+};
+
+#define SY_BGP_PROTOCOL_MAX 32 /* [A-Za-z_][A-Za-z0-9_]{0,29}, its 4 or 6, NUL */
+
+/* bgp: announcing the VIPs (announce.h, bgp.c). */
+struct sy_config_bgp {
+	enum sy_bgp_daemon daemon;   /* default none */
+	bool required;               /* default true */
+	char *socket;                /* default /run/bird/bird.ctl */
+	char *include_file;          /* default /run/switchyard/bird-<instance>.conf */
+	char protocol[SY_BGP_PROTOCOL_MAX]; /* default "switchyard" */
+	bool announce_on_fail_static;/* default true */
+	uint32_t hold_down_s;        /* default 5 */
+	uint32_t hold_down_max_s;    /* default 120; >= hold_down_s */
+	uint32_t stable_s;           /* default 120 */
+};
+
 struct sy_config {
 	char *path;        /* the file this came from */
 	char instance[SY_CONFIG_INSTANCE_MAX];
@@ -173,6 +193,7 @@ struct sy_config {
 	} registry;
 	struct sy_config_service *services; /* in file order */
 	size_t n_services;
+	struct sy_config_bgp bgp;
 };
 
 /* Parse and validate the file at path. Returns 0 and a new configuration in

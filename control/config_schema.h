@@ -54,6 +54,10 @@
 	  "to a lease.")                                                                           \
 	S(ZOOKEEPER, "registry.zookeeper",                                                        \
 	  "ZooKeeper: one ephemeral znode per backend under `prefix`.")                           \
+	S(BGP, "bgp",                                                                             \
+	  "Announcing the VIPs by BGP: sy-control decides per VIP to announce or withdraw "      \
+	  "(dataplane running, a usable backend, the host not drained) and drives the BGP "      \
+	  "daemon of the host (docs/control.md, \"Announcing the VIPs\").")                       \
 	S(SERVICE, "services[]",                                                                  \
 	  "One load-balanced service: a VIP, port and protocol, how packets reach the "         \
 	  "backends, and where the backends come from.")                                          \
@@ -70,6 +74,7 @@
 	  "Instance name: names the region file, the API socket, the XDP pins "                   \
 	  "(`/sys/fs/bpf/switchyard/<instance>`); `syctl --instance NAME` finds the socket by it.") \
 	K(c, "api", MAP, "see api", "", "", "The API listeners.")                                  \
+	K(c, "bgp", MAP, "daemon none", "", "", "Announcing the VIPs by BGP.")                     \
 	K(c, "defaults", MAP, "see defaults", "", "", "Values services inherit.")                  \
 	K(c, "limits", MAP, "see limits", "", "", "Region sizes.")                                 \
 	K(c, "region", PATH, "/dev/shm/switchyard-<instance>", "absolute path",                   \
@@ -170,6 +175,38 @@
 	  "/switchyard/services", "Parent of the `<service>/<address>:<port>` znodes.")          \
 	K(c, "session_timeout_ms", INT, "10000", "2000..600000", "10000",                         \
 	  "Session timeout asked of the servers; keep it at least the agents' TTL.")
+
+#define SY_CONFIG_KEYS_BGP(K, c)                                                                 \
+	K(c, "daemon", ENUM, "none", "none, bird", "bird",                                        \
+	  "bird: sy-control writes the VIPs to announce into include_file and has BIRD 2 "       \
+	  "re-read its configuration through its control socket. none: no daemon is driven; "    \
+	  "the decisions are still made and shown (syctl status, /metrics).")                    \
+	K(c, "required", BOOL, "true", "true/false", "true",                                      \
+	  "true: a BIRD that does not answer on socket, or does not read include_file, stops "  \
+	  "the start (exit 1). false: sy-control starts anyway, shows `bgp unreachable` and "    \
+	  "retries. Later outages are never fatal either way.")                                   \
+	K(c, "socket", PATH, "/run/bird/bird.ctl", "absolute path, < 108 bytes",                 \
+	  "/run/bird/bird.ctl", "BIRD's control socket (bird -s; birdc -s).")                   \
+	K(c, "include_file", PATH, "/run/switchyard/bird-<instance>.conf", "absolute path",       \
+	  "/run/switchyard/bird-edge1.conf",                                                       \
+	  "The file sy-control writes (atomically) with one static route per announced VIP; "   \
+	  "bird.conf includes it (deploy/bird/bird.conf.example).")                               \
+	K(c, "protocol", STRING, "switchyard", "[A-Za-z_][A-Za-z0-9_]{0,29}", "switchyard",       \
+	  "Names the static protocols of include_file: <protocol>4 (IPv4 VIPs) and "             \
+	  "<protocol>6 (IPv6), which the BGP export filters name. Two instances on one host "    \
+	  "need two names.")                                                                       \
+	K(c, "announce_on_fail_static", BOOL, "true", "true/false", "true",                       \
+	  "Keep announcing a VIP whose services serve only fail-static sets (registry "          \
+	  "unreachable, panic): the last known backends still serve. false withdraws it.")       \
+	K(c, "hold_down_s", INT, "5", "0..3600", "5",                                             \
+	  "After a failure (dataplane not running, no usable backend) a VIP is announced again " \
+	  "only once the failure has been over this long; 0 announces at once.")                 \
+	K(c, "hold_down_max_s", INT, "120", "0..86400", "120",                                    \
+	  "Each further failure (a flap) doubles the hold-down, up to this; at least "           \
+	  "hold_down_s.")                                                                           \
+	K(c, "stable_s", INT, "120", "1..86400", "120",                                           \
+	  "No failure for this long after a hold-down: the flaps are forgotten, the next "       \
+	  "hold-down is hold_down_s again.")
 
 #define SY_CONFIG_KEYS_SERVICE(K, c)                                                             \
 	K(c, "name", NAME, "required", "[A-Za-z0-9_.-]{1,63}, unique", "web",                     \

@@ -135,6 +135,11 @@ struct sy_daemon {
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
 	uint64_t xdp_tick_ms;
 	char run_as[64];                  /* --user: drop to this user */
+	/* announcing the VIPs (bgp.c); the operator's drain of the host, kept
+	 * in the state file (wall-clock seconds since it was drained) */
+	struct sy_bgp *bgp;
+	bool drained;
+	int64_t drained_since;
 };
 
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
@@ -178,6 +183,7 @@ void sy_api_stop(struct sy_daemon *d);
 
 /* xdp.c: the XDP dataplane (no-ops unless --dataplane xdp or auto chose it) */
 struct sy_xdp;
+struct sy_bgp;
 int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen);
 void sy_daemon_xdp_sync(struct sy_daemon *d);          /* after each commit */
 /* grace-period deletions (rate-limited); with export, the program's counters

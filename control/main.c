@@ -23,6 +23,7 @@
 
 #include <switchyard/icmp_error.h>
 
+#include "bgp.h"
 #include "daemon.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -70,6 +71,14 @@ int sy_daemon_reload(struct sy_daemon *d, char *err, size_t errlen)
 		return -1;
 	if (strcmp(cfg->region, d->cfg->region) || strcmp(cfg->instance, d->cfg->instance)) {
 		snprintf(err, errlen, "%s: instance and region cannot change on reload (restart sy-control)",
+			 d->config_path);
+		sy_config_free(cfg);
+		return -1;
+	}
+	if (cfg->bgp.daemon != d->cfg->bgp.daemon || strcmp(cfg->bgp.socket, d->cfg->bgp.socket) ||
+	    strcmp(cfg->bgp.include_file, d->cfg->bgp.include_file) ||
+	    strcmp(cfg->bgp.protocol, d->cfg->bgp.protocol)) {
+		snprintf(err, errlen, "%s: bgp.daemon, socket, include_file and protocol cannot change on reload (restart sy-control)",
 			 d->config_path);
 		sy_config_free(cfg);
 		return -1;
@@ -455,9 +464,20 @@ int main(int argc, char **argv)
 		close_region(d, true);
 		return 1;
 	}
+	/* the decision first: BIRD (re)started later reads it */
+	if (sy_bgp_start(d, err, sizeof(err))) {
+		fprintf(stderr, "sy-control: %s\n", err);
+		sy_bgp_stop(d); /* withdraws what it may have announced */
+		if (d->xdp && sy_xdp_adopted(d->xdp))
+			d->xdp_stay = true;
+		sy_daemon_xdp_stop(d);
+		close_region(d, true);
+		return 1;
+	}
 	if (sy_api_start(d, err, sizeof(err)) || start_sources(d, err, sizeof(err)) ||
 	    sy_health_start(d)) {
 		fprintf(stderr, "sy-control: %s\n", err);
+		sy_bgp_stop(d);
 		sy_daemon_xdp_stop(d);
 		sy_api_stop(d);
 		stop_sources(d);
@@ -498,6 +518,7 @@ int main(int argc, char **argv)
 		sy_daemon_xdp_refresh(d, false);
 		sy_daemon_region_watch(d, sy_now_ms());
 		sy_dp_health_sample(d, sy_now_ms());
+		sy_bgp_tick(d, sy_now_ms());
 		if (d->marks != marks)
 			continue; /* changed while publish had the lock released */
 		/* wake at least every 50 ms for expiry; at once on a change */
@@ -511,6 +532,7 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_unlock(&d->lock);
 	sy_logf("info", "\"sy-control stopping; the region stays and keeps serving\"");
+	sy_bgp_stop(d); /* every VIP withdrawn first: the routers move away */
 	sy_health_stop(d);
 	sy_api_stop(d);
 	stop_sources(d);

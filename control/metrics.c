@@ -16,6 +16,7 @@
 
 #include <switchyard/counters.h>
 
+#include "bgp.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "source.h"
@@ -474,6 +475,75 @@ static void dataplane(struct buf *b, const struct sy_daemon *d)
 		     d->region_recreated);
 }
 
+/* Announcing the VIPs (bgp.c): per VIP announced or not, why not, how
+ * often withdrawn by reason; the host's drain; the BGP daemon's state. */
+static void announce(struct buf *b, struct sy_daemon *d)
+{
+	static const char *const daemon_states[] = { "off", "starting", "up", "unreachable",
+						     "not_configured", "error" };
+	struct sy_bgp *g = d->bgp;
+	struct sy_bgp_daemon_state st = { 0 };
+	const char *state = "off";
+	char ip[64];
+
+	if (g) {
+		sy_bgp_daemon_state(g, &st);
+		state = sy_bgp_state_name(g, &st);
+	}
+	family_value(b, "switchyard_host_drained", "gauge",
+		     "1 while the operator has drained the host (syctl drain-host): no VIP is announced",
+		     d->drained);
+	family_value(b, "switchyard_bgp_daemon_up", "gauge",
+		     "1 while the BGP daemon (bgp.daemon) answers and reads the VIPs sy-control writes",
+		     !strcmp(state, "up"));
+	family(b, "switchyard_bgp_daemon_state", "gauge",
+	       "1 for the BGP daemon's state: off (bgp.daemon none), starting, up, unreachable (not "
+	       "running, no answer), not_configured (it does not include bgp.include_file), error");
+	for (size_t i = 0; i < sizeof(daemon_states) / sizeof(daemon_states[0]); i++) {
+		struct labels l = { 0 };
+
+		sample(b, "switchyard_bgp_daemon_state", label(&l, "state", daemon_states[i]),
+		       !strcmp(state, daemon_states[i]));
+	}
+	family_value(b, "switchyard_bgp_daemon_errors_total", "counter",
+		     "Failed attempts to have the BGP daemon read the VIPs (retried)", st.errors);
+	family(b, "switchyard_vip_announced", "gauge",
+	       "1 while sy-control announces the VIP (with bgp.daemon none: decides to)");
+	for (size_t i = 0; g && i < g->n_vips; i++) {
+		struct labels l = { 0 };
+
+		sy_format_ip(g->vips[i].a.family, g->vips[i].a.addr, ip, sizeof(ip));
+		sample(b, "switchyard_vip_announced", label(&l, "vip", ip), g->vips[i].a.announced);
+	}
+	family(b, "switchyard_vip_withdrawn", "gauge",
+	       "1 for the reason a VIP is withdrawn now: stopping, drained, dataplane, no_backend, "
+	       "fail_static, hold_down (all 0 while announced)");
+	for (size_t i = 0; g && i < g->n_vips; i++) {
+		sy_format_ip(g->vips[i].a.family, g->vips[i].a.addr, ip, sizeof(ip));
+		for (int r = SY_ANN_STOPPING; r < SY_ANN__COUNT; r++) {
+			struct labels l = { 0 };
+
+			label(&l, "vip", ip);
+			sample(b, "switchyard_vip_withdrawn", label(&l, "reason", sy_ann_reason_name(r)),
+			       !g->vips[i].a.announced && g->vips[i].a.reason == (enum sy_ann_reason)r);
+		}
+	}
+	family(b, "switchyard_vip_withdrawals_total", "counter",
+	       "Times a VIP went from announced to withdrawn, by reason");
+	for (size_t i = 0; g && i < g->n_vips; i++) {
+		sy_format_ip(g->vips[i].a.family, g->vips[i].a.addr, ip, sizeof(ip));
+		for (int r = SY_ANN_STOPPING; r < SY_ANN__COUNT; r++) {
+			struct labels l = { 0 };
+
+			if (r == SY_ANN_HOLD_DOWN)
+				continue; /* never a cause to withdraw: it follows one */
+			label(&l, "vip", ip);
+			sample(b, "switchyard_vip_withdrawals_total",
+			       label(&l, "reason", sy_ann_reason_name(r)), g->vips[i].a.withdrawals[r]);
+		}
+	}
+}
+
 char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 {
 	struct sy_region_map *m = sy_writer_map(d->writer);
@@ -489,6 +559,7 @@ char *sy_metrics_text(struct sy_daemon *d, size_t *len)
 		control(&b, d, snap);
 		configured_services(&b, d);
 		dataplane(&b, d);
+		announce(&b, d);
 	}
 	free(r.svc);
 	free(r.be);

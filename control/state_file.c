@@ -18,13 +18,39 @@
 
 #define FORMAT "switchyard-state"
 
+/* The host's state: {"drained": bool, "since": wall-clock seconds}, optional
+ * (a file without it: not drained). 0, or -1 with err. */
+static int read_host(const char *path, json_t *root, bool *drained, int64_t *since, char *err,
+		     size_t errlen)
+{
+	json_t *h = json_object_get(root, "host"), *dr, *si;
+
+	*drained = false;
+	*since = 0;
+	if (!h)
+		return 0;
+	dr = json_object_get(h, "drained");
+	si = json_object_get(h, "since");
+	if (!json_is_object(h) || !json_is_boolean(dr) || (si && !json_is_integer(si))) {
+		snprintf(err, errlen, "state file %s: host: need {\"drained\": true|false, \"since\": SECONDS}",
+			 path);
+		return -1;
+	}
+	*drained = json_is_true(dr);
+	*since = si ? (int64_t)json_integer_value(si) : 0;
+	return 0;
+}
+
 /* Read and check the file: its services object (new reference), an empty
- * one for a missing file, NULL with err otherwise. */
-static json_t *read_services(const char *path, char *err, size_t errlen)
+ * one for a missing file, NULL with err otherwise; and the host's drain. */
+static json_t *read_services(const char *path, bool *drained, int64_t *since, char *err,
+			     size_t errlen)
 {
 	json_error_t je;
 	json_t *root, *svcs;
 
+	*drained = false;
+	*since = 0;
 	if (access(path, F_OK) && errno == ENOENT)
 		return json_object();
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -46,6 +72,10 @@ static json_t *read_services(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "state file %s: version %lld, this build reads version %d: move it away (or start the release that wrote it)",
 			 path, (long long)json_integer_value(json_object_get(root, "version")),
 			 SY_STATE_VERSION);
+		json_decref(root);
+		return NULL;
+	}
+	if (read_host(path, root, drained, since, err, errlen)) {
 		json_decref(root);
 		return NULL;
 	}
@@ -131,7 +161,9 @@ oom:
 
 int sy_state_check(const struct sy_config *cfg, char *err, size_t errlen)
 {
-	json_t *svcs = read_services(cfg->state_file, err, errlen), *st;
+	bool drained;
+	int64_t since;
+	json_t *svcs = read_services(cfg->state_file, &drained, &since, err, errlen), *st;
 	const char *name;
 	int rc = 0;
 
@@ -179,8 +211,11 @@ static int apply_services(struct sy_daemon *d, json_t *svcs, const char *path, c
 
 int sy_state_load(struct sy_daemon *d, char *err, size_t errlen)
 {
-	json_t *svcs = read_services(d->cfg->state_file, err, errlen);
+	json_t *svcs = read_services(d->cfg->state_file, &d->drained, &d->drained_since, err, errlen);
 
+	if (svcs && d->drained)
+		sy_logf("warn", "\"the host is drained (state file): no VIP is announced until syctl undrain-host\" file=%s",
+			d->cfg->state_file);
 	return svcs ? apply_services(d, svcs, d->cfg->state_file, err, errlen) : -1;
 }
 
@@ -239,8 +274,9 @@ void sy_state_reloaded(struct sy_daemon *d, struct json_t *before)
 char *sy_state_capture(struct sy_daemon *d, unsigned long long *seq, char *path, size_t pathlen)
 {
 	json_t *svcs = sy_state_services(d);
-	json_t *root = svcs ? json_pack("{s:s, s:i, s:o}", "format", FORMAT, "version",
-					SY_STATE_VERSION, "services", svcs)
+	json_t *root = svcs ? json_pack("{s:s, s:i, s:o, s:{s:b, s:I}}", "format", FORMAT, "version",
+					SY_STATE_VERSION, "services", svcs, "host", "drained",
+					d->drained, "since", (json_int_t)d->drained_since)
 			    : NULL;
 	char *text;
 

@@ -4,12 +4,15 @@
  * they survive restarts and reloads (docs/control.md, "Operator changes"):
  *   - backends added with `syctl add` (source api), per service;
  *   - operator weights (`syctl drain`, `syctl weight`; `syctl reset` clears
- *     one), per service and backend identity, whatever the backend's source.
+ *     one), per service and backend identity, whatever the backend's source;
+ *   - the host's drain (`syctl drain-host`, `undrain-host`): no VIP is
+ *     announced while it holds (bgp.c).
  * `syctl remove` is not kept: a configured backend returns with the next
  * reload, a registered one with its next heartbeat (syctl says so).
  *
  * The file is JSON, {"format": "switchyard-state", "version": 1, "services":
- * {NAME: {"added": [...], "weights": [...]}}}; services not configured now
+ * {NAME: {"added": [...], "weights": [...]}}, "host": {"drained": false,
+ * "since": 0}} ("host" optional: not drained); services not configured now
  * are kept as they are for when they return. It is replaced atomically
  * (write, fsync, rename). A file that cannot be read, is not JSON or has
  * another version stops start-up (and --check, and a reload) with its name

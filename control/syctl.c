@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -57,6 +58,10 @@ static const struct command {
 	  "refreshing per-VIP and per-backend rates\n"
 	  "(q or Ctrl-C quits; plain text when not a terminal)", -1, -1 },
 	{ "reload", "", "re-read the configuration", 0, 0 },
+	{ "drain-host", "",
+	  "withdraw every VIP of this host from BGP, for\n"
+	  "maintenance (kept across restarts)", 0, 0 },
+	{ "undrain-host", "", "announce the VIPs again (when healthy; kept)", 0, 0 },
 	{ "register", "--service S --addr A --port P --registry URL [--registry URL...]\n"
 		      "[--key-file F]\n"
 		      "[--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]",
@@ -236,6 +241,47 @@ static long long i_(json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
+/* The host's drain, the BGP daemon and each VIP's announcement. */
+static void print_announce(json_t *j)
+{
+	json_t *host = json_object_get(j, "host"), *bgp = json_object_get(j, "bgp"), *v;
+	size_t i;
+
+	if (json_is_true(json_object_get(host, "drained"))) {
+		time_t since = (time_t)i_(host, "drained_since");
+		char when[64] = "";
+
+		if (since)
+			strftime(when, sizeof(when), " since %Y-%m-%d %H:%M:%S", localtime(&since));
+		printf("host        DRAINED%s: no VIP is announced (syctl undrain-host)\n", when);
+	} else {
+		printf("host        not drained\n");
+	}
+	if (!strcmp(s_(bgp, "daemon"), "none"))
+		printf("bgp         none (bgp.daemon: no daemon driven; the decisions below only)\n");
+	else if (!strcmp(s_(bgp, "state"), "up"))
+		printf("bgp         %s up (%s, file %s), for %lld s\n", s_(bgp, "daemon"),
+		       s_(bgp, "socket"), s_(bgp, "include_file"), i_(bgp, "state_for_s"));
+	else
+		printf("bgp         %s %s: %s, for %lld s\n", s_(bgp, "daemon"), s_(bgp, "state"),
+		       s_(bgp, "message"), i_(bgp, "state_for_s"));
+	json_array_foreach(json_object_get(bgp, "vips"), i, v) {
+		bool on = json_is_true(json_object_get(v, "announced"));
+
+		printf("  %-28s %-9s ", s_(v, "vip"), on ? "announced" : "WITHDRAWN");
+		if (on)
+			printf("(%s) for %lld s\n", s_(v, "services"), i_(v, "for_s"));
+		else if (!strcmp(s_(v, "reason"), "hold_down"))
+			printf("hold_down: %s %s ended, back in %.1f s (hold %.0f s, %lld flaps) (%s)\n",
+			       s_(v, "failure"), "failure", (double)i_(v, "hold_down_left_ms") / 1000.0,
+			       (double)i_(v, "hold_down_ms") / 1000.0, i_(v, "flaps"),
+			       s_(v, "services"));
+		else
+			printf("%s: %s (%s) for %lld s\n", s_(v, "reason"), s_(v, "why"),
+			       s_(v, "services"), i_(v, "for_s"));
+	}
+}
+
 static void print_status(json_t *j)
 {
 	size_t i;
@@ -269,6 +315,7 @@ static void print_status(json_t *j)
 			printf("; it serves a REMOVED region file");
 		printf("\n");
 	}
+	print_announce(j);
 	printf("generation  %lld\n", i_(j, "generation"));
 	printf("services    %lld\n", i_(j, "services"));
 	printf("uptime      %lld s\n", i_(j, "uptime_s"));
@@ -400,6 +447,16 @@ static void print_stats(json_t *j)
 	}
 }
 
+static void print_drained(json_t *j)
+{
+	if (json_is_true(json_object_get(j, "drained")))
+		printf("host drained: every VIP is withdrawn (kept in %s; syctl undrain-host ends it)\n",
+		       s_(j, "state_file"));
+	else
+		printf("host undrained: the VIPs are announced again once healthy (kept in %s)\n",
+		       s_(j, "state_file"));
+}
+
 static int backend_path(char *path, size_t len, const char *svc, const char *ep,
 			const char *suffix)
 {
@@ -515,6 +572,10 @@ static int run(const struct sy_http_target *t, const char *cmd, int argc, char *
 		*printer = print_stats;
 	} else if (!strcmp(cmd, "reload")) {
 		rc = call(t, "POST", "/v1/reload", NULL, out);
+	} else if (!strcmp(cmd, "drain-host") || !strcmp(cmd, "undrain-host")) {
+		rc = call(t, "POST", !strcmp(cmd, "drain-host") ? "/v1/host/drain" : "/v1/host/undrain",
+			  NULL, out);
+		*printer = print_drained;
 	} else if (!strcmp(cmd, "add")) {
 		char addr[64];
 		unsigned port;

@@ -14,7 +14,8 @@
 #   demo     the tools scripts/demo.sh drives its namespaces with
 #   test     everything the test suite, fuzzing and benchmarks use, including
 #            the servers the tests start themselves on loopback (etcd,
-#            ZooKeeper, Prometheus). Their packages' system services are never left
+#            ZooKeeper, Prometheus) or in their namespaces (BIRD). Their
+#            packages' system services are never left
 #            enabled or running: starts are refused during the install
 #            (policy-rc.d) and the units are disabled and stopped afterwards,
 #            on every run. Do not install this group on a host that runs
@@ -33,6 +34,9 @@ RUNTIME=(
 	# plugins the dataplane loads at run time (debian/control Depends)
 	librte-mempool-ring23 librte-net-tap23
 	dpdk # NIC drivers, dpdk-devbind.py (Recommends)
+	# Not here: bird2, the BGP daemon that announces the VIPs (bgp.daemon:
+	# bird). It is optional on a gateway host (the package Suggests it; FRR
+	# or no BGP at all are fine): apt-get install bird2 where you want it.
 )
 BUILD=(
 	build-essential pkg-config meson ninja-build python3
@@ -57,9 +61,10 @@ TEST=(
 	etcd-server etcd-client
 	zookeeper zookeeper-bin # server jars and cli_mt (tests run the server; never zookeeperd)
 	prometheus              # promtool, and the server test_prometheus.sh starts
+	bird2                   # BGP: test_bgp_live.sh runs its own bird daemons (router and LB)
 )
 # The packages of TEST whose system services must stay disabled and stopped.
-TEST_SERVERS=(etcd-server zookeeper prometheus)
+TEST_SERVERS=(etcd-server zookeeper prometheus bird2)
 
 group() { # NAME: the group's packages, one a line
 	case "$1" in

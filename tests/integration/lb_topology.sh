@@ -20,7 +20,10 @@
 # DATAPLANE (dpdk, the default: sy-dataplane as above | xdp: no sy-dataplane
 # and no TAP; sy-control loads the XDP balancer on the LB's eth0, which holds
 # 198.18.0.1 itself, so ARP and host traffic are the kernel's via XDP_PASS;
-# XDP_ARGS: more sy-control options, e.g. --xdp-mode generic).
+# XDP_ARGS: more sy-control options, e.g. --xdp-mode generic),
+# TOPO_EXTRA_CONFIG (YAML appended to the configuration, e.g. a bgp:
+# section), and a function topo_before_control, if defined, that topo_up
+# calls once the LB namespace exists, before sy-control starts.
 
 VIP=198.18.1.1
 LBIP=198.18.0.1
@@ -67,6 +70,7 @@ services:
       hold_down_s: 0
       panic_threshold: 0.9
       panic_window_s: 5
+${TOPO_EXTRA_CONFIG:-}
 EOF
 }
 
@@ -98,6 +102,9 @@ topo_up() {
 		NAME_OF[198.18.0.1$i]=be$i
 	done
 
+	if declare -F topo_before_control >/dev/null; then
+		topo_before_control || return 1
+	fi
 	if [ "$DATAPLANE" = xdp ]; then
 		topo_xdp_prepare || return 1
 		topo_start_control || return 1

@@ -125,6 +125,22 @@ done
 ctl table web | grep -q "198.18.0.11:80 .* 50.00" && sy_pass "two equal backends share the table evenly" ||
 	{ sy_fail "table shares"; ctl table web; }
 
+# ---- the host's drain (announcing the VIPs): POST, no body, kept -----------------
+code=$(curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" -X POST -d junk http://x/v1/host/drain)
+[ "$code" = 400 ] && grep -q "takes no body" "$W/body" && sy_pass "POST /v1/host/drain with a body: 400 $(cat "$W/body")" ||
+	sy_fail "POST /v1/host/drain with a body: $code $(cat "$W/body")"
+code=$(curl -s -o "$W/body" -w '%{http_code}' --unix-socket "$SOCK" http://x/v1/host/drain)
+[ "$code" = 405 ] && sy_pass "GET /v1/host/drain: 405" || sy_fail "GET /v1/host/drain: $code"
+expect_rc 2 "syctl drain-host with an argument" ctl drain-host now
+ctl --json status | grep -q '"drained": false' || sy_fail "the host is drained before any drain-host"
+expect_rc 0 "syctl drain-host" ctl drain-host
+ctl status | grep -q "^host        DRAINED" && ctl --json status | grep -q '"drained": true' &&
+	grep -q '"drained": true' "$W/region.state" 2>/dev/null &&
+	sy_pass "drained: status says so, the state file keeps it" ||
+	sy_fail "after drain-host: $(ctl status | grep '^host'), state file: $(cat "$W/region.state" 2>&1)"
+expect_rc 0 "syctl undrain-host" ctl undrain-host
+ctl status | grep -q "^host        not drained" || sy_fail "after undrain-host: $(ctl status | grep '^host')"
+
 # ---- usage errors, unreachable, API errors --------------------------------------
 expect_rc 2 "syctl with no command" ctl
 expect_rc 2 "syctl unknown command" ctl frobnicate
@@ -153,8 +169,8 @@ ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad
 # its usage (exit 0, stdout) without asking sy-control (the socket below
 # does not exist: a request would exit 3)
 cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
-[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload register fleet import-ipvs version " ] &&
-	sy_pass "syctl --help lists 17 commands" || sy_fail "syctl --help lists: $cmds"
+[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload drain-host undrain-host register fleet import-ipvs version " ] &&
+	sy_pass "syctl --help lists 19 commands" || sy_fail "syctl --help lists: $cmds"
 help_bad=0
 for c in $cmds; do
 	for h in --help -h; do
@@ -200,6 +216,18 @@ grep -q "reload refused" "$W/log" && sy_pass "SIGHUP with a bad file is refused 
 [ "$(ctl --json services | grep -c '"name"')" = 2 ] && [ "$(ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/p')" = "$gen" ] &&
 	sy_pass "bad reloads left the running state untouched" || sy_fail "bad reload changed the state"
 expect_rc 2 "sy-control --check on the bad file" "$BUILD/control/sy-control" --check --config "$W/sw.yaml"
+# the BGP daemon's settings need a restart: a reload that changes them is refused
+config "$CHECKED"
+printf 'bgp:\n  daemon: bird\n  socket: %s/bird.ctl\n' "$W" >>"$W/sw.yaml"
+expect_rc 1 "syctl reload that turns bgp.daemon on" ctl reload
+grep -q "bgp.daemon, socket, include_file and protocol cannot change on reload" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "bgp reload message: $(cat "$W/err")"
+printf 'bgp:\n  daemon: bird\n  hold_down_s: 9\n  hold_down_max_s: 3\n' >"$W/bgp-bad.yaml"
+sed -n '1,/^services:/p' "$W/sw.yaml" | grep -v '^services:' >"$W/bgp-bad-full.yaml"
+cat "$W/bgp-bad.yaml" >>"$W/bgp-bad-full.yaml"
+expect_rc 2 "sy-control --check with hold_down_max_s below hold_down_s" "$BUILD/control/sy-control" --check --config "$W/bgp-bad-full.yaml"
+grep -q "bgp.hold_down_max_s: hold_down_max_s (3) is less than hold_down_s (9)" "$W/err" &&
+	sy_pass "it says: $(cat "$W/err")" || sy_fail "--check bgp message: $(cat "$W/err")"
 config "$CHECKED
   - name: dns
     vip: 198.18.1.1

@@ -128,6 +128,12 @@ for d in libbpf1 librte-eal librte-ethdev libcurl4 libjansson4 libyaml-0-2 libmi
 done
 [ ${#lack[@]} -eq 0 ] && pass "Depends has the linked libraries and DPDK's ring mempool and TAP plugins" ||
 	fail "Depends lacks ${lack[*]}: $depends"
+# BIRD (announcing the VIPs, bgp.daemon: bird) is optional on a gateway host:
+# suggested, never pulled in
+suggests=$(dpkg-deb -f "$deb" Suggests)
+[[ ", $suggests" == *", bird2"* ]] && [[ "$depends, $(dpkg-deb -f "$deb" Recommends)" != *bird2* ]] &&
+	pass "bird2 is suggested, not a dependency: $suggests" ||
+	fail "bird2 should be in Suggests only: Suggests '$suggests', Depends '$depends'"
 # scripts/install-deps.sh runtime (a gateway host running a source build)
 # installs exactly what the package pulls in: its Depends and Recommends
 pkg_names() { tr ',|' '\n\n' | sed -E 's/\(.*\)//; s/:any$//; s/^ +//; s/ +$//' | grep -v '^$' | LC_ALL=C sort -u; }
@@ -191,6 +197,7 @@ expect_files=(
 	/usr/share/doc/switchyard/operator-guide.md /usr/share/doc/switchyard/troubleshooting.md
 	/usr/share/doc/switchyard/config-reference.md /usr/share/doc/switchyard/architecture.md
 	/usr/share/switchyard/grafana/switchyard.json
+	/usr/share/switchyard/bird/bird.conf.example
 )
 missing=()
 for f in "${expect_files[@]}"; do

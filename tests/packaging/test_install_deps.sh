@@ -5,8 +5,8 @@
 #     server; the test group has the servers the tests run themselves
 #     (etcd, ZooKeeper, Prometheus); an unknown or missing group is a usage
 #     error (exit 2), never "install everything";
-#   - after `install-deps.sh test` no unit of etcd-server, zookeeper or
-#     prometheus is enabled (systemctl is-enabled reads the unit files, so it
+#   - after `install-deps.sh test` no unit of etcd-server, zookeeper,
+#     prometheus or bird2 is enabled (systemctl is-enabled reads the unit files, so it
 #     answers without a running systemd), none has SysV start links, none is
 #     active where systemd runs, and nothing listens on their default ports
 #     (2379, 2380, 2181, 9090). The tests' own servers use free ports of
@@ -38,7 +38,7 @@ for g in runtime build demo test; do
 	rc=$?
 	[ $rc -eq 0 ] && [ -n "${G[$g]}" ] || fail "install-deps.sh --list $g: exit $rc, '${G[$g]}'"
 done
-servers=(etcd-server etcd-client zookeeper zookeeper-bin prometheus)
+servers=(etcd-server etcd-client zookeeper zookeeper-bin prometheus bird2)
 for p in "${servers[@]}" python3-scapy; do
 	grep -qxF "$p" <<<"${G[test]}" || fail "install-deps.sh --list test: exit 0, no $p in it"
 	for g in runtime build demo; do
@@ -62,7 +62,7 @@ rc=$?
 [ $rc -eq 0 ] && pass "install-deps.sh test: exit 0" || fail "install-deps.sh test: exit $rc: $out"
 units=()
 sysv=()
-for p in etcd-server zookeeper prometheus; do
+for p in etcd-server zookeeper prometheus bird2; do
 	dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'install ok installed' ||
 		{ fail "$p not installed after install-deps.sh test"; continue; }
 	mapfile -t -O ${#units[@]} units < <(dpkg-query -L $p |
