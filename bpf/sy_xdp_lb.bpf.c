@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* The XDP fallback path: the load balancer of sy-dataplane (dataplane/lb.c)
  * as one XDP program, with the same behaviour packet for packet. The
- * classification is the shared packet core's (switchyard/pkt_parse.h, the
- * very code sy-dataplane runs); what follows it is this program's:
+ * classification and the rewrites are the shared packet core's
+ * (switchyard/pkt_parse.h, pkt_encap.h, pkt_icmp_reply.h: the very code
+ * sy-dataplane runs); the lookups between them are this program's:
  *
  *   - the same classification and drop reasons (Ethernet, up to two VLAN
  *     tags, IPv4 with options, IPv6 with up to 8 extension headers incl. AH,
@@ -36,10 +37,11 @@
  *     SY_FRAME_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
  * Verifier notes: the classification (sy_parse_frame), the IPv6 extension
- * header walk (sy_parse_ip6_ext) and the checksum of a packet range are global functions, each
- * verified once on its own, so that their paths do not multiply the main
- * program's. Offsets into the packet are scalars bounded by SY_FRAME_OFF_MAX and
- * turned into pointers by sy_frame_at(), which checks them against data_end.
+ * header walk (sy_parse_ip6_ext) and the checksum of a packet range
+ * (sy_frame_csum) are global functions, each verified once on its own, so
+ * that their paths do not multiply the main program's. Offsets into the
+ * packet are scalars bounded by SY_FRAME_OFF_MAX and turned into pointers by
+ * sy_frame_at(), which checks them against data_end.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -49,10 +51,9 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_hdr.h>
+#include <switchyard/pkt_icmp_reply.h>
 #include <switchyard/pkt_parse.h>
 #include <switchyard/xdp_maps.h>
-
-#define SY_MTU_DROP 1 /* enum sy_mtu_action (dataplane/lb.h) */
 
 _Static_assert(SY_C__COUNT <= SY_LCORE_NCOUNTERS, "counter indices fit the map");
 
@@ -169,365 +170,30 @@ static __always_inline void count(__u32 idx)
 	count_n(idx, 1);
 }
 
-
-static __always_inline __u16 fold16(__u64 s)
+/* Count what a rewrite of the shared core (switchyard/pkt_encap.h) did. */
+static __always_inline int count_rewrite(struct sy_rewrite r)
 {
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)s;
+	if (r.counter)
+		count(r.counter);
+	if (r.counter2)
+		count(r.counter2);
+	return r.verdict;
 }
 
-/* ---- Checksums ----------------------------------------------------------------- */
-
-#define CSUM_CHUNK(k)                                                          \
-	do {                                                                   \
-		if (len & (k)) {                                               \
-			o &= SY_FRAME_OFF_MAX;                                      \
-			q = sy_frame_at(ctx, o, (k));                               \
-			if (!q)                                                \
-				return -1;                                     \
-			s = bpf_csum_diff(NULL, 0, q, (k), (__u32)s);          \
-			if (s < 0)                                             \
-				return -1;                                     \
-			o += (k);                                              \
-		}                                                              \
-	} while (0)
-
-/* One's complement sum (folded to 16 bits, not inverted) of len bytes of the
- * frame at off, seeded with seed (e.g. a pseudo-header sum), or -1. The sum
- * is in memory order like sy_csum_partial(): an odd last byte counts as if
- * followed by a zero. bpf_csum_diff in chunks of constant size (512, then the
- * binary digits of the rest): every size is known to the verifier. */
-__noinline int sy_xdp_csum(struct xdp_md *ctx, __u32 off, __u32 len, __u32 seed)
-{
-	__s64 s = seed;
-	__u32 o = off, tail = 0;
-	void *q;
-
-	if (!ctx || off > SY_FRAME_OFF_MAX || len > 8 * 512)
-		return -1;
-	for (int i = 0; i < 8; i++) {
-		if (len < 512)
-			break;
-		o &= SY_FRAME_OFF_MAX;
-		q = sy_frame_at(ctx, o, 512);
-		if (!q)
-			return -1;
-		s = bpf_csum_diff(NULL, 0, q, 512, (__u32)s);
-		if (s < 0)
-			return -1;
-		o += 512;
-		len -= 512;
-	}
-	CSUM_CHUNK(256);
-	CSUM_CHUNK(128);
-	CSUM_CHUNK(64);
-	CSUM_CHUNK(32);
-	CSUM_CHUNK(16);
-	CSUM_CHUNK(8);
-	CSUM_CHUNK(4);
-	o &= SY_FRAME_OFF_MAX;
-	if (len & 2) {
-		const __u8 *b = sy_frame_at(ctx, o, 2);
-
-		if (!b)
-			return -1;
-		tail = (__u32)b[0] | (__u32)b[1] << 8;
-		o += 2;
-	}
-	if (len & 1) {
-		const __u8 *b = sy_frame_at(ctx, o & SY_FRAME_OFF_MAX, 1);
-
-		if (!b)
-			return -1;
-		/* memory order, zero-padded: the byte's place in its 32-bit word */
-		tail |= (__u32)b[0] << ((len & 2) ? 16 : 0);
-	}
-	return fold16((__u64)(__u32)s + tail);
-}
-
-/* IPv4 header checksum of a 20-byte header (csum field 0). */
-static __always_inline __u16 ip4_hdr_csum(const struct sy_ip4_hdr *ip)
-{
-	const __u32 *w = (const __u32 *)ip;
-
-	return (__u16)~fold16((__u64)w[0] + w[1] + w[2] + w[3] + w[4]);
-}
-
-/* Pseudo-header sum (memory order) of an IPv6 upper-layer checksum. */
-static __always_inline __u32 pseudo6(const __u32 *src, const __u32 *dst, __u32 len,
-				     __u8 proto)
-{
-	__u64 s = 0;
-
-	for (int i = 0; i < 4; i++)
-		s += (__u64)src[i] + dst[i];
-	s += bpf_htons((__u16)(len >> 16)) + bpf_htons((__u16)len) + bpf_htons(proto);
-	return fold16(s);
-}
-
-/* ---- Building headers (dataplane/lb.c) ------------------------------------------ */
-
-static __always_inline void make_ip4(struct sy_ip4_hdr *ip, __u32 saddr, __u32 daddr,
-				     __u8 proto, __u32 payload, __u8 tos, int df)
-{
-	ip->ver_ihl = 0x45;
-	ip->tos = tos;
-	ip->tot_len = bpf_htons((__u16)(sizeof(*ip) + payload));
-	ip->id = 0;
-	ip->frag_off = df ? bpf_htons(SY_IP4_DF) : 0;
-	ip->ttl = 64;
-	ip->proto = proto;
-	ip->csum = 0;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	ip->csum = ip4_hdr_csum(ip);
-}
-
-static __always_inline void make_ip6(struct sy_ip6_hdr *ip, const __u32 *saddr,
-				     const __u32 *daddr, __u8 proto, __u32 payload, __u8 tc,
-				     __u32 flow)
-{
-	ip->ver_tc_flow = bpf_htonl(6u << 28 | (__u32)tc << 20 | (flow & 0xfffff));
-	ip->payload_len = bpf_htons((__u16)payload);
-	ip->nexthdr = proto;
-	ip->hop_limit = 64;
-	__builtin_memcpy(ip->saddr, saddr, 16);
-	__builtin_memcpy(ip->daddr, daddr, 16);
-}
-
-/* The Ethernet header of the output: MACs, the input's VLAN tags (saved in
- * tags[8] before the head moved) and the innermost ethertype at l2 - 2.
- * Always 8 bytes of tags (one fixed-size copy whatever the tag count): with
- * fewer tags the bytes up to offset 20 are garbage, so call this before
- * writing what follows the L2 header. */
-static __always_inline int write_l2(struct xdp_md *ctx, __u32 l2, const __u8 *dst,
-				    const __u8 *src, const __u8 *tags, __u16 ethertype)
-{
-	__u8 *eth = sy_frame_at(ctx, 0, 20);
-	__u16 *et;
-
-	if (!eth)
-		return -1;
-	__builtin_memcpy(eth, dst, 6);
-	__builtin_memcpy(eth + 6, src, 6);
-	if (tags)
-		__builtin_memcpy(eth + 12, tags, 8);
-	et = sy_frame_at(ctx, l2 - 2, 2);
-	if (!et)
-		return -1;
-	*et = bpf_htons(ethertype);
-	return 0;
-}
-
-/* Traffic class of the inner packet (IPv4 TOS or IPv6 TC). */
-static __always_inline int inner_tc(struct xdp_md *ctx, const struct sy_parsed *p)
-{
-	const __u8 *l3 = sy_frame_at(ctx, p->l2_len, 2);
-
-	if (!l3)
-		return -1;
-	if (p->family == SY_AF_INET)
-		return l3[1];
-	return (l3[0] & 0x0f) << 4 | l3[1] >> 4;
-}
-
-static __always_inline __u32 encap_overhead(const struct sy_xdp_service *s,
-					    const struct sy_xdp_backend *b)
-{
-	__u32 ip = b->family == SY_AF_INET ? 20 : 40;
-
-	return s->fwd_mode == SY_FWD_GUE ? ip + 8 : ip;
-}
-
-/* Wrap the L3 packet in IP (ipip) or IP + UDP (gue variant 1), the outer
- * family being the backend's. */
-static __always_inline int encapsulate(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
-				       const struct sy_parsed *p,
-				       const struct sy_xdp_service *s,
-				       const struct sy_xdp_backend *b, __u32 hash)
-{
-	__u32 extra = encap_overhead(s, b), l2 = p->l2_len, inner = p->l3_len;
-	__u8 proto = p->family == SY_AF_INET ? SY_IPPROTO_IPIP : SY_IPPROTO_IPV6;
-	int gue = s->fwd_mode == SY_FWD_GUE, outer4 = b->family == SY_AF_INET, tc;
-	__u8 tags[8], port_mac[6];
-	const __u8 *t;
-
-	if (outer4 ? !s->encap_src4
-		   : !(s->encap_src6[0] | s->encap_src6[1] | s->encap_src6[2] |
-		       s->encap_src6[3])) {
-		count(SY_C_DROP_FAMILY);
-		return SY_V_DROP;
-	}
-	tc = inner_tc(ctx, p);
-	t = sy_frame_at(ctx, 12, 8);
-	if (tc < 0 || !t)
-		goto no_room;
-	__builtin_memcpy(tags, t, 8);
-	__builtin_memcpy(port_mac, cfg->port_mac, 6);
-	if (bpf_xdp_adjust_head(ctx, -(int)extra))
-		goto no_room;
-	if (write_l2(ctx, l2, b->mac, port_mac, tags, outer4 ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6))
-		goto no_room;
-	if (gue)
-		proto = SY_IPPROTO_UDP;
-	if (outer4) {
-		struct sy_ip4_hdr ip;
-		void *o = sy_frame_at(ctx, l2, sizeof(ip));
-
-		if (!o)
-			goto no_room;
-		/* outer DF always, ID 0 (an atomic datagram, RFC 6864) */
-		make_ip4(&ip, s->encap_src4, b->addr[0], proto, extra - 20 + inner, (__u8)tc, 1);
-		__builtin_memcpy(o, &ip, sizeof(ip));
-	} else {
-		struct sy_ip6_hdr ip;
-		void *o = sy_frame_at(ctx, l2, sizeof(ip));
-
-		if (!o)
-			goto no_room;
-		make_ip6(&ip, s->encap_src6, b->addr, proto, extra - 40 + inner, (__u8)tc, hash);
-		__builtin_memcpy(o, &ip, sizeof(ip));
-	}
-	if (gue) {
-		struct sy_udp_hdr u = {
-			/* source port carries flow entropy for ECMP/RSS beyond us */
-			.sport = bpf_htons((__u16)(0xc000 | (hash & 0x3fff))),
-			.dport = s->gue_port ? s->gue_port : bpf_htons(SY_GUE_DEFAULT_PORT),
-			.len = bpf_htons((__u16)(8 + inner)),
-		};
-		struct sy_udp_hdr *o = sy_frame_at(ctx, l2 + extra - 8, sizeof(u));
-
-		if (!o)
-			goto no_room;
-		__builtin_memcpy(o, &u, sizeof(u));
-		if (!outer4) {
-			/* mandatory over IPv6 (RFC 8200); 0 over IPv4 */
-			int sum = sy_xdp_csum(ctx, l2 + 40, 8 + inner,
-					      pseudo6(s->encap_src6, b->addr, 8 + inner,
-						      SY_IPPROTO_UDP));
-			__u16 c;
-
-			o = sy_frame_at(ctx, l2 + 40, sizeof(u));
-			if (sum < 0 || !o)
-				goto no_room;
-			c = (__u16)~sum;
-			o->csum = c ? c : 0xffff;
-		}
-	}
-	return SY_V_TX;
-no_room:
-	count(SY_C_DROP_NO_ROOM);
-	return SY_V_DROP;
-}
-
-/* Frag-needed (IPv4 with DF) or packet-too-big (IPv6) to the client, from
- * the VIP, quoting the start of the packet (lb.c too_big()). */
+/* A packet too big once encapsulated: the shared core answers it (or not)
+ * with this CPU's ICMP error bucket. */
 static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
-				   const struct sy_parsed *p, __u32 overhead)
+				   const struct sy_parsed *p, const struct sy_out *o)
 {
-	__u32 l2 = p->l2_len, mtu = (__u32)cfg->mtu - overhead, hdr, quote, zero = 0;
-	__u8 client_mac[6], port_mac[6], tags[8];
-	struct sy_icmp_bucket *bucket;
-	const __u8 *eth;
-	int sum;
+	__u32 zero = 0;
+	struct sy_icmp_policy pol = {
+		.bucket = bpf_map_lookup_elem(&sy_icmp_bucket, &zero),
+		.rate = cfg->icmp_rate,
+		.burst = cfg->icmp_burst,
+		.mtu_action = cfg->mtu_action,
+	};
 
-	/* never an ICMP error about an ICMP error, nor about a fragment */
-	if (cfg->mtu_action == SY_MTU_DROP || p->icmp_error || p->is_frag ||
-	    (p->family == SY_AF_INET && !p->df)) {
-		count(SY_C_DROP_MTU);
-		return SY_V_DROP;
-	}
-	eth = sy_frame_at(ctx, 0, 20);
-	if (!eth)
-		goto no_room;
-	/* nor to a client that is no single host, nor beyond our rate */
-	if (!sy_icmp_error_allowed(p->family, p->key.src, eth)) {
-		count(SY_C_ICMP_SUPPRESSED_DEST);
-		count(SY_C_DROP_MTU);
-		return SY_V_DROP;
-	}
-	bucket = bpf_map_lookup_elem(&sy_icmp_bucket, &zero);
-	if (!bucket || !sy_icmp_bucket_take(bucket, (__u32)(bpf_ktime_get_ns() / 1000000),
-					    cfg->icmp_rate, cfg->icmp_burst)) {
-		count(SY_C_ICMP_RATE_LIMITED);
-		count(SY_C_DROP_MTU);
-		return SY_V_DROP;
-	}
-	__builtin_memcpy(client_mac, eth + 6, 6);
-	__builtin_memcpy(tags, eth + 12, 8);
-	__builtin_memcpy(port_mac, cfg->port_mac, 6);
-	if (p->family == SY_AF_INET) {
-		struct sy_icmp_hdr ic = { .type = SY_ICMP_DEST_UNREACH,
-					  .code = SY_ICMP_FRAG_NEEDED,
-					  .mtu = bpf_htons((__u16)mtu) };
-		struct sy_ip4_hdr ip;
-		__u8 *o;
-
-		/* RFC 1812: quote as much as fits in 576 bytes */
-		hdr = 20 + 8;
-		quote = p->l3_len < 576 - hdr ? p->l3_len : 576 - hdr;
-		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
-			goto no_room;
-		/* first: the 8 bytes of tags it writes overlap the IP header */
-		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV4))
-			goto no_room;
-		o = sy_frame_at(ctx, l2 + 20, sizeof(ic));
-		if (!o)
-			goto no_room;
-		__builtin_memcpy(o, &ic, sizeof(ic));
-		sum = sy_xdp_csum(ctx, l2 + 20, 8 + quote, 0);
-		o = sy_frame_at(ctx, l2, sizeof(ip) + sizeof(ic));
-		if (sum < 0 || !o)
-			goto no_room;
-		ic.csum = (__u16)~sum;
-		__builtin_memcpy(o + 22, &ic.csum, 2);
-		make_ip4(&ip, p->key.dst[0], p->key.src[0], SY_IPPROTO_ICMP, 8 + quote, 0, 0);
-		__builtin_memcpy(o, &ip, sizeof(ip));
-	} else {
-		struct sy_icmp_hdr ic = { .type = SY_ICMP6_PKT_TOO_BIG };
-		__u32 mtu_be = bpf_htons((__u16)mtu);
-		struct sy_ip6_hdr ip;
-		__u8 *o;
-
-		/* RFC 8200: never advertise less than the IPv6 minimum MTU */
-		if (mtu < 1280)
-			mtu_be = bpf_htons(1280);
-		mtu_be <<= 16; /* 32-bit MTU field, value < 65536 */
-		__builtin_memcpy(&ic.unused, &mtu_be, 4);
-		/* RFC 4443: as much as fits in the minimum IPv6 MTU */
-		hdr = 40 + 8;
-		quote = p->l3_len < 1280 - hdr ? p->l3_len : 1280 - hdr;
-		if (bpf_xdp_adjust_head(ctx, -(int)hdr))
-			goto no_room;
-		/* first: the 8 bytes of tags it writes overlap the IP header */
-		if (write_l2(ctx, l2, client_mac, port_mac, tags, SY_ETH_P_IPV6))
-			goto no_room;
-		o = sy_frame_at(ctx, l2 + 40, sizeof(ic));
-		if (!o)
-			goto no_room;
-		__builtin_memcpy(o, &ic, sizeof(ic));
-		sum = sy_xdp_csum(ctx, l2 + 40, 8 + quote,
-				  pseudo6(p->key.dst, p->key.src, 8 + quote, SY_IPPROTO_ICMPV6));
-		o = sy_frame_at(ctx, l2, sizeof(ip) + sizeof(ic));
-		if (sum < 0 || !o)
-			goto no_room;
-		ic.csum = (__u16)~sum;
-		__builtin_memcpy(o + 42, &ic.csum, 2);
-		make_ip6(&ip, p->key.dst, p->key.src, SY_IPPROTO_ICMPV6, 8 + quote, 0, 0);
-		__builtin_memcpy(o, &ip, sizeof(ip));
-	}
-	/* the frame is l2 + hdr + l3_len now: keep the quote */
-	if (quote < p->l3_len && bpf_xdp_adjust_tail(ctx, -(int)(p->l3_len - quote)))
-		goto no_room;
-	count(SY_C_ICMP_TOO_BIG_SENT);
-	return SY_V_TX;
-no_room:
-	count(SY_C_DROP_NO_ROOM);
-	return SY_V_DROP;
+	return count_rewrite(sy_icmp_too_big(ctx, p, o, &pol));
 }
 
 /* ---- Services, backends, conntrack ------------------------------------------------ */
@@ -789,7 +455,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_vip_counters *vc;
 	struct sy_backend_counters *bc;
 	struct lazy_hash lazy = {};
-	__u32 hash = 0, slot, l2l3;
+	struct sy_rewrite r;
+	__u32 hash = 0, slot;
 	int v, l4, other_cpu = 0;
 
 	v = sy_parse_frame(ctx, &p, frame_len);
@@ -848,31 +515,30 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	be = *bp;
 
-	/* Ethernet padding after the IP packet is not forwarded. */
-	l2l3 = p.l2_len + p.l3_len;
-	if (frame_len > l2l3 && bpf_xdp_adjust_tail(ctx, -(int)(frame_len - l2l3))) {
-		count(SY_C_DROP_NO_ROOM);
-		return SY_V_DROP;
-	}
+	/* the rewrite: the shared core's (switchyard/pkt_encap.h) */
 	if (svc.fwd_mode == SY_FWD_L2DSR) {
-		__u8 port_mac[6];
-
-		__builtin_memcpy(port_mac, cfg->port_mac, 6);
-		if (write_l2(ctx, p.l2_len, be.mac, port_mac, NULL,
-			     p.family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6)) {
-			count(SY_C_DROP_NO_ROOM);
-			return SY_V_DROP;
-		}
-	} else if (p.l3_len + encap_overhead(&svc, &be) > cfg->mtu) {
-		return too_big(ctx, cfg, &p, encap_overhead(&svc, &be));
+		r = sy_l2dsr_write(ctx, &p, be.mac, cfg->port_mac);
 	} else {
-		if (!p.is_frag && !p.icmp_error &&
-		    (svc.fwd_mode == SY_FWD_GUE || be.family != SY_AF_INET))
-			hash = flow_hash(&lazy, &p.key, svc.hash_seed);
-		v = encapsulate(ctx, cfg, &p, &svc, &be, hash);
-		if (v != SY_V_TX)
-			return v;
+		struct sy_out out = {
+			.port_mac = cfg->port_mac,
+			.next_hop = be.mac,
+			.src = be.family == SY_AF_INET ? &svc.encap_src4 : svc.encap_src6,
+			.dst = be.addr,
+			.hash = hash,
+			.mtu = cfg->mtu,
+			.gue_port = svc.gue_port,
+			.family = be.family,
+			.fwd_mode = svc.fwd_mode,
+		};
+
+		if (!p.is_frag && !p.icmp_error && sy_encap_uses_hash(&out))
+			out.hash = flow_hash(&lazy, &p.key, svc.hash_seed);
+		r = sy_encap_write(ctx, &p, &out);
+		if (r.counter == SY_C_DROP_MTU)
+			return too_big(ctx, cfg, &p, &out);
 	}
+	if (r.verdict != SY_V_TX)
+		return count_rewrite(r);
 	/* how the backend was chosen is counted for what was forwarded */
 	if (p.is_frag)
 		count(SY_C_FRAGMENTS);

@@ -11,15 +11,12 @@
 
 #include <switchyard/counters.h>
 #include <switchyard/icmp_error.h>
-#include <switchyard/pkt_parse.h> /* struct sy_pkt, sy_parsed, enum sy_verdict */
+#include <switchyard/pkt_csum.h>       /* sy_csum_partial, sy_csum_fold */
+#include <switchyard/pkt_icmp_reply.h> /* enum sy_mtu_action, the rewriters */
+#include <switchyard/pkt_parse.h>      /* struct sy_pkt, sy_parsed, enum sy_verdict */
 #include <switchyard/region.h>
 
 #include "conntrack.h"
-
-enum sy_mtu_action {
-	SY_MTU_ICMP = 0, /* answer with frag-needed / packet-too-big (DF / IPv6) */
-	SY_MTU_DROP = 1, /* drop and count */
-};
 
 /* Per-lcore state of the packet path. */
 struct sy_lb {
@@ -85,9 +82,5 @@ uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
  * to offload (the field holds the pseudo-header sum), compute the checksum.
  * Returns 1 if it did. Frames of any other kind are left as they are. */
 int sy_lb_fill_offload_csum(uint8_t *frame, uint32_t len);
-
-/* Internet checksum helpers (RFC 1071). */
-uint32_t sy_csum_partial(const void *data, uint32_t len, uint32_t sum);
-uint16_t sy_csum_fold(uint32_t sum);
 
 #endif

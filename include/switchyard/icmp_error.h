@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * When the balancer may originate an ICMP error (frag-needed, packet-too-big),
- * and how many: packet logic of both paths (dataplane/lb.c too_big() and
- * bpf/sy_xdp_lb.bpf.c too_big()). Header-only, no libc: compiles with gcc and
- * with `clang -target bpf`.
+ * and how many: packet logic of both paths (sy_icmp_too_big() of
+ * pkt_icmp_reply.h). Header-only, no libc: compiles with gcc and with
+ * `clang -target bpf`.
  *
  * 1. Never to an address that does not name one host (RFC 1122 §3.2.2,
  *    RFC 4443 §2.4 e.6): a spoofed source there would turn us into a

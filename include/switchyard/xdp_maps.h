@@ -130,7 +130,7 @@ struct sy_xdp_ct {
 struct sy_xdp_config {
 	uint8_t port_mac[6];   /* source MAC of what we send */
 	uint16_t mtu;          /* egress L3 MTU */
-	uint8_t mtu_action;    /* enum sy_mtu_action (dataplane/lb.h): 0 ICMP, 1 drop */
+	uint8_t mtu_action;    /* enum sy_mtu_action (pkt_icmp_reply.h): 0 ICMP, 1 drop */
 	uint8_t configured;
 	uint16_t pad;
 	uint32_t tx_ifindex;   /* 0: XDP_TX back out of the receiving port;

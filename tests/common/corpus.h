@@ -20,7 +20,7 @@
 #include <switchyard/counters.h>
 #include <switchyard/region.h>
 
-/* The corpus verdicts, with the values of enum sy_verdict (dataplane/lb.h). */
+/* The corpus verdicts, with the values of enum sy_verdict (switchyard/pkt_frame.h). */
 enum sy_corpus_verdict {
 	SY_CORPUS_TX = 0,
 	SY_CORPUS_KERNEL = 1,

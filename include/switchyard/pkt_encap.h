@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The output rewrite of a VIP packet for its backend, the one copy for both
+ * packet paths (dataplane/lb.c forward() and bpf/sy_xdp_lb.bpf.c process()):
+ *
+ *   ipip   the L3 packet in an outer IP header of the backend's family
+ *          (4in4, 6in6, 4in6, 6in4), outer DF, ID 0 (RFC 6864), TTL 64,
+ *          the inner traffic class copied outward, IPv6 flow label from the
+ *          flow hash;
+ *   gue    the same plus a UDP header (GUE variant 1: the UDP payload is the
+ *          inner IP packet) whose source port carries flow entropy; its
+ *          checksum is 0 over IPv4 and computed over IPv6 (RFC 8200);
+ *   l2dsr  destination MAC to the backend, source MAC ours, nothing else;
+ * with the Ethernet padding cut off, the L2 header's VLAN tags kept, and the
+ * MTU check whose failure the driver answers (pkt_icmp_reply.h).
+ *
+ * The driver calls sy_l2dsr_write() or sy_encap_write() by the service's
+ * mode, the latter with a struct sy_out filled from its own tables (the
+ * region's struct sy_service / sy_backend, the BPF maps' struct
+ * sy_xdp_service / sy_xdp_backend), and counts what struct sy_rewrite says.
+ * (Two entry points rather than one: an l2dsr packet then loads nothing of
+ * what encapsulation needs.) The frame is edited through pkt_frame.h;
+ * headers are built in registers and stored once.
+ */
+#ifndef SWITCHYARD_PKT_ENCAP_H
+#define SWITCHYARD_PKT_ENCAP_H
+
+#include "counters.h"
+#include "pkt_csum.h"
+#include "pkt_frame.h"
+#include "pkt_hdr.h"
+#include "pkt_parse.h"
+#include "region_types.h"
+
+/* What a rewrite did, for the driver to count. */
+struct sy_rewrite {
+	uint8_t verdict;  /* enum sy_verdict: SY_V_TX or SY_V_DROP */
+	uint8_t counter;  /* counters.h index to add one to, 0 = none (rx_packets
+			   * is never one): the drop reason, or what was sent */
+	uint8_t counter2; /* a second one, 0 = none (an ICMP error not sent is
+			   * also a drop_mtu) */
+	uint8_t pad;
+};
+
+static __sy_always_inline struct sy_rewrite sy_rewrite_tx(uint32_t counter)
+{
+	struct sy_rewrite r = { .verdict = SY_V_TX, .counter = (uint8_t)counter };
+
+	return r;
+}
+
+static __sy_always_inline struct sy_rewrite sy_rewrite_drop(uint32_t counter, uint32_t counter2)
+{
+	struct sy_rewrite r = { .verdict = SY_V_DROP, .counter = (uint8_t)counter,
+				.counter2 = (uint8_t)counter2 };
+
+	return r;
+}
+
+/* Where the packet goes: what the driver takes from its tables. Addresses in
+ * wire order, IPv4 in [0]; pointers into the driver's own tables. */
+struct sy_out {
+	const uint8_t *port_mac; /* source MAC of what we send */
+	const uint8_t *next_hop; /* destination MAC: the backend's next hop */
+	const uint32_t *src;     /* outer source: the service's encapsulation
+				  * address of the backend's family (all 0: none,
+				  * drop_family) */
+	const uint32_t *dst;     /* the backend's address */
+	uint32_t hash;           /* the flow hash (sy_encap_uses_hash()) */
+	uint16_t mtu;            /* egress L3 MTU */
+	uint16_t gue_port;       /* outer UDP destination, network order; 0 = default */
+	uint8_t family;          /* outer family: the backend's */
+	uint8_t fwd_mode;        /* SY_FWD_IPIP or SY_FWD_GUE */
+};
+
+/* Bytes the encapsulation adds in front of the L3 packet. */
+static __sy_always_inline uint32_t sy_encap_overhead(const struct sy_out *o)
+{
+	uint32_t ip = o->family == SY_AF_INET ? 20 : 40;
+
+	return o->fwd_mode == SY_FWD_GUE ? ip + 8 : ip;
+}
+
+/* Does the encapsulation read o->hash (GUE's source port, the outer IPv6
+ * flow label)? A driver that computes the hash lazily asks this first. */
+static __sy_always_inline int sy_encap_uses_hash(const struct sy_out *o)
+{
+	return o->fwd_mode == SY_FWD_GUE || o->family != SY_AF_INET;
+}
+
+/* Destination and source MAC, and the innermost ethertype at l2 - 2 (after
+ * any VLAN tags). 0, or -1 (BPF: the frame is shorter than l2). */
+static __sy_always_inline int sy_write_l2(sy_frame *f, uint32_t l2, const uint8_t *dst,
+					  const uint8_t *src, uint16_t ethertype)
+{
+	uint8_t *eth = (uint8_t *)sy_frame_edit(f, 0, 12);
+	uint8_t *et = (uint8_t *)sy_frame_edit(f, l2 - 2, 2);
+
+	if (!sy_frame_edit_ok(eth) || !sy_frame_edit_ok(et))
+		return -1;
+	sy_put_mac(eth, dst);
+	sy_put_mac(eth + 6, src);
+	sy_put16(et, sy_hton16(ethertype));
+	return 0;
+}
+
+/* An IPv4 header (20 bytes at at) from registers: its five 32-bit words are
+ * summed as values and stored once (building it in memory and reading it
+ * back for the checksum stalls on store forwarding). TTL 64, ID 0. */
+static __sy_always_inline void sy_write_ip4(uint8_t *at, uint32_t saddr, uint32_t daddr,
+					    uint8_t proto, uint32_t payload, uint8_t tos, int df)
+{
+	uint32_t w0 = 0x45u | (uint32_t)tos << 8 | (uint32_t)sy_hton16((uint16_t)(20 + payload)) << 16;
+	uint32_t w1 = df ? (uint32_t)sy_hton16(SY_IP4_DF) << 16 : 0; /* id 0, RFC 6864 */
+	uint32_t w2 = 64u | (uint32_t)proto << 8;                     /* ttl, protocol */
+	uint64_t sum = (uint64_t)w0 + w1 + w2 + saddr + daddr;
+
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	w2 |= (uint32_t)sy_csum_fold((uint32_t)sum) << 16;
+	sy_put64(at, w0 | (uint64_t)w1 << 32);
+	sy_put64(at + 8, w2 | (uint64_t)saddr << 32);
+	sy_put32(at + 16, daddr);
+}
+
+/* An IPv6 header (40 bytes at at) from registers. Hop limit 64; the flow
+ * label is the low 20 bits of flow. */
+static __sy_always_inline void sy_write_ip6(uint8_t *at, const uint32_t *saddr,
+					    const uint32_t *daddr, uint8_t proto, uint32_t payload,
+					    uint8_t tc, uint32_t flow)
+{
+	uint32_t w0 = sy_hton32(6u << 28 | (uint32_t)tc << 20 | (flow & 0xfffff));
+	uint32_t w1 = sy_hton16((uint16_t)payload) | (uint32_t)proto << 16 | 64u << 24;
+
+	sy_put64(at, w0 | (uint64_t)w1 << 32);
+	sy_put64(at + 8, saddr[0] | (uint64_t)saddr[1] << 32);
+	sy_put64(at + 16, saddr[2] | (uint64_t)saddr[3] << 32);
+	sy_put64(at + 24, daddr[0] | (uint64_t)daddr[1] << 32);
+	sy_put64(at + 32, daddr[2] | (uint64_t)daddr[3] << 32);
+}
+
+/* Traffic class of an inner packet (IPv4 TOS or IPv6 TC), copied outward so
+ * that QoS survives the tunnel. */
+static __sy_always_inline uint8_t sy_inner_tc(const uint8_t *l3, uint8_t family)
+{
+	if (family == SY_AF_INET)
+		return l3[1];
+	return (uint8_t)((l3[0] & 0x0f) << 4 | l3[1] >> 4);
+}
+
+/* Wrap the L3 packet (l3_len bytes after the L2 header) in IP (ipip) or
+ * IP + UDP (gue). The outer family is the backend's; the inner one the
+ * VIP's. */
+static __sy_always_inline struct sy_rewrite sy_encapsulate(sy_frame *f, const struct sy_parsed *p,
+							   const struct sy_out *o)
+{
+	uint32_t l2 = p->l2_len, inner = p->l3_len, extra = sy_encap_overhead(o);
+	int gue = o->fwd_mode == SY_FWD_GUE, outer4 = o->family == SY_AF_INET;
+	uint8_t proto = gue ? SY_IPPROTO_UDP
+			    : p->family == SY_AF_INET ? SY_IPPROTO_IPIP : SY_IPPROTO_IPV6;
+	const uint32_t *src = o->src;
+	const uint8_t *l3;
+	uint8_t *at, tc;
+
+	if (outer4 ? !src[0] : !(src[0] | src[1] | src[2] | src[3]))
+		return sy_rewrite_drop(SY_C_DROP_FAMILY, 0);
+	l3 = (const uint8_t *)sy_frame_edit(f, l2, 2);
+	if (!sy_frame_edit_ok(l3))
+		goto no_room;
+	tc = sy_inner_tc(l3, p->family);
+	if (sy_frame_grow_head(f, l2, extra) ||
+	    sy_write_l2(f, l2, o->next_hop, o->port_mac, outer4 ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6))
+		goto no_room;
+	if (outer4) {
+		at = (uint8_t *)sy_frame_edit(f, l2, 20);
+		if (!sy_frame_edit_ok(at))
+			goto no_room;
+		/* Outer DF always: the tunnel never fragments; what does not
+		 * fit was answered with ICMP too-big or dropped before. */
+		sy_write_ip4(at, src[0], o->dst[0], proto, extra - 20 + inner, tc, 1);
+	} else {
+		at = (uint8_t *)sy_frame_edit(f, l2, 40);
+		if (!sy_frame_edit_ok(at))
+			goto no_room;
+		sy_write_ip6(at, src, o->dst, proto, extra - 40 + inner, tc, o->hash);
+	}
+	if (gue) {
+		/* source port: flow entropy for ECMP and RSS beyond us */
+		uint64_t sport = sy_hton16((uint16_t)(0xc000 | (o->hash & 0x3fff)));
+		uint64_t dport = o->gue_port ? o->gue_port : sy_hton16(SY_GUE_DEFAULT_PORT);
+		uint64_t len = sy_hton16((uint16_t)(8 + inner));
+		int sum;
+
+		at = (uint8_t *)sy_frame_edit(f, l2 + extra - 8, 8);
+		if (!sy_frame_edit_ok(at))
+			goto no_room;
+		sy_put64(at, sport | dport << 16 | len << 32); /* checksum 0 */
+		if (outer4)
+			return sy_rewrite_tx(0); /* optional over IPv4, and left 0 */
+		/* mandatory over IPv6 (RFC 8200) */
+		sum = sy_frame_csum(f, l2 + 40, 8 + inner,
+				    sy_csum_pseudo(SY_AF_INET6, src, o->dst, 8 + inner,
+						   SY_IPPROTO_UDP));
+		at = (uint8_t *)sy_frame_edit(f, l2 + 40, 8); /* BPF: the call invalidated it */
+		if (sum < 0 || !sy_frame_edit_ok(at))
+			goto no_room;
+		sum = (uint16_t)~sum;
+		sy_put16(at + 6, sum ? (uint16_t)sum : 0xffff); /* 0 means "none" in UDP */
+	}
+	return sy_rewrite_tx(0);
+no_room:
+	return sy_rewrite_drop(SY_C_DROP_NO_ROOM, 0);
+}
+
+/* l2dsr: the frame goes to the backend on our L2 as it came, padding cut,
+ * destination MAC the backend's (next_hop), source MAC ours. */
+static __sy_always_inline struct sy_rewrite sy_l2dsr_write(sy_frame *f, const struct sy_parsed *p,
+							   const uint8_t *next_hop,
+							   const uint8_t *port_mac)
+{
+	/* Ethernet padding after the IP packet is not forwarded. */
+	if (sy_frame_trim(f, p->l2_len + p->l3_len) ||
+	    sy_write_l2(f, p->l2_len, next_hop, port_mac,
+			p->family == SY_AF_INET ? SY_ETH_P_IPV4 : SY_ETH_P_IPV6))
+		return sy_rewrite_drop(SY_C_DROP_NO_ROOM, 0);
+	return sy_rewrite_tx(0);
+}
+
+/* ipip or gue: padding cut, the MTU checked, the packet encapsulated.
+ * SY_V_TX with counter 0 when the frame is ready to send; SY_V_DROP with the
+ * reason otherwise. SY_C_DROP_MTU: the packet does not fit the MTU once
+ * encapsulated; the driver answers it with sy_icmp_too_big() (which decides
+ * whether an answer goes out) instead of counting the drop. */
+static __sy_always_inline struct sy_rewrite sy_encap_write(sy_frame *f, const struct sy_parsed *p,
+							   const struct sy_out *o)
+{
+	/* Ethernet padding after the IP packet is not forwarded. */
+	if (sy_frame_trim(f, p->l2_len + p->l3_len))
+		return sy_rewrite_drop(SY_C_DROP_NO_ROOM, 0);
+	if (p->l3_len + sy_encap_overhead(o) > o->mtu)
+		return sy_rewrite_drop(SY_C_DROP_MTU, 0);
+	return sy_encapsulate(f, p, o);
+}
+
+#endif
