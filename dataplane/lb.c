@@ -6,6 +6,8 @@
  */
 #include <string.h>
 
+#include <switchyard/pkt_classify.h>
+
 #include "lb.h"
 
 static inline void count(struct sy_lb *lb, enum sy_counter c)
@@ -243,16 +245,6 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 	return lb->vip_cache_svc;
 }
 
-/* Packets for a VIP address with a protocol we do not balance: tunnels
- * (spoofed encapsulated input) are dropped, the rest (echo) is the host's. */
-static enum sy_verdict other_protocol(struct sy_lb *lb, const struct sy_parsed *p)
-{
-	if ((p->proto != SY_IPPROTO_IPIP && p->proto != SY_IPPROTO_IPV6) ||
-	    !vip_address(lb, &p->key))
-		return SY_V_KERNEL;
-	count(lb, SY_C_DROP_ENCAPSULATED);
-	return SY_V_DROP;
-}
 
 /* A frame between the two stages of the packet path. */
 struct lb_work {
@@ -275,44 +267,23 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		count(lb, (enum sy_counter)p->reason);
 		return 0;
 	}
-	if (*v == SY_V_KERNEL || !lb->snap) {
+	if (*v == SY_V_KERNEL || !lb->snap || !sy_class_may_be_ours(p)) {
 		*v = SY_V_KERNEL;
 		return 0;
 	}
-	if (p->key.proto != SY_IPPROTO_TCP && p->key.proto != SY_IPPROTO_UDP &&
-	    !p->icmp_error) {
-		*v = other_protocol(lb, p);
-		return 0;
-	}
-	if (p->icmp_error == 2) {
-		/* an ICMP error whose quote we cannot read: ours if to a VIP */
-		*v = SY_V_KERNEL;
-		if (vip_address(lb, &p->key)) {
-			count(lb, SY_C_DROP_ICMP);
-			*v = SY_V_DROP;
-		}
-		return 0;
-	}
-	w->svc = find_service(lb, p);
+	w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
 	if (!w->svc) {
-		/* A VIP address (of either protocol) is never the kernel's. */
-		*v = SY_V_KERNEL;
-		if (vip_address(lb, &p->key)) {
-			count(lb, p->icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
-			*v = SY_V_DROP;
-		}
+		uint32_t reason;
+
+		*v = (enum sy_verdict)sy_class_unserved(p, vip_address(lb, &p->key), &reason);
+		if (*v == SY_V_DROP)
+			count(lb, (enum sy_counter)reason);
 		return 0;
 	}
 	w->frame_len = pkt->len;
-	if (p->is_frag) {
-		struct sy_flow_key k3 = p->key;
-
-		sy_flow_key_drop_ports(&k3);
-		w->hash = sy_flow_hash(&k3, w->svc->hash_seed);
-	} else {
-		w->hash = sy_flow_hash(&p->key, w->svc->hash_seed);
+	w->hash = sy_class_flow_hash(p, w->svc->hash_seed);
+	if (!p->is_frag) /* tracked, or an ICMP error that may peek at its flow */
 		sy_ct_prefetch(&lb->ct, w->hash);
-	}
 	return 1;
 }
 
@@ -327,10 +298,11 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	bool other_worker = false;
 	struct sy_rewrite r;
 	struct sy_out out;
+	enum sy_class_choice how = sy_class_choice(p);
 
-	if (p->is_frag) {
+	if (how == SY_CHOOSE_FRAGMENT) {
 		idx = sy_service_pick(lb->base, svc, hash);
-	} else if (p->icmp_error) {
+	} else if (how == SY_CHOOSE_ICMP) {
 		int tracked;
 
 		idx = sy_lb_predict(lb, svc, &p->key, &tracked);
@@ -376,10 +348,8 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (p->is_frag)
-		count(lb, SY_C_FRAGMENTS);
-	else if (p->icmp_error)
-		count(lb, SY_C_ICMP_TO_BACKEND);
+	if (how != SY_CHOOSE_TRACKED)
+		count(lb, (enum sy_counter)sy_class_forward_counter(how));
 	if (other_worker)
 		count(lb, SY_C_ICMP_CT_OTHER);
 	count(lb, SY_C_FWD_PKTS);
