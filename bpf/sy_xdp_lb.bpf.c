@@ -133,35 +133,45 @@ struct {
 	__type(value, struct sy_icmp_bucket);
 } sy_icmp_bucket SEC(".maps");
 
+/* Every counter of a CPU in one block (bpf/xdp_lb.c sets max_entries to the
+ * number of possible CPUs and reads the blocks through a mapping). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_LCORE_NCOUNTERS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u64);
-} sy_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_XDP_MAX_SERVICES);
-	__type(key, __u32);
-	__type(value, struct sy_vip_counters);
-} sy_vip_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_XDP_MAX_BACKENDS);
-	__type(key, __u32);
-	__type(value, struct sy_backend_counters);
-} sy_backend_stats SEC(".maps");
+	__type(value, struct sy_xdp_cpu_stats);
+} sy_stats SEC(".maps");
 
 /* ---- Small helpers ---------------------------------------------------------- */
 
+/* Indices into the counter block are checked, then masked: the mask keeps
+ * the verifier sure of the bound whatever order the compiler emits. */
+_Static_assert((SY_LCORE_NCOUNTERS & (SY_LCORE_NCOUNTERS - 1)) == 0 &&
+		       (SY_XDP_MAX_SERVICES & (SY_XDP_MAX_SERVICES - 1)) == 0 &&
+		       (SY_XDP_MAX_BACKENDS & (SY_XDP_MAX_BACKENDS - 1)) == 0,
+	       "counter block dimensions are powers of two");
+
+/* This CPU's counters (NULL only beyond the possible CPUs). */
+static __always_inline struct sy_xdp_cpu_stats *cpu_stats(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&sy_stats, &cpu);
+}
+
 static __always_inline void count_n(__u32 idx, __u64 n)
 {
-	__u64 *c = bpf_map_lookup_elem(&sy_counters, &idx);
+	struct sy_xdp_cpu_stats *st = cpu_stats();
 
-	if (c)
-		*c += n;
+	if (st && idx < SY_LCORE_NCOUNTERS)
+		st->counters[idx & (SY_LCORE_NCOUNTERS - 1)] += n;
+}
+
+/* The per-VIP counters of a service slot, NULL if out of range. */
+static __always_inline struct sy_vip_counters *vip_stats(struct sy_xdp_cpu_stats *st, __u32 slot)
+{
+	return st && slot < SY_XDP_MAX_SERVICES ? &st->vips[slot & (SY_XDP_MAX_SERVICES - 1)] : NULL;
 }
 
 static __always_inline void count(__u32 idx)
@@ -708,7 +718,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		bpf_map_update_elem(ct, &p->key, &n, BPF_ANY);
 	}
 	count(SY_C_CT_NEW);
-	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	vc = vip_stats(cpu_stats(), slot);
 	if (vc)
 		vc->new_flows++;
 	return b;
@@ -787,7 +797,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_xdp_service svc;
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
-	struct sy_backend_counters *bc;
+	struct sy_xdp_cpu_stats *st;
 	struct lazy_hash lazy = {};
 	__u32 hash = 0, slot, l2l3;
 	int v, l4, other_cpu = 0;
@@ -841,7 +851,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
-		vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+		vc = vip_stats(cpu_stats(), slot);
 		if (vc)
 			vc->drops++;
 		return SY_V_DROP;
@@ -880,15 +890,19 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		count(SY_C_ICMP_TO_BACKEND);
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
-	count(SY_C_FWD_PKTS);
-	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	st = cpu_stats();
+	if (!st)
+		return SY_V_TX;
+	st->counters[SY_C_FWD_PKTS]++;
+	vc = vip_stats(st, slot);
 	if (vc) {
 		vc->pkts++;
 		vc->bytes += frame_len;
 	}
 	slot = be.stats_slot;
-	bc = bpf_map_lookup_elem(&sy_backend_stats, &slot);
-	if (bc) {
+	if (slot < SY_XDP_MAX_BACKENDS) {
+		struct sy_backend_counters *bc = &st->backends[slot & (SY_XDP_MAX_BACKENDS - 1)];
+
 		bc->pkts++;
 		bc->bytes += frame_len;
 	}
@@ -900,23 +914,30 @@ int sy_xdp_lb(struct xdp_md *ctx)
 {
 	__u32 zero = 0, len;
 	const struct sy_xdp_config *cfg = bpf_map_lookup_elem(&sy_config, &zero);
+	struct sy_xdp_cpu_stats *st;
 	int v;
 
 	if (!cfg || !cfg->configured)
 		return XDP_PASS; /* sy-control has not configured us yet */
 	len = bpf_xdp_get_buff_len(ctx);
-	count(SY_C_RX_PKTS);
-	count_n(SY_C_RX_BYTES, len);
+	st = cpu_stats(); /* one lookup for the counters of every packet */
+	if (st) {
+		st->counters[SY_C_RX_PKTS]++;
+		st->counters[SY_C_RX_BYTES] += len;
+	}
 	v = process(ctx, cfg, len);
 	if (v == SY_V_TX) {
-		count(SY_C_TX_PKTS);
-		count_n(SY_C_TX_BYTES, bpf_xdp_get_buff_len(ctx));
+		if (st) {
+			st->counters[SY_C_TX_PKTS]++;
+			st->counters[SY_C_TX_BYTES] += bpf_xdp_get_buff_len(ctx);
+		}
 		if (cfg->tx_ifindex)
 			return bpf_redirect(cfg->tx_ifindex, 0);
 		return XDP_TX;
 	}
 	if (v == SY_V_KERNEL) {
-		count(SY_C_TO_KERNEL);
+		if (st)
+			st->counters[SY_C_TO_KERNEL]++;
 		return XDP_PASS;
 	}
 	return XDP_DROP;

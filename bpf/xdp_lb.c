@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +55,8 @@ struct sy_xdp {
 	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
 	uint64_t *stats_uid;      /* [SY_XDP_MAX_BACKENDS] backend counted in that slot */
 	bool synced_once;
-	void *percpu_buf;         /* ncpus * largest per-CPU value */
+	struct sy_xdp_cpu_stats *stats; /* [ncpus] sy_stats, mapped */
+	size_t stats_len;
 };
 
 static uint64_t now_ms(void)
@@ -78,20 +80,22 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[9];
+	static struct bpf_map *m[7];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
 	m[2] = s->maps.sy_backends;
 	m[3] = s->maps.sy_conntrack;
 	m[4] = s->maps.sy_config;
-	m[5] = s->maps.sy_counters;
-	m[6] = s->maps.sy_vip_stats;
-	m[7] = s->maps.sy_backend_stats;
-	m[8] = s->maps.sy_vip_addrs;
-	*n = 9;
+	m[5] = s->maps.sy_stats;
+	m[6] = s->maps.sy_vip_addrs;
+	*n = 7;
 	return m;
 }
+
+/* Pins of maps an earlier build had and this one does not: its per-CPU
+ * counter arrays, now the blocks of sy_stats. */
+static const char *const retired_maps[] = { "sy_counters", "sy_vip_stats", "sy_backend_stats" };
 
 static int mkdir_p(const char *dir)
 {
@@ -209,6 +213,15 @@ static int ensure_ct_tables(struct sy_xdp *x, char *err, size_t errlen)
  * the set changed). Their names are collected in x->replaced. */
 static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, size_t n)
 {
+	for (size_t i = 0; i < sizeof(retired_maps) / sizeof(retired_maps[0]); i++) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/%s", x->pin_dir, retired_maps[i]);
+		if (unlink(path) == 0)
+			snprintf(x->replaced + strlen(x->replaced),
+				 sizeof(x->replaced) - strlen(x->replaced), "%s%s",
+				 x->replaced[0] ? " " : "", retired_maps[i]);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *path = bpf_map__pin_path(maps[i]);
 		int fd = path ? bpf_obj_get(path) : -1;
@@ -302,10 +315,8 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	x->slot_version = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_version));
 	x->slot_name = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_name));
 	x->stats_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*x->stats_uid));
-	x->percpu_buf = calloc((size_t)(x->ncpus > 0 ? x->ncpus : 1), 64);
 	x->ct_fd = malloc(sizeof(*x->ct_fd) * (size_t)(x->ncpus > 0 ? x->ncpus : 1));
-	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->percpu_buf ||
-	    !x->ct_fd) {
+	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->ct_fd) {
 		snprintf(err, errlen, "cannot size per-CPU buffers (%d CPUs)", x->ncpus);
 		goto out;
 	}
@@ -316,8 +327,9 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 		fail(err, errlen, errno, "%s", "cannot open the XDP program sy_xdp_lb");
 		goto out;
 	}
-	/* a connection table per CPU: the outer map's slots */
+	/* a connection table and a counter block per CPU */
 	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, (uint32_t)x->ncpus);
+	bpf_map__set_max_entries(x->skel->maps.sy_stats, (uint32_t)x->ncpus);
 	maps = all_maps(x->skel, &nmaps);
 	if (o->pin_dir) {
 		char path[512];
@@ -350,6 +362,14 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	}
 	if (ensure_ct_tables(x, err, errlen))
 		goto out;
+	x->stats_len = sizeof(*x->stats) * (size_t)x->ncpus;
+	x->stats = mmap(NULL, x->stats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(x->skel->maps.sy_stats), 0);
+	if (x->stats == MAP_FAILED) {
+		x->stats = NULL;
+		fail(err, errlen, errno, "%s", "cannot map the counters (sy_stats)");
+		goto out;
+	}
 	if (x->adopted)
 		load_mirror(x);
 	*out = x;
@@ -486,14 +506,18 @@ static struct sy_xdp_service service_record(const struct sy_service *s)
 	return r;
 }
 
-/* Zero a per-CPU stats entry (a reused counter slot starts from zero, as
- * the region's does). */
-static void zero_percpu(struct sy_xdp *x, int fd, uint32_t slot, size_t value_size)
+/* Zero a counter slot on every CPU (a reused slot starts from zero, as the
+ * region's does). */
+static void zero_vip_stats(struct sy_xdp *x, uint32_t slot)
 {
-	size_t stride = (value_size + 7) & ~(size_t)7;
+	for (int c = 0; c < x->ncpus; c++)
+		memset(&x->stats[c].vips[slot], 0, sizeof(x->stats[c].vips[slot]));
+}
 
-	memset(x->percpu_buf, 0, stride * (size_t)x->ncpus);
-	bpf_map_update_elem(fd, &slot, x->percpu_buf, BPF_ANY);
+static void zero_backend_stats(struct sy_xdp *x, uint32_t slot)
+{
+	for (int c = 0; c < x->ncpus; c++)
+		memset(&x->stats[c].backends[slot], 0, sizeof(x->stats[c].backends[slot]));
 }
 
 /* A fresh inner map holding the service's table as backend uids. */
@@ -669,8 +693,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 
 		if (x->stats_uid[ss] != wb[i].uid) {
 			if (x->synced_once || !x->adopted)
-				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), ss,
-					    sizeof(struct sy_backend_counters));
+				zero_backend_stats(x, ss);
 			x->stats_uid[ss] = wb[i].uid;
 		}
 		if (have && !have->gone_ms && !memcmp(&have->v, &wb[i].v, sizeof(wb[i].v)))
@@ -690,8 +713,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		slot_used[slot] = true;
 		if (strncmp(x->slot_name[slot], s->name, SY_NAME_MAX)) {
 			if (x->synced_once || !x->adopted)
-				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot,
-					    sizeof(struct sy_vip_counters));
+				zero_vip_stats(x, slot);
 			snprintf(x->slot_name[slot], SY_NAME_MAX, "%s", s->name);
 			x->slot_version[slot] = 0;
 		}
@@ -800,37 +822,44 @@ void sy_xdp_tick(struct sy_xdp *x)
 
 /* ---- Counters -------------------------------------------------------- */
 
-/* Sum a per-CPU entry of n uint64_t fields. */
-static void sum_percpu(struct sy_xdp *x, int fd, uint32_t key, uint64_t *out, size_t n)
+/* out[i] = the sum over CPUs of the n words at byte offset off of each
+ * CPU's block. Each CPU writes its own words with plain stores: a word is
+ * read whole (aligned 64-bit loads). */
+static void sum_cpus(const struct sy_xdp *x, size_t off, uint64_t *out, size_t n)
 {
-	const uint64_t *v = x->percpu_buf;
-
 	memset(out, 0, n * sizeof(*out));
-	if (bpf_map_lookup_elem(fd, &key, x->percpu_buf))
-		return;
-	for (int c = 0; c < x->ncpus; c++)
-		for (size_t f = 0; f < n; f++)
-			out[f] += v[(size_t)c * n + f];
+	for (int c = 0; c < x->ncpus; c++) {
+		const volatile uint64_t *v = (const volatile uint64_t *)((const uint8_t *)&x->stats[c] + off);
+
+		for (size_t i = 0; i < n; i++)
+			out[i] += v[i];
+	}
 }
 
 void sy_xdp_read_counters(struct sy_xdp *x, uint64_t out[SY_LCORE_NCOUNTERS])
 {
-	int fd = bpf_map__fd(x->skel->maps.sy_counters);
-
-	for (uint32_t c = 0; c < SY_LCORE_NCOUNTERS; c++)
-		sum_percpu(x, fd, c, &out[c], 1);
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, counters), out, SY_LCORE_NCOUNTERS);
 }
 
 void sy_xdp_read_vip(struct sy_xdp *x, uint32_t slot, struct sy_vip_counters *out)
 {
 	_Static_assert(sizeof(*out) == 4 * sizeof(uint64_t), "four counters");
-	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot, (uint64_t *)out, 4);
+	if (slot >= SY_XDP_MAX_SERVICES) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, vips) + slot * sizeof(*out), (uint64_t *)out, 4);
 }
 
 void sy_xdp_read_backend(struct sy_xdp *x, uint32_t slot, struct sy_backend_counters *out)
 {
 	_Static_assert(sizeof(*out) == 2 * sizeof(uint64_t), "two counters");
-	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), slot, (uint64_t *)out, 2);
+	if (slot >= SY_XDP_MAX_BACKENDS) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, backends) + slot * sizeof(*out),
+		 (uint64_t *)out, 2);
 }
 
 void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
@@ -897,6 +926,8 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	for (int c = 0; x->ct_fd && c < x->ncpus; c++)
 		if (x->ct_fd[c] >= 0)
 			close(x->ct_fd[c]);
+	if (x->stats)
+		munmap(x->stats, x->stats_len);
 	free(x->ct_fd);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
@@ -905,6 +936,5 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	free(x->slot_version);
 	free(x->slot_name);
 	free(x->stats_uid);
-	free(x->percpu_buf);
 	free(x);
 }

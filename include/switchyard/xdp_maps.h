@@ -49,12 +49,15 @@
  *                ICMP error rate.
  *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
  *                error token bucket (switchyard/icmp_error.h). Not pinned.
- *   sy_counters  PERCPU_ARRAY[SY_LCORE_NCOUNTERS] uint64_t, indices and
- *                names of include/switchyard/counters.h (the DPDK path's).
- *   sy_vip_stats PERCPU_ARRAY[max services] struct sy_vip_counters,
- *                index = service slot.
- *   sy_backend_stats PERCPU_ARRAY[max backends] struct sy_backend_counters,
- *                index = the backend's counter slot.
+ *   sy_stats     ARRAY, index = CPU -> struct sy_xdp_cpu_stats: that CPU's
+ *                counters (indices and names of include/switchyard/counters.h,
+ *                the DPDK path's), per-VIP counters by service slot and
+ *                per-backend counters by the backend's counter slot, in one
+ *                block. One map for every counter a packet moves: a packet
+ *                touches one map's memory for its counters, not three (on a
+ *                cold TLB every map is a page walk or more). BPF_F_MMAPABLE:
+ *                userspace reads and resets slots in place, without copying
+ *                every CPU's whole block per read. Written by its CPU only.
  */
 #ifndef SWITCHYARD_XDP_MAPS_H
 #define SWITCHYARD_XDP_MAPS_H
@@ -123,6 +126,14 @@ struct sy_xdp_backend {
 struct sy_xdp_ct {
 	uint64_t uid;       /* backend */
 	uint64_t expires_ns;/* deadline, CLOCK_MONOTONIC_COARSE ns (bpf_ktime_get_coarse_ns()) */
+};
+
+/* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
+ * are multiples of 64 bytes: no line is shared between CPUs). */
+struct sy_xdp_cpu_stats {
+	uint64_t counters[SY_LCORE_NCOUNTERS];
+	struct sy_vip_counters vips[SY_XDP_MAX_SERVICES];
+	struct sy_backend_counters backends[SY_XDP_MAX_BACKENDS];
 };
 
 /* Value of sy_config[0]. Until sy-control has written it (configured == 0)
