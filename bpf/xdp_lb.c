@@ -22,6 +22,7 @@
 #include <linux/if_link.h>
 
 #include "sy_xdp_lb.skel.h"
+#include "xdp_be_slots.h"
 #include "xdp_lb.h"
 #include "xdp_vip_addrs.h"
 
@@ -51,6 +52,7 @@ struct sy_xdp {
 	size_t n_addrs;
 	struct mirror_backend *bes;
 	size_t n_bes;
+	struct sy_xdp_be_slots *slots; /* sy_be_slots */
 	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
 	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
 	uint64_t *stats_uid;      /* [SY_XDP_MAX_BACKENDS] backend counted in that slot */
@@ -80,7 +82,7 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[7];
+	static struct bpf_map *m[8];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
@@ -89,7 +91,8 @@ static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 	m[4] = s->maps.sy_config;
 	m[5] = s->maps.sy_stats;
 	m[6] = s->maps.sy_vip_addrs;
-	*n = 7;
+	m[7] = s->maps.sy_be_slots;
+	*n = 8;
 	return m;
 }
 
@@ -241,6 +244,20 @@ static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, si
 	}
 }
 
+/* The slots of the adopted backends' current records stay theirs; any other
+ * record left in sy_be_slots is marked gone. */
+static void adopt_slots(struct sy_xdp *x)
+{
+	struct sy_xdp_backend *cur = calloc(x->n_bes ? x->n_bes : 1, sizeof(*cur));
+	size_t n = 0;
+
+	for (size_t i = 0; cur && i < x->n_bes; i++)
+		if (!(x->bes[i].v.flags & SY_XDP_BACKEND_GONE))
+			cur[n++] = x->bes[i].v;
+	sy_xdp_be_slots_adopt(x->slots, cur, cur ? n : 0, now_ms());
+	free(cur);
+}
+
 /* Read back what an earlier run left in adopted maps, so that the first
  * sync deletes what is no longer published. Tables are rewritten anyway. */
 static void load_mirror(struct sy_xdp *x)
@@ -287,6 +304,7 @@ static void load_mirror(struct sy_xdp *x)
 			x->n_addrs++;
 		aprev = ak;
 	}
+	adopt_slots(x);
 	/* the sync looks them up by binary search */
 	if (x->n_vips)
 		qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
@@ -362,6 +380,11 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	}
 	if (ensure_ct_tables(x, err, errlen))
 		goto out;
+	x->slots = sy_xdp_be_slots_new(bpf_map__fd(x->skel->maps.sy_be_slots), x->grace_ms);
+	if (!x->slots) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	x->stats_len = sizeof(*x->stats) * (size_t)x->ncpus;
 	x->stats = mmap(NULL, x->stats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(x->skel->maps.sy_stats), 0);
@@ -520,8 +543,12 @@ static void zero_backend_stats(struct sy_xdp *x, uint32_t slot)
 		memset(&x->stats[c].backends[slot], 0, sizeof(x->stats[c].backends[slot]));
 }
 
-/* A fresh inner map holding the service's table as backend uids. */
-static int build_table(const uint8_t *base, const struct sy_service *s, char *err, size_t errlen)
+static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64_t uid);
+
+/* A fresh inner map holding the service's table as backend refs (their
+ * slots from wb, the backends of this sync). */
+static int build_table(const uint8_t *base, const struct sy_service *s, struct mirror_backend *wb,
+		       size_t nwb, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_INNER_MAP);
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
@@ -536,8 +563,11 @@ static int build_table(const uint8_t *base, const struct sy_service *s, char *er
 		goto out;
 	}
 	for (uint32_t i = 0; i < m; i++) {
+		const struct mirror_backend *w =
+			t[i] < s->n_backends ? find_be(wb, nwb, b[t[i]].uid) : NULL;
+
 		keys[i] = i;
-		vals[i] = t[i] < s->n_backends ? b[t[i]].uid : 0;
+		vals[i] = w ? sy_xdp_ref(w->v.slot, w->uid) : 0;
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sy_table", sizeof(uint32_t), sizeof(uint64_t), m, &mo);
 	if (fd < 0) {
@@ -575,6 +605,8 @@ static struct mirror_backend *wanted_backends(const uint8_t *base, const struct 
 			struct sy_xdp_backend *v = &w[k].v;
 
 			w[k].uid = b[j].uid;
+			v->uid = b[j].uid;
+			v->slot = UINT32_MAX; /* the sync places it */
 			memcpy(v->addr, b[j].id.addr, sizeof(v->addr));
 			v->family = b[j].id.family;
 			v->flags = (b[j].flags & SY_BACKEND_DRAINING) ? SY_XDP_BACKEND_DRAINING : 0;
@@ -652,6 +684,50 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 	return 0;
 }
 
+/* Whether two records of a backend differ in their flags at most. */
+static bool same_but_flags(const struct sy_xdp_backend *a, const struct sy_xdp_backend *b)
+{
+	struct sy_xdp_backend x = *a, y = *b;
+
+	x.flags = y.flags = 0;
+	x.slot = y.slot = 0;
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+/* Step 1 of a sync for one backend: its record in its slot (a new slot if
+ * it is new or more than its flags changed; then its service's table must
+ * name the new one: *moved), then in sy_backends. */
+static int write_backend(struct sy_xdp *x, struct mirror_backend *have, struct mirror_backend *w,
+			 uint64_t now, bool *moved, char *err, size_t errlen)
+{
+	struct sy_xdp_backend *v = &w->v;
+
+	*moved = false;
+	if (have && !have->gone_ms && sy_xdp_be_slots_holds(x->slots, &have->v) &&
+	    same_but_flags(&have->v, v)) {
+		v->slot = have->v.slot;
+		if (!memcmp(&have->v, v, sizeof(*v)))
+			return 0;
+		if (sy_xdp_be_slots_set_flags(x->slots, v))
+			return fail(err, errlen, errno, "%s", "cannot write sy_be_slots");
+	} else {
+		if (sy_xdp_be_slots_place(x->slots, v, now))
+			return fail(err, errlen, errno, "%s",
+				    errno == ENOSPC ? "no free slot in sy_be_slots (departed backends "
+						      "wait out their grace period there)"
+						    : "cannot write sy_be_slots");
+		*moved = have != NULL;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.sy_backends), &w->uid, v, BPF_ANY))
+		return fail(err, errlen, errno, "%s", "cannot write sy_backends");
+	if (have && *moved) {
+		/* readers of its old slot now go to sy_backends */
+		sy_xdp_be_slots_retire(x->slots, &have->v, now);
+		have->v = *v;
+	}
+	return 0;
+}
+
 int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
 		size_t errlen)
 {
@@ -660,11 +736,12 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	struct mirror_backend *wb = NULL, *merged = NULL;
 	struct sy_xdp_vip_entry *wv = NULL;
 	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
+	bool *rebuild = calloc(SY_XDP_MAX_SERVICES, sizeof(bool)); /* a backend moved slots */
 	size_t nwb = 0, nwv = 0, nm = 0;
 	uint64_t now = now_ms();
 	int rc = -1;
 
-	if (!slot_used || !(wb = wanted_backends(base, snap, &nwb)) ||
+	if (!slot_used || !rebuild || !(wb = wanted_backends(base, snap, &nwb)) ||
 	    !(wv = wanted_vips(base, snap, &nwv))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -684,6 +761,11 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 				 wb[i].v.stats_slot, SY_XDP_MAX_BACKENDS);
 			goto out;
 		}
+		if (wb[i].uid > SY_XDP_UID_MAX) {
+			snprintf(err, errlen, "backend uid %llu beyond the XDP refs' %d bits",
+				 (unsigned long long)wb[i].uid, SY_XDP_UID_BITS);
+			goto out;
+		}
 	}
 
 	/* 1. backends, before any table names them */
@@ -691,17 +773,23 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		struct mirror_backend *have = find_be(x->bes, x->n_bes, wb[i].uid);
 		uint32_t ss = wb[i].v.stats_slot;
 
+		bool moved;
+
 		if (x->stats_uid[ss] != wb[i].uid) {
 			if (x->synced_once || !x->adopted)
 				zero_backend_stats(x, ss);
 			x->stats_uid[ss] = wb[i].uid;
 		}
-		if (have && !have->gone_ms && !memcmp(&have->v, &wb[i].v, sizeof(wb[i].v)))
-			continue;
-		if (bpf_map_update_elem(bfd, &wb[i].uid, &wb[i].v, BPF_ANY)) {
-			fail(err, errlen, errno, "%s", "cannot write sy_backends");
+		if (write_backend(x, have, &wb[i], now, &moved, err, errlen)) {
+			/* the slots given to new backends so far go back: the
+			 * next sync places them again (sy_backends has them) */
+			for (size_t j = 0; j < i; j++)
+				if (!find_be(x->bes, x->n_bes, wb[j].uid))
+					sy_xdp_be_slots_retire(x->slots, &wb[j].v, now);
 			goto out;
 		}
+		if (moved)
+			rebuild[wb[i].v.svc_slot] = true;
 	}
 
 	/* 2. tables of new and changed services, each swapped in whole */
@@ -717,9 +805,9 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 			snprintf(x->slot_name[slot], SY_NAME_MAX, "%s", s->name);
 			x->slot_version[slot] = 0;
 		}
-		if (x->slot_version[slot] == s->version)
+		if (x->slot_version[slot] == s->version && !rebuild[slot])
 			continue;
-		fd = build_table(base, s, err, errlen);
+		fd = build_table(base, s, wb, nwb, err, errlen);
 		if (fd < 0)
 			goto out;
 		if (bpf_map_update_elem(tfd, &slot, &fd, BPF_ANY)) {
@@ -782,6 +870,8 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		if (find_be(wb, nwb, o->uid))
 			continue;
 		if (!o->gone_ms) {
+			/* its slot first: readers of the slot then ask sy_backends */
+			sy_xdp_be_slots_retire(x->slots, &o->v, now);
 			o->v.flags |= SY_XDP_BACKEND_GONE;
 			o->gone_ms = now;
 			bpf_map_update_elem(bfd, &o->uid, &o->v, BPF_ANY);
@@ -797,6 +887,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	rc = 0;
 out:
 	free(slot_used);
+	free(rebuild);
 	free(wb);
 	free(wv);
 	return rc;
@@ -891,9 +982,9 @@ int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *
 	for (int c = 0; c < x->ncpus; c++) {
 		struct sy_xdp_ct v;
 
-		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.uid &&
+		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.ref &&
 		    v.expires_ns > now) {
-			*uid = v.uid;
+			*uid = sy_xdp_ref_uid(v.ref);
 			return 1;
 		}
 	}
@@ -929,6 +1020,7 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	if (x->stats)
 		munmap(x->stats, x->stats_len);
 	free(x->ct_fd);
+	sy_xdp_be_slots_free(x->slots);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
 	free(x->addrs);
