@@ -69,7 +69,7 @@ struct sy_table_inner {
 	__uint(max_entries, 1); /* a template: inner maps have table_size entries */
 	__uint(map_flags, BPF_F_INNER_MAP);
 	__type(key, __u32);
-	__type(value, __u64); /* backend uid, 0 = none */
+	__type(value, __u64); /* backend ref (slot and uid: sy_xdp_ref()), 0 = none */
 };
 
 struct {
@@ -99,6 +99,13 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sy_xdp_backend);
 } sy_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sy_xdp_backend);
+} sy_be_slots SEC(".maps");
 
 /* Each CPU's connection table (bpf/xdp_lb.c creates one per possible CPU,
  * --xdp-ct-flows entries each). */
@@ -134,35 +141,45 @@ struct {
 	__type(value, struct sy_icmp_bucket);
 } sy_icmp_bucket SEC(".maps");
 
+/* Every counter of a CPU in one block (bpf/xdp_lb.c sets max_entries to the
+ * number of possible CPUs and reads the blocks through a mapping). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_LCORE_NCOUNTERS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u64);
-} sy_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_XDP_MAX_SERVICES);
-	__type(key, __u32);
-	__type(value, struct sy_vip_counters);
-} sy_vip_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SY_XDP_MAX_BACKENDS);
-	__type(key, __u32);
-	__type(value, struct sy_backend_counters);
-} sy_backend_stats SEC(".maps");
+	__type(value, struct sy_xdp_cpu_stats);
+} sy_stats SEC(".maps");
 
 /* ---- Small helpers ---------------------------------------------------------- */
 
+/* Indices into the counter block are checked, then masked: the mask keeps
+ * the verifier sure of the bound whatever order the compiler emits. */
+_Static_assert((SY_LCORE_NCOUNTERS & (SY_LCORE_NCOUNTERS - 1)) == 0 &&
+		       (SY_XDP_MAX_SERVICES & (SY_XDP_MAX_SERVICES - 1)) == 0 &&
+		       (SY_XDP_MAX_BACKENDS & (SY_XDP_MAX_BACKENDS - 1)) == 0,
+	       "counter block dimensions are powers of two");
+
+/* This CPU's counters (NULL only beyond the possible CPUs). */
+static __always_inline struct sy_xdp_cpu_stats *cpu_stats(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&sy_stats, &cpu);
+}
+
 static __always_inline void count_n(__u32 idx, __u64 n)
 {
-	__u64 *c = bpf_map_lookup_elem(&sy_counters, &idx);
+	struct sy_xdp_cpu_stats *st = cpu_stats();
 
-	if (c)
-		*c += n;
+	if (st && idx < SY_LCORE_NCOUNTERS)
+		st->counters[idx & (SY_LCORE_NCOUNTERS - 1)] += n;
+}
+
+/* The per-VIP counters of a service slot, NULL if out of range. */
+static __always_inline struct sy_vip_counters *vip_stats(struct sy_xdp_cpu_stats *st, __u32 slot)
+{
+	return st && slot < SY_XDP_MAX_SERVICES ? &st->vips[slot & (SY_XDP_MAX_SERVICES - 1)] : NULL;
 }
 
 static __always_inline void count(__u32 idx)
@@ -242,10 +259,25 @@ find_service(const struct sy_parsed *p, const struct sy_xdp_vip_addr *a)
 	return bpf_map_lookup_elem(&sy_vips, &k);
 }
 
+/* The backend a ref names, as sy_backends has it: the record in the ref's
+ * slot while that slot holds the backend's current record (one array
+ * lookup), else sy_backends' (the backend moved to another slot, or left:
+ * then its record there says gone, or it is deleted). NULL: unknown. */
+static __always_inline struct sy_xdp_backend *backend_of(__u64 ref)
+{
+	__u32 slot = sy_xdp_ref_slot(ref);
+	__u64 uid = sy_xdp_ref_uid(ref);
+	struct sy_xdp_backend *b = bpf_map_lookup_elem(&sy_be_slots, &slot);
+
+	if (b && b->uid == uid && !(b->flags & SY_XDP_BACKEND_GONE))
+		return b;
+	return bpf_map_lookup_elem(&sy_backends, &uid);
+}
+
 /* Maglev: the backend of table[hash % M], or NULL (no table, index beyond
- * the inner map, empty entry, unknown uid). */
+ * the inner map, empty entry, unknown uid). *ref: its ref. */
 static __always_inline struct sy_xdp_backend *pick(const struct sy_xdp_service *s, __u32 hash,
-						    __u64 *uid)
+						    __u64 *ref)
 {
 	__u32 slot = s->slot, idx;
 	__u64 *u;
@@ -260,15 +292,15 @@ static __always_inline struct sy_xdp_backend *pick(const struct sy_xdp_service *
 	u = bpf_map_lookup_elem(table, &idx);
 	if (!u || !*u)
 		return NULL;
-	*uid = *u;
-	return bpf_map_lookup_elem(&sy_backends, u);
+	*ref = *u;
+	return backend_of(*u);
 }
 
 /* A tracked flow's backend, if it is still in the service (draining or not). */
 static __always_inline struct sy_xdp_backend *tracked_backend(const struct sy_xdp_service *s,
-							      __u64 *uid)
+							      __u64 ref)
 {
-	struct sy_xdp_backend *b = bpf_map_lookup_elem(&sy_backends, uid);
+	struct sy_xdp_backend *b = backend_of(ref);
 
 	if (!b || (b->flags & SY_XDP_BACKEND_GONE) || b->svc_slot != s->slot)
 		return NULL;
@@ -333,7 +365,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 {
 	void *ct = ct_table(bpf_get_smp_processor_id());
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
-	__u64 now = ct_now(), uid = 0;
+	__u64 now = ct_now(), ref = 0;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 	__u32 slot = s->slot;
@@ -341,15 +373,17 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 
 	if (e && e->expires_ns) {
 		if (e->expires_ns >= now) {
-			uid = e->uid;
-			b = tracked_backend(s, &uid);
+			b = tracked_backend(s, e->ref);
 			if (!b) {
 				/* its backend left: re-hash */
-				b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
+				b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
 				if (!b)
 					return NULL;
 				count(SY_C_CT_RESELECT);
-				e->uid = uid;
+				e->ref = ref;
+			} else if (b->slot != sy_xdp_ref_slot(e->ref)) {
+				/* its record moved to another slot: follow it */
+				e->ref = sy_xdp_ref(b->slot, b->uid);
 			}
 			count(SY_C_CT_HIT);
 			e->expires_ns = now + ct_timeout_ns(cfg, p);
@@ -357,7 +391,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		}
 		expired = 1;
 	}
-	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &uid);
+	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
 	if (!b) {
 		if (expired && ct)
 			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
@@ -365,16 +399,16 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	}
 	if (expired) {
 		count(SY_C_CT_EXPIRED);
-		e->uid = uid;
+		e->ref = ref;
 		e->expires_ns = now + ct_timeout_ns(cfg, p);
 	} else if (ct) {
-		struct sy_xdp_ct n = { .uid = uid, .expires_ns = now + ct_timeout_ns(cfg, p) };
+		struct sy_xdp_ct n = { .ref = ref, .expires_ns = now + ct_timeout_ns(cfg, p) };
 
 		/* a full LRU evicts its least recently used flow, uncounted */
 		bpf_map_update_elem(ct, &p->key, &n, BPF_ANY);
 	}
 	count(SY_C_CT_NEW);
-	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	vc = vip_stats(cpu_stats(), slot);
 	if (vc)
 		vc->new_flows++;
 	return b;
@@ -384,7 +418,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 struct ct_search {
 	struct sy_flow_key key;
 	__u64 now;
-	__u64 uid;  /* found: the backend; 0 = not found */
+	__u64 ref;  /* found: the backend; 0 = not found */
 	__u32 self; /* this CPU, already looked at */
 };
 
@@ -401,7 +435,7 @@ static long ct_search_cpu(__u32 cpu, void *data)
 		return 1; /* beyond the possible CPUs */
 	e = bpf_map_lookup_elem(ct, &cs->key);
 	if (e && e->expires_ns && e->expires_ns >= cs->now) {
-		cs->uid = e->uid;
+		cs->ref = e->ref;
 		return 1;
 	}
 	return 0;
@@ -410,7 +444,7 @@ static long ct_search_cpu(__u32 cpu, void *data)
 /* Backend of the flow an ICMP error is about, changing nothing (lb.c
  * sy_lb_predict()): tracked on this CPU, else on another one (RSS steers
  * the error by its own headers, so it may arrive elsewhere: *other = 1),
- * else Maglev. A uid read from another CPU's table, which that CPU may be
+ * else Maglev. A ref read from another CPU's table, which that CPU may be
  * rewriting (an LRU reuses an element at once), is taken only if it names
  * a backend of this service now. */
 static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
@@ -422,24 +456,22 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 	void *ct = ct_table(cs.self);
 	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
 	struct sy_xdp_backend *b;
-	__u64 uid = 0;
+	__u64 ref = 0;
 
 	if (e && e->expires_ns && e->expires_ns >= cs.now) {
-		uid = e->uid;
-		b = tracked_backend(s, &uid);
+		b = tracked_backend(s, e->ref);
 		if (b)
 			return b;
 	}
 	bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
-	if (cs.uid) {
-		uid = cs.uid;
-		b = tracked_backend(s, &uid);
+	if (cs.ref) {
+		b = tracked_backend(s, cs.ref);
 		if (b) {
 			*other = 1;
 			return b;
 		}
 	}
-	return pick(s, hash, &uid);
+	return pick(s, hash, &ref);
 }
 
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
@@ -453,7 +485,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_xdp_service svc;
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
-	struct sy_backend_counters *bc;
+	struct sy_xdp_cpu_stats *st;
 	struct lazy_hash lazy = {};
 	struct sy_rewrite r;
 	__u32 hash = 0, slot;
@@ -495,11 +527,11 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 
 	if (p.is_frag) {
 		struct sy_flow_key k3 = p.key;
-		__u64 uid;
+		__u64 ref;
 
 		sy_flow_key_drop_ports(&k3);
 		hash = sy_flow_hash(&k3, svc.hash_seed);
-		bp = pick(&svc, hash, &uid);
+		bp = pick(&svc, hash, &ref);
 	} else if (p.icmp_error) {
 		hash = sy_flow_hash(&p.key, svc.hash_seed);
 		bp = predict(&svc, &p.key, hash, &other_cpu);
@@ -508,7 +540,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
-		vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+		vc = vip_stats(cpu_stats(), slot);
 		if (vc)
 			vc->drops++;
 		return SY_V_DROP;
@@ -546,15 +578,19 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		count(SY_C_ICMP_TO_BACKEND);
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
-	count(SY_C_FWD_PKTS);
-	vc = bpf_map_lookup_elem(&sy_vip_stats, &slot);
+	st = cpu_stats();
+	if (!st)
+		return SY_V_TX;
+	st->counters[SY_C_FWD_PKTS]++;
+	vc = vip_stats(st, slot);
 	if (vc) {
 		vc->pkts++;
 		vc->bytes += frame_len;
 	}
 	slot = be.stats_slot;
-	bc = bpf_map_lookup_elem(&sy_backend_stats, &slot);
-	if (bc) {
+	if (slot < SY_XDP_MAX_BACKENDS) {
+		struct sy_backend_counters *bc = &st->backends[slot & (SY_XDP_MAX_BACKENDS - 1)];
+
 		bc->pkts++;
 		bc->bytes += frame_len;
 	}
@@ -566,23 +602,30 @@ int sy_xdp_lb(struct xdp_md *ctx)
 {
 	__u32 zero = 0, len;
 	const struct sy_xdp_config *cfg = bpf_map_lookup_elem(&sy_config, &zero);
+	struct sy_xdp_cpu_stats *st;
 	int v;
 
 	if (!cfg || !cfg->configured)
 		return XDP_PASS; /* sy-control has not configured us yet */
 	len = bpf_xdp_get_buff_len(ctx);
-	count(SY_C_RX_PKTS);
-	count_n(SY_C_RX_BYTES, len);
+	st = cpu_stats(); /* one lookup for the counters of every packet */
+	if (st) {
+		st->counters[SY_C_RX_PKTS]++;
+		st->counters[SY_C_RX_BYTES] += len;
+	}
 	v = process(ctx, cfg, len);
 	if (v == SY_V_TX) {
-		count(SY_C_TX_PKTS);
-		count_n(SY_C_TX_BYTES, bpf_xdp_get_buff_len(ctx));
+		if (st) {
+			st->counters[SY_C_TX_PKTS]++;
+			st->counters[SY_C_TX_BYTES] += bpf_xdp_get_buff_len(ctx);
+		}
 		if (cfg->tx_ifindex)
 			return bpf_redirect(cfg->tx_ifindex, 0);
 		return XDP_TX;
 	}
 	if (v == SY_V_KERNEL) {
-		count(SY_C_TO_KERNEL);
+		if (st)
+			st->counters[SY_C_TO_KERNEL]++;
 		return XDP_PASS;
 	}
 	return XDP_DROP;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <linux/if_link.h>
 
 #include "sy_xdp_lb.skel.h"
+#include "xdp_be_slots.h"
 #include "xdp_lb.h"
 #include "xdp_vip_addrs.h"
 
@@ -50,11 +52,13 @@ struct sy_xdp {
 	size_t n_addrs;
 	struct mirror_backend *bes;
 	size_t n_bes;
+	struct sy_xdp_be_slots *slots; /* sy_be_slots */
 	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
 	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
 	uint64_t *stats_uid;      /* [SY_XDP_MAX_BACKENDS] backend counted in that slot */
 	bool synced_once;
-	void *percpu_buf;         /* ncpus * largest per-CPU value */
+	struct sy_xdp_cpu_stats *stats; /* [ncpus] sy_stats, mapped */
+	size_t stats_len;
 };
 
 static uint64_t now_ms(void)
@@ -78,20 +82,23 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[9];
+	static struct bpf_map *m[8];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
 	m[2] = s->maps.sy_backends;
 	m[3] = s->maps.sy_conntrack;
 	m[4] = s->maps.sy_config;
-	m[5] = s->maps.sy_counters;
-	m[6] = s->maps.sy_vip_stats;
-	m[7] = s->maps.sy_backend_stats;
-	m[8] = s->maps.sy_vip_addrs;
-	*n = 9;
+	m[5] = s->maps.sy_stats;
+	m[6] = s->maps.sy_vip_addrs;
+	m[7] = s->maps.sy_be_slots;
+	*n = 8;
 	return m;
 }
+
+/* Pins of maps an earlier build had and this one does not: its per-CPU
+ * counter arrays, now the blocks of sy_stats. */
+static const char *const retired_maps[] = { "sy_counters", "sy_vip_stats", "sy_backend_stats" };
 
 static int mkdir_p(const char *dir)
 {
@@ -209,6 +216,15 @@ static int ensure_ct_tables(struct sy_xdp *x, char *err, size_t errlen)
  * the set changed). Their names are collected in x->replaced. */
 static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, size_t n)
 {
+	for (size_t i = 0; i < sizeof(retired_maps) / sizeof(retired_maps[0]); i++) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/%s", x->pin_dir, retired_maps[i]);
+		if (unlink(path) == 0)
+			snprintf(x->replaced + strlen(x->replaced),
+				 sizeof(x->replaced) - strlen(x->replaced), "%s%s",
+				 x->replaced[0] ? " " : "", retired_maps[i]);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *path = bpf_map__pin_path(maps[i]);
 		int fd = path ? bpf_obj_get(path) : -1;
@@ -226,6 +242,20 @@ static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, si
 		snprintf(x->replaced + strlen(x->replaced), sizeof(x->replaced) - strlen(x->replaced),
 			 "%s%s", x->replaced[0] ? " " : "", bpf_map__name(maps[i]));
 	}
+}
+
+/* The slots of the adopted backends' current records stay theirs; any other
+ * record left in sy_be_slots is marked gone. */
+static void adopt_slots(struct sy_xdp *x)
+{
+	struct sy_xdp_backend *cur = calloc(x->n_bes ? x->n_bes : 1, sizeof(*cur));
+	size_t n = 0;
+
+	for (size_t i = 0; cur && i < x->n_bes; i++)
+		if (!(x->bes[i].v.flags & SY_XDP_BACKEND_GONE))
+			cur[n++] = x->bes[i].v;
+	sy_xdp_be_slots_adopt(x->slots, cur, cur ? n : 0, now_ms());
+	free(cur);
 }
 
 /* Read back what an earlier run left in adopted maps, so that the first
@@ -274,6 +304,7 @@ static void load_mirror(struct sy_xdp *x)
 			x->n_addrs++;
 		aprev = ak;
 	}
+	adopt_slots(x);
 	/* the sync looks them up by binary search */
 	if (x->n_vips)
 		qsort(x->vips, x->n_vips, sizeof(*x->vips), cmp_vip);
@@ -302,10 +333,8 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	x->slot_version = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_version));
 	x->slot_name = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_name));
 	x->stats_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*x->stats_uid));
-	x->percpu_buf = calloc((size_t)(x->ncpus > 0 ? x->ncpus : 1), 64);
 	x->ct_fd = malloc(sizeof(*x->ct_fd) * (size_t)(x->ncpus > 0 ? x->ncpus : 1));
-	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->percpu_buf ||
-	    !x->ct_fd) {
+	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->ct_fd) {
 		snprintf(err, errlen, "cannot size per-CPU buffers (%d CPUs)", x->ncpus);
 		goto out;
 	}
@@ -316,8 +345,9 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 		fail(err, errlen, errno, "%s", "cannot open the XDP program sy_xdp_lb");
 		goto out;
 	}
-	/* a connection table per CPU: the outer map's slots */
+	/* a connection table and a counter block per CPU */
 	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, (uint32_t)x->ncpus);
+	bpf_map__set_max_entries(x->skel->maps.sy_stats, (uint32_t)x->ncpus);
 	maps = all_maps(x->skel, &nmaps);
 	if (o->pin_dir) {
 		char path[512];
@@ -350,6 +380,19 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	}
 	if (ensure_ct_tables(x, err, errlen))
 		goto out;
+	x->slots = sy_xdp_be_slots_new(bpf_map__fd(x->skel->maps.sy_be_slots), x->grace_ms);
+	if (!x->slots) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	x->stats_len = sizeof(*x->stats) * (size_t)x->ncpus;
+	x->stats = mmap(NULL, x->stats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(x->skel->maps.sy_stats), 0);
+	if (x->stats == MAP_FAILED) {
+		x->stats = NULL;
+		fail(err, errlen, errno, "%s", "cannot map the counters (sy_stats)");
+		goto out;
+	}
 	if (x->adopted)
 		load_mirror(x);
 	*out = x;
@@ -486,18 +529,26 @@ static struct sy_xdp_service service_record(const struct sy_service *s)
 	return r;
 }
 
-/* Zero a per-CPU stats entry (a reused counter slot starts from zero, as
- * the region's does). */
-static void zero_percpu(struct sy_xdp *x, int fd, uint32_t slot, size_t value_size)
+/* Zero a counter slot on every CPU (a reused slot starts from zero, as the
+ * region's does). */
+static void zero_vip_stats(struct sy_xdp *x, uint32_t slot)
 {
-	size_t stride = (value_size + 7) & ~(size_t)7;
-
-	memset(x->percpu_buf, 0, stride * (size_t)x->ncpus);
-	bpf_map_update_elem(fd, &slot, x->percpu_buf, BPF_ANY);
+	for (int c = 0; c < x->ncpus; c++)
+		memset(&x->stats[c].vips[slot], 0, sizeof(x->stats[c].vips[slot]));
 }
 
-/* A fresh inner map holding the service's table as backend uids. */
-static int build_table(const uint8_t *base, const struct sy_service *s, char *err, size_t errlen)
+static void zero_backend_stats(struct sy_xdp *x, uint32_t slot)
+{
+	for (int c = 0; c < x->ncpus; c++)
+		memset(&x->stats[c].backends[slot], 0, sizeof(x->stats[c].backends[slot]));
+}
+
+static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64_t uid);
+
+/* A fresh inner map holding the service's table as backend refs (their
+ * slots from wb, the backends of this sync). */
+static int build_table(const uint8_t *base, const struct sy_service *s, struct mirror_backend *wb,
+		       size_t nwb, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_INNER_MAP);
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
@@ -512,8 +563,11 @@ static int build_table(const uint8_t *base, const struct sy_service *s, char *er
 		goto out;
 	}
 	for (uint32_t i = 0; i < m; i++) {
+		const struct mirror_backend *w =
+			t[i] < s->n_backends ? find_be(wb, nwb, b[t[i]].uid) : NULL;
+
 		keys[i] = i;
-		vals[i] = t[i] < s->n_backends ? b[t[i]].uid : 0;
+		vals[i] = w ? sy_xdp_ref(w->v.slot, w->uid) : 0;
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sy_table", sizeof(uint32_t), sizeof(uint64_t), m, &mo);
 	if (fd < 0) {
@@ -551,6 +605,8 @@ static struct mirror_backend *wanted_backends(const uint8_t *base, const struct 
 			struct sy_xdp_backend *v = &w[k].v;
 
 			w[k].uid = b[j].uid;
+			v->uid = b[j].uid;
+			v->slot = UINT32_MAX; /* the sync places it */
 			memcpy(v->addr, b[j].id.addr, sizeof(v->addr));
 			v->family = b[j].id.family;
 			v->flags = (b[j].flags & SY_BACKEND_DRAINING) ? SY_XDP_BACKEND_DRAINING : 0;
@@ -628,6 +684,50 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 	return 0;
 }
 
+/* Whether two records of a backend differ in their flags at most. */
+static bool same_but_flags(const struct sy_xdp_backend *a, const struct sy_xdp_backend *b)
+{
+	struct sy_xdp_backend x = *a, y = *b;
+
+	x.flags = y.flags = 0;
+	x.slot = y.slot = 0;
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+/* Step 1 of a sync for one backend: its record in its slot (a new slot if
+ * it is new or more than its flags changed; then its service's table must
+ * name the new one: *moved), then in sy_backends. */
+static int write_backend(struct sy_xdp *x, struct mirror_backend *have, struct mirror_backend *w,
+			 uint64_t now, bool *moved, char *err, size_t errlen)
+{
+	struct sy_xdp_backend *v = &w->v;
+
+	*moved = false;
+	if (have && !have->gone_ms && sy_xdp_be_slots_holds(x->slots, &have->v) &&
+	    same_but_flags(&have->v, v)) {
+		v->slot = have->v.slot;
+		if (!memcmp(&have->v, v, sizeof(*v)))
+			return 0;
+		if (sy_xdp_be_slots_set_flags(x->slots, v))
+			return fail(err, errlen, errno, "%s", "cannot write sy_be_slots");
+	} else {
+		if (sy_xdp_be_slots_place(x->slots, v, now))
+			return fail(err, errlen, errno, "%s",
+				    errno == ENOSPC ? "no free slot in sy_be_slots (departed backends "
+						      "wait out their grace period there)"
+						    : "cannot write sy_be_slots");
+		*moved = have != NULL;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.sy_backends), &w->uid, v, BPF_ANY))
+		return fail(err, errlen, errno, "%s", "cannot write sy_backends");
+	if (have && *moved) {
+		/* readers of its old slot now go to sy_backends */
+		sy_xdp_be_slots_retire(x->slots, &have->v, now);
+		have->v = *v;
+	}
+	return 0;
+}
+
 int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
 		size_t errlen)
 {
@@ -636,11 +736,12 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	struct mirror_backend *wb = NULL, *merged = NULL;
 	struct sy_xdp_vip_entry *wv = NULL;
 	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
+	bool *rebuild = calloc(SY_XDP_MAX_SERVICES, sizeof(bool)); /* a backend moved slots */
 	size_t nwb = 0, nwv = 0, nm = 0;
 	uint64_t now = now_ms();
 	int rc = -1;
 
-	if (!slot_used || !(wb = wanted_backends(base, snap, &nwb)) ||
+	if (!slot_used || !rebuild || !(wb = wanted_backends(base, snap, &nwb)) ||
 	    !(wv = wanted_vips(base, snap, &nwv))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -660,6 +761,11 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 				 wb[i].v.stats_slot, SY_XDP_MAX_BACKENDS);
 			goto out;
 		}
+		if (wb[i].uid > SY_XDP_UID_MAX) {
+			snprintf(err, errlen, "backend uid %llu beyond the XDP refs' %d bits",
+				 (unsigned long long)wb[i].uid, SY_XDP_UID_BITS);
+			goto out;
+		}
 	}
 
 	/* 1. backends, before any table names them */
@@ -667,18 +773,23 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		struct mirror_backend *have = find_be(x->bes, x->n_bes, wb[i].uid);
 		uint32_t ss = wb[i].v.stats_slot;
 
+		bool moved;
+
 		if (x->stats_uid[ss] != wb[i].uid) {
 			if (x->synced_once || !x->adopted)
-				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), ss,
-					    sizeof(struct sy_backend_counters));
+				zero_backend_stats(x, ss);
 			x->stats_uid[ss] = wb[i].uid;
 		}
-		if (have && !have->gone_ms && !memcmp(&have->v, &wb[i].v, sizeof(wb[i].v)))
-			continue;
-		if (bpf_map_update_elem(bfd, &wb[i].uid, &wb[i].v, BPF_ANY)) {
-			fail(err, errlen, errno, "%s", "cannot write sy_backends");
+		if (write_backend(x, have, &wb[i], now, &moved, err, errlen)) {
+			/* the slots given to new backends so far go back: the
+			 * next sync places them again (sy_backends has them) */
+			for (size_t j = 0; j < i; j++)
+				if (!find_be(x->bes, x->n_bes, wb[j].uid))
+					sy_xdp_be_slots_retire(x->slots, &wb[j].v, now);
 			goto out;
 		}
+		if (moved)
+			rebuild[wb[i].v.svc_slot] = true;
 	}
 
 	/* 2. tables of new and changed services, each swapped in whole */
@@ -690,14 +801,13 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		slot_used[slot] = true;
 		if (strncmp(x->slot_name[slot], s->name, SY_NAME_MAX)) {
 			if (x->synced_once || !x->adopted)
-				zero_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot,
-					    sizeof(struct sy_vip_counters));
+				zero_vip_stats(x, slot);
 			snprintf(x->slot_name[slot], SY_NAME_MAX, "%s", s->name);
 			x->slot_version[slot] = 0;
 		}
-		if (x->slot_version[slot] == s->version)
+		if (x->slot_version[slot] == s->version && !rebuild[slot])
 			continue;
-		fd = build_table(base, s, err, errlen);
+		fd = build_table(base, s, wb, nwb, err, errlen);
 		if (fd < 0)
 			goto out;
 		if (bpf_map_update_elem(tfd, &slot, &fd, BPF_ANY)) {
@@ -760,6 +870,8 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		if (find_be(wb, nwb, o->uid))
 			continue;
 		if (!o->gone_ms) {
+			/* its slot first: readers of the slot then ask sy_backends */
+			sy_xdp_be_slots_retire(x->slots, &o->v, now);
 			o->v.flags |= SY_XDP_BACKEND_GONE;
 			o->gone_ms = now;
 			bpf_map_update_elem(bfd, &o->uid, &o->v, BPF_ANY);
@@ -775,6 +887,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	rc = 0;
 out:
 	free(slot_used);
+	free(rebuild);
 	free(wb);
 	free(wv);
 	return rc;
@@ -800,37 +913,44 @@ void sy_xdp_tick(struct sy_xdp *x)
 
 /* ---- Counters -------------------------------------------------------- */
 
-/* Sum a per-CPU entry of n uint64_t fields. */
-static void sum_percpu(struct sy_xdp *x, int fd, uint32_t key, uint64_t *out, size_t n)
+/* out[i] = the sum over CPUs of the n words at byte offset off of each
+ * CPU's block. Each CPU writes its own words with plain stores: a word is
+ * read whole (aligned 64-bit loads). */
+static void sum_cpus(const struct sy_xdp *x, size_t off, uint64_t *out, size_t n)
 {
-	const uint64_t *v = x->percpu_buf;
-
 	memset(out, 0, n * sizeof(*out));
-	if (bpf_map_lookup_elem(fd, &key, x->percpu_buf))
-		return;
-	for (int c = 0; c < x->ncpus; c++)
-		for (size_t f = 0; f < n; f++)
-			out[f] += v[(size_t)c * n + f];
+	for (int c = 0; c < x->ncpus; c++) {
+		const volatile uint64_t *v = (const volatile uint64_t *)((const uint8_t *)&x->stats[c] + off);
+
+		for (size_t i = 0; i < n; i++)
+			out[i] += v[i];
+	}
 }
 
 void sy_xdp_read_counters(struct sy_xdp *x, uint64_t out[SY_LCORE_NCOUNTERS])
 {
-	int fd = bpf_map__fd(x->skel->maps.sy_counters);
-
-	for (uint32_t c = 0; c < SY_LCORE_NCOUNTERS; c++)
-		sum_percpu(x, fd, c, &out[c], 1);
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, counters), out, SY_LCORE_NCOUNTERS);
 }
 
 void sy_xdp_read_vip(struct sy_xdp *x, uint32_t slot, struct sy_vip_counters *out)
 {
 	_Static_assert(sizeof(*out) == 4 * sizeof(uint64_t), "four counters");
-	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_vip_stats), slot, (uint64_t *)out, 4);
+	if (slot >= SY_XDP_MAX_SERVICES) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, vips) + slot * sizeof(*out), (uint64_t *)out, 4);
 }
 
 void sy_xdp_read_backend(struct sy_xdp *x, uint32_t slot, struct sy_backend_counters *out)
 {
 	_Static_assert(sizeof(*out) == 2 * sizeof(uint64_t), "two counters");
-	sum_percpu(x, bpf_map__fd(x->skel->maps.sy_backend_stats), slot, (uint64_t *)out, 2);
+	if (slot >= SY_XDP_MAX_BACKENDS) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	sum_cpus(x, offsetof(struct sy_xdp_cpu_stats, backends) + slot * sizeof(*out),
+		 (uint64_t *)out, 2);
 }
 
 void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
@@ -862,9 +982,9 @@ int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *
 	for (int c = 0; c < x->ncpus; c++) {
 		struct sy_xdp_ct v;
 
-		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.uid &&
+		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.ref &&
 		    v.expires_ns > now) {
-			*uid = v.uid;
+			*uid = sy_xdp_ref_uid(v.ref);
 			return 1;
 		}
 	}
@@ -897,7 +1017,10 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	for (int c = 0; x->ct_fd && c < x->ncpus; c++)
 		if (x->ct_fd[c] >= 0)
 			close(x->ct_fd[c]);
+	if (x->stats)
+		munmap(x->stats, x->stats_len);
 	free(x->ct_fd);
+	sy_xdp_be_slots_free(x->slots);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
 	free(x->addrs);
@@ -905,6 +1028,5 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	free(x->slot_version);
 	free(x->slot_name);
 	free(x->stats_uid);
-	free(x->percpu_buf);
 	free(x);
 }

@@ -25,17 +25,30 @@
  *                deletions (see sy_xdp_sync()).
  *   sy_tables    ARRAY_OF_MAPS, index = service slot -> inner ARRAY of
  *                uint64_t[table_size]: the Maglev table, each entry a
- *                backend uid (0 = no backend). A changed table is built in a
- *                fresh inner map and swapped in with one update: packets in
- *                flight finish on the table they looked up (RCU).
- *   sy_backends  HASH   uint64_t uid -> struct sy_xdp_backend. uids are never
- *                reused in a region, so an old table or a conntrack entry
- *                can never name the wrong backend. A backend that leaves its
- *                service is first marked SY_XDP_BACKEND_GONE (its tracked
- *                flows re-hash at once), and deleted only after a grace
- *                period, once no table in flight can still name it.
+ *                backend ref (sy_xdp_ref(): its slot and uid; 0 = no
+ *                backend). A changed table is built in a fresh inner map and
+ *                swapped in with one update: packets in flight finish on the
+ *                table they looked up (RCU).
+ *   sy_backends  HASH   uint64_t uid -> struct sy_xdp_backend: each
+ *                backend's current record, replaced whole on a change (RCU).
+ *                uids are never reused in a region, so an old table or a
+ *                conntrack entry can never name the wrong backend. A backend
+ *                that leaves its service is first marked SY_XDP_BACKEND_GONE
+ *                (its tracked flows re-hash at once), and deleted only after
+ *                a grace period, once no table in flight can still name it.
+ *   sy_be_slots  ARRAY[SY_XDP_MAX_BACKENDS] struct sy_xdp_backend: a copy of
+ *                each backend's record at its slot, the index its refs
+ *                carry, so that a packet finds its backend with one array
+ *                lookup instead of a hash lookup. A slot's record is written
+ *                while nothing reads it as current and then changes only in
+ *                its flags byte (a one-byte store, atomic for readers): a
+ *                backend whose address, MAC or slots change gets a new slot,
+ *                its old slot is marked SY_XDP_BACKEND_GONE and reused only
+ *                after the grace period. A slot that does not hold its ref's
+ *                uid, or holds it marked gone, sends the reader to
+ *                sy_backends (the program's backend_of()).
  *   sy_conntrack ARRAY_OF_MAPS, index = CPU -> that CPU's LRU_HASH of
- *                struct sy_flow_key -> struct sy_xdp_ct, --xdp-ct-flows
+ *                struct sy_flow_key -> struct sy_xdp_ct (backend ref, expiry), --xdp-ct-flows
  *                entries each (created by bpf/xdp_lb.c for every possible
  *                CPU). A table per CPU, as Katran does, not one shared table
  *                with per-CPU values (LRU_PERCPU_HASH): there every flow
@@ -49,12 +62,15 @@
  *                ICMP error rate.
  *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
  *                error token bucket (switchyard/icmp_error.h). Not pinned.
- *   sy_counters  PERCPU_ARRAY[SY_LCORE_NCOUNTERS] uint64_t, indices and
- *                names of include/switchyard/counters.h (the DPDK path's).
- *   sy_vip_stats PERCPU_ARRAY[max services] struct sy_vip_counters,
- *                index = service slot.
- *   sy_backend_stats PERCPU_ARRAY[max backends] struct sy_backend_counters,
- *                index = the backend's counter slot.
+ *   sy_stats     ARRAY, index = CPU -> struct sy_xdp_cpu_stats: that CPU's
+ *                counters (indices and names of include/switchyard/counters.h,
+ *                the DPDK path's), per-VIP counters by service slot and
+ *                per-backend counters by the backend's counter slot, in one
+ *                block. One map for every counter a packet moves: a packet
+ *                touches one map's memory for its counters, not three (on a
+ *                cold TLB every map is a page walk or more). BPF_F_MMAPABLE:
+ *                userspace reads and resets slots in place, without copying
+ *                every CPU's whole block per read. Written by its CPU only.
  */
 #ifndef SWITCHYARD_XDP_MAPS_H
 #define SWITCHYARD_XDP_MAPS_H
@@ -107,22 +123,57 @@ struct sy_xdp_vip_addr {
 };
 
 #define SY_XDP_BACKEND_DRAINING 0x1u /* weight 0: keeps flows, takes no new ones */
-#define SY_XDP_BACKEND_GONE 0x2u     /* left its service: tracked flows re-hash */
+#define SY_XDP_BACKEND_GONE 0x2u     /* sy_backends: left its service, tracked flows
+				      * re-hash; sy_be_slots: not (or no longer)
+				      * the backend's current record */
 
-/* Value of sy_backends. */
+/* Value of sy_backends and sy_be_slots. */
 struct sy_xdp_backend {
+	uint64_t uid;       /* the backend (sy_be_slots: 0 = a slot never used) */
 	uint32_t addr[4];   /* wire order; IPv4 in addr[0] */
 	uint8_t family;     /* SY_AF_INET / SY_AF_INET6 */
 	uint8_t flags;      /* SY_XDP_BACKEND_* */
 	uint8_t mac[6];     /* next hop (l2dsr: the backend itself) */
 	uint32_t svc_slot;  /* the service it belongs to */
-	uint32_t stats_slot;/* sy_backend_stats index (the region's counter slot) */
+	uint32_t stats_slot;/* its counters in sy_stats (the region's counter slot) */
+	uint32_t slot;      /* its sy_be_slots index */
+	uint32_t pad;       /* 0 */
 };
+
+/* A backend ref, as tables and conntrack entries hold it: the uid (unique
+ * in a region, below 2^48: one a second would take nine million years) and
+ * the backend's slot in sy_be_slots when the ref was taken. */
+#define SY_XDP_UID_BITS 48
+#define SY_XDP_UID_MAX ((1ull << SY_XDP_UID_BITS) - 1)
+_Static_assert(SY_XDP_MAX_BACKENDS <= 1u << (64 - SY_XDP_UID_BITS), "a slot fits in a ref");
+
+static inline uint64_t sy_xdp_ref(uint32_t slot, uint64_t uid)
+{
+	return (uint64_t)slot << SY_XDP_UID_BITS | (uid & SY_XDP_UID_MAX);
+}
+
+static inline uint32_t sy_xdp_ref_slot(uint64_t ref)
+{
+	return (uint32_t)(ref >> SY_XDP_UID_BITS);
+}
+
+static inline uint64_t sy_xdp_ref_uid(uint64_t ref)
+{
+	return ref & SY_XDP_UID_MAX;
+}
 
 /* Value of sy_conntrack. */
 struct sy_xdp_ct {
-	uint64_t uid;       /* backend */
+	uint64_t ref;       /* backend (sy_xdp_ref()) */
 	uint64_t expires_ns;/* deadline, CLOCK_MONOTONIC_COARSE ns (bpf_ktime_get_coarse_ns()) */
+};
+
+/* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
+ * are multiples of 64 bytes: no line is shared between CPUs). */
+struct sy_xdp_cpu_stats {
+	uint64_t counters[SY_LCORE_NCOUNTERS];
+	struct sy_vip_counters vips[SY_XDP_MAX_SERVICES];
+	struct sy_backend_counters backends[SY_XDP_MAX_BACKENDS];
 };
 
 /* Value of sy_config[0]. Until sy-control has written it (configured == 0)
