@@ -50,6 +50,7 @@
 #include <switchyard/counters.h>
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
+#include <switchyard/pkt_classify.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/pkt_icmp_reply.h>
 #include <switchyard/pkt_parse.h>
@@ -488,8 +489,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_xdp_cpu_stats *st;
 	struct lazy_hash lazy = {};
 	struct sy_rewrite r;
+	enum sy_class_choice how;
 	__u32 hash = 0, slot;
-	int v, l4, other_cpu = 0;
+	int v, other_cpu = 0;
 
 	v = sy_parse_frame(ctx, &p, frame_len);
 	if (v == SY_V_DROP) {
@@ -498,44 +500,37 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	if (v != SY_V_TX)
 		return SY_V_KERNEL;
-	l4 = p.key.proto == SY_IPPROTO_TCP || p.key.proto == SY_IPPROTO_UDP || p.icmp_error;
-	/* echo and the like are the host's, to a VIP or not */
-	if (!l4 && p.proto != SY_IPPROTO_IPIP && p.proto != SY_IPPROTO_IPV6)
+	/* the shared decisions (switchyard/pkt_classify.h) around our lookups;
+	 * echo and the like are the host's without any */
+	if (!sy_class_may_be_ours(&p))
 		return SY_V_KERNEL;
 	/* the one lookup for the host's own traffic: not a VIP address */
 	va = vip_address(&p.key);
 	if (!va)
 		return SY_V_KERNEL;
-	if (!l4) {
-		/* tunnels to a VIP (spoofed encapsulated input) */
-		count(SY_C_DROP_ENCAPSULATED);
-		return SY_V_DROP;
-	}
-	if (p.icmp_error == 2) {
-		/* an ICMP error to a VIP whose quote we cannot read */
-		count(SY_C_DROP_ICMP);
-		return SY_V_DROP;
-	}
-	sp = find_service(&p, va);
+	sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
 	if (!sp) {
+		__u32 reason = SY_C_DROP_NO_SERVICE;
+
 		/* a VIP address (of either protocol) is never the kernel's */
-		count(p.icmp_error ? SY_C_DROP_ICMP : SY_C_DROP_NO_SERVICE);
-		return SY_V_DROP;
+		v = sy_class_unserved(&p, 1, &reason);
+		count(reason);
+		return v;
 	}
 	svc = *sp;
 	slot = svc.slot;
 
-	if (p.is_frag) {
-		struct sy_flow_key k3 = p.key;
+	how = sy_class_choice(&p);
+	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
-		sy_flow_key_drop_ports(&k3);
-		hash = sy_flow_hash(&k3, svc.hash_seed);
+		hash = sy_class_flow_hash(&p, svc.hash_seed);
 		bp = pick(&svc, hash, &ref);
-	} else if (p.icmp_error) {
-		hash = sy_flow_hash(&p.key, svc.hash_seed);
+	} else if (how == SY_CHOOSE_ICMP) {
+		hash = sy_class_flow_hash(&p, svc.hash_seed);
 		bp = predict(&svc, &p.key, hash, &other_cpu);
 	} else {
+		/* the hash only if a lookup misses or the rewrite reads it */
 		bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {
@@ -563,7 +558,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 			.fwd_mode = svc.fwd_mode,
 		};
 
-		if (!p.is_frag && !p.icmp_error && sy_encap_uses_hash(&out))
+		if (how == SY_CHOOSE_TRACKED && sy_encap_uses_hash(&out))
 			out.hash = flow_hash(&lazy, &p.key, svc.hash_seed);
 		r = sy_encap_write(ctx, &p, &out);
 		if (r.counter == SY_C_DROP_MTU)
@@ -572,10 +567,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (p.is_frag)
-		count(SY_C_FRAGMENTS);
-	else if (p.icmp_error)
-		count(SY_C_ICMP_TO_BACKEND);
+	if (how != SY_CHOOSE_TRACKED)
+		count(sy_class_forward_counter(how));
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
 	st = cpu_stats();
