@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * libFuzzer target: syctl's command line (control/syctl.c and
- * control/syctl_register.c, compiled here unchanged with main() renamed):
+ * libFuzzer target: syctl's command line (control/syctl.c,
+ * control/syctl_register.c and control/syctl_fleet.c, compiled here
+ * unchanged with main() renamed):
  * the global options, every command's argument checks, the request each
  * command builds, and the printers of sy-control's answers. The transport
  * is replaced: sy_http_request() (syctl_http.c, libcurl) is a stub that
@@ -40,6 +41,7 @@
 #include "syctl.c"
 #undef main
 #include "syctl_register.c"
+#include "syctl_fleet.c"
 
 #define MAX_ARGS 32
 #define FZ_MAX_INPUT 8192
