@@ -19,7 +19,8 @@
 #   2. kill -9 host 1's sy-dataplane (XDP: its program's link detached):
 #      the route via host 1 leaves the router's FIB; its connections move
 #      to hosts 2 and 3 and keep their backends: 0 of 60 broken;
-#   3. restarted: back in the FIB after the hold-down; 0 broken;
+#   3. restarted (XDP: sy-control restarted, which attaches the program
+#      again): back in the FIB after the hold-down; 0 broken;
 #   4. `syctl drain-host` on host 2: withdrawn (reason drained), 0 broken;
 #      `undrain-host`: back, 0 broken;
 #   5. sy-control on host 3 stopped cleanly while its dataplane runs
@@ -29,8 +30,9 @@
 #      the connections be4 served break, all others go on; `syctl fleet`:
 #      equal tables on the 3 hosts; the agent started again: be4 back on
 #      all 3, equal tables, and equal to those before it left;
-#   7. host 1 killed entirely (sy-control, dataplane, BIRD; link down): the
-#      route via host 1 goes (BFD); 0 broken; hosts 2 and 3 receive every
+#   7. host 1 killed entirely (its link cut, then sy-control, dataplane and
+#      BIRD killed): the route via host 1 goes (BFD); 0 broken (be4 is
+#      back: the tables are those of the start); hosts 2 and 3 receive every
 #      backend's renewals on time (each renewed after the kill, none
 #      expires); `syctl fleet` on the two: equal.
 # At the end every connection that was not on be4 still verifies, and each
@@ -145,9 +147,9 @@ event() {
 	stream_mark $name
 	EVENT_T=$EPOCHREALTIME
 	"$@" || sy_fail "$name. $what: '$*' failed"
-	route_change "$name. $what" "$vias" 40 "$EVENT_T"
+	route_change "$name. $what" "$vias" 20 "$EVENT_T"
 	paths $name
-	intact "$name. $what" $name 40
+	intact "$name. $what" $name 30
 	figure "$name. $what" "$WAITED" "$(moved $prev $name)" "$BROKEN"
 }
 ALL=$(fleet_hosts_ips)
@@ -253,7 +255,7 @@ done
 # from here on be4's connections cannot verify new bytes (what they send
 # reaches another backend, which resets them): the others must
 stream_mark 6b
-stream_settle 6b 40
+stream_settle 6b 30
 after=$(head -1 <<<"$SETTLE")
 stream_settle 6 0 # what broke since before be4 left
 gone=$(tail -n +2 <<<"$SETTLE" | awk '{ print $2 }' | sort | xargs)
