@@ -10,7 +10,7 @@
 # connections move to the other two hosts and keep their backends, since
 # every host builds the same Maglev table. Prints a table; cleans up.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "demo-fleet: run as root (namespaces, DPDK, XDP)"; exit 1; }

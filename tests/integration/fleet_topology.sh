@@ -44,6 +44,7 @@ fleet_hosts_ips() { local h; for h in $(seq $NH); do fleet_host_ip $h; done | so
 fleet_on() {
 	local h=$1
 	shift
+	# shellcheck disable=SC2097,SC2098 # XDP_PINS: the fleet's P, on purpose
 	P=$P$h WORK=${HWORK[$h]} LBIP=$(fleet_host_ip $h) XDP_BPFFS=${HWORK[$h]}/bpffs \
 		XDP_PINS=${HWORK[$h]}/bpffs/switchyard/$P$h "$@"
 }
