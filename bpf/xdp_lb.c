@@ -38,6 +38,7 @@ struct sy_xdp {
 	struct sy_xdp_lb *skel;
 	char pin_dir[256];
 	bool pinned, adopted, attached;
+	bool relinked;            /* the pinned link was detached: a new one replaced it */
 	char replaced[160];       /* pinned maps of another layout we replaced */
 	int link_fd;
 	uint32_t ifindex;
@@ -412,6 +413,11 @@ const char *sy_xdp_replaced(const struct sy_xdp *x)
 	return x->replaced;
 }
 
+bool sy_xdp_relinked(const struct sy_xdp *x)
+{
+	return x->relinked;
+}
+
 int sy_xdp_prog_fd(const struct sy_xdp *x)
 {
 	/* the object's one program */
@@ -451,13 +457,24 @@ int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode 
 		x->link_fd = bpf_obj_get(path);
 	}
 	if (x->link_fd >= 0) {
-		/* a pinned link of an earlier run: same interface? then swap
-		 * our program in, atomically for the packets */
+		/* a pinned link of an earlier run */
 		struct bpf_link_info info = { 0 };
 		uint32_t len = sizeof(info);
+		bool xdp = bpf_obj_get_info_by_fd(x->link_fd, &info, &len) == 0 &&
+			   info.type == BPF_LINK_TYPE_XDP;
 
-		if (bpf_obj_get_info_by_fd(x->link_fd, &info, &len) == 0 &&
-		    info.type == BPF_LINK_TYPE_XDP && info.xdp.ifindex != ifindex) {
+		if (xdp && info.xdp.ifindex == 0) {
+			/* detached (`bpftool link detach`, its interface
+			 * deleted): it names no interface and never will
+			 * again, and updating it would attach nothing. Its pin
+			 * goes; a new link takes its place below. */
+			close(x->link_fd);
+			x->link_fd = -1;
+			if (unlink(path) && errno != ENOENT)
+				return fail(err, errlen, errno, "cannot remove the detached XDP link pinned at %s",
+					    path);
+			x->relinked = true;
+		} else if (xdp && info.xdp.ifindex != ifindex) {
 			char other[IF_NAMESIZE] = "?";
 
 			if_indextoname(info.xdp.ifindex, other);
@@ -468,6 +485,10 @@ int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode 
 			x->link_fd = -1;
 			return -1;
 		}
+	}
+	if (x->link_fd >= 0) {
+		/* attached to ifname: swap our program in, atomically for the
+		 * packets */
 		if (bpf_link_update(x->link_fd, prog, NULL))
 			return fail(err, errlen, errno, "cannot replace the program of the pinned XDP link %s",
 				    path);

@@ -42,6 +42,11 @@ bool sy_xdp_adopted(const struct sy_xdp *x);
  * space-separated, or "". */
 const char *sy_xdp_replaced(const struct sy_xdp *x);
 
+/* Whether sy_xdp_attach found the pinned link of an earlier run detached
+ * (`bpftool link detach`, its interface deleted) and attached a new one in
+ * its place. */
+bool sy_xdp_relinked(const struct sy_xdp *x);
+
 /* Write sy_config[0] (marks it configured: the program starts balancing). */
 int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *err, size_t errlen);
 

@@ -165,6 +165,10 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 	if (sy_xdp_attach(d->xdp, d->xdp_iface, d->xdp_generic ? SY_XDP_GENERIC : SY_XDP_NATIVE, err,
 			  errlen))
 		goto fail;
+	if (sy_xdp_relinked(d->xdp))
+		sy_logf("warn", "\"the pinned XDP link was detached (bpftool link detach, or its "
+			"interface deleted): a new link attached in its place\" iface=%s pins=%s",
+			d->xdp_iface, dir);
 	sy_logf("info", "\"XDP dataplane attached\" iface=%s mode=%s pins=%s%s", d->xdp_iface,
 		d->xdp_generic ? "generic" : "native", dir,
 		sy_xdp_adopted(d->xdp) ? " adopted=yes (connection table kept)" : "");

@@ -3,7 +3,7 @@
 # gateway host gets what runs the load balancer and nothing that only tests
 # it. Idempotent: installs only what is missing.
 #
-#   install-deps.sh GROUP...      as root; GROUP: runtime build demo test
+#   install-deps.sh GROUP...      as root; GROUP: runtime build demo bgp test
 #   install-deps.sh --list GROUP  prints the group's packages, one a line
 #
 #   runtime  what sy-control, sy-dataplane, syctl and sy-decap need on a
@@ -12,6 +12,9 @@
 #            packaging_deb test checks that they match)
 #   build    compilers, headers, meson; debhelper for the .deb
 #   demo     the tools scripts/demo.sh drives its namespaces with
+#   bgp      BIRD 2, for scripts/demo-fleet.sh, which runs its own BIRD
+#            daemons in its namespaces: the system service is left disabled
+#            and stopped, as the test group's servers
 #   test     everything the test suite, fuzzing and benchmarks use, including
 #            the servers the tests start themselves on loopback (etcd,
 #            ZooKeeper, Prometheus) or in their namespaces (BIRD). Their
@@ -22,7 +25,8 @@
 #            etcd or Prometheus as a service on purpose.
 #
 # README: a gateway host building from source needs "runtime build";
-# scripts/demo.sh installs "runtime build demo", scripts/test.sh all four.
+# scripts/demo.sh installs "runtime build demo", scripts/demo-fleet.sh adds
+# "bgp", scripts/test.sh installs "runtime build demo test".
 set -euo pipefail
 
 RUNTIME=(
@@ -48,6 +52,7 @@ BUILD=(
 	debhelper dpkg-dev fakeroot # the .deb (debian/)
 )
 DEMO=(iproute2 curl ethtool python3 procps)
+BGP=(bird2)
 TEST=(
 	"${DEMO[@]}"
 	libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
@@ -71,15 +76,16 @@ group() { # NAME: the group's packages, one a line
 	runtime) printf '%s\n' "${RUNTIME[@]}" ;;
 	build) printf '%s\n' "${BUILD[@]}" ;;
 	demo) printf '%s\n' "${DEMO[@]}" ;;
+	bgp) printf '%s\n' "${BGP[@]}" ;;
 	test) printf '%s\n' "${TEST[@]}" ;;
 	*) return 1 ;;
 	esac
 }
 usage() {
-	echo "usage: $0 GROUP...   (as root; GROUP: runtime build demo test)" >&2
+	echo "usage: $0 GROUP...   (as root; GROUP: runtime build demo bgp test)" >&2
 	echo "       $0 --list GROUP" >&2
 	echo "  a gateway host: runtime (add build to build from source); the demo: runtime build demo;" >&2
-	echo "  the tests (scripts/test.sh): runtime build demo test" >&2
+	echo "  the fleet demo: runtime build demo bgp; the tests (scripts/test.sh): runtime build demo test" >&2
 	exit 2
 }
 
@@ -89,12 +95,13 @@ if [ "${1:-}" = --list ]; then
 fi
 [ $# -ge 1 ] || usage
 want=()
-test_group=0
+server_group=0
 for g in "$@"; do
 	mapfile -t pk < <(group "$g") || true
 	[ ${#pk[@]} -gt 0 ] || usage
 	want+=("${pk[@]}")
-	[ "$g" = test ] && test_group=1
+	# the test servers' services (bird2's with the bgp group): kept off
+	[ "$g" = test ] || [ "$g" = bgp ] && server_group=1
 done
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -102,7 +109,7 @@ missing=()
 for p in $(printf '%s\n' "${want[@]}" | sort -u); do
 	installed "$p" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ] || [ $test_group -eq 1 ]; then
+if [ ${#missing[@]} -gt 0 ] || [ $server_group -eq 1 ]; then
 	[ "$(id -u)" -eq 0 ] || {
 		echo "install-deps: need root${missing[*]:+ to install: ${missing[*]}}" >&2
 		exit 1
@@ -117,7 +124,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# invoke-rc.d(8)), unless the host has a policy of its own.
 	policy=/usr/sbin/policy-rc.d
 	ours=0
-	if [ $test_group -eq 1 ] && [ ! -e $policy ]; then
+	if [ $server_group -eq 1 ] && [ ! -e $policy ]; then
 		printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while it installs\nexit 101\n' >$policy
 		chmod 755 $policy
 		ours=1
@@ -142,7 +149,7 @@ fi
 # The test servers' own services: disabled (systemctl works on unit files
 # without a running systemd, and keeps the SysV links in step) and, where
 # systemd runs, stopped. Checked by tests/packaging/test_install_deps.sh.
-if [ $test_group -eq 1 ]; then
+if [ $server_group -eq 1 ]; then
 	units=()
 	for p in "${TEST_SERVERS[@]}"; do
 		mapfile -t -O ${#units[@]} units < <(dpkg-query -L "$p" 2>/dev/null |

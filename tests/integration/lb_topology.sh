@@ -22,8 +22,14 @@
 # 198.18.0.1 itself, so ARP and host traffic are the kernel's via XDP_PASS;
 # XDP_ARGS: more sy-control options, e.g. --xdp-mode generic),
 # TOPO_EXTRA_CONFIG (YAML appended to the configuration, e.g. a bgp:
-# section), and a function topo_before_control, if defined, that topo_up
-# calls once the LB namespace exists, before sy-control starts.
+# section), DP_LCORES (sy-dataplane's EAL lcores, default -l 0,1),
+# TOPO_REGISTRIES (the agents' registry URLs, default the LB's), and a
+# function topo_before_control, if defined, that topo_up calls once the LB
+# namespace exists, before sy-control starts.
+#
+# The pieces of topo_up (topo_backend_ns, topo_start_control,
+# topo_start_dataplane, topo_xdp_prepare) read P, WORK and LBIP when they
+# run: fleet_topology.sh calls them once per LB host with that host's.
 
 VIP=198.18.1.1
 LBIP=198.18.0.1
@@ -88,18 +94,8 @@ topo_up() {
 	ip -n ${P}c route add 198.18.1.0/24 via $LBIP
 
 	for i in $(seq $NB); do
-		local ns=${P}b$i
-		sy_ns $ns && sy_attach $ns ${P}n pb$i || return 1
-		ip -n $ns addr add 198.18.0.1$i/24 dev eth0
-		ip -n $ns addr add $VIP/32 dev lo
-		for k in all.arp_ignore=1 all.arp_announce=2 all.rp_filter=0 eth0.rp_filter=0 lo.rp_filter=0; do
-			ip netns exec $ns sysctl -qw net.ipv4.conf.$k
-		done
-		if [ "$MODE" != l2dsr ]; then
-			ip netns exec $ns "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null || return 1
-		fi
-		sy_http_backend $ns be$i
-		NAME_OF[198.18.0.1$i]=be$i
+		topo_backend_ns $i || return 1
+		sy_http_backend ${P}b$i be$i
 	done
 
 	if declare -F topo_before_control >/dev/null; then
@@ -118,20 +114,44 @@ topo_up() {
 	topo_start_control || return 1
 
 	sy_lb_tap_only ${P}l eth0
-	local eal=(--no-huge -m 512)
-	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
-	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 "${eal[@]}" --no-pci \
-		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
-		--region "$WORK/region" --tap-prefix sy >"$WORK/dataplane.log" 2>&1 &
-	DATAPLANE_PID=$!
-	SY_PIDS+=($DATAPLANE_PID)
-	sy_wait 30 ip -n ${P}l link show sy0 || { cat "$WORK/dataplane.log"; return 1; }
-	ip -n ${P}l addr add $LBIP/24 dev sy0
-	ip -n ${P}l link set sy0 up
+	topo_start_dataplane || { cat "$WORK/dataplane.log"; return 1; }
 	for i in $(seq $NB); do
 		sy_wait 10 ip netns exec ${P}b$i curl -s --max-time 1 -o /dev/null http://127.0.0.1/ ||
 			return 1
 	done
+}
+
+# topo_backend_ns I: backend I's namespace on the bridge: 198.18.0.1I, the
+# VIP on its loopback (no ARP for it), decapsulation (ipip, gue). Its server
+# is the caller's.
+topo_backend_ns() {
+	local i=$1 ns=${P}b$1 k
+	sy_ns $ns && sy_attach $ns ${P}n pb$i || return 1
+	ip -n $ns addr add 198.18.0.1$i/24 dev eth0
+	ip -n $ns addr add $VIP/32 dev lo
+	for k in all.arp_ignore=1 all.arp_announce=2 all.rp_filter=0 eth0.rp_filter=0 lo.rp_filter=0; do
+		ip netns exec $ns sysctl -qw net.ipv4.conf.$k
+	done
+	if [ "$MODE" != l2dsr ]; then
+		ip netns exec $ns "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null || return 1
+	fi
+	NAME_OF[198.18.0.1$i]=be$i
+}
+
+# (re)start sy-dataplane in the LB namespace on net_af_packet over eth0
+# (DP_LCORES: its EAL lcore option), then give its exception TAP sy0 the
+# LB's address: a restarted dataplane makes a new TAP
+topo_start_dataplane() {
+	local eal=(--no-huge -m 512)
+	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
+	# shellcheck disable=SC2086 # DP_LCORES: words
+	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" ${DP_LCORES:--l 0,1} "${eal[@]}" --no-pci \
+		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
+		--region "$WORK/region" --tap-prefix sy >>"$WORK/dataplane.log" 2>&1 &
+	DATAPLANE_PID=$!
+	SY_PIDS+=($DATAPLANE_PID)
+	sy_wait 30 ip -n ${P}l link show sy0 || return 1
+	ip -n ${P}l addr add $LBIP/24 dev sy0 && ip -n ${P}l link set sy0 up
 }
 
 # start (or restart) sy-control in the LB namespace
@@ -168,9 +188,10 @@ topo_start_control() {
 # there would die with it, taking the pinned XDP link along (a kill -9 would
 # detach the program and leave nothing to adopt). This one is mounted in our
 # mount namespace and outlives sy-control.
-topo_xdp_prepare() {
+# BRIDGE_NS and PEER (default ${P}n, pl) name the LB's peer veth.
+topo_xdp_prepare() { # [BRIDGE_NS PEER]
 	ip -n ${P}l addr add $LBIP/24 dev eth0 || return 1
-	ip -n ${P}n link set dev pl xdpdrv obj "$BUILD/tests/integration/xdp_pass.bpf.o" sec xdp ||
+	ip -n "${1:-${P}n}" link set dev "${2:-pl}" xdpdrv obj "$BUILD/tests/integration/xdp_pass.bpf.o" sec xdp ||
 		return 1
 	XDP_BPFFS=$WORK/bpffs
 	XDP_PINS=$XDP_BPFFS/switchyard/$P
@@ -186,9 +207,10 @@ topo_xdp_cleanup() {
 	umount -l "$XDP_BPFFS"
 }
 
-# start backend i's heartbeat agent
+# start backend i's heartbeat agent, registering with the LB's registry
+# (or with each URL of TOPO_REGISTRIES: a fleet of LB hosts)
 topo_register() {
-	local i=$1
+	local i=$1 url regs=()
 	if [ "$SOURCE" = etcd ]; then
 		ip netns exec ${P}l "$BUILD/control/syctl" register --service web \
 			--addr 198.18.0.1$i --port 80 --ttl $TTL --registry "etcd://$ETCD_REGISTRY" \
@@ -197,9 +219,10 @@ topo_register() {
 		SY_PIDS+=(${AGENT_PID[$i]})
 		return
 	fi
+	for url in ${TOPO_REGISTRIES:-http://$LBIP:9181}; do regs+=(--registry "$url"); done
 	ip netns exec ${P}b$i "$BUILD/control/syctl" register --service web \
 		--addr 198.18.0.1$i --port 80 --ttl $TTL --key-file "$WORK/web.key" \
-		--registry http://$LBIP:9181 >>"$WORK/agent$i.log" 2>&1 &
+		"${regs[@]}" >>"$WORK/agent$i.log" 2>&1 &
 	AGENT_PID[$i]=$!
 	SY_PIDS+=(${AGENT_PID[$i]})
 }

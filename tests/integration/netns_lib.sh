@@ -107,6 +107,9 @@ sy_keyfile() {
 # taking the same path, so the repeats' checks add time, not coverage.
 sy_no_leak_check() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$@"; }
 
+# sy_ms_since T: milliseconds since T, an $EPOCHREALTIME taken earlier
+sy_ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+
 # sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
 sy_wait() {
 	local t=$1

@@ -49,12 +49,12 @@ ALLOWED=198.18.0.8/29
 RTR=198.18.2.1 # the router's end of the peering link
 LBP=198.18.2.2 # the LB's
 . "$HERE/lb_topology.sh"
+. "$HERE/bird_lib.sh"
 trap 'topo_stop_agents; sy_cleanup' EXIT
 PY=/usr/bin/python3
 
 sy_require "namespaces, DPDK, BIRD" control/sy-control control/syctl dataplane/sy-dataplane bpf/sy-decap
-command -v bird >/dev/null && command -v birdc >/dev/null ||
-	{ echo "FAIL: bird2 is not installed (scripts/install-deps.sh test)"; echo "RESULT: FAIL"; exit 1; }
+bird_require
 
 # ---- 0. the shipped example parses -----------------------------------------------
 out=$(cd / && bird -p -c "$SRC/deploy/bird/bird.conf.example" 2>&1) &&
@@ -63,32 +63,9 @@ out=$(cd / && bird -p -c "$SRC/deploy/bird/bird.conf.example" 2>&1) &&
 
 BW=$(mktemp -d /tmp/sy-bgp-XXXXXX)
 SY_FILES+=("$BW")
-TIMERS="hold time 3; keepalive time 1; connect delay time 1; connect retry time 1; error wait time 1, 2;"
-cat >"$BW/lb.conf" <<EOF
-log stderr all;
-router id $LBP;
-protocol device { scan time 1; }
-include "$BW/vips*.conf";
-protocol bgp uplink {
-	local $LBP as 65001;
-	neighbor $RTR as 65000;
-	$TIMERS
-	ipv4 { import none; export where proto = "switchyard4"; next hop self; };
-}
-EOF
+bird_lb_conf "$BW/lb.conf" $LBP "$BW/vips*.conf" $RTR
 grep -v include "$BW/lb.conf" >"$BW/lb-noinclude.conf"
-cat >"$BW/router.conf" <<EOF
-log stderr all;
-router id $RTR;
-protocol device { scan time 1; }
-protocol kernel { ipv4 { import none; export all; }; }
-protocol bgp lb1 {
-	local $RTR as 65000;
-	neighbor $LBP as 65001;
-	$TIMERS
-	ipv4 { import all; export none; };
-}
-EOF
+bird_router_conf "$BW/router.conf" $RTR $LBP
 TOPO_EXTRA_CONFIG="bgp:
   daemon: bird
   socket: $BW/lb.ctl
@@ -99,11 +76,10 @@ TOPO_EXTRA_CONFIG="bgp:
 
 LB_BIRD=
 start_bird_lb() { # CONF
-	rm -f "$BW/lb.ctl"
-	ip netns exec ${P}l bird -f -c "$BW/$1" -s "$BW/lb.ctl" >>"$BW/bird-lb.log" 2>&1 &
-	LB_BIRD=$!
-	SY_PIDS+=($LB_BIRD)
-	sy_wait 10 birdc -s "$BW/lb.ctl" show status
+	bird_start ${P}l "$BW/$1" "$BW/lb.ctl" "$BW/bird-lb.log"
+	local rc=$?
+	LB_BIRD=$BIRD_PID
+	return $rc
 }
 stop_bird_lb() {
 	kill -TERM "$LB_BIRD" 2>/dev/null
@@ -114,34 +90,18 @@ topo_before_control() {
 	ip link add r0 netns ${P}r type veth peer name bgp0 netns ${P}l || return 1
 	ip -n ${P}r addr add $RTR/30 dev r0 && ip -n ${P}r link set r0 up || return 1
 	ip -n ${P}l addr add $LBP/30 dev bgp0 && ip -n ${P}l link set bgp0 up || return 1
-	ip netns exec ${P}r bird -f -c "$BW/router.conf" -s "$BW/router.ctl" >>"$BW/bird-router.log" 2>&1 &
-	SY_PIDS+=($!)
-	sy_wait 10 birdc -s "$BW/router.ctl" show status || return 1
+	bird_start ${P}r "$BW/router.conf" "$BW/router.ctl" "$BW/bird-router.log" || return 1
 	start_bird_lb lb.conf
 }
 
-start_dataplane() { # the command line of lb_topology.sh's topo_up
-	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 --no-huge -m 512 --no-pci \
-		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
-		--region "$WORK/region" --tap-prefix sy >>"$WORK/dataplane.log" 2>&1 &
-	DATAPLANE_PID=$!
-	SY_PIDS+=($DATAPLANE_PID)
-	sy_wait 30 ip -n ${P}l link show sy0 && ip -n ${P}l addr add $LBIP/24 dev sy0 &&
-		ip -n ${P}l link set sy0 up
-}
-
-route_present() { ip -n ${P}r route show $VIP/32 | grep -q "via $LBP"; }
+route_present() { [ "$(bird_vias ${P}r $VIP/32)" = $LBP ]; }
 route_absent() { ! route_present; }
 # wait_route present|absent SECONDS: poll the router's FIB every 50 ms
 wait_route() {
-	local end=$((SECONDS + $2))
-	while [ $SECONDS -lt $end ]; do
-		route_$1 && return 0
-		sleep 0.05
-	done
-	return 1
+	local want=$LBP
+	[ "$1" = absent ] && want=
+	bird_wait_vias ${P}r $VIP/32 "$want" "$2"
 }
-ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 # the VIP's decision in syctl --json status: "announced reason"; bgp state
 vip_state() {
 	sy_ctl --json status | $PY -c '
@@ -190,7 +150,7 @@ t=$EPOCHREALTIME
 kill -9 "$DATAPLANE_PID"
 wait "$DATAPLANE_PID" 2>/dev/null
 if wait_route absent 15; then
-	kill_ms=$(ms_since "$t")
+	kill_ms=$(sy_ms_since "$t")
 	sy_pass "kill -9 sy-dataplane: route gone from the router's FIB after ${kill_ms} ms"
 else
 	kill_ms=-1
@@ -201,9 +161,9 @@ fi
 
 # ---- 4. restarted: back after the (doubled) hold-down -----------------------------------------
 t=$EPOCHREALTIME
-start_dataplane || sy_fail "the restarted sy-dataplane did not make its TAP"
+topo_start_dataplane || sy_fail "the restarted sy-dataplane did not make its TAP"
 if wait_route present 30; then
-	back_ms=$(ms_since "$t")
+	back_ms=$(sy_ms_since "$t")
 	sy_pass "sy-dataplane restarted: route back after ${back_ms} ms"
 else
 	back_ms=-1
@@ -218,7 +178,7 @@ grep -q "VIP held down\" vip=$VIP hold_ms=2000 flaps=2" "$WORK/control.log" &&
 t=$EPOCHREALTIME
 out=$(sy_ctl drain-host)
 if [ $? -eq 0 ] && wait_route absent 15; then
-	sy_pass "syctl drain-host: route gone after $(ms_since "$t") ms ($out)"
+	sy_pass "syctl drain-host: route gone after $(sy_ms_since "$t") ms ($out)"
 else
 	sy_fail "syctl drain-host: '$out', route $(route_present && echo still there)"
 fi
@@ -245,7 +205,7 @@ wait_bgp up 15 && sy_pass "sy-control sees BIRD again: bgp up" || sy_fail "bgp s
 t=$EPOCHREALTIME
 sy_ctl undrain-host >/dev/null || sy_fail "syctl undrain-host failed"
 if wait_route present 15; then
-	sy_pass "syctl undrain-host: route back after $(ms_since "$t") ms"
+	sy_pass "syctl undrain-host: route back after $(sy_ms_since "$t") ms"
 else
 	sy_fail "syctl undrain-host: the route did not return (status '$(vip_state)')"
 fi
@@ -260,7 +220,7 @@ start_bird_lb lb.conf || sy_fail "BIRD on the LB did not restart"
 lb_bird_has_vip && sy_pass "BIRD restarted: it announces $VIP from the file at once" ||
 	sy_fail "BIRD restarted: no route for $VIP in it"
 if wait_route present 20; then
-	sy_pass "BIRD restarted: the router has the route again after $(ms_since "$t") ms"
+	sy_pass "BIRD restarted: the router has the route again after $(sy_ms_since "$t") ms"
 else
 	sy_fail "BIRD restarted: the router did not get the route back"
 fi
@@ -271,7 +231,7 @@ kill -TERM "$CONTROL_PID"
 wait "$CONTROL_PID" 2>/dev/null
 rc=$?
 if wait_route absent 15; then
-	sy_pass "sy-control stopped (exit $rc): route gone after $(ms_since "$t") ms"
+	sy_pass "sy-control stopped (exit $rc): route gone after $(sy_ms_since "$t") ms"
 else
 	sy_fail "sy-control stopped (exit $rc): the route stayed"
 fi
@@ -299,7 +259,7 @@ wait_bgp unreachable 10 && sy_pass "bgp.required: false, BIRD down: sy-control r
 	sy_fail "bgp.required: false: bgp state '$(bgp_state)'"
 t=$EPOCHREALTIME
 start_bird_lb lb.conf || sy_fail "BIRD did not start"
-wait_bgp up 15 && sy_pass "BIRD started later: sy-control configures it (bgp up after $(ms_since "$t") ms)" ||
+wait_bgp up 15 && sy_pass "BIRD started later: sy-control configures it (bgp up after $(sy_ms_since "$t") ms)" ||
 	sy_fail "BIRD started later: bgp state '$(bgp_state)'"
 if wait_route present 30; then
 	sy_pass "... and the router has the route again, sy-control not restarted"

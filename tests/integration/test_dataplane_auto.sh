@@ -10,7 +10,9 @@
 #       sy-control adopts it with its connection tables (one per CPU,
 #       --xdp-ct-flows entries each); pins of an earlier layout (the shared
 #       LRU_PERCPU_HASH conntrack, a shorter sy_config) are replaced, said in
-#       the log, without detaching; --xdp-detach removes it
+#       the log, without detaching; a pinned link detached by hand
+#       (bpftool) is `detached`, and a restart attaches the program again;
+#       --xdp-detach removes it
 #   3. bad flag values are refused with exit 2
 #
 # usage: test_dataplane_auto.sh BUILD_DIR
@@ -147,6 +149,22 @@ grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/s
 	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array_of_maps $NCPU" ] &&
 	sy_pass "old-layout pins replaced and said, the program swapped in place (prog $PROG3 -> $PROG4)" ||
 	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
+# the pinned link detached behind sy-control's back (`bpftool link detach`;
+# also what deleting and re-creating the interface leaves): `detached`; the
+# pin stays, kept by --xdp-stay (or a crash), and names no interface. A
+# restart attaches the program again in a new link, adopting the maps.
+# Before the fix: "the XDP program pinned in DIR is attached to ?, not
+# veth0: stop it first (sy-control --xdp-detach)", exit 1.
+"$BPFTOOL" link detach pinned "$PINS/link" || sy_fail "bpftool link detach"
+sy_wait 5 sh -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'xdp detached'" &&
+	sy_pass "link detached by hand: syctl status says detached" ||
+	sy_fail "link detached by hand: $(ctl status | grep dataplane)"
+stop_control
+start_xdp stay5 --xdp-stay
+sy_wait 5 has_xdp && grep -q "adopted=yes" "$W/stay5.log" &&
+	grep -q "pinned XDP link was detached" "$W/stay5.log" && ctl status >/dev/null &&
+	sy_pass "restarted over the detached link's pin: attached again, maps adopted, said" ||
+	{ sy_fail "restart over a detached link's pin"; cat "$W/stay5.log"; }
 stop_control
 "$BUILD/control/sy-control" --config "$W/sw.yaml" --xdp-bpffs "$W/bpffs" --xdp-detach >"$W/detach.log" 2>&1
 rc=$?

@@ -11,6 +11,9 @@
 #     active where systemd runs, and nothing listens on their default ports
 #     (2379, 2380, 2181, 9090). The tests' own servers use free ports of
 #     their own (etcd_lib.sh, zk_lib.sh, test_prometheus.sh).
+#   - the bgp group (bird2 alone, for scripts/demo-fleet.sh) keeps BIRD's
+#     service off as well: a bird.service enabled by hand is disabled again
+#     by `install-deps.sh bgp`.
 # (That runtime equals the .deb's Depends and Recommends is checked by
 # test_deb.sh, which builds the package.)
 #
@@ -33,7 +36,7 @@ fail() {
 
 # ---- the groups ---------------------------------------------------------------
 declare -A G
-for g in runtime build demo test; do
+for g in runtime build demo bgp test; do
 	G[$g]=$("$DEPS" --list $g 2>&1)
 	rc=$?
 	[ $rc -eq 0 ] && [ -n "${G[$g]}" ] || fail "install-deps.sh --list $g: exit $rc, '${G[$g]}'"
@@ -45,6 +48,7 @@ for p in "${servers[@]}" python3-scapy; do
 		grep -qxF "$p" <<<"${G[$g]}" && fail "test-only package $p is in group $g"
 	done
 done
+[ "${G[bgp]}" = bird2 ] && pass "bgp group: bird2" || fail "bgp group: '${G[bgp]}'"
 bad=$(grep -E -- '-dev$|^(build-essential|clang|llvm|gcc|meson|ninja-build|debhelper)$' <<<"${G[runtime]}" | tr '\n' ' ')
 [ -z "$bad" ] && [ -n "${G[runtime]}" ] && pass "runtime group: no compiler, header package or test server ($(wc -l <<<"${G[runtime]}") packages)" ||
 	fail "runtime group has build packages: $bad"
@@ -87,6 +91,20 @@ done
 listening=$(ss -Hltn '( sport = :2379 or sport = :2380 or sport = :2181 or sport = :9090 )' 2>&1)
 [ -z "$listening" ] && pass "nothing listens on 2379, 2380, 2181, 9090" ||
 	fail "listening on a test server's default port: $listening"
+
+# ---- the bgp group keeps BIRD's service off too -----------------------------------
+bird_units=$(dpkg-query -L bird2 | sed -nE 's@^(/usr)?/lib/systemd/system/([^/]+\.service)$@\2@p' | head -1)
+if [ -n "$bird_units" ]; then
+	trap 'systemctl disable --quiet "$bird_units" 2>/dev/null' EXIT
+	systemctl enable --quiet "$bird_units" 2>/dev/null
+	out=$("$DEPS" bgp 2>&1)
+	rc=$?
+	state=$(systemctl is-enabled "$bird_units" 2>&1)
+	[ $rc -eq 0 ] && [ "$state" = disabled ] && pass "install-deps.sh bgp: exit 0, $bird_units $state again" ||
+		fail "install-deps.sh bgp: exit $rc, $bird_units $state: $out"
+else
+	fail "no systemd unit in bird2 (dpkg-query -L)"
+fi
 
 echo "test_install_deps: $failed failed"
 [ $failed -eq 0 ]
