@@ -131,9 +131,21 @@ uint64_t sy_ct_memsize(uint64_t capacity)
 	return n_lines_for(capacity) * SY_CT_LINE;
 }
 
-void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
-		const struct sy_ct_timeouts *to)
+/* splitmix64: one seed word into several independent ones */
+static uint64_t seed_next(uint64_t *state)
 {
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
+		const struct sy_ct_timeouts *to, uint64_t seed)
+{
+	for (size_t i = 0; i < sizeof(ct->seed) / sizeof(ct->seed[0]); i++)
+		ct->seed[i] = seed_next(&seed);
 	ct->lines = mem;
 	ct->n_lines = (uint32_t)n_lines_for(capacity);
 	ct->sweep_next = 0;
@@ -178,6 +190,23 @@ static inline struct sy_ct_entry *find(const struct sy_conntrack *ct, const stru
 	return NULL;
 }
 
+/* Zero a line that another worker may be reading (sy_ct_peek_other): the
+ * keys first, then the heads. A reader trusts a uid only if the key it
+ * reads after the uid is still its own, so a uid may never turn to zero
+ * before the key it belongs to has changed. A plain memset gives no such
+ * order: its wide stores may become visible low half first, a zero uid
+ * before its key (a torn read seen in peek_other_never_torn). Bytes 16..31
+ * and 48..63 hold every entry's family byte (IPv4 slot 0 and 1, and the
+ * IPv6 key), so after the first two stores no old key matches. */
+static void wipe_line(uint8_t *line)
+{
+	memset(line + SY_CT_SLOT + KEY_OFF, 0, SY_CT_SLOT - KEY_OFF);
+	memset(line + KEY_OFF, 0, SY_CT_SLOT - KEY_OFF);
+	atomic_thread_fence(memory_order_release);
+	memset(line, 0, KEY_OFF);
+	memset(line + SY_CT_SLOT, 0, KEY_OFF);
+}
+
 /* Free an entry: an IPv6 line is cleared whole, so that its key bytes are
  * never read as IPv4 slots. */
 static void release(struct sy_ct_entry *e)
@@ -185,7 +214,7 @@ static void release(struct sy_ct_entry *e)
 	uint8_t *b = (uint8_t *)e;
 
 	if (b[FAMILY_OFF] == SY_AF_INET6 && e->expires)
-		memset(b, 0, SY_CT_LINE);
+		wipe_line(b);
 	else
 		e->expires = 0;
 }
@@ -229,14 +258,19 @@ int sy_ct_peek_other(const struct sy_conntrack *ct, const struct sy_flow_key *ke
 			/* the owner's order, read backwards (sy_ct_insert): if
 			 * the key is ours and the entry live, the uid read next
 			 * is at least as new as the key; the key read again says
-			 * nobody rewrote it since */
+			 * nobody rewrote it since, and the expiry read again
+			 * that it did not die and come back with the same key
+			 * meanwhile (ABA: evicted, the slot given to another
+			 * flow, then to this one again; its new life has a new
+			 * expiry unless all of it fell in one millisecond tick) */
 			before = key_eq(e, &c);
 			atomic_thread_fence(memory_order_acquire);
 			expires = e->expires;
 			atomic_thread_fence(memory_order_acquire);
 			u = e->uid;
 			atomic_thread_fence(memory_order_acquire);
-			if (before && key_eq(e, &c) && expires && !tick_before(expires, now)) {
+			if (before && key_eq(e, &c) && e->expires == expires && expires &&
+			    !tick_before(expires, now)) {
 				*uid = u;
 				return 1;
 			}
@@ -255,7 +289,7 @@ void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_lines)
 
 		if (v6_line(line)) {
 			if (!live(slot_at(line, 0), now))
-				memset(line, 0, SY_CT_LINE);
+				wipe_line(line);
 			continue;
 		}
 		for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
@@ -310,7 +344,7 @@ static void move_line(uint8_t *dst, uint8_t *src)
 	atomic_thread_fence(memory_order_release);
 	slot_at(dst, 0)->expires = expires;
 	atomic_thread_fence(memory_order_release);
-	memset(src, 0, SY_CT_LINE);
+	wipe_line(src);
 }
 
 static bool line_idle(uint8_t *line, uint32_t now)
@@ -580,7 +614,7 @@ take:
 	slot_at(line, 0)->expires = 0;
 	slot_at(line, 1)->expires = 0;
 	atomic_thread_fence(memory_order_release);
-	memset(line, 0, SY_CT_LINE);
+	wipe_line(line);
 	return claim(slot_at(line, 0), c);
 }
 

@@ -53,6 +53,7 @@ struct sy_ct_timeouts {
 
 struct sy_conntrack {
 	uint8_t *lines;
+	uint64_t seed[5]; /* of sy_ct_hash, from sy_ct_init's seed */
 	uint32_t n_lines; /* any number: lines are found by multiply-shift, not a mask */
 	uint32_t sweep_next;
 	uint32_t move_backoff; /* inserts that skip the move search after the */
@@ -63,13 +64,53 @@ struct sy_conntrack {
 /* Bytes needed for a table of at least `capacity` IPv4 flows (rounded up to
  * whole lines of two): 32 bytes a flow. */
 uint64_t sy_ct_memsize(uint64_t capacity);
-/* Initialise over caller-provided zeroed memory of sy_ct_memsize() bytes. */
+/* Initialise over caller-provided zeroed memory of sy_ct_memsize() bytes.
+ * seed keys the table's hash (sy_ct_hash): sy-dataplane draws it at random,
+ * so that nobody outside can aim flows at one line. */
 void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
-		const struct sy_ct_timeouts *to);
+		const struct sy_ct_timeouts *to, uint64_t seed);
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
 /* Forget every flow (the region changed: their backend uids mean nothing
  * there). Only the owning worker, or while it is parked. */
 void sy_ct_clear(struct sy_conntrack *ct);
+
+/* ---- The table's hash --------------------------------------------------
+ * Where a flow lives in this table is the table's business: no other host,
+ * process or path ever computes it, so it need not be the fleet's flow hash
+ * (switchyard/flow_hash.h, jhash, ~65 instructions for IPv4) but only well
+ * mixed and keyed. Folded 64x64->128-bit multiplies of the key's words with
+ * the seed (as wyhash mixes): one multiply for an IPv4 flow, three for IPv6.
+ * So a tracked flow's packets never run jhash on the DPDK path: it is needed
+ * only to choose a backend (Maglev) and for GUE's source port and the outer
+ * IPv6 flow label. Every function below taking a `hash` wants this one (a
+ * test may pass any function of the key, used alike for every call). */
+static inline __attribute__((always_inline)) uint64_t sy_ct_mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline __attribute__((always_inline)) uint32_t sy_ct_hash(const struct sy_conntrack *ct,
+								  const struct sy_flow_key *k)
+{
+	uint64_t tail = (uint64_t)sy_flow_ports_word(k) | (uint64_t)k->proto << 32 |
+			(uint64_t)k->family << 40;
+	uint64_t h;
+
+	if (k->family == SY_AF_INET6) {
+		uint64_t x = sy_ct_mum(((uint64_t)k->src[0] | (uint64_t)k->src[1] << 32) ^ ct->seed[0],
+				       ((uint64_t)k->src[2] | (uint64_t)k->src[3] << 32) ^ ct->seed[1]) ^
+			     sy_ct_mum(((uint64_t)k->dst[0] | (uint64_t)k->dst[1] << 32) ^ ct->seed[2],
+				       ((uint64_t)k->dst[2] | (uint64_t)k->dst[3] << 32) ^ ct->seed[3]);
+
+		h = sy_ct_mum(x ^ ct->seed[4], tail ^ ct->seed[1]);
+	} else {
+		h = sy_ct_mum(((uint64_t)k->src[0] | (uint64_t)k->dst[0] << 32) ^ ct->seed[0],
+			      tail ^ ct->seed[1]);
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
 
 /* The two lines a flow with this hash may live in. The primary line is the
  * hash scaled to the line count (multiply-shift: its high bits), so a table
@@ -107,7 +148,7 @@ static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy
 			   1);
 }
 
-/* Find a live entry for key (hash = its flow hash). NULL if none. */
+/* Find a live entry for key (hash = sy_ct_hash(ct, key)). NULL if none. */
 struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now);
 

@@ -99,8 +99,7 @@ static inline uint32_t entry_backend(const uint8_t *base, const struct sy_servic
 uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 		       const struct sy_flow_key *key, int *tracked)
 {
-	uint32_t hash = sy_flow_hash(key, svc->hash_seed);
-	const struct sy_ct_entry *e = sy_ct_peek(&lb->ct, key, hash, lb->now);
+	const struct sy_ct_entry *e = sy_ct_peek(&lb->ct, key, sy_ct_hash(&lb->ct, key), lb->now);
 
 	*tracked = 0;
 	if (e) {
@@ -111,7 +110,7 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 			return idx;
 		}
 	}
-	return sy_service_pick(lb->base, svc, hash);
+	return sy_service_pick(lb->base, svc, sy_flow_hash(key, svc->hash_seed));
 }
 
 /* The backend of key's live entry in ct, a table another thread owns and
@@ -119,11 +118,11 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
  * is trusted only if it is a backend of this service now. */
 static uint32_t tracked_elsewhere(const uint8_t *base, const struct sy_service *svc,
 				  const struct sy_conntrack *ct, const struct sy_flow_key *key,
-				  uint32_t hash, uint32_t now)
+				  uint32_t now)
 {
 	uint32_t uid;
 
-	if (!sy_ct_peek_other(ct, key, hash, now, &uid))
+	if (!sy_ct_peek_other(ct, key, sy_ct_hash(ct, key), now, &uid))
 		return SY_MAGLEV_NONE;
 	return sy_service_find_uid_lo(base, svc, uid);
 }
@@ -131,14 +130,14 @@ static uint32_t tracked_elsewhere(const uint8_t *base, const struct sy_service *
 /* The backend of a flow another worker tracks (an ICMP error about it
  * arrived here: RSS hashes the error's own headers), or SY_MAGLEV_NONE. */
 static uint32_t other_worker_backend(const struct sy_lb *lb, const struct sy_service *svc,
-				     const struct sy_flow_key *key, uint32_t hash)
+				     const struct sy_flow_key *key)
 {
 	for (uint32_t i = 0; i < lb->n_peer_ct; i++) {
 		uint32_t idx;
 
 		if (lb->peer_ct[i] == &lb->ct)
 			continue;
-		idx = tracked_elsewhere(lb->base, svc, lb->peer_ct[i], key, hash, lb->now);
+		idx = tracked_elsewhere(lb->base, svc, lb->peer_ct[i], key, lb->now);
 		if (idx != SY_MAGLEV_NONE)
 			return idx;
 	}
@@ -149,10 +148,8 @@ uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
 		      const struct sy_conntrack *const *tables, uint32_t n_tables,
 		      const struct sy_flow_key *key, uint32_t now, int *table)
 {
-	uint32_t hash = sy_flow_hash(key, svc->hash_seed);
-
 	for (uint32_t i = 0; i < n_tables; i++) {
-		uint32_t idx = tracked_elsewhere(base, svc, tables[i], key, hash, now);
+		uint32_t idx = tracked_elsewhere(base, svc, tables[i], key, now);
 
 		if (idx != SY_MAGLEV_NONE) {
 			*table = (int)i;
@@ -160,15 +157,38 @@ uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
 		}
 	}
 	*table = -1;
-	return sy_service_pick(base, svc, hash);
+	return sy_service_pick(base, svc, sy_flow_hash(key, svc->hash_seed));
+}
+
+/* A frame between the two stages of the packet path. */
+struct lb_work {
+	struct sy_parsed p;
+	const struct sy_service *svc;
+	uint32_t ct_hash;   /* sy_ct_hash of the key (not for a fragment) */
+	uint32_t hash;      /* the flow hash, once flow_hash() computed it */
+	bool hash_known;
+	uint32_t frame_len;
+};
+
+/* The flow hash (jhash: Maglev's and the encapsulation's), computed when
+ * first needed: a tracked flow's packet needs it only for GUE and IPv6
+ * outer headers. */
+static inline uint32_t flow_hash(struct lb_work *w)
+{
+	if (!w->hash_known) {
+		w->hash = sy_class_flow_hash(&w->p, w->svc->hash_seed);
+		w->hash_known = true;
+	}
+	return w->hash;
 }
 
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
  * no backend for a new flow. */
 static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
-			       const struct sy_parsed *p, uint32_t hash)
+			       struct lb_work *w)
 {
-	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, &p->key, hash, lb->now);
+	const struct sy_parsed *p = &w->p;
+	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, &p->key, w->ct_hash, lb->now);
 	enum sy_ct_insert_result how;
 	uint32_t idx;
 
@@ -180,7 +200,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 			 * (maybe draining, maybe at another index)? */
 			idx = sy_service_find_uid_lo(lb->base, svc, e->uid);
 			if (idx == SY_MAGLEV_NONE) {
-				idx = sy_service_pick(lb->base, svc, hash);
+				idx = sy_service_pick(lb->base, svc, flow_hash(w));
 				if (idx == SY_MAGLEV_NONE)
 					return idx;
 				count(lb, SY_C_CT_RESELECT);
@@ -193,10 +213,10 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
 		return idx;
 	}
-	idx = sy_service_pick(lb->base, svc, hash);
+	idx = sy_service_pick(lb->base, svc, flow_hash(w));
 	if (idx == SY_MAGLEV_NONE)
 		return idx;
-	e = sy_ct_insert(&lb->ct, &p->key, hash, lb->now, &how);
+	e = sy_ct_insert(&lb->ct, &p->key, w->ct_hash, lb->now, &how);
 	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
 		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;
 	else if (how == SY_CT_INS_EXPIRED)
@@ -246,15 +266,7 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 }
 
 
-/* A frame between the two stages of the packet path. */
-struct lb_work {
-	struct sy_parsed p;
-	const struct sy_service *svc;
-	uint32_t hash;
-	uint32_t frame_len;
-};
-
-/* Stage 1: classify the frame and find its service and flow hash, and
+/* Stage 1: classify the frame, find its service and its conntrack hash, and
  * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
  * else 0 with the final verdict in *v. Reads the frame only. */
 static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w,
@@ -281,27 +293,29 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		return 0;
 	}
 	w->frame_len = pkt->len;
-	w->hash = sy_class_flow_hash(p, w->svc->hash_seed);
-	if (!p->is_frag) /* tracked, or an ICMP error that may peek at its flow */
-		sy_ct_prefetch(&lb->ct, w->hash);
+	w->hash_known = false;
+	if (!p->is_frag) { /* tracked, or an ICMP error that may peek at its flow */
+		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
+		sy_ct_prefetch(&lb->ct, w->ct_hash);
+	}
 	return 1;
 }
 
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
 static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
-				      const struct lb_work *w)
+				      struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
-	uint32_t hash = w->hash, idx;
+	uint32_t idx;
 	bool other_worker = false;
 	struct sy_rewrite r;
 	struct sy_out out;
 	enum sy_class_choice how = sy_class_choice(p);
 
 	if (how == SY_CHOOSE_FRAGMENT) {
-		idx = sy_service_pick(lb->base, svc, hash);
+		idx = sy_service_pick(lb->base, svc, flow_hash(w));
 	} else if (how == SY_CHOOSE_ICMP) {
 		int tracked;
 
@@ -309,7 +323,7 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 		if (!tracked) {
 			/* PMTU discovery of a flow whose backend is no longer
 			 * its Maglev choice depends on this */
-			uint32_t other = other_worker_backend(lb, svc, &p->key, hash);
+			uint32_t other = other_worker_backend(lb, svc, &p->key);
 
 			if (other != SY_MAGLEV_NONE) {
 				idx = other;
@@ -317,7 +331,7 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			}
 		}
 	} else {
-		idx = select_tracked(lb, svc, p, hash);
+		idx = select_tracked(lb, svc, w);
 	}
 	if (idx == SY_MAGLEV_NONE) {
 		count(lb, SY_C_DROP_NO_BACKEND);
@@ -335,12 +349,13 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			.next_hop = b->mac,
 			.src = b->id.family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
 			.dst = b->id.addr,
-			.hash = hash,
 			.mtu = lb->mtu,
 			.gue_port = svc->gue_port,
 			.family = b->id.family,
 			.fwd_mode = svc->fwd_mode,
 		};
+		if (sy_encap_uses_hash(&out))
+			out.hash = flow_hash(w);
 		r = sy_encap_write(pkt, p, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(lb, pkt, p, &out);

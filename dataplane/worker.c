@@ -14,6 +14,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_random.h>
 
 #include "dataplane.h"
 
@@ -71,7 +72,7 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 			w->index, (unsigned long long)ct_bytes, (unsigned long long)dp->opts.ct_size);
 		return -1;
 	}
-	sy_ct_init(&w->lb.ct, ct_mem, dp->opts.ct_size, &dp->opts.ct_timeouts);
+	sy_ct_init(&w->lb.ct, ct_mem, dp->opts.ct_size, &dp->opts.ct_timeouts, rte_rand());
 	bind_region(dp, w);
 	w->lb.mtu_action = dp->opts.mtu_action;
 	w->lb.icmp_rate = dp->opts.icmp_rate;

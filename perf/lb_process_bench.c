@@ -547,7 +547,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "lb_process_bench: out of memory for conntrack\n");
 				goto out;
 			}
-			sy_ct_init(&b.lb.ct, ct_mem, ct_cap, NULL);
+			sy_ct_init(&b.lb.ct, ct_mem, ct_cap, NULL, 1);
 			printf("conntrack for %u flows: %llu slots, %.1f MB, %.1f bytes per tracked flow\n", n,
 			       (unsigned long long)sy_ct_capacity(&b.lb.ct), (double)ct_size / 1e6,
 			       (double)ct_size / (double)n);

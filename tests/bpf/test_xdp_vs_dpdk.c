@@ -491,7 +491,7 @@ static int setup(void **state)
 		.mtu_action = SY_MTU_ICMP,
 	};
 	memcpy(env.lb.port_mac, PORT_MAC, 6);
-	sy_ct_init(&env.lb.ct, env.ct_mem, CT_FLOWS, NULL);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_FLOWS, NULL, 1);
 	set_ipip4(0);
 	set_others();
 	publish();

@@ -261,11 +261,11 @@ static void burst_agrees(const uint8_t *frame, uint32_t len, uint32_t head, uint
 		memcpy(p[i].data, frame, len);
 	}
 	memset(env.ct_mem, 0, env.ct_size);
-	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
 	memset(&env.lb.icmp_bucket, 0, sizeof(env.lb.icmp_bucket));
 	v[0] = sy_lb_process(&env.lb, &p[0]);
 	memset(env.ct_mem, 0, env.ct_size);
-	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
 	memset(&env.lb.icmp_bucket, 0, sizeof(env.lb.icmp_bucket));
 	sy_lb_process_burst(&env.lb, &p[1], 2, &v[1]);
 	for (int i = 1; i < 3; i++) {
@@ -294,7 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* each input starts with empty connection tracking, at the same time */
 	env.lb.now = 1000;
 	memset(env.ct_mem, 0, env.ct_size);
-	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
 	run_once(data, (uint32_t)size, heads[(ctl >> 4) & 3], tails[(ctl >> 6) & 3]);
 	if (ctl & 8) {
 		env.lb.now += 10;

@@ -256,7 +256,7 @@ int main(void)
 			(unsigned long long)memsize);
 		return 1;
 	}
-	sy_ct_init(&env.lb.ct, map + pg, capacity, NULL);
+	sy_ct_init(&env.lb.ct, map + pg, capacity, NULL, 1);
 	CHECK(sy_ct_capacity(&env.lb.ct) == capacity,
 	      "connection table capacity %llu entries as configured (%llu)",
 	      (unsigned long long)sy_ct_capacity(&env.lb.ct), (unsigned long long)capacity);

@@ -173,7 +173,7 @@ static void reset_worker(int worker, uint32_t rate, uint32_t burst)
 	struct sy_lb *lb = &env.lb[worker];
 
 	memset(env.ct_mem[worker], 0, sy_ct_memsize(CT_CAPACITY));
-	sy_ct_init(&lb->ct, env.ct_mem[worker], CT_CAPACITY, NULL);
+	sy_ct_init(&lb->ct, env.ct_mem[worker], CT_CAPACITY, NULL, 1);
 	memset(&lb->icmp_bucket, 0, sizeof(lb->icmp_bucket));
 	lb->icmp_rate = rate;
 	lb->icmp_burst = burst;
@@ -331,29 +331,32 @@ struct stress {
 
 /* The owner: select_tracked()'s writes, flow after flow, in a two-line
  * table (every flow's two lines) that is always full, so that every miss evicts and rewrites an
- * entry another flow was using. */
+ * entry another flow was using. Its clock moves a tick per packet (a
+ * worker's moves a tick per millisecond): a reader's check that an entry
+ * did not die and come back meanwhile compares expiry times (an ABA
+ * within one tick is the documented limit of sy_ct_peek_other). */
 static void *stress_owner(void *arg)
 {
 	struct stress *s = arg;
 
 	for (uint64_t n = 0; !atomic_load_explicit(&s->stop, memory_order_relaxed); n++) {
-		uint32_t k = (uint32_t)(n * 7 % STRESS_KEYS);
-		struct sy_ct_entry *e = sy_ct_lookup(&s->ct, &s->key[k], s->hash[k], T0);
+		uint32_t k = (uint32_t)(n * 7 % STRESS_KEYS), now = T0 + (uint32_t)(n % 100000);
+		struct sy_ct_entry *e = sy_ct_lookup(&s->ct, &s->key[k], s->hash[k], now);
 		enum sy_ct_insert_result how;
 
 		if (!e) {
-			e = sy_ct_insert(&s->ct, &s->key[k], s->hash[k], T0, &how);
+			e = sy_ct_insert(&s->ct, &s->key[k], s->hash[k], now, &how);
 			e->uid = s->uid[k];
 			e->svc_version = s->svc_version;
 			e->backend = s->backend[k];
 		}
-		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, T0);
+		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, now);
 	}
 	return NULL;
 }
 
 /* A two-line table (four IPv4 slots, IPv6 flows take a line) for flows 0..STRESS_KEYS-1 of web4 (v6: web6
- * too, every other flow), hashed with seed; the caller fills uid, backend
+ * too, every other flow), the table's hash keyed by seed; the caller fills uid, backend
  * and svc_version, then starts the owner with stress_start(). */
 static struct stress *stress_new(bool v6, uint32_t seed)
 {
@@ -362,12 +365,12 @@ static struct stress *stress_new(bool v6, uint32_t seed)
 	assert_non_null(s);
 	s->mem = calloc(1, sy_ct_memsize(2 * SY_CT_LINE_SLOTS));
 	assert_non_null(s->mem);
-	sy_ct_init(&s->ct, s->mem, 2 * SY_CT_LINE_SLOTS, NULL);
+	sy_ct_init(&s->ct, s->mem, 2 * SY_CT_LINE_SLOTS, NULL, seed);
 	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
 		struct sy_test_flow f = sy_test_web_flow(k, v6 && (k & 1));
 
 		s->key[k] = sy_test_flow_key(&f);
-		s->hash[k] = sy_flow_hash(&s->key[k], seed);
+		s->hash[k] = sy_ct_hash(&s->ct, &s->key[k]);
 	}
 	return s;
 }
@@ -449,7 +452,6 @@ static void lookup_never_torn(void **state)
 	n = svc->n_backends;
 	assert_int_equal(n, 5);
 	for (uint32_t k = 0; k < STRESS_KEYS; k++) {
-		s->hash[k] = sy_flow_hash(&s->key[k], svc->hash_seed);
 		s->backend[k] = k % n;
 		s->uid[k] = sy_service_backends(env.map->base, svc)[k % n].uid;
 	}
@@ -507,7 +509,7 @@ static int group_setup(void **state)
 		env.ct_mem[i] = calloc(1, sy_ct_memsize(CT_CAPACITY));
 		if (!env.ct_mem[i])
 			return -1;
-		sy_ct_init(&env.lb[i].ct, env.ct_mem[i], CT_CAPACITY, NULL);
+		sy_ct_init(&env.lb[i].ct, env.ct_mem[i], CT_CAPACITY, NULL, 1);
 	}
 	/* as sy-dataplane's main() does: every worker sees every table */
 	for (int i = 0; i < N_WORKERS; i++) {

@@ -104,7 +104,7 @@ static void run_case(void **state)
 	/* each case starts with empty connection tracking and a full ICMP
 	 * error bucket (the rate limit is test_icmp_errors.c's) */
 	memset(env.ct_mem, 0, env.ct_size);
-	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL);
+	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
 	memset(&env.lb.icmp_bucket, 0, sizeof(env.lb.icmp_bucket));
 	memcpy(before, env.lb.stats->counters, sizeof(before));
 	side_sums(&s0);
@@ -214,7 +214,7 @@ static void stream_init(struct stream *s, uint32_t lcore)
 	s->pkt = calloc((size_t)n_all_cases, sizeof(*s->pkt));
 	s->v = calloc((size_t)n_all_cases, sizeof(*s->v));
 	assert_true(s->ct_mem && s->bufs && s->pkt && s->v);
-	sy_ct_init(&s->lb.ct, s->ct_mem, CT_CAPACITY, NULL);
+	sy_ct_init(&s->lb.ct, s->ct_mem, CT_CAPACITY, NULL, 1);
 	for (long i = 0; i < n_all_cases; i++) {
 		const struct sy_corpus_case *c = &all_cases[i];
 
