@@ -188,7 +188,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 			       struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
-	struct sy_ct_entry *e = sy_ct_lookup(&lb->ct, &p->key, w->ct_hash, lb->now);
+	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, lb->now);
 	enum sy_ct_insert_result how;
 	uint32_t idx;
 
@@ -213,6 +213,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
 		return idx;
 	}
+	lb->chunk_misses++;
 	idx = sy_service_pick(lb->base, svc, flow_hash(w));
 	if (idx == SY_MAGLEV_NONE)
 		return idx;
@@ -298,6 +299,8 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
 		sy_ct_prefetch(&lb->ct, w->ct_hash);
 	}
+	if (lb->eager_hash)
+		flow_hash(w);
 	return 1;
 }
 
@@ -398,9 +401,11 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 		 * first lookup: the misses of a burst overlap */
 		for (uint32_t i = 0; i < m; i++)
 			pending[i] = (uint8_t)classify(lb, &pkts[i], &w[i], &verdicts[i]);
+		lb->chunk_misses = 0;
 		for (uint32_t i = 0; i < m; i++)
 			if (pending[i])
 				verdicts[i] = forward(lb, &pkts[i], &w[i]);
+		lb->eager_hash = lb->chunk_misses * 2 > m;
 		pkts += m;
 		verdicts += m;
 		n -= m;

@@ -7,6 +7,7 @@
 #ifndef SY_DATAPLANE_LB_H
 #define SY_DATAPLANE_LB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <switchyard/counters.h>
@@ -44,6 +45,12 @@ struct sy_lb {
 	uint64_t vip_cache_gen;
 	struct sy_vip_key vip_cache_key;
 	const struct sy_service *vip_cache_svc;
+	/* the flow hash (jhash) is computed when needed, in stage 2; while
+	 * most frames are new flows (the last chunk missed conntrack for over
+	 * half its frames: a flood, a burst of new connections) it is computed
+	 * in stage 1 beside the prefetches, off the miss's critical path */
+	bool eager_hash;
+	uint32_t chunk_misses;
 };
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
