@@ -131,6 +131,37 @@ static void wrr_exact_and_smooth(void **state)
 	sy_resolve_destroy(r);
 }
 
+/* Weights whose nginx sequence is too long to precompute (65535 + 65534
+ * entries): picks step nginx's state under the snapshot's lock, still
+ * exact: over 100,000 picks the two alternate, each within 1% of half. */
+static void wrr_long_sequence(void **state)
+{
+	sy_resolver *r = make_resolver(0.5);
+	sy_resolve_service *s;
+	struct sy_resolve_instance set[2] = { inst4(1, 1, 80, 65535), inst4(1, 2, 80, 65534) };
+	long count[2] = { 0 }, longest = 0, run = 0;
+	int last = -1;
+
+	(void)state;
+	assert_int_equal(sy_resolve_service_open(r, "big", NULL, &s), SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_set_instances(s, 1, set, 2), SY_RESOLVE_OK);
+	for (int k = 0; k < 100000; k++) {
+		struct sy_resolve_pick p;
+		int i;
+
+		assert_int_equal(sy_resolve_pick_rr(s, &p), SY_RESOLVE_OK);
+		i = index_of(set, 2, &p.instance);
+		count[i]++;
+		run = i == last ? run + 1 : 1;
+		longest = run > longest ? run : longest;
+		last = i;
+	}
+	assert_true(count[0] >= 49500 && count[0] <= 50500);
+	assert_true(count[1] >= 49500 && count[1] <= 50500);
+	assert_true(longest <= 2);
+	sy_resolve_destroy(r);
+}
+
 /* Least outstanding: equal weights fill evenly, completion frees, weights
  * count (o/w), tickets outlive a snapshot change. */
 static void least_outstanding(void **state)
@@ -529,6 +560,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(wrr_exact_and_smooth),
+		cmocka_unit_test(wrr_long_sequence),
 		cmocka_unit_test(least_outstanding),
 		cmocka_unit_test(hash_identity_v4),
 		cmocka_unit_test(hash_identity_v6),
