@@ -352,7 +352,7 @@ static int mark_by_identity(sy_resolve_service *s, const struct sy_resolve_insta
 	struct sy_backend_id id;
 	struct sy_slot *slot;
 	struct sy_snap *p;
-	uint32_t lo = 0, hi;
+	uint32_t i;
 
 	if (!inst || (inst->addr.family != 4 && inst->addr.family != 6))
 		return sy_resolve_fail(s->r, SY_RESOLVE_EINVAL, "instance: family is not 4 or 6");
@@ -361,23 +361,14 @@ static int mark_by_identity(sy_resolve_service *s, const struct sy_resolve_insta
 		return SY_RESOLVE_ENOMEM;
 	sy_addr_to_id(&inst->addr, inst->port, &id);
 	p = sy_snap_acquire(slot, s);
-	hi = p ? p->n : 0;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = sy_backend_id_cmp(&p->ids[mid], &id);
-
-		if (!c) {
-			mark(s, p->st[mid], ok);
-			sy_snap_release(slot);
-			return SY_RESOLVE_OK;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	i = p ? sy_id_search(p->ids, p->n, &id) : UINT32_MAX;
+	if (i != UINT32_MAX)
+		mark(s, p->st[i], ok);
 	sy_snap_release(slot);
-	return sy_resolve_fail(s->r, SY_RESOLVE_ENOENT, "service %s: no such instance", s->name);
+	if (i == UINT32_MAX)
+		return sy_resolve_fail(s->r, SY_RESOLVE_ENOENT, "service %s: no such instance",
+				       s->name);
+	return SY_RESOLVE_OK;
 }
 
 int sy_resolve_mark_failed(sy_resolve_service *s, const struct sy_resolve_instance *inst)

@@ -119,8 +119,11 @@ bool sy_snap_held(sy_resolver *r, const struct sy_snap *p);
 /* snapshot.c */
 void sy_snap_free(struct sy_snap *p);
 void sy_istate_put(struct sy_istate *st);
-int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *inst,
-			 uint32_t n, uint64_t revision);
+int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *listed,
+			 const struct sy_backend_id *listed_ids, uint32_t n_listed,
+			 uint64_t revision);
+/* Index of id in ids[0..n-1] (canonical order), UINT32_MAX if absent. */
+uint32_t sy_id_search(const struct sy_backend_id *ids, uint32_t n, const struct sy_backend_id *id);
 void sy_service_reclaim(struct sy_resolve_service *s, bool all);
 void sy_addr_to_id(const struct sy_resolve_addr *a, uint16_t port, struct sy_backend_id *id);
 

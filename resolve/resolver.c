@@ -273,7 +273,8 @@ int sy_resolve_tick(sy_resolver *r)
 	for (struct sy_resolve_service *s = first; s; s = s->next) {
 		pthread_mutex_lock(&s->lock);
 		if (atomic_load(&s->current) && sy_svcb_due(&s->policy, now)) {
-			int e = sy_service_republish(s, NULL, 0, atomic_load(&s->current)->revision);
+			int e = sy_service_republish(s, NULL, NULL, 0,
+						       atomic_load(&s->current)->revision);
 
 			if (e)
 				rc = e;

@@ -18,6 +18,7 @@
 
 #include <switchyard/flow_hash.h>
 
+#include "maglev_fill.h" /* sy_gcd */
 #include "resolve_internal.h"
 
 /* The whole nginx sequence is precomputed when it has at most this many
@@ -70,17 +71,6 @@ void sy_service_reclaim(struct sy_resolve_service *s, bool all)
 	}
 }
 
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b) {
-		uint32_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 /* Smooth WRR (nginx, ngx_http_upstream_get_peer): every step each
  * instance's current weight grows by its weight, the largest (first in
  * canonical order on a tie) is picked and loses the total. The sequence
@@ -93,7 +83,7 @@ static int build_wrr(struct sy_snap *p)
 
 	for (uint32_t i = 0; i < p->n; i++)
 		if (p->inst[i].weight)
-			g = gcd(g, p->inst[i].weight);
+			g = sy_gcd(g, p->inst[i].weight);
 	for (uint32_t i = 0; i < p->n; i++)
 		len += p->inst[i].weight / (g ? g : 1);
 	cur = calloc(p->n ? p->n : 1, sizeof(*cur));
@@ -155,36 +145,31 @@ static int inst_cmp(const void *a, const void *b)
 	return sy_backend_id_cmp(&ix, &iy);
 }
 
-/* The instance of id in a canonical-order array, or NULL. */
-static const struct sy_resolve_instance *find_inst(const struct sy_resolve_instance *v,
-						   uint32_t n, const struct sy_backend_id *id)
+uint32_t sy_id_search(const struct sy_backend_id *ids, uint32_t n, const struct sy_backend_id *id)
 {
 	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		struct sy_backend_id m;
-		int c;
+		int c = sy_backend_id_cmp(&ids[mid], id);
 
-		sy_addr_to_id(&v[mid].addr, v[mid].port, &m);
-		c = sy_backend_id_cmp(&m, id);
 		if (!c)
-			return &v[mid];
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return UINT32_MAX;
 }
 
 static struct sy_istate *shared_state(const struct sy_snap *old, const struct sy_backend_id *id)
 {
-	const struct sy_resolve_instance *x = old ? find_inst(old->inst, old->n, id) : NULL;
+	uint32_t x = old ? sy_id_search(old->ids, old->n, id) : UINT32_MAX;
 	struct sy_istate *st;
 
-	if (x) {
-		st = old->st[x - old->inst];
+	if (x != UINT32_MAX) {
+		st = old->st[x];
 		atomic_fetch_add(&st->refs, 1);
 		return st;
 	}
@@ -198,10 +183,11 @@ static struct sy_istate *shared_state(const struct sy_snap *old, const struct sy
 }
 
 /* Locked (s->lock). Publish what the policy wants now. listed (canonical
- * order, may be NULL) supplies newcomers' details; members kept by
- * fail-static are in the current snapshot. */
+ * order, its identities in listed_ids; may be NULL) supplies newcomers'
+ * details; members kept by fail-static are in the current snapshot. */
 int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *listed,
-			 uint32_t n_listed, uint64_t revision)
+			 const struct sy_backend_id *listed_ids, uint32_t n_listed,
+			 uint64_t revision)
 {
 	sy_resolver *r = s->r;
 	struct sy_snap *old = atomic_load(&s->current), *p;
@@ -232,10 +218,13 @@ int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_i
 	if (!p->inst || !p->ids || !p->st)
 		goto nomem;
 	for (uint32_t i = 0; i < n; i++) { /* set: canonical order */
-		const struct sy_resolve_instance *x = listed ? find_inst(listed, n_listed, &set[i].id) : NULL;
+		const struct sy_resolve_instance *x = NULL;
+		uint32_t k = listed ? sy_id_search(listed_ids, n_listed, &set[i].id) : UINT32_MAX;
 
-		if (!x && old)
-			x = find_inst(old->inst, old->n, &set[i].id);
+		if (k != UINT32_MAX)
+			x = &listed[k];
+		else if (old && (k = sy_id_search(old->ids, old->n, &set[i].id)) != UINT32_MAX)
+			x = &old->inst[k];
 		if (x) {
 			p->inst[i] = *x;
 		} else { /* cannot happen: a kept member was published before */
@@ -290,6 +279,7 @@ int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 {
 	sy_resolver *r = s->r;
 	struct sy_resolve_instance *sorted;
+	struct sy_backend_id *ids;
 	struct sy_snap *cur;
 	uint64_t now;
 	int rc;
@@ -303,23 +293,31 @@ int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 		if ((rc = check_instance(r, &inst[i], i)))
 			return rc;
 	sorted = malloc(sizeof(*sorted) * (n ? n : 1));
-	if (!sorted)
+	ids = malloc(sizeof(*ids) * (n ? n : 1));
+	if (!sorted || !ids) {
+		free(sorted);
+		free(ids);
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for %zu instances", n);
+	}
 	memcpy(sorted, inst, sizeof(*sorted) * n);
 	if (n)
 		qsort(sorted, n, sizeof(*sorted), inst_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (!inst_cmp(&sorted[i - 1], &sorted[i])) {
+	for (size_t i = 0; i < n; i++) {
+		sy_addr_to_id(&sorted[i].addr, sorted[i].port, &ids[i]);
+		if (i && !sy_backend_id_cmp(&ids[i - 1], &ids[i])) {
 			free(sorted);
+			free(ids);
 			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
 					       "service %s: an instance is listed twice", s->name);
 		}
+	}
 
 	pthread_mutex_lock(&s->lock);
 	cur = atomic_load(&s->current);
 	if (cur && revision < cur->revision) {
 		pthread_mutex_unlock(&s->lock);
 		free(sorted);
+		free(ids);
 		return sy_resolve_fail(r, SY_RESOLVE_EOLD, "service %s: revision %llu is older than %llu",
 				       s->name, (unsigned long long)revision,
 				       (unsigned long long)cur->revision);
@@ -331,25 +329,24 @@ int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 		struct sy_backend_id id = s->policy.be[i].id;
 		uint32_t before = s->policy.n;
 
-		if (!find_inst(sorted, (uint32_t)n, &id))
+		if (sy_id_search(ids, (uint32_t)n, &id) == UINT32_MAX)
 			sy_svcb_remove(&s->policy, &id, SY_LEAVE_LOST, now);
 		if (s->policy.n == before)
 			i++;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct sy_backend_id id;
-
-		sy_addr_to_id(&sorted[i].addr, sorted[i].port, &id);
-		if (!sy_svcb_upsert(&s->policy, &id, sorted[i].weight, SY_SRC_API, 0, now)) {
+		if (!sy_svcb_upsert(&s->policy, &ids[i], sorted[i].weight, SY_SRC_API, 0, now)) {
 			pthread_mutex_unlock(&s->lock);
 			free(sorted);
+			free(ids);
 			return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory updating %s",
 					       s->name);
 		}
 	}
-	rc = sy_service_republish(s, sorted, (uint32_t)n, revision);
+	rc = sy_service_republish(s, sorted, ids, (uint32_t)n, revision);
 	pthread_mutex_unlock(&s->lock);
 	free(sorted);
+	free(ids);
 	return rc;
 }
 
@@ -362,7 +359,7 @@ int sy_resolve_set_reachable(sy_resolve_service *s, int reachable)
 	s->policy.source_unreachable = !reachable;
 	cur = atomic_load(&s->current);
 	if (cur)
-		rc = sy_service_republish(s, NULL, 0, cur->revision);
+		rc = sy_service_republish(s, NULL, NULL, 0, cur->revision);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

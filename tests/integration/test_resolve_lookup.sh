@@ -26,10 +26,12 @@ python3 - "$W/sw.yaml" "$W" "$SOCK" <<'PY'
 import sys, random
 out, w, sock = sys.argv[1:4]
 rnd = random.Random(16)
-def backends(fmt):
-    lines = []
+def service(name, vip, port, proto, m, seed, addr):
+    lines = [f"  - name: {name}", f"    vip: {vip}", f"    port: {port}", f"    protocol: {proto}",
+             "    mode: ipip", "    source: static", f"    table_size: {m}", f"    hash_seed: {seed}",
+             "    next_hop_mac: 02:00:00:00:00:fe", "    backends:"]
     for i in range(30):
-        lines.append("      - { address: %s, port: %d, weight: %d }" % (fmt(i), 8000 + i % 3, rnd.randrange(5)))
+        lines.append("      - { address: %s, port: %d, weight: %d }" % (addr(i), 8000 + i % 3, rnd.randrange(5)))
     return "\n".join(lines)
 open(out, "w").write(f"""instance: resolvetest
 region: {w}/region
@@ -41,28 +43,8 @@ defaults:
   encap_source4: 198.18.0.1
   encap_source6: 2001:2::1
 services:
-  - name: web4
-    vip: 198.18.1.1
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    table_size: 65537
-    hash_seed: 0x5eed
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-{backends(lambda i: "198.18.%d.%d" % (2 + i // 200, 10 + i))}
-  - name: web6
-    vip: 2001:2::100
-    port: 443
-    protocol: udp
-    mode: ipip
-    source: static
-    table_size: 4099
-    hash_seed: 7
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-{backends(lambda i: '"2001:2::%x:%x"' % (2 + i // 7, 10 + i))}
+{service("web4", "198.18.1.1", 80, "tcp", 65537, "0x5eed", lambda i: "198.18.2.%d" % (10 + i))}
+{service("web6", "2001:2::100", 443, "udp", 4099, 7, lambda i: '"2001:2::%x:%x"' % (2 + i // 7, 10 + i))}
 """)
 PY
 ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
