@@ -6,6 +6,10 @@
  * No assertion: it prints figures (perf/README.md).
  *
  *   build/perf/resolve_bench [--threads N] [--picks N] [--instances N]
+ *                            [--kind rr|flow|key|least]
+ *
+ * --kind runs one picker only (for an instruction count per pick:
+ * perf stat -e instructions, divided by the picks).
  *
  * Each thread makes N picks of each kind on one service of --instances
  * instances (weights 1..4), M = 65537; every figure is per thread.
@@ -20,8 +24,10 @@
 
 static sy_resolve_service *svc;
 static long picks = 20000000;
+static int only = -1; /* --kind */
 
 enum kind { RR, FLOW, KEY, LEAST, KINDS };
+static const char *const kind_flag[KINDS] = { "rr", "flow", "key", "least" };
 static const char *const kind_name[KINDS] = { "round-robin", "hash 5-tuple", "hash key",
 					      "least-outstanding" };
 
@@ -51,6 +57,9 @@ static void *run(void *arg)
 	f.dst.bytes[1] = 19;
 	for (int k = 0; k < KINDS; k++) {
 		double t0 = now_s();
+
+		if (only >= 0 && k != only)
+			continue;
 
 		for (long i = 0; i < picks; i++) {
 			switch (k) {
@@ -93,8 +102,17 @@ int main(int argc, char **argv)
 			picks = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--instances") && i + 1 < argc)
 			n = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: resolve_bench [--threads N] [--picks N] [--instances N]\n");
+		else if (!strcmp(argv[i], "--kind") && i + 1 < argc) {
+			only = -2;
+			for (int k = 0; k < KINDS; k++)
+				if (!strcmp(argv[i + 1], kind_flag[k]))
+					only = k;
+			i++;
+		} else {
+			only = -2;
+		}
+		if (only == -2) {
+			fprintf(stderr, "usage: resolve_bench [--threads N] [--picks N] [--instances N] [--kind rr|flow|key|least]\n");
 			return 2;
 		}
 	}
@@ -128,6 +146,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < KINDS; k++) {
 		double sum = 0;
 
+		if (only >= 0 && k != only)
+			continue;
 		for (int i = 0; i < threads; i++)
 			sum += res[i].rate[k];
 		printf("  %-18s %7.2f M picks/s per thread (mean of %d)\n", kind_name[k],
