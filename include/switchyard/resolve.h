@@ -133,7 +133,10 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    const struct sy_resolve_service_opts *opts,
 			    sy_resolve_service **out);
 
-/* ---- Picks: never block, never allocate once the thread has picked once. */
+/* ---- Picks: never block on an update (a set whose round-robin sequence is
+ * too long to precompute steps it under a per-snapshot lock, see
+ * docs/client-side.md); allocate only at a thread's first pick of a
+ * service. */
 
 int sy_resolve_pick_rr(sy_resolve_service *s, struct sy_resolve_pick *out);
 /* out->ticket must be given back to sy_resolve_done exactly once. */
