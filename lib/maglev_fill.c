@@ -555,17 +555,6 @@ out:
 
 /* ---- the fill ----------------------------------------------------------- */
 
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b) {
-		uint32_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t m,
 		   uint32_t *table)
 {
@@ -586,7 +575,7 @@ int sy_maglev_fill(const struct sy_maglev_fill_backend *b, uint32_t n, uint32_t 
 	f.free[m / 64] &= (1ull << (m % 64)) - 1; /* m is prime: not a multiple of 64 */
 	for (uint32_t r = 0; r < n; r++) {
 		wsum += b[r].weight;
-		g = gcd(b[r].weight, g);
+		g = sy_gcd(b[r].weight, g);
 	}
 	/* Quotas: with W the sum of the weights, every backend ends with lo =
 	 * floor(M*w/W) or hi = ceil(M*w/W) entries; the pool is what is left

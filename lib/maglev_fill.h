@@ -17,6 +17,19 @@ struct sy_maglev_fill_backend {
 	uint32_t skip;   /* 1..m-1 */
 };
 
+/* Greatest common divisor (gcd(0, b) = b): the weights' unit, here and in
+ * libswitchyard-resolve's round-robin period. */
+static inline uint32_t sy_gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
 /* The fill ended with slots free: a bug (every backend's permutation visits
  * every slot, and quotas add up to M), reported rather than published. */
 #define SY_MAGLEV_FILL_INCOMPLETE (-2)

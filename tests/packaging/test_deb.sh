@@ -198,12 +198,16 @@ expect_files=(
 	/usr/share/doc/switchyard/config-reference.md /usr/share/doc/switchyard/architecture.md
 	/usr/share/switchyard/grafana/switchyard.json
 	/usr/share/switchyard/bird/bird.conf.example
+	/usr/share/man/man3/switchyard-resolve.3.gz /usr/share/doc/switchyard/client-side.md
+	/usr/include/switchyard/resolve.h
+	"/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libswitchyard-resolve.so.1"
+	"/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/pkgconfig/switchyard-resolve.pc"
 )
 missing=()
 for f in "${expect_files[@]}"; do
 	dpkg -L $PKG | grep -qxF "$f" || missing+=("$f")
 done
-[ ${#missing[@]} -eq 0 ] && pass "the package has the programs, units, drop-ins, defaults, example, man pages, completion, docs" ||
+[ ${#missing[@]} -eq 0 ] && pass "the package has the programs, units, drop-ins, defaults, example, man pages, completion, docs, libswitchyard-resolve" ||
 	fail "not in the package: ${missing[*]}"
 extra=$(dpkg -L $PKG | grep -E '/(s?bin)/' | grep -vxE '/usr/sbin/sy-(control|dataplane|decap)|/usr/bin/syctl')
 [ -z "$extra" ] && pass "no test or benchmark programs installed" || fail "unexpected programs: $extra"
@@ -237,8 +241,9 @@ ldd /usr/sbin/sy-dataplane /usr/sbin/sy-control /usr/sbin/sy-decap /usr/bin/syct
 	pass "every shared library of the programs resolves"
 
 # ---- man pages --------------------------------------------------------------
-for p in sy-control sy-dataplane syctl sy-decap; do
-	page=/usr/share/man/man8/$p.8.gz
+for p in sy-control.8 sy-dataplane.8 syctl.8 sy-decap.8 switchyard-resolve.3; do
+	page=/usr/share/man/man${p##*.}/$p.gz
+	p=${p%.*}
 	if MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -l "$page" >"$W/man" 2>"$W/man.err" &&
 		[ ! -s "$W/man.err" ] && grep -q "^NAME" "$W/man" && grep -q "$p" "$W/man" &&
 		! grep -q '@[a-zA-Z]*@' "$W/man"; then

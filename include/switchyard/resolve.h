@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * libswitchyard-resolve: client-side discovery on the registry Switchyard's
+ * balancer uses (docs/client-side.md, man switchyard-resolve(3)).
+ *
+ * One resolver object per process keeps, per service, the instance list a
+ * source delivered (embedded registry, etcd, ZooKeeper: sources are still to
+ * come; today sy_resolve_set_instances() fills it) and picks instances:
+ *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
+ *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
+ *   - consistent hashing with the balancer's own Maglev builder and flow
+ *     hash, sy_resolve_pick_flow (a 5-tuple: the backend `syctl lookup`
+ *     names for the same set, table size and seed) and sy_resolve_pick_key
+ *     (any byte string).
+ *
+ * Threads. Every function may be called from any thread. Picks never block:
+ * they read an immutable snapshot of the service (instances, pick tables,
+ * revision, state) published through an atomic pointer; an update builds a
+ * new snapshot beside the old one and swaps it in, and the old one is freed
+ * only when no thread holds it (hazard pointers, docs/client-side.md).
+ *
+ * Errors. Functions return SY_RESOLVE_OK (0) or a negative sy_resolve_err;
+ * sy_resolve_strerror() names a code, sy_resolve_errmsg() gives the calling
+ * thread's last detailed message. The library never exits, aborts or prints,
+ * and keeps no state outside the resolver object.
+ *
+ * C11. Link with `pkg-config --cflags --libs switchyard-resolve`.
+ */
+#ifndef SWITCHYARD_RESOLVE_H
+#define SWITCHYARD_RESOLVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SY_RESOLVE_API_VERSION 1 /* the soname's major: libswitchyard-resolve.so.1 */
+
+typedef struct sy_resolver sy_resolver;               /* one per process */
+typedef struct sy_resolve_service sy_resolve_service; /* valid until sy_resolve_destroy */
+
+enum sy_resolve_err {
+	SY_RESOLVE_OK = 0,
+	SY_RESOLVE_EINVAL = -1,   /* a bad argument (the message says which) */
+	SY_RESOLVE_ENOMEM = -2,
+	SY_RESOLVE_ENOENT = -3,   /* the instance is not in the current set */
+	SY_RESOLVE_EEMPTY = -4,   /* no instance to pick (none yet, or all draining) */
+	SY_RESOLVE_EOLD = -5,     /* an update older than the current revision: ignored */
+};
+
+/* How current a service's set is (the snapshot a pick saw). */
+enum sy_resolve_state {
+	SY_RESOLVE_NEW = 0,         /* no update yet: nothing to pick */
+	SY_RESOLVE_FRESH = 1,       /* the source's latest list, as delivered */
+	SY_RESOLVE_STALE = 2,       /* the source is unreachable: the last list keeps serving */
+	SY_RESOLVE_FAIL_STATIC = 3, /* too many instances vanished at once: the last good
+				     * set keeps serving (the balancer's panic threshold) */
+};
+
+/* An address in wire (network) order; IPv4 uses bytes[0..3]. */
+struct sy_resolve_addr {
+	uint8_t family; /* 4 or 6 */
+	uint8_t bytes[16];
+};
+
+/* An instance: its identity is (address, port), as for the balancer. */
+struct sy_resolve_instance {
+	struct sy_resolve_addr addr;
+	uint16_t port;   /* host order */
+	uint32_t weight; /* 0..65535; 0 = draining: never picked */
+	char zone[32];   /* "" if none */
+};
+
+struct sy_resolve_config {
+	/* Fail-static (the balancer's health.panic_threshold/_window_s): while
+	 * more than this share of the good set has vanished within the window,
+	 * the good set is kept. 0 = never. Default 0.5 and 10 s. */
+	double panic_threshold;
+	uint32_t panic_window_ms;
+	/* Passive health: an instance marked failed is avoided for
+	 * backoff_initial_ms, doubling with every consecutive failure up to
+	 * backoff_max_ms. Default 1 s and 30 s. */
+	uint32_t backoff_initial_ms;
+	uint32_t backoff_max_ms;
+	/* Monotonic milliseconds; NULL = CLOCK_MONOTONIC (tests pass their own). */
+	uint64_t (*clock_ms)(void *ctx);
+	void *clock_ctx;
+};
+
+/* Per-service hashing parameters: those of the balancer's service
+ * (services.<name>.table_size / hash_seed in sy-control's configuration). */
+struct sy_resolve_service_opts {
+	uint32_t table_size; /* prime, 251..1048573; 0 = 65537 (sy-control's default) */
+	uint32_t hash_seed;  /* 0 = sy-control's default (0) */
+};
+
+/* A picked instance, and what the pick saw. */
+struct sy_resolve_pick {
+	struct sy_resolve_instance instance;
+	uint64_t revision;           /* of the snapshot the pick used */
+	enum sy_resolve_state state; /* of that snapshot */
+	uint32_t flags;              /* SY_RESOLVE_PICK_* */
+	void *ticket;                /* least-outstanding: give back to sy_resolve_done */
+};
+#define SY_RESOLVE_PICK_ALL_FAILED 1u /* every candidate is marked failed: picked anyway */
+#define SY_RESOLVE_PICK_DETOUR 2u     /* the first choice is marked failed: another one */
+
+/* A flow as `syctl lookup SVC SRC:PORT DST:PORT PROTO` takes it: src is the
+ * client, dst the service's address (the VIP). */
+struct sy_resolve_flow {
+	struct sy_resolve_addr src, dst; /* same family */
+	uint16_t sport, dport;           /* host order */
+	uint8_t proto;                   /* 6 (TCP) or 17 (UDP) */
+};
+
+void sy_resolve_config_default(struct sy_resolve_config *c);
+
+/* c may be NULL (defaults). */
+int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out);
+/* Frees everything. No thread may use r or its services any more, and
+ * tickets of least-outstanding picks not yet done become invalid. */
+void sy_resolve_destroy(sy_resolver *r);
+
+const char *sy_resolve_strerror(int err);
+/* The calling thread's last error message on r ("" if none). */
+const char *sy_resolve_errmsg(sy_resolver *r);
+
+/* The service `name` (created empty on first use). opts may be NULL
+ * (defaults); opening an existing service with other opts is EINVAL. */
+int sy_resolve_service_open(sy_resolver *r, const char *name,
+			    const struct sy_resolve_service_opts *opts,
+			    sy_resolve_service **out);
+
+/* ---- Picks: never block on an update (a set whose round-robin sequence is
+ * too long to precompute steps it under a per-snapshot lock, see
+ * docs/client-side.md); allocate only at a thread's first pick of a
+ * service. */
+
+int sy_resolve_pick_rr(sy_resolve_service *s, struct sy_resolve_pick *out);
+/* out->ticket must be given back to sy_resolve_done exactly once. */
+int sy_resolve_pick_least(sy_resolve_service *s, struct sy_resolve_pick *out);
+/* The request of a least-outstanding pick ended; ok = 0 also marks the
+ * instance failed (as sy_resolve_mark_failed), ok = 1 clears its failures. */
+void sy_resolve_done(sy_resolve_service *s, struct sy_resolve_pick *p, int ok);
+int sy_resolve_pick_flow(sy_resolve_service *s, const struct sy_resolve_flow *f,
+			 struct sy_resolve_pick *out);
+int sy_resolve_pick_key(sy_resolve_service *s, const void *key, size_t len,
+			struct sy_resolve_pick *out);
+
+/* Passive health: the caller could not use inst (connect refused, timeout):
+ * picks avoid it for the back-off. ENOENT if it is not in the current set. */
+int sy_resolve_mark_failed(sy_resolve_service *s, const struct sy_resolve_instance *inst);
+/* It worked again: its failures are forgotten. */
+int sy_resolve_mark_ok(sy_resolve_service *s, const struct sy_resolve_instance *inst);
+
+/* Copy of the current set (canonical order: family, address, port) into
+ * out[0..cap-1]; *n gets the set's size (which may exceed cap). Any of
+ * revision and state may be NULL. */
+int sy_resolve_instances(sy_resolve_service *s, struct sy_resolve_instance *out, size_t cap,
+			 size_t *n, uint64_t *revision, enum sy_resolve_state *state);
+
+/* ---- Updates: what sources call (and tests, and a static/manual source). */
+
+/* The service's whole instance list as of `revision` (non-decreasing; an
+ * older one is EOLD and changes nothing). Duplicated identities are EINVAL.
+ * The fail-static rule decides what is published (state FAIL_STATIC). */
+int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
+			     const struct sy_resolve_instance *inst, size_t n);
+/* The source lost (0) or regained (1) its registry: while lost, the last
+ * set keeps serving and the state is STALE; no vanished instance counts as
+ * gone until the source is back. */
+int sy_resolve_set_reachable(sy_resolve_service *s, int reachable);
+/* Re-take decisions that time alone changes (a fail-static loss confirmed
+ * after the panic window). Sources call it periodically (about once a
+ * second); picks never need it. */
+int sy_resolve_tick(sy_resolver *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Inside libswitchyard-resolve: the resolver, its services, their snapshots
+ * and the per-thread slots that protect snapshots from reclamation.
+ *
+ *   resolver.c  the object, errors, thread slots (hazard pointers), tick
+ *   snapshot.c  updates: the fail-static policy (control/backends.c, the
+ *               balancer's own), building and publishing a snapshot
+ *               (WRR sequence, Maglev table), reclaiming old ones
+ *   pick.c      the pickers and passive health
+ */
+#ifndef SY_RESOLVE_INTERNAL_H
+#define SY_RESOLVE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <switchyard/maglev.h>
+#include <switchyard/resolve.h>
+
+#include "backends.h" /* control/: the balancer's fail-static policy */
+
+#define SY_RESOLVE_ERRLEN 256
+#define SY_RESOLVE_CACHELINE 64
+
+/* What outlives a snapshot about one instance: outstanding requests and
+ * passive-health failures. Shared by every snapshot that holds the same
+ * identity (refs: one per snapshot, one per least-outstanding ticket). */
+struct sy_istate {
+	_Alignas(SY_RESOLVE_CACHELINE) _Atomic uint32_t outstanding;
+	_Atomic uint32_t fail_count;    /* consecutive failures */
+	_Atomic uint64_t fail_until_ms; /* avoided before; 0 = healthy */
+	_Atomic uint32_t refs;
+	struct sy_backend_id id;
+};
+
+/* One immutable view of a service: never written after publication, apart
+ * from the atomics of its sy_istate and the fallback WRR state. */
+struct sy_snap {
+	uint64_t gen;      /* unique per resolver (thread cursors key on it) */
+	uint64_t revision;
+	enum sy_resolve_state state;
+	uint32_t n;        /* instances, canonical order (sy_backend_id_cmp) */
+	struct sy_resolve_instance *inst;
+	struct sy_backend_id *ids;   /* inst[i]'s identity */
+	struct sy_istate **st;       /* inst[i]'s shared state */
+	uint32_t n_active;           /* weight > 0 */
+	/* smooth WRR: the whole nginx sequence (indices into inst), or, when
+	 * it would be too long, nginx's state under a lock */
+	uint32_t *seq;
+	uint32_t seq_len;
+	pthread_mutex_t wrr_lock;
+	int64_t *wrr_current;
+	int64_t wrr_total;
+	/* Maglev: table[hash % m] = index into inst, SY_MAGLEV_NONE if none */
+	uint32_t m, seed;
+	uint32_t *table;
+	struct sy_snap *retired_next;
+};
+
+struct sy_resolve_service {
+	struct sy_resolver *r;
+	uint32_t id;                      /* index of thread cursors */
+	char name[128];
+	struct sy_resolve_service_opts opts;
+	_Atomic(struct sy_snap *) current;
+	/* latest time until which some instance is failed (0: none): picks
+	 * read the clock only while it is set */
+	_Atomic uint64_t failed_horizon_ms;
+	/* writer side, under lock */
+	pthread_mutex_t lock;
+	struct sy_svc_backends policy;
+	struct sy_snap *retired;          /* swapped out, maybe still held */
+	struct sy_resolve_service *next;
+};
+
+/* A thread's slot in a resolver: its hazard pointer, its round-robin
+ * cursors and its last error. Owned by one thread at a time (in_use);
+ * slots are never freed before the resolver. */
+struct sy_cursor {
+	uint64_t gen; /* the snapshot pos is for */
+	uint32_t pos;
+};
+
+struct sy_slot {
+	_Alignas(SY_RESOLVE_CACHELINE) _Atomic(struct sy_snap *) hazard;
+	_Atomic int in_use;
+	uint32_t index;
+	struct sy_cursor *cur; /* by service id */
+	uint32_t ncur;
+	char err[SY_RESOLVE_ERRLEN];
+	struct sy_slot *_Atomic next;
+};
+
+struct sy_resolver {
+	struct sy_resolve_config cfg;
+	pthread_key_t key;               /* -> this thread's sy_slot */
+	struct sy_slot *_Atomic slots;   /* push-only list */
+	_Atomic uint32_t n_slots;
+	_Atomic uint64_t next_gen;
+	pthread_mutex_t lock;            /* services list, slot allocation */
+	struct sy_resolve_service *services;
+	uint32_t n_services;
+};
+
+/* resolver.c */
+uint64_t sy_resolve_now(const sy_resolver *r);
+struct sy_slot *sy_resolve_slot(sy_resolver *r);   /* NULL: out of memory */
+int sy_resolve_fail(sy_resolver *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct sy_snap *sy_snap_acquire(struct sy_slot *slot, struct sy_resolve_service *s);
+static inline void sy_snap_release(struct sy_slot *slot)
+{
+	atomic_store_explicit(&slot->hazard, NULL, memory_order_release);
+}
+bool sy_snap_held(sy_resolver *r, const struct sy_snap *p);
+
+/* snapshot.c */
+void sy_snap_free(struct sy_snap *p);
+void sy_istate_put(struct sy_istate *st);
+int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *listed,
+			 const struct sy_backend_id *listed_ids, uint32_t n_listed,
+			 uint64_t revision);
+/* Index of id in ids[0..n-1] (canonical order), UINT32_MAX if absent. */
+uint32_t sy_id_search(const struct sy_backend_id *ids, uint32_t n, const struct sy_backend_id *id);
+void sy_service_reclaim(struct sy_resolve_service *s, bool all);
+void sy_addr_to_id(const struct sy_resolve_addr *a, uint16_t port, struct sy_backend_id *id);
+
+#endif

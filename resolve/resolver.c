@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The resolver object: configuration, services, errors, and the per-thread
+ * slots whose hazard pointers keep a snapshot alive while a pick reads it.
+ *
+ * Reclamation (hazard pointers, one per thread and resolver). A reader
+ * loads the service's current snapshot, stores it in its slot's hazard
+ * (seq_cst) and loads the current pointer again: if it is unchanged, the
+ * writer's exchange comes after the hazard store in the single seq_cst
+ * order, so the writer's scan of the hazards (after its exchange) sees it,
+ * and does not free the snapshot until the hazard is cleared. A reader
+ * never waits (at worst it retries because a writer swapped meanwhile); a
+ * writer never waits either: what is still held stays on the service's
+ * retired list and is looked at again at the next update (or at destroy).
+ * At most one snapshot per thread can be held, so the retired list is
+ * bounded by the number of threads plus one.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "resolve_internal.h"
+
+static uint64_t monotonic_ms(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t sy_resolve_now(const sy_resolver *r)
+{
+	return r->cfg.clock_ms(r->cfg.clock_ctx);
+}
+
+void sy_resolve_config_default(struct sy_resolve_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->panic_threshold = 0.5;   /* sy-control's health.panic_threshold */
+	c->panic_window_ms = 10000; /* health.panic_window_s */
+	c->backoff_initial_ms = 1000;
+	c->backoff_max_ms = 30000;
+}
+
+const char *sy_resolve_strerror(int err)
+{
+	switch (err) {
+	case SY_RESOLVE_OK: return "success";
+	case SY_RESOLVE_EINVAL: return "invalid argument";
+	case SY_RESOLVE_ENOMEM: return "out of memory";
+	case SY_RESOLVE_ENOENT: return "no such instance";
+	case SY_RESOLVE_EEMPTY: return "no instance to pick";
+	case SY_RESOLVE_EOLD: return "older revision";
+	default: return "unknown error";
+	}
+}
+
+/* A thread that exits gives its slot back (the key's destructor). */
+static void slot_release(void *p)
+{
+	struct sy_slot *slot = p;
+
+	atomic_store(&slot->hazard, NULL);
+	atomic_store(&slot->in_use, 0);
+}
+
+int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
+{
+	sy_resolver *r;
+
+	*out = NULL;
+	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
+		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
+		return SY_RESOLVE_EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return SY_RESOLVE_ENOMEM;
+	if (c)
+		r->cfg = *c;
+	else
+		sy_resolve_config_default(&r->cfg);
+	if (!r->cfg.clock_ms)
+		r->cfg.clock_ms = monotonic_ms;
+	if (pthread_key_create(&r->key, slot_release)) {
+		free(r);
+		return SY_RESOLVE_ENOMEM;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	atomic_init(&r->next_gen, 1);
+	*out = r;
+	return SY_RESOLVE_OK;
+}
+
+void sy_resolve_destroy(sy_resolver *r)
+{
+	struct sy_slot *slot;
+
+	if (!r)
+		return;
+	/* no destructor may run on a slot of ours after this */
+	pthread_key_delete(r->key);
+	for (struct sy_resolve_service *s = r->services, *next; s; s = next) {
+		struct sy_snap *cur = atomic_load(&s->current);
+
+		next = s->next;
+		sy_service_reclaim(s, true);
+		if (cur)
+			sy_snap_free(cur);
+		sy_svcb_free(&s->policy);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+	slot = atomic_load(&r->slots);
+	while (slot) {
+		struct sy_slot *next = atomic_load(&slot->next);
+
+		free(slot->cur);
+		free(slot);
+		slot = next;
+	}
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+struct sy_slot *sy_resolve_slot(sy_resolver *r)
+{
+	struct sy_slot *slot = pthread_getspecific(r->key);
+
+	if (slot)
+		return slot;
+	pthread_mutex_lock(&r->lock);
+	for (slot = atomic_load(&r->slots); slot; slot = atomic_load(&slot->next)) {
+		int free_slot = 0;
+
+		if (atomic_compare_exchange_strong(&slot->in_use, &free_slot, 1))
+			break;
+	}
+	if (!slot) {
+		slot = aligned_alloc(SY_RESOLVE_CACHELINE, sizeof(*slot));
+		if (slot) {
+			memset(slot, 0, sizeof(*slot));
+			atomic_init(&slot->in_use, 1);
+			slot->index = atomic_fetch_add(&r->n_slots, 1);
+			atomic_store(&slot->next, atomic_load(&r->slots));
+			atomic_store(&r->slots, slot);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (slot && pthread_setspecific(r->key, slot)) {
+		atomic_store(&slot->in_use, 0);
+		slot = NULL;
+	}
+	if (slot)
+		slot->err[0] = 0;
+	return slot;
+}
+
+int sy_resolve_fail(sy_resolver *r, int code, const char *fmt, ...)
+{
+	struct sy_slot *slot = sy_resolve_slot(r);
+	va_list ap;
+
+	if (slot) {
+		va_start(ap, fmt);
+		vsnprintf(slot->err, sizeof(slot->err), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+const char *sy_resolve_errmsg(sy_resolver *r)
+{
+	struct sy_slot *slot = r ? sy_resolve_slot(r) : NULL;
+
+	return slot ? slot->err : "";
+}
+
+struct sy_snap *sy_snap_acquire(struct sy_slot *slot, struct sy_resolve_service *s)
+{
+	struct sy_snap *p = atomic_load_explicit(&s->current, memory_order_acquire);
+
+	while (p) {
+		struct sy_snap *q;
+
+		atomic_store_explicit(&slot->hazard, p, memory_order_seq_cst);
+		q = atomic_load_explicit(&s->current, memory_order_seq_cst);
+		if (q == p)
+			return p;
+		p = q;
+	}
+	atomic_store_explicit(&slot->hazard, NULL, memory_order_release);
+	return NULL;
+}
+
+bool sy_snap_held(sy_resolver *r, const struct sy_snap *p)
+{
+	for (struct sy_slot *slot = atomic_load(&r->slots); slot; slot = atomic_load(&slot->next))
+		if (atomic_load_explicit(&slot->hazard, memory_order_seq_cst) == p)
+			return true;
+	return false;
+}
+
+int sy_resolve_service_open(sy_resolver *r, const char *name,
+			    const struct sy_resolve_service_opts *opts,
+			    sy_resolve_service **out)
+{
+	struct sy_resolve_service_opts o = { 0 };
+	struct sy_policy policy = { 0 };
+	struct sy_resolve_service *s;
+	char err[128];
+
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (!o.table_size)
+		o.table_size = SY_MAGLEV_DEFAULT_M;
+	if (!name || !*name || strlen(name) >= sizeof(s->name))
+		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "service name empty or longer than %zu",
+				       sizeof(s->name) - 1);
+	if (sy_maglev_check_size(o.table_size, err, sizeof(err)))
+		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "service %s: %s", name, err);
+	pthread_mutex_lock(&r->lock);
+	for (s = r->services; s; s = s->next)
+		if (!strcmp(s->name, name))
+			break;
+	if (s) {
+		bool same = s->opts.table_size == o.table_size && s->opts.hash_seed == o.hash_seed;
+
+		pthread_mutex_unlock(&r->lock);
+		if (!same)
+			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
+					       "service %s is open with table_size %u, hash_seed %u",
+					       name, s->opts.table_size, s->opts.hash_seed);
+		*out = s;
+		return SY_RESOLVE_OK;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		pthread_mutex_unlock(&r->lock);
+		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for service %s", name);
+	}
+	s->r = r;
+	s->id = r->n_services++;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->opts = o;
+	pthread_mutex_init(&s->lock, NULL);
+	policy.panic_threshold = r->cfg.panic_threshold;
+	policy.panic_window_ms = r->cfg.panic_window_ms;
+	sy_svcb_init(&s->policy, &policy);
+	s->next = r->services;
+	r->services = s;
+	pthread_mutex_unlock(&r->lock);
+	*out = s;
+	return SY_RESOLVE_OK;
+}
+
+int sy_resolve_tick(sy_resolver *r)
+{
+	uint64_t now = sy_resolve_now(r);
+	struct sy_resolve_service *first;
+	int rc = SY_RESOLVE_OK;
+
+	/* services are only ever pushed in front: walk them unlocked (an
+	 * error message takes r->lock for a new thread's slot) */
+	pthread_mutex_lock(&r->lock);
+	first = r->services;
+	pthread_mutex_unlock(&r->lock);
+	for (struct sy_resolve_service *s = first; s; s = s->next) {
+		pthread_mutex_lock(&s->lock);
+		if (atomic_load(&s->current) && sy_svcb_due(&s->policy, now)) {
+			int e = sy_service_republish(s, NULL, NULL, 0,
+						       atomic_load(&s->current)->revision);
+
+			if (e)
+				rc = e;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return rc;
+}
