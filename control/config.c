@@ -836,6 +836,46 @@ static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
 	return 0;
 }
 
+/* registry.embedded.read (docs/registry-api.md, "Access") */
+static int parse_read(struct fld *m, struct sy_config_read *r)
+{
+	static const char *const keys[] = { SY_CONFIG_KEYS_READ(SY_CONFIG_KEY_NAME, ~) NULL };
+	struct fld f, sf;
+	size_t n;
+
+	if (check_map(m, keys))
+		return -1;
+	r->enabled = true;
+	r->max_watchers = SY_CONFIG_DEFAULT_MAX_WATCHERS;
+	if (field(m, "token_file", &f) && get_abs_path(&f, PATH_MAX, &r->token_file))
+		return -1;
+	if (field(m, "unauthenticated", &f) && get_bool(&f, &r->unauthenticated))
+		return -1;
+	if (r->token_file && r->unauthenticated)
+		return ffail(&f, "true, but token_file is set: choose one");
+	if (!r->token_file && !r->unauthenticated)
+		return ffail(m, "needs token_file (the read token), or unauthenticated: true");
+	if (field(m, "services", &f)) {
+		if (check_seq(&f, " of service-name prefixes"))
+			return -1;
+		n = seq_len(&f);
+		if (!n || n > SY_CONFIG_READ_MAX_SERVICES)
+			return ffail(&f, "1..%d service-name prefixes", SY_CONFIG_READ_MAX_SERVICES);
+		r->services = calloc(n, sizeof(*r->services));
+		if (!r->services)
+			return oom(m->x);
+		r->n_services = n;
+		for (size_t i = 0; i < n; i++) {
+			item(&f, i, &sf);
+			if (get_name(&sf, r->services[i], SY_NAME_MAX, 0, "service-name prefix"))
+				return -1;
+		}
+	}
+	if (field(m, "max_watchers", &f) && get_u32(&f, 1, 4096, &r->max_watchers))
+		return -1;
+	return 0;
+}
+
 static int parse_registry(struct fld *m, struct sy_config *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_REGISTRY(SY_CONFIG_KEY_NAME, ~) NULL };
@@ -874,6 +914,8 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 			return -1;
 	}
 	if (field(&em, "max_clock_skew_s", &f) && get_u32(&f, 1, 3600, &e->max_clock_skew_s))
+		return -1;
+	if (field(&em, "read", &f) && parse_read(&f, &e->read))
 		return -1;
 	return 0;
 }
@@ -1494,6 +1536,8 @@ void sy_config_free(struct sy_config *c)
 	free(c->api.token_file);
 	free(c->registry.embedded.listen_host);
 	free(c->registry.embedded.allowed_prefixes);
+	free(c->registry.embedded.read.token_file);
+	free(c->registry.embedded.read.services);
 	for (size_t i = 0; i < c->registry.etcd.n_endpoints; i++)
 		free(c->registry.etcd.endpoints[i]);
 	free(c->registry.etcd.prefix);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -46,6 +47,9 @@ bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap);
 struct sy_http_guard;
 struct sy_http_guard *sy_http_guard_new(const char *name, unsigned deadline_ms);
 void sy_http_guard_free(struct sy_http_guard *g);
+/* The connection's current request may take ms longer (a parked watch): its
+ * deadline runs from now + ms. */
+void sy_http_guard_extend(struct sy_http_guard *g, struct MHD_Connection *c, uint64_t ms);
 void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code);
 

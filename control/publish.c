@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "registry_watch.h"
 
 /* Next-hop MAC of a backend: its own (config or learnt), the service's
  * configured next hop, or the kernel's neighbour table (cached). */
@@ -203,6 +204,7 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 	}
 	if (p->event_us)
 		sy_ms_histogram_add(&d->latency, (double)(done_us - p->event_us) / 1000.0);
+	sy_registry_service_changed(d, s); /* readers and watchers follow the balancer */
 }
 
 /* Publishing holds the lock only to read the daemon's state and to commit:

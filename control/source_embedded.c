@@ -3,7 +3,9 @@
  * The embedded source: sy-control's own registry. Backends POST signed
  * registrations (heartbeats with a TTL) and deregistrations over HTTP.
  * Authentication is auth.c's job; this file maps accepted requests onto the
- * service's backend set. Protocol: docs/control.md.
+ * service's backend set. Protocol: docs/control.md. The same listener
+ * answers reads and blocking watches (GET; registry_watch.c,
+ * docs/registry-api.md).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "registry_watch.h"
 #include "source.h"
 
 static uint64_t wall_ms(void)
@@ -130,8 +133,13 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 			b = sy_source_upsert(d, s, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000);
 			if (!b)
 				return sy_http_error(c, 500, "out of memory");
-			snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
-			snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);
+			if (strcmp(b->zone, r.zone) || strcmp(b->metadata, r.metadata_json)) {
+				snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
+				snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);
+				/* readers see it, the balancer does not: a new
+				 * revision now, not at the next publish */
+				sy_registry_service_changed(d, s);
+			}
 			if (!was || old_w != r.weight) {
 				char a[64];
 
@@ -146,11 +154,18 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	}
 }
 
+/* The whole request (connect to answer) within this time, however slowly
+ * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. A parked
+ * watch has its wait added. */
+#define REG_REQUEST_DEADLINE_MS 10000
+static struct sy_http_guard *guard;
+
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *upload,
 			     size_t *upload_size, void **con_cls)
 {
 	struct sy_daemon *d = cls;
+	struct sy_registry_request *rq;
 	struct sy_body *body;
 	sy_mhd_result r;
 
@@ -163,10 +178,21 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 		pthread_mutex_unlock(&d->lock);
 		return r;
 	}
+	if (!*con_cls) { /* the request's own state: its body, a watch */
+		*con_cls = calloc(1, sizeof(struct sy_registry_request));
+		return *con_cls ? MHD_YES : sy_http_error(c, 500, "out of memory");
+	}
 	if (!sy_http_collect(con_cls, upload, upload_size, SY_REG_MAX_BODY, &body))
 		return body && body->too_large ? MHD_NO : MHD_YES;
-	if (!body)
-		return sy_http_error(c, 500, "out of memory");
+	rq = (struct sy_registry_request *)body;
+	if (!strcmp(method, "GET")) {
+		pthread_mutex_lock(&d->lock);
+		r = sy_registry_read(d, c, url, rq);
+		if (rq->w.parked) /* the guard's deadline runs from the wait's end */
+			sy_http_guard_extend(guard, c, rq->w.deadline_ms - sy_now_ms());
+		pthread_mutex_unlock(&d->lock);
+		return r;
+	}
 	if (strcmp(url, "/v1/register") && strcmp(url, "/v1/deregister"))
 		return sy_http_error(c, 404, "no such path %s", url);
 	if (strcmp(method, "POST"))
@@ -183,10 +209,16 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	return r;
 }
 
-/* The whole request (connect to answer) within this time, however slowly
- * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. */
-#define REG_REQUEST_DEADLINE_MS 10000
-static struct sy_http_guard *guard;
+/* MHD_OPTION_NOTIFY_COMPLETED: a watch's end, then the body's. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct sy_daemon *d = cls;
+
+	if (*con_cls)
+		sy_registry_request_done(d, *con_cls);
+	sy_http_completed(guard, c, con_cls, toe);
+}
 
 static int start(struct sy_daemon *d, char *err, size_t errlen)
 {
@@ -204,6 +236,10 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, true, err, errlen);
 	if (fd < 0)
 		return -1;
+	if (sy_registry_watch_start(d, err, errlen)) {
+		close(fd);
+		return -1;
+	}
 	guard = sy_http_guard_new("registry", REG_REQUEST_DEADLINE_MS);
 	if (!guard) {
 		close(fd);
@@ -211,10 +247,12 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 		return -1;
 	}
 	/* Slow or abusive clients: short timeouts, a deadline per request and
-	 * per-address limits. */
+	 * per-address limits. One thread serves every connection; a parked
+	 * watch is a suspended connection (no thread of its own). */
 	d->registry_http = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, d,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, guard,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+		NULL, NULL, handler, d,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
 		MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
@@ -237,11 +275,20 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 
 static void stop(struct sy_daemon *d)
 {
+	/* parked watchers are answered first: MHD must not stop with
+	 * suspended connections, and their clients learn at once */
+	sy_registry_watch_stop(d);
 	if (d->registry_http)
 		MHD_stop_daemon(d->registry_http);
 	d->registry_http = NULL;
 	sy_http_guard_free(guard); /* after the daemon: no connection is left */
 	guard = NULL;
+	sy_registry_watch_free(d);
+}
+
+static void configured(struct sy_daemon *d)
+{
+	sy_registry_watch_configured(d);
 }
 
 static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
@@ -269,6 +316,7 @@ const struct sy_source sy_source_embedded = {
 	.name = "embedded",
 	.kind = SY_SOURCE_EMBEDDED,
 	.start = start,
+	.configured = configured,
 	.stop = stop,
 	.describe = describe,
 };

@@ -1,0 +1,283 @@
+#!/bin/bash
+# The embedded registry's read and watch API (issue 16; docs/registry-api.md):
+# the real sy-control (no dataplane, loopback only, a free port), real
+# `syctl register` agents, curl as the reader.
+#
+#   - 4 agents register; GET /v1/services/web/instances lists them with
+#     revision R (body and X-Switchyard-Revision agree);
+#   - a watch (?index=R&wait=30s) parks; one agent is killed -9 → the watch
+#     answers within TTL + 1 s with a revision > R, without that instance
+#     (time printed);
+#   - a parked watch is woken by a new registration within 1 s (printed);
+#   - wait=2s with no change (heartbeats go on) answers after the wait with
+#     the same revision;
+#   - access: no token 401, a wrong token 401, the registration key as a
+#     token 401, a service outside the reader's prefixes 403, and
+#     /v1/services lists only the allowed ones; the read token cannot
+#     register (401);
+#   - malformed queries (index=abc, wait=-1, wait=99999, wait without
+#     index) are 400 with a message;
+#   - over max_watchers (3): 503 with the reason and Retry-After;
+#   - /metrics counts the reads, watches, wake-ups and refusals exactly;
+#   - SIGTERM with 3 watches parked: each is answered 503 "stopping" at
+#     once, and sy-control exits;
+#   - restarted, its revision is above every revision of the first run;
+#   - sy-control --check refuses a read section with token_file and
+#     unauthenticated, and a read token that is a registration key.
+#
+# usage: test_registry_watch.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+trap sy_cleanup EXIT
+W=$(mktemp -d /tmp/sy-regwatch-XXXXXX)
+SY_FILES+=("$W")
+SOCK=$W/api.sock
+PY=/usr/bin/python3
+TTL=2
+RPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REG=http://127.0.0.1:$RPORT
+sy_keyfile "$W/key"
+sy_keyfile "$W/read.token" # 64 hex digits: also a well-formed key, for the "cannot register" check
+TOKEN=$(cat "$W/read.token")
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+write_config() { # extra lines for registry.embedded.read
+	cat >"$W/sw.yaml" <<EOF
+instance: regwatch$$
+region: $W/region
+state_file: $W/sy.state
+limits: { lcores: 2, services: 8, backends: 64, heap_mb: 8 }
+api: { socket: $SOCK }
+defaults: { encap_source4: 198.18.0.1, table_size: 251 }
+registry:
+  embedded:
+    listen: 127.0.0.1:$RPORT
+    allowed_prefixes: [127.0.0.0/8, 198.18.0.0/15]
+    read:
+$1
+services:
+  - name: web
+    vip: 198.18.1.1
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: embedded
+    key_file: $W/key
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { default_ttl_s: $TTL, hold_down_s: 0 }
+  - name: other
+    vip: 198.18.1.2
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: embedded
+    key_file: $W/key
+    next_hop_mac: 02:00:00:00:00:fe
+EOF
+}
+READ_OK="      token_file: $W/read.token
+      services: [web]
+      max_watchers: 3"
+
+start() {
+	rm -f "$SOCK"
+	"$BUILD/control/sy-control" --config "$W/sw.yaml" >>"$W/control.log" 2>&1 &
+	CONTROL=$!
+	SY_PIDS+=($CONTROL)
+	sy_wait 10 test -S "$SOCK" || { tail "$W/control.log"; sy_fail "sy-control did not start"; exit 1; }
+	sy_wait 10 curl -sf -o /dev/null "${auth[@]}" "$REG/v1/services" || { sy_fail "registry not listening"; exit 1; }
+}
+declare -A AGENT
+agent() { # N: backend 198.18.0.1N
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
+		--zone z$1 --metadata "{\"n\": $1}" --key-file "$W/key" --registry "$REG" \
+		>>"$W/agent.$1.log" 2>&1 &
+	AGENT[$1]=$!
+	SY_PIDS+=(${AGENT[$1]})
+}
+# get URL [curl args]: body in $W/body, headers in $W/hdr; prints "STATUS SECONDS"
+get() {
+	local url=$1
+	shift
+	curl -s --max-time 40 -o "$W/body" -D "$W/hdr" -w '%{http_code} %{time_total}' "$@" "$REG$url"
+}
+auth=(-H "Authorization: Bearer $TOKEN")
+# jfield FILE EXPR: a Python expression over the JSON j of FILE
+jfield() { $PY -c "import json, sys; j = json.load(open('$1')); print($2)"; }
+ids() { jfield "$1" "' '.join(i['id'] for i in j['instances'])"; }
+rev_of() { jfield "$1" "j['revision']"; }
+hdr_rev() { tr -d '\r' <"$1" | sed -n 's/^X-Switchyard-Revision: //Ip'; }
+# watch NAME INDEX WAIT: a watch in the background; its result in $W/w.NAME.*
+watch_bg() {
+	local name=$1
+	curl -s --max-time 40 -o "$W/w.$name.body" -D "$W/w.$name.hdr" \
+		-w '%{http_code} %{time_total}' "${auth[@]}" \
+		"$REG/v1/services/web/instances?index=$2&wait=$3" >"$W/w.$name.out" &
+	WPID[$name]=$!
+}
+declare -A WPID
+metric() { # NAME{LABELS} -> value
+	curl -s --unix-socket "$SOCK" http://sy/metrics | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+# ---- the configuration check --------------------------------------------------
+write_config "      token_file: $W/read.token
+      unauthenticated: true"
+out=$("$BUILD/control/sy-control" --check --config "$W/sw.yaml" 2>&1)
+[ $? -eq 2 ] && grep -q "registry.embedded.read.unauthenticated: true, but token_file is set" <<<"$out" &&
+	sy_pass "--check: token_file with unauthenticated refused ($out)" ||
+	sy_fail "--check: token_file with unauthenticated: $out"
+write_config "      token_file: $W/key"
+out=$("$BUILD/control/sy-control" --check --config "$W/sw.yaml" 2>&1)
+[ $? -eq 2 ] && grep -q "the read token must be its own" <<<"$out" &&
+	sy_pass "--check: a registration key as the read token refused ($out)" ||
+	sy_fail "--check: key as read token: $out"
+write_config "$READ_OK"
+"$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 &&
+	sy_pass "--check: the read section loads" || sy_fail "--check: $(cat "$W/check.out")"
+
+# ---- list --------------------------------------------------------------------------
+start
+for i in 1 2 3 4; do agent $i; done
+sy_wait 10 bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' $REG/v1/services/web/instances | grep -o '\"live\":true' | wc -l) -eq 4 ]" ||
+	sy_fail "the 4 backends not listed: $(curl -s "${auth[@]}" "$REG/v1/services/web/instances")"
+read -r st _ <<<"$(get /v1/services/web/instances "${auth[@]}")"
+R=$(rev_of "$W/body")
+cp "$W/body" "$W/list1.json"
+if [ "$st" = 200 ] && [ "$(ids "$W/body")" = "198.18.0.11:80 198.18.0.12:80 198.18.0.13:80 198.18.0.14:80" ] &&
+	[ "$(hdr_rev "$W/hdr")" = "$R" ] &&
+	[ "$(jfield "$W/body" "j['state'], j['vip'], j['maglev'], j['instances'][0]['zone'], j['instances'][0]['metadata'], j['instances'][0]['weight'], j['instances'][0]['source']")" = \
+	  "ok {'address': '198.18.1.1', 'port': 80, 'protocol': 'tcp'} {'hash_seed': 0, 'table_size': 251} z1 {'n': 1} 1 embedded" ] &&
+	[ "$(jfield "$W/body" "all(0 <= i['expires_in_ms'] <= $TTL * 1000 for i in j['instances'])")" = True ]; then
+	sy_pass "list: 4 instances at revision $R (header agrees), fields as documented"
+else
+	sy_fail "list: status $st, header $(hdr_rev "$W/hdr"), body $(cat "$W/body")"
+fi
+read -r st _ <<<"$(get /v1/services "${auth[@]}")"
+[ "$st" = 200 ] && [ "$(jfield "$W/body" "[(s['name'], s['instances'], s['revision'] == $R) for s in j['services']]")" = "[('web', 4, True)]" ] &&
+	sy_pass "/v1/services: only web (the reader's prefixes), 4 instances, revision $R" ||
+	sy_fail "/v1/services: $st $(cat "$W/body")"
+
+# ---- a watch sees an instance die ------------------------------------------------------
+watch_bg die "$R" 30s
+sleep 0.5
+kill -0 ${WPID[die]} 2>/dev/null && [ "$(metric switchyard_registry_watchers)" = 1 ] &&
+	sy_pass "watch at index $R parked (switchyard_registry_watchers 1)" ||
+	sy_fail "watch at index $R did not park: $(cat "$W/w.die.out" "$W/w.die.body" 2>/dev/null)"
+kill -9 ${AGENT[4]}
+t0=$(now_ms)
+wait ${WPID[die]}
+ms=$(($(now_ms) - t0))
+R2=$(rev_of "$W/w.die.body")
+if [ "$(cut -d' ' -f1 "$W/w.die.out")" = 200 ] && [ "$R2" -gt "$R" ] && [ $ms -le $((TTL * 1000 + 1000)) ] &&
+	[ "$(ids "$W/w.die.body")" = "198.18.0.11:80 198.18.0.12:80 198.18.0.13:80" ] &&
+	[ "$(hdr_rev "$W/w.die.hdr")" = "$R2" ]; then
+	sy_pass "agent of .14 killed -9: the watch answered after $ms ms (TTL $TTL s) at revision $R2 > $R, without .14"
+else
+	sy_fail "killed agent: after $ms ms: $(cat "$W/w.die.out") rev $R2 $(cat "$W/w.die.body")"
+fi
+sy_rel registry_watch_death "a backend's agent killed -9" "1 parked watch" "$(sy_verdict)" \
+	"watch answered ${ms} ms after the kill (TTL ${TTL} s, limit $((TTL * 1000 + 1000)) ms)"
+
+# ---- a watch sees an instance join -------------------------------------------------------
+watch_bg join "$R2" 30s
+sleep 0.5
+t0=$(now_ms)
+agent 5
+wait ${WPID[join]}
+ms=$(($(now_ms) - t0))
+R3=$(rev_of "$W/w.join.body")
+[ "$(cut -d' ' -f1 "$W/w.join.out")" = 200 ] && [ "$R3" -gt "$R2" ] && [ $ms -le 1000 ] &&
+	[ "$(ids "$W/w.join.body")" = "198.18.0.11:80 198.18.0.12:80 198.18.0.13:80 198.18.0.15:80" ] &&
+	sy_pass "a new registration woke the watch after $ms ms (revision $R3)" ||
+	sy_fail "new registration: after $ms ms: $(cat "$W/w.join.out") $(cat "$W/w.join.body")"
+
+# ---- no change: the wait ends with the same revision --------------------------------------
+read -r st secs <<<"$(get "/v1/services/web/instances?index=$R3&wait=2s" "${auth[@]}")"
+ms=$($PY -c "print(int($secs * 1000))")
+[ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && [ $ms -ge 1900 ] && [ $ms -lt 10000 ] &&
+	sy_pass "wait=2s, no change (heartbeats went on): answered after $ms ms, same revision $R3" ||
+	sy_fail "wait=2s: $st after $ms ms, revision $(rev_of "$W/body") (want $R3)"
+# index 0 (or any passed revision) answers at once
+read -r st _ <<<"$(get "/v1/services/web/instances?index=0&wait=30s" "${auth[@]}")"
+[ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && sy_pass "index=0: answered at once" ||
+	sy_fail "index=0: $st"
+
+# ---- access ----------------------------------------------------------------------------------
+refused() { # WHAT WANT_STATUS WANT_TEXT URL [curl args]
+	local what=$1 want=$2 text=$3 url=$4
+	shift 4
+	read -r st _ <<<"$(get "$url" "$@")"
+	[ "$st" = "$want" ] && grep -q "$text" "$W/body" &&
+		sy_pass "$what: $st $(cat "$W/body")" || sy_fail "$what: $st $(cat "$W/body") (want $want, '$text')"
+}
+refused "no token" 401 "needs the read token" /v1/services/web/instances
+refused "no token, /v1/services" 401 "needs the read token" /v1/services
+refused "wrong token" 401 "wrong read token" /v1/services/web/instances -H "Authorization: Bearer wrong-token-0123456789"
+refused "registration key as token" 401 "wrong read token" /v1/services/web/instances -H "Authorization: Bearer $(cat "$W/key")"
+refused "service outside the prefixes" 403 "outside the services this reader may read" /v1/services/other/instances "${auth[@]}"
+refused "index=abc" 400 "index: 'abc' is not a revision" "/v1/services/web/instances?index=abc" "${auth[@]}"
+refused "wait=-1" 400 "wait: '-1' is not a duration" "/v1/services/web/instances?index=1&wait=-1" "${auth[@]}"
+refused "wait=99999" 400 "wait: '99999' is out of range" "/v1/services/web/instances?index=1&wait=99999" "${auth[@]}"
+refused "wait without index" 400 "wait without index" "/v1/services/web/instances?wait=5s" "${auth[@]}"
+refused "unknown service (inside the prefixes)" 404 "no service 'web-nope'" /v1/services/web-nope/instances "${auth[@]}"
+refused "unknown service (outside: nothing is told)" 403 "outside the services" /v1/services/nope/instances "${auth[@]}"
+"$BUILD/control/syctl" register --once --service web --addr 198.18.0.19 --port 80 \
+	--key-file "$W/read.token" --registry "$REG" >"$W/reg-with-token.out" 2>&1
+st=$?
+[ $st -eq 1 ] && grep -q "401" "$W/reg-with-token.out" &&
+	sy_pass "the read token cannot register: exit 1 ($(head -1 "$W/reg-with-token.out"))" ||
+	sy_fail "register with the read token: exit $st $(cat "$W/reg-with-token.out")"
+
+# ---- the watcher bound, then stop -----------------------------------------------------------
+for n in a b c; do watch_bg $n "$R3" 60s; done
+sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 3 ]" ||
+	sy_fail "3 watches not parked"
+refused "a 4th watch over max_watchers 3" 503 "too many watches parked (registry.embedded.read.max_watchers 3)" \
+	"/v1/services/web/instances?index=$R3&wait=60s" "${auth[@]}"
+tr -d '\r' <"$W/hdr" | grep -q "^Retry-After: 1$" && sy_pass "503 carries Retry-After: 1" ||
+	sy_fail "no Retry-After: $(cat "$W/hdr")"
+
+# the counters, exactly: 2 wake-ups by change (death, join), 1 by timeout
+# (wait=2s), 3 parked, 6 watches parked ever; refusals by reason as made above
+m_ok=1
+for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 2' \
+	'switchyard_registry_watch_wakeups_total{reason="timeout"} 1' \
+	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
+	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 6' \
+	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
+	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
+	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
+	'switchyard_registry_read_refusals_total{reason="bad_request"} 5' \
+	'switchyard_registry_read_refusals_total{reason="too_many_watchers"} 1'; do
+	got=$(metric "${want% *}")
+	[ "$got" = "${want##* }" ] || { m_ok=0; sy_fail "metric ${want% *} = '$got', want ${want##* }"; }
+done
+[ $m_ok = 1 ] && sy_pass "/metrics: wake-ups, watchers, watches and refusals counted exactly"
+
+t0=$(now_ms)
+kill -TERM $CONTROL
+for n in a b c; do wait ${WPID[$n]}; done
+ms=$(($(now_ms) - t0))
+ok=1
+for n in a b c; do
+	[ "$(cut -d' ' -f1 "$W/w.$n.out")" = 503 ] && grep -q "sy-control is stopping" "$W/w.$n.body" || ok=0
+done
+[ $ok = 1 ] && sy_pass "SIGTERM: the 3 parked watches answered 503 'stopping' within $ms ms" ||
+	sy_fail "SIGTERM: watches got $(cat "$W"/w.[abc].out) $(cat "$W"/w.[abc].body)"
+sy_wait 10 bash -c "! kill -0 $CONTROL" && sy_pass "sy-control exited" || sy_fail "sy-control did not exit"
+wait $CONTROL 2>/dev/null
+
+# ---- revisions across a restart -------------------------------------------------------------
+start
+read -r st _ <<<"$(get /v1/services/web/instances "${auth[@]}")"
+R4=$(rev_of "$W/body")
+[ "$st" = 200 ] && [ "$R4" -gt "$R3" ] &&
+	sy_pass "after a restart the revision ($R4) is above the first run's ($R3)" ||
+	sy_fail "after a restart: $st revision $R4, first run's $R3"
+
+grep -q "ERROR: AddressSanitizer\|runtime error:" "$W/control.log" && sy_fail "sanitizer: $(grep -m3 'ERROR\|runtime error' "$W/control.log")"
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -20 "$W/control.log"; }
+exit $SY_FAILED
