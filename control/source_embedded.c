@@ -193,6 +193,12 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 		pthread_mutex_unlock(&d->lock);
 		return r;
 	}
+	if (!strncmp(url, "/v1/services", 12) && (!url[12] || url[12] == '/')) {
+		pthread_mutex_lock(&d->lock);
+		d->read_stats.refused[SY_REFUSED_BAD_REQUEST]++;
+		pthread_mutex_unlock(&d->lock);
+		return sy_http_error(c, 405, "use GET");
+	}
 	if (strcmp(url, "/v1/register") && strcmp(url, "/v1/deregister"))
 		return sy_http_error(c, 404, "no such path %s", url);
 	if (strcmp(method, "POST"))

@@ -205,6 +205,13 @@ read -r st _ <<<"$(get "/v1/services/web/instances?index=0&wait=30s" "${auth[@]}
 [ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && sy_pass "index=0: answered at once" ||
 	sy_fail "index=0: $st"
 
+# a reload that changes nothing a reader sees keeps the revision
+"$BUILD/control/syctl" --socket "$SOCK" reload >/dev/null || sy_fail "syctl reload failed"
+sleep 0.3
+read -r st _ <<<"$(get /v1/services/web/instances "${auth[@]}")"
+[ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && sy_pass "syctl reload: the revision stays $R3" ||
+	sy_fail "after a reload: $st revision $(rev_of "$W/body"), want $R3"
+
 # ---- access ----------------------------------------------------------------------------------
 refused() { # WHAT WANT_STATUS WANT_TEXT URL [curl args]
 	local what=$1 want=$2 text=$3 url=$4
@@ -223,6 +230,7 @@ refused "wait=-1" 400 "wait: '-1' is not a duration" "/v1/services/web/instances
 refused "wait=99999" 400 "wait: '99999' is out of range" "/v1/services/web/instances?index=1&wait=99999" "${auth[@]}"
 refused "wait without index" 400 "wait without index" "/v1/services/web/instances?wait=5s" "${auth[@]}"
 refused "unknown service (inside the prefixes)" 404 "no service 'web-nope'" /v1/services/web-nope/instances "${auth[@]}"
+refused "POST on a read path" 405 "use GET" /v1/services/web/instances -X POST "${auth[@]}"
 refused "unknown service (outside: nothing is told)" 403 "outside the services" /v1/services/nope/instances "${auth[@]}"
 "$BUILD/control/syctl" register --once --service web --addr 198.18.0.19 --port 80 \
 	--key-file "$W/read.token" --registry "$REG" >"$W/reg-with-token.out" 2>&1
@@ -250,7 +258,7 @@ for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 2' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
-	'switchyard_registry_read_refusals_total{reason="bad_request"} 5' \
+	'switchyard_registry_read_refusals_total{reason="bad_request"} 6' \
 	'switchyard_registry_read_refusals_total{reason="too_many_watchers"} 1'; do
 	got=$(metric "${want% *}")
 	[ "$got" = "${want##* }" ] || { m_ok=0; sy_fail "metric ${want% *} = '$got', want ${want##* }"; }
@@ -278,6 +286,6 @@ R4=$(rev_of "$W/body")
 	sy_pass "after a restart the revision ($R4) is above the first run's ($R3)" ||
 	sy_fail "after a restart: $st revision $R4, first run's $R3"
 
-grep -q "ERROR: AddressSanitizer\|runtime error:" "$W/control.log" && sy_fail "sanitizer: $(grep -m3 'ERROR\|runtime error' "$W/control.log")"
+grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/control.log" && sy_fail "sanitizer: $(grep -m3 'ERROR\|runtime error' "$W/control.log")"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -20 "$W/control.log"; }
 exit $SY_FAILED
