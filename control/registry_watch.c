@@ -12,6 +12,7 @@
 #include "netaddr.h"
 #include "preflight.h"
 #include "registry_watch.h"
+#include "source.h"
 
 struct sy_registry_watch {
 	struct sy_watcher head;   /* circular list of parked watchers */
@@ -32,33 +33,6 @@ static uint64_t wall_us(void)
 
 /* ---- what a reader sees ----------------------------------------------------- */
 
-static int be_ptr_cmp(const void *a, const void *b)
-{
-	return sy_backend_id_cmp(&(*(struct sy_be *const *)a)->id, &(*(struct sy_be *const *)b)->id);
-}
-
-/* s's known backends sorted by identity, to join the published set with
- * what the registry knows of each (zone, metadata, TTL) in O(n log n). */
-static struct sy_be **sorted_entries(struct sy_service_state *s)
-{
-	struct sy_be **idx = malloc(sizeof(*idx) * (s->b.n ? s->b.n : 1));
-
-	if (!idx)
-		return NULL;
-	for (uint32_t i = 0; i < s->b.n; i++)
-		idx[i] = &s->b.be[i];
-	qsort(idx, s->b.n, sizeof(*idx), be_ptr_cmp);
-	return idx;
-}
-
-static struct sy_be *entry_of(struct sy_be **idx, uint32_t n, const struct sy_backend_id *id)
-{
-	struct sy_be key = { .id = *id }, *kp = &key, **r;
-
-	r = n ? bsearch(&kp, idx, n, sizeof(*idx), be_ptr_cmp) : NULL;
-	return r ? *r : NULL;
-}
-
 /* The hash of everything a list shows but the TTLs: the service's VIP and
  * Maglev parameters, its state, and each published backend in canonical
  * order with what the registry knows of it (zone, metadata, liveness). A
@@ -67,7 +41,7 @@ static struct sy_be *entry_of(struct sy_be **idx, uint32_t n, const struct sy_ba
 static uint64_t content_hash(const struct sy_daemon *d, struct sy_service_state *s)
 {
 	const struct sy_config_service *cs = &d->cfg->services[s->cfg_index];
-	struct sy_be **idx = sorted_entries(s);
+	struct sy_be **idx = sy_svcb_sorted(&s->b);
 	uint64_t h = SY_FNV64_INIT;
 
 	h = sy_fnv64(h, &cs->vip, sizeof(cs->vip));
@@ -77,7 +51,7 @@ static uint64_t content_hash(const struct sy_daemon *d, struct sy_service_state 
 	h = sy_fnv64(h, s->b.degraded_reason, strlen(s->b.degraded_reason) + 1);
 	for (uint32_t i = 0; i < s->b.n_published; i++) {
 		const struct sy_maglev_backend *m = &s->b.published[i];
-		const struct sy_be *b = idx ? entry_of(idx, s->b.n, &m->id) : NULL;
+		const struct sy_be *b = idx ? sy_svcb_sorted_find(idx, s->b.n, &m->id) : NULL;
 		bool live = b && b->present;
 
 		h = sy_fnv64(h, &m->id, sizeof(m->id));
@@ -112,6 +86,9 @@ void sy_registry_service_changed(struct sy_daemon *d, struct sy_service_state *s
 {
 	struct sy_registry_watch *rw = d->watch;
 
+	/* no reader can ask: spare every publish the hash (O(n log n)) */
+	if (!d->cfg->registry.embedded.read.enabled)
+		return;
 	if (!sy_revision_update(&s->rev, content_hash(d, s), wall_us()) || !rw)
 		return;
 	for (struct sy_watcher *w = rw->head.next, *next; w != &rw->head; w = next) {
@@ -155,7 +132,7 @@ static const char *state_of(const struct sy_service_state *s)
 static json_t *instances_json(struct sy_daemon *d, struct sy_service_state *s)
 {
 	const struct sy_config_service *cs = &d->cfg->services[s->cfg_index];
-	struct sy_be **idx = sorted_entries(s);
+	struct sy_be **idx = sy_svcb_sorted(&s->b);
 	json_t *list = json_array(), *j;
 	uint64_t now = sy_now_ms();
 	char vip[64];
@@ -168,7 +145,7 @@ static json_t *instances_json(struct sy_daemon *d, struct sy_service_state *s)
 	for (uint32_t i = 0; i < s->b.n_published; i++) {
 		const struct sy_maglev_backend *m = &s->b.published[i];
 
-		json_array_append_new(list, instance_json(m, entry_of(idx, s->b.n, &m->id), now));
+		json_array_append_new(list, instance_json(m, sy_svcb_sorted_find(idx, s->b.n, &m->id), now));
 	}
 	free(idx);
 	sy_format_ip(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
@@ -181,18 +158,11 @@ static json_t *instances_json(struct sy_daemon *d, struct sy_service_state *s)
 	return j;
 }
 
-static const char *source_name(enum sy_config_source s)
+static const char *source_name(enum sy_config_source kind)
 {
-	switch (s) {
-	case SY_SOURCE_STATIC:
-		return "static";
-	case SY_SOURCE_EMBEDDED:
-		return "embedded";
-	case SY_SOURCE_ETCD:
-		return "etcd";
-	case SY_SOURCE_ZOOKEEPER:
-		return "zookeeper";
-	}
+	for (const struct sy_source *const *src = sy_sources; *src; src++)
+		if ((*src)->kind == kind)
+			return (*src)->name;
 	return "?";
 }
 
@@ -302,10 +272,16 @@ static sy_mhd_result answer_woken(struct sy_daemon *d, struct MHD_Connection *c,
 {
 	struct sy_service_state *s = sy_daemon_service(d, w->service);
 
+	char msg[128];
+
+	/* counted as wake-ups (shutdown, gone), not as refusals */
 	if (w->why == SY_WAKE_SHUTDOWN)
-		return refuse(d, c, SY_REFUSED_STOPPING, 503, "sy-control is stopping; watch again once it is back");
-	if (!s)
-		return refuse(d, c, SY_REFUSED_BAD_REQUEST, 404, "service '%s' is no longer configured", w->service);
+		return answer(c, 503, sy_json_error("sy-control is stopping; watch again once it is back"),
+			      0, 1);
+	if (!s) {
+		snprintf(msg, sizeof(msg), "service '%s' is no longer configured", w->service);
+		return answer(c, 404, sy_json_error(msg), 0, 0);
+	}
 	sy_registry_service_changed(d, s);
 	return list_instances(d, c, s);
 }
@@ -398,6 +374,21 @@ void sy_registry_request_done(struct sy_daemon *d, struct sy_registry_request *r
 
 /* ---- the timer ------------------------------------------------------------------ */
 
+/* A deadline ms from now for rw->tick, which runs on CLOCK_MONOTONIC. */
+static struct timespec monotonic_in(uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* One thread for every parked watcher: sleeps until the nearest deadline
  * (or a new watcher), wakes those whose wait is over. */
 static void *timer_main(void *arg)
@@ -417,14 +408,7 @@ static void *timer_main(void *arg)
 			else if (w->deadline_ms < next)
 				next = w->deadline_ms;
 		}
-		/* d->lock's condition variable runs on CLOCK_MONOTONIC (start) */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)((next - now) / 1000);
-		ts.tv_nsec += (long)((next - now) % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = monotonic_in(next - now);
 		pthread_cond_timedwait(&rw->tick, &d->lock, &ts);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -503,14 +487,8 @@ void sy_registry_watch_stop(struct sy_daemon *d)
 		wake(d, rw->head.next, SY_WAKE_SHUTDOWN);
 	/* their answers go out before the listener closes (bounded) */
 	while (rw->answering && sy_now_ms() < until) {
-		struct timespec ts;
+		struct timespec ts = monotonic_in(50);
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 50 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		pthread_cond_timedwait(&rw->tick, &d->lock, &ts);
 	}
 	rw->quit = true;

@@ -11,6 +11,10 @@
 #   - a parked watch is woken by a new registration within 1 s (printed);
 #   - wait=2s with no change (heartbeats go on) answers after the wait with
 #     the same revision;
+#   - both backends of web-fs killed at once (a panic): the watch answers
+#     with state fail-static and both instances kept, live false; a reload
+#     without web-fs answers its next watch 404; a reload that changes
+#     nothing keeps the revision;
 #   - access: no token 401, a wrong token 401, the registration key as a
 #     token 401, a service outside the reader's prefixes 403, and
 #     /v1/services lists only the allowed ones; the read token cannot
@@ -76,6 +80,19 @@ services:
     key_file: $W/key
     next_hop_mac: 02:00:00:00:00:fe
 EOF
+	[ "${2:-}" = without-fs ] && return
+	# losing one of its two backends is a panic (50% > 30%): fail-static keeps them
+	cat >>"$W/sw.yaml" <<EOF
+  - name: web-fs
+    vip: 198.18.1.3
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: embedded
+    key_file: $W/key
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { default_ttl_s: $TTL, hold_down_s: 0, panic_threshold: 0.3, panic_window_s: 60 }
+EOF
 }
 READ_OK="      token_file: $W/read.token
       services: [web]
@@ -90,8 +107,8 @@ start() {
 	sy_wait 10 curl -sf -o /dev/null "${auth[@]}" "$REG/v1/services" || { sy_fail "registry not listening"; exit 1; }
 }
 declare -A AGENT
-agent() { # N: backend 198.18.0.1N
-	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
+agent() { # N [SERVICE]: backend 198.18.0.1N of SERVICE (web)
+	"$BUILD/control/syctl" register --service "${2:-web}" --addr 198.18.0.1$1 --port 80 --ttl $TTL \
 		--zone z$1 --metadata "{\"n\": $1}" --key-file "$W/key" --registry "$REG" \
 		>>"$W/agent.$1.log" 2>&1 &
 	AGENT[$1]=$!
@@ -109,12 +126,12 @@ jfield() { $PY -c "import json, sys; j = json.load(open('$1')); print($2)"; }
 ids() { jfield "$1" "' '.join(i['id'] for i in j['instances'])"; }
 rev_of() { jfield "$1" "j['revision']"; }
 hdr_rev() { tr -d '\r' <"$1" | sed -n 's/^X-Switchyard-Revision: //Ip'; }
-# watch NAME INDEX WAIT: a watch in the background; its result in $W/w.NAME.*
+# watch_bg NAME INDEX WAIT [SERVICE]: a watch in the background; its result in $W/w.NAME.*
 watch_bg() {
 	local name=$1
 	curl -s --max-time 40 -o "$W/w.$name.body" -D "$W/w.$name.hdr" \
 		-w '%{http_code} %{time_total}' "${auth[@]}" \
-		"$REG/v1/services/web/instances?index=$2&wait=$3" >"$W/w.$name.out" &
+		"$REG/v1/services/${4:-web}/instances?index=$2&wait=$3" >"$W/w.$name.out" &
 	WPID[$name]=$!
 }
 declare -A WPID
@@ -156,8 +173,8 @@ else
 	sy_fail "list: status $st, header $(hdr_rev "$W/hdr"), body $(cat "$W/body")"
 fi
 read -r st _ <<<"$(get /v1/services "${auth[@]}")"
-[ "$st" = 200 ] && [ "$(jfield "$W/body" "[(s['name'], s['instances'], s['revision'] == $R) for s in j['services']]")" = "[('web', 4, True)]" ] &&
-	sy_pass "/v1/services: only web (the reader's prefixes), 4 instances, revision $R" ||
+[ "$st" = 200 ] && [ "$(jfield "$W/body" "[(s['name'], s['instances'], s['revision'] == $R or s['name'] != 'web') for s in j['services']]")" = "[('web', 4, True), ('web-fs', 0, True)]" ] &&
+	sy_pass "/v1/services: web and web-fs (prefix web), not other; web: 4 instances, revision $R" ||
 	sy_fail "/v1/services: $st $(cat "$W/body")"
 
 # ---- a watch sees an instance die ------------------------------------------------------
@@ -205,6 +222,43 @@ read -r st _ <<<"$(get "/v1/services/web/instances?index=0&wait=30s" "${auth[@]}
 [ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && sy_pass "index=0: answered at once" ||
 	sy_fail "index=0: $st"
 
+# ---- fail-static: the balancer's policy keeps the set, the list says so ----------------------
+agent 7 web-fs
+agent 8 web-fs
+sy_wait 10 bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' $REG/v1/services/web-fs/instances | grep -o '\"live\":true' | wc -l) -eq 2 ]" ||
+	sy_fail "web-fs: the 2 backends not listed"
+get /v1/services/web-fs/instances "${auth[@]}" >/dev/null
+F=$(rev_of "$W/body")
+watch_bg fs "$F" 30s web-fs
+sleep 0.5
+kill -9 ${AGENT[7]} ${AGENT[8]}
+t0=$(now_ms)
+wait ${WPID[fs]}
+ms=$(($(now_ms) - t0))
+# the first expiry (the two agents heartbeat at their own times) is the panic
+if [ "$(cut -d' ' -f1 "$W/w.fs.out")" = 200 ] && [ "$(rev_of "$W/w.fs.body")" -gt "$F" ] &&
+	[ "$(jfield "$W/w.fs.body" "j['state'], j['state_reason'] != '', [i['id'] for i in j['instances']], not all(i['live'] for i in j['instances'])")" = \
+	  "fail-static True ['198.18.0.17:80', '198.18.0.18:80'] True" ]; then
+	sy_pass "web-fs: both agents killed: the watch answered after $ms ms: state fail-static ($(jfield "$W/w.fs.body" "j['state_reason']")), both kept, $(jfield "$W/w.fs.body" "[i['live'] for i in j['instances']].count(False)") not live"
+else
+	sy_fail "web-fs fail-static: after $ms ms: $(cat "$W/w.fs.out") $(cat "$W/w.fs.body")"
+fi
+sy_wait $((TTL + 2)) bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $REG/v1/services/web-fs/instances | grep -q '\"live\":false.*\"live\":false'"
+get /v1/services/web-fs/instances "${auth[@]}" >/dev/null
+[ "$(jfield "$W/body" "j['state'], [(i['id'], i['live']) for i in j['instances']]")" = \
+	"fail-static [('198.18.0.17:80', False), ('198.18.0.18:80', False)]" ] &&
+	sy_pass "web-fs: then both expired, both kept (fail-static), live false" ||
+	sy_fail "web-fs after both expired: $(cat "$W/body")"
+# a reload that removes a watched service answers its watch 404
+watch_bg gone "$(rev_of "$W/body")" 30s web-fs
+sleep 0.5
+write_config "$READ_OK" without-fs
+"$BUILD/control/syctl" --socket "$SOCK" reload >/dev/null || sy_fail "syctl reload (without web-fs) failed"
+wait ${WPID[gone]}
+[ "$(cut -d' ' -f1 "$W/w.gone.out")" = 404 ] && grep -q "service 'web-fs' is no longer configured" "$W/w.gone.body" &&
+	sy_pass "reload without web-fs: its parked watch answered 404 ($(cat "$W/w.gone.body"))" ||
+	sy_fail "reload without web-fs: $(cat "$W/w.gone.out") $(cat "$W/w.gone.body")"
+
 # a reload that changes nothing a reader sees keeps the revision
 "$BUILD/control/syctl" --socket "$SOCK" reload >/dev/null || sy_fail "syctl reload failed"
 sleep 0.3
@@ -248,13 +302,15 @@ refused "a 4th watch over max_watchers 3" 503 "too many watches parked (registry
 tr -d '\r' <"$W/hdr" | grep -q "^Retry-After: 1$" && sy_pass "503 carries Retry-After: 1" ||
 	sy_fail "no Retry-After: $(cat "$W/hdr")"
 
-# the counters, exactly: 2 wake-ups by change (death, join), 1 by timeout
-# (wait=2s), 3 parked, 6 watches parked ever; refusals by reason as made above
+# the counters, exactly: 3 wake-ups by change (death, join, fail-static), 1
+# by timeout (wait=2s), 1 gone, 3 parked, 8 watches parked ever; refusals by
+# reason as made above
 m_ok=1
-for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 2' \
+for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 3' \
+	'switchyard_registry_watch_wakeups_total{reason="gone"} 1' \
 	'switchyard_registry_watch_wakeups_total{reason="timeout"} 1' \
 	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
-	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 6' \
+	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 8' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
