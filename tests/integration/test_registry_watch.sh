@@ -10,7 +10,8 @@
 #     (time printed);
 #   - a parked watch is woken by a new registration within 1 s (printed);
 #   - wait=2s with no change (heartbeats go on) answers after the wait with
-#     the same revision;
+#     the same revision; so does wait=12s, past the listener's 10 s request
+#     guard;
 #   - both backends of web-fs killed at once (a panic): the watch answers
 #     with state fail-static and both instances kept, live false; a reload
 #     without web-fs answers its next watch 404; a reload that changes
@@ -212,6 +213,10 @@ R3=$(rev_of "$W/w.join.body")
 	sy_fail "new registration: after $ms ms: $(cat "$W/w.join.out") $(cat "$W/w.join.body")"
 
 # ---- no change: the wait ends with the same revision --------------------------------------
+# a long one beside the next steps (which leave web as it is): parked past
+# the listener's 10 s request guard, it is not cut
+watch_bg long "$R3" 12s
+long_t0=$(now_ms)
 read -r st secs <<<"$(get "/v1/services/web/instances?index=$R3&wait=2s" "${auth[@]}")"
 ms=$($PY -c "print(int($secs * 1000))")
 [ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && [ $ms -ge 1900 ] && [ $ms -lt 10000 ] &&
@@ -293,6 +298,12 @@ st=$?
 	sy_pass "the read token cannot register: exit 1 ($(head -1 "$W/reg-with-token.out"))" ||
 	sy_fail "register with the read token: exit $st $(cat "$W/reg-with-token.out")"
 
+wait ${WPID[long]}
+ms=$(($(now_ms) - long_t0))
+[ "$(cut -d' ' -f1 "$W/w.long.out")" = 200 ] && [ "$(rev_of "$W/w.long.body")" = "$R3" ] && [ $ms -ge 11900 ] &&
+	sy_pass "wait=12s (over the 10 s request guard): answered 200 after $ms ms, same revision" ||
+	sy_fail "wait=12s: $(cat "$W/w.long.out") after $ms ms: $(cat "$W/w.long.body")"
+
 # ---- the watcher bound, then stop -----------------------------------------------------------
 for n in a b c; do watch_bg $n "$R3" 60s; done
 sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 3 ]" ||
@@ -302,15 +313,15 @@ refused "a 4th watch over max_watchers 3" 503 "too many watches parked (registry
 tr -d '\r' <"$W/hdr" | grep -q "^Retry-After: 1$" && sy_pass "503 carries Retry-After: 1" ||
 	sy_fail "no Retry-After: $(cat "$W/hdr")"
 
-# the counters, exactly: 3 wake-ups by change (death, join, fail-static), 1
-# by timeout (wait=2s), 1 gone, 3 parked, 8 watches parked ever; refusals by
-# reason as made above
+# the counters, exactly: 3 wake-ups by change (death, join, fail-static), 2
+# by timeout (wait=2s, 12s), 1 gone, 3 parked, 9 watches parked ever;
+# refusals by reason as made above
 m_ok=1
 for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 3' \
 	'switchyard_registry_watch_wakeups_total{reason="gone"} 1' \
-	'switchyard_registry_watch_wakeups_total{reason="timeout"} 1' \
+	'switchyard_registry_watch_wakeups_total{reason="timeout"} 2' \
 	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
-	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 8' \
+	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 9' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
