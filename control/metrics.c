@@ -387,8 +387,9 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 		     "Blocking watches parked now (at most registry.embedded.read.max_watchers)",
 		     d->read_stats.parked);
 	family(b, "switchyard_registry_watch_wakeups_total", "counter",
-	       "Parked watches answered: change (the revision passed their index), timeout (their "
-	       "wait ended), shutdown (sy-control stopping), gone (service unconfigured)");
+	       "Parked watches ended: change (the revision passed their index), timeout (their "
+	       "wait ended), shutdown (sy-control stopping), gone (service unconfigured), closed "
+	       "(the client hung up)");
 	for (int w = 0; w < SY_WAKE_N; w++) {
 		l = (struct labels){ 0 };
 		sample(b, "switchyard_registry_watch_wakeups_total",

@@ -198,7 +198,8 @@ const char *sy_read_refusal_str(enum sy_read_refusal r)
 
 const char *sy_watch_wake_str(enum sy_watch_wake w)
 {
-	static const char *const names[SY_WAKE_N] = { "change", "timeout", "shutdown", "gone" };
+	static const char *const names[SY_WAKE_N] = { "change", "timeout", "shutdown", "gone",
+						       "closed" };
 
 	return (unsigned)w < SY_WAKE_N ? names[w] : "?";
 }

@@ -99,7 +99,11 @@ enum sy_read_refusal {
 	SY_REFUSED_STOPPING,         /* 503 */
 	SY_REFUSED_N
 };
-enum sy_watch_wake { SY_WAKE_CHANGE, SY_WAKE_TIMEOUT, SY_WAKE_SHUTDOWN, SY_WAKE_GONE, SY_WAKE_N };
+/* Why a parked watch ended: the revision passed its index, its wait ended,
+ * sy-control stops, a reload removed its service, its client hung up. */
+enum sy_watch_wake {
+	SY_WAKE_CHANGE, SY_WAKE_TIMEOUT, SY_WAKE_SHUTDOWN, SY_WAKE_GONE, SY_WAKE_CLOSED, SY_WAKE_N
+};
 
 struct sy_read_stats {
 	uint64_t lists;              /* answered at once (lists of instances or services) */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "netaddr.h"
@@ -343,6 +344,12 @@ sy_mhd_result sy_registry_read(struct sy_daemon *d, struct MHD_Connection *c, co
 			      d->cfg->registry.embedded.read.max_watchers);
 	snprintf(w->service, sizeof(w->service), "%s", s->name);
 	w->conn = c;
+	{
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		w->fd = ci ? ci->connect_fd : -1;
+	}
 	w->index = q.index;
 	w->deadline_ms = sy_now_ms() + q.wait_ms;
 	w->parked = true;
@@ -389,8 +396,24 @@ static struct timespec monotonic_in(uint64_t ms)
 	return ts;
 }
 
+/* Whether the client of a parked watch hung up. libmicrohttpd does not
+ * look at a suspended connection's socket, so a client gone would keep its
+ * max_watchers slot until its wait ends: a peek says whether the peer
+ * closed (0), or is still there (no data: EAGAIN; or a next request). */
+static bool client_gone(const struct sy_watcher *w)
+{
+	char b;
+	ssize_t n;
+
+	if (w->fd < 0)
+		return false;
+	n = recv(w->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* One thread for every parked watcher: sleeps until the nearest deadline
- * (or a new watcher), wakes those whose wait is over. */
+ * (or a new watcher, at most 1 s), wakes those whose wait is over and
+ * those whose client hung up. */
 static void *timer_main(void *arg)
 {
 	struct sy_daemon *d = arg;
@@ -405,6 +428,8 @@ static void *timer_main(void *arg)
 			nx = w->next;
 			if (w->deadline_ms <= now)
 				wake(d, w, SY_WAKE_TIMEOUT);
+			else if (client_gone(w))
+				wake(d, w, SY_WAKE_CLOSED); /* MHD finds the socket closed */
 			else if (w->deadline_ms < next)
 				next = w->deadline_ms;
 		}

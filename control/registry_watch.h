@@ -22,6 +22,7 @@
 struct sy_watcher {
 	struct sy_watcher *prev, *next; /* parked: in the watch list */
 	struct MHD_Connection *conn;
+	int fd;                          /* its socket: is the client still there? */
 	char service[64];
 	uint64_t index;
 	uint64_t deadline_ms;            /* monotonic */

@@ -22,6 +22,7 @@
 #     register (401);
 #   - malformed queries (index=abc, wait=-1, wait=99999, wait without
 #     index) are 400 with a message;
+#   - a watching client killed frees its slot within a second or so;
 #   - over max_watchers (3): 503 with the reason and Retry-After;
 #   - /metrics counts the reads, watches, wake-ups and refusals exactly;
 #   - SIGTERM with 3 watches parked: each is answered 503 "stopping" at
@@ -304,6 +305,19 @@ ms=$(($(now_ms) - long_t0))
 	sy_pass "wait=12s (over the 10 s request guard): answered 200 after $ms ms, same revision" ||
 	sy_fail "wait=12s: $(cat "$W/w.long.out") after $ms ms: $(cat "$W/w.long.body")"
 
+# a client that hangs up frees its slot (MHD does not watch suspended sockets)
+watch_bg hup "$R3" 60s
+sleep 0.5
+[ "$(metric switchyard_registry_watchers)" = 1 ] || sy_fail "the watch to hang up did not park"
+kill -9 ${WPID[hup]}
+wait ${WPID[hup]} 2>/dev/null
+t0=$(now_ms)
+sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 0 ]"
+ms=$(($(now_ms) - t0))
+[ "$(metric switchyard_registry_watchers)" = 0 ] && [ "$(metric 'switchyard_registry_watch_wakeups_total{reason="closed"}')" = 1 ] &&
+	sy_pass "a watching client killed: its slot freed after $ms ms (wake-up 'closed')" ||
+	sy_fail "a watching client killed: watchers $(metric switchyard_registry_watchers) after $ms ms"
+
 # ---- the watcher bound, then stop -----------------------------------------------------------
 for n in a b c; do watch_bg $n "$R3" 60s; done
 sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 3 ]" ||
@@ -314,14 +328,15 @@ tr -d '\r' <"$W/hdr" | grep -q "^Retry-After: 1$" && sy_pass "503 carries Retry-
 	sy_fail "no Retry-After: $(cat "$W/hdr")"
 
 # the counters, exactly: 3 wake-ups by change (death, join, fail-static), 2
-# by timeout (wait=2s, 12s), 1 gone, 3 parked, 9 watches parked ever;
+# by timeout (wait=2s, 12s), 1 gone, 1 closed, 3 parked, 10 watches parked ever;
 # refusals by reason as made above
 m_ok=1
 for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 3' \
 	'switchyard_registry_watch_wakeups_total{reason="gone"} 1' \
+	'switchyard_registry_watch_wakeups_total{reason="closed"} 1' \
 	'switchyard_registry_watch_wakeups_total{reason="timeout"} 2' \
 	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
-	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 9' \
+	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 10' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
