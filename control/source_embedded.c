@@ -301,6 +301,7 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 {
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
 	bool local = e->enabled && sy_addr_is_local(e->listen_family, e->listen_addr);
+	size_t n;
 
 	*up = !e->enabled || (d->registry_http != NULL && local);
 	if (!e->enabled)
@@ -316,6 +317,12 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 			 d->registry_http ? "up" : "down", e->listen_host, e->listen_port,
 			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected,
 			 (unsigned long long)d->over_capacity[SY_SRC_EMBEDDED]);
+	/* readers (docs/registry-api.md) */
+	n = strlen(buf);
+	if (e->enabled && n < len)
+		snprintf(buf + n, len - n, "; reads %s, watches parked: %u of %u",
+			 !e->read.enabled ? "off" : e->read.unauthenticated ? "unauthenticated" : "with token",
+			 d->read_stats.parked, e->read.enabled ? e->read.max_watchers : 0);
 }
 
 const struct sy_source sy_source_embedded = {

@@ -183,7 +183,8 @@ read -r st _ <<<"$(get /v1/services "${auth[@]}")"
 watch_bg die "$R" 30s
 sleep 0.5
 kill -0 ${WPID[die]} 2>/dev/null && [ "$(metric switchyard_registry_watchers)" = 1 ] &&
-	sy_pass "watch at index $R parked (switchyard_registry_watchers 1)" ||
+	"$BUILD/control/syctl" --socket "$SOCK" status | grep -q "reads with token, watches parked: 1 of 3" &&
+	sy_pass "watch at index $R parked (switchyard_registry_watchers 1; syctl status: $("$BUILD/control/syctl" --socket "$SOCK" status | grep -o 'reads with token.*'))" ||
 	sy_fail "watch at index $R did not park: $(cat "$W/w.die.out" "$W/w.die.body" 2>/dev/null)"
 kill -9 ${AGENT[4]}
 t0=$(now_ms)
