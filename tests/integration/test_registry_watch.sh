@@ -8,7 +8,8 @@
 #   - a watch (?index=R&wait=30s) parks; one agent is killed -9 → the watch
 #     answers within TTL + 1 s with a revision > R, without that instance
 #     (time printed);
-#   - a parked watch is woken by a new registration within 1 s (printed);
+#   - a parked watch is woken by a new registration within 1 s (printed),
+#     and by a change of an instance's metadata (and back);
 #   - wait=2s with no change (heartbeats go on) answers after the wait with
 #     the same revision; so does wait=12s, past the listener's 10 s request
 #     guard;
@@ -104,7 +105,7 @@ start() {
 	rm -f "$SOCK"
 	"$BUILD/control/sy-control" --config "$W/sw.yaml" >>"$W/control.log" 2>&1 &
 	CONTROL=$!
-	SY_PIDS+=($CONTROL)
+	SY_PIDS+=("$CONTROL")
 	sy_wait 10 test -S "$SOCK" || { tail "$W/control.log"; sy_fail "sy-control did not start"; exit 1; }
 	sy_wait 10 curl -sf -o /dev/null "${auth[@]}" "$REG/v1/services" || { sy_fail "registry not listening"; exit 1; }
 }
@@ -114,7 +115,7 @@ agent() { # N [SERVICE]: backend 198.18.0.1N of SERVICE (web)
 		--zone z$1 --metadata "{\"n\": $1}" --key-file "$W/key" --registry "$REG" \
 		>>"$W/agent.$1.log" 2>&1 &
 	AGENT[$1]=$!
-	SY_PIDS+=(${AGENT[$1]})
+	SY_PIDS+=("${AGENT[$1]}")
 }
 # get URL [curl args]: body in $W/body, headers in $W/hdr; prints "STATUS SECONDS"
 get() {
@@ -186,7 +187,7 @@ kill -0 ${WPID[die]} 2>/dev/null && [ "$(metric switchyard_registry_watchers)" =
 	"$BUILD/control/syctl" --socket "$SOCK" status | grep -q "reads with token, watches parked: 1 of 3" &&
 	sy_pass "watch at index $R parked (switchyard_registry_watchers 1; syctl status: $("$BUILD/control/syctl" --socket "$SOCK" status | grep -o 'reads with token.*'))" ||
 	sy_fail "watch at index $R did not park: $(cat "$W/w.die.out" "$W/w.die.body" 2>/dev/null)"
-kill -9 ${AGENT[4]}
+{ kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
 t0=$(now_ms)
 wait ${WPID[die]}
 ms=$(($(now_ms) - t0))
@@ -214,6 +215,27 @@ R3=$(rev_of "$W/w.join.body")
 	sy_pass "a new registration woke the watch after $ms ms (revision $R3)" ||
 	sy_fail "new registration: after $ms ms: $(cat "$W/w.join.out") $(cat "$W/w.join.body")"
 
+# ---- metadata is content: a change wakes watchers (the balancer ignores it) ----------------
+watch_bg meta "$R3" 30s
+sleep 0.5
+"$BUILD/control/syctl" register --once --service web --addr 198.18.0.11 --port 80 --ttl $TTL \
+	--zone z1 --metadata '{"n": 99}' --key-file "$W/key" --registry "$REG" >/dev/null 2>&1 ||
+	sy_fail "register --once with new metadata failed"
+wait ${WPID[meta]}
+M=$(rev_of "$W/w.meta.body")
+[ "$(cut -d' ' -f1 "$W/w.meta.out")" = 200 ] && [ "$M" -gt "$R3" ] &&
+	[ "$(jfield "$W/w.meta.body" "j['instances'][0]['metadata']")" = "{'n': 99}" ] &&
+	sy_pass "new metadata of .11 woke the watch (revision $M, metadata {n: 99})" ||
+	sy_fail "metadata change: $(cat "$W/w.meta.out") $(cat "$W/w.meta.body")"
+# .11's agent heartbeats its own metadata again within TTL/3: changed back
+watch_bg meta2 "$M" 30s
+wait ${WPID[meta2]}
+R3=$(rev_of "$W/w.meta2.body")
+[ "$(cut -d' ' -f1 "$W/w.meta2.out")" = 200 ] && [ "$R3" -gt "$M" ] &&
+	[ "$(jfield "$W/w.meta2.body" "j['instances'][0]['metadata']")" = "{'n': 1}" ] &&
+	sy_pass "the agent's next heartbeat set it back: revision $R3, metadata {n: 1}" ||
+	sy_fail "metadata back: $(cat "$W/w.meta2.out") $(cat "$W/w.meta2.body")"
+
 # ---- no change: the wait ends with the same revision --------------------------------------
 # a long one beside the next steps (which leave web as it is): parked past
 # the listener's 10 s request guard, it is not cut
@@ -238,7 +260,7 @@ get /v1/services/web-fs/instances "${auth[@]}" >/dev/null
 F=$(rev_of "$W/body")
 watch_bg fs "$F" 30s web-fs
 sleep 0.5
-kill -9 ${AGENT[7]} ${AGENT[8]}
+{ kill -9 ${AGENT[7]} ${AGENT[8]}; wait ${AGENT[7]} ${AGENT[8]}; } 2>/dev/null
 t0=$(now_ms)
 wait ${WPID[fs]}
 ms=$(($(now_ms) - t0))
@@ -310,8 +332,7 @@ ms=$(($(now_ms) - long_t0))
 watch_bg hup "$R3" 60s
 sleep 0.5
 [ "$(metric switchyard_registry_watchers)" = 1 ] || sy_fail "the watch to hang up did not park"
-kill -9 ${WPID[hup]}
-wait ${WPID[hup]} 2>/dev/null
+{ kill -9 ${WPID[hup]}; wait ${WPID[hup]}; } 2>/dev/null
 t0=$(now_ms)
 sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 0 ]"
 ms=$(($(now_ms) - t0))
@@ -328,16 +349,17 @@ refused "a 4th watch over max_watchers 3" 503 "too many watches parked (registry
 tr -d '\r' <"$W/hdr" | grep -q "^Retry-After: 1$" && sy_pass "503 carries Retry-After: 1" ||
 	sy_fail "no Retry-After: $(cat "$W/hdr")"
 
-# the counters, exactly: 3 wake-ups by change (death, join, fail-static), 2
-# by timeout (wait=2s, 12s), 1 gone, 1 closed, 3 parked, 10 watches parked ever;
+# the counters, exactly: 5 wake-ups by change (death, join, metadata twice,
+# fail-static), 2
+# by timeout (wait=2s, 12s), 1 gone, 1 closed, 3 parked, 12 watches parked ever;
 # refusals by reason as made above
 m_ok=1
-for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 3' \
+for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 5' \
 	'switchyard_registry_watch_wakeups_total{reason="gone"} 1' \
 	'switchyard_registry_watch_wakeups_total{reason="closed"} 1' \
 	'switchyard_registry_watch_wakeups_total{reason="timeout"} 2' \
 	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
-	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 10' \
+	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 12' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
