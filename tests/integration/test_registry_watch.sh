@@ -154,6 +154,11 @@ out=$("$BUILD/control/sy-control" --check --config "$W/sw.yaml" 2>&1)
 [ $? -eq 2 ] && grep -q "the read token must be its own" <<<"$out" &&
 	sy_pass "--check: a registration key as the read token refused ($out)" ||
 	sy_fail "--check: key as read token: $out"
+write_config "      token_file: $W/no-such.token"
+out=$("$BUILD/control/sy-control" --check --config "$W/sw.yaml" 2>&1)
+[ $? -eq 2 ] && grep -q "registry.embedded.read.token_file $W/no-such.token: No such file" <<<"$out" &&
+	sy_pass "--check: a missing read token file refused ($out)" ||
+	sy_fail "--check: missing token file: $out"
 write_config "$READ_OK"
 "$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 &&
 	sy_pass "--check: the read section loads" || sy_fail "--check: $(cat "$W/check.out")"
