@@ -871,6 +871,22 @@ static int parse_read(struct fld *m, struct sy_config_read *r)
 				return -1;
 		}
 	}
+	if (field(m, "allowed_prefixes", &f)) {
+		if (check_seq(&f, " of prefixes"))
+			return -1;
+		n = seq_len(&f);
+		if (!n || n > 64)
+			return ffail(&f, "1..64 prefixes");
+		r->allowed_prefixes = calloc(n, sizeof(*r->allowed_prefixes));
+		if (!r->allowed_prefixes)
+			return oom(m->x);
+		r->n_allowed_prefixes = n;
+		for (size_t i = 0; i < n; i++) {
+			item(&f, i, &sf);
+			if (get_prefix(&sf, &r->allowed_prefixes[i]))
+				return -1;
+		}
+	}
 	if (field(m, "max_watchers", &f) && get_u32(&f, 1, 4096, &r->max_watchers))
 		return -1;
 	return 0;
@@ -1538,6 +1554,7 @@ void sy_config_free(struct sy_config *c)
 	free(c->registry.embedded.allowed_prefixes);
 	free(c->registry.embedded.read.token_file);
 	free(c->registry.embedded.read.services);
+	free(c->registry.embedded.read.allowed_prefixes);
 	for (size_t i = 0; i < c->registry.etcd.n_endpoints; i++)
 		free(c->registry.etcd.endpoints[i]);
 	free(c->registry.etcd.prefix);

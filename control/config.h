@@ -129,6 +129,8 @@ struct sy_config_defaults {
 struct sy_config_read {
 	bool enabled;            /* the section is present; else reads are refused */
 	char *token_file;        /* NULL only with unauthenticated */
+	struct sy_config_prefix *allowed_prefixes; /* reader addresses; NULL/0: any */
+	size_t n_allowed_prefixes;
 	bool unauthenticated;
 	char (*services)[SY_NAME_MAX]; /* name prefixes; NULL/0: every service */
 	size_t n_services;

@@ -166,6 +166,10 @@
 	K(c, "services", NAME_LIST, "every service", "1 or more [A-Za-z0-9_.-]{1,63}", "[web]",  \
 	  "Service-name prefixes the reader may read (`web` allows web, web-eu, webshop); a "    \
 	  "read of another service is refused (403) and `GET /v1/services` leaves it out.")      \
+	K(c, "allowed_prefixes", PREFIX_LIST, "any address", "1..64 ADDRESS/LENGTH, host bits zero", \
+	  "[198.18.0.0/16]",                                                                       \
+	  "Readers' addresses: a read from elsewhere is refused (403) before its token is "      \
+	  "looked at. The registry's own allowed_prefixes concern registrations only.")           \
 	K(c, "max_watchers", INT, "256", "1..4096",                                               \
 	  "256",                                                                                   \
 	  "Blocking watches parked at once (all services); one more is refused (503, "           \

@@ -232,6 +232,22 @@ void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+void sy_http_peer(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(addr, 0, 16);
+	*family = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		*family = 4;
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		*family = 6;
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
 sy_mhd_result sy_http_text(struct MHD_Connection *c, unsigned status, const char *ctype,
 			   const char *text, size_t len)
 {

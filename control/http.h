@@ -62,6 +62,10 @@ sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const cha
 sy_mhd_result sy_http_text(struct MHD_Connection *c, unsigned status, const char *ctype,
 			   const char *text, size_t len);
 
+/* The client's address: family 4 or 6 (0 if unknown), addr in wire order
+ * (IPv4 in addr[0]). */
+void sy_http_peer(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4]);
+
 /* Listening sockets handed to MHD. */
 int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen);
 /* family 4 or 6, addr in wire order. freebind: bind even if no interface

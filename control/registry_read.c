@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Pure rules of reading the embedded registry; see registry_read.h. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ int sy_read_auth_status(enum sy_read_auth a)
 	case SY_READ_BAD_TOKEN:
 		return 401;
 	case SY_READ_DISABLED:
+	case SY_READ_ADDRESS:
 	case SY_READ_FORBIDDEN:
 		return 403;
 	}
@@ -29,6 +31,8 @@ const char *sy_read_auth_str(enum sy_read_auth a)
 		return "ok";
 	case SY_READ_DISABLED:
 		return "disabled";
+	case SY_READ_ADDRESS:
+		return "address";
 	case SY_READ_NO_TOKEN:
 		return "unauthenticated";
 	case SY_READ_BAD_TOKEN:
@@ -49,12 +53,34 @@ bool sy_read_service_allowed(const struct sy_read_policy *p, const char *service
 	return false;
 }
 
-enum sy_read_auth sy_read_authorize(const struct sy_read_policy *p, const char *authorization,
+size_t sy_prefixes_of_config(const struct sy_config_prefix *in, size_t n, struct sy_prefix *out,
+			     size_t cap)
+{
+	if (n > cap)
+		n = cap;
+	for (size_t i = 0; i < n; i++) {
+		out[i].family = in[i].family;
+		out[i].len = in[i].prefix_len;
+		memcpy(out[i].addr, in[i].addr, sizeof(out[i].addr));
+	}
+	return n;
+}
+
+enum sy_read_auth sy_read_authorize(const struct sy_read_policy *p, uint8_t peer_family,
+				    const uint32_t *peer_addr, const char *authorization,
 				    const char *service, char *err, size_t errlen)
 {
 	if (!p->enabled) {
 		snprintf(err, errlen, "reads are not enabled on this registry (registry.embedded.read)");
 		return SY_READ_DISABLED;
+	}
+	if (p->n_peers && !sy_prefix_list_contains(p->peers, p->n_peers, peer_family, peer_addr)) {
+		char a[64] = "?";
+
+		if (peer_family)
+			inet_ntop(peer_family == SY_AF_INET ? AF_INET : AF_INET6, peer_addr, a, sizeof(a));
+		snprintf(err, errlen, "reader address %s is not in registry.embedded.read.allowed_prefixes", a);
+		return SY_READ_ADDRESS;
 	}
 	if (p->token) {
 		size_t n = strlen(p->token);
@@ -189,7 +215,7 @@ uint64_t sy_fnv64(uint64_t h, const void *data, size_t len)
 const char *sy_read_refusal_str(enum sy_read_refusal r)
 {
 	static const char *const names[SY_REFUSED_N] = {
-		"disabled", "unauthenticated", "bad_token", "forbidden", "bad_request",
+		"disabled", "address", "unauthenticated", "bad_token", "forbidden", "bad_request",
 		"too_many_watchers", "stopping",
 	};
 

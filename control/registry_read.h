@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
+#include "config.h"
+
 #define SY_WATCH_MAX_WAIT_MS (300u * 1000u) /* wait=5m at most */
 #define SY_WATCH_DEFAULT_WAIT_MS (60u * 1000u) /* index without wait */
 
@@ -25,6 +28,8 @@
 
 struct sy_read_policy {
 	bool enabled;                 /* registry.embedded.read is configured */
+	const struct sy_prefix *peers; /* allowed reader addresses */
+	size_t n_peers;               /* 0: any address */
 	const char *token;            /* NULL: unauthenticated reads allowed */
 	const char (*services)[64];   /* service-name prefixes */
 	size_t n_services;            /* 0: every service */
@@ -33,6 +38,7 @@ struct sy_read_policy {
 enum sy_read_auth {
 	SY_READ_OK = 0,
 	SY_READ_DISABLED,    /* 403: no registry.embedded.read */
+	SY_READ_ADDRESS,     /* 403: reader's address outside read.allowed_prefixes */
 	SY_READ_NO_TOKEN,    /* 401: no Authorization: Bearer */
 	SY_READ_BAD_TOKEN,   /* 401: another token (a registration key too) */
 	SY_READ_FORBIDDEN,   /* 403: service outside the allowed prefixes */
@@ -44,11 +50,19 @@ const char *sy_read_auth_str(enum sy_read_auth a); /* metric label */
 /* True if service starts with one of p's prefixes (or p has none). */
 bool sy_read_service_allowed(const struct sy_read_policy *p, const char *service);
 
-/* The caller's Authorization header (NULL: none) against p; service NULL
- * for the list of services (filtered with sy_read_service_allowed
- * instead). The token is compared in constant time. err says why. */
-enum sy_read_auth sy_read_authorize(const struct sy_read_policy *p, const char *authorization,
+/* A reader from peer_addr (family 4 or 6, wire order) with Authorization
+ * header authorization (NULL: none) against p, in this order: reads
+ * enabled, the address, the token (compared in constant time), the
+ * service (NULL for the list of services, which sy_read_service_allowed
+ * filters instead). err says why. */
+enum sy_read_auth sy_read_authorize(const struct sy_read_policy *p, uint8_t peer_family,
+				    const uint32_t *peer_addr, const char *authorization,
 				    const char *service, char *err, size_t errlen);
+
+/* A configuration's prefixes as auth.h's (at most cap of them, the rest
+ * ignored: the loader allows no more); returns how many. */
+size_t sy_prefixes_of_config(const struct sy_config_prefix *in, size_t n, struct sy_prefix *out,
+			     size_t cap);
 
 /* True if a read token is the same secret as a registration key: the key's
  * bytes, or their hex (either case), as a key file may hold either. Such a
@@ -91,6 +105,7 @@ static inline bool sy_revision_passed(const struct sy_revision *r, uint64_t inde
 
 enum sy_read_refusal {
 	SY_REFUSED_DISABLED,         /* 403 */
+	SY_REFUSED_ADDRESS,          /* 403 */
 	SY_REFUSED_UNAUTHENTICATED,  /* 401 */
 	SY_REFUSED_BAD_TOKEN,        /* 401 */
 	SY_REFUSED_FORBIDDEN,        /* 403 */

@@ -169,11 +169,15 @@ static const char *source_name(enum sy_config_source kind)
 
 /* ---- answers ------------------------------------------------------------------ */
 
-static struct sy_read_policy policy_of(struct sy_daemon *d)
+/* peers: room for 64 prefixes (the loader's bound) */
+static struct sy_read_policy policy_of(struct sy_daemon *d, struct sy_prefix *peers)
 {
 	const struct sy_config_read *r = &d->cfg->registry.embedded.read;
 
 	return (struct sy_read_policy){ .enabled = r->enabled,
+					.peers = peers,
+					.n_peers = sy_prefixes_of_config(r->allowed_prefixes,
+									 r->n_allowed_prefixes, peers, 64),
 					.token = r->unauthenticated || !d->watch ? NULL
 										  : d->watch->token,
 					.services = (const char(*)[64])r->services,
@@ -235,6 +239,8 @@ static enum sy_read_refusal refusal_of(enum sy_read_auth a)
 		return SY_REFUSED_BAD_TOKEN;
 	case SY_READ_FORBIDDEN:
 		return SY_REFUSED_FORBIDDEN;
+	case SY_READ_ADDRESS:
+		return SY_REFUSED_ADDRESS;
 	default:
 		return SY_REFUSED_DISABLED;
 	}
@@ -292,8 +298,11 @@ sy_mhd_result sy_registry_read(struct sy_daemon *d, struct MHD_Connection *c, co
 {
 	struct sy_registry_watch *rw = d->watch;
 	struct sy_watcher *w = &rq->w;
-	struct sy_read_policy p = policy_of(d);
+	struct sy_prefix peers[64];
+	struct sy_read_policy p = policy_of(d, peers);
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	uint32_t peer[4];
+	uint8_t pf;
 	struct sy_read_query q;
 	struct sy_service_state *s;
 	enum sy_read_auth a;
@@ -303,9 +312,10 @@ sy_mhd_result sy_registry_read(struct sy_daemon *d, struct MHD_Connection *c, co
 
 	if (w->woken)
 		return answer_woken(d, c, w);
+	sy_http_peer(c, &pf, peer);
 	/* which resource: the services, or one service's instances */
 	if (!strcmp(url, "/v1/services")) {
-		a = sy_read_authorize(&p, auth, NULL, err, sizeof(err));
+		a = sy_read_authorize(&p, pf, peer, auth, NULL, err, sizeof(err));
 		if (a != SY_READ_OK)
 			return refuse(d, c, refusal_of(a), (unsigned)sy_read_auth_status(a), "%s", err);
 		return list_services(d, c, &p);
@@ -320,7 +330,7 @@ sy_mhd_result sy_registry_read(struct sy_daemon *d, struct MHD_Connection *c, co
 	name[n] = 0;
 	/* the credential first: a refused reader learns nothing, not even
 	 * whether the service exists */
-	a = sy_read_authorize(&p, auth, name, err, sizeof(err));
+	a = sy_read_authorize(&p, pf, peer, auth, name, err, sizeof(err));
 	if (a != SY_READ_OK)
 		return refuse(d, c, refusal_of(a), (unsigned)sy_read_auth_status(a), "%s", err);
 	if (sy_read_query_parse(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "index"),

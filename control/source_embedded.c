@@ -27,22 +27,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void peer_of(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4])
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-	memset(addr, 0, 16);
-	*family = 0;
-	if (sa && sa->sa_family == AF_INET) {
-		*family = 4;
-		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		*family = 6;
-		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
 static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 			    struct MHD_Connection *c, unsigned status, const char *what,
 			    const char *why)
@@ -51,7 +35,7 @@ static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 	uint8_t f;
 	uint32_t a[4];
 
-	peer_of(c, &f, a);
+	sy_http_peer(c, &f, a);
 	if (f)
 		inet_ntop(f == 4 ? AF_INET : AF_INET6, a, peer, sizeof(peer));
 	d->reg_rejected++;
@@ -94,21 +78,13 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	cs = &d->cfg->services[s->cfg_index];
 	if (cs->source != SY_SOURCE_EMBEDDED)
 		return reject(d, s, c, 404, "service", "does not take registrations (source is not embedded)");
-	np = d->cfg->registry.embedded.n_allowed_prefixes;
-	if (np > 64)
-		np = 64;
-	for (size_t i = 0; i < np; i++) {
-		const struct sy_config_prefix *p = &d->cfg->registry.embedded.allowed_prefixes[i];
-
-		prefixes[i].family = p->family;
-		prefixes[i].len = p->prefix_len;
-		memcpy(prefixes[i].addr, p->addr, sizeof(prefixes[i].addr));
-	}
+	np = sy_prefixes_of_config(d->cfg->registry.embedded.allowed_prefixes,
+				   d->cfg->registry.embedded.n_allowed_prefixes, prefixes, 64);
 	pol = (struct sy_auth_policy){ .key = s->key, .klen = s->key_len, .prefixes = prefixes,
 				       .n_prefixes = np,
 				       .max_skew_ms = (uint64_t)d->cfg->registry.embedded.max_clock_skew_s * 1000,
 				       .service = s->name };
-	peer_of(c, &pf, peer);
+	sy_http_peer(c, &pf, peer);
 	res = sy_registration_authorize(&pol, data, body->len, &r, sig, pf, peer, wall_ms(),
 					&d->nonces, err, sizeof(err));
 	if (res != SY_AUTH_OK)

@@ -13,12 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "registry_read.h"
 
 static const char TOKEN[] = "read-token-0123456789abcdef";
+static const uint32_t PEER[4]; /* the reader's address: no address rule in these tests */
 static const char PREFIXES[][64] = { "web", "api-" };
 
 static struct sy_read_policy policy(const char *token, size_t n_prefixes)
@@ -35,11 +37,11 @@ static void test_disabled_refuses_everything(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sy_read_authorize(&p, "Bearer x", "web", err, sizeof(err)), SY_READ_DISABLED);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, "Bearer x", "web", err, sizeof(err)), SY_READ_DISABLED);
 	assert_int_equal(sy_read_auth_status(SY_READ_DISABLED), 403);
 	assert_non_null(strstr(err, "registry.embedded.read"));
 	/* the list of services too */
-	assert_int_equal(sy_read_authorize(&p, NULL, NULL, err, sizeof(err)), SY_READ_DISABLED);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, NULL, NULL, err, sizeof(err)), SY_READ_DISABLED);
 }
 
 static void test_token_required_when_configured(void **state)
@@ -48,23 +50,23 @@ static void test_token_required_when_configured(void **state)
 	char err[256], hdr[128];
 
 	(void)state;
-	assert_int_equal(sy_read_authorize(&p, NULL, "web", err, sizeof(err)), SY_READ_NO_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, NULL, "web", err, sizeof(err)), SY_READ_NO_TOKEN);
 	assert_int_equal(sy_read_auth_status(SY_READ_NO_TOKEN), 401);
 	assert_non_null(strstr(err, "Authorization: Bearer"));
 	/* another scheme is no token */
-	assert_int_equal(sy_read_authorize(&p, "Basic abc", "web", err, sizeof(err)), SY_READ_NO_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, "Basic abc", "web", err, sizeof(err)), SY_READ_NO_TOKEN);
 	/* wrong, a prefix of it, longer, empty: all refused */
-	assert_int_equal(sy_read_authorize(&p, "Bearer nope", "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, "Bearer nope", "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
 	assert_string_equal(err, "wrong read token");
 	snprintf(hdr, sizeof(hdr), "Bearer %.*s", (int)strlen(TOKEN) - 1, TOKEN);
-	assert_int_equal(sy_read_authorize(&p, hdr, "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, hdr, "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
 	snprintf(hdr, sizeof(hdr), "Bearer %sX", TOKEN);
-	assert_int_equal(sy_read_authorize(&p, hdr, "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
-	assert_int_equal(sy_read_authorize(&p, "Bearer ", "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, hdr, "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, "Bearer ", "web", err, sizeof(err)), SY_READ_BAD_TOKEN);
 	assert_int_equal(sy_read_auth_status(SY_READ_BAD_TOKEN), 401);
 	snprintf(hdr, sizeof(hdr), "Bearer %s", TOKEN);
-	assert_int_equal(sy_read_authorize(&p, hdr, "web", err, sizeof(err)), SY_READ_OK);
-	assert_int_equal(sy_read_authorize(&p, hdr, NULL, err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, hdr, "web", err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, hdr, NULL, err, sizeof(err)), SY_READ_OK);
 }
 
 static void test_unauthenticated_when_configured_so(void **state)
@@ -73,8 +75,8 @@ static void test_unauthenticated_when_configured_so(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sy_read_authorize(&p, NULL, "anything", err, sizeof(err)), SY_READ_OK);
-	assert_int_equal(sy_read_authorize(&p, "Bearer whatever", "web", err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, NULL, "anything", err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, "Bearer whatever", "web", err, sizeof(err)), SY_READ_OK);
 }
 
 static void test_prefixes(void **state)
@@ -93,14 +95,66 @@ static void test_prefixes(void **state)
 	assert_false(sy_read_service_allowed(&p, "xweb"));
 	assert_true(sy_read_service_allowed(&all, "db"));     /* none listed: every service */
 	snprintf(hdr, sizeof(hdr), "Bearer %s", TOKEN);
-	assert_int_equal(sy_read_authorize(&p, hdr, "db", err, sizeof(err)), SY_READ_FORBIDDEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, hdr, "db", err, sizeof(err)), SY_READ_FORBIDDEN);
 	assert_int_equal(sy_read_auth_status(SY_READ_FORBIDDEN), 403);
 	assert_non_null(strstr(err, "'db' is outside"));
 	/* the credential is judged before the service: a stranger learns nothing */
-	assert_int_equal(sy_read_authorize(&p, NULL, "db", err, sizeof(err)), SY_READ_NO_TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, PEER, NULL, "db", err, sizeof(err)), SY_READ_NO_TOKEN);
 }
 
 /* A registration key is never a read token: its bytes or their hex. */
+/* The reader's address, before anything else: a stranger learns nothing. */
+static void test_reader_addresses(void **state)
+{
+	struct sy_prefix peers[2];
+	struct sy_read_policy p = policy(TOKEN, 0);
+	uint32_t in[4] = { 0 }, out[4] = { 0 }, in6[4] = { 0 }, mapped[4] = { 0 };
+	char err[256], hdr[128];
+
+	(void)state;
+	assert_int_equal(sy_prefix_parse("198.18.0.0/24", &peers[0]), 0);
+	assert_int_equal(sy_prefix_parse("2001:2::/48", &peers[1]), 0);
+	p.peers = peers;
+	p.n_peers = 2;
+	inet_pton(AF_INET, "198.18.0.11", in);
+	inet_pton(AF_INET, "198.18.1.11", out);
+	inet_pton(AF_INET6, "2001:2::7", in6);
+	inet_pton(AF_INET6, "::ffff:198.18.0.12", mapped);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", TOKEN);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, in, hdr, "web", err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET6, in6, hdr, "web", err, sizeof(err)), SY_READ_OK);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET6, mapped, hdr, "web", err, sizeof(err)), SY_READ_OK);
+	/* outside: refused with the right token too, and before a wrong one */
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, out, hdr, "web", err, sizeof(err)), SY_READ_ADDRESS);
+	assert_string_equal(err, "reader address 198.18.1.11 is not in registry.embedded.read.allowed_prefixes");
+	assert_int_equal(sy_read_auth_status(SY_READ_ADDRESS), 403);
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, out, NULL, "web", err, sizeof(err)), SY_READ_ADDRESS);
+	/* an unknown family (no address) is outside */
+	assert_int_equal(sy_read_authorize(&p, 0, out, hdr, "web", err, sizeof(err)), SY_READ_ADDRESS);
+	/* none configured: any address */
+	p.n_peers = 0;
+	assert_int_equal(sy_read_authorize(&p, SY_AF_INET, out, hdr, "web", err, sizeof(err)), SY_READ_OK);
+}
+
+static void test_prefixes_of_config(void **state)
+{
+	struct sy_config_prefix in[3] = {
+		{ .family = SY_AF_INET, .prefix_len = 24, .addr = { 0x000012c6 } },
+		{ .family = SY_AF_INET6, .prefix_len = 48, .addr = { 0x02000120 } },
+		{ .family = SY_AF_INET, .prefix_len = 8, .addr = { 0x0a } },
+	};
+	struct sy_prefix out[2];
+
+	(void)state;
+	assert_int_equal(sy_prefixes_of_config(in, 3, out, 2), 2); /* bounded by cap */
+	assert_int_equal(out[0].family, SY_AF_INET);
+	assert_int_equal(out[0].len, 24);
+	assert_memory_equal(out[0].addr, in[0].addr, 16);
+	assert_int_equal(out[1].family, SY_AF_INET6);
+	assert_int_equal(out[1].len, 48);
+	assert_memory_equal(out[1].addr, in[1].addr, 16);
+}
+
 static void test_token_is_key(void **state)
 {
 	uint8_t key[32];
@@ -250,6 +304,8 @@ int main(void)
 		cmocka_unit_test(test_token_required_when_configured),
 		cmocka_unit_test(test_unauthenticated_when_configured_so),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_reader_addresses),
+		cmocka_unit_test(test_prefixes_of_config),
 		cmocka_unit_test(test_token_is_key),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_revision_next),

@@ -17,7 +17,7 @@
 #     with state fail-static and both instances kept, live false; a reload
 #     without web-fs answers its next watch 404; a reload that changes
 #     nothing keeps the revision;
-#   - access: no token 401, a wrong token 401, the registration key as a
+#   - access: a reader outside read.allowed_prefixes 403, no token 401, a wrong token 401, the registration key as a
 #     token 401, a service outside the reader's prefixes 403, and
 #     /v1/services lists only the allowed ones; the read token cannot
 #     register (401);
@@ -99,6 +99,7 @@ EOF
 }
 READ_OK="      token_file: $W/read.token
       services: [web]
+      allowed_prefixes: [127.0.0.1/32]
       max_watchers: 3"
 
 start() {
@@ -309,6 +310,9 @@ refused() { # WHAT WANT_STATUS WANT_TEXT URL [curl args]
 		sy_pass "$what: $st $(cat "$W/body")" || sy_fail "$what: $st $(cat "$W/body") (want $want, '$text')"
 }
 refused "no token" 401 "needs the read token" /v1/services/web/instances
+refused "a reader outside read.allowed_prefixes (127.0.0.2, with the token)" 403 \
+	"reader address 127.0.0.2 is not in registry.embedded.read.allowed_prefixes" \
+	/v1/services/web/instances --interface 127.0.0.2 "${auth[@]}"
 refused "no token, /v1/services" 401 "needs the read token" /v1/services
 refused "wrong token" 401 "wrong read token" /v1/services/web/instances -H "Authorization: Bearer wrong-token-0123456789"
 refused "registration key as token" 401 "wrong read token" /v1/services/web/instances -H "Authorization: Bearer $(cat "$W/key")"
@@ -365,6 +369,7 @@ for want in 'switchyard_registry_watch_wakeups_total{reason="change"} 5' \
 	'switchyard_registry_watch_wakeups_total{reason="timeout"} 2' \
 	'switchyard_registry_watch_wakeups_total{reason="shutdown"} 0' \
 	'switchyard_registry_watchers 3' 'switchyard_registry_watches_total 12' \
+	'switchyard_registry_read_refusals_total{reason="address"} 1' \
 	'switchyard_registry_read_refusals_total{reason="unauthenticated"} 2' \
 	'switchyard_registry_read_refusals_total{reason="bad_token"} 2' \
 	'switchyard_registry_read_refusals_total{reason="forbidden"} 2' \
