@@ -95,10 +95,14 @@ uint64_t sy_revision_next(uint64_t last, uint64_t now_us);
 /* What readers see hashes to content now: true (and a new revision) if it
  * differs from the last one, or if r was never set. */
 bool sy_revision_update(struct sy_revision *r, uint64_t content, uint64_t now_us);
-/* Whether a watch for index answers now (the revision passed it). */
-static inline bool sy_revision_passed(const struct sy_revision *r, uint64_t index)
+/* Whether a watch for index answers now: the revision passed it, or the
+ * index is ahead of the revision (the client's index came from before a
+ * restart whose clock stepped back, or from another host): answered at
+ * once, so that the client sees the lower revision and resets, instead of
+ * waiting out its wait. A watch parks only at the current revision. */
+static inline bool sy_watch_answers_now(const struct sy_revision *r, uint64_t index)
 {
-	return r->revision > index;
+	return r->revision != index;
 }
 
 /* ---- counters (/metrics) ------------------------------------------------ */

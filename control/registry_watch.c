@@ -94,7 +94,7 @@ void sy_registry_service_changed(struct sy_daemon *d, struct sy_service_state *s
 		return;
 	for (struct sy_watcher *w = rw->head.next, *next; w != &rw->head; w = next) {
 		next = w->next;
-		if (!strcmp(w->service, s->name) && sy_revision_passed(&s->rev, w->index))
+		if (!strcmp(w->service, s->name) && sy_watch_answers_now(&s->rev, w->index))
 			wake(d, w, SY_WAKE_CHANGE);
 	}
 }
@@ -341,7 +341,7 @@ sy_mhd_result sy_registry_read(struct sy_daemon *d, struct MHD_Connection *c, co
 	if (!s)
 		return refuse(d, c, SY_REFUSED_BAD_REQUEST, 404, "no service '%s'", name);
 	sy_registry_service_changed(d, s); /* the revision is current */
-	if (!q.watch || sy_revision_passed(&s->rev, q.index)) {
+	if (!q.watch || sy_watch_answers_now(&s->rev, q.index)) {
 		d->read_stats.lists++;
 		return list_instances(d, c, s);
 	}

@@ -265,10 +265,12 @@ static void test_revision_update(void **state)
 	assert_true(r.revision == 1001);
 	assert_true(sy_revision_update(&r, 0xabc, 1000));
 	assert_true(r.revision == 1002);
-	/* passed: strictly above the watcher's index */
-	assert_true(sy_revision_passed(&r, 1001));
-	assert_false(sy_revision_passed(&r, 1002));
-	assert_false(sy_revision_passed(&r, 5000));
+	/* a watch parks only at the current revision: above its index
+	 * answers (a change), and so does below it (an index from before a
+	 * restart whose clock stepped back: the client must reset now) */
+	assert_true(sy_watch_answers_now(&r, 1001));
+	assert_false(sy_watch_answers_now(&r, 1002));
+	assert_true(sy_watch_answers_now(&r, 5000));
 	/* a restart: a fresh state at a later wall clock starts above */
 	{
 		struct sy_revision again = { 0 };

@@ -259,6 +259,12 @@ ms=$($PY -c "print(int($secs * 1000))")
 read -r st _ <<<"$(get "/v1/services/web/instances?index=0&wait=30s" "${auth[@]}")"
 [ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && sy_pass "index=0: answered at once" ||
 	sy_fail "index=0: $st"
+# an index ahead of the revision (from before a restart whose clock stepped
+# back, or another host) answers at once: the client sees it lower, resets
+read -r st secs <<<"$(get "/v1/services/web/instances?index=$((R3 + 1000000))&wait=30s" "${auth[@]}")"
+[ "$st" = 200 ] && [ "$(rev_of "$W/body")" = "$R3" ] && [ "$($PY -c "print($secs < 5)")" = True ] &&
+	sy_pass "index ahead of the revision: answered at once (${secs} s) with revision $R3" ||
+	sy_fail "index ahead: $st after $secs s, revision $(rev_of "$W/body")"
 
 # ---- fail-static: the balancer's policy keeps the set, the list says so ----------------------
 agent 7 web-fs
