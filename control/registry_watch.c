@@ -278,7 +278,6 @@ static sy_mhd_result answer_woken(struct sy_daemon *d, struct MHD_Connection *c,
 				  struct sy_watcher *w)
 {
 	struct sy_service_state *s = sy_daemon_service(d, w->service);
-
 	char msg[128];
 
 	/* counted as wake-ups (shutdown, gone), not as refusals */
