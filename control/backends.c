@@ -37,6 +37,31 @@ struct sy_be *sy_svcb_find(struct sy_svc_backends *s, const struct sy_backend_id
 	return NULL;
 }
 
+static int be_ptr_cmp(const void *a, const void *b)
+{
+	return sy_backend_id_cmp(&(*(struct sy_be *const *)a)->id, &(*(struct sy_be *const *)b)->id);
+}
+
+struct sy_be **sy_svcb_sorted(struct sy_svc_backends *s)
+{
+	struct sy_be **idx = malloc(sizeof(*idx) * (s->n ? s->n : 1));
+
+	if (!idx)
+		return NULL;
+	for (uint32_t i = 0; i < s->n; i++)
+		idx[i] = &s->be[i];
+	qsort(idx, s->n, sizeof(*idx), be_ptr_cmp);
+	return idx;
+}
+
+struct sy_be *sy_svcb_sorted_find(struct sy_be **idx, uint32_t n, const struct sy_backend_id *id)
+{
+	struct sy_be key = { .id = *id }, *kp = &key, **r;
+
+	r = n ? bsearch(&kp, idx, n, sizeof(*idx), be_ptr_cmp) : NULL;
+	return r ? *r : NULL;
+}
+
 static int override_cmp(const void *a, const void *b)
 {
 	return sy_backend_id_cmp(&((const struct sy_override *)a)->id,

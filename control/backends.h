@@ -120,6 +120,12 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 			     uint32_t weight, enum sy_be_source src, uint64_t ttl_ms,
 			     uint64_t now_ms);
 struct sy_be *sy_svcb_find(struct sy_svc_backends *s, const struct sy_backend_id *id);
+/* s's entries sorted by identity (free() it), to find many of them in
+ * O(log n) each with sy_svcb_sorted_find (n = s->n) while s does not change,
+ * where sy_svcb_find's linear scan would make a pass over a large service
+ * O(n^2). NULL on allocation failure. */
+struct sy_be **sy_svcb_sorted(struct sy_svc_backends *s);
+struct sy_be *sy_svcb_sorted_find(struct sy_be **idx, uint32_t n, const struct sy_backend_id *id);
 /* The backend leaves now. SY_LEAVE_EXPLICIT also takes it out of the good
  * set (so fail-static never brings it back); SY_LEAVE_LOST leaves it there,
  * a loss. True if it was known (as an entry or as a member of the good

@@ -836,13 +836,81 @@ static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
 	return 0;
 }
 
+/* A list of 1..max prefixes into a new array (*out, *n). */
+static int get_prefix_list(struct fld *m, struct fld *f, size_t max,
+			   struct sy_config_prefix **out, size_t *n)
+{
+	struct fld pf;
+	size_t len;
+
+	if (check_seq(f, " of prefixes"))
+		return -1;
+	len = seq_len(f);
+	if (!len)
+		return ffail(f, "at least one prefix is required");
+	if (len > max)
+		return ffail(f, "at most %zu prefixes", max);
+	*out = calloc(len, sizeof(**out));
+	if (!*out)
+		return oom(m->x);
+	*n = len;
+	for (size_t i = 0; i < len; i++) {
+		item(f, i, &pf);
+		if (get_prefix(&pf, &(*out)[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/* registry.embedded.read (docs/registry-api.md, "Access") */
+static int parse_read(struct fld *m, struct sy_config_read *r)
+{
+	static const char *const keys[] = { SY_CONFIG_KEYS_READ(SY_CONFIG_KEY_NAME, ~) NULL };
+	struct fld f, sf;
+	size_t n;
+
+	if (check_map(m, keys))
+		return -1;
+	r->enabled = true;
+	r->max_watchers = SY_CONFIG_DEFAULT_MAX_WATCHERS;
+	if (field(m, "token_file", &f) && get_abs_path(&f, PATH_MAX, &r->token_file))
+		return -1;
+	if (field(m, "unauthenticated", &f) && get_bool(&f, &r->unauthenticated))
+		return -1;
+	if (r->token_file && r->unauthenticated)
+		return ffail(&f, "true, but token_file is set: choose one");
+	if (!r->token_file && !r->unauthenticated)
+		return ffail(m, "needs token_file (the read token), or unauthenticated: true");
+	if (field(m, "services", &f)) {
+		if (check_seq(&f, " of service-name prefixes"))
+			return -1;
+		n = seq_len(&f);
+		if (!n || n > SY_CONFIG_READ_MAX_SERVICES)
+			return ffail(&f, "1..%d service-name prefixes", SY_CONFIG_READ_MAX_SERVICES);
+		r->services = calloc(n, sizeof(*r->services));
+		if (!r->services)
+			return oom(m->x);
+		r->n_services = n;
+		for (size_t i = 0; i < n; i++) {
+			item(&f, i, &sf);
+			if (get_name(&sf, r->services[i], SY_NAME_MAX, 0, "service-name prefix"))
+				return -1;
+		}
+	}
+	if (field(m, "allowed_prefixes", &f) &&
+	    get_prefix_list(m, &f, 64, &r->allowed_prefixes, &r->n_allowed_prefixes))
+		return -1;
+	if (field(m, "max_watchers", &f) && get_u32(&f, 1, 4096, &r->max_watchers))
+		return -1;
+	return 0;
+}
+
 static int parse_registry(struct fld *m, struct sy_config *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_REGISTRY(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const ekeys[] = { SY_CONFIG_KEYS_EMBEDDED(SY_CONFIG_KEY_NAME, ~) NULL };
 	struct sy_config_embedded *e = &c->registry.embedded;
-	struct fld em, f, pf;
-	size_t n;
+	struct fld em, f;
 
 	if (check_map(m, keys))
 		return -1;
@@ -859,21 +927,12 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 	    get_hostport(&f, &e->listen_host, &e->listen_family, e->listen_addr,
 			 &e->listen_port))
 		return -1;
-	if (required(&em, "allowed_prefixes", &f) || check_seq(&f, " of prefixes"))
+	if (required(&em, "allowed_prefixes", &f) ||
+	    get_prefix_list(m, &f, SIZE_MAX, &e->allowed_prefixes, &e->n_allowed_prefixes))
 		return -1;
-	n = seq_len(&f);
-	if (!n)
-		return ffail(&f, "at least one prefix is required");
-	e->allowed_prefixes = calloc(n, sizeof(*e->allowed_prefixes));
-	if (!e->allowed_prefixes)
-		return oom(m->x);
-	e->n_allowed_prefixes = n;
-	for (size_t i = 0; i < n; i++) {
-		item(&f, i, &pf);
-		if (get_prefix(&pf, &e->allowed_prefixes[i]))
-			return -1;
-	}
 	if (field(&em, "max_clock_skew_s", &f) && get_u32(&f, 1, 3600, &e->max_clock_skew_s))
+		return -1;
+	if (field(&em, "read", &f) && parse_read(&f, &e->read))
 		return -1;
 	return 0;
 }
@@ -1494,6 +1553,9 @@ void sy_config_free(struct sy_config *c)
 	free(c->api.token_file);
 	free(c->registry.embedded.listen_host);
 	free(c->registry.embedded.allowed_prefixes);
+	free(c->registry.embedded.read.token_file);
+	free(c->registry.embedded.read.services);
+	free(c->registry.embedded.read.allowed_prefixes);
 	for (size_t i = 0; i < c->registry.etcd.n_endpoints; i++)
 		free(c->registry.etcd.endpoints[i]);
 	free(c->registry.etcd.prefix);

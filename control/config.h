@@ -123,6 +123,20 @@ struct sy_config_defaults {
 	uint16_t gue_port;         /* network order */
 };
 
+/* registry.embedded.read: who may list and watch (registry_read.h). */
+#define SY_CONFIG_READ_MAX_SERVICES 64
+#define SY_CONFIG_DEFAULT_MAX_WATCHERS 256u
+struct sy_config_read {
+	bool enabled;            /* the section is present; else reads are refused */
+	char *token_file;        /* NULL only with unauthenticated */
+	struct sy_config_prefix *allowed_prefixes; /* reader addresses; NULL/0: any */
+	size_t n_allowed_prefixes;
+	bool unauthenticated;
+	char (*services)[SY_NAME_MAX]; /* name prefixes; NULL/0: every service */
+	size_t n_services;
+	uint32_t max_watchers;   /* default SY_CONFIG_DEFAULT_MAX_WATCHERS */
+};
+
 struct sy_config_embedded {
 	bool enabled;        /* registry.embedded is present */
 	char *listen_host;   /* address text */
@@ -132,6 +146,7 @@ struct sy_config_embedded {
 	struct sy_config_prefix *allowed_prefixes;
 	size_t n_allowed_prefixes; /* >= 1 when enabled */
 	uint32_t max_clock_skew_s; /* default 30 */
+	struct sy_config_read read;
 };
 
 #define SY_CONFIG_MAX_ENDPOINTS 16

@@ -56,6 +56,8 @@ const char *sy_config_type_name(enum sy_config_type t)
 		return "list of prefixes";
 	case SY_CT_URL_LIST:
 		return "list of URLs";
+	case SY_CT_NAME_LIST:
+		return "list of names";
 	case SY_CT_MAP:
 		return "mapping";
 	case SY_CT_MAP_LIST:

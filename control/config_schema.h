@@ -49,6 +49,10 @@
 	S(EMBEDDED, "registry.embedded",                                                          \
 	  "sy-control's own registry: backends register over HTTP with `syctl register`, "      \
 	  "signed with the service's HMAC key (`key_file`).")                                     \
+	S(READ, "registry.embedded.read",                                                         \
+	  "Reading the embedded registry: `GET /v1/services` and the list and blocking watch "   \
+	  "of a service's instances (docs/registry-api.md). Absent: every read is refused "      \
+	  "(403). Its own credential, never a registration key.")                                 \
 	S(ETCD, "registry.etcd",                                                                  \
 	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
 	  "to a lease.")                                                                           \
@@ -147,7 +151,30 @@
 	  "address lie in one of these.")                                                          \
 	K(c, "max_clock_skew_s", INT, "30", "1..3600", "30",                                      \
 	  "Largest accepted difference between a registration's timestamp and sy-control's "    \
-	  "clock; also the replay-cache window.")
+	  "clock; also the replay-cache window.")                                                 \
+	K(c, "read", MAP, "reads refused", "", "",                                                 \
+	  "Who may list and watch services. See `registry.embedded.read`.")
+
+#define SY_CONFIG_KEYS_READ(K, c)                                                                \
+	K(c, "token_file", PATH, "required unless unauthenticated", "absolute path",             \
+	  "/etc/switchyard/registry-read.token",                                                   \
+	  "File holding the read token (at least 16 characters; trailing blanks trimmed): "      \
+	  "readers send `Authorization: Bearer TOKEN`; none or another is refused (401). It "    \
+	  "must differ from every registration key, which never grants reads.")                   \
+	K(c, "unauthenticated", BOOL, "false", "true/false; not with token_file", "false",        \
+	  "true: anyone who reaches the listener may read (no token_file).")                      \
+	K(c, "services", NAME_LIST, "every service", "1 or more [A-Za-z0-9_.-]{1,63}", "[web]",  \
+	  "Service-name prefixes the reader may read (`web` allows web, web-eu, webshop); a "    \
+	  "read of another service is refused (403) and `GET /v1/services` leaves it out.")      \
+	K(c, "allowed_prefixes", PREFIX_LIST, "any address", "1..64 ADDRESS/LENGTH, host bits zero", \
+	  "[198.18.0.0/16]",                                                                       \
+	  "Readers' addresses: a read from elsewhere is refused (403) before its token is "      \
+	  "looked at. The registry's own allowed_prefixes concern registrations only.")           \
+	K(c, "max_watchers", INT, "256", "1..4096",                                               \
+	  "256",                                                                                   \
+	  "Blocking watches parked at once (all services); one more is refused (503, "           \
+	  "Retry-After). Each holds a connection: the listener's limits (1024, 32 per client "   \
+	  "address) apply too.")
 
 #define SY_CONFIG_KEYS_ETCD(K, c)                                                                \
 	K(c, "endpoints", URL_LIST, "required", "1..16 http:// or https:// URLs",                 \
@@ -306,6 +333,7 @@ enum sy_config_type {
 	SY_CT_MAC,
 	SY_CT_PREFIX_LIST,
 	SY_CT_URL_LIST,
+	SY_CT_NAME_LIST,
 	SY_CT_MAP,
 	SY_CT_MAP_LIST,
 };

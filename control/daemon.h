@@ -19,6 +19,7 @@
 #include "backends.h"
 #include "config.h"
 #include "dp_health.h"
+#include "registry_read.h"
 
 #define SY_LATENCY_BUCKETS 16
 
@@ -67,6 +68,8 @@ struct sy_service_state {
 	uint64_t over_capacity;      /* new backends refused at the cap */
 	struct sy_log_episode cap_log;
 	struct sy_publish_failure pub;
+	/* what readers of the embedded registry see (registry_watch.c) */
+	struct sy_revision rev;
 };
 
 /* A log line that anyone on the network can trigger at will (a refused
@@ -116,6 +119,9 @@ struct sy_daemon {
 	/* registry keys/values that did not parse, per enum sy_config_source */
 	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
 	char last_error[256];
+	/* reads and watches of the embedded registry (registry_watch.c) */
+	struct sy_read_stats read_stats;
+	struct sy_registry_watch *watch;
 	/* listeners (struct MHD_Daemon *) */
 	void *api_unix, *api_tcp, *registry_http;
 	char api_token[256];

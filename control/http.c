@@ -104,7 +104,7 @@ static void *guard_main(void *arg)
 		/* MHD tells CLOSED before it closes the socket, and the entry goes
 		 * then: every fd in the list is still the connection's own */
 		for (struct guard_conn *e = g->head.next; e != &g->head; e = e->next)
-			if (!e->shut && now - e->since_ms > g->deadline_ms) {
+			if (!e->shut && now > e->since_ms && now - e->since_ms > g->deadline_ms) {
 				shutdown(e->fd, SHUT_RDWR); /* MHD sees the end and closes it */
 				e->shut = true;
 				n++;
@@ -194,6 +194,19 @@ void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 }
 
+void sy_http_guard_extend(struct sy_http_guard *g, struct MHD_Connection *c, uint64_t ms)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct guard_conn *e = ci ? ci->socket_context : NULL;
+
+	if (!g || !e)
+		return;
+	pthread_mutex_lock(&g->lock);
+	e->since_ms = mono_ms() + ms;
+	pthread_mutex_unlock(&g->lock);
+}
+
 void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		       enum MHD_RequestTerminationCode toe)
 {
@@ -216,6 +229,22 @@ void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(b->data);
 		free(b);
 		*con_cls = NULL;
+	}
+}
+
+void sy_http_peer(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(addr, 0, 16);
+	*family = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		*family = 4;
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		*family = 6;
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 	}
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -46,6 +47,9 @@ bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap);
 struct sy_http_guard;
 struct sy_http_guard *sy_http_guard_new(const char *name, unsigned deadline_ms);
 void sy_http_guard_free(struct sy_http_guard *g);
+/* The connection's current request may take ms longer (a parked watch): its
+ * deadline runs from now + ms. */
+void sy_http_guard_extend(struct sy_http_guard *g, struct MHD_Connection *c, uint64_t ms);
 void sy_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code);
 
@@ -57,6 +61,10 @@ sy_mhd_result sy_http_error(struct MHD_Connection *c, unsigned status, const cha
 	__attribute__((format(printf, 3, 4)));
 sy_mhd_result sy_http_text(struct MHD_Connection *c, unsigned status, const char *ctype,
 			   const char *text, size_t len);
+
+/* The client's address: family 4 or 6 (0 if unknown), addr in wire order
+ * (IPv4 in addr[0]). */
+void sy_http_peer(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4]);
 
 /* Listening sockets handed to MHD. */
 int sy_listen_unix(const char *path, const char *group, char *err, size_t errlen);

@@ -377,6 +377,33 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 	l = (struct labels){ 0 };
 	sample(b, "switchyard_registrations_total", label(&l, "result", "over_capacity"),
 	       d->over_capacity[SY_SRC_EMBEDDED]);
+	/* reads and watches of the embedded registry (docs/registry-api.md) */
+	family_value(b, "switchyard_registry_reads_total", "counter",
+		     "Reads of the embedded registry answered at once (instances or services)",
+		     d->read_stats.lists);
+	family_value(b, "switchyard_registry_watches_total", "counter",
+		     "Blocking watches parked on the embedded registry", d->read_stats.watches);
+	family_value(b, "switchyard_registry_watchers", "gauge",
+		     "Blocking watches parked now (at most registry.embedded.read.max_watchers)",
+		     d->read_stats.parked);
+	family(b, "switchyard_registry_watch_wakeups_total", "counter",
+	       "Parked watches ended: change (the revision passed their index), timeout (their "
+	       "wait ended), shutdown (sy-control stopping), gone (service unconfigured), closed "
+	       "(the client hung up)");
+	for (int w = 0; w < SY_WAKE_N; w++) {
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_registry_watch_wakeups_total",
+		       label(&l, "reason", sy_watch_wake_str((enum sy_watch_wake)w)),
+		       d->read_stats.wakeups[w]);
+	}
+	family(b, "switchyard_registry_read_refusals_total", "counter",
+	       "Reads of the embedded registry refused, by reason");
+	for (int r = 0; r < SY_REFUSED_N; r++) {
+		l = (struct labels){ 0 };
+		sample(b, "switchyard_registry_read_refusals_total",
+		       label(&l, "reason", sy_read_refusal_str((enum sy_read_refusal)r)),
+		       d->read_stats.refused[r]);
+	}
 	family_value(b, "switchyard_publish_errors_total", "counter",
 		     "Publish attempts that failed (a service's staging or commit, the XDP maps); "
 		     "switchyard_service_publish_errors_total says which service",

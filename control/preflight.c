@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "preflight.h"
+#include "registry_read.h"
 #include "state_file.h"
 
 int sy_config_caps(const struct sy_config *cfg, const struct sy_region_limits *lim,
@@ -40,16 +41,16 @@ int sy_config_caps(const struct sy_config *cfg, const struct sy_region_limits *l
 	return 0;
 }
 
-int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err, size_t errlen)
+int sy_read_token_file(const struct sy_config *cfg, const char *what, const char *path,
+		       char *buf, size_t len, char *err, size_t errlen)
 {
-	const char *path = cfg->api.token_file;
 	struct stat st;
 	FILE *f;
 	size_t n = 0;
 
 	errno = 0;
 	if (!path || stat(path, &st) || !S_ISREG(st.st_mode) || !(f = fopen(path, "r"))) {
-		snprintf(err, errlen, "%s: api.token_file %s: %s", cfg->path, path ? path : "(none)",
+		snprintf(err, errlen, "%s: %s %s: %s", cfg->path, what, path ? path : "(none)",
 			 errno ? strerror(errno) : "not a regular file");
 		return -1;
 	}
@@ -59,11 +60,48 @@ int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err,
 		n--;
 	buf[n] = 0;
 	if (n < 16) {
-		snprintf(err, errlen, "%s: api.token_file %s: shorter than 16 characters", cfg->path,
-			 path);
+		snprintf(err, errlen, "%s: %s %s: shorter than 16 characters", cfg->path, what, path);
 		return -1;
 	}
 	return 0;
+}
+
+int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err, size_t errlen)
+{
+	return sy_read_token_file(cfg, "api.token_file", cfg->api.token_file, buf, len, err, errlen);
+}
+
+/* registry.embedded.read: its token loads, and is no registration key (a
+ * key must never double as a read token, nor the other way round). */
+static int check_read_token(const struct sy_config *cfg, char *err, size_t errlen)
+{
+	const struct sy_config_read *r = &cfg->registry.embedded.read;
+	char token[256];
+	int rc = 0;
+
+	if (!r->enabled || !r->token_file)
+		return 0;
+	if (sy_read_token_file(cfg, "registry.embedded.read.token_file", r->token_file, token,
+			       sizeof(token), err, errlen))
+		return -1;
+	for (size_t i = 0; i < cfg->n_services && !rc; i++) {
+		const struct sy_config_service *s = &cfg->services[i];
+		uint8_t key[SY_KEY_MAX];
+		size_t klen;
+
+		if (s->source != SY_SOURCE_EMBEDDED)
+			continue;
+		if (sy_key_load(s->key_file, key, &klen, NULL, 0) == 0 &&
+		    (!strcmp(s->key_file, r->token_file) ||
+		     sy_read_token_is_key(token, key, klen))) {
+			snprintf(err, errlen, "%s: registry.embedded.read.token_file %s: the same secret as services[%zu].key_file (%s): the read token must be its own",
+				 cfg->path, r->token_file, i, s->key_file);
+			rc = -1;
+		}
+		explicit_bzero(key, sizeof(key));
+	}
+	explicit_bzero(token, sizeof(token));
+	return rc;
 }
 
 /* The directory a file will be written in: it must exist and be writable. */
@@ -171,6 +209,8 @@ int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, 
 		goto out;
 	/* the API */
 	if (cfg->api.tcp_host && sy_read_token(cfg, token, sizeof(token), err, errlen))
+		goto out;
+	if (check_read_token(cfg, err, errlen))
 		goto out;
 	if (cfg->api.group && !getgrnam(cfg->api.group)) {
 		snprintf(err, errlen, "%s: api.group %s: no such group", cfg->path, cfg->api.group);

@@ -36,5 +36,8 @@ int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, 
 /* The API token from token_file (at least 16 characters, trailing blanks
  * trimmed) into buf. 0, or -1 with the reason. */
 int sy_read_token(const struct sy_config *cfg, char *buf, size_t len, char *err, size_t errlen);
+/* The same for any token file; what names its field in messages. */
+int sy_read_token_file(const struct sy_config *cfg, const char *what, const char *path,
+		       char *buf, size_t len, char *err, size_t errlen);
 
 #endif

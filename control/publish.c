@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "registry_watch.h"
 
 /* Next-hop MAC of a backend: its own (config or learnt), the service's
  * configured next hop, or the kernel's neighbour table (cached). */
@@ -30,22 +31,6 @@ static bool resolve_mac(const struct sy_config_service *cs, struct sy_be *b, uin
 		b->has_mac = true;
 	memcpy(mac, b->mac, 6);
 	return b->has_mac;
-}
-
-static int be_ptr_cmp(const void *a, const void *b)
-{
-	return sy_backend_id_cmp(&(*(struct sy_be *const *)a)->id, &(*(struct sy_be *const *)b)->id);
-}
-
-/* The known backend of id in idx (s->b.be sorted by id), NULL if none:
- * O(log n) per backend, where sy_svcb_find's linear scan made a publish of a
- * 10,000-backend service O(n^2) (~0.2 s of id compares). */
-static struct sy_be *find_sorted(struct sy_be **idx, uint32_t n, const struct sy_backend_id *id)
-{
-	struct sy_be key = { .id = *id }, *kp = &key, **r;
-
-	r = n ? bsearch(&kp, idx, n, sizeof(*idx), be_ptr_cmp) : NULL;
-	return r ? *r : NULL;
 }
 
 static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *sp)
@@ -150,18 +135,16 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 	snprintf(p->name, sizeof(p->name), "%s", s->name);
 	p->set = malloc(sizeof(*p->set) * cap);
 	p->be = malloc(sizeof(*p->be) * cap);
-	idx = malloc(sizeof(*idx) * (s->b.n ? s->b.n : 1));
+	/* O(log n) per backend: a 10,000-backend service in O(n log n) */
+	idx = sy_svcb_sorted(&s->b);
 	if (!p->set || !p->be || !idx) {
 		free(idx);
 		return -1;
 	}
 	n = sy_svcb_desired(&s->b, now, p->set);
 	p->kept_good = s->b.degraded;
-	for (uint32_t j = 0; j < s->b.n; j++)
-		idx[j] = &s->b.be[j];
-	qsort(idx, s->b.n, sizeof(*idx), be_ptr_cmp);
 	for (uint32_t j = 0; j < n; j++) {
-		struct sy_be *b = find_sorted(idx, s->b.n, &p->set[j].id);
+		struct sy_be *b = sy_svcb_sorted_find(idx, s->b.n, &p->set[j].id);
 		struct sy_be tmp = { .id = p->set[j].id };
 
 		/* a fail-static member may no longer be known: its published
@@ -203,6 +186,7 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 	}
 	if (p->event_us)
 		sy_ms_histogram_add(&d->latency, (double)(done_us - p->event_us) / 1000.0);
+	sy_registry_service_changed(d, s); /* readers and watchers follow the balancer */
 }
 
 /* Publishing holds the lock only to read the daemon's state and to commit:

@@ -3,7 +3,9 @@
  * The embedded source: sy-control's own registry. Backends POST signed
  * registrations (heartbeats with a TTL) and deregistrations over HTTP.
  * Authentication is auth.c's job; this file maps accepted requests onto the
- * service's backend set. Protocol: docs/control.md.
+ * service's backend set. Protocol: docs/control.md. The same listener
+ * answers reads and blocking watches (GET; registry_watch.c,
+ * docs/registry-api.md).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "registry_watch.h"
 #include "source.h"
 
 static uint64_t wall_ms(void)
@@ -24,22 +27,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void peer_of(struct MHD_Connection *c, uint8_t *family, uint32_t addr[4])
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-	memset(addr, 0, 16);
-	*family = 0;
-	if (sa && sa->sa_family == AF_INET) {
-		*family = 4;
-		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		*family = 6;
-		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
 static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 			    struct MHD_Connection *c, unsigned status, const char *what,
 			    const char *why)
@@ -48,7 +35,7 @@ static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 	uint8_t f;
 	uint32_t a[4];
 
-	peer_of(c, &f, a);
+	sy_http_peer(c, &f, a);
 	if (f)
 		inet_ntop(f == 4 ? AF_INET : AF_INET6, a, peer, sizeof(peer));
 	d->reg_rejected++;
@@ -91,21 +78,13 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	cs = &d->cfg->services[s->cfg_index];
 	if (cs->source != SY_SOURCE_EMBEDDED)
 		return reject(d, s, c, 404, "service", "does not take registrations (source is not embedded)");
-	np = d->cfg->registry.embedded.n_allowed_prefixes;
-	if (np > 64)
-		np = 64;
-	for (size_t i = 0; i < np; i++) {
-		const struct sy_config_prefix *p = &d->cfg->registry.embedded.allowed_prefixes[i];
-
-		prefixes[i].family = p->family;
-		prefixes[i].len = p->prefix_len;
-		memcpy(prefixes[i].addr, p->addr, sizeof(prefixes[i].addr));
-	}
+	np = sy_prefixes_of_config(d->cfg->registry.embedded.allowed_prefixes,
+				   d->cfg->registry.embedded.n_allowed_prefixes, prefixes, 64);
 	pol = (struct sy_auth_policy){ .key = s->key, .klen = s->key_len, .prefixes = prefixes,
 				       .n_prefixes = np,
 				       .max_skew_ms = (uint64_t)d->cfg->registry.embedded.max_clock_skew_s * 1000,
 				       .service = s->name };
-	peer_of(c, &pf, peer);
+	sy_http_peer(c, &pf, peer);
 	res = sy_registration_authorize(&pol, data, body->len, &r, sig, pf, peer, wall_ms(),
 					&d->nonces, err, sizeof(err));
 	if (res != SY_AUTH_OK)
@@ -130,8 +109,13 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 			b = sy_source_upsert(d, s, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000);
 			if (!b)
 				return sy_http_error(c, 500, "out of memory");
-			snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
-			snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);
+			if (strcmp(b->zone, r.zone) || strcmp(b->metadata, r.metadata_json)) {
+				snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
+				snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);
+				/* readers see it, the balancer does not: a new
+				 * revision now, not at the next publish */
+				sy_registry_service_changed(d, s);
+			}
 			if (!was || old_w != r.weight) {
 				char a[64];
 
@@ -146,11 +130,18 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	}
 }
 
+/* The whole request (connect to answer) within this time, however slowly
+ * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. A parked
+ * watch has its wait added. */
+#define REG_REQUEST_DEADLINE_MS 10000
+static struct sy_http_guard *guard;
+
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *upload,
 			     size_t *upload_size, void **con_cls)
 {
 	struct sy_daemon *d = cls;
+	struct sy_registry_request *rq;
 	struct sy_body *body;
 	sy_mhd_result r;
 
@@ -163,10 +154,27 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 		pthread_mutex_unlock(&d->lock);
 		return r;
 	}
+	if (!*con_cls) { /* the request's own state: its body, a watch */
+		*con_cls = calloc(1, sizeof(struct sy_registry_request));
+		return *con_cls ? MHD_YES : sy_http_error(c, 500, "out of memory");
+	}
 	if (!sy_http_collect(con_cls, upload, upload_size, SY_REG_MAX_BODY, &body))
 		return body && body->too_large ? MHD_NO : MHD_YES;
-	if (!body)
-		return sy_http_error(c, 500, "out of memory");
+	rq = (struct sy_registry_request *)body;
+	if (!strcmp(method, "GET")) {
+		pthread_mutex_lock(&d->lock);
+		r = sy_registry_read(d, c, url, rq);
+		if (rq->w.parked) /* the guard's deadline runs from the wait's end */
+			sy_http_guard_extend(guard, c, rq->w.deadline_ms - sy_now_ms());
+		pthread_mutex_unlock(&d->lock);
+		return r;
+	}
+	if (!strncmp(url, "/v1/services", 12) && (!url[12] || url[12] == '/')) {
+		pthread_mutex_lock(&d->lock);
+		d->read_stats.refused[SY_REFUSED_BAD_REQUEST]++;
+		pthread_mutex_unlock(&d->lock);
+		return sy_http_error(c, 405, "use GET");
+	}
 	if (strcmp(url, "/v1/register") && strcmp(url, "/v1/deregister"))
 		return sy_http_error(c, 404, "no such path %s", url);
 	if (strcmp(method, "POST"))
@@ -183,10 +191,16 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	return r;
 }
 
-/* The whole request (connect to answer) within this time, however slowly
- * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. */
-#define REG_REQUEST_DEADLINE_MS 10000
-static struct sy_http_guard *guard;
+/* MHD_OPTION_NOTIFY_COMPLETED: a watch's end, then the body's. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct sy_daemon *d = cls;
+
+	if (*con_cls)
+		sy_registry_request_done(d, *con_cls);
+	sy_http_completed(guard, c, con_cls, toe);
+}
 
 static int start(struct sy_daemon *d, char *err, size_t errlen)
 {
@@ -204,6 +218,10 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 	fd = sy_listen_tcp(e->listen_family, e->listen_addr, e->listen_port, true, err, errlen);
 	if (fd < 0)
 		return -1;
+	if (sy_registry_watch_start(d, err, errlen)) {
+		close(fd);
+		return -1;
+	}
 	guard = sy_http_guard_new("registry", REG_REQUEST_DEADLINE_MS);
 	if (!guard) {
 		close(fd);
@@ -211,10 +229,12 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 		return -1;
 	}
 	/* Slow or abusive clients: short timeouts, a deadline per request and
-	 * per-address limits. */
+	 * per-address limits. One thread serves every connection; a parked
+	 * watch is a suspended connection (no thread of its own). */
 	d->registry_http = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, d,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, guard,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+		NULL, NULL, handler, d,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
 		MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
@@ -237,17 +257,27 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 
 static void stop(struct sy_daemon *d)
 {
+	/* parked watchers are answered first: MHD must not stop with
+	 * suspended connections, and their clients learn at once */
+	sy_registry_watch_stop(d);
 	if (d->registry_http)
 		MHD_stop_daemon(d->registry_http);
 	d->registry_http = NULL;
 	sy_http_guard_free(guard); /* after the daemon: no connection is left */
 	guard = NULL;
+	sy_registry_watch_free(d);
+}
+
+static void configured(struct sy_daemon *d)
+{
+	sy_registry_watch_configured(d);
 }
 
 static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 {
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
 	bool local = e->enabled && sy_addr_is_local(e->listen_family, e->listen_addr);
+	size_t n;
 
 	*up = !e->enabled || (d->registry_http != NULL && local);
 	if (!e->enabled)
@@ -263,12 +293,19 @@ static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
 			 d->registry_http ? "up" : "down", e->listen_host, e->listen_port,
 			 (unsigned long long)d->reg_accepted, (unsigned long long)d->reg_rejected,
 			 (unsigned long long)d->over_capacity[SY_SRC_EMBEDDED]);
+	/* readers (docs/registry-api.md) */
+	n = strlen(buf);
+	if (e->enabled && n < len)
+		snprintf(buf + n, len - n, "; reads %s, watches parked: %u of %u",
+			 !e->read.enabled ? "off" : e->read.unauthenticated ? "unauthenticated" : "with token",
+			 d->read_stats.parked, e->read.enabled ? e->read.max_watchers : 0);
 }
 
 const struct sy_source sy_source_embedded = {
 	.name = "embedded",
 	.kind = SY_SOURCE_EMBEDDED,
 	.start = start,
+	.configured = configured,
 	.stop = stop,
 	.describe = describe,
 };

@@ -284,7 +284,7 @@ static void test_every_key_is_read(void **state)
 	for (size_t i = 0; i < sy_config_n_keys; i++) {
 		const struct sy_config_key_doc *k = &sy_config_keys[i];
 		bool list = k->type == SY_CT_MAP_LIST || k->type == SY_CT_PREFIX_LIST ||
-			    k->type == SY_CT_URL_LIST;
+			    k->type == SY_CT_URL_LIST || k->type == SY_CT_NAME_LIST;
 		char path[256];
 
 		field_path(k->section, k->key, path, sizeof(path));
