@@ -118,9 +118,6 @@ struct {
 	__type(value, struct sy_xdp_ct_set);
 } sy_conntrack SEC(".maps");
 
-/* Sets per CPU and possible CPUs of sy_conntrack, set before the load. */
-const volatile __u32 ct_sets = 1;
-const volatile __u32 ct_cpus = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -330,16 +327,17 @@ static __always_inline __u64 ct_now(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
-/* The set a flow of this hash has in a CPU's connection table, NULL
- * beyond the possible CPUs. */
-static __always_inline struct sy_xdp_ct_set *ct_set(__u32 cpu, __u32 hash)
+/* The set a flow of this hash has in a CPU's connection table (n_sets a
+ * table: sy_config, read by every packet anyway), NULL beyond the possible
+ * CPUs. */
+static __always_inline struct sy_xdp_ct_set *ct_set(__u32 n_sets, __u32 cpu, __u32 hash)
 {
-	__u32 idx;
+	__u64 idx = (__u64)cpu * n_sets + sy_xdp_ct_set_of(hash, n_sets);
+	__u32 key = (__u32)idx;
 
-	if (cpu >= ct_cpus)
+	if (idx > 0xffffffffull)
 		return NULL;
-	idx = cpu * ct_sets + sy_xdp_ct_set_of(hash, ct_sets);
-	return bpf_map_lookup_elem(&sy_conntrack, &idx);
+	return bpf_map_lookup_elem(&sy_conntrack, &key);
 }
 
 /* The compiler must not sink a way's key and ref stores below its expiry
@@ -371,7 +369,7 @@ static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	       const struct sy_parsed *p, __u32 hash)
 {
-	struct sy_xdp_ct_set *set = ct_set(bpf_get_smp_processor_id(), hash);
+	struct sy_xdp_ct_set *set = ct_set(cfg->ct_sets, bpf_get_smp_processor_id(), hash);
 	__u64 now = ct_now(), ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
 	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0;
 	struct sy_xdp_backend *b;
@@ -462,6 +460,7 @@ struct ct_search {
 	__u64 now;
 	__u64 ref;  /* found: the backend; 0 = not found */
 	__u32 hash;
+	__u32 n_sets;
 	__u32 self; /* this CPU, already looked at */
 };
 
@@ -469,11 +468,14 @@ static long ct_search_cpu(__u32 cpu, void *data)
 {
 	struct ct_search *cs = data;
 
+	struct sy_xdp_ct_set *set;
+
 	if (cpu == cs->self)
 		return 0;
-	if (cpu >= ct_cpus)
+	set = ct_set(cs->n_sets, cpu, cs->hash);
+	if (!set)
 		return 1; /* beyond the possible CPUs */
-	cs->ref = ct_find(ct_set(cpu, cs->hash), cs->w, cs->now);
+	cs->ref = ct_find(set, cs->w, cs->now);
 	return cs->ref != 0;
 }
 
@@ -482,17 +484,18 @@ static long ct_search_cpu(__u32 cpu, void *data)
  * the error by its own headers, so it may arrive elsewhere: *other = 1),
  * else Maglev. A ref read from another CPU's table, which that CPU may be
  * rewriting, is taken only if it names a backend of this service now. */
-static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
+static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config *cfg,
+						       const struct sy_xdp_service *s,
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct ct_search cs = { .now = ct_now(), .hash = hash,
+	struct ct_search cs = { .now = ct_now(), .hash = hash, .n_sets = cfg->ct_sets,
 				.self = bpf_get_smp_processor_id() };
 	struct sy_xdp_backend *b;
 	__u64 ref;
 
 	sy_xdp_ct_key(key, cs.w);
-	ref = ct_find(ct_set(cs.self, hash), cs.w, cs.now);
+	ref = ct_find(ct_set(cs.n_sets, cs.self, hash), cs.w, cs.now);
 	if (ref) {
 		b = tracked_backend(s, ref);
 		if (b)
@@ -561,7 +564,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 
 		bp = pick(&svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
-		bp = predict(&svc, &p.key, hash, &other_cpu);
+		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
 		bp = select_tracked(cfg, &svc, &p, hash);
 	}

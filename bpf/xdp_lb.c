@@ -433,8 +433,6 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 			 x->ncpus);
 		goto out;
 	}
-	x->skel->rodata->ct_sets = x->ct_sets;
-	x->skel->rodata->ct_cpus = (uint32_t)x->ncpus;
 	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, x->ct_sets * (uint32_t)x->ncpus);
 	bpf_map__set_max_entries(x->skel->maps.sy_stats, (uint32_t)x->ncpus);
 	maps = all_maps(x->skel, &nmaps);
@@ -525,6 +523,7 @@ int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *er
 	uint32_t zero = 0;
 
 	c.configured = 1;
+	c.ct_sets = x->ct_sets; /* the tables' shape is ours, not the caller's */
 	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.sy_config), &zero, &c, BPF_ANY))
 		return fail(err, errlen, errno, "%s", "cannot write sy_config");
 	return 0;

@@ -260,6 +260,8 @@ struct sy_xdp_config {
 	uint32_t udp_ms;
 	uint32_t icmp_rate;    /* ICMP errors per second per CPU; 0 = default */
 	uint32_t icmp_burst;   /* (switchyard/icmp_error.h) */
+	uint32_t ct_sets;      /* sets of each CPU's table in sy_conntrack
+				* (written by sy_xdp_configure()) */
 };
 
 #endif
