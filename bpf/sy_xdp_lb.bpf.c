@@ -327,7 +327,25 @@ static __always_inline __u64 ct_now(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
-/* The set a flow of this hash has in a CPU's connection table (n_sets a
+/* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an
+ * IPv4 backend never needs it (only Maglev, GUE's source port and the IPv6
+ * flow label do; the connection table has its own cheap set hash). */
+struct lazy_hash {
+	__u32 value;
+	__u32 done;
+};
+
+static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow_key *key,
+				       __u32 seed)
+{
+	if (!h->done) {
+		h->value = sy_flow_hash(key, seed);
+		h->done = 1;
+	}
+	return h->value;
+}
+
+/* The set a flow of this set hash (sy_xdp_ct_hash()) has in a CPU's connection table (n_sets a
  * table: sy_config, read by every packet anyway), NULL beyond the possible
  * CPUs. */
 static __always_inline struct sy_xdp_ct_set *ct_set(__u32 n_sets, __u32 cpu, __u32 hash)
@@ -363,19 +381,20 @@ static __always_inline void ct_claim(struct sy_xdp_ct_set *set, __u32 i, const _
 	set->expires_ns[i] = expires;
 }
 
-/* Backend of a TCP/UDP flow of this hash, tracking it (lb.c
- * select_tracked()). NULL if the service has no backend for it. */
+/* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
+ * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
-	       const struct sy_parsed *p, __u32 hash)
+	       const struct sy_parsed *p, struct lazy_hash *hash)
 {
-	struct sy_xdp_ct_set *set = ct_set(cfg->ct_sets, bpf_get_smp_processor_id(), hash);
 	__u64 now = ct_now(), ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
 	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0;
+	struct sy_xdp_ct_set *set;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
 
 	sy_xdp_ct_key(&p->key, w);
+	set = ct_set(cfg->ct_sets, bpf_get_smp_processor_id(), sy_xdp_ct_hash(w, s->hash_seed));
 	/* one pass over the set: the flow's way, else where a new one goes */
 	if (set) {
 #pragma unroll
@@ -401,7 +420,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		b = tracked_backend(s, r);
 		if (!b) {
 			/* its backend left: re-hash */
-			b = pick(s, hash, &ref);
+			b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
 			if (!b)
 				return NULL;
 			count(SY_C_CT_RESELECT);
@@ -414,7 +433,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		set->expires_ns[hit] = now + ct_timeout_ns(cfg, p);
 		return b;
 	}
-	b = pick(s, hash, &ref);
+	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
 	if (!b) {
 		if (hit < SY_XDP_CT_WAYS && exp)
 			set->expires_ns[hit] = 0; /* as lb.c frees its own expired entry */
@@ -459,7 +478,7 @@ struct ct_search {
 	__u64 w[SY_XDP_CT_KEY_WORDS];
 	__u64 now;
 	__u64 ref;  /* found: the backend; 0 = not found */
-	__u32 hash;
+	__u32 hash; /* sy_xdp_ct_hash() */
 	__u32 n_sets;
 	__u32 self; /* this CPU, already looked at */
 };
@@ -489,13 +508,14 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct ct_search cs = { .now = ct_now(), .hash = hash, .n_sets = cfg->ct_sets,
+	struct ct_search cs = { .now = ct_now(), .n_sets = cfg->ct_sets,
 				.self = bpf_get_smp_processor_id() };
 	struct sy_xdp_backend *b;
 	__u64 ref;
 
 	sy_xdp_ct_key(key, cs.w);
-	ref = ct_find(ct_set(cs.n_sets, cs.self, hash), cs.w, cs.now);
+	cs.hash = sy_xdp_ct_hash(cs.w, s->hash_seed);
+	ref = ct_find(ct_set(cs.n_sets, cs.self, cs.hash), cs.w, cs.now);
 	if (ref) {
 		b = tracked_backend(s, ref);
 		if (b)
@@ -524,6 +544,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
 	struct sy_xdp_cpu_stats *st;
+	struct lazy_hash lazy = {};
 	struct sy_rewrite r;
 	enum sy_class_choice how;
 	__u32 hash = 0, slot;
@@ -557,16 +578,17 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	slot = svc.slot;
 
 	how = sy_class_choice(&p);
-	/* one hash: the conntrack set, Maglev and the rewrite's entropy */
-	hash = sy_class_flow_hash(&p, svc.hash_seed);
 	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
+		hash = sy_class_flow_hash(&p, svc.hash_seed);
 		bp = pick(&svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
+		hash = sy_class_flow_hash(&p, svc.hash_seed);
 		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
-		bp = select_tracked(cfg, &svc, &p, hash);
+		/* the flow hash only if a lookup misses or the rewrite reads it */
+		bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
@@ -593,6 +615,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 			.fwd_mode = svc.fwd_mode,
 		};
 
+		if (how == SY_CHOOSE_TRACKED && sy_encap_uses_hash(&out))
+			out.hash = flow_hash(&lazy, &p.key, svc.hash_seed);
 		r = sy_encap_write(ctx, &p, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(ctx, cfg, &p, &out);

@@ -205,9 +205,11 @@ static uint64_t coarse_now_ns(void)
 static struct sy_xdp_ct_set *ct_set_of(const struct sy_xdp *x, uint32_t cpu,
 				       const struct sy_flow_key *key, uint32_t seed)
 {
-	uint32_t hash = sy_flow_hash(key, seed);
+	uint64_t w[SY_XDP_CT_KEY_WORDS];
 
-	return &x->ct[(size_t)cpu * x->ct_sets + sy_xdp_ct_set_of(hash, x->ct_sets)];
+	sy_xdp_ct_key(key, w);
+	return &x->ct[(size_t)cpu * x->ct_sets +
+		      sy_xdp_ct_set_of(sy_xdp_ct_hash(w, seed), x->ct_sets)];
 }
 
 /* The seed of the service a flow key belongs to, from sy_vips as the

@@ -218,6 +218,21 @@ static inline void sy_xdp_ct_key(const struct sy_flow_key *k, uint64_t w[SY_XDP_
 	       (uint64_t)k->family << 40;
 }
 
+/* The hash that picks a flow's set: a keyed multiply-xorshift mix of the
+ * key words (the service's seed), not THE flow hash (flow_hash.h): jhash
+ * has no rotate instruction in BPF and its chain of ~70 dependent
+ * operations was ~55 ns of the established path's ~215 (perf/README.md,
+ * xdp_bench); this is three multiplies. A tracked flow's packet computes
+ * only this; a new flow also the flow hash, for Maglev. */
+static inline uint32_t sy_xdp_ct_hash(const uint64_t w[SY_XDP_CT_KEY_WORDS], uint32_t seed)
+{
+	uint64_t h = (w[0] ^ w[4] ^ seed) * 0x9e3779b97f4a7c15ull;
+
+	h = (h ^ (h >> 29) ^ w[1] ^ w[2]) * 0xc2b2ae3d27d4eb4full;
+	h = (h ^ (h >> 32) ^ w[3]) * 0x165667b19e3779f9ull;
+	return (uint32_t)((h ^ (h >> 29)) >> 32);
+}
+
 /* Whether way i of a set holds the key w (live or not). A way never used
  * has a zero signature, which no flow has (its family is never 0). */
 static inline int sy_xdp_ct_way_is(const struct sy_xdp_ct_set *set, uint32_t i,

@@ -111,8 +111,10 @@ static bool tracked(uint32_t i, bool v6)
 static uint32_t set_of(uint32_t i, bool v6)
 {
 	struct sy_flow_key k = key_of(i, v6);
+	uint64_t w[SY_XDP_CT_KEY_WORDS];
 
-	return sy_xdp_ct_set_of(sy_flow_hash(&k, seed_of(&k)), N_SETS);
+	sy_xdp_ct_key(&k, w);
+	return sy_xdp_ct_set_of(sy_xdp_ct_hash(w, seed_of(&k)), N_SETS);
 }
 
 /* n web flows (IPv4) of one set, in out[]. */
