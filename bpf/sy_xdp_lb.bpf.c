@@ -345,9 +345,9 @@ static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow
 	return h->value;
 }
 
-/* The set a flow of this set hash (sy_xdp_ct_hash()) has in a CPU's connection table (n_sets a
- * table: sy_config, read by every packet anyway), NULL beyond the possible
- * CPUs. */
+/* The set of a flow with this set hash (sy_xdp_ct_hash()) in a CPU's
+ * connection table of n_sets sets (from sy_config, which every packet
+ * reads anyway), NULL beyond the possible CPUs. */
 static __always_inline struct sy_xdp_ct_set *ct_set(__u32 n_sets, __u32 cpu, __u32 hash)
 {
 	__u64 idx = (__u64)cpu * n_sets + sy_xdp_ct_set_of(hash, n_sets);
