@@ -28,11 +28,11 @@
  * Maps: include/switchyard/xdp_maps.h (the contract with bpf/xdp_lb.c).
  *
  * Differences from the DPDK path that cannot be avoided:
- *   - Conntrack is an LRU hash per CPU (sy_conntrack[cpu]): the kernel
- *     evicts the least recently used flow when it is full, and does not tell
- *     us, so ct_evictions stays 0. A flow whose entry expired and is
- *     replaced counts ct_expired, as on the DPDK path. Expiry is in
- *     CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
+ *   - Conntrack is a set-associative table per CPU (sy_conntrack), with
+ *     the DPDK path's eviction within a set (expired ways first, then the
+ *     oldest live one, counted in ct_evictions) but one set per flow, where
+ *     the DPDK path has two lines and moves entries between them. Expiry is
+ *     in CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     SY_FRAME_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
@@ -108,23 +108,16 @@ struct {
 	__type(value, struct sy_xdp_backend);
 } sy_be_slots SEC(".maps");
 
-/* Each CPU's connection table (bpf/xdp_lb.c creates one per possible CPU,
- * --xdp-ct-flows entries each). */
-struct sy_ct_table {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1); /* a template: the tables are created by userspace */
-	/* sizes, not BTF types: clang emits an inner map's value type as a
-	 * forward declaration, which libbpf cannot size */
-	__uint(key_size, sizeof(struct sy_flow_key));
-	__uint(value_size, sizeof(struct sy_xdp_ct));
-};
-
+/* The connection tables: CPU c's sets are [c x ct_sets, (c + 1) x ct_sets)
+ * (bpf/xdp_lb.c sizes it: possible CPUs x sy_xdp_ct_sets(--xdp-ct-flows)). */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__array(values, struct sy_ct_table);
+	__type(value, struct sy_xdp_ct_set);
 } sy_conntrack SEC(".maps");
+
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -336,7 +329,7 @@ static __always_inline __u64 ct_now(void)
 
 /* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an
  * IPv4 backend never needs it (only Maglev, GUE's source port and the IPv6
- * flow label do). */
+ * flow label do; the connection table has its own cheap set hash). */
 struct lazy_hash {
 	__u32 value;
 	__u32 done;
@@ -352,10 +345,40 @@ static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow
 	return h->value;
 }
 
-/* A CPU's connection table, NULL beyond the possible CPUs. */
-static __always_inline void *ct_table(__u32 cpu)
+/* The set of a flow with this set hash (sy_xdp_ct_hash()) in a CPU's
+ * connection table of n_sets sets (from sy_config, which every packet
+ * reads anyway), NULL beyond the possible CPUs. */
+static __always_inline struct sy_xdp_ct_set *ct_set(__u32 n_sets, __u32 cpu, __u32 hash)
 {
-	return bpf_map_lookup_elem(&sy_conntrack, &cpu);
+	__u64 idx = (__u64)cpu * n_sets + sy_xdp_ct_set_of(hash, n_sets);
+	__u32 key = (__u32)idx;
+
+	if (idx > 0xffffffffull)
+		return NULL;
+	return bpf_map_lookup_elem(&sy_conntrack, &key);
+}
+
+/* The compiler must not sink a way's key and ref stores below its expiry
+ * store (a way is live once that is set, and another CPU may read it: ICMP
+ * errors, syctl lookup). Such a reader takes a ref only for a backend of the
+ * flow's service: a torn read can do no worse than another backend of it. */
+#define ct_barrier() asm volatile("" ::: "memory")
+
+/* Give way i of a set to the flow of key words w, backend ref. */
+static __always_inline void ct_claim(struct sy_xdp_ct_set *set, __u32 i, const __u64 *w,
+				     __u64 ref, __u64 expires)
+{
+	i &= SY_XDP_CT_WAYS - 1;
+	set->expires_ns[i] = 0;
+	ct_barrier();
+	set->sig[i] = w[4];
+	set->addr[i][0] = w[0];
+	set->addr[i][1] = w[1];
+	set->addr[i][2] = w[2];
+	set->addr[i][3] = w[3];
+	set->ref[i] = ref;
+	ct_barrier();
+	set->expires_ns[i] = expires;
 }
 
 /* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
@@ -364,49 +387,70 @@ static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	       const struct sy_parsed *p, struct lazy_hash *hash)
 {
-	void *ct = ct_table(bpf_get_smp_processor_id());
-	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, &p->key) : NULL;
-	__u64 now = ct_now(), ref = 0;
+	__u64 now = ct_now(), ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
+	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0;
+	struct sy_xdp_ct_set *set;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
-	__u32 slot = s->slot;
-	int expired = 0;
 
-	if (e && e->expires_ns) {
-		if (e->expires_ns >= now) {
-			b = tracked_backend(s, e->ref);
-			if (!b) {
-				/* its backend left: re-hash */
-				b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
-				if (!b)
-					return NULL;
-				count(SY_C_CT_RESELECT);
-				e->ref = ref;
-			} else if (b->slot != sy_xdp_ref_slot(e->ref)) {
-				/* its record moved to another slot: follow it */
-				e->ref = sy_xdp_ref(b->slot, b->uid);
+	sy_xdp_ct_key(&p->key, w);
+	set = ct_set(cfg->ct_sets, bpf_get_smp_processor_id(), sy_xdp_ct_hash(w, s->hash_seed));
+	/* one pass over the set: the flow's way, else where a new one goes */
+	if (set) {
+#pragma unroll
+		for (i = 0; i < SY_XDP_CT_WAYS; i++) {
+			if (sy_xdp_ct_way_is(set, i, w)) {
+				hit = i;
+				break;
 			}
-			count(SY_C_CT_HIT);
-			e->expires_ns = now + ct_timeout_ns(cfg, p);
-			return b;
+			rank = sy_xdp_ct_rank(set->expires_ns[i], now);
+			if (rank < best) {
+				best = rank;
+				victim = i;
+			}
 		}
-		expired = 1;
+	}
+	if (hit < SY_XDP_CT_WAYS) {
+		hit &= SY_XDP_CT_WAYS - 1;
+		exp = set->expires_ns[hit];
+	}
+	if (hit < SY_XDP_CT_WAYS && exp >= now) {
+		__u64 r = set->ref[hit];
+
+		b = tracked_backend(s, r);
+		if (!b) {
+			/* its backend left: re-hash */
+			b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
+			if (!b)
+				return NULL;
+			count(SY_C_CT_RESELECT);
+			set->ref[hit] = ref;
+		} else if (b->slot != sy_xdp_ref_slot(r)) {
+			/* its record moved to another slot: follow it */
+			set->ref[hit] = sy_xdp_ref(b->slot, b->uid);
+		}
+		count(SY_C_CT_HIT);
+		set->expires_ns[hit] = now + ct_timeout_ns(cfg, p);
+		return b;
 	}
 	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
 	if (!b) {
-		if (expired && ct)
-			bpf_map_delete_elem(ct, &p->key); /* as lb.c frees its own expired entry */
+		if (hit < SY_XDP_CT_WAYS && exp)
+			set->expires_ns[hit] = 0; /* as lb.c frees its own expired entry */
 		return NULL;
 	}
-	if (expired) {
-		count(SY_C_CT_EXPIRED);
-		e->ref = ref;
-		e->expires_ns = now + ct_timeout_ns(cfg, p);
-	} else if (ct) {
-		struct sy_xdp_ct n = { .ref = ref, .expires_ns = now + ct_timeout_ns(cfg, p) };
-
-		/* a full LRU evicts its least recently used flow, uncounted */
-		bpf_map_update_elem(ct, &p->key, &n, BPF_ANY);
+	if (set) {
+		if (hit < SY_XDP_CT_WAYS) {
+			/* its own way, expired (or freed) */
+			victim = hit;
+			if (exp)
+				count(SY_C_CT_EXPIRED);
+		} else if (best == 1) {
+			count(SY_C_CT_EXPIRED); /* another flow's expired way */
+		} else if (best > 1) {
+			count(SY_C_CT_EVICT); /* every way live: the oldest goes */
+		}
+		ct_claim(set, victim, w, ref, now + ct_timeout_ns(cfg, p));
 	}
 	count(SY_C_CT_NEW);
 	vc = vip_stats(cpu_stats(), slot);
@@ -415,52 +459,65 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	return b;
 }
 
+/* The ref of a flow's live way in a set, 0 if none. */
+static __always_inline __u64 ct_find(struct sy_xdp_ct_set *set, const __u64 *w, __u64 now)
+{
+	__u32 i;
+
+	if (!set)
+		return 0;
+#pragma unroll
+	for (i = 0; i < SY_XDP_CT_WAYS; i++)
+		if (sy_xdp_ct_way_is(set, i, w) && set->expires_ns[i] >= now)
+			return set->ref[i];
+	return 0;
+}
+
 /* The search of the other CPUs' connection tables (bpf_loop callback). */
 struct ct_search {
-	struct sy_flow_key key;
+	__u64 w[SY_XDP_CT_KEY_WORDS];
 	__u64 now;
 	__u64 ref;  /* found: the backend; 0 = not found */
+	__u32 hash; /* sy_xdp_ct_hash() */
+	__u32 n_sets;
 	__u32 self; /* this CPU, already looked at */
 };
 
 static long ct_search_cpu(__u32 cpu, void *data)
 {
 	struct ct_search *cs = data;
-	struct sy_xdp_ct *e;
-	void *ct;
+
+	struct sy_xdp_ct_set *set;
 
 	if (cpu == cs->self)
 		return 0;
-	ct = ct_table(cpu);
-	if (!ct)
+	set = ct_set(cs->n_sets, cpu, cs->hash);
+	if (!set)
 		return 1; /* beyond the possible CPUs */
-	e = bpf_map_lookup_elem(ct, &cs->key);
-	if (e && e->expires_ns && e->expires_ns >= cs->now) {
-		cs->ref = e->ref;
-		return 1;
-	}
-	return 0;
+	cs->ref = ct_find(set, cs->w, cs->now);
+	return cs->ref != 0;
 }
 
 /* Backend of the flow an ICMP error is about, changing nothing (lb.c
  * sy_lb_predict()): tracked on this CPU, else on another one (RSS steers
  * the error by its own headers, so it may arrive elsewhere: *other = 1),
  * else Maglev. A ref read from another CPU's table, which that CPU may be
- * rewriting (an LRU reuses an element at once), is taken only if it names
- * a backend of this service now. */
-static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_service *s,
+ * rewriting, is taken only if it names a backend of this service now. */
+static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config *cfg,
+						       const struct sy_xdp_service *s,
 						       const struct sy_flow_key *key, __u32 hash,
 						       int *other)
 {
-	struct ct_search cs = { .key = *key, .now = ct_now(),
+	struct ct_search cs = { .now = ct_now(), .n_sets = cfg->ct_sets,
 				.self = bpf_get_smp_processor_id() };
-	void *ct = ct_table(cs.self);
-	struct sy_xdp_ct *e = ct ? bpf_map_lookup_elem(ct, key) : NULL;
 	struct sy_xdp_backend *b;
-	__u64 ref = 0;
+	__u64 ref;
 
-	if (e && e->expires_ns && e->expires_ns >= cs.now) {
-		b = tracked_backend(s, e->ref);
+	sy_xdp_ct_key(key, cs.w);
+	cs.hash = sy_xdp_ct_hash(cs.w, s->hash_seed);
+	ref = ct_find(ct_set(cs.n_sets, cs.self, cs.hash), cs.w, cs.now);
+	if (ref) {
+		b = tracked_backend(s, ref);
 		if (b)
 			return b;
 	}
@@ -528,9 +585,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		bp = pick(&svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
 		hash = sy_class_flow_hash(&p, svc.hash_seed);
-		bp = predict(&svc, &p.key, hash, &other_cpu);
+		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
-		/* the hash only if a lookup misses or the rewrite reads it */
+		/* the flow hash only if a lookup misses or the rewrite reads it */
 		bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {

@@ -44,8 +44,11 @@ struct sy_xdp {
 	uint32_t ifindex;
 	uint32_t grace_ms;
 	int ncpus;
-	uint32_t ct_flows;        /* entries of each CPU's connection table */
-	int *ct_fd;               /* [ncpus] each CPU's connection table */
+	uint32_t ct_flows;        /* flows of each CPU's connection table */
+	uint32_t ct_sets;         /* its sets (sy_xdp_ct_sets(ct_flows)) */
+	struct sy_xdp_ct_set *ct; /* [ncpus x ct_sets] sy_conntrack, mapped */
+	size_t ct_len;
+	int *old_ct_fd;           /* [ncpus] an earlier layout's tables to migrate, -1 */
 	/* what the maps hold */
 	struct sy_xdp_vip_entry *vips;
 	size_t n_vips;
@@ -132,7 +135,7 @@ static int cmp_vip(const void *a, const void *b)
 		      sizeof(struct sy_vip_key));
 }
 
-/* ---- Connection tables: one LRU hash per CPU ---------------------------- */
+/* ---- Connection tables -------------------------------------------------- */
 
 /* Does the map behind fd have this layout? */
 static bool same_layout(int fd, uint32_t type, uint32_t key_size, uint32_t value_size,
@@ -146,66 +149,143 @@ static bool same_layout(int fd, uint32_t type, uint32_t key_size, uint32_t value
 	       info.max_entries == max_entries && info.map_flags == flags;
 }
 
-/* fd of the connection table in slot cpu of the outer map, or -1. */
-static int ct_table_fd(int outer, uint32_t cpu)
+/* The value of an earlier layout's connection tables (f5f4934 and before:
+ * sy_conntrack an array of maps, CPU -> LRU_HASH of struct sy_flow_key ->
+ * this). */
+struct old_ct_value {
+	uint64_t ref;
+	uint64_t expires_ns;
+};
+
+/* A pinned sy_conntrack of the earlier layout (an LRU hash per CPU): keep
+ * each CPU's table open, so that sy_xdp_ct_migrate() copies its flows into
+ * ours. Whether there was one. */
+static bool keep_old_ct(struct sy_xdp *x, int outer)
 {
-	uint32_t id;
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	bool any = false;
 
-	if (bpf_map_lookup_elem(outer, &cpu, &id))
-		return -1;
-	return bpf_map_get_fd_by_id(id);
-}
+	if (bpf_obj_get_info_by_fd(outer, &info, &len) || info.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
+		return false;
+	for (uint32_t cpu = 0; cpu < info.max_entries && cpu < (uint32_t)x->ncpus; cpu++) {
+		struct bpf_map_info in;
+		uint32_t id, ilen;
+		int fd;
 
-/* Whether a pinned sy_conntrack holds this build's tables: one LRU hash of
- * ct_flows entries per CPU (an earlier build had one LRU_PERCPU_HASH, which
- * the outer map's own check already tells apart). */
-static bool ct_tables_fit(int outer, uint32_t ct_flows)
-{
-	int fd = ct_table_fd(outer, 0);
-	bool ok;
-
-	if (fd < 0)
-		return true; /* none yet: ensure_ct_tables() makes them */
-	ok = same_layout(fd, BPF_MAP_TYPE_LRU_HASH, sizeof(struct sy_flow_key),
-			 sizeof(struct sy_xdp_ct), ct_flows, 0);
-	close(fd);
-	return ok;
-}
-
-/* Every CPU gets its table: adopted ones are kept (with their flows), the
- * missing ones created. */
-static int ensure_ct_tables(struct sy_xdp *x, char *err, size_t errlen)
-{
-	int outer = bpf_map__fd(x->skel->maps.sy_conntrack);
-
-	for (uint32_t cpu = 0; cpu < (uint32_t)x->ncpus; cpu++) {
-		char name[16];
-		int fd = ct_table_fd(outer, cpu);
-
-		if (fd >= 0) {
-			x->ct_fd[cpu] = fd;
+		if (bpf_map_lookup_elem(outer, &cpu, &id))
+			continue;
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0)
+			continue;
+		memset(&in, 0, sizeof(in));
+		ilen = sizeof(in);
+		if (bpf_obj_get_info_by_fd(fd, &in, &ilen) || in.type != BPF_MAP_TYPE_LRU_HASH ||
+		    in.key_size != sizeof(struct sy_flow_key) ||
+		    in.value_size != sizeof(struct old_ct_value)) {
+			close(fd);
 			continue;
 		}
-		snprintf(name, sizeof(name), "sy_ct_cpu%u", cpu);
-		fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct sy_flow_key),
-				    sizeof(struct sy_xdp_ct), x->ct_flows, NULL);
-		if (fd < 0) {
-			int e = errno;
-			char what[96];
-
-			snprintf(what, sizeof(what), "cannot create the connection table of CPU %u "
-				 "(%u entries, --xdp-ct-flows)", cpu, x->ct_flows);
-			return fail(err, errlen, e, "%s", what);
-		}
-		if (bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
-			int e = errno;
-
-			close(fd);
-			return fail(err, errlen, e, "%s", "cannot install a connection table");
-		}
-		x->ct_fd[cpu] = fd;
+		x->old_ct_fd[cpu] = fd;
+		any = true;
 	}
-	return 0;
+	return any;
+}
+
+/* The current coarse monotonic time in ns: the program's ct_now(). */
+static uint64_t coarse_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The set of a flow in CPU cpu's table, for its service's seed. */
+static struct sy_xdp_ct_set *ct_set_of(const struct sy_xdp *x, uint32_t cpu,
+				       const struct sy_flow_key *key, uint32_t seed)
+{
+	uint64_t w[SY_XDP_CT_KEY_WORDS];
+
+	sy_xdp_ct_key(key, w);
+	return &x->ct[(size_t)cpu * x->ct_sets +
+		      sy_xdp_ct_set_of(sy_xdp_ct_hash(w, seed), x->ct_sets)];
+}
+
+/* The seed of the service a flow key belongs to, from sy_vips as the
+ * program finds it (the exact VIP, else its all-ports one). */
+static bool service_seed(const struct sy_xdp *x, const struct sy_flow_key *k, uint32_t *seed)
+{
+	int vfd = bpf_map__fd(x->skel->maps.sy_vips);
+	struct sy_vip_key vk = { .port = k->dport, .proto = k->proto, .family = k->family };
+	struct sy_xdp_service svc;
+
+	memcpy(vk.addr, k->dst, sizeof(vk.addr));
+	if (bpf_map_lookup_elem(vfd, &vk, &svc)) {
+		vk.port = 0;
+		if (bpf_map_lookup_elem(vfd, &vk, &svc))
+			return false;
+	}
+	*seed = svc.hash_seed;
+	return true;
+}
+
+/* Put a live flow into its set before the program runs on the table: a
+ * free or expired way; a set full of live flows keeps them (0). */
+static int ct_put(struct sy_xdp_ct_set *set, const struct sy_flow_key *k, uint64_t ref,
+		  uint64_t expires, uint64_t now)
+{
+	uint64_t w[SY_XDP_CT_KEY_WORDS];
+	uint32_t room = SY_XDP_CT_WAYS;
+
+	sy_xdp_ct_key(k, w);
+	for (uint32_t i = 0; i < SY_XDP_CT_WAYS; i++) {
+		if (sy_xdp_ct_way_is(set, i, w) && set->expires_ns[i] >= now)
+			return 0; /* already there */
+		if (room == SY_XDP_CT_WAYS && sy_xdp_ct_rank(set->expires_ns[i], now) <= 1)
+			room = i;
+	}
+	if (room == SY_XDP_CT_WAYS)
+		return 0;
+	set->expires_ns[room] = 0;
+	set->sig[room] = w[4];
+	memcpy(set->addr[room], w, sizeof(set->addr[room]));
+	set->ref[room] = ref;
+	set->expires_ns[room] = expires;
+	return 1;
+}
+
+int sy_xdp_ct_migrate(struct sy_xdp *x, struct sy_xdp_ct_migration *m)
+{
+	uint64_t now = coarse_now_ns();
+
+	memset(m, 0, sizeof(*m));
+	for (int c = 0; c < x->ncpus; c++) {
+		struct sy_flow_key k, prev;
+		bool first = true;
+
+		if (x->old_ct_fd[c] < 0)
+			continue;
+		m->tables++;
+		while (bpf_map_get_next_key(x->old_ct_fd[c], first ? NULL : &prev, &k) == 0) {
+			struct old_ct_value v;
+			uint32_t seed;
+
+			first = false;
+			prev = k;
+			if (bpf_map_lookup_elem(x->old_ct_fd[c], &k, &v) || !v.ref ||
+			    v.expires_ns < now)
+				continue; /* gone meanwhile, or expired: nothing to keep */
+			m->live++;
+			if (!service_seed(x, &k, &seed))
+				continue; /* its service left: it would re-hash anyway */
+			m->kept += (uint64_t)ct_put(ct_set_of(x, (uint32_t)c, &k, seed), &k, v.ref,
+						    v.expires_ns, now);
+		}
+		close(x->old_ct_fd[c]);
+		x->old_ct_fd[c] = -1;
+	}
+	return m->tables ? 1 : 0;
 }
 
 /* Pinned maps an earlier build left with another layout (another map
@@ -229,16 +309,18 @@ static void replace_stale_pins(struct sy_xdp *x, struct bpf_map *const *maps, si
 	for (size_t i = 0; i < n; i++) {
 		const char *path = bpf_map__pin_path(maps[i]);
 		int fd = path ? bpf_obj_get(path) : -1;
-		bool fits;
+		bool fits, migrate;
 
 		if (fd < 0)
 			continue;
 		fits = same_layout(fd, bpf_map__type(maps[i]), bpf_map__key_size(maps[i]),
 				   bpf_map__value_size(maps[i]), bpf_map__max_entries(maps[i]),
-				   bpf_map__map_flags(maps[i])) &&
-		       (maps[i] != x->skel->maps.sy_conntrack || ct_tables_fit(fd, x->ct_flows));
+				   bpf_map__map_flags(maps[i]));
+		/* an earlier layout's connection tables: their flows move into
+		 * ours (sy_xdp_ct_migrate()) */
+		migrate = !fits && maps[i] == x->skel->maps.sy_conntrack && keep_old_ct(x, fd);
 		close(fd);
-		if (fits || unlink(path))
+		if (fits || unlink(path) || migrate)
 			continue;
 		snprintf(x->replaced + strlen(x->replaced), sizeof(x->replaced) - strlen(x->replaced),
 			 "%s%s", x->replaced[0] ? " " : "", bpf_map__name(maps[i]));
@@ -334,20 +416,26 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 	x->slot_version = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_version));
 	x->slot_name = calloc(SY_XDP_MAX_SERVICES, sizeof(*x->slot_name));
 	x->stats_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*x->stats_uid));
-	x->ct_fd = malloc(sizeof(*x->ct_fd) * (size_t)(x->ncpus > 0 ? x->ncpus : 1));
-	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->ct_fd) {
+	x->ct_sets = sy_xdp_ct_sets(x->ct_flows);
+	x->old_ct_fd = malloc(sizeof(*x->old_ct_fd) * (size_t)(x->ncpus > 0 ? x->ncpus : 1));
+	if (x->ncpus <= 0 || !x->slot_version || !x->slot_name || !x->stats_uid || !x->old_ct_fd) {
 		snprintf(err, errlen, "cannot size per-CPU buffers (%d CPUs)", x->ncpus);
 		goto out;
 	}
 	for (int c = 0; c < x->ncpus; c++)
-		x->ct_fd[c] = -1;
+		x->old_ct_fd[c] = -1;
 	x->skel = sy_xdp_lb__open();
 	if (!x->skel) {
 		fail(err, errlen, errno, "%s", "cannot open the XDP program sy_xdp_lb");
 		goto out;
 	}
 	/* a connection table and a counter block per CPU */
-	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, (uint32_t)x->ncpus);
+	if ((uint64_t)x->ct_sets * (uint64_t)x->ncpus > UINT32_MAX) {
+		snprintf(err, errlen, "--xdp-ct-flows %u on %d CPUs: more than 2^32 sets", x->ct_flows,
+			 x->ncpus);
+		goto out;
+	}
+	bpf_map__set_max_entries(x->skel->maps.sy_conntrack, x->ct_sets * (uint32_t)x->ncpus);
 	bpf_map__set_max_entries(x->skel->maps.sy_stats, (uint32_t)x->ncpus);
 	maps = all_maps(x->skel, &nmaps);
 	if (o->pin_dir) {
@@ -376,11 +464,18 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 			     "directory)", x->pin_dir);
 		else
 			fail(err, errlen, e, "%s", "cannot load the XDP program sy_xdp_lb (verifier? "
-			     "memlock? CAP_BPF?)");
+			     "memlock? CAP_BPF? the connection tables of --xdp-ct-flows on every "
+			     "CPU too large?)");
 		goto out;
 	}
-	if (ensure_ct_tables(x, err, errlen))
+	x->ct_len = sizeof(*x->ct) * x->ct_sets * (size_t)x->ncpus;
+	x->ct = mmap(NULL, x->ct_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     bpf_map__fd(x->skel->maps.sy_conntrack), 0);
+	if (x->ct == MAP_FAILED) {
+		x->ct = NULL;
+		fail(err, errlen, errno, "%s", "cannot map the connection tables (sy_conntrack)");
 		goto out;
+	}
 	x->slots = sy_xdp_be_slots_new(bpf_map__fd(x->skel->maps.sy_be_slots), x->grace_ms);
 	if (!x->slots) {
 		snprintf(err, errlen, "out of memory");
@@ -430,6 +525,7 @@ int sy_xdp_configure(struct sy_xdp *x, const struct sy_xdp_config *cfg, char *er
 	uint32_t zero = 0;
 
 	c.configured = 1;
+	c.ct_sets = x->ct_sets; /* the tables' shape is ours, not the caller's */
 	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.sy_config), &zero, &c, BPF_ANY))
 		return fail(err, errlen, errno, "%s", "cannot write sy_config");
 	return 0;
@@ -993,20 +1089,26 @@ void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
 	}
 }
 
-int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *uid)
+int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint32_t seed,
+		     uint64_t *uid)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = coarse_now_ns(), w[SY_XDP_CT_KEY_WORDS];
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* the program's ct_now() */
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	sy_xdp_ct_key(key, w);
 	for (int c = 0; c < x->ncpus; c++) {
-		struct sy_xdp_ct v;
+		const volatile struct sy_xdp_ct_set *set = ct_set_of(x, (uint32_t)c, key, seed);
 
-		if (x->ct_fd[c] >= 0 && bpf_map_lookup_elem(x->ct_fd[c], key, &v) == 0 && v.ref &&
-		    v.expires_ns > now) {
-			*uid = sy_xdp_ref_uid(v.ref);
-			return 1;
+		for (uint32_t i = 0; i < SY_XDP_CT_WAYS; i++) {
+			/* the owner CPU may be rewriting the way (it clears the
+			 * deadline first, sets it last): the key read after the
+			 * deadline and the ref says whose they were */
+			uint64_t expires = set->expires_ns[i], ref = set->ref[i];
+
+			if (expires >= now && ref &&
+			    sy_xdp_ct_way_is((const struct sy_xdp_ct_set *)set, i, w)) {
+				*uid = sy_xdp_ref_uid(ref);
+				return 1;
+			}
 		}
 	}
 	return 0;
@@ -1035,12 +1137,14 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	}
 	if (x->link_fd >= 0)
 		close(x->link_fd); /* the last reference: detaches, unless pinned */
-	for (int c = 0; x->ct_fd && c < x->ncpus; c++)
-		if (x->ct_fd[c] >= 0)
-			close(x->ct_fd[c]);
+	for (int c = 0; x->old_ct_fd && c < x->ncpus; c++)
+		if (x->old_ct_fd[c] >= 0)
+			close(x->old_ct_fd[c]);
 	if (x->stats)
 		munmap(x->stats, x->stats_len);
-	free(x->ct_fd);
+	if (x->ct)
+		munmap(x->ct, x->ct_len);
+	free(x->old_ct_fd);
 	sy_xdp_be_slots_free(x->slots);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);

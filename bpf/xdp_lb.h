@@ -25,8 +25,8 @@ struct sy_xdp_opts {
 	 * keeps its connection table and is replaced atomically by ours on
 	 * attach. NULL: nothing pinned (tests). */
 	const char *pin_dir;
-	uint32_t ct_flows;  /* entries of each CPU's connection table;
-			     * 0 = SY_XDP_CT_DEFAULT_FLOWS */
+	uint32_t ct_flows;  /* flows of each CPU's connection table (rounded up to
+			     * whole sets of SY_XDP_CT_WAYS); 0 = SY_XDP_CT_DEFAULT_FLOWS */
 	uint32_t grace_ms;  /* how long a departed backend stays in sy_backends
 			     * (marked gone) before it is deleted; 0 = 2000 */
 };
@@ -85,8 +85,27 @@ void sy_xdp_read_backend(struct sy_xdp *x, uint32_t slot, struct sy_backend_coun
 void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
 			 const struct sy_snapshot *snap, struct sy_lcore_stats *block);
 
-/* Conntrack entry of a flow on any CPU: 1 and the backend uid, or 0. */
-int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint64_t *uid);
+/* Conntrack entry of a flow on any CPU: 1 and the backend uid, or 0. seed:
+ * the hash seed of the flow's service (its set follows from the flow hash). */
+int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint32_t seed,
+		     uint64_t *uid);
+
+/* What sy_xdp_ct_migrate() did. */
+struct sy_xdp_ct_migration {
+	uint32_t tables;  /* CPUs whose earlier-layout table was read */
+	uint64_t live;    /* live flows in them */
+	uint64_t kept;    /* of those, now in our tables (the rest: their service
+			   * left, or their set was full) */
+};
+
+/* Pinned connection tables of the earlier layout (an LRU hash per CPU, up
+ * to f5f4934) found by sy_xdp_open(): copy their live flows into this
+ * build's tables, each into the same CPU's table, then let them go (their
+ * pin is already removed). Call after the first sy_xdp_sync() (a flow's
+ * set follows from its service's seed, read from sy_vips) and before
+ * sy_xdp_attach() (nothing of ours writes the tables yet). 1 if there were
+ * such tables (*m says what moved), else 0. */
+int sy_xdp_ct_migrate(struct sy_xdp *x, struct sy_xdp_ct_migration *m);
 
 /* Stop: detach and unpin everything, or (keep = true) leave the program
  * attached and its maps pinned for the next sy-control to adopt. */

@@ -109,6 +109,7 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 		.icmp_rate = d->xdp_icmp_rate, .icmp_burst = d->xdp_icmp_burst,
 	};
 	struct sy_region_map *m = sy_writer_map(d->writer);
+	struct sy_xdp_ct_migration mig;
 	char dir[256], buf[64];
 
 	if (!strcmp(d->dp_mode, "dpdk"))
@@ -162,6 +163,11 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 	if (sy_writer_snapshot(d->writer) &&
 	    sy_xdp_sync(d->xdp, m->base, sy_writer_snapshot(d->writer), err, errlen))
 		goto fail;
+	/* flows tracked by an earlier layout's tables, before our program runs */
+	if (sy_xdp_ct_migrate(d->xdp, &mig))
+		sy_logf("info", "\"connection tables of the earlier layout migrated\" cpus=%u live=%llu "
+			"kept=%llu", mig.tables, (unsigned long long)mig.live,
+			(unsigned long long)mig.kept);
 	if (sy_xdp_attach(d->xdp, d->xdp_iface, d->xdp_generic ? SY_XDP_GENERIC : SY_XDP_NATIVE, err,
 			  errlen))
 		goto fail;
@@ -218,7 +224,7 @@ int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 
 	if (!d->xdp)
 		return -1;
-	if (!sy_xdp_ct_lookup(d->xdp, k, &uid)) {
+	if (!sy_xdp_ct_lookup(d->xdp, k, s->hash_seed, &uid)) {
 		snprintf(why, whylen, "not tracked by the xdp dataplane");
 		return -1; /* the caller answers with Maglev */
 	}

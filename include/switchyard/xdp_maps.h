@@ -47,17 +47,21 @@
  *                after the grace period. A slot that does not hold its ref's
  *                uid, or holds it marked gone, sends the reader to
  *                sy_backends (the program's backend_of()).
- *   sy_conntrack ARRAY_OF_MAPS, index = CPU -> that CPU's LRU_HASH of
- *                struct sy_flow_key -> struct sy_xdp_ct (backend ref, expiry), --xdp-ct-flows
- *                entries each (created by bpf/xdp_lb.c for every possible
- *                CPU). A table per CPU, as Katran does, not one shared table
- *                with per-CPU values (LRU_PERCPU_HASH): there every flow
- *                takes a slot on every CPU and the CPUs share the capacity.
- *                A flow stays on one CPU under RSS, so no locking and no
- *                false sharing; ICMP errors about a flow look at the other
- *                CPUs' tables too. Pinned with the rest (the tables live as
- *                long as the outer map), so a restarted sy-control keeps
- *                the connection tables.
+ *   sy_conntrack ARRAY[CPUs x sets] struct sy_xdp_ct_set, BPF_F_MMAPABLE:
+ *                the connection tables, one per CPU: CPU c's is the sets
+ *                [c x n_sets, (c + 1) x n_sets), n_sets = sy_xdp_ct_sets(
+ *                --xdp-ct-flows). A flow lives in one set of its CPU's table,
+ *                sy_xdp_ct_set_of(its flow hash), in any of SY_XDP_CT_WAYS
+ *                ways; a full set gives its oldest live way (earliest
+ *                expiry) to a new flow, expired ways first: the eviction of
+ *                the DPDK path's table (dataplane/conntrack.c), within a set.
+ *                One array, not a map per CPU: a lookup is one inlined array
+ *                index, no map-in-map and no hash-map walk. A flow stays on
+ *                one CPU under RSS, so each table has one writer and no
+ *                lock; ICMP errors about a flow look at the other CPUs'
+ *                tables too (same set index). Userspace reads and writes it
+ *                through a mapping (syctl lookup, the migration of an
+ *                earlier layout's tables).
  *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
  *                ICMP error rate.
  *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
@@ -75,6 +79,7 @@
 #ifndef SWITCHYARD_XDP_MAPS_H
 #define SWITCHYARD_XDP_MAPS_H
 
+#include "flow_hash.h"
 #include "region_types.h"
 
 /* Capacity of the maps. The region's limits must not exceed these. */
@@ -82,7 +87,7 @@
 #define SY_XDP_MAX_VIP_KEYS (2u * SY_XDP_MAX_SERVICES) /* services + address entries */
 #define SY_XDP_MAX_BACKENDS 65536u
 #define SY_XDP_MAX_TABLE 1048573u /* largest Maglev M */
-#define SY_XDP_CT_DEFAULT_FLOWS 262144u /* entries of each CPU's table (~120 B each) */
+#define SY_XDP_CT_DEFAULT_FLOWS 262144u /* flows of each CPU's table (64 B each) */
 #define SY_XDP_MAX_CPUS 1024u /* CPUs an ICMP error's flow is looked for on */
 
 /* Value of sy_vips: everything about a service the packet path needs except
@@ -162,11 +167,90 @@ static inline uint64_t sy_xdp_ref_uid(uint64_t ref)
 	return ref & SY_XDP_UID_MAX;
 }
 
-/* Value of sy_conntrack. */
-struct sy_xdp_ct {
-	uint64_t ref;       /* backend (sy_xdp_ref()) */
-	uint64_t expires_ns;/* deadline, CLOCK_MONOTONIC_COARSE ns (bpf_ktime_get_coarse_ns()) */
+/* ---- The connection tables (sy_conntrack) ---------------------------------
+ * A set of 8 ways, 512 bytes (8 cache lines, never across a page), laid out
+ * by field: what a miss reads (the ways' signatures, then their deadlines)
+ * is two lines, a hit four (signature, rest of the key, deadline, ref).
+ * A flow key is stored as the five 64-bit words of its struct sy_flow_key
+ * (IPv4 keys have zero words where IPv6 addresses go on): word 4 (ports,
+ * protocol, family) is the way's signature, words 0-3 the addresses.
+ * 64 bytes a flow, IPv4 or IPv6. */
+#define SY_XDP_CT_WAYS 8u
+#define SY_XDP_CT_KEY_WORDS 5u
+
+/* Value of sy_conntrack: one set. Way i is field[i] of every field. */
+struct sy_xdp_ct_set {
+	uint64_t expires_ns[SY_XDP_CT_WAYS]; /* deadline, CLOCK_MONOTONIC_COARSE ns
+					      * (bpf_ktime_get_coarse_ns()); 0 = free */
+	uint64_t sig[SY_XDP_CT_WAYS];        /* key word 4 (0: never used) */
+	uint64_t ref[SY_XDP_CT_WAYS];        /* backend (sy_xdp_ref()) */
+	uint64_t addr[SY_XDP_CT_WAYS][4];    /* key words 0-3 */
+	uint64_t pad[SY_XDP_CT_WAYS];        /* 0 */
 };
+
+_Static_assert(sizeof(struct sy_flow_key) == SY_XDP_CT_KEY_WORDS * 8, "a flow key is 5 words");
+_Static_assert(sizeof(struct sy_xdp_ct_set) == 64 * SY_XDP_CT_WAYS, "64 bytes a way");
+
+/* Sets of a table of `flows` flows: flows / ways, rounded up. */
+static inline uint32_t sy_xdp_ct_sets(uint32_t flows)
+{
+	uint32_t n = (uint32_t)(((uint64_t)flows + SY_XDP_CT_WAYS - 1) / SY_XDP_CT_WAYS);
+
+	return n ? n : 1;
+}
+
+/* The set of a flow: its flow hash scaled to the set count (multiply-shift,
+ * as sy_ct_line1() on the DPDK path: any count, no division). */
+static inline uint32_t sy_xdp_ct_set_of(uint32_t hash, uint32_t n_sets)
+{
+	return (uint32_t)(((uint64_t)hash * n_sets) >> 32);
+}
+
+/* A flow key as the words a way stores: the memory image of struct
+ * sy_flow_key, built from 32-bit loads (the key may sit 4-aligned). */
+static inline void sy_xdp_ct_key(const struct sy_flow_key *k, uint64_t w[SY_XDP_CT_KEY_WORDS])
+{
+	w[0] = (uint64_t)k->src[0] | (uint64_t)k->src[1] << 32;
+	w[1] = (uint64_t)k->src[2] | (uint64_t)k->src[3] << 32;
+	w[2] = (uint64_t)k->dst[0] | (uint64_t)k->dst[1] << 32;
+	w[3] = (uint64_t)k->dst[2] | (uint64_t)k->dst[3] << 32;
+	w[4] = (uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->proto << 32 |
+	       (uint64_t)k->family << 40;
+}
+
+/* The hash that picks a flow's set: a keyed multiply-xorshift mix of the
+ * key words (the service's seed), not THE flow hash (flow_hash.h): jhash
+ * has no rotate instruction in BPF and its chain of ~70 dependent
+ * operations was ~55 ns of the established path's ~215 (perf/README.md,
+ * xdp_bench); this is three multiplies. A tracked flow's packet computes
+ * only this; a new flow also the flow hash, for Maglev. */
+static inline uint32_t sy_xdp_ct_hash(const uint64_t w[SY_XDP_CT_KEY_WORDS], uint32_t seed)
+{
+	uint64_t h = (w[0] ^ w[4] ^ seed) * 0x9e3779b97f4a7c15ull;
+
+	h = (h ^ (h >> 29) ^ w[1] ^ w[2]) * 0xc2b2ae3d27d4eb4full;
+	h = (h ^ (h >> 32) ^ w[3]) * 0x165667b19e3779f9ull;
+	return (uint32_t)((h ^ (h >> 29)) >> 32);
+}
+
+/* Whether way i of a set holds the key w (live or not). A way never used
+ * has a zero signature, which no flow has (its family is never 0). */
+static inline int sy_xdp_ct_way_is(const struct sy_xdp_ct_set *set, uint32_t i,
+				   const uint64_t w[SY_XDP_CT_KEY_WORDS])
+{
+	const uint64_t *a = set->addr[i];
+
+	return set->sig[i] == w[4] &&
+	       !((a[0] ^ w[0]) | (a[1] ^ w[1]) | (a[2] ^ w[2]) | (a[3] ^ w[3]));
+}
+
+/* Where a new flow goes, by the deadline of the way it would take: a free
+ * way (0) first, then an expired one (1), then the oldest live one (its
+ * deadline): the way of the lowest rank. */
+static inline uint64_t sy_xdp_ct_rank(uint64_t expires_ns, uint64_t now)
+{
+	return expires_ns < now ? (expires_ns != 0) : expires_ns;
+}
 
 /* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
  * are multiples of 64 bytes: no line is shared between CPUs). */
@@ -191,6 +275,8 @@ struct sy_xdp_config {
 	uint32_t udp_ms;
 	uint32_t icmp_rate;    /* ICMP errors per second per CPU; 0 = default */
 	uint32_t icmp_burst;   /* (switchyard/icmp_error.h) */
+	uint32_t ct_sets;      /* sets of each CPU's table in sy_conntrack
+				* (written by sy_xdp_configure()) */
 };
 
 #endif

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * The XDP path's connection table is one table per CPU (docs/xdp.md,
- * `--xdp-ct-flows` entries each), not one table shared by every CPU. The
- * test thread pins itself to CPU 0, then CPU 1: BPF_PROG_TEST_RUN runs the
- * program on the caller's CPU.
+ * The XDP path's connection tables (docs/xdp.md, "Connection tracking"):
+ * one per CPU, each of sets of SY_XDP_CT_WAYS ways (`--xdp-ct-flows`
+ * flows). The test thread pins itself to CPU 0, then CPU 1:
+ * BPF_PROG_TEST_RUN runs the program on the caller's CPU.
  *
- *   - 6,000 flows on CPU 0, then 6,000 others on CPU 1, with 8,192 entries
- *     per CPU: all 6,000 of CPU 0 are still tracked (they keep their backend
- *     after the set changed: ct_hits +6,000, ct_new +0), and so are CPU 1's.
- *     With the shared LRU_PERCPU_HASH of 8,192 entries in all:
+ *   - a table per CPU: 6,000 flows on CPU 0, then 6,000 others on CPU 1,
+ *     with 8,192 flows per CPU. Every flow CPU 0 tracked after its own
+ *     6,000 (all but those its full sets evicted, each counted in
+ *     ct_evictions) is still tracked after CPU 1's and keeps its backend
+ *     after the set changed (ct_hits + that many, ct_new + 0). With the
+ *     shared LRU_PERCPU_HASH of 8,192 entries in all (before f5f4934):
  *         CPU 0 after CPU 1's flows: 112 of 6000 tracked, 3561 moved
- *         [  ERROR   ] --- 0x987 != 0x1770
+ *   - a full set gives a new flow its oldest way (not its first): counted
+ *     in ct_evictions, the others stay;
+ *   - an expired way is taken before the oldest live one (ct_expired);
+ *   - an IPv6 and an IPv4 flow of the same set are both found;
  *   - sy_xdp_ct_lookup() (`syctl lookup`) finds a flow on whichever CPU
  *     tracks it, with its backend.
  *
@@ -35,9 +40,11 @@
 
 #define N_PER_CPU 6000
 _Static_assert(2 * N_PER_CPU > SY_XDP_WEB_CT_FLOWS && N_PER_CPU < SY_XDP_WEB_CT_FLOWS,
-	       "the flows of both CPUs overflow one table, not two");
+	       "the flows of both CPUs would overflow one table, not two");
+#define N_SETS ((SY_XDP_WEB_CT_FLOWS + SY_XDP_CT_WAYS - 1) / SY_XDP_CT_WAYS)
 
-static uint8_t be_of[2 * N_PER_CPU]; /* each flow's backend */
+#define N_FLOWS_MAX 200000
+static uint8_t be_of[N_FLOWS_MAX]; /* each flow's backend */
 
 #define ON_CPU(n) assert_int_equal(sy_test_on_cpu(n), 0)
 #define COUNTER(c) sy_xdp_web_counter(&sy_test_web, c)
@@ -51,17 +58,6 @@ static void open_flows(uint32_t first, uint32_t n)
 		assert_true(b > 0);
 		be_of[i] = (uint8_t)b;
 	}
-}
-
-/* Flows [first, first + n) again on the current CPU: how many kept their
- * backend (all of them if tracked: the set changed since they started). */
-static uint32_t kept(uint32_t first, uint32_t n)
-{
-	uint32_t k = 0;
-
-	for (uint32_t i = first; i < first + n; i++)
-		k += sy_xdp_web_syn(&sy_test_web, i, false) == be_of[i];
-	return k;
 }
 
 /* The web4 backend (n of its MAC) of a uid, 0 if none. */
@@ -80,41 +76,185 @@ static uint32_t backend_of_uid(uint64_t uid)
 	return 0;
 }
 
+/* The hash seed of the service a flow key is for (its VIP address). */
+static uint32_t seed_of(const struct sy_flow_key *k)
+{
+	const struct sy_snapshot *snap = sy_writer_snapshot(sy_test_web.w);
+
+	for (uint32_t s = 0; s < snap->n_services; s++) {
+		const struct sy_service *svc = sy_snapshot_service(sy_test_web.map->base, snap, s);
+
+		if (svc->vip.family == k->family && !memcmp(svc->vip.addr, k->dst, sizeof(k->dst)))
+			return svc->hash_seed;
+	}
+	fail_msg("no service for the flow");
+	return 0;
+}
+
+static struct sy_flow_key key_of(uint32_t i, bool v6)
+{
+	struct sy_test_flow f = sy_test_web_flow(i, v6);
+
+	return sy_test_flow_key(&f);
+}
+
+/* Whether web flow i is tracked on some CPU (sy_xdp_ct_lookup()). */
+static bool tracked(uint32_t i, bool v6)
+{
+	struct sy_flow_key k = key_of(i, v6);
+	uint64_t uid = 0;
+
+	return sy_xdp_ct_lookup(sy_test_web.x, &k, seed_of(&k), &uid) == 1;
+}
+
+/* The set of web flow i in every CPU's table. */
+static uint32_t set_of(uint32_t i, bool v6)
+{
+	struct sy_flow_key k = key_of(i, v6);
+	uint64_t w[SY_XDP_CT_KEY_WORDS];
+
+	sy_xdp_ct_key(&k, w);
+	return sy_xdp_ct_set_of(sy_xdp_ct_hash(w, seed_of(&k)), N_SETS);
+}
+
+/* n web flows (IPv4) of one set, in out[]. */
+static void same_set(uint32_t *out, uint32_t n)
+{
+	static uint32_t first[N_SETS][SY_XDP_CT_WAYS + 1], count[N_SETS];
+
+	memset(count, 0, sizeof(count));
+	for (uint32_t i = 0; i < N_FLOWS_MAX; i++) {
+		uint32_t set = set_of(i, false);
+
+		first[set][count[set]++] = i;
+		if (count[set] == n) {
+			memcpy(out, first[set], n * sizeof(*out));
+			return;
+		}
+	}
+	fail_msg("no set of %u flows", n);
+}
+
+/* Set the TCP idle timeout of flows opened from now on. */
+static void tcp_timeout(uint32_t ms)
+{
+	char err[256];
+
+	sy_test_web.cfg.tcp_ms = ms;
+	assert_int_equal(sy_xdp_configure(sy_test_web.x, &sy_test_web.cfg, err, sizeof(err)), 0);
+}
+
 static void table_per_cpu(void **state)
 {
-	uint64_t hits0, new0;
-	uint32_t k0, k1, moved = 0;
+	static bool t0[N_PER_CPU];
+	uint64_t hits0, new0, evict0;
+	uint32_t k0 = 0, n0 = 0, k1;
 
 	(void)state;
 	ON_CPU(0);
 	open_flows(0, N_PER_CPU);
+	/* what CPU 0's sets kept of its own flows: all but the evicted ones */
+	evict0 = COUNTER(SY_C_CT_EVICT);
+	for (uint32_t i = 0; i < N_PER_CPU; i++)
+		n0 += t0[i] = tracked(i, false);
+	print_message("CPU 0: %u of %u flows tracked, %llu evicted (%u flows in %u sets of %u)\n",
+		      n0, N_PER_CPU, (unsigned long long)evict0, N_PER_CPU, N_SETS, SY_XDP_CT_WAYS);
+	assert_int_equal(n0 + evict0, N_PER_CPU);
 	ON_CPU(1);
 	open_flows(N_PER_CPU, N_PER_CPU);
 	/* from now on Maglev sends many of them elsewhere: only the
 	 * connection table keeps them where they are */
 	assert_int_equal(sy_xdp_web_publish(&sy_test_web, 5), 0);
-	for (uint32_t i = 0; i < 2 * N_PER_CPU; i++)
-		moved += sy_test_web_maglev(sy_test_web.map->base, sy_writer_snapshot(sy_test_web.w), i,
-					    false) != be_of[i];
-	assert_true(moved > N_PER_CPU);
 
 	ON_CPU(0);
 	hits0 = COUNTER(SY_C_CT_HIT);
 	new0 = COUNTER(SY_C_CT_NEW);
-	k0 = kept(0, N_PER_CPU);
-	if (k0 != N_PER_CPU)
+	for (uint32_t i = 0; i < N_PER_CPU; i++)
+		if (t0[i])
+			k0 += sy_xdp_web_syn(&sy_test_web, i, false) == be_of[i];
+	if (k0 != n0)
 		print_message("CPU 0 after CPU 1's flows: %llu of %u tracked, %u moved\n",
-			      (unsigned long long)(COUNTER(SY_C_CT_HIT) - hits0), N_PER_CPU,
-			      N_PER_CPU - k0);
-	assert_int_equal(k0, N_PER_CPU);
-	assert_int_equal(COUNTER(SY_C_CT_HIT) - hits0, N_PER_CPU);
+			      (unsigned long long)(COUNTER(SY_C_CT_HIT) - hits0), n0, n0 - k0);
+	assert_int_equal(k0, n0);
+	assert_int_equal(COUNTER(SY_C_CT_HIT) - hits0, n0);
 	assert_int_equal(COUNTER(SY_C_CT_NEW) - new0, 0);
 
+	/* CPU 1's flows: tracked on CPU 1 (what its sets kept) */
 	ON_CPU(1);
-	k1 = kept(N_PER_CPU, N_PER_CPU);
-	assert_int_equal(k1, N_PER_CPU);
-	assert_int_equal(COUNTER(SY_C_CT_HIT) - hits0, 2 * N_PER_CPU);
-	assert_int_equal(COUNTER(SY_C_CT_NEW) - new0, 0);
+	k1 = 0;
+	for (uint32_t i = N_PER_CPU; i < 2 * N_PER_CPU; i++)
+		k1 += tracked(i, false);
+	assert_int_equal(k1 + COUNTER(SY_C_CT_EVICT) - evict0, N_PER_CPU);
+}
+
+/* A full set: a new flow takes the way of the flow idle the longest (its
+ * deadline the earliest), whichever way that is; counted. */
+static void full_set_evicts_oldest(void **state)
+{
+	uint32_t f[SY_XDP_CT_WAYS + 1], oldest = 3;
+	uint64_t evict0;
+
+	(void)state;
+	same_set(f, SY_XDP_CT_WAYS + 1);
+	ON_CPU(0);
+	open_flows(f[0], 1);
+	for (uint32_t w = 1; w < SY_XDP_CT_WAYS; w++)
+		open_flows(f[w], 1);
+	usleep(20 * 1000); /* the coarse clock moves on (1-4 ms ticks) */
+	for (uint32_t w = 0; w < SY_XDP_CT_WAYS; w++)
+		if (w != oldest)
+			assert_int_equal(sy_xdp_web_syn(&sy_test_web, f[w], false), be_of[f[w]]);
+	evict0 = COUNTER(SY_C_CT_EVICT);
+	open_flows(f[SY_XDP_CT_WAYS], 1);
+	assert_int_equal(COUNTER(SY_C_CT_EVICT) - evict0, 1);
+	for (uint32_t w = 0; w <= SY_XDP_CT_WAYS; w++)
+		assert_int_equal(tracked(f[w], false), w != oldest);
+}
+
+/* An expired way goes to a new flow before the oldest live one does. */
+static void expired_before_live(void **state)
+{
+	uint32_t f[SY_XDP_CT_WAYS + 1], idle = 5;
+	uint64_t evict0, exp0;
+
+	(void)state;
+	same_set(f, SY_XDP_CT_WAYS + 1);
+	ON_CPU(0);
+	for (uint32_t w = 0; w < SY_XDP_CT_WAYS; w++) {
+		tcp_timeout(w == idle ? 10 : 3600 * 1000);
+		open_flows(f[w], 1);
+	}
+	tcp_timeout(3600 * 1000);
+	usleep(50 * 1000); /* flow `idle` expires; f[0], opened first, is the oldest live */
+	evict0 = COUNTER(SY_C_CT_EVICT);
+	exp0 = COUNTER(SY_C_CT_EXPIRED);
+	open_flows(f[SY_XDP_CT_WAYS], 1);
+	assert_int_equal(COUNTER(SY_C_CT_EXPIRED) - exp0, 1);
+	assert_int_equal(COUNTER(SY_C_CT_EVICT) - evict0, 0);
+	for (uint32_t w = 0; w <= SY_XDP_CT_WAYS; w++)
+		assert_int_equal(tracked(f[w], false), w != idle);
+}
+
+/* An IPv6 flow and an IPv4 flow in one set: both found, both kept. */
+static void v6_and_v4_in_one_set(void **state)
+{
+	uint32_t v4 = 0, v6 = 0;
+	uint64_t hits0;
+	int b4, b6;
+
+	(void)state;
+	while (set_of(v4, false) != set_of(v6, true))
+		v4++;
+	ON_CPU(0);
+	b6 = sy_xdp_web_syn(&sy_test_web, v6, true);
+	b4 = sy_xdp_web_syn(&sy_test_web, v4, false);
+	assert_true(b4 > 0 && b6 > 0);
+	assert_true(tracked(v6, true));
+	assert_true(tracked(v4, false));
+	hits0 = COUNTER(SY_C_CT_HIT);
+	assert_int_equal(sy_xdp_web_syn(&sy_test_web, v6, true), b6);
+	assert_int_equal(sy_xdp_web_syn(&sy_test_web, v4, false), b4);
+	assert_int_equal(COUNTER(SY_C_CT_HIT) - hits0, 2);
 }
 
 /* `syctl lookup` asks sy_xdp_ct_lookup(): it finds a flow on the CPU that
@@ -132,7 +272,7 @@ static void lookup_any_cpu(void **state)
 		struct sy_flow_key k = sy_test_flow_key(&f);
 		uint64_t uid = 0;
 
-		assert_int_equal(sy_xdp_ct_lookup(sy_test_web.x, &k, &uid), 1);
+		assert_int_equal(sy_xdp_ct_lookup(sy_test_web.x, &k, seed_of(&k), &uid), 1);
 		assert_int_equal(backend_of_uid(uid), be_of[i]);
 	}
 	/* a flow nobody tracks */
@@ -141,7 +281,7 @@ static void lookup_any_cpu(void **state)
 		struct sy_flow_key k = sy_test_flow_key(&f);
 		uint64_t uid = 0;
 
-		assert_int_equal(sy_xdp_ct_lookup(sy_test_web.x, &k, &uid), 0);
+		assert_int_equal(sy_xdp_ct_lookup(sy_test_web.x, &k, seed_of(&k), &uid), 0);
 	}
 }
 
@@ -150,6 +290,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(table_per_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(lookup_any_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(full_set_evicts_oldest, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(expired_before_live, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(v6_and_v4_in_one_set, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+
+#include <switchyard/xdp_maps.h>
 
 #include "xdp_lb_util.h"
 
@@ -61,27 +64,23 @@ long sy_xdp_test_ct_clear(int conntrack_fd)
 {
 	struct bpf_map_info mi;
 	uint32_t mlen = sizeof(mi);
+	struct sy_xdp_ct_set *sets;
+	size_t len;
 	long n = 0;
 
 	memset(&mi, 0, sizeof(mi));
-	if (bpf_obj_get_info_by_fd(conntrack_fd, &mi, &mlen) || mi.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
+	if (bpf_obj_get_info_by_fd(conntrack_fd, &mi, &mlen) || mi.type != BPF_MAP_TYPE_ARRAY ||
+	    mi.value_size != sizeof(*sets))
 		return -1;
-	for (uint32_t cpu = 0; cpu < mi.max_entries; cpu++) {
-		uint32_t id;
-		long k;
-		int fd;
-
-		if (bpf_map_lookup_elem(conntrack_fd, &cpu, &id))
-			continue; /* no table in this slot */
-		fd = bpf_map_get_fd_by_id(id);
-		if (fd < 0)
-			return -1;
-		k = sy_xdp_test_map_clear(fd);
-		close(fd);
-		if (k < 0)
-			return -1;
-		n += k;
-	}
+	len = (size_t)mi.max_entries * sizeof(*sets);
+	sets = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, conntrack_fd, 0);
+	if (sets == MAP_FAILED)
+		return -1;
+	for (size_t i = 0; i < mi.max_entries; i++)
+		for (uint32_t w = 0; w < SY_XDP_CT_WAYS; w++)
+			n += sets[i].expires_ns[w] != 0;
+	memset(sets, 0, len);
+	munmap(sets, len);
 	return n;
 }
 

@@ -11,12 +11,12 @@
 /* fd of the map `name` used by the program prog_fd, or -1. */
 int sy_xdp_test_map_fd(int prog_fd, const char *name);
 
-/* Delete every entry of a hash map (e.g. sy_conntrack). Returns the number
+/* Delete every entry of a hash map. Returns the number
  * deleted. */
 long sy_xdp_test_map_clear(int map_fd);
 
-/* Empty every CPU's connection table of sy_conntrack (an array of maps,
- * one per CPU). Returns the number of flows deleted, or -1. */
+/* Empty every CPU's connection table of sy_conntrack (an array of sets,
+ * mapped). Returns the number of ways that were in use, or -1. */
 long sy_xdp_test_ct_clear(int conntrack_fd);
 
 /* Zero the entry `key` of a per-CPU array on every CPU. 0 or -errno. */

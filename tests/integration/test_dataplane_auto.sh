@@ -8,10 +8,12 @@
 #   1b. --xdp-mode generic attaches in the generic (skb) path
 #   1c. --xdp-stay: SIGTERM leaves the program attached and pinned; the next
 #       sy-control adopts it with its connection tables (one per CPU,
-#       --xdp-ct-flows entries each); pins of an earlier layout (the shared
-#       LRU_PERCPU_HASH conntrack, a shorter sy_config) are replaced, said in
-#       the log, without detaching; a pinned link detached by hand
-#       (bpftool) is `detached`, and a restart attaches the program again;
+#       --xdp-ct-flows / 8 sets of 8 ways each); pins of an earlier layout
+#       (the shared LRU_PERCPU_HASH conntrack, a shorter sy_config) are
+#       replaced, said in the log, without detaching; a pinned link detached
+#       by hand (bpftool) is `detached`, and a restart attaches the program
+#       again; the per-CPU LRU hashes of f5f4934 and before: their 100
+#       tracked flows migrated into the new tables (syctl lookup: conntrack);
 #       --xdp-detach removes it
 #   3. bad flag values are refused with exit 2
 #
@@ -99,27 +101,20 @@ start_xdp() { # LOG [flags]
 	SY_PIDS+=($CONTROL)
 	sy_wait 15 test -S "$SOCK" || { cat "$W/$log.log"; sy_fail "sy-control ($log) did not start"; }
 }
-# id of the connection table of CPU 0 (slot 0 of the pinned sy_conntrack)
-ct_table() {
-	"$BPFTOOL" -j map lookup pinned "$PINS/sy_conntrack" key 0 0 0 0 2>/dev/null | python3 -c '
-import json, sys
-print(int.from_bytes(bytes(int(b, 16) for b in json.load(sys.stdin)["value"]), "little"))'
-}
 # type and max_entries of a map: "array_of_maps 2"
 map_shape() { "$BPFTOOL" -j map show "$@" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
 print(m["type"], m["max_entries"])'; }
-# a tracked flow of 40 key bytes (0x5a) to backend uid 0x11..., expiring in the far future
-CT_KEY=$(printf '5a %.0s' $(seq 40))
+# a set of 512 bytes: way 0's deadline in the far future, then 0x11 bytes
+CT_SET="ff ff ff ff ff ff ff 7f $(printf '11 %.0s' $(seq 504))"
 start_xdp stay1 --xdp-stay --xdp-ct-flows 4096
 NCPU=$(($(cut -d- -f2 /sys/devices/system/cpu/possible) + 1)) # possible CPUs, as libbpf counts them
-[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array_of_maps $NCPU" ] &&
-	[ "$(map_shape id "$(ct_table)")" = "lru_hash 4096" ] &&
-	sy_pass "a connection table per CPU ($NCPU), --xdp-ct-flows 4096 entries each" ||
-	sy_fail "connection tables: $(map_shape pinned "$PINS/sy_conntrack"), CPU 0's: $(map_shape id "$(ct_table)")"
-"$BPFTOOL" map update id "$(ct_table)" key hex $CT_KEY \
-	value hex 11 11 11 11 11 11 11 11 ff ff ff ff ff ff ff 7f || sy_fail "cannot seed conntrack"
+[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array $((NCPU * 512))" ] &&
+	sy_pass "a connection table per CPU ($NCPU), --xdp-ct-flows 4096: 512 sets of 8 each" ||
+	sy_fail "connection tables: $(map_shape pinned "$PINS/sy_conntrack")"
+"$BPFTOOL" map update pinned "$PINS/sy_conntrack" key 7 0 0 0 value hex $CT_SET ||
+	sy_fail "cannot seed conntrack"
 PROG1=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 stop_control
 has_xdp && [ -e "$PINS/link" ] && [ -e "$PINS/sy_conntrack" ] && grep -q "left attached" "$W/stay1.log" &&
@@ -130,7 +125,8 @@ PROG2=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\
 grep -q "adopted=yes" "$W/stay2.log" && [ -n "$PROG2" ] && [ "$PROG2" != "$PROG1" ] &&
 	sy_pass "restart adopted the pinned link and swapped its program in (prog $PROG1 -> $PROG2)" ||
 	{ sy_fail "no adoption (prog $PROG1 -> $PROG2)"; cat "$W/stay2.log"; }
-"$BPFTOOL" -j map lookup id "$(ct_table)" key hex $CT_KEY 2>/dev/null | grep -q '"value":\["0x11","0x11"' &&
+"$BPFTOOL" -j map lookup pinned "$PINS/sy_conntrack" key 7 0 0 0 2>/dev/null |
+	grep -q '"value":\["0xff","0xff","0xff","0xff","0xff","0xff","0xff","0x7f","0x11","0x11"' &&
 	sy_pass "the connection table survived the restart" || sy_fail "conntrack entry lost across the restart"
 kill -TERM $CONTROL; wait $CONTROL # --xdp-stay again: the next step detaches it by hand
 start_xdp stay3 --xdp-stay
@@ -146,7 +142,7 @@ start_xdp stay4 --xdp-stay
 PROG4=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/stay4.log" &&
 	grep -q "adopted=yes" "$W/stay4.log" && [ -n "$PROG4" ] && [ "$PROG4" != "$PROG3" ] &&
-	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array_of_maps $NCPU" ] &&
+	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array $((NCPU * 32768))" ] &&
 	sy_pass "old-layout pins replaced and said, the program swapped in place (prog $PROG3 -> $PROG4)" ||
 	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
 # the pinned link detached behind sy-control's back (`bpftool link detach`;
@@ -165,6 +161,47 @@ sy_wait 5 has_xdp && grep -q "adopted=yes" "$W/stay5.log" &&
 	grep -q "pinned XDP link was detached" "$W/stay5.log" && ctl status >/dev/null &&
 	sy_pass "restarted over the detached link's pin: attached again, maps adopted, said" ||
 	{ sy_fail "restart over a detached link's pin"; cat "$W/stay5.log"; }
+stop_control
+# the connection tables of f5f4934 and before: an array of maps, CPU -> LRU
+# hash of struct sy_flow_key (40 bytes) -> backend ref, deadline (16). 100
+# flows 198.18.2.1:(40000+i) -> 198.18.1.1:80 tcp on CPU i % NCPU, to the
+# web backend (its uid, the key of sy_backends), live for ever. The new
+# sy-control copies them into its tables (same CPU) before its program runs.
+# Without the copy (sy_xdp_ct_migrate() not called):
+#   FAIL: migration of f5f4934's tables: 0 of 100 tracked
+UID_HEX=$("$BPFTOOL" -j map dump pinned "$PINS/sy_backends" | python3 -c '
+import json, sys
+print(" ".join(b[2:] for b in json.load(sys.stdin)[0]["key"]))')
+rm "$PINS/sy_conntrack"
+for c in $(seq 0 $((NCPU - 1))); do
+	"$BPFTOOL" map create "$PINS/old_ct$c" type lru_hash key 40 value 16 entries 4096 name sy_ct_cpu$c ||
+		sy_fail "cannot create the old layout's table of CPU $c"
+done
+"$BPFTOOL" map create "$PINS/sy_conntrack" type array_of_maps key 4 value 4 entries $NCPU \
+	name sy_conntrack inner_map pinned "$PINS/old_ct0" || sy_fail "cannot create the old layout's sy_conntrack"
+for c in $(seq 0 $((NCPU - 1))); do
+	"$BPFTOOL" map update pinned "$PINS/sy_conntrack" key $c 0 0 0 value pinned "$PINS/old_ct$c" ||
+		sy_fail "cannot install the old table of CPU $c"
+done
+Z12="0 0 0 0 0 0 0 0 0 0 0 0"
+for i in $(seq 0 99); do
+	p=$((40000 + i))
+	"$BPFTOOL" map update pinned "$PINS/old_ct$((i % NCPU))" \
+		key 198 18 2 1 $Z12 198 18 1 1 $Z12 $((p >> 8)) $((p & 255)) 0 80 6 4 0 0 \
+		value hex $UID_HEX ff ff ff ff ff ff ff 7f || { sy_fail "cannot seed old flow $i"; break; }
+done
+rm "$PINS"/old_ct*
+start_xdp stay6 --xdp-stay
+conntracked=0
+for i in $(seq 0 99); do
+	ctl lookup web 198.18.2.1:$((40000 + i)) 198.18.1.1:80 tcp | grep -q "conntrack (xdp)" &&
+		conntracked=$((conntracked + 1))
+done
+grep -q 'earlier layout migrated.*live=100 kept=100' "$W/stay6.log" &&
+	! grep -q 'maps=.*sy_conntrack' "$W/stay6.log" && [ $conntracked = 100 ] &&
+	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array $((NCPU * 32768))" ] &&
+	sy_pass "f5f4934's per-CPU LRU tables: 100 of 100 tracked flows migrated (syctl lookup: conntrack)" ||
+	{ sy_fail "migration of f5f4934's tables: $conntracked of 100 tracked"; cat "$W/stay6.log"; }
 stop_control
 "$BUILD/control/sy-control" --config "$W/sw.yaml" --xdp-bpffs "$W/bpffs" --xdp-detach >"$W/detach.log" 2>&1
 rc=$?
