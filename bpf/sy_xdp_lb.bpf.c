@@ -51,6 +51,7 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_classify.h>
+#include <switchyard/pkt_frag.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/pkt_icmp_reply.h>
 #include <switchyard/pkt_parse.h>
@@ -125,6 +126,15 @@ struct {
 	__type(key, __u32);
 	__array(values, struct sy_ct_table);
 } sy_conntrack SEC(".maps");
+
+/* First fragments' ports for their later fragments (pkt_frag.h): one LRU
+ * shared by the CPUs (xdp_maps.h says why). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SY_XDP_FRAG_ENTRIES);
+	__type(key, struct sy_frag_key);
+	__type(value, struct sy_xdp_frag);
+} sy_frag SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -242,13 +252,14 @@ find_service(const struct sy_parsed *p, const struct sy_xdp_vip_addr *a)
 		return NULL;
 	if (as->kind == SY_XDP_ADDR_ONE) {
 		/* the one service is also the address's fragment service */
-		if (p->is_frag || as->port == 0 || as->port == p->key.dport)
+		if (!sy_frag_has_ports(p) || as->port == 0 || as->port == p->key.dport)
 			return &as->svc;
 		return NULL;
 	}
 	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	/* fragments go to the address's fragment service (no ports to match) */
-	if (p->is_frag) {
+	/* fragments without their flow's ports go to the address's fragment
+	 * service (no ports to match) */
+	if (!sy_frag_has_ports(p)) {
 		k.port = 0;
 		k.family |= SY_VIP_ADDR_KEY;
 		return bpf_map_lookup_elem(&sy_vips, &k);
@@ -475,6 +486,38 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 	return pick(s, hash, &ref);
 }
 
+/* ---- Fragments (switchyard/pkt_frag.h) --------------------------------------- */
+
+/* A later fragment takes its first's ports if sy_frag remembers them. */
+static __always_inline void frag_follow_first(struct sy_parsed *p)
+{
+	struct sy_frag_key k;
+	struct sy_xdp_frag *e;
+
+	if (sy_frag_step(p) != SY_FRAG_LOOKUP)
+		return;
+	sy_frag_key_of(p, &k);
+	e = bpf_map_lookup_elem(&sy_frag, &k);
+	if (e && e->expires_ns >= ct_now()) {
+		struct sy_frag_ports v = { .sport = e->sport, .dport = e->dport };
+
+		sy_frag_follow(p, v);
+	}
+}
+
+/* A first fragment of VIP traffic: remember its ports for the later ones. */
+static __always_inline void frag_remember_first(const struct sy_parsed *p)
+{
+	struct sy_xdp_frag v = { .sport = p->key.sport, .dport = p->key.dport };
+	struct sy_frag_key k;
+
+	if (sy_frag_step(p) != SY_FRAG_REMEMBER)
+		return;
+	sy_frag_key_of(p, &k);
+	v.expires_ns = ct_now() + (__u64)SY_FRAG_TIMEOUT_MS_DEFAULT * 1000000;
+	bpf_map_update_elem(&sy_frag, &k, &v, BPF_ANY);
+}
+
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
 
 static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
@@ -508,6 +551,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	va = vip_address(&p.key);
 	if (!va)
 		return SY_V_KERNEL;
+	if (p.is_frag)
+		frag_follow_first(&p);
 	sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
 	if (!sp) {
 		__u32 reason = SY_C_DROP_NO_SERVICE;
@@ -519,6 +564,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	svc = *sp;
 	slot = svc.slot;
+	if (p.is_frag)
+		frag_remember_first(&p);
 
 	how = sy_class_choice(&p);
 	if (how == SY_CHOOSE_FRAGMENT) {
@@ -567,8 +614,17 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED)
-		count(sy_class_forward_counter(how));
+	if (how != SY_CHOOSE_TRACKED || p.is_frag) {
+		__u32 c[3];
+
+		sy_class_forward_counters(&p, how, c);
+		if (c[0])
+			count(c[0]);
+		if (c[1])
+			count(c[1]);
+		if (c[2])
+			count(c[2]);
+	}
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
 	st = cpu_stats();

@@ -230,8 +230,9 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 				.port = p->key.dport };
 
 	memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	/* Fragments go to the address's fragment service (no ports to match) */
-	if (p->is_frag)
+	/* Fragments without their flow's ports go to the address's fragment
+	 * service (no ports to match) */
+	if (!sy_frag_has_ports(p))
 		return sy_snapshot_vip_addr(lb->base, lb->snap, &k);
 	/* Traffic comes in runs to the same VIP: remember the last answer of
 	 * this snapshot and skip the hash lookup while it repeats. Keyed by
@@ -245,6 +246,31 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 	return lb->vip_cache_svc;
 }
 
+
+/* A later fragment: its first's ports, if this worker remembers them. */
+static void frag_follow_first(struct sy_lb *lb, struct sy_parsed *p)
+{
+	struct sy_frag_ports ports;
+	struct sy_frag_key k;
+
+	if (sy_frag_step(p) != SY_FRAG_LOOKUP)
+		return;
+	sy_frag_key_of(p, &k);
+	if (sy_frag_table_lookup(&lb->frag, &k, lb->now, &ports))
+		sy_frag_follow(p, ports);
+}
+
+/* A first fragment of VIP traffic: remember its ports for the later ones.
+ * In stage 1, so that later fragments in the same burst find them. */
+static void frag_remember_first(struct sy_lb *lb, const struct sy_parsed *p)
+{
+	struct sy_frag_key k;
+
+	if (sy_frag_step(p) != SY_FRAG_REMEMBER)
+		return;
+	sy_frag_key_of(p, &k);
+	sy_frag_table_insert(&lb->frag, &k, sy_frag_ports_of(p), lb->now);
+}
 
 /* A frame between the two stages of the packet path. */
 struct lb_work {
@@ -271,6 +297,10 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		*v = SY_V_KERNEL;
 		return 0;
 	}
+	/* a later fragment takes its first's ports if they are remembered
+	 * (switchyard/pkt_frag.h) */
+	if (p->is_frag)
+		frag_follow_first(lb, p);
 	w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
 	if (!w->svc) {
 		uint32_t reason;
@@ -280,9 +310,11 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 			count(lb, (enum sy_counter)reason);
 		return 0;
 	}
+	if (p->is_frag)
+		frag_remember_first(lb, p);
 	w->frame_len = pkt->len;
 	w->hash = sy_class_flow_hash(p, w->svc->hash_seed);
-	if (!p->is_frag) /* tracked, or an ICMP error that may peek at its flow */
+	if (sy_frag_has_ports(p)) /* tracked, or an ICMP error that may peek at its flow */
 		sy_ct_prefetch(&lb->ct, w->hash);
 	return 1;
 }
@@ -348,8 +380,14 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED)
-		count(lb, (enum sy_counter)sy_class_forward_counter(how));
+	if (how != SY_CHOOSE_TRACKED || p->is_frag) {
+		uint32_t c[3];
+
+		sy_class_forward_counters(p, how, c);
+		for (int i = 0; i < 3; i++)
+			if (c[i])
+				count(lb, (enum sy_counter)c[i]);
+	}
 	if (other_worker)
 		count(lb, SY_C_ICMP_CT_OTHER);
 	count(lb, SY_C_FWD_PKTS);

@@ -17,6 +17,7 @@
 #include <switchyard/region.h>
 
 #include "conntrack.h"
+#include "frag_table.h"
 
 /* Per-lcore state of the packet path. */
 struct sy_lb {
@@ -44,6 +45,9 @@ struct sy_lb {
 	uint64_t vip_cache_gen;
 	struct sy_vip_key vip_cache_key;
 	const struct sy_service *vip_cache_svc;
+	/* first fragments' ports, for their later fragments (zeroed: empty);
+	 * last, away from the fields every packet reads */
+	struct sy_frag_table frag;
 };
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
