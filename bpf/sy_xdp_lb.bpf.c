@@ -488,34 +488,39 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_servic
 
 /* ---- Fragments (switchyard/pkt_frag.h) --------------------------------------- */
 
-/* A later fragment takes its first's ports if sy_frag remembers them. */
-static __always_inline void frag_follow_first(struct sy_parsed *p)
+/* A fragment's service: a later fragment takes its first's ports if
+ * sy_frag remembers them; a first fragment of a VIP service is remembered
+ * (lb.c fragment_service()). */
+static __always_inline const struct sy_xdp_service *
+fragment_service(struct xdp_md *ctx, struct sy_parsed *p, const struct sy_xdp_vip_addr *va)
 {
-	struct sy_frag_key k;
+	enum sy_frag_step step = sy_frag_step(p);
+	const struct sy_xdp_service *sp;
 	struct sy_xdp_frag *e;
-
-	if (sy_frag_step(p) != SY_FRAG_LOOKUP)
-		return;
-	sy_frag_key_of(p, &k);
-	e = bpf_map_lookup_elem(&sy_frag, &k);
-	if (e && e->expires_ns >= ct_now()) {
-		struct sy_frag_ports v = { .sport = e->sport, .dport = e->dport };
-
-		sy_frag_follow(p, v);
-	}
-}
-
-/* A first fragment of VIP traffic: remember its ports for the later ones. */
-static __always_inline void frag_remember_first(const struct sy_parsed *p)
-{
-	struct sy_xdp_frag v = { .sport = p->key.sport, .dport = p->key.dport };
 	struct sy_frag_key k;
+	__u64 now = ct_now();
 
-	if (sy_frag_step(p) != SY_FRAG_REMEMBER)
-		return;
-	sy_frag_key_of(p, &k);
-	v.expires_ns = ct_now() + (__u64)SY_FRAG_TIMEOUT_MS_DEFAULT * 1000000;
-	bpf_map_update_elem(&sy_frag, &k, &v, BPF_ANY);
+	if (step != SY_FRAG_NONE && sy_frag_key_of(ctx, p, &k))
+		step = SY_FRAG_NONE;
+	if (step == SY_FRAG_LOOKUP) {
+		e = bpf_map_lookup_elem(&sy_frag, &k);
+		if (e && e->expires_ns >= now) {
+			struct sy_frag_ports v = { .sport = e->sport, .dport = e->dport };
+
+			sy_frag_follow(p, v);
+		}
+	}
+	sp = sy_class_has_service(p) ? find_service(p, va) : NULL;
+	if (sp && step == SY_FRAG_REMEMBER) {
+		struct sy_xdp_frag v = {
+			.sport = p->key.sport,
+			.dport = p->key.dport,
+			.expires_ns = now + (__u64)SY_FRAG_TIMEOUT_MS_DEFAULT * 1000000,
+		};
+
+		bpf_map_update_elem(&sy_frag, &k, &v, BPF_ANY);
+	}
+	return sp;
 }
 
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
@@ -552,8 +557,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (!va)
 		return SY_V_KERNEL;
 	if (p.is_frag)
-		frag_follow_first(&p);
-	sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
+		sp = fragment_service(ctx, &p, va);
+	else
+		sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
 	if (!sp) {
 		__u32 reason = SY_C_DROP_NO_SERVICE;
 
@@ -564,8 +570,6 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	svc = *sp;
 	slot = svc.slot;
-	if (p.is_frag)
-		frag_remember_first(&p);
 
 	how = sy_class_choice(&p);
 	if (how == SY_CHOOSE_FRAGMENT) {

@@ -224,7 +224,8 @@ static bool vip_address(struct sy_lb *lb, const struct sy_flow_key *key)
 	return sy_snapshot_vip_addr(lb->base, lb->snap, &k) != NULL;
 }
 
-static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_parsed *p)
+static inline __attribute__((always_inline)) const struct sy_service *
+find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
@@ -247,29 +248,26 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 }
 
 
-/* A later fragment: its first's ports, if this worker remembers them. */
-static void frag_follow_first(struct sy_lb *lb, struct sy_parsed *p)
+/* The service of a fragment (switchyard/pkt_frag.h), out of the way of
+ * whole packets: a later fragment takes its first's ports if this worker
+ * remembers them; a first fragment of a VIP service is remembered, in stage
+ * 1, so that later fragments of the same burst find it. */
+static __attribute__((noinline)) const struct sy_service *
+fragment_service(struct sy_lb *lb, struct sy_pkt *pkt, struct sy_parsed *p)
 {
+	enum sy_frag_step step = sy_frag_step(p);
+	const struct sy_service *svc;
 	struct sy_frag_ports ports;
 	struct sy_frag_key k;
 
-	if (sy_frag_step(p) != SY_FRAG_LOOKUP)
-		return;
-	sy_frag_key_of(p, &k);
-	if (sy_frag_table_lookup(&lb->frag, &k, lb->now, &ports))
+	if (step != SY_FRAG_NONE && sy_frag_key_of(pkt, p, &k))
+		step = SY_FRAG_NONE;
+	if (step == SY_FRAG_LOOKUP && sy_frag_table_lookup(&lb->frag, &k, lb->now, &ports))
 		sy_frag_follow(p, ports);
-}
-
-/* A first fragment of VIP traffic: remember its ports for the later ones.
- * In stage 1, so that later fragments in the same burst find them. */
-static void frag_remember_first(struct sy_lb *lb, const struct sy_parsed *p)
-{
-	struct sy_frag_key k;
-
-	if (sy_frag_step(p) != SY_FRAG_REMEMBER)
-		return;
-	sy_frag_key_of(p, &k);
-	sy_frag_table_insert(&lb->frag, &k, sy_frag_ports_of(p), lb->now);
+	svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	if (svc && step == SY_FRAG_REMEMBER)
+		sy_frag_table_insert(&lb->frag, &k, sy_frag_ports_of(p), lb->now);
+	return svc;
 }
 
 /* A frame between the two stages of the packet path. */
@@ -297,11 +295,10 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		*v = SY_V_KERNEL;
 		return 0;
 	}
-	/* a later fragment takes its first's ports if they are remembered
-	 * (switchyard/pkt_frag.h) */
-	if (p->is_frag)
-		frag_follow_first(lb, p);
-	w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	if (__builtin_expect(p->is_frag, 0))
+		w->svc = fragment_service(lb, pkt, p);
+	else
+		w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
 	if (!w->svc) {
 		uint32_t reason;
 
@@ -310,8 +307,6 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 			count(lb, (enum sy_counter)reason);
 		return 0;
 	}
-	if (p->is_frag)
-		frag_remember_first(lb, p);
 	w->frame_len = pkt->len;
 	w->hash = sy_class_flow_hash(p, w->svc->hash_seed);
 	if (sy_frag_has_ports(p)) /* tracked, or an ICMP error that may peek at its flow */

@@ -25,7 +25,7 @@
  *
  *   switch (sy_frag_step(p)) {
  *   case SY_FRAG_REMEMBER: the driver stores sy_frag_ports_of(p) under
- *                          sy_frag_key_of(p) (once its service is found)
+ *                          sy_frag_key_of(f, p) (once its service is found)
  *   case SY_FRAG_LOOKUP:   if the driver finds ports: sy_frag_follow(p, ports)
  *   }
  *   ... then the service lookup and sy_class_choice() as for any packet.
@@ -34,6 +34,7 @@
 #define SWITCHYARD_PKT_FRAG_H
 
 #include "counters.h"
+#include "pkt_frame.h"
 #include "pkt_parse.h"
 
 /* How long a first fragment's ports are remembered: the fragments of one
@@ -45,7 +46,7 @@
 struct sy_frag_key {
 	uint32_t src[4]; /* IPv4: src[0] only, the rest 0 */
 	uint32_t dst[4];
-	uint32_t id;     /* IPv4: the 16-bit ID, as loaded */
+	uint32_t id;     /* IPv4: the 16-bit ID, as loaded, zero-extended */
 	uint8_t family;
 	uint8_t proto;
 	uint8_t pad[2];
@@ -70,14 +71,27 @@ static __sy_always_inline enum sy_frag_step sy_frag_step(const struct sy_parsed 
 	return p->frag_first ? SY_FRAG_REMEMBER : SY_FRAG_LOOKUP;
 }
 
-static __sy_always_inline void sy_frag_key_of(const struct sy_parsed *p, struct sy_frag_key *k)
+/* The datagram's identity, its ID read from the frame (not kept in struct
+ * sy_parsed, which every packet clears and fills): the IPv4 header's, or
+ * the IPv6 fragment header's, the 8 bytes before l4_off. 0, or -1 if the
+ * bytes are not there (the parser read them: cannot happen). */
+static __sy_always_inline int sy_frag_key_of(sy_frame *f, const struct sy_parsed *p,
+					     struct sy_frag_key *k)
 {
+	uint32_t off = p->family == SY_AF_INET ? p->l2_len + 4 : p->l4_off - 4;
+	const uint8_t *id = (const uint8_t *)sy_frame_at(f, sy_frame_off(off), 4);
+
+	if (!id)
+		return -1;
 	__builtin_memset(k, 0, sizeof(*k));
 	__builtin_memcpy(k->src, p->key.src, sizeof(k->src));
 	__builtin_memcpy(k->dst, p->key.dst, sizeof(k->dst));
-	k->id = p->frag_id;
+	/* IPv4: ID and the flags/offset word after it; only the ID is the
+	 * datagram's (the offset differs between its fragments) */
+	k->id = p->family == SY_AF_INET ? (uint32_t)sy_get16(id) : sy_get32(id);
 	k->family = p->key.family;
 	k->proto = p->key.proto;
+	return 0;
 }
 
 static __sy_always_inline struct sy_frag_ports sy_frag_ports_of(const struct sy_parsed *p)

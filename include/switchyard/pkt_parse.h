@@ -41,7 +41,6 @@ struct sy_parsed {
 	 * first's ports the driver found and put into key (sy_frag_follow) */
 	uint8_t frag_first;
 	uint8_t frag_followed;
-	uint32_t frag_id; /* IPv4 ID / IPv6 fragment identification, as loaded */
 	struct sy_flow_key key; /* client -> VIP direction */
 };
 
@@ -236,7 +235,6 @@ static __sy_always_inline int sy_parse_ip4(sy_frame *f, uint32_t off, uint32_t l
 	if (p->is_frag) {
 		/* only the first fragment has the ports; one whose TCP/UDP
 		 * header is cut is taken as a later one (no ports) */
-		p->frag_id = ip->id;
 		if (!(frag & SY_IP4_OFFMASK) &&
 		    (p->proto == SY_IPPROTO_TCP || p->proto == SY_IPPROTO_UDP) &&
 		    !sy_parse_l4_ports(f, p->l4_off, end, p, 1))
@@ -291,7 +289,6 @@ static __sy_always_inline int sy_parse_ip6(sy_frame *f, uint32_t off, uint32_t l
 
 		if (!fh)
 			return sy_parse_drop(p, SY_C_DROP_IP6_EXT);
-		p->frag_id = sy_get32(fh + 4);
 		if (!(sy_ntoh16(sy_parse_rd16(fh + 2)) & 0xfff8) &&
 		    (nh == SY_IPPROTO_TCP || nh == SY_IPPROTO_UDP) &&
 		    !sy_parse_l4_ports(f, l4, end, p, 1))
