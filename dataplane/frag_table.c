@@ -11,12 +11,15 @@
 _Static_assert(sizeof(struct sy_frag_key) % 4 == 0, "hashed as words");
 _Static_assert((SY_FRAG_SETS & (SY_FRAG_SETS - 1)) == 0, "a mask picks the set");
 
+uint32_t sy_frag_table_set_of(const struct sy_frag_key *key)
+{
+	return sy_jhash_words((const uint32_t *)key, sizeof(*key) / 4, 0) & (SY_FRAG_SETS - 1);
+}
+
 static inline struct sy_frag_entry *set_of(const struct sy_frag_table *t,
 					   const struct sy_frag_key *key)
 {
-	uint32_t h = sy_jhash_words((const uint32_t *)key, sizeof(*key) / 4, 0);
-
-	return (struct sy_frag_entry *)&t->e[(h & (SY_FRAG_SETS - 1)) * SY_FRAG_WAYS];
+	return (struct sy_frag_entry *)&t->e[sy_frag_table_set_of(key) * SY_FRAG_WAYS];
 }
 
 static inline uint32_t timeout_ms(const struct sy_frag_table *t)

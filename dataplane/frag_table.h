@@ -33,6 +33,9 @@ struct sy_frag_table {
 	uint32_t timeout_ms; /* 0: SY_FRAG_TIMEOUT_MS_DEFAULT */
 };
 
+/* The set key lives in (its hash's low bits). */
+uint32_t sy_frag_table_set_of(const struct sy_frag_key *key);
+
 /* The ports remembered for key at now: 1 and *ports, or 0. */
 int sy_frag_table_lookup(const struct sy_frag_table *t, const struct sy_frag_key *key,
 			 uint32_t now, struct sy_frag_ports *ports);
