@@ -492,6 +492,22 @@ class Corpus:
                     hlim=r.choice([63, 64, 255]), **kw) / upper
 
     # ---- expectations ----
+    def no_service(self, category, name, inp, vip_addr, reason="drop_no_service"):
+        """A packet no service takes: dropped (reason) if its destination is
+        a VIP address, else the kernel's."""
+        if vip_addr:
+            self.add(category, name, "drop", reason, inp)
+        else:
+            self.add(category, name, "kernel", "-", inp)
+
+    def backend(self, category, name, inp, svc, h):
+        """The backend svc's table gives flow hash h, or None after adding
+        the drop_no_backend case."""
+        be = svc.pick(h)
+        if be is None:
+            self.add(category, name, "drop", "drop_no_backend", inp)
+        return be
+
     def expect_l4(self, category, name, l3pkt, tags=(), pad=b"", cmac=None, dmac=PORT_MAC):
         """A TCP/UDP packet: predicts the verdict and the output."""
         tags = list(tags)
@@ -503,15 +519,11 @@ class Corpus:
         inp = frame(dmac, cmac, tags, ethertype_of(fam), bytes(l3pkt), pad)
         svc = self.model.match(fam, dst, proto, l4.dport)
         if svc is None:
-            if self.model.is_vip_addr(dst, proto):
-                self.add(category, name, "drop", "drop_no_service", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
             return None
         h = flow_hash(fam, src, dst, l4.sport, l4.dport, proto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return svc, None
         self.selected(category, name, inp, svc, be, h, tags, l3pkt, "forwarded", cmac, dmac)
         return svc, be
@@ -567,18 +579,14 @@ class Corpus:
             sport, dport = ports
             svc = self.model.match(fam, dst, proto, dport)
             if svc is None:
-                if self.model.is_vip_addr(dst, proto):
-                    self.add(category, name, "drop", "drop_no_service", inp)
-                else:
-                    self.add(category, name, "kernel", "-", inp)
+                self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
                 return None
             if first:
                 self.frag_mem[key] = ports
             flow = (fam, src, dst, sport, dport, proto)
             h = flow_hash(fam, src, dst, sport, dport, proto, svc.seed)
-            be = svc.pick(h)
+            be = self.backend(category, name, inp, svc, h)
             if be is None:
-                self.add(category, name, "drop", "drop_no_backend", inp)
                 return None
             # a first fragment opens its flow's entry, a later one finds it
             assert (flow in self.tracked) == (not first), name
@@ -592,15 +600,11 @@ class Corpus:
     def _fragment_3tuple(self, category, name, inp, fam, src, dst, proto, tags, l3pkt):
         svc = self.model.addr_service(dst, proto) if proto in (6, 17) else None
         if svc is None:
-            if proto in (6, 17) and self.model.is_vip_addr(dst):
-                self.add(category, name, "drop", "drop_no_service", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, proto in (6, 17) and self.model.is_vip_addr(dst))
             return None
         h = flow_hash(fam, src, dst, 0, 0, proto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return None
         self.selected(category, name, inp, svc, be, h, tags, l3pkt, "frag_untracked")
         return be
@@ -614,15 +618,12 @@ class Corpus:
         # the flow in client -> VIP direction is the quote reversed
         svc = self.model.match(fam, quote_src, qproto, qsport)
         if svc is None:
-            if self.model.is_vip_addr(quote_src, qproto):
-                self.add(category, name, "drop", "drop_icmp", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, self.model.is_vip_addr(quote_src, qproto),
+                            "drop_icmp")
             return None
         h = flow_hash(fam, quote_dst, quote_src, qdport, qsport, qproto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return None
         self.selected(category, name, inp, svc, be, h, tags, l3pkt, "icmp_to_backend")
         return be
@@ -630,7 +631,7 @@ class Corpus:
     def write(self, path):
         with open(path, "w") as f:
             f.write("# Switchyard packet corpus, generated by tests/packets/gen_corpus.py\n")
-            f.write("# name verdict counter in_hex out_hex\n")
+            f.write("# name verdict counter in_hex out_hex [after]\n")
             for name, verdict, counter, inp, out, after in self.cases:
                 f.write("%s %s %s %s %s%s\n" % (name, verdict, counter, inp.hex(),
                                                 out.hex() if out is not None else "-",
