@@ -68,7 +68,7 @@ sy_wait 10 bash -c "[ \$(cat '$WORK'/recv[1-9] 2>/dev/null | wc -l) -ge $((2 * F
 	sy_fail "$(total) of $((2 * FLOWS)) datagrams arrived"
 sleep 0.3 # anything arriving twice would be here by now
 
-python3 - "$WORK" $NB <<'PY'
+python3 - "$WORK" $NB <<'PY' || SY_FAILED=1
 import sys
 work, nb = sys.argv[1], int(sys.argv[2])
 sent = [l.split() for l in open(work + "/sent")]
@@ -101,7 +101,6 @@ print("%s: %d flows, large datagrams of %d..%d bytes: %d received once and intac
          len(sent) - bad, len(split), len(used)))
 sys.exit(0 if ok else 1)
 PY
-[ $? -eq 0 ] || SY_FAILED=$((SY_FAILED + 1))
 
 # fragments sent: each large datagram (UDP header + payload) in pieces of
 # (1400 - 20) & ~7 = 1376 bytes
