@@ -51,6 +51,7 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_classify.h>
+#include <switchyard/pkt_frag.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/pkt_icmp_reply.h>
 #include <switchyard/pkt_parse.h>
@@ -118,6 +119,14 @@ struct {
 	__type(value, struct sy_xdp_ct_set);
 } sy_conntrack SEC(".maps");
 
+/* First fragments' ports for their later fragments (pkt_frag.h): one LRU
+ * shared by the CPUs (xdp_maps.h says why). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SY_XDP_FRAG_ENTRIES);
+	__type(key, struct sy_frag_key);
+	__type(value, struct sy_xdp_frag);
+} sy_frag SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -235,13 +244,14 @@ find_service(const struct sy_parsed *p, const struct sy_xdp_vip_addr *a)
 		return NULL;
 	if (as->kind == SY_XDP_ADDR_ONE) {
 		/* the one service is also the address's fragment service */
-		if (p->is_frag || as->port == 0 || as->port == p->key.dport)
+		if (!sy_frag_has_ports(p) || as->port == 0 || as->port == p->key.dport)
 			return &as->svc;
 		return NULL;
 	}
 	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	/* fragments go to the address's fragment service (no ports to match) */
-	if (p->is_frag) {
+	/* fragments without their flow's ports go to the address's fragment
+	 * service (no ports to match) */
+	if (!sy_frag_has_ports(p)) {
 		k.port = 0;
 		k.family |= SY_VIP_ADDR_KEY;
 		return bpf_map_lookup_elem(&sy_vips, &k);
@@ -532,6 +542,43 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config
 	return pick(s, hash, &ref);
 }
 
+/* ---- Fragments (switchyard/pkt_frag.h) --------------------------------------- */
+
+/* A fragment's service: a later fragment takes its first's ports if
+ * sy_frag remembers them; a first fragment of a VIP service is remembered
+ * (lb.c fragment_service()). */
+static __always_inline const struct sy_xdp_service *
+fragment_service(struct xdp_md *ctx, struct sy_parsed *p, const struct sy_xdp_vip_addr *va)
+{
+	enum sy_frag_step step = sy_frag_step(p);
+	const struct sy_xdp_service *sp;
+	struct sy_xdp_frag *e;
+	struct sy_frag_key k;
+	__u64 now = ct_now();
+
+	if (step != SY_FRAG_NONE && sy_frag_key_of(ctx, p, &k))
+		step = SY_FRAG_NONE;
+	if (step == SY_FRAG_LOOKUP) {
+		e = bpf_map_lookup_elem(&sy_frag, &k);
+		if (e && e->expires_ns >= now) {
+			struct sy_frag_ports v = { .sport = e->sport, .dport = e->dport };
+
+			sy_frag_follow(p, v);
+		}
+	}
+	sp = sy_class_has_service(p) ? find_service(p, va) : NULL;
+	if (sp && step == SY_FRAG_REMEMBER) {
+		struct sy_xdp_frag v = {
+			.sport = p->key.sport,
+			.dport = p->key.dport,
+			.expires_ns = now + (__u64)SY_FRAG_TIMEOUT_MS_DEFAULT * 1000000,
+		};
+
+		bpf_map_update_elem(&sy_frag, &k, &v, BPF_ANY);
+	}
+	return sp;
+}
+
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
 
 static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
@@ -565,7 +612,10 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	va = vip_address(&p.key);
 	if (!va)
 		return SY_V_KERNEL;
-	sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
+	if (p.is_frag)
+		sp = fragment_service(ctx, &p, va);
+	else
+		sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
 	if (!sp) {
 		__u32 reason = SY_C_DROP_NO_SERVICE;
 
@@ -624,8 +674,17 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED)
-		count(sy_class_forward_counter(how));
+	if (how != SY_CHOOSE_TRACKED || p.is_frag) {
+		__u32 c[3];
+
+		sy_class_forward_counters(&p, how, c);
+		if (c[0])
+			count(c[0]);
+		if (c[1])
+			count(c[1]);
+		if (c[2])
+			count(c[2]);
+	}
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
 	st = cpu_stats();

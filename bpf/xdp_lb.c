@@ -86,7 +86,7 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[8];
+	static struct bpf_map *m[9];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
@@ -96,7 +96,8 @@ static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 	m[5] = s->maps.sy_stats;
 	m[6] = s->maps.sy_vip_addrs;
 	m[7] = s->maps.sy_be_slots;
-	*n = 8;
+	m[8] = s->maps.sy_frag;
+	*n = 9;
 	return m;
 }
 

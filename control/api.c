@@ -282,11 +282,45 @@ struct lookup {
 	struct sy_api_reply error;   /* status 0: none */
 	char svc[SY_NAME_MAX], params[256], hx[16];
 	char ep[80], newep[80], why[400];
+	char fragep[80], fragwhy[300]; /* a later fragment without its first */
 	uint32_t slot, table_size;
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
 };
+
+/* Where this flow's fragments go (docs/dataplane.md, "Fragments"): the
+ * first as the flow, the later ones after it; a later fragment without
+ * its first by the 3-tuple to the address's fragment service. */
+static void lookup_fragment(const struct sy_region_map *m, const struct sy_snapshot *snap,
+			    const struct sy_flow_key *k, struct lookup *L)
+{
+	struct sy_vip_key vk = { .family = k->family, .proto = k->proto };
+	struct sy_flow_key k3 = *k;
+	const struct sy_service *fs;
+	uint32_t h3, slot3, idx;
+
+	memcpy(vk.addr, k->dst, sizeof(vk.addr));
+	fs = snap ? sy_snapshot_vip_addr(m->base, snap, &vk) : NULL;
+	if (!fs || !fs->table_size) {
+		snprintf(L->fragep, sizeof(L->fragep), "none");
+		snprintf(L->fragwhy, sizeof(L->fragwhy), "no fragment service for this address");
+		return;
+	}
+	sy_flow_key_drop_ports(&k3);
+	h3 = sy_flow_hash(&k3, fs->hash_seed);
+	slot3 = h3 % fs->table_size;
+	idx = sy_service_table(m->base, fs)[slot3];
+	if (idx == SY_MAGLEV_NONE)
+		snprintf(L->fragep, sizeof(L->fragep), "none");
+	else
+		sy_format_endpoint(&sy_service_backends(m->base, fs)[idx].id, L->fragep,
+				   sizeof(L->fragep));
+	snprintf(L->fragwhy, sizeof(L->fragwhy),
+		 "the first fragment of a datagram goes as this flow, its later fragments follow it; "
+		 "a later fragment whose first was not seen: 3-tuple, slot %u of %u of service %s",
+		 slot3, fs->table_size, fs->name);
+}
 
 static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, struct lookup *L)
 {
@@ -330,6 +364,7 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	else
 		sy_format_endpoint(&sy_service_backends(m->base, s)[idx].id, L->newep,
 				   sizeof(L->newep));
+	lookup_fragment(m, sy_writer_snapshot(d->writer), &k, L);
 	snprintf(L->params, sizeof(L->params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
 	if (d->xdp) {
 		/* the XDP program's conntrack map: a map lookup, no waiting */
@@ -356,10 +391,12 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
 				 L->table_size, dpwhy);
 	}
-	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "service", L->svc,
-					 "backend", L->ep, "reason", L->why, "new_flow_backend",
-					 L->newep, "slot", (json_int_t)L->slot, "table_size",
-					 (json_int_t)L->table_size, "hash", L->hx));
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "service",
+					 L->svc, "backend", L->ep, "reason", L->why,
+					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,
+					 "table_size", (json_int_t)L->table_size, "hash", L->hx,
+					 "fragment_untracked_backend", L->fragep, "fragments",
+					 L->fragwhy));
 }
 
 /* The NIC counters the dataplane copies into the region every second:

@@ -418,6 +418,8 @@ static void print_lookup(json_t *j)
 	if (json_is_string(json_object_get(j, "new_flow_backend")) &&
 	    strcmp(s_(j, "new_flow_backend"), s_(j, "backend")))
 		printf("new flows of this slot go to %s\n", s_(j, "new_flow_backend"));
+	if (json_is_string(json_object_get(j, "fragments")))
+		printf("fragments %s: %s\n", s_(j, "fragments"), s_(j, "fragment_untracked_backend"));
 }
 
 static void print_stats(json_t *j)

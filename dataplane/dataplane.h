@@ -39,6 +39,7 @@ struct sy_dp_opts {
 	uint32_t icmp_burst;
 	uint32_t stats_interval; /* seconds, 0 = quiet */
 	struct sy_ct_timeouts ct_timeouts;
+	uint32_t frag_timeout_ms; /* first fragments' ports remembered (pkt_frag.h) */
 };
 
 struct sy_dp_port {

@@ -245,14 +245,16 @@ static bool vip_address(struct sy_lb *lb, const struct sy_flow_key *key)
 	return sy_snapshot_vip_addr(lb->base, lb->snap, &k) != NULL;
 }
 
-static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_parsed *p)
+static inline __attribute__((always_inline)) const struct sy_service *
+find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
 
 	memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	/* Fragments go to the address's fragment service (no ports to match) */
-	if (p->is_frag)
+	/* Fragments without their flow's ports go to the address's fragment
+	 * service (no ports to match) */
+	if (!sy_frag_has_ports(p))
 		return sy_snapshot_vip_addr(lb->base, lb->snap, &k);
 	/* Traffic comes in runs to the same VIP: remember the last answer of
 	 * this snapshot and skip the hash lookup while it repeats. Keyed by
@@ -266,6 +268,28 @@ static const struct sy_service *find_service(struct sy_lb *lb, const struct sy_p
 	return lb->vip_cache_svc;
 }
 
+
+/* The service of a fragment (switchyard/pkt_frag.h), out of the way of
+ * whole packets: a later fragment takes its first's ports if this worker
+ * remembers them; a first fragment of a VIP service is remembered, in stage
+ * 1, so that later fragments of the same burst find it. */
+static __attribute__((noinline)) const struct sy_service *
+fragment_service(struct sy_lb *lb, struct sy_pkt *pkt, struct sy_parsed *p)
+{
+	enum sy_frag_step step = sy_frag_step(p);
+	const struct sy_service *svc;
+	struct sy_frag_ports ports;
+	struct sy_frag_key k;
+
+	if (step != SY_FRAG_NONE && sy_frag_key_of(pkt, p, &k))
+		step = SY_FRAG_NONE;
+	if (step == SY_FRAG_LOOKUP && sy_frag_table_lookup(&lb->frag, &k, lb->now, &ports))
+		sy_frag_follow(p, ports);
+	svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	if (svc && step == SY_FRAG_REMEMBER)
+		sy_frag_table_insert(&lb->frag, &k, sy_frag_ports_of(p), lb->now);
+	return svc;
+}
 
 /* Stage 1: classify the frame, find its service and its conntrack hash, and
  * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
@@ -284,7 +308,10 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 		*v = SY_V_KERNEL;
 		return 0;
 	}
-	w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	if (__builtin_expect(p->is_frag, 0))
+		w->svc = fragment_service(lb, pkt, p);
+	else
+		w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
 	if (!w->svc) {
 		uint32_t reason;
 
@@ -295,7 +322,7 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 	}
 	w->frame_len = pkt->len;
 	w->hash_known = false;
-	if (!p->is_frag) { /* tracked, or an ICMP error that may peek at its flow */
+	if (sy_frag_has_ports(p)) { /* tracked, or an ICMP error that may peek at its flow */
 		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
 		sy_ct_prefetch(&lb->ct, w->ct_hash);
 	}
@@ -366,8 +393,14 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED)
-		count(lb, (enum sy_counter)sy_class_forward_counter(how));
+	if (how != SY_CHOOSE_TRACKED || p->is_frag) {
+		uint32_t c[3];
+
+		sy_class_forward_counters(p, how, c);
+		for (int i = 0; i < 3; i++)
+			if (c[i])
+				count(lb, (enum sy_counter)c[i]);
+	}
 	if (other_worker)
 		count(lb, SY_C_ICMP_CT_OTHER);
 	count(lb, SY_C_FWD_PKTS);

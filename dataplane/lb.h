@@ -18,6 +18,7 @@
 #include <switchyard/region.h>
 
 #include "conntrack.h"
+#include "frag_table.h"
 
 /* Per-lcore state of the packet path. */
 struct sy_lb {
@@ -51,6 +52,9 @@ struct sy_lb {
 	 * in stage 1 beside the prefetches, off the miss's critical path */
 	bool eager_hash;
 	uint32_t chunk_misses;
+	/* first fragments' ports, for their later fragments (zeroed: empty);
+	 * last, away from the fields every packet reads */
+	struct sy_frag_table frag;
 };
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place

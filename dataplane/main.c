@@ -42,8 +42,11 @@ static void usage(FILE *f)
 		"  --icmp-rate N          ICMP errors (too big) a worker may send per second (default %u)\n"
 		"  --icmp-burst N         ... and at once after a quiet spell (default %u)\n"
 		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
+		"  --frag-timeout S       how long a first fragment's ports are remembered for the\n"
+		"                         datagram's later fragments, 1..60 (default %u)\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
-		SY_MAX_BURST, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
+		SY_MAX_BURST, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT,
+		SY_FRAG_TIMEOUT_MS_DEFAULT / 1000);
 }
 
 /* `sy-dataplane --help`: EAL prints its own options, then calls this. */
@@ -85,6 +88,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		{ "ct-timeout-udp", required_argument, 0, 'U' },
 		{ "icmp-rate", required_argument, 0, 'I' },
 		{ "icmp-burst", required_argument, 0, 'J' },
+		{ "frag-timeout", required_argument, 0, 'G' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -94,7 +98,8 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 	*o = (struct sy_dp_opts){ .burst = 32, .ct_size = 262144, .exception_tap = true,
 				  .tap_prefix = "sy", .mtu_action = SY_MTU_ICMP,
 				  .icmp_rate = SY_ICMP_RATE_DEFAULT, .icmp_burst = SY_ICMP_BURST_DEFAULT,
-				  .ct_timeouts = SY_CT_DEFAULT_TIMEOUTS };
+				  .ct_timeouts = SY_CT_DEFAULT_TIMEOUTS,
+				  .frag_timeout_ms = SY_FRAG_TIMEOUT_MS_DEFAULT };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -163,6 +168,11 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 			if (parse_u64("--icmp-burst", optarg, 1, SY_ICMP_BURST_MAX, &v))
 				return -1;
 			o->icmp_burst = (uint32_t)v;
+			break;
+		case 'G':
+			if (parse_u64("--frag-timeout", optarg, 1, 60, &v))
+				return -1;
+			o->frag_timeout_ms = (uint32_t)(v * 1000);
 			break;
 		case 'h':
 			usage(stdout);
@@ -267,12 +277,12 @@ int main(int argc, char **argv)
 	sy_region_follow_start(dp); /* likewise */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu\n",
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu frag_timeout_ms=%u\n",
 	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst, dp->opts.icmp_rate,
 	       dp->opts.icmp_burst,
 	       (unsigned long long)dp->opts.ct_size,
 	       (unsigned long long)sy_ct_capacity(&dp->workers[0].lb.ct),
-	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size));
+	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size), dp->opts.frag_timeout_ms);
 	fflush(stdout);
 
 	if (dp->workers[0].lcore == rte_get_main_lcore()) {

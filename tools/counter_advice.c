@@ -41,8 +41,9 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "evicted flow keeps its backend through Maglev unless the set changed meanwhile." },
 	{ "ct_expired", "Idle flows whose entries were reused: normal." },
 	{ "fragments",
-	  "Fragmented VIP traffic, hashed on the 3-tuple. Growing with a multi-port VIP: give "
-	  "the address an all-ports service (docs/dataplane.md, \"Fragments\"). On "
+	  "Fragmented VIP traffic: the first fragment of a datagram goes as a packet of its "
+	  "flow, the later ones follow it (`frag_followed`) or, if it was not seen, go by the "
+	  "3-tuple (`frag_untracked`); docs/dataplane.md, \"Fragments\". On "
 	  "`net_af_packet` IPv4 fragments never show here: the kernel reassembles them first." },
 	{ "icmp_to_backend",
 	  "PMTU and unreachable errors routed to the flow's backend: normal in small "
@@ -126,5 +127,15 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "ICMP errors (PMTU, unreachable) that RSS delivered to another worker or CPU than "
 	  "their flow's, sent to the backend that flow's table names: normal, a share of "
 	  "`icmp_to_backend` that grows with the number of workers." },
+	{ "frag_followed",
+	  "Later fragments sent to the backend of their datagram's flow, after its first "
+	  "fragment: normal for fragmented traffic (about fragments minus datagrams)." },
+	{ "frag_untracked",
+	  "Later fragments whose first fragment this worker (XDP: the host) did not see in the "
+	  "last `--frag-timeout` seconds (XDP: 2 s), balanced on the 3-tuple, possibly to "
+	  "another backend than their flow's: reordering that delivers the first fragment "
+	  "last, first fragments lost, or a NIC whose RSS sends a datagram's fragments to "
+	  "different queues (docs/dataplane.md, \"Fragments\"). Steady growth with few "
+	  "`fragments`: a scan or an attack with fragments only." },
 	{ NULL, NULL },
 };

@@ -22,7 +22,7 @@
 	X(CT_RESELECT, "ct_reselect", "tracked flows whose backend left, re-hashed")        \
 	X(CT_EVICT, "ct_evictions", "live flows evicted from a flow's two full conntrack lines")      \
 	X(CT_EXPIRED, "ct_expired", "idle flows whose entry was reused")                   \
-	X(FRAGMENTS, "fragments", "VIP fragments forwarded on the 3-tuple hash")            \
+	X(FRAGMENTS, "fragments", "VIP fragments forwarded (the first of a datagram as a packet of its flow; later ones also in frag_followed or frag_untracked)")            \
 	X(ICMP_TO_BACKEND, "icmp_to_backend", "ICMP errors about VIP flows sent to the flow's backend") \
 	X(ICMP_TOO_BIG_SENT, "icmp_too_big_sent", "frag-needed / packet-too-big sent to clients") \
 	X(DROP_RUNT, "drop_runt", "frame shorter than an Ethernet header")                 \
@@ -44,7 +44,9 @@
 	X(DROP_ENCAPSULATED, "drop_encapsulated", "encapsulated packets to a VIP (spoofed tunnel input)") \
 	X(ICMP_SUPPRESSED_DEST, "icmp_suppressed_dest", "too big, no ICMP error: the client address names no single host or the frame was a link-layer broadcast (also in drop_mtu)") \
 	X(ICMP_RATE_LIMITED, "icmp_rate_limited", "too big, no ICMP error: over the ICMP error rate of the lcore or CPU (also in drop_mtu)") \
-	X(ICMP_CT_OTHER, "icmp_ct_other", "ICMP errors about a flow tracked by another worker (XDP: another CPU), sent to that flow's backend (also in icmp_to_backend)")
+	X(ICMP_CT_OTHER, "icmp_ct_other", "ICMP errors about a flow tracked by another worker (XDP: another CPU), sent to that flow's backend (also in icmp_to_backend)") \
+	X(FRAG_FOLLOWED, "frag_followed", "later VIP fragments sent after their datagram's first fragment, to its flow's backend (also in fragments)") \
+	X(FRAG_UNTRACKED, "frag_untracked", "later VIP fragments whose first fragment was not seen in time, balanced on the 3-tuple hash (also in fragments)")
 
 enum sy_counter {
 #define SY_X(id, name, help) SY_C_##id,

@@ -21,6 +21,7 @@
 
 #include "counters.h"
 #include "flow_hash.h"
+#include "pkt_frag.h"
 #include "pkt_frame.h"
 #include "pkt_parse.h"
 
@@ -66,22 +67,23 @@ static __sy_always_inline int sy_class_unserved(const struct sy_parsed *p, int i
 /* How a balanced frame's backend is chosen. */
 enum sy_class_choice {
 	SY_CHOOSE_TRACKED = 0,  /* its connection-table entry, else Maglev (and track it) */
-	SY_CHOOSE_FRAGMENT = 1, /* Maglev on the 3-tuple: a fragment has no ports */
+	SY_CHOOSE_FRAGMENT = 1, /* Maglev on the 3-tuple: a later fragment whose
+				 * first's ports are not known (pkt_frag.h) */
 	SY_CHOOSE_ICMP = 2,     /* the backend of the flow an ICMP error quotes, untracked */
 };
 
 static __sy_always_inline enum sy_class_choice sy_class_choice(const struct sy_parsed *p)
 {
-	if (p->is_frag)
+	if (!sy_frag_has_ports(p))
 		return SY_CHOOSE_FRAGMENT;
 	return p->icmp_error ? SY_CHOOSE_ICMP : SY_CHOOSE_TRACKED;
 }
 
 /* The flow hash that chooses the backend: of the 5-tuple, or of the
- * 3-tuple for a fragment (every fragment of a datagram alike). */
+ * 3-tuple for a fragment without its flow's ports (SY_CHOOSE_FRAGMENT). */
 static __sy_always_inline uint32_t sy_class_flow_hash(const struct sy_parsed *p, uint32_t seed)
 {
-	if (p->is_frag) {
+	if (!sy_frag_has_ports(p)) {
 		struct sy_flow_key k3 = p->key;
 
 		sy_flow_key_drop_ports(&k3);
@@ -89,11 +91,18 @@ static __sy_always_inline uint32_t sy_class_flow_hash(const struct sy_parsed *p,
 	}
 	return sy_flow_hash(&p->key, seed);
 }
-/* The counter of a forwarded frame whose backend was chosen otherwise than
- * SY_CHOOSE_TRACKED (beside fwd_pkts, which counts them all). */
-static __sy_always_inline uint32_t sy_class_forward_counter(enum sy_class_choice how)
+/* The counters of a forwarded frame beside fwd_pkts (which counts them
+ * all): c[0] how its backend was chosen when not SY_CHOOSE_TRACKED
+ * (icmp_to_backend, frag_untracked), c[1] and c[2] a fragment's
+ * (`fragments`, and frag_followed for a later one that followed its first);
+ * 0 = none. */
+static __sy_always_inline void sy_class_forward_counters(const struct sy_parsed *p,
+							 enum sy_class_choice how, uint32_t c[3])
 {
-	return how == SY_CHOOSE_FRAGMENT ? SY_C_FRAGMENTS : SY_C_ICMP_TO_BACKEND;
+	c[0] = how == SY_CHOOSE_ICMP ? SY_C_ICMP_TO_BACKEND
+	       : how == SY_CHOOSE_FRAGMENT ? SY_C_FRAG_UNTRACKED : 0;
+	c[1] = p->is_frag ? SY_C_FRAGMENTS : 0;
+	c[2] = p->frag_followed ? SY_C_FRAG_FOLLOWED : 0;
 }
 
 #endif

@@ -36,7 +36,11 @@ struct sy_parsed {
 	uint8_t tcp_flags;
 	uint8_t icmp_error; /* 1: an ICMP error whose inner flow is in key; 2: its quote is unreadable */
 	uint8_t df;         /* IPv4 DF set (IPv6: always 1) */
-	uint8_t pad[2];
+	/* Fragments (pkt_frag.h): frag_first = offset 0 with the TCP/UDP
+	 * ports read into key; frag_followed = a later fragment whose
+	 * first's ports the driver found and put into key (sy_frag_follow) */
+	uint8_t frag_first;
+	uint8_t frag_followed;
 	struct sy_flow_key key; /* client -> VIP direction */
 };
 
@@ -92,9 +96,10 @@ SY_PKT_GLOBAL int sy_parse_ip6_ext(sy_frame *f, uint32_t off, uint32_t end, uint
 
 /* Ports (and TCP flags) of a TCP/UDP header at off (end = end of the IP
  * packet): 0, or -1 if the header is cut or lies about its length. Other
- * protocols: 0, ports left 0. */
+ * protocols: 0, ports left 0. In a first fragment (first_frag) the UDP
+ * length is the whole datagram's, longer than this packet: not checked. */
 static __sy_always_inline int sy_parse_l4_ports(sy_frame *f, uint32_t off, uint32_t end,
-						struct sy_parsed *p)
+						struct sy_parsed *p, int first_frag)
 {
 	if (p->proto == SY_IPPROTO_TCP) {
 		const struct sy_tcp_hdr *t =
@@ -119,7 +124,7 @@ static __sy_always_inline int sy_parse_l4_ports(sy_frame *f, uint32_t off, uint3
 		if (off + sizeof(*u) > end || !u)
 			return -1;
 		ulen = sy_ntoh16(u->len);
-		if (ulen < sizeof(*u) || off + ulen > end)
+		if (ulen < sizeof(*u) || (!first_frag && off + ulen > end))
 			return -1;
 		p->key.sport = u->sport;
 		p->key.dport = u->dport;
@@ -227,8 +232,15 @@ static __sy_always_inline int sy_parse_ip4(sy_frame *f, uint32_t off, uint32_t l
 	p->key.proto = ip->proto;
 	p->key.src[0] = ip->saddr;
 	p->key.dst[0] = ip->daddr;
-	if (p->is_frag)
-		return SY_V_TX; /* 3-tuple: a non-first fragment has no ports */
+	if (p->is_frag) {
+		/* only the first fragment has the ports; one whose TCP/UDP
+		 * header is cut is taken as a later one (no ports) */
+		if (!(frag & SY_IP4_OFFMASK) &&
+		    (p->proto == SY_IPPROTO_TCP || p->proto == SY_IPPROTO_UDP) &&
+		    !sy_parse_l4_ports(f, p->l4_off, end, p, 1))
+			p->frag_first = 1;
+		return SY_V_TX;
+	}
 	if (p->proto == SY_IPPROTO_ICMP) {
 		const uint8_t *icmp = (const uint8_t *)sy_frame_at(f, p->l4_off, 8);
 
@@ -239,7 +251,7 @@ static __sy_always_inline int sy_parse_ip4(sy_frame *f, uint32_t off, uint32_t l
 		p->icmp_error = sy_parse_icmp_inner4(f, p->l4_off + 8, end, p) ? 2 : 1;
 		return SY_V_TX;
 	}
-	if (sy_parse_l4_ports(f, p->l4_off, end, p))
+	if (sy_parse_l4_ports(f, p->l4_off, end, p, 0))
 		return sy_parse_drop(p, SY_C_DROP_L4_HDR);
 	return SY_V_TX;
 }
@@ -271,8 +283,18 @@ static __sy_always_inline int sy_parse_ip6(sy_frame *f, uint32_t off, uint32_t l
 	p->proto = (uint8_t)nh;
 	p->df = 1; /* IPv6 routers never fragment */
 	p->key.proto = (uint8_t)nh;
-	if (p->is_frag)
+	if (p->is_frag) {
+		/* the fragment header is the 8 bytes before l4 */
+		const uint8_t *fh = (const uint8_t *)sy_frame_at(f, sy_frame_off(l4 - 8), 8);
+
+		if (!fh)
+			return sy_parse_drop(p, SY_C_DROP_IP6_EXT);
+		if (!(sy_ntoh16(sy_parse_rd16(fh + 2)) & 0xfff8) &&
+		    (nh == SY_IPPROTO_TCP || nh == SY_IPPROTO_UDP) &&
+		    !sy_parse_l4_ports(f, l4, end, p, 1))
+			p->frag_first = 1;
 		return SY_V_TX;
+	}
 	if (nh == SY_IPPROTO_ICMPV6) {
 		const uint8_t *icmp = (const uint8_t *)sy_frame_at(f, l4, 8);
 
@@ -282,7 +304,7 @@ static __sy_always_inline int sy_parse_ip6(sy_frame *f, uint32_t off, uint32_t l
 		p->icmp_error = sy_parse_icmp_inner6(f, l4 + 8, end, p) ? 2 : 1;
 		return SY_V_TX;
 	}
-	if (sy_parse_l4_ports(f, l4, end, p))
+	if (sy_parse_l4_ports(f, l4, end, p, 0))
 		return sy_parse_drop(p, SY_C_DROP_L4_HDR);
 	return SY_V_TX;
 }

@@ -62,6 +62,15 @@
  *                tables too (same set index). Userspace reads and writes it
  *                through a mapping (syctl lookup, the migration of an
  *                earlier layout's tables).
+ *   sy_frag      LRU_HASH struct sy_frag_key -> struct sy_xdp_frag: the
+ *                ports of first fragments, for the later fragments of their
+ *                datagram (switchyard/pkt_frag.h), SY_XDP_FRAG_ENTRIES
+ *                entries, kept SY_FRAG_TIMEOUT_MS_DEFAULT. One map shared by
+ *                the CPUs, not one per CPU: a datagram's fragments are not
+ *                sure to meet on one CPU (a NIC may hash a first fragment
+ *                with its ports, veth and generic XDP run on the sender's
+ *                CPU), and only fragments touch it. Pinned with the rest; a
+ *                pin set without it (an earlier version) gets it created.
  *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
  *                ICMP error rate.
  *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
@@ -166,6 +175,17 @@ static inline uint64_t sy_xdp_ref_uid(uint64_t ref)
 {
 	return ref & SY_XDP_UID_MAX;
 }
+
+/* Entries of sy_frag: datagrams in flight whose first fragment was seen. */
+#define SY_XDP_FRAG_ENTRIES 16384u
+
+/* Value of sy_frag (key: struct sy_frag_key of switchyard/pkt_frag.h). */
+struct sy_xdp_frag {
+	uint16_t sport;      /* the first fragment's ports, wire order */
+	uint16_t dport;
+	uint32_t pad;        /* 0 */
+	uint64_t expires_ns; /* CLOCK_MONOTONIC_COARSE ns, as sy_conntrack */
+};
 
 /* ---- The connection tables (sy_conntrack) ---------------------------------
  * A set of 8 ways, 512 bytes (8 cache lines, never across a page), laid out

@@ -23,6 +23,12 @@
  *   4. the same after another backend left and its grace period passed
  *      (sy_xdp_tick deleted it: a tracked flow finds no backend at all).
  *
+ * Then fragments (fragments_follow_their_flow): for every flow a first
+ * fragment and a later one of a datagram, and for every fourth flow a later
+ * fragment of another datagram before its first: both paths send the first
+ * and its follower where the flow's packets go (its tracked backend), the
+ * early one where the 3-tuple says, and count alike.
+ *
  * The test pins itself to one CPU: conntrack is per CPU (under RSS a flow
  * stays on its CPU), and BPF_PROG_TEST_RUN runs the program on the caller's.
  *
@@ -442,6 +448,116 @@ static void same_backend_both_paths(void **state)
 		assert_string_not_equal(last_dest[i], "198.18.20.3");
 }
 
+/* ---- fragments ---------------------------------------------------------------------- */
+
+enum frag_kind { FRAG_FIRST, FRAG_LATER };
+
+/* Flow f's frame as a fragment of datagram `id`: the first (offset 0, more
+ * fragments: its TCP/UDP header is there) or a later one (offset 24). IPv6
+ * gets a fragment header after the fixed one. */
+static uint32_t fragment(const struct flow *f, int i, uint32_t id, enum frag_kind kind, uint8_t *o)
+{
+	uint8_t whole[MAXFRAME];
+	uint32_t len = frame(f, i, whole);
+	uint16_t fo = kind == FRAG_FIRST ? SY_IP4_MF : 24 / 8;
+
+	if (f->family == SY_AF_INET) {
+		struct sy_ip4_hdr ip;
+
+		memcpy(o, whole, len);
+		memcpy(&ip, o + 14, 20);
+		ip.id = htons((uint16_t)id);
+		ip.frag_off = htons(fo);
+		ip.csum = 0;
+		ip.csum = csum16(&ip, 20);
+		memcpy(o + 14, &ip, 20);
+		return len;
+	}
+	/* IPv6: fixed header, fragment header (next header: the flow's), rest */
+	memcpy(o, whole, 14 + 40);
+	o[14 + 6] = SY_IPPROTO_FRAGMENT;
+	o[14 + 5] = (uint8_t)(o[14 + 5] + 8); /* payload length (< 256 here) */
+	o[54] = f->proto;
+	o[55] = 0;
+	o[56] = (uint8_t)((kind == FRAG_FIRST ? 0 : 24) >> 8);
+	o[57] = (uint8_t)((kind == FRAG_FIRST ? 0 : 24) | (kind == FRAG_FIRST ? 1 : 0));
+	id = htonl(id);
+	memcpy(o + 58, &id, 4);
+	memcpy(o + 62, whole + 54, len - 54);
+	return len + 8;
+}
+
+/* One frame through both paths; its destination (the same on both, or the
+ * test fails) into dest. */
+static void both_paths(const struct flow *f, const uint8_t *in, uint32_t len, char *dest, size_t n)
+{
+	uint8_t buf[HEADROOM + MAXFRAME + 64], xo[MAXFRAME + 128];
+	struct sy_pkt pkt = { .data = buf + HEADROOM, .len = len, .headroom = HEADROOM,
+			      .tailroom = sizeof(buf) - HEADROOM - len };
+	uint32_t xlen = 0, action = 0;
+	char xd[48];
+
+	memcpy(pkt.data, in, len);
+	assert_int_equal(sy_lb_process(&env.lb, &pkt), SY_V_TX);
+	assert_int_equal(sy_xdp_test_run(env.prog_fd, in, len, xo, sizeof(xo), &xlen, &action, NULL), 0);
+	assert_int_equal(action, XDP_TX);
+	destination(f, pkt.data, pkt.len, dest, n);
+	destination(f, xo, xlen, xd, sizeof(xd));
+	assert_string_equal(dest, xd);
+	assert_int_equal(pkt.len, xlen);
+	assert_memory_equal(pkt.data, xo, xlen);
+}
+
+static void fragments_follow_their_flow(void **state)
+{
+	uint64_t x0[SY_LCORE_NCOUNTERS], x1[SY_LCORE_NCOUNTERS], d0[SY_C__COUNT];
+	long early = 0, early_elsewhere = 0;
+
+	(void)state;
+	memcpy(d0, env.lb.stats->counters, sizeof(d0));
+	sy_xdp_read_counters(env.x, x0);
+	for (int i = 0; i < N_FLOWS; i++) {
+		const struct flow *f = &env.flows[i];
+		uint8_t in[MAXFRAME + 8];
+		char d[48];
+		uint32_t len;
+
+		assert_true(last_dest[i][0]); /* same_backend_both_paths ran first */
+		if (i % 4 == 0) { /* a later fragment before its first: the 3-tuple */
+			len = fragment(f, i, 100000u + (uint32_t)i, FRAG_LATER, in);
+			both_paths(f, in, len, d, sizeof(d));
+			early++;
+			early_elsewhere += strcmp(d, last_dest[i]) != 0;
+		}
+		len = fragment(f, i, (uint32_t)i, FRAG_FIRST, in);
+		both_paths(f, in, len, d, sizeof(d));
+		assert_string_equal(d, last_dest[i]); /* as the flow: its tracked backend */
+		len = fragment(f, i, (uint32_t)i, FRAG_LATER, in);
+		both_paths(f, in, len, d, sizeof(d));
+		assert_string_equal(d, last_dest[i]); /* after its first */
+	}
+	sy_xdp_read_counters(env.x, x1);
+	print_message("fragments: %d datagrams' first and later fragments to their flow's backend on "
+		      "both paths; %ld later fragments before their first by the 3-tuple (%ld of "
+		      "them elsewhere)\n", N_FLOWS, early, early_elsewhere);
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		uint64_t dd = env.lb.stats->counters[c] - d0[c], xd = x1[c] - x0[c];
+
+		if (c == SY_C_RX_PKTS || c == SY_C_RX_BYTES || c == SY_C_TX_PKTS ||
+		    c == SY_C_TX_BYTES)
+			continue;
+		if (dd != xd)
+			print_message("fragments: counter %d: DPDK +%llu, XDP +%llu\n", c,
+				      (unsigned long long)dd, (unsigned long long)xd);
+		assert_int_equal(dd, xd);
+	}
+	assert_int_equal(x1[SY_C_FRAGMENTS] - x0[SY_C_FRAGMENTS], 2 * N_FLOWS + early);
+	assert_int_equal(x1[SY_C_FRAG_FOLLOWED] - x0[SY_C_FRAG_FOLLOWED], N_FLOWS);
+	assert_int_equal(x1[SY_C_FRAG_UNTRACKED] - x0[SY_C_FRAG_UNTRACKED], early);
+	assert_int_equal(x1[SY_C_CT_HIT] - x0[SY_C_CT_HIT], 2 * N_FLOWS);
+	assert_true(early_elsewhere > 0); /* the 3-tuple is not the flow's choice */
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -514,6 +630,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_backend_both_paths),
+		cmocka_unit_test(fragments_follow_their_flow),
 	};
 
 	return cmocka_run_group_tests_name("xdp_vs_dpdk", tests, setup, teardown);

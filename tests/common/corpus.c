@@ -83,19 +83,19 @@ long sy_corpus_load(const char *path, struct sy_corpus_case **cases)
 		return -1;
 	}
 	while (getline(&line, &cap, f) > 0) {
-		char *tok[6], *save = NULL, *t;
+		char *tok[7], *save = NULL, *t;
 		int nt = 0;
 		struct sy_corpus_case *pc;
 
 		lineno++;
 		if (line[0] == '#')
 			continue;
-		for (t = strtok_r(line, " \t\r\n", &save); t && nt < 6;
+		for (t = strtok_r(line, " \t\r\n", &save); t && nt < 7;
 		     t = strtok_r(NULL, " \t\r\n", &save))
 			tok[nt++] = t;
 		if (nt == 0)
 			continue;
-		if (nt != 5)
+		if (nt != 5 && !(nt == 6 && strcmp(tok[5], "after") == 0))
 			goto bad;
 		if (n == alloc) {
 			struct sy_corpus_case *nc;
@@ -110,6 +110,9 @@ long sy_corpus_load(const char *path, struct sy_corpus_case **cases)
 		memset(pc, 0, sizeof(*pc));
 		n++;
 		pc->line = lineno;
+		pc->after = nt == 6;
+		if (pc->after && n == 1)
+			goto bad; /* after nothing */
 		pc->name = strdup(tok[0]);
 		if (strcmp(tok[1], "tx") == 0)
 			pc->verdict = SY_CORPUS_TX;
@@ -164,7 +167,8 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 {
 	uint16_t et;
 	int o = sy_corpus_l2_skip(d, len, &et);
-	uint32_t off, l4;
+	uint32_t off, l4, end = 0;
+	bool first = true;
 	uint8_t nh;
 
 	memset(t, 0, sizeof(*t));
@@ -177,6 +181,8 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 		t->family = SY_AF_INET;
 		nh = d[off + 9];
 		t->frag = (get16(d + off + 6) & 0x3fff) != 0;
+		first = (get16(d + off + 6) & 0x1fff) == 0;
+		end = off + get16(d + off + 2);
 		memcpy(&t->key.src[0], d + off + 12, 4);
 		memcpy(&t->key.dst[0], d + off + 16, 4);
 		l4 = off + (uint32_t)(d[off] & 0xf) * 4;
@@ -190,6 +196,7 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 		memcpy(t->key.src, d + off + 8, 16);
 		memcpy(t->key.dst, d + off + 24, 16);
 		l4 = off + 40;
+		end = l4 + get16(d + off + 4);
 		while (nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51) {
 			uint32_t hl;
 
@@ -198,6 +205,7 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 			if (nh == 44) {
 				hl = 8;
 				t->frag |= (get16(d + l4 + 2) & 0xfff9) != 0; /* offset or M */
+				first = (get16(d + l4 + 2) & 0xfff8) == 0;
 			} else if (nh == 51) {
 				hl = (d[l4 + 1] + 2u) * 4; /* AH: 4-octet units */
 			} else {
@@ -213,7 +221,16 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 	t->proto = nh;
 	t->key.family = t->family;
 	t->key.proto = nh;
-	if (!t->frag && (nh == 6 || nh == 17)) {
+	if (end > len)
+		end = len;
+	/* a first fragment has the ports if its whole TCP header, or its UDP
+	 * header with a length of at least 8, is in it (docs/dataplane.md) */
+	if (t->frag && first && nh == 6)
+		t->frag_first = l4 + 20 <= end && (d[l4 + 12] >> 4) * 4u >= 20 &&
+				l4 + (d[l4 + 12] >> 4) * 4u <= end;
+	if (t->frag && first && nh == 17)
+		t->frag_first = l4 + 8 <= end && get16(d + l4 + 4) >= 8;
+	if ((!t->frag || t->frag_first) && (nh == 6 || nh == 17)) {
 		if (l4 + 4 > len)
 			return -1;
 		memcpy(&t->key.sport, d + l4, 2);
@@ -227,6 +244,7 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 bool sy_corpus_needs_tuple(int counter)
 {
 	return counter == SY_C_FWD_PKTS || counter == SY_C_FRAGMENTS ||
+	       counter == SY_C_FRAG_UNTRACKED || counter == SY_C_FRAG_FOLLOWED ||
 	       counter == SY_C_ICMP_TO_BACKEND || counter == SY_C_ICMP_TOO_BIG_SENT ||
 	       counter == SY_C_DROP_MTU || counter == SY_C_DROP_FAMILY ||
 	       counter == SY_C_DROP_NO_ROOM || counter == SY_C_DROP_NO_BACKEND ||
@@ -236,7 +254,11 @@ bool sy_corpus_needs_tuple(int counter)
 void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_corpus_tuple *t,
 			      uint64_t exp[SY_C__COUNT])
 {
-	enum sy_counter sel = t->frag ? SY_C_FRAGMENTS
+	/* a later fragment in an `after` case follows its first (gen_corpus.py
+	 * makes it so): its flow's entry is there */
+	bool later = t->frag && !t->frag_first;
+	enum sy_counter sel = later && c->after ? SY_C_CT_HIT
+			      : later ? SY_C_FRAGMENTS
 			      : t->icmp_err ? SY_C_ICMP_TO_BACKEND : SY_C_CT_NEW;
 
 	memset(exp, 0, sizeof(uint64_t) * SY_C__COUNT);
@@ -248,6 +270,20 @@ void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_co
 		exp[SY_C_CT_NEW] = 1;
 		break;
 	case SY_C_FRAGMENTS:
+		/* only first fragments are labelled so: tracked as their flow */
+		exp[SY_C_FWD_PKTS] = 1;
+		exp[SY_C_CT_NEW] = t->frag_first;
+		break;
+	case SY_C_FRAG_UNTRACKED:
+		exp[SY_C_FRAGMENTS] = 1;
+		exp[SY_C_FWD_PKTS] = 1;
+		break;
+	case SY_C_FRAG_FOLLOWED:
+		/* after its first (an `after` case): the first's flow entry */
+		exp[SY_C_FRAGMENTS] = 1;
+		exp[SY_C_FWD_PKTS] = 1;
+		exp[SY_C_CT_HIT] = 1;
+		break;
 	case SY_C_ICMP_TO_BACKEND:
 		exp[SY_C_FWD_PKTS] = 1;
 		break;
@@ -264,7 +300,7 @@ void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_co
 	case SY_C_DROP_NO_ROOM:
 		/* a TCP/UDP flow is tracked before the rewrite fails; fragments
 		 * and ICMP errors count how they were routed only when sent */
-		if (sel == SY_C_CT_NEW)
+		if (sel == SY_C_CT_NEW || sel == SY_C_CT_HIT)
 			exp[sel] = 1;
 		break;
 	default:
@@ -284,7 +320,8 @@ int sy_corpus_check_backend(const uint8_t *base, const struct sy_snapshot *snap,
 	int o;
 
 	memcpy(k.addr, t->key.dst, sizeof(k.addr));
-	svc = t->frag ? sy_snapshot_vip_addr(base, snap, &k) : sy_snapshot_match(base, snap, &k);
+	svc = t->frag && !t->frag_first ? sy_snapshot_vip_addr(base, snap, &k)
+					 : sy_snapshot_match(base, snap, &k);
 	if (!svc) {
 		snprintf(why, whylen, "no service for the input's tuple");
 		return -1;

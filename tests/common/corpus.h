@@ -4,8 +4,10 @@
  * replay it: tests/packets/test_lb_packets.c (DPDK path, sy_lb_process())
  * and tests/bpf/test_xdp_lb_packets.c (XDP path, BPF_PROG_TEST_RUN).
  *
- * One case per line: `name verdict counter in_hex out_hex` (see
- * gen_corpus.py). Besides loading, this module holds what both tests predict
+ * One case per line: `name verdict counter in_hex out_hex [after]` (see
+ * gen_corpus.py); `after`: the case runs after the one before it, in the
+ * state it left (connection tracking, remembered first fragments), where
+ * every other case starts from empty state. Besides loading, this module holds what both tests predict
  * from a case on their own, independently of the code under test: the
  * input's 5-tuple, the exact change of the counters of the packet path, and
  * which backend a forwarded packet must reach.
@@ -32,6 +34,7 @@ struct sy_corpus_case {
 	int line;
 	enum sy_corpus_verdict verdict;
 	int counter; /* enum sy_counter, or -1 for '-' */
+	bool after;  /* runs in the state the case before it left */
 	uint8_t *in, *out;
 	uint32_t in_len, out_len;
 };
@@ -54,7 +57,8 @@ void sy_corpus_report(const char *test, const char *path, const struct sy_corpus
 struct sy_corpus_tuple {
 	uint8_t family, proto;
 	bool frag, icmp_err;
-	struct sy_flow_key key; /* as the flow hash defines it (ports 0 for fragments) */
+	bool frag_first; /* a first fragment with its TCP/UDP header: ports in key */
+	struct sy_flow_key key; /* as the flow hash defines it (ports 0 for later fragments) */
 };
 
 /* Offset of the L3 header and its ethertype (after up to two VLAN tags), or -1. */
@@ -67,9 +71,10 @@ int sy_corpus_read_tuple(const uint8_t *d, uint32_t len, struct sy_corpus_tuple 
 bool sy_corpus_needs_tuple(int counter);
 
 /* The exact change of the packet path's counters for a case, with empty
- * connection tracking: the case's counter, plus what the packet path counts
- * on the way (the selection: ct_new, fragments or icmp_to_backend; and
- * forwarded for what went to a backend). I/O counters (rx, tx, to_kernel)
+ * connection tracking (an `after` case: with the state its sequence left):
+ * the case's counter, plus what the packet path counts on the way (the
+ * selection: ct_new, ct_hits, fragments or icmp_to_backend; and forwarded
+ * for what went to a backend). I/O counters (rx, tx, to_kernel)
  * are not included: they belong to the loop around the packet path. */
 void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_corpus_tuple *t,
 			      uint64_t exp[SY_C__COUNT]);

@@ -14,7 +14,9 @@
  *   bits 4-5  headroom: 256, 0, 14, 40
  *   bits 6-7  tailroom: 256, 0, 8, 64
  * The frame is copied into a buffer of exactly headroom + len + tailroom
- * bytes, so any write outside it is an ASan error.
+ * bytes, so any write outside it is an ASan error. A frame that is a first
+ * fragment (its ports remembered) is run again as a later fragment of its
+ * datagram (offset 8), which follows those ports.
  *
  * Invariants checked (abort on violation):
  *  - the verdict is one of TX, KERNEL, DROP;
@@ -278,6 +280,29 @@ static void burst_agrees(const uint8_t *frame, uint32_t len, uint32_t head, uint
 	free(buf);
 }
 
+/* A first fragment just run: the same bytes as a later fragment of its
+ * datagram (offset 8), which follows it (the remembered ports), through the
+ * same checks. */
+static void later_fragment(const uint8_t *frame, uint32_t len, uint32_t head, uint32_t tail)
+{
+	enum sy_counter reason;
+	struct sy_parsed p;
+	uint8_t *copy;
+	uint32_t at;
+
+	if (sy_lb_parse(frame, len, &p, &reason) != SY_V_TX || !p.frag_first)
+		return;
+	/* the offset field: IPv4 header bytes 6-7, IPv6 fragment header 2-3 */
+	at = p.family == SY_AF_INET ? p.l2_len + 6 : p.l4_off - 6;
+	copy = malloc(len);
+	if (!copy)
+		abort();
+	memcpy(copy, frame, len);
+	copy[at + 1] = (uint8_t)(copy[at + 1] | (p.family == SY_AF_INET ? 0x01 : 0x08));
+	run_once(copy, len, head, tail);
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint16_t mtus[4] = { 1500, 1280, 576, 68 };
@@ -291,11 +316,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	env.lb.mtu = mtus[ctl & 3];
 	env.lb.mtu_action = (ctl >> 2) & 1 ? SY_MTU_DROP : SY_MTU_ICMP;
-	/* each input starts with empty connection tracking, at the same time */
+	/* each input starts with empty connection tracking and no remembered
+	 * fragments, at the same time */
 	env.lb.now = 1000;
 	memset(env.ct_mem, 0, env.ct_size);
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
+	memset(&env.lb.frag, 0, sizeof(env.lb.frag));
 	run_once(data, (uint32_t)size, heads[(ctl >> 4) & 3], tails[(ctl >> 6) & 3]);
+	later_fragment(data, (uint32_t)size, heads[(ctl >> 4) & 3], tails[(ctl >> 6) & 3]);
 	if (ctl & 8) {
 		env.lb.now += 10;
 		run_once(data, (uint32_t)size, heads[(ctl >> 4) & 3], tails[(ctl >> 6) & 3]);

@@ -122,6 +122,17 @@ for cmd in status services "backends web" "table web" stats "lookup web 198.18.0
 	ctl --json $cmd | python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null &&
 		sy_pass "syctl --json $cmd is JSON" || sy_fail "syctl --json $cmd is not JSON"
 done
+# fragments: the first as the flow, later ones after it; without their first,
+# the 3-tuple: the backend a lookup with ports 0 gets
+jfield() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+frag=$(ctl --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp | jfield fragment_untracked_backend)
+p0=$(curl -s --unix-socket "$SOCK" 'http://x/v1/lookup?service=web&src=198.18.0.2&sport=0&dst=198.18.1.1&dport=0&proto=tcp' |
+	jfield new_flow_backend)
+ctl lookup web 198.18.0.2:1234 198.18.1.1:80 tcp >"$W/out"
+[ -n "$frag" ] && [ "$frag" = "$p0" ] &&
+	grep -q "^fragments the first fragment of a datagram goes as this flow, its later fragments follow it; a later fragment whose first was not seen: 3-tuple, slot [0-9]* of 65537 of service web: $p0\$" "$W/out" &&
+	sy_pass "syctl lookup explains the flow's fragments (without their first: $frag, the 3-tuple's)" ||
+	sy_fail "syctl lookup fragments: '$frag', 3-tuple backend '$p0': $(grep fragments "$W/out")"
 ctl table web | grep -q "198.18.0.11:80 .* 50.00" && sy_pass "two equal backends share the table evenly" ||
 	{ sy_fail "table shares"; ctl table web; }
 

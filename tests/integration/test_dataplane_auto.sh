@@ -9,10 +9,10 @@
 #   1c. --xdp-stay: SIGTERM leaves the program attached and pinned; the next
 #       sy-control adopts it with its connection tables (one per CPU,
 #       --xdp-ct-flows / 8 sets of 8 ways each); pins of an earlier layout
-#       (the shared LRU_PERCPU_HASH conntrack, a shorter sy_config) are
-#       replaced, said in the log, without detaching; a pinned link detached
-#       by hand (bpftool) is `detached`, and a restart attaches the program
-#       again; the per-CPU LRU hashes of f5f4934 and before: their 100
+#       (the shared LRU_PERCPU_HASH conntrack, a shorter sy_config, no
+#       sy_frag) are replaced (sy_frag created), said in the log, without
+#       detaching; a pinned link detached by hand (bpftool) is `detached`,
+#       and a restart attaches the program again; the per-CPU LRU hashes of f5f4934 and before: their 100
 #       tracked flows migrated into the new tables (syctl lookup: conntrack);
 #       --xdp-detach removes it
 #   3. bad flag values are refused with exit 2
@@ -132,8 +132,11 @@ kill -TERM $CONTROL; wait $CONTROL # --xdp-stay again: the next step detaches it
 start_xdp stay3 --xdp-stay
 stop_control
 # pins of the layout before the per-CPU tables and the ICMP rate fields: the
-# conntrack one shared LRU_PERCPU_HASH, sy_config 28 bytes
-rm "$PINS/sy_conntrack" "$PINS/sy_config"
+# conntrack one shared LRU_PERCPU_HASH, sy_config 28 bytes; and, as every
+# version before fragments followed their flow, no sy_frag
+[ "$(map_shape pinned "$PINS/sy_frag")" = "lru_hash 16384" ] && sy_pass "sy_frag pinned (LRU hash, 16384 entries)" ||
+	sy_fail "sy_frag pin: $(map_shape pinned "$PINS/sy_frag" 2>&1)"
+rm "$PINS/sy_conntrack" "$PINS/sy_config" "$PINS/sy_frag"
 "$BPFTOOL" map create "$PINS/sy_conntrack" type lru_percpu_hash key 40 value 16 entries 4096 \
 	name sy_conntrack && "$BPFTOOL" map create "$PINS/sy_config" type array key 4 value 28 \
 	entries 1 name sy_config || sy_fail "cannot pin maps of the old layout"
@@ -143,7 +146,8 @@ PROG4=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\
 grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/stay4.log" &&
 	grep -q "adopted=yes" "$W/stay4.log" && [ -n "$PROG4" ] && [ "$PROG4" != "$PROG3" ] &&
 	[ "$(map_shape pinned "$PINS/sy_conntrack")" = "array $((NCPU * 32768))" ] &&
-	sy_pass "old-layout pins replaced and said, the program swapped in place (prog $PROG3 -> $PROG4)" ||
+	[ "$(map_shape pinned "$PINS/sy_frag")" = "lru_hash 16384" ] &&
+	sy_pass "old-layout pins replaced and said, sy_frag created, the program swapped in place (prog $PROG3 -> $PROG4)" ||
 	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
 # the pinned link detached behind sy-control's back (`bpftool link detach`;
 # also what deleting and re-creating the interface leaves): `detached`; the

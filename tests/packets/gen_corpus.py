@@ -7,12 +7,14 @@ Usage: gen_corpus.py SERVICES_FILE OUTFILE
 Reads the fixture services (same format as tests/common/services_file.h) and
 writes one case per line:
 
-    name verdict counter in_hex out_hex
+    name verdict counter in_hex out_hex [after]
 
 verdict is tx, kernel or drop; counter is the exported counter name
 (include/switchyard/counters.h) the case must increment, or '-'; out_hex is
-the exact expected output frame for tx cases, '-' otherwise. Lines starting
-with '#' are comments.
+the exact expected output frame for tx cases, '-' otherwise; `after` marks a
+case that runs after the one before it, in the state it left (connection
+tracking, remembered first fragments: a datagram's fragments in order).
+Lines starting with '#' are comments.
 
 Every expected output is built here, independently of the C code: frames are
 assembled with scapy (which computes lengths and checksums), and the backend
@@ -22,8 +24,8 @@ the words documented in include/switchyard/flow_hash.h) and of the table fill
 include/switchyard/maglev.h. The C packet test replays these cases through
 sy_lb_process(); agreement of the two implementations is the point. The
 dataplane under test has a port MAC of 02:00:00:00:00:01 and an egress MTU of
-1500; every case starts with empty connection tracking. Generation is
-deterministic (fixed seeds).
+1500; every case but an `after` one starts with empty connection tracking
+and no remembered fragments. Generation is deterministic (fixed seeds).
 """
 
 import heapq
@@ -311,6 +313,31 @@ def ethertype_of(family):
     return ETH_IPV4 if family == 4 else ETH_IPV6
 
 
+def fragment_identity(l3pkt, proto):
+    """A fragment's datagram identity (its IPv4 ID / IPv6 fragment
+    identification) and, for a first fragment whose TCP header (all of it)
+    or UDP header (with a length of at least 8) it holds, the ports; else
+    None for them: what pkt_parse.h reads, from the bytes."""
+    raw = bytes(l3pkt)
+    if isinstance(l3pkt, IP):
+        ident = l3pkt.id
+        offset = l3pkt.frag
+        l4 = raw[(raw[0] & 0xF) * 4:struct.unpack("!H", raw[2:4])[0]]
+    else:
+        fh = l3pkt[IPv6ExtHdrFragment]
+        ident = fh.id
+        offset = fh.offset
+        l4 = bytes(fh.payload)
+    if offset != 0 or proto not in (6, 17):
+        return ident, None
+    if proto == 6:
+        if len(l4) < 20 or (l4[12] >> 4) * 4 < 20 or (l4[12] >> 4) * 4 > len(l4):
+            return ident, None
+    elif len(l4) < 8 or struct.unpack("!H", l4[4:6])[0] < 8:
+        return ident, None
+    return ident, struct.unpack("!HH", l4[:4])
+
+
 def frame(dst, src, tags, ethertype, l3, pad=b""):
     """Ethernet (+ VLAN tags [(tpid, vid, prio)]) around raw L3 bytes."""
     if not tags:
@@ -404,6 +431,10 @@ class Corpus:
         self.cases = []
         self.names = set()
         self.categories = {}
+        # the state an `after` case runs in: what its sequence left
+        self.after = False
+        self.frag_mem = {}  # datagram identity -> its first fragment's (sport, dport)
+        self.tracked = set()  # 5-tuples in the connection table
 
     def add(self, category, name, verdict, counter, inp, out=None):
         assert name not in self.names, name
@@ -411,7 +442,7 @@ class Corpus:
         assert (out is not None) == (verdict == "tx"), name
         assert " " not in name
         self.names.add(name)
-        self.cases.append((name, verdict, counter, inp, out))
+        self.cases.append((name, verdict, counter, inp, out, self.after))
         self.categories[category] = self.categories.get(category, 0) + 1
 
     # ---- random flow material ----
@@ -461,6 +492,22 @@ class Corpus:
                     hlim=r.choice([63, 64, 255]), **kw) / upper
 
     # ---- expectations ----
+    def no_service(self, category, name, inp, vip_addr, reason="drop_no_service"):
+        """A packet no service takes: dropped (reason) if its destination is
+        a VIP address, else the kernel's."""
+        if vip_addr:
+            self.add(category, name, "drop", reason, inp)
+        else:
+            self.add(category, name, "kernel", "-", inp)
+
+    def backend(self, category, name, inp, svc, h):
+        """The backend svc's table gives flow hash h, or None after adding
+        the drop_no_backend case."""
+        be = svc.pick(h)
+        if be is None:
+            self.add(category, name, "drop", "drop_no_backend", inp)
+        return be
+
     def expect_l4(self, category, name, l3pkt, tags=(), pad=b"", cmac=None, dmac=PORT_MAC):
         """A TCP/UDP packet: predicts the verdict and the output."""
         tags = list(tags)
@@ -472,15 +519,11 @@ class Corpus:
         inp = frame(dmac, cmac, tags, ethertype_of(fam), bytes(l3pkt), pad)
         svc = self.model.match(fam, dst, proto, l4.dport)
         if svc is None:
-            if self.model.is_vip_addr(dst, proto):
-                self.add(category, name, "drop", "drop_no_service", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
             return None
         h = flow_hash(fam, src, dst, l4.sport, l4.dport, proto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return svc, None
         self.selected(category, name, inp, svc, be, h, tags, l3pkt, "forwarded", cmac, dmac)
         return svc, be
@@ -508,24 +551,62 @@ class Corpus:
             return
         self.add(category, name, "tx", how, inp, forward_output(svc, be, h, tags, l3pkt))
 
-    def expect_fragment(self, category, name, l3pkt, proto, tags=()):
+    def expect_fragment(self, category, name, l3pkt, proto, tags=(), after=False):
+        """A fragment (docs/dataplane.md, "Fragments"): the first of its
+        datagram, with its ports, is balanced as a packet of its flow (5-tuple
+        service and hash, tracked: counter `fragments`) and its ports are
+        remembered; a later one follows them when its first came before in
+        the sequence (after=True: `frag_followed`, the flow's entry), else
+        goes by the 3-tuple to the address's fragment service
+        (`frag_untracked`)."""
+        if not after:
+            self.frag_mem = {}
+            self.tracked = set()
+        self.after = after
         tags = list(tags)
         fam = 4 if isinstance(l3pkt, IP) else 6
         src, dst = l3pkt.src, l3pkt.dst
         inp = frame(PORT_MAC, self.client_mac(), tags, ethertype_of(fam), bytes(l3pkt))
+        ident, ports = fragment_identity(l3pkt, proto)
+        key = (fam, src, dst, proto, ident)
+        first = ports is not None
+        if not first and key in self.frag_mem:
+            ports = self.frag_mem[key]
+        try:
+            if ports is None:
+                return self._fragment_3tuple(category, name, inp, fam, src, dst, proto, tags,
+                                             l3pkt)
+            sport, dport = ports
+            svc = self.model.match(fam, dst, proto, dport)
+            if svc is None:
+                self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
+                return None
+            if first:
+                self.frag_mem[key] = ports
+            flow = (fam, src, dst, sport, dport, proto)
+            h = flow_hash(fam, src, dst, sport, dport, proto, svc.seed)
+            be = self.backend(category, name, inp, svc, h)
+            if be is None:
+                return None
+            # a first fragment opens its flow's entry, a later one finds it
+            assert (flow in self.tracked) == (not first), name
+            self.tracked.add(flow)
+            self.selected(category, name, inp, svc, be, h, tags, l3pkt,
+                          "fragments" if first else "frag_followed")
+            return be
+        finally:
+            self.after = False
+
+    def _fragment_3tuple(self, category, name, inp, fam, src, dst, proto, tags, l3pkt):
         svc = self.model.addr_service(dst, proto) if proto in (6, 17) else None
         if svc is None:
-            if proto in (6, 17) and self.model.is_vip_addr(dst):
-                self.add(category, name, "drop", "drop_no_service", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, proto in (6, 17) and self.model.is_vip_addr(dst))
             return None
         h = flow_hash(fam, src, dst, 0, 0, proto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return None
-        self.selected(category, name, inp, svc, be, h, tags, l3pkt, "fragments")
+        self.selected(category, name, inp, svc, be, h, tags, l3pkt, "frag_untracked")
         return be
 
     def expect_icmp_error(self, category, name, l3pkt, quote_src, quote_dst, qproto,
@@ -537,15 +618,12 @@ class Corpus:
         # the flow in client -> VIP direction is the quote reversed
         svc = self.model.match(fam, quote_src, qproto, qsport)
         if svc is None:
-            if self.model.is_vip_addr(quote_src, qproto):
-                self.add(category, name, "drop", "drop_icmp", inp)
-            else:
-                self.add(category, name, "kernel", "-", inp)
+            self.no_service(category, name, inp, self.model.is_vip_addr(quote_src, qproto),
+                            "drop_icmp")
             return None
         h = flow_hash(fam, quote_dst, quote_src, qdport, qsport, qproto, svc.seed)
-        be = svc.pick(h)
+        be = self.backend(category, name, inp, svc, h)
         if be is None:
-            self.add(category, name, "drop", "drop_no_backend", inp)
             return None
         self.selected(category, name, inp, svc, be, h, tags, l3pkt, "icmp_to_backend")
         return be
@@ -553,10 +631,11 @@ class Corpus:
     def write(self, path):
         with open(path, "w") as f:
             f.write("# Switchyard packet corpus, generated by tests/packets/gen_corpus.py\n")
-            f.write("# name verdict counter in_hex out_hex\n")
-            for name, verdict, counter, inp, out in self.cases:
-                f.write("%s %s %s %s %s\n" % (name, verdict, counter, inp.hex(),
-                                              out.hex() if out is not None else "-"))
+            f.write("# name verdict counter in_hex out_hex [after]\n")
+            for name, verdict, counter, inp, out, after in self.cases:
+                f.write("%s %s %s %s %s%s\n" % (name, verdict, counter, inp.hex(),
+                                                out.hex() if out is not None else "-",
+                                                " after" if after else ""))
 
 
 # ---------------------------------------------------------------------------
@@ -795,51 +874,65 @@ def gen_icmp_sources(c, model):
 
 
 def gen_fragments(c, model):
+    """Per VIP address and protocol, datagrams cut in a first, a middle and a
+    last fragment: the first reaches the backend of an unfragmented packet
+    of the same 5-tuple, the middle and the last follow it (each run after
+    the one before: `after`); one datagram's last fragment arrives before
+    its first and goes by the 3-tuple (frag_untracked), the first and the
+    middle then go as their flow."""
     r = c.rng
     cat = "fragments"
-    targets4 = []
-    targets6 = []
+    targets = []
     for s in model.services:
-        t = (s.vip, s.proto)
-        if s.family == 4 and t not in targets4:
-            targets4.append(t)
-        if s.family == 6 and t not in targets6:
-            targets6.append(t)
-    for vip, proto in targets4:
+        t = (s.family, s.vip, s.proto)
+        if t not in targets:
+            targets.append(t)
+    for fam, vip, proto in targets:
         svc = model.addr_service(vip, proto)
+        pname = "tcp" if proto == 6 else "udp"
         for i in range(3):
-            client = c.client4()
+            client = c.client4() if fam == 4 else c.client6()
             sp = c.sport()
             dport = svc.port or 80
-            data = c.payload(200, 400)
+            data = c.payload(300, 600)
             up = bytes(c.l4(proto, sp, dport, data))
-            ident = r.randrange(65536)
-            tos = r.choice([0, 0xB8])
-            # first fragment (MF, ports present) and a later one (offset, no ports)
-            cut = (len(up) // 2) & ~7
-            p1 = IP(src=client, dst=vip, id=ident, flags="MF", frag=0, proto=proto, tos=tos,
-                    ttl=64) / Raw(up[:cut])
-            p2 = IP(src=client, dst=vip, id=ident, flags=0, frag=cut // 8, proto=proto, tos=tos,
-                    ttl=64) / Raw(up[cut:])
-            n = "frag4_%s_%s_%d" % (vip, "tcp" if proto == 6 else "udp", i)
-            b1 = c.expect_fragment(cat, n + "_first", p1, proto)
-            b2 = c.expect_fragment(cat, n + "_later", p2, proto, [(TPID_8021Q, 5, 0)] if i == 2 else [])
-            assert b1 is b2
-    for vip, proto in targets6:
-        svc = model.addr_service(vip, proto)
-        for i in range(3):
-            client = c.client6()
-            up = bytes(c.l4(proto, c.sport(), svc.port or 80, c.payload(200, 400)))
-            ident = r.randrange(1 << 32)
-            cut = (len(up) // 2) & ~7
-            p1 = IPv6(src=client, dst=vip, hlim=64) / IPv6ExtHdrFragment(
-                nh=proto, offset=0, m=1, id=ident) / Raw(up[:cut])
-            p2 = IPv6(src=client, dst=vip, hlim=64) / IPv6ExtHdrFragment(
-                nh=proto, offset=cut // 8, m=0, id=ident) / Raw(up[cut:])
-            n = "frag6_%s_%s_%d" % (vip.replace(":", "."), "tcp" if proto == 6 else "udp", i)
-            b1 = c.expect_fragment(cat, n + "_first", p1, proto)
-            b2 = c.expect_fragment(cat, n + "_later", p2, proto)
-            assert b1 is b2
+            if fam == 4:
+                ident = r.randrange(65536)
+                tos = r.choice([0, 0xB8])
+                whole = IP(bytes(IP(src=client, dst=vip, id=r.randrange(65536), flags="DF",
+                                    proto=proto, tos=tos, ttl=64) / Raw(up)))
+            else:
+                ident = r.randrange(1 << 32)
+                whole = IPv6(bytes(IPv6(src=client, dst=vip, hlim=64, nh=proto) / Raw(up)))
+            cuts = sorted({(len(up) // 3) & ~7, (2 * len(up) // 3) & ~7})
+            parts = [(0, up[:cuts[0]], True), (cuts[0], up[cuts[0]:cuts[1]], True),
+                     (cuts[1], up[cuts[1]:], False)]
+
+            def frag(off, chunk, more):
+                if fam == 4:
+                    return IP(src=client, dst=vip, id=ident, flags="MF" if more else 0,
+                              frag=off // 8, proto=proto, tos=tos, ttl=64) / Raw(chunk)
+                return IPv6(src=client, dst=vip, hlim=64) / IPv6ExtHdrFragment(
+                    nh=proto, offset=off // 8, m=1 if more else 0, id=ident) / Raw(chunk)
+
+            n = "frag%d_%s_%s_%d" % (fam, vip.replace(":", "."), pname, i)
+            # the same flow unfragmented: where its fragments must go
+            res = c.expect_l4(cat, n + "_whole", whole)
+            be_whole = res[1] if res else None
+            order = [0, 1, 2] if i < 2 else [2, 0, 1]  # the last one first
+            got = []
+            for k, j in enumerate(order):
+                off, chunk, more = parts[j]
+                tags = [(TPID_8021Q, 5, 0)] if (i == 1 and j == 2) else []
+                got.append(c.expect_fragment(cat, "%s_%s" % (n, ("first", "middle", "last")[j]),
+                                             frag(off, chunk, more), proto, tags, after=k > 0))
+            if i < 2:
+                assert got[0] is be_whole and got[1] is be_whole and got[2] is be_whole, n
+                assert c.cases[-1][2] == "frag_followed" or c.cases[-1][1] == "drop", n
+            else:
+                # overtaken: the last by the 3-tuple, the first and middle as the flow
+                assert c.cases[-3][2] == "frag_untracked" or c.cases[-3][1] == "drop", n
+                assert got[1] is be_whole and got[2] is be_whole, n
     # IPv6: what follows a fragment header is payload in later fragments, so
     # every fragment is classified by the fragment header's next header; with
     # an extension header there, neither fragment is TCP/UDP: both kernel

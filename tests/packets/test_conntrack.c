@@ -5,7 +5,10 @@
  * added, weights changed, backend draining); when a backend is removed only
  * its flows move; a flow whose two lines are full (and whose occupants
  * cannot move) evicts the entry closest to expiry; idle flows
- * expire and are selected anew.
+ * expire and are selected anew. And the memory of first fragments
+ * (frag_table.c) that later fragments follow: its timeout (default and
+ * --frag-timeout), the 32-bit tick wrapping, datagrams of other sources or
+ * IDs kept apart, many datagrams in flight, a full set.
  *
  * The service is published through the region writer (sy_writer_set_service
  * and sy_writer_commit), as sy-control does; the packet path's snapshot is
@@ -264,6 +267,7 @@ static int reset(void **state)
 	(void)state;
 	memset(env.ct_mem, 0, env.ct_size);
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
+	memset(&env.lb.frag, 0, sizeof(env.lb.frag));
 	env.lb.now = T0;
 	publish_weights(four_equal, 4);
 	return 0;
@@ -613,6 +617,202 @@ static void test_any_size(void **state)
 	load(50001, 10000, 3); /* an odd count: 25,001 lines */
 }
 
+/* ---- fragments --------------------------------------------------------------- */
+
+/* A fragment of datagram `id` of flow f: the first (offset 0, MF, the TCP
+ * header and 40 bytes) or a later one (offset 64, 40 bytes, last). Returns
+ * its backend (0 if not forwarded). */
+static uint32_t send_fragment(struct flow f, uint16_t id, bool first)
+{
+	uint8_t buf[HEADROOM + 14 + 20 + 60 + TAILROOM];
+	uint8_t *p = buf + HEADROOM;
+	uint16_t len = first ? 80 : 60;
+	struct sy_ip4_hdr ip;
+
+	memset(p, 0xab, 14 + 20 + 60);
+	put_eth(p);
+	put_ip4(p + 14, f.client, VIP, SY_IPPROTO_TCP, len);
+	memcpy(&ip, p + 14, sizeof(ip));
+	ip.id = be16(id);
+	ip.frag_off = be16(first ? SY_IP4_MF : 64 / 8);
+	ip.csum = 0;
+	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
+	memcpy(p + 14, &ip, sizeof(ip));
+	if (first)
+		put_tcp(p + 34, f.sport, VPORT, 0x10);
+	return process(buf, 14u + len);
+}
+
+/* The backend the 3-tuple gives a fragment of f without its first. */
+static uint32_t three_tuple_backend(struct flow f)
+{
+	struct sy_flow_key k = key_of(f);
+	const struct sy_service *svc;
+	struct sy_vip_key vk = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP };
+	uint32_t idx;
+
+	vk.addr[0] = VIP;
+	svc = sy_snapshot_vip_addr(env.lb.base, env.lb.snap, &vk);
+	assert_non_null(svc);
+	sy_flow_key_drop_ports(&k);
+	idx = sy_service_pick(env.lb.base, svc, sy_flow_hash(&k, svc->hash_seed));
+	return sy_service_backends(env.lb.base, svc)[idx].id.addr[0];
+}
+
+/* A flow whose 3-tuple backend is not its 5-tuple one, from i on: a later
+ * fragment that does not follow its first shows by its backend. */
+static struct flow flow_apart(uint32_t *i)
+{
+	for (;; (*i)++) {
+		struct flow f = flow_n(*i);
+		uint32_t be = send_tcp(f, 0x02);
+
+		if (be && be != three_tuple_backend(f)) {
+			(*i)++;
+			return f;
+		}
+	}
+}
+
+/* Later fragments follow their first for the timeout (default 2 s; the
+ * worker's --frag-timeout), then go by the 3-tuple (frag_untracked). */
+static void test_fragment_timeout(void **state)
+{
+	uint32_t i = 0, be;
+	uint64_t fol0 = counter(SY_C_FRAG_FOLLOWED), unt0 = counter(SY_C_FRAG_UNTRACKED);
+	struct flow f = flow_apart(&i), g = flow_apart(&i);
+
+	(void)state;
+	be = send_fragment(f, 7, true);
+	assert_int_equal(be, send_tcp(f, 0x10)); /* the first: as its flow */
+	env.lb.now = T0 + SY_FRAG_TIMEOUT_MS_DEFAULT - 1;
+	assert_int_equal(send_fragment(f, 7, false), be);
+	assert_int_equal(counter(SY_C_FRAG_FOLLOWED) - fol0, 1);
+	env.lb.now = T0 + SY_FRAG_TIMEOUT_MS_DEFAULT; /* expired */
+	assert_int_equal(send_fragment(f, 7, false), three_tuple_backend(f));
+	assert_int_equal(counter(SY_C_FRAG_UNTRACKED) - unt0, 1);
+
+	env.lb.frag.timeout_ms = 5000; /* --frag-timeout 5 */
+	env.lb.now = T0;
+	be = send_fragment(g, 9, true);
+	env.lb.now = T0 + 4999;
+	assert_int_equal(send_fragment(g, 9, false), be);
+	env.lb.now = T0 + 5000;
+	assert_int_equal(send_fragment(g, 9, false), three_tuple_backend(g));
+	env.lb.frag.timeout_ms = 0;
+	assert_int_equal(counter(SY_C_FRAG_FOLLOWED) - fol0, 2);
+	assert_int_equal(counter(SY_C_FRAG_UNTRACKED) - unt0, 2);
+}
+
+/* The millisecond tick wraps between a first fragment and its later ones;
+ * an entry left for longer than half the tick period is not taken for live
+ * when the tick comes round to it. */
+static void test_fragment_tick_wrap(void **state)
+{
+	uint32_t i = 0, be;
+	struct flow f, g;
+
+	(void)state;
+	f = flow_apart(&i);
+	g = flow_apart(&i);
+	env.lb.now = 0xffffff00u;
+	be = send_fragment(f, 1, true);
+	env.lb.now = 0x100; /* 512 ms later */
+	assert_int_equal(send_fragment(f, 1, false), be);
+	env.lb.now = T0;
+	be = send_fragment(g, 2, true);
+	env.lb.now = T0 + 0x80000000u; /* 24.8 days later */
+	assert_int_equal(send_fragment(g, 2, false), three_tuple_backend(g));
+	env.lb.now = T0 + 0xffffffffu; /* round again: 1 ms before it was made */
+	assert_int_equal(send_fragment(g, 2, false), three_tuple_backend(g));
+}
+
+/* Another datagram's first (another ID, or another source with the same
+ * ID) is not followed. */
+static void test_fragment_identity(void **state)
+{
+	uint32_t i = 0;
+	struct flow f, g;
+	uint64_t unt0 = counter(SY_C_FRAG_UNTRACKED);
+
+	(void)state;
+	f = flow_apart(&i);
+	g = flow_apart(&i);
+	send_fragment(f, 5, true);
+	assert_int_equal(send_fragment(f, 6, false), three_tuple_backend(f));
+	assert_int_equal(send_fragment(g, 5, false), three_tuple_backend(g));
+	assert_int_equal(counter(SY_C_FRAG_UNTRACKED) - unt0, 2);
+}
+
+/* Many datagrams in flight at once (their first fragments, then their
+ * later ones): 200 all follow; 3,000 overflow the 1,024 entries, and the
+ * later fragments of the datagrams pushed out go by the 3-tuple, counted,
+ * never to a wrong flow's backend. */
+static void test_fragments_in_flight(void **state)
+{
+	static uint32_t be[3000];
+	uint32_t n_sets[] = { 200, 3000 };
+
+	(void)state;
+	for (uint32_t r = 0; r < 2; r++) {
+		uint32_t n = n_sets[r], wrong = 0;
+		uint64_t fol0 = counter(SY_C_FRAG_FOLLOWED), unt0 = counter(SY_C_FRAG_UNTRACKED);
+
+		for (uint32_t i = 0; i < n; i++)
+			be[i] = send_fragment(flow_n(i), (uint16_t)(r * 4000 + i), true);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t b = send_fragment(flow_n(i), (uint16_t)(r * 4000 + i), false);
+
+			wrong += b != be[i] && b != three_tuple_backend(flow_n(i));
+		}
+		print_message("%u datagrams in flight: %llu followed their first, %llu by the 3-tuple\n",
+			      n, (unsigned long long)(counter(SY_C_FRAG_FOLLOWED) - fol0),
+			      (unsigned long long)(counter(SY_C_FRAG_UNTRACKED) - unt0));
+		assert_int_equal(wrong, 0);
+		assert_int_equal(counter(SY_C_FRAG_FOLLOWED) - fol0 + counter(SY_C_FRAG_UNTRACKED) - unt0, n);
+		if (n <= 200)
+			assert_int_equal(counter(SY_C_FRAG_FOLLOWED) - fol0, n);
+		else
+			assert_true(counter(SY_C_FRAG_FOLLOWED) - fol0 <= SY_FRAG_SETS * SY_FRAG_WAYS);
+	}
+}
+
+/* The table itself: a full set takes the entry closest to expiry; a key
+ * remembered again keeps its one entry, with the new ports. */
+static void test_fragment_table_set(void **state)
+{
+	static struct sy_frag_table t;
+	struct sy_frag_key k[SY_FRAG_WAYS + 1];
+	struct sy_frag_ports got;
+	uint32_t n = 0, set = 0;
+
+	(void)state;
+	for (uint32_t id = 0; n < SY_FRAG_WAYS + 1; id++) {
+		struct sy_frag_key c = { .family = SY_AF_INET, .proto = SY_IPPROTO_UDP, .id = id };
+
+		c.src[0] = v4(198, 19, 0, 1);
+		c.dst[0] = VIP;
+		if (n == 0)
+			set = sy_frag_table_set_of(&c);
+		if (sy_frag_table_set_of(&c) == set)
+			k[n++] = c;
+	}
+	memset(&t, 0, sizeof(t));
+	for (uint32_t j = 0; j < SY_FRAG_WAYS; j++)
+		sy_frag_table_insert(&t, &k[j], (struct sy_frag_ports){ (uint16_t)j, 0 }, T0 + j);
+	sy_frag_table_insert(&t, &k[SY_FRAG_WAYS], (struct sy_frag_ports){ 99, 0 }, T0 + 10);
+	assert_false(sy_frag_table_lookup(&t, &k[0], T0 + 10, &got)); /* the oldest went */
+	for (uint32_t j = 1; j <= SY_FRAG_WAYS; j++)
+		assert_true(sy_frag_table_lookup(&t, &k[j], T0 + 10, &got));
+	/* k[1] again, newer ports: one entry, the others stay */
+	sy_frag_table_insert(&t, &k[1], (struct sy_frag_ports){ 42, 0 }, T0 + 11);
+	assert_true(sy_frag_table_lookup(&t, &k[1], T0 + 11, &got));
+	assert_int_equal(got.sport, 42);
+	for (uint32_t j = 2; j <= SY_FRAG_WAYS; j++)
+		assert_true(sy_frag_table_lookup(&t, &k[j], T0 + 11, &got));
+	assert_int_equal(got.sport, 99);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -669,6 +869,11 @@ int main(void)
 		cmocka_unit_test_setup(test_expiry, reset),
 		cmocka_unit_test(test_two_choices),
 		cmocka_unit_test(test_any_size),
+		cmocka_unit_test_setup(test_fragment_timeout, reset),
+		cmocka_unit_test_setup(test_fragment_tick_wrap, reset),
+		cmocka_unit_test_setup(test_fragment_identity, reset),
+		cmocka_unit_test_setup(test_fragments_in_flight, reset),
+		cmocka_unit_test(test_fragment_table_set),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
