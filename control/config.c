@@ -1013,6 +1013,18 @@ static int parse_check(struct fld *m, struct sy_config_check *c)
 		if (field(m, "path", &f) || field(m, "expect", &f))
 			return kfail(&f, "only used with type http");
 	}
+	if (field(m, "through", &f)) {
+		static const char *const ways[] = { "direct", "tunnel", NULL };
+		static const int wvals[] = { 0, 1 };
+		int w;
+
+		if (get_enum(&f, ways, wvals, "direct or tunnel", &w))
+			return -1;
+		if (w && c->type != SY_CHECK_TCP)
+			return ffail(&f, "through: tunnel is a tcp check's (a SYN through the "
+				     "tunnel, answered by the VIP)");
+		c->through_tunnel = w;
+	}
 	if (field(m, "interval_ms", &f) && get_u32(&f, 10, 3600000, &c->interval_ms))
 		return -1;
 	if (field(m, "timeout_ms", &tf) && get_u32(&tf, 1, 3600000, &c->timeout_ms))
@@ -1154,6 +1166,16 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 				     "service or in defaults)",
 				     sy_fwd_mode_name(s->mode));
 		}
+	}
+	if (s->health.check.through_tunnel &&
+	    ((s->mode != SY_FWD_IPIP && s->mode != SY_FWD_GUE) || s->vip.family != SY_AF_INET ||
+	     !has4)) {
+		field(m, "health", &f);
+		return ffail(&f,
+			     "a check through: tunnel needs an IPv4 VIP, mode ipip or gue and "
+			     "encap_source4 (service %s: %s VIP, mode %s)",
+			     s->name, s->vip.family == SY_AF_INET ? "an IPv4" : "an IPv6",
+			     sy_fwd_mode_name(s->mode));
 	}
 	if (!s->n_backends)
 		return 0;

@@ -74,6 +74,8 @@ struct sy_config_check {
 	uint32_t fall;           /* default 3 */
 	char *path;              /* http: default "/"; NULL otherwise */
 	uint16_t expect;         /* http: default 200; 0 otherwise */
+	bool through_tunnel;     /* `through: tunnel`: encapsulated to the VIP
+				  * (health_tunnel.c); default direct */
 };
 
 struct sy_config_health {

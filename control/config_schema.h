@@ -315,7 +315,10 @@
 	K(c, "fall", INT, "3", "1..100", "3", "Failures that take it down (tcp, http).")          \
 	K(c, "path", STRING, "/", "'/' then printable ASCII, no spaces, <= 1024 bytes", "/healthz", \
 	  "URL path (http only).")                                                                 \
-	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http only).")
+	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http only).")          \
+	K(c, "through", ENUM, "direct", "direct, tunnel", "direct",                               \
+	  "tunnel (tcp, IPv4 ipip and gue services): a SYN to the VIP encapsulated like traffic, " \
+	  "answered by a SYN-ACK from the VIP: proves the backend's decapsulation and VIP.")
 
 /* A key's value type. */
 enum sy_config_type {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * Active health checks (TCP connect, or HTTP GET expecting a status), run by
- * one thread: collect the checks that are due under the lock, run them
- * without it (non-blocking connects polled together, bounded by the
- * timeout), then record the results under the lock.
+ * Active health checks (TCP connect, HTTP GET expecting a status, or a TCP
+ * SYN to the VIP through the tunnel: health_tunnel.h), run by one thread:
+ * collect the checks that are due under the lock, run them without it
+ * (non-blocking connects and the tunnel probes' answers polled together,
+ * bounded by the timeout), then record the results under the lock.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +17,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "health_tunnel.h"
+
+#include <switchyard/pkt_hdr.h>
 
 #define MAX_BATCH 256
 
@@ -26,6 +30,8 @@ struct check {
 	uint32_t timeout_ms;
 	char path[128];
 	uint16_t expect;
+	bool tunnel;   /* through the tunnel: tp, no fd */
+	struct sy_tunnel_probe tp;
 	int fd;
 	bool ok;
 };
@@ -84,25 +90,62 @@ static bool http_probe(struct check *k)
 	return sscanf(buf, "HTTP/%*u.%*u %u", &status) == 1 && status == k->expect;
 }
 
+/* Read what the tunnel listener received; each answer settles its probe.
+ * The number of probes settled. */
+static int read_tunnel_answers(int lfd, struct check *k, int n, bool *settled)
+{
+	uint8_t buf[128];
+	int done = 0;
+	ssize_t len;
+
+	while ((len = recv(lfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		for (int i = 0; i < n; i++) {
+			enum sy_tunnel_answer a;
+
+			if (!k[i].tunnel || settled[i])
+				continue;
+			a = sy_tunnel_answer(buf, (size_t)len, &k[i].tp);
+			if (a == SY_TUNNEL_OTHER)
+				continue;
+			k[i].ok = a == SY_TUNNEL_SYNACK;
+			settled[i] = true;
+			done++;
+			break;
+		}
+	}
+	return done;
+}
+
 static void run_batch(struct check *k, int n)
 {
-	struct pollfd p[MAX_BATCH];
+	struct pollfd p[MAX_BATCH + 1];
+	bool settled[MAX_BATCH] = { false };
 	uint64_t deadline = sy_now_ms() + 5000;
-	int pending = 0;
+	int pending = 0, lfd = -1;
 
+	for (int i = 0; i < n && lfd < 0; i++)
+		if (k[i].tunnel) /* open before the first probe leaves */
+			lfd = sy_tunnel_listener_open();
 	for (int i = 0; i < n; i++) {
-		k[i].fd = start_connect(&k[i]);
 		k[i].ok = false;
+		k[i].fd = -1;
+		if (k[i].tunnel)
+			pending += lfd >= 0 && !sy_tunnel_probe_send(&k[i].tp);
+		else
+			k[i].fd = start_connect(&k[i]);
 		if (k[i].timeout_ms && sy_now_ms() + k[i].timeout_ms < deadline)
 			deadline = sy_now_ms() + k[i].timeout_ms;
 		p[i] = (struct pollfd){ .fd = k[i].fd, .events = POLLOUT };
 		pending += k[i].fd >= 0;
 	}
+	p[n] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	while (pending) {
 		int64_t left = (int64_t)(deadline - sy_now_ms());
 
-		if (left <= 0 || poll(p, (nfds_t)n, (int)left) <= 0)
+		if (left <= 0 || poll(p, (nfds_t)n + 1, (int)left) <= 0)
 			break;
+		if (lfd >= 0 && p[n].revents)
+			pending -= read_tunnel_answers(lfd, k, n, settled);
 		for (int i = 0; i < n; i++) {
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
@@ -121,6 +164,27 @@ static void run_batch(struct check *k, int n)
 		if (k[i].fd >= 0)
 			close(k[i].fd);
 	}
+	if (lfd >= 0)
+		close(lfd);
+}
+
+/* The tunnel probe of backend b of service c, when the check goes through
+ * the tunnel (IPv4 backends; IPv6 ones are checked directly). */
+static bool tunnel_probe_of(const struct sy_config_service *c, const struct sy_backend_id *b,
+			    struct sy_tunnel_probe *tp)
+{
+	if (!c->health.check.through_tunnel || b->family != 4)
+		return false;
+	*tp = (struct sy_tunnel_probe){
+		.vip_port = c->vip.port ? c->vip.port : htons(b->port),
+		.outer_src = c->encap_source4,
+		.gue_port = c->mode == SY_FWD_GUE ? (c->gue_port ? c->gue_port
+								 : htons(SY_GUE_DEFAULT_PORT))
+						  : 0,
+	};
+	memcpy(&tp->vip, c->vip.addr, 4);
+	memcpy(&tp->backend, b->addr, 4);
+	return true;
 }
 
 static void *health_main(void *arg)
@@ -135,7 +199,8 @@ static void *health_main(void *arg)
 		pthread_mutex_lock(&d->lock);
 		for (size_t i = 0; i < d->n_svc && n < MAX_BATCH; i++) {
 			struct sy_service_state *s = &d->svc[i];
-			const struct sy_config_check *c = &d->cfg->services[s->cfg_index].health.check;
+			const struct sy_config_service *sc = &d->cfg->services[s->cfg_index];
+			const struct sy_config_check *c = &sc->health.check;
 
 			if (c->type == SY_CHECK_NONE)
 				continue;
@@ -147,6 +212,7 @@ static void *health_main(void *arg)
 				b->next_check_ms = now + c->interval_ms;
 				k[n] = (struct check){ .id = b->id, .type = c->type,
 						       .timeout_ms = c->timeout_ms, .expect = c->expect };
+				k[n].tunnel = tunnel_probe_of(sc, &b->id, &k[n].tp);
 				snprintf(k[n].service, sizeof(k[n].service), "%s", s->name);
 				snprintf(k[n].path, sizeof(k[n].path), "%s", c->path ? c->path : "/");
 				n++;

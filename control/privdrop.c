@@ -63,9 +63,9 @@ int sy_daemon_drop_privileges(struct sy_daemon *d, char *err, size_t errlen)
 {
 	/* XDP: every changed table is a new BPF map (CAP_BPF). Listeners are
 	 * created after the drop: a configured port below 1024 needs
-	 * CAP_NET_BIND_SERVICE. Nothing else: the region stays mapped, the
+	 * CAP_NET_BIND_SERVICE; checks through the tunnel CAP_NET_RAW. Nothing else: the region stays mapped, the
 	 * XDP link stays attached, map updates go through open descriptors. */
-	cap_value_t keep[2];
+	cap_value_t keep[3];
 	int nkeep = 0;
 	struct passwd *pw;
 	cap_t caps;
@@ -86,6 +86,12 @@ int sy_daemon_drop_privileges(struct sy_daemon *d, char *err, size_t errlen)
 	if ((d->cfg->api.tcp_host && d->cfg->api.tcp_port < 1024) ||
 	    (d->cfg->registry.embedded.enabled && d->cfg->registry.embedded.listen_port < 1024))
 		keep[nkeep++] = CAP_NET_BIND_SERVICE;
+	/* checks through the tunnel send and read raw packets (health_tunnel.c) */
+	for (size_t i = 0; i < d->cfg->n_services; i++)
+		if (d->cfg->services[i].health.check.through_tunnel) {
+			keep[nkeep++] = CAP_NET_RAW;
+			break;
+		}
 	if (dir_for("api.socket", d->cfg->api.socket, pw, err, errlen) ||
 	    dir_for("state_file", d->cfg->state_file, pw, err, errlen))
 		return -1;

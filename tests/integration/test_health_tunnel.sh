@@ -1,0 +1,144 @@
+#!/bin/bash
+# Health checks through the tunnel (issue 15 point 5; control/health_tunnel.h),
+# on lb_topology.sh's XDP variant (sy-control alone in the LB namespace) with
+# two backends that decapsulate with sy-decap and hold the VIPs on loopback.
+# Two static services on the same two backends:
+#   tun    check { type: tcp, through: tunnel }: a SYN to the VIP,
+#          encapsulated in MODE (ipip or gue), answered by the VIP
+#   plain  check { type: tcp }: a connect to the backend's own address
+# Checks:
+#   1. both backends up in both services
+#   2. backend 1's decapsulation removed (sy-decap detach): tun marks it
+#      unhealthy (its traffic would be lost), plain keeps it up (its
+#      address still answers); backend 2 stays up in both
+#   3. decapsulation back: tun marks backend 1 up again
+#   4. the configuration refuses through: tunnel where it cannot work
+#      (an http check, an l2dsr service)
+#
+# usage: test_health_tunnel.sh BUILD_DIR ipip|gue
+set -u
+BUILD=$(realpath "$1")
+MODE=$2
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+P=syht$$
+NB=2
+DATAPLANE=xdp
+TUN_VIP=198.18.1.2
+PLAIN_VIP=198.18.1.3
+CHECK="interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2"
+TOPO_EXTRA_CONFIG="  - name: tun
+    vip: $TUN_VIP
+    port: 80
+    protocol: tcp
+    mode: $MODE
+    table_size: 251
+    source: static
+    backends:
+      - { address: 198.18.0.11, port: 80 }
+      - { address: 198.18.0.12, port: 80 }
+    health:
+      check: { type: tcp, through: tunnel, $CHECK }
+  - name: plain
+    vip: $PLAIN_VIP
+    port: 80
+    protocol: tcp
+    mode: $MODE
+    table_size: 251
+    source: static
+    backends:
+      - { address: 198.18.0.11, port: 80 }
+      - { address: 198.18.0.12, port: 80 }
+    health:
+      check: { type: tcp, $CHECK }"
+. "$HERE/lb_topology.sh"
+trap 'topo_xdp_cleanup; sy_cleanup' EXIT
+
+sy_require "namespaces, XDP, raw sockets" control/sy-control control/syctl bpf/sy-decap
+case $MODE in ipip | gue) ;; *) echo "FAIL: mode $MODE (ipip or gue)"; exit 1 ;; esac
+
+# the backends hold the services' VIPs as they hold web's
+topo_before_control() {
+	local i
+	for i in $(seq $NB); do
+		ip -n ${P}b$i addr add $TUN_VIP/32 dev lo && ip -n ${P}b$i addr add $PLAIN_VIP/32 dev lo ||
+			return 1
+	done
+}
+topo_up || { sy_fail "topology"; cat "$WORK/control.log" 2>/dev/null; exit 1; }
+
+# state of backend ADDR in service SVC (the STATE column of syctl backends)
+state() { sy_ctl backends "$1" | awk -v a="$2:80" '$1 == a { print $4 }'; }
+is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
+expect_state() { # WITHIN_S SVC ADDR STATE WHAT
+	local t0=$EPOCHREALTIME
+	if sy_wait "$1" is_state "$2" "$3" "$4"; then
+		sy_pass "$5: $2 $3 $4 (after $(sy_ms_since "$t0") ms)"
+	else
+		sy_fail "$5: $2 $3 is '$(state "$2" "$3")', not $4"
+		tail -5 "$WORK/control.log"
+	fi
+}
+stays_state() { # SECONDS SVC ADDR STATE WHAT: in that state at every sample
+	local end=$((SECONDS + $1)) bad=0 n=0 st
+	while [ $SECONDS -lt $end ]; do
+		st=$(state "$2" "$3")
+		n=$((n + 1))
+		[ "$st" = "$4" ] || bad=$((bad + 1))
+		sleep 0.2
+	done
+	[ $bad -eq 0 ] && sy_pass "$5: $2 $3 stayed $4 ($n samples)" ||
+		sy_fail "$5: $2 $3 not $4 in $bad of $n samples"
+}
+
+# 1. everything up
+for svc in tun plain; do
+	for i in 1 2; do expect_state 10 $svc 198.18.0.1$i up "decapsulating backends"; done
+done
+
+# 2. backend 1 stops decapsulating
+ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" detach eth0 >/dev/null ||
+	sy_fail "sy-decap detach on backend 1"
+expect_state 5 tun 198.18.0.11 unhealthy "decap removed on backend 1"
+stays_state 2 plain 198.18.0.11 up "decap removed on backend 1, plain check"
+[ "$(state tun 198.18.0.12)" = up ] && sy_pass "backend 2 stays up through the tunnel" ||
+	sy_fail "backend 2 through the tunnel: $(state tun 198.18.0.12)"
+grep -q '"health check fails: backend down" service=tun backend=198.18.0.11:80' "$WORK/control.log" &&
+	sy_pass "logged: tun's backend 198.18.0.11 down" || sy_fail "no log line for tun's backend down"
+
+# 3. decapsulation back
+ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null ||
+	sy_fail "sy-decap attach on backend 1"
+expect_state 5 tun 198.18.0.11 up "decap back on backend 1"
+
+# 4. where it cannot work, refused with a message
+bad() { # WHAT YAML-SERVICE-LINES EXPECTED-TEXT
+	sed '/^services:/q' "$WORK/switchyard.yaml" >"$WORK/bad.yaml"
+	printf '%s\n' "$2" >>"$WORK/bad.yaml"
+	if "$BUILD/control/sy-control" --check --config "$WORK/bad.yaml" >"$WORK/bad.out" 2>&1; then
+		sy_fail "$1: --check accepted it"
+	elif grep -q "$3" "$WORK/bad.out"; then
+		sy_pass "$1 refused: $(head -1 "$WORK/bad.out")"
+	else
+		sy_fail "$1: $(cat "$WORK/bad.out")"
+	fi
+}
+bad "through: tunnel on an http check" "  - name: h
+    vip: $TUN_VIP
+    port: 80
+    protocol: tcp
+    mode: $MODE
+    source: static
+    backends: [{ address: 198.18.0.11, port: 80 }]
+    health: { check: { type: http, through: tunnel } }" "tcp check"
+bad "through: tunnel on an l2dsr service" "  - name: l
+    vip: $TUN_VIP
+    port: 80
+    protocol: tcp
+    mode: l2dsr
+    source: static
+    backends: [{ address: 198.18.0.11, port: 80, mac: \"02:00:00:00:00:11\" }]
+    health: { check: { type: tcp, through: tunnel } }" "mode ipip or gue"
+
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit $SY_FAILED
