@@ -989,11 +989,18 @@ static int parse_bgp(struct fld *m, struct sy_config_bgp *b)
 	return 0;
 }
 
+static const char *const check_types[] = { "none", "tcp", "http", "https", NULL };
+
+const char *sy_check_type_name(enum sy_check_type t)
+{
+	return (unsigned)t < sizeof(check_types) / sizeof(check_types[0]) - 1 ? check_types[t] : "?";
+}
+
 static int parse_check(struct fld *m, struct sy_config_check *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_CHECK(SY_CONFIG_KEY_NAME, ~) NULL };
-	static const char *const types[] = { "none", "tcp", "http", NULL };
-	static const int tvals[] = { SY_CHECK_NONE, SY_CHECK_TCP, SY_CHECK_HTTP };
+	static const int tvals[] = { SY_CHECK_NONE, SY_CHECK_TCP, SY_CHECK_HTTP, SY_CHECK_HTTPS };
+	bool http;
 	static const char *const probe_keys[] = { "interval_ms", "timeout_ms", "rise", "fall",
 						  NULL };
 	struct fld f, tf;
@@ -1001,17 +1008,19 @@ static int parse_check(struct fld *m, struct sy_config_check *c)
 
 	if (check_map(m, keys))
 		return -1;
-	if (required(m, "type", &f) || get_enum(&f, types, tvals, "a check type (none, tcp or http)", &t))
+	if (required(m, "type", &f) ||
+	    get_enum(&f, check_types, tvals, "a check type (none, tcp, http or https)", &t))
 		return -1;
 	c->type = (enum sy_check_type)t;
+	http = c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS;
 	if (c->type == SY_CHECK_NONE) {
 		for (size_t i = 0; probe_keys[i]; i++)
 			if (field(m, probe_keys[i], &f))
-				return kfail(&f, "only used with type tcp or http");
+				return kfail(&f, "only used with a check (type tcp, http or https)");
 	}
-	if (c->type != SY_CHECK_HTTP) {
+	if (!http) {
 		if (field(m, "path", &f) || field(m, "expect", &f))
-			return kfail(&f, "only used with type http");
+			return kfail(&f, "only used with type http or https");
 	}
 	if (field(m, "through", &f)) {
 		static const char *const ways[] = { "direct", "tunnel", NULL };
@@ -1039,7 +1048,7 @@ static int parse_check(struct fld *m, struct sy_config_check *c)
 		return -1;
 	if (field(m, "fall", &f) && get_u32(&f, 1, 100, &c->fall))
 		return -1;
-	if (c->type == SY_CHECK_HTTP) {
+	if (http) {
 		const char *p = "/";
 		uint32_t e = 200;
 		bool ok;
@@ -1206,7 +1215,7 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 			return ffail(&bf,
 				     "a %s health check needs the backend's port (the VIP "
 				     "is all ports: set port)",
-				     s->health.check.type == SY_CHECK_TCP ? "tcp" : "http");
+				     sy_check_type_name(s->health.check.type));
 		}
 	}
 	return 0;

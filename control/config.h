@@ -47,7 +47,11 @@ enum sy_check_type {
 	SY_CHECK_NONE = 0,
 	SY_CHECK_TCP = 1,
 	SY_CHECK_HTTP = 2,
+	SY_CHECK_HTTPS = 3,  /* HTTP over TLS; the certificate is not verified */
 };
+
+/* A check type's name in the configuration ("tcp", ...). */
+const char *sy_check_type_name(enum sy_check_type t);
 
 struct sy_config_prefix {
 	uint8_t family;
@@ -72,8 +76,8 @@ struct sy_config_check {
 	uint32_t timeout_ms;     /* default 500; <= interval_ms */
 	uint32_t rise;           /* default 2 */
 	uint32_t fall;           /* default 3 */
-	char *path;              /* http: default "/"; NULL otherwise */
-	uint16_t expect;         /* http: default 200; 0 otherwise */
+	char *path;              /* http(s): default "/"; NULL otherwise */
+	uint16_t expect;         /* http(s): default 200; 0 otherwise */
 	bool through_tunnel;     /* `through: tunnel`: encapsulated to the VIP
 				  * (health_tunnel.c); default direct */
 };

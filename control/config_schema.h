@@ -306,16 +306,16 @@
 	  "keeps the lost backends this long (re-examined as each loss is confirmed).")
 
 #define SY_CONFIG_KEYS_CHECK(K, c)                                                               \
-	K(c, "type", ENUM, "required", "none, tcp, http", "http",                                 \
-	  "tcp: a connect; http: GET path, expecting status expect. The backend needs a port.")  \
-	K(c, "interval_ms", INT, "1000", "10..3600000", "1000", "Between checks (tcp, http).")    \
-	K(c, "timeout_ms", INT, "500", "1..3600000", "500",                                       \
-	  "Per check; at most interval_ms (tcp, http).")                                          \
-	K(c, "rise", INT, "2", "1..100", "2", "Successes that bring a backend up (tcp, http).")   \
-	K(c, "fall", INT, "3", "1..100", "3", "Failures that take it down (tcp, http).")          \
+	K(c, "type", ENUM, "required", "none, tcp, http, https", "http",                          \
+	  "tcp: a connect; http, https: GET path, expecting status expect (https: the "          \
+	  "certificate is not verified). The backend needs a port. Checks run in parallel.")     \
+	K(c, "interval_ms", INT, "1000", "10..3600000", "1000", "Between checks.")                \
+	K(c, "timeout_ms", INT, "500", "1..3600000", "500", "Per check; at most interval_ms.")    \
+	K(c, "rise", INT, "2", "1..100", "2", "Successes that bring a backend up.")               \
+	K(c, "fall", INT, "3", "1..100", "3", "Failures that take it down.")                      \
 	K(c, "path", STRING, "/", "'/' then printable ASCII, no spaces, <= 1024 bytes", "/healthz", \
-	  "URL path (http only).")                                                                 \
-	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http only).")          \
+	  "URL path (http, https).")                                                               \
+	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http, https).")          \
 	K(c, "through", ENUM, "direct", "direct, tunnel", "direct",                               \
 	  "tunnel (tcp, IPv4 ipip and gue services): a SYN to the VIP encapsulated like traffic, " \
 	  "answered by a SYN-ACK from the VIP: proves the backend's decapsulation and VIP.")

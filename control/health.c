@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "daemon.h"
 #include "health_tunnel.h"
 
@@ -28,9 +30,10 @@ struct check {
 	struct sy_backend_id id;
 	enum sy_check_type type;
 	uint32_t timeout_ms;
-	char path[128];
+	char path[1025];  /* http(s): as configured (<= 1024 bytes) */
 	uint16_t expect;
 	bool tunnel;   /* through the tunnel: tp, no fd */
+	CURL *easy;    /* http(s): the transfer, until it ends */
 	struct sy_tunnel_probe tp;
 	int fd;
 	bool ok;
@@ -70,24 +73,91 @@ static int start_connect(struct check *k)
 	return fd;
 }
 
-/* HTTP: send a GET on the connected socket and read the status line. */
-static bool http_probe(struct check *k)
-{
-	char req[256], buf[64];
-	struct pollfd p = { .fd = k->fd, .events = POLLIN };
-	unsigned status = 0;
-	ssize_t n;
-	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: switchyard-check\r\nUser-Agent: sy-control\r\n\r\n", k->path);
+/* ---- HTTP and HTTPS: libcurl's multi interface, the batch's checks at once */
 
-	if (send(k->fd, req, (size_t)len, MSG_NOSIGNAL) != len)
+/* The status line is all a check needs: the body is refused at its first
+ * byte (the transfer ends with CURLE_WRITE_ERROR, the status is known). */
+static size_t refuse_body(char *p, size_t size, size_t n, void *u)
+{
+	(void)p, (void)size, (void)n, (void)u;
+	return 0;
+}
+
+static bool http_start(CURLM *m, struct check *k)
+{
+	char host[INET6_ADDRSTRLEN], url[sizeof(k->path) + 80];
+	CURL *e = curl_easy_init();
+
+	if (!e)
 		return false;
-	if (poll(&p, 1, (int)k->timeout_ms) != 1)
+	inet_ntop(k->id.family == 4 ? AF_INET : AF_INET6, k->id.addr, host, sizeof(host));
+	snprintf(url, sizeof(url), k->id.family == 4 ? "%s://%s:%u%s" : "%s://[%s]:%u%s",
+		 k->type == SY_CHECK_HTTPS ? "https" : "http", host, k->id.port, k->path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy of the environment */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)k->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "sy-control");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, refuse_body);
+	/* addressed by IP, with whatever certificate it has: what is checked
+	 * is that it speaks TLS and answers the status (docs/control.md) */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+	if (curl_multi_add_handle(m, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
 		return false;
-	n = recv(k->fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	return sscanf(buf, "HTTP/%*u.%*u %u", &status) == 1 && status == k->expect;
+	}
+	k->easy = e;
+	return true;
+}
+
+/* Settle the finished transfers; the number settled. */
+static int http_finished(CURLM *m)
+{
+	CURLMsg *msg;
+	int left, done = 0;
+
+	while ((msg = curl_multi_info_read(m, &left))) {
+		struct check *k;
+		long status = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&k);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		k->ok = (msg->data.result == CURLE_OK || msg->data.result == CURLE_WRITE_ERROR) &&
+			status == k->expect;
+		curl_multi_remove_handle(m, k->easy);
+		curl_easy_cleanup(k->easy);
+		k->easy = NULL;
+		done++;
+	}
+	return done;
+}
+
+/* Wait for the batch's sockets (p) and, when there are HTTP checks, for
+ * libcurl's. >0 when something happened, 0 on timeout, <0 on error. */
+static int wait_events(CURLM *m, struct pollfd *p, int np, int timeout_ms)
+{
+	struct curl_waitfd w[MAX_BATCH + 1];
+	int nw = 0, ready = 0;
+
+	if (!m)
+		return poll(p, (nfds_t)np, timeout_ms);
+	for (int i = 0; i < np; i++)
+		if (p[i].fd >= 0)
+			w[nw++] = (struct curl_waitfd){ .fd = p[i].fd, .events = (short)p[i].events };
+	if (curl_multi_poll(m, w, (unsigned)nw, timeout_ms, &ready) != CURLM_OK)
+		return -1;
+	nw = 0;
+	for (int i = 0; i < np; i++) {
+		p[i].revents = 0;
+		if (p[i].fd >= 0)
+			p[i].revents = w[nw++].revents;
+	}
+	return 1; /* libcurl's own sockets may be the ones that woke it */
 }
 
 /* Read what the tunnel listener received; each answer settles its probe.
@@ -121,16 +191,23 @@ static void run_batch(struct check *k, int n)
 	struct pollfd p[MAX_BATCH + 1];
 	bool settled[MAX_BATCH] = { false };
 	uint64_t deadline = sy_now_ms() + 5000;
-	int pending = 0, lfd = -1;
+	int pending = 0, lfd = -1, transfers = 0;
+	CURLM *m = NULL;
 
-	for (int i = 0; i < n && lfd < 0; i++)
-		if (k[i].tunnel) /* open before the first probe leaves */
+	for (int i = 0; i < n; i++) {
+		if (k[i].tunnel && lfd < 0) /* open before the first probe leaves */
 			lfd = sy_tunnel_listener_open();
+		if ((k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS) && !m)
+			m = curl_multi_init();
+	}
 	for (int i = 0; i < n; i++) {
 		k[i].ok = false;
 		k[i].fd = -1;
+		k[i].easy = NULL;
 		if (k[i].tunnel)
 			pending += lfd >= 0 && !sy_tunnel_probe_send(&k[i].tp);
+		else if (k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS)
+			transfers += m && http_start(m, &k[i]);
 		else
 			k[i].fd = start_connect(&k[i]);
 		if (k[i].timeout_ms && sy_now_ms() + k[i].timeout_ms < deadline)
@@ -139,11 +216,24 @@ static void run_batch(struct check *k, int n)
 		pending += k[i].fd >= 0;
 	}
 	p[n] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	while (pending) {
+	pending += transfers;
+	if (m) { /* the transfers' own timeouts end them */
+		int running;
+
+		curl_multi_perform(m, &running);
+		pending -= http_finished(m);
+	}
+	while (pending > 0) {
 		int64_t left = (int64_t)(deadline - sy_now_ms());
 
-		if (left <= 0 || poll(p, (nfds_t)n + 1, (int)left) <= 0)
+		if (left <= 0 || wait_events(m, p, n + 1, (int)left) <= 0)
 			break;
+		if (m) {
+			int running;
+
+			curl_multi_perform(m, &running);
+			pending -= http_finished(m);
+		}
 		if (lfd >= 0 && p[n].revents)
 			pending -= read_tunnel_answers(lfd, k, n, settled);
 		for (int i = 0; i < n; i++) {
@@ -158,14 +248,19 @@ static void run_batch(struct check *k, int n)
 			pending--;
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		if (k[i].ok && k[i].type == SY_CHECK_HTTP)
-			k[i].ok = http_probe(&k[i]);
+	for (int i = 0; i < n; i++)
 		if (k[i].fd >= 0)
 			close(k[i].fd);
-	}
 	if (lfd >= 0)
 		close(lfd);
+	for (int i = 0; i < n; i++)
+		if (k[i].easy) { /* still running at the deadline: failed */
+			curl_multi_remove_handle(m, k[i].easy);
+			curl_easy_cleanup(k[i].easy);
+			k[i].easy = NULL;
+		}
+	if (m)
+		curl_multi_cleanup(m);
 }
 
 /* The tunnel probe of backend b of service c, when the check goes through
@@ -244,8 +339,13 @@ static void *health_main(void *arg)
 
 int sy_health_start(struct sy_daemon *d)
 {
-	if (pthread_create(&health_thread, NULL, health_main, d))
+	/* here, before the thread: libcurl's global setup is not thread-safe */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return -1;
+	if (pthread_create(&health_thread, NULL, health_main, d)) {
+		curl_global_cleanup();
+		return -1;
+	}
 	health_running = true;
 	return 0;
 }
@@ -253,7 +353,9 @@ int sy_health_start(struct sy_daemon *d)
 void sy_health_stop(struct sy_daemon *d)
 {
 	(void)d;
-	if (health_running)
+	if (health_running) {
 		pthread_join(health_thread, NULL);
+		curl_global_cleanup();
+	}
 	health_running = false;
 }

@@ -1,0 +1,114 @@
+#!/bin/bash
+# Active health checks of sy-control (issue 15 point 5; control/health.c):
+# HTTPS, and HTTP checks run in parallel. sy-control (static services, no
+# dataplane) and the backends' servers (health_server.py) share a network
+# namespace of the test's, the backends' addresses on its loopback.
+# Checks:
+#   1. https: a TLS server answering 200 is up; a plain-HTTP server and a
+#      TLS server answering 503 are unhealthy; an http check of the TLS
+#      server is unhealthy too
+#   2. parallel: 8 backends each answering after 300 ms (timeout 900 ms):
+#      all up, and the server saw the checks in flight together (before:
+#      one GET at a time after the connects, at most 1 in flight)
+#
+# usage: test_health_checks.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+sy_require "a network namespace" control/sy-control control/syctl
+trap sy_cleanup EXIT
+W=$(mktemp -d /tmp/sy-hc-XXXXXX)
+SY_FILES+=("$W")
+SOCK=$W/api.sock
+NS=syhc$$
+sy_ns $NS || exit 1
+for a in 21 22 23 $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
+ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
+state() { ctl backends "$1" | awk -v a="$2" '$1 == a { print $4 }'; }
+is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
+expect_state() { # WITHIN_S SVC ADDR:PORT STATE WHAT
+	if sy_wait "$1" is_state "$2" "$3" "$4"; then
+		sy_pass "$5: $2 $3 $4"
+	else
+		sy_fail "$5: $2 $3 is '$(state "$2" "$3")', not $4"
+	fi
+}
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=backend \
+	-keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1 || { sy_fail "openssl"; exit 1; }
+srv() { # ADDR PORT STATUS DELAY NAME [tls]
+	local tls=()
+	[ "${6:-}" = tls ] && tls=("$W/cert.pem" "$W/key.pem")
+	ip netns exec $NS python3 "$HERE/health_server.py" "$1" "$2" "$3" "$4" "$W/$5.stats" "${tls[@]}" &
+	SY_PIDS+=($!)
+}
+srv 198.18.0.21 443 200 0 tls200 tls
+srv 198.18.0.22 443 200 0 plain
+srv 198.18.0.23 443 503 0 tls503 tls
+srv 0.0.0.0 8081 200 0.3 slow
+
+CHECK="interval_ms: 1000, timeout_ms: 900, rise: 1, fall: 1"
+svc() { # NAME VIP TYPE PORT ADDR...
+	local name=$1 vip=$2 type=$3 port=$4 a
+	shift 4
+	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: ipip\n' "$name" "$vip"
+	printf '    source: static\n    next_hop_mac: 02:00:00:00:00:fe\n    backends:\n'
+	for a in "$@"; do printf '      - { address: %s, port: %s }\n' "$a" "$port"; done
+	printf '    health:\n      check: { type: %s, %s }\n      hold_down_s: 0\n' "$type" "$CHECK"
+	printf '      panic_threshold: 0\n'
+}
+{
+	cat <<EOF
+instance: hctest
+region: $W/region
+state_file: $W/region.state
+limits: { lcores: 4, services: 8, backends: 64, heap_mb: 16 }
+api:
+  socket: $SOCK
+defaults:
+  encap_source4: 198.18.0.1
+  table_size: 251
+services:
+EOF
+	svc tls 198.18.1.1 https 443 198.18.0.21 198.18.0.22 198.18.0.23
+	svc tlsplain 198.18.1.2 http 443 198.18.0.21
+	svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
+} >"$W/sw.yaml"
+"$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 ||
+	{ sy_fail "--check: $(cat "$W/check.out")"; exit 1; }
+ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
+SY_PIDS+=($!)
+sy_wait 10 test -S "$SOCK" || { cat "$W/log"; sy_fail "sy-control did not start"; exit 1; }
+
+# 1. https
+expect_state 10 tls 198.18.0.21:443 up "https, TLS server answering 200"
+expect_state 10 tls 198.18.0.22:443 unhealthy "https, plain-HTTP server"
+expect_state 10 tls 198.18.0.23:443 unhealthy "https, TLS server answering 503"
+expect_state 10 tlsplain 198.18.0.21:443 unhealthy "http check of a TLS server"
+
+# 2. parallel
+up=0
+sy_wait 15 bash -c "[ \$('$BUILD/control/syctl' --socket '$SOCK' backends slow | grep -c ' up ') = 8 ]" && up=8
+[ $up = 8 ] && sy_pass "8 backends answering after 300 ms, timeout 900 ms: all up" ||
+	sy_fail "slow backends up: $(ctl backends slow | grep -c ' up ') of 8"
+# and they stay up through two more rounds of checks (fall 1: one failed
+# check would take a backend down)
+bad=0
+log0=$(wc -l <"$W/log")
+end=$((SECONDS + 3))
+while [ $SECONDS -lt $end ]; do
+	[ "$(ctl backends slow | grep -c ' up ')" = 8 ] || bad=$((bad + 1))
+	sleep 0.3
+done
+[ $bad = 0 ] && sy_pass "all 8 stayed up for 3 s of checks" || sy_fail "not all 8 up in $bad samples"
+# (before, one may have: the servers start beside sy-control)
+tail -n +$((log0 + 1)) "$W/log" | grep -q '"health check fails: backend down" service=slow' &&
+	sy_fail "a slow backend's check failed: $(tail -n +$((log0 + 1)) "$W/log" | grep -m1 'service=slow')" ||
+	sy_pass "no check of a slow backend failed meanwhile"
+most=$(cat "$W/slow.stats")
+[ "$most" -ge 2 ] && sy_pass "checks in flight together at the server: $most (of 8)" ||
+	sy_fail "checks in flight together: $most (one at a time)"
+
+[ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit "$SY_FAILED"
