@@ -989,17 +989,39 @@ static int parse_bgp(struct fld *m, struct sy_config_bgp *b)
 	return 0;
 }
 
-static const char *const check_types[] = { "none", "tcp", "http", "https", NULL };
+static const char *const check_types[] = { "none", "tcp", "http", "https", "udp", NULL };
 
 const char *sy_check_type_name(enum sy_check_type t)
 {
 	return (unsigned)t < sizeof(check_types) / sizeof(check_types[0]) - 1 ? check_types[t] : "?";
 }
 
+/* A udp check's text (send, receive): printable ASCII, at most 512 bytes;
+ * default "". */
+static int check_text(struct fld *m, const char *key, char **out)
+{
+	const char *v = "";
+	struct fld f;
+	bool ok = true;
+
+	if (field(m, key, &f)) {
+		if (get_text(&f, "a text", &v))
+			return -1;
+		ok = strlen(v) <= 512;
+		for (const char *q = v; ok && *q; q++)
+			ok = *q >= ' ' && *q < 0x7f;
+		if (!ok)
+			return ffail(&f, "'%.80s' is not printable ASCII of at most 512 bytes", v);
+	}
+	*out = strdup(v);
+	return *out ? 0 : oom(m->x);
+}
+
 static int parse_check(struct fld *m, struct sy_config_check *c)
 {
 	static const char *const keys[] = { SY_CONFIG_KEYS_CHECK(SY_CONFIG_KEY_NAME, ~) NULL };
-	static const int tvals[] = { SY_CHECK_NONE, SY_CHECK_TCP, SY_CHECK_HTTP, SY_CHECK_HTTPS };
+	static const int tvals[] = { SY_CHECK_NONE, SY_CHECK_TCP, SY_CHECK_HTTP, SY_CHECK_HTTPS,
+				     SY_CHECK_UDP };
 	bool http;
 	static const char *const probe_keys[] = { "interval_ms", "timeout_ms", "rise", "fall",
 						  NULL };
@@ -1009,18 +1031,24 @@ static int parse_check(struct fld *m, struct sy_config_check *c)
 	if (check_map(m, keys))
 		return -1;
 	if (required(m, "type", &f) ||
-	    get_enum(&f, check_types, tvals, "a check type (none, tcp, http or https)", &t))
+	    get_enum(&f, check_types, tvals, "a check type (none, tcp, http, https or udp)", &t))
 		return -1;
 	c->type = (enum sy_check_type)t;
 	http = c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS;
 	if (c->type == SY_CHECK_NONE) {
 		for (size_t i = 0; probe_keys[i]; i++)
 			if (field(m, probe_keys[i], &f))
-				return kfail(&f, "only used with a check (type tcp, http or https)");
+				return kfail(&f, "only used with a check (type tcp, http, https or udp)");
 	}
 	if (!http) {
 		if (field(m, "path", &f) || field(m, "expect", &f))
 			return kfail(&f, "only used with type http or https");
+	}
+	if (c->type != SY_CHECK_UDP) {
+		if (field(m, "send", &f) || field(m, "receive", &f))
+			return kfail(&f, "only used with type udp");
+	} else if (check_text(m, "send", &c->send) || check_text(m, "receive", &c->receive)) {
+		return -1;
 	}
 	if (field(m, "through", &f)) {
 		static const char *const ways[] = { "direct", "tunnel", NULL };
@@ -1603,6 +1631,8 @@ void sy_config_free(struct sy_config *c)
 		free(c->services[i].key_file);
 		free(c->services[i].backends);
 		free(c->services[i].health.check.path);
+		free(c->services[i].health.check.send);
+		free(c->services[i].health.check.receive);
 	}
 	free(c->services);
 	free(c);

@@ -48,6 +48,7 @@ enum sy_check_type {
 	SY_CHECK_TCP = 1,
 	SY_CHECK_HTTP = 2,
 	SY_CHECK_HTTPS = 3,  /* HTTP over TLS; the certificate is not verified */
+	SY_CHECK_UDP = 4,    /* a datagram sent, an answer expected */
 };
 
 /* A check type's name in the configuration ("tcp", ...). */
@@ -78,6 +79,9 @@ struct sy_config_check {
 	uint32_t fall;           /* default 3 */
 	char *path;              /* http(s): default "/"; NULL otherwise */
 	uint16_t expect;         /* http(s): default 200; 0 otherwise */
+	char *send;              /* udp: the datagram, default ""; NULL otherwise */
+	char *receive;           /* udp: what the answer starts with, default ""
+				  * (any answer); NULL otherwise */
 	bool through_tunnel;     /* `through: tunnel`: encapsulated to the VIP
 				  * (health_tunnel.c); default direct */
 };

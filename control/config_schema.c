@@ -98,6 +98,8 @@ static void emit_section(FILE *out, const char *section, int ind, bool item,
 			if (!e->value)
 				continue;
 			value = e->value;
+		} else if (!strcmp(value, SY_CONFIG_NO_EXAMPLE)) {
+			continue;
 		}
 		fprintf(out, "%*s%s%s:", item && first ? ind - 2 : ind, "", item && first ? "- " : "",
 			k->key);

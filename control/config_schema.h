@@ -26,13 +26,18 @@
  * sy_config_type without its prefix. "default" is "required" for a required
  * key. An INT key's range is exactly "MIN..MAX" (the test parses it).
  * "example" is the YAML text of a valid value; a MAP or MAP_LIST key's value
- * is its child section ("path.key" or "path.key[]").
+ * is its child section ("path.key" or "path.key[]"). SY_CONFIG_NO_EXAMPLE
+ * leaves a key out of the example configuration (which sets every other
+ * key): a key that the example's choices exclude (udp's send and receive,
+ * the example check being http).
  */
 #ifndef SWITCHYARD_CONTROL_CONFIG_SCHEMA_H
 #define SWITCHYARD_CONTROL_CONFIG_SCHEMA_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+#define SY_CONFIG_NO_EXAMPLE "(not in the example)"
 
 #define SY_CONFIG_SECTIONS(S)                                                                    \
 	S(ROOT, "", "The top level of the file.")                                                 \
@@ -306,9 +311,10 @@
 	  "keeps the lost backends this long (re-examined as each loss is confirmed).")
 
 #define SY_CONFIG_KEYS_CHECK(K, c)                                                               \
-	K(c, "type", ENUM, "required", "none, tcp, http, https", "http",                          \
+	K(c, "type", ENUM, "required", "none, tcp, http, https, udp", "http",                     \
 	  "tcp: a connect; http, https: GET path, expecting status expect (https: the "          \
-	  "certificate is not verified). The backend needs a port. Checks run in parallel.")     \
+	  "certificate is not verified); udp: the datagram send, answered by one starting with " \
+	  "receive. The backend needs a port. Checks run in parallel.")                           \
 	K(c, "interval_ms", INT, "1000", "10..3600000", "1000", "Between checks.")                \
 	K(c, "timeout_ms", INT, "500", "1..3600000", "500", "Per check; at most interval_ms.")    \
 	K(c, "rise", INT, "2", "1..100", "2", "Successes that bring a backend up.")               \
@@ -316,6 +322,10 @@
 	K(c, "path", STRING, "/", "'/' then printable ASCII, no spaces, <= 1024 bytes", "/healthz", \
 	  "URL path (http, https).")                                                               \
 	K(c, "expect", INT, "200", "100..599", "200", "Expected status (http, https).")          \
+	K(c, "send", STRING, "\"\"", "printable ASCII, <= 512 bytes", SY_CONFIG_NO_EXAMPLE,      \
+	  "The datagram (udp only).")                                                              \
+	K(c, "receive", STRING, "\"\" (any answer)", "printable ASCII, <= 512 bytes",               \
+	  SY_CONFIG_NO_EXAMPLE, "What the answer starts with (udp only).")                         \
 	K(c, "through", ENUM, "direct", "direct, tunnel", "direct",                               \
 	  "tunnel (tcp, IPv4 ipip and gue services): a SYN to the VIP encapsulated like traffic, " \
 	  "answered by a SYN-ACK from the VIP: proves the backend's decapsulation and VIP.")

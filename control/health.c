@@ -31,6 +31,8 @@ struct check {
 	enum sy_check_type type;
 	uint32_t timeout_ms;
 	char path[1025];  /* http(s): as configured (<= 1024 bytes) */
+	char send[513];      /* udp: the datagram */
+	char receive[513];   /* udp: what the answer starts with */
 	uint16_t expect;
 	bool tunnel;   /* through the tunnel: tp, no fd */
 	CURL *easy;    /* http(s): the transfer, until it ends */
@@ -63,14 +65,33 @@ static int start_connect(struct check *k)
 		memcpy(&s->sin6_addr, k->id.addr, 16);
 		len = sizeof(*s);
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family,
+		    (k->type == SY_CHECK_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
 		close(fd);
 		return -1;
 	}
+	/* udp: the datagram now; its answer (or the port unreachable that
+	 * refuses it) makes the socket readable */
+	if (k->type == SY_CHECK_UDP &&
+	    send(fd, k->send, strlen(k->send), MSG_NOSIGNAL) != (ssize_t)strlen(k->send)) {
+		close(fd);
+		return -1;
+	}
 	return fd;
+}
+
+/* udp: the answer starts with `receive` (a port unreachable fails recv) */
+static bool udp_answer_ok(const struct check *k)
+{
+	char buf[520];
+	size_t want = strlen(k->receive);
+	ssize_t n = recv(k->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	return n >= 0 && (size_t)n >= want && !memcmp(buf, k->receive, want);
 }
 
 /* ---- HTTP and HTTPS: libcurl's multi interface, the batch's checks at once */
@@ -212,7 +233,8 @@ static void run_batch(struct check *k, int n)
 			k[i].fd = start_connect(&k[i]);
 		if (k[i].timeout_ms && sy_now_ms() + k[i].timeout_ms < deadline)
 			deadline = sy_now_ms() + k[i].timeout_ms;
-		p[i] = (struct pollfd){ .fd = k[i].fd, .events = POLLOUT };
+		p[i] = (struct pollfd){ .fd = k[i].fd,
+					.events = k[i].type == SY_CHECK_UDP ? POLLIN : POLLOUT };
 		pending += k[i].fd >= 0;
 	}
 	p[n] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -242,8 +264,12 @@ static void run_batch(struct check *k, int n)
 
 			if (p[i].fd < 0 || !p[i].revents)
 				continue;
-			getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-			k[i].ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
+			if (k[i].type == SY_CHECK_UDP) {
+				k[i].ok = udp_answer_ok(&k[i]);
+			} else {
+				getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+				k[i].ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
+			}
 			p[i].fd = -1; /* done with poll for this one */
 			pending--;
 		}
@@ -308,6 +334,9 @@ static void *health_main(void *arg)
 				k[n] = (struct check){ .id = b->id, .type = c->type,
 						       .timeout_ms = c->timeout_ms, .expect = c->expect };
 				k[n].tunnel = tunnel_probe_of(sc, &b->id, &k[n].tp);
+				snprintf(k[n].send, sizeof(k[n].send), "%s", c->send ? c->send : "");
+				snprintf(k[n].receive, sizeof(k[n].receive), "%s",
+					 c->receive ? c->receive : "");
 				snprintf(k[n].service, sizeof(k[n].service), "%s", s->name);
 				snprintf(k[n].path, sizeof(k[n].path), "%s", c->path ? c->path : "/");
 				n++;

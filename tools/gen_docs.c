@@ -148,8 +148,10 @@ static void gen_config_reference(FILE *o)
 	}
 
 	fputs("## Complete example\n\n"
-	      "Every key of the schema set to its example value (made by the generator\n"
-	      "from the same table; the test `config_schema` loads exactly this text). A\n"
+	      "Every key of the schema set to its example value but those the example's\n"
+	      "choices exclude (a udp check's `send` and `receive`; the check is http),\n"
+	      "made by the generator from the same table (the test `config_schema`\n"
+	      "loads exactly this text). A\n"
 	      "real file needs far less: `instance` and the services. Services of other\n"
 	      "sources look the same with `source: static`, `etcd` or `zookeeper` (no\n"
 	      "`key_file`).\n\n"

@@ -7,7 +7,9 @@
 #   1. https: a TLS server answering 200 is up; a plain-HTTP server and a
 #      TLS server answering 503 are unhealthy; an http check of the TLS
 #      server is unhealthy too
-#   2. parallel: 8 backends each answering after 300 ms (timeout 900 ms):
+#   2. udp: an answer starting with `receive` is up; another answer, or a
+#      port unreachable (no server), is unhealthy
+#   3. parallel: 8 backends each answering after 300 ms (timeout 900 ms):
 #      all up, and the server saw the checks in flight together (before:
 #      one GET at a time after the connects, at most 1 in flight)
 #
@@ -23,7 +25,7 @@ SY_FILES+=("$W")
 SOCK=$W/api.sock
 NS=syhc$$
 sy_ns $NS || exit 1
-for a in 21 22 23 $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
+for a in 21 22 23 24 25 $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
 ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
 state() { ctl backends "$1" | awk -v a="$2" '$1 == a { print $4 }'; }
 is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
@@ -47,15 +49,24 @@ srv 198.18.0.21 443 200 0 tls200 tls
 srv 198.18.0.22 443 200 0 plain
 srv 198.18.0.23 443 503 0 tls503 tls
 srv 0.0.0.0 8081 200 0.3 slow
+# a UDP server answering "PONG " and the datagram
+ip netns exec $NS python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.0.24", 5353))
+while True:
+    d, a = s.recvfrom(600)
+    s.sendto(b"PONG " + d, a)' &
+SY_PIDS+=($!)
 
 CHECK="interval_ms: 1000, timeout_ms: 900, rise: 1, fall: 1"
-svc() { # NAME VIP TYPE PORT ADDR...
+svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
 	local name=$1 vip=$2 type=$3 port=$4 a
 	shift 4
 	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: ipip\n' "$name" "$vip"
 	printf '    source: static\n    next_hop_mac: 02:00:00:00:00:fe\n    backends:\n'
 	for a in "$@"; do printf '      - { address: %s, port: %s }\n' "$a" "$port"; done
-	printf '    health:\n      check: { type: %s, %s }\n      hold_down_s: 0\n' "$type" "$CHECK"
+	printf '    health:\n      check: { type: %s, %s%s }\n      hold_down_s: 0\n' "$type" "$CHECK" "${EXTRA:-}"
 	printf '      panic_threshold: 0\n'
 }
 {
@@ -73,6 +84,9 @@ services:
 EOF
 	svc tls 198.18.1.1 https 443 198.18.0.21 198.18.0.22 198.18.0.23
 	svc tlsplain 198.18.1.2 http 443 198.18.0.21
+	EXTRA=', send: PING, receive: "PONG PING"' svc udpok 198.18.1.4 udp 5353 198.18.0.24
+	EXTRA=', send: PING, receive: NOPE' svc udpwrong 198.18.1.5 udp 5353 198.18.0.24
+	EXTRA=', send: PING' svc udpclosed 198.18.1.6 udp 5353 198.18.0.25
 	svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
 } >"$W/sw.yaml"
 "$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 ||
@@ -87,7 +101,12 @@ expect_state 10 tls 198.18.0.22:443 unhealthy "https, plain-HTTP server"
 expect_state 10 tls 198.18.0.23:443 unhealthy "https, TLS server answering 503"
 expect_state 10 tlsplain 198.18.0.21:443 unhealthy "http check of a TLS server"
 
-# 2. parallel
+# 2. udp
+expect_state 10 udpwrong 198.18.0.24:5353 unhealthy "udp, another answer"
+expect_state 10 udpclosed 198.18.0.25:5353 unhealthy "udp, port unreachable"
+expect_state 10 udpok 198.18.0.24:5353 up "udp, the expected answer"
+
+# 3. parallel
 up=0
 sy_wait 15 bash -c "[ \$('$BUILD/control/syctl' --socket '$SOCK' backends slow | grep -c ' up ') = 8 ]" && up=8
 [ $up = 8 ] && sy_pass "8 backends answering after 300 ms, timeout 900 ms: all up" ||
