@@ -234,12 +234,20 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 		if (b->has_mac)
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b->mac[0], b->mac[1],
 				 b->mac[2], b->mac[3], b->mac[4], b->mac[5]);
+		/* the last active check: null without checks or before the first */
+		json_t *check = b->last_check_ms
+			? json_pack("{s:s, s:I, s:i, s:i}", "last", b->last_check_ok ? "pass" : "fail",
+				    "ms_ago", (json_int_t)(now - b->last_check_ms), "passed_in_a_row",
+				    (int)b->ok_streak, "failed_in_a_row", (int)b->fail_streak)
+			: json_null();
+
 		json_array_append_new(
-			arr, json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:I, s:s}", "address", a,
-				       "port", b->id.port, "weight", b->weight, "effective_weight",
+			arr, json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:I, s:s, s:o}", "address",
+				       a, "port", b->id.port, "weight", b->weight, "effective_weight",
 				       sy_be_weight(b), "state", be_state(s, b, pub, now), "source",
 				       sy_be_source_name(b->source), "zone", b->zone,
-				       "last_seen_ms_ago", (json_int_t)(now - b->last_seen_ms), "mac", mac));
+				       "last_seen_ms_ago", (json_int_t)(now - b->last_seen_ms), "mac", mac,
+				       "check", check));
 	}
 	return json_pack("{s:s, s:o, s:b, s:s}", "service", s->name, "backends", arr, "degraded",
 			 s->b.degraded, "reason", s->b.degraded_reason);

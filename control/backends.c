@@ -257,6 +257,8 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
 	uint32_t rise = s->policy.check_rise ? s->policy.check_rise : 1;
 	uint32_t fall = s->policy.check_fall ? s->policy.check_fall : 1;
 
+	b->last_check_ms = now_ms;
+	b->last_check_ok = ok;
 	if (ok) {
 		b->ok_streak++;
 		b->fail_streak = 0;

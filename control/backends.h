@@ -68,6 +68,8 @@ struct sy_be {
 	uint32_t ok_streak, fail_streak;
 	uint64_t hold_until_ms;  /* not eligible before (flap damping) */
 	uint64_t next_check_ms;  /* active checks: when the next one is due */
+	uint64_t last_check_ms;  /* when the last one ended, 0 = none yet */
+	bool last_check_ok;
 };
 
 /* How a backend leaves (sy_svcb_remove). */

@@ -350,6 +350,8 @@ static void *health_main(void *arg)
 			struct sy_service_state *s = sy_daemon_service(d, k[i].service);
 			struct sy_be *b = s ? sy_svcb_find(&s->b, &k[i].id) : NULL;
 
+			if (s)
+				s->checks[k[i].ok]++;
 			if (b && sy_svcb_check_result(&s->b, b, k[i].ok, sy_now_ms())) {
 				char a[64];
 

@@ -457,6 +457,10 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 		  "running table stays and it is retried with a back-off" },
 		{ "switchyard_service_publish_errors_total", "counter",
 		  "Failed attempts to publish the service" },
+		{ "switchyard_health_checks_failed_total", "counter",
+		  "Active health checks of the service's backends that failed" },
+		{ "switchyard_health_checks_passed_total", "counter",
+		  "Active health checks of the service's backends that passed" },
 	};
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
@@ -464,7 +468,8 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 		for (size_t i = 0; i < d->n_svc; i++) {
 			const struct sy_service_state *s = &d->svc[i];
 			const uint64_t v[] = { s->cap, sy_service_counted(s), s->over_capacity,
-					       s->pub.attempts > 0, s->pub.total };
+					       s->pub.attempts > 0, s->pub.total, s->checks[0],
+					       s->checks[1] };
 			struct labels l = { 0 };
 
 			sample(b, fams[f].name, label(&l, "service", s->name), v[f]);

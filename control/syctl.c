@@ -373,20 +373,27 @@ static void print_backends(json_t *j)
 	size_t i;
 	json_t *b;
 
-	printf("%-32s %6s %9s %-11s %-9s %-6s %s\n", "BACKEND", "WEIGHT", "EFFECTIVE", "STATE",
-	       "SOURCE", "ZONE", "LAST SEEN");
+	printf("%-32s %6s %9s %-11s %-9s %-6s %-12s %s\n", "BACKEND", "WEIGHT", "EFFECTIVE",
+	       "STATE", "SOURCE", "ZONE", "LAST SEEN", "CHECK");
 	json_array_foreach(json_object_get(j, "backends"), i, b) {
-		char ep[80];
+		char ep[80], seen[32] = "-", check[48] = "-";
 		json_t *ago = json_object_get(b, "last_seen_ms_ago");
+		json_t *c = json_object_get(b, "check");
 
 		snprintf(ep, sizeof(ep), strchr(s_(b, "address"), ':') ? "[%s]:%lld" : "%s:%lld",
 			 s_(b, "address"), i_(b, "port"));
-		printf("%-32s %6lld %9lld %-11s %-9s %-6s ", ep, i_(b, "weight"),
-		       i_(b, "effective_weight"), s_(b, "state"), s_(b, "source"), s_(b, "zone"));
 		if (json_is_integer(ago))
-			printf("%.1f s ago\n", (double)json_integer_value(ago) / 1000.0);
-		else
-			printf("-\n");
+			snprintf(seen, sizeof(seen), "%.1f s ago",
+				 (double)json_integer_value(ago) / 1000.0);
+		/* the last active check and how many in a row ended so */
+		if (json_is_object(c))
+			snprintf(check, sizeof(check), "%s x%lld, %.1f s ago", s_(c, "last"),
+				 !strcmp(s_(c, "last"), "pass") ? i_(c, "passed_in_a_row")
+								: i_(c, "failed_in_a_row"),
+				 (double)i_(c, "ms_ago") / 1000.0);
+		printf("%-32s %6lld %9lld %-11s %-9s %-6s %-12s %s\n", ep, i_(b, "weight"),
+		       i_(b, "effective_weight"), s_(b, "state"), s_(b, "source"), s_(b, "zone"),
+		       seen, check);
 	}
 }
 

@@ -106,6 +106,22 @@ expect_state 10 udpwrong 198.18.0.24:5353 unhealthy "udp, another answer"
 expect_state 10 udpclosed 198.18.0.25:5353 unhealthy "udp, port unreachable"
 expect_state 10 udpok 198.18.0.24:5353 up "udp, the expected answer"
 
+# what the checks said: syctl backends' CHECK column, /metrics' counters
+ctl backends udpclosed | grep -q '^198.18.0.25:5353 .* fail x[0-9]*, [0-9.]* s ago$' &&
+	sy_pass "syctl backends: $(ctl backends udpclosed | tail -1 | sed 's/  */ /g')" ||
+	sy_fail "syctl backends udpclosed: $(ctl backends udpclosed)"
+ctl backends udpok | grep -q '^198.18.0.24:5353 .* pass x[0-9]*, [0-9.]* s ago$' &&
+	sy_pass "syctl backends: $(ctl backends udpok | tail -1 | sed 's/  */ /g')" ||
+	sy_fail "syctl backends udpok: $(ctl backends udpok)"
+curl -s --unix-socket "$SOCK" http://x/metrics >"$W/metrics"
+metric() { sed -n "s/^$1{service=\"$2\"} \([0-9]*\)$/\1/p" "$W/metrics"; }
+f=$(metric switchyard_health_checks_failed_total udpclosed)
+p=$(metric switchyard_health_checks_passed_total udpok)
+[ "${f:-0}" -ge 1 ] && [ "$(metric switchyard_health_checks_passed_total udpclosed)" = 0 ] &&
+	[ "${p:-0}" -ge 1 ] && [ "$(metric switchyard_health_checks_failed_total udpok)" = 0 ] &&
+	sy_pass "/metrics: udpclosed $f checks failed, udpok $p passed (0 the other way)" ||
+	sy_fail "/metrics: $(grep switchyard_health_checks "$W/metrics" | grep udp | tr '\n' ' ')"
+
 # 3. parallel
 up=0
 sy_wait 15 bash -c "[ \$('$BUILD/control/syctl' --socket '$SOCK' backends slow | grep -c ' up ') = 8 ]" && up=8
