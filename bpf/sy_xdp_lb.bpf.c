@@ -346,10 +346,10 @@ struct lazy_hash {
 };
 
 static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow_key *key,
-				       __u32 seed)
+				       const struct sy_xdp_service *s)
 {
 	if (!h->done) {
-		h->value = sy_flow_hash(key, seed);
+		h->value = sy_service_flow_hash(key, s->hash_seed, s->hash_fields);
 		h->done = 1;
 	}
 	return h->value;
@@ -430,7 +430,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		b = tracked_backend(s, r);
 		if (!b) {
 			/* its backend left: re-hash */
-			b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
+			b = pick(s, flow_hash(hash, &p->key, s), &ref);
 			if (!b)
 				return NULL;
 			count(SY_C_CT_RESELECT);
@@ -443,7 +443,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		set->expires_ns[hit] = now + ct_timeout_ns(cfg, p);
 		return b;
 	}
-	b = pick(s, flow_hash(hash, &p->key, s->hash_seed), &ref);
+	b = pick(s, flow_hash(hash, &p->key, s), &ref);
 	if (!b) {
 		if (hit < SY_XDP_CT_WAYS && exp)
 			set->expires_ns[hit] = 0; /* as lb.c frees its own expired entry */
@@ -631,10 +631,10 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
-		hash = sy_class_flow_hash(&p, svc.hash_seed);
+		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.hash_fields);
 		bp = pick(&svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
-		hash = sy_class_flow_hash(&p, svc.hash_seed);
+		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.hash_fields);
 		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
 		/* the flow hash only if a lookup misses or the rewrite reads it */
@@ -666,7 +666,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		};
 
 		if (how == SY_CHOOSE_TRACKED && sy_encap_uses_hash(&out))
-			out.hash = flow_hash(&lazy, &p.key, svc.hash_seed);
+			out.hash = flow_hash(&lazy, &p.key, &svc);
 		r = sy_encap_write(ctx, &p, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(ctx, cfg, &p, &out);

@@ -292,6 +292,7 @@ struct lookup {
 	char ep[80], newep[80], why[400];
 	char fragep[80], fragwhy[300]; /* a later fragment without its first */
 	uint32_t slot, table_size;
+	uint32_t hash_fields;         /* enum sy_hash_fields of the service */
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
@@ -315,8 +316,8 @@ static void lookup_fragment(const struct sy_region_map *m, const struct sy_snaps
 		snprintf(L->fragwhy, sizeof(L->fragwhy), "no fragment service for this address");
 		return;
 	}
-	sy_flow_key_drop_ports(&k3);
-	h3 = sy_flow_hash(&k3, fs->hash_seed);
+	h3 = sy_service_flow_hash(&k3, fs->hash_seed,
+				  sy_hash_fields_without_ports(sy_service_hash_fields(fs)));
 	slot3 = h3 % fs->table_size;
 	idx = sy_service_table(m->base, fs)[slot3];
 	if (idx == SY_MAGLEV_NONE)
@@ -358,10 +359,11 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	k.sport = htons((uint16_t)sp);
 	k.dport = htons((uint16_t)dp);
 	k.proto = strcmp(proto, "tcp") == 0 ? 6 : 17;
-	hash = sy_flow_hash(&k, s->hash_seed);
+	hash = sy_service_flow_hash(&k, s->hash_seed, sy_service_hash_fields(s));
 	L->table_size = s->table_size;
 	L->slot = hash % s->table_size;
 	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
+	L->hash_fields = sy_service_hash_fields(s);
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
@@ -399,10 +401,11 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
 				 L->table_size, dpwhy);
 	}
-	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "service",
-					 L->svc, "backend", L->ep, "reason", L->why,
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
+					 "service", L->svc, "backend", L->ep, "reason", L->why,
 					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,
 					 "table_size", (json_int_t)L->table_size, "hash", L->hx,
+					 "hash_of", sy_hash_fields_names[L->hash_fields & SY_HASH_FIELDS_MASK],
 					 "fragment_untracked_backend", L->fragep, "fragments",
 					 L->fragwhy));
 }

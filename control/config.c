@@ -1181,6 +1181,12 @@ const char *sy_fwd_mode_name(unsigned mode)
 	return mode >= SY_FWD_IPIP && mode <= SY_FWD_L2DSR ? fwd_modes[mode - 1] : "?";
 }
 
+/* services[].hash, in enum sy_hash_fields order */
+const char *const sy_hash_fields_names[] = { "5-tuple", "3-tuple", "source-ip", "source-ip-port",
+					     NULL };
+static const int hash_fields_vals[] = { SY_HASH_5TUPLE, SY_HASH_3TUPLE, SY_HASH_SRC_IP,
+					SY_HASH_SRC_IP_PORT };
+
 unsigned sy_fwd_mode_parse(const char *name)
 {
 	for (unsigned i = 0; fwd_modes[i]; i++)
@@ -1334,6 +1340,14 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 		return -1;
 	if (field(m, "hash_seed", &f) && get_u32(&f, 0, UINT32_MAX, &s->hash_seed))
 		return -1;
+	if (field(m, "hash", &f)) {
+		int v;
+
+		if (get_enum(&f, sy_hash_fields_names, hash_fields_vals,
+			     "a hash (5-tuple, 3-tuple, source-ip or source-ip-port)", &v))
+			return -1;
+		s->hash_fields = (uint8_t)v;
+	}
 	if (field(m, "encap_source4", &f)) {
 		if (get_encap_source(&f, SY_AF_INET, a))
 			return -1;

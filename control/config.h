@@ -100,6 +100,7 @@ struct sy_config_service {
 	enum sy_fwd_mode mode;
 	uint32_t table_size;      /* prime, SY_MAGLEV_MIN_M..SY_MAGLEV_MAX_M */
 	uint32_t hash_seed;
+	uint8_t hash_fields;      /* `hash`: enum sy_hash_fields, default 5-tuple */
 	uint32_t encap_source4;   /* wire order; 0 = none */
 	uint32_t encap_source6[4];/* wire order; all 0 = none */
 	uint16_t gue_port;        /* network order */
@@ -242,6 +243,9 @@ const char *sy_fwd_mode_name(unsigned mode);
 /* An instance name: [a-z0-9-]{1,31}. It names files (the region, the API
  * socket, BPF pins), so the configuration and syctl --instance share it. */
 bool sy_config_instance_ok(const char *name);
+/* services[].hash's names, indexed by enum sy_hash_fields, NULL-ended. */
+extern const char *const sy_hash_fields_names[];
+
 /* The mode (enum sy_fwd_mode) the configuration names so, 0 if none. */
 unsigned sy_fwd_mode_parse(const char *name);
 

@@ -257,6 +257,10 @@
 	  "Maglev table size M of this service.")                                                 \
 	K(c, "hash_seed", INT, "defaults.hash_seed", "0..4294967295", "0x5eed",                   \
 	  "Flow-hash seed of this service.")                                                      \
+	K(c, "hash", ENUM, "5-tuple", "5-tuple, 3-tuple, source-ip, source-ip-port", "5-tuple",   \
+	  "What of a flow chooses a new flow's backend: all of it; addresses and protocol (a "   \
+	  "client's connections together); the client's address (session affinity, IPVS -p); "  \
+	  "the client's address and port. Both dataplanes and syctl lookup.")                     \
 	K(c, "encap_source4", ADDR, "defaults.encap_source4", "IPv4 address, not 0.0.0.0",        \
 	  "198.18.0.1", "Outer IPv4 source (ipip/gue need the one of each backend's family).")   \
 	K(c, "encap_source6", ADDR, "defaults.encap_source6", "IPv6 address, not ::",             \

@@ -273,6 +273,7 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 			next[i].rejected = old->rejected;
 			next[i].kept_unknown = old->kept_unknown;
 			next[i].over_capacity = old->over_capacity;
+			memcpy(next[i].checks, old->checks, sizeof(next[i].checks));
 			next[i].rev = old->rev; /* readers' revisions go on */
 			/* a reload tries a failing service again at once */
 			next[i].pub = old->pub;

@@ -419,8 +419,9 @@ static void print_lookup(json_t *j)
 	printf("service  %s\nbackend  %s\nwhy      %s\n", s_(j, "service"), s_(j, "backend"),
 	       s_(j, "reason"));
 	if (json_object_get(j, "slot"))
-		printf("slot     %lld of %lld (flow hash %s)\n", i_(j, "slot"), i_(j, "table_size"),
-		       s_(j, "hash"));
+		printf("slot     %lld of %lld (flow hash %s of the %s)\n", i_(j, "slot"),
+		       i_(j, "table_size"), s_(j, "hash"),
+		       json_is_string(json_object_get(j, "hash_of")) ? s_(j, "hash_of") : "5-tuple");
 	/* a tracked flow pinned away from where the table now sends new flows */
 	if (json_is_string(json_object_get(j, "new_flow_backend")) &&
 	    strcmp(s_(j, "new_flow_backend"), s_(j, "backend")))

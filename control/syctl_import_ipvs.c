@@ -31,9 +31,12 @@
  * comment). Services are named PROTO-ADDR-PORT, dots and colons as '-'; an
  * IPv6 address with an embedded IPv4 one (::ffff:1.2.3.4) can give the name of
  * an earlier service (::ffff:1:2:3:4): such a name gets a suffix -2, -3, ...
- * Schedulers, persistence, thresholds, scheduler flags, persistence engines
- * and one-packet scheduling are dropped (Maglev consistent hashing on the
- * 5-tuple replaces them); each service's comment says what it lost.
+ * Persistence (-p) becomes `hash: source-ip` (Maglev on the client's
+ * address: its connections meet on one backend while the set is stable;
+ * the timeout is dropped). Schedulers, persistence granularity (-M),
+ * thresholds, scheduler flags, persistence engines and one-packet
+ * scheduling are dropped (Maglev consistent hashing replaces them); each
+ * service's comment says what it lost.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -91,6 +94,7 @@ struct service {
 	unsigned gue_port;       /* SY_FWD_GUE; 0: none given yet (-m with --nat-as gue) */
 	unsigned gue_line;       /* the real server that gave gue_port */
 	bool nat;                /* some real servers were -m, forwarded as --nat-as */
+	bool persistent;         /* -p: hash: source-ip */
 	struct real_server *rs;
 	size_t n_rs, cap_rs;
 	unsigned n_rs_skipped;
@@ -615,7 +619,9 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 		if (lo->val[O_PERSIST] && parse_ulong(lo->val[O_PERSIST], 1, 2678400, &t))
 			return bad(im, "persistence timeout '%s' is not 1..2678400 seconds",
 				   lo->val[O_PERSIST]);
-		note(s->notes, "persistence -p %lu", t);
+		note(s->notes, "persistence timeout %lu s (hash: source-ip keeps a client on its "
+			       "backend while the set is stable)", t);
+		s->persistent = true;
 	}
 	if (lo->seen[O_NETMASK]) {
 		const char *m = lo->val[O_NETMASK];
@@ -629,7 +635,7 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 							 : "a netmask like 255.255.255.0");
 		note(s->notes, "persistence granularity -M %s", m);
 	}
-	if (lo->seen[O_PERSIST] || lo->seen[O_NETMASK])
+	if (lo->seen[O_NETMASK] && !lo->seen[O_PERSIST])
 		note(s->notes, "Maglev hashes each connection's 5-tuple: one client's "
 			       "connections may reach different backends");
 	if (lo->seen[O_PE]) {
@@ -897,7 +903,8 @@ static void emit(const struct importer *im, FILE *f)
 
 	fprintf(f, "# Switchyard configuration written by `syctl import-ipvs` from `ipvsadm -Sn`\n"
 		   "# output. Every service balances with Maglev consistent hashing on the\n"
-		   "# 5-tuple (weights kept): IPVS schedulers, persistence, thresholds and\n"
+		   "# 5-tuple (weights kept), a persistent one (-p) on the client's address\n"
+		   "# (hash: source-ip): IPVS schedulers, persistence timeouts, thresholds and\n"
 		   "# scheduler flags have no equivalent. What each service lost is noted above\n"
 		   "# it; \"line N\" is the line of the ipvsadm input.\n");
 	fprintf(f, "instance: %s\n", im->instance);
@@ -937,6 +944,8 @@ static void emit(const struct importer *im, FILE *f)
 		if (s->mode == SY_FWD_GUE)
 			fprintf(f, "    gue_port: %u\n",
 				s->gue_port ? s->gue_port : SY_CONFIG_DEFAULT_GUE_PORT);
+		if (s->persistent)
+			fprintf(f, "    hash: source-ip\n");
 		fprintf(f, "    source: static\n");
 		if (!s->n_rs) {
 			fprintf(f, "    backends: []\n");

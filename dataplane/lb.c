@@ -110,7 +110,8 @@ uint32_t sy_lb_predict(struct sy_lb *lb, const struct sy_service *svc,
 			return idx;
 		}
 	}
-	return sy_service_pick(lb->base, svc, sy_flow_hash(key, svc->hash_seed));
+	return sy_service_pick(lb->base, svc,
+			       sy_service_flow_hash(key, svc->hash_seed, sy_service_hash_fields(svc)));
 }
 
 /* The backend of key's live entry in ct, a table another thread owns and
@@ -157,7 +158,8 @@ uint32_t sy_lb_lookup(const uint8_t *base, const struct sy_service *svc,
 		}
 	}
 	*table = -1;
-	return sy_service_pick(base, svc, sy_flow_hash(key, svc->hash_seed));
+	return sy_service_pick(base, svc,
+			       sy_service_flow_hash(key, svc->hash_seed, sy_service_hash_fields(svc)));
 }
 
 /* A frame between the two stages of the packet path. */
@@ -176,7 +178,8 @@ struct lb_work {
 static inline uint32_t flow_hash(struct lb_work *w)
 {
 	if (!w->hash_known) {
-		w->hash = sy_class_flow_hash(&w->p, w->svc->hash_seed);
+		w->hash = sy_class_flow_hash(&w->p, w->svc->hash_seed,
+					     sy_service_hash_fields(w->svc));
 		w->hash_known = true;
 	}
 	return w->hash;

@@ -391,7 +391,7 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	s = sy_snapshot_match(tdp->map.base, snap, &vk);
 	if (!s)
 		return reply_error(d, "no service for that destination");
-	hash = sy_flow_hash(&k, s->hash_seed);
+	hash = sy_service_flow_hash(&k, s->hash_seed, sy_service_hash_fields(s));
 	/* the workers' tables, read as a worker reads another's for an ICMP
 	 * error: their owners keep writing them */
 	idx = sy_lb_lookup(tdp->map.base, s, tdp->ct_of_worker, tdp->n_workers, &k,

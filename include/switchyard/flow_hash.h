@@ -71,6 +71,50 @@ static __sy_always_inline uint32_t sy_flow_hash(const struct sy_flow_key *k,
 			       k->proto, seed);
 }
 
+/* What of a flow a service hashes to choose a new flow's backend
+ * (services[].hash; the low bits of struct sy_service's flags, struct
+ * sy_xdp_service's hash_fields): the flow hash of the key with the other
+ * fields zero. 0, the default, is the whole 5-tuple. */
+enum sy_hash_fields {
+	SY_HASH_5TUPLE = 0,
+	SY_HASH_3TUPLE = 1,      /* addresses and protocol: a client's connections
+				  * to the VIP go together */
+	SY_HASH_SRC_IP = 2,      /* the client's address (and the protocol):
+				  * session affinity, IPVS's persistence (-p) */
+	SY_HASH_SRC_IP_PORT = 3, /* the client's address and port */
+};
+#define SY_HASH_FIELDS_MASK 3u
+
+/* The flow hash of a service that hashes `fields` of the flow. */
+static __sy_always_inline uint32_t sy_service_flow_hash(const struct sy_flow_key *k,
+							uint32_t seed, uint32_t fields)
+{
+	struct sy_flow_key h;
+
+	if (fields == SY_HASH_5TUPLE)
+		return sy_flow_hash(k, seed);
+	h = *k;
+	h.dport = 0;
+	if (fields != SY_HASH_SRC_IP_PORT)
+		h.sport = 0;
+	if (fields != SY_HASH_3TUPLE) {
+		h.dst[0] = 0;
+		h.dst[1] = 0;
+		h.dst[2] = 0;
+		h.dst[3] = 0;
+	}
+	return sy_flow_hash(&h, seed);
+}
+
+/* The fields a service hashes of a packet without ports (a fragment whose
+ * first was not seen): the same without the ports. */
+static __sy_always_inline uint32_t sy_hash_fields_without_ports(uint32_t fields)
+{
+	return fields == SY_HASH_5TUPLE	       ? SY_HASH_3TUPLE
+	       : fields == SY_HASH_SRC_IP_PORT ? SY_HASH_SRC_IP
+					       : fields;
+}
+
 /* Fragments of one datagram must all reach the same backend, but only the
  * first carries the ports: VIP fragments are hashed on (src, dst, proto). */
 static __sy_always_inline void sy_flow_key_drop_ports(struct sy_flow_key *k)

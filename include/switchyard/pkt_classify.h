@@ -79,17 +79,15 @@ static __sy_always_inline enum sy_class_choice sy_class_choice(const struct sy_p
 	return p->icmp_error ? SY_CHOOSE_ICMP : SY_CHOOSE_TRACKED;
 }
 
-/* The flow hash that chooses the backend: of the 5-tuple, or of the
- * 3-tuple for a fragment without its flow's ports (SY_CHOOSE_FRAGMENT). */
-static __sy_always_inline uint32_t sy_class_flow_hash(const struct sy_parsed *p, uint32_t seed)
+/* The flow hash that chooses the backend: of the fields the service hashes
+ * (enum sy_hash_fields, flow_hash.h), without the ports for a fragment
+ * without its flow's ports (SY_CHOOSE_FRAGMENT). */
+static __sy_always_inline uint32_t sy_class_flow_hash(const struct sy_parsed *p, uint32_t seed,
+						      uint32_t fields)
 {
-	if (!sy_frag_has_ports(p)) {
-		struct sy_flow_key k3 = p->key;
-
-		sy_flow_key_drop_ports(&k3);
-		return sy_flow_hash(&k3, seed);
-	}
-	return sy_flow_hash(&p->key, seed);
+	if (!sy_frag_has_ports(p))
+		fields = sy_hash_fields_without_ports(fields);
+	return sy_service_flow_hash(&p->key, seed, fields);
 }
 /* The counters of a forwarded frame beside fwd_pkts (which counts them
  * all): c[0] how its backend was chosen when not SY_CHOOSE_TRACKED

@@ -81,7 +81,7 @@ struct sy_service {
 	struct sy_vip_key vip;
 	uint32_t slot;         /* per-VIP counter index, stable while it exists */
 	uint8_t fwd_mode;      /* enum sy_fwd_mode */
-	uint8_t flags;
+	uint8_t flags;         /* low bits: enum sy_hash_fields (sy_service_hash_fields) */
 	uint16_t gue_port;     /* outer UDP destination port, network order */
 	uint32_t hash_seed;    /* fleet flow-hash seed */
 	uint32_t table_size;   /* Maglev M (prime) */
@@ -95,6 +95,13 @@ struct sy_service {
 	uint64_t object_size;  /* bytes from this header to the table's end */
 	uint64_t checksum;     /* FNV-1a of the object with this field zero */
 };
+
+/* What of a flow the service hashes (flow_hash.h): 0, the 5-tuple, in
+ * regions of earlier versions, whose flags were 0. */
+static inline uint32_t sy_service_hash_fields(const struct sy_service *s)
+{
+	return s->flags & SY_HASH_FIELDS_MASK;
+}
 
 /* Open-addressing VIP index entry; service_off 0 = empty bucket. */
 struct sy_vip_bucket {

@@ -147,6 +147,7 @@ static void set_others(void)
 		.vip = { .port = htons(53), .proto = SY_IPPROTO_UDP, .family = SY_AF_INET6 },
 		.fwd_mode = SY_FWD_GUE,
 		.hash_seed = 0x1234,
+		.hash_fields = SY_HASH_SRC_IP_PORT,
 		.table_size = 4099,
 		.n_backends = 4,
 		.backends = g,
@@ -156,6 +157,7 @@ static void set_others(void)
 		.vip = { .port = 0, .proto = SY_IPPROTO_TCP, .family = SY_AF_INET },
 		.fwd_mode = SY_FWD_L2DSR,
 		.hash_seed = 99,
+		.hash_fields = SY_HASH_SRC_IP, /* session affinity: a client's flows together */
 		.table_size = 251,
 		.n_backends = 3,
 		.backends = d,
@@ -226,8 +228,9 @@ static void make_flows(void)
 		} else {
 			f->family = SY_AF_INET;
 			f->proto = SY_IPPROTO_TCP;
-			/* clients in 198.18.128.0/17 */
-			f->src[0] = htonl(0xc6128000u | (rnd() & 0x7fff));
+			/* clients in 198.18.128.0/17; dsr4's from 64 of them, so
+			 * that each has many flows (its hash is the client's) */
+			f->src[0] = htonl(0xc6128000u | (rnd() & (f->svc == SVC_DSR4 ? 0x3f : 0x7fff)));
 			addr(f->svc == SVC_IPIP4 ? "198.18.200.1" : "198.18.200.2", f->dst);
 			f->dport = f->svc == SVC_IPIP4 ? 80 : (uint16_t)(1 + rnd() % 65535);
 		}
@@ -407,6 +410,43 @@ static void run_round(const char *what, struct round_result *r)
 	assert_int_equal(r->xdp[SY_C_FWD_PKTS], N_FLOWS);
 }
 
+/* dsr4 hashes the client's address (hash: source-ip): every flow of one
+ * client, whatever its ports, went to one backend, on both paths (the round
+ * checked that they agree); and not all clients to the same one. */
+static void same_client_same_backend(void)
+{
+	const char *of_client[64] = { NULL };
+	int flows = 0, backends = 0;
+
+	for (int i = 0; i < N_FLOWS; i++) {
+		const struct flow *f = &env.flows[i];
+		uint32_t c = ntohl(f->src[0]) & 0x3f;
+
+		if (f->svc != SVC_DSR4)
+			continue;
+		flows++;
+		if (!of_client[c]) {
+			of_client[c] = last_dest[i];
+			continue;
+		}
+		if (strcmp(of_client[c], last_dest[i]))
+			print_message("client %u: flow %d to %s, an earlier one to %s\n", c, i,
+				      last_dest[i], of_client[c]);
+		assert_string_equal(of_client[c], last_dest[i]);
+	}
+	for (int c = 0; c < 64; c++) { /* distinct backends among the clients' */
+		int seen = 0;
+
+		for (int d = 0; d < c && !seen; d++)
+			seen = of_client[c] && of_client[d] && !strcmp(of_client[c], of_client[d]);
+		backends += of_client[c] && !seen;
+	}
+	print_message("hash source-ip: %d flows of 64 clients, each client's to one backend "
+		      "(%d backends in all)\n", flows, backends);
+	assert_true(flows > 1000);
+	assert_true(backends > 1);
+}
+
 static void same_backend_both_paths(void **state)
 {
 	struct round_result r;
@@ -416,6 +456,7 @@ static void same_backend_both_paths(void **state)
 
 	run_round("new flows", &r);
 	assert_int_equal(r.xdp[SY_C_CT_NEW], N_FLOWS);
+	same_client_same_backend();
 
 	run_round("tracked flows", &r);
 	assert_int_equal(r.xdp[SY_C_CT_HIT], N_FLOWS);

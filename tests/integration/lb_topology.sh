@@ -22,7 +22,8 @@
 # 198.18.0.1 itself, so ARP and host traffic are the kernel's via XDP_PASS;
 # XDP_ARGS: more sy-control options, e.g. --xdp-mode generic),
 # TOPO_EXTRA_CONFIG (YAML appended to the configuration, e.g. a bgp:
-# section), DP_LCORES (sy-dataplane's EAL lcores, default -l 0,1),
+# section), TOPO_WEB_EXTRA (more keys of the web service, e.g. "hash:
+# source-ip"), DP_LCORES (sy-dataplane's EAL lcores, default -l 0,1),
 # TOPO_REGISTRIES (the agents' registry URLs, default the LB's), and a
 # function topo_before_control, if defined, that topo_up calls once the LB
 # namespace exists, before sy-control starts.
@@ -70,6 +71,7 @@ services:
     protocol: tcp
     mode: $MODE
     table_size: 65537
+    ${TOPO_WEB_EXTRA:-}
     $src
     health:
       default_ttl_s: $TTL

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Session affinity by client address (services[].hash: source-ip; issue 15
+# point 3) on a live path: lb_topology.sh with 3 backends registering, the
+# web service hashing the client's address. Checks:
+#   1. 30 connections from one client, each from another source port, are
+#      all answered by one backend (on the 5-tuple they spread: 3 backends)
+#   2. `syctl lookup` names that backend for every one of them, and says the
+#      hash is of the source-ip
+#
+# usage: test_hash_affinity.sh BUILD_DIR dpdk|xdp
+set -u
+BUILD=$(realpath "$1")
+DATAPLANE=$2
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+P=syha$$
+NB=3
+TTL=3
+MODE=ipip
+TOPO_WEB_EXTRA="hash: source-ip"
+. "$HERE/lb_topology.sh"
+trap 'topo_stop_agents; topo_xdp_cleanup; sy_cleanup' EXIT
+sy_require "namespaces, XDP or DPDK" control/sy-control control/syctl bpf/sy-decap
+case $DATAPLANE in dpdk) sy_require "DPDK" dataplane/sy-dataplane ;; xdp) ;;
+*) echo "FAIL: dataplane $DATAPLANE (dpdk or xdp)"; exit 1 ;; esac
+
+topo_up || { sy_fail "topology"; cat "$WORK"/*.log 2>/dev/null | tail -20; exit 1; }
+for i in $(seq $NB); do topo_register $i; done
+sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends web | grep -c '\"state\": \"up\"') = $NB ]" ||
+	{ sy_fail "backends not up: $(sy_ctl backends web)"; exit 1; }
+
+# 1. one client, 30 source ports
+declare -A ANS
+while read -r sport name; do ANS[$sport]=$name; done < <(topo_probe 41001 30 2)
+names=$(printf '%s\n' "${ANS[@]}" | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+n=$(printf '%s\n' "${ANS[@]}" | grep -vc '^-$')
+distinct=$(printf '%s\n' "${ANS[@]}" | grep -v '^-$' | sort -u | wc -l)
+[ "$n" = 30 ] && [ "$distinct" = 1 ] &&
+	sy_pass "30 connections from $CLIENT, 30 source ports: all answered by one backend ($names)" ||
+	sy_fail "30 connections from $CLIENT: $n answered, by $distinct backends ($names)"
+one=$(printf '%s\n' "${ANS[@]}" | grep -v '^-$' | head -1)
+
+# 2. syctl lookup agrees, for every port
+bad=0
+for sport in "${!ANS[@]}"; do
+	sy_ctl lookup web $CLIENT:$sport $VIP:80 tcp >"$WORK/lookup" 2>&1
+	be=$(sed -n 's/^backend *\([0-9.]*\):.*/\1/p' "$WORK/lookup")
+	[ "${NAME_OF[$be]:-?}" = "$one" ] || bad=$((bad + 1))
+done
+[ $bad = 0 ] && sy_pass "syctl lookup names $one for all 30" || sy_fail "syctl lookup differs for $bad of 30"
+grep -q "flow hash 0x[0-9a-f]* of the source-ip" "$WORK/lookup" &&
+	sy_pass "syctl lookup: $(grep 'flow hash' "$WORK/lookup")" ||
+	sy_fail "syctl lookup does not say the hash: $(cat "$WORK/lookup")"
+
+[ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
+exit "$SY_FAILED"
