@@ -120,8 +120,18 @@ stop_control
 has_xdp && [ -e "$PINS/link" ] && [ -e "$PINS/sy_conntrack" ] && grep -q "left attached" "$W/stay1.log" &&
 	sy_pass "--xdp-stay: SIGTERM left the program attached (prog $PROG1) and pinned" ||
 	sy_fail "--xdp-stay did not keep the program"
-start_xdp stay2 --xdp-ct-flows 4096
+start_xdp stay2 --xdp-ct-flows 4096 --xdp-ct-guard-rate 777 --xdp-ct-guard-burst 99 \
+	--xdp-ct-syn-only on
 PROG2=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+# the new-flow guard's flags in sy_config (struct sy_xdp_config: ct_guard at
+# byte 40: rate, burst, syn_only, 32-bit little-endian)
+guard=$("$BPFTOOL" -j map lookup pinned "$PINS/sy_config" key 0 0 0 0 | python3 -c '
+import json, sys
+v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+print(*(int.from_bytes(bytes(v[o:o + 4]), "little") for o in (40, 44, 48)))')
+[ "$guard" = "777 99 1" ] &&
+	sy_pass "--xdp-ct-guard-rate 777 --xdp-ct-guard-burst 99 --xdp-ct-syn-only on reach sy_config ($guard)" ||
+	sy_fail "new-flow guard in sy_config: '$guard', not '777 99 1'"
 grep -q "adopted=yes" "$W/stay2.log" && [ -n "$PROG2" ] && [ "$PROG2" != "$PROG1" ] &&
 	sy_pass "restart adopted the pinned link and swapped its program in (prog $PROG1 -> $PROG2)" ||
 	{ sy_fail "no adoption (prog $PROG1 -> $PROG2)"; cat "$W/stay2.log"; }
@@ -235,6 +245,9 @@ kill -TERM $DP; wait $DP
 for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \
 	"--dpdk-wait -1 --dataplane auto --iface veth0" "--xdp-ct-flows 10 --dataplane xdp --iface veth0" \
 	"--xdp-icmp-rate 0 --dataplane xdp --iface veth0" "--xdp-icmp-burst x --dataplane xdp --iface veth0" \
+	"--xdp-ct-guard-rate -1 --dataplane xdp --iface veth0" \
+	"--xdp-ct-guard-burst 0 --dataplane xdp --iface veth0" \
+	"--xdp-ct-syn-only yes --dataplane xdp --iface veth0" \
 	"--xdp-bpffs relative --dataplane xdp --iface veth0"; do
 	"$BUILD/control/sy-control" --config "$W/sw.yaml" $args >"$W/bad.log" 2>&1
 	rc=$?
