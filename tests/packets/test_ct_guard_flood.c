@@ -44,155 +44,30 @@
 #include <switchyard/region_writer.h>
 
 #include "lb.h"
-#include "services_file.h"
+#include "lb_scenario.h"
 
-#define HEADROOM 256
-#define TAILROOM 256
-#define T0 1000u
-#define VPORT 80
 #define N_ESTABLISHED 10000u
 #define ROUNDS 10
 #define PKTS_PER_MS 5000u /* 5 Mpps of simulated time */
 
 static int failed;
 
-#define CHECK(cond, ...)                         \
-	do {                                     \
-		if (cond) {                      \
-			printf("PASS: ");        \
-		} else {                         \
-			printf("FAIL: ");        \
-			failed = 1;              \
-		}                                \
-		printf(__VA_ARGS__);             \
-		printf("\n");                    \
-	} while (0)
+#define CHECK(cond, ...) SY_SCN_CHECK(&failed, cond, __VA_ARGS__)
 
-static struct {
-	char region[128];
-	char svcfile[128];
-	struct sy_writer *w;
-	struct sy_lb lb;
-	uint64_t sent; /* packets of this run: the simulated clock */
-} env;
-
-static uint32_t v4(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
-{
-	return a | b << 8 | c << 16 | d << 24;
-}
-
-static uint16_t be16(uint16_t x)
-{
-	return (uint16_t)(x >> 8 | x << 8);
-}
-
-#define VIP v4(198, 18, 100, 1)
-
-/* Backends 198.18.1.1..n. */
-static int publish(uint32_t n)
-{
-	char err[256] = "";
-	FILE *f = fopen(env.svcfile, "w");
-
-	if (!f)
-		return -1;
-	fprintf(f, "service web4 tcp 198.18.100.1 %u ipip m=65537 seed=7 src4=198.18.0.1\n",
-		VPORT);
-	for (uint32_t i = 1; i <= n; i++)
-		fprintf(f, "backend web4 198.18.1.%u %u 02:00:00:00:01:%02x 1\n", i, VPORT, i);
-	fclose(f);
-	if (sy_services_file_apply(env.w, env.svcfile, err, sizeof(err))) {
-		fprintf(stderr, "publish: %s\n", err);
-		return -1;
-	}
-	env.lb.snap = sy_writer_snapshot(env.w);
-	return env.lb.snap ? 0 : -1;
-}
-
-struct flow {
-	uint32_t client; /* wire order */
-	uint16_t sport;  /* host order */
-};
-
-/* Spoofed flood flow i: sources 198.19.0.0/16, 65,536 flows a source port. */
-static struct flow flood_flow(uint64_t i)
-{
-	uint32_t a = (uint32_t)(i & 0xffff);
-
-	return (struct flow){ .client = v4(198, 19, a >> 8, a & 0xff),
-			      .sport = (uint16_t)(1024 + i / 65536) };
-}
-
-/* Established flow j: clients 198.18.128.0/17 (disjoint from the flood). */
-static struct flow established_flow(uint32_t j)
-{
-	uint32_t a = 0x8000 + j % 0x8000;
-
-	return (struct flow){ .client = v4(198, 18, a >> 8, a & 0xff),
-			      .sport = (uint16_t)(40000 + j / 0x8000) };
-}
+static struct sy_scn env;
+static uint64_t sent; /* packets of this run: the simulated clock */
 
 static uint64_t counter(enum sy_counter c)
 {
 	return env.lb.stats->counters[c];
 }
 
-/* A TCP segment of the flow through sy_lb_process, on the simulated clock;
- * its backend (outer IPv4 destination) or 0 when it is not forwarded. */
-static uint32_t send_tcp(struct flow f, uint8_t flags)
+/* A segment on the simulated clock (lb_scenario.h: its backend, or 0). */
+static uint32_t send_tcp(struct sy_scn_flow f, uint8_t flags)
 {
-	uint8_t buf[HEADROOM + 54 + TAILROOM];
-	uint8_t *p = buf + HEADROOM;
-	static const uint8_t eth[14] = { 0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0xaa, 0, 0x01,
-					 0x08, 0x00 };
-	struct sy_ip4_hdr ip = { .ver_ihl = 0x45, .tot_len = be16(40), .frag_off = be16(SY_IP4_DF),
-				 .ttl = 64, .proto = SY_IPPROTO_TCP, .saddr = f.client,
-				 .daddr = VIP };
-	struct sy_tcp_hdr t = { .sport = be16(f.sport), .dport = be16(VPORT), .doff_res = 5 << 4,
-				.flags = flags, .window = be16(65535) };
-	struct sy_pkt pkt = { .data = p, .len = 54, .headroom = HEADROOM, .tailroom = TAILROOM };
-	uint32_t dst;
-
-	if (env.sent++ % PKTS_PER_MS == 0)
+	if (sent++ % PKTS_PER_MS == 0)
 		env.lb.now++;
-	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
-	memcpy(p, eth, 14);
-	memcpy(p + 14, &ip, sizeof(ip));
-	memcpy(p + 34, &t, sizeof(t));
-	if (sy_lb_process(&env.lb, &pkt) != SY_V_TX)
-		return 0;
-	memcpy(&dst, pkt.data + 14 + 16, 4);
-	return dst;
-}
-
-/* The backend Maglev's current table alone gives the flow. */
-static uint32_t table_pick(struct flow f)
-{
-	struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
-				.port = be16(VPORT) };
-	struct sy_flow_key fk = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP };
-	const struct sy_service *s;
-	uint32_t idx;
-
-	k.addr[0] = VIP;
-	fk.src[0] = f.client;
-	fk.dst[0] = VIP;
-	fk.sport = be16(f.sport);
-	fk.dport = be16(VPORT);
-	s = sy_snapshot_match(env.lb.base, env.lb.snap, &k);
-	if (!s)
-		return 0;
-	idx = sy_service_pick(env.lb.base, s, sy_flow_hash(&fk, s->hash_seed));
-	if (idx == SY_MAGLEV_NONE)
-		return 0;
-	return sy_service_backends(env.lb.base, s)[idx].id.addr[0];
-}
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? strtoull(v, NULL, 0) : def;
+	return sy_scn_tcp(&env, f, flags);
 }
 
 struct outcome {
@@ -212,43 +87,27 @@ struct outcome {
 /* One run of the scenario on a fresh region and table. */
 static int run(uint64_t n_flood, uint64_t capacity, struct sy_ct_guard guard, struct outcome *o)
 {
-	static const struct sy_region_limits lim = { .max_lcores = 2, .max_services = 8,
-						     .max_backends = 64, .heap_size = 8u << 20 };
 	uint32_t *first_be = calloc(N_ESTABLISHED, sizeof(*first_be));
 	uint8_t *moved = calloc(N_ESTABLISHED, 1);
 	uint64_t chunk = (n_flood + ROUNDS - 1) / ROUNDS, next = 0, t_first = 0, t_last = 0;
-	struct sy_region_map *rm;
-	struct sy_lcore_stats *st;
 	struct timespec a, b;
-	char err[256] = "";
 	void *ct_mem;
 	int rc = -1;
 
 	memset(o, 0, sizeof(*o));
-	memset(&env, 0, sizeof(env));
-	snprintf(env.region, sizeof(env.region), "/dev/shm/sy-test-ctguard-%d", (int)getpid());
-	snprintf(env.svcfile, sizeof(env.svcfile), "/tmp/sy-test-ctguard-%d.txt", (int)getpid());
-	unlink(env.region);
+	sent = 0;
 	ct_mem = calloc(1, sy_ct_memsize(capacity));
-	if (!first_be || !moved || !ct_mem ||
-	    sy_writer_create(env.region, "ctguard", &lim, NULL, &env.w, err, sizeof(err))) {
-		fprintf(stderr, "setup: %s\n", err);
+	if (!first_be || !moved || !ct_mem || sy_scn_open(&env, "ctguard"))
 		goto out;
-	}
-	rm = sy_writer_map(env.w);
-	st = sy_region_stats(rm, 0);
-	env.lb = (struct sy_lb){ .base = rm->base, .stats = st, .vips = sy_stats_vips(st),
-				 .backends = sy_stats_backends(rm, st), .now = T0,
-				 .port_mac = { 0x02, 0, 0, 0, 0, 0x01 }, .mtu = 1500,
-				 .mtu_action = SY_MTU_ICMP, .ct_guard = guard };
+	env.lb.ct_guard = guard;
 	sy_ct_init(&env.lb.ct, ct_mem, capacity, NULL, 1);
-	if (publish(4))
+	if (sy_scn_publish(&env, 4, NULL))
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 
 	/* the established flows: a SYN each (within the guard's burst) */
 	for (uint32_t j = 0; j < N_ESTABLISHED; j++)
-		first_be[j] = send_tcp(established_flow(j), SY_TCP_SYN);
+		first_be[j] = send_tcp(sy_scn_active_flow(j), SY_TCP_SYN);
 	if (counter(SY_C_CT_NEW) != N_ESTABLISHED || counter(SY_C_CT_BYPASS) != 0) {
 		printf("FAIL: %llu of %u established flows tracked\n",
 		       (unsigned long long)counter(SY_C_CT_NEW), N_ESTABLISHED);
@@ -262,13 +121,13 @@ static int run(uint64_t n_flood, uint64_t capacity, struct sy_ct_guard guard, st
 		uint64_t hit0;
 
 		for (; next < end; next++) {
-			struct flow f = flood_flow(next);
+			struct sy_scn_flow f = sy_scn_bulk_flow(next);
 			uint32_t be = send_tcp(f, SY_TCP_SYN);
 
 			if (next == 0)
 				t_first = env.lb.now;
 			t_last = env.lb.now;
-			o->flood_misrouted += !be || be != table_pick(f);
+			o->flood_misrouted += !be || be != sy_scn_pick(&env, f);
 		}
 		o->flood_new += counter(SY_C_CT_NEW) - new0;
 		o->flood_bypass += counter(SY_C_CT_BYPASS) - byp0;
@@ -276,7 +135,7 @@ static int run(uint64_t n_flood, uint64_t capacity, struct sy_ct_guard guard, st
 		new0 = counter(SY_C_CT_NEW);
 		hit0 = counter(SY_C_CT_HIT);
 		for (uint32_t j = 0; j < N_ESTABLISHED; j++) {
-			uint32_t be = send_tcp(established_flow(j), SY_TCP_ACK);
+			uint32_t be = send_tcp(sy_scn_active_flow(j), SY_TCP_ACK);
 
 			if (be != first_be[j]) {
 				o->moved += !moved[j];
@@ -288,10 +147,10 @@ static int run(uint64_t n_flood, uint64_t capacity, struct sy_ct_guard guard, st
 		o->est_pkts += N_ESTABLISHED;
 
 		if (r == ROUNDS / 2 - 1) { /* mid-flood: a fifth backend */
-			if (publish(5))
+			if (sy_scn_publish(&env, 5, NULL))
 				goto out;
 			for (uint32_t j = 0; j < N_ESTABLISHED; j++)
-				o->would_move += table_pick(established_flow(j)) != first_be[j];
+				o->would_move += sy_scn_pick(&env, sy_scn_active_flow(j)) != first_be[j];
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -300,10 +159,7 @@ static int run(uint64_t n_flood, uint64_t capacity, struct sy_ct_guard guard, st
 	o->seconds = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
 	rc = 0;
 out:
-	if (env.w)
-		sy_writer_close(env.w);
-	unlink(env.region);
-	unlink(env.svcfile);
+	sy_scn_close(&env);
 	free(ct_mem);
 	free(first_be);
 	free(moved);
@@ -312,11 +168,11 @@ out:
 
 int main(void)
 {
-	const uint64_t n_flood = env_u64("SY_CT_FLOOD_SYNS", 5000000);
-	const uint64_t capacity = env_u64("SY_CT_FLOOD_CAPACITY", 262144);
+	const uint64_t n_flood = sy_scn_env_u64("SY_CT_FLOOD_SYNS", 5000000);
+	const uint64_t capacity = sy_scn_env_u64("SY_CT_FLOOD_CAPACITY", 262144);
 	const struct sy_ct_guard on = {
-		.rate = (uint32_t)env_u64("SY_CT_FLOOD_RATE", SY_CT_GUARD_RATE_DEFAULT),
-		.burst = (uint32_t)env_u64("SY_CT_FLOOD_BURST", SY_CT_GUARD_BURST_DEFAULT),
+		.rate = (uint32_t)sy_scn_env_u64("SY_CT_FLOOD_RATE", SY_CT_GUARD_RATE_DEFAULT),
+		.burst = (uint32_t)sy_scn_env_u64("SY_CT_FLOOD_BURST", SY_CT_GUARD_BURST_DEFAULT),
 	};
 	const struct sy_ct_guard off = { 0 };
 	struct outcome g, n;
