@@ -159,6 +159,22 @@ grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/s
 	[ "$(map_shape pinned "$PINS/sy_frag")" = "lru_hash 16384" ] &&
 	sy_pass "old-layout pins replaced and said, sy_frag created, the program swapped in place (prog $PROG3 -> $PROG4)" ||
 	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
+# sy_config of 40 bytes, the layout before the new-flow guard was appended:
+# replaced like any pin of another layout; the new program reads the
+# guard's settings from its own
+stop_control
+rm "$PINS/sy_config"
+"$BPFTOOL" map create "$PINS/sy_config" type array key 4 value 40 entries 1 name sy_config ||
+	sy_fail "cannot pin a 40-byte sy_config"
+start_xdp stay4b --xdp-stay --xdp-ct-guard-rate 333
+rate=$("$BPFTOOL" -j map lookup pinned "$PINS/sy_config" key 0 0 0 0 | python3 -c '
+import json, sys
+v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+print(len(v), int.from_bytes(bytes(v[40:44]), "little"))')
+grep -q 'pinned XDP maps of another layout.*maps="sy_config"' "$W/stay4b.log" &&
+	grep -q "adopted=yes" "$W/stay4b.log" && [ "$rate" = "56 333" ] &&
+	sy_pass "a 40-byte sy_config pin (before the guard) replaced by the 56-byte one, guard rate 333 in it" ||
+	{ sy_fail "40-byte sy_config pin: '$rate'"; cat "$W/stay4b.log"; }
 # the pinned link detached behind sy-control's back (`bpftool link detach`;
 # also what deleting and re-creating the interface leaves): `detached`; the
 # pin stays, kept by --xdp-stay (or a crash), and names no interface. A
