@@ -11,7 +11,12 @@
  *     CPU 1 has a budget of its own;
  *   - SYN-only: a TCP segment without SYN of no tracked flow is forwarded
  *     to its Maglev backend untracked (ct_bypass, ct_bypass_no_syn) and
- *     takes no token; a SYN is tracked.
+ *     takes no token; a SYN is tracked;
+ *   - the flood of test_ct_guard_flood.c scaled to CPU 0's 8,192-flow
+ *     table: 500 established flows, 40,000 spoofed SYNs, a backend added
+ *     mid-flood: with the guard 0 moved, 0 re-created, no eviction, the
+ *     flood's ct_new its budget and the rest ct_bypass; without it
+ *     established flows are evicted and moved.
  * The flood takes far less than the second a token takes to refill.
  * Needs root and 2 CPUs; fails, never skips.
  */
@@ -22,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,12 +40,13 @@
 #include "xdp_web.h"
 
 #define N_EST 200
+#define EST_MAX 500
 #define FLOOD 1000
 
 #define ON_CPU(n) assert_int_equal(sy_test_on_cpu(n), 0)
 #define COUNTER(c) sy_xdp_web_counter(&sy_test_web, c)
 
-static int est_be[N_EST];
+static int est_be[EST_MAX];
 
 static void configure(struct sy_ct_guard g)
 {
@@ -164,11 +171,108 @@ static void syn_only(void **state)
 	assert_int_equal(COUNTER(SY_C_CT_BYPASS) - byp0, 10);
 }
 
+/* The flood scenario of tests/packets/test_ct_guard_flood.c on CPU 0's
+ * table (8,192 flows): 500 established flows, then 4 rounds of 10,000
+ * spoofed SYNs each followed by a segment of every established flow, a
+ * fifth backend added after round 2. Returns how many established flows
+ * moved; *recreated: their segments that found no entry; *flood_new,
+ * *flood_bypass: the flood's ct_new and ct_bypass. */
+#define FLOOD_EST 500
+#define FLOOD_ROUND 10000
+static uint32_t flood_scenario(uint64_t *recreated, uint64_t *flood_new, uint64_t *flood_bypass,
+			       uint32_t *would_move)
+{
+	static bool moved[FLOOD_EST];
+	uint32_t n_moved = 0, next = 1000;
+
+	memset(moved, 0, sizeof(moved));
+	*recreated = *flood_new = *flood_bypass = 0;
+	*would_move = 0;
+	ON_CPU(0);
+	for (uint32_t i = 0; i < FLOOD_EST; i++) {
+		est_be[i] = segment(i, SY_TCP_SYN);
+		assert_true(est_be[i] > 0);
+	}
+	for (int r = 0; r < 4; r++) {
+		uint64_t new0 = COUNTER(SY_C_CT_NEW), byp0 = COUNTER(SY_C_CT_BYPASS);
+
+		for (uint32_t k = 0; k < FLOOD_ROUND; k++, next++)
+			assert_int_equal(segment(next, SY_TCP_SYN), maglev(next));
+		*flood_new += COUNTER(SY_C_CT_NEW) - new0;
+		*flood_bypass += COUNTER(SY_C_CT_BYPASS) - byp0;
+		new0 = COUNTER(SY_C_CT_NEW);
+		for (uint32_t i = 0; i < FLOOD_EST; i++) {
+			int b = segment(i, SY_TCP_ACK);
+
+			if (b != est_be[i] && !moved[i]) {
+				moved[i] = true;
+				n_moved++;
+			}
+		}
+		*recreated += COUNTER(SY_C_CT_NEW) - new0;
+		if (r == 1) {
+			assert_int_equal(sy_xdp_web_publish(&sy_test_web, 5), 0);
+			for (uint32_t i = 0; i < FLOOD_EST; i++)
+				*would_move += maglev(i) != est_be[i];
+		}
+	}
+	return n_moved;
+}
+
+/* With the guard (1/s, bursts of 600: the 500 established flows and 100 of
+ * the flood): 0 established flows moved or re-created, no eviction; the
+ * flood's ct_new is the burst's 100 plus at most a token a second of the
+ * run, the rest ct_bypass. */
+static void flood_guarded(void **state)
+{
+	uint64_t recreated, fnew, fbyp;
+	uint32_t would_move, moved;
+	struct timespec a, b;
+	uint64_t secs;
+
+	(void)state;
+	configure((struct sy_ct_guard){ .rate = 1, .burst = FLOOD_EST + 100 });
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	moved = flood_scenario(&recreated, &fnew, &fbyp, &would_move);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	secs = (uint64_t)(b.tv_sec - a.tv_sec) + 1;
+	print_message("guard: %u of %u established flows moved (Maglev alone would move %u), %llu re-created; flood ct_new %llu ct_bypass %llu in %llu s\n",
+		      moved, FLOOD_EST, would_move, (unsigned long long)recreated,
+		      (unsigned long long)fnew, (unsigned long long)fbyp, (unsigned long long)secs);
+	assert_true(would_move > 0);
+	assert_int_equal(moved, 0);
+	assert_int_equal(recreated, 0);
+	assert_int_equal(COUNTER(SY_C_CT_EVICT), 0);
+	assert_true(fnew >= 100 && fnew <= 100 + secs);
+	assert_int_equal(fnew + fbyp, 4 * FLOOD_ROUND);
+}
+
+/* The same without the guard: the flood evicts established flows, and
+ * those re-created after the backend was added move. */
+static void flood_unguarded(void **state)
+{
+	uint64_t recreated, fnew, fbyp;
+	uint32_t would_move, moved;
+
+	(void)state;
+	moved = flood_scenario(&recreated, &fnew, &fbyp, &would_move);
+	print_message("no guard: %u of %u established flows moved, %llu re-created after eviction; flood ct_new %llu ct_bypass %llu, ct_evictions %llu\n",
+		      moved, FLOOD_EST, (unsigned long long)recreated, (unsigned long long)fnew,
+		      (unsigned long long)fbyp, (unsigned long long)COUNTER(SY_C_CT_EVICT));
+	assert_int_equal(fnew, 4 * FLOOD_ROUND);
+	assert_int_equal(fbyp, 0);
+	assert_true(recreated > 0);
+	assert_true(moved > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(budget, sy_xdp_web_setup, sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(syn_only, sy_xdp_web_setup, sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(flood_guarded, sy_xdp_web_setup, sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(flood_unguarded, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
