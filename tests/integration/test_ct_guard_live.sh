@@ -33,10 +33,7 @@ SECONDS_SENT=3
 . "$HERE/memif_lib.sh"
 VIP=$MEMIF_VIP
 
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespace, DPDK)"; echo "RESULT: FAIL"; exit 1; }
-for b in dataplane/sy-dataplane perf/sy-pktgen control/sy-control control/syctl; do
-	[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
-done
+memif_require
 ctl() { memif_ctl "$@"; }
 
 memif_setup syctg 4 || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
@@ -94,9 +91,6 @@ done
 	sy_pass "syctl lookup of 103 flows: $tracked tracked (conntrack), $untracked not tracked (maglev, on the new-flow backend)" ||
 	sy_fail "syctl lookup: $tracked tracked, $untracked untracked, $consistent of them on the new-flow backend"
 
-memif_stop_dataplane
-wait $GEN_PID
-gen_rc=$?
-[ $gen_rc -eq 0 ] && sy_pass "sy-pktgen ran and stopped (exit 0)" || sy_fail "sy-pktgen exit $gen_rc"
+memif_finish
 echo "RESULT: $(sy_verdict)"
 [ "$SY_FAILED" -eq 0 ]
