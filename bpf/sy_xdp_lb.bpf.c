@@ -48,6 +48,7 @@
 #include <bpf/bpf_endian.h>
 
 #include <switchyard/counters.h>
+#include <switchyard/ct_guard.h>
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_classify.h>
@@ -141,8 +142,17 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct sy_icmp_bucket);
+	__type(value, struct sy_token_bucket);
 } sy_icmp_bucket SEC(".maps");
+
+/* The new-flow guard's token bucket, per CPU (switchyard/ct_guard.h; not
+ * pinned either). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sy_token_bucket);
+} sy_ct_budget SEC(".maps");
 
 /* Every counter of a CPU in one block (bpf/xdp_lb.c sets max_entries to the
  * number of possible CPUs and reads the blocks through a mapping). */
@@ -398,7 +408,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 	       const struct sy_parsed *p, struct lazy_hash *hash)
 {
 	__u64 now = ct_now(), ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
-	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0;
+	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0, bypass, zero = 0;
 	struct sy_xdp_ct_set *set;
 	struct sy_xdp_backend *b;
 	struct sy_vip_counters *vc;
@@ -448,6 +458,15 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		if (hit < SY_XDP_CT_WAYS && exp)
 			set->expires_ns[hit] = 0; /* as lb.c frees its own expired entry */
 		return NULL;
+	}
+	/* the new-flow guard: over the budget, forwarded untracked */
+	bypass = sy_ct_guard_check(&cfg->ct_guard, bpf_map_lookup_elem(&sy_ct_budget, &zero),
+				   (__u32)(now / 1000000), p->proto, p->tcp_flags);
+	if (bypass) {
+		count(SY_C_CT_BYPASS);
+		if (bypass != SY_C_CT_BYPASS)
+			count(bypass);
+		return b;
 	}
 	if (set) {
 		if (hit < SY_XDP_CT_WAYS) {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <switchyard/ct_guard.h>
 #include <switchyard/region_writer.h>
 
 #include "auth.h"
@@ -136,6 +137,7 @@ struct sy_daemon {
 	unsigned dpdk_wait_s;
 	uint32_t xdp_ct_flows;
 	uint32_t xdp_icmp_rate, xdp_icmp_burst; /* 0: the defaults */
+	struct sy_ct_guard xdp_ct_guard; /* the XDP program's new-flow guard */
 	struct sy_xdp *xdp;
 	struct sy_dp_health dp_health;    /* sampled every tick (dp_health.c) */
 	struct sy_reader xdp_reader;      /* claims the stats block below */

@@ -48,6 +48,7 @@ static struct sy_daemon the_daemon = {
 	.version = SY_VERSION,
 	.dp_mode = "dpdk",
 	.dpdk_wait_s = 10,
+	.xdp_ct_guard = { .rate = SY_CT_GUARD_RATE_DEFAULT, .burst = SY_CT_GUARD_BURST_DEFAULT },
 };
 
 static void on_term(int sig)
@@ -247,6 +248,12 @@ static void usage(FILE *f)
 		   "  --xdp-ct-flows N   connection-table entries per CPU (default %u)\n"
 		   "  --xdp-icmp-rate N  ICMP errors (too big) a CPU may send per second (default %u)\n"
 		   "  --xdp-icmp-burst N ... and at once after a quiet spell (default %u)\n"
+		   "  --xdp-ct-guard-rate N  new flows a CPU may add to its connection table per\n"
+		   "                     second, 0..%u; over it, new flows are forwarded to their\n"
+		   "                     Maglev backend untracked (ct_bypass); 0 = off (default %u)\n"
+		   "  --xdp-ct-guard-burst N ... and at once after a quiet spell (default %u)\n"
+		   "  --xdp-ct-syn-only on|off  TCP packets without SYN of no tracked flow are\n"
+		   "                     forwarded untracked (ct_bypass_no_syn) (default off)\n"
 		   "  --xdp-stay         leave the program attached on exit (it keeps serving the\n"
 		   "                     last tables; the next sy-control adopts it)\n"
 		   "  --xdp-detach       detach a program left by --xdp-stay and exit\n"
@@ -254,7 +261,8 @@ static void usage(FILE *f)
 		   "                     DIR/switchyard/<instance>)\n"
 		   "  --user NAME        after setup, run as NAME with only the capabilities still\n"
 		   "                     needed (docs/control.md, \"Privileges\")\n",
-		SY_XDP_CT_DEFAULT_FLOWS, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT);
+		SY_XDP_CT_DEFAULT_FLOWS, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT,
+		SY_CT_GUARD_RATE_MAX, SY_CT_GUARD_RATE_DEFAULT, SY_CT_GUARD_BURST_DEFAULT);
 }
 
 struct expiry_ctx {
@@ -291,6 +299,9 @@ int main(int argc, char **argv)
 		{ "xdp-bpffs", required_argument, 0, 'B' },
 		{ "xdp-icmp-rate", required_argument, 0, 'I' },
 		{ "xdp-icmp-burst", required_argument, 0, 'J' },
+		{ "xdp-ct-guard-rate", required_argument, 0, 'G' },
+		{ "xdp-ct-guard-burst", required_argument, 0, 'U' },
+		{ "xdp-ct-syn-only", required_argument, 0, 'Y' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_daemon *d = &the_daemon;
@@ -368,6 +379,30 @@ int main(int argc, char **argv)
 				d->xdp_icmp_rate = (uint32_t)n;
 			else
 				d->xdp_icmp_burst = (uint32_t)n;
+			break;
+		case 'G':
+		case 'U':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || (c == 'U' && n < 1) ||
+			    n > (c == 'G' ? SY_CT_GUARD_RATE_MAX : SY_CT_GUARD_BURST_MAX)) {
+				fprintf(stderr, "sy-control: --%s: '%s' is not in %u..%u\n",
+					c == 'G' ? "xdp-ct-guard-rate" : "xdp-ct-guard-burst", optarg,
+					c == 'G' ? 0 : 1,
+					c == 'G' ? SY_CT_GUARD_RATE_MAX : SY_CT_GUARD_BURST_MAX);
+				return 2;
+			}
+			if (c == 'G')
+				d->xdp_ct_guard.rate = (uint32_t)n;
+			else
+				d->xdp_ct_guard.burst = (uint32_t)n;
+			break;
+		case 'Y':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sy-control: --xdp-ct-syn-only: 'on' or 'off', not '%s'\n", optarg);
+				return 2;
+			}
+			d->xdp_ct_guard.syn_only = !strcmp(optarg, "on");
 			break;
 		case 'S':
 			d->xdp_stay = true;

@@ -107,6 +107,7 @@ int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen)
 		.mtu_action = 0, /* SY_MTU_ICMP: answer too-big */
 		.tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000, /* the DPDK path's */
 		.icmp_rate = d->xdp_icmp_rate, .icmp_burst = d->xdp_icmp_burst,
+		.ct_guard = d->xdp_ct_guard,
 	};
 	struct sy_region_map *m = sy_writer_map(d->writer);
 	struct sy_xdp_ct_migration mig;

@@ -37,6 +37,7 @@ struct sy_dp_opts {
 	uint8_t mtu_action;
 	uint32_t icmp_rate;      /* ICMP errors per second per worker */
 	uint32_t icmp_burst;
+	struct sy_ct_guard ct_guard; /* new-flow guard of every worker (ct_guard.h) */
 	uint32_t stats_interval; /* seconds, 0 = quiet */
 	struct sy_ct_timeouts ct_timeouts;
 	uint32_t frag_timeout_ms; /* first fragments' ports remembered (pkt_frag.h) */

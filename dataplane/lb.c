@@ -193,7 +193,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	const struct sy_parsed *p = &w->p;
 	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, lb->now);
 	enum sy_ct_insert_result how;
-	uint32_t idx;
+	uint32_t idx, bypass;
 
 	if (e) {
 		if (e->svc_version == (uint32_t)svc->version) {
@@ -220,6 +220,14 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	idx = sy_service_pick(lb->base, svc, flow_hash(w));
 	if (idx == SY_MAGLEV_NONE)
 		return idx;
+	bypass = sy_ct_guard_check(&lb->ct_guard, &lb->ct_guard_bucket, lb->now, p->proto,
+				   p->tcp_flags);
+	if (bypass) {
+		count(lb, SY_C_CT_BYPASS);
+		if (bypass != SY_C_CT_BYPASS)
+			count(lb, (enum sy_counter)bypass);
+		return idx;
+	}
 	e = sy_ct_insert(&lb->ct, &p->key, w->ct_hash, lb->now, &how);
 	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
 		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <switchyard/counters.h>
+#include <switchyard/ct_guard.h>
 #include <switchyard/icmp_error.h>
 #include <switchyard/pkt_csum.h>       /* sy_csum_partial, sy_csum_fold */
 #include <switchyard/pkt_icmp_reply.h> /* enum sy_mtu_action, the rewriters */
@@ -40,7 +41,7 @@ struct sy_lb {
 	 * defaults of switchyard/icmp_error.h), and its bucket */
 	uint32_t icmp_rate;
 	uint32_t icmp_burst;
-	struct sy_icmp_bucket icmp_bucket;
+	struct sy_token_bucket icmp_bucket;
 	/* last VIP lookup, valid in generation vip_cache_gen only (0 = none:
 	 * published generations start at 1) */
 	uint64_t vip_cache_gen;
@@ -52,6 +53,11 @@ struct sy_lb {
 	 * in stage 1 beside the prefetches, off the miss's critical path */
 	bool eager_hash;
 	uint32_t chunk_misses;
+	/* the new-flow guard (switchyard/ct_guard.h; zeroed: off) and its
+	 * bucket: new flows over the budget are forwarded untracked; after
+	 * the fields every packet reads (only new flows read these) */
+	struct sy_ct_guard ct_guard;
+	struct sy_token_bucket ct_guard_bucket;
 	/* first fragments' ports, for their later fragments (zeroed: empty);
 	 * last, away from the fields every packet reads */
 	struct sy_frag_table frag;

@@ -42,10 +42,19 @@ static void usage(FILE *f)
 		"  --icmp-rate N          ICMP errors (too big) a worker may send per second (default %u)\n"
 		"  --icmp-burst N         ... and at once after a quiet spell (default %u)\n"
 		"  --ct-timeout-tcp S / --ct-timeout-tcp-fin S / --ct-timeout-udp S  idle timeouts\n"
+		"  --ct-guard-rate N      new flows a worker may add to its connection table per\n"
+		"                         second, 0..%u; over it, new flows are forwarded to\n"
+		"                         their Maglev backend untracked (ct_bypass); 0 = off\n"
+		"                         (default %u)\n"
+		"  --ct-guard-burst N     ... and at once after a quiet spell, 1..%u (default %u)\n"
+		"  --ct-syn-only on|off   TCP packets without SYN of no tracked flow are forwarded\n"
+		"                         untracked (ct_bypass_no_syn) (default off)\n"
 		"  --frag-timeout S       how long a first fragment's ports are remembered for the\n"
 		"                         datagram's later fragments, 1..60 (default %u)\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
 		SY_MAX_BURST, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT,
+		SY_CT_GUARD_RATE_MAX, SY_CT_GUARD_RATE_DEFAULT, SY_CT_GUARD_BURST_MAX,
+		SY_CT_GUARD_BURST_DEFAULT,
 		SY_FRAG_TIMEOUT_MS_DEFAULT / 1000);
 }
 
@@ -89,6 +98,9 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		{ "icmp-rate", required_argument, 0, 'I' },
 		{ "icmp-burst", required_argument, 0, 'J' },
 		{ "frag-timeout", required_argument, 0, 'G' },
+		{ "ct-guard-rate", required_argument, 0, 'g' },
+		{ "ct-guard-burst", required_argument, 0, 'u' },
+		{ "ct-syn-only", required_argument, 0, 'y' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -99,6 +111,8 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 				  .tap_prefix = "sy", .mtu_action = SY_MTU_ICMP,
 				  .icmp_rate = SY_ICMP_RATE_DEFAULT, .icmp_burst = SY_ICMP_BURST_DEFAULT,
 				  .ct_timeouts = SY_CT_DEFAULT_TIMEOUTS,
+				  .ct_guard = { .rate = SY_CT_GUARD_RATE_DEFAULT,
+						.burst = SY_CT_GUARD_BURST_DEFAULT },
 				  .frag_timeout_ms = SY_FRAG_TIMEOUT_MS_DEFAULT };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -168,6 +182,23 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 			if (parse_u64("--icmp-burst", optarg, 1, SY_ICMP_BURST_MAX, &v))
 				return -1;
 			o->icmp_burst = (uint32_t)v;
+			break;
+		case 'g':
+			if (parse_u64("--ct-guard-rate", optarg, 0, SY_CT_GUARD_RATE_MAX, &v))
+				return -1;
+			o->ct_guard.rate = (uint32_t)v;
+			break;
+		case 'u':
+			if (parse_u64("--ct-guard-burst", optarg, 1, SY_CT_GUARD_BURST_MAX, &v))
+				return -1;
+			o->ct_guard.burst = (uint32_t)v;
+			break;
+		case 'y':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sy-dataplane: --ct-syn-only: 'on' or 'off', not '%s'\n", optarg);
+				return -1;
+			}
+			o->ct_guard.syn_only = strcmp(optarg, "on") == 0;
 			break;
 		case 'G':
 			if (parse_u64("--frag-timeout", optarg, 1, 60, &v))
@@ -277,12 +308,13 @@ int main(int argc, char **argv)
 	sy_region_follow_start(dp); /* likewise */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu frag_timeout_ms=%u\n",
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu frag_timeout_ms=%u ct_guard_rate=%u ct_guard_burst=%u ct_syn_only=%s\n",
 	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst, dp->opts.icmp_rate,
 	       dp->opts.icmp_burst,
 	       (unsigned long long)dp->opts.ct_size,
 	       (unsigned long long)sy_ct_capacity(&dp->workers[0].lb.ct),
-	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size), dp->opts.frag_timeout_ms);
+	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size), dp->opts.frag_timeout_ms,
+	       dp->opts.ct_guard.rate, dp->opts.ct_guard.burst, dp->opts.ct_guard.syn_only ? "on" : "off");
 	fflush(stdout);
 
 	if (dp->workers[0].lcore == rte_get_main_lcore()) {

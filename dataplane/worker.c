@@ -77,6 +77,7 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 	w->lb.mtu_action = dp->opts.mtu_action;
 	w->lb.icmp_rate = dp->opts.icmp_rate;
 	w->lb.icmp_burst = dp->opts.icmp_burst;
+	w->lb.ct_guard = dp->opts.ct_guard;
 	w->lb.frag.timeout_ms = dp->opts.frag_timeout_ms;
 	return 0;
 }

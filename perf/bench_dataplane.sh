@@ -429,7 +429,7 @@ run_one() {
 	else
 		stdbuf -oL -eL "$SYDP" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
 			--file-prefix "$prefix_f" --vdev="$vdev_f" -- --region "$region" \
-			--exception-tap off --ct-size $ct </dev/null >"$log_f" 2>&1 &
+			--exception-tap off --ct-size $ct --ct-guard-rate 0 </dev/null >"$log_f" 2>&1 &
 	fi
 	fpid=$!
 	PIDS+=("$fpid")
@@ -530,7 +530,7 @@ io_bench() {
 		[ "$(wc -w <<<"$WORKER_CORES")" -gt "$(tr ' ' '\n' <<<"$WORKER_CORES" | sort -u | wc -l)" ] &&
 			echo "   NOTE: fewer free cores than workers: workers share cores, so this shows that $WORKERS workers work, not how they scale"
 	fi
-	echo "   B = sy-dataplane --exception-tap off --ct-size max(262144, 2 x flows)$([ "$WORKERS" -gt 1 ] && echo " per worker"); service: $(head -1 "$svc"), 3 backends"
+	echo "   B = sy-dataplane --exception-tap off --ct-guard-rate 0 (every new flow inserted) --ct-size max(262144, 2 x flows)$([ "$WORKERS" -gt 1 ] && echo " per worker"); service: $(head -1 "$svc"), 3 backends"
 	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, A and B alternating in order"
 	echo "   NOTE: this machine is noisy and memif throughput flips between a fast and a ~3x slower state, even in the"
 	echo "   middle of a run (see the per-second values). That is why rounds interleave A and B, why every value is"

@@ -4,7 +4,7 @@
  * packet I/O (no DPDK). Not a test: it prints figures and asserts nothing.
  *
  *   lb_process_bench [--quick] [--mode ipip|gue|l2dsr|all] [--flows N|all]
- *                    [--kind est|new|all] [--runs R] [--packets P]
+ *                    [--kind est|new|all] [--runs R] [--packets P] [--ct-guard RATE]
  *
  * A region is created in /dev/shm with one service at a time, like web4 /
  * dns4 / dsr4 of tests/packets/services.txt (VIP 198.18.100.1, 3 backends of
@@ -42,6 +42,16 @@
  * 2,000,000), alternating process and reset-only runs; every run's TSC
  * cycles per packet are listed, then medians in cycles and ns. Counter
  * shares (ct hits / new / evictions) show which path the packets took.
+ *
+ * --ct-guard RATE (with --kind new): the new-flow guard's cost. The new rows
+ * are measured twice, run by run interleaved: guard off (every new flow
+ * inserted, as above) and guard at RATE new flows a second (bursts of the
+ * default, switchyard/ct_guard.h). The clock does not move during a run, so
+ * after its burst every new flow of the guarded run is over the budget:
+ * forwarded by Maglev untracked (ct_bypass), the steady state of a flood.
+ * The table is filled with the guard off first, as under a flood that
+ * follows real traffic. A NEWFLOWS line prints new flows per second per
+ * core (1e9 / net ns) of both.
  *
  * For instruction counts independent of the machine's noise, run a small
  * configuration under callgrind and read the inclusive cost of the two timed
@@ -92,6 +102,7 @@ struct bench {
 	uint32_t src_add;     /* added to the source address (host order) */
 	uint32_t n_blocks;    /* 131072 / n_addr: address blocks in 198.18.0.0/15 */
 	int per_packet;       /* sy_lb_process() frame by frame, not the burst */
+	uint32_t guard_rate;  /* --ct-guard: new rows also with the guard */
 	uint64_t sink;
 };
 
@@ -344,7 +355,7 @@ struct row {
 	double proc[MAX_RUNS], reset[MAX_RUNS]; /* cycles per packet */
 	double proc_ns[MAX_RUNS], reset_ns[MAX_RUNS];
 	double cpu_share; /* thread CPU time / wall time over the timed runs */
-	uint64_t hits, news, evicts, reuses, fwd, pkts;
+	uint64_t hits, news, evicts, reuses, fwd, bypass, pkts;
 };
 
 static uint64_t ctr(const struct bench *b, enum sy_counter c)
@@ -352,60 +363,163 @@ static uint64_t ctr(const struct bench *b, enum sy_counter c)
 	return b->lb.stats->counters[c];
 }
 
-static void measure_row(struct bench *b, enum kind kind, int runs, uint64_t packets,
-			struct row *r)
-{
-	uint64_t cap = sy_ct_capacity(&b->lb.ct), h0, n0, e0, x0, f0;
-	double cpu = 0, wall = 0;
+/* Counters at the start of a run, for what it added to its row (row_add). */
+struct row_start {
+	uint64_t h, n, e, x, f, y;
+};
 
-	packets = (packets + BURST - 1) / BURST * BURST;
+static struct row_start row_start(const struct bench *b)
+{
+	return (struct row_start){ ctr(b, SY_C_CT_HIT), ctr(b, SY_C_CT_NEW), ctr(b, SY_C_CT_EVICT),
+				   ctr(b, SY_C_CT_EXPIRED), ctr(b, SY_C_FWD_PKTS),
+				   ctr(b, SY_C_CT_BYPASS) };
+}
+
+static void row_add(const struct bench *b, const struct row_start *s0, struct row *r)
+{
+	const struct row_start s1 = row_start(b);
+
+	r->hits += s1.h - s0->h;
+	r->news += s1.n - s0->n;
+	r->evicts += s1.e - s0->e;
+	r->reuses += s1.x - s0->x;
+	r->fwd += s1.f - s0->f;
+	r->bypass += s1.y - s0->y;
+}
+
+/* One timed run of the packet path into r's run k; its thread CPU and wall
+ * time added to *cpu, *wall. */
+static void timed_run(struct bench *b, uint64_t packets, struct row *r, int k, double *cpu,
+		      double *wall)
+{
+	const struct row_start s0 = row_start(b);
+	uint64_t c0;
+	double t0, u0;
+
+	u0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t0 = now_ns();
+	c0 = __rdtsc();
+	sy_bench_lb_loop(b, packets);
+	r->proc[k] = (double)(__rdtsc() - c0) / (double)packets;
+	r->proc_ns[k] = (now_ns() - t0) / (double)packets;
+	*cpu += clock_ns(CLOCK_THREAD_CPUTIME_ID) - u0;
+	*wall += r->proc_ns[k] * (double)packets;
+	r->pkts += packets;
+	row_add(b, &s0, r);
+}
+
+/* Reset the table and the traffic to its first flow, and warm up. est:
+ * two passes (insert, then warm caches); new: fill the table. */
+static void row_prepare(struct bench *b, enum kind kind)
+{
+	uint64_t cap = sy_ct_capacity(&b->lb.ct);
+
 	memset(b->lb.ct.lines, 0, sy_ct_memsize(cap));
 	b->kind = kind;
 	b->next = 0;
 	b->pass = 0;
 	b->sport_delta = 0;
 	b->src_add = 0;
-	/* est: two passes (insert, then warm caches); new: fill the table */
+	b->lb.ct_guard = (struct sy_ct_guard){ 0 };
 	warm_loop(b, kind == K_EST ? 2ull * b->n_flows : cap + b->n_flows);
-	h0 = ctr(b, SY_C_CT_HIT);
-	n0 = ctr(b, SY_C_CT_NEW);
-	e0 = ctr(b, SY_C_CT_EVICT);
-	x0 = ctr(b, SY_C_CT_EXPIRED);
-	f0 = ctr(b, SY_C_FWD_PKTS);
-	r->pkts = 0;
-	for (int k = 0; k < runs; k++) {
-		uint64_t c0;
-		double t0, u0;
+}
 
-		u0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-		t0 = now_ns();
-		c0 = __rdtsc();
-		sy_bench_lb_loop(b, packets);
-		r->proc[k] = (double)(__rdtsc() - c0) / (double)packets;
-		r->proc_ns[k] = (now_ns() - t0) / (double)packets;
-		cpu += clock_ns(CLOCK_THREAD_CPUTIME_ID) - u0;
-		wall += r->proc_ns[k] * (double)packets;
-		r->pkts += packets;
+/* A reset-only run into run k of the rows given. */
+static void reset_run(struct bench *b, uint64_t packets, int k, struct row *r1, struct row *r2)
+{
+	uint64_t c0 = __rdtsc();
+	double t0 = now_ns();
 
-		t0 = now_ns();
-		c0 = __rdtsc();
-		sy_bench_reset_loop(b, packets);
-		r->reset[k] = (double)(__rdtsc() - c0) / (double)packets;
-		r->reset_ns[k] = (now_ns() - t0) / (double)packets;
+	sy_bench_reset_loop(b, packets);
+	r1->reset[k] = (double)(__rdtsc() - c0) / (double)packets;
+	r1->reset_ns[k] = (now_ns() - t0) / (double)packets;
+	if (r2) {
+		r2->reset[k] = r1->reset[k];
+		r2->reset_ns[k] = r1->reset_ns[k];
 	}
-	r->hits = ctr(b, SY_C_CT_HIT) - h0;
-	r->news = ctr(b, SY_C_CT_NEW) - n0;
-	r->evicts = ctr(b, SY_C_CT_EVICT) - e0;
-	r->reuses = ctr(b, SY_C_CT_EXPIRED) - x0;
+}
+
+static void measure_row(struct bench *b, enum kind kind, int runs, uint64_t packets,
+			struct row *r)
+{
+	double cpu = 0, wall = 0;
+
+	packets = (packets + BURST - 1) / BURST * BURST;
+	memset(r, 0, sizeof(*r));
+	row_prepare(b, kind);
+	for (int k = 0; k < runs; k++) {
+		timed_run(b, packets, r, k, &cpu, &wall);
+		reset_run(b, packets, k, r, NULL);
+	}
 	r->cpu_share = wall > 0 ? cpu / wall : 0;
-	r->fwd = ctr(b, SY_C_FWD_PKTS) - f0;
+}
+
+/* --ct-guard: new flows with the guard off (*off) and at guard_rate (*on),
+ * run by run interleaved, after one reset-only run each (shared). */
+static void measure_guard_rows(struct bench *b, int runs, uint64_t packets, struct row *off,
+			       struct row *on)
+{
+	const struct sy_ct_guard guard = { .rate = b->guard_rate };
+	double cpu_off = 0, wall_off = 0, cpu_on = 0, wall_on = 0;
+
+	packets = (packets + BURST - 1) / BURST * BURST;
+	memset(off, 0, sizeof(*off));
+	memset(on, 0, sizeof(*on));
+	row_prepare(b, K_NEW); /* a full table, guard off */
+	for (int k = 0; k < runs; k++) {
+		timed_run(b, packets, off, k, &cpu_off, &wall_off);
+		b->lb.ct_guard = guard;
+		memset(&b->lb.ct_guard_bucket, 0, sizeof(b->lb.ct_guard_bucket)); /* full */
+		timed_run(b, packets, on, k, &cpu_on, &wall_on);
+		b->lb.ct_guard = (struct sy_ct_guard){ 0 };
+		reset_run(b, packets, k, off, on);
+	}
+	off->cpu_share = wall_off > 0 ? cpu_off / wall_off : 0;
+	on->cpu_share = wall_on > 0 ? cpu_on / wall_on : 0;
+}
+
+/* Median net ns per packet of a row. */
+static double net_ns(const struct row *r, int runs)
+{
+	return median(r->proc_ns, runs) - median(r->reset_ns, runs);
+}
+
+static void print_row(int mode, const char *kind, uint32_t n, int runs, const struct row *r,
+		      size_t ct_size)
+{
+	char vals[MAX_RUNS * 8 + 1] = "";
+	size_t off = 0;
+	double mp, mr, mpn, mrn;
+
+	for (int k = 0; k < runs; k++)
+		off += (size_t)snprintf(vals + off, sizeof(vals) - off, "%6.1f ", r->proc[k]);
+	mp = median(r->proc, runs);
+	mr = median(r->reset, runs);
+	mpn = median(r->proc_ns, runs);
+	mrn = median(r->reset_ns, runs);
+	printf("%-6s %-4s %8u  %-*s | %6.1f %6.1f | %7.1f %7.2f | hit %.0f%% new %.0f%% evict %.2f%% reuse %.0f%% bypass %.0f%% fwd %.0f%% | on-CPU %.0f%%\n",
+	       mode_name[mode], kind, n, runs * 7, vals, mr, mp, mp - mr, mpn - mrn,
+	       100.0 * (double)r->hits / (double)r->pkts, 100.0 * (double)r->news / (double)r->pkts,
+	       100.0 * (double)r->evicts / (double)r->pkts,
+	       100.0 * (double)r->reuses / (double)r->pkts,
+	       100.0 * (double)r->bypass / (double)r->pkts,
+	       100.0 * (double)r->fwd / (double)r->pkts, 100.0 * r->cpu_share);
+	if (r->cpu_share < 0.95)
+		printf("WARNING: this row ran on the CPU for only %.0f%% of its wall time: another task shared the core and the cycle figures above count its time too; pin the bench to a quiet core (taskset)\n",
+		       100.0 * r->cpu_share);
+	printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f evict_pct=%.3f bypass_pct=%.3f cpu_share=%.3f ct_bytes=%llu ct_bytes_per_flow=%.1f\n",
+	       mode_name[mode], kind, n, (unsigned long long)r->pkts, mp - mr, mpn - mrn, mp, mr,
+	       100.0 * (double)r->evicts / (double)r->pkts, 100.0 * (double)r->bypass / (double)r->pkts,
+	       r->cpu_share, (unsigned long long)ct_size, (double)ct_size / (double)n);
+	fflush(stdout);
 }
 
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: lb_process_bench [--quick] [--mode ipip|gue|l2dsr|all] [--flows N|all]\n"
-		"                        [--kind est|new|all] [--runs R] [--packets P] [--per-packet]\n");
+		"                        [--kind est|new|all] [--runs R] [--packets P] [--per-packet]\n"
+		"                        [--ct-guard RATE]\n");
 }
 
 int main(int argc, char **argv)
@@ -415,6 +529,7 @@ int main(int argc, char **argv)
 		{ "flows", required_argument, 0, 'f' }, { "kind", required_argument, 0, 'k' },
 		{ "runs", required_argument, 0, 'r' },  { "packets", required_argument, 0, 'p' },
 		{ "per-packet", no_argument, 0, 'P' }, { "help", no_argument, 0, 'h' },
+		{ "ct-guard", required_argument, 0, 'g' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_region_limits lim = { .max_lcores = 4, .max_services = 16,
@@ -437,6 +552,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'P':
 			b.per_packet = 1;
+			break;
+		case 'g':
+			b.guard_rate = (uint32_t)strtoul(optarg, NULL, 10);
+			if (b.guard_rate < 1 || b.guard_rate > SY_CT_GUARD_RATE_MAX)
+				return fprintf(stderr, "--ct-guard: 1..%u new flows a second\n",
+					       SY_CT_GUARD_RATE_MAX), 2;
 			break;
 		case 'q':
 			runs = 5;
@@ -553,35 +674,20 @@ int main(int argc, char **argv)
 			       (double)ct_size / (double)n);
 			build_frames(&b, n, modes[mi] == SY_FWD_GUE ? SY_IPPROTO_UDP : SY_IPPROTO_TCP);
 			for (int ki = 0; ki < n_kinds; ki++) {
-				struct row r;
-				double mp, mr, mpn, mrn;
-				char vals[MAX_RUNS * 8 + 1] = "";
-				size_t off = 0;
+				struct row r = { 0 }, g = { 0 };
 
+				if (kinds[ki] == K_NEW && b.guard_rate) {
+					measure_guard_rows(&b, runs, packets, &r, &g);
+					print_row(modes[mi], "new", n, runs, &r, ct_size);
+					print_row(modes[mi], "new+guard", n, runs, &g, ct_size);
+					printf("NEWFLOWS mode=%s flows=%u guard=off new_flows_per_s=%.0f guard=%u new_flows_per_s=%.0f bypass_pct=%.1f\n",
+					       mode_name[modes[mi]], n, 1e9 / net_ns(&r, runs), b.guard_rate,
+					       1e9 / net_ns(&g, runs), 100.0 * (double)g.bypass / (double)g.pkts);
+					fflush(stdout);
+					continue;
+				}
 				measure_row(&b, (enum kind)kinds[ki], runs, packets, &r);
-				for (int k = 0; k < runs; k++)
-					off += (size_t)snprintf(vals + off, sizeof(vals) - off, "%6.1f ",
-								r.proc[k]);
-				mp = median(r.proc, runs);
-				mr = median(r.reset, runs);
-				mpn = median(r.proc_ns, runs);
-				mrn = median(r.reset_ns, runs);
-				printf("%-6s %-4s %8u  %-*s | %6.1f %6.1f | %7.1f %7.2f | hit %.0f%% new %.0f%% evict %.2f%% reuse %.0f%% fwd %.0f%% | on-CPU %.0f%%\n",
-				       mode_name[modes[mi]], kind_name[kinds[ki]], n, runs * 7, vals, mr, mp,
-				       mp - mr, mpn - mrn, 100.0 * (double)r.hits / (double)r.pkts,
-				       100.0 * (double)r.news / (double)r.pkts,
-				       100.0 * (double)r.evicts / (double)r.pkts,
-				       100.0 * (double)r.reuses / (double)r.pkts,
-				       100.0 * (double)r.fwd / (double)r.pkts, 100.0 * r.cpu_share);
-				if (r.cpu_share < 0.95)
-					printf("WARNING: this row ran on the CPU for only %.0f%% of its wall time: another task shared the core and the cycle figures above count its time too; pin the bench to a quiet core (taskset)\n",
-					       100.0 * r.cpu_share);
-				printf("ROW mode=%s kind=%s flows=%u packets=%llu net_cycles=%.2f net_ns=%.3f proc_cycles=%.2f reset_cycles=%.2f evict_pct=%.3f cpu_share=%.3f ct_bytes=%llu ct_bytes_per_flow=%.1f\n",
-				       mode_name[modes[mi]], kind_name[kinds[ki]], n,
-				       (unsigned long long)r.pkts, mp - mr, mpn - mrn, mp, mr,
-				       100.0 * (double)r.evicts / (double)r.pkts, r.cpu_share,
-				       (unsigned long long)ct_size, (double)ct_size / (double)n);
-				fflush(stdout);
+				print_row(modes[mi], kind_name[kinds[ki]], n, runs, &r, ct_size);
 			}
 		}
 	}

@@ -29,8 +29,10 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "while `to_kernel` grows: the TAP is down or has no address (`ip addr show sy0`)." },
 	{ "ct_hits", "Packets of established flows: the bulk of the traffic, normally." },
 	{ "ct_new",
-	  "New flows per second. A sudden jump with few `ct_hits`: a SYN flood or a scan; "
-	  "the connection table absorbs it by evicting (`ct_evictions`)." },
+	  "New flows per second given an entry. A sudden jump with few `ct_hits`: a SYN "
+	  "flood or a scan; the new-flow guard caps it per worker or CPU (`--ct-guard-rate`, "
+	  "`--xdp-ct-guard-rate`; the rest shows in `ct_bypass`), else the connection table "
+	  "absorbs it by evicting (`ct_evictions`)." },
 	{ "ct_reselect",
 	  "Flows moved because their backend left the set. Grows with every backend "
 	  "removal; steadily growing: backends flapping (`syctl backends SVC`, raise "
@@ -137,5 +139,18 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "last, first fragments lost, or a NIC whose RSS sends a datagram's fragments to "
 	  "different queues (docs/dataplane.md, \"Fragments\"). Steady growth with few "
 	  "`fragments`: a scan or an attack with fragments only." },
+	{ "ct_bypass",
+	  "New flows over the new-flow budget of a worker or CPU (`--ct-guard-rate`, "
+	  "`--ct-guard-burst`; XDP: `--xdp-ct-guard-*`), forwarded to their Maglev backend "
+	  "without an entry so that the flood cannot evict established flows (docs/dataplane.md, "
+	  "\"New-flow guard\"). Growing in a flood: the guard at work. Growing with real "
+	  "traffic: legitimate new connections exceed the budget and go untracked (they move "
+	  "if the backend set changes): raise `--ct-guard-rate` if the table has room "
+	  "(`ct_evictions` stays 0)." },
+	{ "ct_bypass_no_syn",
+	  "TCP segments without SYN of no tracked flow under `--ct-syn-only on`, forwarded "
+	  "untracked: an ACK flood, or connections that began before this worker or host saw "
+	  "them (a restart, an ECMP change). They stay on Maglev's backend while the set does "
+	  "not change." },
 	{ NULL, NULL },
 };

@@ -18,7 +18,7 @@
 	X(TO_KERNEL, "to_kernel", "non-VIP packets passed to the exception interface")      \
 	X(FROM_KERNEL, "from_kernel", "packets from the exception interface sent out")      \
 	X(CT_HIT, "ct_hits", "packets of tracked flows")                                    \
-	X(CT_NEW, "ct_new", "new flows (Maglev selection)")                                 \
+	X(CT_NEW, "ct_new", "new flows given a conntrack entry (Maglev selection)")                                 \
 	X(CT_RESELECT, "ct_reselect", "tracked flows whose backend left, re-hashed")        \
 	X(CT_EVICT, "ct_evictions", "live flows evicted from a flow's two full conntrack lines")      \
 	X(CT_EXPIRED, "ct_expired", "idle flows whose entry was reused")                   \
@@ -46,7 +46,9 @@
 	X(ICMP_RATE_LIMITED, "icmp_rate_limited", "too big, no ICMP error: over the ICMP error rate of the lcore or CPU (also in drop_mtu)") \
 	X(ICMP_CT_OTHER, "icmp_ct_other", "ICMP errors about a flow tracked by another worker (XDP: another CPU), sent to that flow's backend (also in icmp_to_backend)") \
 	X(FRAG_FOLLOWED, "frag_followed", "later VIP fragments sent after their datagram's first fragment, to its flow's backend (also in fragments)") \
-	X(FRAG_UNTRACKED, "frag_untracked", "later VIP fragments whose first fragment was not seen in time, balanced on the 3-tuple hash (also in fragments)")
+	X(FRAG_UNTRACKED, "frag_untracked", "later VIP fragments whose first fragment was not seen in time, balanced on the 3-tuple hash (also in fragments)") \
+	X(CT_BYPASS, "ct_bypass", "packets of new flows forwarded to their Maglev backend without a conntrack entry: over the new-flow budget of the lcore or CPU, or TCP without SYN under the SYN-only mode") \
+	X(CT_BYPASS_NO_SYN, "ct_bypass_no_syn", "TCP packets without SYN of no tracked flow, forwarded untracked under the SYN-only mode (also in ct_bypass)")
 
 enum sy_counter {
 #define SY_X(id, name, help) SY_C_##id,

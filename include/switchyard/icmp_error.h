@@ -26,6 +26,7 @@
 
 #include "flow_hash.h" /* SY_AF_INET */
 #include "sy_types.h"
+#include "token_bucket.h"
 
 #define SY_ICMP_RATE_DEFAULT 1000u /* errors per second per lcore / CPU */
 #define SY_ICMP_BURST_DEFAULT 50u
@@ -53,36 +54,14 @@ static __sy_always_inline int sy_icmp_error_allowed(uint8_t family, const uint32
 	return addr[3] != 0 && addr[3] != (uint32_t)1 << 24; /* wire order ::1 */
 }
 
-/* Token bucket, zero-initialised = full. `debt` counts thousandths of a
- * token spent and not yet refilled, so that `rate` per second refills
- * exactly `rate` thousandths per millisecond: no rounding, no division. */
-struct sy_icmp_bucket {
-	uint64_t debt;
-	uint32_t last_ms; /* time debt was last brought up to date */
-	uint32_t pad;
-};
-
-/* Take a token at now_ms (a millisecond tick that wraps at 2^32): 1 if the
- * error may be sent, 0 if over the limit. rate / burst 0 = the defaults. */
-static __sy_always_inline int sy_icmp_bucket_take(struct sy_icmp_bucket *b, uint32_t now_ms,
+/* Take a token of the ICMP error bucket at now_ms: 1 if the error may be
+ * sent, 0 if over the limit. rate / burst 0 = the defaults. */
+static __sy_always_inline int sy_icmp_bucket_take(struct sy_token_bucket *b, uint32_t now_ms,
 						  uint32_t rate, uint32_t burst)
 {
-	uint64_t refill, cap;
-
-	if (!rate)
-		rate = SY_ICMP_RATE_DEFAULT;
-	if (!burst)
-		burst = SY_ICMP_BURST_DEFAULT;
-	/* wrap-safe elapsed time; a clock going back looks like a long gap,
-	 * which refills the bucket: the safe side for a rare event */
-	refill = (uint64_t)(uint32_t)(now_ms - b->last_ms) * rate;
-	cap = (uint64_t)burst * 1000;
-	b->last_ms = now_ms;
-	b->debt = b->debt > refill ? b->debt - refill : 0;
-	if (b->debt + 1000 > cap)
-		return 0;
-	b->debt += 1000;
-	return 1;
+	/* a clock going back refills the bucket: the safe side for a rare event */
+	return sy_token_take(b, now_ms, rate ? rate : SY_ICMP_RATE_DEFAULT,
+			     burst ? burst : SY_ICMP_BURST_DEFAULT);
 }
 
 #endif

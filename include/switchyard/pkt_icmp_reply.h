@@ -23,7 +23,7 @@ enum sy_mtu_action {
 /* What the driver keeps for ICMP errors: the policy and this lcore's (DPDK)
  * or CPU's (XDP) token bucket. */
 struct sy_icmp_policy {
-	struct sy_icmp_bucket *bucket; /* NULL: none, every error is over the rate */
+	struct sy_token_bucket *bucket; /* NULL: none, every error is over the rate */
 	uint32_t rate;                 /* per second, 0 = SY_ICMP_RATE_DEFAULT */
 	uint32_t burst;                /* 0 = SY_ICMP_BURST_DEFAULT */
 	uint32_t tick_ms;              /* C: the driver's millisecond tick; BPF:

@@ -72,9 +72,11 @@
  *                CPU), and only fragments touch it. Pinned with the rest; a
  *                pin set without it (an earlier version) gets it created.
  *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
- *                ICMP error rate.
- *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_icmp_bucket: each CPU's ICMP
+ *                ICMP error rate, new-flow guard.
+ *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_token_bucket: each CPU's ICMP
  *                error token bucket (switchyard/icmp_error.h). Not pinned.
+ *   sy_ct_budget PERCPU_ARRAY[1] struct sy_token_bucket: each CPU's
+ *                new-flow budget (switchyard/ct_guard.h). Not pinned.
  *   sy_stats     ARRAY, index = CPU -> struct sy_xdp_cpu_stats: that CPU's
  *                counters (indices and names of include/switchyard/counters.h,
  *                the DPDK path's), per-VIP counters by service slot and
@@ -88,6 +90,7 @@
 #ifndef SWITCHYARD_XDP_MAPS_H
 #define SWITCHYARD_XDP_MAPS_H
 
+#include "ct_guard.h"
 #include "flow_hash.h"
 #include "region_types.h"
 
@@ -298,6 +301,10 @@ struct sy_xdp_config {
 	uint32_t icmp_burst;   /* (switchyard/icmp_error.h) */
 	uint32_t ct_sets;      /* sets of each CPU's table in sy_conntrack
 				* (written by sy_xdp_configure()) */
+	/* appended (a pinned sy_config of the shorter layout is replaced,
+	 * as every pin of another layout: bpf/xdp_lb.c) */
+	struct sy_ct_guard ct_guard; /* new-flow guard per CPU; zeroed: off */
+	uint32_t pad1;
 };
 
 #endif

@@ -1,5 +1,5 @@
 # Shared set-up of the tests that drive sy-dataplane with sy-pktgen over
-# net_memif (test_ct_pressure_live.sh, test_capture.sh). Requires
+# net_memif (test_ct_pressure_live.sh, test_ct_guard_live.sh, test_capture.sh). Requires
 # netns_lib.sh and BUILD.
 #
 #   sy-pktgen (core 0) ══memif══ sy-dataplane (core 1, one worker, one-armed)
@@ -13,6 +13,15 @@
 
 MEMIF_VIP=198.18.100.1
 MEMIF_CLIENTS=198.19.0.0
+
+# memif_require: root, and the programs these tests run; else FAIL and exit
+memif_require() {
+	local b
+	[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespace, DPDK)"; echo "RESULT: FAIL"; exit 1; }
+	for b in dataplane/sy-dataplane perf/sy-pktgen control/sy-control control/syctl; do
+		[ -x "$BUILD/$b" ] || { echo "FAIL: missing $BUILD/$b"; echo "RESULT: FAIL"; exit 1; }
+	done
+}
 
 # memif_setup TAG NBACKENDS: namespace, config, sy-control. Sets P, NS,
 # WORK, SOCK (the memif socket) and CONTROL_PID.
@@ -111,4 +120,14 @@ memif_pktgen() {
 memif_stop_dataplane() {
 	kill -INT "$DP_PID" 2>/dev/null
 	for _ in $(seq 100); do kill -0 "$DP_PID" 2>/dev/null || break; sleep 0.1; done
+}
+
+# memif_finish: the forwarder first, while the lingering generator leaves
+# the port alone; then the generator's exit status, a PASS or FAIL line
+memif_finish() {
+	local rc
+	memif_stop_dataplane
+	wait "$GEN_PID"
+	rc=$?
+	[ $rc -eq 0 ] && sy_pass "sy-pktgen ran and stopped (exit 0)" || sy_fail "sy-pktgen exit $rc"
 }

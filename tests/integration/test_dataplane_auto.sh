@@ -120,8 +120,18 @@ stop_control
 has_xdp && [ -e "$PINS/link" ] && [ -e "$PINS/sy_conntrack" ] && grep -q "left attached" "$W/stay1.log" &&
 	sy_pass "--xdp-stay: SIGTERM left the program attached (prog $PROG1) and pinned" ||
 	sy_fail "--xdp-stay did not keep the program"
-start_xdp stay2 --xdp-ct-flows 4096
+start_xdp stay2 --xdp-ct-flows 4096 --xdp-ct-guard-rate 777 --xdp-ct-guard-burst 99 \
+	--xdp-ct-syn-only on
 PROG2=$(ip -n ${P}a -d link show veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+# the new-flow guard's flags in sy_config (struct sy_xdp_config: ct_guard at
+# byte 40: rate, burst, syn_only, 32-bit little-endian)
+guard=$("$BPFTOOL" -j map lookup pinned "$PINS/sy_config" key 0 0 0 0 | python3 -c '
+import json, sys
+v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+print(*(int.from_bytes(bytes(v[o:o + 4]), "little") for o in (40, 44, 48)))')
+[ "$guard" = "777 99 1" ] &&
+	sy_pass "--xdp-ct-guard-rate 777 --xdp-ct-guard-burst 99 --xdp-ct-syn-only on reach sy_config ($guard)" ||
+	sy_fail "new-flow guard in sy_config: '$guard', not '777 99 1'"
 grep -q "adopted=yes" "$W/stay2.log" && [ -n "$PROG2" ] && [ "$PROG2" != "$PROG1" ] &&
 	sy_pass "restart adopted the pinned link and swapped its program in (prog $PROG1 -> $PROG2)" ||
 	{ sy_fail "no adoption (prog $PROG1 -> $PROG2)"; cat "$W/stay2.log"; }
@@ -149,6 +159,22 @@ grep -q 'pinned XDP maps of another layout.*maps="sy_conntrack sy_config"' "$W/s
 	[ "$(map_shape pinned "$PINS/sy_frag")" = "lru_hash 16384" ] &&
 	sy_pass "old-layout pins replaced and said, sy_frag created, the program swapped in place (prog $PROG3 -> $PROG4)" ||
 	{ sy_fail "old-layout pins (prog $PROG3 -> $PROG4)"; cat "$W/stay4.log"; }
+# sy_config of 40 bytes, the layout before the new-flow guard was appended:
+# replaced like any pin of another layout; the new program reads the
+# guard's settings from its own
+stop_control
+rm "$PINS/sy_config"
+"$BPFTOOL" map create "$PINS/sy_config" type array key 4 value 40 entries 1 name sy_config ||
+	sy_fail "cannot pin a 40-byte sy_config"
+start_xdp stay4b --xdp-stay --xdp-ct-guard-rate 333
+rate=$("$BPFTOOL" -j map lookup pinned "$PINS/sy_config" key 0 0 0 0 | python3 -c '
+import json, sys
+v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+print(len(v), int.from_bytes(bytes(v[40:44]), "little"))')
+grep -q 'pinned XDP maps of another layout.*maps="sy_config"' "$W/stay4b.log" &&
+	grep -q "adopted=yes" "$W/stay4b.log" && [ "$rate" = "56 333" ] &&
+	sy_pass "a 40-byte sy_config pin (before the guard) replaced by the 56-byte one, guard rate 333 in it" ||
+	{ sy_fail "40-byte sy_config pin: '$rate'"; cat "$W/stay4b.log"; }
 # the pinned link detached behind sy-control's back (`bpftool link detach`;
 # also what deleting and re-creating the interface leaves): `detached`; the
 # pin stays, kept by --xdp-stay (or a crash), and names no interface. A
@@ -235,6 +261,9 @@ kill -TERM $DP; wait $DP
 for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \
 	"--dpdk-wait -1 --dataplane auto --iface veth0" "--xdp-ct-flows 10 --dataplane xdp --iface veth0" \
 	"--xdp-icmp-rate 0 --dataplane xdp --iface veth0" "--xdp-icmp-burst x --dataplane xdp --iface veth0" \
+	"--xdp-ct-guard-rate -1 --dataplane xdp --iface veth0" \
+	"--xdp-ct-guard-burst 0 --dataplane xdp --iface veth0" \
+	"--xdp-ct-syn-only yes --dataplane xdp --iface veth0" \
 	"--xdp-bpffs relative --dataplane xdp --iface veth0"; do
 	"$BUILD/control/sy-control" --config "$W/sw.yaml" $args >"$W/bad.log" 2>&1
 	rc=$?

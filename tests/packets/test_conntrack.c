@@ -8,7 +8,10 @@
  * expire and are selected anew. And the memory of first fragments
  * (frag_table.c) that later fragments follow: its timeout (default and
  * --frag-timeout), the 32-bit tick wrapping, datagrams of other sources or
- * IDs kept apart, many datagrams in flight, a full set.
+ * IDs kept apart, many datagrams in flight, a full set. And the new-flow
+ * guard (switchyard/ct_guard.h): exactly its budget of new flows is
+ * inserted, the rest forwarded by Maglev untracked (ct_bypass); the
+ * SYN-only mode.
  *
  * The service is published through the region writer (sy_writer_set_service
  * and sy_writer_commit), as sy-control does; the packet path's snapshot is
@@ -269,6 +272,8 @@ static int reset(void **state)
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
 	memset(&env.lb.frag, 0, sizeof(env.lb.frag));
 	env.lb.now = T0;
+	env.lb.ct_guard = (struct sy_ct_guard){ 0 };
+	memset(&env.lb.ct_guard_bucket, 0, sizeof(env.lb.ct_guard_bucket));
 	publish_weights(four_equal, 4);
 	return 0;
 }
@@ -858,6 +863,108 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* ---- the new-flow guard (switchyard/ct_guard.h) ------------------------------ */
+
+/* Whether flow i has a conntrack entry. */
+static bool is_tracked(uint32_t i)
+{
+	struct sy_flow_key k = key_of(flow_n(i));
+
+	return sy_ct_peek(&env.lb.ct, &k, sy_ct_hash(&env.lb.ct, &k), env.lb.now) != NULL;
+}
+
+/* n new flows from `first` (SYNs): each forwarded to its Maglev backend;
+ * how many of them got an entry (ct_new) is returned, the rest must be
+ * ct_bypass and untracked. */
+static uint32_t flood(uint32_t first, uint32_t n)
+{
+	uint64_t new0 = counter(SY_C_CT_NEW), byp0 = counter(SY_C_CT_BYPASS);
+	uint32_t tracked = 0;
+
+	for (uint32_t i = first; i < first + n; i++)
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_SYN), table_pick(flow_n(i)));
+	for (uint32_t i = first; i < first + n; i++)
+		tracked += is_tracked(i);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, tracked);
+	assert_int_equal(counter(SY_C_CT_BYPASS) - byp0, n - tracked);
+	return tracked;
+}
+
+/* With the guard at 1,000/s, bursts of 100: of a flood of 1,000 new flows
+ * in one millisecond exactly the 100 of the burst get an entry, the rest
+ * are counted in ct_bypass and still reach their Maglev backend; 50 ms
+ * later exactly 50 more. Flows established before keep their entries and
+ * their backend (also after a backend is added); the bypassed ones follow
+ * Maglev's table. */
+static void test_guard_budget(void **state)
+{
+	static const uint32_t five[] = { 1, 1, 1, 1, 1 };
+	uint32_t be[NFLOWS], moved;
+	uint64_t ev0 = counter(SY_C_CT_EVICT);
+
+	(void)state;
+	establish(be, 0, NFLOWS); /* guard off */
+	env.lb.ct_guard = (struct sy_ct_guard){ .rate = 1000, .burst = 100 };
+	assert_int_equal(flood(1000, 1000), 100);
+	for (uint32_t i = 1000; i < 1100; i++)
+		assert_true(is_tracked(i)); /* the first 100 of the flood */
+	assert_int_equal(flood(2000, 1000), 0); /* same ms: nothing left */
+	env.lb.now += 50;
+	assert_int_equal(flood(3000, 1000), 50);
+	/* established flows kept their entries and backend, also after a
+	 * backend is added */
+	publish_weights(five, 5);
+	moved = check_kept(be, NFLOWS);
+	assert_true(moved > NFLOWS / 10);
+	assert_int_equal(flood(4000, 200), 0);
+	assert_int_equal(counter(SY_C_CT_EVICT) - ev0, 0);
+	/* a bypassed flow gets its entry from a later packet with budget */
+	env.lb.now += 1000;
+	assert_false(is_tracked(1500));
+	assert_int_equal(send_tcp(flow_n(1500), SY_TCP_ACK), table_pick(flow_n(1500)));
+	assert_true(is_tracked(1500));
+}
+
+/* Guard off (rate 0): every new flow gets its entry. */
+static void test_guard_off(void **state)
+{
+	(void)state;
+	assert_int_equal(flood(1000, 1000), 1000);
+	assert_int_equal(counter(SY_C_CT_BYPASS_NO_SYN), 0);
+}
+
+/* SYN-only: a TCP segment without SYN of no tracked flow is forwarded to
+ * its Maglev backend untracked (ct_bypass and ct_bypass_no_syn) and takes
+ * no token of the budget; a SYN is tracked, and the segments after it hit. */
+static void test_guard_syn_only(void **state)
+{
+	uint64_t new0 = counter(SY_C_CT_NEW), byp0 = counter(SY_C_CT_BYPASS),
+		 nosyn0 = counter(SY_C_CT_BYPASS_NO_SYN), hit0;
+
+	(void)state;
+	env.lb.ct_guard = (struct sy_ct_guard){ .rate = 1000, .burst = 1, .syn_only = 1 };
+	for (uint32_t i = 0; i < 10; i++) {
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK), table_pick(flow_n(i)));
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK | SY_TCP_RST), table_pick(flow_n(i)));
+		assert_false(is_tracked(i));
+	}
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 0);
+	assert_int_equal(counter(SY_C_CT_BYPASS) - byp0, 20);
+	assert_int_equal(counter(SY_C_CT_BYPASS_NO_SYN) - nosyn0, 20);
+	/* the one token of the burst is still there for a SYN */
+	assert_int_equal(send_tcp(flow_n(0), SY_TCP_SYN), table_pick(flow_n(0)));
+	assert_true(is_tracked(0));
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 1);
+	hit0 = counter(SY_C_CT_HIT);
+	assert_int_equal(send_tcp(flow_n(0), SY_TCP_ACK), table_pick(flow_n(0)));
+	assert_int_equal(counter(SY_C_CT_HIT) - hit0, 1);
+	/* the budget holds for SYNs: none left this millisecond */
+	assert_int_equal(send_tcp(flow_n(1), SY_TCP_SYN), table_pick(flow_n(1)));
+	assert_false(is_tracked(1));
+	assert_int_equal(counter(SY_C_CT_BYPASS_NO_SYN) - nosyn0, 20);
+	assert_int_equal(counter(SY_C_CT_BYPASS) - byp0, 21);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -874,6 +981,9 @@ int main(void)
 		cmocka_unit_test_setup(test_fragment_identity, reset),
 		cmocka_unit_test_setup(test_fragments_in_flight, reset),
 		cmocka_unit_test(test_fragment_table_set),
+		cmocka_unit_test_setup(test_guard_budget, reset),
+		cmocka_unit_test_setup(test_guard_off, reset),
+		cmocka_unit_test_setup(test_guard_syn_only, reset),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

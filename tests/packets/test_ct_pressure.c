@@ -43,156 +43,23 @@
 #include <switchyard/region_writer.h>
 
 #include "lb.h"
-#include "services_file.h"
+#include "lb_scenario.h"
 
-#define HEADROOM 256
-#define TAILROOM 256
-#define T0 1000u
-#define VPORT 80
 #define ROUNDS 50 /* active-flow rounds spread over the bulk flows */
 
 static int failed;
 
-#define CHECK(cond, ...)                         \
-	do {                                     \
-		if (cond) {                      \
-			printf("PASS: ");        \
-		} else {                         \
-			printf("FAIL: ");        \
-			failed = 1;              \
-		}                                \
-		printf(__VA_ARGS__);             \
-		printf("\n");                    \
-	} while (0)
+#define CHECK(cond, ...) SY_SCN_CHECK(&failed, cond, __VA_ARGS__)
 
-static struct {
-	char region[128];
-	char svcfile[128];
-	struct sy_writer *w;
-	struct sy_lb lb;
-} env;
+static struct sy_scn env;
 
-static uint32_t v4(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
-{
-	return a | b << 8 | c << 16 | d << 24;
-}
+#define BACKEND_E SY_SCN_BACKEND(5)
 
-static uint16_t be16(uint16_t x)
-{
-	return (uint16_t)(x >> 8 | x << 8);
-}
-
-#define VIP v4(198, 18, 100, 1)
-#define BACKEND_E v4(198, 18, 1, 5)
-
-/* ---- publishing through the services file loader ------------------------- */
-
-/* Backends 198.18.1.1..n, weights w[] (1 when w is NULL). */
-static int publish(uint32_t n, const uint32_t *w)
-{
-	char err[256] = "";
-	FILE *f = fopen(env.svcfile, "w");
-
-	if (!f)
-		return -1;
-	fprintf(f, "service web4 tcp 198.18.100.1 %u ipip m=65537 seed=7 src4=198.18.0.1\n",
-		VPORT);
-	for (uint32_t i = 1; i <= n; i++)
-		fprintf(f, "backend web4 198.18.1.%u %u 02:00:00:00:01:%02x %u\n", i, VPORT, i,
-			w ? w[i - 1] : 1);
-	fclose(f);
-	if (sy_services_file_apply(env.w, env.svcfile, err, sizeof(err))) {
-		fprintf(stderr, "publish: %s\n", err);
-		return -1;
-	}
-	env.lb.snap = sy_writer_snapshot(env.w);
-	return env.lb.snap ? 0 : -1;
-}
-
-/* ---- flows and packets ------------------------------------------------------ */
-
-struct flow {
-	uint32_t client; /* wire order */
-	uint16_t sport;  /* host order */
-};
-
-/* Bulk flow i: clients 198.19.0.0/16, 65536 flows per source port. */
-static struct flow bulk_flow(uint64_t i)
-{
-	uint32_t a = (uint32_t)(i & 0xffff);
-
-	return (struct flow){ .client = v4(198, 19, a >> 8, a & 0xff),
-			      .sport = (uint16_t)(1024 + i / 65536) };
-}
-
-/* Active flow j: clients 198.18.128.0/17 (disjoint from the bulk ones). */
-static struct flow active_flow(uint32_t j)
-{
-	uint32_t a = 0x8000 + j % 0x8000;
-
-	return (struct flow){ .client = v4(198, 18, a >> 8, a & 0xff),
-			      .sport = (uint16_t)(40000 + j / 0x8000) };
-}
+/* ---- flows and packets: lb_scenario.h ---------------------------------------- */
 
 static uint64_t counter(enum sy_counter c)
 {
 	return env.lb.stats->counters[c];
-}
-
-/* A TCP segment of the flow through sy_lb_process; its backend (outer IPv4
- * destination) or 0 when it is not forwarded. */
-static uint32_t send_tcp(struct flow f, uint8_t flags)
-{
-	uint8_t buf[HEADROOM + 54 + TAILROOM];
-	uint8_t *p = buf + HEADROOM;
-	static const uint8_t eth[14] = { 0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0xaa, 0, 0x01,
-					 0x08, 0x00 };
-	struct sy_ip4_hdr ip = { .ver_ihl = 0x45, .tot_len = be16(40), .frag_off = be16(SY_IP4_DF),
-				 .ttl = 64, .proto = SY_IPPROTO_TCP, .saddr = f.client,
-				 .daddr = VIP };
-	struct sy_tcp_hdr t = { .sport = be16(f.sport), .dport = be16(VPORT), .doff_res = 5 << 4,
-				.flags = flags, .window = be16(65535) };
-	struct sy_pkt pkt = { .data = p, .len = 54, .headroom = HEADROOM, .tailroom = TAILROOM };
-	uint32_t dst;
-
-	ip.csum = sy_csum_fold(sy_csum_partial(&ip, sizeof(ip), 0));
-	memcpy(p, eth, 14);
-	memcpy(p + 14, &ip, sizeof(ip));
-	memcpy(p + 34, &t, sizeof(t));
-	if (sy_lb_process(&env.lb, &pkt) != SY_V_TX)
-		return 0;
-	memcpy(&dst, pkt.data + 14 + 16, 4);
-	return dst;
-}
-
-/* The backend the current table alone gives the flow. */
-static uint32_t table_pick(struct flow f)
-{
-	struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
-				.port = be16(VPORT) };
-	struct sy_flow_key fk = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP };
-	const struct sy_service *s;
-	uint32_t idx;
-
-	k.addr[0] = VIP;
-	fk.src[0] = f.client;
-	fk.dst[0] = VIP;
-	fk.sport = be16(f.sport);
-	fk.dport = be16(VPORT);
-	s = sy_snapshot_match(env.lb.base, env.lb.snap, &k);
-	if (!s)
-		return 0;
-	idx = sy_service_pick(env.lb.base, s, sy_flow_hash(&fk, s->hash_seed));
-	if (idx == SY_MAGLEV_NONE)
-		return 0;
-	return sy_service_backends(env.lb.base, s)[idx].id.addr[0];
-}
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
 static double now_s(void)
@@ -205,12 +72,10 @@ static double now_s(void)
 
 int main(void)
 {
-	static const struct sy_region_limits lim = { .max_lcores = 2, .max_services = 8,
-						     .max_backends = 64, .heap_size = 8u << 20 };
 	static const uint32_t weights_b[] = { 3, 1, 1, 1, 2 };
-	const uint64_t n_flows = env_u64("SY_CT_PRESSURE_FLOWS", 5000000);
-	const uint64_t capacity = env_u64("SY_CT_PRESSURE_CAPACITY", 4u << 20);
-	const uint32_t n_active = (uint32_t)env_u64("SY_CT_PRESSURE_ACTIVE", 10000);
+	const uint64_t n_flows = sy_scn_env_u64("SY_CT_PRESSURE_FLOWS", 5000000);
+	const uint64_t capacity = sy_scn_env_u64("SY_CT_PRESSURE_CAPACITY", 4u << 20);
+	const uint32_t n_active = (uint32_t)sy_scn_env_u64("SY_CT_PRESSURE_ACTIVE", 10000);
 	const long pg = sysconf(_SC_PAGESIZE);
 	uint64_t memsize, mapsize, chunk, next_bulk = 0, sent = 0;
 	uint64_t active_pkts = 0, active_hits = 0, active_new = 0, moved = 0;
@@ -219,9 +84,6 @@ int main(void)
 	uint8_t *moved_flag;
 	uint64_t moved_flows = 0;
 	uint8_t *map;
-	char err[256] = "";
-	struct sy_region_map *rm;
-	struct sy_lcore_stats *st;
 	double t_pkts = 0;
 	int phase = 0;
 
@@ -230,19 +92,8 @@ int main(void)
 		fprintf(stderr, "bad SY_CT_PRESSURE_* values\n");
 		return 2;
 	}
-	snprintf(env.region, sizeof(env.region), "/dev/shm/sy-test-ctpressure-%d", (int)getpid());
-	snprintf(env.svcfile, sizeof(env.svcfile), "/tmp/sy-test-ctpressure-%d.txt", (int)getpid());
-	unlink(env.region);
-	if (sy_writer_create(env.region, "ctpressure", &lim, NULL, &env.w, err, sizeof(err))) {
-		fprintf(stderr, "sy_writer_create: %s\n", err);
+	if (sy_scn_open(&env, "ctpressure"))
 		return 1;
-	}
-	rm = sy_writer_map(env.w);
-	st = sy_region_stats(rm, 0);
-	env.lb = (struct sy_lb){ .base = rm->base, .stats = st, .vips = sy_stats_vips(st),
-				 .backends = sy_stats_backends(rm, st), .now = T0,
-				 .port_mac = { 0x02, 0, 0, 0, 0, 0x01 }, .mtu = 1500,
-				 .mtu_action = SY_MTU_ICMP };
 
 	/* the table between two inaccessible guard pages */
 	memsize = sy_ct_memsize(capacity);
@@ -264,14 +115,14 @@ int main(void)
 	      "memory is sy_ct_memsize(capacity) = %llu bytes = %.1f MB (%.0f bytes a flow)",
 	      (unsigned long long)memsize, memsize / 1048576.0, (double)memsize / capacity);
 
-	if (publish(4, NULL)) {
+	if (sy_scn_publish(&env, 4, NULL)) {
 		printf("FAIL: publish\nRESULT: FAIL\n");
 		return 1;
 	}
 
 	/* the active flows' first packets */
 	for (uint32_t j = 0; j < n_active; j++) {
-		first_be[j] = send_tcp(active_flow(j), SY_TCP_SYN);
+		first_be[j] = sy_scn_tcp(&env, sy_scn_active_flow(j), SY_TCP_SYN);
 		if (!first_be[j]) {
 			printf("FAIL: active flow %u not forwarded\n", j);
 			failed = 1;
@@ -288,7 +139,7 @@ int main(void)
 		uint64_t new0, hit0;
 
 		for (; next_bulk < end; next_bulk++) {
-			uint32_t b = send_tcp(bulk_flow(next_bulk), SY_TCP_SYN);
+			uint32_t b = sy_scn_tcp(&env, sy_scn_bulk_flow(next_bulk), SY_TCP_SYN);
 
 			if (phase > 0) {
 				new_after++;
@@ -302,8 +153,8 @@ int main(void)
 		new0 = counter(SY_C_CT_NEW);
 		hit0 = counter(SY_C_CT_HIT);
 		for (uint32_t j = 0; j < n_active; j++) {
-			struct flow f = active_flow(j);
-			uint32_t b = send_tcp(f, SY_TCP_ACK);
+			struct sy_scn_flow f = sy_scn_active_flow(j);
+			uint32_t b = sy_scn_tcp(&env, f, SY_TCP_ACK);
 
 			if (b != first_be[j]) {
 				moved++;
@@ -319,18 +170,18 @@ int main(void)
 		active_hits += counter(SY_C_CT_HIT) - hit0;
 
 		if (phase == 0 && r == ROUNDS / 3 - 1) {
-			if (publish(5, NULL))
+			if (sy_scn_publish(&env, 5, NULL))
 				failed = 1;
 			for (uint32_t j = 0; j < n_active; j++)
-				would_move_add += table_pick(active_flow(j)) != first_be[j];
+				would_move_add += sy_scn_pick(&env, sy_scn_active_flow(j)) != first_be[j];
 			phase = 1;
 			printf("INFO: after %llu bulk flows: backend 198.18.1.5 added; the table alone would move %llu of %u active flows\n",
 			       (unsigned long long)next_bulk, (unsigned long long)would_move_add, n_active);
 		} else if (phase == 1 && r == 2 * ROUNDS / 3 - 1) {
-			if (publish(5, weights_b))
+			if (sy_scn_publish(&env, 5, weights_b))
 				failed = 1;
 			for (uint32_t j = 0; j < n_active; j++)
-				would_move_w += table_pick(active_flow(j)) != first_be[j];
+				would_move_w += sy_scn_pick(&env, sy_scn_active_flow(j)) != first_be[j];
 			phase = 2;
 			printf("INFO: after %llu bulk flows: weights 3,1,1,1,2; the table alone would move %llu of %u active flows\n",
 			       (unsigned long long)next_bulk, (unsigned long long)would_move_w, n_active);
@@ -376,9 +227,7 @@ int main(void)
 	munmap(map, mapsize + 2 * (uint64_t)pg);
 	free(first_be);
 	free(moved_flag);
-	sy_writer_close(env.w);
-	unlink(env.region);
-	unlink(env.svcfile);
+	sy_scn_close(&env);
 	printf("RESULT: %s\n", failed ? "FAIL" : "PASS");
 	return failed;
 }
