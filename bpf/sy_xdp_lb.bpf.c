@@ -359,7 +359,7 @@ static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow
 				       const struct sy_xdp_service *s)
 {
 	if (!h->done) {
-		h->value = sy_service_flow_hash(key, s->hash_seed, s->hash_fields);
+		h->value = sy_service_flow_hash(key, s->hash_seed, s->flags & SY_HASH_FIELDS_MASK);
 		h->done = 1;
 	}
 	return h->value;
@@ -399,6 +399,45 @@ static __always_inline void ct_claim(struct sy_xdp_ct_set *set, __u32 i, const _
 	set->ref[i] = ref;
 	ct_barrier();
 	set->expires_ns[i] = expires;
+}
+
+/* The ref of a flow's live way in a set, 0 if none. */
+static __always_inline __u64 ct_find(struct sy_xdp_ct_set *set, const __u64 *w, __u64 now)
+{
+	__u32 i;
+
+	if (!set)
+		return 0;
+#pragma unroll
+	for (i = 0; i < SY_XDP_CT_WAYS; i++)
+		if (sy_xdp_ct_way_is(set, i, w) && set->expires_ns[i] >= now)
+			return set->ref[i];
+	return 0;
+}
+
+/* The search of the other CPUs' connection tables (bpf_loop callback). */
+struct ct_search {
+	__u64 w[SY_XDP_CT_KEY_WORDS];
+	__u64 now;
+	__u64 ref;  /* found: the backend; 0 = not found */
+	__u32 hash; /* sy_xdp_ct_hash() */
+	__u32 n_sets;
+	__u32 self; /* this CPU, already looked at */
+};
+
+static long ct_search_cpu(__u32 cpu, void *data)
+{
+	struct ct_search *cs = data;
+
+	struct sy_xdp_ct_set *set;
+
+	if (cpu == cs->self)
+		return 0;
+	set = ct_set(cs->n_sets, cpu, cs->hash);
+	if (!set)
+		return 1; /* beyond the possible CPUs */
+	cs->ref = ct_find(set, cs->w, cs->now);
+	return cs->ref != 0;
 }
 
 /* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
@@ -468,6 +507,30 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 			count(bypass);
 		return b;
 	}
+	vc = vip_stats(cpu_stats(), slot);
+	if ((s->flags & SY_SERVICE_ROUND_ROBIN) && vc) {
+		/* tracked from here on: the next table entry (flow_hash.h),
+		 * unless another CPU tracks the flow: without RSS (veth,
+		 * generic XDP) a flow's packets may come on either CPU, and
+		 * a turn of its own on each would split the connection */
+		struct ct_search cs = { .now = now, .n_sets = cfg->ct_sets,
+					.self = bpf_get_smp_processor_id() };
+		struct sy_xdp_backend *other = NULL;
+
+		__builtin_memcpy(cs.w, w, sizeof(cs.w));
+		cs.hash = sy_xdp_ct_hash(w, s->hash_seed);
+		bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
+		if (cs.ref)
+			other = tracked_backend(s, cs.ref);
+		if (other) {
+			b = other;
+			ref = sy_xdp_ref(b->slot, b->uid);
+		} else {
+			b = pick(s, sy_round_robin_slot(vc->new_flows, s->table_size), &ref);
+			if (!b)
+				return NULL;
+		}
+	}
 	if (set) {
 		if (hit < SY_XDP_CT_WAYS) {
 			/* its own way, expired (or freed) */
@@ -482,49 +545,9 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		ct_claim(set, victim, w, ref, now + ct_timeout_ns(cfg, p));
 	}
 	count(SY_C_CT_NEW);
-	vc = vip_stats(cpu_stats(), slot);
 	if (vc)
 		vc->new_flows++;
 	return b;
-}
-
-/* The ref of a flow's live way in a set, 0 if none. */
-static __always_inline __u64 ct_find(struct sy_xdp_ct_set *set, const __u64 *w, __u64 now)
-{
-	__u32 i;
-
-	if (!set)
-		return 0;
-#pragma unroll
-	for (i = 0; i < SY_XDP_CT_WAYS; i++)
-		if (sy_xdp_ct_way_is(set, i, w) && set->expires_ns[i] >= now)
-			return set->ref[i];
-	return 0;
-}
-
-/* The search of the other CPUs' connection tables (bpf_loop callback). */
-struct ct_search {
-	__u64 w[SY_XDP_CT_KEY_WORDS];
-	__u64 now;
-	__u64 ref;  /* found: the backend; 0 = not found */
-	__u32 hash; /* sy_xdp_ct_hash() */
-	__u32 n_sets;
-	__u32 self; /* this CPU, already looked at */
-};
-
-static long ct_search_cpu(__u32 cpu, void *data)
-{
-	struct ct_search *cs = data;
-
-	struct sy_xdp_ct_set *set;
-
-	if (cpu == cs->self)
-		return 0;
-	set = ct_set(cs->n_sets, cpu, cs->hash);
-	if (!set)
-		return 1; /* beyond the possible CPUs */
-	cs->ref = ct_find(set, cs->w, cs->now);
-	return cs->ref != 0;
 }
 
 /* Backend of the flow an ICMP error is about, changing nothing (lb.c
@@ -650,10 +673,10 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
-		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.hash_fields);
+		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.flags & SY_HASH_FIELDS_MASK);
 		bp = pick(&svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
-		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.hash_fields);
+		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.flags & SY_HASH_FIELDS_MASK);
 		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
 		/* the flow hash only if a lookup misses or the rewrite reads it */

@@ -637,7 +637,7 @@ static struct sy_xdp_service service_record(const struct sy_service *s)
 	struct sy_xdp_service r = {
 		.slot = s->slot,
 		.fwd_mode = s->fwd_mode,
-		.hash_fields = (uint8_t)sy_service_hash_fields(s),
+		.flags = s->flags,
 		.gue_port = s->gue_port,
 		.hash_seed = s->hash_seed,
 		.table_size = s->table_size,

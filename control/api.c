@@ -192,6 +192,11 @@ static json_t *services_json(struct sy_daemon *d)
 				      "state", d->svc[i].b.degraded ? "degraded" : "ok", "reason",
 				      d->svc[i].b.degraded_reason);
 
+		/* how its new flows get a backend (docs/dataplane.md) */
+		json_object_update_new(o, json_pack("{s:s, s:s}", "scheduler",
+						    cs->round_robin ? "round-robin" : "maglev",
+						    "hash", sy_hash_fields_names[cs->hash_fields &
+										 SY_HASH_FIELDS_MASK]));
 		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
 		json_object_update_new(
 			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",
@@ -293,6 +298,7 @@ struct lookup {
 	char fragep[80], fragwhy[300]; /* a later fragment without its first */
 	uint32_t slot, table_size;
 	uint32_t hash_fields;         /* enum sy_hash_fields of the service */
+	bool round_robin;             /* its new tracked flows: round-robin */
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
@@ -364,6 +370,7 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	L->slot = hash % s->table_size;
 	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
 	L->hash_fields = sy_service_hash_fields(s);
+	L->round_robin = s->flags & SY_SERVICE_ROUND_ROBIN;
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
@@ -397,6 +404,13 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 		snprintf(L->ep, sizeof(L->ep), "%s", L->newep);
 		if (!L->have_maglev)
 			snprintf(L->why, sizeof(L->why), "no backend for new flows (%s)", dpwhy);
+		else if (L->round_robin)
+			/* the backend of an untracked packet; a tracked new flow
+			 * takes its lcore's next turn, unknowable from here */
+			snprintf(L->why, sizeof(L->why),
+				 "round-robin: a new tracked flow takes its worker's next turn; "
+				 "untracked packets maglev: slot %u of %u (%s)", L->slot,
+				 L->table_size, dpwhy);
 		else
 			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
 				 L->table_size, dpwhy);

@@ -1348,6 +1348,15 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 			return -1;
 		s->hash_fields = (uint8_t)v;
 	}
+	if (field(m, "scheduler", &f)) {
+		static const char *const names[] = { "maglev", "round-robin", NULL };
+		static const int vals[] = { 0, 1 };
+		int v;
+
+		if (get_enum(&f, names, vals, "a scheduler (maglev or round-robin)", &v))
+			return -1;
+		s->round_robin = v;
+	}
 	if (field(m, "encap_source4", &f)) {
 		if (get_encap_source(&f, SY_AF_INET, a))
 			return -1;

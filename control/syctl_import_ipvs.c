@@ -33,7 +33,9 @@
  * an earlier service (::ffff:1:2:3:4): such a name gets a suffix -2, -3, ...
  * Persistence (-p) becomes `hash: source-ip` (Maglev on the client's
  * address: its connections meet on one backend while the set is stable;
- * the timeout is dropped). Schedulers, persistence granularity (-M),
+ * the timeout is dropped); the schedulers rr and wrr of a service without
+ * it `scheduler: round-robin` (weighted). Other schedulers (Maglev
+ * replaces them: lc, wlc, sh, ...), persistence granularity (-M),
  * thresholds, scheduler flags, persistence engines and one-packet
  * scheduling are dropped (Maglev consistent hashing replaces them); each
  * service's comment says what it lost.
@@ -95,6 +97,7 @@ struct service {
 	unsigned gue_line;       /* the real server that gave gue_port */
 	bool nat;                /* some real servers were -m, forwarded as --nat-as */
 	bool persistent;         /* -p: hash: source-ip */
+	bool round_robin;        /* -s rr or wrr, not persistent: scheduler: round-robin */
 	struct real_server *rs;
 	size_t n_rs, cap_rs;
 	unsigned n_rs_skipped;
@@ -607,9 +610,16 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 
 	/* What Maglev replaces. */
 	if (lo->seen[O_SCHED]) {
-		if (!is_word(lo->val[O_SCHED], 15, ""))
-			return bad(im, "'%s' is not a scheduler name", lo->val[O_SCHED]);
-		note(s->notes, "scheduler %s", lo->val[O_SCHED]);
+		const char *sc = lo->val[O_SCHED];
+
+		if (!is_word(sc, 15, ""))
+			return bad(im, "'%s' is not a scheduler name", sc);
+		/* rr and wrr: our weighted round-robin, unless persistence
+		 * asks for the client's address (below) */
+		s->round_robin = (!strcmp(sc, "rr") || !strcmp(sc, "wrr")) && !lo->seen[O_PERSIST];
+		if (!s->round_robin)
+			note(s->notes, "scheduler %s%s", sc,
+			     lo->seen[O_PERSIST] ? " (persistence: the client's address decides)" : "");
 	} else {
 		note(s->notes, "scheduler wlc (ipvsadm's default)");
 	}
@@ -904,9 +914,10 @@ static void emit(const struct importer *im, FILE *f)
 	fprintf(f, "# Switchyard configuration written by `syctl import-ipvs` from `ipvsadm -Sn`\n"
 		   "# output. Every service balances with Maglev consistent hashing on the\n"
 		   "# 5-tuple (weights kept), a persistent one (-p) on the client's address\n"
-		   "# (hash: source-ip): IPVS schedulers, persistence timeouts, thresholds and\n"
-		   "# scheduler flags have no equivalent. What each service lost is noted above\n"
-		   "# it; \"line N\" is the line of the ipvsadm input.\n");
+		   "# (hash: source-ip); rr and wrr are a weighted round-robin: other IPVS\n"
+		   "# schedulers, persistence timeouts, thresholds and scheduler flags have no\n"
+		   "# equivalent. What each service lost is noted above it; \"line N\" is the\n"
+		   "# line of the ipvsadm input.\n");
 	fprintf(f, "instance: %s\n", im->instance);
 	if (im->encap4 || im->encap6) {
 		fprintf(f, "defaults:\n");
@@ -928,7 +939,8 @@ static void emit(const struct importer *im, FILE *f)
 				s->n_rs_skipped == 1 ? "" : "s");
 			continue;
 		}
-		fprintf(f, "  #   dropped: %s\n", s->notes);
+		if (s->notes[0])
+			fprintf(f, "  #   dropped: %s\n", s->notes);
 		if (!s->n_rs)
 			fprintf(f, "  #   no real servers: mode l2dsr, ipvsadm's default forwarding "
 				   "method (-g)\n");
@@ -946,6 +958,8 @@ static void emit(const struct importer *im, FILE *f)
 				s->gue_port ? s->gue_port : SY_CONFIG_DEFAULT_GUE_PORT);
 		if (s->persistent)
 			fprintf(f, "    hash: source-ip\n");
+		if (s->round_robin)
+			fprintf(f, "    scheduler: round-robin\n");
 		fprintf(f, "    source: static\n");
 		if (!s->n_rs) {
 			fprintf(f, "    backends: []\n");

@@ -228,6 +228,10 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 			count(lb, (enum sy_counter)bypass);
 		return idx;
 	}
+	if (svc->flags & SY_SERVICE_ROUND_ROBIN) /* tracked from here on (flow_hash.h) */
+		idx = sy_service_pick(lb->base, svc,
+				      sy_round_robin_slot(lb->vips[svc->slot].new_flows,
+							  svc->table_size));
 	e = sy_ct_insert(&lb->ct, &p->key, w->ct_hash, lb->now, &how);
 	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
 		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;

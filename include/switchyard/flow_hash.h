@@ -85,6 +85,24 @@ enum sy_hash_fields {
 };
 #define SY_HASH_FIELDS_MASK 3u
 
+/* services[].scheduler: round-robin (a flag beside the hash fields). A
+ * tracked new flow takes the next entry of the service's Maglev table, in
+ * table order, per lcore (DPDK) or CPU (XDP): the table holds each backend
+ * in proportion to its weight, in a permuted order, so the walk is a
+ * weighted round-robin exact over M new flows. The position is the
+ * lcore's or CPU's count of the VIP's new tracked flows (new_flows).
+ * Untracked packets (the new-flow guard's bypass, a reselection after a
+ * backend left) keep Maglev: they must land where the next packet of their
+ * flow will. */
+#define SY_SERVICE_ROUND_ROBIN 4u
+
+/* The Maglev table position of a round-robin service's next tracked new
+ * flow: its count of new tracked flows (of this lcore or CPU) over M. */
+static __sy_always_inline uint32_t sy_round_robin_slot(uint64_t new_flows, uint32_t table_size)
+{
+	return (uint32_t)(new_flows % table_size);
+}
+
 /* The flow hash of a service that hashes `fields` of the flow. */
 static __sy_always_inline uint32_t sy_service_flow_hash(const struct sy_flow_key *k,
 							uint32_t seed, uint32_t fields)

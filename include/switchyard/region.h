@@ -81,7 +81,8 @@ struct sy_service {
 	struct sy_vip_key vip;
 	uint32_t slot;         /* per-VIP counter index, stable while it exists */
 	uint8_t fwd_mode;      /* enum sy_fwd_mode */
-	uint8_t flags;         /* low bits: enum sy_hash_fields (sy_service_hash_fields) */
+	uint8_t flags;         /* enum sy_hash_fields in the low bits (sy_service_hash_fields),
+			        * SY_SERVICE_ROUND_ROBIN */
 	uint16_t gue_port;     /* outer UDP destination port, network order */
 	uint32_t hash_seed;    /* fleet flow-hash seed */
 	uint32_t table_size;   /* Maglev M (prime) */

@@ -107,8 +107,10 @@
 struct sy_xdp_service {
 	uint32_t slot;          /* sy_tables and sy_vip_stats index */
 	uint8_t fwd_mode;       /* enum sy_fwd_mode (region.h) */
-	uint8_t hash_fields;    /* enum sy_hash_fields (flow_hash.h); 0 in
-				 * earlier versions' pins: the 5-tuple */
+	uint8_t flags;          /* struct sy_service's (region.h): enum
+				 * sy_hash_fields in the low bits,
+				 * SY_SERVICE_ROUND_ROBIN; 0 in earlier
+				 * versions' pins (padding): 5-tuple, Maglev */
 	uint16_t gue_port;      /* network order; 0 = SY_GUE_DEFAULT_PORT */
 	uint32_t hash_seed;
 	uint32_t table_size;    /* Maglev M of the table in sy_tables[slot] */

@@ -116,6 +116,7 @@ static void set_ipip4(int stage)
 		.vip = { .port = htons(80), .proto = SY_IPPROTO_TCP, .family = SY_AF_INET },
 		.fwd_mode = SY_FWD_IPIP,
 		.hash_seed = 7,
+		.round_robin = 1, /* scheduler: round-robin: both paths walk the table alike */
 		.table_size = 65537,
 		.backends = be,
 	};
@@ -447,6 +448,38 @@ static void same_client_same_backend(void)
 	assert_true(backends > 1);
 }
 
+/* ipip4 is round-robin: its k-th new flow went to entry k of its Maglev
+ * table (on both paths: the round checked that they agree), and the
+ * backends' shares are their entries' (weights 1, 2, 3, 0: draining). */
+static void round_robin_walks_the_table(void)
+{
+	struct sy_vip_key vk = { .port = htons(80), .proto = SY_IPPROTO_TCP, .family = SY_AF_INET };
+	const struct sy_service *s;
+	const uint32_t *table;
+	uint32_t k = 0;
+
+	addr("198.18.200.1", vk.addr);
+	s = sy_snapshot_match(env.map->base, env.lb.snap, &vk);
+	assert_non_null(s);
+	assert_true(s->flags & SY_SERVICE_ROUND_ROBIN);
+	table = sy_service_table(env.map->base, s);
+	for (int i = 0; i < N_FLOWS; i++) {
+		char want[48];
+
+		if (env.flows[i].svc != SVC_IPIP4)
+			continue;
+		inet_ntop(AF_INET, sy_service_backends(env.map->base, s)[table[k % s->table_size]].id.addr,
+			  want, sizeof(want));
+		if (strcmp(want, last_dest[i]))
+			print_message("ipip4's new flow %u (flow %d) went to %s, entry %u is %s\n", k,
+				      i, last_dest[i], k % s->table_size, want);
+		assert_string_equal(want, last_dest[i]);
+		k++;
+	}
+	print_message("round-robin: ipip4's %u new flows to its table's entries 0..%u in turn\n", k,
+		      k - 1);
+}
+
 static void same_backend_both_paths(void **state)
 {
 	struct round_result r;
@@ -457,6 +490,7 @@ static void same_backend_both_paths(void **state)
 	run_round("new flows", &r);
 	assert_int_equal(r.xdp[SY_C_CT_NEW], N_FLOWS);
 	same_client_same_backend();
+	round_robin_walks_the_table();
 
 	run_round("tracked flows", &r);
 	assert_int_equal(r.xdp[SY_C_CT_HIT], N_FLOWS);

@@ -296,6 +296,7 @@ static void test_several_services(void **state)
 	assert_int_equal(s->table_size, 251);
 	assert_int_equal(s->hash_seed, 7);
 	assert_int_equal(s->hash_fields, SY_HASH_5TUPLE); /* the default */
+	assert_false(s->round_robin);
 	assert_int_equal(s->encap_source4, ip4("198.18.0.1"));
 	assert_ip6(s->encap_source6, "2001:2::1");
 	assert_int_equal(s->gue_port, htons(7000));
@@ -309,6 +310,7 @@ static void test_several_services(void **state)
 	assert_int_equal(s->table_size, 65537);
 	assert_int_equal(s->hash_seed, 0xdeadbeef);
 	assert_int_equal(s->hash_fields, SY_HASH_SRC_IP_PORT);
+	assert_true(s->round_robin);
 	assert_int_equal(s->encap_source4, ip4("198.18.0.2"));
 	assert_int_equal(s->gue_port, htons(6080));
 	assert_int_equal(s->source, SY_SOURCE_EMBEDDED);

@@ -6,6 +6,9 @@
 #      all answered by one backend (on the 5-tuple they spread: 3 backends)
 #   2. `syctl lookup` names that backend for every one of them, and says the
 #      hash is of the source-ip
+#   3. reloaded with scheduler: round-robin (hash back to 5-tuple): 30 new
+#      connections all answered, by more than one backend; `syctl services`
+#      and `syctl lookup` say round-robin
 #
 # usage: test_hash_affinity.sh BUILD_DIR dpdk|xdp
 set -u
@@ -51,6 +54,26 @@ done
 grep -q "flow hash 0x[0-9a-f]* of the source-ip" "$WORK/lookup" &&
 	sy_pass "syctl lookup: $(grep 'flow hash' "$WORK/lookup")" ||
 	sy_fail "syctl lookup does not say the hash: $(cat "$WORK/lookup")"
+
+# 3. round-robin
+sed -i 's/^    hash: source-ip$/    scheduler: round-robin/' "$WORK/switchyard.yaml"
+sy_ctl reload >/dev/null || sy_fail "reload: $(sy_ctl reload 2>&1)"
+sy_wait 10 bash -c "\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" services | grep -q '^web .* round-robin/5-tuple'" &&
+	sy_pass "syctl services: $(sy_ctl services | grep '^web' | tr -s ' ')" ||
+	sy_fail "syctl services after the reload: $(sy_ctl services)"
+unset ANS
+declare -A ANS
+while read -r sport name; do ANS[$sport]=$name; done < <(topo_probe 42001 30 2)
+n=$(printf '%s\n' "${ANS[@]}" | grep -vc '^-$')
+distinct=$(printf '%s\n' "${ANS[@]}" | grep -v '^-$' | sort -u | wc -l)
+names=$(printf '%s\n' "${ANS[@]}" | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+[ "$n" = 30 ] && [ "$distinct" -ge 2 ] &&
+	sy_pass "round-robin: 30 new connections answered by $distinct backends ($names)" ||
+	sy_fail "round-robin: $n of 30 answered, by $distinct backends ($names)"
+sy_ctl lookup web $CLIENT:43001 $VIP:80 tcp >"$WORK/lookup" 2>&1
+grep -q "^why *round-robin: a new tracked flow takes its worker's next turn" "$WORK/lookup" &&
+	sy_pass "syctl lookup of a new flow: $(grep '^why' "$WORK/lookup")" ||
+	sy_fail "syctl lookup: $(cat "$WORK/lookup")"
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"

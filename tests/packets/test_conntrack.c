@@ -77,11 +77,14 @@ static struct sy_backend_spec backend(uint8_t last, uint32_t weight)
 	return b;
 }
 
+static uint8_t publish_round_robin; /* the next publish's scheduler */
+
 static void publish(const struct sy_backend_spec *b, uint32_t n)
 {
 	struct sy_service_spec s = { .name = "ct", .fwd_mode = SY_FWD_IPIP, .hash_seed = 7,
 				     .table_size = 1021, .encap_src4 = v4(198, 18, 0, 1),
-				     .n_backends = n, .backends = b };
+				     .n_backends = n, .backends = b,
+				     .round_robin = publish_round_robin };
 	char err[256] = "";
 
 	s.vip.family = SY_AF_INET;
@@ -925,6 +928,59 @@ static void test_guard_budget(void **state)
 	assert_true(is_tracked(1500));
 }
 
+/* scheduler: round-robin: tracked new flows walk the Maglev table in turn,
+ * so over 4 x M new flows each backend gets exactly 4 x its entries (the
+ * weights' shares); each flow stays on its backend; an untracked new flow
+ * (the guard's bypass) gets its Maglev backend, where its next untracked
+ * packet goes too. */
+static void test_round_robin(void **state)
+{
+	static const uint32_t w[] = { 1, 2, 3 };
+	uint32_t entries[3] = { 0 }, got[3] = { 0 }, M = 1021, n = 4 * 1021;
+	struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+				.port = be16(VPORT) };
+	const struct sy_service *s;
+	uint32_t maglev_same = 0;
+
+	(void)state;
+	publish_round_robin = 1;
+	publish_weights(w, 3);
+	publish_round_robin = 0;
+	k.addr[0] = VIP;
+	s = sy_snapshot_match(env.lb.base, env.lb.snap, &k);
+	assert_non_null(s);
+	assert_true(s->flags & SY_SERVICE_ROUND_ROBIN);
+	for (uint32_t i = 0; i < M; i++)
+		entries[sy_service_table(env.lb.base, s)[i]]++;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t be = send_tcp(flow_n(i), SY_TCP_SYN);
+
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK), be); /* kept */
+		maglev_same += be == table_pick(flow_n(i));
+		for (uint32_t b = 0; b < 3; b++)
+			got[b] += be == sy_service_backends(env.lb.base, s)[b].id.addr[0];
+	}
+	for (uint32_t b = 0; b < 3; b++) {
+		print_message("round-robin: backend %u (weight %u): %u of %u new flows, %u entries "
+			      "of %u\n", b, w[b], got[b], n, entries[b], M);
+		assert_int_equal(got[b], 4 * entries[b]);
+	}
+	assert_true(maglev_same < n / 2); /* not the flows' Maglev choices */
+	/* the guard's bypass: Maglev, packet after packet */
+	env.lb.ct_guard = (struct sy_ct_guard){ .rate = 1000, .burst = 10 };
+	for (uint32_t i = n; i < n + 100; i++) {
+		uint32_t be = send_tcp(flow_n(i), SY_TCP_SYN);
+
+		if (i < n + 10) { /* the burst: tracked, by round-robin */
+			assert_true(is_tracked(i));
+			continue;
+		}
+		assert_false(is_tracked(i));
+		assert_int_equal(be, table_pick(flow_n(i)));
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK), be);
+	}
+}
+
 /* Guard off (rate 0): every new flow gets its entry. */
 static void test_guard_off(void **state)
 {
@@ -983,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_fragment_table_set),
 		cmocka_unit_test_setup(test_guard_budget, reset),
 		cmocka_unit_test_setup(test_guard_off, reset),
+		cmocka_unit_test_setup(test_round_robin, reset),
 		cmocka_unit_test_setup(test_guard_syn_only, reset),
 	};
 
