@@ -305,9 +305,10 @@ int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
 		free(ids);
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for %zu instances", n);
 	}
-	memcpy(sorted, inst, sizeof(*sorted) * n);
-	if (n)
+	if (n) { /* an empty list may come without an array */
+		memcpy(sorted, inst, sizeof(*sorted) * n);
 		qsort(sorted, n, sizeof(*sorted), inst_cmp);
+	}
 	for (size_t i = 0; i < n; i++) {
 		sy_addr_to_id(&sorted[i].addr, sorted[i].port, &ids[i]);
 		if (i && !sy_backend_id_cmp(&ids[i - 1], &ids[i])) {

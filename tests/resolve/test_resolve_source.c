@@ -287,10 +287,18 @@ static void test_watch_cycle(void **state)
 	/* a change reaches the cache through the parked watch */
 	stub_set(200, 101, THREE);
 	assert_true(wait_for(s, 3, 101, SY_RESOLVE_FRESH));
+	/* an empty list (no instances array to copy): all 3 vanished at once,
+	 * fail-static keeps them. Before the fix, under UBSan (halting):
+	 *   resolve/snapshot.c:308:2: runtime error: null pointer passed as
+	 *   argument 2, which is declared to never be null */
+	stub_set(200, 102, "");
+	assert_true(wait_for(s, 3, 102, SY_RESOLVE_FAIL_STATIC));
+	stub_set(200, 103, THREE);
+	assert_true(wait_for(s, 3, 103, SY_RESOLVE_FRESH));
 
 	/* the registry fails: the last list keeps serving, STALE, and why */
-	stub_set(503, 101, THREE);
-	assert_true(wait_for(s, 3, 101, SY_RESOLVE_STALE));
+	stub_set(503, 103, THREE);
+	assert_true(wait_for(s, 3, 103, SY_RESOLVE_STALE));
 	sy_resolve_source_error(s, err, sizeof(err));
 	assert_non_null(strstr(err, "HTTP 503"));
 	assert_non_null(strstr(err, "sy-control is stopping"));
