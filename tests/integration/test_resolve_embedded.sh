@@ -14,6 +14,11 @@
 #     keep serving, picks go on with 0 failures, the source error says why;
 #   - sy-control back: the resolver is in sync (the registry's revision and
 #     list, state fresh) without restarting it;
+#   - syctl resolve: --json and text show the registry's revision, list
+#     and state and a pick among them; --key picks the same twice; --flow
+#     picks what `syctl lookup` names (20 flows); --watch --count 2 prints
+#     a new agent's arrival and ends; --watch --timeout ends; a wrong token
+#     exits 3, bad arguments exit 2 with a message;
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
 #     cleanly on SIGTERM (the watch thread joined; under ASan no leak).
 #
@@ -191,6 +196,86 @@ if [ -n "$sync_line" ] && [ "$(field rev "$sync_line")" -gt "$REV4" ]; then
 else
 	sy_fail "sy-control back: not in sync: registry '$rrev $rids', resolver: $(tail -3 "$OUT")"
 fi
+
+# ---- syctl resolve: the library's view from the command line ---------------------------------
+SYCTL=$BUILD/control/syctl
+res() { "$SYCTL" resolve web --registry "$REG" --token-file "$W/read.token" "$@"; }
+read -r rrev rids <<<"$(registry_view)"
+res --json >"$W/res.json" 2>"$W/res.err"
+rc=$?
+got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision'], j['state'], ','.join(i['id'] for i in j['instances']), j['pick']['by'], j['pick']['id'] in [i['id'] for i in j['instances']], j['source_error'] == '')" 2>&1)
+[ $rc -eq 0 ] && [ "$got" = "$rrev fresh $NEWSET round-robin True True" ] &&
+	sy_pass "syctl resolve --json: revision $rrev, fresh, $NEWSET, a round-robin pick among them" ||
+	sy_fail "syctl resolve --json: exit $rc, '$got' (registry $rrev $rids) $(cat "$W/res.err")"
+res >"$W/res.txt" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "^service web  revision $rrev  state fresh  instances 4$" "$W/res.txt" &&
+	grep -q "^  198.18.0.15:80 .* weight 1 " "$W/res.txt" && grep -q "^pick (round-robin): 198.18.0.1[1235]:80$" "$W/res.txt" &&
+	sy_pass "syctl resolve (text): $(head -1 "$W/res.txt"); $(tail -1 "$W/res.txt")" ||
+	sy_fail "syctl resolve (text): exit $rc: $(cat "$W/res.txt")"
+# a key: the same pick every time, and another key may go elsewhere
+k1=$(res --key user-42 | sed -n "s/^pick (key 'user-42'): //p")
+k2=$(res --key user-42 | sed -n "s/^pick (key 'user-42'): //p")
+[ -n "$k1" ] && [ "$k1" = "$k2" ] && sy_pass "syctl resolve --key user-42: $k1, twice" ||
+	sy_fail "syctl resolve --key: '$k1' then '$k2'"
+# a flow: the backend syctl lookup names (the balancer's table, seed 7, M 251)
+same=0
+for i in $(seq 1 20); do
+	flow="198.18.2.$i:$((40000 + i)) 198.18.1.1:80 tcp"
+	got=$(res --flow "$flow" | sed -n 's/^pick (flow .*): //p')
+	want=$("$SYCTL" --socket "$SOCK" --json lookup web "198.18.2.$i:$((40000 + i))" 198.18.1.1:80 tcp |
+		sed -n 's/.*"new_flow_backend": "\([^"]*\)".*/\1/p')
+	[ -n "$got" ] && [ "$got" = "$want" ] && same=$((same + 1)) ||
+		echo "  flow $flow: syctl resolve '$got', syctl lookup '$want'"
+done
+[ $same -eq 20 ] && sy_pass "syctl resolve --flow = syctl lookup for 20 of 20 flows" ||
+	sy_fail "syctl resolve --flow = syctl lookup for $same of 20 flows"
+# --watch: the first view, then a new agent's arrival; --count 2 ends it
+res --watch --count 2 --timeout 20 >"$W/watch.txt" 2>&1 &
+WATCH=$!
+SY_PIDS+=("$WATCH")
+sy_wait 5 grep -q "^pick" "$W/watch.txt" || sy_fail "syctl resolve --watch printed nothing"
+t0=$(now_ms)
+agent 6
+sy_wait 10 bash -c "! kill -0 $WATCH"
+wait $WATCH
+rc=$?
+ms=$(($(now_ms) - t0))
+[ $rc -eq 0 ] && [ "$(grep -c '^service web' "$W/watch.txt")" = 2 ] &&
+	[ "$(grep '^service web' "$W/watch.txt" | tail -1 | awk '{print $8}')" = 5 ] &&
+	grep -q "^  198.18.0.16:80 " "$W/watch.txt" &&
+	sy_pass "syctl resolve --watch --count 2: printed the view and, $ms ms after agent .16 started, the new one; exit 0" ||
+	sy_fail "syctl resolve --watch: exit $rc after $ms ms: $(cat "$W/watch.txt")"
+# --watch --json --timeout: one line per view, ends at the timeout
+t0=$(now_ms)
+res --watch --json --timeout 2 >"$W/watch.json" 2>&1
+rc=$?
+ms=$(($(now_ms) - t0))
+[ $rc -eq 0 ] && [ "$(wc -l <"$W/watch.json")" = 1 ] && [ $ms -ge 1900 ] &&
+	[ "$($PY -c "import json; print(len(json.loads(open('$W/watch.json').readline())['instances']))")" = 5 ] &&
+	sy_pass "syctl resolve --watch --json --timeout 2: one view (5 instances), ended after $ms ms" ||
+	sy_fail "syctl resolve --watch --timeout: exit $rc after $ms ms: $(cat "$W/watch.json")"
+# refusals and bad arguments
+"$SYCTL" resolve web --registry "$REG" --token-file "$W/key" >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "HTTP 401 .*wrong read token" "$W/res.bad" &&
+	sy_pass "syctl resolve with the registration key as the token: exit 3 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve, wrong token: exit $rc $(cat "$W/res.bad")"
+res --key a --flow "198.18.2.1:1 198.18.1.1:80 tcp" >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "exclude each other" "$W/res.bad" &&
+	sy_pass "syctl resolve --key with --flow: exit 2 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve --key --flow: exit $rc $(cat "$W/res.bad")"
+res --flow "198.18.2.1:1 [2001:2::1]:80 tcp" >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "one family" "$W/res.bad" &&
+	sy_pass "syctl resolve --flow mixing families: exit 2 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve --flow mixed: exit $rc $(cat "$W/res.bad")"
+"$SYCTL" resolve web >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "registry URL is required" "$W/res.bad" &&
+	sy_pass "syctl resolve without --registry: exit 2 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve without --registry: exit $rc $(cat "$W/res.bad")"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
 kill -TERM $RESOLVER
