@@ -68,17 +68,6 @@ struct resolve_args {
 	unsigned long timeout_s; /* 0: none */
 };
 
-static const char *state_name(enum sy_resolve_state s)
-{
-	switch (s) {
-	case SY_RESOLVE_NEW: return "new";
-	case SY_RESOLVE_FRESH: return "fresh";
-	case SY_RESOLVE_STALE: return "stale";
-	case SY_RESOLVE_FAIL_STATIC: return "fail-static";
-	}
-	return "?";
-}
-
 static void inst_id(const struct sy_resolve_instance *x, char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
@@ -160,17 +149,15 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 			a->token_file = optarg;
 			break;
 		case 'k':
-			if (a->by != BY_RR) {
-				fprintf(stderr, "syctl resolve: --key and --flow exclude each other\n");
-				return -1;
-			}
-			a->by = BY_KEY;
-			a->key = optarg;
-			break;
 		case 'f':
 			if (a->by != BY_RR) {
 				fprintf(stderr, "syctl resolve: --key and --flow exclude each other\n");
 				return -1;
+			}
+			if (c == 'k') {
+				a->by = BY_KEY;
+				a->key = optarg;
+				break;
 			}
 			if (parse_flow(optarg, &a->flow)) {
 				fprintf(stderr, "syctl resolve: --flow '%s': not 'SRC:PORT DST:PORT tcp|udp' "
@@ -274,7 +261,7 @@ static int print_view(sy_resolver *r, sy_resolve_service *s, const struct resolv
 		}
 		json_object_set_new(o, "service", json_string(a->service));
 		json_object_set_new(o, "revision", json_integer((json_int_t)rev));
-		json_object_set_new(o, "state", json_string(state_name(st)));
+		json_object_set_new(o, "state", json_string(sy_resolve_state_str(st)));
 		json_object_set_new(o, "source_error", json_string(err));
 		json_object_set_new(o, "instances", list);
 		json_object_set_new(o, "pick", pick);
@@ -285,7 +272,7 @@ static int print_view(sy_resolver *r, sy_resolve_service *s, const struct resolv
 		json_decref(o);
 	} else {
 		printf("service %s  revision %llu  state %s  instances %zu\n", a->service,
-		       (unsigned long long)rev, state_name(st), n);
+		       (unsigned long long)rev, sy_resolve_state_str(st), n);
 		if (err[0])
 			printf("source: %s\n", err);
 		for (size_t i = 0; i < n; i++) {

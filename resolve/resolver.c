@@ -66,6 +66,17 @@ const char *sy_resolve_strerror(int err)
 	}
 }
 
+const char *sy_resolve_state_str(enum sy_resolve_state state)
+{
+	switch (state) {
+	case SY_RESOLVE_NEW: return "new";
+	case SY_RESOLVE_FRESH: return "fresh";
+	case SY_RESOLVE_STALE: return "stale";
+	case SY_RESOLVE_FAIL_STATIC: return "fail-static";
+	}
+	return "?";
+}
+
 /* A thread that exits gives its slot back (the key's destructor). */
 static void slot_release(void *p)
 {

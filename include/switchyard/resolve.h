@@ -143,6 +143,8 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out);
 void sy_resolve_destroy(sy_resolver *r);
 
 const char *sy_resolve_strerror(int err);
+/* "new", "fresh", "stale", "fail-static" (the names syctl resolve prints). */
+const char *sy_resolve_state_str(enum sy_resolve_state state);
 /* The calling thread's last error message on r ("" if none). */
 const char *sy_resolve_errmsg(sy_resolver *r);
 

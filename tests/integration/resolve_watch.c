@@ -43,17 +43,6 @@ static unsigned long long epoch_ms(void)
 	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
 }
 
-static const char *state_name(enum sy_resolve_state s)
-{
-	switch (s) {
-	case SY_RESOLVE_NEW: return "new";
-	case SY_RESOLVE_FRESH: return "fresh";
-	case SY_RESOLVE_STALE: return "stale";
-	case SY_RESOLVE_FAIL_STATIC: return "fail-static";
-	}
-	return "?";
-}
-
 /* "A:P,A:P" of the set, canonical order */
 static void ids_text(const struct sy_resolve_instance *in, size_t n, char *out, size_t len)
 {
@@ -113,7 +102,7 @@ int main(int argc, char **argv)
 		if (loop % 3 == 0 && sy_resolve_instances(s, inst, 64, &n, &rev, &st) == 0) {
 			ids_text(inst, n < 64 ? n : 64, ids, sizeof(ids));
 			snprintf(now, sizeof(now), "rev=%llu state=%s n=%zu ids=%s",
-				 (unsigned long long)rev, state_name(st), n, ids);
+				 (unsigned long long)rev, sy_resolve_state_str(st), n, ids);
 			if (strcmp(now, last)) {
 				printf("CHANGE ms=%llu %s picks=%llu failures=%llu err=%s\n", epoch_ms(), now,
 				       picks, failures, sy_resolve_source_error(s, err, sizeof(err)));

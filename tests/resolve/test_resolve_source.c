@@ -306,6 +306,8 @@ static void test_watch_cycle(void **state)
 		assert_int_equal(sy_resolve_pick_rr(s, &p), 0);
 		assert_int_equal(p.state, SY_RESOLVE_STALE);
 	}
+	assert_string_equal(sy_resolve_state_str(p.state), "stale");
+	assert_string_equal(sy_resolve_state_str(SY_RESOLVE_FAIL_STATIC), "fail-static");
 
 	/* back, with a lower revision (restarted with a clock that stepped
 	 * back): a reset, taken as it is */
