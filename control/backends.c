@@ -364,10 +364,20 @@ uint32_t sy_svcb_desired(struct sy_svc_backends *s, uint64_t now_ms,
 		due = earliest(due, confirm_due); /* the verdict may change then */
 	}
 	if (keep) {
-		/* the good set stays, newcomers are still taken */
-		for (uint32_t i = 0, n0 = n; i < s->n_good; i++)
-			if (!in_set(out, n0, &s->good[i].b.id))
-				out[n++] = s->good[i].b;
+		/* the good set stays, newcomers are still taken. With the source
+		 * unreachable, a member whose loss was already published (the
+		 * registry said it was gone while it was reachable) stays out:
+		 * the last known set is the last published one */
+		for (uint32_t i = 0, n0 = n; i < s->n_good; i++) {
+			const struct sy_good *g = &s->good[i];
+
+			if (in_set(out, n0, &g->b.id))
+				continue;
+			if (s->source_unreachable && g->lost_ms &&
+			    !in_set(s->published, s->n_published, &g->b.id))
+				continue;
+			out[n++] = g->b;
+		}
 		qsort(out, n, sizeof(*out), mb_cmp);
 	}
 	s->degraded = keep;

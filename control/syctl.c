@@ -71,6 +71,13 @@ static const struct command {
 	  "--key-file; several: each LB host's, each\n"
 	  "heartbeated on its own), etcd://HOST:PORT[,...]\n"
 	  "(a lease) or zk://HOST:PORT[,...] (a znode)", -1, -1 },
+	{ "resolve", "SERVICE --registry URL [--registry URL...] [--token-file F]\n"
+		     "[--key K | --flow 'SRC:PORT DST:PORT tcp|udp']\n"
+		     "[--watch [--count N] [--timeout S]]",
+	  "the service as libswitchyard-resolve sees it\n"
+	  "through the embedded registry's read API:\n"
+	  "instances, revision, state and a pick\n"
+	  "(--watch: every change; --help)", -1, -1 },
 	{ "fleet", "HOST HOST [HOST...]",
 	  "compare table digests across LB hosts (socket\n"
 	  "paths or http://ADDR:PORT, NAME=HOST): names\n"
@@ -720,6 +727,13 @@ int main(int argc, char **argv)
 		return syctl_register(argc, argv);
 	if (!strcmp(cmd->name, "import-ipvs"))
 		return syctl_import_ipvs(argc, argv);
+	if (!strcmp(cmd->name, "resolve")) { /* a registry reader, not sy-control's API */
+		if (!wants_help(argc, argv) && (w.socket || w.instance || w.url || w.token_file)) {
+			fprintf(stderr, "syctl resolve: name the registries with --registry and the read token with resolve's --token-file\n");
+			return SYCTL_USAGE;
+		}
+		return syctl_resolve(json, argc, argv);
+	}
 	if (!strcmp(cmd->name, "fleet")) { /* its hosts are its arguments */
 		const char *token = NULL;
 

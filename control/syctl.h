@@ -33,6 +33,10 @@ int syctl_register(int argc, char **argv);
  * LB hosts; token: for http:// hosts, or NULL. */
 int syctl_fleet(const char *token, int json, int argc, char **argv);
 
+/* `syctl resolve SERVICE --registry URL ...` (argv[0] = "resolve"):
+ * libswitchyard-resolve's view of a service (syctl_resolve.c). */
+int syctl_resolve(int json, int argc, char **argv);
+
 /* Milliseconds on CLOCK_MONOTONIC: the agents' timers. */
 static inline uint64_t syctl_mono_ms(void)
 {

@@ -8,6 +8,8 @@
  *               balancer's own), building and publishing a snapshot
  *               (WRR sequence, Maglev table), reclaiming old ones
  *   pick.c      the pickers and passive health
+ *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
+ *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  */
 #ifndef SY_RESOLVE_INTERNAL_H
 #define SY_RESOLVE_INTERNAL_H
@@ -72,6 +74,7 @@ struct sy_resolve_service {
 	pthread_mutex_t lock;
 	struct sy_svc_backends policy;
 	struct sy_snap *retired;          /* swapped out, maybe still held */
+	char src_err[SY_RESOLVE_ERRLEN];  /* the source's last error, "" if none */
 	struct sy_resolve_service *next;
 };
 
@@ -102,6 +105,9 @@ struct sy_resolver {
 	pthread_mutex_t lock;            /* services list, slot allocation */
 	struct sy_resolve_service *services;
 	uint32_t n_services;
+	struct sy_source *source;        /* NULL: no registry_urls */
+	char *cfg_strings;               /* cfg's strings, copied */
+	size_t cfg_strings_len;
 };
 
 /* resolver.c */
@@ -116,7 +122,23 @@ static inline void sy_snap_release(struct sy_slot *slot)
 }
 bool sy_snap_held(sy_resolver *r, const struct sy_snap *p);
 
+/* source_embedded.c */
+struct sy_embedded_answer;
+int sy_source_create(sy_resolver *r);  /* from r->cfg; no network, no thread */
+void sy_source_destroy_config(struct sy_source *src);
+int sy_source_prepare(sy_resolver *r); /* token, thread: before the first watch */
+int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer *a, char *err,
+		    size_t errlen);
+int sy_source_watch(struct sy_resolve_service *s, bool have_index, uint64_t index);
+void sy_source_destroy(sy_resolver *r); /* stops and joins the thread */
+
 /* snapshot.c */
+/* The service's whole list (sy_resolve_set_instances). from_source: a
+ * source's answer, which also says the registry is reachable, and whose
+ * revision may be lower than the one held (a reset: another host, a
+ * restart), so it is never EOLD. */
+int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
+		      const struct sy_resolve_instance *inst, size_t n, bool from_source);
 void sy_snap_free(struct sy_snap *p);
 void sy_istate_put(struct sy_istate *st);
 int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *listed,

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "parse_embedded.h"
 #include "resolve_internal.h"
 
 static uint64_t monotonic_ms(void *ctx)
@@ -45,6 +46,10 @@ void sy_resolve_config_default(struct sy_resolve_config *c)
 	c->panic_window_ms = 10000; /* health.panic_window_s */
 	c->backoff_initial_ms = 1000;
 	c->backoff_max_ms = 30000;
+	c->watch_wait_ms = 30000;
+	c->fetch_timeout_ms = 2000;
+	c->retry_initial_ms = 200;
+	c->retry_max_ms = 5000;
 }
 
 const char *sy_resolve_strerror(int err)
@@ -56,8 +61,20 @@ const char *sy_resolve_strerror(int err)
 	case SY_RESOLVE_ENOENT: return "no such instance";
 	case SY_RESOLVE_EEMPTY: return "no instance to pick";
 	case SY_RESOLVE_EOLD: return "older revision";
+	case SY_RESOLVE_ESOURCE: return "registry unreachable";
 	default: return "unknown error";
 	}
+}
+
+const char *sy_resolve_state_str(enum sy_resolve_state state)
+{
+	switch (state) {
+	case SY_RESOLVE_NEW: return "new";
+	case SY_RESOLVE_FRESH: return "fresh";
+	case SY_RESOLVE_STALE: return "stale";
+	case SY_RESOLVE_FAIL_STATIC: return "fail-static";
+	}
+	return "?";
 }
 
 /* A thread that exits gives its slot back (the key's destructor). */
@@ -69,13 +86,48 @@ static void slot_release(void *p)
 	atomic_store(&slot->in_use, 0);
 }
 
+/* The configuration's strings belong to the caller: keep copies, in one
+ * block (the token is wiped at destroy). */
+static int copy_strings(sy_resolver *r)
+{
+	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
+				  &r->cfg.read_token_file };
+	size_t len = 0;
+	char *p;
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		len += *fields[i] ? strlen(*fields[i]) + 1 : 0;
+	if (!len)
+		return SY_RESOLVE_OK;
+	p = r->cfg_strings = malloc(len);
+	if (!p)
+		return SY_RESOLVE_ENOMEM;
+	r->cfg_strings_len = len;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!*fields[i])
+			continue;
+		strcpy(p, *fields[i]);
+		*fields[i] = p;
+		p += strlen(p) + 1;
+	}
+	return SY_RESOLVE_OK;
+}
+
 int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 {
 	sy_resolver *r;
 
+	int rc;
+
 	*out = NULL;
 	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
 		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
+		return SY_RESOLVE_EINVAL;
+	/* the source's knobs matter only with a source (older callers leave
+	 * them 0 without registry_urls) */
+	if (c && c->registry_urls && *c->registry_urls &&
+	    (c->watch_wait_ms == 0 || c->watch_wait_ms > 300000 || c->fetch_timeout_ms == 0 ||
+	     c->retry_initial_ms == 0 || c->retry_max_ms < c->retry_initial_ms))
 		return SY_RESOLVE_EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -86,7 +138,18 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 		sy_resolve_config_default(&r->cfg);
 	if (!r->cfg.clock_ms)
 		r->cfg.clock_ms = monotonic_ms;
+	if ((rc = copy_strings(r))) {
+		free(r);
+		return rc;
+	}
+	if ((rc = sy_source_create(r))) {
+		free(r->cfg_strings);
+		free(r);
+		return rc;
+	}
 	if (pthread_key_create(&r->key, slot_release)) {
+		sy_source_destroy(r);
+		free(r->cfg_strings);
 		free(r);
 		return SY_RESOLVE_ENOMEM;
 	}
@@ -102,6 +165,8 @@ void sy_resolve_destroy(sy_resolver *r)
 
 	if (!r)
 		return;
+	/* the watch thread first: it uses the services and a slot */
+	sy_source_destroy(r);
 	/* no destructor may run on a slot of ours after this */
 	pthread_key_delete(r->key);
 	for (struct sy_resolve_service *s = r->services, *next; s; s = next) {
@@ -124,6 +189,10 @@ void sy_resolve_destroy(sy_resolver *r)
 		slot = next;
 	}
 	pthread_mutex_destroy(&r->lock);
+	if (r->cfg_strings) {
+		explicit_bzero(r->cfg_strings, r->cfg_strings_len);
+		free(r->cfg_strings);
+	}
 	free(r);
 }
 
@@ -205,14 +274,31 @@ bool sy_snap_held(sy_resolver *r, const struct sy_snap *p)
 	return false;
 }
 
+/* The open service `name`, NULL if none; under r->lock. */
+static struct sy_resolve_service *find_service(sy_resolver *r, const char *name)
+{
+	struct sy_resolve_service *s;
+
+	for (s = r->services; s; s = s->next)
+		if (!strcmp(s->name, name))
+			break;
+	return s;
+}
+
 int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    const struct sy_resolve_service_opts *opts,
 			    sy_resolve_service **out)
 {
 	struct sy_resolve_service_opts o = { 0 };
+	struct sy_embedded_answer first = { 0 };
 	struct sy_policy policy = { 0 };
 	struct sy_resolve_service *s;
-	char err[128];
+	struct sy_snap *cur;
+	/* NULL opts with a source: the balancer's, from the registry */
+	bool opts_from_registry = !opts && r->source;
+	bool fetched = false;
+	char err[SY_RESOLVE_ERRLEN];
+	int rc;
 
 	*out = NULL;
 	if (opts)
@@ -225,13 +311,37 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	if (sy_maglev_check_size(o.table_size, err, sizeof(err)))
 		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "service %s: %s", name, err);
 	pthread_mutex_lock(&r->lock);
-	for (s = r->services; s; s = s->next)
-		if (!strcmp(s->name, name))
-			break;
+	s = find_service(r, name);
+	pthread_mutex_unlock(&r->lock);
+	if (!s && r->source) {
+		/* the first read, in the caller's thread, no lock held */
+		if ((rc = sy_source_prepare(r)))
+			return rc;
+		fetched = sy_source_fetch(r, name, &first, err, sizeof(err)) == 0;
+		if (!fetched && opts_from_registry)
+			return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
+					       "service %s: %s (the table size and seed come from "
+					       "the registry's answer)", name, err);
+		if (fetched && opts_from_registry) {
+			char why[128];
+
+			o.table_size = first.table_size;
+			o.hash_seed = first.hash_seed;
+			if (sy_maglev_check_size(o.table_size, why, sizeof(why))) {
+				sy_embedded_answer_free(&first);
+				return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
+						       "service %s: the registry's %s", name, why);
+			}
+		}
+	}
+	pthread_mutex_lock(&r->lock);
+	s = find_service(r, name); /* another thread may have opened it meanwhile */
 	if (s) {
-		bool same = s->opts.table_size == o.table_size && s->opts.hash_seed == o.hash_seed;
+		bool same = opts_from_registry || (s->opts.table_size == o.table_size &&
+						   s->opts.hash_seed == o.hash_seed);
 
 		pthread_mutex_unlock(&r->lock);
+		sy_embedded_answer_free(&first);
 		if (!same)
 			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
 					       "service %s is open with table_size %u, hash_seed %u",
@@ -242,6 +352,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		pthread_mutex_unlock(&r->lock);
+		sy_embedded_answer_free(&first);
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for service %s", name);
 	}
 	s->r = r;
@@ -256,6 +367,23 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	r->services = s;
 	pthread_mutex_unlock(&r->lock);
 	*out = s;
+	if (!r->source)
+		return SY_RESOLVE_OK;
+	if (fetched && sy_service_update(s, first.revision, first.inst, first.n, true)) {
+		snprintf(err, sizeof(err), "%s", sy_resolve_errmsg(r));
+		fetched = false;
+	}
+	sy_embedded_answer_free(&first);
+	if (!fetched) {
+		snprintf(s->src_err, sizeof(s->src_err), "%s", err);
+		sy_resolve_set_reachable(s, 0);
+	}
+	cur = atomic_load(&s->current);
+	if ((rc = sy_source_watch(s, fetched, cur ? cur->revision : 0)))
+		return rc;
+	if (!fetched)
+		return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
+				       "service %s: %s (opened; the watch keeps trying)", name, err);
 	return SY_RESOLVE_OK;
 }
 

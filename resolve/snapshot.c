@@ -277,6 +277,12 @@ static int check_instance(sy_resolver *r, const struct sy_resolve_instance *x, s
 int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 			     const struct sy_resolve_instance *inst, size_t n)
 {
+	return sy_service_update(s, revision, inst, n, false);
+}
+
+int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
+		      const struct sy_resolve_instance *inst, size_t n, bool from_source)
+{
 	sy_resolver *r = s->r;
 	struct sy_resolve_instance *sorted;
 	struct sy_backend_id *ids;
@@ -299,9 +305,10 @@ int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 		free(ids);
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for %zu instances", n);
 	}
-	memcpy(sorted, inst, sizeof(*sorted) * n);
-	if (n)
+	if (n) { /* an empty list may come without an array */
+		memcpy(sorted, inst, sizeof(*sorted) * n);
 		qsort(sorted, n, sizeof(*sorted), inst_cmp);
+	}
 	for (size_t i = 0; i < n; i++) {
 		sy_addr_to_id(&sorted[i].addr, sorted[i].port, &ids[i]);
 		if (i && !sy_backend_id_cmp(&ids[i - 1], &ids[i])) {
@@ -314,7 +321,9 @@ int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 
 	pthread_mutex_lock(&s->lock);
 	cur = atomic_load(&s->current);
-	if (cur && revision < cur->revision) {
+	if (from_source) {
+		s->policy.source_unreachable = false;
+	} else if (cur && revision < cur->revision) {
 		pthread_mutex_unlock(&s->lock);
 		free(sorted);
 		free(ids);

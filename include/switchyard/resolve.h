@@ -4,8 +4,9 @@
  * balancer uses (docs/client-side.md, man switchyard-resolve(3)).
  *
  * One resolver object per process keeps, per service, the instance list a
- * source delivered (embedded registry, etcd, ZooKeeper: sources are still to
- * come; today sy_resolve_set_instances() fills it) and picks instances:
+ * source delivered (sy-control's embedded registry, watched by a thread of
+ * the resolver when the configuration names registry_urls; or the caller,
+ * through sy_resolve_set_instances()) and picks instances:
  *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
  *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
  *   - consistent hashing with the balancer's own Maglev builder and flow
@@ -48,6 +49,7 @@ enum sy_resolve_err {
 	SY_RESOLVE_ENOENT = -3,   /* the instance is not in the current set */
 	SY_RESOLVE_EEMPTY = -4,   /* no instance to pick (none yet, or all draining) */
 	SY_RESOLVE_EOLD = -5,     /* an update older than the current revision: ignored */
+	SY_RESOLVE_ESOURCE = -6,  /* the registry could not be read (the message says why) */
 };
 
 /* How current a service's set is (the snapshot a pick saw). */
@@ -87,6 +89,23 @@ struct sy_resolve_config {
 	/* Monotonic milliseconds; NULL = CLOCK_MONOTONIC (tests pass their own). */
 	uint64_t (*clock_ms)(void *ctx);
 	void *clock_ctx;
+
+	/* Source: sy-control's embedded registry (docs/registry-api.md). With
+	 * registry_urls set, a thread of the resolver watches every opened
+	 * service with blocking queries and keeps its cache current; picks
+	 * never wait for it. NULL or "": no source (the caller updates).
+	 * The strings are copied by sy_resolve_create. */
+	const char *registry_urls;   /* "http://H1:9181,http://H2:9181": several LB
+				      * hosts' registries, tried in turn */
+	const char *read_token;      /* registry.embedded.read's token; or */
+	const char *read_token_file; /* a file holding it (read at the first open) */
+	uint32_t watch_wait_ms;      /* a blocking query's wait; default 30000 (1..300000) */
+	uint32_t fetch_timeout_ms;   /* the first open's synchronous fetch, over all
+				      * URLs; default 2000 */
+	/* After a failed read (every URL tried), the next round waits
+	 * retry_initial_ms, doubling up to retry_max_ms. Default 200 ms, 5 s. */
+	uint32_t retry_initial_ms;
+	uint32_t retry_max_ms;
 };
 
 /* Per-service hashing parameters: those of the balancer's service
@@ -124,14 +143,28 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out);
 void sy_resolve_destroy(sy_resolver *r);
 
 const char *sy_resolve_strerror(int err);
+/* "new", "fresh", "stale", "fail-static" (the names syctl resolve prints). */
+const char *sy_resolve_state_str(enum sy_resolve_state state);
 /* The calling thread's last error message on r ("" if none). */
 const char *sy_resolve_errmsg(sy_resolver *r);
 
 /* The service `name` (created empty on first use). opts may be NULL
- * (defaults); opening an existing service with other opts is EINVAL. */
+ * (defaults); opening an existing service with other opts is EINVAL.
+ *
+ * With a source (registry_urls), the first open of a service reads its list
+ * once, synchronously (at most fetch_timeout_ms), then the resolver's
+ * thread watches it. opts NULL then means the balancer's table_size and
+ * hash_seed, taken from that first answer: if it fails, the open fails
+ * (ESOURCE) and nothing is opened. With opts given, a failed first read
+ * still opens the service (picks say EEMPTY until the watch delivers) and
+ * returns ESOURCE with *out set. */
 int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    const struct sy_resolve_service_opts *opts,
 			    sy_resolve_service **out);
+
+/* The source's last error about s ("" while its reads succeed; why the
+ * state is STALE otherwise), copied into buf. Returns buf. */
+const char *sy_resolve_source_error(sy_resolve_service *s, char *buf, size_t len);
 
 /* ---- Picks: never block on an update (a set whose round-robin sequence is
  * too long to precompute steps it under a per-snapshot lock, see

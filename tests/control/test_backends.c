@@ -506,10 +506,49 @@ static void test_unreachable_source_is_fail_static(void **state)
 	sy_svcb_free(&s);
 }
 
+/* A loss published while the source was reachable stays applied when it
+ * becomes unreachable: "the last known set" is what was last published
+ * (plus newcomers), not the good set with members the registry had already
+ * reported gone within the panic window. Before the fix (c resurrected,
+ * seen by tests/integration/test_resolve_embedded.sh as the killed agent's
+ * instance coming back into the resolver when sy-control stopped):
+ *   [  ERROR   ] --- 0x3 != 0x2
+ *   [   LINE   ] --- ../tests/control/test_backends.c:...: error: Failure! */
+static void test_unreachable_keeps_the_published_set(void **state)
+{
+	struct sy_policy p = { .panic_threshold = 0.5, .panic_window_ms = 10000 };
+	struct sy_svc_backends s;
+	struct sy_maglev_backend out[8];
+	struct sy_backend_id a = id(1), b = id(2), c = id(3), d = id(4);
+
+	(void)state;
+	sy_svcb_init(&s, &p);
+	sy_svcb_upsert(&s, &a, 1, SY_SRC_ETCD, 0, 0);
+	sy_svcb_upsert(&s, &b, 1, SY_SRC_ETCD, 0, 0);
+	sy_svcb_upsert(&s, &c, 1, SY_SRC_ETCD, 0, 0);
+	assert_int_equal(publish(&s, 0), 3);
+	sy_svcb_remove(&s, &c, SY_LEAVE_LOST, 1000); /* its lease expired: 1 of 3, no panic */
+	assert_int_equal(publish(&s, 1000), 2);
+	assert_false(s.degraded);
+	s.source_unreachable = true; /* 1 s later the registry is gone */
+	assert_int_equal(desired(&s, 2000, out), 2);
+	assert_true(s.degraded);
+	assert_true(has(out, 2, 1, 1) && has(out, 2, 2, 1));
+	/* a loss the stale view reports is still held (the published set) */
+	sy_svcb_remove(&s, &b, SY_LEAVE_LOST, 2500);
+	assert_int_equal(desired(&s, 2500, out), 2);
+	/* a newcomer is taken, c still not */
+	sy_svcb_upsert(&s, &d, 1, SY_SRC_ETCD, 0, 2600);
+	assert_int_equal(desired(&s, 2600, out), 3);
+	assert_true(has(out, 3, 1, 1) && has(out, 3, 2, 1) && has(out, 3, 4, 1));
+	sy_svcb_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ttl_expiry_removes_backend),
+		cmocka_unit_test(test_unreachable_keeps_the_published_set),
 		cmocka_unit_test(test_hold_down_damps_a_flapping_backend),
 		cmocka_unit_test(test_active_checks_rise_and_fall),
 		cmocka_unit_test(test_operator_drain_and_weight_override),

@@ -163,6 +163,15 @@ int syctl_top(const struct sy_http_target *t, int json, int argc, char **argv)
 	return 0;
 }
 
+/* resolve starts a resolver that reads a registry: its argument parser is
+ * tested by resolve_embedded */
+int syctl_resolve(int json, int argc, char **argv)
+{
+	(void)json;
+	CHECK(argc >= 1 && !strcmp(argv[0], "resolve"), "resolve dispatched for '%s'", argv[0]);
+	return 0;
+}
+
 int syctl_import_ipvs(int argc, char **argv)
 {
 	CHECK(argc >= 1 && !strcmp(argv[0], "import-ipvs"), "import-ipvs dispatched for '%s'",

@@ -297,6 +297,36 @@ ipvsadm --add-server --udp-service 198.18.100.9:53 --real-server=[2001:2::9]:535
           b"-A -t 198.18.100.4:22\n-a -t 198.18.100.4:22 -r 198.18.1.5:22 -i --tun-type gre\n")
 
 
+def resolve_answers():
+    """fuzz_resolve_answer: a byte choosing the expected service (0 none,
+    1 "web", 2 "api"), then an answer of GET /v1/services/NAME/instances:
+    the documented example, fail-static, empty, IPv6, and some broken."""
+    t = "fuzz_resolve_answer"
+    inst = [
+        {"id": "198.18.0.11:80", "address": "198.18.0.11", "port": 80, "weight": 1, "zone": "a",
+         "metadata": {"version": "1.2"}, "source": "embedded", "live": True, "expires_in_ms": 4213},
+        {"id": "[2001:2::12]:80", "address": "2001:2::12", "port": 80, "weight": 0, "zone": "",
+         "metadata": {}, "source": "static", "live": True, "expires_in_ms": None},
+    ]
+    ans = {"service": "web", "revision": 1796364613126345, "state": "ok", "state_reason": "",
+           "vip": {"address": "198.18.1.1", "port": 80, "protocol": "tcp"},
+           "maglev": {"table_size": 65537, "hash_seed": 0}, "instances": inst}
+
+    def js(o):
+        return json.dumps(o, sort_keys=True, separators=(",", ":"))
+
+    write(t, "doc-example", b"\x01" + js(ans).encode())
+    write(t, "any-service", b"\x00" + js(ans).encode())
+    write(t, "wrong-service", b"\x02" + js(ans).encode())
+    fs = dict(ans, state="fail-static", state_reason="panic: 2 of 2 lost",
+              instances=[dict(i, live=False) for i in inst])
+    write(t, "fail-static", b"\x01" + js(fs).encode())
+    write(t, "empty", b"\x01" + js(dict(ans, instances=[], maglev={"table_size": 251, "hash_seed": 7})).encode())
+    write(t, "error-503", b"\x01" + b'{"error":"sy-control is stopping; watch again once it is back"}')
+    write(t, "bad-port", b"\x01" + js(dict(ans, instances=[dict(inst[0], port=0)])).encode())
+    write(t, "truncated", b"\x01" + js(ans).encode()[:120])
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -309,6 +339,7 @@ def main():
     api_router()
     syctl()
     import_ipvs()
+    resolve_answers()
 
 
 if __name__ == "__main__":

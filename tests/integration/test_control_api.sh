@@ -180,8 +180,8 @@ ctl --json backends web | grep -q 198.18.0.14 && sy_fail "the backend with a bad
 # its usage (exit 0, stdout) without asking sy-control (the socket below
 # does not exist: a request would exit 3)
 cmds=$("$BUILD/control/syctl" --help | sed -n '/^commands:/,/^[^ ]/{s/^  \([a-z][a-z-]*\).*/\1/p}' | tr '\n' ' ')
-[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload drain-host undrain-host register fleet import-ipvs version " ] &&
-	sy_pass "syctl --help lists 19 commands" || sy_fail "syctl --help lists: $cmds"
+[ "$cmds" = "status services backends add remove drain weight reset lookup table stats top reload drain-host undrain-host register resolve fleet import-ipvs version " ] &&
+	sy_pass "syctl --help lists 20 commands" || sy_fail "syctl --help lists: $cmds"
 help_bad=0
 for c in $cmds; do
 	for h in --help -h; do

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The embedded-registry source: sy-control's read/watch API
+ * (docs/registry-api.md) keeps the resolver's services current.
+ *
+ * One thread per resolver (started at the first open of a service) drives
+ * one blocking query per service at a time (GET .../instances?index=N&wait=T)
+ * through libcurl's multi interface, so N services cost one thread and N
+ * parked connections. An answer with another revision replaces the
+ * service's list (sy_service_update: a revision lower than the one held is
+ * a reset, as the API asks: a restarted sy-control or another LB host).
+ * A failure (no connection, a timeout, a non-200 status, an answer that
+ * does not parse or check) marks the service unreachable: the last list
+ * keeps serving with state STALE (fail-static) and the reason is kept for
+ * sy_resolve_source_error. The next URL is tried at once; after a whole
+ * round of URLs failed, the next round waits a back-off (retry_initial_ms,
+ * doubling up to retry_max_ms). Picks never wait for any of this.
+ *
+ * The first open of a service reads it once synchronously, in the caller's
+ * thread, with its own handle (sy_source_fetch), bounded by
+ * fetch_timeout_ms over all URLs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "parse_embedded.h"
+#include "resolve_internal.h"
+
+#define BODY_MAX (16u << 20)       /* an answer above this is refused */
+#define CONNECT_TIMEOUT_MS 1000
+#define WATCH_SLACK_MS 5000        /* a watch's timeout: its wait plus this */
+#define TICK_MS 1000               /* sy_resolve_tick from the thread */
+
+struct body {
+	char *p;
+	size_t len, cap;
+	bool too_big;
+};
+
+/* One service's watch: at most one request in flight. */
+struct sy_watch {
+	struct sy_resolve_service *s;
+	CURL *easy;
+	struct body body;
+	char errbuf[CURL_ERROR_SIZE];
+	char url[1024];
+	bool in_flight;
+	bool have_index;       /* index: the revision of the list held */
+	uint64_t index;
+	unsigned url_i;        /* the registry asked now */
+	unsigned failed_in_round;
+	uint32_t backoff_ms;
+	uint64_t retry_at_ms;  /* monotonic; 0: now */
+	bool reachable;
+	struct sy_watch *next;
+};
+
+struct sy_source {
+	char **urls;
+	unsigned n_urls;
+	char *token;           /* NULL until loaded (or none configured) */
+	bool prepared;         /* token loaded, thread started */
+	struct curl_slist *headers;
+	pthread_mutex_t lock;  /* pending, prepared */
+	struct sy_watch *pending; /* opened, not yet taken by the thread */
+	struct sy_watch *watches; /* the thread's own */
+	CURLM *multi;
+	pthread_t thread;
+	bool thread_started;
+	_Atomic bool stop;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct body *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > BODY_MAX) {
+		b->too_big = true;
+		return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return n;
+}
+
+/* ---- configuration ----------------------------------------------------------------- */
+
+int sy_source_create(sy_resolver *r)
+{
+	const struct sy_resolve_config *c = &r->cfg;
+	struct sy_source *src;
+	char *list, *save = NULL;
+
+	if (!c->registry_urls || !*c->registry_urls)
+		return SY_RESOLVE_OK;
+	src = calloc(1, sizeof(*src));
+	list = strdup(c->registry_urls);
+	if (!src || !list)
+		goto nomem;
+	pthread_mutex_init(&src->lock, NULL);
+	for (char *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+		char **urls = realloc(src->urls, (src->n_urls + 1) * sizeof(*urls));
+		size_t n = strlen(u);
+
+		if (!urls)
+			goto nomem;
+		src->urls = urls;
+		while (n && u[n - 1] == '/') /* "http://h:9181/" is "http://h:9181" */
+			u[--n] = 0;
+		if (!(src->urls[src->n_urls] = strdup(u)))
+			goto nomem;
+		src->n_urls++;
+	}
+	free(list);
+	if (!src->n_urls) {
+		sy_source_destroy_config(src);
+		return SY_RESOLVE_EINVAL;
+	}
+	if (c->read_token && !(src->token = strdup(c->read_token))) {
+		sy_source_destroy_config(src);
+		return SY_RESOLVE_ENOMEM;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) { /* reference-counted */
+		sy_source_destroy_config(src);
+		return SY_RESOLVE_ENOMEM;
+	}
+	r->source = src;
+	return SY_RESOLVE_OK;
+nomem:
+	free(list);
+	if (src)
+		sy_source_destroy_config(src);
+	return SY_RESOLVE_ENOMEM;
+}
+
+void sy_source_destroy_config(struct sy_source *src)
+{
+	for (unsigned i = 0; i < src->n_urls; i++)
+		free(src->urls[i]);
+	free(src->urls);
+	free(src->token);
+	curl_slist_free_all(src->headers);
+	pthread_mutex_destroy(&src->lock);
+	free(src);
+}
+
+/* The token file: its first line, trailing blanks trimmed. */
+static int load_token(sy_resolver *r, struct sy_source *src)
+{
+	const char *path = r->cfg.read_token_file;
+	char buf[1024];
+	size_t n;
+	FILE *f;
+
+	if (src->token || !path || !*path)
+		return SY_RESOLVE_OK;
+	f = fopen(path, "re");
+	if (!f)
+		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "read_token_file %s: %s", path,
+				       strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	n = strlen(buf);
+	while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = 0;
+	if (!n)
+		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "read_token_file %s: empty", path);
+	src->token = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return src->token ? SY_RESOLVE_OK
+			  : sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for the token");
+}
+
+static void *watch_thread(void *arg);
+
+/* Before the first open: the token, the headers, the thread. */
+int sy_source_prepare(sy_resolver *r)
+{
+	struct sy_source *src = r->source;
+	int rc = SY_RESOLVE_OK;
+
+	pthread_mutex_lock(&src->lock);
+	if (src->prepared)
+		goto out;
+	if ((rc = load_token(r, src)))
+		goto out;
+	if (src->token && !src->headers) {
+		size_t n = strlen(src->token) + 32;
+		char *h = malloc(n);
+
+		if (h) {
+			snprintf(h, n, "Authorization: Bearer %s", src->token);
+			src->headers = curl_slist_append(NULL, h);
+			explicit_bzero(h, n);
+			free(h);
+		}
+		if (!src->headers) {
+			rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for headers");
+			goto out;
+		}
+	}
+	if (!src->multi && !(src->multi = curl_multi_init())) {
+		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "curl_multi_init failed");
+		goto out;
+	}
+	if (pthread_create(&src->thread, NULL, watch_thread, r)) {
+		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "cannot start the watch thread");
+		goto out;
+	}
+	src->thread_started = true;
+	src->prepared = true;
+out:
+	pthread_mutex_unlock(&src->lock);
+	return rc;
+}
+
+/* ---- one request ---------------------------------------------------------------------- */
+
+static void build_url(CURL *e, const struct sy_source *src, unsigned url_i, const char *name,
+		      bool watch, uint64_t index, uint32_t wait_ms, char *url, size_t len)
+{
+	char *esc = curl_easy_escape(e, name, 0);
+
+	if (watch)
+		snprintf(url, len, "%s/v1/services/%s/instances?index=%llu&wait=%ums",
+			 src->urls[url_i], esc ? esc : name, (unsigned long long)index, wait_ms);
+	else
+		snprintf(url, len, "%s/v1/services/%s/instances", src->urls[url_i],
+			 esc ? esc : name);
+	curl_free(esc);
+}
+
+static void setup_easy(CURL *e, const struct sy_source *src, const char *url, struct body *b,
+		       char *errbuf, uint32_t timeout_ms)
+{
+	curl_easy_reset(e);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS));
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	if (src->headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, src->headers);
+	b->len = 0;
+	b->too_big = false;
+	if (b->p)
+		b->p[0] = 0;
+	errbuf[0] = 0;
+}
+
+/* A finished transfer: 0 and *a, or -1 with why in err. */
+static int read_answer(CURL *e, CURLcode cc, const struct body *b, const char *errbuf,
+		       const char *url, const char *name, struct sy_embedded_answer *a,
+		       char *err, size_t errlen)
+{
+	char why[200];
+	long status = 0;
+
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "GET %s: %s", url,
+			 b->too_big ? "answer larger than 16 MiB"
+				    : (errbuf[0] ? errbuf : curl_easy_strerror(cc)));
+		return -1;
+	}
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		size_t n = 0;
+
+		/* the registry's {"error":"..."}, shown as it came (printable) */
+		for (size_t i = 0; b->p && i < b->len && n < 120; i++)
+			if (b->p[i] >= 0x20 && b->p[i] < 0x7f)
+				why[n++] = b->p[i];
+		why[n] = 0;
+		snprintf(err, errlen, "GET %s: HTTP %ld %s", url, status, why);
+		return -1;
+	}
+	if (sy_embedded_parse(b->p, b->len, name, a, why, sizeof(why))) {
+		snprintf(err, errlen, "GET %s: bad answer: %s", url, why);
+		return -1;
+	}
+	return 0;
+}
+
+int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer *a, char *err,
+		    size_t errlen)
+{
+	struct sy_source *src = r->source;
+	uint64_t deadline = mono_ms() + r->cfg.fetch_timeout_ms;
+	char errbuf[CURL_ERROR_SIZE], url[1024];
+	struct body b = { 0 };
+	CURL *e = curl_easy_init();
+	int rc = -1;
+
+	if (!e) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		return -1;
+	}
+	for (unsigned i = 0; i < src->n_urls && rc; i++) {
+		uint64_t now = mono_ms();
+
+		if (now >= deadline) {
+			if (i == 0)
+				snprintf(err, errlen, "fetch_timeout_ms passed");
+			break;
+		}
+		build_url(e, src, i, name, false, 0, 0, url, sizeof(url));
+		setup_easy(e, src, url, &b, errbuf, (uint32_t)(deadline - now));
+		rc = read_answer(e, curl_easy_perform(e), &b, errbuf, url, name, a, err, errlen);
+	}
+	free(b.p);
+	curl_easy_cleanup(e);
+	return rc;
+}
+
+/* ---- the thread ---------------------------------------------------------------------- */
+
+int sy_source_watch(struct sy_resolve_service *s, bool have_index, uint64_t index)
+{
+	struct sy_source *src = s->r->source;
+	struct sy_watch *w = calloc(1, sizeof(*w));
+
+	if (!w || !(w->easy = curl_easy_init())) {
+		free(w);
+		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s",
+				       s->name);
+	}
+	w->s = s;
+	w->have_index = have_index;
+	w->index = index;
+	w->reachable = have_index;
+	w->backoff_ms = s->r->cfg.retry_initial_ms;
+	/* a failed first read is retried after the back-off, not at once */
+	w->retry_at_ms = have_index ? 0 : mono_ms() + w->backoff_ms;
+	pthread_mutex_lock(&src->lock);
+	w->next = src->pending;
+	src->pending = w;
+	pthread_mutex_unlock(&src->lock);
+	curl_multi_wakeup(src->multi);
+	return SY_RESOLVE_OK;
+}
+
+static void set_source_error(struct sy_resolve_service *s, const char *msg)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->src_err, sizeof(s->src_err), "%s", msg);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void start_request(sy_resolver *r, struct sy_source *src, struct sy_watch *w)
+{
+	uint32_t wait = r->cfg.watch_wait_ms;
+
+	/* without a list, ask at once (index 0); with one, park until it changes */
+	build_url(w->easy, src, w->url_i, w->s->name, true, w->have_index ? w->index : 0, wait,
+		  w->url, sizeof(w->url));
+	setup_easy(w->easy, src, w->url, &w->body, w->errbuf, wait + WATCH_SLACK_MS);
+	curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
+	if (curl_multi_add_handle(src->multi, w->easy) == CURLM_OK)
+		w->in_flight = true;
+	else
+		w->retry_at_ms = mono_ms() + w->backoff_ms;
+}
+
+static void on_failure(sy_resolver *r, struct sy_source *src, struct sy_watch *w, const char *why)
+{
+	set_source_error(w->s, why);
+	if (w->reachable) {
+		w->reachable = false;
+		sy_resolve_set_reachable(w->s, 0);
+	}
+	/* another host's revisions mean nothing here: start over with index 0 */
+	w->have_index = false;
+	w->url_i = (w->url_i + 1) % src->n_urls;
+	if (++w->failed_in_round < src->n_urls) {
+		w->retry_at_ms = 0; /* the next registry, at once */
+		return;
+	}
+	w->failed_in_round = 0;
+	w->retry_at_ms = mono_ms() + w->backoff_ms;
+	w->backoff_ms = w->backoff_ms > r->cfg.retry_max_ms / 2 ? r->cfg.retry_max_ms
+								: w->backoff_ms * 2;
+}
+
+static void on_done(sy_resolver *r, struct sy_source *src, struct sy_watch *w, CURLcode cc)
+{
+	struct sy_embedded_answer a;
+	char err[SY_RESOLVE_ERRLEN];
+
+	w->in_flight = false;
+	curl_multi_remove_handle(src->multi, w->easy);
+	if (read_answer(w->easy, cc, &w->body, w->errbuf, w->url, w->s->name, &a, err,
+			sizeof(err))) {
+		on_failure(r, src, w, err);
+		return;
+	}
+	if (!w->have_index || a.revision != w->index || !w->reachable) {
+		int rc = sy_service_update(w->s, a.revision, a.inst, a.n, true);
+
+		if (rc) {
+			snprintf(err, sizeof(err), "GET %.120s: %.120s", w->url, sy_resolve_errmsg(r));
+			sy_embedded_answer_free(&a);
+			on_failure(r, src, w, err);
+			return;
+		}
+	}
+	w->have_index = true;
+	w->index = a.revision;
+	w->reachable = true;
+	w->failed_in_round = 0;
+	w->backoff_ms = r->cfg.retry_initial_ms;
+	w->retry_at_ms = 0;
+	set_source_error(w->s, "");
+	sy_embedded_answer_free(&a);
+}
+
+static void *watch_thread(void *arg)
+{
+	sy_resolver *r = arg;
+	struct sy_source *src = r->source;
+	uint64_t next_tick = mono_ms() + TICK_MS;
+
+	while (!atomic_load(&src->stop)) {
+		uint64_t now, wake;
+		int running, left, timeout;
+		CURLMsg *m;
+
+		pthread_mutex_lock(&src->lock);
+		while (src->pending) {
+			struct sy_watch *w = src->pending;
+
+			src->pending = w->next;
+			w->next = src->watches;
+			src->watches = w;
+		}
+		pthread_mutex_unlock(&src->lock);
+		now = mono_ms();
+		wake = next_tick;
+		for (struct sy_watch *w = src->watches; w; w = w->next) {
+			if (w->in_flight)
+				continue;
+			if (w->retry_at_ms <= now)
+				start_request(r, src, w);
+			else if (w->retry_at_ms < wake)
+				wake = w->retry_at_ms;
+		}
+		curl_multi_perform(src->multi, &running);
+		while ((m = curl_multi_info_read(src->multi, &left))) {
+			struct sy_watch *w = NULL;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			if (w)
+				on_done(r, src, w, m->data.result);
+			wake = 0; /* it may ask again at once */
+		}
+		now = mono_ms();
+		if (now >= next_tick) {
+			sy_resolve_tick(r);
+			next_tick = now + TICK_MS;
+		}
+		timeout = wake <= now ? 0 : (int)(wake - now > TICK_MS ? TICK_MS : wake - now);
+		curl_multi_poll(src->multi, NULL, 0, timeout, NULL);
+	}
+	return NULL;
+}
+
+void sy_source_destroy(sy_resolver *r)
+{
+	struct sy_source *src = r->source;
+	struct sy_watch *lists[2];
+
+	if (!src)
+		return;
+	if (src->thread_started) {
+		atomic_store(&src->stop, true);
+		curl_multi_wakeup(src->multi);
+		pthread_join(src->thread, NULL);
+	}
+	lists[0] = src->watches;
+	lists[1] = src->pending;
+	for (int l = 0; l < 2; l++) {
+		for (struct sy_watch *w = lists[l], *next; w; w = next) {
+			next = w->next;
+			if (w->in_flight)
+				curl_multi_remove_handle(src->multi, w->easy);
+			curl_easy_cleanup(w->easy);
+			free(w->body.p);
+			free(w);
+		}
+	}
+	if (src->multi)
+		curl_multi_cleanup(src->multi);
+	if (src->token)
+		explicit_bzero(src->token, strlen(src->token));
+	sy_source_destroy_config(src);
+	curl_global_cleanup();
+	r->source = NULL;
+}
+
+const char *sy_resolve_source_error(sy_resolve_service *s, char *buf, size_t len)
+{
+	if (!buf || !len)
+		return buf;
+	pthread_mutex_lock(&s->lock);
+	snprintf(buf, len, "%s", s->src_err);
+	pthread_mutex_unlock(&s->lock);
+	return buf;
+}

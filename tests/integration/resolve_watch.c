@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * A resolver client for test_resolve_embedded.sh: libswitchyard-resolve
+ * with the embedded-registry source, through the public API only, picking
+ * all the time and printing every change of what it sees.
+ *
+ *   resolve_watch URLS TOKEN_FILE SERVICE SECONDS
+ *
+ * Opens SERVICE (opts NULL: the balancer's table size and seed), then
+ * until SECONDS pass or SIGTERM: every 2 ms, 10 round-robin picks and one
+ * key pick; every 5 ms a look at the instance set. Each change of (revision,
+ * state, instances) prints one line:
+ *   CHANGE ms=EPOCH_MS rev=R state=fresh|stale|fail-static|new n=N ids=A:P,... picks=P failures=F err=SOURCE_ERROR
+ * (EPOCH_MS: CLOCK_REALTIME milliseconds, to compare with the test's
+ * clock), and at the end
+ *   END picks=P failures=F
+ * A failure is a pick that returned an error. Exit 0 unless the open or
+ * the resolver's creation failed.
+ */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <switchyard/resolve.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static unsigned long long epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+/* "A:P,A:P" of the set, canonical order */
+static void ids_text(const struct sy_resolve_instance *in, size_t n, char *out, size_t len)
+{
+	size_t off = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < n && off < len; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(in[i].addr.family == 6 ? AF_INET6 : AF_INET, in[i].addr.bytes, a, sizeof(a));
+		off += (size_t)snprintf(out + off, len - off, in[i].addr.family == 6 ? "%s[%s]:%u" : "%s%s:%u",
+					i ? "," : "", a, in[i].port);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sy_resolve_config c;
+	struct sy_resolve_instance inst[64];
+	unsigned long long picks = 0, failures = 0, until;
+	char last[4096] = "", now[4096], ids[3500], err[256];
+	sy_resolve_service *s;
+	sy_resolver *r;
+	int rc;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: resolve_watch URLS TOKEN_FILE SERVICE SECONDS\n");
+		return 2;
+	}
+	signal(SIGTERM, on_term);
+	sy_resolve_config_default(&c);
+	c.registry_urls = argv[1];
+	c.read_token_file = argv[2];
+	c.watch_wait_ms = 10000;
+	c.retry_max_ms = 1000;
+	if ((rc = sy_resolve_create(&c, &r))) {
+		fprintf(stderr, "resolve_watch: %s\n", sy_resolve_strerror(rc));
+		return 1;
+	}
+	if ((rc = sy_resolve_service_open(r, argv[3], NULL, &s))) {
+		fprintf(stderr, "resolve_watch: open %s: %s: %s\n", argv[3], sy_resolve_strerror(rc),
+			sy_resolve_errmsg(r));
+		sy_resolve_destroy(r);
+		return 1;
+	}
+	until = epoch_ms() + 1000ull * strtoull(argv[4], NULL, 10);
+	for (unsigned loop = 0; !stop && epoch_ms() < until; loop++) {
+		struct sy_resolve_pick p;
+		enum sy_resolve_state st;
+		uint64_t rev;
+		size_t n;
+
+		for (int i = 0; i < 10; i++, picks++)
+			failures += sy_resolve_pick_rr(s, &p) != SY_RESOLVE_OK;
+		failures += sy_resolve_pick_key(s, &loop, sizeof(loop), &p) != SY_RESOLVE_OK;
+		picks++;
+		if (loop % 3 == 0 && sy_resolve_instances(s, inst, 64, &n, &rev, &st) == 0) {
+			ids_text(inst, n < 64 ? n : 64, ids, sizeof(ids));
+			snprintf(now, sizeof(now), "rev=%llu state=%s n=%zu ids=%s",
+				 (unsigned long long)rev, sy_resolve_state_str(st), n, ids);
+			if (strcmp(now, last)) {
+				printf("CHANGE ms=%llu %s picks=%llu failures=%llu err=%s\n", epoch_ms(), now,
+				       picks, failures, sy_resolve_source_error(s, err, sizeof(err)));
+				fflush(stdout);
+				memcpy(last, now, sizeof(last));
+			}
+		}
+		usleep(2000);
+	}
+	printf("END picks=%llu failures=%llu\n", picks, failures);
+	fflush(stdout);
+	sy_resolve_destroy(r);
+	return 0;
+}

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The embedded-registry source of libswitchyard-resolve (resolve/
+ * source_embedded.c) against a stub registry in this process: an HTTP/1.1
+ * server on 127.0.0.1 (a port the kernel picks) that answers
+ * GET /v1/services/NAME/instances[?index=N&wait=Tms] as sy-control does
+ * (docs/registry-api.md): at once when N differs from its revision, else
+ * parked until the revision changes or the wait passes.
+ *
+ * What it checks, through the public API only: the first open reads
+ * synchronously and takes the balancer's table size and seed; a change
+ * reaches the cache through the watch; a failing registry leaves the last
+ * list serving with state STALE and the reason in sy_resolve_source_error;
+ * a lower revision after that is a reset; a dead first URL falls over to
+ * the next; a wrong token and a missing token file are errors with
+ * messages; destroy with a watch parked joins the thread (ASan: no leak).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <switchyard/resolve.h>
+
+#define TOKEN "stub-read-token-0123456789"
+#define MAX_CONN 64
+
+static struct stub {
+	int fd;
+	uint16_t port;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	bool stop;
+	int status;          /* answer this (503: failing) */
+	uint64_t revision;
+	char instances[1024]; /* the JSON array's inside */
+	unsigned requests;
+	pthread_t conn[MAX_CONN];
+	unsigned n_conn;
+} stub;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void reply(int fd, int status, const char *body)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n",
+			 status, strlen(body));
+
+	/* the client may have gone (a resolver destroyed mid-watch) */
+	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) < 0 ||
+	    send(fd, body, strlen(body), MSG_NOSIGNAL) < 0)
+		return;
+}
+
+static void *serve(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char req[4096] = "", name[64], body[2048];
+	unsigned long long index = 0;
+	unsigned wait = 0;
+	size_t len = 0;
+	bool watch;
+
+	while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+		ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = 0;
+	}
+	req[len] = 0;
+	pthread_mutex_lock(&stub.lock);
+	stub.requests++;
+	if (!strstr(req, "Authorization: Bearer " TOKEN "\r\n")) {
+		pthread_mutex_unlock(&stub.lock);
+		reply(fd, 401, "{\"error\":\"wrong read token\"}");
+		close(fd);
+		return NULL;
+	}
+	watch = sscanf(req, "GET /v1/services/%63[^/]/instances?index=%llu&wait=%ums", name, &index,
+		       &wait) == 3;
+	if (!watch && sscanf(req, "GET /v1/services/%63[^/]/instances", name) != 1) {
+		pthread_mutex_unlock(&stub.lock);
+		reply(fd, 404, "{\"error\":\"no such path\"}");
+		close(fd);
+		return NULL;
+	}
+	if (watch && index == stub.revision && stub.status == 200) {
+		uint64_t until = now_ms() + wait;
+
+		while (!stub.stop && index == stub.revision && stub.status == 200 && now_ms() < until) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&stub.changed, &stub.lock, &ts);
+		}
+	}
+	if (stub.status != 200)
+		snprintf(body, sizeof(body), "{\"error\":\"sy-control is stopping\"}");
+	else
+		snprintf(body, sizeof(body),
+			 "{\"service\":\"%s\",\"revision\":%llu,\"state\":\"ok\",\"state_reason\":\"\","
+			 "\"maglev\":{\"table_size\":251,\"hash_seed\":7},\"instances\":[%s]}",
+			 name, (unsigned long long)stub.revision, stub.instances);
+	int status = stub.status;
+
+	pthread_mutex_unlock(&stub.lock);
+	reply(fd, status, body);
+	close(fd);
+	return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p = { .fd = stub.fd, .events = POLLIN };
+		int c;
+
+		pthread_mutex_lock(&stub.lock);
+		if (stub.stop) {
+			pthread_mutex_unlock(&stub.lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&stub.lock);
+		if (poll(&p, 1, 50) != 1)
+			continue;
+		c = accept(stub.fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		pthread_mutex_lock(&stub.lock);
+		if (stub.n_conn == MAX_CONN) { /* joined below; the test never needs more */
+			for (unsigned i = 0; i < stub.n_conn; i++)
+				pthread_join(stub.conn[i], NULL);
+			stub.n_conn = 0;
+		}
+		pthread_create(&stub.conn[stub.n_conn++], NULL, serve, (void *)(intptr_t)c);
+		pthread_mutex_unlock(&stub.lock);
+	}
+}
+
+static void stub_start(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+
+	memset(&stub, 0, sizeof(stub));
+	pthread_mutex_init(&stub.lock, NULL);
+	pthread_cond_init(&stub.changed, NULL);
+	stub.status = 200;
+	stub.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(stub.fd >= 0);
+	assert_int_equal(bind(stub.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(stub.fd, 64), 0);
+	assert_int_equal(getsockname(stub.fd, (struct sockaddr *)&a, &alen), 0);
+	stub.port = ntohs(a.sin_port);
+	pthread_create(&stub.thread, NULL, accept_loop, NULL);
+}
+
+static void stub_stop(void)
+{
+	pthread_mutex_lock(&stub.lock);
+	stub.stop = true;
+	pthread_cond_broadcast(&stub.changed);
+	pthread_mutex_unlock(&stub.lock);
+	pthread_join(stub.thread, NULL);
+	for (unsigned i = 0; i < stub.n_conn; i++)
+		pthread_join(stub.conn[i], NULL);
+	close(stub.fd);
+}
+
+/* the registry's content changes: parked watches answer */
+static void stub_set(int status, uint64_t revision, const char *instances)
+{
+	pthread_mutex_lock(&stub.lock);
+	stub.status = status;
+	stub.revision = revision;
+	snprintf(stub.instances, sizeof(stub.instances), "%s", instances);
+	pthread_cond_broadcast(&stub.changed);
+	pthread_mutex_unlock(&stub.lock);
+}
+
+#define I(a, w) "{\"address\":\"" a "\",\"port\":80,\"weight\":" #w ",\"zone\":\"z\"}"
+#define TWO I("198.18.0.11", 1) "," I("198.18.0.12", 2)
+#define THREE TWO "," I("198.18.0.13", 1)
+
+static sy_resolver *make(const char *urls, const char *token, const char *token_file)
+{
+	struct sy_resolve_config c;
+	sy_resolver *r;
+
+	sy_resolve_config_default(&c);
+	c.registry_urls = urls;
+	c.read_token = token;
+	c.read_token_file = token_file;
+	c.watch_wait_ms = 1000;
+	c.retry_initial_ms = 50;
+	c.retry_max_ms = 200;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_OK);
+	return r;
+}
+
+/* Waits (at most 5 s) for s to show n instances at revision rev in state st. */
+static bool wait_for(sy_resolve_service *s, size_t n, uint64_t rev, enum sy_resolve_state st)
+{
+	uint64_t until = now_ms() + 5000;
+
+	do {
+		struct sy_resolve_instance inst[8];
+		enum sy_resolve_state got_st;
+		uint64_t got_rev;
+		size_t got_n;
+
+		if (sy_resolve_instances(s, inst, 8, &got_n, &got_rev, &got_st) == 0 && got_n == n &&
+		    got_rev == rev && got_st == st)
+			return true;
+		usleep(10000);
+	} while (now_ms() < until);
+	return false;
+}
+
+static void test_watch_cycle(void **state)
+{
+	char url[64], err[256];
+	struct sy_resolve_service_opts o = { .table_size = 251, .hash_seed = 7 };
+	struct sy_resolve_instance two[2] = { 0 };
+	struct sy_resolve_pick p, q;
+	sy_resolve_service *s, *ref;
+	sy_resolver *r, *manual;
+
+	(void)state;
+	stub_start();
+	stub_set(200, 100, TWO);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", stub.port);
+	r = make(url, TOKEN, NULL);
+	/* the first open reads synchronously: the list is there on return */
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_OK);
+	assert_true(wait_for(s, 2, 100, SY_RESOLVE_FRESH));
+	assert_string_equal(sy_resolve_source_error(s, err, sizeof(err)), "");
+	/* opts NULL: the registry's table size 251 and seed 7, as a manual
+	 * resolver given them picks */
+	assert_int_equal(sy_resolve_create(NULL, &manual), 0);
+	assert_int_equal(sy_resolve_service_open(manual, "web", &o, &ref), 0);
+	for (int i = 0; i < 2; i++) {
+		two[i].addr.family = 4;
+		memcpy(two[i].addr.bytes, (uint8_t[]){ 198, 18, 0, (uint8_t)(11 + i) }, 4);
+		two[i].port = 80;
+		two[i].weight = (uint32_t)(1 + i);
+	}
+	assert_int_equal(sy_resolve_set_instances(ref, 1, two, 2), 0);
+	for (int k = 0; k < 200; k++) {
+		assert_int_equal(sy_resolve_pick_key(s, &k, sizeof(k), &p), 0);
+		assert_int_equal(sy_resolve_pick_key(ref, &k, sizeof(k), &q), 0);
+		assert_memory_equal(&p.instance.addr, &q.instance.addr, sizeof(p.instance.addr));
+	}
+	sy_resolve_destroy(manual);
+
+	/* a change reaches the cache through the parked watch */
+	stub_set(200, 101, THREE);
+	assert_true(wait_for(s, 3, 101, SY_RESOLVE_FRESH));
+	/* an empty list (no instances array to copy): all 3 vanished at once,
+	 * fail-static keeps them. Before the fix, under UBSan (halting):
+	 *   resolve/snapshot.c:308:2: runtime error: null pointer passed as
+	 *   argument 2, which is declared to never be null */
+	stub_set(200, 102, "");
+	assert_true(wait_for(s, 3, 102, SY_RESOLVE_FAIL_STATIC));
+	stub_set(200, 103, THREE);
+	assert_true(wait_for(s, 3, 103, SY_RESOLVE_FRESH));
+
+	/* the registry fails: the last list keeps serving, STALE, and why */
+	stub_set(503, 103, THREE);
+	assert_true(wait_for(s, 3, 103, SY_RESOLVE_STALE));
+	sy_resolve_source_error(s, err, sizeof(err));
+	assert_non_null(strstr(err, "HTTP 503"));
+	assert_non_null(strstr(err, "sy-control is stopping"));
+	for (int k = 0; k < 100; k++) {
+		assert_int_equal(sy_resolve_pick_rr(s, &p), 0);
+		assert_int_equal(p.state, SY_RESOLVE_STALE);
+	}
+	assert_string_equal(sy_resolve_state_str(p.state), "stale");
+	assert_string_equal(sy_resolve_state_str(SY_RESOLVE_FAIL_STATIC), "fail-static");
+
+	/* back, with a lower revision (restarted with a clock that stepped
+	 * back): a reset, taken as it is */
+	stub_set(200, 50, TWO);
+	assert_true(wait_for(s, 2, 50, SY_RESOLVE_FRESH));
+	assert_string_equal(sy_resolve_source_error(s, err, sizeof(err)), "");
+
+	/* destroy with a watch parked: the thread ends, nothing leaks */
+	sy_resolve_destroy(r);
+	stub_stop();
+}
+
+static void test_failover_and_errors(void **state)
+{
+	char urls[160], err[256];
+	struct sy_resolve_service_opts o = { .table_size = 251 };
+	sy_resolve_service *s;
+	sy_resolver *r;
+	int dead;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+
+	(void)state;
+	stub_start();
+	stub_set(200, 7, TWO);
+	/* a port bound but not listening: connection refused */
+	dead = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(dead, (struct sockaddr *)&a, &alen), 0);
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%u,http://127.0.0.1:%u/", ntohs(a.sin_port),
+		 stub.port);
+	r = make(urls, TOKEN, NULL);
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_OK);
+	assert_true(wait_for(s, 2, 7, SY_RESOLVE_FRESH));
+	stub_set(200, 8, THREE);
+	assert_true(wait_for(s, 3, 8, SY_RESOLVE_FRESH));
+	sy_resolve_destroy(r);
+
+	/* a wrong token: opts NULL needs the first answer */
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%u", stub.port);
+	r = make(urls, "not-the-token-0123456789", NULL);
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_ESOURCE);
+	assert_null(s);
+	assert_non_null(strstr(sy_resolve_errmsg(r), "HTTP 401"));
+	assert_non_null(strstr(sy_resolve_errmsg(r), "wrong read token"));
+	/* with opts the service opens anyway, empty, and says why */
+	assert_int_equal(sy_resolve_service_open(r, "api", &o, &s), SY_RESOLVE_ESOURCE);
+	assert_non_null(s);
+	assert_int_equal(sy_resolve_pick_rr(s, &(struct sy_resolve_pick){ 0 }), SY_RESOLVE_EEMPTY);
+	assert_non_null(strstr(sy_resolve_source_error(s, err, sizeof(err)), "HTTP 401"));
+	sy_resolve_destroy(r);
+
+	/* a token file that does not exist */
+	r = make(urls, NULL, "/nonexistent/sy-read.token");
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_EINVAL);
+	assert_string_equal(sy_resolve_errmsg(r),
+			    "read_token_file /nonexistent/sy-read.token: No such file or directory");
+	sy_resolve_destroy(r);
+
+	/* bad source settings */
+	{
+		struct sy_resolve_config c;
+
+		sy_resolve_config_default(&c);
+		c.registry_urls = urls;
+		c.watch_wait_ms = 0;
+		assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+		c.watch_wait_ms = 1000;
+		c.registry_urls = " , ";
+		assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	}
+	close(dead);
+	stub_stop();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch_cycle),
+		cmocka_unit_test(test_failover_and_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
