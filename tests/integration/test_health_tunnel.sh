@@ -26,31 +26,15 @@ NB=2
 DATAPLANE=${3:-xdp} # xdp or dpdk (sy-dataplane on net_af_packet, the kernel behind its TAP)
 TUN_VIP=198.18.1.2
 PLAIN_VIP=198.18.1.3
-CHECK="interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2"
-TOPO_EXTRA_CONFIG="  - name: tun
-    vip: $TUN_VIP
-    port: 80
-    protocol: tcp
-    mode: $MODE
-    table_size: 251
-    source: static
-    backends:
-      - { address: 198.18.0.11, port: 80 }
-      - { address: 198.18.0.12, port: 80 }
-    health:
-      check: { type: tcp, through: tunnel, $CHECK }
-  - name: plain
-    vip: $PLAIN_VIP
-    port: 80
-    protocol: tcp
-    mode: $MODE
-    table_size: 251
-    source: static
-    backends:
-      - { address: 198.18.0.11, port: 80 }
-      - { address: 198.18.0.12, port: 80 }
-    health:
-      check: { type: tcp, $CHECK }"
+# static_service NAME VIP CHECK-OPTIONS: a service on backends 1 and 2
+static_service() {
+	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: %s\n' "$1" "$2" "$MODE"
+	printf '    table_size: 251\n    source: static\n    backends:\n'
+	printf '      - { address: 198.18.0.11, port: 80 }\n      - { address: 198.18.0.12, port: 80 }\n'
+	printf '    health:\n      check: { type: tcp, %sinterval_ms: 200, timeout_ms: 150, rise: 1, fall: 2 }\n' "$3"
+}
+TOPO_EXTRA_CONFIG="$(static_service tun $TUN_VIP "through: tunnel, ")
+$(static_service plain $PLAIN_VIP "")"
 . "$HERE/lb_topology.sh"
 trap 'topo_xdp_cleanup; sy_cleanup' EXIT
 
