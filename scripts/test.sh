@@ -33,12 +33,15 @@ nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
 	bash tests/integration/test_control_churn.sh build-asan \
 	>build-asan/meson-logs/control_churn_long.log 2>&1 &
 long_churn_pid=$!
+# Two at a time: only the tests that may share the machine (unit tests,
+# no namespaces, no fixed ports); meson runs every is_parallel: false test
+# (all that start servers or build namespaces) alone
 for dir in build build-asan; do
 	phase "tests in $dir"
 	# ASan reports are errors; leak checking is on by default.
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C "$dir" --print-errorlogs --num-processes 1
+		meson test -C "$dir" --print-errorlogs --num-processes 2
 	read -r p f < <(python3 scripts/count_results.py "$dir/meson-logs/testlog.json")
 	passed=$((passed + p))
 	failed=$((failed + f))
