@@ -68,6 +68,20 @@ uint64_t bench_pct(const uint64_t *v, size_t n, double q)
 	return v[r - 1];
 }
 
+uint32_t bench_arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
+		fprintf(stderr, "--%s '%s': expected %u..%u\n", opt, s, lo, hi);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
 void bench_default_sy_control(char *out, size_t n)
 {
 	char exe[PATH_MAX];
@@ -100,6 +114,19 @@ static uint16_t free_tcp_port(void)
 		port = ntohs(a.sin_port);
 	close(fd);
 	return port;
+}
+
+/* Whether something listens on 127.0.0.1:port. */
+static bool port_open(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool open_ = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return open_;
 }
 
 static int fail(struct bench_control *bc, const char *what, const char *why)
@@ -233,7 +260,8 @@ int bench_control_start(struct bench_control *bc, const char *sy_control, int cp
 			status = r.status;
 			sy_http_reply_free(&r);
 		}
-		if (status == 200)
+		/* the registry's listener may come up after the API socket */
+		if (status == 200 && port_open(bc->reg_port))
 			return 0;
 		if (bench_now_ns() - t0 > (uint64_t)timeout_ms * 1000000ull)
 			return fail(bc, "sy-control's API socket", "did not answer in time");

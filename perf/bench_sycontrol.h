@@ -40,6 +40,9 @@ int bench_cmp_u64(const void *a, const void *b); /* for qsort */
 /* Nearest-rank percentile of a sorted array (0 if empty). */
 uint64_t bench_pct(const uint64_t *v, size_t n, double q);
 
+/* The value of --opt s, lo..hi; exits 2 with a message otherwise. */
+uint32_t bench_arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi);
+
 /* ../control/sy-control next to this executable (build/control/sy-control). */
 void bench_default_sy_control(char *out, size_t n);
 
@@ -51,7 +54,8 @@ int bench_control_init(struct bench_control *bc, const char *tag);
 int bench_control_secret(struct bench_control *bc, const char *name, uint8_t *key, size_t *klen,
 			 char *path, size_t path_len);
 /* Starts sy-control --config bc->config (output to bc->log), pinned to cpu
- * (-1: not pinned), and waits (at most timeout_ms) for its API socket. */
+ * (-1: not pinned), and waits (at most timeout_ms) for its API socket to
+ * answer and the embedded registry (bc->reg_port) to accept connections. */
 int bench_control_start(struct bench_control *bc, const char *sy_control, int cpu,
 			unsigned timeout_ms);
 /* False once sy-control has exited (said on stderr). */

@@ -302,20 +302,6 @@ static void write_config(const char *key_file, const char *token_file)
 		die("%s: %s", bc.config, strerror(errno));
 }
 
-static uint32_t arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "--%s '%s': expected %u..%u\n", opt, s, lo, hi);
-		exit(2);
-	}
-	return (uint32_t)v;
-}
-
 /* Signed milliseconds, microsecond precision. */
 static double ms_signed(uint64_t ns_biased)
 {
@@ -371,11 +357,11 @@ int main(int argc, char **argv)
 	bench_default_sy_control(sy_control, sizeof(sy_control));
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'r': n_res = arg_u32("resolvers", optarg, 1, MAX_RESOLVERS); break;
-		case 'n': n_changes = arg_u32("changes", optarg, 1, 100000); break;
-		case 'b': n_inst = arg_u32("instances", optarg, 2, MAX_INSTANCES / 2); break;
-		case 'p': poll_us = arg_u32("poll-us", optarg, 1, 999999); break;
-		case 'm': max_s = arg_u32("max-s", optarg, 10, 3600); break;
+		case 'r': n_res = bench_arg_u32("resolvers", optarg, 1, MAX_RESOLVERS); break;
+		case 'n': n_changes = bench_arg_u32("changes", optarg, 1, 100000); break;
+		case 'b': n_inst = bench_arg_u32("instances", optarg, 2, MAX_INSTANCES / 2); break;
+		case 'p': poll_us = bench_arg_u32("poll-us", optarg, 1, 999999); break;
+		case 'm': max_s = bench_arg_u32("max-s", optarg, 10, 3600); break;
 		case 's': snprintf(sy_control, sizeof(sy_control), "%s", optarg); break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
