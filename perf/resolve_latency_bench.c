@@ -6,10 +6,12 @@
  * libswitchyard-resolve's watch thread (resolve/source_embedded.c).
  *
  *   resolve_latency_bench [--resolvers R] [--changes N] [--instances B]
- *                         [--poll-us P] [--sy-control PATH]
+ *                         [--poll-us P] [--table-size M] [--max-s S]
+ *                         [--sy-control PATH]
  *
  * 1. Writes a configuration in a temporary directory: one service `web`
- *    (source embedded, table_size 65537 (sy-control's default), TTL 3600 s,
+ *    (source embedded, Maglev table_size M (default 65537, sy-control's
+ *    default: sy-control and every resolver build that table), TTL 3600 s,
  *    hold-down 0, panic threshold 0 so every change is published), the
  *    embedded registry on 127.0.0.1:<free port> with reads enabled (a read
  *    token file). Starts sy-control (../control/sy-control next to this
@@ -59,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <switchyard/maglev.h>
 #include <switchyard/resolve.h>
 
 #include "bench_sycontrol.h"
@@ -267,7 +270,7 @@ static uint32_t wait_seen(uint32_t seq, unsigned timeout_ms)
 	}
 }
 
-static void write_config(const char *key_file, const char *token_file)
+static void write_config(const char *key_file, const char *token_file, uint32_t table_size)
 {
 	FILE *f = fopen(bc.config, "w");
 
@@ -279,7 +282,7 @@ static void write_config(const char *key_file, const char *token_file)
 		"state_file: %s/sy.state\n"
 		"limits: { lcores: 2, services: 4, backends: 8192, heap_mb: 64 }\n"
 		"api: { socket: %s }\n"
-		"defaults: { encap_source4: 198.18.0.1 }\n"
+		"defaults: { encap_source4: 198.18.0.1, table_size: %u }\n"
 		"registry:\n"
 		"  embedded:\n"
 		"    listen: 127.0.0.1:%u\n"
@@ -297,7 +300,8 @@ static void write_config(const char *key_file, const char *token_file)
 		"    key_file: %s\n"
 		"    next_hop_mac: 02:00:00:00:00:fe\n"
 		"    health: { default_ttl_s: 3600, hold_down_s: 0, panic_threshold: 0 }\n",
-		(int)getpid(), bc.region, bc.dir, bc.socket, bc.reg_port, token_file, key_file);
+		(int)getpid(), bc.region, bc.dir, bc.socket, table_size, bc.reg_port, token_file,
+		key_file);
 	if (fclose(f))
 		die("%s: %s", bc.config, strerror(errno));
 }
@@ -329,9 +333,11 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s [--resolvers R] [--changes N] [--instances B] [--poll-us P]\n"
-		"          [--max-s S] [--sy-control PATH]\n"
+		"          [--table-size M] [--max-s S] [--sy-control PATH]\n"
 		"  defaults: 4 resolver processes, 1000 changes, 16 instances, poll 100 us,\n"
-		"  at most 300 s; sy-control: ../control/sy-control next to this executable.\n",
+		"  Maglev table size 65537 (sy-control's default; the resolvers build the\n"
+		"  same), at most 300 s; sy-control: ../control/sy-control next to this\n"
+		"  executable.\n",
 		prog);
 }
 
@@ -341,9 +347,12 @@ int main(int argc, char **argv)
 		{ "resolvers", required_argument, NULL, 'r' }, { "changes", required_argument, NULL, 'n' },
 		{ "instances", required_argument, NULL, 'b' }, { "poll-us", required_argument, NULL, 'p' },
 		{ "max-s", required_argument, NULL, 'm' },     { "sy-control", required_argument, NULL, 's' },
+		{ "table-size", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 }
 	};
 	uint32_t n_res = 4, n_changes = 1000, n_inst = 16, poll_us = 100, max_s = 300;
+	uint32_t table_size = 65537;
+	char err[256];
 	char sy_control[PATH_MAX], key_file[PATH_MAX], token_file[PATH_MAX], url[64];
 	uint8_t key[SY_KEY_MAX], token[SY_KEY_MAX];
 	size_t klen, tlen, seen_bytes;
@@ -362,6 +371,7 @@ int main(int argc, char **argv)
 		case 'b': n_inst = bench_arg_u32("instances", optarg, 2, MAX_INSTANCES / 2); break;
 		case 'p': poll_us = bench_arg_u32("poll-us", optarg, 1, 999999); break;
 		case 'm': max_s = bench_arg_u32("max-s", optarg, 10, 3600); break;
+		case 't': table_size = bench_arg_u32("table-size", optarg, 251, 1048573); break;
 		case 's': snprintf(sy_control, sizeof(sy_control), "%s", optarg); break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
@@ -369,6 +379,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (sy_maglev_check_size(table_size, err, sizeof(err))) {
+		fprintf(stderr, "resolve_latency_bench: --table-size: %s\n", err);
 		return 2;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -391,15 +405,15 @@ int main(int argc, char **argv)
 	    bench_control_secret(&bc, "web.key", key, &klen, key_file, sizeof(key_file)) ||
 	    bench_control_secret(&bc, "read.token", token, &tlen, token_file, sizeof(token_file)))
 		die("%s", bc.err);
-	write_config(key_file, token_file);
+	write_config(key_file, token_file, table_size);
 	if (bench_control_start(&bc, sy_control, -1, START_TIMEOUT_MS))
 		die("%s", bc.err);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", bc.reg_port);
 	printf("resolve_latency_bench: %u resolver processes x 1 resolver, service " SERVICE
 	       ", %u instances, %u changes, poll every %u us\n",
 	       n_res, n_inst, n_changes, poll_us);
-	printf("  sy-control %s (pid %d), embedded registry %s, table_size 65537\n", sy_control,
-	       (int)bc.pid, url);
+	printf("  sy-control %s (pid %d), embedded registry %s, table_size %u\n", sy_control,
+	       (int)bc.pid, url, table_size);
 	fflush(stdout);
 
 	/* 2. the resolvers: forked before this process has any thread or curl handle */
