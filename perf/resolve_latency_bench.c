@@ -78,8 +78,9 @@
 #define STOP_GRACE_MS 5000
 
 /* What the resolvers must see: a change (instance present or absent) or,
- * before the changes, a count. Written by the bench before `seq` (release);
- * a resolver re-reads `seq` after the fields (a torn read is retried). */
+ * before the changes, a count. The bench sets `seq` to 0, writes the fields,
+ * then the command's number (release); a resolver re-reads `seq` after the
+ * fields, so a half-written command is never judged. */
 enum { WANT_NONE = 0, WANT_COUNT, WANT_PRESENT, WANT_ABSENT };
 
 struct probe {
@@ -87,7 +88,7 @@ struct probe {
 	_Atomic uint32_t done_seq;  /* the last command seen satisfied */
 	uint64_t polls;             /* at the end */
 	uint64_t poll_ns;           /* time spent in the loop, at the end */
-	uint64_t revisions;         /* distinct revisions seen */
+	uint64_t revisions;         /* revisions seen while a command was pending */
 	uint64_t not_fresh;         /* sightings in another state than fresh */
 	char err[256];
 };
@@ -99,11 +100,12 @@ struct shared {
 	_Atomic uint32_t count;     /* WANT_COUNT */
 	_Atomic int stop;
 	struct probe probe[MAX_RESOLVERS];
-	/* seen[r][c]: CLOCK_MONOTONIC ns at which resolver r saw command c */
 };
 
 static struct shared *sh;
-static uint64_t *seen; /* [MAX_RESOLVERS][n_cmds] */
+/* seen[r * n_cmds + seq - 1]: CLOCK_MONOTONIC ns at which resolver r saw
+ * command seq (shared too; 0: not seen) */
+static uint64_t *seen;
 static uint32_t n_cmds;
 static struct bench_control bc;
 static pid_t kids[MAX_RESOLVERS];
