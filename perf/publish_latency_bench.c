@@ -40,7 +40,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -56,12 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -70,7 +65,7 @@
 
 #include <switchyard/region.h>
 
-#include "auth.h"
+#include "bench_sycontrol.h"
 #include "syctl_http.h"
 
 #define BACKEND_PORT 80
@@ -91,29 +86,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	g_interrupted = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static uint64_t rng_state;
@@ -142,28 +114,6 @@ static int pin_to(int cpu)
 	return sched_setaffinity(0, sizeof(s), &s); /* the calling thread */
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static uint64_t pct(const uint64_t *v, size_t n, double q)
-{
-	size_t r;
-
-	if (!n)
-		return 0;
-	r = (size_t)ceil(q * (double)n);
-	if (r < 1)
-		r = 1;
-	if (r > n)
-		r = n;
-	return v[r - 1];
-}
-
 static double ms_of(uint64_t ns)
 {
 	return (double)ns / 1e6;
@@ -171,15 +121,9 @@ static double ms_of(uint64_t ns)
 
 /* ---- what we start and create (for cleanup) ------------------------------ */
 
+static struct bench_control bc; /* sy-control, its files (keys too) */
+
 static struct {
-	char dir[64];         /* temporary directory */
-	char config[128];
-	char socket[128];
-	char log[128];
-	char region[128];
-	char **key_files;
-	uint32_t n_keys;
-	pid_t child;          /* sy-control, 0 = not running */
 	pthread_t reader;
 	bool reader_started;
 } g;
@@ -275,7 +219,7 @@ static void *reader_main(void *arg)
 			hit = all_full(w.map.base, snap);
 		}
 		if (hit) {
-			w.t_seen_ns = now_ns();
+			w.t_seen_ns = bench_now_ns();
 			w.gen_seen = last_gen;
 			pending = false;
 			atomic_store_explicit(&w.done_seq, my_seq, memory_order_release);
@@ -296,12 +240,10 @@ static uint32_t watch_arm(uint32_t cmd)
 	return seq;
 }
 
-static bool child_alive(void);
-
 /* Wait (bounded) until the reader has seen command `seq` satisfied. */
 static int watch_wait(uint32_t seq, unsigned timeout_ms)
 {
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	for (;;) {
 		struct timespec ts;
@@ -309,10 +251,10 @@ static int watch_wait(uint32_t seq, unsigned timeout_ms)
 
 		if (atomic_load_explicit(&w.done_seq, memory_order_acquire) == seq)
 			return 0;
-		if (g_interrupted || !child_alive() || now_ns() >= deadline)
+		if (g_interrupted || !bench_control_alive(&bc) || bench_now_ns() >= deadline)
 			return -1;
 		/* at most 100 ms per sleep: notice a dead child or a signal */
-		left = deadline - now_ns();
+		left = deadline - bench_now_ns();
 		if (left > 100000000ull)
 			left = 100000000ull;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -328,69 +270,6 @@ static int watch_wait(uint32_t seq, unsigned timeout_ms)
 
 /* ---- sy-control ---------------------------------------------------------- */
 
-static bool child_alive(void)
-{
-	int st;
-
-	if (!g.child)
-		return false;
-	if (waitpid(g.child, &st, WNOHANG) == g.child) {
-		fprintf(stderr, "sy-control (pid %d) exited: %s %d\n", (int)g.child,
-			WIFEXITED(st) ? "status" : "signal",
-			WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-		g.child = 0;
-		return false;
-	}
-	return true;
-}
-
-static void stop_child(void)
-{
-	uint64_t deadline;
-	int st;
-
-	if (!g.child)
-		return;
-	kill(g.child, SIGTERM);
-	deadline = now_ns() + (uint64_t)STOP_GRACE_MS * 1000000ull;
-	while (now_ns() < deadline) {
-		if (waitpid(g.child, &st, WNOHANG) == g.child) {
-			g.child = 0;
-			return;
-		}
-		sleep_ms(10);
-	}
-	fprintf(stderr, "sy-control (pid %d) did not stop within %d ms: SIGKILL\n", (int)g.child,
-		STOP_GRACE_MS);
-	kill(g.child, SIGKILL);
-	deadline = now_ns() + 5000000000ull;
-	while (now_ns() < deadline) {
-		if (waitpid(g.child, &st, WNOHANG) == g.child)
-			break;
-		sleep_ms(10);
-	}
-	g.child = 0;
-}
-
-static void show_log_tail(void)
-{
-	char line[512];
-	long n = 0, skip;
-	FILE *f;
-
-	if (!g.log[0] || !(f = fopen(g.log, "r")))
-		return;
-	while (fgets(line, sizeof(line), f))
-		n++;
-	skip = n > 20 ? n - 20 : 0;
-	rewind(f);
-	fprintf(stderr, "--- last lines of sy-control's log ---\n");
-	for (long i = 0; fgets(line, sizeof(line), f); i++)
-		if (i >= skip)
-			fputs(line, stderr);
-	fclose(f);
-}
-
 static void cleanup(void)
 {
 	if (g.reader_started) {
@@ -402,26 +281,7 @@ static void cleanup(void)
 		sy_region_map_close(&w.map);
 		w.mapped = false;
 	}
-	stop_child();
-	if (g.region[0])
-		unlink(g.region);
-	if (g.socket[0])
-		unlink(g.socket);
-	for (uint32_t i = 0; i < g.n_keys; i++) {
-		if (g.key_files[i])
-			unlink(g.key_files[i]);
-		free(g.key_files[i]);
-	}
-	free(g.key_files);
-	g.key_files = NULL;
-	g.n_keys = 0;
-	if (g.config[0])
-		unlink(g.config);
-	if (g.log[0])
-		unlink(g.log);
-	if (g.dir[0])
-		rmdir(g.dir);
-	g.dir[0] = g.config[0] = g.socket[0] = g.log[0] = g.region[0] = 0;
+	bench_control_remove(&bc);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -435,65 +295,9 @@ static void die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (!g_interrupted)
-		show_log_tail();
+		bench_control_log_tail(&bc, 20);
 	cleanup();
 	exit(1);
-}
-
-static pid_t spawn_sy_control(const char *path)
-{
-	pid_t parent = getpid(), pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		char *argv[] = { (char *)path, (char *)"--config", g.config, NULL };
-		cpu_set_t s;
-		int fd;
-
-		CPU_ZERO(&s);
-		CPU_SET(0, &s);
-		sched_setaffinity(0, sizeof(s), &s);
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
-		if (getppid() != parent)
-			_exit(127);
-		fd = open(g.log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execv(path, argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* ---- configuration ------------------------------------------------------- */
-
-static uint16_t free_tcp_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint16_t port = 0;
-
-	if (fd < 0)
-		return 0;
-	if (!bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 static void ip4_str(uint32_t host_order, char *out, size_t n)
@@ -510,37 +314,19 @@ struct svc {
 	struct sy_vip_key vip;
 };
 
-static void write_key(struct svc *s, const char *path)
-{
-	char hex[2 * 32 + 2];
-	int fd;
-
-	s->klen = 32;
-	if (getrandom(s->key, s->klen, 0) != (ssize_t)s->klen)
-		die("getrandom: %s", strerror(errno));
-	for (size_t i = 0; i < s->klen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", s->key[i]);
-	hex[2 * s->klen] = '\n';
-	hex[2 * s->klen + 1] = 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex))
-		die("%s: %s", path, strerror(errno));
-	close(fd);
-}
-
-static void write_config(struct svc *svc, uint32_t n_svc, uint32_t table_size,
+static void write_config(struct svc *svc, char **key_files, uint32_t n_svc, uint32_t table_size,
 			 uint32_t max_backends, uint32_t heap_mb, uint16_t reg_port)
 {
-	FILE *f = fopen(g.config, "w");
+	FILE *f = fopen(bc.config, "w");
 	char ip[32];
 
 	if (!f)
-		die("%s: %s", g.config, strerror(errno));
+		die("%s: %s", bc.config, strerror(errno));
 	fprintf(f, "instance: publat-%d\n", (int)getpid());
-	fprintf(f, "region: %s\n", g.region);
+	fprintf(f, "region: %s\n", bc.region);
 	fprintf(f, "limits:\n  lcores: 4\n  services: %u\n  backends: %u\n  heap_mb: %u\n",
 		n_svc, max_backends, heap_mb);
-	fprintf(f, "api:\n  socket: %s\n", g.socket);
+	fprintf(f, "api:\n  socket: %s\n", bc.socket);
 	fprintf(f, "defaults:\n  table_size: %u\n  encap_source4: 198.18.0.1\n", table_size);
 	fprintf(f, "registry:\n  embedded:\n    listen: 127.0.0.1:%u\n"
 		   "    allowed_prefixes: [127.0.0.0/8, 198.18.0.0/15]\n"
@@ -562,100 +348,18 @@ static void write_config(struct svc *svc, uint32_t n_svc, uint32_t table_size,
 			"      default_ttl_s: 3600\n"
 			"      hold_down_s: 0\n"
 			"      panic_threshold: 0\n",
-			svc[i].name, ip, VIP_PORT, table_size, g.key_files[i]);
+			svc[i].name, ip, VIP_PORT, table_size, key_files[i]);
 	}
 	if (fclose(f))
-		die("%s: %s", g.config, strerror(errno));
+		die("%s: %s", bc.config, strerror(errno));
 }
 
-/* ---- the registry client (one reused curl handle) ------------------------ */
-
-struct client {
-	CURL *c;
-	char url_reg[96], url_dereg[96];
-	char resp[1024];
-	size_t rlen;
-	struct curl_slist *hdr;
-	char body[SY_REG_MAX_BODY];
-	char err[CURL_ERROR_SIZE];
-};
-
-static size_t sink(char *p, size_t size, size_t n, void *arg)
+/* A signed (de)registration of backend addr_host in s, ready to send. */
+static void client_prepare(struct bench_reg_client *cl, bool reg, const struct svc *s,
+			   uint32_t addr_host)
 {
-	struct client *cl = arg;
-	size_t add = size * n, room = sizeof(cl->resp) - 1 - cl->rlen;
-
-	memcpy(cl->resp + cl->rlen, p, add < room ? add : room);
-	cl->rlen += add < room ? add : room;
-	cl->resp[cl->rlen] = 0;
-	return add;
-}
-
-static void client_init(struct client *cl, uint16_t port)
-{
-	memset(cl, 0, sizeof(*cl));
-	cl->c = curl_easy_init();
-	if (!cl->c)
-		die("cannot initialise libcurl");
-	snprintf(cl->url_reg, sizeof(cl->url_reg), "http://127.0.0.1:%u/v1/register", port);
-	snprintf(cl->url_dereg, sizeof(cl->url_dereg), "http://127.0.0.1:%u/v1/deregister", port);
-	curl_easy_setopt(cl->c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(cl->c, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
-	curl_easy_setopt(cl->c, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(cl->c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(cl->c, CURLOPT_WRITEDATA, cl);
-	curl_easy_setopt(cl->c, CURLOPT_ERRORBUFFER, cl->err);
-	curl_easy_setopt(cl->c, CURLOPT_POST, 1L);
-}
-
-static void client_free(struct client *cl)
-{
-	curl_slist_free_all(cl->hdr);
-	if (cl->c)
-		curl_easy_cleanup(cl->c);
-	memset(cl, 0, sizeof(*cl));
-}
-
-/* Everything before the request goes out: body, signature, headers. */
-static void client_prepare(struct client *cl, bool reg, const struct svc *s, uint32_t addr_host)
-{
-	struct sy_registration r = { .family = SY_AF_INET, .port = BACKEND_PORT, .weight = 1 };
-	char sig[SY_SIG_HEX_LEN + 1], h[128];
-
-	snprintf(r.service, sizeof(r.service), "%s", s->name);
-	r.addr[0] = htonl(addr_host);
-	r.timestamp_ms = wall_ms();
-	if (sy_registration_build(&r, s->key, s->klen, cl->body, sizeof(cl->body), sig))
-		die("cannot build a registration for %s", s->name);
-	snprintf(h, sizeof(h), "X-Switchyard-Signature: %s", sig);
-	curl_slist_free_all(cl->hdr);
-	cl->hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	cl->hdr = curl_slist_append(cl->hdr, "Expect:");
-	cl->hdr = curl_slist_append(cl->hdr, h);
-	if (!cl->hdr)
-		die("out of memory");
-	curl_easy_setopt(cl->c, CURLOPT_URL, reg ? cl->url_reg : cl->url_dereg);
-	curl_easy_setopt(cl->c, CURLOPT_HTTPHEADER, cl->hdr);
-	curl_easy_setopt(cl->c, CURLOPT_POSTFIELDS, cl->body);
-	curl_easy_setopt(cl->c, CURLOPT_POSTFIELDSIZE, (long)strlen(cl->body));
-	cl->rlen = 0;
-	cl->resp[0] = 0;
-	cl->err[0] = 0;
-}
-
-/* Send the prepared request; returns the HTTP status (0: no answer). */
-static long client_send(struct client *cl)
-{
-	long status = 0;
-	CURLcode rc = curl_easy_perform(cl->c);
-
-	if (rc != CURLE_OK) {
-		if (!cl->err[0])
-			snprintf(cl->err, sizeof(cl->err), "%s", curl_easy_strerror(rc));
-		return 0;
-	}
-	curl_easy_getinfo(cl->c, CURLINFO_RESPONSE_CODE, &status);
-	return status;
+	if (bench_reg_prepare(cl, reg, s->name, s->key, s->klen, addr_host, BACKEND_PORT))
+		die("%s", cl->err);
 }
 
 /* ---- /metrics ------------------------------------------------------------ */
@@ -676,7 +380,7 @@ static int fetch_hist(struct hist *h)
 	static const char bucket[] = "switchyard_publish_latency_seconds_bucket{le=\"";
 	static const char sum[] = "switchyard_publish_latency_seconds_sum ";
 	static const char count[] = "switchyard_publish_latency_seconds_count ";
-	struct sy_http_target t = { .socket = g.socket, .base = "http://localhost",
+	struct sy_http_target t = { .socket = bc.socket, .base = "http://localhost",
 				    .timeout_ms = HTTP_TIMEOUT_MS };
 	struct sy_http_reply r;
 	const char *p;
@@ -747,38 +451,6 @@ static void usage(FILE *f, const char *prog)
 		prog);
 }
 
-static uint32_t arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "--%s '%s': expected %u..%u\n", opt, s, lo, hi);
-		exit(2);
-	}
-	return (uint32_t)v;
-}
-
-static void default_sy_control(char *out, size_t n)
-{
-	char exe[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (len <= 0) {
-		snprintf(out, n, "build/control/sy-control");
-		return;
-	}
-	exe[len] = 0;
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	if ((size_t)snprintf(out, n, "%s/../control/sy-control", exe) >= n)
-		snprintf(out, n, "build/control/sy-control");
-}
-
 static void print_dist(const char *label, uint64_t *v, size_t n)
 {
 	uint64_t sum = 0;
@@ -787,12 +459,12 @@ static void print_dist(const char *label, uint64_t *v, size_t n)
 		printf("  %-12s (none)\n", label);
 		return;
 	}
-	qsort(v, n, sizeof(*v), cmp_u64);
+	qsort(v, n, sizeof(*v), bench_cmp_u64);
 	for (size_t i = 0; i < n; i++)
 		sum += v[i];
 	printf("  %-12s n=%-5zu min %8.3f  p50 %8.3f  p90 %8.3f  p99 %8.3f  max %8.3f  mean %8.3f\n",
-	       label, n, ms_of(v[0]), ms_of(pct(v, n, 0.50)), ms_of(pct(v, n, 0.90)),
-	       ms_of(pct(v, n, 0.99)), ms_of(v[n - 1]), ms_of(sum / n));
+	       label, n, ms_of(v[0]), ms_of(bench_pct(v, n, 0.50)), ms_of(bench_pct(v, n, 0.90)),
+	       ms_of(bench_pct(v, n, 0.99)), ms_of(v[n - 1]), ms_of(sum / n));
 }
 
 int main(int argc, char **argv)
@@ -815,8 +487,8 @@ int main(int argc, char **argv)
 	size_t n_lat = 0, n_reg = 0, n_dereg = 0, seen_before_answer = 0;
 	struct hist h0, h1;
 	bool have_hist;
-	struct client cl;
-	uint16_t reg_port;
+	struct bench_reg_client cl;
+	char **key_files;
 	uint32_t max_backends, heap_mb, seq;
 	long cpus;
 	int c;
@@ -824,19 +496,19 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			n_changes = arg_u32("changes", optarg, 1, 100000);
+			n_changes = bench_arg_u32("changes", optarg, 1, 100000);
 			set_n = true;
 			break;
 		case 's':
-			n_svc = arg_u32("services", optarg, 1, 4096);
+			n_svc = bench_arg_u32("services", optarg, 1, 4096);
 			set_s = true;
 			break;
 		case 'b':
-			n_be = arg_u32("backends", optarg, 1, 10000);
+			n_be = bench_arg_u32("backends", optarg, 1, 10000);
 			set_b = true;
 			break;
 		case 'm':
-			table_size = arg_u32("table-size", optarg, 251, 1048573);
+			table_size = bench_arg_u32("table-size", optarg, 251, 1048573);
 			break;
 		case 'r':
 			seed = strtoull(optarg, NULL, 0);
@@ -867,7 +539,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!syctl_path[0])
-		default_sy_control(syctl_path, sizeof(syctl_path));
+		bench_default_sy_control(syctl_path, sizeof(syctl_path));
 	if (access(syctl_path, X_OK)) {
 		fprintf(stderr, "publish_latency_bench: %s: %s (build it, or pass --sy-control PATH)\n",
 			syctl_path, strerror(errno));
@@ -901,42 +573,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warning: cannot pin to core 0: %s\n", strerror(errno));
 
 	/* 1. the configuration */
-	snprintf(g.dir, sizeof(g.dir), "/tmp/sy-publat-XXXXXX");
-	if (!mkdtemp(g.dir)) {
-		g.dir[0] = 0;
-		die("mkdtemp: %s", strerror(errno));
-	}
-	snprintf(g.config, sizeof(g.config), "%s/switchyard.yaml", g.dir);
-	snprintf(g.socket, sizeof(g.socket), "%s/api.sock", g.dir);
-	snprintf(g.log, sizeof(g.log), "%s/sy-control.log", g.dir);
-	snprintf(g.region, sizeof(g.region), "/dev/shm/switchyard-publat-%d-%s", (int)getpid(),
-		 strrchr(g.dir, '-') + 1);
-	if (access(g.region, F_OK) == 0) {
-		g.region[0] = 0; /* not ours: never remove it */
-		die("region file already exists");
-	}
+	if (bench_control_init(&bc, "sy-publat"))
+		die("%s", bc.err);
 	svc = calloc(n_svc, sizeof(*svc));
-	g.key_files = calloc(n_svc, sizeof(*g.key_files));
+	key_files = calloc(n_svc, sizeof(*key_files));
 	present = calloc((size_t)n_svc * n_be + n_changes + 1, sizeof(*present));
 	lat = calloc(n_changes, sizeof(*lat));
 	lat_reg = calloc(n_changes, sizeof(*lat_reg));
 	lat_dereg = calloc(n_changes, sizeof(*lat_dereg));
 	rtt = calloc(n_changes, sizeof(*rtt));
-	if (!svc || !g.key_files || !present || !lat || !lat_reg || !lat_dereg || !rtt)
+	if (!svc || !key_files || !present || !lat || !lat_reg || !lat_dereg || !rtt)
 		die("out of memory");
 	for (uint32_t i = 0; i < n_svc; i++) {
 		snprintf(svc[i].name, sizeof(svc[i].name), "svc-%04u", i);
 		svc[i].vip = (struct sy_vip_key){ .addr = { htonl(VIP_BASE + i) },
 						  .port = htons(VIP_PORT), .proto = IPPROTO_TCP,
 						  .family = SY_AF_INET };
-		if (asprintf(&g.key_files[i], "%s/%s.key", g.dir, svc[i].name) < 0)
-			die("out of memory");
-		g.n_keys = i + 1;
-		write_key(&svc[i], g.key_files[i]);
+		char name[64], path[PATH_MAX];
+
+		snprintf(name, sizeof(name), "%s.key", svc[i].name);
+		if (bench_control_secret(&bc, name, svc[i].key, &svc[i].klen, path, sizeof(path)) ||
+		    !(key_files[i] = strdup(path)))
+			die("%s", bc.err[0] ? bc.err : "out of memory");
 	}
-	reg_port = free_tcp_port();
-	if (!reg_port)
-		die("no free TCP port on 127.0.0.1");
 	/* counter slots for every backend ever published, with room for the
 	 * ones retired objects still hold; heap for three copies of all tables */
 	max_backends = 2 * (n_svc * n_be + n_changes) + 1024;
@@ -944,42 +603,23 @@ int main(int argc, char **argv)
 			     (1u << 20)) + 64;
 	if (heap_mb < 256)
 		heap_mb = 256;
-	write_config(svc, n_svc, table_size, max_backends, heap_mb, reg_port);
+	write_config(svc, key_files, n_svc, table_size, max_backends, heap_mb, bc.reg_port);
 
 	/* 2. sy-control, pinned to core 0 */
 	printf("publish_latency_bench: %u services x %u backends, M=%u, %u changes, seed 0x%llx\n",
 	       n_svc, n_be, table_size, n_changes, (unsigned long long)seed);
 	printf("  sy-control %s (core 0), reader lcore slot 0 (core %d), registry 127.0.0.1:%u\n",
-	       syctl_path, w.cpu, reg_port);
+	       syctl_path, w.cpu, bc.reg_port);
 	fflush(stdout);
-	g.child = spawn_sy_control(syctl_path);
-	t_start = now_ns();
-	for (;;) {
-		struct sy_http_target t = { .socket = g.socket, .base = "http://localhost",
-					    .timeout_ms = 1000 };
-		struct sy_http_reply r = { 0 };
-		long status = 0;
-
-		if (!child_alive())
-			die("sy-control did not start");
-		if (access(g.socket, F_OK) == 0) {
-			sy_http_request(&t, "GET", "/v1/status", NULL, 0, NULL, &r);
-			status = r.status;
-			sy_http_reply_free(&r);
-		}
-		if (status == 200)
-			break;
-		if (g_interrupted)
-			die("interrupted");
-		if (now_ns() - t_start > (uint64_t)START_TIMEOUT_MS * 1000000ull)
-			die("sy-control's API socket did not answer within %d ms", START_TIMEOUT_MS);
-		sleep_ms(20);
-	}
-	printf("  sy-control up after %.1f ms (pid %d)\n", ms_of(now_ns() - t_start), (int)g.child);
+	t_start = bench_now_ns();
+	if (bench_control_start(&bc, syctl_path, 0, START_TIMEOUT_MS))
+		die("%s", bc.err);
+	printf("  sy-control up after %.1f ms (pid %d)\n", ms_of(bench_now_ns() - t_start), (int)bc.pid);
 
 	/* 3. the initial backends */
-	client_init(&cl, reg_port);
-	t_start = now_ns();
+	if (bench_reg_init(&cl, bc.reg_port, HTTP_TIMEOUT_MS))
+		die("%s", cl.err);
+	t_start = bench_now_ns();
 	for (uint32_t b = 0; b < n_be; b++) {
 		for (uint32_t i = 0; i < n_svc; i++) {
 			long st;
@@ -987,9 +627,9 @@ int main(int argc, char **argv)
 			if (g_interrupted)
 				die("interrupted");
 			client_prepare(&cl, true, &svc[i], next_addr);
-			st = client_send(&cl);
+			st = bench_reg_send(&cl);
 			if (st != 200) {
-				if (!child_alive())
+				if (!bench_control_alive(&bc))
 					die("sy-control died during the registrations");
 				die("registration %u of %s: status %ld %s%s", b, svc[i].name, st,
 				    cl.resp, cl.err);
@@ -998,21 +638,21 @@ int main(int argc, char **argv)
 		}
 	}
 	{
-		double s = (double)(now_ns() - t_start) / 1e9;
+		double s = (double)(bench_now_ns() - t_start) / 1e9;
 
 		printf("  %u registrations in %.2f s (%.0f/s)\n", n_svc * n_be, s,
 		       (double)(n_svc * n_be) / s);
 	}
 
 	/* 4. the reader: map the region, wait until it shows every backend */
-	if (sy_region_map_open(g.region, &w.map, err, sizeof(err)))
+	if (sy_region_map_open(bc.region, &w.map, err, sizeof(err)))
 		die("%s", err);
 	w.mapped = true;
 	if (pthread_create(&g.reader, NULL, reader_main, NULL))
 		die("pthread_create failed");
 	g.reader_started = true;
 	while (atomic_load(&w.state) == 0)
-		sleep_ms(1);
+		bench_sleep_ms(1);
 	if (atomic_load(&w.state) < 0)
 		die("reader: %s", w.err);
 	w.vips = NULL;
@@ -1038,12 +678,12 @@ int main(int argc, char **argv)
 	/* Warm the connection with a heartbeat (changes nothing: no publish),
 	 * since the registry closes connections idle for 5 s. */
 	client_prepare(&cl, true, &svc[present[0].svc], present[0].addr);
-	if (client_send(&cl) != 200)
+	if (bench_reg_send(&cl) != 200)
 		die("heartbeat: %s%s", cl.resp, cl.err);
 	have_hist = fetch_hist(&h0) == 0;
 	if (!have_hist)
 		fprintf(stderr, "warning: no switchyard_publish_latency_seconds histogram before the changes\n");
-	sleep_ms(200); /* let sy-control's main loop go idle */
+	bench_sleep_ms(200); /* let sy-control's main loop go idle */
 
 	/* 5. the changes */
 	for (uint32_t k = 0; k < n_changes; k++) {
@@ -1067,9 +707,9 @@ int main(int argc, char **argv)
 					       .addr = { htonl(be.addr) } };
 		w.want_present = reg;
 		seq = watch_arm(CMD_CHANGE);
-		t0 = now_ns();
-		st = client_send(&cl);
-		t_http = now_ns();
+		t0 = bench_now_ns();
+		st = bench_reg_send(&cl);
+		t_http = bench_now_ns();
 		if (st != 200)
 			die("change %u (%s %s): status %ld %s%s", k, reg ? "register" : "deregister",
 			    svc[be.svc].name, st, cl.resp, cl.err);
@@ -1130,15 +770,18 @@ int main(int argc, char **argv)
 	} else {
 		printf("sy-control /metrics switchyard_publish_latency_seconds: not available\n");
 	}
-	printf("RESULT p50_ms=%.3f p99_ms=%.3f\n", ms_of(pct(lat, n_lat, 0.50)),
-	       ms_of(pct(lat, n_lat, 0.99)));
+	printf("RESULT p50_ms=%.3f p99_ms=%.3f\n", ms_of(bench_pct(lat, n_lat, 0.50)),
+	       ms_of(bench_pct(lat, n_lat, 0.99)));
 	fflush(stdout);
 
-	client_free(&cl);
+	bench_reg_free(&cl);
 	cleanup();
 	curl_global_cleanup();
 	sem_destroy(&w.done);
 	free((void *)w.vips);
+	for (uint32_t i = 0; i < n_svc; i++)
+		free(key_files[i]);
+	free(key_files);
 	free(svc);
 	free(present);
 	free(lat);
