@@ -48,6 +48,7 @@ static uint64_t content_hash(const struct sy_daemon *d, struct sy_service_state 
 	h = sy_fnv64(h, &cs->vip, sizeof(cs->vip));
 	h = sy_fnv64(h, &cs->table_size, sizeof(cs->table_size));
 	h = sy_fnv64(h, &cs->hash_seed, sizeof(cs->hash_seed));
+	h = sy_fnv64(h, &cs->hash_fields, sizeof(cs->hash_fields));
 	h = sy_fnv64(h, &s->b.degraded, sizeof(s->b.degraded));
 	h = sy_fnv64(h, s->b.degraded_reason, strlen(s->b.degraded_reason) + 1);
 	for (uint32_t i = 0; i < s->b.n_published; i++) {
@@ -150,12 +151,13 @@ static json_t *instances_json(struct sy_daemon *d, struct sy_service_state *s)
 	}
 	free(idx);
 	sy_format_ip(cs->vip.family, cs->vip.addr, vip, sizeof(vip));
-	j = json_pack("{s:s, s:I, s:s, s:s, s:{s:s, s:i, s:s}, s:{s:i, s:I}, s:o}", "service",
+	j = json_pack("{s:s, s:I, s:s, s:s, s:{s:s, s:i, s:s}, s:{s:i, s:I, s:s}, s:o}", "service",
 		      s->name, "revision", (json_int_t)s->rev.revision, "state", state_of(s),
 		      "state_reason", s->b.degraded ? s->b.degraded_reason : "", "vip", "address", vip,
 		      "port", (int)ntohs(cs->vip.port), "protocol", cs->vip.proto == 17 ? "udp" : "tcp",
 		      "maglev", "table_size", (int)cs->table_size, "hash_seed",
-		      (json_int_t)cs->hash_seed, "instances", list);
+		      (json_int_t)cs->hash_seed, "hash",
+		      sy_hash_fields_names[cs->hash_fields & SY_HASH_FIELDS_MASK], "instances", list);
 	return j;
 }
 

@@ -150,6 +150,24 @@ int sy_embedded_parse(const char *body, size_t len, const char *service,
 	if (!get_uint(maglev, "hash_seed", 0, UINT32_MAX, &u, "maglev.", err, errlen))
 		goto out;
 	a->hash_seed = (uint32_t)u;
+	/* what the service hashes (services.<name>.hash); absent from the
+	 * answers of sy-control before it had the setting: the 5-tuple */
+	a->hash = SY_RESOLVE_HASH_5TUPLE;
+	v = json_object_get(maglev, "hash");
+	if (v) {
+		static const char *const names[] = { "5-tuple", "3-tuple", "source-ip",
+						     "source-ip-port" };
+		uint32_t i = 0;
+
+		while (json_is_string(v) && i < 4 && strcmp(json_string_value(v), names[i]))
+			i++;
+		if (i == 4 || !json_is_string(v)) {
+			snprintf(err, errlen, "maglev.hash: not 5-tuple, 3-tuple, source-ip or "
+					      "source-ip-port");
+			goto out;
+		}
+		a->hash = i;
+	}
 	list = json_object_get(root, "instances");
 	if (!json_is_array(list)) {
 		snprintf(err, errlen, "instances: %s", list ? "not an array" : "missing");

@@ -21,6 +21,7 @@ struct sy_embedded_answer {
 	bool fail_static;     /* the balancer keeps its last good set */
 	uint32_t table_size;  /* the balancer's Maglev M for the service */
 	uint32_t hash_seed;
+	uint32_t hash;        /* maglev.hash: SY_RESOLVE_HASH_*, 5-tuple if absent */
 	size_t n;
 	struct sy_resolve_instance *inst; /* n entries, malloc'd (NULL when n = 0) */
 };

@@ -318,7 +318,7 @@ int sy_resolve_pick_flow(sy_resolve_service *s, const struct sy_resolve_flow *f,
 	k.sport = (uint16_t)(f->sport >> 8 | f->sport << 8);
 	k.dport = (uint16_t)(f->dport >> 8 | f->dport << 8);
 	k.proto = f->proto;
-	return pick_hash(s, sy_flow_hash(&k, s->opts.hash_seed), out);
+	return pick_hash(s, sy_service_flow_hash(&k, s->opts.hash_seed, s->opts.hash), out);
 }
 
 int sy_resolve_pick_key(sy_resolve_service *s, const void *key, size_t len,

@@ -327,6 +327,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 
 			o.table_size = first.table_size;
 			o.hash_seed = first.hash_seed;
+			o.hash = first.hash;
 			if (sy_maglev_check_size(o.table_size, why, sizeof(why))) {
 				sy_embedded_answer_free(&first);
 				return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
@@ -338,7 +339,8 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	s = find_service(r, name); /* another thread may have opened it meanwhile */
 	if (s) {
 		bool same = opts_from_registry || (s->opts.table_size == o.table_size &&
-						   s->opts.hash_seed == o.hash_seed);
+						   s->opts.hash_seed == o.hash_seed &&
+						   s->opts.hash == o.hash);
 
 		pthread_mutex_unlock(&r->lock);
 		sy_embedded_answer_free(&first);

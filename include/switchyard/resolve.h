@@ -113,7 +113,15 @@ struct sy_resolve_config {
 struct sy_resolve_service_opts {
 	uint32_t table_size; /* prime, 251..1048573; 0 = 65537 (sy-control's default) */
 	uint32_t hash_seed;  /* 0 = sy-control's default (0) */
+	uint32_t hash;       /* what sy_resolve_pick_flow hashes: services.<name>.hash,
+			      * SY_RESOLVE_HASH_*; 0 = the 5-tuple (the default) */
 };
+
+/* services.<name>.hash (the values of enum sy_hash_fields, flow_hash.h) */
+#define SY_RESOLVE_HASH_5TUPLE 0u
+#define SY_RESOLVE_HASH_3TUPLE 1u
+#define SY_RESOLVE_HASH_SOURCE_IP 2u
+#define SY_RESOLVE_HASH_SOURCE_IP_PORT 3u
 
 /* A picked instance, and what the pick saw. */
 struct sy_resolve_pick {

@@ -38,12 +38,13 @@ int main(int argc, char **argv)
 	char line[512];
 	int rc;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: resolve_pick TABLE_SIZE HASH_SEED < input\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: resolve_pick TABLE_SIZE HASH_SEED [HASH] < input\n");
 		return 2;
 	}
 	o.table_size = (uint32_t)strtoul(argv[1], NULL, 0);
 	o.hash_seed = (uint32_t)strtoul(argv[2], NULL, 0);
+	o.hash = argc == 4 ? (uint32_t)strtoul(argv[3], NULL, 0) : SY_RESOLVE_HASH_5TUPLE;
 	if ((rc = sy_resolve_create(NULL, &r)) || (rc = sy_resolve_service_open(r, "svc", &o, &s))) {
 		fprintf(stderr, "resolve_pick: %s: %s\n", sy_resolve_strerror(rc), sy_resolve_errmsg(r));
 		return 1;

@@ -175,7 +175,7 @@ cp "$W/body" "$W/list1.json"
 if [ "$st" = 200 ] && [ "$(ids "$W/body")" = "198.18.0.11:80 198.18.0.12:80 198.18.0.13:80 198.18.0.14:80" ] &&
 	[ "$(hdr_rev "$W/hdr")" = "$R" ] &&
 	[ "$(jfield "$W/body" "j['state'], j['vip'], j['maglev'], j['instances'][0]['zone'], j['instances'][0]['metadata'], j['instances'][0]['weight'], j['instances'][0]['source']")" = \
-	  "ok {'address': '198.18.1.1', 'port': 80, 'protocol': 'tcp'} {'hash_seed': 0, 'table_size': 251} z1 {'n': 1} 1 embedded" ] &&
+	  "ok {'address': '198.18.1.1', 'port': 80, 'protocol': 'tcp'} {'hash': '5-tuple', 'hash_seed': 0, 'table_size': 251} z1 {'n': 1} 1 embedded" ] &&
 	[ "$(jfield "$W/body" "all(0 <= i['expires_in_ms'] <= $TTL * 1000 for i in j['instances'])")" = True ]; then
 	sy_pass "list: 4 instances at revision $R (header agrees), fields as documented"
 else

@@ -1,6 +1,7 @@
 #!/bin/bash
 # libswitchyard-resolve against a running sy-control: for 1,000 random flows
-# (500 IPv4, 500 IPv6) the resolver's consistent-hash pick is the backend
+# (500 IPv4 to a 5-tuple service, 500 IPv6 to a source-ip-port one) the
+# resolver's consistent-hash pick is the backend
 # `syctl lookup` names for a new flow (its API, /v1/lookup, asked by one
 # process; syctl lookup itself for 10 of them). sy-control runs with a static
 # configuration (no dataplane) in a network namespace of its own; the
@@ -27,9 +28,10 @@ python3 - "$W/sw.yaml" "$W" "$SOCK" <<'PY'
 import sys, random
 out, w, sock = sys.argv[1:4]
 rnd = random.Random(16)
-def service(name, vip, port, proto, m, seed, addr):
+def service(name, vip, port, proto, m, seed, addr, hash):
     lines = [f"  - name: {name}", f"    vip: {vip}", f"    port: {port}", f"    protocol: {proto}",
              "    mode: ipip", "    source: static", f"    table_size: {m}", f"    hash_seed: {seed}",
+             f"    hash: {hash}",
              "    next_hop_mac: 02:00:00:00:00:fe", "    backends:"]
     for i in range(30):
         lines.append("      - { address: %s, port: %d, weight: %d }" % (addr(i), 8000 + i % 3, rnd.randrange(5)))
@@ -44,8 +46,8 @@ defaults:
   encap_source4: 198.18.0.1
   encap_source6: 2001:2::1
 services:
-{service("web4", "198.18.1.1", 80, "tcp", 65537, "0x5eed", lambda i: "198.18.2.%d" % (10 + i))}
-{service("web6", "2001:2::100", 443, "udp", 4099, 7, lambda i: '"2001:2::%x:%x"' % (2 + i // 7, 10 + i))}
+{service("web4", "198.18.1.1", 80, "tcp", 65537, "0x5eed", lambda i: "198.18.2.%d" % (10 + i), "5-tuple")}
+{service("web6", "2001:2::100", 443, "udp", 4099, 7, lambda i: '"2001:2::%x:%x"' % (2 + i // 7, 10 + i), "source-ip-port")}
 """)
 PY
 ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
@@ -56,8 +58,8 @@ for svc in web4 web6; do
 		{ sy_fail "$svc not published"; cat "$W/log"; }
 done
 
-check() { # SERVICE FAMILY VIP VPORT PROTO SEED
-	local svc=$1 fam=$2 vip=$3 vport=$4 proto=$5 seed=$6 m
+check() { # SERVICE FAMILY VIP VPORT PROTO SEED HASH (SY_RESOLVE_HASH_*)
+	local svc=$1 fam=$2 vip=$3 vport=$4 proto=$5 seed=$6 hash=$7 m
 	ctl --json table "$svc" >"$W/$svc.table" || { sy_fail "syctl table $svc"; return; }
 	m=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["table_size"])' "$W/$svc.table")
 	# the resolver's input: the published set, reversed, then 500 flows
@@ -75,7 +77,7 @@ for _ in range(500):
         src = str(ipaddress.IPv6Address((0x20010002 << 96) + rnd.randrange(1 << 80)))
     print("F %s %d %s %d %s" % (src, rnd.randrange(1024, 65536), vip, vport, proto))
 PY
-	"$BUILD/tests/integration/resolve_pick" "$m" "$seed" <"$W/$svc.in" >"$W/$svc.resolver" ||
+	"$BUILD/tests/integration/resolve_pick" "$m" "$seed" "$hash" <"$W/$svc.in" >"$W/$svc.resolver" ||
 		{ sy_fail "resolve_pick $svc"; return; }
 	# the balancer's new-flow backend of each flow: the API syctl lookup
 	# asks (/v1/lookup), from one process (a syctl per flow took 30 s of
@@ -123,8 +125,8 @@ PY
 		sy_pass "$svc (IPv$fam, M=$m, seed $seed): resolver = syctl lookup for $same of $n flows" ||
 		sy_fail "$svc (IPv$fam): resolver = syctl lookup for $same of $n flows, $diff differ"
 }
-check web4 4 198.18.1.1 80 tcp 0x5eed
-check web6 6 2001:2::100 443 udp 7
+check web4 4 198.18.1.1 80 tcp 0x5eed 0
+check web6 6 2001:2::100 443 udp 7 3 # hash: source-ip-port
 
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $SY_FAILED

@@ -68,6 +68,21 @@ static void test_fail_static_empty(void **state)
 	assert_int_equal(a.n, 0);
 	assert_null(a.inst);
 	assert_int_equal(a.hash_seed, 4294967295u);
+	assert_int_equal(a.hash, SY_RESOLVE_HASH_5TUPLE); /* absent: the 5-tuple */
+	sy_embedded_answer_free(&a);
+}
+
+/* maglev.hash names what the balancer hashes (services.<name>.hash) */
+static void test_hash(void **state)
+{
+	const char *s = "{\"service\":\"w\",\"revision\":0,\"state\":\"ok\",\"maglev\":{\"table_size\":"
+			"251,\"hash_seed\":1,\"hash\":\"source-ip\"},\"instances\":[]}";
+	struct sy_embedded_answer a;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(sy_embedded_parse(s, strlen(s), "w", &a, err, sizeof(err)), 0);
+	assert_int_equal(a.hash, SY_RESOLVE_HASH_SOURCE_IP);
 	sy_embedded_answer_free(&a);
 }
 
@@ -94,6 +109,10 @@ static void test_bad(void **state)
 		  NULL, "maglev.table_size: 7 out of range 251..1048573" },
 		{ "{\"service\":\"web\",\"revision\":5,\"state\":\"ok\",\"maglev\":{\"table_size\":251,\"hash_seed\":4294967296}}",
 		  NULL, "maglev.hash_seed: 4294967296 out of range" },
+		{ "{\"service\":\"web\",\"revision\":5,\"state\":\"ok\",\"maglev\":{\"table_size\":251,\"hash_seed\":0,\"hash\":\"mac\"}}",
+		  NULL, "maglev.hash: not 5-tuple, 3-tuple, source-ip or source-ip-port" },
+		{ "{\"service\":\"web\",\"revision\":5,\"state\":\"ok\",\"maglev\":{\"table_size\":251,\"hash_seed\":0,\"hash\":2}}",
+		  NULL, "maglev.hash: not 5-tuple" },
 		{ HEAD "\"instances\":{}}", NULL, "instances: not an array" },
 		{ INST("1"), NULL, "instances[0]: not an object" },
 		{ INST("{\"port\":80,\"weight\":1}"), NULL, "instances[0].address: missing" },
@@ -138,6 +157,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_fail_static_empty),
+		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_bad),
 	};
 
