@@ -106,6 +106,22 @@ struct sy_resolve_config {
 	 * retry_initial_ms, doubling up to retry_max_ms. Default 200 ms, 5 s. */
 	uint32_t retry_initial_ms;
 	uint32_t retry_max_ms;
+
+	/* Source: etcd, instead of registry_urls (setting both is EINVAL).
+	 * The keys sy-control's etcd source reads (docs/registry-etcd.md),
+	 *   <etcd_prefix><service>/<address>:<port> -> {"weight":..,"zone":..}
+	 * read through etcd's v3 JSON gateway: a range read of the service's
+	 * keys, then a watch from the next revision; a compacted or lost
+	 * watch reads again. The revision of a pick is etcd's. watch_wait_ms
+	 * renews a silent watch (a read and a new watch); fetch_timeout_ms and
+	 * retry_* as above. The table size and hash seed are not in etcd:
+	 * open services with the balancer's opts (NULL: sy-control's
+	 * defaults, 65537 and 0). */
+	const char *etcd_endpoints;  /* "http://H1:2379,http://H2:2379" (or
+				      * "H1:2379,..."), tried in turn */
+	const char *etcd_prefix;     /* NULL: "/switchyard/services/" (ends with '/') */
+	uint32_t etcd_timeout_ms;    /* one range read, a watch's creation;
+				      * default 2000 */
 };
 
 /* Per-service hashing parameters: those of the balancer's service

@@ -29,7 +29,7 @@
 
 #define MAX_INPUT 65536
 
-static void check_answer(const struct sy_embedded_answer *a)
+static void check_answer(const struct sy_source_list *a)
 {
 	static const uint8_t zero[12];
 
@@ -52,7 +52,7 @@ static void check_answer(const struct sy_embedded_answer *a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sy_embedded_answer a, b;
+	struct sy_source_list a, b;
 	const char *service;
 	char err[256], err2[256];
 	char *body;
@@ -80,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      b.hash_seed == a.hash_seed &&
 			      (a.n == 0 || !memcmp(a.inst, b.inst, a.n * sizeof(*a.inst))),
 		      "a second parse differs");
-		sy_embedded_answer_free(&b);
-		sy_embedded_answer_free(&a);
+		sy_source_list_free(&b);
+		sy_source_list_free(&a);
 	}
 	free(body);
 	return 0;

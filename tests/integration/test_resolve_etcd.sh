@@ -1,0 +1,219 @@
+#!/bin/bash
+# libswitchyard-resolve with the etcd source against a real etcd started by
+# the test (etcd_lib.sh: own ports and data directory on 127.0.0.1) and real
+# `syctl register --registry etcd://...` agents (a lease each, renewed every
+# TTL/3) writing the keys sy-control's etcd source reads. No sy-control: the
+# resolver reads etcd itself. The resolver is another process
+# (resolve_watch.c: the public API only), picking all the time and printing
+# each change it sees with the time.
+#
+#   - it opens `web` while no backend is registered; 4 agents start: it
+#     sees the 4 within 1 s (time printed);
+#   - an agent is killed -9: its lease expires, etcd deletes the key and the
+#     instance leaves the resolver's cache within TTL + 1 s (time printed);
+#   - a new agent starts: seen within 1 s (time printed);
+#   - etcd is stopped (SIGKILL): the state turns stale, the last 4 instances
+#     keep serving, picks go on with 0 failures, the source error says why;
+#   - etcd back: the resolver is in sync (etcd's revision and keys, state
+#     fresh) without restarting it, and a new agent is seen again;
+#   - syctl resolve --registry etcd://...: --json shows etcd's revision, the
+#     list, fresh and a pick; a prefix without '/' at its end exits 2;
+#   - from the moment it saw the 4 to its end: 0 failed picks; it ends
+#     cleanly on SIGTERM (the watch thread joined; under ASan no leak).
+#
+# usage: test_resolve_etcd.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+. "$HERE/etcd_lib.sh"
+trap 'etcd_down; sy_cleanup' EXIT
+# a test that cannot run fails loudly
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+	{ echo "FAIL: etcd/etcdctl not installed (scripts/install-deps.sh)"; exit 1; }
+W=$(mktemp -d /tmp/sy-resolve-etcd-XXXXXX)
+SY_FILES+=("$W")
+PY=/usr/bin/python3
+TTL=3
+PFX=/switchyard/services/
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+etcd_up 1 || { sy_fail "etcd did not start"; exit 1; }
+ETCD=etcd://$(etcd_endpoints)
+echo "etcd at $ETCD"
+
+declare -A AGENT
+agent() { # N: backend 198.18.0.1N:80 of web
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
+		--registry "$ETCD" >>"$W/agent.$1.log" 2>&1 &
+	AGENT[$1]=$!
+	SY_PIDS+=("${AGENT[$1]}")
+}
+# etcd's own view of web: "REVISION IDS"
+etcd_view() {
+	ectl get "${PFX}web/" --prefix -w json 2>/dev/null | $PY -c '
+import base64, json, sys
+j = json.load(sys.stdin)
+ids = sorted((base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1] for kv in j.get("kvs", [])),
+             key=lambda s: tuple(int(x) for x in s.split(":")[0].split(".")))
+print(j["header"]["revision"], ",".join(ids))'
+}
+OUT=$W/resolver.out
+field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"; }
+# first_change MS CONDITION: the first CHANGE line at or after epoch MS whose
+# fields satisfy the awk CONDITION (over f["ms"], f["rev"], f["state"], ...)
+first_change() {
+	awk -v t0="$1" '$1 == "CHANGE" {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+		if (f["ms"] + 0 >= t0 + 0 && ('"$2"')) { print; exit }
+	}' "$OUT"
+}
+wait_change() { # T0 CONDITION SECONDS
+	local line
+	for _ in $(seq $((${3} * 20))); do
+		line=$(first_change "$1" "$2")
+		[ -n "$line" ] && { echo "$line"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- the resolver opens web before any backend registered ------------------------
+"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 120 >"$OUT" 2>"$W/resolver.err" &
+RESOLVER=$!
+SY_PIDS+=("$RESOLVER")
+sy_wait 10 grep -q "^CHANGE .* state=fresh n=0 " "$OUT" ||
+	{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
+sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
+
+# ---- 4 backends register: seen within 1 s ----------------------------------------------
+t0=$(now_ms)
+for i in 1 2 3 4; do agent $i; done
+FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10)
+ms=$(($(field ms "$line") - t0))
+if [ -n "$line" ] && [ $ms -le 1000 ]; then
+	sy_pass "4 agents started: the resolver saw the 4 after $ms ms (limit 1000 ms)"
+else
+	sy_fail "4 agents: seen after $ms ms (limit 1000): ${line:-never}"
+fi
+FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
+read -r REV4 IDS4 <<<"$(etcd_view)"
+[ "$IDS4" = "$FOUR" ] || sy_fail "etcd holds $IDS4"
+
+# ---- an agent is killed: its lease expires, the instance leaves within TTL + 1 s -------
+{ kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
+t0=$(now_ms)
+THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$THREE\"" $((TTL + 5)))
+ms=$(($(field ms "$line") - t0))
+if [ -n "$line" ] && [ $ms -le $((TTL * 1000 + 1000)) ] && [ "$(field state "$line")" = fresh ]; then
+	sy_pass "agent of .14 killed -9: lease expired, left the resolver's cache after $ms ms (TTL $TTL s, limit $((TTL * 1000 + 1000)) ms)"
+else
+	sy_fail "killed agent: after $ms ms: ${line:-never}"
+fi
+sy_rel resolve_etcd_death "a backend's agent killed -9" "resolver watching etcd" "$(sy_verdict)" \
+	"instance left the resolver's cache ${ms} ms after the kill (lease TTL ${TTL} s)"
+
+# ---- a new one joins: seen within 1 s ----------------------------------------------------
+t0=$(now_ms)
+agent 5
+NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5)
+ms=$(($(field ms "$line") - t0))
+[ -n "$line" ] && [ $ms -le 1000 ] &&
+	sy_pass "agent of .15 started: in the resolver's cache after $ms ms" ||
+	sy_fail "new agent: after $ms ms: ${line:-never}"
+read -r rrev rids <<<"$(etcd_view)"
+line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
+[ -n "$line" ] && [ "$(field ids "$line")" = "$rids" ] &&
+	sy_pass "the resolver's revision is etcd's: $rrev ($rids)" ||
+	sy_fail "revision: etcd $rrev $rids, resolver: $(tail -2 "$OUT")"
+
+# ---- etcd stopped: stale, the cache keeps serving, 0 failures ----------------------------
+sleep 0.5
+t0=$(now_ms)
+etcd_kill 0
+line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
+ms=$(($(field ms "$line") - t0))
+if [ -n "$line" ] && [ "$(field ids "$line")" = "$NEWSET" ]; then
+	sy_pass "etcd stopped: the resolver says stale after $ms ms, keeps $NEWSET (why: $(sed 's/.* err=//' <<<"$line"))"
+else
+	sy_fail "etcd stopped: ${line:-no stale state}"
+fi
+STALE_PICKS=$(field picks "$line")
+STALE_FAILS=$(field failures "$line")
+sleep 3 # the agents keep trying; the resolver retries with back-off
+t_back=$(now_ms)
+etcd_start 0
+etcd_healthy 20 || sy_fail "etcd did not come back"
+sync_line=""
+for _ in $(seq 300); do # 15 s
+	read -r rrev rids <<<"$(etcd_view)"
+	if [ "$rids" = "$NEWSET" ]; then
+		sync_line=$(first_change "$t_back" "f[\"rev\"] == \"$rrev\" && f[\"state\"] == \"fresh\" && f[\"ids\"] == \"$NEWSET\"")
+		[ -n "$sync_line" ] && break
+	fi
+	sleep 0.05
+done
+back_line=$(first_change "$t_back" 'f["state"] != "stale"')
+during_picks=$(($(field picks "$back_line") - STALE_PICKS))
+during_fails=$(($(field failures "$back_line") - STALE_FAILS))
+if [ -n "$back_line" ] && [ $during_picks -gt 1000 ] && [ $during_fails -eq 0 ]; then
+	sy_pass "while etcd was down: $during_picks picks from the cache, $during_fails failures"
+else
+	sy_fail "while down: $during_picks picks, $during_fails failures (${back_line:-never back})"
+fi
+if [ -n "$sync_line" ]; then
+	sy_pass "etcd back: the resolver in sync after $(($(field ms "$sync_line") - t_back)) ms without a restart (revision $(field rev "$sync_line") = etcd's, state fresh, $NEWSET)"
+else
+	sy_fail "etcd back: not in sync: etcd '$rrev $rids', resolver: $(tail -3 "$OUT")"
+fi
+sy_rel resolve_etcd_outage "etcd stopped ~3 s" "resolver picking" "$(sy_verdict)" \
+	"$during_picks picks from the cache, $during_fails failures; back in sync without a restart"
+# the watch works again: a new agent is seen
+t0=$(now_ms)
+agent 6
+SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5)
+ms=$(($(field ms "$line") - t0))
+[ -n "$line" ] && [ $ms -le 1000 ] &&
+	sy_pass "after the outage, agent of .16 seen after $ms ms" ||
+	sy_fail "after the outage, new agent: after $ms ms: ${line:-never}"
+
+# ---- syctl resolve --registry etcd://... -----------------------------------------------------
+SYCTL=$BUILD/control/syctl
+read -r rrev rids <<<"$(etcd_view)"
+"$SYCTL" resolve web --registry "$ETCD" --json >"$W/res.json" 2>"$W/res.err"
+rc=$?
+got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision'], j['state'], ','.join(i['id'] for i in j['instances']), j['pick']['by'], j['pick']['id'] in [i['id'] for i in j['instances']], j['source_error'] == '')" 2>&1)
+[ $rc -eq 0 ] && [ "$got" = "$rrev fresh $SIX round-robin True True" ] &&
+	sy_pass "syctl resolve --registry $ETCD --json: revision $rrev, fresh, $SIX, a round-robin pick among them" ||
+	sy_fail "syctl resolve etcd --json: exit $rc, '$got' (etcd $rrev $rids) $(cat "$W/res.err")"
+"$SYCTL" resolve web --registry "$ETCD/other" >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "prefix must end with '/'" "$W/res.bad" &&
+	sy_pass "syctl resolve --registry etcd://.../other: exit 2 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve, bad etcd prefix: exit $rc $(cat "$W/res.bad")"
+"$SYCTL" resolve web --registry "$ETCD" --registry http://127.0.0.1:1 >"$W/res.bad" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "give it once, alone" "$W/res.bad" &&
+	sy_pass "syctl resolve with etcd:// and http://: exit 2 ($(cat "$W/res.bad"))" ||
+	sy_fail "syctl resolve etcd + http: exit $rc $(cat "$W/res.bad")"
+
+# ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
+kill -TERM $RESOLVER
+sy_wait 10 bash -c "! kill -0 $RESOLVER" || sy_fail "the resolver did not end on SIGTERM"
+wait $RESOLVER
+rc=$?
+end=$(grep '^END' "$OUT")
+fails=$(($(field failures "$end") - FAILS_AT_FOUR))
+[ $rc -eq 0 ] && [ -n "$end" ] && [ $fails -eq 0 ] &&
+	sy_pass "resolver ended (exit 0): $end; failed picks since it saw the 4: $fails" ||
+	sy_fail "resolver end: exit $rc, '$end', $fails failures since the 4 (stderr: $(head -5 "$W/resolver.err"))"
+grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/resolver.err" &&
+	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/resolver.err")"
+echo "--- what the resolver saw:"
+cut -c1-240 "$OUT"
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
+exit $SY_FAILED
