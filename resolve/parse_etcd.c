@@ -4,6 +4,7 @@
  * values are read by control/etcd_kv.c's sy_etcd_kv_parse, the function
  * sy-control's etcd source uses.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -57,6 +58,31 @@ static int read_kv(const json_t *kv, const char *prefix, const char *service, bo
 		return -1;
 	}
 	return 1;
+}
+
+static bool same_instance(const struct sy_resolve_instance *a, const struct sy_resolve_instance *b)
+{
+	return a->addr.family == b->addr.family && a->port == b->port &&
+	       !memcmp(a->addr.bytes, b->addr.bytes, a->addr.family == 6 ? 16 : 4);
+}
+
+static void inst_text(const struct sy_resolve_instance *x, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(x->addr.family == 6 ? AF_INET6 : AF_INET, x->addr.bytes, a, sizeof(a));
+	snprintf(buf, len, x->addr.family == 6 ? "[%s]:%u" : "%s:%u", a, x->port);
+}
+
+/* The index of x's identity in l, l->n if absent (lists are small: a
+ * service's backends). */
+static size_t index_of(const struct sy_source_list *l, const struct sy_resolve_instance *x)
+{
+	size_t i = 0;
+
+	while (i < l->n && !same_instance(&l->inst[i], x))
+		i++;
+	return i;
 }
 
 /* "the gateway's error message" of an answer that is not a result */
@@ -126,9 +152,20 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 		rc = SY_RESOLVE_ENOMEM;
 		goto out;
 	}
-	json_array_foreach(kvs, i, kv)
-		if (read_kv(kv, prefix, service, true, &l->inst[l->n], skipped) == 1)
-			l->n++;
+	json_array_foreach(kvs, i, kv) {
+		if (read_kv(kv, prefix, service, true, &l->inst[l->n], skipped) != 1)
+			continue;
+		/* etcd lists a key once; an answer that does not is skipped
+		 * there, not refused as a whole by the snapshot's check */
+		if (index_of(l, &l->inst[l->n]) < l->n) {
+			char ep[64];
+
+			inst_text(&l->inst[l->n], ep, sizeof(ep));
+			skip(skipped, ep, "a backend listed twice");
+			continue;
+		}
+		l->n++;
+	}
 	rc = SY_RESOLVE_OK;
 out:
 	json_decref(j);
@@ -214,19 +251,11 @@ out:
 	return rc;
 }
 
-static bool same_instance(const struct sy_resolve_instance *a, const struct sy_resolve_instance *b)
-{
-	return a->addr.family == b->addr.family && a->port == b->port &&
-	       !memcmp(a->addr.bytes, b->addr.bytes, a->addr.family == 6 ? 16 : 4);
-}
-
 int sy_etcd_apply(struct sy_source_list *l, const struct sy_etcd_change *ch, size_t n)
 {
 	for (size_t c = 0; c < n; c++) {
-		size_t i = 0;
+		size_t i = index_of(l, &ch[c].inst);
 
-		while (i < l->n && !same_instance(&l->inst[i], &ch[c].inst))
-			i++;
 		if (ch[c].gone) {
 			if (i < l->n)
 				l->inst[i] = l->inst[--l->n];
