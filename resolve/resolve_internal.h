@@ -22,6 +22,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include <curl/curl.h>
+
 #include <switchyard/maglev.h>
 #include <switchyard/resolve.h>
 
@@ -151,6 +153,49 @@ struct sy_source_retry {
 /* true when a whole round failed (retry_at_ms is in the future) */
 bool sy_source_retry_failed(const sy_resolver *r, struct sy_source_retry *t, unsigned n_endpoints);
 void sy_source_retry_ok(const sy_resolver *r, struct sy_source_retry *t);
+
+/* The thread every source runs: per opened service one request at a time
+ * through libcurl's multi interface, so N services cost one thread. A
+ * source's watch struct starts with a struct sy_source_watch; the thread
+ * starts a request when its retry time comes, hands finished transfers to
+ * done(), and calls sy_resolve_tick about once a second. */
+struct sy_source_watch {
+	struct sy_source_watch *next;
+	struct sy_resolve_service *s;
+	CURL *easy;
+	bool in_flight;
+	struct sy_source_retry retry;
+};
+struct sy_source_thread_ops {
+	uint32_t poll_ms; /* how often clock() looks, at most (TICK_MS if no clock) */
+	int (*prepare)(sy_resolver *r); /* once, before the thread starts; may be NULL */
+	void (*start)(sy_resolver *r, struct sy_source_watch *w);
+	void (*done)(sy_resolver *r, struct sy_source_watch *w, CURLcode result);
+	/* a transfer's own timers; true if it ended the transfer. May be NULL. */
+	bool (*clock)(sy_resolver *r, struct sy_source_watch *w, uint64_t now);
+	void (*free)(struct sy_source_watch *w); /* after its easy handle is gone */
+};
+struct sy_source_thread {
+	const struct sy_source_thread_ops *ops;
+	sy_resolver *r;
+	pthread_mutex_t lock;              /* pending, started */
+	struct sy_source_watch *pending;   /* opened, not yet taken by the thread */
+	struct sy_source_watch *watches;   /* the thread's own */
+	CURLM *multi;
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+};
+void sy_source_thread_init(struct sy_source_thread *t, const struct sy_source_thread_ops *ops);
+/* The first call: ops->prepare, the multi handle, the thread. */
+int sy_source_thread_start(struct sy_source_thread *t, sy_resolver *r);
+void sy_source_thread_add(struct sy_source_thread *t, struct sy_source_watch *w);
+/* Start w's request (its easy handle set up): in flight, or false. */
+bool sy_source_thread_send(struct sy_source_thread *t, struct sy_source_watch *w);
+/* w's transfer is over (finished or abandoned): out of the multi handle. */
+void sy_source_thread_end(struct sy_source_thread *t, struct sy_source_watch *w);
+/* Stops and joins the thread, frees every watch; t is unusable after. */
+void sy_source_thread_stop(struct sy_source_thread *t);
 
 /* snapshot.c */
 /* The service's whole list (sy_resolve_set_instances). from_source: a

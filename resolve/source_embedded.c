@@ -33,37 +33,27 @@
 
 #define CONNECT_TIMEOUT_MS 1000
 #define WATCH_SLACK_MS 5000        /* a watch's timeout: its wait plus this */
-#define TICK_MS 1000               /* sy_resolve_tick from the thread */
 
 /* One service's watch: at most one request in flight. */
 struct sy_watch {
-	struct sy_resolve_service *s;
-	CURL *easy;
+	struct sy_source_watch w; /* .retry.endpoint: the registry asked now */
 	struct sy_source_body body;
 	char errbuf[CURL_ERROR_SIZE];
 	char url[1024];
-	bool in_flight;
 	bool have_index;       /* index: the revision of the list held */
 	uint64_t index;
-	struct sy_source_retry retry; /* .endpoint: the registry asked now */
 	bool reachable;
-	struct sy_watch *next;
 };
 
 struct sy_source {
 	char **urls;
 	unsigned n_urls;
 	char *token;           /* NULL until loaded (or none configured) */
-	bool prepared;         /* token loaded, thread started */
 	struct curl_slist *headers;
-	pthread_mutex_t lock;  /* pending, prepared */
-	struct sy_watch *pending; /* opened, not yet taken by the thread */
-	struct sy_watch *watches; /* the thread's own */
-	CURLM *multi;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stop;
+	struct sy_source_thread t;
 };
+
+static const struct sy_source_thread_ops thread_ops;
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -81,7 +71,7 @@ static int embedded_create(sy_resolver *r)
 	list = strdup(c->registry_urls);
 	if (!src || !list)
 		goto nomem;
-	pthread_mutex_init(&src->lock, NULL);
+	sy_source_thread_init(&src->t, &thread_ops);
 	for (char *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
 		char **urls = realloc(src->urls, (src->n_urls + 1) * sizeof(*urls));
 		size_t n = strlen(u);
@@ -119,12 +109,12 @@ nomem:
 
 static void destroy_config(struct sy_source *src)
 {
+	sy_source_thread_stop(&src->t); /* first: the thread uses the rest */
 	for (unsigned i = 0; i < src->n_urls; i++)
 		free(src->urls[i]);
 	free(src->urls);
 	free(src->token);
 	curl_slist_free_all(src->headers);
-	pthread_mutex_destroy(&src->lock);
 	free(src);
 }
 
@@ -157,20 +147,13 @@ static int load_token(sy_resolver *r, struct sy_source *src)
 			  : sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for the token");
 }
 
-static void *watch_thread(void *arg);
-
-/* Before the first open: the token, the headers, the thread. */
-static int embedded_prepare(sy_resolver *r)
+/* Before the thread starts: the token and its header. */
+static int load_credentials(sy_resolver *r)
 {
 	struct sy_source *src = r->source;
-	int rc = SY_RESOLVE_OK;
+	int rc = load_token(r, src);
 
-	pthread_mutex_lock(&src->lock);
-	if (src->prepared)
-		goto out;
-	if ((rc = load_token(r, src)))
-		goto out;
-	if (src->token && !src->headers) {
+	if (!rc && src->token && !src->headers) {
 		size_t n = strlen(src->token) + 32;
 		char *h = malloc(n);
 
@@ -180,24 +163,17 @@ static int embedded_prepare(sy_resolver *r)
 			explicit_bzero(h, n);
 			free(h);
 		}
-		if (!src->headers) {
+		if (!src->headers)
 			rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for headers");
-			goto out;
-		}
 	}
-	if (!src->multi && !(src->multi = curl_multi_init())) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "curl_multi_init failed");
-		goto out;
-	}
-	if (pthread_create(&src->thread, NULL, watch_thread, r)) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "cannot start the watch thread");
-		goto out;
-	}
-	src->thread_started = true;
-	src->prepared = true;
-out:
-	pthread_mutex_unlock(&src->lock);
 	return rc;
+}
+
+static int embedded_prepare(sy_resolver *r)
+{
+	struct sy_source *src = r->source;
+
+	return sy_source_thread_start(&src->t, r);
 }
 
 /* ---- one request ---------------------------------------------------------------------- */
@@ -306,67 +282,62 @@ static int embedded_watch(struct sy_resolve_service *s, bool have_index, uint64_
 	struct sy_source *src = s->r->source;
 	struct sy_watch *w = calloc(1, sizeof(*w));
 
-	if (!w || !(w->easy = curl_easy_init())) {
+	if (!w || !(w->w.easy = curl_easy_init())) {
 		free(w);
 		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s",
 				       s->name);
 	}
-	w->s = s;
+	w->w.s = s;
 	w->have_index = have_index;
 	w->index = index;
 	w->reachable = have_index;
-	w->retry.backoff_ms = s->r->cfg.retry_initial_ms;
+	w->w.retry.backoff_ms = s->r->cfg.retry_initial_ms;
 	/* a failed first read is retried after the back-off, not at once */
-	w->retry.retry_at_ms = have_index ? 0 : sy_source_mono_ms() + w->retry.backoff_ms;
-	pthread_mutex_lock(&src->lock);
-	w->next = src->pending;
-	src->pending = w;
-	pthread_mutex_unlock(&src->lock);
-	curl_multi_wakeup(src->multi);
+	w->w.retry.retry_at_ms = have_index ? 0 : sy_source_mono_ms() + w->w.retry.backoff_ms;
+	sy_source_thread_add(&src->t, &w->w);
 	return SY_RESOLVE_OK;
 }
 
-static void start_request(sy_resolver *r, struct sy_source *src, struct sy_watch *w)
+static void start_request(sy_resolver *r, struct sy_source_watch *base)
 {
+	struct sy_source *src = r->source;
+	struct sy_watch *w = (struct sy_watch *)base;
 	uint32_t wait = r->cfg.watch_wait_ms;
 
 	/* without a list, ask at once (index 0); with one, park until it changes */
-	build_url(w->easy, src, w->retry.endpoint, w->s->name, true, w->have_index ? w->index : 0, wait,
-		  w->url, sizeof(w->url));
-	setup_easy(w->easy, src, w->url, &w->body, w->errbuf, wait + WATCH_SLACK_MS);
-	curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
-	if (curl_multi_add_handle(src->multi, w->easy) == CURLM_OK)
-		w->in_flight = true;
-	else
-		w->retry.retry_at_ms = sy_source_mono_ms() + w->retry.backoff_ms;
+	build_url(w->w.easy, src, w->w.retry.endpoint, w->w.s->name, true,
+		  w->have_index ? w->index : 0, wait, w->url, sizeof(w->url));
+	setup_easy(w->w.easy, src, w->url, &w->body, w->errbuf, wait + WATCH_SLACK_MS);
+	if (!sy_source_thread_send(&src->t, &w->w))
+		w->w.retry.retry_at_ms = sy_source_mono_ms() + w->w.retry.backoff_ms;
 }
 
 static void on_failure(sy_resolver *r, struct sy_source *src, struct sy_watch *w, const char *why)
 {
-	sy_source_set_error(w->s, why);
+	sy_source_set_error(w->w.s, why);
 	if (w->reachable) {
 		w->reachable = false;
-		sy_resolve_set_reachable(w->s, 0);
+		sy_resolve_set_reachable(w->w.s, 0);
 	}
 	/* another host's revisions mean nothing here: start over with index 0 */
 	w->have_index = false;
-	sy_source_retry_failed(r, &w->retry, src->n_urls);
+	sy_source_retry_failed(r, &w->w.retry, src->n_urls);
 }
 
-static void on_done(sy_resolver *r, struct sy_source *src, struct sy_watch *w, CURLcode cc)
+static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 {
+	struct sy_source *src = r->source;
+	struct sy_watch *w = (struct sy_watch *)base;
 	struct sy_source_list a;
 	char err[SY_RESOLVE_ERRLEN];
 
-	w->in_flight = false;
-	curl_multi_remove_handle(src->multi, w->easy);
-	if (read_answer(w->easy, cc, &w->body, w->errbuf, w->url, w->s->name, &a, err,
+	if (read_answer(w->w.easy, cc, &w->body, w->errbuf, w->url, w->w.s->name, &a, err,
 			sizeof(err))) {
 		on_failure(r, src, w, err);
 		return;
 	}
 	if (!w->have_index || a.revision != w->index || !w->reachable) {
-		int rc = sy_service_update(w->s, a.revision, a.inst, a.n, true);
+		int rc = sy_service_update(w->w.s, a.revision, a.inst, a.n, true);
 
 		if (rc) {
 			snprintf(err, sizeof(err), "GET %.120s: %.120s", w->url, sy_resolve_errmsg(r));
@@ -378,89 +349,33 @@ static void on_done(sy_resolver *r, struct sy_source *src, struct sy_watch *w, C
 	w->have_index = true;
 	w->index = a.revision;
 	w->reachable = true;
-	sy_source_retry_ok(r, &w->retry);
-	sy_source_set_error(w->s, "");
+	sy_source_retry_ok(r, &w->w.retry);
+	sy_source_set_error(w->w.s, "");
 	sy_source_list_free(&a);
 }
 
-static void *watch_thread(void *arg)
+static void free_watch(struct sy_source_watch *base)
 {
-	sy_resolver *r = arg;
-	struct sy_source *src = r->source;
-	uint64_t next_tick = sy_source_mono_ms() + TICK_MS;
+	struct sy_watch *w = (struct sy_watch *)base;
 
-	while (!atomic_load(&src->stop)) {
-		uint64_t now, wake;
-		int running, left, timeout;
-		CURLMsg *m;
-
-		pthread_mutex_lock(&src->lock);
-		while (src->pending) {
-			struct sy_watch *w = src->pending;
-
-			src->pending = w->next;
-			w->next = src->watches;
-			src->watches = w;
-		}
-		pthread_mutex_unlock(&src->lock);
-		now = sy_source_mono_ms();
-		wake = next_tick;
-		for (struct sy_watch *w = src->watches; w; w = w->next) {
-			if (w->in_flight)
-				continue;
-			if (w->retry.retry_at_ms <= now)
-				start_request(r, src, w);
-			else if (w->retry.retry_at_ms < wake)
-				wake = w->retry.retry_at_ms;
-		}
-		curl_multi_perform(src->multi, &running);
-		while ((m = curl_multi_info_read(src->multi, &left))) {
-			struct sy_watch *w = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				on_done(r, src, w, m->data.result);
-			wake = 0; /* it may ask again at once */
-		}
-		now = sy_source_mono_ms();
-		if (now >= next_tick) {
-			sy_resolve_tick(r);
-			next_tick = now + TICK_MS;
-		}
-		timeout = wake <= now ? 0 : (int)(wake - now > TICK_MS ? TICK_MS : wake - now);
-		curl_multi_poll(src->multi, NULL, 0, timeout, NULL);
-	}
-	return NULL;
+	free(w->body.p);
+	free(w);
 }
+
+static const struct sy_source_thread_ops thread_ops = {
+	.prepare = load_credentials,
+	.start = start_request,
+	.done = on_done,
+	.free = free_watch,
+};
 
 static void embedded_destroy(sy_resolver *r)
 {
 	struct sy_source *src = r->source;
-	struct sy_watch *lists[2];
 
 	if (!src)
 		return;
-	if (src->thread_started) {
-		atomic_store(&src->stop, true);
-		curl_multi_wakeup(src->multi);
-		pthread_join(src->thread, NULL);
-	}
-	lists[0] = src->watches;
-	lists[1] = src->pending;
-	for (int l = 0; l < 2; l++) {
-		for (struct sy_watch *w = lists[l], *next; w; w = next) {
-			next = w->next;
-			if (w->in_flight)
-				curl_multi_remove_handle(src->multi, w->easy);
-			curl_easy_cleanup(w->easy);
-			free(w->body.p);
-			free(w);
-		}
-	}
-	if (src->multi)
-		curl_multi_cleanup(src->multi);
+	sy_source_thread_stop(&src->t); /* first: the thread uses the token */
 	if (src->token)
 		explicit_bzero(src->token, strlen(src->token));
 	destroy_config(src);

@@ -39,7 +39,6 @@
 #include "parse_etcd.h"
 #include "resolve_internal.h"
 
-#define TICK_MS 1000           /* sy_resolve_tick from the thread */
 #define POLL_MS 100            /* the thread looks at its watches' clocks */
 #define SHORT_STREAM_MS 1000   /* a watch that ended sooner counts as a failure */
 #define KEEPALIVE_S 2L         /* TCP keepalive idle and interval of a watch */
@@ -50,26 +49,22 @@ enum verdict { V_NONE, V_RELIST, V_FAIL };
 
 /* One service's reads and watch: at most one request in flight. */
 struct etcd_watch {
-	struct sy_resolve_service *s;
-	CURL *easy;
+	struct sy_source_watch w;   /* .retry.endpoint: the member asked now */
 	struct sy_source_body body; /* a range answer; a watch's unfinished line */
 	char errbuf[CURL_ERROR_SIZE];
 	char url[600];
 	char *post;                 /* the request's body */
 	char *key_b64, *end_b64;    /* the service's key range */
 	enum phase phase;
-	bool in_flight;
 	/* the list as of rev (the thread's own copy, changed by events) */
 	struct sy_source_list list;
 	uint64_t rev;
 	bool reachable;
-	struct sy_source_retry retry;
 	/* the watch in flight */
 	bool created;
 	uint64_t started_ms, last_data_ms;
 	enum verdict verdict;       /* why the write callback stopped it */
 	char why[SY_RESOLVE_ERRLEN];
-	struct etcd_watch *next;
 };
 
 struct etcd_source {
@@ -77,26 +72,22 @@ struct etcd_source {
 	unsigned n_eps;
 	char *prefix;
 	struct curl_slist *headers;
-	pthread_mutex_t lock;       /* pending, prepared */
-	bool prepared;
-	struct etcd_watch *pending; /* opened, not yet taken by the thread */
-	struct etcd_watch *watches; /* the thread's own */
-	CURLM *multi;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stop;
+	unsigned fetch_ep;          /* the member that answered the first read */
+	struct sy_source_thread t;
 };
+
+static const struct sy_source_thread_ops thread_ops;
 
 /* ---- configuration ----------------------------------------------------------------- */
 
 static void destroy_config(struct etcd_source *src)
 {
+	sy_source_thread_stop(&src->t); /* first: the thread uses the rest */
 	for (unsigned i = 0; i < src->n_eps; i++)
 		free(src->eps[i]);
 	free(src->eps);
 	free(src->prefix);
 	curl_slist_free_all(src->headers);
-	pthread_mutex_destroy(&src->lock);
 	free(src);
 }
 
@@ -131,7 +122,7 @@ static int etcd_create(sy_resolver *r)
 		free(list);
 		return SY_RESOLVE_ENOMEM;
 	}
-	pthread_mutex_init(&src->lock, NULL);
+	sy_source_thread_init(&src->t, &thread_ops);
 	for (char *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
 		if (add_endpoint(src, u)) {
 			free(list);
@@ -158,29 +149,11 @@ static int etcd_create(sy_resolver *r)
 	return SY_RESOLVE_OK;
 }
 
-static void *watch_thread(void *arg);
-
 static int etcd_prepare(sy_resolver *r)
 {
 	struct etcd_source *src = r->source;
-	int rc = SY_RESOLVE_OK;
 
-	pthread_mutex_lock(&src->lock);
-	if (src->prepared)
-		goto out;
-	if (!src->multi && !(src->multi = curl_multi_init())) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "curl_multi_init failed");
-		goto out;
-	}
-	if (pthread_create(&src->thread, NULL, watch_thread, r)) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "cannot start the etcd watch thread");
-		goto out;
-	}
-	src->thread_started = true;
-	src->prepared = true;
-out:
-	pthread_mutex_unlock(&src->lock);
-	return rc;
+	return sy_source_thread_start(&src->t, r);
 }
 
 /* ---- requests ------------------------------------------------------------------------- */
@@ -301,6 +274,8 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 		sy_source_body_reset(&b);
 		rc = read_range(e, curl_easy_perform(e), &b, errbuf, url, src, name, a, &sk, err,
 				errlen);
+		if (!rc)
+			src->fetch_ep = i; /* the watch starts there */
 	}
 out:
 	free(key);
@@ -319,9 +294,10 @@ static int etcd_watch(struct sy_resolve_service *s, bool have_rev, uint64_t rev)
 	struct etcd_watch *w = calloc(1, sizeof(*w));
 
 	(void)rev; /* the thread reads its own list first */
-	if (!w || !(w->easy = curl_easy_init()) || key_range(src, s->name, &w->key_b64, &w->end_b64)) {
+	if (!w || !(w->w.easy = curl_easy_init()) ||
+	    key_range(src, s->name, &w->key_b64, &w->end_b64)) {
 		if (w) {
-			curl_easy_cleanup(w->easy);
+			curl_easy_cleanup(w->w.easy);
 			free(w->key_b64);
 			free(w->end_b64);
 		}
@@ -329,36 +305,33 @@ static int etcd_watch(struct sy_resolve_service *s, bool have_rev, uint64_t rev)
 		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s",
 				       s->name);
 	}
-	w->s = s;
+	w->w.s = s;
 	w->phase = PH_RANGE;
 	w->reachable = have_rev;
-	w->retry.backoff_ms = s->r->cfg.retry_initial_ms;
+	w->w.retry.endpoint = have_rev ? src->fetch_ep : 0;
+	w->w.retry.backoff_ms = s->r->cfg.retry_initial_ms;
 	/* a failed first read is retried after the back-off, not at once */
-	w->retry.retry_at_ms = have_rev ? 0 : sy_source_mono_ms() + w->retry.backoff_ms;
-	pthread_mutex_lock(&src->lock);
-	w->next = src->pending;
-	src->pending = w;
-	pthread_mutex_unlock(&src->lock);
-	curl_multi_wakeup(src->multi);
+	w->w.retry.retry_at_ms = have_rev ? 0 : sy_source_mono_ms() + w->w.retry.backoff_ms;
+	sy_source_thread_add(&src->t, &w->w);
 	return SY_RESOLVE_OK;
 }
 
 static void on_failure(sy_resolver *r, struct etcd_source *src, struct etcd_watch *w,
 		       const char *why)
 {
-	sy_source_set_error(w->s, why);
-	if (w->reachable) {
-		w->reachable = false;
-		sy_resolve_set_reachable(w->s, 0);
-	}
+	sy_source_set_error(w->w.s, why);
 	w->phase = PH_RANGE; /* whatever happened meanwhile: read again */
-	sy_source_retry_failed(r, &w->retry, src->n_eps);
+	/* one cluster: stale only when no member answers (a whole round) */
+	if (sy_source_retry_failed(r, &w->w.retry, src->n_eps) && w->reachable) {
+		w->reachable = false;
+		sy_resolve_set_reachable(w->w.s, 0);
+	}
 }
 
 /* A list read or changed: publish it as of w->rev. */
 static int publish(sy_resolver *r, struct etcd_watch *w, char *err, size_t errlen)
 {
-	if (sy_service_update(w->s, w->rev, w->list.inst, w->list.n, true)) {
+	if (sy_service_update(w->w.s, w->rev, w->list.inst, w->list.n, true)) {
 		snprintf(err, errlen, "%s", sy_resolve_errmsg(r));
 		return -1;
 	}
@@ -373,7 +346,7 @@ static void note_skipped(struct etcd_watch *w, const struct sy_etcd_skipped *sk)
 	if (!sk->n)
 		return;
 	snprintf(msg, sizeof(msg), "%zu key(s) skipped, the first: %s", sk->n, sk->first);
-	sy_source_set_error(w->s, msg);
+	sy_source_set_error(w->w.s, msg);
 }
 
 /* One line of the watch stream (the thread, in curl's write callback). */
@@ -385,7 +358,7 @@ static void on_watch_line(sy_resolver *r, struct etcd_source *src, struct etcd_w
 
 	if (w->verdict != V_NONE)
 		return;
-	if (sy_etcd_parse_watch(line, len, src->prefix, w->s->name, &m, err, sizeof(err))) {
+	if (sy_etcd_parse_watch(line, len, src->prefix, w->w.s->name, &m, err, sizeof(err))) {
 		snprintf(w->why, sizeof(w->why), "POST %.100s: %.140s", w->url, err);
 		w->verdict = V_FAIL;
 		return;
@@ -414,7 +387,7 @@ static void on_watch_line(sy_resolver *r, struct etcd_source *src, struct etcd_w
 static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct etcd_watch *w = arg;
-	sy_resolver *r = w->s->r;
+	sy_resolver *r = w->w.s->r;
 	size_t n = size * nmemb, start = 0;
 	struct sy_source_body *b = &w->body;
 
@@ -437,40 +410,39 @@ static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
 	return w->verdict == V_NONE ? n : 0; /* 0: curl ends the stream */
 }
 
-static void start_request(sy_resolver *r, struct etcd_source *src, struct etcd_watch *w)
+static void start_request(sy_resolver *r, struct sy_source_watch *base)
 {
+	struct etcd_source *src = r->source;
+	struct etcd_watch *w = (struct etcd_watch *)base;
 	uint32_t t = r->cfg.etcd_timeout_ms;
 
 	free(w->post);
 	w->post = w->phase == PH_RANGE ? range_body(w->key_b64, w->end_b64)
 				       : watch_body(w->key_b64, w->end_b64, w->rev + 1);
-	snprintf(w->url, sizeof(w->url), "%s/v3/%s", src->eps[w->retry.endpoint],
+	snprintf(w->url, sizeof(w->url), "%s/v3/%s", src->eps[w->w.retry.endpoint],
 		 w->phase == PH_RANGE ? "kv/range" : "watch");
 	if (!w->post) {
 		on_failure(r, src, w, "out of memory for a request");
 		return;
 	}
-	setup_post(w->easy, src, w->url, w->post, w->errbuf, t, w->phase == PH_RANGE ? t : 0);
+	setup_post(w->w.easy, src, w->url, w->post, w->errbuf, t, w->phase == PH_RANGE ? t : 0);
 	sy_source_body_reset(&w->body);
 	if (w->phase == PH_RANGE) {
-		curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, sy_source_body_write);
-		curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, &w->body);
+		curl_easy_setopt(w->w.easy, CURLOPT_WRITEFUNCTION, sy_source_body_write);
+		curl_easy_setopt(w->w.easy, CURLOPT_WRITEDATA, &w->body);
 	} else {
-		curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, on_watch_data);
-		curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
+		curl_easy_setopt(w->w.easy, CURLOPT_WRITEFUNCTION, on_watch_data);
+		curl_easy_setopt(w->w.easy, CURLOPT_WRITEDATA, w);
 		/* a member that vanished without closing: found in seconds */
-		curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_S);
-		curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_S);
+		curl_easy_setopt(w->w.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(w->w.easy, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_S);
+		curl_easy_setopt(w->w.easy, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_S);
 	}
-	curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
 	w->created = false;
 	w->verdict = V_NONE;
 	w->why[0] = 0;
 	w->started_ms = w->last_data_ms = sy_source_mono_ms();
-	if (curl_multi_add_handle(src->multi, w->easy) == CURLM_OK)
-		w->in_flight = true;
-	else
+	if (!sy_source_thread_send(&src->t, &w->w))
 		on_failure(r, src, w, "curl_multi_add_handle failed");
 }
 
@@ -481,7 +453,7 @@ static void range_done(sy_resolver *r, struct etcd_source *src, struct etcd_watc
 	struct sy_etcd_skipped sk;
 	char err[SY_RESOLVE_ERRLEN];
 
-	if (read_range(w->easy, cc, &w->body, w->errbuf, w->url, src, w->s->name, &l, &sk, err,
+	if (read_range(w->w.easy, cc, &w->body, w->errbuf, w->url, src, w->w.s->name, &l, &sk, err,
 		       sizeof(err))) {
 		on_failure(r, src, w, err);
 		return;
@@ -493,8 +465,8 @@ static void range_done(sy_resolver *r, struct etcd_source *src, struct etcd_watc
 		on_failure(r, src, w, err);
 		return;
 	}
-	sy_source_retry_ok(r, &w->retry);
-	sy_source_set_error(w->s, "");
+	sy_source_retry_ok(r, &w->w.retry);
+	sy_source_set_error(w->w.s, "");
 	note_skipped(w, &sk);
 	w->phase = PH_WATCH;
 }
@@ -505,14 +477,14 @@ static void watch_done(sy_resolver *r, struct etcd_source *src, struct etcd_watc
 	char err[SY_RESOLVE_ERRLEN];
 	long status = 0;
 
-	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(w->w.easy, CURLINFO_RESPONSE_CODE, &status);
 	if (renew) { /* silent for watch_wait_ms: a new watch from where we are */
-		w->retry.retry_at_ms = 0;
+		w->w.retry.retry_at_ms = 0;
 		return;
 	}
 	if (w->verdict == V_RELIST) {
 		w->phase = PH_RANGE;
-		w->retry.retry_at_ms = 0;
+		w->w.retry.retry_at_ms = 0;
 		return;
 	}
 	if (w->verdict == V_FAIL) {
@@ -538,17 +510,16 @@ static void watch_done(sy_resolver *r, struct etcd_source *src, struct etcd_watc
 		on_failure(r, src, w, err);
 		return;
 	}
-	sy_source_set_error(w->s, err);
+	sy_source_set_error(w->w.s, err);
 	w->phase = PH_RANGE;
-	w->retry.endpoint = (w->retry.endpoint + 1) % src->n_eps;
-	w->retry.retry_at_ms = 0;
+	w->w.retry.endpoint = (w->w.retry.endpoint + 1) % src->n_eps;
+	w->w.retry.retry_at_ms = 0;
 }
 
 static void finish(sy_resolver *r, struct etcd_source *src, struct etcd_watch *w, CURLcode cc,
 		   bool renew)
 {
-	w->in_flight = false;
-	curl_multi_remove_handle(src->multi, w->easy);
+	sy_source_thread_end(&src->t, &w->w);
 	if (w->phase == PH_RANGE)
 		range_done(r, src, w, cc);
 	else
@@ -557,10 +528,12 @@ static void finish(sy_resolver *r, struct etcd_source *src, struct etcd_watch *w
 
 /* A watch not created within etcd_timeout_ms fails; one silent for
  * watch_wait_ms is renewed. Returns true if it ended w's transfer. */
-static bool watch_clock(sy_resolver *r, struct etcd_source *src, struct etcd_watch *w,
-			uint64_t now)
+static bool watch_clock(sy_resolver *r, struct sy_source_watch *base, uint64_t now)
 {
-	if (!w->in_flight || w->phase != PH_WATCH)
+	struct etcd_source *src = r->source;
+	struct etcd_watch *w = (struct etcd_watch *)base;
+
+	if (!w->w.in_flight || w->phase != PH_WATCH)
 		return false;
 	if (!w->created && now - w->started_ms > r->cfg.etcd_timeout_ms) {
 		snprintf(w->why, sizeof(w->why), "POST %.100s: no watch created within %u ms", w->url,
@@ -576,90 +549,37 @@ static bool watch_clock(sy_resolver *r, struct etcd_source *src, struct etcd_wat
 	return false;
 }
 
-static void *watch_thread(void *arg)
+static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 {
-	sy_resolver *r = arg;
-	struct etcd_source *src = r->source;
-	uint64_t next_tick = sy_source_mono_ms() + TICK_MS;
-
-	while (!atomic_load(&src->stop)) {
-		uint64_t now, wake;
-		int running, left, timeout;
-		CURLMsg *m;
-
-		pthread_mutex_lock(&src->lock);
-		while (src->pending) {
-			struct etcd_watch *w = src->pending;
-
-			src->pending = w->next;
-			w->next = src->watches;
-			src->watches = w;
-		}
-		pthread_mutex_unlock(&src->lock);
-		now = sy_source_mono_ms();
-		wake = now + POLL_MS;
-		for (struct etcd_watch *w = src->watches; w; w = w->next) {
-			if (watch_clock(r, src, w, now))
-				wake = now;
-			if (w->in_flight)
-				continue;
-			if (w->retry.retry_at_ms <= now)
-				start_request(r, src, w);
-			else if (w->retry.retry_at_ms < wake)
-				wake = w->retry.retry_at_ms;
-		}
-		curl_multi_perform(src->multi, &running);
-		while ((m = curl_multi_info_read(src->multi, &left))) {
-			struct etcd_watch *w = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				finish(r, src, w, m->data.result, false);
-			wake = 0; /* it may ask again at once */
-		}
-		now = sy_source_mono_ms();
-		if (now >= next_tick) {
-			sy_resolve_tick(r);
-			next_tick = now + TICK_MS;
-		}
-		timeout = wake <= now ? 0 : (int)(wake - now);
-		curl_multi_poll(src->multi, NULL, 0, timeout, NULL);
-	}
-	return NULL;
+	finish(r, r->source, (struct etcd_watch *)base, cc, false);
 }
+
+static void free_watch(struct sy_source_watch *base)
+{
+	struct etcd_watch *w = (struct etcd_watch *)base;
+
+	sy_source_list_free(&w->list);
+	free(w->body.p);
+	free(w->post);
+	free(w->key_b64);
+	free(w->end_b64);
+	free(w);
+}
+
+static const struct sy_source_thread_ops thread_ops = {
+	.poll_ms = 100, /* watch_clock's timers */
+	.start = start_request,
+	.done = on_done,
+	.clock = watch_clock,
+	.free = free_watch,
+};
 
 static void etcd_destroy(sy_resolver *r)
 {
 	struct etcd_source *src = r->source;
-	struct etcd_watch *lists[2];
 
 	if (!src)
 		return;
-	if (src->thread_started) {
-		atomic_store(&src->stop, true);
-		curl_multi_wakeup(src->multi);
-		pthread_join(src->thread, NULL);
-	}
-	lists[0] = src->watches;
-	lists[1] = src->pending;
-	for (int l = 0; l < 2; l++) {
-		for (struct etcd_watch *w = lists[l], *next; w; w = next) {
-			next = w->next;
-			if (w->in_flight)
-				curl_multi_remove_handle(src->multi, w->easy);
-			curl_easy_cleanup(w->easy);
-			sy_source_list_free(&w->list);
-			free(w->body.p);
-			free(w->post);
-			free(w->key_b64);
-			free(w->end_b64);
-			free(w);
-		}
-	}
-	if (src->multi)
-		curl_multi_cleanup(src->multi);
 	destroy_config(src);
 	curl_global_cleanup();
 	r->source = NULL;

@@ -7,6 +7,8 @@
 # (resolve_watch.c: the public API only), picking all the time and printing
 # each change it sees with the time.
 #
+#   - its endpoints are a dead one (127.0.0.1:1) and etcd's: every read
+#     fails over; it is never stale while etcd runs;
 #   - it opens `web` while no backend is registered; 4 agents start: it
 #     sees the 4 within 1 s (time printed);
 #   - an agent is killed -9: its lease expires, etcd deletes the key and the
@@ -40,6 +42,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 etcd_up 1 || { sy_fail "etcd did not start"; exit 1; }
 ETCD=etcd://$(etcd_endpoints)
+DEAD_FIRST=etcd://127.0.0.1:1,$(etcd_endpoints) # nothing listens on port 1
 echo "etcd at $ETCD"
 
 declare -A AGENT
@@ -79,7 +82,7 @@ wait_change() { # T0 CONDITION SECONDS
 }
 
 # ---- the resolver opens web before any backend registered ------------------------
-"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 120 >"$OUT" 2>"$W/resolver.err" &
+"$BUILD/tests/integration/resolve_watch" "$DEAD_FIRST" - web 120 >"$OUT" 2>"$W/resolver.err" &
 RESOLVER=$!
 SY_PIDS+=("$RESOLVER")
 sy_wait 10 grep -q "^CHANGE .* state=fresh n=0 " "$OUT" ||
@@ -133,6 +136,9 @@ line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
 # ---- etcd stopped: stale, the cache keeps serving, 0 failures ----------------------------
 sleep 0.5
 t0=$(now_ms)
+stale=$(first_change 0 'f["state"] != "fresh"')
+[ -z "$stale" ] && sy_pass "with a dead first endpoint: fresh all along while etcd ran ($(grep -c ^CHANGE "$OUT") changes)" ||
+	sy_fail "not fresh while etcd ran: $stale"
 etcd_kill 0
 line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
 ms=$(($(field ms "$line") - t0))
@@ -190,6 +196,11 @@ got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision
 [ $rc -eq 0 ] && [ "$got" = "$rrev fresh $SIX round-robin True True" ] &&
 	sy_pass "syctl resolve --registry $ETCD --json: revision $rrev, fresh, $SIX, a round-robin pick among them" ||
 	sy_fail "syctl resolve etcd --json: exit $rc, '$got' (etcd $rrev $rids) $(cat "$W/res.err")"
+"$SYCTL" resolve web --registry "$DEAD_FIRST" >"$W/res.txt" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "^service web  revision $rrev  state fresh  instances 5$" "$W/res.txt" &&
+	sy_pass "syctl resolve --registry $DEAD_FIRST: $(head -1 "$W/res.txt")" ||
+	sy_fail "syctl resolve, dead first endpoint: exit $rc $(cat "$W/res.txt")"
 "$SYCTL" resolve web --registry "$ETCD/other" >"$W/res.bad" 2>&1
 rc=$?
 [ $rc -eq 2 ] && grep -q "prefix must end with '/'" "$W/res.bad" &&
