@@ -27,22 +27,10 @@
 
 #define FUZZ_TARGET "fuzz_resolve_etcd"
 #include "fuzz_check.h"
+#include "fuzz_resolve_check.h"
 
 #define MAX_INPUT 65536
 #define PFX "/switchyard/services/"
-
-static void check_inst(const struct sy_resolve_instance *x, size_t i)
-{
-	static const uint8_t zero[12];
-
-	CHECK(x->addr.family == 4 || x->addr.family == 6, "instance %zu: family %u", i,
-	      x->addr.family);
-	CHECK(x->addr.family == 6 || !memcmp(x->addr.bytes + 4, zero, 12),
-	      "instance %zu: IPv4 with bytes past 4", i);
-	CHECK(x->port >= 1, "instance %zu: port 0", i);
-	CHECK(x->weight <= 65535, "instance %zu: weight %u", i, x->weight);
-	CHECK(memchr(x->zone, 0, sizeof(x->zone)), "instance %zu: zone not terminated", i);
-}
 
 static bool same(const struct sy_resolve_instance *a, const struct sy_resolve_instance *b)
 {
@@ -53,7 +41,7 @@ static bool same(const struct sy_resolve_instance *a, const struct sy_resolve_in
 static void check_unique(const struct sy_source_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		check_inst(&l->inst[i], i);
+		check_resolve_instance(&l->inst[i], i);
 		for (size_t j = i + 1; j < l->n; j++)
 			CHECK(!same(&l->inst[i], &l->inst[j]), "instances %zu and %zu are one", i, j);
 	}
@@ -99,7 +87,7 @@ static void watch(const char *line, size_t len, const char *service)
 	CHECK(!m.skipped.n || m.skipped.first[0], "%zu skipped without a reason", m.skipped.n);
 	for (size_t i = 0; i < m.n; i++)
 		if (!m.ch[i].gone)
-			check_inst(&m.ch[i].inst, i);
+			check_resolve_instance(&m.ch[i].inst, i);
 	/* twice: the second application changes nothing more in size */
 	if (sy_etcd_apply(&l, m.ch, m.n) == SY_RESOLVE_OK) {
 		size_t n = l.n;

@@ -27,6 +27,7 @@ set -u
 BUILD=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/netns_lib.sh"
+. "$HERE/resolve_lib.sh"
 trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-resolve-emb-XXXXXX)
 SY_FILES+=("$W")
@@ -39,7 +40,6 @@ REG=http://127.0.0.1:$RPORT
 sy_keyfile "$W/key"
 sy_keyfile "$W/read.token"
 TOKEN=$(cat "$W/read.token")
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cat >"$W/sw.yaml" <<EOF
 instance: resemb$$
@@ -90,24 +90,6 @@ registry_view() {
 }
 # the resolver's lines
 OUT=$W/resolver.out
-field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"; }
-# first_change_after MS CONDITION: the first CHANGE line at or after epoch MS
-# whose fields satisfy the awk CONDITION (over $ms $rev $state $ids ...)
-first_change() {
-	awk -v t0="$1" '$1 == "CHANGE" {
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
-		if (f["ms"] + 0 >= t0 + 0 && ('"$2"')) { print; exit }
-	}' "$OUT"
-}
-wait_change() { # T0 CONDITION SECONDS
-	local line
-	for _ in $(seq $((${3} * 20))); do
-		line=$(first_change "$1" "$2")
-		[ -n "$line" ] && { echo "$line"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
 
 start_control
 # ---- the resolver opens web before any backend registered ------------------------
@@ -122,13 +104,8 @@ sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 t0=$(now_ms)
 for i in 1 2 3 4; do agent $i; done
 FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le $HEARTBEAT_MS ]; then
-	sy_pass "4 agents started: the resolver saw the 4 after $ms ms (one heartbeat: $HEARTBEAT_MS ms)"
-else
-	sy_fail "4 agents: seen after $ms ms (limit $HEARTBEAT_MS): ${line:-never}"
-fi
+expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 $HEARTBEAT_MS \
+	"4 agents started: the resolver saw the 4 (within one heartbeat)"
 FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
 read -r REV4 IDS4 <<<"$(registry_view)"
 [ "$IDS4" = "$FOUR" ] || sy_fail "the registry lists $IDS4"
@@ -137,25 +114,16 @@ read -r REV4 IDS4 <<<"$(registry_view)"
 { kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
 t0=$(now_ms)
 THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$THREE\"" $((TTL + 5)))
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le $((TTL * 1000 + 1000)) ] && [ "$(field state "$line")" = fresh ]; then
-	sy_pass "agent of .14 killed -9: left the resolver's cache after $ms ms (TTL $TTL s, limit $((TTL * 1000 + 1000)) ms)"
-else
-	sy_fail "killed agent: after $ms ms: ${line:-never}"
-fi
+expect_change "$t0" "f[\"ids\"] == \"$THREE\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
+	$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): left the resolver's cache"
 sy_rel resolve_embedded_death "a backend's agent killed -9" "resolver watching" "$(sy_verdict)" \
-	"instance left the resolver's cache ${ms} ms after the kill (TTL ${TTL} s)"
+	"instance left the resolver's cache ${MS} ms after the kill (TTL ${TTL} s)"
 
 # ---- a new one joins: seen within 1 s ----------------------------------------------------
 t0=$(now_ms)
 agent 5
 NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5)
-ms=$(($(field ms "$line") - t0))
-[ -n "$line" ] && [ $ms -le 1000 ] &&
-	sy_pass "agent of .15 started: in the resolver's cache after $ms ms" ||
-	sy_fail "new agent: after $ms ms: ${line:-never}"
+expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
 
 # ---- sy-control stopped: stale, the cache keeps serving, 0 failures ------------------------
 sleep 0.5
@@ -278,17 +246,9 @@ rc=$?
 	sy_fail "syctl resolve without --registry: exit $rc $(cat "$W/res.bad")"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
-kill -TERM $RESOLVER
-sy_wait 10 bash -c "! kill -0 $RESOLVER" || sy_fail "the resolver did not end on SIGTERM"
-wait $RESOLVER
-rc=$?
-end=$(grep '^END' "$OUT")
-fails=$(($(field failures "$end") - FAILS_AT_FOUR))
-[ $rc -eq 0 ] && [ -n "$end" ] && [ $fails -eq 0 ] &&
-	sy_pass "resolver ended (exit 0): $end; failed picks since it saw the 4: $fails" ||
-	sy_fail "resolver end: exit $rc, '$end', $fails failures since the 4 (stderr: $(head -5 "$W/resolver.err"))"
-grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/resolver.err" "$W/control.log" &&
-	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/resolver.err" "$W/control.log")"
+resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
+grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/control.log" &&
+	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/control.log")"
 echo "--- what the resolver saw:"
 cut -c1-220 "$OUT"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -20 "$W/control.log"; }

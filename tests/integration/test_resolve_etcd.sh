@@ -28,6 +28,7 @@ set -u
 BUILD=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/netns_lib.sh"
+. "$HERE/resolve_lib.sh"
 . "$HERE/etcd_lib.sh"
 trap 'etcd_down; sy_cleanup' EXIT
 # a test that cannot run fails loudly
@@ -38,7 +39,6 @@ SY_FILES+=("$W")
 PY=/usr/bin/python3
 TTL=3
 PFX=/switchyard/services/
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 etcd_up 1 || { sy_fail "etcd did not start"; exit 1; }
 ETCD=etcd://$(etcd_endpoints)
@@ -62,24 +62,6 @@ ids = sorted((base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1] for kv in j
 print(j["header"]["revision"], ",".join(ids))'
 }
 OUT=$W/resolver.out
-field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"; }
-# first_change MS CONDITION: the first CHANGE line at or after epoch MS whose
-# fields satisfy the awk CONDITION (over f["ms"], f["rev"], f["state"], ...)
-first_change() {
-	awk -v t0="$1" '$1 == "CHANGE" {
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
-		if (f["ms"] + 0 >= t0 + 0 && ('"$2"')) { print; exit }
-	}' "$OUT"
-}
-wait_change() { # T0 CONDITION SECONDS
-	local line
-	for _ in $(seq $((${3} * 20))); do
-		line=$(first_change "$1" "$2")
-		[ -n "$line" ] && { echo "$line"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
 
 # ---- the resolver opens web before any backend registered ------------------------
 "$BUILD/tests/integration/resolve_watch" "$DEAD_FIRST" - web 120 >"$OUT" 2>"$W/resolver.err" &
@@ -93,13 +75,8 @@ sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 t0=$(now_ms)
 for i in 1 2 3 4; do agent $i; done
 FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le 1000 ]; then
-	sy_pass "4 agents started: the resolver saw the 4 after $ms ms (limit 1000 ms)"
-else
-	sy_fail "4 agents: seen after $ms ms (limit 1000): ${line:-never}"
-fi
+expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 1000 \
+	"4 agents started: the resolver saw the 4"
 FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
 read -r REV4 IDS4 <<<"$(etcd_view)"
 [ "$IDS4" = "$FOUR" ] || sy_fail "etcd holds $IDS4"
@@ -108,25 +85,16 @@ read -r REV4 IDS4 <<<"$(etcd_view)"
 { kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
 t0=$(now_ms)
 THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$THREE\"" $((TTL + 5)))
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le $((TTL * 1000 + 1000)) ] && [ "$(field state "$line")" = fresh ]; then
-	sy_pass "agent of .14 killed -9: lease expired, left the resolver's cache after $ms ms (TTL $TTL s, limit $((TTL * 1000 + 1000)) ms)"
-else
-	sy_fail "killed agent: after $ms ms: ${line:-never}"
-fi
+expect_change "$t0" "f[\"ids\"] == \"$THREE\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
+	$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): its lease expired, it left the resolver's cache"
 sy_rel resolve_etcd_death "a backend's agent killed -9" "resolver watching etcd" "$(sy_verdict)" \
-	"instance left the resolver's cache ${ms} ms after the kill (lease TTL ${TTL} s)"
+	"instance left the resolver's cache ${MS} ms after the kill (lease TTL ${TTL} s)"
 
 # ---- a new one joins: seen within 1 s ----------------------------------------------------
 t0=$(now_ms)
 agent 5
 NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5)
-ms=$(($(field ms "$line") - t0))
-[ -n "$line" ] && [ $ms -le 1000 ] &&
-	sy_pass "agent of .15 started: in the resolver's cache after $ms ms" ||
-	sy_fail "new agent: after $ms ms: ${line:-never}"
+expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
 read -r rrev rids <<<"$(etcd_view)"
 line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
 [ -n "$line" ] && [ "$(field ids "$line")" = "$rids" ] &&
@@ -181,11 +149,8 @@ sy_rel resolve_etcd_outage "etcd stopped ~3 s" "resolver picking" "$(sy_verdict)
 t0=$(now_ms)
 agent 6
 SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5)
-ms=$(($(field ms "$line") - t0))
-[ -n "$line" ] && [ $ms -le 1000 ] &&
-	sy_pass "after the outage, agent of .16 seen after $ms ms" ||
-	sy_fail "after the outage, new agent: after $ms ms: ${line:-never}"
+expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5 1000 \
+	"after the outage, agent of .16 in the resolver's cache"
 
 # ---- syctl resolve --registry etcd://... -----------------------------------------------------
 SYCTL=$BUILD/control/syctl
@@ -213,17 +178,7 @@ rc=$?
 	sy_fail "syctl resolve etcd + http: exit $rc $(cat "$W/res.bad")"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
-kill -TERM $RESOLVER
-sy_wait 10 bash -c "! kill -0 $RESOLVER" || sy_fail "the resolver did not end on SIGTERM"
-wait $RESOLVER
-rc=$?
-end=$(grep '^END' "$OUT")
-fails=$(($(field failures "$end") - FAILS_AT_FOUR))
-[ $rc -eq 0 ] && [ -n "$end" ] && [ $fails -eq 0 ] &&
-	sy_pass "resolver ended (exit 0): $end; failed picks since it saw the 4: $fails" ||
-	sy_fail "resolver end: exit $rc, '$end', $fails failures since the 4 (stderr: $(head -5 "$W/resolver.err"))"
-grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/resolver.err" &&
-	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/resolver.err")"
+resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
 echo "--- what the resolver saw:"
 cut -c1-240 "$OUT"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
