@@ -9,7 +9,7 @@
  *               (WRR sequence, Maglev table), reclaiming old ones
  *   pick.c      the pickers and passive health
  *   source.h    what a registry source is (its ops, the list it reads)
- *   source_util.c      what sources share (buffers, back-off, errors)
+ *   source_util.c      what sources share (the thread, buffers, back-off, errors)
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  *   source_etcd.c      etcd's range + watch (a thread, libcurl)

@@ -4,9 +4,10 @@
  * balancer uses (docs/client-side.md, man switchyard-resolve(3)).
  *
  * One resolver object per process keeps, per service, the instance list a
- * source delivered (sy-control's embedded registry, watched by a thread of
- * the resolver when the configuration names registry_urls; or the caller,
- * through sy_resolve_set_instances()) and picks instances:
+ * source delivered (sy-control's embedded registry when the configuration
+ * names registry_urls, or etcd when it names etcd_endpoints, watched by a
+ * thread of the resolver; or the caller, through
+ * sy_resolve_set_instances()) and picks instances:
  *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
  *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
  *   - consistent hashing with the balancer's own Maglev builder and flow
@@ -179,7 +180,8 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    sy_resolve_service **out);
 
 /* The source's last error about s ("" while its reads succeed; why the
- * state is STALE otherwise), copied into buf. Returns buf. */
+ * state is STALE otherwise; with etcd, also how many keys were skipped and
+ * why the first), copied into buf. Returns buf. */
 const char *sy_resolve_source_error(sy_resolve_service *s, char *buf, size_t len);
 
 /* ---- Picks: never block on an update (a set whose round-robin sequence is
