@@ -54,3 +54,78 @@ resolver_end() {
 		sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$3")"
 	return 0
 }
+# resolve_join_leave VIEW SEEN_LIMIT_MS REL_NAME WHAT: the issue's scenario
+# for a source, with the test's `agent N` (registers 198.18.0.1N:80 of web
+# with TTL s, its PID in AGENT[N]) and VIEW (prints the registry's
+# "REVISION IDS"):
+#   4 agents start -> the 4 in the cache within SEEN_LIMIT_MS;
+#   agent 4 killed -9 -> gone within TTL + 1 s (a reliability row REL_NAME);
+#   agent 5 starts -> in the cache within 1 s.
+# Sets FOUR, NEWSET, REV4 and FAILS_AT_FOUR (failed picks until the 4 came).
+resolve_join_leave() {
+	local t0 ids4 three="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
+	FOUR="$three,198.18.0.14:80"
+	NEWSET="$three,198.18.0.15:80"
+	t0=$(now_ms)
+	for i in 1 2 3 4; do agent $i; done
+	expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 "$2" \
+		"4 agents started: the resolver saw the 4"
+	FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
+	read -r REV4 ids4 <<<"$($1)"
+	[ "$ids4" = "$FOUR" ] || sy_fail "the registry holds $ids4"
+
+	{ kill -9 "${AGENT[4]}"; wait "${AGENT[4]}"; } 2>/dev/null
+	t0=$(now_ms)
+	expect_change "$t0" "f[\"ids\"] == \"$three\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
+		$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): left the resolver's cache"
+	sy_rel "$3" "a backend's agent killed -9" "$4" "$(sy_verdict)" \
+		"instance left the resolver's cache ${MS} ms after the kill (TTL ${TTL} s)"
+
+	t0=$(now_ms)
+	agent 5
+	expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
+}
+# resolve_outage STOP START VIEW WHAT: the registry stopped (the command
+# STOP) -> the resolver says stale, keeps NEWSET and picks go on with 0
+# failures; START brings it back -> the resolver reaches the registry's
+# revision (above REV4) and NEWSET, fresh, without a restart. WHAT names the
+# registry in the messages. Sets DURING_PICKS and DURING_FAILS.
+resolve_outage() {
+	local t0 t_back line ms stale_picks stale_fails sync_line="" back_line rrev rids
+	sleep 0.5
+	t0=$(now_ms)
+	$1
+	line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
+	ms=$(($(field ms "$line") - t0))
+	if [ -n "$line" ] && [ "$(field ids "$line")" = "$NEWSET" ]; then
+		sy_pass "$4 stopped: the resolver says stale after $ms ms, keeps $NEWSET (why: $(sed 's/.* err=//' <<<"$line"))"
+	else
+		sy_fail "$4 stopped: ${line:-no stale state}"
+	fi
+	stale_picks=$(field picks "$line")
+	stale_fails=$(field failures "$line")
+	sleep 3 # the agents keep trying; the resolver retries with back-off
+	t_back=$(now_ms)
+	$2
+	for _ in $(seq 300); do # 15 s: the agents re-register within a heartbeat
+		read -r rrev rids <<<"$($3)"
+		if [ "$rids" = "$NEWSET" ]; then
+			sync_line=$(first_change "$t_back" "f[\"rev\"] == \"$rrev\" && f[\"state\"] == \"fresh\" && f[\"ids\"] == \"$NEWSET\"")
+			[ -n "$sync_line" ] && break
+		fi
+		sleep 0.05
+	done
+	back_line=$(first_change "$t_back" 'f["state"] != "stale"')
+	DURING_PICKS=$(($(field picks "$back_line") - stale_picks))
+	DURING_FAILS=$(($(field failures "$back_line") - stale_fails))
+	if [ -n "$back_line" ] && [ $DURING_PICKS -gt 1000 ] && [ $DURING_FAILS -eq 0 ]; then
+		sy_pass "while $4 was down: $DURING_PICKS picks from the cache, $DURING_FAILS failures"
+	else
+		sy_fail "while $4 was down: $DURING_PICKS picks, $DURING_FAILS failures (${back_line:-never back})"
+	fi
+	if [ -n "$sync_line" ] && [ "$(field rev "$sync_line")" -gt "$REV4" ]; then
+		sy_pass "$4 back: the resolver in sync after $(($(field ms "$sync_line") - t_back)) ms without a restart (revision $(field rev "$sync_line") = the registry's, state fresh, $NEWSET)"
+	else
+		sy_fail "$4 back: not in sync: registry '$rrev $rids', resolver: $(tail -3 "$OUT")"
+	fi
+}

@@ -100,70 +100,12 @@ sy_wait 10 grep -q "^CHANGE .* n=0 " "$OUT" ||
 	{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
 sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 
-# ---- 4 backends register: seen within one heartbeat ----------------------------------
-t0=$(now_ms)
-for i in 1 2 3 4; do agent $i; done
-FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
-expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 $HEARTBEAT_MS \
-	"4 agents started: the resolver saw the 4 (within one heartbeat)"
-FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
-read -r REV4 IDS4 <<<"$(registry_view)"
-[ "$IDS4" = "$FOUR" ] || sy_fail "the registry lists $IDS4"
-
-# ---- an agent is killed: the instance leaves within TTL + 1 s -----------------------------
-{ kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
-t0=$(now_ms)
-THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
-expect_change "$t0" "f[\"ids\"] == \"$THREE\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
-	$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): left the resolver's cache"
-sy_rel resolve_embedded_death "a backend's agent killed -9" "resolver watching" "$(sy_verdict)" \
-	"instance left the resolver's cache ${MS} ms after the kill (TTL ${TTL} s)"
-
-# ---- a new one joins: seen within 1 s ----------------------------------------------------
-t0=$(now_ms)
-agent 5
-NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
-expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
+# ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
+resolve_join_leave registry_view $HEARTBEAT_MS resolve_embedded_death "resolver watching"
 
 # ---- sy-control stopped: stale, the cache keeps serving, 0 failures ------------------------
-sleep 0.5
-t0=$(now_ms)
-kill -TERM $CONTROL
-wait $CONTROL 2>/dev/null
-line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ "$(field ids "$line")" = "$NEWSET" ]; then
-	sy_pass "sy-control stopped: the resolver says stale after $ms ms, keeps $NEWSET (why: $(sed 's/.* err=//' <<<"$line"))"
-else
-	sy_fail "sy-control stopped: ${line:-no stale state}"
-fi
-STALE_PICKS=$(field picks "$line")
-STALE_FAILS=$(field failures "$line")
-sleep 3 # the agents keep trying; the resolver retries with back-off
-t_back=$(now_ms)
-start_control
-sync_line=""
-for _ in $(seq 200); do # 10 s: the agents re-register within a heartbeat
-	read -r rrev rids <<<"$(registry_view)"
-	if [ "$rids" = "$NEWSET" ]; then
-		sync_line=$(first_change "$t_back" "f[\"rev\"] == \"$rrev\" && f[\"state\"] == \"fresh\" && f[\"ids\"] == \"$NEWSET\"")
-		[ -n "$sync_line" ] && break
-	fi
-	sleep 0.05
-done
-back_line=$(first_change "$t_back" 'f["state"] != "stale"')
-during_picks=$(($(field picks "$back_line") - STALE_PICKS))
-during_fails=$(($(field failures "$back_line") - STALE_FAILS))
-if [ -n "$back_line" ] && [ $during_picks -gt 1000 ] && [ $during_fails -eq 0 ]; then
-	sy_pass "while sy-control was down: $during_picks picks from the cache, $during_fails failures"
-else
-	sy_fail "while down: $during_picks picks, $during_fails failures (${back_line:-never back})"
-fi
-if [ -n "$sync_line" ] && [ "$(field rev "$sync_line")" -gt "$REV4" ]; then
-	sy_pass "sy-control back: the resolver in sync after $(($(field ms "$sync_line") - t_back)) ms without a restart (revision $(field rev "$sync_line") = the registry's, state fresh, $NEWSET)"
-else
-	sy_fail "sy-control back: not in sync: registry '$rrev $rids', resolver: $(tail -3 "$OUT")"
-fi
+stop_control() { kill -TERM $CONTROL; wait $CONTROL 2>/dev/null; }
+resolve_outage stop_control start_control registry_view sy-control
 
 # ---- syctl resolve: the library's view from the command line ---------------------------------
 SYCTL=$BUILD/control/syctl

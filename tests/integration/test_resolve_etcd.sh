@@ -71,80 +71,22 @@ sy_wait 10 grep -q "^CHANGE .* state=fresh n=0 " "$OUT" ||
 	{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
 sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 
-# ---- 4 backends register: seen within 1 s ----------------------------------------------
-t0=$(now_ms)
-for i in 1 2 3 4; do agent $i; done
-FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
-expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 1000 \
-	"4 agents started: the resolver saw the 4"
-FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
-read -r REV4 IDS4 <<<"$(etcd_view)"
-[ "$IDS4" = "$FOUR" ] || sy_fail "etcd holds $IDS4"
-
-# ---- an agent is killed: its lease expires, the instance leaves within TTL + 1 s -------
-{ kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
-t0=$(now_ms)
-THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
-expect_change "$t0" "f[\"ids\"] == \"$THREE\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
-	$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): its lease expired, it left the resolver's cache"
-sy_rel resolve_etcd_death "a backend's agent killed -9" "resolver watching etcd" "$(sy_verdict)" \
-	"instance left the resolver's cache ${MS} ms after the kill (lease TTL ${TTL} s)"
-
-# ---- a new one joins: seen within 1 s ----------------------------------------------------
-t0=$(now_ms)
-agent 5
-NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
-expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
+# ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
+resolve_join_leave etcd_view 1000 resolve_etcd_death "resolver watching etcd"
 read -r rrev rids <<<"$(etcd_view)"
 line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
 [ -n "$line" ] && [ "$(field ids "$line")" = "$rids" ] &&
 	sy_pass "the resolver's revision is etcd's: $rrev ($rids)" ||
 	sy_fail "revision: etcd $rrev $rids, resolver: $(tail -2 "$OUT")"
 
-# ---- etcd stopped: stale, the cache keeps serving, 0 failures ----------------------------
-sleep 0.5
-t0=$(now_ms)
+# ---- etcd stopped: stale, the cache keeps serving, 0 failures; back: in sync -------------
 stale=$(first_change 0 'f["state"] != "fresh"')
 [ -z "$stale" ] && sy_pass "with a dead first endpoint: fresh all along while etcd ran ($(grep -c ^CHANGE "$OUT") changes)" ||
 	sy_fail "not fresh while etcd ran: $stale"
-etcd_kill 0
-line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ "$(field ids "$line")" = "$NEWSET" ]; then
-	sy_pass "etcd stopped: the resolver says stale after $ms ms, keeps $NEWSET (why: $(sed 's/.* err=//' <<<"$line"))"
-else
-	sy_fail "etcd stopped: ${line:-no stale state}"
-fi
-STALE_PICKS=$(field picks "$line")
-STALE_FAILS=$(field failures "$line")
-sleep 3 # the agents keep trying; the resolver retries with back-off
-t_back=$(now_ms)
-etcd_start 0
-etcd_healthy 20 || sy_fail "etcd did not come back"
-sync_line=""
-for _ in $(seq 300); do # 15 s
-	read -r rrev rids <<<"$(etcd_view)"
-	if [ "$rids" = "$NEWSET" ]; then
-		sync_line=$(first_change "$t_back" "f[\"rev\"] == \"$rrev\" && f[\"state\"] == \"fresh\" && f[\"ids\"] == \"$NEWSET\"")
-		[ -n "$sync_line" ] && break
-	fi
-	sleep 0.05
-done
-back_line=$(first_change "$t_back" 'f["state"] != "stale"')
-during_picks=$(($(field picks "$back_line") - STALE_PICKS))
-during_fails=$(($(field failures "$back_line") - STALE_FAILS))
-if [ -n "$back_line" ] && [ $during_picks -gt 1000 ] && [ $during_fails -eq 0 ]; then
-	sy_pass "while etcd was down: $during_picks picks from the cache, $during_fails failures"
-else
-	sy_fail "while down: $during_picks picks, $during_fails failures (${back_line:-never back})"
-fi
-if [ -n "$sync_line" ]; then
-	sy_pass "etcd back: the resolver in sync after $(($(field ms "$sync_line") - t_back)) ms without a restart (revision $(field rev "$sync_line") = etcd's, state fresh, $NEWSET)"
-else
-	sy_fail "etcd back: not in sync: etcd '$rrev $rids', resolver: $(tail -3 "$OUT")"
-fi
+etcd_restart() { etcd_start 0; etcd_healthy 20 || sy_fail "etcd did not come back"; }
+resolve_outage "etcd_kill 0" etcd_restart etcd_view etcd
 sy_rel resolve_etcd_outage "etcd stopped ~3 s" "resolver picking" "$(sy_verdict)" \
-	"$during_picks picks from the cache, $during_fails failures; back in sync without a restart"
+	"$DURING_PICKS picks from the cache, $DURING_FAILS failures; back in sync without a restart"
 # the watch works again: a new agent is seen
 t0=$(now_ms)
 agent 6
