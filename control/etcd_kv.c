@@ -348,3 +348,81 @@ void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen)
 	}
 	buf[o] = 0;
 }
+
+int sy_etcd_kv_parse(const json_t *kv, const char *prefix, bool with_value,
+		     struct sy_etcd_entry *e, char *key, size_t keylen, char *why, size_t whylen)
+{
+	const char *kb = json_string_value(json_object_get(kv, "key"));
+	const char *vb = json_string_value(json_object_get(kv, "value"));
+	size_t klen = 0, vlen = 0;
+	uint8_t *k = kb ? sy_b64_decode(kb, &klen) : NULL;
+	uint8_t *v = with_value ? sy_b64_decode(vb ? vb : "", &vlen) : NULL;
+	int rc = -1;
+
+	memset(e, 0, sizeof(*e));
+	if (key && keylen)
+		snprintf(key, keylen, "?");
+	if (!k || (with_value && !v)) {
+		snprintf(why, whylen, "%s", json_is_object(kv) ? "bad base64 from etcd"
+							       : "a kv that is not an object");
+		goto out;
+	}
+	if (key && keylen)
+		sy_etcd_printable(k, klen, key, keylen);
+	if (sy_etcd_parse_key(k, klen, prefix, e, why, whylen))
+		goto out;
+	rc = with_value && sy_etcd_parse_value(v, vlen, e, why, whylen) ? -2 : 0;
+out:
+	free(k);
+	free(v);
+	return rc;
+}
+
+int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
+		      size_t prefixlen, char *why, size_t whylen)
+{
+	const char *p, *slash;
+	size_t hl, off = 0;
+
+	if (strncmp(url, "etcd://", 7)) {
+		snprintf(why, whylen, "not etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]");
+		return -1;
+	}
+	p = url + 7;
+	slash = strchr(p, '/');
+	hl = slash ? (size_t)(slash - p) : strlen(p);
+	if (snprintf(prefix, prefixlen, "%s", slash && strcmp(slash, "/") ? slash
+									: "/switchyard/services/") >=
+	    (int)prefixlen) {
+		snprintf(why, whylen, "the etcd prefix is too long");
+		return -1;
+	}
+	if (prefix[strlen(prefix) - 1] != '/') {
+		snprintf(why, whylen, "the etcd prefix must end with '/'");
+		return -1;
+	}
+	endpoints[0] = 0;
+	for (size_t i = 0; i < hl;) {
+		size_t n = strcspn(p + i, ",/");
+		int w;
+
+		if (n > hl - i)
+			n = hl - i;
+		if (!n) {
+			snprintf(why, whylen, "an empty HOST:PORT in '%s'", url);
+			return -1;
+		}
+		w = snprintf(endpoints + off, eplen - off, "%shttp://%.*s", off ? "," : "", (int)n, p + i);
+		if (w < 0 || (size_t)w >= eplen - off) {
+			snprintf(why, whylen, "too many etcd endpoints");
+			return -1;
+		}
+		off += (size_t)w;
+		i += n + 1;
+	}
+	if (!off) {
+		snprintf(why, whylen, "no etcd endpoint in '%s'", url);
+		return -1;
+	}
+	return 0;
+}

@@ -75,6 +75,20 @@ int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *e, char
  * length, or -1 if it does not fit. */
 int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,
 		       char *buf, size_t len);
+/* One kv of a gateway answer ({"key": b64, "value": b64, ...}: a range's
+ * kvs[i], a watch event's kv) -> e. with_value false: the key only (a
+ * DELETE event). 0; -1 if the key is not a backend's (e tells nothing);
+ * -2 if the key is a backend's but its value is not (e->service and e->id
+ * are set: the caller drops that backend). The reason in why, the key's
+ * printable form in key (may be NULL). */
+int sy_etcd_kv_parse(const json_t *kv, const char *prefix, bool with_value,
+		     struct sy_etcd_entry *e, char *key, size_t keylen, char *why, size_t whylen);
+/* An etcd registry URL as `syctl register` and `syctl resolve` take it,
+ * etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], into endpoints
+ * ("http://HOST:PORT,...") and prefix (default "/switchyard/services/",
+ * ending with '/'). 0, or -1 with the reason in why. */
+int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
+		      size_t prefixlen, char *why, size_t whylen);
 /* Printable form of arbitrary key bytes for a log line: non-printable bytes,
  * quotes and backslashes as \xNN, truncated to fit. */
 void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen);

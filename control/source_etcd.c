@@ -495,13 +495,11 @@ static bool removable(const struct sy_be *b)
 	return b->source == SY_SRC_ETCD || b->source == SY_SRC_EMBEDDED;
 }
 
-static void log_invalid(struct sy_daemon *d, const uint8_t *key, size_t klen, const char *why)
+/* key: printable (sy_etcd_kv_parse's) */
+static void log_invalid(struct sy_daemon *d, const char *key, const char *why)
 {
-	char k[200];
-
-	sy_etcd_printable(key, klen, k, sizeof(k));
 	d->registry_invalid[SY_SOURCE_ETCD]++;
-	sy_logf("warn", "\"etcd: key or value ignored\" key=\"%s\" error=\"%s\"", k, why);
+	sy_logf("warn", "\"etcd: key or value ignored\" key=\"%s\" error=\"%s\"", key, why);
 }
 
 /* One entry into its service; false (and x->capped) if its service is at
@@ -567,40 +565,26 @@ static int entry_cmp(const void *a, const void *b)
 /* One kv of a range answer: a valid entry into l, or counted as invalid. */
 static void take_kv(struct ctx *x, json_t *kv, struct listed *l, uint64_t *invalid)
 {
-	const char *kb = json_string_value(json_object_get(kv, "key"));
-	const char *vb = json_string_value(json_object_get(kv, "value"));
-	size_t klen = 0, vlen = 0;
-	uint8_t *k = kb ? sy_b64_decode(kb, &klen) : NULL;
-	uint8_t *v = sy_b64_decode(vb ? vb : "", &vlen);
 	struct sy_etcd_entry e;
-	char why[160];
+	char key[200], why[160];
 
-	if (!k || !v) {
-		snprintf(why, sizeof(why), "bad base64 from etcd");
-		goto bad;
+	if (sy_etcd_kv_parse(kv, x->c.prefix, true, &e, key, sizeof(key), why, sizeof(why))) {
+		pthread_mutex_lock(&x->d->lock);
+		log_invalid(x->d, key, why);
+		pthread_mutex_unlock(&x->d->lock);
+		(*invalid)++;
+		return;
 	}
-	if (sy_etcd_parse_key(k, klen, x->c.prefix, &e, why, sizeof(why)) ||
-	    sy_etcd_parse_value(v, vlen, &e, why, sizeof(why)))
-		goto bad;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct sy_etcd_entry *ne = realloc(l->e, cap * sizeof(*ne));
 
 		if (!ne)
-			goto out;
+			return;
 		l->e = ne;
 		l->cap = cap;
 	}
 	l->e[l->n++] = e;
-	goto out;
-bad:
-	pthread_mutex_lock(&x->d->lock);
-	log_invalid(x->d, k ? k : (const uint8_t *)"?", k ? klen : 1, why);
-	pthread_mutex_unlock(&x->d->lock);
-	(*invalid)++;
-out:
-	free(k);
-	free(v);
 }
 
 static enum xr list_prefix(struct ctx *x, struct listed *l, uint64_t *rev)
@@ -778,37 +762,29 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 	json_array_foreach(evs, i, ev) {
 		json_t *kv = json_object_get(ev, "kv");
 		bool del = !strcmp(json_string_value(json_object_get(ev, "type")) ?: "", "DELETE");
-		const char *kb = json_string_value(json_object_get(kv, "key"));
-		const char *vb = json_string_value(json_object_get(kv, "value"));
-		size_t klen = 0, vlen = 0;
-		uint8_t *k = kb ? sy_b64_decode(kb, &klen) : NULL;
-		uint8_t *v = sy_b64_decode(vb ? vb : "", &vlen);
 		struct sy_service_state *s;
 		struct sy_etcd_entry e;
 		uint64_t mod;
-		char why[160];
+		char key[200], why[160];
+		int got = sy_etcd_kv_parse(kv, x->c.prefix, !del, &e, key, sizeof(key), why,
+					   sizeof(why));
 
 		if (sy_etcd_u64(json_object_get(kv, "mod_revision"), &mod) && mod > x->rev)
 			x->rev = mod;
-		if (!k || !v) {
-			if (!del)
-				log_invalid(d, (const uint8_t *)"?", 1, "bad base64 from etcd");
-		} else if (sy_etcd_parse_key(k, klen, x->c.prefix, &e, why, sizeof(why))) {
+		if (got == -1) {
 			if (!del) /* a deleted bad key: nothing to undo */
-				log_invalid(d, k, klen, why);
+				log_invalid(d, key, why);
 		} else if (!(s = etcd_service(d, e.service))) {
 			/* another instance's service */
 		} else if (del) {
 			removed += remove_backend(d, s, &e.id, verbose);
-		} else if (sy_etcd_parse_value(v, vlen, &e, why, sizeof(why))) {
-			log_invalid(d, k, klen, why);
+		} else if (got == -2) {
+			log_invalid(d, key, why);
 			/* the key no longer describes a usable backend */
 			removed += remove_backend(d, s, &e.id, verbose);
 		} else {
 			changes += upsert(x, s, &e, verbose);
 		}
-		free(k);
-		free(v);
 		if (i % CHUNK == CHUNK - 1) {
 			pthread_mutex_unlock(&d->lock);
 			pthread_mutex_lock(&d->lock);

@@ -75,7 +75,8 @@ static const struct command {
 		     "[--key K | --flow 'SRC:PORT DST:PORT tcp|udp']\n"
 		     "[--watch [--count N] [--timeout S]]",
 	  "the service as libswitchyard-resolve sees it\n"
-	  "through the embedded registry's read API:\n"
+	  "through the embedded registry's read API\n"
+	  "(http://) or etcd (etcd://HOST:PORT[,...]):\n"
 	  "instances, revision, state and a pick\n"
 	  "(--watch: every change; --help)", -1, -1 },
 	{ "fleet", "HOST HOST [HOST...]",

@@ -170,34 +170,19 @@ static void revoke_lease(struct agent *a)
 
 static int parse_registry(struct agent *a, const char *url)
 {
-	const char *p = url + strlen("etcd://"), *slash = strchr(p, '/');
-	size_t hl = slash ? (size_t)(slash - p) : strlen(p);
-	char hosts[1024], *save = NULL, *h;
+	char eps[2048], why[160], *save = NULL, *h;
 
-	snprintf(a->prefix, sizeof(a->prefix), "%s",
-		 slash && strcmp(slash, "/") ? slash : "/switchyard/services/");
-	if (a->prefix[strlen(a->prefix) - 1] != '/') {
-		fprintf(stderr, "syctl register: the etcd prefix must end with '/'\n");
+	if (sy_etcd_url_parse(url, eps, sizeof(eps), a->prefix, sizeof(a->prefix), why,
+			      sizeof(why))) {
+		fprintf(stderr, "syctl register: --registry %s: %s\n", url, why);
 		return -1;
 	}
-	if (!hl || hl >= sizeof(hosts)) {
-		fprintf(stderr, "syctl register: --registry etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]\n");
-		return -1;
-	}
-	memcpy(hosts, p, hl);
-	hosts[hl] = 0;
-	for (h = strtok_r(hosts, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		size_t n = strlen(h) + 8;
-
-		if (a->n_ep == MAX_EP || !(a->ep[a->n_ep] = malloc(n))) {
+	for (h = strtok_r(eps, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+		if (a->n_ep == MAX_EP || !(a->ep[a->n_ep] = strdup(h))) {
 			fprintf(stderr, "syctl register: at most %d etcd endpoints\n", MAX_EP);
 			return -1;
 		}
-		snprintf(a->ep[a->n_ep++], n, "http://%s", h);
-	}
-	if (!a->n_ep) {
-		fprintf(stderr, "syctl register: no etcd endpoint in '%s'\n", url);
-		return -1;
+		a->n_ep++;
 	}
 	return 0;
 }

@@ -2,14 +2,16 @@
  *
  * `syctl resolve SERVICE --registry URL ...`: what a client using
  * libswitchyard-resolve sees of a service through the embedded registry's
- * read API (docs/client-side.md): the instance list with its revision and
+ * read API, or etcd (etcd://HOST:PORT[,...][/PREFIX/], the keys sy-control's
+ * etcd source reads) (docs/client-side.md): the instance list with its revision and
  * state, and the instance a pick gives (round-robin, a key, or a 5-tuple
  * as `syctl lookup` takes it). With --watch, every change as the
  * resolver's watch delivers it, until --count listings or --timeout.
  *
  * It is the library's own view, not a re-implementation: the resolver is
  * created with the registries as its source and the service opened with
- * the balancer's table size and seed (taken from the registry's answer).
+ * the balancer's table size and seed (taken from the registry's answer;
+ * with etcd, which does not hold them, sy-control's defaults).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <switchyard/flow_hash.h> /* SY_AF_INET6 */
 #include <switchyard/resolve.h>
 
+#include "etcd_kv.h"
 #include "netaddr.h"
 #include "syctl.h"
 
@@ -45,7 +48,10 @@ static void resolve_usage(FILE *f)
 		"                     [--watch [--count N] [--timeout S]] [--json]\n"
 		"The service's instances as libswitchyard-resolve sees them through the\n"
 		"embedded registry's read API (URL http://HOST:PORT, several tried in turn;\n"
-		"F: registry.embedded.read's token), with the revision, the state and a pick:\n"
+		"F: registry.embedded.read's token) or etcd (URL\n"
+		"etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], the keys sy-control's etcd source\n"
+		"reads; table size and seed: sy-control's defaults), with the revision, the\n"
+		"state and a pick:\n"
 		"round-robin, or consistent hash on a key or a flow (the balancer's Maglev\n"
 		"table: a flow gets the backend `syctl lookup` names).\n"
 		"--watch prints the view again at every change, until N views are printed\n"
@@ -58,6 +64,7 @@ enum pick_by { BY_RR, BY_KEY, BY_FLOW };
 struct resolve_args {
 	const char *service;
 	char urls[2048];
+	char etcd_endpoints[2048], etcd_prefix[512]; /* --registry etcd://... */
 	const char *token_file;
 	enum pick_by by;
 	const char *key;
@@ -132,9 +139,28 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
+			if (!strncmp(optarg, "etcd://", 7)) {
+				char why[160];
+
+				if (a->urls[0] || a->etcd_endpoints[0]) {
+					fprintf(stderr, "syctl resolve: --registry etcd://... names the whole cluster: give it once, alone\n");
+					return -1;
+				}
+				if (sy_etcd_url_parse(optarg, a->etcd_endpoints, sizeof(a->etcd_endpoints),
+						      a->etcd_prefix, sizeof(a->etcd_prefix), why,
+						      sizeof(why))) {
+					fprintf(stderr, "syctl resolve: --registry %s: %s\n", optarg, why);
+					return -1;
+				}
+				break;
+			}
 			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-				fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry)\n",
+				fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry) or etcd://HOST:PORT[,...][/PREFIX/]\n",
 					optarg);
+				return -1;
+			}
+			if (a->etcd_endpoints[0]) {
+				fprintf(stderr, "syctl resolve: --registry etcd://... names the whole cluster: give it once, alone\n");
 				return -1;
 			}
 			if (strlen(a->urls) + strlen(optarg) + 2 > sizeof(a->urls)) {
@@ -198,7 +224,7 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		return -1;
 	}
 	a->service = argv[optind];
-	if (!a->urls[0]) {
+	if (!a->urls[0] && !a->etcd_endpoints[0]) {
 		fprintf(stderr, "syctl resolve: --registry URL is required\n");
 		return -1;
 	}
@@ -313,6 +339,8 @@ int syctl_resolve(int json, int argc, char **argv)
 		return rc > 0 ? SYCTL_OK : SYCTL_USAGE;
 	sy_resolve_config_default(&c);
 	c.registry_urls = a.urls;
+	c.etcd_endpoints = a.etcd_endpoints;
+	c.etcd_prefix = a.etcd_prefix;
 	c.read_token_file = a.token_file;
 	if ((rc = sy_resolve_create(&c, &r))) {
 		fprintf(stderr, "syctl resolve: %s\n", sy_resolve_strerror(rc));

@@ -16,12 +16,6 @@
 
 #include "parse_embedded.h"
 
-void sy_embedded_answer_free(struct sy_embedded_answer *a)
-{
-	free(a->inst);
-	memset(a, 0, sizeof(*a));
-}
-
 /* An integer in [lo, hi]; jansson reads JSON integers as int64 (a revision
  * above 2^63-1 is refused as not an integer). */
 static bool get_uint(json_t *o, const char *key, uint64_t lo, uint64_t hi, uint64_t *out,
@@ -96,7 +90,7 @@ static int parse_instance(json_t *o, size_t i, struct sy_resolve_instance *x, ch
 }
 
 int sy_embedded_parse(const char *body, size_t len, const char *service,
-		      struct sy_embedded_answer *a, char *err, size_t errlen)
+		      struct sy_source_list *a, char *err, size_t errlen)
 {
 	json_t *root, *v, *maglev, *list;
 	json_error_t je;
@@ -194,6 +188,6 @@ int sy_embedded_parse(const char *body, size_t len, const char *service,
 out:
 	json_decref(root);
 	if (rc)
-		sy_embedded_answer_free(a);
+		sy_source_list_free(a);
 	return rc;
 }

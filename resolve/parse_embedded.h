@@ -12,25 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <switchyard/resolve.h>
+#include "source.h"
 
 #define SY_EMBEDDED_MAX_INSTANCES 65536u /* far above a registry's backend cap */
-
-struct sy_embedded_answer {
-	uint64_t revision;
-	bool fail_static;     /* the balancer keeps its last good set */
-	uint32_t table_size;  /* the balancer's Maglev M for the service */
-	uint32_t hash_seed;
-	uint32_t hash;        /* maglev.hash: SY_RESOLVE_HASH_*, 5-tuple if absent */
-	size_t n;
-	struct sy_resolve_instance *inst; /* n entries, malloc'd (NULL when n = 0) */
-};
 
 /* body[0..len-1] (need not be NUL-terminated) answers for `service` (NULL:
  * any). 0 and *a filled, or SY_RESOLVE_EINVAL / SY_RESOLVE_ENOMEM with a
  * message in err (*a then holds nothing to free). */
 int sy_embedded_parse(const char *body, size_t len, const char *service,
-		      struct sy_embedded_answer *a, char *err, size_t errlen);
-void sy_embedded_answer_free(struct sy_embedded_answer *a);
+		      struct sy_source_list *a, char *err, size_t errlen);
 
 #endif

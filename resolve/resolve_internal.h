@@ -8,8 +8,12 @@
  *               balancer's own), building and publishing a snapshot
  *               (WRR sequence, Maglev table), reclaiming old ones
  *   pick.c      the pickers and passive health
+ *   source.h    what a registry source is (its ops, the list it reads)
+ *   source_util.c      what sources share (the thread, buffers, back-off, errors)
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
+ *   source_etcd.c      etcd's range + watch (a thread, libcurl)
+ *   parse_etcd.c       the parser of etcd's answers (fuzzed on its own)
  */
 #ifndef SY_RESOLVE_INTERNAL_H
 #define SY_RESOLVE_INTERNAL_H
@@ -18,10 +22,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include <curl/curl.h>
+
 #include <switchyard/maglev.h>
 #include <switchyard/resolve.h>
 
 #include "backends.h" /* control/: the balancer's fail-static policy */
+#include "source.h"
 
 #define SY_RESOLVE_ERRLEN 256
 #define SY_RESOLVE_CACHELINE 64
@@ -105,7 +112,8 @@ struct sy_resolver {
 	pthread_mutex_t lock;            /* services list, slot allocation */
 	struct sy_resolve_service *services;
 	uint32_t n_services;
-	struct sy_source *source;        /* NULL: no registry_urls */
+	const struct sy_source_ops *source_ops; /* NULL: no source configured */
+	void *source;                    /* the source's own state (its file's struct) */
 	char *cfg_strings;               /* cfg's strings, copied */
 	size_t cfg_strings_len;
 };
@@ -122,15 +130,72 @@ static inline void sy_snap_release(struct sy_slot *slot)
 }
 bool sy_snap_held(sy_resolver *r, const struct sy_snap *p);
 
-/* source_embedded.c */
-struct sy_embedded_answer;
-int sy_source_create(sy_resolver *r);  /* from r->cfg; no network, no thread */
-void sy_source_destroy_config(struct sy_source *src);
-int sy_source_prepare(sy_resolver *r); /* token, thread: before the first watch */
-int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer *a, char *err,
-		    size_t errlen);
-int sy_source_watch(struct sy_resolve_service *s, bool have_index, uint64_t index);
-void sy_source_destroy(sy_resolver *r); /* stops and joins the thread */
+/* source_util.c */
+#define SY_SOURCE_BODY_MAX (16u << 20) /* an answer above this is refused */
+struct sy_source_body {
+	char *p;
+	size_t len, cap;
+	bool too_big;
+};
+uint64_t sy_source_mono_ms(void);
+size_t sy_source_body_write(char *data, size_t size, size_t nmemb, void *arg); /* curl's */
+void sy_source_body_reset(struct sy_source_body *b);
+void sy_source_set_error(sy_resolve_service *s, const char *msg); /* "" when fine */
+/* Endpoint failover and back-off: a failure moves to the next endpoint at
+ * once; after a whole round failed, the next waits backoff_ms (doubling
+ * from retry_initial_ms up to retry_max_ms). */
+struct sy_source_retry {
+	unsigned endpoint;        /* the one asked now */
+	unsigned failed_in_round;
+	uint32_t backoff_ms;
+	uint64_t retry_at_ms;     /* sy_source_mono_ms; 0: now */
+};
+/* true when a whole round failed (retry_at_ms is in the future) */
+bool sy_source_retry_failed(const sy_resolver *r, struct sy_source_retry *t, unsigned n_endpoints);
+void sy_source_retry_ok(const sy_resolver *r, struct sy_source_retry *t);
+
+/* The thread every source runs: per opened service one request at a time
+ * through libcurl's multi interface, so N services cost one thread. A
+ * source's watch struct starts with a struct sy_source_watch; the thread
+ * starts a request when its retry time comes, hands finished transfers to
+ * done(), and calls sy_resolve_tick about once a second. */
+struct sy_source_watch {
+	struct sy_source_watch *next;
+	struct sy_resolve_service *s;
+	CURL *easy;
+	bool in_flight;
+	struct sy_source_retry retry;
+};
+struct sy_source_thread_ops {
+	uint32_t poll_ms; /* how often clock() looks, at most (TICK_MS if no clock) */
+	int (*prepare)(sy_resolver *r); /* once, before the thread starts; may be NULL */
+	void (*start)(sy_resolver *r, struct sy_source_watch *w);
+	void (*done)(sy_resolver *r, struct sy_source_watch *w, CURLcode result);
+	/* a transfer's own timers; true if it ended the transfer. May be NULL. */
+	bool (*clock)(sy_resolver *r, struct sy_source_watch *w, uint64_t now);
+	void (*free)(struct sy_source_watch *w); /* after its easy handle is gone */
+};
+struct sy_source_thread {
+	const struct sy_source_thread_ops *ops;
+	sy_resolver *r;
+	pthread_mutex_t lock;              /* pending, started */
+	struct sy_source_watch *pending;   /* opened, not yet taken by the thread */
+	struct sy_source_watch *watches;   /* the thread's own */
+	CURLM *multi;
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+};
+void sy_source_thread_init(struct sy_source_thread *t, const struct sy_source_thread_ops *ops);
+/* The first call: ops->prepare, the multi handle, the thread. */
+int sy_source_thread_start(struct sy_source_thread *t, sy_resolver *r);
+void sy_source_thread_add(struct sy_source_thread *t, struct sy_source_watch *w);
+/* Start w's request (its easy handle set up): in flight, or false. */
+bool sy_source_thread_send(struct sy_source_thread *t, struct sy_source_watch *w);
+/* w's transfer is over (finished or abandoned): out of the multi handle. */
+void sy_source_thread_end(struct sy_source_thread *t, struct sy_source_watch *w);
+/* Stops and joins the thread, frees every watch; t is unusable after. */
+void sy_source_thread_stop(struct sy_source_thread *t);
 
 /* snapshot.c */
 /* The service's whole list (sy_resolve_set_instances). from_source: a

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "parse_embedded.h"
 #include "resolve_internal.h"
 
 static uint64_t monotonic_ms(void *ctx)
@@ -50,6 +49,7 @@ void sy_resolve_config_default(struct sy_resolve_config *c)
 	c->fetch_timeout_ms = 2000;
 	c->retry_initial_ms = 200;
 	c->retry_max_ms = 5000;
+	c->etcd_timeout_ms = 2000;
 }
 
 const char *sy_resolve_strerror(int err)
@@ -91,7 +91,8 @@ static void slot_release(void *p)
 static int copy_strings(sy_resolver *r)
 {
 	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
-				  &r->cfg.read_token_file };
+				  &r->cfg.read_token_file, &r->cfg.etcd_endpoints,
+				  &r->cfg.etcd_prefix };
 	size_t len = 0;
 	char *p;
 
@@ -113,20 +114,31 @@ static int copy_strings(sy_resolver *r)
 	return SY_RESOLVE_OK;
 }
 
+static bool set(const char *s)
+{
+	return s && *s;
+}
+
 int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 {
+	const struct sy_source_ops *ops = NULL;
 	sy_resolver *r;
-
 	int rc;
 
 	*out = NULL;
+	/* the source: one per resolver */
+	if (c && set(c->registry_urls) && set(c->etcd_endpoints))
+		return SY_RESOLVE_EINVAL;
+	if (c && set(c->registry_urls))
+		ops = &sy_source_embedded_ops;
+	else if (c && set(c->etcd_endpoints))
+		ops = &sy_source_etcd_ops;
 	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
 		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
 		return SY_RESOLVE_EINVAL;
 	/* the source's knobs matter only with a source (older callers leave
 	 * them 0 without registry_urls) */
-	if (c && c->registry_urls && *c->registry_urls &&
-	    (c->watch_wait_ms == 0 || c->watch_wait_ms > 300000 || c->fetch_timeout_ms == 0 ||
+	if (ops && (c->watch_wait_ms == 0 || c->watch_wait_ms > 300000 || c->fetch_timeout_ms == 0 ||
 	     c->retry_initial_ms == 0 || c->retry_max_ms < c->retry_initial_ms))
 		return SY_RESOLVE_EINVAL;
 	r = calloc(1, sizeof(*r));
@@ -142,13 +154,15 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 		free(r);
 		return rc;
 	}
-	if ((rc = sy_source_create(r))) {
+	r->source_ops = ops;
+	if (ops && (rc = ops->create(r))) {
 		free(r->cfg_strings);
 		free(r);
 		return rc;
 	}
 	if (pthread_key_create(&r->key, slot_release)) {
-		sy_source_destroy(r);
+		if (ops)
+			ops->destroy(r);
 		free(r->cfg_strings);
 		free(r);
 		return SY_RESOLVE_ENOMEM;
@@ -166,7 +180,8 @@ void sy_resolve_destroy(sy_resolver *r)
 	if (!r)
 		return;
 	/* the watch thread first: it uses the services and a slot */
-	sy_source_destroy(r);
+	if (r->source_ops)
+		r->source_ops->destroy(r);
 	/* no destructor may run on a slot of ours after this */
 	pthread_key_delete(r->key);
 	for (struct sy_resolve_service *s = r->services, *next; s; s = next) {
@@ -290,12 +305,12 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    sy_resolve_service **out)
 {
 	struct sy_resolve_service_opts o = { 0 };
-	struct sy_embedded_answer first = { 0 };
+	struct sy_source_list first = { 0 };
 	struct sy_policy policy = { 0 };
 	struct sy_resolve_service *s;
 	struct sy_snap *cur;
-	/* NULL opts with a source: the balancer's, from the registry */
-	bool opts_from_registry = !opts && r->source;
+	/* NULL opts with a source that knows them: the balancer's, from it */
+	bool opts_from_registry = !opts && r->source_ops && r->source_ops->lists_opts;
 	bool fetched = false;
 	char err[SY_RESOLVE_ERRLEN];
 	int rc;
@@ -315,9 +330,9 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	pthread_mutex_unlock(&r->lock);
 	if (!s && r->source) {
 		/* the first read, in the caller's thread, no lock held */
-		if ((rc = sy_source_prepare(r)))
+		if ((rc = r->source_ops->prepare(r)))
 			return rc;
-		fetched = sy_source_fetch(r, name, &first, err, sizeof(err)) == 0;
+		fetched = r->source_ops->fetch(r, name, &first, err, sizeof(err)) == 0;
 		if (!fetched && opts_from_registry)
 			return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
 					       "service %s: %s (the table size and seed come from "
@@ -329,7 +344,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 			o.hash_seed = first.hash_seed;
 			o.hash = first.hash;
 			if (sy_maglev_check_size(o.table_size, why, sizeof(why))) {
-				sy_embedded_answer_free(&first);
+				sy_source_list_free(&first);
 				return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,
 						       "service %s: the registry's %s", name, why);
 			}
@@ -343,7 +358,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 						   s->opts.hash == o.hash);
 
 		pthread_mutex_unlock(&r->lock);
-		sy_embedded_answer_free(&first);
+		sy_source_list_free(&first);
 		if (!same)
 			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
 					       "service %s is open with table_size %u, hash_seed %u",
@@ -354,7 +369,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		pthread_mutex_unlock(&r->lock);
-		sy_embedded_answer_free(&first);
+		sy_source_list_free(&first);
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for service %s", name);
 	}
 	s->r = r;
@@ -375,13 +390,13 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 		snprintf(err, sizeof(err), "%s", sy_resolve_errmsg(r));
 		fetched = false;
 	}
-	sy_embedded_answer_free(&first);
+	sy_source_list_free(&first);
 	if (!fetched) {
 		snprintf(s->src_err, sizeof(s->src_err), "%s", err);
 		sy_resolve_set_reachable(s, 0);
 	}
 	cur = atomic_load(&s->current);
-	if ((rc = sy_source_watch(s, fetched, cur ? cur->revision : 0)))
+	if ((rc = r->source_ops->watch(s, fetched, cur ? cur->revision : 0)))
 		return rc;
 	if (!fetched)
 		return sy_resolve_fail(r, SY_RESOLVE_ESOURCE,

@@ -17,7 +17,7 @@
  * doubling up to retry_max_ms). Picks never wait for any of this.
  *
  * The first open of a service reads it once synchronously, in the caller's
- * thread, with its own handle (sy_source_fetch), bounded by
+ * thread, with its own handle (embedded_fetch), bounded by
  * fetch_timeout_ms over all URLs.
  */
 #include <errno.h>
@@ -31,88 +31,35 @@
 #include "parse_embedded.h"
 #include "resolve_internal.h"
 
-#define BODY_MAX (16u << 20)       /* an answer above this is refused */
 #define CONNECT_TIMEOUT_MS 1000
 #define WATCH_SLACK_MS 5000        /* a watch's timeout: its wait plus this */
-#define TICK_MS 1000               /* sy_resolve_tick from the thread */
-
-struct body {
-	char *p;
-	size_t len, cap;
-	bool too_big;
-};
 
 /* One service's watch: at most one request in flight. */
 struct sy_watch {
-	struct sy_resolve_service *s;
-	CURL *easy;
-	struct body body;
+	struct sy_source_watch w; /* .retry.endpoint: the registry asked now */
+	struct sy_source_body body;
 	char errbuf[CURL_ERROR_SIZE];
 	char url[1024];
-	bool in_flight;
 	bool have_index;       /* index: the revision of the list held */
 	uint64_t index;
-	unsigned url_i;        /* the registry asked now */
-	unsigned failed_in_round;
-	uint32_t backoff_ms;
-	uint64_t retry_at_ms;  /* monotonic; 0: now */
 	bool reachable;
-	struct sy_watch *next;
 };
 
 struct sy_source {
 	char **urls;
 	unsigned n_urls;
 	char *token;           /* NULL until loaded (or none configured) */
-	bool prepared;         /* token loaded, thread started */
 	struct curl_slist *headers;
-	pthread_mutex_t lock;  /* pending, prepared */
-	struct sy_watch *pending; /* opened, not yet taken by the thread */
-	struct sy_watch *watches; /* the thread's own */
-	CURLM *multi;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stop;
+	struct sy_source_thread t;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > BODY_MAX) {
-		b->too_big = true;
-		return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
+static const struct sy_source_thread_ops thread_ops;
 
 /* ---- configuration ----------------------------------------------------------------- */
 
-int sy_source_create(sy_resolver *r)
+static void destroy_config(struct sy_source *src);
+
+static int embedded_create(sy_resolver *r)
 {
 	const struct sy_resolve_config *c = &r->cfg;
 	struct sy_source *src;
@@ -124,7 +71,7 @@ int sy_source_create(sy_resolver *r)
 	list = strdup(c->registry_urls);
 	if (!src || !list)
 		goto nomem;
-	pthread_mutex_init(&src->lock, NULL);
+	sy_source_thread_init(&src->t, &thread_ops);
 	for (char *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
 		char **urls = realloc(src->urls, (src->n_urls + 1) * sizeof(*urls));
 		size_t n = strlen(u);
@@ -140,15 +87,15 @@ int sy_source_create(sy_resolver *r)
 	}
 	free(list);
 	if (!src->n_urls) {
-		sy_source_destroy_config(src);
+		destroy_config(src);
 		return SY_RESOLVE_EINVAL;
 	}
 	if (c->read_token && !(src->token = strdup(c->read_token))) {
-		sy_source_destroy_config(src);
+		destroy_config(src);
 		return SY_RESOLVE_ENOMEM;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) { /* reference-counted */
-		sy_source_destroy_config(src);
+		destroy_config(src);
 		return SY_RESOLVE_ENOMEM;
 	}
 	r->source = src;
@@ -156,18 +103,18 @@ int sy_source_create(sy_resolver *r)
 nomem:
 	free(list);
 	if (src)
-		sy_source_destroy_config(src);
+		destroy_config(src);
 	return SY_RESOLVE_ENOMEM;
 }
 
-void sy_source_destroy_config(struct sy_source *src)
+static void destroy_config(struct sy_source *src)
 {
+	sy_source_thread_stop(&src->t); /* first: the thread uses the rest */
 	for (unsigned i = 0; i < src->n_urls; i++)
 		free(src->urls[i]);
 	free(src->urls);
 	free(src->token);
 	curl_slist_free_all(src->headers);
-	pthread_mutex_destroy(&src->lock);
 	free(src);
 }
 
@@ -200,20 +147,13 @@ static int load_token(sy_resolver *r, struct sy_source *src)
 			  : sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for the token");
 }
 
-static void *watch_thread(void *arg);
-
-/* Before the first open: the token, the headers, the thread. */
-int sy_source_prepare(sy_resolver *r)
+/* Before the thread starts: the token and its header. */
+static int load_credentials(sy_resolver *r)
 {
 	struct sy_source *src = r->source;
-	int rc = SY_RESOLVE_OK;
+	int rc = load_token(r, src);
 
-	pthread_mutex_lock(&src->lock);
-	if (src->prepared)
-		goto out;
-	if ((rc = load_token(r, src)))
-		goto out;
-	if (src->token && !src->headers) {
+	if (!rc && src->token && !src->headers) {
 		size_t n = strlen(src->token) + 32;
 		char *h = malloc(n);
 
@@ -223,24 +163,17 @@ int sy_source_prepare(sy_resolver *r)
 			explicit_bzero(h, n);
 			free(h);
 		}
-		if (!src->headers) {
+		if (!src->headers)
 			rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "out of memory for headers");
-			goto out;
-		}
 	}
-	if (!src->multi && !(src->multi = curl_multi_init())) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "curl_multi_init failed");
-		goto out;
-	}
-	if (pthread_create(&src->thread, NULL, watch_thread, r)) {
-		rc = sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "cannot start the watch thread");
-		goto out;
-	}
-	src->thread_started = true;
-	src->prepared = true;
-out:
-	pthread_mutex_unlock(&src->lock);
 	return rc;
+}
+
+static int embedded_prepare(sy_resolver *r)
+{
+	struct sy_source *src = r->source;
+
+	return sy_source_thread_start(&src->t, r);
 }
 
 /* ---- one request ---------------------------------------------------------------------- */
@@ -259,7 +192,7 @@ static void build_url(CURL *e, const struct sy_source *src, unsigned url_i, cons
 	curl_free(esc);
 }
 
-static void setup_easy(CURL *e, const struct sy_source *src, const char *url, struct body *b,
+static void setup_easy(CURL *e, const struct sy_source *src, const char *url, struct sy_source_body *b,
 		       char *errbuf, uint32_t timeout_ms)
 {
 	curl_easy_reset(e);
@@ -269,21 +202,18 @@ static void setup_easy(CURL *e, const struct sy_source *src, const char *url, st
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS));
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_source_body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	if (src->headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, src->headers);
-	b->len = 0;
-	b->too_big = false;
-	if (b->p)
-		b->p[0] = 0;
+	sy_source_body_reset(b);
 	errbuf[0] = 0;
 }
 
 /* A finished transfer: 0 and *a, or -1 with why in err. */
-static int read_answer(CURL *e, CURLcode cc, const struct body *b, const char *errbuf,
-		       const char *url, const char *name, struct sy_embedded_answer *a,
+static int read_answer(CURL *e, CURLcode cc, const struct sy_source_body *b, const char *errbuf,
+		       const char *url, const char *name, struct sy_source_list *a,
 		       char *err, size_t errlen)
 {
 	char why[200];
@@ -314,13 +244,13 @@ static int read_answer(CURL *e, CURLcode cc, const struct body *b, const char *e
 	return 0;
 }
 
-int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer *a, char *err,
-		    size_t errlen)
+static int embedded_fetch(sy_resolver *r, const char *name, struct sy_source_list *a, char *err,
+			  size_t errlen)
 {
 	struct sy_source *src = r->source;
-	uint64_t deadline = mono_ms() + r->cfg.fetch_timeout_ms;
+	uint64_t deadline = sy_source_mono_ms() + r->cfg.fetch_timeout_ms;
 	char errbuf[CURL_ERROR_SIZE], url[1024];
-	struct body b = { 0 };
+	struct sy_source_body b = { 0 };
 	CURL *e = curl_easy_init();
 	int rc = -1;
 
@@ -329,7 +259,7 @@ int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer 
 		return -1;
 	}
 	for (unsigned i = 0; i < src->n_urls && rc; i++) {
-		uint64_t now = mono_ms();
+		uint64_t now = sy_source_mono_ms();
 
 		if (now >= deadline) {
 			if (i == 0)
@@ -347,91 +277,71 @@ int sy_source_fetch(sy_resolver *r, const char *name, struct sy_embedded_answer 
 
 /* ---- the thread ---------------------------------------------------------------------- */
 
-int sy_source_watch(struct sy_resolve_service *s, bool have_index, uint64_t index)
+static int embedded_watch(struct sy_resolve_service *s, bool have_index, uint64_t index)
 {
 	struct sy_source *src = s->r->source;
 	struct sy_watch *w = calloc(1, sizeof(*w));
 
-	if (!w || !(w->easy = curl_easy_init())) {
+	if (!w || !(w->w.easy = curl_easy_init())) {
 		free(w);
 		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s",
 				       s->name);
 	}
-	w->s = s;
+	w->w.s = s;
 	w->have_index = have_index;
 	w->index = index;
 	w->reachable = have_index;
-	w->backoff_ms = s->r->cfg.retry_initial_ms;
+	w->w.retry.backoff_ms = s->r->cfg.retry_initial_ms;
 	/* a failed first read is retried after the back-off, not at once */
-	w->retry_at_ms = have_index ? 0 : mono_ms() + w->backoff_ms;
-	pthread_mutex_lock(&src->lock);
-	w->next = src->pending;
-	src->pending = w;
-	pthread_mutex_unlock(&src->lock);
-	curl_multi_wakeup(src->multi);
+	w->w.retry.retry_at_ms = have_index ? 0 : sy_source_mono_ms() + w->w.retry.backoff_ms;
+	sy_source_thread_add(&src->t, &w->w);
 	return SY_RESOLVE_OK;
 }
 
-static void set_source_error(struct sy_resolve_service *s, const char *msg)
+static void start_request(sy_resolver *r, struct sy_source_watch *base)
 {
-	pthread_mutex_lock(&s->lock);
-	snprintf(s->src_err, sizeof(s->src_err), "%s", msg);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void start_request(sy_resolver *r, struct sy_source *src, struct sy_watch *w)
-{
+	struct sy_source *src = r->source;
+	struct sy_watch *w = (struct sy_watch *)base;
 	uint32_t wait = r->cfg.watch_wait_ms;
 
 	/* without a list, ask at once (index 0); with one, park until it changes */
-	build_url(w->easy, src, w->url_i, w->s->name, true, w->have_index ? w->index : 0, wait,
-		  w->url, sizeof(w->url));
-	setup_easy(w->easy, src, w->url, &w->body, w->errbuf, wait + WATCH_SLACK_MS);
-	curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
-	if (curl_multi_add_handle(src->multi, w->easy) == CURLM_OK)
-		w->in_flight = true;
-	else
-		w->retry_at_ms = mono_ms() + w->backoff_ms;
+	build_url(w->w.easy, src, w->w.retry.endpoint, w->w.s->name, true,
+		  w->have_index ? w->index : 0, wait, w->url, sizeof(w->url));
+	setup_easy(w->w.easy, src, w->url, &w->body, w->errbuf, wait + WATCH_SLACK_MS);
+	if (!sy_source_thread_send(&src->t, &w->w))
+		w->w.retry.retry_at_ms = sy_source_mono_ms() + w->w.retry.backoff_ms;
 }
 
 static void on_failure(sy_resolver *r, struct sy_source *src, struct sy_watch *w, const char *why)
 {
-	set_source_error(w->s, why);
+	sy_source_set_error(w->w.s, why);
 	if (w->reachable) {
 		w->reachable = false;
-		sy_resolve_set_reachable(w->s, 0);
+		sy_resolve_set_reachable(w->w.s, 0);
 	}
 	/* another host's revisions mean nothing here: start over with index 0 */
 	w->have_index = false;
-	w->url_i = (w->url_i + 1) % src->n_urls;
-	if (++w->failed_in_round < src->n_urls) {
-		w->retry_at_ms = 0; /* the next registry, at once */
-		return;
-	}
-	w->failed_in_round = 0;
-	w->retry_at_ms = mono_ms() + w->backoff_ms;
-	w->backoff_ms = w->backoff_ms > r->cfg.retry_max_ms / 2 ? r->cfg.retry_max_ms
-								: w->backoff_ms * 2;
+	sy_source_retry_failed(r, &w->w.retry, src->n_urls);
 }
 
-static void on_done(sy_resolver *r, struct sy_source *src, struct sy_watch *w, CURLcode cc)
+static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 {
-	struct sy_embedded_answer a;
+	struct sy_source *src = r->source;
+	struct sy_watch *w = (struct sy_watch *)base;
+	struct sy_source_list a;
 	char err[SY_RESOLVE_ERRLEN];
 
-	w->in_flight = false;
-	curl_multi_remove_handle(src->multi, w->easy);
-	if (read_answer(w->easy, cc, &w->body, w->errbuf, w->url, w->s->name, &a, err,
+	if (read_answer(w->w.easy, cc, &w->body, w->errbuf, w->url, w->w.s->name, &a, err,
 			sizeof(err))) {
 		on_failure(r, src, w, err);
 		return;
 	}
 	if (!w->have_index || a.revision != w->index || !w->reachable) {
-		int rc = sy_service_update(w->s, a.revision, a.inst, a.n, true);
+		int rc = sy_service_update(w->w.s, a.revision, a.inst, a.n, true);
 
 		if (rc) {
 			snprintf(err, sizeof(err), "GET %.120s: %.120s", w->url, sy_resolve_errmsg(r));
-			sy_embedded_answer_free(&a);
+			sy_source_list_free(&a);
 			on_failure(r, src, w, err);
 			return;
 		}
@@ -439,104 +349,46 @@ static void on_done(sy_resolver *r, struct sy_source *src, struct sy_watch *w, C
 	w->have_index = true;
 	w->index = a.revision;
 	w->reachable = true;
-	w->failed_in_round = 0;
-	w->backoff_ms = r->cfg.retry_initial_ms;
-	w->retry_at_ms = 0;
-	set_source_error(w->s, "");
-	sy_embedded_answer_free(&a);
+	sy_source_retry_ok(r, &w->w.retry);
+	sy_source_set_error(w->w.s, "");
+	sy_source_list_free(&a);
 }
 
-static void *watch_thread(void *arg)
+static void free_watch(struct sy_source_watch *base)
 {
-	sy_resolver *r = arg;
-	struct sy_source *src = r->source;
-	uint64_t next_tick = mono_ms() + TICK_MS;
+	struct sy_watch *w = (struct sy_watch *)base;
 
-	while (!atomic_load(&src->stop)) {
-		uint64_t now, wake;
-		int running, left, timeout;
-		CURLMsg *m;
-
-		pthread_mutex_lock(&src->lock);
-		while (src->pending) {
-			struct sy_watch *w = src->pending;
-
-			src->pending = w->next;
-			w->next = src->watches;
-			src->watches = w;
-		}
-		pthread_mutex_unlock(&src->lock);
-		now = mono_ms();
-		wake = next_tick;
-		for (struct sy_watch *w = src->watches; w; w = w->next) {
-			if (w->in_flight)
-				continue;
-			if (w->retry_at_ms <= now)
-				start_request(r, src, w);
-			else if (w->retry_at_ms < wake)
-				wake = w->retry_at_ms;
-		}
-		curl_multi_perform(src->multi, &running);
-		while ((m = curl_multi_info_read(src->multi, &left))) {
-			struct sy_watch *w = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				on_done(r, src, w, m->data.result);
-			wake = 0; /* it may ask again at once */
-		}
-		now = mono_ms();
-		if (now >= next_tick) {
-			sy_resolve_tick(r);
-			next_tick = now + TICK_MS;
-		}
-		timeout = wake <= now ? 0 : (int)(wake - now > TICK_MS ? TICK_MS : wake - now);
-		curl_multi_poll(src->multi, NULL, 0, timeout, NULL);
-	}
-	return NULL;
+	free(w->body.p);
+	free(w);
 }
 
-void sy_source_destroy(sy_resolver *r)
+static const struct sy_source_thread_ops thread_ops = {
+	.prepare = load_credentials,
+	.start = start_request,
+	.done = on_done,
+	.free = free_watch,
+};
+
+static void embedded_destroy(sy_resolver *r)
 {
 	struct sy_source *src = r->source;
-	struct sy_watch *lists[2];
 
 	if (!src)
 		return;
-	if (src->thread_started) {
-		atomic_store(&src->stop, true);
-		curl_multi_wakeup(src->multi);
-		pthread_join(src->thread, NULL);
-	}
-	lists[0] = src->watches;
-	lists[1] = src->pending;
-	for (int l = 0; l < 2; l++) {
-		for (struct sy_watch *w = lists[l], *next; w; w = next) {
-			next = w->next;
-			if (w->in_flight)
-				curl_multi_remove_handle(src->multi, w->easy);
-			curl_easy_cleanup(w->easy);
-			free(w->body.p);
-			free(w);
-		}
-	}
-	if (src->multi)
-		curl_multi_cleanup(src->multi);
+	sy_source_thread_stop(&src->t); /* first: the thread uses the token */
 	if (src->token)
 		explicit_bzero(src->token, strlen(src->token));
-	sy_source_destroy_config(src);
+	destroy_config(src);
 	curl_global_cleanup();
 	r->source = NULL;
 }
 
-const char *sy_resolve_source_error(sy_resolve_service *s, char *buf, size_t len)
-{
-	if (!buf || !len)
-		return buf;
-	pthread_mutex_lock(&s->lock);
-	snprintf(buf, len, "%s", s->src_err);
-	pthread_mutex_unlock(&s->lock);
-	return buf;
-}
+const struct sy_source_ops sy_source_embedded_ops = {
+	.name = "embedded",
+	.lists_opts = true,
+	.create = embedded_create,
+	.prepare = embedded_prepare,
+	.fetch = embedded_fetch,
+	.watch = embedded_watch,
+	.destroy = embedded_destroy,
+};

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}
 DIR=build-fuzz
 TARGETS=(fuzz_packet fuzz_config fuzz_registry_value fuzz_http_api fuzz_api_router fuzz_syctl_args
-	fuzz_import_ipvs fuzz_resolve_answer)
+	fuzz_import_ipvs fuzz_resolve_answer fuzz_resolve_etcd)
 MAX_RESTARTS=5 # after a crash, fuzzing goes on (for the rest of the time) at most this often
 
 if ! [[ "$SECS" =~ ^[0-9]+$ ]] || [ "$SECS" -lt 1 ]; then

@@ -4,9 +4,10 @@
  * balancer uses (docs/client-side.md, man switchyard-resolve(3)).
  *
  * One resolver object per process keeps, per service, the instance list a
- * source delivered (sy-control's embedded registry, watched by a thread of
- * the resolver when the configuration names registry_urls; or the caller,
- * through sy_resolve_set_instances()) and picks instances:
+ * source delivered (sy-control's embedded registry when the configuration
+ * names registry_urls, or etcd when it names etcd_endpoints, watched by a
+ * thread of the resolver; or the caller, through
+ * sy_resolve_set_instances()) and picks instances:
  *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
  *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
  *   - consistent hashing with the balancer's own Maglev builder and flow
@@ -106,6 +107,22 @@ struct sy_resolve_config {
 	 * retry_initial_ms, doubling up to retry_max_ms. Default 200 ms, 5 s. */
 	uint32_t retry_initial_ms;
 	uint32_t retry_max_ms;
+
+	/* Source: etcd, instead of registry_urls (setting both is EINVAL).
+	 * The keys sy-control's etcd source reads (docs/registry-etcd.md),
+	 *   <etcd_prefix><service>/<address>:<port> -> {"weight":..,"zone":..}
+	 * read through etcd's v3 JSON gateway: a range read of the service's
+	 * keys, then a watch from the next revision; a compacted or lost
+	 * watch reads again. The revision of a pick is etcd's. watch_wait_ms
+	 * renews a silent watch (a read and a new watch); fetch_timeout_ms and
+	 * retry_* as above. The table size and hash seed are not in etcd:
+	 * open services with the balancer's opts (NULL: sy-control's
+	 * defaults, 65537 and 0). */
+	const char *etcd_endpoints;  /* "http://H1:2379,http://H2:2379" (or
+				      * "H1:2379,..."), tried in turn */
+	const char *etcd_prefix;     /* NULL: "/switchyard/services/" (ends with '/') */
+	uint32_t etcd_timeout_ms;    /* one range read, a watch's creation;
+				      * default 2000 */
 };
 
 /* Per-service hashing parameters: those of the balancer's service
@@ -171,7 +188,8 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 			    sy_resolve_service **out);
 
 /* The source's last error about s ("" while its reads succeed; why the
- * state is STALE otherwise), copied into buf. Returns buf. */
+ * state is STALE otherwise; with etcd, also how many keys were skipped and
+ * why the first), copied into buf. Returns buf. */
 const char *sy_resolve_source_error(sy_resolve_service *s, char *buf, size_t len);
 
 /* ---- Picks: never block on an update (a set whose round-robin sequence is

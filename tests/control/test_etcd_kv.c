@@ -235,13 +235,46 @@ static void test_printable(void **state)
 	assert_true(strlen(buf) < 10);
 }
 
+/* etcd://HOST:PORT[,...][/PREFIX/]: syctl register's and syctl resolve's */
+static void test_url(void **state)
+{
+	char eps[64], pfx[32], why[160];
+
+	(void)state;
+	assert_int_equal(sy_etcd_url_parse("etcd://127.0.0.1:2379", eps, sizeof(eps), pfx,
+					   sizeof(pfx), why, sizeof(why)), 0);
+	assert_string_equal(eps, "http://127.0.0.1:2379");
+	assert_string_equal(pfx, "/switchyard/services/");
+	assert_int_equal(sy_etcd_url_parse("etcd://a:1,b:2/sy/", eps, sizeof(eps), pfx, sizeof(pfx),
+					   why, sizeof(why)), 0);
+	assert_string_equal(eps, "http://a:1,http://b:2");
+	assert_string_equal(pfx, "/sy/");
+	assert_int_equal(sy_etcd_url_parse("etcd://a:1/", eps, sizeof(eps), pfx, sizeof(pfx), why,
+					   sizeof(why)), 0);
+	assert_string_equal(pfx, "/switchyard/services/");
+	assert_int_equal(sy_etcd_url_parse("etcd://a:1/sy", eps, sizeof(eps), pfx, sizeof(pfx), why,
+					   sizeof(why)), -1);
+	assert_string_equal(why, "the etcd prefix must end with '/'");
+	assert_int_equal(sy_etcd_url_parse("etcd://a:1,,b:2", eps, sizeof(eps), pfx, sizeof(pfx),
+					   why, sizeof(why)), -1);
+	assert_string_equal(why, "an empty HOST:PORT in 'etcd://a:1,,b:2'");
+	assert_int_equal(sy_etcd_url_parse("etcd:///sy/", eps, sizeof(eps), pfx, sizeof(pfx), why,
+					   sizeof(why)), -1);
+	assert_string_equal(why, "no etcd endpoint in 'etcd:///sy/'");
+	assert_int_equal(sy_etcd_url_parse("http://a:1", eps, sizeof(eps), pfx, sizeof(pfx), why,
+					   sizeof(why)), -1);
+	assert_int_equal(sy_etcd_url_parse("etcd://a-long-host-name:2379,another-long-host:2379,c:3,d:4",
+					   eps, sizeof(eps), pfx, sizeof(pfx), why, sizeof(why)), -1);
+	assert_string_equal(why, "too many etcd endpoints");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_range_end),
 		cmocka_unit_test(test_u64),    cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_values), cmocka_unit_test(test_printable),
-		cmocka_unit_test(test_registry_endpoint),
+		cmocka_unit_test(test_registry_endpoint), cmocka_unit_test(test_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,33 +26,23 @@
 
 #define FUZZ_TARGET "fuzz_resolve_answer"
 #include "fuzz_check.h"
+#include "fuzz_resolve_check.h"
 
 #define MAX_INPUT 65536
 
-static void check_answer(const struct sy_embedded_answer *a)
+static void check_answer(const struct sy_source_list *a)
 {
-	static const uint8_t zero[12];
-
 	CHECK(a->revision <= INT64_MAX, "revision %llu", (unsigned long long)a->revision);
 	CHECK(a->table_size >= 251 && a->table_size <= 1048573, "table_size %u", a->table_size);
 	CHECK(a->n <= SY_EMBEDDED_MAX_INSTANCES, "%zu instances", a->n);
 	CHECK(a->n == 0 || a->inst, "%zu instances, no array", a->n);
-	for (size_t i = 0; i < a->n; i++) {
-		const struct sy_resolve_instance *x = &a->inst[i];
-
-		CHECK(x->addr.family == 4 || x->addr.family == 6, "instance %zu: family %u", i,
-		      x->addr.family);
-		CHECK(x->addr.family == 6 || !memcmp(x->addr.bytes + 4, zero, 12),
-		      "instance %zu: IPv4 with bytes past 4", i);
-		CHECK(x->port >= 1, "instance %zu: port 0", i);
-		CHECK(x->weight <= 65535, "instance %zu: weight %u", i, x->weight);
-		CHECK(memchr(x->zone, 0, sizeof(x->zone)), "instance %zu: zone not terminated", i);
-	}
+	for (size_t i = 0; i < a->n; i++)
+		check_resolve_instance(&a->inst[i], i);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sy_embedded_answer a, b;
+	struct sy_source_list a, b;
 	const char *service;
 	char err[256], err2[256];
 	char *body;
@@ -80,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      b.hash_seed == a.hash_seed &&
 			      (a.n == 0 || !memcmp(a.inst, b.inst, a.n * sizeof(*a.inst))),
 		      "a second parse differs");
-		sy_embedded_answer_free(&b);
-		sy_embedded_answer_free(&a);
+		sy_source_list_free(&b);
+		sy_source_list_free(&a);
 	}
 	free(body);
 	return 0;

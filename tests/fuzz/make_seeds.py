@@ -327,6 +327,42 @@ def resolve_answers():
     write(t, "truncated", b"\x01" + js(ans).encode()[:120])
 
 
+def resolve_etcd():
+    """fuzz_resolve_etcd: a byte choosing the answer (even: kv/range, odd: a
+    watch line) and the service (bit 1: "api", else "web"), then etcd's JSON
+    gateway answer with the keys sy-control's etcd source reads."""
+    import base64
+    t = "fuzz_resolve_etcd"
+    pfx = "/switchyard/services/"
+
+    def kv(key, value, rev=5):
+        return {"key": base64.b64encode((pfx + key).encode()).decode(),
+                "value": base64.b64encode(value.encode()).decode(),
+                "create_revision": str(rev), "mod_revision": str(rev), "version": "1",
+                "lease": "7587862064834461957"}
+
+    def js(o):
+        return json.dumps(o, separators=(",", ":"))
+
+    hdr = {"cluster_id": "14841639068965178418", "member_id": "10276657743932975437",
+           "revision": "9", "raft_term": "2"}
+    kvs = [kv("web/198.18.0.11:80", '{"weight":5,"zone":"a","metadata":{"v":"1"}}'),
+           kv("web/[2001:2::12]:8080", ""), kv("web/198.18.0.011:80", ""),
+           kv("web/198.18.0.13:80", '{"weight":70000}')]
+    write(t, "range", b"\x00" + js({"header": hdr, "kvs": kvs, "count": "4"}).encode())
+    write(t, "range-empty", b"\x00" + js({"header": hdr}).encode())
+    write(t, "range-error", b"\x00" + b'{"error":"etcdserver: user name is empty","code":3,"message":"etcdserver: user name is empty"}')
+    write(t, "range-truncated", b"\x00" + js({"header": hdr, "kvs": kvs}).encode()[:150])
+    write(t, "watch-created", b"\x01" + js({"result": {"header": hdr, "created": True}}).encode())
+    ev = [{"kv": kvs[0]}, {"type": "DELETE", "kv": {"key": kvs[1]["key"], "mod_revision": "10"}},
+          {"kv": kvs[3]}]
+    write(t, "watch-events", b"\x01" + js({"result": {"header": hdr, "events": ev}}).encode())
+    write(t, "watch-other-service", b"\x03" + js({"result": {"header": hdr, "events": ev}}).encode())
+    write(t, "watch-compacted", b"\x01" + js({"result": {"header": hdr, "canceled": True,
+                                                          "compact_revision": "8"}}).encode())
+    write(t, "watch-error", b"\x01" + b'{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}}')
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -340,6 +376,7 @@ def main():
     syctl()
     import_ipvs()
     resolve_answers()
+    resolve_etcd()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * A resolver client for test_resolve_embedded.sh: libswitchyard-resolve
- * with the embedded-registry source, through the public API only, picking
- * all the time and printing every change of what it sees.
+ * A resolver client for test_resolve_embedded.sh and test_resolve_etcd.sh:
+ * libswitchyard-resolve with the embedded-registry or the etcd source,
+ * through the public API only, picking all the time and printing every
+ * change of what it sees.
  *
  *   resolve_watch URLS TOKEN_FILE SERVICE SECONDS
+ *
+ * URLS "etcd://H:P,H:P": the etcd source (default prefix; TOKEN_FILE
+ * ignored), else the embedded registries' http://H:P,...
  *
  * Opens SERVICE (opts NULL: the balancer's table size and seed), then
  * until SECONDS pass or SIGTERM: every 2 ms, 10 round-robin picks and one
@@ -74,8 +78,12 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_term);
 	sy_resolve_config_default(&c);
-	c.registry_urls = argv[1];
-	c.read_token_file = argv[2];
+	if (!strncmp(argv[1], "etcd://", 7)) {
+		c.etcd_endpoints = argv[1] + 7;
+	} else {
+		c.registry_urls = argv[1];
+		c.read_token_file = argv[2];
+	}
 	c.watch_wait_ms = 10000;
 	c.retry_max_ms = 1000;
 	if ((rc = sy_resolve_create(&c, &r))) {

@@ -27,6 +27,7 @@ set -u
 BUILD=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/netns_lib.sh"
+. "$HERE/resolve_lib.sh"
 trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-resolve-emb-XXXXXX)
 SY_FILES+=("$W")
@@ -39,7 +40,6 @@ REG=http://127.0.0.1:$RPORT
 sy_keyfile "$W/key"
 sy_keyfile "$W/read.token"
 TOKEN=$(cat "$W/read.token")
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cat >"$W/sw.yaml" <<EOF
 instance: resemb$$
@@ -90,24 +90,6 @@ registry_view() {
 }
 # the resolver's lines
 OUT=$W/resolver.out
-field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"; }
-# first_change_after MS CONDITION: the first CHANGE line at or after epoch MS
-# whose fields satisfy the awk CONDITION (over $ms $rev $state $ids ...)
-first_change() {
-	awk -v t0="$1" '$1 == "CHANGE" {
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
-		if (f["ms"] + 0 >= t0 + 0 && ('"$2"')) { print; exit }
-	}' "$OUT"
-}
-wait_change() { # T0 CONDITION SECONDS
-	local line
-	for _ in $(seq $((${3} * 20))); do
-		line=$(first_change "$1" "$2")
-		[ -n "$line" ] && { echo "$line"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
 
 start_control
 # ---- the resolver opens web before any backend registered ------------------------
@@ -118,84 +100,12 @@ sy_wait 10 grep -q "^CHANGE .* n=0 " "$OUT" ||
 	{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
 sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 
-# ---- 4 backends register: seen within one heartbeat ----------------------------------
-t0=$(now_ms)
-for i in 1 2 3 4; do agent $i; done
-FOUR="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.14:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le $HEARTBEAT_MS ]; then
-	sy_pass "4 agents started: the resolver saw the 4 after $ms ms (one heartbeat: $HEARTBEAT_MS ms)"
-else
-	sy_fail "4 agents: seen after $ms ms (limit $HEARTBEAT_MS): ${line:-never}"
-fi
-FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
-read -r REV4 IDS4 <<<"$(registry_view)"
-[ "$IDS4" = "$FOUR" ] || sy_fail "the registry lists $IDS4"
-
-# ---- an agent is killed: the instance leaves within TTL + 1 s -----------------------------
-{ kill -9 ${AGENT[4]}; wait ${AGENT[4]}; } 2>/dev/null
-t0=$(now_ms)
-THREE="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$THREE\"" $((TTL + 5)))
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ $ms -le $((TTL * 1000 + 1000)) ] && [ "$(field state "$line")" = fresh ]; then
-	sy_pass "agent of .14 killed -9: left the resolver's cache after $ms ms (TTL $TTL s, limit $((TTL * 1000 + 1000)) ms)"
-else
-	sy_fail "killed agent: after $ms ms: ${line:-never}"
-fi
-sy_rel resolve_embedded_death "a backend's agent killed -9" "resolver watching" "$(sy_verdict)" \
-	"instance left the resolver's cache ${ms} ms after the kill (TTL ${TTL} s)"
-
-# ---- a new one joins: seen within 1 s ----------------------------------------------------
-t0=$(now_ms)
-agent 5
-NEWSET="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80"
-line=$(wait_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5)
-ms=$(($(field ms "$line") - t0))
-[ -n "$line" ] && [ $ms -le 1000 ] &&
-	sy_pass "agent of .15 started: in the resolver's cache after $ms ms" ||
-	sy_fail "new agent: after $ms ms: ${line:-never}"
+# ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
+resolve_join_leave registry_view $HEARTBEAT_MS resolve_embedded_death "resolver watching"
 
 # ---- sy-control stopped: stale, the cache keeps serving, 0 failures ------------------------
-sleep 0.5
-t0=$(now_ms)
-kill -TERM $CONTROL
-wait $CONTROL 2>/dev/null
-line=$(wait_change "$t0" 'f["state"] == "stale"' 10)
-ms=$(($(field ms "$line") - t0))
-if [ -n "$line" ] && [ "$(field ids "$line")" = "$NEWSET" ]; then
-	sy_pass "sy-control stopped: the resolver says stale after $ms ms, keeps $NEWSET (why: $(sed 's/.* err=//' <<<"$line"))"
-else
-	sy_fail "sy-control stopped: ${line:-no stale state}"
-fi
-STALE_PICKS=$(field picks "$line")
-STALE_FAILS=$(field failures "$line")
-sleep 3 # the agents keep trying; the resolver retries with back-off
-t_back=$(now_ms)
-start_control
-sync_line=""
-for _ in $(seq 200); do # 10 s: the agents re-register within a heartbeat
-	read -r rrev rids <<<"$(registry_view)"
-	if [ "$rids" = "$NEWSET" ]; then
-		sync_line=$(first_change "$t_back" "f[\"rev\"] == \"$rrev\" && f[\"state\"] == \"fresh\" && f[\"ids\"] == \"$NEWSET\"")
-		[ -n "$sync_line" ] && break
-	fi
-	sleep 0.05
-done
-back_line=$(first_change "$t_back" 'f["state"] != "stale"')
-during_picks=$(($(field picks "$back_line") - STALE_PICKS))
-during_fails=$(($(field failures "$back_line") - STALE_FAILS))
-if [ -n "$back_line" ] && [ $during_picks -gt 1000 ] && [ $during_fails -eq 0 ]; then
-	sy_pass "while sy-control was down: $during_picks picks from the cache, $during_fails failures"
-else
-	sy_fail "while down: $during_picks picks, $during_fails failures (${back_line:-never back})"
-fi
-if [ -n "$sync_line" ] && [ "$(field rev "$sync_line")" -gt "$REV4" ]; then
-	sy_pass "sy-control back: the resolver in sync after $(($(field ms "$sync_line") - t_back)) ms without a restart (revision $(field rev "$sync_line") = the registry's, state fresh, $NEWSET)"
-else
-	sy_fail "sy-control back: not in sync: registry '$rrev $rids', resolver: $(tail -3 "$OUT")"
-fi
+stop_control() { kill -TERM $CONTROL; wait $CONTROL 2>/dev/null; }
+resolve_outage stop_control start_control registry_view sy-control
 
 # ---- syctl resolve: the library's view from the command line ---------------------------------
 SYCTL=$BUILD/control/syctl
@@ -278,17 +188,9 @@ rc=$?
 	sy_fail "syctl resolve without --registry: exit $rc $(cat "$W/res.bad")"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
-kill -TERM $RESOLVER
-sy_wait 10 bash -c "! kill -0 $RESOLVER" || sy_fail "the resolver did not end on SIGTERM"
-wait $RESOLVER
-rc=$?
-end=$(grep '^END' "$OUT")
-fails=$(($(field failures "$end") - FAILS_AT_FOUR))
-[ $rc -eq 0 ] && [ -n "$end" ] && [ $fails -eq 0 ] &&
-	sy_pass "resolver ended (exit 0): $end; failed picks since it saw the 4: $fails" ||
-	sy_fail "resolver end: exit $rc, '$end', $fails failures since the 4 (stderr: $(head -5 "$W/resolver.err"))"
-grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/resolver.err" "$W/control.log" &&
-	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/resolver.err" "$W/control.log")"
+resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
+grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W/control.log" &&
+	sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$W/control.log")"
 echo "--- what the resolver saw:"
 cut -c1-220 "$OUT"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -20 "$W/control.log"; }

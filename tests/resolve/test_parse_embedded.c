@@ -27,7 +27,7 @@
 
 static void test_good(void **state)
 {
-	struct sy_embedded_answer a;
+	struct sy_source_list a;
 	char err[200] = "";
 	const uint8_t v6[16] = { 0x20, 0x01, 0, 2, [15] = 0x12 };
 
@@ -48,18 +48,18 @@ static void test_good(void **state)
 	assert_int_equal(a.inst[1].port, 8080);
 	assert_int_equal(a.inst[1].weight, 0);
 	assert_string_equal(a.inst[1].zone, "");
-	sy_embedded_answer_free(&a);
+	sy_source_list_free(&a);
 	/* not NUL-terminated: only len bytes are read */
 	assert_int_equal(sy_embedded_parse(GOOD "garbage", strlen(GOOD), NULL, &a, err, sizeof(err)),
 			 0);
-	sy_embedded_answer_free(&a);
+	sy_source_list_free(&a);
 }
 
 static void test_fail_static_empty(void **state)
 {
 	const char *s = "{\"service\":\"w\",\"revision\":0,\"state\":\"fail-static\","
 			"\"maglev\":{\"table_size\":251,\"hash_seed\":4294967295},\"instances\":[]}";
-	struct sy_embedded_answer a;
+	struct sy_source_list a;
 	char err[200];
 
 	(void)state;
@@ -69,7 +69,7 @@ static void test_fail_static_empty(void **state)
 	assert_null(a.inst);
 	assert_int_equal(a.hash_seed, 4294967295u);
 	assert_int_equal(a.hash, SY_RESOLVE_HASH_5TUPLE); /* absent: the 5-tuple */
-	sy_embedded_answer_free(&a);
+	sy_source_list_free(&a);
 }
 
 /* maglev.hash names what the balancer hashes (services.<name>.hash) */
@@ -77,13 +77,13 @@ static void test_hash(void **state)
 {
 	const char *s = "{\"service\":\"w\",\"revision\":0,\"state\":\"ok\",\"maglev\":{\"table_size\":"
 			"251,\"hash_seed\":1,\"hash\":\"source-ip\"},\"instances\":[]}";
-	struct sy_embedded_answer a;
+	struct sy_source_list a;
 	char err[200];
 
 	(void)state;
 	assert_int_equal(sy_embedded_parse(s, strlen(s), "w", &a, err, sizeof(err)), 0);
 	assert_int_equal(a.hash, SY_RESOLVE_HASH_SOURCE_IP);
-	sy_embedded_answer_free(&a);
+	sy_source_list_free(&a);
 }
 
 /* Each malformed answer: EINVAL and the message. */
@@ -132,7 +132,7 @@ static void test_bad(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct sy_embedded_answer a;
+		struct sy_source_list a;
 		char err[200] = "";
 		int rc = sy_embedded_parse(cases[i].body, strlen(cases[i].body), cases[i].service, &a,
 					   err, sizeof(err));
@@ -143,7 +143,7 @@ static void test_bad(void **state)
 		assert_null(a.inst);
 	}
 	{
-		struct sy_embedded_answer a;
+		struct sy_source_list a;
 		char err[200];
 
 		assert_int_equal(sy_embedded_parse(NULL, 0, NULL, &a, err, sizeof(err)),

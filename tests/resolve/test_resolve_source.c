@@ -383,11 +383,66 @@ static void test_failover_and_errors(void **state)
 	stub_stop();
 }
 
+/* The etcd source's configuration, and its answer when no member is
+ * reachable (a port bound but not listening: refused). The source against a
+ * real etcd: tests/integration/test_resolve_etcd.sh. */
+static void test_etcd_config(void **state)
+{
+	struct sy_resolve_config c;
+	struct sy_resolve_instance inst[2];
+	enum sy_resolve_state st;
+	sy_resolve_service *s;
+	sy_resolver *r;
+	char eps[64], err[256];
+	size_t n;
+	int dead;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+
+	(void)state;
+	sy_resolve_config_default(&c);
+	c.etcd_endpoints = "127.0.0.1:2379";
+	c.registry_urls = "http://127.0.0.1:9181"; /* one source per resolver */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.registry_urls = NULL;
+	c.etcd_prefix = "/switchyard/services"; /* no '/' at the end */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_prefix = NULL;
+	c.etcd_endpoints = " , ";
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_endpoints = "127.0.0.1:2379";
+	c.etcd_timeout_ms = 0;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+
+	dead = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(dead, (struct sockaddr *)&a, &alen), 0);
+	snprintf(eps, sizeof(eps), "127.0.0.1:%u", ntohs(a.sin_port));
+	sy_resolve_config_default(&c);
+	c.etcd_endpoints = eps;
+	c.retry_max_ms = 200;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_OK);
+	/* etcd holds no table size: opts NULL (the defaults) still opens, with
+	 * nothing yet (state new) and the reason */
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_ESOURCE);
+	assert_non_null(s);
+	assert_non_null(strstr(sy_resolve_errmsg(r), "/v3/kv/range"));
+	assert_int_equal(sy_resolve_pick_rr(s, &(struct sy_resolve_pick){ 0 }), SY_RESOLVE_EEMPTY);
+	assert_int_equal(sy_resolve_instances(s, inst, 2, &n, NULL, &st), SY_RESOLVE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(st, SY_RESOLVE_NEW);
+	assert_non_null(strstr(sy_resolve_source_error(s, err, sizeof(err)), "Couldn't connect"));
+	usleep(300000); /* the thread retries meanwhile; destroy stops it */
+	sy_resolve_destroy(r);
+	close(dead);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_cycle),
 		cmocka_unit_test(test_failover_and_errors),
+		cmocka_unit_test(test_etcd_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
