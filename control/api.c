@@ -195,8 +195,7 @@ static json_t *services_json(struct sy_daemon *d)
 		/* how its new flows get a backend (docs/dataplane.md) */
 		json_object_update_new(o, json_pack("{s:s, s:s}", "scheduler",
 						    cs->round_robin ? "round-robin" : "maglev",
-						    "hash", sy_hash_fields_names[cs->hash_fields &
-										 SY_HASH_FIELDS_MASK]));
+						    "hash", sy_hash_fields_name(cs->hash_fields)));
 		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
 		json_object_update_new(
 			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",
@@ -408,8 +407,7 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 			/* the backend of an untracked packet; a tracked new flow
 			 * takes its lcore's next turn, unknowable from here */
 			snprintf(L->why, sizeof(L->why),
-				 "round-robin: a new tracked flow takes its worker's next turn; "
-				 "untracked packets maglev: slot %u of %u (%s)", L->slot,
+				 SY_ROUND_ROBIN_LOOKUP_WHY "maglev: slot %u of %u (%s)", L->slot,
 				 L->table_size, dpwhy);
 		else
 			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
@@ -419,7 +417,7 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 					 "service", L->svc, "backend", L->ep, "reason", L->why,
 					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,
 					 "table_size", (json_int_t)L->table_size, "hash", L->hx,
-					 "hash_of", sy_hash_fields_names[L->hash_fields & SY_HASH_FIELDS_MASK],
+					 "hash_of", sy_hash_fields_name(L->hash_fields),
 					 "fragment_untracked_backend", L->fragep, "fragments",
 					 L->fragwhy));
 }

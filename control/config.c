@@ -1182,8 +1182,7 @@ const char *sy_fwd_mode_name(unsigned mode)
 }
 
 /* services[].hash, in enum sy_hash_fields order */
-const char *const sy_hash_fields_names[] = { "5-tuple", "3-tuple", "source-ip", "source-ip-port",
-					     NULL };
+static const char *const hash_fields_names[] = { SY_HASH_FIELDS_NAMES, NULL };
 static const int hash_fields_vals[] = { SY_HASH_5TUPLE, SY_HASH_3TUPLE, SY_HASH_SRC_IP,
 					SY_HASH_SRC_IP_PORT };
 
@@ -1343,7 +1342,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	if (field(m, "hash", &f)) {
 		int v;
 
-		if (get_enum(&f, sy_hash_fields_names, hash_fields_vals,
+		if (get_enum(&f, hash_fields_names, hash_fields_vals,
 			     "a hash (5-tuple, 3-tuple, source-ip or source-ip-port)", &v))
 			return -1;
 		s->hash_fields = (uint8_t)v;

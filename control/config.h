@@ -244,9 +244,6 @@ const char *sy_fwd_mode_name(unsigned mode);
 /* An instance name: [a-z0-9-]{1,31}. It names files (the region, the API
  * socket, BPF pins), so the configuration and syctl --instance share it. */
 bool sy_config_instance_ok(const char *name);
-/* services[].hash's names, indexed by enum sy_hash_fields, NULL-ended. */
-extern const char *const sy_hash_fields_names[];
-
 /* The mode (enum sy_fwd_mode) the configuration names so, 0 if none. */
 unsigned sy_fwd_mode_parse(const char *name);
 

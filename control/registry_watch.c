@@ -157,7 +157,7 @@ static json_t *instances_json(struct sy_daemon *d, struct sy_service_state *s)
 		      "port", (int)ntohs(cs->vip.port), "protocol", cs->vip.proto == 17 ? "udp" : "tcp",
 		      "maglev", "table_size", (int)cs->table_size, "hash_seed",
 		      (json_int_t)cs->hash_seed, "hash",
-		      sy_hash_fields_names[cs->hash_fields & SY_HASH_FIELDS_MASK], "instances", list);
+		      sy_hash_fields_name(cs->hash_fields), "instances", list);
 	return j;
 }
 

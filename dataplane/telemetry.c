@@ -409,10 +409,8 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	format_endpoint(&sy_service_backends(tdp->map.base, s)[idx].id, ep, sizeof(ep));
 	if (tracked)
 		snprintf(why, sizeof(why), "conntrack: an established flow of worker %d", worker);
-	else if (s->flags & SY_SERVICE_ROUND_ROBIN) /* as control/api.c says it */
-		snprintf(why, sizeof(why),
-			 "round-robin: a new tracked flow takes its worker's next turn; untracked "
-			 "packets maglev: slot %u of %u (not tracked)",
+	else if (s->flags & SY_SERVICE_ROUND_ROBIN)
+		snprintf(why, sizeof(why), SY_ROUND_ROBIN_LOOKUP_WHY "maglev: slot %u of %u (not tracked)",
 			 hash % s->table_size, s->table_size);
 	else
 		snprintf(why, sizeof(why), "maglev: slot %u of %u (not tracked)", hash % s->table_size,

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include <switchyard/flow_hash.h>
+
 #include "parse_embedded.h"
 
 /* An integer in [lo, hi]; jansson reads JSON integers as int64 (a revision
@@ -149,18 +151,14 @@ int sy_embedded_parse(const char *body, size_t len, const char *service,
 	a->hash = SY_RESOLVE_HASH_5TUPLE;
 	v = json_object_get(maglev, "hash");
 	if (v) {
-		static const char *const names[] = { "5-tuple", "3-tuple", "source-ip",
-						     "source-ip-port" };
-		uint32_t i = 0;
+		int h = json_is_string(v) ? sy_hash_fields_parse(json_string_value(v)) : -1;
 
-		while (json_is_string(v) && i < 4 && strcmp(json_string_value(v), names[i]))
-			i++;
-		if (i == 4 || !json_is_string(v)) {
+		if (h < 0) {
 			snprintf(err, errlen, "maglev.hash: not 5-tuple, 3-tuple, source-ip or "
 					      "source-ip-port");
 			goto out;
 		}
-		a->hash = i;
+		a->hash = (uint32_t)h;
 	}
 	list = json_object_get(root, "instances");
 	if (!json_is_array(list)) {

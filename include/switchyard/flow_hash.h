@@ -85,6 +85,28 @@ enum sy_hash_fields {
 };
 #define SY_HASH_FIELDS_MASK 3u
 
+/* Their names, in that order: the configuration's (services[].hash), the
+ * registry answers' (maglev.hash) and syctl's words. */
+#define SY_HASH_FIELDS_NAMES "5-tuple", "3-tuple", "source-ip", "source-ip-port"
+
+#if !defined(__bpf__)
+static inline const char *sy_hash_fields_name(uint32_t fields)
+{
+	static const char *const names[] = { SY_HASH_FIELDS_NAMES };
+
+	return names[fields & SY_HASH_FIELDS_MASK];
+}
+
+/* The enum sy_hash_fields of a name, -1 if it names none. */
+static inline int sy_hash_fields_parse(const char *name)
+{
+	for (uint32_t i = 0; i <= SY_HASH_FIELDS_MASK; i++)
+		if (!__builtin_strcmp(name, sy_hash_fields_name(i)))
+			return (int)i;
+	return -1;
+}
+#endif
+
 /* services[].scheduler: round-robin (a flag beside the hash fields). A
  * tracked new flow takes the next entry of the service's Maglev table, in
  * table order, per lcore (DPDK) or CPU (XDP): the table holds each backend
@@ -95,6 +117,13 @@ enum sy_hash_fields {
  * backend left) keep Maglev: they must land where the next packet of their
  * flow will. */
 #define SY_SERVICE_ROUND_ROBIN 4u
+
+/* How `syctl lookup` explains a round-robin service's flow that no table
+ * holds yet (control/api.c, the dataplane's telemetry lookup); a
+ * "maglev: slot ..." for its untracked packets follows. */
+#define SY_ROUND_ROBIN_LOOKUP_WHY                                                 \
+	"round-robin: a new tracked flow takes its worker's next turn; untracked " \
+	"packets "
 
 /* The Maglev table position of a round-robin service's next tracked new
  * flow: its count of new tracked flows (of this lcore or CPU) over M. */
