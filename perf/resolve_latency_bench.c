@@ -2,7 +2,7 @@
  *
  * resolve_latency_bench: the time from a registry change to every
  * resolver's cache (issue 16), through the real path: sy-control's embedded
- * registry, its blocking watch (control/registry_watch.c) and
+ * registry, its blocking watch (control/daemon/registry_watch.c) and
  * libswitchyard-resolve's watch thread (resolve/source_embedded.c).
  *
  *   resolve_latency_bench [--resolvers R] [--changes N] [--instances B]

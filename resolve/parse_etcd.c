@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * etcd's JSON gateway answers for the resolver; see parse_etcd.h. Keys and
- * values are read by control/etcd_kv.c's sy_etcd_kv_parse, the function
+ * values are read by control/registry/etcd_kv.c's sy_etcd_kv_parse, the function
  * sy-control's etcd source uses.
  */
 #include <arpa/inet.h>

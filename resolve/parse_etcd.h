@@ -3,7 +3,7 @@
  * The parser of etcd's v3 JSON gateway answers for the resolver's etcd
  * source (source_etcd.c): a range read of a service's keys and the lines of
  * a watch stream, each key/value read as sy-control reads it
- * (control/etcd_kv.c, compiled into the library from its one source).
+ * (control/registry/etcd_kv.c, compiled into the library from its one source).
  * Pure, on its own so that it can be fuzzed
  * (tests/fuzz/fuzz_resolve_etcd.c): any input gives a checked answer or an
  * error code with a message, never a crash.

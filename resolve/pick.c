@@ -309,7 +309,7 @@ int sy_resolve_pick_flow(sy_resolve_service *s, const struct sy_resolve_flow *f,
 	if (f->proto != 6 && f->proto != 17)
 		return sy_resolve_fail(s->r, SY_RESOLVE_EINVAL, "flow: proto %u is not tcp (6) or udp (17)",
 				       f->proto);
-	/* the key `syctl lookup` builds (control/api.c): addresses in wire
+	/* the key `syctl lookup` builds (control/daemon/api.c): addresses in wire
 	 * order, ports in network order */
 	alen = f->src.family == 6 ? 16 : 4;
 	k.family = f->src.family == 6 ? SY_AF_INET6 : SY_AF_INET;

@@ -119,7 +119,7 @@ static inline int sy_hash_fields_parse(const char *name)
 #define SY_SERVICE_ROUND_ROBIN 4u
 
 /* How `syctl lookup` explains a round-robin service's flow that no table
- * holds yet (control/api.c, the dataplane's telemetry lookup); a
+ * holds yet (control/daemon/api.c, the dataplane's telemetry lookup); a
  * "maglev: slot ..." for its untracked packets follows. */
 #define SY_ROUND_ROBIN_LOOKUP_WHY                                                 \
 	"round-robin: a new tracked flow takes its worker's next turn; untracked " \

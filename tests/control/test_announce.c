@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * Announce or withdraw a VIP (control/announce.c): every cause of a
+ * Announce or withdraw a VIP (control/daemon/announce.c): every cause of a
  * withdrawal, fail-static both ways, the operator's drain, a stop, and
  * the damping: a flapping dataplane held down with a hold-down that
  * doubles per flap up to its cap, the announcement after it, the flaps

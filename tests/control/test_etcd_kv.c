@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * Tests of control/etcd_kv.c: base64 both ways, prefix range ends, 64-bit
+ * Tests of control/registry/etcd_kv.c: base64 both ways, prefix range ends, 64-bit
  * numbers as JSON strings, and the etcd registry's key and value format
  * (good and malformed keys and values).
  */

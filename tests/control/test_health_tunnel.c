@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * What answers a check through the tunnel (control/health_tunnel.h): a
+ * What answers a check through the tunnel (control/daemon/health_tunnel.h): a
  * SYN-ACK from the VIP and port to the probe's source and port acknowledging
  * its sequence number is up, a reset is down, anything else is not an
  * answer (another connection, a stale probe, a truncated or non-TCP packet).

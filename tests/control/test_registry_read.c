@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * Tests of control/registry_read.c, the pure rules of reading the embedded
+ * Tests of control/daemon/registry_read.c, the pure rules of reading the embedded
  * registry (docs/registry-api.md): who may read (the read token, the
  * service-name prefixes, a registration key never doubling as a token), the
  * query of a list or a watch (malformed ones refused with their reason), and

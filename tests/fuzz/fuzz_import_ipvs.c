@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * libFuzzer target: `syctl import-ipvs`'s converter (control/syctl_import_ipvs.c,
+ * libFuzzer target: `syctl import-ipvs`'s converter (control/cli/syctl_import_ipvs.c,
  * linked into the target) through sy_ipvs_convert(), the command's conversion
  * of its input once read: the ipvsadm -Sn line parser (-A, -a, -C, short and
  * long options, --opt=value, addresses, ports, weights, thresholds,

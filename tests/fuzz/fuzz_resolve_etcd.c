@@ -2,7 +2,7 @@
  *
  * libFuzzer target: libswitchyard-resolve's parser of etcd's JSON gateway
  * answers (resolve/parse_etcd.c: a kv/range answer, a watch stream's line,
- * each key/value read by control/etcd_kv.c), what the etcd source's thread
+ * each key/value read by control/registry/etcd_kv.c), what the etcd source's thread
  * reads from the network, and the list changes a watch line makes.
  *
  * Input: the first byte selects the answer (even: a range, odd: a watch

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * libFuzzer target: syctl's command line (control/syctl.c,
- * control/syctl_register.c and control/syctl_fleet.c, compiled here
+ * libFuzzer target: syctl's command line (control/cli/syctl.c,
+ * control/cli/syctl_register.c and control/cli/syctl_fleet.c, compiled here
  * unchanged with main() renamed):
  * the global options, every command's argument checks, the request each
  * command builds, and the printers of sy-control's answers. The transport

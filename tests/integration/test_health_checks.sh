@@ -1,5 +1,5 @@
 #!/bin/bash
-# Active health checks of sy-control (issue 15 point 5; control/health.c):
+# Active health checks of sy-control (issue 15 point 5; control/daemon/health.c):
 # HTTPS, and HTTP checks run in parallel. sy-control (static services, no
 # dataplane) and the backends' servers (health_server.py) share a network
 # namespace of the test's, the backends' addresses on its loopback.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Health checks through the tunnel (issue 15 point 5; control/health_tunnel.h),
+# Health checks through the tunnel (issue 15 point 5; control/daemon/health_tunnel.h),
 # on lb_topology.sh's XDP variant (sy-control alone in the LB namespace) with
 # two backends that decapsulate with sy-decap and hold the VIPs on loopback.
 # Two static services on the same two backends:

@@ -2,7 +2,7 @@
  *
  * The resolver's parser of etcd's JSON gateway answers (resolve/parse_etcd.c)
  * and the list changes a watch makes: the keys and values sy-control's etcd
- * source reads (control/etcd_kv.c) become instances, bad keys are skipped and
+ * source reads (control/registry/etcd_kv.c) become instances, bad keys are skipped and
  * counted with their reason, answers that are not etcd's give an error with a
  * message.
  */

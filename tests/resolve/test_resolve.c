@@ -235,7 +235,7 @@ static uint32_t rnd(void)
  * (lib/region_writer.c, as sy-control's publish.c stages them) and given
  * to the resolver (in another order); 1,000 random flows: the resolver's
  * pick is the backend the published table gives the flow, looked up as
- * `syctl lookup` does (control/api.c: sy_flow_hash with the service's seed,
+ * `syctl lookup` does (control/daemon/api.c: sy_flow_hash with the service's seed,
  * table[hash % table_size]). */
 static void identity_for(int family)
 {
@@ -301,7 +301,7 @@ static void identity_for(int family)
 		f.dst.bytes[alen - 1] = 200;
 		f.sport = (uint16_t)(1024 + rnd() % 60000);
 		f.dport = 443;
-		/* the balancer's side, as control/api.c's lookup_locked */
+		/* the balancer's side, as control/daemon/api.c's lookup_locked */
 		key.family = family == 6 ? SY_AF_INET6 : SY_AF_INET;
 		memcpy(key.src, f.src.bytes, (size_t)alen);
 		memcpy(key.dst, f.dst.bytes, (size_t)alen);
