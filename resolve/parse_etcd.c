@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "parse_etcd.h"
 
@@ -85,19 +86,6 @@ static size_t index_of(const struct sy_source_list *l, const struct sy_resolve_i
 	return i;
 }
 
-/* "the gateway's error message" of an answer that is not a result */
-static void gateway_error(const json_t *j, const char *what, char *err, size_t errlen)
-{
-	const json_t *e = json_object_get(j, "error");
-	const char *m = json_string_value(json_object_get(e, "message"));
-
-	if (!m)
-		m = json_string_value(json_object_get(j, "message"));
-	if (!m)
-		m = json_string_value(e);
-	snprintf(err, errlen, "%s: %.160s", what, m ? m : "not an answer of etcd's");
-}
-
 static json_t *load(const char *body, size_t len, const char *what, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -117,7 +105,9 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 			struct sy_source_list *l, struct sy_etcd_skipped *skipped, char *err,
 			size_t errlen)
 {
-	json_t *j = load(body, len, "kv/range", err, errlen), *kvs, *kv;
+	json_t *j = load(body, len, "kv/range", err, errlen), *kv;
+	const json_t *kvs;
+	struct sy_etcd_range_page page;
 	int rc = SY_RESOLVE_EINVAL;
 	size_t i;
 
@@ -125,19 +115,11 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 	memset(skipped, 0, sizeof(*skipped));
 	if (!j)
 		return SY_RESOLVE_EINVAL;
-	if (!sy_etcd_u64(json_object_get(json_object_get(j, "header"), "revision"), &l->revision)) {
-		if (json_object_get(j, "header"))
-			snprintf(err, errlen, "kv/range: header.revision is not a number");
-		else
-			gateway_error(j, "kv/range", err, errlen);
+	if (sy_etcd_range_answer(j, &page, err, errlen))
 		goto out;
-	}
-	kvs = json_object_get(j, "kvs"); /* absent: no key */
-	if (kvs && !json_is_array(kvs)) {
-		snprintf(err, errlen, "kv/range: kvs is not an array");
-		goto out;
-	}
-	if (json_is_true(json_object_get(j, "more"))) {
+	l->revision = page.revision;
+	kvs = page.kvs;
+	if (page.more) {
 		snprintf(err, errlen, "kv/range: a partial answer (more: true)");
 		goto out;
 	}
@@ -183,60 +165,47 @@ void sy_etcd_watch_msg_free(struct sy_etcd_watch_msg *m)
 int sy_etcd_parse_watch(const char *line, size_t len, const char *prefix, const char *service,
 			struct sy_etcd_watch_msg *m, char *err, size_t errlen)
 {
-	json_t *j = load(line, len, "watch", err, errlen), *r, *evs, *ev;
+	json_t *j = load(line, len, "watch", err, errlen), *ev;
+	const json_t *evs;
+	struct sy_etcd_watch_line w;
 	int rc = SY_RESOLVE_EINVAL;
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
 	if (!j)
 		return SY_RESOLVE_EINVAL;
-	r = json_object_get(j, "result");
-	if (!json_is_object(r)) {
-		gateway_error(j, "watch", err, errlen);
+	switch (sy_etcd_watch_answer(j, &w, err, errlen)) {
+	case SY_ETCD_WATCH_FAILED:
 		goto out;
-	}
-	m->created = json_is_true(json_object_get(r, "created"));
-	if (json_is_true(json_object_get(r, "canceled"))) {
-		const char *why = json_string_value(json_object_get(r, "cancel_reason"));
-
-		if (sy_etcd_u64(json_object_get(r, "compact_revision"), &m->compact_revision) &&
-		    m->compact_revision) {
-			m->compacted = true;
-			rc = SY_RESOLVE_OK;
-		} else {
-			snprintf(err, errlen, "watch canceled: %.160s", why ? why : "no reason given");
-		}
+	case SY_ETCD_WATCH_COMPACTED:
+		m->compacted = true;
+		m->compact_revision = w.compact_revision;
+		rc = SY_RESOLVE_OK;
 		goto out;
+	case SY_ETCD_WATCH_EVENTS:
+		break;
 	}
-	evs = json_object_get(r, "events");
-	if (evs && !json_is_array(evs)) {
-		snprintf(err, errlen, "watch: events is not an array");
-		goto out;
-	}
+	m->created = w.created;
+	evs = w.events;
 	if (json_array_size(evs) && !(m->ch = calloc(json_array_size(evs), sizeof(*m->ch)))) {
 		snprintf(err, errlen, "watch: out of memory for %zu events", json_array_size(evs));
 		rc = SY_RESOLVE_ENOMEM;
 		goto out;
 	}
 	json_array_foreach(evs, i, ev) {
-		json_t *kv = json_object_get(ev, "kv"), *type = json_object_get(ev, "type");
+		const json_t *kv;
 		struct sy_etcd_change *c = &m->ch[m->n];
 		uint64_t mod;
 		int got;
 
-		/* PUT is type 0: the gateway leaves it out */
-		if (type && (!json_is_string(type) || (strcmp(json_string_value(type), "PUT") &&
-						       strcmp(json_string_value(type), "DELETE")))) {
-			snprintf(err, errlen, "watch: events[%zu].type is not PUT or DELETE", i);
-			goto out;
-		}
-		if (!sy_etcd_u64(json_object_get(kv, "mod_revision"), &mod)) {
-			snprintf(err, errlen, "watch: events[%zu].kv.mod_revision is not a number", i);
+		char why[80];
+
+		if (sy_etcd_watch_event(ev, &c->gone, &kv, &mod, why, sizeof(why))) {
+			snprintf(err, errlen, "watch: events[%zu].%s", i, why);
 			goto out;
 		}
 		if (mod > m->revision)
 			m->revision = mod;
-		c->gone = type && !strcmp(json_string_value(type), "DELETE");
 		got = read_kv(kv, prefix, service, !c->gone, &c->inst, &m->skipped);
 		if (got == -1)
 			c->gone = true; /* the key no longer describes a usable backend */

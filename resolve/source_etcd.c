@@ -35,7 +35,7 @@
 
 #include <curl/curl.h>
 
-#include "etcd_kv.h"
+#include "etcd_gateway.h"
 #include "parse_etcd.h"
 #include "resolve_internal.h"
 
@@ -54,7 +54,7 @@ struct etcd_watch {
 	char errbuf[CURL_ERROR_SIZE];
 	char url[600];
 	char *post;                 /* the request's body */
-	char *key_b64, *end_b64;    /* the service's key range */
+	char *range;                /* the service's keys: prefix + name + "/" */
 	enum phase phase;
 	/* the list as of rev (the thread's own copy, changed by events) */
 	struct sy_source_list list;
@@ -158,42 +158,12 @@ static int etcd_prepare(sy_resolver *r)
 
 /* ---- requests ------------------------------------------------------------------------- */
 
-/* The service's key range, base64 as the gateway wants it. */
-static int key_range(const struct etcd_source *src, const char *name, char **key, char **end)
+/* The prefix of the service's keys, malloc'd; NULL if it cannot be one. */
+static char *service_range(const struct etcd_source *src, const char *name)
 {
-	char k[600], e[600];
-	int n = sy_etcd_service_prefix(src->prefix, name, k, sizeof(k));
+	char k[600];
 
-	*key = *end = NULL;
-	if (n < 0)
-		return -1;
-	sy_etcd_range_end(k, e);
-	*key = sy_b64_encode(k, (size_t)n);
-	*end = sy_b64_encode(e, strlen(e));
-	return *key && *end ? 0 : -1;
-}
-
-static char *range_body(const char *key, const char *end)
-{
-	json_t *j = json_pack("{s:s, s:s}", "key", key, "range_end", end);
-	char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
-
-	json_decref(j);
-	return b;
-}
-
-static char *watch_body(const char *key, const char *end, uint64_t from)
-{
-	char revs[24];
-	json_t *j;
-	char *b;
-
-	snprintf(revs, sizeof(revs), "%llu", (unsigned long long)from);
-	j = json_pack("{s:{s:s, s:s, s:s}}", "create_request", "key", key, "range_end", end,
-		      "start_revision", revs);
-	b = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	return b;
+	return sy_etcd_service_prefix(src->prefix, name, k, sizeof(k)) < 0 ? NULL : strdup(k);
 }
 
 static void setup_post(CURL *e, const struct etcd_source *src, const char *url, const char *post,
@@ -247,15 +217,16 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 {
 	struct etcd_source *src = r->source;
 	uint64_t deadline = sy_source_mono_ms() + r->cfg.fetch_timeout_ms;
-	char errbuf[CURL_ERROR_SIZE], url[600], *key = NULL, *end = NULL, *post = NULL;
+	char errbuf[CURL_ERROR_SIZE], url[600], *range = NULL, *post = NULL;
 	struct sy_source_body b = { 0 };
 	struct sy_etcd_skipped sk;
 	CURL *e = curl_easy_init();
 	int rc = -1;
 
 	snprintf(err, errlen, "out of memory");
-	if (!e || key_range(src, name, &key, &end) || !(post = range_body(key, end))) {
-		if (e && !key)
+	if (!e || !(range = service_range(src, name)) ||
+	    !(post = sy_etcd_range_request(range, NULL, 0, 0))) {
+		if (e && !range)
 			snprintf(err, errlen, "service name too long for a key");
 		goto out;
 	}
@@ -278,8 +249,7 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 			src->fetch_ep = i; /* the watch starts there */
 	}
 out:
-	free(key);
-	free(end);
+	free(range);
 	free(post);
 	free(b.p);
 	curl_easy_cleanup(e);
@@ -295,12 +265,9 @@ static int etcd_watch(struct sy_resolve_service *s, bool have_rev, uint64_t rev)
 
 	(void)rev; /* the thread reads its own list first */
 	if (!w || !(w->w.easy = curl_easy_init()) ||
-	    key_range(src, s->name, &w->key_b64, &w->end_b64)) {
-		if (w) {
+	    !(w->range = service_range(src, s->name))) {
+		if (w)
 			curl_easy_cleanup(w->w.easy);
-			free(w->key_b64);
-			free(w->end_b64);
-		}
 		free(w);
 		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s",
 				       s->name);
@@ -417,8 +384,8 @@ static void start_request(sy_resolver *r, struct sy_source_watch *base)
 	uint32_t t = r->cfg.etcd_timeout_ms;
 
 	free(w->post);
-	w->post = w->phase == PH_RANGE ? range_body(w->key_b64, w->end_b64)
-				       : watch_body(w->key_b64, w->end_b64, w->rev + 1);
+	w->post = w->phase == PH_RANGE ? sy_etcd_range_request(w->range, NULL, 0, 0)
+				       : sy_etcd_watch_request(w->range, w->rev + 1);
 	snprintf(w->url, sizeof(w->url), "%s/v3/%s", src->eps[w->w.retry.endpoint],
 		 w->phase == PH_RANGE ? "kv/range" : "watch");
 	if (!w->post) {
@@ -561,8 +528,7 @@ static void free_watch(struct sy_source_watch *base)
 	sy_source_list_free(&w->list);
 	free(w->body.p);
 	free(w->post);
-	free(w->key_b64);
-	free(w->end_b64);
+	free(w->range);
 	free(w);
 }
 

@@ -39,6 +39,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "netaddr.h"
 #include "source.h"
@@ -421,13 +422,11 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 		json_t *j = x->len ? json_loadb(x->buf, x->len, 0, NULL) : NULL;
 
 		if (x->http_status != 200 || !json_is_object(j)) {
-			const char *m = json_string_value(json_object_get(j, "message"));
+			const char *m = sy_etcd_answer_error(j);
 
-			if (!m)
-				m = json_string_value(json_object_get(j, "error"));
 			snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s", path, x->http_status,
 				 m ? m : "not a JSON object");
-			if (m && strstr(m, "token"))
+			if (sy_etcd_token_refused(m))
 				x->token[0] = 0; /* expired or invalid: authenticate again */
 			json_decref(j);
 			return XR_FAIL;
@@ -441,7 +440,7 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 static enum xr authenticate(struct ctx *x)
 {
 	char pw[512] = "";
-	json_t *req, *ans;
+	json_t *ans;
 	FILE *f;
 	char *body;
 	enum xr rc;
@@ -459,9 +458,7 @@ static enum xr authenticate(struct ctx *x)
 	pw[n] = 0;
 	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
 		pw[--n] = 0;
-	req = json_pack("{s:s, s:s}", "name", x->c.username, "password", pw);
-	body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
+	body = sy_etcd_auth_request(x->c.username, pw);
 	memset(pw, 0, sizeof(pw));
 	if (!body)
 		return XR_FAIL;
@@ -589,30 +586,18 @@ static void take_kv(struct ctx *x, json_t *kv, struct listed *l, uint64_t *inval
 
 static enum xr list_prefix(struct ctx *x, struct listed *l, uint64_t *rev)
 {
-	char end[1024];
-	char *kb = sy_b64_encode(x->c.prefix, strlen(x->c.prefix)), *eb, *next = NULL;
+	char *next = NULL;
 	uint64_t invalid = 0;
 	enum xr rc = XR_OK;
 
-	sy_etcd_range_end(x->c.prefix, end);
-	eb = sy_b64_encode(end, strlen(end) ? strlen(end) : 1);
 	*rev = 0;
-	if (!kb || !eb) {
-		rc = XR_FAIL;
-		goto out;
-	}
 	for (;;) {
-		json_t *req = json_pack("{s:s, s:s, s:I}", "key", next ? next : kb, "range_end", eb,
-					"limit", (json_int_t)PAGE), *ans, *kvs, *kv;
-		char *body, revs[32];
+		/* every page at the first page's revision */
+		char *body = sy_etcd_range_request(x->c.prefix, next, *rev, PAGE);
+		struct sy_etcd_range_page page;
+		json_t *ans, *kv;
 		size_t i;
 
-		if (*rev) { /* every page at the first page's revision */
-			snprintf(revs, sizeof(revs), "%llu", (unsigned long long)*rev);
-			json_object_set_new(req, "revision", json_string(revs));
-		}
-		body = json_dumps(req, JSON_COMPACT);
-		json_decref(req);
 		if (!body) {
 			rc = XR_FAIL;
 			break;
@@ -621,32 +606,20 @@ static enum xr list_prefix(struct ctx *x, struct listed *l, uint64_t *rev)
 		free(body);
 		if (rc != XR_OK)
 			break;
-		if (!*rev && !sy_etcd_u64(json_object_get(json_object_get(ans, "header"), "revision"), rev)) {
-			snprintf(x->err, sizeof(x->err), "kv/range: no header.revision");
+		if (sy_etcd_range_answer(ans, &page, x->err, sizeof(x->err))) {
 			json_decref(ans);
 			rc = XR_FAIL;
 			break;
 		}
-		kvs = json_object_get(ans, "kvs");
-		json_array_foreach(kvs, i, kv)
+		if (!*rev)
+			*rev = page.revision;
+		json_array_foreach(page.kvs, i, kv)
 			take_kv(x, kv, l, &invalid);
 		free(next);
 		next = NULL;
-		if (json_is_true(json_object_get(ans, "more")) && json_array_size(kvs)) {
-			/* the next page starts right after the last key: key + "\0" */
-			const char *lb = json_string_value(
-				json_object_get(json_array_get(kvs, json_array_size(kvs) - 1), "key"));
-			size_t ll;
-			uint8_t *lk = lb ? sy_b64_decode(lb, &ll) : NULL, *nk;
-
-			nk = lk ? malloc(ll + 1) : NULL;
-			if (nk) {
-				memcpy(nk, lk, ll);
-				nk[ll] = 0;
-				next = sy_b64_encode(nk, ll + 1);
-			}
-			free(lk);
-			free(nk);
+		if (page.more && json_array_size(page.kvs)) {
+			/* the next page starts right after the last key */
+			next = sy_etcd_range_next_page(page.kvs);
 			json_decref(ans);
 			if (!next) {
 				rc = XR_FAIL;
@@ -657,10 +630,7 @@ static enum xr list_prefix(struct ctx *x, struct listed *l, uint64_t *rev)
 		json_decref(ans);
 		break;
 	}
-out:
 	free(next);
-	free(kb);
-	free(eb);
 	return rc;
 }
 
@@ -724,53 +694,46 @@ static void reconcile(struct ctx *x, struct listed *l)
  * was not JSON); 0 to go on, else x->stream_result. */
 static int handle_watch_answer(struct ctx *x, json_t *j)
 {
-	json_t *r = json_object_get(j, "result"), *ev, *evs;
+	struct sy_etcd_watch_line w;
 	struct sy_daemon *d = x->d;
 	size_t i, n, changes = 0, removed = 0;
-	uint64_t compact;
+	json_t *ev;
 	bool verbose;
 
-	if (!json_is_object(r)) {
-		const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-
-		if (!m)
-			m = json_string_value(json_object_get(j, "message"));
-		snprintf(x->err, sizeof(x->err), "watch: %.140s", m ? m : "an answer that is not JSON");
-		if (m && strstr(m, "token"))
+	switch (sy_etcd_watch_answer(j, &w, x->err, sizeof(x->err))) {
+	case SY_ETCD_WATCH_FAILED:
+		if (sy_etcd_token_refused(sy_etcd_answer_error(j)))
 			x->token[0] = 0;
 		x->stream_result = XR_FAIL;
 		return -1;
-	}
-	if (json_is_true(json_object_get(r, "created")))
-		x->created = true;
-	if (json_is_true(json_object_get(r, "canceled"))) {
-		if (sy_etcd_u64(json_object_get(r, "compact_revision"), &compact)) {
-			sy_logf("warn", "\"etcd: watch revision compacted; listing again\" wanted=%llu compact_revision=%llu",
-				(unsigned long long)x->rev + 1, (unsigned long long)compact);
-			x->stream_result = XR_CANCELED;
-		} else {
-			const char *why = json_string_value(json_object_get(r, "cancel_reason"));
-
-			snprintf(x->err, sizeof(x->err), "watch canceled: %s", why ? why : "no reason given");
-			x->stream_result = XR_FAIL;
-		}
+	case SY_ETCD_WATCH_COMPACTED:
+		sy_logf("warn", "\"etcd: watch revision compacted; listing again\" wanted=%llu compact_revision=%llu",
+			(unsigned long long)x->rev + 1, (unsigned long long)w.compact_revision);
+		x->stream_result = XR_CANCELED;
 		return -1;
+	case SY_ETCD_WATCH_EVENTS:
+		break;
 	}
-	evs = json_object_get(r, "events");
-	n = json_array_size(evs);
+	if (w.created)
+		x->created = true;
+	n = json_array_size(w.events);
 	verbose = n <= LOG_EACH_MAX;
-	json_array_foreach(evs, i, ev) {
-		json_t *kv = json_object_get(ev, "kv");
-		bool del = !strcmp(json_string_value(json_object_get(ev, "type")) ?: "", "DELETE");
+	json_array_foreach(w.events, i, ev) {
+		const json_t *kv;
+		bool del;
 		struct sy_service_state *s;
 		struct sy_etcd_entry e;
 		uint64_t mod;
 		char key[200], why[160];
-		int got = sy_etcd_kv_parse(kv, x->c.prefix, !del, &e, key, sizeof(key), why,
-					   sizeof(why));
+		int got;
 
-		if (sy_etcd_u64(json_object_get(kv, "mod_revision"), &mod) && mod > x->rev)
+		if (sy_etcd_watch_event(ev, &del, &kv, &mod, why, sizeof(why))) {
+			log_invalid(d, "(a watch event)", why);
+			continue;
+		}
+		if (mod > x->rev)
 			x->rev = mod;
+		got = sy_etcd_kv_parse(kv, x->c.prefix, !del, &e, key, sizeof(key), why, sizeof(why));
 		if (got == -1) {
 			if (!del) /* a deleted bad key: nothing to undo */
 				log_invalid(d, key, why);
@@ -802,21 +765,9 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 
 static enum xr watch(struct ctx *x)
 {
-	char kb_end[1024], revs[32];
-	char *kb = sy_b64_encode(x->c.prefix, strlen(x->c.prefix)), *eb, *body = NULL;
-	json_t *req;
+	char *body = sy_etcd_watch_request(x->c.prefix, x->rev + 1);
 	enum xr rc = XR_FAIL;
-	size_t n = sy_etcd_range_end(x->c.prefix, kb_end);
 
-	eb = sy_b64_encode(kb_end, n);
-	snprintf(revs, sizeof(revs), "%llu", (unsigned long long)x->rev + 1);
-	req = json_pack("{s:{s:s?, s:s?, s:s}}", "create_request", "key", kb, "range_end", eb,
-			"start_revision", revs);
-	if (kb && eb && req)
-		body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	free(kb);
-	free(eb);
 	if (body) {
 		set_status(x, true);
 		rc = transfer(x, "/v3/watch", body, true, NULL);
