@@ -1209,15 +1209,18 @@ static int check_service(struct fld *m, struct sy_config_service *s)
 				     sy_fwd_mode_name(s->mode));
 		}
 	}
+	/* the probe goes to the backends of the VIP's family, from that
+	 * family's encap source */
 	if (s->health.check.through_tunnel &&
-	    ((s->mode != SY_FWD_IPIP && s->mode != SY_FWD_GUE) || s->vip.family != SY_AF_INET ||
-	     !has4)) {
+	    ((s->mode != SY_FWD_IPIP && s->mode != SY_FWD_GUE) ||
+	     (s->vip.family == SY_AF_INET ? !has4 : !has6))) {
 		field(m, "health", &f);
 		return ffail(&f,
-			     "a check through: tunnel needs an IPv4 VIP, mode ipip or gue and "
-			     "encap_source4 (service %s: %s VIP, mode %s)",
-			     s->name, s->vip.family == SY_AF_INET ? "an IPv4" : "an IPv6",
-			     sy_fwd_mode_name(s->mode));
+			     "a check through: tunnel needs mode ipip or gue and the encap source "
+			     "of the VIP's family (service %s: mode %s, %s VIP, %s)",
+			     s->name, sy_fwd_mode_name(s->mode),
+			     s->vip.family == SY_AF_INET ? "an IPv4" : "an IPv6",
+			     s->vip.family == SY_AF_INET ? "encap_source4" : "encap_source6");
 	}
 	if (!s->n_backends)
 		return 0;

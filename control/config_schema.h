@@ -336,7 +336,7 @@
 	K(c, "receive", STRING, "\"\" (any answer)", "printable ASCII, <= 512 bytes",               \
 	  SY_CONFIG_NO_EXAMPLE, "What the answer starts with (udp only).")                         \
 	K(c, "through", ENUM, "direct", "direct, tunnel", "direct",                               \
-	  "tunnel (tcp, IPv4 ipip and gue services): a SYN to the VIP encapsulated like traffic, " \
+	  "tunnel (tcp, ipip and gue services, IPv4 or IPv6): a SYN to the VIP encapsulated like traffic, " \
 	  "answered by a SYN-ACK from the VIP: proves the backend's decapsulation and VIP.")
 
 /* A key's value type. */

@@ -162,7 +162,7 @@ static int http_finished(CURLM *m)
  * libcurl's. >0 when something happened, 0 on timeout, <0 on error. */
 static int wait_events(CURLM *m, struct pollfd *p, int np, int timeout_ms)
 {
-	struct curl_waitfd w[MAX_BATCH + 1];
+	struct curl_waitfd w[MAX_BATCH + 2];
 	int nw = 0, ready = 0;
 
 	if (!m)
@@ -181,21 +181,28 @@ static int wait_events(CURLM *m, struct pollfd *p, int np, int timeout_ms)
 	return 1; /* libcurl's own sockets may be the ones that woke it */
 }
 
-/* Read what the tunnel listener received; each answer settles its probe.
- * The number of probes settled. */
-static int read_tunnel_answers(int lfd, struct check *k, int n, bool *settled)
+/* Read what a tunnel listener (fd of family af) received; each answer
+ * settles its probe. The number of probes settled. */
+static int read_tunnel_answers(int fd, int af, struct check *k, int n, bool *settled)
 {
+	struct sockaddr_in6 from;
+	socklen_t fl = sizeof(from);
 	uint8_t buf[128];
 	int done = 0;
 	ssize_t len;
 
-	while ((len = recv(lfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+	/* IPv4: the packet with its IP header; IPv6: the TCP segment, and its
+	 * source in from */
+	while ((len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+			       &fl)) > 0) {
 		for (int i = 0; i < n; i++) {
 			enum sy_tunnel_answer a;
 
 			if (!k[i].tunnel || settled[i])
 				continue;
-			a = sy_tunnel_answer(buf, (size_t)len, &k[i].tp);
+			a = af == AF_INET ? sy_tunnel_answer(buf, (size_t)len, &k[i].tp)
+					  : sy_tunnel_answer6((const uint32_t *)&from.sin6_addr, buf,
+							      (size_t)len, &k[i].tp);
 			if (a == SY_TUNNEL_OTHER)
 				continue;
 			k[i].ok = a == SY_TUNNEL_SYNACK;
@@ -209,24 +216,28 @@ static int read_tunnel_answers(int lfd, struct check *k, int n, bool *settled)
 
 static void run_batch(struct check *k, int n)
 {
-	struct pollfd p[MAX_BATCH + 1];
-	bool settled[MAX_BATCH] = { false };
+	struct pollfd p[MAX_BATCH + 2];
+	bool settled[MAX_BATCH] = { false }, want4 = false, want6 = false;
 	uint64_t deadline = sy_now_ms() + 5000;
-	int pending = 0, lfd = -1, transfers = 0;
+	int pending = 0, transfers = 0;
+	struct sy_tunnel_listener l = { -1, -1 };
 	CURLM *m = NULL;
 
 	for (int i = 0; i < n; i++) {
-		if (k[i].tunnel && lfd < 0) /* open before the first probe leaves */
-			lfd = sy_tunnel_listener_open();
+		want4 |= k[i].tunnel && k[i].tp.family == SY_AF_INET;
+		want6 |= k[i].tunnel && k[i].tp.family == SY_AF_INET6;
 		if ((k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS) && !m)
 			m = curl_multi_init();
 	}
+	if (want4 || want6) /* open before the first probe leaves */
+		(void)sy_tunnel_listener_open(&l, want4, want6);
 	for (int i = 0; i < n; i++) {
 		k[i].ok = false;
 		k[i].fd = -1;
 		k[i].easy = NULL;
 		if (k[i].tunnel)
-			pending += lfd >= 0 && !sy_tunnel_probe_send(&k[i].tp);
+			pending += (k[i].tp.family == SY_AF_INET ? l.fd4 : l.fd6) >= 0 &&
+				   !sy_tunnel_probe_send(&k[i].tp);
 		else if (k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS)
 			transfers += m && http_start(m, &k[i]);
 		else
@@ -237,7 +248,8 @@ static void run_batch(struct check *k, int n)
 					.events = k[i].type == SY_CHECK_UDP ? POLLIN : POLLOUT };
 		pending += k[i].fd >= 0;
 	}
-	p[n] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	p[n] = (struct pollfd){ .fd = l.fd4, .events = POLLIN };
+	p[n + 1] = (struct pollfd){ .fd = l.fd6, .events = POLLIN };
 	pending += transfers;
 	if (m) { /* the transfers' own timeouts end them */
 		int running;
@@ -248,7 +260,7 @@ static void run_batch(struct check *k, int n)
 	while (pending > 0) {
 		int64_t left = (int64_t)(deadline - sy_now_ms());
 
-		if (left <= 0 || wait_events(m, p, n + 1, (int)left) <= 0)
+		if (left <= 0 || wait_events(m, p, n + 2, (int)left) <= 0)
 			break;
 		if (m) {
 			int running;
@@ -256,8 +268,10 @@ static void run_batch(struct check *k, int n)
 			curl_multi_perform(m, &running);
 			pending -= http_finished(m);
 		}
-		if (lfd >= 0 && p[n].revents)
-			pending -= read_tunnel_answers(lfd, k, n, settled);
+		if (l.fd4 >= 0 && p[n].revents)
+			pending -= read_tunnel_answers(l.fd4, AF_INET, k, n, settled);
+		if (l.fd6 >= 0 && p[n + 1].revents)
+			pending -= read_tunnel_answers(l.fd6, AF_INET6, k, n, settled);
 		for (int i = 0; i < n; i++) {
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
@@ -277,8 +291,7 @@ static void run_batch(struct check *k, int n)
 	for (int i = 0; i < n; i++)
 		if (k[i].fd >= 0)
 			close(k[i].fd);
-	if (lfd >= 0)
-		close(lfd);
+	sy_tunnel_listener_close(&l);
 	for (int i = 0; i < n; i++)
 		if (k[i].easy) { /* still running at the deadline: failed */
 			curl_multi_remove_handle(m, k[i].easy);
@@ -290,21 +303,26 @@ static void run_batch(struct check *k, int n)
 }
 
 /* The tunnel probe of backend b of service c, when the check goes through
- * the tunnel (IPv4 backends; IPv6 ones are checked directly). */
+ * the tunnel (backends of the VIP's family; the others are checked
+ * directly). */
 static bool tunnel_probe_of(const struct sy_config_service *c, const struct sy_backend_id *b,
 			    struct sy_tunnel_probe *tp)
 {
-	if (!c->health.check.through_tunnel || b->family != 4)
+	if (!c->health.check.through_tunnel || b->family != c->vip.family)
 		return false;
 	*tp = (struct sy_tunnel_probe){
+		.family = b->family,
 		.vip_port = c->vip.port ? c->vip.port : htons(b->port),
-		.outer_src = c->encap_source4,
 		.gue_port = c->mode == SY_FWD_GUE ? (c->gue_port ? c->gue_port
 								 : htons(SY_GUE_DEFAULT_PORT))
 						  : 0,
 	};
-	memcpy(&tp->vip, c->vip.addr, 4);
-	memcpy(&tp->backend, b->addr, 4);
+	if (b->family == SY_AF_INET)
+		tp->outer_src[0] = c->encap_source4;
+	else
+		memcpy(tp->outer_src, c->encap_source6, 16);
+	memcpy(tp->vip, c->vip.addr, b->family == SY_AF_INET ? 4 : 16);
+	memcpy(tp->backend, b->addr, b->family == SY_AF_INET ? 4 : 16);
 	return true;
 }
 

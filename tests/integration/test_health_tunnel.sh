@@ -14,6 +14,10 @@
 #   3. decapsulation back: tun marks backend 1 up again
 #   4. the configuration refuses through: tunnel where it cannot work
 #      (an http check, an l2dsr service)
+# On the XDP variant, an IPv6 service too (tun6: VIP 2001:2::1:2 on
+# backends 2001:2::11 and ::12, IPv6 in IPv6 or gue over IPv6), checked
+# through the tunnel in steps 1-3 beside tun (the DPDK variant's LB keeps
+# IPv6 off its link).
 #
 # usage: test_health_tunnel.sh BUILD_DIR ipip|gue [xdp|dpdk]
 set -u
@@ -33,8 +37,19 @@ static_service() {
 	printf '      - { address: 198.18.0.11, port: 80 }\n      - { address: 198.18.0.12, port: 80 }\n'
 	printf '    health:\n      check: { type: tcp, %sinterval_ms: 200, timeout_ms: 150, rise: 1, fall: 2 }\n' "$3"
 }
+TUN6_VIP=2001:2::1:2
+V6=0
+[ "$DATAPLANE" = xdp ] && V6=1
+static_service6() { # tun6 through the tunnel, from the LB's IPv6 address
+	printf '  - name: tun6\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: %s\n' $TUN6_VIP "$MODE"
+	printf '    encap_source6: 2001:2::1\n    table_size: 251\n    source: static\n    backends:\n'
+	printf '      - { address: "2001:2::11", port: 80 }\n      - { address: "2001:2::12", port: 80 }\n'
+	printf '    health:\n      check: { type: tcp, through: tunnel, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2 }\n'
+}
 TOPO_EXTRA_CONFIG="$(static_service tun $TUN_VIP "through: tunnel, ")
 $(static_service plain $PLAIN_VIP "")"
+[ $V6 = 1 ] && TOPO_EXTRA_CONFIG="$TOPO_EXTRA_CONFIG
+$(static_service6)"
 . "$HERE/lb_topology.sh"
 trap 'topo_xdp_cleanup; sy_cleanup' EXIT
 
@@ -47,6 +62,18 @@ topo_before_control() {
 	for i in $(seq $NB); do
 		ip -n ${P}b$i addr add $TUN_VIP/32 dev lo && ip -n ${P}b$i addr add $PLAIN_VIP/32 dev lo ||
 			return 1
+	done
+	[ $V6 = 1 ] || return 0
+	# IPv6: the LB's address (the outer and inner source), the backends'
+	# and the VIP on their loopback, a server on the VIP
+	ip netns exec ${P}l sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 &&
+		ip -n ${P}l addr add 2001:2::1/64 dev eth0 nodad || return 1
+	for i in $(seq $NB); do
+		ip -n ${P}b$i addr add 2001:2::1$i/64 dev eth0 nodad &&
+			ip -n ${P}b$i addr add $TUN6_VIP/128 dev lo || return 1
+		ip netns exec ${P}b$i python3 -m http.server 80 --bind $TUN6_VIP --directory /tmp \
+			>/dev/null 2>&1 &
+		SY_PIDS+=($!)
 	done
 }
 topo_up || { sy_fail "topology"; cat "$WORK/control.log" 2>/dev/null; exit 1; }
@@ -84,6 +111,9 @@ stays_state() { # SECONDS SVC ADDR STATE WHAT: in that state at every sample
 for svc in tun plain; do
 	for i in 1 2; do expect_state 10 $svc 198.18.0.1$i up "decapsulating backends"; done
 done
+if [ $V6 = 1 ]; then
+	for i in 1 2; do expect_state 10 tun6 "[2001:2::1$i]" up "decapsulating backends (IPv6)"; done
+fi
 
 # 2. backend 1 stops decapsulating
 ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" detach eth0 >/dev/null ||
@@ -94,11 +124,17 @@ stays_state 2 plain 198.18.0.11 up "decap removed on backend 1, plain check"
 	sy_fail "backend 2 through the tunnel: $(state tun 198.18.0.12)"
 grep -q '"health check fails: backend down" service=tun backend=198.18.0.11:80' "$WORK/control.log" &&
 	sy_pass "logged: tun's backend 198.18.0.11 down" || sy_fail "no log line for tun's backend down"
+if [ $V6 = 1 ]; then
+	expect_state 5 tun6 "[2001:2::11]" unhealthy "decap removed on backend 1 (IPv6)"
+	[ "$(state tun6 "[2001:2::12]")" = up ] && sy_pass "backend 2 stays up through the IPv6 tunnel" ||
+		sy_fail "backend 2 through the IPv6 tunnel: $(state tun6 "[2001:2::12]")"
+fi
 
 # 3. decapsulation back
 ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null ||
 	sy_fail "sy-decap attach on backend 1"
 expect_state 5 tun 198.18.0.11 up "decap back on backend 1"
+[ $V6 = 1 ] && expect_state 5 tun6 "[2001:2::11]" up "decap back on backend 1 (IPv6)"
 
 # 4. where it cannot work, refused with a message
 bad() { # WHAT YAML-SERVICE-LINES EXPECTED-TEXT
