@@ -758,6 +758,12 @@ static int validate_spec(const struct sy_service_spec *s, char *err, size_t errl
 			 s->fwd_mode);
 		return -1;
 	}
+	if (s->round_robin && s->least_conns) {
+		/* one scheduler: the paths would not agree on which wins */
+		snprintf(err, errlen, "service %s: scheduler both round-robin and least-connections",
+			 s->name);
+		return -1;
+	}
 	if (s->n_backends && !s->backends) {
 		snprintf(err, errlen, "service %s: %u backends but no array", s->name,
 			 s->n_backends);

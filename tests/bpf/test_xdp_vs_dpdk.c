@@ -648,10 +648,26 @@ static void fragments_follow_their_flow(void **state)
 
 #define LC_FLOWS 40
 
+static const char *const lc_addrs[] = { "198.18.22.1", "198.18.22.2", "198.18.22.3",
+					"198.18.22.4" };
+
+/* Which of lc_addrs backend b is. */
+static int lc_index(const struct sy_backend *b)
+{
+	for (int k = 0; k < 4; k++) {
+		uint32_t a[4];
+
+		addr(lc_addrs[k], a);
+		if (a[0] == b->id.addr[0])
+			return k;
+	}
+	fail();
+	return -1;
+}
+
 static void least_conns_both_paths(void **state)
 {
-	static const char *const addrs[] = { "198.18.22.1", "198.18.22.2", "198.18.22.3",
-					     "198.18.22.4" };
+	const char *const *addrs = lc_addrs;
 	static const uint32_t weight[] = { 1, 2, 1, 0 }, given[] = { 5, 4, 3, 0 };
 	struct sy_backend_spec be[4];
 	struct sy_service_spec spec = {
@@ -686,16 +702,8 @@ static void least_conns_both_paths(void **state)
 	assert_int_equal(sy_xdp_count_conns(env.x), 0);
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		const struct sy_backend *b = &sy_service_backends(env.map->base, s)[i];
-		int k;
+		int k = lc_index(b);
 
-		for (k = 0; k < 4; k++) {
-			uint32_t a[4];
-
-			addr(addrs[k], a);
-			if (a[0] == b->id.addr[0])
-				break;
-		}
-		assert_true(k < 4);
 		assert_int_equal(sy_xdp_conns(env.x, b->uid), 0);
 		for (uint32_t c = 0; c < given[k]; c++)
 			sy_backend_conns_add(&env.lb.ct.conns, (uint32_t)b->uid);
@@ -735,18 +743,11 @@ static void least_conns_both_paths(void **state)
 	assert_int_equal(sy_xdp_count_conns(env.x), 0);
 	for (uint32_t i = 0; i < s->n_backends; i++) {
 		const struct sy_backend *b = &sy_service_backends(env.map->base, s)[i];
+		int k = lc_index(b);
 
-		for (int k = 0; k < 4; k++) {
-			uint32_t a[4];
-
-			addr(addrs[k], a);
-			if (a[0] == b->id.addr[0]) {
-				assert_int_equal(sy_xdp_conns(env.x, b->uid), sent[k]);
-				assert_int_equal(sy_backend_conns_get(&env.lb.ct.conns,
-								      (uint32_t)b->uid),
-						 given[k] + sent[k]);
-			}
-		}
+		assert_int_equal(sy_xdp_conns(env.x, b->uid), sent[k]);
+		assert_int_equal(sy_backend_conns_get(&env.lb.ct.conns, (uint32_t)b->uid),
+				 given[k] + sent[k]);
 	}
 }
 
