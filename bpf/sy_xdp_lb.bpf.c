@@ -51,6 +51,7 @@
 #include <switchyard/ct_guard.h>
 #include <switchyard/flow_hash.h>
 #include <switchyard/icmp_error.h>
+#include <switchyard/least_conns.h>
 #include <switchyard/pkt_classify.h>
 #include <switchyard/pkt_frag.h>
 #include <switchyard/pkt_hdr.h>
@@ -119,6 +120,23 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sy_xdp_ct_set);
 } sy_conntrack SEC(".maps");
+
+/* least-connections: the counts sy-control publishes, and this CPU's own
+ * new flows since (xdp_maps.h). Not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} sy_be_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sy_be_new SEC(".maps");
 
 /* First fragments' ports for their later fragments (pkt_frag.h): one LRU
  * shared by the CPUs (xdp_maps.h says why). */
@@ -440,6 +458,89 @@ static long ct_search_cpu(__u32 cpu, void *data)
 	return cs->ref != 0;
 }
 
+/* The backend of a new flow that another CPU tracks, NULL if none: without
+ * RSS (veth, generic XDP) a flow's packets may come on either CPU, and a
+ * round-robin turn or least-connections choice of its own on each would
+ * split the connection. */
+static __always_inline struct sy_xdp_backend *
+tracked_on_other_cpu(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
+		     const __u64 *w, __u64 now)
+{
+	struct ct_search cs = { .now = now, .n_sets = cfg->ct_sets,
+				.self = bpf_get_smp_processor_id() };
+
+	__builtin_memcpy(cs.w, w, sizeof(cs.w));
+	cs.hash = sy_xdp_ct_hash(w, s->hash_seed);
+	bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
+	return cs.ref ? tracked_backend(s, cs.ref) : NULL;
+}
+
+/* The walk of a service's backends for least-connections (bpf_loop
+ * callback): its table map's entries after the Maglev table (xdp_maps.h). */
+struct lc_walk {
+	void *table;
+	__u32 refs;  /* index of backend 0's ref: M + 1 */
+	__u32 n;     /* backends */
+	__u64 best_ref;
+	struct sy_least_conns lc;
+};
+
+static long lc_offer(__u32 i, void *data)
+{
+	struct lc_walk *lw = data;
+	__u32 k = lw->refs + i, kw = lw->refs + lw->n + i, slot, before = lw->lc.best;
+	__u64 *ref = bpf_map_lookup_elem(lw->table, &k), *weight, *pub, *own;
+
+	weight = bpf_map_lookup_elem(lw->table, &kw);
+	if (!ref || !weight)
+		return 1;
+	if (!*ref)
+		return 0; /* not mirrored: no backend to offer */
+	slot = sy_xdp_ref_slot(*ref);
+	pub = bpf_map_lookup_elem(&sy_be_conns, &slot);
+	own = bpf_map_lookup_elem(&sy_be_new, &slot);
+	sy_least_conns_offer(&lw->lc, i, sy_xdp_conns_estimate(pub ? *pub : 0, own ? *own : 0),
+			     (__u32)*weight);
+	if (lw->lc.best != before)
+		lw->best_ref = *ref;
+	return 0;
+}
+
+/* least-connections: the service's backend with the fewest connections per
+ * weight as this CPU sees them (switchyard/least_conns.h), and the CPU's
+ * count of its own new flows to it moved on; NULL if none (the caller keeps
+ * Maglev's). */
+static __always_inline struct sy_xdp_backend *least_conns(const struct sy_xdp_service *s,
+							  __u64 *ref)
+{
+	struct lc_walk lw = { .refs = s->table_size + 1 };
+	__u32 slot = s->slot, m = s->table_size;
+	struct sy_xdp_backend *b;
+	__u64 *n, *pub, *own;
+
+	lw.table = bpf_map_lookup_elem(&sy_tables, &slot);
+	if (!lw.table)
+		return NULL;
+	n = bpf_map_lookup_elem(lw.table, &m);
+	if (!n || !*n || *n > SY_XDP_MAX_BACKENDS)
+		return NULL;
+	lw.n = (__u32)*n;
+	sy_least_conns_init(&lw.lc);
+	bpf_loop(lw.n, lc_offer, &lw, 0);
+	if (lw.lc.best == SY_LEAST_CONNS_NONE)
+		return NULL;
+	b = tracked_backend(s, lw.best_ref);
+	if (!b)
+		return NULL;
+	*ref = sy_xdp_ref(b->slot, b->uid);
+	slot = b->slot;
+	pub = bpf_map_lookup_elem(&sy_be_conns, &slot);
+	own = bpf_map_lookup_elem(&sy_be_new, &slot);
+	if (pub && own)
+		*own = sy_xdp_conns_own_next(*pub, *own);
+	return b;
+}
+
 /* Backend of a TCP/UDP flow, tracking it (lb.c select_tracked()). NULL if
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
@@ -508,23 +609,22 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		return b;
 	}
 	vc = vip_stats(cpu_stats(), slot);
-	if ((s->flags & SY_SERVICE_ROUND_ROBIN) && vc) {
-		/* tracked from here on: the next table entry (flow_hash.h),
-		 * unless another CPU tracks the flow: without RSS (veth,
-		 * generic XDP) a flow's packets may come on either CPU, and
-		 * a turn of its own on each would split the connection */
-		struct ct_search cs = { .now = now, .n_sets = cfg->ct_sets,
-					.self = bpf_get_smp_processor_id() };
-		struct sy_xdp_backend *other = NULL;
+	if ((s->flags & (SY_SERVICE_ROUND_ROBIN | SY_SERVICE_LEAST_CONNS)) && vc) {
+		/* tracked from here on: the next table entry (flow_hash.h) or
+		 * the fewest connections (least_conns.h), unless another CPU
+		 * tracks the flow */
+		struct sy_xdp_backend *other = tracked_on_other_cpu(cfg, s, w, now), *lc;
+		__u64 lc_ref = 0;
 
-		__builtin_memcpy(cs.w, w, sizeof(cs.w));
-		cs.hash = sy_xdp_ct_hash(w, s->hash_seed);
-		bpf_loop(SY_XDP_MAX_CPUS, ct_search_cpu, &cs, 0);
-		if (cs.ref)
-			other = tracked_backend(s, cs.ref);
 		if (other) {
 			b = other;
 			ref = sy_xdp_ref(b->slot, b->uid);
+		} else if (s->flags & SY_SERVICE_LEAST_CONNS) {
+			lc = least_conns(s, &lc_ref);
+			if (lc) { /* else Maglev's, as an untracked packet's */
+				b = lc;
+				ref = lc_ref;
+			}
 		} else {
 			b = pick(s, sy_round_robin_slot(vc->new_flows, s->table_size), &ref);
 			if (!b)

@@ -63,6 +63,13 @@ struct sy_xdp {
 	bool synced_once;
 	struct sy_xdp_cpu_stats *stats; /* [ncpus] sy_stats, mapped */
 	size_t stats_len;
+	/* least-connections (xdp_maps.h): sy_be_conns, mapped; whether a
+	 * service of the last sync is least-connections; the last count's
+	 * epoch and time */
+	uint64_t *be_conns;
+	bool least_conns;
+	uint32_t conns_epoch;
+	uint64_t conns_ms;
 };
 
 static uint64_t now_ms(void)
@@ -490,6 +497,13 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 		fail(err, errlen, errno, "%s", "cannot map the counters (sy_stats)");
 		goto out;
 	}
+	x->be_conns = mmap(NULL, sizeof(*x->be_conns) * SY_XDP_MAX_BACKENDS, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, bpf_map__fd(x->skel->maps.sy_be_conns), 0);
+	if (x->be_conns == MAP_FAILED) {
+		x->be_conns = NULL;
+		fail(err, errlen, errno, "%s", "cannot map the connection counts (sy_be_conns)");
+		goto out;
+	}
 	if (x->adopted)
 		load_mirror(x);
 	*out = x;
@@ -665,7 +679,8 @@ static void zero_backend_stats(struct sy_xdp *x, uint32_t slot)
 static struct mirror_backend *find_be(struct mirror_backend *a, size_t n, uint64_t uid);
 
 /* A fresh inner map holding the service's table as backend refs (their
- * slots from wb, the backends of this sync). */
+ * slots from wb, the backends of this sync), then its backends' refs and
+ * weights for least-connections (xdp_maps.h, sy_xdp_table_entries()). */
 static int build_table(const uint8_t *base, const struct sy_service *s, struct mirror_backend *wb,
 		       size_t nwb, char *err, size_t errlen)
 {
@@ -673,8 +688,9 @@ static int build_table(const uint8_t *base, const struct sy_service *s, struct m
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 	const struct sy_backend *b = sy_service_backends(base, s);
 	const uint32_t *t = sy_service_table(base, s);
-	uint32_t m = s->table_size, *keys = malloc(sizeof(*keys) * m);
-	uint64_t *vals = malloc(sizeof(*vals) * m);
+	uint32_t m = s->table_size, n = sy_xdp_table_entries(m, s->n_backends);
+	uint32_t *keys = malloc(sizeof(*keys) * n);
+	uint64_t *vals = malloc(sizeof(*vals) * n);
 	int fd = -1;
 
 	if (!keys || !vals) {
@@ -688,12 +704,23 @@ static int build_table(const uint8_t *base, const struct sy_service *s, struct m
 		keys[i] = i;
 		vals[i] = w ? sy_xdp_ref(w->v.slot, w->uid) : 0;
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sy_table", sizeof(uint32_t), sizeof(uint64_t), m, &mo);
+	keys[m] = m;
+	vals[m] = s->n_backends;
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct mirror_backend *w = find_be(wb, nwb, b[i].uid);
+		uint32_t r = m + 1 + i, wt = m + 1 + s->n_backends + i;
+
+		keys[r] = r;
+		vals[r] = w ? sy_xdp_ref(w->v.slot, w->uid) : 0;
+		keys[wt] = wt;
+		vals[wt] = b[i].weight;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sy_table", sizeof(uint32_t), sizeof(uint64_t), n, &mo);
 	if (fd < 0) {
 		fail(err, errlen, errno, "service %s: cannot create its table map", s->name);
 		goto out;
 	}
-	if (bpf_map_update_batch(fd, keys, vals, &m, &bo)) {
+	if (bpf_map_update_batch(fd, keys, vals, &n, &bo)) {
 		fail(err, errlen, errno, "service %s: cannot fill its table map", s->name);
 		close(fd);
 		fd = -1;
@@ -856,6 +883,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	struct sy_xdp_vip_entry *wv = NULL;
 	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
 	bool *rebuild = calloc(SY_XDP_MAX_SERVICES, sizeof(bool)); /* a backend moved slots */
+	bool least_conns = false; /* a service is least-connections */
 	size_t nwb = 0, nwv = 0, nm = 0;
 	uint64_t now = now_ms();
 	int rc = -1;
@@ -918,6 +946,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		int fd;
 
 		slot_used[slot] = true;
+		least_conns |= (s->flags & SY_SERVICE_LEAST_CONNS) != 0;
 		if (strncmp(x->slot_name[slot], s->name, SY_NAME_MAX)) {
 			if (x->synced_once || !x->adopted)
 				zero_vip_stats(x, slot);
@@ -1003,6 +1032,7 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	x->n_bes = nm;
 	merged = NULL;
 	x->synced_once = true;
+	x->least_conns = least_conns;
 	rc = 0;
 out:
 	free(slot_used);
@@ -1010,6 +1040,83 @@ out:
 	free(wb);
 	free(wv);
 	return rc;
+}
+
+/* ---- Active connections for least-connections ------------------------- */
+
+/* CLOCK_MONOTONIC_COARSE in ns: the program's bpf_ktime_get_coarse_ns(). */
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int sy_xdp_count_conns(struct sy_xdp *x)
+{
+	uint64_t *slot_uid = calloc(SY_XDP_MAX_BACKENDS, sizeof(*slot_uid)), now = coarse_ns();
+	uint32_t *n = calloc(SY_XDP_MAX_BACKENDS, sizeof(*n)), epoch;
+
+	if (!slot_uid || !n) {
+		free(slot_uid);
+		free(n);
+		return -1;
+	}
+	/* the backend each slot holds now: a way naming a departed one, or
+	 * an earlier holder of the slot, counts for nobody */
+	for (size_t i = 0; i < x->n_bes; i++)
+		if (!x->bes[i].gone_ms && x->bes[i].v.slot < SY_XDP_MAX_BACKENDS)
+			slot_uid[x->bes[i].v.slot] = x->bes[i].uid;
+	/* the live ways of every CPU's table (the CPUs write on meanwhile: a
+	 * flow that starts or ends during the walk may be missed until the
+	 * next count) */
+	for (size_t k = 0; k < (size_t)x->ct_sets * (size_t)x->ncpus; k++) {
+		const struct sy_xdp_ct_set *set = &x->ct[k];
+
+		for (uint32_t i = 0; i < SY_XDP_CT_WAYS; i++) {
+			uint64_t ref = __atomic_load_n(&set->ref[i], __ATOMIC_RELAXED);
+			uint32_t slot = sy_xdp_ref_slot(ref);
+
+			if (__atomic_load_n(&set->expires_ns[i], __ATOMIC_RELAXED) < now || !ref ||
+			    slot >= SY_XDP_MAX_BACKENDS || slot_uid[slot] != sy_xdp_ref_uid(ref))
+				continue;
+			n[slot]++;
+		}
+	}
+	/* a new epoch: each CPU's own new flows start again from this count */
+	epoch = ++x->conns_epoch;
+	for (uint32_t slot = 0; slot < SY_XDP_MAX_BACKENDS; slot++)
+		__atomic_store_n(&x->be_conns[slot], sy_xdp_conns_pack(n[slot], epoch),
+				 __ATOMIC_RELAXED);
+	free(slot_uid);
+	free(n);
+	return 0;
+}
+
+/* The sy_be_conns entry of a backend of the last sync, NULL if none. */
+static uint64_t *conns_of(struct sy_xdp *x, uint64_t uid)
+{
+	struct mirror_backend *b = find_be(x->bes, x->n_bes, uid);
+
+	return b && !b->gone_ms && b->v.slot < SY_XDP_MAX_BACKENDS ? &x->be_conns[b->v.slot] : NULL;
+}
+
+int sy_xdp_set_conns(struct sy_xdp *x, uint64_t uid, uint32_t conns)
+{
+	uint64_t *c = conns_of(x, uid);
+
+	if (!c)
+		return -1;
+	__atomic_store_n(c, sy_xdp_conns_pack(conns, x->conns_epoch), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int64_t sy_xdp_conns(struct sy_xdp *x, uint64_t uid)
+{
+	uint64_t *c = conns_of(x, uid);
+
+	return c ? (int64_t)(uint32_t)__atomic_load_n(c, __ATOMIC_RELAXED) : -1;
 }
 
 void sy_xdp_tick(struct sy_xdp *x)
@@ -1028,6 +1135,11 @@ void sy_xdp_tick(struct sy_xdp *x)
 		x->bes[k++] = *b;
 	}
 	x->n_bes = k;
+	/* least-connections' counts: only while a service uses them */
+	if (x->least_conns && now - x->conns_ms >= SY_XDP_CONNS_EVERY_MS) {
+		x->conns_ms = now;
+		sy_xdp_count_conns(x);
+	}
 }
 
 /* ---- Counters -------------------------------------------------------- */
@@ -1144,6 +1256,8 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 			close(x->old_ct_fd[c]);
 	if (x->stats)
 		munmap(x->stats, x->stats_len);
+	if (x->be_conns)
+		munmap(x->be_conns, sizeof(*x->be_conns) * SY_XDP_MAX_BACKENDS);
 	if (x->ct)
 		munmap(x->ct, x->ct_len);
 	free(x->old_ct_fd);

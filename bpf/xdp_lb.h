@@ -65,8 +65,20 @@ int sy_xdp_attach(struct sy_xdp *x, const char *ifname, enum sy_xdp_attach_mode 
 int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot *snap, char *err,
 		size_t errlen);
 
-/* Delete departed backends whose grace period is over. Call periodically. */
+/* Delete departed backends whose grace period is over; while a service is
+ * least-connections, count the active connections every
+ * SY_XDP_CONNS_EVERY_MS. Call periodically. */
 void sy_xdp_tick(struct sy_xdp *x);
+
+/* Count every CPU's live connections per backend and publish the counts
+ * in sy_be_conns, in a new epoch (xdp_maps.h): 0, or -1 (out of memory). */
+int sy_xdp_count_conns(struct sy_xdp *x);
+/* Publish `conns` for the backend with this uid, in the current epoch
+ * (tests: both paths given the same counts): 0, or -1 if it is not one of
+ * the last sync's. */
+int sy_xdp_set_conns(struct sy_xdp *x, uint64_t uid, uint32_t conns);
+/* The published count of the backend with this uid, -1 if unknown. */
+int64_t sy_xdp_conns(struct sy_xdp *x, uint64_t uid);
 
 int sy_xdp_prog_fd(const struct sy_xdp *x);
 

@@ -1351,13 +1351,16 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 		s->hash_fields = (uint8_t)v;
 	}
 	if (field(m, "scheduler", &f)) {
-		static const char *const names[] = { "maglev", "round-robin", NULL };
-		static const int vals[] = { 0, 1 };
+		static const char *const names[] = { "maglev", "round-robin", "least-connections",
+						      NULL };
+		static const int vals[] = { 0, SY_SERVICE_ROUND_ROBIN, SY_SERVICE_LEAST_CONNS };
 		int v;
 
-		if (get_enum(&f, names, vals, "a scheduler (maglev or round-robin)", &v))
+		if (get_enum(&f, names, vals,
+			     "a scheduler (maglev, round-robin or least-connections)", &v))
 			return -1;
-		s->round_robin = v;
+		s->round_robin = v == SY_SERVICE_ROUND_ROBIN;
+		s->least_conns = v == SY_SERVICE_LEAST_CONNS;
 	}
 	if (field(m, "encap_source4", &f)) {
 		if (get_encap_source(&f, SY_AF_INET, a))

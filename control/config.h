@@ -102,6 +102,7 @@ struct sy_config_service {
 	uint32_t hash_seed;
 	uint8_t hash_fields;      /* `hash`: enum sy_hash_fields, default 5-tuple */
 	bool round_robin;         /* `scheduler: round-robin` (default maglev) */
+	bool least_conns;         /* `scheduler: least-connections` */
 	uint32_t encap_source4;   /* wire order; 0 = none */
 	uint32_t encap_source6[4];/* wire order; all 0 = none */
 	uint16_t gue_port;        /* network order */

@@ -261,11 +261,13 @@
 	  "What of a flow chooses a new flow's backend: all of it; addresses and protocol (a "   \
 	  "client's connections together); the client's address (session affinity, IPVS -p); "  \
 	  "the client's address and port. Both dataplanes and syctl lookup.")                     \
-	K(c, "scheduler", ENUM, "maglev", "maglev, round-robin", "maglev",                          \
+	K(c, "scheduler", ENUM, "maglev", "maglev, round-robin, least-connections", "maglev",     \
 	  "How a new flow gets its backend: Maglev on the hash (every host of a fleet agrees, "   \
 	  "a flow that ECMP moves to another host keeps its backend); round-robin, weighted, per " \
 	  "lcore (even spread on a single host; a flow moved to another host, or evicted from "   \
-	  "the connection table, may change backend).")                                           \
+	  "the connection table, may change backend); least-connections, weighted: the fewest "  \
+	  "active connections per weight, counted from the connection tables (docs/dataplane.md), " \
+	  "with round-robin's trade-off.")                                                        \
 	K(c, "encap_source4", ADDR, "defaults.encap_source4", "IPv4 address, not 0.0.0.0",        \
 	  "198.18.0.1", "Outer IPv4 source (ipip/gue need the one of each backend's family).")   \
 	K(c, "encap_source6", ADDR, "defaults.encap_source6", "IPv6 address, not ::",             \

@@ -151,12 +151,20 @@ void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 	ct->sweep_next = 0;
 	ct->move_backoff = ct->move_skip = 0;
 	ct->to = to ? *to : SY_CT_DEFAULT_TIMEOUTS;
+	ct->conns = (struct sy_backend_conns){ 0 };
+}
+
+void sy_ct_attach_conns(struct sy_conntrack *ct, void *mem, uint64_t capacity)
+{
+	sy_backend_conns_init(&ct->conns, mem, capacity);
 }
 
 void sy_ct_clear(struct sy_conntrack *ct)
 {
 	memset(ct->lines, 0, (size_t)ct->n_lines * SY_CT_LINE);
 	ct->sweep_next = 0;
+	if (ct->conns.slots)
+		sy_backend_conns_clear(&ct->conns);
 }
 
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct)
@@ -207,12 +215,29 @@ static void wipe_line(uint8_t *line)
 	memset(line + SY_CT_SLOT, 0, KEY_OFF);
 }
 
+/* An entry in use (live or expired) is about to be freed or overwritten:
+ * its backend has one connection fewer (backend_conns.h). */
+static inline void forget(struct sy_conntrack *ct, const struct sy_ct_entry *e)
+{
+	if (e->expires)
+		sy_backend_conns_drop(&ct->conns, e->uid);
+}
+
+/* The same for every entry of a line. */
+static void forget_line(struct sy_conntrack *ct, uint8_t *line)
+{
+	forget(ct, slot_at(line, 0));
+	if (!v6_line(line))
+		forget(ct, slot_at(line, 1));
+}
+
 /* Free an entry: an IPv6 line is cleared whole, so that its key bytes are
  * never read as IPv4 slots. */
-static void release(struct sy_ct_entry *e)
+static void release(struct sy_conntrack *ct, struct sy_ct_entry *e)
 {
 	uint8_t *b = (uint8_t *)e;
 
+	forget(ct, e);
 	if (b[FAMILY_OFF] == SY_AF_INET6 && e->expires)
 		wipe_line(b);
 	else
@@ -229,7 +254,7 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 		return e;
 	/* Our own expired entry: free it now, so that the new one the caller
 	 * inserts is the only entry of this flow. */
-	release(e);
+	release(ct, e);
 	return NULL;
 }
 
@@ -288,15 +313,19 @@ void sy_ct_sweep(struct sy_conntrack *ct, uint32_t now, uint32_t n_lines)
 			ct->sweep_next = 0;
 
 		if (v6_line(line)) {
-			if (!live(slot_at(line, 0), now))
+			if (!live(slot_at(line, 0), now)) {
+				forget(ct, slot_at(line, 0));
 				wipe_line(line);
+			}
 			continue;
 		}
 		for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
 			struct sy_ct_entry *e = slot_at(line, i);
 
-			if (e->expires && !live(e, now))
+			if (e->expires && !live(e, now)) {
+				forget(ct, e);
 				e->expires = 0;
+			}
 		}
 	}
 }
@@ -315,11 +344,12 @@ static struct sy_ct_entry *claim(struct sy_ct_entry *e, const struct ct_key *c)
 }
 
 /* Move the live IPv4 entry src into the free slot dst (of its other line):
- * live there before it dies here. */
-static void move_slot(struct sy_ct_entry *dst, struct sy_ct_entry *src)
+ * live there before it dies here. An expired entry at dst is dropped. */
+static void move_slot(struct sy_conntrack *ct, struct sy_ct_entry *dst, struct sy_ct_entry *src)
 {
 	uint32_t expires = src->expires;
 
+	forget(ct, dst);
 	dst->expires = 0;
 	atomic_thread_fence(memory_order_release);
 	memcpy((uint8_t *)dst + KEY_OFF, (const uint8_t *)src + KEY_OFF, SY_CT_SLOT - KEY_OFF);
@@ -333,10 +363,11 @@ static void move_slot(struct sy_ct_entry *dst, struct sy_ct_entry *src)
 }
 
 /* Move the IPv6 entry of line src to the idle line dst, the same way. */
-static void move_line(uint8_t *dst, uint8_t *src)
+static void move_line(struct sy_conntrack *ct, uint8_t *dst, uint8_t *src)
 {
 	uint32_t expires = slot_at(src, 0)->expires;
 
+	forget_line(ct, dst);
 	slot_at(dst, 0)->expires = 0;
 	slot_at(dst, 1)->expires = 0;
 	atomic_thread_fence(memory_order_release);
@@ -392,7 +423,7 @@ static int move_slot_out(struct sy_conntrack *ct, uint32_t l, uint32_t i, uint32
 	j = free_slot(ct, a, now, depth, p);
 	if (j < 0)
 		return -1;
-	move_slot(slot_at(line_at(ct, a), (uint32_t)j), e);
+	move_slot(ct, slot_at(line_at(ct, a), (uint32_t)j), e);
 	return 0;
 }
 
@@ -405,7 +436,7 @@ static int move_line_out(struct sy_conntrack *ct, uint32_t l, uint32_t now, int 
 
 	if (a == l || on_path(p, a) || empty_line(ct, a, now, depth, p))
 		return -1;
-	move_line(line_at(ct, a), line);
+	move_line(ct, line_at(ct, a), line);
 	return 0;
 }
 
@@ -537,7 +568,7 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 	}
 	if (expired) {
 		*how = SY_CT_INS_EXPIRED;
-		release(expired);
+		release(ct, expired);
 		return claim(expired, c);
 	}
 	/* Both lines full of live entries: move some to their other lines. */
@@ -545,11 +576,11 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 	if (room) {
 		*how = SY_CT_INS_FREE;
 		if (room->expires) /* an IPv6 entry moved out left a zeroed line */
-			release(room);
+			release(ct, room);
 		return claim(room, c);
 	}
 	*how = SY_CT_INS_EVICTED;
-	release(oldest);
+	release(ct, oldest);
 	return claim(oldest, c);
 }
 
@@ -611,6 +642,7 @@ static struct sy_ct_entry *insert_v6(struct sy_conntrack *ct, const struct ct_ke
 		       ? SY_CT_INS_EVICTED2
 		       : SY_CT_INS_EVICTED;
 take:
+	forget_line(ct, line);
 	slot_at(line, 0)->expires = 0;
 	slot_at(line, 1)->expires = 0;
 	atomic_thread_fence(memory_order_release);

@@ -26,6 +26,8 @@
 
 #include <switchyard/flow_hash.h>
 
+#include "backend_conns.h"
+
 #define SY_CT_LINE 64u      /* bytes of a line */
 #define SY_CT_SLOT 32u      /* bytes of an IPv4 entry; an IPv6 entry is a line */
 #define SY_CT_LINE_SLOTS 2u /* IPv4 entries in a line */
@@ -59,6 +61,10 @@ struct sy_conntrack {
 	uint32_t move_backoff; /* inserts that skip the move search after the */
 	uint32_t move_skip;    /* last failure, and how many remain (conntrack.c) */
 	struct sy_ct_timeouts to;
+	/* active connections per backend (least-connections), kept by every
+	 * free of an entry once attached (sy_ct_attach_conns); last, away from
+	 * what a hit reads */
+	struct sy_backend_conns conns;
 };
 
 /* Bytes needed for a table of at least `capacity` IPv4 flows (rounded up to
@@ -70,6 +76,11 @@ uint64_t sy_ct_memsize(uint64_t capacity);
 void sy_ct_init(struct sy_conntrack *ct, void *mem, uint64_t capacity,
 		const struct sy_ct_timeouts *to, uint64_t seed);
 uint64_t sy_ct_capacity(const struct sy_conntrack *ct);
+/* Count active connections per backend (backend_conns.h) in zeroed memory
+ * of sy_backend_conns_memsize(capacity) bytes, from an empty table on: the
+ * table then drops a count wherever it frees an entry, and the packet path
+ * adds one wherever it makes one live. sy_ct_init() detaches it. */
+void sy_ct_attach_conns(struct sy_conntrack *ct, void *mem, uint64_t capacity);
 /* Forget every flow (the region changed: their backend uids mean nothing
  * there). Only the owning worker, or while it is parked. */
 void sy_ct_clear(struct sy_conntrack *ct);

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include <switchyard/least_conns.h>
 #include <switchyard/pkt_classify.h>
 
 #include "lb.h"
@@ -185,6 +186,22 @@ static inline uint32_t flow_hash(struct lb_work *w)
 	return w->hash;
 }
 
+/* The backend of a least-connections service's new tracked flow: the fewest
+ * of this worker's active connections per weight (switchyard/least_conns.h).
+ * Out of line: only new flows of such services come here. */
+static __attribute__((noinline)) uint32_t least_conns(const struct sy_lb *lb,
+						      const struct sy_service *svc)
+{
+	const struct sy_backend *b = sy_service_backends(lb->base, svc);
+	struct sy_least_conns lc;
+
+	sy_least_conns_init(&lc);
+	for (uint32_t i = 0; i < svc->n_backends; i++)
+		sy_least_conns_offer(&lc, i, sy_backend_conns_get(&lb->ct.conns, (uint32_t)b[i].uid),
+				     b[i].weight);
+	return lc.best;
+}
+
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
  * no backend for a new flow. */
 static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
@@ -207,7 +224,9 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 				if (idx == SY_MAGLEV_NONE)
 					return idx;
 				count(lb, SY_C_CT_RESELECT);
+				sy_backend_conns_drop(&lb->ct.conns, e->uid);
 				e->uid = (uint32_t)sy_service_backends(lb->base, svc)[idx].uid;
+				sy_backend_conns_add(&lb->ct.conns, e->uid);
 			}
 			e->backend = idx;
 			e->svc_version = (uint32_t)svc->version;
@@ -232,6 +251,8 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 		idx = sy_service_pick(lb->base, svc,
 				      sy_round_robin_slot(lb->vips[svc->slot].new_flows,
 							  svc->table_size));
+	else if (svc->flags & SY_SERVICE_LEAST_CONNS) /* idx had one: so has this */
+		idx = least_conns(lb, svc);
 	e = sy_ct_insert(&lb->ct, &p->key, w->ct_hash, lb->now, &how);
 	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
 		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;
@@ -241,6 +262,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	e->svc_version = (uint32_t)svc->version;
 	e->backend = idx;
 	sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
+	sy_backend_conns_add(&lb->ct.conns, e->uid);
 	count(lb, SY_C_CT_NEW);
 	lb->vips[svc->slot].new_flows++;
 	return idx;

@@ -379,7 +379,7 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	struct answer a;
 	uint32_t idx = SY_MAGLEV_NONE, hash;
 	int tracked, worker;
-	char ep[INET6_ADDRSTRLEN + 8], why[160];
+	char ep[INET6_ADDRSTRLEN + 8], why[256];
 
 	if (parse_flow(params, &k))
 		return reply_error(d, "/switchyard/lookup,<src>,<sport>,<dst>,<dport>,<tcp|udp>: "
@@ -409,12 +409,9 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	format_endpoint(&sy_service_backends(tdp->map.base, s)[idx].id, ep, sizeof(ep));
 	if (tracked)
 		snprintf(why, sizeof(why), "conntrack: an established flow of worker %d", worker);
-	else if (s->flags & SY_SERVICE_ROUND_ROBIN)
-		snprintf(why, sizeof(why), SY_ROUND_ROBIN_LOOKUP_WHY "maglev: slot %u of %u (not tracked)",
-			 hash % s->table_size, s->table_size);
-	else
-		snprintf(why, sizeof(why), "maglev: slot %u of %u (not tracked)", hash % s->table_size,
-			 s->table_size);
+	else /* as control/api.c says it */
+		snprintf(why, sizeof(why), "%smaglev: slot %u of %u (not tracked)",
+			 sy_scheduler_lookup_why(s->flags), hash % s->table_size, s->table_size);
 	add_str(&a, d, "backend", ep);
 	add_str(&a, d, "reason", why);
 	return answer_end(&a);

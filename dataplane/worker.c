@@ -58,7 +58,8 @@ static void park(struct sy_dataplane *dp, struct sy_worker *w)
 int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 {
 	uint64_t ct_bytes = sy_ct_memsize(dp->opts.ct_size);
-	void *ct_mem;
+	uint64_t conns_bytes = sy_backend_conns_memsize(dp->opts.ct_size);
+	void *ct_mem, *conns_mem;
 	char err[256];
 
 	if (sy_reader_register(&dp->map, w->index, &w->reader, err, sizeof(err))) {
@@ -73,6 +74,15 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 		return -1;
 	}
 	sy_ct_init(&w->lb.ct, ct_mem, dp->opts.ct_size, &dp->opts.ct_timeouts, rte_rand());
+	/* active connections per backend: least-connections' counts */
+	conns_mem = rte_zmalloc_socket("sy_backend_conns", conns_bytes, RTE_CACHE_LINE_SIZE,
+				       (int)rte_lcore_to_socket_id(w->lcore));
+	if (!conns_mem) {
+		fprintf(stderr, "worker %u: cannot allocate %llu bytes of backend connection counts (hugepages? -m?)\n",
+			w->index, (unsigned long long)conns_bytes);
+		return -1;
+	}
+	sy_ct_attach_conns(&w->lb.ct, conns_mem, dp->opts.ct_size);
 	bind_region(dp, w);
 	w->lb.mtu_action = dp->opts.mtu_action;
 	w->lb.icmp_rate = dp->opts.icmp_rate;

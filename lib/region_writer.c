@@ -648,6 +648,7 @@ static bool service_matches(const uint8_t *base, const struct sy_service *s,
 	    s->gue_port != sp->gue_port || s->hash_seed != sp->hash_seed ||
 	    sy_service_hash_fields(s) != sp->hash_fields ||
 	    !(s->flags & SY_SERVICE_ROUND_ROBIN) != !sp->round_robin ||
+	    !(s->flags & SY_SERVICE_LEAST_CONNS) != !sp->least_conns ||
 	    s->table_size != sp->table_size || s->encap_src4 != sp->encap_src4 ||
 	    memcmp(s->encap_src6, sp->encap_src6, sizeof(s->encap_src6)) ||
 	    s->n_backends != sp->n_backends)
@@ -755,6 +756,12 @@ static int validate_spec(const struct sy_service_spec *s, char *err, size_t errl
 	if (s->fwd_mode < SY_FWD_IPIP || s->fwd_mode > SY_FWD_L2DSR) {
 		snprintf(err, errlen, "service %s: forwarding mode %u unknown", s->name,
 			 s->fwd_mode);
+		return -1;
+	}
+	if (s->round_robin && s->least_conns) {
+		/* one scheduler: the paths would not agree on which wins */
+		snprintf(err, errlen, "service %s: scheduler both round-robin and least-connections",
+			 s->name);
 		return -1;
 	}
 	if (s->n_backends && !s->backends) {
@@ -986,7 +993,8 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 	s->gue_port = sp->gue_port;
 	s->hash_seed = sp->hash_seed;
 	s->flags = (uint8_t)((sp->hash_fields & SY_HASH_FIELDS_MASK) |
-			     (sp->round_robin ? SY_SERVICE_ROUND_ROBIN : 0));
+			     (sp->round_robin ? SY_SERVICE_ROUND_ROBIN : 0) |
+			     (sp->least_conns ? SY_SERVICE_LEAST_CONNS : 0));
 	s->table_size = m;
 	s->n_backends = n;
 	s->encap_src4 = sp->encap_src4;

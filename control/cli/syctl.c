@@ -352,7 +352,7 @@ static void print_services(json_t *j)
 	size_t i;
 	json_t *s;
 
-	printf("%-16s %-28s %-6s %-6s %-26s %8s %9s %11s %-16s %s\n", "SERVICE", "VIP", "PROTO",
+	printf("%-16s %-28s %-6s %-6s %-32s %8s %9s %11s %-16s %s\n", "SERVICE", "VIP", "PROTO",
 	       "MODE", "NEW FLOWS", "M", "BACKENDS", "CAP", "DIGEST", "STATE");
 	json_array_foreach(json_object_get(j, "services"), i, s) {
 		char vip[80], port[8] = "all";
@@ -367,7 +367,7 @@ static void print_services(json_t *j)
 		char sched[40];
 
 		snprintf(sched, sizeof(sched), "%s/%s", s_(s, "scheduler"), s_(s, "hash"));
-		printf("%-16s %-28s %-6s %-6s %-26s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ",
+		printf("%-16s %-28s %-6s %-6s %-32s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ",
 		       s_(s, "name"), vip, s_(s, "protocol"), s_(s, "mode"), sched,
 		       i_(s, "table_size"), i_(s, "live"),
 		       i_(s, "backends"), i_(s, "backends_counted"), i_(s, "max_backends"),

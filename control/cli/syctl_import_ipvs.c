@@ -34,8 +34,10 @@
  * Persistence (-p) becomes `hash: source-ip` (Maglev on the client's
  * address: its connections meet on one backend while the set is stable;
  * the timeout is dropped); the schedulers rr and wrr of a service without
- * it `scheduler: round-robin` (weighted). Other schedulers (Maglev
- * replaces them: lc, wlc, sh, ...), persistence granularity (-M),
+ * it `scheduler: round-robin` (weighted), lc and wlc (also ipvsadm's
+ * default, no -s) `scheduler: least-connections` (weighted). Other
+ * schedulers (Maglev replaces them: sh, dh, sed, ...), persistence
+ * granularity (-M),
  * thresholds, scheduler flags, persistence engines and one-packet
  * scheduling are dropped (Maglev consistent hashing replaces them); each
  * service's comment says what it lost.
@@ -98,6 +100,8 @@ struct service {
 	bool nat;                /* some real servers were -m, forwarded as --nat-as */
 	bool persistent;         /* -p: hash: source-ip */
 	bool round_robin;        /* -s rr or wrr, not persistent: scheduler: round-robin */
+	bool least_conns;        /* -s lc or wlc (the default), not persistent:
+				  * scheduler: least-connections */
 	struct real_server *rs;
 	size_t n_rs, cap_rs;
 	unsigned n_rs_skipped;
@@ -614,14 +618,20 @@ static int add_service(struct importer *im, const struct line_opts *lo, const ch
 
 		if (!is_word(sc, 15, ""))
 			return bad(im, "'%s' is not a scheduler name", sc);
-		/* rr and wrr: our weighted round-robin, unless persistence
-		 * asks for the client's address (below) */
+		/* rr and wrr: our weighted round-robin, lc and wlc our
+		 * least-connections (weights count in both: a weight of 1 each
+		 * is lc's), unless persistence asks for the client's address
+		 * (below) */
 		s->round_robin = (!strcmp(sc, "rr") || !strcmp(sc, "wrr")) && !lo->seen[O_PERSIST];
-		if (!s->round_robin)
+		s->least_conns = (!strcmp(sc, "lc") || !strcmp(sc, "wlc")) && !lo->seen[O_PERSIST];
+		if (!s->round_robin && !s->least_conns)
 			note(s->notes, "scheduler %s%s", sc,
 			     lo->seen[O_PERSIST] ? " (persistence: the client's address decides)" : "");
+	} else if (lo->seen[O_PERSIST]) {
+		note(s->notes, "scheduler wlc (ipvsadm's default; persistence: the client's address "
+			       "decides)");
 	} else {
-		note(s->notes, "scheduler wlc (ipvsadm's default)");
+		s->least_conns = true; /* wlc, ipvsadm's default */
 	}
 	if (lo->seen[O_PERSIST]) {
 		unsigned long t = 300;
@@ -914,10 +924,10 @@ static void emit(const struct importer *im, FILE *f)
 	fprintf(f, "# Switchyard configuration written by `syctl import-ipvs` from `ipvsadm -Sn`\n"
 		   "# output. Every service balances with Maglev consistent hashing on the\n"
 		   "# 5-tuple (weights kept), a persistent one (-p) on the client's address\n"
-		   "# (hash: source-ip); rr and wrr are a weighted round-robin: other IPVS\n"
-		   "# schedulers, persistence timeouts, thresholds and scheduler flags have no\n"
-		   "# equivalent. What each service lost is noted above it; \"line N\" is the\n"
-		   "# line of the ipvsadm input.\n");
+		   "# (hash: source-ip); rr and wrr are a weighted round-robin, lc and wlc a\n"
+		   "# weighted least-connections: other IPVS schedulers, persistence timeouts,\n"
+		   "# thresholds and scheduler flags have no equivalent. What each service lost\n"
+		   "# is noted above it; \"line N\" is the line of the ipvsadm input.\n");
 	fprintf(f, "instance: %s\n", im->instance);
 	if (im->encap4 || im->encap6) {
 		fprintf(f, "defaults:\n");
@@ -960,6 +970,8 @@ static void emit(const struct importer *im, FILE *f)
 			fprintf(f, "    hash: source-ip\n");
 		if (s->round_robin)
 			fprintf(f, "    scheduler: round-robin\n");
+		if (s->least_conns)
+			fprintf(f, "    scheduler: least-connections\n");
 		fprintf(f, "    source: static\n");
 		if (!s->n_rs) {
 			fprintf(f, "    backends: []\n");

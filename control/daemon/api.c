@@ -194,7 +194,9 @@ static json_t *services_json(struct sy_daemon *d)
 
 		/* how its new flows get a backend (docs/dataplane.md) */
 		json_object_update_new(o, json_pack("{s:s, s:s}", "scheduler",
-						    cs->round_robin ? "round-robin" : "maglev",
+						    sy_scheduler_name(
+							    (cs->round_robin ? SY_SERVICE_ROUND_ROBIN : 0) |
+							    (cs->least_conns ? SY_SERVICE_LEAST_CONNS : 0)),
 						    "hash", sy_hash_fields_name(cs->hash_fields)));
 		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
 		json_object_update_new(
@@ -297,7 +299,7 @@ struct lookup {
 	char fragep[80], fragwhy[300]; /* a later fragment without its first */
 	uint32_t slot, table_size;
 	uint32_t hash_fields;         /* enum sy_hash_fields of the service */
-	bool round_robin;             /* its new tracked flows: round-robin */
+	uint32_t scheduler;           /* SY_SERVICE_ROUND_ROBIN, _LEAST_CONNS or 0 (Maglev) */
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
@@ -369,7 +371,7 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	L->slot = hash % s->table_size;
 	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
 	L->hash_fields = sy_service_hash_fields(s);
-	L->round_robin = s->flags & SY_SERVICE_ROUND_ROBIN;
+	L->scheduler = s->flags & (SY_SERVICE_ROUND_ROBIN | SY_SERVICE_LEAST_CONNS);
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
@@ -403,15 +405,13 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 		snprintf(L->ep, sizeof(L->ep), "%s", L->newep);
 		if (!L->have_maglev)
 			snprintf(L->why, sizeof(L->why), "no backend for new flows (%s)", dpwhy);
-		else if (L->round_robin)
-			/* the backend of an untracked packet; a tracked new flow
-			 * takes its lcore's next turn, unknowable from here */
-			snprintf(L->why, sizeof(L->why),
-				 SY_ROUND_ROBIN_LOOKUP_WHY "maglev: slot %u of %u (%s)", L->slot,
-				 L->table_size, dpwhy);
 		else
-			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
-				 L->table_size, dpwhy);
+			/* the backend of an untracked packet; a tracked new flow
+			 * of round-robin or least-connections depends on its
+			 * worker's turn or counts, unknowable from here */
+			snprintf(L->why, sizeof(L->why), "%smaglev: slot %u of %u (%s)",
+				 sy_scheduler_lookup_why(L->scheduler), L->slot, L->table_size,
+				 dpwhy);
 	}
 	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 					 "service", L->svc, "backend", L->ep, "reason", L->why,

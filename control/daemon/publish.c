@@ -43,6 +43,7 @@ static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *
 	sp->hash_seed = cs->hash_seed;
 	sp->hash_fields = cs->hash_fields;
 	sp->round_robin = cs->round_robin;
+	sp->least_conns = cs->least_conns;
 	sp->table_size = cs->table_size;
 	sp->encap_src4 = cs->encap_source4;
 	memcpy(sp->encap_src6, cs->encap_source6, sizeof(sp->encap_src6));

@@ -125,6 +125,38 @@ static inline int sy_hash_fields_parse(const char *name)
 	"round-robin: a new tracked flow takes its worker's next turn; untracked " \
 	"packets "
 
+/* services[].scheduler: least-connections (a flag beside the hash fields,
+ * never with SY_SERVICE_ROUND_ROBIN): a tracked new flow goes to the backend
+ * with the fewest active connections per unit of weight, counted from the
+ * connection tables (switchyard/least_conns.h). Untracked packets keep
+ * Maglev, as with round-robin. */
+#define SY_SERVICE_LEAST_CONNS 8u
+
+/* How `syctl lookup` explains a least-connections service's flow that no
+ * table holds yet; a "maglev: slot ..." for its untracked packets follows. */
+#define SY_LEAST_CONNS_LOOKUP_WHY                                                   \
+	"least-connections: a new tracked flow takes the backend with the fewest " \
+	"active connections per weight of its worker or CPU; untracked packets "
+
+/* The scheduler's name of a service's flags, as the configuration spells it
+ * (services[].scheduler; syctl services). */
+static __sy_always_inline const char *sy_scheduler_name(uint32_t flags)
+{
+	return (flags & SY_SERVICE_LEAST_CONNS)	  ? "least-connections"
+	       : (flags & SY_SERVICE_ROUND_ROBIN) ? "round-robin"
+						  : "maglev";
+}
+
+/* What `syctl lookup` (control/api.c, the dataplane's telemetry lookup)
+ * says of an untracked flow before its "maglev: slot ...": how a tracked
+ * new flow of the service's scheduler would be placed ("" for Maglev). */
+static __sy_always_inline const char *sy_scheduler_lookup_why(uint32_t flags)
+{
+	return (flags & SY_SERVICE_LEAST_CONNS)	  ? SY_LEAST_CONNS_LOOKUP_WHY
+	       : (flags & SY_SERVICE_ROUND_ROBIN) ? SY_ROUND_ROBIN_LOOKUP_WHY
+						  : "";
+}
+
 /* The Maglev table position of a round-robin service's next tracked new
  * flow: its count of new tracked flows (of this lcore or CPU) over M. */
 static __sy_always_inline uint32_t sy_round_robin_slot(uint64_t new_flows, uint32_t table_size)

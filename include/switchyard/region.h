@@ -82,7 +82,7 @@ struct sy_service {
 	uint32_t slot;         /* per-VIP counter index, stable while it exists */
 	uint8_t fwd_mode;      /* enum sy_fwd_mode */
 	uint8_t flags;         /* enum sy_hash_fields in the low bits (sy_service_hash_fields),
-			        * SY_SERVICE_ROUND_ROBIN */
+			        * SY_SERVICE_ROUND_ROBIN, SY_SERVICE_LEAST_CONNS */
 	uint16_t gue_port;     /* outer UDP destination port, network order */
 	uint32_t hash_seed;    /* fleet flow-hash seed */
 	uint32_t table_size;   /* Maglev M (prime) */

@@ -38,6 +38,7 @@ struct sy_service_spec {
 	uint32_t hash_seed;
 	uint8_t hash_fields;    /* enum sy_hash_fields: what of a flow is hashed */
 	uint8_t round_robin;    /* 1: scheduler round-robin (SY_SERVICE_ROUND_ROBIN) */
+	uint8_t least_conns;    /* 1: scheduler least-connections (SY_SERVICE_LEAST_CONNS) */
 	uint32_t table_size;    /* 0 = SY_MAGLEV_DEFAULT_M */
 	uint32_t encap_src4;
 	uint32_t encap_src6[4];

@@ -28,7 +28,11 @@
  *                backend ref (sy_xdp_ref(): its slot and uid; 0 = no
  *                backend). A changed table is built in a fresh inner map and
  *                swapped in with one update: packets in flight finish on the
- *                table they looked up (RCU).
+ *                table they looked up (RCU). After the M entries, the
+ *                service's backends for least-connections, in canonical
+ *                order (sy_xdp_table_entries()): entry M their count n,
+ *                M + 1 + i backend i's ref (0: none), M + 1 + n + i its
+ *                weight; swapped with the table, so the two always agree.
  *   sy_backends  HASH   uint64_t uid -> struct sy_xdp_backend: each
  *                backend's current record, replaced whole on a change (RCU).
  *                uids are never reused in a region, so an old table or a
@@ -62,6 +66,19 @@
  *                tables too (same set index). Userspace reads and writes it
  *                through a mapping (syctl lookup, the migration of an
  *                earlier layout's tables).
+ *   sy_be_conns  ARRAY[SY_XDP_MAX_BACKENDS] uint64_t, BPF_F_MMAPABLE, by
+ *                sy_be_slots index: the backend's active connections as
+ *                sy-control last counted them, walking every CPU's table
+ *                (live ways naming it), every SY_XDP_CONNS_EVERY_MS while a
+ *                service is least-connections, with the count's epoch
+ *                (sy_xdp_conns_pack(); one 64-bit store each). Not pinned.
+ *   sy_be_new    PERCPU_ARRAY[SY_XDP_MAX_BACKENDS] uint64_t, by sy_be_slots
+ *                index: the new flows this CPU gave the backend by
+ *                least-connections since the count of an epoch
+ *                (sy_xdp_conns_pack() of the number and that epoch). A CPU
+ *                takes the published count plus its own new flows since
+ *                (sy_xdp_conns_estimate()): other CPUs' new flows show
+ *                at the next count. Not pinned.
  *   sy_frag      LRU_HASH struct sy_frag_key -> struct sy_xdp_frag: the
  *                ports of first fragments, for the later fragments of their
  *                datagram (switchyard/pkt_frag.h), SY_XDP_FRAG_ENTRIES
@@ -180,6 +197,42 @@ static inline uint32_t sy_xdp_ref_slot(uint64_t ref)
 static inline uint64_t sy_xdp_ref_uid(uint64_t ref)
 {
 	return ref & SY_XDP_UID_MAX;
+}
+
+/* Entries of a service's inner table map: the Maglev table (m) and its n
+ * backends' refs and weights for least-connections (sy_tables above). */
+static inline uint32_t sy_xdp_table_entries(uint32_t m, uint32_t n)
+{
+	return m + 1 + 2 * n;
+}
+
+/* ---- Active connections for least-connections (sy_be_conns, sy_be_new) -- */
+#define SY_XDP_CONNS_EVERY_MS 1000u /* sy-control's count of the tables */
+
+/* A count (32 bits) with its epoch (32 bits), in one word. */
+static inline uint64_t sy_xdp_conns_pack(uint32_t n, uint32_t epoch)
+{
+	return (uint64_t)epoch << 32 | n;
+}
+
+/* A CPU's view of a backend's active connections: the published count plus
+ * the CPU's own new flows to it since that count (those of an earlier
+ * epoch are in the count already, or were ended before it). */
+static inline uint32_t sy_xdp_conns_estimate(uint64_t published, uint64_t own)
+{
+	uint32_t n = (uint32_t)published;
+
+	if ((own >> 32) == (published >> 32))
+		n += (uint32_t)own;
+	return n;
+}
+
+/* own after one more new flow to the backend, in the published epoch. */
+static inline uint64_t sy_xdp_conns_own_next(uint64_t published, uint64_t own)
+{
+	uint32_t epoch = (uint32_t)(published >> 32);
+
+	return (own >> 32) == epoch ? own + 1 : sy_xdp_conns_pack(1, epoch);
 }
 
 /* Entries of sy_frag: datagrams in flight whose first fragment was seen. */

@@ -29,6 +29,16 @@
  * and its follower where the flow's packets go (its tracked backend), the
  * early one where the 3-tuple says, and count alike.
  *
+ * Then least-connections (least_conns_both_paths): a service lc4 whose
+ * backends both paths are given the same connection counts (the DPDK
+ * worker's by sy_backend_conns_add, the XDP program's published by
+ * sy_xdp_set_conns): 40 new flows go to the same backend on both paths,
+ * each to the one an independent model of the choice names (fewest per
+ * weight, ties to the first, the draining one never): the XDP CPU's own
+ * new flows since the count weigh as the DPDK worker's entries do. Then
+ * sy-control's count of the XDP tables (sy_xdp_count_conns) finds each
+ * backend's flows exactly.
+ *
  * The test pins itself to one CPU: conntrack is per CPU (under RSS a flow
  * stays on its CPU), and BPF_PROG_TEST_RUN runs the program on the caller's.
  *
@@ -83,6 +93,7 @@ static struct {
 	int prog_fd;
 	struct sy_lb lb;
 	void *ct_mem;
+	void *conns_mem; /* the DPDK worker's counts (least-connections) */
 	struct flow flows[N_FLOWS];
 	uint32_t dpdk_dest_of[N_FLOWS]; /* hash of the destination, per flow */
 } env;
@@ -633,6 +644,113 @@ static void fragments_follow_their_flow(void **state)
 	assert_true(early_elsewhere > 0); /* the 3-tuple is not the flow's choice */
 }
 
+/* ---- least-connections ------------------------------------------------------------- */
+
+#define LC_FLOWS 40
+
+static const char *const lc_addrs[] = { "198.18.22.1", "198.18.22.2", "198.18.22.3",
+					"198.18.22.4" };
+
+/* Which of lc_addrs backend b is. */
+static int lc_index(const struct sy_backend *b)
+{
+	for (int k = 0; k < 4; k++) {
+		uint32_t a[4];
+
+		addr(lc_addrs[k], a);
+		if (a[0] == b->id.addr[0])
+			return k;
+	}
+	fail();
+	return -1;
+}
+
+static void least_conns_both_paths(void **state)
+{
+	const char *const *addrs = lc_addrs;
+	static const uint32_t weight[] = { 1, 2, 1, 0 }, given[] = { 5, 4, 3, 0 };
+	struct sy_backend_spec be[4];
+	struct sy_service_spec spec = {
+		.name = "lc4",
+		.vip = { .port = htons(80), .proto = SY_IPPROTO_TCP, .family = SY_AF_INET },
+		.fwd_mode = SY_FWD_IPIP,
+		.hash_seed = 5,
+		.least_conns = 1,
+		.table_size = 251,
+		.n_backends = 4,
+		.backends = be,
+	};
+	struct sy_vip_key vk = { .port = htons(80), .proto = SY_IPPROTO_TCP, .family = SY_AF_INET };
+	uint32_t model[4], sent[4] = { 0 };
+	const struct sy_service *s;
+	char err[256] = "";
+
+	(void)state;
+	addr("198.18.200.3", spec.vip.addr);
+	assert_int_equal(inet_pton(AF_INET, "198.18.0.1", &spec.encap_src4), 1);
+	for (int i = 0; i < 4; i++)
+		backend(&be[i], addrs[i], 80, (uint8_t)(0x31 + i), weight[i]);
+	assert_int_equal(sy_writer_set_service(env.w, &spec, err, sizeof(err)), 0);
+	publish();
+	vk.addr[0] = spec.vip.addr[0];
+	s = sy_snapshot_match(env.map->base, env.lb.snap, &vk);
+	assert_non_null(s);
+	assert_true(s->flags & SY_SERVICE_LEAST_CONNS);
+
+	/* the same counts on both paths: a new epoch (the XDP tables hold
+	 * nothing of lc4: 0 each), then each backend's given count */
+	assert_int_equal(sy_xdp_count_conns(env.x), 0);
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct sy_backend *b = &sy_service_backends(env.map->base, s)[i];
+		int k = lc_index(b);
+
+		assert_int_equal(sy_xdp_conns(env.x, b->uid), 0);
+		for (uint32_t c = 0; c < given[k]; c++)
+			sy_backend_conns_add(&env.lb.ct.conns, (uint32_t)b->uid);
+		assert_int_equal(sy_xdp_set_conns(env.x, b->uid, given[k]), 0);
+	}
+	memcpy(model, given, sizeof(model));
+	for (int f = 0; f < LC_FLOWS; f++) {
+		struct flow fl = { .svc = SVC_IPIP4, .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+				   .sport = (uint16_t)(30000 + f), .dport = 80 };
+		uint8_t in[MAXFRAME];
+		uint32_t len;
+		int want = -1;
+		char d[48];
+
+		/* the model: canonical order is the address order here */
+		for (int k = 0; k < 4; k++)
+			if (weight[k] && (want < 0 || (uint64_t)model[k] * weight[want] <
+							      (uint64_t)model[want] * weight[k]))
+				want = k;
+		fl.src[0] = htonl(0xc6130000u | (uint32_t)f); /* 198.19.0.f */
+		fl.dst[0] = spec.vip.addr[0];
+		len = frame(&fl, f, in);
+		both_paths(&fl, in, len, d, sizeof(d));
+		if (strcmp(d, addrs[want]))
+			print_message("lc4 flow %d: both paths to %s, the model says %s\n", f, d,
+				      addrs[want]);
+		assert_string_equal(d, addrs[want]);
+		model[want]++;
+		sent[want]++;
+	}
+	print_message("least-connections: %d new flows over counts 5, 4, 3, 0 and weights 1, 2, "
+		      "1, 0: %u, %u, %u, %u (both paths, as the model)\n", LC_FLOWS, sent[0],
+		      sent[1], sent[2], sent[3]);
+	assert_int_equal(sent[3], 0); /* draining */
+
+	/* sy-control's count of the XDP tables: exactly the flows sent */
+	assert_int_equal(sy_xdp_count_conns(env.x), 0);
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct sy_backend *b = &sy_service_backends(env.map->base, s)[i];
+		int k = lc_index(b);
+
+		assert_int_equal(sy_xdp_conns(env.x, b->uid), sent[k]);
+		assert_int_equal(sy_backend_conns_get(&env.lb.ct.conns, (uint32_t)b->uid),
+				 given[k] + sent[k]);
+	}
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -683,6 +801,10 @@ static int setup(void **state)
 	};
 	memcpy(env.lb.port_mac, PORT_MAC, 6);
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_FLOWS, NULL, 1);
+	env.conns_mem = calloc(1, sy_backend_conns_memsize(CT_FLOWS));
+	if (!env.conns_mem)
+		return -1;
+	sy_ct_attach_conns(&env.lb.ct, env.conns_mem, CT_FLOWS);
 	set_ipip4(0);
 	set_others();
 	publish();
@@ -697,6 +819,7 @@ static int teardown(void **state)
 	if (env.w)
 		sy_writer_close(env.w);
 	free(env.ct_mem);
+	free(env.conns_mem);
 	unlink(env.path);
 	return 0;
 }
@@ -706,6 +829,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_backend_both_paths),
 		cmocka_unit_test(fragments_follow_their_flow),
+		cmocka_unit_test(least_conns_both_paths),
 	};
 
 	return cmocka_run_group_tests_name("xdp_vs_dpdk", tests, setup, teardown);

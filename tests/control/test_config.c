@@ -311,6 +311,7 @@ static void test_several_services(void **state)
 	assert_int_equal(s->hash_seed, 0xdeadbeef);
 	assert_int_equal(s->hash_fields, SY_HASH_SRC_IP_PORT);
 	assert_true(s->round_robin);
+	assert_false(s->least_conns);
 	assert_int_equal(s->encap_source4, ip4("198.18.0.2"));
 	assert_int_equal(s->gue_port, htons(6080));
 	assert_int_equal(s->source, SY_SOURCE_EMBEDDED);
@@ -323,6 +324,8 @@ static void test_several_services(void **state)
 	/* same address and port as dns4, other protocol: not a duplicate */
 	assert_string_equal(c->services[2].name, "dns4.tcp");
 	assert_int_equal(c->services[2].source, SY_SOURCE_ETCD);
+	assert_true(c->services[2].least_conns); /* scheduler: least-connections */
+	assert_false(c->services[2].round_robin);
 	assert_int_equal(c->services[3].vip.port, 0);
 	assert_int_equal(c->services[3].n_backends, 0); /* empty static service */
 	assert_null(c->services[3].backends);

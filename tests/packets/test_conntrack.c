@@ -47,6 +47,8 @@ static struct {
 	struct sy_region_map *map;
 	void *ct_mem;
 	uint64_t ct_size;
+	void *conns_mem; /* least-connections' counts (backend_conns.h) */
+	uint64_t conns_size;
 	struct sy_lb lb;
 } env;
 
@@ -78,13 +80,15 @@ static struct sy_backend_spec backend(uint8_t last, uint32_t weight)
 }
 
 static uint8_t publish_round_robin; /* the next publish's scheduler */
+static uint8_t publish_least_conns;
 
 static void publish(const struct sy_backend_spec *b, uint32_t n)
 {
 	struct sy_service_spec s = { .name = "ct", .fwd_mode = SY_FWD_IPIP, .hash_seed = 7,
 				     .table_size = 1021, .encap_src4 = v4(198, 18, 0, 1),
 				     .n_backends = n, .backends = b,
-				     .round_robin = publish_round_robin };
+				     .round_robin = publish_round_robin,
+				     .least_conns = publish_least_conns };
 	char err[256] = "";
 
 	s.vip.family = SY_AF_INET;
@@ -273,6 +277,8 @@ static int reset(void **state)
 	(void)state;
 	memset(env.ct_mem, 0, env.ct_size);
 	sy_ct_init(&env.lb.ct, env.ct_mem, CT_CAPACITY, NULL, 1);
+	memset(env.conns_mem, 0, env.conns_size);
+	sy_ct_attach_conns(&env.lb.ct, env.conns_mem, CT_CAPACITY);
 	memset(&env.lb.frag, 0, sizeof(env.lb.frag));
 	env.lb.now = T0;
 	env.lb.ct_guard = (struct sy_ct_guard){ 0 };
@@ -851,7 +857,9 @@ static int group_setup(void **state)
 	};
 	env.ct_size = sy_ct_memsize(CT_CAPACITY);
 	env.ct_mem = calloc(1, env.ct_size);
-	return env.ct_mem ? 0 : -1;
+	env.conns_size = sy_backend_conns_memsize(CT_CAPACITY);
+	env.conns_mem = calloc(1, env.conns_size);
+	return env.ct_mem && env.conns_mem ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -859,6 +867,8 @@ static int group_teardown(void **state)
 	(void)state;
 	free(env.ct_mem);
 	env.ct_mem = NULL;
+	free(env.conns_mem);
+	env.conns_mem = NULL;
 	if (env.w)
 		sy_writer_close(env.w);
 	env.w = NULL;
@@ -981,6 +991,183 @@ static void test_round_robin(void **state)
 	}
 }
 
+/* ---- scheduler: least-connections ------------------------------------------- */
+
+/* The published service (the test's one). */
+static const struct sy_service *the_service(void)
+{
+	struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+				.port = be16(VPORT) };
+	const struct sy_service *s;
+
+	k.addr[0] = VIP;
+	s = sy_snapshot_match(env.lb.base, env.lb.snap, &k);
+	assert_non_null(s);
+	return s;
+}
+
+/* The uid (low 32 bits) of backend 198.18.10.<last> in the service. */
+static uint32_t uid_of(uint8_t last)
+{
+	const struct sy_service *s = the_service();
+
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		if (sy_service_backends(env.lb.base, s)[i].id.addr[0] == v4(198, 18, 10, last))
+			return (uint32_t)sy_service_backends(env.lb.base, s)[i].uid;
+	fail();
+	return 0;
+}
+
+/* Active connections the worker counts for backend 198.18.10.<last>. */
+static uint32_t conns(uint8_t last)
+{
+	return sy_backend_conns_get(&env.lb.ct.conns, uid_of(last));
+}
+
+/* The counts agree with the table: for each backend, the live entries of
+ * flows first..first+n-1 that name it; and no other entry exists. */
+static void check_counts(uint32_t first, uint32_t n, uint32_t n_backends)
+{
+	uint32_t held[8] = { 0 }, total = 0, sum = 0;
+
+	for (uint32_t i = first; i < first + n; i++) {
+		struct sy_flow_key k = key_of(flow_n(i));
+		const struct sy_ct_entry *e =
+			sy_ct_peek(&env.lb.ct, &k, sy_ct_hash(&env.lb.ct, &k), env.lb.now);
+
+		if (!e)
+			continue;
+		for (uint8_t b = 0; b < n_backends; b++)
+			held[b] += e->uid == uid_of((uint8_t)(b + 1));
+		total++;
+	}
+	for (uint8_t b = 0; b < n_backends; b++) {
+		assert_int_equal(conns((uint8_t)(b + 1)), held[b]);
+		sum += held[b];
+	}
+	assert_int_equal(sum, total);
+	assert_int_equal(sy_ct_count(&env.lb.ct, env.lb.now), total);
+}
+
+/* scheduler: least-connections. New tracked flows go to the backend with
+ * the fewest of the worker's connections per weight, ties to the first
+ * (canonical order): 30 new flows over A, B, C of weight 1 take turns,
+ * 10 each. Established flows keep their backend (also when weights change
+ * and B drains); the counts follow the table: C, weight 2, takes the next
+ * 10, then A (10/1 = 20/2, the first); B (weight 0) none. Closed flows of A
+ * expire: once the sweep frees them A counts 0 and takes the next 5 new
+ * flows. A reselection (B removed) moves B's count to the flows' new
+ * backends. The guard's bypass keeps Maglev. */
+static void test_least_conns(void **state)
+{
+	static const uint32_t equal[] = { 1, 1, 1 }, drain_b[] = { 1, 0, 2 };
+	const struct sy_ct_timeouts to = SY_CT_DEFAULT_TIMEOUTS;
+	uint32_t be[60], a_flows[10], n_a = 0;
+	uint8_t last;
+
+	(void)state;
+	publish_least_conns = 1;
+	publish_weights(equal, 3);
+	assert_true(the_service()->flags & SY_SERVICE_LEAST_CONNS);
+	for (uint32_t i = 0; i < 30; i++) {
+		be[i] = send_tcp(flow_n(i), SY_TCP_SYN);
+		assert_int_equal(be[i], v4(198, 18, 10, (uint8_t)(i % 3 + 1)));
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_ACK), be[i]); /* kept */
+	}
+	for (last = 1; last <= 3; last++)
+		assert_int_equal(conns(last), 10);
+	check_counts(0, 30, 3);
+
+	publish_weights(drain_b, 3); /* uids kept: the counts hold */
+	publish_least_conns = 0;
+	check_kept(be, 30);
+	for (uint32_t i = 30; i < 40; i++) {
+		be[i] = send_tcp(flow_n(i), SY_TCP_SYN);
+		assert_int_equal(be[i], v4(198, 18, 10, 3));
+	}
+	be[40] = send_tcp(flow_n(40), SY_TCP_SYN);
+	assert_int_equal(be[40], v4(198, 18, 10, 1)); /* the tie: the first */
+	assert_int_equal(conns(1), 11);
+	assert_int_equal(conns(2), 10);
+	assert_int_equal(conns(3), 20);
+	check_counts(0, 41, 3);
+
+	/* A's first ten close; a packet 1 ms after their FIN timeout finds
+	 * them expired but still counted until something frees them */
+	for (uint32_t i = 0; i < 30; i++)
+		if (be[i] == v4(198, 18, 10, 1)) {
+			a_flows[n_a++] = i;
+			assert_int_equal(send_tcp(flow_n(i), SY_TCP_FIN | SY_TCP_ACK), be[i]);
+		}
+	assert_int_equal(n_a, 10);
+	env.lb.now += to.tcp_fin_ms + 1;
+	assert_int_equal(conns(1), 11);
+	sy_ct_sweep(&env.lb.ct, env.lb.now, env.lb.ct.n_lines);
+	assert_int_equal(conns(1), 1);
+	check_counts(0, 41, 3);
+	for (uint32_t i = 41; i < 46; i++)
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_SYN), v4(198, 18, 10, 1));
+	assert_int_equal(conns(1), 6);
+	/* an expired entry freed by its own flow's next packet: a new flow,
+	 * counted once */
+	assert_int_equal(send_tcp(flow_n(a_flows[0]), SY_TCP_SYN), v4(198, 18, 10, 1));
+	assert_int_equal(conns(1), 7);
+	check_counts(0, 46, 3);
+
+	/* B leaves: its flows are reselected (Maglev) and counted there */
+	{
+		struct sy_backend_spec b[2] = { backend(1, 1), backend(3, 2) };
+		uint32_t a0 = conns(1), c0 = conns(3), to_a = 0;
+
+		publish_least_conns = 1;
+		publish(b, 2);
+		publish_least_conns = 0;
+		for (uint32_t i = 0; i < 30; i++)
+			if (be[i] == v4(198, 18, 10, 2))
+				to_a += send_tcp(flow_n(i), SY_TCP_ACK) == v4(198, 18, 10, 1);
+		assert_int_equal(conns(1), a0 + to_a);
+		assert_int_equal(conns(3), c0 + 10 - to_a);
+	}
+
+	/* the guard's bypass: Maglev, untracked, uncounted */
+	env.lb.ct_guard = (struct sy_ct_guard){ .rate = 1000, .burst = 1 };
+	send_tcp(flow_n(100), SY_TCP_SYN); /* the burst's one token */
+	for (uint32_t i = 101; i < 120; i++) {
+		uint32_t a0 = conns(1), c0 = conns(3);
+
+		assert_int_equal(send_tcp(flow_n(i), SY_TCP_SYN), table_pick(flow_n(i)));
+		assert_false(is_tracked(i));
+		assert_int_equal(conns(1) + conns(3), a0 + c0);
+	}
+}
+
+/* Counts stay right through evictions: a table of 8 flows takes 64 new
+ * flows of a least-connections service; what each backend counts is what
+ * the table holds for it. */
+static void test_least_conns_eviction(void **state)
+{
+	static const uint32_t equal[] = { 1, 1, 1 };
+	uint64_t ev0 = counter(SY_C_CT_EVICT);
+
+	(void)state;
+	memset(env.ct_mem, 0, env.ct_size);
+	sy_ct_init(&env.lb.ct, env.ct_mem, 8, NULL, 1);
+	memset(env.conns_mem, 0, env.conns_size);
+	sy_ct_attach_conns(&env.lb.ct, env.conns_mem, 8);
+	publish_least_conns = 1;
+	publish_weights(equal, 3);
+	publish_least_conns = 0;
+	for (uint32_t i = 0; i < 64; i++) {
+		send_tcp(flow_n(i), SY_TCP_SYN);
+		check_counts(0, i + 1, 3);
+	}
+	assert_true(counter(SY_C_CT_EVICT) - ev0 >= 56);
+	assert_int_equal(sy_ct_count(&env.lb.ct, env.lb.now), 8);
+	sy_ct_clear(&env.lb.ct);
+	for (uint8_t last = 1; last <= 3; last++)
+		assert_int_equal(conns(last), 0);
+}
+
 /* Guard off (rate 0): every new flow gets its entry. */
 static void test_guard_off(void **state)
 {
@@ -1040,6 +1227,8 @@ int main(void)
 		cmocka_unit_test_setup(test_guard_budget, reset),
 		cmocka_unit_test_setup(test_guard_off, reset),
 		cmocka_unit_test_setup(test_round_robin, reset),
+		cmocka_unit_test_setup(test_least_conns, reset),
+		cmocka_unit_test_setup(test_least_conns_eviction, reset),
 		cmocka_unit_test_setup(test_guard_syn_only, reset),
 	};
 

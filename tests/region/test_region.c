@@ -212,6 +212,12 @@ static void test_limits_and_spec_errors(void **state)
 	s.fwd_mode = 9;
 	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "mode"));
+	/* one scheduler: both round-robin and least-connections is refused */
+	s = service("web", 1, 80, b, 1);
+	s.round_robin = 1;
+	s.least_conns = 1;
+	assert_int_equal(sy_writer_set_service(w, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "both round-robin and least-connections"));
 	/* duplicate backend identity: refused when staged (the table is built
 	 * there), nothing staged, nothing published */
 	s = service("web", 1, 80, b, 2);
