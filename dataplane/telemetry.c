@@ -409,7 +409,7 @@ static int lookup_fn(const struct sy_snapshot *snap, const char *params, struct 
 	format_endpoint(&sy_service_backends(tdp->map.base, s)[idx].id, ep, sizeof(ep));
 	if (tracked)
 		snprintf(why, sizeof(why), "conntrack: an established flow of worker %d", worker);
-	else /* as control/api.c says it */
+	else /* as control/daemon/api.c says it */
 		snprintf(why, sizeof(why), "%smaglev: slot %u of %u (not tracked)",
 			 sy_scheduler_lookup_why(s->flags), hash % s->table_size, s->table_size);
 	add_str(&a, d, "backend", ep);

@@ -147,7 +147,7 @@ static __sy_always_inline const char *sy_scheduler_name(uint32_t flags)
 						  : "maglev";
 }
 
-/* What `syctl lookup` (control/api.c, the dataplane's telemetry lookup)
+/* What `syctl lookup` (control/daemon/api.c, the dataplane's telemetry lookup)
  * says of an untracked flow before its "maglev: slot ...": how a tracked
  * new flow of the service's scheduler would be placed ("" for Maglev). */
 static __sy_always_inline const char *sy_scheduler_lookup_why(uint32_t flags)
