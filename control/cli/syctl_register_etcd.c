@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "netaddr.h"
 #include "syctl_http.h"
@@ -49,17 +50,16 @@ struct agent {
 	char *value;
 };
 
-/* POST a JSON body to the current endpoint; the answer's JSON in *out (HTTP
- * 200 only). 0, or -1 (transport error or an error status, in err). */
-static int post(struct agent *a, const char *path, json_t *req, json_t **out, long *status,
+/* POST a JSON body (etcd_gateway.h's, freed here) to the current endpoint;
+ * the answer's JSON in *out (HTTP 200 only). 0, or -1 (transport error or
+ * an error status, in err). */
+static int post(struct agent *a, const char *path, char *body, json_t **out, long *status,
 		char *err, size_t errlen)
 {
 	struct sy_http_target t = { .base = a->ep[a->cur], .timeout_ms = a->timeout_ms };
 	struct sy_http_reply rep;
-	char *body = json_dumps(req, JSON_COMPACT);
 	int rc = -1;
 
-	json_decref(req);
 	*out = NULL;
 	*status = 0;
 	if (!body) {
@@ -72,7 +72,7 @@ static int post(struct agent *a, const char *path, json_t *req, json_t **out, lo
 	if (!rep.status) {
 		snprintf(err, errlen, "%s", rep.error);
 	} else if (rep.status != 200 || !json_is_object(rep.json)) {
-		const char *m = json_string_value(json_object_get(rep.json, "message"));
+		const char *m = sy_etcd_answer_error(rep.json);
 
 		snprintf(err, errlen, "HTTP %ld: %s", rep.status, m ? m : "no JSON answer");
 	} else {
@@ -83,43 +83,25 @@ static int post(struct agent *a, const char *path, json_t *req, json_t **out, lo
 	return rc;
 }
 
-static json_t *lease_req(uint64_t id)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "%llu", (unsigned long long)id);
-	return json_pack("{s:s}", "ID", s);
-}
-
 /* grant + put. 0, -1 (try again), -2 (refused: give up) */
 static int register_once(struct agent *a, uint32_t ttl, char *err, size_t errlen)
 {
-	char *kb, *vb, ls[32];
-	json_t *ans, *req;
+	json_t *ans;
 	long status;
 	uint64_t id;
 	int rc;
 
-	if (post(a, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)ttl), &ans, &status,
-		 err, errlen))
+	if (post(a, "/v3/lease/grant", sy_etcd_lease_grant_request(ttl), &ans, &status, err,
+		 errlen))
 		return -1;
-	if (!sy_etcd_u64(json_object_get(ans, "ID"), &id) || !id) {
-		snprintf(err, errlen, "lease/grant: no lease ID in the answer");
-		json_decref(ans);
-		return -1;
-	}
+	rc = sy_etcd_lease_granted(ans, &id);
 	json_decref(ans);
-	kb = sy_b64_encode(a->key, strlen(a->key));
-	vb = sy_b64_encode(a->value, strlen(a->value));
-	snprintf(ls, sizeof(ls), "%llu", (unsigned long long)id);
-	req = kb && vb ? json_pack("{s:s, s:s, s:s}", "key", kb, "value", vb, "lease", ls) : NULL;
-	free(kb);
-	free(vb);
-	if (!req) {
-		snprintf(err, errlen, "out of memory");
+	if (rc) {
+		snprintf(err, errlen, "lease/grant: no lease ID in the answer");
 		return -1;
 	}
-	rc = post(a, "/v3/kv/put", req, &ans, &status, err, errlen);
+	rc = post(a, "/v3/kv/put", sy_etcd_put_request(a->key, a->value, id), &ans, &status, err,
+		  errlen);
 	json_decref(ans);
 	if (rc) {
 		/* the lease may exist: let it expire on its own */
@@ -132,20 +114,14 @@ static int register_once(struct agent *a, uint32_t ttl, char *err, size_t errlen
 /* 0 alive, 1 expired (grant again), -1 no answer */
 static int keepalive(struct agent *a, char *err, size_t errlen)
 {
-	json_t *ans, *res;
+	json_t *ans;
 	long status;
 	int rc;
 
-	if (post(a, "/v3/lease/keepalive", lease_req(a->lease), &ans, &status, err, errlen))
+	if (post(a, "/v3/lease/keepalive", sy_etcd_lease_request(a->lease), &ans, &status, err,
+		 errlen))
 		return -1;
-	res = json_object_get(ans, "result");
-	if (!res)
-		res = ans;
-	{
-		uint64_t ttl = 0;
-
-		rc = sy_etcd_u64(json_object_get(res, "TTL"), &ttl) && ttl > 0 ? 0 : 1;
-	}
+	rc = sy_etcd_lease_alive(ans) ? 0 : 1;
 	json_decref(ans);
 	return rc;
 }
@@ -157,7 +133,8 @@ static void revoke_lease(struct agent *a)
 	long status;
 
 	for (size_t i = 0; i < a->n_ep; i++) {
-		if (post(a, "/v3/lease/revoke", lease_req(a->lease), &ans, &status, err, sizeof(err)) == 0 ||
+		if (post(a, "/v3/lease/revoke", sy_etcd_lease_request(a->lease), &ans, &status, err,
+			 sizeof(err)) == 0 ||
 		    status == 404) {
 			json_decref(ans);
 			a->lease = 0;

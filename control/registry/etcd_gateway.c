@@ -82,6 +82,45 @@ char *sy_etcd_auth_request(const char *name, const char *password)
 	return dump(json_pack("{s:s, s:s}", "name", name, "password", password));
 }
 
+char *sy_etcd_lease_grant_request(uint32_t ttl)
+{
+	return dump(json_pack("{s:I}", "TTL", (json_int_t)ttl));
+}
+
+char *sy_etcd_put_request(const char *key, const char *value, uint64_t lease)
+{
+	char *kb = sy_b64_encode(key, strlen(key)), *vb = sy_b64_encode(value, strlen(value));
+	char ls[24];
+	json_t *j;
+
+	u64_text(lease, ls, sizeof(ls));
+	j = kb && vb ? json_pack("{s:s, s:s, s:s}", "key", kb, "value", vb, "lease", ls) : NULL;
+	free(kb);
+	free(vb);
+	return dump(j);
+}
+
+char *sy_etcd_lease_request(uint64_t lease)
+{
+	char ls[24];
+
+	u64_text(lease, ls, sizeof(ls));
+	return dump(json_pack("{s:s}", "ID", ls));
+}
+
+int sy_etcd_lease_granted(const json_t *ans, uint64_t *lease)
+{
+	return sy_etcd_u64(json_object_get(ans, "ID"), lease) && *lease ? 0 : -1;
+}
+
+bool sy_etcd_lease_alive(const json_t *ans)
+{
+	const json_t *res = json_object_get(ans, "result");
+	uint64_t ttl = 0;
+
+	return sy_etcd_u64(json_object_get(res ? res : ans, "TTL"), &ttl) && ttl > 0;
+}
+
 const char *sy_etcd_answer_error(const json_t *j)
 {
 	const json_t *e = json_object_get(j, "error");

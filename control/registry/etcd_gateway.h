@@ -4,9 +4,11 @@
  * bodies of a prefix range read, a watch from a revision and a log-in, and
  * the parts of the answers both readers need (sy-control's etcd source,
  * control/daemon/source_etcd.c, and libswitchyard-resolve's,
- * resolve/source_etcd.c + parse_etcd.c). Pure functions over jansson, no
- * I/O: what the readers do with the keys (a daemon's services, a resolver's
- * cache) is theirs; how they ask and what an answer says is here, once.
+ * resolve/source_etcd.c + parse_etcd.c); and the writer's, `syctl register
+ * --registry etcd://` (control/cli/syctl_register_etcd.c): a lease, a key
+ * put with it, its keepalives. Pure functions over jansson, no I/O: what
+ * the readers do with the keys (a daemon's services, a resolver's cache) is
+ * theirs; how they ask and what an answer says is here, once.
  *
  * The gateway speaks base64 for keys and 64-bit numbers as JSON strings
  * (etcd_kv.h).
@@ -32,6 +34,18 @@ char *sy_etcd_range_request(const char *prefix, const char *page_key, uint64_t r
 char *sy_etcd_watch_request(const char *prefix, uint64_t from);
 /* The body of POST /v3/auth/authenticate. Malloc'd, NULL when out of memory. */
 char *sy_etcd_auth_request(const char *name, const char *password);
+
+/* The writer's: POST /v3/lease/grant of ttl seconds; /v3/kv/put of key =
+ * value (strings) with a lease; /v3/lease/keepalive and /v3/lease/revoke of
+ * a lease. Malloc'd, NULL when out of memory. */
+char *sy_etcd_lease_grant_request(uint32_t ttl);
+char *sy_etcd_put_request(const char *key, const char *value, uint64_t lease);
+char *sy_etcd_lease_request(uint64_t lease);
+/* A lease/grant answer's lease ID: 0, or -1 (none, or 0). */
+int sy_etcd_lease_granted(const json_t *ans, uint64_t *lease);
+/* Whether a lease/keepalive answer says the lease is alive (a TTL above 0;
+ * the gateway wraps it in "result"); else it expired: grant another. */
+bool sy_etcd_lease_alive(const json_t *ans);
 
 /* The message of an answer that is not a result ({"error": {"message"}},
  * {"message"} or {"error": "..."}), NULL if it has none. */

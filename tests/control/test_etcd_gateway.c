@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * Tests of control/registry/etcd_gateway.c, etcd's JSON gateway as both
- * registry readers (sy-control's etcd source, libswitchyard-resolve's) speak
- * it: the request bodies (keys in base64, numbers as strings, pages) and
- * what an answer says (a range page, a watch line's kind, an event).
+ * registry readers (sy-control's etcd source, libswitchyard-resolve's) and
+ * the writer (syctl register's etcd agent) speak it: the request bodies
+ * (keys in base64, numbers as strings, pages, leases) and what an answer
+ * says (a range page, a watch line's kind, an event, a lease).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,12 +189,58 @@ static void test_watch_event(void **state)
 	json_decref(j);
 }
 
+static void test_lease(void **state)
+{
+	char *body = sy_etcd_lease_grant_request(3), *k, *v;
+	uint64_t id = 1;
+	json_t *j;
+
+	(void)state;
+	j = parse(body);
+	assert_int_equal(json_integer_value(json_object_get(j, "TTL")), 3);
+	free(body), json_decref(j);
+
+	body = sy_etcd_put_request("/sy/web/198.18.0.11:80", "{\"weight\":2}", 7587868839138371075ull);
+	j = parse(body);
+	k = b64_field(j, "key");
+	v = b64_field(j, "value");
+	assert_string_equal(k, "/sy/web/198.18.0.11:80");
+	assert_string_equal(v, "{\"weight\":2}");
+	assert_string_equal(json_string_value(json_object_get(j, "lease")), "7587868839138371075");
+	free(k), free(v), free(body), json_decref(j);
+
+	body = sy_etcd_lease_request(42);
+	j = parse(body);
+	assert_string_equal(json_string_value(json_object_get(j, "ID")), "42");
+	free(body), json_decref(j);
+
+	j = parse("{\"header\":{},\"ID\":\"7587868839138371075\",\"TTL\":\"3\"}");
+	assert_int_equal(sy_etcd_lease_granted(j, &id), 0);
+	assert_true(id == 7587868839138371075ull);
+	json_decref(j);
+	j = parse("{\"header\":{},\"ID\":\"0\"}");
+	assert_int_equal(sy_etcd_lease_granted(j, &id), -1);
+	json_decref(j);
+
+	/* keepalive: alive while TTL > 0, in "result" (the gateway's stream
+	 * form) or not; an expired lease answers without TTL */
+	j = parse("{\"result\":{\"ID\":\"42\",\"TTL\":\"3\"}}");
+	assert_true(sy_etcd_lease_alive(j));
+	json_decref(j);
+	j = parse("{\"ID\":\"42\",\"TTL\":\"2\"}");
+	assert_true(sy_etcd_lease_alive(j));
+	json_decref(j);
+	j = parse("{\"result\":{\"ID\":\"42\"}}");
+	assert_false(sy_etcd_lease_alive(j));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_range_request), cmocka_unit_test(test_watch_and_auth_request),
 		cmocka_unit_test(test_range_answer),  cmocka_unit_test(test_watch_answer),
-		cmocka_unit_test(test_watch_event),
+		cmocka_unit_test(test_watch_event),   cmocka_unit_test(test_lease),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
