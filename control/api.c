@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 #include <switchyard/counters.h>
+#include <switchyard/pkt_quic.h>
 
 #include "api.h"
 #include "bgp.h"
@@ -298,6 +299,10 @@ struct lookup {
 	uint32_t slot, table_size;
 	uint32_t hash_fields;         /* enum sy_hash_fields of the service */
 	bool round_robin;             /* its new tracked flows: round-robin */
+	/* quic services: the server ID asked about (0: none) and its backend */
+	bool quic, quic_known;
+	uint32_t quic_id;
+	char quic_ep[80];
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
@@ -336,6 +341,60 @@ static void lookup_fragment(const struct sy_region_map *m, const struct sy_snaps
 		 slot3, fs->table_size, fs->name);
 }
 
+/* A quic service's short-header packets go by their CID's server ID
+ * (docs/dataplane.md, "QUIC connection IDs"): the backend of the ID asked
+ * about (server_id=, decimal or 0x hex), if any. 0, or -1 with L->error. */
+static int lookup_quic(const uint8_t *base, const struct sy_service *s, const char *arg,
+		       struct lookup *L)
+{
+	unsigned long v;
+	uint32_t idx;
+	char *end;
+
+	L->quic = s->flags & SY_SERVICE_QUIC;
+	if (!arg)
+		return 0;
+	v = strtoul(arg, &end, 0);
+	if (!L->quic) {
+		L->error = reply_error(400, "server_id: service %s is not a quic service", s->name);
+		return -1;
+	}
+	if (!*arg || *end || *arg == '-' || v < 1 || v > SY_QUIC_SERVER_ID_MAX) {
+		L->error = reply_error(400, "server_id: 1..%u (decimal or 0x hex)",
+				       SY_QUIC_SERVER_ID_MAX);
+		return -1;
+	}
+	L->quic_id = (uint32_t)v;
+	idx = sy_service_quic_backend(base, s, L->quic_id);
+	L->quic_known = idx != SY_MAGLEV_NONE;
+	if (L->quic_known)
+		sy_format_endpoint(&sy_service_backends(base, s)[idx].id, L->quic_ep,
+				   sizeof(L->quic_ep));
+	return 0;
+}
+
+/* The reason of a quic service's lookup, around the hash's or conntrack's
+ * (why, for long headers and unknown IDs). */
+static void lookup_quic_reason(struct lookup *L, const char *why)
+{
+	char w[201];
+
+	snprintf(w, sizeof(w), "%.200s", why);
+	if (!L->quic_id)
+		snprintf(L->why, sizeof(L->why),
+			 "%.200s; quic: short-header packets go by the server ID of their "
+			 "connection ID (ask with a server ID)", w);
+	else if (L->quic_known) {
+		snprintf(L->why, sizeof(L->why),
+			 "quic: server id 0x%x -> backend %s (short-header packets, ahead of "
+			 "conntrack); long headers: %.200s", L->quic_id, L->quic_ep, w);
+		snprintf(L->ep, sizeof(L->ep), "%s", L->quic_ep);
+	} else
+		snprintf(L->why, sizeof(L->why),
+			 "quic: unknown server id 0x%x (no backend of the service has it; counted "
+			 "in quic_cid_unknown), %.200s", L->quic_id, w);
+}
+
 static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, struct lookup *L)
 {
 	const char *svc = rq->arg(rq->arg_ctx, "service");
@@ -370,6 +429,8 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
 	L->hash_fields = sy_service_hash_fields(s);
 	L->round_robin = s->flags & SY_SERVICE_ROUND_ROBIN;
+	if (lookup_quic(m->base, s, rq->arg(rq->arg_ctx, "server_id"), L))
+		return;
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
@@ -413,6 +474,8 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 			snprintf(L->why, sizeof(L->why), "maglev: slot %u of %u (%s)", L->slot,
 				 L->table_size, dpwhy);
 	}
+	if (L->quic)
+		lookup_quic_reason(L, L->why);
 	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 					 "service", L->svc, "backend", L->ep, "reason", L->why,
 					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,

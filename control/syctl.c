@@ -51,7 +51,8 @@ static const struct command {
 	  "drop the weight set with drain or weight: the\n"
 	  "registered or configured one applies (kept).\n"
 	  "Kept: in the state file, across reloads and restarts", 2, 2 },
-	{ "lookup", "SVC SRC:PORT DST:PORT tcp|udp", "which backend a flow gets, and why", 4, 4 },
+	{ "lookup", "SVC SRC:PORT DST:PORT tcp|udp [SERVER_ID]",
+	  "which backend a flow gets, and why (SERVER_ID: a quic service's short headers)", 4, 5 },
 	{ "table", "SVC", "Maglev table digest and per-backend share", 1, 1 },
 	{ "stats", "", "dataplane counters", 0, 0 },
 	{ "top", "[-d SECONDS] [-n ITERATIONS] [SVC]",
@@ -645,12 +646,15 @@ static int run(const struct sy_http_target *t, const char *cmd, int argc, char *
 
 		if (endpoint_text(argv[2], src, sizeof(src), &sp) ||
 		    endpoint_text(argv[3], dst, sizeof(dst), &dp) ||
-		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp"))) {
-			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp\n");
+		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp")) ||
+		    (argc > 5 && (!argv[5][0] || strspn(argv[5], "0123456789abcdefABCDEFxX") !=
+							strlen(argv[5])))) {
+			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp [SERVER_ID]\n");
 			return SYCTL_USAGE;
 		}
-		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s",
-			 argv[1], src, sp, dst, dp, argv[4]);
+		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s%s%s",
+			 argv[1], src, sp, dst, dp, argv[4], argc > 5 ? "&server_id=" : "",
+			 argc > 5 ? argv[5] : "");
 		rc = call(t, "GET", path, NULL, out);
 		*printer = print_lookup;
 	}

@@ -416,6 +416,75 @@ static void test_one_service_out_of_heap_leaves_the_others_publishing(void **sta
 	assert_int_equal(svc("web")->pub.attempts, 0);
 }
 
+/* GET /v1/lookup with these query arguments ("name=value&..."). */
+static const char *query_arg(void *ctx, const char *name)
+{
+	static char vals[16][128]; /* the caller holds several at once */
+	static unsigned next;
+	const char *q = ctx, *p;
+	size_t n = strlen(name);
+
+	for (p = q; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == '=') {
+			char *v = vals[next++ % 16];
+
+			snprintf(v, 128, "%.*s", (int)strcspn(p + n + 1, "&"), p + n + 1);
+			return v;
+		}
+	return NULL;
+}
+
+static json_t *lookup(const char *query, unsigned want_status)
+{
+	struct sy_body b = { 0 };
+	struct sy_api_reply r = sy_api_handle(
+		&daemon_, &(struct sy_api_request){ .method = "GET", .url = "/v1/lookup",
+						    .arg = query_arg, .arg_ctx = (void *)query,
+						    .body = &b });
+	json_t *j = json_loads(r.text, 0, NULL);
+
+	if (r.status != want_status)
+		fail_msg("lookup %s: %u %s", query, r.status, r.text);
+	free(r.text);
+	assert_non_null(j);
+	return j;
+}
+
+/* syctl lookup of a quic service says how a short header goes. */
+static void test_quic_lookup(void **state)
+{
+	static const char flow[] = "service=dns&src=198.18.9.1&sport=4000&dst=198.18.1.3&dport=53&proto=udp";
+	char q[256];
+	json_t *j;
+
+	(void)state;
+	snprintf(q, sizeof(q), "%s&server_id=5", flow);
+	j = lookup(q, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "backend")), "198.18.0.31:53");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "reason")),
+			       "quic: server id 0x5 -> backend 198.18.0.31:53 (short-header packets"));
+	json_decref(j);
+	snprintf(q, sizeof(q), "%s&server_id=0x999", flow);
+	j = lookup(q, 200);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "reason")),
+			       "quic: unknown server id 0x999 (no backend of the service has it; "
+			       "counted in quic_cid_unknown), maglev: slot"));
+	json_decref(j);
+	j = lookup(flow, 200);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "reason")),
+			       "; quic: short-header packets go by the server ID"));
+	json_decref(j);
+	snprintf(q, sizeof(q), "%s&server_id=16777216", flow);
+	j = lookup(q, 400);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "server_id: 1..16777215"));
+	json_decref(j);
+	j = lookup("service=web&src=198.18.9.1&sport=4000&dst=198.18.1.1&dport=80&proto=tcp&server_id=5",
+		   400);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+			       "service web is not a quic service"));
+	json_decref(j);
+}
+
 /* The QUIC server ID of a backend of dns as published (0: none). */
 static uint32_t published_server_id(struct sy_backend_id id)
 {
@@ -486,6 +555,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quic_server_ids),
+		cmocka_unit_test(test_quic_lookup),
 		cmocka_unit_test(test_admission_at_the_cap),
 		cmocka_unit_test(test_one_service_out_of_slots_leaves_the_others_publishing),
 		cmocka_unit_test(test_one_service_out_of_heap_leaves_the_others_publishing),
