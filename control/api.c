@@ -253,6 +253,9 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 				       sy_be_source_name(b->source), "zone", b->zone,
 				       "last_seen_ms_ago", (json_int_t)(now - b->last_seen_ms), "mac", mac,
 				       "check", check));
+		if (b->server_id) /* its QUIC server ID (docs/dataplane.md) */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					    "server_id", json_integer(b->server_id));
 	}
 	return json_pack("{s:s, s:o, s:b, s:s}", "service", s->name, "backends", arr, "degraded",
 			 s->b.degraded, "reason", s->b.degraded_reason);

@@ -405,9 +405,13 @@ static void print_backends(json_t *j)
 				 !strcmp(s_(c, "last"), "pass") ? i_(c, "passed_in_a_row")
 								: i_(c, "failed_in_a_row"),
 				 (double)i_(c, "ms_ago") / 1000.0);
-		printf("%-32s %6lld %9lld %-11s %-9s %-6s %-12s %s\n", ep, i_(b, "weight"),
+		printf("%-32s %6lld %9lld %-11s %-9s %-6s %-12s %s", ep, i_(b, "weight"),
 		       i_(b, "effective_weight"), s_(b, "state"), s_(b, "source"), s_(b, "zone"),
 		       seen, check);
+		if (json_is_integer(json_object_get(b, "server_id")))
+			printf("%squic server id 0x%llx", check[0] ? ", " : "",
+			       (unsigned long long)i_(b, "server_id"));
+		printf("\n");
 	}
 }
 
