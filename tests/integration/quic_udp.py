@@ -19,6 +19,10 @@ layout, CID versions 1 and 2).
       3. short headers carrying UNKNOWN_ID from ports FIRST_SPORT+N+1 ..
          +2N: "UNKNOWN SPORT NAME" (where the hash sends them);
       then "SENT_SHORT n" (short headers sent, retries included).
+
+  quic_udp.py shorts VIP PORT FIRST_SPORT N SERVER_ID
+      N short headers carrying SERVER_ID from ports FIRST_SPORT..+N-1:
+      "SHORT SPORT NAME", then "SENT_SHORT n"
 Every wait is bounded (1 s a try, 3 tries).
 """
 import os
@@ -92,10 +96,21 @@ def client(vip, port, first, n, unknown):
     return 0
 
 
+def shorts(vip, port, first, n, server_id):
+    c = Client(vip, port)
+    for k in range(int(n)):
+        a = c.short(int(first) + k, 2, int(server_id, 0))
+        print("SHORT %d %s" % (int(first) + k, a[0] if a else "-"))
+    print("SENT_SHORT %d" % c.sent_short)
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "server":
         server(*sys.argv[2:])
     elif len(sys.argv) == 7 and sys.argv[1] == "client":
         sys.exit(client(*sys.argv[2:]))
+    elif len(sys.argv) == 7 and sys.argv[1] == "shorts":
+        sys.exit(shorts(*sys.argv[2:]))
     else:
         sys.exit(__doc__)

@@ -14,6 +14,11 @@
 #      up to the short headers sent, each at least 20
 #   5. syctl backends shows the IDs; syctl lookup with the ID names the
 #      backend ("quic: server id 0x10I -> backend ...")
+#   6. registrations: an ID out of range is refused by syctl register; a
+#      second backend with a taken ID is refused by the registry (409)
+#   7. the backend leaves (its agent deregisters): short headers with its
+#      ID go by the hash to the others, counted in quic_cid_unknown (the
+#      ID left the region's table / the XDP map)
 #
 # usage: test_quic_live.sh BUILD_DIR dpdk|xdp
 set -u
@@ -106,6 +111,35 @@ be=${conn#be}
 grep -q "^why *quic: server id $sid -> backend 198.18.0.1$be:443" "$WORK/lookup" &&
 	sy_pass "syctl lookup: $(grep '^why' "$WORK/lookup" | cut -c1-90)" ||
 	sy_fail "syctl lookup: $(cat "$WORK/lookup")"
+
+# 6. bad registrations
+"$BUILD/control/syctl" register --once --service quic --addr 198.18.0.11 --port 443 \
+	--registry http://$LBIP:9181 --key-file "$WORK/quic.key" --server-id 0x1000000 >"$WORK/reg.out" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "server-id '0x1000000' out of range (1..16777215)" "$WORK/reg.out" &&
+	sy_pass "syctl register --server-id 0x1000000: exit 2, $(head -1 "$WORK/reg.out")" ||
+	sy_fail "syctl register --server-id 0x1000000: rc $rc, $(cat "$WORK/reg.out")"
+ip netns exec ${P}b1 "$BUILD/control/syctl" register --once --service quic --addr 198.18.0.14 \
+	--port 443 --registry http://$LBIP:9181 --key-file "$WORK/quic.key" --server-id "$sid" \
+	>"$WORK/reg.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "server_id $((sid)) ($sid) is already backend 198.18.0.1$be:443's in service quic" "$WORK/reg.out" &&
+	sy_pass "a second backend with server id $sid: refused, $(grep -o '409.*' "$WORK/reg.out" | head -1 | cut -c1-100)" ||
+	sy_fail "a second backend with server id $sid: rc $rc, $(cat "$WORK/reg.out")"
+
+# 7. the backend leaves: its ID with it
+kill -TERM "${AGENT_PID[q$be]}"
+sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $((NB - 1)) ]" ||
+	sy_fail "backend $conn did not leave: $(sy_ctl backends quic)"
+sleep 1 # the publish after it
+U0=$(counter quic_cid_unknown)
+ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 46000 10 "$sid" >"$WORK/shorts.out" 2>&1
+U=$(($(counter quic_cid_unknown) - U0))
+read -r _ sent < <(grep '^SENT_SHORT' "$WORK/shorts.out")
+n_other=$(grep '^SHORT' "$WORK/shorts.out" | awk -v c="$conn" '$3 != "-" && $3 != c' | grep -c .)
+[ "$n_other" = 10 ] && [ "$U" = "${sent:-x}" ] &&
+	sy_pass "after $conn left: 10 short headers with its id answered by the others (the hash), quic_cid_unknown +$U" ||
+	sy_fail "after $conn left: $n_other of 10 by the others, quic_cid_unknown +$U of ${sent:-?} sent: $(tr '\n' ';' <"$WORK/shorts.out")"
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"
