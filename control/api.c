@@ -194,9 +194,10 @@ static json_t *services_json(struct sy_daemon *d)
 				      d->svc[i].b.degraded_reason);
 
 		/* how its new flows get a backend (docs/dataplane.md) */
-		json_object_update_new(o, json_pack("{s:s, s:s}", "scheduler",
+		json_object_update_new(o, json_pack("{s:s, s:s, s:b}", "scheduler",
 						    cs->round_robin ? "round-robin" : "maglev",
-						    "hash", sy_hash_fields_name(cs->hash_fields)));
+						    "hash", sy_hash_fields_name(cs->hash_fields), "quic",
+						    cs->quic));
 		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
 		json_object_update_new(
 			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",

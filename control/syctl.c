@@ -363,11 +363,13 @@ static void print_services(json_t *j)
 			snprintf(port, sizeof(port), "%lld", i_(s, "port"));
 		snprintf(vip, sizeof(vip), strchr(s_(s, "vip"), ':') ? "[%s]:%s" : "%s:%s",
 			 s_(s, "vip"), port);
-		/* NEW FLOWS: scheduler/hash; BACKENDS: live/published; CAP:
+		/* NEW FLOWS: scheduler/hash(+quic: QUIC connection-ID routing);
+		 * BACKENDS: live/published; CAP:
 		 * counted/max_backends */
 		char sched[40];
 
-		snprintf(sched, sizeof(sched), "%s/%s", s_(s, "scheduler"), s_(s, "hash"));
+		snprintf(sched, sizeof(sched), "%s/%s%s", s_(s, "scheduler"), s_(s, "hash"),
+			 json_is_true(json_object_get(s, "quic")) ? "+quic" : "");
 		printf("%-16s %-28s %-6s %-6s %-26s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ",
 		       s_(s, "name"), vip, s_(s, "protocol"), s_(s, "mode"), sched,
 		       i_(s, "table_size"), i_(s, "live"),

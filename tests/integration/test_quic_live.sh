@@ -12,8 +12,8 @@
 #      over the backends (the hash: what 2. would do without the ID)
 #   4. quic_cid_routed and quic_cid_unknown count them: their growth adds
 #      up to the short headers sent, each at least 20
-#   5. syctl backends shows the IDs; syctl lookup with the ID names the
-#      backend ("quic: server id 0x10I -> backend ...")
+#   5. syctl services says quic, syctl backends shows the IDs; syctl lookup
+#      with the ID names the backend ("quic: server id 0x10I -> backend ...")
 #   6. registrations: an ID out of range is refused by syctl register; a
 #      second backend with a taken ID is refused by the registry (409)
 #   7. the backend leaves (its agent deregisters): short headers with its
@@ -72,6 +72,10 @@ for i in $(seq $NB); do
 done
 sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $NB ]" ||
 	{ sy_fail "quic backends not up: $(sy_ctl backends quic)"; exit 1; }
+
+sy_ctl services | grep -q '^quic .* maglev/5-tuple+quic' &&
+	sy_pass "syctl services: $(sy_ctl services | grep '^quic' | tr -s ' ')" ||
+	sy_fail "syctl services: $(sy_ctl services)"
 
 # 5a. the IDs as registered
 ids=$(sy_ctl backends quic | grep -c "quic server id 0x10[1-3]")
