@@ -831,13 +831,19 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 	return 0;
 }
 
-/* Write the QUIC server IDs of the snapshot wq (their backends placed in
- * wb, this sync's): new and changed entries. */
-static int write_quic_ids(struct sy_xdp *x, struct sy_xdp_quic_entry *wq, size_t nwq,
-			  struct mirror_backend *wb, size_t nwb, char *err, size_t errlen)
+/* Mirror the QUIC server IDs of the snapshot wq (their backends placed in
+ * wb, this sync's) into sy_quic_ids: the keys that left first (a slot a
+ * new service reuses must not keep a departed one's IDs), then the new
+ * and changed entries; on success wq is what the map holds (the caller
+ * lets go of it). */
+static int sync_quic_ids(struct sy_xdp *x, struct sy_xdp_quic_entry *wq, size_t nwq,
+			 struct mirror_backend *wb, size_t nwb, char *err, size_t errlen)
 {
 	int fd = bpf_map__fd(x->skel->maps.sy_quic_ids);
 
+	for (size_t i = 0; i < x->n_quic; i++)
+		if (!nwq || !bsearch(&x->quic[i], wq, nwq, sizeof(*wq), sy_xdp_quic_entry_cmp))
+			bpf_map_delete_elem(fd, &x->quic[i].key);
 	for (size_t i = 0; i < nwq; i++) {
 		const struct mirror_backend *b = find_be(wb, nwb, wq[i].uid);
 		const struct sy_xdp_quic_entry *have =
@@ -851,20 +857,10 @@ static int write_quic_ids(struct sy_xdp *x, struct sy_xdp_quic_entry *wq, size_t
 		if (bpf_map_update_elem(fd, &wq[i].key, &wq[i].ref, BPF_ANY))
 			return fail(err, errlen, errno, "%s", "cannot write sy_quic_ids");
 	}
-	return 0;
-}
-
-/* Delete the server IDs that left, and keep wq as what the map holds. */
-static void retire_quic_ids(struct sy_xdp *x, struct sy_xdp_quic_entry *wq, size_t nwq)
-{
-	int fd = bpf_map__fd(x->skel->maps.sy_quic_ids);
-
-	for (size_t i = 0; i < x->n_quic; i++)
-		if (!nwq || !bsearch(&x->quic[i], wq, nwq, sizeof(*wq), sy_xdp_quic_entry_cmp))
-			bpf_map_delete_elem(fd, &x->quic[i].key);
 	free(x->quic);
 	x->quic = wq;
 	x->n_quic = nwq;
+	return 0;
 }
 
 /* Whether two records of a backend differ in their flags at most. */
@@ -1004,8 +1000,9 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	}
 
 	/* 2b. QUIC server IDs, once their backends are placed */
-	if (write_quic_ids(x, wq, nwq, wb, nwb, err, errlen))
+	if (sync_quic_ids(x, wq, nwq, wb, nwb, err, errlen))
 		goto out;
+	wq = NULL;
 
 	/* 3. VIP records (new, changed), then 4. VIPs that left */
 	for (size_t i = 0; i < nwv; i++) {
@@ -1031,9 +1028,6 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	x->vips = wv;
 	x->n_vips = nwv;
 	wv = NULL;
-	/* 4b. QUIC server IDs that left */
-	retire_quic_ids(x, wq, nwq);
-	wq = NULL;
 
 	/* 5. tables of services that left */
 	for (uint32_t slot = 0; slot < SY_XDP_MAX_SERVICES; slot++) {

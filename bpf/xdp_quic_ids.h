@@ -2,8 +2,8 @@
  *
  * The XDP program's QUIC server IDs (sy_quic_ids, include/switchyard/
  * xdp_maps.h), derived from a snapshot: one entry per backend with a server
- * ID in a quic service. bpf/xdp_lb.c writes them after the backends and
- * tables of a sync and deletes the keys that left after its VIP records.
+ * ID in a quic service. bpf/xdp_lb.c syncs them after the backends and
+ * tables: the keys that left deleted first, then the new ones written.
  */
 #ifndef SY_BPF_XDP_QUIC_IDS_H
 #define SY_BPF_XDP_QUIC_IDS_H

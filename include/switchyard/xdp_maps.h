@@ -74,8 +74,9 @@
  *   sy_quic_ids  HASH   struct sy_xdp_quic_key -> uint64_t backend ref
  *                (sy_xdp_ref()): the QUIC server IDs of the backends of
  *                quic services (switchyard/pkt_quic.h), the region's
- *                sy_service_quic_backend(). Written after the backends
- *                and tables of a sync, stale keys deleted after; a ref is
+ *                sy_service_quic_backend(). Synced after the backends
+ *                and tables: stale keys deleted, then new ones written (a
+ *                service slot reused must not keep a departed one's IDs); a ref is
  *                taken only for a backend of the packet's service that is
  *                not gone (as a conntrack entry's). bpf/xdp_quic_ids.c.
  *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,

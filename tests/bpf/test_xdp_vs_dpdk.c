@@ -638,7 +638,7 @@ static void fragments_follow_their_flow(void **state)
 
 /* quic4: UDP 198.18.200.3:443, quic: true; backends .22.1 (server ID
  * 0x123), .22.2 (0x10001: a version-2 CID only), .22.3 (none), .22.4 (77). */
-static void set_quic4(void)
+static void set_quic4(int stage)
 {
 	struct sy_backend_spec be[4];
 	struct sy_service_spec s = {
@@ -648,21 +648,24 @@ static void set_quic4(void)
 		.hash_seed = 5,
 		.quic = 1,
 		.table_size = 251,
-		.n_backends = 4,
 		.backends = be,
 	};
 	static const uint32_t ids[4] = { 0x123, 0x10001, 0, 77 };
 	char err[256] = "";
+	uint32_t n = 0;
 
 	addr("198.18.200.3", s.vip.addr);
 	assert_int_equal(inet_pton(AF_INET, "198.18.0.1", &s.encap_src4), 1);
 	for (int i = 0; i < 4; i++) {
 		char a[32];
 
+		if (stage == 1 && i == 0)
+			continue; /* stage 1: .22.1 (0x123) left, .22.4 now 78 */
 		snprintf(a, sizeof(a), "198.18.22.%d", i + 1);
-		backend(&be[i], a, 443, (uint8_t)(0x31 + i), 1);
-		be[i].server_id = ids[i];
+		backend(&be[n], a, 443, (uint8_t)(0x31 + i), 1);
+		be[n++].server_id = stage == 1 && i == 3 ? 78 : ids[i];
 	}
+	s.n_backends = n;
 	if (sy_writer_set_service(env.w, &s, err, sizeof(err)))
 		print_message("quic4: %s\n", err);
 	assert_string_equal(err, "");
@@ -768,7 +771,7 @@ static void quic_connection_ids(void **state)
 	uint32_t len;
 
 	(void)state;
-	set_quic4();
+	set_quic4(0);
 	publish();
 	addr("198.18.200.3", f.dst);
 	memcpy(d0, env.lb.stats->counters, sizeof(d0));
@@ -843,6 +846,31 @@ static void quic_connection_ids(void **state)
 		short_header(q, SY_QUIC_CID_V1, 0x123);
 		len = quic_frame(&g, q, 32, in);
 		both_paths(&g, in, len, d, sizeof(d));
+	}
+	quic_counters(d0, x0, routed, unknown);
+
+	/* 5. .22.1 leaves and .22.4 changes its ID to 78: 0x123 and 77 go by
+	 * the hash (the region's table and sy_quic_ids follow), 78 to .22.4 */
+	set_quic4(1);
+	publish();
+	for (int i = 0; i < 30; i++) {
+		static const uint32_t ids[3] = { 0x123, 77, 78 };
+		uint32_t id = ids[i % 3];
+
+		addr("198.18.133.1", f.src);
+		f.src[0] = htonl(0xc6128500u + (uint32_t)i);
+		f.sport = (uint16_t)(50000 + i);
+		short_header(q, SY_QUIC_CID_V2, id);
+		if (id != 78)
+			maglev_dest(&f, want, sizeof(want));
+		len = quic_frame(&f, q, 32, in);
+		both_paths(&f, in, len, d, sizeof(d));
+		assert_string_equal(d, id == 78 ? "198.18.22.4" : want);
+		assert_string_not_equal(d, "198.18.22.1");
+		if (id == 78)
+			routed++;
+		else
+			unknown++;
 	}
 	quic_counters(d0, x0, routed, unknown);
 	print_message("quic: 40 long headers by the hash, %llu short headers to their server ID's "
