@@ -16,6 +16,8 @@
 #      with the ID names the backend ("quic: server id 0x10I -> backend ...")
 #   6. registrations: an ID out of range is refused by syctl register; a
 #      second backend with a taken ID is refused by the registry (409)
+#   6b. sy-control restarts (kill -9; XDP adopts its maps), then a backend
+#      changes its ID: the new one routes to it, the old one by the hash
 #   7. the backend leaves (its agent deregisters): short headers with its
 #      ID go by the hash to the others, counted in quic_cid_unknown (the
 #      ID left the region's table / the XDP map)
@@ -133,6 +135,32 @@ rc=$?
 [ $rc = 1 ] && grep -q "server_id $((sid)) ($sid) is already backend 198.18.0.1$be:443's in service quic" "$WORK/reg.out" &&
 	sy_pass "a second backend with server id $sid: refused, $(grep -o '409.*' "$WORK/reg.out" | head -1 | cut -c1-100)" ||
 	sy_fail "a second backend with server id $sid: rc $rc, $(cat "$WORK/reg.out")"
+
+# 6b. sy-control restarts (kill -9: XDP adopts its pinned maps, DPDK its
+# region), then be2 keeps its place but changes its ID 0x102 -> 0x202 (its
+# agent killed, one registration with the new ID within the TTL): the
+# adopted state is followed, 0x102 goes by the hash, 0x202 to be2
+{ kill -9 $CONTROL_PID && wait $CONTROL_PID; } 2>/dev/null
+topo_start_control || sy_fail "sy-control did not restart"
+sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $NB ]" ||
+	sy_fail "quic backends not back after the restart: $(sy_ctl backends quic)"
+{ kill -9 "${AGENT_PID[q2]}" && wait "${AGENT_PID[q2]}"; } 2>/dev/null
+ip netns exec ${P}b2 "$BUILD/control/syctl" register --once --service quic --addr 198.18.0.12 \
+	--port 443 --ttl 60 --key-file "$WORK/quic.key" --server-id 0x202 \
+	--registry http://$LBIP:9181 >>"$WORK/agent-quic2.log" 2>&1 || sy_fail "be2 with 0x202 refused"
+sy_wait 10 bash -c "\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" backends quic | grep -q '198.18.0.12:443 .*quic server id 0x202'" ||
+	sy_fail "be2's new ID not seen: $(sy_ctl backends quic)"
+sleep 1 # the publish after it
+R0=$(counter quic_cid_routed) U0=$(counter quic_cid_unknown)
+ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 47000 10 0x202 >"$WORK/new.out" 2>&1
+ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 47100 10 0x102 >"$WORK/old.out" 2>&1
+R=$(($(counter quic_cid_routed) - R0)) U=$(($(counter quic_cid_unknown) - U0))
+n_new=$(grep -c '^SHORT [0-9]* be2$' "$WORK/new.out")
+n_old=$(grep '^SHORT' "$WORK/old.out" | awk '$3 != "-"' | grep -c .)
+old_be2=$(grep -c '^SHORT [0-9]* be2$' "$WORK/old.out")
+[ "$n_new" = 10 ] && [ "$n_old" = 10 ] && [ "$old_be2" -lt 10 ] && [ "$R" -ge 10 ] && [ "$U" -ge 10 ] &&
+	sy_pass "after a restart and be2's new ID: 0x202 -> be2 10/10, 0x102 by the hash ($old_be2 of 10 on be2), routed +$R unknown +$U" ||
+	sy_fail "after the restart: 0x202 -> be2 $n_new/10; 0x102: $n_old answered, $old_be2 by be2; routed +$R unknown +$U"
 
 # 7. the backend leaves: its ID with it
 kill -TERM "${AGENT_PID[q$be]}"
