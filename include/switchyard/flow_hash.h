@@ -119,8 +119,9 @@ static inline int sy_hash_fields_parse(const char *name)
 #define SY_SERVICE_ROUND_ROBIN 4u
 
 /* services[].quic: short-header QUIC packets go by the server ID of their
- * connection ID (switchyard/pkt_quic.h). */
-#define SY_SERVICE_QUIC 8u
+ * connection ID (switchyard/pkt_quic.h). 16: 8 is least-connections's
+ * (branch i15-lc), the flags byte's next bit. */
+#define SY_SERVICE_QUIC 16u
 
 /* How `syctl lookup` explains a round-robin service's flow that no table
  * holds yet (control/api.c, the dataplane's telemetry lookup); a
