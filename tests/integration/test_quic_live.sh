@@ -60,6 +60,10 @@ topo_before_control() {
 EOF
 }
 
+# quic_up N: the quic service has N backends up
+quic_up() { [ "$(sy_ctl --json backends quic | grep -c '"state": "up"')" = "$1" ]; }
+# has_id ADDR ID: syctl backends shows the quic backend ADDR:443 with that ID
+has_id() { sy_ctl backends quic | grep -q "^$1:443 .*quic server id $2"; }
 counter() { sy_ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"; }
 
 topo_up || { sy_fail "topology"; cat "$WORK"/*.log 2>/dev/null | tail -20; exit 1; }
@@ -72,7 +76,7 @@ for i in $(seq $NB); do
 	AGENT_PID[q$i]=$!
 	SY_PIDS+=($!)
 done
-sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $NB ]" ||
+sy_wait 10 quic_up $NB ||
 	{ sy_fail "quic backends not up: $(sy_ctl backends quic)"; exit 1; }
 
 sy_ctl services | grep -q '^quic .* maglev/5-tuple+quic' &&
@@ -142,13 +146,13 @@ rc=$?
 # adopted state is followed, 0x102 goes by the hash, 0x202 to be2
 { kill -9 $CONTROL_PID && wait $CONTROL_PID; } 2>/dev/null
 topo_start_control || sy_fail "sy-control did not restart"
-sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $NB ]" ||
+sy_wait 10 quic_up $NB ||
 	sy_fail "quic backends not back after the restart: $(sy_ctl backends quic)"
 { kill -9 "${AGENT_PID[q2]}" && wait "${AGENT_PID[q2]}"; } 2>/dev/null
 ip netns exec ${P}b2 "$BUILD/control/syctl" register --once --service quic --addr 198.18.0.12 \
 	--port 443 --ttl 60 --key-file "$WORK/quic.key" --server-id 0x202 \
 	--registry http://$LBIP:9181 >>"$WORK/agent-quic2.log" 2>&1 || sy_fail "be2 with 0x202 refused"
-sy_wait 10 bash -c "\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" backends quic | grep -q '198.18.0.12:443 .*quic server id 0x202'" ||
+sy_wait 10 has_id 198.18.0.12 0x202 ||
 	sy_fail "be2's new ID not seen: $(sy_ctl backends quic)"
 sleep 1 # the publish after it
 R0=$(counter quic_cid_routed) U0=$(counter quic_cid_unknown)
@@ -164,7 +168,7 @@ old_be2=$(grep -c '^SHORT [0-9]* be2$' "$WORK/old.out")
 
 # 7. the backend leaves: its ID with it
 kill -TERM "${AGENT_PID[q$be]}"
-sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json backends quic | grep -c '\"state\": \"up\"') = $((NB - 1)) ]" ||
+sy_wait 10 quic_up $((NB - 1)) ||
 	sy_fail "backend $conn did not leave: $(sy_ctl backends quic)"
 sleep 1 # the publish after it
 U0=$(counter quic_cid_unknown)
