@@ -57,6 +57,7 @@
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/pkt_icmp_reply.h>
 #include <switchyard/pkt_parse.h>
+#include <switchyard/pkt_quic.h>
 #include <switchyard/xdp_maps.h>
 
 _Static_assert(SY_C__COUNT <= SY_LCORE_NCOUNTERS, "counter indices fit the map");
@@ -147,6 +148,14 @@ struct {
 	__type(value, struct sy_xdp_frag);
 } sy_frag SEC(".maps");
 
+/* QUIC server IDs of quic services' backends (pkt_quic.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SY_XDP_MAX_BACKENDS);
+	__type(key, struct sy_xdp_quic_key);
+	__type(value, __u64); /* backend ref */
+} sy_quic_ids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -210,7 +219,12 @@ static __always_inline void count_n(__u32 idx, __u64 n)
 /* The per-VIP counters of a service slot, NULL if out of range. */
 static __always_inline struct sy_vip_counters *vip_stats(struct sy_xdp_cpu_stats *st, __u32 slot)
 {
-	return st && slot < SY_XDP_MAX_SERVICES ? &st->vips[slot & (SY_XDP_MAX_SERVICES - 1)] : NULL;
+	if (!st || slot >= SY_XDP_MAX_SERVICES)
+		return NULL;
+	/* keep the mask: clang drops it after the compare, and the verifier,
+	 * which may see the compare on another register, needs it */
+	barrier_var(slot);
+	return &st->vips[slot & (SY_XDP_MAX_SERVICES - 1)];
 }
 
 static __always_inline void count(__u32 idx)
@@ -684,6 +698,46 @@ static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config
 	return pick(s, hash, &ref);
 }
 
+/* ---- QUIC connection IDs (switchyard/pkt_quic.h) ------------------------------ */
+
+/* The backend a whole UDP packet of a quic service names by its connection
+ * ID's server ID, or NULL: a long header (*counter 0) or an unknown ID
+ * (*counter quic_cid_unknown) go on to conntrack and the hash (lb.c
+ * quic_backend()). A known ID wins over conntrack and is not tracked.
+ * A function of its own (a BPF-to-BPF call, quic services only): inlined,
+ * its reading of the connection ID multiplied the verifier's states with
+ * the rest of the path past its 1M-instruction limit (1,000,001 processed
+ * with least-connections beside it; 565,528 so). */
+static __noinline struct sy_xdp_backend *quic_backend(struct xdp_md *ctx,
+							   const struct sy_xdp_service *s,
+							   const struct sy_parsed *p,
+							   __u32 *counter)
+{
+	struct sy_xdp_quic_key k = { .svc_slot = s->slot };
+	struct sy_xdp_backend *b;
+	__u64 *ref;
+
+	*counter = 0;
+	if (p->is_frag || p->proto != SY_IPPROTO_UDP)
+		return NULL;
+	switch (sy_quic_route(ctx, p, &k.server_id)) {
+	case SY_QUIC_HASH:
+		return NULL;
+	case SY_QUIC_SERVER_ID:
+		ref = bpf_map_lookup_elem(&sy_quic_ids, &k);
+		b = ref ? tracked_backend(s, *ref) : NULL;
+		if (b) {
+			*counter = SY_C_QUIC_CID_ROUTED;
+			return b;
+		}
+		break;
+	default:
+		break;
+	}
+	*counter = SY_C_QUIC_CID_UNKNOWN;
+	return NULL;
+}
+
 /* ---- Fragments (switchyard/pkt_frag.h) --------------------------------------- */
 
 /* A fragment's service: a later fragment takes its first's ports if
@@ -736,7 +790,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct lazy_hash lazy = {};
 	struct sy_rewrite r;
 	enum sy_class_choice how;
-	__u32 hash = 0, slot;
+	__u32 hash = 0, slot, quic_counter = 0;
 	int v, other_cpu = 0;
 
 	v = sy_parse_frame(ctx, &p, frame_len);
@@ -779,8 +833,12 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.flags & SY_HASH_FIELDS_MASK);
 		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
 	} else {
+		bp = NULL;
+		if (svc.flags & SY_SERVICE_QUIC)
+			bp = quic_backend(ctx, &svc, &p, &quic_counter);
 		/* the flow hash only if a lookup misses or the rewrite reads it */
-		bp = select_tracked(cfg, &svc, &p, &lazy);
+		if (!bp)
+			bp = select_tracked(cfg, &svc, &p, &lazy);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
@@ -829,6 +887,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	}
 	if (other_cpu)
 		count(SY_C_ICMP_CT_OTHER);
+	if (quic_counter)
+		count(quic_counter);
 	st = cpu_stats();
 	if (!st)
 		return SY_V_TX;

@@ -24,6 +24,7 @@
 #include "sy_xdp_lb.skel.h"
 #include "xdp_be_slots.h"
 #include "xdp_lb.h"
+#include "xdp_quic_ids.h"
 #include "xdp_vip_addrs.h"
 
 #define DEFAULT_GRACE_MS 2000u
@@ -56,6 +57,8 @@ struct sy_xdp {
 	size_t n_addrs;
 	struct mirror_backend *bes;
 	size_t n_bes;
+	struct sy_xdp_quic_entry *quic; /* sy_quic_ids, sorted (sy_xdp_quic_entry_cmp) */
+	size_t n_quic;
 	struct sy_xdp_be_slots *slots; /* sy_be_slots */
 	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
 	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
@@ -93,7 +96,7 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[9];
+	static struct bpf_map *m[10];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
@@ -104,7 +107,8 @@ static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 	m[6] = s->maps.sy_vip_addrs;
 	m[7] = s->maps.sy_be_slots;
 	m[8] = s->maps.sy_frag;
-	*n = 9;
+	m[9] = s->maps.sy_quic_ids;
+	*n = 10;
 	return m;
 }
 
@@ -349,6 +353,29 @@ static void adopt_slots(struct sy_xdp *x)
 	free(cur);
 }
 
+/* The server IDs an earlier run left in sy_quic_ids (sorted). */
+static void load_quic_mirror(struct sy_xdp *x)
+{
+	int fd = bpf_map__fd(x->skel->maps.sy_quic_ids);
+	struct sy_xdp_quic_key k, prev;
+	bool first = true;
+
+	while (bpf_map_get_next_key(fd, first ? NULL : &prev, &k) == 0) {
+		struct sy_xdp_quic_entry *n = realloc(x->quic, (x->n_quic + 1) * sizeof(*n));
+
+		if (!n)
+			break;
+		x->quic = n;
+		n[x->n_quic] = (struct sy_xdp_quic_entry){ .key = k };
+		if (bpf_map_lookup_elem(fd, &k, &n[x->n_quic].ref) == 0)
+			x->n_quic++;
+		prev = k;
+		first = false;
+	}
+	if (x->n_quic)
+		qsort(x->quic, x->n_quic, sizeof(*x->quic), sy_xdp_quic_entry_cmp);
+}
+
 /* Read back what an earlier run left in adopted maps, so that the first
  * sync deletes what is no longer published. Tables are rewritten anyway. */
 static void load_mirror(struct sy_xdp *x)
@@ -395,6 +422,7 @@ static void load_mirror(struct sy_xdp *x)
 			x->n_addrs++;
 		aprev = ak;
 	}
+	load_quic_mirror(x);
 	adopt_slots(x);
 	/* the sync looks them up by binary search */
 	if (x->n_vips)
@@ -830,6 +858,38 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 	return 0;
 }
 
+/* Mirror the QUIC server IDs of the snapshot wq (their backends placed in
+ * wb, this sync's) into sy_quic_ids: the keys that left first (a slot a
+ * new service reuses must not keep a departed one's IDs), then the new
+ * and changed entries; on success wq is what the map holds (the caller
+ * lets go of it). */
+static int sync_quic_ids(struct sy_xdp *x, struct sy_xdp_quic_entry *wq, size_t nwq,
+			 struct mirror_backend *wb, size_t nwb, char *err, size_t errlen)
+{
+	int fd = bpf_map__fd(x->skel->maps.sy_quic_ids);
+
+	for (size_t i = 0; i < x->n_quic; i++)
+		if (!nwq || !bsearch(&x->quic[i], wq, nwq, sizeof(*wq), sy_xdp_quic_entry_cmp))
+			bpf_map_delete_elem(fd, &x->quic[i].key);
+	for (size_t i = 0; i < nwq; i++) {
+		const struct mirror_backend *b = find_be(wb, nwb, wq[i].uid);
+		const struct sy_xdp_quic_entry *have =
+			x->n_quic ? bsearch(&wq[i], x->quic, x->n_quic, sizeof(*wq),
+					    sy_xdp_quic_entry_cmp)
+				  : NULL;
+
+		wq[i].ref = b ? sy_xdp_ref(b->v.slot, b->uid) : 0;
+		if (have && have->ref == wq[i].ref)
+			continue;
+		if (bpf_map_update_elem(fd, &wq[i].key, &wq[i].ref, BPF_ANY))
+			return fail(err, errlen, errno, "%s", "cannot write sy_quic_ids");
+	}
+	free(x->quic);
+	x->quic = wq;
+	x->n_quic = nwq;
+	return 0;
+}
+
 /* Whether two records of a backend differ in their flags at most. */
 static bool same_but_flags(const struct sy_xdp_backend *a, const struct sy_xdp_backend *b)
 {
@@ -881,15 +941,16 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 	int bfd = bpf_map__fd(x->skel->maps.sy_backends);
 	struct mirror_backend *wb = NULL, *merged = NULL;
 	struct sy_xdp_vip_entry *wv = NULL;
+	struct sy_xdp_quic_entry *wq = NULL;
 	bool *slot_used = calloc(SY_XDP_MAX_SERVICES, sizeof(bool));
 	bool *rebuild = calloc(SY_XDP_MAX_SERVICES, sizeof(bool)); /* a backend moved slots */
 	bool least_conns = false; /* a service is least-connections */
-	size_t nwb = 0, nwv = 0, nm = 0;
+	size_t nwb = 0, nwv = 0, nm = 0, nwq = 0;
 	uint64_t now = now_ms();
 	int rc = -1;
 
 	if (!slot_used || !rebuild || !(wb = wanted_backends(base, snap, &nwb)) ||
-	    !(wv = wanted_vips(base, snap, &nwv))) {
+	    !(wv = wanted_vips(base, snap, &nwv)) || !(wq = sy_xdp_quic_entries(base, snap, &nwq))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -967,6 +1028,11 @@ int sy_xdp_sync(struct sy_xdp *x, const uint8_t *base, const struct sy_snapshot 
 		x->slot_version[slot] = s->version;
 	}
 
+	/* 2b. QUIC server IDs, once their backends are placed */
+	if (sync_quic_ids(x, wq, nwq, wb, nwb, err, errlen))
+		goto out;
+	wq = NULL;
+
 	/* 3. VIP records (new, changed), then 4. VIPs that left */
 	for (size_t i = 0; i < nwv; i++) {
 		struct sy_xdp_vip_entry *have =
@@ -1039,6 +1105,7 @@ out:
 	free(rebuild);
 	free(wb);
 	free(wv);
+	free(wq);
 	return rc;
 }
 
@@ -1266,6 +1333,7 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 	free(x->vips);
 	free(x->addrs);
 	free(x->bes);
+	free(x->quic);
 	free(x->slot_version);
 	free(x->slot_name);
 	free(x->stats_uid);

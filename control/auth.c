@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -723,7 +724,7 @@ static json_t *load_object(const char *body, size_t len, char *err,
 
 static const char *const reg_fields[] = {
 	"service", "address", "port", "weight", "zone",
-	"metadata", "ttl_s", "timestamp_ms", "nonce",
+	"metadata", "ttl_s", "timestamp_ms", "nonce", "server_id",
 };
 
 static int get_int(const json_t *root, const char *name, bool required,
@@ -751,6 +752,18 @@ static int get_int(const json_t *root, const char *name, bool required,
 		       *out, min, max);
 		return -1;
 	}
+	return 0;
+}
+
+/* The optional QUIC server ID (pkt_quic.h): 1..0xffffff. */
+static int parse_server_id(const json_t *root, struct sy_registration *r, char *err,
+			   size_t errlen)
+{
+	long long iv;
+
+	if (get_int(root, "server_id", false, 1, SY_QUIC_SERVER_ID_MAX, 0, &iv, err, errlen))
+		return -1;
+	r->server_id = (uint32_t)iv;
 	return 0;
 }
 
@@ -856,6 +869,8 @@ static int parse_fields(const json_t *root, struct sy_registration *r,
 	if (get_int(root, "weight", false, 0, 65535, 1, &iv, err, errlen))
 		return -1;
 	r->weight = (uint32_t)iv;
+	if (parse_server_id(root, r, err, errlen))
+		return -1;
 
 	s = get_str(root, "zone", false, &len, &absent, err, errlen);
 	if (!s && !absent)
@@ -993,6 +1008,8 @@ int sy_registration_build(const struct sy_registration *r, const uint8_t *key,
 			goto out;
 	}
 	if (r->ttl_s && set_new(o, "ttl_s", json_integer(r->ttl_s)))
+		goto out;
+	if (r->server_id && set_new(o, "server_id", json_integer(r->server_id)))
 		goto out;
 	if (set_new(o, "timestamp_ms", json_integer((json_int_t)r->timestamp_ms)) ||
 	    set_new(o, "nonce", json_string(nonce)))

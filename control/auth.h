@@ -153,6 +153,7 @@ struct sy_registration {
 	uint32_t weight;        /* 0..65535, default 1 */
 	char zone[32];          /* [A-Za-z0-9_.-]{0,31}, default "" */
 	char metadata_json[1024]; /* compact, keys sorted; "" when absent */
+	uint32_t server_id;     /* QUIC server ID 1..0xffffff, 0 when absent */
 	uint32_t ttl_s;         /* 2..3600, 0 = the service's default */
 	uint64_t timestamp_ms;  /* agent's wall clock, ms since the epoch */
 	char nonce[65];         /* see sy_nonce_valid */
@@ -161,7 +162,7 @@ struct sy_registration {
 /* Strict parse of a registration body: at most SY_REG_MAX_BODY bytes of valid
  * UTF-8 holding one JSON object (no trailing data, no duplicate keys), with the
  * required fields service, address, port, timestamp_ms, nonce and the optional
- * weight, zone, metadata (an object), ttl_s; any other field is an error, and
+ * weight, zone, metadata (an object), ttl_s, server_id; any other field is an error, and
  * so is an address no backend can have (netaddr.h). Returns 0, or -1 with a
  * message naming the field or the body's flaw in err (err may be NULL). r is
  * fully written on success (zeroed on failure).

@@ -60,6 +60,7 @@ struct sy_be {
 	bool has_mac;
 	char zone[32];
 	char metadata[1024];     /* compact JSON object, "" if none */
+	uint32_t server_id;      /* QUIC server ID (pkt_quic.h), 0 = none */
 	enum sy_be_source source;
 	uint64_t expires_ms;     /* 0 = no TTL */
 	uint64_t last_seen_ms;

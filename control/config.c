@@ -26,6 +26,7 @@
 #include <yaml.h>
 
 #include <switchyard/maglev.h>
+#include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
 #include <switchyard/region_writer.h>
 
 #include "config.h"
@@ -1161,6 +1162,24 @@ static int parse_backend(struct fld *m, const struct sy_config_service *s,
 	}
 	if (field(m, "zone", &f) && get_name(&f, b->zone, sizeof(b->zone), 0, "zone name"))
 		return -1;
+	if (field(m, "server_id", &f) && get_u32(&f, 1, SY_QUIC_SERVER_ID_MAX, &b->server_id))
+		return -1;
+	return 0;
+}
+
+/* A QUIC server ID names one backend of its service. */
+static int check_server_id(struct fld *bf, const struct sy_config_service *s, size_t i)
+{
+	const struct sy_config_backend *b = &s->backends[i];
+	struct fld f;
+
+	for (size_t j = 0; b->server_id && j < i; j++)
+		if (s->backends[j].server_id == b->server_id) {
+			field(bf, "server_id", &f);
+			return ffail(&f, "server ID %u (0x%x) is also backends[%zu]'s (line %u): "
+					 "one backend per QUIC server ID in a service",
+				     b->server_id, b->server_id, j, s->backends[j].line);
+		}
 	return 0;
 }
 
@@ -1362,6 +1381,12 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 		s->round_robin = v == SY_SERVICE_ROUND_ROBIN;
 		s->least_conns = v == SY_SERVICE_LEAST_CONNS;
 	}
+	if (field(m, "quic", &f)) {
+		if (get_bool(&f, &s->quic))
+			return -1;
+		if (s->quic && s->vip.proto != SY_IPPROTO_UDP)
+			return ffail(&f, "QUIC routing needs a udp service (this one is tcp)");
+	}
 	if (field(m, "encap_source4", &f)) {
 		if (get_encap_source(&f, SY_AF_INET, a))
 			return -1;
@@ -1429,7 +1454,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 			struct sy_config_backend *b = &s->backends[i];
 
 			item(&f, i, &bf);
-			if (parse_backend(&bf, s, b))
+			if (parse_backend(&bf, s, b) || check_server_id(&bf, s, i))
 				return -1;
 			for (size_t j = 0; j < i; j++) {
 				const struct sy_config_backend *o = &s->backends[j];

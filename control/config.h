@@ -68,6 +68,7 @@ struct sy_config_backend {
 	uint8_t mac[6];
 	bool has_mac;
 	char zone[SY_CONFIG_ZONE_MAX]; /* "" when not set */
+	uint32_t server_id; /* QUIC server ID, 0 = not set */
 	unsigned line;
 };
 
@@ -103,6 +104,7 @@ struct sy_config_service {
 	uint8_t hash_fields;      /* `hash`: enum sy_hash_fields, default 5-tuple */
 	bool round_robin;         /* `scheduler: round-robin` (default maglev) */
 	bool least_conns;         /* `scheduler: least-connections` */
+	bool quic;                /* `quic: true`: QUIC connection-ID routing (udp) */
 	uint32_t encap_source4;   /* wire order; 0 = none */
 	uint32_t encap_source6[4];/* wire order; all 0 = none */
 	uint16_t gue_port;        /* network order */

@@ -268,6 +268,11 @@
 	  "the connection table, may change backend); least-connections, weighted: the fewest "  \
 	  "active connections per weight, counted from the connection tables (docs/dataplane.md), " \
 	  "with round-robin's trade-off.")                                                        \
+	K(c, "quic", BOOL, "false", "true/false; udp services only", "false",                     \
+	  "QUIC connection-ID routing: short-header packets go to the backend registered with "  \
+	  "the server ID in their destination connection ID (Katran's encoding, versions 1 and " \
+	  "2; docs/dataplane.md), so a client that changes address or port keeps its backend; "  \
+	  "long headers and unknown IDs go by the hash (quic_cid_unknown).")                      \
 	K(c, "encap_source4", ADDR, "defaults.encap_source4", "IPv4 address, not 0.0.0.0",        \
 	  "198.18.0.1", "Outer IPv4 source (ipip/gue need the one of each backend's family).")   \
 	K(c, "encap_source6", ADDR, "defaults.encap_source6", "IPv6 address, not ::",             \
@@ -303,7 +308,10 @@
 	  "Share of the Maglev table; 0 = draining (no new flows, tracked flows stay).")        \
 	K(c, "mac", MAC, "service next_hop_mac, else neighbour table", "unicast, not zero",       \
 	  "02:00:00:00:00:11", "Next-hop MAC of this backend.")                                   \
-	K(c, "zone", NAME, "not set", "[A-Za-z0-9_.-]{1,31}", "a", "Free-form zone label.")
+	K(c, "zone", NAME, "not set", "[A-Za-z0-9_.-]{1,31}", "a", "Free-form zone label.")      \
+	K(c, "server_id", INT, "not set", "1..16777215 (0xffffff); unique in its service", "0x123", \
+	  "QUIC server ID this backend writes into its connection IDs (services with `quic: "    \
+	  "true`; version-1 CIDs carry IDs up to 0xffff). Registrations give it as `server_id`.")
 
 #define SY_CONFIG_KEYS_HEALTH(K, c)                                                              \
 	K(c, "default_ttl_s", INT, "5", "1..86400", "5",                                          \

@@ -8,6 +8,7 @@
 
 #include <switchyard/least_conns.h>
 #include <switchyard/pkt_classify.h>
+#include <switchyard/pkt_quic.h>
 
 #include "lb.h"
 
@@ -268,6 +269,38 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	return idx;
 }
 
+/* Backend of a whole UDP packet of a quic service named by its connection
+ * ID's server ID (switchyard/pkt_quic.h), or SY_MAGLEV_NONE: a long header
+ * (*counter 0) or an unknown ID (*counter quic_cid_unknown) go on to
+ * conntrack and the hash as any packet. A known ID wins over conntrack and
+ * is not tracked (docs/dataplane.md, "QUIC connection IDs"). Out of line:
+ * other services pay one flag test. */
+static __attribute__((noinline)) uint32_t quic_backend(const struct sy_lb *lb, struct sy_pkt *pkt,
+						       const struct lb_work *w, uint32_t *counter)
+{
+	const struct sy_parsed *p = &w->p;
+	uint32_t id = 0, idx;
+
+	*counter = 0;
+	if (p->is_frag || p->proto != SY_IPPROTO_UDP)
+		return SY_MAGLEV_NONE;
+	switch (sy_quic_route(pkt, p, &id)) {
+	case SY_QUIC_HASH:
+		return SY_MAGLEV_NONE;
+	case SY_QUIC_SERVER_ID:
+		idx = sy_service_quic_backend(lb->base, w->svc, id);
+		if (idx != SY_MAGLEV_NONE) {
+			*counter = SY_C_QUIC_CID_ROUTED;
+			return idx;
+		}
+		break;
+	case SY_QUIC_UNKNOWN:
+		break;
+	}
+	*counter = SY_C_QUIC_CID_UNKNOWN;
+	return SY_MAGLEV_NONE;
+}
+
 /* ---- The packet path ------------------------------------------------------ */
 
 /* Is this a VIP address (of a TCP or a UDP service)? */
@@ -375,7 +408,7 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
-	uint32_t idx;
+	uint32_t idx, quic_counter = 0;
 	bool other_worker = false;
 	struct sy_rewrite r;
 	struct sy_out out;
@@ -397,6 +430,9 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 				other_worker = true;
 			}
 		}
+	} else if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0) &&
+		   (idx = quic_backend(lb, pkt, w, &quic_counter)) != SY_MAGLEV_NONE) {
+		/* by its connection ID */
 	} else {
 		idx = select_tracked(lb, svc, w);
 	}
@@ -440,6 +476,8 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	}
 	if (other_worker)
 		count(lb, SY_C_ICMP_CT_OTHER);
+	if (quic_counter)
+		count(lb, (enum sy_counter)quic_counter);
 	count(lb, SY_C_FWD_PKTS);
 	lb->vips[svc->slot].pkts++;
 	lb->vips[svc->slot].bytes += w->frame_len;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <switchyard/pkt_quic.h>
 #include <switchyard/region_writer.h>
 
 /* ---- Persistent writer state (inside the region) ----------------------- */
@@ -649,6 +650,7 @@ static bool service_matches(const uint8_t *base, const struct sy_service *s,
 	    sy_service_hash_fields(s) != sp->hash_fields ||
 	    !(s->flags & SY_SERVICE_ROUND_ROBIN) != !sp->round_robin ||
 	    !(s->flags & SY_SERVICE_LEAST_CONNS) != !sp->least_conns ||
+	    !(s->flags & SY_SERVICE_QUIC) != !sp->quic ||
 	    s->table_size != sp->table_size || s->encap_src4 != sp->encap_src4 ||
 	    memcmp(s->encap_src6, sp->encap_src6, sizeof(s->encap_src6)) ||
 	    s->n_backends != sp->n_backends)
@@ -656,6 +658,7 @@ static bool service_matches(const uint8_t *base, const struct sy_service *s,
 	for (uint32_t i = 0; i < s->n_backends; i++)
 		if (sy_backend_id_cmp(&b[i].id, &sp->backends[i].id) ||
 		    b[i].weight != sp->backends[i].weight ||
+		    b[i].server_id != sp->backends[i].server_id ||
 		    memcmp(b[i].mac, sp->backends[i].mac, 6))
 			return false;
 	return true;
@@ -735,6 +738,63 @@ static void unstage(struct sy_writer *w, struct staged *st)
 	*st = w->stage[--w->n_stage];
 }
 
+static int quic_ref_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct sy_quic_ref *)a)->server_id;
+	uint32_t y = ((const struct sy_quic_ref *)b)->server_id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The service's QUIC server ID table: its backends with an ID, sorted by
+ * ID (refs holds n_backends). Returns how many; *dup the first ID two
+ * backends share, 0 if none. */
+static uint32_t quic_refs(const struct sy_backend_spec *b, uint32_t n, struct sy_quic_ref *refs,
+			  uint32_t *dup)
+{
+	uint32_t k = 0;
+
+	*dup = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (b[i].server_id)
+			refs[k++] = (struct sy_quic_ref){ .server_id = b[i].server_id, .index = i };
+	qsort(refs, k, sizeof(*refs), quic_ref_cmp);
+	for (uint32_t i = 1; i < k && !*dup; i++)
+		if (refs[i].server_id == refs[i - 1].server_id)
+			*dup = refs[i].server_id;
+	return k;
+}
+
+/* QUIC server IDs: in range, and one backend per ID in a service (a
+ * packet's ID must name one backend). */
+static int validate_quic_ids(const struct sy_service_spec *s, char *err, size_t errlen)
+{
+	struct sy_quic_ref *refs;
+	uint32_t dup;
+
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		if (s->backends[i].server_id > SY_QUIC_SERVER_ID_MAX) {
+			snprintf(err, errlen, "service %s: QUIC server ID %u out of range (1-%u)",
+				 s->name, s->backends[i].server_id, SY_QUIC_SERVER_ID_MAX);
+			return -1;
+		}
+	if (!s->n_backends)
+		return 0;
+	refs = malloc(s->n_backends * sizeof(*refs));
+	if (!refs) {
+		snprintf(err, errlen, "out of memory staging service %s", s->name);
+		return -1;
+	}
+	quic_refs(s->backends, s->n_backends, refs, &dup);
+	free(refs);
+	if (dup) {
+		snprintf(err, errlen, "service %s: QUIC server ID %u (0x%x) given to two backends",
+			 s->name, dup, dup);
+		return -1;
+	}
+	return 0;
+}
+
 static int validate_spec(const struct sy_service_spec *s, char *err, size_t errlen)
 {
 	size_t len = strnlen(s->name, SY_NAME_MAX);
@@ -776,7 +836,7 @@ static int validate_spec(const struct sy_service_spec *s, char *err, size_t errl
 		snprintf(err, errlen, "service %s: %s", s->name, inner);
 		return -1;
 	}
-	return 0;
+	return validate_quic_ids(s, err, errlen);
 }
 
 int sy_writer_set_service(struct sy_writer *w, const struct sy_service_spec *spec,
@@ -948,8 +1008,10 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 	uint32_t n = sp->n_backends, m = sp->table_size;
 	uint64_t b_off = round_up(sizeof(struct sy_service), SY_CACHE_LINE);
 	uint64_t r_off = round_up(b_off + (uint64_t)n * sizeof(struct sy_backend), SY_CACHE_LINE);
-	uint64_t t_off = round_up(r_off + (uint64_t)n * sizeof(struct sy_backend_ref), SY_CACHE_LINE);
+	uint64_t q_off = round_up(r_off + (uint64_t)n * sizeof(struct sy_backend_ref), SY_CACHE_LINE);
+	uint64_t t_off = round_up(q_off + (uint64_t)n * sizeof(struct sy_quic_ref), SY_CACHE_LINE);
 	uint64_t size = t_off + (uint64_t)m * sizeof(uint32_t);
+	uint32_t dup;
 	struct sy_backend_ref *refs;
 	struct sy_backend *b;
 	struct sy_service *s;
@@ -994,7 +1056,8 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 	s->hash_seed = sp->hash_seed;
 	s->flags = (uint8_t)((sp->hash_fields & SY_HASH_FIELDS_MASK) |
 			     (sp->round_robin ? SY_SERVICE_ROUND_ROBIN : 0) |
-			     (sp->least_conns ? SY_SERVICE_LEAST_CONNS : 0));
+			     (sp->least_conns ? SY_SERVICE_LEAST_CONNS : 0) |
+			     (sp->quic ? SY_SERVICE_QUIC : 0));
 	s->table_size = m;
 	s->n_backends = n;
 	s->encap_src4 = sp->encap_src4;
@@ -1002,6 +1065,7 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 	s->backends_off = off + b_off;
 	s->refs_off = off + r_off;
 	s->table_off = off + t_off;
+	s->quic_off = off + q_off;
 	s->object_size = size;
 
 	b = (struct sy_backend *)(w->map.base + s->backends_off);
@@ -1012,6 +1076,7 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 		b[i].id = sp->backends[i].id;
 		b[i].weight = sp->backends[i].weight;
 		b[i].flags = b[i].weight ? 0 : SY_BACKEND_DRAINING;
+		b[i].server_id = sp->backends[i].server_id;
 		memcpy(b[i].mac, sp->backends[i].mac, 6);
 		/* A backend that stays keeps its uid (its flows stay) and slot. */
 		if (ob) {
@@ -1032,6 +1097,9 @@ static uint64_t build_service(struct sy_writer *w, const struct staged *sg,
 		refs[i] = (struct sy_backend_ref){ .uid = b[i].uid, .index = i };
 	}
 	qsort(refs, n, sizeof(*refs), ref_cmp);
+	/* IDs were checked unique when staged (validate_quic_ids) */
+	s->n_quic = quic_refs(sp->backends, n, (struct sy_quic_ref *)(w->map.base + s->quic_off),
+			      &dup);
 	/* built when staged, over the same (canonical) backend order */
 	memcpy(w->map.base + s->table_off, sg->table, (size_t)m * sizeof(uint32_t));
 	s->digest = sg->digest;

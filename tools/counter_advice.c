@@ -152,5 +152,15 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "untracked: an ACK flood, or connections that began before this worker or host saw "
 	  "them (a restart, an ECMP change). They stay on Maglev's backend while the set does "
 	  "not change." },
+	{ "quic_cid_routed",
+	  "QUIC short-header packets of `quic: true` services sent to the backend whose "
+	  "`server_id` their connection ID carries (docs/dataplane.md, \"QUIC connection IDs\"): "
+	  "normal, most of a QUIC service's packets once its connections are up." },
+	{ "quic_cid_unknown",
+	  "QUIC short-header packets whose connection ID names no backend of the service (an "
+	  "ID nobody registered, a backend gone, CID version 0 or 3, too short, fixed bit "
+	  "clear), balanced by the hash: after a backend left its clients' packets count here "
+	  "until they reconnect. Steady growth: backends writing IDs they did not register "
+	  "(check each backend's `server_id` in `syctl backends`) or non-QUIC UDP to the VIP." },
 	{ NULL, NULL },
 };

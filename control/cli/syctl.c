@@ -51,7 +51,8 @@ static const struct command {
 	  "drop the weight set with drain or weight: the\n"
 	  "registered or configured one applies (kept).\n"
 	  "Kept: in the state file, across reloads and restarts", 2, 2 },
-	{ "lookup", "SVC SRC:PORT DST:PORT tcp|udp", "which backend a flow gets, and why", 4, 4 },
+	{ "lookup", "SVC SRC:PORT DST:PORT tcp|udp [SERVER_ID]",
+	  "which backend a flow gets, and why (SERVER_ID: a quic service's short headers)", 4, 5 },
 	{ "table", "SVC", "Maglev table digest and per-backend share", 1, 1 },
 	{ "stats", "", "dataplane counters", 0, 0 },
 	{ "top", "[-d SECONDS] [-n ITERATIONS] [SVC]",
@@ -352,7 +353,7 @@ static void print_services(json_t *j)
 	size_t i;
 	json_t *s;
 
-	printf("%-16s %-28s %-6s %-6s %-32s %8s %9s %11s %-16s %s\n", "SERVICE", "VIP", "PROTO",
+	printf("%-16s %-28s %-6s %-6s %-37s %8s %9s %11s %-16s %s\n", "SERVICE", "VIP", "PROTO",
 	       "MODE", "NEW FLOWS", "M", "BACKENDS", "CAP", "DIGEST", "STATE");
 	json_array_foreach(json_object_get(j, "services"), i, s) {
 		char vip[80], port[8] = "all";
@@ -362,12 +363,15 @@ static void print_services(json_t *j)
 			snprintf(port, sizeof(port), "%lld", i_(s, "port"));
 		snprintf(vip, sizeof(vip), strchr(s_(s, "vip"), ':') ? "[%s]:%s" : "%s:%s",
 			 s_(s, "vip"), port);
-		/* NEW FLOWS: scheduler/hash; BACKENDS: live/published; CAP:
+		/* NEW FLOWS: scheduler/hash(+quic: QUIC connection-ID routing);
+		 * BACKENDS: live/published; CAP:
 		 * counted/max_backends */
 		char sched[40];
 
-		snprintf(sched, sizeof(sched), "%s/%s", s_(s, "scheduler"), s_(s, "hash"));
-		printf("%-16s %-28s %-6s %-6s %-32s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ",
+		/* at most least-connections/source-ip-port+quic: 37 */
+		snprintf(sched, sizeof(sched), "%s/%s%s", s_(s, "scheduler"), s_(s, "hash"),
+			 json_is_true(json_object_get(s, "quic")) ? "+quic" : "");
+		printf("%-16s %-28s %-6s %-6s %-37s %8lld %4lld/%-4lld %5lld/%-5lld %-16s ",
 		       s_(s, "name"), vip, s_(s, "protocol"), s_(s, "mode"), sched,
 		       i_(s, "table_size"), i_(s, "live"),
 		       i_(s, "backends"), i_(s, "backends_counted"), i_(s, "max_backends"),
@@ -404,9 +408,13 @@ static void print_backends(json_t *j)
 				 !strcmp(s_(c, "last"), "pass") ? i_(c, "passed_in_a_row")
 								: i_(c, "failed_in_a_row"),
 				 (double)i_(c, "ms_ago") / 1000.0);
-		printf("%-32s %6lld %9lld %-11s %-9s %-6s %-12s %s\n", ep, i_(b, "weight"),
+		printf("%-32s %6lld %9lld %-11s %-9s %-6s %-12s %s", ep, i_(b, "weight"),
 		       i_(b, "effective_weight"), s_(b, "state"), s_(b, "source"), s_(b, "zone"),
 		       seen, check);
+		if (json_is_integer(json_object_get(b, "server_id")))
+			printf("%squic server id 0x%llx", check[0] ? ", " : "",
+			       (unsigned long long)i_(b, "server_id"));
+		printf("\n");
 	}
 }
 
@@ -645,12 +653,15 @@ static int run(const struct sy_http_target *t, const char *cmd, int argc, char *
 
 		if (endpoint_text(argv[2], src, sizeof(src), &sp) ||
 		    endpoint_text(argv[3], dst, sizeof(dst), &dp) ||
-		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp"))) {
-			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp\n");
+		    (strcmp(argv[4], "tcp") && strcmp(argv[4], "udp")) ||
+		    (argc > 5 && (!argv[5][0] || strspn(argv[5], "0123456789abcdefABCDEFxX") !=
+							strlen(argv[5])))) {
+			fprintf(stderr, "syctl lookup: need SVC SRC:PORT DST:PORT tcp|udp [SERVER_ID]\n");
 			return SYCTL_USAGE;
 		}
-		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s",
-			 argv[1], src, sp, dst, dp, argv[4]);
+		snprintf(path, sizeof(path), "/v1/lookup?service=%s&src=%s&sport=%u&dst=%s&dport=%u&proto=%s%s%s",
+			 argv[1], src, sp, dst, dp, argv[4], argc > 5 ? "&server_id=" : "",
+			 argc > 5 ? argv[5] : "");
 		rc = call(t, "GET", path, NULL, out);
 		*printer = print_lookup;
 	}

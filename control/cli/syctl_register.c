@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
 
 #include "auth.h"
 #include "netaddr.h"
@@ -186,12 +187,28 @@ static int run_targets(struct reg_target *targets, size_t n, const struct sy_reg
 	return rc;
 }
 
+/* --server-id: decimal or 0x hex, 1..SY_QUIC_SERVER_ID_MAX. */
+static int parse_server_id_arg(const char *arg, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 0);
+
+	if (!*arg || *end || *arg == '-' || v < 1 || v > SY_QUIC_SERVER_ID_MAX) {
+		fprintf(stderr, "syctl register: --server-id '%s' out of range (1..%u)\n", arg,
+			SY_QUIC_SERVER_ID_MAX);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static void register_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: syctl register --service S --addr A --port P --registry URL [--registry URL...]\n"
 		"                      [--key-file F]\n"
-		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON] [--once]\n"
+		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
+		"                      [--server-id ID] [--once]\n"
 		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
 		"SIGINT, then deregisters (--once: one registration, then exit).\n"
 		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
@@ -203,6 +220,8 @@ static void register_usage(FILE *f)
 		"                   unspecified), --port P 1..65535\n"
 		"  --weight N       0..65535 (default 1)   --ttl S  2..3600 (default 5)\n"
 		"  --zone Z         a label                --metadata JSON  an object\n"
+		"  --server-id ID   QUIC server ID this backend writes into its connection IDs,\n"
+		"                   1..16777215 (0x1..0xffffff; quic services, docs/dataplane.md)\n"
 		"Exit codes: 0 deregistered (or --once registered), 1 a registry refused it,\n"
 		"2 usage, 3 a registry could not be reached (--once).\n");
 }
@@ -215,7 +234,7 @@ int syctl_register(int argc, char **argv)
 		{ "ttl", required_argument, 0, 't' },      { "key-file", required_argument, 0, 'k' },
 		{ "registry", required_argument, 0, 'r' }, { "zone", required_argument, 0, 'z' },
 		{ "metadata", required_argument, 0, 'm' }, { "once", no_argument, 0, 'o' },
-		{ "help", no_argument, 0, 'h' },
+		{ "server-id", required_argument, 0, 'i' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
@@ -277,6 +296,10 @@ int syctl_register(int argc, char **argv)
 			break;
 		case 'o':
 			once = 1;
+			break;
+		case 'i':
+			if (parse_server_id_arg(optarg, &r.server_id))
+				return SYCTL_USAGE;
 			break;
 		case 'h':
 			register_usage(stdout);

@@ -192,6 +192,8 @@ int syctl_register_etcd(const struct sy_registration *r, const char *registry, i
 		json_object_set_new(v, "zone", json_string(r->zone));
 	if (r->metadata_json[0])
 		json_object_set_new(v, "metadata", json_loads(r->metadata_json, 0, NULL));
+	if (r->server_id)
+		json_object_set_new(v, "server_id", json_integer(r->server_id));
 	a.value = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(v);
 	if (!a.value || sy_etcd_format_key(a.prefix, r->service, &id, a.key, sizeof(a.key)) < 0 ||

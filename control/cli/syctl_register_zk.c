@@ -210,6 +210,8 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	v = json_pack("{s:i}", "weight", (int)r->weight);
 	if (v && r->zone[0])
 		json_object_set_new(v, "zone", json_string(r->zone));
+	if (v && r->server_id)
+		json_object_set_new(v, "server_id", json_integer(r->server_id));
 	if (v && r->metadata_json[0]) {
 		json_t *m = json_loads(r->metadata_json, 0, NULL);
 

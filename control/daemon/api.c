@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 #include <switchyard/counters.h>
+#include <switchyard/pkt_quic.h>
 
 #include "api.h"
 #include "bgp.h"
@@ -193,11 +194,12 @@ static json_t *services_json(struct sy_daemon *d)
 				      d->svc[i].b.degraded_reason);
 
 		/* how its new flows get a backend (docs/dataplane.md) */
-		json_object_update_new(o, json_pack("{s:s, s:s}", "scheduler",
+		json_object_update_new(o, json_pack("{s:s, s:s, s:b}", "scheduler",
 						    sy_scheduler_name(
 							    (cs->round_robin ? SY_SERVICE_ROUND_ROBIN : 0) |
 							    (cs->least_conns ? SY_SERVICE_LEAST_CONNS : 0)),
-						    "hash", sy_hash_fields_name(cs->hash_fields)));
+						    "hash", sy_hash_fields_name(cs->hash_fields), "quic",
+						    cs->quic));
 		/* its cap (sy_source_admit) and whether it publishes (publish.c) */
 		json_object_update_new(
 			o, json_pack("{s:I, s:I, s:I, s:s, s:s}", "max_backends",
@@ -254,6 +256,9 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 				       sy_be_source_name(b->source), "zone", b->zone,
 				       "last_seen_ms_ago", (json_int_t)(now - b->last_seen_ms), "mac", mac,
 				       "check", check));
+		if (b->server_id) /* its QUIC server ID (docs/dataplane.md) */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					    "server_id", json_integer(b->server_id));
 	}
 	return json_pack("{s:s, s:o, s:b, s:s}", "service", s->name, "backends", arr, "degraded",
 			 s->b.degraded, "reason", s->b.degraded_reason);
@@ -300,6 +305,10 @@ struct lookup {
 	uint32_t slot, table_size;
 	uint32_t hash_fields;         /* enum sy_hash_fields of the service */
 	uint32_t scheduler;           /* SY_SERVICE_ROUND_ROBIN, _LEAST_CONNS or 0 (Maglev) */
+	/* quic services: the server ID asked about (0: none) and its backend */
+	bool quic, quic_known;
+	uint32_t quic_id;
+	char quic_ep[80];
 	bool have_maglev, tracked, ask_dataplane;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
@@ -338,6 +347,60 @@ static void lookup_fragment(const struct sy_region_map *m, const struct sy_snaps
 		 slot3, fs->table_size, fs->name);
 }
 
+/* A quic service's short-header packets go by their CID's server ID
+ * (docs/dataplane.md, "QUIC connection IDs"): the backend of the ID asked
+ * about (server_id=, decimal or 0x hex), if any. 0, or -1 with L->error. */
+static int lookup_quic(const uint8_t *base, const struct sy_service *s, const char *arg,
+		       struct lookup *L)
+{
+	unsigned long v;
+	uint32_t idx;
+	char *end;
+
+	L->quic = s->flags & SY_SERVICE_QUIC;
+	if (!arg)
+		return 0;
+	v = strtoul(arg, &end, 0);
+	if (!L->quic) {
+		L->error = reply_error(400, "server_id: service %s is not a quic service", s->name);
+		return -1;
+	}
+	if (!*arg || *end || *arg == '-' || v < 1 || v > SY_QUIC_SERVER_ID_MAX) {
+		L->error = reply_error(400, "server_id: 1..%u (decimal or 0x hex)",
+				       SY_QUIC_SERVER_ID_MAX);
+		return -1;
+	}
+	L->quic_id = (uint32_t)v;
+	idx = sy_service_quic_backend(base, s, L->quic_id);
+	L->quic_known = idx != SY_MAGLEV_NONE;
+	if (L->quic_known)
+		sy_format_endpoint(&sy_service_backends(base, s)[idx].id, L->quic_ep,
+				   sizeof(L->quic_ep));
+	return 0;
+}
+
+/* The reason of a quic service's lookup, around the hash's or conntrack's
+ * (why, for long headers and unknown IDs). */
+static void lookup_quic_reason(struct lookup *L, const char *why)
+{
+	char w[201];
+
+	snprintf(w, sizeof(w), "%.200s", why);
+	if (!L->quic_id)
+		snprintf(L->why, sizeof(L->why),
+			 "%.200s; quic: short-header packets go by the server ID of their "
+			 "connection ID (ask with a server ID)", w);
+	else if (L->quic_known) {
+		snprintf(L->why, sizeof(L->why),
+			 "quic: server id 0x%x -> backend %s (short-header packets, ahead of "
+			 "conntrack); long headers: %.200s", L->quic_id, L->quic_ep, w);
+		snprintf(L->ep, sizeof(L->ep), "%s", L->quic_ep);
+	} else
+		snprintf(L->why, sizeof(L->why),
+			 "quic: unknown server id 0x%x (no backend of the service has it; counted "
+			 "in quic_cid_unknown), %.200s", L->quic_id, w);
+}
+
 static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, struct lookup *L)
 {
 	const char *svc = rq->arg(rq->arg_ctx, "service");
@@ -372,6 +435,8 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	snprintf(L->hx, sizeof(L->hx), "0x%08x", hash);
 	L->hash_fields = sy_service_hash_fields(s);
 	L->scheduler = s->flags & (SY_SERVICE_ROUND_ROBIN | SY_SERVICE_LEAST_CONNS);
+	if (lookup_quic(m->base, s, rq->arg(rq->arg_ctx, "server_id"), L))
+		return;
 
 	/* what the published table gives a new flow now; a tracked flow may be
 	 * pinned elsewhere by the connection table */
@@ -413,6 +478,8 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 				 sy_scheduler_lookup_why(L->scheduler), L->slot, L->table_size,
 				 dpwhy);
 	}
+	if (L->quic)
+		lookup_quic_reason(L, L->why);
 	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 					 "service", L->svc, "backend", L->ep, "reason", L->why,
 					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,

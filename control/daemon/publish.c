@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "netaddr.h"
 #include "registry_watch.h"
 
 /* Next-hop MAC of a backend: its own (config or learnt), the service's
@@ -44,6 +45,7 @@ static void spec_of(const struct sy_config_service *cs, struct sy_service_spec *
 	sp->hash_fields = cs->hash_fields;
 	sp->round_robin = cs->round_robin;
 	sp->least_conns = cs->least_conns;
+	sp->quic = cs->quic;
 	sp->table_size = cs->table_size;
 	sp->encap_src4 = cs->encap_source4;
 	memcpy(sp->encap_src6, cs->encap_source6, sizeof(sp->encap_src6));
@@ -127,6 +129,50 @@ static struct pending *pending_named(struct pending *pend, size_t np, const char
 	return NULL;
 }
 
+struct id_at {
+	uint32_t server_id, index;
+};
+
+static int id_at_cmp(const void *a, const void *b)
+{
+	const struct id_at *x = a, *y = b;
+
+	if (x->server_id != y->server_id)
+		return x->server_id < y->server_id ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Two backends of a service with one QUIC server ID (sources that cannot
+ * refuse a registration: an etcd key, a znode, two sources): the first in
+ * canonical order keeps it, the others publish without one (their short
+ * headers then go by the hash, counted), logged. The region refuses a
+ * service with a duplicate, which would hold up all of its changes. */
+static void drop_duplicate_server_ids(const char *svc, struct sy_backend_spec *be, uint32_t n)
+{
+	struct id_at *ids = malloc(sizeof(*ids) * (n ? n : 1));
+	uint32_t k = 0;
+
+	if (!ids) {
+		for (uint32_t i = 0; i < n; i++)
+			be[i].server_id = 0; /* no memory to check: route by the hash */
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (be[i].server_id)
+			ids[k++] = (struct id_at){ be[i].server_id, i };
+	qsort(ids, k, sizeof(*ids), id_at_cmp);
+	for (uint32_t i = 1; i < k; i++)
+		if (ids[i].server_id == ids[i - 1].server_id) {
+			char a[64];
+
+			sy_format_ip(be[ids[i].index].id.family, be[ids[i].index].id.addr, a, sizeof(a));
+			sy_logf("warn", "\"QUIC server ID taken by another backend: published without it\" service=%s backend=%s:%u server_id=%u",
+				svc, a, be[ids[i].index].id.port, ids[i].server_id);
+			be[ids[i].index].server_id = 0;
+		}
+	free(ids);
+}
+
 /* Phase 1 (locked): the desired set of a dirty service, with next hops. */
 static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now,
 		   struct pending *p)
@@ -160,11 +206,13 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		}
 		p->be[kept].id = p->set[j].id;
 		p->be[kept].weight = p->set[j].weight;
+		p->be[kept].server_id = b ? b->server_id : 0;
 		p->set[kept++] = p->set[j];
 	}
 	free(idx);
 	s->kept_unknown = unknown;
 	p->n = kept;
+	drop_duplicate_server_ids(s->name, p->be, kept);
 	spec_of(cfg, &p->spec);
 	p->spec.n_backends = kept;
 	p->spec.backends = p->be;

@@ -57,6 +57,16 @@ bool sy_source_admit(struct sy_daemon *d, struct sy_service_state *s,
  * panic threshold (backends.h). */
 bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
 		      const struct sy_backend_id *id, enum sy_leave how);
+/* A backend's QUIC server ID as its source gives it (0 = none): the
+ * service republishes when it changes. Call after sy_source_upsert(). */
+void sy_source_set_server_id(struct sy_daemon *d, struct sy_service_state *s, struct sy_be *b,
+			     uint32_t server_id);
+/* The present backend of s other than id registered with this QUIC server
+ * ID, NULL if none: a second backend may not take an ID (the source
+ * refuses it, or publishes it without the ID: docs/control.md). */
+const struct sy_be *sy_source_server_id_owner(const struct sy_service_state *s,
+					      uint32_t server_id, const struct sy_backend_id *id);
+
 /* The source can or cannot reach its registry: while it cannot, its
  * services keep their last known set (fail-static) and show degraded. */
 void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable);

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "netaddr.h"
 #include "registry_watch.h"
 #include "source.h"
 
@@ -46,6 +47,22 @@ static sy_mhd_result reject(struct sy_daemon *d, struct sy_service_state *s,
 		sy_logf("warn", "\"registration refused\" peer=%s service=%s status=%u error=\"%s: %s\"",
 			peer, s ? s->name : "?", status, what, why);
 	return sy_http_error(c, status, "%s: %s", what, why);
+}
+
+/* A registration whose QUIC server ID another backend of the service has:
+ * refused (409), as a packet's ID must name one backend. 1 with why. */
+static int server_id_taken(const struct sy_service_state *s, const struct sy_backend_id *id,
+			   uint32_t server_id, char *why, size_t len)
+{
+	const struct sy_be *o = sy_source_server_id_owner(s, server_id, id);
+	char a[64];
+
+	if (!o)
+		return 0;
+	sy_format_ip(o->id.family, o->id.addr, a, sizeof(a));
+	snprintf(why, len, "server_id %u (0x%x) is already backend %s:%u's in service %s",
+		 server_id, server_id, a, o->id.port, s->name);
+	return 1;
 }
 
 static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const char *url,
@@ -100,6 +117,8 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 		 * minute; its agent keeps trying and gets in once one leaves */
 		if (reg && !sy_source_admit(d, s, &id, SY_SRC_EMBEDDED, err, sizeof(err)))
 			return sy_http_error(c, 507, "%s", err);
+		if (reg && server_id_taken(s, &id, r.server_id, err, sizeof(err)))
+			return sy_http_error(c, 409, "%s", err);
 		d->reg_accepted++;
 		if (reg) {
 			struct sy_be *b = sy_svcb_find(&s->b, &id);
@@ -109,6 +128,7 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 			b = sy_source_upsert(d, s, &id, r.weight, SY_SRC_EMBEDDED, (uint64_t)ttl * 1000);
 			if (!b)
 				return sy_http_error(c, 500, "out of memory");
+			sy_source_set_server_id(d, s, b, r.server_id);
 			if (strcmp(b->zone, r.zone) || strcmp(b->metadata, r.metadata_json)) {
 				snprintf(b->zone, sizeof(b->zone), "%s", r.zone);
 				snprintf(b->metadata, sizeof(b->metadata), "%s", r.metadata_json);

@@ -519,6 +519,8 @@ static bool upsert(struct ctx *x, struct sy_service_state *s, const struct sy_et
 		return false;
 	snprintf(b->zone, sizeof(b->zone), "%s", e->zone);
 	snprintf(b->metadata, sizeof(b->metadata), "%s", e->metadata);
+	/* an ID another backend has: published without it (publish.c) */
+	sy_source_set_server_id(d, s, b, e->server_id);
 	if (verbose && (!was || old_w != e->weight)) {
 		char ep[80];
 

@@ -26,6 +26,7 @@ static void configured(struct sy_daemon *d)
 			b->has_mac = cb->has_mac;
 			memcpy(b->mac, cb->mac, 6);
 			snprintf(b->zone, sizeof(b->zone), "%s", cb->zone);
+			sy_source_set_server_id(d, s, b, cb->server_id);
 		}
 	}
 }

@@ -63,6 +63,7 @@ struct zk_child {
 	int64_t mzxid;           /* of the value last read; 0 = none */
 	struct sy_backend_id id;
 	uint32_t weight;
+	uint32_t server_id;      /* QUIC server ID, 0 = none */
 	char zone[32];
 	char metadata[1024];
 };
@@ -156,6 +157,7 @@ static int parse_value(const char *buf, int len, struct zk_child *c, char *why, 
 	int rc = sy_zk_parse_value(buf, len > 0 ? (size_t)len : 0, &e, why, whylen);
 
 	c->weight = e.weight;
+	c->server_id = e.server_id;
 	memcpy(c->zone, e.zone, sizeof(c->zone));
 	memcpy(c->metadata, e.metadata, sizeof(c->metadata));
 	return rc;
@@ -321,6 +323,8 @@ static void reconcile(struct zk_worker *w, struct zk_svc *zs, bool removals)
 			continue;
 		snprintf(b->zone, sizeof(b->zone), "%s", c->zone);
 		snprintf(b->metadata, sizeof(b->metadata), "%s", c->metadata);
+		/* an ID another backend has: published without it (publish.c) */
+		sy_source_set_server_id(d, s, b, c->server_id);
 		if (!was || old_w != c->weight) {
 			sy_format_endpoint(&c->id, a, sizeof(a));
 			sy_logf("info", "\"backend registered\" service=%s backend=%s weight=%u source=zookeeper",

@@ -151,6 +151,27 @@ struct sy_be *sy_source_upsert(struct sy_daemon *d, struct sy_service_state *s,
 	return b;
 }
 
+void sy_source_set_server_id(struct sy_daemon *d, struct sy_service_state *s, struct sy_be *b,
+			     uint32_t server_id)
+{
+	if (b->server_id == server_id)
+		return;
+	b->server_id = server_id;
+	sy_daemon_mark(d, s);
+}
+
+const struct sy_be *sy_source_server_id_owner(const struct sy_service_state *s,
+					      uint32_t server_id, const struct sy_backend_id *id)
+{
+	for (uint32_t i = 0; server_id && i < s->b.n; i++) {
+		const struct sy_be *b = &s->b.be[i];
+
+		if (b->present && b->server_id == server_id && sy_backend_id_cmp(&b->id, id))
+			return b;
+	}
+	return NULL;
+}
+
 uint32_t sy_service_counted(const struct sy_service_state *s)
 {
 	return s->b.n + s->kept_unknown;

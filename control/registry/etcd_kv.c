@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
+
 #include "etcd_kv.h"
 #include "netaddr.h"
 
@@ -180,6 +182,23 @@ int sy_registry_endpoint_parse(const char *ep, struct sy_backend_id *id, char *w
 	return sy_backend_id_check(id, false, why, whylen);
 }
 
+int sy_registry_value_server_id(const json_t *value, uint32_t *out, char *why, size_t whylen)
+{
+	const json_t *v = json_object_get(value, "server_id");
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > SY_QUIC_SERVER_ID_MAX) {
+		snprintf(why, whylen, "server_id: an integer 1..%u expected (a QUIC server ID)",
+			 SY_QUIC_SERVER_ID_MAX);
+		return -1;
+	}
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
 int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
 			size_t whylen)
 {
@@ -188,6 +207,7 @@ int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e,
 	int rc = -1;
 
 	e->weight = 1;
+	e->server_id = 0;
 	e->zone[0] = 0;
 	e->metadata[0] = 0;
 	if (!len)
@@ -210,6 +230,8 @@ int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e,
 		}
 		e->weight = (uint32_t)json_integer_value(w);
 	}
+	if (sy_registry_value_server_id(j, &e->server_id, why, whylen))
+		goto out;
 	if (z) {
 		const char *s = json_string_value(z);
 		size_t n = s ? strlen(s) : 0;
@@ -271,6 +293,7 @@ int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *c, char
 	int rc = -1;
 
 	c->weight = 1;
+	c->server_id = 0;
 	c->zone[0] = 0;
 	c->metadata[0] = 0;
 	if (len == 0)
@@ -293,6 +316,8 @@ int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *c, char
 		}
 		c->weight = (uint32_t)json_integer_value(v);
 	}
+	if (sy_registry_value_server_id(j, &c->server_id, why, whylen))
+		goto out;
 	v = json_object_get(j, "zone");
 	if (v) {
 		if (!json_is_string(v) || !zk_zone_ok(json_string_value(v))) {

@@ -46,6 +46,7 @@ struct sy_etcd_entry {
 	char service[SY_NAME_MAX];
 	struct sy_backend_id id;
 	uint32_t weight;
+	uint32_t server_id;                  /* QUIC server ID, 0 = none */
 	char zone[SY_ETCD_ZONE_MAX];
 	char metadata[SY_ETCD_METADATA_MAX]; /* compact JSON object or "" */
 };
@@ -61,16 +62,23 @@ int sy_etcd_parse_key(const uint8_t *key, size_t len, const char *prefix,
  * reason in why. */
 int sy_registry_endpoint_parse(const char *ep, struct sy_backend_id *id, char *why,
 			       size_t whylen);
-/* Value bytes -> weight, zone, metadata of e. 0, or -1 with the reason. */
+/* Value bytes -> weight, zone, metadata, server_id of e. 0, or -1 with the
+ * reason. */
 int sy_etcd_parse_value(const uint8_t *val, size_t len, struct sy_etcd_entry *e, char *why,
 			size_t whylen);
 /* The ZooKeeper registry's znode data (source_zookeeper.c): a JSON object
- * with optional weight (0..65535, default 1), zone ([A-Za-z0-9_.-]{0,31})
- * and metadata (an object, stored compact with sorted keys); other keys are
- * ignored; empty data means all defaults. Fills weight, zone and metadata of
- * e (only those). 0, or -1 with the reason in why. */
+ * with optional weight (0..65535, default 1), zone ([A-Za-z0-9_.-]{0,31}),
+ * metadata (an object, stored compact with sorted keys) and server_id (a
+ * QUIC server ID, 1..16777215); other keys are ignored; empty data means
+ * all defaults. Fills weight, zone, metadata and server_id of e (only
+ * those). 0, or -1 with the reason in why. */
 int sy_zk_parse_value(const char *buf, size_t len, struct sy_etcd_entry *e, char *why,
 		      size_t whylen);
+/* The optional "server_id" of a registry value (etcd, ZooKeeper): a QUIC
+ * server ID 1..16777215 into *out (0 when absent). 0, or -1 with the
+ * reason in why. */
+int sy_registry_value_server_id(const json_t *value, uint32_t *out, char *why, size_t whylen);
+
 /* The key of a backend: prefix + service + "/" + endpoint. Returns the
  * length, or -1 if it does not fit. */
 int sy_etcd_format_key(const char *prefix, const char *service, const struct sy_backend_id *id,

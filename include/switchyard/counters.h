@@ -48,7 +48,9 @@
 	X(FRAG_FOLLOWED, "frag_followed", "later VIP fragments sent after their datagram's first fragment, to its flow's backend (also in fragments)") \
 	X(FRAG_UNTRACKED, "frag_untracked", "later VIP fragments whose first fragment was not seen in time, balanced on the 3-tuple hash (also in fragments)") \
 	X(CT_BYPASS, "ct_bypass", "packets of new flows forwarded to their Maglev backend without a conntrack entry: over the new-flow budget of the lcore or CPU, or TCP without SYN under the SYN-only mode") \
-	X(CT_BYPASS_NO_SYN, "ct_bypass_no_syn", "TCP packets without SYN of no tracked flow, forwarded untracked under the SYN-only mode (also in ct_bypass)")
+	X(CT_BYPASS_NO_SYN, "ct_bypass_no_syn", "TCP packets without SYN of no tracked flow, forwarded untracked under the SYN-only mode (also in ct_bypass)") \
+	X(QUIC_CID_ROUTED, "quic_cid_routed", "QUIC short-header packets sent to the backend registered with their connection ID's server ID (quic services)") \
+	X(QUIC_CID_UNKNOWN, "quic_cid_unknown", "QUIC short-header packets whose server ID no backend of the service has, of an unknown CID version, or too short: balanced by the service's hash")
 
 enum sy_counter {
 #define SY_X(id, name, help) SY_C_##id,

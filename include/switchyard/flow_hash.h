@@ -118,6 +118,11 @@ static inline int sy_hash_fields_parse(const char *name)
  * flow will. */
 #define SY_SERVICE_ROUND_ROBIN 4u
 
+/* services[].quic: short-header QUIC packets go by the server ID of their
+ * connection ID (switchyard/pkt_quic.h). 16: 8 is least-connections's
+ * (branch i15-lc), the flags byte's next bit. */
+#define SY_SERVICE_QUIC 16u
+
 /* How `syctl lookup` explains a round-robin service's flow that no table
  * holds yet (control/daemon/api.c, the dataplane's telemetry lookup); a
  * "maglev: slot ..." for its untracked packets follows. */

@@ -35,7 +35,8 @@
 #include "region_types.h"
 
 #define SY_REGION_MAGIC 0x4e4f494745525953ull /* "SYREGION" little-endian */
-#define SY_REGION_ABI_VERSION 4u /* 4: the port counter block (ports_off), region_id */
+#define SY_REGION_ABI_VERSION 5u /* 4: the port counter block (ports_off), region_id;
+				  * 5: QUIC server IDs (sy_service.quic_off) */
 #define SY_SNAPSHOT_MAGIC 0x544f4e5350414e53ull /* "SNAPSNOT" */
 #define SY_SERVICE_MAGIC 0x4543495652455359ull  /* "YSERVICE" */
 
@@ -64,7 +65,13 @@ struct sy_backend {
 	uint8_t mac[6];  /* next hop (l2dsr: the backend itself) */
 	uint8_t flags;   /* SY_BACKEND_* */
 	uint8_t pad;
-	uint32_t pad2;
+	uint32_t server_id; /* QUIC server ID (pkt_quic.h), 0 = none */
+};
+
+/* QUIC server ID -> index into the service's backend array, sorted by ID. */
+struct sy_quic_ref {
+	uint32_t server_id;
+	uint32_t index;
 };
 
 /* uid -> index into the service's backend array, sorted by uid. */
@@ -82,7 +89,8 @@ struct sy_service {
 	uint32_t slot;         /* per-VIP counter index, stable while it exists */
 	uint8_t fwd_mode;      /* enum sy_fwd_mode */
 	uint8_t flags;         /* enum sy_hash_fields in the low bits (sy_service_hash_fields),
-			        * SY_SERVICE_ROUND_ROBIN, SY_SERVICE_LEAST_CONNS */
+			        * SY_SERVICE_ROUND_ROBIN, SY_SERVICE_LEAST_CONNS,
+			        * SY_SERVICE_QUIC */
 	uint16_t gue_port;     /* outer UDP destination port, network order */
 	uint32_t hash_seed;    /* fleet flow-hash seed */
 	uint32_t table_size;   /* Maglev M (prime) */
@@ -93,6 +101,9 @@ struct sy_service {
 	uint64_t backends_off; /* struct sy_backend[n_backends], canonical order */
 	uint64_t refs_off;     /* struct sy_backend_ref[n_backends], by uid */
 	uint64_t table_off;    /* uint32_t[table_size], backend index or NONE */
+	uint64_t quic_off;     /* struct sy_quic_ref[n_quic], by server ID */
+	uint32_t n_quic;       /* backends with a QUIC server ID */
+	uint32_t pad;
 	uint64_t object_size;  /* bytes from this header to the table's end */
 	uint64_t checksum;     /* FNV-1a of the object with this field zero */
 };
@@ -451,6 +462,27 @@ static inline uint32_t sy_service_find_uid(const uint8_t *base,
 		if (r[mid].uid == uid)
 			return r[mid].index;
 		if (r[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SY_MAGLEV_NONE;
+}
+
+/* Index of the backend registered with QUIC server ID id, or
+ * SY_MAGLEV_NONE (pkt_quic.h). */
+static inline uint32_t sy_service_quic_backend(const uint8_t *base, const struct sy_service *s,
+					       uint32_t id)
+{
+	const struct sy_quic_ref *r = (const struct sy_quic_ref *)(base + s->quic_off);
+	uint32_t lo = 0, hi = s->n_quic;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (r[mid].server_id == id)
+			return r[mid].index;
+		if (r[mid].server_id < id)
 			lo = mid + 1;
 		else
 			hi = mid;

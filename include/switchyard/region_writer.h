@@ -28,6 +28,8 @@ struct sy_backend_spec {
 	struct sy_backend_id id;
 	uint32_t weight;  /* 0 = draining */
 	uint8_t mac[6];   /* next hop */
+	uint32_t server_id; /* QUIC server ID (pkt_quic.h), 0 = none; unique
+			     * in its service, at most SY_QUIC_SERVER_ID_MAX */
 };
 
 struct sy_service_spec {
@@ -39,6 +41,7 @@ struct sy_service_spec {
 	uint8_t hash_fields;    /* enum sy_hash_fields: what of a flow is hashed */
 	uint8_t round_robin;    /* 1: scheduler round-robin (SY_SERVICE_ROUND_ROBIN) */
 	uint8_t least_conns;    /* 1: scheduler least-connections (SY_SERVICE_LEAST_CONNS) */
+	uint8_t quic;           /* 1: QUIC connection-ID routing (SY_SERVICE_QUIC) */
 	uint32_t table_size;    /* 0 = SY_MAGLEV_DEFAULT_M */
 	uint32_t encap_src4;
 	uint32_t encap_src6[4];

@@ -88,6 +88,14 @@
  *                with its ports, veth and generic XDP run on the sender's
  *                CPU), and only fragments touch it. Pinned with the rest; a
  *                pin set without it (an earlier version) gets it created.
+ *   sy_quic_ids  HASH   struct sy_xdp_quic_key -> uint64_t backend ref
+ *                (sy_xdp_ref()): the QUIC server IDs of the backends of
+ *                quic services (switchyard/pkt_quic.h), the region's
+ *                sy_service_quic_backend(). Synced after the backends
+ *                and tables: stale keys deleted, then new ones written (a
+ *                service slot reused must not keep a departed one's IDs); a ref is
+ *                taken only for a backend of the packet's service that is
+ *                not gone (as a conntrack entry's). bpf/xdp_quic_ids.c.
  *   sy_config    ARRAY[1] struct sy_xdp_config: port MAC, MTU, timeouts,
  *                ICMP error rate, new-flow guard.
  *   sy_icmp_bucket PERCPU_ARRAY[1] struct sy_token_bucket: each CPU's ICMP
@@ -126,7 +134,7 @@ struct sy_xdp_service {
 	uint8_t fwd_mode;       /* enum sy_fwd_mode (region.h) */
 	uint8_t flags;          /* struct sy_service's (region.h): enum
 				 * sy_hash_fields in the low bits,
-				 * SY_SERVICE_ROUND_ROBIN; 0 in earlier
+				 * SY_SERVICE_ROUND_ROBIN, SY_SERVICE_QUIC; 0 in earlier
 				 * versions' pins (padding): 5-tuple, Maglev */
 	uint16_t gue_port;      /* network order; 0 = SY_GUE_DEFAULT_PORT */
 	uint32_t hash_seed;
@@ -234,6 +242,11 @@ static inline uint64_t sy_xdp_conns_own_next(uint64_t published, uint64_t own)
 
 	return (own >> 32) == epoch ? own + 1 : sy_xdp_conns_pack(1, epoch);
 }
+/* Key of sy_quic_ids. */
+struct sy_xdp_quic_key {
+	uint32_t svc_slot;  /* the service's slot */
+	uint32_t server_id; /* 1 .. SY_QUIC_SERVER_ID_MAX */
+};
 
 /* Entries of sy_frag: datagrams in flight whose first fragment was seen. */
 #define SY_XDP_FRAG_ENTRIES 16384u

@@ -223,7 +223,8 @@ static void run_case(void **state)
 			ok = false;
 		}
 		if (ok && (c->counter == SY_C_FWD_PKTS || c->counter == SY_C_FRAGMENTS ||
-			   c->counter == SY_C_FRAG_UNTRACKED)) {
+			   c->counter == SY_C_FRAG_UNTRACKED ||
+			   c->counter == SY_C_QUIC_CID_UNKNOWN)) {
 			char why[128];
 
 			if (sy_corpus_check_backend(env.map->base, env.snap, &t, out, out_len, why,

@@ -62,6 +62,7 @@
 
 #include <switchyard/counters.h>
 #include <switchyard/pkt_hdr.h>
+#include <switchyard/pkt_quic.h>
 #include <switchyard/region_writer.h>
 
 #include "lb.h"
@@ -751,6 +752,250 @@ static void least_conns_both_paths(void **state)
 	}
 }
 
+/* ---- QUIC connection IDs (switchyard/pkt_quic.h) ----------------------------------- */
+
+/* quic4: UDP 198.18.200.3:443, quic: true; backends .22.1 (server ID
+ * 0x123), .22.2 (0x10001: a version-2 CID only), .22.3 (none), .22.4 (77). */
+static void set_quic4(int stage)
+{
+	struct sy_backend_spec be[4];
+	struct sy_service_spec s = {
+		.name = "quic4",
+		.vip = { .port = htons(443), .proto = SY_IPPROTO_UDP, .family = SY_AF_INET },
+		.fwd_mode = SY_FWD_IPIP,
+		.hash_seed = 5,
+		.quic = 1,
+		.table_size = 251,
+		.backends = be,
+	};
+	static const uint32_t ids[4] = { 0x123, 0x10001, 0, 77 };
+	char err[256] = "";
+	uint32_t n = 0;
+
+	addr("198.18.200.3", s.vip.addr);
+	assert_int_equal(inet_pton(AF_INET, "198.18.0.1", &s.encap_src4), 1);
+	for (int i = 0; i < 4; i++) {
+		char a[32];
+
+		if (stage == 1 && i == 0)
+			continue; /* stage 1: .22.1 (0x123) left, .22.4 now 78 */
+		snprintf(a, sizeof(a), "198.18.22.%d", i + 1);
+		backend(&be[n], a, 443, (uint8_t)(0x31 + i), 1);
+		be[n++].server_id = stage == 1 && i == 3 ? 78 : ids[i];
+	}
+	s.n_backends = n;
+	if (sy_writer_set_service(env.w, &s, err, sizeof(err)))
+		print_message("quic4: %s\n", err);
+	assert_string_equal(err, "");
+}
+
+/* A UDP frame of flow f whose payload is the first plen bytes of q (up to
+ * 32; the rest of the 32 zero when plen is 32, else the datagram is cut). */
+static uint32_t quic_frame(const struct flow *f, const uint8_t *q, uint32_t plen, uint8_t *o)
+{
+	uint32_t len = frame(f, 0, o), l4 = f->family == SY_AF_INET ? 34 : 54;
+	struct sy_ip4_hdr ip;
+
+	memset(o + l4 + 8, 0, 32);
+	memcpy(o + l4 + 8, q, plen);
+	if (plen == 32)
+		return len;
+	/* a shorter datagram: the UDP and IPv4 lengths follow (IPv4 only) */
+	assert_int_equal(f->family, SY_AF_INET);
+	memcpy(&ip, o + 14, 20);
+	ip.tot_len = htons((uint16_t)(20 + 8 + plen));
+	ip.csum = 0;
+	ip.csum = csum16(&ip, 20);
+	memcpy(o + 14, &ip, 20);
+	o[l4 + 4] = 0;
+	o[l4 + 5] = (uint8_t)(8 + plen);
+	return 14 + 20 + 8 + plen;
+}
+
+/* A short header (fixed bit set) whose CID carries server_id in this
+ * version (0/3: the raw top bits, no ID). */
+static void short_header(uint8_t q[32], uint32_t version, uint32_t server_id)
+{
+	memset(q, 0, 32);
+	q[0] = 0x40 | 0x01; /* short header, fixed bit, key phase 0, pn length 2 */
+	if (version == SY_QUIC_CID_V1 || version == SY_QUIC_CID_V2)
+		assert_int_equal(sy_quic_cid_encode(version, server_id, q + 1), 0);
+	else
+		q[1] = (uint8_t)(version << 6 | 0x12);
+	for (int i = 5; i < 9; i++)
+		q[i] = (uint8_t)(0xa0 + i); /* the rest of the 8-byte CID: the backend's */
+}
+
+static const char *quic_backend_addr(uint32_t server_id)
+{
+	return server_id == 0x123	? "198.18.22.1"
+	       : server_id == 0x10001 ? "198.18.22.2"
+	       : server_id == 77      ? "198.18.22.4"
+				      : NULL;
+}
+
+/* The backend the hash gives flow f now (Maglev, as no table holds it). */
+static void maglev_dest(const struct flow *f, char *buf, size_t n)
+{
+	struct sy_vip_key vk = { .port = htons(443), .proto = SY_IPPROTO_UDP,
+				 .family = SY_AF_INET };
+	struct sy_flow_key k = { .sport = htons(f->sport), .dport = htons(f->dport),
+				 .proto = f->proto, .family = f->family };
+	const struct sy_service *s;
+	int tracked;
+	uint32_t idx;
+
+	memcpy(vk.addr, f->dst, 16);
+	memcpy(k.src, f->src, 16);
+	memcpy(k.dst, f->dst, 16);
+	s = sy_snapshot_match(env.map->base, env.lb.snap, &vk);
+	assert_non_null(s);
+	idx = sy_lb_predict(&env.lb, s, &k, &tracked);
+	assert_int_equal(tracked, 0);
+	inet_ntop(AF_INET, sy_service_backends(env.map->base, s)[idx].id.addr, buf, (socklen_t)n);
+}
+
+static void quic_counters(const uint64_t *d0, const uint64_t *x0, uint64_t routed, uint64_t unknown)
+{
+	uint64_t x1[SY_LCORE_NCOUNTERS];
+
+	sy_xdp_read_counters(env.x, x1);
+	for (int c = 0; c < SY_C__COUNT; c++) {
+		if (c == SY_C_RX_PKTS || c == SY_C_RX_BYTES || c == SY_C_TX_PKTS ||
+		    c == SY_C_TX_BYTES)
+			continue;
+		if (env.lb.stats->counters[c] - d0[c] != x1[c] - x0[c])
+			print_message("quic: counter %d: DPDK +%llu, XDP +%llu\n", c,
+				      (unsigned long long)(env.lb.stats->counters[c] - d0[c]),
+				      (unsigned long long)(x1[c] - x0[c]));
+		assert_int_equal(env.lb.stats->counters[c] - d0[c], x1[c] - x0[c]);
+	}
+	assert_int_equal(x1[SY_C_QUIC_CID_ROUTED] - x0[SY_C_QUIC_CID_ROUTED], routed);
+	assert_int_equal(x1[SY_C_QUIC_CID_UNKNOWN] - x0[SY_C_QUIC_CID_UNKNOWN], unknown);
+}
+
+/* Long headers by the hash; short headers v1 and v2 to the registered
+ * backend whatever the client's port, and before conntrack; unknown IDs,
+ * unknown CID versions, cut datagrams and a clear fixed bit by the hash,
+ * counted; a service without quic reads nothing. Both paths alike. */
+static void quic_connection_ids(void **state)
+{
+	uint64_t x0[SY_LCORE_NCOUNTERS], d0[SY_C__COUNT];
+	uint64_t routed = 0, unknown = 0;
+	struct flow f = { .svc = SVC_IPIP4, .family = SY_AF_INET, .proto = SY_IPPROTO_UDP,
+			  .dport = 443 };
+	uint8_t q[32], in[MAXFRAME];
+	char d[48], want[48];
+	uint32_t len;
+
+	(void)state;
+	set_quic4(0);
+	publish();
+	addr("198.18.200.3", f.dst);
+	memcpy(d0, env.lb.stats->counters, sizeof(d0));
+	sy_xdp_read_counters(env.x, x0);
+
+	/* 1. Initial (long header, type 0) and Handshake: the hash, uncounted */
+	for (int i = 0; i < 40; i++) {
+		addr("198.18.130.1", f.src);
+		f.src[0] = htonl(0xc6128200u + (uint32_t)i);
+		f.sport = (uint16_t)(20000 + i);
+		memset(q, 0, sizeof(q));
+		q[0] = (uint8_t)(i & 1 ? 0xe0 : 0xc0); /* Handshake / Initial */
+		q[1] = 0, q[2] = 0, q[3] = 0, q[4] = 1; /* version 1 */
+		q[5] = 8;
+		assert_int_equal(sy_quic_cid_encode(SY_QUIC_CID_V2, 0x10001, q + 6), 0);
+		maglev_dest(&f, want, sizeof(want));
+		len = quic_frame(&f, q, 32, in);
+		both_paths(&f, in, len, d, sizeof(d));
+		assert_string_equal(d, want);
+	}
+	quic_counters(d0, x0, 0, 0);
+
+	/* 2. short headers, v1 and v2: the registered backend, from 60 ports
+	 * of one client (NAT rebinding) and after the long headers above
+	 * made conntrack entries elsewhere (flows 0..39 again) */
+	for (int i = 0; i < 100; i++) {
+		static const uint32_t ids[3] = { 0x123, 0x10001, 77 };
+		uint32_t id = ids[i % 3], version = id > 0xffff || i % 2 ? SY_QUIC_CID_V2 : SY_QUIC_CID_V1;
+
+		if (i < 40) {
+			f.src[0] = htonl(0xc6128200u + (uint32_t)i);
+			f.sport = (uint16_t)(20000 + i);
+		} else {
+			addr("198.18.131.7", f.src);
+			f.sport = (uint16_t)(30000 + 7 * i);
+		}
+		short_header(q, version, id);
+		len = quic_frame(&f, q, 32, in);
+		both_paths(&f, in, len, d, sizeof(d));
+		assert_string_equal(d, quic_backend_addr(id));
+		routed++;
+	}
+	quic_counters(d0, x0, routed, unknown);
+
+	/* 3. by the hash, counted: an ID nobody has, CID versions 0 and 3, a
+	 * datagram too short for an 8-byte CID, the fixed bit clear */
+	for (int i = 0; i < 50; i++) {
+		uint32_t plen = 32;
+
+		addr("198.18.132.1", f.src);
+		f.src[0] = htonl(0xc6128400u + (uint32_t)i);
+		f.sport = (uint16_t)(40000 + i);
+		switch (i % 5) {
+		case 0: short_header(q, SY_QUIC_CID_V2, 0x424242); break;
+		case 1: short_header(q, 0, 0); break;
+		case 2: short_header(q, 3, 0); break;
+		case 3: short_header(q, SY_QUIC_CID_V1, 0x123); plen = 8; break;
+		case 4: short_header(q, SY_QUIC_CID_V1, 0x123); q[0] = 0x01; break;
+		}
+		maglev_dest(&f, want, sizeof(want));
+		len = quic_frame(&f, q, plen, in);
+		both_paths(&f, in, len, d, sizeof(d));
+		assert_string_equal(d, want);
+		unknown++;
+	}
+	quic_counters(d0, x0, routed, unknown);
+
+	/* 4. the same short header to gue6 (no quic): nothing read, nothing counted */
+	{
+		struct flow g = env.flows[SVC_GUE6];
+
+		short_header(q, SY_QUIC_CID_V1, 0x123);
+		len = quic_frame(&g, q, 32, in);
+		both_paths(&g, in, len, d, sizeof(d));
+	}
+	quic_counters(d0, x0, routed, unknown);
+
+	/* 5. .22.1 leaves and .22.4 changes its ID to 78: 0x123 and 77 go by
+	 * the hash (the region's table and sy_quic_ids follow), 78 to .22.4 */
+	set_quic4(1);
+	publish();
+	for (int i = 0; i < 30; i++) {
+		static const uint32_t ids[3] = { 0x123, 77, 78 };
+		uint32_t id = ids[i % 3];
+
+		addr("198.18.133.1", f.src);
+		f.src[0] = htonl(0xc6128500u + (uint32_t)i);
+		f.sport = (uint16_t)(50000 + i);
+		short_header(q, SY_QUIC_CID_V2, id);
+		if (id != 78)
+			maglev_dest(&f, want, sizeof(want));
+		len = quic_frame(&f, q, 32, in);
+		both_paths(&f, in, len, d, sizeof(d));
+		assert_string_equal(d, id == 78 ? "198.18.22.4" : want);
+		assert_string_not_equal(d, "198.18.22.1");
+		if (id == 78)
+			routed++;
+		else
+			unknown++;
+	}
+	quic_counters(d0, x0, routed, unknown);
+	print_message("quic: 40 long headers by the hash, %llu short headers to their server ID's "
+		      "backend, %llu unknown by the hash, on both paths\n",
+		      (unsigned long long)routed, (unsigned long long)unknown);
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -830,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(same_backend_both_paths),
 		cmocka_unit_test(fragments_follow_their_flow),
 		cmocka_unit_test(least_conns_both_paths),
+		cmocka_unit_test(quic_connection_ids),
 	};
 
 	return cmocka_run_group_tests_name("xdp_vs_dpdk", tests, setup, teardown);

@@ -248,7 +248,8 @@ bool sy_corpus_needs_tuple(int counter)
 	       counter == SY_C_ICMP_TO_BACKEND || counter == SY_C_ICMP_TOO_BIG_SENT ||
 	       counter == SY_C_DROP_MTU || counter == SY_C_DROP_FAMILY ||
 	       counter == SY_C_DROP_NO_ROOM || counter == SY_C_DROP_NO_BACKEND ||
-	       counter == SY_C_ICMP_SUPPRESSED_DEST || counter == SY_C_ICMP_RATE_LIMITED;
+	       counter == SY_C_ICMP_SUPPRESSED_DEST || counter == SY_C_ICMP_RATE_LIMITED ||
+	       counter == SY_C_QUIC_CID_ROUTED || counter == SY_C_QUIC_CID_UNKNOWN;
 }
 
 void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_corpus_tuple *t,
@@ -286,6 +287,15 @@ void sy_corpus_expected_delta(const struct sy_corpus_case *c, const struct sy_co
 		break;
 	case SY_C_ICMP_TO_BACKEND:
 		exp[SY_C_FWD_PKTS] = 1;
+		break;
+	case SY_C_QUIC_CID_ROUTED:
+		/* by its connection ID: no conntrack (docs/dataplane.md) */
+		exp[SY_C_FWD_PKTS] = 1;
+		break;
+	case SY_C_QUIC_CID_UNKNOWN:
+		/* by the hash as any packet of a new flow */
+		exp[SY_C_FWD_PKTS] = 1;
+		exp[SY_C_CT_NEW] = 1;
 		break;
 	case SY_C_ICMP_SUPPRESSED_DEST:
 	case SY_C_ICMP_RATE_LIMITED:

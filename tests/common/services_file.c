@@ -94,6 +94,8 @@ static int parse_service(char **tok, int n, struct file_service *fs, char *msg, 
 			s->hash_seed = (uint32_t)strtoul(eq, NULL, 0);
 		} else if (strcmp(tok[i], "gue_port") == 0) {
 			s->gue_port = htons((uint16_t)strtoul(eq, NULL, 10));
+		} else if (strcmp(tok[i], "quic") == 0) {
+			s->quic = (uint8_t)(strtoul(eq, NULL, 10) != 0);
 		} else if (strcmp(tok[i], "src4") == 0 && !parse_addr(eq, &fam, a) &&
 			   fam == SY_AF_INET) {
 			s->encap_src4 = a[0];
@@ -115,7 +117,7 @@ static int parse_backend(char **tok, int n, struct file_service *svc, int n_svc,
 	struct sy_backend_spec b = { .weight = 1 };
 
 	if (n < 5) {
-		snprintf(msg, len, "backend needs SERVICE ADDR PORT MAC [WEIGHT]");
+		snprintf(msg, len, "backend needs SERVICE ADDR PORT MAC [WEIGHT] [sid=ID]");
 		return -1;
 	}
 	for (int i = 0; i < n_svc; i++)
@@ -130,8 +132,13 @@ static int parse_backend(char **tok, int n, struct file_service *svc, int n_svc,
 		return -1;
 	}
 	b.id.port = (uint16_t)strtoul(tok[3], NULL, 10);
-	if (n > 5)
-		b.weight = (uint32_t)strtoul(tok[5], NULL, 10);
+	/* then [WEIGHT] [sid=QUIC_SERVER_ID] */
+	for (int i = 5; i < n; i++) {
+		if (strncmp(tok[i], "sid=", 4) == 0)
+			b.server_id = (uint32_t)strtoul(tok[i] + 4, NULL, 0);
+		else
+			b.weight = (uint32_t)strtoul(tok[i], NULL, 10);
+	}
 	if (fs->n == fs->cap) {
 		uint32_t cap = fs->cap ? fs->cap * 2 : 8;
 		struct sy_backend_spec *nb = realloc(fs->be, cap * sizeof(*nb));

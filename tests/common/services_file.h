@@ -5,10 +5,11 @@
  * One directive per line, '#' starts a comment:
  *
  *   service NAME tcp|udp VIP PORT ipip|gue|l2dsr [m=PRIME] [seed=N]
- *           [gue_port=N] [src4=IPV4] [src6=IPV6]
- *   backend NAME ADDR PORT MAC [WEIGHT]
+ *           [gue_port=N] [src4=IPV4] [src6=IPV6] [quic=1]
+ *   backend NAME ADDR PORT MAC [WEIGHT] [sid=QUIC_SERVER_ID]
  *
  * PORT 0 is an all-ports service; WEIGHT defaults to 1 (0 = draining).
+ * quic=1: QUIC connection-ID routing (pkt_quic.h), sid= a backend's ID.
  * Applying a file makes the region hold exactly its services.
  */
 #ifndef SY_TESTS_SERVICES_FILE_H

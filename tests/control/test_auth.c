@@ -736,6 +736,13 @@ static void test_parse_ok(void **state)
 	assert_string_equal(r.zone, "");
 	assert_string_equal(r.metadata_json, "");
 	assert_int_equal(r.ttl_s, 0);
+	assert_int_equal(r.server_id, 0); /* no QUIC server ID */
+
+	/* a QUIC server ID, the largest there is */
+	body = "{\"service\":\"web\",\"address\":\"198.18.0.11\",\"port\":443,"
+	       "\"server_id\":16777215,\"timestamp_ms\":0,\"nonce\":\"" NONCE2 "\"}";
+	assert_int_equal(sy_registration_parse(body, strlen(body), &r, err, sizeof(err)), 0);
+	assert_int_equal(r.server_id, 0xffffff);
 
 	/* a mapped address is stored as IPv4; weight 0 (drain) is allowed */
 	body = "{\"service\":\"web\",\"address\":\"::ffff:198.18.0.12\",\"port\":1,"
@@ -780,6 +787,10 @@ static const struct bad_body {
 	{ "{" REQ ",\"ttl_s\":1}", "ttl_s" },
 	{ "{" REQ ",\"ttl_s\":0}", "ttl_s" },
 	{ "{" REQ ",\"ttl_s\":3601}", "ttl_s" },
+	{ "{" REQ ",\"server_id\":0}", "server_id: 0 is out of range 1..16777215" },
+	{ "{" REQ ",\"server_id\":16777216}", "server_id: 16777216 is out of range" },
+	{ "{" REQ ",\"server_id\":-5}", "server_id" },
+	{ "{" REQ ",\"server_id\":\"0x123\"}", "server_id: must be an integer" },
 	{ "{" REQ ",\"zone\":7}", "zone" },
 	{ "{" REQ ",\"zone\":\"a b\"}", "zone" },
 	{ "{" REQ ",\"zone\":\"0123456789012345678901234567890123\"}", "zone" },
@@ -1176,6 +1187,7 @@ static void test_build(void **state)
 	strcpy(r.zone, "a");
 	strcpy(r.metadata_json, "{\"version\":\"1.2\"}");
 	r.ttl_s = 5;
+	r.server_id = 0x123;
 	r.timestamp_ms = NOW;
 	strcpy(r.nonce, NONCE1);
 
@@ -1185,7 +1197,7 @@ static void test_build(void **state)
 	assert_string_equal(body,
 		"{\"service\":\"web\",\"address\":\"198.18.0.11\",\"port\":80,"
 		"\"weight\":1,\"zone\":\"a\",\"metadata\":{\"version\":\"1.2\"},"
-		"\"ttl_s\":5,\"timestamp_ms\":1795000000000,\"nonce\":\"" NONCE1 "\"}");
+		"\"ttl_s\":5,\"server_id\":291,\"timestamp_ms\":1795000000000,\"nonce\":\"" NONCE1 "\"}");
 	assert_true(sy_hmac_verify(KEY, sizeof(KEY), body, n, sig));
 	/* deterministic with an explicit nonce */
 	assert_int_equal(sy_registration_build(&r, KEY, sizeof(KEY), body2,
@@ -1203,6 +1215,7 @@ static void test_build(void **state)
 	assert_string_equal(out.zone, r.zone);
 	assert_string_equal(out.metadata_json, r.metadata_json);
 	assert_int_equal(out.ttl_s, r.ttl_s);
+	assert_int_equal(out.server_id, 0x123);
 	assert_int_equal(out.timestamp_ms, r.timestamp_ms);
 	assert_string_equal(out.nonce, r.nonce);
 
@@ -1211,6 +1224,7 @@ static void test_build(void **state)
 	r.zone[0] = '\0';
 	r.metadata_json[0] = '\0';
 	r.ttl_s = 0;
+	r.server_id = 0;
 	ip("2001:2::11", &r.family, r.addr);
 	assert_int_equal(sy_registration_build(&r, KEY, sizeof(KEY), body,
 					       sizeof(body), sig), 0);
@@ -1222,6 +1236,7 @@ static void test_build(void **state)
 	assert_null(strstr(body, "zone"));
 	assert_null(strstr(body, "metadata"));
 	assert_null(strstr(body, "ttl_s"));
+	assert_null(strstr(body, "server_id"));
 	assert_int_equal(sy_registration_parse(body, n, &back, err,
 					       sizeof(err)), 0);
 	assert_int_equal(strlen(back.nonce), 32);
@@ -1241,6 +1256,10 @@ static void test_build(void **state)
 	assert_string_equal(sig, "");
 	back = r;
 	back.weight = 70000;
+	assert_int_equal(sy_registration_build(&back, KEY, sizeof(KEY), body,
+					       sizeof(body), sig), -1);
+	back = r;
+	back.server_id = 0x1000000; /* beyond a version-2 CID */
 	assert_int_equal(sy_registration_build(&back, KEY, sizeof(KEY), body,
 					       sizeof(body), sig), -1);
 	back = r;

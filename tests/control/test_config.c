@@ -289,7 +289,7 @@ static void test_several_services(void **state)
 	assert_int_equal(e->allowed_prefixes[1].family, SY_AF_INET6);
 	assert_int_equal(e->allowed_prefixes[1].prefix_len, 48);
 	assert_int_equal(e->allowed_prefixes[2].prefix_len, 8);
-	assert_int_equal(c->n_services, 5);
+	assert_int_equal(c->n_services, 6);
 
 	s = &c->services[0]; /* inherits everything */
 	assert_string_equal(s->name, "web4");
@@ -331,6 +331,12 @@ static void test_several_services(void **state)
 	assert_null(c->services[3].backends);
 	assert_int_equal(c->services[4].source, SY_SOURCE_ZOOKEEPER);
 	assert_int_equal(c->services[4].vip.family, SY_AF_INET6);
+	assert_false(c->services[4].quic);
+	s = &c->services[5]; /* quic: true, server IDs (hex and decimal) and one without */
+	assert_true(s->quic);
+	assert_int_equal(s->backends[0].server_id, 0x123);
+	assert_int_equal(s->backends[1].server_id, 70000);
+	assert_int_equal(s->backends[2].server_id, 0);
 	sy_config_free(c);
 }
 

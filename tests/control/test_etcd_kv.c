@@ -216,6 +216,34 @@ static void test_values(void **state)
 	assert_int_not_equal(value("{\"zone\":\"0123456789012345678901234567890123\"}", &e), 0);
 	assert_int_not_equal(value("{\"metadata\":[]}", &e), 0);
 	assert_int_not_equal(value("{\"weight\":1,\"weight\":2}", &e), 0); /* duplicate */
+	/* a QUIC server ID: optional, 1..0xffffff */
+	assert_int_equal(value("{}", &e), 0);
+	assert_int_equal(e.server_id, 0);
+	assert_int_equal(value("{\"weight\":3,\"server_id\":291}", &e), 0);
+	assert_int_equal(e.server_id, 291);
+	assert_int_equal(e.weight, 3);
+	assert_int_equal(value("{\"server_id\":16777215}", &e), 0);
+	assert_int_equal(e.server_id, 0xffffff);
+	assert_int_equal(value("", &e), 0); /* empty: no ID */
+	assert_int_equal(e.server_id, 0);
+	{
+		static const char *const bad[] = { "{\"server_id\":0}", "{\"server_id\":16777216}",
+						   "{\"server_id\":-1}", "{\"server_id\":\"0x123\"}",
+						   "{\"server_id\":1.5}" };
+		char why[160];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			why[0] = 0;
+			assert_int_not_equal(sy_etcd_parse_value((const uint8_t *)bad[i], strlen(bad[i]),
+								 &e, why, sizeof(why)), 0);
+			assert_string_equal(why, "server_id: an integer 1..16777215 expected (a QUIC server ID)");
+			why[0] = 0;
+			assert_int_not_equal(sy_zk_parse_value(bad[i], strlen(bad[i]), &e, why, sizeof(why)), 0);
+			assert_string_equal(why, "server_id: an integer 1..16777215 expected (a QUIC server ID)");
+		}
+		assert_int_equal(sy_zk_parse_value("{\"server_id\":77}", 16, &e, why, sizeof(why)), 0);
+		assert_int_equal(e.server_id, 77);
+	}
 	{
 		char big[2048];
 

@@ -3,7 +3,7 @@
  * libFuzzer target: the parsers of what backends write into a registry.
  * Every input goes through all of them:
  *   - etcd key    sy_etcd_parse_key    <prefix><service>/<address>:<port>
- *   - etcd value  sy_etcd_parse_value  {"weight", "zone", "metadata"}
+ *   - etcd value  sy_etcd_parse_value  {"weight", "zone", "metadata", "server_id"}
  *   - ZooKeeper   sy_zk_parse_value    (znode data, the same fields)
  *   - embedded    sy_registration_parse (the signed JSON body of
  *                 POST /v1/register)
@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
 
 #include "auth.h"
 #include "etcd_kv.h"
@@ -95,7 +96,9 @@ static void values(const uint8_t *data, size_t size)
 		return;
 	check_fields(&e, "etcd");
 	check_fields(&z, "zk");
-	CHECK(e.weight == z.weight && !strcmp(e.zone, z.zone) && !strcmp(e.metadata, z.metadata),
+	CHECK(e.server_id <= SY_QUIC_SERVER_ID_MAX, "server_id %u out of range", e.server_id);
+	CHECK(e.weight == z.weight && e.server_id == z.server_id && !strcmp(e.zone, z.zone) &&
+		      !strcmp(e.metadata, z.metadata),
 	      "etcd and ZooKeeper read a value differently");
 }
 

@@ -78,7 +78,10 @@ def gen(services, port_mac, in_pcap, expected):
                 whole = IPv6(bytes(IPv6(src=client, dst=vip, hlim=64, nh=proto) / Raw(small)))
             res = c.expect_l4("fragments", base + "_whole", whole)
             _, verdict, counter, inp, out, _ = c.cases[-1]
-            assert verdict == "tx" and counter == "forwarded", (base, verdict, counter)
+            # (a quic service's random payload may look like a short header
+            # with no known server ID: by conntrack and the hash all the same)
+            assert verdict == "tx" and counter in ("forwarded", "quic_cid_unknown"), \
+                (base, verdict, counter)
             lines.append((base + "_whole", "whole", res[1].addr, len(out) - len(bytes(whole)), inp, out))
             parts = cuts(len(up))
             for k, (lo, hi) in enumerate(parts):

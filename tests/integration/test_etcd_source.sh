@@ -18,7 +18,8 @@
 #      etcdctl), sy-control started again: both changes applied
 #   7. compaction: sy-control paused (SIGSTOP), its watch cut, changes made and
 #      compacted away, SIGCONT: it lists again and reconciles
-#   8. malformed keys and values: ignored with a warn line each, counted in
+#   8. malformed keys and values (a QUIC server_id out of range too):
+#      ignored with a warn line each, counted in
 #      `syctl status` and /metrics, never fatal; valid IPv6 keys with zone and
 #      metadata work
 #   8b. a service at its cap (max_backends: 2, added by a reload): keys
@@ -314,14 +315,19 @@ ectl_retry put $PFX/web/127.0.0.1:80 '{}' >/dev/null
 ectl_retry put $PFX/web/224.0.0.5:80 '{}' >/dev/null
 ectl_retry put "$PFX/web/[::1]:80" '{}' >/dev/null
 ectl_retry put $PFX/web/198.18.0.34:0 '{}' >/dev/null
-ectl_retry put "$PFX/web/[2001:2::5]:80" '{"weight":3,"zone":"b","metadata":{"v":"1"}}' >/dev/null
+# a QUIC server ID out of range (1..16777215)
+ectl_retry put $PFX/web/198.18.0.35:80 '{"weight":1,"server_id":16777216}' >/dev/null
+ectl_retry put "$PFX/web/[2001:2::5]:80" '{"weight":3,"zone":"b","metadata":{"v":"1"},"server_id":291}' >/dev/null
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '2001:2::5'" ||
 	sy_fail "a valid IPv6 key after bad ones was not applied"
 inv1=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="etcd"} //p')
 warn1=$(grep -c 'level=warn msg="etcd: key or value ignored"' "$W/control.log")
-[ $((inv1 - inv0)) -eq 10 ] && [ $((warn1 - warn0)) -eq 10 ] &&
-	sy_pass "10 malformed keys/values: 10 warn lines, switchyard_registry_invalid_total +10 ($inv1)" ||
-	sy_fail "invalid counted $((inv1 - inv0)), logged $((warn1 - warn0)) (want 10, 10)"
+[ $((inv1 - inv0)) -eq 11 ] && [ $((warn1 - warn0)) -eq 11 ] &&
+	sy_pass "11 malformed keys/values: 11 warn lines, switchyard_registry_invalid_total +11 ($inv1)" ||
+	sy_fail "invalid counted $((inv1 - inv0)), logged $((warn1 - warn0)) (want 11, 11)"
+grep -q 'key="/switchyard/services/web/198.18.0.35:80" error="server_id: an integer 1..16777215 expected (a QUIC server ID)"' "$W/control.log" &&
+	sy_pass "the warn line says why server_id 16777216 is refused" ||
+	sy_fail "no reason logged for server_id 16777216"
 grep -q 'key="/switchyard/services/web/127.0.0.1:80" error="127.0.0.1 cannot be a backend: a loopback address' "$W/control.log" &&
 	grep -q 'key="/switchyard/services/web/198.18.0.34:0" error="port 0 cannot be' "$W/control.log" &&
 	sy_pass "the warn lines say why 127.0.0.1:80 and 198.18.0.34:0 cannot be backends" ||
@@ -330,9 +336,10 @@ etcd_state | grep -q "$inv1 invalid" && sy_pass "syctl status shows the count: $
 	sy_fail "status: $(etcd_state)"
 kill -0 $CONTROL && ! in_backends 198.18.0.30 && ! in_backends 198.18.0.31 && ! in_backends 198.18.0.33 &&
 	! in_backends 127.0.0.1 && ! in_backends 224.0.0.5 && ! in_backends ::1 && ! in_backends 198.18.0.34 &&
+	! in_backends 198.18.0.35 &&
 	sy_pass "sy-control alive; no malformed entry became a backend" || sy_fail "malformed entries"
-ctl backends web | grep -q '\[2001:2::5\]:80 .* 3 .* up .* etcd *b ' &&
-	sy_pass "IPv6 key with weight 3 and zone b" || { sy_fail "IPv6 backend line"; ctl backends web; }
+ctl backends web | grep -q '\[2001:2::5\]:80 .* 3 .* up .* etcd *b .*quic server id 0x123' &&
+	sy_pass "IPv6 key with weight 3, zone b and QUIC server id 0x123" || { sy_fail "IPv6 backend line"; ctl backends web; }
 grep 'key or value ignored' "$W/control.log" | tail -10 | sed 's/^/  /'
 
 # ---- 8b. a service at its cap --------------------------------------------------------------

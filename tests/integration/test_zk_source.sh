@@ -8,7 +8,8 @@
 #  - session expiry (kill -9 an agent): the backend goes after about one
 #    session timeout (the time is printed)
 #  - clean stop (SIGTERM): the znode is deleted, the backend goes at once
-#  - malformed znode names and values (an impossible backend address too):
+#  - malformed znode names and values (an impossible backend address, a
+#    QUIC server_id out of range too):
 #    ignored, logged (level=warn) with the reason, counted in status and /metrics;
 #    a value fixed later is taken (data watches are re-armed)
 #  - an agent cut off longer than its session (SIGSTOP): backend removed, and
@@ -125,7 +126,7 @@ curl -s --unix-socket "$SOCK" http://x/metrics | grep -q 'switchyard_source_up{s
 
 # ---- registration ---------------------------------------------------------------
 t0=$(now_ns)
-agent A web 198.18.0.11 --weight 2 --zone a --metadata '{"version":"1.2"}'
+agent A web 198.18.0.11 --weight 2 --zone a --metadata '{"version":"1.2"}' --server-id 0x123
 agent B web 198.18.0.12
 agent V6 web6 2001:2::11
 if sy_wait 10 registered3; then
@@ -133,11 +134,11 @@ if sy_wait 10 registered3; then
 else
 	sy_fail "registrations not seen"; ctl backends web; cat "$W"/agent-*.log
 fi
-ctl backends web | grep -q "^198.18.0.11:80 *2 *2 *up *zookeeper *a " &&
-	sy_pass "weight 2, zone a, source zookeeper, up" || { sy_fail "backend details"; ctl backends web; }
+ctl backends web | grep -q "^198.18.0.11:80 *2 *2 *up *zookeeper *a .*quic server id 0x123" &&
+	sy_pass "weight 2, zone a, source zookeeper, up, QUIC server id 0x123" || { sy_fail "backend details"; ctl backends web; }
 val=$(zk_cli "$ZKPORT" "get $ROOT/web/198.18.0.11:80")
-[[ $val == *'{"metadata":{"version":"1.2"},"weight":2,"zone":"a"}'* && $val =~ ephemeralOwner\ =\ (0x)?[0-9a-f]*[1-9a-f] ]] &&
-	sy_pass "znode $ROOT/web/198.18.0.11:80 is ephemeral and holds {weight, zone, metadata}" ||
+[[ $val == *'{"metadata":{"version":"1.2"},"server_id":291,"weight":2,"zone":"a"}'* && $val =~ ephemeralOwner\ =\ (0x)?[0-9a-f]*[1-9a-f] ]] &&
+	sy_pass "znode $ROOT/web/198.18.0.11:80 is ephemeral and holds {weight, zone, metadata, server_id}" ||
 	{ sy_fail "znode value"; echo "$val"; }
 zk_cli "$ZKPORT" "ls $ROOT/web6" | grep -q '\[2001:2::11\]:80' &&
 	sy_pass "IPv6 znode named [2001:2::11]:80" || sy_fail "IPv6 znode name"
@@ -193,6 +194,13 @@ zk_cli "$ZKPORT" "set $ROOT/web/127.0.0.1:80 {\"weight\":1}" >/dev/null # a vali
 sy_wait 5 malformed_is $((m0 + 5)) &&
 	sy_pass "a loopback address (no backend can be one) is counted as malformed" ||
 	sy_fail "loopback name not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "create $ROOT/web/198.18.0.79:80" >/dev/null # "new": not JSON
+sy_wait 5 malformed_is $((m0 + 6)) || sy_fail "198.18.0.79:80 ('new') not counted ($(malformed_count))"
+zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.79:80 {\"server_id\":0}" >/dev/null
+sy_wait 5 malformed_is $((m0 + 7)) &&
+	grep -q 'znode="198.18.0.79:80" error="server_id: an integer 1..16777215 expected (a QUIC server ID)"' "$W/log" &&
+	sy_pass "a QUIC server_id 0 is counted as malformed, and said" ||
+	sy_fail "server_id 0 not counted ($(malformed_count)) or not said"
 grep -q 'znode="127.0.0.1:80" error="127.0.0.1 cannot be a backend: a loopback address' "$W/log" &&
 	sy_pass "the log line says why 127.0.0.1:80 was ignored" || sy_fail "no reason logged for 127.0.0.1:80"
 inv=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_registry_invalid_total{source="zookeeper"} //p')
@@ -200,9 +208,9 @@ inv=$(curl -s --unix-socket "$SOCK" http://x/metrics | sed -n 's/^switchyard_reg
 	sy_pass "/metrics: switchyard_registry_invalid_total{source=\"zookeeper\"} $inv, as status says" ||
 	sy_fail "/metrics registry_invalid_total for zookeeper: '$inv', status: $(malformed_count)"
 n=$(grep -c 'level=warn msg="malformed znode ignored"' "$W/log")
-[ "$n" -eq 5 ] && sy_pass "five malformed znodes, five level=warn log lines" || { sy_fail "$n malformed log lines"; grep malformed "$W/log"; }
+[ "$n" -eq 7 ] && sy_pass "seven malformed znode names or values, seven level=warn log lines" || { sy_fail "$n malformed log lines"; grep malformed "$W/log"; }
 grep 'malformed znode ignored' "$W/log" | sed 's/^/    /'
-kill -0 $CTL 2>/dev/null && zk_up && ! ctl backends web | grep -Eq "198.18.0.077|198.18.0.78|garbage|127.0.0.1" && lacks_backend web 198.18.0.77 &&
+kill -0 $CTL 2>/dev/null && zk_up && ! ctl backends web | grep -Eq "198.18.0.077|198.18.0.78|198.18.0.79|garbage|127.0.0.1" && lacks_backend web 198.18.0.77 &&
 	sy_pass "malformed znodes ignored: sy-control up, none of them a backend" || sy_fail "malformed znodes not ignored"
 zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.77:80 {\"weight\":3}" >/dev/null
 sy_wait 5 weight_is 198.18.0.77 3 &&

@@ -145,6 +145,7 @@ class Backend:
         self.port = port
         self.mac = mac
         self.weight = weight
+        self.server_id = 0  # QUIC server ID (sid=), 0 = none
 
     def ident(self):
         return (self.family, self.addr16, self.port)
@@ -164,6 +165,7 @@ class Service:
         self.gue_port = 6080  # gue_port 0 (unset) = SY_GUE_DEFAULT_PORT
         self.src4 = None
         self.src6 = None
+        self.quic = False  # QUIC connection-ID routing (quic=1)
         self.backends = []
         self._table = None
 
@@ -260,6 +262,8 @@ def parse_services(path):
                         s.src4 = str(ipaddress.IPv4Address(v))
                     elif k == "src6":
                         s.src6 = str(ipaddress.IPv6Address(v))
+                    elif k == "quic":
+                        s.quic = int(v, 10) != 0
                     else:
                         sys.exit("%s: bad option %s" % (where, opt))
                 services[s.name] = s
@@ -267,12 +271,62 @@ def parse_services(path):
             elif tok[0] == "backend":
                 if len(tok) < 5:
                     sys.exit("%s: backend needs SERVICE ADDR PORT MAC [WEIGHT]" % where)
-                w = int(tok[5], 10) if len(tok) > 5 else 1
-                services[tok[1]].backends.append(
-                    Backend(tok[2], int(tok[3], 10), tok[4].lower(), w))
+                w, sid = 1, 0
+                for t in tok[5:]:  # [WEIGHT] [sid=QUIC_SERVER_ID]
+                    if t.startswith("sid="):
+                        sid = int(t[4:], 0)
+                    else:
+                        w = int(t, 10)
+                b = Backend(tok[2], int(tok[3], 10), tok[4].lower(), w)
+                b.server_id = sid
+                services[tok[1]].backends.append(b)
             else:
                 sys.exit("%s: unknown directive %s" % (where, tok[0]))
     return order
+
+
+# ---------------------------------------------------------------------------
+# QUIC connection IDs (docs/dataplane.md, "QUIC connection IDs"), from the
+# documented encoding: long header (0x80) -> the hash; short header (fixed
+# bit 0x40) with at least 1 + 8 payload bytes -> the server ID of its CID
+# (version = top two bits of cid[0]; 1: 16 bits after them, 2: cid[1..3]).
+
+QUIC_MIN_CID_LEN = 8
+
+
+def quic_cid_encode(version, server_id):
+    """The first 4 bytes of a CID carrying server_id."""
+    if version == 1:
+        assert 0 < server_id <= 0xFFFF
+        return bytes([0x40 | server_id >> 10, (server_id >> 2) & 0xFF, (server_id & 3) << 6, 0])
+    assert version == 2 and 0 < server_id <= 0xFFFFFF
+    return bytes([0x80]) + server_id.to_bytes(3, "big")
+
+
+def quic_server_id(cid):
+    v = cid[0] >> 6
+    if v == 1:
+        return (cid[0] & 0x3F) << 10 | cid[1] << 2 | cid[2] >> 6
+    if v == 2:
+        return cid[1] << 16 | cid[2] << 8 | cid[3]
+    return 0
+
+
+def quic_route(svc, payload):
+    """(counter, backend or None) of a whole UDP packet of a quic service:
+    ('hash', None) long header; ('quic_cid_routed', be); ('quic_cid_unknown',
+    None): by the hash, counted."""
+    if not payload:
+        return "quic_cid_unknown", None
+    if payload[0] & 0x80:
+        return "hash", None
+    if not payload[0] & 0x40 or len(payload) < 1 + QUIC_MIN_CID_LEN:
+        return "quic_cid_unknown", None
+    sid = quic_server_id(payload[1:5])
+    for b in svc.backends:
+        if sid and b.server_id == sid:
+            return "quic_cid_routed", b
+    return "quic_cid_unknown", None
 
 
 class Model:
@@ -522,10 +576,17 @@ class Corpus:
             self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
             return None
         h = flow_hash(fam, src, dst, l4.sport, l4.dport, proto, svc.seed)
+        how = "forwarded"
+        if svc.quic and proto == 17:
+            how, be = quic_route(svc, bytes(l4.payload))
+            if be is not None:  # by its connection ID, ahead of conntrack
+                self.selected(category, name, inp, svc, be, h, tags, l3pkt, how, cmac, dmac)
+                return svc, be
+            how = "forwarded" if how == "hash" else how
         be = self.backend(category, name, inp, svc, h)
         if be is None:
             return svc, None
-        self.selected(category, name, inp, svc, be, h, tags, l3pkt, "forwarded", cmac, dmac)
+        self.selected(category, name, inp, svc, be, h, tags, l3pkt, how, cmac, dmac)
         return svc, be
 
     def selected(self, category, name, inp, svc, be, h, tags, l3pkt, how, cmac=None,
@@ -537,7 +598,8 @@ class Corpus:
         if svc.mode != "l2dsr" and len(bytes(l3pkt)) + overhead(svc, be) > MTU:
             # never an ICMP error about a fragment or an ICMP error, nor
             # about IPv4 without DF (which the dataplane does not fragment)
-            if how != "forwarded" or not inner_df(l3pkt):
+            if how not in ("forwarded", "quic_cid_routed", "quic_cid_unknown") or \
+                    not inner_df(l3pkt):
                 self.add(category, name, "drop", "drop_mtu", inp)
             elif not icmp_error_allowed(l3pkt.src, dmac):
                 self.add(category, name, "drop", "icmp_suppressed_dest", inp)
@@ -1074,6 +1136,89 @@ def gen_icmp(c, model):
               frame(PORT_MAC, c.client_mac(), [], ETH_IPV6, bytes(l3)))
 
 
+def gen_quic(c, model):
+    """QUIC connection IDs on the quic services: long headers by the hash;
+    short headers, CID versions 1 and 2, to the backend with that server
+    ID; unknown IDs, versions 0 and 3, too short, fixed bit clear, no
+    payload by the hash (quic_cid_unknown); a short header to a service
+    without quic is any UDP packet; a short header goes by its ID even
+    when conntrack holds its 5-tuple elsewhere (an `after` case)."""
+    q4, q6 = model.by_name["quic4"], model.by_name["quic6"]
+    r = c.rng
+
+    def udp(svc, sport, data, client=None):
+        client = client or (c.client4() if svc.family == 4 else c.client6())
+        up = UDP(sport=sport, dport=svc.port) / Raw(data)
+        return c.ip4(client, svc.vip, up) if svc.family == 4 else c.ip6(client, svc.vip, up)
+
+    def short(version, sid, n=24):
+        cid = quic_cid_encode(version, sid) + bytes(r.randrange(256) for _ in range(4))
+        return bytes([0x40 | r.randrange(0x20)]) + cid + bytes(r.randrange(256) for _ in range(n))
+
+    def long_hdr(ptype, n=40):
+        # type in bits 4-5, version 1, DCID length 8 (the client's random one)
+        return (bytes([0xC0 | ptype << 4]) + b"\x00\x00\x00\x01\x08" +
+                bytes(r.randrange(256) for _ in range(8 + n)))
+
+    def case(name, svc, data, want, client=None, sport=None, after=False):
+        c.after = after
+        got = c.expect_l4("quic", name, udp(svc, sport or c.sport(), data, client))
+        c.after = False
+        assert c.cases[-1][2] == want, (name, c.cases[-1][2], want)
+        return got
+
+    for i, t in enumerate((0, 1, 2, 3)):  # Initial, 0-RTT, Handshake, Retry
+        case("quic_long_%d_v4" % i, q4, long_hdr(t), "forwarded")
+        case("quic_long_%d_v6" % i, q6, long_hdr(t), "forwarded")
+    for i in range(4):
+        be = case("quic_short_v1_%d" % i, q4, short(1, 0x123), "quic_cid_routed")[1]
+        assert be.server_id == 0x123
+        be = case("quic_short_v2_%d" % i, q4, short(2, 0x10001), "quic_cid_routed")[1]
+        assert be.server_id == 0x10001
+        be = case("quic_short6_v1_%d" % i, q6, short(1, 77), "quic_cid_routed")[1]
+        assert be.server_id == 77
+        be = case("quic_short6_v2_%d" % i, q6, short(2, 0x4000), "quic_cid_routed")[1]
+        assert be.server_id == 0x4000
+    # exactly 1 + 8 bytes: enough
+    case("quic_short_min_len", q4, short(2, 0x10001, 0)[:9], "quic_cid_routed")
+    unknown = {
+        "quic_unknown_id": short(2, 0x424242),
+        "quic_unknown_id_v1": short(1, 0x122),
+        "quic_cid_v0": bytes([0x41, 0x3F]) + bytes(20),
+        "quic_cid_v3": bytes([0x41, 0xC0, 0x01, 0x23]) + bytes(20),
+        "quic_id_zero": bytes([0x41, 0x80, 0, 0, 0]) + bytes(20),
+        "quic_too_short": short(1, 0x123, 0)[:8],
+        "quic_fixed_bit_clear": bytes([0x01]) + short(1, 0x123)[1:],
+        "quic_no_payload": b"",
+    }
+    for name, data in unknown.items():
+        case(name, q4, data, "quic_cid_unknown")
+    case("quic6_unknown_id", q6, short(2, 0x123), "quic_cid_unknown")
+    # a short datagram padded by Ethernet: the IP length says what is payload
+    c.expect_l4("quic", "quic_too_short_padded", udp(q4, c.sport(), short(1, 0x123, 0)[:5]),
+                pad=bytes(20))
+    assert c.cases[-1][2] == "quic_cid_unknown"
+    # a service without quic: the same bytes are any UDP packet
+    dns4 = model.by_name["dns4"]
+    case("quic_short_not_quic_service", dns4, short(1, 0x123), "forwarded")
+    # precedence: a long header opens a conntrack entry on the hash's
+    # backend; a short header of the same 5-tuple naming another backend
+    # goes to that one
+    for i in range(50):
+        client, sport = c.client4(), c.sport()
+        hb = q4.pick(flow_hash(4, client, q4.vip, sport, q4.port, 17, q4.seed))
+        if hb.server_id != 0x123:
+            break
+    else:
+        raise SystemExit("gen_quic: no flow of quic4 off the 0x123 backend")
+    c.tracked = set()
+    got = case("quic_over_ct_long", q4, long_hdr(0), "forwarded", client, sport)
+    assert got[1] is hb
+    got = case("quic_over_ct_short", q4, short(1, 0x123), "quic_cid_routed", client, sport,
+               after=True)
+    assert got[1] is not hb and got[1].server_id == 0x123
+
+
 def gen_kernel_and_policy(c, model):
     r = c.rng
     cat = "kernel_and_policy"
@@ -1262,7 +1407,8 @@ def main():
     gen_icmp(c, model)
     gen_kernel_and_policy(c, model)
     gen_malformed(c, model)
-    gen_icmp_sources(c, model)  # last: the cases before keep their random material
+    gen_icmp_sources(c, model)  # late: the cases before keep their random material
+    gen_quic(c, model)
     c.write(sys.argv[2])
     summary = ", ".join("%s %d" % kv for kv in sorted(c.categories.items()))
     print("gen_corpus: %d cases (%s)" % (len(c.cases), summary))
