@@ -14,6 +14,7 @@
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  *   source_etcd.c      etcd's range + watch (a thread, libcurl)
  *   parse_etcd.c       the parser of etcd's answers (fuzzed on its own)
+ *   source_zookeeper.c ZooKeeper's children + watches (a thread, control/zk_client.c)
  */
 #ifndef SY_RESOLVE_INTERNAL_H
 #define SY_RESOLVE_INTERNAL_H

@@ -50,6 +50,7 @@ void sy_resolve_config_default(struct sy_resolve_config *c)
 	c->retry_initial_ms = 200;
 	c->retry_max_ms = 5000;
 	c->etcd_timeout_ms = 2000;
+	c->zk_session_timeout_ms = 10000; /* sy-control's registry.zookeeper default */
 }
 
 const char *sy_resolve_strerror(int err)
@@ -92,7 +93,7 @@ static int copy_strings(sy_resolver *r)
 {
 	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
 				  &r->cfg.read_token_file, &r->cfg.etcd_endpoints,
-				  &r->cfg.etcd_prefix };
+				  &r->cfg.etcd_prefix, &r->cfg.zk_servers, &r->cfg.zk_prefix };
 	size_t len = 0;
 	char *p;
 
@@ -127,12 +128,14 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 
 	*out = NULL;
 	/* the source: one per resolver */
-	if (c && set(c->registry_urls) && set(c->etcd_endpoints))
+	if (c && set(c->registry_urls) + set(c->etcd_endpoints) + set(c->zk_servers) > 1)
 		return SY_RESOLVE_EINVAL;
 	if (c && set(c->registry_urls))
 		ops = &sy_source_embedded_ops;
 	else if (c && set(c->etcd_endpoints))
 		ops = &sy_source_etcd_ops;
+	else if (c && set(c->zk_servers))
+		ops = &sy_source_zookeeper_ops;
 	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
 		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
 		return SY_RESOLVE_EINVAL;

@@ -5,8 +5,9 @@
  *
  * One resolver object per process keeps, per service, the instance list a
  * source delivered (sy-control's embedded registry when the configuration
- * names registry_urls, or etcd when it names etcd_endpoints, watched by a
- * thread of the resolver; or the caller, through
+ * names registry_urls, etcd when it names etcd_endpoints, or ZooKeeper when
+ * it names zk_servers, watched by a thread of the resolver; or the caller,
+ * through
  * sy_resolve_set_instances()) and picks instances:
  *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
  *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
@@ -123,6 +124,24 @@ struct sy_resolve_config {
 	const char *etcd_prefix;     /* NULL: "/switchyard/services/" (ends with '/') */
 	uint32_t etcd_timeout_ms;    /* one range read, a watch's creation;
 				      * default 2000 */
+
+	/* Source: ZooKeeper, instead of the others (setting two is EINVAL).
+	 * The znodes sy-control's ZooKeeper source reads (docs/control.md),
+	 *   <zk_prefix>/<service>/<address>:<port>  (ephemeral) holding
+	 *   {"weight":..,"zone":..}
+	 * kept by `syctl register --registry zk://...` agents: the children
+	 * listed with a child watch, each value read with a data watch; a
+	 * fired watch lists again. One session per resolver (its own thread);
+	 * while it is disconnected the services are STALE, and every
+	 * (re)connection lists everything again. The revision of a pick is
+	 * ZooKeeper's zxid of the last change it saw (the parent's pzxid or a
+	 * child's mzxid, whichever is later). fetch_timeout_ms bounds the first
+	 * open's wait for the session and its read; retry_* pace failed
+	 * listings and new sessions. Table size and seed as for etcd. */
+	const char *zk_servers;         /* "H1:2181,H2:2181" (zookeeper_init's list) */
+	const char *zk_prefix;          /* NULL: "/switchyard/services" (no trailing '/') */
+	uint32_t zk_session_timeout_ms; /* the resolver's session; default 10000
+					 * (the server bounds it) */
 };
 
 /* Per-service hashing parameters: those of the balancer's service

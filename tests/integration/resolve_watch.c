@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * A resolver client for test_resolve_embedded.sh and test_resolve_etcd.sh:
- * libswitchyard-resolve with the embedded-registry or the etcd source,
+ * A resolver client for test_resolve_embedded.sh, test_resolve_etcd.sh and
+ * test_resolve_zk.sh: libswitchyard-resolve with the embedded-registry, etcd
+ * or ZooKeeper source,
  * through the public API only, picking all the time and printing every
  * change of what it sees.
  *
  *   resolve_watch URLS TOKEN_FILE SERVICE SECONDS
  *
  * URLS "etcd://H:P,H:P": the etcd source (default prefix; TOKEN_FILE
- * ignored), else the embedded registries' http://H:P,...
+ * ignored); "zk://H:P,H:P": the ZooKeeper source (default prefix,
+ * TOKEN_FILE ignored); else the embedded registries' http://H:P,...
  *
  * Opens SERVICE (opts NULL: the balancer's table size and seed), then
  * until SECONDS pass or SIGTERM: every 2 ms, 10 round-robin picks and one
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
 	sy_resolve_config_default(&c);
 	if (!strncmp(argv[1], "etcd://", 7)) {
 		c.etcd_endpoints = argv[1] + 7;
+	} else if (!strncmp(argv[1], "zk://", 5)) {
+		c.zk_servers = argv[1] + 5;
 	} else {
 		c.registry_urls = argv[1];
 		c.read_token_file = argv[2];
