@@ -356,16 +356,21 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	pthread_mutex_lock(&r->lock);
 	s = find_service(r, name); /* another thread may have opened it meanwhile */
 	if (s) {
-		bool same = opts_from_registry || (s->opts.table_size == o.table_size &&
-						   s->opts.hash_seed == o.hash_seed &&
-						   s->opts.hash == o.hash);
+		bool same;
+
+		pthread_mutex_lock(&s->lock); /* a source may change followed opts */
+		same = opts_from_registry || (s->opts.table_size == o.table_size &&
+					      s->opts.hash_seed == o.hash_seed &&
+					      s->opts.hash == o.hash);
+		o = s->opts;
+		pthread_mutex_unlock(&s->lock);
 
 		pthread_mutex_unlock(&r->lock);
 		sy_source_list_free(&first);
 		if (!same)
 			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
 					       "service %s is open with table_size %u, hash_seed %u",
-					       name, s->opts.table_size, s->opts.hash_seed);
+					       name, o.table_size, o.hash_seed);
 		*out = s;
 		return SY_RESOLVE_OK;
 	}
@@ -379,6 +384,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	s->id = r->n_services++;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->opts = o;
+	s->opts_follow = opts_from_registry;
 	pthread_mutex_init(&s->lock, NULL);
 	policy.panic_threshold = r->cfg.panic_threshold;
 	policy.panic_window_ms = r->cfg.panic_window_ms;

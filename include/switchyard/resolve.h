@@ -197,9 +197,10 @@ const char *sy_resolve_errmsg(sy_resolver *r);
  *
  * With a source (registry_urls), the first open of a service reads its list
  * once, synchronously (at most fetch_timeout_ms), then the resolver's
- * thread watches it. opts NULL then means the balancer's table_size and
- * hash_seed, taken from that first answer: if it fails, the open fails
- * (ESOURCE) and nothing is opened. With opts given, a failed first read
+ * thread watches it. opts NULL then means the balancer's table_size,
+ * hash_seed and hash, taken from that first answer (if it fails, the open
+ * fails, ESOURCE, and nothing is opened) and followed when later answers
+ * change them (the embedded registry's: a reload of sy-control). With opts given, a failed first read
  * still opens the service (picks say EEMPTY until the watch delivers) and
  * returns ESOURCE with *out set. */
 int sy_resolve_service_open(sy_resolver *r, const char *name,
