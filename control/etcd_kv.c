@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * The etcd registry's key/value format and JSON-gateway helpers; see etcd_kv.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,4 +426,47 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 		return -1;
 	}
 	return 0;
+}
+
+char *sy_etcd_auth_body(const char *user, const char *password_file, char *why, size_t whylen)
+{
+	char pw[512] = "";
+	json_t *req;
+	char *body;
+	FILE *f = fopen(password_file, "r");
+	size_t n;
+
+	if (!f) {
+		snprintf(why, whylen, "cannot read %s: %s", password_file, strerror(errno));
+		return NULL;
+	}
+	n = fread(pw, 1, sizeof(pw) - 1, f);
+	fclose(f);
+	pw[n] = 0;
+	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+		pw[--n] = 0;
+	req = json_pack("{s:s, s:s}", "name", user, "password", pw);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	explicit_bzero(pw, sizeof(pw));
+	if (!body)
+		snprintf(why, whylen, "out of memory (or a password that is not UTF-8)");
+	return body;
+}
+
+int sy_etcd_auth_token(const json_t *answer, char *token, size_t tlen, char *why, size_t whylen)
+{
+	const char *t = json_string_value(json_object_get(answer, "token"));
+
+	if (!t || !*t || strlen(t) >= tlen) {
+		snprintf(why, whylen, "authenticate: no token in the answer");
+		return -1;
+	}
+	snprintf(token, tlen, "%s", t);
+	return 0;
+}
+
+bool sy_etcd_token_refused(const char *msg)
+{
+	return msg && strstr(msg, "token");
 }

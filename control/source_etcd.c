@@ -427,7 +427,7 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 				m = json_string_value(json_object_get(j, "error"));
 			snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s", path, x->http_status,
 				 m ? m : "not a JSON object");
-			if (m && strstr(m, "token"))
+			if (sy_etcd_token_refused(m))
 				x->token[0] = 0; /* expired or invalid: authenticate again */
 			json_decref(j);
 			return XR_FAIL;
@@ -440,43 +440,24 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 
 static enum xr authenticate(struct ctx *x)
 {
-	char pw[512] = "";
-	json_t *req, *ans;
-	FILE *f;
+	json_t *ans;
 	char *body;
 	enum xr rc;
-	size_t n;
 
 	if (!x->c.username || x->token[0])
 		return XR_OK;
-	f = fopen(x->c.password_file, "r");
-	if (!f) {
-		snprintf(x->err, sizeof(x->err), "cannot read %s", x->c.password_file);
-		return XR_FAIL;
-	}
-	n = fread(pw, 1, sizeof(pw) - 1, f);
-	fclose(f);
-	pw[n] = 0;
-	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-		pw[--n] = 0;
-	req = json_pack("{s:s, s:s}", "name", x->c.username, "password", pw);
-	body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	memset(pw, 0, sizeof(pw));
+	body = sy_etcd_auth_body(x->c.username, x->c.password_file, x->err, sizeof(x->err));
 	if (!body)
 		return XR_FAIL;
 	rc = transfer(x, "/v3/auth/authenticate", body, false, &ans);
+	explicit_bzero(body, strlen(body));
 	free(body);
 	if (rc != XR_OK)
 		return rc;
-	if (!json_is_string(json_object_get(ans, "token"))) {
-		snprintf(x->err, sizeof(x->err), "authenticate: no token in the answer");
-		json_decref(ans);
-		return XR_FAIL;
-	}
-	snprintf(x->token, sizeof(x->token), "%s", json_string_value(json_object_get(ans, "token")));
+	if (sy_etcd_auth_token(ans, x->token, sizeof(x->token), x->err, sizeof(x->err)))
+		rc = XR_FAIL;
 	json_decref(ans);
-	return XR_OK;
+	return rc;
 }
 
 /* ---- applying what etcd says (d->lock held) ----------------------------------------- */
@@ -736,7 +717,7 @@ static int handle_watch_answer(struct ctx *x, json_t *j)
 		if (!m)
 			m = json_string_value(json_object_get(j, "message"));
 		snprintf(x->err, sizeof(x->err), "watch: %.140s", m ? m : "an answer that is not JSON");
-		if (m && strstr(m, "token"))
+		if (sy_etcd_token_refused(m))
 			x->token[0] = 0;
 		x->stream_result = XR_FAIL;
 		return -1;

@@ -93,7 +93,8 @@ static int copy_strings(sy_resolver *r)
 {
 	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
 				  &r->cfg.read_token_file, &r->cfg.etcd_endpoints,
-				  &r->cfg.etcd_prefix, &r->cfg.zk_servers, &r->cfg.zk_prefix };
+				  &r->cfg.etcd_prefix, &r->cfg.zk_servers, &r->cfg.zk_prefix,
+				  &r->cfg.etcd_username, &r->cfg.etcd_password_file };
 	size_t len = 0;
 	char *p;
 

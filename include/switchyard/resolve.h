@@ -124,6 +124,13 @@ struct sy_resolve_config {
 	const char *etcd_prefix;     /* NULL: "/switchyard/services/" (ends with '/') */
 	uint32_t etcd_timeout_ms;    /* one range read, a watch's creation;
 				      * default 2000 */
+	/* etcd's authentication (sy-control's registry.etcd.username and
+	 * password_file; both or neither): the resolver authenticates
+	 * (/v3/auth/authenticate) before its first request and again when etcd
+	 * refuses its token (expired, etcd restarted), and sends the token
+	 * with every request. The file is read at each authentication. */
+	const char *etcd_username;
+	const char *etcd_password_file;
 
 	/* Source: ZooKeeper, instead of the others (setting two is EINVAL).
 	 * The znodes sy-control's ZooKeeper source reads (docs/control.md),

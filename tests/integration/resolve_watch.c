@@ -23,6 +23,9 @@
  * A failure is a pick that returned an error. Exit 0 unless the open or
  * the resolver's creation failed.
  *
+ * RESOLVE_WATCH_ETCD_USER and RESOLVE_WATCH_ETCD_PASSWORD_FILE in the
+ * environment: the etcd source authenticates as that user.
+ *
  * With RESOLVE_WATCH_VIP=A.B.C.D:PORT in the environment, each look also
  * picks 20 flows by Maglev (sy_resolve_pick_flow: 198.18.2.I:(40000+I) ->
  * the VIP, tcp, I = 1..20) and the line says them before err=:
@@ -125,6 +128,8 @@ int main(int argc, char **argv)
 	sy_resolve_config_default(&c);
 	if (!strncmp(argv[1], "etcd://", 7)) {
 		c.etcd_endpoints = argv[1] + 7;
+		c.etcd_username = getenv("RESOLVE_WATCH_ETCD_USER");
+		c.etcd_password_file = getenv("RESOLVE_WATCH_ETCD_PASSWORD_FILE");
 	} else if (!strncmp(argv[1], "zk://", 5)) {
 		c.zk_servers = argv[1] + 5;
 	} else {

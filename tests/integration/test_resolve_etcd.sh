@@ -21,7 +21,13 @@
 #   - syctl resolve --registry etcd://...: --json shows etcd's revision, the
 #     list, fresh and a pick; a prefix without '/' at its end exits 2;
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
-#     cleanly on SIGTERM (the watch thread joined; under ASan no leak).
+#     cleanly on SIGTERM (the watch thread joined; under ASan no leak);
+#   - etcd with authentication on (user root, tokens expiring after 1 s
+#     unused): a resolver with etcd_username / etcd_password_file reads and
+#     watches (a put seen within 1 s); etcd restarted after its token
+#     expired (etcd answers "invalid auth token"): it authenticates again
+#     and is in sync, without a restart, and sees a new put; a wrong password
+#     and no credentials: the open fails with etcd's reason.
 #
 # usage: test_resolve_etcd.sh BUILD_DIR
 set -u
@@ -80,6 +86,69 @@ rc=$?
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
 echo "--- what the resolver saw:"
+cut -c1-240 "$OUT"
+
+# ---- etcd with authentication ------------------------------------------------------------------
+for i in "${!AGENT[@]}"; do kill -TERM "${AGENT[$i]}" 2>/dev/null; done # their keys go (revoked)
+for i in "${!AGENT[@]}"; do wait "${AGENT[$i]}" 2>/dev/null; done
+ectl user add root --new-user-password=s3cret-pw >/dev/null 2>&1
+ectl user grant-role root root >/dev/null 2>&1
+ectl auth enable >/dev/null 2>&1
+# tokens that expire after 1 s unused (etcd's default is 5 min; they also
+# survive etcd's restart): a token the resolver holds goes stale below
+etcd_kill 0
+ETCD_EXTRA="--auth-token-ttl 1" etcd_start 0
+AS_ROOT=(--user root:s3cret-pw)
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.40:80" '{"weight":1}' >/dev/null
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.41:80" '{"weight":1}' >/dev/null
+echo s3cret-pw >"$W/etcd.pw"
+echo wrong >"$W/wrong.pw"
+chmod 600 "$W/etcd.pw" "$W/wrong.pw"
+OUT=$W/resolver-auth.out
+RESOLVE_WATCH_ETCD_USER=root RESOLVE_WATCH_ETCD_PASSWORD_FILE=$W/etcd.pw \
+	"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 60 >"$OUT" 2>"$W/resolver-auth.err" &
+RESOLVER=$!
+SY_PIDS+=("$RESOLVER")
+TWO="198.18.0.40:80,198.18.0.41:80"
+line=$(wait_change 0 "f[\"ids\"] == \"$TWO\" && f[\"state\"] == \"fresh\"" 10)
+[ -n "$line" ] && sy_pass "auth on: the resolver with etcd_username/etcd_password_file reads $TWO (revision $(field rev "$line"))" ||
+	sy_fail "auth on: the resolver did not read: $(cat "$OUT" "$W/resolver-auth.err")"
+FAILS_AT_FOUR=$(field failures "$line")
+t0=$(now_ms)
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.42:80" '{"weight":1}' >/dev/null
+THREE_A="$TWO,198.18.0.42:80"
+expect_change "$t0" "f[\"ids\"] == \"$THREE_A\" && f[\"state\"] == \"fresh\"" 5 1000 \
+	"auth on: a put seen through the watch (the token on the watch)"
+# the token expires (1 s unused: the watch stream does not use it); etcd
+# restarted: the next read is refused ("invalid auth token"), the resolver
+# authenticates again
+sleep 1.5
+t0=$(now_ms)
+etcd_kill 0
+wait_change "$t0" 'f["state"] == "stale"' 10 >/dev/null || sy_fail "auth on, etcd killed: no stale state"
+sleep 1.5 # the resolver's reads meanwhile are refused (connection): its token unused
+ETCD_EXTRA="--auth-token-ttl 1" etcd_start 0
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.43:80" '{"weight":1}' >/dev/null ||
+	sy_fail "etcd did not come back"
+FOUR_A="$THREE_A,198.18.0.43:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR_A\" && f[\"state\"] == \"fresh\"" 15)
+[ -n "$line" ] && sy_pass "auth on, etcd restarted, the token expired: the resolver authenticated again, in sync with a new put after $(($(field ms "$line") - t0)) ms, not restarted" ||
+	sy_fail "auth on, after etcd's restart: not in sync: $(tail -2 "$OUT")"
+for pw in wrong none; do
+	if [ $pw = wrong ]; then
+		RESOLVE_WATCH_ETCD_USER=root RESOLVE_WATCH_ETCD_PASSWORD_FILE=$W/wrong.pw \
+			"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 5 >"$W/refused.out" 2>"$W/refused.err"
+	else
+		"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 5 >"$W/refused.out" 2>"$W/refused.err"
+	fi
+	rc=$?
+	want=$([ $pw = wrong ] && echo "authentication failed" || echo "user name is empty")
+	[ $rc -eq 1 ] && grep -q "$want" "$W/refused.err" &&
+		sy_pass "auth on, $([ $pw = wrong ] && echo "a wrong password" || echo "no credentials"): the open fails: $(cut -c1-200 "$W/refused.err")" ||
+		sy_fail "auth on, $pw: exit $rc $(cat "$W/refused.out" "$W/refused.err")"
+done
+resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver-auth.err"
+echo "--- what the resolver with authentication saw:"
 cut -c1-240 "$OUT"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
 exit $SY_FAILED

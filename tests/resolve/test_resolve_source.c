@@ -421,6 +421,13 @@ static void test_etcd_config(void **state)
 	c.etcd_endpoints = "127.0.0.1:2379";
 	c.etcd_timeout_ms = 0;
 	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_timeout_ms = 2000;
+	c.etcd_username = "root"; /* a user and a password file go together */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_username = NULL;
+	c.etcd_password_file = "/nonexistent";
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_password_file = NULL;
 
 	snprintf(eps, sizeof(eps), "127.0.0.1:%u", dead_port);
 	sy_resolve_config_default(&c);
