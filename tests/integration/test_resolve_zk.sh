@@ -22,6 +22,8 @@
 #     sync without restarting it, and a new agent is seen again;
 #   - syctl resolve --registry zk://...: --json shows the zxid, the list,
 #     fresh and a pick; a bad URL and zk:// with http:// exit 2;
+#   - a value changed (weight, zone): a watching resolver (syctl resolve
+#     --watch) shows it, at the value's zxid;
 #   - a znode that is not a backend (a bad name) is skipped, the source
 #     error says so, the set stays;
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
@@ -79,6 +81,26 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "server '127.0.0.1' is not HOST:PORT" "$W/res.bad" &&
 	sy_pass "syctl resolve --registry zk://127.0.0.1: exit 2 ($(cat "$W/res.bad"))" ||
 	sy_fail "syctl resolve, zk:// without a port: exit $rc $(cat "$W/res.bad")"
+
+# ---- a value changed (data watch): the weight follows ----------------------------------------------
+"$BUILD/control/syctl" resolve web --registry "$ZK" --watch --json --count 2 --timeout 15 \
+	>"$W/watch.json" 2>"$W/watch.err" &
+WATCH=$!
+SY_PIDS+=("$WATCH")
+sy_wait 5 grep -q '"service"' "$W/watch.json" || sy_fail "syctl resolve --watch printed nothing: $(cat "$W/watch.err")"
+zk_cli "$ZKPORT" "set $ROOT/web/198.18.0.16:80 {\"weight\":5,\"zone\":\"b\"}" >/dev/null
+sy_wait 10 bash -c "! kill -0 $WATCH"
+wait $WATCH
+rc=$?
+read -r rrev rids <<<"$(zk_view)"
+got=$($PY -c "
+import json
+v = [json.loads(l) for l in open('$W/watch.json')]
+w = {i['id']: (i['weight'], i['zone']) for i in v[-1]['instances']}
+print(len(v), v[-1]['revision'], w.get('198.18.0.16:80'), w.get('198.18.0.15:80'))" 2>&1)
+[ $rc -eq 0 ] && [ "$got" = "2 $rrev (5, 'b') (1, '')" ] &&
+	sy_pass "a value set to weight 5, zone b: the watching resolver's next view has them (revision $rrev, the value's zxid)" ||
+	sy_fail "value change: exit $rc, '$got' (ZooKeeper $rrev) $(cat "$W/watch.err")"
 
 # ---- a znode that is not a backend: skipped, said, the set stays ---------------------------------
 t0=$(now_ms)
