@@ -26,7 +26,7 @@ static void skip(struct sy_etcd_skipped *sk, const char *key, const char *why)
 		snprintf(sk->first, sizeof(sk->first), "key \"%.80s\": %.100s", key, why);
 }
 
-static void entry_to_inst(const struct sy_etcd_entry *e, struct sy_resolve_instance *x)
+void sy_etcd_entry_to_inst(const struct sy_etcd_entry *e, struct sy_resolve_instance *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->addr.family = e->id.family == SY_AF_INET6 ? 6 : 4;
@@ -53,7 +53,7 @@ static int read_kv(const json_t *kv, const char *prefix, const char *service, bo
 		skip(sk, key, "another service's key");
 		return 0;
 	}
-	entry_to_inst(&e, x);
+	sy_etcd_entry_to_inst(&e, x);
 	if (rc == -2) {
 		skip(sk, key, why);
 		return -1;

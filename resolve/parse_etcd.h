@@ -41,6 +41,9 @@ struct sy_etcd_watch_msg {
 	struct sy_etcd_skipped skipped;
 };
 
+/* A registry entry (an etcd key/value, a ZooKeeper child) as an instance. */
+struct sy_etcd_entry; /* control/etcd_kv.h */
+void sy_etcd_entry_to_inst(const struct sy_etcd_entry *e, struct sy_resolve_instance *x);
 /* The key range of a service: prefix + service + "/". Returns the length,
  * or -1 if it does not fit in len. */
 int sy_etcd_service_prefix(const char *prefix, const char *service, char *buf, size_t len);

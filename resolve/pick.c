@@ -259,7 +259,30 @@ void sy_resolve_done(sy_resolve_service *s, struct sy_resolve_pick *pk, int ok)
 /* Maglev: the balancer's table entry; an entry whose instance is failed
  * detours to the next entries of the table (the same detour for every
  * client of this revision). */
-static int pick_hash(struct sy_resolve_service *s, uint32_t hash, struct sy_resolve_pick *out)
+/* jhash (the flow hash's) over 12-byte blocks, chained, then the length:
+ * any byte string, the same hash on every host */
+static uint32_t key_hash(const void *key, size_t len, uint32_t seed)
+{
+	const uint8_t *b = key;
+	uint32_t h = seed;
+
+	for (size_t off = 0;; off += 12) {
+		uint32_t w[4] = { 0, 0, 0, 0 };
+		size_t take = len - off < 12 ? len - off : 12;
+
+		memcpy(w, b + off, take);
+		if (take < 12) {
+			w[3] = (uint32_t)len;
+			return sy_jhash_words(w, 4, h);
+		}
+		h = sy_jhash_words(w, 3, h);
+	}
+}
+
+/* Maglev on a flow (k) or a byte string (key, len), hashed with the
+ * snapshot's seed and fields (the table's own). */
+static int pick_hash(struct sy_resolve_service *s, const struct sy_flow_key *k, const void *key,
+		     size_t len, struct sy_resolve_pick *out)
 {
 	struct fail_view v;
 	struct sy_slot *slot;
@@ -269,7 +292,7 @@ static int pick_hash(struct sy_resolve_service *s, uint32_t hash, struct sy_reso
 
 	if (rc)
 		return rc;
-	slot0 = hash % p->m;
+	slot0 = (k ? sy_service_flow_hash(k, p->seed, p->hash) : key_hash(key, len, p->seed)) % p->m;
 	idx = p->table[slot0];
 	fail_view_init(&v, s);
 	if (idx != SY_MAGLEV_NONE && is_failed(&v, p->st[idx])) {
@@ -318,32 +341,15 @@ int sy_resolve_pick_flow(sy_resolve_service *s, const struct sy_resolve_flow *f,
 	k.sport = (uint16_t)(f->sport >> 8 | f->sport << 8);
 	k.dport = (uint16_t)(f->dport >> 8 | f->dport << 8);
 	k.proto = f->proto;
-	return pick_hash(s, sy_service_flow_hash(&k, s->opts.hash_seed, s->opts.hash), out);
+	return pick_hash(s, &k, NULL, 0, out);
 }
 
 int sy_resolve_pick_key(sy_resolve_service *s, const void *key, size_t len,
 			struct sy_resolve_pick *out)
 {
-	const uint8_t *b = key;
-	uint32_t h = s->opts.hash_seed;
-
 	if (!key && len)
 		return sy_resolve_fail(s->r, SY_RESOLVE_EINVAL, "key: NULL with length %zu", len);
-	/* jhash (the flow hash's) over 12-byte blocks, chained, then the
-	 * length: any byte string, the same hash on every host */
-	for (size_t off = 0;; off += 12) {
-		uint32_t w[4] = { 0, 0, 0, 0 };
-		size_t take = len - off < 12 ? len - off : 12;
-
-		memcpy(w, b + off, take);
-		if (take < 12) {
-			w[3] = (uint32_t)len;
-			h = sy_jhash_words(w, 4, h);
-			break;
-		}
-		h = sy_jhash_words(w, 3, h);
-	}
-	return pick_hash(s, h, out);
+	return pick_hash(s, NULL, key, len, out);
 }
 
 static int mark_by_identity(sy_resolve_service *s, const struct sy_resolve_instance *inst,

@@ -14,6 +14,7 @@
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  *   source_etcd.c      etcd's range + watch (a thread, libcurl)
  *   parse_etcd.c       the parser of etcd's answers (fuzzed on its own)
+ *   source_zookeeper.c ZooKeeper's children + watches (a thread, control/registry/zk_client.c)
  */
 #ifndef SY_RESOLVE_INTERNAL_H
 #define SY_RESOLVE_INTERNAL_H
@@ -62,8 +63,11 @@ struct sy_snap {
 	pthread_mutex_t wrr_lock;
 	int64_t *wrr_current;
 	int64_t wrr_total;
-	/* Maglev: table[hash % m] = index into inst, SY_MAGLEV_NONE if none */
-	uint32_t m, seed;
+	/* Maglev: table[hash % m] = index into inst, SY_MAGLEV_NONE if none;
+	 * built with m and seed, picks hash what `hash` says with seed (the
+	 * service's opts when the snapshot was built: a pick never mixes a
+	 * table with another seed) */
+	uint32_t m, seed, hash;
 	uint32_t *table;
 	struct sy_snap *retired_next;
 };
@@ -72,7 +76,11 @@ struct sy_resolve_service {
 	struct sy_resolver *r;
 	uint32_t id;                      /* index of thread cursors */
 	char name[128];
+	/* the Maglev parameters the next snapshot is built with (under lock);
+	 * picks use the snapshot's copy */
 	struct sy_resolve_service_opts opts;
+	bool opts_follow;                 /* opened with opts NULL: the registry's,
+					   * followed when they change */
 	_Atomic(struct sy_snap *) current;
 	/* latest time until which some instance is failed (0: none): picks
 	 * read the clock only while it is set */
@@ -204,6 +212,12 @@ void sy_source_thread_stop(struct sy_source_thread *t);
  * restart), so it is never EOLD. */
 int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
 		      const struct sy_resolve_instance *inst, size_t n, bool from_source);
+/* A source's answer named the balancer's table size, seed and hash (l):
+ * when the service follows them (opened with opts NULL) and they changed,
+ * the next snapshot is built with them. True if they changed; an invalid
+ * table size is ignored (false, the reason in why). */
+bool sy_service_follow_opts(struct sy_resolve_service *s, const struct sy_source_list *l,
+			    char *why, size_t whylen);
 void sy_snap_free(struct sy_snap *p);
 void sy_istate_put(struct sy_istate *st);
 int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_instance *listed,

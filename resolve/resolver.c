@@ -50,6 +50,7 @@ void sy_resolve_config_default(struct sy_resolve_config *c)
 	c->retry_initial_ms = 200;
 	c->retry_max_ms = 5000;
 	c->etcd_timeout_ms = 2000;
+	c->zk_session_timeout_ms = 10000; /* sy-control's registry.zookeeper default */
 }
 
 const char *sy_resolve_strerror(int err)
@@ -92,7 +93,8 @@ static int copy_strings(sy_resolver *r)
 {
 	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
 				  &r->cfg.read_token_file, &r->cfg.etcd_endpoints,
-				  &r->cfg.etcd_prefix };
+				  &r->cfg.etcd_prefix, &r->cfg.zk_servers, &r->cfg.zk_prefix,
+				  &r->cfg.etcd_username, &r->cfg.etcd_password_file };
 	size_t len = 0;
 	char *p;
 
@@ -127,12 +129,14 @@ int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 
 	*out = NULL;
 	/* the source: one per resolver */
-	if (c && set(c->registry_urls) && set(c->etcd_endpoints))
+	if (c && set(c->registry_urls) + set(c->etcd_endpoints) + set(c->zk_servers) > 1)
 		return SY_RESOLVE_EINVAL;
 	if (c && set(c->registry_urls))
 		ops = &sy_source_embedded_ops;
 	else if (c && set(c->etcd_endpoints))
 		ops = &sy_source_etcd_ops;
+	else if (c && set(c->zk_servers))
+		ops = &sy_source_zookeeper_ops;
 	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
 		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
 		return SY_RESOLVE_EINVAL;
@@ -353,16 +357,21 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	pthread_mutex_lock(&r->lock);
 	s = find_service(r, name); /* another thread may have opened it meanwhile */
 	if (s) {
-		bool same = opts_from_registry || (s->opts.table_size == o.table_size &&
-						   s->opts.hash_seed == o.hash_seed &&
-						   s->opts.hash == o.hash);
+		bool same;
+
+		pthread_mutex_lock(&s->lock); /* a source may change followed opts */
+		same = opts_from_registry || (s->opts.table_size == o.table_size &&
+					      s->opts.hash_seed == o.hash_seed &&
+					      s->opts.hash == o.hash);
+		o = s->opts;
+		pthread_mutex_unlock(&s->lock);
 
 		pthread_mutex_unlock(&r->lock);
 		sy_source_list_free(&first);
 		if (!same)
 			return sy_resolve_fail(r, SY_RESOLVE_EINVAL,
 					       "service %s is open with table_size %u, hash_seed %u",
-					       name, s->opts.table_size, s->opts.hash_seed);
+					       name, o.table_size, o.hash_seed);
 		*out = s;
 		return SY_RESOLVE_OK;
 	}
@@ -376,6 +385,7 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	s->id = r->n_services++;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->opts = o;
+	s->opts_follow = opts_from_registry;
 	pthread_mutex_init(&s->lock, NULL);
 	policy.panic_threshold = r->cfg.panic_threshold;
 	policy.panic_window_ms = r->cfg.panic_window_ms;

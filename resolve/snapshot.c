@@ -212,6 +212,7 @@ int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_i
 	p->n = n;
 	p->m = s->opts.table_size;
 	p->seed = s->opts.hash_seed;
+	p->hash = s->opts.hash;
 	p->inst = calloc(n ? n : 1, sizeof(*p->inst));
 	p->ids = calloc(n ? n : 1, sizeof(*p->ids));
 	p->st = calloc(n ? n : 1, sizeof(*p->st));
@@ -272,6 +273,25 @@ static int check_instance(sy_resolver *r, const struct sy_resolve_instance *x, s
 	if (x->port == 0)
 		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "instance %zu: port 0", i);
 	return SY_RESOLVE_OK;
+}
+
+bool sy_service_follow_opts(struct sy_resolve_service *s, const struct sy_source_list *l,
+			    char *why, size_t whylen)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->opts_follow && (s->opts.table_size != l->table_size ||
+			       s->opts.hash_seed != l->hash_seed || s->opts.hash != l->hash)) {
+		if (sy_maglev_check_size(l->table_size, why, whylen) == 0) {
+			s->opts.table_size = l->table_size;
+			s->opts.hash_seed = l->hash_seed;
+			s->opts.hash = l->hash;
+			changed = true;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return changed;
 }
 
 int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,

@@ -7,9 +7,10 @@
  *
  *   source_embedded.c  sy-control's embedded registry (blocking queries)
  *   source_etcd.c      etcd (prefix range + watch, sy-control's key layout)
+ *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_client.c)
  *   source_util.c      what both need: answer buffers, back-off, errors
  *
- * A new source (ZooKeeper, Consul) is one file with its ops, its config
+ * A new source (Consul, Kubernetes) is one file with its ops, its config
  * fields in resolve.h, one line in resolver.c's choice and one in
  * meson.build.
  */
@@ -31,7 +32,7 @@ struct sy_source_list {
 	uint32_t table_size;  /* the balancer's Maglev M for the service */
 	uint32_t hash_seed;
 	uint32_t hash;        /* what the service hashes: SY_RESOLVE_HASH_* (embedded:
-			       * maglev.hash, 5-tuple if absent; etcd: 0) */
+			       * maglev.hash, 5-tuple if absent; etcd, zookeeper: 0) */
 	size_t n;
 	struct sy_resolve_instance *inst; /* n entries, malloc'd (NULL when n = 0) */
 };
@@ -63,5 +64,6 @@ struct sy_source_ops {
 
 extern const struct sy_source_ops sy_source_embedded_ops;
 extern const struct sy_source_ops sy_source_etcd_ops;
+extern const struct sy_source_ops sy_source_zookeeper_ops;
 
 #endif

@@ -336,7 +336,11 @@ static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 		on_failure(r, src, w, err);
 		return;
 	}
-	if (!w->have_index || a.revision != w->index || !w->reachable) {
+	/* the balancer's table size, seed or hash changed (a reload): the
+	 * new snapshot is built with them (a new revision, too) */
+	bool opts_changed = sy_service_follow_opts(w->w.s, &a, err, sizeof(err));
+
+	if (!w->have_index || a.revision != w->index || !w->reachable || opts_changed) {
 		int rc = sy_service_update(w->w.s, a.revision, a.inst, a.n, true);
 
 		if (rc) {

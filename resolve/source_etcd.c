@@ -36,6 +36,7 @@
 #include <curl/curl.h>
 
 #include "etcd_gateway.h"
+#include "etcd_kv.h" /* sy_etcd_auth_body, sy_etcd_auth_token */
 #include "parse_etcd.h"
 #include "resolve_internal.h"
 
@@ -51,6 +52,7 @@ enum verdict { V_NONE, V_RELIST, V_FAIL };
 struct etcd_watch {
 	struct sy_source_watch w;   /* .retry.endpoint: the member asked now */
 	struct sy_source_body body; /* a range answer; a watch's unfinished line */
+	struct curl_slist *headers; /* the request's: with the token, if any */
 	char errbuf[CURL_ERROR_SIZE];
 	char url[600];
 	char *post;                 /* the request's body */
@@ -71,7 +73,13 @@ struct etcd_source {
 	char **eps;                 /* "http://H:P", no trailing '/' */
 	unsigned n_eps;
 	char *prefix;
-	struct curl_slist *headers;
+	struct curl_slist *headers; /* without a token (authenticate, no auth) */
+	/* etcd's authentication (etcd_username, etcd_password_file): the token
+	 * every request sends, "" until authenticated or after etcd refused it;
+	 * the thread and first opens share it */
+	const char *user, *password_file;
+	pthread_mutex_t token_lock;
+	char token[512];
 	unsigned fetch_ep;          /* the member that answered the first read */
 	struct sy_source_thread t;
 };
@@ -88,6 +96,8 @@ static void destroy_config(struct etcd_source *src)
 	free(src->eps);
 	free(src->prefix);
 	curl_slist_free_all(src->headers);
+	explicit_bzero(src->token, sizeof(src->token));
+	pthread_mutex_destroy(&src->token_lock);
 	free(src);
 }
 
@@ -123,6 +133,9 @@ static int etcd_create(sy_resolver *r)
 		return SY_RESOLVE_ENOMEM;
 	}
 	sy_source_thread_init(&src->t, &thread_ops);
+	pthread_mutex_init(&src->token_lock, NULL);
+	src->user = c->etcd_username && *c->etcd_username ? c->etcd_username : NULL;
+	src->password_file = c->etcd_password_file && *c->etcd_password_file ? c->etcd_password_file : NULL;
 	for (char *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
 		if (add_endpoint(src, u)) {
 			free(list);
@@ -137,7 +150,8 @@ static int etcd_create(sy_resolver *r)
 		return SY_RESOLVE_ENOMEM;
 	}
 	/* no endpoint, or a prefix sy-control would refuse: a bad argument */
-	if (!src->n_eps || prefix[strlen(prefix) - 1] != '/' || c->etcd_timeout_ms == 0) {
+	if (!src->n_eps || prefix[strlen(prefix) - 1] != '/' || c->etcd_timeout_ms == 0 ||
+	    !src->user != !src->password_file) { /* a user and a password go together */
 		destroy_config(src);
 		return SY_RESOLVE_EINVAL;
 	}
@@ -166,7 +180,7 @@ static char *service_range(const struct etcd_source *src, const char *name)
 	return sy_etcd_service_prefix(src->prefix, name, k, sizeof(k)) < 0 ? NULL : strdup(k);
 }
 
-static void setup_post(CURL *e, const struct etcd_source *src, const char *url, const char *post,
+static void setup_post(CURL *e, struct curl_slist *headers, const char *url, const char *post,
 		       char *errbuf, uint32_t connect_ms, uint32_t total_ms)
 {
 	curl_easy_reset(e);
@@ -175,12 +189,104 @@ static void setup_post(CURL *e, const struct etcd_source *src, const char *url, 
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, src->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total_ms); /* 0: none (a watch) */
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	errbuf[0] = 0;
+}
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+/* The token for a request, authenticating first (synchronously, at
+ * endpoint ep, within timeout_ms) when none is held: 0 and tok ("" without
+ * authentication), or -1 with why in err. */
+static int get_token(struct etcd_source *src, unsigned ep, uint32_t timeout_ms, char *tok,
+		     size_t tlen, char *err, size_t errlen)
+{
+	char url[600], errbuf[CURL_ERROR_SIZE], why[200];
+	struct sy_source_body b = { 0 };
+	CURL *e;
+	char *post;
+	json_t *j;
+	long status = 0;
+	CURLcode cc;
+	int rc = -1;
+
+	tok[0] = 0;
+	if (!src->user)
+		return 0;
+	pthread_mutex_lock(&src->token_lock);
+	snprintf(tok, tlen, "%s", src->token);
+	pthread_mutex_unlock(&src->token_lock);
+	if (tok[0])
+		return 0;
+	snprintf(url, sizeof(url), "%s/v3/auth/authenticate", src->eps[ep]);
+	if (!(post = sy_etcd_auth_body(src->user, src->password_file, why, sizeof(why))))
+		return snprintf(err, errlen, "authenticate: %s", why), -1;
+	if (!(e = curl_easy_init())) {
+		free(post);
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	setup_post(e, src->headers, url, post, errbuf, timeout_ms, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_source_body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	cc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	explicit_bzero(post, strlen(post));
+	free(post);
+	curl_easy_cleanup(e);
+	j = cc == CURLE_OK && b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "POST %.100s: %.120s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	} else if (status != 200 || sy_etcd_auth_token(j, tok, tlen, why, sizeof(why))) {
+		const char *m = json_string_value(json_object_get(j, "message"));
+
+		if (!m)
+			m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+		snprintf(err, errlen, "POST %.100s: HTTP %ld: %.120s", url, status,
+			 m ? m : status == 200 ? why : "not etcd's answer");
+		tok[0] = 0;
+	} else {
+		pthread_mutex_lock(&src->token_lock);
+		snprintf(src->token, sizeof(src->token), "%s", tok);
+		pthread_mutex_unlock(&src->token_lock);
+		rc = 0;
+	}
+	json_decref(j);
+	if (b.p)
+		explicit_bzero(b.p, b.len);
+	free(b.p);
+	return rc;
+}
+
+/* A failure whose reason says etcd refused the token (expired, etcd
+ * restarted): the next request authenticates again. */
+static void drop_token(struct etcd_source *src, const char *why)
+{
+	if (!src->user || !sy_etcd_token_refused(why))
+		return;
+	pthread_mutex_lock(&src->token_lock);
+	explicit_bzero(src->token, sizeof(src->token));
+	pthread_mutex_unlock(&src->token_lock);
+}
+
+/* Content-Type and, with a token, its header: a new list, NULL if out of
+ * memory. */
+static struct curl_slist *request_headers(const char *tok)
+{
+	char h[600];
+	struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json"), *t;
+
+	if (!l || !tok[0])
+		return l;
+	snprintf(h, sizeof(h), "Authorization: %s", tok);
+	t = curl_slist_append(l, h);
+	explicit_bzero(h, sizeof(h));
+	if (!t)
+		curl_slist_free_all(l);
+	return t;
 }
 
 /* A finished range read: 0 and *l, or -1 with why in err. */
@@ -217,9 +323,10 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 {
 	struct etcd_source *src = r->source;
 	uint64_t deadline = sy_source_mono_ms() + r->cfg.fetch_timeout_ms;
-	char errbuf[CURL_ERROR_SIZE], url[600], *range = NULL, *post = NULL;
+	char errbuf[CURL_ERROR_SIZE], url[600], *range = NULL, *post = NULL, tok[512];
 	struct sy_source_body b = { 0 };
 	struct sy_etcd_skipped sk;
+	struct curl_slist *headers = NULL;
 	CURL *e = curl_easy_init();
 	int rc = -1;
 
@@ -238,8 +345,17 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 				snprintf(err, errlen, "fetch_timeout_ms passed");
 			break;
 		}
+		if (get_token(src, i, (uint32_t)left, tok, sizeof(tok), err, errlen))
+			continue; /* the next member */
+		curl_slist_free_all(headers);
+		headers = request_headers(tok);
+		explicit_bzero(tok, sizeof(tok));
+		if (!headers) {
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
 		snprintf(url, sizeof(url), "%s/v3/kv/range", src->eps[i]);
-		setup_post(e, src, url, post, errbuf, (uint32_t)left, (uint32_t)left);
+		setup_post(e, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_source_body_write);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 		sy_source_body_reset(&b);
@@ -247,11 +363,14 @@ static int etcd_fetch(sy_resolver *r, const char *name, struct sy_source_list *a
 				errlen);
 		if (!rc)
 			src->fetch_ep = i; /* the watch starts there */
+		else
+			drop_token(src, err);
 	}
 out:
 	free(range);
 	free(post);
 	free(b.p);
+	curl_slist_free_all(headers);
 	curl_easy_cleanup(e);
 	return rc;
 }
@@ -287,6 +406,7 @@ static void on_failure(sy_resolver *r, struct etcd_source *src, struct etcd_watc
 		       const char *why)
 {
 	sy_source_set_error(w->w.s, why);
+	drop_token(src, why);
 	w->phase = PH_RANGE; /* whatever happened meanwhile: read again */
 	/* one cluster: stale only when no member answers (a whole round) */
 	if (sy_source_retry_failed(r, &w->w.retry, src->n_eps) && w->reachable) {
@@ -382,7 +502,21 @@ static void start_request(sy_resolver *r, struct sy_source_watch *base)
 	struct etcd_source *src = r->source;
 	struct etcd_watch *w = (struct etcd_watch *)base;
 	uint32_t t = r->cfg.etcd_timeout_ms;
+	char tok[512], err[SY_RESOLVE_ERRLEN];
 
+	/* with authentication and no token: authenticate first (blocking this
+	 * thread for at most etcd_timeout_ms) */
+	if (get_token(src, w->w.retry.endpoint, t, tok, sizeof(tok), err, sizeof(err))) {
+		on_failure(r, src, w, err);
+		return;
+	}
+	curl_slist_free_all(w->headers);
+	w->headers = request_headers(tok);
+	explicit_bzero(tok, sizeof(tok));
+	if (!w->headers) {
+		on_failure(r, src, w, "out of memory for a request");
+		return;
+	}
 	free(w->post);
 	w->post = w->phase == PH_RANGE ? sy_etcd_range_request(w->range, NULL, 0, 0)
 				       : sy_etcd_watch_request(w->range, w->rev + 1);
@@ -392,7 +526,7 @@ static void start_request(sy_resolver *r, struct sy_source_watch *base)
 		on_failure(r, src, w, "out of memory for a request");
 		return;
 	}
-	setup_post(w->w.easy, src, w->url, w->post, w->errbuf, t, w->phase == PH_RANGE ? t : 0);
+	setup_post(w->w.easy, w->headers, w->url, w->post, w->errbuf, t, w->phase == PH_RANGE ? t : 0);
 	sy_source_body_reset(&w->body);
 	if (w->phase == PH_RANGE) {
 		curl_easy_setopt(w->w.easy, CURLOPT_WRITEFUNCTION, sy_source_body_write);
@@ -528,6 +662,7 @@ static void free_watch(struct sy_source_watch *base)
 	sy_source_list_free(&w->list);
 	free(w->body.p);
 	free(w->post);
+	curl_slist_free_all(w->headers);
 	free(w->range);
 	free(w);
 }

@@ -16,8 +16,6 @@
  * its old session expired) is replaced in one transaction. On SIGTERM/SIGINT
  * the znode is deleted and the session closed.
  */
-#define THREADED 1 /* the multi-threaded client library, libzookeeper_mt */
-
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -30,13 +28,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zookeeper/zookeeper.h>
 
 #include "netaddr.h"
 #include "syctl.h"
 #include "syctl_register_zk.h"
-
-#define ZK_DEFAULT_PREFIX "/switchyard/services"
+#include "zk_client.h" /* the session, paths, the ephemeral znode: shared */
 
 static volatile sig_atomic_t stop;
 static atomic_int expired;
@@ -51,10 +47,8 @@ static void on_signal(int sig)
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
 	(void)zh;
-	(void)path;
 	(void)ctx;
-	if (type == ZOO_SESSION_EVENT &&
-	    (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE))
+	if (sy_zk_event(type, state, path) == SY_ZK_EV_EXPIRED)
 		atomic_store(&expired, 1);
 }
 
@@ -69,98 +63,6 @@ static bool name_ok(const char *s, size_t min, size_t max)
 		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
 			return false;
 	return true;
-}
-
-/* "zk://h:p,h:p/prefix" -> hosts "h:p,h:p", prefix. 0 or -1. */
-static int parse_url(const char *url, char *hosts, size_t hlen, char *prefix, size_t plen)
-{
-	const char *h = url + 5, *slash = strchr(h, '/');
-	size_t n = slash ? (size_t)(slash - h) : strlen(h);
-	char tmp[1024], *save = NULL;
-
-	if (!n || n >= hlen || n >= sizeof(tmp))
-		return -1;
-	memcpy(hosts, h, n);
-	hosts[n] = 0;
-	memcpy(tmp, h, n);
-	tmp[n] = 0;
-	for (char *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *colon = strrchr(tok, ':');
-		unsigned port;
-
-		if (!colon || colon == tok || sy_parse_port(colon + 1, &port) || !port)
-			return -1;
-	}
-	if (hosts[0] == ',' || hosts[n - 1] == ',' || strstr(hosts, ",,"))
-		return -1;
-	if (!slash || !strcmp(slash, "/")) {
-		snprintf(prefix, plen, "%s", ZK_DEFAULT_PREFIX);
-		return 0;
-	}
-	if (strlen(slash) >= plen || strstr(slash, "//"))
-		return -1;
-	snprintf(prefix, plen, "%s", slash);
-	if (prefix[strlen(prefix) - 1] == '/')
-		prefix[strlen(prefix) - 1] = 0;
-	return 0;
-}
-
-/* Create path and its missing ancestors (persistent, empty, open ACL). */
-static int create_parents(zhandle_t *zh, const char *path)
-{
-	char p[1024];
-
-	snprintf(p, sizeof(p), "%s", path);
-	for (char *s = p + 1;; s++) {
-		char save;
-		int rc;
-
-		if (*s != '/' && *s)
-			continue;
-		save = *s;
-		*s = 0;
-		rc = zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
-		*s = save;
-		if (rc != ZOK && rc != ZNODEEXISTS)
-			return rc;
-		if (!save)
-			return ZOK;
-	}
-}
-
-/* Create (or take over) the ephemeral znode. */
-static int create_node(zhandle_t *zh, const char *parent, const char *path, const char *val)
-{
-	int len = (int)strlen(val), rc;
-
-	rc = create_parents(zh, parent);
-	if (rc != ZOK)
-		return rc;
-	for (int tries = 0; tries < 3; tries++) {
-		const clientid_t *me = zoo_client_id(zh);
-		zoo_op_result_t res[2];
-		zoo_op_t ops[2];
-		struct Stat st;
-
-		rc = zoo_create(zh, path, val, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
-		if (rc != ZNODEEXISTS)
-			return rc;
-		rc = zoo_exists(zh, path, 0, &st);
-		if (rc == ZNONODE)
-			continue; /* gone meanwhile: create again */
-		if (rc != ZOK)
-			return rc;
-		if (me && st.ephemeralOwner == me->client_id) /* ours (a retried create) */
-			return zoo_set(zh, path, val, len, -1);
-		fprintf(stderr, "level=warn msg=\"replacing a znode of another session (a previous agent?)\" znode=%s owner=0x%" PRIx64 "\n",
-			path, (uint64_t)st.ephemeralOwner);
-		zoo_delete_op_init(&ops[0], path, st.version);
-		zoo_create_op_init(&ops[1], path, val, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
-		rc = zoo_multi(zh, 2, ops, res);
-		if (rc != ZNONODE && rc != ZBADVERSION && rc != ZNODEEXISTS)
-			return rc;
-	}
-	return rc;
 }
 
 static bool fatal_rc(int rc)
@@ -178,9 +80,8 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	uint64_t down_since = syctl_mono_ms(), next_check = 0, retry_at = 0;
 	bool created = false, ever = false, warned = false;
 	zhandle_t *zh = NULL;
-	const char *lvl = getenv("SY_ZK_LOG");
 	json_t *v;
-	char *val;
+	char *val, why[160];
 
 	if (!r->service[0] || !addr || !r->port) {
 		fprintf(stderr, "syctl register: --service, --addr, --port and --registry are required\n");
@@ -190,9 +91,9 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 		fprintf(stderr, "syctl register: --once does not apply to zk:// (the znode lives as long as the agent's session)\n");
 		return 2;
 	}
-	if (parse_url(url, hosts, sizeof(hosts), prefix, sizeof(prefix))) {
-		fprintf(stderr, "syctl register: --registry '%s' is not zk://HOST:PORT[,HOST:PORT...][/PREFIX]\n",
-			url);
+	if (sy_zk_url_parse(url, hosts, sizeof(hosts), prefix, sizeof(prefix), why, sizeof(why))) {
+		fprintf(stderr, "syctl register: --registry '%s' is not zk://HOST:PORT[,HOST:PORT...][/PREFIX] (%s)\n",
+			url, why);
 		return 2;
 	}
 	if (!name_ok(r->service, 1, 63)) {
@@ -230,10 +131,9 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 		return 1;
 	}
 	sy_format_endpoint(&id, ep, sizeof(ep));
-	snprintf(parent, sizeof(parent), "%s/%s", strcmp(prefix, "/") ? prefix : "", r->service);
-	snprintf(path, sizeof(path), "%s/%s", parent, ep);
+	sy_zk_service_path(prefix, r->service, parent, sizeof(parent));
+	sy_zk_child_path(parent, ep, path, sizeof(path));
 
-	zoo_set_debug_level((ZooLogLevel)(lvl ? atoi(lvl) : 0));
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -248,7 +148,7 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 				continue;
 			}
 			atomic_store(&expired, 0);
-			zh = zookeeper_init(hosts, watcher, timeout_ms, NULL, NULL, 0);
+			zh = sy_zk_open(hosts, timeout_ms, watcher, NULL);
 			if (!zh) {
 				fprintf(stderr, "level=warn msg=\"cannot start a ZooKeeper session; retrying\" registry=zk://%s error=\"%s\"\n",
 					hosts, strerror(errno));
@@ -277,7 +177,12 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 		down_since = now;
 		warned = false;
 		if (!created && now >= retry_at) {
-			rc = create_node(zh, parent, path, val);
+			int64_t owner;
+
+			rc = sy_zk_create_ephemeral(zh, parent, path, val, &owner);
+			if (owner) /* an agent restarted before its old session expired */
+				fprintf(stderr, "level=warn msg=\"replaced a znode of another session (a previous agent?)\" znode=%s owner=0x%" PRIx64 "\n",
+					path, (uint64_t)owner);
 			if (rc == ZOK) {
 				const clientid_t *me = zoo_client_id(zh);
 

@@ -2,8 +2,9 @@
  *
  * `syctl resolve SERVICE --registry URL ...`: what a client using
  * libswitchyard-resolve sees of a service through the embedded registry's
- * read API, or etcd (etcd://HOST:PORT[,...][/PREFIX/], the keys sy-control's
- * etcd source reads) (docs/client-side.md): the instance list with its revision and
+ * read API, etcd (etcd://HOST:PORT[,...][/PREFIX/], the keys sy-control's
+ * etcd source reads) or ZooKeeper (zk://HOST:PORT[,...][/PREFIX], the znodes
+ * sy-control's ZooKeeper source reads) (docs/client-side.md): the instance list with its revision and
  * state, and the instance a pick gives (round-robin, a key, or a 5-tuple
  * as `syctl lookup` takes it). With --watch, every change as the
  * resolver's watch delivers it, until --count listings or --timeout.
@@ -11,7 +12,7 @@
  * It is the library's own view, not a re-implementation: the resolver is
  * created with the registries as its source and the service opened with
  * the balancer's table size and seed (taken from the registry's answer;
- * with etcd, which does not hold them, sy-control's defaults).
+ * with etcd and ZooKeeper, which do not hold them, sy-control's defaults).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <switchyard/resolve.h>
 
 #include "etcd_kv.h"
+#include "zk_client.h"
 #include "netaddr.h"
 #include "syctl.h"
 
@@ -50,7 +52,9 @@ static void resolve_usage(FILE *f)
 		"embedded registry's read API (URL http://HOST:PORT, several tried in turn;\n"
 		"F: registry.embedded.read's token) or etcd (URL\n"
 		"etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], the keys sy-control's etcd source\n"
-		"reads; table size and seed: sy-control's defaults), with the revision, the\n"
+		"reads) or ZooKeeper (URL zk://HOST:PORT[,HOST:PORT...][/PREFIX], the znodes\n"
+		"sy-control's ZooKeeper source reads); with etcd and ZooKeeper the table size\n"
+		"and seed are sy-control's defaults. With the revision, the\n"
 		"state and a pick:\n"
 		"round-robin, or consistent hash on a key or a flow (the balancer's Maglev\n"
 		"table: a flow gets the backend `syctl lookup` names).\n"
@@ -65,6 +69,7 @@ struct resolve_args {
 	const char *service;
 	char urls[2048];
 	char etcd_endpoints[2048], etcd_prefix[512]; /* --registry etcd://... */
+	char zk_servers[1024], zk_prefix[512];       /* --registry zk://... */
 	const char *token_file;
 	enum pick_by by;
 	const char *key;
@@ -139,28 +144,36 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (!strncmp(optarg, "etcd://", 7)) {
+			if (!strncmp(optarg, "etcd://", 7) || !strncmp(optarg, "zk://", 5)) {
+				bool zk = optarg[0] == 'z';
 				char why[160];
+				int bad;
 
-				if (a->urls[0] || a->etcd_endpoints[0]) {
-					fprintf(stderr, "syctl resolve: --registry etcd://... names the whole cluster: give it once, alone\n");
+				if (a->urls[0] || a->etcd_endpoints[0] || a->zk_servers[0]) {
+					fprintf(stderr, "syctl resolve: --registry %s://... names the whole cluster: give it once, alone\n",
+						zk ? "zk" : "etcd");
 					return -1;
 				}
-				if (sy_etcd_url_parse(optarg, a->etcd_endpoints, sizeof(a->etcd_endpoints),
-						      a->etcd_prefix, sizeof(a->etcd_prefix), why,
-						      sizeof(why))) {
+				bad = zk ? sy_zk_url_parse(optarg, a->zk_servers, sizeof(a->zk_servers),
+							   a->zk_prefix, sizeof(a->zk_prefix), why,
+							   sizeof(why))
+					 : sy_etcd_url_parse(optarg, a->etcd_endpoints,
+							     sizeof(a->etcd_endpoints), a->etcd_prefix,
+							     sizeof(a->etcd_prefix), why, sizeof(why));
+				if (bad) {
 					fprintf(stderr, "syctl resolve: --registry %s: %s\n", optarg, why);
 					return -1;
 				}
 				break;
 			}
 			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-				fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry) or etcd://HOST:PORT[,...][/PREFIX/]\n",
+				fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,...][/PREFIX/] or zk://HOST:PORT[,...][/PREFIX]\n",
 					optarg);
 				return -1;
 			}
-			if (a->etcd_endpoints[0]) {
-				fprintf(stderr, "syctl resolve: --registry etcd://... names the whole cluster: give it once, alone\n");
+			if (a->etcd_endpoints[0] || a->zk_servers[0]) {
+				fprintf(stderr, "syctl resolve: --registry %s://... names the whole cluster: give it once, alone\n",
+					a->zk_servers[0] ? "zk" : "etcd");
 				return -1;
 			}
 			if (strlen(a->urls) + strlen(optarg) + 2 > sizeof(a->urls)) {
@@ -224,7 +237,7 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		return -1;
 	}
 	a->service = argv[optind];
-	if (!a->urls[0] && !a->etcd_endpoints[0]) {
+	if (!a->urls[0] && !a->etcd_endpoints[0] && !a->zk_servers[0]) {
 		fprintf(stderr, "syctl resolve: --registry URL is required\n");
 		return -1;
 	}
@@ -341,6 +354,8 @@ int syctl_resolve(int json, int argc, char **argv)
 	c.registry_urls = a.urls;
 	c.etcd_endpoints = a.etcd_endpoints;
 	c.etcd_prefix = a.etcd_prefix;
+	c.zk_servers = a.zk_servers;
+	c.zk_prefix = a.zk_prefix;
 	c.read_token_file = a.token_file;
 	if ((rc = sy_resolve_create(&c, &r))) {
 		fprintf(stderr, "syctl resolve: %s\n", sy_resolve_strerror(rc));

@@ -439,41 +439,23 @@ static enum xr transfer(struct ctx *x, const char *path, const char *body, bool 
 
 static enum xr authenticate(struct ctx *x)
 {
-	char pw[512] = "";
 	json_t *ans;
-	FILE *f;
 	char *body;
 	enum xr rc;
-	size_t n;
 
 	if (!x->c.username || x->token[0])
 		return XR_OK;
-	f = fopen(x->c.password_file, "r");
-	if (!f) {
-		snprintf(x->err, sizeof(x->err), "cannot read %s", x->c.password_file);
-		return XR_FAIL;
-	}
-	n = fread(pw, 1, sizeof(pw) - 1, f);
-	fclose(f);
-	pw[n] = 0;
-	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-		pw[--n] = 0;
-	body = sy_etcd_auth_request(x->c.username, pw);
-	memset(pw, 0, sizeof(pw));
+	body = sy_etcd_auth_body(x->c.username, x->c.password_file, x->err, sizeof(x->err));
 	if (!body)
 		return XR_FAIL;
 	rc = transfer(x, "/v3/auth/authenticate", body, false, &ans);
 	free(body);
 	if (rc != XR_OK)
 		return rc;
-	if (!json_is_string(json_object_get(ans, "token"))) {
-		snprintf(x->err, sizeof(x->err), "authenticate: no token in the answer");
-		json_decref(ans);
-		return XR_FAIL;
-	}
-	snprintf(x->token, sizeof(x->token), "%s", json_string_value(json_object_get(ans, "token")));
+	if (sy_etcd_auth_token(ans, x->token, sizeof(x->token), x->err, sizeof(x->err)))
+		rc = XR_FAIL;
 	json_decref(ans);
-	return XR_OK;
+	return rc;
 }
 
 /* ---- applying what etcd says (d->lock held) ----------------------------------------- */

@@ -32,8 +32,6 @@
  * Locks: d->lock before zk.mu, never the other way; zk.mu is never held
  * during a zoo_* call.
  */
-#define THREADED 1 /* the multi-threaded client library, libzookeeper_mt */
-
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,31 +40,15 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-#include <zookeeper/zookeeper.h>
-
 #include "daemon.h"
 #include "etcd_kv.h"
 #include "netaddr.h"
 #include "source.h"
+#include "zk_client.h" /* sessions, listings, values: shared with syctl and the resolver */
 
-#define ZK_MAX_VALUE 8192
-#define ZK_PATH_MAX 1024
+#define ZK_PATH_MAX SY_ZK_PATH_MAX
 #define ZK_RETRY_MS 500
 #define ZK_IDLE_MS 1000
-
-struct zk_child {
-	char *name;
-	bool bad_name;           /* not ADDRESS:PORT: never read */
-	bool stale;              /* read the value (again) */
-	bool valid;              /* name and value parse */
-	int64_t mzxid;           /* of the value last read; 0 = none */
-	struct sy_backend_id id;
-	uint32_t weight;
-	uint32_t server_id;      /* QUIC server ID, 0 = none */
-	char zone[32];
-	char metadata[1024];
-};
 
 struct zk_svc {
 	char name[SY_NAME_MAX];
@@ -74,8 +56,7 @@ struct zk_svc {
 	bool listed;             /* listed since the last (re)connection */
 	bool changed;            /* reconcile with the daemon */
 	int last_rc;             /* of the last failed listing (logged once) */
-	struct zk_child *c;      /* sorted by name */
-	size_t n;
+	struct sy_zk_children cc; /* the children listed, with their values */
 };
 
 /* Shared between the daemon (configured, describe, stop), the library's
@@ -141,26 +122,7 @@ static const char *clean(const char *s, char *buf, size_t len)
 
 static void service_path(const struct zk_worker *w, const char *svc, char *buf, size_t len)
 {
-	/* a prefix of "/" has no trailing part */
-	snprintf(buf, len, "%s/%s", strcmp(w->prefix, "/") ? w->prefix : "", svc);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The value: see sy_zk_parse_value (etcd_kv.h). */
-static int parse_value(const char *buf, int len, struct zk_child *c, char *why, size_t whylen)
-{
-	struct sy_etcd_entry e = { 0 };
-	int rc = sy_zk_parse_value(buf, len > 0 ? (size_t)len : 0, &e, why, whylen);
-
-	c->weight = e.weight;
-	c->server_id = e.server_id;
-	memcpy(c->zone, e.zone, sizeof(c->zone));
-	memcpy(c->metadata, e.metadata, sizeof(c->metadata));
-	return rc;
+	sy_zk_service_path(w->prefix, svc, buf, len); /* names are short: it fits */
 }
 
 static void malformed(const struct zk_svc *s, const char *child, const char *why)
@@ -174,15 +136,6 @@ static void malformed(const struct zk_svc *s, const char *child, const char *why
 		clean(child, n, sizeof(n)), why);
 }
 
-static void free_children(struct zk_svc *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->c[i].name);
-	free(s->c);
-	s->c = NULL;
-	s->n = 0;
-}
-
 static struct zk_svc *find_svc(struct zk_worker *w, const char *name, size_t len)
 {
 	for (size_t i = 0; i < w->n_svc; i++)
@@ -191,31 +144,12 @@ static struct zk_svc *find_svc(struct zk_worker *w, const char *name, size_t len
 	return NULL;
 }
 
-static struct zk_child *find_child(struct zk_svc *s, const char *name)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->c[mid].name, name);
-
-		if (!c)
-			return &s->c[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 static void all_dirty(struct zk_worker *w)
 {
 	for (size_t i = 0; i < w->n_svc; i++) {
 		w->svc[i].dirty = true;
 		w->svc[i].listed = false;
-		for (size_t j = 0; j < w->svc[i].n; j++)
-			w->svc[i].c[j].stale = true;
+		sy_zk_children_mark_stale(&w->svc[i].cc);
 	}
 }
 
@@ -223,18 +157,19 @@ static void all_dirty(struct zk_worker *w)
 
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
+	enum sy_zk_event ev = sy_zk_event(type, state, path);
+
 	(void)zh;
 	pthread_mutex_lock(&zk.mu);
 	if ((uintptr_t)ctx != zk.gen) { /* a closed session's late event */
 		pthread_mutex_unlock(&zk.mu);
 		return;
 	}
-	if (type == ZOO_SESSION_EVENT) {
-		if (state == ZOO_CONNECTED_STATE)
-			zk.connects++;
-		else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
-			zk.expired = true;
-	} else if (path && *path) {
+	if (ev == SY_ZK_EV_CONNECTED) {
+		zk.connects++;
+	} else if (ev == SY_ZK_EV_EXPIRED) {
+		zk.expired = true;
+	} else if (ev == SY_ZK_EV_NODE) {
 		char *p = NULL;
 
 		if (zk.n_paths == zk.cap_paths) {
@@ -276,8 +211,8 @@ static void set_reachable(struct zk_worker *w, bool up)
 
 static bool listed_valid(const struct zk_svc *zs, const struct sy_backend_id *id)
 {
-	for (size_t i = 0; i < zs->n; i++)
-		if (zs->c[i].valid && !memcmp(&zs->c[i].id, id, sizeof(*id)))
+	for (size_t i = 0; i < zs->cc.n; i++)
+		if (zs->cc.c[i].v.valid && !memcmp(&zs->cc.c[i].id, id, sizeof(*id)))
 			return true;
 	return false;
 }
@@ -304,182 +239,71 @@ static void reconcile(struct zk_worker *w, struct zk_svc *zs, bool removals)
 				s->name, a);
 		}
 	}
-	for (size_t i = 0; i < zs->n; i++) {
-		const struct zk_child *c = &zs->c[i];
+	for (size_t i = 0; i < zs->cc.n; i++) {
+		const struct sy_zk_child *c = &zs->cc.c[i];
 		struct sy_be *b;
 		bool was;
 		uint32_t old_w;
 		char why[256];
 
-		if (!c->valid)
+		if (!c->v.valid)
 			continue;
 		b = sy_svcb_find(&s->b, &c->id);
 		was = b && b->present && b->source == SY_SRC_ZOOKEEPER;
 		old_w = b ? b->weight : 0;
 		if (!b && !sy_source_admit(d, s, &c->id, SY_SRC_ZOOKEEPER, why, sizeof(why)))
 			continue; /* at its cap: ignored, counted */
-		b = sy_source_upsert(d, s, &c->id, c->weight, SY_SRC_ZOOKEEPER, 0);
+		b = sy_source_upsert(d, s, &c->id, c->v.e.weight, SY_SRC_ZOOKEEPER, 0);
 		if (!b)
 			continue;
-		snprintf(b->zone, sizeof(b->zone), "%s", c->zone);
-		snprintf(b->metadata, sizeof(b->metadata), "%s", c->metadata);
+		snprintf(b->zone, sizeof(b->zone), "%s", c->v.e.zone);
+		snprintf(b->metadata, sizeof(b->metadata), "%s", c->v.e.metadata);
 		/* an ID another backend has: published without it (publish.c) */
-		sy_source_set_server_id(d, s, b, c->server_id);
-		if (!was || old_w != c->weight) {
+		sy_source_set_server_id(d, s, b, c->v.e.server_id);
+		if (!was || old_w != c->v.e.weight) {
 			sy_format_endpoint(&c->id, a, sizeof(a));
 			sy_logf("info", "\"backend registered\" service=%s backend=%s weight=%u source=zookeeper",
-				s->name, a, c->weight);
+				s->name, a, c->v.e.weight);
 		}
 	}
 }
 
 /* ---- talking to ZooKeeper (this thread only) ------------------------------ */
 
-/* Create path and its missing ancestors (persistent, empty, open ACL). */
-static int create_path(zhandle_t *zh, const char *path)
+static void malformed_cb(void *ctx, const char *child, const char *why)
 {
-	char p[ZK_PATH_MAX];
-	int rc = ZOK;
-
-	snprintf(p, sizeof(p), "%s", path);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char save = *s;
-
-		*s = 0;
-		rc = zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
-		*s = save;
-		if (rc != ZOK && rc != ZNODEEXISTS)
-			return rc;
-		if (!save)
-			return ZOK;
-	}
+	malformed(ctx, child, why);
 }
 
-/* Read a child's value with a data watch. */
-static int read_child(struct zk_worker *w, struct zk_svc *s, struct zk_child *c)
-{
-	char path[ZK_PATH_MAX], why[192];
-	static char buf[ZK_MAX_VALUE];
-	struct Stat st;
-	int len = sizeof(buf), rc;
-	size_t pl;
-
-	service_path(w, s->name, path, sizeof(path));
-	pl = strlen(path);
-	snprintf(path + pl, sizeof(path) - pl, "/%s", c->name);
-	rc = zoo_get(w->zh, path, 1, buf, &len, &st);
-	if (rc == ZNONODE) { /* gone since the listing: its child watch fires */
-		c->valid = false;
-		c->stale = false;
-		c->mzxid = 0;
-		s->dirty = true;
-		return ZOK;
-	}
-	if (rc != ZOK)
-		return rc;
-	c->stale = false;
-	if (st.mzxid == c->mzxid)
-		return ZOK; /* unchanged */
-	c->mzxid = st.mzxid;
-	if (st.dataLength > (int32_t)sizeof(buf)) {
-		snprintf(why, sizeof(why), "value over %d bytes", ZK_MAX_VALUE);
-		c->valid = false;
-	} else {
-		c->valid = parse_value(buf, len, c, why, sizeof(why)) == 0;
-	}
-	if (!c->valid)
-		malformed(s, c->name, why);
-	s->changed = true;
-	return ZOK;
-}
-
-/* List a service's children (child watch), read the new and changed ones. */
+/* List a service's children (child watch), read the new and changed ones
+ * (data watches). */
 static int list_service(struct zk_worker *w, struct zk_svc *s)
 {
-	char path[ZK_PATH_MAX], why[160];
-	struct String_vector sv = { 0, NULL };
-	struct zk_child *next;
-	size_t n = 0, j = 0;
-	int rc;
+	char path[ZK_PATH_MAX];
+	enum sy_zk_listed how;
+	int rc, create_rc;
 
 	service_path(w, s->name, path, sizeof(path));
-	rc = zoo_get_children(w->zh, path, 1, &sv);
-	if (rc == ZNONODE) {
-		rc = create_path(w->zh, path);
-		if (rc == ZOK) {
-			sy_logf("info", "\"zookeeper: created the service's parent znode\" service=%s znode=%s",
-				s->name, path);
-			rc = zoo_get_children(w->zh, path, 1, &sv);
-		} else if (rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT && rc != ZSESSIONEXPIRED &&
-			   rc != ZINVALIDSTATE && rc != ZCLOSING) {
-			/* not allowed to create it: wait for it */
-			sy_logf("warn", "\"zookeeper: cannot create the service's znode; waiting for it\" service=%s znode=%s error=\"%s\"",
-				s->name, path, zerror(rc));
-			rc = zoo_exists(w->zh, path, 1, NULL);
-			if (rc == ZNONODE)
-				rc = ZOK; /* no backends until it exists */
-			else if (rc == ZOK)
-				rc = zoo_get_children(w->zh, path, 1, &sv);
-		}
+	rc = sy_zk_children_sync(w->zh, path, true, SY_ZK_MISSING_CREATE, &s->cc, &s->changed,
+				 NULL, &how, &create_rc, malformed_cb, s);
+	if (how == SY_ZK_CREATED)
+		sy_logf("info", "\"zookeeper: created the service's parent znode\" service=%s znode=%s",
+			s->name, path);
+	else if (create_rc != ZOK && !sy_zk_transient(create_rc))
+		/* not allowed to create it: waiting for it (an exists watch) */
+		sy_logf("warn", "\"zookeeper: cannot create the service's znode; waiting for it\" service=%s znode=%s error=\"%s\"",
+			s->name, path, zerror(create_rc));
+	if (rc == ZNONODE) { /* a child vanished before its read: its child watch fires */
+		s->dirty = true;
+		s->listed = false;
+		return ZOK;
 	}
-	if (rc != ZOK)
+	if (rc != ZOK) {
+		s->dirty = true; /* listed stays as it was */
 		return rc;
-
-	if (sv.count > 0)
-		qsort(sv.data, (size_t)sv.count, sizeof(*sv.data), cmp_str);
-	next = calloc(sv.count > 0 ? (size_t)sv.count : 1, sizeof(*next));
-	if (!next) {
-		deallocate_String_vector(&sv);
-		return ZSYSTEMERROR;
 	}
-	/* merge the sorted listing with the sorted cache */
-	for (int i = 0; i < sv.count; i++) {
-		const char *name = sv.data[i];
-		int c = 1;
-
-		while (j < s->n && (c = strcmp(s->c[j].name, name)) < 0) {
-			free(s->c[j].name);
-			j++;
-			s->changed = true; /* a child left */
-		}
-		if (j < s->n && c == 0) {
-			next[n++] = s->c[j++];
-			continue;
-		}
-		next[n].name = strdup(name);
-		if (!next[n].name)
-			continue;
-		next[n].stale = true;
-		s->changed = true;
-		if (sy_registry_endpoint_parse(name, &next[n].id, why, sizeof(why))) {
-			next[n].bad_name = true;
-			next[n].stale = false;
-			malformed(s, name, why);
-		}
-		n++;
-	}
-	for (; j < s->n; j++) {
-		free(s->c[j].name);
-		s->changed = true;
-	}
-	free(s->c);
-	s->c = next;
-	s->n = n;
-	deallocate_String_vector(&sv);
-
 	s->dirty = false;
-	for (size_t i = 0; i < s->n; i++) {
-		if (!s->c[i].stale || s->c[i].bad_name)
-			continue;
-		rc = read_child(w, s, &s->c[i]);
-		if (rc != ZOK) {
-			s->dirty = true;
-			return rc;
-		}
-	}
-	s->listed = !s->dirty;
+	s->listed = true;
 	return ZOK;
 }
 
@@ -489,7 +313,7 @@ static void on_path(struct zk_worker *w, const char *p)
 	size_t pl = strcmp(w->prefix, "/") ? strlen(w->prefix) : 0;
 	const char *rest, *slash;
 	struct zk_svc *s;
-	struct zk_child *c;
+	struct sy_zk_child *c;
 	char name[ZK_PATH_MAX];
 
 	if (strncmp(p, w->prefix, pl) || (p[pl] && p[pl] != '/') || !p[pl] || !p[pl + 1]) {
@@ -504,7 +328,7 @@ static void on_path(struct zk_worker *w, const char *p)
 	s->dirty = true;
 	if (slash) {
 		snprintf(name, sizeof(name), "%s", slash + 1);
-		c = find_child(s, name);
+		c = sy_zk_children_find(&s->cc, name);
 		if (c)
 			c->stale = !c->bad_name;
 	}
@@ -535,7 +359,7 @@ static void open_session(struct zk_worker *w)
 	pthread_mutex_unlock(&zk.mu);
 	w->connects_seen = 0;
 	w->connected = false;
-	w->zh = zookeeper_init(w->servers, watcher, (int)w->timeout_ms, NULL, (void *)gen, 0);
+	w->zh = sy_zk_open(w->servers, (int)w->timeout_ms, watcher, (void *)gen);
 	if (!w->zh)
 		sy_logf("warn", "\"zookeeper: cannot start a session; retrying\" servers=%s error=\"%s\"",
 			w->servers, strerror(errno));
@@ -577,7 +401,7 @@ static void take_config(struct zk_worker *w, bool enabled, char *servers, char *
 		next[i].changed = true;
 	}
 	for (size_t i = 0; i < w->n_svc; i++)
-		free_children(&w->svc[i]);
+		sy_zk_children_free(&w->svc[i].cc);
 	free(w->svc);
 	free(names);
 	w->svc = next;
@@ -708,23 +532,12 @@ static void step(struct zk_worker *w, uint64_t connects, bool expired, char **pa
 		uint64_t nb = 0;
 
 		for (size_t i = 0; i < w->n_svc; i++)
-			for (size_t j = 0; j < w->svc[i].n; j++)
-				nb += w->svc[i].c[j].valid;
+			for (size_t j = 0; j < w->svc[i].cc.n; j++)
+				nb += w->svc[i].cc.c[j].v.valid;
 		pthread_mutex_lock(&zk.mu);
 		zk.backends = nb;
 		zk.settling = w->settle_until != 0;
 		pthread_mutex_unlock(&zk.mu);
-	}
-}
-
-static void deadline(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
 	}
 }
 
@@ -748,7 +561,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&zk.mu);
 		if (wait && !zk.quit && !zk.cfg_new && !zk.expired && !zk.n_paths && !zk.overflow &&
 		    zk.connects == w.connects_seen) {
-			deadline(&ts, wait);
+			sy_zk_deadline(&ts, wait);
 			pthread_cond_timedwait(&zk.cv, &zk.mu, &ts);
 		}
 		if (zk.quit) {
@@ -802,7 +615,7 @@ static void *worker(void *arg)
 	}
 	close_session(&w);
 	for (size_t i = 0; i < w.n_svc; i++)
-		free_children(&w.svc[i]);
+		sy_zk_children_free(&w.svc[i].cc);
 	free(w.svc);
 	free(w.servers);
 	free(w.prefix);
@@ -888,9 +701,6 @@ static void configured(struct sy_daemon *d)
 
 static int start(struct sy_daemon *d, char *err, size_t errlen)
 {
-	const char *lvl = getenv("SY_ZK_LOG"); /* 1 error .. 4 debug: the library's own log */
-
-	zoo_set_debug_level((ZooLogLevel)(lvl ? atoi(lvl) : 0));
 	zk.started = true;
 	if (!d->cfg->registry.zookeeper.enabled)
 		return 0;

@@ -5,8 +5,9 @@
  *
  * One resolver object per process keeps, per service, the instance list a
  * source delivered (sy-control's embedded registry when the configuration
- * names registry_urls, or etcd when it names etcd_endpoints, watched by a
- * thread of the resolver; or the caller, through
+ * names registry_urls, etcd when it names etcd_endpoints, or ZooKeeper when
+ * it names zk_servers, watched by a thread of the resolver; or the caller,
+ * through
  * sy_resolve_set_instances()) and picks instances:
  *   - smooth weighted round-robin (nginx's algorithm), sy_resolve_pick_rr;
  *   - least outstanding requests, sy_resolve_pick_least + sy_resolve_done;
@@ -123,6 +124,31 @@ struct sy_resolve_config {
 	const char *etcd_prefix;     /* NULL: "/switchyard/services/" (ends with '/') */
 	uint32_t etcd_timeout_ms;    /* one range read, a watch's creation;
 				      * default 2000 */
+	/* etcd's authentication (sy-control's registry.etcd.username and
+	 * password_file; both or neither): the resolver authenticates
+	 * (/v3/auth/authenticate) before its first request and again when etcd
+	 * refuses its token (expired, etcd restarted), and sends the token
+	 * with every request. The file is read at each authentication. */
+	const char *etcd_username;
+	const char *etcd_password_file;
+
+	/* Source: ZooKeeper, instead of the others (setting two is EINVAL).
+	 * The znodes sy-control's ZooKeeper source reads (docs/control.md),
+	 *   <zk_prefix>/<service>/<address>:<port>  (ephemeral) holding
+	 *   {"weight":..,"zone":..}
+	 * kept by `syctl register --registry zk://...` agents: the children
+	 * listed with a child watch, each value read with a data watch; a
+	 * fired watch lists again. One session per resolver (its own thread);
+	 * while it is disconnected the services are STALE, and every
+	 * (re)connection lists everything again. The revision of a pick is
+	 * ZooKeeper's zxid of the last change it saw (the parent's pzxid or a
+	 * child's mzxid, whichever is later). fetch_timeout_ms bounds the first
+	 * open's wait for the session and its read; retry_* pace failed
+	 * listings and new sessions. Table size and seed as for etcd. */
+	const char *zk_servers;         /* "H1:2181,H2:2181" (zookeeper_init's list) */
+	const char *zk_prefix;          /* NULL: "/switchyard/services" (no trailing '/') */
+	uint32_t zk_session_timeout_ms; /* the resolver's session; default 10000
+					 * (the server bounds it) */
 };
 
 /* Per-service hashing parameters: those of the balancer's service
@@ -178,9 +204,10 @@ const char *sy_resolve_errmsg(sy_resolver *r);
  *
  * With a source (registry_urls), the first open of a service reads its list
  * once, synchronously (at most fetch_timeout_ms), then the resolver's
- * thread watches it. opts NULL then means the balancer's table_size and
- * hash_seed, taken from that first answer: if it fails, the open fails
- * (ESOURCE) and nothing is opened. With opts given, a failed first read
+ * thread watches it. opts NULL then means the balancer's table_size,
+ * hash_seed and hash, taken from that first answer (if it fails, the open
+ * fails, ESOURCE, and nothing is opened) and followed when later answers
+ * change them (the embedded registry's: a reload of sy-control). With opts given, a failed first read
  * still opens the service (picks say EEMPTY until the watch delivers) and
  * returns ESOURCE with *out set. */
 int sy_resolve_service_open(sy_resolver *r, const char *name,

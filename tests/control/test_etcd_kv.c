@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "etcd_kv.h"
 
@@ -296,6 +297,39 @@ static void test_url(void **state)
 	assert_string_equal(why, "too many etcd endpoints");
 }
 
+/* etcd's authentication: the request body (password from a file, trailing
+ * newlines dropped), the answer's token, and which errors mean "again" */
+static void test_auth(void **state)
+{
+	char path[] = "/tmp/sy-test-etcd-pw-XXXXXX", why[160], tok[16];
+	int fd = mkstemp(path);
+	json_t *j;
+	char *b;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret \"pw\"\r\n", 13), 13);
+	close(fd);
+	b = sy_etcd_auth_body("root", path, why, sizeof(why));
+	assert_non_null(b);
+	assert_string_equal(b, "{\"name\":\"root\",\"password\":\"s3cret \\\"pw\\\"\"}");
+	free(b);
+	unlink(path);
+	assert_null(sy_etcd_auth_body("root", path, why, sizeof(why)));
+	assert_non_null(strstr(why, "cannot read /tmp/sy-test-etcd-pw-"));
+
+	j = json_loads("{\"header\":{},\"token\":\"abc.8\"}", 0, NULL);
+	assert_int_equal(sy_etcd_auth_token(j, tok, sizeof(tok), why, sizeof(why)), 0);
+	assert_string_equal(tok, "abc.8");
+	json_decref(j);
+	j = json_loads("{\"token\":\"a-token-longer-than-16-bytes\"}", 0, NULL);
+	assert_int_equal(sy_etcd_auth_token(j, tok, sizeof(tok), why, sizeof(why)), -1);
+	json_decref(j);
+	assert_int_equal(sy_etcd_auth_token(NULL, tok, sizeof(tok), why, sizeof(why)), -1);
+	assert_string_equal(why, "authenticate: no token in the answer");
+
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_u64),    cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_values), cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_registry_endpoint), cmocka_unit_test(test_url),
+		cmocka_unit_test(test_auth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

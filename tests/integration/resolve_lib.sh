@@ -1,4 +1,5 @@
-# What the resolver tests (test_resolve_embedded.sh, test_resolve_etcd.sh)
+# What the resolver tests (test_resolve_embedded.sh, test_resolve_etcd.sh,
+# test_resolve_zk.sh)
 # read of resolve_watch's lines:
 #   CHANGE ms=EPOCH_MS rev=R state=S n=N ids=A:P,... picks=P failures=F err=...
 #   END picks=P failures=F
@@ -53,6 +54,40 @@ resolver_end() {
 	grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$3" &&
 		sy_fail "sanitizer: $(grep -h -m3 'ERROR\|runtime error' "$3")"
 	return 0
+}
+# agent N: `syctl register` of backend 198.18.0.1N:80 of web with TTL s at
+# AGENT_REGISTRY (etcd://, zk://), in the background, its PID in AGENT[N].
+declare -A AGENT
+agent() {
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
+		--registry "$AGENT_REGISTRY" >>"$W/agent.$1.log" 2>&1 &
+	AGENT[$1]=$!
+	SY_PIDS+=("${AGENT[$1]}")
+}
+# resolve_open_empty URLS WHAT: resolve_watch opens web (no token) before
+# any backend registered: fresh and empty within 10 s, or the test ends.
+# Sets RESOLVER. Needs BUILD, W.
+resolve_open_empty() {
+	"$BUILD/tests/integration/resolve_watch" "$1" - web 120 >"$OUT" 2>"$W/resolver.err" &
+	RESOLVER=$!
+	SY_PIDS+=("$RESOLVER")
+	sy_wait 10 grep -q "^CHANGE .* state=fresh n=0 " "$OUT" ||
+		{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
+	sy_pass "resolver opened web ($2): $(head -1 "$OUT")"
+}
+# resolve_same_revision VIEW WHAT: the resolver reaches VIEW's revision with
+# its ids; and it was fresh all along so far (WHAT: the registry, and why it
+# might not have been)
+resolve_same_revision() {
+	local rrev rids line stale
+	read -r rrev rids <<<"$($1)"
+	line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
+	[ -n "$line" ] && [ "$(field ids "$line")" = "$rids" ] &&
+		sy_pass "the resolver's revision is $2's: $rrev ($rids)" ||
+		sy_fail "revision: $2 $rrev $rids, resolver: $(tail -2 "$OUT")"
+	stale=$(first_change 0 'f["state"] != "fresh"')
+	[ -z "$stale" ] && sy_pass "$3: fresh all along while $2 ran ($(grep -c ^CHANGE "$OUT") changes)" ||
+		sy_fail "not fresh while $2 ran: $stale"
 }
 # resolve_join_leave VIEW SEEN_LIMIT_MS REL_NAME WHAT: the issue's scenario
 # for a source, with the test's `agent N` (registers 198.18.0.1N:80 of web
@@ -128,4 +163,38 @@ resolve_outage() {
 	else
 		sy_fail "$4 back: not in sync: registry '$rrev $rids', resolver: $(tail -3 "$OUT")"
 	fi
+}
+# resolve_registry_back VIEW WHAT URL OTHER_URL: after resolve_outage, the
+# source's watch works again and syctl resolve reads the registry:
+#   agent 6 starts -> in the resolver's cache within 1 s (sets SIX);
+#   syctl resolve --registry URL --json: VIEW's revision, fresh, SIX, a
+#   round-robin pick among them, no source error;
+#   syctl resolve --registry OTHER_URL (the same registry written otherwise,
+#   e.g. with a dead server first): the same revision in its text form;
+#   URL with an http:// registry too: exit 2, "give it once, alone".
+# Needs BUILD, W, PY and the test's `agent N`.
+resolve_registry_back() {
+	local t0 rc got rrev rids syctl=$BUILD/control/syctl
+	t0=$(now_ms)
+	agent 6
+	SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
+	expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5 1000 \
+		"after the outage, agent of .16 in the resolver's cache"
+	read -r rrev rids <<<"$($1)"
+	"$syctl" resolve web --registry "$3" --json >"$W/res.json" 2>"$W/res.err"
+	rc=$?
+	got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision'], j['state'], ','.join(i['id'] for i in j['instances']), j['pick']['by'], j['pick']['id'] in [i['id'] for i in j['instances']], j['source_error'] == '')" 2>&1)
+	[ $rc -eq 0 ] && [ "$got" = "$rrev fresh $SIX round-robin True True" ] &&
+		sy_pass "syctl resolve --registry $3 --json: revision $rrev, fresh, $SIX, a round-robin pick among them" ||
+		sy_fail "syctl resolve $2 --json: exit $rc, '$got' ($2 $rrev $rids) $(cat "$W/res.err")"
+	"$syctl" resolve web --registry "$4" >"$W/res.txt" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] && grep -q "^service web  revision $rrev  state fresh  instances 5$" "$W/res.txt" &&
+		sy_pass "syctl resolve --registry $4: $(head -1 "$W/res.txt")" ||
+		sy_fail "syctl resolve --registry $4: exit $rc $(cat "$W/res.txt")"
+	"$syctl" resolve web --registry "$3" --registry http://127.0.0.1:1 >"$W/res.bad" 2>&1
+	rc=$?
+	[ $rc -eq 2 ] && grep -q "give it once, alone" "$W/res.bad" &&
+		sy_pass "syctl resolve with $3 and http://: exit 2 ($(cat "$W/res.bad"))" ||
+		sy_fail "syctl resolve $2 + http: exit $rc $(cat "$W/res.bad")"
 }

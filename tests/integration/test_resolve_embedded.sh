@@ -19,6 +19,9 @@
 #     picks what `syctl lookup` names (20 flows); --watch --count 2 prints
 #     a new agent's arrival and ends; --watch --timeout ends; a wrong token
 #     exits 3, bad arguments exit 2 with a message;
+#   - the balancer's Maglev parameters change (table_size, hash_seed, hash;
+#     `syctl reload`): the running resolver's picks of 20 flows become
+#     what `syctl lookup` names again (they differ from before the change);
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
 #     cleanly on SIGTERM (the watch thread joined; under ASan no leak).
 #
@@ -93,7 +96,8 @@ OUT=$W/resolver.out
 
 start_control
 # ---- the resolver opens web before any backend registered ------------------------
-"$BUILD/tests/integration/resolve_watch" "$REG" "$W/read.token" web 120 >"$OUT" 2>"$W/resolver.err" &
+RESOLVE_WATCH_VIP=198.18.1.1:80 \
+	"$BUILD/tests/integration/resolve_watch" "$REG" "$W/read.token" web 120 >"$OUT" 2>"$W/resolver.err" &
 RESOLVER=$!
 SY_PIDS+=("$RESOLVER")
 sy_wait 10 grep -q "^CHANGE .* n=0 " "$OUT" ||
@@ -186,6 +190,31 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "registry URL is required" "$W/res.bad" &&
 	sy_pass "syctl resolve without --registry: exit 2 ($(cat "$W/res.bad"))" ||
 	sy_fail "syctl resolve without --registry: exit $rc $(cat "$W/res.bad")"
+
+# ---- the balancer's Maglev parameters change: the running resolver follows ------------------
+# syctl lookup's new-flow backend of the resolver's 20 flows (resolve_watch.c)
+lookup20() {
+	for i in $(seq 1 20); do
+		"$SYCTL" --socket "$SOCK" --json lookup web "198.18.2.$i:$((40000 + i))" 198.18.1.1:80 tcp |
+			sed -n 's/.*"new_flow_backend": "\([^"]*\)".*/\1/p'
+	done | paste -sd,
+}
+before=$(lookup20)
+line=$(wait_change 0 "f[\"flows\"] == \"$before\"" 5)
+[ -n "$line" ] && sy_pass "before the change: the resolver's 20 flows = syctl lookup (M 251, seed 7, 5-tuple)" ||
+	sy_fail "before the change: syctl lookup $before, resolver: $(tail -1 "$OUT")"
+sed -i 's/table_size: 251 }/table_size: 257 }/; s/    hash_seed: 7/    hash_seed: 11\n    hash: source-ip-port/' "$W/sw.yaml"
+t0=$(now_ms)
+"$SYCTL" --socket "$SOCK" reload >"$W/reload.out" 2>&1 || sy_fail "syctl reload: $(cat "$W/reload.out")"
+sy_wait 10 bash -c "'$SYCTL' --socket '$SOCK' --json table web | grep -q '\"table_size\": 257'" ||
+	sy_fail "the balancer did not take table_size 257"
+after=$(lookup20)
+echo "  syctl lookup of the 20 flows before: $before"
+echo "                               after:  $after"
+[ "$after" != "$before" ] || sy_fail "the change moved none of the 20 flows: the check below would prove nothing"
+expect_change "$t0" "f[\"flows\"] == \"$after\"" 10 10000 \
+	"table_size 251 -> 257, hash_seed 7 -> 11, hash 5-tuple -> source-ip-port (reload): the running resolver's 20 flows = syctl lookup again ($(
+	$PY -c "import sys; a, b = sys.argv[1].split(','), sys.argv[2].split(','); print(sum(x != y for x, y in zip(a, b)))" "$before" "$after") of 20 moved)"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"

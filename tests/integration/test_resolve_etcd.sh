@@ -21,7 +21,13 @@
 #   - syctl resolve --registry etcd://...: --json shows etcd's revision, the
 #     list, fresh and a pick; a prefix without '/' at its end exits 2;
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
-#     cleanly on SIGTERM (the watch thread joined; under ASan no leak).
+#     cleanly on SIGTERM (the watch thread joined; under ASan no leak);
+#   - etcd with authentication on (user root, tokens expiring after 1 s
+#     unused): a resolver with etcd_username / etcd_password_file reads and
+#     watches (a put seen within 1 s); etcd restarted after its token
+#     expired (etcd answers "invalid auth token"): it authenticates again
+#     and is in sync, without a restart, and sees a new put; a wrong password
+#     and no credentials: the open fails with etcd's reason.
 #
 # usage: test_resolve_etcd.sh BUILD_DIR
 set -u
@@ -45,13 +51,7 @@ ETCD=etcd://$(etcd_endpoints)
 DEAD_FIRST=etcd://127.0.0.1:1,$(etcd_endpoints) # nothing listens on port 1
 echo "etcd at $ETCD"
 
-declare -A AGENT
-agent() { # N: backend 198.18.0.1N:80 of web
-	"$BUILD/control/syctl" register --service web --addr 198.18.0.1$1 --port 80 --ttl $TTL \
-		--registry "$ETCD" >>"$W/agent.$1.log" 2>&1 &
-	AGENT[$1]=$!
-	SY_PIDS+=("${AGENT[$1]}")
-}
+AGENT_REGISTRY=$ETCD # resolve_lib.sh's agent N
 # etcd's own view of web: "REVISION IDS"
 etcd_view() {
 	ectl get "${PFX}web/" --prefix -w json 2>/dev/null | $PY -c '
@@ -64,64 +64,91 @@ print(j["header"]["revision"], ",".join(ids))'
 OUT=$W/resolver.out
 
 # ---- the resolver opens web before any backend registered ------------------------
-"$BUILD/tests/integration/resolve_watch" "$DEAD_FIRST" - web 120 >"$OUT" 2>"$W/resolver.err" &
-RESOLVER=$!
-SY_PIDS+=("$RESOLVER")
-sy_wait 10 grep -q "^CHANGE .* state=fresh n=0 " "$OUT" ||
-	{ sy_fail "the resolver did not open web: $(cat "$W/resolver.err" "$OUT")"; exit 1; }
-sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
+resolve_open_empty "$DEAD_FIRST" empty
 
 # ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
 resolve_join_leave etcd_view 1000 resolve_etcd_death "resolver watching etcd"
-read -r rrev rids <<<"$(etcd_view)"
-line=$(wait_change 0 "f[\"rev\"] == \"$rrev\"" 5)
-[ -n "$line" ] && [ "$(field ids "$line")" = "$rids" ] &&
-	sy_pass "the resolver's revision is etcd's: $rrev ($rids)" ||
-	sy_fail "revision: etcd $rrev $rids, resolver: $(tail -2 "$OUT")"
+resolve_same_revision etcd_view etcd "with a dead first endpoint"
 
 # ---- etcd stopped: stale, the cache keeps serving, 0 failures; back: in sync -------------
-stale=$(first_change 0 'f["state"] != "fresh"')
-[ -z "$stale" ] && sy_pass "with a dead first endpoint: fresh all along while etcd ran ($(grep -c ^CHANGE "$OUT") changes)" ||
-	sy_fail "not fresh while etcd ran: $stale"
 etcd_restart() { etcd_start 0; etcd_healthy 20 || sy_fail "etcd did not come back"; }
 resolve_outage "etcd_kill 0" etcd_restart etcd_view etcd
 sy_rel resolve_etcd_outage "etcd stopped ~3 s" "resolver picking" "$(sy_verdict)" \
 	"$DURING_PICKS picks from the cache, $DURING_FAILS failures; back in sync without a restart"
-# the watch works again: a new agent is seen
-t0=$(now_ms)
-agent 6
-SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
-expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5 1000 \
-	"after the outage, agent of .16 in the resolver's cache"
-
-# ---- syctl resolve --registry etcd://... -----------------------------------------------------
-SYCTL=$BUILD/control/syctl
-read -r rrev rids <<<"$(etcd_view)"
-"$SYCTL" resolve web --registry "$ETCD" --json >"$W/res.json" 2>"$W/res.err"
-rc=$?
-got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision'], j['state'], ','.join(i['id'] for i in j['instances']), j['pick']['by'], j['pick']['id'] in [i['id'] for i in j['instances']], j['source_error'] == '')" 2>&1)
-[ $rc -eq 0 ] && [ "$got" = "$rrev fresh $SIX round-robin True True" ] &&
-	sy_pass "syctl resolve --registry $ETCD --json: revision $rrev, fresh, $SIX, a round-robin pick among them" ||
-	sy_fail "syctl resolve etcd --json: exit $rc, '$got' (etcd $rrev $rids) $(cat "$W/res.err")"
-"$SYCTL" resolve web --registry "$DEAD_FIRST" >"$W/res.txt" 2>&1
-rc=$?
-[ $rc -eq 0 ] && grep -q "^service web  revision $rrev  state fresh  instances 5$" "$W/res.txt" &&
-	sy_pass "syctl resolve --registry $DEAD_FIRST: $(head -1 "$W/res.txt")" ||
-	sy_fail "syctl resolve, dead first endpoint: exit $rc $(cat "$W/res.txt")"
-"$SYCTL" resolve web --registry "$ETCD/other" >"$W/res.bad" 2>&1
+# the watch works again (a new agent is seen), syctl resolve reads etcd
+resolve_registry_back etcd_view etcd "$ETCD" "$DEAD_FIRST"
+"$BUILD/control/syctl" resolve web --registry "$ETCD/other" >"$W/res.bad" 2>&1
 rc=$?
 [ $rc -eq 2 ] && grep -q "prefix must end with '/'" "$W/res.bad" &&
 	sy_pass "syctl resolve --registry etcd://.../other: exit 2 ($(cat "$W/res.bad"))" ||
 	sy_fail "syctl resolve, bad etcd prefix: exit $rc $(cat "$W/res.bad")"
-"$SYCTL" resolve web --registry "$ETCD" --registry http://127.0.0.1:1 >"$W/res.bad" 2>&1
-rc=$?
-[ $rc -eq 2 ] && grep -q "give it once, alone" "$W/res.bad" &&
-	sy_pass "syctl resolve with etcd:// and http://: exit 2 ($(cat "$W/res.bad"))" ||
-	sy_fail "syctl resolve etcd + http: exit $rc $(cat "$W/res.bad")"
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
 echo "--- what the resolver saw:"
+cut -c1-240 "$OUT"
+
+# ---- etcd with authentication ------------------------------------------------------------------
+for i in "${!AGENT[@]}"; do kill -TERM "${AGENT[$i]}" 2>/dev/null; done # their keys go (revoked)
+for i in "${!AGENT[@]}"; do wait "${AGENT[$i]}" 2>/dev/null; done
+ectl user add root --new-user-password=s3cret-pw >/dev/null 2>&1
+ectl user grant-role root root >/dev/null 2>&1
+ectl auth enable >/dev/null 2>&1
+# tokens that expire after 1 s unused (etcd's default is 5 min; they also
+# survive etcd's restart): a token the resolver holds goes stale below
+etcd_kill 0
+ETCD_EXTRA="--auth-token-ttl 1" etcd_start 0
+AS_ROOT=(--user root:s3cret-pw)
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.40:80" '{"weight":1}' >/dev/null
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.41:80" '{"weight":1}' >/dev/null
+echo s3cret-pw >"$W/etcd.pw"
+echo wrong >"$W/wrong.pw"
+chmod 600 "$W/etcd.pw" "$W/wrong.pw"
+OUT=$W/resolver-auth.out
+RESOLVE_WATCH_ETCD_USER=root RESOLVE_WATCH_ETCD_PASSWORD_FILE=$W/etcd.pw \
+	"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 60 >"$OUT" 2>"$W/resolver-auth.err" &
+RESOLVER=$!
+SY_PIDS+=("$RESOLVER")
+TWO="198.18.0.40:80,198.18.0.41:80"
+line=$(wait_change 0 "f[\"ids\"] == \"$TWO\" && f[\"state\"] == \"fresh\"" 10)
+[ -n "$line" ] && sy_pass "auth on: the resolver with etcd_username/etcd_password_file reads $TWO (revision $(field rev "$line"))" ||
+	sy_fail "auth on: the resolver did not read: $(cat "$OUT" "$W/resolver-auth.err")"
+FAILS_AT_FOUR=$(field failures "$line")
+t0=$(now_ms)
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.42:80" '{"weight":1}' >/dev/null
+THREE_A="$TWO,198.18.0.42:80"
+expect_change "$t0" "f[\"ids\"] == \"$THREE_A\" && f[\"state\"] == \"fresh\"" 5 1000 \
+	"auth on: a put seen through the watch (the token on the watch)"
+# the token expires (1 s unused: the watch stream does not use it); etcd
+# restarted: the next read is refused ("invalid auth token"), the resolver
+# authenticates again
+sleep 1.5
+t0=$(now_ms)
+etcd_kill 0
+wait_change "$t0" 'f["state"] == "stale"' 10 >/dev/null || sy_fail "auth on, etcd killed: no stale state"
+sleep 1.5 # the resolver's reads meanwhile are refused (connection): its token unused
+ETCD_EXTRA="--auth-token-ttl 1" etcd_start 0
+ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.43:80" '{"weight":1}' >/dev/null ||
+	sy_fail "etcd did not come back"
+FOUR_A="$THREE_A,198.18.0.43:80"
+line=$(wait_change "$t0" "f[\"ids\"] == \"$FOUR_A\" && f[\"state\"] == \"fresh\"" 15)
+[ -n "$line" ] && sy_pass "auth on, etcd restarted, the token expired: the resolver authenticated again, in sync with a new put after $(($(field ms "$line") - t0)) ms, not restarted" ||
+	sy_fail "auth on, after etcd's restart: not in sync: $(tail -2 "$OUT")"
+for pw in wrong none; do
+	if [ $pw = wrong ]; then
+		RESOLVE_WATCH_ETCD_USER=root RESOLVE_WATCH_ETCD_PASSWORD_FILE=$W/wrong.pw \
+			"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 5 >"$W/refused.out" 2>"$W/refused.err"
+	else
+		"$BUILD/tests/integration/resolve_watch" "$ETCD" - web 5 >"$W/refused.out" 2>"$W/refused.err"
+	fi
+	rc=$?
+	want=$([ $pw = wrong ] && echo "authentication failed" || echo "user name is empty")
+	[ $rc -eq 1 ] && grep -q "$want" "$W/refused.err" &&
+		sy_pass "auth on, $([ $pw = wrong ] && echo "a wrong password" || echo "no credentials"): the open fails: $(cut -c1-200 "$W/refused.err")" ||
+		sy_fail "auth on, $pw: exit $rc $(cat "$W/refused.out" "$W/refused.err")"
+done
+resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver-auth.err"
+echo "--- what the resolver with authentication saw:"
 cut -c1-240 "$OUT"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
 exit $SY_FAILED

@@ -320,24 +320,33 @@ static void test_watch_cycle(void **state)
 	stub_stop();
 }
 
+/* A loopback port bound but never listening: connecting is refused. The
+ * socket (close it at the end) and its port. */
+static int refused_port(unsigned short *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
 static void test_failover_and_errors(void **state)
 {
 	char urls[160], err[256];
 	struct sy_resolve_service_opts o = { .table_size = 251 };
 	sy_resolve_service *s;
 	sy_resolver *r;
-	int dead;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
+	unsigned short dead_port;
+	int dead = refused_port(&dead_port);
 
 	(void)state;
 	stub_start();
 	stub_set(200, 7, TWO);
-	/* a port bound but not listening: connection refused */
-	dead = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(dead, (struct sockaddr *)&a, &alen), 0);
-	snprintf(urls, sizeof(urls), "http://127.0.0.1:%u,http://127.0.0.1:%u/", ntohs(a.sin_port),
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%u,http://127.0.0.1:%u/", dead_port,
 		 stub.port);
 	r = make(urls, TOKEN, NULL);
 	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_OK);
@@ -395,9 +404,8 @@ static void test_etcd_config(void **state)
 	sy_resolver *r;
 	char eps[64], err[256];
 	size_t n;
-	int dead;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
+	unsigned short dead_port;
+	int dead = refused_port(&dead_port);
 
 	(void)state;
 	sy_resolve_config_default(&c);
@@ -413,11 +421,15 @@ static void test_etcd_config(void **state)
 	c.etcd_endpoints = "127.0.0.1:2379";
 	c.etcd_timeout_ms = 0;
 	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_timeout_ms = 2000;
+	c.etcd_username = "root"; /* a user and a password file go together */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_username = NULL;
+	c.etcd_password_file = "/nonexistent";
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_password_file = NULL;
 
-	dead = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(dead, (struct sockaddr *)&a, &alen), 0);
-	snprintf(eps, sizeof(eps), "127.0.0.1:%u", ntohs(a.sin_port));
+	snprintf(eps, sizeof(eps), "127.0.0.1:%u", dead_port);
 	sy_resolve_config_default(&c);
 	c.etcd_endpoints = eps;
 	c.retry_max_ms = 200;
@@ -437,12 +449,64 @@ static void test_etcd_config(void **state)
 	close(dead);
 }
 
+/* The ZooKeeper source's configuration, and a server that never answers:
+ * the open says why within fetch_timeout_ms, the thread keeps trying (a new
+ * session every retry_max_ms), destroy stops it. */
+static void test_zk_config(void **state)
+{
+	struct sy_resolve_config c;
+	struct sy_resolve_instance inst[2];
+	enum sy_resolve_state st;
+	sy_resolve_service *s;
+	sy_resolver *r;
+	char servers[64], err[256];
+	size_t n;
+	unsigned short dead_port;
+	int dead = refused_port(&dead_port);
+
+	(void)state;
+	sy_resolve_config_default(&c);
+	assert_int_equal(c.zk_session_timeout_ms, 10000);
+	c.zk_servers = "127.0.0.1:2181";
+	c.etcd_endpoints = "127.0.0.1:2379"; /* one source per resolver */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.etcd_endpoints = NULL;
+	c.zk_prefix = "/switchyard/services/"; /* sy-control: no '/' at the end */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.zk_prefix = "switchyard"; /* nor without one at the start */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.zk_prefix = NULL;
+	c.zk_session_timeout_ms = 0;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+
+	snprintf(servers, sizeof(servers), "127.0.0.1:%u", dead_port);
+	sy_resolve_config_default(&c);
+	c.zk_servers = servers;
+	c.zk_prefix = "/";
+	c.fetch_timeout_ms = 300;
+	c.retry_initial_ms = 50;
+	c.retry_max_ms = 100;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_ESOURCE);
+	assert_non_null(s);
+	assert_non_null(strstr(sy_resolve_errmsg(r), "no session within fetch_timeout_ms (300 ms)"));
+	assert_int_equal(sy_resolve_pick_rr(s, &(struct sy_resolve_pick){ 0 }), SY_RESOLVE_EEMPTY);
+	assert_int_equal(sy_resolve_instances(s, inst, 2, &n, NULL, &st), SY_RESOLVE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(st, SY_RESOLVE_NEW);
+	assert_non_null(strstr(sy_resolve_source_error(s, err, sizeof(err)), servers));
+	usleep(400000); /* new sessions meanwhile; destroy stops the thread */
+	sy_resolve_destroy(r);
+	close(dead);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_cycle),
 		cmocka_unit_test(test_failover_and_errors),
 		cmocka_unit_test(test_etcd_config),
+		cmocka_unit_test(test_zk_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
