@@ -325,7 +325,7 @@ int sy_corpus_check_backend(const uint8_t *base, const struct sy_snapshot *snap,
 	struct sy_vip_key k = { .family = t->family, .proto = t->proto, .port = t->key.dport };
 	const struct sy_service *svc;
 	const struct sy_backend *b;
-	uint32_t idx;
+	uint32_t idx, fields;
 	uint16_t et;
 	int o;
 
@@ -336,7 +336,12 @@ int sy_corpus_check_backend(const uint8_t *base, const struct sy_snapshot *snap,
 		snprintf(why, whylen, "no service for the input's tuple");
 		return -1;
 	}
-	idx = sy_service_pick(base, svc, sy_flow_hash(&t->key, svc->hash_seed));
+	/* the fields the service hashes (services[].hash), without the ports
+	 * for a later fragment */
+	fields = sy_service_hash_fields(svc);
+	if (t->frag && !t->frag_first)
+		fields = sy_hash_fields_without_ports(fields);
+	idx = sy_service_pick(base, svc, sy_service_flow_hash(&t->key, svc->hash_seed, fields));
 	if (idx == SY_MAGLEV_NONE) {
 		snprintf(why, whylen, "service %s has no backend for the tuple", svc->name);
 		return -1;

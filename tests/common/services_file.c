@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <switchyard/flow_hash.h>
+
 #include "services_file.h"
 
 #define MAX_SERVICES 256
@@ -96,6 +98,8 @@ static int parse_service(char **tok, int n, struct file_service *fs, char *msg, 
 			s->gue_port = htons((uint16_t)strtoul(eq, NULL, 10));
 		} else if (strcmp(tok[i], "quic") == 0) {
 			s->quic = (uint8_t)(strtoul(eq, NULL, 10) != 0);
+		} else if (strcmp(tok[i], "hash") == 0 && sy_hash_fields_parse(eq) >= 0) {
+			s->hash_fields = (uint8_t)sy_hash_fields_parse(eq);
 		} else if (strcmp(tok[i], "src4") == 0 && !parse_addr(eq, &fam, a) &&
 			   fam == SY_AF_INET) {
 			s->encap_src4 = a[0];

@@ -6,6 +6,7 @@
  *
  *   service NAME tcp|udp VIP PORT ipip|gue|l2dsr [m=PRIME] [seed=N]
  *           [gue_port=N] [src4=IPV4] [src6=IPV6] [quic=1]
+ *           [hash=5-tuple|3-tuple|source-ip|source-ip-port]
  *   backend NAME ADDR PORT MAC [WEIGHT] [sid=QUIC_SERVER_ID]
  *
  * PORT 0 is an all-ports service; WEIGHT defaults to 1 (0 = draining).

@@ -129,6 +129,23 @@ def flow_hash(family, src, dst, sport, dport, proto, seed):
     return jhash_words(addr_words(s) + addr_words(d) + [ports, proto], seed)
 
 
+# services[].hash (flow_hash.h, enum sy_hash_fields), in that order
+HASH_FIELDS = ["5-tuple", "3-tuple", "source-ip", "source-ip-port"]
+
+
+def service_hash(svc, family, src, dst, sport, dport, proto):
+    """The hash a service chooses by (and encapsulates with): the flow hash
+    of the fields it hashes, the others zero (sy_service_flow_hash). A
+    packet without ports (a later fragment) hashes the same with ports 0."""
+    if svc.hash_fields != 0:  # not the 5-tuple
+        dport = 0
+        if svc.hash_fields != 3:  # source-ip-port keeps the client's port
+            sport = 0
+        if svc.hash_fields != 1:  # 3-tuple keeps the VIP
+            dst = "0.0.0.0" if family == 4 else "::"
+    return flow_hash(family, src, dst, sport, dport, proto, svc.seed)
+
+
 # ---------------------------------------------------------------------------
 # Services and the Maglev model
 
@@ -166,6 +183,7 @@ class Service:
         self.src4 = None
         self.src6 = None
         self.quic = False  # QUIC connection-ID routing (quic=1)
+        self.hash_fields = 0  # hash=: an index of HASH_FIELDS
         self.backends = []
         self._table = None
 
@@ -264,6 +282,8 @@ def parse_services(path):
                         s.src6 = str(ipaddress.IPv6Address(v))
                     elif k == "quic":
                         s.quic = int(v, 10) != 0
+                    elif k == "hash" and v in HASH_FIELDS:
+                        s.hash_fields = HASH_FIELDS.index(v)
                     else:
                         sys.exit("%s: bad option %s" % (where, opt))
                 services[s.name] = s
@@ -575,7 +595,7 @@ class Corpus:
         if svc is None:
             self.no_service(category, name, inp, self.model.is_vip_addr(dst, proto))
             return None
-        h = flow_hash(fam, src, dst, l4.sport, l4.dport, proto, svc.seed)
+        h = service_hash(svc, fam, src, dst, l4.sport, l4.dport, proto)
         how = "forwarded"
         if svc.quic and proto == 17:
             how, be = quic_route(svc, bytes(l4.payload))
@@ -646,7 +666,7 @@ class Corpus:
             if first:
                 self.frag_mem[key] = ports
             flow = (fam, src, dst, sport, dport, proto)
-            h = flow_hash(fam, src, dst, sport, dport, proto, svc.seed)
+            h = service_hash(svc, fam, src, dst, sport, dport, proto)
             be = self.backend(category, name, inp, svc, h)
             if be is None:
                 return None
@@ -664,7 +684,7 @@ class Corpus:
         if svc is None:
             self.no_service(category, name, inp, proto in (6, 17) and self.model.is_vip_addr(dst))
             return None
-        h = flow_hash(fam, src, dst, 0, 0, proto, svc.seed)
+        h = service_hash(svc, fam, src, dst, 0, 0, proto)
         be = self.backend(category, name, inp, svc, h)
         if be is None:
             return None
@@ -683,7 +703,7 @@ class Corpus:
             self.no_service(category, name, inp, self.model.is_vip_addr(quote_src, qproto),
                             "drop_icmp")
             return None
-        h = flow_hash(fam, quote_dst, quote_src, qdport, qsport, qproto, svc.seed)
+        h = service_hash(svc, fam, quote_dst, quote_src, qdport, qsport, qproto)
         be = self.backend(category, name, inp, svc, h)
         if be is None:
             return None
@@ -736,6 +756,28 @@ def gen_flows(c, model):
         live = {b.ident() for b in svc.backends if b.weight}
         assert hit == live, "service %s: flows hit %d of %d backends" % (
             svc.name, len(hit), len(live))
+
+
+def gen_affinity(c, model):
+    """Services that hash less than the 5-tuple (services[].hash): one
+    client's flows from many source ports meet on one backend (3-tuple,
+    source-ip), and its later fragments without their first go there too;
+    a source-ip-port service's flows from one client spread."""
+    for svc in model.services:
+        if not svc.hash_fields:
+            continue
+        client = c.client4() if svc.family == 4 else c.client6()
+        got = set()
+        for i in range(8):
+            up = c.l4(svc.proto, c.sport(), svc.port, c.payload())
+            l3 = c.ip4(client, svc.vip, up) if svc.family == 4 else c.ip6(client, svc.vip, up)
+            r = c.expect_l4("affinity", "affinity_%s_%02d" % (svc.name, i), l3)
+            assert r and r[0] is svc, svc.name
+            got.add(r[1].ident())
+        if HASH_FIELDS[svc.hash_fields] in ("3-tuple", "source-ip"):
+            assert len(got) == 1, "%s: one client on %d backends" % (svc.name, len(got))
+        else:
+            assert len(got) > 1, "%s: one client's ports on one backend" % svc.name
 
 
 def first_service(model, mode=None, vfam=None, bfam=None, proto=None, allports=None):
@@ -1206,7 +1248,7 @@ def gen_quic(c, model):
     # goes to that one
     for i in range(50):
         client, sport = c.client4(), c.sport()
-        hb = q4.pick(flow_hash(4, client, q4.vip, sport, q4.port, 17, q4.seed))
+        hb = q4.pick(service_hash(q4, 4, client, q4.vip, sport, q4.port, 17))
         if hb.server_id != 0x123:
             break
     else:
@@ -1400,6 +1442,7 @@ def main():
     model = Model(parse_services(sys.argv[1]))
     c = Corpus(model, random.Random(0x5357594C))  # fixed seed: "SWYL"
     gen_flows(c, model)
+    gen_affinity(c, model)
     gen_l2_and_options(c, model)
     gen_ipv6_ext(c, model)
     gen_mtu(c, model)
