@@ -104,6 +104,7 @@ struct zk_worker {
 	bool reachable;          /* as told to the daemon */
 	uint64_t settle_until;   /* removals deferred until then (0 = none) */
 	uint64_t retry_at;       /* next session attempt / failed listing retry */
+	uint64_t down_since;     /* not connected since (0: connected) */
 	int64_t last_session;
 };
 
@@ -359,6 +360,7 @@ static void open_session(struct zk_worker *w)
 	pthread_mutex_unlock(&zk.mu);
 	w->connects_seen = 0;
 	w->connected = false;
+	w->down_since = sy_now_ms();
 	w->zh = sy_zk_open(w->servers, (int)w->timeout_ms, watcher, (void *)gen);
 	if (!w->zh)
 		sy_logf("warn", "\"zookeeper: cannot start a session; retrying\" servers=%s error=\"%s\"",
@@ -456,12 +458,26 @@ static void step(struct zk_worker *w, uint64_t connects, bool expired, char **pa
 		if (w->connected) {
 			w->connected = false;
 			w->lost = true;
+			w->down_since = now;
 			sy_logf("warn", "\"zookeeper connection lost; keeping the last known backends (fail-static)\" servers=%s",
 				w->servers);
 		}
 		set_reachable(w, false);
+		/* The C client (3.8) can keep retrying one server of the list,
+		 * a dead one, for minutes while another answers: after a session
+		 * timeout without a connection (the servers have expired the
+		 * session by then), a new session, whose client takes the list
+		 * in a new random order. */
+		if (now - w->down_since >= w->timeout_ms) {
+			sy_logf("warn", "\"zookeeper: no server answered for a session timeout; starting a new session\" servers=%s timeout_ms=%u",
+				w->servers, w->timeout_ms);
+			close_session(w);
+			w->lost = true;
+			w->retry_at = now; /* at once */
+		}
 		return;
 	}
+	w->down_since = 0;
 	if (!w->connected || connects != w->connects_seen) {
 		const clientid_t *id = zoo_client_id(w->zh);
 		int64_t sid = id ? id->client_id : 0;
