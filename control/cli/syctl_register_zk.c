@@ -156,6 +156,7 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 				continue;
 			}
 			created = false;
+			down_since = now;
 		}
 		st = zoo_state(zh);
 		if (atomic_load(&expired) || st == ZOO_EXPIRED_SESSION_STATE ||
@@ -170,6 +171,17 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 			if (!warned && now - down_since > 1000) {
 				fprintf(stderr, "level=warn msg=\"registry unreachable\" registry=zk://%s\n", hosts);
 				warned = true;
+			}
+			/* as sy-control's source does: the 3.8 C client can keep
+			 * retrying a dead server of the list while another answers;
+			 * after a session timeout (the session is gone by then) a
+			 * new one, which takes the list in a new random order */
+			if (now - down_since >= (uint64_t)timeout_ms) {
+				fprintf(stderr, "level=warn msg=\"no server answered for a session timeout; starting a new session\" registry=zk://%s\n",
+					hosts);
+				zookeeper_close(zh);
+				zh = NULL;
+				continue;
 			}
 			usleep(50000);
 			continue;
