@@ -172,11 +172,15 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 				fprintf(stderr, "level=warn msg=\"registry unreachable\" registry=zk://%s\n", hosts);
 				warned = true;
 			}
-			/* as sy-control's source does: the 3.8 C client can keep
-			 * retrying a dead server of the list while another answers;
-			 * after a session timeout (the session is gone by then) a
-			 * new one, which takes the list in a new random order */
-			if (now - down_since >= (uint64_t)timeout_ms) {
+			/* the 3.8 C client can keep retrying a dead server of the
+			 * list while another answers: after two session timeouts
+			 * without a connection, a new session, which takes the list
+			 * in a new random order. Not after one, as sy-control's
+			 * reader does: a server restarted on its data resumes the
+			 * sessions its clients reconnect with, and a new session
+			 * here means re-creating the znode (a change every reader
+			 * sees) */
+			if (now - down_since >= 2 * (uint64_t)timeout_ms) {
 				fprintf(stderr, "level=warn msg=\"no server answered for a session timeout; starting a new session\" registry=zk://%s\n",
 					hosts);
 				zookeeper_close(zh);
