@@ -2,7 +2,7 @@
 # The test command: installs what is needed, builds the release and the
 # ASan+UBSan builds, runs every test in both (and, beside them, sy-control
 # under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
-# SY_FUZZ_SECONDS per target, default 10), writes the reliability report
+# SY_FUZZ_SECONDS per target, default 6), writes the reliability report
 # into build/reliability.md (scripts/reliability_report.py; the tracked
 # docs/reliability.md is a copy committed with a release, never rewritten
 # here: a run leaves the checkout as it was), prints its path and ends with
@@ -48,11 +48,11 @@ for dir in build build-asan; do
 done
 
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
-# SY_FUZZ_SECONDS (default 10) after replaying its regression inputs; each
+# SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
 # target counts as one test.
-phase "fuzzing (${SY_FUZZ_SECONDS:-10} s per target)"
+phase "fuzzing (${SY_FUZZ_SECONDS:-6} s per target)"
 fuzz_log=$(mktemp)
-scripts/fuzz.sh "${SY_FUZZ_SECONDS:-10}" 2>&1 | tee "$fuzz_log"
+scripts/fuzz.sh "${SY_FUZZ_SECONDS:-6}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
 phase "sy-control under ${SY_LONG_CHURN_SECONDS:-600} s of churn (ASan binary)"
 if wait "$long_churn_pid"; then
