@@ -174,30 +174,36 @@ resolve_outage() {
 #   URL with an http:// registry too: exit 2, "give it once, alone".
 # Needs BUILD, W, PY and the test's `agent N`.
 resolve_registry_back() {
-	local t0 rc got rrev rids try syctl=$BUILD/control/syctl
+	local t0 rc got rrev rids syctl=$BUILD/control/syctl
 	t0=$(now_ms)
 	agent 6
 	SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
 	expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5 1000 \
 		"after the outage, agent of .16 in the resolver's cache"
-	# the registry's view before and after the resolver's: equal, or the
-	# registry changed meanwhile (an agent's session renewed): again
-	for try in 1 2 3 4 5; do
-		read -r rrev rids <<<"$($1)"
-		"$syctl" resolve web --registry "$3" --json >"$W/res.json" 2>"$W/res.err"
-		rc=$?
-		[ "$(read -r r _ <<<"$($1)"; echo "$r")" = "$rrev" ] && break
-		sy_log "the registry changed during the check (try $try): again"
-	done
+	# Each answer is compared with the registry's view read just before it;
+	# if the registry moved while the resolver read it (agents renew
+	# sessions after an outage: real changes), the pair is read again
+	against_registry() { # VIEW OUT ARGS...: rrev, rids, rc of the last try
+		local view=$1 out=$2 try r
+		shift 2
+		for try in 1 2 3 4 5; do
+			read -r rrev rids <<<"$($view)"
+			"$syctl" "$@" >"$out" 2>"$out.err"
+			rc=$?
+			read -r r _ <<<"$($view)"
+			[ "$r" = "$rrev" ] && return
+			sy_log "the registry moved during the check ($rrev -> $r, try $try): again"
+		done
+	}
+	against_registry "$1" "$W/res.json" resolve web --registry "$3" --json
 	got=$($PY -c "import json; j = json.load(open('$W/res.json')); print(j['revision'], j['state'], ','.join(i['id'] for i in j['instances']), j['pick']['by'], j['pick']['id'] in [i['id'] for i in j['instances']], j['source_error'] == '')" 2>&1)
 	[ $rc -eq 0 ] && [ "$got" = "$rrev fresh $SIX round-robin True True" ] &&
 		sy_pass "syctl resolve --registry $3 --json: revision $rrev, fresh, $SIX, a round-robin pick among them" ||
-		sy_fail "syctl resolve $2 --json: exit $rc, '$got' ($2 $rrev $rids) $(cat "$W/res.err")"
-	"$syctl" resolve web --registry "$4" >"$W/res.txt" 2>&1
-	rc=$?
+		sy_fail "syctl resolve $2 --json: exit $rc, '$got' ($2 $rrev $rids) $(cat "$W/res.json.err")"
+	against_registry "$1" "$W/res.txt" resolve web --registry "$4"
 	[ $rc -eq 0 ] && grep -q "^service web  revision $rrev  state fresh  instances 5$" "$W/res.txt" &&
 		sy_pass "syctl resolve --registry $4: $(head -1 "$W/res.txt")" ||
-		sy_fail "syctl resolve --registry $4: exit $rc $(cat "$W/res.txt")"
+		sy_fail "syctl resolve --registry $4: exit $rc $(cat "$W/res.txt" "$W/res.txt.err")"
 	"$syctl" resolve web --registry "$3" --registry http://127.0.0.1:1 >"$W/res.bad" 2>&1
 	rc=$?
 	[ $rc -eq 2 ] && grep -q "give it once, alone" "$W/res.bad" &&
