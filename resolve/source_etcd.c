@@ -36,7 +36,7 @@
 #include <curl/curl.h>
 
 #include "etcd_gateway.h"
-#include "etcd_kv.h" /* sy_etcd_auth_body, sy_etcd_auth_token */
+#include "etcd_kv.h"
 #include "parse_etcd.h"
 #include "resolve_internal.h"
 

@@ -91,4 +91,14 @@ enum sy_etcd_watch_kind sy_etcd_watch_answer(const json_t *j, struct sy_etcd_wat
 int sy_etcd_watch_event(const json_t *ev, bool *deleted, const json_t **kv, uint64_t *mod_revision,
 			char *err, size_t errlen);
 
+/* etcd's authentication (sy-control's registry.etcd.username /
+ * password_file, the resolver's etcd_username / etcd_password_file): the
+ * body of POST /v3/auth/authenticate for user with the password read from
+ * password_file (its content, trailing newlines dropped), malloc'd; NULL
+ * with the reason in why. The password is wiped from memory. */
+char *sy_etcd_auth_body(const char *user, const char *password_file, char *why, size_t whylen);
+/* The token of /v3/auth/authenticate's answer (a JSON object) into token.
+ * 0, or -1 with the reason in why. */
+int sy_etcd_auth_token(const json_t *answer, char *token, size_t tlen, char *why, size_t whylen);
+
 #endif

@@ -7,7 +7,6 @@
 
 #include <switchyard/pkt_quic.h> /* SY_QUIC_SERVER_ID_MAX */
 
-#include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "netaddr.h"
 
@@ -451,40 +450,5 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 		snprintf(why, whylen, "no etcd endpoint in '%s'", url);
 		return -1;
 	}
-	return 0;
-}
-
-char *sy_etcd_auth_body(const char *user, const char *password_file, char *why, size_t whylen)
-{
-	char pw[512] = "";
-	char *body;
-	FILE *f = fopen(password_file, "r");
-	size_t n;
-
-	if (!f) {
-		snprintf(why, whylen, "cannot read %s: %s", password_file, strerror(errno));
-		return NULL;
-	}
-	n = fread(pw, 1, sizeof(pw) - 1, f);
-	fclose(f);
-	pw[n] = 0;
-	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-		pw[--n] = 0;
-	body = sy_etcd_auth_request(user, pw);
-	explicit_bzero(pw, sizeof(pw));
-	if (!body)
-		snprintf(why, whylen, "out of memory (or a password that is not UTF-8)");
-	return body;
-}
-
-int sy_etcd_auth_token(const json_t *answer, char *token, size_t tlen, char *why, size_t whylen)
-{
-	const char *t = json_string_value(json_object_get(answer, "token"));
-
-	if (!t || !*t || strlen(t) >= tlen) {
-		snprintf(why, whylen, "authenticate: no token in the answer");
-		return -1;
-	}
-	snprintf(token, tlen, "%s", t);
 	return 0;
 }

@@ -97,15 +97,6 @@ int sy_etcd_kv_parse(const json_t *kv, const char *prefix, bool with_value,
  * ending with '/'). 0, or -1 with the reason in why. */
 int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
 		      size_t prefixlen, char *why, size_t whylen);
-/* etcd's authentication (sy-control's registry.etcd.username /
- * password_file, the resolver's etcd_username / etcd_password_file): the
- * body of POST /v3/auth/authenticate for user with the password read from
- * password_file (its content, trailing newlines dropped), malloc'd; NULL
- * with the reason in why. The password is wiped from memory. */
-char *sy_etcd_auth_body(const char *user, const char *password_file, char *why, size_t whylen);
-/* The token of /v3/auth/authenticate's answer (a JSON object) into token.
- * 0, or -1 with the reason in why. */
-int sy_etcd_auth_token(const json_t *answer, char *token, size_t tlen, char *why, size_t whylen);
 /* Printable form of arbitrary key bytes for a log line: non-printable bytes,
  * quotes and backslashes as \xNN, truncated to fit. */
 void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen);

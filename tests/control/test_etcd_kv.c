@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "etcd_gateway.h"
 #include "etcd_kv.h"
 
 static void test_base64(void **state)
