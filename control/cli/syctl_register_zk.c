@@ -172,15 +172,8 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 				fprintf(stderr, "level=warn msg=\"registry unreachable\" registry=zk://%s\n", hosts);
 				warned = true;
 			}
-			/* the 3.8 C client can keep retrying a dead server of the
-			 * list while another answers: after two session timeouts
-			 * without a connection, a new session, which takes the list
-			 * in a new random order. Not after one, as sy-control's
-			 * reader does: a server restarted on its data resumes the
-			 * sessions its clients reconnect with, and a new session
-			 * here means re-creating the znode (a change every reader
-			 * sees) */
-			if (now - down_since >= 2 * (uint64_t)timeout_ms) {
+			/* two session timeouts (sy_zk_renew_due says why) */
+			if (sy_zk_renew_due(down_since, now, 2 * (uint64_t)timeout_ms)) {
 				fprintf(stderr, "level=warn msg=\"no server answered for a session timeout; starting a new session\" registry=zk://%s\n",
 					hosts);
 				zookeeper_close(zh);

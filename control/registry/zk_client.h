@@ -55,9 +55,27 @@ enum sy_zk_event sy_zk_event(int type, int state, const char *path);
 struct timespec;
 void sy_zk_deadline(struct timespec *ts, uint64_t ms);
 
+/* CLOCK_MONOTONIC now, in ms. */
+uint64_t sy_zk_mono_ms(void);
+
 /* A connection error (retry on the same session, or after reconnecting),
  * as opposed to a refusal (no rights, bad arguments). */
 bool sy_zk_transient(int rc);
+
+/* Whether a client that no server has answered since down_since (0: it is
+ * connected) should start a new session: the 3.8 C client, once it lost
+ * its server, can keep retrying a dead or refusing one of the list for
+ * minutes ("Delaying connection after exhaustively trying all servers")
+ * while another answers; a new session takes the list in a new random
+ * order. after_ms is the caller's: a reader holds no ephemeral znode and
+ * renews after one session timeout (by then the servers have expired its
+ * session anyway) or its retry bound; an agent after two, since a new
+ * session re-creates its znode, a change every reader sees, where a
+ * server restarted on its data would have resumed the old session. */
+static inline bool sy_zk_renew_due(uint64_t down_since, uint64_t now, uint64_t after_ms)
+{
+	return down_since && now - down_since >= after_ms;
+}
 
 /* ---- paths and URLs ------------------------------------------------------- */
 

@@ -489,7 +489,7 @@ static void test_zk_config(void **state)
 	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_OK);
 	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_ESOURCE);
 	assert_non_null(s);
-	assert_non_null(strstr(sy_resolve_errmsg(r), "no session within fetch_timeout_ms (300 ms)"));
+	assert_non_null(strstr(sy_resolve_errmsg(r), "no session within 300 ms"));
 	assert_int_equal(sy_resolve_pick_rr(s, &(struct sy_resolve_pick){ 0 }), SY_RESOLVE_EEMPTY);
 	assert_int_equal(sy_resolve_instances(s, inst, 2, &n, NULL, &st), SY_RESOLVE_OK);
 	assert_int_equal(n, 0);

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Following a registry: the reader half of a registry client. A follower
+ * owns a thread and its connection to one registry, keeps a set of
+ * services current and tells its user through a sink. Its users are the
+ * balancer's source (control/daemon/source_*.c: backends into the daemon's
+ * state) and the resolver's (resolve/source_*.c: instances into a cache);
+ * what a registry's protocol takes (sessions, watches, listings, retries,
+ * renewals) is written once, in the registry's driver:
+ *
+ *   zk_follow.c   ZooKeeper (children + watches, zk_client.c)
+ *
+ * The sink's calls come from the follower's thread, never under a lock of
+ * the follower's: a sink may take its own locks, and may call follow,
+ * unfollow and refresh, but not close.
+ */
+#ifndef SY_REGISTRY_FOLLOW_H
+#define SY_REGISTRY_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd_kv.h" /* struct sy_etcd_entry: a backend as a registry holds it */
+
+struct sy_follower;
+
+struct sy_follow_conf {
+	const char *servers;         /* the registry's endpoints; NULL: idle (no connection) */
+	const char *prefix;          /* where its services live */
+	uint32_t session_timeout_ms; /* the registry's session, where it has one */
+	uint32_t retry_initial_ms;   /* a failed attempt is retried after this, */
+	uint32_t retry_max_ms;       /* doubling up to this */
+	/* No server has answered for this long: a new session (zk_client.h,
+	 * sy_zk_renew_due). */
+	uint32_t renew_after_ms;
+	bool create_missing;         /* a missing service is created (else waited for) */
+};
+
+/* One service's list as read. */
+struct sy_follow_list {
+	uint64_t revision;           /* of the latest change the list holds */
+	size_t n;
+	const struct sy_etcd_entry *e; /* the valid entries (e[i].id from the name) */
+	unsigned skipped;            /* entries that are no backend */
+};
+
+struct sy_follow_sink {
+	void *ctx;
+	/* A followed service's whole list: after every (re)connection, every
+	 * change, and refresh. */
+	void (*listed)(void *ctx, const char *service, void *svc, const struct sy_follow_list *l);
+	/* The registry answers again (where: "SERVERS session 0x... new_session=yes
+	 * timeout_ms=N" for a log line): every service is listed anew next. */
+	void (*connected)(void *ctx, const char *where);
+	/* service NULL: the registry is out of reach (called on every round
+	 * while it is); else that service's listing failed (it is retried). */
+	void (*lost)(void *ctx, const char *service, void *svc, const char *why);
+	/* An entry of service that is no backend (its name or value). */
+	void (*malformed)(void *ctx, const char *service, void *svc, const char *entry,
+			  const char *why);
+	/* A line for an operator's log ("warn", "info"); may be NULL. */
+	void (*log)(void *ctx, const char *level, const char *msg);
+	/* After every round of the thread, and at least once a second: whether
+	 * every followed service was listed since the last connection. Returns
+	 * the ms until it wants the next call (0: a second). */
+	uint32_t (*tick)(void *ctx, bool all_listed);
+};
+
+/* What the follower shows an operator. */
+struct sy_follow_status {
+	bool connected;
+	char where[200];   /* "SERVERS session 0x... (timeout N ms)" */
+	uint64_t backends; /* valid entries over the followed services */
+};
+
+struct sy_follow_ops {
+	const char *name; /* "zookeeper" */
+	/* Starts the thread. 0, or -1 with why in err. conf is copied. */
+	int (*open)(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
+		    struct sy_follower **f, char *err, size_t errlen);
+	/* A new configuration (a reload): a changed endpoint list or timeout
+	 * starts a new session, a changed prefix lists every service anew. */
+	int (*configure)(struct sy_follower *f, const struct sy_follow_conf *conf);
+	/* Follow service (svc is given back to the sink); following one again
+	 * lists it anew. 0, or -1 (out of memory). */
+	int (*follow)(struct sy_follower *f, const char *service, void *svc);
+	void (*unfollow)(struct sy_follower *f, const char *service);
+	/* Every followed service is listed and delivered again. */
+	void (*refresh)(struct sy_follower *f);
+	/* One read of service in the caller's thread, no watch, within
+	 * timeout_ms: 0 and *l (l->e malloc'd: free it), or -1 with why. */
+	int (*read_once)(struct sy_follower *f, const char *service, uint32_t timeout_ms,
+			 struct sy_follow_list *l, char *err, size_t errlen);
+	void (*status)(struct sy_follower *f, struct sy_follow_status *st);
+	/* Stops and joins the thread (not from a sink call), frees f. */
+	void (*close)(struct sy_follower *f);
+};
+
+extern const struct sy_follow_ops sy_zk_follow_ops;
+
+#endif
