@@ -82,6 +82,12 @@ struct sy_follower {
 	struct conf conf;
 	struct fsvc *svcs;
 	int64_t last_session;
+	bool connected;           /* at the last look */
+	uint64_t connects_seen;   /* of this session's connection events */
+	uint64_t down_since;      /* the session has had no server since (0: it has) */
+	uint64_t retry_at;        /* a failed session start or listing: not before */
+	uint64_t tick_at;         /* the sink's next tick */
+	uint32_t backoff;         /* the next failure's wait */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -419,220 +425,254 @@ static void take_services(struct sy_follower *f, struct fsvc *pending, char **go
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
+/* What the thread takes from the others in one go. */
+struct intake {
+	bool cfg, refresh, expired, overflow;
+	struct conf c;
+	struct fsvc *pending;
+	char **gone, **paths;
+	size_t n_gone, n_paths;
+	uint64_t connects;
+};
+
+/* Sleeps until there is something to do or the next deadline, then takes
+ * what the others left. false: quit. */
+static bool wait_and_take(struct sy_follower *f, struct intake *in)
+{
+	uint64_t now = sy_zk_mono_ms(), wait = f->tick_at > now ? f->tick_at - now : 0;
+	uint64_t renew_at = f->down_since + f->conf.renew_after_ms;
+	bool again = false;
+	struct timespec ts;
+
+	if (f->retry_at > now && f->retry_at - now < wait)
+		wait = f->retry_at - now;
+	if (f->down_since && renew_at > now && renew_at - now < wait)
+		wait = renew_at - now;
+	for (struct fsvc *v = f->svcs; v; v = v->next)
+		again |= v->dirty && f->connected && f->retry_at <= now;
+	memset(in, 0, sizeof(*in));
+	pthread_mutex_lock(&f->mu);
+	if (wait && !again && !f->quit && !f->cfg_new && !f->pending && !f->n_gone &&
+	    !f->refresh && !f->n_paths && !f->expired && !f->overflow &&
+	    f->connects == f->connects_seen && (f->zh || f->retry_at > now || !f->conf.servers) &&
+	    !(f->zh && !f->connected && zoo_state(f->zh) == ZOO_CONNECTED_STATE)) {
+		sy_zk_deadline(&ts, wait);
+		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+	}
+	if (f->quit) {
+		pthread_mutex_unlock(&f->mu);
+		return false;
+	}
+	if ((in->cfg = f->cfg_new)) {
+		in->c = f->wanted;
+		memset(&f->wanted, 0, sizeof(f->wanted));
+		f->cfg_new = false;
+	}
+	in->pending = f->pending;
+	f->pending = NULL;
+	in->gone = f->gone;
+	in->n_gone = f->n_gone;
+	f->gone = NULL;
+	f->n_gone = 0;
+	in->refresh = f->refresh;
+	f->refresh = false;
+	in->connects = f->connects;
+	in->expired = f->expired;
+	f->expired = false;
+	in->overflow = f->overflow;
+	f->overflow = false;
+	in->paths = f->paths;
+	in->n_paths = f->n_paths;
+	f->paths = NULL;
+	f->n_paths = f->cap_paths = 0;
+	pthread_mutex_unlock(&f->mu);
+	return true;
+}
+
+static void backoff_from(struct sy_follower *f, uint64_t now)
+{
+	f->retry_at = now + f->backoff;
+	f->backoff = f->backoff * 2 > f->conf.retry_max_ms ? f->conf.retry_max_ms : f->backoff * 2;
+}
+
+/* The session's upkeep: an expired one replaced, a missing one started, a
+ * disconnected one reported (and renewed when no server answers), a
+ * (re)connection reported. Returns the session when it is connected
+ * (*fresh: just (re)connected, watches may be lost), else NULL. */
+static zhandle_t *session_upkeep(struct sy_follower *f, const struct intake *in, uint64_t now,
+				 bool *fresh)
+{
+	zhandle_t *zh;
+	char why[256];
+
+	*fresh = false;
+	pthread_mutex_lock(&f->mu);
+	zh = f->zh;
+	pthread_mutex_unlock(&f->mu);
+	if (zh && (in->expired || zoo_state(zh) == ZOO_EXPIRED_SESSION_STATE ||
+		   zoo_state(zh) == ZOO_AUTH_FAILED_STATE)) {
+		const char *what = zoo_state(zh) == ZOO_AUTH_FAILED_STATE ? "refused (auth)" : "expired";
+
+		say(f, "warn", "\"zookeeper session %s; starting a new one (last known backends kept)\" servers=%s",
+		    what, f->conf.servers);
+		snprintf(why, sizeof(why), "ZooKeeper %.120s: session %s (a new one is started)",
+			 f->conf.servers, what);
+		lost_all(f, why);
+		close_session(f);
+		zh = NULL;
+		f->connected = false;
+		f->down_since = 0;
+		f->retry_at = 0; /* at once */
+	}
+	if (!zh && now >= f->retry_at) {
+		if (open_session(f)) {
+			pthread_mutex_lock(&f->mu);
+			zh = f->zh;
+			pthread_mutex_unlock(&f->mu);
+			f->connects_seen = 0; /* a new session counts from 0 */
+			f->down_since = now;
+		} else {
+			say(f, "warn", "\"zookeeper: cannot start a session; retrying\" servers=%s error=\"%s\"",
+			    f->conf.servers, strerror(errno));
+			snprintf(why, sizeof(why), "ZooKeeper %.120s: cannot start a session: %s",
+				 f->conf.servers, strerror(errno));
+			lost_all(f, why);
+			backoff_from(f, now);
+		}
+	}
+	if (!zh)
+		return NULL;
+	if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
+		if (f->connected)
+			say(f, "warn", "\"zookeeper connection lost; keeping the last known backends (fail-static)\" servers=%s",
+			    f->conf.servers);
+		snprintf(why, sizeof(why), "ZooKeeper %.120s: %s", f->conf.servers,
+			 f->connected ? "connection lost (reconnecting)" : "not connected");
+		lost_all(f, why);
+		f->connected = false;
+		if (!f->down_since)
+			f->down_since = now;
+		if (sy_zk_renew_due(f->down_since, now, f->conf.renew_after_ms)) {
+			say(f, "warn", "\"zookeeper: no server answered for %u ms; starting a new session\" servers=%s",
+			    f->conf.renew_after_ms, f->conf.servers);
+			close_session(f);
+			f->down_since = 0;
+			f->retry_at = 0;
+		}
+		return NULL;
+	}
+	f->down_since = 0;
+	if (!f->connected || in->connects != f->connects_seen) {
+		const clientid_t *id = zoo_client_id(zh);
+		int64_t sid = id ? id->client_id : 0;
+		char where[256];
+
+		f->connected = *fresh = true;
+		f->connects_seen = in->connects;
+		snprintf(where, sizeof(where), "servers=%s session=0x%" PRIx64 " new_session=%s timeout_ms=%d",
+			 f->conf.servers, (uint64_t)sid, sid != f->last_session ? "yes" : "no",
+			 zoo_recv_timeout(zh));
+		f->last_session = sid;
+		pthread_mutex_lock(&f->mu);
+		snprintf(f->st.where, sizeof(f->st.where), "%.150s session 0x%" PRIx64 " (timeout %d ms)",
+			 f->conf.servers, (uint64_t)sid, zoo_recv_timeout(zh));
+		f->st.connected = true;
+		pthread_mutex_unlock(&f->mu);
+		f->sink.connected(f->sink.ctx, where);
+	}
+	return zh;
+}
+
+/* Lists the dirty services (until one fails: then after the back-off). */
+static void list_dirty(struct sy_follower *f, zhandle_t *zh, uint64_t now)
+{
+	char why[256];
+
+	for (struct fsvc *v = f->svcs; v && now >= f->retry_at; v = v->next) {
+		int rc;
+
+		if (!v->dirty)
+			continue;
+		rc = list_service(f, zh, v);
+		if (rc == ZOK) {
+			f->backoff = f->conf.retry_initial_ms;
+			v->last_rc = ZOK;
+			continue;
+		}
+		if (rc != v->last_rc)
+			say(f, "warn", "\"zookeeper: listing failed; retrying\" service=%s error=\"%s\"",
+			    v->name, zerror(rc));
+		v->last_rc = rc;
+		v->listed = false;
+		snprintf(why, sizeof(why), "ZooKeeper %.80s: listing %.100s: %s", f->conf.servers,
+			 v->path, zerror(rc));
+		f->sink.lost(f->sink.ctx, v->name, v->svc, why);
+		backoff_from(f, now);
+	}
+}
+
+/* The round's end: the status's count, the sink's tick. */
+static void end_round(struct sy_follower *f, bool idle)
+{
+	bool all_listed = idle || f->connected;
+	uint64_t nb = 0;
+	uint32_t next;
+
+	for (struct fsvc *v = f->svcs; v && !idle; v = v->next) {
+		all_listed &= v->listed;
+		for (size_t j = 0; j < v->cc.n; j++)
+			nb += v->cc.c[j].v.valid;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->st.backends = nb;
+	pthread_mutex_unlock(&f->mu);
+	next = f->sink.tick(f->sink.ctx, all_listed);
+	f->tick_at = sy_zk_mono_ms() + (next ? next : TICK_MS);
+}
+
 static void *follow_thread(void *arg)
 {
 	struct sy_follower *f = arg;
-	uint64_t retry_at = 0, tick_at = 0, connects_seen = 0, down_since = 0;
-	uint32_t backoff = f->conf.retry_initial_ms;
-	bool connected = false;
-	char why[256];
+	struct intake in;
 
-	for (;;) {
-		uint64_t now = sy_zk_mono_ms(), wait = tick_at > now ? tick_at - now : 0, connects;
-		uint64_t renew_at = down_since + f->conf.renew_after_ms;
-		bool expired, overflow, refresh, cfg, again = false, all_listed = true;
-		struct fsvc *pending;
-		struct conf c = { 0 };
-		char **paths, **gone;
-		size_t n_paths, n_gone;
+	f->backoff = f->conf.retry_initial_ms;
+	while (wait_and_take(f, &in)) {
+		uint64_t now = sy_zk_mono_ms();
 		zhandle_t *zh;
-		struct timespec ts;
+		bool fresh;
 
-		if (retry_at > now && retry_at - now < wait)
-			wait = retry_at - now;
-		if (down_since && renew_at > now && renew_at - now < wait)
-			wait = renew_at - now;
-		for (struct fsvc *v = f->svcs; v; v = v->next)
-			again |= v->dirty && connected && retry_at <= now;
-		pthread_mutex_lock(&f->mu);
-		if (wait && !again && !f->quit && !f->cfg_new && !f->pending && !f->n_gone &&
-		    !f->refresh && !f->n_paths && !f->expired && !f->overflow &&
-		    f->connects == connects_seen && (f->zh || retry_at > now || !f->conf.servers) &&
-		    !(f->zh && !connected && zoo_state(f->zh) == ZOO_CONNECTED_STATE)) {
-			sy_zk_deadline(&ts, wait);
-			pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-		}
-		if (f->quit) {
-			pthread_mutex_unlock(&f->mu);
-			break;
-		}
-		if ((cfg = f->cfg_new)) {
-			c = f->wanted;
-			memset(&f->wanted, 0, sizeof(f->wanted));
-			f->cfg_new = false;
-		}
-		pending = f->pending;
-		f->pending = NULL;
-		gone = f->gone;
-		n_gone = f->n_gone;
-		f->gone = NULL;
-		f->n_gone = 0;
-		refresh = f->refresh;
-		f->refresh = false;
-		connects = f->connects;
-		expired = f->expired;
-		f->expired = false;
-		overflow = f->overflow;
-		f->overflow = false;
-		paths = f->paths;
-		n_paths = f->n_paths;
-		f->paths = NULL;
-		f->n_paths = f->cap_paths = 0;
-		pthread_mutex_unlock(&f->mu);
-		now = sy_zk_mono_ms();
+		if (in.cfg) {
+			bool session = !same(in.c.servers, f->conf.servers) ||
+				       in.c.timeout_ms != f->conf.timeout_ms;
 
-		if (cfg) {
-			bool session = !same(c.servers, f->conf.servers) ||
-				       c.timeout_ms != f->conf.timeout_ms;
-
-			take_config(f, &c);
+			take_config(f, &in.c);
 			if (session) {
-				connected = false;
-				connects_seen = 0;
-				down_since = 0;
-				retry_at = 0;
-				backoff = f->conf.retry_initial_ms;
+				f->connected = false;
+				f->connects_seen = f->down_since = f->retry_at = 0;
+				f->backoff = f->conf.retry_initial_ms;
 			}
 		}
-		take_services(f, pending, gone, n_gone);
-		if (refresh)
+		take_services(f, in.pending, in.gone, in.n_gone);
+		if (in.refresh)
 			all_dirty(f, false);
-		pthread_mutex_lock(&f->mu);
-		zh = f->zh;
-		pthread_mutex_unlock(&f->mu);
-
 		if (!f->conf.servers) { /* idle: nothing to reach */
-			free_paths(paths, n_paths);
-			if (zh)
-				close_session(f);
-			connected = false;
-			if (now >= tick_at) {
-				uint32_t next = f->sink.tick(f->sink.ctx, true);
-
-				tick_at = now + (next ? next : TICK_MS);
-			}
+			free_paths(in.paths, in.n_paths);
+			close_session(f);
+			f->connected = false;
+			if (now >= f->tick_at)
+				end_round(f, true);
 			continue;
 		}
-		if (zh && (expired || zoo_state(zh) == ZOO_EXPIRED_SESSION_STATE ||
-			   zoo_state(zh) == ZOO_AUTH_FAILED_STATE)) {
-			bool auth = zoo_state(zh) == ZOO_AUTH_FAILED_STATE;
-
-			say(f, "warn", "\"zookeeper session %s; starting a new one (last known backends kept)\" servers=%s",
-			    auth ? "refused (auth)" : "expired", f->conf.servers);
-			snprintf(why, sizeof(why), "ZooKeeper %.120s: session %s (a new one is started)",
-				 f->conf.servers, auth ? "refused (auth)" : "expired");
-			lost_all(f, why);
-			close_session(f);
-			zh = NULL;
-			connected = false;
-			down_since = 0;
-			retry_at = 0; /* at once */
-		}
-		if (!zh && now >= retry_at) {
-			if (open_session(f)) {
-				pthread_mutex_lock(&f->mu);
-				zh = f->zh;
-				pthread_mutex_unlock(&f->mu);
-				connects_seen = 0; /* a new session counts from 0 */
-				down_since = now;
-			} else {
-				say(f, "warn", "\"zookeeper: cannot start a session; retrying\" servers=%s error=\"%s\"",
-				    f->conf.servers, strerror(errno));
-				snprintf(why, sizeof(why), "ZooKeeper %.120s: cannot start a session: %s",
-					 f->conf.servers, strerror(errno));
-				lost_all(f, why);
-				retry_at = now + backoff;
-				backoff = backoff * 2 > f->conf.retry_max_ms ? f->conf.retry_max_ms : backoff * 2;
-			}
-		}
-		if (zh && zoo_state(zh) != ZOO_CONNECTED_STATE) {
-			if (connected)
-				say(f, "warn", "\"zookeeper connection lost; keeping the last known backends (fail-static)\" servers=%s",
-				    f->conf.servers);
-			snprintf(why, sizeof(why), "ZooKeeper %.120s: %s", f->conf.servers,
-				 connected ? "connection lost (reconnecting)" : "not connected");
-			lost_all(f, why);
-			connected = false;
-			if (!down_since)
-				down_since = now;
-			if (sy_zk_renew_due(down_since, now, f->conf.renew_after_ms)) {
-				say(f, "warn", "\"zookeeper: no server answered for %u ms; starting a new session\" servers=%s",
-				    f->conf.renew_after_ms, f->conf.servers);
-				close_session(f);
-				down_since = 0;
-				retry_at = 0;
-			}
-		} else if (zh) {
-			down_since = 0;
-			if (!connected || connects != connects_seen) {
-				const clientid_t *id = zoo_client_id(zh);
-				int64_t sid = id ? id->client_id : 0;
-				char where[256];
-
-				/* watches may have been lost: look at everything again */
-				connected = true;
-				connects_seen = connects;
-				overflow = true;
-				snprintf(where, sizeof(where),
-					 "servers=%s session=0x%" PRIx64 " new_session=%s timeout_ms=%d",
-					 f->conf.servers, (uint64_t)sid,
-					 sid != f->last_session ? "yes" : "no", zoo_recv_timeout(zh));
-				f->last_session = sid;
-				pthread_mutex_lock(&f->mu);
-				snprintf(f->st.where, sizeof(f->st.where),
-					 "%.150s session 0x%" PRIx64 " (timeout %d ms)", f->conf.servers,
-					 (uint64_t)sid, zoo_recv_timeout(zh));
-				f->st.connected = true;
-				pthread_mutex_unlock(&f->mu);
-				f->sink.connected(f->sink.ctx, where);
-			}
-			if (overflow)
+		zh = session_upkeep(f, &in, now, &fresh);
+		if (zh) {
+			if (fresh || in.overflow) /* watches may have been lost: everything again */
 				all_dirty(f, true);
-			for (size_t i = 0; i < n_paths; i++)
-				on_path(f, paths[i]);
-			for (struct fsvc *v = f->svcs; v && now >= retry_at; v = v->next) {
-				int rc;
-
-				if (!v->dirty)
-					continue;
-				rc = list_service(f, zh, v);
-				if (rc == ZOK) {
-					backoff = f->conf.retry_initial_ms;
-					v->last_rc = ZOK;
-					continue;
-				}
-				if (rc != v->last_rc)
-					say(f, "warn", "\"zookeeper: listing failed; retrying\" service=%s error=\"%s\"",
-					    v->name, zerror(rc));
-				v->last_rc = rc;
-				v->listed = false;
-				snprintf(why, sizeof(why), "ZooKeeper %.80s: listing %.100s: %s",
-					 f->conf.servers, v->path, zerror(rc));
-				f->sink.lost(f->sink.ctx, v->name, v->svc, why);
-				retry_at = now + backoff;
-				backoff = backoff * 2 > f->conf.retry_max_ms ? f->conf.retry_max_ms
-									     : backoff * 2;
-			}
+			for (size_t i = 0; i < in.n_paths; i++)
+				on_path(f, in.paths[i]);
+			list_dirty(f, zh, now);
 		}
-		free_paths(paths, n_paths);
-		{
-			uint64_t nb = 0;
-
-			for (struct fsvc *v = f->svcs; v; v = v->next) {
-				all_listed &= connected && v->listed;
-				for (size_t j = 0; j < v->cc.n; j++)
-					nb += v->cc.c[j].v.valid;
-			}
-			all_listed &= connected;
-			pthread_mutex_lock(&f->mu);
-			f->st.backends = nb;
-			pthread_mutex_unlock(&f->mu);
-		}
-		{
-			uint32_t next = f->sink.tick(f->sink.ctx, all_listed);
-
-			tick_at = sy_zk_mono_ms() + (next ? next : TICK_MS);
-		}
+		free_paths(in.paths, in.n_paths);
+		end_round(f, false);
 	}
 	close_session(f);
 	return NULL;
