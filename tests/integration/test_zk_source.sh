@@ -25,6 +25,8 @@
 #  - a service at its cap (max_backends: 2, four agents): the two over it
 #    are ignored, counted (status, /metrics), one log line; when one of the
 #    two leaves, one of the others takes its place (issue 12, point 2)
+#  - a reload that moves a service to static and adds a zookeeper service:
+#    the first is no longer followed, the second is
 #  - sy-control stops promptly
 #
 # usage: test_zk_source.sh BUILD_DIR        (exit 77 = skipped: no ZooKeeper)
@@ -350,6 +352,45 @@ else
 	sy_log "agent A: its session survived the restart (ZooKeeper restores sessions; it reconnected in time)"
 fi
 grep -E 'zookeeper (connected|connection lost|session|: settled)' "$W/log" | sed 's/^/    /'
+
+# ---- a reload: a service leaves the source, another joins -------------------------------
+# (the follower's unfollow and follow on a running session)
+sed -e '/^  - name: capped/,$d' "$W/sw.yaml" >"$W/sw2.yaml"
+cat >>"$W/sw2.yaml" <<EOF
+  - name: capped
+    vip: 198.18.1.3
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: static
+    next_hop_mac: 02:00:00:00:00:fe
+    backends:
+      - { address: 198.18.0.99, port: 80, weight: 1 }
+  - name: late
+    vip: 198.18.1.4
+    port: 80
+    protocol: tcp
+    mode: ipip
+    source: zookeeper
+    next_hop_mac: 02:00:00:00:00:fe
+    health: { hold_down_s: 0, panic_threshold: 0 }
+EOF
+cp "$W/sw2.yaml" "$W/sw.yaml"
+ctl reload >/dev/null || sy_fail "syctl reload"
+capped_static() { [ "$(capped_count)" = 1 ] && has_backend capped 198.18.0.99; }
+sy_wait 10 capped_static &&
+	sy_pass "reload: capped now static, its zookeeper backends left (198.18.0.99 only)" ||
+	{ sy_fail "reload: capped is not its static set"; ctl backends capped; }
+agent L late 198.18.0.41
+agent C5 capped 198.18.0.65
+sy_wait 10 has_backend late 198.18.0.41 &&
+	sy_pass "reload: the new zookeeper service 'late' is followed: its agent's backend appears" ||
+	{ sy_fail "reload: late's backend not seen"; ctl backends late; }
+sleep 1 # C5's znode has been there as long as L's
+capped_static && sy_pass "reload: capped is no longer followed: a new znode under it is not taken" ||
+	{ sy_fail "reload: capped took a zookeeper backend"; ctl backends capped; }
+has_backend web 198.18.0.11 && has_backend web6 2001:2::11 &&
+	sy_pass "reload: web and web6 kept their backends" || sy_fail "reload: web or web6 lost backends"
 
 # ---- shutdown ---------------------------------------------------------------------------
 t0=$(now_ns)
