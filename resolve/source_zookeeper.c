@@ -28,6 +28,8 @@
 #include "resolve_internal.h"
 #include "zk_client.h"
 
+#define TICK_MS 1000 /* sy_resolve_tick */
+
 static const struct sy_follow_ops *const ops = &sy_zk_follow_ops;
 
 /* One opened service: the follower's svc. */
@@ -44,6 +46,7 @@ struct zk_source {
 	struct sy_follower *f;    /* from prepare on */
 	pthread_mutex_t mu;       /* guards f's start and svcs */
 	struct zk_svc *svcs;
+	uint64_t next_tick;       /* the follower's thread's */
 };
 
 /* ---- configuration --------------------------------------------------------------------- */
@@ -157,13 +160,18 @@ static void on_connected(void *ctx, const char *where)
 	(void)ctx, (void)where; /* every service is listed and published next */
 }
 
+/* After every round of the follower's: the resolver's tick once a second. */
 static uint32_t on_tick(void *ctx, bool all_listed)
 {
 	struct zk_source *src = ctx;
+	uint64_t now = sy_source_mono_ms();
 
 	(void)all_listed;
-	sy_resolve_tick(src->r);
-	return 0; /* a second */
+	if (now >= src->next_tick) {
+		sy_resolve_tick(src->r);
+		src->next_tick = now + TICK_MS;
+	}
+	return (uint32_t)(src->next_tick - now);
 }
 
 static int zk_prepare(sy_resolver *r)
