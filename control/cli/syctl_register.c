@@ -209,6 +209,7 @@ static void register_usage(FILE *f)
 		"                      [--key-file F]\n"
 		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
 		"                      [--server-id ID] [--once]\n"
+		"                      [--etcd-user U --etcd-password-file F]\n"
 		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
 		"SIGINT, then deregisters (--once: one registration, then exit).\n"
 		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
@@ -222,6 +223,8 @@ static void register_usage(FILE *f)
 		"  --zone Z         a label                --metadata JSON  an object\n"
 		"  --server-id ID   QUIC server ID this backend writes into its connection IDs,\n"
 		"                   1..16777215 (0x1..0xffffff; quic services, docs/dataplane.md)\n"
+		"  --etcd-user U --etcd-password-file F   etcd with authentication on: log in\n"
+		"                   as U with the password in F (its first line)\n"
 		"Exit codes: 0 deregistered (or --once registered), 1 a registry refused it,\n"
 		"2 usage, 3 a registry could not be reached (--once).\n");
 }
@@ -235,11 +238,14 @@ int syctl_register(int argc, char **argv)
 		{ "registry", required_argument, 0, 'r' }, { "zone", required_argument, 0, 'z' },
 		{ "metadata", required_argument, 0, 'm' }, { "once", no_argument, 0, 'o' },
 		{ "server-id", required_argument, 0, 'i' }, { "help", no_argument, 0, 'h' },
+		{ "etcd-user", required_argument, 0, 'U' },
+		{ "etcd-password-file", required_argument, 0, 'P' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
 	static struct reg_target targets[SY_REG_MAX_TARGETS];
 	const char *key_file = NULL, *addr = NULL, *base = NULL;
+	const char *etcd_user = NULL, *etcd_password_file = NULL;
 	size_t n_targets = 0;
 	uint8_t key[SY_KEY_MAX];
 	size_t klen = 0;
@@ -301,6 +307,12 @@ int syctl_register(int argc, char **argv)
 			if (parse_server_id_arg(optarg, &r.server_id))
 				return SYCTL_USAGE;
 			break;
+		case 'U':
+			etcd_user = optarg;
+			break;
+		case 'P':
+			etcd_password_file = optarg;
+			break;
 		case 'h':
 			register_usage(stdout);
 			return SYCTL_OK;
@@ -340,6 +352,11 @@ int syctl_register(int argc, char **argv)
 				return SYCTL_USAGE;
 			}
 	}
+	if ((etcd_user || etcd_password_file) &&
+	    (!etcd_user || !etcd_password_file || !*etcd_user || !base || strncmp(base, "etcd://", 7))) {
+		fprintf(stderr, "syctl register: --etcd-user and --etcd-password-file go together, with --registry etcd://...\n");
+		return SYCTL_USAGE;
+	}
 	if (base && !strncmp(base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
 		return syctl_register_zk(base, &r, addr, once);
 	etcd = base && !strncmp(base, "etcd://", 7); /* no key: etcd's auth protects it */
@@ -366,7 +383,7 @@ int syctl_register(int argc, char **argv)
 		json_decref(m);
 	}
 	if (etcd)
-		return syctl_register_etcd(&r, base, once);
+		return syctl_register_etcd(&r, base, once, etcd_user, etcd_password_file);
 	if (sy_key_load(key_file, key, &klen, err, sizeof(err))) {
 		fprintf(stderr, "syctl register: %s\n", err);
 		return 2;

@@ -13,8 +13,12 @@
  *   any request that fails: the next endpoint (a cluster), quickly
  *   SIGTERM/SIGINT: revoke the lease (etcd deletes the key at once)
  *
- * No signing and no key file: etcd's own authentication (and TLS) is what
- * protects its keys.
+ * No signing and no key file: etcd's own authentication is what protects
+ * its keys. With --etcd-user and --etcd-password-file the agent logs in
+ * (POST /v3/auth/authenticate) and sends the token with every request; a
+ * token etcd no longer takes (expired, etcd restarted) means one more log-in
+ * and the request again. A wrong password or a user without the right to
+ * put the key: refused, exit 1.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -48,26 +52,28 @@ struct agent {
 	uint64_t lease;
 	char key[600];
 	char *value;
+	const char *user, *password_file; /* etcd's authentication, or NULL */
+	char token[512];                  /* "" until logged in */
 };
 
-/* POST a JSON body (etcd_gateway.h's, freed here) to the current endpoint;
- * the answer's JSON in *out (HTTP 200 only). 0, or -1 (transport error or
- * an error status, in err). */
-static int post(struct agent *a, const char *path, char *body, json_t **out, long *status,
-		char *err, size_t errlen)
+enum { ASK_OK = 0, ASK_FAILED = -1, ASK_REFUSED = -2, ASK_TOKEN = -3 };
+
+/* POST a JSON body to the current endpoint, with the token if there is
+ * one; the answer's JSON in *out (HTTP 200 only). ASK_OK, ASK_TOKEN (etcd
+ * refused the token) or ASK_FAILED (transport error or an error status, in
+ * err). */
+static int post(struct agent *a, const char *path, const char *body, json_t **out,
+		long *status, char *err, size_t errlen)
 {
 	struct sy_http_target t = { .base = a->ep[a->cur], .timeout_ms = a->timeout_ms };
 	struct sy_http_reply rep;
-	int rc = -1;
+	char auth[sizeof(a->token) + 32];
+	int rc = ASK_FAILED;
 
 	*out = NULL;
 	*status = 0;
-	if (!body) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	sy_http_request(&t, "POST", path, body, strlen(body), NULL, &rep);
-	free(body);
+	snprintf(auth, sizeof(auth), "Authorization: %s", a->token);
+	sy_http_request(&t, "POST", path, body, strlen(body), a->token[0] ? auth : NULL, &rep);
 	*status = rep.status;
 	if (!rep.status) {
 		snprintf(err, errlen, "%s", rep.error);
@@ -75,11 +81,60 @@ static int post(struct agent *a, const char *path, char *body, json_t **out, lon
 		const char *m = sy_etcd_answer_error(rep.json);
 
 		snprintf(err, errlen, "HTTP %ld: %s", rep.status, m ? m : "no JSON answer");
+		if (m && sy_etcd_token_refused(m))
+			rc = ASK_TOKEN;
 	} else {
 		*out = json_incref(rep.json);
-		rc = 0;
+		rc = ASK_OK;
 	}
 	sy_http_reply_free(&rep);
+	return rc;
+}
+
+/* Logs in (--etcd-user): a->token. ASK_OK, ASK_FAILED (no answer: another
+ * endpoint) or ASK_REFUSED (the password file, or etcd said no). */
+static int login(struct agent *a, char *err, size_t errlen)
+{
+	char why[200], *body = sy_etcd_auth_body(a->user, a->password_file, why, sizeof(why));
+	json_t *ans;
+	long status;
+	int rc;
+
+	a->token[0] = 0;
+	if (!body)
+		return snprintf(err, errlen, "%s", why), ASK_REFUSED;
+	rc = post(a, "/v3/auth/authenticate", body, &ans, &status, err, errlen);
+	memset(body, 0, strlen(body)); /* the password */
+	free(body);
+	if (rc != ASK_OK)
+		return status >= 400 && status < 500 ? ASK_REFUSED : ASK_FAILED;
+	rc = sy_etcd_auth_token(ans, a->token, sizeof(a->token), why, sizeof(why));
+	json_decref(ans);
+	if (rc)
+		return snprintf(err, errlen, "auth/authenticate: %s", why), ASK_FAILED;
+	return ASK_OK;
+}
+
+/* post() of body (etcd_gateway.h's, freed here), logged in first when
+ * --etcd-user asks for it, and once more after a fresh log-in when etcd
+ * refuses the token. */
+static int ask(struct agent *a, const char *path, char *body, json_t **out, long *status,
+	       char *err, size_t errlen)
+{
+	int rc;
+
+	*out = NULL;
+	*status = 0;
+	if (!body)
+		return snprintf(err, errlen, "out of memory"), ASK_FAILED;
+	rc = a->user && !a->token[0] ? login(a, err, errlen) : ASK_OK;
+	if (rc == ASK_OK)
+		rc = post(a, path, body, out, status, err, errlen);
+	if (rc == ASK_TOKEN && a->user && (rc = login(a, err, errlen)) == ASK_OK)
+		rc = post(a, path, body, out, status, err, errlen);
+	if (rc == ASK_TOKEN)
+		rc = a->user ? ASK_FAILED : ASK_REFUSED; /* no credentials to log in with */
+	free(body);
 	return rc;
 }
 
@@ -91,21 +146,22 @@ static int register_once(struct agent *a, uint32_t ttl, char *err, size_t errlen
 	uint64_t id;
 	int rc;
 
-	if (post(a, "/v3/lease/grant", sy_etcd_lease_grant_request(ttl), &ans, &status, err,
-		 errlen))
-		return -1;
+	rc = ask(a, "/v3/lease/grant", sy_etcd_lease_grant_request(ttl), &ans, &status, err,
+		 errlen);
+	if (rc)
+		return rc == ASK_REFUSED || (status >= 400 && status < 500) ? -2 : -1;
 	rc = sy_etcd_lease_granted(ans, &id);
 	json_decref(ans);
 	if (rc) {
 		snprintf(err, errlen, "lease/grant: no lease ID in the answer");
 		return -1;
 	}
-	rc = post(a, "/v3/kv/put", sy_etcd_put_request(a->key, a->value, id), &ans, &status, err,
-		  errlen);
+	rc = ask(a, "/v3/kv/put", sy_etcd_put_request(a->key, a->value, id), &ans, &status, err,
+		 errlen);
 	json_decref(ans);
 	if (rc) {
 		/* the lease may exist: let it expire on its own */
-		return status == 401 || status == 403 ? -2 : -1;
+		return rc == ASK_REFUSED || (status >= 400 && status < 500) ? -2 : -1;
 	}
 	a->lease = id;
 	return 0;
@@ -118,8 +174,8 @@ static int keepalive(struct agent *a, char *err, size_t errlen)
 	long status;
 	int rc;
 
-	if (post(a, "/v3/lease/keepalive", sy_etcd_lease_request(a->lease), &ans, &status, err,
-		 errlen))
+	if (ask(a, "/v3/lease/keepalive", sy_etcd_lease_request(a->lease), &ans, &status, err,
+		errlen))
 		return -1;
 	rc = sy_etcd_lease_alive(ans) ? 0 : 1;
 	json_decref(ans);
@@ -133,8 +189,8 @@ static void revoke_lease(struct agent *a)
 	long status;
 
 	for (size_t i = 0; i < a->n_ep; i++) {
-		if (post(a, "/v3/lease/revoke", sy_etcd_lease_request(a->lease), &ans, &status, err,
-			 sizeof(err)) == 0 ||
+		if (ask(a, "/v3/lease/revoke", sy_etcd_lease_request(a->lease), &ans, &status, err,
+			sizeof(err)) == 0 ||
 		    status == 404) {
 			json_decref(ans);
 			a->lease = 0;
@@ -170,9 +226,10 @@ static void nap_ms(uint32_t ms)
 		usleep(20000);
 }
 
-int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once)
+int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
+			const char *user, const char *password_file)
 {
-	struct agent a = { 0 };
+	struct agent a = { .user = user, .password_file = password_file };
 	struct sy_backend_id id = { .family = r->family, .port = r->port };
 	struct sy_etcd_entry check;
 	char err[256] = "", ep[80], why[160];
@@ -270,5 +327,6 @@ out:
 	for (size_t i = 0; i < a.n_ep; i++)
 		free(a.ep[i]);
 	free(a.value);
+	memset(a.token, 0, sizeof(a.token));
 	return rc;
 }

@@ -46,6 +46,7 @@ static void resolve_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: syctl resolve SERVICE --registry URL [--registry URL...] [--token-file F]\n"
+		"                     [--etcd-user U --etcd-password-file F]\n"
 		"                     [--key K | --flow 'SRC:PORT DST:PORT tcp|udp']\n"
 		"                     [--watch [--count N] [--timeout S]] [--json]\n"
 		"The service's instances as libswitchyard-resolve sees them through the\n"
@@ -54,7 +55,8 @@ static void resolve_usage(FILE *f)
 		"etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], the keys sy-control's etcd source\n"
 		"reads) or ZooKeeper (URL zk://HOST:PORT[,HOST:PORT...][/PREFIX], the znodes\n"
 		"sy-control's ZooKeeper source reads); with etcd and ZooKeeper the table size\n"
-		"and seed are sy-control's defaults. With the revision, the\n"
+		"and seed are sy-control's defaults; etcd with authentication on: log in as\n"
+		"U with the password in F (its first line). With the revision, the\n"
 		"state and a pick:\n"
 		"round-robin, or consistent hash on a key or a flow (the balancer's Maglev\n"
 		"table: a flow gets the backend `syctl lookup` names).\n"
@@ -71,6 +73,7 @@ struct resolve_args {
 	char etcd_endpoints[2048], etcd_prefix[512]; /* --registry etcd://... */
 	char zk_servers[1024], zk_prefix[512];       /* --registry zk://... */
 	const char *token_file;
+	const char *etcd_user, *etcd_password_file;
 	enum pick_by by;
 	const char *key;
 	struct sy_resolve_flow flow;
@@ -133,7 +136,10 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		{ "key", required_argument, NULL, 'k' },      { "flow", required_argument, NULL, 'f' },
 		{ "watch", no_argument, NULL, 'w' },          { "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 'T' },  { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "etcd-user", required_argument, NULL, 'U' },
+		{ "etcd-password-file", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c, have_count = 0, have_timeout = 0;
 
@@ -187,6 +193,12 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		case 't':
 			a->token_file = optarg;
 			break;
+		case 'U':
+			a->etcd_user = optarg;
+			break;
+		case 'P':
+			a->etcd_password_file = optarg;
+			break;
 		case 'k':
 		case 'f':
 			if (a->by != BY_RR) {
@@ -239,6 +251,11 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 	a->service = argv[optind];
 	if (!a->urls[0] && !a->etcd_endpoints[0] && !a->zk_servers[0]) {
 		fprintf(stderr, "syctl resolve: --registry URL is required\n");
+		return -1;
+	}
+	if ((a->etcd_user || a->etcd_password_file) &&
+	    (!a->etcd_user || !a->etcd_password_file || !*a->etcd_user || !a->etcd_endpoints[0])) {
+		fprintf(stderr, "syctl resolve: --etcd-user and --etcd-password-file go together, with --registry etcd://...\n");
 		return -1;
 	}
 	if ((have_count || have_timeout) && !a->watch) {
@@ -357,6 +374,8 @@ int syctl_resolve(int json, int argc, char **argv)
 	c.zk_servers = a.zk_servers;
 	c.zk_prefix = a.zk_prefix;
 	c.read_token_file = a.token_file;
+	c.etcd_username = a.etcd_user;
+	c.etcd_password_file = a.etcd_password_file;
 	if ((rc = sy_resolve_create(&c, &r))) {
 		fprintf(stderr, "syctl resolve: %s\n", sy_resolve_strerror(rc));
 		return SYCTL_FAILED;

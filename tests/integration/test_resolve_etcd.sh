@@ -27,7 +27,14 @@
 #     watches (a put seen within 1 s); etcd restarted after its token
 #     expired (etcd answers "invalid auth token"): it authenticates again
 #     and is in sync, without a restart, and sees a new put; a wrong password
-#     and no credentials: the open fails with etcd's reason.
+#     and no credentials: the open fails with etcd's reason;
+#   - with authentication on, `syctl register --etcd-user U
+#     --etcd-password-file F` puts its key and keeps its lease past its
+#     1 s token; on SIGTERM it revokes it, logging in again (the token
+#     refused);
+#     `syctl resolve` with them lists the instance; without credentials or
+#     with a wrong password: refused with etcd's reason (register exit 1,
+#     resolve exit 3).
 #
 # usage: test_resolve_etcd.sh BUILD_DIR
 set -u
@@ -150,5 +157,57 @@ done
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver-auth.err"
 echo "--- what the resolver with authentication saw:"
 cut -c1-240 "$OUT"
+
+# ---- syctl with authentication: the register agent and syctl resolve ---------------------------
+# --ttl 6: a keepalive every 2 s, each after the 1 s token expired (etcd
+# takes keepalives without checking the token); the revoke at SIGTERM below
+# comes long after: etcd refuses the token and only a new log-in gets it
+# through (without one the key stays until the lease runs out)
+"$BUILD/control/syctl" register --service web --addr 198.18.0.44 --port 80 --ttl 6 --registry "$ETCD" \
+	--etcd-user root --etcd-password-file "$W/etcd.pw" >"$W/agent-auth.log" 2>&1 &
+AUTH_AGENT=$!
+SY_PIDS+=("$AUTH_AGENT")
+key44() { ectl "${AS_ROOT[@]}" get "${PFX}web/198.18.0.44:80" --print-value-only 2>/dev/null | grep -q weight; }
+sy_wait 10 key44 && sy_pass "auth on: syctl register --etcd-user/--etcd-password-file put its key" ||
+	sy_fail "auth on: the agent's key is not there: $(cat "$W/agent-auth.log")"
+sleep 8 # past the lease's 6 s: only keepalives that got through keep it
+if key44 && kill -0 "$AUTH_AGENT" 2>/dev/null && ! grep -q -e "lease expired" -e "trying the next" "$W/agent-auth.log"; then
+	sy_pass "auth on: the agent kept its lease 8 s past its 1 s token"
+else
+	sy_fail "auth on: the agent lost its lease: $(cat "$W/agent-auth.log")"
+fi
+"$BUILD/control/syctl" resolve web --registry "$ETCD" --etcd-user root --etcd-password-file "$W/etcd.pw" \
+	--json >"$W/resolve-auth.json" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q '"198.18.0.44:80"' "$W/resolve-auth.json" &&
+	sy_pass "auth on: syctl resolve --etcd-user/--etcd-password-file lists the agent's instance" ||
+	sy_fail "auth on: syctl resolve exit $rc: $(cat "$W/resolve-auth.json")"
+"$BUILD/control/syctl" resolve web --registry "$ETCD" >"$W/resolve-noauth.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "user name is empty" "$W/resolve-noauth.out" &&
+	sy_pass "auth on: syctl resolve without credentials: exit 3, etcd's reason" ||
+	sy_fail "auth on: syctl resolve without credentials: exit $rc $(cat "$W/resolve-noauth.out")"
+for pw in wrong none; do
+	creds=()
+	[ $pw = wrong ] && creds=(--etcd-user root --etcd-password-file "$W/wrong.pw")
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.45 --port 80 --registry "$ETCD" --once \
+		"${creds[@]}" >"$W/agent-refused.log" 2>&1
+	rc=$?
+	want=$([ $pw = wrong ] && echo "authentication failed" || echo "user name is empty")
+	[ $rc -eq 1 ] && grep -q "registration refused.*$want" "$W/agent-refused.log" &&
+		sy_pass "auth on, register with $([ $pw = wrong ] && echo "a wrong password" || echo "no credentials"): refused, exit 1: $(grep -o 'error=.*' "$W/agent-refused.log" | cut -c1-120)" ||
+		sy_fail "auth on, register $pw: exit $rc $(cat "$W/agent-refused.log")"
+done
+"$BUILD/control/syctl" register --service web --addr 198.18.0.45 --port 80 --registry "$ETCD" \
+	--etcd-user root >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] && sy_pass "register: --etcd-user without --etcd-password-file: usage error (exit 2)" ||
+	sy_fail "register: --etcd-user alone: exit $rc"
+kill -TERM "$AUTH_AGENT"
+wait "$AUTH_AGENT" 2>/dev/null
+rc=$?
+! key44 && [ $rc -eq 0 ] && grep -q deregistered "$W/agent-auth.log" &&
+	sy_pass "auth on: the agent stopped (SIGTERM) revoked its lease with a new log-in (its token had expired): key gone" ||
+	sy_fail "auth on: after SIGTERM: exit $rc, key $(key44 && echo present || echo gone): $(tail -3 "$W/agent-auth.log")"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
 exit $SY_FAILED
