@@ -131,10 +131,14 @@ static void check_agent(const struct sy_registration *r)
 	      r->weight, r->ttl_s);
 }
 
-int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once)
+int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
+			const char *user, const char *password_file)
 {
 	(void)once;
 	CHECK(!strncmp(registry, "etcd://", 7), "etcd agent for '%s'", registry);
+	CHECK(!user == !password_file && (!user || *user),
+	      "etcd agent with user '%s' and password file '%s'", user ? user : "(none)",
+	      password_file ? password_file : "(none)");
 	CHECK(r->family == 4 || r->family == 6, "etcd agent without an address");
 	check_agent(r);
 	return 0;

@@ -197,6 +197,12 @@ def syctl():
                                    "--port", "80", "--registry", "etcd://127.0.0.1:2379"))
     write(t, "register_zk", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
                                  "--port", "80", "--registry", "zk://127.0.0.1:2181"))
+    write(t, "register_etcd_auth", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
+                                        "--port", "80", "--registry", "etcd://127.0.0.1:2379",
+                                        "--etcd-user", "agent", "--etcd-password-file", "pw"))
+    write(t, "register_etcd_user_alone", args(2, "register", "--service", "web", "--addr",
+                                              "10.1.2.3", "--port", "80", "--registry",
+                                              "etcd://127.0.0.1:2379", "--etcd-user", "agent"))
 
 
 def api_router():
