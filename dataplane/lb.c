@@ -392,9 +392,11 @@ fragment_service(struct sy_lb *lb, struct sy_pkt *pkt, struct sy_parsed *p)
 
 /* Stage 1: classify the frame, find its service and its conntrack hash, and
  * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
- * else 0 with the final verdict in *v. Reads the frame only. */
-static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w,
-			   enum sy_verdict *v)
+ * else 0 with the final verdict in *v. Reads the frame only. Inlined into
+ * the burst's loop (callgrind: 25 instructions a packet fewer than a call;
+ * forward() inlined as well costs more than its call, so it is not). */
+static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, struct sy_pkt *pkt,
+							  struct lb_work *w, enum sy_verdict *v)
 {
 	struct sy_parsed *p = &w->p;
 	const struct sy_service *svc;
