@@ -390,44 +390,19 @@ fragment_service(struct sy_lb *lb, struct sy_pkt *pkt, struct sy_parsed *p)
 	return svc;
 }
 
-/* Stage 1: classify the frame, find its service and its conntrack hash, and
- * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
- * else 0 with the final verdict in *v. Reads the frame only. Inlined into
- * the burst's loop (callgrind: 25 instructions a packet fewer than a call;
- * forward() inlined as well costs more than its call, so it is not). */
-static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, struct sy_pkt *pkt,
-							  struct lb_work *w, enum sy_verdict *v)
+/* The end of stage 1 for a frame with a service (svc) or none (NULL):
+ * the verdict of one without, or the conntrack hash and prefetches (ports:
+ * the flow has its ports) and, while most frames are new flows, the flow
+ * hash. */
+static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
+							      struct sy_pkt *pkt,
+							      struct lb_work *w,
+							      enum sy_verdict *v,
+							      const struct sy_service *svc,
+							      int ports)
 {
 	struct sy_parsed *p = &w->p;
-	const struct sy_service *svc;
-	int ports = 1;
 
-	if (__builtin_expect(sy_parse_fast4(pkt, p, pkt->len), 1)) {
-		/* IPv4 TCP or UDP, not a fragment (switchyard/pkt_parse.h):
-		 * may be ours, has a service to look up and its ports */
-		if (!lb->snap) {
-			*v = SY_V_KERNEL;
-			return 0;
-		}
-		svc = find_service(lb, p);
-	} else {
-		enum sy_verdict pv = (enum sy_verdict)sy_parse_frame_general(pkt, p, pkt->len);
-
-		if (pv == SY_V_DROP) {
-			*v = pv;
-			count(lb, (enum sy_counter)p->reason);
-			return 0;
-		}
-		if (pv == SY_V_KERNEL || !lb->snap || !sy_class_may_be_ours(p)) {
-			*v = SY_V_KERNEL;
-			return 0;
-		}
-		if (p->is_frag)
-			svc = fragment_service(lb, pkt, p);
-		else
-			svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
-		ports = sy_frag_has_ports(p);
-	}
 	*v = SY_V_TX;
 	w->svc = svc;
 	if (!svc) {
@@ -447,6 +422,54 @@ static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, stru
 	if (lb->eager_hash)
 		flow_hash(w);
 	return 1;
+}
+
+/* Stage 1 for a frame the parser's fast path did not take: VLAN tags, IP
+ * options, IPv6, fragments, ICMP, the host's protocols, malformed frames. */
+static __attribute__((noinline)) int classify_general(struct sy_lb *lb, struct sy_pkt *pkt,
+						      struct lb_work *w, enum sy_verdict *v)
+{
+	struct sy_parsed *p = &w->p;
+	enum sy_verdict pv = (enum sy_verdict)sy_parse_frame_general(pkt, p, pkt->len);
+	const struct sy_service *svc;
+
+	if (pv == SY_V_DROP) {
+		*v = pv;
+		count(lb, (enum sy_counter)p->reason);
+		return 0;
+	}
+	if (pv == SY_V_KERNEL || !lb->snap || !sy_class_may_be_ours(p)) {
+		*v = SY_V_KERNEL;
+		return 0;
+	}
+	if (p->is_frag)
+		svc = fragment_service(lb, pkt, p);
+	else
+		svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	return classify_end(lb, pkt, w, v, svc, sy_frag_has_ports(p));
+}
+
+/* Stage 1: classify the frame, find its service and its conntrack hash, and
+ * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
+ * else 0 with the final verdict in *v. Reads the frame only. The common
+ * frame (the parser's fast path) is inlined into the burst's loop, where
+ * what it stored is still in registers; forward() inlined as well costs
+ * more than its call (GCC's register allocation of the merged loop), so it
+ * is not. */
+static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, struct sy_pkt *pkt,
+							  struct lb_work *w, enum sy_verdict *v)
+{
+	struct sy_parsed *p = &w->p;
+
+	if (__builtin_expect(!sy_parse_fast4(pkt, p, pkt->len), 0))
+		return classify_general(lb, pkt, w, v);
+	/* IPv4 TCP or UDP, not a fragment (switchyard/pkt_parse.h): may be
+	 * ours, has a service to look up and its ports */
+	if (!lb->snap) {
+		*v = SY_V_KERNEL;
+		return 0;
+	}
+	return classify_end(lb, pkt, w, v, find_service(lb, p), 1);
 }
 
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
