@@ -4,6 +4,7 @@
  * else Maglev), rewrite for the service's forwarding mode. See
  * docs/dataplane.md for the behaviour in words.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include <switchyard/least_conns.h>
@@ -315,29 +316,57 @@ static bool vip_address(struct sy_lb *lb, const struct sy_flow_key *key)
 	return sy_snapshot_vip_addr(lb->base, lb->snap, &k) != NULL;
 }
 
+/* The VIP key of a frame's (destination, port, protocol, family): the
+ * flow key's dst[4] then its dport, proto and family, the layout of struct
+ * sy_vip_key (checked below), compared as three words. */
+_Static_assert(offsetof(struct sy_flow_key, dst) + 16 == offsetof(struct sy_flow_key, sport) &&
+		       offsetof(struct sy_flow_key, dport) + 2 == offsetof(struct sy_flow_key, proto) &&
+		       offsetof(struct sy_flow_key, proto) + 1 == offsetof(struct sy_flow_key, family),
+	       "sy_flow_key: dst, dport, proto, family");
+_Static_assert(offsetof(struct sy_vip_key, port) == 16 && offsetof(struct sy_vip_key, proto) == 18 &&
+		       offsetof(struct sy_vip_key, family) == 19 && sizeof(struct sy_vip_key) == 20,
+	       "sy_vip_key: addr, port, proto, family");
+
+static inline __attribute__((always_inline)) bool vip_cache_hit(const struct sy_lb *lb,
+								  const struct sy_flow_key *key)
+{
+	uint64_t a0, a1, c0, c1;
+	uint32_t t, ct;
+
+	memcpy(&a0, key->dst, 8);
+	memcpy(&a1, (const uint8_t *)key->dst + 8, 8);
+	memcpy(&t, &key->dport, 4);
+	memcpy(&c0, lb->vip_cache_key.addr, 8);
+	memcpy(&c1, (const uint8_t *)lb->vip_cache_key.addr + 8, 8);
+	memcpy(&ct, &lb->vip_cache_key.port, 4);
+	return ((a0 ^ c0) | (a1 ^ c1) | (t ^ ct)) == 0;
+}
+
 static inline __attribute__((always_inline)) const struct sy_service *
 find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
-	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
-				.port = p->key.dport };
+	struct sy_vip_key k;
 
+	/* Traffic comes in runs to the same VIP: remember the last answer of
+	 * this snapshot and skip the hash lookup while it repeats. Keyed by
+	 * generation, never by address: a reclaimed root's memory may come
+	 * back as a newer root at the same place. Fragments without their
+	 * flow's ports (their address's fragment service) do not take it. */
+	if (sy_frag_has_ports(p) && lb->vip_cache_gen == lb->snap->generation &&
+	    vip_cache_hit(lb, &p->key))
+		return lb->vip_cache_svc;
+	k = (struct sy_vip_key){ .family = p->key.family, .proto = p->key.proto,
+				 .port = p->key.dport };
 	memcpy(k.addr, p->key.dst, sizeof(k.addr));
 	/* Fragments without their flow's ports go to the address's fragment
 	 * service (no ports to match) */
 	if (!sy_frag_has_ports(p))
 		return sy_snapshot_vip_addr(lb->base, lb->snap, &k);
-	/* Traffic comes in runs to the same VIP: remember the last answer of
-	 * this snapshot and skip the hash lookup while it repeats. Keyed by
-	 * generation, never by address: a reclaimed root's memory may come
-	 * back as a newer root at the same place. */
-	if (lb->vip_cache_gen == lb->snap->generation && sy_vip_key_eq(&lb->vip_cache_key, &k))
-		return lb->vip_cache_svc;
 	lb->vip_cache_svc = sy_snapshot_match(lb->base, lb->snap, &k);
 	lb->vip_cache_key = k;
 	lb->vip_cache_gen = lb->snap->generation;
 	return lb->vip_cache_svc;
 }
-
 
 /* The service of a fragment (switchyard/pkt_frag.h), out of the way of
  * whole packets: a later fragment takes its first's ports if this worker
@@ -361,28 +390,22 @@ fragment_service(struct sy_lb *lb, struct sy_pkt *pkt, struct sy_parsed *p)
 	return svc;
 }
 
-/* Stage 1: classify the frame, find its service and its conntrack hash, and
- * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
- * else 0 with the final verdict in *v. Reads the frame only. */
-static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w,
-			   enum sy_verdict *v)
+/* The end of stage 1 for a frame with a service (svc) or none (NULL):
+ * the verdict of one without, or the conntrack hash and prefetches (ports:
+ * the flow has its ports) and, while most frames are new flows, the flow
+ * hash. */
+static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
+							      struct sy_pkt *pkt,
+							      struct lb_work *w,
+							      enum sy_verdict *v,
+							      const struct sy_service *svc,
+							      int ports)
 {
 	struct sy_parsed *p = &w->p;
 
-	*v = (enum sy_verdict)sy_parse_frame(pkt, p, pkt->len);
-	if (*v == SY_V_DROP) {
-		count(lb, (enum sy_counter)p->reason);
-		return 0;
-	}
-	if (*v == SY_V_KERNEL || !lb->snap || !sy_class_may_be_ours(p)) {
-		*v = SY_V_KERNEL;
-		return 0;
-	}
-	if (__builtin_expect(p->is_frag, 0))
-		w->svc = fragment_service(lb, pkt, p);
-	else
-		w->svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
-	if (!w->svc) {
+	*v = SY_V_TX;
+	w->svc = svc;
+	if (!svc) {
 		uint32_t reason;
 
 		*v = (enum sy_verdict)sy_class_unserved(p, vip_address(lb, &p->key), &reason);
@@ -392,13 +415,61 @@ static inline int classify(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work 
 	}
 	w->frame_len = pkt->len;
 	w->hash_known = false;
-	if (sy_frag_has_ports(p)) { /* tracked, or an ICMP error that may peek at its flow */
+	if (ports) { /* tracked, or an ICMP error that may peek at its flow */
 		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
 		sy_ct_prefetch(&lb->ct, w->ct_hash);
 	}
 	if (lb->eager_hash)
 		flow_hash(w);
 	return 1;
+}
+
+/* Stage 1 for a frame the parser's fast path did not take: VLAN tags, IP
+ * options, IPv6, fragments, ICMP, the host's protocols, malformed frames. */
+static __attribute__((noinline)) int classify_general(struct sy_lb *lb, struct sy_pkt *pkt,
+						      struct lb_work *w, enum sy_verdict *v)
+{
+	struct sy_parsed *p = &w->p;
+	enum sy_verdict pv = (enum sy_verdict)sy_parse_frame_general(pkt, p, pkt->len);
+	const struct sy_service *svc;
+
+	if (pv == SY_V_DROP) {
+		*v = pv;
+		count(lb, (enum sy_counter)p->reason);
+		return 0;
+	}
+	if (pv == SY_V_KERNEL || !lb->snap || !sy_class_may_be_ours(p)) {
+		*v = SY_V_KERNEL;
+		return 0;
+	}
+	if (p->is_frag)
+		svc = fragment_service(lb, pkt, p);
+	else
+		svc = sy_class_has_service(p) ? find_service(lb, p) : NULL;
+	return classify_end(lb, pkt, w, v, svc, sy_frag_has_ports(p));
+}
+
+/* Stage 1: classify the frame, find its service and its conntrack hash, and
+ * prefetch the conntrack lines stage 2 will read. 1 if stage 2 is to run,
+ * else 0 with the final verdict in *v. Reads the frame only. The common
+ * frame (the parser's fast path) is inlined into the burst's loop, where
+ * what it stored is still in registers; forward() inlined as well costs
+ * more than its call (GCC's register allocation of the merged loop), so it
+ * is not. */
+static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, struct sy_pkt *pkt,
+							  struct lb_work *w, enum sy_verdict *v)
+{
+	struct sy_parsed *p = &w->p;
+
+	if (__builtin_expect(!sy_parse_fast4(pkt, p, pkt->len), 0))
+		return classify_general(lb, pkt, w, v);
+	/* IPv4 TCP or UDP, not a fragment (switchyard/pkt_parse.h): may be
+	 * ours, has a service to look up and its ports */
+	if (!lb->snap) {
+		*v = SY_V_KERNEL;
+		return 0;
+	}
+	return classify_end(lb, pkt, w, v, find_service(lb, p), 1);
 }
 
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */

@@ -309,18 +309,70 @@ static __sy_always_inline int sy_parse_ip6(sy_frame *f, uint32_t off, uint32_t l
 	return SY_V_TX;
 }
 
-/* Classify the frame's first len bytes (the caller has read the length
- * once: bpf_xdp_get_buff_len() in BPF, pkt->len in C). Returns SY_V_TX with
- * *p filled, SY_V_KERNEL for non-IP frames and the host's protocols, or
- * SY_V_DROP with p->reason. *p is cleared first. */
-SY_PKT_GLOBAL int sy_parse_frame(sy_frame *f, struct sy_parsed *p, uint32_t len)
+#if !defined(__bpf__)
+/* C only: the common frame, Ethernet without tags + IPv4 without options,
+ * not a fragment, + a whole TCP or UDP header, in one pass. 1 with *p
+ * filled exactly as sy_parse_frame_general() below fills it (SY_V_TX); 0,
+ * *p untouched, for any other frame and any frame that fails one of that
+ * path's checks, which then takes the general path (and its verdict). It
+ * reads the bytes the general path reads, within the first 54 (len covers
+ * them). BPF runs the general path only (the verifier's cost is what
+ * counts there). tests/unit/test_pkt_parse_fast.c holds the two paths to
+ * each other. */
+static __sy_always_inline int sy_parse_fast4(const struct sy_pkt *f, struct sy_parsed *p,
+					     uint32_t len)
+{
+	const uint8_t *d = f->data;
+	uint32_t tot, hdr, sport_dport;
+	uint16_t frag;
+	uint8_t proto, flags = 0;
+
+	if (len < 14 + 20 + 20 || len > f->len || sy_get16(d + 12) != sy_hton16(SY_ETH_P_IPV4) ||
+	    d[14] != 0x45)
+		return 0;
+	tot = sy_ntoh16(sy_get16(d + 16));
+	frag = sy_ntoh16(sy_get16(d + 20));
+	proto = d[23];
+	if (tot > len - 14 || (frag & (SY_IP4_MF | SY_IP4_OFFMASK)))
+		return 0;
+	if (proto == SY_IPPROTO_TCP) {
+		hdr = (uint32_t)(d[46] >> 4) * 4; /* data offset */
+		if (hdr < 20 || 20 + hdr > tot)
+			return 0;
+		flags = d[47];
+	} else if (proto == SY_IPPROTO_UDP) {
+		hdr = sy_ntoh16(sy_get16(d + 38)); /* UDP length */
+		if (hdr < 8 || 20 + hdr > tot)
+			return 0;
+	} else {
+		return 0;
+	}
+	sport_dport = sy_get32(d + 34);
+	__builtin_memset(p, 0, sizeof(*p));
+	p->l2_len = 14;
+	p->l3_len = tot;
+	p->l4_off = 34;
+	p->family = SY_AF_INET;
+	p->proto = proto;
+	p->tcp_flags = flags;
+	p->df = (frag & SY_IP4_DF) != 0;
+	p->key.src[0] = sy_get32(d + 26);
+	p->key.dst[0] = sy_get32(d + 30);
+	__builtin_memcpy(&p->key.sport, &sport_dport, 4);
+	p->key.proto = proto;
+	p->key.family = SY_AF_INET;
+	return 1;
+}
+#endif
+
+/* The general path of sy_parse_frame() (every frame it classifies). */
+static __sy_always_inline int sy_parse_frame_general(sy_frame *f, struct sy_parsed *p,
+						     uint32_t len)
 {
 	uint32_t off = sizeof(struct sy_eth_hdr);
 	const uint8_t *et;
 	uint16_t proto;
 
-	if (!p)
-		return SY_V_DROP;
 	__builtin_memset(p, 0, sizeof(*p));
 	if (len < sizeof(struct sy_eth_hdr))
 		return sy_parse_drop(p, SY_C_DROP_RUNT);
@@ -347,6 +399,21 @@ SY_PKT_GLOBAL int sy_parse_frame(sy_frame *f, struct sy_parsed *p, uint32_t len)
 	if (proto == SY_ETH_P_IPV6)
 		return sy_parse_ip6(f, off, len, p);
 	return SY_V_KERNEL; /* ARP, LLDP, ...: the host's business */
+}
+
+/* Classify the frame's first len bytes (the caller has read the length
+ * once: bpf_xdp_get_buff_len() in BPF, pkt->len in C). Returns SY_V_TX with
+ * *p filled, SY_V_KERNEL for non-IP frames and the host's protocols, or
+ * SY_V_DROP with p->reason. *p is cleared first. */
+SY_PKT_GLOBAL int sy_parse_frame(sy_frame *f, struct sy_parsed *p, uint32_t len)
+{
+	if (!p)
+		return SY_V_DROP;
+#if !defined(__bpf__)
+	if (__builtin_expect(sy_parse_fast4(f, p, len), 1))
+		return SY_V_TX;
+#endif
+	return sy_parse_frame_general(f, p, len);
 }
 
 #endif
