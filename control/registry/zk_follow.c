@@ -395,6 +395,20 @@ static struct fsvc **find(struct sy_follower *f, const char *name)
 	return p;
 }
 
+static struct fsvc *reversed(struct fsvc *l)
+{
+	struct fsvc *r = NULL;
+
+	while (l) {
+		struct fsvc *next = l->next;
+
+		l->next = r;
+		r = l;
+		l = next;
+	}
+	return r;
+}
+
 static void take_services(struct sy_follower *f, struct fsvc *pending, char **gone, size_t n_gone)
 {
 	for (size_t i = 0; i < n_gone; i++) {
@@ -406,7 +420,8 @@ static void take_services(struct sy_follower *f, struct fsvc *pending, char **go
 		}
 	}
 	free_paths(gone, n_gone);
-	while (pending) { /* newest first: the latest of a name wins */
+	pending = reversed(pending); /* oldest first: the latest follow of a name wins */
+	while (pending) {
 		struct fsvc *v = pending, **p = find(f, v->name);
 
 		pending = v->next;
