@@ -155,11 +155,6 @@ static void on_malformed(void *ctx, const char *service, void *svc, const char *
 	snprintf(v->malformed, sizeof(v->malformed), "%.60s: %s", entry, why);
 }
 
-static void on_connected(void *ctx, const char *where)
-{
-	(void)ctx, (void)where; /* every service is listed and published next */
-}
-
 /* After every round of the follower's: the resolver's tick once a second. */
 static uint32_t on_tick(void *ctx, bool all_listed)
 {
@@ -178,7 +173,7 @@ static int zk_prepare(sy_resolver *r)
 {
 	struct zk_source *src = r->source;
 	const struct sy_follow_sink sink = {
-		.ctx = src, .listed = on_listed, .connected = on_connected, .lost = on_lost,
+		.ctx = src, .listed = on_listed, .lost = on_lost, /* a connection: listed follows */
 		.malformed = on_malformed, .tick = on_tick,
 	};
 	const struct sy_follow_conf fc = {

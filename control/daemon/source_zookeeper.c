@@ -197,10 +197,14 @@ static void on_lost(void *ctx, const char *service, void *svc, const char *why)
 static void on_malformed(void *ctx, const char *service, void *svc, const char *entry,
 			 const char *why)
 {
-	(void)ctx, (void)svc;
+	struct sy_daemon *d = ctx;
+
+	(void)svc;
+	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&zk.mu);
-	zk.malformed++;
+	d->registry_invalid[SY_SOURCE_ZOOKEEPER] = ++zk.malformed; /* status, /metrics */
 	pthread_mutex_unlock(&zk.mu);
+	pthread_mutex_unlock(&d->lock);
 	sy_logf("warn", "\"malformed znode ignored\" service=%s znode=\"%s\" error=\"%s\"", service,
 		entry, why);
 }
@@ -232,18 +236,13 @@ static uint32_t on_tick(void *ctx, bool all_listed)
 	}
 	if (all_listed)
 		set_reachable(true);
-	pthread_mutex_lock(&zk.d->lock);
-	pthread_mutex_lock(&zk.mu);
-	zk.d->registry_invalid[SY_SOURCE_ZOOKEEPER] = zk.malformed; /* status, /metrics */
-	pthread_mutex_unlock(&zk.mu);
-	pthread_mutex_unlock(&zk.d->lock);
 	return until > now && until - now < 1000 ? (uint32_t)(until - now) : 0;
 }
 
 /* ---- the source interface ----------------------------------------------------- */
 
 /* Follow exactly the daemon's zookeeper services (d->lock held, or start-up). */
-static void follow_services(struct sy_daemon *d, char (*names)[SY_NAME_MAX], size_t n)
+static void follow_services(char (*names)[SY_NAME_MAX], size_t n)
 {
 	for (size_t i = 0; zk.f && i < zk.n_names; i++) {
 		bool kept = false;
@@ -257,7 +256,6 @@ static void follow_services(struct sy_daemon *d, char (*names)[SY_NAME_MAX], siz
 		if (ops->follow(zk.f, names[i], NULL))
 			sy_logf("error", "\"zookeeper: out of memory following a service\" service=%s",
 				names[i]);
-	(void)d;
 	free(zk.names);
 	zk.names = names;
 	zk.n_names = n;
@@ -278,7 +276,7 @@ static int launch(struct sy_daemon *d, char *err, size_t errlen)
 		return -1;
 	zk.names = NULL; /* followed from now on */
 	zk.n_names = 0;
-	follow_services(d, names, n);
+	follow_services(names, n);
 	return 0;
 }
 
@@ -330,7 +328,7 @@ static void configured(struct sy_daemon *d)
 		conf_of(c, &fc);
 		if (ops->configure(zk.f, &fc))
 			sy_logf("error", "\"zookeeper: out of memory taking the configuration\"");
-		follow_services(d, names, c->enabled ? n : 0);
+		follow_services(names, c->enabled ? n : 0);
 	} else {
 		free(zk.names);
 		zk.names = names;

@@ -51,7 +51,8 @@ struct sy_follow_sink {
 	 * change, and refresh. */
 	void (*listed)(void *ctx, const char *service, void *svc, const struct sy_follow_list *l);
 	/* The registry answers again (where: "SERVERS session 0x... new_session=yes
-	 * timeout_ms=N" for a log line): every service is listed anew next. */
+	 * timeout_ms=N" for a log line): every service is listed anew next.
+	 * May be NULL. */
 	void (*connected)(void *ctx, const char *where);
 	/* service NULL: the registry is out of reach (called on every round
 	 * while it is); else that service's listing failed (it is retried). */

@@ -145,17 +145,6 @@ static void say(struct sy_follower *f, const char *level, const char *fmt, ...)
 	f->sink.log(f->sink.ctx, level, msg);
 }
 
-/* Printable text of an untrusted name for a log line. */
-static const char *clean(const char *s, char *buf, size_t len)
-{
-	size_t i = 0;
-
-	for (; *s && i + 1 < len; s++)
-		buf[i++] = (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\') ? *s : '?';
-	buf[i] = 0;
-	return buf;
-}
-
 static void lost_all(struct sy_follower *f, const char *why)
 {
 	for (struct fsvc *v = f->svcs; v; v = v->next)
@@ -267,8 +256,11 @@ static void on_malformed(void *ctx, const char *child, const char *why)
 	struct fsvc *v = ctx;
 	char n[128];
 
-	if (!v->quiet)
-		v->f->sink.malformed(v->f->sink.ctx, v->name, v->svc, clean(child, n, sizeof(n)), why);
+	if (v->quiet)
+		return;
+	/* an untrusted name, printable for a log line */
+	sy_etcd_printable((const uint8_t *)child, strlen(child), n, sizeof(n));
+	v->f->sink.malformed(v->f->sink.ctx, v->name, v->svc, n, why);
 }
 
 /* The valid children as a list at the latest zxid seen: 0 and *l (l->e
@@ -593,7 +585,8 @@ static zhandle_t *session_upkeep(struct sy_follower *f, const struct intake *in,
 			 f->conf.servers, (uint64_t)sid, zoo_recv_timeout(zh));
 		f->st.connected = true;
 		pthread_mutex_unlock(&f->mu);
-		f->sink.connected(f->sink.ctx, where);
+		if (f->sink.connected)
+			f->sink.connected(f->sink.ctx, where);
 	}
 	return zh;
 }
