@@ -111,11 +111,15 @@ stream_settle() {
 }
 # intact STEP MARK SECONDS: after STEP, every connection goes on
 intact() {
+	local be
 	if stream_settle "$2" "$3" && [ "$BROKEN" -eq 0 ]; then
 		sy_pass "$1: 0 broken, all $(ok_count) connections verify new bytes"
 	else
 		sy_fail "$1: $(head -1 <<<"$SETTLE")"
 		tail -n +2 <<<"$SETTLE" | head -10
+		for be in $(tail -n +2 <<<"$SETTLE" | awk '{ print $3 }' | sort -u | head -2); do
+			diagnose "$be" $LIVE
+		done
 	fi
 }
 ok_count() { awk '$3 == "ok"' "$FW/status" | wc -l; }
@@ -126,6 +130,24 @@ per_host() { awk '{ n[$2]++ } END { for (h = 1; h <= 3; h++) printf "%s%d", (h >
 moved() { join "$FW/paths.$1" "$FW/paths.$2" | awk '$2 != $3' | wc -l; }
 moved_from() { join "$FW/paths.$1" "$FW/paths.$2" | awk -v h=$3 '$2 == h && $3 != h' | wc -l; }
 backend_of() { awk -v s=$1 '$1 == s { print $2 }' "$FW/status"; }
+# diagnose BACKEND HOST...: what each host's dataplane and control say of
+# BACKEND's connections, printed when a step's verdict on them fails (a
+# failure seen only on a loaded CI machine must say where the packets went)
+diagnose() {
+	local be=$1 h sport
+	shift
+	for h in "$@"; do
+		echo "  host $h:"
+		for sport in $(awk -v b="$be" '$2 == b { print $1 }' "$FW/status" | head -3); do
+			echo "    lookup $sport ($(awk -v s=$sport '$1 == s { print $3 }' "$FW/status")):" \
+				"$(fleet_ctl $h --json lookup web $FLEET_CLIENT:$sport $VIP:$FLEET_PORT tcp 2>&1 |
+					$PY -c 'import json, sys; j = json.load(sys.stdin); print(j["backend"], j["reason"])' 2>&1 | tail -1)"
+		done
+		echo "    counters: $(fleet_ctl $h --json stats 2>&1 | grep -oE '"(ct_reselect|ct_hits|ct_new|drop_no_backend)": [0-9]+' | xargs)"
+		echo "    up: $(fleet_ctl $h --json backends web 2>&1 | grep -oE '"(address|state)": "[^"]*"' | xargs)"
+		grep -hE 'backend|publish|XDP|xdp' "${HWORK[$h]}/control.log" 2>/dev/null | tail -6 | sed 's/^/    log: /'
+	done
+}
 # route_change WHAT VIAS SECONDS T0: wait for the router's FIB, then print the
 # time since T0 (or fail)
 route_change() {
@@ -153,6 +175,7 @@ event() {
 	figure "$name. $what" "$WAITED" "$(moved $prev $name)" "$BROKEN"
 }
 ALL=$(fleet_hosts_ips)
+LIVE="1 2 3" # hosts that answer syctl (diagnose)
 without() { fleet_hosts_ips | tr ' ' '\n' | grep -vx "$(fleet_host_ip $1)" | xargs; }
 
 # ---- setup --------------------------------------------------------------------------
@@ -263,6 +286,7 @@ if [ "$gone" = "$on4" ] && [ "$(awk '{ print $2, $6 }' <<<"$after")" = "$((N - n
 	sy_pass "6. be4 left: exactly its $n4 connections broke ($(tail -n +2 <<<"$SETTLE" | awk '{ print $4 }' | sort | uniq -c | xargs)); the other $((N - n4)) verify new bytes"
 else
 	sy_fail "6. be4 left: since it left: $after; broken [$gone], be4 served [$on4]"
+	diagnose be4 1 2 3
 fi
 figure "6. be4's agent stopped (deregistered)" - - "$(wc -w <<<"$gone")"
 # shellcheck disable=SC2046
@@ -280,6 +304,7 @@ hosts_equal $(host_sockets 1 2 3) && [ "$DIGEST6" = "$DIGEST0" ] &&
 	sy_fail "6. be4 back: digest $DIGEST6 (at the start $DIGEST0); $(cat "$FW/fleet.out")"
 
 # ---- 7. host 1 dies -----------------------------------------------------------------------
+LIVE="2 3"
 event 7 "host 1 killed (link cut, processes killed)" "$(without 1)" 5b fleet_kill_host 1
 # every backend renewed on hosts 2 and 3 after the kill, none older than a TTL
 renewed() { # H MS_SINCE_KILL: every backend of H heard from since the kill
