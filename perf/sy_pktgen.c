@@ -38,9 +38,13 @@
  * and port name the flow. It prints one line per backend
  *   BACKEND addr packets=N
  * and one for the active flows
- *   HOT flows=N seen=S moved=M undecoded=U
+ *   HOT flows=N seen=S moved=M moved_flows=F strays=T undecoded=U
  * where moved counts frames of an active flow that came back from another
- * backend than its first one (conntrack pressure: tests/integration).
+ * backend than its first one (conntrack pressure: tests/integration),
+ * moved_flows the flows that did, and strays those of them that came back
+ * from their first backend again afterwards (a lost connection entry
+ * re-pins a flow for good; a stray frame is something else). The active
+ * flows' share is of the frames the port took (pktgen_schedule.h).
  *
  * --queues N (for a peer with N receive queues, e.g. sy-dataplane with N
  * workers) uses N queue pairs and does what a NIC's RSS would: flow k is
@@ -81,6 +85,7 @@
 #include <rte_udp.h>
 
 #include "intr_barrier.h"
+#include "pktgen_schedule.h"
 
 #define MAX_BURST 128
 #define MAX_DURATION 60
@@ -92,6 +97,7 @@
 #define MAX_FRAME 1518
 #define MAX_HOT (1u << 20)
 #define MAX_BACKENDS 64
+enum { MOVED_AWAY = 1, MOVED_BACK = 2 }; /* rx_audit.moved_state */
 #define MAX_QUEUES 16
 #define MAX_REPORT (1u << 20)
 
@@ -121,11 +127,7 @@ struct gen {
 	uint32_t l4_sum;  /* pseudo header + L4 header + payload, saddr = sport = 0 */
 	uint16_t l4_csum_off;
 	uint32_t n_addr;  /* source addresses in use */
-	uint32_t next;    /* next flow index */
-	uint32_t addr_i;  /* next % n_addr */
-	uint32_t port_i;  /* next / n_addr */
-	uint32_t hot_next;  /* next active flow */
-	uint32_t since_hot; /* frames since the last active one */
+	struct pg_schedule sched; /* the flow of each frame (one queue) */
 };
 
 /* A queue pair. With --queues > 1, the flows RSS puts on it (ascending),
@@ -138,9 +140,14 @@ struct queue {
 
 /* What came back, with --hot or --flow-report: per backend, and per audited
  * flow (the active ones, or all) the backend (outer destination, host
- * order; 0 = not seen yet) its first frame got. */
+ * order; 0 = not seen yet) its first frame got. A flow that moved is
+ * re-pinned (all its later frames from elsewhere: its connection entry was
+ * lost) or strayed (a frame from elsewhere between frames from its first
+ * backend: never conntrack's doing); `strays` counts the second kind. */
 struct rx_audit {
 	uint32_t *first_backend;
+	uint8_t *moved_state;    /* per flow: 0, MOVED_AWAY, MOVED_BACK */
+	uint64_t moved_flows, strays;
 	uint32_t n_flows;        /* flows 0..n_flows-1 are audited */
 	const uint8_t *queue_of; /* with --queues > 1: flow -> its queue */
 	uint64_t seen, moved, undecoded, wrong_queue;
@@ -463,6 +470,7 @@ static void build_template(struct gen *g, const struct opts *o)
 	pseudo[11] = (uint8_t)l4_len;
 	g->l4_sum = sum16(l4, l4_len, sum16(pseudo, sizeof(pseudo), 0));
 	g->n_addr = o->src_count;
+	pg_schedule_init(&g->sched, o->flows, g->n_addr, o->hot, o->hot_every);
 }
 
 /* Write the flow of source address index addr_i and port index port_i into
@@ -485,45 +493,15 @@ static inline void write_flow(const struct gen *g, const struct opts *o, uint8_t
 	*(uint16_t *)(d + g->l4_csum_off) = rte_cpu_to_be_16(l4c);
 }
 
-/* Write flow `g->next` into frame `d` and advance. */
-static inline void fill(struct gen *g, const struct opts *o, uint8_t *d)
-{
-	write_flow(g, o, d, g->addr_i, g->port_i);
-	if (++g->next == o->flows) {
-		g->next = g->addr_i = g->port_i = 0;
-	} else if (++g->addr_i == g->n_addr) {
-		g->addr_i = 0;
-		g->port_i++;
-	}
-}
-
-/* Write the next frame: the next active flow when its turn has come, else
- * the sweep's next flow. Returns 1 for an active flow. */
+/* Write the next frame of the schedule: the next active flow when its
+ * turn has come, else the sweep's next flow. Returns 1 for an active flow. */
 static inline int fill_next(struct gen *g, const struct opts *o, uint8_t *d)
 {
-	if (o->hot && ++g->since_hot >= o->hot_every) {
-		g->since_hot = 0;
-		write_flow(g, o, d, g->hot_next % g->n_addr, g->hot_next / g->n_addr);
-		if (++g->hot_next == o->hot)
-			g->hot_next = 0;
-		return 1;
-	}
-	fill(g, o, d);
-	return 0;
-}
+	uint32_t addr_i, port_i;
+	int hot = pg_next(&g->sched, &addr_i, &port_i);
 
-/* Put `n` flows back (their frames were not sent) so that every flow gets
- * the same share of the traffic. */
-static void rewind_flows(struct gen *g, const struct opts *o, uint32_t n)
-{
-	g->next = (uint32_t)(((uint64_t)g->next + o->flows - n % o->flows) % o->flows);
-	g->addr_i = g->next % g->n_addr;
-	g->port_i = g->next / g->n_addr;
-}
-
-static void rewind_hot(struct gen *g, const struct opts *o, uint32_t n)
-{
-	g->hot_next = (uint32_t)(((uint64_t)g->hot_next + o->hot - n % o->hot) % o->hot);
+	write_flow(g, o, d, addr_i, port_i);
+	return hot;
 }
 
 /* The RSS key most NICs ship as their default (Microsoft's, 40 bytes). */
@@ -590,16 +568,13 @@ static inline int fill_queue(struct gen *g, const struct opts *o, struct queue *
 
 /* Put back the frames of queue q that were not sent: n, n_hot of them
  * active flows (one queue only). */
-static void rewind_queue(struct gen *g, const struct opts *o, struct queue *q, uint32_t n,
-			 uint32_t n_hot)
+static void rewind_queue(struct gen *g, struct queue *q, uint32_t n, uint32_t n_hot)
 {
 	if (q->flows) {
 		q->next = (uint32_t)(((uint64_t)q->next + q->n_flows - n % q->n_flows) % q->n_flows);
 		return;
 	}
-	rewind_flows(g, o, n - n_hot);
-	if (n_hot)
-		rewind_hot(g, o, n_hot);
+	pg_take_back(&g->sched, n, n_hot);
 }
 
 /* Which backend each frame that came back on queue `queue` came from, and
@@ -653,7 +628,16 @@ static void audit_rx(struct rx_audit *a, const struct opts *o, uint32_t n_addr, 
 		if (!a->first_backend[k]) {
 			a->first_backend[k] = be;
 			a->seen++;
-		} else if (a->first_backend[k] != be) {
+		} else if (a->first_backend[k] == be) {
+			if (a->moved_state[k] == MOVED_AWAY) {
+				a->moved_state[k] = MOVED_BACK;
+				a->strays++;
+			}
+		} else {
+			if (!a->moved_state[k]) {
+				a->moved_state[k] = MOVED_AWAY;
+				a->moved_flows++;
+			}
 			if (!a->moved++) {
 				a->moved_example_flow = k;
 				a->moved_example_from = a->first_backend[k];
@@ -674,7 +658,7 @@ static int self_check(struct gen *g, const struct opts *o)
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(buf + sizeof(struct rte_ether_hdr));
 		uint16_t c, l4;
 
-		fill(g, o, buf);
+		fill_next(g, o, buf);
 		c = ip->hdr_checksum;
 		ip->hdr_checksum = 0;
 		if (rte_ipv4_cksum(ip) != c) {
@@ -791,7 +775,7 @@ static void send_burst(struct gen *g, const struct opts *o, struct rte_mempool *
 		for (uint16_t i = sent; i < burst; i++)
 			n_hot += hot[i];
 		rte_pktmbuf_free_bulk(&tx[sent], burst - sent);
-		rewind_queue(g, o, &queues[q], burst - sent, n_hot);
+		rewind_queue(g, &queues[q], burst - sent, n_hot);
 		t->tx_full += burst - sent;
 	}
 	t->tx += sent;
@@ -906,8 +890,10 @@ static void print_audit(const struct rx_audit *a, const struct opts *o, uint64_t
 		printf("sy-pktgen: flow %u came back from %s after %s\n", a->moved_example_flow,
 		       ip4(a->moved_example_to, b1), ip4(a->moved_example_from, b2));
 	if (o->hot)
-		printf("HOT flows=%u seen=%llu moved=%llu undecoded=%llu\n", o->hot,
-		       (unsigned long long)a->seen, (unsigned long long)a->moved,
+		printf("HOT flows=%u seen=%llu moved=%llu moved_flows=%llu strays=%llu "
+		       "undecoded=%llu\n",
+		       o->hot, (unsigned long long)a->seen, (unsigned long long)a->moved,
+		       (unsigned long long)a->moved_flows, (unsigned long long)a->strays,
 		       (unsigned long long)a->undecoded);
 	else
 		printf("AUDIT flows=%u seen=%llu moved=%llu wrong_queue=%llu undecoded=%llu\n",
@@ -992,7 +978,8 @@ int main(int argc, char **argv)
 		audit.n_flows = o.hot ? o.hot : o.flows;
 		audit.queue_of = queue_of;
 		audit.first_backend = calloc(audit.n_flows, sizeof(*audit.first_backend));
-		if (!audit.first_backend) {
+		audit.moved_state = calloc(audit.n_flows, 1);
+		if (!audit.first_backend || !audit.moved_state) {
 			fprintf(stderr, "sy-pktgen: out of memory for %u audited flows\n",
 				audit.n_flows);
 			goto out;
@@ -1068,5 +1055,6 @@ out:
 		free(queues[q].flows);
 	free(queue_of);
 	free(audit.first_backend);
+	free(audit.moved_state);
 	return rc;
 }

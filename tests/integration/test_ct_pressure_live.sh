@@ -136,8 +136,18 @@ moved=$(sed -n 's/^HOT .* moved=\([0-9]*\).*/\1/p' "$WORK/pktgen.log")
 undec=$(sed -n 's/^HOT .* undecoded=\([0-9]*\).*/\1/p' "$WORK/pktgen.log")
 [ "${seen:-0}" -eq "$ACTIVE" ] && sy_pass "all $ACTIVE active flows came back" ||
 	sy_fail "active flows seen coming back: ${seen:-none} of $ACTIVE"
-[ -n "$moved" ] && [ "$moved" -eq 0 ] && sy_pass "no active flow changed backend ($hot)" ||
+if [ -n "$moved" ] && [ "$moved" -eq 0 ]; then
+	sy_pass "no active flow changed backend ($hot)"
+else
 	sy_fail "active flows changed backend: ${hot:-no HOT line}"
+	# Which kind: moved_flows re-pinned (conntrack lost them) or strays
+	# (a frame from elsewhere between frames from the first backend), and
+	# where the table holds the example flow now
+	k=$(sed -n 's/^sy-pktgen: flow \([0-9]*\) came back from.*/\1/p' "$WORK/pktgen.log")
+	[ -n "$k" ] && echo "  flow $k ($(grep "^sy-pktgen: flow $k " "$WORK/pktgen.log" | cut -d' ' -f4-)): now" \
+		"$(ctl lookup bulk 198.19.$((k / 256 % 256)).$((k % 256)):$((1024 + k / 65536)) $VIP:53 udp 2>&1 |
+			grep -E '^(backend|why)' | xargs)"
+fi
 [ "${undec:-1}" -eq 0 ] && sy_pass "every returned frame was IPIP to a backend" ||
 	sy_fail "undecoded frames: ${undec:-?}"
 new_be=$(sed -n 's/^BACKEND 198.18.1.5 packets=\([0-9]*\)/\1/p' "$WORK/pktgen.log")
