@@ -908,6 +908,14 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	return SY_V_TX;
 }
 
+/* The frame's length: data to data_end, the whole frame of a program that
+ * is not frags-aware (what bpf_xdp_get_buff_len() returns then, without
+ * its call). */
+static __always_inline __u32 frame_bytes(const struct xdp_md *ctx)
+{
+	return ctx->data_end - ctx->data;
+}
+
 SEC("xdp")
 int sy_xdp_lb(struct xdp_md *ctx)
 {
@@ -918,7 +926,8 @@ int sy_xdp_lb(struct xdp_md *ctx)
 
 	if (!cfg || !cfg->configured)
 		return XDP_PASS; /* sy-control has not configured us yet */
-	len = bpf_xdp_get_buff_len(ctx);
+	/* linear frames (not frags-aware): the length without a helper call */
+	len = frame_bytes(ctx);
 	st = cpu_stats(); /* one lookup for the counters of every packet */
 	if (st) {
 		st->counters[SY_C_RX_PKTS]++;
@@ -928,7 +937,7 @@ int sy_xdp_lb(struct xdp_md *ctx)
 	if (v == SY_V_TX) {
 		if (st) {
 			st->counters[SY_C_TX_PKTS]++;
-			st->counters[SY_C_TX_BYTES] += bpf_xdp_get_buff_len(ctx);
+			st->counters[SY_C_TX_BYTES] += frame_bytes(ctx);
 		}
 		if (cfg->tx_ifindex)
 			return bpf_redirect(cfg->tx_ifindex, 0);
