@@ -210,6 +210,13 @@ bool sy_svcb_remembers(const struct sy_svc_backends *s, const struct sy_backend_
 	return good_find(s, id) != NULL;
 }
 
+uint32_t sy_svcb_good_server_id(const struct sy_svc_backends *s, const struct sy_backend_id *id)
+{
+	const struct sy_good *g = good_find(s, id);
+
+	return g ? g->server_id : 0;
+}
+
 void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src)
 {
 	for (uint32_t i = 0; i < s->n;) {
@@ -422,7 +429,7 @@ static int add_newcomers(struct sy_svc_backends *s, const struct sy_maglev_backe
 }
 
 int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
-		      uint32_t n, bool kept_good, uint64_t now_ms)
+		      const uint32_t *server_ids, uint32_t n, bool kept_good, uint64_t now_ms)
 {
 	struct sy_maglev_backend *pub = malloc(sizeof(*pub) * (n ? n : 1));
 
@@ -430,6 +437,12 @@ int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend 
 	if (!pub || (!kept_good && add_newcomers(s, set, n))) {
 		free(pub);
 		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct sy_good *g = good_find(s, &set[i].id);
+
+		if (g)
+			g->server_id = server_ids ? server_ids[i] : 0;
 	}
 	memcpy(pub, set, sizeof(*pub) * n);
 	free(s->published);

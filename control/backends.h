@@ -91,6 +91,7 @@ struct sy_override {
 struct sy_good {
 	struct sy_maglev_backend b; /* its last eligible weight */
 	uint64_t lost_ms;           /* 0, or since when it is lost (unconfirmed) */
+	uint32_t server_id;         /* QUIC server ID as last published (0: none) */
 };
 
 struct sy_svc_backends {
@@ -137,6 +138,9 @@ bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id,
 		    enum sy_leave how, uint64_t now_ms);
 /* True if id is in the good set (fail-static would keep it). */
 bool sy_svcb_remembers(const struct sy_svc_backends *s, const struct sy_backend_id *id);
+/* The QUIC server ID id was last published with, if it is in the good set
+ * (else 0). */
+uint32_t sy_svcb_good_server_id(const struct sy_svc_backends *s, const struct sy_backend_id *id);
 /* Drop every entry of a source (the configuration no longer lists them):
  * an explicit departure for each. */
 void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src);
@@ -163,11 +167,15 @@ static inline uint32_t sy_svcb_desired_cap(const struct sy_svc_backends *s)
 {
 	return s->n + s->n_good + 1;
 }
-/* Record that `set` was published. kept_good: it was a fail-static set
- * (s->degraded when it was computed); otherwise its newcomers join the good
- * set (not those removed on purpose since it was computed). The dirty flag
- * is the publisher's: changes may have come in meanwhile. */
+/* Record that `set` was published, server_ids[i] the QUIC server ID of
+ * set[i] (NULL: none). kept_good: it was a fail-static set (s->degraded
+ * when it was computed); otherwise its newcomers join the good set (not
+ * those removed on purpose since it was computed). Members of the good set
+ * keep the server ID they were published with: fail-static publishes a
+ * member its source no longer knows with it (sy_svcb_good_server_id). The
+ * dirty flag is the publisher's: changes may have come in meanwhile. */
 int sy_svcb_published(struct sy_svc_backends *s, const struct sy_maglev_backend *set,
+		      const uint32_t *server_ids,
 		      uint32_t n, bool kept_good, uint64_t now_ms);
 
 /* The operator's weight for id from now on (0 = drain), whether or not the

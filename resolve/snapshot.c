@@ -246,7 +246,7 @@ int sy_service_republish(struct sy_resolve_service *s, const struct sy_resolve_i
 		sy_snap_free(p);
 		return sy_resolve_fail(r, SY_RESOLVE_EINVAL, "service %s: %s", s->name, err);
 	}
-	sy_svcb_published(&s->policy, set, n, s->policy.degraded, now);
+	sy_svcb_published(&s->policy, set, NULL, n, s->policy.degraded, now);
 	free(set);
 	/* publish (seq_cst: ordered before the hazard scan below), retire */
 	old = atomic_exchange(&s->current, p);

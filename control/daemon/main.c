@@ -120,12 +120,13 @@ static void adopt_published(struct sy_daemon *d)
 		struct sy_service_state *s = sy_daemon_service(d, ps->name);
 		const struct sy_backend *b = sy_service_backends(base, ps);
 		struct sy_maglev_backend *set;
-		uint32_t ttl;
+		uint32_t ttl, *ids;
 
 		if (!s)
 			continue;
 		ttl = d->cfg->services[s->cfg_index].health.default_ttl_s;
 		set = malloc(sizeof(*set) * (ps->n_backends + 1));
+		ids = malloc(sizeof(*ids) * (ps->n_backends + 1));
 		for (uint32_t j = 0; j < ps->n_backends; j++) {
 			struct sy_be *e = sy_svcb_find(&s->b, &b[j].id);
 
@@ -134,17 +135,23 @@ static void adopt_published(struct sy_daemon *d)
 						   (uint64_t)ttl * 2000, now);
 				if (!e)
 					continue;
+				/* as published: a QUIC backend's short headers keep
+				 * reaching it until its agent registers again */
+				e->server_id = b[j].server_id;
 			}
 			memcpy(e->mac, b[j].mac, 6);
 			e->has_mac = true;
 			if (set)
 				set[j] = (struct sy_maglev_backend){ .id = b[j].id, .weight = b[j].weight };
+			if (ids)
+				ids[j] = b[j].server_id;
 		}
 		if (set) {
-			sy_svcb_published(&s->b, set, ps->n_backends, false, now);
+			sy_svcb_published(&s->b, set, ids, ps->n_backends, false, now);
 			s->b.dirty = true;
 		}
 		free(set);
+		free(ids);
 		s->digest = ps->digest;
 	}
 }

@@ -58,6 +58,7 @@ struct pending {
 	struct sy_service_spec spec;   /* spec.backends = be */
 	struct sy_backend_spec *be;
 	struct sy_maglev_backend *set; /* the same backends, as the policy's last good set */
+	uint32_t *server_ids;          /* be[i].server_id for set[i] (sy_svcb_published) */
 	uint32_t n;
 	uint64_t event_us;             /* the oldest change it carries (publish latency) */
 	bool kept_good;                /* a fail-static set (sy_svcb_published) */
@@ -184,9 +185,10 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 	snprintf(p->name, sizeof(p->name), "%s", s->name);
 	p->set = malloc(sizeof(*p->set) * cap);
 	p->be = malloc(sizeof(*p->be) * cap);
+	p->server_ids = malloc(sizeof(*p->server_ids) * cap);
 	/* O(log n) per backend: a 10,000-backend service in O(n log n) */
 	idx = sy_svcb_sorted(&s->b);
-	if (!p->set || !p->be || !idx) {
+	if (!p->set || !p->be || !p->server_ids || !idx) {
 		free(idx);
 		return -1;
 	}
@@ -197,8 +199,9 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		struct sy_be tmp = { .id = p->set[j].id };
 
 		/* a fail-static member may no longer be known: its published
-		 * MAC is in the region, use the cache entry; it still takes
-		 * a backend slot, so it counts against the cap */
+		 * MAC is in the region, use the cache entry, and the server ID
+		 * it was published with; it still takes a backend slot, so it
+		 * counts against the cap */
 		unknown += !b;
 		if (!resolve_mac(cfg, b ? b : &tmp, p->be[kept].mac)) {
 			p->unresolved = true;
@@ -206,13 +209,16 @@ static int capture(struct sy_daemon *d, struct sy_service_state *s, uint64_t now
 		}
 		p->be[kept].id = p->set[j].id;
 		p->be[kept].weight = p->set[j].weight;
-		p->be[kept].server_id = b ? b->server_id : 0;
+		p->be[kept].server_id = b ? b->server_id
+					  : sy_svcb_good_server_id(&s->b, &p->set[j].id);
 		p->set[kept++] = p->set[j];
 	}
 	free(idx);
 	s->kept_unknown = unknown;
 	p->n = kept;
 	drop_duplicate_server_ids(s->name, p->be, kept);
+	for (uint32_t i = 0; i < kept; i++)
+		p->server_ids[i] = p->be[i].server_id;
 	spec_of(cfg, &p->spec);
 	p->spec.n_backends = kept;
 	p->spec.backends = p->be;
@@ -229,7 +235,7 @@ static void published(struct sy_daemon *d, const struct pending *p, uint64_t now
 
 	if (!s)
 		return;
-	sy_svcb_published(&s->b, p->set, p->n, p->kept_good, now);
+	sy_svcb_published(&s->b, p->set, p->server_ids, p->n, p->kept_good, now);
 	s->b.dirty |= p->unresolved;
 	if (o) {
 		s->digest = o->digest;
@@ -278,6 +284,7 @@ int sy_daemon_publish(struct sy_daemon *d)
 		if (capture(d, s, now, &pend[np])) {
 			free(pend[np].set);
 			free(pend[np].be);
+			free(pend[np].server_ids);
 			memset(&pend[np], 0, sizeof(pend[np]));
 			rc = -1;
 			continue; /* stays dirty: tried again */
@@ -378,6 +385,7 @@ int sy_daemon_publish(struct sy_daemon *d)
 		}
 		free(pend[i].set);
 		free(pend[i].be);
+		free(pend[i].server_ids);
 	}
 	free(pend);
 	return rc;

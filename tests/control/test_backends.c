@@ -54,7 +54,7 @@ static uint32_t publish(struct sy_svc_backends *s, uint64_t now)
 
 	assert_non_null(out);
 	n = desired(s, now, out);
-	assert_int_equal(sy_svcb_published(s, out, n, s->degraded, now), 0);
+	assert_int_equal(sy_svcb_published(s, out, NULL, n, s->degraded, now), 0);
 	s->dirty = false;
 	free(out);
 	return n;
@@ -330,7 +330,7 @@ static void test_removal_while_publishing(void **state)
 	up(&s, 2, 60000, 0);
 	n = desired(&s, 0, out);          /* captured */
 	assert_true(gone(&s, 2, SY_LEAVE_EXPLICIT, 1)); /* meanwhile */
-	assert_int_equal(sy_svcb_published(&s, out, n, s.degraded, 2), 0);
+	assert_int_equal(sy_svcb_published(&s, out, NULL, n, s.degraded, 2), 0);
 	assert_int_equal(s.n_good, 1);
 	assert_int_equal(desired(&s, 3, out), 1);
 	assert_false(s.degraded);

@@ -551,10 +551,52 @@ static void test_quic_server_ids(void **state)
 	assert_int_equal(n_published("dns"), 1);
 }
 
+/* Fail-static keeps a backend whose entry vanished while the source was
+ * out of reach (a ZooKeeper session expired, an etcd lease ran out): it is
+ * published as it was, its QUIC server ID too, so that the short headers
+ * of its connections still reach it. Before the fix it came back without
+ * the ID (publish.c knew IDs only from the source's live entries): its
+ * connections went by the hash. */
+static void test_fail_static_keeps_server_id(void **state)
+{
+	struct sy_service_state *dns = svc("dns");
+	struct sy_backend_id a = backend(4, 3, 53);
+
+	(void)state;
+	pthread_mutex_lock(&daemon_.lock);
+	assert_true(admit_and_add(dns, a, 1));
+	sy_source_set_server_id(&daemon_, dns, sy_svcb_find(&dns->b, &a), 7);
+	pthread_mutex_unlock(&daemon_.lock);
+	assert_int_equal(publish(), 0);
+	assert_int_equal(published_server_id(a), 7);
+
+	pthread_mutex_lock(&daemon_.lock);
+	sy_source_set_reachable(&daemon_, SY_SOURCE_STATIC, false);
+	assert_true(sy_source_remove(&daemon_, dns, &a, SY_LEAVE_LOST));
+	assert_null(sy_svcb_find(&dns->b, &a)); /* known only to fail-static now */
+	pthread_mutex_unlock(&daemon_.lock);
+	assert_int_equal(publish(), 0);
+	assert_true(dns->b.degraded);
+	assert_int_equal(n_published("dns"), 2);
+	assert_int_equal(published_server_id(a), 7);
+	assert_int_equal(sy_service_quic_backend(sy_writer_map(daemon_.writer)->base,
+						 published("dns"), 7), 1);
+
+	/* back in reach: the registry's word (a is gone) holds again */
+	pthread_mutex_lock(&daemon_.lock);
+	sy_source_set_reachable(&daemon_, SY_SOURCE_STATIC, true);
+	sy_svcb_remove(&dns->b, &a, SY_LEAVE_EXPLICIT, 0);
+	sy_daemon_mark(&daemon_, dns);
+	pthread_mutex_unlock(&daemon_.lock);
+	assert_int_equal(publish(), 0);
+	assert_int_equal(n_published("dns"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quic_server_ids),
+		cmocka_unit_test(test_fail_static_keeps_server_id),
 		cmocka_unit_test(test_quic_lookup),
 		cmocka_unit_test(test_admission_at_the_cap),
 		cmocka_unit_test(test_one_service_out_of_slots_leaves_the_others_publishing),

@@ -16,8 +16,10 @@
 #      with the ID names the backend ("quic: server id 0x10I -> backend ...")
 #   6. registrations: an ID out of range is refused by syctl register; a
 #      second backend with a taken ID is refused by the registry (409)
-#   6b. sy-control restarts (kill -9; XDP adopts its maps), then a backend
-#      changes its ID: the new one routes to it, the old one by the hash
+#   6b. sy-control restarts (kill -9; XDP adopts its maps), its agents
+#      paused: the adopted backends' IDs still route to them; then a
+#      backend changes its ID: the new one routes to it, the old one by
+#      the hash
 #   7. the backend leaves (its agent deregisters): short headers with its
 #      ID go by the hash to the others, counted in quic_cid_unknown (the
 #      ID left the region's table / the XDP map)
@@ -144,8 +146,21 @@ rc=$?
 # region), then be2 keeps its place but changes its ID 0x102 -> 0x202 (its
 # agent killed, one registration with the new ID within the TTL): the
 # adopted state is followed, 0x102 goes by the hash, 0x202 to be2
+# The agents are paused over the restart: until they register again, the
+# adopted backends keep the server IDs they were published with (before
+# the fix the restarted sy-control republished them without: "unknown
+# server id" until each agent's next heartbeat)
+for i in $(seq $NB); do kill -STOP "${AGENT_PID[q$i]}"; done
 { kill -9 $CONTROL_PID && wait $CONTROL_PID; } 2>/dev/null
 topo_start_control || sy_fail "sy-control did not restart"
+adopted=0
+for i in $(seq $NB); do
+	sy_ctl lookup quic $CLIENT:4510$i $VIP:443 udp 0x10$i 2>&1 |
+		grep -q "^why *quic: server id 0x10$i -> backend 198.18.0.1$i:443" && adopted=$((adopted + 1))
+done
+for i in $(seq $NB); do kill -CONT "${AGENT_PID[q$i]}"; done
+[ $adopted = $NB ] && sy_pass "restarted, before any agent registers again: the $NB server IDs route to their backends" ||
+	sy_fail "restarted, agents paused: $adopted of $NB server IDs route ($(sy_ctl lookup quic $CLIENT:45101 $VIP:443 udp 0x101 2>&1 | grep '^why'))"
 sy_wait 10 quic_up $NB ||
 	sy_fail "quic backends not back after the restart: $(sy_ctl backends quic)"
 { kill -9 "${AGENT_PID[q2]}" && wait "${AGENT_PID[q2]}"; } 2>/dev/null
