@@ -23,18 +23,93 @@ void sy_svcb_init(struct sy_svc_backends *s, const struct sy_policy *p)
 void sy_svcb_free(struct sy_svc_backends *s)
 {
 	free(s->be);
+	free(s->index);
 	free(s->published);
 	free(s->good);
 	free(s->overrides);
 	memset(s, 0, sizeof(*s));
 }
 
+/* ---- be[] by id ----------------------------------------------------------
+ * Open addressing with linear probing over a power-of-two table at least
+ * twice n; a slot holds a position in be[] + 1, 0 is empty. Removal shifts
+ * the entries after the hole back (no tombstones), and a position that
+ * moves (the last entry fills a removed one's place) is renamed. */
+
+static uint32_t id_hash(const struct sy_backend_id *id)
+{
+	uint64_t x = ((uint64_t)id->addr[0] << 32 | id->addr[1]) ^
+		     ((uint64_t)id->addr[2] << 32 | id->addr[3]) * 0x9e3779b97f4a7c15ull ^
+		     ((uint64_t)id->port << 8 | id->family) * 0xc2b2ae3d27d4eb4full;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x ^ x >> 32);
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static uint32_t index_slot(const struct sy_svc_backends *s, const struct sy_backend_id *id)
+{
+	uint32_t mask = s->index_cap - 1, i = id_hash(id) & mask;
+
+	while (s->index[i] && sy_backend_id_cmp(&s->be[s->index[i] - 1].id, id))
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Room for n entries: a new table of every entry when it would be over
+ * half full. 0, or -1 (out of memory: the old table stays). */
+static int index_reserve(struct sy_svc_backends *s, uint32_t n)
+{
+	uint32_t cap = s->index_cap ? s->index_cap : 16, *old = s->index;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap == s->index_cap)
+		return 0;
+	s->index = calloc(cap, sizeof(*s->index));
+	if (!s->index) {
+		s->index = old;
+		return -1;
+	}
+	free(old);
+	s->index_cap = cap;
+	for (uint32_t p = 0; p < s->n; p++)
+		s->index[index_slot(s, &s->be[p].id)] = p + 1;
+	return 0;
+}
+
+/* be[p] leaves: its slot is emptied, the probe runs after it closed up,
+ * and the last entry takes position p. */
+static void remove_at(struct sy_svc_backends *s, uint32_t p)
+{
+	uint32_t mask = s->index_cap - 1, hole = index_slot(s, &s->be[p].id), last = s->n - 1;
+
+	for (uint32_t i = (hole + 1) & mask; s->index[i]; i = (i + 1) & mask) {
+		uint32_t home = id_hash(&s->be[s->index[i] - 1].id) & mask;
+
+		/* movable into the hole if its home is not in (hole, i] */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			s->index[hole] = s->index[i];
+			hole = i;
+		}
+	}
+	s->index[hole] = 0;
+	if (p != last) {
+		s->index[index_slot(s, &s->be[last].id)] = p + 1;
+		s->be[p] = s->be[last];
+	}
+	s->n--;
+}
+
 struct sy_be *sy_svcb_find(struct sy_svc_backends *s, const struct sy_backend_id *id)
 {
-	for (uint32_t i = 0; i < s->n; i++)
-		if (sy_backend_id_cmp(&s->be[i].id, id) == 0)
-			return &s->be[i];
-	return NULL;
+	uint32_t i;
+
+	if (!s->n)
+		return NULL;
+	i = index_slot(s, id);
+	return s->index[i] ? &s->be[s->index[i] - 1] : NULL;
 }
 
 static int be_ptr_cmp(const void *a, const void *b)
@@ -124,6 +199,8 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 	struct sy_be *b = sy_svcb_find(s, id);
 
 	if (!b) {
+		if (index_reserve(s, s->n + 1))
+			return NULL;
 		if (s->n == s->cap) {
 			uint32_t cap = s->cap ? 2 * s->cap : 8;
 			struct sy_be *nb = realloc(s->be, cap * sizeof(*nb));
@@ -138,6 +215,7 @@ struct sy_be *sy_svcb_upsert(struct sy_svc_backends *s, const struct sy_backend_
 		b = &s->be[s->n++];
 		memset(b, 0, sizeof(*b));
 		b->id = *id;
+		s->index[index_slot(s, id)] = s->n;
 		b->override = o ? (int32_t)o->weight : -1;
 		b->healthy = true; /* registering says "ready"; checks may disagree */
 	}
@@ -189,7 +267,7 @@ bool sy_svcb_remove(struct sy_svc_backends *s, const struct sy_backend_id *id,
 	if (b) {
 		/* A clean deregistration (a restart, a deploy) is not a flap:
 		 * no hold-down. The entry goes. */
-		*b = s->be[--s->n];
+		remove_at(s, (uint32_t)(b - s->be));
 		known = true;
 	}
 	if (g && how == SY_LEAVE_EXPLICIT) {
@@ -248,7 +326,7 @@ bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
 				on_expire(ctx, b);
 		}
 		if (!b->present && now_ms >= b->hold_until_ms) {
-			s->be[i] = s->be[--s->n]; /* nothing left to remember */
+			remove_at(s, i); /* nothing left to remember */
 			changed = true;
 			continue;
 		}

@@ -98,6 +98,9 @@ struct sy_svc_backends {
 	struct sy_policy policy;
 	struct sy_be *be;
 	uint32_t n, cap;
+	/* be[] by id (backends.c): a registry's listing of 10,000 backends
+	 * is matched in O(n), not O(n^2), under the daemon's lock */
+	uint32_t *index, index_cap;
 	/* what was last published (canonical order) */
 	struct sy_maglev_backend *published;
 	uint32_t n_published;

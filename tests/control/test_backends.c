@@ -544,6 +544,67 @@ static void test_unreachable_keeps_the_published_set(void **state)
 	sy_svcb_free(&s);
 }
 
+/* The index of a set by id (backends.c) through 200,000 random upserts,
+ * deregistrations and expiries over 12,000 identities: after every step
+ * each identity is found exactly when it is an entry, at an entry that is
+ * its own, and the entries are as many as the identities present. */
+static void test_index_follows_every_change(void **state)
+{
+	enum { IDS = 12000, STEPS = 200000 };
+	struct sy_policy p = { 0 };
+	struct sy_svc_backends s;
+	static uint8_t present[IDS];
+	uint32_t n = 0, x = 12345;
+
+	(void)state;
+	sy_svcb_init(&s, &p);
+	for (uint32_t step = 0; step < STEPS; step++) {
+		struct sy_backend_id b = { .family = SY_AF_INET, .port = 80 };
+		uint32_t k, op;
+
+		x = x * 1103515245u + 12345u;
+		k = (x >> 8) % IDS;
+		op = x >> 28;
+		b.addr[0] = 0x0a000000u + k;
+		b.port = (uint16_t)(80 + k % 3);
+		if (op < 9) { /* register or renew */
+			assert_non_null(sy_svcb_upsert(&s, &b, 1, SY_SRC_EMBEDDED, 1000, step));
+			n += !present[k];
+			present[k] = 1;
+		} else if (op < 14) { /* deregister */
+			assert_int_equal(sy_svcb_remove(&s, &b, SY_LEAVE_EXPLICIT, step), present[k]);
+			n -= present[k];
+			present[k] = 0;
+		} else if (step % 64 == 0) { /* every entry not renewed for 1,000 steps expires */
+			sy_svcb_expire(&s, step, NULL, NULL);
+			sy_svcb_expire(&s, step, NULL, NULL); /* hold-down 0: gone at once */
+			n = 0;
+			memset(present, 0, sizeof(present));
+			for (uint32_t i = 0; i < s.n; i++) {
+				uint32_t j = s.be[i].id.addr[0] - 0x0a000000u;
+
+				assert_true(j < IDS && !present[j]);
+				present[j] = 1;
+				n++;
+			}
+		}
+		assert_int_equal(s.n, n);
+		if (step % 4096 == 0 || step == STEPS - 1)
+			for (uint32_t j = 0; j < IDS; j++) {
+				struct sy_backend_id c = { .family = SY_AF_INET,
+							   .port = (uint16_t)(80 + j % 3) };
+				struct sy_be *e;
+
+				c.addr[0] = 0x0a000000u + j;
+				e = sy_svcb_find(&s, &c);
+				assert_int_equal(e != NULL, present[j]);
+				if (e)
+					assert_int_equal(sy_backend_id_cmp(&e->id, &c), 0);
+			}
+	}
+	sy_svcb_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_vanished_registry_entries_are_losses),
 		cmocka_unit_test(test_hold_down_end_is_due),
 		cmocka_unit_test(test_unreachable_source_is_fail_static),
+		cmocka_unit_test(test_index_follows_every_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
