@@ -96,26 +96,47 @@ static void set_reachable(bool up)
 	pthread_mutex_unlock(&zk.d->lock);
 }
 
-static bool listed_valid(const struct sy_follow_list *l, const struct sy_backend_id *id)
+static int id_cmp(const void *a, const void *b)
 {
+	return sy_backend_id_cmp(a, b);
+}
+
+/* The listing's identities, sorted: O(log n) a question. NULL if none or
+ * out of memory (*n 0: then no backend counts as listed). */
+static struct sy_backend_id *listed_ids(const struct sy_follow_list *l, size_t *n)
+{
+	struct sy_backend_id *ids = malloc(sizeof(*ids) * (l->n ? l->n : 1));
+
+	*n = 0;
+	if (!ids)
+		return NULL;
 	for (size_t i = 0; i < l->n; i++)
-		if (!memcmp(&l->e[i].id, id, sizeof(*id)))
-			return true;
-	return false;
+		ids[i] = l->e[i].id;
+	qsort(ids, l->n, sizeof(*ids), id_cmp);
+	*n = l->n;
+	return ids;
 }
 
 /* Make the service's zookeeper backends match the listing (d->lock held). */
 static void reconcile(struct sy_daemon *d, struct sy_service_state *s,
 		      const struct sy_follow_list *l, bool removals)
 {
+	size_t n_ids = 0;
+	struct sy_backend_id *ids = removals ? listed_ids(l, &n_ids) : NULL;
 	char a[80];
 
+	if (removals && !ids) {
+		sy_logf("error", "\"zookeeper: out of memory; removals wait for the next listing\" service=%s",
+			s->name);
+		removals = false;
+	}
 	/* removals first: at a capped service, the room they make goes to
 	 * children ignored before (each listing offers them all again) */
 	for (uint32_t i = s->b.n; removals && i-- > 0;) {
 		struct sy_backend_id id = s->b.be[i].id;
 
-		if (s->b.be[i].source != SY_SRC_ZOOKEEPER || listed_valid(l, &id))
+		if (s->b.be[i].source != SY_SRC_ZOOKEEPER ||
+		    (n_ids && bsearch(&id, ids, n_ids, sizeof(*ids), id_cmp)))
 			continue;
 		if (sy_source_remove(d, s, &id, SY_LEAVE_LOST)) {
 			sy_format_endpoint(&id, a, sizeof(a));
@@ -123,6 +144,7 @@ static void reconcile(struct sy_daemon *d, struct sy_service_state *s,
 				s->name, a);
 		}
 	}
+	free(ids);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct sy_etcd_entry *e = &l->e[i];
 		struct sy_be *b = sy_svcb_find(&s->b, &e->id);
