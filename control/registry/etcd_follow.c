@@ -72,6 +72,12 @@ struct body {
 	bool too_big;
 };
 
+/* A set of keys (few: a service's keys that are no backend). */
+struct keys {
+	char **k;
+	size_t n;
+};
+
 enum phase { PH_RANGE, PH_WATCH };
 enum verdict { V_NONE, V_RELIST, V_FAIL };
 
@@ -86,6 +92,7 @@ struct fsvc {
 	struct sy_etcd_entry *e;
 	size_t n;
 	uint64_t rev;
+	struct keys bad;           /* its keys that are no backend (as the gateway sends them) */
 	bool listed;               /* delivered since the last (re)start */
 	/* the request */
 	CURL *easy;
@@ -369,6 +376,47 @@ static void drop_token(struct sy_follower *f, const struct conf *c, const char *
 
 /* ---- answers --------------------------------------------------------------------------- */
 
+static void keys_free(struct keys *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->k[i]);
+	free(s->k);
+	memset(s, 0, sizeof(*s));
+}
+
+static size_t keys_find(const struct keys *s, const char *k)
+{
+	size_t i = 0;
+
+	while (i < s->n && strcmp(s->k[i], k))
+		i++;
+	return i;
+}
+
+/* k in (bad) or out of s; out of memory: it stays out (a count one short). */
+static void keys_set(struct keys *s, const char *k, bool bad)
+{
+	size_t i;
+	char **nk, *d;
+
+	if (!s || !k)
+		return;
+	i = keys_find(s, k);
+	if (!bad && i < s->n) {
+		free(s->k[i]);
+		s->k[i] = s->k[--s->n];
+		return;
+	}
+	if (!bad || i < s->n || !(d = strdup(k)))
+		return;
+	if (!(nk = realloc(s->k, (s->n + 1) * sizeof(*nk)))) {
+		free(d);
+		return;
+	}
+	s->k = nk;
+	s->k[s->n++] = d;
+}
+
 /* Where an entry that is no backend goes: the sink (the thread's), or
  * nowhere (read_once's). */
 struct skips {
@@ -435,8 +483,8 @@ static size_t index_of(const struct sy_etcd_entry *e, size_t n, const struct sy_
 /* A kv/range answer for service's keys: 0 and *out (malloc'd, *n entries)
  * at *rev, or -1 with why in err. */
 static int parse_range(const char *body, size_t len, const char *prefix, const char *service,
-		       struct sy_etcd_entry **out, size_t *n, uint64_t *rev, struct skips *sk,
-		       char *err, size_t errlen)
+		       struct sy_etcd_entry **out, size_t *n, uint64_t *rev, struct keys *bad,
+		       struct skips *sk, char *err, size_t errlen)
 {
 	json_t *j = load(body, len, "kv/range", err, errlen), *kv;
 	struct sy_etcd_range_page page;
@@ -466,8 +514,10 @@ static int parse_range(const char *body, size_t len, const char *prefix, const c
 	json_array_foreach(page.kvs, i, kv) {
 		char key[120];
 
-		if (read_kv(kv, prefix, service, true, &e[m], sk) != 1)
+		if (read_kv(kv, prefix, service, true, &e[m], sk) != 1) {
+			keys_set(bad, json_string_value(json_object_get(kv, "key")), true);
 			continue;
+		}
 		/* etcd lists a key once; an answer that does not is skipped there */
 		if (index_of(e, m, &e[m].id) < m) {
 			sy_format_endpoint(&e[m].id, key, sizeof(key));
@@ -487,11 +537,12 @@ out:
 	return rc;
 }
 
-/* A finished range read: 0 and the list, or -1 with why in err. */
+/* A finished range read: 0 and the list (and its keys that are no
+ * backend into bad, unless NULL), or -1 with why in err. */
 static int range_result(CURL *h, CURLcode cc, const struct body *b, const char *errbuf,
 			const char *url, const char *prefix, const char *service,
-			struct sy_etcd_entry **e, size_t *n, uint64_t *rev, struct skips *sk,
-			char *err, size_t errlen)
+			struct sy_etcd_entry **e, size_t *n, uint64_t *rev, struct keys *bad,
+			struct skips *sk, char *err, size_t errlen)
 {
 	char why[200];
 	long status = 0;
@@ -503,7 +554,7 @@ static int range_result(CURL *h, CURLcode cc, const struct body *b, const char *
 		return -1;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (parse_range(b->p ? b->p : "", b->len, prefix, service, e, n, rev, sk, why,
+	if (parse_range(b->p ? b->p : "", b->len, prefix, service, e, n, rev, bad, sk, why,
 			sizeof(why))) {
 		snprintf(err, errlen, "POST %s: HTTP %ld: %s", url, status, why);
 		return -1;
@@ -558,10 +609,12 @@ static void on_failure(struct sy_follower *f, struct fsvc *v, const char *why)
 	f->sink.lost(f->sink.ctx, v->name, v->svc, why);
 }
 
-/* Puts and deletes of one watch line, applied to v's list. 0, or -1 (out
- * of memory). */
+/* Puts and deletes of one watch line, applied to v's list and its keys
+ * that are no backend. 0, or -1 (out of memory). */
 struct change {
 	bool gone;
+	int got;                 /* read_kv's */
+	const char *key;         /* the gateway's (borrowed from the line) */
 	struct sy_etcd_entry e;
 };
 
@@ -570,7 +623,11 @@ static int apply(struct fsvc *v, const struct change *ch, size_t n)
 	for (size_t c = 0; c < n; c++) {
 		size_t i = index_of(v->e, v->n, &ch[c].e.id);
 
-		if (ch[c].gone) {
+		/* a put that is no backend's is held as such until put right or deleted */
+		keys_set(&v->bad, ch[c].key, !ch[c].gone && ch[c].got != 1);
+		if (!ch[c].got)
+			continue;
+		if (ch[c].gone || ch[c].got == -1) { /* -1: no longer a usable backend */
 			if (i < v->n)
 				v->e[i] = v->e[--v->n];
 			continue;
@@ -633,10 +690,9 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 		if (mod > revision)
 			revision = mod;
 		got = read_kv(kv, f->conf.prefix, v->name, !ch[n].gone, &ch[n].e, &sk);
-		if (got == -1)
-			ch[n].gone = true; /* the key no longer describes a usable backend */
-		if (got)
-			n++;
+		ch[n].key = json_string_value(json_object_get(kv, "key"));
+		ch[n].got = got;
+		n++;
 	}
 	if (n || revision > v->rev) {
 		if (apply(v, ch, n)) {
@@ -645,7 +701,7 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 		} else {
 			if (revision > v->rev)
 				v->rev = revision;
-			deliver(f, v, sk.n);
+			deliver(f, v, v->bad.n);
 		}
 	}
 	free(ch);
@@ -748,16 +804,20 @@ static void range_done(struct sy_follower *f, struct fsvc *v, CURLcode cc)
 {
 	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
 	struct sy_etcd_entry *e;
+	struct keys bad = { 0 };
 	uint64_t rev = 0;
 	size_t n;
 	char err[256];
 	bool was_up;
 
 	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name, &e, &n,
-			 &rev, &sk, err, sizeof(err))) {
+			 &rev, &bad, &sk, err, sizeof(err))) {
+		keys_free(&bad);
 		on_failure(f, v, err);
 		return;
 	}
+	keys_free(&v->bad);
+	v->bad = bad;
 	free(v->e);
 	v->e = e;
 	v->n = n;
@@ -865,6 +925,7 @@ static void free_svc(struct sy_follower *f, struct fsvc *v)
 	free(v->post);
 	free(v->body.p);
 	free(v->e);
+	keys_free(&v->bad);
 	free(v->name);
 	free(v);
 }
@@ -1218,7 +1279,7 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 		body_reset(&b);
 		sk.n = 0;
 		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service, &e, &n,
-				  &rev, &sk, err, errlen);
+				  &rev, NULL, &sk, err, errlen);
 		if (!rc)
 			ok_ep = i;
 		else
