@@ -1177,6 +1177,8 @@ static int etcd_follow(struct sy_follower *f, const char *service, void *svc)
 		v->ep = f->once.ok && f->once.ep < f->conf.n_eps ? f->once.ep : 0;
 		v->retry_at = f->once.ok ? 0 : mono_ms() + f->conf.retry_initial_ms;
 		v->backoff = f->conf.retry_initial_ms;
+		free(f->once.name); /* once: a later follow of the name starts afresh */
+		f->once.name = NULL;
 	}
 	v->next = f->pending;
 	f->pending = v;
