@@ -54,8 +54,8 @@ struct sy_follow_list {
 	uint64_t revision;           /* of the latest change the list holds */
 	size_t n;
 	const struct sy_etcd_entry *e; /* the valid entries (e[i].id from the name) */
-	unsigned skipped;            /* entries that are no backend (etcd: in the answer
-				      * that changed the list) */
+	unsigned skipped;            /* entries that are no backend (etcd: the service's
+				      * keys that are not, as of the list) */
 };
 
 struct sy_follow_sink {
@@ -65,7 +65,9 @@ struct sy_follow_sink {
 	void (*listed)(void *ctx, const char *service, void *svc, const struct sy_follow_list *l);
 	/* The registry answers again (where: "SERVERS session 0x... new_session=yes
 	 * timeout_ms=N" for a log line): every service is listed anew next.
-	 * May be NULL. */
+	 * etcd: where is "endpoints=... endpoint=...", said when a read
+	 * succeeds after a whole round failed (each service is listed when
+	 * its own read succeeds). May be NULL. */
 	void (*connected)(void *ctx, const char *where);
 	/* service NULL: the registry is out of reach (called on every round
 	 * while it is); else that service's listing failed (it is retried;
@@ -89,7 +91,8 @@ struct sy_follow_sink {
 /* What the follower shows an operator. */
 struct sy_follow_status {
 	bool connected;
-	char where[200];   /* "SERVERS session 0x... (timeout N ms)" */
+	char where[200];   /* "SERVERS session 0x... (timeout N ms)"; etcd: the
+			    * endpoint that answered last */
 	uint64_t backends; /* valid entries over the followed services */
 };
 
@@ -99,7 +102,8 @@ struct sy_follow_ops {
 	int (*open)(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
 		    struct sy_follower **f, char *err, size_t errlen);
 	/* A new configuration (a reload): a changed endpoint list or timeout
-	 * starts a new session, a changed prefix lists every service anew. */
+	 * starts a new session, a changed prefix lists every service anew
+	 * (etcd: any new configuration reads every service anew). */
 	int (*configure)(struct sy_follower *f, const struct sy_follow_conf *conf);
 	/* Follow service (svc is given back to the sink); following one again
 	 * lists it anew. 0, or -1 (out of memory). */
