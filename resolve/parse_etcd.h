@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * The parser of etcd's v3 JSON gateway answers for the resolver's etcd
- * source (source_etcd.c): a range read of a service's keys and the lines of
+ * A registry entry as the resolver's instance (sy_etcd_entry_to_inst, every
+ * registry source's), and the parser of etcd's v3 JSON gateway answers the
+ * resolver's etcd source used before it read through the registry client's
+ * follower (control/registry/etcd_follow.c): a range read of a service's keys and the lines of
  * a watch stream, each key/value read as sy-control reads it
  * (control/registry/etcd_kv.c, compiled into the library from its one source).
  * Pure, on its own so that it can be fuzzed

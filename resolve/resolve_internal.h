@@ -12,9 +12,10 @@
  *   source_util.c      what sources share (the thread, buffers, back-off, errors)
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
- *   source_etcd.c      etcd's range + watch (a thread, libcurl)
- *   parse_etcd.c       the parser of etcd's answers (fuzzed on its own)
- *   source_zookeeper.c ZooKeeper's children + watches (a thread, control/registry/zk_client.c)
+ *   source_etcd.c      etcd's range + watch (control/registry/etcd_follow.c's thread)
+ *   parse_etcd.c       a registry entry as an instance; the parser of etcd's
+ *                      answers the source used before the follower (fuzzed)
+ *   source_zookeeper.c ZooKeeper's children + watches (control/registry/zk_follow.c's thread)
  */
 #ifndef SY_RESOLVE_INTERNAL_H
 #define SY_RESOLVE_INTERNAL_H

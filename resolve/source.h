@@ -6,9 +6,11 @@
  * sy_service_update / sy_resolve_set_reachable (resolve_internal.h).
  *
  *   source_embedded.c  sy-control's embedded registry (blocking queries)
- *   source_etcd.c      etcd (prefix range + watch, sy-control's key layout)
- *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_client.c)
- *   source_util.c      what both need: answer buffers, back-off, errors
+ *   source_etcd.c      etcd (range + watch, sy-control's key layout;
+ *                      control/registry/etcd_follow.c)
+ *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_follow.c)
+ *   source_util.c      what they share: the clock, errors; the embedded
+ *                      source's thread, answer buffers, back-off
  *
  * A new source (Consul, Kubernetes) is one file with its ops, its config
  * fields in resolve.h, one line in resolver.c's choice and one in

@@ -9,6 +9,8 @@
  * renewals) is written once, in the registry's driver:
  *
  *   zk_follow.c   ZooKeeper (children + watches, zk_client.c)
+ *   etcd_follow.c etcd (per service a range read + a watch stream over the
+ *                 v3 JSON gateway, libcurl; etcd_gateway.c, etcd_kv.c)
  *
  * The sink's calls come from the follower's thread, never under a lock of
  * the follower's: a sink may take its own locks, and may call follow,
@@ -29,12 +31,22 @@ struct sy_follow_conf {
 	const char *servers;         /* the registry's endpoints; NULL: idle (no connection) */
 	const char *prefix;          /* where its services live */
 	uint32_t session_timeout_ms; /* the registry's session, where it has one */
+	/* One request's bound, where the registry is asked per request (etcd:
+	 * a range read, a log-in, a watch's creation). 0: 2000. */
+	uint32_t request_timeout_ms;
 	uint32_t retry_initial_ms;   /* a failed attempt is retried after this, */
 	uint32_t retry_max_ms;       /* doubling up to this */
 	/* No server has answered for this long: a new session (zk_client.h,
-	 * sy_zk_renew_due). */
+	 * sy_zk_renew_due). etcd: a watch silent this long is started anew
+	 * from the revision held. */
 	uint32_t renew_after_ms;
 	bool create_missing;         /* a missing service is created (else waited for) */
+	/* The registry's credentials, where it has them (etcd: a user and the
+	 * file that holds the password, logged in with before the first request
+	 * and again when the registry refuses the token). Both or neither;
+	 * NULL: none. */
+	const char *user;
+	const char *password_file;
 };
 
 /* One service's list as read. */
@@ -42,7 +54,8 @@ struct sy_follow_list {
 	uint64_t revision;           /* of the latest change the list holds */
 	size_t n;
 	const struct sy_etcd_entry *e; /* the valid entries (e[i].id from the name) */
-	unsigned skipped;            /* entries that are no backend */
+	unsigned skipped;            /* entries that are no backend (etcd: the service's
+				      * keys that are not, as of the list) */
 };
 
 struct sy_follow_sink {
@@ -52,14 +65,21 @@ struct sy_follow_sink {
 	void (*listed)(void *ctx, const char *service, void *svc, const struct sy_follow_list *l);
 	/* The registry answers again (where: "SERVERS session 0x... new_session=yes
 	 * timeout_ms=N" for a log line): every service is listed anew next.
-	 * May be NULL. */
+	 * etcd: where is "endpoints=... endpoint=...", said when a read
+	 * succeeds after a whole round failed (each service is listed when
+	 * its own read succeeds). May be NULL. */
 	void (*connected)(void *ctx, const char *where);
 	/* service NULL: the registry is out of reach (called on every round
-	 * while it is); else that service's listing failed (it is retried). */
+	 * while it is); else that service's listing failed (it is retried;
+	 * etcd: on every endpoint, a whole round). */
 	void (*lost)(void *ctx, const char *service, void *svc, const char *why);
 	/* An entry of service that is no backend (its name or value). */
 	void (*malformed)(void *ctx, const char *service, void *svc, const char *entry,
 			  const char *why);
+	/* What befell a followed service that is no loss yet, for its
+	 * operator (may be NULL): a request failed while other endpoints are
+	 * left to try, a watch stream ended and is read again. */
+	void (*note)(void *ctx, const char *service, void *svc, const char *why);
 	/* A line for an operator's log ("warn", "info"); may be NULL. */
 	void (*log)(void *ctx, const char *level, const char *msg);
 	/* After every round of the thread, and at least once a second: whether
@@ -71,17 +91,19 @@ struct sy_follow_sink {
 /* What the follower shows an operator. */
 struct sy_follow_status {
 	bool connected;
-	char where[200];   /* "SERVERS session 0x... (timeout N ms)" */
+	char where[200];   /* "SERVERS session 0x... (timeout N ms)"; etcd: the
+			    * endpoint that answered last */
 	uint64_t backends; /* valid entries over the followed services */
 };
 
 struct sy_follow_ops {
-	const char *name; /* "zookeeper" */
+	const char *name; /* "zookeeper", "etcd" */
 	/* Starts the thread. 0, or -1 with why in err. conf is copied. */
 	int (*open)(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
 		    struct sy_follower **f, char *err, size_t errlen);
 	/* A new configuration (a reload): a changed endpoint list or timeout
-	 * starts a new session, a changed prefix lists every service anew. */
+	 * starts a new session, a changed prefix lists every service anew
+	 * (etcd: any new configuration reads every service anew). */
 	int (*configure)(struct sy_follower *f, const struct sy_follow_conf *conf);
 	/* Follow service (svc is given back to the sink); following one again
 	 * lists it anew. 0, or -1 (out of memory). */
@@ -99,5 +121,6 @@ struct sy_follow_ops {
 };
 
 extern const struct sy_follow_ops sy_zk_follow_ops;
+extern const struct sy_follow_ops sy_etcd_follow_ops;
 
 #endif

@@ -1,0 +1,1361 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Following etcd (follow.h): the keys
+ *
+ *   <prefix><service>/<address>:<port>  ->  {"weight":1,"zone":"a","metadata":{}}
+ *
+ * put by `syctl register --registry etcd://...` agents with a lease (when an
+ * agent dies its lease expires and etcd deletes the key), read through
+ * etcd's v3 JSON gateway with libcurl (requests and answers: etcd_gateway.c;
+ * keys and values: etcd_kv.c). The reader of the resolver's etcd source.
+ *
+ * One thread and one curl multi handle per follower drive, per followed
+ * service (etcd's roles may grant one service's keys only: no stream over
+ * the whole prefix), one request at a time:
+ *   range  POST /v3/kv/range of <prefix><service>/: the whole list at a
+ *          revision, delivered (listed);
+ *   watch  POST /v3/watch from that revision + 1: a stream of JSON lines,
+ *          each line's puts and deletes applied to the follower's own copy
+ *          and the whole list delivered at once.
+ * A compacted watch (canceled with compact_revision) reads again; a stream
+ * that ended (etcd stopped, a member left) reads again on the next endpoint
+ * (a note); a watch silent for renew_after_ms is started anew from the
+ * revision held; TCP keepalives find a member that vanished without
+ * closing. A failed request (no connection, a timeout, an error answer, an
+ * answer that does not parse) tries the next endpoint at once (a note);
+ * after a whole round failed the service is lost and the next round waits
+ * a back-off (retry_initial_ms doubling up to retry_max_ms).
+ *
+ * Credentials (user, password_file): a log-in (/v3/auth/authenticate) at
+ * the first request, its token sent with every request, dropped when etcd
+ * refuses it (expired, etcd restarted): the next request logs in again.
+ *
+ * read_once reads in the caller's thread with a handle of its own, every
+ * endpoint in turn; the follow of the same name that comes next starts on
+ * the endpoint that answered (after the back-off if none did).
+ *
+ * Locks: f->mu is never held during a transfer nor during a sink call.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "etcd_gateway.h"
+#include "etcd_kv.h"
+#include "follow.h"
+#include "netaddr.h" /* sy_format_endpoint */
+
+#define TICK_MS 1000          /* the sink's tick by default */
+#define POLL_MS 100           /* the thread looks at its watches' clocks */
+#define SHORT_STREAM_MS 1000  /* a watch that ended sooner counts as a failure */
+#define KEEPALIVE_S 2L        /* TCP keepalive idle and interval of a watch */
+#define BODY_MAX (16u << 20)  /* an answer (a watch line) above this is refused */
+#define DEFAULT_PREFIX "/switchyard/services/"
+
+struct conf {
+	char *servers, *prefix, *user, *password_file;
+	char **eps;               /* "http://H:P", no trailing '/' */
+	unsigned n_eps;
+	uint32_t timeout_ms, retry_initial_ms, retry_max_ms, renew_after_ms;
+};
+
+struct body {
+	char *p;
+	size_t len, cap;
+	bool too_big;
+};
+
+/* A set of keys (few: a service's keys that are no backend). */
+struct keys {
+	char **k;
+	size_t n;
+};
+
+enum phase { PH_RANGE, PH_WATCH };
+enum verdict { V_NONE, V_RELIST, V_FAIL };
+
+/* One followed service: at most one request in flight. */
+struct fsvc {
+	struct fsvc *next;
+	struct sy_follower *f;
+	char *name;
+	void *svc;                 /* the sink's */
+	char range[600];           /* its keys: prefix + name + "/" ("" if too long) */
+	/* the list as of rev: the thread's own copy, changed by events */
+	struct sy_etcd_entry *e;
+	size_t n;
+	uint64_t rev;
+	struct keys bad;           /* its keys that are no backend (as the gateway sends them) */
+	bool listed;               /* delivered since the last (re)start */
+	/* the request */
+	CURL *easy;
+	bool in_flight;
+	enum phase phase;
+	struct body body;          /* a range answer; a watch's unfinished line */
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+	char url[600];
+	char *post;
+	/* endpoint failover and back-off */
+	unsigned ep, failed_in_round;
+	uint32_t backoff;
+	uint64_t retry_at;         /* 0: now */
+	/* the watch in flight */
+	bool created;
+	uint64_t started_ms, last_data_ms;
+	enum verdict verdict;      /* why the write callback stopped it */
+	char why[256];
+};
+
+struct sy_follower {
+	struct sy_follow_sink sink;
+	pthread_mutex_t mu;
+	pthread_t thread;
+	CURLM *multi;
+	/* under mu: */
+	struct conf conf;          /* the thread replaces it; read_once copies it */
+	struct conf wanted;        /* configure() -> the thread */
+	bool cfg_new, quit, refresh;
+	struct fsvc *pending;      /* followed, not yet taken by the thread */
+	char **gone;               /* unfollowed, not yet dropped by the thread */
+	size_t n_gone;
+	char token[512];           /* "" until logged in, or after etcd refused it */
+	struct {                   /* the last read_once: where its follow starts */
+		char *name;
+		bool ok;
+		unsigned ep;
+	} once;
+	struct sy_follow_status st;
+	/* the thread's own: */
+	struct fsvc *svcs;
+	uint64_t tick_at;
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t body_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct body *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > BODY_MAX) {
+		b->too_big = true;
+		return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap)))
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return n;
+}
+
+static void body_reset(struct body *b)
+{
+	b->len = 0;
+	b->too_big = false;
+	if (b->p)
+		b->p[0] = 0;
+}
+
+static void conf_free(struct conf *c)
+{
+	for (unsigned i = 0; i < c->n_eps; i++)
+		free(c->eps[i]);
+	free(c->eps);
+	free(c->servers);
+	free(c->prefix);
+	free(c->user);
+	free(c->password_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+/* "H:P" or "http(s)://H:P/" -> "http://H:P". 0, or -1 (out of memory). */
+static int add_endpoint(struct conf *c, const char *ep)
+{
+	size_t n = strlen(ep);
+	bool scheme = strstr(ep, "://") != NULL;
+	char **eps = realloc(c->eps, (c->n_eps + 1) * sizeof(*eps));
+	char *e;
+
+	if (!eps)
+		return -1;
+	c->eps = eps;
+	while (n && ep[n - 1] == '/')
+		n--;
+	if (!(e = malloc(n + 8)))
+		return -1;
+	snprintf(e, n + 8, "%s%.*s", scheme ? "" : "http://", (int)n, ep);
+	c->eps[c->n_eps++] = e;
+	return 0;
+}
+
+/* 0, or -1 (out of memory: dst empty). */
+static int conf_copy(struct conf *dst, const struct sy_follow_conf *src)
+{
+	char *list, *save = NULL;
+	bool oom = false;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->servers = dup_or_null(src->servers);
+	dst->prefix = strdup(src->prefix && *src->prefix ? src->prefix : DEFAULT_PREFIX);
+	dst->user = dup_or_null(src->user);
+	dst->password_file = dup_or_null(src->password_file);
+	dst->timeout_ms = src->request_timeout_ms ? src->request_timeout_ms : 2000;
+	dst->retry_initial_ms = src->retry_initial_ms ? src->retry_initial_ms : 500;
+	dst->retry_max_ms = src->retry_max_ms > dst->retry_initial_ms ? src->retry_max_ms
+								       : dst->retry_initial_ms;
+	dst->renew_after_ms = src->renew_after_ms ? src->renew_after_ms : 60000;
+	list = dst->servers ? strdup(dst->servers) : NULL;
+	for (char *u = list ? strtok_r(list, ", ", &save) : NULL; u; u = strtok_r(NULL, ", ", &save))
+		oom |= add_endpoint(dst, u) != 0;
+	free(list);
+	if (oom || (dst->servers && !list) || !dst->prefix || (src->user && *src->user && !dst->user) ||
+	    (src->password_file && *src->password_file && !dst->password_file)) {
+		conf_free(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/* The read_once's view of the thread's configuration. */
+static int conf_dup(struct conf *dst, const struct conf *c)
+{
+	const struct sy_follow_conf fc = {
+		.servers = c->servers, .prefix = c->prefix, .request_timeout_ms = c->timeout_ms,
+		.retry_initial_ms = c->retry_initial_ms, .retry_max_ms = c->retry_max_ms,
+		.renew_after_ms = c->renew_after_ms, .user = c->user,
+		.password_file = c->password_file,
+	};
+
+	return conf_copy(dst, &fc);
+}
+
+static void setup_post(CURL *e, struct curl_slist *headers, const char *url, const char *post,
+		       char *errbuf, uint32_t connect_ms, uint32_t total_ms)
+{
+	curl_easy_reset(e);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total_ms); /* 0: none (a watch) */
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	errbuf[0] = 0;
+}
+
+/* Content-Type and, with a token, its header: a new list, NULL if out of
+ * memory. */
+static struct curl_slist *request_headers(const char *tok)
+{
+	char h[600];
+	struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json"), *t;
+
+	if (!l || !tok[0])
+		return l;
+	snprintf(h, sizeof(h), "Authorization: %s", tok);
+	t = curl_slist_append(l, h);
+	explicit_bzero(h, sizeof(h));
+	if (!t)
+		curl_slist_free_all(l);
+	return t;
+}
+
+/* ---- authentication -------------------------------------------------------------------- */
+
+/* The token for a request, logging in first (synchronously, at endpoint ep,
+ * within timeout_ms) when none is held: 0 and tok ("" without credentials),
+ * or -1 with why in err. */
+static int get_token(struct sy_follower *f, const struct conf *c, unsigned ep, uint32_t timeout_ms,
+		     char *tok, size_t tlen, char *err, size_t errlen)
+{
+	char url[600], errbuf[CURL_ERROR_SIZE], why[200];
+	struct body b = { 0 };
+	struct curl_slist *headers;
+	CURL *e;
+	char *post;
+	json_t *j;
+	long status = 0;
+	CURLcode cc;
+	int rc = -1;
+
+	tok[0] = 0;
+	if (!c->user)
+		return 0;
+	pthread_mutex_lock(&f->mu);
+	snprintf(tok, tlen, "%s", f->token);
+	pthread_mutex_unlock(&f->mu);
+	if (tok[0])
+		return 0;
+	snprintf(url, sizeof(url), "%s/v3/auth/authenticate", c->eps[ep]);
+	if (!(post = sy_etcd_auth_body(c->user, c->password_file, why, sizeof(why))))
+		return snprintf(err, errlen, "authenticate: %s", why), -1;
+	headers = request_headers("");
+	if (!headers || !(e = curl_easy_init())) {
+		curl_slist_free_all(headers);
+		explicit_bzero(post, strlen(post));
+		free(post);
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	setup_post(e, headers, url, post, errbuf, timeout_ms, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	cc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	explicit_bzero(post, strlen(post));
+	free(post);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(headers);
+	j = cc == CURLE_OK && b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "POST %.100s: %.120s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	} else if (status != 200 || sy_etcd_auth_token(j, tok, tlen, why, sizeof(why))) {
+		const char *m = json_string_value(json_object_get(j, "message"));
+
+		if (!m)
+			m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+		snprintf(err, errlen, "POST %.100s: HTTP %ld: %.120s", url, status,
+			 m ? m : status == 200 ? why : "not etcd's answer");
+		tok[0] = 0;
+	} else {
+		pthread_mutex_lock(&f->mu);
+		snprintf(f->token, sizeof(f->token), "%s", tok);
+		pthread_mutex_unlock(&f->mu);
+		rc = 0;
+	}
+	json_decref(j);
+	if (b.p)
+		explicit_bzero(b.p, b.len);
+	free(b.p);
+	return rc;
+}
+
+/* A failure whose reason says etcd refused the token (expired, etcd
+ * restarted): the next request logs in again. */
+static void drop_token(struct sy_follower *f, const struct conf *c, const char *why)
+{
+	if (!c->user || !sy_etcd_token_refused(why))
+		return;
+	pthread_mutex_lock(&f->mu);
+	explicit_bzero(f->token, sizeof(f->token));
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* ---- answers --------------------------------------------------------------------------- */
+
+static void keys_free(struct keys *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->k[i]);
+	free(s->k);
+	memset(s, 0, sizeof(*s));
+}
+
+static size_t keys_find(const struct keys *s, const char *k)
+{
+	size_t i = 0;
+
+	while (i < s->n && strcmp(s->k[i], k))
+		i++;
+	return i;
+}
+
+/* k in (bad) or out of s; out of memory: it stays out (a count one short). */
+static void keys_set(struct keys *s, const char *k, bool bad)
+{
+	size_t i;
+	char **nk, *d;
+
+	if (!s || !k)
+		return;
+	i = keys_find(s, k);
+	if (!bad && i < s->n) {
+		free(s->k[i]);
+		s->k[i] = s->k[--s->n];
+		return;
+	}
+	if (!bad || i < s->n || !(d = strdup(k)))
+		return;
+	if (!(nk = realloc(s->k, (s->n + 1) * sizeof(*nk)))) {
+		free(d);
+		return;
+	}
+	s->k = nk;
+	s->k[s->n++] = d;
+}
+
+/* Where an entry that is no backend goes: the sink (the thread's), or
+ * nowhere (read_once's). */
+struct skips {
+	struct sy_follower *f; /* NULL: quiet */
+	const char *service;
+	void *svc;
+	unsigned n;
+};
+
+static void skip(struct skips *sk, const char *key, const char *why)
+{
+	sk->n++;
+	if (sk->f)
+		sk->f->sink.malformed(sk->f->sink.ctx, sk->service, sk->svc, key, why);
+}
+
+static json_t *load(const char *body, size_t len, const char *what, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(body, len, 0, &jerr);
+
+	if (!j) {
+		snprintf(err, errlen, "%s: not JSON: %s (line %d)", what, jerr.text, jerr.line);
+	} else if (!json_is_object(j)) {
+		snprintf(err, errlen, "%s: not a JSON object", what);
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* kv -> e: 1 a backend of service, 0 skipped, -1 a key of service's whose
+ * value is no backend's (e->id set: the backend is dropped). */
+static int read_kv(const json_t *kv, const char *prefix, const char *service, bool with_value,
+		   struct sy_etcd_entry *e, struct skips *sk)
+{
+	char key[120], why[160];
+	int rc = sy_etcd_kv_parse(kv, prefix, with_value, e, key, sizeof(key), why, sizeof(why));
+
+	if (rc == -1) {
+		skip(sk, key, why);
+		return 0;
+	}
+	if (strcmp(e->service, service)) {
+		skip(sk, key, "another service's key");
+		return 0;
+	}
+	if (rc == -2) {
+		skip(sk, key, why);
+		return -1;
+	}
+	return 1;
+}
+
+static size_t index_of(const struct sy_etcd_entry *e, size_t n, const struct sy_backend_id *id)
+{
+	size_t i = 0;
+
+	while (i < n && sy_backend_id_cmp(&e[i].id, id))
+		i++;
+	return i;
+}
+
+/* A kv/range answer for service's keys: 0 and *out (malloc'd, *n entries)
+ * at *rev, or -1 with why in err. */
+static int parse_range(const char *body, size_t len, const char *prefix, const char *service,
+		       struct sy_etcd_entry **out, size_t *n, uint64_t *rev, struct keys *bad,
+		       struct skips *sk, char *err, size_t errlen)
+{
+	json_t *j = load(body, len, "kv/range", err, errlen), *kv;
+	struct sy_etcd_range_page page;
+	struct sy_etcd_entry *e = NULL;
+	size_t i, m = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (!j)
+		return -1;
+	if (sy_etcd_range_answer(j, &page, err, errlen))
+		goto out;
+	if (page.more) {
+		snprintf(err, errlen, "kv/range: a partial answer (more: true)");
+		goto out;
+	}
+	if (json_array_size(page.kvs) > SY_MAGLEV_MAX_BACKENDS) {
+		snprintf(err, errlen, "kv/range: %zu keys, more than %u backends",
+			 json_array_size(page.kvs), SY_MAGLEV_MAX_BACKENDS);
+		goto out;
+	}
+	if (!(e = malloc((json_array_size(page.kvs) + 1) * sizeof(*e)))) {
+		snprintf(err, errlen, "kv/range: out of memory for %zu keys", json_array_size(page.kvs));
+		goto out;
+	}
+	json_array_foreach(page.kvs, i, kv) {
+		char key[120];
+
+		if (read_kv(kv, prefix, service, true, &e[m], sk) != 1) {
+			keys_set(bad, json_string_value(json_object_get(kv, "key")), true);
+			continue;
+		}
+		/* etcd lists a key once; an answer that does not is skipped there */
+		if (index_of(e, m, &e[m].id) < m) {
+			sy_format_endpoint(&e[m].id, key, sizeof(key));
+			skip(sk, key, "a backend listed twice");
+			continue;
+		}
+		m++;
+	}
+	*rev = page.revision;
+	*out = e;
+	*n = m;
+	e = NULL;
+	rc = 0;
+out:
+	free(e);
+	json_decref(j);
+	return rc;
+}
+
+/* A finished range read: 0 and the list (and its keys that are no
+ * backend into bad, unless NULL), or -1 with why in err. */
+static int range_result(CURL *h, CURLcode cc, const struct body *b, const char *errbuf,
+			const char *url, const char *prefix, const char *service,
+			struct sy_etcd_entry **e, size_t *n, uint64_t *rev, struct keys *bad,
+			struct skips *sk, char *err, size_t errlen)
+{
+	char why[200];
+	long status = 0;
+
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "POST %s: %s", url,
+			 b->too_big ? "answer larger than 16 MiB"
+				    : (errbuf[0] ? errbuf : curl_easy_strerror(cc)));
+		return -1;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (parse_range(b->p ? b->p : "", b->len, prefix, service, e, n, rev, bad, sk, why,
+			sizeof(why))) {
+		snprintf(err, errlen, "POST %s: HTTP %ld: %s", url, status, why);
+		return -1;
+	}
+	if (status != 200) { /* a revision in an error answer is not a list */
+		free(*e);
+		*e = NULL;
+		snprintf(err, errlen, "POST %s: HTTP %ld", url, status);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the thread: delivering, failing -------------------------------------------------- */
+
+static void deliver(struct sy_follower *f, struct fsvc *v, unsigned skipped)
+{
+	const struct sy_follow_list l = { .revision = v->rev, .n = v->n, .e = v->e,
+					  .skipped = skipped };
+
+	v->listed = true;
+	f->sink.listed(f->sink.ctx, v->name, v->svc, &l);
+}
+
+static void note(struct sy_follower *f, struct fsvc *v, const char *why)
+{
+	if (f->sink.note)
+		f->sink.note(f->sink.ctx, v->name, v->svc, why);
+}
+
+/* A failed request: the next endpoint at once; after a whole round, the
+ * service is lost and waits the back-off. */
+static void on_failure(struct sy_follower *f, struct fsvc *v, const char *why)
+{
+	const struct conf *c = &f->conf;
+
+	drop_token(f, c, why);
+	v->phase = PH_RANGE; /* whatever happened meanwhile: read again */
+	v->ep = (v->ep + 1) % c->n_eps;
+	if (++v->failed_in_round < c->n_eps) {
+		v->retry_at = 0;
+		note(f, v, why);
+		return;
+	}
+	v->failed_in_round = 0;
+	v->retry_at = mono_ms() + v->backoff;
+	v->backoff = v->backoff > c->retry_max_ms / 2 ? c->retry_max_ms : v->backoff * 2;
+	v->listed = false;
+	pthread_mutex_lock(&f->mu);
+	f->st.connected = false;
+	pthread_mutex_unlock(&f->mu);
+	f->sink.lost(f->sink.ctx, v->name, v->svc, why);
+}
+
+/* Puts and deletes of one watch line, applied to v's list and its keys
+ * that are no backend. 0, or -1 (out of memory). */
+struct change {
+	bool gone;
+	int got;                 /* read_kv's */
+	const char *key;         /* the gateway's (borrowed from the line) */
+	struct sy_etcd_entry e;
+};
+
+static int apply(struct fsvc *v, const struct change *ch, size_t n)
+{
+	for (size_t c = 0; c < n; c++) {
+		size_t i = index_of(v->e, v->n, &ch[c].e.id);
+
+		/* a put that is no backend's is held as such until put right or deleted */
+		keys_set(&v->bad, ch[c].key, !ch[c].gone && ch[c].got != 1);
+		if (!ch[c].got)
+			continue;
+		if (ch[c].gone || ch[c].got == -1) { /* -1: no longer a usable backend */
+			if (i < v->n)
+				v->e[i] = v->e[--v->n];
+			continue;
+		}
+		if (i == v->n) {
+			struct sy_etcd_entry *p = realloc(v->e, (v->n + 1) * sizeof(*p));
+
+			if (!p)
+				return -1;
+			v->e = p;
+			v->n++;
+		}
+		v->e[i] = ch[c].e;
+	}
+	return 0;
+}
+
+/* One line of the watch stream (in curl's write callback). */
+static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *line, size_t len)
+{
+	struct sy_etcd_watch_line w;
+	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
+	struct change *ch = NULL;
+	uint64_t revision = 0;
+	size_t i, n = 0;
+	json_t *j, *ev;
+	char err[200];
+
+	if (v->verdict != V_NONE)
+		return;
+	if (!(j = load(line, len, "watch", err, sizeof(err))))
+		goto fail;
+	switch (sy_etcd_watch_answer(j, &w, err, sizeof(err))) {
+	case SY_ETCD_WATCH_FAILED:
+		goto fail;
+	case SY_ETCD_WATCH_COMPACTED:
+		v->verdict = V_RELIST; /* the events we missed are gone: read again */
+		json_decref(j);
+		return;
+	case SY_ETCD_WATCH_EVENTS:
+		break;
+	}
+	if (w.created)
+		v->created = true;
+	if (json_array_size(w.events) && !(ch = calloc(json_array_size(w.events), sizeof(*ch)))) {
+		snprintf(err, sizeof(err), "watch: out of memory for %zu events",
+			 json_array_size(w.events));
+		goto fail;
+	}
+	json_array_foreach(w.events, i, ev) {
+		const json_t *kv;
+		uint64_t mod;
+		int got;
+		char why[80];
+
+		if (sy_etcd_watch_event(ev, &ch[n].gone, &kv, &mod, why, sizeof(why))) {
+			snprintf(err, sizeof(err), "watch: events[%zu].%s", i, why);
+			goto fail;
+		}
+		if (mod > revision)
+			revision = mod;
+		got = read_kv(kv, f->conf.prefix, v->name, !ch[n].gone, &ch[n].e, &sk);
+		ch[n].key = json_string_value(json_object_get(kv, "key"));
+		ch[n].got = got;
+		n++;
+	}
+	if (n || revision > v->rev) {
+		if (apply(v, ch, n)) {
+			snprintf(v->why, sizeof(v->why), "out of memory applying a watch event");
+			v->verdict = V_FAIL;
+		} else {
+			if (revision > v->rev)
+				v->rev = revision;
+			deliver(f, v, v->bad.n);
+		}
+	}
+	free(ch);
+	json_decref(j);
+	return;
+fail:
+	snprintf(v->why, sizeof(v->why), "POST %.100s: %.140s", v->url, err);
+	v->verdict = V_FAIL;
+	free(ch);
+	json_decref(j);
+}
+
+static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fsvc *v = arg;
+	struct body *b = &v->body;
+	size_t n = size * nmemb, start = 0;
+
+	v->last_data_ms = mono_ms();
+	if (body_write(data, size, nmemb, b) != n) {
+		snprintf(v->why, sizeof(v->why), "watch: a line longer than 16 MiB");
+		v->verdict = V_FAIL;
+		return 0;
+	}
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->p[i] != '\n')
+			continue;
+		if (i > start)
+			on_watch_line(v->f, v, b->p + start, i - start);
+		start = i + 1;
+	}
+	memmove(b->p, b->p + start, b->len - start);
+	b->len -= start;
+	b->p[b->len] = 0;
+	return v->verdict == V_NONE ? n : 0; /* 0: curl ends the stream */
+}
+
+/* ---- the thread: requests -------------------------------------------------------------- */
+
+static void end_transfer(struct sy_follower *f, struct fsvc *v)
+{
+	if (v->in_flight)
+		curl_multi_remove_handle(f->multi, v->easy);
+	v->in_flight = false;
+}
+
+static void start_request(struct sy_follower *f, struct fsvc *v)
+{
+	const struct conf *c = &f->conf;
+	uint32_t t = c->timeout_ms;
+	char tok[512], err[256];
+
+	if (!v->range[0]) {
+		snprintf(err, sizeof(err), "service name too long for a key");
+		on_failure(f, v, err);
+		return;
+	}
+	/* with credentials and no token: log in first (blocking this thread
+	 * for at most timeout_ms) */
+	if (get_token(f, c, v->ep, t, tok, sizeof(tok), err, sizeof(err))) {
+		on_failure(f, v, err);
+		return;
+	}
+	curl_slist_free_all(v->headers);
+	v->headers = request_headers(tok);
+	explicit_bzero(tok, sizeof(tok));
+	free(v->post);
+	v->post = v->phase == PH_RANGE ? sy_etcd_range_request(v->range, NULL, 0, 0)
+				       : sy_etcd_watch_request(v->range, v->rev + 1);
+	snprintf(v->url, sizeof(v->url), "%s/v3/%s", c->eps[v->ep],
+		 v->phase == PH_RANGE ? "kv/range" : "watch");
+	if (!v->headers || !v->post || (!v->easy && !(v->easy = curl_easy_init()))) {
+		on_failure(f, v, "out of memory for a request");
+		return;
+	}
+	setup_post(v->easy, v->headers, v->url, v->post, v->errbuf, t, v->phase == PH_RANGE ? t : 0);
+	body_reset(&v->body);
+	if (v->phase == PH_RANGE) {
+		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, body_write);
+		curl_easy_setopt(v->easy, CURLOPT_WRITEDATA, &v->body);
+	} else {
+		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, on_watch_data);
+		curl_easy_setopt(v->easy, CURLOPT_WRITEDATA, v);
+		/* a member that vanished without closing: found in seconds */
+		curl_easy_setopt(v->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(v->easy, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_S);
+		curl_easy_setopt(v->easy, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_S);
+	}
+	curl_easy_setopt(v->easy, CURLOPT_PRIVATE, v);
+	v->created = false;
+	v->verdict = V_NONE;
+	v->why[0] = 0;
+	v->started_ms = v->last_data_ms = mono_ms();
+	v->in_flight = curl_multi_add_handle(f->multi, v->easy) == CURLM_OK;
+	if (!v->in_flight)
+		on_failure(f, v, "curl_multi_add_handle failed");
+}
+
+static void range_done(struct sy_follower *f, struct fsvc *v, CURLcode cc)
+{
+	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
+	struct sy_etcd_entry *e;
+	struct keys bad = { 0 };
+	uint64_t rev = 0;
+	size_t n;
+	char err[256];
+	bool was_up;
+
+	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name, &e, &n,
+			 &rev, &bad, &sk, err, sizeof(err))) {
+		keys_free(&bad);
+		on_failure(f, v, err);
+		return;
+	}
+	keys_free(&v->bad);
+	v->bad = bad;
+	free(v->e);
+	v->e = e;
+	v->n = n;
+	v->rev = rev;
+	v->failed_in_round = 0;
+	v->backoff = f->conf.retry_initial_ms;
+	v->retry_at = 0;
+	v->phase = PH_WATCH;
+	pthread_mutex_lock(&f->mu);
+	was_up = f->st.connected;
+	f->st.connected = true;
+	snprintf(f->st.where, sizeof(f->st.where), "%.190s", f->conf.eps[v->ep]);
+	pthread_mutex_unlock(&f->mu);
+	if (!was_up && f->sink.connected) {
+		char where[400];
+
+		snprintf(where, sizeof(where), "endpoints=%.200s endpoint=%.90s", f->conf.servers,
+			 f->conf.eps[v->ep]);
+		f->sink.connected(f->sink.ctx, where);
+	}
+	deliver(f, v, sk.n);
+}
+
+static void watch_done(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool renew)
+{
+	char err[256];
+	long status = 0;
+
+	curl_easy_getinfo(v->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (renew) { /* silent for renew_after_ms: a new watch from where we are */
+		v->retry_at = 0;
+		return;
+	}
+	if (v->verdict == V_RELIST) {
+		v->phase = PH_RANGE;
+		v->retry_at = 0;
+		return;
+	}
+	if (v->verdict == V_FAIL) {
+		on_failure(f, v, v->why);
+		return;
+	}
+	if (!v->created) {
+		snprintf(err, sizeof(err), "POST %.100s: %.120s", v->url,
+			 cc != CURLE_OK ? (v->errbuf[0] ? v->errbuf : curl_easy_strerror(cc))
+			 : status != 200 ? "an error status, no watch"
+					 : "the stream ended before the watch was created");
+		if (status != 200 && status)
+			snprintf(err, sizeof(err), "POST %.100s: HTTP %ld %.100s", v->url, status,
+				 v->body.p ? v->body.p : "");
+		on_failure(f, v, err);
+		return;
+	}
+	/* the stream ended (etcd stopped, a member left): read again, on the
+	 * next endpoint; a stream that keeps ending at once backs off */
+	snprintf(err, sizeof(err), "POST %.100s: the watch stream ended (%.100s)", v->url,
+		 cc != CURLE_OK ? (v->errbuf[0] ? v->errbuf : curl_easy_strerror(cc)) : "closed");
+	if (mono_ms() - v->started_ms < SHORT_STREAM_MS) {
+		on_failure(f, v, err);
+		return;
+	}
+	note(f, v, err);
+	v->phase = PH_RANGE;
+	v->ep = (v->ep + 1) % f->conf.n_eps;
+	v->retry_at = 0;
+}
+
+static void finish(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool renew)
+{
+	end_transfer(f, v);
+	if (v->phase == PH_RANGE)
+		range_done(f, v, cc);
+	else
+		watch_done(f, v, cc, renew);
+}
+
+/* A watch not created within the request timeout fails; one silent for
+ * renew_after_ms is renewed. true if it ended v's transfer. */
+static bool watch_clock(struct sy_follower *f, struct fsvc *v, uint64_t now)
+{
+	if (!v->in_flight || v->phase != PH_WATCH)
+		return false;
+	if (!v->created && now - v->started_ms > f->conf.timeout_ms) {
+		snprintf(v->why, sizeof(v->why), "POST %.100s: no watch created within %u ms", v->url,
+			 f->conf.timeout_ms);
+		v->verdict = V_FAIL;
+		finish(f, v, CURLE_OPERATION_TIMEDOUT, false);
+		return true;
+	}
+	if (v->created && now - v->last_data_ms > f->conf.renew_after_ms) {
+		finish(f, v, CURLE_OK, true);
+		return true;
+	}
+	return false;
+}
+
+/* ---- the thread: services -------------------------------------------------------------- */
+
+static void free_svc(struct sy_follower *f, struct fsvc *v)
+{
+	end_transfer(f, v);
+	if (v->easy)
+		curl_easy_cleanup(v->easy);
+	curl_slist_free_all(v->headers);
+	free(v->post);
+	free(v->body.p);
+	free(v->e);
+	keys_free(&v->bad);
+	free(v->name);
+	free(v);
+}
+
+static void free_svcs(struct sy_follower *f, struct fsvc *v)
+{
+	while (v) {
+		struct fsvc *next = v->next;
+
+		free_svc(f, v);
+		v = next;
+	}
+}
+
+static void set_range(struct sy_follower *f, struct fsvc *v)
+{
+	int n = snprintf(v->range, sizeof(v->range), "%s%s/", f->conf.prefix, v->name);
+
+	if (n < 0 || (size_t)n >= sizeof(v->range))
+		v->range[0] = 0;
+}
+
+/* v is read anew, from its first endpoint after a reconfiguration. */
+static void restart(struct sy_follower *f, struct fsvc *v, bool first_ep)
+{
+	end_transfer(f, v);
+	v->phase = PH_RANGE;
+	v->listed = false;
+	v->retry_at = 0;
+	v->failed_in_round = 0;
+	v->backoff = f->conf.retry_initial_ms;
+	if (first_ep)
+		v->ep = 0;
+}
+
+static struct fsvc **find(struct sy_follower *f, const char *name)
+{
+	struct fsvc **p = &f->svcs;
+
+	while (*p && strcmp((*p)->name, name))
+		p = &(*p)->next;
+	return p;
+}
+
+static struct fsvc *reversed(struct fsvc *l)
+{
+	struct fsvc *r = NULL;
+
+	while (l) {
+		struct fsvc *next = l->next;
+
+		l->next = r;
+		r = l;
+		l = next;
+	}
+	return r;
+}
+
+/* What the others left: a configuration, follows, unfollows, a refresh.
+ * false: quit. */
+static bool take(struct sy_follower *f)
+{
+	struct fsvc *pending;
+	char **gone;
+	size_t n_gone;
+	bool cfg, refresh;
+
+	pthread_mutex_lock(&f->mu);
+	if (f->quit) {
+		pthread_mutex_unlock(&f->mu);
+		return false;
+	}
+	if ((cfg = f->cfg_new)) {
+		conf_free(&f->conf);
+		f->conf = f->wanted;
+		memset(&f->wanted, 0, sizeof(f->wanted));
+		f->cfg_new = false;
+		explicit_bzero(f->token, sizeof(f->token)); /* maybe another user */
+		f->st.connected = false;
+		snprintf(f->st.where, sizeof(f->st.where), "%.190s",
+			 f->conf.servers ? f->conf.servers : "");
+	}
+	pending = f->pending;
+	f->pending = NULL;
+	gone = f->gone;
+	n_gone = f->n_gone;
+	f->gone = NULL;
+	f->n_gone = 0;
+	refresh = f->refresh;
+	f->refresh = false;
+	pthread_mutex_unlock(&f->mu);
+	for (struct fsvc *v = f->svcs; cfg && v; v = v->next) {
+		set_range(f, v);
+		restart(f, v, true);
+	}
+	for (size_t i = 0; i < n_gone; i++) {
+		struct fsvc **p = find(f, gone[i]), *v = *p;
+
+		if (v) {
+			*p = v->next;
+			free_svc(f, v);
+		}
+		free(gone[i]);
+	}
+	free(gone);
+	pending = reversed(pending); /* oldest first: the latest follow of a name wins */
+	while (pending) {
+		struct fsvc *v = pending, **p = find(f, v->name);
+
+		pending = v->next;
+		if (*p) { /* followed again: read again */
+			(*p)->svc = v->svc;
+			restart(f, *p, false);
+			free_svc(f, v);
+			continue;
+		}
+		set_range(f, v);
+		v->backoff = f->conf.retry_initial_ms;
+		v->next = f->svcs;
+		f->svcs = v;
+	}
+	for (struct fsvc *v = f->svcs; refresh && v; v = v->next)
+		restart(f, v, false);
+	return true;
+}
+
+/* The round's end: the status's count, the sink's tick. */
+static void end_round(struct sy_follower *f)
+{
+	bool all_listed = true;
+	uint64_t nb = 0;
+	uint32_t next;
+
+	for (struct fsvc *v = f->svcs; v; v = v->next) {
+		all_listed &= v->listed || !f->conf.n_eps;
+		nb += v->n;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->st.backends = nb;
+	pthread_mutex_unlock(&f->mu);
+	next = f->sink.tick(f->sink.ctx, all_listed);
+	f->tick_at = mono_ms() + (next ? next : TICK_MS);
+}
+
+static void *follow_thread(void *arg)
+{
+	struct sy_follower *f = arg;
+
+	while (take(f)) {
+		uint64_t now = mono_ms(), wake = now + POLL_MS;
+		int running, left;
+		CURLMsg *m;
+
+		for (struct fsvc *v = f->svcs; v && f->conf.n_eps; v = v->next) {
+			if (v->in_flight && watch_clock(f, v, now))
+				wake = now;
+			if (v->in_flight)
+				continue;
+			if (v->retry_at <= now)
+				start_request(f, v);
+			else if (v->retry_at < wake)
+				wake = v->retry_at;
+		}
+		curl_multi_perform(f->multi, &running);
+		while ((m = curl_multi_info_read(f->multi, &left))) {
+			struct fsvc *v = NULL;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&v);
+			if (v)
+				finish(f, v, m->data.result, false);
+			wake = 0; /* it may ask again at once */
+		}
+		now = mono_ms();
+		if (now >= f->tick_at)
+			end_round(f);
+		if (f->tick_at < wake)
+			wake = f->tick_at;
+		curl_multi_poll(f->multi, NULL, 0, wake <= now ? 0 : (int)(wake - now), NULL);
+	}
+	return NULL;
+}
+
+/* ---- the interface --------------------------------------------------------------------- */
+
+static int etcd_open(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
+		     struct sy_follower **out, char *err, size_t errlen)
+{
+	struct sy_follower *f;
+	int rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) /* reference-counted */
+		return snprintf(err, errlen, "curl_global_init failed"), -1;
+	f = calloc(1, sizeof(*f));
+	if (!f || conf_copy(&f->conf, conf) || !(f->multi = curl_multi_init())) {
+		if (f)
+			conf_free(&f->conf);
+		free(f);
+		curl_global_cleanup();
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	f->sink = *sink;
+	snprintf(f->st.where, sizeof(f->st.where), "%.190s", f->conf.servers ? f->conf.servers : "");
+	pthread_mutex_init(&f->mu, NULL);
+	rc = pthread_create(&f->thread, NULL, follow_thread, f);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the etcd thread: %s", strerror(rc));
+		curl_multi_cleanup(f->multi);
+		pthread_mutex_destroy(&f->mu);
+		conf_free(&f->conf);
+		free(f);
+		curl_global_cleanup();
+		return -1;
+	}
+	*out = f;
+	return 0;
+}
+
+static int etcd_configure(struct sy_follower *f, const struct sy_follow_conf *conf)
+{
+	struct conf c;
+
+	if (conf_copy(&c, conf))
+		return -1;
+	pthread_mutex_lock(&f->mu);
+	conf_free(&f->wanted);
+	f->wanted = c;
+	f->cfg_new = true;
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+	return 0;
+}
+
+static int etcd_follow(struct sy_follower *f, const char *service, void *svc)
+{
+	struct fsvc *v = calloc(1, sizeof(*v));
+
+	if (!v || !(v->name = strdup(service))) {
+		free(v);
+		return -1;
+	}
+	v->svc = svc;
+	v->f = f;
+	pthread_mutex_lock(&f->mu);
+	/* after read_once of the name: where it answered, or after the
+	 * back-off if nowhere */
+	if (f->once.name && !strcmp(f->once.name, service)) {
+		v->ep = f->once.ok && f->once.ep < f->conf.n_eps ? f->once.ep : 0;
+		v->retry_at = f->once.ok ? 0 : mono_ms() + f->conf.retry_initial_ms;
+		v->backoff = f->conf.retry_initial_ms;
+		free(f->once.name); /* once: a later follow of the name starts afresh */
+		f->once.name = NULL;
+	}
+	v->next = f->pending;
+	f->pending = v;
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+	return 0;
+}
+
+static void etcd_unfollow(struct sy_follower *f, const char *service)
+{
+	char *name = strdup(service), **ng;
+
+	pthread_mutex_lock(&f->mu);
+	/* a pending follow of the name goes first */
+	for (struct fsvc **p = &f->pending; *p;) {
+		struct fsvc *v = *p;
+
+		if (!strcmp(v->name, service)) {
+			*p = v->next;
+			free(v->name);
+			free(v);
+		} else {
+			p = &v->next;
+		}
+	}
+	ng = name ? realloc(f->gone, (f->n_gone + 1) * sizeof(*ng)) : NULL;
+	if (ng) {
+		f->gone = ng;
+		f->gone[f->n_gone++] = name;
+	} else {
+		free(name); /* out of memory: the service stays followed, harmless */
+	}
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+}
+
+static void etcd_refresh(struct sy_follower *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->refresh = true;
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+}
+
+/* Every endpoint in turn, within timeout_ms. */
+static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t timeout_ms,
+			  struct sy_follow_list *l, char *err, size_t errlen)
+{
+	uint64_t deadline = mono_ms() + timeout_ms, rev = 0;
+	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, tok[512];
+	struct skips sk = { 0 };
+	struct sy_etcd_entry *e = NULL;
+	struct body b = { 0 };
+	struct curl_slist *headers = NULL;
+	struct conf c;
+	CURL *h = NULL;
+	size_t n = 0;
+	unsigned ok_ep = 0;
+	int rc = -1, got;
+
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_lock(&f->mu);
+	got = conf_dup(&c, &f->conf);
+	pthread_mutex_unlock(&f->mu);
+	if (got)
+		return snprintf(err, errlen, "out of memory"), -1;
+	snprintf(err, errlen, "out of memory");
+	got = snprintf(range, sizeof(range), "%s%s/", c.prefix, service);
+	if (got < 0 || (size_t)got >= sizeof(range)) {
+		snprintf(err, errlen, "service name too long for a key");
+		goto out;
+	}
+	if (!c.n_eps) {
+		snprintf(err, errlen, "no etcd endpoint");
+		goto out;
+	}
+	if (!(h = curl_easy_init()) || !(post = sy_etcd_range_request(range, NULL, 0, 0)))
+		goto out;
+	for (unsigned i = 0; i < c.n_eps && rc; i++) {
+		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
+
+		if (!left) {
+			if (i == 0)
+				snprintf(err, errlen, "fetch_timeout_ms passed");
+			break;
+		}
+		if (get_token(f, &c, i, (uint32_t)left, tok, sizeof(tok), err, errlen))
+			continue; /* the next member */
+		curl_slist_free_all(headers);
+		headers = request_headers(tok);
+		explicit_bzero(tok, sizeof(tok));
+		if (!headers) {
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+		snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
+		setup_post(h, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		body_reset(&b);
+		sk.n = 0;
+		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service, &e, &n,
+				  &rev, NULL, &sk, err, errlen);
+		if (!rc)
+			ok_ep = i;
+		else
+			drop_token(f, &c, err);
+	}
+	if (!rc) {
+		l->revision = rev;
+		l->n = n;
+		l->e = e;
+		l->skipped = sk.n;
+	}
+out:
+	pthread_mutex_lock(&f->mu);
+	free(f->once.name);
+	f->once.name = strdup(service); /* NULL: the follow starts as any */
+	f->once.ok = rc == 0;
+	f->once.ep = ok_ep;
+	pthread_mutex_unlock(&f->mu);
+	free(post);
+	free(b.p);
+	curl_slist_free_all(headers);
+	if (h)
+		curl_easy_cleanup(h);
+	conf_free(&c);
+	return rc;
+}
+
+static void etcd_status(struct sy_follower *f, struct sy_follow_status *st)
+{
+	pthread_mutex_lock(&f->mu);
+	*st = f->st;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void etcd_close(struct sy_follower *f)
+{
+	struct fsvc *pending;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->quit = true;
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+	pthread_join(f->thread, NULL);
+	free_svcs(f, f->svcs);
+	for (pending = f->pending; pending;) {
+		struct fsvc *next = pending->next;
+
+		free(pending->name);
+		free(pending);
+		pending = next;
+	}
+	for (size_t i = 0; i < f->n_gone; i++)
+		free(f->gone[i]);
+	free(f->gone);
+	free(f->once.name);
+	curl_multi_cleanup(f->multi);
+	conf_free(&f->wanted);
+	conf_free(&f->conf);
+	explicit_bzero(f->token, sizeof(f->token));
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+	curl_global_cleanup();
+}
+
+const struct sy_follow_ops sy_etcd_follow_ops = {
+	.name = "etcd",
+	.open = etcd_open,
+	.configure = etcd_configure,
+	.follow = etcd_follow,
+	.unfollow = etcd_unfollow,
+	.refresh = etcd_refresh,
+	.read_once = etcd_read_once,
+	.status = etcd_status,
+	.close = etcd_close,
+};
