@@ -339,6 +339,11 @@ wait "$WATCH" 2>/dev/null
 if [ -s "$W/flap" ]; then
 	sy_fail "flap: live backends missing during or after the outage"
 	head "$W/flap"
+	# in order, what sy-control and agent A did (a flap seen once, not here)
+	echo "  sy-control:"
+	grep -E 'zookeeper|198\.18\.0\.11|settl' "$W/log" | tail -15 | sed 's/^/    /'
+	echo "  agent A:"
+	tail -8 "$W/agent-A.log" | sed 's/^/    /'
 else
 	sy_pass "no flap: A and the IPv6 backend present at each of $(cat "$W/polls") polls (backends and table), before, during and after the outage"
 fi
