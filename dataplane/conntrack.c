@@ -53,6 +53,19 @@ static inline bool tick_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
+/* An insert that must evict takes the candidate of the lowest rank: the
+ * earliest expiry, an entry seen again (SY_CT_SEEN) counted this much
+ * later. So in a full table a flow that is in use outlives flows that came
+ * once since (the sweep of ct_pressure_live: without it one active flow in
+ * a run could be the oldest of its four candidates and lose its backend);
+ * an entry seen long ago and idle since still goes before a new one. */
+#define SEEN_BONUS_MS 10000u
+
+static inline uint32_t evict_rank(const struct sy_ct_entry *e)
+{
+	return e->expires + ((e->backend & SY_CT_SEEN) ? SEEN_BONUS_MS : 0);
+}
+
 static inline bool live(const struct sy_ct_entry *e, uint32_t now)
 {
 	return e->expires && !tick_before(e->expires, now);
@@ -561,7 +574,7 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 			if (!live(e, now)) {
 				if (!expired)
 					expired = e;
-			} else if (!oldest || tick_before(e->expires, oldest->expires)) {
+			} else if (!oldest || tick_before(evict_rank(e), evict_rank(oldest))) {
 				oldest = e;
 			}
 		}

@@ -11,7 +11,8 @@
  * derived from the primary and a 16-bit tag of the hash, so an entry can be
  * moved between its two lines without rehashing its key. An insert whose
  * two lines are full first moves an occupant to its other line (up to two
- * moves deep), and only if that fails evicts the entry closest to expiry.
+ * moves deep), and only if that fails evicts the entry closest to expiry
+ * (a flow seen again counted younger: SY_CT_SEEN).
  * Both lines of a flow follow from its hash alone, so a staged burst
  * prefetches them before it looks (sy_ct_prefetch).
  *
@@ -40,7 +41,7 @@
 struct sy_ct_entry {
 	uint32_t expires;     /* ms tick; 0 = free */
 	uint32_t svc_version; /* service object `backend` is an index in */
-	uint32_t backend;     /* index in that service object */
+	uint32_t backend;     /* index in that service object; SY_CT_SEEN */
 	uint32_t uid;         /* backend uid (low 32 bits; unique in a region) */
 };
 
@@ -234,16 +235,32 @@ enum sy_ct_insert_result {
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how);
 
-/* Push the entry's expiry forward according to protocol and TCP flags.
+/* Bit 31 of an entry's backend: its flow was seen again after the packet
+ * that inserted it. When an insert must evict a live entry, one never seen
+ * again goes before one that was (conntrack.c, evict_rank): a scan of new
+ * flows (a sweep, a flood) replaces its own kind, not established flows.
+ * A service has far fewer backends than 2^31 (SY_MAGLEV_MAX_BACKENDS). */
+#define SY_CT_SEEN 0x80000000u
+
+/* The entry's backend index (without SY_CT_SEEN). */
+static inline uint32_t sy_ct_backend(const struct sy_ct_entry *e)
+{
+	return e->backend & ~SY_CT_SEEN;
+}
+
+/* Push the entry's expiry forward according to protocol and TCP flags; seen:
+ * the flow's packet after its first (a hit), 0 for the insert's own.
  * After sy_ct_insert() and the caller's writes, this makes the entry live:
  * it comes after them for other workers too (sy_ct_peek_other). */
 static inline void sy_ct_touch(const struct sy_conntrack *ct, struct sy_ct_entry *e,
-			       uint8_t proto, uint8_t tcp_flags, uint32_t now)
+			       uint8_t proto, uint8_t tcp_flags, uint32_t now, bool seen)
 {
 	uint32_t t = proto == 6 ? ((tcp_flags & 0x05) ? ct->to.tcp_fin_ms : ct->to.tcp_ms)
 				: ct->to.udp_ms;
 	uint32_t exp = now + t;
 
+	if (seen)
+		e->backend |= SY_CT_SEEN;
 	atomic_thread_fence(memory_order_release);
 	e->expires = exp ? exp : 1;
 }

@@ -95,7 +95,7 @@ static inline uint32_t entry_backend(const uint8_t *base, const struct sy_servic
 				     const struct sy_ct_entry *e)
 {
 	if (e->svc_version == (uint32_t)svc->version)
-		return e->backend;
+		return sy_ct_backend(e);
 	return sy_service_find_uid_lo(base, svc, e->uid);
 }
 
@@ -216,7 +216,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 
 	if (e) {
 		if (e->svc_version == (uint32_t)svc->version) {
-			idx = e->backend;
+			idx = sy_ct_backend(e);
 		} else {
 			/* Tables changed since: is our backend still in the set
 			 * (maybe draining, maybe at another index)? */
@@ -234,7 +234,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 			e->svc_version = (uint32_t)svc->version;
 		}
 		count(lb, SY_C_CT_HIT);
-		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
+		sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now, true);
 		return idx;
 	}
 	lb->chunk_misses++;
@@ -263,7 +263,7 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	e->uid = (uint32_t)sy_service_backends(lb->base, svc)[idx].uid;
 	e->svc_version = (uint32_t)svc->version;
 	e->backend = idx;
-	sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now);
+	sy_ct_touch(&lb->ct, e, p->proto, p->tcp_flags, lb->now, false);
 	sy_backend_conns_add(&lb->ct.conns, e->uid);
 	count(lb, SY_C_CT_NEW);
 	lb->vips[svc->slot].new_flows++;

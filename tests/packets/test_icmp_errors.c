@@ -350,7 +350,7 @@ static void *stress_owner(void *arg)
 			e->svc_version = s->svc_version;
 			e->backend = s->backend[k];
 		}
-		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, now);
+		sy_ct_touch(&s->ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, now, false);
 	}
 	return NULL;
 }
