@@ -12,6 +12,7 @@
  *   source_util.c      what sources share (the thread, buffers, back-off, errors)
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
+ *   source_follow.c    a source on a registry's follower (follow.h), for:
  *   source_etcd.c      etcd's range + watch (control/registry/etcd_follow.c's thread)
  *   parse_etcd.c       a registry entry as an instance; the parser of etcd's
  *                      answers the source used before the follower (fuzzed)

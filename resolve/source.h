@@ -6,15 +6,18 @@
  * sy_service_update / sy_resolve_set_reachable (resolve_internal.h).
  *
  *   source_embedded.c  sy-control's embedded registry (blocking queries)
+ *   source_follow.c    a source on a registry's follower
+ *                      (control/registry/follow.h): the adapter the next
+ *                      two share, each only its kind (source_follow.h)
  *   source_etcd.c      etcd (range + watch, sy-control's key layout;
  *                      control/registry/etcd_follow.c)
  *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_follow.c)
  *   source_util.c      what they share: the clock, errors; the embedded
  *                      source's thread, answer buffers, back-off
  *
- * A new source (Consul, Kubernetes) is one file with its ops, its config
- * fields in resolve.h, one line in resolver.c's choice and one in
- * meson.build.
+ * A new source (Consul, Kubernetes) with a follower is its kind (one small
+ * file: the follower's ops and configuration), its config fields in
+ * resolve.h, one line in resolver.c's choice and one in meson.build.
  */
 #ifndef SY_RESOLVE_SOURCE_H
 #define SY_RESOLVE_SOURCE_H
