@@ -9,7 +9,7 @@
  *               (WRR sequence, Maglev table), reclaiming old ones
  *   pick.c      the pickers and passive health
  *   source.h    what a registry source is (its ops, the list it reads)
- *   source_util.c      what sources share (the thread, buffers, back-off, errors)
+ *   source_util.c      what sources share (the thread, back-off, errors)
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  *   source_follow.c    a source on a registry's follower (follow.h), for:
@@ -141,15 +141,7 @@ static inline void sy_snap_release(struct sy_slot *slot)
 bool sy_snap_held(sy_resolver *r, const struct sy_snap *p);
 
 /* source_util.c */
-#define SY_SOURCE_BODY_MAX (16u << 20) /* an answer above this is refused */
-struct sy_source_body {
-	char *p;
-	size_t len, cap;
-	bool too_big;
-};
 uint64_t sy_source_mono_ms(void);
-size_t sy_source_body_write(char *data, size_t size, size_t nmemb, void *arg); /* curl's */
-void sy_source_body_reset(struct sy_source_body *b);
 void sy_source_set_error(sy_resolve_service *s, const char *msg); /* "" when fine */
 /* Endpoint failover and back-off: a failure moves to the next endpoint at
  * once; after a whole round failed, the next waits backoff_ms (doubling

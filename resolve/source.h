@@ -13,7 +13,8 @@
  *                      control/registry/etcd_follow.c)
  *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_follow.c)
  *   source_util.c      what they share: the clock, errors; the embedded
- *                      source's thread, answer buffers, back-off
+ *                      source's thread, back-off (answer buffers:
+ *                      control/registry/http_body.h)
  *
  * A new source (Consul, Kubernetes) with a follower is its kind (one small
  * file: the follower's ops and configuration), its config fields in

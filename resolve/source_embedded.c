@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 
+#include "http_body.h"
 #include "parse_embedded.h"
 #include "resolve_internal.h"
 
@@ -37,7 +38,7 @@
 /* One service's watch: at most one request in flight. */
 struct sy_watch {
 	struct sy_source_watch w; /* .retry.endpoint: the registry asked now */
-	struct sy_source_body body;
+	struct sy_http_body body;
 	char errbuf[CURL_ERROR_SIZE];
 	char url[1024];
 	bool have_index;       /* index: the revision of the list held */
@@ -192,7 +193,7 @@ static void build_url(CURL *e, const struct sy_source *src, unsigned url_i, cons
 	curl_free(esc);
 }
 
-static void setup_easy(CURL *e, const struct sy_source *src, const char *url, struct sy_source_body *b,
+static void setup_easy(CURL *e, const struct sy_source *src, const char *url, struct sy_http_body *b,
 		       char *errbuf, uint32_t timeout_ms)
 {
 	curl_easy_reset(e);
@@ -202,17 +203,17 @@ static void setup_easy(CURL *e, const struct sy_source *src, const char *url, st
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS));
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_source_body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	if (src->headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, src->headers);
-	sy_source_body_reset(b);
+	sy_http_body_reset(b);
 	errbuf[0] = 0;
 }
 
 /* A finished transfer: 0 and *a, or -1 with why in err. */
-static int read_answer(CURL *e, CURLcode cc, const struct sy_source_body *b, const char *errbuf,
+static int read_answer(CURL *e, CURLcode cc, const struct sy_http_body *b, const char *errbuf,
 		       const char *url, const char *name, struct sy_source_list *a,
 		       char *err, size_t errlen)
 {
@@ -250,7 +251,7 @@ static int embedded_fetch(sy_resolver *r, const char *name, struct sy_source_lis
 	struct sy_source *src = r->source;
 	uint64_t deadline = sy_source_mono_ms() + r->cfg.fetch_timeout_ms;
 	char errbuf[CURL_ERROR_SIZE], url[1024];
-	struct sy_source_body b = { 0 };
+	struct sy_http_body b = { 0 };
 	CURL *e = curl_easy_init();
 	int rc = -1;
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * What every registry source of the resolver needs (source.h): its thread
- * (libcurl's multi interface), a growing answer buffer, the source's error
- * per service, the monotonic clock and the retry back-off.
+ * (libcurl's multi interface), the source's error per service, the
+ * monotonic clock and the retry back-off. An answer's buffer is the
+ * registry client's (control/registry/http_body.h).
  */
 #include <stdio.h>
 #include <time.h>
@@ -17,41 +18,6 @@ uint64_t sy_source_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-size_t sy_source_body_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sy_source_body *b = arg;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > SY_SOURCE_BODY_MAX) {
-		b->too_big = true;
-		return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
-
-void sy_source_body_reset(struct sy_source_body *b)
-{
-	b->len = 0;
-	b->too_big = false;
-	if (b->p)
-		b->p[0] = 0;
 }
 
 void sy_source_set_error(sy_resolve_service *s, const char *msg)

@@ -50,13 +50,13 @@
 #include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "follow.h"
+#include "http_body.h"
 #include "netaddr.h" /* sy_format_endpoint */
 
 #define TICK_MS 1000          /* the sink's tick by default */
 #define POLL_MS 100           /* the thread looks at its watches' clocks */
 #define SHORT_STREAM_MS 1000  /* a watch that ended sooner counts as a failure */
 #define KEEPALIVE_S 2L        /* TCP keepalive idle and interval of a watch */
-#define BODY_MAX (16u << 20)  /* an answer (a watch line) above this is refused */
 #define DEFAULT_PREFIX "/switchyard/services/"
 
 struct conf {
@@ -64,12 +64,6 @@ struct conf {
 	char **eps;               /* "http://H:P", no trailing '/' */
 	unsigned n_eps;
 	uint32_t timeout_ms, retry_initial_ms, retry_max_ms, renew_after_ms;
-};
-
-struct body {
-	char *p;
-	size_t len, cap;
-	bool too_big;
 };
 
 /* A set of keys (few: a service's keys that are no backend). */
@@ -98,7 +92,7 @@ struct fsvc {
 	CURL *easy;
 	bool in_flight;
 	enum phase phase;
-	struct body body;          /* a range answer; a watch's unfinished line */
+	struct sy_http_body body;          /* a range answer; a watch's unfinished line */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	char url[600];
@@ -146,40 +140,6 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static size_t body_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > BODY_MAX) {
-		b->too_big = true;
-		return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (!(p = realloc(b->p, cap)))
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
-
-static void body_reset(struct body *b)
-{
-	b->len = 0;
-	b->too_big = false;
-	if (b->p)
-		b->p[0] = 0;
 }
 
 static void conf_free(struct conf *c)
@@ -303,7 +263,7 @@ static int get_token(struct sy_follower *f, const struct conf *c, unsigned ep, u
 		     char *tok, size_t tlen, char *err, size_t errlen)
 {
 	char url[600], errbuf[CURL_ERROR_SIZE], why[200];
-	struct body b = { 0 };
+	struct sy_http_body b = { 0 };
 	struct curl_slist *headers;
 	CURL *e;
 	char *post;
@@ -331,7 +291,7 @@ static int get_token(struct sy_follower *f, const struct conf *c, unsigned ep, u
 		return snprintf(err, errlen, "out of memory"), -1;
 	}
 	setup_post(e, headers, url, post, errbuf, timeout_ms, timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 	cc = curl_easy_perform(e);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -539,7 +499,7 @@ out:
 
 /* A finished range read: 0 and the list (and its keys that are no
  * backend into bad, unless NULL), or -1 with why in err. */
-static int range_result(CURL *h, CURLcode cc, const struct body *b, const char *errbuf,
+static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, const char *errbuf,
 			const char *url, const char *prefix, const char *service,
 			struct sy_etcd_entry **e, size_t *n, uint64_t *rev, struct keys *bad,
 			struct skips *sk, char *err, size_t errlen)
@@ -717,11 +677,11 @@ fail:
 static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct fsvc *v = arg;
-	struct body *b = &v->body;
+	struct sy_http_body *b = &v->body;
 	size_t n = size * nmemb, start = 0;
 
 	v->last_data_ms = mono_ms();
-	if (body_write(data, size, nmemb, b) != n) {
+	if (sy_http_body_write(data, size, nmemb, b) != n) {
 		snprintf(v->why, sizeof(v->why), "watch: a line longer than 16 MiB");
 		v->verdict = V_FAIL;
 		return 0;
@@ -778,9 +738,9 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 		return;
 	}
 	setup_post(v->easy, v->headers, v->url, v->post, v->errbuf, t, v->phase == PH_RANGE ? t : 0);
-	body_reset(&v->body);
+	sy_http_body_reset(&v->body);
 	if (v->phase == PH_RANGE) {
-		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, body_write);
+		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 		curl_easy_setopt(v->easy, CURLOPT_WRITEDATA, &v->body);
 	} else {
 		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, on_watch_data);
@@ -1231,7 +1191,7 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, tok[512];
 	struct skips sk = { 0 };
 	struct sy_etcd_entry *e = NULL;
-	struct body b = { 0 };
+	struct sy_http_body b = { 0 };
 	struct curl_slist *headers = NULL;
 	struct conf c;
 	CURL *h = NULL;
@@ -1276,9 +1236,9 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 		}
 		snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
 		setup_post(h, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-		body_reset(&b);
+		sy_http_body_reset(&b);
 		sk.n = 0;
 		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service, &e, &n,
 				  &rev, NULL, &sk, err, errlen);
