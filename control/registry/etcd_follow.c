@@ -17,9 +17,9 @@
  *   watch  POST /v3/watch from that revision + 1: a stream of JSON lines,
  *          each line's puts and deletes applied to the follower's own copy
  *          and the whole list delivered at once.
- * A compacted watch (canceled with compact_revision) reads again; a stream
- * that ended (etcd stopped, a member left) reads again on the next endpoint
- * (a note); a watch silent for renew_after_ms is started anew from the
+ * A compacted watch (canceled with compact_revision) reads again (a note);
+ * a stream that ended (etcd stopped, a member left) resumes from the
+ * revision held on the next endpoint (a note); a watch silent for renew_after_ms is started anew from the
  * revision held; TCP keepalives find a member that vanished without
  * closing. A failed request (no connection, a timeout, an error answer, an
  * answer that does not parse) tries the next endpoint at once (a note);
@@ -61,6 +61,7 @@
 
 struct conf {
 	char *servers, *prefix, *user, *password_file;
+	char *ca_file, *cert_file, *key_file; /* TLS: NULL = the system's CAs, no client certificate */
 	char **eps;               /* "http://H:P", no trailing '/' */
 	unsigned n_eps;
 	uint32_t timeout_ms, retry_initial_ms, retry_max_ms, renew_after_ms;
@@ -151,6 +152,9 @@ static void conf_free(struct conf *c)
 	free(c->prefix);
 	free(c->user);
 	free(c->password_file);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -190,6 +194,9 @@ static int conf_copy(struct conf *dst, const struct sy_follow_conf *src)
 	dst->prefix = strdup(src->prefix && *src->prefix ? src->prefix : DEFAULT_PREFIX);
 	dst->user = dup_or_null(src->user);
 	dst->password_file = dup_or_null(src->password_file);
+	dst->ca_file = dup_or_null(src->ca_file);
+	dst->cert_file = dup_or_null(src->cert_file);
+	dst->key_file = dup_or_null(src->key_file);
 	dst->timeout_ms = src->request_timeout_ms ? src->request_timeout_ms : 2000;
 	dst->retry_initial_ms = src->retry_initial_ms ? src->retry_initial_ms : 500;
 	dst->retry_max_ms = src->retry_max_ms > dst->retry_initial_ms ? src->retry_max_ms
@@ -200,7 +207,10 @@ static int conf_copy(struct conf *dst, const struct sy_follow_conf *src)
 		oom |= add_endpoint(dst, u) != 0;
 	free(list);
 	if (oom || (dst->servers && !list) || !dst->prefix || (src->user && *src->user && !dst->user) ||
-	    (src->password_file && *src->password_file && !dst->password_file)) {
+	    (src->password_file && *src->password_file && !dst->password_file) ||
+	    (src->ca_file && *src->ca_file && !dst->ca_file) ||
+	    (src->cert_file && *src->cert_file && !dst->cert_file) ||
+	    (src->key_file && *src->key_file && !dst->key_file)) {
 		conf_free(dst);
 		return -1;
 	}
@@ -214,14 +224,15 @@ static int conf_dup(struct conf *dst, const struct conf *c)
 		.servers = c->servers, .prefix = c->prefix, .request_timeout_ms = c->timeout_ms,
 		.retry_initial_ms = c->retry_initial_ms, .retry_max_ms = c->retry_max_ms,
 		.renew_after_ms = c->renew_after_ms, .user = c->user,
-		.password_file = c->password_file,
+		.password_file = c->password_file, .ca_file = c->ca_file, .cert_file = c->cert_file,
+		.key_file = c->key_file,
 	};
 
 	return conf_copy(dst, &fc);
 }
 
-static void setup_post(CURL *e, struct curl_slist *headers, const char *url, const char *post,
-		       char *errbuf, uint32_t connect_ms, uint32_t total_ms)
+static void setup_post(CURL *e, const struct conf *c, struct curl_slist *headers, const char *url,
+		       const char *post, char *errbuf, uint32_t connect_ms, uint32_t total_ms)
 {
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -234,6 +245,12 @@ static void setup_post(CURL *e, struct curl_slist *headers, const char *url, con
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total_ms); /* 0: none (a watch) */
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_file) { /* with its key: the configuration has both or neither */
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	}
 	errbuf[0] = 0;
 }
 
@@ -290,7 +307,7 @@ static int get_token(struct sy_follower *f, const struct conf *c, unsigned ep, u
 		free(post);
 		return snprintf(err, errlen, "out of memory"), -1;
 	}
-	setup_post(e, headers, url, post, errbuf, timeout_ms, timeout_ms);
+	setup_post(e, c, headers, url, post, errbuf, timeout_ms, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 	cc = curl_easy_perform(e);
@@ -605,6 +622,31 @@ static int apply(struct fsvc *v, const struct change *ch, size_t n)
 	return 0;
 }
 
+/* The changes that concern backends, to a sink that takes them one by one
+ * (sink.changed); the whole list if out of memory. */
+static void tell_changes(struct sy_follower *f, struct fsvc *v, const struct change *ch, size_t n)
+{
+	struct sy_follow_change *c = malloc((n ? n : 1) * sizeof(*c));
+	size_t m = 0;
+
+	if (!c) {
+		deliver(f, v, v->bad.n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].got) /* -1: a key no longer a backend's: it leaves */
+			c[m++] = (struct sy_follow_change){ .gone = ch[i].gone || ch[i].got == -1,
+							    .e = ch[i].e };
+	if (m) {
+		uint32_t ms = f->sink.changed(f->sink.ctx, v->name, v->svc, v->rev, c, m);
+		uint64_t at = mono_ms() + ms;
+
+		if (ms && at < f->tick_at) /* it holds changes: a tick soon applies them */
+			f->tick_at = at;
+	}
+	free(c);
+}
+
 /* One line of the watch stream (in curl's write callback). */
 static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *line, size_t len)
 {
@@ -625,6 +667,10 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 		goto fail;
 	case SY_ETCD_WATCH_COMPACTED:
 		v->verdict = V_RELIST; /* the events we missed are gone: read again */
+		snprintf(err, sizeof(err),
+			 "watch revision compacted; listing again (wanted %" PRIu64 ", compacted up to %" PRIu64 ")",
+			 v->rev + 1, (uint64_t)w.compact_revision);
+		note(f, v, err);
 		json_decref(j);
 		return;
 	case SY_ETCD_WATCH_EVENTS:
@@ -661,7 +707,10 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 		} else {
 			if (revision > v->rev)
 				v->rev = revision;
-			deliver(f, v, v->bad.n);
+			if (f->sink.changed)
+				tell_changes(f, v, ch, n);
+			else
+				deliver(f, v, v->bad.n);
 		}
 	}
 	free(ch);
@@ -737,7 +786,7 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 		on_failure(f, v, "out of memory for a request");
 		return;
 	}
-	setup_post(v->easy, v->headers, v->url, v->post, v->errbuf, t, v->phase == PH_RANGE ? t : 0);
+	setup_post(v->easy, c, v->headers, v->url, v->post, v->errbuf, t, v->phase == PH_RANGE ? t : 0);
 	sy_http_body_reset(&v->body);
 	if (v->phase == PH_RANGE) {
 		curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, sy_http_body_write);
@@ -831,8 +880,9 @@ static void watch_done(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool 
 		on_failure(f, v, err);
 		return;
 	}
-	/* the stream ended (etcd stopped, a member left): read again, on the
-	 * next endpoint; a stream that keeps ending at once backs off */
+	/* the stream ended (etcd stopped, a member left): resume from the
+	 * revision held, on the next endpoint (no event is lost: a compacted
+	 * revision reads again); a stream that keeps ending at once backs off */
 	snprintf(err, sizeof(err), "POST %.100s: the watch stream ended (%.100s)", v->url,
 		 cc != CURLE_OK ? (v->errbuf[0] ? v->errbuf : curl_easy_strerror(cc)) : "closed");
 	if (mono_ms() - v->started_ms < SHORT_STREAM_MS) {
@@ -840,7 +890,6 @@ static void watch_done(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool 
 		return;
 	}
 	note(f, v, err);
-	v->phase = PH_RANGE;
 	v->ep = (v->ep + 1) % f->conf.n_eps;
 	v->retry_at = 0;
 }
@@ -1235,7 +1284,7 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 			break;
 		}
 		snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
-		setup_post(h, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
+		setup_post(h, &c, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		sy_http_body_reset(&b);

@@ -47,6 +47,12 @@ struct sy_follow_conf {
 	 * NULL: none. */
 	const char *user;
 	const char *password_file;
+	/* TLS, where the registry speaks it (etcd over https): the CA that
+	 * signs the servers' certificates (NULL: the system's) and a client
+	 * certificate with its key (both or neither). */
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
 };
 
 /* One service's list as read. */
@@ -58,11 +64,26 @@ struct sy_follow_list {
 				      * keys that are not, as of the list) */
 };
 
+/* One change of a watched service: a backend put (e as it is now), or gone
+ * (deleted, or its value no longer a backend's: only e.id is set). */
+struct sy_follow_change {
+	bool gone;
+	struct sy_etcd_entry e;
+};
+
 struct sy_follow_sink {
 	void *ctx;
 	/* A followed service's whole list: after every (re)connection, every
 	 * change, and refresh. */
 	void (*listed)(void *ctx, const char *service, void *svc, const struct sy_follow_list *l);
+	/* May be NULL. Where the registry tells changes (etcd's watch), a
+	 * sink that has this gets each answer's changes, in order, instead of
+	 * the whole list after each: a flood of single changes then costs
+	 * what they change, not the list's size each. Every read of a whole
+	 * list still comes by listed. Returns the ms until it wants a tick
+	 * (it holds changes it could not apply yet), or 0. */
+	uint32_t (*changed)(void *ctx, const char *service, void *svc, uint64_t revision,
+			    const struct sy_follow_change *c, size_t n);
 	/* The registry answers again (where: "SERVERS session 0x... new_session=yes
 	 * timeout_ms=N" for a log line): every service is listed anew next.
 	 * etcd: where is "endpoints=... endpoint=...", said when a read

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * A backend source on a registry's follower (control/registry/follow.h):
+ * source_follow.c is the one adapter from a follower's sink to the daemon's
+ * state, for every registry that has a follower; a registry kind adds only
+ * what is its own: its follower, how the daemon's configuration becomes the
+ * follower's, and the words of its log lines.
+ *
+ *   source_etcd.c       etcd (control/registry/etcd_follow.c)
+ *   source_zookeeper.c  ZooKeeper (control/registry/zk_follow.c)
+ *
+ * What the adapter does, for every kind:
+ *   - follows exactly the services with `source: <kind>`, and makes each
+ *     one's backends of that source match its registry: a whole list
+ *     reconciles (removals first, so that room at a capped service goes to
+ *     entries refused before); a follower that tells changes one by one
+ *     (etcd's watch) has them piled up and applied together in one locked
+ *     section, when d->lock is free or the pile is full, so one publish
+ *     takes many;
+ *   - while the registry is out of reach, fail-static: the services keep
+ *     their last known set (sy_source_set_reachable false); when every
+ *     service is listed again they are reachable. After an outage a kind
+ *     may defer removals for a while (settle_ms: ZooKeeper's agents
+ *     re-create their znodes within one session timeout), so that a backend
+ *     present before and after an outage never leaves in between;
+ *   - a service at its cap that lost a backend lists again (at most every
+ *     5 s): a change feed says nothing more of the entries it refused;
+ *   - malformed entries are logged (level=warn) and counted, never fatal.
+ *
+ * Locks: d->lock before the adapter's own mutex, never the other way. The
+ * sink's calls come from the follower's thread.
+ */
+#ifndef SY_CONTROL_SOURCE_FOLLOW_H
+#define SY_CONTROL_SOURCE_FOLLOW_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "follow.h"
+#include "source.h"
+
+struct sy_follow_source_kind {
+	const char *name;              /* "etcd": log lines, status */
+	enum sy_config_source source;  /* services with `source: <name>` */
+	enum sy_be_source src;         /* what their backends are marked */
+	const struct sy_follow_ops *ops;
+	/* The registry's block of the configuration: enabled, and as the
+	 * follower's (fc's strings point into cfg). */
+	bool (*enabled)(const struct sy_config *cfg);
+	void (*conf)(const struct sy_config *cfg, struct sy_follow_conf *fc);
+	/* Removals deferred this long after the registry answers again
+	 * following an outage (0: none). */
+	uint32_t (*settle_ms)(const struct sy_config *cfg);
+	/* A failed listing of one service (lost(service)) means the registry
+	 * is out of reach (etcd: every endpoint failed), not that service
+	 * alone (ZooKeeper: its session says so). */
+	bool service_loss_is_outage;
+	/* Log and status words: the warn line of a malformed entry ("etcd:
+	 * key or value ignored"), the field that names the entry ("key"), and
+	 * the status's count of them ("invalid keys ignored"). */
+	const char *malformed_msg, *entry_field, *malformed_count;
+};
+
+/* A kind's state: one per source, static in its file. */
+struct sy_follow_source {
+	const struct sy_follow_source_kind *kind;
+	pthread_mutex_t mu;
+	struct sy_daemon *d;
+	struct sy_follower *f; /* NULL until started (and enabled) */
+	bool started;
+	/* followed service names (d->lock: configured, start, stop) */
+	char (*names)[SY_NAME_MAX];
+	size_t n_names;
+	/* the pile of changes (the follower's thread only) */
+	struct sy_follow_change *pile;
+	size_t n_pile, cap_pile;
+	/* under mu */
+	bool reachable;        /* as told to the daemon */
+	bool ever_synced;      /* every service was listed once in this process */
+	bool lost;             /* the registry was lost since (an outage) */
+	bool capped;           /* an entry was refused at a cap since the last relist */
+	uint64_t settle_until; /* removals deferred until then (0: none) */
+	uint64_t relist_at, relisted_ms;
+	uint32_t settle_ms;
+	uint64_t malformed, down_since_ms;
+	char why[200];         /* why it was lost last */
+};
+
+#define SY_FOLLOW_SOURCE_INIT(k) { .kind = (k), .mu = PTHREAD_MUTEX_INITIALIZER }
+
+/* A kind's sy_source operations are these, on its state. */
+int sy_follow_source_start(struct sy_follow_source *a, struct sy_daemon *d, char *err,
+			   size_t errlen);
+void sy_follow_source_configured(struct sy_follow_source *a, struct sy_daemon *d);
+void sy_follow_source_stop(struct sy_follow_source *a, struct sy_daemon *d);
+void sy_follow_source_describe(struct sy_follow_source *a, struct sy_daemon *d, char *buf,
+			       size_t len, bool *up);
+
+#endif
