@@ -136,7 +136,7 @@ static json_t *status_json(struct sy_daemon *d)
 		char text[256];
 		bool up;
 
-		(*src)->describe(d, text, sizeof(text), &up);
+		(*src)->describe(*src, d, text, sizeof(text), &up);
 		json_object_set_new(sources, (*src)->name, json_pack("{s:b, s:s}", "up", up, "state", text));
 	}
 	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o}",

@@ -224,7 +224,7 @@ static int preflight(struct sy_daemon *d, const struct sy_config *cfg, char *err
 static int start_sources(struct sy_daemon *d, char *err, size_t errlen)
 {
 	for (const struct sy_source *const *s = sy_sources; *s; s++)
-		if ((*s)->start && (*s)->start(d, err, errlen))
+		if ((*s)->start && (*s)->start(*s, d, err, errlen))
 			return -1;
 	return 0;
 }
@@ -233,7 +233,7 @@ static void stop_sources(struct sy_daemon *d)
 {
 	for (const struct sy_source *const *s = sy_sources; *s; s++)
 		if ((*s)->stop)
-			(*s)->stop(d);
+			(*s)->stop(*s, d);
 }
 
 static void usage(FILE *f)

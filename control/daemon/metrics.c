@@ -423,7 +423,7 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 		char text[256];
 		bool up;
 
-		(*src)->describe(d, text, sizeof(text), &up);
+		(*src)->describe(*src, d, text, sizeof(text), &up);
 		l = (struct labels){ 0 };
 		sample(b, "switchyard_source_up", label(&l, "source", (*src)->name), up);
 	}

@@ -19,12 +19,14 @@ struct sy_source {
 	enum sy_config_source kind;    /* services with `source: <name>` */
 	/* After the first configuration is applied; may start threads or
 	 * listeners. 0, or -1 with err. */
-	int (*start)(struct sy_daemon *d, char *err, size_t errlen);
+	int (*start)(const struct sy_source *self, struct sy_daemon *d, char *err, size_t errlen);
 	/* After a configuration (re)load was applied; d->lock held. */
-	void (*configured)(struct sy_daemon *d);
-	void (*stop)(struct sy_daemon *d);
+	void (*configured)(const struct sy_source *self, struct sy_daemon *d);
+	void (*stop)(const struct sy_source *self, struct sy_daemon *d);
 	/* One line for `syctl status` and /metrics: "up: listening on ...". */
-	void (*describe)(struct sy_daemon *d, char *buf, size_t len, bool *up);
+	void (*describe)(const struct sy_source *self, struct sy_daemon *d, char *buf, size_t len,
+			 bool *up);
+	void *state;                   /* the source's own (a follower kind's: source_follow.h) */
 };
 
 /* Every source this build has, NULL-terminated. */

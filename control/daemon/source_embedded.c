@@ -222,8 +222,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	sy_http_completed(guard, c, con_cls, toe);
 }
 
-static int start(struct sy_daemon *d, char *err, size_t errlen)
+static int start(const struct sy_source *self, struct sy_daemon *d, char *err, size_t errlen)
 {
+	(void)self;
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
 	int fd;
 
@@ -275,8 +276,9 @@ static int start(struct sy_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-static void stop(struct sy_daemon *d)
+static void stop(const struct sy_source *self, struct sy_daemon *d)
 {
+	(void)self;
 	/* parked watchers are answered first: MHD must not stop with
 	 * suspended connections, and their clients learn at once */
 	sy_registry_watch_stop(d);
@@ -288,13 +290,16 @@ static void stop(struct sy_daemon *d)
 	sy_registry_watch_free(d);
 }
 
-static void configured(struct sy_daemon *d)
+static void configured(const struct sy_source *self, struct sy_daemon *d)
 {
+	(void)self;
 	sy_registry_watch_configured(d);
 }
 
-static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
+static void describe(const struct sy_source *self, struct sy_daemon *d, char *buf, size_t len,
+		     bool *up)
 {
+	(void)self;
 	const struct sy_config_embedded *e = &d->cfg->registry.embedded;
 	bool local = e->enabled && sy_addr_is_local(e->listen_family, e->listen_addr);
 	size_t n;

@@ -71,33 +71,6 @@ static const struct sy_follow_source_kind etcd_kind = {
 	.malformed_count = "invalid keys ignored",
 };
 
-static struct sy_follow_source etcd = SY_FOLLOW_SOURCE_INIT(&etcd_kind);
+static struct sy_follow_source etcd = SY_FOLLOW_SOURCE_STATE(&etcd_kind);
 
-static int start(struct sy_daemon *d, char *err, size_t errlen)
-{
-	return sy_follow_source_start(&etcd, d, err, errlen);
-}
-
-static void configured(struct sy_daemon *d)
-{
-	sy_follow_source_configured(&etcd, d);
-}
-
-static void stop(struct sy_daemon *d)
-{
-	sy_follow_source_stop(&etcd, d);
-}
-
-static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
-{
-	sy_follow_source_describe(&etcd, d, buf, len, up);
-}
-
-const struct sy_source sy_source_etcd = {
-	.name = "etcd",
-	.kind = SY_SOURCE_ETCD,
-	.start = start,
-	.configured = configured,
-	.stop = stop,
-	.describe = describe,
-};
+const struct sy_source sy_source_etcd = SY_FOLLOW_SOURCE("etcd", SY_SOURCE_ETCD, &etcd);

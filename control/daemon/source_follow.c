@@ -17,7 +17,7 @@
 
 #define CHUNK 1024            /* changes applied per d->lock section */
 #define LOG_EACH_MAX 32       /* more changes than this in one go: one summary line */
-#define PILE_MAX 8192         /* changes read ahead of d->lock at most */
+#define PILE_MAX 8192         /* changes read ahead of d->lock at most (one watch answer's may be more) */
 #define PILE_WAIT_MS 2        /* a pile waiting for d->lock is tried again this soon */
 #define RELIST_CAPPED_MS 5000 /* room at a capped service: list again, at most this often */
 
@@ -290,10 +290,10 @@ static uint32_t on_changed(void *ctx, const char *service, void *svc, uint64_t r
 		}
 		a->pile[a->n_pile] = c[i];
 		snprintf(a->pile[a->n_pile].e.service, sizeof(a->pile[0].e.service), "%s", service);
-		if (++a->n_pile >= PILE_MAX)
-			flush(a, true);
+		a->n_pile++;
 	}
-	flush(a, false);
+	/* one answer's changes stay together: one section, one publish */
+	flush(a, a->n_pile >= PILE_MAX);
 	return a->n_pile ? PILE_WAIT_MS : 0; /* the tick applies what waits */
 }
 
@@ -443,8 +443,9 @@ static int launch(struct sy_follow_source *a, struct sy_daemon *d, char *err, si
 }
 
 /* d->lock held (or start-up, single-threaded). */
-void sy_follow_source_configured(struct sy_follow_source *a, struct sy_daemon *d)
+void sy_follow_source_configured(const struct sy_source *self, struct sy_daemon *d)
 {
+	struct sy_follow_source *a = self->state;
 	bool enabled = a->kind->enabled(d->cfg);
 	char (*names)[SY_NAME_MAX] = NULL;
 	struct sy_follow_conf fc;
@@ -500,9 +501,11 @@ void sy_follow_source_configured(struct sy_follow_source *a, struct sy_daemon *d
 	}
 }
 
-int sy_follow_source_start(struct sy_follow_source *a, struct sy_daemon *d, char *err,
+int sy_follow_source_start(const struct sy_source *self, struct sy_daemon *d, char *err,
 			   size_t errlen)
 {
+	struct sy_follow_source *a = self->state;
+
 	a->d = d;
 	a->started = true;
 	pthread_mutex_lock(&a->mu);
@@ -513,8 +516,10 @@ int sy_follow_source_start(struct sy_follow_source *a, struct sy_daemon *d, char
 	return launch(a, d, err, errlen);
 }
 
-void sy_follow_source_stop(struct sy_follow_source *a, struct sy_daemon *d)
+void sy_follow_source_stop(const struct sy_source *self, struct sy_daemon *d)
 {
+	struct sy_follow_source *a = self->state;
+
 	(void)d;
 	if (a->f)
 		a->kind->ops->close(a->f); /* joins its thread: d->lock is not held here */
@@ -528,9 +533,10 @@ void sy_follow_source_stop(struct sy_follow_source *a, struct sy_daemon *d)
 }
 
 /* d->lock held */
-void sy_follow_source_describe(struct sy_follow_source *a, struct sy_daemon *d, char *buf,
+void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d, char *buf,
 			       size_t len, bool *up)
 {
+	struct sy_follow_source *a = self->state;
 	struct sy_follow_status st = { 0 };
 	struct sy_follow_conf fc;
 	size_t nsvc = 0;

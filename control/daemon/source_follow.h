@@ -88,14 +88,28 @@ struct sy_follow_source {
 	char why[200];         /* why it was lost last */
 };
 
-#define SY_FOLLOW_SOURCE_INIT(k) { .kind = (k), .mu = PTHREAD_MUTEX_INITIALIZER }
+/* A kind's state and its sy_source, in its file:
+ *
+ *   static struct sy_follow_source etcd = SY_FOLLOW_SOURCE_STATE(&etcd_kind);
+ *   const struct sy_source sy_source_etcd = SY_FOLLOW_SOURCE("etcd", SY_SOURCE_ETCD, &etcd);
+ *
+ * (name and source as in the kind: a constant expression needs them here)
+ */
+#define SY_FOLLOW_SOURCE_STATE(k) { .kind = (k), .mu = PTHREAD_MUTEX_INITIALIZER }
+#define SY_FOLLOW_SOURCE(name_, source_, st)                                              \
+	{                                                                                 \
+		.name = (name_), .kind = (source_), .start = sy_follow_source_start,       \
+		.configured = sy_follow_source_configured, .stop = sy_follow_source_stop,  \
+		.describe = sy_follow_source_describe, .state = (st),                      \
+	}
 
-/* A kind's sy_source operations are these, on its state. */
-int sy_follow_source_start(struct sy_follow_source *a, struct sy_daemon *d, char *err,
+/* The sy_source operations of every follower kind (self->state: its
+ * struct sy_follow_source). */
+int sy_follow_source_start(const struct sy_source *self, struct sy_daemon *d, char *err,
 			   size_t errlen);
-void sy_follow_source_configured(struct sy_follow_source *a, struct sy_daemon *d);
-void sy_follow_source_stop(struct sy_follow_source *a, struct sy_daemon *d);
-void sy_follow_source_describe(struct sy_follow_source *a, struct sy_daemon *d, char *buf,
+void sy_follow_source_configured(const struct sy_source *self, struct sy_daemon *d);
+void sy_follow_source_stop(const struct sy_source *self, struct sy_daemon *d);
+void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d, char *buf,
 			       size_t len, bool *up);
 
 #endif

@@ -5,8 +5,9 @@
 
 #include "source.h"
 
-static void configured(struct sy_daemon *d)
+static void configured(const struct sy_source *self, struct sy_daemon *d)
 {
+	(void)self;
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
 		const struct sy_config_service *cs = &d->cfg->services[s->cfg_index];
@@ -31,8 +32,10 @@ static void configured(struct sy_daemon *d)
 	}
 }
 
-static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
+static void describe(const struct sy_source *self, struct sy_daemon *d, char *buf, size_t len,
+		     bool *up)
 {
+	(void)self;
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->n_svc; i++)

@@ -68,33 +68,7 @@ static const struct sy_follow_source_kind zk_kind = {
 	.malformed_count = "malformed znodes ignored",
 };
 
-static struct sy_follow_source zk = SY_FOLLOW_SOURCE_INIT(&zk_kind);
+static struct sy_follow_source zk = SY_FOLLOW_SOURCE_STATE(&zk_kind);
 
-static int start(struct sy_daemon *d, char *err, size_t errlen)
-{
-	return sy_follow_source_start(&zk, d, err, errlen);
-}
-
-static void configured(struct sy_daemon *d)
-{
-	sy_follow_source_configured(&zk, d);
-}
-
-static void stop(struct sy_daemon *d)
-{
-	sy_follow_source_stop(&zk, d);
-}
-
-static void describe(struct sy_daemon *d, char *buf, size_t len, bool *up)
-{
-	sy_follow_source_describe(&zk, d, buf, len, up);
-}
-
-const struct sy_source sy_source_zookeeper = {
-	.name = "zookeeper",
-	.kind = SY_SOURCE_ZOOKEEPER,
-	.start = start,
-	.configured = configured,
-	.stop = stop,
-	.describe = describe,
-};
+const struct sy_source sy_source_zookeeper =
+	SY_FOLLOW_SOURCE("zookeeper", SY_SOURCE_ZOOKEEPER, &zk);

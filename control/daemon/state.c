@@ -319,7 +319,7 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 	d->cfg = cfg;
 	for (const struct sy_source *const *src = sy_sources; *src; src++)
 		if ((*src)->configured)
-			(*src)->configured(d);
+			(*src)->configured(*src, d);
 	d->config_gen++;
 	d->marks++;
 	pthread_cond_signal(&d->wake);
