@@ -30,7 +30,8 @@
  * Differences from the DPDK path that cannot be avoided:
  *   - Conntrack is a set-associative table per CPU (sy_conntrack), with
  *     the DPDK path's eviction within a set (expired ways first, then the
- *     oldest live one, counted in ct_evictions) but one set per flow, where
+ *     oldest live one, a flow seen again counted younger, counted in
+ *     ct_evictions) but one set per flow, where
  *     the DPDK path has two lines and moves entries between them. Expiry is
  *     in CLOCK_MONOTONIC_COARSE nanoseconds (ct_now()).
  *   - Frames are linear (the program is not frags-aware); a frame longer than
@@ -604,7 +605,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 			set->ref[hit] = sy_xdp_ref(b->slot, b->uid);
 		}
 		count(SY_C_CT_HIT);
-		set->expires_ns[hit] = now + ct_timeout_ns(cfg, p);
+		set->expires_ns[hit] = (now + ct_timeout_ns(cfg, p)) | SY_XDP_CT_SEEN;
 		return b;
 	}
 	b = pick(s, flow_hash(hash, &p->key, s), &ref);
@@ -656,7 +657,7 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 		} else if (best > 1) {
 			count(SY_C_CT_EVICT); /* every way live: the oldest goes */
 		}
-		ct_claim(set, victim, w, ref, now + ct_timeout_ns(cfg, p));
+		ct_claim(set, victim, w, ref, (now + ct_timeout_ns(cfg, p)) & ~SY_XDP_CT_SEEN);
 	}
 	count(SY_C_CT_NEW);
 	if (vc)

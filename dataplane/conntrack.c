@@ -10,6 +10,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <switchyard/ct_guard.h> /* SY_CT_SEEN_BONUS_MS */
+
 #include "conntrack.h"
 
 _Static_assert(sizeof(struct sy_ct_entry) == 16, "entry head is 16 bytes");
@@ -54,16 +56,14 @@ static inline bool tick_before(uint32_t a, uint32_t b)
 }
 
 /* An insert that must evict takes the candidate of the lowest rank: the
- * earliest expiry, an entry seen again (SY_CT_SEEN) counted this much
- * later. So in a full table a flow that is in use outlives flows that came
- * once since (the sweep of ct_pressure_live: without it one active flow in
- * a run could be the oldest of its four candidates and lose its backend);
- * an entry seen long ago and idle since still goes before a new one. */
-#define SEEN_BONUS_MS 10000u
-
+ * earliest expiry, an entry seen again (SY_CT_SEEN) counted
+ * SY_CT_SEEN_BONUS_MS later (ct_guard.h). So in a full table a flow that is
+ * in use outlives flows that came once since (the sweep of
+ * ct_pressure_live: without it one active flow in a run could be the
+ * oldest of its four candidates and lose its backend). */
 static inline uint32_t evict_rank(const struct sy_ct_entry *e)
 {
-	return e->expires + ((e->backend & SY_CT_SEEN) ? SEEN_BONUS_MS : 0);
+	return e->expires + ((e->backend & SY_CT_SEEN) ? SY_CT_SEEN_BONUS_MS : 0);
 }
 
 static inline bool live(const struct sy_ct_entry *e, uint32_t now)

@@ -33,6 +33,14 @@
  * is Katran's limit (125,000 a second a CPU); the burst is a tenth of a
  * second of it, so that a flood starting on a quiet worker takes 12,500
  * entries (5% of the default 262,144-flow table) before the rate holds. */
+/* The other half of keeping real flows through a sweep or flood of new
+ * ones, where the guard lets them in: when a full table must evict a live
+ * entry, one whose flow was seen again after its first packet counts this
+ * much younger (dataplane/conntrack.c evict_rank(), xdp_maps.h
+ * sy_xdp_ct_rank()), so new flows that come once evict their own kind; an
+ * entry seen long ago and idle since still goes before a new one. */
+#define SY_CT_SEEN_BONUS_MS 10000u
+
 #define SY_CT_GUARD_RATE_DEFAULT 125000u
 #define SY_CT_GUARD_BURST_DEFAULT 12500u
 #define SY_CT_GUARD_RATE_MAX 100000000u

@@ -57,8 +57,9 @@
  *                --xdp-ct-flows). A flow lives in one set of its CPU's table,
  *                sy_xdp_ct_set_of(its flow hash), in any of SY_XDP_CT_WAYS
  *                ways; a full set gives its oldest live way (earliest
- *                expiry) to a new flow, expired ways first: the eviction of
- *                the DPDK path's table (dataplane/conntrack.c), within a set.
+ *                expiry, a flow seen again counted younger: SY_XDP_CT_SEEN)
+ *                to a new flow, expired ways first: the eviction of the
+ *                DPDK path's table (dataplane/conntrack.c), within a set.
  *                One array, not a map per CPU: a lookup is one inlined array
  *                index, no map-in-map and no hash-map walk. A flow stays on
  *                one CPU under RSS, so each table has one writer and no
@@ -336,12 +337,21 @@ static inline int sy_xdp_ct_way_is(const struct sy_xdp_ct_set *set, uint32_t i,
 	       !((a[0] ^ w[0]) | (a[1] ^ w[1]) | (a[2] ^ w[2]) | (a[3] ^ w[3]));
 }
 
+/* Bit 0 of a way's expires_ns: its flow was seen again after the packet
+ * that inserted it (a hit sets it, an insert clears it; a deadline 1 ns off
+ * matters to no one). */
+#define SY_XDP_CT_SEEN 1ull
+
 /* Where a new flow goes, by the deadline of the way it would take: a free
  * way (0) first, then an expired one (1), then the oldest live one (its
- * deadline): the way of the lowest rank. */
+ * deadline, SY_CT_SEEN_BONUS_MS later if its flow was seen again: a sweep
+ * of new flows evicts its own kind, ct_guard.h): the way of the lowest
+ * rank. */
 static inline uint64_t sy_xdp_ct_rank(uint64_t expires_ns, uint64_t now)
 {
-	return expires_ns < now ? (expires_ns != 0) : expires_ns;
+	if (expires_ns < now)
+		return expires_ns != 0;
+	return expires_ns + ((expires_ns & SY_XDP_CT_SEEN) ? SY_CT_SEEN_BONUS_MS * 1000000ull : 0);
 }
 
 /* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks

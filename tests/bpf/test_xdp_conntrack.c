@@ -14,6 +14,8 @@
  *         CPU 0 after CPU 1's flows: 112 of 6000 tracked, 3561 moved
  *   - a full set gives a new flow its oldest way (not its first): counted
  *     in ct_evictions, the others stay;
+ *   - a sweep of one-packet flows through a full set evicts its own kind,
+ *     not the flow in use with the earliest deadline (fails with plain LRU);
  *   - an expired way is taken before the oldest live one (ct_expired);
  *   - an IPv6 and an IPv4 flow of the same set are both found;
  *   - sy_xdp_ct_lookup() (`syctl lookup`) finds a flow on whichever CPU
@@ -211,6 +213,30 @@ static void full_set_evicts_oldest(void **state)
 		assert_int_equal(tracked(f[w], false), w != oldest);
 }
 
+/* A sweep of new flows through a full set: the flow in use (seen again
+ * after its first packet) keeps its way although its deadline is the
+ * earliest; the oldest of the flows that came once goes (SY_XDP_CT_SEEN,
+ * ct_guard.h SY_CT_SEEN_BONUS_MS). Plain LRU would evict the flow in use. */
+static void seen_flow_outlives_a_sweep(void **state)
+{
+	uint32_t f[SY_XDP_CT_WAYS + 1];
+	uint64_t evict0;
+
+	(void)state;
+	same_set(f, SY_XDP_CT_WAYS + 1);
+	ON_CPU(0);
+	open_flows(f[0], 1);
+	assert_int_equal(sy_xdp_web_syn(&sy_test_web, f[0], false), be_of[f[0]]); /* in use */
+	usleep(20 * 1000); /* the coarse clock moves on: f[0]'s deadline is the earliest */
+	for (uint32_t w = 1; w < SY_XDP_CT_WAYS; w++) /* the sweep: one packet each */
+		open_flows(f[w], 1);
+	evict0 = COUNTER(SY_C_CT_EVICT);
+	open_flows(f[SY_XDP_CT_WAYS], 1);
+	assert_int_equal(COUNTER(SY_C_CT_EVICT) - evict0, 1);
+	for (uint32_t w = 0; w <= SY_XDP_CT_WAYS; w++)
+		assert_int_equal(tracked(f[w], false), w != 1);
+}
+
 /* An expired way goes to a new flow before the oldest live one does. */
 static void expired_before_live(void **state)
 {
@@ -291,6 +317,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(table_per_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(lookup_any_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(full_set_evicts_oldest, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(seen_flow_outlives_a_sweep, sy_xdp_web_setup,
 						sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(expired_before_live, sy_xdp_web_setup,
 						sy_xdp_web_teardown),
