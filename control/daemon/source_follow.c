@@ -540,10 +540,14 @@ void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d
 	struct sy_follow_status st = { 0 };
 	struct sy_follow_conf fc;
 	size_t nsvc = 0;
+	uint64_t nb = 0; /* the daemon's, not the follower's count (that one lags a tick) */
 	unsigned long long capped = (unsigned long long)d->over_capacity[a->kind->src];
 
-	for (size_t i = 0; i < d->n_svc; i++)
+	for (size_t i = 0; i < d->n_svc; i++) {
 		nsvc += d->cfg->services[d->svc[i].cfg_index].source == a->kind->source;
+		for (uint32_t j = 0; j < d->svc[i].b.n; j++)
+			nb += d->svc[i].b.be[j].source == a->kind->src;
+	}
 	if (!a->kind->enabled(d->cfg)) {
 		*up = true;
 		snprintf(buf, len, "not configured");
@@ -557,7 +561,7 @@ void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d
 	if (a->reachable)
 		snprintf(buf, len, "up: watching %s, %zu services, %" PRIu64 " backends, %" PRIu64
 			 " %s, %llu over capacity%s",
-			 st.where, nsvc, st.backends, a->malformed, a->kind->malformed_count, capped,
+			 st.where, nsvc, nb, a->malformed, a->kind->malformed_count, capped,
 			 a->settle_until ? ", settling (removals deferred)" : "");
 	else
 		snprintf(buf, len, "down: %s unreachable for %" PRIu64 " s (%s), last known backends kept, %zu services, %" PRIu64

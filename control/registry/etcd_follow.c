@@ -676,6 +676,11 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 	case SY_ETCD_WATCH_EVENTS:
 		break;
 	}
+	if (w.created && !v->created) { /* the endpoint it watches is the one to show */
+		pthread_mutex_lock(&f->mu);
+		snprintf(f->st.where, sizeof(f->st.where), "%.190s", f->conf.eps[v->ep]);
+		pthread_mutex_unlock(&f->mu);
+	}
 	if (w.created)
 		v->created = true;
 	if (json_array_size(w.events) && !(ch = calloc(json_array_size(w.events), sizeof(*ch)))) {
