@@ -48,6 +48,12 @@ int sy_http_request(const struct sy_http_target *t, const char *method, const ch
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	if (t->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+	if (t->cert_file) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, t->cert_file);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, t->key_file);
+	}
 	h = curl_slist_append(h, "Content-Type: application/json");
 	if (t->token) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);

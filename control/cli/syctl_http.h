@@ -13,6 +13,10 @@ struct sy_http_target {
 	const char *base;    /* "http://localhost" or "http://127.0.0.1:9180" */
 	const char *token;   /* bearer token, or NULL */
 	long timeout_ms;
+	/* TLS, for an https:// base: the CA that signs the server's
+	 * certificate (NULL: the system's), a client certificate and its key
+	 * (both or neither) */
+	const char *ca_file, *cert_file, *key_file;
 };
 
 struct sy_http_reply {

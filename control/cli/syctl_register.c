@@ -210,6 +210,7 @@ static void register_usage(FILE *f)
 		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
 		"                      [--server-id ID] [--once]\n"
 		"                      [--etcd-user U --etcd-password-file F]\n"
+		"                      [--etcd-ca-file F] [--etcd-cert-file F --etcd-key-file F]\n"
 		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
 		"SIGINT, then deregisters (--once: one registration, then exit).\n"
 		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
@@ -225,6 +226,9 @@ static void register_usage(FILE *f)
 		"                   1..16777215 (0x1..0xffffff; quic services, docs/dataplane.md)\n"
 		"  --etcd-user U --etcd-password-file F   etcd with authentication on: log in\n"
 		"                   as U with the password in F (its first line)\n"
+		"  --etcd-ca-file F, --etcd-cert-file F --etcd-key-file F   etcd over TLS: https\n"
+		"                   to every endpoint, the server checked against the CA in F,\n"
+		"                   with a client certificate and its key (PEM files)\n"
 		"Exit codes: 0 deregistered (or --once registered), 1 a registry refused it,\n"
 		"2 usage, 3 a registry could not be reached (--once).\n");
 }
@@ -240,12 +244,15 @@ int syctl_register(int argc, char **argv)
 		{ "server-id", required_argument, 0, 'i' }, { "help", no_argument, 0, 'h' },
 		{ "etcd-user", required_argument, 0, 'U' },
 		{ "etcd-password-file", required_argument, 0, 'P' },
+		{ "etcd-ca-file", required_argument, 0, 'C' },
+		{ "etcd-cert-file", required_argument, 0, 'E' },
+		{ "etcd-key-file", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
 	static struct reg_target targets[SY_REG_MAX_TARGETS];
 	const char *key_file = NULL, *addr = NULL, *base = NULL;
-	const char *etcd_user = NULL, *etcd_password_file = NULL;
+	struct syctl_etcd_access etcd_access = { 0 };
 	size_t n_targets = 0;
 	uint8_t key[SY_KEY_MAX];
 	size_t klen = 0;
@@ -308,10 +315,19 @@ int syctl_register(int argc, char **argv)
 				return SYCTL_USAGE;
 			break;
 		case 'U':
-			etcd_user = optarg;
+			etcd_access.user = optarg;
 			break;
 		case 'P':
-			etcd_password_file = optarg;
+			etcd_access.password_file = optarg;
+			break;
+		case 'C':
+			etcd_access.ca_file = optarg;
+			break;
+		case 'E':
+			etcd_access.cert_file = optarg;
+			break;
+		case 'K':
+			etcd_access.key_file = optarg;
 			break;
 		case 'h':
 			register_usage(stdout);
@@ -352,9 +368,17 @@ int syctl_register(int argc, char **argv)
 				return SYCTL_USAGE;
 			}
 	}
-	if ((etcd_user || etcd_password_file) &&
-	    (!etcd_user || !etcd_password_file || !*etcd_user || !base || strncmp(base, "etcd://", 7))) {
+	if ((etcd_access.user || etcd_access.password_file) &&
+	    (!etcd_access.user || !etcd_access.password_file || !*etcd_access.user || !base ||
+	     strncmp(base, "etcd://", 7))) {
 		fprintf(stderr, "syctl register: --etcd-user and --etcd-password-file go together, with --registry etcd://...\n");
+		return SYCTL_USAGE;
+	}
+	if ((etcd_access.ca_file || etcd_access.cert_file || etcd_access.key_file) &&
+	    (!base || strncmp(base, "etcd://", 7) || !etcd_access.cert_file != !etcd_access.key_file ||
+	     (etcd_access.ca_file && !*etcd_access.ca_file) ||
+	     (etcd_access.cert_file && (!*etcd_access.cert_file || !*etcd_access.key_file)))) {
+		fprintf(stderr, "syctl register: --etcd-ca-file, --etcd-cert-file and --etcd-key-file go with --registry etcd://...; a certificate and its key go together\n");
 		return SYCTL_USAGE;
 	}
 	if (base && !strncmp(base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
@@ -383,7 +407,7 @@ int syctl_register(int argc, char **argv)
 		json_decref(m);
 	}
 	if (etcd)
-		return syctl_register_etcd(&r, base, once, etcd_user, etcd_password_file);
+		return syctl_register_etcd(&r, base, once, &etcd_access);
 	if (sy_key_load(key_file, key, &klen, err, sizeof(err))) {
 		fprintf(stderr, "syctl register: %s\n", err);
 		return 2;

@@ -19,8 +19,13 @@
  * token etcd no longer takes (expired, etcd restarted) means one more log-in
  * and the request again. A wrong password or a user without the right to
  * put the key: refused, exit 1.
+ *
+ * TLS: with --etcd-ca-file, --etcd-cert-file / --etcd-key-file (a client
+ * certificate, as etcd's --client-cert-auth asks), every endpoint is spoken
+ * to over https, the server's certificate checked against the CA.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +58,7 @@ struct agent {
 	char key[600];
 	char *value;
 	const char *user, *password_file; /* etcd's authentication, or NULL */
+	const char *ca_file, *cert_file, *key_file; /* TLS, or NULL */
 	char token[512];                  /* "" until logged in */
 };
 
@@ -65,7 +71,9 @@ enum { ASK_OK = 0, ASK_FAILED = -1, ASK_REFUSED = -2, ASK_TOKEN = -3 };
 static int post(struct agent *a, const char *path, const char *body, json_t **out,
 		long *status, char *err, size_t errlen)
 {
-	struct sy_http_target t = { .base = a->ep[a->cur], .timeout_ms = a->timeout_ms };
+	struct sy_http_target t = { .base = a->ep[a->cur], .timeout_ms = a->timeout_ms,
+				    .ca_file = a->ca_file, .cert_file = a->cert_file,
+				    .key_file = a->key_file };
 	struct sy_http_reply rep;
 	char auth[sizeof(a->token) + 32];
 	int rc = ASK_FAILED;
@@ -211,11 +219,17 @@ static int parse_registry(struct agent *a, const char *url)
 		return -1;
 	}
 	for (h = strtok_r(eps, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		if (a->n_ep == MAX_EP || !(a->ep[a->n_ep] = strdup(h))) {
+		bool tls = a->ca_file || a->cert_file;
+		char *e = malloc(strlen(h) + 2);
+
+		if (a->n_ep == MAX_EP || !e) {
 			fprintf(stderr, "syctl register: at most %d etcd endpoints\n", MAX_EP);
+			free(e);
 			return -1;
 		}
-		a->n_ep++;
+		/* sy_etcd_url_parse gives "http://HOST:PORT" */
+		sprintf(e, "%s%s", tls ? "https://" : "http://", h + strlen("http://"));
+		a->ep[a->n_ep++] = e;
 	}
 	return 0;
 }
@@ -227,9 +241,11 @@ static void nap_ms(uint32_t ms)
 }
 
 int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
-			const char *user, const char *password_file)
+			const struct syctl_etcd_access *access)
 {
-	struct agent a = { .user = user, .password_file = password_file };
+	struct agent a = { .user = access->user, .password_file = access->password_file,
+			   .ca_file = access->ca_file, .cert_file = access->cert_file,
+			   .key_file = access->key_file };
 	struct sy_backend_id id = { .family = r->family, .port = r->port };
 	struct sy_etcd_entry check;
 	char err[256] = "", ep[80], why[160];

@@ -132,13 +132,22 @@ static void check_agent(const struct sy_registration *r)
 }
 
 int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
-			const char *user, const char *password_file)
+			const struct syctl_etcd_access *access)
 {
+	const char *user = access->user, *password_file = access->password_file;
+
 	(void)once;
 	CHECK(!strncmp(registry, "etcd://", 7), "etcd agent for '%s'", registry);
 	CHECK(!user == !password_file && (!user || *user),
 	      "etcd agent with user '%s' and password file '%s'", user ? user : "(none)",
 	      password_file ? password_file : "(none)");
+	CHECK(!access->cert_file == !access->key_file &&
+		      (!access->cert_file || (*access->cert_file && *access->key_file)) &&
+		      (!access->ca_file || *access->ca_file),
+	      "etcd agent with CA '%s', certificate '%s', key '%s'",
+	      access->ca_file ? access->ca_file : "(none)",
+	      access->cert_file ? access->cert_file : "(none)",
+	      access->key_file ? access->key_file : "(none)");
 	CHECK(r->family == 4 || r->family == 6, "etcd agent without an address");
 	check_agent(r);
 	return 0;

@@ -200,6 +200,13 @@ def syctl():
     write(t, "register_etcd_auth", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
                                         "--port", "80", "--registry", "etcd://127.0.0.1:2379",
                                         "--etcd-user", "agent", "--etcd-password-file", "pw"))
+    write(t, "register_etcd_tls", args(0, "register", "--service", "web", "--addr", "10.1.2.3",
+                                       "--port", "80", "--registry", "etcd://127.0.0.1:2379",
+                                       "--etcd-ca-file", "ca.crt", "--etcd-cert-file", "c.crt",
+                                       "--etcd-key-file", "c.key"))
+    write(t, "register_etcd_cert_alone", args(2, "register", "--service", "web", "--addr",
+                                              "10.1.2.3", "--port", "80", "--registry",
+                                              "etcd://127.0.0.1:2379", "--etcd-cert-file", "c.crt"))
     write(t, "register_etcd_user_alone", args(2, "register", "--service", "web", "--addr",
                                               "10.1.2.3", "--port", "80", "--registry",
                                               "etcd://127.0.0.1:2379", "--etcd-user", "agent"))

@@ -31,7 +31,9 @@
 #  10. etcd with authentication on: sy-control authenticates (username,
 #      password_file) and sees the keys; a wrong password: down, reason shown
 #  11. etcd over https with client-certificate auth (a CA and certificates
-#      made with openssl): ca_file, cert_file, key_file work
+#      made with openssl): ca_file, cert_file, key_file work, for sy-control
+#      and for `syctl register --etcd-ca-file --etcd-cert-file
+#      --etcd-key-file`; an agent without the CA cannot reach it (exit 3)
 #
 # usage: test_etcd_source.sh BUILD_DIR
 set -u
@@ -466,6 +468,29 @@ EOF
 		ctl backends web | grep -q "198.18.0.50:80 .* 5 .* up .* etcd" &&
 		sy_pass "https with ca_file, cert_file, key_file: listed and watched" ||
 		sy_fail "TLS: $(etcd_state)"
+	# the agent over TLS too: the same CA and client certificate
+	"$BUILD/control/syctl" register --service web --addr 198.18.0.52 --port 80 --ttl $TTL \
+		--registry "etcd://127.0.0.1:$TP" --etcd-ca-file "$T/ca.crt" \
+		--etcd-cert-file "$T/client.crt" --etcd-key-file "$T/client.key" >>"$W/agent-tls.log" 2>&1 &
+	TLS_AGENT=$!
+	SY_PIDS+=($TLS_AGENT)
+	sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.52\"'" &&
+		tctl get $PFX/web/198.18.0.52:80 --print-value-only | grep -q '"weight":1' &&
+		sy_pass "syctl register over https (--etcd-ca-file, --etcd-cert-file, --etcd-key-file): registered and published" ||
+		{ sy_fail "TLS agent: $(etcd_state)"; cat "$W/agent-tls.log"; }
+	kill $TLS_AGENT
+	wait $TLS_AGENT 2>/dev/null
+	sy_wait 3 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.52\"'" &&
+		sy_pass "the TLS agent's SIGTERM revoked its lease: out of the table" ||
+		sy_fail "198.18.0.52 still published after its agent stopped"
+	# without the CA the server's certificate cannot be checked: unreachable (exit 3)
+	rc=0
+	timeout 20 "$BUILD/control/syctl" register --service web --addr 198.18.0.53 --port 80 --once \
+		--registry "etcd://127.0.0.1:$TP" --etcd-cert-file "$T/client.crt" \
+		--etcd-key-file "$T/client.key" >"$W/agent-noca.log" 2>&1 || rc=$?
+	[ $rc -eq 3 ] && grep -qi 'certificate\|SSL' "$W/agent-noca.log" &&
+		sy_pass "an agent without the CA: exit 3, the certificate named in its log" ||
+		{ sy_fail "agent without the CA: exit $rc"; tail -3 "$W/agent-noca.log"; }
 	kill $CONTROL
 	wait $CONTROL
 else
