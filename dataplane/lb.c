@@ -472,6 +472,30 @@ static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, stru
 	return classify_end(lb, pkt, w, v, find_service(lb, p), 1);
 }
 
+/* The encapsulation of w's frame for backend b (ipip or gue, fwd_mode and
+ * family: the service's mode and the backend's family, which a caller may
+ * pass as constants), its parameters left in *out. */
+static inline __attribute__((always_inline)) struct sy_rewrite
+encap(const struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, const struct sy_backend *b,
+      uint8_t fwd_mode, uint8_t family, struct sy_out *out)
+{
+	const struct sy_service *svc = w->svc;
+
+	*out = (struct sy_out){
+		.port_mac = lb->port_mac,
+		.next_hop = b->mac,
+		.src = family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
+		.dst = b->id.addr,
+		.mtu = lb->mtu,
+		.gue_port = svc->gue_port,
+		.family = family,
+		.fwd_mode = fwd_mode,
+	};
+	if (sy_encap_uses_hash(out))
+		out->hash = flow_hash(w);
+	return sy_encap_write(pkt, &w->p, out);
+}
+
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
 static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 				      struct lb_work *w)
@@ -518,19 +542,15 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (svc->fwd_mode == SY_FWD_L2DSR) {
 		r = sy_l2dsr_write(pkt, p, b->mac, lb->port_mac);
 	} else {
-		out = (struct sy_out){
-			.port_mac = lb->port_mac,
-			.next_hop = b->mac,
-			.src = b->id.family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
-			.dst = b->id.addr,
-			.mtu = lb->mtu,
-			.gue_port = svc->gue_port,
-			.family = b->id.family,
-			.fwd_mode = svc->fwd_mode,
-		};
-		if (sy_encap_uses_hash(&out))
-			out.hash = flow_hash(w);
-		r = sy_encap_write(pkt, p, &out);
+		/* IPv4 backends, the common case, with the mode and family as
+		 * constants: the compiler drops the encapsulation's branches
+		 * on them; IPv6 backends take the same code with variables */
+		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP)
+			r = encap(lb, pkt, w, b, SY_FWD_IPIP, SY_AF_INET, &out);
+		else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE)
+			r = encap(lb, pkt, w, b, SY_FWD_GUE, SY_AF_INET, &out);
+		else
+			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(lb, pkt, p, &out);
 	}
