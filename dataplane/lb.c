@@ -272,17 +272,18 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 
 /* Backend of a whole UDP packet of a quic service named by its connection
  * ID's server ID (switchyard/pkt_quic.h), or SY_MAGLEV_NONE: a long header
- * (*counter 0) or an unknown ID (*counter quic_cid_unknown) go on to
+ * (counter 0) or an unknown ID (counter quic_cid_unknown) go on to
  * conntrack and the hash as any packet. A known ID wins over conntrack and
- * is not tracked (docs/dataplane.md, "QUIC connection IDs"). Out of line:
- * other services pay one flag test. */
-static __attribute__((noinline)) uint32_t quic_backend(const struct sy_lb *lb, struct sy_pkt *pkt,
-						       const struct lb_work *w, uint32_t *counter)
+ * is not tracked (docs/dataplane.md, "QUIC connection IDs"). The index in
+ * the low 32 bits, the counter to add if the frame is forwarded in the
+ * high 32 (in registers: no stack slot for the caller). Out of line: other
+ * services pay one flag test. */
+static __attribute__((noinline)) uint64_t quic_backend(const struct sy_lb *lb, struct sy_pkt *pkt,
+						       const struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
 	uint32_t id = 0, idx;
 
-	*counter = 0;
 	if (p->is_frag || p->proto != SY_IPPROTO_UDP)
 		return SY_MAGLEV_NONE;
 	switch (sy_quic_route(pkt, p, &id)) {
@@ -290,16 +291,13 @@ static __attribute__((noinline)) uint32_t quic_backend(const struct sy_lb *lb, s
 		return SY_MAGLEV_NONE;
 	case SY_QUIC_SERVER_ID:
 		idx = sy_service_quic_backend(lb->base, w->svc, id);
-		if (idx != SY_MAGLEV_NONE) {
-			*counter = SY_C_QUIC_CID_ROUTED;
-			return idx;
-		}
+		if (idx != SY_MAGLEV_NONE)
+			return idx | (uint64_t)SY_C_QUIC_CID_ROUTED << 32;
 		break;
 	case SY_QUIC_UNKNOWN:
 		break;
 	}
-	*counter = SY_C_QUIC_CID_UNKNOWN;
-	return SY_MAGLEV_NONE;
+	return SY_MAGLEV_NONE | (uint64_t)SY_C_QUIC_CID_UNKNOWN << 32;
 }
 
 /* ---- The packet path ------------------------------------------------------ */
@@ -503,8 +501,9 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
-	uint32_t idx, quic_counter = 0;
-	bool other_worker = false;
+	/* a counter to add if the frame is forwarded, 0 = none: the
+	 * connection ID's (quic_cid_routed / _unknown) or icmp_ct_other */
+	uint32_t idx, note = 0;
 	struct sy_rewrite r;
 	struct sy_out out;
 	enum sy_class_choice how = sy_class_choice(p);
@@ -522,14 +521,19 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 
 			if (other != SY_MAGLEV_NONE) {
 				idx = other;
-				other_worker = true;
+				note = SY_C_ICMP_CT_OTHER;
 			}
 		}
-	} else if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0) &&
-		   (idx = quic_backend(lb, pkt, w, &quic_counter)) != SY_MAGLEV_NONE) {
-		/* by its connection ID */
 	} else {
-		idx = select_tracked(lb, svc, w);
+		idx = SY_MAGLEV_NONE;
+		if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0)) {
+			uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
+
+			idx = (uint32_t)q;
+			note = (uint32_t)(q >> 32);
+		}
+		if (idx == SY_MAGLEV_NONE)
+			idx = select_tracked(lb, svc, w);
 	}
 	if (idx == SY_MAGLEV_NONE) {
 		count(lb, SY_C_DROP_NO_BACKEND);
@@ -557,7 +561,7 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED || p->is_frag) {
+	if (__builtin_expect(how != SY_CHOOSE_TRACKED || p->is_frag, 0)) {
 		uint32_t c[3];
 
 		sy_class_forward_counters(p, how, c);
@@ -565,10 +569,8 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			if (c[i])
 				count(lb, (enum sy_counter)c[i]);
 	}
-	if (other_worker)
-		count(lb, SY_C_ICMP_CT_OTHER);
-	if (quic_counter)
-		count(lb, (enum sy_counter)quic_counter);
+	if (__builtin_expect(note, 0))
+		count(lb, (enum sy_counter)note);
 	count(lb, SY_C_FWD_PKTS);
 	lb->vips[svc->slot].pkts++;
 	lb->vips[svc->slot].bytes += w->frame_len;
