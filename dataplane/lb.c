@@ -340,6 +340,17 @@ static inline __attribute__((always_inline)) bool vip_cache_hit(const struct sy_
 	return ((a0 ^ c0) | (a1 ^ c1) | (t ^ ct)) == 0;
 }
 
+/* At the start of a call of the packet path (its frames all see lb->snap):
+ * a cache of another generation is emptied. Its key's family 0 matches no
+ * frame's key (4 or 6), so no frame of this call takes its answer. */
+static inline void vip_cache_sync(struct sy_lb *lb)
+{
+	if (lb->snap && lb->vip_cache_gen != lb->snap->generation) {
+		lb->vip_cache_gen = lb->snap->generation;
+		lb->vip_cache_key.family = 0;
+	}
+}
+
 static inline __attribute__((always_inline)) const struct sy_service *
 find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
@@ -348,10 +359,11 @@ find_service(struct sy_lb *lb, const struct sy_parsed *p)
 	/* Traffic comes in runs to the same VIP: remember the last answer of
 	 * this snapshot and skip the hash lookup while it repeats. Keyed by
 	 * generation, never by address: a reclaimed root's memory may come
-	 * back as a newer root at the same place. Fragments without their
-	 * flow's ports (their address's fragment service) do not take it. */
-	if (sy_frag_has_ports(p) && lb->vip_cache_gen == lb->snap->generation &&
-	    vip_cache_hit(lb, &p->key))
+	 * back as a newer root at the same place; the generation is checked
+	 * once per call of the packet path (vip_cache_sync()), the snapshot
+	 * being the same for all its frames. Fragments without their flow's
+	 * ports (their address's fragment service) do not take it. */
+	if (sy_frag_has_ports(p) && vip_cache_hit(lb, &p->key))
 		return lb->vip_cache_svc;
 	k = (struct sy_vip_key){ .family = p->key.family, .proto = p->key.proto,
 				 .port = p->key.dport };
@@ -401,9 +413,8 @@ static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
 {
 	struct sy_parsed *p = &w->p;
 
-	*v = SY_V_TX;
 	w->svc = svc;
-	if (!svc) {
+	if (!svc) { /* else *v is forward()'s to give */
 		uint32_t reason;
 
 		*v = (enum sy_verdict)sy_class_unserved(p, vip_address(lb, &p->key), &reason);
@@ -584,6 +595,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	struct lb_work w;
 	enum sy_verdict v;
 
+	vip_cache_sync(lb);
 	if (!classify(lb, pkt, &w, &v))
 		return v;
 	return forward(lb, pkt, &w);
@@ -595,6 +607,7 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 	struct lb_work w[SY_LB_BURST];
 	uint8_t pending[SY_LB_BURST];
 
+	vip_cache_sync(lb);
 	while (n) {
 		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
 
