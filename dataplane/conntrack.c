@@ -271,6 +271,23 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 	return NULL;
 }
 
+struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy_flow_key *key,
+					uint32_t hash, uint64_t w0, uint64_t w1, uint32_t now)
+{
+	uint8_t *line = line_at(ct, sy_ct_alt_line(ct, sy_ct_line1(ct, hash), sy_ct_tag(hash)));
+
+	for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
+		struct sy_ct_entry *e = slot_at(line, i);
+
+		if (!sy_ct_slot_is4(e, w0, w1))
+			continue;
+		if (live(e, now))
+			return e;
+		return sy_ct_lookup(ct, key, hash, now); /* frees it */
+	}
+	return NULL;
+}
+
 const struct sy_ct_entry *sy_ct_peek(const struct sy_conntrack *ct,
 				     const struct sy_flow_key *key, uint32_t hash, uint32_t now)
 {

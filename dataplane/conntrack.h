@@ -164,44 +164,54 @@ static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy
 struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now);
 
-/* sy_ct_lookup() inline for IPv4 flows, the common case: the key built in
- * two words, two compares a slot, both lines, no call; only a matching but
- * expired entry (to be freed) and IPv6 flows take sy_ct_lookup(). The
- * stored key's layout is conntrack.c's: [tag 2][proto 1][family 1][src 4]
- * [dst 4][ports 4] after the 16-byte head; an IPv6 line never matches an
- * IPv4 key (slot 0's family byte is 6; slot 1's bytes 8..15 are the line's
- * zero padding where an IPv4 key holds its nonzero destination). */
+/* The stored key of an IPv4 flow as the two words sy_ct_lookup_fast()
+ * compares, and the slot test of both lines: 1 if slot e holds that key
+ * (live or expired). The stored key's layout is conntrack.c's: [tag 2]
+ * [proto 1][family 1][src 4][dst 4][ports 4] after the 16-byte head; an
+ * IPv6 line never matches an IPv4 key (slot 0's family byte is 6; slot 1's
+ * bytes 8..15 are the line's zero padding where an IPv4 key holds its
+ * nonzero destination). */
+static inline __attribute__((always_inline)) int sy_ct_slot_is4(const struct sy_ct_entry *e,
+								 uint64_t w0, uint64_t w1)
+{
+	uint64_t a, b;
+
+	__builtin_memcpy(&a, (const uint8_t *)e + 16, 8);
+	__builtin_memcpy(&b, (const uint8_t *)e + 24, 8);
+	return !((a ^ w0) | (b ^ w1)) && e->expires;
+}
+
+/* The rest of sy_ct_lookup_fast() after a miss in the primary line: the
+ * other line, the same way (w0, w1: the stored key's words). */
+struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy_flow_key *key,
+					uint32_t hash, uint64_t w0, uint64_t w1, uint32_t now);
+
+/* sy_ct_lookup() inline for an IPv4 flow in its primary line, the common
+ * case: the key built in two words, two compares a slot, no call. A miss
+ * there goes on to the other line out of line (sy_ct_lookup_other4()):
+ * with both lines inline the compiler kept the second line's inputs on the
+ * stack for every packet. A matching but expired entry (to be freed) and
+ * IPv6 flows take sy_ct_lookup(). */
 static inline __attribute__((always_inline)) struct sy_ct_entry *
 sy_ct_lookup_fast(struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
 		  uint32_t now)
 {
 	if (key->family == SY_AF_INET) {
-		uint32_t line_no = sy_ct_line1(ct, hash);
+		uint8_t *line = ct->lines + (uint64_t)sy_ct_line1(ct, hash) * SY_CT_LINE;
 		uint64_t w0 = (uint64_t)sy_ct_tag(hash) | (uint64_t)key->proto << 16 |
 			      (uint64_t)SY_AF_INET << 24 | (uint64_t)key->src[0] << 32;
 		uint64_t w1 = (uint64_t)key->dst[0] | (uint64_t)sy_flow_ports_word(key) << 32;
 
-		for (uint32_t j = 0; j < 2; j++) {
-			uint8_t *line;
+		for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
+			struct sy_ct_entry *e = (struct sy_ct_entry *)(line + i * SY_CT_SLOT);
 
-			if (j) /* the other line only after a miss in the first */
-				line_no = sy_ct_alt_line(ct, line_no, sy_ct_tag(hash));
-			line = ct->lines + (uint64_t)line_no * SY_CT_LINE;
-
-			for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
-				struct sy_ct_entry *e = (struct sy_ct_entry *)(line + i * SY_CT_SLOT);
-				uint64_t a, b;
-
-				__builtin_memcpy(&a, line + i * SY_CT_SLOT + 16, 8);
-				__builtin_memcpy(&b, line + i * SY_CT_SLOT + 24, 8);
-				if ((a ^ w0) | (b ^ w1) || !e->expires)
-					continue;
-				if ((int32_t)(e->expires - now) >= 0)
-					return e;
-				return sy_ct_lookup(ct, key, hash, now); /* frees it */
-			}
+			if (!sy_ct_slot_is4(e, w0, w1))
+				continue;
+			if ((int32_t)(e->expires - now) >= 0)
+				return e;
+			return sy_ct_lookup(ct, key, hash, now); /* frees it */
 		}
-		return NULL;
+		return sy_ct_lookup_other4(ct, key, hash, w0, w1, now);
 	}
 	return sy_ct_lookup(ct, key, hash, now);
 }

@@ -272,17 +272,18 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 
 /* Backend of a whole UDP packet of a quic service named by its connection
  * ID's server ID (switchyard/pkt_quic.h), or SY_MAGLEV_NONE: a long header
- * (*counter 0) or an unknown ID (*counter quic_cid_unknown) go on to
+ * (counter 0) or an unknown ID (counter quic_cid_unknown) go on to
  * conntrack and the hash as any packet. A known ID wins over conntrack and
- * is not tracked (docs/dataplane.md, "QUIC connection IDs"). Out of line:
- * other services pay one flag test. */
-static __attribute__((noinline)) uint32_t quic_backend(const struct sy_lb *lb, struct sy_pkt *pkt,
-						       const struct lb_work *w, uint32_t *counter)
+ * is not tracked (docs/dataplane.md, "QUIC connection IDs"). The index in
+ * the low 32 bits, the counter to add if the frame is forwarded in the
+ * high 32 (in registers: no stack slot for the caller). Out of line: other
+ * services pay one flag test. */
+static __attribute__((noinline)) uint64_t quic_backend(const struct sy_lb *lb, struct sy_pkt *pkt,
+						       const struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
 	uint32_t id = 0, idx;
 
-	*counter = 0;
 	if (p->is_frag || p->proto != SY_IPPROTO_UDP)
 		return SY_MAGLEV_NONE;
 	switch (sy_quic_route(pkt, p, &id)) {
@@ -290,16 +291,13 @@ static __attribute__((noinline)) uint32_t quic_backend(const struct sy_lb *lb, s
 		return SY_MAGLEV_NONE;
 	case SY_QUIC_SERVER_ID:
 		idx = sy_service_quic_backend(lb->base, w->svc, id);
-		if (idx != SY_MAGLEV_NONE) {
-			*counter = SY_C_QUIC_CID_ROUTED;
-			return idx;
-		}
+		if (idx != SY_MAGLEV_NONE)
+			return idx | (uint64_t)SY_C_QUIC_CID_ROUTED << 32;
 		break;
 	case SY_QUIC_UNKNOWN:
 		break;
 	}
-	*counter = SY_C_QUIC_CID_UNKNOWN;
-	return SY_MAGLEV_NONE;
+	return SY_MAGLEV_NONE | (uint64_t)SY_C_QUIC_CID_UNKNOWN << 32;
 }
 
 /* ---- The packet path ------------------------------------------------------ */
@@ -342,6 +340,17 @@ static inline __attribute__((always_inline)) bool vip_cache_hit(const struct sy_
 	return ((a0 ^ c0) | (a1 ^ c1) | (t ^ ct)) == 0;
 }
 
+/* At the start of a call of the packet path (its frames all see lb->snap):
+ * a cache of another generation is emptied. Its key's family 0 matches no
+ * frame's key (4 or 6), so no frame of this call takes its answer. */
+static inline void vip_cache_sync(struct sy_lb *lb)
+{
+	if (lb->snap && lb->vip_cache_gen != lb->snap->generation) {
+		lb->vip_cache_gen = lb->snap->generation;
+		lb->vip_cache_key.family = 0;
+	}
+}
+
 static inline __attribute__((always_inline)) const struct sy_service *
 find_service(struct sy_lb *lb, const struct sy_parsed *p)
 {
@@ -350,10 +359,11 @@ find_service(struct sy_lb *lb, const struct sy_parsed *p)
 	/* Traffic comes in runs to the same VIP: remember the last answer of
 	 * this snapshot and skip the hash lookup while it repeats. Keyed by
 	 * generation, never by address: a reclaimed root's memory may come
-	 * back as a newer root at the same place. Fragments without their
-	 * flow's ports (their address's fragment service) do not take it. */
-	if (sy_frag_has_ports(p) && lb->vip_cache_gen == lb->snap->generation &&
-	    vip_cache_hit(lb, &p->key))
+	 * back as a newer root at the same place; the generation is checked
+	 * once per call of the packet path (vip_cache_sync()), the snapshot
+	 * being the same for all its frames. Fragments without their flow's
+	 * ports (their address's fragment service) do not take it. */
+	if (sy_frag_has_ports(p) && vip_cache_hit(lb, &p->key))
 		return lb->vip_cache_svc;
 	k = (struct sy_vip_key){ .family = p->key.family, .proto = p->key.proto,
 				 .port = p->key.dport };
@@ -403,9 +413,8 @@ static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
 {
 	struct sy_parsed *p = &w->p;
 
-	*v = SY_V_TX;
 	w->svc = svc;
-	if (!svc) {
+	if (!svc) { /* else *v is forward()'s to give */
 		uint32_t reason;
 
 		*v = (enum sy_verdict)sy_class_unserved(p, vip_address(lb, &p->key), &reason);
@@ -472,6 +481,30 @@ static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, stru
 	return classify_end(lb, pkt, w, v, find_service(lb, p), 1);
 }
 
+/* The encapsulation of w's frame for backend b (ipip or gue, fwd_mode and
+ * family: the service's mode and the backend's family, which a caller may
+ * pass as constants), its parameters left in *out. */
+static inline __attribute__((always_inline)) struct sy_rewrite
+encap(const struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, const struct sy_backend *b,
+      uint8_t fwd_mode, uint8_t family, struct sy_out *out)
+{
+	const struct sy_service *svc = w->svc;
+
+	*out = (struct sy_out){
+		.port_mac = lb->port_mac,
+		.next_hop = b->mac,
+		.src = family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
+		.dst = b->id.addr,
+		.mtu = lb->mtu,
+		.gue_port = svc->gue_port,
+		.family = family,
+		.fwd_mode = fwd_mode,
+	};
+	if (sy_encap_uses_hash(out))
+		out->hash = flow_hash(w);
+	return sy_encap_write(pkt, &w->p, out);
+}
+
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
 static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 				      struct lb_work *w)
@@ -479,8 +512,9 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
-	uint32_t idx, quic_counter = 0;
-	bool other_worker = false;
+	/* a counter to add if the frame is forwarded, 0 = none: the
+	 * connection ID's (quic_cid_routed / _unknown) or icmp_ct_other */
+	uint32_t idx, note = 0;
 	struct sy_rewrite r;
 	struct sy_out out;
 	enum sy_class_choice how = sy_class_choice(p);
@@ -498,14 +532,19 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 
 			if (other != SY_MAGLEV_NONE) {
 				idx = other;
-				other_worker = true;
+				note = SY_C_ICMP_CT_OTHER;
 			}
 		}
-	} else if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0) &&
-		   (idx = quic_backend(lb, pkt, w, &quic_counter)) != SY_MAGLEV_NONE) {
-		/* by its connection ID */
 	} else {
-		idx = select_tracked(lb, svc, w);
+		idx = SY_MAGLEV_NONE;
+		if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0)) {
+			uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
+
+			idx = (uint32_t)q;
+			note = (uint32_t)(q >> 32);
+		}
+		if (idx == SY_MAGLEV_NONE)
+			idx = select_tracked(lb, svc, w);
 	}
 	if (idx == SY_MAGLEV_NONE) {
 		count(lb, SY_C_DROP_NO_BACKEND);
@@ -518,26 +557,22 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (svc->fwd_mode == SY_FWD_L2DSR) {
 		r = sy_l2dsr_write(pkt, p, b->mac, lb->port_mac);
 	} else {
-		out = (struct sy_out){
-			.port_mac = lb->port_mac,
-			.next_hop = b->mac,
-			.src = b->id.family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
-			.dst = b->id.addr,
-			.mtu = lb->mtu,
-			.gue_port = svc->gue_port,
-			.family = b->id.family,
-			.fwd_mode = svc->fwd_mode,
-		};
-		if (sy_encap_uses_hash(&out))
-			out.hash = flow_hash(w);
-		r = sy_encap_write(pkt, p, &out);
+		/* IPv4 backends, the common case, with the mode and family as
+		 * constants: the compiler drops the encapsulation's branches
+		 * on them; IPv6 backends take the same code with variables */
+		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP)
+			r = encap(lb, pkt, w, b, SY_FWD_IPIP, SY_AF_INET, &out);
+		else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE)
+			r = encap(lb, pkt, w, b, SY_FWD_GUE, SY_AF_INET, &out);
+		else
+			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(lb, pkt, p, &out);
 	}
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 	/* how the backend was chosen is counted for what was forwarded */
-	if (how != SY_CHOOSE_TRACKED || p->is_frag) {
+	if (__builtin_expect(how != SY_CHOOSE_TRACKED || p->is_frag, 0)) {
 		uint32_t c[3];
 
 		sy_class_forward_counters(p, how, c);
@@ -545,10 +580,8 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			if (c[i])
 				count(lb, (enum sy_counter)c[i]);
 	}
-	if (other_worker)
-		count(lb, SY_C_ICMP_CT_OTHER);
-	if (quic_counter)
-		count(lb, (enum sy_counter)quic_counter);
+	if (__builtin_expect(note, 0))
+		count(lb, (enum sy_counter)note);
 	count(lb, SY_C_FWD_PKTS);
 	lb->vips[svc->slot].pkts++;
 	lb->vips[svc->slot].bytes += w->frame_len;
@@ -562,6 +595,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	struct lb_work w;
 	enum sy_verdict v;
 
+	vip_cache_sync(lb);
 	if (!classify(lb, pkt, &w, &v))
 		return v;
 	return forward(lb, pkt, &w);
@@ -573,6 +607,7 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 	struct lb_work w[SY_LB_BURST];
 	uint8_t pending[SY_LB_BURST];
 
+	vip_cache_sync(lb);
 	while (n) {
 		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
 

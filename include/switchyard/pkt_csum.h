@@ -25,12 +25,34 @@ static __sy_always_inline uint16_t sy_csum_fold16(uint64_t s)
 	return (uint16_t)s;
 }
 
-/* The checksum field of a 32-bit partial sum: folded and inverted. */
+/* A 64-bit partial sum folded to 32 bits with the end-around carry. In C
+ * by rotation: the high half of s + (s rotated by 32) is hi + lo + the
+ * carry of that sum, the value of two fold steps, in one add (x86 has a
+ * rotate; BPF has none, and keeps the two steps). */
+static __sy_always_inline uint32_t sy_csum_fold32(uint64_t s)
+{
+#if defined(__bpf__)
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	return (uint32_t)s;
+#else
+	s += (s >> 32) | (s << 32);
+	return (uint32_t)(s >> 32);
+#endif
+}
+
+/* The checksum field of a 32-bit partial sum: folded and inverted (in C by
+ * rotation, as sy_csum_fold32(): the same value as two fold steps). */
 static __sy_always_inline uint16_t sy_csum_fold(uint32_t sum)
 {
+#if defined(__bpf__)
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)~sum;
+#else
+	sum += (sum >> 16) | (sum << 16);
+	return (uint16_t)~(sum >> 16);
+#endif
 }
 
 /* Partial sum of an upper-layer pseudo-header (RFC 768, RFC 8200 §8.1) in

@@ -115,9 +115,7 @@ static __sy_always_inline void sy_write_ip4(uint8_t *at, uint32_t saddr, uint32_
 	uint32_t w2 = 64u | (uint32_t)proto << 8;                     /* ttl, protocol */
 	uint64_t sum = (uint64_t)w0 + w1 + w2 + saddr + daddr;
 
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	w2 |= (uint32_t)sy_csum_fold((uint32_t)sum) << 16;
+	w2 |= (uint32_t)sy_csum_fold(sy_csum_fold32(sum)) << 16;
 	sy_put64(at, w0 | (uint64_t)w1 << 32);
 	sy_put64(at + 8, w2 | (uint64_t)saddr << 32);
 	sy_put32(at + 16, daddr);

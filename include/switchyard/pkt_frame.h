@@ -24,9 +24,12 @@
  *                              again for the verifier (sy_frame_edit_ok());
  *   sy_frame_len(f)            the frame's length now;
  *   sy_frame_grow_head(f, l2, n)  n bytes more in front of the L3 packet,
- *                              keeping the L2 header (VLAN tags included):
- *                              C moves the L2 header into the headroom, BPF
- *                              saves it, bpf_xdp_adjust_head()s and restores;
+ *                              keeping the L2 header's VLAN tags; the MACs
+ *                              and the innermost ethertype are the caller's
+ *                              to write (sy_write_l2(), which every caller
+ *                              calls next): C moves the tags alone into the
+ *                              headroom, BPF saves the whole L2 header,
+ *                              bpf_xdp_adjust_head()s and restores it;
  *   sy_frame_trim(f, len)      cut the frame to len bytes (C: the length,
  *                              BPF: bpf_xdp_adjust_tail());
  *   sy_frame_csum(f, off, n, seed)  the checksum sum of a frame range (C: a
@@ -317,45 +320,32 @@ static inline uint32_t sy_frame_len(const struct sy_pkt *f)
 	return f->len;
 }
 
-/* Move the l2_len-byte L2 header `back` bytes towards the headroom. The
- * common sizes (untagged, one or two VLAN tags) are loaded whole into
- * registers and stored back: the ranges may overlap, and a libc memmove
- * call would cost more than the copy. */
-static inline void sy_frame_move_l2(uint8_t *d, uint32_t l2_len, uint32_t back)
+/* Move the VLAN tags of an l2_len-byte L2 header (bytes 12 .. l2_len - 2:
+ * none, one or two tags) `back` bytes towards the headroom, through
+ * registers (the ranges may overlap). The MACs and the innermost ethertype
+ * are not moved: sy_frame_grow_head()'s caller writes them (sy_write_l2()),
+ * so an untagged frame moves nothing. */
+static inline void sy_frame_move_tags(uint8_t *d, uint32_t l2_len, uint32_t back)
 {
-	if (l2_len == 14) {
-		uint64_t a = sy_get64(d);
-		uint32_t x = sy_get32(d + 8);
-		uint16_t y = sy_get16(d + 12);
-
-		sy_put64(d - back, a);
-		sy_put32(d - back + 8, x);
-		sy_put16(d - back + 12, y);
-	} else if (l2_len == 18 || l2_len == 22) {
-		/* 24 bytes are readable: an IP header follows the tags */
-		uint64_t a = sy_get64(d), b = sy_get64(d + 8), c = sy_get64(d + 16);
-
-		sy_put64(d - back, a);
-		sy_put64(d - back + 8, b);
-		if (l2_len == 18) {
-			sy_put16(d - back + 16, (uint16_t)c);
-		} else {
-			sy_put32(d - back + 16, (uint32_t)c);
-			sy_put16(d - back + 20, (uint16_t)(c >> 32));
-		}
-	} else {
+	if (__builtin_expect(l2_len <= 14, 1))
+		return;
+	if (l2_len == 18)
+		sy_put32(d - back + 12, sy_get32(d + 12));
+	else if (l2_len == 22)
+		sy_put64(d - back + 12, sy_get64(d + 12));
+	else /* not a length pkt_parse.h makes: the whole header */
 		__builtin_memmove(d - back, d, l2_len);
-	}
 }
 
-/* n bytes more before the L3 packet, which starts at l2_len: the L2 header
- * (with its VLAN tags) moves into the headroom. The gap's content is
- * undefined. 0, or -1 without headroom. */
+/* n bytes more before the L3 packet, which starts at l2_len: the L2
+ * header's VLAN tags move into the headroom; its MACs and innermost
+ * ethertype are left for the caller to write (sy_write_l2()). The gap's
+ * content is undefined. 0, or -1 without headroom. */
 static inline int sy_frame_grow_head(struct sy_pkt *f, uint32_t l2_len, uint32_t n)
 {
 	if (f->headroom < n)
 		return -1;
-	sy_frame_move_l2(f->data, l2_len, n);
+	sy_frame_move_tags(f->data, l2_len, n);
 	f->data -= n;
 	f->headroom -= n;
 	f->len += n;
