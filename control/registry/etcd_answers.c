@@ -55,6 +55,151 @@ static int read_kv(const json_t *kv, const char *prefix, const char *service, bo
 	return 1;
 }
 
+/* ---- the indexes ----------------------------------------------------------------------- */
+
+/* An array's positions 0..n-1 by a hash of their item: open addressing,
+ * linear probing, at most half full. An item leaves by backward shift (no
+ * tombstones) and the array's last item takes its place. What an index
+ * needs of its array: */
+struct kind {
+	const void *(*at)(const struct sy_etcd_list *l, size_t pos); /* the item's key */
+	uint64_t (*hash)(const void *key);
+	bool (*same)(const void *a, const void *b);
+};
+
+static uint64_t mix(uint64_t h) /* MurmurHash3's finalizer */
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+static const void *id_at(const struct sy_etcd_list *l, size_t pos)
+{
+	return &l->e[pos].id;
+}
+
+static uint64_t id_hash(const void *key) /* what sy_backend_id_cmp compares */
+{
+	const struct sy_backend_id *id = key;
+
+	return mix(((uint64_t)id->addr[0] << 32 | id->addr[1]) ^
+		   mix(((uint64_t)id->addr[2] << 32 | id->addr[3]) ^
+		       ((uint64_t)id->family << 16 | id->port)));
+}
+
+static bool id_same(const void *a, const void *b)
+{
+	return !sy_backend_id_cmp(a, b);
+}
+
+static const void *key_at(const struct sy_etcd_list *l, size_t pos)
+{
+	return l->bad[pos];
+}
+
+static uint64_t key_hash(const void *key) /* FNV-1a */
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const unsigned char *p = key; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return mix(h);
+}
+
+static bool key_same(const void *a, const void *b)
+{
+	return !strcmp(a, b);
+}
+
+static const struct kind by_id = { id_at, id_hash, id_same };
+static const struct kind by_key = { key_at, key_hash, key_same };
+
+/* The slot of key in x (x->cap > 0): where it is, or the free slot where
+ * it would go. */
+static size_t slot_of(const struct sy_etcd_list *l, const struct sy_etcd_index *x,
+		      const struct kind *k, const void *key)
+{
+	size_t m = x->cap - 1, i = k->hash(key) & m;
+
+	while (x->slot[i] && !k->same(k->at(l, x->slot[i] - 1), key))
+		i = (i + 1) & m;
+	return i;
+}
+
+/* key's position, or n if absent. */
+static size_t find(const struct sy_etcd_list *l, const struct sy_etcd_index *x,
+		   const struct kind *k, const void *key, size_t n)
+{
+	size_t i;
+
+	if (!x->cap)
+		return n;
+	i = slot_of(l, x, k, key);
+	return x->slot[i] ? x->slot[i] - 1 : n;
+}
+
+/* Room in x for want items (positions 0..have-1 indexed now). 0, or -1. */
+static int reserve(const struct sy_etcd_list *l, struct sy_etcd_index *x, const struct kind *k,
+		   size_t have, size_t want)
+{
+	size_t cap = x->cap ? x->cap : 16;
+	uint32_t *s;
+
+	if (want <= x->cap / 2)
+		return 0;
+	if (want >= UINT32_MAX / 2)
+		return -1;
+	while (cap / 2 < want)
+		cap *= 2;
+	if (!(s = calloc(cap, sizeof(*s))))
+		return -1;
+	free(x->slot);
+	x->slot = s;
+	x->cap = cap;
+	for (size_t p = 0; p < have; p++)
+		x->slot[slot_of(l, x, k, k->at(l, p))] = (uint32_t)p + 1;
+	return 0;
+}
+
+/* The item at pos (new, the array's last) joins x. 0, or -1. */
+static int index_add(const struct sy_etcd_list *l, struct sy_etcd_index *x, const struct kind *k,
+		     size_t pos)
+{
+	if (reserve(l, x, k, pos, pos + 1))
+		return -1;
+	x->slot[slot_of(l, x, k, k->at(l, pos))] = (uint32_t)pos + 1;
+	return 0;
+}
+
+/* The item at pos leaves x and the array's last, at last, takes its
+ * position (the caller moves it after). */
+static void index_remove(const struct sy_etcd_list *l, struct sy_etcd_index *x,
+			 const struct kind *k, size_t pos, size_t last)
+{
+	size_t m = x->cap - 1, i = slot_of(l, x, k, k->at(l, pos)), j = i;
+
+	/* the items after it in its run move up if their home allows, so that
+	 * each stays reachable from its home without a gap */
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & m;
+		if (!x->slot[j])
+			break;
+		home = k->hash(k->at(l, x->slot[j] - 1)) & m;
+		if (((j - home) & m) >= ((j - i) & m)) {
+			x->slot[i] = x->slot[j];
+			i = j;
+		}
+	}
+	x->slot[i] = 0;
+	if (pos != last)
+		x->slot[slot_of(l, x, k, k->at(l, last))] = (uint32_t)pos + 1;
+}
+
 /* ---- the list -------------------------------------------------------------------------- */
 
 /* The capacity after cap for want items: doubling. */
@@ -73,30 +218,19 @@ void sy_etcd_list_free(struct sy_etcd_list *l)
 		free(l->bad[i]);
 	free(l->bad);
 	free(l->e);
+	free(l->by_id.slot);
+	free(l->by_key.slot);
 	memset(l, 0, sizeof(*l));
 }
 
 size_t sy_etcd_list_find(const struct sy_etcd_list *l, const struct sy_backend_id *id)
 {
-	size_t i = 0;
-
-	while (i < l->n && sy_backend_id_cmp(&l->e[i].id, id))
-		i++;
-	return i;
-}
-
-static size_t bad_find(const struct sy_etcd_list *l, const char *key)
-{
-	size_t i = 0;
-
-	while (i < l->n_bad && strcmp(l->bad[i], key))
-		i++;
-	return i;
+	return find(l, &l->by_id, &by_id, id, l->n);
 }
 
 bool sy_etcd_list_bad(const struct sy_etcd_list *l, const char *key)
 {
-	return key && bad_find(l, key) < l->n_bad;
+	return key && find(l, &l->by_key, &by_key, key, l->n_bad) < l->n_bad;
 }
 
 /* key in (bad) or out of l's bad keys; out of memory: it stays out (a
@@ -108,10 +242,12 @@ static void bad_set(struct sy_etcd_list *l, const char *key, bool bad)
 
 	if (!key)
 		return;
-	i = bad_find(l, key);
+	i = find(l, &l->by_key, &by_key, key, l->n_bad);
 	if (!bad && i < l->n_bad) {
-		free(l->bad[i]);
+		d = l->bad[i];
+		index_remove(l, &l->by_key, &by_key, i, l->n_bad - 1);
 		l->bad[i] = l->bad[--l->n_bad];
+		free(d);
 		return;
 	}
 	if (!bad || i < l->n_bad)
@@ -125,19 +261,30 @@ static void bad_set(struct sy_etcd_list *l, const char *key, bool bad)
 		l->bad = b;
 		l->bad_cap = c;
 	}
-	if ((d = strdup(key)))
-		l->bad[l->n_bad++] = d;
+	if (!(d = strdup(key)))
+		return;
+	l->bad[l->n_bad] = d;
+	if (index_add(l, &l->by_key, &by_key, l->n_bad)) {
+		free(d);
+		return;
+	}
+	l->n_bad++;
 }
 
-/* l->e[l->n] (written by the caller, within e_cap) joins the list. */
-static void add_entry(struct sy_etcd_list *l)
+/* l->e[l->n] (written by the caller, within e_cap) joins the list. 0, or
+ * -1 (out of memory: it does not). */
+static int add_entry(struct sy_etcd_list *l)
 {
+	if (index_add(l, &l->by_id, &by_id, l->n))
+		return -1;
 	l->n++;
+	return 0;
 }
 
 /* e[i] leaves, the last takes its place. */
 static void remove_entry(struct sy_etcd_list *l, size_t i)
 {
+	index_remove(l, &l->by_id, &by_id, i, l->n - 1);
 	l->e[i] = l->e[--l->n];
 }
 
@@ -170,7 +317,8 @@ int sy_etcd_list_apply(struct sy_etcd_list *l, const struct sy_etcd_change *ch, 
 			l->e_cap = cap;
 		}
 		l->e[l->n] = ch[c].e;
-		add_entry(l);
+		if (add_entry(l))
+			return ENOMEM;
 	}
 	return 0;
 }
@@ -203,7 +351,7 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 		goto out;
 	}
 	r.e_cap = nk + 1;
-	if (!(r.e = malloc(r.e_cap * sizeof(*r.e)))) {
+	if (!(r.e = malloc(r.e_cap * sizeof(*r.e))) || reserve(&r, &r.by_id, &by_id, 0, nk)) {
 		snprintf(err, errlen, "kv/range: out of memory for %zu keys", nk);
 		rc = ENOMEM;
 		goto out;
@@ -221,7 +369,7 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 			skipped(skip, ctx, key, "a backend listed twice");
 			continue;
 		}
-		add_entry(&r);
+		(void)add_entry(&r); /* cannot fail: room reserved */
 	}
 	r.revision = page.revision;
 	*l = r;

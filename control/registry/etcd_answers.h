@@ -15,6 +15,10 @@
  * held among the list's bad keys until it is put right or deleted; an
  * answer that is not etcd's (not JSON, no header.revision, an error
  * object) is an error.
+ *
+ * A list finds a backend by identity, and a bad key, in constant time (an
+ * index beside each array): a range of N keys, or a watch line of N
+ * events, costs O(N) whatever the list's size.
  */
 #ifndef SY_REGISTRY_ETCD_ANSWERS_H
 #define SY_REGISTRY_ETCD_ANSWERS_H
@@ -33,6 +37,12 @@
  * and why. */
 typedef void sy_etcd_skip_fn(void *ctx, const char *key, const char *why);
 
+/* The positions of an array by a hash of their item (private). */
+struct sy_etcd_index {
+	uint32_t *slot; /* position + 1, 0: free; at most half full */
+	size_t cap;     /* a power of two, 0: none yet */
+};
+
 /* A service's list as of a revision. Zeroed: empty. */
 struct sy_etcd_list {
 	uint64_t revision;
@@ -41,6 +51,7 @@ struct sy_etcd_list {
 	char **bad;              /* n_bad keys of the service's that are no backend,
 				  * as the gateway sends them (base64), each once */
 	size_t n_bad, bad_cap;
+	struct sy_etcd_index by_id, by_key; /* of e, of bad */
 };
 
 void sy_etcd_list_free(struct sy_etcd_list *l);
