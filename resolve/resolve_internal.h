@@ -13,9 +13,8 @@
  *   source_embedded.c  the embedded registry's watch (a thread, libcurl)
  *   parse_embedded.c   the parser of its answers (fuzzed on its own)
  *   source_follow.c    a source on a registry's follower (follow.h), for:
- *   source_etcd.c      etcd's range + watch (control/registry/etcd_follow.c's thread)
- *   parse_etcd.c       a registry entry as an instance; the parser of etcd's
- *                      answers the source used before the follower (fuzzed)
+ *   source_etcd.c      etcd's range + watch (control/registry/etcd_follow.c's
+ *                      thread; its answers: etcd_answers.c, fuzzed)
  *   source_zookeeper.c ZooKeeper's children + watches (control/registry/zk_follow.c's thread)
  */
 #ifndef SY_RESOLVE_INTERNAL_H

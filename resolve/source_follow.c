@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse_etcd.h" /* sy_etcd_entry_to_inst */
+#include "etcd_kv.h" /* struct sy_etcd_entry */
 #include "source_follow.h"
 
 #define TICK_MS 1000 /* sy_resolve_tick */
@@ -28,7 +28,7 @@ struct follow_svc {
 	sy_resolve_service *s;
 	bool reachable;           /* as last told to the service */
 	unsigned malformed_n;     /* entries skipped since the last list */
-	char malformed[SY_ETCD_SKIP_WHY]; /* the first (or last) of them, and why */
+	char malformed[200];      /* the first (or last) of them, and why */
 };
 
 struct follow_source {
@@ -121,6 +121,17 @@ static void on_note(void *ctx, const char *service, void *svc, const char *why)
 	sy_source_set_error(v->s, why);
 }
 
+/* A registry entry (an etcd key/value, a ZooKeeper child) as an instance. */
+static void entry_to_inst(const struct sy_etcd_entry *e, struct sy_resolve_instance *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->addr.family = e->id.family == SY_AF_INET6 ? 6 : 4;
+	memcpy(x->addr.bytes, e->id.addr, x->addr.family == 6 ? 16 : 4);
+	x->port = e->id.port;
+	x->weight = e->weight;
+	snprintf(x->zone, sizeof(x->zone), "%s", e->zone);
+}
+
 /* The entries as the resolver's list: 0, or -1 (out of memory). Table
  * size and seed are not in these registries. */
 static int to_list(const struct sy_follow_list *fl, struct sy_source_list *l)
@@ -132,7 +143,7 @@ static int to_list(const struct sy_follow_list *fl, struct sy_source_list *l)
 	if (!l->inst)
 		return -1;
 	for (size_t i = 0; i < fl->n; i++)
-		sy_etcd_entry_to_inst(&fl->e[i], &l->inst[i]);
+		entry_to_inst(&fl->e[i], &l->inst[i]);
 	l->n = fl->n;
 	return 0;
 }

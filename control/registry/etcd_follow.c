@@ -7,7 +7,9 @@
  * put by `syctl register --registry etcd://...` agents with a lease (when an
  * agent dies its lease expires and etcd deletes the key), read through
  * etcd's v3 JSON gateway with libcurl (requests and answers: etcd_gateway.c;
- * keys and values: etcd_kv.c). The reader of the resolver's etcd source.
+ * keys and values: etcd_kv.c; what a range answer and a watch line mean for
+ * a service's list: etcd_answers.c). The reader of sy-control's etcd
+ * source and of the resolver's.
  *
  * One thread and one curl multi handle per follower drive, per followed
  * service (etcd's roles may grant one service's keys only: no stream over
@@ -47,6 +49,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "etcd_answers.h"
 #include "etcd_gateway.h"
 #include "etcd_kv.h"
 #include "follow.h"
@@ -67,12 +70,6 @@ struct conf {
 	uint32_t timeout_ms, retry_initial_ms, retry_max_ms, renew_after_ms;
 };
 
-/* A set of keys (few: a service's keys that are no backend). */
-struct keys {
-	char **k;
-	size_t n;
-};
-
 enum phase { PH_RANGE, PH_WATCH };
 enum verdict { V_NONE, V_RELIST, V_FAIL };
 
@@ -83,11 +80,9 @@ struct fsvc {
 	char *name;
 	void *svc;                 /* the sink's */
 	char range[600];           /* its keys: prefix + name + "/" ("" if too long) */
-	/* the list as of rev: the thread's own copy, changed by events */
-	struct sy_etcd_entry *e;
-	size_t n;
-	uint64_t rev;
-	struct keys bad;           /* its keys that are no backend (as the gateway sends them) */
+	/* the list as of list.revision: the thread's own copy, changed by
+	 * events, with its keys that are no backend (etcd_answers.h) */
+	struct sy_etcd_list list;
 	bool listed;               /* delivered since the last (re)start */
 	/* the request */
 	CURL *easy;
@@ -353,47 +348,6 @@ static void drop_token(struct sy_follower *f, const struct conf *c, const char *
 
 /* ---- answers --------------------------------------------------------------------------- */
 
-static void keys_free(struct keys *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->k[i]);
-	free(s->k);
-	memset(s, 0, sizeof(*s));
-}
-
-static size_t keys_find(const struct keys *s, const char *k)
-{
-	size_t i = 0;
-
-	while (i < s->n && strcmp(s->k[i], k))
-		i++;
-	return i;
-}
-
-/* k in (bad) or out of s; out of memory: it stays out (a count one short). */
-static void keys_set(struct keys *s, const char *k, bool bad)
-{
-	size_t i;
-	char **nk, *d;
-
-	if (!s || !k)
-		return;
-	i = keys_find(s, k);
-	if (!bad && i < s->n) {
-		free(s->k[i]);
-		s->k[i] = s->k[--s->n];
-		return;
-	}
-	if (!bad || i < s->n || !(d = strdup(k)))
-		return;
-	if (!(nk = realloc(s->k, (s->n + 1) * sizeof(*nk)))) {
-		free(d);
-		return;
-	}
-	s->k = nk;
-	s->k[s->n++] = d;
-}
-
 /* Where an entry that is no backend goes: the sink (the thread's), or
  * nowhere (read_once's). */
 struct skips {
@@ -403,127 +357,25 @@ struct skips {
 	unsigned n;
 };
 
-static void skip(struct skips *sk, const char *key, const char *why)
+static void skip(void *arg, const char *key, const char *why)
 {
+	struct skips *sk = arg;
+
 	sk->n++;
 	if (sk->f)
 		sk->f->sink.malformed(sk->f->sink.ctx, sk->service, sk->svc, key, why);
 }
 
-static json_t *load(const char *body, size_t len, const char *what, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *j = json_loadb(body, len, 0, &jerr);
-
-	if (!j) {
-		snprintf(err, errlen, "%s: not JSON: %s (line %d)", what, jerr.text, jerr.line);
-	} else if (!json_is_object(j)) {
-		snprintf(err, errlen, "%s: not a JSON object", what);
-		json_decref(j);
-		j = NULL;
-	}
-	return j;
-}
-
-/* kv -> e: 1 a backend of service, 0 skipped, -1 a key of service's whose
- * value is no backend's (e->id set: the backend is dropped). */
-static int read_kv(const json_t *kv, const char *prefix, const char *service, bool with_value,
-		   struct sy_etcd_entry *e, struct skips *sk)
-{
-	char key[120], why[160];
-	int rc = sy_etcd_kv_parse(kv, prefix, with_value, e, key, sizeof(key), why, sizeof(why));
-
-	if (rc == -1) {
-		skip(sk, key, why);
-		return 0;
-	}
-	if (strcmp(e->service, service)) {
-		skip(sk, key, "another service's key");
-		return 0;
-	}
-	if (rc == -2) {
-		skip(sk, key, why);
-		return -1;
-	}
-	return 1;
-}
-
-static size_t index_of(const struct sy_etcd_entry *e, size_t n, const struct sy_backend_id *id)
-{
-	size_t i = 0;
-
-	while (i < n && sy_backend_id_cmp(&e[i].id, id))
-		i++;
-	return i;
-}
-
-/* A kv/range answer for service's keys: 0 and *out (malloc'd, *n entries)
- * at *rev, or -1 with why in err. */
-static int parse_range(const char *body, size_t len, const char *prefix, const char *service,
-		       struct sy_etcd_entry **out, size_t *n, uint64_t *rev, struct keys *bad,
-		       struct skips *sk, char *err, size_t errlen)
-{
-	json_t *j = load(body, len, "kv/range", err, errlen), *kv;
-	struct sy_etcd_range_page page;
-	struct sy_etcd_entry *e = NULL;
-	size_t i, m = 0;
-	int rc = -1;
-
-	*out = NULL;
-	*n = 0;
-	if (!j)
-		return -1;
-	if (sy_etcd_range_answer(j, &page, err, errlen))
-		goto out;
-	if (page.more) {
-		snprintf(err, errlen, "kv/range: a partial answer (more: true)");
-		goto out;
-	}
-	if (json_array_size(page.kvs) > SY_MAGLEV_MAX_BACKENDS) {
-		snprintf(err, errlen, "kv/range: %zu keys, more than %u backends",
-			 json_array_size(page.kvs), SY_MAGLEV_MAX_BACKENDS);
-		goto out;
-	}
-	if (!(e = malloc((json_array_size(page.kvs) + 1) * sizeof(*e)))) {
-		snprintf(err, errlen, "kv/range: out of memory for %zu keys", json_array_size(page.kvs));
-		goto out;
-	}
-	json_array_foreach(page.kvs, i, kv) {
-		char key[120];
-
-		if (read_kv(kv, prefix, service, true, &e[m], sk) != 1) {
-			keys_set(bad, json_string_value(json_object_get(kv, "key")), true);
-			continue;
-		}
-		/* etcd lists a key once; an answer that does not is skipped there */
-		if (index_of(e, m, &e[m].id) < m) {
-			sy_format_endpoint(&e[m].id, key, sizeof(key));
-			skip(sk, key, "a backend listed twice");
-			continue;
-		}
-		m++;
-	}
-	*rev = page.revision;
-	*out = e;
-	*n = m;
-	e = NULL;
-	rc = 0;
-out:
-	free(e);
-	json_decref(j);
-	return rc;
-}
-
-/* A finished range read: 0 and the list (and its keys that are no
- * backend into bad, unless NULL), or -1 with why in err. */
+/* A finished range read: 0 and the list (with its keys that are no
+ * backend), or -1 with why in err (*l holds nothing). */
 static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, const char *errbuf,
 			const char *url, const char *prefix, const char *service,
-			struct sy_etcd_entry **e, size_t *n, uint64_t *rev, struct keys *bad,
-			struct skips *sk, char *err, size_t errlen)
+			struct sy_etcd_list *l, struct skips *sk, char *err, size_t errlen)
 {
 	char why[200];
 	long status = 0;
 
+	memset(l, 0, sizeof(*l));
 	if (cc != CURLE_OK) {
 		snprintf(err, errlen, "POST %s: %s", url,
 			 b->too_big ? "answer larger than 16 MiB"
@@ -531,14 +383,13 @@ static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, cons
 		return -1;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (parse_range(b->p ? b->p : "", b->len, prefix, service, e, n, rev, bad, sk, why,
-			sizeof(why))) {
+	if (sy_etcd_parse_range(b->p ? b->p : "", b->len, prefix, service, l, skip, sk, why,
+				sizeof(why))) {
 		snprintf(err, errlen, "POST %s: HTTP %ld: %s", url, status, why);
 		return -1;
 	}
 	if (status != 200) { /* a revision in an error answer is not a list */
-		free(*e);
-		*e = NULL;
+		sy_etcd_list_free(l);
 		snprintf(err, errlen, "POST %s: HTTP %ld", url, status);
 		return -1;
 	}
@@ -549,8 +400,8 @@ static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, cons
 
 static void deliver(struct sy_follower *f, struct fsvc *v, unsigned skipped)
 {
-	const struct sy_follow_list l = { .revision = v->rev, .n = v->n, .e = v->e,
-					  .skipped = skipped };
+	const struct sy_follow_list l = { .revision = v->list.revision, .n = v->list.n,
+					  .e = v->list.e, .skipped = skipped };
 
 	v->listed = true;
 	f->sink.listed(f->sink.ctx, v->name, v->svc, &l);
@@ -586,59 +437,23 @@ static void on_failure(struct sy_follower *f, struct fsvc *v, const char *why)
 	f->sink.lost(f->sink.ctx, v->name, v->svc, why);
 }
 
-/* Puts and deletes of one watch line, applied to v's list and its keys
- * that are no backend. 0, or -1 (out of memory). */
-struct change {
-	bool gone;
-	int got;                 /* read_kv's */
-	const char *key;         /* the gateway's (borrowed from the line) */
-	struct sy_etcd_entry e;
-};
-
-static int apply(struct fsvc *v, const struct change *ch, size_t n)
-{
-	for (size_t c = 0; c < n; c++) {
-		size_t i = index_of(v->e, v->n, &ch[c].e.id);
-
-		/* a put that is no backend's is held as such until put right or deleted */
-		keys_set(&v->bad, ch[c].key, !ch[c].gone && ch[c].got != 1);
-		if (!ch[c].got)
-			continue;
-		if (ch[c].gone || ch[c].got == -1) { /* -1: no longer a usable backend */
-			if (i < v->n)
-				v->e[i] = v->e[--v->n];
-			continue;
-		}
-		if (i == v->n) {
-			struct sy_etcd_entry *p = realloc(v->e, (v->n + 1) * sizeof(*p));
-
-			if (!p)
-				return -1;
-			v->e = p;
-			v->n++;
-		}
-		v->e[i] = ch[c].e;
-	}
-	return 0;
-}
-
 /* The changes that concern backends, to a sink that takes them one by one
  * (sink.changed); the whole list if out of memory. */
-static void tell_changes(struct sy_follower *f, struct fsvc *v, const struct change *ch, size_t n)
+static void tell_changes(struct sy_follower *f, struct fsvc *v, const struct sy_etcd_change *ch,
+			 size_t n)
 {
 	struct sy_follow_change *c = malloc((n ? n : 1) * sizeof(*c));
 	size_t m = 0;
 
 	if (!c) {
-		deliver(f, v, v->bad.n);
+		deliver(f, v, v->list.n_bad);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (ch[i].got) /* -1: a key no longer a backend's: it leaves */
-			c[m++] = (struct sy_follow_change){ .gone = ch[i].gone || ch[i].got == -1,
-							    .e = ch[i].e };
+		if (ch[i].backend)
+			c[m++] = (struct sy_follow_change){ .gone = ch[i].gone, .e = ch[i].e };
 	if (m) {
-		uint32_t ms = f->sink.changed(f->sink.ctx, v->name, v->svc, v->rev, c, m);
+		uint32_t ms = f->sink.changed(f->sink.ctx, v->name, v->svc, v->list.revision, c, m);
 		uint64_t at = mono_ms() + ms;
 
 		if (ms && at < f->tick_at) /* it holds changes: a tick soon applies them */
@@ -650,28 +465,24 @@ static void tell_changes(struct sy_follower *f, struct fsvc *v, const struct cha
 /* One line of the watch stream (in curl's write callback). */
 static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *line, size_t len)
 {
-	struct sy_etcd_watch_line w;
 	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
-	struct change *ch = NULL;
-	uint64_t revision = 0;
-	size_t i, n = 0;
-	json_t *j, *ev;
+	struct sy_etcd_watch w;
 	char err[200];
 
 	if (v->verdict != V_NONE)
 		return;
-	if (!(j = load(line, len, "watch", err, sizeof(err))))
-		goto fail;
-	switch (sy_etcd_watch_answer(j, &w, err, sizeof(err))) {
+	switch (sy_etcd_parse_watch(line, len, f->conf.prefix, v->name, &w, skip, &sk, err,
+				    sizeof(err))) {
 	case SY_ETCD_WATCH_FAILED:
-		goto fail;
+		snprintf(v->why, sizeof(v->why), "POST %.100s: %.140s", v->url, err);
+		v->verdict = V_FAIL;
+		return;
 	case SY_ETCD_WATCH_COMPACTED:
 		v->verdict = V_RELIST; /* the events we missed are gone: read again */
 		snprintf(err, sizeof(err),
 			 "watch revision compacted; listing again (wanted %" PRIu64 ", compacted up to %" PRIu64 ")",
-			 v->rev + 1, (uint64_t)w.compact_revision);
+			 v->list.revision + 1, w.compact_revision);
 		note(f, v, err);
-		json_decref(j);
 		return;
 	case SY_ETCD_WATCH_EVENTS:
 		break;
@@ -683,49 +494,20 @@ static void on_watch_line(struct sy_follower *f, struct fsvc *v, const char *lin
 	}
 	if (w.created)
 		v->created = true;
-	if (json_array_size(w.events) && !(ch = calloc(json_array_size(w.events), sizeof(*ch)))) {
-		snprintf(err, sizeof(err), "watch: out of memory for %zu events",
-			 json_array_size(w.events));
-		goto fail;
-	}
-	json_array_foreach(w.events, i, ev) {
-		const json_t *kv;
-		uint64_t mod;
-		int got;
-		char why[80];
-
-		if (sy_etcd_watch_event(ev, &ch[n].gone, &kv, &mod, why, sizeof(why))) {
-			snprintf(err, sizeof(err), "watch: events[%zu].%s", i, why);
-			goto fail;
-		}
-		if (mod > revision)
-			revision = mod;
-		got = read_kv(kv, f->conf.prefix, v->name, !ch[n].gone, &ch[n].e, &sk);
-		ch[n].key = json_string_value(json_object_get(kv, "key"));
-		ch[n].got = got;
-		n++;
-	}
-	if (n || revision > v->rev) {
-		if (apply(v, ch, n)) {
+	if (w.n || w.revision > v->list.revision) {
+		if (sy_etcd_list_apply(&v->list, w.ch, w.n)) {
 			snprintf(v->why, sizeof(v->why), "out of memory applying a watch event");
 			v->verdict = V_FAIL;
 		} else {
-			if (revision > v->rev)
-				v->rev = revision;
+			if (w.revision > v->list.revision)
+				v->list.revision = w.revision;
 			if (f->sink.changed)
-				tell_changes(f, v, ch, n);
+				tell_changes(f, v, w.ch, w.n);
 			else
-				deliver(f, v, v->bad.n);
+				deliver(f, v, v->list.n_bad);
 		}
 	}
-	free(ch);
-	json_decref(j);
-	return;
-fail:
-	snprintf(v->why, sizeof(v->why), "POST %.100s: %.140s", v->url, err);
-	v->verdict = V_FAIL;
-	free(ch);
-	json_decref(j);
+	sy_etcd_watch_free(&w);
 }
 
 static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
@@ -784,7 +566,7 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 	explicit_bzero(tok, sizeof(tok));
 	free(v->post);
 	v->post = v->phase == PH_RANGE ? sy_etcd_range_request(v->range, NULL, 0, 0)
-				       : sy_etcd_watch_request(v->range, v->rev + 1);
+				       : sy_etcd_watch_request(v->range, v->list.revision + 1);
 	snprintf(v->url, sizeof(v->url), "%s/v3/%s", c->eps[v->ep],
 		 v->phase == PH_RANGE ? "kv/range" : "watch");
 	if (!v->headers || !v->post || (!v->easy && !(v->easy = curl_easy_init()))) {
@@ -817,25 +599,17 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 static void range_done(struct sy_follower *f, struct fsvc *v, CURLcode cc)
 {
 	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
-	struct sy_etcd_entry *e;
-	struct keys bad = { 0 };
-	uint64_t rev = 0;
-	size_t n;
+	struct sy_etcd_list l;
 	char err[256];
 	bool was_up;
 
-	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name, &e, &n,
-			 &rev, &bad, &sk, err, sizeof(err))) {
-		keys_free(&bad);
+	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name, &l, &sk,
+			 err, sizeof(err))) {
 		on_failure(f, v, err);
 		return;
 	}
-	keys_free(&v->bad);
-	v->bad = bad;
-	free(v->e);
-	v->e = e;
-	v->n = n;
-	v->rev = rev;
+	sy_etcd_list_free(&v->list);
+	v->list = l;
 	v->failed_in_round = 0;
 	v->backoff = f->conf.retry_initial_ms;
 	v->retry_at = 0;
@@ -938,8 +712,7 @@ static void free_svc(struct sy_follower *f, struct fsvc *v)
 	curl_slist_free_all(v->headers);
 	free(v->post);
 	free(v->body.p);
-	free(v->e);
-	keys_free(&v->bad);
+	sy_etcd_list_free(&v->list);
 	free(v->name);
 	free(v);
 }
@@ -1075,7 +848,7 @@ static void end_round(struct sy_follower *f)
 
 	for (struct fsvc *v = f->svcs; v; v = v->next) {
 		all_listed &= v->listed || !f->conf.n_eps;
-		nb += v->n;
+		nb += v->list.n;
 	}
 	pthread_mutex_lock(&f->mu);
 	f->st.backends = nb;
@@ -1241,15 +1014,14 @@ static void etcd_refresh(struct sy_follower *f)
 static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t timeout_ms,
 			  struct sy_follow_list *l, char *err, size_t errlen)
 {
-	uint64_t deadline = mono_ms() + timeout_ms, rev = 0;
+	uint64_t deadline = mono_ms() + timeout_ms;
 	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, tok[512];
 	struct skips sk = { 0 };
-	struct sy_etcd_entry *e = NULL;
+	struct sy_etcd_list got_list = { 0 };
 	struct sy_http_body b = { 0 };
 	struct curl_slist *headers = NULL;
 	struct conf c;
 	CURL *h = NULL;
-	size_t n = 0;
 	unsigned ok_ep = 0;
 	int rc = -1, got;
 
@@ -1294,18 +1066,20 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		sy_http_body_reset(&b);
 		sk.n = 0;
-		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service, &e, &n,
-				  &rev, NULL, &sk, err, errlen);
+		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service,
+				  &got_list, &sk, err, errlen);
 		if (!rc)
 			ok_ep = i;
 		else
 			drop_token(f, &c, err);
 	}
-	if (!rc) {
-		l->revision = rev;
-		l->n = n;
-		l->e = e;
+	if (!rc) { /* the entries are the caller's */
+		l->revision = got_list.revision;
+		l->n = got_list.n;
+		l->e = got_list.e;
 		l->skipped = sk.n;
+		got_list.e = NULL;
+		sy_etcd_list_free(&got_list);
 	}
 out:
 	pthread_mutex_lock(&f->mu);

@@ -2,9 +2,9 @@
  *
  * etcd's v3 JSON gateway as the registry's readers speak it: the request
  * bodies of a prefix range read, a watch from a revision and a log-in, and
- * the parts of the answers both readers need (sy-control's etcd source,
- * control/daemon/source_etcd.c, and libswitchyard-resolve's,
- * resolve/source_etcd.c + parse_etcd.c); and the writer's, `syctl register
+ * the parts of the answers the readers need (the etcd follower,
+ * etcd_follow.c + etcd_answers.c, that sy-control's etcd source and
+ * libswitchyard-resolve's drive); and the writer's, `syctl register
  * --registry etcd://` (control/cli/syctl_register_etcd.c): a lease, a key
  * put with it, its keepalives. Pure functions over jansson, no I/O: what
  * the readers do with the keys (a daemon's services, a resolver's cache) is

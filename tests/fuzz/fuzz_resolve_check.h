@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * The resolver's parsers' fuzz targets (fuzz_resolve_answer.c,
- * fuzz_resolve_etcd.c): what every instance a parser accepts must be.
+ * The resolver's parser's fuzz target (fuzz_resolve_answer.c): what every
+ * instance it accepts must be.
  * Include after fuzz_check.h.
  */
 #ifndef SY_FUZZ_RESOLVE_CHECK_H

@@ -342,8 +342,9 @@ def resolve_answers():
 
 def resolve_etcd():
     """fuzz_resolve_etcd: a byte choosing the answer (even: kv/range, odd: a
-    watch line) and the service (bit 1: "api", else "web"), then etcd's JSON
-    gateway answer with the keys sy-control's etcd source reads."""
+    watch line; bit 2: a follow, a range then watch lines, one a line) and
+    the service (bit 1: "api", else "web"), then etcd's JSON gateway answer
+    with the keys sy-control's etcd source reads."""
     import base64
     t = "fuzz_resolve_etcd"
     pfx = "/switchyard/services/"
@@ -374,6 +375,16 @@ def resolve_etcd():
     write(t, "watch-compacted", b"\x01" + js({"result": {"header": hdr, "canceled": True,
                                                           "compact_revision": "8"}}).encode())
     write(t, "watch-error", b"\x01" + b'{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}}')
+    # a follow: the range, then lines applied to its list as the follower does
+    more = [{"type": "DELETE", "kv": {"key": kvs[0]["key"], "mod_revision": "11"}},
+            {"kv": kv("web/198.18.0.13:80", '{"weight":2}', 12)},
+            {"kv": kv("web/198.18.0.14:80", "", 12)}, {"kv": kv("web/198.18.0.15:80", "", 12)},
+            {"type": "DELETE", "kv": {"key": kvs[2]["key"], "mod_revision": "13"}}]
+    lines = [js({"header": hdr, "kvs": kvs, "count": "4"}),
+             js({"result": {"header": hdr, "created": True}}),
+             js({"result": {"header": hdr, "events": ev}}), "",
+             js({"result": {"header": hdr, "events": more}})]
+    write(t, "follow", b"\x04" + "\n".join(lines).encode())
 
 
 def main():
