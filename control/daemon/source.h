@@ -72,5 +72,9 @@ const struct sy_be *sy_source_server_id_owner(const struct sy_service_state *s,
 /* The source can or cannot reach its registry: while it cannot, its
  * services keep their last known set (fail-static) and show degraded. */
 void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable);
+/* The same for one service (a registry that one service's reads fail on
+ * while the others' work: etcd's roles may deny one folder). */
+void sy_source_set_service_reachable(struct sy_daemon *d, struct sy_service_state *s,
+				     bool reachable);
 
 #endif

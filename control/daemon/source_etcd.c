@@ -16,10 +16,11 @@
  * compacted; a log-in with username and password_file, TLS with ca_file,
  * cert_file and key_file. The daemon's adapter on it (source_follow.c)
  * applies each listing and piles up the watch's changes for one locked
- * section. When every endpoint failed for a service (a whole round) the
- * services go fail-static (the last known set stays published); when every
- * service is listed again they are reachable, reconciled in the same
- * listing, so a backend present before and after the outage never leaves.
+ * section. When every endpoint failed for a service (a whole round) that
+ * service goes fail-static (its last known set stays published); when it
+ * is listed again it is reachable, reconciled in the same locked section,
+ * so a backend present before and after an outage never leaves. A service
+ * whose folder etcd refuses (its roles) is the only one degraded.
  * Keys outside a followed service's folder are not read: etcd's roles may
  * grant one service's keys only, and another sy-control's services are
  * none of this one's business.
@@ -65,7 +66,7 @@ static const struct sy_follow_source_kind etcd_kind = {
 	.ops = &sy_etcd_follow_ops,
 	.enabled = etcd_enabled,
 	.conf = etcd_conf,
-	.service_loss_is_outage = true,
+	.per_service_loss = true,
 	.malformed_msg = "etcd: key or value ignored",
 	.entry_field = "key",
 	.malformed_count = "invalid keys ignored",

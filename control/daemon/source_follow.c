@@ -259,8 +259,15 @@ static void on_listed(void *ctx, const char *service, void *svc, const struct sy
 	pthread_mutex_lock(&d->lock);
 	if (a->n_pile) /* in order: what came before the list */
 		apply_pile(a);
-	if ((s = service_of(a, service)))
+	if ((s = service_of(a, service))) {
 		reconcile(a, s, l, ids, n_ids, removals);
+		if (a->kind->per_service_loss && s->b.source_unreachable) {
+			/* reconciled and reachable in one section: no flap */
+			sy_source_set_service_reachable(d, s, true);
+			sy_logf("info", "\"%s reachable again: listed and reconciled; the service leaves fail-static\" service=%s",
+				a->kind->name, s->name);
+		}
+	}
 	pthread_mutex_unlock(&d->lock);
 	free(ids);
 }
@@ -314,12 +321,44 @@ static void on_connected(void *ctx, const char *where)
 	sy_logf("info", "\"%s connected\" %s removals_deferred_ms=%u", a->kind->name, where, deferred);
 }
 
+/* One service's reads failed (per_service_loss): it alone goes
+ * fail-static. */
+static void service_lost(struct sy_follow_source *a, const char *service, const char *why)
+{
+	struct sy_daemon *d = a->d;
+	struct sy_service_state *s;
+	bool first = true;
+
+	pthread_mutex_lock(&d->lock);
+	s = service_of(a, service);
+	if (!s || s->b.source_unreachable) {
+		pthread_mutex_unlock(&d->lock);
+		return; /* said when it went */
+	}
+	for (size_t i = 0; i < d->n_svc; i++)
+		first &= !(d->cfg->services[d->svc[i].cfg_index].source == a->kind->source &&
+			   d->svc[i].b.source_unreachable);
+	sy_source_set_service_reachable(d, s, false);
+	pthread_mutex_lock(&a->mu);
+	snprintf(a->why, sizeof(a->why), "%s", why ? why : "");
+	if (first)
+		a->down_since_ms = sy_now_ms();
+	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&d->lock);
+	sy_logf("warn", "\"%s unreachable: the service is fail-static (last known set kept)\" service=%s error=\"%s\"",
+		a->kind->name, service, why ? why : "");
+}
+
 static void on_lost(void *ctx, const char *service, void *svc, const char *why)
 {
 	struct sy_follow_source *a = ctx;
 
 	(void)svc;
-	if (service && !a->kind->service_loss_is_outage)
+	if (service && a->kind->per_service_loss) {
+		service_lost(a, service, why);
+		return;
+	}
+	if (service)
 		return; /* one listing failed: the follower logged it and retries */
 	pthread_mutex_lock(&a->mu);
 	a->lost = true;
@@ -387,7 +426,7 @@ static uint32_t on_tick(void *ctx, bool all_listed)
 		sy_logf("info", "\"%s: settled after reconnecting; removals applied\"", a->kind->name);
 	if (again)
 		sy_logf("info", "\"%s: room at a capped service; listing again\"", a->kind->name);
-	if (all_listed)
+	if (all_listed && !a->kind->per_service_loss) /* else each service as it is listed */
 		set_reachable(a, true, NULL);
 	if (until > now && until - now < 1000)
 		next = (uint32_t)(until - now);
@@ -482,10 +521,13 @@ void sy_follow_source_configured(const struct sy_source *self, struct sy_daemon 
 	if (!a->started && !a->down_since_ms)
 		a->down_since_ms = sy_now_ms();
 	a->settle_ms = a->kind->settle_ms ? a->kind->settle_ms(d->cfg) : 0;
-	/* services new to this configuration start in the source's state */
+	/* services new to this configuration start in the source's state
+	 * (per_service_loss: each keeps its own; a new one starts reachable
+	 * and goes fail-static if its reads fail) */
 	up = a->reachable || !enabled;
 	pthread_mutex_unlock(&a->mu);
-	sy_source_set_reachable(d, a->kind->source, up);
+	if (!a->kind->per_service_loss || !enabled)
+		sy_source_set_reachable(d, a->kind->source, up);
 
 	if (a->f) {
 		a->kind->conf(d->cfg, &fc);
@@ -539,12 +581,16 @@ void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d
 	struct sy_follow_source *a = self->state;
 	struct sy_follow_status st = { 0 };
 	struct sy_follow_conf fc;
-	size_t nsvc = 0;
+	size_t nsvc = 0, nlost = 0;
 	uint64_t nb = 0; /* the daemon's, not the follower's count (that one lags a tick) */
 	unsigned long long capped = (unsigned long long)d->over_capacity[a->kind->src];
+	bool reachable;
 
 	for (size_t i = 0; i < d->n_svc; i++) {
-		nsvc += d->cfg->services[d->svc[i].cfg_index].source == a->kind->source;
+		bool ours = d->cfg->services[d->svc[i].cfg_index].source == a->kind->source;
+
+		nsvc += ours;
+		nlost += ours && d->svc[i].b.source_unreachable;
 		for (uint32_t j = 0; j < d->svc[i].b.n; j++)
 			nb += d->svc[i].b.be[j].source == a->kind->src;
 	}
@@ -557,8 +603,16 @@ void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d
 	if (a->f)
 		a->kind->ops->status(a->f, &st);
 	pthread_mutex_lock(&a->mu);
-	*up = a->reachable;
-	if (a->reachable)
+	/* per_service_loss: down when every service is, else up with the
+	 * ones that are not named */
+	reachable = a->kind->per_service_loss ? !nsvc || nlost < nsvc : a->reachable;
+	*up = reachable && !(a->kind->per_service_loss && nlost);
+	if (reachable && nlost && a->kind->per_service_loss)
+		snprintf(buf, len, "degraded: watching %s, %zu of %zu services unreachable (%s), %" PRIu64
+			 " backends, %" PRIu64 " %s, %llu over capacity",
+			 st.where, nlost, nsvc, a->why, nb, a->malformed, a->kind->malformed_count,
+			 capped);
+	else if (reachable)
 		snprintf(buf, len, "up: watching %s, %zu services, %" PRIu64 " backends, %" PRIu64
 			 " %s, %llu over capacity%s",
 			 st.where, nsvc, nb, a->malformed, a->kind->malformed_count, capped,

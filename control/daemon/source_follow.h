@@ -19,7 +19,9 @@
  *     takes many;
  *   - while the registry is out of reach, fail-static: the services keep
  *     their last known set (sy_source_set_reachable false); when every
- *     service is listed again they are reachable. After an outage a kind
+ *     service is listed again they are reachable (per_service_loss: each
+ *     service on its own, when its reads fail and when it is listed
+ *     again). After an outage a kind
  *     may defer removals for a while (settle_ms: ZooKeeper's agents
  *     re-create their znodes within one session timeout), so that a backend
  *     present before and after an outage never leaves in between;
@@ -53,10 +55,12 @@ struct sy_follow_source_kind {
 	/* Removals deferred this long after the registry answers again
 	 * following an outage (0: none). */
 	uint32_t (*settle_ms)(const struct sy_config *cfg);
-	/* A failed listing of one service (lost(service)) means the registry
-	 * is out of reach (etcd: every endpoint failed), not that service
-	 * alone (ZooKeeper: its session says so). */
-	bool service_loss_is_outage;
+	/* A failed listing of one service (lost(service): etcd, every
+	 * endpoint failed for it) leaves that service alone fail-static until
+	 * it is listed again; the others go on (etcd's roles may deny one
+	 * folder). Else (ZooKeeper) only a lost session (lost(NULL)) does,
+	 * for every service, and a failed listing is retried quietly. */
+	bool per_service_loss;
 	/* Log and status words: the warn line of a malformed entry ("etcd:
 	 * key or value ignored"), the field that names the entry ("key"), and
 	 * the status's count of them ("invalid keys ignored"). */

@@ -226,17 +226,20 @@ bool sy_source_remove(struct sy_daemon *d, struct sy_service_state *s,
 	return true;
 }
 
+void sy_source_set_service_reachable(struct sy_daemon *d, struct sy_service_state *s,
+				     bool reachable)
+{
+	if (s->b.source_unreachable == !reachable)
+		return;
+	s->b.source_unreachable = !reachable;
+	sy_daemon_mark(d, s);
+}
+
 void sy_source_set_reachable(struct sy_daemon *d, enum sy_config_source kind, bool reachable)
 {
-	for (size_t i = 0; i < d->n_svc; i++) {
-		struct sy_service_state *s = &d->svc[i];
-
-		if (d->cfg->services[s->cfg_index].source != kind ||
-		    s->b.source_unreachable == !reachable)
-			continue;
-		s->b.source_unreachable = !reachable;
-		sy_daemon_mark(d, s);
-	}
+	for (size_t i = 0; i < d->n_svc; i++)
+		if (d->cfg->services[d->svc[i].cfg_index].source == kind)
+			sy_source_set_service_reachable(d, &d->svc[i], reachable);
 }
 
 int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err, size_t errlen)
