@@ -41,6 +41,7 @@ PY=/usr/bin/python3
 RESUME_BOUND_S=10
 NDL=6
 RATE=40
+LOAD_MIN_S=7 # the load's least duration: RATE x 5 requests at least, with start-up to spare
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, DPDK)"; exit 1; }
 
@@ -68,6 +69,7 @@ gen0=$(generation)
 
 # ---- load, downloads, kill, restart ------------------------------------------
 sy_log "load and slow downloads"
+t_load=$EPOCHREALTIME
 ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 2000 $RATE 25 / 0.5 >"$WORK/load.txt" 2>&1 &
 LOAD=$!
 SY_PIDS+=($LOAD)
@@ -101,6 +103,10 @@ fi
 # its own duration)
 for pid in "${DL_PIDS[@]}"; do wait $pid; done
 t_dl_done=$EPOCHREALTIME
+# the load runs LOAD_MIN_S at least, however soon the downloads end (curl's
+# --limit-rate lets a first burst through: they took 4 to 8 s), so that the
+# steady-load check below measures the generator, not the downloads
+sleep "$(awk -v s="$t_load" -v n="$EPOCHREALTIME" -v m=$LOAD_MIN_S 'BEGIN { r = s + m - n; printf "%.2f", r > 0 ? r : 0 }')"
 kill -TERM $LOAD 2>/dev/null
 wait $LOAD
 
