@@ -292,6 +292,10 @@ int sy_daemon_apply_config(struct sy_daemon *d, struct sy_config *cfg, char *err
 		if (old) {
 			next[i].b = old->b; /* moves ownership of the arrays */
 			next[i].b.policy = p;
+			/* a new source says for itself whether it is out of reach
+			 * (its configured()): the old one's fail-static ends here */
+			if (d->cfg->services[old->cfg_index].source != cs->source)
+				next[i].b.source_unreachable = false;
 			next[i].digest = old->digest;
 			next[i].published_gen = old->published_gen;
 			next[i].rejected = old->rejected;

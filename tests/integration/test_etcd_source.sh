@@ -31,7 +31,8 @@
 #  10. etcd with authentication on: sy-control authenticates (username,
 #      password_file) and sees the keys; a wrong password: down, reason shown
 #  10b. a user whose role reads web's folder only: the other etcd service
-#      (capped) alone is fail-static (degraded), web is not
+#      (capped) alone is fail-static (degraded), web is not; capped made
+#      static by a reload is no longer degraded
 #  11. etcd over https with client-certificate auth (a CA and certificates
 #      made with openssl): ca_file, cert_file, key_file work, for sy-control
 #      and for `syctl register --etcd-ca-file --etcd-cert-file
@@ -454,6 +455,13 @@ if sy_wait 8 bash -c "'$BUILD/control/syctl' --socket '$SOCK' status | grep -q '
 	grep -q 'msg="etcd unreachable: the service is fail-static (last known set kept)" service=capped' "$W/control-10b.log" &&
 		! grep -q 'msg="etcd unreachable.*service=web' "$W/control-10b.log" &&
 		sy_pass "one warn line, for capped" || sy_fail "no warn line for capped, or one for web"
+	# capped moved to another source by a reload: etcd's fail-static ends with it
+	sed -i "s|mode: ipip, source: etcd,\$|mode: ipip, source: static, backends: [{ address: 198.18.0.61, port: 80 }],|" "$W/sw.yaml"
+	ctl reload >/dev/null || sy_fail "reload with capped static"
+	sy_wait 5 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' status | grep -q 'capped: registry unreachable'" &&
+		ctl --json backends capped | grep -q '"address": "198.18.0.61"' &&
+		sy_pass "capped made static by a reload: no longer degraded, its static backend in" ||
+		{ sy_fail "capped still degraded after becoming static"; ctl status; }
 else
 	sy_fail "capped not degraded with a user that may not read it: $(etcd_state)"
 	ctl status
