@@ -23,7 +23,7 @@
  *     service on its own, when its reads fail and when it is listed
  *     again). After an outage a kind
  *     may defer removals for a while (settle_ms: ZooKeeper's agents
- *     re-create their znodes within one session timeout), so that a backend
+ *     re-create their znodes within two session timeouts), so that a backend
  *     present before and after an outage never leaves in between;
  *   - a service at its cap that lost a backend lists again (at most every
  *     5 s): a change feed says nothing more of the entries it refused;

@@ -50,9 +50,13 @@ static void zk_conf(const struct sy_config *cfg, struct sy_follow_conf *fc)
 	};
 }
 
+/* Removals wait after an outage until every agent (with a session timeout
+ * no longer than ours) is back: an agent unconnected for two session
+ * timeouts starts a new session and re-creates its znode; one timeout was
+ * too short for an agent whose reconnection came late. */
 static uint32_t zk_settle_ms(const struct sy_config *cfg)
 {
-	return cfg->registry.zookeeper.session_timeout_ms;
+	return 2 * cfg->registry.zookeeper.session_timeout_ms;
 }
 
 static const struct sy_follow_source_kind zk_kind = {
