@@ -58,7 +58,7 @@
 
 #define TICK_MS 1000          /* the sink's tick by default */
 #define POLL_MS 100           /* the thread looks at its watches' clocks */
-#define SHORT_STREAM_MS 1000  /* a watch that ended sooner counts as a failure */
+#define SHORT_STREAM_MS 1000  /* a watch that ended sooner is resumed after a back-off */
 #define KEEPALIVE_S 2L        /* TCP keepalive idle and interval of a watch */
 #define DEFAULT_PREFIX "/switchyard/services/"
 
@@ -661,16 +661,22 @@ static void watch_done(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool 
 	}
 	/* the stream ended (etcd stopped, a member left): resume from the
 	 * revision held, on the next endpoint (no event is lost: a compacted
-	 * revision reads again); a stream that keeps ending at once backs off */
+	 * revision reads again). A stream that ended at once is resumed the
+	 * same way, only after a back-off that grows while they keep ending
+	 * so; reading the service again instead would hide a compaction and
+	 * cost a whole list each time. */
 	snprintf(err, sizeof(err), "POST %.100s: the watch stream ended (%.100s)", v->url,
 		 cc != CURLE_OK ? (v->errbuf[0] ? v->errbuf : curl_easy_strerror(cc)) : "closed");
-	if (mono_ms() - v->started_ms < SHORT_STREAM_MS) {
-		on_failure(f, v, err);
-		return;
-	}
 	note(f, v, err);
 	v->ep = (v->ep + 1) % f->conf.n_eps;
-	v->retry_at = 0;
+	if (mono_ms() - v->started_ms < SHORT_STREAM_MS) {
+		v->retry_at = mono_ms() + v->backoff;
+		v->backoff = v->backoff > f->conf.retry_max_ms / 2 ? f->conf.retry_max_ms
+								   : v->backoff * 2;
+	} else {
+		v->retry_at = 0;
+		v->backoff = f->conf.retry_initial_ms;
+	}
 }
 
 static void finish(struct sy_follower *f, struct fsvc *v, CURLcode cc, bool renew)
