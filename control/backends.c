@@ -8,7 +8,8 @@
 
 const char *sy_be_source_name(enum sy_be_source s)
 {
-	static const char *const names[] = { "static", "embedded", "api", "etcd", "zookeeper" };
+	static const char *const names[] = { "static", "embedded", "api",
+					     SY_REGISTRY_KINDS(SY_REGISTRY_NAME_STR, ~, ~) };
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }

@@ -35,12 +35,17 @@
 
 #include <switchyard/maglev.h>
 
+#include "registry_kinds.h"
+
 enum sy_be_source {
 	SY_SRC_STATIC = 0, /* configuration file */
 	SY_SRC_EMBEDDED,   /* our registry: heartbeats with TTL */
 	SY_SRC_API,        /* added by the operator (syctl add) */
-	SY_SRC_ETCD,
-	SY_SRC_ZOOKEEPER,
+	/* the registries (registry_kinds.h): SY_SRC_ETCD, SY_SRC_ZOOKEEPER, ... */
+#define SY_BE_SOURCE_ENUM(ID, name, req, sdesc, kdesc, a, b) SY_SRC_##ID,
+	SY_REGISTRY_KINDS(SY_BE_SOURCE_ENUM, ~, ~)
+#undef SY_BE_SOURCE_ENUM
+	SY_SRC_END /* one past the last */
 };
 
 struct sy_policy {

@@ -915,10 +915,11 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 
 	if (check_map(m, keys))
 		return -1;
-	if (field(m, "etcd", &f) && parse_etcd(&f, &c->registry.etcd))
+#define PARSE_REGISTRY(ID, name, req, sdesc, kdesc, a, b)                                    \
+	if (field(m, #name, &f) && parse_##name(&f, &c->registry.name))                      \
 		return -1;
-	if (field(m, "zookeeper", &f) && parse_zookeeper(&f, &c->registry.zookeeper))
-		return -1;
+	SY_REGISTRY_KINDS(PARSE_REGISTRY, ~, ~)
+#undef PARSE_REGISTRY
 	if (!field(m, "embedded", &em))
 		return 0;
 	if (check_map(&em, ekeys))
@@ -1281,9 +1282,12 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	static const char *const keys[] = { SY_CONFIG_KEYS_SERVICE(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const protos[] = { "tcp", "udp", NULL };
 	static const int pvals[] = { 6, 17 };
-	static const char *const sources[] = { "static", "embedded", "etcd", "zookeeper", NULL };
-	static const int svals[] = { SY_SOURCE_STATIC, SY_SOURCE_EMBEDDED, SY_SOURCE_ETCD,
-				     SY_SOURCE_ZOOKEEPER };
+#define SOURCE_VAL(ID, name, req, sdesc, kdesc, a, b) SY_SOURCE_##ID,
+	static const char *const sources[] = { "static", "embedded",
+					       SY_REGISTRY_KINDS(SY_REGISTRY_NAME_STR, ~, ~) NULL };
+	static const int svals[] = { SY_SOURCE_STATIC, SY_SOURCE_EMBEDDED,
+				     SY_REGISTRY_KINDS(SOURCE_VAL, ~, ~) };
+#undef SOURCE_VAL
 	struct sy_config_service *s = &c->services[idx];
 	struct fld f, vipf;
 	uint32_t a[4];
@@ -1408,7 +1412,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	}
 
 	if (required(m, "source", &f) ||
-	    get_enum(&f, sources, svals, "a source (static, embedded, etcd or zookeeper)", &v))
+	    get_enum(&f, sources, svals, "a source (static, embedded" SY_REGISTRY_KINDS(SY_REGISTRY_COMMA_NAME, ~, ~) ")", &v))
 		return -1;
 	s->source = (enum sy_config_source)v;
 	if (s->source == SY_SOURCE_EMBEDDED) {
@@ -1420,12 +1424,17 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	} else if (field(m, "key_file", &f)) {
 		return kfail(&f, "only used with source embedded");
 	}
-	if ((s->source == SY_SOURCE_ETCD && !c->registry.etcd.enabled) ||
-	    (s->source == SY_SOURCE_ZOOKEEPER && !c->registry.zookeeper.enabled)) {
-		field(m, "source", &f);
-		return ffail(&f, s->source == SY_SOURCE_ETCD
-					 ? "source etcd needs registry.etcd (endpoints)"
-					 : "source zookeeper needs registry.zookeeper (servers)");
+	switch (s->source) { /* a registry's section must be there */
+#define NEEDS_REGISTRY(ID, name, req, sdesc, kdesc, a, b)                                    \
+	case SY_SOURCE_##ID:                                                                 \
+		if (!c->registry.name.enabled)                                               \
+			return field(m, "source", &f),                                       \
+			       ffail(&f, "source " #name " needs registry." #name " (" req ")"); \
+		break;
+		SY_REGISTRY_KINDS(NEEDS_REGISTRY, ~, ~)
+#undef NEEDS_REGISTRY
+	default:
+		break;
 	}
 
 	if (field(m, "health", &f) && parse_health(&f, &s->health))

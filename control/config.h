@@ -25,6 +25,8 @@
 
 #include <switchyard/region.h>
 
+#include "registry_kinds.h"
+
 #define SY_CONFIG_INSTANCE_MAX 32 /* [a-z0-9-]{1,31} + NUL */
 #define SY_CONFIG_INSTANCE_RULE "[a-z0-9-], 1..31 characters"
 #define SY_CONFIG_ZONE_MAX 32     /* [A-Za-z0-9_.-]{1,31} + NUL */
@@ -36,12 +38,17 @@
 #define SY_CONFIG_DEFAULT_GUE_PORT 6080u
 #define SY_CONFIG_DEFAULT_CLOCK_SKEW_S 30u
 
+#define SY_CONFIG_SOURCE_ENUM(ID, name, req, sdesc, kdesc, a, b) SY_SOURCE_##ID,
 enum sy_config_source {
 	SY_SOURCE_STATIC = 1,
 	SY_SOURCE_EMBEDDED = 2,
-	SY_SOURCE_ETCD = 3,
-	SY_SOURCE_ZOOKEEPER = 4,
+	/* the registries (registry_kinds.h): SY_SOURCE_ETCD, SY_SOURCE_ZOOKEEPER, ... */
+	SY_SOURCE_REGISTRY_FIRST,
+	SY_SOURCE_REGISTRY_BEFORE_FIRST = SY_SOURCE_REGISTRY_FIRST - 1,
+	SY_REGISTRY_KINDS(SY_CONFIG_SOURCE_ENUM, ~, ~)
+	SY_SOURCE_END /* one past the last */
 };
+#undef SY_CONFIG_SOURCE_ENUM
 
 enum sy_check_type {
 	SY_CHECK_NONE = 0,
@@ -218,8 +225,10 @@ struct sy_config {
 	struct sy_config_defaults defaults;
 	struct {
 		struct sy_config_embedded embedded;
-		struct sy_config_etcd etcd;
-		struct sy_config_zookeeper zookeeper;
+		/* struct sy_config_<name> <name>; per registry (registry_kinds.h) */
+#define SY_CONFIG_REGISTRY_MEMBER(ID, name, req, sdesc, kdesc, a, b) struct sy_config_##name name;
+		SY_REGISTRY_KINDS(SY_CONFIG_REGISTRY_MEMBER, ~, ~)
+#undef SY_CONFIG_REGISTRY_MEMBER
 	} registry;
 	struct sy_config_service *services; /* in file order */
 	size_t n_services;

@@ -37,7 +37,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "registry_kinds.h" /* registry.<kind> sections and their keys */
+
 #define SY_CONFIG_NO_EXAMPLE "(not in the example)"
+
+/* A registry kind's section (registry.<name>) and its key under registry. */
+#define SY_CONFIG_REGISTRY_SECTION(ID, name, req, sdesc, kdesc, S, b) S(ID, "registry." #name, sdesc)
+#define SY_CONFIG_REGISTRY_KEY(ID, name, req, sdesc, kdesc, K, c) \
+	K(c, #name, MAP, "off", "", "", kdesc)
 
 #define SY_CONFIG_SECTIONS(S)                                                                    \
 	S(ROOT, "", "The top level of the file.")                                                 \
@@ -58,11 +65,7 @@
 	  "Reading the embedded registry: `GET /v1/services` and the list and blocking watch "   \
 	  "of a service's instances (docs/registry-api.md). Absent: every read is refused "      \
 	  "(403). Its own credential, never a registration key.")                                 \
-	S(ETCD, "registry.etcd",                                                                  \
-	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
-	  "to a lease.")                                                                           \
-	S(ZOOKEEPER, "registry.zookeeper",                                                        \
-	  "ZooKeeper: one ephemeral znode per backend under `prefix`.")                           \
+	SY_REGISTRY_KINDS(SY_CONFIG_REGISTRY_SECTION, S, ~)                                       \
 	S(BGP, "bgp",                                                                             \
 	  "Announcing the VIPs by BGP: sy-control decides per VIP to announce or withdraw "      \
 	  "(dataplane running, a usable backend, the host not drained) and drives the BGP "      \
@@ -91,7 +94,7 @@
 	  "The shared-table region file sy-control creates (or adopts) and sy-dataplane maps "    \
 	  "(`--region`). A file on hugetlbfs works too (size rounded to 2 MiB).")                 \
 	K(c, "registry", MAP, "none", "", "", "Registries; needed by services of source "          \
-	  "embedded, etcd or zookeeper.")                                                           \
+	  "embedded" SY_REGISTRY_KINDS(SY_REGISTRY_COMMA_NAME, ~, ~) ".")                          \
 	K(c, "state_file", PATH, "/var/lib/switchyard/<instance>.state", "absolute path",         \
 	  "/var/lib/switchyard/edge1.state",                                                       \
 	  "Where the operator's API changes (`syctl add`, `drain`, `weight`, `reset`) are kept: " \
@@ -140,8 +143,7 @@
 
 #define SY_CONFIG_KEYS_REGISTRY(K, c)                                                            \
 	K(c, "embedded", MAP, "off", "", "", "sy-control's own registry.")                        \
-	K(c, "etcd", MAP, "off", "", "", "An etcd cluster.")                                      \
-	K(c, "zookeeper", MAP, "off", "", "", "A ZooKeeper ensemble.")
+	SY_REGISTRY_KINDS(SY_CONFIG_REGISTRY_KEY, K, c)
 
 #define SY_CONFIG_KEYS_EMBEDDED(K, c)                                                            \
 	K(c, "listen", HOSTPORT, "required", "ADDRESS:PORT or \"[IPV6]:PORT\"",                   \
@@ -180,33 +182,6 @@
 	  "Blocking watches parked at once (all services); one more is refused (503, "           \
 	  "Retry-After). Each holds a connection: the listener's limits (1024, 32 per client "   \
 	  "address) apply too.")
-
-#define SY_CONFIG_KEYS_ETCD(K, c)                                                                \
-	K(c, "endpoints", URL_LIST, "required", "1..16 http:// or https:// URLs",                 \
-	  "[\"http://127.0.0.1:2379\"]", "Members of one etcd cluster, tried in turn.")           \
-	K(c, "prefix", STRING, "/switchyard/services/", "starts and ends with '/'",               \
-	  "/switchyard/services/", "Key prefix: keys are `<prefix><service>/<address>:<port>`.") \
-	K(c, "ca_file", PATH, "system CAs", "absolute path", "/etc/switchyard/etcd-ca.pem",      \
-	  "CA certificate that verifies https:// endpoints.")                                     \
-	K(c, "cert_file", PATH, "not set", "absolute path; with key_file",                        \
-	  "/etc/switchyard/etcd-client.pem", "TLS client certificate.")                           \
-	K(c, "key_file", PATH, "not set", "absolute path; with cert_file",                        \
-	  "/etc/switchyard/etcd-client.key", "TLS client key.")                                   \
-	K(c, "username", STRING, "not set", "non-empty; with password_file", "switchyard",       \
-	  "etcd user (auth enabled on the cluster).")                                             \
-	K(c, "password_file", PATH, "not set", "absolute path; with username",                    \
-	  "/etc/switchyard/etcd.password", "File holding that user's password.")                 \
-	K(c, "timeout_ms", INT, "2000", "100..60000", "2000",                                     \
-	  "Per request. No endpoint answering for 2 x timeout_ms makes the source down: "       \
-	  "its services keep their last known backends (fail-static).")
-
-#define SY_CONFIG_KEYS_ZOOKEEPER(K, c)                                                           \
-	K(c, "servers", STRING, "required", "HOST:PORT[,HOST:PORT...]",                           \
-	  "\"127.0.0.1:2181,127.0.0.1:2182\"", "The ensemble (libzookeeper connect string).")    \
-	K(c, "prefix", STRING, "/switchyard/services", "starts with '/', does not end with it",  \
-	  "/switchyard/services", "Parent of the `<service>/<address>:<port>` znodes.")          \
-	K(c, "session_timeout_ms", INT, "10000", "2000..600000", "10000",                         \
-	  "Session timeout asked of the servers; keep it at least the agents' TTL.")
 
 #define SY_CONFIG_KEYS_BGP(K, c)                                                                 \
 	K(c, "daemon", ENUM, "none", "none, bird", "bird",                                        \
@@ -282,8 +257,10 @@
 	K(c, "next_hop_mac", MAC, "not set", "unicast, not zero", "02:00:00:00:00:fe",            \
 	  "One next hop for every backend (a router). Else each backend's `mac`, else the "      \
 	  "kernel's neighbour table (seen through the exception interface).")                     \
-	K(c, "source", ENUM, "required", "static, embedded, etcd, zookeeper", "embedded",         \
-	  "Where the backends come from; embedded/etcd/zookeeper need that `registry` section.") \
+	K(c, "source", ENUM, "required", "static, embedded" SY_REGISTRY_KINDS(SY_REGISTRY_COMMA_NAME, ~, ~),\
+	  "embedded",                                                                              \
+	  "Where the backends come from; embedded and the registries need that `registry` "      \
+	  "section.")                                                                              \
 	K(c, "key_file", PATH, "required with source embedded", "absolute path; embedded only",   \
 	  "/etc/switchyard/web.key",                                                               \
 	  "HMAC-SHA256 key (hex or raw bytes) that registrations of this service are signed "    \

@@ -117,9 +117,9 @@ struct sy_daemon {
 	struct sy_log_limit publish_log; /* a commit of removals alone failed */
 	struct sy_log_limit mac_wait_log; /* "waiting for next-hop MACs" (publisher only) */
 	/* new backends refused at their service's cap, per enum sy_be_source */
-	uint64_t over_capacity[SY_SRC_ZOOKEEPER + 1];
+	uint64_t over_capacity[SY_SRC_END];
 	/* registry keys/values that did not parse, per enum sy_config_source */
-	uint64_t registry_invalid[SY_SOURCE_ZOOKEEPER + 1];
+	uint64_t registry_invalid[SY_SOURCE_END];
 	char last_error[256];
 	/* reads and watches of the embedded registry (registry_watch.c) */
 	struct sy_read_stats read_stats;

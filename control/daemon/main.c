@@ -37,8 +37,9 @@
 const struct sy_source *const sy_sources[] = {
 	&sy_source_static,
 	&sy_source_embedded,
-	&sy_source_etcd,
-	&sy_source_zookeeper,
+#define SY_SOURCE_REF(ID, name, req, sdesc, kdesc, a, b) &sy_source_##name,
+	SY_REGISTRY_KINDS(SY_SOURCE_REF, ~, ~)
+#undef SY_SOURCE_REF
 	NULL,
 };
 

@@ -409,9 +409,9 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 		     "switchyard_service_publish_errors_total says which service",
 		     d->publish_errors);
 	family(b, "switchyard_backends_over_capacity_total", "counter",
-	       "New backends refused (embedded: 507, api: 507) or ignored (etcd, zookeeper: each "
-	       "time a listing or event offers one) because their service was at its max_backends");
-	for (enum sy_be_source src = SY_SRC_EMBEDDED; src <= SY_SRC_ZOOKEEPER; src++) {
+	       "New backends refused (embedded: 507, api: 507) or ignored (the registries: "
+	       "each time a listing or event offers one) because their service was at its max_backends");
+	for (enum sy_be_source src = SY_SRC_EMBEDDED; src < SY_SRC_END; src++) {
 		l = (struct labels){ 0 };
 		sample(b, "switchyard_backends_over_capacity_total",
 		       label(&l, "source", sy_be_source_name(src)), d->over_capacity[src]);
@@ -430,7 +430,7 @@ static void control(struct buf *b, struct sy_daemon *d, const struct sy_snapshot
 	family(b, "switchyard_registry_invalid_total", "counter",
 	       "Registry keys or values ignored because they did not parse");
 	for (const struct sy_source *const *src = sy_sources; *src; src++) {
-		if ((*src)->kind != SY_SOURCE_ETCD && (*src)->kind != SY_SOURCE_ZOOKEEPER)
+		if ((*src)->kind < SY_SOURCE_REGISTRY_FIRST) /* the registries only */
 			continue;
 		l = (struct labels){ 0 };
 		sample(b, "switchyard_registry_invalid_total", label(&l, "source", (*src)->name),

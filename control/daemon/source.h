@@ -32,8 +32,10 @@ struct sy_source {
 /* Every source this build has, NULL-terminated. */
 extern const struct sy_source *const sy_sources[];
 extern const struct sy_source sy_source_static, sy_source_embedded;
-extern const struct sy_source sy_source_etcd;
-extern const struct sy_source sy_source_zookeeper;
+/* a registry's: sy_source_etcd, sy_source_zookeeper, ... (registry_kinds.h) */
+#define SY_SOURCE_DECL(ID, name, req, sdesc, kdesc, a, b) extern const struct sy_source sy_source_##name;
+SY_REGISTRY_KINDS(SY_SOURCE_DECL, ~, ~)
+#undef SY_SOURCE_DECL
 
 /* ---- what sources may do (d->lock held) ----------------------------------- */
 

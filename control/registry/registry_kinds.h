@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The registries that sy-control's sources can follow, one line each, and
+ * each one's configuration keys. Everything that names a registry kind
+ * without speaking its protocol is made from this list: the enums of
+ * sources (config.h SY_SOURCE_<ID>, backends.h SY_SRC_<ID>), their names
+ * (`source: <name>`, status, /metrics), the configuration's registry.<name>
+ * section and its keys (config_schema.h, docs/config-reference.md), the
+ * daemon's table of sources (sy_source_<name>) and its per-source counters.
+ *
+ *   X(ID, name, "required key", "section description", "key description", a, b)
+ *
+ * a and b are the caller's, passed through. Append: the order is the
+ * enums'. What is still written per kind besides this file (docs/control.md,
+ * "Adding a registry"): its follower (control/registry/<kind>_follow.c),
+ * its agent (control/cli/syctl_register_<kind>.c), the configuration
+ * structure and parser (config.h, config.c), sy-control's adapter
+ * (control/daemon/source_<name>.c) and the resolver's.
+ */
+#ifndef SY_REGISTRY_KINDS_H
+#define SY_REGISTRY_KINDS_H
+
+#define SY_REGISTRY_KINDS(X, a, b)                                                               \
+	X(ETCD, etcd, "endpoints",                                                                \
+	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
+	  "to a lease.",                                                                           \
+	  "An etcd cluster.", a, b)                                                                \
+	X(ZOOKEEPER, zookeeper, "servers",                                                        \
+	  "ZooKeeper: one ephemeral znode per backend under `prefix`.",                           \
+	  "A ZooKeeper ensemble.", a, b)
+
+/* Helpers for the usual expansions. */
+#define SY_REGISTRY_COMMA_NAME(ID, name, req, sdesc, kdesc, a, b) ", " #name
+#define SY_REGISTRY_NAME_STR(ID, name, req, sdesc, kdesc, a, b) #name,
+
+/* registry.<name>: its keys, K(ctx, "key", TYPE, "default", "range", "example",
+ * "description") as in config_schema.h. */
+#define SY_CONFIG_KEYS_ETCD(K, c)                                                                \
+	K(c, "endpoints", URL_LIST, "required", "1..16 http:// or https:// URLs",                 \
+	  "[\"http://127.0.0.1:2379\"]", "Members of one etcd cluster, tried in turn.")           \
+	K(c, "prefix", STRING, "/switchyard/services/", "starts and ends with '/'",               \
+	  "/switchyard/services/", "Key prefix: keys are `<prefix><service>/<address>:<port>`.") \
+	K(c, "ca_file", PATH, "system CAs", "absolute path", "/etc/switchyard/etcd-ca.pem",      \
+	  "CA certificate that verifies https:// endpoints.")                                     \
+	K(c, "cert_file", PATH, "not set", "absolute path; with key_file",                        \
+	  "/etc/switchyard/etcd-client.pem", "TLS client certificate.")                           \
+	K(c, "key_file", PATH, "not set", "absolute path; with cert_file",                        \
+	  "/etc/switchyard/etcd-client.key", "TLS client key.")                                   \
+	K(c, "username", STRING, "not set", "non-empty; with password_file", "switchyard",       \
+	  "etcd user (auth enabled on the cluster).")                                             \
+	K(c, "password_file", PATH, "not set", "absolute path; with username",                    \
+	  "/etc/switchyard/etcd.password", "File holding that user's password.")                 \
+	K(c, "timeout_ms", INT, "2000", "100..60000", "2000",                                     \
+	  "Per request. No endpoint answering for 2 x timeout_ms makes the source down: "       \
+	  "its services keep their last known backends (fail-static).")
+
+#define SY_CONFIG_KEYS_ZOOKEEPER(K, c)                                                           \
+	K(c, "servers", STRING, "required", "HOST:PORT[,HOST:PORT...]",                           \
+	  "\"127.0.0.1:2181,127.0.0.1:2182\"", "The ensemble (libzookeeper connect string).")    \
+	K(c, "prefix", STRING, "/switchyard/services", "starts with '/', does not end with it",  \
+	  "/switchyard/services", "Parent of the `<service>/<address>:<port>` znodes.")          \
+	K(c, "session_timeout_ms", INT, "10000", "2000..600000", "10000",                         \
+	  "Session timeout asked of the servers; keep it at least the agents' TTL.")
+
+#endif
