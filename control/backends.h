@@ -42,7 +42,7 @@ enum sy_be_source {
 	SY_SRC_EMBEDDED,   /* our registry: heartbeats with TTL */
 	SY_SRC_API,        /* added by the operator (syctl add) */
 	/* the registries (registry_kinds.h): SY_SRC_ETCD, SY_SRC_ZOOKEEPER, ... */
-#define SY_BE_SOURCE_ENUM(ID, name, req, sdesc, kdesc, a, b) SY_SRC_##ID,
+#define SY_BE_SOURCE_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) SY_SRC_##ID,
 	SY_REGISTRY_KINDS(SY_BE_SOURCE_ENUM, ~, ~)
 #undef SY_BE_SOURCE_ENUM
 	SY_SRC_END /* one past the last */

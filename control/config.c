@@ -760,21 +760,57 @@ static int get_string(struct fld *m, const char *key, char **out)
 	return *out ? 0 : oom(m->x);
 }
 
-static int parse_etcd(struct fld *m, struct sy_config_etcd *e)
+/* registry.<kind>'s fields, by key name (registry_kinds.h lists each
+ * kind's keys: a key not here fails the config_schema test). */
+static char **registry_text(struct sy_config_registry *r, const char *key)
 {
-	static const char *const keys[] = { SY_CONFIG_KEYS_ETCD(SY_CONFIG_KEY_NAME, ~) NULL };
+	static const struct {
+		const char *key;
+		size_t off;
+	} t[] = {
+		{ "prefix", offsetof(struct sy_config_registry, prefix) },
+		{ "ca_file", offsetof(struct sy_config_registry, ca_file) },
+		{ "cert_file", offsetof(struct sy_config_registry, cert_file) },
+		{ "key_file", offsetof(struct sy_config_registry, key_file) },
+		{ "username", offsetof(struct sy_config_registry, username) },
+		{ "password_file", offsetof(struct sy_config_registry, password_file) },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(key, t[i].key))
+			return (char **)((char *)r + t[i].off);
+	return NULL;
+}
+
+static uint32_t *registry_u32(struct sy_config_registry *r, const char *key)
+{
+	if (!strcmp(key, "timeout_ms"))
+		return &r->timeout_ms;
+	if (!strcmp(key, "session_timeout_ms"))
+		return &r->session_timeout_ms;
+	return NULL;
+}
+
+/* The servers key: 1..SY_CONFIG_MAX_ENDPOINTS http(s) URLs, or one string. */
+static int get_registry_servers(struct fld *m, const struct sy_config_key_doc *k,
+				struct sy_config_registry *r)
+{
 	struct fld f, ef;
 	size_t n;
 
-	if (check_map(m, keys))
+	if (required(m, k->key, &f))
 		return -1;
-	e->enabled = true;
-	e->timeout_ms = 2000;
-	if (required(m, "endpoints", &f) || check_seq(&f, " of URLs"))
+	if (k->type != SY_CT_URL_LIST) {
+		if (get_string(m, k->key, &r->servers[0]))
+			return -1;
+		r->n_servers = 1;
+		return 0;
+	}
+	if (check_seq(&f, " of URLs"))
 		return -1;
 	n = seq_len(&f);
 	if (!n || n > SY_CONFIG_MAX_ENDPOINTS)
-		return ffail(&f, "1..%d endpoints", SY_CONFIG_MAX_ENDPOINTS);
+		return ffail(&f, "1..%d %s", SY_CONFIG_MAX_ENDPOINTS, k->key);
 	for (size_t i = 0; i < n; i++) {
 		const char *u;
 
@@ -783,58 +819,92 @@ static int parse_etcd(struct fld *m, struct sy_config_etcd *e)
 			return -1;
 		if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
 			return ffail(&ef, "'%s' is not an http:// or https:// URL", u);
-		e->endpoints[i] = strdup(u);
-		if (!e->endpoints[i])
+		r->servers[i] = strdup(u);
+		if (!r->servers[i])
 			return oom(m->x);
-		e->n_endpoints++;
+		r->n_servers++;
 	}
-	if (get_string(m, "prefix", &e->prefix))
-		return -1;
-	if (!e->prefix)
-		e->prefix = strdup("/switchyard/services/");
-	if (!e->prefix)
-		return oom(m->x);
-	if (e->prefix[0] != '/' || e->prefix[strlen(e->prefix) - 1] != '/')
-		return field(m, "prefix", &f), ffail(&f, "must start and end with '/'");
-	if ((field(m, "ca_file", &f) && get_abs_path(&f, PATH_MAX, &e->ca_file)) ||
-	    (field(m, "cert_file", &f) && get_abs_path(&f, PATH_MAX, &e->cert_file)) ||
-	    (field(m, "key_file", &f) && get_abs_path(&f, PATH_MAX, &e->key_file)) ||
-	    get_string(m, "username", &e->username) ||
-	    (field(m, "password_file", &f) && get_abs_path(&f, PATH_MAX, &e->password_file)))
-		return -1;
-	if (!e->cert_file != !e->key_file)
-		return field(m, e->cert_file ? "cert_file" : "key_file", &f),
-		       ffail(&f, "cert_file and key_file go together");
-	if (!e->username != !e->password_file)
-		return field(m, e->username ? "username" : "password_file", &f),
-		       ffail(&f, "username and password_file go together");
-	if (field(m, "timeout_ms", &f) && get_u32(&f, 100, 60000, &e->timeout_ms))
-		return -1;
 	return 0;
 }
 
-static int parse_zookeeper(struct fld *m, struct sy_config_zookeeper *z)
+/* An INT key's range, "MIN..MAX" in the schema (the test holds it to the
+ * loader's). */
+static void schema_range(const struct sy_config_key_doc *k, uint32_t *min, uint32_t *max)
 {
-	static const char *const keys[] = { SY_CONFIG_KEYS_ZOOKEEPER(SY_CONFIG_KEY_NAME, ~) NULL };
+	unsigned long lo = 0, hi = UINT32_MAX;
+
+	sscanf(k->range, "%lu..%lu", &lo, &hi);
+	*min = (uint32_t)lo;
+	*max = (uint32_t)hi;
+}
+
+/* Two keys that are both set or neither. */
+static int together(struct fld *m, const char *a, const char *va, const char *b, const char *vb)
+{
 	struct fld f;
 
+	if (!va == !vb)
+		return 0;
+	field(m, va ? a : b, &f);
+	return ffail(&f, "%s and %s go together", a, b);
+}
+
+/* registry.<name> of a registry kind, read by its keys in the schema:
+ * the servers key, the prefix (default and rule), the files, the
+ * credentials, the timeouts (default and range from the schema). */
+static int parse_registry_kind(struct fld *m, const char *name, const char *servers_key,
+			       bool dir, struct sy_config_registry *r)
+{
+	const char *keys[32];
+	const struct sy_config_key_doc *k;
+	char path[64];
+	size_t nk = 0;
+	struct fld f;
+
+	snprintf(path, sizeof(path), "registry.%s", name);
+	for (size_t i = 0; i < sy_config_n_keys && nk < 31; i++)
+		if (!strcmp(sy_config_keys[i].section, path))
+			keys[nk++] = sy_config_keys[i].key;
+	keys[nk] = NULL;
 	if (check_map(m, keys))
 		return -1;
-	z->enabled = true;
-	z->session_timeout_ms = 10000;
-	if (required(m, "servers", &f))
-		return -1;
-	if (get_string(m, "servers", &z->servers) || get_string(m, "prefix", &z->prefix))
-		return -1;
-	if (!z->prefix)
-		z->prefix = strdup("/switchyard/services");
-	if (!z->prefix)
-		return oom(m->x);
-	if (z->prefix[0] != '/' || (strlen(z->prefix) > 1 && z->prefix[strlen(z->prefix) - 1] == '/'))
-		return field(m, "prefix", &f), ffail(&f, "must start with '/' and not end with it");
-	if (field(m, "session_timeout_ms", &f) && get_u32(&f, 2000, 600000, &z->session_timeout_ms))
-		return -1;
-	return 0;
+	r->enabled = true;
+	for (size_t i = 0; i < sy_config_n_keys; i++) {
+		uint32_t *u, min, max;
+		char **t;
+
+		k = &sy_config_keys[i];
+		if (strcmp(k->section, path))
+			continue;
+		if (!strcmp(k->key, servers_key)) {
+			if (get_registry_servers(m, k, r))
+				return -1;
+		} else if ((u = registry_u32(r, k->key))) {
+			schema_range(k, &min, &max);
+			*u = (uint32_t)strtoul(k->def, NULL, 10);
+			if (field(m, k->key, &f) && get_u32(&f, min, max, u))
+				return -1;
+		} else if ((t = registry_text(r, k->key))) {
+			if (k->type == SY_CT_PATH ? field(m, k->key, &f) && get_abs_path(&f, PATH_MAX, t)
+						  : get_string(m, k->key, t))
+				return -1;
+			if (!strcmp(k->key, "prefix") && !*t && !(*t = strdup(k->def)))
+				return oom(m->x);
+		} else {
+			return ffail(m, "%s: a key this version cannot read", k->key);
+		}
+	}
+	if (r->prefix) {
+		size_t n = strlen(r->prefix);
+
+		if (dir && (r->prefix[0] != '/' || r->prefix[n - 1] != '/'))
+			return field(m, "prefix", &f), ffail(&f, "must start and end with '/'");
+		if (!dir && (r->prefix[0] != '/' || (n > 1 && r->prefix[n - 1] == '/')))
+			return field(m, "prefix", &f),
+			       ffail(&f, "must start with '/' and not end with it");
+	}
+	return together(m, "cert_file", r->cert_file, "key_file", r->key_file) ||
+	       together(m, "username", r->username, "password_file", r->password_file);
 }
 
 /* A list of 1..max prefixes into a new array (*out, *n). */
@@ -915,8 +985,9 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 
 	if (check_map(m, keys))
 		return -1;
-#define PARSE_REGISTRY(ID, name, req, sdesc, kdesc, a, b)                                    \
-	if (field(m, #name, &f) && parse_##name(&f, &c->registry.name))                      \
+#define PARSE_REGISTRY(ID, name, req, dir, sdesc, kdesc, a, b)                               \
+	if (field(m, #name, &f) &&                                                           \
+	    parse_registry_kind(&f, #name, req, dir, &c->registry.kind[SY_REGISTRY_##ID]))   \
 		return -1;
 	SY_REGISTRY_KINDS(PARSE_REGISTRY, ~, ~)
 #undef PARSE_REGISTRY
@@ -1282,7 +1353,7 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 	static const char *const keys[] = { SY_CONFIG_KEYS_SERVICE(SY_CONFIG_KEY_NAME, ~) NULL };
 	static const char *const protos[] = { "tcp", "udp", NULL };
 	static const int pvals[] = { 6, 17 };
-#define SOURCE_VAL(ID, name, req, sdesc, kdesc, a, b) SY_SOURCE_##ID,
+#define SOURCE_VAL(ID, name, req, dir, sdesc, kdesc, a, b) SY_SOURCE_##ID,
 	static const char *const sources[] = { "static", "embedded",
 					       SY_REGISTRY_KINDS(SY_REGISTRY_NAME_STR, ~, ~) NULL };
 	static const int svals[] = { SY_SOURCE_STATIC, SY_SOURCE_EMBEDDED,
@@ -1425,9 +1496,9 @@ static int parse_service(struct fld *m, struct sy_config *c, size_t idx)
 		return kfail(&f, "only used with source embedded");
 	}
 	switch (s->source) { /* a registry's section must be there */
-#define NEEDS_REGISTRY(ID, name, req, sdesc, kdesc, a, b)                                    \
+#define NEEDS_REGISTRY(ID, name, req, dir, sdesc, kdesc, a, b)                                    \
 	case SY_SOURCE_##ID:                                                                 \
-		if (!c->registry.name.enabled)                                               \
+		if (!c->registry.kind[SY_REGISTRY_##ID].enabled)                             \
 			return field(m, "source", &f),                                       \
 			       ffail(&f, "source " #name " needs registry." #name " (" req ")"); \
 		break;
@@ -1677,16 +1748,18 @@ void sy_config_free(struct sy_config *c)
 	free(c->registry.embedded.read.token_file);
 	free(c->registry.embedded.read.services);
 	free(c->registry.embedded.read.allowed_prefixes);
-	for (size_t i = 0; i < c->registry.etcd.n_endpoints; i++)
-		free(c->registry.etcd.endpoints[i]);
-	free(c->registry.etcd.prefix);
-	free(c->registry.etcd.ca_file);
-	free(c->registry.etcd.cert_file);
-	free(c->registry.etcd.key_file);
-	free(c->registry.etcd.username);
-	free(c->registry.etcd.password_file);
-	free(c->registry.zookeeper.servers);
-	free(c->registry.zookeeper.prefix);
+	for (size_t k = 0; k < SY_REGISTRY_N; k++) {
+		struct sy_config_registry *r = &c->registry.kind[k];
+
+		for (size_t i = 0; i < r->n_servers; i++)
+			free(r->servers[i]);
+		free(r->prefix);
+		free(r->ca_file);
+		free(r->cert_file);
+		free(r->key_file);
+		free(r->username);
+		free(r->password_file);
+	}
 	free(c->bgp.socket);
 	free(c->bgp.include_file);
 	for (size_t i = 0; i < c->n_services; i++) {

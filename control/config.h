@@ -38,7 +38,7 @@
 #define SY_CONFIG_DEFAULT_GUE_PORT 6080u
 #define SY_CONFIG_DEFAULT_CLOCK_SKEW_S 30u
 
-#define SY_CONFIG_SOURCE_ENUM(ID, name, req, sdesc, kdesc, a, b) SY_SOURCE_##ID,
+#define SY_CONFIG_SOURCE_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) SY_SOURCE_##ID,
 enum sy_config_source {
 	SY_SOURCE_STATIC = 1,
 	SY_SOURCE_EMBEDDED = 2,
@@ -173,26 +173,24 @@ struct sy_config_embedded {
 
 #define SY_CONFIG_MAX_ENDPOINTS 16
 
-/* registry.etcd: the v3 API through etcd's JSON gateway (libcurl). */
-struct sy_config_etcd {
+/* registry.<name>, one per registry kind (registry_kinds.h): what any of
+ * their sections may hold; a kind's keys say which it takes (the others
+ * stay NULL or 0). */
+struct sy_config_registry {
 	bool enabled;
-	char *endpoints[SY_CONFIG_MAX_ENDPOINTS]; /* "http://127.0.0.1:2379" or https:// */
-	size_t n_endpoints;      /* >= 1 when enabled */
-	char *prefix;            /* default "/switchyard/services/" (ends with '/') */
+	/* the servers key: each URL of a URL_LIST (etcd's endpoints,
+	 * "http://127.0.0.1:2379" or https://), or a STRING as it is
+	 * (ZooKeeper's "127.0.0.1:2181,127.0.0.1:2182") */
+	char *servers[SY_CONFIG_MAX_ENDPOINTS];
+	size_t n_servers;        /* >= 1 when enabled */
+	char *prefix;            /* the key's default if not set */
 	char *ca_file;           /* TLS: verify the server with this CA; NULL = system */
 	char *cert_file;         /* TLS client certificate and key (both or neither) */
 	char *key_file;
 	char *username;          /* auth: both or neither */
 	char *password_file;
-	uint32_t timeout_ms;     /* per request, default 2000 */
-};
-
-/* registry.zookeeper: ephemeral znodes (libzookeeper). */
-struct sy_config_zookeeper {
-	bool enabled;
-	char *servers;           /* "127.0.0.1:2181,127.0.0.1:2182" */
-	char *prefix;            /* default "/switchyard/services" (no trailing '/') */
-	uint32_t session_timeout_ms; /* default 10000 */
+	uint32_t timeout_ms;     /* per request */
+	uint32_t session_timeout_ms;
 };
 
 enum sy_bgp_daemon {
@@ -225,10 +223,7 @@ struct sy_config {
 	struct sy_config_defaults defaults;
 	struct {
 		struct sy_config_embedded embedded;
-		/* struct sy_config_<name> <name>; per registry (registry_kinds.h) */
-#define SY_CONFIG_REGISTRY_MEMBER(ID, name, req, sdesc, kdesc, a, b) struct sy_config_##name name;
-		SY_REGISTRY_KINDS(SY_CONFIG_REGISTRY_MEMBER, ~, ~)
-#undef SY_CONFIG_REGISTRY_MEMBER
+		struct sy_config_registry kind[SY_REGISTRY_N]; /* [SY_REGISTRY_ETCD], ... */
 	} registry;
 	struct sy_config_service *services; /* in file order */
 	size_t n_services;

@@ -42,8 +42,8 @@
 #define SY_CONFIG_NO_EXAMPLE "(not in the example)"
 
 /* A registry kind's section (registry.<name>) and its key under registry. */
-#define SY_CONFIG_REGISTRY_SECTION(ID, name, req, sdesc, kdesc, S, b) S(ID, "registry." #name, sdesc)
-#define SY_CONFIG_REGISTRY_KEY(ID, name, req, sdesc, kdesc, K, c) \
+#define SY_CONFIG_REGISTRY_SECTION(ID, name, req, dir, sdesc, kdesc, S, b) S(ID, "registry." #name, sdesc)
+#define SY_CONFIG_REGISTRY_KEY(ID, name, req, dir, sdesc, kdesc, K, c) \
 	K(c, #name, MAP, "off", "", "", kdesc)
 
 #define SY_CONFIG_SECTIONS(S)                                                                    \

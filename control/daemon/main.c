@@ -37,7 +37,7 @@
 const struct sy_source *const sy_sources[] = {
 	&sy_source_static,
 	&sy_source_embedded,
-#define SY_SOURCE_REF(ID, name, req, sdesc, kdesc, a, b) &sy_source_##name,
+#define SY_SOURCE_REF(ID, name, req, dir, sdesc, kdesc, a, b) &sy_source_##name,
 	SY_REGISTRY_KINDS(SY_SOURCE_REF, ~, ~)
 #undef SY_SOURCE_REF
 	NULL,

@@ -158,11 +158,37 @@ static int readable(const struct sy_config *cfg, const char *what, const char *p
 	return 0;
 }
 
+/* Every file a registry's section names (registry.<name>.ca_file, ...). */
+static int registries_readable(const struct sy_config *cfg, char *err, size_t errlen)
+{
+	static const char *const names[] = { SY_REGISTRY_KINDS(SY_REGISTRY_NAME_STR, ~, ~) };
+
+	for (size_t k = 0; k < SY_REGISTRY_N; k++) {
+		const struct sy_config_registry *r = &cfg->registry.kind[k];
+		const struct {
+			const char *key, *path;
+		} files[] = {
+			{ "ca_file", r->ca_file },
+			{ "cert_file", r->cert_file },
+			{ "key_file", r->key_file },
+			{ "password_file", r->password_file },
+		};
+
+		for (size_t i = 0; r->enabled && i < sizeof(files) / sizeof(files[0]); i++) {
+			char what[96];
+
+			snprintf(what, sizeof(what), "registry.%s.%s", names[k], files[i].key);
+			if (readable(cfg, what, files[i].path, err, errlen))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, char *err,
 		     size_t errlen)
 {
 	const struct sy_region_limits *lim = o->region_limits ? o->region_limits : &cfg->limits;
-	const struct sy_config_etcd *e = &cfg->registry.etcd;
 	uint32_t *caps = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*caps));
 	char token[256];
 	int rc = -1;
@@ -217,10 +243,7 @@ int sy_preflight_run(const struct sy_config *cfg, const struct sy_preflight *o, 
 		goto out;
 	}
 	/* the registries' files */
-	if (e->enabled && (readable(cfg, "registry.etcd.ca_file", e->ca_file, err, errlen) ||
-			   readable(cfg, "registry.etcd.cert_file", e->cert_file, err, errlen) ||
-			   readable(cfg, "registry.etcd.key_file", e->key_file, err, errlen) ||
-			   readable(cfg, "registry.etcd.password_file", e->password_file, err, errlen)))
+	if (registries_readable(cfg, err, errlen))
 		goto out;
 	/* the command line's part */
 	if (o->run_as && o->run_as[0]) {

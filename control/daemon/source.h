@@ -33,7 +33,7 @@ struct sy_source {
 extern const struct sy_source *const sy_sources[];
 extern const struct sy_source sy_source_static, sy_source_embedded;
 /* a registry's: sy_source_etcd, sy_source_zookeeper, ... (registry_kinds.h) */
-#define SY_SOURCE_DECL(ID, name, req, sdesc, kdesc, a, b) extern const struct sy_source sy_source_##name;
+#define SY_SOURCE_DECL(ID, name, req, dir, sdesc, kdesc, a, b) extern const struct sy_source sy_source_##name;
 SY_REGISTRY_KINDS(SY_SOURCE_DECL, ~, ~)
 #undef SY_SOURCE_DECL
 

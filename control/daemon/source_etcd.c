@@ -29,23 +29,23 @@
 
 static bool etcd_enabled(const struct sy_config *cfg)
 {
-	return cfg->registry.etcd.enabled;
+	return cfg->registry.kind[SY_REGISTRY_ETCD].enabled;
 }
 
 /* registry.etcd as the follower's: the endpoints as one list */
 static void etcd_conf(const struct sy_config *cfg, struct sy_follow_conf *fc)
 {
-	const struct sy_config_etcd *c = &cfg->registry.etcd;
+	const struct sy_config_registry *c = &cfg->registry.kind[SY_REGISTRY_ETCD];
 	/* the follower copies fc; describe prints it at once */
 	static __thread char servers[SY_CONFIG_MAX_ENDPOINTS * 260];
 	size_t off = 0;
 
 	servers[0] = 0;
-	for (size_t i = 0; i < c->n_endpoints && off < sizeof(servers); i++)
+	for (size_t i = 0; i < c->n_servers && off < sizeof(servers); i++)
 		off += (size_t)snprintf(servers + off, sizeof(servers) - off, "%s%s", i ? "," : "",
-					c->endpoints[i]);
+					c->servers[i]);
 	*fc = (struct sy_follow_conf){
-		.servers = c->enabled && c->n_endpoints ? servers : NULL,
+		.servers = c->enabled && c->n_servers ? servers : NULL,
 		.prefix = c->prefix,
 		.request_timeout_ms = c->timeout_ms ? c->timeout_ms : 2000,
 		.retry_initial_ms = 250,

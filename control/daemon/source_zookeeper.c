@@ -31,15 +31,15 @@
 
 static bool zk_enabled(const struct sy_config *cfg)
 {
-	return cfg->registry.zookeeper.enabled;
+	return cfg->registry.kind[SY_REGISTRY_ZOOKEEPER].enabled;
 }
 
 static void zk_conf(const struct sy_config *cfg, struct sy_follow_conf *fc)
 {
-	const struct sy_config_zookeeper *c = &cfg->registry.zookeeper;
+	const struct sy_config_registry *c = &cfg->registry.kind[SY_REGISTRY_ZOOKEEPER];
 
 	*fc = (struct sy_follow_conf){
-		.servers = c->enabled ? c->servers : NULL,
+		.servers = c->enabled && c->n_servers ? c->servers[0] : NULL,
 		.prefix = c->prefix,
 		.session_timeout_ms = c->session_timeout_ms,
 		.retry_initial_ms = ZK_RETRY_MS,
@@ -56,7 +56,7 @@ static void zk_conf(const struct sy_config *cfg, struct sy_follow_conf *fc)
  * too short for an agent whose reconnection came late. */
 static uint32_t zk_settle_ms(const struct sy_config *cfg)
 {
-	return 2 * cfg->registry.zookeeper.session_timeout_ms;
+	return 2 * cfg->registry.kind[SY_REGISTRY_ZOOKEEPER].session_timeout_ms;
 }
 
 static const struct sy_follow_source_kind zk_kind = {

@@ -8,9 +8,12 @@
  * section and its keys (config_schema.h, docs/config-reference.md), the
  * daemon's table of sources (sy_source_<name>) and its per-source counters.
  *
- *   X(ID, name, "required key", "section description", "key description", a, b)
+ *   X(ID, name, "servers key", dir, "section description", "key description", a, b)
  *
- * a and b are the caller's, passed through. Append: the order is the
+ * The servers key is the section's required key, its list of servers
+ * (a URL_LIST, or a STRING given to the client as it is). dir: 1 if the
+ * prefix ends with '/' (a folder of keys), 0 if it must not (a path of
+ * nodes). a and b are the caller's, passed through. Append: the order is the
  * enums'. What is still written per kind besides this file (docs/control.md,
  * "Adding a registry"): its follower (control/registry/<kind>_follow.c),
  * its agent (control/cli/syctl_register_<kind>.c), the configuration
@@ -21,17 +24,22 @@
 #define SY_REGISTRY_KINDS_H
 
 #define SY_REGISTRY_KINDS(X, a, b)                                                               \
-	X(ETCD, etcd, "endpoints",                                                                \
+	X(ETCD, etcd, "endpoints", 1,                                                             \
 	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
 	  "to a lease.",                                                                           \
 	  "An etcd cluster.", a, b)                                                                \
-	X(ZOOKEEPER, zookeeper, "servers",                                                        \
+	X(ZOOKEEPER, zookeeper, "servers", 0,                                                     \
 	  "ZooKeeper: one ephemeral znode per backend under `prefix`.",                           \
 	  "A ZooKeeper ensemble.", a, b)
 
 /* Helpers for the usual expansions. */
-#define SY_REGISTRY_COMMA_NAME(ID, name, req, sdesc, kdesc, a, b) ", " #name
-#define SY_REGISTRY_NAME_STR(ID, name, req, sdesc, kdesc, a, b) #name,
+#define SY_REGISTRY_COMMA_NAME(ID, name, req, dir, sdesc, kdesc, a, b) ", " #name
+#define SY_REGISTRY_NAME_STR(ID, name, req, dir, sdesc, kdesc, a, b) #name,
+
+/* A kind's index: SY_REGISTRY_ETCD, ... (SY_SOURCE_<ID> - SY_SOURCE_REGISTRY_FIRST). */
+#define SY_REGISTRY_ID_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) SY_REGISTRY_##ID,
+enum sy_registry_id { SY_REGISTRY_KINDS(SY_REGISTRY_ID_ENUM, ~, ~) SY_REGISTRY_N };
+#undef SY_REGISTRY_ID_ENUM
 
 /* registry.<name>: its keys, K(ctx, "key", TYPE, "default", "range", "example",
  * "description") as in config_schema.h. */
