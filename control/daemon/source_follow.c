@@ -261,7 +261,7 @@ static void on_listed(void *ctx, const char *service, void *svc, const struct sy
 		apply_pile(a);
 	if ((s = service_of(a, service))) {
 		reconcile(a, s, l, ids, n_ids, removals);
-		if (a->kind->per_service_loss && s->b.source_unreachable) {
+		if (a->kind->ops->per_service_loss && s->b.source_unreachable) {
 			/* reconciled and reachable in one section: no flap */
 			sy_source_set_service_reachable(d, s, true);
 			sy_logf("info", "\"%s reachable again: listed and reconciled; the service leaves fail-static\" service=%s",
@@ -354,7 +354,7 @@ static void on_lost(void *ctx, const char *service, void *svc, const char *why)
 	struct sy_follow_source *a = ctx;
 
 	(void)svc;
-	if (service && a->kind->per_service_loss) {
+	if (service && a->kind->ops->per_service_loss) {
 		service_lost(a, service, why);
 		return;
 	}
@@ -378,8 +378,8 @@ static void on_malformed(void *ctx, const char *service, void *svc, const char *
 	d->registry_invalid[a->kind->source] = ++a->malformed; /* status, /metrics */
 	pthread_mutex_unlock(&a->mu);
 	pthread_mutex_unlock(&d->lock);
-	sy_logf("warn", "\"%s\" service=%s %s=\"%s\" error=\"%s\"", a->kind->malformed_msg, service,
-		a->kind->entry_field, entry, why);
+	sy_logf("warn", "\"%s\" service=%s %s=\"%s\" error=\"%s\"", a->kind->ops->malformed_msg, service,
+		a->kind->ops->entry, entry, why);
 }
 
 static void on_note(void *ctx, const char *service, void *svc, const char *why)
@@ -426,7 +426,7 @@ static uint32_t on_tick(void *ctx, bool all_listed)
 		sy_logf("info", "\"%s: settled after reconnecting; removals applied\"", a->kind->name);
 	if (again)
 		sy_logf("info", "\"%s: room at a capped service; listing again\"", a->kind->name);
-	if (all_listed && !a->kind->per_service_loss) /* else each service as it is listed */
+	if (all_listed && !a->kind->ops->per_service_loss) /* else each service as it is listed */
 		set_reachable(a, true, NULL);
 	if (until > now && until - now < 1000)
 		next = (uint32_t)(until - now);
@@ -436,6 +436,41 @@ static uint32_t on_tick(void *ctx, bool all_listed)
 }
 
 /* ---- the source interface ----------------------------------------------------- */
+
+#define RETRY_INITIAL_MS 250   /* a failed read or session start, at first, */
+#define RETRY_MAX_MS 1000      /* doubling up to this */
+#define WATCH_RENEW_MS 15000   /* a silent watch is started anew (a hung member) */
+
+/* registry.<name> as the follower's configuration (its strings point into
+ * cfg and a->servers; the follower copies them). */
+static void registry_conf(struct sy_follow_source *a, const struct sy_config *cfg,
+			  struct sy_follow_conf *fc)
+{
+	const struct sy_config_registry *c = &cfg->registry.kind[a->kind->registry];
+	size_t off = 0;
+
+	a->servers[0] = 0;
+	for (size_t i = 0; i < c->n_servers && off < sizeof(a->servers); i++)
+		off += (size_t)snprintf(a->servers + off, sizeof(a->servers) - off, "%s%s",
+					i ? "," : "", c->servers[i]);
+	*fc = (struct sy_follow_conf){
+		.servers = c->enabled && c->n_servers ? a->servers : NULL,
+		.prefix = c->prefix,
+		.session_timeout_ms = c->session_timeout_ms,
+		.request_timeout_ms = c->timeout_ms,
+		.retry_initial_ms = RETRY_INITIAL_MS,
+		.retry_max_ms = RETRY_MAX_MS,
+		/* with sessions: a reader holds no entry, a new session after
+		 * one timeout; else a watch silent this long is renewed */
+		.renew_after_ms = a->kind->ops->sessions ? c->session_timeout_ms : WATCH_RENEW_MS,
+		.create_missing = true, /* a service's folder may be made (ZooKeeper's parents) */
+		.user = c->username,
+		.password_file = c->password_file,
+		.ca_file = c->ca_file,
+		.cert_file = c->cert_file,
+		.key_file = c->key_file,
+	};
+}
 
 /* Follow exactly names (d->lock held, or start-up); takes names. */
 static void follow_services(struct sy_follow_source *a, char (*names)[SY_NAME_MAX], size_t n)
@@ -470,7 +505,7 @@ static int launch(struct sy_follow_source *a, struct sy_daemon *d, char *err, si
 	char (*names)[SY_NAME_MAX] = a->names;
 	size_t n = a->n_names;
 
-	a->kind->conf(d->cfg, &fc);
+	registry_conf(a, d->cfg, &fc);
 	if (a->kind->ops->open(&fc, &sink, &a->f, err, errlen))
 		return -1;
 	a->names = NULL; /* followed from now on */
@@ -485,7 +520,7 @@ static int launch(struct sy_follow_source *a, struct sy_daemon *d, char *err, si
 void sy_follow_source_configured(const struct sy_source *self, struct sy_daemon *d)
 {
 	struct sy_follow_source *a = self->state;
-	bool enabled = a->kind->enabled(d->cfg);
+	bool enabled = d->cfg->registry.kind[a->kind->registry].enabled;
 	char (*names)[SY_NAME_MAX] = NULL;
 	struct sy_follow_conf fc;
 	size_t n = 0;
@@ -520,17 +555,22 @@ void sy_follow_source_configured(const struct sy_source *self, struct sy_daemon 
 	pthread_mutex_lock(&a->mu);
 	if (!a->started && !a->down_since_ms)
 		a->down_since_ms = sy_now_ms();
-	a->settle_ms = a->kind->settle_ms ? a->kind->settle_ms(d->cfg) : 0;
+	/* a kind with sessions: agents unconnected for two session timeouts
+	 * start new ones and re-create their entries (one timeout was too
+	 * short for an agent whose reconnection came late) */
+	a->settle_ms = a->kind->ops->sessions
+			       ? 2 * d->cfg->registry.kind[a->kind->registry].session_timeout_ms
+			       : 0;
 	/* services new to this configuration start in the source's state
 	 * (per_service_loss: each keeps its own; a new one starts reachable
 	 * and goes fail-static if its reads fail) */
 	up = a->reachable || !enabled;
 	pthread_mutex_unlock(&a->mu);
-	if (!a->kind->per_service_loss || !enabled)
+	if (!a->kind->ops->per_service_loss || !enabled)
 		sy_source_set_reachable(d, a->kind->source, up);
 
 	if (a->f) {
-		a->kind->conf(d->cfg, &fc);
+		registry_conf(a, d->cfg, &fc);
 		if (a->kind->ops->configure(a->f, &fc))
 			sy_logf("error", "\"%s: out of memory taking the configuration\"", a->kind->name);
 		follow_services(a, names, enabled ? n : 0);
@@ -553,7 +593,7 @@ int sy_follow_source_start(const struct sy_source *self, struct sy_daemon *d, ch
 	pthread_mutex_lock(&a->mu);
 	a->relisted_ms = sy_now_ms();
 	pthread_mutex_unlock(&a->mu);
-	if (!a->kind->enabled(d->cfg))
+	if (!d->cfg->registry.kind[a->kind->registry].enabled)
 		return 0;
 	return launch(a, d, err, errlen);
 }
@@ -594,34 +634,60 @@ void sy_follow_source_describe(const struct sy_source *self, struct sy_daemon *d
 		for (uint32_t j = 0; j < d->svc[i].b.n; j++)
 			nb += d->svc[i].b.be[j].source == a->kind->src;
 	}
-	if (!a->kind->enabled(d->cfg)) {
+	if (!d->cfg->registry.kind[a->kind->registry].enabled) {
 		*up = true;
 		snprintf(buf, len, "not configured");
 		return;
 	}
-	a->kind->conf(d->cfg, &fc);
+	registry_conf(a, d->cfg, &fc);
 	if (a->f)
 		a->kind->ops->status(a->f, &st);
 	pthread_mutex_lock(&a->mu);
 	/* per_service_loss: down when every service is, else up with the
 	 * ones that are not named */
-	reachable = a->kind->per_service_loss ? !nsvc || nlost < nsvc : a->reachable;
-	*up = reachable && !(a->kind->per_service_loss && nlost);
-	if (reachable && nlost && a->kind->per_service_loss)
+	reachable = a->kind->ops->per_service_loss ? !nsvc || nlost < nsvc : a->reachable;
+	*up = reachable && !(a->kind->ops->per_service_loss && nlost);
+	if (reachable && nlost && a->kind->ops->per_service_loss)
 		snprintf(buf, len, "degraded: watching %s, %zu of %zu services unreachable (%s), %" PRIu64
 			 " backends, %" PRIu64 " %s, %llu over capacity",
-			 st.where, nlost, nsvc, a->why, nb, a->malformed, a->kind->malformed_count,
+			 st.where, nlost, nsvc, a->why, nb, a->malformed, a->kind->ops->malformed_count,
 			 capped);
 	else if (reachable)
 		snprintf(buf, len, "up: watching %s, %zu services, %" PRIu64 " backends, %" PRIu64
 			 " %s, %llu over capacity%s",
-			 st.where, nsvc, nb, a->malformed, a->kind->malformed_count, capped,
+			 st.where, nsvc, nb, a->malformed, a->kind->ops->malformed_count, capped,
 			 a->settle_until ? ", settling (removals deferred)" : "");
 	else
 		snprintf(buf, len, "down: %s unreachable for %" PRIu64 " s (%s), last known backends kept, %zu services, %" PRIu64
 			 " %s, %llu over capacity",
 			 fc.servers ? fc.servers : "", (sy_now_ms() - a->down_since_ms) / 1000,
 			 a->why[0] ? a->why : "no answer yet", nsvc, a->malformed,
-			 a->kind->malformed_count, capped);
+			 a->kind->ops->malformed_count, capped);
 	pthread_mutex_unlock(&a->mu);
 }
+
+/* ---- one source per registry kind (registry_kinds.h) ------------------------------- */
+
+#define FOLLOW_SOURCE(ID, name_, req, dir, sdesc, kdesc, a, b)                                   \
+	static const struct sy_follow_source_kind name_##_kind = {                               \
+		.name = #name_,                                                                  \
+		.source = SY_SOURCE_##ID,                                                        \
+		.src = SY_SRC_##ID,                                                              \
+		.registry = SY_REGISTRY_##ID,                                                    \
+		.ops = &sy_##name_##_follow_ops,                                                 \
+	};                                                                                       \
+	static struct sy_follow_source name_##_state = {                                         \
+		.kind = &name_##_kind,                                                           \
+		.mu = PTHREAD_MUTEX_INITIALIZER,                                                 \
+	};                                                                                       \
+	const struct sy_source sy_source_##name_ = {                                             \
+		.name = #name_,                                                                  \
+		.kind = SY_SOURCE_##ID,                                                          \
+		.start = sy_follow_source_start,                                                 \
+		.configured = sy_follow_source_configured,                                       \
+		.stop = sy_follow_source_stop,                                                   \
+		.describe = sy_follow_source_describe,                                           \
+		.state = &name_##_state,                                                         \
+	};
+SY_REGISTRY_KINDS(FOLLOW_SOURCE, ~, ~)
+#undef FOLLOW_SOURCE

@@ -2,12 +2,11 @@
  *
  * A backend source on a registry's follower (control/registry/follow.h):
  * source_follow.c is the one adapter from a follower's sink to the daemon's
- * state, for every registry that has a follower; a registry kind adds only
- * what is its own: its follower, how the daemon's configuration becomes the
- * follower's, and the words of its log lines.
- *
- *   source_etcd.c       etcd (control/registry/etcd_follow.c)
- *   source_zookeeper.c  ZooKeeper (control/registry/zk_follow.c)
+ * state, for every registry kind of registry_kinds.h: each one's source
+ * (sy_source_<name>) is made here from that list. What a kind has of its
+ * own is its follower (control/registry/<kind>_follow.c: the protocol,
+ * and in its ops the words of its log lines and the traits below) and its
+ * section of the configuration (registry.<name>, one structure for all).
  *
  * What the adapter does, for every kind:
  *   - follows exactly the services with `source: <kind>`, and makes each
@@ -21,10 +20,10 @@
  *     their last known set (sy_source_set_reachable false); when every
  *     service is listed again they are reachable (per_service_loss: each
  *     service on its own, when its reads fail and when it is listed
- *     again). After an outage a kind
- *     may defer removals for a while (settle_ms: ZooKeeper's agents
- *     re-create their znodes within two session timeouts), so that a backend
- *     present before and after an outage never leaves in between;
+ *     again). After an outage, a kind with sessions (ZooKeeper) defers
+ *     removals for two session timeouts: its agents re-create their
+ *     znodes within that time, so that a backend present before and after
+ *     an outage never leaves in between;
  *   - a service at its cap that lost a backend lists again (at most every
  *     5 s): a change feed says nothing more of the entries it refused;
  *   - malformed entries are logged (level=warn) and counted, never fatal.
@@ -47,27 +46,11 @@ struct sy_follow_source_kind {
 	const char *name;              /* "etcd": log lines, status */
 	enum sy_config_source source;  /* services with `source: <name>` */
 	enum sy_be_source src;         /* what their backends are marked */
-	const struct sy_follow_ops *ops;
-	/* The registry's block of the configuration: enabled, and as the
-	 * follower's (fc's strings point into cfg). */
-	bool (*enabled)(const struct sy_config *cfg);
-	void (*conf)(const struct sy_config *cfg, struct sy_follow_conf *fc);
-	/* Removals deferred this long after the registry answers again
-	 * following an outage (0: none). */
-	uint32_t (*settle_ms)(const struct sy_config *cfg);
-	/* A failed listing of one service (lost(service): etcd, every
-	 * endpoint failed for it) leaves that service alone fail-static until
-	 * it is listed again; the others go on (etcd's roles may deny one
-	 * folder). Else (ZooKeeper) only a lost session (lost(NULL)) does,
-	 * for every service, and a failed listing is retried quietly. */
-	bool per_service_loss;
-	/* Log and status words: the warn line of a malformed entry ("etcd:
-	 * key or value ignored"), the field that names the entry ("key"), and
-	 * the status's count of them ("invalid keys ignored"). */
-	const char *malformed_msg, *entry_field, *malformed_count;
+	enum sy_registry_id registry;  /* its section, cfg->registry.kind[registry] */
+	const struct sy_follow_ops *ops; /* its follower, words and traits */
 };
 
-/* A kind's state: one per source, static in its file. */
+/* A kind's state: one per source, static in source_follow.c. */
 struct sy_follow_source {
 	const struct sy_follow_source_kind *kind;
 	pthread_mutex_t mu;
@@ -90,22 +73,10 @@ struct sy_follow_source {
 	uint32_t settle_ms;
 	uint64_t malformed, down_since_ms;
 	char why[200];         /* why it was lost last */
+	/* the servers as the follower's one string (etcd's endpoints joined);
+	 * the follower copies it */
+	char servers[SY_CONFIG_MAX_ENDPOINTS * 260];
 };
-
-/* A kind's state and its sy_source, in its file:
- *
- *   static struct sy_follow_source etcd = SY_FOLLOW_SOURCE_STATE(&etcd_kind);
- *   const struct sy_source sy_source_etcd = SY_FOLLOW_SOURCE("etcd", SY_SOURCE_ETCD, &etcd);
- *
- * (name and source as in the kind: a constant expression needs them here)
- */
-#define SY_FOLLOW_SOURCE_STATE(k) { .kind = (k), .mu = PTHREAD_MUTEX_INITIALIZER }
-#define SY_FOLLOW_SOURCE(name_, source_, st)                                              \
-	{                                                                                 \
-		.name = (name_), .kind = (source_), .start = sy_follow_source_start,       \
-		.configured = sy_follow_source_configured, .stop = sy_follow_source_stop,  \
-		.describe = sy_follow_source_describe, .state = (st),                      \
-	}
 
 /* The sy_source operations of every follower kind (self->state: its
  * struct sy_follow_source). */

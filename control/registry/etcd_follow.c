@@ -1144,6 +1144,14 @@ static void etcd_close(struct sy_follower *f)
 
 const struct sy_follow_ops sy_etcd_follow_ops = {
 	.name = "etcd",
+	.entry = "key",
+	.malformed_msg = "etcd: key or value ignored",
+	.malformed_count = "invalid keys ignored",
+	.per_service_loss = true,
+	.sessions = false,
+	.skipped = "key(s) skipped",
+	.first_skip = true,
+	.quote_key = true,
 	.open = etcd_open,
 	.configure = etcd_configure,
 	.follow = etcd_follow,

@@ -118,7 +118,29 @@ struct sy_follow_status {
 };
 
 struct sy_follow_ops {
-	const char *name; /* "zookeeper", "etcd" */
+	const char *name; /* "zookeeper", "etcd": as in registry_kinds.h */
+	/* What the kind is, for its users (sy-control's source, the resolver's):
+	 *  - entry: the log lines' field that names an entry ("key", "znode");
+	 *  - malformed: sy-control's warn line of an entry that is no backend
+	 *    ("etcd: key or value ignored"), and its status count of them
+	 *    ("invalid keys ignored");
+	 *  - per_service_loss: a failed listing of one service (lost(service):
+	 *    etcd, every endpoint failed for it) leaves that service alone
+	 *    fail-static until it is listed again; the others go on (etcd's
+	 *    roles may deny one folder). Else (ZooKeeper) only a lost
+	 *    connection (lost(NULL)) does, for every service, and a failed
+	 *    listing is retried quietly;
+	 *  - sessions: the agents' entries live by sessions the registry
+	 *    restores after a restart (ZooKeeper): after an outage, sy-control
+	 *    defers removals for two session timeouts (source_follow.c);
+	 *  - the resolver's status words for skipped entries ("key(s)
+	 *    skipped"), whether it names the first or the last one skipped,
+	 *    and whether it quotes that name. */
+	const char *entry, *malformed_msg, *malformed_count;
+	bool per_service_loss;
+	bool sessions;
+	const char *skipped;
+	bool first_skip, quote_key;
 	/* Starts the thread. 0, or -1 with why in err. conf is copied. */
 	int (*open)(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
 		    struct sy_follower **f, char *err, size_t errlen);
@@ -141,7 +163,8 @@ struct sy_follow_ops {
 	void (*close)(struct sy_follower *f);
 };
 
-extern const struct sy_follow_ops sy_zk_follow_ops;
+/* sy_<name>_follow_ops for each kind of registry_kinds.h */
+extern const struct sy_follow_ops sy_zookeeper_follow_ops;
 extern const struct sy_follow_ops sy_etcd_follow_ops;
 
 #endif

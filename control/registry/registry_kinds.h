@@ -6,7 +6,7 @@
  * sources (config.h SY_SOURCE_<ID>, backends.h SY_SRC_<ID>), their names
  * (`source: <name>`, status, /metrics), the configuration's registry.<name>
  * section and its keys (config_schema.h, docs/config-reference.md), the
- * daemon's table of sources (sy_source_<name>) and its per-source counters.
+ * daemon's sources (sy_source_<name>) and its per-source counters.
  *
  *   X(ID, name, "servers key", dir, "section description", "key description", a, b)
  *
@@ -14,11 +14,17 @@
  * (a URL_LIST, or a STRING given to the client as it is). dir: 1 if the
  * prefix ends with '/' (a folder of keys), 0 if it must not (a path of
  * nodes). a and b are the caller's, passed through. Append: the order is the
- * enums'. What is still written per kind besides this file (docs/control.md,
- * "Adding a registry"): its follower (control/registry/<kind>_follow.c),
- * its agent (control/cli/syctl_register_<kind>.c), the configuration
- * structure and parser (config.h, config.c), sy-control's adapter
- * (control/daemon/source_<name>.c) and the resolver's.
+ * enums'. The configuration's section is one structure for every kind
+ * (struct sy_config_registry), read by its keys below; sy-control's source
+ * of a kind is made from this list (control/daemon/source_follow.c) on the
+ * kind's follower, sy_<name>_follow_ops (control/registry/follow.h), which
+ * also holds the kind's log words and traits.
+ *
+ * What is still written per kind besides this file and the follower: its
+ * agent (control/cli/syctl_register_<kind>.c and syctl_register.c's
+ * dispatch), the resolver's source (resolve/source_<name>.c, its fields of
+ * struct sy_resolve_config, resolver.c's choice) and syctl resolve's
+ * options for it.
  */
 #ifndef SY_REGISTRY_KINDS_H
 #define SY_REGISTRY_KINDS_H

@@ -865,8 +865,16 @@ static void zk_close(struct sy_follower *f)
 	free(f);
 }
 
-const struct sy_follow_ops sy_zk_follow_ops = {
+const struct sy_follow_ops sy_zookeeper_follow_ops = {
 	.name = "zookeeper",
+	.entry = "znode",
+	.malformed_msg = "malformed znode ignored",
+	.malformed_count = "malformed znodes ignored",
+	.per_service_loss = false,
+	.sessions = true,
+	.skipped = "znodes skipped (not a backend)",
+	.first_skip = false, /* the last */
+	.quote_key = false,
 	.open = zk_open,
 	.configure = zk_configure,
 	.follow = zk_follow,
