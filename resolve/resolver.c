@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "resolve_internal.h"
+#include "source_follow.h" /* sy_follow_source_wanted */
 
 static uint64_t monotonic_ms(void *ctx)
 {
@@ -94,7 +95,10 @@ static int copy_strings(sy_resolver *r)
 	const char **fields[] = { &r->cfg.registry_urls, &r->cfg.read_token,
 				  &r->cfg.read_token_file, &r->cfg.etcd_endpoints,
 				  &r->cfg.etcd_prefix, &r->cfg.zk_servers, &r->cfg.zk_prefix,
-				  &r->cfg.etcd_username, &r->cfg.etcd_password_file };
+				  &r->cfg.etcd_username, &r->cfg.etcd_password_file,
+				  &r->cfg.registry, &r->cfg.registry_username,
+				  &r->cfg.registry_password_file, &r->cfg.registry_ca_file,
+				  &r->cfg.registry_cert_file, &r->cfg.registry_key_file };
 	size_t len = 0;
 	char *p;
 
@@ -121,30 +125,62 @@ static bool set(const char *s)
 	return s && *s;
 }
 
+/* The source c names (NULL: none). */
+static const struct sy_source_ops *source_of(const struct sy_resolve_config *c)
+{
+	if (c && set(c->registry_urls))
+		return &sy_source_embedded_ops;
+	if (c && sy_follow_source_wanted(c))
+		return &sy_source_follow_ops;
+	return NULL;
+}
+
+static int einval(char *why, size_t whylen, const char *what)
+{
+	snprintf(why, whylen, "%s", what);
+	return SY_RESOLVE_EINVAL;
+}
+
+int sy_resolve_config_check(const struct sy_resolve_config *c, char *why, size_t whylen)
+{
+	const struct sy_source_ops *ops = source_of(c);
+	char tmp[160];
+
+	if (!why)
+		why = tmp, whylen = sizeof(tmp);
+	*why = 0;
+	if (!c)
+		return SY_RESOLVE_OK;
+	/* the source: one per resolver */
+	if (set(c->registry_urls) + set(c->registry) + set(c->etcd_endpoints) + set(c->zk_servers) > 1)
+		return einval(why, whylen, "one source per resolver: registry_urls, registry, "
+					   "etcd_endpoints or zk_servers");
+	if (c->panic_threshold < 0 || c->panic_threshold > 1)
+		return einval(why, whylen, "panic_threshold out of 0..1");
+	if (c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms)
+		return einval(why, whylen, "backoff_initial_ms 0, or above backoff_max_ms");
+	/* the source's knobs matter only with a source (older callers leave
+	 * them 0 without registry_urls) */
+	if (ops && (c->watch_wait_ms == 0 || c->watch_wait_ms > 300000))
+		return einval(why, whylen, "watch_wait_ms out of 1..300000");
+	if (ops && c->fetch_timeout_ms == 0)
+		return einval(why, whylen, "fetch_timeout_ms 0");
+	if (ops && (c->retry_initial_ms == 0 || c->retry_max_ms < c->retry_initial_ms))
+		return einval(why, whylen, "retry_initial_ms 0, or above retry_max_ms");
+	if (ops == &sy_source_follow_ops)
+		return sy_follow_source_check(c, why, whylen);
+	return SY_RESOLVE_OK;
+}
+
 int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out)
 {
-	const struct sy_source_ops *ops = NULL;
+	const struct sy_source_ops *ops = source_of(c);
 	sy_resolver *r;
 	int rc;
 
 	*out = NULL;
-	/* the source: one per resolver */
-	if (c && set(c->registry_urls) + set(c->etcd_endpoints) + set(c->zk_servers) > 1)
-		return SY_RESOLVE_EINVAL;
-	if (c && set(c->registry_urls))
-		ops = &sy_source_embedded_ops;
-	else if (c && set(c->etcd_endpoints))
-		ops = &sy_source_etcd_ops;
-	else if (c && set(c->zk_servers))
-		ops = &sy_source_zookeeper_ops;
-	if (c && (c->panic_threshold < 0 || c->panic_threshold > 1 ||
-		  c->backoff_initial_ms == 0 || c->backoff_max_ms < c->backoff_initial_ms))
-		return SY_RESOLVE_EINVAL;
-	/* the source's knobs matter only with a source (older callers leave
-	 * them 0 without registry_urls) */
-	if (ops && (c->watch_wait_ms == 0 || c->watch_wait_ms > 300000 || c->fetch_timeout_ms == 0 ||
-	     c->retry_initial_ms == 0 || c->retry_max_ms < c->retry_initial_ms))
-		return SY_RESOLVE_EINVAL;
+	if ((rc = sy_resolve_config_check(c, NULL, 0)))
+		return rc;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return SY_RESOLVE_ENOMEM;

@@ -6,19 +6,15 @@
  * sy_service_update / sy_resolve_set_reachable (resolve_internal.h).
  *
  *   source_embedded.c  sy-control's embedded registry (blocking queries)
- *   source_follow.c    a source on a registry's follower
- *                      (control/registry/follow.h): the adapter the next
- *                      two share, each only its kind (source_follow.h)
- *   source_etcd.c      etcd (range + watch, sy-control's key layout;
- *                      control/registry/etcd_follow.c)
- *   source_zookeeper.c ZooKeeper (children + watches, control/registry/zk_follow.c)
+ *   source_follow.c    every registry with a follower (control/registry/
+ *                      follow.h, registry_kinds.h: etcd, ZooKeeper, ...),
+ *                      the kind taken from the configuration
  *   source_util.c      what they share: the clock, errors; the embedded
  *                      source's thread, back-off (answer buffers:
  *                      control/registry/http_body.h)
  *
- * A new source (Consul, Kubernetes) with a follower is its kind (one small
- * file: the follower's ops and configuration), its config fields in
- * resolve.h, one line in resolver.c's choice and one in meson.build.
+ * A new registry kind (Consul, Kubernetes) with a follower needs nothing
+ * here: the resolver's `registry` URL reaches it by its scheme.
  */
 #ifndef SY_RESOLVE_SOURCE_H
 #define SY_RESOLVE_SOURCE_H
@@ -69,7 +65,6 @@ struct sy_source_ops {
 };
 
 extern const struct sy_source_ops sy_source_embedded_ops;
-extern const struct sy_source_ops sy_source_etcd_ops;
-extern const struct sy_source_ops sy_source_zookeeper_ops;
+extern const struct sy_source_ops sy_source_follow_ops;
 
 #endif

@@ -32,7 +32,7 @@ struct follow_svc {
 };
 
 struct follow_source {
-	const struct sy_follow_kind *kind;
+	const struct sy_follow_ops *ops; /* the registry kind's follower */
 	struct sy_follow_conf fc; /* its strings are ours */
 	sy_resolver *r;
 	struct sy_follower *f;    /* from prepare on */
@@ -43,41 +43,216 @@ struct follow_source {
 
 /* ---- configuration --------------------------------------------------------------------- */
 
+/* Every registry kind's follower (registry_kinds.h), by its URL scheme. */
+#define KIND_OPS(ID, name, req, dir, sdesc, kdesc, a, b) &sy_##name##_follow_ops,
+static const struct sy_follow_ops *const kinds[] = { SY_REGISTRY_KINDS(KIND_OPS, ~, ~) };
+#undef KIND_OPS
+
+static const struct sy_follow_ops *kind_of_url(const char *url)
+{
+	const char *end = strstr(url, "://");
+
+	for (size_t i = 0; end && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strlen(kinds[i]->scheme) == (size_t)(end - url) &&
+		    !strncmp(url, kinds[i]->scheme, (size_t)(end - url)))
+			return kinds[i];
+	return NULL;
+}
+
+static bool set(const char *s)
+{
+	return s && *s;
+}
+
+/* A registry's configuration as the resolver's fields give it, before the
+ * checks every kind shares. */
+struct registry {
+	const struct sy_follow_ops *ops;
+	char servers[2048], prefix[512];
+	const char *user, *password_file, *ca_file, *cert_file, *key_file;
+	uint32_t timeout_ms, session_timeout_ms;
+};
+
+/* "http://H:P,..." over TLS: "https://H:P,..." */
+static int to_https(char *servers, size_t len)
+{
+	char out[2048];
+	size_t off = 0;
+
+	for (const char *p = servers; *p;) {
+		size_t n = strcspn(p, ",");
+		bool http = n >= 7 && !strncmp(p, "http://", 7);
+		int w = snprintf(out + off, sizeof(out) - off, "%s%s%.*s", off ? "," : "",
+				 http ? "https://" : "", (int)(http ? n - 7 : n), http ? p + 7 : p);
+
+		if (w < 0 || (size_t)w >= sizeof(out) - off)
+			return -1;
+		off += (size_t)w;
+		p += n + (p[n] == ',');
+	}
+	return snprintf(servers, len, "%s", out) >= (int)len ? -1 : 0;
+}
+
+/* The registry of c: the URL (registry), or etcd's or ZooKeeper's own
+ * fields (older callers). SY_RESOLVE_OK, or SY_RESOLVE_EINVAL with why. */
+static int registry_of(const struct sy_resolve_config *c, struct registry *g, char *why,
+		       size_t whylen)
+{
+	*g = (struct registry){ 0 };
+	if (set(c->registry)) {
+		if (!(g->ops = kind_of_url(c->registry)))
+			return snprintf(why, whylen, "'%.80s' is no registry URL this library knows",
+					c->registry),
+			       SY_RESOLVE_EINVAL;
+		if (g->ops->url_parse(c->registry, g->servers, sizeof(g->servers), g->prefix,
+				      sizeof(g->prefix), why, whylen))
+			return SY_RESOLVE_EINVAL;
+		g->user = c->registry_username;
+		g->password_file = c->registry_password_file;
+		g->ca_file = c->registry_ca_file;
+		g->cert_file = c->registry_cert_file;
+		g->key_file = c->registry_key_file;
+		g->timeout_ms = c->registry_timeout_ms ? c->registry_timeout_ms : 2000;
+		g->session_timeout_ms =
+			c->registry_session_timeout_ms ? c->registry_session_timeout_ms : 10000;
+		if ((set(g->ca_file) || set(g->cert_file)) && to_https(g->servers, sizeof(g->servers)))
+			return snprintf(why, whylen, "too many servers"), SY_RESOLVE_EINVAL;
+		return SY_RESOLVE_OK;
+	}
+	if (set(c->etcd_endpoints)) {
+		g->ops = &sy_etcd_follow_ops;
+		snprintf(g->servers, sizeof(g->servers), "%s", c->etcd_endpoints);
+		snprintf(g->prefix, sizeof(g->prefix), "%s",
+			 set(c->etcd_prefix) ? c->etcd_prefix : g->ops->default_prefix);
+		g->user = c->etcd_username;
+		g->password_file = c->etcd_password_file;
+		g->timeout_ms = c->etcd_timeout_ms;
+	} else {
+		g->ops = &sy_zookeeper_follow_ops;
+		snprintf(g->servers, sizeof(g->servers), "%s", c->zk_servers ? c->zk_servers : "");
+		snprintf(g->prefix, sizeof(g->prefix), "%s",
+			 set(c->zk_prefix) ? c->zk_prefix : g->ops->default_prefix);
+		g->session_timeout_ms = c->zk_session_timeout_ms;
+		g->timeout_ms = 2000;
+	}
+	return SY_RESOLVE_OK;
+}
+
+/* What sy-control would refuse too. */
+static int registry_check(const struct registry *g, char *why, size_t whylen)
+{
+	size_t n = strlen(g->prefix);
+
+	if (!g->servers[g->servers[0] ? strspn(g->servers, ", ") : 0])
+		return snprintf(why, whylen, "no server"), SY_RESOLVE_EINVAL;
+	if (g->prefix[0] != '/' || n >= 256 ||
+	    (g->ops->prefix_folder ? g->prefix[n - 1] != '/' : n > 1 && g->prefix[n - 1] == '/'))
+		return snprintf(why, whylen, "prefix '%.80s': must start with '/' and %s", g->prefix,
+				g->ops->prefix_folder ? "end with it" : "not end with it"),
+		       SY_RESOLVE_EINVAL;
+	if (!g->timeout_ms)
+		return snprintf(why, whylen, "a request timeout of 0"), SY_RESOLVE_EINVAL;
+	if (g->ops->sessions && (g->session_timeout_ms < 1000 || g->session_timeout_ms > 600000))
+		return snprintf(why, whylen, "a session timeout out of 1000..600000 ms"),
+		       SY_RESOLVE_EINVAL;
+	if ((set(g->user) || set(g->password_file)) && !g->ops->auth)
+		return snprintf(why, whylen, "%s takes no user and password", g->ops->name),
+		       SY_RESOLVE_EINVAL;
+	if ((set(g->ca_file) || set(g->cert_file) || set(g->key_file)) && !g->ops->tls)
+		return snprintf(why, whylen, "%s takes no TLS files", g->ops->name),
+		       SY_RESOLVE_EINVAL;
+	if (!set(g->user) != !set(g->password_file))
+		return snprintf(why, whylen, "a user and a password file go together"),
+		       SY_RESOLVE_EINVAL;
+	if (!set(g->cert_file) != !set(g->key_file))
+		return snprintf(why, whylen, "a client certificate and its key go together"),
+		       SY_RESOLVE_EINVAL;
+	return SY_RESOLVE_OK;
+}
+
+int sy_follow_source_check(const struct sy_resolve_config *c, char *why, size_t whylen)
+{
+	struct registry g;
+	int rc = registry_of(c, &g, why, whylen);
+
+	return rc ? rc : registry_check(&g, why, whylen);
+}
+
+int sy_resolve_registry_check(const char *url, char *why, size_t whylen)
+{
+	struct sy_resolve_config c = { .registry = url };
+	struct registry g;
+	char tmp[160];
+	int rc;
+
+	if (!why)
+		why = tmp, whylen = sizeof(tmp);
+	*why = 0;
+	if (!set(url))
+		return snprintf(why, whylen, "no URL"), SY_RESOLVE_EINVAL;
+	rc = registry_of(&c, &g, why, whylen);
+	return rc ? rc : registry_check(&g, why, whylen);
+}
+
 static void free_source(struct follow_source *src)
 {
 	free((char *)src->fc.servers);
 	free((char *)src->fc.prefix);
 	free((char *)src->fc.user);
 	free((char *)src->fc.password_file);
+	free((char *)src->fc.ca_file);
+	free((char *)src->fc.cert_file);
+	free((char *)src->fc.key_file);
 	free(src);
 }
 
 static char *dup_or_null(const char *s)
 {
-	return s ? strdup(s) : NULL;
+	return set(s) ? strdup(s) : NULL;
 }
 
-int sy_follow_source_create(sy_resolver *r, const struct sy_follow_kind *kind)
+bool sy_follow_source_wanted(const struct sy_resolve_config *c)
 {
-	struct sy_follow_conf in = { 0 };
-	struct follow_source *src;
-	int rc = kind->conf(&r->cfg, &in);
+	return set(c->registry) || set(c->etcd_endpoints) || set(c->zk_servers);
+}
 
-	if (rc)
+int sy_follow_source_create(sy_resolver *r)
+{
+	const struct sy_resolve_config *c = &r->cfg;
+	struct follow_source *src;
+	struct registry g;
+	char why[160];
+	int rc = registry_of(c, &g, why, sizeof(why));
+
+	if (rc || (rc = registry_check(&g, why, sizeof(why))))
 		return rc;
 	if (!(src = calloc(1, sizeof(*src))))
 		return SY_RESOLVE_ENOMEM;
-	src->fc = in;
-	src->fc.servers = dup_or_null(in.servers);
-	src->fc.prefix = dup_or_null(in.prefix);
-	src->fc.user = dup_or_null(in.user);
-	src->fc.password_file = dup_or_null(in.password_file);
-	if (!src->fc.servers != !in.servers || !src->fc.prefix != !in.prefix ||
-	    !src->fc.user != !in.user || !src->fc.password_file != !in.password_file) {
+	src->fc = (struct sy_follow_conf){
+		.servers = strdup(g.servers),
+		.prefix = strdup(g.prefix),
+		.session_timeout_ms = g.session_timeout_ms,
+		.request_timeout_ms = g.timeout_ms,
+		.retry_initial_ms = c->retry_initial_ms,
+		.retry_max_ms = c->retry_max_ms,
+		/* a session kind: a reader holds no entry, a new session after
+		 * the back-off's bound; else a silent watch is renewed */
+		.renew_after_ms = g.ops->sessions ? c->retry_max_ms : c->watch_wait_ms,
+		.create_missing = false,
+		.user = dup_or_null(g.user),
+		.password_file = dup_or_null(g.password_file),
+		.ca_file = dup_or_null(g.ca_file),
+		.cert_file = dup_or_null(g.cert_file),
+		.key_file = dup_or_null(g.key_file),
+	};
+	if (!src->fc.servers || !src->fc.prefix || !src->fc.user != !set(g.user) ||
+	    !src->fc.password_file != !set(g.password_file) ||
+	    !src->fc.ca_file != !set(g.ca_file) || !src->fc.cert_file != !set(g.cert_file) ||
+	    !src->fc.key_file != !set(g.key_file)) {
 		free_source(src);
 		return SY_RESOLVE_ENOMEM;
 	}
-	src->kind = kind;
+	src->ops = g.ops;
 	src->r = r;
 	pthread_mutex_init(&src->mu, NULL);
 	r->source = src;
@@ -166,7 +341,7 @@ static void on_listed(void *ctx, const char *service, void *svc, const struct sy
 		v->reachable = true;
 		if (fl->skipped)
 			snprintf(note, sizeof(note), "%u %s, the %s: %s", fl->skipped,
-				 src->kind->skipped, src->kind->first_skip ? "first" : "last",
+				 src->ops->skipped, src->ops->first_skip ? "first" : "last",
 				 v->malformed);
 	}
 	sy_source_set_error(v->s, note);
@@ -181,9 +356,9 @@ static void on_malformed(void *ctx, const char *service, void *svc, const char *
 	struct follow_svc *v = svc;
 
 	(void)service;
-	if (v->malformed_n++ && src->kind->first_skip)
+	if (v->malformed_n++ && src->ops->first_skip)
 		return;
-	if (src->kind->quote_key)
+	if (src->ops->quote_key)
 		snprintf(v->malformed, sizeof(v->malformed), "key \"%.80s\": %.100s", entry, why);
 	else
 		snprintf(v->malformed, sizeof(v->malformed), "%.60s: %.100s", entry, why);
@@ -217,7 +392,7 @@ int sy_follow_source_prepare(sy_resolver *r)
 
 	pthread_mutex_lock(&src->mu);
 	if (!src->f)
-		rc = src->kind->ops->open(&src->fc, &sink, &src->f, err, sizeof(err));
+		rc = src->ops->open(&src->fc, &sink, &src->f, err, sizeof(err));
 	pthread_mutex_unlock(&src->mu);
 	if (rc)
 		return sy_resolve_fail(r, SY_RESOLVE_ENOMEM, "%s", err);
@@ -232,7 +407,7 @@ int sy_follow_source_fetch(sy_resolver *r, const char *name, struct sy_source_li
 	struct sy_follow_list fl;
 	int rc;
 
-	if (src->kind->ops->read_once(src->f, name, r->cfg.fetch_timeout_ms, &fl, err, errlen))
+	if (src->ops->read_once(src->f, name, r->cfg.fetch_timeout_ms, &fl, err, errlen))
 		return -1;
 	rc = to_list(&fl, a);
 	free((void *)fl.e);
@@ -255,7 +430,7 @@ int sy_follow_source_watch(sy_resolve_service *s, bool have_rev, uint64_t rev)
 	v->next = src->svcs;
 	src->svcs = v;
 	pthread_mutex_unlock(&src->mu);
-	if (src->kind->ops->follow(src->f, s->name, v))
+	if (src->ops->follow(src->f, s->name, v))
 		return sy_resolve_fail(s->r, SY_RESOLVE_ENOMEM, "out of memory watching %s", s->name);
 	return SY_RESOLVE_OK;
 }
@@ -267,7 +442,7 @@ void sy_follow_source_destroy(sy_resolver *r)
 	if (!src)
 		return;
 	if (src->f)
-		src->kind->ops->close(src->f); /* joins its thread: no sink call after */
+		src->ops->close(src->f); /* joins its thread: no sink call after */
 	while (src->svcs) {
 		struct follow_svc *v = src->svcs;
 
@@ -278,3 +453,13 @@ void sy_follow_source_destroy(sy_resolver *r)
 	free_source(src);
 	r->source = NULL;
 }
+
+const struct sy_source_ops sy_source_follow_ops = {
+	.name = "follow",
+	.lists_opts = false, /* the registries hold no Maglev parameters */
+	.create = sy_follow_source_create,
+	.prepare = sy_follow_source_prepare,
+	.fetch = sy_follow_source_fetch,
+	.watch = sy_follow_source_watch,
+	.destroy = sy_follow_source_destroy,
+};

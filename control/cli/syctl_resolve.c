@@ -2,9 +2,9 @@
  *
  * `syctl resolve SERVICE --registry URL ...`: what a client using
  * libswitchyard-resolve sees of a service through the embedded registry's
- * read API, etcd (etcd://HOST:PORT[,...][/PREFIX/], the keys sy-control's
- * etcd source reads) or ZooKeeper (zk://HOST:PORT[,...][/PREFIX], the znodes
- * sy-control's ZooKeeper source reads) (docs/client-side.md): the instance list with its revision and
+ * read API or any registry sy-control follows, by its URL (etcd://...,
+ * zk://...: the library knows the kinds; sy_resolve_registry_check)
+ * (docs/client-side.md): the instance list with its revision and
  * state, and the instance a pick gives (round-robin, a key, or a 5-tuple
  * as `syctl lookup` takes it). With --watch, every change as the
  * resolver's watch delivers it, until --count listings or --timeout.
@@ -27,8 +27,6 @@
 #include <switchyard/flow_hash.h> /* SY_AF_INET6 */
 #include <switchyard/resolve.h>
 
-#include "etcd_kv.h"
-#include "zk_client.h"
 #include "netaddr.h"
 #include "syctl.h"
 
@@ -46,7 +44,8 @@ static void resolve_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: syctl resolve SERVICE --registry URL [--registry URL...] [--token-file F]\n"
-		"                     [--etcd-user U --etcd-password-file F]\n"
+		"                     [--registry-user U --registry-password-file F]\n"
+		"                     [--registry-ca-file F] [--registry-cert-file F --registry-key-file F]\n"
 		"                     [--key K | --flow 'SRC:PORT DST:PORT tcp|udp']\n"
 		"                     [--watch [--count N] [--timeout S]] [--json]\n"
 		"The service's instances as libswitchyard-resolve sees them through the\n"
@@ -54,9 +53,11 @@ static void resolve_usage(FILE *f)
 		"F: registry.embedded.read's token) or etcd (URL\n"
 		"etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], the keys sy-control's etcd source\n"
 		"reads) or ZooKeeper (URL zk://HOST:PORT[,HOST:PORT...][/PREFIX], the znodes\n"
-		"sy-control's ZooKeeper source reads); with etcd and ZooKeeper the table size\n"
-		"and seed are sy-control's defaults; etcd with authentication on: log in as\n"
-		"U with the password in F (its first line). With the revision, the\n"
+		"sy-control's ZooKeeper source reads), or another registry sy-control follows\n"
+		"by its URL; with these the table size and seed are sy-control's defaults.\n"
+		"A registry with authentication on (etcd): log in as U with the password in\n"
+		"F (its first line; --etcd-user and --etcd-password-file say the same); over\n"
+		"TLS with a CA and a client certificate. With the revision, the\n"
 		"state and a pick:\n"
 		"round-robin, or consistent hash on a key or a flow (the balancer's Maglev\n"
 		"table: a flow gets the backend `syctl lookup` names).\n"
@@ -70,10 +71,9 @@ enum pick_by { BY_RR, BY_KEY, BY_FLOW };
 struct resolve_args {
 	const char *service;
 	char urls[2048];
-	char etcd_endpoints[2048], etcd_prefix[512]; /* --registry etcd://... */
-	char zk_servers[1024], zk_prefix[512];       /* --registry zk://... */
+	const char *registry; /* --registry SCHEME://... of a registry kind */
 	const char *token_file;
-	const char *etcd_user, *etcd_password_file;
+	const char *user, *password_file, *ca_file, *cert_file, *key_file;
 	enum pick_by by;
 	const char *key;
 	struct sy_resolve_flow flow;
@@ -137,8 +137,13 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		{ "watch", no_argument, NULL, 'w' },          { "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 'T' },  { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "registry-user", required_argument, NULL, 'U' },
+		{ "registry-password-file", required_argument, NULL, 'P' },
 		{ "etcd-user", required_argument, NULL, 'U' },
 		{ "etcd-password-file", required_argument, NULL, 'P' },
+		{ "registry-ca-file", required_argument, NULL, 'A' },
+		{ "registry-cert-file", required_argument, NULL, 'C' },
+		{ "registry-key-file", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, have_count = 0, have_timeout = 0;
@@ -150,36 +155,29 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (!strncmp(optarg, "etcd://", 7) || !strncmp(optarg, "zk://", 5)) {
-				bool zk = optarg[0] == 'z';
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
 				char why[160];
-				int bad;
 
-				if (a->urls[0] || a->etcd_endpoints[0] || a->zk_servers[0]) {
-					fprintf(stderr, "syctl resolve: --registry %s://... names the whole cluster: give it once, alone\n",
-						zk ? "zk" : "etcd");
+				if (!strstr(optarg, "://")) {
+					fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry) or a registry's URL (etcd://HOST:PORT[,...][/PREFIX/], zk://HOST:PORT[,...][/PREFIX], ...)\n",
+						optarg);
 					return -1;
 				}
-				bad = zk ? sy_zk_url_parse(optarg, a->zk_servers, sizeof(a->zk_servers),
-							   a->zk_prefix, sizeof(a->zk_prefix), why,
-							   sizeof(why))
-					 : sy_etcd_url_parse(optarg, a->etcd_endpoints,
-							     sizeof(a->etcd_endpoints), a->etcd_prefix,
-							     sizeof(a->etcd_prefix), why, sizeof(why));
-				if (bad) {
+				if (a->urls[0] || a->registry) {
+					fprintf(stderr, "syctl resolve: --registry %.*s://... names the whole cluster: give it once, alone\n",
+						(int)(strstr(optarg, "://") - optarg), optarg);
+					return -1;
+				}
+				if (sy_resolve_registry_check(optarg, why, sizeof(why))) {
 					fprintf(stderr, "syctl resolve: --registry %s: %s\n", optarg, why);
 					return -1;
 				}
+				a->registry = optarg;
 				break;
 			}
-			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-				fprintf(stderr, "syctl resolve: --registry %s: not http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,...][/PREFIX/] or zk://HOST:PORT[,...][/PREFIX]\n",
-					optarg);
-				return -1;
-			}
-			if (a->etcd_endpoints[0] || a->zk_servers[0]) {
-				fprintf(stderr, "syctl resolve: --registry %s://... names the whole cluster: give it once, alone\n",
-					a->zk_servers[0] ? "zk" : "etcd");
+			if (a->registry) {
+				fprintf(stderr, "syctl resolve: --registry %.*s://... names the whole cluster: give it once, alone\n",
+					(int)(strstr(a->registry, "://") - a->registry), a->registry);
 				return -1;
 			}
 			if (strlen(a->urls) + strlen(optarg) + 2 > sizeof(a->urls)) {
@@ -194,10 +192,19 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 			a->token_file = optarg;
 			break;
 		case 'U':
-			a->etcd_user = optarg;
+			a->user = optarg;
 			break;
 		case 'P':
-			a->etcd_password_file = optarg;
+			a->password_file = optarg;
+			break;
+		case 'A':
+			a->ca_file = optarg;
+			break;
+		case 'C':
+			a->cert_file = optarg;
+			break;
+		case 'K':
+			a->key_file = optarg;
 			break;
 		case 'k':
 		case 'f':
@@ -249,13 +256,18 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 		return -1;
 	}
 	a->service = argv[optind];
-	if (!a->urls[0] && !a->etcd_endpoints[0] && !a->zk_servers[0]) {
+	if (!a->urls[0] && !a->registry) {
 		fprintf(stderr, "syctl resolve: --registry URL is required\n");
 		return -1;
 	}
-	if ((a->etcd_user || a->etcd_password_file) &&
-	    (!a->etcd_user || !a->etcd_password_file || !*a->etcd_user || !a->etcd_endpoints[0])) {
-		fprintf(stderr, "syctl resolve: --etcd-user and --etcd-password-file go together, with --registry etcd://...\n");
+	if ((a->user || a->password_file) &&
+	    (!a->user || !a->password_file || !*a->user || !a->registry)) {
+		fprintf(stderr, "syctl resolve: --registry-user and --registry-password-file go together, with a registry's URL (etcd://...)\n");
+		return -1;
+	}
+	if ((a->ca_file || a->cert_file || a->key_file) &&
+	    (!a->registry || !a->cert_file != !a->key_file)) {
+		fprintf(stderr, "syctl resolve: --registry-ca-file, --registry-cert-file and --registry-key-file go with a registry's URL (etcd://...); a certificate and its key go together\n");
 		return -1;
 	}
 	if ((have_count || have_timeout) && !a->watch) {
@@ -358,6 +370,7 @@ int syctl_resolve(int json, int argc, char **argv)
 	struct resolve_args a;
 	struct sy_resolve_instance *inst = NULL, *last = NULL;
 	size_t cap = 0, n = 0, last_n = 0;
+	char why[160];
 	uint64_t rev, last_rev = 0, deadline;
 	enum sy_resolve_state st, last_st = SY_RESOLVE_NEW;
 	unsigned long views = 0;
@@ -369,13 +382,18 @@ int syctl_resolve(int json, int argc, char **argv)
 		return rc > 0 ? SYCTL_OK : SYCTL_USAGE;
 	sy_resolve_config_default(&c);
 	c.registry_urls = a.urls;
-	c.etcd_endpoints = a.etcd_endpoints;
-	c.etcd_prefix = a.etcd_prefix;
-	c.zk_servers = a.zk_servers;
-	c.zk_prefix = a.zk_prefix;
+	c.registry = a.registry;
 	c.read_token_file = a.token_file;
-	c.etcd_username = a.etcd_user;
-	c.etcd_password_file = a.etcd_password_file;
+	c.registry_username = a.user;
+	c.registry_password_file = a.password_file;
+	c.registry_ca_file = a.ca_file;
+	c.registry_cert_file = a.cert_file;
+	c.registry_key_file = a.key_file;
+	if (sy_resolve_config_check(&c, why, sizeof(why))) { /* a kind's limits */
+		fprintf(stderr, "syctl resolve: --registry %s: %s\n", a.registry ? a.registry : a.urls,
+			why);
+		return SYCTL_USAGE;
+	}
 	if ((rc = sy_resolve_create(&c, &r))) {
 		fprintf(stderr, "syctl resolve: %s\n", sy_resolve_strerror(rc));
 		return SYCTL_FAILED;

@@ -418,7 +418,7 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 	slash = strchr(p, '/');
 	hl = slash ? (size_t)(slash - p) : strlen(p);
 	if (snprintf(prefix, prefixlen, "%s", slash && strcmp(slash, "/") ? slash
-									: "/switchyard/services/") >=
+									: SY_ETCD_DEFAULT_PREFIX) >=
 	    (int)prefixlen) {
 		snprintf(why, whylen, "the etcd prefix is too long");
 		return -1;

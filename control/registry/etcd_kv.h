@@ -93,8 +93,9 @@ int sy_etcd_kv_parse(const json_t *kv, const char *prefix, bool with_value,
 		     struct sy_etcd_entry *e, char *key, size_t keylen, char *why, size_t whylen);
 /* An etcd registry URL as `syctl register` and `syctl resolve` take it,
  * etcd://HOST:PORT[,HOST:PORT...][/PREFIX/], into endpoints
- * ("http://HOST:PORT,...") and prefix (default "/switchyard/services/",
+ * ("http://HOST:PORT,...") and prefix (default SY_ETCD_DEFAULT_PREFIX,
  * ending with '/'). 0, or -1 with the reason in why. */
+#define SY_ETCD_DEFAULT_PREFIX "/switchyard/services/"
 int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
 		      size_t prefixlen, char *why, size_t whylen);
 /* Printable form of arbitrary key bytes for a log line: non-printable bytes,

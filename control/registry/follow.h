@@ -141,6 +141,19 @@ struct sy_follow_ops {
 	bool sessions;
 	const char *skipped;
 	bool first_skip, quote_key;
+	/* Its URL, as syctl's --registry and the resolver's registry take it:
+	 * "<scheme>://HOST:PORT[,HOST:PORT...][/PREFIX]", parsed into the
+	 * servers its follower takes (conf.servers) and the prefix (the
+	 * default without one); 0, or -1 with why. */
+	const char *scheme;
+	int (*url_parse)(const char *url, char *servers, size_t slen, char *prefix, size_t plen,
+			 char *why, size_t whylen);
+	/* Its prefix: the default, and whether it is a folder of keys (ends
+	 * with '/', etcd) or a path (must not, ZooKeeper); it starts with '/'. */
+	const char *default_prefix;
+	bool prefix_folder;
+	/* It takes a user and password file (conf.user), TLS files (conf.ca_file...). */
+	bool auth, tls;
 	/* Starts the thread. 0, or -1 with why in err. conf is copied. */
 	int (*open)(const struct sy_follow_conf *conf, const struct sy_follow_sink *sink,
 		    struct sy_follower **f, char *err, size_t errlen);

@@ -149,6 +149,29 @@ struct sy_resolve_config {
 	const char *zk_prefix;          /* NULL: "/switchyard/services" (no trailing '/') */
 	uint32_t zk_session_timeout_ms; /* the resolver's session; default 10000
 					 * (the server bounds it) */
+
+	/* Source: any registry sy-control follows, by its URL, the form
+	 * `syctl register --registry` takes, instead of the per-kind fields
+	 * above (kept for older callers; setting two sources is EINVAL):
+	 *   etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]  as etcd_endpoints
+	 *   zk://HOST:PORT[,HOST:PORT...][/PREFIX]     as zk_servers
+	 * A registry kind added to Switchyard is one more scheme here, with
+	 * no change of this structure. sy_resolve_registry_check() says
+	 * whether a URL is one. The registry's credentials and TLS, where the
+	 * kind has them (etcd): a user and the file of its password (both or
+	 * neither), a CA file and a client certificate with its key (both or
+	 * neither; with either, the servers are spoken to over https).
+	 * registry_timeout_ms bounds one request (etcd; 0: 2000),
+	 * registry_session_timeout_ms is the session (ZooKeeper; 0: 10000).
+	 * watch_wait_ms, fetch_timeout_ms and retry_* as for etcd. */
+	const char *registry;
+	const char *registry_username;
+	const char *registry_password_file;
+	const char *registry_ca_file;
+	const char *registry_cert_file;
+	const char *registry_key_file;
+	uint32_t registry_timeout_ms;
+	uint32_t registry_session_timeout_ms;
 };
 
 /* Per-service hashing parameters: those of the balancer's service
@@ -189,6 +212,15 @@ void sy_resolve_config_default(struct sy_resolve_config *c);
 
 /* c may be NULL (defaults). */
 int sy_resolve_create(const struct sy_resolve_config *c, sy_resolver **out);
+
+/* Whether sy_resolve_create would take c: SY_RESOLVE_OK, or
+ * SY_RESOLVE_EINVAL with the reason in why (why may be NULL). */
+int sy_resolve_config_check(const struct sy_resolve_config *c, char *why, size_t whylen);
+
+/* Whether url names a registry the resolver can follow (its kind known,
+ * its servers and prefix well-formed): SY_RESOLVE_OK, or SY_RESOLVE_EINVAL
+ * with the reason in why (why may be NULL). */
+int sy_resolve_registry_check(const char *url, char *why, size_t whylen);
 /* Frees everything. No thread may use r or its services any more, and
  * tickets of least-outstanding picks not yet done become invalid. */
 void sy_resolve_destroy(sy_resolver *r);

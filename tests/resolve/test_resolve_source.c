@@ -500,6 +500,84 @@ static void test_zk_config(void **state)
 	close(dead);
 }
 
+/* Any registry kind by its URL (the `registry` field): the kinds the
+ * library knows, their checks, one source per resolver, and TLS turning
+ * etcd's endpoints to https. */
+static void test_registry_url(void **state)
+{
+	struct sy_resolve_config c;
+	sy_resolve_service *s;
+	sy_resolver *r;
+	char url[64], why[160];
+	unsigned short dead_port;
+	int dead = refused_port(&dead_port);
+
+	(void)state;
+	assert_int_equal(sy_resolve_registry_check("etcd://127.0.0.1:2379", why, sizeof(why)),
+			 SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_registry_check("etcd://h1:2379,h2:2379/my/", NULL, 0),
+			 SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_registry_check("zk://127.0.0.1:2181/switchyard/services",
+						   why, sizeof(why)),
+			 SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_registry_check("consul://127.0.0.1:8500", why, sizeof(why)),
+			 SY_RESOLVE_EINVAL);
+	assert_non_null(strstr(why, "no registry URL this library knows"));
+	assert_int_equal(sy_resolve_registry_check("zk://127.0.0.1:2181/a//b", why, sizeof(why)),
+			 SY_RESOLVE_EINVAL); /* ZooKeeper's prefix: no empty part */
+	assert_int_equal(sy_resolve_registry_check("zk://127.0.0.1/services", why, sizeof(why)),
+			 SY_RESOLVE_EINVAL); /* HOST:PORT */
+	assert_int_equal(sy_resolve_registry_check("etcd://127.0.0.1:2379/services", why,
+						   sizeof(why)),
+			 SY_RESOLVE_EINVAL); /* etcd's: a folder */
+	assert_int_equal(sy_resolve_registry_check("etcd://", why, sizeof(why)),
+			 SY_RESOLVE_EINVAL);
+	assert_int_equal(sy_resolve_registry_check("127.0.0.1:2379", why, sizeof(why)),
+			 SY_RESOLVE_EINVAL);
+	assert_int_equal(sy_resolve_registry_check(NULL, why, sizeof(why)), SY_RESOLVE_EINVAL);
+
+	sy_resolve_config_default(&c);
+	c.registry = "zk://127.0.0.1:2181";
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_OK);
+	c.zk_servers = "127.0.0.1:2181"; /* one source per resolver */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_EINVAL);
+	assert_non_null(strstr(why, "one source per resolver"));
+	c.zk_servers = NULL;
+	c.registry_session_timeout_ms = 500; /* below ZooKeeper's 1000 */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.registry_session_timeout_ms = 0;
+	c.registry_ca_file = "/etc/ca.pem"; /* ZooKeeper: no TLS here */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_EINVAL);
+	assert_string_equal(why, "zookeeper takes no TLS files");
+	c.registry_ca_file = NULL;
+	c.registry_username = "u"; /* nor a user */
+	c.registry_password_file = "/etc/pw";
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.registry_password_file = NULL;
+	c.registry = "etcd://127.0.0.1:2379";
+	c.registry_username = "root"; /* a user and a password file go together */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.registry_username = NULL;
+	c.registry_cert_file = "/etc/client.pem"; /* a certificate and its key too */
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	c.registry_cert_file = NULL;
+
+	/* a CA: etcd's endpoints are spoken to over https */
+	snprintf(url, sizeof(url), "etcd://127.0.0.1:%u", dead_port);
+	sy_resolve_config_default(&c);
+	c.registry = url;
+	c.registry_ca_file = "/nonexistent-ca.pem";
+	c.retry_max_ms = 200;
+	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_OK);
+	assert_int_equal(sy_resolve_service_open(r, "web", NULL, &s), SY_RESOLVE_ESOURCE);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/v3/kv/range", dead_port);
+	assert_non_null(strstr(sy_resolve_errmsg(r), url));
+	sy_resolve_destroy(r);
+	close(dead);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_failover_and_errors),
 		cmocka_unit_test(test_etcd_config),
 		cmocka_unit_test(test_zk_config),
+		cmocka_unit_test(test_registry_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
