@@ -31,8 +31,7 @@
 #include "netaddr.h"
 #include "syctl.h"
 #include "syctl_http.h"
-#include "syctl_register_etcd.h"
-#include "syctl_register_zk.h"
+#include "syctl_register_agent.h"
 
 /* Embedded registries one agent heartbeats at most (LB hosts of a fleet). */
 #define SY_REG_MAX_TARGETS 16
@@ -209,13 +208,15 @@ static void register_usage(FILE *f)
 		"                      [--key-file F]\n"
 		"                      [--weight N] [--ttl S] [--zone Z] [--metadata JSON]\n"
 		"                      [--server-id ID] [--once]\n"
-		"                      [--etcd-user U --etcd-password-file F]\n"
-		"                      [--etcd-ca-file F] [--etcd-cert-file F --etcd-key-file F]\n"
+		"                      [--registry-user U --registry-password-file F]\n"
+		"                      [--registry-ca-file F]\n"
+		"                      [--registry-cert-file F --registry-key-file F]\n"
 		"Registers this backend and renews the registration every TTL/3 until SIGTERM or\n"
 		"SIGINT, then deregisters (--once: one registration, then exit).\n"
 		"  --registry URL   http://HOST:PORT: sy-control's embedded registry (--key-file\n"
 		"                   F: the service's key); etcd://HOST:PORT[,...]: a lease;\n"
-		"                   zk://HOST:PORT[,...]: an ephemeral znode. Several http://\n"
+		"                   zk://HOST:PORT[,...]: an ephemeral znode (any registry kind\n"
+		"                   sy-control follows, by its URL). Several http://\n"
 		"                   (up to 16: the embedded registries of a fleet's LB hosts)\n"
 		"                   are heartbeated independently, one thread each\n"
 		"  --addr A         the backend's address (not loopback, multicast, broadcast or\n"
@@ -224,11 +225,12 @@ static void register_usage(FILE *f)
 		"  --zone Z         a label                --metadata JSON  an object\n"
 		"  --server-id ID   QUIC server ID this backend writes into its connection IDs,\n"
 		"                   1..16777215 (0x1..0xffffff; quic services, docs/dataplane.md)\n"
-		"  --etcd-user U --etcd-password-file F   etcd with authentication on: log in\n"
-		"                   as U with the password in F (its first line)\n"
-		"  --etcd-ca-file F, --etcd-cert-file F --etcd-key-file F   etcd over TLS: https\n"
-		"                   to every endpoint, the server checked against the CA in F,\n"
-		"                   with a client certificate and its key (PEM files)\n"
+		"  --registry-user U --registry-password-file F   a registry with authentication\n"
+		"                   on (etcd): log in as U with the password in F (its first line)\n"
+		"  --registry-ca-file F, --registry-cert-file F --registry-key-file F   a\n"
+		"                   registry over TLS (etcd): https to every endpoint, the server\n"
+		"                   checked against the CA in F, with a client certificate and its\n"
+		"                   key (PEM files). The --etcd-* spellings of these say the same.\n"
 		"Exit codes: 0 deregistered (or --once registered), 1 a registry refused it,\n"
 		"2 usage, 3 a registry could not be reached (--once).\n");
 }
@@ -242,7 +244,12 @@ int syctl_register(int argc, char **argv)
 		{ "registry", required_argument, 0, 'r' }, { "zone", required_argument, 0, 'z' },
 		{ "metadata", required_argument, 0, 'm' }, { "once", no_argument, 0, 'o' },
 		{ "server-id", required_argument, 0, 'i' }, { "help", no_argument, 0, 'h' },
-		{ "etcd-user", required_argument, 0, 'U' },
+		{ "registry-user", required_argument, 0, 'U' },
+		{ "registry-password-file", required_argument, 0, 'P' },
+		{ "registry-ca-file", required_argument, 0, 'C' },
+		{ "registry-cert-file", required_argument, 0, 'E' },
+		{ "registry-key-file", required_argument, 0, 'K' },
+		{ "etcd-user", required_argument, 0, 'U' }, /* the older spellings */
 		{ "etcd-password-file", required_argument, 0, 'P' },
 		{ "etcd-ca-file", required_argument, 0, 'C' },
 		{ "etcd-cert-file", required_argument, 0, 'E' },
@@ -252,12 +259,12 @@ int syctl_register(int argc, char **argv)
 	struct sy_registration r = { .weight = 1, .ttl_s = 5 };
 	static struct reg_target targets[SY_REG_MAX_TARGETS];
 	const char *key_file = NULL, *addr = NULL, *base = NULL;
-	struct syctl_etcd_access etcd_access = { 0 };
+	struct syctl_registry_access access = { 0 };
 	size_t n_targets = 0;
 	uint8_t key[SY_KEY_MAX];
 	size_t klen = 0;
 	char err[256];
-	int c, once = 0, etcd;
+	int c, once = 0, kind;
 	long v;
 	char *end;
 
@@ -315,19 +322,19 @@ int syctl_register(int argc, char **argv)
 				return SYCTL_USAGE;
 			break;
 		case 'U':
-			etcd_access.user = optarg;
+			access.user = optarg;
 			break;
 		case 'P':
-			etcd_access.password_file = optarg;
+			access.password_file = optarg;
 			break;
 		case 'C':
-			etcd_access.ca_file = optarg;
+			access.ca_file = optarg;
 			break;
 		case 'E':
-			etcd_access.cert_file = optarg;
+			access.cert_file = optarg;
 			break;
 		case 'K':
-			etcd_access.key_file = optarg;
+			access.key_file = optarg;
 			break;
 		case 'h':
 			register_usage(stdout);
@@ -351,8 +358,7 @@ int syctl_register(int argc, char **argv)
 	for (size_t i = 0; i < n_targets; i++) {
 		const char *b = targets[i].t.base;
 
-		if (strncmp(b, "http://", 7) && (n_targets > 1 || (strncmp(b, "etcd://", 7) &&
-								   strncmp(b, "zk://", 5)))) {
+		if (strncmp(b, "http://", 7) && (n_targets > 1 || !strstr(b, "://"))) {
 			fprintf(stderr, "syctl register: --registry '%s': %s\n", b,
 				n_targets > 1 ? "several registries must all be http://HOST:PORT (embedded registries of a fleet); an etcd or ZooKeeper cluster is one --registry with its hosts comma-separated"
 					      : "must be http://HOST:PORT (the embedded registry), etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...]");
@@ -368,24 +374,23 @@ int syctl_register(int argc, char **argv)
 				return SYCTL_USAGE;
 			}
 	}
-	if ((etcd_access.user || etcd_access.password_file) &&
-	    (!etcd_access.user || !etcd_access.password_file || !*etcd_access.user || !base ||
-	     strncmp(base, "etcd://", 7))) {
-		fprintf(stderr, "syctl register: --etcd-user and --etcd-password-file go together, with --registry etcd://...\n");
+	/* a registry kind's URL (etcd://, zk://, ...), not the embedded registry */
+	kind = base && strncmp(base, "http://", 7);
+	if ((access.user || access.password_file) &&
+	    (!access.user || !access.password_file || !*access.user || !kind)) {
+		fprintf(stderr, "syctl register: --registry-user and --registry-password-file go together, with a registry's URL (etcd://...)\n");
 		return SYCTL_USAGE;
 	}
-	if ((etcd_access.ca_file || etcd_access.cert_file || etcd_access.key_file) &&
-	    (!base || strncmp(base, "etcd://", 7) || !etcd_access.cert_file != !etcd_access.key_file ||
-	     (etcd_access.ca_file && !*etcd_access.ca_file) ||
-	     (etcd_access.cert_file && (!*etcd_access.cert_file || !*etcd_access.key_file)))) {
-		fprintf(stderr, "syctl register: --etcd-ca-file, --etcd-cert-file and --etcd-key-file go with --registry etcd://...; a certificate and its key go together\n");
+	if ((access.ca_file || access.cert_file || access.key_file) &&
+	    (!kind || !access.cert_file != !access.key_file ||
+	     (access.ca_file && !*access.ca_file) ||
+	     (access.cert_file && (!*access.cert_file || !*access.key_file)))) {
+		fprintf(stderr, "syctl register: --registry-ca-file, --registry-cert-file and --registry-key-file go with a registry's URL (etcd://...); a certificate and its key go together\n");
 		return SYCTL_USAGE;
 	}
-	if (base && !strncmp(base, "zk://", 5)) /* ZooKeeper: syctl_register_zk.c */
-		return syctl_register_zk(base, &r, addr, once);
-	etcd = base && !strncmp(base, "etcd://", 7); /* no key: etcd's auth protects it */
-	if (!r.service[0] || !addr || !r.port || (!key_file && !etcd) || !base) {
-		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (not with etcd://) --key-file are required\n");
+	/* no key with a registry kind: the registry's own access control */
+	if (!r.service[0] || !addr || !r.port || (!key_file && !kind) || !base) {
+		fprintf(stderr, "syctl register: --service, --addr, --port, --registry and (with http://) --key-file are required\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, addr, r.addr) == 1) {
@@ -406,8 +411,20 @@ int syctl_register(int argc, char **argv)
 		}
 		json_decref(m);
 	}
-	if (etcd)
-		return syctl_register_etcd(&r, base, once, &etcd_access);
+	if (kind) { /* the agent of the URL's registry kind (registry_kinds.h) */
+		int rc = SYCTL_AGENT_NOT_MINE;
+#define TRY_AGENT(ID, name, req, dir, sdesc, kdesc, a, b)                                    \
+	if (rc == SYCTL_AGENT_NOT_MINE)                                                      \
+		rc = syctl_register_##name(base, &r, addr, once, &access);
+		SY_REGISTRY_KINDS(TRY_AGENT, ~, ~)
+#undef TRY_AGENT
+		if (rc == SYCTL_AGENT_NOT_MINE) {
+			fprintf(stderr, "syctl register: --registry '%s': no registry kind of this syctl has that scheme (etcd://, zk://, ...)\n",
+				base);
+			return SYCTL_USAGE;
+		}
+		return rc;
+	}
 	if (sy_key_load(key_file, key, &klen, err, sizeof(err))) {
 		fprintf(stderr, "syctl register: %s\n", err);
 		return 2;

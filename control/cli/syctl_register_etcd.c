@@ -37,7 +37,7 @@
 #include "etcd_kv.h"
 #include "netaddr.h"
 #include "syctl_http.h"
-#include "syctl_register_etcd.h"
+#include "syctl_register_agent.h"
 
 #define MAX_EP 16
 
@@ -240,8 +240,8 @@ static void nap_ms(uint32_t ms)
 		usleep(20000);
 }
 
-int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
-			const struct syctl_etcd_access *access)
+int syctl_register_etcd(const char *registry, const struct sy_registration *r, const char *addr,
+			int once, const struct syctl_registry_access *access)
 {
 	struct agent a = { .user = access->user, .password_file = access->password_file,
 			   .ca_file = access->ca_file, .cert_file = access->cert_file,
@@ -254,6 +254,9 @@ int syctl_register_etcd(const struct sy_registration *r, const char *registry, i
 	uint32_t ttl = r->ttl_s < 2 ? 2 : r->ttl_s;
 	size_t fails = 0;
 
+	(void)addr;
+	if (strncmp(registry, "etcd://", 7))
+		return SYCTL_AGENT_NOT_MINE;
 	memcpy(id.addr, r->addr, sizeof(id.addr));
 	if (parse_registry(&a, registry)) {
 		rc = 2;

@@ -31,7 +31,7 @@
 
 #include "netaddr.h"
 #include "syctl.h"
-#include "syctl_register_zk.h"
+#include "syctl_register_agent.h"
 #include "zk_client.h" /* the session, paths, the ephemeral znode: shared */
 
 static volatile sig_atomic_t stop;
@@ -71,8 +71,8 @@ static bool fatal_rc(int rc)
 	       rc == ZNOCHILDRENFOREPHEMERALS || rc == ZAUTHFAILED;
 }
 
-int syctl_register_zk(const char *url, const struct sy_registration *r, const char *addr,
-		      int once)
+int syctl_register_zookeeper(const char *url, const struct sy_registration *r, const char *addr,
+			     int once, const struct syctl_registry_access *access)
 {
 	char hosts[1024], prefix[512], parent[1024], path[1200], ep[80];
 	struct sy_backend_id id = { .port = r->port };
@@ -83,6 +83,13 @@ int syctl_register_zk(const char *url, const struct sy_registration *r, const ch
 	json_t *v;
 	char *val, why[160];
 
+	if (strncmp(url, "zk://", 5))
+		return SYCTL_AGENT_NOT_MINE;
+	if (access->user || access->password_file || access->ca_file || access->cert_file ||
+	    access->key_file) {
+		fprintf(stderr, "syctl register: --registry zk://...: ZooKeeper takes no user, password or TLS files here (use its ACLs and network policy)\n");
+		return 2;
+	}
 	if (!r->service[0] || !addr || !r->port) {
 		fprintf(stderr, "syctl register: --service, --addr, --port and --registry are required\n");
 		return 2;

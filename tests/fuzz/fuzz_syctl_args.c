@@ -7,8 +7,8 @@
  * command builds, and the printers of sy-control's answers. The transport
  * is replaced: sy_http_request() (syctl_http.c, libcurl) is a stub that
  * records the request and answers with a status and body taken from the
- * input; syctl_register_etcd()/syctl_register_zk() (network agents) are
- * stubs that record their arguments, and so are syctl_top() and
+ * input; the registry kinds' agents (syctl_register_<name>(), network
+ * agents) are stubs that check their arguments, and so are syctl_top() and
  * syctl_import_ipvs().
  * Arguments run in a private temporary directory holding the files "key" (a
  * registration key) and "token" (an API token) that inputs can name.
@@ -23,8 +23,8 @@
  * answer; permission denied (4) only after an EACCES or a 401; 5 (the
  * dataplane not running) only from status, after a 2xx; a request path
  * is absolute and goes to /v1/; `register` sends only bodies that parse
- * (sy_registration_parse), and the etcd agent is only started with a
- * complete, in-range registration.
+ * (sy_registration_parse), and a registry kind's agent is only started
+ * with a complete, in-range registration.
  */
 #include <errno.h>
 #include <signal.h>
@@ -131,39 +131,43 @@ static void check_agent(const struct sy_registration *r)
 	      r->weight, r->ttl_s);
 }
 
-int syctl_register_etcd(const struct sy_registration *r, const char *registry, int once,
-			const struct syctl_etcd_access *access)
+/* Every registry kind's agent (registry_kinds.h): a stub that takes the
+ * URLs of its scheme (the kind's name, or "zk" for ZooKeeper) and checks
+ * what syctl_register.c promises it: a complete, in-range registration
+ * with its address parsed, and the access options paired. */
+static int fake_agent(const char *scheme, const char *url, const struct sy_registration *r,
+		      const struct syctl_registry_access *access)
 {
 	const char *user = access->user, *password_file = access->password_file;
 
-	(void)once;
-	CHECK(!strncmp(registry, "etcd://", 7), "etcd agent for '%s'", registry);
+	if (strncmp(url, scheme, strlen(scheme)) || strncmp(url + strlen(scheme), "://", 3))
+		return SYCTL_AGENT_NOT_MINE;
 	CHECK(!user == !password_file && (!user || *user),
-	      "etcd agent with user '%s' and password file '%s'", user ? user : "(none)",
+	      "%s agent with user '%s' and password file '%s'", scheme, user ? user : "(none)",
 	      password_file ? password_file : "(none)");
 	CHECK(!access->cert_file == !access->key_file &&
 		      (!access->cert_file || (*access->cert_file && *access->key_file)) &&
 		      (!access->ca_file || *access->ca_file),
-	      "etcd agent with CA '%s', certificate '%s', key '%s'",
+	      "%s agent with CA '%s', certificate '%s', key '%s'", scheme,
 	      access->ca_file ? access->ca_file : "(none)",
 	      access->cert_file ? access->cert_file : "(none)",
 	      access->key_file ? access->key_file : "(none)");
-	CHECK(r->family == 4 || r->family == 6, "etcd agent without an address");
+	CHECK(r->family == 4 || r->family == 6, "%s agent without an address", scheme);
 	check_agent(r);
 	return 0;
 }
 
-int syctl_register_zk(const char *url, const struct sy_registration *r, const char *addr,
-		      int once)
-{
-	(void)r;
-	(void)addr;
-	(void)once;
-	/* the zk agent checks its options itself (syctl_register_zk.c) */
-	CHECK(!strncmp(url, "zk://", 5), "zk agent for '%s'", url);
-	fz.agents++;
-	return 0;
-}
+#define FAKE_AGENT(ID, name, req, dir, sdesc, kdesc, a, b)                                      \
+	int syctl_register_##name(const char *url, const struct sy_registration *r,             \
+				  const char *addr, int once,                                   \
+				  const struct syctl_registry_access *access)                   \
+	{                                                                                       \
+		(void)addr;                                                                     \
+		(void)once;                                                                     \
+		return fake_agent(strcmp(#name, "zookeeper") ? #name : "zk", url, r, access);   \
+	}
+SY_REGISTRY_KINDS(FAKE_AGENT, ~, ~)
+#undef FAKE_AGENT
 
 /* `top` polls and sleeps between frames, `import-ipvs` reads files or
  * stdin: both have argument parsers of their own (tested by syctl_top and

@@ -27,6 +27,8 @@
 #    two leaves, one of the others takes its place (issue 12, point 2)
 #  - a reload that moves a service to static and adds a zookeeper service:
 #    the first is no longer followed, the second is
+#  - syctl register and syctl resolve refuse what ZooKeeper does not take
+#    (a user, TLS files) and a scheme no registry kind has (exit 2, why)
 #  - sy-control stops promptly
 #
 # usage: test_zk_source.sh BUILD_DIR        (exit 77 = skipped: no ZooKeeper)
@@ -396,6 +398,28 @@ capped_static && sy_pass "reload: capped is no longer followed: a new znode unde
 	{ sy_fail "reload: capped took a zookeeper backend"; ctl backends capped; }
 has_backend web 198.18.0.11 && has_backend web6 2001:2::11 &&
 	sy_pass "reload: web and web6 kept their backends" || sy_fail "reload: web or web6 lost backends"
+
+# ---- what a registry kind does not take, and a kind syctl does not know ------------------
+# (the agents and the resolver find the kind by the URL's scheme: registry_kinds.h)
+usage_error() { # WANT CMD...: exit 2 and WANT in what it says
+	local want=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	[ "$rc" = 2 ] && grep -qF "$want" <<<"$out" ||
+		{ echo "  exit $rc: $out"; return 1; }
+}
+usage_error "ZooKeeper takes no user, password or TLS files" "$BUILD/control/syctl" register --service web \
+	--addr 198.18.0.50 --port 80 --registry "$ZK" --registry-user u --registry-password-file /dev/null &&
+	sy_pass "syctl register zk:// with a user: exit 2, ZooKeeper takes none" || sy_fail "zk agent took a user"
+usage_error "no registry kind of this syctl has that scheme" "$BUILD/control/syctl" register --service web \
+	--addr 198.18.0.50 --port 80 --registry consul://127.0.0.1:8500 &&
+	sy_pass "syctl register consul://: exit 2, no such registry kind" || sy_fail "an unknown scheme was taken"
+usage_error "zookeeper takes no TLS files" "$BUILD/control/syctl" resolve web --registry "$ZK" \
+	--registry-ca-file /dev/null &&
+	sy_pass "syctl resolve zk:// with a CA: exit 2, the resolver's reason" || sy_fail "resolver took TLS files for zk"
+usage_error "no registry URL this library knows" "$BUILD/control/syctl" resolve web --registry consul://127.0.0.1:8500 &&
+	sy_pass "syctl resolve consul://: exit 2, no such registry kind" || sy_fail "resolver took an unknown scheme"
 
 # ---- shutdown ---------------------------------------------------------------------------
 t0=$(now_ns)
