@@ -12,6 +12,9 @@
  *   etcd_follow.c etcd (per service a range read + a watch stream over the
  *                 v3 JSON gateway, libcurl; etcd_gateway.c, etcd_kv.c)
  *
+ * (one per kind of registry_kinds.h: its ops, sy_<name>_follow_ops, say
+ * also what the kind is to its users: log words, URL, traits)
+ *
  * The sink's calls come from the follower's thread, never under a lock of
  * the follower's: a sink may take its own locks, and may call follow,
  * unfollow and refresh, but not close.
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #include "etcd_kv.h" /* struct sy_etcd_entry: a backend as a registry holds it */
+#include "registry_kinds.h"
 
 struct sy_follower;
 
@@ -176,8 +180,11 @@ struct sy_follow_ops {
 	void (*close)(struct sy_follower *f);
 };
 
-/* sy_<name>_follow_ops for each kind of registry_kinds.h */
-extern const struct sy_follow_ops sy_zookeeper_follow_ops;
-extern const struct sy_follow_ops sy_etcd_follow_ops;
+/* sy_<name>_follow_ops, for each kind of registry_kinds.h (in its
+ * <kind>_follow.c) */
+#define SY_FOLLOW_OPS_DECL(ID, name, req, dir, sdesc, kdesc, a, b) \
+	extern const struct sy_follow_ops sy_##name##_follow_ops;
+SY_REGISTRY_KINDS(SY_FOLLOW_OPS_DECL, ~, ~)
+#undef SY_FOLLOW_OPS_DECL
 
 #endif
