@@ -1295,6 +1295,11 @@ int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint32_t s
 	return 0;
 }
 
+int sy_xdp_backend_record(struct sy_xdp *x, uint64_t uid, struct sy_xdp_backend *out)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.sy_backends), &uid, out) == 0;
+}
+
 /* ---- Close ----------------------------------------------------------- */
 
 void sy_xdp_close(struct sy_xdp *x, bool keep)

@@ -102,6 +102,10 @@ void sy_xdp_export_stats(struct sy_xdp *x, const struct sy_region_map *m,
 int sy_xdp_ct_lookup(struct sy_xdp *x, const struct sy_flow_key *key, uint32_t seed,
 		     uint64_t *uid);
 
+/* The XDP maps' record of backend uid (sy_backends): 1 and *out, or 0 if
+ * they hold none. For diagnostics: what the program would forward to. */
+int sy_xdp_backend_record(struct sy_xdp *x, uint64_t uid, struct sy_xdp_backend *out);
+
 /* What sy_xdp_ct_migrate() did. */
 struct sy_xdp_ct_migration {
 	uint32_t tables;  /* CPUs whose earlier-layout table was read */

@@ -231,7 +231,19 @@ int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 	}
 	idx = sy_service_find_uid(base, s, uid);
 	if (idx == SY_MAGLEV_NONE) {
-		snprintf(why, whylen, "xdp conntrack: its backend left; the next packet re-hashes");
+		struct sy_xdp_backend rec;
+		char was[80] = "";
+
+		/* what the program itself holds of it: a record not marked gone
+		 * is still forwarded to (the removal did not reach the maps) */
+		if (sy_xdp_backend_record(d->xdp, uid, &rec))
+			sy_format_ip(rec.family == SY_AF_INET6 ? SY_AF_INET6 : SY_AF_INET, rec.addr, was,
+				     sizeof(was));
+		snprintf(why, whylen,
+			 "xdp conntrack: its backend left; the next packet re-hashes (uid %llu: %s%s)",
+			 (unsigned long long)uid, was[0] ? was : "no record in the XDP maps",
+			 !was[0] ? "" : rec.flags & SY_XDP_BACKEND_GONE ? " marked gone"
+			 : " NOT marked gone in the XDP maps");
 		return -1;
 	}
 	sy_format_endpoint(&sy_service_backends(base, s)[idx].id, ep, eplen);
