@@ -505,6 +505,64 @@ encap(const struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, const struc
 	return sy_encap_write(pkt, &w->p, out);
 }
 
+/* At the start of a call of the packet path (its frames all see lb->snap,
+ * port_mac and mtu: one port's): the templates' per-port words, and the
+ * templates forgotten when the snapshot's generation (or the region) has
+ * changed: a backend object's address may hold another object in a later
+ * generation. */
+static inline void tmpl_sync(struct sy_lb *lb)
+{
+	lb->tmpl_mac = sy_encap_tmpl_mac(lb->port_mac);
+	lb->tmpl_l3_max[0] = (int32_t)lb->mtu - 20;
+	lb->tmpl_l3_max[1] = (int32_t)lb->mtu - 28;
+	if (lb->snap && (lb->tmpl_gen != lb->snap->generation || lb->tmpl_base != lb->base)) {
+		for (uint32_t i = 0; i < SY_LB_TMPL_SLOTS; i++)
+			lb->tmpl[i].key = NULL;
+		lb->tmpl_gen = lb->snap->generation;
+		lb->tmpl_base = lb->base;
+	}
+}
+
+/* (Re)build the template of backend b of w's service into t. Out of line:
+ * once per backend and generation. */
+static __attribute__((noinline)) void tmpl_fill(const struct sy_lb *lb, struct sy_encap_tmpl *t,
+						const struct lb_work *w, const struct sy_backend *b)
+{
+	const struct sy_service *svc = w->svc;
+	struct sy_out o = {
+		.port_mac = lb->port_mac,
+		.next_hop = b->mac,
+		.src = &svc->encap_src4,
+		.dst = b->id.addr,
+		.mtu = lb->mtu,
+		.gue_port = svc->gue_port,
+		.family = b->id.family,
+		.fwd_mode = svc->fwd_mode,
+	};
+
+	sy_encap_tmpl_build(t, &o, w->p.family);
+	t->key = b;
+}
+
+/* The template of backend b (an IPv4 backend of an ipip or gue service:
+ * gue 0 or 1) if it serves w's frame as it is (untagged, it fits the MTU
+ * and the headroom), else NULL: sy_encap_write() decides. */
+static inline __attribute__((always_inline)) const struct sy_encap_tmpl *
+tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
+	 const struct sy_backend *b, int gue)
+{
+	struct sy_encap_tmpl *t = &lb->tmpl[b->slot & (SY_LB_TMPL_SLOTS - 1)];
+	const struct sy_parsed *p = &w->p;
+
+	if (__builtin_expect(t->key != b, 0))
+		tmpl_fill(lb, t, w, b);
+	if (__builtin_expect(t->family != p->family || p->l2_len != 14 ||
+			     (int32_t)p->l3_len > lb->tmpl_l3_max[gue] ||
+			     pkt->headroom < (gue ? 28u : 20u), 0))
+		return NULL;
+	return t;
+}
+
 /* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
 static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 				      struct lb_work *w)
@@ -560,17 +618,28 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 		/* IPv4 backends, the common case, with the mode and family as
 		 * constants: the compiler drops the encapsulation's branches
 		 * on them; IPv6 backends take the same code with variables */
-		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP)
-			r = encap(lb, pkt, w, b, SY_FWD_IPIP, SY_AF_INET, &out);
-		else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE)
-			r = encap(lb, pkt, w, b, SY_FWD_GUE, SY_AF_INET, &out);
-		else
+		const struct sy_encap_tmpl *t;
+
+		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP &&
+		    (t = tmpl_for(lb, pkt, w, b, 0))) {
+			sy_encap_tmpl_put(pkt, t, p, sy_inner_tc(pkt->data + 14, p->family), 0, 0,
+					  lb->tmpl_mac);
+		} else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE &&
+			   (t = tmpl_for(lb, pkt, w, b, 1))) {
+			sy_encap_tmpl_put(pkt, t, p, sy_inner_tc(pkt->data + 14, p->family),
+					  flow_hash(w), 1, lb->tmpl_mac);
+		} else {
 			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
-		if (r.counter == SY_C_DROP_MTU)
-			return too_big(lb, pkt, p, &out);
+			if (r.counter == SY_C_DROP_MTU)
+				return too_big(lb, pkt, p, &out);
+			if (r.verdict != SY_V_TX)
+				return count_rewrite(lb, r);
+		}
+		goto sent;
 	}
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
+sent:
 	/* how the backend was chosen is counted for what was forwarded */
 	if (__builtin_expect(how != SY_CHOOSE_TRACKED || p->is_frag, 0)) {
 		uint32_t c[3];
@@ -596,6 +665,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	enum sy_verdict v;
 
 	vip_cache_sync(lb);
+	tmpl_sync(lb);
 	if (!classify(lb, pkt, &w, &v))
 		return v;
 	return forward(lb, pkt, &w);
@@ -608,6 +678,7 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 	uint8_t pending[SY_LB_BURST];
 
 	vip_cache_sync(lb);
+	tmpl_sync(lb);
 	while (n) {
 		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
 

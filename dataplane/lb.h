@@ -21,6 +21,10 @@
 #include "conntrack.h"
 #include "frag_table.h"
 
+/* Outer header templates per worker (a power of 2): backends of slots that
+ * differ by a multiple of it share one. */
+#define SY_LB_TMPL_SLOTS 256u
+
 /* Per-lcore state of the packet path. */
 struct sy_lb {
 	const uint8_t *base;             /* region base */
@@ -58,9 +62,23 @@ struct sy_lb {
 	 * the fields every packet reads (only new flows read these) */
 	struct sy_ct_guard ct_guard;
 	struct sy_token_bucket ct_guard_bucket;
+	/* for the outer header templates, set at the start of each call of
+	 * the packet path: sy_encap_tmpl_mac() of port_mac; the largest L3
+	 * packet that fits mtu once encapsulated, ipip and gue (may be
+	 * negative); the generation and base the templates are of */
+	uint64_t tmpl_mac;
+	int32_t tmpl_l3_max[2];
+	uint64_t tmpl_gen;
+	const uint8_t *tmpl_base;
 	/* first fragments' ports, for their later fragments (zeroed: empty);
-	 * last, away from the fields every packet reads */
+	 * away from the fields every packet reads */
 	struct sy_frag_table frag;
+	/* outer header templates (switchyard/pkt_encap.h) of IPv4 backends,
+	 * ipip and gue, by backend slot modulo SY_LB_TMPL_SLOTS (zeroed:
+	 * empty); each valid for its backend object (key) in generation
+	 * tmpl_gen of the region at tmpl_base (objects are immutable while
+	 * published) */
+	struct sy_encap_tmpl tmpl[SY_LB_TMPL_SLOTS];
 };
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
