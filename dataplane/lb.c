@@ -545,8 +545,8 @@ static __attribute__((noinline)) void tmpl_fill(const struct sy_lb *lb, struct s
 }
 
 /* The template of backend b (an IPv4 backend of an ipip or gue service:
- * gue 0 or 1) if it serves w's frame as it is (untagged, it fits the MTU
- * and the headroom), else NULL: sy_encap_write() decides. */
+ * gue 0 or 1) if it serves w's frame as it is (IPv4, untagged, it fits the
+ * MTU and the headroom), else NULL: sy_encap_write() decides. */
 static inline __attribute__((always_inline)) const struct sy_encap_tmpl *
 tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
 	 const struct sy_backend *b, int gue)
@@ -622,12 +622,12 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 
 		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP &&
 		    (t = tmpl_for(lb, pkt, w, b, 0))) {
-			sy_encap_tmpl_put(pkt, t, p, sy_inner_tc(pkt->data + 14, p->family), 0, 0,
+			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], 0, 0,
 					  lb->tmpl_mac);
 		} else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE &&
 			   (t = tmpl_for(lb, pkt, w, b, 1))) {
-			sy_encap_tmpl_put(pkt, t, p, sy_inner_tc(pkt->data + 14, p->family),
-					  flow_hash(w), 1, lb->tmpl_mac);
+			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], flow_hash(w), 1,
+					  lb->tmpl_mac);
 		} else {
 			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
 			if (r.counter == SY_C_DROP_MTU)

@@ -263,17 +263,18 @@ struct sy_encap_tmpl {
 			   * source 0) */
 	uint32_t sum;     /* the IPv4 header's words summed, TOS, length and
 			   * checksum 0, folded to 16 bits (not inverted) */
-	uint8_t family;   /* the inner family it was built for; 0: no
-			   * template (the writer drops these packets: no
-			   * source address), sy_encap_write() decides */
+	uint8_t family;   /* the inner family it was built for, SY_AF_INET;
+			   * 0: no template (6in4, or the writer drops these
+			   * packets: no source address), sy_encap_write()
+			   * decides */
 	uint8_t gue;      /* 1: IPv4 + UDP, 0: IPv4 */
 	uint8_t pad[18];
 };
 
 /* Build t for o (its port_mac and hash are not read) and inner packets of
  * inner_family; t->family 0 if o is not one a template serves (an IPv6
- * backend, l2dsr) or the writer would drop the packet. t->key is left to
- * the caller. */
+ * backend, l2dsr, an IPv6 inner packet: 6in4 is rare) or the writer would
+ * drop the packet. t->key is left to the caller. */
 static inline void sy_encap_tmpl_build(struct sy_encap_tmpl *t, const struct sy_out *o,
 				       uint8_t inner_family)
 {
@@ -291,7 +292,8 @@ static inline void sy_encap_tmpl_build(struct sy_encap_tmpl *t, const struct sy_
 	t->sum = 0;
 	t->family = 0;
 	t->gue = o->fwd_mode == SY_FWD_GUE;
-	if (o->family != SY_AF_INET || (o->fwd_mode != SY_FWD_IPIP && o->fwd_mode != SY_FWD_GUE))
+	if (o->family != SY_AF_INET || (o->fwd_mode != SY_FWD_IPIP && o->fwd_mode != SY_FWD_GUE) ||
+	    inner_family != SY_AF_INET)
 		return;
 	p.l2_len = 14;
 	p.l3_len = 0;
@@ -327,10 +329,10 @@ static inline uint64_t sy_encap_tmpl_mac(const uint8_t *port_mac)
 }
 
 /* sy_encap_write() of an untagged frame (p->l2_len 14) to t's backend, for
- * a packet of t->family that fits: the caller has checked that
+ * a packet of t->family (IPv4) that fits: the caller has checked that
  * p->l3_len + the overhead (20, gue 28) <= the MTU and that the frame has
- * that much headroom. tos: the inner traffic class (sy_inner_tc()); hash:
- * the flow hash (gue only); mac: sy_encap_tmpl_mac() of the port's. */
+ * that much headroom. tos: the inner IPv4 TOS (frame byte 15); hash: the
+ * flow hash (gue only); mac: sy_encap_tmpl_mac() of the port's. */
 static __sy_always_inline void sy_encap_tmpl_put(sy_frame *f, const struct sy_encap_tmpl *t,
 						 const struct sy_parsed *p, uint32_t tos,
 						 uint32_t hash, int gue, uint64_t mac)

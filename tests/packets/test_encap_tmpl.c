@@ -5,10 +5,10 @@
  *
  *  1. sy_encap_tmpl_build() + sy_encap_tmpl_put() make the frame
  *     sy_encap_write() makes, byte for byte and with the same head, length
- *     and rooms: ipip and gue, IPv4 and IPv6 inner packets, random
- *     addresses, MACs, GUE ports, hashes, traffic classes, lengths and
- *     Ethernet padding; no template where the writer would not encapsulate
- *     alike (no source address, an IPv6 backend, l2dsr).
+ *     and rooms: ipip and gue, random addresses, MACs, GUE ports, hashes,
+ *     TOS, lengths and Ethernet padding; no template where the writer would
+ *     not encapsulate alike (no source address, an IPv6 backend, l2dsr) nor
+ *     for IPv6 inner packets (6in4: the writer's alone).
  *  2. The packet path's templates follow the tables: after a backend's MAC,
  *     the service's source address, the backend itself (its address) or the
  *     mode changes, the next packet carries the new outer header with a
@@ -116,12 +116,16 @@ static void test_writer_equivalence(void)
 			no_tmpl_wrong += t.family != 0 || r.verdict != SY_V_DROP;
 			continue;
 		}
+		if (inner != SY_AF_INET) { /* 6in4: the writer's alone */
+			no_tmpl_wrong += t.family != 0;
+			continue;
+		}
 		cases++;
 		if (t.family != inner || r.verdict != SY_V_TX) {
 			wrong++;
 			continue;
 		}
-		sy_encap_tmpl_put(&b.pkt, &t, &p, sy_inner_tc(b.pkt.data + 14, inner), o.hash, gue,
+		sy_encap_tmpl_put(&b.pkt, &t, &p, b.pkt.data[15], o.hash, gue,
 				  sy_encap_tmpl_mac(port_mac));
 		if (!same_frame(&a, &b)) {
 			if (!wrong)
@@ -131,10 +135,11 @@ static void test_writer_equivalence(void)
 			wrong++;
 		}
 	}
-	SY_SCN_CHECK(&failed, wrong == 0 && cases > 150000,
+	SY_SCN_CHECK(&failed, wrong == 0 && cases > 80000,
 		     "template frames equal the writer's: %u of %u differ", wrong, cases);
 	SY_SCN_CHECK(&failed, no_tmpl_wrong == 0,
-		     "no template where the writer drops (no source address): %u wrong",
+		     "no template where the writer drops (no source address) nor for 6in4: "
+		     "%u wrong",
 		     no_tmpl_wrong);
 
 	/* what a template does not serve */
