@@ -341,21 +341,26 @@ static __sy_always_inline void sy_encap_tmpl_put(sy_frame *f, const struct sy_en
 	uint32_t len = sy_hton16((uint16_t)(extra + l3));
 	/* the header's sum: the template's and the two fields' (TOS in the
 	 * first word's low half, the length in its high half), modulo 0xffff
-	 * the general writer's; both fold to the same nonzero value */
-	uint64_t csum = sy_csum_fold(t->sum + (tos << 8) + len);
+	 * the general writer's; both fold to the same nonzero value. Folded
+	 * as sy_csum_fold() does, the result left in the high half, where the
+	 * checksum goes in the word at 22 */
+	uint32_t sum = t->sum + (tos << 8) + len;
+	uint64_t csum_hi;
 	uint8_t *d;
+
+	sum += (sum >> 16) | (sum << 16);
+	csum_hi = ~sum & 0xffff0000u;
 
 	/* the padding cut (sy_frame_trim()) and the headroom taken
 	 * (sy_frame_grow_head(): no tags to move) in one */
+	d = f->data - extra;
+	f->data = d;
 	f->tailroom += f->len - (14 + l3);
 	f->len = 14 + l3 + extra;
-	f->headroom -= extra;
-	f->data -= extra;
-	d = f->data;
 	sy_put64(d, t->mac);
 	sy_put64(d + 6, mac);
 	sy_put64(d + 14, t->ip0 | tos << 8 | (uint64_t)len << 16);
-	sy_put64(d + 22, t->ip1 | csum << 16);
+	sy_put64(d + 22, t->ip1 | csum_hi);
 	if (gue) {
 		uint64_t sport = sy_hton16((uint16_t)(0xc000 | (hash & 0x3fff)));
 
@@ -364,6 +369,7 @@ static __sy_always_inline void sy_encap_tmpl_put(sy_frame *f, const struct sy_en
 	} else {
 		sy_put32(d + 30, (uint32_t)t->tail);
 	}
+	f->headroom -= extra;
 }
 #endif
 
