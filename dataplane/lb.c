@@ -625,9 +625,10 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], 0, 0,
 					  lb->tmpl_mac);
 		} else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE &&
-			   (t = tmpl_for(lb, pkt, w, b, 1))) {
-			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], flow_hash(w), 1,
-					  lb->tmpl_mac);
+			   (flow_hash(w), t = tmpl_for(lb, pkt, w, b, 1))) {
+			/* the hash (a call) first: the template's address
+			 * then lives in a register, not across the call */
+			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], w->hash, 1, lb->tmpl_mac);
 		} else {
 			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
 			if (r.counter == SY_C_DROP_MTU)

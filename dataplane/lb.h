@@ -77,8 +77,8 @@ struct sy_lb {
 	 * ipip and gue, by backend slot modulo SY_LB_TMPL_SLOTS (zeroed:
 	 * empty); each valid for its backend object (key) in generation
 	 * tmpl_gen of the region at tmpl_base (objects are immutable while
-	 * published) */
-	struct sy_encap_tmpl tmpl[SY_LB_TMPL_SLOTS];
+	 * published); one cache line each */
+	struct sy_encap_tmpl tmpl[SY_LB_TMPL_SLOTS] __attribute__((aligned(64)));
 };
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place

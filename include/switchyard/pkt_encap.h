@@ -271,6 +271,8 @@ struct sy_encap_tmpl {
 	uint8_t pad[18];
 };
 
+_Static_assert(sizeof(struct sy_encap_tmpl) == 64, "sy_encap_tmpl: one cache line");
+
 /* Build t for o (its port_mac and hash are not read) and inner packets of
  * inner_family; t->family 0 if o is not one a template serves (an IPv6
  * backend, l2dsr, an IPv6 inner packet: 6in4 is rare) or the writer would

@@ -253,7 +253,7 @@ static void test_lb_follows(void)
 			     port2[6] = { 2, 0, 0, 0, 0, 2 };
 	uint64_t ct_bytes = (sy_ct_memsize(1024) + 63) / 64 * 64;
 	void *ct_mem = aligned_alloc(64, ct_bytes);
-	struct sy_scn s;
+	static struct sy_scn s;
 	enum sy_verdict v;
 
 	if (!ct_mem || sy_scn_open(&s, "encap-tmpl")) {
