@@ -641,11 +641,14 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (r.verdict != SY_V_TX)
 		return count_rewrite(lb, r);
 sent:
-	/* how the backend was chosen is counted for what was forwarded */
-	if (__builtin_expect(how != SY_CHOOSE_TRACKED || p->is_frag, 0)) {
+	/* how the backend was chosen is counted for what was forwarded: when
+	 * not SY_CHOOSE_TRACKED, or a fragment, i.e. a fragment or an ICMP
+	 * error (sy_class_choice()); taken again from p rather than kept in a
+	 * register (or a stack slot) across the choice */
+	if (__builtin_expect(p->is_frag | p->icmp_error, 0)) {
 		uint32_t c[3];
 
-		sy_class_forward_counters(p, how, c);
+		sy_class_forward_counters(p, sy_class_choice(p), c);
 		for (int i = 0; i < 3; i++)
 			if (c[i])
 				count(lb, (enum sy_counter)c[i]);
