@@ -630,7 +630,10 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			 * then lives in a register, not across the call */
 			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], w->hash, 1, lb->tmpl_mac);
 		} else {
-			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
+			/* the family read again: kept from the tests above, it
+			 * took a stack slot on every packet */
+			r = encap(lb, pkt, w, b, svc->fwd_mode,
+				  *(const volatile uint8_t *)&b->id.family, &out);
 			if (r.counter == SY_C_DROP_MTU)
 				return too_big(lb, pkt, p, &out);
 			if (r.verdict != SY_V_TX)
