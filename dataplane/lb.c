@@ -206,8 +206,8 @@ static __attribute__((noinline)) uint32_t least_conns(const struct sy_lb *lb,
 
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
  * no backend for a new flow. */
-static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
-			       struct lb_work *w)
+static inline __attribute__((always_inline)) uint32_t
+select_tracked(struct sy_lb *lb, const struct sy_service *svc, struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
 	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, lb->now);
@@ -268,6 +268,14 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	count(lb, SY_C_CT_NEW);
 	lb->vips[svc->slot].new_flows++;
 	return idx;
+}
+
+/* The same out of line, for the rare frames' path (forward_other()). */
+static __attribute__((noinline)) uint32_t select_tracked_call(struct sy_lb *lb,
+							      const struct sy_service *svc,
+							      struct lb_work *w)
+{
+	return select_tracked(lb, svc, w);
 }
 
 /* Backend of a whole UDP packet of a quic service named by its connection
@@ -563,47 +571,18 @@ tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
 	return t;
 }
 
-/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
-static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
-				      struct lb_work *w)
+/* The end of stage 2 for backend idx (SY_MAGLEV_NONE: none): the rewrite
+ * and the counters. note: a counter to add if the frame is forwarded, 0 =
+ * none (the connection ID's quic_cid_routed / _unknown, icmp_ct_other). */
+static inline __attribute__((always_inline)) enum sy_verdict
+forward_to(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, uint32_t idx, uint32_t note)
 {
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
-	/* a counter to add if the frame is forwarded, 0 = none: the
-	 * connection ID's (quic_cid_routed / _unknown) or icmp_ct_other */
-	uint32_t idx, note = 0;
 	struct sy_rewrite r;
 	struct sy_out out;
-	enum sy_class_choice how = sy_class_choice(p);
 
-	if (how == SY_CHOOSE_FRAGMENT) {
-		idx = sy_service_pick(lb->base, svc, flow_hash(w));
-	} else if (how == SY_CHOOSE_ICMP) {
-		int tracked;
-
-		idx = sy_lb_predict(lb, svc, &p->key, &tracked);
-		if (!tracked) {
-			/* PMTU discovery of a flow whose backend is no longer
-			 * its Maglev choice depends on this */
-			uint32_t other = other_worker_backend(lb, svc, &p->key);
-
-			if (other != SY_MAGLEV_NONE) {
-				idx = other;
-				note = SY_C_ICMP_CT_OTHER;
-			}
-		}
-	} else {
-		idx = SY_MAGLEV_NONE;
-		if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0)) {
-			uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
-
-			idx = (uint32_t)q;
-			note = (uint32_t)(q >> 32);
-		}
-		if (idx == SY_MAGLEV_NONE)
-			idx = select_tracked(lb, svc, w);
-	}
 	if (idx == SY_MAGLEV_NONE) {
 		count(lb, SY_C_DROP_NO_BACKEND);
 		lb->vips[svc->slot].drops++;
@@ -615,9 +594,8 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 	if (svc->fwd_mode == SY_FWD_L2DSR) {
 		r = sy_l2dsr_write(pkt, p, b->mac, lb->port_mac);
 	} else {
-		/* IPv4 backends, the common case, with the mode and family as
-		 * constants: the compiler drops the encapsulation's branches
-		 * on them; IPv6 backends take the same code with variables */
+		/* IPv4 backends, the common case, from their template
+		 * (tmpl_for()); any other frame through the shared writer */
 		const struct sy_encap_tmpl *t;
 
 		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP &&
@@ -646,8 +624,7 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 sent:
 	/* how the backend was chosen is counted for what was forwarded: when
 	 * not SY_CHOOSE_TRACKED, or a fragment, i.e. a fragment or an ICMP
-	 * error (sy_class_choice()); taken again from p rather than kept in a
-	 * register (or a stack slot) across the choice */
+	 * error (sy_class_choice()) */
 	if (__builtin_expect(p->is_frag | p->icmp_error, 0)) {
 		uint32_t c[3];
 
@@ -664,6 +641,59 @@ sent:
 	lb->backends[b->slot].pkts++;
 	lb->backends[b->slot].bytes += w->frame_len;
 	return SY_V_TX;
+}
+
+/* Stage 2 for the other frames: fragments without their flow's ports,
+ * ICMP errors, a quic service's packets. Out of line, with its own copy of
+ * the rewrite: the common frame's path then carries no note. */
+static __attribute__((noinline)) enum sy_verdict forward_other(struct sy_lb *lb,
+							       struct sy_pkt *pkt,
+							       struct lb_work *w)
+{
+	const struct sy_parsed *p = &w->p;
+	const struct sy_service *svc = w->svc;
+	/* a counter to add if the frame is forwarded, 0 = none: the
+	 * connection ID's (quic_cid_routed / _unknown) or icmp_ct_other */
+	uint32_t idx, note = 0;
+	enum sy_class_choice how = sy_class_choice(p);
+
+	if (how == SY_CHOOSE_FRAGMENT) {
+		idx = sy_service_pick(lb->base, svc, flow_hash(w));
+	} else if (how == SY_CHOOSE_ICMP) {
+		int tracked;
+
+		idx = sy_lb_predict(lb, svc, &p->key, &tracked);
+		if (!tracked) {
+			/* PMTU discovery of a flow whose backend is no longer
+			 * its Maglev choice depends on this */
+			uint32_t other = other_worker_backend(lb, svc, &p->key);
+
+			if (other != SY_MAGLEV_NONE) {
+				idx = other;
+				note = SY_C_ICMP_CT_OTHER;
+			}
+		}
+	} else {
+		uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
+
+		idx = (uint32_t)q;
+		note = (uint32_t)(q >> 32);
+		if (idx == SY_MAGLEV_NONE)
+			idx = select_tracked_call(lb, svc, w);
+	}
+	return forward_to(lb, pkt, w, idx, note);
+}
+
+/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. A call:
+ * inlined into the burst's loop it costs more (GCC's register allocation
+ * of the merged loop). */
+static __attribute__((noinline)) enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
+							 struct lb_work *w)
+{
+	if (__builtin_expect(sy_class_choice(&w->p) != SY_CHOOSE_TRACKED ||
+			     (w->svc->flags & SY_SERVICE_QUIC), 0))
+		return forward_other(lb, pkt, w);
+	return forward_to(lb, pkt, w, select_tracked(lb, w->svc, w), 0);
 }
 
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
