@@ -81,6 +81,15 @@ struct sy_lb {
 	struct sy_encap_tmpl tmpl[SY_LB_TMPL_SLOTS] __attribute__((aligned(64)));
 };
 
+/* The region under lb was replaced by another file (sy-dataplane follows
+ * the region's path): it may be mapped at the same address, with
+ * generations that start again, so the outer header templates are
+ * forgotten before the next packet (0 is no published generation). */
+static inline void sy_lb_region_changed(struct sy_lb *lb)
+{
+	lb->tmpl_gen = 0;
+}
+
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
  * (pkt->data and pkt->len may change within the head/tailroom). */
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);

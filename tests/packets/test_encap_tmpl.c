@@ -13,7 +13,8 @@
  *     the service's source address, the backend itself (its address) or the
  *     mode changes, the next packet carries the new outer header with a
  *     correct checksum, and equals the general writer's frame; the source
- *     MAC and the MTU follow the port of each call.
+ *     MAC and the MTU follow the port of each call; sy_lb_region_changed()
+ *     forgets the templates (a region file replaced at the same address).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,40 @@ static void test_lb_follows(void)
 			     "ipip: %d publications; a packet whenever the backend object of the "
 			     "last one came back at its address (%d times) carries the new next hop "
 			     "and source", n, reused);
+	}
+
+	/* another region file at the same address with the same generation
+	 * (simulated: the backend's MAC changed in place, which a published
+	 * object never is): the templates are kept until the driver says the
+	 * region changed (sy_lb_region_changed(), worker.c's bind_region) */
+	{
+		struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+					.port = be16(VPORT) };
+		const struct sy_service *svc;
+		uint8_t *mac;
+		static const uint8_t mac_new[6] = { 2, 0, 0, 0, 9, 9 };
+		uint8_t mac_old[6];
+		uint32_t src;
+		int stale, fresh;
+
+		k.addr[0] = SY_SCN_VIP;
+		svc = sy_snapshot_match(s.lb.base, s.lb.snap, &k);
+		mac = (uint8_t *)(uintptr_t)sy_service_backends(s.lb.base, svc)[0].mac;
+		src = svc->encap_src4;
+		memcpy(mac_old, mac, 6);
+		v = send_tcp(&s, &f, &in, 1000, 100, 0, 1); /* the template */
+		memcpy(mac, mac_new, 6);
+		v = send_tcp(&s, &f, &in, 1000, 100, 0, 1);
+		stale = v == SY_V_TX && is_encap(&f, &in, SY_FWD_IPIP, src, v4(198, 18, 1, 1),
+						 mac_old, port1, 1500, 0);
+		sy_lb_region_changed(&s.lb);
+		v = send_tcp(&s, &f, &in, 1000, 100, 0, 1);
+		fresh = v == SY_V_TX && is_encap(&f, &in, SY_FWD_IPIP, src, v4(198, 18, 1, 1),
+						 mac_new, port1, 1500, 0);
+		memcpy(mac, mac_old, 6);
+		SY_SCN_CHECK(&failed, stale && fresh,
+			     "ipip: after sy_lb_region_changed() the next packet's template is "
+			     "built again (before it: the old one, %s)", stale ? "as expected" : "not");
 	}
 
 	/* the backend replaced by another address (its slot may be reused) */
