@@ -531,12 +531,16 @@ static inline void tmpl_sync(struct sy_lb *lb)
 	}
 }
 
-/* (Re)build the template of backend b of w's service into t. Out of line:
- * once per backend and generation. */
-static __attribute__((noinline)) void tmpl_fill(const struct sy_lb *lb, struct sy_encap_tmpl *t,
-						const struct lb_work *w, const struct sy_backend *b)
+/* Build the template of backend b of w's service into t, unless another
+ * backend of this generation holds t (0: the caller takes the writer).
+ * Out of line: once per backend and generation. */
+static __attribute__((noinline)) int tmpl_fill(const struct sy_lb *lb, struct sy_encap_tmpl *t,
+					       const struct lb_work *w, const struct sy_backend *b)
 {
 	const struct sy_service *svc = w->svc;
+
+	if (t->key)
+		return 0;
 	struct sy_out o = {
 		.port_mac = lb->port_mac,
 		.next_hop = b->mac,
@@ -550,11 +554,15 @@ static __attribute__((noinline)) void tmpl_fill(const struct sy_lb *lb, struct s
 
 	sy_encap_tmpl_build(t, &o, w->p.family);
 	t->key = b;
+	return 1;
 }
 
 /* The template of backend b (an IPv4 backend of an ipip or gue service:
  * gue 0 or 1) if it serves w's frame as it is (IPv4, untagged, it fits the
- * MTU and the headroom), else NULL: sy_encap_write() decides. */
+ * MTU and the headroom), else NULL: sy_encap_write() decides. An entry
+ * another backend of this generation holds (their slots differ by a
+ * multiple of SY_LB_TMPL_SLOTS) stays its: the second backend takes the
+ * writer, rather than both rebuilding on every packet. */
 static inline __attribute__((always_inline)) const struct sy_encap_tmpl *
 tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
 	 const struct sy_backend *b, int gue)
@@ -562,8 +570,8 @@ tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
 	struct sy_encap_tmpl *t = &lb->tmpl[b->slot & (SY_LB_TMPL_SLOTS - 1)];
 	const struct sy_parsed *p = &w->p;
 
-	if (__builtin_expect(t->key != b, 0))
-		tmpl_fill(lb, t, w, b);
+	if (__builtin_expect(t->key != b, 0) && !tmpl_fill(lb, t, w, b))
+		return NULL;
 	if (__builtin_expect(t->family != p->family || p->l2_len != 14 ||
 			     (int32_t)p->l3_len > lb->tmpl_l3_max[gue] ||
 			     pkt->headroom < (gue ? 28u : 20u), 0))

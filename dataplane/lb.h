@@ -21,9 +21,10 @@
 #include "conntrack.h"
 #include "frag_table.h"
 
-/* Outer header templates per worker (a power of 2): backends of slots that
- * differ by a multiple of it share one. */
-#define SY_LB_TMPL_SLOTS 256u
+/* Outer header templates per worker (a power of 2, 64 bytes each): of
+ * backends whose slots differ by a multiple of it, the first a generation
+ * sees has one, the others take the shared writer. */
+#define SY_LB_TMPL_SLOTS 1024u
 
 /* Per-lcore state of the packet path. */
 struct sy_lb {

@@ -14,7 +14,8 @@
  *     mode changes, the next packet carries the new outer header with a
  *     correct checksum, and equals the general writer's frame; the source
  *     MAC and the MTU follow the port of each call; sy_lb_region_changed()
- *     forgets the templates (a region file replaced at the same address).
+ *     forgets the templates (a region file replaced at the same address);
+ *     a template slot another backend holds is left to it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,35 @@ static void test_lb_follows(void)
 		     "ipip: 1381 bytes do not (verdict %d)", (int)v);
 	memcpy(s.lb.port_mac, port1, 6);
 	s.lb.mtu = 1500;
+
+	/* a template entry another backend holds (slots that differ by a
+	 * multiple of SY_LB_TMPL_SLOTS; forged here) stays its for the
+	 * generation: this backend's packets take the writer, with the same
+	 * frame */
+	{
+		static const int dummy;
+		struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+					.port = be16(VPORT) };
+		const struct sy_service *svc;
+		const struct sy_backend *b;
+		struct sy_encap_tmpl *t;
+		int ok;
+
+		k.addr[0] = SY_SCN_VIP;
+		svc = sy_snapshot_match(s.lb.base, s.lb.snap, &k);
+		b = sy_service_backends(s.lb.base, svc);
+		t = &s.lb.tmpl[b->slot & (SY_LB_TMPL_SLOTS - 1)];
+		v = send_tcp(&s, &f, &in, 1000, 300, 0x20, 1);
+		ok = t->key == b;
+		t->key = &dummy;
+		v = send_tcp(&s, &f, &in, 1000, 301, 0x24, 1);
+		ok &= v == SY_V_TX && t->key == &dummy &&
+		      is_encap(&f, &in, SY_FWD_IPIP, v4(198, 18, 0, 9), v4(198, 18, 1, 2), mac2,
+			       port1, 1500, 0);
+		SY_SCN_CHECK(&failed, ok,
+			     "ipip: a slot another backend holds is left to it, the packet "
+			     "encapsulated by the writer alike");
+	}
 
 	/* the mode changes */
 	publish(&s, "service web4 tcp 198.18.100.1 80 gue m=251 seed=7 src4=198.18.0.9 "
