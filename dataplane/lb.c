@@ -206,8 +206,8 @@ static __attribute__((noinline)) uint32_t least_conns(const struct sy_lb *lb,
 
 /* Backend for a TCP/UDP flow, tracking it. SY_MAGLEV_NONE if the service has
  * no backend for a new flow. */
-static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
-			       struct lb_work *w)
+static inline __attribute__((always_inline)) uint32_t
+select_tracked(struct sy_lb *lb, const struct sy_service *svc, struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
 	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, lb->now);
@@ -268,6 +268,14 @@ static uint32_t select_tracked(struct sy_lb *lb, const struct sy_service *svc,
 	count(lb, SY_C_CT_NEW);
 	lb->vips[svc->slot].new_flows++;
 	return idx;
+}
+
+/* The same out of line, for the rare frames' path (forward_other()). */
+static __attribute__((noinline)) uint32_t select_tracked_call(struct sy_lb *lb,
+							      const struct sy_service *svc,
+							      struct lb_work *w)
+{
+	return select_tracked(lb, svc, w);
 }
 
 /* Backend of a whole UDP packet of a quic service named by its connection
@@ -505,18 +513,156 @@ encap(const struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, const struc
 	return sy_encap_write(pkt, &w->p, out);
 }
 
-/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
-static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
-				      struct lb_work *w)
+/* At the start of a call of the packet path (its frames all see lb->snap,
+ * port_mac and mtu: one port's): the templates' per-port words, and the
+ * templates forgotten when the snapshot's generation (or the region) has
+ * changed: a backend object's address may hold another object in a later
+ * generation. */
+static inline void tmpl_sync(struct sy_lb *lb)
+{
+	lb->tmpl_mac = sy_encap_tmpl_mac(lb->port_mac);
+	lb->tmpl_l3_max[0] = (int32_t)lb->mtu - 20;
+	lb->tmpl_l3_max[1] = (int32_t)lb->mtu - 28;
+	if (lb->snap && (lb->tmpl_gen != lb->snap->generation || lb->tmpl_base != lb->base)) {
+		for (uint32_t i = 0; i < SY_LB_TMPL_SLOTS; i++)
+			lb->tmpl[i].key = NULL;
+		lb->tmpl_gen = lb->snap->generation;
+		lb->tmpl_base = lb->base;
+	}
+}
+
+/* Build the template of backend b of w's service into t, unless another
+ * backend of this generation holds t (0: the caller takes the writer).
+ * Out of line: once per backend and generation. */
+static __attribute__((noinline)) int tmpl_fill(const struct sy_lb *lb, struct sy_encap_tmpl *t,
+					       const struct lb_work *w, const struct sy_backend *b)
+{
+	const struct sy_service *svc = w->svc;
+
+	if (t->key)
+		return 0;
+	struct sy_out o = {
+		.port_mac = lb->port_mac,
+		.next_hop = b->mac,
+		.src = &svc->encap_src4,
+		.dst = b->id.addr,
+		.mtu = lb->mtu,
+		.gue_port = svc->gue_port,
+		.family = b->id.family,
+		.fwd_mode = svc->fwd_mode,
+	};
+
+	sy_encap_tmpl_build(t, &o, w->p.family);
+	t->key = b;
+	return 1;
+}
+
+/* The template of backend b (an IPv4 backend of an ipip or gue service:
+ * gue 0 or 1) if it serves w's frame as it is (IPv4, untagged, it fits the
+ * MTU and the headroom), else NULL: sy_encap_write() decides. An entry
+ * another backend of this generation holds (their slots differ by a
+ * multiple of SY_LB_TMPL_SLOTS) stays its: the second backend takes the
+ * writer, rather than both rebuilding on every packet. */
+static inline __attribute__((always_inline)) const struct sy_encap_tmpl *
+tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
+	 const struct sy_backend *b, int gue)
+{
+	struct sy_encap_tmpl *t = &lb->tmpl[b->slot & (SY_LB_TMPL_SLOTS - 1)];
+	const struct sy_parsed *p = &w->p;
+
+	if (__builtin_expect(t->key != b, 0) && !tmpl_fill(lb, t, w, b))
+		return NULL;
+	if (__builtin_expect(t->family != p->family || p->l2_len != 14 ||
+			     (int32_t)p->l3_len > lb->tmpl_l3_max[gue] ||
+			     pkt->headroom < (gue ? 28u : 20u), 0))
+		return NULL;
+	return t;
+}
+
+/* The end of stage 2 for backend idx (SY_MAGLEV_NONE: none): the rewrite
+ * and the counters. note: a counter to add if the frame is forwarded, 0 =
+ * none (the connection ID's quic_cid_routed / _unknown, icmp_ct_other). */
+static inline __attribute__((always_inline)) enum sy_verdict
+forward_to(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, uint32_t idx, uint32_t note)
 {
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
 	const struct sy_backend *b;
+	struct sy_rewrite r;
+	struct sy_out out;
+
+	if (idx == SY_MAGLEV_NONE) {
+		count(lb, SY_C_DROP_NO_BACKEND);
+		lb->vips[svc->slot].drops++;
+		return SY_V_DROP;
+	}
+	b = &sy_service_backends(lb->base, svc)[idx];
+
+	/* the rewrite: the shared core's (switchyard/pkt_encap.h) */
+	if (svc->fwd_mode == SY_FWD_L2DSR) {
+		r = sy_l2dsr_write(pkt, p, b->mac, lb->port_mac);
+	} else {
+		/* IPv4 backends, the common case, from their template
+		 * (tmpl_for()); any other frame through the shared writer */
+		const struct sy_encap_tmpl *t;
+
+		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP &&
+		    (t = tmpl_for(lb, pkt, w, b, 0))) {
+			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], 0, 0,
+					  lb->tmpl_mac);
+		} else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE &&
+			   (flow_hash(w), t = tmpl_for(lb, pkt, w, b, 1))) {
+			/* the hash (a call) first: the template's address
+			 * then lives in a register, not across the call */
+			sy_encap_tmpl_put(pkt, t, p, pkt->data[15], w->hash, 1, lb->tmpl_mac);
+		} else {
+			/* the family read again: kept from the tests above, it
+			 * took a stack slot on every packet */
+			r = encap(lb, pkt, w, b, svc->fwd_mode,
+				  *(const volatile uint8_t *)&b->id.family, &out);
+			if (r.counter == SY_C_DROP_MTU)
+				return too_big(lb, pkt, p, &out);
+			if (r.verdict != SY_V_TX)
+				return count_rewrite(lb, r);
+		}
+		goto sent;
+	}
+	if (r.verdict != SY_V_TX)
+		return count_rewrite(lb, r);
+sent:
+	/* how the backend was chosen is counted for what was forwarded: when
+	 * not SY_CHOOSE_TRACKED, or a fragment, i.e. a fragment or an ICMP
+	 * error (sy_class_choice()) */
+	if (__builtin_expect(p->is_frag | p->icmp_error, 0)) {
+		uint32_t c[3];
+
+		sy_class_forward_counters(p, sy_class_choice(p), c);
+		for (int i = 0; i < 3; i++)
+			if (c[i])
+				count(lb, (enum sy_counter)c[i]);
+	}
+	if (__builtin_expect(note, 0))
+		count(lb, (enum sy_counter)note);
+	count(lb, SY_C_FWD_PKTS);
+	lb->vips[svc->slot].pkts++;
+	lb->vips[svc->slot].bytes += w->frame_len;
+	lb->backends[b->slot].pkts++;
+	lb->backends[b->slot].bytes += w->frame_len;
+	return SY_V_TX;
+}
+
+/* Stage 2 for the other frames: fragments without their flow's ports,
+ * ICMP errors, a quic service's packets. Out of line, with its own copy of
+ * the rewrite: the common frame's path then carries no note. */
+static __attribute__((noinline)) enum sy_verdict forward_other(struct sy_lb *lb,
+							       struct sy_pkt *pkt,
+							       struct lb_work *w)
+{
+	const struct sy_parsed *p = &w->p;
+	const struct sy_service *svc = w->svc;
 	/* a counter to add if the frame is forwarded, 0 = none: the
 	 * connection ID's (quic_cid_routed / _unknown) or icmp_ct_other */
 	uint32_t idx, note = 0;
-	struct sy_rewrite r;
-	struct sy_out out;
 	enum sy_class_choice how = sy_class_choice(p);
 
 	if (how == SY_CHOOSE_FRAGMENT) {
@@ -536,58 +682,26 @@ static inline enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
 			}
 		}
 	} else {
-		idx = SY_MAGLEV_NONE;
-		if (__builtin_expect(svc->flags & SY_SERVICE_QUIC, 0)) {
-			uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
+		uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
 
-			idx = (uint32_t)q;
-			note = (uint32_t)(q >> 32);
-		}
+		idx = (uint32_t)q;
+		note = (uint32_t)(q >> 32);
 		if (idx == SY_MAGLEV_NONE)
-			idx = select_tracked(lb, svc, w);
+			idx = select_tracked_call(lb, svc, w);
 	}
-	if (idx == SY_MAGLEV_NONE) {
-		count(lb, SY_C_DROP_NO_BACKEND);
-		lb->vips[svc->slot].drops++;
-		return SY_V_DROP;
-	}
-	b = &sy_service_backends(lb->base, svc)[idx];
+	return forward_to(lb, pkt, w, idx, note);
+}
 
-	/* the rewrite: the shared core's (switchyard/pkt_encap.h) */
-	if (svc->fwd_mode == SY_FWD_L2DSR) {
-		r = sy_l2dsr_write(pkt, p, b->mac, lb->port_mac);
-	} else {
-		/* IPv4 backends, the common case, with the mode and family as
-		 * constants: the compiler drops the encapsulation's branches
-		 * on them; IPv6 backends take the same code with variables */
-		if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_IPIP)
-			r = encap(lb, pkt, w, b, SY_FWD_IPIP, SY_AF_INET, &out);
-		else if (b->id.family == SY_AF_INET && svc->fwd_mode == SY_FWD_GUE)
-			r = encap(lb, pkt, w, b, SY_FWD_GUE, SY_AF_INET, &out);
-		else
-			r = encap(lb, pkt, w, b, svc->fwd_mode, b->id.family, &out);
-		if (r.counter == SY_C_DROP_MTU)
-			return too_big(lb, pkt, p, &out);
-	}
-	if (r.verdict != SY_V_TX)
-		return count_rewrite(lb, r);
-	/* how the backend was chosen is counted for what was forwarded */
-	if (__builtin_expect(how != SY_CHOOSE_TRACKED || p->is_frag, 0)) {
-		uint32_t c[3];
-
-		sy_class_forward_counters(p, how, c);
-		for (int i = 0; i < 3; i++)
-			if (c[i])
-				count(lb, (enum sy_counter)c[i]);
-	}
-	if (__builtin_expect(note, 0))
-		count(lb, (enum sy_counter)note);
-	count(lb, SY_C_FWD_PKTS);
-	lb->vips[svc->slot].pkts++;
-	lb->vips[svc->slot].bytes += w->frame_len;
-	lb->backends[b->slot].pkts++;
-	lb->backends[b->slot].bytes += w->frame_len;
-	return SY_V_TX;
+/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. A call:
+ * inlined into the burst's loop it costs more (GCC's register allocation
+ * of the merged loop). */
+static __attribute__((noinline)) enum sy_verdict forward(struct sy_lb *lb, struct sy_pkt *pkt,
+							 struct lb_work *w)
+{
+	if (__builtin_expect(sy_class_choice(&w->p) != SY_CHOOSE_TRACKED ||
+			     (w->svc->flags & SY_SERVICE_QUIC), 0))
+		return forward_other(lb, pkt, w);
+	return forward_to(lb, pkt, w, select_tracked(lb, w->svc, w), 0);
 }
 
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
@@ -596,6 +710,7 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 	enum sy_verdict v;
 
 	vip_cache_sync(lb);
+	tmpl_sync(lb);
 	if (!classify(lb, pkt, &w, &v))
 		return v;
 	return forward(lb, pkt, &w);
@@ -608,6 +723,7 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 	uint8_t pending[SY_LB_BURST];
 
 	vip_cache_sync(lb);
+	tmpl_sync(lb);
 	while (n) {
 		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
 

@@ -21,6 +21,11 @@
 #include "conntrack.h"
 #include "frag_table.h"
 
+/* Outer header templates per worker (a power of 2, 64 bytes each): of
+ * backends whose slots differ by a multiple of it, the first a generation
+ * sees has one, the others take the shared writer. */
+#define SY_LB_TMPL_SLOTS 1024u
+
 /* Per-lcore state of the packet path. */
 struct sy_lb {
 	const uint8_t *base;             /* region base */
@@ -58,10 +63,33 @@ struct sy_lb {
 	 * the fields every packet reads (only new flows read these) */
 	struct sy_ct_guard ct_guard;
 	struct sy_token_bucket ct_guard_bucket;
+	/* for the outer header templates, set at the start of each call of
+	 * the packet path: sy_encap_tmpl_mac() of port_mac; the largest L3
+	 * packet that fits mtu once encapsulated, ipip and gue (may be
+	 * negative); the generation and base the templates are of */
+	uint64_t tmpl_mac;
+	int32_t tmpl_l3_max[2];
+	uint64_t tmpl_gen;
+	const uint8_t *tmpl_base;
 	/* first fragments' ports, for their later fragments (zeroed: empty);
-	 * last, away from the fields every packet reads */
+	 * away from the fields every packet reads */
 	struct sy_frag_table frag;
+	/* outer header templates (switchyard/pkt_encap.h) of IPv4 backends,
+	 * ipip and gue, by backend slot modulo SY_LB_TMPL_SLOTS (zeroed:
+	 * empty); each valid for its backend object (key) in generation
+	 * tmpl_gen of the region at tmpl_base (objects are immutable while
+	 * published); one cache line each */
+	struct sy_encap_tmpl tmpl[SY_LB_TMPL_SLOTS] __attribute__((aligned(64)));
 };
+
+/* The region under lb was replaced by another file (sy-dataplane follows
+ * the region's path): it may be mapped at the same address, with
+ * generations that start again, so the outer header templates are
+ * forgotten before the next packet (0 is no published generation). */
+static inline void sy_lb_region_changed(struct sy_lb *lb)
+{
+	lb->tmpl_gen = 0;
+}
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place
  * (pkt->data and pkt->len may change within the head/tailroom). */

@@ -29,6 +29,7 @@ static void bind_region(struct sy_dataplane *dp, struct sy_worker *w)
 	w->lb.stats = st;
 	w->lb.vips = sy_stats_vips(st);
 	w->lb.backends = sy_stats_backends(&dp->map, st);
+	sy_lb_region_changed(&w->lb);
 }
 
 int sy_worker_region_moved(struct sy_dataplane *dp, struct sy_worker *w, char *err,

@@ -240,4 +240,139 @@ static __sy_always_inline struct sy_rewrite sy_encap_write(sy_frame *f, const st
 	return sy_encapsulate(f, p, o);
 }
 
+#if !defined(__bpf__)
+/* ---- Outer header templates (C only) --------------------------------------
+ *
+ * What sy_encapsulate() writes in front of an untagged frame (l2_len 14) for
+ * an IPv4 backend, ipip or gue, is the same for every packet to that backend
+ * but for the inner traffic class, the lengths, the IPv4 checksum, GUE's
+ * source port (the flow hash) and the source MAC (the port's). A driver may
+ * keep those bytes per backend (struct sy_encap_tmpl, built by
+ * sy_encap_tmpl_build() with the very writer above, the per-packet fields
+ * 0) and write a packet's headers with sy_encap_tmpl_put(): five or six
+ * wide stores, and the checksum from the template's partial sum plus the
+ * two fields that change. The frame is the one sy_encap_write() makes, byte
+ * for byte (tests/packets/test_encap_tmpl.c). The XDP program does not use
+ * it (its frames are not C buffers, and its verifier counts every branch). */
+struct sy_encap_tmpl {
+	const void *key;  /* the driver's: whose template (NULL: none) */
+	uint64_t mac;     /* frame bytes 0..7: the destination MAC (6, 7: 0) */
+	uint64_t ip0;     /* 14..21: IPv4 version .. fragment, TOS and length 0 */
+	uint64_t ip1;     /* 22..29: TTL, protocol, checksum 0, source */
+	uint64_t tail;    /* 30..37: the destination (gue: + UDP ports, the
+			   * source 0) */
+	uint32_t sum;     /* the IPv4 header's words summed, TOS, length and
+			   * checksum 0, folded to 16 bits (not inverted) */
+	uint8_t family;   /* the inner family it was built for, SY_AF_INET;
+			   * 0: no template (6in4, or the writer drops these
+			   * packets: no source address), sy_encap_write()
+			   * decides */
+	uint8_t gue;      /* 1: IPv4 + UDP, 0: IPv4 */
+	uint8_t pad[18];
+};
+
+_Static_assert(sizeof(struct sy_encap_tmpl) == 64, "sy_encap_tmpl: one cache line");
+
+/* Build t for o (its port_mac and hash are not read) and inner packets of
+ * inner_family; t->family 0 if o is not one a template serves (an IPv6
+ * backend, l2dsr, an IPv6 inner packet: 6in4 is rare) or the writer would
+ * drop the packet. t->key is left to the caller. */
+static inline void sy_encap_tmpl_build(struct sy_encap_tmpl *t, const struct sy_out *o,
+				       uint8_t inner_family)
+{
+	static const uint8_t no_mac[6];
+	uint8_t buf[64 + 64];
+	struct sy_pkt f = { .data = buf + 64, .len = 64, .headroom = 64, .tailroom = 0 };
+	struct sy_parsed p;
+	struct sy_out to = *o;
+	uint64_t sum = 0;
+	uint8_t *d;
+
+	__builtin_memset(buf, 0, sizeof(buf));
+	__builtin_memset(&p, 0, sizeof(p));
+	t->mac = t->ip0 = t->ip1 = t->tail = 0;
+	t->sum = 0;
+	t->family = 0;
+	t->gue = o->fwd_mode == SY_FWD_GUE;
+	if (o->family != SY_AF_INET || (o->fwd_mode != SY_FWD_IPIP && o->fwd_mode != SY_FWD_GUE) ||
+	    inner_family != SY_AF_INET)
+		return;
+	p.l2_len = 14;
+	p.l3_len = 0;
+	p.family = inner_family;
+	to.port_mac = no_mac;
+	to.hash = 0;
+	if (sy_encapsulate(&f, &p, &to).verdict != SY_V_TX)
+		return;
+	d = f.data;
+	/* the per-packet fields: TOS, total length, checksum; GUE's source
+	 * port (its length is not in the template, its checksum is 0) */
+	d[15] = 0;
+	d[16] = d[17] = 0;
+	d[24] = d[25] = 0;
+	if (t->gue)
+		d[34] = d[35] = 0;
+	t->mac = sy_get64(d) & 0xffffffffffffull;
+	t->ip0 = sy_get64(d + 14);
+	t->ip1 = sy_get64(d + 22);
+	t->tail = t->gue ? sy_get64(d + 30) : sy_get32(d + 30);
+	for (int i = 0; i < 5; i++)
+		sum += sy_get32(d + 14 + 4 * i);
+	t->sum = sy_csum_fold16(sum);
+	t->family = inner_family;
+}
+
+/* Our source MAC and the outer ethertype (IPv4), frame bytes 6..13, once
+ * per port rather than per packet. */
+static inline uint64_t sy_encap_tmpl_mac(const uint8_t *port_mac)
+{
+	return sy_get32(port_mac) | (uint64_t)sy_get16(port_mac + 4) << 32 |
+	       (uint64_t)sy_hton16(SY_ETH_P_IPV4) << 48;
+}
+
+/* sy_encap_write() of an untagged frame (p->l2_len 14) to t's backend, for
+ * a packet of t->family (IPv4) that fits: the caller has checked that
+ * p->l3_len + the overhead (20, gue 28) <= the MTU and that the frame has
+ * that much headroom. tos: the inner IPv4 TOS (frame byte 15); hash: the
+ * flow hash (gue only); mac: sy_encap_tmpl_mac() of the port's. */
+static __sy_always_inline void sy_encap_tmpl_put(sy_frame *f, const struct sy_encap_tmpl *t,
+						 const struct sy_parsed *p, uint32_t tos,
+						 uint32_t hash, int gue, uint64_t mac)
+{
+	uint32_t l3 = p->l3_len, extra = gue ? 28 : 20;
+	uint32_t len = sy_hton16((uint16_t)(extra + l3));
+	/* the header's sum: the template's and the two fields' (TOS in the
+	 * first word's low half, the length in its high half), modulo 0xffff
+	 * the general writer's; both fold to the same nonzero value. Folded
+	 * as sy_csum_fold() does, the result left in the high half, where the
+	 * checksum goes in the word at 22 */
+	uint32_t sum = t->sum + (tos << 8) + len;
+	uint64_t csum_hi;
+	uint8_t *d;
+
+	sum += (sum >> 16) | (sum << 16);
+	csum_hi = ~sum & 0xffff0000u;
+
+	/* the padding cut (sy_frame_trim()) and the headroom taken
+	 * (sy_frame_grow_head(): no tags to move) in one */
+	d = f->data - extra;
+	f->data = d;
+	f->tailroom += f->len - (14 + l3);
+	f->len = 14 + l3 + extra;
+	sy_put64(d, t->mac);
+	sy_put64(d + 6, mac);
+	sy_put64(d + 14, t->ip0 | tos << 8 | (uint64_t)len << 16);
+	sy_put64(d + 22, t->ip1 | csum_hi);
+	if (gue) {
+		uint64_t sport = sy_hton16((uint16_t)(0xc000 | (hash & 0x3fff)));
+
+		sy_put64(d + 30, t->tail | sport << 32);
+		sy_put32(d + 38, sy_hton16((uint16_t)(8 + l3))); /* UDP checksum 0 */
+	} else {
+		sy_put32(d + 30, (uint32_t)t->tail);
+	}
+	f->headroom -= extra;
+}
+#endif
+
 #endif
