@@ -275,6 +275,15 @@ for h in $(seq $NH); do
 	fleet_wait_up $h $((NB - 1)) 15 ||
 		sy_fail "6. host $h still has $(fleet_up_count $h) backends up"
 done
+# be4 leaves the backends list first and the published table (what the
+# dataplane forwards by) when the publisher has run: on a loaded machine
+# that is later, and until then be4's connections still verify bytes. A
+# mark taken before would count them as intact, and their reset would show
+# only in step 7 (seen in stop 23's CI and twice in stop 26)
+for h in $(seq $NH); do
+	sy_wait 15 bash -c "! '$BUILD/control/syctl' --socket '${HWORK[$h]}/api.sock' table web | grep -q '^198\.18\.0\.14:'" ||
+		sy_fail "6. host $h still publishes be4 in its table"
+done
 # from here on be4's connections cannot verify new bytes (what they send
 # reaches another backend, which resets them): the others must
 stream_mark 6b
