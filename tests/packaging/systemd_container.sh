@@ -55,19 +55,25 @@ ct_boot() {
 		cat "$work/ct.log"
 		return 1
 	fi
-	# booted: its manager answers (the bus socket exists a moment after
-	# init does), basic.target reached, no job left
+	# booted: its manager answers, basic.target reached, no job left.
+	# Before that, systemctl's answers are not the boot's result: while
+	# nspawn's child has not yet exec'd systemd (and a moment after) it says
+	# "offline" (the child's /proc/1/root is not yet the root we entered),
+	# then "Failed to connect to bus" until the manager's socket exists.
 	local state
 	for i in $(seq 300); do
 		state=$(nsenter -t "$CT_PID" -a systemctl is-system-running 2>&1)
-		[[ $state == *"Failed to connect"* ]] || break
-		sleep 0.1
+		case $state in
+		offline | *"Failed to connect"*) sleep 0.1 ;;
+		*) break ;;
+		esac
 	done
 	state=$(timeout 60 nsenter -t "$CT_PID" -a systemctl is-system-running --wait 2>&1)
 	case $state in
 	running | degraded) return 0 ;;
 	*)
-		echo "the container's systemd did not finish booting: '$state'"
+		echo "the container's systemd did not finish booting: '$state'" \
+			"(its init runs $(readlink /proc/"$CT_PID"/exe 2>/dev/null || echo '(gone)'))"
 		cat "$work/ct.log"
 		return 1
 		;;
