@@ -84,11 +84,14 @@ struct sy_lb {
 
 /* The region under lb was replaced by another file (sy-dataplane follows
  * the region's path): it may be mapped at the same address, with
- * generations that start again, so the outer header templates are
- * forgotten before the next packet (0 is no published generation). */
+ * generations that start again, so what is kept by generation (the outer
+ * header templates, the last VIP lookup) is forgotten before the next
+ * packet (0 is no published generation; family 0 matches no frame). */
 static inline void sy_lb_region_changed(struct sy_lb *lb)
 {
 	lb->tmpl_gen = 0;
+	lb->vip_cache_gen = 0;
+	lb->vip_cache_key.family = 0;
 }
 
 /* Process one frame. On SY_V_TX the frame has been rewritten in place

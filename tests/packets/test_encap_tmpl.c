@@ -14,7 +14,8 @@
  *     mode changes, the next packet carries the new outer header with a
  *     correct checksum, and equals the general writer's frame; the source
  *     MAC and the MTU follow the port of each call; sy_lb_region_changed()
- *     forgets the templates (a region file replaced at the same address);
+ *     forgets the templates and the last VIP lookup (a region file replaced
+ *     at the same address);
  *     a template slot another backend holds is left to it.
  */
 #include <stdio.h>
@@ -363,6 +364,38 @@ static void test_lb_follows(void)
 		SY_SCN_CHECK(&failed, stale && fresh,
 			     "ipip: after sy_lb_region_changed() the next packet's template is "
 			     "built again (before it: the old one, %s)", stale ? "as expected" : "not");
+	}
+
+	/* the same for the VIP cache (the last VIP lookup, lb.c's
+	 * find_service()): in another region at the same address with the
+	 * same generation (simulated: the service's VIP index entry moved to
+	 * another port in place), port 80 is no service. The cache answers
+	 * until the driver says the region changed; then the lookup does. */
+	{
+		struct sy_vip_key k = { .family = SY_AF_INET, .proto = SY_IPPROTO_TCP,
+					.port = be16(VPORT) };
+		struct sy_vip_bucket *bk = NULL;
+		const struct sy_snapshot *snap = s.lb.snap;
+		struct sy_vip_bucket *b = (struct sy_vip_bucket *)(uintptr_t)(s.lb.base +
+									   snap->buckets_off);
+		enum sy_verdict before, after;
+
+		k.addr[0] = SY_SCN_VIP;
+		for (uint32_t i = 0; i < snap->n_buckets; i++)
+			if (b[i].service_off && sy_vip_key_eq(&b[i].key, &k))
+				bk = &b[i];
+		v = send_tcp(&s, &f, &in, 1000, 100, 0, 1); /* fills the cache */
+		if (bk)
+			bk->key.port = be16(VPORT + 1);
+		before = send_tcp(&s, &f, &in, 1000, 100, 0, 1);
+		sy_lb_region_changed(&s.lb);
+		after = send_tcp(&s, &f, &in, 1000, 100, 0, 1);
+		if (bk)
+			bk->key.port = be16(VPORT);
+		SY_SCN_CHECK(&failed, bk && v == SY_V_TX && before == SY_V_TX && after != SY_V_TX,
+			     "after sy_lb_region_changed() the VIP is looked up again: a port that "
+			     "is no service in the new region is not forwarded (verdicts %d, cached "
+			     "%d, then %d)", (int)v, (int)before, (int)after);
 	}
 
 	/* the backend replaced by another address (its slot may be reused) */
