@@ -96,17 +96,22 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 static inline void tx_flush(struct sy_lb *lb, uint16_t port, uint16_t q,
 			    struct rte_mbuf **pkts, uint16_t n)
 {
-	uint16_t sent = n ? rte_eth_tx_burst(port, q, pkts, n) : 0;
 	uint64_t bytes = 0;
+	uint16_t sent;
 
-	for (uint16_t i = 0; i < sent; i++)
+	/* the lengths are read before the send: a sent mbuf is the driver's
+	 * (freed, or another process's on a ring or memif) */
+	for (uint16_t i = 0; i < n; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
-	lb->stats->counters[SY_C_TX_PKTS] += sent;
-	lb->stats->counters[SY_C_TX_BYTES] += bytes;
+	sent = n ? rte_eth_tx_burst(port, q, pkts, n) : 0;
 	if (sent < n) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= rte_pktmbuf_pkt_len(pkts[i]);
 		lb->stats->counters[SY_C_DROP_TX_FULL] += n - sent;
 		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
 	}
+	lb->stats->counters[SY_C_TX_PKTS] += sent;
+	lb->stats->counters[SY_C_TX_BYTES] += bytes;
 }
 
 /* The frame of an mbuf for the packet path; -1 if it cannot be one
