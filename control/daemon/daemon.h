@@ -143,6 +143,12 @@ struct sy_daemon {
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
 	uint64_t xdp_tick_ms;
+	/* the XDP maps behind the region: the last sync failed; tried again
+	 * at xdp_retry_ms (sy_daemon_xdp_refresh), after a back-off that
+	 * doubles while it keeps failing */
+	bool xdp_behind;
+	uint32_t xdp_retry_backoff_ms, xdp_failed_syncs;
+	uint64_t xdp_retry_ms;
 	char run_as[64];                  /* --user: drop to this user */
 	/* announcing the VIPs (bgp.c); the operator's drain of the host, kept
 	 * in the state file (wall-clock seconds since it was drained) */
@@ -195,8 +201,9 @@ struct sy_xdp;
 struct sy_bgp;
 int sy_daemon_xdp_start(struct sy_daemon *d, char *err, size_t errlen);
 void sy_daemon_xdp_sync(struct sy_daemon *d);          /* after each commit */
-/* grace-period deletions (rate-limited); with export, the program's counters
- * into the region's stats block too (callers about to read it) */
+/* a failed sync tried again when due, grace-period deletions
+ * (rate-limited); with export, the program's counters into the region's
+ * stats block too (callers about to read it). d->lock held. */
 void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export);
 int sy_daemon_xdp_lookup(struct sy_daemon *d, const struct sy_service *s,
 			 const struct sy_flow_key *k, char *ep, size_t eplen, char *why,

@@ -186,6 +186,12 @@ fail:
 	return -1;
 }
 
+/* A failed sync is tried again until it takes: otherwise the program would
+ * serve the old tables until the next commit, which a stable backend set
+ * may never make. */
+#define SYNC_RETRY_FIRST_MS 250
+#define SYNC_RETRY_MAX_MS 8000
+
 void sy_daemon_xdp_sync(struct sy_daemon *d)
 {
 	char err[256];
@@ -195,9 +201,26 @@ void sy_daemon_xdp_sync(struct sy_daemon *d)
 	if (sy_xdp_sync(d->xdp, sy_writer_map(d->writer)->base, sy_writer_snapshot(d->writer), err,
 			sizeof(err))) {
 		d->publish_errors++;
+		d->xdp_failed_syncs++;
 		snprintf(d->last_error, sizeof(d->last_error), "xdp: %.240s", err);
-		sy_logf("error", "\"XDP maps not updated\" error=\"%s\"", err);
+		d->xdp_retry_backoff_ms = !d->xdp_behind ? SYNC_RETRY_FIRST_MS
+					  : d->xdp_retry_backoff_ms >= SYNC_RETRY_MAX_MS / 2
+					  ? SYNC_RETRY_MAX_MS
+					  : d->xdp_retry_backoff_ms * 2;
+		d->xdp_retry_ms = sy_now_ms() + d->xdp_retry_backoff_ms;
+		/* logged on the first failure, then when the back-off is at its
+		 * longest: at most one line per SYNC_RETRY_MAX_MS */
+		if (!d->xdp_behind || d->xdp_retry_backoff_ms == SYNC_RETRY_MAX_MS)
+			sy_logf("error", "\"XDP maps not updated; tried again in %u ms\" error=\"%s\" "
+				"failed=%u", d->xdp_retry_backoff_ms, err, d->xdp_failed_syncs);
+		d->xdp_behind = true;
+		return;
 	}
+	if (d->xdp_behind)
+		sy_logf("info", "\"XDP maps updated after %u failed attempts\"", d->xdp_failed_syncs);
+	d->xdp_behind = false;
+	d->xdp_failed_syncs = 0;
+	d->xdp_retry_backoff_ms = 0;
 }
 
 void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export)
@@ -206,6 +229,8 @@ void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export)
 
 	if (!d->xdp)
 		return;
+	if (d->xdp_behind && t >= d->xdp_retry_ms)
+		sy_daemon_xdp_sync(d);
 	if (t - d->xdp_tick_ms >= TICK_EVERY_MS) {
 		d->xdp_tick_ms = t;
 		sy_xdp_tick(d->xdp);

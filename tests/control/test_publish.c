@@ -20,7 +20,14 @@
  * Before (7d62eb0): the round that carried the 20 backends published
  * nothing: "web: 2 backends published, want 3", and every later round
  * failed the same way ("all 16 backend slots in use") for every service.
+ *
+ * And the XDP path's maps (sy-control --dataplane xdp; here the program
+ * loaded, not attached; needs root): a commit whose map update fails
+ * (sy_backends filled by another writer) is tried again from the main
+ * loop's refresh until it takes. Before (3292e56) the maps waited for the
+ * next commit: the new backend never reached them.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,11 +40,16 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include <bpf/bpf.h>
+#include <switchyard/xdp_maps.h>
+
 #include "api.h"
 #include "daemon.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "source.h"
+#include "xdp_lb.h"
+#include "xdp_lb_util.h"
 
 /* main.c's list, which this test does not link */
 const struct sy_source *const sy_sources[] = {
@@ -592,9 +604,78 @@ static void test_fail_static_keeps_server_id(void **state)
 	assert_int_equal(n_published("dns"), 1);
 }
 
+/* A failed XDP sync is tried again until it takes. */
+static void test_xdp_sync_retried(void **state)
+{
+	struct sy_xdp_config cfg = { .port_mac = { 2, 0, 0, 0, 0, 1 }, .mtu = 1500,
+				     .tcp_ms = 900000, .tcp_fin_ms = 10000, .udp_ms = 300000 };
+	struct sy_service_state *reg = svc("reg");
+	struct sy_backend_id id = backend(7, 1, 80);
+	struct sy_xdp_opts o = { .pin_dir = NULL };
+	struct sy_xdp_backend rec, junk = { 0 };
+	struct sy_xdp *x = NULL;
+	uint64_t errors, key, uid, n_junk = 0;
+	char err[256];
+	int bfd, found = 0;
+
+	(void)state;
+	if (sy_xdp_open(&x, &o, err, sizeof(err)) || sy_xdp_configure(x, &cfg, err, sizeof(err)))
+		fail_msg("XDP program (root needed): %s", err);
+	daemon_.xdp = x;
+	sy_daemon_xdp_sync(&daemon_); /* the tables so far */
+	bfd = sy_xdp_test_map_fd(sy_xdp_prog_fd(x), "sy_backends");
+	assert_true(bfd >= 0);
+
+	/* sy_backends full of keys no backend has (beyond any uid) */
+	for (key = 1ull << 63;; key++, n_junk++)
+		if (bpf_map_update_elem(bfd, &key, &junk, BPF_NOEXIST))
+			break;
+	assert_int_equal(errno, E2BIG);
+
+	/* a new backend: the region takes it, the XDP maps cannot */
+	errors = daemon_.publish_errors;
+	pthread_mutex_lock(&daemon_.lock);
+	assert_true(admit_and_add(reg, id, 1));
+	pthread_mutex_unlock(&daemon_.lock);
+	assert_int_equal(publish(), 0);
+	assert_int_equal(n_published("reg"), 1);
+	uid = sy_service_backends(sy_writer_map(daemon_.writer)->base, published("reg"))[0].uid;
+	assert_true(daemon_.publish_errors > errors);
+	assert_false(sy_xdp_backend_record(x, uid, &rec));
+	printf("# sy_backends filled with %llu foreign keys: the sync failed (%s)\n",
+	       (unsigned long long)n_junk, daemon_.last_error);
+
+	/* room again; no commit follows: the main loop's refresh must retry */
+	for (key = 1ull << 63; key < (1ull << 63) + n_junk; key++)
+		bpf_map_delete_elem(bfd, &key);
+	for (int i = 0; i < 100 && !found; i++) {
+		usleep(50 * 1000);
+		pthread_mutex_lock(&daemon_.lock);
+		sy_daemon_xdp_refresh(&daemon_, false);
+		pthread_mutex_unlock(&daemon_.lock);
+		found = sy_xdp_backend_record(x, uid, &rec);
+	}
+
+	/* as it was for the other tests (whatever the outcome): reg empty,
+	 * no XDP */
+	pthread_mutex_lock(&daemon_.lock);
+	sy_svcb_remove(&reg->b, &id, SY_LEAVE_EXPLICIT, 0);
+	sy_daemon_mark(&daemon_, reg);
+	pthread_mutex_unlock(&daemon_.lock);
+	assert_int_equal(publish(), 0);
+	assert_int_equal(n_published("reg"), 0);
+	daemon_.xdp = NULL;
+	sy_xdp_close(x, false);
+	close(bfd);
+	if (!found)
+		fail_msg("the new backend never reached the XDP maps without another commit");
+	assert_memory_equal(rec.addr, id.addr, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_xdp_sync_retried),
 		cmocka_unit_test(test_quic_server_ids),
 		cmocka_unit_test(test_fail_static_keeps_server_id),
 		cmocka_unit_test(test_quic_lookup),
