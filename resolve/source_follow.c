@@ -145,8 +145,7 @@ static int registry_check(const struct registry *g, char *why, size_t whylen)
 
 	if (!g->servers[g->servers[0] ? strspn(g->servers, ", ") : 0])
 		return snprintf(why, whylen, "no server"), SY_RESOLVE_EINVAL;
-	if (g->prefix[0] != '/' || n >= 256 ||
-	    (g->ops->prefix_folder ? g->prefix[n - 1] != '/' : n > 1 && g->prefix[n - 1] == '/'))
+	if (n >= 256 || sy_registry_prefix_check(g->prefix, g->ops->prefix_folder))
 		return snprintf(why, whylen, "prefix '%.80s': must start with '/' and %s", g->prefix,
 				g->ops->prefix_folder ? "end with it" : "not end with it"),
 		       SY_RESOLVE_EINVAL;
