@@ -73,26 +73,6 @@ struct registry {
 	uint32_t timeout_ms, session_timeout_ms;
 };
 
-/* "http://H:P,..." over TLS: "https://H:P,..." */
-static int to_https(char *servers, size_t len)
-{
-	char out[2048];
-	size_t off = 0;
-
-	for (const char *p = servers; *p;) {
-		size_t n = strcspn(p, ",");
-		bool http = n >= 7 && !strncmp(p, "http://", 7);
-		int w = snprintf(out + off, sizeof(out) - off, "%s%s%.*s", off ? "," : "",
-				 http ? "https://" : "", (int)(http ? n - 7 : n), http ? p + 7 : p);
-
-		if (w < 0 || (size_t)w >= sizeof(out) - off)
-			return -1;
-		off += (size_t)w;
-		p += n + (p[n] == ',');
-	}
-	return snprintf(servers, len, "%s", out) >= (int)len ? -1 : 0;
-}
-
 /* The registry of c: the URL (registry), or etcd's or ZooKeeper's own
  * fields (older callers). SY_RESOLVE_OK, or SY_RESOLVE_EINVAL with why. */
 static int registry_of(const struct sy_resolve_config *c, struct registry *g, char *why,
@@ -115,7 +95,8 @@ static int registry_of(const struct sy_resolve_config *c, struct registry *g, ch
 		g->timeout_ms = c->registry_timeout_ms ? c->registry_timeout_ms : 2000;
 		g->session_timeout_ms =
 			c->registry_session_timeout_ms ? c->registry_session_timeout_ms : 10000;
-		if ((set(g->ca_file) || set(g->cert_file)) && to_https(g->servers, sizeof(g->servers)))
+		if ((set(g->ca_file) || set(g->cert_file)) && g->ops->url_tls &&
+		    g->ops->url_tls(g->servers, sizeof(g->servers)))
 			return snprintf(why, whylen, "too many servers"), SY_RESOLVE_EINVAL;
 		return SY_RESOLVE_OK;
 	}

@@ -1154,6 +1154,7 @@ const struct sy_follow_ops sy_etcd_follow_ops = {
 	.quote_key = true,
 	.scheme = "etcd",
 	.url_parse = sy_etcd_url_parse,
+	.url_tls = sy_etcd_endpoints_tls,
 	.default_prefix = SY_ETCD_DEFAULT_PREFIX,
 	.prefix_folder = true,
 	.auth = true,

@@ -464,3 +464,28 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 	}
 	return 0;
 }
+
+int sy_etcd_endpoints_tls(char *endpoints, size_t len)
+{
+	size_t n = strlen(endpoints), http = 0;
+
+	for (const char *p = endpoints; *p;) {
+		size_t m = strcspn(p, ",");
+
+		http += m >= 7 && !strncmp(p, "http://", 7);
+		p += m + (p[m] == ',');
+	}
+	if (n + http >= len)
+		return -1;
+	for (char *p = endpoints; *p;) {
+		size_t m = strcspn(p, ",");
+
+		if (m >= 7 && !strncmp(p, "http://", 7)) {
+			memmove(p + 5, p + 4, strlen(p + 4) + 1); /* "http" "s" "://..." */
+			p[4] = 's';
+			m++;
+		}
+		p += m + (p[m] == ',');
+	}
+	return 0;
+}
