@@ -435,7 +435,7 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 		snprintf(why, whylen, "the etcd prefix is too long");
 		return -1;
 	}
-	if (sy_registry_prefix_check(prefix, true)) { /* it starts with '/' */
+	if (sy_registry_prefix_check(prefix, SY_REGISTRY_FOLDER_ETCD)) { /* it starts with '/' */
 		snprintf(why, whylen, "the etcd prefix must end with '/'");
 		return -1;
 	}

@@ -157,7 +157,9 @@ struct sy_follow_ops {
 	 * fit in slen. NULL: the servers stay as they are. */
 	int (*url_tls)(char *servers, size_t slen);
 	/* Its prefix: the default, and whether it is a folder of keys (ends
-	 * with '/', etcd) or a path (must not, ZooKeeper); it starts with '/'. */
+	 * with '/', etcd) or a path (must not, ZooKeeper); it starts with '/'.
+	 * prefix_folder is the kind's dir in registry_kinds.h
+	 * (SY_REGISTRY_FOLDER_<ID>), never written apart. */
 	const char *default_prefix;
 	bool prefix_folder;
 	/* It takes a user and password file (conf.user), TLS files (conf.ca_file...). */

@@ -49,6 +49,14 @@
 enum sy_registry_id { SY_REGISTRY_KINDS(SY_REGISTRY_ID_ENUM, ~, ~) SY_REGISTRY_N };
 #undef SY_REGISTRY_ID_ENUM
 
+/* A kind's dir by its ID: SY_REGISTRY_FOLDER_ETCD, ... (1: its prefix is a
+ * folder), for what a kind's own files say of it (its follower's
+ * prefix_folder, follow.h). */
+#define SY_REGISTRY_FOLDER_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) \
+	SY_REGISTRY_FOLDER_##ID = dir,
+enum { SY_REGISTRY_KINDS(SY_REGISTRY_FOLDER_ENUM, ~, ~) };
+#undef SY_REGISTRY_FOLDER_ENUM
+
 /* A kind's prefix by its rule (dir above: folder): it starts with '/', and
  * a folder's ends with '/' while a path's does not (unless it is "/").
  * NULL when it holds, else what it must do ("must start and end with '/'",
