@@ -895,13 +895,10 @@ static int parse_registry_kind(struct fld *m, const char *name, const char *serv
 		}
 	}
 	if (r->prefix) {
-		size_t n = strlen(r->prefix);
+		const char *why = sy_registry_prefix_check(r->prefix, dir);
 
-		if (dir && (r->prefix[0] != '/' || r->prefix[n - 1] != '/'))
-			return field(m, "prefix", &f), ffail(&f, "must start and end with '/'");
-		if (!dir && (r->prefix[0] != '/' || (n > 1 && r->prefix[n - 1] == '/')))
-			return field(m, "prefix", &f),
-			       ffail(&f, "must start with '/' and not end with it");
+		if (why)
+			return field(m, "prefix", &f), ffail(&f, "%s", why);
 	}
 	return together(m, "cert_file", r->cert_file, "key_file", r->key_file) ||
 	       together(m, "username", r->username, "password_file", r->password_file);

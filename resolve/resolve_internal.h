@@ -33,6 +33,12 @@
 #include "source.h"
 
 #define SY_RESOLVE_ERRLEN 256
+
+/* A string of the configuration that is given: not NULL, not "". */
+static inline bool sy_str_set(const char *s)
+{
+	return s && *s;
+}
 #define SY_RESOLVE_CACHELINE 64
 
 /* What outlives a snapshot about one instance: outstanding requests and

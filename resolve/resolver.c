@@ -120,15 +120,10 @@ static int copy_strings(sy_resolver *r)
 	return SY_RESOLVE_OK;
 }
 
-static bool set(const char *s)
-{
-	return s && *s;
-}
-
 /* The source c names (NULL: none). */
 static const struct sy_source_ops *source_of(const struct sy_resolve_config *c)
 {
-	if (c && set(c->registry_urls))
+	if (c && sy_str_set(c->registry_urls))
 		return &sy_source_embedded_ops;
 	if (c && sy_follow_source_wanted(c))
 		return &sy_source_follow_ops;
@@ -152,7 +147,8 @@ int sy_resolve_config_check(const struct sy_resolve_config *c, char *why, size_t
 	if (!c)
 		return SY_RESOLVE_OK;
 	/* the source: one per resolver */
-	if (set(c->registry_urls) + set(c->registry) + set(c->etcd_endpoints) + set(c->zk_servers) > 1)
+	if (sy_str_set(c->registry_urls) + sy_str_set(c->registry) + sy_str_set(c->etcd_endpoints) +
+		    sy_str_set(c->zk_servers) > 1)
 		return einval(why, whylen, "one source per resolver: registry_urls, registry, "
 					   "etcd_endpoints or zk_servers");
 	if (c->panic_threshold < 0 || c->panic_threshold > 1)

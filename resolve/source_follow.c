@@ -59,11 +59,6 @@ static const struct sy_follow_ops *kind_of_url(const char *url)
 	return NULL;
 }
 
-static bool set(const char *s)
-{
-	return s && *s;
-}
-
 /* A registry's configuration as the resolver's fields give it, before the
  * checks every kind shares. */
 struct registry {
@@ -73,33 +68,13 @@ struct registry {
 	uint32_t timeout_ms, session_timeout_ms;
 };
 
-/* "http://H:P,..." over TLS: "https://H:P,..." */
-static int to_https(char *servers, size_t len)
-{
-	char out[2048];
-	size_t off = 0;
-
-	for (const char *p = servers; *p;) {
-		size_t n = strcspn(p, ",");
-		bool http = n >= 7 && !strncmp(p, "http://", 7);
-		int w = snprintf(out + off, sizeof(out) - off, "%s%s%.*s", off ? "," : "",
-				 http ? "https://" : "", (int)(http ? n - 7 : n), http ? p + 7 : p);
-
-		if (w < 0 || (size_t)w >= sizeof(out) - off)
-			return -1;
-		off += (size_t)w;
-		p += n + (p[n] == ',');
-	}
-	return snprintf(servers, len, "%s", out) >= (int)len ? -1 : 0;
-}
-
 /* The registry of c: the URL (registry), or etcd's or ZooKeeper's own
  * fields (older callers). SY_RESOLVE_OK, or SY_RESOLVE_EINVAL with why. */
 static int registry_of(const struct sy_resolve_config *c, struct registry *g, char *why,
 		       size_t whylen)
 {
 	*g = (struct registry){ 0 };
-	if (set(c->registry)) {
+	if (sy_str_set(c->registry)) {
 		if (!(g->ops = kind_of_url(c->registry)))
 			return snprintf(why, whylen, "'%.80s' is no registry URL this library knows",
 					c->registry),
@@ -115,15 +90,16 @@ static int registry_of(const struct sy_resolve_config *c, struct registry *g, ch
 		g->timeout_ms = c->registry_timeout_ms ? c->registry_timeout_ms : 2000;
 		g->session_timeout_ms =
 			c->registry_session_timeout_ms ? c->registry_session_timeout_ms : 10000;
-		if ((set(g->ca_file) || set(g->cert_file)) && to_https(g->servers, sizeof(g->servers)))
+		if ((sy_str_set(g->ca_file) || sy_str_set(g->cert_file)) && g->ops->url_tls &&
+		    g->ops->url_tls(g->servers, sizeof(g->servers)))
 			return snprintf(why, whylen, "too many servers"), SY_RESOLVE_EINVAL;
 		return SY_RESOLVE_OK;
 	}
-	if (set(c->etcd_endpoints)) {
+	if (sy_str_set(c->etcd_endpoints)) {
 		g->ops = &sy_etcd_follow_ops;
 		snprintf(g->servers, sizeof(g->servers), "%s", c->etcd_endpoints);
 		snprintf(g->prefix, sizeof(g->prefix), "%s",
-			 set(c->etcd_prefix) ? c->etcd_prefix : g->ops->default_prefix);
+			 sy_str_set(c->etcd_prefix) ? c->etcd_prefix : g->ops->default_prefix);
 		g->user = c->etcd_username;
 		g->password_file = c->etcd_password_file;
 		g->timeout_ms = c->etcd_timeout_ms;
@@ -131,7 +107,7 @@ static int registry_of(const struct sy_resolve_config *c, struct registry *g, ch
 		g->ops = &sy_zookeeper_follow_ops;
 		snprintf(g->servers, sizeof(g->servers), "%s", c->zk_servers ? c->zk_servers : "");
 		snprintf(g->prefix, sizeof(g->prefix), "%s",
-			 set(c->zk_prefix) ? c->zk_prefix : g->ops->default_prefix);
+			 sy_str_set(c->zk_prefix) ? c->zk_prefix : g->ops->default_prefix);
 		g->session_timeout_ms = c->zk_session_timeout_ms;
 		g->timeout_ms = 2000;
 	}
@@ -145,8 +121,7 @@ static int registry_check(const struct registry *g, char *why, size_t whylen)
 
 	if (!g->servers[g->servers[0] ? strspn(g->servers, ", ") : 0])
 		return snprintf(why, whylen, "no server"), SY_RESOLVE_EINVAL;
-	if (g->prefix[0] != '/' || n >= 256 ||
-	    (g->ops->prefix_folder ? g->prefix[n - 1] != '/' : n > 1 && g->prefix[n - 1] == '/'))
+	if (n >= 256 || sy_registry_prefix_check(g->prefix, g->ops->prefix_folder))
 		return snprintf(why, whylen, "prefix '%.80s': must start with '/' and %s", g->prefix,
 				g->ops->prefix_folder ? "end with it" : "not end with it"),
 		       SY_RESOLVE_EINVAL;
@@ -155,16 +130,17 @@ static int registry_check(const struct registry *g, char *why, size_t whylen)
 	if (g->ops->sessions && (g->session_timeout_ms < 1000 || g->session_timeout_ms > 600000))
 		return snprintf(why, whylen, "a session timeout out of 1000..600000 ms"),
 		       SY_RESOLVE_EINVAL;
-	if ((set(g->user) || set(g->password_file)) && !g->ops->auth)
+	if ((sy_str_set(g->user) || sy_str_set(g->password_file)) && !g->ops->auth)
 		return snprintf(why, whylen, "%s takes no user and password", g->ops->name),
 		       SY_RESOLVE_EINVAL;
-	if ((set(g->ca_file) || set(g->cert_file) || set(g->key_file)) && !g->ops->tls)
+	if ((sy_str_set(g->ca_file) || sy_str_set(g->cert_file) || sy_str_set(g->key_file)) &&
+	    !g->ops->tls)
 		return snprintf(why, whylen, "%s takes no TLS files", g->ops->name),
 		       SY_RESOLVE_EINVAL;
-	if (!set(g->user) != !set(g->password_file))
+	if (!sy_str_set(g->user) != !sy_str_set(g->password_file))
 		return snprintf(why, whylen, "a user and a password file go together"),
 		       SY_RESOLVE_EINVAL;
-	if (!set(g->cert_file) != !set(g->key_file))
+	if (!sy_str_set(g->cert_file) != !sy_str_set(g->key_file))
 		return snprintf(why, whylen, "a client certificate and its key go together"),
 		       SY_RESOLVE_EINVAL;
 	return SY_RESOLVE_OK;
@@ -188,7 +164,7 @@ int sy_resolve_registry_check(const char *url, char *why, size_t whylen)
 	if (!why)
 		why = tmp, whylen = sizeof(tmp);
 	*why = 0;
-	if (!set(url))
+	if (!sy_str_set(url))
 		return snprintf(why, whylen, "no URL"), SY_RESOLVE_EINVAL;
 	rc = registry_of(&c, &g, why, whylen);
 	return rc ? rc : registry_check(&g, why, whylen);
@@ -208,12 +184,13 @@ static void free_source(struct follow_source *src)
 
 static char *dup_or_null(const char *s)
 {
-	return set(s) ? strdup(s) : NULL;
+	return sy_str_set(s) ? strdup(s) : NULL;
 }
 
 bool sy_follow_source_wanted(const struct sy_resolve_config *c)
 {
-	return set(c->registry) || set(c->etcd_endpoints) || set(c->zk_servers);
+	return sy_str_set(c->registry) || sy_str_set(c->etcd_endpoints) ||
+	       sy_str_set(c->zk_servers);
 }
 
 int sy_follow_source_create(sy_resolver *r)
@@ -245,10 +222,11 @@ int sy_follow_source_create(sy_resolver *r)
 		.cert_file = dup_or_null(g.cert_file),
 		.key_file = dup_or_null(g.key_file),
 	};
-	if (!src->fc.servers || !src->fc.prefix || !src->fc.user != !set(g.user) ||
-	    !src->fc.password_file != !set(g.password_file) ||
-	    !src->fc.ca_file != !set(g.ca_file) || !src->fc.cert_file != !set(g.cert_file) ||
-	    !src->fc.key_file != !set(g.key_file)) {
+	if (!src->fc.servers || !src->fc.prefix || !src->fc.user != !sy_str_set(g.user) ||
+	    !src->fc.password_file != !sy_str_set(g.password_file) ||
+	    !src->fc.ca_file != !sy_str_set(g.ca_file) ||
+	    !src->fc.cert_file != !sy_str_set(g.cert_file) ||
+	    !src->fc.key_file != !sy_str_set(g.key_file)) {
 		free_source(src);
 		return SY_RESOLVE_ENOMEM;
 	}

@@ -219,16 +219,17 @@ static int parse_registry(struct agent *a, const char *url)
 		return -1;
 	}
 	for (h = strtok_r(eps, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		bool tls = a->ca_file || a->cert_file;
-		char *e = malloc(strlen(h) + 2);
+		size_t room = strlen(h) + 2; /* and one more over TLS */
+		char *e = malloc(room);
 
 		if (a->n_ep == MAX_EP || !e) {
 			fprintf(stderr, "syctl register: at most %d etcd endpoints\n", MAX_EP);
 			free(e);
 			return -1;
 		}
-		/* sy_etcd_url_parse gives "http://HOST:PORT" */
-		sprintf(e, "%s%s", tls ? "https://" : "http://", h + strlen("http://"));
+		snprintf(e, room, "%s", h);
+		if (a->ca_file || a->cert_file)
+			sy_etcd_endpoints_tls(e, room); /* room holds its "s" */
 		a->ep[a->n_ep++] = e;
 	}
 	return 0;

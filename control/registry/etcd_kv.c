@@ -9,6 +9,7 @@
 
 #include "etcd_kv.h"
 #include "netaddr.h"
+#include "registry_kinds.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -404,6 +405,17 @@ out:
 	return rc;
 }
 
+const char *sy_registry_prefix_check(const char *prefix, bool folder)
+{
+	size_t n = strlen(prefix);
+
+	if (folder)
+		return prefix[0] == '/' && prefix[n - 1] == '/' ? NULL : "must start and end with '/'";
+	return prefix[0] == '/' && !(n > 1 && prefix[n - 1] == '/')
+		       ? NULL
+		       : "must start with '/' and not end with it";
+}
+
 int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
 		      size_t prefixlen, char *why, size_t whylen)
 {
@@ -423,7 +435,7 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 		snprintf(why, whylen, "the etcd prefix is too long");
 		return -1;
 	}
-	if (prefix[strlen(prefix) - 1] != '/') {
+	if (sy_registry_prefix_check(prefix, SY_REGISTRY_FOLDER_ETCD)) { /* it starts with '/' */
 		snprintf(why, whylen, "the etcd prefix must end with '/'");
 		return -1;
 	}
@@ -449,6 +461,31 @@ int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *pref
 	if (!off) {
 		snprintf(why, whylen, "no etcd endpoint in '%s'", url);
 		return -1;
+	}
+	return 0;
+}
+
+int sy_etcd_endpoints_tls(char *endpoints, size_t len)
+{
+	size_t n = strlen(endpoints), http = 0;
+
+	for (const char *p = endpoints; *p;) {
+		size_t m = strcspn(p, ",");
+
+		http += m >= 7 && !strncmp(p, "http://", 7);
+		p += m + (p[m] == ',');
+	}
+	if (n + http >= len)
+		return -1;
+	for (char *p = endpoints; *p;) {
+		size_t m = strcspn(p, ",");
+
+		if (m >= 7 && !strncmp(p, "http://", 7)) {
+			memmove(p + 5, p + 4, strlen(p + 4) + 1); /* "http" "s" "://..." */
+			p[4] = 's';
+			m++;
+		}
+		p += m + (p[m] == ',');
 	}
 	return 0;
 }

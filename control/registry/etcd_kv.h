@@ -98,6 +98,10 @@ int sy_etcd_kv_parse(const json_t *kv, const char *prefix, bool with_value,
 #define SY_ETCD_DEFAULT_PREFIX "/switchyard/services/"
 int sy_etcd_url_parse(const char *url, char *endpoints, size_t eplen, char *prefix,
 		      size_t prefixlen, char *why, size_t whylen);
+/* Those endpoints to be spoken to over TLS (the TLS files are given): each
+ * "http://HOST:PORT" of the list becomes "https://HOST:PORT", in place. 0,
+ * or -1 (endpoints unchanged) when the list no longer fits in len. */
+int sy_etcd_endpoints_tls(char *endpoints, size_t len);
 /* Printable form of arbitrary key bytes for a log line: non-printable bytes,
  * quotes and backslashes as \xNN, truncated to fit. */
 void sy_etcd_printable(const uint8_t *s, size_t len, char *buf, size_t buflen);

@@ -152,8 +152,14 @@ struct sy_follow_ops {
 	const char *scheme;
 	int (*url_parse)(const char *url, char *servers, size_t slen, char *prefix, size_t plen,
 			 char *why, size_t whylen);
+	/* Those servers to be spoken to over TLS (the TLS files are given),
+	 * rewritten in place (etcd: https://); 0, or -1 when they no longer
+	 * fit in slen. NULL: the servers stay as they are. */
+	int (*url_tls)(char *servers, size_t slen);
 	/* Its prefix: the default, and whether it is a folder of keys (ends
-	 * with '/', etcd) or a path (must not, ZooKeeper); it starts with '/'. */
+	 * with '/', etcd) or a path (must not, ZooKeeper); it starts with '/'.
+	 * prefix_folder is the kind's dir in registry_kinds.h
+	 * (SY_REGISTRY_FOLDER_<ID>), never written apart. */
 	const char *default_prefix;
 	bool prefix_folder;
 	/* It takes a user and password file (conf.user), TLS files (conf.ca_file...). */

@@ -29,6 +29,8 @@
 #ifndef SY_REGISTRY_KINDS_H
 #define SY_REGISTRY_KINDS_H
 
+#include <stdbool.h>
+
 #define SY_REGISTRY_KINDS(X, a, b)                                                               \
 	X(ETCD, etcd, "endpoints", 1,                                                             \
 	  "etcd v3 (3.4+) through its JSON gateway: one key per backend under `prefix`, bound "  \
@@ -46,6 +48,22 @@
 #define SY_REGISTRY_ID_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) SY_REGISTRY_##ID,
 enum sy_registry_id { SY_REGISTRY_KINDS(SY_REGISTRY_ID_ENUM, ~, ~) SY_REGISTRY_N };
 #undef SY_REGISTRY_ID_ENUM
+
+/* A kind's dir by its ID: SY_REGISTRY_FOLDER_ETCD, ... (1: its prefix is a
+ * folder), for what a kind's own files say of it (its follower's
+ * prefix_folder, follow.h). */
+#define SY_REGISTRY_FOLDER_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) \
+	SY_REGISTRY_FOLDER_##ID = dir,
+enum { SY_REGISTRY_KINDS(SY_REGISTRY_FOLDER_ENUM, ~, ~) };
+#undef SY_REGISTRY_FOLDER_ENUM
+
+/* A kind's prefix by its rule (dir above: folder): it starts with '/', and
+ * a folder's ends with '/' while a path's does not (unless it is "/").
+ * NULL when it holds, else what it must do ("must start and end with '/'",
+ * "must start with '/' and not end with it"). One rule for the
+ * configuration, the resolver and the registry URLs (etcd_kv.c, in every
+ * user's registry client). */
+const char *sy_registry_prefix_check(const char *prefix, bool folder);
 
 /* registry.<name>: its keys, K(ctx, "key", TYPE, "default", "range", "example",
  * "description") as in config_schema.h. */

@@ -25,6 +25,7 @@
 
 #include <switchyard/flow_hash.h>
 #include "flow_hash_test.skel.h"
+#include "test_rand.h"
 
 #define RANDOM_KEYS 10000
 
@@ -87,12 +88,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	/* splitmix64 with a fixed seed, so a failure reproduces */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return sy_test_splitmix64(&rng_state); /* splitmix64 with a fixed seed, so a failure reproduces */
 }
 
 static uint32_t rng32(void)

@@ -66,6 +66,7 @@
 #include <switchyard/region_writer.h>
 
 #include "lb.h"
+#include "test_rand.h"
 #include "xdp_lb.h"
 #include "xdp_lb_util.h"
 
@@ -212,14 +213,11 @@ static void publish(void)
 
 /* ---- flows and frames ----------------------------------------------------------- */
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rng = SY_TEST_RNG_SEED;
 
 static uint32_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
+	return sy_test_rnd(&rng);
 }
 
 static void make_flows(void)

@@ -298,6 +298,23 @@ static void test_url(void **state)
 	assert_string_equal(why, "too many etcd endpoints");
 }
 
+/* the URL's endpoints over TLS (syctl register's and the resolver's): every
+ * http:// becomes https://, or nothing changes when the list would not fit */
+static void test_url_tls(void **state)
+{
+	char eps[32] = "http://a:1,https://b:2,c:3";
+
+	(void)state;
+	assert_int_equal(sy_etcd_endpoints_tls(eps, sizeof(eps)), 0);
+	assert_string_equal(eps, "https://a:1,https://b:2,c:3");
+	strcpy(eps, "http://a:1,http://b:2");
+	assert_int_equal(sy_etcd_endpoints_tls(eps, 24), 0); /* 23 characters and the NUL */
+	assert_string_equal(eps, "https://a:1,https://b:2");
+	strcpy(eps, "http://a:1,http://b:2");
+	assert_int_equal(sy_etcd_endpoints_tls(eps, 23), -1);
+	assert_string_equal(eps, "http://a:1,http://b:2");
+}
+
 /* etcd's authentication: the request body (password from a file, trailing
  * newlines dropped), the answer's token, and which errors mean "again" */
 static void test_auth(void **state)
@@ -338,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_u64),    cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_values), cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_registry_endpoint), cmocka_unit_test(test_url),
+		cmocka_unit_test(test_url_tls),
 		cmocka_unit_test(test_auth),
 	};
 

@@ -28,19 +28,17 @@
 
 #include "lb_scenario.h"
 #include "services_file.h"
+#include "test_rand.h"
 
 #define ROOM 128
 
 static int failed;
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rng = SY_TEST_RNG_SEED;
 
 static uint32_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
+	return sy_test_rnd(&rng);
 }
 
 static uint16_t be16(uint16_t x)

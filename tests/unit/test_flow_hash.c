@@ -34,18 +34,15 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/jhash.h>
 
+#include "test_rand.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	/* splitmix64: fixed seed per test, so runs are deterministic */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return sy_test_splitmix64(&rng_state); /* splitmix64: fixed seed per test, so runs are deterministic */
 }
 
 static uint32_t rng32(void)

@@ -21,6 +21,7 @@
 #include <switchyard/maglev.h>
 
 #include "maglev_bench_set.h"
+#include "test_rand.h"
 
 #define M_DEFAULT 65537u
 
@@ -30,12 +31,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return sy_test_splitmix64(&rng_state); /* splitmix64 */
 }
 
 static uint32_t rng32(void)

@@ -19,14 +19,13 @@
 
 #include <switchyard/pkt_parse.h>
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+#include "test_rand.h"
+
+static uint64_t rng = SY_TEST_RNG_SEED;
 
 static uint32_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
+	return sy_test_rnd(&rng);
 }
 
 /* Ethernet + IPv4 (no options) + TCP (20 bytes) or UDP + payload. */
