@@ -322,6 +322,9 @@ static void print_status(json_t *j)
 		printf(", for %lld s", i_(dp, "state_for_s"));
 		if (json_is_false(json_object_get(dp, "region_current")))
 			printf("; it serves a REMOVED region file");
+		if (json_is_true(json_object_get(dp, "maps_behind")))
+			printf("; its maps are BEHIND the tables (%lld failed syncs, retried; see the log)",
+			       i_(dp, "failed_syncs"));
 		printf("\n");
 	}
 	print_announce(j);

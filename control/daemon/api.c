@@ -90,8 +90,12 @@ static json_t *dataplane_json(struct sy_daemon *d)
 		json_object_set_new(j, "last_burst_ms_ago", json_integer((json_int_t)(now - h->moved_ms)));
 		json_object_set_new(j, "region_current", json_boolean(!h->stale_region));
 	}
-	if (d->xdp)
+	if (d->xdp) {
 		json_object_set_new(j, "iface", json_string(d->xdp_iface));
+		/* the program's maps lag the tables (xdp.c: a failed sync, retried) */
+		json_object_set_new(j, "maps_behind", json_boolean(d->xdp_behind));
+		json_object_set_new(j, "failed_syncs", json_integer(d->xdp_failed_syncs));
+	}
 	return j;
 }
 

@@ -499,6 +499,10 @@ static void dataplane(struct buf *b, const struct sy_daemon *d)
 	family_value(b, "switchyard_dataplane_region_current", "gauge",
 		     "0 while the DPDK dataplane still maps a removed region file (it follows the re-created one within a second)",
 		     !d->dp_health.stale_region);
+	family_value(b, "switchyard_xdp_maps_behind", "gauge",
+		     "1 while the XDP program's maps lag the published tables: their last sync failed, "
+		     "tried again with a back-off (always 0 on the DPDK path)",
+		     d->xdp && d->xdp_behind);
 	family_value(b, "switchyard_region_file_ok", "gauge",
 		     "1 while the region's path names the file sy-control writes (0: removed and not re-created, or replaced)",
 		     d->region_file_state == SY_REGION_FILE_SAME);

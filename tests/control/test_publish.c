@@ -604,6 +604,21 @@ static void test_fail_static_keeps_server_id(void **state)
 	assert_int_equal(n_published("dns"), 1);
 }
 
+/* The status's dataplane_state.maps_behind: 1, 0, or -1 when absent. */
+static int xdp_status_behind(void)
+{
+	struct sy_api_reply r = api("GET", "/v1/status", NULL);
+	json_t *j = json_loads(r.text, 0, NULL), *b;
+	int v;
+
+	free(r.text);
+	assert_int_equal(r.status, 200);
+	b = json_object_get(json_object_get(j, "dataplane_state"), "maps_behind");
+	v = json_is_boolean(b) ? json_is_true(b) : -1;
+	json_decref(j);
+	return v;
+}
+
 /* A failed XDP sync is tried again until it takes. */
 static void test_xdp_sync_retried(void **state)
 {
@@ -615,8 +630,9 @@ static void test_xdp_sync_retried(void **state)
 	struct sy_xdp_backend rec, junk = { 0 };
 	struct sy_xdp *x = NULL;
 	uint64_t errors, key, uid, n_junk = 0;
+	long long behind_metric, after_metric;
+	int bfd, found = 0, behind_status, after_status;
 	char err[256];
-	int bfd, found = 0;
 
 	(void)state;
 	if (sy_xdp_open(&x, &o, err, sizeof(err)) || sy_xdp_configure(x, &cfg, err, sizeof(err)))
@@ -644,6 +660,9 @@ static void test_xdp_sync_retried(void **state)
 	assert_false(sy_xdp_backend_record(x, uid, &rec));
 	printf("# sy_backends filled with %llu foreign keys: the sync failed (%s)\n",
 	       (unsigned long long)n_junk, daemon_.last_error);
+	/* said where an operator looks: /metrics and the status */
+	behind_metric = metric("switchyard_xdp_maps_behind");
+	behind_status = xdp_status_behind();
 
 	/* room again; no commit follows: the main loop's refresh must retry */
 	for (key = 1ull << 63; key < (1ull << 63) + n_junk; key++)
@@ -655,6 +674,8 @@ static void test_xdp_sync_retried(void **state)
 		pthread_mutex_unlock(&daemon_.lock);
 		found = sy_xdp_backend_record(x, uid, &rec);
 	}
+	after_metric = metric("switchyard_xdp_maps_behind");
+	after_status = xdp_status_behind();
 
 	/* as it was for the other tests (whatever the outcome): reg empty,
 	 * no XDP */
@@ -670,6 +691,10 @@ static void test_xdp_sync_retried(void **state)
 	if (!found)
 		fail_msg("the new backend never reached the XDP maps without another commit");
 	assert_memory_equal(rec.addr, id.addr, 4);
+	assert_int_equal(behind_metric, 1);
+	assert_int_equal(behind_status, 1);
+	assert_int_equal(after_metric, 0);
+	assert_int_equal(after_status, 0);
 }
 
 int main(void)
