@@ -325,60 +325,97 @@ int sy_etcd_list_apply(struct sy_etcd_list *l, const struct sy_etcd_change *ch, 
 
 /* ---- answers --------------------------------------------------------------------------- */
 
-int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const char *service,
-			struct sy_etcd_list *l, sy_etcd_skip_fn *skip, void *ctx, char *err,
-			size_t errlen)
+int sy_etcd_parse_range_page(const char *body, size_t len, const char *prefix,
+			     const char *service, struct sy_etcd_list *l, char **next,
+			     sy_etcd_skip_fn *skip, void *ctx, char *err, size_t errlen)
 {
 	json_t *j = load(body, len, "kv/range", err, errlen), *kv;
 	struct sy_etcd_range_page page;
-	struct sy_etcd_list r = { 0 };
 	size_t i, nk;
 	int rc = EINVAL;
 
-	memset(l, 0, sizeof(*l));
+	*next = NULL;
 	if (!j)
 		return EINVAL;
 	if (sy_etcd_range_answer(j, &page, err, errlen))
 		goto out;
-	if (page.more) {
-		snprintf(err, errlen, "kv/range: a partial answer (more: true)");
+	nk = json_array_size(page.kvs);
+	if (page.more && !nk) { /* no key to go on from */
+		snprintf(err, errlen, "kv/range: a partial answer (more: true) without keys");
 		goto out;
 	}
-	nk = json_array_size(page.kvs);
-	if (nk > SY_MAGLEV_MAX_BACKENDS) {
-		snprintf(err, errlen, "kv/range: %zu keys, more than %u backends", nk,
+	if (nk > SY_MAGLEV_MAX_BACKENDS - l->n) {
+		snprintf(err, errlen, "kv/range: %zu keys, more than %u backends", l->n + nk,
 			 SY_MAGLEV_MAX_BACKENDS);
 		goto out;
 	}
-	r.e_cap = nk + 1;
-	if (!(r.e = malloc(r.e_cap * sizeof(*r.e))) || reserve(&r, &r.by_id, &by_id, 0, nk)) {
-		snprintf(err, errlen, "kv/range: out of memory for %zu keys", nk);
+	if (l->n + nk + 1 > l->e_cap) {
+		size_t cap = l->n + nk + 1;
+		struct sy_etcd_entry *e = realloc(l->e, cap * sizeof(*e));
+
+		if (!e) {
+			snprintf(err, errlen, "kv/range: out of memory for %zu keys", l->n + nk);
+			rc = ENOMEM;
+			goto out;
+		}
+		l->e = e;
+		l->e_cap = cap;
+	}
+	if (reserve(l, &l->by_id, &by_id, l->n, l->n + nk)) {
+		snprintf(err, errlen, "kv/range: out of memory for %zu keys", l->n + nk);
 		rc = ENOMEM;
 		goto out;
 	}
 	json_array_foreach(page.kvs, i, kv) {
 		char key[120];
 
-		if (read_kv(kv, prefix, service, true, &r.e[r.n], skip, ctx) != 1) {
-			bad_set(&r, json_string_value(json_object_get(kv, "key")), true);
+		if (read_kv(kv, prefix, service, true, &l->e[l->n], skip, ctx) != 1) {
+			bad_set(l, json_string_value(json_object_get(kv, "key")), true);
 			continue;
 		}
-		/* etcd lists a key once; an answer that does not is skipped there */
-		if (sy_etcd_list_find(&r, &r.e[r.n].id) < r.n) {
-			sy_format_endpoint(&r.e[r.n].id, key, sizeof(key));
+		/* etcd lists a key once; an answer that does not (or two keys
+		 * of one backend) is skipped there */
+		if (sy_etcd_list_find(l, &l->e[l->n].id) < l->n) {
+			sy_format_endpoint(&l->e[l->n].id, key, sizeof(key));
 			skipped(skip, ctx, key, "a backend listed twice");
 			continue;
 		}
-		(void)add_entry(&r); /* cannot fail: room reserved */
+		(void)add_entry(l); /* cannot fail: room reserved */
 	}
-	r.revision = page.revision;
-	*l = r;
-	memset(&r, 0, sizeof(r));
+	if (!l->revision) /* every page is read at the first page's revision */
+		l->revision = page.revision;
+	if (page.more && !(*next = sy_etcd_range_next_page(page.kvs))) {
+		snprintf(err, errlen, "kv/range: out of memory for the next page's key");
+		rc = ENOMEM;
+		goto out;
+	}
 	rc = 0;
 out:
-	sy_etcd_list_free(&r);
 	json_decref(j);
 	return rc;
+}
+
+int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const char *service,
+			struct sy_etcd_list *l, sy_etcd_skip_fn *skip, void *ctx, char *err,
+			size_t errlen)
+{
+	struct sy_etcd_list r = { 0 };
+	char *next = NULL;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	rc = sy_etcd_parse_range_page(body, len, prefix, service, &r, &next, skip, ctx, err, errlen);
+	if (!rc && next) {
+		snprintf(err, errlen, "kv/range: a partial answer (more: true)");
+		rc = EINVAL;
+	}
+	free(next);
+	if (rc) {
+		sy_etcd_list_free(&r);
+		return rc;
+	}
+	*l = r;
+	return 0;
 }
 
 void sy_etcd_watch_free(struct sy_etcd_watch *w)

@@ -69,6 +69,16 @@ int sy_etcd_parse_range(const char *body, size_t len, const char *prefix, const 
 			struct sy_etcd_list *l, sy_etcd_skip_fn *skip, void *ctx, char *err,
 			size_t errlen);
 
+/* One page of a paged kv/range answer (sy_etcd_range_request() with a
+ * limit) for service's keys, appended to *l: its backends after l's (one
+ * already in l skipped as listed twice), its other keys among l's bad
+ * ones, l->revision the first page's. *next: the next page's first key
+ * (malloc'd), NULL after the last page. 0, or EINVAL / ENOMEM with the
+ * reason in err (*l may then hold part of the page: the caller drops it). */
+int sy_etcd_parse_range_page(const char *body, size_t len, const char *prefix,
+			     const char *service, struct sy_etcd_list *l, char **next,
+			     sy_etcd_skip_fn *skip, void *ctx, char *err, size_t errlen);
+
 /* One event of a watch line, as it changes a list. */
 struct sy_etcd_change {
 	bool backend;     /* it changes the backend e.id: */

@@ -60,6 +60,10 @@
 #define POLL_MS 100           /* the thread looks at its watches' clocks */
 #define SHORT_STREAM_MS 1000  /* a watch that ended sooner is resumed after a back-off */
 #define KEEPALIVE_S 2L        /* TCP keepalive idle and interval of a watch */
+/* keys per kv/range request: a service's list comes in pages, all at the
+ * first page's revision, so that no answer nears SY_HTTP_BODY_MAX (at
+ * ~300 bytes a key, one answer held ~55,000 backends) */
+#define RANGE_PAGE 2000u
 #define DEFAULT_PREFIX "/switchyard/services/"
 
 struct conf {
@@ -84,6 +88,12 @@ struct fsvc {
 	 * events, with its keys that are no backend (etcd_answers.h) */
 	struct sy_etcd_list list;
 	bool listed;               /* delivered since the last (re)start */
+	/* a listing in pages (RANGE_PAGE keys each): the pages so far, at
+	 * the first page's revision, their skipped keys, and the next page's
+	 * first key (NULL: the first page) */
+	struct sy_etcd_list paging;
+	unsigned paging_skipped;
+	char *page_key;
 	/* the request */
 	CURL *easy;
 	bool in_flight;
@@ -366,16 +376,19 @@ static void skip(void *arg, const char *key, const char *why)
 		sk->f->sink.malformed(sk->f->sink.ctx, sk->service, sk->svc, key, why);
 }
 
-/* A finished range read: 0 and the list (with its keys that are no
- * backend), or -1 with why in err (*l holds nothing). */
+/* A finished range read of one page: 0 with its keys added to *l (with
+ * those that are no backend) and *next, the next page's first key (NULL
+ * after the last page); or -1 with why in err (*l may hold part of the
+ * page: the caller drops it). */
 static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, const char *errbuf,
 			const char *url, const char *prefix, const char *service,
-			struct sy_etcd_list *l, struct skips *sk, char *err, size_t errlen)
+			struct sy_etcd_list *l, char **next, struct skips *sk, char *err,
+			size_t errlen)
 {
 	char why[200];
 	long status = 0;
 
-	memset(l, 0, sizeof(*l));
+	*next = NULL;
 	if (cc != CURLE_OK) {
 		snprintf(err, errlen, "POST %s: %s", url,
 			 b->too_big ? "answer larger than 16 MiB"
@@ -383,17 +396,27 @@ static int range_result(CURL *h, CURLcode cc, const struct sy_http_body *b, cons
 		return -1;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (sy_etcd_parse_range(b->p ? b->p : "", b->len, prefix, service, l, skip, sk, why,
-				sizeof(why))) {
+	if (sy_etcd_parse_range_page(b->p ? b->p : "", b->len, prefix, service, l, next, skip, sk,
+				     why, sizeof(why))) {
 		snprintf(err, errlen, "POST %s: HTTP %ld: %s", url, status, why);
 		return -1;
 	}
 	if (status != 200) { /* a revision in an error answer is not a list */
-		sy_etcd_list_free(l);
+		free(*next);
+		*next = NULL;
 		snprintf(err, errlen, "POST %s: HTTP %ld", url, status);
 		return -1;
 	}
 	return 0;
+}
+
+/* A listing in pages starts again from its first page. */
+static void paging_reset(struct fsvc *v)
+{
+	sy_etcd_list_free(&v->paging);
+	v->paging_skipped = 0;
+	free(v->page_key);
+	v->page_key = NULL;
 }
 
 /* ---- the thread: delivering, failing -------------------------------------------------- */
@@ -421,6 +444,7 @@ static void on_failure(struct sy_follower *f, struct fsvc *v, const char *why)
 
 	drop_token(f, c, why);
 	v->phase = PH_RANGE; /* whatever happened meanwhile: read again */
+	paging_reset(v);
 	v->ep = (v->ep + 1) % c->n_eps;
 	if (++v->failed_in_round < c->n_eps) {
 		v->retry_at = 0;
@@ -565,8 +589,9 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 	v->headers = request_headers(tok);
 	explicit_bzero(tok, sizeof(tok));
 	free(v->post);
-	v->post = v->phase == PH_RANGE ? sy_etcd_range_request(v->range, NULL, 0, 0)
-				       : sy_etcd_watch_request(v->range, v->list.revision + 1);
+	v->post = v->phase == PH_RANGE
+			  ? sy_etcd_range_request(v->range, v->page_key, v->paging.revision, RANGE_PAGE)
+			  : sy_etcd_watch_request(v->range, v->list.revision + 1);
 	snprintf(v->url, sizeof(v->url), "%s/v3/%s", c->eps[v->ep],
 		 v->phase == PH_RANGE ? "kv/range" : "watch");
 	if (!v->headers || !v->post || (!v->easy && !(v->easy = curl_easy_init()))) {
@@ -599,17 +624,26 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 static void range_done(struct sy_follower *f, struct fsvc *v, CURLcode cc)
 {
 	struct skips sk = { .f = f, .service = v->name, .svc = v->svc };
-	struct sy_etcd_list l;
-	char err[256];
+	char err[256], *next;
 	bool was_up;
 
-	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name, &l, &sk,
-			 err, sizeof(err))) {
+	if (range_result(v->easy, cc, &v->body, v->errbuf, v->url, f->conf.prefix, v->name,
+			 &v->paging, &next, &sk, err, sizeof(err))) {
 		on_failure(f, v, err);
 		return;
 	}
+	v->paging_skipped += sk.n;
+	free(v->page_key);
+	v->page_key = next;
+	if (next) { /* the next page, at once, from the same member */
+		v->retry_at = 0;
+		return;
+	}
 	sy_etcd_list_free(&v->list);
-	v->list = l;
+	v->list = v->paging;
+	memset(&v->paging, 0, sizeof(v->paging));
+	sk.n = v->paging_skipped;
+	v->paging_skipped = 0;
 	v->failed_in_round = 0;
 	v->backoff = f->conf.retry_initial_ms;
 	v->retry_at = 0;
@@ -719,6 +753,7 @@ static void free_svc(struct sy_follower *f, struct fsvc *v)
 	free(v->post);
 	free(v->body.p);
 	sy_etcd_list_free(&v->list);
+	paging_reset(v);
 	free(v->name);
 	free(v);
 }
@@ -746,6 +781,7 @@ static void restart(struct sy_follower *f, struct fsvc *v, bool first_ep)
 {
 	end_transfer(f, v);
 	v->phase = PH_RANGE;
+	paging_reset(v); /* from the first page (a new prefix, endpoints) */
 	v->listed = false;
 	v->retry_at = 0;
 	v->failed_in_round = 0;
@@ -1021,7 +1057,7 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 			  struct sy_follow_list *l, char *err, size_t errlen)
 {
 	uint64_t deadline = mono_ms() + timeout_ms;
-	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, tok[512];
+	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, *page = NULL, tok[512];
 	struct skips sk = { 0 };
 	struct sy_etcd_list got_list = { 0 };
 	struct sy_http_body b = { 0 };
@@ -1047,7 +1083,7 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 		snprintf(err, errlen, "no etcd endpoint");
 		goto out;
 	}
-	if (!(h = curl_easy_init()) || !(post = sy_etcd_range_request(range, NULL, 0, 0)))
+	if (!(h = curl_easy_init()))
 		goto out;
 	for (unsigned i = 0; i < c.n_eps && rc; i++) {
 		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
@@ -1067,13 +1103,33 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 			break;
 		}
 		snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
-		setup_post(h, &c, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sy_http_body_write);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-		sy_http_body_reset(&b);
+		/* the list in pages from this member, all at its first page's
+		 * revision */
+		sy_etcd_list_free(&got_list);
 		sk.n = 0;
-		rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service,
-				  &got_list, &sk, err, errlen);
+		do {
+			char *next = NULL;
+
+			now = mono_ms();
+			left = deadline > now ? deadline - now : 0;
+			free(post);
+			post = sy_etcd_range_request(range, page, got_list.revision, RANGE_PAGE);
+			if (!left || !post) {
+				snprintf(err, errlen, "%s", !post ? "out of memory" : "fetch_timeout_ms passed");
+				rc = -1;
+				break;
+			}
+			setup_post(h, &c, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
+			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sy_http_body_write);
+			curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+			sy_http_body_reset(&b);
+			rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service,
+					  &got_list, &next, &sk, err, errlen);
+			free(page);
+			page = next;
+		} while (!rc && page);
+		free(page);
+		page = NULL;
 		if (!rc)
 			ok_ep = i;
 		else
@@ -1096,6 +1152,7 @@ out:
 	pthread_mutex_unlock(&f->mu);
 	free(post);
 	free(b.p);
+	sy_etcd_list_free(&got_list); /* a failed read's pages */
 	curl_slist_free_all(headers);
 	if (h)
 		curl_easy_cleanup(h);

@@ -122,6 +122,66 @@ static void test_range_ok(void **state)
 	free(a), free(b), free(bad), free(badv), free(badk), free(badvk);
 }
 
+/* A list in pages (sy_etcd_parse_range_page): appended in order at the
+ * first page's revision, the next page's key after each but the last, a
+ * backend listed on two pages once, bad keys held across pages; a whole
+ * answer's reader refuses a page that has more. */
+static void test_range_pages(void **state)
+{
+	char *a = kv(PFX "web/198.18.0.11:80", "", 7), *b = kv(PFX "web/198.18.0.12:80", "", 8);
+	char *bad = kv(PFX "web/198.18.0.011:80", "", 9);
+	char *c = kv(PFX "web/198.18.0.13:80", "{\"weight\":3}", 9);
+	char *a_again = kv(PFX "web/198.18.0.11:80", "", 10);
+	char *last_key = b64(PFX "web/198.18.0.011:80"), body[4096], err[200] = "", *next = NULL;
+	struct sy_etcd_list l = { 0 }, whole;
+	struct skips sk = { 0 };
+	size_t len;
+	uint8_t *k;
+
+	(void)state;
+	snprintf(body, sizeof(body),
+		 "{\"header\":{\"revision\":\"42\"},\"kvs\":[%s,%s,%s],\"more\":true,\"count\":\"5\"}",
+		 a, b, bad);
+	assert_int_equal(sy_etcd_parse_range_page(body, strlen(body), PFX, "web", &l, &next, on_skip,
+						  &sk, err, sizeof(err)),
+			 0);
+	assert_int_equal(l.revision, 42);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.n_bad, 1);
+	/* the next page starts right after the last key: its key + "\0" */
+	assert_non_null(next);
+	k = sy_b64_decode(next, &len);
+	assert_int_equal(len, strlen(PFX "web/198.18.0.011:80") + 1);
+	assert_memory_equal(k, PFX "web/198.18.0.011:80", len);
+	free(k);
+	free(next);
+	/* whole-answer readers refuse it */
+	assert_int_equal(sy_etcd_parse_range(body, strlen(body), PFX, "web", &whole, NULL, NULL,
+					     err, sizeof(err)),
+			 EINVAL);
+	assert_non_null(strstr(err, "a partial answer"));
+
+	/* the last page, read at revision 42 (its header says so too) */
+	snprintf(body, sizeof(body),
+		 "{\"header\":{\"revision\":\"42\"},\"kvs\":[%s,%s],\"count\":\"5\"}", c,
+		 a_again);
+	sk.n = 0;
+	assert_int_equal(sy_etcd_parse_range_page(body, strlen(body), PFX, "web", &l, &next, on_skip,
+						  &sk, err, sizeof(err)),
+			 0);
+	assert_null(next);
+	assert_int_equal(l.revision, 42);
+	assert_int_equal(l.n, 3);
+	assert_memory_equal(l.e[2].id.addr, ((uint8_t[]){ 198, 18, 0, 13 }), 4);
+	assert_int_equal(l.e[2].weight, 3);
+	assert_int_equal(sk.n, 1); /* 198.18.0.11:80 again */
+	assert_non_null(strstr(sk.why[0], "listed twice"));
+	assert_true(sy_etcd_list_bad(&l, last_key));
+	check_list(&l);
+	sy_etcd_list_free(&l);
+	free(a), free(b), free(bad), free(c), free(a_again), free(last_key);
+}
+
 static void test_range_empty(void **state)
 {
 	const char *body = "{\"header\":{\"revision\":\"3\"}}"; /* no key: no kvs */
@@ -589,6 +649,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_range_ok),        cmocka_unit_test(test_range_empty),
+		cmocka_unit_test(test_range_pages),
 		cmocka_unit_test(test_range_twice),     cmocka_unit_test(test_range_malformed),
 		cmocka_unit_test(test_watch_events),    cmocka_unit_test(test_watch_control),
 		cmocka_unit_test(test_watch_malformed), cmocka_unit_test(test_apply),

@@ -20,6 +20,9 @@
 #     fresh) without restarting it, and a new agent is seen again;
 #   - syctl resolve --registry etcd://...: --json shows etcd's revision, the
 #     list, fresh and a pick; a prefix without '/' at its end exits 2;
+#   - a service of 12,000 keys whose kv/range answer (18 MB) is larger than
+#     one answer may be: syctl resolve lists all of them, in pages, at
+#     etcd's revision;
 #   - from the moment it saw the 4 to its end: 0 failed picks; it ends
 #     cleanly on SIGTERM (the watch thread joined; under ASan no leak);
 #   - etcd with authentication on (user root, tokens expiring after 1 s
@@ -89,6 +92,36 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "prefix must end with '/'" "$W/res.bad" &&
 	sy_pass "syctl resolve --registry etcd://.../other: exit 2 ($(cat "$W/res.bad"))" ||
 	sy_fail "syctl resolve, bad etcd prefix: exit $rc $(cat "$W/res.bad")"
+
+# ---- a service larger than one answer may be: listed in pages ------------------------------
+# 12,000 keys with values padded to ~1 KB (a field the reader ignores) make
+# an 18 MB kv/range answer, over the 16 MiB one answer may hold. The
+# follower (etcd_follow.c) reads 2,000 keys a page, every page at the
+# first page's revision. Before (63ab4bc..9d27988, the follower unpaged):
+# "answer larger than 16 MiB", exit 3, where sy-control's own etcd source
+# of before 63ab4bc paged.
+$PY - "$(etcd_client_port 0)" <<'PYEOF'
+import base64, json, sys, urllib.request
+b = lambda s: base64.b64encode(s.encode()).decode()
+val = b(json.dumps({"weight": 1, "pad": "x" * 1000}))
+for t in range(0, 12000, 100):
+    ops = [{"requestPut": {"key": b("/switchyard/services/big/198.19.%d.%d:80" % (i // 250, i % 250 + 1)),
+                           "value": val}} for i in range(t, t + 100)]
+    urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%s/v3/kv/txn" % sys.argv[1], json.dumps({"success": ops}).encode(),
+        {"Content-Type": "application/json"}), timeout=20).read()
+PYEOF
+big_rev=$(ectl get "${PFX}big/" --prefix --limit 1 -w json | $PY -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+"$BUILD/control/syctl" resolve big --registry "$ETCD" --json >"$W/big.json" 2>"$W/big.err"
+rc=$?
+got=$($PY -c "
+import json; j = json.load(open('$W/big.json')); ids = set(i['id'] for i in j['instances'])
+want = set('198.19.%d.%d:80' % (i // 250, i % 250 + 1) for i in range(12000))
+print(len(j['instances']), ids == want, int(j['revision']) >= $big_rev, j['state'], j['revision'])" 2>&1)
+[ $rc -eq 0 ] && [ "${got% *}" = "12000 True True fresh" ] &&
+	sy_pass "a service of 12,000 keys (an 18 MB answer) listed in pages: all 12,000 instances, revision ${got##* } (etcd had $big_rev after the puts)" ||
+	sy_fail "a service of 12,000 keys: exit $rc, got '$got' (want 12000 True True fresh): $(head -c 300 "$W/big.err")"
+ectl del "${PFX}big/" --prefix >/dev/null
 
 # ---- the resolver ends cleanly, 0 failed picks since it saw the 4 ----------------------------
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
