@@ -5,8 +5,9 @@
 # kind"). That holds while no other code names a kind: this test reads
 # the kinds from the list and fails on any line of control/, resolve/ or
 # include/ outside a kind's own files that names one by its enum
-# (SY_SOURCE_<ID>, SY_SRC_<ID>, SY_REGISTRY_<ID>), its follower's ops
-# (sy_<name>_follow_ops) or its agent (syctl_register_<name>), comments
+# (SY_SOURCE_<ID>, SY_SRC_<ID>, SY_REGISTRY_<ID>, SY_REGISTRY_FOLDER_<ID>),
+# its follower's ops (sy_<name>_follow_ops) or its agent
+# (syctl_register_<name>), comments
 # aside. The resolver's fields of the two first kinds (etcd_endpoints,
 # zk_servers: kept for older callers) are the one allowed exception.
 #
@@ -27,7 +28,7 @@ fi
 for k in "${kinds[@]}"; do
 	id=${k% *}
 	name=${k#* }
-	pattern="SY_(SOURCE|SRC|REGISTRY)_${id}\\b|sy_${name}_follow_ops\\b|syctl_register_${name}\\b"
+	pattern="SY_(SOURCE|SRC|REGISTRY|REGISTRY_FOLDER)_${id}\\b|sy_${name}_follow_ops\\b|syctl_register_${name}\\b"
 	# a kind's own files: its follower and protocol (control/registry/<kind>_*),
 	# its agent (control/cli/syctl_register_<kind>.c); <kind> is the name or
 	# its short form (zk for zookeeper)
