@@ -93,6 +93,14 @@ struct {
 } sy_vip_addrs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SY_XDP_VIP_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct sy_xdp_vip_slot);
+} sy_vip_slots SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, SY_XDP_MAX_SERVICES);
 	__type(key, __u32);
@@ -261,49 +269,82 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
 
 /* ---- Services, backends, conntrack ------------------------------------------------ */
 
-/* The services of the key's destination if it is a VIP address (of a TCP
- * or UDP service), else NULL: the host's own traffic. */
-static __always_inline const struct sy_xdp_vip_addr *vip_address(const struct sy_flow_key *key)
+/* Whether the key's destination is a VIP address (of a TCP or UDP
+ * service; else it is the host's own traffic), and if so its services of
+ * the key's protocol (TCP, else UDP) in *as. Its slot answers (xdp_maps.h,
+ * "The address slots") unless it sends us to sy_vip_addrs. A copy, not a
+ * pointer: one into either map would split the verifier's states for the
+ * rest of the program. */
+__noinline int vip_address(const struct sy_flow_key *key, struct sy_xdp_addr_services *as)
 {
-	struct sy_xdp_addr_key k = { .family = key->family };
+	struct sy_xdp_addr_key k = {};
+	const struct sy_xdp_vip_slot *slot;
+	const struct sy_xdp_vip_addr *va;
+	__u32 i;
+	int tcp;
 
+	if (!key || !as) /* a global function: the verifier asks */
+		return 0;
+	tcp = key->proto == SY_IPPROTO_TCP;
+	i = sy_xdp_vip_slot_of(key->dst, key->family);
+	slot = bpf_map_lookup_elem(&sy_vip_slots, &i);
+	if (slot) {
+		__u32 state = slot->state;
+
+		if (state == SY_XDP_VIP_SLOT_EMPTY)
+			return 0;
+		if (state == SY_XDP_VIP_SLOT_ONE) {
+			if (slot->key.addr[0] != key->dst[0] || slot->key.addr[1] != key->dst[1] ||
+			    slot->key.addr[2] != key->dst[2] || slot->key.addr[3] != key->dst[3] ||
+			    slot->key.family != key->family)
+				return 0; /* the one VIP address of this slot is another */
+			*as = tcp ? slot->v.tcp : slot->v.udp;
+			return 1;
+		}
+	}
+	k.family = key->family;
 	__builtin_memcpy(k.addr, key->dst, sizeof(k.addr));
-	return bpf_map_lookup_elem(&sy_vip_addrs, &k);
+	va = bpf_map_lookup_elem(&sy_vip_addrs, &k);
+	if (!va)
+		return 0;
+	*as = tcp ? va->tcp : va->udp;
+	return 1;
 }
 
 /* The service of a TCP/UDP packet (or of the flow an ICMP error quotes) to
- * a VIP address: as sy_snapshot_match() and, for fragments,
- * sy_snapshot_vip_addr() find it in the region. */
-static __always_inline const struct sy_xdp_service *
-find_service(const struct sy_parsed *p, const struct sy_xdp_vip_addr *a)
+ * a VIP address, as sy_snapshot_match() and, for fragments,
+ * sy_snapshot_vip_addr() find it in the region: whether there is one, and
+ * its record in as->svc (where the address's one service already is). */
+static __always_inline int find_service(const struct sy_parsed *p,
+					struct sy_xdp_addr_services *as)
 {
-	const struct sy_xdp_addr_services *as =
-		p->key.proto == SY_IPPROTO_TCP ? &a->tcp : &a->udp;
 	struct sy_vip_key k = { .family = p->key.family, .proto = p->key.proto,
 				.port = p->key.dport };
 	const struct sy_xdp_service *s;
 
 	if (as->kind == SY_XDP_ADDR_NONE)
-		return NULL;
-	if (as->kind == SY_XDP_ADDR_ONE) {
+		return 0;
+	if (as->kind == SY_XDP_ADDR_ONE)
 		/* the one service is also the address's fragment service */
-		if (!sy_frag_has_ports(p) || as->port == 0 || as->port == p->key.dport)
-			return &as->svc;
-		return NULL;
-	}
+		return !sy_frag_has_ports(p) || as->port == 0 || as->port == p->key.dport;
 	__builtin_memcpy(k.addr, p->key.dst, sizeof(k.addr));
-	/* fragments without their flow's ports go to the address's fragment
-	 * service (no ports to match) */
 	if (!sy_frag_has_ports(p)) {
+		/* fragments without their flow's ports go to the address's
+		 * fragment service (no ports to match) */
 		k.port = 0;
 		k.family |= SY_VIP_ADDR_KEY;
-		return bpf_map_lookup_elem(&sy_vips, &k);
+		s = bpf_map_lookup_elem(&sy_vips, &k);
+	} else {
+		s = bpf_map_lookup_elem(&sy_vips, &k);
+		if (!s && k.port != 0) {
+			k.port = 0;
+			s = bpf_map_lookup_elem(&sy_vips, &k);
+		}
 	}
-	s = bpf_map_lookup_elem(&sy_vips, &k);
-	if (s || k.port == 0)
-		return s;
-	k.port = 0;
-	return bpf_map_lookup_elem(&sy_vips, &k);
+	if (!s)
+		return 0;
+	as->svc = *s;
+	return 1;
 }
 
 /* The backend a ref names, as sy_backends has it: the record in the ref's
@@ -744,11 +785,11 @@ static __noinline struct sy_xdp_backend *quic_backend(struct xdp_md *ctx,
 /* A fragment's service: a later fragment takes its first's ports if
  * sy_frag remembers them; a first fragment of a VIP service is remembered
  * (lb.c fragment_service()). */
-static __always_inline const struct sy_xdp_service *
-fragment_service(struct xdp_md *ctx, struct sy_parsed *p, const struct sy_xdp_vip_addr *va)
+static __always_inline int
+fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_services *as)
 {
 	enum sy_frag_step step = sy_frag_step(p);
-	const struct sy_xdp_service *sp;
+	int found;
 	struct sy_xdp_frag *e;
 	struct sy_frag_key k;
 	__u64 now = ct_now();
@@ -763,8 +804,8 @@ fragment_service(struct xdp_md *ctx, struct sy_parsed *p, const struct sy_xdp_vi
 			sy_frag_follow(p, v);
 		}
 	}
-	sp = sy_class_has_service(p) ? find_service(p, va) : NULL;
-	if (sp && step == SY_FRAG_REMEMBER) {
+	found = sy_class_has_service(p) && find_service(p, as);
+	if (found && step == SY_FRAG_REMEMBER) {
 		struct sy_xdp_frag v = {
 			.sport = p->key.sport,
 			.dport = p->key.dport,
@@ -773,7 +814,7 @@ fragment_service(struct xdp_md *ctx, struct sy_parsed *p, const struct sy_xdp_vi
 
 		bpf_map_update_elem(&sy_frag, &k, &v, BPF_ANY);
 	}
-	return sp;
+	return found;
 }
 
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
@@ -782,9 +823,9 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 				   __u32 frame_len)
 {
 	struct sy_parsed p = {};
-	const struct sy_xdp_vip_addr *va;
-	const struct sy_xdp_service *sp;
-	struct sy_xdp_service svc;
+	struct sy_xdp_addr_services as; /* as.svc: the packet's service */
+	const struct sy_xdp_service *svc = &as.svc;
+	int found;
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
 	struct sy_xdp_cpu_stats *st;
@@ -806,14 +847,13 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (!sy_class_may_be_ours(&p))
 		return SY_V_KERNEL;
 	/* the one lookup for the host's own traffic: not a VIP address */
-	va = vip_address(&p.key);
-	if (!va)
+	if (!vip_address(&p.key, &as))
 		return SY_V_KERNEL;
 	if (p.is_frag)
-		sp = fragment_service(ctx, &p, va);
+		found = fragment_service(ctx, &p, &as);
 	else
-		sp = sy_class_has_service(&p) ? find_service(&p, va) : NULL;
-	if (!sp) {
+		found = sy_class_has_service(&p) && find_service(&p, &as);
+	if (!found) {
 		__u32 reason = SY_C_DROP_NO_SERVICE;
 
 		/* a VIP address (of either protocol) is never the kernel's */
@@ -821,25 +861,24 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		count(reason);
 		return v;
 	}
-	svc = *sp;
-	slot = svc.slot;
+	slot = svc->slot;
 
 	how = sy_class_choice(&p);
 	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
-		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.flags & SY_HASH_FIELDS_MASK);
-		bp = pick(&svc, hash, &ref);
+		hash = sy_class_flow_hash(&p, svc->hash_seed, svc->flags & SY_HASH_FIELDS_MASK);
+		bp = pick(svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
-		hash = sy_class_flow_hash(&p, svc.hash_seed, svc.flags & SY_HASH_FIELDS_MASK);
-		bp = predict(cfg, &svc, &p.key, hash, &other_cpu);
+		hash = sy_class_flow_hash(&p, svc->hash_seed, svc->flags & SY_HASH_FIELDS_MASK);
+		bp = predict(cfg, svc, &p.key, hash, &other_cpu);
 	} else {
 		bp = NULL;
-		if (svc.flags & SY_SERVICE_QUIC)
-			bp = quic_backend(ctx, &svc, &p, &quic_counter);
+		if (svc->flags & SY_SERVICE_QUIC)
+			bp = quic_backend(ctx, svc, &p, &quic_counter);
 		/* the flow hash only if a lookup misses or the rewrite reads it */
 		if (!bp)
-			bp = select_tracked(cfg, &svc, &p, &lazy);
+			bp = select_tracked(cfg, svc, &p, &lazy);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
@@ -851,23 +890,23 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	be = *bp;
 
 	/* the rewrite: the shared core's (switchyard/pkt_encap.h) */
-	if (svc.fwd_mode == SY_FWD_L2DSR) {
+	if (svc->fwd_mode == SY_FWD_L2DSR) {
 		r = sy_l2dsr_write(ctx, &p, be.mac, cfg->port_mac);
 	} else {
 		struct sy_out out = {
 			.port_mac = cfg->port_mac,
 			.next_hop = be.mac,
-			.src = be.family == SY_AF_INET ? &svc.encap_src4 : svc.encap_src6,
+			.src = be.family == SY_AF_INET ? &svc->encap_src4 : svc->encap_src6,
 			.dst = be.addr,
 			.hash = hash,
 			.mtu = cfg->mtu,
-			.gue_port = svc.gue_port,
+			.gue_port = svc->gue_port,
 			.family = be.family,
-			.fwd_mode = svc.fwd_mode,
+			.fwd_mode = svc->fwd_mode,
 		};
 
 		if (how == SY_CHOOSE_TRACKED && sy_encap_uses_hash(&out))
-			out.hash = flow_hash(&lazy, &p.key, &svc);
+			out.hash = flow_hash(&lazy, &p.key, svc);
 		r = sy_encap_write(ctx, &p, &out);
 		if (r.counter == SY_C_DROP_MTU)
 			return too_big(ctx, cfg, &p, &out);

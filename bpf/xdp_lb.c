@@ -26,6 +26,7 @@
 #include "xdp_lb.h"
 #include "xdp_quic_ids.h"
 #include "xdp_vip_addrs.h"
+#include "xdp_vip_slots.h"
 
 #define DEFAULT_GRACE_MS 2000u
 
@@ -60,6 +61,8 @@ struct sy_xdp {
 	struct sy_xdp_quic_entry *quic; /* sy_quic_ids, sorted (sy_xdp_quic_entry_cmp) */
 	size_t n_quic;
 	struct sy_xdp_be_slots *slots; /* sy_be_slots */
+	struct sy_xdp_vip_slot *vip_slot_map; /* [SY_XDP_VIP_SLOTS] sy_vip_slots, mapped */
+	struct sy_xdp_vip_slots *vip_slots;
 	uint64_t *slot_version;   /* [SY_XDP_MAX_SERVICES] service version in sy_tables; 0 = none */
 	char (*slot_name)[SY_NAME_MAX]; /* [SY_XDP_MAX_SERVICES] for counter resets */
 	uint64_t *stats_uid;      /* [SY_XDP_MAX_BACKENDS] backend counted in that slot */
@@ -96,7 +99,7 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *wh
 
 static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 {
-	static struct bpf_map *m[10];
+	static struct bpf_map *m[11];
 
 	m[0] = s->maps.sy_vips;
 	m[1] = s->maps.sy_tables;
@@ -108,7 +111,8 @@ static struct bpf_map *const *all_maps(struct sy_xdp_lb *s, size_t *n)
 	m[7] = s->maps.sy_be_slots;
 	m[8] = s->maps.sy_frag;
 	m[9] = s->maps.sy_quic_ids;
-	*n = 10;
+	m[10] = s->maps.sy_vip_slots;
+	*n = 11;
 	return m;
 }
 
@@ -517,6 +521,19 @@ int sy_xdp_open(struct sy_xdp **out, const struct sy_xdp_opts *o, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	x->vip_slot_map = mmap(NULL, sizeof(*x->vip_slot_map) * SY_XDP_VIP_SLOTS,
+			       PROT_READ | PROT_WRITE, MAP_SHARED,
+			       bpf_map__fd(x->skel->maps.sy_vip_slots), 0);
+	if (x->vip_slot_map == MAP_FAILED) {
+		x->vip_slot_map = NULL;
+		fail(err, errlen, errno, "%s", "cannot map the address slots (sy_vip_slots)");
+		goto out;
+	}
+	x->vip_slots = sy_xdp_vip_slots_new(x->vip_slot_map, x->grace_ms, x->adopted, now_ms());
+	if (!x->vip_slots) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	x->stats_len = sizeof(*x->stats) * (size_t)x->ncpus;
 	x->stats = mmap(NULL, x->stats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(x->skel->maps.sy_stats), 0);
@@ -845,6 +862,9 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 		if (have && !memcmp(&have->v, &wa[i].v, sizeof(wa[i].v)))
 			continue;
 		if (bpf_map_update_elem(afd, &wa[i].key, &wa[i].v, BPF_ANY)) {
+			/* the map now holds some of wa: the slots must not
+			 * answer for it with older records */
+			sy_xdp_vip_slots_ask_all(x->vip_slots, now_ms());
 			free(wa);
 			return fail(err, errlen, errno, "%s", "cannot write sy_vip_addrs");
 		}
@@ -855,6 +875,12 @@ static int sync_addrs(struct sy_xdp *x, const struct sy_xdp_vip_entry *wv, size_
 	free(x->addrs);
 	x->addrs = wa;
 	x->n_addrs = nwa;
+	/* the slots follow the hash map, before step 4 deletes VIP entries
+	 * that an old record of a slot could send a packet to */
+	if (sy_xdp_vip_slots_sync(x->vip_slots, wa, nwa, now_ms())) {
+		snprintf(err, errlen, "out of memory (the address slots ask sy_vip_addrs)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -1192,6 +1218,7 @@ void sy_xdp_tick(struct sy_xdp *x)
 	uint64_t now = now_ms();
 	size_t k = 0;
 
+	sy_xdp_vip_slots_tick(x->vip_slots, now);
 	for (size_t i = 0; i < x->n_bes; i++) {
 		struct mirror_backend *b = &x->bes[i];
 
@@ -1334,6 +1361,9 @@ void sy_xdp_close(struct sy_xdp *x, bool keep)
 		munmap(x->ct, x->ct_len);
 	free(x->old_ct_fd);
 	sy_xdp_be_slots_free(x->slots);
+	sy_xdp_vip_slots_free(x->vip_slots);
+	if (x->vip_slot_map)
+		munmap(x->vip_slot_map, sizeof(*x->vip_slot_map) * SY_XDP_VIP_SLOTS);
 	sy_xdp_lb__destroy(x->skel);
 	free(x->vips);
 	free(x->addrs);

@@ -23,6 +23,11 @@
  *                packet looks them up in sy_vips. Derived from sy_vips by
  *                bpf/xdp_lb.c and written between its upserts and its
  *                deletions (see sy_xdp_sync()).
+ *   sy_vip_slots ARRAY[SY_XDP_VIP_SLOTS] struct sy_xdp_vip_slot,
+ *                BPF_F_MMAPABLE: sy_vip_addrs again, direct-mapped by a hash
+ *                of the address, so that the first lookup of every packet
+ *                is an inlined array index (see "The address slots" below;
+ *                bpf/xdp_vip_slots.c writes it after sy_vip_addrs). Pinned.
  *   sy_tables    ARRAY_OF_MAPS, index = service slot -> inner ARRAY of
  *                uint64_t[table_size]: the Maglev table, each entry a
  *                backend ref (sy_xdp_ref(): its slot and uid; 0 = no
@@ -167,6 +172,48 @@ struct sy_xdp_addr_services {
 struct sy_xdp_vip_addr {
 	struct sy_xdp_addr_services tcp, udp;
 };
+
+/* ---- The address slots (sy_vip_slots) -------------------------------------
+ * A direct-mapped copy of sy_vip_addrs that the program reads with one
+ * inlined array index instead of a hash-map call (jhash of the key, bucket
+ * walk: ~30 ns of an established packet's path here): slot
+ * sy_xdp_vip_slot_of(address) holds the one VIP address that maps there
+ * with its record, says that no VIP address maps there (the host's own
+ * traffic is answered without any lookup), or sends the packet to
+ * sy_vip_addrs (two addresses collide; a slot in transition; a map nobody
+ * has written yet, since zero is ASK).
+ *
+ * A slot's key and record are written only while nothing reads them: a
+ * slot that holds an address is first set to ASK or EMPTY (a 4-byte store,
+ * in the same sync that changes sy_vip_addrs, after it), and rewritten
+ * only after the grace period (bpf/xdp_vip_slots.c). A slot is 128 bytes
+ * and a TCP packet reads only its first line (state, key, TCP half). */
+#define SY_XDP_VIP_SLOTS 8192u   /* 2 x SY_XDP_MAX_SERVICES: few collisions */
+#define SY_XDP_VIP_SLOT_ASK 0u   /* look the address up in sy_vip_addrs */
+#define SY_XDP_VIP_SLOT_EMPTY 1u /* no VIP address maps to this slot */
+#define SY_XDP_VIP_SLOT_ONE 2u   /* key's record is v */
+
+struct sy_xdp_vip_slot {
+	uint32_t state;              /* SY_XDP_VIP_SLOT_* */
+	struct sy_xdp_addr_key key;  /* SY_XDP_VIP_SLOT_ONE: the address */
+	struct sy_xdp_vip_addr v;    /* SY_XDP_VIP_SLOT_ONE: its record */
+	uint8_t pad[24];             /* 0 */
+};
+
+_Static_assert(sizeof(struct sy_xdp_vip_slot) == 128, "two cache lines a slot");
+_Static_assert(__builtin_offsetof(struct sy_xdp_vip_slot, v.udp) == 64, "a TCP packet reads one line");
+_Static_assert((SY_XDP_VIP_SLOTS & (SY_XDP_VIP_SLOTS - 1)) == 0, "slots: a power of two");
+
+/* The slot of an address (key->addr, key->family): a multiply-add of its
+ * words, top bits. The program and bpf/xdp_vip_slots.c both use it. */
+static inline uint32_t sy_xdp_vip_slot_of(const uint32_t addr[4], uint8_t family)
+{
+	uint64_t h = (uint64_t)addr[0] * 0x9e3779b97f4a7c15ull + (uint64_t)addr[1] * 0xc2b2ae3d27d4eb4full +
+		     (uint64_t)addr[2] * 0x165667b19e3779f9ull + (uint64_t)addr[3] * 0xd6e8feb86659fd93ull +
+		     (uint64_t)family * 0xff51afd7ed558ccdull;
+
+	return (uint32_t)(h >> 51) & (SY_XDP_VIP_SLOTS - 1); /* 13 bits */
+}
 
 #define SY_XDP_BACKEND_DRAINING 0x1u /* weight 0: keeps flows, takes no new ones */
 #define SY_XDP_BACKEND_GONE 0x2u     /* sy_backends: left its service, tracked flows

@@ -35,6 +35,8 @@
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 
+#include <bpf/bpf.h>
+
 #include <switchyard/counters.h>
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/region_writer.h>
@@ -261,8 +263,49 @@ static void run_probe(const struct probe *p, char *got, size_t n)
 	}
 }
 
+#define GRACE_MS 30u /* the address slots' grace period in this test */
+
+/* The key of an address of the test ranges. */
+static struct sy_xdp_addr_key addr_key(const char *addr)
+{
+	struct sy_xdp_addr_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = strchr(addr, ':') ? SY_AF_INET6 : SY_AF_INET;
+	assert_int_equal(inet_pton(k.family == SY_AF_INET ? AF_INET : AF_INET6, addr, k.addr), 1);
+	return k;
+}
+
+/* The address slot of addr as the program reads it. */
+static struct sy_xdp_vip_slot slot_of(const char *addr)
+{
+	struct sy_xdp_addr_key k = addr_key(addr);
+	uint32_t i = sy_xdp_vip_slot_of(k.addr, k.family);
+	int fd = sy_xdp_test_map_fd(env.prog_fd, "sy_vip_slots");
+	struct sy_xdp_vip_slot v;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &i, &v), 0);
+	close(fd);
+	return v;
+}
+
+/* Whether sy_vip_addrs has a record of addr. */
+static bool is_vip_address(const char *addr)
+{
+	struct sy_xdp_addr_key k = addr_key(addr);
+	int fd = sy_xdp_test_map_fd(env.prog_fd, "sy_vip_addrs");
+	struct sy_xdp_vip_addr v;
+	bool found;
+
+	assert_true(fd >= 0);
+	found = bpf_map_lookup_elem(fd, &k, &v) == 0;
+	close(fd);
+	return found;
+}
+
 /* Run every probe; want[i] is what probe i must get. */
-static void expect(const char *stage_name, const char *const want[N_PROBES])
+static void run_probes(const char *stage_name, const char *when, const char *const want[N_PROBES])
 {
 	int bad = 0;
 
@@ -271,12 +314,36 @@ static void expect(const char *stage_name, const char *const want[N_PROBES])
 
 		run_probe(&probes[i], got, sizeof(got));
 		if (strcmp(got, want[i])) {
-			print_message("%s: %s: got \"%s\", want \"%s\"\n", stage_name, probes[i].name,
-				      got, want[i]);
+			print_message("%s (%s): %s: got \"%s\", want \"%s\"\n", stage_name, when,
+				      probes[i].name, got, want[i]);
 			bad++;
 		}
 	}
 	assert_int_equal(bad, 0);
+}
+
+/* The probes right after the sync, while the slots of changed addresses
+ * wait out their grace period and send packets to sy_vip_addrs (an old
+ * record left in a slot would answer here), and again once the slots
+ * hold the new records: each VIP address's slot then holds it, and the
+ * others' say that no VIP address maps there. */
+static void expect(const char *stage_name, const char *const want[N_PROBES])
+{
+	run_probes(stage_name, "right after the sync", want);
+	usleep((GRACE_MS + 10) * 1000);
+	sy_xdp_tick(env.x);
+	for (size_t i = 0; i < N_PROBES; i++) {
+		struct sy_xdp_vip_slot v = slot_of(probes[i].dst);
+		struct sy_xdp_addr_key k = addr_key(probes[i].dst);
+
+		if (is_vip_address(probes[i].dst)) {
+			assert_int_equal(v.state, SY_XDP_VIP_SLOT_ONE);
+			assert_memory_equal(&v.key, &k, sizeof(k));
+		} else {
+			assert_int_equal(v.state, SY_XDP_VIP_SLOT_EMPTY);
+		}
+	}
+	run_probes(stage_name, "from the address slots", want);
 }
 
 #define SVC_HTTP "service http tcp 198.18.210.1 80 ipip m=251 src4=198.18.0.1\n" \
@@ -339,11 +406,83 @@ static void verdicts_as_services_change(void **state)
 		"-> 198.18.21.9", "kernel" });
 }
 
+/* Two VIP addresses in one slot: the slot sends their packets to
+ * sy_vip_addrs, and each still reaches its own service; once one leaves,
+ * the slot holds the other. */
+static void colliding_addresses(void **state)
+{
+	static uint32_t first[SY_XDP_VIP_SLOTS]; /* slot -> 1 + the first address there */
+	char a[2][32], text[1024];
+	int found = 0;
+
+	(void)state;
+	/* two addresses of 198.18.0.0/15 that share a slot (consecutive
+	 * addresses spread evenly: among 8,193 two must) */
+	memset(first, 0, sizeof(first));
+	for (uint32_t i = 0; i <= SY_XDP_VIP_SLOTS && !found; i++) {
+		char addr[32];
+		struct sy_xdp_addr_key k;
+		uint32_t slot;
+
+		snprintf(addr, sizeof(addr), "198.%u.%u.%u", 18 + (i >> 16), (i >> 8) & 255, i & 255);
+		k = addr_key(addr);
+		slot = sy_xdp_vip_slot_of(k.addr, k.family);
+		if (first[slot]) {
+			uint32_t j = first[slot] - 1;
+
+			snprintf(a[0], sizeof(a[0]), "198.%u.%u.%u", 18 + (j >> 16), (j >> 8) & 255,
+				 j & 255);
+			snprintf(a[1], sizeof(a[1]), "%s", addr);
+			found = 2;
+		}
+		first[slot] = i + 1;
+	}
+	assert_int_equal(found, 2);
+	snprintf(text, sizeof(text),
+		 "service one tcp %s 80 ipip m=251 src4=198.18.0.1\n"
+		 "backend one 198.18.22.1 80 02:00:00:00:22:01\n"
+		 "service two tcp %s 80 ipip m=251 src4=198.18.0.1\n"
+		 "backend two 198.18.22.2 80 02:00:00:00:22:02\n",
+		 a[0], a[1]);
+	stage(text);
+	usleep((GRACE_MS + 10) * 1000);
+	sy_xdp_tick(env.x);
+	assert_int_equal(slot_of(a[0]).state, SY_XDP_VIP_SLOT_ASK);
+	for (int i = 0; i < 2; i++) {
+		struct probe p = { "tcp :80", a[i], SY_IPPROTO_TCP, 80, PLAIN };
+		char got[64];
+
+		run_probe(&p, got, sizeof(got));
+		assert_string_equal(got, i ? "-> 198.18.22.2" : "-> 198.18.22.1");
+	}
+	/* the first leaves: the slot holds the second, after the grace */
+	snprintf(text, sizeof(text),
+		 "service two tcp %s 80 ipip m=251 src4=198.18.0.1\n"
+		 "backend two 198.18.22.2 80 02:00:00:00:22:02\n", a[1]);
+	stage(text);
+	usleep((GRACE_MS + 10) * 1000);
+	sy_xdp_tick(env.x);
+	{
+		struct sy_xdp_vip_slot v = slot_of(a[1]);
+		struct sy_xdp_addr_key k = addr_key(a[1]);
+		struct probe p0 = { "tcp :80", a[0], SY_IPPROTO_TCP, 80, PLAIN };
+		struct probe p1 = { "tcp :80", a[1], SY_IPPROTO_TCP, 80, PLAIN };
+		char got[64];
+
+		assert_int_equal(v.state, SY_XDP_VIP_SLOT_ONE);
+		assert_memory_equal(&v.key, &k, sizeof(k));
+		run_probe(&p1, got, sizeof(got));
+		assert_string_equal(got, "-> 198.18.22.2");
+		run_probe(&p0, got, sizeof(got));
+		assert_string_equal(got, "kernel");
+	}
+}
+
 static int setup(void **state)
 {
 	static const struct sy_region_limits lim = { .max_lcores = 2, .max_services = 16,
 						     .max_backends = 64, .heap_size = 16u << 20 };
-	struct sy_xdp_opts o = { .ct_flows = 4096 };
+	struct sy_xdp_opts o = { .ct_flows = 4096, .grace_ms = GRACE_MS };
 	struct sy_xdp_config cfg = { .port_mac = SY_TEST_PORT_MAC, .mtu = 1500 };
 	char err[256] = "";
 
@@ -383,6 +522,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(records_from_vip_index),
 		cmocka_unit_test_setup_teardown(verdicts_as_services_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(colliding_addresses, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
