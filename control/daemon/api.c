@@ -93,7 +93,7 @@ static json_t *dataplane_json(struct sy_daemon *d)
 	if (d->xdp) {
 		json_object_set_new(j, "iface", json_string(d->xdp_iface));
 		/* the program's maps lag the tables (xdp.c: a failed sync, retried) */
-		json_object_set_new(j, "maps_behind", json_boolean(d->xdp_behind));
+		json_object_set_new(j, "maps_behind", json_boolean(sy_daemon_xdp_behind(d)));
 		json_object_set_new(j, "failed_syncs", json_integer(d->xdp_failed_syncs));
 	}
 	return j;

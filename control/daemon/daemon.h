@@ -143,11 +143,11 @@ struct sy_daemon {
 	struct sy_reader xdp_reader;      /* claims the stats block below */
 	struct sy_lcore_stats *xdp_stats; /* region block holding XDP counters */
 	uint64_t xdp_tick_ms;
-	/* the XDP maps behind the region: the last sync failed; tried again
-	 * at xdp_retry_ms (sy_daemon_xdp_refresh), after a back-off that
-	 * doubles while it keeps failing */
-	bool xdp_behind;
-	uint32_t xdp_retry_backoff_ms, xdp_failed_syncs;
+	/* syncs of the XDP maps failed in a row (0 after one takes); while
+	 * any did, the maps are behind the region (sy_daemon_xdp_behind) and
+	 * are tried again at xdp_retry_ms (sy_daemon_xdp_refresh), after a
+	 * back-off that doubles while they keep failing (xdp.c) */
+	uint32_t xdp_failed_syncs;
 	uint64_t xdp_retry_ms;
 	char run_as[64];                  /* --user: drop to this user */
 	/* announcing the VIPs (bgp.c); the operator's drain of the host, kept
@@ -156,6 +156,12 @@ struct sy_daemon {
 	bool drained;
 	int64_t drained_since;
 };
+
+/* The XDP program's maps lag the published tables: their last sync failed. */
+static inline bool sy_daemon_xdp_behind(const struct sy_daemon *d)
+{
+	return d->xdp_failed_syncs > 0;
+}
 
 extern const double sy_latency_bounds_ms[SY_LATENCY_BUCKETS];
 void sy_ms_histogram_add(struct sy_ms_histogram *h, double ms);

@@ -502,7 +502,7 @@ static void dataplane(struct buf *b, const struct sy_daemon *d)
 	family_value(b, "switchyard_xdp_maps_behind", "gauge",
 		     "1 while the XDP program's maps lag the published tables: their last sync failed, "
 		     "tried again with a back-off (always 0 on the DPDK path)",
-		     d->xdp && d->xdp_behind);
+		     d->xdp && sy_daemon_xdp_behind(d));
 	family_value(b, "switchyard_region_file_ok", "gauge",
 		     "1 while the region's path names the file sy-control writes (0: removed and not re-created, or replaced)",
 		     d->region_file_state == SY_REGION_FILE_SAME);

@@ -190,11 +190,19 @@ fail:
  * serve the old tables until the next commit, which a stable backend set
  * may never make. */
 #define SYNC_RETRY_FIRST_MS 250
-#define SYNC_RETRY_MAX_MS 8000
+#define SYNC_RETRY_MAX_MS 8000 /* SYNC_RETRY_FIRST_MS << 5 */
+
+/* The wait before the next try after n (>= 1) failed syncs in a row:
+ * 250 ms, doubled per further failure up to 8 s. */
+static uint32_t sync_retry_backoff_ms(uint32_t n)
+{
+	return SYNC_RETRY_FIRST_MS << (n - 1 < 5 ? n - 1 : 5);
+}
 
 void sy_daemon_xdp_sync(struct sy_daemon *d)
 {
 	char err[256];
+	uint32_t backoff_ms;
 
 	if (!d->xdp || !sy_writer_snapshot(d->writer))
 		return;
@@ -203,24 +211,18 @@ void sy_daemon_xdp_sync(struct sy_daemon *d)
 		d->publish_errors++;
 		d->xdp_failed_syncs++;
 		snprintf(d->last_error, sizeof(d->last_error), "xdp: %.240s", err);
-		d->xdp_retry_backoff_ms = !d->xdp_behind ? SYNC_RETRY_FIRST_MS
-					  : d->xdp_retry_backoff_ms >= SYNC_RETRY_MAX_MS / 2
-					  ? SYNC_RETRY_MAX_MS
-					  : d->xdp_retry_backoff_ms * 2;
-		d->xdp_retry_ms = sy_now_ms() + d->xdp_retry_backoff_ms;
+		backoff_ms = sync_retry_backoff_ms(d->xdp_failed_syncs);
+		d->xdp_retry_ms = sy_now_ms() + backoff_ms;
 		/* logged on the first failure, then when the back-off is at its
 		 * longest: at most one line per SYNC_RETRY_MAX_MS */
-		if (!d->xdp_behind || d->xdp_retry_backoff_ms == SYNC_RETRY_MAX_MS)
+		if (d->xdp_failed_syncs == 1 || backoff_ms == SYNC_RETRY_MAX_MS)
 			sy_logf("error", "\"XDP maps not updated; tried again in %u ms\" error=\"%s\" "
-				"failed=%u", d->xdp_retry_backoff_ms, err, d->xdp_failed_syncs);
-		d->xdp_behind = true;
+				"failed=%u", backoff_ms, err, d->xdp_failed_syncs);
 		return;
 	}
-	if (d->xdp_behind)
+	if (sy_daemon_xdp_behind(d))
 		sy_logf("info", "\"XDP maps updated after %u failed attempts\"", d->xdp_failed_syncs);
-	d->xdp_behind = false;
 	d->xdp_failed_syncs = 0;
-	d->xdp_retry_backoff_ms = 0;
 }
 
 void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export)
@@ -229,7 +231,7 @@ void sy_daemon_xdp_refresh(struct sy_daemon *d, bool export)
 
 	if (!d->xdp)
 		return;
-	if (d->xdp_behind && t >= d->xdp_retry_ms)
+	if (sy_daemon_xdp_behind(d) && t >= d->xdp_retry_ms)
 		sy_daemon_xdp_sync(d);
 	if (t - d->xdp_tick_ms >= TICK_EVERY_MS) {
 		d->xdp_tick_ms = t;

@@ -84,6 +84,7 @@ struct fsvc {
 	char *name;
 	void *svc;                 /* the sink's */
 	char range[600];           /* its keys: prefix + name + "/" ("" if too long) */
+	struct sy_etcd_range rq;   /* range's kv/range requests (built at the first) */
 	/* the list as of list.revision: the thread's own copy, changed by
 	 * events, with its keys that are no backend (etcd_answers.h) */
 	struct sy_etcd_list list;
@@ -589,9 +590,11 @@ static void start_request(struct sy_follower *f, struct fsvc *v)
 	v->headers = request_headers(tok);
 	explicit_bzero(tok, sizeof(tok));
 	free(v->post);
-	v->post = v->phase == PH_RANGE
-			  ? sy_etcd_range_request(v->range, v->page_key, v->paging.revision, RANGE_PAGE)
-			  : sy_etcd_watch_request(v->range, v->list.revision + 1);
+	v->post = NULL;
+	if (v->phase == PH_WATCH)
+		v->post = sy_etcd_watch_request(v->range, v->list.revision + 1);
+	else if (v->rq.key || !sy_etcd_range_init(&v->rq, v->range))
+		v->post = sy_etcd_range_request(&v->rq, v->page_key, v->paging.revision, RANGE_PAGE);
 	snprintf(v->url, sizeof(v->url), "%s/v3/%s", c->eps[v->ep],
 		 v->phase == PH_RANGE ? "kv/range" : "watch");
 	if (!v->headers || !v->post || (!v->easy && !(v->easy = curl_easy_init()))) {
@@ -754,6 +757,7 @@ static void free_svc(struct sy_follower *f, struct fsvc *v)
 	free(v->body.p);
 	sy_etcd_list_free(&v->list);
 	paging_reset(v);
+	sy_etcd_range_free(&v->rq);
 	free(v->name);
 	free(v);
 }
@@ -774,6 +778,7 @@ static void set_range(struct sy_follower *f, struct fsvc *v)
 
 	if (n < 0 || (size_t)n >= sizeof(v->range))
 		v->range[0] = 0;
+	sy_etcd_range_free(&v->rq); /* built again from the new range */
 }
 
 /* v is read anew, from its first endpoint after a reconfiguration. */
@@ -1058,13 +1063,15 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 {
 	uint64_t deadline = mono_ms() + timeout_ms;
 	char errbuf[CURL_ERROR_SIZE], url[600], range[600], *post = NULL, *page = NULL, tok[512];
+	struct sy_etcd_range rq = { 0 };
 	struct skips sk = { 0 };
 	struct sy_etcd_list got_list = { 0 };
 	struct sy_http_body b = { 0 };
 	struct curl_slist *headers = NULL;
 	struct conf c;
 	CURL *h = NULL;
-	unsigned ok_ep = 0;
+	unsigned i = 0, ok_ep = 0;
+	bool new_ep = true; /* endpoint i not asked yet: log in first */
 	int rc = -1, got;
 
 	memset(l, 0, sizeof(*l));
@@ -1083,57 +1090,63 @@ static int etcd_read_once(struct sy_follower *f, const char *service, uint32_t t
 		snprintf(err, errlen, "no etcd endpoint");
 		goto out;
 	}
-	if (!(h = curl_easy_init()))
+	if (sy_etcd_range_init(&rq, range) || !(h = curl_easy_init()))
 		goto out;
-	for (unsigned i = 0; i < c.n_eps && rc; i++) {
+	/* each request (a log-in, a page of the list) within what is left of
+	 * timeout_ms; the list in pages from one member, all at its first
+	 * page's revision */
+	while (i < c.n_eps) {
 		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
+		char *next = NULL;
 
-		if (!left) {
-			if (i == 0)
+		if (!left) { /* before a member is asked, the last one's failure says more */
+			if (i == 0 || !new_ep)
 				snprintf(err, errlen, "fetch_timeout_ms passed");
+			rc = -1;
 			break;
 		}
-		if (get_token(f, &c, i, (uint32_t)left, tok, sizeof(tok), err, errlen))
-			continue; /* the next member */
-		curl_slist_free_all(headers);
-		headers = request_headers(tok);
-		explicit_bzero(tok, sizeof(tok));
-		if (!headers) {
-			snprintf(err, errlen, "out of memory");
-			break;
-		}
-		snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
-		/* the list in pages from this member, all at its first page's
-		 * revision */
-		sy_etcd_list_free(&got_list);
-		sk.n = 0;
-		do {
-			char *next = NULL;
-
-			now = mono_ms();
-			left = deadline > now ? deadline - now : 0;
-			free(post);
-			post = sy_etcd_range_request(range, page, got_list.revision, RANGE_PAGE);
-			if (!left || !post) {
-				snprintf(err, errlen, "%s", !post ? "out of memory" : "fetch_timeout_ms passed");
-				rc = -1;
+		if (new_ep) {
+			if (get_token(f, &c, i, (uint32_t)left, tok, sizeof(tok), err, errlen)) {
+				i++;
+				continue; /* the next member */
+			}
+			curl_slist_free_all(headers);
+			headers = request_headers(tok);
+			explicit_bzero(tok, sizeof(tok));
+			if (!headers) {
+				snprintf(err, errlen, "out of memory");
 				break;
 			}
+			snprintf(url, sizeof(url), "%s/v3/kv/range", c.eps[i]);
+			sy_etcd_list_free(&got_list);
+			sk.n = 0;
+			new_ep = false;
+			continue; /* the log-in took time */
+		}
+		free(post);
+		if (!(post = sy_etcd_range_request(&rq, page, got_list.revision, RANGE_PAGE))) {
+			snprintf(err, errlen, "out of memory");
+			rc = -1;
+		} else {
 			setup_post(h, &c, headers, url, post, errbuf, (uint32_t)left, (uint32_t)left);
 			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sy_http_body_write);
 			curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 			sy_http_body_reset(&b);
 			rc = range_result(h, curl_easy_perform(h), &b, errbuf, url, c.prefix, service,
 					  &got_list, &next, &sk, err, errlen);
-			free(page);
-			page = next;
-		} while (!rc && page);
+		}
 		free(page);
-		page = NULL;
-		if (!rc)
-			ok_ep = i;
-		else
+		page = next;
+		if (rc) { /* the next member, from its first page */
+			free(page);
+			page = NULL;
 			drop_token(f, &c, err);
+			i++;
+			new_ep = true;
+		} else if (!page) { /* the whole list */
+			ok_ep = i;
+			break;
+		}
 	}
 	if (!rc) { /* the entries are the caller's */
 		l->revision = got_list.revision;
@@ -1151,7 +1164,9 @@ out:
 	f->once.ep = ok_ep;
 	pthread_mutex_unlock(&f->mu);
 	free(post);
+	free(page);
 	free(b.p);
+	sy_etcd_range_free(&rq);
 	sy_etcd_list_free(&got_list); /* a failed read's pages */
 	curl_slist_free_all(headers);
 	if (h)

@@ -43,23 +43,31 @@ static void u64_text(uint64_t v, char *buf, size_t len)
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-char *sy_etcd_range_request(const char *prefix, const char *page_key, uint64_t revision,
-			    uint32_t limit)
+int sy_etcd_range_init(struct sy_etcd_range *r, const char *prefix)
 {
-	char *key, *end, revs[24];
+	return prefix_range(prefix, &r->key, &r->end);
+}
+
+void sy_etcd_range_free(struct sy_etcd_range *r)
+{
+	free(r->key);
+	free(r->end);
+	r->key = r->end = NULL;
+}
+
+char *sy_etcd_range_request(const struct sy_etcd_range *r, const char *page_key,
+			    uint64_t revision, uint32_t limit)
+{
+	char revs[24];
 	json_t *j;
 
-	if (prefix_range(prefix, &key, &end))
-		return NULL;
-	j = json_pack("{s:s, s:s}", "key", page_key ? page_key : key, "range_end", end);
+	j = json_pack("{s:s, s:s}", "key", page_key ? page_key : r->key, "range_end", r->end);
 	if (j && limit)
 		json_object_set_new(j, "limit", json_integer(limit));
 	if (j && revision) {
 		u64_text(revision, revs, sizeof(revs));
 		json_object_set_new(j, "revision", json_string(revs));
 	}
-	free(key);
-	free(end);
 	return dump(j);
 }
 

@@ -22,13 +22,22 @@
 
 #include <jansson.h>
 
-/* The body of POST /v3/kv/range for every key under prefix. page_key: the
- * first key of this page (base64, from sy_etcd_range_next_page), or NULL
- * for the first page; revision: 0 for the newest, else every page at the
- * first page's revision; limit: keys per page, 0 for no limit. A malloc'd
+/* Every key under a prefix: what its kv/range requests have in common
+ * (the range's first key and end, base64), built once for all their
+ * pages. */
+struct sy_etcd_range {
+	char *key, *end;
+};
+/* 0, or -1 when out of memory (r then holds nothing). */
+int sy_etcd_range_init(struct sy_etcd_range *r, const char *prefix);
+void sy_etcd_range_free(struct sy_etcd_range *r);
+/* The body of POST /v3/kv/range for every key of r. page_key: the first
+ * key of this page (base64, from sy_etcd_range_next_page), or NULL for the
+ * first page; revision: 0 for the newest, else every page at the first
+ * page's revision; limit: keys per page, 0 for no limit. A malloc'd
  * string, NULL when out of memory. */
-char *sy_etcd_range_request(const char *prefix, const char *page_key, uint64_t revision,
-			    uint32_t limit);
+char *sy_etcd_range_request(const struct sy_etcd_range *r, const char *page_key,
+			    uint64_t revision, uint32_t limit);
 /* The body of POST /v3/watch for every key under prefix, from revision
  * `from` on. Malloc'd, NULL when out of memory. */
 char *sy_etcd_watch_request(const char *prefix, uint64_t from);

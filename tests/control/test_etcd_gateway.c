@@ -38,12 +38,15 @@ static char *b64_field(const json_t *j, const char *name)
 
 static void test_range_request(void **state)
 {
+	struct sy_etcd_range r;
 	char *body, *k, *e;
 	json_t *j;
 
 	(void)state;
 	/* first page, newest revision, no limit: the prefix's range only */
-	body = sy_etcd_range_request("/sy/web/", NULL, 0, 0);
+	assert_int_equal(sy_etcd_range_init(&r, "/sy/web/"), 0);
+	body = sy_etcd_range_request(&r, NULL, 0, 0);
+	sy_etcd_range_free(&r);
 	j = parse(body);
 	k = b64_field(j, "key");
 	e = b64_field(j, "range_end");
@@ -54,7 +57,9 @@ static void test_range_request(void **state)
 	free(k), free(e), free(body), json_decref(j);
 
 	/* a later page: its key, the first page's revision (a string), a limit */
-	body = sy_etcd_range_request("/sy/", "L3N5L3gA", 18446744073709551615ull, 500);
+	assert_int_equal(sy_etcd_range_init(&r, "/sy/"), 0);
+	body = sy_etcd_range_request(&r, "L3N5L3gA", 18446744073709551615ull, 500);
+	sy_etcd_range_free(&r);
 	j = parse(body);
 	assert_string_equal(json_string_value(json_object_get(j, "key")), "L3N5L3gA");
 	assert_string_equal(json_string_value(json_object_get(j, "revision")),

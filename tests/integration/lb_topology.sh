@@ -244,6 +244,21 @@ topo_stop_agents() {
 # number of backends of `web` in state up
 topo_up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
 
+# topo_wait_published SVC N [SECONDS]: until the table sy-control has
+# published for SVC lists N backends (default 10 s; fails after). `syctl
+# backends` shows a registration or a departure at once, the published
+# table (what the dataplane forwards by; the XDP maps are written in the
+# same step) only once the publisher has run: a connection opened in
+# between takes the older table, and keeps its backend (tracked). Reads
+# WORK when called (fleet_topology.sh: WORK=HOST_WORK topo_wait_published).
+topo_wait_published() {
+	local end=$((SECONDS + ${3:-10}))
+	until [ "$(sy_ctl --json table "$1" 2>/dev/null | grep -c '"address"')" -eq "$2" ]; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
 # N GETs to the VIP from client ports FIRST.. (same ports = same flows);
 # prints "SPORT NAME" lines, NAME "-" when a request failed
 topo_probe() {

@@ -73,6 +73,10 @@ topo_register 3
 t0=$SECONDS
 sy_wait 15 bash -c "ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -q 198.18.0.13" ||
 	sy_fail "be3 registration not seen"
+# the backends list shows a registration or a departure at once, the
+# published table (what the dataplane forwards by) once the publisher has
+# run: the probes that say which backend answered wait for it
+topo_wait_published web 3 || sy_fail "be3 is not in the published table: $(sy_ctl table web)"
 sleep 0.3
 n3=$(topo_probe 40101 60 | grep -c ' be3$')
 [ "$n3" -gt 0 ] && sy_pass "after be3 registers, new connections reach it ($n3 of 60)" ||
@@ -97,6 +101,7 @@ else
 fi
 sy_rel control_e2e_backend_death "be2's agent killed -9 (no deregistration), $MODE" "${#keep[@]} downloads to be1/be3" \
 	"$(! has_backend 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ] && echo PASS || echo FAIL)" "removed after ${ms} ms (TTL ${TTL} s, limit $((TTL * 1000 + 1000)) ms)"
+topo_wait_published web 2 || sy_fail "be2 is still in the published table: $(sy_ctl table web)"
 sleep 0.2
 n2=$(topo_probe 42001 60 | grep -c ' be2$')
 [ "$n2" -eq 0 ] && sy_pass "new connections avoid be2" || sy_fail "$n2 new connections reached be2"
@@ -108,6 +113,7 @@ fi
 topo_register 2 # back for the next steps
 sy_wait 15 bash -c "[ \$(ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -c '\"state\": \"up\"') -eq 3 ]" ||
 	sy_fail "be2 did not come back"
+topo_wait_published web 3 || sy_fail "be2 is not back in the published table: $(sy_ctl table web)"
 
 # ---- 3. drain ------------------------------------------------------------------
 sy_log "3. drain"

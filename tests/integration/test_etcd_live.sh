@@ -47,6 +47,9 @@ sy_log "1. registrations through etcd"
 for i in $(seq $NB); do topo_register $i; done
 sy_wait 20 bash -c "[ \$(ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -c '\"state\": \"up\"') -eq 3 ]" ||
 	sy_fail "the 3 backends did not come up: $(sy_ctl status | grep etcd)"
+# up in the backends list at once, in the published table (what the
+# dataplane forwards by) once the publisher has run
+topo_wait_published web 3 || sy_fail "the published table lacks backends: $(sy_ctl table web)"
 sy_wait 10 bash -c "ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock status | grep -q 'state *ok'"
 sleep 0.3
 topo_probe 40001 90 >"$WORK/p1"

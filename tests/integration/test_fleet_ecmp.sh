@@ -281,7 +281,7 @@ done
 # mark taken before would count them as intact, and their reset would show
 # only in step 7 (seen in stop 23's CI and twice in stop 26)
 for h in $(seq $NH); do
-	sy_wait 15 bash -c "! '$BUILD/control/syctl' --socket '${HWORK[$h]}/api.sock' table web | grep -q '^198\.18\.0\.14:'" ||
+	WORK=${HWORK[$h]} topo_wait_published web $((NB - 1)) 15 ||
 		sy_fail "6. host $h still publishes be4 in its table"
 done
 # from here on be4's connections cannot verify new bytes (what they send

@@ -42,7 +42,7 @@ sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --
 # when the publisher has run: a connection opened in between takes a table
 # of fewer backends and keeps its backend (tracked), which step 1 would
 # count as broken affinity (seen once under ASan: 27 be1, 3 be3)
-sy_wait 10 bash -c "[ \$(\"$BUILD/control/syctl\" --socket \"$WORK/api.sock\" --json table web | grep -c '\"address\"') = $NB ]" ||
+topo_wait_published web $NB ||
 	{ sy_fail "the published table lacks backends: $(sy_ctl table web)"; exit 1; }
 
 # reload_to LINE_NOW LINE_NEXT SERVICES_PATTERN: the web service's line

@@ -137,6 +137,10 @@ sy_log "2. $N_REQ connections, answers vs syctl lookup"
 for i in $(seq $NB); do topo_register $i; done
 sy_wait 15 bash -c "[ \$('${SYCTL[0]}' --socket '$WORK/api.sock' --json backends web | grep -c '\"state\": \"up\"') -eq $NB ]" ||
 	sy_fail "only $(up_count) of $NB backends came up"
+# the backends list shows a registration or a departure at once, the
+# published table (what the XDP maps are written from, in the same step)
+# once the publisher has run: the predictions wait for it
+topo_wait_published web $NB || sy_fail "the published table lacks backends: $(ctl table web)"
 sleep 0.3
 A=31001
 predict $A $N_REQ # untracked flows: Maglev's answer
@@ -230,6 +234,7 @@ if ! has_backend 198.18.0.12 && [ $ms -le $((TTL * 1000 + 1000)) ]; then
 else
 	sy_fail "be2 not removed within TTL + 1 s (${ms} ms)"
 fi
+topo_wait_published web $((NB - 1)) || sy_fail "be2 is still in the published table: $(ctl table web)"
 sleep 0.2
 predict $A $N_REQ
 tracked=0

@@ -15,6 +15,8 @@
 #                                  in the container. Sets CT_PID, CT_NSPAWN;
 #                                  call ct_halt also when it fails (trap).
 #   ct CMD...                      run CMD in the container (all namespaces)
+#   ct_init_of NSPAWN_PID          print the host PID of the init below that
+#                                  systemd-nspawn, or fail (none yet, or gone)
 #   ct_halt                        clean halt (SIGTERM to nspawn), bounded
 #
 # Needs root and systemd-nspawn (package systemd-container;
@@ -22,6 +24,19 @@
 
 CT_PID=
 CT_NSPAWN=
+
+# The container's init: the child of systemd-nspawn whose PID in its own
+# namespace is 1.
+ct_init_of() {
+	local p
+	for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		if [ "$(awk '/^NSpid:/ { print $NF }' /proc/"$p"/status 2>/dev/null)" = 1 ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
 
 ct_boot() {
 	local work=$1 bind=${2:-} i
@@ -40,13 +55,8 @@ ct_boot() {
 			-M "sy-pkgtest-$$" --console=passive --bind-ro=/sys/module ${bind:+--bind-ro="$bind:/mnt/host"} \
 			-b -- --unit=basic.target' _ "$work" "$bind" >"$work/ct.log" 2>&1 &
 	CT_NSPAWN=$!
-	# the container's init: the process whose PID in its own namespace is 1,
-	# below nspawn
 	for i in $(seq 100); do
-		CT_PID=$(ps -o pid= --ppid "$CT_NSPAWN" 2>/dev/null | while read -r p; do
-			[ "$(awk '/^NSpid:/ { print $NF }' /proc/"$p"/status 2>/dev/null)" = 1 ] && echo "$p"
-		done | head -n1)
-		[ -n "$CT_PID" ] && break
+		CT_PID=$(ct_init_of "$CT_NSPAWN") && break
 		kill -0 "$CT_NSPAWN" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -31,26 +31,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The watcher: find a process that is pid 1 of its PID namespace, child of a
-# systemd-nspawn started by this shell's ct_boot (its parent's cmdline names
-# our work directory), whose executable is still systemd-nspawn; stop it,
-# wait, continue it. It writes what it did to $W/watch.
+# The watcher: find the init (ct_init_of) of a systemd-nspawn started by this
+# shell's ct_boot (its cmdline names our work directory) whose executable is
+# still systemd-nspawn; stop it, wait, continue it. It writes what it did to
+# $W/watch.
 watch_init() {
 	local deadline=$((SECONDS + 20)) p pp exe
 	while [ $SECONDS -lt $deadline ]; do
 		for p in $(pgrep -f -- "-D $W/ct/root"); do
-			for pp in $(ps -o pid= --ppid "$p" 2>/dev/null); do
-				[ "$(awk '/^NSpid:/ { print $NF }' /proc/"$pp"/status 2>/dev/null)" = 1 ] || continue
-				exe=$(readlink /proc/"$pp"/exe 2>/dev/null)
-				if [ "${exe##*/}" = systemd-nspawn ] && kill -STOP "$pp" 2>/dev/null; then
-					echo "stopped $pp before its exec" >"$W/watch"
-					sleep 2
-					kill -CONT "$pp"
-				else
-					echo "missed: $pp already runs ${exe:-?}" >"$W/watch"
-				fi
-				return
-			done
+			pp=$(ct_init_of "$p") || continue
+			exe=$(readlink /proc/"$pp"/exe 2>/dev/null)
+			if [ "${exe##*/}" = systemd-nspawn ] && kill -STOP "$pp" 2>/dev/null; then
+				echo "stopped $pp before its exec" >"$W/watch"
+				sleep 2
+				kill -CONT "$pp"
+			else
+				echo "missed: $pp already runs ${exe:-?}" >"$W/watch"
+			fi
+			return
 		done
 	done
 	echo "no init seen in 20 s" >"$W/watch"
