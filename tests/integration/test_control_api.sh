@@ -95,8 +95,10 @@ HTTPD=$!
 SY_PIDS+=($HTTPD)
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q '\"state\": \"up\"'" &&
 	sy_pass "HTTP check: server answers 200 -> up after rise" || sy_fail "HTTP check: state $(backend_state) with a server"
-ctl table checked | grep -q "$HADDR:$HPORT .* 100.000" && sy_pass "a healthy backend is published" ||
-	sy_fail "healthy backend not in the table"
+# "up" shows in the backends list at once, in the published table when the
+# publisher has run: wait for the table, not only the state
+sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' table checked | grep -q '$HADDR:$HPORT .* 100.000'" &&
+	sy_pass "a healthy backend is published" || sy_fail "healthy backend not in the table"
 kill $HTTPD
 t0=$(date +%s%N)
 sy_wait 5 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends checked | grep -q unhealthy" &&
