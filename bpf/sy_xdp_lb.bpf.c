@@ -413,12 +413,34 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
 
 /* Conntrack time: CLOCK_MONOTONIC_COARSE in ns. A coarse read is a load
  * of the timekeeper's last tick, where bpf_ktime_get_ns() reads the
- * clocksource (kvm-clock in a VM: the dearest helper of the established
- * path); its tick granularity (1-4 ms) is nothing beside idle timeouts of
- * seconds. Userspace compares with the same clock (sy_xdp_ct_lookup()). */
+ * clocksource (kvm-clock in a VM); its tick granularity (1-4 ms) is nothing
+ * beside idle timeouts of seconds. Userspace compares with the same clock
+ * (sy_xdp_ct_lookup()). The coarse clock moves only with the tick, so a
+ * CPU keeps its last reading with the jiffy it was taken in
+ * (struct sy_xdp_cpu_clock) and takes it again within that jiffy:
+ * bpf_jiffies64() is an inlined load, the helper a call (~11 ns on a host
+ * whose returns go through a mitigation thunk; ~20 ns less per packet in
+ * xdp_bench). A reading taken just as the tick moves may be one tick old
+ * for the rest of that jiffy. A global function: inlined, its branch
+ * doubled the verifier's states past its limit. */
+__noinline __u64 ct_clock(void)
+{
+	struct sy_xdp_cpu_stats *st = cpu_stats();
+	__u64 j = bpf_jiffies64(), now;
+
+	if (st && st->clock.jiffies == j)
+		return st->clock.now_ns;
+	now = bpf_ktime_get_coarse_ns();
+	if (st) {
+		st->clock.jiffies = j;
+		st->clock.now_ns = now;
+	}
+	return now;
+}
+
 static __always_inline __u64 ct_now(void)
 {
-	return bpf_ktime_get_coarse_ns();
+	return ct_clock();
 }
 
 /* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an

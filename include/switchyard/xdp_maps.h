@@ -403,8 +403,19 @@ static inline uint64_t sy_xdp_ct_rank(uint64_t expires_ns, uint64_t now)
 
 /* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
  * are multiples of 64 bytes: no line is shared between CPUs). */
+/* A CPU's last reading of the conntrack clock (bpf_ktime_get_coarse_ns())
+ * and the jiffy it was taken in (bpf_jiffies64()). The coarse clock moves
+ * with the tick, so within one jiffy the program takes this reading again
+ * instead of calling the helper. Written by its CPU's program only. */
+struct sy_xdp_cpu_clock {
+	uint64_t jiffies;
+	uint64_t now_ns;
+	uint64_t pad[6];
+};
+
 struct sy_xdp_cpu_stats {
 	uint64_t counters[SY_LCORE_NCOUNTERS];
+	struct sy_xdp_cpu_clock clock; /* not a counter: the program's clock */
 	struct sy_vip_counters vips[SY_XDP_MAX_SERVICES];
 	struct sy_backend_counters backends[SY_XDP_MAX_BACKENDS];
 };

@@ -19,7 +19,11 @@
  *   - an expired way is taken before the oldest live one (ct_expired);
  *   - an IPv6 and an IPv4 flow of the same set are both found;
  *   - sy_xdp_ct_lookup() (`syctl lookup`) finds a flow on whichever CPU
- *     tracks it, with its backend.
+ *     tracks it, with its backend;
+ *   - the program's clock (struct sy_xdp_cpu_clock): the CPU's reading is
+ *     the coarse clock of the packet's tick, and a packet a few ticks later
+ *     takes a new one (a reading kept past its jiffy would stop every
+ *     deadline).
  *
  * Needs root and at least 2 CPUs; fails, never skips.
  */
@@ -31,13 +35,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
+
 #include <switchyard/counters.h>
 
 #include "flows.h"
+#include "xdp_lb_util.h"
 #include "xdp_web.h"
 
 #define N_PER_CPU 6000
@@ -311,10 +319,65 @@ static void lookup_any_cpu(void **state)
 	}
 }
 
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU 0's clock block as the program left it. */
+static struct sy_xdp_cpu_clock cpu0_clock(void)
+{
+	int fd = sy_xdp_test_map_fd(sy_test_web.prog_fd, "sy_stats");
+	struct sy_xdp_cpu_stats *st = malloc(sizeof(*st));
+	struct sy_xdp_cpu_clock c;
+	uint32_t cpu = 0;
+
+	assert_true(fd >= 0);
+	assert_non_null(st);
+	assert_int_equal(bpf_map_lookup_elem(fd, &cpu, st), 0);
+	c = st->clock;
+	free(st);
+	close(fd);
+	return c;
+}
+
+/* The reading a packet's tick gave, within [t0 - a tick, t1]: a reading
+ * taken as the tick moves may be one tick old (HZ 100 at most: 10 ms). */
+static void clock_is_the_coarse_clock(void **state)
+{
+	struct sy_xdp_cpu_clock c0, c1;
+	uint64_t t0, t1;
+
+	(void)state;
+	ON_CPU(0);
+	t0 = coarse_ns();
+	sy_xdp_web_syn(&sy_test_web, 0, false);
+	t1 = coarse_ns();
+	c0 = cpu0_clock();
+	print_message("CPU 0: jiffy %llu, %llu ns (coarse %llu..%llu)\n",
+		      (unsigned long long)c0.jiffies, (unsigned long long)c0.now_ns,
+		      (unsigned long long)t0, (unsigned long long)t1);
+	assert_true(c0.jiffies != 0);
+	assert_true(c0.now_ns + 10000000ull >= t0 && c0.now_ns <= t1);
+	usleep(30 * 1000); /* several ticks */
+	t0 = coarse_ns();
+	sy_xdp_web_syn(&sy_test_web, 1, false);
+	t1 = coarse_ns();
+	c1 = cpu0_clock();
+	assert_true(c1.jiffies > c0.jiffies);
+	assert_true(c1.now_ns > c0.now_ns);
+	assert_true(c1.now_ns + 10000000ull >= t0 && c1.now_ns <= t1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(table_per_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
+		cmocka_unit_test_setup_teardown(clock_is_the_coarse_clock, sy_xdp_web_setup,
+						sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(lookup_any_cpu, sy_xdp_web_setup, sy_xdp_web_teardown),
 		cmocka_unit_test_setup_teardown(full_set_evicts_oldest, sy_xdp_web_setup,
 						sy_xdp_web_teardown),
