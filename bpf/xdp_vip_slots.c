@@ -7,14 +7,13 @@
 
 #include "xdp_vip_slots.h"
 
-#define NO_REC UINT32_MAX
-
 struct sy_xdp_vip_slots {
 	struct sy_xdp_vip_slot *map; /* [SY_XDP_VIP_SLOTS], mapped: what the program reads */
 	uint32_t grace_ms;
 	uint64_t *free_from;         /* [SY_XDP_VIP_SLOTS] its body may be written from then (ms) */
 	uint8_t *want;               /* [SY_XDP_VIP_SLOTS] SY_XDP_VIP_SLOT_* of the last sync */
-	uint32_t *want_rec;          /* [SY_XDP_VIP_SLOTS] ONE: index into recs */
+	uint32_t *want_rec;          /* [SY_XDP_VIP_SLOTS] ONE: index into recs (want[] is ASK,
+				      * 0, until the first sync: nothing settles before it) */
 	struct sy_xdp_addr_record *recs; /* the last sync's records */
 	size_t n_recs;
 	size_t waiting;              /* slots that want ONE and are not yet */
@@ -36,11 +35,8 @@ struct sy_xdp_vip_slots *sy_xdp_vip_slots_new(struct sy_xdp_vip_slot *map, uint3
 		sy_xdp_vip_slots_free(s);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < SY_XDP_VIP_SLOTS; i++) {
-		s->want_rec[i] = NO_REC; /* want[] is ASK: nothing settles before the first sync */
-		if (adopted)
-			s->free_from[i] = now_ms + grace_ms;
-	}
+	for (uint32_t i = 0; adopted && i < SY_XDP_VIP_SLOTS; i++)
+		s->free_from[i] = now_ms + grace_ms;
 	return s;
 }
 
@@ -137,9 +133,4 @@ void sy_xdp_vip_slots_tick(struct sy_xdp_vip_slots *s, uint64_t now_ms)
 {
 	if (s->waiting)
 		settle_all(s, now_ms);
-}
-
-size_t sy_xdp_vip_slots_waiting(const struct sy_xdp_vip_slots *s)
-{
-	return s->waiting;
 }

@@ -47,7 +47,4 @@ void sy_xdp_vip_slots_ask_all(struct sy_xdp_vip_slots *s, uint64_t now_ms);
 /* Write the slots whose grace period is over. */
 void sy_xdp_vip_slots_tick(struct sy_xdp_vip_slots *s, uint64_t now_ms);
 
-/* How many slots wait for their grace period (tests, status). */
-size_t sy_xdp_vip_slots_waiting(const struct sy_xdp_vip_slots *s);
-
 #endif
