@@ -423,7 +423,7 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
  * xdp_bench). A reading taken just as the tick moves may be one tick old
  * for the rest of that jiffy. A global function: inlined, its branch
  * doubled the verifier's states past its limit. */
-__noinline __u64 ct_clock(void)
+__noinline __u64 ct_now(void)
 {
 	struct sy_xdp_cpu_stats *st = cpu_stats();
 	__u64 j = bpf_jiffies64(), now;
@@ -436,11 +436,6 @@ __noinline __u64 ct_clock(void)
 		st->clock.now_ns = now;
 	}
 	return now;
-}
-
-static __always_inline __u64 ct_now(void)
-{
-	return ct_clock();
 }
 
 /* The flow hash, computed on first use: a tracked ipip/l2dsr flow to an
