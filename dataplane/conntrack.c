@@ -523,7 +523,11 @@ static int empty_line(struct sy_conntrack *ct, uint32_t l, uint32_t now, int dep
 /* A search reads up to 2^(depth+2) lines and fails whenever the table is
  * full (a flood of new flows, or a table too small): each failure doubles
  * the number of inserts that skip the search and evict at once (up to
- * MOVE_BACKOFF_MAX), a success ends the back-off. */
+ * MOVE_BACKOFF_MAX), each success halves it. A success does not end the
+ * back-off: in a full table one search in a few finds the odd free slot
+ * four moves away, and ending it there made the next dozen inserts search
+ * again, 64 lines each (the flood's steady state, lb_process_bench new). A
+ * table with room succeeds every time and so never skips. */
 #define MOVE_BACKOFF_MAX 1024u
 
 static bool may_search(struct sy_conntrack *ct)
@@ -537,7 +541,8 @@ static bool may_search(struct sy_conntrack *ct)
 static void searched(struct sy_conntrack *ct, bool found)
 {
 	if (found) {
-		ct->move_backoff = 0;
+		ct->move_backoff /= 2;
+		ct->move_skip = ct->move_backoff;
 		return;
 	}
 	ct->move_backoff = ct->move_backoff ? ct->move_backoff * 2 : 1;
@@ -576,6 +581,7 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 				     enum sy_ct_insert_result *how)
 {
 	struct sy_ct_entry *expired = NULL, *oldest = NULL, *room;
+	uint32_t oldest_rank = 0;
 
 	for (int j = 0; j < 2; j++) {
 		uint8_t *line = line_at(ct, l[j]);
@@ -583,6 +589,7 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 
 		for (uint32_t i = 0; i < n; i++) {
 			struct sy_ct_entry *e = slot_at(line, i);
+			uint32_t rank;
 
 			if (!e->expires) {
 				*how = SY_CT_INS_FREE;
@@ -591,8 +598,12 @@ static struct sy_ct_entry *insert_v4(struct sy_conntrack *ct, const struct ct_ke
 			if (!live(e, now)) {
 				if (!expired)
 					expired = e;
-			} else if (!oldest || tick_before(evict_rank(e), evict_rank(oldest))) {
+				continue;
+			}
+			rank = evict_rank(e);
+			if (!oldest || tick_before(rank, oldest_rank)) {
 				oldest = e;
+				oldest_rank = rank;
 			}
 		}
 	}
