@@ -29,6 +29,7 @@ PY=/usr/bin/python3
 
 up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
 has_backend() { sy_ctl --json backends web | grep -q "\"address\": \"$1\""; }
+table_shows() { sy_ctl table web | grep -q "$1"; } # the published table has a line matching $1
 lookup() { sy_ctl --json lookup web $CLIENT:$1 $VIP:80 tcp | sed -n 's/.*"backend": "\([0-9.]*\):80".*/\1/p'; }
 
 # slow downloads of /big (256 KiB at 32 KiB/s: ~8 s) from fixed client ports;
@@ -122,7 +123,9 @@ drainp=($(ports_for 198.18.0.11 3 43001))
 for p in "${drainp[@]}"; do start_download $p; done
 sleep 1
 sy_ctl drain web 198.18.0.11:80 >/dev/null || sy_fail "syctl drain failed"
-sleep 0.3
+# the drain reaches the dataplane with the next publication: wait for the
+# published table to give be1 no share (a fixed pause raced it)
+sy_wait 5 table_shows "198.18.0.11:80 .* 0.000" || sy_fail "be1 keeps a share after the drain: $(sy_ctl table web)"
 n1=$(topo_probe 44001 60 | grep -c ' be1$')
 [ "$n1" -eq 0 ] && sy_pass "a drained backend gets no new connection" || sy_fail "$n1 new connections reached drained be1"
 sy_ctl backends web | grep -q "198.18.0.11:80 .* draining" && sy_pass "syctl shows be1 draining" ||
@@ -144,7 +147,10 @@ sy_ctl weight web 198.18.0.11:80 1 >/dev/null || sy_fail "syctl weight failed"
 
 # ---- 4. lookup agrees with the dataplane -------------------------------------
 sy_log "4. syctl lookup vs the answering backend"
-sleep 0.3
+# the lookups below compare with the dataplane's forwarding: be1 back in the
+# published table first
+sy_wait 5 eval '! table_shows "198.18.0.11:80 .* 0.000"' ||
+	sy_fail "be1 has no share after its weight came back: $(sy_ctl table web)"
 agree=0
 while read -r sport ans; do
 	# the lookups of ports_for above ran with LeakSanitizer's check
