@@ -716,14 +716,15 @@ static __attribute__((noinline)) void forward_burst(struct sy_lb *lb, struct sy_
 
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 {
+	const uint8_t pending = 1;
 	struct lb_work w;
 	enum sy_verdict v;
 
 	vip_cache_sync(lb);
 	tmpl_sync(lb);
-	if (!classify(lb, pkt, &w, &v))
-		return v;
-	return forward(lb, pkt, &w);
+	if (classify(lb, pkt, &w, &v)) /* stage 2's one copy: a burst of one */
+		forward_burst(lb, pkt, &w, &pending, 1, &v);
+	return v;
 }
 
 void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
