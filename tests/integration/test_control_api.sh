@@ -202,7 +202,7 @@ done
 # ---- operator changes --------------------------------------------------------
 expect_rc 0 "syctl add" ctl add web 198.18.0.13:80 2 02:00:00:00:00:13
 # an operator change shows in the published table once the publisher has
-# run: wait for it there (a fixed pause raced it on a loaded machine)
+# run: wait for it there (a fixed pause could race it on a loaded machine)
 sy_wait 5 shows "198.18.0.13:80 .* 50.00" table web && sy_pass "a weight-2 backend owns half of 1+1+2" ||
 	{ sy_fail "weighted share"; ctl table web; }
 expect_rc 0 "syctl drain" ctl drain web 198.18.0.12:80

@@ -124,7 +124,7 @@ for p in "${drainp[@]}"; do start_download $p; done
 sleep 1
 sy_ctl drain web 198.18.0.11:80 >/dev/null || sy_fail "syctl drain failed"
 # the drain reaches the dataplane with the next publication: wait for the
-# published table to give be1 no share (a fixed pause raced it)
+# published table to give be1 no share (a fixed pause could race it)
 sy_wait 5 table_shows "198.18.0.11:80 .* 0.000" || sy_fail "be1 keeps a share after the drain: $(sy_ctl table web)"
 n1=$(topo_probe 44001 60 | grep -c ' be1$')
 [ "$n1" -eq 0 ] && sy_pass "a drained backend gets no new connection" || sy_fail "$n1 new connections reached drained be1"
