@@ -106,9 +106,16 @@ t_dl_done=$EPOCHREALTIME
 # the load runs LOAD_MIN_S at least, however soon the downloads end (curl's
 # --limit-rate lets a first burst through: they took 4 to 8 s), so that the
 # steady-load check below measures the generator, not the downloads
-sleep "$(awk -v s="$t_load" -v n="$EPOCHREALTIME" -v m=$LOAD_MIN_S 'BEGIN { r = s + m - n; printf "%.2f", r > 0 ? r : 0 }')"
+# (the conditional in parentheses: unparenthesized, awk's printf takes
+# "> 0 ? r : 0" for an output redirection, writes to a file "0" and prints
+# nothing, and the sleep did not happen)
+sleep "$(awk -v s="$t_load" -v n="$EPOCHREALTIME" -v m=$LOAD_MIN_S 'BEGIN { r = s + m - n; printf "%.2f", (r > 0 ? r : 0) }')"
 kill -TERM $LOAD 2>/dev/null
 wait $LOAD
+load_s=$(awk -v s="$t_load" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.1f", n - s }')
+awk -v d="$load_s" -v m=$LOAD_MIN_S 'BEGIN { exit !(d >= m) }' &&
+	sy_pass "the load ran ${load_s} s (at least ${LOAD_MIN_S} s)" ||
+	sy_fail "the load ran only ${load_s} s (at least ${LOAD_MIN_S} s meant)"
 
 # ---- figures and assertions ----------------------------------------------------
 sy_log "results"
