@@ -58,6 +58,11 @@ while True:
     d, a = s.recvfrom(600)
     s.sendto(b"PONG " + d, a)' &
 SY_PIDS+=($!)
+# bound before sy-control's first check: a check that finds no socket yet
+# fails (port unreachable), and udpok's failed count is asserted 0 below
+# (it read 1 once, on a loaded machine)
+sy_wait 10 eval "ip netns exec $NS ss -Hlun | grep -q '198.18.0.24:5353 '" ||
+	{ sy_fail "the UDP server did not bind 198.18.0.24:5353"; exit 1; }
 
 CHECK="interval_ms: 1000, timeout_ms: 900, rise: 1, fall: 1"
 svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
