@@ -401,8 +401,6 @@ static inline uint64_t sy_xdp_ct_rank(uint64_t expires_ns, uint64_t now)
 	return expires_ns + ((expires_ns & SY_XDP_CT_SEEN) ? SY_CT_SEEN_BONUS_MS * 1000000ull : 0);
 }
 
-/* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
- * are multiples of 64 bytes: no line is shared between CPUs). */
 /* A CPU's last reading of the conntrack clock (bpf_ktime_get_coarse_ns())
  * and the jiffy it was taken in (bpf_jiffies64()). The coarse clock moves
  * with the tick, so within one jiffy the program takes this reading again
@@ -413,6 +411,8 @@ struct sy_xdp_cpu_clock {
 	uint64_t pad[6];
 };
 
+/* Value of sy_stats[cpu]: each CPU writes its own block only (the blocks
+ * are multiples of 64 bytes: no line is shared between CPUs). */
 struct sy_xdp_cpu_stats {
 	uint64_t counters[SY_LCORE_NCOUNTERS];
 	struct sy_xdp_cpu_clock clock; /* not a counter: the program's clock */
