@@ -40,9 +40,9 @@ static inline struct ct_key ct_key_of(const struct sy_flow_key *k, uint32_t hash
 		c.w[3] = k->dst[1] | (uint64_t)k->dst[2] << 32;
 		c.w[4] = k->dst[3] | ports << 32;
 		c.n_words = 5;
-	} else {
-		c.w[0] = head | (uint64_t)k->src[0] << 32;
-		c.w[1] = k->dst[0] | ports << 32;
+	} else { /* the words of the table's hash (conntrack.h) */
+		sy_ct_key4_words(k, &c.w[0], &c.w[1]);
+		c.w[0] |= sy_ct_tag(hash);
 		c.w[2] = c.w[3] = c.w[4] = 0;
 		c.n_words = 2;
 	}
@@ -272,14 +272,14 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 }
 
 struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy_flow_key *key,
-					uint32_t hash, uint64_t w0, uint64_t w1, uint32_t now)
+					uint32_t hash, const struct sy_ct_probe *pr, uint32_t now)
 {
-	uint8_t *line = line_at(ct, sy_ct_alt_line(ct, sy_ct_line1(ct, hash), sy_ct_tag(hash)));
+	uint8_t *line = line_at(ct, pr->line[1]);
 
 	for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
 		struct sy_ct_entry *e = slot_at(line, i);
 
-		if (!sy_ct_slot_is4(e, w0, w1))
+		if (!sy_ct_slot_is4(e, pr->w0, pr->w1))
 			continue;
 		if (live(e, now))
 			return e;
@@ -691,13 +691,30 @@ take:
 	return claim(slot_at(line, 0), c);
 }
 
+struct sy_ct_entry *sy_ct_insert_probed(struct sy_conntrack *ct, const struct sy_flow_key *key,
+					uint32_t hash, const struct sy_ct_probe *pr, uint32_t now,
+					enum sy_ct_insert_result *how)
+{
+	struct ct_key c;
+
+	if (key->family == SY_AF_INET6) {
+		c = ct_key_of(key, hash);
+		return insert_v6(ct, &c, pr->line, now, how);
+	}
+	/* the stored key is the probe's, built once with the hash */
+	c.w[0] = pr->w0;
+	c.w[1] = pr->w1;
+	c.n_words = 2;
+	return insert_v4(ct, &c, pr->line, now, how);
+}
+
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how)
 {
-	struct ct_key c = ct_key_of(key, hash);
-	uint32_t l1 = sy_ct_line1(ct, hash), l[2] = { l1, sy_ct_alt_line(ct, l1, sy_ct_tag(hash)) };
+	struct sy_ct_probe pr;
 
-	return c.n_words == 5 ? insert_v6(ct, &c, l, now, how) : insert_v4(ct, &c, l, now, how);
+	sy_ct_probe_of(ct, key, hash, &pr);
+	return sy_ct_insert_probed(ct, key, hash, &pr, now, how);
 }
 
 uint64_t sy_ct_count(const struct sy_conntrack *ct, uint32_t now)

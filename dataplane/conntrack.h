@@ -103,14 +103,24 @@ static inline __attribute__((always_inline)) uint64_t sy_ct_mum(uint64_t a, uint
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+/* An IPv4 key's stored words without the tag (sy_ct_slot_is4() adds it to
+ * w0): the table's hash mixes exactly these, so a caller that keeps them
+ * (struct sy_ct_probe) has the stored key for the price of the hash. */
+static inline __attribute__((always_inline)) void sy_ct_key4_words(const struct sy_flow_key *k,
+								  uint64_t *w0, uint64_t *w1)
+{
+	*w0 = (uint64_t)k->proto << 16 | (uint64_t)SY_AF_INET << 24 | (uint64_t)k->src[0] << 32;
+	*w1 = (uint64_t)k->dst[0] | (uint64_t)sy_flow_ports_word(k) << 32;
+}
+
 static inline __attribute__((always_inline)) uint32_t sy_ct_hash(const struct sy_conntrack *ct,
 								  const struct sy_flow_key *k)
 {
-	uint64_t tail = (uint64_t)sy_flow_ports_word(k) | (uint64_t)k->proto << 32 |
-			(uint64_t)k->family << 40;
 	uint64_t h;
 
 	if (k->family == SY_AF_INET6) {
+		uint64_t tail = (uint64_t)sy_flow_ports_word(k) | (uint64_t)k->proto << 32 |
+				(uint64_t)k->family << 40;
 		uint64_t x = sy_ct_mum(((uint64_t)k->src[0] | (uint64_t)k->src[1] << 32) ^ ct->seed[0],
 				       ((uint64_t)k->src[2] | (uint64_t)k->src[3] << 32) ^ ct->seed[1]) ^
 			     sy_ct_mum(((uint64_t)k->dst[0] | (uint64_t)k->dst[1] << 32) ^ ct->seed[2],
@@ -118,8 +128,10 @@ static inline __attribute__((always_inline)) uint32_t sy_ct_hash(const struct sy
 
 		h = sy_ct_mum(x ^ ct->seed[4], tail ^ ct->seed[1]);
 	} else {
-		h = sy_ct_mum(((uint64_t)k->src[0] | (uint64_t)k->dst[0] << 32) ^ ct->seed[0],
-			      tail ^ ct->seed[1]);
+		uint64_t w0, w1;
+
+		sy_ct_key4_words(k, &w0, &w1);
+		h = sy_ct_mum(w0 ^ ct->seed[0], w1 ^ ct->seed[1]);
 	}
 	return (uint32_t)(h ^ (h >> 32));
 }
@@ -149,15 +161,38 @@ static inline uint32_t sy_ct_alt_line(const struct sy_conntrack *ct, uint32_t li
 	return f >= line ? f - line : f + ct->n_lines - line;
 }
 
-/* Both lines of a flow, for a burst that looks them up a few packets later. */
-static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy_conntrack *ct,
-							  uint32_t hash)
+/* Where a flow's entry may be, computed once for its lookup and its insert
+ * (stage 1 of a burst, which has the key in registers; stage 2 then builds
+ * nothing again): its two lines and, for IPv4, its stored key's words. */
+struct sy_ct_probe {
+	uint64_t w0, w1;  /* IPv4: the stored key (sy_ct_slot_is4()); IPv6: 0 */
+	uint32_t line[2]; /* primary, other */
+};
+
+/* The probe of key with hash (sy_ct_hash(ct, key), or any function of the
+ * key a test uses alike for every call). */
+static inline __attribute__((always_inline)) void sy_ct_probe_of(const struct sy_conntrack *ct,
+							  const struct sy_flow_key *key,
+							  uint32_t hash,
+							  struct sy_ct_probe *pr)
 {
 	uint32_t l1 = sy_ct_line1(ct, hash);
 
-	__builtin_prefetch(ct->lines + (uint64_t)l1 * SY_CT_LINE, 1);
-	__builtin_prefetch(ct->lines + (uint64_t)sy_ct_alt_line(ct, l1, sy_ct_tag(hash)) * SY_CT_LINE,
-			   1);
+	pr->line[0] = l1;
+	pr->line[1] = sy_ct_alt_line(ct, l1, sy_ct_tag(hash));
+	pr->w0 = pr->w1 = 0;
+	if (key->family == SY_AF_INET) {
+		sy_ct_key4_words(key, &pr->w0, &pr->w1);
+		pr->w0 |= sy_ct_tag(hash);
+	}
+}
+
+/* Both lines of a flow, for a burst that looks them up a few packets later. */
+static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy_conntrack *ct,
+							  const struct sy_ct_probe *pr)
+{
+	__builtin_prefetch(ct->lines + (uint64_t)pr->line[0] * SY_CT_LINE, 1);
+	__builtin_prefetch(ct->lines + (uint64_t)pr->line[1] * SY_CT_LINE, 1);
 }
 
 /* Find a live entry for key (hash = sy_ct_hash(ct, key)). NULL if none. */
@@ -182,36 +217,35 @@ static inline __attribute__((always_inline)) int sy_ct_slot_is4(const struct sy_
 }
 
 /* The rest of sy_ct_lookup_fast() after a miss in the primary line: the
- * other line, the same way (w0, w1: the stored key's words). */
+ * other line, the same way. */
 struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy_flow_key *key,
-					uint32_t hash, uint64_t w0, uint64_t w1, uint32_t now);
+					uint32_t hash, const struct sy_ct_probe *pr,
+					uint32_t now);
 
 /* sy_ct_lookup() inline for an IPv4 flow in its primary line, the common
- * case: the key built in two words, two compares a slot, no call. A miss
+ * case: the probe's two words (pr: sy_ct_probe_of(ct, key, hash)), two
+ * compares a slot, no call. A miss
  * there goes on to the other line out of line (sy_ct_lookup_other4()):
  * with both lines inline the compiler kept the second line's inputs on the
  * stack for every packet. A matching but expired entry (to be freed) and
  * IPv6 flows take sy_ct_lookup(). */
 static inline __attribute__((always_inline)) struct sy_ct_entry *
 sy_ct_lookup_fast(struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
-		  uint32_t now)
+		  const struct sy_ct_probe *pr, uint32_t now)
 {
 	if (key->family == SY_AF_INET) {
-		uint8_t *line = ct->lines + (uint64_t)sy_ct_line1(ct, hash) * SY_CT_LINE;
-		uint64_t w0 = (uint64_t)sy_ct_tag(hash) | (uint64_t)key->proto << 16 |
-			      (uint64_t)SY_AF_INET << 24 | (uint64_t)key->src[0] << 32;
-		uint64_t w1 = (uint64_t)key->dst[0] | (uint64_t)sy_flow_ports_word(key) << 32;
+		uint8_t *line = ct->lines + (uint64_t)pr->line[0] * SY_CT_LINE;
 
 		for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
 			struct sy_ct_entry *e = (struct sy_ct_entry *)(line + i * SY_CT_SLOT);
 
-			if (!sy_ct_slot_is4(e, w0, w1))
+			if (!sy_ct_slot_is4(e, pr->w0, pr->w1))
 				continue;
 			if ((int32_t)(e->expires - now) >= 0)
 				return e;
 			return sy_ct_lookup(ct, key, hash, now); /* frees it */
 		}
-		return sy_ct_lookup_other4(ct, key, hash, w0, w1, now);
+		return sy_ct_lookup_other4(ct, key, hash, pr, now);
 	}
 	return sy_ct_lookup(ct, key, hash, now);
 }
@@ -244,6 +278,10 @@ enum sy_ct_insert_result {
  * of the entry, then sy_ct_touch() makes it live. */
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,
 				 uint32_t hash, uint32_t now, enum sy_ct_insert_result *how);
+/* The same with the flow's probe (sy_ct_probe_of(ct, key, hash)). */
+struct sy_ct_entry *sy_ct_insert_probed(struct sy_conntrack *ct, const struct sy_flow_key *key,
+					uint32_t hash, const struct sy_ct_probe *pr, uint32_t now,
+					enum sy_ct_insert_result *how);
 
 /* Bit 31 of an entry's backend: its flow was seen again after the packet
  * that inserted it. When an insert must evict a live entry, one never seen

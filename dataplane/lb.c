@@ -170,6 +170,7 @@ struct lb_work {
 	struct sy_parsed p;
 	const struct sy_service *svc;
 	uint32_t ct_hash;   /* sy_ct_hash of the key (not for a fragment) */
+	struct sy_ct_probe ct; /* its lines and stored key (the same frames) */
 	uint32_t hash;      /* the flow hash, once flow_hash() computed it */
 	bool hash_known;
 	uint32_t frame_len;
@@ -210,7 +211,7 @@ static inline __attribute__((always_inline)) uint32_t
 select_tracked(struct sy_lb *lb, const struct sy_service *svc, struct lb_work *w)
 {
 	const struct sy_parsed *p = &w->p;
-	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, lb->now);
+	struct sy_ct_entry *e = sy_ct_lookup_fast(&lb->ct, &p->key, w->ct_hash, &w->ct, lb->now);
 	enum sy_ct_insert_result how;
 	uint32_t idx, bypass;
 
@@ -255,7 +256,7 @@ select_tracked(struct sy_lb *lb, const struct sy_service *svc, struct lb_work *w
 							  svc->table_size));
 	else if (svc->flags & SY_SERVICE_LEAST_CONNS) /* idx had one: so has this */
 		idx = least_conns(lb, svc);
-	e = sy_ct_insert(&lb->ct, &p->key, w->ct_hash, lb->now, &how);
+	e = sy_ct_insert_probed(&lb->ct, &p->key, w->ct_hash, &w->ct, lb->now, &how);
 	if (how == SY_CT_INS_EVICTED || how == SY_CT_INS_EVICTED2)
 		lb->stats->counters[SY_C_CT_EVICT] += how == SY_CT_INS_EVICTED2 ? 2 : 1;
 	else if (how == SY_CT_INS_EXPIRED)
@@ -434,7 +435,8 @@ static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
 	w->hash_known = false;
 	if (ports) { /* tracked, or an ICMP error that may peek at its flow */
 		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
-		sy_ct_prefetch(&lb->ct, w->ct_hash);
+		sy_ct_probe_of(&lb->ct, &p->key, w->ct_hash, &w->ct);
+		sy_ct_prefetch(&lb->ct, &w->ct);
 	}
 	if (lb->eager_hash)
 		flow_hash(w);

@@ -624,6 +624,7 @@ static void test_scan_spares_flows_in_use(void **state)
 		struct sy_flow_key key;
 		struct sy_ct_entry *e;
 		enum sy_ct_insert_result how;
+		struct sy_ct_probe pr;
 		uint32_t h;
 
 		if (next == HOT + SWEEP)
@@ -632,7 +633,8 @@ static void test_scan_spares_flows_in_use(void **state)
 			now++; /* a millisecond every 64 packets */
 		key = load_key(k, 0);
 		h = sy_ct_hash(&ct, &key);
-		e = sy_ct_lookup_fast(&ct, &key, h, now);
+		sy_ct_probe_of(&ct, &key, h, &pr);
+		e = sy_ct_lookup_fast(&ct, &key, h, &pr, now);
 		if (e) {
 			sy_ct_touch(&ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, now, true);
 			continue;
@@ -641,7 +643,7 @@ static void test_scan_spares_flows_in_use(void **state)
 			print_message("active flow %u missed at packet %u\n", k, i);
 		if (k < HOT)
 			seen[k] = 1;
-		e = sy_ct_insert(&ct, &key, h, now, &how);
+		e = sy_ct_insert_probed(&ct, &key, h, &pr, now, &how);
 		evictions += how == SY_CT_INS_EVICTED;
 		e->uid = k;
 		sy_ct_touch(&ct, e, SY_IPPROTO_TCP, SY_TCP_ACK, now, false);
