@@ -93,16 +93,15 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w)
 	return 0;
 }
 
+/* Send n frames on (port, q); what the ring does not take is counted and
+ * freed. bytes: their lengths' sum, which the caller takes before the send
+ * (a sent mbuf is the driver's: freed, or another process's on a ring or
+ * memif); the burst's forwarding loop adds them up as it goes. */
 static inline void tx_flush(struct sy_lb *lb, uint16_t port, uint16_t q,
-			    struct rte_mbuf **pkts, uint16_t n)
+			    struct rte_mbuf **pkts, uint16_t n, uint64_t bytes)
 {
-	uint64_t bytes = 0;
 	uint16_t sent;
 
-	/* the lengths are read before the send: a sent mbuf is the driver's
-	 * (freed, or another process's on a ring or memif) */
-	for (uint16_t i = 0; i < n; i++)
-		bytes += rte_pktmbuf_pkt_len(pkts[i]);
 	sent = n ? rte_eth_tx_burst(port, q, pkts, n) : 0;
 	if (sent < n) {
 		for (uint16_t i = sent; i < n; i++)
@@ -114,95 +113,121 @@ static inline void tx_flush(struct sy_lb *lb, uint16_t port, uint16_t q,
 	lb->stats->counters[SY_C_TX_BYTES] += bytes;
 }
 
-/* The frame of an mbuf for the packet path; -1 if it cannot be one
- * contiguous buffer. */
+static inline uint64_t frames_bytes(struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	return bytes;
+}
+
+/* The frame of an mbuf for the packet path, its data prefetched; -1 if it
+ * cannot be one contiguous buffer. */
 static inline int mbuf_frame(struct rte_mbuf *m, struct sy_pkt *pkt)
 {
-	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m))
+	uint16_t off, len;
+
+	if (unlikely(m->nb_segs > 1) && rte_pktmbuf_linearize(m))
 		return -1;
-	pkt->data = rte_pktmbuf_mtod(m, uint8_t *);
-	pkt->len = rte_pktmbuf_data_len(m);
-	pkt->headroom = rte_pktmbuf_headroom(m);
-	pkt->tailroom = rte_pktmbuf_tailroom(m);
+	off = m->data_off;
+	len = m->data_len;
+	pkt->data = (uint8_t *)m->buf_addr + off;
+	rte_prefetch0(pkt->data);
+	pkt->len = len;
+	pkt->headroom = off;
+	pkt->tailroom = (uint32_t)m->buf_len - off - len;
 	return 0;
 }
 
-static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
+/* A received burst (n > 0) through the packet path and out: the frames to
+ * send on the port, to the kernel, or freed. Out of line: an empty poll
+ * then pays none of its stack frame. */
+static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const struct sy_dp_port *p,
+						 struct rte_mbuf **rx, uint16_t n)
 {
-	struct rte_mbuf *rx[SY_MAX_BURST], *tx[SY_MAX_BURST], *kern[SY_MAX_BURST];
+	struct rte_mbuf *tx[SY_MAX_BURST], *kern[SY_MAX_BURST];
 	struct rte_mbuf *held[SY_MAX_BURST];
 	struct sy_pkt pkt[SY_MAX_BURST];
 	enum sy_verdict v[SY_MAX_BURST];
 	struct sy_lb *lb = &w->lb;
-	uint16_t q = (uint16_t)w->index, n, n_pkt = 0, n_tx = 0, n_kern = 0;
-	uint64_t bytes = 0;
+	uint16_t q = (uint16_t)w->index, n_pkt = 0, n_tx = 0, n_kern = 0;
+	uint64_t bytes = 0, tx_bytes = 0;
 
-	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
-	if (n) {
-		memcpy(lb->port_mac, p->mac.addr_bytes, 6);
-		lb->mtu = p->mtu;
-		for (uint16_t i = 0; i < n; i++)
-			rte_prefetch0(rte_pktmbuf_mtod(rx[i], void *));
-		for (uint16_t i = 0; i < n; i++) {
-			struct rte_mbuf *m = rx[i];
+	memcpy(lb->port_mac, p->mac.addr_bytes, 6);
+	lb->mtu = p->mtu;
+	/* every frame's data is on its way before the packet path reads the
+	 * first (this loop reads the mbufs only) */
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = rx[i];
 
-			bytes += rte_pktmbuf_pkt_len(m);
-			if (mbuf_frame(m, &pkt[n_pkt])) {
-				lb->stats->counters[SY_C_DROP_NO_ROOM]++;
-				rte_pktmbuf_free(m);
-				continue;
-			}
-			held[n_pkt++] = m;
+		bytes += rte_pktmbuf_pkt_len(m);
+		if (mbuf_frame(m, &pkt[n_pkt])) {
+			lb->stats->counters[SY_C_DROP_NO_ROOM]++;
+			rte_pktmbuf_free(m);
+			continue;
 		}
-		/* the staged packet path: every frame classified and its
-		 * conntrack lines prefetched before the first is looked up */
-		sy_lb_process_burst(lb, pkt, n_pkt, v);
-		for (uint16_t i = 0; i < n_pkt; i++) {
-			struct rte_mbuf *m = held[i];
+		held[n_pkt++] = m;
+	}
+	/* the staged packet path: every frame classified and its
+	 * conntrack lines prefetched before the first is looked up */
+	sy_lb_process_burst(lb, pkt, n_pkt, v);
+	for (uint16_t i = 0; i < n_pkt; i++) {
+		struct rte_mbuf *m = held[i];
 
-			switch (v[i]) {
-			case SY_V_TX:
-				m->data_off = (uint16_t)(pkt[i].data - (uint8_t *)m->buf_addr);
-				m->data_len = (uint16_t)pkt[i].len;
-				m->pkt_len = pkt[i].len;
-				tx[n_tx++] = m;
+		switch (v[i]) {
+		case SY_V_TX:
+			m->data_off = (uint16_t)(pkt[i].data - (uint8_t *)m->buf_addr);
+			m->data_len = (uint16_t)pkt[i].len;
+			m->pkt_len = pkt[i].len;
+			tx_bytes += pkt[i].len;
+			tx[n_tx++] = m;
+			break;
+		case SY_V_KERNEL:
+			/* a frame larger than the TAP takes would stop
+			 * its burst there: count it here instead */
+			if (p->has_tap &&
+			    rte_pktmbuf_pkt_len(m) <= p->tap_mtu + SY_FRAME_L2_MAX) {
+				/* the kernel verifies what a TAP gives it */
+				sy_lb_fill_offload_csum(rte_pktmbuf_mtod(m, uint8_t *),
+							rte_pktmbuf_data_len(m));
+				kern[n_kern++] = m;
 				break;
-			case SY_V_KERNEL:
-				/* a frame larger than the TAP takes would stop
-				 * its burst there: count it here instead */
-				if (p->has_tap &&
-				    rte_pktmbuf_pkt_len(m) <= p->tap_mtu + SY_FRAME_L2_MAX) {
-					/* the kernel verifies what a TAP gives it */
-					sy_lb_fill_offload_csum(rte_pktmbuf_mtod(m, uint8_t *),
-								rte_pktmbuf_data_len(m));
-					kern[n_kern++] = m;
-					break;
-				}
-				lb->stats->counters[SY_C_DROP_KERNEL_FULL]++;
-				rte_pktmbuf_free(m);
-				break;
-			default:
-				rte_pktmbuf_free(m);
 			}
-		}
-		lb->stats->counters[SY_C_RX_PKTS] += n;
-		lb->stats->counters[SY_C_RX_BYTES] += bytes;
-		tx_flush(lb, p->port_id, q, tx, n_tx);
-		if (n_kern) {
-			uint16_t sent = rte_eth_tx_burst(p->tap_id, q, kern, n_kern);
-
-			lb->stats->counters[SY_C_TO_KERNEL] += sent;
-			if (sent < n_kern) {
-				lb->stats->counters[SY_C_DROP_KERNEL_FULL] += n_kern - sent;
-				rte_pktmbuf_free_bulk(&kern[sent], n_kern - sent);
-			}
+			lb->stats->counters[SY_C_DROP_KERNEL_FULL]++;
+			rte_pktmbuf_free(m);
+			break;
+		default:
+			rte_pktmbuf_free(m);
 		}
 	}
+	lb->stats->counters[SY_C_RX_PKTS] += n;
+	lb->stats->counters[SY_C_RX_BYTES] += bytes;
+	tx_flush(lb, p->port_id, q, tx, n_tx, tx_bytes);
+	if (n_kern) {
+		uint16_t sent = rte_eth_tx_burst(p->tap_id, q, kern, n_kern);
+
+		lb->stats->counters[SY_C_TO_KERNEL] += sent;
+		if (sent < n_kern) {
+			lb->stats->counters[SY_C_DROP_KERNEL_FULL] += n_kern - sent;
+			rte_pktmbuf_free_bulk(&kern[sent], n_kern - sent);
+		}
+	}
+}
+
+static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
+{
+	struct rte_mbuf *rx[SY_MAX_BURST];
+	uint16_t q = (uint16_t)w->index, n;
+
+	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
+	if (n)
+		forward_rx(w, p, rx, n);
 	if (p->has_tap) {
 		/* the kernel's own traffic (ARP/NDP answers, BGP, SSH) goes out */
 		n = rte_eth_rx_burst(p->tap_id, q, rx, (uint16_t)burst);
-		lb->stats->counters[SY_C_FROM_KERNEL] += n;
-		tx_flush(lb, p->port_id, q, rx, n);
+		w->lb.stats->counters[SY_C_FROM_KERNEL] += n;
+		tx_flush(&w->lb, p->port_id, q, rx, n, frames_bytes(rx, n));
 	}
 }
 
