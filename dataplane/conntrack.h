@@ -224,11 +224,10 @@ struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy
 
 /* sy_ct_lookup() inline for an IPv4 flow in its primary line, the common
  * case: the probe's two words (pr: sy_ct_probe_of(ct, key, hash)), two
- * compares a slot, no call. A miss
- * there goes on to the other line out of line (sy_ct_lookup_other4()):
- * with both lines inline the compiler kept the second line's inputs on the
- * stack for every packet. A matching but expired entry (to be freed) and
- * IPv6 flows take sy_ct_lookup(). */
+ * compares a slot, no call. A miss there goes on to the other line out of
+ * line (sy_ct_lookup_other4()): with both lines inline the compiler kept
+ * the second line's inputs on the stack for every packet. A matching but
+ * expired entry (to be freed) and IPv6 flows take sy_ct_lookup(). */
 static inline __attribute__((always_inline)) struct sy_ct_entry *
 sy_ct_lookup_fast(struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
 		  const struct sy_ct_probe *pr, uint32_t now)
