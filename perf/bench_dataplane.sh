@@ -9,6 +9,7 @@
 #                           [--fwd ipip|gue|l2dsr] [--workers N] [--no-huge]
 #                           [--profile] [--skip-io] [--skip-lb] [--quick]
 #                           [--keep-logs] [--pktgen DIR [--pktgen-build-only]]
+#                           [--base DIR]
 #
 # 1. Packet I/O, A/B: sy-pktgen (core 0) sends 64-byte frames of N flows to
 #    VIP 198.18.100.1 over net_memif; at the other end (core 1) either
@@ -23,7 +24,10 @@
 #    queues"). Value = rx Mpps at the generator. For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
-#    B/A are printed.
+#    B/A are printed. With --base DIR (another build, e.g. of the commit
+#    before a change), each round also runs that build's sy-dataplane (C),
+#    the three in rotating order, and prints C/A and B/C of the same round:
+#    a before/after that both sides measured in the same conditions.
 #    With --pktgen DIR (a Pktgen-DPDK 23.03 checkout), the same A/B runs again
 #    with Pktgen-DPDK as the generator (perf/pktgen/switchyard.lua), built
 #    from DIR into BUILD/pktgen-dpdk-VERSION: an independent check of sy-pktgen's
@@ -56,6 +60,7 @@ SKIP_LB=0
 KEEP=0
 LB_ARGS=""
 PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
+BASE=""          # --base DIR: a second build whose sy-dataplane runs beside
 PGD_BUILD_ONLY=0 # --pktgen-build-only
 GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
 WORKERS=1
@@ -68,6 +73,7 @@ usage() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=$(realpath "$2"); shift ;;
+	--base) BASE=$(realpath "$2"); shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--duration) DURATION=$2; shift ;;
 	--flows) FLOWS=$2; shift ;;
@@ -204,7 +210,7 @@ pgd_demote_timer() {
 # The A/B runs of io_bench again, Pktgen-DPDK generating.
 pgd_io_bench() {
 	local b
-	for b in "$SYDP" "$PUBLISH" "$TESTPMD"; do
+	for b in "$SYDP" "$PUBLISH" "$TESTPMD" ${BASE:+"$SYDP_BASE" "$PUBLISH_BASE"}; do
 		[ -n "$b" ] && [ -x "$b" ] || { echo "bench_dataplane.sh: missing ${b:-dpdk-testpmd} (ninja -C build; apt install dpdk)"; exit 1; }
 	done
 	GEN=pktgen-dpdk
@@ -228,8 +234,15 @@ PKTGEN=$BUILD/perf/sy-pktgen
 PUBLISH=$BUILD/tests/tools/sy-publish
 LBB=$BUILD/perf/lb_process_bench
 TESTPMD=$(command -v dpdk-testpmd || true)
+SYDP_BASE="" PUBLISH_BASE=""
+FORWARDERS="testpmd sy" # run_one's names, in the order of odd rounds
+if [ -n "$BASE" ]; then
+	SYDP_BASE=$BASE/dataplane/sy-dataplane
+	PUBLISH_BASE=$BASE/tests/tools/sy-publish
+	FORWARDERS="testpmd sy base"
+fi
 if [ $SKIP_IO -eq 0 ]; then
-	for b in "$SYDP" "$PKTGEN" "$PUBLISH" "$TESTPMD"; do
+	for b in "$SYDP" "$PKTGEN" "$PUBLISH" "$TESTPMD" ${BASE:+"$SYDP_BASE" "$PUBLISH_BASE"}; do
 		[ -n "$b" ] && [ -x "$b" ] || { echo "bench_dataplane.sh: missing ${b:-dpdk-testpmd} (ninja -C build; apt install dpdk)"; exit 1; }
 	done
 fi
@@ -374,7 +387,11 @@ run_one() {
 	# then count this run only
 	region=$REGION.$RUN
 	REGIONS+=("$region")
-	if [ "$what" = sy ] && ! "$PUBLISH" --create "$region" "$WORK/services.txt" >>"$WORK/publish.log" 2>&1; then
+	# sy: this build's sy-dataplane; base: --base's (each with its own
+	# sy-publish, so that each reads a region of its own version)
+	local sydp=$SYDP publish=$PUBLISH
+	[ "$what" = base ] && sydp=$SYDP_BASE publish=$PUBLISH_BASE
+	if [ "$what" != testpmd ] && ! "$publish" --create "$region" "$WORK/services.txt" >>"$WORK/publish.log" 2>&1; then
 		echo "--- sy-publish failed (run $RUN):" >>"$WORK/errors"
 		tail -3 "$WORK/publish.log" >>"$WORK/errors"
 		return
@@ -427,7 +444,7 @@ run_one() {
 			--forward-mode=io --port-topology=loop --nb-cores="$WORKERS" "${tp_queues[@]}" \
 			--total-num-mbufs=16384 --stats-period 3600 </dev/null >"$log_f" 2>&1 &
 	else
-		stdbuf -oL -eL "$SYDP" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
+		stdbuf -oL -eL "$sydp" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
 			--file-prefix "$prefix_f" --vdev="$vdev_f" -- --region "$region" \
 			--exception-tap off --ct-size $ct --ct-guard-rate 0 </dev/null >"$log_f" 2>&1 &
 	fi
@@ -494,7 +511,7 @@ run_one() {
 	RX=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	TX=$(sed -n 's/.*tx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	PERSEC=$(awk '$1 == "measure" {printf "%s ", $7}' "$log_g")
-	if [ "$what" = sy ]; then
+	if [ "$what" != testpmd ]; then
 		STATS=$(grep 'msg=stats' "$log_f" | tail -1)
 	fi
 }
@@ -531,7 +548,8 @@ io_bench() {
 			echo "   NOTE: fewer free cores than workers: workers share cores, so this shows that $WORKERS workers work, not how they scale"
 	fi
 	echo "   B = sy-dataplane --exception-tap off --ct-guard-rate 0 (every new flow inserted) --ct-size max(262144, 2 x flows)$([ "$WORKERS" -gt 1 ] && echo " per worker"); service: $(head -1 "$svc"), 3 backends"
-	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, A and B alternating in order"
+	[ -n "$BASE" ] && echo "   C (\"base\") = the same, $SYDP_BASE"
+	echo "   value = Mpps received back at the generator over $DURATION s, after ${WARMUP} s of warm-up; $ROUNDS rounds, $([ -n "$BASE" ] && echo "A, B and C in rotating order" || echo "A and B alternating in order")"
 	echo "   NOTE: this machine is noisy and memif throughput flips between a fast and a ~3x slower state, even in the"
 	echo "   middle of a run (see the per-second values). That is why rounds interleave A and B, why every value is"
 	echo "   printed, and why the per-round ratio (A and B measured seconds apart) and medians are the figures to read."
@@ -543,10 +561,17 @@ io_bench() {
 		: >"$WORK/ratio.$f"
 		: >"$WORK/testpmd.$f.sec"
 		: >"$WORK/sy.$f.sec"
+		: >"$WORK/base.$f"
+		: >"$WORK/ratio_base.$f"
+		: >"$WORK/sy_base.$f"
+		: >"$WORK/base.$f.sec"
 		for r in $(seq "$ROUNDS"); do
 			tp=fail
 			sy=fail
-			for what in $([ $((r % 2)) -eq 1 ] && echo testpmd sy || echo sy testpmd); do
+			base=fail
+			# the forwarders rotate: round r starts r - 1 places on
+			# (two alternate, as before)
+			for what in $(awk -v r="$r" '{for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1)}' <<<"$FORWARDERS"); do
 				# (the shell's own job messages, e.g. a forwarder crashing
 				# on exit, go to a log; run_one notes them in the errors)
 				run_one $what "$f" 2>>"$WORK/shell.log"
@@ -555,8 +580,12 @@ io_bench() {
 				if [ "$RX" != fail ]; then
 					tr ' ' '\n' <<<"$PERSEC" | grep . >>"$WORK/$what.$f.sec"
 				fi
-				if [ "$what" = sy ]; then
-					sy=$RX
+				if [ "$what" != testpmd ]; then
+					if [ "$what" = sy ]; then
+						sy=$RX
+					else
+						base=$RX
+					fi
 					if [ -n "$STATS" ]; then
 						echo "      sy-dataplane: $(grep -o -E '(forwarded|ct_hits|ct_new|ct_evictions)=[0-9]+' <<<"$STATS" | tr '\n' ' ')"
 						drops=$(grep -o -E 'drop_[a-z_]+=[1-9][0-9]*' <<<"$STATS" | tr '\n' ' ')
@@ -568,10 +597,21 @@ io_bench() {
 			done
 			[ "$tp" != fail ] && echo "$tp" >>"$WORK/tp.$f"
 			[ "$sy" != fail ] && echo "$sy" >>"$WORK/sy.$f"
+			[ "$base" != fail ] && echo "$base" >>"$WORK/base.$f"
 			if [ "$tp" != fail ] && [ "$sy" != fail ] && awk "BEGIN {exit !($tp > 0)}"; then
 				ratio=$(awk "BEGIN {printf \"%.3f\", $sy / $tp}")
 				echo "$ratio" >>"$WORK/ratio.$f"
 				echo "   round $r ratio sy/testpmd = $ratio"
+			fi
+			if [ -n "$BASE" ] && [ "$tp" != fail ] && [ "$base" != fail ] && awk "BEGIN {exit !($tp > 0 && $base > 0)}"; then
+				ratio=$(awk "BEGIN {printf \"%.3f\", $base / $tp}")
+				echo "$ratio" >>"$WORK/ratio_base.$f"
+				echo "   round $r ratio base/testpmd = $ratio"
+				if [ "$sy" != fail ]; then
+					ratio=$(awk "BEGIN {printf \"%.3f\", $sy / $base}")
+					echo "$ratio" >>"$WORK/sy_base.$f"
+					echo "   round $r ratio sy/base = $ratio"
+				fi
 			fi
 		done
 	done
@@ -582,6 +622,11 @@ io_bench() {
 		printf "%-9s %-8s %-52s | %s\n" "$f" testpmd "$(tr '\n' ' ' <"$WORK/tp.$f")" "$(median <"$WORK/tp.$f")"
 		printf "%-9s %-8s %-52s | %s\n" "" sy "$(tr '\n' ' ' <"$WORK/sy.$f")" "$(median <"$WORK/sy.$f")"
 		printf "%-9s %-8s %-52s | %s\n" "" ratio "$(tr '\n' ' ' <"$WORK/ratio.$f")" "$(median <"$WORK/ratio.$f")"
+		if [ -n "$BASE" ]; then
+			printf "%-9s %-8s %-52s | %s\n" "" base "$(tr '\n' ' ' <"$WORK/base.$f")" "$(median <"$WORK/base.$f")"
+			printf "%-9s %-8s %-52s | %s\n" "" "base/tp" "$(tr '\n' ' ' <"$WORK/ratio_base.$f")" "$(median <"$WORK/ratio_base.$f")"
+			printf "%-9s %-8s %-52s | %s\n" "" "sy/base" "$(tr '\n' ' ' <"$WORK/sy_base.$f")" "$(median <"$WORK/sy_base.$f")"
+		fi
 	done
 	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
@@ -591,9 +636,14 @@ io_bench() {
 		bs=$(sort -g "$WORK/sy.$f.sec" | tail -1)
 		printf "%-9s testpmd %s  sy %s  ratio %s\n" "$f" "${bt:-n/a}" "${bs:-n/a}" \
 			"$( [ -n "$bt" ] && [ -n "$bs" ] && awk "BEGIN {printf \"%.3f\", $bs / $bt}" || echo n/a)"
+		if [ -n "$BASE" ]; then
+			bs=$(sort -g "$WORK/base.$f.sec" | tail -1)
+			printf "%-9s testpmd %s  base %s  ratio %s\n" "" "${bt:-n/a}" "${bs:-n/a}" \
+				"$( [ -n "$bt" ] && [ -n "$bs" ] && awk "BEGIN {printf \"%.3f\", $bs / $bt}" || echo n/a)"
+		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
