@@ -124,11 +124,15 @@ ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 5000 25 $((FLOOD_S + 2
 LOAD=$!
 SY_PIDS+=($LOAD)
 DL_PIDS=()
+# /big (256 KiB) read at a pace that would take 2 x FLOOD_S + 10 s, until
+# the flood and the load are over (dl.stop), then the rest at full speed:
+# in flight across the whole flood, and no longer (curl at a fixed 8 KiB/s
+# outlasted a 20 s flood by 10 s that were only waited for)
+DL_RATE=$((262144 / (2 * FLOOD_S + 10)))
 for k in 1 2 3 4; do
 	p=$((36000 + k))
-	# 4 x 1 MiB-equivalent: /big (256 KiB) at 8 KiB/s lasts the whole flood
-	ip netns exec ${P}c curl -s --max-time $((FLOOD_S + 30)) --limit-rate 8k --local-port $p \
-		-o /dev/null -w '%{size_download}' http://$VIP/big >"$WORK/dl.$p" 2>/dev/null &
+	ip netns exec ${P}c $PY "$HERE/slow_download.py" $VIP 80 $p /big $DL_RATE "$WORK/dl.stop" \
+		$((2 * FLOOD_S + 40)) >"$WORK/dl.$p" 2>/dev/null &
 	DL_PIDS+=($!)
 done
 sleep 1
@@ -136,6 +140,7 @@ flood=$(ip netns exec ${P}l timeout $((FLOOD_S + 30)) $PY "$HERE/registry_flood.
 	"$WORK/web.key" flood $FLOOD_N $FLOOD_RATE $FLOOD_S 7)
 echo "  flooder: $flood"
 wait $LOAD
+touch "$WORK/dl.stop"
 for pid in "${DL_PIDS[@]}"; do wait $pid; done
 sleep 0.5 # the last changes published
 metrics >"$WORK/metrics1"
@@ -152,7 +157,7 @@ failed=$(grep -c ' -$' "$WORK/load.txt")
 dl_ok=0
 for k in 1 2 3 4; do
 	b=$(cat "$WORK/dl.$((36000 + k))" 2>/dev/null)
-	[ "$b" = 262144 ] && dl_ok=$((dl_ok + 1)) || echo "  download $k: ${b:-?} bytes"
+	[ "$b" = "262144 1" ] && dl_ok=$((dl_ok + 1)) || echo "  download $k: ${b:-?} (bytes, in flight until the flood's end)"
 done
 [ $dl_ok -eq 4 ] && sy_pass "4 slow downloads across the whole flood completed intact" ||
 	sy_fail "$dl_ok of 4 downloads across the flood completed"
