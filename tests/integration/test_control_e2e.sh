@@ -32,18 +32,25 @@ has_backend() { sy_ctl --json backends web | grep -q "\"address\": \"$1\""; }
 table_shows() { sy_ctl table web | grep -q "$1"; } # the published table has a line matching $1
 lookup() { sy_ctl --json lookup web $CLIENT:$1 $VIP:80 tcp | sed -n 's/.*"backend": "\([0-9.]*\):80".*/\1/p'; }
 
-# slow downloads of /big (256 KiB at 32 KiB/s: ~8 s) from fixed client ports;
-# writes the byte counts into $WORK/dl.<port> when done
+# slow downloads of /big (256 KiB, read at 8 KiB/s: 32 s) from fixed client
+# ports, until wait_downloads says that what they had to live through is
+# over: then the rest at full speed (slow_download.py). Each writes
+# "BYTES SPANNED" into $WORK/dl.<port> when done (SPANNED: in flight until
+# then). (curl at 32 KiB/s lasted 8 s, of which the test waited ~5 s for
+# nothing but their end.)
 start_download() {
-	ip netns exec ${P}c curl -s --max-time 30 --limit-rate 32k --local-port $1 \
-		-o /dev/null -w '%{size_download}' http://$VIP/big >"$WORK/dl.$1" 2>/dev/null &
+	ip netns exec ${P}c $PY "$HERE/slow_download.py" $VIP 80 $1 /big 8192 "$WORK/dl.stop" 60 \
+		>"$WORK/dl.$1" 2>/dev/null &
 	DL_PIDS+=($!)
 }
 wait_downloads() {
 	local ok=1 p
+	touch "$WORK/dl.stop"
 	for pid in "${DL_PIDS[@]}"; do wait $pid; done
+	rm -f "$WORK/dl.stop"
 	for p in "$@"; do
-		[ "$(cat "$WORK/dl.$p" 2>/dev/null)" = 262144 ] || { ok=0; echo "  download from port $p: $(cat "$WORK/dl.$p" 2>/dev/null) bytes"; }
+		[ "$(cat "$WORK/dl.$p" 2>/dev/null)" = "262144 1" ] ||
+			{ ok=0; echo "  download from port $p: $(cat "$WORK/dl.$p" 2>/dev/null) (bytes, in flight until the end)"; }
 	done
 	DL_PIDS=()
 	[ $ok = 1 ]
@@ -151,13 +158,24 @@ sy_log "4. syctl lookup vs the answering backend"
 # published table first
 sy_wait 5 eval '! table_shows "198.18.0.11:80 .* 0.000"' ||
 	sy_fail "be1 has no share after its weight came back: $(sy_ctl table web)"
-agree=0
+# the 100 connections first, then a syctl lookup of each, 4 at a time
+# (one after the other they took ~6 s of the test, each a new syctl
+# process answered by sy-control and the dataplane's telemetry socket)
+topo_probe 45001 100 >"$WORK/answers.txt"
+lk_pids=()
 while read -r sport ans; do
 	# the lookups of ports_for above ran with LeakSanitizer's check
-	want=$(sy_no_leak_check lookup $sport)
-	[ "$ans" = "${NAME_OF[$want]:-?}" ] && agree=$((agree + 1)) ||
-		echo "  port $sport: answered by $ans, syctl lookup says ${NAME_OF[$want]:-$want}"
-done < <(topo_probe 45001 100)
+	echo "$sport $ans $(sy_no_leak_check lookup $sport)" >"$WORK/lookup.$sport" &
+	lk_pids+=($!)
+	[ ${#lk_pids[@]} -lt 4 ] || { wait "${lk_pids[@]}"; lk_pids=(); }
+done <"$WORK/answers.txt"
+[ ${#lk_pids[@]} -eq 0 ] || wait "${lk_pids[@]}"
+agree=0
+while read -r sport ans; do
+	read -r _ _ want <"$WORK/lookup.$sport"
+	[ "$ans" = "${NAME_OF[${want:-?}]:-?}" ] && agree=$((agree + 1)) ||
+		echo "  port $sport: answered by $ans, syctl lookup says ${NAME_OF[${want:-?}]:-$want}"
+done <"$WORK/answers.txt"
 [ $agree -eq 100 ] && sy_pass "syctl lookup named the answering backend for 100 of 100 connections" ||
 	sy_fail "syctl lookup agreed for only $agree of 100"
 
