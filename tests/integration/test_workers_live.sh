@@ -193,10 +193,17 @@ sy_log "1. sy-pktgen (memif server, 2 queue pairs) and sy-dataplane (client, 2 w
 fresh_region workers
 # what each flow should reach: Maglev's choice for a new flow (flow k is
 # address CLIENTS + k, port 1024, as sy-pktgen numbers them)
-for k in $(seq 0 $((FLOWS - 1))); do
-	src=198.19.$((k / 256)).$((k % 256))
+# (the first lookup with LeakSanitizer's check, the other 255 without it:
+# with it, they took ~20 s in the ASan tree. One at a time: sy-publish
+# opens the region as its writer, which one process at a time may be)
+expect() { # K
+	local src=198.19.$(($1 / 256)).$(($1 % 256))
 	echo "$src 1024 $("$BUILD/tests/tools/sy-publish" --lookup "$REGION" "$src" 1024 $VIP 53 udp)"
-done >"$WORK/expected"
+}
+{
+	expect 0
+	for k in $(seq 1 $((FLOWS - 1))); do sy_no_leak_check expect $k; done
+} >"$WORK/expected"
 sock=$WORK/memif.sock
 pktgen gen 90 "net_memif0,role=server,socket=$sock,socket-abstract=no,rsize=12" \
 	--queues 2 --flows $FLOWS --duration 2 --warmup 0 --link-timeout 30 --linger 15 \
@@ -255,16 +262,20 @@ audit=$(grep '^AUDIT' "$WORK/gen.log")
 	[ "$(value undecoded "$audit")" -eq 0 ] &&
 	sy_pass "every flow came back, from one backend, on the queue it was sent on, as IPIP ($audit)" ||
 	sy_fail "sy-pktgen's audit: ${audit:-none}"
-right=0 wrong=0
-while read -r _ src sport _ backend; do
-	want=$(awk -v s="$src" -v p="$sport" '$1 == s && $2 == p {print $3}' "$WORK/expected")
-	if [ "backend=$want" = "$backend" ]; then
-		right=$((right + 1))
-	else
-		wrong=$((wrong + 1))
-		[ $wrong -le 3 ] && echo "  flow $src:$sport came back from ${backend#backend=}, Maglev gives $want"
-	fi
-done <"$WORK/flows"
+# each reported flow ("FLOW SRC SPORT queue=Q backend=B") against the
+# expected backend of its SRC and SPORT, in one awk (an awk a flow took ~5 s)
+cmp=$(awk 'FNR == NR { want[$1 " " $2] = $3; next }
+	{
+		w = want[$2 " " $3]
+		if ("backend=" w == $5) { right++; next }
+		wrong++
+		b = $5
+		sub(/^backend=/, "", b)
+		if (wrong <= 3) printf "  flow %s:%s came back from %s, Maglev gives %s\n", $2, $3, b, w
+	}
+	END { print "COUNTS", right + 0, wrong + 0 }' "$WORK/expected" "$WORK/flows")
+grep -v '^COUNTS ' <<<"$cmp"
+read -r _ right wrong < <(grep '^COUNTS ' <<<"$cmp")
 [ $right -eq $FLOWS ] && [ $wrong -eq 0 ] &&
 	sy_pass "each of the $FLOWS flows reached the backend Maglev gives it ($(awk '{print $3}' "$WORK/expected" | sort | uniq -c | awk '{printf "%s: %s flows  ", $2, $1}'))" ||
 	sy_fail "$right flows reached their expected backend, $wrong another"
