@@ -54,19 +54,10 @@ struct sy_dp_port {
 	struct rte_ether_addr mac;
 };
 
-/* A port's forwarded frames of the last burst, sent one poll late: while
- * the next burst's conntrack lines are on their way (worker.c). */
-struct sy_port_held {
-	struct rte_mbuf *tx[SY_MAX_BURST];
-	uint16_t n;
-	uint64_t bytes;
-};
-
 struct sy_worker {
 	uint32_t index;          /* queue id on every port, region lcore slot */
 	unsigned int lcore;
 	struct sy_reader reader;
-	struct sy_port_held held[SY_MAX_PORTS];
 	struct sy_lb lb;
 } __rte_cache_aligned;
 

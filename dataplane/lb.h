@@ -105,36 +105,6 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt);
 void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 			 enum sy_verdict *verdicts);
 
-/* A frame between the two stages of the packet path (lb.c's). */
-struct sy_lb_work {
-	struct sy_parsed p;
-	const struct sy_service *svc;
-	uint32_t ct_hash;      /* sy_ct_hash of the key (not for a fragment) */
-	struct sy_ct_probe ct; /* its lines and stored key (the same frames) */
-	uint32_t hash;         /* the flow hash, once flow_hash() computed it */
-	bool hash_known;
-	uint32_t frame_len;
-};
-
-/* A burst between its two stages. */
-struct sy_lb_staged {
-	struct sy_lb_work w[SY_LB_BURST];
-	uint8_t pending[SY_LB_BURST]; /* 1: stage 2 gives its verdict */
-	uint32_t n;
-};
-
-/* sy_lb_process_burst() in its two calls, for a caller with other work to
- * do while stage 1's prefetches are under way (sy-dataplane's worker sends
- * the previous burst): stage 1 classifies n <= SY_LB_BURST frames, gives
- * the verdicts of those that stop there and prefetches the conntrack lines
- * of the others; stage 2 gives theirs. Both in the same quiescent period
- * (the same snapshot, lb->now and port), with nothing else of lb's packet
- * path between them. */
-void sy_lb_stage1(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n, struct sy_lb_staged *st,
-		  enum sy_verdict *verdicts);
-void sy_lb_stage2(struct sy_lb *lb, struct sy_pkt *pkts, struct sy_lb_staged *st,
-		  enum sy_verdict *verdicts);
-
 /* Classification alone (sy_parse_frame() of switchyard/pkt_parse.h on a
  * plain buffer): SY_V_TX and *p filled, SY_V_KERNEL for non-IP or non-VIP
  * protocols, or SY_V_DROP with *reason set to a SY_C_DROP_* counter. */

@@ -3,11 +3,8 @@
  * The worker loop, in the manner of DPDK's l3fwd: per iteration, report a
  * quiescent point and take the current snapshot (one load, one store), then
  * for every port receive a burst, run it through the staged packet path
- * (sy_lb_stage1: classify and prefetch all; sy_lb_stage2: forward each) and
- * transmit; the port's previous burst is transmitted between the two
- * stages, while the prefetches are under way, so a burst leaves one poll
- * after it came (at once when that poll finds nothing new). No locks,
- * system calls or allocations on this path.
+ * (sy_lb_process_burst: classify and prefetch all, then forward each) and
+ * transmit. No locks, system calls or allocations on this path.
  */
 #include <stdio.h>
 
@@ -143,33 +140,16 @@ static inline int mbuf_frame(struct rte_mbuf *m, struct sy_pkt *pkt)
 	return 0;
 }
 
-_Static_assert(SY_MAX_BURST <= SY_LB_BURST, "a received burst is one of the packet path's");
-
-/* Send what the port's last burst forwarded (struct sy_port_held). */
-static inline void flush_held(struct sy_worker *w, const struct sy_dp_port *p,
-			      struct sy_port_held *h)
-{
-	tx_flush(&w->lb, p->port_id, (uint16_t)w->index, h->tx, h->n, h->bytes);
-	h->n = 0;
-	h->bytes = 0;
-}
-
 /* A received burst (n > 0) through the packet path and out: the frames to
- * send on the port (held for the next poll: h), to the kernel, or freed.
- * The port's previous burst goes out between the packet path's two
- * stages, while this burst's conntrack lines are on their way: with more
- * flows than the caches hold, those are memory reads that stage 2 would
- * otherwise wait for. Out of line: an empty poll then pays none of its
- * stack frame. */
+ * send on the port, to the kernel, or freed. Out of line: an empty poll
+ * then pays none of its stack frame. */
 static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const struct sy_dp_port *p,
-						 struct sy_port_held *h, struct rte_mbuf **rx,
-						 uint16_t n)
+						 struct rte_mbuf **rx, uint16_t n)
 {
-	struct rte_mbuf *kern[SY_MAX_BURST];
-	struct rte_mbuf *mbufs[SY_MAX_BURST]; /* of pkt[] */
+	struct rte_mbuf *tx[SY_MAX_BURST], *kern[SY_MAX_BURST];
+	struct rte_mbuf *held[SY_MAX_BURST];
 	struct sy_pkt pkt[SY_MAX_BURST];
 	enum sy_verdict v[SY_MAX_BURST];
-	struct sy_lb_staged st;
 	struct sy_lb *lb = &w->lb;
 	uint16_t q = (uint16_t)w->index, n_pkt = 0, n_tx = 0, n_kern = 0;
 	uint64_t bytes = 0, tx_bytes = 0;
@@ -187,16 +167,13 @@ static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const stru
 			rte_pktmbuf_free(m);
 			continue;
 		}
-		mbufs[n_pkt++] = m;
+		held[n_pkt++] = m;
 	}
 	/* the staged packet path: every frame classified and its
-	 * conntrack lines prefetched before the first is looked up; the
-	 * previous burst sent meanwhile */
-	sy_lb_stage1(lb, pkt, n_pkt, &st, v);
-	flush_held(w, p, h);
-	sy_lb_stage2(lb, pkt, &st, v);
+	 * conntrack lines prefetched before the first is looked up */
+	sy_lb_process_burst(lb, pkt, n_pkt, v);
 	for (uint16_t i = 0; i < n_pkt; i++) {
-		struct rte_mbuf *m = mbufs[i];
+		struct rte_mbuf *m = held[i];
 
 		switch (v[i]) {
 		case SY_V_TX:
@@ -204,7 +181,7 @@ static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const stru
 			m->data_len = (uint16_t)pkt[i].len;
 			m->pkt_len = pkt[i].len;
 			tx_bytes += pkt[i].len;
-			h->tx[n_tx++] = m;
+			tx[n_tx++] = m;
 			break;
 		case SY_V_KERNEL:
 			/* a frame larger than the TAP takes would stop
@@ -226,8 +203,7 @@ static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const stru
 	}
 	lb->stats->counters[SY_C_RX_PKTS] += n;
 	lb->stats->counters[SY_C_RX_BYTES] += bytes;
-	h->n = n_tx;
-	h->bytes = tx_bytes;
+	tx_flush(lb, p->port_id, q, tx, n_tx, tx_bytes);
 	if (n_kern) {
 		uint16_t sent = rte_eth_tx_burst(p->tap_id, q, kern, n_kern);
 
@@ -239,31 +215,20 @@ static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const stru
 	}
 }
 
-static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, struct sy_port_held *h,
-		      uint32_t burst)
+static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
 {
 	struct rte_mbuf *rx[SY_MAX_BURST];
 	uint16_t q = (uint16_t)w->index, n;
 
 	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
 	if (n)
-		forward_rx(w, p, h, rx, n);
-	else if (h->n) /* nothing new: the last burst goes now */
-		flush_held(w, p, h);
+		forward_rx(w, p, rx, n);
 	if (p->has_tap) {
 		/* the kernel's own traffic (ARP/NDP answers, BGP, SSH) goes out */
 		n = rte_eth_rx_burst(p->tap_id, q, rx, (uint16_t)burst);
 		w->lb.stats->counters[SY_C_FROM_KERNEL] += n;
 		tx_flush(&w->lb, p->port_id, q, rx, n, frames_bytes(rx, n));
 	}
-}
-
-/* Every port's held frames out (before parking, and at the end). */
-static void flush_all_held(struct sy_worker *w, const struct sy_dataplane *dp)
-{
-	for (uint16_t i = 0; i < dp->n_ports; i++)
-		if (w->held[i].n)
-			flush_held(w, &dp->ports[i], &w->held[i]);
 }
 
 int sy_worker_main(void *arg)
@@ -275,22 +240,19 @@ int sy_worker_main(void *arg)
 	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
 	fflush(stdout);
 	while (!dp->quit) {
-		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed))) {
-			flush_all_held(w, dp);
+		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed)))
 			park(dp, w);
-		}
 		/* quiescent point + the snapshot for this round of bursts */
 		w->lb.snap = sy_reader_begin(&w->reader);
 		w->lb.now = (uint32_t)(rte_get_tsc_cycles() / hz_ms);
 		for (uint16_t i = 0; i < dp->n_ports; i++)
-			poll_port(w, &dp->ports[i], &w->held[i], dp->opts.burst);
+			poll_port(w, &dp->ports[i], dp->opts.burst);
 		sy_ct_sweep(&w->lb.ct, w->lb.now, 2);
 		atomic_store_explicit(&w->reader.slot->bursts,
 				      atomic_load_explicit(&w->reader.slot->bursts,
 							   memory_order_relaxed) + 1,
 				      memory_order_relaxed);
 	}
-	flush_all_held(w, dp);
 	sy_reader_unregister(&w->reader);
 	return 0;
 }

@@ -4,7 +4,7 @@
 # than it can forward, so every received burst is full. Prints, per
 # forwarded packet (callgrind Ir, collected inside poll_port only):
 #   mbufs:    forward_rx's own work (the mbufs around the packet path)
-#   path:     sy_lb_stage1 + sy_lb_stage2 (the packet path, as lb_process_bench)
+#   path:     sy_lb_process_burst (the packet path, as lb_process_bench)
 #   memif_tx: the memif PMD's transmit (testpmd io pays it too)
 # The receive side is left out: its empty polls (before the generator
 # starts, while it lingers) cannot be told from full ones here. Under
@@ -94,14 +94,14 @@ callgrind_annotate --tree=calling "$W/cg.out" 2>/dev/null | grep -F 'worker.c:fo
 ir() { grep -F -- "$1" "$2" | awk '{gsub(",", "", $1); if ($1 + 0 > m) m = $1 + 0} END {print m + 0}'; }
 fwd_self=$(ir '*  ' "$W/tree_fwd.txt")
 fwd_incl=$(ir 'dataplane/worker.c:forward_rx' "$W/inclusive.txt")
-path=$(( $(ir 'dataplane/lb.c:sy_lb_stage1' "$W/inclusive.txt") + $(ir 'dataplane/lb.c:sy_lb_stage2' "$W/inclusive.txt") ))
+path=$(ir 'dataplane/lb.c:sy_lb_process_burst' "$W/inclusive.txt")
 # what forward_rx calls besides the packet path is the transmit (and, on
 # a ring that is full, the frees of what it did not take)
 awk -v n="$n" -v s="${fwd_self:-0}" -v i="${fwd_incl:-0}" -v p="${path:-0}" -v f="$FLOWS" 'BEGIN {
 	printf "sy-dataplane under callgrind, %d flows, %d packets forwarded (instructions a packet)\n", f, n
 	printf "  mbufs    %7.1f  (forward_rx itself)\n", s / n
-	printf "  path     %7.1f  (sy_lb_stage1 + sy_lb_stage2)\n", p / n
-	printf "  memif_tx %7.1f  (the rest of forward_rx: rte_eth_tx_burst of the burst before)\n", (i - s - p) / n
+	printf "  path     %7.1f  (sy_lb_process_burst)\n", p / n
+	printf "  memif_tx %7.1f  (the rest of forward_rx: rte_eth_tx_burst)\n", (i - s - p) / n
 	printf "ROW flows=%d mbufs=%.1f path=%.1f memif_tx=%.1f\n", f, s / n, p / n, (i - s - p) / n
 	if (n < 3 * f)
 		printf "note: %d packets for %d flows: most packets were new flows (more --seconds, or fewer --flows)\n", n, f
