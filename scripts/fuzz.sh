@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets of tests/fuzz with clang into build-fuzz/
 # (-Dfuzz=true: ASan+UBSan and coverage instrumentation everywhere), replays
 # every target's regression inputs and seed corpus, then fuzzes each target
-# for a bounded time, one after the other.
+# for a bounded time, two targets at a time (one a core: nothing else runs
+# then in scripts/test.sh).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 60)
 #
@@ -54,9 +55,15 @@ ninja -C "$DIR" "${exes[@]}" || summary_fail_all "build failed"
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 root=$(pwd)
-passed=0
-failed=0
-for t in "${TARGETS[@]}"; do
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# One target: its report (what it found, then its line) into
+# $results/TARGET, its verdict into $results/TARGET.verdict.
+fuzz_one() {
+	local t=$1 exe seeds regr work art log inputs nreg regr_ok before start execs cov ft corp
+	local restarts left rc last n c f k elapsed after crashes verdict
+	exec >"$results/$t" 2>&1
 	exe="$root/$DIR/tests/fuzz/$t"
 	seeds="$root/tests/fuzz/corpus/$t"
 	regr="$root/tests/fuzz/regressions/$t"
@@ -120,14 +127,35 @@ for t in "${TARGETS[@]}"; do
 	fi
 	if [ "$regr_ok" = ok ] && [ "$crashes" -eq 0 ] && [ "$restarts" -eq 0 ]; then
 		verdict=ok
-		passed=$((passed + 1))
 	else
 		verdict=FAILED
-		failed=$((failed + 1))
 	fi
 	printf 'fuzz %-20s %s: %d s, %d execs (%d/s), cov %d, ft %d, corpus %d, crashes %d, regressions %d %s\n' \
 		"$t" "$verdict" "$elapsed" "$execs" $((execs / elapsed)) "$cov" "$ft" "$corp" \
 		"$crashes" "$nreg" "$regr_ok"
+	echo "$verdict" >"$results/$t.verdict"
+}
+
+running=0
+for t in "${TARGETS[@]}"; do
+	if [ "$running" -ge 2 ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	fuzz_one "$t" &
+	running=$((running + 1))
+done
+wait
+passed=0
+failed=0
+for t in "${TARGETS[@]}"; do
+	cat "$results/$t"
+	if [ "$(cat "$results/$t.verdict" 2>/dev/null)" = ok ]; then
+		passed=$((passed + 1))
+	else
+		[ -s "$results/$t.verdict" ] || echo "fuzz $t: FAILED (no result: the target's run ended abnormally)"
+		failed=$((failed + 1))
+	fi
 done
 echo "fuzz summary: passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]
