@@ -110,6 +110,22 @@ sy_no_leak_check() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 # sy_ms_since T: milliseconds since T, an $EPOCHREALTIME taken earlier
 sy_ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 
+# sy_batch N CMD...: CMD in the background, at most N of a batch at a time
+# (a redirection of the call goes to CMD); sy_batch_wait: the batch's rest.
+# For many independent lookups, each a process that mostly waits.
+SY_BATCH=()
+sy_batch() {
+	local n=$1
+	shift
+	"$@" &
+	SY_BATCH+=($!)
+	[ ${#SY_BATCH[@]} -lt "$n" ] || sy_batch_wait
+}
+sy_batch_wait() {
+	[ ${#SY_BATCH[@]} -eq 0 ] || wait "${SY_BATCH[@]}"
+	SY_BATCH=()
+}
+
 # sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
 sy_wait() {
 	local t=$1

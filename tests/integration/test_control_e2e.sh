@@ -162,17 +162,15 @@ sy_wait 5 eval '! table_shows "198.18.0.11:80 .* 0.000"' ||
 # (one after the other they took ~6 s of the test, each a new syctl
 # process answered by sy-control and the dataplane's telemetry socket)
 topo_probe 45001 100 >"$WORK/answers.txt"
-lk_pids=()
-while read -r sport ans; do
+while read -r sport _; do
 	# the lookups of ports_for above ran with LeakSanitizer's check
-	echo "$sport $ans $(sy_no_leak_check lookup $sport)" >"$WORK/lookup.$sport" &
-	lk_pids+=($!)
-	[ ${#lk_pids[@]} -lt 4 ] || { wait "${lk_pids[@]}"; lk_pids=(); }
+	sy_batch 4 sy_no_leak_check lookup $sport >"$WORK/lookup.$sport"
 done <"$WORK/answers.txt"
-[ ${#lk_pids[@]} -eq 0 ] || wait "${lk_pids[@]}"
+sy_batch_wait
 agree=0
 while read -r sport ans; do
-	read -r _ _ want <"$WORK/lookup.$sport"
+	want=
+	read -r want <"$WORK/lookup.$sport"
 	[ "$ans" = "${NAME_OF[${want:-?}]:-?}" ] && agree=$((agree + 1)) ||
 		echo "  port $sport: answered by $ans, syctl lookup says ${NAME_OF[${want:-?}]:-$want}"
 done <"$WORK/answers.txt"

@@ -227,13 +227,11 @@ start_xdp stay6 --xdp-stay
 # (more under the sanitizers)
 mkdir -p "$W/lookups"
 ctl lookup web 198.18.2.1:40000 198.18.1.1:80 tcp >"$W/lookups/0" 2>&1
-lk_pids=()
 for i in $(seq 1 99); do
-	sy_no_leak_check ctl lookup web 198.18.2.1:$((40000 + i)) 198.18.1.1:80 tcp >"$W/lookups/$i" 2>&1 &
-	lk_pids+=($!)
-	[ ${#lk_pids[@]} -lt 4 ] || { wait "${lk_pids[@]}"; lk_pids=(); }
+	sy_batch 4 sy_no_leak_check ctl lookup web 198.18.2.1:$((40000 + i)) 198.18.1.1:80 tcp \
+		>"$W/lookups/$i" 2>&1
 done
-[ ${#lk_pids[@]} -eq 0 ] || wait "${lk_pids[@]}"
+sy_batch_wait
 conntracked=$(grep -l "conntrack (xdp)" "$W"/lookups/* | wc -l)
 grep -q 'earlier layout migrated.*live=100 kept=100' "$W/stay6.log" &&
 	! grep -q 'maps=.*sy_conntrack' "$W/stay6.log" && [ $conntracked = 100 ] &&

@@ -62,18 +62,13 @@ lookup() {
 # sanitizers)
 declare -A PRED WHY
 predict() {
-	local p r pids=()
+	local p r
 	mkdir -p "$WORK/predict"
-	for ((p = $1; p < $1 + $2; p++)); do
-		if [ $p -eq $1 ]; then
-			lookup $p >"$WORK/predict/$p"
-		else
-			sy_no_leak_check lookup $p >"$WORK/predict/$p" &
-			pids+=($!)
-			[ ${#pids[@]} -lt 4 ] || { wait "${pids[@]}"; pids=(); }
-		fi
+	lookup $1 >"$WORK/predict/$1"
+	for ((p = $1 + 1; p < $1 + $2; p++)); do
+		sy_batch 4 sy_no_leak_check lookup $p >"$WORK/predict/$p"
 	done
-	[ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+	sy_batch_wait
 	for ((p = $1; p < $1 + $2; p++)); do
 		{ IFS= read -r r <"$WORK/predict/$p" && [ -n "$r" ]; } || r='?|?'
 		PRED[$p]=${NAME_OF[${r%%|*}]:-${r%%|*}}
