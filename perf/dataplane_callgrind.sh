@@ -14,7 +14,7 @@
 # bench_dataplane.sh's times (perf/README.md).
 #
 # usage: perf/dataplane_callgrind.sh [--build DIR] [--flows N] [--seconds S]
-# Needs root (memif sockets, DPDK), valgrind (apt install valgrind) and a
+# Needs root (memif sockets, DPDK), valgrind (scripts/install-deps.sh test) and a
 # build (ninja -C build). Runs with --no-huge; about S + 30 seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ done
 for v in "$FLOWS" "$SECONDS_RUN"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || { echo "dataplane_callgrind.sh: --flows and --seconds take a positive integer, not '$v'" >&2; exit 2; }
 done
-command -v valgrind >/dev/null || { echo "dataplane_callgrind.sh: valgrind missing (apt install valgrind)" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "dataplane_callgrind.sh: valgrind missing (scripts/install-deps.sh test installs it)" >&2; exit 1; }
 SYDP=$BUILD/dataplane/sy-dataplane PKTGEN=$BUILD/perf/sy-pktgen PUBLISH=$BUILD/tests/tools/sy-publish
 for b in "$SYDP" "$PKTGEN" "$PUBLISH"; do
 	[ -x "$b" ] || { echo "dataplane_callgrind.sh: missing $b (ninja -C $BUILD)" >&2; exit 1; }
