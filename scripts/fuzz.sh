@@ -6,6 +6,12 @@
 # then in scripts/test.sh).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 60)
+#   scripts/fuzz.sh --build-only              (configure and build, no run)
+#
+# --build-only: scripts/test.sh builds build-fuzz/ with it in the background
+# (niced) while the release tree's tests run, which mostly wait; the
+# fuzzing run later finds the targets built (ninja: nothing to do) and
+# rebuilds whatever that build did not finish.
 #
 # Per target it prints one line: executions, exec/s, coverage (libFuzzer's
 # cov: and ft:), corpus size, crashes, and whether the regression inputs
@@ -20,6 +26,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+BUILD_ONLY=0
+if [ "${1:-}" = --build-only ]; then
+	BUILD_ONLY=1
+	shift
+fi
 SECS=${1:-60}
 DIR=build-fuzz
 TARGETS=(fuzz_packet fuzz_config fuzz_registry_value fuzz_http_api fuzz_api_router fuzz_syctl_args
@@ -27,7 +38,7 @@ TARGETS=(fuzz_packet fuzz_config fuzz_registry_value fuzz_http_api fuzz_api_rout
 MAX_RESTARTS=5 # after a crash, fuzzing goes on (for the rest of the time) at most this often
 
 if ! [[ "$SECS" =~ ^[0-9]+$ ]] || [ "$SECS" -lt 1 ]; then
-	echo "usage: $0 [SECONDS_PER_TARGET]" >&2
+	echo "usage: $0 [SECONDS_PER_TARGET] | --build-only" >&2
 	exit 2
 fi
 
@@ -50,6 +61,10 @@ exes=()
 for t in "${TARGETS[@]}"; do
 	exes+=("tests/fuzz/$t")
 done
+if [ "$BUILD_ONLY" = 1 ]; then
+	ninja -C "$DIR" "${exes[@]}"
+	exit
+fi
 ninja -C "$DIR" "${exes[@]}" || summary_fail_all "build failed"
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1

@@ -28,11 +28,17 @@ phase() { echo "=== $* (at $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 6
 # sy-control under 10 minutes of churn (issue 7), beside both trees' tests:
 # the ASan binary, so LeakSanitizer judges its exit, niced so that the tests
 # keep the CPU
-mkdir -p build-asan/meson-logs
+mkdir -p build-asan/meson-logs build/meson-logs
 nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
 	bash tests/integration/test_control_churn.sh build-asan \
 	>build-asan/meson-logs/control_churn_long.log 2>&1 &
 long_churn_pid=$!
+# build-fuzz (clang, the fuzz targets: about 40 s of both cores) beside the
+# release tree's tests, which mostly wait: niced and idle-class I/O, so that
+# the tests keep the CPU. The fuzzing phase below then finds it built
+# (it rebuilds what this did not finish; a build error is reported there).
+nice -n 19 ionice -c 3 scripts/fuzz.sh --build-only >build/meson-logs/fuzz_build.log 2>&1 &
+fuzz_build_pid=$!
 # Two at a time: only the tests that may share the machine (unit tests,
 # no namespaces, no fixed ports); meson runs every is_parallel: false test
 # (all that start servers or build namespaces) alone
@@ -50,6 +56,7 @@ done
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
 # SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
 # target counts as one test.
+wait "$fuzz_build_pid" || echo "fuzz build beside the tests failed (build/meson-logs/fuzz_build.log); fuzz.sh builds again" >&2
 phase "fuzzing (${SY_FUZZ_SECONDS:-6} s per target)"
 fuzz_log=$(mktemp)
 scripts/fuzz.sh "${SY_FUZZ_SECONDS:-6}" 2>&1 | tee "$fuzz_log"
