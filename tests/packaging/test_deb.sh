@@ -103,18 +103,29 @@ deb=$(ls "$W"/${PKG}_"$VERSION"_*.deb 2>/dev/null | head -n1)
 # ignored by git, so that a build in a checkout never shows up in git status
 (cd "$W/$PKG" && find . -mindepth 1 \( -type d -printf '%P/\n' -o -printf '%P\n' \) | LC_ALL=C sort) >"$W/after"
 tr '\0' '\n' <"$W/copied" | LC_ALL=C sort >"$W/before"
-top=
+# (the paths not in the source, in one awk pass: a grep and an awk per path
+# of the tree took 10 s): a path under a build output directory already
+# found is that output's; a path the source has, or a directory of the
+# source (some file of it below), is not an output
+awk '
+	NR == FNR {
+		before[$0] = 1
+		n = split($0, part, "/")
+		pre = ""
+		for (i = 1; i < n; i++) { pre = pre part[i] "/"; srcdir[pre] = 1 }
+		next
+	}
+	top != "" && index($0, top) == 1 { next }
+	$0 in before { next }
+	/\/$/ && ($0 in srcdir) { next }
+	/\/$/ { top = $0 }
+	{ print }' "$W/before" "$W/after" >"$W/outputs"
 unignored=()
 n_out=0
 while IFS= read -r p; do
-	[ -n "$top" ] && [[ $p == "$top"* ]] && continue
-	grep -qxF "$p" "$W/before" && continue
-	[[ $p == */ ]] && awk -v p="$p" 'index($0, p) == 1 { f = 1; exit } END { exit !f }' "$W/before" &&
-		continue # a directory of the source
-	[[ $p == */ ]] && top=$p
 	n_out=$((n_out + 1))
 	git -C "$SRC" check-ignore -q "$p" || unignored+=("$p")
-done <"$W/after"
+done <"$W/outputs"
 [ ${#unignored[@]} -eq 0 ] && pass "git ignores all $n_out build outputs left in the tree (obj-*, debian/.debhelper, ...)" ||
 	fail "build outputs .gitignore does not cover: ${unignored[*]}"
 
@@ -157,6 +168,7 @@ else
 fi
 
 # every installed path: present, root's, sane modes
+dpkg -L $PKG >"$W/dpkg-L"
 n=0
 bad=0
 while IFS= read -r p; do
@@ -179,7 +191,7 @@ while IFS= read -r p; do
 		fail "$p: $owner mode $mode, want root:root $want"
 		bad=1
 	fi
-done < <(dpkg -L $PKG)
+done <"$W/dpkg-L"
 [ $bad -eq 0 ] && pass "all $n paths of dpkg -L $PKG exist, root:root, 0755 programs/directories, 0644 files"
 
 expect_files=(
@@ -205,11 +217,11 @@ expect_files=(
 )
 missing=()
 for f in "${expect_files[@]}"; do
-	dpkg -L $PKG | grep -qxF "$f" || missing+=("$f")
+	grep -qxF "$f" "$W/dpkg-L" || missing+=("$f")
 done
 [ ${#missing[@]} -eq 0 ] && pass "the package has the programs, units, drop-ins, defaults, example, man pages, completion, docs, libswitchyard-resolve" ||
 	fail "not in the package: ${missing[*]}"
-extra=$(dpkg -L $PKG | grep -E '/(s?bin)/' | grep -vxE '/usr/sbin/sy-(control|dataplane|decap)|/usr/bin/syctl')
+extra=$(grep -E '/(s?bin)/' "$W/dpkg-L" | grep -vxE '/usr/sbin/sy-(control|dataplane|decap)|/usr/bin/syctl')
 [ -z "$extra" ] && pass "no test or benchmark programs installed" || fail "unexpected programs: $extra"
 conffiles=$(dpkg-query -W -f='${Conffiles}' $PKG)
 for f in /etc/default/sy-dataplane /etc/default/sy-control /etc/switchyard/switchyard.yaml.example; do
@@ -425,19 +437,21 @@ UNITS=(sy-control.service sy-dataplane.service)
 unit_state() {
 	echo "$(ct systemctl is-active "$1") $(ct systemctl is-enabled "$1" 2>/dev/null) $(ct systemctl show -p MainPID --value "$1")"
 }
-# settled: every unit is active with the same MainPID over 2 s, or inactive
+# settled: every unit is active with the same MainPID over 1 s, or inactive
+# (the units watched over the same second, not one second after the other:
+# each is watched for as long as before, and the wait is half as long)
 settled() {
-	local u a b
-	for u in "${UNITS[@]}"; do
-		a=$(unit_state "$u")
-		sleep 1
-		b=$(unit_state "$u")
-		[ "$a" = "$b" ] || return 1
-		[[ $a == active* ]] || [[ $a == inactive* ]] || return 1
+	local u i a=() b=()
+	for u in "${UNITS[@]}"; do a+=("$(unit_state "$u")"); done
+	sleep 1
+	for u in "${UNITS[@]}"; do b+=("$(unit_state "$u")"); done
+	for i in "${!UNITS[@]}"; do
+		[ "${a[$i]}" = "${b[$i]}" ] || return 1
+		[[ ${a[$i]} == active* ]] || [[ ${a[$i]} == inactive* ]] || return 1
 	done
 }
-wait_settled() {
-	for _ in $(seq 15); do settled && return 0; done
+wait_settled() { # within 30 s, as when a try took 2 s
+	for _ in $(seq 30); do settled && return 0; done
 	return 1
 }
 # upgrade NAME DEB: dpkg -i DEB; every unit in the state it was in before,
