@@ -1,6 +1,8 @@
 #!/bin/bash
 # Configures and builds Switchyard into build/ (and, with --asan, the
-# AddressSanitizer + UndefinedBehaviorSanitizer debug build into build-asan/).
+# AddressSanitizer + UndefinedBehaviorSanitizer debug build into build-asan/;
+# with --asan-only, that one alone: scripts/test.sh builds it beside the
+# release tree's tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,7 @@ setup() { # dir, extra meson options...
 	ninja -C "$dir"
 }
 
-setup build
-if [ "${1:-}" = "--asan" ]; then
+[ "${1:-}" = "--asan-only" ] || setup build
+if [ "${1:-}" = "--asan" ] || [ "${1:-}" = "--asan-only" ]; then
 	setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 fi

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
-# ASan+UBSan builds, runs every test in both (and, beside them, sy-control
+# ASan+UBSan builds (the latter beside the release tree's tests), runs every
+# test in both (and, beside them, sy-control
 # under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
 # SY_FUZZ_SECONDS per target, default 6), writes the reliability report
 # into build/reliability.md (scripts/reliability_report.py; the tracked
@@ -15,7 +16,9 @@ if ! scripts/install-deps.sh runtime build demo test; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-if ! scripts/build.sh --asan; then
+# the release tree now; the ASan tree and build-fuzz below, beside the
+# release tree's tests
+if ! scripts/build.sh; then
 	echo "build failed"
 	echo "0 passed, 1 failed"
 	exit 1
@@ -25,24 +28,48 @@ passed=0
 failed=0
 t0=$SECONDS
 phase() { echo "=== $* (at $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s) ==="; }
+mkdir -p build/meson-logs
+# The ASan+UBSan tree (scripts/build.sh --asan-only: ~50 s of both cores
+# here), then build-fuzz (fuzz.sh --build-only: clang, the fuzz targets,
+# ~45 s), built beside the release tree's tests, which mostly wait (they
+# run one at a time): at nice 19 with idle-class I/O, so that the tests keep
+# the CPU. The ASan build's exit status goes to $asan_status: its tests (and
+# the long churn) start once it is there. The fuzzing phase rebuilds what
+# the fuzz build did not finish (a build error is reported there).
+asan_status=$(mktemp)
+(
+	nice -n 19 ionice -c 3 scripts/build.sh --asan-only >build/meson-logs/asan_build.log 2>&1
+	echo $? >"$asan_status"
+	nice -n 19 ionice -c 3 scripts/fuzz.sh --build-only >build/meson-logs/fuzz_build.log 2>&1
+) &
+bg_build_pid=$!
+asan_built() { # waits for the ASan build; true if it succeeded
+	while [ ! -s "$asan_status" ]; do sleep 1; done
+	[ "$(cat "$asan_status")" = 0 ]
+}
 # sy-control under 10 minutes of churn (issue 7), beside both trees' tests:
-# the ASan binary, so LeakSanitizer judges its exit, niced so that the tests
-# keep the CPU
-mkdir -p build-asan/meson-logs build/meson-logs
-nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
-	bash tests/integration/test_control_churn.sh build-asan \
-	>build-asan/meson-logs/control_churn_long.log 2>&1 &
+# the ASan binary (as soon as it is built), so LeakSanitizer judges its
+# exit, niced so that the tests keep the CPU
+(
+	built=0
+	asan_built && built=1
+	mkdir -p build-asan/meson-logs
+	exec >build-asan/meson-logs/control_churn_long.log 2>&1
+	[ $built = 1 ] || { echo "FAIL: no ASan build (build/meson-logs/asan_build.log)"; exit 1; }
+	exec nice -n 10 env SY_CHURN_SECONDS="${SY_LONG_CHURN_SECONDS:-600}" \
+		bash tests/integration/test_control_churn.sh build-asan
+) &
 long_churn_pid=$!
-# build-fuzz (clang, the fuzz targets: about 40 s of both cores) beside the
-# release tree's tests, which mostly wait: niced and idle-class I/O, so that
-# the tests keep the CPU. The fuzzing phase below then finds it built
-# (it rebuilds what this did not finish; a build error is reported there).
-nice -n 19 ionice -c 3 scripts/fuzz.sh --build-only >build/meson-logs/fuzz_build.log 2>&1 &
-fuzz_build_pid=$!
 # Two at a time: only the tests that may share the machine (unit tests,
 # no namespaces, no fixed ports); meson runs every is_parallel: false test
 # (all that start servers or build namespaces) alone
 for dir in build build-asan; do
+	if [ "$dir" = build-asan ] && ! asan_built; then
+		echo "build failed: build-asan (build/meson-logs/asan_build.log):"
+		tail -n 40 build/meson-logs/asan_build.log
+		failed=$((failed + 1))
+		continue
+	fi
 	phase "tests in $dir"
 	# ASan reports are errors; leak checking is on by default.
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
@@ -56,7 +83,7 @@ done
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
 # SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
 # target counts as one test.
-wait "$fuzz_build_pid" || echo "fuzz build beside the tests failed (build/meson-logs/fuzz_build.log); fuzz.sh builds again" >&2
+wait "$bg_build_pid" || echo "fuzz build beside the tests failed (build/meson-logs/fuzz_build.log); fuzz.sh builds again" >&2
 phase "fuzzing (${SY_FUZZ_SECONDS:-6} s per target)"
 fuzz_log=$(mktemp)
 scripts/fuzz.sh "${SY_FUZZ_SECONDS:-6}" 2>&1 | tee "$fuzz_log"
@@ -69,6 +96,7 @@ else
 	echo "FAILED: control_churn_long" >&2
 fi
 tail -5 build-asan/meson-logs/control_churn_long.log
+rm -f "$asan_status"
 # The reliability report from this run's own output: the tests' RELIABILITY|
 # lines in both builds' testlog.json, the long churn and the fuzzing summary
 report=build/reliability.md
