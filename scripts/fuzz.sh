@@ -52,7 +52,9 @@ summary_fail_all() { # why
 }
 
 command -v clang >/dev/null || summary_fail_all "clang not found"
-if [ -f "$DIR/build.ninja" ]; then
+if [ -f "$DIR/build.ninja" ] && [ "${SY_FUZZ_CONFIGURED:-0}" = 1 ]; then
+	: # scripts/test.sh's fuzz.sh --build-only has just configured and built it
+elif [ -f "$DIR/build.ninja" ]; then
 	meson setup --reconfigure "$DIR" -Dfuzz=true >/dev/null || summary_fail_all "meson setup failed"
 else
 	CC=clang meson setup "$DIR" -Dfuzz=true >/dev/null || summary_fail_all "meson setup failed"
