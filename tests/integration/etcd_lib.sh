@@ -46,14 +46,17 @@ etcd_live_endpoints() {
 	echo "$out"
 }
 
-ectl() { etcd_in etcdctl --endpoints="$(etcd_live_endpoints)" --command-timeout=3s --dial-timeout=1s "$@"; }
+ectl() { etcd_in etcdctl --endpoints="$(etcd_live_endpoints)" --command-timeout="${ECTL_TIMEOUT:-3s}" --dial-timeout=1s "$@"; }
 
 # ectl, retried for up to 15 s (a write right after a member died may meet
-# an election: "request timed out, possibly due to previous leader failure")
+# an election: "request timed out, possibly due to previous leader failure").
+# ECTL_TIMEOUT=1s ectl_retry ...: each try given 1 s, not 3 s, for an
+# idempotent put or del right after a kill (the election takes about 1 s;
+# a try that met it waited out the whole 3 s); the last try keeps 3 s.
 ectl_retry() {
 	local end=$((SECONDS + 15))
 	while ! ectl "$@" 2>/dev/null; do
-		[ $SECONDS -lt $end ] || { ectl "$@"; return; }
+		[ $SECONDS -lt $end ] || { ECTL_TIMEOUT=3s ectl "$@"; return; }
 		sleep 0.2
 	done
 }

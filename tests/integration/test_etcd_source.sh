@@ -201,8 +201,8 @@ if [ -z "$M" ]; then
 	M=0
 fi
 etcd_kill $M
-ectl_retry put $PFX/web/198.18.0.20:80 '{"weight":2}' >/dev/null
-ectl_retry del $PFX/web/198.18.0.19:80 >/dev/null
+ECTL_TIMEOUT=1s ectl_retry put $PFX/web/198.18.0.20:80 '{"weight":2}' >/dev/null
+ECTL_TIMEOUT=1s ectl_retry del $PFX/web/198.18.0.19:80 >/dev/null
 if sy_wait 8 bash -c "'$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.20\"' && ! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.19\"'"; then
 	sy_pass "after m$M died, changes made meanwhile arrived (now watching m$(watched_member))"
 else
@@ -292,8 +292,8 @@ M=$(watched_member)
 # until stop 26 it was read again, which hid the compaction)
 kill -STOP $CONTROL
 etcd_kill $M # cuts its watch stream
-ectl_retry put $PFX/web/198.18.0.22:80 '{"weight":1}' >/dev/null
-ectl_retry del $PFX/web/198.18.0.21:80 >/dev/null
+ECTL_TIMEOUT=1s ectl_retry put $PFX/web/198.18.0.22:80 '{"weight":1}' >/dev/null
+ECTL_TIMEOUT=1s ectl_retry del $PFX/web/198.18.0.21:80 >/dev/null
 rev=$(ectl_retry get $PFX/ -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
 ectl_retry compact "$rev" >/dev/null && sy_log "   compacted at revision $rev"
 etcd_start $M
