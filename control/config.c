@@ -1002,6 +1002,10 @@ static int parse_registry(struct fld *m, struct sy_config *c)
 		return -1;
 	if (field(&em, "max_clock_skew_s", &f) && get_u32(&f, 1, 3600, &e->max_clock_skew_s))
 		return -1;
+	if (field(&em, "idle_timeout_s", &f) && get_u32(&f, 1, 3600, &e->idle_timeout_s))
+		return -1;
+	if (field(&em, "request_deadline_s", &f) && get_u32(&f, 1, 3600, &e->request_deadline_s))
+		return -1;
 	if (field(&em, "read", &f) && parse_read(&f, &e->read))
 		return -1;
 	return 0;
@@ -1609,6 +1613,8 @@ static int parse_root(struct ctx *x, yaml_node_t *root, struct sy_config *c)
 		return -1;
 
 	c->registry.embedded.max_clock_skew_s = SY_CONFIG_DEFAULT_CLOCK_SKEW_S;
+	c->registry.embedded.idle_timeout_s = SY_CONFIG_DEFAULT_REG_IDLE_TIMEOUT_S;
+	c->registry.embedded.request_deadline_s = SY_CONFIG_DEFAULT_REG_REQUEST_DEADLINE_S;
 	if (field(&r, "registry", &f) && parse_registry(&f, c))
 		return -1;
 

@@ -37,6 +37,8 @@
 #define SY_CONFIG_DEFAULT_HASH_SEED 0u
 #define SY_CONFIG_DEFAULT_GUE_PORT 6080u
 #define SY_CONFIG_DEFAULT_CLOCK_SKEW_S 30u
+#define SY_CONFIG_DEFAULT_REG_IDLE_TIMEOUT_S 5u
+#define SY_CONFIG_DEFAULT_REG_REQUEST_DEADLINE_S 10u
 
 #define SY_CONFIG_SOURCE_ENUM(ID, name, req, dir, sdesc, kdesc, a, b) SY_SOURCE_##ID,
 enum sy_config_source {
@@ -168,6 +170,8 @@ struct sy_config_embedded {
 	struct sy_config_prefix *allowed_prefixes;
 	size_t n_allowed_prefixes; /* >= 1 when enabled */
 	uint32_t max_clock_skew_s; /* default 30 */
+	uint32_t idle_timeout_s;     /* default 5: a connection idle this long is closed */
+	uint32_t request_deadline_s; /* default 10: a request not answered by then is closed */
 	struct sy_config_read read;
 };
 

@@ -159,6 +159,13 @@
 	K(c, "max_clock_skew_s", INT, "30", "1..3600", "30",                                      \
 	  "Largest accepted difference between a registration's timestamp and sy-control's "    \
 	  "clock; also the replay-cache window.")                                                 \
+	K(c, "idle_timeout_s", INT, "5", "1..3600", "5",                                          \
+	  "A connection to the listener idle this long is closed (a parked watch is not idle). " \
+	  "Read at start.")                                                                        \
+	K(c, "request_deadline_s", INT, "10", "1..3600", "10",                                    \
+	  "A request not answered this long after its connection opened is closed, however "     \
+	  "steadily its bytes trickle in (a parked watch's count starts at the end of its "       \
+	  "wait). Read at start.")                                                                 \
 	K(c, "read", MAP, "reads refused", "", "",                                                 \
 	  "Who may list and watch services. See `registry.embedded.read`.")
 

@@ -150,10 +150,10 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
 	}
 }
 
-/* The whole request (connect to answer) within this time, however slowly
- * the bytes come: MHD's CONNECTION_TIMEOUT counts inactivity only. A parked
- * watch has its wait added. */
-#define REG_REQUEST_DEADLINE_MS 10000
+/* The whole request (connect to answer) within registry.embedded.
+ * request_deadline_s (default 10), however slowly the bytes come: MHD's
+ * CONNECTION_TIMEOUT (idle_timeout_s, default 5) counts inactivity only. A
+ * parked watch has its wait added. */
 static struct sy_http_guard *guard;
 
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -243,7 +243,7 @@ static int start(const struct sy_source *self, struct sy_daemon *d, char *err, s
 		close(fd);
 		return -1;
 	}
-	guard = sy_http_guard_new("registry", REG_REQUEST_DEADLINE_MS);
+	guard = sy_http_guard_new("registry", e->request_deadline_s * 1000u); /* <= 3600 s */
 	if (!guard) {
 		close(fd);
 		snprintf(err, errlen, "cannot start the embedded registry's slow-client guard");
@@ -257,8 +257,9 @@ static int start(const struct sy_source *self, struct sy_daemon *d, char *err, s
 		NULL, NULL, handler, d,
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
 		MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)e->idle_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)32,
 		MHD_OPTION_END);
 	if (!d->registry_http) {
 		sy_http_guard_free(guard);

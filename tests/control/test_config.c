@@ -212,6 +212,8 @@ static void test_full_example(void **state)
 	assert_int_equal(e->allowed_prefixes[0].prefix_len, 24);
 	assert_int_equal(e->allowed_prefixes[0].addr[0], ip4("198.18.0.0"));
 	assert_int_equal(e->max_clock_skew_s, 30);
+	assert_int_equal(e->idle_timeout_s, SY_CONFIG_DEFAULT_REG_IDLE_TIMEOUT_S);
+	assert_int_equal(e->request_deadline_s, SY_CONFIG_DEFAULT_REG_REQUEST_DEADLINE_S);
 
 	assert_int_equal(c->n_services, 2);
 	s = &c->services[0];
@@ -289,6 +291,8 @@ static void test_several_services(void **state)
 	assert_int_equal(e->allowed_prefixes[1].family, SY_AF_INET6);
 	assert_int_equal(e->allowed_prefixes[1].prefix_len, 48);
 	assert_int_equal(e->allowed_prefixes[2].prefix_len, 8);
+	assert_int_equal(e->idle_timeout_s, 2);
+	assert_int_equal(e->request_deadline_s, 4);
 	assert_int_equal(c->n_services, 6);
 
 	s = &c->services[0]; /* inherits everything */
