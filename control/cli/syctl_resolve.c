@@ -61,10 +61,14 @@ static void resolve_usage(FILE *f)
 		"state and a pick:\n"
 		"round-robin, or consistent hash on a key or a flow (the balancer's Maglev\n"
 		"table: a flow gets the backend `syctl lookup` names).\n"
+		"The first listing may take up to 10 s (a large service, a loaded host).\n"
 		"--watch prints the view again at every change, until N views are printed\n"
 		"(--count, default unbounded) or S seconds passed (--timeout), or SIGINT.\n"
 		"Exit: 0; 1 no instance to pick; 2 usage; 3 registry unreachable.\n");
 }
+
+/* The first listing's wait (the resolver's fetch_timeout_ms), in ms */
+#define SYCTL_RESOLVE_FETCH_MS 10000
 
 enum pick_by { BY_RR, BY_KEY, BY_FLOW };
 
@@ -381,6 +385,11 @@ int syctl_resolve(int json, int argc, char **argv)
 	if (rc)
 		return rc > 0 ? SYCTL_OK : SYCTL_USAGE;
 	sy_resolve_config_default(&c);
+	/* One listing, then exit: wait for it longer than the library's 2 s
+	 * for an application's open. 12,000 instances (an 18 MB etcd answer
+	 * in pages) took over 2 s on a loaded 2-core host under ASan; a
+	 * refused or failing registry is still reported at once. */
+	c.fetch_timeout_ms = SYCTL_RESOLVE_FETCH_MS;
 	c.registry_urls = a.urls;
 	c.registry = a.registry;
 	c.read_token_file = a.token_file;
