@@ -52,8 +52,17 @@ summary_fail_all() { # why
 }
 
 command -v clang >/dev/null || summary_fail_all "clang not found"
-if [ -f "$DIR/build.ninja" ] && [ "${SY_FUZZ_CONFIGURED:-0}" = 1 ]; then
-	: # scripts/test.sh's fuzz.sh --build-only has just configured and built it
+# fuzz_configured: the tree exists with -Dfuzz=true (ninja re-runs meson
+# itself when a meson.build changes; a reconfigure costs ~4 s)
+fuzz_configured() {
+	[ -f "$DIR/build.ninja" ] && python3 -c '
+import json, sys
+opts = json.load(open(sys.argv[1]))
+sys.exit(0 if any(o["name"] == "fuzz" and o["value"] is True for o in opts) else 1)' \
+		"$DIR/meson-info/intro-buildoptions.json" 2>/dev/null
+}
+if fuzz_configured; then
+	:
 elif [ -f "$DIR/build.ninja" ]; then
 	meson setup --reconfigure "$DIR" -Dfuzz=true >/dev/null || summary_fail_all "meson setup failed"
 else

@@ -83,15 +83,12 @@ done
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
 # SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
 # target counts as one test.
-fuzz_configured=0
-if wait "$bg_build_pid"; then
-	fuzz_configured=1 # fuzz.sh need not reconfigure it (3.7 s)
-else
+if ! wait "$bg_build_pid"; then
 	echo "fuzz build beside the tests failed (build/meson-logs/fuzz_build.log); fuzz.sh builds again" >&2
 fi
 phase "fuzzing (${SY_FUZZ_SECONDS:-6} s per target)"
 fuzz_log=$(mktemp)
-SY_FUZZ_CONFIGURED=$fuzz_configured scripts/fuzz.sh "${SY_FUZZ_SECONDS:-6}" 2>&1 | tee "$fuzz_log"
+scripts/fuzz.sh "${SY_FUZZ_SECONDS:-6}" 2>&1 | tee "$fuzz_log"
 read -r fp ff < <(sed -nE 's/^fuzz summary: passed=([0-9]+) failed=([0-9]+)$/\1 \2/p' "$fuzz_log" | tail -1)
 phase "sy-control under ${SY_LONG_CHURN_SECONDS:-600} s of churn (ASan binary)"
 if wait "$long_churn_pid"; then
