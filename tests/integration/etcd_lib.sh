@@ -52,11 +52,11 @@ ectl() { etcd_in etcdctl --endpoints="$(etcd_live_endpoints)" --command-timeout=
 # an election: "request timed out, possibly due to previous leader failure").
 # ECTL_TIMEOUT=1s ectl_retry ...: each try given 1 s, not 3 s, for an
 # idempotent put or del right after a kill (the election takes about 1 s;
-# a try that met it waited out the whole 3 s); the last try keeps 3 s.
+# a try that met it waited out the whole 3 s); the last try has the default.
 ectl_retry() {
 	local end=$((SECONDS + 15))
 	while ! ectl "$@" 2>/dev/null; do
-		[ $SECONDS -lt $end ] || { ECTL_TIMEOUT=3s ectl "$@"; return; }
+		[ $SECONDS -lt $end ] || { ECTL_TIMEOUT= ectl "$@"; return; }
 		sleep 0.2
 	done
 }
