@@ -170,10 +170,17 @@ rm -rf "/var/run/dpdk/${P}d"
 
 sy_log "3. sy-dataplane (memif client, 2 workers) and a 1-queue-pair server"
 fresh_region peer1
-pktgen peer1 40 "net_memif0,role=server,socket=$WORK/peer1.sock,socket-abstract=no" \
-	--flows 16 --duration 1 --warmup 0 --link-timeout 8
+# The generator waits for its link far longer than the refusal takes, and
+# is told to give up once sy-dataplane has logged it: a fixed link timeout
+# (it was 8 s) ran out first when sy-dataplane was slow to start on a busy
+# machine, and sy-dataplane then met a server tearing its port down ("ID
+# not found") instead of the refusal
+pktgen peer1 50 "net_memif0,role=server,socket=$WORK/peer1.sock,socket-abstract=no" \
+	--flows 16 --duration 1 --warmup 0 --link-timeout 30
 sy_wait 20 test -S "$WORK/peer1.sock" || sy_fail "sy-pktgen made no memif socket"
 dataplane peer1_dp "net_memif0,role=client,socket=$WORK/peer1.sock,socket-abstract=no"
+sy_wait 40 grep -q "Disconnect received" "$WORK/peer1_dp.log"
+kill -INT $GEN_PID 2>/dev/null
 exited_with $GEN_PID 1 30
 grep -q "^RESULT .*error=link_down" "$WORK/peer1.log" &&
 	sy_pass "the link never came up (sy-pktgen: $(grep '^RESULT' "$WORK/peer1.log"))" ||
