@@ -1,8 +1,9 @@
 #!/bin/bash
 # The test command: installs what is needed, builds the release and the
 # ASan+UBSan builds (the latter beside the release tree's tests), runs every
-# test in both (and, beside them, sy-control
-# under 10 minutes of churn: SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
+# test in both, the two trees at once (the ASan tree's in namespaces of their
+# own: scripts/isolated.sh), and beside them sy-control under 10 minutes of
+# churn (SY_LONG_CHURN_SECONDS), fuzzes (scripts/fuzz.sh,
 # SY_FUZZ_SECONDS per target, default 6), writes the reliability report
 # into build/reliability.md (scripts/reliability_report.py; the tracked
 # docs/reliability.md is a copy committed with a release, never rewritten
@@ -60,25 +61,54 @@ asan_built() { # waits for the ASan build; true if it succeeded
 		bash tests/integration/test_control_churn.sh build-asan
 ) &
 long_churn_pid=$!
-# Two at a time: only the tests that may share the machine (unit tests,
-# no namespaces, no fixed ports); meson runs every is_parallel: false test
-# (all that start servers or build namespaces) alone
-for dir in build build-asan; do
-	if [ "$dir" = build-asan ] && ! asan_built; then
-		echo "build failed: build-asan (build/meson-logs/asan_build.log):"
-		tail -n 40 build/meson-logs/asan_build.log
-		failed=$((failed + 1))
-		continue
-	fi
-	phase "tests in $dir"
-	# ASan reports are errors; leak checking is on by default.
+# run_tests DIR [WRAPPER...]: every test of DIR; two at a time only the
+# tests that may share the machine (unit tests, no namespaces, no fixed
+# ports): meson runs every is_parallel: false test (all that start servers
+# or build namespaces) alone. ASan reports are errors; leak checking is on
+# by default. The old test log goes first, so that a run that never started
+# counts as a failure, not as the last run's results.
+run_tests() {
+	local dir=$1
+	shift
+	rm -f "$dir/meson-logs/testlog.json"
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C "$dir" --print-errorlogs --num-processes 2
-	read -r p f < <(python3 scripts/count_results.py "$dir/meson-logs/testlog.json")
+		"$@" meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+# The two trees' tests at once: the release tree's on the host, the ASan
+# tree's (once it is built) in a network and mount namespace of their own
+# (scripts/isolated.sh), where the names, ports, DPDK prefixes and pins
+# they share with the release tree's are theirs alone. Most tests mostly
+# wait (registries' timeouts, links, probes), so the two trees take about
+# as long as the release tree alone. The ASan tree's output is kept and
+# printed after the release tree's.
+asan_out=build/meson-logs/asan_tests.log
+(
+	if ! asan_built; then
+		echo "build failed: build-asan (build/meson-logs/asan_build.log):"
+		tail -n 40 build/meson-logs/asan_build.log
+		exit 1
+	fi
+	phase "tests in build-asan (beside build's, scripts/isolated.sh)"
+	run_tests build-asan scripts/isolated.sh
+	phase "tests in build-asan: done"
+) >"$asan_out" 2>&1 &
+asan_tests_pid=$!
+phase "tests in build"
+run_tests build
+phase "tests in build: done"
+read -r p f < <(python3 scripts/count_results.py build/meson-logs/testlog.json)
+passed=$((passed + p))
+failed=$((failed + f))
+wait "$asan_tests_pid"
+cat "$asan_out"
+if [ -d build-asan/meson-logs ]; then
+	read -r p f < <(python3 scripts/count_results.py build-asan/meson-logs/testlog.json)
 	passed=$((passed + p))
 	failed=$((failed + f))
-done
+else
+	failed=$((failed + 1))
+fi
 
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
 # SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
