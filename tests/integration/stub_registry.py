@@ -1,14 +1,19 @@
 #!/usr/bin/python3
 """A stand-in for the embedded registry that records when each
 registration arrives and answers the Nth one late (or never in time), to
-test the agent's renewal timing (test_agent_renewal.sh).
+test the agent's renewal timing (test_agent_renewal.sh), and that answers
+a service's listing late, to test a reader's patience
+(test_resolve_embedded.sh).
 
-usage: stub_registry.py PORTFILE SECONDS STALL_INDEX STALL_S
+usage: stub_registry.py PORTFILE SECONDS STALL_INDEX STALL_S [LIST_DELAY_S]
 Listens on 127.0.0.1 (port written to PORTFILE), answers POST
 /v1/register and /v1/deregister with 200 {"ok": true}; request number
 STALL_INDEX (1-based, registrations only) is answered after STALL_S
 seconds; STALL_INDEX -1 stalls every one (a registry host that accepts
-connections but never answers in time). After SECONDS it prints one line per registration:
+connections but never answers in time). GET /v1/services/NAME/instances
+is answered after LIST_DELAY_S seconds (default 0) with one instance,
+198.18.0.11:80 weight 1, at revision 7 (docs/registry-api.md). After
+SECONDS it prints one line per registration:
 "T_MS STALLED" (milliseconds since the first one; STALLED 1 for the late
 one) and exits.
 """
@@ -19,6 +24,7 @@ import threading
 import time
 
 portfile, seconds, stall_index, stall_s = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+list_delay_s = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 arrivals = []
 lock = threading.Lock()
 
@@ -46,6 +52,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             pass  # the agent gave up on this one
+
+    def do_GET(self):
+        parts = self.path.split("?")[0].split("/")
+        if len(parts) != 5 or parts[1:3] != ["v1", "services"] or parts[4] != "instances":
+            self.send_error(404)
+            return
+        time.sleep(list_delay_s)
+        body = json.dumps({
+            "service": parts[3], "revision": 7, "state": "ok", "state_reason": "",
+            "vip": {"address": "198.18.1.1", "port": 80, "protocol": "tcp"},
+            "maglev": {"table_size": 251, "hash_seed": 7, "hash": "5-tuple"},
+            "instances": [{"id": "198.18.0.11:80", "address": "198.18.0.11", "port": 80,
+                           "weight": 1, "zone": "", "metadata": {}, "source": "static",
+                           "live": True, "expires_in_ms": None}],
+        }, sort_keys=True, separators=(",", ":")).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Switchyard-Revision", "7")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the reader gave up on it
 
     def log_message(self, *args):
         pass

@@ -16,7 +16,9 @@
 #     list, state fresh) without restarting it;
 #   - syctl resolve: --json and text show the registry's revision, list
 #     and state and a pick among them; --key picks the same twice; --flow
-#     picks what `syctl lookup` names (20 flows); --watch --count 2 prints
+#     picks what `syctl lookup` names (20 flows); a registry that answers
+#     the first listing after 3.5 s (stub_registry.py) is waited for (the
+#     library's default for an open is 2 s); --watch --count 2 prints
 #     a new agent's arrival and ends; --watch --timeout ends; a wrong token
 #     exits 3, bad arguments exit 2 with a message;
 #   - the balancer's Maglev parameters change (table_size, hash_seed, hash;
@@ -144,6 +146,18 @@ for i in $(seq 1 20); do
 done
 [ $same -eq 20 ] && sy_pass "syctl resolve --flow = syctl lookup for 20 of 20 flows" ||
 	sy_fail "syctl resolve --flow = syctl lookup for $same of 20 flows"
+# a registry that answers the first listing in 3.5 s (a large service, a
+# loaded host): syctl resolve waits for it (up to 10 s), where the
+# library's default for an application's open is 2 s
+$PY "$HERE/stub_registry.py" "$W/stub.port" 20 0 0 3.5 >/dev/null &
+SY_PIDS+=($!)
+sy_wait 10 test -s "$W/stub.port" || sy_fail "the stub registry did not start"
+"$SYCTL" resolve web --registry "http://127.0.0.1:$(cat "$W/stub.port")" >"$W/late.txt" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "^service web  revision 7  state fresh  instances 1$" "$W/late.txt" &&
+	grep -q "^pick (round-robin): 198.18.0.11:80$" "$W/late.txt" &&
+	sy_pass "syctl resolve, first listing answered after 3.5 s: $(head -1 "$W/late.txt")" ||
+	sy_fail "syctl resolve, first listing answered after 3.5 s: exit $rc: $(cat "$W/late.txt")"
 # --watch: the first view, then a new agent's arrival; --count 2 ends it
 res --watch --count 2 --timeout 20 >"$W/watch.txt" 2>&1 &
 WATCH=$!
