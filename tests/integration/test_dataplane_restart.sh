@@ -4,7 +4,8 @@
 # (sy-control + sy-dataplane over net_af_packet, 3 real HTTP backends, ipip).
 #
 #   - steady load: paced GETs (load_gen.py, 40/s, new connection each from
-#     its own client port, 0.5 s timeout) before, during and after the gap;
+#     its own client port, REQ_TIMEOUT_S timeout) before, during and after
+#     the gap;
 #   - long-lived connections: slow downloads of /big (256 KiB at 32 KiB/s,
 #     ~8 s) started before the kill;
 #   - kill -9 sy-dataplane; 1 s later start it again with the same
@@ -42,6 +43,11 @@ RESUME_BOUND_S=10
 NDL=6
 RATE=40
 LOAD_MIN_S=7 # the load's least duration: RATE x 5 requests at least, with start-up to spare
+# A request's time limit. 0.5 s failed a request before the kill on a busy
+# machine (the suite runs two trees' tests at once): the assertion is that
+# only the kill fails requests, not that each answers within 0.5 s. A SYN
+# lost to a busy moment is resent after 1 s, so the limit is over that.
+REQ_TIMEOUT_S=2
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (namespaces, DPDK)"; exit 1; }
 
@@ -70,7 +76,7 @@ gen0=$(generation)
 # ---- load, downloads, kill, restart ------------------------------------------
 sy_log "load and slow downloads"
 t_load=$EPOCHREALTIME
-ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 2000 $RATE 25 / 0.5 >"$WORK/load.txt" 2>&1 &
+ip netns exec ${P}c $PY "$HERE/load_gen.py" $VIP 80 31001 2000 $RATE 25 / $REQ_TIMEOUT_S >"$WORK/load.txt" 2>&1 &
 LOAD=$!
 SY_PIDS+=($LOAD)
 DL_PIDS=()
@@ -120,15 +126,18 @@ awk -v d="$load_s" -v m=$LOAD_MIN_S 'BEGIN { exit !(d >= m) }' &&
 # ---- figures and assertions ----------------------------------------------------
 sy_log "results"
 read -r total failed before_fail first_ok_after after_fail gap_fail < <(
-	awk -v k="$t_kill" -v r="$t_restart" '
+	awk -v k="$t_kill" -v r="$t_restart" -v w="$REQ_TIMEOUT_S" '
+	# a request started more than its time limit (+0.1 s) before the kill
+	# ended before it
+	BEGIN { before = k - w - 0.1 }
 	{ n++; ok = ($4 != "-")
-	  if (!ok) { f++; if ($1 < k - 0.6) bf++ }
+	  if (!ok) { f++; if ($1 < before) bf++ }
 	  if (ok && $2 > r && (fo == "" || $2 < fo)) fo = $2
 	  line[n] = $0; s[n] = $1; e[n] = $2; okk[n] = ok }
 	END {
 	  for (i = 1; i <= n; i++) {
 	    if (!okk[i] && fo != "" && s[i] > fo) af++
-	    if (!okk[i] && s[i] >= k - 0.6 && (fo == "" || s[i] <= fo)) gf++
+	    if (!okk[i] && s[i] >= before && (fo == "" || s[i] <= fo)) gf++
 	  }
 	  printf "%d %d %d %s %d %d\n", n, f, bf, (fo == "" ? "none" : fo), af, gf
 	}' "$WORK/load.txt")
