@@ -126,18 +126,18 @@ awk -v d="$load_s" -v m=$LOAD_MIN_S 'BEGIN { exit !(d >= m) }' &&
 # ---- figures and assertions ----------------------------------------------------
 sy_log "results"
 read -r total failed before_fail first_ok_after after_fail gap_fail < <(
-	awk -v k="$t_kill" -v r="$t_restart" -v w="$REQ_TIMEOUT_S" '
-	# a request started more than its time limit (+0.1 s) before the kill
-	# ended before it
-	BEGIN { before = k - w - 0.1 }
+	# a failure is the kill's if it ended after the kill, in a request
+	# started before the first success after the restart: one that ended
+	# before the kill failed without it (whatever its time limit)
+	awk -v k="$t_kill" -v r="$t_restart" '
 	{ n++; ok = ($4 != "-")
-	  if (!ok) { f++; if ($1 < before) bf++ }
+	  if (!ok) { f++; if ($2 < k) bf++ }
 	  if (ok && $2 > r && (fo == "" || $2 < fo)) fo = $2
 	  line[n] = $0; s[n] = $1; e[n] = $2; okk[n] = ok }
 	END {
 	  for (i = 1; i <= n; i++) {
 	    if (!okk[i] && fo != "" && s[i] > fo) af++
-	    if (!okk[i] && s[i] >= before && (fo == "" || s[i] <= fo)) gf++
+	    if (!okk[i] && e[i] >= k && (fo == "" || s[i] <= fo)) gf++
 	  }
 	  printf "%d %d %d %s %d %d\n", n, f, bf, (fo == "" ? "none" : fo), af, gf
 	}' "$WORK/load.txt")
