@@ -43,15 +43,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     stalled = True
         if stalled:
             time.sleep(stall_s)
-        body = json.dumps({"ok": True, "ttl_s": 5}).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the agent gave up on this one
+        self.reply({"ok": True, "ttl_s": 5})
 
     def do_GET(self):
         parts = self.path.split("?")[0].split("/")
@@ -59,23 +51,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         time.sleep(list_delay_s)
-        body = json.dumps({
+        self.reply({
             "service": parts[3], "revision": 7, "state": "ok", "state_reason": "",
             "vip": {"address": "198.18.1.1", "port": 80, "protocol": "tcp"},
             "maglev": {"table_size": 251, "hash_seed": 7, "hash": "5-tuple"},
             "instances": [{"id": "198.18.0.11:80", "address": "198.18.0.11", "port": 80,
                            "weight": 1, "zone": "", "metadata": {}, "source": "static",
                            "live": True, "expires_in_ms": None}],
-        }, sort_keys=True, separators=(",", ":")).encode()
+        }, [("X-Switchyard-Revision", "7")])
+
+    def reply(self, obj, headers=()):
+        """200 with obj as compact JSON; a client that gave up is no error."""
+        body = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("X-Switchyard-Revision", "7")
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
         except OSError:
-            pass  # the reader gave up on it
+            pass
 
     def log_message(self, *args):
         pass
