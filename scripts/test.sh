@@ -98,14 +98,16 @@ asan_tests_pid=$!
 phase "tests in build"
 run_tests build
 phase "tests in build: done"
-read -r p f < <(python3 scripts/count_results.py build/meson-logs/testlog.json)
-passed=$((passed + p))
-failed=$((failed + f))
+count_tree() { # DIR: its test log's results into passed/failed
+	local p f
+	read -r p f < <(python3 scripts/count_results.py "$1/meson-logs/testlog.json")
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+count_tree build
 wait "$asan_tests_pid"
 cat "$asan_out"
-read -r p f < <(python3 scripts/count_results.py build-asan/meson-logs/testlog.json)
-passed=$((passed + p))
-failed=$((failed + f))
+count_tree build-asan
 
 # Fuzzing (clang + libFuzzer, build-fuzz/): every target of tests/fuzz for
 # SY_FUZZ_SECONDS (default 6) after replaying its regression inputs; each
