@@ -97,6 +97,9 @@ stop_control() {
 # "source embedded REGEX", and /metrics says switchyard_source_up UP for it
 registry_state() {
 	local st up
+	# polled: the API can answer before the registry's listener has set its
+	# state (an IPv6 check read "down" at uptime 0 s on a busy machine)
+	sy_wait 5 bash -c "'$SYCTL' --socket '$W/api.sock' status 2>&1 | grep -qE '^source +embedded +$2'"
 	st=$("$SYCTL" --socket "$W/api.sock" status 2>&1)
 	grep -qE "^source +embedded +$2" <<<"$st" && sy_pass "$1: syctl status: $(grep embedded <<<"$st")" ||
 		sy_fail "$1: syctl status: $st"
