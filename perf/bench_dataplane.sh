@@ -428,9 +428,11 @@ run_one() {
 		PIDS+=("$gpid")
 	}
 	if [ "$gen_role" = server ]; then
+		# the generator's port started, not only its socket there: a
+		# client that connects before is refused ("ID not found") for good
 		start_generator
 		for i in $(seq 100); do
-			[ -S "$sock" ] && break
+			grep -q "^sy-pktgen: port 0 started" "$log_g" 2>/dev/null && break
 			kill -0 $gpid 2>/dev/null || break
 			sleep 0.1
 		done

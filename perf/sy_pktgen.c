@@ -677,6 +677,22 @@ static int self_check(struct gen *g, const struct opts *o)
 	return 0;
 }
 
+/* Start the port, and say so at once: a memif server's socket exists from
+ * the EAL's start on, but its port takes a client only once configured (a
+ * client that comes earlier is refused, "ID not found", and DPDK's memif
+ * client does not try again), so whoever starts the peer waits for this
+ * line, not for the socket. */
+static int start_port(const struct opts *o)
+{
+	if (rte_eth_dev_start(o->port) != 0)
+		return -1;
+	started = true;
+	rte_eth_promiscuous_enable(o->port); /* not every PMD has it; fine */
+	printf("sy-pktgen: port %u started\n", o->port);
+	fflush(stdout);
+	return 0;
+}
+
 static int port_init(const struct opts *o, struct rte_mempool *pool)
 {
 	struct rte_eth_conf conf = { 0 };
@@ -703,13 +719,9 @@ static int port_init(const struct opts *o, struct rte_mempool *pool)
 	}
 	/* a memif client cannot start before its server listens: wait_link()
 	 * tries again */
-	if (rte_eth_dev_start(o->port) == 0) {
-		started = true;
-		rte_eth_promiscuous_enable(o->port); /* not every PMD has it; fine */
-	} else {
+	if (start_port(o) != 0)
 		printf("sy-pktgen: port %u does not start yet; trying again while waiting for the link\n",
 		       o->port);
-	}
 	return 0;
 }
 
@@ -734,9 +746,7 @@ static int wait_link(const struct opts *o, double *waited)
 		if (now - t0 > o->link_timeout * hz)
 			break;
 		if (now > retry && !started) {
-			started = rte_eth_dev_start(o->port) == 0;
-			if (started)
-				rte_eth_promiscuous_enable(o->port);
+			start_port(o);
 			retry = rte_get_tsc_cycles() + hz;
 		}
 		rte_delay_ms(10);

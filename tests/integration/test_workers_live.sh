@@ -64,13 +64,14 @@ fresh_region() {
 
 # dataplane NAME VDEV [sy-dataplane options]: 2 workers (lcores 1 and 2 on
 # CPU 1; the main lcore, which only idles, on CPU 0), in the background;
-# DP_PID, log $WORK/NAME.log
+# DP_PID, log $WORK/NAME.log (with the memif handshake's debug messages,
+# here and in pktgen's: what a failed connection needs to be read)
 dataplane() {
 	local name=$1 vdev=$2
 	shift 2
 	"$BUILD/dataplane/sy-dataplane" --lcores 0@0,1@1,2@1 --no-huge -m 256 --no-pci \
-		--file-prefix "${P}d" --vdev="$vdev" -- --region "$REGION" --exception-tap off \
-		--ct-size 8192 "$@" >"$WORK/$name.log" 2>&1 &
+		--file-prefix "${P}d" --log-level=pmd.net.memif:debug --vdev="$vdev" -- \
+		--region "$REGION" --exception-tap off --ct-size 8192 "$@" >"$WORK/$name.log" 2>&1 &
 	DP_PID=$!
 	SY_PIDS+=($DP_PID)
 }
@@ -81,8 +82,8 @@ pktgen() {
 	local name=$1 limit=$2 vdev=$3
 	shift 3
 	timeout -s INT -k 10 "$limit" "$BUILD/perf/sy-pktgen" -l 0 --no-huge -m 256 --no-pci \
-		--file-prefix "${P}g" --vdev="$vdev" -- --src-ip $CLIENTS --dst-ip $VIP \
-		--dst-port 53 "$@" >"$WORK/$name.log" 2>&1 &
+		--file-prefix "${P}g" --log-level=pmd.net.memif:debug --vdev="$vdev" -- \
+		--src-ip $CLIENTS --dst-ip $VIP --dst-port 53 "$@" >"$WORK/$name.log" 2>&1 &
 	GEN_PID=$!
 	SY_PIDS+=($GEN_PID)
 }
@@ -171,13 +172,16 @@ rm -rf "/var/run/dpdk/${P}d"
 sy_log "3. sy-dataplane (memif client, 2 workers) and a 1-queue-pair server"
 fresh_region peer1
 # The generator waits for its link far longer than the refusal takes, and
-# is told to give up once sy-dataplane has logged it: a fixed link timeout
-# (it was 8 s) ran out first when sy-dataplane was slow to start on a busy
-# machine, and sy-dataplane then met a server tearing its port down ("ID
-# not found") instead of the refusal
+# is told to give up once sy-dataplane has logged it (its link timeout was
+# 8 s). sy-dataplane starts once the generator's port has, not only its
+# socket: a memif server's socket is there from the EAL's start on, and a
+# client that connects before the port starts is refused with "ID not
+# found" instead, for good (DPDK's memif client does not try again; seen
+# on a busy machine, here and in step 1)
 pktgen peer1 50 "net_memif0,role=server,socket=$WORK/peer1.sock,socket-abstract=no" \
 	--flows 16 --duration 1 --warmup 0 --link-timeout 30
-sy_wait 20 test -S "$WORK/peer1.sock" || sy_fail "sy-pktgen made no memif socket"
+sy_wait 20 grep -q "^sy-pktgen: port 0 started" "$WORK/peer1.log" ||
+	sy_fail "sy-pktgen's port did not start: $(tail -3 "$WORK/peer1.log")"
 dataplane peer1_dp "net_memif0,role=client,socket=$WORK/peer1.sock,socket-abstract=no"
 sy_wait 40 grep -q "Disconnect received" "$WORK/peer1_dp.log"
 kill -INT $GEN_PID 2>/dev/null
@@ -215,10 +219,15 @@ sock=$WORK/memif.sock
 pktgen gen 90 "net_memif0,role=server,socket=$sock,socket-abstract=no,rsize=12" \
 	--queues 2 --flows $FLOWS --duration 2 --warmup 0 --link-timeout 30 --linger 15 \
 	--flow-report "$WORK/flows"
-sy_wait 20 test -S "$sock" || sy_fail "sy-pktgen made no memif socket"
+# (its port started, not only its socket there: see step 3)
+sy_wait 20 grep -q "^sy-pktgen: port 0 started" "$WORK/gen.log" ||
+	sy_fail "sy-pktgen's port did not start: $(tail -3 "$WORK/gen.log")"
 dataplane workers "net_memif0,role=client,socket=$sock,socket-abstract=no,rsize=12"
-sy_wait 60 grep -q "^sy-pktgen: idle" "$WORK/gen.log" ||
+if ! sy_wait 60 grep -q "^sy-pktgen: idle" "$WORK/gen.log"; then
 	sy_fail "sy-pktgen did not finish: $(tail -3 "$WORK/gen.log")"
+	echo "--- sy-pktgen's log"; cat "$WORK/gen.log"
+	echo "--- sy-dataplane's log"; cat "$WORK/workers.log"
+fi
 grep -v '^  ' "$WORK/gen.log" | grep -E '^(sy-pktgen: (link|average)|RESULT|QUEUE|TOTAL|AUDIT|BACKEND)'
 grep -E 'msg="(memif|sy-dataplane running|worker started)' "$WORK/workers.log"
 python3 "$HERE/check_telemetry.py" --ask "${P}d" /switchyard/lcore,0 /switchyard/lcore,1 \
