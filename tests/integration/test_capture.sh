@@ -77,12 +77,12 @@ capture "$WORK/all.pcap" 2000
 rc=$?
 cat "$WORK/all.pcap.log" | tail -4
 [ $rc -eq 0 ] && [ -s "$WORK/all.pcap" ] && sy_pass "dpdk-dumpcap captured on the dataplane's port (exit 0)" ||
-	sy_fail "dpdk-dumpcap exit $rc: $(tail -2 "$WORK/all.pcap.log" | tr '\n' ' ')"
+	{ sy_fail "dpdk-dumpcap exit $rc: $(tail -2 "$WORK/all.pcap.log" | tr '\n' ' ')"; cat "$WORK/all.pcap.log"; }
 sy_log "dpdk-dumpcap: 300 packets, filter 'ip proto 4'"
 capture "$WORK/ipip.pcap" 300 -f "ip proto 4"
 rc=$?
 [ $rc -eq 0 ] && [ -s "$WORK/ipip.pcap" ] && sy_pass "dpdk-dumpcap with a capture filter (exit 0)" ||
-	sy_fail "dpdk-dumpcap -f exit $rc: $(tail -2 "$WORK/ipip.pcap.log" | tr '\n' ' ')"
+	{ sy_fail "dpdk-dumpcap -f exit $rc: $(tail -2 "$WORK/ipip.pcap.log" | tr '\n' ' ')"; cat "$WORK/ipip.pcap.log"; }
 
 # read both files back (Debian's python3, which has scapy)
 /usr/bin/python3 - "$WORK/all.pcap" "$WORK/ipip.pcap" <<'EOF' || SY_FAILED=1
