@@ -57,9 +57,14 @@ struct sy_dp_port {
 struct sy_worker {
 	uint32_t index;          /* queue id on every port, region lcore slot */
 	unsigned int lcore;
+	/* iterations of the worker's loop, SY_WORKER_GONE once it left it:
+	 * what capture_guard.c waits on */
+	_Atomic uint64_t loops;
 	struct sy_reader reader;
 	struct sy_lb lb;
 } __rte_cache_aligned;
+
+#define SY_WORKER_GONE UINT64_MAX
 
 struct sy_dataplane {
 	struct sy_dp_opts opts;

@@ -252,7 +252,12 @@ int sy_worker_main(void *arg)
 				      atomic_load_explicit(&w->reader.slot->bursts,
 							   memory_order_relaxed) + 1,
 				      memory_order_relaxed);
+		/* out of this round's rx/tx callbacks (capture_guard.c) */
+		atomic_store_explicit(&w->loops,
+				      atomic_load_explicit(&w->loops, memory_order_relaxed) + 1,
+				      memory_order_release);
 	}
+	atomic_store_explicit(&w->loops, SY_WORKER_GONE, memory_order_release);
 	sy_reader_unregister(&w->reader);
 	return 0;
 }
