@@ -61,6 +61,7 @@ TEST=(
 	# from a checkout (Debian has no package) with Lua scripting, pcap, NUMA
 	liblua5.3-dev libpcap-dev libnuma-dev
 	valgrind # perf/dataplane_callgrind.sh and perf/README.md's instruction counts
+	gdb # test_capture.sh: holds a worker inside pdump's copy while a capture ends
 	man-db systemd # tests/packaging: man -l, systemd-analyze verify
 	systemd-container # tests/packaging: systemd-nspawn boots a throw-away systemd for the units
 	# servers the tests run themselves on loopback ports of their own
