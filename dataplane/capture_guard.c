@@ -102,6 +102,22 @@ static void workers_quiesce(const char *what)
 	}
 }
 
+/* ethdev's function *real (looked up by name the first time), then the
+ * wait for the workers if it removed the callback */
+static int remove_then_quiesce(remove_fn *real, const char *name, const char *what,
+			       uint16_t port_id, uint16_t queue_id,
+			       const struct rte_eth_rxtx_callback *user_cb)
+{
+	int rc;
+
+	if (!*real)
+		*real = ethdev_fn(name);
+	rc = (*real)(port_id, queue_id, user_cb);
+	if (rc == 0)
+		workers_quiesce(what);
+	return rc;
+}
+
 /* The two functions DPDK's pdump library calls to end a capture (exported
  * by sy-dataplane's link: see dataplane/meson.build). Not to be called
  * from a worker, which would wait for itself until the limit. */
@@ -109,26 +125,16 @@ int rte_eth_remove_rx_callback(uint16_t port_id, uint16_t queue_id,
 			       const struct rte_eth_rxtx_callback *user_cb)
 {
 	static remove_fn real;
-	int rc;
 
-	if (!real)
-		real = ethdev_fn("rte_eth_remove_rx_callback");
-	rc = real(port_id, queue_id, user_cb);
-	if (rc == 0)
-		workers_quiesce("rx");
-	return rc;
+	return remove_then_quiesce(&real, "rte_eth_remove_rx_callback", "rx", port_id, queue_id,
+				   user_cb);
 }
 
 int rte_eth_remove_tx_callback(uint16_t port_id, uint16_t queue_id,
 			       const struct rte_eth_rxtx_callback *user_cb)
 {
 	static remove_fn real;
-	int rc;
 
-	if (!real)
-		real = ethdev_fn("rte_eth_remove_tx_callback");
-	rc = real(port_id, queue_id, user_cb);
-	if (rc == 0)
-		workers_quiesce("tx");
-	return rc;
+	return remove_then_quiesce(&real, "rte_eth_remove_tx_callback", "tx", port_id, queue_id,
+				   user_cb);
 }
