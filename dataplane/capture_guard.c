@@ -9,10 +9,11 @@
  * library removes the callbacks (in the EAL's multi-process thread),
  * answers dpdk-dumpcap, and dpdk-dumpcap frees its ring and mempool. DPDK
  * 22.11 does not wait for a worker that was inside a callback at that
- * moment: such a worker goes on copying from a freed (zeroed) mempool.
- * Seen: sy-dataplane killed by SIGSEGV in rte_pktmbuf_copy() under
- * pdump's tx callback, right after a capture ended, 2 runs of ~20 of the
- * capture test on a loaded machine (a worker preempted inside the copy).
+ * moment: such a worker goes on copying from the freed mempool, whose
+ * memory the next capture's start-up takes. Seen: sy-dataplane killed by
+ * SIGSEGV in rte_pktmbuf_copy() under pdump's tx callback, the mempool's
+ * header zeroed (ops index 0), in 4 runs of 34 of the capture test beside
+ * another tree's tests (a worker preempted inside a copy).
  *
  * So sy-dataplane takes the removal over: it defines the two ethdev
  * functions the library calls (the executable exports them, so the
@@ -21,7 +22,8 @@
  * seen outside its loop iteration of the time (struct sy_worker.loops):
  * a callback still running then has finished, and the answer to the
  * capture leaves after that. ethdev's documentation leaves exactly this to
- * the application ("the callback may still be running ... after removal").
+ * the application (rte_eth_remove_rx_callback(): a removed callback "may
+ * still be in use" until "in-flight callbacks" complete).
  *
  * dpdk-dumpcap waits 5 s for the answer (and frees its memory after that
  * anyway): the wait here is bounded below it (a worker that does not come
