@@ -16,7 +16,8 @@
 #     (held there by gdb) leaves the dataplane alive and forwarding
 #     (dataplane/capture_guard.c);
 #   - the dataplane keeps forwarding during and after the captures (no drop
-#     counter moves) and sy-pktgen gets its frames back.
+#     counter moves), sy-pktgen gets its frames back, and sy-dataplane
+#     stops cleanly (exit 0: a crash after the other checks shows here).
 # Needs hugepages (secondary processes map the primary's memory): reserves
 # and mounts them if needed, undone at exit.
 # Prints PASS:/FAIL: lines and RESULT: PASS|FAIL.
@@ -93,16 +94,15 @@ rc=$?
 # (dataplane/capture_guard.c). gdb (gdb_hold.py) stops the worker at its
 # first copy for capture A and holds it there 1.5 s while the other threads
 # run (below the dataplane's 2 s limit for that wait); meanwhile A is told
-# to stop (SIGINT). dpdk-dumpcap then asks the
-# dataplane to end the capture and, once answered, frees its mempool and
-# exits, and capture B starts. The answer must wait until the worker is out
-# of the copy, so A ends after gdb lets the worker go. Before
-# capture_guard.c the dataplane answered at once (A ended ~20 ms after its
-# SIGINT, the worker still held): a worker preempted inside a copy went on
-# with a freed mempool, and when the next capture's start-up took that
-# memory, sy-dataplane died of SIGSEGV (2 runs in ~20 of this test on a
-# loaded machine, cores: rte_pktmbuf_copy under pdump's tx callback, the
-# mempool's ops index 0).
+# to stop (SIGINT). dpdk-dumpcap then asks the dataplane to end the capture
+# and, once answered, frees its mempool and exits, and capture B starts. The
+# answer must wait until the worker is out of the copy, so A ends after gdb
+# lets the worker go. Before capture_guard.c the dataplane answered at once
+# (A ended ~20 ms after its SIGINT, the worker still held): a worker
+# preempted inside a copy went on with a freed mempool, and when the next
+# capture's start-up took that memory, sy-dataplane died of SIGSEGV (4 runs
+# in 34 of this test beside another tree's tests, cores: rte_pktmbuf_copy
+# under pdump's tx callback, the mempool's ops index 0).
 sy_log "a capture that ends while a worker is inside its copy of a frame, another starting"
 SY_PID=$DP_PID SY_READY=$WORK/gdb.ready SY_HOLD=1.5 timeout -k 5 60 gdb -q -batch -nx \
 	-x "$HERE/gdb_hold.py" >"$WORK/gdb.log" 2>&1 &
@@ -195,6 +195,15 @@ drops=$(memif_drops)
 [ "$drops" = none ] && sy_pass "no drop counter moved (drop_tx_full aside: the generator's ring)" ||
 	sy_fail "drops: $drops"
 memif_stop_dataplane
+# how sy-dataplane ended: a crash after the checks above shows only here
+if kill -0 "$DP_PID" 2>/dev/null; then
+	sy_fail "sy-dataplane still running 10 s after SIGINT"
+else
+	wait "$DP_PID"
+	dp_rc=$?
+	[ $dp_rc -eq 0 ] && sy_pass "sy-dataplane stopped cleanly (exit 0)" ||
+		sy_fail "sy-dataplane exit $dp_rc (139: SIGSEGV): $(tail -2 "$WORK/dataplane.log" | tr '\n' ' ')"
+fi
 wait "$GEN_PID"
 gen_rc=$?
 grep -E "^RESULT|average" "$WORK/pktgen.log"
