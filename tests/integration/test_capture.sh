@@ -195,15 +195,7 @@ drops=$(memif_drops)
 [ "$drops" = none ] && sy_pass "no drop counter moved (drop_tx_full aside: the generator's ring)" ||
 	sy_fail "drops: $drops"
 memif_stop_dataplane
-# how sy-dataplane ended: a crash after the checks above shows only here
-if kill -0 "$DP_PID" 2>/dev/null; then
-	sy_fail "sy-dataplane still running 10 s after SIGINT"
-else
-	wait "$DP_PID"
-	dp_rc=$?
-	[ $dp_rc -eq 0 ] && sy_pass "sy-dataplane stopped cleanly (exit 0)" ||
-		sy_fail "sy-dataplane exit $dp_rc (139: SIGSEGV): $(tail -2 "$WORK/dataplane.log" | tr '\n' ' ')"
-fi
+memif_dataplane_exit
 wait "$GEN_PID"
 gen_rc=$?
 grep -E "^RESULT|average" "$WORK/pktgen.log"
