@@ -88,6 +88,15 @@ pktgen() {
 	SY_PIDS+=($GEN_PID)
 }
 
+# pktgen_started NAME: sy-pktgen's port has started (a FAIL line if not in
+# 20 s). Not its memif socket: that is there from the EAL's start on, and a
+# client that connects before the port starts is refused with "ID not
+# found", for good (DPDK's memif client does not try again)
+pktgen_started() {
+	sy_wait 20 grep -q "^sy-pktgen: port 0 started" "$WORK/$1.log" ||
+		sy_fail "sy-pktgen's port did not start: $(tail -3 "$WORK/$1.log")"
+}
+
 # stop PID: SIGINT, bounded wait; its exit status
 stop() {
 	kill -INT "$1" 2>/dev/null
@@ -173,15 +182,11 @@ sy_log "3. sy-dataplane (memif client, 2 workers) and a 1-queue-pair server"
 fresh_region peer1
 # The generator waits for its link far longer than the refusal takes, and
 # is told to give up once sy-dataplane has logged it (its link timeout was
-# 8 s). sy-dataplane starts once the generator's port has, not only its
-# socket: a memif server's socket is there from the EAL's start on, and a
-# client that connects before the port starts is refused with "ID not
-# found" instead, for good (DPDK's memif client does not try again; seen
-# on a busy machine, here and in step 1)
+# 8 s). sy-dataplane starts once the generator's port has (pktgen_started;
+# waiting for the socket failed so on a busy machine, here and in step 1)
 pktgen peer1 50 "net_memif0,role=server,socket=$WORK/peer1.sock,socket-abstract=no" \
 	--flows 16 --duration 1 --warmup 0 --link-timeout 30
-sy_wait 20 grep -q "^sy-pktgen: port 0 started" "$WORK/peer1.log" ||
-	sy_fail "sy-pktgen's port did not start: $(tail -3 "$WORK/peer1.log")"
+pktgen_started peer1
 dataplane peer1_dp "net_memif0,role=client,socket=$WORK/peer1.sock,socket-abstract=no"
 sy_wait 40 grep -q "Disconnect received" "$WORK/peer1_dp.log"
 kill -INT $GEN_PID 2>/dev/null
@@ -219,9 +224,7 @@ sock=$WORK/memif.sock
 pktgen gen 90 "net_memif0,role=server,socket=$sock,socket-abstract=no,rsize=12" \
 	--queues 2 --flows $FLOWS --duration 2 --warmup 0 --link-timeout 30 --linger 15 \
 	--flow-report "$WORK/flows"
-# (its port started, not only its socket there: see step 3)
-sy_wait 20 grep -q "^sy-pktgen: port 0 started" "$WORK/gen.log" ||
-	sy_fail "sy-pktgen's port did not start: $(tail -3 "$WORK/gen.log")"
+pktgen_started gen
 dataplane workers "net_memif0,role=client,socket=$sock,socket-abstract=no,rsize=12"
 if ! sy_wait 60 grep -q "^sy-pktgen: idle" "$WORK/gen.log"; then
 	sy_fail "sy-pktgen did not finish: $(tail -3 "$WORK/gen.log")"
