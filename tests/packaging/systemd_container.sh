@@ -12,8 +12,16 @@
 # deb-systemd-invoke acts as on a real host.
 #
 #   ct_boot WORKDIR [BIND_RO_DIR]  boot; BIND_RO_DIR is visible as /mnt/host
-#                                  in the container. Sets CT_PID, CT_NSPAWN;
-#                                  call ct_halt also when it fails (trap).
+#                                  in the container. Sets CT_PID, CT_NSPAWN,
+#                                  and CT_EARLY (the answers it waited
+#                                  through, e.g. "offline x12"); call ct_halt
+#                                  also when it fails (trap).
+#                                  CT_HOLD_INIT=SECONDS (tests): the
+#                                  container's PID 1 sleeps that long before
+#                                  it execs systemd (a shell script put in
+#                                  place of /usr/lib/systemd/systemd in the
+#                                  overlay), so that systemd is not yet
+#                                  running when ct_boot first asks.
 #   ct CMD...                      run CMD in the container (all namespaces)
 #   ct_init_of NSPAWN_PID          print the host PID of the init below that
 #                                  systemd-nspawn, or fail (none yet, or gone)
@@ -24,6 +32,7 @@
 
 CT_PID=
 CT_NSPAWN=
+CT_EARLY=
 
 # The container's init: the child of systemd-nspawn whose PID in its own
 # namespace is 1.
@@ -46,14 +55,22 @@ ct_boot() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	unshare --mount --propagation private bash -c '
 		set -e
-		w=$1 bind=$2
+		w=$1 bind=$2 hold=$3
 		mount -t tmpfs -o size=4g,mode=0755 sy-ct "$w/ct"
 		mkdir "$w/ct/upper" "$w/ct/work" "$w/ct/root"
 		mount -t overlay sy-ct -o lowerdir=/,upperdir="$w/ct/upper",workdir="$w/ct/work" "$w/ct/root"
 		rm -f "$w/ct/root/usr/sbin/policy-rc.d"
+		if [ -n "$hold" ]; then
+			# nspawn -b runs /usr/lib/systemd/systemd first: make it a
+			# script that waits, then execs the real one as the same PID 1
+			s=$w/ct/root/usr/lib/systemd
+			mv "$s/systemd" "$s/systemd.held"
+			printf "#!/bin/sh\nsleep %s\nexec /usr/lib/systemd/systemd.held \"\$@\"\n" "$hold" >"$s/systemd"
+			chmod 755 "$s/systemd"
+		fi
 		exec systemd-nspawn -D "$w/ct/root" --register=no --keep-unit --private-network \
 			-M "sy-pkgtest-$$" --console=passive --bind-ro=/sys/module ${bind:+--bind-ro="$bind:/mnt/host"} \
-			-b -- --unit=basic.target' _ "$work" "$bind" >"$work/ct.log" 2>&1 &
+			-b -- --unit=basic.target' _ "$work" "$bind" "${CT_HOLD_INIT:-}" >"$work/ct.log" 2>&1 &
 	CT_NSPAWN=$!
 	for i in $(seq 100); do
 		CT_PID=$(ct_init_of "$CT_NSPAWN") && break
@@ -70,14 +87,17 @@ ct_boot() {
 	# nspawn's child has not yet exec'd systemd (and a moment after) it says
 	# "offline" (the child's /proc/1/root is not yet the root we entered),
 	# then "Failed to connect to bus" until the manager's socket exists.
-	local state
+	local state offline=0 noconn=0
 	for i in $(seq 300); do
 		state=$(nsenter -t "$CT_PID" -a systemctl is-system-running 2>&1)
 		case $state in
-		offline | *"Failed to connect"*) sleep 0.1 ;;
+		offline) offline=$((offline + 1)) ;;
+		*"Failed to connect"*) noconn=$((noconn + 1)) ;;
 		*) break ;;
 		esac
+		sleep 0.1
 	done
+	CT_EARLY="offline x$offline, no bus x$noconn"
 	state=$(timeout 60 nsenter -t "$CT_PID" -a systemctl is-system-running --wait 2>&1)
 	case $state in
 	running | degraded) return 0 ;;
