@@ -241,6 +241,18 @@ topo_stop_agents() {
 	done
 }
 
+# topo_finish: at a test's end, before its RESULT line: the agents stopped
+# (they deregister while sy-control answers), then sy-dataplane and
+# sy-control with SIGTERM, each judged by its exit status (sy_stop_checked).
+# Their PIDs are the last started (a test that restarts one sets it anew).
+topo_finish() {
+	topo_stop_agents
+	if [ "$DATAPLANE" != xdp ] && [ -n "${DATAPLANE_PID:-}" ]; then
+		sy_stop_checked "$DATAPLANE_PID" sy-dataplane "$WORK/dataplane.log"
+	fi
+	[ -n "${CONTROL_PID:-}" ] && sy_stop_checked "$CONTROL_PID" sy-control "$WORK/control.log"
+}
+
 # number of backends of `web` in state up
 topo_up_count() { sy_ctl --json backends web | grep -c '"state": "up"'; }
 

@@ -30,6 +30,35 @@ sy_rel() { echo "RELIABILITY|$1|$2|$3|$4|$5"; }
 # sy_verdict: PASS if no check of this test has failed so far
 sy_verdict() { [ "$SY_FAILED" -eq 0 ] && echo PASS || echo FAIL; }
 
+# sy_stop_checked PID NAME LOG: end a daemon this shell started (PID its
+# child) with SIGTERM, as `systemctl stop` does, and judge how it ended:
+# PASS if it exited 0 within SY_STOP_SECONDS (10), else FAIL with its exit
+# status (139: SIGSEGV; under ASan, 1 or 23 for a report at exit) and LOG's
+# last lines.
+# sy_cleanup's kill ignores how processes end: a crash at shutdown, or one
+# while the test's last checks ran, shows only here.
+sy_stop_checked() {
+	local pid=$1 name=$2 log=$3 rc
+	if ! kill -TERM "$pid" 2>/dev/null; then
+		wait "$pid"
+		rc=$?
+		sy_fail "$name (pid $pid) had ended (exit $rc) before the test stopped it: $(tail -3 "$log" | tr '\n' ' ')"
+		return
+	fi
+	for _ in $(seq $((${SY_STOP_SECONDS:-10} * 10))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		sy_fail "$name (pid $pid) still running ${SY_STOP_SECONDS:-10} s after SIGTERM"
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] && sy_pass "$name stopped cleanly on SIGTERM (exit 0)" ||
+		sy_fail "$name exit $rc on SIGTERM: $(tail -3 "$log" | tr '\n' ' ')"
+}
+
 sy_cleanup() {
 	local pid
 	for pid in "${SY_PIDS[@]}"; do

@@ -109,7 +109,17 @@ if len(sys.argv) > 3:
 print(s[sys.argv[2]])' "$@"
 }
 
+# obs_finish: at a test's end, before its verdict: sy-dataplane (if still
+# running) and sy-control stopped with SIGTERM, each judged by its exit
+# status (netns_lib.sh's sy_stop_checked)
+obs_finish() {
+	[ -n "${DP:-}" ] && sy_stop_checked "$DP" sy-dataplane "$W/dataplane.log"
+	[ -n "${CONTROL:-}" ] && sy_stop_checked "$CONTROL" sy-control "$W/control.log"
+	DP='' CONTROL=''
+}
+
 # obs_stop: sy-dataplane first (SIGINT, bounded), then sy-control; by PID
+# (the EXIT trap's: it does not judge how they end)
 obs_stop() {
 	local pid i
 	for pid in ${DP:-} ${CONTROL:-}; do

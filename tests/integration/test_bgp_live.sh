@@ -230,6 +230,7 @@ t=$EPOCHREALTIME
 kill -TERM "$CONTROL_PID"
 wait "$CONTROL_PID" 2>/dev/null
 rc=$?
+[ $rc -eq 0 ] || sy_fail "sy-control exit $rc on SIGTERM (a clean stop exits 0): $(tail -3 "$WORK/control.log" | tr '\n' ' ')"
 if wait_route absent 15; then
 	sy_pass "sy-control stopped (exit $rc): route gone after $(sy_ms_since "$t") ms"
 else
@@ -267,6 +268,7 @@ else
 	sy_fail "the route did not return once BIRD ran (status '$(vip_state)')"
 fi
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "figures: kill -9 -> route gone ${kill_ms} ms; dataplane restart -> route back ${back_ms} ms (hold-down 2 s included)"
 echo "--- sy-control log (bgp lines)"
 grep -E "VIP|bgp" "$WORK/control.log" | tail -20

@@ -243,6 +243,7 @@ sy_rel control_e2e_bad_registrations "wrong key, replayed heartbeat, disallowed 
 	"$([ $rc -ne 0 ] && [ "$s1" = 200 ] && [ "$s2" = 401 ] && [ "$s_peer" = 403 ] && [ "$s" = 401 ] && [ "$before" = "$after" ] && [ "$gen_before" = "$gen_after" ] && echo PASS || echo FAIL)" \
 	"wrong key: exit $rc; replay: $s1 then $s2; disallowed peer: $s_peer; bad signature: $s; backends $before -> $after, generation $gen_before -> $gen_after"
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "--- sy-control log (tail)"
 tail -5 "$WORK/control.log"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

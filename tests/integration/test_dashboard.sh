@@ -57,5 +57,6 @@ python3 "$HERE/check_dashboard.py" "$W/label.json" "$W/metrics.txt" >"$W/label.o
 	sy_pass "a label the metric does not have fails the check" ||
 	sy_fail "a wrong label was not caught: $(tail -3 "$W/label.out")"
 
+obs_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_dashboard"; exit 1; }
 echo "PASS: test_dashboard"

@@ -185,6 +185,7 @@ ok=$(topo_probe 39001 30 | grep -vc ' -$')
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
 echo "RELIABILITY|dataplane_restart|kill -9 sy-dataplane, restart after 1 s with the same arguments|${RATE} req/s new connections + $NDL slow downloads (32 KiB/s)|$outcome|resumed ${resume_ms} ms after restart (bound ${RESUME_BOUND_S} s), $gap_fail of $total requests failed during the gap, $dl_ok/$NDL long-lived downloads completed intact"
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "--- sy-dataplane log (tail)"
 tail -3 "$WORK/dataplane.log"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

@@ -118,6 +118,7 @@ grep -c "backend removed" "$WORK/control.log" | grep -qx 0 && sy_pass "no backen
 sy_rel etcd_live_total_loss "all 3 etcd members killed, then restarted" "HTTP requests through the VIP all along" "$(sy_verdict)" \
 	"$(wc -l <"$WORK/during") requests across the outage, $(grep -c ' -$' "$WORK/during") failed; fail-static, then reconciled; backends removed: $(grep -c "backend removed" "$WORK/control.log")"
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "--- sy-control log (etcd, tail)"
 grep etcd "$WORK/control.log" | tail -5
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

@@ -124,5 +124,6 @@ lookup_why 46001 "least-connections: a new tracked flow takes the backend with t
 kill -TERM $HOLDER 2>/dev/null
 wait $HOLDER 2>/dev/null
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"

@@ -165,5 +165,6 @@ bad "through: tunnel on an l2dsr service" "  - name: l
     backends: [{ address: 198.18.0.11, port: 80, mac: \"02:00:00:00:00:11\" }]
     health: { check: { type: tcp, through: tunnel } }" "mode ipip or gue"
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $SY_FAILED

@@ -159,9 +159,7 @@ rx=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["counters"
 grep -Eq "^port 0 net_af_packet0 \([0-9]+ ms ago\): rx_packets $rx rx_bytes [0-9]+ tx_packets [0-9]+ tx_bytes [0-9]+ rx_missed 0 rx_errors 0 tx_errors 0 rx_nombuf 0$" "$W/ports.txt" &&
 	sy_pass "syctl stats shows the port's counters" || sy_fail "syctl stats: no port line"
 # a clean stop of the dataplane empties the block: no figures of a port nobody reads
-kill -INT "$DP"
-sy_wait 10 bash -c "! kill -0 $DP"
-wait "$DP" 2>/dev/null
+sy_stop_checked "$DP" sy-dataplane "$W/dataplane.log"
 DP=''
 scrape "$W/after.txt"
 n=$(grep -c '^switchyard_port_' "$W/after.txt")
@@ -169,6 +167,6 @@ n=$(grep -c '^switchyard_port_' "$W/after.txt")
 	sy_pass "sy-dataplane stopped: no port samples, no port line" ||
 	sy_fail "sy-dataplane stopped, still $n port samples"
 
-obs_stop
+obs_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_metrics"; exit 1; }
 echo "PASS: test_metrics"

@@ -159,6 +159,6 @@ grep -v ' served$' "$W/dash.out"
 	sy_fail "dashboard expressions on Prometheus"
 
 stop_prom
-obs_stop
+obs_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_prometheus"; exit 1; }
 echo "PASS: test_prometheus"

@@ -195,5 +195,6 @@ n_other=$(grep '^SHORT' "$WORK/shorts.out" | awk -v c="$conn" '$3 != "-" && $3 !
 	sy_pass "after $conn left: 10 short headers with its id answered by the others (the hash), quic_cid_unknown +$U" ||
 	sy_fail "after $conn left: $n_other of 10 by the others, quic_cid_unknown +$U of ${sent:-?} sent: $(tr '\n' ';' <"$WORK/shorts.out")"
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"

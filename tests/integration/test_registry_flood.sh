@@ -249,6 +249,7 @@ fi
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
 echo "RELIABILITY|registry_flood|$FLOOD_N backends of a second service flapping through the embedded registry (deregister/register/weight) at ${rate:-0} changes/s (target $FLOOD_RATE) for $FLOOD_S s|25 req/s new connections + 4 slow downloads to a stable service|$outcome|$failed of $total requests failed, $dl_ok/4 downloads intact, $web_expired web backends expired, update drops: $bad, ${chg_ok:-0} changes at ${rate:-0}/s (registration round trip p99 ${rtt99:-?} ms), $((gen1 - gen0)) commits, publish latency p50 <= ${p50_ms} ms p99 <= ${p99_ms} ms, longest table build <= ${build_ms} ms"
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "--- sy-control log (tail)"
 tail -3 "$WORK/control.log"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"

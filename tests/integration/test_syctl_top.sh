@@ -163,6 +163,6 @@ grep -q $'\033\[H\033\[2J' "$W/tty.out" && grep -q 'q or Ctrl-C quits' "$W/tty.o
 [ $rc = 0 ] && [ $took -lt 10 ] && sy_pass "on a terminal: q quits (exit 0, after ${took} s)" ||
 	sy_fail "on a terminal: q did not quit (exit $rc after $took s)"
 
-obs_stop
+obs_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_syctl_top"; exit 1; }
 echo "PASS: test_syctl_top"

@@ -138,6 +138,6 @@ obs_ctl lookup web 198.18.0.2:20000 $OBS_VIP:53 udp >"$W/lookup.out" 2>&1
 grep -q "conntrack: an established flow of worker 0" "$W/lookup.out" &&
 	sy_pass "syctl lookup: $(grep why "$W/lookup.out")" || { sy_fail "syctl lookup"; cat "$W/lookup.out"; }
 
-obs_stop
+obs_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ "$SY_FAILED" = 0 ] || { echo "FAIL: test_telemetry"; exit 1; }
 echo "PASS: test_telemetry"

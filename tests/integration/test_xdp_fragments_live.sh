@@ -111,5 +111,6 @@ F=$(($(counter fragments) - F0)) U=$(($(counter frag_untracked) - U0)) L=$(($(co
 	sy_fail "frag_followed = $L, want $((NF - FLOWS))"
 [ "$U" -eq 0 ] && sy_pass "frag_untracked = 0" || sy_fail "frag_untracked = $U, want 0"
 
+topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $SY_FAILED
