@@ -232,6 +232,22 @@ fleet_kill_host() {
 	return 0
 }
 
+# fleet_finish: at a test's end: every host's sy-dataplane and sy-control
+# still running stopped with SIGTERM, each judged by its exit status
+# (sy_stop_checked); those the test killed (a host's power cut) are gone
+# and skipped
+fleet_finish() {
+	local h pid
+	for h in $(seq $NH); do
+		pid=${HDATAPLANE[$h]:-}
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+			sy_stop_checked "$pid" "host $h's sy-dataplane" "${HWORK[$h]}/dataplane.log"
+		pid=${HCONTROL[$h]:-}
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+			sy_stop_checked "$pid" "host $h's sy-control" "${HWORK[$h]}/control.log"
+	done
+}
+
 # fleet_cleanup: for the EXIT trap, before sy_cleanup: the agents killed
 # (-9: the registries go with the fleet, and a dead host would hold their
 # deregistration for its 3 s timeout), the XDP pins

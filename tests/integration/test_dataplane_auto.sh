@@ -261,7 +261,7 @@ grep -q "dataplane: dpdk (sy-dataplane pid $DP" "$W/auto2.log" && ! has_xdp &&
 	sy_pass "sy-dataplane pid $DP serves the region: dpdk chosen, no XDP loaded" ||
 	{ sy_fail "auto with DPDK"; cat "$W/auto2.log"; }
 stop_control
-kill -TERM $DP; wait $DP
+sy_stop_checked $DP sy-dataplane "$W/dp.log"
 
 # ---- 3. bad values ------------------------------------------------------------------
 for args in "--dataplane dpkd" "--dataplane xdp" "--xdp-mode fast --dataplane xdp --iface veth0" \

@@ -159,8 +159,7 @@ DP=$!
 SY_PIDS+=($DP)
 sy_wait 30 grep -q "sy-dataplane running" "$W/dp2.log" || sy_fail "the second sy-dataplane did not start"
 dp_state running
-kill -TERM $DP
-wait $DP 2>/dev/null
+sy_stop_checked $DP sy-dataplane "$W/dp2.log"
 dp_state none
 grep -q 'dataplane gone' "$W/control.log" && grep -q 'dataplane stalled' "$W/control.log" &&
 	sy_pass "the state changes are logged" || sy_fail "no log line for the state changes"

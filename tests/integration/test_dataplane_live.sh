@@ -213,8 +213,7 @@ else
 	sy_fail "dpdk-telemetry.py did not return our counters"
 fi
 
-kill -INT $DP
-sy_wait 10 bash -c "! kill -0 $DP"
+sy_stop_checked $DP sy-dataplane "$LOG"
 echo "--- sy-dataplane log (tail)"
 tail -3 "$LOG"
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS ($MODE)" || echo "RESULT: FAIL ($MODE)"

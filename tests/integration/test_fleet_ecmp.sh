@@ -377,6 +377,7 @@ done < <(awk -v status="$FW/status" '
 [ $wrong -eq 0 ] && sy_pass "end: each connection is in exactly one backend's log, the one that answered it" ||
 	sy_fail "end: $wrong connections not in their backend's log alone"
 
+fleet_finish # every host's daemons still running must stop cleanly (exit 0)
 for f in "${HWORK[@]/%//control.log}" "${HWORK[@]/%//dataplane.log}"; do
 	[ -f "$f" ] || continue
 	grep -q "ERROR: AddressSanitizer\|runtime error" "$f" && { sy_fail "sanitizer report in $f"; grep -m5 -A5 "ERROR: AddressSanitizer\|runtime error" "$f"; }

@@ -55,14 +55,11 @@ run_dataplane() {
 	${ns:+ip netns exec $ns} "$BUILD/dataplane/sy-dataplane" -l 0,1 --no-huge -m 256 --no-pci \
 		--file-prefix $P --vdev="$vdev" -- --region "$REGION" --exception-tap off \
 		--stats-interval 1 >"$log" 2>&1 &
-	DP=$!
+	DP=$! DP_LOG=$log
 	SY_PIDS+=($DP)
 	sy_wait 30 grep -q "sy-dataplane running" "$log" || { cat "$log"; return 1; }
 }
-stop_dataplane() {
-	kill -INT $DP
-	sy_wait 10 bash -c "! kill -0 $DP" || sy_fail "sy-dataplane did not stop"
-}
+stop_dataplane() { sy_stop_checked $DP sy-dataplane "$DP_LOG"; }
 # counter NAME LOG: from the last stats line (counters that are 0 are not printed)
 counter() {
 	grep 'msg=stats' "$2" | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p" | grep . || echo 0

@@ -113,8 +113,7 @@ tail -c +25 "$WORK/errors.pcap" >&3
 exec 3>&-
 sy_wait 20 stats_have "rx_packets=$((NF + 1 + NE))" ||
 	sy_fail "rx_packets did not reach $((NF + 1 + NE)) in 20 s"
-kill -INT $DP
-sy_wait 10 bash -c "! kill -0 $DP" || sy_fail "sy-dataplane did not stop"
+sy_stop_checked $DP sy-dataplane "$LOG"
 grep 'msg=stats' "$LOG" | tail -1
 
 for c in "ct_new $NF" "forwarded $((NF + NE))" "icmp_to_backend $NE" "icmp_ct_other $NE" \

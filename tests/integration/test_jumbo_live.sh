@@ -252,8 +252,7 @@ got=$(tr '\n' ' ' <"$WORK/host.got")
 [ "$got" = "100 " ] && sy_pass "the host got the 100-byte datagram only (the 9000-byte one counted below)" ||
 	sy_fail "the host got datagrams of: '$got' (want only 100)"
 
-kill -INT $DP
-sy_wait 10 bash -c "! kill -0 $DP"
+sy_stop_checked $DP sy-dataplane "$LOG"
 stats=$(grep 'msg=stats' "$LOG" | tail -1)
 echo "$stats"
 c() { echo "$stats" | tr ' ' '\n' | sed -n "s/^$1=//p" | grep . || echo 0; }

@@ -167,8 +167,7 @@ else
 	sy_fail "frames from the client: ${total:-0}, with the pseudo-header sum only: ${partial:-0}"
 fi
 
-kill -INT $DP
-sy_wait 10 bash -c "! kill -0 $DP"
+sy_stop_checked $DP sy-dataplane "$LOG"
 grep 'msg=stats' "$LOG" | tail -1
 [ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $SY_FAILED

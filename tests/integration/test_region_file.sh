@@ -177,6 +177,8 @@ a=$($PY "$HERE/check_telemetry.py" --ask $P "/switchyard/lookup,198.18.2.1,20000
 echo "$a" | grep -q "198.18.0.99" && ! echo "$a" | grep -q conntrack &&
 	sy_pass "C: a formerly tracked flow now goes by the new region's table: $a" || sy_fail "C: lookup: $a"
 
+# the dataplane followed three region files: it must still stop cleanly
+sy_stop_checked $DP sy-dataplane "$W/dp.log"
 grep -q "ERROR: AddressSanitizer\|runtime error" "$W"/control*.log && { sy_fail "sanitizer report"; cat "$W"/control*.log; }
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W/dp.log"; }
 exit "$SY_FAILED"
