@@ -37,7 +37,8 @@
  *   - Frames are linear (the program is not frags-aware); a frame longer than
  *     SY_FRAME_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
- * Verifier notes: the classification (sy_parse_frame), the IPv6 extension
+ * Verifier notes: the front of every frame (classify_frame(): the shared
+ * classification, the VIP address lookup, the clock), the IPv6 extension
  * header walk (sy_parse_ip6_ext) and the checksum of a packet range
  * (sy_frame_csum) are global functions, each verified once on its own, so
  * that their paths do not multiply the main program's. Offsets into the
@@ -274,8 +275,9 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct sy_xdp_confi
  * the key's protocol (TCP, else UDP) in *as. Its slot answers (xdp_maps.h,
  * "The address slots") unless it sends us to sy_vip_addrs. A copy, not a
  * pointer: one into either map would split the verifier's states for the
- * rest of the program. */
-__noinline int vip_address(const struct sy_flow_key *key, struct sy_xdp_addr_services *as)
+ * rest of the program. Inlined into classify_frame(), a global function. */
+static __always_inline int vip_address(const struct sy_flow_key *key,
+				       struct sy_xdp_addr_services *as)
 {
 	struct sy_xdp_addr_key k = {};
 	const struct sy_xdp_vip_slot *slot;
@@ -283,8 +285,6 @@ __noinline int vip_address(const struct sy_flow_key *key, struct sy_xdp_addr_ser
 	__u32 i;
 	int tcp;
 
-	if (!key || !as) /* a global function: the verifier asks */
-		return 0;
 	tcp = key->proto == SY_IPPROTO_TCP;
 	i = sy_xdp_vip_slot_of(key->dst, key->family);
 	slot = bpf_map_lookup_elem(&sy_vip_slots, &i);
@@ -421,9 +421,10 @@ static __always_inline __u64 ct_timeout_ns(const struct sy_xdp_config *cfg,
  * bpf_jiffies64() is an inlined load, the helper a call (~11 ns on a host
  * whose returns go through a mitigation thunk; ~20 ns less per packet in
  * xdp_bench). A reading taken just as the tick moves may be one tick old
- * for the rest of that jiffy. A global function: inlined, its branch
- * doubled the verifier's states past its limit. */
-__noinline __u64 ct_now(void)
+ * for the rest of that jiffy. Read once a frame, at the end of
+ * classify_frame(), a global function: inlined into the main program, its
+ * branch doubled the verifier's states past its limit. */
+static __always_inline __u64 ct_now(void)
 {
 	struct sy_xdp_cpu_stats *st = cpu_stats();
 	__u64 j = bpf_jiffies64(), now;
@@ -618,9 +619,9 @@ static __always_inline struct sy_xdp_backend *least_conns(const struct sy_xdp_se
  * the service has no backend for it. */
 static __always_inline struct sy_xdp_backend *
 select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
-	       const struct sy_parsed *p, struct lazy_hash *hash)
+	       const struct sy_parsed *p, struct lazy_hash *hash, __u64 now)
 {
-	__u64 now = ct_now(), ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
+	__u64 ref = 0, w[SY_XDP_CT_KEY_WORDS], rank, best = ~0ull, exp = 0;
 	__u32 slot = s->slot, i, hit = SY_XDP_CT_WAYS, victim = 0, bypass, zero = 0;
 	struct sy_xdp_ct_set *set;
 	struct sy_xdp_backend *b;
@@ -731,9 +732,9 @@ select_tracked(const struct sy_xdp_config *cfg, const struct sy_xdp_service *s,
 static __always_inline struct sy_xdp_backend *predict(const struct sy_xdp_config *cfg,
 						       const struct sy_xdp_service *s,
 						       const struct sy_flow_key *key, __u32 hash,
-						       int *other)
+						       int *other, __u64 now)
 {
-	struct ct_search cs = { .now = ct_now(), .n_sets = cfg->ct_sets,
+	struct ct_search cs = { .now = now, .n_sets = cfg->ct_sets,
 				.self = bpf_get_smp_processor_id() };
 	struct sy_xdp_backend *b;
 	__u64 ref;
@@ -803,13 +804,13 @@ static __noinline struct sy_xdp_backend *quic_backend(struct xdp_md *ctx,
  * sy_frag remembers them; a first fragment of a VIP service is remembered
  * (lb.c fragment_service()). */
 static __always_inline int
-fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_services *as)
+fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_services *as,
+		 __u64 now)
 {
 	enum sy_frag_step step = sy_frag_step(p);
 	int found;
 	struct sy_xdp_frag *e;
 	struct sy_frag_key k;
-	__u64 now = ct_now();
 
 	if (step != SY_FRAG_NONE && sy_frag_key_of(ctx, p, &k))
 		step = SY_FRAG_NONE;
@@ -836,6 +837,44 @@ fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_ser
 
 /* ---- The packet path (lb.c sy_lb_process()) ------------------------------------ */
 
+/* The front of the program for every frame, in one call: the shared
+ * classification (switchyard/pkt_parse.h, inlined here) and, for a frame
+ * that may be ours, the VIP address lookup (vip_address()) and the
+ * conntrack time (ct_now(), which every frame to a VIP address needs).
+ * Returns SY_V_KERNEL for the host's frames (not IP, its protocols, not
+ * to a VIP address), SY_V_DROP with p->reason, or, for a frame to a VIP
+ * address (*p and *as filled), the conntrack time, nanoseconds since boot,
+ * which is above both. Returned, not stored through a pointer: the main
+ * program's stack and this function's are within a few bytes of the
+ * verifier's 512 for a chain of calls. A global function, verified once
+ * on its own: the parser's paths, and the clock's branch after them, do
+ * not multiply the main program's. One call, not three (the parser, the
+ * lookup and the clock were each a global function): every call returns
+ * through the kernel's return thunk, which on hosts with AMD's SRSO
+ * mitigation (Safe RET) costs ~7 ns a call (xdp_bench: established 119.6
+ * -> 105.0 ns above the floor, non-VIP 34.9 -> 28.6; perf/README.md). */
+__noinline __u64 classify_frame(struct xdp_md *ctx, struct sy_parsed *p,
+				struct sy_xdp_addr_services *as, __u32 len)
+{
+	__u64 now;
+	int v;
+
+	if (!ctx || !p || !as) /* a global function: the verifier asks */
+		return SY_V_KERNEL;
+	v = sy_parse_frame_general(ctx, p, len);
+	if (v != SY_V_TX)
+		return v;
+	/* the shared decisions (switchyard/pkt_classify.h) around our
+	 * lookups; echo and the like are the host's without any */
+	if (!sy_class_may_be_ours(p))
+		return SY_V_KERNEL;
+	/* the one lookup for the host's own traffic: not a VIP address */
+	if (!vip_address(&p->key, as))
+		return SY_V_KERNEL;
+	now = ct_now();
+	return now > SY_V_DROP ? now : SY_V_DROP + 1;
+}
+
 static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_config *cfg,
 				   __u32 frame_len)
 {
@@ -850,24 +889,18 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	struct sy_rewrite r;
 	enum sy_class_choice how;
 	__u32 hash = 0, slot, quic_counter = 0;
+	__u64 now; /* conntrack time, or classify_frame()'s verdict */
 	int v, other_cpu = 0;
 
-	v = sy_parse_frame(ctx, &p, frame_len);
-	if (v == SY_V_DROP) {
+	now = classify_frame(ctx, &p, &as, frame_len);
+	if (now == SY_V_DROP) {
 		count(p.reason);
 		return SY_V_DROP;
 	}
-	if (v != SY_V_TX)
-		return SY_V_KERNEL;
-	/* the shared decisions (switchyard/pkt_classify.h) around our lookups;
-	 * echo and the like are the host's without any */
-	if (!sy_class_may_be_ours(&p))
-		return SY_V_KERNEL;
-	/* the one lookup for the host's own traffic: not a VIP address */
-	if (!vip_address(&p.key, &as))
+	if (now < SY_V_DROP)
 		return SY_V_KERNEL;
 	if (p.is_frag)
-		found = fragment_service(ctx, &p, &as);
+		found = fragment_service(ctx, &p, &as, now);
 	else
 		found = sy_class_has_service(&p) && find_service(&p, &as);
 	if (!found) {
@@ -888,14 +921,14 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		bp = pick(svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
 		hash = sy_class_flow_hash(&p, svc->hash_seed, svc->flags & SY_HASH_FIELDS_MASK);
-		bp = predict(cfg, svc, &p.key, hash, &other_cpu);
+		bp = predict(cfg, svc, &p.key, hash, &other_cpu, now);
 	} else {
 		bp = NULL;
 		if (svc->flags & SY_SERVICE_QUIC)
 			bp = quic_backend(ctx, svc, &p, &quic_counter);
 		/* the flow hash only if a lookup misses or the rewrite reads it */
 		if (!bp)
-			bp = select_tracked(cfg, svc, &p, &lazy);
+			bp = select_tracked(cfg, svc, &p, &lazy, now);
 	}
 	if (!bp) {
 		count(SY_C_DROP_NO_BACKEND);
