@@ -116,32 +116,16 @@ memif_pktgen() {
 	SY_PIDS+=($GEN_PID)
 }
 
-# memif_stop_dataplane: SIGINT, bounded wait
-memif_stop_dataplane() {
-	kill -INT "$DP_PID" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$DP_PID" 2>/dev/null || break; sleep 0.1; done
-}
-
-# memif_dataplane_exit: how the stopped forwarder ended, a PASS or FAIL line
-# (exit 0 on SIGINT; a crash after a test's other checks shows only here)
-memif_dataplane_exit() {
-	local rc
-	if kill -0 "$DP_PID" 2>/dev/null; then
-		sy_fail "sy-dataplane still running 10 s after SIGINT"
-		return
-	fi
-	wait "$DP_PID"
-	rc=$?
-	[ $rc -eq 0 ] && sy_pass "sy-dataplane stopped cleanly (exit 0)" ||
-		sy_fail "sy-dataplane exit $rc (139: SIGSEGV): $(tail -2 "$WORK/dataplane.log" | tr '\n' ' ')"
-}
+# memif_stop_dataplane: the forwarder stopped (SIGTERM) and judged by its
+# exit status, a PASS or FAIL line (netns_lib.sh's sy_stop_checked; a crash
+# after a test's other checks shows only here)
+memif_stop_dataplane() { sy_stop_checked "$DP_PID" sy-dataplane "$WORK/dataplane.log"; }
 
 # memif_finish: the forwarder first, while the lingering generator leaves
 # the port alone; then both exit statuses, PASS or FAIL lines
 memif_finish() {
 	local rc
 	memif_stop_dataplane
-	memif_dataplane_exit
 	wait "$GEN_PID"
 	rc=$?
 	[ $rc -eq 0 ] && sy_pass "sy-pktgen ran and stopped (exit 0)" || sy_fail "sy-pktgen exit $rc"

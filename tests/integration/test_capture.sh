@@ -195,7 +195,6 @@ drops=$(memif_drops)
 [ "$drops" = none ] && sy_pass "no drop counter moved (drop_tx_full aside: the generator's ring)" ||
 	sy_fail "drops: $drops"
 memif_stop_dataplane
-memif_dataplane_exit
 wait "$GEN_PID"
 gen_rc=$?
 grep -E "^RESULT|average" "$WORK/pktgen.log"
