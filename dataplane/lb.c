@@ -582,9 +582,13 @@ tmpl_for(struct sy_lb *lb, const struct sy_pkt *pkt, const struct lb_work *w,
 
 /* The end of stage 2 for backend idx (SY_MAGLEV_NONE: none): the rewrite
  * and the counters. note: a counter to add if the frame is forwarded, 0 =
- * none (the connection ID's quic_cid_routed / _unknown, icmp_ct_other). */
+ * none (the connection ID's quic_cid_routed / _unknown, icmp_ct_other).
+ * whole: 1 (a constant) if the caller knows the frame is neither a
+ * fragment nor an ICMP error, which then have no counters of their own to
+ * add. */
 static inline __attribute__((always_inline)) enum sy_verdict
-forward_to(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, uint32_t idx, uint32_t note)
+forward_to(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w, uint32_t idx, uint32_t note,
+	   int whole)
 {
 	const struct sy_parsed *p = &w->p;
 	const struct sy_service *svc = w->svc;
@@ -634,7 +638,7 @@ sent:
 	/* how the backend was chosen is counted for what was forwarded: when
 	 * not SY_CHOOSE_TRACKED, or a fragment, i.e. a fragment or an ICMP
 	 * error (sy_class_choice()) */
-	if (__builtin_expect(p->is_frag | p->icmp_error, 0)) {
+	if (!whole && (p->is_frag | p->icmp_error)) {
 		uint32_t c[3];
 
 		sy_class_forward_counters(p, sy_class_choice(p), c);
@@ -652,9 +656,10 @@ sent:
 	return SY_V_TX;
 }
 
-/* Stage 2 for the other frames: fragments without their flow's ports,
- * ICMP errors, a quic service's packets. Out of line, with its own copy of
- * the rewrite: the common frame's path then carries no note. */
+/* Stage 2 for the other frames: fragments (tracked if they have their
+ * flow's ports), ICMP errors, a quic service's packets. Out of line, with
+ * its own copy of the rewrite: the common frame's path then carries no
+ * note and no test of the counters of fragments and ICMP errors. */
 static __attribute__((noinline)) enum sy_verdict forward_other(struct sy_lb *lb,
 							       struct sy_pkt *pkt,
 							       struct lb_work *w)
@@ -683,24 +688,28 @@ static __attribute__((noinline)) enum sy_verdict forward_other(struct sy_lb *lb,
 			}
 		}
 	} else {
-		uint64_t q = quic_backend(lb, pkt, w); /* by its connection ID */
+		/* by its connection ID */
+		uint64_t q = svc->flags & SY_SERVICE_QUIC ? quic_backend(lb, pkt, w) : SY_MAGLEV_NONE;
 
 		idx = (uint32_t)q;
 		note = (uint32_t)(q >> 32);
 		if (idx == SY_MAGLEV_NONE)
 			idx = select_tracked_call(lb, svc, w);
 	}
-	return forward_to(lb, pkt, w, idx, note);
+	return forward_to(lb, pkt, w, idx, note, 0);
 }
 
-/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. */
+/* Stage 2: the backend (conntrack, else Maglev) and the rewrite. The
+ * common frame, whole (not a fragment), not an ICMP error, of a service
+ * other than quic, is tracked (sy_class_choice()) with nothing more to
+ * count; the others take forward_other(). */
 static inline __attribute__((always_inline)) enum sy_verdict
 forward(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w)
 {
-	if (__builtin_expect(sy_class_choice(&w->p) != SY_CHOOSE_TRACKED ||
+	if (__builtin_expect((w->p.is_frag | w->p.icmp_error) ||
 			     (w->svc->flags & SY_SERVICE_QUIC), 0))
 		return forward_other(lb, pkt, w);
-	return forward_to(lb, pkt, w, select_tracked(lb, w->svc, w), 0);
+	return forward_to(lb, pkt, w, select_tracked(lb, w->svc, w), 0, 1);
 }
 
 /* Stage 2 of a burst: one call for its frames, not one each (the call's
