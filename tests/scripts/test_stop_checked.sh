@@ -23,6 +23,7 @@ case_() {
 		pid=$!
 		sleep 0.3 # its trap is set
 		sy_stop_checked $pid stand-in "$W/log"
+		kill -9 $pid 2>/dev/null # the one that ignores SIGTERM
 		exit $SY_FAILED
 	)
 	rc=$?
