@@ -45,11 +45,7 @@ sy_stop_checked() {
 		sy_fail "$name (pid $pid) had ended (exit $rc) before the test stopped it: $(tail -3 "$log" | tr '\n' ' ')"
 		return
 	fi
-	for _ in $(seq $((${SY_STOP_SECONDS:-10} * 10))); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! sy_wait "${SY_STOP_SECONDS:-10}" sy_gone "$pid"; then
 		sy_fail "$name (pid $pid) still running ${SY_STOP_SECONDS:-10} s after SIGTERM"
 		return
 	fi
@@ -58,6 +54,9 @@ sy_stop_checked() {
 	[ $rc -eq 0 ] && sy_pass "$name stopped cleanly on SIGTERM (exit 0)" ||
 		sy_fail "$name exit $rc on SIGTERM: $(tail -3 "$log" | tr '\n' ' ')"
 }
+
+# sy_gone PID: true once PID has ended (for sy_wait)
+sy_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 sy_cleanup() {
 	local pid

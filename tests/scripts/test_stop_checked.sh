@@ -3,7 +3,7 @@
 # judge how sy-dataplane and sy-control end, against stand-ins: it must pass
 # a process that exits 0 on SIGTERM and fail one that crashes on it (exit
 # 139), one that ignores it, and one that had ended before. Each case runs in
-# a subshell with its own SY_FAILED. About 2 s.
+# a subshell with its own SY_FAILED. About 4 s.
 set -u
 . "$1/tests/integration/netns_lib.sh"
 
@@ -18,7 +18,7 @@ echo "a line of the stand-in's log" >"$W/log"
 case_() {
 	local name=$1 want=$2 pattern=$3 script=$4 out rc got
 	out=$(
-		SY_FAILED=0 SY_STOP_SECONDS=1
+		SY_FAILED=0 SY_STOP_SECONDS=2
 		bash -c "$script" &
 		pid=$!
 		sleep 0.3 # its trap is set
@@ -43,8 +43,8 @@ case_ "SIGSEGV on SIGTERM" FAIL "exit 139 on SIGTERM: a line of the stand-in" \
 	'trap "trap - SEGV; kill -SEGV \$\$" TERM; for i in $(seq 100); do sleep 0.1; done'
 case_ "exit 1 on SIGTERM" FAIL "exit 1 on SIGTERM" \
 	'trap "exit 1" TERM; for i in $(seq 100); do sleep 0.1; done'
-case_ "SIGTERM ignored" FAIL "still running 1 s after SIGTERM" \
-	'trap "" TERM; for i in $(seq 30); do sleep 0.1; done'
+case_ "SIGTERM ignored" FAIL "still running 2 s after SIGTERM" \
+	'trap "" TERM; for i in $(seq 40); do sleep 0.1; done'
 case_ "ended before the stop" FAIL "had ended (exit 3) before the test stopped it" \
 	'exit 3'
 
