@@ -239,6 +239,12 @@ int main(int argc, char **argv)
 	bool pdump = false;
 	int n, rc = 1;
 
+	/* Our log is stdout, one line an event. Written by the line, not when
+	 * a block fills: to a file or journald's socket stdio would otherwise
+	 * hold a line back, behind the effects it reports (a port's line after
+	 * its exception interface is up), behind stderr's lines, and lose it
+	 * in a crash. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* before EAL, which has no --version of its own */
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("sy-dataplane %s\n", SY_VERSION);
