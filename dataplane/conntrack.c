@@ -274,8 +274,9 @@ struct sy_ct_entry *sy_ct_lookup(struct sy_conntrack *ct, const struct sy_flow_k
 struct sy_ct_entry *sy_ct_lookup_other4(struct sy_conntrack *ct, const struct sy_flow_key *key,
 					uint32_t hash, const struct sy_ct_probe *pr, uint32_t now)
 {
-	uint8_t *line = line_at(ct, pr->line[1]);
+	uint8_t *line = line_at(ct, sy_ct_probe_line2(ct, pr, hash));
 
+	ct->other_lookups++;
 	for (uint32_t i = 0; i < SY_CT_LINE_SLOTS; i++) {
 		struct sy_ct_entry *e = slot_at(line, i);
 
@@ -695,17 +696,18 @@ struct sy_ct_entry *sy_ct_insert_probed(struct sy_conntrack *ct, const struct sy
 					uint32_t hash, const struct sy_ct_probe *pr, uint32_t now,
 					enum sy_ct_insert_result *how)
 {
+	const uint32_t lines[2] = { pr->line[0], sy_ct_probe_line2(ct, pr, hash) };
 	struct ct_key c;
 
 	if (key->family == SY_AF_INET6) {
 		c = ct_key_of(key, hash);
-		return insert_v6(ct, &c, pr->line, now, how);
+		return insert_v6(ct, &c, lines, now, how);
 	}
 	/* the stored key is the probe's, built once with the hash */
 	c.w[0] = pr->w0;
 	c.w[1] = pr->w1;
 	c.n_words = 2;
-	return insert_v4(ct, &c, pr->line, now, how);
+	return insert_v4(ct, &c, lines, now, how);
 }
 
 struct sy_ct_entry *sy_ct_insert(struct sy_conntrack *ct, const struct sy_flow_key *key,

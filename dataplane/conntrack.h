@@ -61,6 +61,8 @@ struct sy_conntrack {
 	uint32_t sweep_next;
 	uint32_t move_backoff; /* inserts that skip the move search after the */
 	uint32_t move_skip;    /* last failure, and how many remain (conntrack.c) */
+	uint32_t other_lookups; /* IPv4 lookups that went on to the other line
+				 * (sy_ct_lookup_other4()): the caller's to reset */
 	struct sy_ct_timeouts to;
 	/* active connections per backend (least-connections), kept by every
 	 * free of an entry once attached (sy_ct_attach_conns); last, away from
@@ -163,23 +165,29 @@ static inline uint32_t sy_ct_alt_line(const struct sy_conntrack *ct, uint32_t li
 
 /* Where a flow's entry may be, computed once for its lookup and its insert
  * (stage 1 of a burst, which has the key in registers; stage 2 then builds
- * nothing again): its two lines and, for IPv4, its stored key's words. */
+ * nothing again): its two lines and, for IPv4, its stored key's words. The
+ * other line may be left SY_CT_LINE_LATER, to be computed where it is read:
+ * after a miss in the primary line, by the lookup's and the insert's
+ * out-of-line code (sy_ct_probe_line2()). A hit in the primary line then
+ * never computes it. */
+#define SY_CT_LINE_LATER UINT32_MAX
+
 struct sy_ct_probe {
 	uint64_t w0, w1;  /* IPv4: the stored key (sy_ct_slot_is4()); IPv6: 0 */
-	uint32_t line[2]; /* primary, other */
+	uint32_t line[2]; /* primary, other (or SY_CT_LINE_LATER) */
 };
 
 /* The probe of key with hash (sy_ct_hash(ct, key), or any function of the
- * key a test uses alike for every call). */
-static inline __attribute__((always_inline)) void sy_ct_probe_of(const struct sy_conntrack *ct,
-							  const struct sy_flow_key *key,
-							  uint32_t hash,
-							  struct sy_ct_probe *pr)
+ * key a test uses alike for every call), its other line left for later
+ * unless other. */
+static inline __attribute__((always_inline)) void
+sy_ct_probe_lines(const struct sy_conntrack *ct, const struct sy_flow_key *key, uint32_t hash,
+		  struct sy_ct_probe *pr, bool other)
 {
 	uint32_t l1 = sy_ct_line1(ct, hash);
 
 	pr->line[0] = l1;
-	pr->line[1] = sy_ct_alt_line(ct, l1, sy_ct_tag(hash));
+	pr->line[1] = other ? sy_ct_alt_line(ct, l1, sy_ct_tag(hash)) : SY_CT_LINE_LATER;
 	pr->w0 = pr->w1 = 0;
 	if (key->family == SY_AF_INET) {
 		sy_ct_key4_words(key, &pr->w0, &pr->w1);
@@ -187,12 +195,31 @@ static inline __attribute__((always_inline)) void sy_ct_probe_of(const struct sy
 	}
 }
 
-/* Both lines of a flow, for a burst that looks them up a few packets later. */
+/* The same with both lines. */
+static inline __attribute__((always_inline)) void sy_ct_probe_of(const struct sy_conntrack *ct,
+							  const struct sy_flow_key *key,
+							  uint32_t hash,
+							  struct sy_ct_probe *pr)
+{
+	sy_ct_probe_lines(ct, key, hash, pr, true);
+}
+
+/* The probe's other line, computed now if it was left for later. */
+static inline uint32_t sy_ct_probe_line2(const struct sy_conntrack *ct,
+					 const struct sy_ct_probe *pr, uint32_t hash)
+{
+	return pr->line[1] != SY_CT_LINE_LATER ? pr->line[1]
+					       : sy_ct_alt_line(ct, pr->line[0], sy_ct_tag(hash));
+}
+
+/* A flow's lines (the other if the probe has it), for a burst that looks
+ * them up a few packets later. */
 static inline __attribute__((always_inline)) void sy_ct_prefetch(const struct sy_conntrack *ct,
 							  const struct sy_ct_probe *pr)
 {
 	__builtin_prefetch(ct->lines + (uint64_t)pr->line[0] * SY_CT_LINE, 1);
-	__builtin_prefetch(ct->lines + (uint64_t)pr->line[1] * SY_CT_LINE, 1);
+	if (pr->line[1] != SY_CT_LINE_LATER)
+		__builtin_prefetch(ct->lines + (uint64_t)pr->line[1] * SY_CT_LINE, 1);
 }
 
 /* Find a live entry for key (hash = sy_ct_hash(ct, key)). NULL if none. */

@@ -435,7 +435,9 @@ static inline __attribute__((always_inline)) int classify_end(struct sy_lb *lb,
 	w->hash_known = false;
 	if (ports) { /* tracked, or an ICMP error that may peek at its flow */
 		w->ct_hash = sy_ct_hash(&lb->ct, &p->key);
-		sy_ct_probe_of(&lb->ct, &p->key, w->ct_hash, &w->ct);
+		/* IPv6 flows look in both lines (sy_ct_lookup()) */
+		sy_ct_probe_lines(&lb->ct, &p->key, w->ct_hash, &w->ct,
+				  lb->prefetch_other || p->key.family != SY_AF_INET);
 		sy_ct_prefetch(&lb->ct, &w->ct);
 	}
 	if (lb->eager_hash)
@@ -758,8 +760,10 @@ static inline __attribute__((always_inline)) void stage2(struct sy_lb *lb, struc
 							 enum sy_verdict *verdicts)
 {
 	lb->chunk_misses = 0;
+	lb->ct.other_lookups = 0;
 	forward_burst(lb, pkts, w, pending, n, verdicts);
 	lb->eager_hash = lb->chunk_misses * 2 > n;
+	lb->prefetch_other = lb->ct.other_lookups != 0;
 }
 
 void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,

@@ -57,6 +57,12 @@ struct sy_lb {
 	 * half its frames: a flood, a burst of new connections) it is computed
 	 * in stage 1 beside the prefetches, off the miss's critical path */
 	bool eager_hash;
+	/* the conntrack's other lines are prefetched in stage 1 too while
+	 * flows are found beyond their primary line (a frame of the last
+	 * chunk looked in its other line: a well-filled table, new flows);
+	 * with few tracked flows every hit is in the primary line and the
+	 * other's address is never computed (sy_ct_probe) */
+	bool prefetch_other;
 	uint32_t chunk_misses;
 	/* the new-flow guard (switchyard/ct_guard.h; zeroed: off) and its
 	 * bucket: new flows over the budget are forwarded untracked; after
