@@ -173,6 +173,7 @@ struct lb_work {
 	struct sy_ct_probe ct; /* its lines and stored key (the same frames) */
 	uint32_t hash;      /* the flow hash, once flow_hash() computed it */
 	bool hash_known;
+	bool pending;       /* stage 2 is to run (else stage 1 gave the verdict) */
 	uint32_t frame_len;
 };
 
@@ -491,11 +492,8 @@ static inline __attribute__((always_inline)) int classify(struct sy_lb *lb, stru
 	if (__builtin_expect(!sy_parse_fast4(pkt, p, pkt->len), 0))
 		return classify_general(lb, pkt, w, v);
 	/* IPv4 TCP or UDP, not a fragment (switchyard/pkt_parse.h): may be
-	 * ours, has a service to look up and its ports */
-	if (!lb->snap) {
-		*v = SY_V_KERNEL;
-		return 0;
-	}
+	 * ours, has a service to look up and its ports (the caller has seen
+	 * to lb->snap: no_snapshot()) */
 	return classify_end(lb, pkt, w, v, find_service(lb, p), 1);
 }
 
@@ -726,24 +724,41 @@ forward(struct sy_lb *lb, struct sy_pkt *pkt, struct lb_work *w)
  * burst's loop, where it costs more (GCC's register allocation of the
  * merged loop). */
 static __attribute__((noinline)) void forward_burst(struct sy_lb *lb, struct sy_pkt *pkts,
-						    struct lb_work *w, const uint8_t *pending,
-						    uint32_t m, enum sy_verdict *verdicts)
+						    struct lb_work *w, uint32_t m,
+						    enum sy_verdict *verdicts)
 {
 	for (uint32_t i = 0; i < m; i++)
-		if (pending[i])
+		if (w[i].pending)
 			verdicts[i] = forward(lb, &pkts[i], &w[i]);
+}
+
+/* Before sy-control's first publication (no snapshot) no frame is ours:
+ * each goes to the kernel, or is dropped and counted if malformed, as
+ * classify_general() decides without one. Out of line, once a call of the
+ * packet path: classify()'s fast path then does not test lb->snap. */
+static __attribute__((noinline)) void no_snapshot(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
+						  enum sy_verdict *verdicts)
+{
+	struct lb_work w;
+
+	for (uint32_t i = 0; i < n; i++)
+		classify_general(lb, &pkts[i], &w, &verdicts[i]);
 }
 
 enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
 {
-	const uint8_t pending = 1;
 	struct lb_work w;
 	enum sy_verdict v;
 
+	if (__builtin_expect(!lb->snap, 0)) {
+		no_snapshot(lb, pkt, 1, &v);
+		return v;
+	}
 	vip_cache_sync(lb);
 	tmpl_sync(lb);
-	if (classify(lb, pkt, &w, &v)) /* stage 2's one copy: a burst of one */
-		forward_burst(lb, pkt, &w, &pending, 1, &v);
+	w.pending = classify(lb, pkt, &w, &v);
+	if (w.pending) /* stage 2's one copy: a burst of one */
+		forward_burst(lb, pkt, &w, 1, &v);
 	return v;
 }
 
@@ -753,22 +768,21 @@ enum sy_verdict sy_lb_process(struct sy_lb *lb, struct sy_pkt *pkt)
  * established, 681.5 -> 678.5 new.) */
 static inline __attribute__((always_inline)) void stage1(struct sy_lb *lb, struct sy_pkt *pkts,
 							 uint32_t n, struct lb_work *w,
-							 uint8_t *pending, enum sy_verdict *verdicts)
+							 enum sy_verdict *verdicts)
 {
 	/* every frame's conntrack lines are on their way before the first
 	 * lookup: the misses of a burst overlap */
 	for (uint32_t i = 0; i < n; i++)
-		pending[i] = (uint8_t)classify(lb, &pkts[i], &w[i], &verdicts[i]);
+		w[i].pending = classify(lb, &pkts[i], &w[i], &verdicts[i]);
 }
 
 static inline __attribute__((always_inline)) void stage2(struct sy_lb *lb, struct sy_pkt *pkts,
 							 uint32_t n, struct lb_work *w,
-							 const uint8_t *pending,
 							 enum sy_verdict *verdicts)
 {
 	lb->chunk_misses = 0;
 	lb->ct.other_lookups = 0;
-	forward_burst(lb, pkts, w, pending, n, verdicts);
+	forward_burst(lb, pkts, w, n, verdicts);
 	lb->eager_hash = lb->chunk_misses * 2 > n;
 	lb->prefetch_other = lb->ct.other_lookups != 0;
 }
@@ -777,15 +791,18 @@ void sy_lb_process_burst(struct sy_lb *lb, struct sy_pkt *pkts, uint32_t n,
 			 enum sy_verdict *verdicts)
 {
 	struct lb_work w[SY_LB_BURST];
-	uint8_t pending[SY_LB_BURST];
 
+	if (__builtin_expect(!lb->snap, 0)) {
+		no_snapshot(lb, pkts, n, verdicts);
+		return;
+	}
 	vip_cache_sync(lb);
 	tmpl_sync(lb);
 	while (n) {
 		uint32_t m = n < SY_LB_BURST ? n : SY_LB_BURST;
 
-		stage1(lb, pkts, m, w, pending, verdicts);
-		stage2(lb, pkts, m, w, pending, verdicts);
+		stage1(lb, pkts, m, w, verdicts);
+		stage2(lb, pkts, m, w, verdicts);
 		pkts += m;
 		verdicts += m;
 		n -= m;

@@ -1225,6 +1225,46 @@ static void test_least_conns_eviction(void **state)
 }
 
 /* Guard off (rate 0): every new flow gets its entry. */
+/* Before sy-control's first publication (no snapshot) nothing is ours: a
+ * frame to the VIP goes to the kernel untracked, a malformed one is dropped
+ * and counted, alone (sy_lb_process()) and in a burst
+ * (sy_lb_process_burst(), which sees to the missing snapshot once for the
+ * burst: lb.c no_snapshot()). */
+static void test_no_snapshot(void **state)
+{
+	enum { N = 4 };
+	uint8_t buf[N][HEADROOM + 54 + TAILROOM];
+	struct sy_pkt pkts[N];
+	enum sy_verdict v[N];
+	uint64_t new0 = counter(SY_C_CT_NEW), fwd0 = counter(SY_C_FWD_PKTS),
+		 bad0 = counter(SY_C_DROP_IP4_HDR);
+
+	(void)state;
+	env.lb.snap = NULL;
+	for (int i = 0; i < N; i++) {
+		uint8_t *p = buf[i] + HEADROOM;
+
+		put_eth(p);
+		put_ip4(p + 14, flow_n(i).client, VIP, SY_IPPROTO_TCP, 40);
+		put_tcp(p + 34, flow_n(i).sport, VPORT, SY_TCP_SYN);
+		if (i % 2)
+			p[14] = 0x44; /* IHL 4: a malformed IPv4 header */
+		pkts[i] = (struct sy_pkt){ .data = p, .len = 54, .headroom = HEADROOM,
+					   .tailroom = TAILROOM };
+	}
+	sy_lb_process_burst(&env.lb, pkts, N, v);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(v[i], i % 2 ? SY_V_DROP : SY_V_KERNEL);
+	assert_int_equal(sy_lb_process(&env.lb, &pkts[0]), SY_V_KERNEL);
+	assert_int_equal(sy_lb_process(&env.lb, &pkts[1]), SY_V_DROP);
+	assert_int_equal(counter(SY_C_DROP_IP4_HDR) - bad0, N / 2 + 1);
+	assert_int_equal(counter(SY_C_CT_NEW) - new0, 0);
+	assert_int_equal(counter(SY_C_FWD_PKTS) - fwd0, 0);
+	/* published: the same frame is forwarded */
+	publish_weights(four_equal, 4);
+	assert_int_not_equal(send_tcp(flow_n(0), SY_TCP_SYN), 0);
+}
+
 static void test_guard_off(void **state)
 {
 	(void)state;
@@ -1287,6 +1327,7 @@ int main(void)
 		cmocka_unit_test_setup(test_least_conns, reset),
 		cmocka_unit_test_setup(test_least_conns_eviction, reset),
 		cmocka_unit_test_setup(test_guard_syn_only, reset),
+		cmocka_unit_test_setup(test_no_snapshot, reset),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
