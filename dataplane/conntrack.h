@@ -14,7 +14,8 @@
  * moves deep), and only if that fails evicts the entry closest to expiry
  * (a flow seen again counted younger: SY_CT_SEEN).
  * Both lines of a flow follow from its hash alone, so a staged burst
- * prefetches them before it looks (sy_ct_prefetch).
+ * prefetches them before it looks (sy_ct_prefetch; the other line only
+ * while flows are found there: struct sy_ct_probe).
  *
  * Capacity counts 32-byte slots: an IPv4 flow takes one, an IPv6 flow two.
  */
