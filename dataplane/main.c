@@ -314,13 +314,15 @@ int main(int argc, char **argv)
 	sy_region_follow_start(dp); /* likewise */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu frag_timeout_ms=%u ct_guard_rate=%u ct_guard_burst=%u ct_syn_only=%s\n",
+	printf("level=info msg=\"sy-dataplane running\" region=%s workers=%u ports=%u burst=%u icmp_rate=%u icmp_burst=%u ct_size=%llu ct_capacity=%llu ct_bytes_per_worker=%llu frag_timeout_ms=%u ct_guard_rate=%u ct_guard_burst=%u ct_syn_only=%s tsc_hz=%llu\n",
 	       dp->opts.region, dp->n_workers, dp->n_ports, dp->opts.burst, dp->opts.icmp_rate,
 	       dp->opts.icmp_burst,
 	       (unsigned long long)dp->opts.ct_size,
 	       (unsigned long long)sy_ct_capacity(&dp->workers[0].lb.ct),
 	       (unsigned long long)sy_ct_memsize(dp->opts.ct_size), dp->opts.frag_timeout_ms,
-	       dp->opts.ct_guard.rate, dp->opts.ct_guard.burst, dp->opts.ct_guard.syn_only ? "on" : "off");
+	       dp->opts.ct_guard.rate, dp->opts.ct_guard.burst, dp->opts.ct_guard.syn_only ? "on" : "off",
+	       /* the unit of busy_cycles: a worker's load is its rate over this */
+	       (unsigned long long)rte_get_tsc_hz());
 	fflush(stdout);
 
 	if (dp->workers[0].lcore == rte_get_main_lcore()) {

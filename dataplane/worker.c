@@ -215,38 +215,54 @@ static __attribute__((noinline)) void forward_rx(struct sy_worker *w, const stru
 	}
 }
 
-static void poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
+/* Poll a port and its exception interface; the frames received. */
+static uint32_t poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint32_t burst)
 {
 	struct rte_mbuf *rx[SY_MAX_BURST];
-	uint16_t q = (uint16_t)w->index, n;
+	uint16_t q = (uint16_t)w->index, n, n_tap = 0;
 
 	n = rte_eth_rx_burst(p->port_id, q, rx, (uint16_t)burst);
 	if (n)
 		forward_rx(w, p, rx, n);
 	if (p->has_tap) {
 		/* the kernel's own traffic (ARP/NDP answers, BGP, SSH) goes out */
-		n = rte_eth_rx_burst(p->tap_id, q, rx, (uint16_t)burst);
-		w->lb.stats->counters[SY_C_FROM_KERNEL] += n;
-		tx_flush(&w->lb, p->port_id, q, rx, n, frames_bytes(rx, n));
+		n_tap = rte_eth_rx_burst(p->tap_id, q, rx, (uint16_t)burst);
+		w->lb.stats->counters[SY_C_FROM_KERNEL] += n_tap;
+		tx_flush(&w->lb, p->port_id, q, rx, n_tap, frames_bytes(rx, n_tap));
 	}
+	return (uint32_t)n + n_tap;
 }
 
 int sy_worker_main(void *arg)
 {
 	struct sy_worker *w = arg;
 	struct sy_dataplane *dp = sy_dp;
-	uint64_t hz_ms = rte_get_tsc_hz() / 1000;
+	uint64_t hz_ms = rte_get_tsc_hz() / 1000, t_round = 0, tsc;
+	uint32_t got = 0; /* frames the previous round received */
 
 	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
 	fflush(stdout);
 	while (!dp->quit) {
-		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed)))
+		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed))) {
 			park(dp, w);
+			got = 0; /* a parked round is not busy */
+		}
+		/* The round's one clock read: the conntrack's clock, and the
+		 * previous round's length if it had frames (busy_cycles: the
+		 * cost of a frame and the worker's load, as testpmd's
+		 * --record-core-cycles counts it; no read of its own) */
+		tsc = rte_get_tsc_cycles();
+		if (got) {
+			w->lb.stats->counters[SY_C_BUSY_CYCLES] += tsc - t_round;
+			w->lb.stats->counters[SY_C_BUSY_POLLS]++;
+		}
+		t_round = tsc;
 		/* quiescent point + the snapshot for this round of bursts */
 		w->lb.snap = sy_reader_begin(&w->reader);
-		w->lb.now = (uint32_t)(rte_get_tsc_cycles() / hz_ms);
+		w->lb.now = (uint32_t)(tsc / hz_ms);
+		got = 0;
 		for (uint16_t i = 0; i < dp->n_ports; i++)
-			poll_port(w, &dp->ports[i], dp->opts.burst);
+			got += poll_port(w, &dp->ports[i], dp->opts.burst);
 		sy_ct_sweep(&w->lb.ct, w->lb.now, 2);
 		atomic_store_explicit(&w->reader.slot->bursts,
 				      atomic_load_explicit(&w->reader.slot->bursts,

@@ -21,7 +21,10 @@
 #    then the memif client with N queue pairs and sy-pktgen the server with
 #    --queues N, spreading flows as RSS would (sy-dataplane refuses several
 #    workers on a memif server port: docs/dataplane.md, "Workers and
-#    queues"). Value = rx Mpps at the generator. For each flow
+#    queues"). Value = rx Mpps at the generator; beside it, each
+#    forwarder's busy TSC cycles a frame (testpmd --record-core-cycles;
+#    sy-dataplane's busy_cycles counter over rx_packets): its own core's
+#    figure, which the generator's speed does not set. For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
 #    B/A are printed. With --base DIR (another build, e.g. of the commit
@@ -444,7 +447,7 @@ run_one() {
 		stdbuf -oL -eL "$TESTPMD" "${tp_cpu[@]}" \
 			$(eal_mem 512) --no-pci --file-prefix "$prefix_f" --vdev="$vdev_f" -- \
 			--forward-mode=io --port-topology=loop --nb-cores="$WORKERS" "${tp_queues[@]}" \
-			--total-num-mbufs=16384 --stats-period 3600 </dev/null >"$log_f" 2>&1 &
+			--total-num-mbufs=16384 --stats-period 3600 --record-core-cycles </dev/null >"$log_f" 2>&1 &
 	else
 		stdbuf -oL -eL "$sydp" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
 			--file-prefix "$prefix_f" --vdev="$vdev_f" -- --region "$region" \
@@ -513,8 +516,18 @@ run_one() {
 	RX=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	TX=$(sed -n 's/.*tx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
 	PERSEC=$(awk '$1 == "measure" {printf "%s ", $7}' "$log_g")
+	CPF=n/a
 	if [ "$what" != testpmd ]; then
 		STATS=$(grep 'msg=stats' "$log_f" | tail -1)
+		# the worker's busy cycles a frame (counters busy_cycles,
+		# rx_packets, from_kernel; n/a from a build without them)
+		CPF=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); c[kv[1]] = kv[2]}
+			n = c["rx_packets"] + c["from_kernel"]
+			if (n > 0 && c["busy_cycles"] != "") printf "%.1f\n", c["busy_cycles"] / n; else print "n/a"}' <<<"$STATS")
+	else
+		# --record-core-cycles: cycles of the polls that received frames
+		CPF=$(sed -n 's/.*CPU cycles\/packet=\([0-9.]*\).*/\1/p' "$log_f" | tail -1)
+		CPF=${CPF:-n/a}
 	fi
 }
 
@@ -567,10 +580,16 @@ io_bench() {
 		: >"$WORK/ratio_base.$f"
 		: >"$WORK/sy_base.$f"
 		: >"$WORK/base.$f.sec"
+		: >"$WORK/cpf_testpmd.$f"
+		: >"$WORK/cpf_sy.$f"
+		: >"$WORK/cpf_base.$f"
+		: >"$WORK/cpf_ratio.$f"
 		for r in $(seq "$ROUNDS"); do
 			tp=fail
 			sy=fail
 			base=fail
+			cpf_tp=n/a
+			cpf_sy=n/a
 			# the forwarders rotate: round r starts r - 1 places on
 			# (two alternate, as before)
 			for what in $(awk -v r="$r" '{for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1)}' <<<"$FORWARDERS"); do
@@ -578,6 +597,12 @@ io_bench() {
 				# on exit, go to a log; run_one notes them in the errors)
 				run_one $what "$f" 2>>"$WORK/shell.log"
 				printf "   round %d %-8s rx %8s Mpps  tx %8s Mpps  rx per second: %s\n" "$r" "$what" "$RX" "$TX" "$PERSEC"
+				echo "      forwarder's busy cycles a frame: $CPF"
+				if [ "$CPF" != n/a ]; then
+					echo "$CPF" >>"$WORK/cpf_$what.$f"
+					[ "$what" = testpmd ] && cpf_tp=$CPF
+					[ "$what" = sy ] && cpf_sy=$CPF
+				fi
 				[ "$WORKERS" -gt 1 ] && [ -n "$QUEUES" ] && echo "      frames sent per queue (every phase): $QUEUES"
 				if [ "$RX" != fail ]; then
 					tr ' ' '\n' <<<"$PERSEC" | grep . >>"$WORK/$what.$f.sec"
@@ -605,6 +630,11 @@ io_bench() {
 				echo "$ratio" >>"$WORK/ratio.$f"
 				echo "   round $r ratio sy/testpmd = $ratio"
 			fi
+			if [ "$cpf_tp" != n/a ] && [ "$cpf_sy" != n/a ] && awk "BEGIN {exit !($cpf_sy > 0)}"; then
+				ratio=$(awk "BEGIN {printf \"%.3f\", $cpf_tp / $cpf_sy}")
+				echo "$ratio" >>"$WORK/cpf_ratio.$f"
+				echo "   round $r busy cycles a frame, testpmd/sy = $ratio"
+			fi
 			if [ -n "$BASE" ] && [ "$tp" != fail ] && [ "$base" != fail ] && awk "BEGIN {exit !($tp > 0 && $base > 0)}"; then
 				ratio=$(awk "BEGIN {printf \"%.3f\", $base / $tp}")
 				echo "$ratio" >>"$WORK/ratio_base.$f"
@@ -631,6 +661,17 @@ io_bench() {
 		fi
 	done
 	echo
+	echo "   The forwarder's busy cycles a frame (TSC cycles of its polls that received frames / frames: testpmd"
+	echo "   --record-core-cycles, sy-dataplane's busy_cycles counter), its own core's figure; ratio = testpmd / sy"
+	echo "   of the same round (the sense of the Mpps ratio: the share of sy's cycles that bare I/O needs):"
+	for f in $FLOWS; do
+		printf "%-9s %-8s %-52s | %s\n" "$f" testpmd "$(tr '\n' ' ' <"$WORK/cpf_testpmd.$f")" "$(median <"$WORK/cpf_testpmd.$f")"
+		printf "%-9s %-8s %-52s | %s\n" "" sy "$(tr '\n' ' ' <"$WORK/cpf_sy.$f")" "$(median <"$WORK/cpf_sy.$f")"
+		[ -s "$WORK/cpf_base.$f" ] &&
+			printf "%-9s %-8s %-52s | %s\n" "" base "$(tr '\n' ' ' <"$WORK/cpf_base.$f")" "$(median <"$WORK/cpf_base.$f")"
+		printf "%-9s %-8s %-52s | %s\n" "" ratio "$(tr '\n' ' ' <"$WORK/cpf_ratio.$f")" "$(median <"$WORK/cpf_ratio.$f")"
+	done
+	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
 	for f in $FLOWS; do
 		local bt bs
@@ -645,7 +686,7 @@ io_bench() {
 		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")")"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo

@@ -50,7 +50,9 @@
 	X(CT_BYPASS, "ct_bypass", "packets of new flows forwarded to their Maglev backend without a conntrack entry: over the new-flow budget of the lcore or CPU, or TCP without SYN under the SYN-only mode") \
 	X(CT_BYPASS_NO_SYN, "ct_bypass_no_syn", "TCP packets without SYN of no tracked flow, forwarded untracked under the SYN-only mode (also in ct_bypass)") \
 	X(QUIC_CID_ROUTED, "quic_cid_routed", "QUIC short-header packets sent to the backend registered with their connection ID's server ID (quic services)") \
-	X(QUIC_CID_UNKNOWN, "quic_cid_unknown", "QUIC short-header packets whose server ID no backend of the service has, of an unknown CID version, or too short: balanced by the service's hash")
+	X(QUIC_CID_UNKNOWN, "quic_cid_unknown", "QUIC short-header packets whose server ID no backend of the service has, of an unknown CID version, or too short: balanced by the service's hash") \
+	X(BUSY_CYCLES, "busy_cycles", "TSC cycles of the worker loop's rounds that received frames (DPDK workers; 0 on XDP): divided by rx_packets + from_kernel, the cycles a frame costs; over the TSC rate, the time the worker was busy") \
+	X(BUSY_POLLS, "busy_polls", "rounds of the worker loop that received frames (DPDK workers; 0 on XDP): rx_packets + from_kernel divided by it is the frames a round; near the burst size (32) the worker is saturated")
 
 enum sy_counter {
 #define SY_X(id, name, help) SY_C_##id,
