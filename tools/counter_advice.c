@@ -164,10 +164,11 @@ const struct sy_counter_advice sy_counter_advice[] = {
 	  "(check each backend's `server_id` in `syctl backends`) or non-QUIC UDP to the VIP." },
 	{ "busy_cycles",
 	  "Not a fault: the worker's busy time in TSC cycles. Its growth over a second divided "
-	  "by the TSC rate (`tsc_hz` in sy-dataplane's \"running\" log line) is the worker's load (1.0: no idle polls left, the next frames wait "
-	  "in the NIC's ring); divided by the frames received (rx_packets + from_kernel), the "
-	  "cycles a frame costs. A load near 1.0 with drops on the NIC (`syctl ports`): add "
-	  "workers (RSS queues) or hosts." },
+	  "by the TSC rate (`tsc_hz` in sy-dataplane's \"running\" log line) is the worker's "
+	  "load (1.0: no idle polls left, the next frames wait in the NIC's ring); divided by "
+	  "the frames received (rx_packets + from_kernel), the cycles a frame costs. A load "
+	  "near 1.0 with the NIC missing frames (`rx_missed` on `syctl stats`' port lines): "
+	  "add workers (RSS queues) or hosts." },
 	{ "busy_polls",
 	  "Not a fault: rounds of the worker loop that received frames. Frames per round "
 	  "(rx_packets + from_kernel divided by it) near the burst size (32) say the worker "
