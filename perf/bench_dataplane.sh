@@ -24,7 +24,10 @@
 #    queues"). Value = rx Mpps at the generator; beside it, each
 #    forwarder's busy TSC cycles a frame (testpmd --record-core-cycles;
 #    sy-dataplane's busy_cycles counter over rx_packets): its own core's
-#    figure, which the generator's speed does not set. For each flow
+#    figure, which the generator's speed does not set; testpmd's tells
+#    each round's memif state (~80 cycles in the fast one, ~150-200 in
+#    issue 13's baseline), and the Mpps ratios are also given by state.
+#    For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
 #    B/A are printed. With --base DIR (another build, e.g. of the commit
@@ -66,6 +69,9 @@ PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
 BASE=""          # --base DIR: a second build whose sy-dataplane runs beside
 PGD_BUILD_ONLY=0 # --pktgen-build-only
 GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
+# testpmd's busy cycles a frame below which a round ran in memif's fast
+# state (seen here: ~80 fast, ~150-200 otherwise)
+FAST_STATE_CYCLES=120
 WORKERS=1
 
 usage() {
@@ -584,6 +590,7 @@ io_bench() {
 		: >"$WORK/cpf_sy.$f"
 		: >"$WORK/cpf_base.$f"
 		: >"$WORK/cpf_ratio.$f"
+		: >"$WORK/state.$f"
 		for r in $(seq "$ROUNDS"); do
 			tp=fail
 			sy=fail
@@ -628,6 +635,8 @@ io_bench() {
 			if [ "$tp" != fail ] && [ "$sy" != fail ] && awk "BEGIN {exit !($tp > 0)}"; then
 				ratio=$(awk "BEGIN {printf \"%.3f\", $sy / $tp}")
 				echo "$ratio" >>"$WORK/ratio.$f"
+				# the round's memif state, by testpmd's own cost
+				[ "$cpf_tp" != n/a ] && echo "$cpf_tp $ratio" >>"$WORK/state.$f"
 				echo "   round $r ratio sy/testpmd = $ratio"
 			fi
 			if [ "$cpf_tp" != n/a ] && [ "$cpf_sy" != n/a ] && awk "BEGIN {exit !($cpf_sy > 0)}"; then
@@ -670,6 +679,17 @@ io_bench() {
 		[ -s "$WORK/cpf_base.$f" ] &&
 			printf "%-9s %-8s %-52s | %s\n" "" base "$(tr '\n' ' ' <"$WORK/cpf_base.$f")" "$(median <"$WORK/cpf_base.$f")"
 		printf "%-9s %-8s %-52s | %s\n" "" ratio "$(tr '\n' ' ' <"$WORK/cpf_ratio.$f")" "$(median <"$WORK/cpf_ratio.$f")"
+	done
+	echo
+	echo "   The Mpps ratio by the round's memif state, told by testpmd's busy cycles a frame: below $FAST_STATE_CYCLES"
+	echo "   the fast state (bare I/O twice as fast; sy-dataplane's cost barely moves), from $FAST_STATE_CYCLES the"
+	echo "   state of issue 13's baseline (testpmd ~12.4 Mpps, 80 ns = ~168 cycles a frame):"
+	for f in $FLOWS; do
+		local fast slow
+		fast=$(awk -v t=$FAST_STATE_CYCLES '$1 < t {print $2}' "$WORK/state.$f")
+		slow=$(awk -v t=$FAST_STATE_CYCLES '$1 >= t {print $2}' "$WORK/state.$f")
+		printf "%-9s fast: %-30s (median %s)  baseline's: %-30s (median %s)\n" "$f" \
+			"$(echo $fast)" "$(grep . <<<"$fast" | median)" "$(echo $slow)" "$(grep . <<<"$slow" | median)"
 	done
 	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
