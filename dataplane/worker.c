@@ -245,7 +245,7 @@ int sy_worker_main(void *arg)
 	while (!dp->quit) {
 		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed))) {
 			park(dp, w);
-			got = 0; /* a parked round is not busy */
+			got = 0; /* the round before ended in the park: not counted */
 		}
 		/* The round's one clock read: the conntrack's clock, and the
 		 * previous round's length if it had frames (busy_cycles: the
