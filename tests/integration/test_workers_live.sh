@@ -14,6 +14,8 @@
 #    - the workers' counters sum to what was sent: rx_packets and forwarded
 #      summed over the workers = sy-pktgen's frames sent, every forwarded
 #      frame sent or counted in drop_tx_full, no other drop;
+#    - each worker counts its own busy rounds (busy_polls, busy_cycles):
+#      at least one, at most one a frame, at least one a burst;
 #    - each flow reaches its expected backend: the backend every one of the
 #      256 flows came back from (outer destination of the IPIP frames) is
 #      the one Maglev gives it (sy-publish --lookup), and no flow came back
@@ -30,7 +32,7 @@
 # 3. As the memif client, a peer with fewer queue pairs refuses the
 #    connection: sy-pktgen as a 1-queue server, sy-dataplane with 2
 #    workers: the link never comes up, sy-dataplane logs the PMD's reason
-#    ("Invalid ring index") and receives nothing.
+#    ("Invalid ring index"), receives nothing and stops cleanly.
 #
 # usage: test_workers_live.sh BUILD_DIR
 set -u
@@ -194,7 +196,8 @@ exited_with $GEN_PID 1 30
 grep -q "^RESULT .*error=link_down" "$WORK/peer1.log" &&
 	sy_pass "the link never came up (sy-pktgen: $(grep '^RESULT' "$WORK/peer1.log"))" ||
 	sy_fail "sy-pktgen: $(grep -v '^  ' "$WORK/peer1.log" | tail -2)"
-stop $DP_PID
+stop $DP_PID && sy_pass "sy-dataplane stopped cleanly after the refusal" ||
+	sy_fail "sy-dataplane's exit status after the refusal: $?"
 grep -q "Disconnect received: Invalid ring index" "$WORK/peer1_dp.log" &&
 	sy_pass "sy-dataplane logged the peer's refusal: $(grep 'Disconnect received' "$WORK/peer1_dp.log" | head -1)" ||
 	sy_fail "no 'Invalid ring index' in sy-dataplane's log: $(tail -4 "$WORK/peer1_dp.log")"
@@ -244,6 +247,7 @@ grep 'msg=stats' "$WORK/workers.log" | tail -1
 total_tx=$(value tx "$(grep '^TOTAL' "$WORK/gen.log")")
 total_rx=$(value rx "$(grep '^TOTAL' "$WORK/gen.log")")
 sum_rx=0 sum_fwd=0 sum_new=0 sum_txp=0 sum_full=0
+burst=$(sed -n 's/.*sy-dataplane running.* burst=\([0-9]*\).*/\1/p' "$WORK/workers.log")
 for w in 0 1; do
 	q=$(grep "^QUEUE $w " "$WORK/gen.log")
 	q_flows=$(value flows "$q") q_tx=$(value tx "$q")
@@ -257,6 +261,13 @@ for w in 0 1; do
 	[ "$q_tx" -gt 0 ] && [ "$rx" -eq "$q_tx" ] &&
 		sy_pass "worker $w: rx_packets $rx = frames sent on queue $w" ||
 		sy_fail "worker $w: rx_packets $rx, sent on queue $w: $q_tx"
+	# its own busy counters: the rounds in which it received frames,
+	# at most one a frame and at least one a burst, each 100+ cycles
+	bp=$(lcore_counter $w busy_polls) bc=$(lcore_counter $w busy_cycles)
+	[ "$bp" -ge 1 ] && [ "$bp" -le "$rx" ] && [ $((bp * ${burst:-0})) -ge "$rx" ] &&
+		[ "$bc" -ge $((100 * bp)) ] &&
+		sy_pass "worker $w: busy_polls $bp ($((rx / bp)) frames a round of at most ${burst:-?}), busy_cycles $bc ($((bc / rx)) a frame)" ||
+		sy_fail "worker $w: busy_polls $bp, busy_cycles $bc for rx_packets $rx (burst ${burst:-?})"
 	sum_rx=$((sum_rx + rx)) sum_fwd=$((sum_fwd + fwd)) sum_new=$((sum_new + new))
 	sum_txp=$((sum_txp + txp)) sum_full=$((sum_full + full))
 done
