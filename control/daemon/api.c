@@ -875,6 +875,15 @@ static const char *query_arg(void *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* A request refused before its body is looked at: a bad token, a body over
+ * the cap. */
+static sy_mhd_result refuse(struct MHD_Connection *c, unsigned status)
+{
+	if (status == 401)
+		return sy_http_error(c, 401, "missing or wrong bearer token");
+	return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
+}
+
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *upload,
 			     size_t *upload_size, void **con_cls)
@@ -888,15 +897,31 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 
 	(void)version;
 	/* at the first call, before any body is read: the token, then a
-	 * declared oversized body; one that grows too large (chunked) closes */
-	if (!*con_cls && l->needs_token && !sy_api_token_ok(d, auth))
-		return sy_http_error(c, 401, "missing or wrong bearer token");
-	if (!*con_cls && sy_http_declared_too_large(c, API_MAX_BODY))
-		return sy_http_error(c, 413, "body over %d bytes", API_MAX_BODY);
-	if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body))
-		return body && body->too_large ? MHD_NO : MHD_YES;
+	 * declared oversized body. Refused at once if no body follows (or one
+	 * over SY_HTTP_DRAIN_MAX); else once the body is read and dropped, so
+	 * that the client, still sending, reads the answer (http.h) */
+	if (!*con_cls) {
+		unsigned early = 0;
+
+		if (l->needs_token && !sy_api_token_ok(d, auth))
+			early = 401;
+		else if (sy_http_declared_too_large(c, API_MAX_BODY))
+			early = 413;
+
+		if (early && !sy_http_body_to_drain(c))
+			return refuse(c, early);
+		if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body)) {
+			body->refused = early == 401;
+			body->too_large = early == 413;
+			return MHD_YES;
+		}
+	} else if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body)) {
+		return sy_http_drained_too_much(body) ? MHD_NO : MHD_YES;
+	}
 	if (!body)
 		return sy_http_error(c, 500, "out of memory");
+	if (body->refused || body->too_large) /* a body over the cap (chunked) too */
+		return refuse(c, body->refused ? 401 : 413);
 	r = sy_api_handle(d, &(struct sy_api_request){ .method = method, .url = url,
 							.arg = query_arg, .arg_ctx = c,
 							.authorization = auth,

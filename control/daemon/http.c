@@ -30,7 +30,7 @@ bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, si
 	}
 	*out = b;
 	if (*upload_size) {
-		if (!b->too_large && b->len + *upload_size <= cap) {
+		if (!b->refused && !b->too_large && b->len + *upload_size <= cap) {
 			char *n = realloc(b->data, b->len + *upload_size + 1);
 
 			if (n) {
@@ -42,7 +42,8 @@ bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, si
 				b->too_large = true;
 			}
 		} else {
-			b->too_large = true;
+			b->too_large |= !b->refused;
+			b->dropped += *upload_size;
 		}
 		*upload_size = 0;
 		return false;
@@ -62,6 +63,23 @@ bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap)
 	errno = 0;
 	n = strtoull(cl, &end, 10);
 	return (errno == ERANGE || n > cap) && end != cl;
+}
+
+bool sy_http_body_to_drain(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	char *end;
+	unsigned long long n;
+
+	if (cl) {
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		return end != cl && errno != ERANGE && n > 0 && n <= SY_HTTP_DRAIN_MAX;
+	}
+	return te && strcasestr(te, "chunked");
 }
 
 /* ---- slow-client guard --------------------------------------------------- */

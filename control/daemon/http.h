@@ -20,12 +20,24 @@ typedef int sy_mhd_result;
 struct sy_body {
 	char *data;
 	size_t len;
+	size_t dropped; /* bytes read and thrown away: over the cap, or refused */
 	bool too_large;
+	bool refused;   /* to be refused (a bad token): its body is dropped */
 };
 
+/* A request refused before its body (a bad token, a declared oversized
+ * body) is answered only once its body is read and dropped, up to this many
+ * bytes: answered at once, MHD closes the connection while the client still
+ * sends, and the client sees a broken pipe instead of the answer (curl: 3 of
+ * 400 oversized POSTs to the API answered "000"). Beyond it (4x the API's
+ * 64 KiB cap) the connection closes: a body that large is no mistake worth
+ * reading through for an error message. */
+#define SY_HTTP_DRAIN_MAX (256u << 10)
+
 /* The access-handler boilerplate: collects the request body (at most cap
- * bytes, the rest discarded and flagged). Returns true when the request is
- * complete and should be answered now. */
+ * bytes, the rest discarded and flagged too_large; all of it discarded if
+ * the body is refused). Returns true when the request is complete and
+ * should be answered now. */
 bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, size_t cap,
 		     struct sy_body **out);
 /* MHD_OPTION_NOTIFY_COMPLETED: frees the body; cls NULL or a guard (below),
@@ -33,8 +45,18 @@ bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, si
 void sy_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		       enum MHD_RequestTerminationCode toe);
 /* At the request's first call: true if its Content-Length is over cap, so
- * that it can be refused before any of the body is read. */
+ * that it can be refused without keeping any of the body. */
 bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap);
+/* At the request's first call: true if a body follows that a refusal should
+ * read and drop before it answers (a Content-Length of 1 to
+ * SY_HTTP_DRAIN_MAX, or chunked); false: answer at once. */
+bool sy_http_body_to_drain(struct MHD_Connection *c);
+/* While a body is being read: true once more than SY_HTTP_DRAIN_MAX bytes
+ * of it were dropped (the handler then closes the connection: MHD_NO). */
+static inline bool sy_http_drained_too_much(const struct sy_body *b)
+{
+	return b && b->dropped > SY_HTTP_DRAIN_MAX;
+}
 
 /* Slow clients. MHD's connection timeout counts inactivity only: a client
  * sending one byte every few seconds would keep its connection forever. A

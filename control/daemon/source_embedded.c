@@ -156,6 +156,17 @@ static sy_mhd_result handle(struct sy_daemon *d, struct MHD_Connection *c, const
  * parked watch has its wait added. */
 static struct sy_http_guard *guard;
 
+/* A body over the registry's cap: refused and counted. */
+static sy_mhd_result refuse_too_large(struct sy_daemon *d, struct MHD_Connection *c)
+{
+	sy_mhd_result r;
+
+	pthread_mutex_lock(&d->lock);
+	r = reject(d, NULL, c, 413, "body", "over 4096 bytes");
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
 static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *upload,
 			     size_t *upload_size, void **con_cls)
@@ -166,20 +177,27 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	sy_mhd_result r;
 
 	(void)version;
-	/* a declared oversized body is refused before any of it is read; one
-	 * that grows too large on the way (chunked) closes the connection */
-	if (!*con_cls && sy_http_declared_too_large(c, SY_REG_MAX_BODY)) {
-		pthread_mutex_lock(&d->lock);
-		r = reject(d, NULL, c, 413, "body", "over 4096 bytes");
-		pthread_mutex_unlock(&d->lock);
-		return r;
-	}
-	if (!*con_cls) { /* the request's own state: its body, a watch */
-		*con_cls = calloc(1, sizeof(struct sy_registry_request));
-		return *con_cls ? MHD_YES : sy_http_error(c, 500, "out of memory");
+	/* a declared oversized body is refused without keeping any of it: at
+	 * once if over SY_HTTP_DRAIN_MAX, else once it is read and dropped, so
+	 * that the client, still sending, reads the answer (http.h); one that
+	 * grows too large on the way (chunked) likewise */
+	if (!*con_cls) {
+		bool too_large = sy_http_declared_too_large(c, SY_REG_MAX_BODY);
+
+		if (too_large && !sy_http_body_to_drain(c))
+			return refuse_too_large(d, c);
+		/* the request's own state: its body, a watch */
+		rq = calloc(1, sizeof(struct sy_registry_request));
+		if (!rq)
+			return sy_http_error(c, 500, "out of memory");
+		rq->body.too_large = too_large;
+		*con_cls = rq;
+		return MHD_YES;
 	}
 	if (!sy_http_collect(con_cls, upload, upload_size, SY_REG_MAX_BODY, &body))
-		return body && body->too_large ? MHD_NO : MHD_YES;
+		return sy_http_drained_too_much(body) ? MHD_NO : MHD_YES;
+	if (body->too_large)
+		return refuse_too_large(d, c);
 	rq = (struct sy_registry_request *)body;
 	if (!strcmp(method, "GET")) {
 		pthread_mutex_lock(&d->lock);
