@@ -894,6 +894,8 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	struct sy_body *body;
 	struct sy_api_reply r;
 	sy_mhd_result ret;
+	unsigned early = 0; /* at the first call: 401 or 413 to answer */
+	bool first = false;
 
 	(void)version;
 	/* at the first call, before any body is read: the token, then a
@@ -901,21 +903,19 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 	 * over SY_HTTP_DRAIN_MAX); else once the body is read and dropped, so
 	 * that the client, still sending, reads the answer (http.h) */
 	if (!*con_cls) {
-		unsigned early = 0;
-
 		if (l->needs_token && !sy_api_token_ok(d, auth))
 			early = 401;
 		else if (sy_http_declared_too_large(c, API_MAX_BODY))
 			early = 413;
-
 		if (early && !sy_http_body_to_drain(c))
 			return refuse(c, early);
-		if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body)) {
+		first = true;
+	}
+	if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body)) {
+		if (first) { /* the body just made: what its end is to answer */
 			body->refused = early == 401;
 			body->too_large = early == 413;
-			return MHD_YES;
 		}
-	} else if (!sy_http_collect(con_cls, upload, upload_size, API_MAX_BODY, &body)) {
 		return sy_http_drained_too_much(body) ? MHD_NO : MHD_YES;
 	}
 	if (!body)

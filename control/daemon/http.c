@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -51,34 +52,41 @@ bool sy_http_collect(void **con_cls, const char *upload, size_t *upload_size, si
 	return true;
 }
 
-bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap)
+/* The request's Content-Length in *n: 1 if it has one (ULLONG_MAX if out of
+ * range), 0 if none, -1 if it does not parse. */
+static int content_length(struct MHD_Connection *c, unsigned long long *n)
 {
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	char *end;
-	unsigned long long n;
 
 	if (!cl)
-		return false;
+		return 0;
 	errno = 0;
-	n = strtoull(cl, &end, 10);
-	return (errno == ERANGE || n > cap) && end != cl;
+	*n = strtoull(cl, &end, 10);
+	if (end == cl)
+		return -1;
+	if (errno == ERANGE)
+		*n = ULLONG_MAX;
+	return 1;
+}
+
+bool sy_http_declared_too_large(struct MHD_Connection *c, size_t cap)
+{
+	unsigned long long n;
+
+	return content_length(c, &n) > 0 && n > cap;
 }
 
 bool sy_http_body_to_drain(struct MHD_Connection *c)
 {
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	char *end;
 	unsigned long long n;
+	int has = content_length(c, &n);
 
-	if (cl) {
-		errno = 0;
-		n = strtoull(cl, &end, 10);
-		return end != cl && errno != ERANGE && n > 0 && n <= SY_HTTP_DRAIN_MAX;
-	}
+	if (has)
+		return has > 0 && n > 0 && n <= SY_HTTP_DRAIN_MAX;
 	return te && strcasestr(te, "chunked");
 }
 

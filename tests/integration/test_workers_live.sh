@@ -247,7 +247,7 @@ grep 'msg=stats' "$WORK/workers.log" | tail -1
 total_tx=$(value tx "$(grep '^TOTAL' "$WORK/gen.log")")
 total_rx=$(value rx "$(grep '^TOTAL' "$WORK/gen.log")")
 sum_rx=0 sum_fwd=0 sum_new=0 sum_txp=0 sum_full=0
-burst=$(sed -n 's/.*sy-dataplane running.* burst=\([0-9]*\).*/\1/p' "$WORK/workers.log")
+burst=$(value burst "$(grep 'sy-dataplane running' "$WORK/workers.log")")
 for w in 0 1; do
 	q=$(grep "^QUEUE $w " "$WORK/gen.log")
 	q_flows=$(value flows "$q") q_tx=$(value tx "$q")
