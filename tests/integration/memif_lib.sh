@@ -103,14 +103,19 @@ memif_dataplane() {
 # memif_pktgen TIMEOUT_S [sy-pktgen options]: the generator on core 0, plain
 # memory, in the background (GEN_PID), output in $WORK/pktgen.log; it
 # lingers after its result so that the dataplane can be stopped first
-# (memif_stop_dataplane; see perf/sy_pktgen.c linger()).
+# (memif_stop_dataplane; see perf/sy_pktgen.c linger()). Up to 30 s, its
+# most: the linger ends as soon as the dataplane is stopped, and a generator
+# that leaves first crashes the still polling dataplane inside DPDK 22.11's
+# net_memif (ct_pressure_live, session 36: its checks after the traffic
+# outlasted a 15 s linger on a loaded host; sy-dataplane segfaulted in
+# librte_net_memif.so reading the departed peer's ring).
 memif_pktgen() {
 	local limit=$1
 	shift
 	timeout -s INT -k 10 "$limit" ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 \
 		--no-huge -m 256 --no-pci --file-prefix "${P}g" \
 		--vdev="net_memif0,role=client,socket=$SOCK,socket-abstract=no,rsize=12" -- \
-		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --linger 15 "$@" \
+		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --linger 30 "$@" \
 		>"$WORK/pktgen.log" 2>&1 &
 	GEN_PID=$!
 	SY_PIDS+=($GEN_PID)
