@@ -468,8 +468,8 @@ run_one() {
 	done
 	if kill -0 $fpid 2>/dev/null && grep -q -E "packet forwarding - ports=|sy-dataplane running" "$log_f"; then
 		sleep 0.3
-		if [ $PROFILE -eq 1 ] && [ "$what" = sy ] && [ ! -e "$WORK/perf.data" ] && command -v perf >/dev/null; then
-			(sleep $((WARMUP + 1)); timeout 30 perf record -F 1999 -g -p $fpid -o "$WORK/perf.data" \
+		if [ $PROFILE -eq 1 ] && [ "$what" != base ] && [ ! -e "$WORK/perf.data.$what" ] && command -v perf >/dev/null; then
+			(sleep $((WARMUP + 1)); timeout 30 perf record -F 1999 -g -p $fpid -o "$WORK/perf.data.$what" \
 				-- sleep $((DURATION > 3 ? 3 : DURATION)) >"$WORK/perf.log" 2>&1) &
 			PIDS+=("$!")
 		fi
@@ -714,12 +714,17 @@ io_bench() {
 		cat "$WORK/errors"
 		mv "$WORK/errors" "$WORK/errors.$GEN"
 	fi
-	if [ -s "$WORK/perf.data" ]; then
+	# both forwarders profiled: the share of the PMD (the same driver
+	# code) times each one's cycles a frame compares their I/O costs
+	local what
+	for what in sy testpmd; do
+		[ -s "$WORK/perf.data.$what" ] || continue
 		echo
-		echo "== Profile of sy-dataplane (first sy run of $(echo "$FLOWS" | awk '{print $1}') flow(s); perf record, cpu-clock sampling if there is no PMU)"
-		perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -6
-		perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -20
-	fi
+		echo "== Profile of $what (its first run, of $(echo "$FLOWS" | awk '{print $1}') flow(s); perf record, cpu-clock sampling if there is no PMU)"
+		perf report -i "$WORK/perf.data.$what" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -6
+		perf report -i "$WORK/perf.data.$what" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -20
+		mv "$WORK/perf.data.$what" "$WORK/perf.data.$what.$GEN"
+	done
 }
 
 # ---- Part 2: the packet path alone -----------------------------------------
