@@ -36,8 +36,6 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <rte_ethdev.h>
 
@@ -48,14 +46,6 @@
 #define QUIESCE_LIMIT_NS 2000000000ull
 
 typedef int (*remove_fn)(uint16_t, uint16_t, const struct rte_eth_rxtx_callback *);
-
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 /* ethdev's own function of that name (the next definition after ours) */
 static remove_fn ethdev_fn(const char *name)
@@ -70,40 +60,6 @@ static remove_fn ethdev_fn(const char *name)
 	return f;
 }
 
-/* Every worker seen past the loop iteration it was in on entry: changed
- * its count, or parked (all of them: parked at the top of the loop), or
- * left its loop. Called from a thread that is not a worker. */
-static void workers_quiesce(const char *what)
-{
-	struct sy_dataplane *dp = sy_dp;
-	uint64_t seen[SY_MAX_WORKERS], t0 = mono_ns();
-	uint32_t n, i;
-
-	if (!dp)
-		return;
-	n = dp->n_workers;
-	for (i = 0; i < n; i++)
-		seen[i] = atomic_load_explicit(&dp->workers[i].loops, memory_order_acquire);
-	for (i = 0; i < n; i++) {
-		for (;;) {
-			uint64_t now = atomic_load_explicit(&dp->workers[i].loops,
-							    memory_order_acquire);
-
-			if (now != seen[i] || now == SY_WORKER_GONE)
-				break;
-			if (atomic_load(&dp->park) && atomic_load(&dp->parked) == n)
-				return;
-			if (mono_ns() - t0 > QUIESCE_LIMIT_NS) {
-				printf("level=warn msg=\"a capture ended and worker %u did not come round its loop within %llu ms; a copy still under way may touch the capture's freed memory\" callback=%s\n",
-				       i, QUIESCE_LIMIT_NS / 1000000ull, what);
-				fflush(stdout);
-				return;
-			}
-			usleep(20);
-		}
-	}
-}
-
 /* ethdev's function *real (looked up by name the first time), then the
  * wait for the workers if it removed the callback */
 static int remove_then_quiesce(remove_fn *real, const char *name, const char *what,
@@ -115,8 +71,11 @@ static int remove_then_quiesce(remove_fn *real, const char *name, const char *wh
 	if (!*real)
 		*real = ethdev_fn(name);
 	rc = (*real)(port_id, queue_id, user_cb);
-	if (rc == 0)
-		workers_quiesce(what);
+	if (rc == 0 && !sy_workers_quiesce(sy_dp, QUIESCE_LIMIT_NS)) {
+		printf("level=warn msg=\"a capture ended and a worker did not come round its loop within %llu ms; a copy still under way may touch the capture's freed memory\" callback=%s\n",
+		       QUIESCE_LIMIT_NS / 1000000ull, what);
+		fflush(stdout);
+	}
 	return rc;
 }
 

@@ -57,8 +57,8 @@ struct sy_dp_port {
 struct sy_worker {
 	uint32_t index;          /* queue id on every port, region lcore slot */
 	unsigned int lcore;
-	/* iterations of the worker's loop, SY_WORKER_GONE once it left it:
-	 * what capture_guard.c waits on */
+	/* iterations of the worker's loop, from 1; 0 before it started,
+	 * SY_WORKER_GONE once it left it: what sy_workers_quiesce() waits on */
 	_Atomic uint64_t loops;
 	struct sy_reader reader;
 	struct sy_lb lb;
@@ -111,6 +111,13 @@ int sy_worker_init(struct sy_dataplane *dp, struct sy_worker *w);
 int sy_worker_region_moved(struct sy_dataplane *dp, struct sy_worker *w, char *err,
 			   size_t errlen);
 int sy_worker_main(void *arg); /* lcore entry: arg is the sy_worker */
+/* Wait until every running worker has been seen past the loop iteration
+ * it was in on entry (its count changed, or all parked, or it left its
+ * loop): a round that starts after sees what the caller changed before
+ * (a callback removed, a driver's "connected" flag cleared). false if one
+ * did not come round within limit_ns. From a thread that is not a worker
+ * (a worker would wait for itself until the limit). */
+bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns);
 extern struct sy_dataplane *sy_dp;
 
 /* port_stats.c: the ports' NIC counters into the region, every second */

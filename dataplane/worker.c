@@ -7,6 +7,8 @@
  * transmit. No locks, system calls or allocations on this path.
  */
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
@@ -233,6 +235,46 @@ static uint32_t poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint3
 	return (uint32_t)n + n_tap;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns)
+{
+	uint64_t seen[SY_MAX_WORKERS], t0 = mono_ns();
+	uint32_t n, i;
+
+	if (!dp)
+		return true;
+	/* what the caller changed is seen by every round that starts after
+	 * the counts read below (the workers store them seq_cst) */
+	atomic_thread_fence(memory_order_seq_cst);
+	n = dp->n_workers;
+	for (i = 0; i < n; i++)
+		seen[i] = atomic_load_explicit(&dp->workers[i].loops, memory_order_seq_cst);
+	for (i = 0; i < n; i++) {
+		if (seen[i] == 0) /* not started: its first round starts after */
+			continue;
+		for (;;) {
+			uint64_t now = atomic_load_explicit(&dp->workers[i].loops,
+							    memory_order_acquire);
+
+			if (now != seen[i] || now == SY_WORKER_GONE)
+				break;
+			if (atomic_load(&dp->park) && atomic_load(&dp->parked) == n)
+				return true;
+			if (mono_ns() - t0 > limit_ns)
+				return false;
+			usleep(20);
+		}
+	}
+	return true;
+}
+
 int sy_worker_main(void *arg)
 {
 	struct sy_worker *w = arg;
@@ -242,6 +284,8 @@ int sy_worker_main(void *arg)
 
 	printf("level=info msg=\"worker started\" worker=%u lcore=%u\n", w->index, w->lcore);
 	fflush(stdout);
+	/* in its loop from here (0: not started, nothing of it to wait for) */
+	atomic_store_explicit(&w->loops, 1, memory_order_seq_cst);
 	while (!dp->quit) {
 		if (unlikely(atomic_load_explicit(&dp->park, memory_order_relaxed))) {
 			park(dp, w);
@@ -268,10 +312,13 @@ int sy_worker_main(void *arg)
 				      atomic_load_explicit(&w->reader.slot->bursts,
 							   memory_order_relaxed) + 1,
 				      memory_order_relaxed);
-		/* out of this round's rx/tx callbacks (capture_guard.c) */
+		/* out of this round's rx/tx calls (sy_workers_quiesce()):
+		 * seq_cst, so that the next round's reads (a driver's
+		 * "connected" flag, a callback list) come after the count is
+		 * seen, not before (x86 lets a load pass an earlier store) */
 		atomic_store_explicit(&w->loops,
 				      atomic_load_explicit(&w->loops, memory_order_relaxed) + 1,
-				      memory_order_release);
+				      memory_order_seq_cst);
 	}
 	atomic_store_explicit(&w->loops, SY_WORKER_GONE, memory_order_release);
 	sy_reader_unregister(&w->reader);

@@ -1,9 +1,11 @@
-# gdb -batch -nx -x gdb_hold.py, with SY_PID, SY_READY and SY_HOLD in the
-# environment (test_capture.sh): attach to process SY_PID in non-stop mode,
-# stop the first thread that enters rte_pktmbuf_copy() (pdump's copy of a
-# frame for a capture) and hold it there SY_HOLD seconds while the other
-# threads run on; then detach. Touches SY_READY once every thread runs and
-# the breakpoint is in.
+# gdb -batch -nx -x gdb_hold.py, with SY_PID, SY_READY and SY_HOLD (and
+# optionally SY_BREAK) in the environment: attach to process SY_PID in
+# non-stop mode, stop the first thread that enters function SY_BREAK
+# (default rte_pktmbuf_copy: pdump's copy of a frame for a capture,
+# test_capture.sh; sy_ct_sweep: a worker between two rounds' bursts,
+# test_memif_peer_leaves.sh) and hold it there SY_HOLD seconds while the
+# other threads run on; then detach. Touches SY_READY once every thread
+# runs and the breakpoint is in.
 import os
 import time
 
@@ -15,7 +17,7 @@ gdb.events.stop.connect(
     lambda ev: other_stops.append(ev) if not isinstance(ev, gdb.BreakpointEvent) else None)
 for c in ("set pagination off", "set confirm off", "set non-stop on", "attach %d" % pid):
     gdb.execute(c)
-bp = gdb.Breakpoint("rte_pktmbuf_copy")
+bp = gdb.Breakpoint(os.environ.get("SY_BREAK", "rte_pktmbuf_copy"))
 # In non-stop mode every thread but the first reports the attach's stop on
 # its own, later, and stays stopped until resumed: a thread held so would
 # be, say, the one answering dpdk-dumpcap. Resume until each has reported.

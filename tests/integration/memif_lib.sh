@@ -104,11 +104,11 @@ memif_dataplane() {
 # memory, in the background (GEN_PID), output in $WORK/pktgen.log; it
 # lingers after its result so that the dataplane can be stopped first
 # (memif_stop_dataplane; see perf/sy_pktgen.c linger()). Up to 30 s, its
-# most: the linger ends as soon as the dataplane is stopped, and a generator
-# that leaves first crashes the still polling dataplane inside DPDK 22.11's
-# net_memif (ct_pressure_live, session 36: its checks after the traffic
-# outlasted a 15 s linger on a loaded host; sy-dataplane segfaulted in
-# librte_net_memif.so reading the departed peer's ring).
+# most: the linger ends as soon as the dataplane is stopped. (A generator
+# that left first crashed the still polling dataplane inside DPDK 22.11's
+# net_memif until dataplane/unmap_guard.c: ct_pressure_live, session 36;
+# test_memif_peer_leaves.sh now has peers leave on purpose. The order
+# stays: these tests judge the dataplane's stop, not the peer's.)
 memif_pktgen() {
 	local limit=$1
 	shift

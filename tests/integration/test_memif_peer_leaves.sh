@@ -1,0 +1,108 @@
+#!/bin/bash
+# A memif peer that leaves while sy-dataplane polls (dataplane/unmap_guard.c):
+# sy-dataplane (one worker, the memif server) keeps the departed peer's
+# rings mapped until its worker has come round its loop, stays up, and
+# forwards for the next peer.
+#
+# 1. The unmap waits for the worker. sy-pktgen sends; gdb (gdb_hold.py)
+#    holds the worker in sy_ct_sweep (between two rounds' bursts) for 3 s
+#    while the other threads run; meanwhile sy-pktgen is stopped and leaves.
+#    Asserted: while the worker is held the peer's regions are still mapped
+#    (/proc/PID/maps, memif_region), after it is let go they are unmapped,
+#    and sy-dataplane runs on. Before the guard (63e0c03) DPDK 22.11's
+#    net_memif unmapped them at once, in its interrupt thread: a worker
+#    inside a burst at that moment (preempted past the driver's "connected"
+#    check) read unmapped memory, and sy-dataplane died of SIGSEGV inside
+#    librte_net_memif.so (ct_pressure_live, session 36). Fails there:
+#      FAIL: the departed peer's regions were unmapped while the worker was held
+# 2. Peers come and go: sy-pktgen connects, sends 1,000 UDP flows for a
+#    second and leaves at once (no linger), $SY_PEER_LEAVES times (default
+#    12). Each got frames back; sy-dataplane is running after each.
+# 3. sy-dataplane stops cleanly (exit 0) and never said a worker failed to
+#    come round before an unmap.
+# Prints PASS:/FAIL: lines and RESULT: PASS|FAIL.
+#
+# usage: test_memif_peer_leaves.sh BUILD_DIR
+set -u
+BUILD=$(realpath "$1")
+HERE=$(dirname "$(realpath "$0")")
+. "$HERE/netns_lib.sh"
+trap sy_cleanup EXIT
+. "$HERE/memif_lib.sh"
+ROUNDS=${SY_PEER_LEAVES:-12}
+
+memif_require
+command -v gdb >/dev/null || { echo "FAIL: gdb missing (scripts/install-deps.sh test)"; echo "RESULT: FAIL"; exit 1; }
+memif_setup sypeer 2 || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
+memif_dataplane "--no-huge -m 256" --ct-size 65536 ||
+	{ sy_fail "sy-dataplane did not start"; echo "RESULT: FAIL"; exit 1; }
+
+# the peer's shared regions as sy-dataplane maps them (memfds the client
+# made: "/memfd:memif_region_N (deleted)")
+regions() { grep -c memif_region "/proc/$DP_PID/maps"; }
+
+# ---- 1. the unmap waits for the worker --------------------------------------
+memif_pktgen 60 --flows 1000 --duration 30 --warmup 0 --linger 0
+sy_wait 30 grep -q "link up" "$WORK/pktgen.log" || sy_fail "sy-pktgen's link never came up: $(tail -3 "$WORK/pktgen.log")"
+mapped=$(regions)
+[ "$mapped" -gt 0 ] && sy_pass "sy-pktgen connected: $mapped memif region mappings in sy-dataplane" ||
+	sy_fail "no memif region mapped in sy-dataplane while a peer is connected"
+SY_PID=$DP_PID SY_READY=$WORK/gdb.ready SY_HOLD=3 SY_BREAK=sy_ct_sweep timeout -k 5 60 gdb -q -batch -nx \
+	-x "$HERE/gdb_hold.py" >"$WORK/gdb.log" 2>&1 &
+GDB_PID=$!
+SY_PIDS+=($GDB_PID)
+sy_wait 30 test -e "$WORK/gdb.ready" || sy_fail "gdb did not attach: $(tail -3 "$WORK/gdb.log")"
+if sy_wait 30 grep -q "^held at" "$WORK/gdb.log"; then
+	kill -INT "$GEN_PID" # timeout(1) passes it on: sy-pktgen stops and leaves
+	for _ in $(seq 20); do
+		kill -0 "$GEN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	gone=$(kill -0 "$GEN_PID" 2>/dev/null && echo no || echo yes)
+	sleep 0.3 # the interrupt thread has had the disconnect
+	held=$(regions)
+	letgo=$(grep -c "^let go" "$WORK/gdb.log")
+	if [ "$gone" = yes ] && [ "$letgo" = 0 ] && [ "$held" -gt 0 ]; then
+		sy_pass "the peer left while the worker was held: its $held region mappings stay until the worker comes round"
+	elif [ "$gone" = yes ] && [ "$letgo" = 0 ]; then
+		sy_fail "the departed peer's regions were unmapped while the worker was held"
+	else
+		sy_fail "no check while held (sy-pktgen gone: $gone; gdb let go: $letgo)"
+	fi
+else
+	sy_fail "the worker never stopped in sy_ct_sweep: $(grep -v '^\[New' "$WORK/gdb.log" | tail -4 | tr '\n' ' ')"
+fi
+wait "$GDB_PID"
+wait "$GEN_PID" 2>/dev/null
+sy_wait 10 sh -c "! grep -q memif_region /proc/$DP_PID/maps" &&
+	sy_pass "the worker let go ($(grep '^let go' "$WORK/gdb.log" | cut -d' ' -f1-4)): the regions unmapped" ||
+	sy_fail "the regions are still mapped after the worker was let go: $(regions)"
+kill -0 "$DP_PID" 2>/dev/null && sy_pass "sy-dataplane runs on" ||
+	sy_fail "sy-dataplane died: $(tail -3 "$WORK/dataplane.log" | tr '\n' ' ')"
+
+# ---- 2. peers come and go ------------------------------------------------------
+served=0
+for r in $(seq "$ROUNDS"); do
+	kill -0 "$DP_PID" 2>/dev/null || break
+	memif_pktgen 60 --flows 1000 --duration 1 --warmup 0 --linger 0
+	wait "$GEN_PID"
+	rx=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' "$WORK/pktgen.log" | tail -1)
+	if ! kill -0 "$DP_PID" 2>/dev/null; then
+		sy_fail "round $r: sy-dataplane died when its memif peer left ($(tail -3 "$WORK/dataplane.log" | tr '\n' ' '))"
+		break
+	fi
+	if awk -v x="${rx:-0}" 'BEGIN { exit !(x > 0) }'; then
+		served=$((served + 1))
+	else
+		sy_fail "round $r: sy-pktgen got nothing back: $(grep -a '^RESULT' "$WORK/pktgen.log")"
+	fi
+done
+[ $served -eq "$ROUNDS" ] &&
+	sy_pass "$ROUNDS more memif peers came, were forwarded for and left while sy-dataplane polled"
+
+# ---- 3. the end ------------------------------------------------------------------
+grep -q "did not come round" "$WORK/dataplane.log" &&
+	sy_fail "a worker did not come round before an unmap: $(grep -m1 'did not come round' "$WORK/dataplane.log")"
+kill -0 "$DP_PID" 2>/dev/null && memif_stop_dataplane
+echo "RESULT: $(sy_verdict)"
+[ "$SY_FAILED" -eq 0 ]
