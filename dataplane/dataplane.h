@@ -51,6 +51,10 @@ struct sy_dp_port {
 	uint16_t tap_mtu;        /* the exception TAP's (at most mtu) */
 	uint32_t rx_room;        /* mbuf data room one received frame needs */
 	bool mtu_via_ethdev;     /* set through ethdev (not af_packet's kernel MTU) */
+	bool memif_client;       /* net_memif, role=client: restarted when its link
+				  * stays down (port_reconnect.c) */
+	/* the workers leave the port alone while set (its restart) */
+	atomic_bool paused;
 	struct rte_ether_addr mac;
 };
 
@@ -97,6 +101,13 @@ bool sy_port_devarg(const struct rte_eth_dev_info *info, const char *key, char *
 /* port_queues.c: a queue pair for each of nq workers, or a one-line error
  * (-1) naming the port and what to change */
 int sy_port_queues_check(uint16_t port, const struct rte_eth_dev_info *info, uint16_t nq);
+/* whether the port is net_memif with role=client */
+bool sy_port_is_memif_client(uint16_t port);
+
+/* port_reconnect.c: a memif client port whose link stays down (its server
+ * left) restarted, so that it connects again: called about every 100 ms
+ * by the port counter thread */
+void sy_port_reconnect_tick(struct sy_dataplane *dp);
 
 /* port_mtu.c: what frames a port carries */
 int sy_port_mtu_plan(struct sy_dp_port *p, uint16_t want); /* sets mtu, rx_room */

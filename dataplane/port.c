@@ -184,6 +184,7 @@ int sy_ports_init(struct sy_dataplane *dp)
 			fprintf(stderr, "cannot set up port %u\n", p->port_id);
 			return -1;
 		}
+		p->memif_client = sy_port_is_memif_client(p->port_id);
 		printf("level=info msg=\"port\" port=%u mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u\n",
 		       p->port_id, p->mac.addr_bytes[0], p->mac.addr_bytes[1], p->mac.addr_bytes[2],
 		       p->mac.addr_bytes[3], p->mac.addr_bytes[4], p->mac.addr_bytes[5], p->mtu);

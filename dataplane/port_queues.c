@@ -47,7 +47,8 @@ static bool memif_is_client(const struct rte_eth_dev_info *info)
 {
 	char role[32];
 
-	if (!sy_port_devarg(info, "role", role, sizeof(role)))
+	if (strcmp(info->driver_name, "net_memif") != 0 ||
+	    !sy_port_devarg(info, "role", role, sizeof(role)))
 		return false; /* the PMD's default: server */
 	return strstr(role, "client") || strstr(role, "slave");
 }
@@ -62,6 +63,13 @@ static void memif_log_refusals(void)
 
 	if (type >= 0 && rte_log_get_level((uint32_t)type) < (int)RTE_LOG_INFO)
 		rte_log_set_level((uint32_t)type, RTE_LOG_INFO);
+}
+
+bool sy_port_is_memif_client(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+
+	return rte_eth_dev_info_get(port, &info) == 0 && memif_is_client(&info);
 }
 
 int sy_port_queues_check(uint16_t port, const struct rte_eth_dev_info *info, uint16_t nq)

@@ -68,8 +68,11 @@ static void *run(void *arg)
 	struct sy_dataplane *dp = arg;
 
 	while (!atomic_load(&stop)) {
-		for (int t = 0; t < PORT_STATS_INTERVAL_MS / 100 && !atomic_load(&stop); t++)
+		/* the ports' other housekeeping, every 100 ms */
+		for (int t = 0; t < PORT_STATS_INTERVAL_MS / 100 && !atomic_load(&stop); t++) {
 			usleep(100 * 1000);
+			sy_port_reconnect_tick(dp);
+		}
 		pthread_mutex_lock(&dp->map_mu); /* the region follower may move dp->map */
 		copy_counters(dp, sy_region_ports(&dp->map));
 		pthread_mutex_unlock(&dp->map_mu);

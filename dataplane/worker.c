@@ -306,7 +306,8 @@ int sy_worker_main(void *arg)
 		w->lb.now = (uint32_t)(tsc / hz_ms);
 		got = 0;
 		for (uint16_t i = 0; i < dp->n_ports; i++)
-			got += poll_port(w, &dp->ports[i], dp->opts.burst);
+			if (!atomic_load_explicit(&dp->ports[i].paused, memory_order_relaxed))
+				got += poll_port(w, &dp->ports[i], dp->opts.burst);
 		sy_ct_sweep(&w->lb.ct, w->lb.now, 2);
 		atomic_store_explicit(&w->reader.slot->bursts,
 				      atomic_load_explicit(&w->reader.slot->bursts,

@@ -20,6 +20,14 @@
 #    12). Each got frames back; sy-dataplane is running after each.
 # 3. sy-dataplane stops cleanly (exit 0) and never said a worker failed to
 #    come round before an unmap.
+# 4. A memif client reconnects (dataplane/port_reconnect.c): sy-dataplane as
+#    the client of a sy-pktgen server that sends for a second and leaves,
+#    then of a second and a third server on the same socket. Each server
+#    gets frames back (its link came up: sy-dataplane connected again) and
+#    sy-dataplane logged its restarts and stops cleanly. DPDK 22.11's memif
+#    client connects only when its port starts; before port_reconnect.c the
+#    second server waited in vain:
+#      FAIL: server 2: the dataplane did not connect again (RESULT ... error=link_down)
 # Prints PASS:/FAIL: lines and RESULT: PASS|FAIL.
 #
 # usage: test_memif_peer_leaves.sh BUILD_DIR
@@ -104,5 +112,47 @@ done
 grep -q "did not come round" "$WORK/dataplane.log" &&
 	sy_fail "a worker did not come round before an unmap: $(grep -m1 'did not come round' "$WORK/dataplane.log")"
 kill -0 "$DP_PID" 2>/dev/null && memif_stop_dataplane
+
+# ---- 4. a memif client reconnects ------------------------------------------------
+SOCK2=/tmp/${P}c.memif.sock
+SY_FILES+=("$SOCK2" "/var/run/dpdk/${P}c" "/var/run/dpdk/${P}s")
+# pktgen_server N: sy-pktgen as the memif server (1 s of 1,000 flows once a
+# client connects, then it leaves); SRV_PID; false if its port never started
+pktgen_server() {
+	timeout -s INT -k 10 60 ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 --no-huge -m 256 \
+		--no-pci --file-prefix "${P}s" \
+		--vdev="net_memif0,role=server,socket=$SOCK2,socket-abstract=no,rsize=12" -- \
+		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --flows 1000 \
+		--duration 1 --warmup 0 --linger 0 --link-timeout 30 >"$WORK/server$1.log" 2>&1 &
+	SRV_PID=$!
+	SY_PIDS+=($SRV_PID)
+	# a client that connects before the server's port started is refused
+	sy_wait 30 grep -q "^sy-pktgen: port 0 started" "$WORK/server$1.log"
+}
+pktgen_server 1 || sy_fail "server 1 did not start: $(tail -3 "$WORK/server1.log")"
+ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 --no-huge -m 256 --no-pci --file-prefix "${P}c" \
+	--vdev="net_memif0,role=client,socket=$SOCK2,socket-abstract=no,rsize=12" -- \
+	--region "$WORK/region" --exception-tap off --ct-size 65536 >"$WORK/client.log" 2>&1 &
+CL_PID=$!
+SY_PIDS+=($CL_PID)
+sy_wait 60 grep -q "sy-dataplane running" "$WORK/client.log" ||
+	sy_fail "sy-dataplane (memif client) did not start: $(tail -3 "$WORK/client.log")"
+reconnected=0
+for n in 1 2 3; do
+	[ $n = 1 ] || pktgen_server $n || sy_fail "server $n did not start: $(tail -3 "$WORK/server$n.log")"
+	wait "$SRV_PID"
+	res=$(grep -a '^RESULT' "$WORK/server$n.log" | tail -1)
+	rx=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
+	if awk -v x="${rx:-0}" 'BEGIN { exit !(x > 0) }' && ! grep -q error= <<<"$res"; then
+		[ $n = 1 ] || reconnected=$((reconnected + 1))
+	else
+		sy_fail "server $n: the dataplane did not connect again ($res)"
+	fi
+	kill -0 "$CL_PID" 2>/dev/null || { sy_fail "sy-dataplane (memif client) died: $(tail -3 "$WORK/client.log" | tr '\n' ' ')"; break; }
+done
+restarts=$(grep -c "memif client port restarted to reconnect" "$WORK/client.log")
+[ $reconnected = 2 ] && [ "$restarts" -ge 2 ] &&
+	sy_pass "sy-dataplane as a memif client connected again to servers 2 and 3 after each server left ($restarts port restarts logged) and forwarded for each"
+kill -0 "$CL_PID" 2>/dev/null && sy_stop_checked "$CL_PID" "sy-dataplane (memif client)" "$WORK/client.log"
 echo "RESULT: $(sy_verdict)"
 [ "$SY_FAILED" -eq 0 ]
