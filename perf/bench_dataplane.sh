@@ -7,6 +7,7 @@
 #   perf/bench_dataplane.sh [--build DIR] [--rounds N] [--duration S]
 #                           [--flows "1 1000 1000000"] [--proto udp|tcp]
 #                           [--fwd ipip|gue|l2dsr] [--workers N] [--no-huge]
+#                           [--burst N]
 #                           [--profile] [--skip-io] [--skip-lb] [--quick]
 #                           [--keep-logs] [--pktgen DIR [--pktgen-build-only]]
 #                           [--base DIR]
@@ -73,9 +74,10 @@ GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
 # state (seen here: ~80 fast, ~150-200 otherwise)
 FAST_STATE_CYCLES=120
 WORKERS=1
+SY_BURST=''     # sy-dataplane's --burst (its default, 32, if empty)
 
 usage() {
-	sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -89,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--proto) PROTO=$2; shift ;;
 	--fwd) FWD=$2; shift ;;
 	--workers) WORKERS=$2; shift ;;
+	--burst) SY_BURST=$2; shift ;;
 	--no-huge) NOHUGE=1 ;;
 	--profile) PROFILE=1 ;;
 	--skip-io) SKIP_IO=1 ;;
@@ -107,6 +110,8 @@ case $FWD in ipip|gue|l2dsr) ;; *) echo "--fwd ipip|gue|l2dsr"; exit 2 ;; esac
 [[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 50 ] || { echo "--rounds 1..50"; exit 2; }
 [[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "--duration 1..60"; exit 2; }
 [[ $WORKERS =~ ^[0-9]+$ ]] && [ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 8 ] || { echo "--workers 1..8"; exit 2; }
+[ -z "$SY_BURST" ] || { [[ $SY_BURST =~ ^[0-9]+$ ]] && [ "$SY_BURST" -ge 1 ] && [ "$SY_BURST" -le 64 ]; } ||
+	{ echo "--burst 1..64 (sy-dataplane's frames per receive burst)"; exit 2; }
 # perf/pktgen/switchyard.lua drives one queue pair as a memif client
 [ -n "$PGD_SRC" ] && [ "$WORKERS" -gt 1 ] && { echo "--pktgen runs with one worker only (perf/pktgen/switchyard.lua drives one queue pair)"; exit 2; }
 for f in $FLOWS; do
@@ -457,7 +462,8 @@ run_one() {
 	else
 		stdbuf -oL -eL "$sydp" "${fwd_cpu[@]}" $(eal_mem 768) --no-pci \
 			--file-prefix "$prefix_f" --vdev="$vdev_f" -- --region "$region" \
-			--exception-tap off --ct-size $ct --ct-guard-rate 0 </dev/null >"$log_f" 2>&1 &
+			--exception-tap off --ct-size $ct --ct-guard-rate 0 ${SY_BURST:+--burst $SY_BURST} \
+			</dev/null >"$log_f" 2>&1 &
 	fi
 	fpid=$!
 	PIDS+=("$fpid")
