@@ -5,8 +5,9 @@
 # forwards for the next peer.
 #
 # 1. The unmap waits for the worker. sy-pktgen sends; gdb (gdb_hold.py)
-#    holds the worker in sy_ct_sweep (between two rounds' bursts) for 3 s
-#    while the other threads run; meanwhile sy-pktgen is stopped and leaves.
+#    holds the worker in sy_ct_sweep (between two rounds' bursts) for 4 s
+#    (below the guard's 5 s) while the other threads run; meanwhile
+#    sy-pktgen is killed (-9: its socket closes, as a crashed peer's).
 #    Asserted: while the worker is held the peer's regions are still mapped
 #    (/proc/PID/maps, memif_region), after it is let go they are unmapped,
 #    and sy-dataplane runs on. Before the guard (63e0c03) DPDK 22.11's
@@ -55,19 +56,22 @@ sy_wait 30 grep -q "link up" "$WORK/pktgen.log" || sy_fail "sy-pktgen's link nev
 mapped=$(regions)
 [ "$mapped" -gt 0 ] && sy_pass "sy-pktgen connected: $mapped memif region mappings in sy-dataplane" ||
 	sy_fail "no memif region mapped in sy-dataplane while a peer is connected"
-SY_PID=$DP_PID SY_READY=$WORK/gdb.ready SY_HOLD=3 SY_BREAK=sy_ct_sweep timeout -k 5 60 gdb -q -batch -nx \
+SY_PID=$DP_PID SY_READY=$WORK/gdb.ready SY_HOLD=4 SY_BREAK=sy_ct_sweep timeout -k 5 60 gdb -q -batch -nx \
 	-x "$HERE/gdb_hold.py" >"$WORK/gdb.log" 2>&1 &
 GDB_PID=$!
 SY_PIDS+=($GDB_PID)
 sy_wait 30 test -e "$WORK/gdb.ready" || sy_fail "gdb did not attach: $(tail -3 "$WORK/gdb.log")"
 if sy_wait 30 grep -q "^held at" "$WORK/gdb.log"; then
-	kill -INT "$GEN_PID" # timeout(1) passes it on: sy-pktgen stops and leaves
+	# sy-pktgen (timeout's child) killed: its socket closes at once, as
+	# a crashed peer's would
+	gen=$(pgrep -P "$GEN_PID" | head -1)
+	[ -n "$gen" ] && kill -KILL "$gen"
 	for _ in $(seq 20); do
 		kill -0 "$GEN_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	gone=$(kill -0 "$GEN_PID" 2>/dev/null && echo no || echo yes)
-	sleep 0.3 # the interrupt thread has had the disconnect
+	sleep 0.5 # the interrupt thread has had the disconnect
 	held=$(regions)
 	letgo=$(grep -c "^let go" "$WORK/gdb.log")
 	if [ "$gone" = yes ] && [ "$letgo" = 0 ] && [ "$held" -gt 0 ]; then
