@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
@@ -130,6 +131,21 @@ int sy_worker_main(void *arg); /* lcore entry: arg is the sy_worker */
  * (a worker would wait for itself until the limit). */
 bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns);
 extern struct sy_dataplane *sy_dp;
+
+/* CLOCK_MONOTONIC in ns and ms: the control threads' clock (deadlines,
+ * waits, the port counters' update time), not the workers' (TSC) */
+static inline uint64_t sy_mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static inline uint64_t sy_mono_ms(void)
+{
+	return sy_mono_ns() / 1000000u;
+}
 
 /* port_stats.c: the ports' NIC counters into the region, every second */
 int sy_port_stats_start(struct sy_dataplane *dp);

@@ -20,7 +20,6 @@
  * Test: tests/integration/test_memif_peer_leaves.sh, part 4.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include <rte_ethdev.h>
 
@@ -38,14 +37,6 @@ static struct {
 	uint32_t backoff;    /* ms */
 	uint32_t failures;   /* starts that failed in a row */
 } state[SY_MAX_PORTS];
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
 
 /* Stop and start port i, the workers away from it. */
 static void restart(struct sy_dataplane *dp, uint16_t i, uint64_t now)
@@ -87,7 +78,7 @@ static void restart(struct sy_dataplane *dp, uint16_t i, uint64_t now)
 
 void sy_port_reconnect_tick(struct sy_dataplane *dp)
 {
-	uint64_t now = now_ms();
+	uint64_t now = sy_mono_ms();
 
 	for (uint16_t i = 0; i < dp->n_ports && !dp->quit; i++) {
 		struct rte_eth_link link;

@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_ethdev.h>
@@ -30,14 +29,6 @@ static pthread_t thread;
 static bool started;
 static atomic_bool stop;
 static bool read_failed[SY_MAX_PORTS]; /* logged once per port */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void copy_counters(struct sy_dataplane *dp, struct sy_port_block *pb)
 {
@@ -55,7 +46,7 @@ static void copy_counters(struct sy_dataplane *dp, struct sy_port_block *pb)
 		}
 		read_failed[i] = false;
 		sy_port_stats_write_begin(p);
-		p->updated_ms = now_ms();
+		p->updated_ms = sy_mono_ms();
 #define SY_X(field, name, help) p->c.field = st.field;
 		SY_PORT_COUNTERS(SY_X)
 #undef SY_X

@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
@@ -35,14 +34,6 @@
 static pthread_t thread;
 static bool started;
 static atomic_bool stop;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Every worker slot of the new region is free, dead or ours (a copy). */
 static int slots_free(struct sy_dataplane *dp, const struct sy_region_map *nm, char *err,
@@ -70,11 +61,11 @@ static int slots_free(struct sy_dataplane *dp, const struct sy_region_map *nm, c
 /* Park every worker; false (and nobody parked) if they did not all come. */
 static bool park_workers(struct sy_dataplane *dp)
 {
-	uint64_t until = now_ms() + PARK_WAIT_MS;
+	uint64_t until = sy_mono_ms() + PARK_WAIT_MS;
 
 	atomic_store(&dp->park, 1);
 	while (atomic_load(&dp->parked) < dp->n_workers) {
-		if (dp->quit || now_ms() > until) {
+		if (dp->quit || sy_mono_ms() > until) {
 			atomic_store(&dp->park, 0);
 			return false;
 		}
@@ -154,8 +145,8 @@ static void *run(void *arg)
 			sy_region_map_close(&nm);
 			snprintf(err, sizeof(err), "see the line above");
 		}
-		if (!complained || now_ms() - complained >= COMPLAIN_EVERY_S * 1000) {
-			complained = now_ms();
+		if (!complained || sy_mono_ms() - complained >= COMPLAIN_EVERY_S * 1000) {
+			complained = sy_mono_ms();
 			if (st == SY_REGION_FILE_MISSING)
 				printf("level=error msg=\"region file removed: forwarding goes on with the tables this dataplane has, but sy-control cannot change them until it re-creates the file\" region=%s\n",
 				       path);

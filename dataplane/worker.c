@@ -7,7 +7,6 @@
  * transmit. No locks, system calls or allocations on this path.
  */
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -235,17 +234,9 @@ static uint32_t poll_port(struct sy_worker *w, const struct sy_dp_port *p, uint3
 	return (uint32_t)n + n_tap;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns)
 {
-	uint64_t seen[SY_MAX_WORKERS], t0 = mono_ns();
+	uint64_t seen[SY_MAX_WORKERS], t0 = sy_mono_ns();
 	uint32_t n, i;
 
 	if (!dp)
@@ -267,7 +258,7 @@ bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns)
 				break;
 			if (atomic_load(&dp->park) && atomic_load(&dp->parked) == n)
 				return true;
-			if (mono_ns() - t0 > limit_ns)
+			if (sy_mono_ns() - t0 > limit_ns)
 				return false;
 			usleep(20);
 		}

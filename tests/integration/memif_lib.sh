@@ -88,16 +88,20 @@ print(" ".join(f"{k}={v}" for k, v in c.items() if k.startswith("drop_") and k !
 # memif_dataplane "EAL MEMORY OPTIONS" [sy-dataplane options]: one worker on
 # core 1, the memif server (rings of 4096: the generator may be preempted
 # on this noisy machine). Sets DP_PID; waits until it runs.
-memif_dataplane() {
-	local mem=$1
-	shift
+memif_dataplane() { memif_dataplane_as server "$SOCK" "$P" "$WORK/dataplane.log" "$@"; }
+
+# memif_dataplane_as ROLE SOCKET PREFIX LOG "EAL MEMORY OPTIONS" [options]:
+# the same with its memif role, socket, file prefix and log given (DP_PID)
+memif_dataplane_as() {
+	local role=$1 sock=$2 prefix=$3 log=$4 mem=$5
+	shift 5
 	# shellcheck disable=SC2086 # $mem: words
-	ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 $mem --no-pci --file-prefix "$P" \
-		--vdev="net_memif0,role=server,socket=$SOCK,socket-abstract=no,rsize=12" -- \
-		--region "$WORK/region" --exception-tap off "$@" >"$WORK/dataplane.log" 2>&1 &
+	ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 $mem --no-pci --file-prefix "$prefix" \
+		--vdev="net_memif0,role=$role,socket=$sock,socket-abstract=no,rsize=12" -- \
+		--region "$WORK/region" --exception-tap off "$@" >"$log" 2>&1 &
 	DP_PID=$!
 	SY_PIDS+=($DP_PID)
-	sy_wait 60 grep -q "sy-dataplane running" "$WORK/dataplane.log" || { cat "$WORK/dataplane.log"; return 1; }
+	sy_wait 60 grep -q "sy-dataplane running" "$log" || { cat "$log"; return 1; }
 }
 
 # memif_pktgen TIMEOUT_S [sy-pktgen options]: the generator on core 0, plain
@@ -109,14 +113,18 @@ memif_dataplane() {
 # net_memif until dataplane/unmap_guard.c: ct_pressure_live, session 36;
 # test_memif_peer_leaves.sh now has peers leave on purpose. The order
 # stays: these tests judge the dataplane's stop, not the peer's.)
-memif_pktgen() {
-	local limit=$1
-	shift
+memif_pktgen() { memif_pktgen_as client "$SOCK" "${P}g" "$WORK/pktgen.log" "$@"; }
+
+# memif_pktgen_as ROLE SOCKET PREFIX LOG TIMEOUT_S [sy-pktgen options]: the
+# same with its memif role, socket, file prefix and log given (GEN_PID)
+memif_pktgen_as() {
+	local role=$1 sock=$2 prefix=$3 log=$4 limit=$5
+	shift 5
 	timeout -s INT -k 10 "$limit" ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 \
-		--no-huge -m 256 --no-pci --file-prefix "${P}g" \
-		--vdev="net_memif0,role=client,socket=$SOCK,socket-abstract=no,rsize=12" -- \
+		--no-huge -m 256 --no-pci --file-prefix "$prefix" \
+		--vdev="net_memif0,role=$role,socket=$sock,socket-abstract=no,rsize=12" -- \
 		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --linger 30 "$@" \
-		>"$WORK/pktgen.log" 2>&1 &
+		>"$log" 2>&1 &
 	GEN_PID=$!
 	SY_PIDS+=($GEN_PID)
 }

@@ -46,6 +46,14 @@ memif_setup sypeer 2 || { echo "FAIL: setup"; echo "RESULT: FAIL"; exit 1; }
 memif_dataplane "--no-huge -m 256" --ct-size 65536 ||
 	{ sy_fail "sy-dataplane did not start"; echo "RESULT: FAIL"; exit 1; }
 
+# got_frames LOG: sy-pktgen's result in LOG says frames came back
+got_frames() {
+	local res
+	res=$(grep -a '^RESULT' "$1" | tail -1)
+	! grep -q error= <<<"$res" &&
+		awk -v x="$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")" 'BEGIN { exit !(x > 0) }'
+}
+
 # the peer's shared regions as sy-dataplane maps them (memfds the client
 # made: "/memfd:memif_region_N (deleted)")
 regions() { grep -c memif_region "/proc/$DP_PID/maps"; }
@@ -98,12 +106,11 @@ for r in $(seq "$ROUNDS"); do
 	kill -0 "$DP_PID" 2>/dev/null || break
 	memif_pktgen 60 --flows 1000 --duration 1 --warmup 0 --linger 0
 	wait "$GEN_PID"
-	rx=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' "$WORK/pktgen.log" | tail -1)
 	if ! kill -0 "$DP_PID" 2>/dev/null; then
 		sy_fail "round $r: sy-dataplane died when its memif peer left ($(tail -3 "$WORK/dataplane.log" | tr '\n' ' '))"
 		break
 	fi
-	if awk -v x="${rx:-0}" 'BEGIN { exit !(x > 0) }'; then
+	if got_frames "$WORK/pktgen.log"; then
 		served=$((served + 1))
 	else
 		sy_fail "round $r: sy-pktgen got nothing back: $(grep -a '^RESULT' "$WORK/pktgen.log")"
@@ -123,34 +130,24 @@ SY_FILES+=("$SOCK2" "/var/run/dpdk/${P}c" "/var/run/dpdk/${P}s")
 # pktgen_server N: sy-pktgen as the memif server (1 s of 1,000 flows once a
 # client connects, then it leaves); SRV_PID; false if its port never started
 pktgen_server() {
-	timeout -s INT -k 10 60 ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 --no-huge -m 256 \
-		--no-pci --file-prefix "${P}s" \
-		--vdev="net_memif0,role=server,socket=$SOCK2,socket-abstract=no,rsize=12" -- \
-		--src-ip $MEMIF_CLIENTS --proto udp --dst-ip $MEMIF_VIP --dst-port 53 --flows 1000 \
-		--duration 1 --warmup 0 --linger 0 --link-timeout 30 >"$WORK/server$1.log" 2>&1 &
-	SRV_PID=$!
-	SY_PIDS+=($SRV_PID)
+	memif_pktgen_as server "$SOCK2" "${P}s" "$WORK/server$1.log" 60 --flows 1000 \
+		--duration 1 --warmup 0 --linger 0 --link-timeout 30
+	SRV_PID=$GEN_PID
 	# a client that connects before the server's port started is refused
 	sy_wait 30 grep -q "^sy-pktgen: port 0 started" "$WORK/server$1.log"
 }
 pktgen_server 1 || sy_fail "server 1 did not start: $(tail -3 "$WORK/server1.log")"
-ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 --no-huge -m 256 --no-pci --file-prefix "${P}c" \
-	--vdev="net_memif0,role=client,socket=$SOCK2,socket-abstract=no,rsize=12" -- \
-	--region "$WORK/region" --exception-tap off --ct-size 65536 >"$WORK/client.log" 2>&1 &
-CL_PID=$!
-SY_PIDS+=($CL_PID)
-sy_wait 60 grep -q "sy-dataplane running" "$WORK/client.log" ||
+memif_dataplane_as client "$SOCK2" "${P}c" "$WORK/client.log" "--no-huge -m 256" --ct-size 65536 ||
 	sy_fail "sy-dataplane (memif client) did not start: $(tail -3 "$WORK/client.log")"
+CL_PID=$DP_PID
 reconnected=0
 for n in 1 2 3; do
 	[ $n = 1 ] || pktgen_server $n || sy_fail "server $n did not start: $(tail -3 "$WORK/server$n.log")"
 	wait "$SRV_PID"
-	res=$(grep -a '^RESULT' "$WORK/server$n.log" | tail -1)
-	rx=$(sed -n 's/^RESULT .*rx_mpps=\([0-9.]*\).*/\1/p' <<<"$res")
-	if awk -v x="${rx:-0}" 'BEGIN { exit !(x > 0) }' && ! grep -q error= <<<"$res"; then
+	if got_frames "$WORK/server$n.log"; then
 		[ $n = 1 ] || reconnected=$((reconnected + 1))
 	else
-		sy_fail "server $n: the dataplane did not connect again ($res)"
+		sy_fail "server $n: the dataplane did not connect again ($(grep -a '^RESULT' "$WORK/server$n.log" | tail -1))"
 	fi
 	kill -0 "$CL_PID" 2>/dev/null || { sy_fail "sy-dataplane (memif client) died: $(tail -3 "$WORK/client.log" | tr '\n' ' ')"; break; }
 done
