@@ -776,7 +776,7 @@ static inline __attribute__((always_inline)) void stage1(struct sy_lb *lb, struc
 	 * the chunk is classified, not each amid its frame's classification:
 	 * a prefetch that misses to DRAM holds up the core for a while (its
 	 * translation and miss buffer), and in a row those waits overlap
-	 * (lb_process_bench est 1M flows ~6% fewer cycles; docs/dataplane.md,
+	 * (lb_process_bench est 1M flows 84 -> 77 cycles; docs/dataplane.md,
 	 * "Cost per established packet") */
 	for (uint32_t i = 0; i < n; i++)
 		w[i].pending = classify(lb, &pkts[i], &w[i], &verdicts[i]);
