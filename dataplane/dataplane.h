@@ -130,6 +130,8 @@ int sy_worker_main(void *arg); /* lcore entry: arg is the sy_worker */
  * did not come round within limit_ns. From a thread that is not a worker
  * (a worker would wait for itself until the limit). */
 bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns);
+/* The same for sy_dp, as unmap_guard.h's wait */
+bool sy_workers_unmap_wait(uint64_t limit_ns);
 extern struct sy_dataplane *sy_dp;
 
 /* CLOCK_MONOTONIC in ns and ms: the control threads' clock (deadlines,

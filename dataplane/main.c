@@ -22,6 +22,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane.h"
+#include "unmap_guard.h"
 #include "intr_barrier.h"
 
 static struct sy_dataplane the_dp = { .map_mu = PTHREAD_MUTEX_INITIALIZER };
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sy_dp = dp;
+	sy_unmap_wait = sy_workers_unmap_wait; /* unmap_guard.c */
 	/* Packet capture: dpdk-dumpcap (or dpdk-pdump) started with our
 	 * --file-prefix attaches as a secondary process and asks us to copy a
 	 * port's frames to it. Nothing is copied, nor any callback installed,

@@ -266,6 +266,11 @@ bool sy_workers_quiesce(struct sy_dataplane *dp, uint64_t limit_ns)
 	return true;
 }
 
+bool sy_workers_unmap_wait(uint64_t limit_ns)
+{
+	return sy_workers_quiesce(sy_dp, limit_ns);
+}
+
 int sy_worker_main(void *arg)
 {
 	struct sy_worker *w = arg;

@@ -68,6 +68,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,7 @@
 
 #include "intr_barrier.h"
 #include "pktgen_schedule.h"
+#include "unmap_guard.h"
 
 #define MAX_BURST 128
 #define MAX_DURATION 60
@@ -758,6 +761,48 @@ struct totals {
 	uint64_t tx, rx, tx_full, no_mbuf;
 };
 
+/* The memif unmap guard (dataplane/unmap_guard.c, as sy-dataplane has it):
+ * when the peer leaves, net_memif unmaps the rings from its interrupt
+ * thread, ours (the client's regions) included, while the lcore may be
+ * inside a send or receive on them; seen as sy-pktgen's SIGSEGV after a
+ * forwarder stopped first (issue 13; --linger only avoided it where the
+ * forwarder stops first). io_seq is odd while the lcore is in a queue's
+ * send and receive; the unmap waits until it has moved on from an odd
+ * value. Entering is a seq_cst store, so the driver's "connected" flag is
+ * read after it (x86 lets a load pass an earlier store): a burst that the
+ * wait does not see begins after the flag was cleared. One exchange a
+ * queue's round (32 frames each way by default). */
+static _Atomic uint64_t io_seq;
+
+static inline void io_enter(void)
+{
+	atomic_store_explicit(&io_seq, atomic_load_explicit(&io_seq, memory_order_relaxed) + 1,
+			      memory_order_seq_cst);
+}
+
+static inline void io_leave(void)
+{
+	atomic_store_explicit(&io_seq, atomic_load_explicit(&io_seq, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
+static bool io_unmap_wait(uint64_t limit_ns)
+{
+	uint64_t t0 = rte_get_timer_cycles(), limit = limit_ns / 1000 * (rte_get_timer_hz() / 1000000);
+	uint64_t seen;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	seen = atomic_load_explicit(&io_seq, memory_order_seq_cst);
+	if (!(seen & 1))
+		return true;
+	while (atomic_load_explicit(&io_seq, memory_order_acquire) == seen)
+		if (rte_get_timer_cycles() - t0 > limit)
+			return false;
+		else
+			rte_delay_us_sleep(20);
+	return true;
+}
+
 /* Send a burst on queue q, as many frames as the port takes. */
 static void send_burst(struct gen *g, const struct opts *o, struct rte_mempool *pool,
 		       struct queue *queues, uint16_t q, struct totals *t)
@@ -836,9 +881,11 @@ static void run(struct gen *g, const struct opts *o, struct rte_mempool *pool,
 				break;
 		}
 		for (uint16_t q = 0; q < o->queues; q++) {
+			io_enter();
 			if (queues[q].n_flows)
 				send_burst(g, o, pool, queues, q, t);
 			t->rx += receive_burst(o, g->n_addr, queues, q, (uint16_t)o->burst, audit);
+			io_leave();
 		}
 	}
 }
@@ -850,16 +897,21 @@ static uint64_t drain(const struct opts *o, uint64_t end, uint32_t n_addr, struc
 	uint64_t n = 0;
 
 	while (!quit && rte_get_tsc_cycles() < end)
-		for (uint16_t q = 0; q < o->queues; q++)
+		for (uint16_t q = 0; q < o->queues; q++) {
+			io_enter();
 			n += receive_burst(o, n_addr, queues, q, MAX_BURST, audit);
+			io_leave();
+		}
 	return n;
 }
 
 /* Leave the port alone until the peer disconnects (or S seconds pass).
  * net_memif in DPDK 22.11 unmaps a connection's rings from its interrupt
  * thread while the lcore may be inside rx/tx on them: whichever side is
- * still polling when the other disconnects can crash. Letting the
- * forwarder stop first, while we do not poll, avoids that. The link goes
+ * still polling when the other disconnects can crash, unless it has the
+ * unmap guard (sy-pktgen and sy-dataplane have it; testpmd does not).
+ * Letting the forwarder stop first, while we do not poll, spares a
+ * forwarder without it, and lets the tests judge its stop. The link goes
  * down when that thread starts on the disconnect, not when it is done:
  * main() waits for it (sy_intr_barrier) before stopping the port. */
 static void linger(const struct opts *o)
@@ -957,6 +1009,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sy-pktgen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
+	sy_unmap_wait = io_unmap_wait; /* before any port starts */
 	argc -= n;
 	argv += n;
 	argv[0] = "sy-pktgen";

@@ -29,6 +29,10 @@
 #    client connects only when its port starts; before port_reconnect.c the
 #    second server waited in vain:
 #      FAIL: server 2: the dataplane did not connect again (RESULT ... error=link_down)
+# 5. sy-pktgen has the same guard (its own regions are unmapped when its
+#    peer leaves): held by gdb inside a burst while sy-dataplane is killed,
+#    its regions stay mapped until it leaves the burst; it runs on and ends
+#    by itself with its result.
 # Prints PASS:/FAIL: lines and RESULT: PASS|FAIL.
 #
 # usage: test_memif_peer_leaves.sh BUILD_DIR
@@ -155,5 +159,58 @@ restarts=$(grep -c "memif client port restarted to reconnect" "$WORK/client.log"
 [ $reconnected = 2 ] && [ "$restarts" -ge 2 ] &&
 	sy_pass "sy-dataplane as a memif client connected again to servers 2 and 3 after each server left ($restarts port restarts logged) and forwarded for each"
 kill -0 "$CL_PID" 2>/dev/null && sy_stop_checked "$CL_PID" "sy-dataplane (memif client)" "$WORK/client.log"
+
+# ---- 5. sy-pktgen's own guard: its peer leaves while it polls -----------------
+# gdb holds sy-pktgen's lcore inside a queue's send and receive
+# (rte_pktmbuf_free_bulk: the received frames freed) while sy-dataplane, the
+# server, is killed (-9). Both sides of a memif connection unmap on a
+# disconnect (the client its own regions): sy-pktgen's must stay mapped
+# until its lcore leaves that burst, and sy-pktgen must run on and end by
+# itself. Before sy-pktgen had the guard:
+#   FAIL: sy-pktgen: its regions were unmapped while its lcore was held in a burst
+memif_dataplane "--no-huge -m 256" --ct-size 65536 ||
+	sy_fail "sy-dataplane (server, part 5) did not start: $(tail -3 "$WORK/dataplane.log")"
+memif_pktgen 60 --flows 1000 --duration 20 --warmup 0 --linger 0
+sy_wait 30 grep -q "link up" "$WORK/pktgen.log" || sy_fail "part 5: sy-pktgen's link never came up: $(tail -3 "$WORK/pktgen.log")"
+PG_PID=$(pgrep -P "$GEN_PID" | head -1)
+pg_regions() { grep -c memif_region "/proc/$PG_PID/maps" 2>/dev/null; }
+[ -n "$PG_PID" ] && [ "$(pg_regions)" -gt 0 ] ||
+	sy_fail "part 5: no memif region mapped in sy-pktgen (pid ${PG_PID:-none}) while connected"
+SY_PID=$PG_PID SY_READY=$WORK/gdb5.ready SY_HOLD=4 SY_BREAK=rte_pktmbuf_free_bulk timeout -k 5 60 \
+	gdb -q -batch -nx -x "$HERE/gdb_hold.py" >"$WORK/gdb5.log" 2>&1 &
+GDB_PID=$!
+SY_PIDS+=($GDB_PID)
+sy_wait 30 test -e "$WORK/gdb5.ready" || sy_fail "part 5: gdb did not attach: $(tail -3 "$WORK/gdb5.log")"
+if sy_wait 30 grep -q "^held at" "$WORK/gdb5.log"; then
+	kill -KILL "$DP_PID"
+	wait "$DP_PID" 2>/dev/null
+	sleep 0.5 # sy-pktgen's interrupt thread has had the disconnect
+	held=$(pg_regions)
+	letgo=$(grep -c "^let go" "$WORK/gdb5.log")
+	if [ "$letgo" = 0 ] && [ "${held:-0}" -gt 0 ]; then
+		sy_pass "sy-pktgen's peer left while its lcore was held in a burst: its $held region mappings stay until the lcore leaves it"
+	elif [ "$letgo" = 0 ]; then
+		sy_fail "sy-pktgen: its regions were unmapped while its lcore was held in a burst"
+	else
+		sy_fail "part 5: no check while held (gdb let go first)"
+	fi
+else
+	sy_fail "part 5: sy-pktgen's lcore never stopped in rte_pktmbuf_free_bulk: $(grep -v '^\[New' "$WORK/gdb5.log" | tail -4 | tr '\n' ' ')"
+fi
+wait "$GDB_PID"
+sy_wait 10 sh -c "[ \"\$(grep -c memif_region /proc/$PG_PID/maps 2>/dev/null)\" = 0 ]" &&
+	sy_pass "sy-pktgen's lcore let go: its regions unmapped" ||
+	sy_fail "sy-pktgen's regions are still mapped after its lcore was let go: $(pg_regions)"
+kill -0 "$PG_PID" 2>/dev/null && sy_pass "sy-pktgen runs on without its peer" ||
+	sy_fail "sy-pktgen died: $(tail -3 "$WORK/pktgen.log" | tr '\n' ' ')"
+kill -INT "$PG_PID" 2>/dev/null
+wait "$GEN_PID"
+rc=$?
+# stopped by SIGINT it reports and exits by itself (0, or 1 for a run cut short)
+if [ $rc -le 1 ] && grep -q -a '^RESULT' "$WORK/pktgen.log"; then
+	sy_pass "sy-pktgen ended by itself (exit $rc) with its result"
+else
+	sy_fail "sy-pktgen ended with status $rc: $(tail -3 "$WORK/pktgen.log" | tr '\n' ' ')"
+fi
 echo "RESULT: $(sy_verdict)"
 [ "$SY_FAILED" -eq 0 ]
