@@ -111,8 +111,9 @@ memif_dataplane_as() {
 # most: the linger ends as soon as the dataplane is stopped. (A generator
 # that left first crashed the still polling dataplane inside DPDK 22.11's
 # net_memif until dataplane/unmap_guard.c: ct_pressure_live, session 36;
-# test_memif_peer_leaves.sh now has peers leave on purpose. The order
-# stays: these tests judge the dataplane's stop, not the peer's.)
+# sy-pktgen has the same guard; test_memif_peer_leaves.sh has peers leave
+# on purpose, both ways. The order stays: these tests judge the
+# dataplane's stop, not the peer's.)
 memif_pktgen() { memif_pktgen_as client "$SOCK" "${P}g" "$WORK/pktgen.log" "$@"; }
 
 # memif_pktgen_as ROLE SOCKET PREFIX LOG TIMEOUT_S [sy-pktgen options]: the
