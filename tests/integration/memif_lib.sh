@@ -95,6 +95,7 @@ memif_dataplane() { memif_dataplane_as server "$SOCK" "$P" "$WORK/dataplane.log"
 memif_dataplane_as() {
 	local role=$1 sock=$2 prefix=$3 log=$4 mem=$5
 	shift 5
+	: >"$log" # emptied here, not by the background job: see memif_pktgen_as
 	# shellcheck disable=SC2086 # $mem: words
 	ip netns exec "$NS" "$BUILD/dataplane/sy-dataplane" -l 1 $mem --no-pci --file-prefix "$prefix" \
 		--vdev="net_memif0,role=$role,socket=$sock,socket-abstract=no,rsize=12" -- \
@@ -121,6 +122,12 @@ memif_pktgen() { memif_pktgen_as client "$SOCK" "${P}g" "$WORK/pktgen.log" "$@";
 memif_pktgen_as() {
 	local role=$1 sock=$2 prefix=$3 log=$4 limit=$5
 	shift 5
+	# The log is emptied before the job starts: the job's own ">" runs in
+	# the forked child, maybe after the caller has already read the file,
+	# and a log reused from an earlier part (pktgen.log) then shows that
+	# run's "link up" (memif_peer_leaves part 5 read a sy-pktgen that had
+	# not mapped its regions yet: CI, session 38)
+	: >"$log"
 	timeout -s INT -k 10 "$limit" ip netns exec "$NS" "$BUILD/perf/sy-pktgen" -l 0 \
 		--no-huge -m 256 --no-pci --file-prefix "$prefix" \
 		--vdev="net_memif0,role=$role,socket=$sock,socket-abstract=no,rsize=12" -- \
