@@ -1,0 +1,222 @@
+/* Random memory access cost by page kind: does this host give 2 MB pages
+ * their TLB reach?
+ *
+ * The dataplane keeps its conntrack and mbufs in 2 MB pages (DPDK
+ * hugepages) so that a random line at 1M flows costs a DRAM access and not
+ * a page walk too. Under a hypervisor the translation the hardware caches is
+ * the smaller of the guest's page and the host's backing of it: a guest's
+ * 2 MB page backed by 4 KB host pages gets 4 KB TLB entries. This prints,
+ * for tables of each size, the TSC cycles a random 64-byte line costs on
+ * 4 KB pages (MADV_NOHUGEPAGE), transparent huge pages (MADV_HUGEPAGE) and
+ * hugetlbfs pages (MAP_HUGETLB, as DPDK's), two ways:
+ *   chase  one load at a time, each address from the one before (latency)
+ *   batch  32 random lines prefetched in a row, then read (the staged
+ *          burst's pattern: dataplane/lb.c stage 1 and 2)
+ * Rounds interleave the kinds; medians. On bare metal 2 MB pages read
+ * clearly below 4 KB ones once a table passes the 4 KB TLB's reach (a few
+ * MB); equal columns mean they do not help on this host (perf/README.md,
+ * session 39).
+ *
+ * usage: page_latency_bench [--sizes "MB ..."] [--rounds R] [--steps N]
+ * hugetlbfs needs free hugepages (/proc/sys/vm/nr_hugepages); without
+ * them its column reads n/a.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <x86intrin.h>
+
+enum { K_4K, K_THP, K_HUGETLB, N_KINDS };
+static const char *const kind_name[N_KINDS] = { "4k", "thp", "hugetlb" };
+
+#define MAX_ROUNDS 31
+#define BATCH 32
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static char *table_alloc(size_t size, int kind)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (kind == K_HUGETLB ? MAP_HUGETLB : 0);
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (kind != K_HUGETLB)
+		madvise(p, size, kind == K_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	memset(p, 1, size);
+	return p;
+}
+
+/* One cycle through every line in a random order, a line's first word
+ * pointing at the next: the chase cannot be predicted or overlapped. */
+static void link_lines(char *base, size_t size)
+{
+	size_t n = size / 64, *order = malloc(n * sizeof(*order));
+
+	if (!order) {
+		perror("malloc");
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = rng() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		*(void **)(base + order[i] * 64) = base + order[(i + 1) % n] * 64;
+	free(order);
+}
+
+static double chase(char *base, long steps)
+{
+	void *p = base;
+	uint64_t t0;
+
+	for (long i = 0; i < steps / 8; i++) /* warm what can be warm */
+		p = *(void **)p;
+	t0 = __rdtsc();
+	for (long i = 0; i < steps; i++)
+		p = *(void **)p;
+	t0 = __rdtsc() - t0;
+	__asm__ volatile("" ::"r"(p));
+	return (double)t0 / (double)steps;
+}
+
+static double batch(char *base, size_t size, long steps)
+{
+	size_t n = size / 64, off[BATCH];
+	uint64_t sum = 0, t0 = 0;
+
+	for (long done = -(steps / 8 / BATCH) * BATCH; done < steps; done += BATCH) {
+		if (done >= 0 && !t0)
+			t0 = __rdtsc();
+		for (int i = 0; i < BATCH; i++) {
+			off[i] = (rng() % n) * 64;
+			__builtin_prefetch(base + off[i], 1);
+		}
+		for (int i = 0; i < BATCH; i++)
+			sum += *(volatile uint64_t *)(base + off[i] + 8);
+	}
+	t0 = __rdtsc() - t0;
+	__asm__ volatile("" ::"r"(sum));
+	return (double)t0 / (double)steps;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: page_latency_bench [--sizes \"MB ...\"] [--rounds R (1..%d)] [--steps N]\n",
+		MAX_ROUNDS);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sizes", required_argument, NULL, 's' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "steps", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sizes = "4 16 128";
+	long rounds = 5, steps = 2000000;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sizes = optarg;
+			break;
+		case 'r':
+			rounds = strtol(optarg, &end, 10);
+			if (*end || rounds < 1 || rounds > MAX_ROUNDS)
+				usage();
+			break;
+		case 'n':
+			steps = strtol(optarg, &end, 10);
+			if (*end || steps < 1000 || steps > 1000000000)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	printf("TSC cycles per random 64-byte line; %ld rounds of %ld accesses, kinds interleaved, medians\n",
+	       rounds, steps);
+	printf("%8s  %-7s %9s %9s %9s   %9s %9s %9s\n", "MB", "", "chase 4k", "thp", "hugetlb",
+	       "batch 4k", "thp", "hugetlb");
+	for (const char *s = sizes; *s;) {
+		double v[2][N_KINDS][MAX_ROUNDS], med[2][N_KINDS];
+		int have[N_KINDS] = { 1, 1, 1 };
+		long mb = strtol(s, &end, 10);
+		size_t size;
+
+		if (end == s || mb < 1 || mb > 65536) {
+			fprintf(stderr, "page_latency_bench: bad size in --sizes: \"%s\"\n", s);
+			return 2;
+		}
+		s = end + strspn(end, " ,");
+		size = (size_t)mb << 20;
+		for (long r = 0; r < rounds; r++) {
+			for (int k = 0; k < N_KINDS; k++) {
+				char *t = have[k] ? table_alloc(size, k) : NULL;
+
+				if (!t) {
+					have[k] = 0;
+					continue;
+				}
+				link_lines(t, size);
+				v[0][k][r] = chase(t, steps);
+				v[1][k][r] = batch(t, size, steps);
+				munmap(t, size);
+			}
+		}
+		for (int m = 0; m < 2; m++)
+			for (int k = 0; k < N_KINDS; k++)
+				med[m][k] = have[k] ? median(v[m][k], (int)rounds) : 0;
+		printf("%8ld  %-7s", mb, "median");
+		for (int m = 0; m < 2; m++) {
+			printf(m ? "   " : " ");
+			for (int k = 0; k < N_KINDS; k++)
+				have[k] ? printf(" %9.1f", med[m][k]) : printf(" %9s", "n/a");
+		}
+		printf("\n");
+		printf("SUMMARY mb=%ld", mb);
+		for (int m = 0; m < 2; m++)
+			for (int k = 0; k < N_KINDS; k++)
+				if (have[k])
+					printf(" %s_%s=%.1f", m ? "batch" : "chase", kind_name[k], med[m][k]);
+		printf("\n");
+	}
+	return 0;
+}
