@@ -170,6 +170,15 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	for (const char *s = sizes; *s;) { /* every size valid before any runs */
+		long mb = strtol(s, &end, 10);
+
+		if (end == s || mb < 1 || mb > 65536) {
+			fprintf(stderr, "page_latency_bench: bad size in --sizes (MB, 1..65536): \"%s\"\n", s);
+			return 2;
+		}
+		s = end + strspn(end, " ,");
+	}
 
 	printf("TSC cycles per random 64-byte line; %ld rounds of %ld accesses, kinds interleaved, medians\n",
 	       rounds, steps);
@@ -181,10 +190,6 @@ int main(int argc, char **argv)
 		long mb = strtol(s, &end, 10);
 		size_t size;
 
-		if (end == s || mb < 1 || mb > 65536) {
-			fprintf(stderr, "page_latency_bench: bad size in --sizes: \"%s\"\n", s);
-			return 2;
-		}
 		s = end + strspn(end, " ,");
 		size = (size_t)mb << 20;
 		for (long r = 0; r < rounds; r++) {
