@@ -12,7 +12,6 @@
 # fork, no block). Needs root (chrt -f). About 2 s.
 set -u
 ROOT=$1
-. "$ROOT/tests/integration/netns_lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (chrt -f)"; exit 1; }
 W=$(mktemp -d /tmp/sy-memiflogs-XXXXXX)
