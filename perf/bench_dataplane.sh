@@ -688,8 +688,9 @@ io_bench() {
 	done
 	echo
 	echo "   The Mpps ratio by the round's memif state, told by testpmd's busy cycles a frame: below $FAST_STATE_CYCLES"
-	echo "   the fast state (bare I/O twice as fast; sy-dataplane's cost barely moves), from $FAST_STATE_CYCLES the"
-	echo "   state of issue 13's baseline (testpmd ~12.4 Mpps, 80 ns = ~168 cycles a frame):"
+	echo "   the fast state (bare I/O about twice as fast; sy-dataplane's cost falls by less, its packet path"
+	echo "   staying what it is), from $FAST_STATE_CYCLES the state of issue 13's baseline (testpmd ~12.4 Mpps,"
+	echo "   80 ns = ~168 cycles a frame):"
 	for f in $FLOWS; do
 		local fast slow
 		fast=$(awk -v t=$FAST_STATE_CYCLES '$1 < t {print $2}' "$WORK/state.$f")
