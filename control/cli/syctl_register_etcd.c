@@ -340,8 +340,10 @@ int syctl_register_etcd(const char *registry, const struct sy_registration *r, c
 	}
 	if (a.lease) {
 		revoke_lease(&a);
-		if (!a.lease)
+		if (!a.lease) {
 			printf("level=info msg=deregistered service=%s backend=%s\n", r->service, ep);
+			fflush(stdout); /* as the registered line: said when done */
+		}
 	}
 out:
 	for (size_t i = 0; i < a.n_ep; i++)

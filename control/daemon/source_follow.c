@@ -373,13 +373,15 @@ static void on_malformed(void *ctx, const char *service, void *svc, const char *
 	struct sy_daemon *d = a->d;
 
 	(void)svc;
+	/* said before it is counted (and outside the locks): whoever sees
+	 * the count in status or /metrics finds its line in the log */
+	sy_logf("warn", "\"%s\" service=%s %s=\"%s\" error=\"%s\"", a->kind->ops->malformed_msg, service,
+		a->kind->ops->entry, entry, why);
 	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&a->mu);
 	d->registry_invalid[a->kind->source] = ++a->malformed; /* status, /metrics */
 	pthread_mutex_unlock(&a->mu);
 	pthread_mutex_unlock(&d->lock);
-	sy_logf("warn", "\"%s\" service=%s %s=\"%s\" error=\"%s\"", a->kind->ops->malformed_msg, service,
-		a->kind->ops->entry, entry, why);
 }
 
 static void on_note(void *ctx, const char *service, void *svc, const char *why)

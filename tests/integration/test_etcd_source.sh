@@ -399,7 +399,7 @@ sy_wait 3 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json backends web
 ms=$(ms_since $t0)
 ! in_backends 198.18.0.11 && [ $ms -lt 1000 ] && sy_pass "be1 left ${ms} ms after its agent's SIGTERM (lease revoked)" ||
 	sy_fail "be1 still there ${ms} ms after SIGTERM"
-grep -q deregistered "$W/agent1.log" || sy_fail "agent 1 did not say deregistered"
+sy_wait 5 grep -q deregistered "$W/agent1.log" || sy_fail "agent 1 did not say deregistered"
 t0=$(date +%s%N)
 kill -TERM $CONTROL
 wait $CONTROL
