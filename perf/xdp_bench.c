@@ -31,13 +31,20 @@
  *   new          a TCP SYN of a 5-tuple never seen before every time
  *                (conntrack miss, Maglev, connection table insert);
  *   non-VIP      the same TCP ACK to an address that is no VIP (the host's
- *                own traffic: XDP_PASS).
+ *                own traffic: XDP_PASS);
+ *   est-many     TCP ACKs of P flows, every packet another flow in a
+ *                scrambled order: the previous round's `new` flows (for
+ *                the first round, a set inserted before it), so each
+ *                packet's conntrack lines are those of a flow last seen a
+ *                round ago (conntrack hits, as `established`, but not the
+ *                one hot flow).
  * The process pins itself to one CPU (conntrack is per CPU). Every value is
  * printed, then the medians, median(column) - median(floor) (a program's own
  * cost per packet) and, with Katran, the ratio ours / Katran of those costs.
  *
- * Bounded: R rounds (default 9, 5 with --quick, at least 5) of 4 (7 with
- * Katran) x P calls (P default 20000, 5000 with --quick), seconds in all.
+ * Bounded: R rounds (default 9, 5 with --quick, at least 5) of 5 (9 with
+ * Katran) x P calls (P default 20000, 5000 with --quick), and P calls a
+ * program before them (est-many's first set), seconds in all.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,7 +83,7 @@
 #define TCP_SYN 0x02
 #define TCP_ACK 0x10
 
-enum flow { F_EST, F_NEW, F_HOST };
+enum flow { F_EST, F_NEW, F_HOST, F_MANY, N_FLOWS };
 enum prog { P_FLOOR, P_OURS, P_KATRAN };
 
 struct column {
@@ -161,7 +168,21 @@ static void flow_frame(uint8_t *frame, enum flow f, uint32_t n)
 	case F_HOST:
 		make_frame(frame, CLIENT_ADDR, CLIENT_PORT, HOST_ADDR, HOST_PORT, TCP_ACK);
 		break;
+	case F_MANY:
+		new_flow(n, &saddr, &sport);
+		make_frame(frame, saddr, sport, VIP_ADDR, VIP_PORT, TCP_ACK);
+		break;
+	case N_FLOWS:
+		break;
 	}
+}
+
+/* The round whose `new` flows est-many sends to in round `round`: the one
+ * before it; for the first, the set inserted before the rounds (numbered
+ * as round `rounds`, which `new` never is). */
+static uint32_t many_set(uint32_t round, uint32_t rounds)
+{
+	return round == 0 ? rounds : round - 1;
 }
 
 static int publish(struct sy_writer *w, char *err, size_t errlen)
@@ -234,9 +255,10 @@ static int open_katran(struct katran_bench **k, const char *checkout, struct sy_
 }
 
 /* P runs of one column; returns the mean kernel-measured ns per packet, or
- * a negative value if a run failed or returned another verdict. */
-static double measure(const struct column *c, uint32_t packets, uint32_t round, uint8_t *frame,
-		      uint8_t *out)
+ * a negative value if a run failed or returned another verdict. rounds: of
+ * the whole run (est-many's first set). */
+static double measure(const struct column *c, uint32_t packets, uint32_t round, uint32_t rounds,
+		      uint8_t *frame, uint8_t *out)
 {
 	uint64_t total = 0;
 
@@ -252,6 +274,10 @@ static double measure(const struct column *c, uint32_t packets, uint32_t round, 
 
 		if (c->flow == F_NEW)
 			flow_frame(frame, F_NEW, round * packets + i);
+		else if (c->flow == F_MANY) /* 1000003: a prime above any P */
+			flow_frame(frame, F_MANY,
+				   many_set(round, rounds) * packets +
+					   (uint32_t)((i * 1000003ull) % packets));
 		if (bpf_prog_test_run_opts(c->fd, &opts) || opts.retval != c->verdict)
 			return -1;
 		total += opts.duration;
@@ -282,16 +308,16 @@ static int verify(const struct column *c, const struct snapshot *a, const struct
 
 	if (c->prog == P_OURS) {
 		static const int idx[] = { [F_EST] = SY_C_CT_HIT, [F_NEW] = SY_C_CT_NEW,
-					   [F_HOST] = SY_C_TO_KERNEL };
+					   [F_HOST] = SY_C_TO_KERNEL, [F_MANY] = SY_C_CT_HIT };
 		static const char *const name[] = { [F_EST] = "ct_hit", [F_NEW] = "ct_new",
-						     [F_HOST] = "to_kernel" };
+						     [F_HOST] = "to_kernel", [F_MANY] = "ct_hit" };
 
 		got = b->sy[idx[c->flow]] - a->sy[idx[c->flow]];
 		what = name[c->flow];
 	} else if (c->prog == P_KATRAN) {
 		uint64_t miss = b->kt.lru_misses - a->kt.lru_misses;
 
-		if (c->flow == F_EST) {
+		if (c->flow == F_EST || c->flow == F_MANY) {
 			got = miss ? 0 : b->kt.tx - a->kt.tx;
 			what = "tx without lru miss";
 		} else if (c->flow == F_NEW) {
@@ -353,16 +379,16 @@ static void prog_size(int fd, uint32_t *insns, uint32_t *jited)
  * of the medians, and the median of the rounds' own ratios. */
 static void print_comparison(const struct column *col, int rounds)
 {
-	static const char *const kind[] = { "established", "new", "non-VIP" };
-	static const char *const key[] = { "established", "new", "nonvip" };
+	static const char *const kind[N_FLOWS] = { "established", "new", "non-VIP", "est-many" };
+	static const char *const key[N_FLOWS] = { "established", "new", "nonvip", "estmany" };
 	const struct column *fl = &col[0];
-	double ratio[3];
+	double ratio[N_FLOWS];
 
 	printf("\nns above the floor (medians) and ours / katran:\n");
 	printf("%-12s %11s %13s %12s %19s\n", "flow", "ours-floor", "katran-floor", "ours/katran",
 	       "median of rounds'");
-	for (int f = 0; f < 3; f++) {
-		const struct column *o = &col[1 + f], *k = &col[4 + f];
+	for (int f = 0; f < N_FLOWS; f++) {
+		const struct column *o = &col[1 + f], *k = &col[1 + N_FLOWS + f];
 		double ours = o->med - fl->med, kt = k->med - fl->med, r[MAX_ROUNDS];
 
 		for (int i = 0; i < rounds; i++)
@@ -372,8 +398,9 @@ static void print_comparison(const struct column *col, int rounds)
 		       median(r, rounds));
 	}
 	printf("SUMMARY_KATRAN");
-	for (int f = 0; f < 3; f++)
-		printf(" katran_%s_ns=%.1f %s_ratio=%.2f", key[f], col[4 + f].med, key[f], ratio[f]);
+	for (int f = 0; f < N_FLOWS; f++)
+		printf(" katran_%s_ns=%.1f %s_ratio=%.2f", key[f], col[1 + N_FLOWS + f].med, key[f],
+		       ratio[f]);
 	printf("\n");
 }
 
@@ -395,11 +422,13 @@ int main(int argc, char **argv)
 		{ .name = "established", .prog = P_OURS, .flow = F_EST, .verdict = XDP_TX },
 		{ .name = "new", .prog = P_OURS, .flow = F_NEW, .verdict = XDP_TX },
 		{ .name = "non-VIP", .prog = P_OURS, .flow = F_HOST, .verdict = XDP_PASS },
+		{ .name = "est-many", .prog = P_OURS, .flow = F_MANY, .verdict = XDP_TX },
 		{ .name = "kt-est", .prog = P_KATRAN, .flow = F_EST, .verdict = XDP_TX },
 		{ .name = "kt-new", .prog = P_KATRAN, .flow = F_NEW, .verdict = XDP_TX },
 		{ .name = "kt-nonVIP", .prog = P_KATRAN, .flow = F_HOST, .verdict = XDP_PASS },
+		{ .name = "kt-many", .prog = P_KATRAN, .flow = F_MANY, .verdict = XDP_TX },
 	};
-	int rounds = 9, opt, cpu, rc = 1, ncols = 4, bad = 0;
+	int rounds = 9, opt, cpu, rc = 1, ncols = 1 + N_FLOWS, bad = 0;
 	uint32_t packets = 20000, insns, jited;
 	const char *katran_dir = NULL;
 	struct xdp_tx_floor *floor = NULL;
@@ -435,10 +464,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdp_bench: --rounds 5..%d, --packets 100..1000000\n", MAX_ROUNDS);
 		return 2;
 	}
-	if ((uint64_t)rounds * packets > CT_FLOWS)
+	if ((uint64_t)(rounds + 1) * packets > CT_FLOWS)
 		fprintf(stderr, "xdp_bench: note: %llu new flows exceed the %u-flow conntrack: "
-				"late rounds of `new` also evict\n",
-			(unsigned long long)rounds * packets, CT_FLOWS);
+				"late rounds of `new` also evict (est-many's may miss)\n",
+			(unsigned long long)(rounds + 1) * packets, CT_FLOWS);
 
 	cpu = sched_getcpu();
 	CPU_ZERO(&one);
@@ -469,7 +498,7 @@ int main(int argc, char **argv)
 			rc = die("katran", err);
 			goto out;
 		}
-		ncols = 7;
+		ncols = 1 + 2 * N_FLOWS;
 	}
 	for (int c = 0; c < ncols; c++)
 		col[c].fd = col[c].prog == P_FLOOR ? bpf_program__fd(floor->progs.xdp_tx_floor)
@@ -494,8 +523,15 @@ int main(int argc, char **argv)
 	/* warm-up: the established flow gets tracked; caches and branch
 	 * predictors see every column */
 	for (int c = 0; c < ncols; c++)
-		if (measure(&col[c], 200, 1000000 + (uint32_t)c, frame, out) < 0) {
+		if (measure(&col[c], 200, 1000000 + (uint32_t)c, (uint32_t)rounds, frame, out) < 0) {
 			rc = die("warm-up", "a run failed or returned another verdict");
+			goto out;
+		}
+	/* est-many's first set: each program's `new` column, once, untimed */
+	for (int c = 0; c < ncols; c++)
+		if (col[c].flow == F_NEW &&
+		    measure(&col[c], packets, (uint32_t)rounds, (uint32_t)rounds, frame, out) < 0) {
+			rc = die("est-many's first flows", "a run failed or returned another verdict");
 			goto out;
 		}
 	for (int r = 0; r < rounds; r++) {
@@ -506,7 +542,7 @@ int main(int argc, char **argv)
 			struct snapshot a, b;
 
 			take(x, kt, &a);
-			c->v[r] = measure(c, packets, (uint32_t)r, frame, out);
+			c->v[r] = measure(c, packets, (uint32_t)r, (uint32_t)rounds, frame, out);
 			if (c->v[r] < 0) {
 				rc = die(c->name, "a run failed or returned another verdict");
 				goto out;
@@ -526,14 +562,16 @@ int main(int argc, char **argv)
 		col[c].med = median(col[c].v, rounds);
 		printf(" %11.1f", col[c].med);
 	}
-	printf("\nours - floor: established %+.1f ns, new flows %+.1f ns, non-VIP %+.1f ns per "
-	       "packet\n",
-	       col[1].med - col[0].med, col[2].med - col[0].med, col[3].med - col[0].med);
+	printf("\nours - floor: established %+.1f ns, new flows %+.1f ns, non-VIP %+.1f ns, "
+	       "established of many flows %+.1f ns per packet\n",
+	       col[1].med - col[0].med, col[2].med - col[0].med, col[3].med - col[0].med,
+	       col[4].med - col[0].med);
 	printf("SUMMARY floor_ns=%.1f established_ns=%.1f new_ns=%.1f nonvip_ns=%.1f "
-	       "established_minus_floor=%.1f new_minus_floor=%.1f nonvip_minus_floor=%.1f "
-	       "rounds=%d packets=%u\n",
-	       col[0].med, col[1].med, col[2].med, col[3].med, col[1].med - col[0].med,
-	       col[2].med - col[0].med, col[3].med - col[0].med, rounds, packets);
+	       "estmany_ns=%.1f established_minus_floor=%.1f new_minus_floor=%.1f "
+	       "nonvip_minus_floor=%.1f estmany_minus_floor=%.1f rounds=%d packets=%u\n",
+	       col[0].med, col[1].med, col[2].med, col[3].med, col[4].med, col[1].med - col[0].med,
+	       col[2].med - col[0].med, col[3].med - col[0].med, col[4].med - col[0].med, rounds,
+	       packets);
 	if (kt)
 		print_comparison(col, rounds);
 	if (bad)
