@@ -32,19 +32,19 @@
  *                (conntrack miss, Maglev, connection table insert);
  *   non-VIP      the same TCP ACK to an address that is no VIP (the host's
  *                own traffic: XDP_PASS);
- *   est-many     TCP ACKs of P flows, every packet another flow in a
- *                scrambled order: the previous round's `new` flows (for
- *                the first round, a set inserted before it), so each
- *                packet's conntrack lines are those of a flow last seen a
- *                round ago (conntrack hits, as `established`, but not the
- *                one hot flow).
+ *   est-many     TCP ACKs of P flows set up before the rounds, every
+ *                packet another flow in a scrambled order, each flow once
+ *                a round: a flow's conntrack lines are those of a flow last
+ *                seen a round ago (conntrack hits, as `established`, but
+ *                not the one hot flow). Established flows outrank the SYN
+ *                -only flows of `new` when a set is full, so these stay.
  * The process pins itself to one CPU (conntrack is per CPU). Every value is
  * printed, then the medians, median(column) - median(floor) (a program's own
  * cost per packet) and, with Katran, the ratio ours / Katran of those costs.
  *
  * Bounded: R rounds (default 9, 5 with --quick, at least 5) of 5 (9 with
  * Katran) x P calls (P default 20000, 5000 with --quick), and P calls a
- * program before them (est-many's first set), seconds in all.
+ * program before them (est-many's flows), seconds in all.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -177,13 +177,11 @@ static void flow_frame(uint8_t *frame, enum flow f, uint32_t n)
 	}
 }
 
-/* The round whose `new` flows est-many sends to in round `round`: the one
- * before it; for the first, the set inserted before the rounds (numbered
- * as round `rounds`, which `new` never is). */
-static uint32_t many_set(uint32_t round, uint32_t rounds)
-{
-	return round == 0 ? rounds : round - 1;
-}
+/* est-many's flows: the n `new` flows of a round numbered as the rounds
+ * never are (set up before them), from number `first` (main() sets both) */
+static struct {
+	uint32_t first, n;
+} many;
 
 static int publish(struct sy_writer *w, char *err, size_t errlen)
 {
@@ -255,10 +253,9 @@ static int open_katran(struct katran_bench **k, const char *checkout, struct sy_
 }
 
 /* P runs of one column; returns the mean kernel-measured ns per packet, or
- * a negative value if a run failed or returned another verdict. rounds: of
- * the whole run (est-many's first set). */
-static double measure(const struct column *c, uint32_t packets, uint32_t round, uint32_t rounds,
-		      uint8_t *frame, uint8_t *out)
+ * a negative value if a run failed or returned another verdict. */
+static double measure(const struct column *c, uint32_t packets, uint32_t round, uint8_t *frame,
+		      uint8_t *out)
 {
 	uint64_t total = 0;
 
@@ -274,10 +271,9 @@ static double measure(const struct column *c, uint32_t packets, uint32_t round, 
 
 		if (c->flow == F_NEW)
 			flow_frame(frame, F_NEW, round * packets + i);
-		else if (c->flow == F_MANY) /* 1000003: a prime above any P */
+		else if (c->flow == F_MANY) /* 1000003: a prime above any n */
 			flow_frame(frame, F_MANY,
-				   many_set(round, rounds) * packets +
-					   (uint32_t)((i * 1000003ull) % packets));
+				   many.first + (uint32_t)((i * 1000003ull) % many.n));
 		if (bpf_prog_test_run_opts(c->fd, &opts) || opts.retval != c->verdict)
 			return -1;
 		total += opts.duration;
@@ -466,7 +462,7 @@ int main(int argc, char **argv)
 	}
 	if ((uint64_t)(rounds + 1) * packets > CT_FLOWS)
 		fprintf(stderr, "xdp_bench: note: %llu new flows exceed the %u-flow conntrack: "
-				"late rounds of `new` also evict (est-many's may miss)\n",
+				"late rounds of `new` also evict\n",
 			(unsigned long long)(rounds + 1) * packets, CT_FLOWS);
 
 	cpu = sched_getcpu();
@@ -520,18 +516,21 @@ int main(int argc, char **argv)
 	for (int c = 0; c < ncols; c++)
 		printf(" %11s", col[c].name);
 	printf("   (every packet took its column's path?)\n");
+	/* est-many's flows set up: each program's `new` column, once,
+	 * untimed, as round `rounds` */
+	many.first = (uint32_t)rounds * packets;
+	many.n = packets;
+	for (int c = 0; c < ncols; c++)
+		if (col[c].flow == F_NEW &&
+		    measure(&col[c], packets, (uint32_t)rounds, frame, out) < 0) {
+			rc = die("est-many's flows", "a run failed or returned another verdict");
+			goto out;
+		}
 	/* warm-up: the established flow gets tracked; caches and branch
 	 * predictors see every column */
 	for (int c = 0; c < ncols; c++)
-		if (measure(&col[c], 200, 1000000 + (uint32_t)c, (uint32_t)rounds, frame, out) < 0) {
+		if (measure(&col[c], 200, 1000000 + (uint32_t)c, frame, out) < 0) {
 			rc = die("warm-up", "a run failed or returned another verdict");
-			goto out;
-		}
-	/* est-many's first set: each program's `new` column, once, untimed */
-	for (int c = 0; c < ncols; c++)
-		if (col[c].flow == F_NEW &&
-		    measure(&col[c], packets, (uint32_t)rounds, (uint32_t)rounds, frame, out) < 0) {
-			rc = die("est-many's first flows", "a run failed or returned another verdict");
 			goto out;
 		}
 	for (int r = 0; r < rounds; r++) {
@@ -542,7 +541,7 @@ int main(int argc, char **argv)
 			struct snapshot a, b;
 
 			take(x, kt, &a);
-			c->v[r] = measure(c, packets, (uint32_t)r, (uint32_t)rounds, frame, out);
+			c->v[r] = measure(c, packets, (uint32_t)r, frame, out);
 			if (c->v[r] < 0) {
 				rc = die(c->name, "a run failed or returned another verdict");
 				goto out;
