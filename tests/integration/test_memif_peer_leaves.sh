@@ -61,6 +61,8 @@ got_frames() {
 # regions PID: memif's shared regions as process PID maps them (memfds the
 # client made: "/memfd:memif_region_N (deleted)")
 regions() { grep -c memif_region "/proc/$1/maps" 2>/dev/null; }
+# unmapped PID: true once process PID maps none of them
+unmapped() { ! grep -q memif_region "/proc/$1/maps"; }
 
 # hold PID FUNCTION WHO: gdb (gdb_hold.py) holds the first thread of PID
 # that enters FUNCTION for 4 s (below the guard's 5 s) while the others run
@@ -106,7 +108,7 @@ if hold "$DP_PID" sy_ct_sweep "the worker"; then
 fi
 wait "$GDB_PID"
 wait "$GEN_PID" 2>/dev/null
-sy_wait 10 sh -c "! grep -q memif_region /proc/$DP_PID/maps" &&
+sy_wait 10 unmapped "$DP_PID" &&
 	sy_pass "the worker let go ($(grep '^let go' "$GDB_LOG" | cut -d' ' -f1-4)): the regions unmapped" ||
 	sy_fail "the regions are still mapped after the worker was let go: $(regions "$DP_PID")"
 kill -0 "$DP_PID" 2>/dev/null && sy_pass "sy-dataplane runs on" ||
@@ -198,7 +200,7 @@ if hold "$PG_PID" rte_pktmbuf_free_bulk "part 5: sy-pktgen's lcore"; then
 	fi
 fi
 wait "$GDB_PID"
-sy_wait 10 sh -c "! grep -q memif_region /proc/$PG_PID/maps" &&
+sy_wait 10 unmapped "$PG_PID" &&
 	sy_pass "sy-pktgen's lcore let go: its regions unmapped" ||
 	sy_fail "sy-pktgen's regions are still mapped after its lcore was let go: $(regions "$PG_PID")"
 kill -0 "$PG_PID" 2>/dev/null && sy_pass "sy-pktgen runs on without its peer" ||
