@@ -1224,7 +1224,6 @@ static void test_least_conns_eviction(void **state)
 		assert_int_equal(conns(last), 0);
 }
 
-/* Guard off (rate 0): every new flow gets its entry. */
 /* Before sy-control's first publication (no snapshot) nothing is ours: a
  * frame to the VIP goes to the kernel untracked, a malformed one is dropped
  * and counted, alone (sy_lb_process()) and in a burst
@@ -1265,6 +1264,7 @@ static void test_no_snapshot(void **state)
 	assert_int_not_equal(send_tcp(flow_n(0), SY_TCP_SYN), 0);
 }
 
+/* Guard off (rate 0): every new flow gets its entry. */
 static void test_guard_off(void **state)
 {
 	(void)state;
