@@ -12,6 +12,12 @@
  *   chase  one load at a time, each address from the one before (latency)
  *   batch  32 random lines prefetched in a row, then read (the staged
  *          burst's pattern: dataplane/lb.c stage 1 and 2)
+ *   ahead  32 lines prefetched a batch ahead: the next batch's prefetches,
+ *          then ~1,000 cycles of other work (as if the worker received its
+ *          next burst in between), then this batch's reads; the work's own
+ *          time (timed alone) taken out: what a line still costs when its
+ *          prefetch had that long (a table that fits the cache gives the
+ *          loop's own cost, a few cycles)
  * Rounds interleave the kinds; medians. On bare metal 2 MB pages read
  * clearly below 4 KB ones once a table passes the 4 KB TLB's reach (a few
  * MB); equal columns mean they do not help on this host (perf/README.md,
@@ -34,6 +40,7 @@ static const char *const kind_name[N_KINDS] = { "4k", "thp", "hugetlb" };
 
 #define MAX_ROUNDS 31
 #define BATCH 32
+#define N_MODES 3 /* chase, batch, ahead */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -116,6 +123,50 @@ static double batch(char *base, size_t size, long steps)
 	return (double)t0 / (double)steps;
 }
 
+/* ahead(): dependent ALU work between a batch's prefetches and its reads,
+ * iterations a batch (~3 cycles each) */
+#define AHEAD_WORK 400
+
+static inline uint64_t other_work(uint64_t x)
+{
+	for (int i = 0; i < AHEAD_WORK; i++) {
+		x = x * 3 + 1;
+		__asm__ volatile("" : "+r"(x));
+	}
+	return x;
+}
+
+static double ahead(char *base, size_t size, long steps)
+{
+	size_t n = size / 64, off[2][BATCH];
+	uint64_t sum = 0, x = 1, t0 = 0, t_work;
+	int cur = 0;
+
+	for (int i = 0; i < BATCH; i++)
+		off[cur][i] = (rng() % n) * 64;
+	for (long done = -(steps / 8 / BATCH) * BATCH; done < steps; done += BATCH) {
+		int next = cur ^ 1;
+
+		if (done >= 0 && !t0)
+			t0 = __rdtsc();
+		for (int i = 0; i < BATCH; i++) {
+			off[next][i] = (rng() % n) * 64;
+			__builtin_prefetch(base + off[next][i], 1);
+		}
+		x = other_work(x);
+		for (int i = 0; i < BATCH; i++)
+			sum += *(volatile uint64_t *)(base + off[cur][i] + 8);
+		cur = next;
+	}
+	t0 = __rdtsc() - t0;
+	t_work = __rdtsc();
+	for (long done = 0; done < steps; done += BATCH)
+		x = other_work(x);
+	t_work = __rdtsc() - t_work;
+	__asm__ volatile("" ::"r"(sum), "r"(x));
+	return ((double)t0 - (double)t_work) / (double)steps;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -182,10 +233,11 @@ int main(int argc, char **argv)
 
 	printf("TSC cycles per random 64-byte line; %ld rounds of %ld accesses, kinds interleaved, medians\n",
 	       rounds, steps);
-	printf("%8s  %-7s %9s %9s %9s   %9s %9s %9s\n", "MB", "", "chase 4k", "thp", "hugetlb",
-	       "batch 4k", "thp", "hugetlb");
+	printf("%8s  %-7s %9s %9s %9s   %9s %9s %9s   %9s %9s %9s\n", "MB", "", "chase 4k", "thp",
+	       "hugetlb", "batch 4k", "thp", "hugetlb", "ahead 4k", "thp", "hugetlb");
 	for (const char *s = sizes; *s;) {
-		double v[2][N_KINDS][MAX_ROUNDS], med[2][N_KINDS];
+		static const char *const mode_name[N_MODES] = { "chase", "batch", "ahead" };
+		double v[N_MODES][N_KINDS][MAX_ROUNDS], med[N_MODES][N_KINDS];
 		int have[N_KINDS] = { 1, 1, 1 };
 		long mb = strtol(s, &end, 10);
 		size_t size;
@@ -203,24 +255,25 @@ int main(int argc, char **argv)
 				link_lines(t, size);
 				v[0][k][r] = chase(t, steps);
 				v[1][k][r] = batch(t, size, steps);
+				v[2][k][r] = ahead(t, size, steps);
 				munmap(t, size);
 			}
 		}
-		for (int m = 0; m < 2; m++)
+		for (int m = 0; m < N_MODES; m++)
 			for (int k = 0; k < N_KINDS; k++)
 				med[m][k] = have[k] ? median(v[m][k], (int)rounds) : 0;
 		printf("%8ld  %-7s", mb, "median");
-		for (int m = 0; m < 2; m++) {
+		for (int m = 0; m < N_MODES; m++) {
 			printf(m ? "   " : " ");
 			for (int k = 0; k < N_KINDS; k++)
 				have[k] ? printf(" %9.1f", med[m][k]) : printf(" %9s", "n/a");
 		}
 		printf("\n");
 		printf("SUMMARY mb=%ld", mb);
-		for (int m = 0; m < 2; m++)
+		for (int m = 0; m < N_MODES; m++)
 			for (int k = 0; k < N_KINDS; k++)
 				if (have[k])
-					printf(" %s_%s=%.1f", m ? "batch" : "chase", kind_name[k], med[m][k]);
+					printf(" %s_%s=%.1f", mode_name[m], kind_name[k], med[m][k]);
 		printf("\n");
 	}
 	return 0;
