@@ -8,12 +8,12 @@
  * 2 MB page backed by 4 KB host pages gets 4 KB TLB entries. This prints,
  * for tables of each size, the TSC cycles a random 64-byte line costs on
  * 4 KB pages (MADV_NOHUGEPAGE), transparent huge pages (MADV_HUGEPAGE) and
- * hugetlbfs pages (MAP_HUGETLB, as DPDK's), two ways:
+ * hugetlbfs pages (MAP_HUGETLB, as DPDK's), three ways:
  *   chase  one load at a time, each address from the one before (latency)
  *   batch  32 random lines prefetched in a row, then read (the staged
  *          burst's pattern: dataplane/lb.c stage 1 and 2)
  *   ahead  32 lines prefetched a batch ahead: the next batch's prefetches,
- *          then ~1,000 cycles of other work (as if the worker received its
+ *          then ~1,200 cycles of other work (as if the worker received its
  *          next burst in between), then this batch's reads; the work's own
  *          time (timed alone) taken out: what a line still costs when its
  *          prefetch had that long (a table that fits the cache gives the

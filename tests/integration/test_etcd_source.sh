@@ -402,7 +402,7 @@ t0=$(date +%s%N)
 # Left to expire, it would stay up to a TTL after the last renewal (told
 # apart by etcd's state, not by how fast the machine is).
 if sy_wait 10 grep -q deregistered "$W/agent1.log"; then
-	key=$(ectl get $PFX/web/198.18.0.11:80 --print-value-only 2>&1)
+	key=$(ectl_retry get $PFX/web/198.18.0.11:80 --print-value-only 2>&1)
 	[ -z "$key" ] && sy_pass "agent 1 said deregistered with its key already gone from etcd (lease revoked)" ||
 		sy_fail "agent 1 said deregistered, its key still in etcd: $key"
 else
