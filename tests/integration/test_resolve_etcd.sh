@@ -10,10 +10,10 @@
 #   - its endpoints are a dead one (127.0.0.1:1) and etcd's: every read
 #     fails over; it is never stale while etcd runs;
 #   - it opens `web` while no backend is registered; 4 agents start: it
-#     sees the 4 within 1 s (time printed);
+#     sees the 4 (time printed);
 #   - an agent is killed -9: its lease expires, etcd deletes the key and the
-#     instance leaves the resolver's cache within TTL + 1 s (time printed);
-#   - a new agent starts: seen within 1 s (time printed);
+#     instance leaves the resolver's cache (time printed);
+#   - a new agent starts: seen (time printed);
 #   - etcd is stopped (SIGKILL): the state turns stale, the last 4 instances
 #     keep serving, picks go on with 0 failures, the source error says why;
 #   - etcd back: the resolver is in sync (etcd's revision and keys, state
@@ -27,7 +27,7 @@
 #     cleanly on SIGTERM (the watch thread joined; under ASan no leak);
 #   - etcd with authentication on (user root, tokens expiring after 1 s
 #     unused): a resolver with etcd_username / etcd_password_file reads and
-#     watches (a put seen within 1 s); etcd restarted after its token
+#     watches (a put seen; time printed); etcd restarted after its token
 #     expired (etcd answers "invalid auth token"): it authenticates again
 #     and is in sync, without a restart, and sees a new put; a wrong password
 #     and no credentials: the open fails with etcd's reason;
@@ -77,7 +77,7 @@ OUT=$W/resolver.out
 resolve_open_empty "$DEAD_FIRST" empty
 
 # ---- 4 agents register, one dies, a new one joins (resolve_lib.sh) ---------------
-resolve_join_leave etcd_view 1000 resolve_etcd_death "resolver watching etcd"
+resolve_join_leave etcd_view resolve_etcd_death "resolver watching etcd"
 resolve_same_revision etcd_view etcd "with a dead first endpoint"
 
 # ---- etcd stopped: stale, the cache keeps serving, 0 failures; back: in sync -------------
@@ -157,7 +157,7 @@ FAILS_AT_FOUR=$(field failures "$line")
 t0=$(now_ms)
 ectl_retry "${AS_ROOT[@]}" put "${PFX}web/198.18.0.42:80" '{"weight":1}' >/dev/null
 THREE_A="$TWO,198.18.0.42:80"
-expect_change "$t0" "f[\"ids\"] == \"$THREE_A\" && f[\"state\"] == \"fresh\"" 5 1000 \
+expect_change "$t0" "f[\"ids\"] == \"$THREE_A\" && f[\"state\"] == \"fresh\"" 10 \
 	"auth on: a put seen through the watch (the token on the watch)"
 # the token expires (1 s unused: the watch stream does not use it); etcd
 # restarted: the next read is refused ("invalid auth token"), the resolver
