@@ -139,8 +139,11 @@ n1=$(topo_probe 44001 60 | grep -c ' be1$')
 sy_ctl backends web | grep -q "198.18.0.11:80 .* draining" && sy_pass "syctl shows be1 draining" ||
 	sy_fail "syctl does not show be1 draining"
 # an established flow of the drained backend: the dataplane's connection table
-# keeps it there, and syctl lookup says so (Maglev alone would move it)
-out=$(sy_ctl lookup web $CLIENT:${drainp[0]} $VIP:80 tcp)
+# keeps it there, and syctl lookup says so (Maglev alone would move it); the
+# dataplane's answer, asked again if an ask missed (sy_dp_answered)
+drained_lookup() { out=$(sy_ctl lookup web $CLIENT:${drainp[0]} $VIP:80 tcp) && sy_dp_answered "$out"; }
+out=
+sy_wait 10 drained_lookup
 if echo "$out" | grep -q "backend  198.18.0.11:80" && echo "$out" | grep -q "conntrack"; then
 	sy_pass "syctl lookup: an established flow stays on the drained backend (conntrack)"
 else

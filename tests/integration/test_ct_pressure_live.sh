@@ -162,14 +162,19 @@ others=$(grep -c "^BACKEND " "$WORK/pktgen.log")
 # 1024 + k / 65536; active flows are 0..ACTIVE-1).
 # (the answers read by one python3 at the end: a python3 each took about
 # half of the loop's ~12 s. The lookups stay one at a time: each asks the
-# dataplane's telemetry, which must answer within 500 ms while the worker
-# and sy-pktgen keep both cores busy; 4 at a time, some did not)
+# dataplane's telemetry, which has 500 ms to answer while the worker and
+# sy-pktgen keep both cores busy; 4 at a time, some did not. An ask that
+# missed is asked again, for up to 5 s: sy_dp_answered)
 mkdir -p "$WORK/lookups"
+# sample_lookup K: flow K's lookup, kept once syctl succeeded and the dataplane answered
+sample_lookup() {
+	ctl --json lookup bulk 198.19.$(($1 / 256 % 256)).$(($1 % 256)):$((1024 + $1 / 65536)) $VIP:53 udp \
+		>"$WORK/lookups/$1.tmp" && sy_dp_answered "$(cat "$WORK/lookups/$1.tmp")" &&
+		mv "$WORK/lookups/$1.tmp" "$WORK/lookups/$1.json"
+}
 for k in $(seq 0 $(( (ACTIVE + 49) / 50 )) $((ACTIVE - 1)) | head -50); do
-	src=198.19.$((k / 256 % 256)).$((k % 256))
-	# an answer counts only if syctl succeeded (a failed lookup is not sampled)
-	ctl --json lookup bulk $src:$((1024 + k / 65536)) $VIP:53 udp >"$WORK/lookups/$k.tmp" &&
-		mv "$WORK/lookups/$k.tmp" "$WORK/lookups/$k.json"
+	# a flow whose lookup never succeeded is not sampled
+	sy_wait 5 sample_lookup $k
 done
 read -r sampled tracked pinned < <(python3 -c '
 import json, sys

@@ -72,13 +72,11 @@ SY_PIDS+=($DP)
 sy_wait 30 grep -q "sy-dataplane running" "$W/dp.log" || { cat "$W/dp.log"; echo "FAIL: sy-dataplane did not start"; exit 1; }
 sy_wait 5 bash -c 'ctl --json services | grep -q "\"backends\": 2"' || sy_fail "web: 2 backends not published"
 FLOW="web 198.18.0.2:1234 198.18.1.1:80 tcp"
-# A lookup asks the dataplane's telemetry (500 ms, then the table decides
-# and says why): on a loaded machine one ask can miss that, so the running
-# dataplane must answer one of the lookups of 10 s, not the first
+# the running dataplane must answer one of the lookups of 10 s, not the
+# first (sy_dp_answered)
 by_dataplane() {
 	local out
-	out=$(ctl lookup $FLOW) && grep -q "198.18.0.1[12]:80" <<<"$out" &&
-		! grep -q "did not answer\|unreachable" <<<"$out"
+	out=$(ctl lookup $FLOW) && grep -q "198.18.0.1[12]:80" <<<"$out" && sy_dp_answered "$out"
 }
 sy_wait 10 by_dataplane && sy_pass "lookup answered by the running dataplane" ||
 	sy_fail "lookup: $(ctl lookup $FLOW)"
