@@ -9,9 +9,10 @@
 #      server is unhealthy too
 #   2. udp: an answer starting with `receive` is up; another answer, or a
 #      port unreachable (no server), is unhealthy
-#   3. parallel: 8 backends each answering after 300 ms (timeout 900 ms):
-#      all up, and the server saw the checks in flight together (before:
-#      one GET at a time after the connects, at most 1 in flight)
+#   3. parallel: 8 backends each answering after 300 ms (timeout 1900 ms:
+#      a slow check on a loaded machine is not the test's verdict): all up,
+#      and the server saw the checks in flight together (before: one GET at
+#      a time after the connects, at most 1 in flight)
 #
 # usage: test_health_checks.sh BUILD_DIR
 set -u
@@ -92,7 +93,8 @@ EOF
 	EXTRA=', send: PING, receive: "PONG PING"' svc udpok 198.18.1.4 udp 5353 198.18.0.24
 	EXTRA=', send: PING, receive: NOPE' svc udpwrong 198.18.1.5 udp 5353 198.18.0.24
 	EXTRA=', send: PING' svc udpclosed 198.18.1.6 udp 5353 198.18.0.25
-	svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
+	CHECK="interval_ms: 2000, timeout_ms: 1900, rise: 1, fall: 1" \
+		svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
 } >"$W/sw.yaml"
 "$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 ||
 	{ sy_fail "--check: $(cat "$W/check.out")"; exit 1; }
@@ -130,18 +132,18 @@ p=$(metric switchyard_health_checks_passed_total udpok)
 # 3. parallel
 up=0
 sy_wait 15 bash -c "[ \$('$BUILD/control/syctl' --socket '$SOCK' backends slow | grep -c ' up ') = 8 ]" && up=8
-[ $up = 8 ] && sy_pass "8 backends answering after 300 ms, timeout 900 ms: all up" ||
+[ $up = 8 ] && sy_pass "8 backends answering after 300 ms, timeout 1900 ms: all up" ||
 	sy_fail "slow backends up: $(ctl backends slow | grep -c ' up ') of 8"
 # and they stay up through two more rounds of checks (fall 1: one failed
 # check would take a backend down)
 bad=0
 log0=$(wc -l <"$W/log")
-end=$((SECONDS + 3))
+end=$((SECONDS + 4))
 while [ $SECONDS -lt $end ]; do
 	[ "$(ctl backends slow | grep -c ' up ')" = 8 ] || bad=$((bad + 1))
 	sleep 0.3
 done
-[ $bad = 0 ] && sy_pass "all 8 stayed up for 3 s of checks" || sy_fail "not all 8 up in $bad samples"
+[ $bad = 0 ] && sy_pass "all 8 stayed up for 4 s of checks" || sy_fail "not all 8 up in $bad samples"
 # (before, one may have: the servers start beside sy-control)
 tail -n +$((log0 + 1)) "$W/log" | grep -q '"health check fails: backend down" service=slow' &&
 	sy_fail "a slow backend's check failed: $(tail -n +$((log0 + 1)) "$W/log" | grep -m1 'service=slow')" ||
