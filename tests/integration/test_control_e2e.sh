@@ -100,7 +100,7 @@ kill -9 "${AGENT_PID[2]}"
 wait "${AGENT_PID[2]}" 2>/dev/null
 killed=$(date +%s%N)
 # (a hang guard, not a latency bound: the time is printed)
-sy_wait $((TTL + 15)) bash -c "! ip netns exec ${P}l $BUILD/control/syctl --socket $WORK/api.sock --json backends web | grep -q '198.18.0.12\"'"
+sy_wait $((TTL + 15)) eval '! has_backend 198.18.0.12'
 gone=$(date +%s%N)
 ms=$(((gone - killed) / 1000000))
 if ! has_backend 198.18.0.12; then

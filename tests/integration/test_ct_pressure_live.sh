@@ -169,7 +169,7 @@ mkdir -p "$WORK/lookups"
 # sample_lookup K: flow K's lookup, kept once syctl succeeded and the dataplane answered
 sample_lookup() {
 	ctl --json lookup bulk 198.19.$(($1 / 256 % 256)).$(($1 % 256)):$((1024 + $1 / 65536)) $VIP:53 udp \
-		>"$WORK/lookups/$1.tmp" && sy_dp_answered "$(cat "$WORK/lookups/$1.tmp")" &&
+		>"$WORK/lookups/$1.tmp" && sy_dp_answered "$(<"$WORK/lookups/$1.tmp")" &&
 		mv "$WORK/lookups/$1.tmp" "$WORK/lookups/$1.json"
 }
 for k in $(seq 0 $(( (ACTIVE + 49) / 50 )) $((ACTIVE - 1)) | head -50); do

@@ -401,13 +401,20 @@ t0=$(date +%s%N)
 # deletes the lease's key at once: the key is gone when the line is there.
 # Left to expire, it would stay up to a TTL after the last renewal (told
 # apart by etcd's state, not by how fast the machine is).
-if sy_wait 10 grep -q deregistered "$W/agent1.log"; then
-	key=$(ectl_retry get $PFX/web/198.18.0.11:80 --print-value-only 2>&1)
-	[ -z "$key" ] && sy_pass "agent 1 said deregistered with its key already gone from etcd (lease revoked)" ||
-		sy_fail "agent 1 said deregistered, its key still in etcd: $key"
-else
-	sy_fail "agent 1 did not say deregistered"
-fi
+# revoked LOG KEY WHAT ETCDCTL...: the agent of LOG said deregistered, and
+# KEY (read with ETCDCTL) was gone by then
+revoked() {
+	local log=$1 key=$2 what=$3 val
+	shift 3
+	if ! sy_wait 10 grep -q deregistered "$log"; then
+		sy_fail "$what did not say deregistered"
+		return
+	fi
+	val=$("$@" get "$key" --print-value-only 2>&1)
+	[ -z "$val" ] && sy_pass "$what said deregistered with its key already gone from etcd (lease revoked)" ||
+		sy_fail "$what said deregistered, its key still in etcd: $val"
+}
+revoked "$W/agent1.log" $PFX/web/198.18.0.11:80 "agent 1" ectl_retry
 sy_wait 10 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json backends web | grep -q '198.18.0.11\"'"
 ms=$(ms_since $t0)
 ! in_backends 198.18.0.11 && sy_pass "be1 left ${ms} ms after its agent's SIGTERM" ||
@@ -550,9 +557,7 @@ EOF
 	kill $TLS_AGENT
 	wait $TLS_AGENT 2>/dev/null
 	# as in 9: revoked, its key is gone once the agent said deregistered
-	grep -q deregistered "$W/agent-tls.log" && [ -z "$(tctl get $PFX/web/198.18.0.52:80 --print-value-only 2>&1)" ] &&
-		sy_pass "the TLS agent's SIGTERM revoked its lease: said deregistered, its key gone from etcd" ||
-		sy_fail "TLS agent stopped: $(grep -c deregistered "$W/agent-tls.log") deregistered lines, key: $(tctl get $PFX/web/198.18.0.52:80 --print-value-only 2>&1)"
+	revoked "$W/agent-tls.log" $PFX/web/198.18.0.52:80 "the TLS agent (SIGTERM)" tctl
 	sy_wait 15 bash -c "! '$BUILD/control/syctl' --socket '$SOCK' --json table web | grep -q '198.18.0.52\"'" &&
 		sy_pass "the TLS agent's backend is out of the table" ||
 		sy_fail "198.18.0.52 still published after its agent stopped"

@@ -236,7 +236,7 @@ sy_log "4. be2's agent dies"
 { kill -9 "${AGENT_PID[2]}" && wait "${AGENT_PID[2]}"; } 2>/dev/null
 killed=$(date +%s%N)
 # (a hang guard, not a latency bound: the time is printed)
-sy_wait $((TTL + 15)) bash -c "! '${SYCTL[0]}' --socket '$WORK/api.sock' --json backends web | grep -q '198.18.0.12\"'"
+sy_wait $((TTL + 15)) eval '! has_backend 198.18.0.12'
 ms=$((($(date +%s%N) - killed) / 1000000))
 if ! has_backend 198.18.0.12; then
 	sy_pass "be2 removed ${ms} ms after its agent died (TTL ${TTL} s)"
