@@ -38,12 +38,17 @@
  *     SY_FRAME_OFF_MAX cannot reach XDP without frags and goes to the kernel.
  *
  * Verifier notes: the front of every frame (classify_frame(): the shared
- * classification, the VIP address lookup, the clock), the IPv6 extension
- * header walk (sy_parse_ip6_ext) and the checksum of a packet range
- * (sy_frame_csum) are global functions, each verified once on its own, so
- * that their paths do not multiply the main program's. Offsets into the
- * packet are scalars bounded by SY_FRAME_OFF_MAX and turned into pointers by
- * sy_frame_at(), which checks them against data_end.
+ * classification with its IPv6 extension header walk, the VIP address
+ * lookup, the clock), the checksum of a packet range (sy_frame_csum) and
+ * the service's flow hash (service_flow_hash) are global functions, each
+ * verified once on its own, so that their paths do not multiply the main
+ * program's. Offsets into the packet are scalars bounded by
+ * SY_FRAME_OFF_MAX and turned into pointers by sy_frame_at(), which checks
+ * them against data_end. The program loads on Debian 12's kernel (6.1) as
+ * on newer ones: tests/bpf/test_bpf_on_kernel.sh runs the BPF tests there
+ * (a chain of calls within 512 bytes of stack with each frame rounded up
+ * to 32, no loop closed by a fall-through, bounds the verifier of 6.1 can
+ * see).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -235,6 +240,18 @@ static __always_inline struct sy_vip_counters *vip_stats(struct sy_xdp_cpu_stats
 	 * which may see the compare on another register, needs it */
 	barrier_var(slot);
 	return &st->vips[slot & (SY_XDP_MAX_SERVICES - 1)];
+}
+
+/* The per-backend counters of a backend slot, NULL if out of range. The
+ * mask kept as in vip_stats(): Debian 12's kernel (6.1) saw the compare on
+ * a register reloaded from the stack, not on the one indexing. */
+static __always_inline struct sy_backend_counters *backend_stats(struct sy_xdp_cpu_stats *st,
+								 __u32 slot)
+{
+	if (!st || slot >= SY_XDP_MAX_BACKENDS)
+		return NULL;
+	barrier_var(slot);
+	return &st->backends[slot & (SY_XDP_MAX_BACKENDS - 1)];
 }
 
 static __always_inline void count(__u32 idx)
@@ -447,11 +464,27 @@ struct lazy_hash {
 	__u32 done;
 };
 
+/* The service's flow hash of key's fields (switchyard/flow_hash.h), out of
+ * line: a global function, so that its copy of the key and jhash's words
+ * live in a frame of their own (24 bytes), not the main program's. A chain
+ * of calls (the main program and classify_frame()) must fit the verifier's
+ * 512 bytes of stack, and Debian 12's kernel (6.1) rounds each frame up to
+ * 32: the main program's 448 bytes with the hash inlined left no room to
+ * grow there (424 without it; tests/bpf/test_bpf_on_kernel.sh). Called for
+ * new flows, fragments, ICMP errors, GUE's source port and the IPv6 flow
+ * label: never for a tracked ipip/l2dsr flow to an IPv4 backend. */
+__noinline __u32 service_flow_hash(const struct sy_flow_key *key, __u32 seed, __u32 fields)
+{
+	if (!key) /* a global function: the verifier asks */
+		return 0;
+	return sy_service_flow_hash(key, seed, fields);
+}
+
 static __always_inline __u32 flow_hash(struct lazy_hash *h, const struct sy_flow_key *key,
 				       const struct sy_xdp_service *s)
 {
 	if (!h->done) {
-		h->value = sy_service_flow_hash(key, s->hash_seed, s->flags & SY_HASH_FIELDS_MASK);
+		h->value = service_flow_hash(key, s->hash_seed, s->flags & SY_HASH_FIELDS_MASK);
 		h->done = 1;
 	}
 	return h->value;
@@ -845,8 +878,8 @@ fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_ser
  * to a VIP address), SY_V_DROP with p->reason, or, for a frame to a VIP
  * address (*p and *as filled), the conntrack time, nanoseconds since boot,
  * which is above both. Returned, not stored through a pointer: the main
- * program's stack and this function's are within a few bytes of the
- * verifier's 512 for a chain of calls. A global function, verified once
+ * program's frame and this function's are a chain of calls within the
+ * verifier's 512 bytes (448 + 64 on 6.1, which rounds frames up to 32). A global function, verified once
  * on its own: the parser's paths, and the clock's branch after them, do
  * not multiply the main program's. One call, not three (the parser, the
  * lookup and the clock were each a global function): every call returns
@@ -884,6 +917,7 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	int found;
 	struct sy_xdp_backend *bp, be;
 	struct sy_vip_counters *vc;
+	struct sy_backend_counters *bc;
 	struct sy_xdp_cpu_stats *st;
 	struct lazy_hash lazy = {};
 	struct sy_rewrite r;
@@ -917,10 +951,12 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 	if (how == SY_CHOOSE_FRAGMENT) {
 		__u64 ref;
 
-		hash = sy_class_flow_hash(&p, svc->hash_seed, svc->flags & SY_HASH_FIELDS_MASK);
+		hash = service_flow_hash(&p.key, svc->hash_seed,
+					 sy_class_hash_fields(&p, svc->flags & SY_HASH_FIELDS_MASK));
 		bp = pick(svc, hash, &ref);
 	} else if (how == SY_CHOOSE_ICMP) {
-		hash = sy_class_flow_hash(&p, svc->hash_seed, svc->flags & SY_HASH_FIELDS_MASK);
+		hash = service_flow_hash(&p.key, svc->hash_seed,
+					 sy_class_hash_fields(&p, svc->flags & SY_HASH_FIELDS_MASK));
 		bp = predict(cfg, svc, &p.key, hash, &other_cpu, now);
 	} else {
 		bp = NULL;
@@ -988,10 +1024,8 @@ static __always_inline int process(struct xdp_md *ctx, const struct sy_xdp_confi
 		vc->pkts++;
 		vc->bytes += frame_len;
 	}
-	slot = be.stats_slot;
-	if (slot < SY_XDP_MAX_BACKENDS) {
-		struct sy_backend_counters *bc = &st->backends[slot & (SY_XDP_MAX_BACKENDS - 1)];
-
+	bc = backend_stats(st, be.stats_slot);
+	if (bc) {
 		bc->pkts++;
 		bc->bytes += frame_len;
 	}

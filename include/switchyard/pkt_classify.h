@@ -82,12 +82,16 @@ static __sy_always_inline enum sy_class_choice sy_class_choice(const struct sy_p
 /* The flow hash that chooses the backend: of the fields the service hashes
  * (enum sy_hash_fields, flow_hash.h), without the ports for a fragment
  * without its flow's ports (SY_CHOOSE_FRAGMENT). */
+static __sy_always_inline uint32_t sy_class_hash_fields(const struct sy_parsed *p,
+							uint32_t fields)
+{
+	return sy_frag_has_ports(p) ? fields : sy_hash_fields_without_ports(fields);
+}
+
 static __sy_always_inline uint32_t sy_class_flow_hash(const struct sy_parsed *p, uint32_t seed,
 						      uint32_t fields)
 {
-	if (!sy_frag_has_ports(p))
-		fields = sy_hash_fields_without_ports(fields);
-	return sy_service_flow_hash(&p->key, seed, fields);
+	return sy_service_flow_hash(&p->key, seed, sy_class_hash_fields(p, fields));
 }
 /* The counters of a forwarded frame beside fwd_pkts (which counts them
  * all): c[0] how its backend was chosen when not SY_CHOOSE_TRACKED

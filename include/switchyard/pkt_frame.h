@@ -76,6 +76,11 @@ typedef struct xdp_md sy_frame;
 #define SY_FRAME_OFF_MAX 0x3fff
 
 #define SY_PKT_GLOBAL __attribute__((noinline))
+/* A loop of the core unrolled in BPF: Debian 12's kernel (6.1) refuses
+ * a loop whose back-edge is a fall-through, the shape clang gives a
+ * rotated loop ("back-edge from insn N to N+1"); an unrolled loop has no
+ * back-edge. tests/bpf/test_bpf_on_kernel.sh runs the BPF tests there. */
+#define SY_PKT_UNROLL _Pragma("unroll")
 
 /* A pointer to n bytes at offset off of the frame, or NULL if the frame is
  * shorter. n is a constant at every call site. */
@@ -274,6 +279,7 @@ struct sy_pkt {
 typedef struct sy_pkt sy_frame;
 
 #define SY_PKT_GLOBAL static inline
+#define SY_PKT_UNROLL
 
 static inline void *sy_frame_at(const struct sy_pkt *f, uint32_t off, uint32_t n)
 {

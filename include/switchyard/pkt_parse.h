@@ -7,9 +7,11 @@
  * goes through sy_frame_at() (pkt_frame.h); whatever does not parse is a drop
  * with a reason, never a read past the end.
  *
- * In BPF, sy_parse_ip6_ext() and sy_parse_frame() are global functions, each
- * verified once; offsets are re-bounded (sy_frame_off) where paths join, and
- * packet pointers are fetched again after a call, which invalidates them.
+ * In BPF, sy_parse_frame() is a global function, verified once (the XDP
+ * program calls the classification from a global function of its own, with
+ * sy_parse_ip6_ext() inlined); offsets are re-bounded (sy_frame_off) where
+ * paths join, and packet pointers are fetched again after a call, which
+ * invalidates them.
  */
 #ifndef SWITCHYARD_PKT_PARSE_H
 #define SWITCHYARD_PKT_PARSE_H
@@ -57,11 +59,19 @@ static __sy_always_inline int sy_parse_is_ip6_ext(uint32_t nh)
 
 /* Walk IPv6 extension headers from off (first header type nh) up to end.
  * Returns the offset of the upper-layer header | its type << 16 | (a
- * fragment with offset or M) << 24, or -1. */
-SY_PKT_GLOBAL int sy_parse_ip6_ext(sy_frame *f, uint32_t off, uint32_t end, uint32_t nh)
+ * fragment with offset or M) << 24, or -1.
+ * Inline in BPF too, inside its caller's global function (the XDP
+ * program's classify_frame()): a frame of its own made that chain of calls
+ * (main program, classify_frame, this walk) 544 bytes of stack on Debian
+ * 12's kernel (6.1), which rounds each frame up to 32 bytes, over the
+ * verifier's 512 (tests/bpf/test_bpf_on_kernel.sh). Unrolled in BPF
+ * (SY_PKT_UNROLL). */
+static __sy_always_inline int sy_parse_ip6_ext(sy_frame *f, uint32_t off, uint32_t end,
+					       uint32_t nh)
 {
 	if (!f || !sy_frame_off_ok(off) || !sy_frame_off_ok(end) || nh > 255)
 		return -1;
+	SY_PKT_UNROLL
 	for (int n = 0; n <= SY_PARSE_MAX_IP6_EXT; n++) {
 		const uint8_t *x;
 		uint32_t hlen;
