@@ -62,6 +62,9 @@ TEST=(
 	liblua5.3-dev libpcap-dev libnuma-dev
 	valgrind # perf/dataplane_callgrind.sh and perf/README.md's instruction counts
 	gdb # test_capture.sh: holds a worker inside pdump's copy while a capture ends
+	# tests/bpf/test_bpf_on_kernel.sh: the BPF tests in a QEMU guest booted
+	# from Debian 12's own kernel (its package fetched, never installed)
+	qemu-system-x86 busybox-static
 	man-db systemd # tests/packaging: man -l, systemd-analyze verify
 	systemd-container # tests/packaging: systemd-nspawn boots a throw-away systemd for the units
 	# servers the tests run themselves on loopback ports of their own
