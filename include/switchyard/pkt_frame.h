@@ -81,6 +81,9 @@ typedef struct xdp_md sy_frame;
  * rotated loop ("back-edge from insn N to N+1"); an unrolled loop has no
  * back-edge. tests/bpf/test_bpf_on_kernel.sh runs the BPF tests there. */
 #define SY_PKT_UNROLL _Pragma("unroll")
+/* A function of the core inlined in BPF, where a call would be one more
+ * frame in a chain of calls the verifier bounds to 512 bytes of stack. */
+#define SY_PKT_INLINED static __attribute__((always_inline)) inline
 
 /* A pointer to n bytes at offset off of the frame, or NULL if the frame is
  * shorter. n is a constant at every call site. */
@@ -280,6 +283,7 @@ typedef struct sy_pkt sy_frame;
 
 #define SY_PKT_GLOBAL static inline
 #define SY_PKT_UNROLL
+#define SY_PKT_INLINED static inline
 
 static inline void *sy_frame_at(const struct sy_pkt *f, uint32_t off, uint32_t n)
 {

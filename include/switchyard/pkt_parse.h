@@ -60,14 +60,13 @@ static __sy_always_inline int sy_parse_is_ip6_ext(uint32_t nh)
 /* Walk IPv6 extension headers from off (first header type nh) up to end.
  * Returns the offset of the upper-layer header | its type << 16 | (a
  * fragment with offset or M) << 24, or -1.
- * Inline in BPF too, inside its caller's global function (the XDP
+ * Inlined in BPF (SY_PKT_INLINED), inside its caller's global function (the XDP
  * program's classify_frame()): a frame of its own made that chain of calls
  * (main program, classify_frame, this walk) 544 bytes of stack on Debian
  * 12's kernel (6.1), which rounds each frame up to 32 bytes, over the
  * verifier's 512 (tests/bpf/test_bpf_on_kernel.sh). Unrolled in BPF
  * (SY_PKT_UNROLL). */
-static __sy_always_inline int sy_parse_ip6_ext(sy_frame *f, uint32_t off, uint32_t end,
-					       uint32_t nh)
+SY_PKT_INLINED int sy_parse_ip6_ext(sy_frame *f, uint32_t off, uint32_t end, uint32_t nh)
 {
 	if (!f || !sy_frame_off_ok(off) || !sy_frame_off_ok(end) || nh > 255)
 		return -1;
