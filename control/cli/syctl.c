@@ -440,8 +440,16 @@ static void print_table(json_t *j)
 
 static void print_lookup(json_t *j)
 {
+	const char *by = json_is_string(json_object_get(j, "answered_by")) ? s_(j, "answered_by") : "";
+
 	printf("service  %s\nbackend  %s\nwhy      %s\n", s_(j, "service"), s_(j, "backend"),
 	       s_(j, "reason"));
+	/* whether a connection table was read: "table" is the published
+	 * table's answer alone, which a tracked flow may not follow */
+	if (*by)
+		printf("answered %s\n", !strcmp(by, "dataplane") ? "by the dataplane's connection tables"
+					 : !strcmp(by, "xdp")	   ? "by the XDP program's connection tables"
+					 : "from the published table alone (no connection table read)");
 	if (json_object_get(j, "slot"))
 		printf("slot     %lld of %lld (flow hash %s of the %s)\n", i_(j, "slot"),
 		       i_(j, "table_size"), s_(j, "hash"),

@@ -314,6 +314,10 @@ struct lookup {
 	uint32_t quic_id;
 	char quic_ep[80];
 	bool have_maglev, tracked, ask_dataplane;
+	/* whose connection table answered: "dataplane" (sy-dataplane's
+	 * telemetry), "xdp" (the program's maps), "table" (neither could be
+	 * asked or answered: the published table's answer alone) */
+	const char *answered_by;
 	int32_t dp_pid;              /* the dataplane to ask, and where */
 	char dp_socket[108];
 };
@@ -455,6 +459,7 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	snprintf(L->params, sizeof(L->params), "%s,%u,%s,%u,%s", src, sp, dst, dp, proto);
 	if (d->xdp) {
 		/* the XDP program's conntrack map: a map lookup, no waiting */
+		L->answered_by = "xdp";
 		L->tracked = sy_daemon_xdp_lookup(d, s, &k, L->ep, sizeof(L->ep), L->why,
 						  sizeof(L->why)) == 0;
 		return;
@@ -484,8 +489,9 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 	}
 	if (L->quic)
 		lookup_quic_reason(L, L->why);
-	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
+	return reply_json(200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 					 "service", L->svc, "backend", L->ep, "reason", L->why,
+					 "answered_by", L->answered_by ? L->answered_by : "table",
 					 "new_flow_backend", L->newep, "slot", (json_int_t)L->slot,
 					 "table_size", (json_int_t)L->table_size, "hash", L->hx,
 					 "hash_of", sy_hash_fields_name(L->hash_fields),
@@ -837,9 +843,12 @@ struct sy_api_reply sy_api_handle(struct sy_daemon *d, const struct sy_api_reque
 		pthread_mutex_unlock(&d->lock);
 		if (L.error.status)
 			return L.error;
-		if (L.ask_dataplane)
+		if (L.ask_dataplane) {
 			L.tracked = sy_dp_lookup(L.dp_pid, L.dp_socket, L.params, L.ep, sizeof(L.ep),
 						 L.why, sizeof(L.why)) == 0;
+			if (L.tracked)
+				L.answered_by = "dataplane";
+		}
 		return lookup_reply(&L);
 	}
 	pthread_mutex_lock(&d->lock);

@@ -139,13 +139,14 @@ sy_no_leak_check() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 sy_ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 
 # sy_dp_answered TEXT: a `syctl lookup` answer (plain or --json) is the
-# running dataplane's own. sy-control asks the dataplane's telemetry with a
-# 500 ms deadline (control/daemon/dp_query.c); when an ask misses it, or
-# the socket is unreachable, it answers from the published table and says
-# so in the reason. On a loaded machine one ask can miss: a check that
-# needs the dataplane's answer (conntrack) asks again (sy_wait) and does
-# not take one missed ask as its verdict.
-sy_dp_answered() { ! grep -q "did not answer within\|telemetry .*unreachable" <<<"$1"; }
+# running dataplane's own: "answered_by": "dataplane" (plain: "answered by
+# the dataplane's connection tables"). sy-control asks the dataplane's
+# telemetry with a 500 ms deadline (control/daemon/dp_query.c); when an
+# ask misses it, or the socket is unreachable, it answers from the
+# published table ("table"). On a loaded machine one ask can miss: a check
+# that needs the dataplane's answer (conntrack) asks again (sy_wait) and
+# does not take one missed ask as its verdict.
+sy_dp_answered() { grep -Eq '"answered_by": *"dataplane"|^answered +by the dataplane' <<<"$1"; }
 
 # sy_batch N CMD...: CMD in the background, at most N of a batch at a time
 # (a redirection of the call goes to CMD); sy_batch_wait: the batch's rest.

@@ -137,6 +137,11 @@ ctl lookup web 198.18.0.2:1234 198.18.1.1:80 tcp >"$W/out"
 	grep -q "^fragments the first fragment of a datagram goes as this flow, its later fragments follow it; a later fragment whose first was not seen: 3-tuple, slot [0-9]* of 65537 of service web: $p0\$" "$W/out" &&
 	sy_pass "syctl lookup explains the flow's fragments (without their first: $frag, the 3-tuple's)" ||
 	sy_fail "syctl lookup fragments: '$frag', 3-tuple backend '$p0': $(grep fragments "$W/out")"
+# no dataplane runs here: the answer is the published table's, and says so
+by=$(ctl --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp | jfield answered_by)
+[ "$by" = table ] && grep -q "^answered from the published table alone" "$W/out" &&
+	sy_pass "syctl lookup without a dataplane: answered_by table" ||
+	sy_fail "syctl lookup without a dataplane: answered_by '$by'; $(grep '^answered' "$W/out")"
 ctl table web | grep -q "198.18.0.11:80 .* 50.00" && sy_pass "two equal backends share the table evenly" ||
 	{ sy_fail "table shares"; ctl table web; }
 

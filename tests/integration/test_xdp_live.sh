@@ -210,6 +210,10 @@ if [[ "${r#*|}" == *"conntrack (xdp)"* ]] && [ "${NAME_OF[${r%%|*}]:-?}" = "${PR
 else
 	sy_fail "established flow: syctl lookup '${r}', predicted ${PRED[$dlp]}, downloaded $(cat "$WORK/dl") bytes"
 fi
+by=$(ctl --json lookup web $CLIENT:$dlp $VIP:80 tcp |
+	python3 -c 'import json, sys; print(json.load(sys.stdin).get("answered_by"))')
+[ "$by" = xdp ] && sy_pass "syctl lookup --json: answered_by xdp (the program's connection tables)" ||
+	sy_fail "syctl lookup --json: answered_by '$by', not xdp"
 
 # ---- 3. counters ------------------------------------------------------------------
 sy_log "3. counters"
