@@ -7,13 +7,17 @@
 # (software emulation: no KVM here) booted from the kernel of Debian's
 # linux-image-amd64 package, fetched from Debian's mirror into a cache
 # outside the tree, with an initramfs of busybox and the test binaries.
+# Then xdp_attach (kernel_guest_xdp.sh): sy-control attaches the balancer
+# to a veth in the guest, answers a lookup from its maps and detaches;
+# sy-decap attaches and detaches.
 #
 # usage: test_bpf_on_kernel.sh BUILD_DIR [TEST-NAME ...]
-#   TEST-NAME: meson test names; by default every test of BUILD_DIR whose
-#   program is a binary of tests/bpf (the BPF_PROG_TEST_RUN tests: bpf_*,
-#   not the live ones, which need namespaces and veth). Commands and
-#   arguments come from `meson introspect --tests`; the guest gets every
-#   file they name at its own path, with the libraries the binaries load.
+#   TEST-NAME: meson test names, or xdp_attach; by default every test of
+#   BUILD_DIR whose program is a binary of tests/bpf (the BPF_PROG_TEST_RUN
+#   tests: bpf_*, not the live ones, which need namespaces and a network),
+#   and xdp_attach. Commands and arguments come from `meson introspect
+#   --tests`; the guest gets every file they name at its own path, with the
+#   libraries the binaries load.
 # env: SY_KERNEL_PKG (default: what linux-image-amd64 depends on, 6.1 on
 #      Debian 12), SY_KERNEL_CACHE (default /var/cache/switchyard/kernels)
 # Needs (scripts/install-deps.sh test): qemu-system-x86, busybox-static.
@@ -41,21 +45,24 @@ if [ -z "$PKG" ]; then # no package lists yet
 	PKG=$(kernel_pkg)
 fi
 [ -n "$PKG" ] || fail "apt-cache knows no linux-image-amd64"
+# the kernel and its veth module (xdp_attach below)
 VMLINUZ=$CACHE/$PKG/vmlinuz
-if [ ! -s "$VMLINUZ" ]; then
+VETH=$CACHE/$PKG/veth.ko
+if [ ! -s "$VMLINUZ" ] || [ ! -s "$VETH" ]; then
 	mkdir -p "$CACHE/$PKG" || fail "cannot create $CACHE/$PKG"
 	(cd "$WORK" && apt-get download -q "$PKG" >"$WORK/download.log" 2>&1) ||
 		fail "apt-get download $PKG: $(tail -2 "$WORK/download.log")"
-	dpkg-deb --fsys-tarfile "$WORK"/"$PKG"_*.deb | tar -x -C "$WORK" --wildcards './boot/vmlinuz-*' ||
-		fail "no vmlinuz in $PKG"
-	mv "$WORK"/boot/vmlinuz-* "$VMLINUZ.tmp" && mv "$VMLINUZ.tmp" "$VMLINUZ"
-	rm -f "$WORK"/"$PKG"_*.deb
+	dpkg-deb --fsys-tarfile "$WORK"/"$PKG"_*.deb | tar -x -C "$WORK" --wildcards \
+		'./boot/vmlinuz-*' './lib/modules/*/kernel/drivers/net/veth.ko' || fail "no vmlinuz or veth.ko in $PKG"
+	mv "$WORK"/lib/modules/*/kernel/drivers/net/veth.ko "$VETH.tmp" && mv "$VETH.tmp" "$VETH" &&
+		mv "$WORK"/boot/vmlinuz-* "$VMLINUZ.tmp" && mv "$VMLINUZ.tmp" "$VMLINUZ" || fail "$CACHE/$PKG"
+	rm -rf "$WORK"/"$PKG"_*.deb "$WORK/lib" "$WORK/boot"
 fi
 echo "kernel: $PKG ($VMLINUZ)"
 
 # ---- the initramfs: busybox, the tests and what they read -------------------
 ROOT=$WORK/root
-mkdir -p "$ROOT"/{bin,proc,sys,tmp,dev,etc}
+mkdir -p "$ROOT"/{bin,proc,sys,tmp,dev,etc} && chmod 1777 "$ROOT/tmp"
 cp "$(command -v busybox)" "$ROOT/bin/busybox"
 # copy FILE: at its own path in the guest, with the libraries it loads
 copy() {
@@ -67,6 +74,13 @@ copy() {
 	done
 }
 INTRO=$(meson introspect "$BUILD" --tests) || fail "meson introspect $BUILD"
+# xdp_attach (kernel_guest_xdp.sh): asked for by name, or by default
+XDP_ATTACH=0
+ARGS=()
+for a in "$@"; do
+	[ "$a" = xdp_attach ] && XDP_ATTACH=1 || ARGS+=("$a")
+done
+[ $# -gt 0 ] || XDP_ATTACH=1
 # name command...: the tests asked for, or tests/bpf's binaries
 python3 -c '
 import json, shlex, sys
@@ -77,15 +91,27 @@ for w in want:
         sys.exit("no test %s in %s" % (w, build))
 for name, cmd in tests.items():
     if name in want or (not want and cmd[0].startswith(build + "/tests/bpf/")):
-        print(name, shlex.join(cmd))' "$BUILD" "$@" <<<"$INTRO" >"$ROOT/tests" ||
+        print(name, shlex.join(cmd))' "$BUILD" "${ARGS[@]}" <<<"$INTRO" >"$ROOT/tests" ||
 	fail "the tests to run"
-mapfile -t TESTS < <(cut -d' ' -f1 "$ROOT/tests")
-[ ${#TESTS[@]} -gt 0 ] || fail "no BPF test in $BUILD"
+[ $# -gt 0 ] && [ ${#ARGS[@]} -eq 0 ] && : >"$ROOT/tests" # xdp_attach alone
 while read -r t cmd; do
+	[ -x "${cmd%% *}" ] || fail "$t: ${cmd%% *} is not built"
 	for f in $cmd; do
 		[ -e "$f" ] && { copy "$f" || fail "copying $f"; }
 	done
 done <"$ROOT/tests"
+if [ $XDP_ATTACH = 1 ]; then
+	IP=$(command -v ip) || fail "no ip (iproute2)"
+	for f in "$BUILD/control/sy-control" "$BUILD/control/syctl" "$BUILD/bpf/sy-decap" "$IP"; do
+		[ -x "$f" ] || fail "no $f (xdp_attach)"
+		copy "$f" || fail "copying $f"
+	done
+	cp "$(dirname "$(realpath "$0")")/kernel_guest_xdp.sh" "$ROOT/xdp_attach.sh" &&
+		cp "$VETH" "$ROOT/veth.ko" || fail "xdp_attach's files"
+	echo "xdp_attach /bin/sh /xdp_attach.sh $BUILD $IP" >>"$ROOT/tests"
+fi
+mapfile -t TESTS < <(cut -d' ' -f1 "$ROOT/tests")
+[ ${#TESTS[@]} -gt 0 ] || fail "no BPF test in $BUILD"
 cat >"$ROOT/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -93,7 +119,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t bpf bpf /sys/fs/bpf
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
+# /tmp: the initramfs is writable already, and BUILD may be under /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 echo; echo "SYKT kernel $(uname -r) cpus $(nproc)"
 while read -r name cmd; do
@@ -129,6 +155,8 @@ grep '^SYKT kernel' "$WORK/guest.log"
 failed=0
 for t in "${TESTS[@]}"; do
 	r=$(sed -n "s/^SYKT end $t rc=\([0-9]*\).*/\1/p" "$WORK/guest.log")
+	# a scenario's own lines (xdp_attach), indented
+	sed -n "/^SYKT start $t\$/,/^SYKT end $t /s/^\(PASS\|FAIL\): /  &/p" "$WORK/guest.log"
 	if [ "$r" = 0 ]; then
 		echo "PASS: $t on $KVER ($(sed -n "s/^SYKT end $t rc=0 s=//p" "$WORK/guest.log") s)"
 	else
