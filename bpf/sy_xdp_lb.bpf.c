@@ -879,9 +879,9 @@ fragment_service(struct xdp_md *ctx, struct sy_parsed *p, struct sy_xdp_addr_ser
  * address (*p and *as filled), the conntrack time, nanoseconds since boot,
  * which is above both. Returned, not stored through a pointer: the main
  * program's frame and this function's are a chain of calls within the
- * verifier's 512 bytes (448 + 64 on 6.1, which rounds frames up to 32). A global function, verified once
- * on its own: the parser's paths, and the clock's branch after them, do
- * not multiply the main program's. One call, not three (the parser, the
+ * verifier's 512 bytes (448 + 64 on 6.1, which rounds frames up to 32).
+ * A global function, verified once on its own: the parser's paths, and
+ * the clock's branch after them, do not multiply the main program's. One call, not three (the parser, the
  * lookup and the clock were each a global function): every call returns
  * through the kernel's return thunk, which on hosts with AMD's SRSO
  * mitigation (Safe RET) costs ~7 ns a call (xdp_bench: established 119.6

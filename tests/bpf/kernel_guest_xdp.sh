@@ -62,10 +62,14 @@ else
 fi
 ctl --json status | grep -q '"dataplane": "xdp"' && pass "syctl status: dataplane xdp" ||
 	fail "syctl status: $(ctl --json status 2>&1 | grep dataplane)"
-wait_for 30 sh -c "'$B/control/syctl' --socket /tmp/api.sock --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp | grep -q '198.18.0.11:80'" &&
-	ctl --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp | grep -q '"answered_by": "xdp"' &&
+# the flow's lookup, kept in /tmp/lookup: its backend once the maps are filled
+looked_up() {
+	ctl --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp >/tmp/lookup 2>&1 &&
+		grep -q '198.18.0.11:80' /tmp/lookup
+}
+wait_for 30 looked_up && grep -q '"answered_by": "xdp"' /tmp/lookup &&
 	pass "syctl lookup answered from the program's maps (backend 198.18.0.11:80)" ||
-	fail "syctl lookup: $(ctl --json lookup web 198.18.0.2:1234 198.18.1.1:80 tcp 2>&1 | tr '\n' ' ')"
+	fail "syctl lookup: $(tr '\n' ' ' </tmp/lookup)"
 kill -TERM $pid
 wait $pid
 has_xdp veth0 && fail "the balancer left attached after SIGTERM" || pass "detached on SIGTERM"
