@@ -7,15 +7,16 @@
 # (software emulation: no KVM here) booted from the kernel of Debian's
 # linux-image-amd64 package, fetched from Debian's mirror into a cache
 # outside the tree, with an initramfs of busybox and the test binaries.
-# Then xdp_attach (kernel_guest_xdp.sh): sy-control attaches the balancer
-# to a veth in the guest, answers a lookup from its maps and detaches;
-# sy-decap attaches and detaches.
+# Then xdp_live (kernel_guest_xdp.sh): sy-control attaches the balancer
+# to a veth in the guest and answers a lookup from its maps; segments sent
+# into the veth come back encapsulated to that backend, and sy-decap gives
+# them back intact; both detach.
 #
 # usage: test_bpf_on_kernel.sh BUILD_DIR [TEST-NAME ...]
-#   TEST-NAME: meson test names, or xdp_attach; by default every test of
+#   TEST-NAME: meson test names, or xdp_live; by default every test of
 #   BUILD_DIR whose program is a binary of tests/bpf (the BPF_PROG_TEST_RUN
 #   tests: bpf_*, not the live ones, which need namespaces and a network),
-#   and xdp_attach. Commands and arguments come from `meson introspect
+#   and xdp_live. Commands and arguments come from `meson introspect
 #   --tests`; the guest gets every file they name at its own path, with the
 #   libraries the binaries load.
 # env: SY_KERNEL_PKG (default: what linux-image-amd64 depends on, 6.1 on
@@ -45,7 +46,7 @@ if [ -z "$PKG" ]; then # no package lists yet
 	PKG=$(kernel_pkg)
 fi
 [ -n "$PKG" ] || fail "apt-cache knows no linux-image-amd64"
-# the kernel and its veth module (xdp_attach below)
+# the kernel and its veth module (xdp_live below)
 VMLINUZ=$CACHE/$PKG/vmlinuz
 VETH=$CACHE/$PKG/veth.ko
 if [ ! -s "$VMLINUZ" ] || [ ! -s "$VETH" ]; then
@@ -74,13 +75,13 @@ copy() {
 	done
 }
 INTRO=$(meson introspect "$BUILD" --tests) || fail "meson introspect $BUILD"
-# xdp_attach (kernel_guest_xdp.sh): asked for by name, or by default
-XDP_ATTACH=0
+# xdp_live (kernel_guest_xdp.sh): asked for by name, or by default
+XDP_LIVE=0
 ARGS=()
 for a in "$@"; do
-	[ "$a" = xdp_attach ] && XDP_ATTACH=1 || ARGS+=("$a")
+	[ "$a" = xdp_live ] && XDP_LIVE=1 || ARGS+=("$a")
 done
-[ $# -gt 0 ] || XDP_ATTACH=1
+[ $# -gt 0 ] || XDP_LIVE=1
 # name command...: the tests asked for, or tests/bpf's binaries
 python3 -c '
 import json, shlex, sys
@@ -93,22 +94,23 @@ for name, cmd in tests.items():
     if name in want or (not want and cmd[0].startswith(build + "/tests/bpf/")):
         print(name, shlex.join(cmd))' "$BUILD" "${ARGS[@]}" <<<"$INTRO" >"$ROOT/tests" ||
 	fail "the tests to run"
-[ $# -gt 0 ] && [ ${#ARGS[@]} -eq 0 ] && : >"$ROOT/tests" # xdp_attach alone
+[ $# -gt 0 ] && [ ${#ARGS[@]} -eq 0 ] && : >"$ROOT/tests" # xdp_live alone
 while read -r t cmd; do
 	[ -x "${cmd%% *}" ] || fail "$t: ${cmd%% *} is not built"
 	for f in $cmd; do
 		[ -e "$f" ] && { copy "$f" || fail "copying $f"; }
 	done
 done <"$ROOT/tests"
-if [ $XDP_ATTACH = 1 ]; then
+if [ $XDP_LIVE = 1 ]; then
 	IP=$(command -v ip) || fail "no ip (iproute2)"
-	for f in "$BUILD/control/sy-control" "$BUILD/control/syctl" "$BUILD/bpf/sy-decap" "$IP"; do
-		[ -x "$f" ] || fail "no $f (xdp_attach)"
+	for f in "$BUILD/control/sy-control" "$BUILD/control/syctl" "$BUILD/bpf/sy-decap" \
+		"$BUILD/tests/bpf/frame_exchange" "$IP"; do
+		[ -x "$f" ] || fail "no $f (xdp_live)"
 		copy "$f" || fail "copying $f"
 	done
-	cp "$(dirname "$(realpath "$0")")/kernel_guest_xdp.sh" "$ROOT/xdp_attach.sh" &&
-		cp "$VETH" "$ROOT/veth.ko" || fail "xdp_attach's files"
-	echo "xdp_attach /bin/sh /xdp_attach.sh $BUILD $IP" >>"$ROOT/tests"
+	cp "$(dirname "$(realpath "$0")")/kernel_guest_xdp.sh" "$ROOT/xdp_live.sh" &&
+		cp "$VETH" "$ROOT/veth.ko" || fail "xdp_live's files"
+	echo "xdp_live /bin/sh /xdp_live.sh $BUILD $IP" >>"$ROOT/tests"
 fi
 mapfile -t TESTS < <(cut -d' ' -f1 "$ROOT/tests")
 [ ${#TESTS[@]} -gt 0 ] || fail "no BPF test in $BUILD"
@@ -156,7 +158,7 @@ grep '^SYKT kernel' "$WORK/guest.log"
 failed=0
 for t in "${TESTS[@]}"; do
 	r=$(sed -n "s/^SYKT end $t rc=\([0-9]*\).*/\1/p" "$WORK/guest.log")
-	# a scenario's own lines (xdp_attach), indented
+	# a scenario's own lines (xdp_live), indented
 	sed -n "/^SYKT start $t\$/,/^SYKT end $t /s/^\(PASS\|FAIL\): /  &/p" "$WORK/guest.log"
 	if [ "$r" = 0 ]; then
 		echo "PASS: $t on $KVER ($(sed -n "s/^SYKT end $t rc=0 s=//p" "$WORK/guest.log") s)"
