@@ -30,12 +30,19 @@ NB=2
 DATAPLANE=${3:-xdp} # xdp or dpdk (sy-dataplane on net_af_packet, the kernel behind its TAP)
 TUN_VIP=198.18.1.2
 PLAIN_VIP=198.18.1.3
-# static_service NAME VIP CHECK-OPTIONS: a service on backends 1 and 2
+# static_service NAME VIP CHECK-OPTIONS: a service on backends 1 and 2.
+# Its checks time out at 500 ms, twice in a row to fail: a loaded machine
+# does not fail a backend that answers (150 ms did, in principle), and a
+# backend that stops answering is down within ~1.5 s. No hold-down: a
+# backend is up at its first passing check (the DPDK variant's checks fail
+# until the dataplane's TAP and the route below exist; with the default 5 s
+# hold-down the backends were then held down into step 2).
+HEALTH='    health:\n      hold_down_s: 0\n'
 static_service() {
 	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: %s\n' "$1" "$2" "$MODE"
 	printf '    table_size: 251\n    source: static\n    backends:\n'
 	printf '      - { address: 198.18.0.11, port: 80 }\n      - { address: 198.18.0.12, port: 80 }\n'
-	printf '    health:\n      check: { type: tcp, %sinterval_ms: 200, timeout_ms: 150, rise: 1, fall: 2 }\n' "$3"
+	printf "$HEALTH"'      check: { type: tcp, %sinterval_ms: 500, timeout_ms: 500, rise: 1, fall: 2 }\n' "$3"
 }
 TUN6_VIP=2001:2::1:2
 V6=0
@@ -44,7 +51,7 @@ static_service6() { # tun6 through the tunnel, from the LB's IPv6 address
 	printf '  - name: tun6\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: %s\n' $TUN6_VIP "$MODE"
 	printf '    encap_source6: 2001:2::1\n    table_size: 251\n    source: static\n    backends:\n'
 	printf '      - { address: "2001:2::11", port: 80 }\n      - { address: "2001:2::12", port: 80 }\n'
-	printf '    health:\n      check: { type: tcp, through: tunnel, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2 }\n'
+	printf "$HEALTH"'      check: { type: tcp, through: tunnel, interval_ms: 500, timeout_ms: 500, rise: 1, fall: 2 }\n'
 }
 TOPO_EXTRA_CONFIG="$(static_service tun $TUN_VIP "through: tunnel, ")
 $(static_service plain $PLAIN_VIP "")"
@@ -107,25 +114,37 @@ stays_state() { # SECONDS SVC ADDR STATE WHAT: in that state at every sample
 		sy_fail "$5: $2 $3 not $4 in $bad of $n samples"
 }
 
-# 1. everything up
+# 1. everything up, by a passing check: a backend is up from the start,
+# before its first check
+checked_up() { # SVC ADDR: up, and its last check passed
+	sy_ctl --json backends "$1" | python3 -c 'import json, sys
+a = sys.argv[1].strip("[]")
+sys.exit(not any(b["address"] == a and b["state"] == "up" and (b["check"] or {}).get("last") == "pass"
+                 for b in json.load(sys.stdin)["backends"]))' "$2"
+}
+expect_checked_up() { # SVC ADDR WHAT
+	local t0=$EPOCHREALTIME
+	sy_wait 10 checked_up "$1" "$2" && sy_pass "$3: $1 $2 up, its check passing (after $(sy_ms_since "$t0") ms)" ||
+		sy_fail "$3: $1 $2: $(sy_ctl --json backends "$1" | tr -d '\n' | cut -c1-400)"
+}
 for svc in tun plain; do
-	for i in 1 2; do expect_state 10 $svc 198.18.0.1$i up "decapsulating backends"; done
+	for i in 1 2; do expect_checked_up $svc 198.18.0.1$i "decapsulating backends"; done
 done
 if [ $V6 = 1 ]; then
-	for i in 1 2; do expect_state 10 tun6 "[2001:2::1$i]" up "decapsulating backends (IPv6)"; done
+	for i in 1 2; do expect_checked_up tun6 "[2001:2::1$i]" "decapsulating backends (IPv6)"; done
 fi
 
 # 2. backend 1 stops decapsulating
 ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" detach eth0 >/dev/null ||
 	sy_fail "sy-decap detach on backend 1"
-expect_state 5 tun 198.18.0.11 unhealthy "decap removed on backend 1"
+expect_state 10 tun 198.18.0.11 unhealthy "decap removed on backend 1"
 stays_state 2 plain 198.18.0.11 up "decap removed on backend 1, plain check"
 [ "$(state tun 198.18.0.12)" = up ] && sy_pass "backend 2 stays up through the tunnel" ||
 	sy_fail "backend 2 through the tunnel: $(state tun 198.18.0.12)"
 grep -q '"health check fails: backend down" service=tun backend=198.18.0.11:80' "$WORK/control.log" &&
 	sy_pass "logged: tun's backend 198.18.0.11 down" || sy_fail "no log line for tun's backend down"
 if [ $V6 = 1 ]; then
-	expect_state 5 tun6 "[2001:2::11]" unhealthy "decap removed on backend 1 (IPv6)"
+	expect_state 10 tun6 "[2001:2::11]" unhealthy "decap removed on backend 1 (IPv6)"
 	[ "$(state tun6 "[2001:2::12]")" = up ] && sy_pass "backend 2 stays up through the IPv6 tunnel" ||
 		sy_fail "backend 2 through the IPv6 tunnel: $(state tun6 "[2001:2::12]")"
 fi
@@ -133,8 +152,8 @@ fi
 # 3. decapsulation back
 ip netns exec ${P}b1 "$BUILD/bpf/sy-decap" attach eth0 --mode native >/dev/null ||
 	sy_fail "sy-decap attach on backend 1"
-expect_state 5 tun 198.18.0.11 up "decap back on backend 1"
-[ $V6 = 1 ] && expect_state 5 tun6 "[2001:2::11]" up "decap back on backend 1 (IPv6)"
+expect_state 10 tun 198.18.0.11 up "decap back on backend 1"
+[ $V6 = 1 ] && expect_state 10 tun6 "[2001:2::11]" up "decap back on backend 1 (IPv6)"
 
 # 4. where it cannot work, refused with a message
 bad() { # WHAT YAML-SERVICE-LINES EXPECTED-TEXT
