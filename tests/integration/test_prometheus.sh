@@ -109,14 +109,10 @@ SENT=$(obs_send $N 2000 20 --flows $FLOWS --frame $FRAME)
 echo "$SENT"
 SENT_N=$(sed -n 's/.*frames=\([0-9]*\).*/\1/p' <<<"$SENT")
 [ "$SENT_N" = $N ] || sy_fail "send_udp.py sent '$SENT_N' frames, not $N"
-# the dataplane's figure settles (the worker counts within one burst)
-prev=-1
-for _ in $(seq 50); do
-	cur=$(obs_stat web packets)
-	[ "$cur" = "$prev" ] && break
-	prev=$cur
-	sleep 0.2
-done
+# the dataplane's figure reaches what was sent (a counter read twice 0.2 s
+# apart can stand still on a loaded machine before it has)
+counted() { [ "$(obs_stat web packets)" = "$SENT_N" ]; }
+sy_wait 15 counted
 T_SETTLED=$(date +%s.%N)
 DP_PKTS=$(obs_stat web packets)
 RX=$(obs_ctl --json stats | python3 -c 'import json, sys; print(json.load(sys.stdin)["counters"]["rx_packets"])')

@@ -66,6 +66,12 @@ EOF
 quic_up() { [ "$(sy_ctl --json backends quic | grep -c '"state": "up"')" = "$1" ]; }
 # has_id ADDR ID: syctl backends shows the quic backend ADDR:443 with that ID
 has_id() { sy_ctl backends quic | grep -q "^$1:443 .*quic server id $2"; }
+# the published tables (syctl lookup reads them) route server ID $1: to
+# backend $2, or nowhere (unknown)
+id_routes() {
+	sy_ctl lookup quic $CLIENT:47999 $VIP:443 udp "$1" 2>&1 |
+		grep -q "^why *quic: $([ "$2" = unknown ] && echo "unknown server id $1" || echo "server id $1 -> backend $2:443")"
+}
 counter() { sy_ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"; }
 
 topo_up || { sy_fail "topology"; cat "$WORK"/*.log 2>/dev/null | tail -20; exit 1; }
@@ -167,9 +173,8 @@ sy_wait 10 quic_up $NB ||
 ip netns exec ${P}b2 "$BUILD/control/syctl" register --once --service quic --addr 198.18.0.12 \
 	--port 443 --ttl 60 --key-file "$WORK/quic.key" --server-id 0x202 \
 	--registry http://$LBIP:9181 >>"$WORK/agent-quic2.log" 2>&1 || sy_fail "be2 with 0x202 refused"
-sy_wait 10 has_id 198.18.0.12 0x202 ||
-	sy_fail "be2's new ID not seen: $(sy_ctl backends quic)"
-sleep 1 # the publish after it
+sy_wait 10 has_id 198.18.0.12 0x202 && sy_wait 10 id_routes 0x202 198.18.0.12 ||
+	sy_fail "be2's new ID not seen or not published: $(sy_ctl backends quic)"
 R0=$(counter quic_cid_routed) U0=$(counter quic_cid_unknown)
 ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 47000 10 0x202 >"$WORK/new.out" 2>&1
 ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 47100 10 0x102 >"$WORK/old.out" 2>&1
@@ -183,9 +188,8 @@ old_be2=$(grep -c '^SHORT [0-9]* be2$' "$WORK/old.out")
 
 # 7. the backend leaves: its ID with it
 kill -TERM "${AGENT_PID[q$be]}"
-sy_wait 10 quic_up $((NB - 1)) ||
-	sy_fail "backend $conn did not leave: $(sy_ctl backends quic)"
-sleep 1 # the publish after it
+sy_wait 10 quic_up $((NB - 1)) && sy_wait 10 id_routes "$sid" unknown ||
+	sy_fail "backend $conn did not leave, or its ID is still published: $(sy_ctl backends quic)"
 U0=$(counter quic_cid_unknown)
 ip netns exec ${P}c timeout 120 python3 "$QUIC" shorts $VIP 443 46000 10 "$sid" >"$WORK/shorts.out" 2>&1
 U=$(($(counter quic_cid_unknown) - U0))

@@ -143,6 +143,9 @@ declare -A WPID
 metric() { # NAME{LABELS} -> value
 	curl -s --unix-socket "$SOCK" http://sy/metrics | awk -v m="$1" '$1 == m { print $2 }'
 }
+# N watches parked: a watch is waited for to park (its request may take a
+# while to come on a loaded machine) before the event that should wake it
+watchers_are() { [ "$(metric switchyard_registry_watchers)" = "$1" ]; }
 
 # ---- the configuration check --------------------------------------------------
 write_config "      token_file: $W/read.token
@@ -189,7 +192,7 @@ read -r st _ <<<"$(get /v1/services "${auth[@]}")"
 
 # ---- a watch sees an instance die ------------------------------------------------------
 watch_bg die "$R" 30s
-sleep 0.5
+sy_wait 10 watchers_are 1
 kill -0 ${WPID[die]} 2>/dev/null && [ "$(metric switchyard_registry_watchers)" = 1 ] &&
 	"$BUILD/control/syctl" --socket "$SOCK" status | grep -q "reads with token, watches parked: 1 of 3" &&
 	sy_pass "watch at index $R parked (switchyard_registry_watchers 1; syctl status: $("$BUILD/control/syctl" --socket "$SOCK" status | grep -o 'reads with token.*'))" ||
@@ -213,7 +216,7 @@ sy_rel registry_watch_death "a backend's agent killed -9" "1 parked watch" "$(sy
 
 # ---- a watch sees an instance join -------------------------------------------------------
 watch_bg join "$R2" 30s
-sleep 0.5
+sy_wait 10 watchers_are 1 || sy_fail "the watch join did not park"
 t0=$(now_ms)
 agent 5
 wait ${WPID[join]}
@@ -239,7 +242,7 @@ sy_wait 5 bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $REG/v1/services/we
 get /v1/services/web/instances "${auth[@]}" >/dev/null
 M=$(rev_of "$W/body")
 watch_bg meta "$M" 30s
-sleep 0.5
+sy_wait 10 watchers_are 1 || sy_fail "the watch meta did not park"
 once16 99
 wait ${WPID[meta]}
 R3=$(rev_of "$W/w.meta.body")
@@ -277,7 +280,7 @@ sy_wait 10 bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' $REG/v1/servi
 get /v1/services/web-fs/instances "${auth[@]}" >/dev/null
 F=$(rev_of "$W/body")
 watch_bg fs "$F" 30s web-fs
-sleep 0.5
+sy_wait 10 watchers_are 1 || sy_fail "the watch fs did not park"
 { kill -9 ${AGENT[7]} ${AGENT[8]}; wait ${AGENT[7]} ${AGENT[8]}; } 2>/dev/null
 t0=$(now_ms)
 wait ${WPID[fs]}
@@ -298,7 +301,7 @@ get /v1/services/web-fs/instances "${auth[@]}" >/dev/null
 	sy_fail "web-fs after both expired: $(cat "$W/body")"
 # a reload that removes a watched service answers its watch 404
 watch_bg gone "$(rev_of "$W/body")" 30s web-fs
-sleep 0.5
+sy_wait 10 watchers_are 1 || sy_fail "the watch gone did not park"
 write_config "$READ_OK" without-fs
 "$BUILD/control/syctl" --socket "$SOCK" reload >/dev/null || sy_fail "syctl reload (without web-fs) failed"
 wait ${WPID[gone]}
@@ -351,11 +354,10 @@ ms=$(($(now_ms) - long_t0))
 
 # a client that hangs up frees its slot (MHD does not watch suspended sockets)
 watch_bg hup "$R3" 60s
-sleep 0.5
-[ "$(metric switchyard_registry_watchers)" = 1 ] || sy_fail "the watch to hang up did not park"
+sy_wait 10 watchers_are 1 || sy_fail "the watch to hang up did not park"
 { kill -9 ${WPID[hup]}; wait ${WPID[hup]}; } 2>/dev/null
 t0=$(now_ms)
-sy_wait 5 bash -c "[ \"\$(curl -s --unix-socket $SOCK http://sy/metrics | awk '\$1 == \"switchyard_registry_watchers\" { print \$2 }')\" = 0 ]"
+sy_wait 5 watchers_are 0
 ms=$(($(now_ms) - t0))
 [ "$(metric switchyard_registry_watchers)" = 0 ] && [ "$(metric 'switchyard_registry_watch_wakeups_total{reason="closed"}')" = 1 ] &&
 	sy_pass "a watching client killed: its slot freed after $ms ms (wake-up 'closed')" ||

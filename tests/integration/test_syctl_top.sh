@@ -142,7 +142,8 @@ SENDER=''
 "$BUILD/control/syctl" --socket "$SOCK" top -d 0.3 >"$W/int.out" 2>&1 &
 TOP=$!
 SY_PIDS+=($TOP)
-sleep 1.2
+frames_at_least() { [ "$(grep -c '^syctl top ' "$W/int.out")" -ge "$1" ]; }
+sy_wait 15 frames_at_least 2 # two frames drawn, however slowly it started
 kill -INT $TOP
 for _ in $(seq 50); do kill -0 $TOP 2>/dev/null || break; sleep 0.1; done
 wait $TOP

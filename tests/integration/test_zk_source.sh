@@ -153,8 +153,9 @@ val=$(zk_cli "$ZKPORT" "get $ROOT/web/198.18.0.11:80")
 	{ sy_fail "znode value"; echo "$val"; }
 zk_cli "$ZKPORT" "ls $ROOT/web6" | grep -q '\[2001:2::11\]:80' &&
 	sy_pass "IPv6 znode named [2001:2::11]:80" || sy_fail "IPv6 znode name"
-sleep 0.3
-ctl table web | grep -q "^198.18.0.11:80 .* 66\.[0-9]*%" &&
+two_thirds() { ctl table web | grep -q "^198.18.0.11:80 .* 66\.[0-9]*%"; }
+sy_wait 10 two_thirds # published after the znode's read
+two_thirds &&
 	sy_pass "published: the weight-2 backend owns 2/3 of the table" || { sy_fail "table shares"; ctl table web; }
 
 # ---- session expiry: kill -9 ------------------------------------------------------
