@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * The ports' NIC counters (rte_eth_stats) into the region's port block
- * (include/switchyard/port_stats.h, docs/region.md "Port counters"), at
- * start and then every PORT_STATS_INTERVAL_MS, so that sy-control exports
- * them (/metrics, syctl stats) without asking the dataplane anything.
+ * The ports' NIC counters (rte_eth_stats) and link state into the region's
+ * port block (include/switchyard/port_stats.h, docs/region.md "Port
+ * counters"), at start and then every PORT_STATS_INTERVAL_MS, so that
+ * sy-control exports them (/metrics, syctl stats) without asking the
+ * dataplane anything.
  * A control thread does it, not a worker: rte_eth_stats_get() calls into the
  * PMD (register reads, a system call on some virtual ports), which the
  * packet path must not wait for, and with one lcore the main lcore is a
@@ -29,24 +30,54 @@ static pthread_t thread;
 static bool started;
 static atomic_bool stop;
 static bool read_failed[SY_MAX_PORTS]; /* logged once per port */
+static uint16_t link_seen[SY_MAX_PORTS];  /* enum sy_port_link, last logged */
+
+/* The port's link now, and its change logged (the first reading too): an
+ * operator sees a cable pulled, or a memif peer gone, in the log as in
+ * syctl stats and /metrics. */
+static uint16_t read_link(struct sy_dataplane *dp, uint16_t i, const char *device)
+{
+	struct rte_eth_link link;
+	uint16_t state;
+
+	if (rte_eth_link_get_nowait(dp->ports[i].port_id, &link))
+		return SY_PORT_LINK_UNKNOWN;
+	state = link.link_status == RTE_ETH_LINK_UP ? SY_PORT_LINK_UP : SY_PORT_LINK_DOWN;
+	if (state != link_seen[i]) {
+		if (state == SY_PORT_LINK_UP)
+			printf("level=info msg=\"port link up\" port=%u device=%s speed_mbps=%u\n",
+			       dp->ports[i].port_id, device, link.link_speed);
+		else
+			printf("level=warn msg=\"port link down\" port=%u device=%s\n",
+			       dp->ports[i].port_id, device);
+		fflush(stdout);
+		link_seen[i] = state;
+	}
+	return state;
+}
 
 static void copy_counters(struct sy_dataplane *dp, struct sy_port_block *pb)
 {
 	for (uint16_t i = 0; i < dp->n_ports; i++) {
 		struct sy_port_stats *p = &pb->port[i];
+		uint16_t link = read_link(dp, i, p->name); /* the name is this thread's too */
 		struct rte_eth_stats st;
 		int rc = rte_eth_stats_get(dp->ports[i].port_id, &st);
 
-		if (rc) { /* keep the last copy; say so once */
+		if (rc) { /* keep the last counters; say so once */
 			if (!read_failed[i])
 				printf("level=warn msg=\"cannot read the port's counters; its last figures stay\" port=%u err=\"%s\"\n",
 				       dp->ports[i].port_id, strerror(-rc));
 			read_failed[i] = true;
+			sy_port_stats_write_begin(p);
+			p->link = link;
+			sy_port_stats_write_end(p);
 			continue;
 		}
 		read_failed[i] = false;
 		sy_port_stats_write_begin(p);
 		p->updated_ms = sy_mono_ms();
+		p->link = link;
 #define SY_X(field, name, help) p->c.field = st.field;
 		SY_PORT_COUNTERS(SY_X)
 #undef SY_X
@@ -87,6 +118,7 @@ void sy_port_stats_region_moved(struct sy_dataplane *dp)
 		if (rte_eth_dev_get_name_by_port(p->port_id, p->name))
 			snprintf(p->name, sizeof(p->name), "port%u", p->port_id);
 		memset(&p->c, 0, sizeof(p->c));
+		p->link = SY_PORT_LINK_UNKNOWN;
 		sy_port_stats_write_end(p);
 	}
 	copy_counters(dp, pb);

@@ -9,7 +9,8 @@
 
 const struct sy_counter_advice sy_counter_advice[] = {
 	{ "rx_packets",
-	  "Zero while traffic is sent: the port receives nothing. Check the link, that the "
+	  "Zero while traffic is sent: the port receives nothing. Check the link (`syctl "
+	  "stats`: `port N ... link up`), that the "
 	  "VIPs are routed to this host (BGP announcement seen by the router), and on a "
 	  "multi-queue NIC that every worker polls (`/switchyard/lcore,<n>`)." },
 	{ "rx_bytes", "Throughput in: compare with the NIC's line rate." },

@@ -480,7 +480,8 @@ static void print_stats(json_t *j)
 	}
 	/* the NIC's own counters, as the dataplane last copied them */
 	json_array_foreach(json_object_get(j, "ports"), i, port) {
-		printf("port %lld %s (%lld ms ago):", i_(port, "port"), s_(port, "device"),
+		printf("port %lld %s link %s (%lld ms ago):", i_(port, "port"), s_(port, "device"),
+		       json_is_string(json_object_get(port, "link")) ? s_(port, "link") : "unknown",
 		       i_(port, "age_ms"));
 #define SY_X(field, name, help) printf(" %s %lld", name, i_(port, name));
 		SY_PORT_COUNTERS(SY_X)

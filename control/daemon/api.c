@@ -500,7 +500,8 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 }
 
 /* The NIC counters the dataplane copies into the region every second:
- * [{"port": id, "device": name, "age_ms": since the copy, <counter>: n...}] */
+ * [{"port": id, "device": name, "age_ms": since the copy, "link": up|down|
+ * unknown, <counter>: n...}] */
 static json_t *ports_json(const struct sy_region_map *m)
 {
 	struct sy_port_stats p[SY_REGION_MAX_PORTS];
@@ -509,8 +510,9 @@ static json_t *ports_json(const struct sy_region_map *m)
 	json_t *arr = json_array();
 
 	for (uint32_t i = 0; i < n; i++) {
-		json_t *o = json_pack("{s:i, s:s, s:I}", "port", p[i].port_id, "device", p[i].name,
-				      "age_ms", (json_int_t)(now - p[i].updated_ms));
+		json_t *o = json_pack("{s:i, s:s, s:I, s:s}", "port", p[i].port_id, "device",
+				      p[i].name, "age_ms", (json_int_t)(now - p[i].updated_ms),
+				      "link", sy_port_link_name(p[i].link));
 
 #define SY_X(field, name, help) json_object_set_new(o, name, json_integer((json_int_t)p[i].c.field));
 		SY_PORT_COUNTERS(SY_X)

@@ -321,7 +321,8 @@ static void services(struct buf *b, const struct rows *r)
 /* ---- the dataplane's ports (the region's port block) ---------------------- */
 
 /* switchyard_port_<name>_total{port, device} per counter of
- * SY_PORT_COUNTERS; no samples while no DPDK dataplane publishes (XDP). */
+ * SY_PORT_COUNTERS, and switchyard_port_link_up{port, device}; no samples
+ * while no DPDK dataplane publishes (XDP). */
 static void ports(struct buf *b, const struct sy_region_map *m)
 {
 	static const struct {
@@ -349,6 +350,20 @@ static void ports(struct buf *b, const struct sy_region_map *m)
 			sample(b, name, label(&l, "device", p[i].name),
 			       *(const uint64_t *)((const char *)&p[i].c + counters[c].field));
 		}
+	}
+	/* 1 up, 0 down; no sample while unknown (an older dataplane) */
+	family(b, "switchyard_port_link_up", "gauge",
+	       "Whether the port's link is up (1) or down (0), as the dataplane last read it");
+	for (uint32_t i = 0; i < n; i++) {
+		struct labels l = { 0 };
+		char id[8];
+
+		if (p[i].link == SY_PORT_LINK_UNKNOWN)
+			continue;
+		snprintf(id, sizeof(id), "%u", p[i].port_id);
+		label(&l, "port", id);
+		sample(b, "switchyard_port_link_up", label(&l, "device", p[i].name),
+		       p[i].link == SY_PORT_LINK_UP);
 	}
 }
 

@@ -37,11 +37,24 @@ struct sy_port_counters {
 #undef SY_X
 };
 
+/* A port's link as the dataplane last read it (rte_eth_link_get_nowait).
+ * 0 is what a dataplane before the field wrote there (it was padding). */
+enum sy_port_link {
+	SY_PORT_LINK_UNKNOWN = 0, /* not read (an older dataplane), or the read failed */
+	SY_PORT_LINK_DOWN = 1,
+	SY_PORT_LINK_UP = 2,
+};
+
+static inline const char *sy_port_link_name(uint16_t link)
+{
+	return link == SY_PORT_LINK_UP ? "up" : link == SY_PORT_LINK_DOWN ? "down" : "unknown";
+}
+
 /* One port; `seq` is odd while the dataplane rewrites the entry. */
 struct sy_port_stats {
 	_Atomic uint32_t seq;
 	uint16_t port_id;          /* DPDK port id */
-	uint16_t pad;
+	uint16_t link;             /* enum sy_port_link */
 	char name[SY_PORT_NAME_MAX]; /* device: PCI address, net_af_packet0, ... */
 	uint64_t updated_ms;       /* CLOCK_MONOTONIC of the copy */
 	struct sy_port_counters c;

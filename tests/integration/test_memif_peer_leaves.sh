@@ -28,7 +28,8 @@
 #    (SIGINT: it reports and leaves), then of a second and a third server
 #    on the same socket. Each server gets frames back (sy-dataplane
 #    connected again) and sy-dataplane logged its restarts and stops
-#    cleanly. DPDK 22.11's memif client connects only when its port starts;
+#    cleanly. syctl stats shows the port's link up with each server and
+#    down after each left, and the dataplane logs each change. DPDK 22.11's memif client connects only when its port starts;
 #    before port_reconnect.c the second server waited in vain:
 #      FAIL: server 2: the dataplane did not connect again (no frame back in 30 s; ...)
 # 5. sy-pktgen has the same guard (its own regions are unmapped when its
@@ -166,16 +167,22 @@ memif_dataplane_as client "$SOCK2" "${P}c" "$WORK/client.log" "--no-huge -m 256"
 	sy_fail "sy-dataplane (memif client) did not start: $(tail -3 "$WORK/client.log")"
 CL_PID=$DP_PID
 reconnected=0
+# the port's link as syctl stats shows it (the dataplane copies it into the
+# region every second)
+link_is() { memif_ctl stats | grep -q "^port 0 [^ ]* link $1 "; }
+ups=0 downs=0
 for n in 1 2 3; do
 	[ $n = 1 ] || pktgen_server $n || sy_fail "server $n did not start: $(tail -3 "$WORK/server$n.log")"
 	# the server leaves once frames came back to it (got_back)
 	if sy_wait 30 got_back "${P}s"; then
 		[ $n = 1 ] || reconnected=$((reconnected + 1))
+		sy_wait 5 link_is up && ups=$((ups + 1))
 	else
 		sy_fail "server $n: the dataplane did not connect again (no frame back in 30 s; its log: $(grep -av '^EAL' "$WORK/client.log" | tail -2 | tr '\n' ' '))"
 	fi
 	kill -INT "$SRV_PID"
 	wait "$SRV_PID"
+	sy_wait 10 link_is down && downs=$((downs + 1))
 	result_ok "$WORK/server$n.log" ||
 		sy_fail "server $n: $(grep -a '^RESULT' "$WORK/server$n.log" || tail -2 "$WORK/server$n.log")"
 	kill -0 "$CL_PID" 2>/dev/null || { sy_fail "sy-dataplane (memif client) died: $(tail -3 "$WORK/client.log" | tr '\n' ' ')"; break; }
@@ -183,6 +190,11 @@ done
 restarts=$(grep -c "memif client port restarted to reconnect" "$WORK/client.log")
 [ $reconnected = 2 ] && [ "$restarts" -ge 2 ] &&
 	sy_pass "sy-dataplane as a memif client connected again to servers 2 and 3 after each server left ($restarts port restarts logged) and forwarded for each"
+logged_up=$(grep -c 'msg="port link up" port=0' "$WORK/client.log")
+logged_down=$(grep -c 'msg="port link down" port=0' "$WORK/client.log")
+[ $ups = 3 ] && [ $downs = 3 ] && [ "$logged_up" -ge 3 ] && [ "$logged_down" -ge 3 ] &&
+	sy_pass "syctl stats: the port's link up with each server, down after each left (3 and 3); logged $logged_up up, $logged_down down" ||
+	sy_fail "port link in syctl stats: up $ups of 3, down $downs of 3; logged $logged_up up, $logged_down down"
 kill -0 "$CL_PID" 2>/dev/null && sy_stop_checked "$CL_PID" "sy-dataplane (memif client)" "$WORK/client.log"
 
 # ---- 5. sy-pktgen's own guard: its peer leaves while it polls -----------------

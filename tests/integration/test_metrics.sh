@@ -17,8 +17,9 @@
 #   5. the NIC counters of the dataplane's port (copied into the region by
 #      sy-dataplane every second): switchyard_port_rx_packets_total and
 #      _rx_bytes_total equal the dataplane's rx counters, _tx_ the tx ones;
-#      rx_missed, rx_errors, tx_errors, rx_nombuf are there (0 here); `syctl
-#      stats` prints the same line per port; once sy-dataplane stops, none
+#      rx_missed, rx_errors, tx_errors, rx_nombuf are there (0 here);
+#      switchyard_port_link_up is 1; `syctl stats` prints the same line per
+#      port, with its link; once sy-dataplane stops, none
 #
 # Before (no NIC counters): port counters: {}; FAIL: port counters in /metrics;
 #   FAIL: syctl stats: no port line
@@ -156,8 +157,11 @@ cat "$W/ports.out"
 obs_ctl stats | grep '^port ' >"$W/ports.txt"
 cat "$W/ports.txt"
 rx=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["counters"]["rx_packets"])' "$W/stats.json")
-grep -Eq "^port 0 net_af_packet0 \([0-9]+ ms ago\): rx_packets $rx rx_bytes [0-9]+ tx_packets [0-9]+ tx_bytes [0-9]+ rx_missed 0 rx_errors 0 tx_errors 0 rx_nombuf 0$" "$W/ports.txt" &&
-	sy_pass "syctl stats shows the port's counters" || sy_fail "syctl stats: no port line"
+grep -Eq "^port 0 net_af_packet0 link up \([0-9]+ ms ago\): rx_packets $rx rx_bytes [0-9]+ tx_packets [0-9]+ tx_bytes [0-9]+ rx_missed 0 rx_errors 0 tx_errors 0 rx_nombuf 0$" "$W/ports.txt" &&
+	sy_pass "syctl stats shows the port's link and counters" || sy_fail "syctl stats: no port line"
+grep -q '^switchyard_port_link_up{port="0",device="net_af_packet0"} 1$' "$W/metrics.txt" &&
+	sy_pass "switchyard_port_link_up{port=\"0\",device=\"net_af_packet0\"} 1" ||
+	sy_fail "port link in /metrics: $(grep switchyard_port_link_up "$W/metrics.txt")"
 # a clean stop of the dataplane empties the block: no figures of a port nobody reads
 sy_stop_checked "$DP" sy-dataplane "$W/dataplane.log"
 DP=''

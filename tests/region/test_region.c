@@ -155,9 +155,14 @@ static void test_port_block(void **state)
 	pb->port[1].c.ipackets = 1000;
 	pb->port[1].c.imissed = 7;
 	pb->port[1].c.rx_nombuf = 2;
+	pb->port[1].link = SY_PORT_LINK_DOWN;
 	sy_port_stats_write_end(&pb->port[1]);
 	assert_int_equal(sy_port_stats_read(&pb->port[1], &copy), 0);
 	assert_int_equal(copy.port_id, 3);
+	assert_string_equal(sy_port_link_name(copy.link), "down");
+	/* where a dataplane before the field left its padding: 0 */
+	assert_string_equal(sy_port_link_name(SY_PORT_LINK_UNKNOWN), "unknown");
+	assert_int_equal(offsetof(struct sy_port_stats, link), 6);
 	assert_string_equal(copy.name, "net_af_packet0");
 	assert_int_equal(copy.c.ipackets, 1000);
 	assert_int_equal(copy.c.imissed, 7);
