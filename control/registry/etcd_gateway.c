@@ -9,6 +9,7 @@
 
 #include "etcd_gateway.h"
 #include "etcd_kv.h"
+#include "password_file.h"
 
 static char *dump(json_t *j)
 {
@@ -242,18 +243,9 @@ char *sy_etcd_auth_body(const char *user, const char *password_file, char *why, 
 {
 	char pw[512] = "";
 	char *body;
-	FILE *f = fopen(password_file, "r");
-	size_t n;
 
-	if (!f) {
-		snprintf(why, whylen, "cannot read %s: %s", password_file, strerror(errno));
+	if (sy_password_file_read(password_file, pw, sizeof(pw), why, whylen))
 		return NULL;
-	}
-	n = fread(pw, 1, sizeof(pw) - 1, f);
-	fclose(f);
-	pw[n] = 0;
-	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-		pw[--n] = 0;
 	body = sy_etcd_auth_request(user, pw);
 	explicit_bzero(pw, sizeof(pw));
 	if (!body)
