@@ -900,6 +900,9 @@ static int parse_registry_kind(struct fld *m, const char *name, const char *serv
 		if (why)
 			return field(m, "prefix", &f), ffail(&f, "%s", why);
 	}
+	/* ZooKeeper's digest scheme splits "user:password" at the first ':' */
+	if (!strcmp(name, "zookeeper") && r->username && strchr(r->username, ':'))
+		return field(m, "username", &f), ffail(&f, "a digest user name has no ':'");
 	return together(m, "cert_file", r->cert_file, "key_file", r->key_file) ||
 	       together(m, "username", r->username, "password_file", r->password_file);
 }

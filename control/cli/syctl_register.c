@@ -226,7 +226,9 @@ static void register_usage(FILE *f)
 		"  --server-id ID   QUIC server ID this backend writes into its connection IDs,\n"
 		"                   1..16777215 (0x1..0xffffff; quic services, docs/dataplane.md)\n"
 		"  --registry-user U --registry-password-file F   a registry with authentication\n"
-		"                   on (etcd): log in as U with the password in F (its first line)\n"
+		"                   on: etcd: log in as U with the password in F (its first line);\n"
+		"                   ZooKeeper: digest credentials U:password, the znodes made\n"
+		"                   owned by them and readable by anyone\n"
 		"  --registry-ca-file F, --registry-cert-file F --registry-key-file F   a\n"
 		"                   registry over TLS (etcd): https to every endpoint, the server\n"
 		"                   checked against the CA in F, with a client certificate and its\n"
@@ -378,7 +380,7 @@ int syctl_register(int argc, char **argv)
 	kind = base && strncmp(base, "http://", 7);
 	if ((access.user || access.password_file) &&
 	    (!access.user || !access.password_file || !*access.user || !kind)) {
-		fprintf(stderr, "syctl register: --registry-user and --registry-password-file go together, with a registry's URL (etcd://...)\n");
+		fprintf(stderr, "syctl register: --registry-user and --registry-password-file go together, with a registry's URL (etcd://... or zk://...)\n");
 		return SYCTL_USAGE;
 	}
 	if ((access.ca_file || access.cert_file || access.key_file) &&

@@ -81,13 +81,18 @@ int syctl_register_zookeeper(const char *url, const struct sy_registration *r, c
 	bool created = false, ever = false, warned = false;
 	zhandle_t *zh = NULL;
 	json_t *v;
-	char *val, why[160];
+	char *val, why[300], digest[1024];
 
 	if (strncmp(url, "zk://", 5))
 		return SYCTL_AGENT_NOT_MINE;
-	if (access->user || access->password_file || access->ca_file || access->cert_file ||
-	    access->key_file) {
-		fprintf(stderr, "syctl register: --registry zk://...: ZooKeeper takes no user, password or TLS files here (use its ACLs and network policy)\n");
+	if (access->ca_file || access->cert_file || access->key_file) {
+		fprintf(stderr, "syctl register: --registry zk://...: ZooKeeper takes no TLS files here (its digest credentials: --registry-user and --registry-password-file)\n");
+		return 2;
+	}
+	/* digest credentials: the znodes made are this identity's, readable by all */
+	if (access->user &&
+	    sy_zk_digest(access->user, access->password_file, digest, sizeof(digest), why, sizeof(why))) {
+		fprintf(stderr, "syctl register: --registry-user/--registry-password-file: %s\n", why);
 		return 2;
 	}
 	if (!r->service[0] || !addr || !r->port) {
@@ -155,7 +160,7 @@ int syctl_register_zookeeper(const char *url, const struct sy_registration *r, c
 				continue;
 			}
 			atomic_store(&expired, 0);
-			zh = sy_zk_open(hosts, timeout_ms, watcher, NULL);
+			zh = sy_zk_open(hosts, timeout_ms, watcher, NULL, access->user ? digest : NULL);
 			if (!zh) {
 				fprintf(stderr, "level=warn msg=\"cannot start a ZooKeeper session; retrying\" registry=zk://%s error=\"%s\"\n",
 					hosts, strerror(errno));
@@ -195,7 +200,7 @@ int syctl_register_zookeeper(const char *url, const struct sy_registration *r, c
 		if (!created && now >= retry_at) {
 			int64_t owner;
 
-			rc = sy_zk_create_ephemeral(zh, parent, path, val, &owner);
+			rc = sy_zk_create_ephemeral(zh, parent, path, val, access->user != NULL, &owner);
 			if (owner) /* an agent restarted before its old session expired */
 				fprintf(stderr, "level=warn msg=\"replaced a znode of another session (a previous agent?)\" znode=%s owner=0x%" PRIx64 "\n",
 					path, (uint64_t)owner);
@@ -210,8 +215,12 @@ int syctl_register_zookeeper(const char *url, const struct sy_registration *r, c
 				fflush(stdout);
 				ever = true;
 			} else if (fatal_rc(rc)) {
-				fprintf(stderr, "level=error msg=\"registration refused\" znode=%s error=\"%s\"\n",
-					path, zerror(rc));
+				fprintf(stderr, "level=error msg=\"registration refused\" znode=%s error=\"%s\"%s\n",
+					path, zerror(rc),
+					rc != ZNOAUTH ? ""
+					: access->user
+						? " hint=\"the ACL of the service's znode does not let this user create there\""
+						: " hint=\"the service's znode is owned: give its user (--registry-user, --registry-password-file)\"");
 				break;
 			} else {
 				fprintf(stderr, "level=warn msg=\"cannot create the znode; retrying\" znode=%s error=\"%s\"\n",
@@ -246,6 +255,7 @@ int syctl_register_zookeeper(const char *url, const struct sy_registration *r, c
 	}
 	if (zh)
 		zookeeper_close(zh);
+	explicit_bzero(digest, sizeof(digest));
 	free(val);
 	return stop ? 0 : 1;
 }

@@ -92,6 +92,13 @@ const char *sy_registry_prefix_check(const char *prefix, bool folder);
 	K(c, "prefix", STRING, "/switchyard/services", "starts with '/', does not end with it",  \
 	  "/switchyard/services", "Parent of the `<service>/<address>:<port>` znodes.")          \
 	K(c, "session_timeout_ms", INT, "10000", "2000..600000", "10000",                         \
-	  "Session timeout asked of the servers; keep it at least the agents' TTL.")
+	  "Session timeout asked of the servers; keep it at least the agents' TTL.")             \
+	K(c, "username", STRING, "not set", "non-empty, no ':'; with password_file", "switchyard", \
+	  "Digest user of the session: the service znodes sy-control creates are owned by it "  \
+	  "(all rights) and readable by anyone, so that only clients with its credentials "      \
+	  "(the agents' --registry-user) add backends there.")                                   \
+	K(c, "password_file", PATH, "not set", "absolute path; with username",                    \
+	  "/etc/switchyard/zk.password", "File holding that user's password (read at each new " \
+	  "session).")
 
 #endif

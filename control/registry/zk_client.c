@@ -10,14 +10,57 @@
 #include <time.h>
 
 #include "netaddr.h"
+#include "password_file.h"
 #include "zk_client.h"
 
-zhandle_t *sy_zk_open(const char *servers, int timeout_ms, watcher_fn watcher, void *ctx)
+zhandle_t *sy_zk_open(const char *servers, int timeout_ms, watcher_fn watcher, void *ctx,
+		      const char *digest)
 {
 	const char *lvl = getenv("SY_ZK_LOG");
+	zhandle_t *zh;
 
 	zoo_set_debug_level((ZooLogLevel)(lvl ? atoi(lvl) : 0));
-	return zookeeper_init(servers, watcher, timeout_ms, NULL, ctx, 0);
+	zh = zookeeper_init(servers, watcher, timeout_ms, NULL, ctx, 0);
+	/* queued now, sent first on each connection of the session */
+	if (zh && digest && zoo_add_auth(zh, "digest", digest, (int)strlen(digest), NULL, NULL) != ZOK) {
+		zookeeper_close(zh);
+		errno = EINVAL;
+		return NULL;
+	}
+	return zh;
+}
+
+int sy_zk_digest(const char *user, const char *password_file, char *out, size_t len, char *why,
+		 size_t whylen)
+{
+	char pw[512];
+	int n;
+
+	if (!*user || strchr(user, ':')) {
+		snprintf(why, whylen, "user '%s': the digest scheme takes a non-empty name without ':'",
+			 user);
+		return -1;
+	}
+	if (sy_password_file_read(password_file, pw, sizeof(pw), why, whylen))
+		return -1;
+	n = snprintf(out, len, "%s:%s", user, pw);
+	explicit_bzero(pw, sizeof(pw));
+	if (n < 0 || (size_t)n >= len) {
+		explicit_bzero(out, len);
+		snprintf(why, whylen, "user and password too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* The ACL of a znode we create (sy_zk_create_parents). */
+static struct ACL_vector create_acl(bool owned, struct ACL acl[2])
+{
+	if (!owned)
+		return ZOO_OPEN_ACL_UNSAFE;
+	acl[0] = (struct ACL){ .perms = ZOO_PERM_ALL, .id = ZOO_AUTH_IDS };
+	acl[1] = (struct ACL){ .perms = ZOO_PERM_READ, .id = ZOO_ANYONE_ID_UNSAFE };
+	return (struct ACL_vector){ .count = 2, .data = acl };
 }
 
 enum sy_zk_event sy_zk_event(int type, int state, const char *path)
@@ -127,8 +170,8 @@ int sy_zk_list_children(zhandle_t *zh, const char *path, bool watch, enum sy_zk_
 	*how = SY_ZK_LISTED;
 	*create_rc = ZOK;
 	rc = zoo_get_children2(zh, path, watch, sv, &st);
-	if (rc == ZNONODE && missing == SY_ZK_MISSING_CREATE) {
-		rc = *create_rc = sy_zk_create_parents(zh, path);
+	if (rc == ZNONODE && missing != SY_ZK_MISSING_WAIT) {
+		rc = *create_rc = sy_zk_create_parents(zh, path, missing == SY_ZK_MISSING_CREATE_OWNED);
 		if (rc == ZOK) {
 			*how = SY_ZK_CREATED;
 			rc = zoo_get_children2(zh, path, watch, sv, &st);
@@ -311,8 +354,10 @@ int sy_zk_children_sync(zhandle_t *zh, const char *service_path, bool watch,
 	return rc == ZOK && vanished ? ZNONODE : rc;
 }
 
-int sy_zk_create_parents(zhandle_t *zh, const char *path)
+int sy_zk_create_parents(zhandle_t *zh, const char *path, bool owned)
 {
+	struct ACL a[2];
+	struct ACL_vector acl = create_acl(owned, a);
 	char p[SY_ZK_PATH_MAX];
 
 	if ((size_t)snprintf(p, sizeof(p), "%s", path) >= sizeof(p))
@@ -325,7 +370,7 @@ int sy_zk_create_parents(zhandle_t *zh, const char *path)
 			continue;
 		save = *s;
 		*s = 0;
-		rc = zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+		rc = zoo_create(zh, p, NULL, -1, &acl, ZOO_PERSISTENT, NULL, 0);
 		*s = save;
 		if (rc != ZOK && rc != ZNODEEXISTS)
 			return rc;
@@ -335,12 +380,14 @@ int sy_zk_create_parents(zhandle_t *zh, const char *path)
 }
 
 int sy_zk_create_ephemeral(zhandle_t *zh, const char *parent, const char *path, const char *val,
-			   int64_t *replaced_owner)
+			   bool owned, int64_t *replaced_owner)
 {
+	struct ACL a[2];
+	struct ACL_vector acl = create_acl(owned, a);
 	int len = (int)strlen(val), rc;
 
 	*replaced_owner = 0;
-	rc = sy_zk_create_parents(zh, parent);
+	rc = sy_zk_create_parents(zh, parent, owned);
 	if (rc != ZOK)
 		return rc;
 	for (int tries = 0; tries < 3; tries++) {
@@ -349,7 +396,7 @@ int sy_zk_create_ephemeral(zhandle_t *zh, const char *parent, const char *path, 
 		zoo_op_t ops[2];
 		struct Stat st;
 
-		rc = zoo_create(zh, path, val, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+		rc = zoo_create(zh, path, val, len, &acl, ZOO_EPHEMERAL, NULL, 0);
 		if (rc != ZNODEEXISTS)
 			return rc;
 		rc = zoo_exists(zh, path, 0, &st);
@@ -361,7 +408,7 @@ int sy_zk_create_ephemeral(zhandle_t *zh, const char *parent, const char *path, 
 			return zoo_set(zh, path, val, len, -1);
 		*replaced_owner = st.ephemeralOwner;
 		zoo_delete_op_init(&ops[0], path, st.version);
-		zoo_create_op_init(&ops[1], path, val, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+		zoo_create_op_init(&ops[1], path, val, len, &acl, ZOO_EPHEMERAL, NULL, 0);
 		rc = zoo_multi(zh, 2, ops, res);
 		if (rc != ZNONODE && rc != ZBADVERSION && rc != ZNODEEXISTS)
 			return rc;

@@ -37,8 +37,17 @@
 
 /* Starts a session (zookeeper_init) with watcher and ctx; the client
  * library's log level from $SY_ZK_LOG (1 error .. 4 debug; default none).
+ * digest: "user:password" (ZooKeeper's digest scheme, zoo_add_auth: the
+ * library sends it on every connection of the session), or NULL for none.
  * NULL with errno on failure. zookeeper_close ends it. */
-zhandle_t *sy_zk_open(const char *servers, int timeout_ms, watcher_fn watcher, void *ctx);
+zhandle_t *sy_zk_open(const char *servers, int timeout_ms, watcher_fn watcher, void *ctx,
+		      const char *digest);
+
+/* The digest credentials "user:password" for user and the password in
+ * password_file (password_file.h) into out. 0, or -1 with the reason in
+ * why (a user with ':' or empty, an unreadable or empty file, too long). */
+int sy_zk_digest(const char *user, const char *password_file, char *out, size_t len, char *why,
+		 size_t whylen);
 
 /* What a watcher event means to a registry client. */
 enum sy_zk_event {
@@ -96,6 +105,7 @@ int sy_zk_url_parse(const char *url, char *hosts, size_t hlen, char *prefix, siz
 enum sy_zk_missing {
 	SY_ZK_MISSING_WAIT,   /* an absent service znode: an exists watch, no children */
 	SY_ZK_MISSING_CREATE, /* create it (persistent, with its parents); if refused, wait */
+	SY_ZK_MISSING_CREATE_OWNED, /* the same, owned (sy_zk_create_parents) */
 };
 enum sy_zk_listed {
 	SY_ZK_LISTED = 0,     /* the children of an existing znode */
@@ -163,14 +173,19 @@ void sy_zk_children_free(struct sy_zk_children *cc);
 
 /* ---- writing ------------------------------------------------------------- */
 
-/* path and its missing ancestors, persistent, empty, open ACL. */
-int sy_zk_create_parents(zhandle_t *zh, const char *path);
-/* The backend's ephemeral znode path (under parent, created if missing)
- * holding val: created, or taken over when it is this session's (a retried
- * create), or replaced in one transaction when another session left it (an
- * agent restarted before its old session expired; *replaced_owner gets that
- * session, 0 otherwise). */
+/* path and its missing ancestors, persistent, empty. owned (a session with
+ * digest credentials): every right to the credentials' identity and
+ * reading to anyone (ZooKeeper's auth ids + world read), so that clients
+ * without them cannot add, change or remove backends there; else the open
+ * ACL (anyone may do anything). */
+int sy_zk_create_parents(zhandle_t *zh, const char *path, bool owned);
+/* The backend's ephemeral znode path (under parent, created if missing,
+ * owned as above) holding val: created, or taken over when it is this
+ * session's (a retried create), or replaced in one transaction when another
+ * session left it (an agent restarted before its old session expired;
+ * *replaced_owner gets that session, 0 otherwise). ZNOAUTH: the parent's
+ * ACL does not let this session's identity create there. */
 int sy_zk_create_ephemeral(zhandle_t *zh, const char *parent, const char *path, const char *val,
-			   int64_t *replaced_owner);
+			   bool owned, int64_t *replaced_owner);
 
 #endif

@@ -42,6 +42,7 @@
 
 struct conf {
 	char *servers, *prefix;
+	char *user, *password_file; /* digest credentials: both or neither */
 	uint32_t timeout_ms, retry_initial_ms, retry_max_ms, renew_after_ms;
 	bool create_missing;
 };
@@ -103,6 +104,8 @@ static void conf_free(struct conf *c)
 {
 	free(c->servers);
 	free(c->prefix);
+	free(c->user);
+	free(c->password_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -118,7 +121,10 @@ static int conf_copy(struct conf *dst, const struct sy_follow_conf *src)
 								       : dst->retry_initial_ms;
 	dst->renew_after_ms = src->renew_after_ms ? src->renew_after_ms : src->session_timeout_ms;
 	dst->create_missing = src->create_missing;
-	if ((src->servers && !dst->servers) || !dst->prefix) {
+	dst->user = src->user ? strdup(src->user) : NULL;
+	dst->password_file = src->password_file ? strdup(src->password_file) : NULL;
+	if ((src->servers && !dst->servers) || !dst->prefix || (src->user && !dst->user) ||
+	    (src->password_file && !dst->password_file)) {
 		conf_free(dst);
 		return -1;
 	}
@@ -128,6 +134,14 @@ static int conf_copy(struct conf *dst, const struct sy_follow_conf *src)
 static bool same(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Whether configuration b needs a session of its own after a's: other
+ * servers, timeout or credentials (a session's are given at its start). */
+static bool new_session(const struct conf *a, const struct conf *b)
+{
+	return !same(a->servers, b->servers) || a->timeout_ms != b->timeout_ms ||
+	       !same(a->user, b->user) || !same(a->password_file, b->password_file);
 }
 
 static void say(struct sy_follower *f, const char *level, const char *fmt, ...)
@@ -214,12 +228,24 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
 	pthread_mutex_unlock(&f->mu);
 }
 
-static bool open_session(struct sy_follower *f)
+/* A new session, with the configured credentials (the password file read
+ * now: a changed password is taken at the next session). false with the
+ * reason in why. */
+static bool open_session(struct sy_follower *f, char *why, size_t whylen)
 {
-	zhandle_t *zh = sy_zk_open(f->conf.servers, (int)f->conf.timeout_ms, watcher, f);
+	char digest[1024];
+	zhandle_t *zh;
 
-	if (!zh)
+	if (f->conf.user &&
+	    sy_zk_digest(f->conf.user, f->conf.password_file, digest, sizeof(digest), why, whylen))
 		return false;
+	zh = sy_zk_open(f->conf.servers, (int)f->conf.timeout_ms, watcher, f,
+			f->conf.user ? digest : NULL);
+	explicit_bzero(digest, sizeof(digest));
+	if (!zh) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return false;
+	}
 	pthread_mutex_lock(&f->mu);
 	f->zh = zh;
 	pthread_mutex_unlock(&f->mu);
@@ -325,7 +351,9 @@ static int list_service(struct sy_follower *f, zhandle_t *zh, struct fsvc *v)
 	int rc, create_rc;
 
 	rc = sy_zk_children_sync(zh, v->path, true,
-				 f->conf.create_missing ? SY_ZK_MISSING_CREATE : SY_ZK_MISSING_WAIT,
+				 !f->conf.create_missing ? SY_ZK_MISSING_WAIT
+				 : f->conf.user		 ? SY_ZK_MISSING_CREATE_OWNED
+							 : SY_ZK_MISSING_CREATE,
 				 &v->cc, &changed, &pzxid, &how, &create_rc, on_malformed, v);
 	if (how == SY_ZK_CREATED)
 		say(f, "info", "\"zookeeper: created the service's parent znode\" service=%s znode=%s",
@@ -358,7 +386,7 @@ static int list_service(struct sy_follower *f, zhandle_t *zh, struct fsvc *v)
 /* A new configuration (f->conf replaced). */
 static void take_config(struct sy_follower *f, struct conf *c)
 {
-	bool session = !same(c->servers, f->conf.servers) || c->timeout_ms != f->conf.timeout_ms;
+	bool session = new_session(&f->conf, c);
 	bool moved = !same(c->prefix, f->conf.prefix);
 
 	struct conf old;
@@ -532,7 +560,9 @@ static zhandle_t *session_upkeep(struct sy_follower *f, const struct intake *in,
 		f->retry_at = 0; /* at once */
 	}
 	if (!zh && now >= f->retry_at) {
-		if (open_session(f)) {
+		char err[256];
+
+		if (open_session(f, err, sizeof(err))) {
 			pthread_mutex_lock(&f->mu);
 			zh = f->zh;
 			pthread_mutex_unlock(&f->mu);
@@ -540,9 +570,9 @@ static zhandle_t *session_upkeep(struct sy_follower *f, const struct intake *in,
 			f->down_since = now;
 		} else {
 			say(f, "warn", "\"zookeeper: cannot start a session; retrying\" servers=%s error=\"%s\"",
-			    f->conf.servers, strerror(errno));
-			snprintf(why, sizeof(why), "ZooKeeper %.120s: cannot start a session: %s",
-				 f->conf.servers, strerror(errno));
+			    f->conf.servers, err);
+			snprintf(why, sizeof(why), "ZooKeeper %.100s: cannot start a session: %.90s",
+				 f->conf.servers, err);
 			lost_all(f, why);
 			backoff_from(f, now);
 		}
@@ -650,8 +680,7 @@ static void *follow_thread(void *arg)
 		bool fresh;
 
 		if (in.cfg) {
-			bool session = !same(in.c.servers, f->conf.servers) ||
-				       in.c.timeout_ms != f->conf.timeout_ms;
+			bool session = new_session(&f->conf, &in.c);
 
 			take_config(f, &in.c);
 			if (session) {
@@ -879,7 +908,7 @@ const struct sy_follow_ops sy_zookeeper_follow_ops = {
 	.url_parse = sy_zk_url_parse,
 	.default_prefix = SY_ZK_DEFAULT_PREFIX,
 	.prefix_folder = SY_REGISTRY_FOLDER_ZOOKEEPER,
-	.auth = false, /* ZooKeeper's ACLs: not yet (docs/control.md) */
+	.auth = true, /* digest credentials (sy_zk_digest); docs/control.md "Credentials" */
 	.tls = false,
 	.open = zk_open,
 	.configure = zk_configure,

@@ -28,8 +28,13 @@
 #    two leaves, one of the others takes its place (issue 12, point 2)
 #  - a reload that moves a service to static and adds a zookeeper service:
 #    the first is no longer followed, the second is
+#  - digest credentials (a reload gives sy-control registry.zookeeper
+#    username/password_file): the service znode it creates is that user's,
+#    readable by anyone; an agent with the credentials registers there, one
+#    without or with another password is refused (exit 1, NoAuth, a hint)
 #  - syctl register and syctl resolve refuse what ZooKeeper does not take
-#    (a user, TLS files) and a scheme no registry kind has (exit 2, why)
+#    (TLS files, an empty password file) and a scheme no registry kind has
+#    (exit 2, why)
 #  - sy-control stops promptly
 #
 # usage: test_zk_source.sh BUILD_DIR        (exit 77 = skipped: no ZooKeeper)
@@ -65,6 +70,12 @@ malformed_is() { [ "$(malformed_count)" = "$1" ]; }
 weight_is() { ctl backends web | grep -q "^$1:80 *$2 "; }
 not_degraded() { ! ctl status | grep -q DEGRADED; }
 registered3() { has_backend web 198.18.0.11 && has_backend web 198.18.0.12 && has_backend web6 2001:2::11; }
+# zk_service NAME VIP: a service of the source, as configured below
+zk_service() {
+	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: ipip\n' "$1" "$2"
+	printf '    source: zookeeper\n    next_hop_mac: 02:00:00:00:00:fe\n'
+	printf '    health: { hold_down_s: 0, panic_threshold: 0 }\n'
+}
 # agent NAME SERVICE ADDR [options...]: a registration agent in the background
 agent() {
 	local name=$1 svc=$2 addr=$3
@@ -386,15 +397,8 @@ cat >>"$W/sw2.yaml" <<EOF
     next_hop_mac: 02:00:00:00:00:fe
     backends:
       - { address: 198.18.0.99, port: 80, weight: 1 }
-  - name: late
-    vip: 198.18.1.4
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: zookeeper
-    next_hop_mac: 02:00:00:00:00:fe
-    health: { hold_down_s: 0, panic_threshold: 0 }
 EOF
+zk_service late 198.18.1.4 >>"$W/sw2.yaml"
 cp "$W/sw2.yaml" "$W/sw.yaml"
 ctl reload >/dev/null || sy_fail "syctl reload"
 capped_static() { [ "$(capped_count)" = 1 ] && has_backend capped 198.18.0.99; }
@@ -412,6 +416,50 @@ capped_static && sy_pass "reload: capped is no longer followed: a new znode unde
 has_backend web 198.18.0.11 && has_backend web6 2001:2::11 &&
 	sy_pass "reload: web and web6 kept their backends" || sy_fail "reload: web or web6 lost backends"
 
+# ---- digest credentials: owned service znodes ----------------------------------------------
+# sy-control with registry.zookeeper username/password_file (a reload: a new
+# session with them) creates the missing znode of a new service 'owned' as
+# that user's, readable by anyone: an agent with the same credentials
+# registers there, one without them or with another password is refused
+# (exit 1, NoAuth and what to do), and anyone may still read the znodes.
+printf 'fleet-secret\n' >"$W/zk.pw"
+printf 'not-the-secret\n' >"$W/zk.bad"
+sed -e "s|^    session_timeout_ms: 3000$|&\n    username: switchyard\n    password_file: $W/zk.pw|" \
+	"$W/sw.yaml" >"$W/sw3.yaml"
+zk_service owned 198.18.1.5 >>"$W/sw3.yaml"
+cp "$W/sw3.yaml" "$W/sw.yaml"
+ctl reload >/dev/null || sy_fail "syctl reload (credentials, service owned)"
+owned_node() { zk_cli "$ZKPORT" "ls $ROOT" | grep -qx $'\towned'; }
+sy_wait 15 owned_node && sy_wait 10 zk_up ||
+	sy_fail "sy-control did not create $ROOT/owned: $(zk_cli "$ZKPORT" "ls $ROOT" | tail -4 | tr '\n' ' ')"
+agent O1 owned 198.18.0.71 --registry-user switchyard --registry-password-file "$W/zk.pw"
+sy_wait 10 has_backend owned 198.18.0.71 &&
+	sy_pass "an agent with the fleet's credentials registered under the owned service znode" ||
+	{ sy_fail "the authenticated agent's backend not seen: $(tail -3 "$W/agent-O1.log")"; ctl backends owned; }
+refused() { # NAME ADDR [credentials...]: the agent exits 1, refused by the ACL
+	local name=$1 addr=$2 rc
+	shift 2
+	timeout 30 "$BUILD/control/syctl" register --service owned --addr "$addr" --port 80 --ttl 2 \
+		--registry "$ZK" "$@" >"$W/agent-$name.log" 2>&1
+	rc=$?
+	[ $rc = 1 ] && grep -q 'msg="registration refused".*not authenticated.*hint=' "$W/agent-$name.log" ||
+		{ echo "  exit $rc: $(tail -2 "$W/agent-$name.log")"; return 1; }
+}
+refused O2 198.18.0.72 &&
+	sy_pass "an agent without credentials: refused (exit 1): $(grep -o 'error=.*' "$W/agent-O2.log")" ||
+	sy_fail "an agent without credentials was not refused"
+refused O3 198.18.0.73 --registry-user switchyard --registry-password-file "$W/zk.bad" &&
+	sy_pass "an agent with another password: refused (exit 1)" ||
+	sy_fail "an agent with a wrong password was not refused"
+! has_backend owned 198.18.0.72 && ! has_backend owned 198.18.0.73 &&
+	sy_pass "neither refused agent's backend is listed" || sy_fail "a refused agent's backend got in"
+zk_cli "$ZKPORT" "get $ROOT/owned/198.18.0.71:80" | grep -q '"weight":1' &&
+	sy_pass "a client without credentials still reads the owned znodes" ||
+	sy_fail "the owned znode is not readable: $(zk_cli "$ZKPORT" "get $ROOT/owned/198.18.0.71:80" | tail -2)"
+has_backend web 198.18.0.11 && has_backend late 198.18.0.41 &&
+	sy_pass "the other services kept their backends across the new session" ||
+	sy_fail "a service lost its backends when the credentials came"
+
 # ---- what a registry kind does not take, and a kind syctl does not know ------------------
 # (the agents and the resolver find the kind by the URL's scheme: registry_kinds.h)
 usage_error() { # WANT CMD...: exit 2 and WANT in what it says
@@ -422,9 +470,13 @@ usage_error() { # WANT CMD...: exit 2 and WANT in what it says
 	[ "$rc" = 2 ] && grep -qF "$want" <<<"$out" ||
 		{ echo "  exit $rc: $out"; return 1; }
 }
-usage_error "ZooKeeper takes no user, password or TLS files" "$BUILD/control/syctl" register --service web \
+usage_error "ZooKeeper takes no TLS files" "$BUILD/control/syctl" register --service web \
+	--addr 198.18.0.50 --port 80 --registry "$ZK" --registry-ca-file /dev/null &&
+	sy_pass "syctl register zk:// with a CA: exit 2, ZooKeeper takes none" || sy_fail "zk agent took TLS files"
+usage_error "empty: no password in it" "$BUILD/control/syctl" register --service web \
 	--addr 198.18.0.50 --port 80 --registry "$ZK" --registry-user u --registry-password-file /dev/null &&
-	sy_pass "syctl register zk:// with a user: exit 2, ZooKeeper takes none" || sy_fail "zk agent took a user"
+	sy_pass "syctl register zk:// with an empty password file: exit 2, said so" ||
+	sy_fail "zk agent took an empty password"
 usage_error "no registry kind of this syctl has that scheme" "$BUILD/control/syctl" register --service web \
 	--addr 198.18.0.50 --port 80 --registry consul://127.0.0.1:8500 &&
 	sy_pass "syctl register consul://: exit 2, no such registry kind" || sy_fail "an unknown scheme was taken"
