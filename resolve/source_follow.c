@@ -140,6 +140,9 @@ static int registry_check(const struct registry *g, char *why, size_t whylen)
 	if (!sy_str_set(g->user) != !sy_str_set(g->password_file))
 		return snprintf(why, whylen, "a user and a password file go together"),
 		       SY_RESOLVE_EINVAL;
+	/* ZooKeeper's digest scheme splits "user:password" at the first ':' */
+	if (sy_str_set(g->user) && !strcmp(g->ops->name, "zookeeper") && strchr(g->user, ':'))
+		return snprintf(why, whylen, "a digest user name has no ':'"), SY_RESOLVE_EINVAL;
 	if (!sy_str_set(g->cert_file) != !sy_str_set(g->key_file))
 		return snprintf(why, whylen, "a client certificate and its key go together"),
 		       SY_RESOLVE_EINVAL;

@@ -266,7 +266,7 @@ static int parse_args(int argc, char **argv, int json, struct resolve_args *a)
 	}
 	if ((a->user || a->password_file) &&
 	    (!a->user || !a->password_file || !*a->user || !a->registry)) {
-		fprintf(stderr, "syctl resolve: --registry-user and --registry-password-file go together, with a registry's URL (etcd://...)\n");
+		fprintf(stderr, "syctl resolve: --registry-user and --registry-password-file go together, with a registry's URL (etcd://... or zk://...)\n");
 		return -1;
 	}
 	if ((a->ca_file || a->cert_file || a->key_file) &&

@@ -158,9 +158,10 @@ struct sy_resolve_config {
 	 * A registry kind added to Switchyard is one more scheme here, with
 	 * no change of this structure. sy_resolve_registry_check() says
 	 * whether a URL is one. The registry's credentials and TLS, where the
-	 * kind has them (etcd): a user and the file of its password (both or
-	 * neither), a CA file and a client certificate with its key (both or
-	 * neither; with either, the servers are spoken to over https).
+	 * kind has them: a user and the file of its password (both or neither;
+	 * etcd's log-in, ZooKeeper's digest credentials), a CA file and a
+	 * client certificate with its key (both or neither; etcd: with either,
+	 * the servers are spoken to over https).
 	 * registry_timeout_ms bounds one request (etcd; 0: 2000),
 	 * registry_session_timeout_ms is the session (ZooKeeper; 0: 10000).
 	 * watch_wait_ms, fetch_timeout_ms and retry_* as for etcd. */

@@ -552,10 +552,16 @@ static void test_registry_url(void **state)
 	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_EINVAL);
 	assert_string_equal(why, "zookeeper takes no TLS files");
 	c.registry_ca_file = NULL;
-	c.registry_username = "u"; /* nor a user */
+	c.registry_username = "u"; /* digest credentials: taken (read at a session) */
 	c.registry_password_file = "/etc/pw";
-	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_OK);
+	c.registry_username = "u:v";
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_EINVAL);
+	assert_string_equal(why, "a digest user name has no ':'");
+	c.registry_username = "u";
 	c.registry_password_file = NULL;
+	assert_int_equal(sy_resolve_config_check(&c, why, sizeof(why)), SY_RESOLVE_EINVAL);
+	assert_string_equal(why, "a user and a password file go together");
 	c.registry = "etcd://127.0.0.1:2379";
 	c.registry_username = "root"; /* a user and a password file go together */
 	assert_int_equal(sy_resolve_create(&c, &r), SY_RESOLVE_EINVAL);
