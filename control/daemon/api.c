@@ -313,7 +313,10 @@ struct lookup {
 	bool quic, quic_known;
 	uint32_t quic_id;
 	char quic_ep[80];
-	bool have_maglev, tracked, ask_dataplane;
+	/* have_data_path: ep and why hold the answer already (sy-dataplane's,
+	 * tracked or not; the XDP maps' for a tracked flow); else the
+	 * published table's is made in lookup_reply() */
+	bool have_maglev, have_data_path, ask_dataplane;
 	/* whose connection table answered: "dataplane" (sy-dataplane's
 	 * telemetry), "xdp" (the program's maps), "table" (neither could be
 	 * asked or answered: the published table's answer alone) */
@@ -460,7 +463,7 @@ static void lookup_locked(struct sy_daemon *d, const struct sy_api_request *rq, 
 	if (d->xdp) {
 		/* the XDP program's conntrack map: a map lookup, no waiting */
 		L->answered_by = "xdp";
-		L->tracked = sy_daemon_xdp_lookup(d, s, &k, L->ep, sizeof(L->ep), L->why,
+		L->have_data_path = sy_daemon_xdp_lookup(d, s, &k, L->ep, sizeof(L->ep), L->why,
 						  sizeof(L->why)) == 0;
 		return;
 	}
@@ -474,7 +477,7 @@ static struct sy_api_reply lookup_reply(struct lookup *L)
 {
 	char dpwhy[200];
 
-	if (!L->tracked) {
+	if (!L->have_data_path) {
 		snprintf(dpwhy, sizeof(dpwhy), "%.199s", L->why);
 		snprintf(L->ep, sizeof(L->ep), "%s", L->newep);
 		if (!L->have_maglev)
@@ -846,9 +849,9 @@ struct sy_api_reply sy_api_handle(struct sy_daemon *d, const struct sy_api_reque
 		if (L.error.status)
 			return L.error;
 		if (L.ask_dataplane) {
-			L.tracked = sy_dp_lookup(L.dp_pid, L.dp_socket, L.params, L.ep, sizeof(L.ep),
+			L.have_data_path = sy_dp_lookup(L.dp_pid, L.dp_socket, L.params, L.ep, sizeof(L.ep),
 						 L.why, sizeof(L.why)) == 0;
-			if (L.tracked)
+			if (L.have_data_path)
 				L.answered_by = "dataplane";
 		}
 		return lookup_reply(&L);
