@@ -345,6 +345,7 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
 
 	b->last_check_ms = now_ms;
 	b->last_check_ok = ok;
+	b->unsent_streak = 0;
 	if (ok) {
 		b->ok_streak++;
 		b->fail_streak = 0;
@@ -364,6 +365,13 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
 		}
 	}
 	return false;
+}
+
+bool sy_svcb_check_unsent(struct sy_be *b, int err, uint64_t now_ms)
+{
+	b->last_check_ms = now_ms;
+	b->unsent_errno = err;
+	return ++b->unsent_streak == 1;
 }
 
 static uint64_t earliest(uint64_t a, uint64_t b)

@@ -76,6 +76,8 @@ struct sy_be {
 	uint64_t next_check_ms;  /* active checks: when the next one is due */
 	uint64_t last_check_ms;  /* when the last one ended, 0 = none yet */
 	bool last_check_ok;
+	uint32_t unsent_streak;  /* checks in a row that could not leave this host */
+	int unsent_errno;        /* why the last of them could not */
 };
 
 /* How a backend leaves (sy_svcb_remove). */
@@ -163,6 +165,10 @@ bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
 bool sy_svcb_due(struct sy_svc_backends *s, uint64_t now_ms);
 /* Feed one active-check result. Returns true if the verdict flipped. */
 bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, uint64_t now_ms);
+/* A check that could not leave this host (err: why): no evidence about the
+ * backend, whose verdict and streaks stay as they are. Returns true when it
+ * is the first of a run (the others since the last check sent). */
+bool sy_svcb_check_unsent(struct sy_be *b, int err, uint64_t now_ms);
 
 /* The set to publish now (canonical order) into out (capacity
  * sy_svcb_desired_cap(s)).

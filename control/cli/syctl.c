@@ -396,7 +396,7 @@ static void print_backends(json_t *j)
 	printf("%-32s %6s %9s %-11s %-9s %-6s %-12s %s\n", "BACKEND", "WEIGHT", "EFFECTIVE",
 	       "STATE", "SOURCE", "ZONE", "LAST SEEN", "CHECK");
 	json_array_foreach(json_object_get(j, "backends"), i, b) {
-		char ep[80], seen[32] = "-", check[48] = "-";
+		char ep[80], seen[32] = "-", check[96] = "-";
 		json_t *ago = json_object_get(b, "last_seen_ms_ago");
 		json_t *c = json_object_get(b, "check");
 
@@ -405,8 +405,13 @@ static void print_backends(json_t *j)
 		if (json_is_integer(ago))
 			snprintf(seen, sizeof(seen), "%.1f s ago",
 				 (double)json_integer_value(ago) / 1000.0);
-		/* the last active check and how many in a row ended so */
-		if (json_is_object(c))
+		/* the last active check and how many in a row ended so; one
+		 * not sent says why */
+		if (json_is_object(c) && !strcmp(s_(c, "last"), "unsent"))
+			snprintf(check, sizeof(check), "unsent x%lld, %.1f s ago (%s)",
+				 i_(c, "unsent_in_a_row"), (double)i_(c, "ms_ago") / 1000.0,
+				 s_(c, "error"));
+		else if (json_is_object(c))
 			snprintf(check, sizeof(check), "%s x%lld, %.1f s ago", s_(c, "last"),
 				 !strcmp(s_(c, "last"), "pass") ? i_(c, "passed_in_a_row")
 								: i_(c, "failed_in_a_row"),

@@ -246,12 +246,18 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 		if (b->has_mac)
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", b->mac[0], b->mac[1],
 				 b->mac[2], b->mac[3], b->mac[4], b->mac[5]);
-		/* the last active check: null without checks or before the first */
+		/* the last active check: null without checks or before the first;
+		 * "unsent" when it could not leave this host (and why) */
 		json_t *check = b->last_check_ms
-			? json_pack("{s:s, s:I, s:i, s:i}", "last", b->last_check_ok ? "pass" : "fail",
+			? json_pack("{s:s, s:I, s:i, s:i}", "last",
+				    b->unsent_streak ? "unsent" : b->last_check_ok ? "pass" : "fail",
 				    "ms_ago", (json_int_t)(now - b->last_check_ms), "passed_in_a_row",
 				    (int)b->ok_streak, "failed_in_a_row", (int)b->fail_streak)
 			: json_null();
+		if (b->unsent_streak) {
+			json_object_set_new(check, "unsent_in_a_row", json_integer(b->unsent_streak));
+			json_object_set_new(check, "error", json_string(strerror(b->unsent_errno)));
+		}
 
 		json_array_append_new(
 			arr, json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:I, s:s, s:o}", "address",

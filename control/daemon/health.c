@@ -5,6 +5,11 @@
  * collect the checks that are due under the lock, run them without it
  * (non-blocking connects and the tunnel probes' answers polled together,
  * bounded by the timeout), then record the results under the lock.
+ *
+ * A check that cannot leave this host (no route towards the backend: behind
+ * sy-dataplane, its TAP is gone while the dataplane restarts; a socket
+ * refused: no CAP_NET_RAW, no descriptors left) says nothing of the
+ * backend: it is counted as not sent and the backend's state is kept.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +44,7 @@ struct check {
 	struct sy_tunnel_probe tp;
 	int fd;
 	bool ok;
+	int unsent;    /* errno: it did not leave this host; 0 = sent */
 };
 
 static pthread_t health_thread;
@@ -68,8 +74,10 @@ static int start_connect(struct check *k)
 	fd = socket(ss.ss_family,
 		    (k->type == SY_CHECK_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
-	if (fd < 0)
+	if (fd < 0) {
+		k->unsent = errno;
 		return -1;
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
 		close(fd);
 		return -1;
@@ -214,13 +222,47 @@ static int read_tunnel_answers(int fd, int af, struct check *k, int n, bool *set
 	return done;
 }
 
+/* Start check k: true when it is under way (a socket to poll, a transfer,
+ * a probe whose answer the listener waits for); false when it ended at once,
+ * failed, or not sent (k->unsent) when it could not leave this host. */
+static bool start_check(struct check *k, const struct sy_tunnel_listener *l, int listener_err,
+			CURLM *m)
+{
+	uint32_t src[4];
+	int rc;
+
+	k->ok = false;
+	k->unsent = 0;
+	k->fd = -1;
+	k->easy = NULL;
+	if (k->tunnel) { /* the probe asks for the route itself */
+		if ((k->tp.family == SY_AF_INET ? l->fd4 : l->fd6) < 0)
+			k->unsent = listener_err;
+		else if ((rc = sy_tunnel_probe_send(&k->tp)))
+			k->unsent = -rc;
+		return !k->unsent;
+	}
+	if ((rc = sy_source_towards(k->id.family, k->id.addr, src))) {
+		k->unsent = -rc;
+		return false;
+	}
+	if (k->type == SY_CHECK_HTTP || k->type == SY_CHECK_HTTPS) {
+		if (!m || !http_start(m, k))
+			k->unsent = ENOMEM;
+		return !k->unsent;
+	}
+	k->fd = start_connect(k);
+	return k->fd >= 0;
+}
+
 static void run_batch(struct check *k, int n)
 {
 	struct pollfd p[MAX_BATCH + 2];
 	bool settled[MAX_BATCH] = { false }, want4 = false, want6 = false;
 	uint64_t deadline = sy_now_ms() + 5000;
-	int pending = 0, transfers = 0;
+	int pending = 0;
 	struct sy_tunnel_listener l = { -1, -1 };
+	int listener_err = 0;
 	CURLM *m = NULL;
 
 	for (int i = 0; i < n; i++) {
@@ -230,27 +272,16 @@ static void run_batch(struct check *k, int n)
 			m = curl_multi_init();
 	}
 	if (want4 || want6) /* open before the first probe leaves */
-		(void)sy_tunnel_listener_open(&l, want4, want6);
+		listener_err = -sy_tunnel_listener_open(&l, want4, want6);
 	for (int i = 0; i < n; i++) {
-		k[i].ok = false;
-		k[i].fd = -1;
-		k[i].easy = NULL;
-		if (k[i].tunnel)
-			pending += (k[i].tp.family == SY_AF_INET ? l.fd4 : l.fd6) >= 0 &&
-				   !sy_tunnel_probe_send(&k[i].tp);
-		else if (k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS)
-			transfers += m && http_start(m, &k[i]);
-		else
-			k[i].fd = start_connect(&k[i]);
+		pending += start_check(&k[i], &l, listener_err, m);
 		if (k[i].timeout_ms && sy_now_ms() + k[i].timeout_ms < deadline)
 			deadline = sy_now_ms() + k[i].timeout_ms;
 		p[i] = (struct pollfd){ .fd = k[i].fd,
 					.events = k[i].type == SY_CHECK_UDP ? POLLIN : POLLOUT };
-		pending += k[i].fd >= 0;
 	}
 	p[n] = (struct pollfd){ .fd = l.fd4, .events = POLLIN };
 	p[n + 1] = (struct pollfd){ .fd = l.fd6, .events = POLLIN };
-	pending += transfers;
 	if (m) { /* the transfers' own timeouts end them */
 		int running;
 
@@ -367,13 +398,27 @@ static void *health_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			struct sy_service_state *s = sy_daemon_service(d, k[i].service);
 			struct sy_be *b = s ? sy_svcb_find(&s->b, &k[i].id) : NULL;
+			bool was_unsent = b && b->unsent_streak;
+			char a[64] = "";
 
+			if (b)
+				inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
+			if (k[i].unsent) {
+				if (s)
+					s->checks_unsent++;
+				if (b && sy_svcb_check_unsent(b, k[i].unsent, sy_now_ms()))
+					sy_logf("warn",
+						"\"health check not sent: backend state kept\" service=%s "
+						"backend=%s:%u error=\"%s\"",
+						s->name, a, b->id.port, strerror(k[i].unsent));
+				continue;
+			}
 			if (s)
 				s->checks[k[i].ok]++;
+			if (was_unsent)
+				sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u",
+					s->name, a, b->id.port);
 			if (b && sy_svcb_check_result(&s->b, b, k[i].ok, sy_now_ms())) {
-				char a[64];
-
-				inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
 				sy_logf(k[i].ok ? "info" : "warn", "\"health check %s\" service=%s backend=%s:%u",
 					k[i].ok ? "passes: backend up" : "fails: backend down", s->name, a,
 					b->id.port);

@@ -80,7 +80,7 @@ static socklen_t sockaddr_of(uint8_t family, const uint32_t addr[4], uint16_t po
 
 /* The address this host sends from towards dst: a connected UDP socket's,
  * no packet sent. */
-static int source_towards(uint8_t family, const uint32_t dst[4], uint32_t src[4])
+int sy_source_towards(uint8_t family, const uint32_t dst[4], uint32_t src[4])
 {
 	struct sockaddr_storage a;
 	socklen_t len = sockaddr_of(family, dst, htons(9), &a);
@@ -179,7 +179,7 @@ int sy_tunnel_probe_send(struct sy_tunnel_probe *t)
 	size_t n;
 	int fd, rc;
 
-	rc = source_towards(t->family, t->backend, t->inner_src);
+	rc = sy_source_towards(t->family, t->backend, t->inner_src);
 	if (rc)
 		return rc;
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))

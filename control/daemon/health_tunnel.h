@@ -42,9 +42,16 @@ struct sy_tunnel_listener {
 int sy_tunnel_listener_open(struct sy_tunnel_listener *l, int want4, int want6);
 void sy_tunnel_listener_close(struct sy_tunnel_listener *l);
 
-/* Send one probe. 0, or -errno (no route to the backend, raw sockets not
- * permitted: the check fails). */
+/* Send one probe. 0, or -errno: it did not leave this host (no route to
+ * the backend, raw sockets not permitted), and the check is not sent. */
 int sy_tunnel_probe_send(struct sy_tunnel_probe *t);
+
+/* Whether this host has a route towards dst (wire order, IPv4 in [0]), and
+ * the source address it would send from (src): 0, or -errno without one
+ * (ENETUNREACH; EHOSTUNREACH, EACCES, EINVAL for an unreachable, prohibit
+ * or blackhole route). Asks the kernel (a UDP socket connected, nothing
+ * sent); health.c asks it before each check. */
+int sy_source_towards(uint8_t family, const uint32_t dst[4], uint32_t src[4]);
 
 /* What a packet says of probe t. */
 enum sy_tunnel_answer {

@@ -476,6 +476,9 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 		  "Active health checks of the service's backends that failed" },
 		{ "switchyard_health_checks_passed_total", "counter",
 		  "Active health checks of the service's backends that passed" },
+		{ "switchyard_health_checks_unsent_total", "counter",
+		  "Active health checks that could not leave this host (no route towards the "
+		  "backend, a socket refused): the backend's state was kept" },
 	};
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
@@ -484,7 +487,7 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 			const struct sy_service_state *s = &d->svc[i];
 			const uint64_t v[] = { s->cap, sy_service_counted(s), s->over_capacity,
 					       s->pub.attempts > 0, s->pub.total, s->checks[0],
-					       s->checks[1] };
+					       s->checks[1], s->checks_unsent };
 			struct labels l = { 0 };
 
 			sample(b, fams[f].name, label(&l, "service", s->name), v[f]);

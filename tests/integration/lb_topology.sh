@@ -23,7 +23,8 @@
 # XDP_ARGS: more sy-control options, e.g. --xdp-mode generic),
 # TOPO_EXTRA_CONFIG (YAML appended to the configuration, e.g. a bgp:
 # section), TOPO_WEB_EXTRA (more keys of the web service, e.g. "hash:
-# source-ip"), DP_LCORES (sy-dataplane's EAL lcores, default -l 0,1),
+# source-ip"), TOPO_WEB_CHECK (the web service's active check, e.g. "{
+# type: tcp, interval_ms: 200 }"), DP_LCORES (sy-dataplane's EAL lcores, default -l 0,1),
 # TOPO_REGISTRIES (the agents' registry URLs, default the LB's), and a
 # function topo_before_control, if defined, that topo_up calls once the LB
 # namespace exists, before sy-control starts.
@@ -78,6 +79,7 @@ services:
       hold_down_s: 0
       panic_threshold: 0.9
       panic_window_s: 5
+${TOPO_WEB_CHECK:+      check: $TOPO_WEB_CHECK}
 ${TOPO_EXTRA_CONFIG:-}
 EOF
 }

@@ -21,7 +21,12 @@
 #     after the restart: the backend set did not change, so Maglev gives
 #     their flows the same backends without the lost connection table;
 #   - the new sy-dataplane serves the same region, whose generation did not
-#     change (no table was re-published), and every backend is still up.
+#     change (no table was re-published), and every backend is still up;
+#   - the backends' active checks (tcp, every 300 ms, down after 3 failures)
+#     reach them through the dataplane's TAP: during the gap they could not
+#     leave the LB host (no route) and kept the backends' state, logged as
+#     not sent; no backend went down (before: each failed, and the
+#     backends went down within the gap); after it they pass again.
 # Prints PASS:/FAIL: lines, RELIABILITY| report lines and RESULT: PASS|FAIL.
 #
 # usage: test_dataplane_restart.sh BUILD_DIR
@@ -36,6 +41,9 @@ NB=3
 # stop during the gap: the TTL is well above it, so no backend leaves
 TTL=20
 ALLOWED=198.18.0.8/29
+# fall 3: a check in flight at the kill, and one while the new TAP's
+# neighbours are resolved, may time out; not a third
+TOPO_WEB_CHECK="{ type: tcp, interval_ms: 300, timeout_ms: 300, rise: 1, fall: 3 }"
 . "$HERE/lb_topology.sh"
 trap 'topo_stop_agents; sy_cleanup' EXIT
 PY=/usr/bin/python3
@@ -181,6 +189,15 @@ gen1=$(generation)
 	sy_fail "backend set changed across the restart: generation $gen0 -> $gen1, $(up_count) up"
 ok=$(topo_probe 39001 30 | grep -vc ' -$')
 [ "$ok" -eq 30 ] && sy_pass "after the restart: 30 of 30 requests answered" || sy_fail "after the restart: only $ok of 30 answered"
+# the active checks across the gap
+unsent=$(grep -c '"health check not sent: backend state kept" service=web .*error="Network is unreachable"' "$WORK/control.log")
+down=$(grep -c '"health check fails: backend down" service=web ' "$WORK/control.log")
+[ "$unsent" -ge 1 ] && [ "$down" -eq 0 ] &&
+	sy_pass "health checks during the gap: not sent for $unsent backends (no route: the TAP was gone), none down" ||
+	sy_fail "health checks during the gap: $unsent backends logged not sent, $down down: $(grep 'health check' "$WORK/control.log" | head -4)"
+all_pass() { [ "$(sy_ctl --json backends web | grep -c '"last": "pass"')" -eq $NB ]; }
+sy_wait 10 all_pass && sy_pass "after the restart every backend's check passes" ||
+	sy_fail "after the restart: $(sy_ctl backends web | tail -n +2)"
 
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL

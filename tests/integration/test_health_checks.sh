@@ -13,6 +13,15 @@
 #      a slow check on a loaded machine is not the test's verdict): all up,
 #      and the server saw the checks in flight together (before: one GET at
 #      a time after the connects, at most 1 in flight)
+#   4. not sent: checks that cannot leave this host (no route towards the
+#      backend: behind sy-dataplane, its TAP gone while it restarts; an
+#      unreachable, prohibit or blackhole route) keep the backend's state:
+#      tcp, http and through-the-tunnel checks of backends without a route
+#      stay up with "unsent" in the CHECK column and the reason, counted in
+#      /metrics, logged once a backend (before: each such check failed and
+#      took the backend down at once with fall 1); given a route, the
+#      checks are sent again: a server there passes, a closed port fails
+#      and takes its backend down
 #
 # usage: test_health_checks.sh BUILD_DIR
 set -u
@@ -85,7 +94,7 @@ svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
 instance: hctest
 region: $W/region
 state_file: $W/region.state
-limits: { lcores: 4, services: 8, backends: 64, heap_mb: 16 }
+limits: { lcores: 4, services: 12, backends: 128, heap_mb: 16 }
 api:
   socket: $SOCK
 defaults:
@@ -100,7 +109,16 @@ EOF
 	EXTRA=', send: PING' svc udpclosed 198.18.1.6 udp 5353 198.18.0.25
 	CHECK="interval_ms: 2000, timeout_ms: 1900, rise: 1, fall: 1" \
 		svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
+	# 4: no route from this namespace (198.18.2.1, .4, .5), an unreachable,
+	# a prohibit and a blackhole route (.6, .2, .3)
+	CHECK="interval_ms: 300, timeout_ms: 250, rise: 1, fall: 1"
+	svc noroute 198.18.1.7 tcp 80 198.18.2.1 198.18.2.2 198.18.2.3 198.18.2.6
+	EXTRA=', through: tunnel' svc noroutetun 198.18.1.8 tcp 80 198.18.2.4
+	svc noroutehttp 198.18.1.9 http 80 198.18.2.5
 } >"$W/sw.yaml"
+ip -n $NS route add unreachable 198.18.2.6/32
+ip -n $NS route add prohibit 198.18.2.2/32
+ip -n $NS route add blackhole 198.18.2.3/32
 "$BUILD/control/sy-control" --check --config "$W/sw.yaml" >"$W/check.out" 2>&1 ||
 	{ sy_fail "--check: $(cat "$W/check.out")"; exit 1; }
 ip netns exec $NS "$BUILD/control/sy-control" --config "$W/sw.yaml" >"$W/log" 2>&1 &
@@ -157,6 +175,45 @@ tail -n +$((log0 + 1)) "$W/log" | grep -q '"health check fails: backend down" se
 most=$(cat "$W/slow.stats")
 [ "$most" -ge 2 ] && sy_pass "checks in flight together at the server: $most (of 8)" ||
 	sy_fail "checks in flight together: $most (one at a time)"
+
+# 4. not sent
+unsent() { # SVC ADDR:PORT REASON: up, its last 3 checks or more not sent for REASON
+	ctl backends "$1" | grep -q "^$2 .* up .* unsent x\([3-9]\|[0-9][0-9]\+\), [0-9.]* s ago ($3)\$"
+}
+expect_unsent() { # SVC ADDR:PORT REASON
+	sy_wait 10 unsent "$@" && sy_pass "not sent ($3): $1 $2 stays up: $(ctl backends "$1" |
+		awk -v a="$2" '$1 == a' | sed 's/  */ /g')" ||
+		sy_fail "not sent ($3): $1 $2: $(ctl backends "$1" | awk -v a="$2" '$1 == a')"
+}
+expect_unsent noroute 198.18.2.1:80 "Network is unreachable"
+expect_unsent noroute 198.18.2.2:80 "Permission denied"
+expect_unsent noroute 198.18.2.3:80 "Invalid argument"
+expect_unsent noroute 198.18.2.6:80 "No route to host"
+expect_unsent noroutetun 198.18.2.4:80 "Network is unreachable"
+expect_unsent noroutehttp 198.18.2.5:80 "Network is unreachable"
+curl -s --unix-socket "$SOCK" http://x/metrics >"$W/metrics"
+u=$(metric switchyard_health_checks_unsent_total noroute)
+[ "${u:-0}" -ge 12 ] && [ "$(metric switchyard_health_checks_failed_total noroute)" = 0 ] &&
+	[ "$(metric switchyard_health_checks_unsent_total udpok)" = 0 ] &&
+	sy_pass "/metrics: noroute $u checks not sent, 0 failed (udpok: 0 not sent)" ||
+	sy_fail "/metrics: $(grep -E 'switchyard_health_checks.*(noroute|udpok)' "$W/metrics" | tr '\n' ' ')"
+n=$(grep -c '"health check not sent: backend state kept" service=noroute ' "$W/log")
+grep -q '"health check not sent: backend state kept" service=noroute backend=198.18.2.1:80 error="Network is unreachable"' "$W/log" &&
+	[ "$n" = 4 ] && ! grep -q '"health check fails: backend down" service=noroute ' "$W/log" &&
+	sy_pass "logged once a backend (4 of noroute), none down" ||
+	sy_fail "log: $n lines of noroute not sent; $(grep 'service=noroute ' "$W/log" | head -5)"
+# a route (the address on this namespace's loopback): a server there
+# passes; a closed port fails and takes its backend down
+ip -n $NS addr add 198.18.2.1/32 dev lo
+srv 198.18.2.1 80 200 0 back
+ip -n $NS route del prohibit 198.18.2.2/32 && ip -n $NS addr add 198.18.2.2/32 dev lo
+expect_state 10 noroute 198.18.2.1:80 up "a route and a server"
+expect_state 10 noroute 198.18.2.2:80 unhealthy "a route and a closed port"
+grep -q '"health check sent again" service=noroute backend=198.18.2.1:80' "$W/log" &&
+	grep -q '"health check fails: backend down" service=noroute backend=198.18.2.2:80' "$W/log" &&
+	sy_pass "logged: sent again, and 198.18.2.2 down" ||
+	sy_fail "log: $(grep 'service=noroute ' "$W/log" | tail -4)"
+expect_unsent noroute 198.18.2.3:80 "Invalid argument"
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"

@@ -34,9 +34,11 @@ PLAIN_VIP=198.18.1.3
 # Its checks time out at 500 ms, twice in a row to fail: a loaded machine
 # does not fail a backend that answers (150 ms did, in principle), and a
 # backend that stops answering is down within ~1.5 s. No hold-down: a
-# backend is up at its first passing check (the DPDK variant's checks fail
-# until the dataplane's TAP and the route below exist; with the default 5 s
-# hold-down the backends were then held down into step 2).
+# backend is up at its first passing check (in the DPDK variant the checks
+# are not sent until the dataplane's TAP exists, and the first ones sent may
+# time out until the route below and the neighbours through it are there;
+# with the default 5 s hold-down such a failure held the backends down into
+# step 2).
 HEALTH='    health:\n      hold_down_s: 0\n'
 static_service() {
 	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: %s\n' "$1" "$2" "$MODE"
