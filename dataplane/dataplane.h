@@ -18,6 +18,7 @@
 #include <switchyard/region.h>
 
 #include "lb.h"
+#include "tap_config.h"
 
 #define SY_MAX_PORTS 8
 #define SY_MAX_WORKERS 16
@@ -34,6 +35,8 @@ struct sy_dp_opts {
 	uint64_t ct_size;        /* flows per worker */
 	bool exception_tap;
 	const char *tap_prefix;  /* TAP interface names: <prefix><port> */
+	struct sy_tap_addr tap_addrs[SY_TAP_MAX_ADDRS]; /* --tap-address */
+	unsigned n_tap_addrs;
 	uint16_t mtu;            /* 0 = each port's own MTU */
 	uint8_t mtu_action;
 	uint32_t icmp_rate;      /* ICMP errors per second per worker */

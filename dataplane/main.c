@@ -37,6 +37,9 @@ static void usage(FILE *f)
 		"  --ct-size N            tracked flows per worker (default 262144)\n"
 		"  --exception-tap on|off pass non-VIP traffic to the kernel (default on)\n"
 		"  --tap-prefix NAME      exception interface names NAME<port> (default sy)\n"
+		"  --tap-address ADDR/LEN[@PORT]  an address of port PORT's (default 0)\n"
+		"                         exception interface, added and the interface set up\n"
+		"                         at each start (up to %d; repeat the option)\n"
 		"  --mtu N                ports' MTU, %d..%d: largest IP packet received and sent\n"
 		"                         (default: each port's own; net_af_packet: its interface's)\n"
 		"  --mtu-action icmp|drop too big after encapsulation: answer or drop (default icmp)\n"
@@ -53,7 +56,8 @@ static void usage(FILE *f)
 		"  --frag-timeout S       how long a first fragment's ports are remembered for the\n"
 		"                         datagram's later fragments, 1..60 (default %u)\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
-		SY_MAX_BURST, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT, SY_ICMP_BURST_DEFAULT,
+		SY_MAX_BURST, SY_TAP_MAX_ADDRS, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT,
+		SY_ICMP_BURST_DEFAULT,
 		SY_CT_GUARD_RATE_MAX, SY_CT_GUARD_RATE_DEFAULT, SY_CT_GUARD_BURST_MAX,
 		SY_CT_GUARD_BURST_DEFAULT,
 		SY_FRAG_TIMEOUT_MS_DEFAULT / 1000);
@@ -90,6 +94,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		{ "ct-size", required_argument, 0, 'c' },
 		{ "exception-tap", required_argument, 0, 'x' },
 		{ "tap-prefix", required_argument, 0, 'p' },
+		{ "tap-address", required_argument, 0, 'A' },
 		{ "mtu", required_argument, 0, 'm' },
 		{ "mtu-action", required_argument, 0, 'a' },
 		{ "stats-interval", required_argument, 0, 's' },
@@ -107,6 +112,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 	};
 	uint64_t v;
 	int c;
+	char err[160];
 
 	*o = (struct sy_dp_opts){ .burst = 32, .ct_size = 262144, .exception_tap = true,
 				  .tap_prefix = "sy", .mtu_action = SY_MTU_ICMP,
@@ -144,6 +150,18 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 				return -1;
 			}
 			o->tap_prefix = optarg;
+			break;
+		case 'A':
+			if (o->n_tap_addrs == SY_TAP_MAX_ADDRS) {
+				fprintf(stderr, "sy-dataplane: --tap-address: at most %d\n",
+					SY_TAP_MAX_ADDRS);
+				return -1;
+			}
+			if (sy_tap_addr_parse(optarg, &o->tap_addrs[o->n_tap_addrs], err, sizeof(err))) {
+				fprintf(stderr, "sy-dataplane: --tap-address: %s\n", err);
+				return -1;
+			}
+			o->n_tap_addrs++;
 			break;
 		case 'm':
 			if (parse_u64("--mtu", optarg, SY_MTU_MIN, SY_MTU_MAX, &v))
@@ -216,6 +234,11 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sy-dataplane: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->n_tap_addrs && !o->exception_tap) {
+		fprintf(stderr, "sy-dataplane: --tap-address with --exception-tap off: there is no "
+				"exception interface\n");
 		return -1;
 	}
 	if (!o->region) {

@@ -6,6 +6,7 @@
  * is made here too, once every port's MTU is known (port_mtu.c): one mbuf
  * holds the largest frame any port receives.
  */
+#include <net/if.h>
 #include <stdio.h>
 
 #include <rte_bus_vdev.h>
@@ -89,6 +90,31 @@ static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss, uint16
 	return 0;
 }
 
+/* The TAP's addresses (--tap-address) and its link up: on every start, as
+ * the TAP is new on every start. */
+static int configure_tap(struct sy_dataplane *dp, const struct sy_dp_port *p)
+{
+	const struct sy_dp_opts *o = &dp->opts;
+	char ifname[IF_NAMESIZE], err[256];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < o->n_tap_addrs; i++)
+		n += o->tap_addrs[i].port == p->port_id;
+	if (!n)
+		return 0;
+	snprintf(ifname, sizeof(ifname), "%s%u", o->tap_prefix, p->port_id);
+	if (sy_tap_configure(ifname, p->port_id, o->tap_addrs, o->n_tap_addrs, err, sizeof(err))) {
+		fprintf(stderr, "level=error msg=\"cannot configure the exception interface\" "
+				"error=\"%s\"\n", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < o->n_tap_addrs; i++)
+		if (o->tap_addrs[i].port == p->port_id)
+			printf("level=info msg=\"exception interface address\" iface=%s address=%s\n",
+			       ifname, o->tap_addrs[i].text);
+	return 0;
+}
+
 static int create_tap(struct sy_dataplane *dp, struct sy_dp_port *p)
 {
 	char name[64], args[128];
@@ -116,7 +142,7 @@ static int create_tap(struct sy_dataplane *dp, struct sy_dp_port *p)
 	p->has_tap = true;
 	printf("level=info msg=\"exception interface\" port=%u iface=%s%u mtu=%u\n", p->port_id,
 	       dp->opts.tap_prefix, p->port_id, p->tap_mtu);
-	return 0;
+	return configure_tap(dp, p);
 }
 
 /* rx + tx rings of every queue of every port and TAP, plus bursts in flight */
@@ -190,6 +216,17 @@ int sy_ports_init(struct sy_dataplane *dp)
 		       p->mac.addr_bytes[3], p->mac.addr_bytes[4], p->mac.addr_bytes[5], p->mtu);
 	}
 	/* TAPs are created after the scan so they are not taken as ports. */
+	for (unsigned i = 0; i < dp->opts.n_tap_addrs; i++) { /* each for a port there is */
+		uint16_t k = 0;
+
+		while (k < dp->n_ports && dp->ports[k].port_id != dp->opts.tap_addrs[i].port)
+			k++;
+		if (k == dp->n_ports) {
+			fprintf(stderr, "--tap-address %s: there is no port %u\n",
+				dp->opts.tap_addrs[i].text, dp->opts.tap_addrs[i].port);
+			return -1;
+		}
+	}
 	for (uint16_t i = 0; dp->opts.exception_tap && i < dp->n_ports; i++)
 		if (create_tap(dp, &dp->ports[i]))
 			return -1;

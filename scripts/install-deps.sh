@@ -32,7 +32,7 @@ set -euo pipefail
 RUNTIME=(
 	# ${shlibs:Depends} of the package (dpkg-shlibdeps of the four programs)
 	libbpf1 libc6 libcap2 libcurl4 libjansson4 libjemalloc2 libmicrohttpd12 libssl3
-	libyaml-0-2 libzookeeper-mt2
+	libyaml-0-2 libzookeeper-mt2 libmnl0
 	librte-bus-vdev23 librte-eal23 librte-ethdev23 librte-kvargs23 librte-mbuf23
 	librte-mempool23 librte-pdump23 librte-telemetry23
 	# plugins the dataplane loads at run time (debian/control Depends)
@@ -49,6 +49,7 @@ BUILD=(
 	libjemalloc-dev libcmocka-dev
 	libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
 	libcap-dev libzookeeper-mt-dev
+	libmnl-dev # sy-dataplane sets its exception TAP's addresses over rtnetlink
 	debhelper dpkg-dev fakeroot # the .deb (debian/)
 )
 DEMO=(iproute2 curl ethtool python3 procps)

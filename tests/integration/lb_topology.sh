@@ -143,19 +143,20 @@ topo_backend_ns() {
 }
 
 # (re)start sy-dataplane in the LB namespace on net_af_packet over eth0
-# (DP_LCORES: its EAL lcore option), then give its exception TAP sy0 the
-# LB's address: a restarted dataplane makes a new TAP
+# (DP_LCORES: its EAL lcore option); it gives its exception TAP sy0 the
+# LB's address (--tap-address) and sets it up, as on every start: a
+# restarted dataplane makes a new TAP
+topo_has_lb_address() { ip -n ${P}l -4 addr show dev sy0 up 2>/dev/null | grep -q " $LBIP/24 "; }
 topo_start_dataplane() {
 	local eal=(--no-huge -m 512)
 	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
 	# shellcheck disable=SC2086 # DP_LCORES: words
 	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" ${DP_LCORES:--l 0,1} "${eal[@]}" --no-pci \
 		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
-		--region "$WORK/region" --tap-prefix sy >>"$WORK/dataplane.log" 2>&1 &
+		--region "$WORK/region" --tap-prefix sy --tap-address $LBIP/24 >>"$WORK/dataplane.log" 2>&1 &
 	DATAPLANE_PID=$!
 	SY_PIDS+=($DATAPLANE_PID)
-	sy_wait 30 ip -n ${P}l link show sy0 || return 1
-	ip -n ${P}l addr add $LBIP/24 dev sy0 && ip -n ${P}l link set sy0 up
+	sy_wait 30 topo_has_lb_address
 }
 
 # start (or restart) sy-control in the LB namespace

@@ -10,7 +10,8 @@
 #     ~8 s) started before the kill;
 #   - kill -9 sy-dataplane; 1 s later start it again with the same
 #     arguments (it re-maps the region sy-control kept publishing, and
-#     creates its exception TAP again, which gets the LB address back).
+#     creates its exception TAP again, which gets the LB address back from
+#     its own --tap-address: nothing is added by hand).
 #
 # Asserted:
 #   - service resumes: the first successful request completes less than
@@ -66,7 +67,7 @@ generation() { sy_ctl --json status | sed -n 's/.*"generation": \([0-9]*\).*/\1/
 start_dataplane() {
 	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" -l 0,1 --no-huge -m 512 --no-pci \
 		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
-		--region "$WORK/region" --tap-prefix sy >>"$WORK/dataplane.log" 2>&1 &
+		--region "$WORK/region" --tap-prefix sy --tap-address $LBIP/24 >>"$WORK/dataplane.log" 2>&1 &
 	DATAPLANE_PID=$!
 	SY_PIDS+=($DATAPLANE_PID)
 }
@@ -104,12 +105,11 @@ sleep 1
 sy_log "restart with the same arguments"
 t_restart=$EPOCHREALTIME
 start_dataplane
-if sy_wait 30 ip -n ${P}l link show sy0; then
-	ip -n ${P}l addr add $LBIP/24 dev sy0
-	ip -n ${P}l link set sy0 up
+if sy_wait 30 topo_has_lb_address; then
 	t_tap=$EPOCHREALTIME
+	sy_pass "the restarted sy-dataplane's TAP has the LB address, up: $(ip -n ${P}l -br addr show dev sy0 | tr -s ' ')"
 else
-	sy_fail "the restarted sy-dataplane did not create its TAP"
+	sy_fail "the restarted sy-dataplane's TAP has not the LB address: $(ip -n ${P}l addr show dev sy0 2>&1 | tr '\n' ' ')"
 	t_tap=$EPOCHREALTIME
 fi
 
