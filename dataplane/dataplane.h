@@ -35,8 +35,8 @@ struct sy_dp_opts {
 	uint64_t ct_size;        /* flows per worker */
 	bool exception_tap;
 	const char *tap_prefix;  /* TAP interface names: <prefix><port> */
-	struct sy_tap_addr tap_addrs[SY_TAP_MAX_ADDRS]; /* --tap-address */
-	unsigned n_tap_addrs;
+	struct sy_tap_item tap_items[SY_TAP_MAX_ITEMS]; /* --tap-address, --tap-route */
+	unsigned n_tap_items;
 	uint16_t mtu;            /* 0 = each port's own MTU */
 	uint8_t mtu_action;
 	uint32_t icmp_rate;      /* ICMP errors per second per worker */

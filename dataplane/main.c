@@ -39,7 +39,10 @@ static void usage(FILE *f)
 		"  --tap-prefix NAME      exception interface names NAME<port> (default sy)\n"
 		"  --tap-address ADDR/LEN[@PORT]  an address of port PORT's (default 0)\n"
 		"                         exception interface, added and the interface set up\n"
-		"                         at each start (up to %d; repeat the option)\n"
+		"                         at each start (repeat the option)\n"
+		"  --tap-route DEST/LEN,GATEWAY[@PORT]  a route through it (DEST may be\n"
+		"                         'default'), added at each start after the addresses\n"
+		"                         (up to %d addresses and routes in all)\n"
 		"  --mtu N                ports' MTU, %d..%d: largest IP packet received and sent\n"
 		"                         (default: each port's own; net_af_packet: its interface's)\n"
 		"  --mtu-action icmp|drop too big after encapsulation: answer or drop (default icmp)\n"
@@ -56,7 +59,7 @@ static void usage(FILE *f)
 		"  --frag-timeout S       how long a first fragment's ports are remembered for the\n"
 		"                         datagram's later fragments, 1..60 (default %u)\n"
 		"  --stats-interval S     print counters every S seconds (default 0: never)\n",
-		SY_MAX_BURST, SY_TAP_MAX_ADDRS, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT,
+		SY_MAX_BURST, SY_TAP_MAX_ITEMS, SY_MTU_MIN, SY_MTU_MAX, SY_ICMP_RATE_DEFAULT,
 		SY_ICMP_BURST_DEFAULT,
 		SY_CT_GUARD_RATE_MAX, SY_CT_GUARD_RATE_DEFAULT, SY_CT_GUARD_BURST_MAX,
 		SY_CT_GUARD_BURST_DEFAULT,
@@ -95,6 +98,7 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		{ "exception-tap", required_argument, 0, 'x' },
 		{ "tap-prefix", required_argument, 0, 'p' },
 		{ "tap-address", required_argument, 0, 'A' },
+		{ "tap-route", required_argument, 0, 'R' },
 		{ "mtu", required_argument, 0, 'm' },
 		{ "mtu-action", required_argument, 0, 'a' },
 		{ "stats-interval", required_argument, 0, 's' },
@@ -152,16 +156,19 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 			o->tap_prefix = optarg;
 			break;
 		case 'A':
-			if (o->n_tap_addrs == SY_TAP_MAX_ADDRS) {
-				fprintf(stderr, "sy-dataplane: --tap-address: at most %d\n",
-					SY_TAP_MAX_ADDRS);
+		case 'R':
+			if (o->n_tap_items == SY_TAP_MAX_ITEMS) {
+				fprintf(stderr, "sy-dataplane: --tap-address and --tap-route: at most "
+						"%d in all\n", SY_TAP_MAX_ITEMS);
 				return -1;
 			}
-			if (sy_tap_addr_parse(optarg, &o->tap_addrs[o->n_tap_addrs], err, sizeof(err))) {
-				fprintf(stderr, "sy-dataplane: --tap-address: %s\n", err);
+			if ((c == 'A' ? sy_tap_address_parse : sy_tap_route_parse)(
+				    optarg, &o->tap_items[o->n_tap_items], err, sizeof(err))) {
+				fprintf(stderr, "sy-dataplane: --tap-%s: %s\n",
+					c == 'A' ? "address" : "route", err);
 				return -1;
 			}
-			o->n_tap_addrs++;
+			o->n_tap_items++;
 			break;
 		case 'm':
 			if (parse_u64("--mtu", optarg, SY_MTU_MIN, SY_MTU_MAX, &v))
@@ -236,9 +243,9 @@ static int parse_args(int argc, char **argv, struct sy_dp_opts *o)
 		fprintf(stderr, "sy-dataplane: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->n_tap_addrs && !o->exception_tap) {
-		fprintf(stderr, "sy-dataplane: --tap-address with --exception-tap off: there is no "
-				"exception interface\n");
+	if (o->n_tap_items && !o->exception_tap) {
+		fprintf(stderr, "sy-dataplane: --tap-address or --tap-route with --exception-tap "
+				"off: there is no exception interface\n");
 		return -1;
 	}
 	if (!o->region) {

@@ -90,28 +90,29 @@ static int setup_queues(struct sy_dataplane *dp, uint16_t port, bool rss, uint16
 	return 0;
 }
 
-/* The TAP's addresses (--tap-address) and its link up: on every start, as
- * the TAP is new on every start. */
+/* The TAP's addresses (--tap-address), its link up and its routes
+ * (--tap-route): on every start, as the TAP is new on every start. */
 static int configure_tap(struct sy_dataplane *dp, const struct sy_dp_port *p)
 {
 	const struct sy_dp_opts *o = &dp->opts;
 	char ifname[IF_NAMESIZE], err[256];
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < o->n_tap_addrs; i++)
-		n += o->tap_addrs[i].port == p->port_id;
+	for (unsigned i = 0; i < o->n_tap_items; i++)
+		n += o->tap_items[i].port == p->port_id;
 	if (!n)
 		return 0;
 	snprintf(ifname, sizeof(ifname), "%s%u", o->tap_prefix, p->port_id);
-	if (sy_tap_configure(ifname, p->port_id, o->tap_addrs, o->n_tap_addrs, err, sizeof(err))) {
+	if (sy_tap_configure(ifname, p->port_id, o->tap_items, o->n_tap_items, err, sizeof(err))) {
 		fprintf(stderr, "level=error msg=\"cannot configure the exception interface\" "
 				"error=\"%s\"\n", err);
 		return -1;
 	}
-	for (unsigned i = 0; i < o->n_tap_addrs; i++)
-		if (o->tap_addrs[i].port == p->port_id)
-			printf("level=info msg=\"exception interface address\" iface=%s address=%s\n",
-			       ifname, o->tap_addrs[i].text);
+	for (unsigned i = 0; i < o->n_tap_items; i++)
+		if (o->tap_items[i].port == p->port_id)
+			printf("level=info msg=\"exception interface %s\" iface=%s %s=%s\n",
+			       o->tap_items[i].route ? "route" : "address", ifname,
+			       o->tap_items[i].route ? "route" : "address", o->tap_items[i].text);
 	return 0;
 }
 
@@ -216,14 +217,15 @@ int sy_ports_init(struct sy_dataplane *dp)
 		       p->mac.addr_bytes[3], p->mac.addr_bytes[4], p->mac.addr_bytes[5], p->mtu);
 	}
 	/* TAPs are created after the scan so they are not taken as ports. */
-	for (unsigned i = 0; i < dp->opts.n_tap_addrs; i++) { /* each for a port there is */
+	for (unsigned i = 0; i < dp->opts.n_tap_items; i++) { /* each for a port there is */
+		const struct sy_tap_item *it = &dp->opts.tap_items[i];
 		uint16_t k = 0;
 
-		while (k < dp->n_ports && dp->ports[k].port_id != dp->opts.tap_addrs[i].port)
+		while (k < dp->n_ports && dp->ports[k].port_id != it->port)
 			k++;
 		if (k == dp->n_ports) {
-			fprintf(stderr, "--tap-address %s: there is no port %u\n",
-				dp->opts.tap_addrs[i].text, dp->opts.tap_addrs[i].port);
+			fprintf(stderr, "--tap-%s %s: there is no port %u\n",
+				it->route ? "route" : "address", it->text, it->port);
 			return -1;
 		}
 	}

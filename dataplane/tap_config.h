@@ -1,36 +1,44 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * The exception TAP's kernel side, configured by sy-dataplane itself
- * (`--tap-address`): the TAP exists only while sy-dataplane runs, so an
- * address added by hand is gone after a restart, and with it the host's
- * path to the backends (the embedded registry's heartbeats, health checks,
- * BGP). Each TAP that sy-dataplane creates gets its addresses and is set
- * up, on every start.
+ * (`--tap-address`, `--tap-route`): the TAP exists only while sy-dataplane
+ * runs, so an address or a route added by hand is gone after a restart, and
+ * with it the host's path to the backends (the embedded registry's
+ * heartbeats, health checks, BGP). Each TAP that sy-dataplane creates gets
+ * its addresses, is set up, then gets its routes, on every start.
  */
 #ifndef SY_TAP_CONFIG_H
 #define SY_TAP_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SY_TAP_MAX_ADDRS 16
+#define SY_TAP_MAX_ITEMS 32 /* addresses and routes together */
 
-struct sy_tap_addr {
+/* An address of a TAP, or a route through it. */
+struct sy_tap_item {
+	bool route;         /* a route: prefix is its destination */
 	uint16_t port;      /* the DPDK port whose TAP gets it */
 	uint8_t family;     /* AF_INET or AF_INET6 */
 	uint8_t prefixlen;
-	uint8_t addr[16];   /* wire order */
-	char text[64];      /* as given, for the log */
+	uint8_t prefix[16]; /* wire order: the address, or the route's destination */
+	uint8_t gateway[16]; /* a route's next hop, on the TAP's network */
+	char text[80];      /* as given, for the log and errors */
 };
 
-/* "ADDR/LEN" or "ADDR/LEN@PORT" (port 0 by default) into a; 0, or -1 with
- * the reason in err. */
-int sy_tap_addr_parse(const char *s, struct sy_tap_addr *a, char *err, size_t errlen);
+/* --tap-address "ADDR/LEN[@PORT]" (port 0 by default) into it; 0, or -1
+ * with the reason in err. */
+int sy_tap_address_parse(const char *s, struct sy_tap_item *it, char *err, size_t errlen);
 
-/* Add those of the n addresses of port `port` to interface ifname (an
- * address it has already is kept) and set it up: 0, or -1 with the reason
- * in err. */
-int sy_tap_configure(const char *ifname, uint16_t port, const struct sy_tap_addr *a, unsigned n,
+/* --tap-route "DEST/LEN,GATEWAY[@PORT]" (DEST may be "default") into it; 0,
+ * or -1 with the reason in err. */
+int sy_tap_route_parse(const char *s, struct sy_tap_item *it, char *err, size_t errlen);
+
+/* Give interface ifname the addresses of port `port` among the n items (an
+ * address it has already is kept), set it up, then add the port's routes
+ * (one there already is replaced): 0, or -1 with the reason in err. */
+int sy_tap_configure(const char *ifname, uint16_t port, const struct sy_tap_item *it, unsigned n,
 		     char *err, size_t errlen);
 
 #endif
