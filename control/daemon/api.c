@@ -957,10 +957,11 @@ static sy_mhd_result handler(void *cls, struct MHD_Connection *c, const char *ur
 static struct api_listener unix_l, tcp_l;
 
 /* A thread per connection (at most 256): one slow request (a lookup waiting
- * for the dataplane, a big /metrics) never queues the others behind it. */
+ * for the dataplane, a big /metrics) never queues the others behind it.
+ * poll(), not select(): descriptors go past FD_SETSIZE (health.c). */
 static struct MHD_Daemon *start_on(int fd, struct api_listener *l)
 {
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	return MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 					MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				handler, l, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_NOTIFY_COMPLETED, sy_http_completed, NULL,

@@ -3,8 +3,9 @@
  * Active health checks (TCP connect, HTTP GET expecting a status, or a TCP
  * SYN to the VIP through the tunnel: health_tunnel.h), run by one thread:
  * collect the checks that are due under the lock, run them without it
- * (non-blocking connects and the tunnel probes' answers polled together,
- * bounded by the timeout), then record the results under the lock.
+ * (non-blocking connects, HTTP transfers and the tunnel probes' answers
+ * polled together, each bounded by its own service's timeout), then record
+ * the results under the lock.
  *
  * A check that cannot leave this host (no route towards the backend: behind
  * sy-dataplane, its TAP is gone while the dataplane restarts; a socket
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,16 +30,26 @@
 
 #include <switchyard/pkt_hdr.h>
 
-#define MAX_BATCH 256
+/* A batch holds every check that is due, run together, as many as the
+ * descriptor limit leaves room for (a check holds a socket while it runs):
+ * a round of checks takes one timeout however many backends there are.
+ * Until session 44 a batch held 256: with more checked backends, the slow
+ * and the dead ones holding each batch up to its timeout, a round took
+ * several timeouts, and a failure was seen that much later (a rack of
+ * backends lost at once: 2,000 backends, 500 ms timeouts, ~4 s a round). */
+#define FD_RESERVE 256   /* descriptors left to the rest of sy-control */
+#define BATCH_MIN 64
+#define BATCH_MAX 65536
+static uint32_t batch_max = BATCH_MIN; /* from RLIMIT_NOFILE, at start */
 
 struct check {
 	char service[SY_NAME_MAX];
 	struct sy_backend_id id;
 	enum sy_check_type type;
 	uint32_t timeout_ms;
-	char path[1025];  /* http(s): as configured (<= 1024 bytes) */
-	char send[513];      /* udp: the datagram */
-	char receive[513];   /* udp: what the answer starts with */
+	char *path;       /* http(s): as configured (<= 1024 bytes) */
+	char *send;       /* udp: the datagram */
+	char *receive;    /* udp: what the answer starts with */
 	uint16_t expect;
 	bool tunnel;   /* through the tunnel: tp, no fd */
 	CURL *easy;    /* http(s): the transfer, until it ends */
@@ -45,6 +57,8 @@ struct check {
 	int fd;
 	bool ok;
 	int unsent;    /* errno: it did not leave this host; 0 = sent */
+	bool waiting;  /* under way: no answer yet, its deadline not passed */
+	uint64_t deadline_ms; /* when it fails for want of an answer */
 };
 
 static pthread_t health_thread;
@@ -114,7 +128,7 @@ static size_t refuse_body(char *p, size_t size, size_t n, void *u)
 
 static bool http_start(CURLM *m, struct check *k)
 {
-	char host[INET6_ADDRSTRLEN], url[sizeof(k->path) + 80];
+	char host[INET6_ADDRSTRLEN], url[1200]; /* a path is at most 1024 bytes */
 	CURL *e = curl_easy_init();
 
 	if (!e)
@@ -142,11 +156,12 @@ static bool http_start(CURLM *m, struct check *k)
 	return true;
 }
 
-/* Settle the finished transfers; the number settled. */
-static int http_finished(CURLM *m)
+/* Settle the finished transfers (one past its deadline has failed
+ * already). */
+static void http_finished(CURLM *m)
 {
 	CURLMsg *msg;
-	int left, done = 0;
+	int left;
 
 	while ((msg = curl_multi_info_read(m, &left))) {
 		struct check *k;
@@ -156,21 +171,22 @@ static int http_finished(CURLM *m)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&k);
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-		k->ok = (msg->data.result == CURLE_OK || msg->data.result == CURLE_WRITE_ERROR) &&
-			status == k->expect;
+		if (k->waiting)
+			k->ok = (msg->data.result == CURLE_OK ||
+				 msg->data.result == CURLE_WRITE_ERROR) &&
+				status == k->expect;
+		k->waiting = false;
 		curl_multi_remove_handle(m, k->easy);
 		curl_easy_cleanup(k->easy);
 		k->easy = NULL;
-		done++;
 	}
-	return done;
 }
 
 /* Wait for the batch's sockets (p) and, when there are HTTP checks, for
- * libcurl's. >0 when something happened, 0 on timeout, <0 on error. */
-static int wait_events(CURLM *m, struct pollfd *p, int np, int timeout_ms)
+ * libcurl's (w: room for np). >0 when something happened, 0 on timeout,
+ * <0 on error. */
+static int wait_events(CURLM *m, struct pollfd *p, struct curl_waitfd *w, int np, int timeout_ms)
 {
-	struct curl_waitfd w[MAX_BATCH + 2];
 	int nw = 0, ready = 0;
 
 	if (!m)
@@ -190,13 +206,12 @@ static int wait_events(CURLM *m, struct pollfd *p, int np, int timeout_ms)
 }
 
 /* Read what a tunnel listener (fd of family af) received; each answer
- * settles its probe. The number of probes settled. */
-static int read_tunnel_answers(int fd, int af, struct check *k, int n, bool *settled)
+ * settles its probe. */
+static void read_tunnel_answers(int fd, int af, struct check *k, int n)
 {
 	struct sockaddr_in6 from;
 	socklen_t fl = sizeof(from);
 	uint8_t buf[128];
-	int done = 0;
 	ssize_t len;
 
 	/* IPv4: the packet with its IP header; IPv6: the TCP segment, and its
@@ -206,7 +221,7 @@ static int read_tunnel_answers(int fd, int af, struct check *k, int n, bool *set
 		for (int i = 0; i < n; i++) {
 			enum sy_tunnel_answer a;
 
-			if (!k[i].tunnel || settled[i])
+			if (!k[i].tunnel || !k[i].waiting)
 				continue;
 			a = af == AF_INET ? sy_tunnel_answer(buf, (size_t)len, &k[i].tp)
 					  : sy_tunnel_answer6((const uint32_t *)&from.sin6_addr, buf,
@@ -214,12 +229,10 @@ static int read_tunnel_answers(int fd, int af, struct check *k, int n, bool *set
 			if (a == SY_TUNNEL_OTHER)
 				continue;
 			k[i].ok = a == SY_TUNNEL_SYNACK;
-			settled[i] = true;
-			done++;
+			k[i].waiting = false;
 			break;
 		}
 	}
-	return done;
 }
 
 /* Start check k: true when it is under way (a socket to poll, a transfer,
@@ -235,6 +248,7 @@ static bool start_check(struct check *k, const struct sy_tunnel_listener *l, int
 	k->unsent = 0;
 	k->fd = -1;
 	k->easy = NULL;
+	k->deadline_ms = sy_now_ms() + (k->timeout_ms ? k->timeout_ms : 5000);
 	if (k->tunnel) { /* the probe asks for the route itself */
 		if ((k->tp.family == SY_AF_INET ? l->fd4 : l->fd6) < 0)
 			k->unsent = listener_err;
@@ -255,16 +269,48 @@ static bool start_check(struct check *k, const struct sy_tunnel_listener *l, int
 	return k->fd >= 0;
 }
 
+/* The checks still waiting, after failing those past their deadline; the
+ * earliest deadline of the others in *next. Each check has its own: a
+ * batch mixes services, and one's short timeout must not cut another's
+ * checks short (until session 44 the batch ended at the shortest timeout
+ * of its checks, and a backend answering in 300 ms of a service with a
+ * 1900 ms timeout failed beside a service whose timeout was 250 ms). */
+static int expire_checks(struct check *k, struct pollfd *p, int n, uint64_t now, uint64_t *next)
+{
+	int waiting = 0;
+
+	*next = UINT64_MAX;
+	for (int i = 0; i < n; i++) {
+		if (!k[i].waiting)
+			continue;
+		if (now >= k[i].deadline_ms) { /* no answer in time: failed */
+			k[i].waiting = false;
+			k[i].ok = false;
+			p[i].fd = -1; /* its socket is closed with the others' */
+			continue;
+		}
+		waiting++;
+		if (k[i].deadline_ms < *next)
+			*next = k[i].deadline_ms;
+	}
+	return waiting;
+}
+
 static void run_batch(struct check *k, int n)
 {
-	struct pollfd p[MAX_BATCH + 2];
-	bool settled[MAX_BATCH] = { false }, want4 = false, want6 = false;
-	uint64_t deadline = sy_now_ms() + 5000;
-	int pending = 0;
+	struct pollfd *p = calloc((size_t)n + 2, sizeof(*p));
+	struct curl_waitfd *w = calloc((size_t)n + 2, sizeof(*w));
+	bool want4 = false, want6 = false;
 	struct sy_tunnel_listener l = { -1, -1 };
 	int listener_err = 0;
+	uint64_t next;
 	CURLM *m = NULL;
 
+	if (!p || !w) { /* not run: not sent, for want of memory */
+		for (int i = 0; i < n; i++)
+			k[i].unsent = ENOMEM;
+		goto out;
+	}
 	for (int i = 0; i < n; i++) {
 		want4 |= k[i].tunnel && k[i].tp.family == SY_AF_INET;
 		want6 |= k[i].tunnel && k[i].tp.family == SY_AF_INET6;
@@ -274,40 +320,39 @@ static void run_batch(struct check *k, int n)
 	if (want4 || want6) /* open before the first probe leaves */
 		listener_err = -sy_tunnel_listener_open(&l, want4, want6);
 	for (int i = 0; i < n; i++) {
-		pending += start_check(&k[i], &l, listener_err, m);
-		if (k[i].timeout_ms && sy_now_ms() + k[i].timeout_ms < deadline)
-			deadline = sy_now_ms() + k[i].timeout_ms;
+		k[i].waiting = start_check(&k[i], &l, listener_err, m);
 		p[i] = (struct pollfd){ .fd = k[i].fd,
 					.events = k[i].type == SY_CHECK_UDP ? POLLIN : POLLOUT };
 	}
 	p[n] = (struct pollfd){ .fd = l.fd4, .events = POLLIN };
 	p[n + 1] = (struct pollfd){ .fd = l.fd6, .events = POLLIN };
-	if (m) { /* the transfers' own timeouts end them */
+	if (m) { /* the transfers' own timeouts end them too */
 		int running;
 
 		curl_multi_perform(m, &running);
-		pending -= http_finished(m);
+		http_finished(m);
 	}
-	while (pending > 0) {
-		int64_t left = (int64_t)(deadline - sy_now_ms());
+	while (expire_checks(k, p, n, sy_now_ms(), &next) > 0) {
+		uint64_t now = sy_now_ms();
 
-		if (left <= 0 || wait_events(m, p, n + 2, (int)left) <= 0)
-			break;
+		if (wait_events(m, p, w, n + 2, next > now ? (int)(next - now) : 0) < 0 &&
+		    errno != EINTR)
+			break; /* the checks still waiting have failed */
 		if (m) {
 			int running;
 
 			curl_multi_perform(m, &running);
-			pending -= http_finished(m);
+			http_finished(m);
 		}
 		if (l.fd4 >= 0 && p[n].revents)
-			pending -= read_tunnel_answers(l.fd4, AF_INET, k, n, settled);
+			read_tunnel_answers(l.fd4, AF_INET, k, n);
 		if (l.fd6 >= 0 && p[n + 1].revents)
-			pending -= read_tunnel_answers(l.fd6, AF_INET6, k, n, settled);
+			read_tunnel_answers(l.fd6, AF_INET6, k, n);
 		for (int i = 0; i < n; i++) {
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
 
-			if (p[i].fd < 0 || !p[i].revents)
+			if (p[i].fd < 0 || !p[i].revents || !k[i].waiting)
 				continue;
 			if (k[i].type == SY_CHECK_UDP) {
 				k[i].ok = udp_answer_ok(&k[i]);
@@ -315,8 +360,8 @@ static void run_batch(struct check *k, int n)
 				getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 				k[i].ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
 			}
+			k[i].waiting = false;
 			p[i].fd = -1; /* done with poll for this one */
-			pending--;
 		}
 	}
 	for (int i = 0; i < n; i++)
@@ -331,6 +376,9 @@ static void run_batch(struct check *k, int n)
 		}
 	if (m)
 		curl_multi_cleanup(m);
+out:
+	free(p);
+	free(w);
 }
 
 /* The tunnel probe of backend b of service c, when the check goes through
@@ -357,45 +405,85 @@ static bool tunnel_probe_of(const struct sy_config_service *c, const struct sy_b
 	return true;
 }
 
+/* What a check holds of its own (its strings), released. */
+static void check_release(struct check *k)
+{
+	free(k->path);
+	free(k->send);
+	free(k->receive);
+	k->path = k->send = k->receive = NULL;
+}
+
+/* Check k of backend b of service s, filled from the service's
+ * configuration: false when its strings could not be copied. */
+static bool check_fill(struct check *k, const struct sy_service_state *s,
+		       const struct sy_config_service *sc, const struct sy_be *b)
+{
+	const struct sy_config_check *c = &sc->health.check;
+
+	*k = (struct check){ .id = b->id, .type = c->type, .timeout_ms = c->timeout_ms,
+			     .expect = c->expect };
+	k->tunnel = tunnel_probe_of(sc, &b->id, &k->tp);
+	snprintf(k->service, sizeof(k->service), "%s", s->name);
+	if (c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS)
+		k->path = strdup(c->path ? c->path : "/");
+	if (c->type == SY_CHECK_UDP) {
+		k->send = strdup(c->send ? c->send : "");
+		k->receive = strdup(c->receive ? c->receive : "");
+	}
+	if ((c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS) ? !k->path
+	    : c->type == SY_CHECK_UDP ? !k->send || !k->receive : false) {
+		check_release(k);
+		return false;
+	}
+	return true;
+}
+
 static void *health_main(void *arg)
 {
 	struct sy_daemon *d = arg;
-	static struct check k[MAX_BATCH];
+	struct check *k = NULL;
+	uint32_t cap = 0;
 
 	while (!d->quit) {
 		uint64_t now = sy_now_ms();
-		int n = 0;
+		uint32_t n = 0;
 
 		pthread_mutex_lock(&d->lock);
-		for (size_t i = 0; i < d->n_svc && n < MAX_BATCH; i++) {
+		for (size_t i = 0; i < d->n_svc && n < batch_max; i++) {
 			struct sy_service_state *s = &d->svc[i];
 			const struct sy_config_service *sc = &d->cfg->services[s->cfg_index];
 			const struct sy_config_check *c = &sc->health.check;
 
 			if (c->type == SY_CHECK_NONE)
 				continue;
-			for (uint32_t j = 0; j < s->b.n && n < MAX_BATCH; j++) {
+			for (uint32_t j = 0; j < s->b.n && n < batch_max; j++) {
 				struct sy_be *b = &s->b.be[j];
 
 				if (!b->present || now < b->next_check_ms)
 					continue;
+				if (n == cap) { /* room for more: doubled, up to batch_max */
+					uint32_t c2 = cap ? 2 * cap : BATCH_MIN;
+					struct check *k2;
+
+					c2 = c2 < batch_max ? c2 : batch_max;
+					k2 = realloc(k, c2 * sizeof(*k));
+					if (!k2)
+						break; /* the others at the next batch */
+					k = k2;
+					cap = c2;
+				}
+				if (!check_fill(&k[n], s, sc, b))
+					break;
 				b->next_check_ms = now + c->interval_ms;
-				k[n] = (struct check){ .id = b->id, .type = c->type,
-						       .timeout_ms = c->timeout_ms, .expect = c->expect };
-				k[n].tunnel = tunnel_probe_of(sc, &b->id, &k[n].tp);
-				snprintf(k[n].send, sizeof(k[n].send), "%s", c->send ? c->send : "");
-				snprintf(k[n].receive, sizeof(k[n].receive), "%s",
-					 c->receive ? c->receive : "");
-				snprintf(k[n].service, sizeof(k[n].service), "%s", s->name);
-				snprintf(k[n].path, sizeof(k[n].path), "%s", c->path ? c->path : "/");
 				n++;
 			}
 		}
 		pthread_mutex_unlock(&d->lock);
 		if (n)
-			run_batch(k, n);
+			run_batch(k, (int)n);
 		pthread_mutex_lock(&d->lock);
-		for (int i = 0; i < n; i++) {
+		for (uint32_t i = 0; i < n; i++) {
 			struct sy_service_state *s = sy_daemon_service(d, k[i].service);
 			struct sy_be *b = s ? sy_svcb_find(&s->b, &k[i].id) : NULL;
 			bool was_unsent = b && b->unsent_streak;
@@ -426,9 +514,33 @@ static void *health_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&d->lock);
+		for (uint32_t i = 0; i < n; i++)
+			check_release(&k[i]);
 		usleep(100000);
 	}
+	free(k);
 	return NULL;
+}
+
+/* The most checks a batch may run at once: the descriptor limit (its soft
+ * limit raised to the hard one) less what the rest of sy-control needs. */
+static uint32_t batch_max_from_limit(void)
+{
+	struct rlimit r;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return BATCH_MIN;
+	if (r.rlim_cur < r.rlim_max) {
+		struct rlimit up = { .rlim_cur = r.rlim_max, .rlim_max = r.rlim_max };
+
+		if (up.rlim_cur == RLIM_INFINITY || up.rlim_cur > 1u << 20)
+			up.rlim_cur = 1u << 20;
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			r.rlim_cur = up.rlim_cur;
+	}
+	room = r.rlim_cur > FD_RESERVE + BATCH_MIN ? r.rlim_cur - FD_RESERVE : BATCH_MIN;
+	return room > BATCH_MAX ? BATCH_MAX : (uint32_t)room;
 }
 
 int sy_health_start(struct sy_daemon *d)
@@ -436,6 +548,7 @@ int sy_health_start(struct sy_daemon *d)
 	/* here, before the thread: libcurl's global setup is not thread-safe */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return -1;
+	batch_max = batch_max_from_limit();
 	if (pthread_create(&health_thread, NULL, health_main, d)) {
 		curl_global_cleanup();
 		return -1;

@@ -269,9 +269,11 @@ static int start(const struct sy_source *self, struct sy_daemon *d, char *err, s
 	}
 	/* Slow or abusive clients: short timeouts, a deadline per request and
 	 * per-address limits. One thread serves every connection; a parked
-	 * watch is a suspended connection (no thread of its own). */
+	 * watch is a suspended connection (no thread of its own). poll(), not
+	 * select(): sy-control's descriptors go past FD_SETSIZE (health.c
+	 * raises the limit for its checks), and select() cannot wait on those. */
 	d->registry_http = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
 		NULL, NULL, handler, d,
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
 		MHD_OPTION_NOTIFY_CONNECTION, sy_http_guard_notify, guard,

@@ -41,7 +41,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 64  # the checks of a batch connect together
+    request_queue_size = 1024  # the checks of a batch connect together (400 in a test)
 
 
 server = Server((addr, port), Handler)

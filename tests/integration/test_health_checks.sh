@@ -9,10 +9,12 @@
 #      server is unhealthy too
 #   2. udp: an answer starting with `receive` is up; another answer, or a
 #      port unreachable (no server), is unhealthy
-#   3. parallel: 8 backends each answering after 300 ms (timeout 1900 ms:
-#      a slow check on a loaded machine is not the test's verdict): all up,
-#      and the server saw the checks in flight together (before: one GET at
-#      a time after the connects, at most 1 in flight)
+#   3. parallel: 400 backends (addresses of one server) each answering
+#      after 1 s (timeout 1900 ms: a slow check on a loaded machine is not
+#      the test's verdict): all up, and the server saw more than 256 checks
+#      in flight together (before session 44: at most 256, a batch's cap,
+#      so that a round of slow checks took several timeouts; before that,
+#      one GET at a time after the connects)
 #   4. not sent: checks that cannot leave this host (no route towards the
 #      backend: behind sy-dataplane, its TAP gone while it restarts; an
 #      unreachable, prohibit or blackhole route) keep the backend's state:
@@ -63,7 +65,10 @@ srv() { # ADDR PORT STATUS DELAY NAME [tls]
 srv 198.18.0.21 443 200 0 tls200 tls
 srv 198.18.0.22 443 200 0 plain
 srv 198.18.0.23 443 503 0 tls503 tls
-srv 0.0.0.0 8081 200 0.3 slow
+srv 0.0.0.0 8081 200 1 slow
+# 3's 400 backends: 198.18.8.0/23 all local, one route
+ip -n $NS route add local 198.18.8.0/23 dev lo
+SLOW_BACKENDS=$(for i in $(seq 200); do echo 198.18.8.$i 198.18.9.$i; done)
 # a UDP server answering "PONG " and the datagram
 ip netns exec $NS python3 -c '
 import socket, sys
@@ -84,7 +89,9 @@ svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
 	local name=$1 vip=$2 type=$3 port=$4 a
 	shift 4
 	printf '  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    mode: ipip\n' "$name" "$vip"
-	printf '    source: static\n    next_hop_mac: 02:00:00:00:00:fe\n    backends:\n'
+	printf '    source: static\n    next_hop_mac: 02:00:00:00:00:fe\n'
+	[ -n "${MAXB:-}" ] && printf '    max_backends: %s\n' "$MAXB"
+	printf '    backends:\n'
 	for a in "$@"; do printf '      - { address: %s, port: %s }\n' "$a" "$port"; done
 	printf '    health:\n      check: { type: %s, %s%s }\n      hold_down_s: 0\n' "$type" "$CHECK" "${EXTRA:-}"
 	printf '      panic_threshold: 0\n'
@@ -94,12 +101,12 @@ svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
 instance: hctest
 region: $W/region
 state_file: $W/region.state
-limits: { lcores: 4, services: 12, backends: 128, heap_mb: 16 }
+limits: { lcores: 4, services: 12, backends: 1024, heap_mb: 16 }
 api:
   socket: $SOCK
 defaults:
   encap_source4: 198.18.0.1
-  table_size: 251
+  table_size: 1021
 services:
 EOF
 	svc tls 198.18.1.1 https 443 198.18.0.21 198.18.0.22 198.18.0.23
@@ -108,7 +115,7 @@ EOF
 	EXTRA=', send: PING, receive: NOPE' svc udpwrong 198.18.1.5 udp 5353 198.18.0.24
 	EXTRA=', send: PING' svc udpclosed 198.18.1.6 udp 5353 198.18.0.25
 	CHECK="interval_ms: 2000, timeout_ms: 1900, rise: 1, fall: 1" \
-		svc slow 198.18.1.3 http 8081 $(for a in $(seq 31 38); do echo 198.18.0.$a; done)
+		MAXB=400 svc slow 198.18.1.3 http 8081 $SLOW_BACKENDS
 	# 4: no route from this namespace (198.18.2.1, .4, .5), an unreachable,
 	# a prohibit and a blackhole route (.6, .2, .3)
 	CHECK="interval_ms: 300, timeout_ms: 250, rise: 1, fall: 1"
@@ -154,27 +161,27 @@ p=$(metric switchyard_health_checks_passed_total udpok)
 
 # 3. parallel
 up=0
-checked_up8() { [ "$(ctl backends slow | grep -c ' up .* pass x[0-9]*, [0-9.]* s ago$')" = 8 ]; }
-sy_wait 15 checked_up8 && up=8
-[ $up = 8 ] && sy_pass "8 backends answering after 300 ms, timeout 1900 ms: all up" ||
-	sy_fail "slow backends up: $(ctl backends slow | grep -c ' up ') of 8"
+checked_up_all() { [ "$(ctl backends slow | grep -c ' up .* pass x[0-9]*, [0-9.]* s ago$')" = 400 ]; }
+sy_wait 15 checked_up_all && up=400
+[ $up = 400 ] && sy_pass "400 backends answering after 1 s, timeout 1900 ms: all up" ||
+	sy_fail "slow backends up: $(ctl backends slow | grep -c ' up .* pass') of 400"
 # and they stay up through two more rounds of checks (fall 1: one failed
 # check would take a backend down)
 bad=0
 log0=$(wc -l <"$W/log")
 end=$((SECONDS + 4))
 while [ $SECONDS -lt $end ]; do
-	[ "$(ctl backends slow | grep -c ' up ')" = 8 ] || bad=$((bad + 1))
+	[ "$(ctl backends slow | grep -c ' up ')" = 400 ] || bad=$((bad + 1))
 	sleep 0.3
 done
-[ $bad = 0 ] && sy_pass "all 8 stayed up for 4 s of checks" || sy_fail "not all 8 up in $bad samples"
+[ $bad = 0 ] && sy_pass "all 400 stayed up for 4 s of checks" || sy_fail "not all 400 up in $bad samples"
 # (before, one may have: the servers start beside sy-control)
 tail -n +$((log0 + 1)) "$W/log" | grep -q '"health check fails: backend down" service=slow' &&
 	sy_fail "a slow backend's check failed: $(tail -n +$((log0 + 1)) "$W/log" | grep -m1 'service=slow')" ||
 	sy_pass "no check of a slow backend failed meanwhile"
 most=$(cat "$W/slow.stats")
-[ "$most" -ge 2 ] && sy_pass "checks in flight together at the server: $most (of 8)" ||
-	sy_fail "checks in flight together: $most (one at a time)"
+[ "$most" -gt 256 ] && sy_pass "checks in flight together at the server: $most (of 400; more than a batch of 256)" ||
+	sy_fail "checks in flight together: $most of 400 (a batch of at most 256?)"
 
 # 4. not sent
 unsent() { # SVC ADDR:PORT REASON: up, its last 3 checks or more not sent for REASON
