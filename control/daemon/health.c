@@ -30,17 +30,18 @@
 
 #include <switchyard/pkt_hdr.h>
 
-/* A batch holds every check that is due, run together, as many as the
+/* Every check that is due starts, as many under way at once as the
  * descriptor limit leaves room for (a check holds a socket while it runs):
  * a round of checks takes one timeout however many backends there are.
- * Until session 44 a batch held 256: with more checked backends, the slow
- * and the dead ones holding each batch up to its timeout, a round took
- * several timeouts, and a failure was seen that much later (a rack of
- * backends lost at once: 2,000 backends, 500 ms timeouts, ~4 s a round). */
+ * Until session 44 the checks ran in batches of at most 256: with more
+ * checked backends, the slow and the dead ones holding each batch up to
+ * its timeout, a round took several timeouts, and a failure was seen that
+ * much later (a rack of backends lost at once: 2,000 backends, 500 ms
+ * timeouts, ~4 s a round). */
 #define FD_RESERVE 256   /* descriptors left to the rest of sy-control */
-#define BATCH_MIN 64
+#define BATCH_MIN 64     /* room for checks under way, to start with */
 #define BATCH_MAX 65536
-static uint32_t batch_max = BATCH_MIN; /* from RLIMIT_NOFILE, at start */
+static uint32_t batch_max = BATCH_MIN; /* under way at most: RLIMIT_NOFILE, at start */
 
 struct check {
 	char service[SY_NAME_MAX];
@@ -116,7 +117,7 @@ static bool udp_answer_ok(const struct check *k)
 	return n >= 0 && (size_t)n >= want && !memcmp(buf, k->receive, want);
 }
 
-/* ---- HTTP and HTTPS: libcurl's multi interface, the batch's checks at once */
+/* ---- HTTP and HTTPS: libcurl's multi interface, every transfer at once */
 
 /* The status line is all a check needs: the body is refused at its first
  * byte (the transfer ends with CURLE_WRITE_ERROR, the status is known). */
@@ -182,7 +183,7 @@ static void http_finished(CURLM *m)
 	}
 }
 
-/* Wait for the batch's sockets (p) and, when there are HTTP checks, for
+/* Wait for the checks' sockets (p) and, when there are HTTP checks, for
  * libcurl's (w: room for np). >0 when something happened, 0 on timeout,
  * <0 on error. */
 static int wait_events(CURLM *m, struct pollfd *p, struct curl_waitfd *w, int np, int timeout_ms)
@@ -205,9 +206,32 @@ static int wait_events(CURLM *m, struct pollfd *p, struct curl_waitfd *w, int np
 	return 1; /* libcurl's own sockets may be the ones that woke it */
 }
 
+/* The tunnel probes under way by their source port, which an answer has
+ * for destination: the listeners copy every TCP packet the host receives,
+ * and each is compared with the few probes of its port rather than with
+ * every check under way (there may be thousands). */
+struct probe_index {
+	int32_t *head; /* by port: the last probe sent from it, -1: none */
+	int32_t *next; /* by check: the probe before it from the same port */
+};
+
+/* Index the probes waiting among the n checks (x->head: 65536 entries,
+ * x->next: n at least). */
+static void probe_index_build(struct probe_index *x, const struct check *k, int n)
+{
+	memset(x->head, 0xff, 65536 * sizeof(*x->head));
+	for (int i = 0; i < n; i++)
+		if (k[i].tunnel && k[i].waiting) {
+			uint16_t port = ntohs(k[i].tp.sport);
+
+			x->next[i] = x->head[port];
+			x->head[port] = i;
+		}
+}
+
 /* Read what a tunnel listener (fd of family af) received; each answer
  * settles its probe. */
-static void read_tunnel_answers(int fd, int af, struct check *k, int n)
+static void read_tunnel_answers(int fd, int af, struct check *k, const struct probe_index *x)
 {
 	struct sockaddr_in6 from;
 	socklen_t fl = sizeof(from);
@@ -218,10 +242,14 @@ static void read_tunnel_answers(int fd, int af, struct check *k, int n)
 	 * source in from */
 	while ((len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
 			       &fl)) > 0) {
-		for (int i = 0; i < n; i++) {
+		size_t tcp = af == AF_INET ? (size_t)(buf[0] & 0xf) * 4 : 0;
+
+		if ((size_t)len < tcp + 4)
+			continue;
+		for (int32_t i = x->head[buf[tcp + 2] << 8 | buf[tcp + 3]]; i >= 0; i = x->next[i]) {
 			enum sy_tunnel_answer a;
 
-			if (!k[i].tunnel || !k[i].waiting)
+			if (!k[i].waiting)
 				continue;
 			a = af == AF_INET ? sy_tunnel_answer(buf, (size_t)len, &k[i].tp)
 					  : sy_tunnel_answer6((const uint32_t *)&from.sin6_addr, buf,
@@ -270,11 +298,12 @@ static bool start_check(struct check *k, const struct sy_tunnel_listener *l, int
 }
 
 /* The checks still waiting, after failing those past their deadline; the
- * earliest deadline of the others in *next. Each check has its own: a
- * batch mixes services, and one's short timeout must not cut another's
- * checks short (until session 44 the batch ended at the shortest timeout
- * of its checks, and a backend answering in 300 ms of a service with a
- * 1900 ms timeout failed beside a service whose timeout was 250 ms). */
+ * earliest deadline of the others in *next. Each check has its own: the
+ * checks under way are of many services, and one's short timeout must not
+ * cut another's checks short (until session 44 a batch ended at the
+ * shortest timeout of its checks, and a backend answering in 300 ms of a
+ * service with a 1900 ms timeout failed beside a service whose timeout was
+ * 250 ms). */
 static int expire_checks(struct check *k, struct pollfd *p, int n, uint64_t now, uint64_t *next)
 {
 	int waiting = 0;
@@ -294,91 +323,6 @@ static int expire_checks(struct check *k, struct pollfd *p, int n, uint64_t now,
 			*next = k[i].deadline_ms;
 	}
 	return waiting;
-}
-
-static void run_batch(struct check *k, int n)
-{
-	struct pollfd *p = calloc((size_t)n + 2, sizeof(*p));
-	struct curl_waitfd *w = calloc((size_t)n + 2, sizeof(*w));
-	bool want4 = false, want6 = false;
-	struct sy_tunnel_listener l = { -1, -1 };
-	int listener_err = 0;
-	uint64_t next;
-	CURLM *m = NULL;
-
-	if (!p || !w) { /* not run: not sent, for want of memory */
-		for (int i = 0; i < n; i++)
-			k[i].unsent = ENOMEM;
-		goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		want4 |= k[i].tunnel && k[i].tp.family == SY_AF_INET;
-		want6 |= k[i].tunnel && k[i].tp.family == SY_AF_INET6;
-		if ((k[i].type == SY_CHECK_HTTP || k[i].type == SY_CHECK_HTTPS) && !m)
-			m = curl_multi_init();
-	}
-	if (want4 || want6) /* open before the first probe leaves */
-		listener_err = -sy_tunnel_listener_open(&l, want4, want6);
-	for (int i = 0; i < n; i++) {
-		k[i].waiting = start_check(&k[i], &l, listener_err, m);
-		p[i] = (struct pollfd){ .fd = k[i].fd,
-					.events = k[i].type == SY_CHECK_UDP ? POLLIN : POLLOUT };
-	}
-	p[n] = (struct pollfd){ .fd = l.fd4, .events = POLLIN };
-	p[n + 1] = (struct pollfd){ .fd = l.fd6, .events = POLLIN };
-	if (m) { /* the transfers' own timeouts end them too */
-		int running;
-
-		curl_multi_perform(m, &running);
-		http_finished(m);
-	}
-	while (expire_checks(k, p, n, sy_now_ms(), &next) > 0) {
-		uint64_t now = sy_now_ms();
-
-		if (wait_events(m, p, w, n + 2, next > now ? (int)(next - now) : 0) < 0 &&
-		    errno != EINTR)
-			break; /* the checks still waiting have failed */
-		if (m) {
-			int running;
-
-			curl_multi_perform(m, &running);
-			http_finished(m);
-		}
-		if (l.fd4 >= 0 && p[n].revents)
-			read_tunnel_answers(l.fd4, AF_INET, k, n);
-		if (l.fd6 >= 0 && p[n + 1].revents)
-			read_tunnel_answers(l.fd6, AF_INET6, k, n);
-		for (int i = 0; i < n; i++) {
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
-
-			if (p[i].fd < 0 || !p[i].revents || !k[i].waiting)
-				continue;
-			if (k[i].type == SY_CHECK_UDP) {
-				k[i].ok = udp_answer_ok(&k[i]);
-			} else {
-				getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-				k[i].ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
-			}
-			k[i].waiting = false;
-			p[i].fd = -1; /* done with poll for this one */
-		}
-	}
-	for (int i = 0; i < n; i++)
-		if (k[i].fd >= 0)
-			close(k[i].fd);
-	sy_tunnel_listener_close(&l);
-	for (int i = 0; i < n; i++)
-		if (k[i].easy) { /* still running at the deadline: failed */
-			curl_multi_remove_handle(m, k[i].easy);
-			curl_easy_cleanup(k[i].easy);
-			k[i].easy = NULL;
-		}
-	if (m)
-		curl_multi_cleanup(m);
-out:
-	free(p);
-	free(w);
 }
 
 /* The tunnel probe of backend b of service c, when the check goes through
@@ -439,90 +383,313 @@ static bool check_fill(struct check *k, const struct sy_service_state *s,
 	return true;
 }
 
+/* The checks under way and what they share, kept by the health thread from
+ * one turn to the next: a check starts when it is due, whatever else is
+ * under way, and ends at its answer or its own deadline. (Until session 44
+ * the checks ran in batches: a batch started only when the one before had
+ * ended, so a check due meanwhile waited for the slowest check of the
+ * batch before, up to another service's timeout.) */
+struct runner {
+	struct check *k;        /* [0, n): under way, or ended this turn */
+	uint32_t n, cap;
+	struct pollfd *p;       /* cap + 2: the checks' sockets, the listeners */
+	struct curl_waitfd *w;  /* cap + 2 */
+	struct probe_index probes; /* head: 65536; next: cap */
+	CURLM *m;               /* the HTTP(S) transfers, once there was one */
+	struct sy_tunnel_listener l; /* open while tunnel probes are under way */
+};
+
+/* Room for `more` checks beyond n. The transfers' CURLOPT_PRIVATE point
+ * into k: set again where k moved. */
+static bool runner_reserve(struct runner *r, uint32_t more)
+{
+	uint32_t cap = r->cap ? r->cap : BATCH_MIN;
+	struct check *k;
+
+	if (r->n + more <= r->cap)
+		return true;
+	while (cap < r->n + more)
+		cap *= 2;
+	k = realloc(r->k, cap * sizeof(*k));
+	if (!k)
+		return false;
+	r->k = k;
+	for (uint32_t i = 0; i < r->n; i++)
+		if (k[i].easy)
+			curl_easy_setopt(k[i].easy, CURLOPT_PRIVATE, &k[i]);
+	struct pollfd *p = realloc(r->p, (cap + 2) * sizeof(*p));
+	if (p)
+		r->p = p;
+	struct curl_waitfd *w = realloc(r->w, (cap + 2) * sizeof(*w));
+	if (w)
+		r->w = w;
+	int32_t *next = realloc(r->probes.next, cap * sizeof(*next));
+	if (next)
+		r->probes.next = next;
+	if (!p || !w || !next)
+		return false;
+	r->cap = cap;
+	return true;
+}
+
+/* Start checks [from, n): the listeners opened first for tunnel probes. */
+static void runner_start(struct runner *r, uint32_t from)
+{
+	bool want4 = false, want6 = false, http = false;
+	int listener_err = 0;
+
+	for (uint32_t i = from; i < r->n; i++) {
+		want4 |= r->k[i].tunnel && r->k[i].tp.family == SY_AF_INET;
+		want6 |= r->k[i].tunnel && r->k[i].tp.family == SY_AF_INET6;
+		http |= r->k[i].type == SY_CHECK_HTTP || r->k[i].type == SY_CHECK_HTTPS;
+	}
+	if ((want4 && r->l.fd4 < 0) || (want6 && r->l.fd6 < 0)) {
+		struct sy_tunnel_listener add;
+
+		listener_err = -sy_tunnel_listener_open(&add, want4 && r->l.fd4 < 0,
+							 want6 && r->l.fd6 < 0);
+		if (add.fd4 >= 0)
+			r->l.fd4 = add.fd4;
+		if (add.fd6 >= 0)
+			r->l.fd6 = add.fd6;
+	}
+	if (http && !r->m)
+		r->m = curl_multi_init();
+	for (uint32_t i = from; i < r->n; i++)
+		r->k[i].waiting = start_check(&r->k[i], &r->l, listener_err, r->m);
+	if (r->m) { /* what ended at once */
+		int running;
+
+		curl_multi_perform(r->m, &running);
+		http_finished(r->m);
+	}
+}
+
+/* One tick: the answers and the deadlines of the checks under way, for
+ * tick_ms. Results are recorded and new checks started between ticks, so
+ * that the lock and the scan of the backends come 1000/tick_ms times a
+ * second however many answers arrive. */
+static void runner_tick(struct runner *r, int tick_ms)
+{
+	uint32_t n = r->n;
+	struct pollfd *p = r->p;
+	bool tunnels = false;
+	uint64_t next, end = sy_now_ms() + (uint64_t)tick_ms;
+
+	if (!p) { /* no room yet (out of memory): nothing under way */
+		usleep((useconds_t)tick_ms * 1000);
+		return;
+	}
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct check *k = &r->k[i];
+
+		p[i] = (struct pollfd){ .fd = k->waiting ? k->fd : -1,
+					.events = k->type == SY_CHECK_UDP ? POLLIN : POLLOUT };
+		tunnels |= k->tunnel && k->waiting;
+	}
+	p[n] = (struct pollfd){ .fd = r->l.fd4, .events = POLLIN };
+	p[n + 1] = (struct pollfd){ .fd = r->l.fd6, .events = POLLIN };
+	if (tunnels && !r->probes.head)
+		r->probes.head = malloc(65536 * sizeof(*r->probes.head));
+	if (tunnels && r->probes.head)
+		probe_index_build(&r->probes, r->k, (int)n);
+	else /* no probe to answer, or no room to match the answers: unread */
+		p[n].fd = p[n + 1].fd = -1;
+	for (;;) {
+		uint64_t now = sy_now_ms();
+
+		expire_checks(r->k, p, (int)n, now, &next);
+		if (now >= end)
+			break;
+		if (next > end)
+			next = end;
+		if (wait_events(r->m, p, r->w, (int)n + 2, (int)(next - now)) < 0 && errno != EINTR)
+			break;
+		if (r->m) {
+			int running;
+
+			curl_multi_perform(r->m, &running);
+			http_finished(r->m);
+		}
+		if (p[n].fd >= 0 && p[n].revents)
+			read_tunnel_answers(r->l.fd4, AF_INET, r->k, &r->probes);
+		if (p[n + 1].fd >= 0 && p[n + 1].revents)
+			read_tunnel_answers(r->l.fd6, AF_INET6, r->k, &r->probes);
+		for (uint32_t i = 0; i < n; i++) {
+			struct check *k = &r->k[i];
+			int soerr = 0;
+			socklen_t sl = sizeof(soerr);
+
+			if (p[i].fd < 0 || !p[i].revents || !k->waiting)
+				continue;
+			if (k->type == SY_CHECK_UDP) {
+				k->ok = udp_answer_ok(k);
+			} else {
+				getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+				k->ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
+			}
+			k->waiting = false;
+			p[i].fd = -1; /* done with poll for this one */
+		}
+	}
+}
+
+/* What an ended check holds, released: its socket, its transfer, its
+ * strings. */
+static void check_end(struct runner *r, struct check *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+	if (k->easy) { /* past its deadline, still running: failed */
+		curl_multi_remove_handle(r->m, k->easy);
+		curl_easy_cleanup(k->easy);
+		k->easy = NULL;
+	}
+	check_release(k);
+}
+
+/* The ended checks out of [0, n), the others kept in order; the listeners
+ * closed when no probe waits (they copy every TCP packet the host
+ * receives). */
+static void runner_compact(struct runner *r)
+{
+	uint32_t j = 0;
+	bool tunnels = false;
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (!r->k[i].waiting) {
+			check_end(r, &r->k[i]);
+			continue;
+		}
+		tunnels |= r->k[i].tunnel;
+		if (i != j) {
+			r->k[j] = r->k[i];
+			if (r->k[j].easy)
+				curl_easy_setopt(r->k[j].easy, CURLOPT_PRIVATE, &r->k[j]);
+		}
+		j++;
+	}
+	r->n = j;
+	if (!tunnels)
+		sy_tunnel_listener_close(&r->l);
+}
+
+static void runner_free(struct runner *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		check_end(r, &r->k[i]);
+	sy_tunnel_listener_close(&r->l);
+	if (r->m)
+		curl_multi_cleanup(r->m);
+	free(r->k);
+	free(r->p);
+	free(r->w);
+	free(r->probes.head);
+	free(r->probes.next);
+}
+
+/* Take the checks that are due (d->lock held): appended to r, as many as
+ * the descriptor limit leaves room for. */
+static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
+{
+	for (size_t i = 0; i < d->n_svc; i++) {
+		struct sy_service_state *s = &d->svc[i];
+		const struct sy_config_service *sc = &d->cfg->services[s->cfg_index];
+		const struct sy_config_check *c = &sc->health.check;
+
+		if (c->type == SY_CHECK_NONE)
+			continue;
+		for (uint32_t j = 0; j < s->b.n; j++) {
+			struct sy_be *b = &s->b.be[j];
+
+			if (!b->present || now < b->next_check_ms)
+				continue;
+			/* full: the others at a later tick */
+			if (r->n >= batch_max || !runner_reserve(r, 1) ||
+			    !check_fill(&r->k[r->n], s, sc, b))
+				return;
+			b->next_check_ms = now + c->interval_ms;
+			r->n++;
+		}
+	}
+}
+
+/* The ended checks' results, recorded under the lock. */
+static void record_results(struct sy_daemon *d, struct runner *r)
+{
+	uint32_t ended = 0;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		ended += !r->k[i].waiting;
+	if (!ended)
+		return;
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = 0; i < r->n; i++) {
+		const struct check *k = &r->k[i];
+		struct sy_service_state *s;
+		struct sy_be *b;
+		bool was_unsent;
+		char a[64] = "";
+
+		if (k->waiting)
+			continue;
+		s = sy_daemon_service(d, k->service);
+		b = s ? sy_svcb_find(&s->b, &k->id) : NULL;
+		was_unsent = b && b->unsent_streak;
+		if (b)
+			inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
+		if (k->unsent) {
+			if (s)
+				s->checks_unsent++;
+			if (b && sy_svcb_check_unsent(b, k->unsent, sy_now_ms()))
+				sy_logf("warn",
+					"\"health check not sent: backend state kept\" service=%s "
+					"backend=%s:%u error=\"%s\"",
+					s->name, a, b->id.port, strerror(k->unsent));
+			continue;
+		}
+		if (s)
+			s->checks[k->ok]++;
+		if (was_unsent)
+			sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u", s->name,
+				a, b->id.port);
+		if (b && sy_svcb_check_result(&s->b, b, k->ok, sy_now_ms())) {
+			sy_logf(k->ok ? "info" : "warn", "\"health check %s\" service=%s backend=%s:%u",
+				k->ok ? "passes: backend up" : "fails: backend down", s->name, a,
+				b->id.port);
+			sy_daemon_mark(d, s);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+#define TICK_MS 100
+
 static void *health_main(void *arg)
 {
 	struct sy_daemon *d = arg;
-	struct check *k = NULL;
-	uint32_t cap = 0;
+	struct runner r = { .l = { -1, -1 } };
 
+	(void)runner_reserve(&r, BATCH_MIN); /* the listeners' poll entries, at least */
 	while (!d->quit) {
-		uint64_t now = sy_now_ms();
-		uint32_t n = 0;
+		uint32_t from = r.n;
 
 		pthread_mutex_lock(&d->lock);
-		for (size_t i = 0; i < d->n_svc && n < batch_max; i++) {
-			struct sy_service_state *s = &d->svc[i];
-			const struct sy_config_service *sc = &d->cfg->services[s->cfg_index];
-			const struct sy_config_check *c = &sc->health.check;
-
-			if (c->type == SY_CHECK_NONE)
-				continue;
-			for (uint32_t j = 0; j < s->b.n && n < batch_max; j++) {
-				struct sy_be *b = &s->b.be[j];
-
-				if (!b->present || now < b->next_check_ms)
-					continue;
-				if (n == cap) { /* room for more: doubled, up to batch_max */
-					uint32_t c2 = cap ? 2 * cap : BATCH_MIN;
-					struct check *k2;
-
-					c2 = c2 < batch_max ? c2 : batch_max;
-					k2 = realloc(k, c2 * sizeof(*k));
-					if (!k2)
-						break; /* the others at the next batch */
-					k = k2;
-					cap = c2;
-				}
-				if (!check_fill(&k[n], s, sc, b))
-					break;
-				b->next_check_ms = now + c->interval_ms;
-				n++;
-			}
-		}
+		collect_due(d, &r, sy_now_ms());
 		pthread_mutex_unlock(&d->lock);
-		if (n)
-			run_batch(k, (int)n);
-		pthread_mutex_lock(&d->lock);
-		for (uint32_t i = 0; i < n; i++) {
-			struct sy_service_state *s = sy_daemon_service(d, k[i].service);
-			struct sy_be *b = s ? sy_svcb_find(&s->b, &k[i].id) : NULL;
-			bool was_unsent = b && b->unsent_streak;
-			char a[64] = "";
-
-			if (b)
-				inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
-			if (k[i].unsent) {
-				if (s)
-					s->checks_unsent++;
-				if (b && sy_svcb_check_unsent(b, k[i].unsent, sy_now_ms()))
-					sy_logf("warn",
-						"\"health check not sent: backend state kept\" service=%s "
-						"backend=%s:%u error=\"%s\"",
-						s->name, a, b->id.port, strerror(k[i].unsent));
-				continue;
-			}
-			if (s)
-				s->checks[k[i].ok]++;
-			if (was_unsent)
-				sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u",
-					s->name, a, b->id.port);
-			if (b && sy_svcb_check_result(&s->b, b, k[i].ok, sy_now_ms())) {
-				sy_logf(k[i].ok ? "info" : "warn", "\"health check %s\" service=%s backend=%s:%u",
-					k[i].ok ? "passes: backend up" : "fails: backend down", s->name, a,
-					b->id.port);
-				sy_daemon_mark(d, s);
-			}
-		}
-		pthread_mutex_unlock(&d->lock);
-		for (uint32_t i = 0; i < n; i++)
-			check_release(&k[i]);
-		usleep(100000);
+		if (r.n > from)
+			runner_start(&r, from);
+		runner_tick(&r, TICK_MS);
+		record_results(d, &r);
+		runner_compact(&r);
 	}
-	free(k);
+	runner_free(&r);
 	return NULL;
 }
 
-/* The most checks a batch may run at once: the descriptor limit (its soft
+/* The most checks under way at once: the descriptor limit (its soft
  * limit raised to the hard one) less what the rest of sy-control needs. */
 static uint32_t batch_max_from_limit(void)
 {

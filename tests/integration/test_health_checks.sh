@@ -10,11 +10,13 @@
 #   2. udp: an answer starting with `receive` is up; another answer, or a
 #      port unreachable (no server), is unhealthy
 #   3. parallel: 400 backends (addresses of one server) each answering
-#      after 1 s (timeout 1900 ms: a slow check on a loaded machine is not
-#      the test's verdict): all up, and the server saw more than 256 checks
-#      in flight together (before session 44: at most 256, a batch's cap,
-#      so that a round of slow checks took several timeouts; before that,
-#      one GET at a time after the connects)
+#      after 1 s (timeout 2900 ms: a slow check on a loaded machine, 400
+#      server threads beside the ASan tree, is not the test's verdict): all
+#      up and staying up, and the server saw more than 256 checks in flight
+#      together (before session 44: at most 256, a batch's cap, so that a
+#      round of slow checks took several timeouts, and the checks were cut
+#      at the 250 ms timeout of part 4's services: none came up; before
+#      that, one GET at a time after the connects)
 #   4. not sent: checks that cannot leave this host (no route towards the
 #      backend: behind sy-dataplane, its TAP gone while it restarts; an
 #      unreachable, prohibit or blackhole route) keep the backend's state:
@@ -114,7 +116,7 @@ EOF
 	EXTRA=', send: PING, receive: "PONG PING"' svc udpok 198.18.1.4 udp 5353 198.18.0.24
 	EXTRA=', send: PING, receive: NOPE' svc udpwrong 198.18.1.5 udp 5353 198.18.0.24
 	EXTRA=', send: PING' svc udpclosed 198.18.1.6 udp 5353 198.18.0.25
-	CHECK="interval_ms: 2000, timeout_ms: 1900, rise: 1, fall: 1" \
+	CHECK="interval_ms: 3000, timeout_ms: 2900, rise: 1, fall: 1" \
 		MAXB=400 svc slow 198.18.1.3 http 8081 $SLOW_BACKENDS
 	# 4: no route from this namespace (198.18.2.1, .4, .5), an unreachable,
 	# a prohibit and a blackhole route (.6, .2, .3)
@@ -163,18 +165,18 @@ p=$(metric switchyard_health_checks_passed_total udpok)
 up=0
 checked_up_all() { [ "$(ctl backends slow | grep -c ' up .* pass x[0-9]*, [0-9.]* s ago$')" = 400 ]; }
 sy_wait 15 checked_up_all && up=400
-[ $up = 400 ] && sy_pass "400 backends answering after 1 s, timeout 1900 ms: all up" ||
+[ $up = 400 ] && sy_pass "400 backends answering after 1 s, timeout 2900 ms: all up" ||
 	sy_fail "slow backends up: $(ctl backends slow | grep -c ' up .* pass') of 400"
 # and they stay up through two more rounds of checks (fall 1: one failed
 # check would take a backend down)
 bad=0
 log0=$(wc -l <"$W/log")
-end=$((SECONDS + 4))
+end=$((SECONDS + 7))
 while [ $SECONDS -lt $end ]; do
 	[ "$(ctl backends slow | grep -c ' up ')" = 400 ] || bad=$((bad + 1))
 	sleep 0.3
 done
-[ $bad = 0 ] && sy_pass "all 400 stayed up for 4 s of checks" || sy_fail "not all 400 up in $bad samples"
+[ $bad = 0 ] && sy_pass "all 400 stayed up for 7 s of checks" || sy_fail "not all 400 up in $bad samples"
 # (before, one may have: the servers start beside sy-control)
 tail -n +$((log0 + 1)) "$W/log" | grep -q '"health check fails: backend down" service=slow' &&
 	sy_fail "a slow backend's check failed: $(tail -n +$((log0 + 1)) "$W/log" | grep -m1 'service=slow')" ||
