@@ -76,8 +76,10 @@ static int parse_prefix(const char *s, char *p, struct sy_tap_item *it, char *er
 	return 0;
 }
 
-static int start(const char *s, char *buf, size_t size, struct sy_tap_item *it, char *err,
-		 size_t errlen)
+/* An item from option value s: cleared, s kept as its text and copied into
+ * buf, its "@PORT" cut off. */
+static int item_start(const char *s, char *buf, size_t size, struct sy_tap_item *it, char *err,
+		      size_t errlen)
 {
 	memset(it, 0, sizeof(*it));
 	if (strlen(s) >= size || strlen(s) >= sizeof(it->text)) {
@@ -93,7 +95,7 @@ int sy_tap_address_parse(const char *s, struct sy_tap_item *it, char *err, size_
 {
 	char buf[96];
 
-	if (start(s, buf, sizeof(buf), it, err, errlen))
+	if (item_start(s, buf, sizeof(buf), it, err, errlen))
 		return -1;
 	return parse_prefix(s, buf, it, err, errlen);
 }
@@ -103,7 +105,7 @@ int sy_tap_route_parse(const char *s, struct sy_tap_item *it, char *err, size_t 
 	char buf[96], *gw;
 	uint8_t gwf;
 
-	if (start(s, buf, sizeof(buf), it, err, errlen))
+	if (item_start(s, buf, sizeof(buf), it, err, errlen))
 		return -1;
 	it->route = true;
 	gw = strchr(buf, ',');

@@ -39,9 +39,9 @@
  * much later (a rack of backends lost at once: 2,000 backends, 500 ms
  * timeouts, ~4 s a round). */
 #define FD_RESERVE 256   /* descriptors left to the rest of sy-control */
-#define BATCH_MIN 64     /* room for checks under way, to start with */
-#define BATCH_MAX 65536
-static uint32_t batch_max = BATCH_MIN; /* under way at most: RLIMIT_NOFILE, at start */
+#define IN_FLIGHT_MIN 64     /* room for checks under way, to start with */
+#define IN_FLIGHT_MAX 65536
+static uint32_t in_flight_max = IN_FLIGHT_MIN; /* under way at most: RLIMIT_NOFILE, at start */
 
 struct check {
 	char service[SY_NAME_MAX];
@@ -181,6 +181,15 @@ static void http_finished(CURLM *m)
 		curl_easy_cleanup(k->easy);
 		k->easy = NULL;
 	}
+}
+
+/* libcurl's transfers moved on, and those that ended settled. */
+static void http_progress(CURLM *m)
+{
+	int running;
+
+	curl_multi_perform(m, &running);
+	http_finished(m);
 }
 
 /* Wait for the checks' sockets (p) and, when there are HTTP checks, for
@@ -364,23 +373,23 @@ static bool check_fill(struct check *k, const struct sy_service_state *s,
 		       const struct sy_config_service *sc, const struct sy_be *b)
 {
 	const struct sy_config_check *c = &sc->health.check;
+	bool copied = true;
 
 	*k = (struct check){ .id = b->id, .type = c->type, .timeout_ms = c->timeout_ms,
 			     .expect = c->expect };
 	k->tunnel = tunnel_probe_of(sc, &b->id, &k->tp);
 	snprintf(k->service, sizeof(k->service), "%s", s->name);
-	if (c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS)
+	if (c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS) {
 		k->path = strdup(c->path ? c->path : "/");
-	if (c->type == SY_CHECK_UDP) {
+		copied = k->path;
+	} else if (c->type == SY_CHECK_UDP) {
 		k->send = strdup(c->send ? c->send : "");
 		k->receive = strdup(c->receive ? c->receive : "");
+		copied = k->send && k->receive;
 	}
-	if ((c->type == SY_CHECK_HTTP || c->type == SY_CHECK_HTTPS) ? !k->path
-	    : c->type == SY_CHECK_UDP ? !k->send || !k->receive : false) {
+	if (!copied)
 		check_release(k);
-		return false;
-	}
-	return true;
+	return copied;
 }
 
 /* The checks under way and what they share, kept by the health thread from
@@ -403,7 +412,7 @@ struct runner {
  * into k: set again where k moved. */
 static bool runner_reserve(struct runner *r, uint32_t more)
 {
-	uint32_t cap = r->cap ? r->cap : BATCH_MIN;
+	uint32_t cap = r->cap ? r->cap : IN_FLIGHT_MIN;
 	struct check *k;
 
 	if (r->n + more <= r->cap)
@@ -457,12 +466,8 @@ static void runner_start(struct runner *r, uint32_t from)
 		r->m = curl_multi_init();
 	for (uint32_t i = from; i < r->n; i++)
 		r->k[i].waiting = start_check(&r->k[i], &r->l, listener_err, r->m);
-	if (r->m) { /* what ended at once */
-		int running;
-
-		curl_multi_perform(r->m, &running);
-		http_finished(r->m);
-	}
+	if (r->m) /* what ended at once */
+		http_progress(r->m);
 }
 
 /* One tick: the answers and the deadlines of the checks under way, for
@@ -506,12 +511,8 @@ static void runner_tick(struct runner *r, int tick_ms)
 			next = end;
 		if (wait_events(r->m, p, r->w, (int)n + 2, (int)(next - now)) < 0 && errno != EINTR)
 			break;
-		if (r->m) {
-			int running;
-
-			curl_multi_perform(r->m, &running);
-			http_finished(r->m);
-		}
+		if (r->m)
+			http_progress(r->m);
 		if (p[n].fd >= 0 && p[n].revents)
 			read_tunnel_answers(r->l.fd4, AF_INET, r->k, &r->probes);
 		if (p[n + 1].fd >= 0 && p[n + 1].revents)
@@ -607,7 +608,7 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 			if (!b->present || now < b->next_check_ms)
 				continue;
 			/* full: the others at a later tick */
-			if (r->n >= batch_max || !runner_reserve(r, 1) ||
+			if (r->n >= in_flight_max || !runner_reserve(r, 1) ||
 			    !check_fill(&r->k[r->n], s, sc, b))
 				return;
 			b->next_check_ms = now + c->interval_ms;
@@ -672,7 +673,7 @@ static void *health_main(void *arg)
 	struct sy_daemon *d = arg;
 	struct runner r = { .l = { -1, -1 } };
 
-	(void)runner_reserve(&r, BATCH_MIN); /* the listeners' poll entries, at least */
+	(void)runner_reserve(&r, IN_FLIGHT_MIN); /* the listeners' poll entries, at least */
 	while (!d->quit) {
 		uint32_t from = r.n;
 
@@ -691,13 +692,13 @@ static void *health_main(void *arg)
 
 /* The most checks under way at once: the descriptor limit (its soft
  * limit raised to the hard one) less what the rest of sy-control needs. */
-static uint32_t batch_max_from_limit(void)
+static uint32_t in_flight_max_from_limit(void)
 {
 	struct rlimit r;
 	rlim_t room;
 
 	if (getrlimit(RLIMIT_NOFILE, &r))
-		return BATCH_MIN;
+		return IN_FLIGHT_MIN;
 	if (r.rlim_cur < r.rlim_max) {
 		struct rlimit up = { .rlim_cur = r.rlim_max, .rlim_max = r.rlim_max };
 
@@ -706,8 +707,8 @@ static uint32_t batch_max_from_limit(void)
 		if (!setrlimit(RLIMIT_NOFILE, &up))
 			r.rlim_cur = up.rlim_cur;
 	}
-	room = r.rlim_cur > FD_RESERVE + BATCH_MIN ? r.rlim_cur - FD_RESERVE : BATCH_MIN;
-	return room > BATCH_MAX ? BATCH_MAX : (uint32_t)room;
+	room = r.rlim_cur > FD_RESERVE + IN_FLIGHT_MIN ? r.rlim_cur - FD_RESERVE : IN_FLIGHT_MIN;
+	return room > IN_FLIGHT_MAX ? IN_FLIGHT_MAX : (uint32_t)room;
 }
 
 int sy_health_start(struct sy_daemon *d)
@@ -715,7 +716,7 @@ int sy_health_start(struct sy_daemon *d)
 	/* here, before the thread: libcurl's global setup is not thread-safe */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return -1;
-	batch_max = batch_max_from_limit();
+	in_flight_max = in_flight_max_from_limit();
 	if (pthread_create(&health_thread, NULL, health_main, d)) {
 		curl_global_cleanup();
 		return -1;

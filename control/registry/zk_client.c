@@ -53,7 +53,7 @@ int sy_zk_digest(const char *user, const char *password_file, char *out, size_t 
 	return 0;
 }
 
-/* The ACL of a znode we create (sy_zk_create_parents). */
+/* The ACL of a znode we create (sy_zk_create_parents, sy_zk_create_ephemeral). */
 static struct ACL_vector create_acl(bool owned, struct ACL acl[2])
 {
 	if (!owned)
