@@ -26,6 +26,15 @@
 #      took the backend down at once with fall 1); given a route, the
 #      checks are sent again: a server there passes, a closed port fails
 #      and takes its backend down
+#   5. a check due is not held behind a slow one: while an http check
+#      waits 6 s for its answer, another service's checks (every 250 ms) go
+#      on at their cadence (before session 44: the checks ran in rounds, and
+#      a round ended with its slowest check: none in those 6 s)
+#   6. more than 1024 descriptors: a second sy-control holds 1200 checks
+#      at once (answers after 4 s), so that its descriptors pass FD_SETSIZE;
+#      its API and its embedded registry answer meanwhile (select() cannot
+#      wait on such a descriptor: libmicrohttpd must poll()), and all 1200
+#      come up
 #
 # usage: test_health_checks.sh BUILD_DIR
 set -u
@@ -39,7 +48,7 @@ SY_FILES+=("$W")
 SOCK=$W/api.sock
 NS=syhc$$
 sy_ns $NS || exit 1
-for a in 21 22 23 24 25 $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
+for a in $(seq 21 28) $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
 ctl() { "$BUILD/control/syctl" --socket "$SOCK" "$@"; }
 state() { ctl backends "$1" | awk -v a="$2" '$1 == a { print $4 }'; }
 # up counts by a passing last check (the CHECK column): a backend is up
@@ -60,14 +69,17 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=backend \
 	-keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1 || { sy_fail "openssl"; exit 1; }
 srv() { # ADDR PORT STATUS DELAY NAME [tls]
 	local tls=()
-	[ "${6:-}" = tls ] && tls=("$W/cert.pem" "$W/key.pem")
-	ip netns exec $NS python3 "$HERE/health_server.py" "$1" "$2" "$3" "$4" "$W/$5.stats" "${tls[@]}" &
+	[ "${6:-}" = tls ] && tls=(--tls "$W/cert.pem" "$W/key.pem")
+	ip netns exec $NS python3 "$HERE/health_server.py" "$1" "$3" "$4" "$W/$5.stats" --port "$2" \
+		--times "$W/$5.times" "${tls[@]}" &
 	SY_PIDS+=($!)
 }
 srv 198.18.0.21 443 200 0 tls200 tls
 srv 198.18.0.22 443 200 0 plain
 srv 198.18.0.23 443 503 0 tls503 tls
 srv 0.0.0.0 8081 200 1 slow
+srv 198.18.0.26 80 200 0 fast
+srv 198.18.0.27 8082 200 6 slower
 # 3's 400 backends: 198.18.8.0/23 all local, one route
 ip -n $NS route add local 198.18.8.0/23 dev lo
 SLOW_BACKENDS=$(for i in $(seq 200); do echo 198.18.8.$i 198.18.9.$i; done)
@@ -85,6 +97,11 @@ SY_PIDS+=($!)
 # (it read 1 once, on a loaded machine)
 sy_wait 10 eval "ip netns exec $NS ss -Hlun | grep -q '198.18.0.24:5353 '" ||
 	{ sy_fail "the UDP server did not bind 198.18.0.24:5353"; exit 1; }
+# and part 5's servers (its window starts at the slower one's first check)
+for l in 198.18.0.26:80 198.18.0.27:8082; do
+	sy_wait 10 eval "ip netns exec $NS ss -Hltn | grep -q '$l '" ||
+		{ sy_fail "no server listens on $l"; exit 1; }
+done
 
 CHECK="interval_ms: 1000, timeout_ms: 900, rise: 1, fall: 1"
 svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
@@ -124,6 +141,9 @@ EOF
 	svc noroute 198.18.1.7 tcp 80 198.18.2.1 198.18.2.2 198.18.2.3 198.18.2.6
 	EXTRA=', through: tunnel' svc noroutetun 198.18.1.8 tcp 80 198.18.2.4
 	svc noroutehttp 198.18.1.9 http 80 198.18.2.5
+	# 5
+	CHECK="interval_ms: 250, timeout_ms: 240, rise: 1, fall: 1" svc fast 198.18.1.10 http 80 198.18.0.26
+	CHECK="interval_ms: 9000, timeout_ms: 8000, rise: 1, fall: 1" svc slower 198.18.1.11 http 8082 198.18.0.27
 } >"$W/sw.yaml"
 ip -n $NS route add unreachable 198.18.2.6/32
 ip -n $NS route add prohibit 198.18.2.2/32
@@ -223,6 +243,96 @@ grep -q '"health check sent again" service=noroute backend=198.18.2.1:80' "$W/lo
 	sy_pass "logged: sent again, and 198.18.2.2 down" ||
 	sy_fail "log: $(grep 'service=noroute ' "$W/log" | tail -4)"
 expect_unsent noroute 198.18.2.3:80 "Invalid argument"
+
+# 5. a check due is not held behind a slow one: the fast service's checks
+# (the times its server saw them) within the slower one's first check, 6 s
+# from its request to its answer
+slower_done() { # the slower service's first check answered (6 s) a while ago
+	python3 -c 'import sys, time
+t = [float(x) for x in open(sys.argv[1])]
+sys.exit(0 if t and t[0] + 6.5 < time.monotonic() else 1)' "$W/slower.times"
+}
+if sy_wait 20 slower_done; then
+	read -r n gap < <(python3 -c 'import sys
+s = float(open(sys.argv[1]).readline())
+f = [float(x) for x in open(sys.argv[2])]
+inside = [t for t in f if s <= t <= s + 6]
+gaps = [b - a for a, b in zip([s] + inside, inside + [s + 6])]
+print(len(inside), "%.2f" % max(gaps))' "$W/slower.times" "$W/fast.times")
+	# a cadence of 250-350 ms gives ~20; held behind the slow check, 0
+	[ "$n" -ge 8 ] && awk -v g="$gap" 'BEGIN { exit !(g < 2.5) }' &&
+		sy_pass "while a check waited 6 s for its answer, another service's ran $n checks (longest gap ${gap} s)" ||
+		sy_fail "while a check waited 6 s for its answer, another service's ran $n checks (longest gap ${gap} s): held behind it"
+else
+	sy_fail "the slower service's check was not answered: $(cat "$W/slower.times")"
+fi
+expect_state 10 slower 198.18.0.27:8082 up "a check answered after 6 s, timeout 8 s"
+
+# 6. more than 1024 descriptors: a second sy-control, 1200 checks at once
+# (1200 addresses of one server, answering after 4 s, every 6 s)
+M=$W/many
+mkdir -p "$M"
+sy_keyfile "$M/read.token"
+ip -n $NS route add local 198.18.16.0/21 dev lo
+ip netns exec $NS python3 "$HERE/health_server.py" 0.0.0.0 200 4 "$W/many.stats" --port 8083 &
+SY_PIDS+=($!)
+sy_wait 10 eval "ip netns exec $NS ss -Hltn | grep -q ':8083 '" ||
+	{ sy_fail "the server of 1200 did not listen"; exit 1; }
+MANY_BACKENDS=$(for i in $(seq 0 1199); do echo 198.18.$((16 + i / 200)).$((1 + i % 200)); done)
+{
+	cat <<EOF
+instance: hcmany
+region: $M/region
+state_file: $M/region.state
+limits: { lcores: 4, services: 2, backends: 1300, heap_mb: 32 }
+api:
+  socket: $M/api.sock
+registry:
+  embedded:
+    listen: 198.18.0.28:8300
+    allowed_prefixes: [198.18.0.0/15]
+    read:
+      token_file: $M/read.token
+defaults:
+  encap_source4: 198.18.0.1
+  table_size: 4099
+services:
+EOF
+	CHECK="interval_ms: 6000, timeout_ms: 5500, rise: 1, fall: 1" MAXB=1200 \
+		svc many 198.18.1.12 http 8083 $MANY_BACKENDS
+} >"$M/sw.yaml"
+ip netns exec $NS "$BUILD/control/sy-control" --config "$M/sw.yaml" >"$M/log" 2>&1 &
+MANY_PID=$!
+SY_PIDS+=($MANY_PID)
+sy_wait 10 test -S "$M/api.sock" || { cat "$M/log"; sy_fail "the second sy-control did not start"; exit 1; }
+fds() { ls "/proc/$MANY_PID/fd" | wc -l; }
+many_fds() { [ "$(fds)" -gt 1150 ]; }
+if sy_wait 10 many_fds; then
+	# the checks started together, and none ends before 4 s: no descriptor
+	# below theirs is free, so the API's and the registry's are above 1150
+	f0=$(fds)
+	"$BUILD/control/syctl" --socket "$M/api.sock" backends many >"$M/backends" 2>&1
+	rc=$?
+	code=$(ip netns exec $NS curl -s -o "$M/services" -w '%{http_code}' \
+		-H "Authorization: Bearer $(cat "$M/read.token")" http://198.18.0.28:8300/v1/services)
+	f1=$(fds)
+	[ $rc = 0 ] && [ "$(grep -c '^198\.18\.[0-9]*\.[0-9]*:8083 ' "$M/backends")" = 1200 ] &&
+		sy_pass "syctl backends with $f0 descriptors open: 1200 rows" ||
+		sy_fail "syctl backends with $f0 descriptors open: exit $rc, $(head -c 300 "$M/backends")"
+	[ "$code" = 200 ] && grep -q many "$M/services" &&
+		sy_pass "the embedded registry with $f0 descriptors open: HTTP 200" ||
+		sy_fail "the embedded registry with $f0 descriptors open: HTTP $code $(head -c 300 "$M/services")"
+	[ "$f1" -gt 1150 ] && sy_pass "still $f1 descriptors open after both answered" ||
+		sy_fail "only $f1 descriptors open after the requests: the test did not hold them"
+else
+	sy_fail "the second sy-control has $(fds) descriptors open, not more than 1150"
+fi
+many_up() { [ "$("$BUILD/control/syctl" --socket "$M/api.sock" backends many |
+	grep -c ' up .* pass x[0-9]*, [0-9.]* s ago$')" = 1200 ]; }
+sy_wait 20 many_up && sy_pass "1200 checks answered after 4 s: all up" ||
+	sy_fail "1200 checks: $("$BUILD/control/syctl" --socket "$M/api.sock" backends many | grep -c ' up .* pass') up with a passing check"
+[ "$(cat "$W/many.stats")" -gt 1024 ] && sy_pass "checks in flight together at the server: $(cat "$W/many.stats")" ||
+	sy_fail "checks in flight together: $(cat "$W/many.stats") of 1200"
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"
