@@ -374,6 +374,11 @@ bool sy_svcb_check_unsent(struct sy_be *b, int err, uint64_t now_ms)
 	return ++b->unsent_streak == 1;
 }
 
+const char *sy_check_unsent_reason(int err)
+{
+	return err == SY_UNSENT_NO_DATAPLANE ? "the dataplane is not running" : strerror(err);
+}
+
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
 	return !a ? b : !b ? a : a < b ? a : b;

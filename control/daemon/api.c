@@ -256,7 +256,7 @@ static json_t *backends_json(struct sy_daemon *d, struct sy_service_state *s)
 			: json_null();
 		if (b->unsent_streak) {
 			json_object_set_new(check, "unsent_in_a_row", json_integer(b->unsent_streak));
-			json_object_set_new(check, "error", json_string(strerror(b->unsent_errno)));
+			json_object_set_new(check, "error", json_string(sy_check_unsent_reason(b->unsent_errno)));
 		}
 
 		json_array_append_new(

@@ -85,6 +85,15 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
 				sy_dp_state_name(st), d->dp_mode, (int)h->pid,
 				sy_dp_state_name(h->state));
 	}
+	if (h->state == SY_DP_RUNNING && st != SY_DP_RUNNING)
+		h->stops++;
+	h->ran |= st == SY_DP_RUNNING && !d->xdp;
 	h->state = st;
 	h->since_ms = now_ms;
+}
+
+bool sy_dp_checks_reach(const struct sy_daemon *d, uint64_t *stops)
+{
+	*stops = d->dp_health.stops;
+	return d->xdp || !d->dp_health.ran || d->dp_health.state == SY_DP_RUNNING;
 }

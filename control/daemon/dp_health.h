@@ -9,7 +9,8 @@
  *     a pid that no longer exists is gone.
  *   - XDP: the program's BPF link still attached to its interface.
  * The state feeds `syctl status` (which exits non-zero unless running),
- * /v1/status and /metrics (switchyard_dataplane_up).
+ * /v1/status and /metrics (switchyard_dataplane_up), and the active checks
+ * (sy_dp_checks_reach).
  */
 #ifndef SY_CONTROL_DP_HEALTH_H
 #define SY_CONTROL_DP_HEALTH_H
@@ -39,12 +40,22 @@ struct sy_dp_health {
 	 * second through /proc (unknown, so false, without the rights) */
 	bool stale_region;
 	uint64_t region_checked_ms;
+	bool ran;                 /* DPDK: a dataplane has run since sy-control started */
+	uint64_t stops;           /* times the dataplane stopped running */
 };
 
 struct sy_daemon;
 
 /* Sample the dataplane now (d->lock held); logs state changes. */
 void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
+/* Whether the active checks reach the backends now (d->lock held). Behind a
+ * DPDK dataplane they leave through its exception TAP: once one has run, not
+ * while it does not (gone, stalled, stopped), when a check would leave by
+ * another way (a management interface's default route) or none, and its
+ * result would say nothing of the backend. XDP, or no DPDK dataplane yet:
+ * the kernel's own routes, yes. *stops changes whenever the dataplane stops
+ * running: a check under way across a change says nothing either. */
+bool sy_dp_checks_reach(const struct sy_daemon *d, uint64_t *stops);
 const char *sy_dp_state_name(enum sy_dp_state s);
 
 #endif

@@ -60,6 +60,7 @@ struct check {
 	int unsent;    /* errno: it did not leave this host; 0 = sent */
 	bool waiting;  /* under way: no answer yet, its deadline not passed */
 	uint64_t deadline_ms; /* when it fails for want of an answer */
+	uint64_t dp_stops; /* the dataplane's stops when it started (dp_health.h) */
 };
 
 static pthread_t health_thread;
@@ -591,10 +592,29 @@ static void runner_free(struct runner *r)
 	free(r->probes.next);
 }
 
+/* A check of backend b not sent (err: why; d->lock held): counted, logged
+ * at the first of a run; the backend's state is kept. */
+static void note_unsent(struct sy_service_state *s, struct sy_be *b, int err)
+{
+	char a[64] = "";
+
+	s->checks_unsent++;
+	if (!b || !sy_svcb_check_unsent(b, err, sy_now_ms()))
+		return;
+	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
+	sy_logf("warn", "\"health check not sent: backend state kept\" service=%s backend=%s:%u error=\"%s\"",
+		s->name, a, b->id.port, sy_check_unsent_reason(err));
+}
+
 /* Take the checks that are due (d->lock held): appended to r, as many as
- * the descriptor limit leaves room for. */
+ * the descriptor limit leaves room for. While the checks cannot reach the
+ * backends (the DPDK dataplane is not running), none is started: each due
+ * is not sent. */
 static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 {
+	uint64_t stops;
+	bool reach = sy_dp_checks_reach(d, &stops);
+
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
 		const struct sy_config_service *sc = &d->cfg->services[s->cfg_index];
@@ -607,32 +627,43 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 
 			if (!b->present || now < b->next_check_ms)
 				continue;
+			if (!reach) {
+				note_unsent(s, b, SY_UNSENT_NO_DATAPLANE);
+				b->next_check_ms = now + c->interval_ms;
+				continue;
+			}
 			/* full: the others at a later tick */
 			if (r->n >= in_flight_max || !runner_reserve(r, 1) ||
 			    !check_fill(&r->k[r->n], s, sc, b))
 				return;
 			b->next_check_ms = now + c->interval_ms;
-			r->n++;
+			r->k[r->n++].dp_stops = stops;
 		}
 	}
 }
 
-/* The ended checks' results, recorded under the lock. */
+/* The ended checks' results, recorded under the lock. A check under way
+ * while the dataplane stopped is taken as not sent: it may have left by
+ * another way, or been lost with the dataplane. */
 static void record_results(struct sy_daemon *d, struct runner *r)
 {
 	uint32_t ended = 0;
+	uint64_t stops;
+	bool reach;
 
 	for (uint32_t i = 0; i < r->n; i++)
 		ended += !r->k[i].waiting;
 	if (!ended)
 		return;
 	pthread_mutex_lock(&d->lock);
+	reach = sy_dp_checks_reach(d, &stops);
 	for (uint32_t i = 0; i < r->n; i++) {
 		const struct check *k = &r->k[i];
 		struct sy_service_state *s;
 		struct sy_be *b;
 		bool was_unsent;
 		char a[64] = "";
+		int unsent = k->unsent;
 
 		if (k->waiting)
 			continue;
@@ -641,14 +672,11 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 		was_unsent = b && b->unsent_streak;
 		if (b)
 			inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
-		if (k->unsent) {
+		if (!unsent && (!reach || stops != k->dp_stops))
+			unsent = SY_UNSENT_NO_DATAPLANE;
+		if (unsent) {
 			if (s)
-				s->checks_unsent++;
-			if (b && sy_svcb_check_unsent(b, k->unsent, sy_now_ms()))
-				sy_logf("warn",
-					"\"health check not sent: backend state kept\" service=%s "
-					"backend=%s:%u error=\"%s\"",
-					s->name, a, b->id.port, strerror(k->unsent));
+				note_unsent(s, b, unsent);
 			continue;
 		}
 		if (s)
