@@ -45,7 +45,7 @@ sy_require "a network namespace" control/sy-control control/syctl
 trap sy_cleanup EXIT
 W=$(mktemp -d /tmp/sy-hc-XXXXXX)
 SY_FILES+=("$W")
-SOCK=$W/api.sock
+SOCK=$W/api.sock # head_yaml puts it there
 NS=syhc$$
 sy_ns $NS || exit 1
 for a in $(seq 21 28) $(seq 31 38); do ip -n $NS addr add 198.18.0.$a/32 dev lo; done
@@ -115,19 +115,13 @@ svc() { # NAME VIP TYPE PORT ADDR... (EXTRA: more check options)
 	printf '    health:\n      check: { type: %s, %s%s }\n      hold_down_s: 0\n' "$type" "$CHECK" "${EXTRA:-}"
 	printf '      panic_threshold: 0\n'
 }
+head_yaml() { # INSTANCE DIR LIMITS TABLE_SIZE [MORE]: up to `services:`
+	printf 'instance: %s\nregion: %s/region\nstate_file: %s/region.state\n' "$1" "$2" "$2"
+	printf 'limits: { lcores: 4, %s }\napi:\n  socket: %s/api.sock\n%s' "$3" "$2" "${5:-}"
+	printf 'defaults:\n  encap_source4: 198.18.0.1\n  table_size: %s\nservices:\n' "$4"
+}
 {
-	cat <<EOF
-instance: hctest
-region: $W/region
-state_file: $W/region.state
-limits: { lcores: 4, services: 12, backends: 1024, heap_mb: 16 }
-api:
-  socket: $SOCK
-defaults:
-  encap_source4: 198.18.0.1
-  table_size: 1021
-services:
-EOF
+	head_yaml hctest "$W" "services: 12, backends: 1024, heap_mb: 16" 1021
 	svc tls 198.18.1.1 https 443 198.18.0.21 198.18.0.22 198.18.0.23
 	svc tlsplain 198.18.1.2 http 443 198.18.0.21
 	EXTRA=', send: PING, receive: "PONG PING"' svc udpok 198.18.1.4 udp 5353 198.18.0.24
@@ -280,24 +274,13 @@ sy_wait 10 eval "ip netns exec $NS ss -Hltn | grep -q ':8083 '" ||
 	{ sy_fail "the server of 1200 did not listen"; exit 1; }
 MANY_BACKENDS=$(for i in $(seq 0 1199); do echo 198.18.$((16 + i / 200)).$((1 + i % 200)); done)
 {
-	cat <<EOF
-instance: hcmany
-region: $M/region
-state_file: $M/region.state
-limits: { lcores: 4, services: 2, backends: 1300, heap_mb: 32 }
-api:
-  socket: $M/api.sock
-registry:
+	head_yaml hcmany "$M" "services: 2, backends: 1300, heap_mb: 32" 4099 "registry:
   embedded:
     listen: 198.18.0.28:8300
     allowed_prefixes: [198.18.0.0/15]
     read:
       token_file: $M/read.token
-defaults:
-  encap_source4: 198.18.0.1
-  table_size: 4099
-services:
-EOF
+"
 	CHECK="interval_ms: 6000, timeout_ms: 5500, rise: 1, fall: 1" MAXB=1200 \
 		svc many 198.18.1.12 http 8083 $MANY_BACKENDS
 } >"$M/sw.yaml"
