@@ -68,7 +68,8 @@ struct sy_service_state {
 	uint32_t kept_unknown;       /* fail-static members no longer known, at the last publish */
 	uint64_t over_capacity;      /* new backends refused at the cap */
 	uint64_t checks[2];          /* active checks ended: [0] failed, [1] passed */
-	uint64_t checks_unsent;      /* active checks that could not leave this host */
+	uint64_t checks_unsent;      /* active checks that could not leave this host,
+				      * or not while the dataplane did not run */
 	struct sy_log_episode cap_log;
 	struct sy_publish_failure pub;
 	/* what readers of the embedded registry see (registry_watch.c) */

@@ -478,7 +478,8 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 		  "Active health checks of the service's backends that passed" },
 		{ "switchyard_health_checks_unsent_total", "counter",
 		  "Active health checks that could not leave this host (no route towards the "
-		  "backend, a socket refused): the backend's state was kept" },
+		  "backend, a socket refused, the DPDK dataplane not running): the backend's "
+		  "state was kept" },
 	};
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
