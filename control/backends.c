@@ -309,6 +309,13 @@ void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src)
 	}
 }
 
+void sy_svcb_hold_ttls(struct sy_svc_backends *s, uint64_t delta_ms)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->be[i].present && s->be[i].expires_ms)
+			s->be[i].expires_ms += delta_ms;
+}
+
 bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
 		    void (*on_expire)(void *ctx, const struct sy_be *b), void *ctx)
 {

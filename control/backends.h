@@ -157,6 +157,10 @@ void sy_svcb_forget_source(struct sy_svc_backends *s, enum sy_be_source src);
 
 /* Expire TTLs; returns true if anything changed. on_expire (may be NULL)
  * hears of each backend whose heartbeats stopped, as it leaves. */
+/* Heartbeats could not arrive for the last delta_ms (they come through a
+ * dataplane that was not running): every TTL is pushed back as much, so
+ * that no backend expires for our own outage. */
+void sy_svcb_hold_ttls(struct sy_svc_backends *s, uint64_t delta_ms);
 bool sy_svcb_expire(struct sy_svc_backends *s, uint64_t now_ms,
 		    void (*on_expire)(void *ctx, const struct sy_be *b), void *ctx);
 /* True (and the set dirty) once now_ms reaches a time at which the desired

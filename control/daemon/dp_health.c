@@ -92,7 +92,7 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
 	h->since_ms = now_ms;
 }
 
-bool sy_dp_checks_reach(const struct sy_daemon *d, uint64_t *stops)
+bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops)
 {
 	*stops = d->dp_health.stops;
 	return d->xdp || !d->dp_health.ran || d->dp_health.state == SY_DP_RUNNING;

@@ -9,8 +9,8 @@
  *     a pid that no longer exists is gone.
  *   - XDP: the program's BPF link still attached to its interface.
  * The state feeds `syctl status` (which exits non-zero unless running),
- * /v1/status and /metrics (switchyard_dataplane_up), and the active checks
- * (sy_dp_checks_reach).
+ * /v1/status and /metrics (switchyard_dataplane_up), the active checks and
+ * the heartbeats' TTLs (sy_dp_carries).
  */
 #ifndef SY_CONTROL_DP_HEALTH_H
 #define SY_CONTROL_DP_HEALTH_H
@@ -48,14 +48,16 @@ struct sy_daemon;
 
 /* Sample the dataplane now (d->lock held); logs state changes. */
 void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
-/* Whether the active checks reach the backends now (d->lock held). Behind a
- * DPDK dataplane they leave through its exception TAP: once one has run, not
- * while it does not (gone, stalled, stopped), when a check would leave by
- * another way (a management interface's default route) or none, and its
- * result would say nothing of the backend. XDP, or no DPDK dataplane yet:
- * the kernel's own routes, yes. *stops changes whenever the dataplane stops
- * running: a check under way across a change says nothing either. */
-bool sy_dp_checks_reach(const struct sy_daemon *d, uint64_t *stops);
+/* Whether this host's own traffic with the backends passes now (d->lock
+ * held): active checks out, heartbeats into the embedded registry in.
+ * Behind a DPDK dataplane it goes through its exception TAP: once one has
+ * run, not while it does not (gone, stalled, stopped). A check then would
+ * leave by another way (a management interface's default route) or none,
+ * and a missing heartbeat says nothing of its backend: the checks are not
+ * sent and the TTLs held (health.c, main.c). XDP, or no DPDK dataplane
+ * yet: the kernel's own routes, yes. *stops changes whenever the dataplane
+ * stops running: a check under way across a change says nothing either. */
+bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops);
 const char *sy_dp_state_name(enum sy_dp_state s);
 
 #endif

@@ -613,7 +613,7 @@ static void note_unsent(struct sy_service_state *s, struct sy_be *b, int err)
 static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 {
 	uint64_t stops;
-	bool reach = sy_dp_checks_reach(d, &stops);
+	bool reach = sy_dp_carries(d, &stops);
 
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
@@ -656,7 +656,7 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 	if (!ended)
 		return;
 	pthread_mutex_lock(&d->lock);
-	reach = sy_dp_checks_reach(d, &stops);
+	reach = sy_dp_carries(d, &stops);
 	for (uint32_t i = 0; i < r->n; i++) {
 		const struct check *k = &r->k[i];
 		struct sy_service_state *s;

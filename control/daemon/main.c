@@ -534,10 +534,26 @@ int main(int argc, char **argv)
 		d->n_svc, d->cfg->api.socket);
 
 	pthread_mutex_lock(&d->lock);
+	uint64_t ttl_clock_ms = sy_now_ms(), held_since_ms = 0;
 	while (!d->quit) {
 		struct timespec ts;
-		uint64_t now = sy_now_ms(), marks = d->marks;
+		uint64_t now = sy_now_ms(), marks = d->marks, stops, held_ms = 0;
 		bool dirty = false;
+
+		/* while the dataplane that carries the heartbeats does not run,
+		 * their TTLs stand still (dp_health.h, sy_dp_carries) */
+		if (!sy_dp_carries(d, &stops)) {
+			held_ms = now - ttl_clock_ms;
+			if (!held_since_ms) {
+				held_since_ms = now;
+				sy_logf("warn", "\"heartbeats cannot arrive while the dataplane does not run: TTLs held\"");
+			}
+		} else if (held_since_ms) {
+			sy_logf("info", "\"TTLs run again\" held_ms=%llu",
+				(unsigned long long)(now - held_since_ms));
+			held_since_ms = 0;
+		}
+		ttl_clock_ms = now;
 
 		if (d->reload_requested) {
 			d->reload_requested = false;
@@ -546,10 +562,14 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < d->n_svc; i++) {
 			struct expiry_ctx x = { d, &d->svc[i], now };
+			bool expired;
+
+			if (held_ms)
+				sy_svcb_hold_ttls(&d->svc[i].b, held_ms);
 			/* heartbeats that stopped, and decisions that time
 			 * alone changes (a hold-down or a panic window over):
 			 * both are always evaluated */
-			bool expired = sy_svcb_expire(&d->svc[i].b, now, log_expired, &x);
+			expired = sy_svcb_expire(&d->svc[i].b, now, log_expired, &x);
 			bool due = sy_svcb_due(&d->svc[i].b, now);
 
 			if ((expired || due) && !d->svc[i].last_event_us)

@@ -111,6 +111,29 @@ static void test_ttl_expiry_removes_backend(void **state)
 	sy_svcb_free(&s);
 }
 
+/* The dataplane the heartbeats come through was down for 6 s: the TTLs
+ * stood still that long (main.c, sy_dp_carries), a static backend has none */
+static void test_held_ttls_move_expiry(void **state)
+{
+	struct sy_policy p = { 0 };
+	struct sy_svc_backends s;
+	struct sy_maglev_backend out[8];
+	struct sy_backend_id a = id(1), b = id(2);
+
+	(void)state;
+	sy_svcb_init(&s, &p);
+	sy_svcb_upsert(&s, &a, 1, SY_SRC_EMBEDDED, 5000, 0);  /* expires at 5000 */
+	sy_svcb_upsert(&s, &b, 1, SY_SRC_STATIC, 0, 0);       /* never */
+	for (uint64_t t = 1000; t < 7000; t += 1000) /* down from 1000 to 7000 */
+		sy_svcb_hold_ttls(&s, 1000);
+	assert_false(sy_svcb_expire(&s, 10999, NULL, NULL));
+	assert_int_equal(desired(&s, 10999, out), 2);
+	assert_true(sy_svcb_expire(&s, 11000, NULL, NULL)); /* 5000 + 6000 held */
+	assert_int_equal(desired(&s, 11000, out), 1);
+	assert_true(has(out, 1, 2, 1));
+	sy_svcb_free(&s);
+}
+
 static void test_hold_down_damps_a_flapping_backend(void **state)
 {
 	struct sy_policy p = { .hold_down_ms = 10000 };
@@ -610,6 +633,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ttl_expiry_removes_backend),
 		cmocka_unit_test(test_unreachable_keeps_the_published_set),
+		cmocka_unit_test(test_held_ttls_move_expiry),
 		cmocka_unit_test(test_hold_down_damps_a_flapping_backend),
 		cmocka_unit_test(test_active_checks_rise_and_fall),
 		cmocka_unit_test(test_operator_drain_and_weight_override),

@@ -8,7 +8,7 @@
 #     the gap;
 #   - long-lived connections: slow downloads of /big (256 KiB at 32 KiB/s,
 #     ~8 s) started before the kill;
-#   - kill -9 sy-dataplane; 1 s later start it again with the same
+#   - kill -9 sy-dataplane; GAP_S (4 s) later start it again with the same
 #     arguments (it re-maps the region sy-control kept publishing, and
 #     creates its exception TAP again, which gets the LB address back from
 #     its own --tap-address: nothing is added by hand).
@@ -32,7 +32,9 @@
 #     backends' state, logged as not sent; no backend goes down (before
 #     session 45 they left by the second way and timed out: all 3 down,
 #     the set changed, the downloads broke; before session 44, without a
-#     second way: no route, each check failed); after it they pass again.
+#     second way: no route, each check failed); after it they pass again;
+#   - no backend expired though their heartbeats stopped for longer than
+#     their TTL (held while the dataplane did not run, logged).
 # Prints PASS:/FAIL: lines, RELIABILITY| report lines and RESULT: PASS|FAIL.
 #
 # usage: test_dataplane_restart.sh BUILD_DIR
@@ -44,8 +46,12 @@ P=syr$$
 MODE=ipip
 NB=3
 # heartbeats reach sy-control through the dataplane's exception TAP, so they
-# stop during the gap: the TTL is well above it, so no backend leaves
-TTL=20
+# stop during the gap, which is longer than their TTL: sy-control holds the
+# TTLs while the dataplane does not run, so no backend leaves (before
+# session 45 all 3 expired: the set was kept by fail-static, and would have
+# gone with the gap past TTL + panic_window; then re-registered one by one)
+TTL=3
+GAP_S=4
 ALLOWED=198.18.0.8/29
 # fall 3: a check in flight at the kill, and one while the new TAP's
 # neighbours are resolved, may time out; not a third
@@ -113,7 +119,7 @@ sy_log "kill -9 sy-dataplane (pid $DATAPLANE_PID)"
 t_kill=$EPOCHREALTIME
 kill -9 $DATAPLANE_PID
 wait $DATAPLANE_PID 2>/dev/null
-sleep 1
+sleep $GAP_S
 sy_log "restart with the same arguments"
 t_restart=$EPOCHREALTIME
 start_dataplane
@@ -207,13 +213,18 @@ down=$(grep -c '"health check fails: backend down" service=web ' "$WORK/control.
 [ "$unsent" -ge 1 ] && [ "$down" -eq 0 ] &&
 	sy_pass "health checks during the gap: not sent for $unsent backends (the dataplane was not running; another way out existed), none down" ||
 	sy_fail "health checks during the gap: $unsent backends logged not sent, $down down: $(grep 'health check' "$WORK/control.log" | head -4)"
+expired=$(grep -c '"backend expired' "$WORK/control.log")
+grep -q '"heartbeats cannot arrive while the dataplane does not run: TTLs held"' "$WORK/control.log" &&
+	grep -q '"TTLs run again" held_ms=' "$WORK/control.log" && [ "$expired" -eq 0 ] &&
+	sy_pass "heartbeats stopped ${GAP_S} s and more, TTL ${TTL} s: none expired ($(grep -o '"TTLs run again" held_ms=[0-9]*' "$WORK/control.log" | tail -1))" ||
+	sy_fail "heartbeats across the gap: $expired expired; $(grep -E 'TTLs|expired' "$WORK/control.log" | head -4)"
 all_pass() { [ "$(sy_ctl --json backends web | grep -c '"last": "pass"')" -eq $NB ]; }
 sy_wait 10 all_pass && sy_pass "after the restart every backend's check passes" ||
 	sy_fail "after the restart: $(sy_ctl backends web | tail -n +2)"
 
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
-echo "RELIABILITY|dataplane_restart|kill -9 sy-dataplane, restart after 1 s with the same arguments|${RATE} req/s new connections + $NDL slow downloads (32 KiB/s)|$outcome|resumed ${resume_ms} ms after restart (bound ${RESUME_BOUND_S} s), $gap_fail of $total requests failed during the gap, $dl_ok/$NDL long-lived downloads completed intact"
+echo "RELIABILITY|dataplane_restart|kill -9 sy-dataplane, restart after ${GAP_S} s (longer than the heartbeats' TTL) with the same arguments|${RATE} req/s new connections + $NDL slow downloads (32 KiB/s)|$outcome|resumed ${resume_ms} ms after restart (bound ${RESUME_BOUND_S} s), $gap_fail of $total requests failed during the gap, $dl_ok/$NDL long-lived downloads completed intact"
 topo_finish # sy-dataplane and sy-control must stop cleanly (exit 0)
 echo "--- sy-dataplane log (tail)"
 tail -3 "$WORK/dataplane.log"
