@@ -87,7 +87,9 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
 	}
 	if (h->state == SY_DP_RUNNING && st != SY_DP_RUNNING)
 		h->stops++;
-	h->ran |= st == SY_DP_RUNNING && !d->xdp;
+	/* a stalled or gone one has attached to the region too: also one that
+	 * died before this sy-control started, leaving its pid there */
+	h->ran |= !d->xdp && (st == SY_DP_RUNNING || st == SY_DP_STALLED || st == SY_DP_GONE);
 	h->state = st;
 	h->since_ms = now_ms;
 }

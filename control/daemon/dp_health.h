@@ -40,7 +40,8 @@ struct sy_dp_health {
 	 * second through /proc (unknown, so false, without the rights) */
 	bool stale_region;
 	uint64_t region_checked_ms;
-	bool ran;                 /* DPDK: a dataplane has run since sy-control started */
+	bool ran;                 /* DPDK: a dataplane has attached to the region (seen running,
+				   * stalled, or gone without detaching) */
 	uint64_t stops;           /* times the dataplane stopped running */
 };
 
@@ -51,7 +52,8 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
 /* Whether this host's own traffic with the backends passes now (d->lock
  * held): active checks out, heartbeats into the embedded registry in.
  * Behind a DPDK dataplane it goes through its exception TAP: once one has
- * run, not while it does not (gone, stalled, stopped). A check then would
+ * run (or is found gone at start), not while it does not (gone, stalled,
+ * stopped). A check then would
  * leave by another way (a management interface's default route) or none,
  * and a missing heartbeat says nothing of its backend: the checks are not
  * sent and the TTLs held (health.c, main.c). XDP, or no DPDK dataplane

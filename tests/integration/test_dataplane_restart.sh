@@ -222,6 +222,34 @@ all_pass() { [ "$(sy_ctl --json backends web | grep -c '"last": "pass"')" -eq $N
 sy_wait 10 all_pass && sy_pass "after the restart every backend's check passes" ||
 	sy_fail "after the restart: $(sy_ctl backends web | tail -n +2)"
 
+# ---- sy-control restarted while the dataplane is dead --------------------------
+# It finds the dead dataplane's pid in the region it adopts: a dataplane has
+# run there, so the TTLs of the backends it takes as registered (a grace
+# period of two TTLs) are held, and its checks are not sent, until one runs
+# again (before: they ran, and the grace period expired every backend).
+sy_log "kill -9 sy-dataplane, then sy-control; start sy-control alone"
+kill -9 $DATAPLANE_PID
+wait $DATAPLANE_PID 2>/dev/null
+sy_wait 5 grep -q '"dataplane gone' "$WORK/control.log"
+kill -9 $CONTROL_PID
+wait $CONTROL_PID 2>/dev/null
+log0=$(wc -l <"$WORK/control.log")
+topo_start_control || sy_fail "sy-control did not start again"
+sleep $((2 * TTL + 2)) # past the grace period
+since() { tail -n +$((log0 + 1)) "$WORK/control.log"; }
+up_now=$(up_count)
+since | grep -q '"heartbeats cannot arrive while the dataplane does not run: TTLs held"' &&
+	! since | grep -q '"backend expired' && [ "$up_now" -eq $NB ] &&
+	sy_pass "sy-control started beside a dead dataplane: TTLs held, none expired past the grace period, $up_now up" ||
+	sy_fail "sy-control beside a dead dataplane: $up_now up; $(since | grep -E 'TTLs|expired|dataplane' | head -4)"
+start_dataplane
+sy_wait 30 topo_has_lb_address || sy_fail "the third sy-dataplane's TAP has not the LB address"
+sy_wait 10 all_pass && [ "$(up_count)" -eq $NB ] && ! since | grep -q '"health check fails' &&
+	sy_pass "the dataplane back: every backend's check passes, none went down" ||
+	sy_fail "the dataplane back: $(sy_ctl backends web | tail -n +2 | tr -s ' ')"
+ok=$(topo_probe 39101 30 | grep -vc ' -$')
+[ "$ok" -eq 30 ] && sy_pass "and 30 of 30 requests answered" || sy_fail "only $ok of 30 answered"
+
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
 echo "RELIABILITY|dataplane_restart|kill -9 sy-dataplane, restart after ${GAP_S} s (longer than the heartbeats' TTL) with the same arguments|${RATE} req/s new connections + $NDL slow downloads (32 KiB/s)|$outcome|resumed ${resume_ms} ms after restart (bound ${RESUME_BOUND_S} s), $gap_fail of $total requests failed during the gap, $dl_ok/$NDL long-lived downloads completed intact"
