@@ -293,6 +293,34 @@ static void log_expired(void *ctx, const struct sy_be *b)
 		x->s->name, ep, (unsigned long long)(x->now_ms - b->last_seen_ms));
 }
 
+/* While the dataplane that carries the heartbeats does not run, their
+ * TTLs stand still (dp_health.h, sy_dp_carries). */
+struct ttl_hold {
+	uint64_t tick_ms;  /* the last tick */
+	uint64_t since_ms; /* held since, 0 = running */
+};
+
+/* How long this tick holds the TTLs: the time since the last tick while
+ * the heartbeats cannot arrive, else 0. Logged once each way. */
+static uint64_t ttl_hold_tick(struct sy_daemon *d, struct ttl_hold *h, uint64_t now_ms)
+{
+	uint64_t stops, held = 0;
+
+	if (!sy_dp_carries(d, &stops)) {
+		held = now_ms - h->tick_ms;
+		if (!h->since_ms) {
+			h->since_ms = now_ms;
+			sy_logf("warn", "\"heartbeats cannot arrive while the dataplane does not run: TTLs held\"");
+		}
+	} else if (h->since_ms) {
+		sy_logf("info", "\"TTLs run again\" held_ms=%llu",
+			(unsigned long long)(now_ms - h->since_ms));
+		h->since_ms = 0;
+	}
+	h->tick_ms = now_ms;
+	return held;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -534,26 +562,12 @@ int main(int argc, char **argv)
 		d->n_svc, d->cfg->api.socket);
 
 	pthread_mutex_lock(&d->lock);
-	uint64_t ttl_clock_ms = sy_now_ms(), held_since_ms = 0;
+	struct ttl_hold hold = { .tick_ms = sy_now_ms() };
 	while (!d->quit) {
 		struct timespec ts;
-		uint64_t now = sy_now_ms(), marks = d->marks, stops, held_ms = 0;
+		uint64_t now = sy_now_ms(), marks = d->marks;
+		uint64_t held_ms = ttl_hold_tick(d, &hold, now);
 		bool dirty = false;
-
-		/* while the dataplane that carries the heartbeats does not run,
-		 * their TTLs stand still (dp_health.h, sy_dp_carries) */
-		if (!sy_dp_carries(d, &stops)) {
-			held_ms = now - ttl_clock_ms;
-			if (!held_since_ms) {
-				held_since_ms = now;
-				sy_logf("warn", "\"heartbeats cannot arrive while the dataplane does not run: TTLs held\"");
-			}
-		} else if (held_since_ms) {
-			sy_logf("info", "\"TTLs run again\" held_ms=%llu",
-				(unsigned long long)(now - held_since_ms));
-			held_since_ms = 0;
-		}
-		ttl_clock_ms = now;
 
 		if (d->reload_requested) {
 			d->reload_requested = false;
