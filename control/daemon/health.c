@@ -613,7 +613,7 @@ static void note_unsent(struct sy_service_state *s, struct sy_be *b, int err)
 static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 {
 	uint64_t stops;
-	bool reach = sy_dp_carries(d, &stops);
+	bool carried = sy_dp_carries(d, &stops);
 
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
@@ -627,7 +627,7 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 
 			if (!b->present || now < b->next_check_ms)
 				continue;
-			if (!reach) {
+			if (!carried) {
 				note_unsent(s, b, SY_UNSENT_NO_DATAPLANE);
 				b->next_check_ms = now + c->interval_ms;
 				continue;
@@ -649,14 +649,14 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 {
 	uint32_t ended = 0;
 	uint64_t stops;
-	bool reach;
+	bool carried;
 
 	for (uint32_t i = 0; i < r->n; i++)
 		ended += !r->k[i].waiting;
 	if (!ended)
 		return;
 	pthread_mutex_lock(&d->lock);
-	reach = sy_dp_carries(d, &stops);
+	carried = sy_dp_carries(d, &stops);
 	for (uint32_t i = 0; i < r->n; i++) {
 		const struct check *k = &r->k[i];
 		struct sy_service_state *s;
@@ -669,16 +669,16 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 			continue;
 		s = sy_daemon_service(d, k->service);
 		b = s ? sy_svcb_find(&s->b, &k->id) : NULL;
-		was_unsent = b && b->unsent_streak;
-		if (b)
-			inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
-		if (!unsent && (!reach || stops != k->dp_stops))
+		if (!unsent && (!carried || stops != k->dp_stops))
 			unsent = SY_UNSENT_NO_DATAPLANE;
 		if (unsent) {
 			if (s)
 				note_unsent(s, b, unsent);
 			continue;
 		}
+		was_unsent = b && b->unsent_streak;
+		if (b)
+			inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
 		if (s)
 			s->checks[k->ok]++;
 		if (was_unsent)
