@@ -25,10 +25,12 @@ static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
 	uint64_t bursts = 0;
 	uint32_t workers = 0;
 
-	if (pid != h->pid) { /* another dataplane (or none): start afresh */
+	bool fresh = pid != h->pid;
+
+	if (fresh) { /* another dataplane (or none): start afresh */
 		h->pid = pid;
-		h->bursts = 0;
 		h->moved_ms = now_ms;
+		h->paused = false;
 	}
 	if (pid <= 0)
 		return SY_DP_NONE;
@@ -58,24 +60,33 @@ static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
 		h->stale_region = stale;
 		h->region_checked_ms = now_ms;
 	}
-	if (bursts != h->bursts) {
+	if (fresh) {
+		h->bursts = bursts; /* what it did before says nothing of now */
+	} else if (bursts != h->bursts) {
+		if (h->paused && now_ms - h->moved_ms <= SY_DP_STALL_MS)
+			sy_logf("info", "\"dataplane paused: checks and TTLs were held\" pid=%d paused_ms=%llu",
+				(int)pid, (unsigned long long)(now_ms - h->moved_ms));
 		h->bursts = bursts;
+		h->moved_after_ms = h->sampled_ms;
 		h->moved_ms = now_ms;
 	}
+	h->paused = now_ms - h->moved_ms > SY_DP_PAUSE_MS;
 	return now_ms - h->moved_ms > SY_DP_STALL_MS ? SY_DP_STALLED : SY_DP_RUNNING;
 }
 
-void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
+static bool carries(const struct sy_daemon *d)
+{
+	const struct sy_dp_health *h = &d->dp_health;
+
+	return d->xdp || !h->ran || (h->state == SY_DP_RUNNING && !h->paused);
+}
+
+/* The dataplane entered state st: logged (not a first sample that finds it
+ * running), and whether one has run noted. */
+static void state_changes(struct sy_daemon *d, enum sy_dp_state st, uint64_t now_ms)
 {
 	struct sy_dp_health *h = &d->dp_health;
-	enum sy_dp_state st;
 
-	if (d->xdp)
-		st = sy_xdp_attached(d->xdp) ? SY_DP_RUNNING : SY_DP_DETACHED;
-	else
-		st = dpdk_state(d, now_ms);
-	if (st == h->state && h->since_ms)
-		return;
 	if (h->since_ms || st != SY_DP_RUNNING) {
 		if (st == SY_DP_RUNNING)
 			sy_logf("info", "\"dataplane running\" mode=%s pid=%d workers=%u", d->dp_mode,
@@ -85,8 +96,6 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
 				sy_dp_state_name(st), d->dp_mode, (int)h->pid,
 				sy_dp_state_name(h->state));
 	}
-	if (h->state == SY_DP_RUNNING && st != SY_DP_RUNNING)
-		h->stops++;
 	/* a stalled or gone one has attached to the region too: also one that
 	 * died before this sy-control started, leaving its pid there */
 	h->ran |= !d->xdp && (st == SY_DP_RUNNING || st == SY_DP_STALLED || st == SY_DP_GONE);
@@ -94,8 +103,30 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
 	h->since_ms = now_ms;
 }
 
+void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms)
+{
+	struct sy_dp_health *h = &d->dp_health;
+	bool carried = carries(d);
+	enum sy_dp_state st;
+
+	if (d->xdp)
+		st = sy_xdp_attached(d->xdp) ? SY_DP_RUNNING : SY_DP_DETACHED;
+	else
+		st = dpdk_state(d, now_ms);
+	h->sampled_ms = now_ms;
+	if (st != h->state || !h->since_ms)
+		state_changes(d, st, now_ms);
+	if (carried && !carries(d)) /* a check under way across this says nothing */
+		h->stops++;
+}
+
 bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops)
 {
 	*stops = d->dp_health.stops;
-	return d->xdp || !d->dp_health.ran || d->dp_health.state == SY_DP_RUNNING;
+	return carries(d);
+}
+
+bool sy_dp_moved_since(const struct sy_daemon *d, uint64_t t_ms)
+{
+	return d->xdp || !d->dp_health.ran || d->dp_health.moved_after_ms >= t_ms;
 }

@@ -7,6 +7,9 @@
  *     lcore slot (`bursts`, also when idle). A live pid whose workers have
  *     not moved for SY_DP_STALL_MS is stalled (stopped, wedged, starved);
  *     a pid that no longer exists is gone.
+ *     Workers that have not moved for SY_DP_PAUSE_MS are paused: the
+ *     state stays running (a stall is declared after SY_DP_STALL_MS), but
+ *     this host's own traffic does not pass meanwhile (sy_dp_carries).
  *   - XDP: the program's BPF link still attached to its interface.
  * The state feeds `syctl status` (which exits non-zero unless running),
  * /v1/status and /metrics (switchyard_dataplane_up), the active checks and
@@ -19,6 +22,11 @@
 #include <stdint.h>
 
 #define SY_DP_STALL_MS 1000
+/* Workers standing still this long carry nothing now: a stall's first
+ * second, or a dataplane held off its cores. Two samples at least (the
+ * main loop samples every 50 ms at most), so that a late sample alone
+ * never counts as one. */
+#define SY_DP_PAUSE_MS 100
 
 enum sy_dp_state {
 	SY_DP_NONE,     /* no dataplane has attached to the region (or it stopped cleanly) */
@@ -34,6 +42,9 @@ struct sy_dp_health {
 	uint32_t workers;         /* DPDK: lcore slots it owns */
 	uint64_t bursts;          /* sum of its workers' loop counters */
 	uint64_t moved_ms;        /* when that sum last changed */
+	uint64_t moved_after_ms;  /* ... having been the same at this sample before */
+	uint64_t sampled_ms;      /* the last sample */
+	bool paused;              /* DPDK: running, but not moved for SY_DP_PAUSE_MS */
 	uint64_t since_ms;        /* when the state was entered */
 	/* DPDK: the dataplane still maps a removed region file (it follows the
 	 * re-created one within a second: region_follow.c), checked once a
@@ -42,7 +53,7 @@ struct sy_dp_health {
 	uint64_t region_checked_ms;
 	bool ran;                 /* DPDK: a dataplane has attached to the region (seen running,
 				   * stalled, or gone without detaching) */
-	uint64_t stops;           /* times the dataplane stopped running */
+	uint64_t stops;           /* times the dataplane stopped carrying (sy_dp_carries) */
 };
 
 struct sy_daemon;
@@ -53,13 +64,19 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
  * held): active checks out, heartbeats into the embedded registry in.
  * Behind a DPDK dataplane it goes through its exception TAP: once one has
  * run (or is found gone at start), not while it does not (gone, stalled,
- * stopped). A check then would
+ * stopped, paused). A check then would
  * leave by another way (a management interface's default route) or none,
  * and a missing heartbeat says nothing of its backend: the checks are not
  * sent and the TTLs held (health.c, main.c). XDP, or no DPDK dataplane
  * yet: the kernel's own routes, yes. *stops changes whenever the dataplane
  * stops running: a check under way across a change says nothing either. */
 bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops);
+/* Whether the dataplane has been seen moving since t_ms (d->lock held):
+ * a check that ended at t_ms is judged only then, since until a sample
+ * shows the workers moving after it, its failure may be theirs (a pause
+ * not yet SY_DP_PAUSE_MS long); once they moved, a pause around it has
+ * changed the stops. XDP, or no DPDK dataplane yet: at once. */
+bool sy_dp_moved_since(const struct sy_daemon *d, uint64_t t_ms);
 const char *sy_dp_state_name(enum sy_dp_state s);
 
 #endif

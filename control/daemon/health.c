@@ -61,6 +61,9 @@ struct check {
 	bool waiting;  /* under way: no answer yet, its deadline not passed */
 	uint64_t deadline_ms; /* when it fails for want of an answer */
 	uint64_t dp_stops; /* the dataplane's stops when it started (dp_health.h) */
+	uint64_t ended_ms; /* when its end was found (0: under way); judged once the
+			    * dataplane is seen moving after it (record_results) */
+	bool recorded;     /* its result taken: out at the next compaction */
 };
 
 static pthread_t health_thread;
@@ -552,7 +555,7 @@ static void check_end(struct runner *r, struct check *k)
 	check_release(k);
 }
 
-/* The ended checks out of [0, n), the others kept in order; the listeners
+/* The recorded checks out of [0, n), the others kept in order; the listeners
  * closed when no probe waits (they copy every TCP packet the host
  * receives). */
 static void runner_compact(struct runner *r)
@@ -561,11 +564,11 @@ static void runner_compact(struct runner *r)
 	bool tunnels = false;
 
 	for (uint32_t i = 0; i < r->n; i++) {
-		if (!r->k[i].waiting) {
+		if (r->k[i].recorded) {
 			check_end(r, &r->k[i]);
 			continue;
 		}
-		tunnels |= r->k[i].tunnel;
+		tunnels |= r->k[i].tunnel && r->k[i].waiting;
 		if (i != j) {
 			r->k[j] = r->k[i];
 			if (r->k[j].easy)
@@ -643,34 +646,51 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 }
 
 /* The ended checks' results, recorded under the lock. A check under way
- * while the dataplane stopped is taken as not sent: it may have left by
- * another way, or been lost with the dataplane. */
+ * while the dataplane stopped carrying (stopped, stalled, paused) is taken
+ * as not sent: it may have left by another way, or been lost with the
+ * dataplane. Since a pause is seen only SY_DP_PAUSE_MS after it starts, a
+ * check is judged once the dataplane is seen moving after its end (about
+ * a tick later), not before: a failure in a pause's first moments would
+ * otherwise count (checks every 100 ms, fall 3: down within a stall's
+ * first second, before session 46). */
 static void record_results(struct sy_daemon *d, struct runner *r)
 {
 	uint32_t ended = 0;
-	uint64_t stops;
+	uint64_t stops, now = sy_now_ms();
 	bool carried;
 
-	for (uint32_t i = 0; i < r->n; i++)
-		ended += !r->k[i].waiting;
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct check *k = &r->k[i];
+
+		if (k->waiting || k->recorded)
+			continue;
+		if (!k->ended_ms) {
+			k->ended_ms = now;
+			check_end(r, k); /* its socket and transfer, while it waits */
+		}
+		ended++;
+	}
 	if (!ended)
 		return;
 	pthread_mutex_lock(&d->lock);
 	carried = sy_dp_carries(d, &stops);
 	for (uint32_t i = 0; i < r->n; i++) {
-		const struct check *k = &r->k[i];
+		struct check *k = &r->k[i];
 		struct sy_service_state *s;
 		struct sy_be *b;
 		bool was_unsent;
 		char a[64] = "";
 		int unsent = k->unsent;
 
-		if (k->waiting)
+		if (k->waiting || k->recorded)
 			continue;
-		s = sy_daemon_service(d, k->service);
-		b = s ? sy_svcb_find(&s->b, &k->id) : NULL;
 		if (!unsent && (!carried || stops != k->dp_stops))
 			unsent = SY_UNSENT_NO_DATAPLANE;
+		else if (!unsent && !sy_dp_moved_since(d, k->ended_ms))
+			continue; /* judged at a later tick */
+		k->recorded = true;
+		s = sy_daemon_service(d, k->service);
+		b = s ? sy_svcb_find(&s->b, &k->id) : NULL;
 		if (unsent) {
 			if (s)
 				note_unsent(s, b, unsent);

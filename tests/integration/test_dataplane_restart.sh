@@ -34,7 +34,12 @@
 #     the set changed, the downloads broke; before session 44, without a
 #     second way: no route, each check failed); after it they pass again;
 #   - no backend expired though their heartbeats stopped for longer than
-#     their TTL (held while the dataplane did not run, logged).
+#     their TTL (held while the dataplane did not run, logged);
+#   - sy-control restarted beside the dead dataplane holds the TTLs too;
+#   - checks every 100 ms (fall 3, by a reload) and sy-dataplane stopped
+#     (SIGSTOP) for 0.6 s (a pause, logged, the state stays running), then
+#     2.5 s (a stall): no backend goes down (before session 46 the failures
+#     in a stall's first second counted: all 3 down).
 # Prints PASS:/FAIL: lines, RELIABILITY| report lines and RESULT: PASS|FAIL.
 #
 # usage: test_dataplane_restart.sh BUILD_DIR
@@ -223,6 +228,11 @@ grep -q '"heartbeats cannot arrive while the dataplane does not run: TTLs held"'
 	sy_pass "heartbeats stopped ${GAP_S} s and more, TTL ${TTL} s: none expired ($(grep -o '"TTLs run again" held_ms=[0-9]*' "$WORK/control.log" | tail -1))" ||
 	sy_fail "heartbeats across the gap: $expired expired; $(grep -E 'TTLs|expired' "$WORK/control.log" | head -4)"
 all_pass() { [ "$(sy_ctl --json backends web | grep -c '"last": "pass"')" -eq $NB ]; }
+# the web service's passed checks, from /metrics
+metric_checks() {
+	curl -s --unix-socket "$WORK/api.sock" http://x/metrics |
+		sed -n 's/^switchyard_health_checks_passed_total{service="web"} \([0-9]*\)$/\1/p'
+}
 sy_wait 10 all_pass && sy_pass "after the restart every backend's check passes" ||
 	sy_fail "after the restart: $(sy_ctl backends web | tail -n +2)"
 
@@ -253,6 +263,42 @@ sy_wait 10 all_pass && [ "$(up_count)" -eq $NB ] && ! since | grep -q '"health c
 	sy_fail "the dataplane back: $(sy_ctl backends web | tail -n +2 | tr -s ' ')"
 ok=$(topo_probe 39101 30 | grep -vc ' -$')
 [ "$ok" -eq 30 ] && sy_pass "and 30 of 30 requests answered" || sy_fail "only $ok of 30 answered"
+
+# ---- the dataplane paused, with checks faster than a stall is seen ----------------
+# A stall is declared after SY_DP_STALL_MS (1 s); checks every 100 ms with
+# fall 3 fail three times well within it. sy-control judges a check only once
+# the dataplane's workers are seen moving after its end: those under way
+# while the workers stood still are taken as not sent, none goes down
+# (before: all 3 down within the first second of the stop).
+sy_log "checks every 100 ms (reload); sy-dataplane stopped (SIGSTOP) for 2.5 s"
+TOPO_WEB_CHECK="{ type: tcp, interval_ms: 100, timeout_ms: 100, rise: 1, fall: 3 }"
+log0=$(wc -l <"$WORK/control.log")
+topo_config
+kill -HUP $CONTROL_PID
+sy_wait 10 bash -c "tail -n +$((log0 + 1)) '$WORK/control.log' | grep -q 'configuration reloaded'" ||
+	sy_fail "the reload with 100 ms checks was not applied"
+sleep 1
+checks0=$(metric_checks)
+# a pause shorter than a stall (the state stays running), then a stall
+kill -STOP $DATAPLANE_PID
+sleep 0.6
+kill -CONT $DATAPLANE_PID
+sleep 1
+since | grep -q '"dataplane paused: checks and TTLs were held" .*paused_ms=[0-9]' &&
+	! since | grep -q '"dataplane stalled' &&
+	sy_pass "a 0.6 s stop: $(since | grep -o '"dataplane paused[^"]*" pid=[0-9]* paused_ms=[0-9]*')" ||
+	sy_fail "a 0.6 s stop: $(since | grep -E 'paused|stalled|health check' | head -3)"
+kill -STOP $DATAPLANE_PID
+sleep 2.5
+kill -CONT $DATAPLANE_PID
+sleep 1.5
+down=$(since | grep -c '"health check fails: backend down" service=web ')
+checks1=$(metric_checks)
+unsent=$(since | grep -c '"health check not sent: backend state kept" service=web .*error="the dataplane is not running"')
+[ "$down" -eq 0 ] && [ "$(up_count)" -eq $NB ] && [ "$unsent" -ge 1 ] &&
+	[ "$((checks1 - checks0))" -gt 0 ] && all_pass &&
+	sy_pass "the dataplane stopped 0.6 s and 2.5 s under checks every 100 ms (fall 3): none down, not sent for $unsent backends, $((checks1 - checks0)) checks passed around it" ||
+	sy_fail "the dataplane stopped 2.5 s: $down down, $(up_count) up, $unsent not sent, checks passed $checks0 -> $checks1; $(since | grep -E 'health check|paused|stalled' | head -5)"
 
 outcome=PASS
 [ $SY_FAILED -eq 0 ] || outcome=FAIL
