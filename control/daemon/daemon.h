@@ -116,6 +116,10 @@ struct sy_daemon {
 	uint64_t publishes, publish_errors, reg_accepted, reg_rejected;
 	struct sy_log_limit refused_log; /* "registration refused" lines */
 	struct sy_log_limit expired_log; /* "backend expired" lines */
+	/* the health thread's "not sent" lines for the dataplane (one cause
+	 * for every backend: a pause of a host with thousands of backends is
+	 * a few lines, not thousands) and its "sent again" lines */
+	struct sy_log_limit unsent_log, resent_log;
 	struct sy_log_limit publish_log; /* a commit of removals alone failed */
 	struct sy_log_limit mac_wait_log; /* "waiting for next-hop MACs" (publisher only) */
 	/* new backends refused at their service's cap, per enum sy_be_source */
@@ -175,6 +179,10 @@ void sy_logf(const char *level, const char *fmt, ...) __attribute__((format(prin
  * the lines held back are counted and their number logged once a later
  * second opens. */
 bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what);
+/* The summary of the lines held back in an earlier second, if any: for a
+ * caller whose lines come in bursts (the summary then comes within a
+ * second, not at the next burst). */
+void sy_log_limit_flush(struct sy_log_limit *l, uint32_t per_s, const char *what);
 /* One more occurrence of an episode's condition at now_ms: SY_EPISODE_START
  * for the first (also the first after period_ms without any: it had ended
  * unseen), SY_EPISODE_SUMMARY once period_ms have passed since its last

@@ -595,14 +595,24 @@ static void runner_free(struct runner *r)
 	free(r->probes.next);
 }
 
+/* The "not sent" and "sent again" lines: at most this many a second
+ * each, the rest summed up in one line. */
+#define UNSENT_LINES_PER_S 10
+#define UNSENT_WHAT "health check not sent (the dataplane is not running)"
+#define RESENT_WHAT "health check sent again"
+
 /* A check of backend b not sent (err: why; d->lock held): counted, logged
- * at the first of a run; the backend's state is kept. */
-static void note_unsent(struct sy_service_state *s, struct sy_be *b, int err)
+ * at the first of a run (the dataplane's cause, every backend's at once,
+ * rate-limited); the backend's state is kept. */
+static void note_unsent(struct sy_daemon *d, struct sy_service_state *s, struct sy_be *b, int err)
 {
 	char a[64] = "";
 
 	s->checks_unsent++;
 	if (!b || !sy_svcb_check_unsent(b, err, sy_now_ms()))
+		return;
+	if (err == SY_UNSENT_NO_DATAPLANE &&
+	    !sy_log_limit_pass(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT))
 		return;
 	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
 	sy_logf("warn", "\"health check not sent: backend state kept\" service=%s backend=%s:%u error=\"%s\"",
@@ -631,7 +641,7 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 			if (!b->present || now < b->next_check_ms)
 				continue;
 			if (!carried) {
-				note_unsent(s, b, SY_UNSENT_NO_DATAPLANE);
+				note_unsent(d, s, b, SY_UNSENT_NO_DATAPLANE);
 				b->next_check_ms = now + c->interval_ms;
 				continue;
 			}
@@ -693,7 +703,7 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 		b = s ? sy_svcb_find(&s->b, &k->id) : NULL;
 		if (unsent) {
 			if (s)
-				note_unsent(s, b, unsent);
+				note_unsent(d, s, b, unsent);
 			continue;
 		}
 		was_unsent = b && b->unsent_streak;
@@ -701,7 +711,8 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 			inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
 		if (s)
 			s->checks[k->ok]++;
-		if (was_unsent)
+		if (was_unsent &&
+		    sy_log_limit_pass(&d->resent_log, UNSENT_LINES_PER_S, RESENT_WHAT))
 			sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u", s->name,
 				a, b->id.port);
 		if (b && sy_svcb_check_result(&s->b, b, k->ok, sy_now_ms())) {
@@ -727,6 +738,8 @@ static void *health_main(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		collect_due(d, &r, sy_now_ms());
+		sy_log_limit_flush(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT);
+		sy_log_limit_flush(&d->resent_log, UNSENT_LINES_PER_S, RESENT_WHAT);
 		pthread_mutex_unlock(&d->lock);
 		if (r.n > from)
 			runner_start(&r, from);

@@ -56,7 +56,7 @@ void sy_logf(const char *level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what)
+void sy_log_limit_flush(struct sy_log_limit *l, uint32_t per_s, const char *what)
 {
 	uint64_t now = sy_now_ms() / 1000;
 
@@ -68,6 +68,11 @@ bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what)
 		l->lines = 0;
 		l->held = 0;
 	}
+}
+
+bool sy_log_limit_pass(struct sy_log_limit *l, uint32_t per_s, const char *what)
+{
+	sy_log_limit_flush(l, per_s, what);
 	if (l->lines < per_s) {
 		l->lines++;
 		return true;
