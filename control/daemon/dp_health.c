@@ -24,7 +24,6 @@ static enum sy_dp_state dpdk_state(struct sy_daemon *d, uint64_t now_ms)
 	int32_t pid = atomic_load(&m->hdr->dp_pid);
 	uint64_t bursts = 0;
 	uint32_t workers = 0;
-
 	bool fresh = pid != h->pid;
 
 	if (fresh) { /* another dataplane (or none): start afresh */

@@ -42,7 +42,7 @@ struct sy_dp_health {
 	uint32_t workers;         /* DPDK: lcore slots it owns */
 	uint64_t bursts;          /* sum of its workers' loop counters */
 	uint64_t moved_ms;        /* when that sum last changed */
-	uint64_t moved_after_ms;  /* ... having been the same at this sample before */
+	uint64_t moved_after_ms;  /* the sample before that change: they moved after it */
 	uint64_t sampled_ms;      /* the last sample */
 	bool paused;              /* DPDK: running, but not moved for SY_DP_PAUSE_MS */
 	uint64_t since_ms;        /* when the state was entered */
@@ -68,8 +68,8 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
  * leave by another way (a management interface's default route) or none,
  * and a missing heartbeat says nothing of its backend: the checks are not
  * sent and the TTLs held (health.c, main.c). XDP, or no DPDK dataplane
- * yet: the kernel's own routes, yes. *stops changes whenever the dataplane
- * stops running: a check under way across a change says nothing either. */
+ * yet: the kernel's own routes, yes. *stops changes whenever it stops
+ * carrying: a check under way across a change says nothing either. */
 bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops);
 /* Whether the dataplane has been seen moving since t_ms (d->lock held):
  * a check that ended at t_ms is judged only then, since until a sample
