@@ -478,7 +478,7 @@ static void configured_services(struct buf *b, const struct sy_daemon *d)
 		  "Active health checks of the service's backends that passed" },
 		{ "switchyard_health_checks_unsent_total", "counter",
 		  "Active health checks that could not leave this host (no route towards the "
-		  "backend, a socket refused, the DPDK dataplane not running): the backend's "
+		  "backend, a socket refused, the DPDK dataplane not running or paused): the backend's "
 		  "state was kept" },
 	};
 
