@@ -250,6 +250,7 @@ LBB=$BUILD/perf/lb_process_bench
 TESTPMD=$(command -v dpdk-testpmd || true)
 SYDP_BASE="" PUBLISH_BASE=""
 FORWARDERS="testpmd sy" # run_one's names, in the order of odd rounds
+TSC_HZ_SEEN= # sy-dataplane's TSC rate, from its log (run_one)
 if [ -n "$BASE" ]; then
 	SYDP_BASE=$BASE/dataplane/sy-dataplane
 	PUBLISH_BASE=$BASE/tests/tools/sy-publish
@@ -530,6 +531,10 @@ run_one() {
 	PERSEC=$(awk '$1 == "measure" {printf "%s ", $7}' "$log_g")
 	CPF=n/a
 	if [ "$what" != testpmd ]; then
+		# the TSC rate, the unit of the busy cycles (one machine: one rate)
+		TSC_HZ=$(grep -a -o 'tsc_hz=[0-9]*' "$log_f" | tail -1 | cut -d= -f2)
+		TSC_HZ=${TSC_HZ:-$TSC_HZ_SEEN}
+		TSC_HZ_SEEN=$TSC_HZ
 		STATS=$(grep 'msg=stats' "$log_f" | tail -1)
 		# the worker's busy cycles a frame (counters busy_cycles,
 		# rx_packets, from_kernel; n/a from a build without them)
@@ -613,6 +618,7 @@ io_bench() {
 				echo "      forwarder's busy cycles a frame: $CPF"
 				if [ "$CPF" != n/a ]; then
 					echo "$CPF" >>"$WORK/cpf_$what.$f"
+					[ "$RX" != fail ] && echo "$RX $CPF" >>"$WORK/load_$what.$f"
 					[ "$what" = testpmd ] && cpf_tp=$CPF
 					[ "$what" = sy ] && cpf_sy=$CPF
 				fi
@@ -686,6 +692,22 @@ io_bench() {
 			printf "%-9s %-8s %-52s | %s\n" "" base "$(tr '\n' ' ' <"$WORK/cpf_base.$f")" "$(median <"$WORK/cpf_base.$f")"
 		printf "%-9s %-8s %-52s | %s\n" "" ratio "$(tr '\n' ' ' <"$WORK/cpf_ratio.$f")" "$(median <"$WORK/cpf_ratio.$f")"
 	done
+	if [ -n "${TSC_HZ_SEEN:-}" ]; then
+		echo
+		echo "   The forwarder's load: busy cycles a frame x frames a second / the TSC rate ($TSC_HZ_SEEN Hz). Near 1"
+		echo "   the forwarder set the round's rate; well below (~0.5 for testpmd in memif's fast state) the generator"
+		echo "   did, and the Mpps ratio compares sy-dataplane with the generator's limit rather than with testpmd:"
+		for f in $FLOWS; do
+			local who first=1
+			for who in testpmd sy base; do
+				[ -s "$WORK/load_$who.$f" ] || continue
+				awk -v hz="$TSC_HZ_SEEN" '{printf "%.2f\n", $1 * 1e6 * $2 / hz}' "$WORK/load_$who.$f" >"$WORK/loadv_$who.$f"
+				printf "%-9s %-8s %-52s | %s\n" "$([ $first = 1 ] && echo "$f")" "$who" \
+					"$(tr '\n' ' ' <"$WORK/loadv_$who.$f")" "$(median <"$WORK/loadv_$who.$f")"
+				first=0
+			done
+		done
+	fi
 	echo
 	echo "   The Mpps ratio by the round's memif state, told by testpmd's busy cycles a frame: below $FAST_STATE_CYCLES"
 	echo "   the fast state (bare I/O about twice as fast; sy-dataplane's cost falls by less, its packet path"
@@ -713,7 +735,7 @@ io_bench() {
 		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f")"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f")$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
