@@ -128,6 +128,18 @@ sy_keyfile() {
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1" && chmod 600 "$1"
 }
 
+# sy_static_service NAME VIP PORT ADDR...: a configuration's list entry
+# (under `services:`) for a static ipip TCP service, backends ADDR:PORT, to
+# which the caller appends its own keys (e.g. `    health:`)
+sy_static_service() {
+	local name=$1 vip=$2 port=$3 a
+	shift 3
+	printf '  - name: %s\n    vip: %s\n    port: %s\n    protocol: tcp\n    mode: ipip\n' \
+		"$name" "$vip" "$port"
+	printf '    source: static\n    next_hop_mac: 02:00:00:00:00:fe\n    backends:\n'
+	for a in "$@"; do printf '      - { address: %s, port: %s }\n' "$a" "$port"; done
+}
+
 # sy_no_leak_check CMD...: CMD with LeakSanitizer off (ASan builds; nothing
 # changes otherwise), whose check at a process's exit costs ~55 ms here.
 # For a loop that runs one syctl query many times, where a run of the same

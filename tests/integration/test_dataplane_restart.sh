@@ -281,15 +281,7 @@ ok=$(topo_probe 39101 30 | grep -vc ' -$')
 # backends logged thousands a pause).
 sy_log "checks every 100 ms (reload); sy-dataplane stopped (SIGSTOP) for 0.6 s, then 2.5 s"
 TOPO_WEB_CHECK="{ type: tcp, interval_ms: 100, timeout_ms: 100, rise: 1, fall: 3 }"
-TOPO_EXTRA_CONFIG="  - name: many
-    vip: 198.18.1.2
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-$(for i in $(seq 100 139); do echo "      - { address: 198.18.0.$i, port: 80 }"; done)
+TOPO_EXTRA_CONFIG="$(sy_static_service many 198.18.1.2 80 $(seq -f 198.18.0.%g 100 139))
     health:
       hold_down_s: 0
       panic_threshold: 0
