@@ -51,16 +51,7 @@ defaults:
   encap_source4: 198.18.0.1
   table_size: 65537
 services:
-  - name: web
-    vip: 198.18.1.1
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-      - { address: 198.18.0.11, port: 80 }
-      - { address: 198.18.0.12, port: 80 }
+$(sy_static_service web 198.18.1.1 80 198.18.0.11 198.18.0.12)
 $1
 EOF
 }

@@ -57,15 +57,7 @@ services:
       default_ttl_s: 2
       hold_down_s: 0
       panic_threshold: 0
-  - name: ops
-    vip: 198.18.1.2
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-      - { address: 198.18.2.1, port: 80 }
+$(sy_static_service ops 198.18.1.2 80 198.18.2.1)
 EOF
 }
 config

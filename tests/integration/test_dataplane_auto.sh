@@ -42,15 +42,7 @@ defaults:
   encap_source4: 198.18.0.1
   table_size: 251
 services:
-  - name: web
-    vip: 198.18.1.1
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-      - { address: 198.18.0.11, port: 80 }
+$(sy_static_service web 198.18.1.1 80 198.18.0.11)
 EOF
 sy_ns ${P}a || exit 1
 ip -n ${P}a link add veth0 type veth peer name veth1 || exit 1

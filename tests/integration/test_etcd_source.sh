@@ -122,15 +122,7 @@ services:
     health:
       hold_down_s: 0
       panic_threshold: 0
-  - name: other
-    vip: 198.18.1.2
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-      - { address: 198.18.0.99, port: 80 }
+$(sy_static_service other 198.18.1.2 80 198.18.0.99)
 EOF
 start_control || { echo "FAIL: sy-control did not start"; exit 1; }
 

@@ -85,16 +85,7 @@ services:
     key_file: $W/web.key
     next_hop_mac: 02:00:00:00:00:fe
     health: { default_ttl_s: 2, hold_down_s: 0 }
-  - name: st
-    vip: 198.18.1.2
-    port: 80
-    protocol: tcp
-    mode: ipip
-    source: static
-    next_hop_mac: 02:00:00:00:00:fe
-    backends:
-      - { address: 198.18.0.21, port: 80 }
-      - { address: 198.18.0.22, port: 80 }
+$(sy_static_service st 198.18.1.2 80 198.18.0.21 198.18.0.22)
 EOF
 }
 
