@@ -63,6 +63,7 @@ TEST=(
 	liblua5.3-dev libpcap-dev libnuma-dev
 	valgrind # perf/dataplane_callgrind.sh and perf/README.md's instruction counts
 	gdb # test_capture.sh: holds a worker inside pdump's copy while a capture ends
+	strace # test_health_checks.sh: holds sy-control's connect() calls past a check's timeout
 	# tests/bpf/test_bpf_on_kernel.sh: the BPF tests in a QEMU guest booted
 	# from Debian 12's own kernel (its package fetched, never installed)
 	qemu-system-x86 busybox-static

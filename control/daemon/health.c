@@ -474,6 +474,34 @@ static void runner_start(struct runner *r, uint32_t from)
 		http_progress(r->m);
 }
 
+/* The answers that poll (p) reported for the n checks: each such check
+ * ended, passed or failed. */
+static void take_answers(struct runner *r, struct pollfd *p, uint32_t n)
+{
+	if (r->m)
+		http_progress(r->m);
+	if (p[n].fd >= 0 && p[n].revents)
+		read_tunnel_answers(r->l.fd4, AF_INET, r->k, &r->probes);
+	if (p[n + 1].fd >= 0 && p[n + 1].revents)
+		read_tunnel_answers(r->l.fd6, AF_INET6, r->k, &r->probes);
+	for (uint32_t i = 0; i < n; i++) {
+		struct check *k = &r->k[i];
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (p[i].fd < 0 || !p[i].revents || !k->waiting)
+			continue;
+		if (k->type == SY_CHECK_UDP) {
+			k->ok = udp_answer_ok(k);
+		} else {
+			getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+			k->ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
+		}
+		k->waiting = false;
+		p[i].fd = -1; /* done with poll for this one */
+	}
+}
+
 /* One tick: the answers and the deadlines of the checks under way, for
  * tick_ms. Results are recorded and new checks started between ticks, so
  * that the lock and the scan of the backends come 1000/tick_ms times a
@@ -505,38 +533,22 @@ static void runner_tick(struct runner *r, int tick_ms)
 		probe_index_build(&r->probes, r->k, (int)n);
 	else /* no probe to answer, or no room to match the answers: unread */
 		p[n].fd = p[n + 1].fd = -1;
-	for (;;) {
-		uint64_t now = sy_now_ms();
+	/* A deadline is judged only after a look at the sockets that covers
+	 * it: first at once, for what arrived while this thread was away from
+	 * poll (starting a batch of checks, waiting for the lock, off its
+	 * core); before session 46 a check whose deadline passed meanwhile
+	 * failed with its answer unread. */
+	for (int wait_ms = 0;;) {
+		uint64_t now;
 
+		if (wait_events(r->m, p, r->w, (int)n + 2, wait_ms) < 0 && errno != EINTR)
+			break;
+		take_answers(r, p, n);
+		now = sy_now_ms();
 		expire_checks(r->k, p, (int)n, now, &next);
 		if (now >= end)
 			break;
-		if (next > end)
-			next = end;
-		if (wait_events(r->m, p, r->w, (int)n + 2, (int)(next - now)) < 0 && errno != EINTR)
-			break;
-		if (r->m)
-			http_progress(r->m);
-		if (p[n].fd >= 0 && p[n].revents)
-			read_tunnel_answers(r->l.fd4, AF_INET, r->k, &r->probes);
-		if (p[n + 1].fd >= 0 && p[n + 1].revents)
-			read_tunnel_answers(r->l.fd6, AF_INET6, r->k, &r->probes);
-		for (uint32_t i = 0; i < n; i++) {
-			struct check *k = &r->k[i];
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
-
-			if (p[i].fd < 0 || !p[i].revents || !k->waiting)
-				continue;
-			if (k->type == SY_CHECK_UDP) {
-				k->ok = udp_answer_ok(k);
-			} else {
-				getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-				k->ok = soerr == 0 && !(p[i].revents & (POLLERR | POLLHUP));
-			}
-			k->waiting = false;
-			p[i].fd = -1; /* done with poll for this one */
-		}
+		wait_ms = (int)((next < end ? next : end) - now);
 	}
 }
 

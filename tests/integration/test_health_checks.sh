@@ -35,6 +35,12 @@
 #      its API and its embedded registry answer meanwhile (select() cannot
 #      wait on such a descriptor: libmicrohttpd must poll()), and all 1200
 #      come up
+#   7. an answer read late still counts: a third sy-control's tcp check
+#      (every 500 ms, timeout 200 ms, fall 1) of a listening server, while
+#      strace holds each of its connect() calls 400 ms (the handshake is
+#      done meanwhile; the checking thread, as one starved of its core or
+#      starting a large batch, looks only after the deadline): the checks
+#      pass, none fails (before session 46 each failed unread: down)
 #
 # usage: test_health_checks.sh BUILD_DIR
 set -u
@@ -320,6 +326,40 @@ sy_wait 20 many_up && sy_pass "1200 checks answered after 4 s: all up" ||
 	sy_fail "1200 checks: $("$BUILD/control/syctl" --socket "$M/api.sock" backends many | grep -c ' up .* pass') up with a passing check"
 [ "$(cat "$W/many.stats")" -gt 1024 ] && sy_pass "checks in flight together at the server: $(cat "$W/many.stats")" ||
 	sy_fail "checks in flight together: $(cat "$W/many.stats") of 1200"
+
+# 7. an answer read late: the thread that makes the checks held 400 ms in
+# each connect() (strace's delay injection), past the 200 ms timeout
+L=$W/late
+mkdir -p "$L"
+command -v strace >/dev/null || sy_fail "part 7 needs strace (scripts/install-deps.sh test)"
+{
+	head_yaml hclate "$L" "services: 2, backends: 16, heap_mb: 16" 251
+	CHECK="interval_ms: 500, timeout_ms: 200, rise: 1, fall: 1" svc late 198.18.1.13 tcp 443 198.18.0.21
+} >"$L/sw.yaml"
+ip netns exec $NS "$BUILD/control/sy-control" --config "$L/sw.yaml" >"$L/log" 2>&1 &
+LATE_PID=$!
+SY_PIDS+=($LATE_PID)
+late_metric() { # failed|passed
+	curl -s --unix-socket "$L/api.sock" http://x/metrics |
+		sed -n "s/^switchyard_health_checks_$1_total{service=\"late\"} \([0-9]*\)\$/\1/p"
+}
+late_passing() { "$BUILD/control/syctl" --socket "$L/api.sock" backends late 2>/dev/null |
+	grep -q "^198.18.0.21:443 .* up .* pass x[0-9]*, [0-9.]* s ago\$"; }
+if sy_wait 10 late_passing; then
+	f0=$(late_metric failed) p0=$(late_metric passed)
+	strace -f -qq -o /dev/null -e trace=connect -e inject=connect:delay_exit=400000 -p $LATE_PID &
+	STRACE_PID=$!
+	SY_PIDS+=($STRACE_PID)
+	sleep 4
+	kill $STRACE_PID
+	wait $STRACE_PID 2>/dev/null
+	f1=$(late_metric failed) p1=$(late_metric passed)
+	[ "$((p1 - p0))" -ge 3 ] && [ "$f1" = "$f0" ] && ! grep -q '"health check fails' "$L/log" &&
+		sy_pass "each connect() held 400 ms past a 200 ms timeout: $((p1 - p0)) checks passed, none failed" ||
+		sy_fail "each connect() held 400 ms: passed $p0 -> $p1, failed $f0 -> $f1; $(grep 'health check' "$L/log" | head -3)"
+else
+	sy_fail "the third sy-control's backend was not up with a passing check: $(tail -3 "$L/log")"
+fi
 
 [ "$SY_FAILED" -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit "$SY_FAILED"
