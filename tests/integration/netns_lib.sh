@@ -140,6 +140,12 @@ sy_static_service() {
 	for a in "$@"; do printf '      - { address: %s, port: %s }\n' "$a" "$port"; done
 }
 
+# sy_metric SOCK SERIES: the value of one series of sy-control's /metrics
+# (API socket SOCK), e.g. 'switchyard_health_checks_passed_total{service="web"}'
+sy_metric() {
+	curl -s --unix-socket "$1" http://x/metrics | awk -v s="$2" '$1 == s { print $2 }'
+}
+
 # sy_no_leak_check CMD...: CMD with LeakSanitizer off (ASan builds; nothing
 # changes otherwise), whose check at a process's exit costs ~55 ms here.
 # For a loop that runs one syctl query many times, where a run of the same

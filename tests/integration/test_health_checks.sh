@@ -339,10 +339,7 @@ command -v strace >/dev/null || sy_fail "part 7 needs strace (scripts/install-de
 ip netns exec $NS "$BUILD/control/sy-control" --config "$L/sw.yaml" >"$L/log" 2>&1 &
 LATE_PID=$!
 SY_PIDS+=($LATE_PID)
-late_metric() { # failed|passed
-	curl -s --unix-socket "$L/api.sock" http://x/metrics |
-		sed -n "s/^switchyard_health_checks_$1_total{service=\"late\"} \([0-9]*\)\$/\1/p"
-}
+late_metric() { sy_metric "$L/api.sock" "switchyard_health_checks_$1_total{service=\"late\"}"; } # failed|passed
 late_passing() { "$BUILD/control/syctl" --socket "$L/api.sock" backends late 2>/dev/null |
 	grep -q "^198.18.0.21:443 .* up .* pass x[0-9]*, [0-9.]* s ago\$"; }
 if sy_wait 10 late_passing; then
