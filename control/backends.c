@@ -383,7 +383,16 @@ bool sy_svcb_check_unsent(struct sy_be *b, int err, uint64_t now_ms)
 
 const char *sy_check_unsent_reason(int err)
 {
-	return err == SY_UNSENT_NO_DATAPLANE ? "the dataplane is not running" : strerror(err);
+	switch (err) {
+	case SY_UNSENT_NO_DATAPLANE:
+		return "the dataplane is not running";
+	case SY_UNSENT_DP_PAUSED:
+		return "the dataplane is paused: its workers stand still";
+	case SY_UNSENT_DP_INTERRUPTED:
+		return "the dataplane stopped or paused while the check was under way";
+	default:
+		return strerror(err);
+	}
 }
 
 static uint64_t earliest(uint64_t a, uint64_t b)

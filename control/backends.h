@@ -173,9 +173,13 @@ bool sy_svcb_check_result(struct sy_svc_backends *s, struct sy_be *b, bool ok, u
  * backend, whose verdict and streaks stay as they are. Returns true when it
  * is the first of a run (the others since the last check sent). */
 bool sy_svcb_check_unsent(struct sy_be *b, int err, uint64_t now_ms);
-/* err of a check not sent because the DPDK dataplane, through which the
- * checks leave, is not running (not an errno: those are positive) */
+/* err of a check not sent because of the DPDK dataplane, through which the
+ * checks leave (not errnos: those are positive): it is not running; it
+ * runs but its workers stand still (paused: `syctl status` still says
+ * running); it stopped or paused while the check was under way. */
 #define SY_UNSENT_NO_DATAPLANE (-1)
+#define SY_UNSENT_DP_PAUSED (-2)
+#define SY_UNSENT_DP_INTERRUPTED (-3)
 /* Why a check was not sent, for logs and the API: strerror(err), or the
  * dataplane's state. */
 const char *sy_check_unsent_reason(int err);

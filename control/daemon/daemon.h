@@ -120,6 +120,9 @@ struct sy_daemon {
 	 * for every backend: a pause of a host with thousands of backends is
 	 * a few lines, not thousands) and its "sent again" lines */
 	struct sy_log_limit unsent_log, resent_log;
+	/* its "backend down" and "backend up" lines (a rack going dark or
+	 * coming back: one line a backend, like "backend expired") */
+	struct sy_log_limit down_log, up_log;
 	struct sy_log_limit publish_log; /* a commit of removals alone failed */
 	struct sy_log_limit mac_wait_log; /* "waiting for next-hop MACs" (publisher only) */
 	/* new backends refused at their service's cap, per enum sy_be_source */

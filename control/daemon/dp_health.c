@@ -125,6 +125,14 @@ bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops)
 	return carries(d);
 }
 
+int sy_dp_unsent_err(const struct sy_daemon *d)
+{
+	const struct sy_dp_health *h = &d->dp_health;
+
+	return h->state == SY_DP_RUNNING && h->paused ? SY_UNSENT_DP_PAUSED
+						      : SY_UNSENT_NO_DATAPLANE;
+}
+
 bool sy_dp_moved_since(const struct sy_daemon *d, uint64_t t_ms)
 {
 	return d->xdp || !d->dp_health.ran || d->dp_health.moved_after_ms >= t_ms;

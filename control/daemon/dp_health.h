@@ -71,6 +71,10 @@ void sy_dp_health_sample(struct sy_daemon *d, uint64_t now_ms);
  * yet: the kernel's own routes, yes. *stops changes whenever it stops
  * carrying: a check under way across a change says nothing either. */
 bool sy_dp_carries(const struct sy_daemon *d, uint64_t *stops);
+/* Why this host's traffic does not pass now (d->lock held; sy_dp_carries
+ * false): SY_UNSENT_DP_PAUSED while the dataplane runs but is paused (the
+ * state `syctl status` shows is running), else SY_UNSENT_NO_DATAPLANE. */
+int sy_dp_unsent_err(const struct sy_daemon *d);
 /* Whether the dataplane has been seen moving since t_ms (d->lock held):
  * a check that ended at t_ms is judged only then, since until a sample
  * shows the workers moving after it, its failure may be theirs (a pause

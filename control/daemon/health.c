@@ -607,11 +607,14 @@ static void runner_free(struct runner *r)
 	free(r->probes.next);
 }
 
-/* The "not sent" and "sent again" lines: at most this many a second
- * each, the rest summed up in one line. */
+/* The "not sent" (for the dataplane), "sent again", "backend down" and
+ * "backend up" lines: at most this many a second each, the rest summed up
+ * in one line (the metrics and `syctl backends` have every backend). */
 #define UNSENT_LINES_PER_S 10
-#define UNSENT_WHAT "health check not sent (the dataplane is not running)"
+#define UNSENT_WHAT "health check not sent (the dataplane did not carry it)"
 #define RESENT_WHAT "health check sent again"
+#define DOWN_WHAT "health check fails: backend down"
+#define UP_WHAT "health check passes: backend up"
 
 /* A check of backend b not sent (err: why; d->lock held): counted, logged
  * at the first of a run (the dataplane's cause, every backend's at once,
@@ -623,7 +626,7 @@ static void note_unsent(struct sy_daemon *d, struct sy_service_state *s, struct 
 	s->checks_unsent++;
 	if (!b || !sy_svcb_check_unsent(b, err, sy_now_ms()))
 		return;
-	if (err == SY_UNSENT_NO_DATAPLANE &&
+	if (err < 0 && /* the dataplane's: one cause for every backend */
 	    !sy_log_limit_pass(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT))
 		return;
 	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
@@ -639,6 +642,7 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 {
 	uint64_t stops;
 	bool carried = sy_dp_carries(d, &stops);
+	int unsent = carried ? 0 : sy_dp_unsent_err(d);
 
 	for (size_t i = 0; i < d->n_svc; i++) {
 		struct sy_service_state *s = &d->svc[i];
@@ -653,7 +657,7 @@ static void collect_due(struct sy_daemon *d, struct runner *r, uint64_t now)
 			if (!b->present || now < b->next_check_ms)
 				continue;
 			if (!carried) {
-				note_unsent(d, s, b, SY_UNSENT_NO_DATAPLANE);
+				note_unsent(d, s, b, unsent);
 				b->next_check_ms = now + c->interval_ms;
 				continue;
 			}
@@ -707,7 +711,7 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 		if (k->waiting || k->recorded)
 			continue;
 		if (!unsent && (!carried || stops != k->dp_stops))
-			unsent = SY_UNSENT_NO_DATAPLANE;
+			unsent = carried ? SY_UNSENT_DP_INTERRUPTED : sy_dp_unsent_err(d);
 		else if (!unsent && !sy_dp_moved_since(d, k->ended_ms))
 			continue; /* judged at a later tick */
 		k->recorded = true;
@@ -728,9 +732,10 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 			sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u", s->name,
 				a, b->id.port);
 		if (b && sy_svcb_check_result(&s->b, b, k->ok, sy_now_ms())) {
-			sy_logf(k->ok ? "info" : "warn", "\"health check %s\" service=%s backend=%s:%u",
-				k->ok ? "passes: backend up" : "fails: backend down", s->name, a,
-				b->id.port);
+			if (sy_log_limit_pass(k->ok ? &d->up_log : &d->down_log, UNSENT_LINES_PER_S,
+					      k->ok ? UP_WHAT : DOWN_WHAT))
+				sy_logf(k->ok ? "info" : "warn", "\"%s\" service=%s backend=%s:%u",
+					k->ok ? UP_WHAT : DOWN_WHAT, s->name, a, b->id.port);
 			sy_daemon_mark(d, s);
 		}
 	}
@@ -752,6 +757,8 @@ static void *health_main(void *arg)
 		collect_due(d, &r, sy_now_ms());
 		sy_log_limit_flush(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT);
 		sy_log_limit_flush(&d->resent_log, UNSENT_LINES_PER_S, RESENT_WHAT);
+		sy_log_limit_flush(&d->down_log, UNSENT_LINES_PER_S, DOWN_WHAT);
+		sy_log_limit_flush(&d->up_log, UNSENT_LINES_PER_S, UP_WHAT);
 		pthread_mutex_unlock(&d->lock);
 		if (r.n > from)
 			runner_start(&r, from);
