@@ -28,6 +28,10 @@ fi
 passed=0
 failed=0
 t0=$SECONDS
+# what the host holds before the tests (scripts/leftovers.sh): compared
+# with what it holds after them, at the end
+leftovers_before=$(mktemp)
+scripts/leftovers.sh >"$leftovers_before"
 phase() { echo "=== $* (at $(( (SECONDS - t0) / 60 )) min $(( (SECONDS - t0) % 60 )) s) ==="; }
 mkdir -p build/meson-logs
 # The ASan+UBSan tree (scripts/build.sh --asan-only: ~50 s of both cores
@@ -141,6 +145,24 @@ if [ -n "${fp:-}" ] && [ -n "${ff:-}" ]; then
 else
 	echo "FAILED: fuzz (scripts/fuzz.sh gave no summary)" >&2
 	failed=$((failed + 1))
+fi
+# Nothing left behind: a temp file, a region, a namespace or a process
+# that was not on the host before the tests and still is (processes get 5 s
+# to finish exiting) counts as a failed test, named with what it left
+left=
+for _ in 1 2 3 4 5 6; do
+	left=$(scripts/leftovers.sh | LC_ALL=C comm -13 "$leftovers_before" -)
+	[ -z "$left" ] && break
+	sleep 1
+done
+rm -f "$leftovers_before"
+if [ -z "$left" ]; then
+	passed=$((passed + 1))
+	echo "leftovers: none (scripts/leftovers.sh)"
+else
+	failed=$((failed + 1))
+	echo "FAILED: leftovers: the tests left on the host:" >&2
+	echo "$left" | sed 's/^/  /' >&2
 fi
 phase "done"
 [ -n "$report" ] && echo "reliability report: $(pwd)/$report"

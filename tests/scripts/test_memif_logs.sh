@@ -40,6 +40,7 @@ for round in 1 2 3; do
 	got=$(PATH="$W/bin:$PATH" W="$W" ROOT="$ROOT" chrt -f 10 taskset -c 0 bash -c '
 		. "$ROOT/tests/integration/netns_lib.sh"
 		. "$ROOT/tests/integration/memif_lib.sh"
+		trap sy_cleanup EXIT # what netns_lib.sh made (its python3 directory)
 		BUILD=$W/build WORK=$W NS=none SOCK=$W/sock P=x SY_PIDS=()
 		memif_pktgen 10
 		line=
