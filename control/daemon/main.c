@@ -298,24 +298,35 @@ static void log_expired(void *ctx, const struct sy_be *b)
 struct ttl_hold {
 	uint64_t tick_ms;  /* the last tick */
 	uint64_t since_ms; /* held since, 0 = running */
+	bool logged;       /* "TTLs held" said for this hold */
 };
 
 /* How long this tick holds the TTLs: the time since the last tick while
- * the heartbeats cannot arrive, else 0. Logged once each way. */
+ * the heartbeats cannot arrive, else 0. Logged once each way while the
+ * dataplane is not running; a pause (running, workers standing still) is
+ * dp_health's one line when it ends ("dataplane paused: checks and TTLs
+ * were held"), and is logged here only if it becomes a stall: a dataplane
+ * on a shared core pausing often logged three lines a pause before
+ * session 47. */
 static uint64_t ttl_hold_tick(struct sy_daemon *d, struct ttl_hold *h, uint64_t now_ms)
 {
 	uint64_t stops, held = 0;
 
 	if (!sy_dp_carries(d, &stops)) {
 		held = now_ms - h->tick_ms;
-		if (!h->since_ms) {
+		if (!h->since_ms)
 			h->since_ms = now_ms;
-			sy_logf("warn", "\"heartbeats cannot arrive while the dataplane does not run: TTLs held\"");
+		if (!h->logged && sy_dp_unsent_err(d) == SY_UNSENT_NO_DATAPLANE) {
+			h->logged = true;
+			sy_logf("warn", "\"heartbeats cannot arrive while the dataplane does not run: TTLs held\" held_ms=%llu",
+				(unsigned long long)(now_ms - h->since_ms));
 		}
 	} else if (h->since_ms) {
-		sy_logf("info", "\"TTLs run again\" held_ms=%llu",
-			(unsigned long long)(now_ms - h->since_ms));
+		if (h->logged)
+			sy_logf("info", "\"TTLs run again\" held_ms=%llu",
+				(unsigned long long)(now_ms - h->since_ms));
 		h->since_ms = 0;
+		h->logged = false;
 	}
 	h->tick_ms = now_ms;
 	return held;

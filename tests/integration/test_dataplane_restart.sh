@@ -312,10 +312,19 @@ since | grep -q '"dataplane paused: checks and TTLs were held" .*paused_ms=[0-9]
 	! since | grep -q '"dataplane stalled' &&
 	sy_pass "a 0.6 s stop: $(since | grep -o '"dataplane paused[^"]*" pid=[0-9]* paused_ms=[0-9]*')" ||
 	sy_fail "a 0.6 s stop: $(since | grep -E 'paused|stalled|health check' | head -3)"
+# the pause is one line, the TTL hold's two lines only for a stall (before
+# session 47: three lines a pause)
+ttl_lines() { since | tail -n +$(($1 + 1)) | grep -cE '"(heartbeats cannot arrive[^"]*TTLs held|TTLs run again)"'; }
+pause_ttl=$(ttl_lines 0)
+log1=$(since | wc -l)
 kill -STOP $DATAPLANE_PID
 sleep 2.5
 kill -CONT $DATAPLANE_PID
 sleep 1.5
+stall_ttl=$(ttl_lines "$log1")
+[ "$pause_ttl" -eq 0 ] && [ "$stall_ttl" -eq 2 ] &&
+	sy_pass "the TTL hold logged for the stall ($stall_ttl lines), not for the pause (its one 'dataplane paused' line)" ||
+	sy_fail "TTL hold lines: $pause_ttl for the 0.6 s pause (0 wanted), $stall_ttl for the 2.5 s stall (2 wanted)"
 down=$(since | grep -c '"health check fails: backend down" service=web ')
 checks1=$(web_checks passed)
 unsent=$(($(web_checks unsent) - unsent0))
