@@ -146,6 +146,12 @@ sy_metric() {
 	curl -s --unix-socket "$1" http://x/metrics | awk -v s="$2" '$1 == s { print $2 }'
 }
 
+# sy_log_held WHAT: of the log lines on stdin, the lines sy-control's rate
+# limits held back, summed from their summaries ("WHAT: N more not logged")
+sy_log_held() {
+	awk -v w="\"$1: " '{ i = index($0, w); if (i) n += substr($0, i + length(w)) + 0 } END { print n + 0 }'
+}
+
 # sy_no_leak_check CMD...: CMD with LeakSanitizer off (ASan builds; nothing
 # changes otherwise), whose check at a process's exit costs ~55 ms here.
 # For a loop that runs one syctl query many times, where a run of the same

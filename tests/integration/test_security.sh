@@ -493,8 +493,7 @@ grow=$((rss1 - rss0))
 flush_refusal_log
 read -r _ rej2 <<<"$(reg_counts)"
 logged=$(tail -n +$((log0 + 1)) "$W/control.log" | grep -c '"registration refused" peer=')
-held=$(tail -n +$((log0 + 1)) "$W/control.log" |
-	sed -n 's/.*registration refused: \([0-9]*\) more not logged.*/\1/p' | awk '{s += $1} END {print s + 0}')
+held=$(tail -n +$((log0 + 1)) "$W/control.log" | sy_log_held 'registration refused')
 log_bound=$(( ( (tb - ta) / 1000 + 3) * 10 ))
 [ "$logged" -le $log_bound ] && [ "$held" -gt 0 ] && [ $((logged + held)) -eq $((rej2 - rej0)) ] &&
 	sy_pass "refusals logged: $logged (at most 10 a second: bound $log_bound), $held summed up as not logged, together the $((rej2 - rej0)) counted" ||
