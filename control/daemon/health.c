@@ -610,7 +610,7 @@ static void runner_free(struct runner *r)
 /* The "not sent" (for the dataplane), "sent again", "backend down" and
  * "backend up" lines: at most this many a second each, the rest summed up
  * in one line (the metrics and `syctl backends` have every backend). */
-#define UNSENT_LINES_PER_S 10
+#define HEALTH_LINES_PER_S 10
 #define UNSENT_WHAT "health check not sent (the dataplane did not carry it)"
 #define RESENT_WHAT "health check sent again"
 #define DOWN_WHAT "health check fails: backend down"
@@ -627,7 +627,7 @@ static void note_unsent(struct sy_daemon *d, struct sy_service_state *s, struct 
 	if (!b || !sy_svcb_check_unsent(b, err, sy_now_ms()))
 		return;
 	if (err < 0 && /* the dataplane's: one cause for every backend */
-	    !sy_log_limit_pass(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT))
+	    !sy_log_limit_pass(&d->unsent_log, HEALTH_LINES_PER_S, UNSENT_WHAT))
 		return;
 	inet_ntop(b->id.family == 4 ? AF_INET : AF_INET6, b->id.addr, a, sizeof(a));
 	sy_logf("warn", "\"health check not sent: backend state kept\" service=%s backend=%s:%u error=\"%s\"",
@@ -728,14 +728,15 @@ static void record_results(struct sy_daemon *d, struct runner *r)
 		if (s)
 			s->checks[k->ok]++;
 		if (was_unsent &&
-		    sy_log_limit_pass(&d->resent_log, UNSENT_LINES_PER_S, RESENT_WHAT))
+		    sy_log_limit_pass(&d->resent_log, HEALTH_LINES_PER_S, RESENT_WHAT))
 			sy_logf("info", "\"health check sent again\" service=%s backend=%s:%u", s->name,
 				a, b->id.port);
 		if (b && sy_svcb_check_result(&s->b, b, k->ok, sy_now_ms())) {
-			if (sy_log_limit_pass(k->ok ? &d->up_log : &d->down_log, UNSENT_LINES_PER_S,
-					      k->ok ? UP_WHAT : DOWN_WHAT))
-				sy_logf(k->ok ? "info" : "warn", "\"%s\" service=%s backend=%s:%u",
-					k->ok ? UP_WHAT : DOWN_WHAT, s->name, a, b->id.port);
+			const char *what = k->ok ? UP_WHAT : DOWN_WHAT;
+
+			if (sy_log_limit_pass(k->ok ? &d->up_log : &d->down_log, HEALTH_LINES_PER_S, what))
+				sy_logf(k->ok ? "info" : "warn", "\"%s\" service=%s backend=%s:%u", what,
+					s->name, a, b->id.port);
 			sy_daemon_mark(d, s);
 		}
 	}
@@ -755,10 +756,10 @@ static void *health_main(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		collect_due(d, &r, sy_now_ms());
-		sy_log_limit_flush(&d->unsent_log, UNSENT_LINES_PER_S, UNSENT_WHAT);
-		sy_log_limit_flush(&d->resent_log, UNSENT_LINES_PER_S, RESENT_WHAT);
-		sy_log_limit_flush(&d->down_log, UNSENT_LINES_PER_S, DOWN_WHAT);
-		sy_log_limit_flush(&d->up_log, UNSENT_LINES_PER_S, UP_WHAT);
+		sy_log_limit_flush(&d->unsent_log, HEALTH_LINES_PER_S, UNSENT_WHAT);
+		sy_log_limit_flush(&d->resent_log, HEALTH_LINES_PER_S, RESENT_WHAT);
+		sy_log_limit_flush(&d->down_log, HEALTH_LINES_PER_S, DOWN_WHAT);
+		sy_log_limit_flush(&d->up_log, HEALTH_LINES_PER_S, UP_WHAT);
 		pthread_mutex_unlock(&d->lock);
 		if (r.n > from)
 			runner_start(&r, from);
