@@ -28,6 +28,11 @@
 #    figure, which the generator's speed does not set; testpmd's tells
 #    each round's memif state (~80 cycles in the fast one, ~150-200 in
 #    issue 13's baseline), and the Mpps ratios are also given by state.
+#    Before each round build/perf/host_state measures the forwarder's
+#    core (its clock, its L2, the L3, DRAM: perf/host_state.h), and the
+#    ratios are given by the round's L3 too (another tenant holding the
+#    L3 makes sy-dataplane's memory dearer, not testpmd's); the whole
+#    host line is printed at the start and the end.
 #    For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
@@ -70,6 +75,10 @@ PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
 BASE=""          # --base DIR: a second build whose sy-dataplane runs beside
 PGD_BUILD_ONLY=0 # --pktgen-build-only
 GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
+# The 4 MB chase (TSC cycles a line, perf/host_state.h) from which a round
+# ran with the L3 held by another tenant: ~40 when it is this guest's,
+# 130-310 when not (session 48)
+L3_SHARED_CYCLES=100
 # testpmd's busy cycles a frame below which a round ran in memif's fast
 # state (seen here: ~80 fast, ~150-200 otherwise)
 FAST_STATE_CYCLES=120
@@ -551,7 +560,7 @@ run_one() {
 # ---- Part 1: packet I/O, A/B ---------------------------------------------
 
 io_bench() {
-	local svc=$WORK/services.txt f r what tp sy ratio vport drops
+	local svc=$WORK/services.txt f r what tp sy ratio vport drops l3
 	vport=$([ $PROTO = udp ] && echo 53 || echo 80)
 	case $FWD in
 	ipip) echo "service bench $PROTO 198.18.100.1 $vport ipip m=65537 seed=7 src4=198.18.0.1" ;;
@@ -602,7 +611,14 @@ io_bench() {
 		: >"$WORK/cpf_base.$f"
 		: >"$WORK/cpf_ratio.$f"
 		: >"$WORK/state.$f"
+		: >"$WORK/l3.$f"
+		: >"$WORK/l3state.$f"
 		for r in $(seq "$ROUNDS"); do
+			# the host's state for this round, on the forwarder's core
+			# (perf/host_state.h): its L3 comes and goes within minutes
+			host_l3 "round$r"
+			l3=$L3
+			[ -n "$l3" ] && echo "$l3" >>"$WORK/l3.$f"
 			tp=fail
 			sy=fail
 			base=fail
@@ -649,6 +665,7 @@ io_bench() {
 				echo "$ratio" >>"$WORK/ratio.$f"
 				# the round's memif state, by testpmd's own cost
 				[ "$cpf_tp" != n/a ] && echo "$cpf_tp $ratio" >>"$WORK/state.$f"
+				[ -n "$l3" ] && echo "$l3 $ratio" >>"$WORK/l3state.$f"
 				echo "   round $r ratio sy/testpmd = $ratio"
 			fi
 			if [ "$cpf_tp" != n/a ] && [ "$cpf_sy" != n/a ] && awk "BEGIN {exit !($cpf_sy > 0)}"; then
@@ -721,6 +738,18 @@ io_bench() {
 			"$(echo $fast)" "$(grep . <<<"$fast" | median)" "$(echo $slow)" "$(grep . <<<"$slow" | median)"
 	done
 	echo
+	echo "   The Mpps ratio by the host's L3 in the round (perf/host_state.h: TSC cycles a random line of"
+	echo "   a 4 MB table, chased on the forwarder's core before the round): below $L3_SHARED_CYCLES the L3 is this"
+	echo "   guest's (~40), from $L3_SHARED_CYCLES another tenant holds it (100-300) and sy-dataplane's memory costs more:"
+	for f in $FLOWS; do
+		local ours shared
+		printf "%-9s 4 MB chase: %s\n" "$f" "$(tr '\n' ' ' <"$WORK/l3.$f")"
+		ours=$(awk -v t=$L3_SHARED_CYCLES '$1 < t {print $2}' "$WORK/l3state.$f")
+		shared=$(awk -v t=$L3_SHARED_CYCLES '$1 >= t {print $2}' "$WORK/l3state.$f")
+		printf "%-9s L3 ours: %-30s (median %s)  L3 shared: %-30s (median %s)\n" "" \
+			"$(echo $ours)" "$(grep . <<<"$ours" | median)" "$(echo $shared)" "$(grep . <<<"$shared" | median)"
+	done
+	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
 	for f in $FLOWS; do
 		local bt bs
@@ -735,7 +764,7 @@ io_bench() {
 		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f")$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f") chase4mb_median=$(median <"$WORK/l3.$f") ratio_l3_ours_median=$(awk -v t=$L3_SHARED_CYCLES '$1 < t {print $2}' "$WORK/l3state.$f" | median) ratio_l3_shared_median=$(awk -v t=$L3_SHARED_CYCLES '$1 >= t {print $2}' "$WORK/l3state.$f" | median)$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
@@ -815,6 +844,24 @@ show_load() {
 	echo "load ($1): $(cut -d' ' -f1-3 /proc/loadavg); busiest other processes (%CPU since start, command):"
 	ps -eo pid=,ppid=,pcpu=,args= --sort=-pcpu | awk -v me=$$ '$1 != me && $2 != me && $3 >= 5 {
 		printf "   %5s%%  ", $3; for (i = 4; i <= NF && i < 9; i++) printf "%s ", $i; print ""; if (++n == 4) exit}'
+	# and the host's state on the forwarder's core: its clock and what a
+	# line of memory costs (perf/host_state.h), which move the ratios
+	if [ -x "$BUILD/perf/host_state" ]; then
+		taskset -c $FWD_CORE "$BUILD/perf/host_state" --when "$1"
+	else
+		echo "host ($1): not measured ($BUILD/perf/host_state missing: ninja -C $BUILD)"
+	fi
+}
+
+# A round's L3: one host_state round on the forwarder's core, its HOST line
+# printed; L3 = its 4 MB chase (empty if not measured).
+host_l3() {
+	local line
+	L3=
+	[ -x "$BUILD/perf/host_state" ] || return 0
+	line=$(taskset -c $FWD_CORE "$BUILD/perf/host_state" --rounds 1 --when "$1" | grep '^HOST ')
+	echo "   $line"
+	L3=$(sed -n 's/.* chase4mb=\([0-9.]*\).*/\1/p' <<<"$line")
 }
 
 echo "bench_dataplane.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //'), build $BUILD"

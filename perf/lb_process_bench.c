@@ -73,6 +73,7 @@
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/region_writer.h>
 
+#include "host_state.h"
 #include "lb.h"
 
 #define BURST 32
@@ -648,7 +649,10 @@ int main(int argc, char **argv)
 	printf("TSC %.3f GHz; %d runs of %llu packets per row; run values are TSC cycles per packet of process + frame reset,\n"
 	       "alternating with reset-only runs; net = median(process+reset) - median(reset)\n",
 	       tsc_ghz, runs, (unsigned long long)((packets + BURST - 1) / BURST * BURST));
-	printf("kinds: est = every flow tracked (conntrack hit); new = every packet a flow never seen (miss + Maglev + insert into a full table)\n\n");
+	printf("kinds: est = every flow tracked (conntrack hit); new = every packet a flow never seen (miss + Maglev + insert into a full table)\n");
+	/* the state the rows were measured in (perf/host_state.h) */
+	sy_host_state_report(stdout, "start");
+	printf("\n");
 	printf("%-6s %-4s %8s  %-*s | %6s %6s | %7s %7s | %s\n", "mode", "kind", "flows",
 	       runs * 7, "process+reset cycles/pkt, each run", "reset", "median", "net cyc",
 	       "net ns", "paths taken");
@@ -694,6 +698,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	if (b.sink == 42)
 		printf(" \n");
+	sy_host_state_report(stdout, "end");
 out:
 	big_free(ct_mem, ct_size);
 	big_free(b.tmpl, (size_t)max_flows * TMPL_SIZE);

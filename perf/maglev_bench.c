@@ -39,6 +39,7 @@
 #include <switchyard/flow_hash.h>
 #include <switchyard/maglev.h>
 
+#include "host_state.h"
 #include "maglev_bench_set.h"
 #include "maglev_katran.h"
 
@@ -647,10 +648,16 @@ int main(int argc, char **argv)
 			return 1;
 		if (prepare)
 			return 0;
+		/* the state the ratios were measured in (perf/host_state.h) */
+		sy_host_state_report(stdout, "start");
 		if (bench_peer(katran, rounds))
 			return 1;
-		if (peer_only)
+		if (peer_only) {
+			sy_host_state_report(stdout, "end");
 			return 0;
+		}
+	} else {
+		sy_host_state_report(stdout, "start");
 	}
 
 	for (int i = 0; i < 2; i++) {
@@ -681,5 +688,6 @@ int main(int argc, char **argv)
 	bench_lookup(m[1], 1000, passes);
 	printf("\n(Mflows/s = million lookups per second on one core; median pass,"
 	       " with the worst and best pass; ns/lkp = nanoseconds per lookup)\n");
+	sy_host_state_report(stdout, "end");
 	return 0;
 }

@@ -35,93 +35,13 @@
 #include <sys/mman.h>
 #include <x86intrin.h>
 
-enum { K_4K, K_THP, K_HUGETLB, N_KINDS };
-static const char *const kind_name[N_KINDS] = { "4k", "thp", "hugetlb" };
+#include "host_state.h"
+
+static const char *const kind_name[SY_MEM_KINDS] = { "4k", "thp", "hugetlb" };
 
 #define MAX_ROUNDS 31
-#define BATCH 32
+#define BATCH SY_MEM_BATCH
 #define N_MODES 3 /* chase, batch, ahead */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static char *table_alloc(size_t size, int kind)
-{
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (kind == K_HUGETLB ? MAP_HUGETLB : 0);
-	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	if (kind != K_HUGETLB)
-		madvise(p, size, kind == K_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	memset(p, 1, size);
-	return p;
-}
-
-/* One cycle through every line in a random order, a line's first word
- * pointing at the next: the chase cannot be predicted or overlapped. */
-static void link_lines(char *base, size_t size)
-{
-	size_t n = size / 64, *order = malloc(n * sizeof(*order));
-
-	if (!order) {
-		perror("malloc");
-		exit(1);
-	}
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = rng() % (i + 1), t = order[i];
-
-		order[i] = order[j];
-		order[j] = t;
-	}
-	for (size_t i = 0; i < n; i++)
-		*(void **)(base + order[i] * 64) = base + order[(i + 1) % n] * 64;
-	free(order);
-}
-
-static double chase(char *base, long steps)
-{
-	void *p = base;
-	uint64_t t0;
-
-	for (long i = 0; i < steps / 8; i++) /* warm what can be warm */
-		p = *(void **)p;
-	t0 = __rdtsc();
-	for (long i = 0; i < steps; i++)
-		p = *(void **)p;
-	t0 = __rdtsc() - t0;
-	__asm__ volatile("" ::"r"(p));
-	return (double)t0 / (double)steps;
-}
-
-static double batch(char *base, size_t size, long steps)
-{
-	size_t n = size / 64, off[BATCH];
-	uint64_t sum = 0, t0 = 0;
-
-	for (long done = -(steps / 8 / BATCH) * BATCH; done < steps; done += BATCH) {
-		if (done >= 0 && !t0)
-			t0 = __rdtsc();
-		for (int i = 0; i < BATCH; i++) {
-			off[i] = (rng() % n) * 64;
-			__builtin_prefetch(base + off[i], 1);
-		}
-		for (int i = 0; i < BATCH; i++)
-			sum += *(volatile uint64_t *)(base + off[i] + 8);
-	}
-	t0 = __rdtsc() - t0;
-	__asm__ volatile("" ::"r"(sum));
-	return (double)t0 / (double)steps;
-}
 
 /* ahead(): dependent ALU work between a batch's prefetches and its reads,
  * iterations a batch (~3 cycles each) */
@@ -143,14 +63,14 @@ static double ahead(char *base, size_t size, long steps)
 	int cur = 0;
 
 	for (int i = 0; i < BATCH; i++)
-		off[cur][i] = (rng() % n) * 64;
+		off[cur][i] = (sy_mem_rng() % n) * 64;
 	for (long done = -(steps / 8 / BATCH) * BATCH; done < steps; done += BATCH) {
 		int next = cur ^ 1;
 
 		if (done >= 0 && !t0)
 			t0 = __rdtsc();
 		for (int i = 0; i < BATCH; i++) {
-			off[next][i] = (rng() % n) * 64;
+			off[next][i] = (sy_mem_rng() % n) * 64;
 			__builtin_prefetch(base + off[next][i], 1);
 		}
 		x = other_work(x);
@@ -165,19 +85,6 @@ static double ahead(char *base, size_t size, long steps)
 	t_work = __rdtsc() - t_work;
 	__asm__ volatile("" ::"r"(sum), "r"(x));
 	return ((double)t0 - (double)t_work) / (double)steps;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void usage(void)
@@ -231,47 +138,51 @@ int main(int argc, char **argv)
 		s = end + strspn(end, " ,");
 	}
 
+	sy_host_state_report(stdout, "start"); /* the core's clock beside the lines */
 	printf("TSC cycles per random 64-byte line; %ld rounds of %ld accesses, kinds interleaved, medians\n",
 	       rounds, steps);
 	printf("%8s  %-7s %9s %9s %9s   %9s %9s %9s   %9s %9s %9s\n", "MB", "", "chase 4k", "thp",
 	       "hugetlb", "batch 4k", "thp", "hugetlb", "ahead 4k", "thp", "hugetlb");
 	for (const char *s = sizes; *s;) {
 		static const char *const mode_name[N_MODES] = { "chase", "batch", "ahead" };
-		double v[N_MODES][N_KINDS][MAX_ROUNDS], med[N_MODES][N_KINDS];
-		int have[N_KINDS] = { 1, 1, 1 };
+		double v[N_MODES][SY_MEM_KINDS][MAX_ROUNDS], med[N_MODES][SY_MEM_KINDS];
+		int have[SY_MEM_KINDS] = { 1, 1, 1 };
 		long mb = strtol(s, &end, 10);
 		size_t size;
 
 		s = end + strspn(end, " ,");
 		size = (size_t)mb << 20;
 		for (long r = 0; r < rounds; r++) {
-			for (int k = 0; k < N_KINDS; k++) {
-				char *t = have[k] ? table_alloc(size, k) : NULL;
+			for (int k = 0; k < SY_MEM_KINDS; k++) {
+				char *t = have[k] ? sy_mem_table_alloc(size, k) : NULL;
 
 				if (!t) {
 					have[k] = 0;
 					continue;
 				}
-				link_lines(t, size);
-				v[0][k][r] = chase(t, steps);
-				v[1][k][r] = batch(t, size, steps);
+				if (sy_mem_link_lines(t, size)) {
+					perror("malloc");
+					return 1;
+				}
+				v[0][k][r] = sy_mem_chase(t, steps);
+				v[1][k][r] = sy_mem_batch(t, size, steps);
 				v[2][k][r] = ahead(t, size, steps);
 				munmap(t, size);
 			}
 		}
 		for (int m = 0; m < N_MODES; m++)
-			for (int k = 0; k < N_KINDS; k++)
-				med[m][k] = have[k] ? median(v[m][k], (int)rounds) : 0;
+			for (int k = 0; k < SY_MEM_KINDS; k++)
+				med[m][k] = have[k] ? sy_mem_median(v[m][k], (int)rounds) : 0;
 		printf("%8ld  %-7s", mb, "median");
 		for (int m = 0; m < N_MODES; m++) {
 			printf(m ? "   " : " ");
-			for (int k = 0; k < N_KINDS; k++)
+			for (int k = 0; k < SY_MEM_KINDS; k++)
 				have[k] ? printf(" %9.1f", med[m][k]) : printf(" %9s", "n/a");
 		}
 		printf("\n");
 		printf("SUMMARY mb=%ld", mb);
 		for (int m = 0; m < N_MODES; m++)
-			for (int k = 0; k < N_KINDS; k++)
+			for (int k = 0; k < SY_MEM_KINDS; k++)
 				if (have[k])
 					printf(" %s_%s=%.1f", mode_name[m], kind_name[k], med[m][k]);
 		printf("\n");

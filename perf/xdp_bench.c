@@ -65,6 +65,7 @@
 #include <switchyard/pkt_hdr.h>
 #include <switchyard/region_writer.h>
 
+#include "host_state.h"
 #include "xdp_bench_katran.h"
 #include "xdp_lb.h"
 #include "xdp_tx_floor.skel.h"
@@ -512,7 +513,10 @@ int main(int argc, char **argv)
 		katran_bench_prog_size(kt, &insns, &jited);
 		printf("; katran %u xlated insns, %u bytes jited", insns, jited);
 	}
-	printf("\n%-6s", "round");
+	printf("\n");
+	/* the state the rows were measured in (perf/host_state.h) */
+	sy_host_state_report(stdout, "start");
+	printf("%-6s", "round");
 	for (int c = 0; c < ncols; c++)
 		printf(" %11s", col[c].name);
 	printf("   (every packet took its column's path?)\n");
@@ -573,6 +577,7 @@ int main(int argc, char **argv)
 	       packets);
 	if (kt)
 		print_comparison(col, rounds);
+	sy_host_state_report(stdout, "end");
 	if (bad)
 		fprintf(stderr, "xdp_bench: %d value(s) did not measure what their column says "
 				"(see the rounds)\n", bad);
