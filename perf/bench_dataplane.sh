@@ -345,6 +345,23 @@ median() { # numbers on stdin -> median
 	sort -g | awk '{v[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'
 }
 
+# split_ratios FILE T below|from: the ratios of FILE's "STATE RATIO" lines
+# (one a round) whose STATE is below T, or from T on
+split_ratios() {
+	awk -v t="$2" -v below=$([ "$3" = below ] && echo 1 || echo 0) \
+		'($1 < t) == below {print $2}' "$1"
+}
+
+# split_line FLOWS LOW HIGH FILE T: one line, the rounds' ratios in the
+# state below T (named LOW) and from T (HIGH), each with its median
+split_line() {
+	local lo hi
+	lo=$(split_ratios "$4" "$5" below)
+	hi=$(split_ratios "$4" "$5" from)
+	printf "%-9s %s: %-30s (median %s)  %s: %-30s (median %s)\n" "$1" "$2" "$(echo $lo)" \
+		"$(grep . <<<"$lo" | median)" "$3" "$(echo $hi)" "$(grep . <<<"$hi" | median)"
+}
+
 # ---- Memory --------------------------------------------------------------
 
 EAL_MEM=()
@@ -731,23 +748,15 @@ io_bench() {
 	echo "   staying what it is), from $FAST_STATE_CYCLES the state of issue 13's baseline (testpmd ~12.4 Mpps,"
 	echo "   80 ns = ~168 cycles a frame):"
 	for f in $FLOWS; do
-		local fast slow
-		fast=$(awk -v t=$FAST_STATE_CYCLES '$1 < t {print $2}' "$WORK/state.$f")
-		slow=$(awk -v t=$FAST_STATE_CYCLES '$1 >= t {print $2}' "$WORK/state.$f")
-		printf "%-9s fast: %-30s (median %s)  baseline's: %-30s (median %s)\n" "$f" \
-			"$(echo $fast)" "$(grep . <<<"$fast" | median)" "$(echo $slow)" "$(grep . <<<"$slow" | median)"
+		split_line "$f" fast "baseline's" "$WORK/state.$f" $FAST_STATE_CYCLES
 	done
 	echo
 	echo "   The Mpps ratio by the host's L3 in the round (perf/host_state.h: TSC cycles a random line of"
 	echo "   a 4 MB table, chased on the forwarder's core before the round): below $L3_SHARED_CYCLES the L3 is this"
 	echo "   guest's (~40), from $L3_SHARED_CYCLES another tenant holds it (100-300) and sy-dataplane's memory costs more:"
 	for f in $FLOWS; do
-		local ours shared
 		printf "%-9s 4 MB chase: %s\n" "$f" "$(tr '\n' ' ' <"$WORK/l3.$f")"
-		ours=$(awk -v t=$L3_SHARED_CYCLES '$1 < t {print $2}' "$WORK/l3state.$f")
-		shared=$(awk -v t=$L3_SHARED_CYCLES '$1 >= t {print $2}' "$WORK/l3state.$f")
-		printf "%-9s L3 ours: %-30s (median %s)  L3 shared: %-30s (median %s)\n" "" \
-			"$(echo $ours)" "$(grep . <<<"$ours" | median)" "$(echo $shared)" "$(grep . <<<"$shared" | median)"
+		split_line "" "L3 ours" "L3 shared" "$WORK/l3state.$f" $L3_SHARED_CYCLES
 	done
 	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
@@ -764,7 +773,7 @@ io_bench() {
 		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f") chase4mb_median=$(median <"$WORK/l3.$f") ratio_l3_ours_median=$(awk -v t=$L3_SHARED_CYCLES '$1 < t {print $2}' "$WORK/l3state.$f" | median) ratio_l3_shared_median=$(awk -v t=$L3_SHARED_CYCLES '$1 >= t {print $2}' "$WORK/l3state.$f" | median)$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f") chase4mb_median=$(median <"$WORK/l3.$f") ratio_l3_ours_median=$(split_ratios "$WORK/l3state.$f" $L3_SHARED_CYCLES below | median) ratio_l3_shared_median=$(split_ratios "$WORK/l3state.$f" $L3_SHARED_CYCLES from | median)$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
