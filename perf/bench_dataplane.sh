@@ -29,10 +29,11 @@
 #    each round's memif state (~80 cycles in the fast one, ~150-200 in
 #    issue 13's baseline), and the Mpps ratios are also given by state.
 #    Before each round build/perf/host_state measures the forwarder's
-#    core (its clock, its L2, the L3, DRAM: perf/host_state.h), and the
-#    ratios are given by the round's L3 too (another tenant holding the
-#    L3 makes sy-dataplane's memory dearer, not testpmd's); the whole
-#    host line is printed at the start and the end.
+#    core (its clock and width, its L2, the L3, DRAM: perf/host_state.h),
+#    and the ratios are given by the round's host state too (quiet, or
+#    shared: another thread on the core or others holding the L3 make
+#    sy-dataplane's work dearer, not testpmd's); the whole host line is
+#    printed at the start and the end.
 #    For each flow
 #    count, --rounds rounds (default 5) run A and B back to back, in
 #    alternating order; every value, the medians and the per-round ratio
@@ -75,10 +76,6 @@ PGD_SRC=""       # --pktgen DIR: a Pktgen-DPDK checkout
 BASE=""          # --base DIR: a second build whose sy-dataplane runs beside
 PGD_BUILD_ONLY=0 # --pktgen-build-only
 GEN=sy-pktgen    # the generator of the A/B runs: sy-pktgen or pktgen-dpdk
-# The 4 MB chase (TSC cycles a line, perf/host_state.h) from which a round
-# ran with the L3 held by another tenant: ~40 when it is this guest's,
-# 130-310 when not (session 48)
-L3_SHARED_CYCLES=100
 # testpmd's busy cycles a frame below which a round ran in memif's fast
 # state (seen here: ~80 fast, ~150-200 otherwise)
 FAST_STATE_CYCLES=120
@@ -629,13 +626,12 @@ io_bench() {
 		: >"$WORK/cpf_ratio.$f"
 		: >"$WORK/state.$f"
 		: >"$WORK/l3.$f"
-		: >"$WORK/l3state.$f"
+		: >"$WORK/hoststate.$f"
 		for r in $(seq "$ROUNDS"); do
 			# the host's state for this round, on the forwarder's core
 			# (perf/host_state.h): its L3 comes and goes within minutes
-			host_l3 "round$r"
-			l3=$L3
-			[ -n "$l3" ] && echo "$l3" >>"$WORK/l3.$f"
+			host_round "round$r"
+			[ -n "$L3" ] && echo "$L3" >>"$WORK/l3.$f"
 			tp=fail
 			sy=fail
 			base=fail
@@ -682,7 +678,7 @@ io_bench() {
 				echo "$ratio" >>"$WORK/ratio.$f"
 				# the round's memif state, by testpmd's own cost
 				[ "$cpf_tp" != n/a ] && echo "$cpf_tp $ratio" >>"$WORK/state.$f"
-				[ -n "$l3" ] && echo "$l3 $ratio" >>"$WORK/l3state.$f"
+				[ -n "$SHARED" ] && echo "$SHARED $ratio" >>"$WORK/hoststate.$f"
 				echo "   round $r ratio sy/testpmd = $ratio"
 			fi
 			if [ "$cpf_tp" != n/a ] && [ "$cpf_sy" != n/a ] && awk "BEGIN {exit !($cpf_sy > 0)}"; then
@@ -751,12 +747,13 @@ io_bench() {
 		split_line "$f" fast "baseline's" "$WORK/state.$f" $FAST_STATE_CYCLES
 	done
 	echo
-	echo "   The Mpps ratio by the host's L3 in the round (perf/host_state.h: TSC cycles a random line of"
-	echo "   a 4 MB table, chased on the forwarder's core before the round): below $L3_SHARED_CYCLES the L3 is this"
-	echo "   guest's (~40), from $L3_SHARED_CYCLES another tenant holds it (100-300) and sy-dataplane's memory costs more:"
+	echo "   The Mpps ratio by the host's state in the round (perf/host_state.h, measured on the forwarder's"
+	echo "   core before the round: quiet = the core's whole width and the L3 this guest's; shared = another"
+	echo "   thread on the core or others holding the L3, which make sy-dataplane's work dearer, not testpmd's);"
+	echo "   the rounds' 4 MB chases (TSC cycles a line: ~40 with the L3 ours, 100-300 held by others):"
 	for f in $FLOWS; do
 		printf "%-9s 4 MB chase: %s\n" "$f" "$(tr '\n' ' ' <"$WORK/l3.$f")"
-		split_line "" "L3 ours" "L3 shared" "$WORK/l3state.$f" $L3_SHARED_CYCLES
+		split_line "" "quiet" "shared" "$WORK/hoststate.$f" 1
 	done
 	echo
 	echo "   Best second of all rounds (each side in its least disturbed state; the fast memif state):"
@@ -773,7 +770,7 @@ io_bench() {
 		fi
 	done
 	for f in $FLOWS; do
-		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f") chase4mb_median=$(median <"$WORK/l3.$f") ratio_l3_ours_median=$(split_ratios "$WORK/l3state.$f" $L3_SHARED_CYCLES below | median) ratio_l3_shared_median=$(split_ratios "$WORK/l3state.$f" $L3_SHARED_CYCLES from | median)$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
+		echo "SUMMARY generator=$GEN flows=$f testpmd_median=$(median <"$WORK/tp.$f") sy_median=$(median <"$WORK/sy.$f") ratio_median=$(median <"$WORK/ratio.$f") rounds=$(wc -l <"$WORK/ratio.$f") testpmd_best_s=$(sort -g "$WORK/testpmd.$f.sec" | tail -1) sy_best_s=$(sort -g "$WORK/sy.$f.sec" | tail -1) workers=$WORKERS$([ -n "$BASE" ] && echo " base_median=$(median <"$WORK/base.$f") base_ratio_median=$(median <"$WORK/ratio_base.$f") sy_over_base_median=$(median <"$WORK/sy_base.$f")") testpmd_cycles_frame=$(median <"$WORK/cpf_testpmd.$f") sy_cycles_frame=$(median <"$WORK/cpf_sy.$f") cycles_ratio_median=$(median <"$WORK/cpf_ratio.$f") chase4mb_median=$(median <"$WORK/l3.$f") ratio_quiet_median=$(split_ratios "$WORK/hoststate.$f" 1 below | median) ratio_shared_median=$(split_ratios "$WORK/hoststate.$f" 1 from | median)$([ -s "$WORK/loadv_sy.$f" ] && echo " testpmd_load=$(median <"$WORK/loadv_testpmd.$f") sy_load=$(median <"$WORK/loadv_sy.$f")")"
 	done
 	if [ -s "$WORK/errors" ]; then
 		echo
@@ -862,15 +859,20 @@ show_load() {
 	fi
 }
 
-# A round's L3: one host_state round on the forwarder's core, its HOST line
-# printed; L3 = its 4 MB chase (empty if not measured).
-host_l3() {
+# A round's host: one host_state round on the forwarder's core, its HOST
+# line printed; L3 = its 4 MB chase, SHARED = 0 if quiet, 1 if shared
+# (perf/host_state.h), both empty if not measured.
+host_round() {
 	local line
-	L3=
+	L3= SHARED=
 	[ -x "$BUILD/perf/host_state" ] || return 0
 	line=$(taskset -c $FWD_CORE "$BUILD/perf/host_state" --rounds 1 --when "$1" | grep '^HOST ')
 	echo "   $line"
 	L3=$(sed -n 's/.* chase4mb=\([0-9.]*\).*/\1/p' <<<"$line")
+	case $line in
+	*state=quiet*) SHARED=0 ;;
+	*state=shared*) SHARED=1 ;;
+	esac
 }
 
 echo "bench_dataplane.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //'), build $BUILD"

@@ -200,13 +200,14 @@ void sy_host_state_print(FILE *f, const char *when, const struct sy_host_state *
 {
 	fprintf(f, "host (%s): core %.2f GHz (TSC %.2f GHz, %.3f TSC cycles a core cycle), "
 		   "%.2f independent adds a core cycle; TSC cycles a random line: chased in "
-		   "512 KB %.1f, in 4 MB %.1f; 128 MB in batches of %d %.1f\n",
+		   "512 KB %.1f, in 4 MB %.1f; 128 MB in batches of %d %.1f: %s\n",
 		when, h->core_ghz, h->tsc_ghz, h->tsc_per_core, h->adds_per_cycle, h->chase512k,
-		h->chase4mb, SY_MEM_BATCH, h->batch128mb);
+		h->chase4mb, SY_MEM_BATCH, h->batch128mb,
+		sy_host_state_quiet(h) ? "quiet" : "shared (the core or the L3; see perf/README.md)");
 	fprintf(f, "HOST when=%s core_ghz=%.3f tsc_ghz=%.3f tsc_per_core=%.3f adds_per_cycle=%.2f "
-		   "chase512k=%.1f chase4mb=%.1f batch128mb=%.1f\n",
+		   "chase512k=%.1f chase4mb=%.1f batch128mb=%.1f state=%s\n",
 		when, h->core_ghz, h->tsc_ghz, h->tsc_per_core, h->adds_per_cycle, h->chase512k,
-		h->chase4mb, h->batch128mb);
+		h->chase4mb, h->batch128mb, sy_host_state_quiet(h) ? "quiet" : "shared");
 	fflush(f);
 }
 

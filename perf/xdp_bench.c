@@ -97,6 +97,10 @@ struct column {
 	double med;
 };
 
+/* Each round's host state (perf/host_state.h), measured before it: the
+ * ratios are also given over the rounds the host was quiet in. */
+static struct sy_host_state round_host[MAX_ROUNDS];
+
 static int die(const char *what, const char *err)
 {
 	fprintf(stderr, "xdp_bench: %s: %s\n", what, err);
@@ -381,18 +385,27 @@ static void print_comparison(const struct column *col, int rounds)
 	const struct column *fl = &col[0];
 	double ratio[N_FLOWS];
 
-	printf("\nns above the floor (medians) and ours / katran:\n");
-	printf("%-12s %11s %13s %12s %19s\n", "flow", "ours-floor", "katran-floor", "ours/katran",
-	       "median of rounds'");
+	printf("\nns above the floor (medians) and ours / katran; the last column over the rounds\n"
+	       "the host was quiet in (perf/host_state.h: adds and 4MB of the round's line):\n");
+	printf("%-12s %11s %13s %12s %19s %18s\n", "flow", "ours-floor", "katran-floor", "ours/katran",
+	       "median of rounds'", "of quiet rounds'");
 	for (int f = 0; f < N_FLOWS; f++) {
 		const struct column *o = &col[1 + f], *k = &col[1 + N_FLOWS + f];
-		double ours = o->med - fl->med, kt = k->med - fl->med, r[MAX_ROUNDS];
+		double ours = o->med - fl->med, kt = k->med - fl->med, r[MAX_ROUNDS], q[MAX_ROUNDS];
+		int nq = 0;
 
-		for (int i = 0; i < rounds; i++)
+		for (int i = 0; i < rounds; i++) {
 			r[i] = (o->v[i] - fl->v[i]) / (k->v[i] - fl->v[i]);
+			if (sy_host_state_quiet(&round_host[i]))
+				q[nq++] = r[i];
+		}
 		ratio[f] = ours / kt;
-		printf("%-12s %+11.1f %+13.1f %11.2fx %18.2fx\n", kind[f], ours, kt, ratio[f],
+		printf("%-12s %+11.1f %+13.1f %11.2fx %18.2fx", kind[f], ours, kt, ratio[f],
 		       median(r, rounds));
+		if (nq)
+			printf(" %11.2fx (%d)\n", median(q, nq), nq);
+		else
+			printf(" %14s\n", "none");
 	}
 	printf("SUMMARY_KATRAN");
 	for (int f = 0; f < N_FLOWS; f++)
@@ -519,7 +532,7 @@ int main(int argc, char **argv)
 	printf("%-6s", "round");
 	for (int c = 0; c < ncols; c++)
 		printf(" %11s", col[c].name);
-	printf("   (every packet took its column's path?)\n");
+	printf("  %5s %6s %6s   (every packet took its column's path?)\n", "adds", "4MB", "host");
 	/* est-many's flows set up: each program's `new` column, once,
 	 * untimed, as round `rounds` */
 	many.first = (uint32_t)rounds * packets;
@@ -540,6 +553,11 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		char checks[512] = "";
 
+		/* the round's host state, before its columns (adds a core
+		 * cycle, the 4 MB chase: perf/host_state.h) */
+		if (sy_host_state_measure(&round_host[r], 1))
+			round_host[r] = (struct sy_host_state){ 0 };
+
 		for (int j = 0; j < ncols; j++) {
 			struct column *c = &col[(r + j) % ncols];
 			struct snapshot a, b;
@@ -558,7 +576,9 @@ int main(int argc, char **argv)
 		printf("%-6d", r + 1);
 		for (int c = 0; c < ncols; c++)
 			printf(" %11.1f", col[c].v[r]);
-		printf("   %s\n", checks[0] ? checks : "yes");
+		printf("  %5.2f %6.1f %s   %s\n", round_host[r].adds_per_cycle, round_host[r].chase4mb,
+		       sy_host_state_quiet(&round_host[r]) ? "quiet " : "shared",
+		       checks[0] ? checks : "yes");
 	}
 	printf("%-6s", "median");
 	for (int c = 0; c < ncols; c++) {

@@ -61,7 +61,7 @@ static void test_measure_and_line(void **state)
 {
 	struct sy_host_state h;
 	double ghz, tsc, per, width, l2, chase, batch;
-	char buf[512], *host, when[16];
+	char buf[512], *host, when[16], st[16];
 	FILE *f;
 
 	(void)state;
@@ -81,13 +81,30 @@ static void test_measure_and_line(void **state)
 	host = strstr(buf, "\nHOST ");
 	assert_non_null(host);
 	assert_int_equal(sscanf(host + 1, "HOST when=%15s core_ghz=%lf tsc_ghz=%lf tsc_per_core=%lf "
-				"adds_per_cycle=%lf chase512k=%lf chase4mb=%lf batch128mb=%lf",
-				when, &ghz, &tsc, &per, &width, &l2, &chase, &batch), 8);
+				"adds_per_cycle=%lf chase512k=%lf chase4mb=%lf batch128mb=%lf state=%15s",
+				when, &ghz, &tsc, &per, &width, &l2, &chase, &batch, st), 9);
+	assert_string_equal(st, sy_host_state_quiet(&h) ? "quiet" : "shared");
 	assert_string_equal(when, "start");
 	assert_true(fabs(ghz - h.core_ghz) < 0.001 && fabs(per - h.tsc_per_core) < 0.001);
 	assert_true(fabs(width - h.adds_per_cycle) < 0.006);
 	assert_true(fabs(l2 - h.chase512k) < 0.051 && fabs(chase - h.chase4mb) < 0.051 &&
 		    fabs(batch - h.batch128mb) < 0.051);
+}
+
+/* Quiet only with the core's whole width and the L3 its own; a state not
+ * measured (zeros) is not quiet. */
+static void test_quiet(void **state)
+{
+	struct sy_host_state quiet = { .adds_per_cycle = 4.45, .chase4mb = 41.0 };
+	struct sy_host_state core_shared = { .adds_per_cycle = 3.6, .chase4mb = 44.0 };
+	struct sy_host_state l3_shared = { .adds_per_cycle = 4.4, .chase4mb = 250.0 };
+	struct sy_host_state none = { 0 };
+
+	(void)state;
+	assert_true(sy_host_state_quiet(&quiet));
+	assert_false(sy_host_state_quiet(&core_shared));
+	assert_false(sy_host_state_quiet(&l3_shared));
+	assert_false(sy_host_state_quiet(&none));
 }
 
 int main(void)
@@ -96,6 +113,7 @@ int main(void)
 		cmocka_unit_test(test_link_lines_one_cycle),
 		cmocka_unit_test(test_median),
 		cmocka_unit_test(test_measure_and_line),
+		cmocka_unit_test(test_quiet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
