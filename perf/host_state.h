@@ -4,7 +4,9 @@
  * state for an hour at a time: in some states memory-bound code runs ~35%
  * slower, the bare-I/O baseline hardly (perf/README.md, "Reading a run:
  * the host line"). A figure is only comparable with another taken in the
- * same state, so every issue-13 bench prints, at its start and end:
+ * same state, so every issue-13 bench prints, at its start and end
+ * (page_latency_bench at its start; xdp_bench and bench_dataplane.sh also
+ * before each round):
  *   core_ghz        the core's clock: a chain of dependent adds (one a core
  *                   cycle) timed against the TSC, whose rate is fixed
  *   adds_per_cycle  eight independent chains of adds: what of the core's
@@ -58,8 +60,8 @@ struct sy_host_state {
 };
 
 /* This machine kind's quiet state (AMD EPYC family 26 guests, measured in
- * session 48): the core's whole width to this thread (4.35-4.5 adds a
- * cycle; 3.4-3.9 while another thread shares the core) and the L3 its own
+ * session 48): the core's whole width to this thread (4.2-4.5 adds a
+ * cycle; 2.5-3.9 while another thread shares the core) and the L3 its own
  * (a 4 MB chase of 39-80 TSC cycles; 130-312 while others hold it). On
  * other hardware the thresholds mean nothing: read the values. */
 #define SY_HOST_QUIET_ADDS 4.2
