@@ -208,9 +208,13 @@ void sy_source_thread_stop(struct sy_source_thread *t);
 /* The service's whole list (sy_resolve_set_instances). from_source: a
  * source's answer, which also says the registry is reachable, and whose
  * revision may be lower than the one held (a reset: another host, a
- * restart), so it is never EOLD. */
+ * restart), so it is never EOLD. note: the source's note on this list
+ * ("" or what it skipped), set under the same hold of s->lock that
+ * publishes the list, so that a reader of the list then the note gets
+ * this note or a later one; NULL leaves the note (the API's updates). */
 int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
-		      const struct sy_resolve_instance *inst, size_t n, bool from_source);
+		      const struct sy_resolve_instance *inst, size_t n, bool from_source,
+		      const char *note);
 /* A source's answer named the balancer's table size, seed and hash (l):
  * when the service follows them (opened with opts NULL) and they changed,
  * the next snapshot is built with them. True if they changed; an invalid

@@ -428,13 +428,13 @@ int sy_resolve_service_open(sy_resolver *r, const char *name,
 	*out = s;
 	if (!r->source)
 		return SY_RESOLVE_OK;
-	if (fetched && sy_service_update(s, first.revision, first.inst, first.n, true)) {
+	if (fetched && sy_service_update(s, first.revision, first.inst, first.n, true, "")) {
 		snprintf(err, sizeof(err), "%s", sy_resolve_errmsg(r));
 		fetched = false;
 	}
 	sy_source_list_free(&first);
 	if (!fetched) {
-		snprintf(s->src_err, sizeof(s->src_err), "%s", err);
+		sy_source_set_error(s, err);
 		sy_resolve_set_reachable(s, 0);
 	}
 	cur = atomic_load(&s->current);

@@ -297,11 +297,12 @@ bool sy_service_follow_opts(struct sy_resolve_service *s, const struct sy_source
 int sy_resolve_set_instances(sy_resolve_service *s, uint64_t revision,
 			     const struct sy_resolve_instance *inst, size_t n)
 {
-	return sy_service_update(s, revision, inst, n, false);
+	return sy_service_update(s, revision, inst, n, false, NULL);
 }
 
 int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
-		      const struct sy_resolve_instance *inst, size_t n, bool from_source)
+		      const struct sy_resolve_instance *inst, size_t n, bool from_source,
+		      const char *note)
 {
 	sy_resolver *r = s->r;
 	struct sy_resolve_instance *sorted;
@@ -372,6 +373,8 @@ int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
 					       s->name);
 		}
 	}
+	if (note) /* before the list is published: never a list with an older note */
+		snprintf(s->src_err, sizeof(s->src_err), "%s", note);
 	rc = sy_service_republish(s, sorted, ids, (uint32_t)n, revision);
 	pthread_mutex_unlock(&s->lock);
 	free(sorted);

@@ -341,8 +341,10 @@ static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 	 * new snapshot is built with them (a new revision, too) */
 	bool opts_changed = sy_service_follow_opts(w->w.s, &a, err, sizeof(err));
 
+	/* the list and its note ("") published as one; a list not published
+	 * again (the revision held, reachable) keeps the note it came with */
 	if (!w->have_index || a.revision != w->index || !w->reachable || opts_changed) {
-		int rc = sy_service_update(w->w.s, a.revision, a.inst, a.n, true);
+		int rc = sy_service_update(w->w.s, a.revision, a.inst, a.n, true, "");
 
 		if (rc) {
 			snprintf(err, sizeof(err), "GET %.120s: %.120s", w->url, sy_resolve_errmsg(r));
@@ -355,7 +357,6 @@ static void on_done(sy_resolver *r, struct sy_source_watch *base, CURLcode cc)
 	w->index = a.revision;
 	w->reachable = true;
 	sy_source_retry_ok(r, &w->w.retry);
-	sy_source_set_error(w->w.s, "");
 	sy_source_list_free(&a);
 }
 

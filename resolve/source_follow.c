@@ -304,8 +304,8 @@ static int to_list(const struct sy_follow_list *fl, struct sy_source_list *l)
 	return 0;
 }
 
-/* The service's list into the cache, and the source's note ("" or what
- * was skipped). */
+/* The service's list into the cache with the source's note on it ("" or
+ * what was skipped), published together; else the reason it was not. */
 static void on_listed(void *ctx, const char *service, void *svc, const struct sy_follow_list *fl)
 {
 	struct follow_source *src = ctx;
@@ -314,18 +314,15 @@ static void on_listed(void *ctx, const char *service, void *svc, const struct sy
 	char note[SY_RESOLVE_ERRLEN] = "";
 
 	(void)service;
-	if (to_list(fl, &l)) {
-		snprintf(note, sizeof(note), "out of memory reading the list");
-	} else if (sy_service_update(v->s, l.revision, l.inst, l.n, true)) {
-		snprintf(note, sizeof(note), "%s", sy_resolve_errmsg(v->s->r));
-	} else {
+	if (fl->skipped)
+		snprintf(note, sizeof(note), "%u %s, the %s: %s", fl->skipped, src->ops->skipped,
+			 src->ops->first_skip ? "first" : "last", v->malformed);
+	if (to_list(fl, &l))
+		sy_source_set_error(v->s, "out of memory reading the list");
+	else if (sy_service_update(v->s, l.revision, l.inst, l.n, true, note))
+		sy_source_set_error(v->s, sy_resolve_errmsg(v->s->r));
+	else
 		v->reachable = true;
-		if (fl->skipped)
-			snprintf(note, sizeof(note), "%u %s, the %s: %s", fl->skipped,
-				 src->ops->skipped, src->ops->first_skip ? "first" : "last",
-				 v->malformed);
-	}
-	sy_source_set_error(v->s, note);
 	sy_source_list_free(&l);
 	v->malformed_n = 0;
 }
