@@ -242,5 +242,5 @@ rc=$?
 ! key44 && [ $rc -eq 0 ] && grep -q deregistered "$W/agent-auth.log" &&
 	sy_pass "auth on: the agent stopped (SIGTERM) revoked its lease with a new log-in (its token had expired): key gone" ||
 	sy_fail "auth on: after SIGTERM: exit $rc, key $(key44 && echo present || echo gone): $(tail -3 "$W/agent-auth.log")"
-[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -n 5 "$W"/agent.*.log; }
 exit $SY_FAILED

@@ -120,5 +120,5 @@ line=$(wait_change "$t0" "f[\"rev\"] == \"$rrev\"" 5)
 resolver_end $RESOLVER "$FAILS_AT_FOUR" "$W/resolver.err"
 echo "--- what the resolver saw:"
 cut -c1-240 "$OUT"
-[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -5 "$W"/agent.*.log; }
+[ $SY_FAILED -eq 0 ] && echo "RESULT: PASS" || { echo "RESULT: FAIL"; tail -n 5 "$W"/agent.*.log; }
 exit $SY_FAILED
