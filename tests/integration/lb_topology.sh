@@ -149,7 +149,9 @@ topo_backend_ns() {
 topo_has_lb_address() { ip -n ${P}l -4 addr show dev sy0 up 2>/dev/null | grep -q " $LBIP/24 "; }
 topo_start_dataplane() {
 	local eal=(--no-huge -m 512)
-	[ "$HUGE" = 1 ] && eal=(--socket-mem 256)
+	# hugepage files unlinked as they are mapped: none stays behind, even
+	# after a kill (no secondary process attaches here)
+	[ "$HUGE" = 1 ] && eal=(--socket-mem 256 --huge-unlink)
 	# shellcheck disable=SC2086 # DP_LCORES: words
 	ip netns exec ${P}l "$BUILD/dataplane/sy-dataplane" ${DP_LCORES:--l 0,1} "${eal[@]}" --no-pci \
 		--file-prefix $P --vdev=net_af_packet0,iface=eth0 -- \
