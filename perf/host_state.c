@@ -4,6 +4,7 @@
  */
 #include "host_state.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -148,6 +149,18 @@ double sy_mem_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double sy_median(const double *v, int n)
+{
+	double *s = malloc(sizeof(*s) * (size_t)n), m;
+
+	if (!s)
+		return NAN;
+	memcpy(s, v, sizeof(*s) * (size_t)n);
+	m = sy_mem_median(s, n);
+	free(s);
+	return m;
 }
 
 #define L2_SIZE (512ul << 10)

@@ -48,6 +48,9 @@ double sy_mem_chase(char *base, long steps);
 double sy_mem_batch(char *base, size_t size, long steps);
 /* The median of v[0..n-1] (n >= 1; sorts v). */
 double sy_mem_median(double *v, int n);
+/* The same of a copy (v unchanged; NAN if out of memory): every bench's
+ * medians. */
+double sy_median(const double *v, int n);
 
 struct sy_host_state {
 	double tsc_ghz;         /* the TSC's rate against CLOCK_MONOTONIC */

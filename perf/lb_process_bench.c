@@ -120,22 +120,6 @@ static double now_ns(void)
 	return clock_ns(CLOCK_MONOTONIC);
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_RUNS];
-
-	memcpy(s, v, sizeof(double) * (size_t)n);
-	qsort(s, (size_t)n, sizeof(double), cmp_d);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static uint16_t be16(uint16_t v)
 {
 	return (uint16_t)(v >> 8 | v << 8);
@@ -482,7 +466,7 @@ static void measure_guard_rows(struct bench *b, int runs, uint64_t packets, stru
 /* Median net ns per packet of a row. */
 static double net_ns(const struct row *r, int runs)
 {
-	return median(r->proc_ns, runs) - median(r->reset_ns, runs);
+	return sy_median(r->proc_ns, runs) - sy_median(r->reset_ns, runs);
 }
 
 static void print_row(int mode, const char *kind, uint32_t n, int runs, const struct row *r,
@@ -494,10 +478,10 @@ static void print_row(int mode, const char *kind, uint32_t n, int runs, const st
 
 	for (int k = 0; k < runs; k++)
 		off += (size_t)snprintf(vals + off, sizeof(vals) - off, "%6.1f ", r->proc[k]);
-	mp = median(r->proc, runs);
-	mr = median(r->reset, runs);
-	mpn = median(r->proc_ns, runs);
-	mrn = median(r->reset_ns, runs);
+	mp = sy_median(r->proc, runs);
+	mr = sy_median(r->reset, runs);
+	mpn = sy_median(r->proc_ns, runs);
+	mrn = sy_median(r->reset_ns, runs);
 	printf("%-6s %-4s %8u  %-*s | %6.1f %6.1f | %7.1f %7.2f | hit %.0f%% new %.0f%% evict %.2f%% reuse %.0f%% bypass %.0f%% fwd %.0f%% | on-CPU %.0f%%\n",
 	       mode_name[mode], kind, n, runs * 7, vals, mr, mp, mp - mr, mpn - mrn,
 	       100.0 * (double)r->hits / (double)r->pkts, 100.0 * (double)r->news / (double)r->pkts,

@@ -71,13 +71,6 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 struct stats {
 	double median, min, max;
 };
@@ -86,10 +79,9 @@ static struct stats summarize(double *v, unsigned n)
 {
 	struct stats s;
 
-	qsort(v, n, sizeof(*v), cmp_double);
+	s.median = sy_mem_median(v, (int)n); /* sorts v */
 	s.min = v[0];
 	s.max = v[n - 1];
-	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	return s;
 }
 
@@ -452,18 +444,6 @@ static struct shares table_shares(const struct sy_maglev_backend *b, uint32_t n,
 	return sh;
 }
 
-static double median_of(const double *v, int n)
-{
-	double *c = malloc(sizeof(*c) * (size_t)n), med;
-
-	if (!c)
-		return 0;
-	memcpy(c, v, sizeof(*c) * (size_t)n);
-	med = summarize(c, (unsigned)n).median;
-	free(c);
-	return med;
-}
-
 /* M=65537, N=1000, weights 1..5 and equal: ours and Katran's build in thread
  * CPU time, interleaved (the order alternates by round). */
 static int bench_peer(sy_katran_maglev_fn katran, int rounds)
@@ -517,10 +497,10 @@ static int bench_peer(sy_katran_maglev_fn katran, int rounds)
 			return -1;
 		for (int kind = 0; kind < 2; kind++) {
 			for (int who = 0; who < 2; who++)
-				med[kind][who] = median_of(&V(kind, who, 0), rounds);
+				med[kind][who] = sy_median(&V(kind, who, 0), rounds);
 			for (int r = 0; r < rounds; r++)
 				per_round[r] = V(kind, 0, r) / V(kind, 1, r);
-			ratio[kind] = median_of(per_round, rounds);
+			ratio[kind] = sy_median(per_round, rounds);
 		}
 		printf("%-7s | %8.3f %8.3f %10.3f | %8.3f %8.3f %10.3f   (ratio: median "
 		       "of the rounds' ratios)\n", "median", med[0][0] / 1e6,

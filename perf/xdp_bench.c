@@ -348,22 +348,6 @@ static int verify(const struct column *c, const struct snapshot *a, const struct
 	return -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_ROUNDS];
-
-	memcpy(s, v, sizeof(double) * (size_t)n);
-	qsort(s, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static void prog_size(int fd, uint32_t *insns, uint32_t *jited)
 {
 	struct bpf_prog_info info = { 0 };
@@ -401,9 +385,9 @@ static void print_comparison(const struct column *col, int rounds)
 		}
 		ratio[f] = ours / kt;
 		printf("%-12s %+11.1f %+13.1f %11.2fx %18.2fx", kind[f], ours, kt, ratio[f],
-		       median(r, rounds));
+		       sy_median(r, rounds));
 		if (nq)
-			printf(" %11.2fx (%d)\n", median(q, nq), nq);
+			printf(" %11.2fx (%d)\n", sy_median(q, nq), nq);
 		else
 			printf(" %14s\n", "none");
 	}
@@ -582,7 +566,7 @@ int main(int argc, char **argv)
 	}
 	printf("%-6s", "median");
 	for (int c = 0; c < ncols; c++) {
-		col[c].med = median(col[c].v, rounds);
+		col[c].med = sy_median(col[c].v, rounds);
 		printf(" %11.1f", col[c].med);
 	}
 	printf("\nours - floor: established %+.1f ns, new flows %+.1f ns, non-VIP %+.1f ns, "
