@@ -527,9 +527,9 @@ int main(int argc, char **argv)
 	struct sy_region_map *map;
 	struct sy_lcore_stats *st;
 	struct sy_writer *w = NULL;
-	char path[96], err[256];
-	double tsc_ghz, t0;
-	uint64_t c0, ct_cap;
+	char path[96], err[256], when[48];
+	struct sy_host_state host;
+	uint64_t ct_cap;
 	void *ct_mem = NULL;
 	size_t ct_size = 0;
 
@@ -621,21 +621,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* TSC rate, for the ns column's cross-check */
-	t0 = now_ns();
-	c0 = __rdtsc();
-	usleep(200000);
-	tsc_ghz = (double)(__rdtsc() - c0) / (now_ns() - t0);
+	/* the state the rows start in (perf/host_state.h), with the TSC's
+	 * rate, for the ns column's cross-check */
+	if (sy_host_state_measure(&host, 3)) {
+		fprintf(stderr, "lb_process_bench: out of memory for the host's probe\n");
+		goto out;
+	}
 
 	printf("lb_process_bench: %s on %d-byte frames (64 with FCS), bursts of %d, %d bytes of headroom\n",
 	       b.per_packet ? "sy_lb_process() frame by frame" : "sy_lb_process_burst()", FRAME_LEN,
 	       BURST, HEADROOM);
 	printf("TSC %.3f GHz; %d runs of %llu packets per row; run values are TSC cycles per packet of process + frame reset,\n"
 	       "alternating with reset-only runs; net = median(process+reset) - median(reset)\n",
-	       tsc_ghz, runs, (unsigned long long)((packets + BURST - 1) / BURST * BURST));
+	       host.tsc_ghz, runs, (unsigned long long)((packets + BURST - 1) / BURST * BURST));
 	printf("kinds: est = every flow tracked (conntrack hit); new = every packet a flow never seen (miss + Maglev + insert into a full table)\n");
-	/* the state the rows were measured in (perf/host_state.h) */
-	sy_host_state_report(stdout, "start");
+	sy_host_state_print(stdout, "start", &host);
 	printf("\n");
 	printf("%-6s %-4s %8s  %-*s | %6s %6s | %7s %7s | %s\n", "mode", "kind", "flows",
 	       runs * 7, "process+reset cycles/pkt, each run", "reset", "median", "net cyc",
@@ -671,18 +671,22 @@ int main(int argc, char **argv)
 					printf("NEWFLOWS mode=%s flows=%u guard=off new_flows_per_s=%.0f guard=%u new_flows_per_s=%.0f bypass_pct=%.1f\n",
 					       mode_name[modes[mi]], n, 1e9 / net_ns(&r, runs), b.guard_rate,
 					       1e9 / net_ns(&g, runs), 100.0 * (double)g.bypass / (double)g.pkts);
-					fflush(stdout);
-					continue;
+				} else {
+					measure_row(&b, (enum kind)kinds[ki], runs, packets, &r);
+					print_row(modes[mi], kind_name[kinds[ki]], n, runs, &r, ct_size);
 				}
-				measure_row(&b, (enum kind)kinds[ki], runs, packets, &r);
-				print_row(modes[mi], kind_name[kinds[ki]], n, runs, &r, ct_size);
+				/* the state the row ended in: a run of several rows
+				 * spans minutes, and the host's state changes in them */
+				snprintf(when, sizeof(when), "after-%s-%s-%u", mode_name[modes[mi]],
+					 kind_name[kinds[ki]], n);
+				sy_host_state_report(stdout, when);
+				fflush(stdout);
 			}
 		}
 	}
 	rc = 0;
 	if (b.sink == 42)
 		printf(" \n");
-	sy_host_state_report(stdout, "end");
 out:
 	big_free(ct_mem, ct_size);
 	big_free(b.tmpl, (size_t)max_flows * TMPL_SIZE);
