@@ -210,8 +210,9 @@ void sy_source_thread_stop(struct sy_source_thread *t);
  * revision may be lower than the one held (a reset: another host, a
  * restart), so it is never EOLD. note: the source's note on this list
  * ("" or what it skipped), set under the same hold of s->lock that
- * publishes the list, so that a reader of the list then the note gets
- * this note or a later one; NULL leaves the note (the API's updates). */
+ * publishes the list (if it is published), so that a reader of the list
+ * then the note gets this note or a later one; NULL leaves the note (the
+ * API's updates). */
 int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
 		      const struct sy_resolve_instance *inst, size_t n, bool from_source,
 		      const char *note);

@@ -373,9 +373,12 @@ int sy_service_update(struct sy_resolve_service *s, uint64_t revision,
 					       s->name);
 		}
 	}
-	if (note) /* before the list is published: never a list with an older note */
-		snprintf(s->src_err, sizeof(s->src_err), "%s", note);
 	rc = sy_service_republish(s, sorted, ids, (uint32_t)n, revision);
+	/* the list's note in the same hold: a reader that saw the list waits
+	 * for this lock to read the note (sy_resolve_source_error), so it
+	 * gets this note or a later one; a list not published keeps the old */
+	if (!rc && note)
+		snprintf(s->src_err, sizeof(s->src_err), "%s", note);
 	pthread_mutex_unlock(&s->lock);
 	free(sorted);
 	free(ids);
