@@ -5,8 +5,9 @@
  * slower, the bare-I/O baseline hardly (perf/README.md, "Reading a run:
  * the host line"). A figure is only comparable with another taken in the
  * same state, so every issue-13 bench prints, at its start and end
- * (page_latency_bench at its start; xdp_bench and bench_dataplane.sh also
- * before each round):
+ * (page_latency_bench at its start; lb_process_bench at its start and
+ * after every row; xdp_bench and bench_dataplane.sh also before each
+ * round):
  *   core_ghz        the core's clock: a chain of dependent adds (one a core
  *                   cycle) timed against the TSC, whose rate is fixed
  *   adds_per_cycle  eight independent chains of adds: what of the core's
